@@ -1,0 +1,1 @@
+"""Command groups of the `quytrinh` CLI; each module exposes ``register(app)``."""
