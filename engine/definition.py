@@ -1,0 +1,1061 @@
+"""The procedure model: units, templates and internal-process definitions.
+
+A definition is plain, frozen data. It is read from YAML with source positions
+(:mod:`engine.yamlsrc`), its template (``extends``) is expanded, and the
+expanded result is what the linter checks, the renderer draws and the engine
+runs. Nothing here executes or draws anything.
+
+The format is documented in ``docs/definition-format.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from engine.errors import DefinitionError, Location, Problem
+from engine.yamlsrc import LMap, LSeq, load_file
+
+MINUTES_PER_DAY = 480  # a working day is 8 working hours
+
+STEP_KINDS = ("human", "citizen", "automated", "sign", "return")
+UNIT_KINDS = ("one_stop", "office", "leadership", "clerk", "external", "citizen")
+ONLINE_LEVELS = ("toan_trinh", "mot_phan", "none")
+CLOCK_POLICIES = ("pause", "restart", "counts")
+STATUSES = ("draft", "submitted", "approved")
+LIMIT_UNITS = ("working_days", "working_hours", "same_day")
+ENDS = ("result", "refusal")
+
+#: Vietnamese labels shown to users.
+STEP_KIND_LABELS = {
+    "human": "Xử lý",
+    "citizen": "Tổ chức, cá nhân (tạm dừng tính thời gian)",
+    "automated": "Tự động",
+    "sign": "Ký duyệt",
+    "return": "Trả kết quả",
+}
+ONLINE_LEVEL_LABELS = {"toan_trinh": "Toàn trình", "mot_phan": "Một phần", "none": "Không"}
+STATUS_LABELS = {"draft": "Dự thảo", "submitted": "Chờ phê duyệt", "approved": "Đã phê duyệt"}
+CLOCK_LABELS = {
+    "pause": "Tạm dừng tính thời gian khi bổ sung hồ sơ",
+    "restart": "Tính lại từ đầu khi nhận đủ hồ sơ bổ sung",
+    "counts": "Thời gian bổ sung được tính vào thời hạn",
+}
+OUTCOME_LABELS = {
+    "done": "Hoàn thành",
+    "ok": "Đạt",
+    "accept": "Tiếp nhận",
+    "supplement": "Yêu cầu bổ sung",
+    "refuse": "Từ chối",
+    "rework": "Làm lại",
+    "approve": "Phê duyệt",
+    "reject": "Không phê duyệt",
+    "supplemented": "Đã bổ sung",
+    "consult": "Lấy ý kiến",
+    "agree": "Thống nhất",
+    "withdraw": "Rút hồ sơ",
+}
+
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(d|h|m)\s*$")
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One organisational unit (one-stop unit, specialist office, leaders, clerk...)."""
+
+    id: str
+    name: str
+    level: str
+    kind: str
+    roles: Mapping[str, str]
+    short: str = ""
+    loc: Location | None = field(default=None, compare=False)
+
+    @property
+    def label(self) -> str:
+        return self.short or self.name
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """The units of an administration, with the levels it knows."""
+
+    levels: tuple[str, ...]
+    units: Mapping[str, Unit]
+    name: str = ""
+    communes: tuple[str, ...] = ()
+    source: str = ""
+
+    def get(self, unit_id: str | None) -> Unit | None:
+        return self.units.get(unit_id) if unit_id else None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One outcome of a step and where it leads.
+
+    ``targets`` has one step id, or several for a parallel split. ``max`` bounds
+    a rework loop (how many times this route may be taken for one dossier).
+    """
+
+    outcome: str
+    targets: tuple[str, ...]
+    max: int | None = None
+    label: str | None = None
+    loc: Location | None = field(default=None, compare=False)
+
+    @property
+    def display(self) -> str:
+        return self.label or OUTCOME_LABELS.get(self.outcome, self.outcome)
+
+    @property
+    def parallel(self) -> bool:
+        return len(self.targets) > 1
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of an internal process."""
+
+    id: str
+    name: str
+    kind: str = "human"
+    unit: str | None = None
+    role: str | None = None
+    duration: int | None = None  # working minutes
+    produces: tuple[str, ...] = ()
+    notes: str = ""
+    routes: tuple[Route, ...] = ()
+    join: bool = False
+    ends: str | None = None  # for terminal return steps: result | refusal
+    loc: Location | None = field(default=None, compare=False)
+    key_locs: Mapping[str, Location] = field(default_factory=dict, compare=False)
+
+    @property
+    def terminal(self) -> bool:
+        return not self.routes
+
+    @property
+    def paused(self) -> bool:
+        """True when the SLA clock is paused during this step (the citizen acts)."""
+        return self.kind == "citizen"
+
+    def route(self, outcome: str) -> Route | None:
+        for r in self.routes:
+            if r.outcome == outcome:
+                return r
+        return None
+
+    def where(self, key: str | None = None) -> Location | None:
+        """The location of a key of this step, or of the step itself."""
+        if key and key in self.key_locs:
+            return self.key_locs[key]
+        return self.loc
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """The legal time limit of a procedure."""
+
+    value: float | None
+    unit: str = "working_days"
+    cutoff: dt.time = dt.time(15, 0)
+    source: str = ""
+    basis: str = ""
+    verified: bool = False
+    note: str = ""
+
+    @property
+    def minutes(self) -> int | None:
+        """The limit in working minutes (same-day: the window from the cut-off to closing)."""
+        if self.unit == "same_day":
+            # Received just before the cut-off, the result is still due the same day:
+            # the internal process must fit between the cut-off and 17:00.
+            return max(0, (17 * 60) - (self.cutoff.hour * 60 + self.cutoff.minute))
+        if self.value is None:
+            return None
+        if self.unit == "working_hours":
+            return round(self.value * 60)
+        return round(self.value * MINUTES_PER_DAY)
+
+    def describe(self) -> str:
+        """The limit as people write it, e.g. ``3 ngày làm việc``."""
+        if self.unit == "same_day":
+            return f"trong ngày (nhận sau {self.cutoff:%H:%M} trả trong ngày làm việc tiếp theo)"
+        if self.value is None:
+            return "chưa xác định"
+        number = format_number(self.value)
+        return f"{number} giờ làm việc" if self.unit == "working_hours" else f"{number} ngày làm việc"
+
+
+@dataclass(frozen=True)
+class Delegation:
+    """The delegation (ủy quyền) under which a lower level handles the procedure."""
+
+    decision: str = ""
+    date: dt.date | None = None
+    by: str = ""
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The decision approving this internal process."""
+
+    decision: str
+    date: dt.date | None = None
+    signer: str = ""
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The unit and role whose leader signs the result."""
+
+    unit: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Definition:
+    """An expanded internal-process definition (templates already applied)."""
+
+    code: str
+    name: str
+    field: str
+    level: str
+    authority: str
+    signer: Signer | None
+    time_limit: TimeLimit
+    steps: tuple[Step, ...]
+    code_verified: bool = False
+    delegation: Delegation | None = None
+    legal_basis: tuple[str, ...] = ()
+    online_level: str = "none"
+    supplement_clock: str = "pause"
+    status: str = "draft"
+    version: int = 1
+    approval: Approval | None = None
+    extends: str | None = None
+    notes: str = ""
+    source: str = ""
+    loc: Location | None = field(default=None, compare=False)
+    key_locs: Mapping[str, Location] = field(default_factory=dict, compare=False)
+
+    # -- navigation
+
+    @property
+    def key(self) -> str:
+        """A stable identifier: the national code, else the file stem."""
+        return self.code or Path(self.source).stem
+
+    @property
+    def start(self) -> Step:
+        return self.steps[0]
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def steps_by_id(self) -> dict[str, Step]:
+        return {s.id: s for s in self.steps}
+
+    def where(self, key: str | None = None) -> Location:
+        if key and key in self.key_locs:
+            return self.key_locs[key]
+        return self.loc or Location(self.source)
+
+
+def format_number(value: float) -> str:
+    """Vietnamese number: decimal comma, no trailing zeros (1.5 -> '1,5')."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+
+
+def format_minutes(minutes: int | None) -> str:
+    """A working duration as written in process tables: ``0,5 ngày``, ``4 giờ``, ``30 phút``."""
+    if minutes is None:
+        return "–"
+    if minutes % 60 == 0 and minutes >= MINUTES_PER_DAY // 2 and (minutes * 2) % MINUTES_PER_DAY == 0:
+        return f"{format_number(minutes / MINUTES_PER_DAY)} ngày"
+    if minutes % 60 == 0:
+        return f"{minutes // 60} giờ"
+    if minutes > 60 and (minutes * 2) % 60 == 0:
+        return f"{format_number(minutes / 60)} giờ"
+    return f"{minutes} phút"
+
+
+def parse_duration(text: Any) -> int:
+    """Parse ``0.5d``, ``4h``, ``30m`` (or ``1,5d``) into working minutes.
+
+    Raises
+    ------
+    ValueError
+        When the text is not a positive number followed by d, h or m.
+    """
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise ValueError("write a duration like 0.5d, 4h or 30m")
+    if isinstance(text, (int, float)):
+        raise ValueError(f"'{text}' has no unit; write {text}d, {text}h or {text}m")
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise ValueError(f"'{text}' is not a duration; write e.g. 0.5d, 4h or 30m")
+    number = float(m.group(1).replace(",", "."))
+    factor = {"d": MINUTES_PER_DAY, "h": 60, "m": 1}[m.group(2)]
+    minutes = number * factor
+    if abs(minutes - round(minutes)) > 1e-9:
+        raise ValueError(f"'{text}' is not a whole number of minutes")
+    return int(round(minutes))
+
+
+def duration_text(minutes: int) -> str:
+    """The inverse of :func:`parse_duration`, in the shortest exact form."""
+    if minutes % MINUTES_PER_DAY == 0 or (minutes * 2) % MINUTES_PER_DAY == 0 and minutes >= MINUTES_PER_DAY // 2:
+        return f"{format_number(minutes / MINUTES_PER_DAY).replace(',', '.')}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Collects located problems while typed values are read from located data."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, loc: Location | None, rule: str, message: str, step: str | None = None) -> None:
+        self.problems.append(Problem(loc or Location(self.file, 1, 1), rule, message, step))
+
+    def check_keys(self, data: LMap, allowed: Iterable[str], what: str, step: str | None = None) -> None:
+        allowed = list(allowed)
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else f"; allowed: {', '.join(allowed)}"
+                self.problem(data.key_locs.get(key), "unknown-key", f"unknown key '{key}' in {what}{hint}", step)
+
+    def loc_of(self, data: Any, key: str | None = None) -> Location | None:
+        if isinstance(data, LMap):
+            if key is not None and key in data.key_locs:
+                return data.key_locs[key]
+            return data.loc
+        if isinstance(data, LSeq):
+            return data.loc
+        return None
+
+    def text(self, data: LMap, key: str, *, required: bool = False, default: str = "",
+             step: str | None = None, what: str = "") -> str:
+        if key not in data or data[key] is None:
+            if required:
+                self.problem(self.loc_of(data), "missing-key",
+                             f"{what or 'this mapping'} needs '{key}'", step)
+            return default
+        value = data[key]
+        if isinstance(value, (LMap, LSeq)) or isinstance(value, bool):
+            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' must be text", step)
+            return default
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.isoformat()
+        return str(value).strip()
+
+    def choice(self, data: LMap, key: str, choices: tuple[str, ...], default: str,
+               step: str | None = None) -> str:
+        value = self.text(data, key, default=default, step=step)
+        if value not in choices:
+            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            self.problem(self.loc_of(data, key), "bad-value",
+                         f"'{key}' is '{value}'; it must be one of {', '.join(choices)}{hint}", step)
+            return default
+        return value
+
+    def boolean(self, data: LMap, key: str, default: bool = False, step: str | None = None) -> bool:
+        if key not in data or data[key] is None:
+            return default
+        if not isinstance(data[key], bool):
+            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' must be true or false", step)
+            return default
+        return data[key]
+
+    def integer(self, data: LMap, key: str, default: int | None = None, step: str | None = None,
+                minimum: int = 1) -> int | None:
+        if key not in data or data[key] is None:
+            return default
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.problem(self.loc_of(data, key), "wrong-type",
+                         f"'{key}' must be a whole number ≥ {minimum}", step)
+            return default
+        return value
+
+    def date(self, data: LMap, key: str, step: str | None = None) -> dt.date | None:
+        if key not in data or data[key] in (None, ""):
+            return None
+        value = data[key]
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.problem(self.loc_of(data, key), "wrong-type",
+                         f"'{key}' must be a date written YYYY-MM-DD", step)
+            return None
+
+    def text_list(self, data: LMap, key: str, step: str | None = None) -> tuple[str, ...]:
+        if key not in data or data[key] is None:
+            return ()
+        value = data[key]
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, LSeq) or any(isinstance(v, (LMap, LSeq)) for v in value):
+            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' must be a list of text", step)
+            return ()
+        return tuple(str(v) for v in value)
+
+    def mapping(self, data: LMap, key: str, step: str | None = None) -> LMap | None:
+        if key not in data or data[key] is None:
+            return None
+        if not isinstance(data[key], LMap):
+            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' must be a mapping", step)
+            return None
+        return data[key]
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise DefinitionError(self.problems)
+
+
+# --------------------------------------------------------------------------- units
+
+UNITS_FILE_KEYS = ("organisation", "levels", "communes", "units")
+UNIT_KEYS = ("id", "name", "short", "level", "kind", "roles")
+
+
+def load_units(path: str | os.PathLike) -> Organisation:
+    """Load ``units.yaml``: the organisation's levels and units.
+
+    Raises
+    ------
+    DefinitionError
+        With every located problem of the file; nothing is loaded.
+    """
+    path = str(path)
+    data = load_file(path)
+    r = _Reader(path)
+    if not isinstance(data, LMap):
+        r.problem(Location(path, 1, 1), "wrong-type", "units.yaml must be a mapping with 'levels' and 'units'")
+        r.raise_if_any()
+    r.check_keys(data, UNITS_FILE_KEYS, "units.yaml")
+    levels = r.text_list(data, "levels") or ("district", "commune")
+    units: dict[str, Unit] = {}
+    raw_units = data.get("units")
+    if not isinstance(raw_units, LSeq):
+        r.problem(r.loc_of(data, "units"), "missing-key", "units.yaml needs a list 'units'")
+        raw_units = LSeq()
+    for i, raw in enumerate(raw_units):
+        if not isinstance(raw, LMap):
+            r.problem(raw_units.item_locs[i], "wrong-type", "each unit must be a mapping with id, name, level, kind, roles")
+            continue
+        r.check_keys(raw, UNIT_KEYS, "a unit")
+        uid = r.text(raw, "id", required=True, what="a unit")
+        if uid and not _ID_RE.match(uid):
+            r.problem(r.loc_of(raw, "id"), "bad-id", f"unit id '{uid}' must be lower_snake_case")
+        if uid in units:
+            r.problem(r.loc_of(raw, "id"), "duplicate-unit", f"unit id '{uid}' is defined twice")
+        level = r.text(raw, "level", required=True, what=f"unit '{uid}'")
+        if level and level not in levels and level != "any":
+            r.problem(r.loc_of(raw, "level"), "bad-value",
+                      f"unit '{uid}' has level '{level}'; known levels: {', '.join(levels)} (or 'any')")
+        kind = r.choice(raw, "kind", UNIT_KINDS, "office")
+        roles_raw = r.mapping(raw, "roles")
+        roles = {str(k): str(v) for k, v in (roles_raw or {}).items()}
+        if not roles:
+            r.problem(r.loc_of(raw), "missing-key", f"unit '{uid}' needs 'roles' (role id: Vietnamese title)")
+        units[uid] = Unit(uid, r.text(raw, "name", required=True, what=f"unit '{uid}'"), level, kind,
+                          roles, r.text(raw, "short"), raw.loc)
+    r.raise_if_any()
+    return Organisation(tuple(levels), units, r.text(data, "organisation"),
+                        r.text_list(data, "communes"), path)
+
+
+# --------------------------------------------------------------------------- templates
+
+PROCEDURE_KEYS = (
+    "code", "code_verified", "name", "field", "level", "authority", "signer", "delegation",
+    "legal_basis", "time_limit", "online_level", "supplement_clock", "status", "version",
+    "approval", "extends", "with", "steps", "remove_steps", "notes",
+)
+TEMPLATE_KEYS = ("template", "description", "params", "steps")
+STEP_KEYS = ("id", "name", "kind", "unit", "role", "duration", "produces", "notes", "routes",
+             "join", "ends")
+OVERRIDE_KEYS = STEP_KEYS + ("after", "before")
+LIMIT_KEYS = ("value", "unit", "cutoff", "source", "basis", "verified", "note")
+DELEGATION_KEYS = ("decision", "date", "by", "verified")
+APPROVAL_KEYS = ("decision", "date", "signer")
+ROUTE_KEYS = ("to", "max", "label")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A reusable step pattern that definitions ``extends``."""
+
+    name: str
+    description: str
+    params: tuple[str, ...]
+    steps: tuple[LMap, ...]  # raw located step mappings, expanded per definition
+    source: str
+
+
+def load_template(path: str | os.PathLike) -> Template:
+    """Load one template file (``template: NAME`` + ``steps``)."""
+    path = str(path)
+    data = load_file(path)
+    r = _Reader(path)
+    if not isinstance(data, LMap):
+        r.problem(Location(path, 1, 1), "wrong-type", "a template must be a mapping with 'template' and 'steps'")
+        r.raise_if_any()
+    r.check_keys(data, TEMPLATE_KEYS, "a template")
+    name = r.text(data, "template", required=True, what="a template")
+    steps = data.get("steps")
+    if not isinstance(steps, LSeq) or not steps:
+        r.problem(r.loc_of(data, "steps"), "missing-key", "a template needs a non-empty list 'steps'")
+        steps = LSeq()
+    if name and name != Path(path).stem:
+        r.problem(r.loc_of(data, "template"), "template-name",
+                  f"template '{name}' must be in a file named {name}.yaml")
+    r.raise_if_any()
+    return Template(name, r.text(data, "description"), r.text_list(data, "params"), tuple(steps), path)
+
+
+def load_templates(directory: str | os.PathLike) -> dict[str, Template]:
+    """Load every ``*.yaml`` template of a folder (an absent folder gives none)."""
+    out: dict[str, Template] = {}
+    d = Path(directory)
+    if not d.is_dir():
+        return out
+    problems: list[Problem] = []
+    for p in sorted(d.glob("*.yaml")):
+        try:
+            t = load_template(p)
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            continue
+        out[t.name] = t
+    if problems:
+        raise DefinitionError(problems)
+    return out
+
+
+# --------------------------------------------------------------------------- definitions
+
+
+def _substitute(value: Any, params: Mapping[str, str], r: _Reader, loc: Location | None, used: set[str]) -> Any:
+    if isinstance(value, str) and "${" in value:
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            used.add(name)
+            if name not in params:
+                r.problem(loc, "missing-param", f"the template needs a value for '{name}': add it under 'with:'")
+                return m.group(0)
+            return str(params[name])
+        return re.sub(r"\$\{([a-z_][a-z0-9_]*)\}", repl, value)
+    if isinstance(value, LMap):
+        out = LMap()
+        out.loc, out.key_locs = value.loc, dict(value.key_locs)
+        for k, v in value.items():
+            out[k] = _substitute(v, params, r, value.key_locs.get(k, loc), used)
+        return out
+    if isinstance(value, LSeq):
+        out = LSeq()
+        out.loc, out.item_locs = value.loc, list(value.item_locs)
+        out.extend(_substitute(v, params, r, value.item_locs[i], used) for i, v in enumerate(value))
+        return out
+    return value
+
+
+def _merge_step(base: LMap, over: LMap) -> LMap:
+    """An override mapping merged over a template step; routes merge per outcome."""
+    out = LMap()
+    out.loc = base.loc
+    out.key_locs = dict(base.key_locs)
+    for k, v in base.items():
+        out[k] = v
+    for k, v in over.items():
+        if k in ("after", "before"):
+            continue
+        if k == "routes" and isinstance(v, LMap) and isinstance(base.get("routes"), LMap):
+            merged = LMap()
+            merged.loc = v.loc
+            merged.key_locs = dict(base["routes"].key_locs)
+            merged.update(base["routes"])
+            for rk, rv in v.items():
+                if rv is None:
+                    merged.pop(rk, None)
+                    merged.key_locs.pop(rk, None)
+                else:
+                    merged[rk] = rv
+                    merged.key_locs[rk] = v.key_locs[rk]
+            out["routes"] = merged
+        else:
+            out[k] = v
+        out.key_locs[k] = over.key_locs[k]
+    return out
+
+
+def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> list[LMap]:
+    """The definition's raw step mappings with its template applied, in table order."""
+    own = data.get("steps")
+    if own is None:
+        own = LSeq()
+        own.loc, own.item_locs = data.loc, []
+    if not isinstance(own, LSeq):
+        r.problem(r.loc_of(data, "steps"), "wrong-type", "'steps' must be a list of steps")
+        return []
+    for i, item in enumerate(own):
+        if not isinstance(item, LMap):
+            r.problem(own.item_locs[i], "wrong-type", "each step must be a mapping with at least 'id'")
+    own_steps = [s for s in own if isinstance(s, LMap)]
+    extends = data.get("extends")
+    if not extends:
+        for s in own_steps:
+            for k in ("after", "before"):
+                if k in s:
+                    r.problem(s.key_locs[k], "unknown-key",
+                              f"'{k}' positions a step inside a template; this definition has no 'extends'")
+        return own_steps
+    template = templates.get(str(extends))
+    if template is None:
+        close = difflib.get_close_matches(str(extends), list(templates), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f"; known templates: {', '.join(sorted(templates)) or 'none'}"
+        r.problem(r.loc_of(data, "extends"), "unknown-template", f"unknown template '{extends}'{hint}")
+        return []
+    params_raw = r.mapping(data, "with") or {}
+    params = {str(k): ("" if v is None else str(v)) for k, v in params_raw.items()}
+    used: set[str] = set()
+    steps: list[LMap] = [_substitute(s, params, r, s.loc, used) for s in template.steps]
+    for name in params:
+        if name not in template.params and name not in used:
+            r.problem(r.loc_of(params_raw, name) if isinstance(params_raw, LMap) else None, "unknown-param",
+                      f"template '{template.name}' has no parameter '{name}'"
+                      f" (it takes: {', '.join(template.params) or 'none'})")
+    removed = r.text_list(data, "remove_steps")
+    ids = [str(s.get("id")) for s in steps]
+    for rid in removed:
+        if rid not in ids:
+            close = difflib.get_close_matches(rid, ids, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            r.problem(r.loc_of(data, "remove_steps"), "unknown-step",
+                      f"remove_steps names '{rid}', which template '{template.name}' does not have{hint}")
+    steps = [s for s in steps if str(s.get("id")) not in removed]
+    for over in own_steps:
+        sid = str(over.get("id", ""))
+        index = {str(s.get("id")): i for i, s in enumerate(steps)}
+        if sid in index:
+            steps[index[sid]] = _merge_step(steps[index[sid]], over)
+            continue
+        clean = LMap()
+        clean.loc, clean.key_locs = over.loc, {k: v for k, v in over.key_locs.items() if k not in ("after", "before")}
+        clean.update({k: v for k, v in over.items() if k not in ("after", "before")})
+        anchor_key = "after" if "after" in over else "before" if "before" in over else None
+        if anchor_key is None:
+            steps.append(clean)
+            continue
+        anchor = str(over[anchor_key])
+        if anchor not in index:
+            close = difflib.get_close_matches(anchor, list(index), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            r.problem(over.key_locs[anchor_key], "unknown-step",
+                      f"'{anchor_key}: {anchor}' names no step of the expanded process{hint}", sid)
+            steps.append(clean)
+            continue
+        steps.insert(index[anchor] + (1 if anchor_key == "after" else 0), clean)
+    return steps
+
+
+def _read_routes(raw: Any, r: _Reader, sid: str, loc: Location | None) -> tuple[Route, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, LMap):
+        r.problem(loc, "wrong-type",
+                  "'routes' must map each outcome to a step id, a list of step ids (parallel) "
+                  "or {to:, max:, label:}", sid)
+        return ()
+    routes = []
+    for outcome, target in raw.items():
+        oloc = raw.key_locs.get(outcome)
+        if not _ID_RE.match(outcome):
+            r.problem(oloc, "bad-id", f"outcome '{outcome}' must be lower_snake_case", sid)
+        max_n, label = None, None
+        if isinstance(target, LMap):
+            r.check_keys(target, ROUTE_KEYS, f"route '{outcome}'", sid)
+            max_n = r.integer(target, "max", step=sid)
+            label = r.text(target, "label", step=sid) or None
+            target = target.get("to")
+        if isinstance(target, str):
+            targets: tuple[str, ...] = (target,)
+        elif isinstance(target, LSeq) and target and all(isinstance(t, str) for t in target):
+            targets = tuple(target)
+        else:
+            r.problem(oloc, "wrong-type", f"route '{outcome}' must lead to a step id or a list of step ids", sid)
+            continue
+        if len(set(targets)) != len(targets):
+            r.problem(oloc, "bad-value", f"route '{outcome}' names the same step twice", sid)
+        routes.append(Route(outcome, targets, max_n, label, oloc))
+    return tuple(routes)
+
+
+def _read_step(raw: LMap, r: _Reader) -> Step | None:
+    sid = r.text(raw, "id", required=True, what="a step")
+    if not sid:
+        return None
+    if not _ID_RE.match(sid):
+        r.problem(r.loc_of(raw, "id"), "bad-id", f"step id '{sid}' must be lower_snake_case (a-z, 0-9, _)", sid)
+    r.check_keys(raw, STEP_KEYS, f"step '{sid}'", sid)
+    kind = r.choice(raw, "kind", STEP_KINDS, "human", sid)
+    duration = None
+    if raw.get("duration") is not None:
+        try:
+            duration = parse_duration(raw["duration"])
+        except ValueError as exc:
+            r.problem(r.loc_of(raw, "duration"), "bad-duration", str(exc), sid)
+    ends = None
+    if raw.get("ends") is not None:
+        ends = r.choice(raw, "ends", ENDS, "result", sid)
+    return Step(
+        id=sid,
+        name=r.text(raw, "name", required=True, step=sid, what=f"step '{sid}'"),
+        kind=kind,
+        unit=r.text(raw, "unit", step=sid) or None,
+        role=r.text(raw, "role", step=sid) or None,
+        duration=duration,
+        produces=r.text_list(raw, "produces", sid),
+        notes=r.text(raw, "notes", step=sid),
+        routes=_read_routes(raw.get("routes"), r, sid, r.loc_of(raw, "routes")),
+        join=r.boolean(raw, "join", step=sid),
+        ends=ends,
+        loc=raw.loc,
+        key_locs=dict(raw.key_locs),
+    )
+
+
+def _read_time_limit(data: LMap, r: _Reader) -> TimeLimit:
+    raw = r.mapping(data, "time_limit")
+    if raw is None:
+        r.problem(r.loc_of(data), "missing-key",
+                  "the definition needs 'time_limit' (value, unit: working_days | working_hours | same_day, source, verified)")
+        return TimeLimit(None)
+    r.check_keys(raw, LIMIT_KEYS, "time_limit")
+    unit = r.choice(raw, "unit", LIMIT_UNITS, "working_days")
+    value = raw.get("value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        r.problem(r.loc_of(raw, "value"), "wrong-type", "time_limit.value must be a positive number")
+        value = None
+    if value is None and unit != "same_day":
+        pass  # an unknown limit is allowed for a draft; the linter flags it
+    cutoff = dt.time(15, 0)
+    if raw.get("cutoff") is not None:
+        c = raw["cutoff"]
+        text = f"{c // 60:02d}:{c % 60:02d}" if isinstance(c, int) and not isinstance(c, bool) else str(c)
+        try:
+            cutoff = dt.time.fromisoformat(text)
+        except ValueError:
+            r.problem(r.loc_of(raw, "cutoff"), "wrong-type", "time_limit.cutoff must be a time written HH:MM (quote it)")
+    return TimeLimit(
+        value=float(value) if value is not None else None,
+        unit=unit,
+        cutoff=cutoff,
+        source=r.text(raw, "source"),
+        basis=r.text(raw, "basis"),
+        verified=r.boolean(raw, "verified"),
+        note=r.text(raw, "note"),
+    )
+
+
+def definition_from_data(data: Any, file: str, templates: Mapping[str, Template] | None = None) -> Definition:
+    """Build an expanded :class:`Definition` from located data.
+
+    Raises
+    ------
+    DefinitionError
+        With every located problem found; nothing is returned then.
+    """
+    r = _Reader(file)
+    if not isinstance(data, LMap):
+        r.problem(Location(file, 1, 1), "wrong-type",
+                  "a definition must be a mapping with at least code, name, time_limit and steps")
+        r.raise_if_any()
+    if "template" in data and "code" not in data:
+        r.problem(data.key_locs["template"], "template-in-catalogue",
+                  "this is a template; put it in procedures_yaml/templates/")
+        r.raise_if_any()
+    r.check_keys(data, PROCEDURE_KEYS, "the procedure")
+    raw_steps = _expand_steps(data, templates or {}, r)
+    steps: list[Step] = []
+    seen: dict[str, Step] = {}
+    for raw in raw_steps:
+        s = _read_step(raw, r)
+        if s is None:
+            continue
+        if s.id in seen:
+            r.problem(s.where("id"), "duplicate-step", f"step id '{s.id}' is used twice (first at {seen[s.id].loc})", s.id)
+            continue
+        seen[s.id] = s
+        steps.append(s)
+    if not steps and not r.problems:
+        r.problem(r.loc_of(data, "steps"), "missing-key", "the definition has no steps")
+    signer = None
+    raw_signer = r.mapping(data, "signer")
+    if raw_signer is not None:
+        r.check_keys(raw_signer, ("unit", "role"), "signer")
+        signer = Signer(r.text(raw_signer, "unit", required=True, what="signer"),
+                        r.text(raw_signer, "role", required=True, what="signer"))
+    delegation = None
+    raw_del = r.mapping(data, "delegation")
+    if raw_del is not None:
+        r.check_keys(raw_del, DELEGATION_KEYS, "delegation")
+        delegation = Delegation(r.text(raw_del, "decision"), r.date(raw_del, "date"), r.text(raw_del, "by"),
+                                r.boolean(raw_del, "verified"))
+    approval = None
+    raw_app = r.mapping(data, "approval")
+    if raw_app is not None:
+        r.check_keys(raw_app, APPROVAL_KEYS, "approval")
+        approval = Approval(r.text(raw_app, "decision", required=True, what="approval"),
+                            r.date(raw_app, "date"), r.text(raw_app, "signer"))
+    code = r.text(data, "code")
+    defn = Definition(
+        code=code,
+        code_verified=r.boolean(data, "code_verified"),
+        name=r.text(data, "name", required=True, what="the procedure"),
+        field=r.text(data, "field", required=True, what="the procedure"),
+        level=r.text(data, "level", required=True, what="the procedure"),
+        authority=r.text(data, "authority"),
+        signer=signer,
+        delegation=delegation,
+        legal_basis=r.text_list(data, "legal_basis"),
+        time_limit=_read_time_limit(data, r),
+        online_level=r.choice(data, "online_level", ONLINE_LEVELS, "none"),
+        supplement_clock=r.choice(data, "supplement_clock", CLOCK_POLICIES, "pause"),
+        status=r.choice(data, "status", STATUSES, "draft"),
+        version=r.integer(data, "version", 1) or 1,
+        approval=approval,
+        extends=str(data["extends"]) if data.get("extends") else None,
+        notes=r.text(data, "notes"),
+        steps=tuple(steps),
+        source=file,
+        loc=data.loc,
+        key_locs=dict(data.key_locs),
+    )
+    r.raise_if_any()
+    return defn
+
+
+def load_definition(path: str | os.PathLike, templates: Mapping[str, Template] | None = None) -> Definition:
+    """Load and expand one definition file (see :func:`definition_from_data`)."""
+    path = str(path)
+    return definition_from_data(load_file(path), path, templates)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def definition_to_data(defn: Definition) -> dict[str, Any]:
+    """The expanded definition as plain data (no ``extends``): YAML-ready, round-trips."""
+    tl = defn.time_limit
+    limit: dict[str, Any] = {"value": (int(tl.value) if tl.value is not None and float(tl.value).is_integer() else tl.value),
+                             "unit": tl.unit}
+    if tl.unit == "same_day":
+        limit["cutoff"] = tl.cutoff.strftime("%H:%M")
+    for k in ("basis", "source", "note"):
+        if getattr(tl, k):
+            limit[k] = getattr(tl, k)
+    limit["verified"] = tl.verified
+    if limit["value"] is None:
+        del limit["value"]
+    out: dict[str, Any] = {
+        "code": defn.code,
+        "code_verified": defn.code_verified,
+        "name": defn.name,
+        "field": defn.field,
+        "level": defn.level,
+    }
+    if defn.authority:
+        out["authority"] = defn.authority
+    if defn.signer:
+        out["signer"] = {"unit": defn.signer.unit, "role": defn.signer.role}
+    if defn.delegation:
+        d = defn.delegation
+        out["delegation"] = {k: v for k, v in (("decision", d.decision), ("date", d.date), ("by", d.by)) if v}
+        out["delegation"]["verified"] = d.verified
+    if defn.legal_basis:
+        out["legal_basis"] = list(defn.legal_basis)
+    out["time_limit"] = limit
+    out["online_level"] = defn.online_level
+    out["supplement_clock"] = defn.supplement_clock
+    out["status"] = defn.status
+    out["version"] = defn.version
+    if defn.approval:
+        a = defn.approval
+        out["approval"] = {k: v for k, v in (("decision", a.decision), ("date", a.date), ("signer", a.signer)) if v}
+    if defn.notes:
+        out["notes"] = defn.notes
+    out["steps"] = [step_to_data(s) for s in defn.steps]
+    return out
+
+
+def step_to_data(s: Step) -> dict[str, Any]:
+    d: dict[str, Any] = {"id": s.id, "name": s.name, "kind": s.kind}
+    if s.unit:
+        d["unit"] = s.unit
+    if s.role:
+        d["role"] = s.role
+    if s.duration is not None:
+        d["duration"] = duration_text(s.duration)
+    if s.produces:
+        d["produces"] = list(s.produces)
+    if s.notes:
+        d["notes"] = s.notes
+    if s.join:
+        d["join"] = True
+    if s.ends:
+        d["ends"] = s.ends
+    if s.routes:
+        routes: dict[str, Any] = {}
+        for rt in s.routes:
+            target: Any = rt.targets[0] if len(rt.targets) == 1 else list(rt.targets)
+            if rt.max is not None or rt.label:
+                target = {"to": target, **({"max": rt.max} if rt.max is not None else {}),
+                          **({"label": rt.label} if rt.label else {})}
+            routes[rt.outcome] = target
+        d["routes"] = routes
+    return d
+
+
+def dump_yaml(data: Any) -> str:
+    """Plain, readable YAML (Vietnamese kept as is, key order kept)."""
+    import yaml
+
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+@dataclass
+class Catalogue:
+    """Everything under one ``procedures_yaml/`` folder.
+
+    ``problems`` holds the load errors of files that could not be loaded; those
+    files contribute nothing to ``definitions``.
+    """
+
+    root: Path
+    organisation: Organisation | None
+    templates: dict[str, Template]
+    definitions: list[Definition]
+    problems: list[Problem]
+    files: list[Path]
+
+    def find(self, key: str) -> Definition | None:
+        for d in self.definitions:
+            if key in (d.code, d.key, Path(d.source).stem):
+                return d
+        return None
+
+
+def default_root() -> Path:
+    """The catalogue folder: ``$QUYTRINH_CATALOGUE_DIR``, else ``./procedures_yaml``, else the shipped one."""
+    env = os.environ.get("QUYTRINH_CATALOGUE_DIR")
+    if env:
+        return Path(env)
+    here = Path.cwd() / "procedures_yaml"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "procedures_yaml"
+
+
+def _is_definition_file(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and path.name not in ("units.yaml", "calendar.yaml") \
+        and "templates" not in path.parts
+
+
+def find_catalogue_root(path: Path) -> Path | None:
+    """The nearest folder at or above ``path`` that holds ``units.yaml``."""
+    p = path if path.is_dir() else path.parent
+    for candidate in (p, *p.parents):
+        if (candidate / "units.yaml").is_file():
+            return candidate
+    return None
+
+
+def load_catalogue(paths: Iterable[str | os.PathLike] | None = None) -> Catalogue:
+    """Load the units, templates and every definition under the given paths.
+
+    Each path is a definition file or a folder (searched recursively). The
+    units and templates come from the nearest folder above the first path that
+    holds ``units.yaml``. Problems are collected, never raised: one broken
+    file does not hide the others.
+    """
+    targets = [Path(p) for p in (paths or [default_root()])]
+    root = None
+    for t in targets:
+        root = find_catalogue_root(t.resolve()) if t.exists() else None
+        if root:
+            break
+    problems: list[Problem] = []
+    organisation = None
+    templates: dict[str, Template] = {}
+    if root is not None:
+        try:
+            organisation = load_units(_rel(root / "units.yaml"))
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+        try:
+            templates = load_templates(_rel(root / "templates"))
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+    files: list[Path] = []
+    for t in targets:
+        if t.is_dir():
+            files.extend(sorted(p for p in t.rglob("*.y*ml") if _is_definition_file(p.relative_to(t))
+                                and "templates" not in p.relative_to(t).parts))
+        elif t.exists():
+            files.append(t)
+        else:
+            problems.append(Problem(Location(str(t)), "file-unreadable", "no such file or folder"))
+    definitions: list[Definition] = []
+    for f in files:
+        try:
+            definitions.append(load_definition(_rel(f), templates))
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+    return Catalogue(root or Path("."), organisation, templates, definitions, problems, files)
+
+
+def _rel(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def with_status(defn: Definition, status: str, approval: Approval | None = None) -> Definition:
+    """A copy of the definition with a new status (and approval)."""
+    return replace(defn, status=status, approval=approval if approval is not None else defn.approval)
