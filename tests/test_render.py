@@ -1,0 +1,361 @@
+"""Diagrams: engine.render and `quytrinh render`, checked on real graphviz output.
+
+Each SVG is parsed with xml.etree and read the way a person reads the
+picture: lanes and their names, the text in each step's box, the labels on
+the edges, the header, and the looks that tell step kinds apart.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from engine.definition import (
+    STATUS_LABELS,
+    Definition,
+    definition_to_data,
+    format_minutes,
+    load_catalogue,
+)
+from engine.graph import critical_path
+from engine.render import (
+    CITIZEN_LANE,
+    HIGHLIGHT_STYLES,
+    RenderError,
+    diagram_path,
+    lane_order,
+    render,
+    render_svg,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = ROOT / "procedures_yaml"
+SVG = "{http://www.w3.org/2000/svg}"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    cat = load_catalogue([CATALOGUE])
+    assert not cat.problems, "\n".join(map(str, cat.problems))
+    assert cat.definitions
+    return cat
+
+
+@pytest.fixture(scope="module")
+def svgs(catalogue):
+    """Each shipped definition's SVG, parsed (rendered once for the module)."""
+    return {d.key: ET.fromstring(render_svg(d, catalogue.organisation)) for d in catalogue.definitions}
+
+
+def _groups(root: ET.Element, cls: str) -> dict[str, ET.Element]:
+    """The <g class=cls> elements of an SVG keyed by their <title> (graphviz's name)."""
+    return {g.find(f"{SVG}title").text: g for g in root.iter(f"{SVG}g") if g.get("class") == cls}
+
+
+def _text(g: ET.Element) -> str:
+    """All text drawn in a group, lines joined by spaces."""
+    return " ".join(" ".join((t.text or "").split()) for t in g.iter(f"{SVG}text"))
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _shapes(g: ET.Element) -> list[ET.Element]:
+    return [e for e in g if e.tag in (f"{SVG}path", f"{SVG}polygon", f"{SVG}ellipse")]
+
+
+def _bbox(shape: ET.Element) -> tuple[float, float, float, float]:
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", shape.get("d") or shape.get("points"))]
+    xs, ys = numbers[0::2], numbers[1::2]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _header(root: ET.Element) -> str:
+    """The text drawn directly on the graph (not in a lane, box or edge)."""
+    graph = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "graph")
+    return " ".join(_norm(t.text or "") for t in graph.findall(f"{SVG}text"))
+
+
+def _shipped(catalogue, code: str) -> Definition:
+    d = catalogue.find(code)
+    assert d is not None, f"the example {code} is no longer shipped"
+    return d
+
+
+def _run(*args: str):
+    """Run `quytrinh render ARGS` through the app as quytrinh.cli assembles it."""
+    from quytrinh.cli import app
+
+    argv = list(args)
+    if getattr(typer.main.get_command(app), "commands", None) is not None:
+        argv.insert(0, "render")  # several commands: name ours (one alone is run bare)
+    return CliRunner().invoke(app, argv)
+
+
+# --------------------------------------------------------------------------- the picture
+
+
+def test_one_lane_per_unit_named_from_units_yaml(catalogue, svgs):
+    units = catalogue.organisation.units
+    for d in catalogue.definitions:
+        lanes = _groups(svgs[d.key], "cluster")
+        labels = sorted(_text(g) for g in lanes.values())
+        expected = {units[s.unit].name for s in d.steps if not s.paused}
+        if any(s.paused for s in d.steps):
+            expected.add(CITIZEN_LANE)
+        assert labels == sorted(expected), d.key
+
+
+def test_every_step_is_drawn_inside_its_own_lane(catalogue, svgs):
+    units = catalogue.organisation.units
+    for d in catalogue.definitions:
+        lanes = {_text(g): _bbox(_shapes(g)[0]) for g in _groups(svgs[d.key], "cluster").values()}
+        nodes = _groups(svgs[d.key], "node")
+        for s in d.steps:
+            lane = CITIZEN_LANE if s.paused else units[s.unit].name
+            x0, y0, x1, y1 = _bbox(_shapes(nodes[s.id])[0])
+            lx0, ly0, lx1, ly1 = lanes[lane]
+            assert lx0 <= x0 and x1 <= lx1 and ly0 <= y0 and y1 <= ly1, (d.key, s.id, lane)
+
+
+def test_lanes_come_in_the_order_units_first_appear(catalogue, svgs):
+    d = _shipped(catalogue, "1.001193")
+    assert lane_order(d) == ["xa_mot_cua", "xa_tu_phap", "_citizen", "xa_lanh_dao"]
+    titles = list(_groups(svgs[d.key], "cluster"))
+    assert titles == ["cluster_00_xa_mot_cua", "cluster_01_xa_tu_phap", "cluster_02_citizen",
+                      "cluster_03_xa_lanh_dao"]
+
+
+def test_every_step_box_shows_its_name_and_working_time(catalogue, svgs):
+    for d in catalogue.definitions:
+        nodes = _groups(svgs[d.key], "node")
+        for s in d.steps:
+            text = _text(nodes[s.id])
+            assert _norm(s.name) in text, (d.key, s.id, text)
+            if not s.paused:
+                assert format_minutes(s.duration) in text, (d.key, s.id, text)
+    # a concrete value, so format_minutes itself is pinned too
+    receive = _text(_groups(svgs["1.001612"], "node")["receive"])
+    assert "2 giờ" in receive and "Công chức tiếp nhận và trả kết quả" in receive
+
+
+def test_edges_carry_the_outcome_labels(catalogue, svgs):
+    for d in catalogue.definitions:
+        edges = _groups(svgs[d.key], "edge")
+        for s in d.steps:
+            for r in s.routes:
+                if r.parallel:
+                    split = edges[f"{s.id}->_fork_{s.id}_{r.outcome}"]
+                    assert r.display in _text(split)
+                    for t in r.targets:
+                        assert f"_fork_{s.id}_{r.outcome}->{t}" in edges
+                    continue
+                edge = edges[f"{s.id}->{r.targets[0]}"]
+                assert r.display in _text(edge), (d.key, s.id, r.outcome)
+    accept = _text(_groups(svgs["1.001193"], "edge")["receive->verify"])
+    assert accept == "Tiếp nhận"
+
+
+def test_bounded_rework_edges_are_dashed_with_their_bound(catalogue, svgs):
+    d = _shipped(catalogue, "1.001193")
+    edge = _groups(svgs[d.key], "edge")["sign->verify"]
+    assert "Không phê duyệt (tối đa 1 lần)" == _text(edge)
+    assert _shapes(edge)[0].get("stroke-dasharray")
+    plain = _groups(svgs[d.key], "edge")["verify->sign"]
+    assert not _shapes(plain)[0].get("stroke-dasharray")
+
+
+def test_header_gives_code_name_version_status_and_time_against_limit(catalogue, svgs):
+    for d in catalogue.definitions:
+        header = _header(svgs[d.key])
+        assert d.code in header
+        assert _norm(d.name) in header
+        assert f"Phiên bản {d.version}" in header
+        assert STATUS_LABELS[d.status] in header
+        total = format_minutes(critical_path(d).minutes)
+        assert f"tổng {total} / thời hạn {d.time_limit.describe()}" in header, header
+    assert "tổng 3 ngày / thời hạn 3 ngày làm việc" in _header(svgs["1.001612"])
+    same_day = _header(svgs["1.001193"])
+    assert "thời hạn trong ngày (nhận sau 15:00 trả trong ngày làm việc tiếp theo)" in same_day
+    assert "Dự thảo" in same_day
+
+
+def test_citizen_steps_are_dashed_grey_and_say_the_clock_is_paused(catalogue, svgs):
+    for d in catalogue.definitions:
+        nodes = _groups(svgs[d.key], "node")
+        for s in d.steps:
+            box = _shapes(nodes[s.id])[0]
+            if s.paused:
+                assert box.get("stroke-dasharray"), (d.key, s.id)
+                assert box.get("fill") == "#eeeeee"
+                assert "tạm dừng tính thời gian" in _text(nodes[s.id])
+            elif s.kind != "automated":
+                assert not box.get("stroke-dasharray"), (d.key, s.id)
+                assert "tạm dừng tính thời gian" not in _text(nodes[s.id])
+
+
+def test_sign_result_and_refusal_steps_look_different(catalogue, svgs):
+    nodes = _groups(svgs["1.001193"], "node")
+    sign, result, refusal, plain = (nodes[i] for i in ("sign", "deliver", "refuse", "verify"))
+    assert len(_shapes(sign)) == 2  # a double border
+    assert "Ký duyệt" in _text(sign)
+    assert "Kết thúc: trả kết quả" in _text(result)
+    assert "Kết thúc: từ chối" in _text(refusal)
+    looks = {name: (_shapes(g)[0].get("fill"), _shapes(g)[0].get("stroke"))
+             for name, g in (("sign", sign), ("result", result), ("refusal", refusal), ("plain", plain))}
+    assert len(set(looks.values())) == 4, looks
+
+
+def test_parallel_split_and_join_are_visible(catalogue, svgs):
+    d = _shipped(catalogue, "1.013225")
+    nodes = _groups(svgs[d.key], "node")
+    fork = nodes["_fork_appraise_ok"]
+    assert "song song" in _text(fork)
+    edges = _groups(svgs[d.key], "edge")
+    assert "Đạt" in _text(edges["appraise->_fork_appraise_ok"])
+    assert {"_fork_appraise_ok->consult_commune", "_fork_appraise_ok->site_check"} <= set(edges)
+    assert "chờ đủ các nhánh" in _text(nodes["report"])
+    assert "chờ đủ các nhánh" not in _text(nodes["check"])
+
+
+def test_same_input_gives_byte_identical_output(catalogue):
+    again = load_catalogue([CATALOGUE])
+    for d in catalogue.definitions:
+        first = render_svg(d, catalogue.organisation)
+        assert render_svg(d, catalogue.organisation) == first
+        assert render_svg(again.find(d.key), again.organisation) == first
+        assert b"Generated by graphviz" not in first
+
+
+def test_the_renderer_leaves_the_definition_as_it_was(catalogue):
+    d = _shipped(catalogue, "1.013225")
+    before = definition_to_data(d)
+    render_svg(d, catalogue.organisation, highlight={"report": "current"})
+    assert definition_to_data(d) == before
+
+
+def test_each_highlight_style_is_drawn_with_its_tag(catalogue):
+    d = _shipped(catalogue, "1.001193")
+    plain = _groups(ET.fromstring(render_svg(d, catalogue.organisation)), "node")["verify"]
+    for style, (tag, attrs, _) in HIGHLIGHT_STYLES.items():
+        root = ET.fromstring(render_svg(d, catalogue.organisation, highlight={"verify": style}))
+        node = _groups(root, "node")["verify"]
+        assert tag in _text(node), style
+        assert _shapes(node)[0].get("stroke") == attrs["color"], style
+        assert _shapes(node)[0].get("stroke") != _shapes(plain)[0].get("stroke")
+        other = _groups(root, "node")["sign"]
+        assert tag not in _text(other)
+
+
+def test_a_bad_highlight_is_refused(catalogue):
+    d = _shipped(catalogue, "1.001193")
+    with pytest.raises(RenderError, match="no_such_step"):
+        render_svg(d, catalogue.organisation, highlight={"no_such_step": "current"})
+    with pytest.raises(RenderError, match="blinking"):
+        render_svg(d, catalogue.organisation, highlight={"verify": "blinking"})
+    with pytest.raises(RenderError, match="gif"):
+        render(d, catalogue.organisation, "gif")
+
+
+def test_without_units_the_lanes_show_unit_ids(catalogue):
+    d = _shipped(catalogue, "1.001193")
+    root = ET.fromstring(render_svg(d, None))
+    labels = {_text(g) for g in _groups(root, "cluster").values()}
+    assert labels == {"xa_mot_cua", "xa_tu_phap", "xa_lanh_dao", CITIZEN_LANE}
+
+
+def test_png_and_pdf_are_real_and_stable(catalogue):
+    d = _shipped(catalogue, "1.001193")
+    png = render(d, catalogue.organisation, "png")
+    assert png.startswith(PNG_MAGIC)
+    pdf = render(d, catalogue.organisation, "pdf")
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert render(d, catalogue.organisation, "pdf") == pdf  # the creation date is fixed
+
+
+def test_diagram_path_mirrors_the_catalogue_folders(catalogue):
+    d = _shipped(catalogue, "1.001612")
+    assert diagram_path(d, catalogue.root) == Path("district/1.001612-dang-ky-thanh-lap-ho-kinh-doanh.svg")
+    assert diagram_path(d, "/elsewhere", "pdf") == Path("1.001612-dang-ky-thanh-lap-ho-kinh-doanh.pdf")
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_cli_writes_one_file_per_definition_and_check_finds_a_stale_one(catalogue, tmp_path):
+    out = tmp_path / "diagrams"
+    result = _run(str(CATALOGUE), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.svg"))
+    assert files == sorted(diagram_path(d, catalogue.root).as_posix() for d in catalogue.definitions)
+    assert any(f.startswith("district/") for f in files) and any(f.startswith("commune/") for f in files)
+    assert f"Rendered {len(files)} diagrams into {out}/" in result.stdout
+    for d in catalogue.definitions:
+        assert (out / diagram_path(d, catalogue.root)).read_bytes() == render_svg(d, catalogue.organisation)
+
+    assert _run(str(CATALOGUE), "--out", str(out), "--check").exit_code == 0
+
+    stale = out / diagram_path(_shipped(catalogue, "1.001612"), catalogue.root)
+    stale.write_bytes(stale.read_bytes().replace("Tiếp nhận".encode(), "Tiep nhan".encode()))
+    (out / "commune" / "1.999999-removed.svg").write_text("<svg/>")
+    result = _run(str(CATALOGUE), "--out", str(out), "--check")
+    assert result.exit_code == 1
+    assert f"stale: {stale}" in result.stderr
+    assert "orphan:" in result.stderr and "1.999999-removed.svg" in result.stderr
+    assert "quytrinh render" in result.stderr
+    assert b"Tiep nhan" in stale.read_bytes()  # --check wrote nothing
+
+    result = _run(str(CATALOGUE), "--out", str(out))
+    assert result.exit_code == 0
+    assert "1 written" in result.stdout
+    assert _run(str(CATALOGUE / "district"), "--out", str(out), "--check").exit_code == 0
+
+
+@pytest.mark.parametrize("fmt,magic", [("png", PNG_MAGIC), ("pdf", b"%PDF-")])
+def test_cli_formats_write_files_with_the_right_magic(tmp_path, fmt, magic):
+    result = _run(str(CATALOGUE / "commune"), "--out", str(tmp_path), "--format", fmt)
+    assert result.exit_code == 0, result.output
+    written = list(tmp_path.rglob(f"*.{fmt}"))
+    assert [p.name for p in written] == [f"1.001193-dang-ky-khai-sinh.{fmt}"]
+    assert written[0].read_bytes().startswith(magic)
+
+
+def test_cli_reports_a_broken_definition_and_still_draws_the_others(tmp_path):
+    cat = tmp_path / "procedures_yaml"
+    shutil.copytree(CATALOGUE, cat)
+    broken = cat / "district" / "9.000001-broken.yaml"
+    good = (cat / "commune" / "1.001193-dang-ky-khai-sinh.yaml").read_text(encoding="utf-8")
+    broken.write_text(good.replace("duration: 45m", "duration: soon").replace('code: "1.001193"',
+                                                                              'code: "9.000001"'),
+                      encoding="utf-8")
+    line = next(i for i, text in enumerate(broken.read_text().splitlines(), 1) if "duration: soon" in text)
+    out = tmp_path / "out"
+    result = _run(str(cat), "--out", str(out))
+    assert result.exit_code == 1
+    assert f"9.000001-broken.yaml:{line}:" in result.stderr
+    assert "bad-duration" in result.stderr and "step 'verify'" in result.stderr
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (out / "district" / "9.000001-broken.svg").exists()
+    drawn = sorted(p.name for p in out.rglob("*.svg"))
+    assert len(drawn) == 3 and "1.001193-dang-ky-khai-sinh.svg" in drawn
+
+
+def test_cli_without_units_yaml_says_so(tmp_path):
+    lone = tmp_path / "x.yaml"
+    shutil.copy(CATALOGUE / "commune" / "1.001193-dang-ky-khai-sinh.yaml", lone)
+    result = _run(str(lone), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert "no units.yaml" in result.stderr
+    assert not (tmp_path / "out").exists()
