@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 from engine.definition import (
     STATUS_LABELS,
     Definition,
+    Route,
     definition_to_data,
     format_minutes,
     load_catalogue,
@@ -27,6 +29,7 @@ from engine.graph import critical_path
 from engine.render import (
     CITIZEN_LANE,
     HIGHLIGHT_STYLES,
+    NO_UNIT_LANE,
     RenderError,
     diagram_path,
     lane_order,
@@ -273,6 +276,23 @@ def test_without_units_the_lanes_show_unit_ids(catalogue):
     root = ET.fromstring(render_svg(d, None))
     labels = {_text(g) for g in _groups(root, "cluster").values()}
     assert labels == {"xa_mot_cua", "xa_tu_phap", "xa_lanh_dao", CITIZEN_LANE}
+
+
+def test_a_definition_the_linter_would_reject_is_still_drawn(catalogue):
+    """Unknown unit, no unit, an unbounded loop, a route to nowhere, markup in a name."""
+    d = _shipped(catalogue, "1.001193")
+    steps = {s.id: s for s in d.steps}
+    steps["verify"] = replace(steps["verify"], unit="phong_khong_co", name="Kiểm tra <hồ sơ> & ghi sổ")
+    steps["sign"] = replace(steps["sign"], unit=None, kind="human",
+                            routes=(Route("approve", ("deliver",)), Route("reject", ("verify",)),
+                                    Route("consult", ("nowhere", "deliver"))))
+    odd = replace(d, steps=tuple(steps[s.id] for s in d.steps))
+    root = ET.fromstring(render_svg(odd, catalogue.organisation))
+    labels = {_text(g) for g in _groups(root, "cluster").values()}
+    assert {"phong_khong_co", NO_UNIT_LANE} <= labels
+    assert "Kiểm tra <hồ sơ> & ghi sổ" in _text(_groups(root, "node")["verify"])
+    assert "tổng – / thời hạn" in _header(root)  # the unbounded loop leaves no critical path
+    assert "_fork_sign_consult->deliver" in _groups(root, "edge")
 
 
 def test_png_and_pdf_are_real_and_stable(catalogue):
