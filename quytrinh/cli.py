@@ -24,6 +24,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Quy trình nội bộ giải quyết thủ tục hành chính."""
+
+
 def _register_commands() -> None:
     from quytrinh import commands
 
