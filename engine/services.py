@@ -1,0 +1,1292 @@
+"""The actions on dossiers, used alike by the CLI, the web app and the Prefect flows.
+
+Every action is one database transaction that
+
+1. checks the idempotency key (a repeated request returns the first result and
+   changes nothing; the same key with a different request raises
+   :class:`DuplicateRequest`),
+2. loads the dossier and checks the actor may act (unit and role; a work item
+   claimed by someone else raises :class:`NotAuthorized`),
+3. applies the pure state machine (:mod:`engine.machine`),
+4. bumps the dossier's version with ``UPDATE ... WHERE id = ? AND version = ?``
+   (optimistic locking: a stale writer raises :class:`StaleVersion` and changes
+   nothing; of two concurrent writers exactly one wins, on SQLite and PostgreSQL),
+5. writes the work items, the events and the machine work it causes (the
+   outbox) — all or nothing.
+
+Nothing here reads the wall clock: every function takes ``now``.
+
+The ``db`` argument of every function is a :class:`engine.store.Store` (or an
+Engine, or a URL): the function opens and commits its own transaction. A
+:class:`sqlmodel.Session` is accepted too: the function then works inside the
+caller's transaction and only flushes (the caller commits or rolls back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Sequence
+
+import networkx as nx
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from engine import machine, sla
+from engine.definition import Definition, Organisation, definition_from_data, definition_to_data, dump_yaml
+from engine.errors import (
+    ActionError,
+    DuplicateRequest,
+    IllegalAction,
+    NotAuthorized,
+    NotFound,
+    QuytrinhError,
+    StaleVersion,
+)
+from engine.graph import result_terminals, timed_dag
+from engine.machine import Status
+from engine.store import (
+    OPEN_ITEM_STATES,
+    OUTBOX_CLAIMED,
+    OUTBOX_DONE,
+    OUTBOX_FAILED,
+    OUTBOX_PENDING,
+    Apology,
+    DefinitionVersion,
+    Dossier,
+    Event,
+    OutboxItem,
+    RequestRecord,
+    Store,
+    UnitRow,
+    User,
+    WorkItem,
+    as_store,
+    utc,
+)
+from engine.yamlsrc import load_text
+
+SYSTEM_USERNAME = "system"
+
+#: Test hook: when set to an action name, the action sleeps this long (seconds,
+#: ``QUYTRINH_TEST_PAUSE_SECONDS``) inside its transaction after its first
+#: write. Used to kill a process mid-action in the reliability tests.
+PAUSE_HOOK_ENV = "QUYTRINH_TEST_PAUSE_IN"
+
+
+# --------------------------------------------------------------------------- actors
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a member of staff (unit and role), or the system (flows, the portal)."""
+
+    username: str
+    unit: str | None
+    role: str | None
+    user_id: int | None = None
+    full_name: str = ""
+
+    @property
+    def is_system(self) -> bool:
+        return self.username == SYSTEM_USERNAME and self.user_id is None
+
+    def __str__(self) -> str:
+        if self.is_system:
+            return "system"
+        return f"user '{self.username}' ({self.unit}/{self.role})"
+
+
+#: The machine actor: runs automated steps, records online submissions and supplements.
+SYSTEM = Actor(SYSTEM_USERNAME, None, "system")
+
+
+def get_actor(db: Any, username: str) -> Actor:
+    """The actor of an existing, active user (``system`` gives :data:`SYSTEM`).
+
+    Raises
+    ------
+    NotFound
+        When no active user has that name.
+    """
+    if username == SYSTEM_USERNAME:
+        return SYSTEM
+    with _reading(db) as s:
+        user = s.exec(select(User).where(User.username == username)).first()
+        if user is None or not user.active:
+            raise NotFound(f"user '{username}' does not exist (add it with: quytrinh user add {username} "
+                           f"--unit UNIT --role ROLE)")
+        return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
+
+
+def seed_organisation(db: Any, organisation: Organisation) -> int:
+    """Insert or update the units of ``organisation`` (from units.yaml).
+
+    Returns
+    -------
+    int
+        The number of units written.
+    """
+    with _transaction(db) as s:
+        for unit in organisation.units.values():
+            row = s.get(UnitRow, unit.id)
+            if row is None:
+                row = UnitRow(id=unit.id, name=unit.name, level=unit.level, kind=unit.kind)
+            row.name, row.short, row.level, row.kind = unit.name, unit.short, unit.level, unit.kind
+            row.roles = dict(unit.roles)
+            s.add(row)
+        return len(organisation.units)
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """A salted PBKDF2-SHA256 hash: ``pbkdf2_sha256$iterations$salt$hash``."""
+    import os
+
+    salt = salt or os.urandom(16)
+    iterations = 200_000
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches a hash made by :func:`hash_password`."""
+    import hmac
+
+    if not stored:
+        return False
+    try:
+        _, iterations, salt, digest = stored.split("$")
+        got = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(salt), int(iterations))
+    except ValueError:
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+def add_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime, full_name: str = "",
+             password: str | None = None) -> Actor:
+    """Add a member of staff.
+
+    Raises
+    ------
+    NotFound
+        When the unit is not in the database (seed units.yaml first).
+    ActionError
+        When the role is not one of the unit's roles, or the username is taken.
+    """
+    if not username or username == SYSTEM_USERNAME or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
+        raise ActionError(f"'{username}' is not a valid username (letters, digits, . _ -; not 'system')")
+    with _transaction(db) as s:
+        row = s.get(UnitRow, unit)
+        if row is None:
+            known = ", ".join(sorted(r.id for r in s.exec(select(UnitRow)))) or "none (seed units.yaml first)"
+            raise NotFound(f"unit '{unit}' does not exist; known units: {known}")
+        if role not in row.roles:
+            raise ActionError(f"unit '{unit}' has no role '{role}'; its roles: {', '.join(sorted(row.roles))}")
+        if s.exec(select(User).where(User.username == username)).first() is not None:
+            raise ActionError(f"user '{username}' already exists")
+        user = User(username=username, full_name=full_name, unit_id=unit, role=role, created_at=now,
+                    password_hash=hash_password(password) if password else None)
+        s.add(user)
+        s.flush()
+        return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
+
+
+# --------------------------------------------------------------------------- definitions
+
+_DEF_CACHE: dict[tuple[int, str], Definition] = {}
+_DEF_LOCK = threading.Lock()
+
+
+def _content_of(defn: Definition) -> str:
+    return dump_yaml(definition_to_data(defn))
+
+
+def publish_definition(db: Any, defn: Definition, *, now: dt.datetime, by: str = "") -> DefinitionVersion:
+    """Store ``defn`` (expanded) as the procedure's newest version, unless it is unchanged.
+
+    Versions are numbered 1, 2, ... per procedure code in publication order.
+    Dossiers pin the newest version when they are registered and keep it
+    when a newer one is published.
+
+    Returns
+    -------
+    DefinitionVersion
+        The new row, or the newest existing one when its content is identical.
+    """
+    content = _content_of(defn)
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    with _transaction(db) as s:
+        latest = _latest_version(s, defn.key)
+        if latest is not None and latest.content_hash == digest:
+            return latest
+        row = DefinitionVersion(procedure_code=defn.key, version=(latest.version + 1) if latest else 1,
+                                name=defn.name, level=defn.level, status=defn.status, content=content,
+                                content_hash=digest, source=defn.source, published_at=now, published_by=by)
+        s.add(row)
+        s.flush()
+        return row
+
+
+def _latest_version(s: Session, code: str) -> DefinitionVersion | None:
+    return s.exec(select(DefinitionVersion).where(DefinitionVersion.procedure_code == code)
+                  .order_by(DefinitionVersion.version.desc())).first()
+
+
+def definition_of(row: DefinitionVersion) -> Definition:
+    """The :class:`Definition` stored in a version row (cached)."""
+    key = (row.id or 0, row.content_hash)
+    with _DEF_LOCK:
+        cached = _DEF_CACHE.get(key)
+    if cached is not None:
+        return cached
+    name = f"<{row.procedure_code} v{row.version}>"
+    defn = definition_from_data(load_text(row.content, name), name)
+    with _DEF_LOCK:
+        _DEF_CACHE[key] = defn
+    return defn
+
+
+def current_definition(db: Any, code: str) -> tuple[DefinitionVersion, Definition]:
+    """The newest published version of a procedure.
+
+    Raises
+    ------
+    NotFound
+        When the procedure was never published.
+    """
+    with _reading(db) as s:
+        row = _latest_version(s, code)
+        if row is None:
+            raise NotFound(f"procedure '{code}' is not published (publish it with publish_definition, "
+                           f"or `quytrinh dossier receive` from a catalogue that holds it)")
+        return row, definition_of(row)
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+def _default_calendar() -> Any:
+    from engine.calendar import WorkCalendar
+
+    return WorkCalendar.default()
+
+
+@contextmanager
+def _transaction(db: Any) -> Iterator[Session]:
+    if isinstance(db, Session):
+        yield db
+        db.flush()
+        return
+    store = as_store(db)
+    with store.write() as s:
+        yield s
+
+
+@contextmanager
+def _reading(db: Any) -> Iterator[Session]:
+    if isinstance(db, Session):
+        yield db
+        return
+    store = as_store(db)
+    with store.session() as s:
+        yield s
+
+
+def _pause_hook(action: str) -> None:
+    import os
+    import time
+
+    if os.environ.get(PAUSE_HOOK_ENV) == action:
+        marker = os.environ.get("QUYTRINH_TEST_PAUSE_MARKER")
+        if marker:
+            with open(marker, "w") as fh:
+                fh.write("paused\n")
+        time.sleep(float(os.environ.get("QUYTRINH_TEST_PAUSE_SECONDS", "30")))
+
+
+def _request_hash(action: str, params: dict[str, Any]) -> str:
+    text = json.dumps({"action": action, **params}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class ActionResult:
+    """What an action did, as returned to the caller (and replayed for a repeated request)."""
+
+    action: str
+    dossier_id: int
+    dossier_code: str
+    version: int
+    status: int
+    item_id: int | None = None
+    opened: list[int] = field(default_factory=list)
+    events: list[int] = field(default_factory=list)
+    outbox: list[int] = field(default_factory=list)
+    replayed: bool = False
+
+    @property
+    def status_label(self) -> str:
+        return Status(self.status).label
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("replayed")
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], replayed: bool = False) -> "ActionResult":
+        return cls(**data, replayed=replayed)
+
+
+def _idempotent(db: Any, action: str, actor: Actor, key: str | None, params: dict[str, Any],
+                now: dt.datetime, body: Any) -> ActionResult:
+    """Run ``body(session)`` once per idempotency key (see the module docstring)."""
+    if key is None:
+        with _transaction(db) as s:
+            return body(s)
+    digest = _request_hash(action, {**params, "actor": actor.username})
+    for attempt in (1, 2):
+        try:
+            with _transaction(db) as s:
+                rec = s.get(RequestRecord, key)
+                if rec is not None:
+                    if rec.request_hash != digest:
+                        raise DuplicateRequest(
+                            f"idempotency key '{key}' was already used by {rec.actor} for a different "
+                            f"request ({rec.action} at {rec.at.isoformat()}); use a new key")
+                    return ActionResult.from_dict(rec.result, replayed=True)
+                # Claim the key first: a concurrent twin blocks here, then sees the record.
+                rec = RequestRecord(key=key, action=action, request_hash=digest, result={},
+                                    actor=actor.username, at=now)
+                s.add(rec)
+                s.flush()
+                result = body(s)
+                rec.result = result.as_dict()
+                s.add(rec)
+                return result
+        except IntegrityError:
+            if isinstance(db, Session) or attempt == 2:
+                raise StaleVersion(f"idempotency key '{key}' is being used by a concurrent request; "
+                                   f"retry") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- loading and saving
+
+
+def _find_dossier(s: Session, ref: int | str, *, lock: bool = False) -> Dossier:
+    stmt = select(Dossier)
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        stmt = stmt.where(sa.or_(Dossier.id == int(ref), Dossier.code == str(ref)))
+    else:
+        stmt = stmt.where(Dossier.code == ref)
+    row = s.exec(stmt).first()
+    if row is None:
+        raise NotFound(f"dossier '{ref}' does not exist")
+    return row
+
+
+def _state_of(d: Dossier, items: Sequence[WorkItem]) -> machine.DossierState:
+    return machine.DossierState(
+        status=Status(d.status), channel=d.channel, registered_at=d.registered_at,
+        received_at=d.received_at, clock_started_at=d.clock_started_at, due_at=d.due_at,
+        original_due_at=d.original_due_at, paused_at=d.paused_at, paused_minutes=d.paused_minutes,
+        clock_policy=d.clock_policy, clock_restarts=d.clock_restarts, supplements=d.supplements,
+        finished_at=d.finished_at, closed_at=d.closed_at, result=d.result, timeliness=d.timeliness,
+        route_counts=dict(d.route_counts or {}), joins=json.loads(json.dumps(d.joins or {})),
+        clock=d.clock,
+        items=[machine.ItemState(
+            key=w.id, step=w.step_id, state=w.state, opened_at=w.opened_at, due_at=w.due_at,  # type: ignore[arg-type]
+            allotted=w.allotted_minutes, assignee=w.assignee_id, claimed_at=w.claimed_at,
+            closed_at=w.closed_at, outcome=w.outcome, spent=w.spent_minutes, paused=w.paused_minutes,
+            timeliness=w.timeliness, branch=w.branch, attempt=w.attempt, clock=w.clock) for w in items],
+    )
+
+
+_DOSSIER_FIELDS = ("status", "received_at", "clock_started_at", "due_at", "original_due_at", "paused_at",
+                   "paused_minutes", "clock_policy", "clock_restarts", "supplements", "finished_at",
+                   "closed_at", "result", "timeliness", "route_counts", "joins", "clock")
+
+
+def _dossier_values(state: machine.DossierState) -> dict[str, Any]:
+    values = {f: getattr(state, f) for f in _DOSSIER_FIELDS}
+    values["status"] = int(state.status)
+    return values
+
+
+def _save(s: Session, action: str, actor: Actor, d: Dossier, items: dict[int, WorkItem], defn: Definition,
+          tr: machine.Transition, now: dt.datetime, *, expected_version: int | None,
+          acted_on: int | None, fresh: bool = False) -> ActionResult:
+    """Write a transition: the version bump first (the lock), then items, events and outbox."""
+    if not fresh:
+        version = d.version if expected_version is None else expected_version
+        res = s.execute(sa.update(Dossier).where(Dossier.id == d.id, Dossier.version == version)
+                        .values(**_dossier_values(tr.state), version=version + 1, updated_at=now)
+                        .execution_options(synchronize_session=False))
+        if res.rowcount != 1:
+            raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
+                               f"(another action won); reload it and try again")
+        new_version = version + 1
+        _pause_hook(action)
+    else:
+        new_version = d.version
+    steps = defn.steps_by_id()
+    key_to_id: dict[int, int] = {}
+    for it in tr.state.items:
+        if it.key < 0:
+            step = steps[it.step]
+            row = WorkItem(dossier_id=d.id, step_id=it.step, step_name=step.name, kind=step.kind,  # type: ignore[arg-type]
+                           unit_id=step.unit, role=step.role, state=it.state, opened_at=it.opened_at)
+        else:
+            row = items[it.key]
+        row.state, row.outcome, row.assignee_id = it.state, it.outcome, it.assignee
+        row.claimed_at, row.closed_at, row.due_at = it.claimed_at, it.closed_at, it.due_at
+        row.allotted_minutes, row.spent_minutes, row.paused_minutes = it.allotted, it.spent, it.paused
+        row.timeliness, row.branch, row.attempt, row.clock = it.timeliness, it.branch, it.attempt, it.clock
+        s.add(row)
+        if it.key < 0:
+            s.flush()
+            key_to_id[it.key] = row.id  # type: ignore[assignment]
+        else:
+            key_to_id[it.key] = it.key
+    event_ids: list[int] = []
+    rows: list[Event] = []
+    for ev in tr.events:
+        row = Event(dossier_id=d.id, work_item_id=key_to_id.get(ev.item) if ev.item is not None else None,  # type: ignore[arg-type]
+                    at=now, actor=actor.username, actor_unit=actor.unit, action=ev.action, step_id=ev.step,
+                    from_status=ev.from_status, to_status=ev.to_status, to_steps=list(ev.to_steps),
+                    outcome=ev.outcome, comment=ev.comment, data=_jsonable(ev.data))
+        s.add(row)
+        rows.append(row)
+    outbox_rows: list[OutboxItem] = []
+    for i, eff in enumerate(tr.effects):
+        item_id = key_to_id.get(eff.item) if eff.item is not None else None
+        unit = eff.payload.get("unit")
+        if unit is None and item_id is not None:
+            unit = steps[next(x.step for x in tr.state.items if key_to_id.get(x.key) == item_id)].unit
+        payload = {**_jsonable(eff.payload), "dossier_code": d.code, "procedure_code": d.procedure_code,
+                   "definition_version": d.definition_version, "unit": unit, "action": action}
+        row = OutboxItem(kind=eff.kind, dossier_id=d.id, work_item_id=item_id, payload=payload,
+                         idempotency_key=f"{d.code}:v{new_version}:{i}:{eff.kind}",
+                         state=OUTBOX_PENDING, available_at=now, created_at=now)
+        s.add(row)
+        outbox_rows.append(row)
+    s.flush()
+    event_ids = [r.id for r in rows]  # type: ignore[misc]
+    return ActionResult(action=action, dossier_id=d.id, dossier_code=d.code, version=new_version,  # type: ignore[arg-type]
+                        status=int(tr.state.status), item_id=key_to_id.get(acted_on) if acted_on else None,
+                        opened=[key_to_id[k] for k in tr.opened], events=event_ids,
+                        outbox=[r.id for r in outbox_rows])  # type: ignore[misc]
+
+
+def _jsonable(data: Any) -> Any:
+    return json.loads(json.dumps(data, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))
+
+
+def _load(s: Session, ref: int | str) -> tuple[Dossier, dict[int, WorkItem], Definition]:
+    d = _find_dossier(s, ref)
+    rows = s.exec(select(WorkItem).where(WorkItem.dossier_id == d.id).order_by(WorkItem.id)).all()
+    row = s.get(DefinitionVersion, d.definition_id)
+    assert row is not None
+    return d, {w.id: w for w in rows}, definition_of(row)  # type: ignore[misc]
+
+
+def _check_version(action: str, d: Dossier, expected: int | None) -> None:
+    if expected is not None and expected != d.version:
+        raise StaleVersion(f"{action}: dossier {d.code} is at version {d.version}, not {expected} "
+                           f"(it changed since you read it); reload it and try again")
+
+
+# --------------------------------------------------------------------------- authorization
+
+
+def _may_act_on_item(action: str, actor: Actor, item: WorkItem, defn: Definition) -> None:
+    """Raise NotAuthorized unless ``actor`` may act on ``item``."""
+    if item.kind == "automated":
+        if actor.is_system:
+            return
+        raise NotAuthorized(f"{action}: work item {item.id} (step '{item.step_id}') is an automated step; "
+                            f"only the system completes it")
+    if item.kind == "citizen":
+        start = defn.start
+        if actor.is_system or actor.unit == start.unit:
+            return
+        raise NotAuthorized(f"{action}: {actor} may not record the applicant's supplement for work item "
+                            f"{item.id}; the one-stop unit '{start.unit}' does")
+    if actor.is_system:
+        raise NotAuthorized(f"{action}: work item {item.id} (step '{item.step_id}') is staff work "
+                            f"of {item.unit_id}/{item.role}; the system may not do it")
+    if actor.unit != item.unit_id or actor.role != item.role:
+        raise NotAuthorized(f"{action}: {actor} may not act on work item {item.id} (step '{item.step_id}'); "
+                            f"it belongs to {item.unit_id}/{item.role}")
+    if item.assignee_id is not None and item.assignee_id != actor.user_id:
+        raise NotAuthorized(f"{action}: work item {item.id} (step '{item.step_id}') is claimed by another "
+                            f"user (id {item.assignee_id})")
+
+
+def _may_act_on_dossier(action: str, actor: Actor, defn: Definition, *, system_ok: bool) -> None:
+    if actor.is_system:
+        if system_ok:
+            return
+        raise NotAuthorized(f"{action}: only staff of the one-stop unit '{defn.start.unit}' may do this")
+    if actor.unit != defn.start.unit:
+        raise NotAuthorized(f"{action}: {actor} may not {action} this dossier; the one-stop unit "
+                            f"'{defn.start.unit}' does")
+
+
+# --------------------------------------------------------------------------- actions
+
+
+def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: dt.datetime,
+           channel: str = "online", contact: str = "", idempotency_key: str | None = None,
+           calendar: Any = None) -> ActionResult:
+    """Register a dossier (status 1): the reception step opens at the one-stop unit.
+
+    The legal clock starts only when the reception step is completed with its
+    accepting outcome. The actor is the system (portal) or one-stop staff.
+
+    Raises
+    ------
+    NotFound, NotAuthorized, IllegalAction, DuplicateRequest
+    """
+    now = utc(now)
+    params = {"procedure": procedure_code, "applicant": applicant, "channel": channel, "contact": contact}
+
+    def body(s: Session) -> ActionResult:
+        row, defn = current_definition(s, procedure_code)
+        _may_act_on_dossier("submit", actor, defn, system_ok=True)
+        if actor.is_system is False and actor.role != defn.start.role:
+            raise NotAuthorized(f"submit: {actor} may not register dossiers; {defn.start.unit}/"
+                                f"{defn.start.role} does")
+        cal = calendar or _default_calendar()
+        tr = machine.register(defn, channel, now, cal)
+        d = _new_dossier(s, row, defn, tr, applicant, contact, now)
+        return _save(s, "submit", actor, d, {}, defn, tr, now, expected_version=None, acted_on=None, fresh=True)
+
+    return _idempotent(db, "submit", actor, idempotency_key, params, now, body)
+
+
+def _new_dossier(s: Session, row: DefinitionVersion, defn: Definition, tr: machine.Transition, applicant: str,
+                 contact: str, now: dt.datetime) -> Dossier:
+    if not applicant.strip():
+        raise ActionError("the applicant's name is empty")
+    import uuid
+
+    d = Dossier(code=f"tmp-{uuid.uuid4().hex}", procedure_code=defn.key, definition_id=row.id,  # type: ignore[arg-type]
+                definition_version=row.version, channel=tr.state.channel, applicant=applicant.strip(),
+                applicant_contact=contact, registered_at=now, version=1, updated_at=now,
+                **_dossier_values(tr.state))
+    s.add(d)
+    s.flush()
+    local = now.astimezone(dt.timezone(dt.timedelta(hours=7)))
+    d.code = f"{defn.key}-{local:%Y%m%d}-{d.id:06d}"
+    s.add(d)
+    s.flush()
+    return d
+
+
+def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: dt.datetime,
+            channel: str = "counter", decision: str = "accept", comment: str = "", contact: str = "",
+            idempotency_key: str | None = None, calendar: Any = None) -> ActionResult:
+    """Receive a dossier at the one-stop unit and decide on it at once.
+
+    ``decision`` is one of the start step's outcomes: typically ``accept``
+    (receipt, form 01, the clock starts), ``supplement`` (form 02: the
+    applicant completes the dossier first) or ``refuse`` (form 03, give the
+    reason in ``comment``).
+
+    Raises
+    ------
+    NotFound
+        When the procedure was never published.
+    NotAuthorized
+        When the actor is not staff of the reception step's unit and role.
+    IllegalAction
+        When the decision is not an outcome of the reception step.
+    DuplicateRequest
+    """
+    now = utc(now)
+    params = {"procedure": procedure_code, "applicant": applicant, "channel": channel, "decision": decision,
+              "comment": comment, "contact": contact}
+
+    def body(s: Session) -> ActionResult:
+        row, defn = current_definition(s, procedure_code)
+        start = defn.start
+        if actor.is_system or actor.unit != start.unit or actor.role != start.role:
+            raise NotAuthorized(f"receive: {actor} may not receive dossiers of {defn.key}; "
+                                f"{start.unit}/{start.role} does")
+        if decision == "refuse" and not comment.strip():
+            raise ActionError("receive: a refusal needs its reason (comment), printed on form 03")
+        cal = calendar or _default_calendar()
+        tr = machine.register(defn, channel, now, cal)
+        start_key = tr.opened[0]
+        tr.state.items[0].assignee = actor.user_id
+        tr2 = machine.apply(defn, tr.state, machine.Complete(start_key, decision, actor.user_id, comment), now, cal)
+        tr2.events = tr.events + tr2.events
+        tr2.effects = tr.effects + tr2.effects
+        tr2.opened = tr.opened + tr2.opened
+        d = _new_dossier(s, row, defn, tr2, applicant, contact, now)
+        return _save(s, "receive", actor, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
+                     fresh=True)
+
+    return _idempotent(db, "receive", actor, idempotency_key, params, now, body)
+
+
+def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *, now: dt.datetime,
+                 expected_version: int | None, idempotency_key: str | None, params: dict[str, Any],
+                 calendar: Any, check: Any = None) -> ActionResult:
+    now = utc(now)
+
+    def body(s: Session) -> ActionResult:
+        item = s.get(WorkItem, item_id)
+        if item is None:
+            raise NotFound(f"{action}: work item {item_id} does not exist")
+        d, items, defn = _load(s, item.dossier_id)
+        item = items[item_id]
+        if check is not None:
+            check(item, defn)
+        if item.state in OPEN_ITEM_STATES:  # a closed item: let the machine say why
+            _may_act_on_item(action, actor, item, defn)
+        _check_version(action, d, expected_version)
+        tr = machine.apply(defn, _state_of(d, list(items.values())), make(item, defn), now,
+                           calendar or _default_calendar())
+        return _save(s, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
+                     acted_on=item_id)
+
+    return _idempotent(db, action, actor, idempotency_key, {"item": item_id, "expected": expected_version, **params},
+                       now, body)
+
+
+def claim(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_version: int | None = None,
+          idempotency_key: str | None = None, calendar: Any = None) -> ActionResult:
+    """Take an open work item of the actor's unit and role.
+
+    Raises
+    ------
+    NotFound, NotAuthorized, IllegalAction, StaleVersion, DuplicateRequest
+    """
+    return _item_action(db, "claim", actor, item_id, lambda it, defn: machine.Claim(item_id, actor.user_id or 0),
+                        now=now, expected_version=expected_version, idempotency_key=idempotency_key,
+                        params={}, calendar=calendar)
+
+
+def complete(db: Any, actor: Actor, item_id: int, *, outcome: str | None, now: dt.datetime, comment: str = "",
+             expected_version: int | None = None, idempotency_key: str | None = None,
+             calendar: Any = None) -> ActionResult:
+    """Complete a work item with one of its step's outcomes (opening the route's targets).
+
+    Covers consulting in parallel (a route with several targets), signing (a
+    ``sign`` step), asking for supplementation (a route to a citizen step),
+    recording a supplement (completing the citizen step) and returning the
+    result (a terminal return step).
+
+    Raises
+    ------
+    NotFound
+        When the work item does not exist.
+    NotAuthorized
+        When the actor's unit or role is not the item's, or it is claimed by another user.
+    IllegalAction
+        When the item is closed, the outcome is not one of the step's, or a bounded route is exhausted.
+    StaleVersion
+        When ``expected_version`` is not the dossier's version, or a concurrent action won.
+    DuplicateRequest
+        When the idempotency key was used for a different request.
+    """
+    return _item_action(db, "complete", actor, item_id,
+                        lambda it, defn: machine.Complete(item_id, outcome, actor.user_id, comment),
+                        now=now, expected_version=expected_version, idempotency_key=idempotency_key,
+                        params={"outcome": outcome, "comment": comment}, calendar=calendar)
+
+
+def _kind_check(action: str, kinds: tuple[str, ...]) -> Any:
+    def check(item: WorkItem, defn: Definition) -> None:
+        if item.kind not in kinds:
+            raise IllegalAction(f"{action}: work item {item.id} is step '{item.step_id}' of kind {item.kind}; "
+                                f"{action} applies to {' or '.join(kinds)} steps (use complete)")
+    return check
+
+
+def sign(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, outcome: str = "approve", comment: str = "",
+         expected_version: int | None = None, idempotency_key: str | None = None,
+         calendar: Any = None) -> ActionResult:
+    """Sign (approve) or reject at a ``sign`` step. See :func:`complete` for the errors."""
+    return _item_action(db, "sign", actor, item_id,
+                        lambda it, defn: machine.Complete(item_id, outcome, actor.user_id, comment),
+                        now=now, expected_version=expected_version, idempotency_key=idempotency_key,
+                        params={"outcome": outcome, "comment": comment}, calendar=calendar,
+                        check=_kind_check("sign", ("sign",)))
+
+
+def return_result(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, comment: str = "",
+                  expected_version: int | None = None, idempotency_key: str | None = None,
+                  calendar: Any = None) -> ActionResult:
+    """Hand the result (or the reasoned refusal) back at a terminal return step: the dossier closes."""
+    def check(item: WorkItem, defn: Definition) -> None:
+        _kind_check("return_result", ("return",))(item, defn)
+        if not defn.step(item.step_id).terminal:
+            raise IllegalAction(f"return_result: step '{item.step_id}' is not a terminal return step")
+    return _item_action(db, "return_result", actor, item_id,
+                        lambda it, defn: machine.Complete(item_id, None, actor.user_id, comment),
+                        now=now, expected_version=expected_version, idempotency_key=idempotency_key,
+                        params={"comment": comment}, calendar=calendar, check=check)
+
+
+def request_supplement(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, comment: str = "",
+                       expected_version: int | None = None, idempotency_key: str | None = None,
+                       calendar: Any = None) -> ActionResult:
+    """Ask the applicant to supplement (form 02) from a step whose route leads to a citizen step.
+
+    The clock pauses (per the procedure's supplement_clock).
+
+    Raises
+    ------
+    IllegalAction
+        When no outcome of the item's step leads to a citizen step (and the errors of :func:`complete`).
+    """
+    def make(item: WorkItem, defn: Definition) -> machine.Complete:
+        step = defn.step(item.step_id)
+        for r in step.routes:
+            if any(defn.step(t).paused for t in r.targets):
+                return machine.Complete(item_id, r.outcome, actor.user_id, comment)
+        raise IllegalAction(f"request_supplement: step '{step.id}' (work item {item_id}) has no route to a "
+                            f"supplementation step; its outcomes are {', '.join(r.outcome for r in step.routes) or 'none'}")
+    return _item_action(db, "request_supplement", actor, item_id, make, now=now,
+                        expected_version=expected_version, idempotency_key=idempotency_key,
+                        params={"comment": comment}, calendar=calendar)
+
+
+def supplement_received(db: Any, actor: Actor, dossier: int | str, *, now: dt.datetime, comment: str = "",
+                        expected_version: int | None = None, idempotency_key: str | None = None,
+                        calendar: Any = None) -> ActionResult:
+    """Record that the applicant supplemented: the open citizen step completes, the clock resumes or restarts.
+
+    Raises
+    ------
+    IllegalAction
+        When the dossier waits for no supplement.
+    NotAuthorized
+        When the actor is neither the system nor staff of the one-stop unit.
+    """
+    now = utc(now)
+
+    def body(s: Session) -> ActionResult:
+        d, items, defn = _load(s, dossier)
+        waiting = [w for w in items.values() if w.kind == "citizen" and w.state in OPEN_ITEM_STATES]
+        if not waiting:
+            state = _state_of(d, list(items.values()))
+            raise machine._illegal("supplement_received", state, f"dossier {d.code} waits for no supplement",
+                                   machine.allowed_actions(defn, state))
+        item = waiting[0]
+        _may_act_on_item("supplement_received", actor, item, defn)
+        _check_version("supplement_received", d, expected_version)
+        step = defn.step(item.step_id)
+        outcome = step.routes[0].outcome if step.routes else None
+        tr = machine.apply(defn, _state_of(d, list(items.values())),
+                           machine.Complete(item.id, outcome, actor.user_id, comment), now,  # type: ignore[arg-type]
+                           calendar or _default_calendar())
+        return _save(s, "supplement_received", actor, d, items, defn, tr, now,
+                     expected_version=expected_version or d.version, acted_on=item.id)
+
+    return _idempotent(db, "supplement_received", actor, idempotency_key,
+                       {"dossier": str(dossier), "comment": comment, "expected": expected_version}, now, body)
+
+
+def _dossier_action(db: Any, action: str, actor: Actor, dossier: int | str, make: Any, *, now: dt.datetime,
+                    comment: str, expected_version: int | None, idempotency_key: str | None,
+                    calendar: Any, system_ok: bool) -> ActionResult:
+    now = utc(now)
+
+    def body(s: Session) -> ActionResult:
+        d, items, defn = _load(s, dossier)
+        _may_act_on_dossier(action, actor, defn, system_ok=system_ok)
+        _check_version(action, d, expected_version)
+        tr = machine.apply(defn, _state_of(d, list(items.values())), make(), now, calendar or _default_calendar())
+        return _save(s, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
+                     acted_on=None)
+
+    return _idempotent(db, action, actor, idempotency_key,
+                       {"dossier": str(dossier), "comment": comment, "expected": expected_version}, now, body)
+
+
+def withdraw(db: Any, actor: Actor, dossier: int | str, *, now: dt.datetime, comment: str = "",
+             expected_version: int | None = None, idempotency_key: str | None = None,
+             calendar: Any = None) -> ActionResult:
+    """The applicant withdraws the dossier (status 7); open work items are cancelled.
+
+    Recorded by the one-stop unit, or by the system for a request made on the portal.
+    """
+    return _dossier_action(db, "withdraw", actor, dossier, lambda: machine.Withdraw(comment), now=now,
+                           comment=comment, expected_version=expected_version, idempotency_key=idempotency_key,
+                           calendar=calendar, system_ok=True)
+
+
+def stop(db: Any, actor: Actor, dossier: int | str, *, now: dt.datetime, reason: str,
+         expected_version: int | None = None, idempotency_key: str | None = None,
+         calendar: Any = None) -> ActionResult:
+    """Stop processing the dossier (status 8) with a reason; open work items are cancelled.
+
+    Raises
+    ------
+    ActionError
+        When the reason is empty (it goes on the stop notice).
+    """
+    if not reason.strip():
+        raise ActionError("stop: give the reason (it is printed on the notice to the applicant)")
+    return _dossier_action(db, "stop", actor, dossier, lambda: machine.Stop(reason), now=now, comment=reason,
+                           expected_version=expected_version, idempotency_key=idempotency_key,
+                           calendar=calendar, system_ok=False)
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+def claim_outbox(db: Any, *, worker: str, limit: int, now: dt.datetime,
+                 lease: dt.timedelta = dt.timedelta(minutes=5)) -> list[OutboxItem]:
+    """Claim up to ``limit`` outbox items for ``worker`` until ``now + lease``.
+
+    Claimable: pending items available at ``now``, and claimed items whose
+    lease expired (their worker died). Done and failed items never are. Safe
+    under concurrent workers: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
+    conditional UPDATE on SQLite (whose writers are serialized).
+
+    Returns
+    -------
+    list[OutboxItem]
+        Detached rows, oldest first, with ``attempts`` already counted.
+    """
+    now = utc(now)
+    until = now + lease
+    claimable = sa.or_(
+        sa.and_(OutboxItem.state == OUTBOX_PENDING, OutboxItem.available_at <= now),
+        sa.and_(OutboxItem.state == OUTBOX_CLAIMED, OutboxItem.lease_until < now),
+    )
+    with _transaction(db) as s:
+        stmt = select(OutboxItem.id).where(claimable).order_by(OutboxItem.id).limit(limit)
+        if s.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list(s.exec(stmt).all())
+        won: list[int] = []
+        for oid in ids:
+            res = s.execute(sa.update(OutboxItem).where(OutboxItem.id == oid, claimable)
+                            .values(state=OUTBOX_CLAIMED, lease_owner=worker, lease_until=until,
+                                    attempts=OutboxItem.attempts + 1)
+                            .execution_options(synchronize_session=False))
+            if res.rowcount == 1:
+                won.append(oid)
+        if not won:
+            return []
+        rows = list(s.exec(select(OutboxItem).where(OutboxItem.id.in_(won)).order_by(OutboxItem.id)  # type: ignore[union-attr]
+                           .execution_options(populate_existing=True)).all())
+        for r in rows:
+            s.expunge(r)
+        return rows
+
+
+def _finish_outbox(db: Any, action: str, item_id: int, worker: str, values: dict[str, Any]) -> OutboxItem:
+    with _transaction(db) as s:
+        res = s.execute(sa.update(OutboxItem)
+                        .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_CLAIMED,
+                               OutboxItem.lease_owner == worker)
+                        .values(**values).execution_options(synchronize_session=False))
+        row = s.exec(select(OutboxItem).where(OutboxItem.id == item_id)
+                     .execution_options(populate_existing=True)).first()
+        if row is None:
+            raise NotFound(f"{action}: outbox item {item_id} does not exist")
+        if res.rowcount != 1:
+            raise StaleVersion(f"{action}: outbox item {item_id} is not claimed by worker '{worker}' "
+                               f"(state {row.state}, lease owner {row.lease_owner}); its lease was lost")
+        s.expunge(row)
+        return row
+
+
+def complete_outbox(db: Any, item_id: int, *, worker: str, now: dt.datetime,
+                    result: dict[str, Any] | None = None) -> OutboxItem:
+    """Mark a claimed outbox item done (it is never claimed again).
+
+    Raises
+    ------
+    NotFound
+        When the item does not exist.
+    StaleVersion
+        When ``worker`` no longer holds it (its lease expired and another worker claimed it).
+    """
+    return _finish_outbox(db, "complete_outbox", item_id, worker, {
+        "state": OUTBOX_DONE, "completed_at": utc(now), "result": _jsonable(result or {}),
+        "lease_until": None, "last_error": None})
+
+
+def fail_outbox(db: Any, item_id: int, *, worker: str, now: dt.datetime, error: str,
+                retry_at: dt.datetime | None) -> OutboxItem:
+    """Record a failed attempt: retried from ``retry_at``, or given up (state ``failed``) when it is None.
+
+    Raises
+    ------
+    NotFound, StaleVersion
+        As :func:`complete_outbox`.
+    """
+    values: dict[str, Any] = {"last_error": error[:4000], "lease_owner": None, "lease_until": None}
+    if retry_at is None:
+        values.update(state=OUTBOX_FAILED, completed_at=utc(now))
+    else:
+        values.update(state=OUTBOX_PENDING, available_at=utc(retry_at))
+    return _finish_outbox(db, "fail_outbox", item_id, worker, values)
+
+
+# --------------------------------------------------------------------------- timers
+
+
+@dataclass
+class SweepResult:
+    """What one :func:`sweep_timers` run changed."""
+
+    checked: int = 0          # open timed work items looked at
+    nearly_due: int = 0       # items that turned nearly due
+    overdue: int = 0          # items that turned overdue
+    dossiers_overdue: int = 0  # dossiers that turned overdue
+    apologies: int = 0        # form 04 drafts written
+    notifications: int = 0    # outbox items written
+
+    @property
+    def changed(self) -> int:
+        return self.nearly_due + self.overdue + self.dossiers_overdue + self.apologies
+
+
+def remaining_need(defn: Definition, open_items: Sequence[tuple[str, int]]) -> int:
+    """Working minutes still needed to reach a result: the "cannot make it" estimate.
+
+    For each open step: what is left of its allotted time plus the longest
+    chain of durations from it to a terminal step that returns a result (over
+    the timed graph: citizen steps and bounded rework loops left out); the
+    largest over the open steps (parallel branches run side by side).
+
+    Parameters
+    ----------
+    defn : Definition
+    open_items : sequence of (step id, working minutes left of its allotment, >= 0)
+    """
+    dag = timed_dag(defn)
+    ends = {s.id for s in result_terminals(defn)} & set(dag.nodes)
+    if not nx.is_directed_acyclic_graph(dag):
+        return 0
+    useful = set(ends)
+    for e in ends:
+        useful |= nx.ancestors(dag, e)
+    tail: dict[str, int] = {}
+    for n in reversed(list(nx.topological_sort(dag))):
+        if n not in useful:
+            continue
+        succ = [tail[m] + (dag.nodes[m]["step"].duration or 0) for m in dag.successors(n) if m in tail]
+        tail[n] = max(succ) if succ else 0
+    need = 0
+    for step_id, left in open_items:
+        need = max(need, max(0, left) + tail.get(step_id, 0))
+    return need
+
+
+def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
+                 policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY,
+                 apology_lead_minutes: int = 480) -> SweepResult:
+    """Fire the SLA timers due at ``now``: timeliness of open items, overdue dossiers, apologies.
+
+    * an open timed work item whose class (not_due / nearly_due / overdue, per
+      :func:`engine.sla.timeliness_open`) changed gets the new class stored, an
+      event, and (nearly due, overdue) a ``notify_unit_head`` outbox item;
+    * a received dossier past its appointment turns ``overdue`` (event + outbox);
+    * from ``apology_lead_minutes`` working minutes (one working day) before a
+      dossier's appointment, if it cannot make it — the working minutes still
+      needed (:func:`remaining_need`) exceed the working minutes left — a
+      form 04 draft is written (reason left for the officer; proposed new date
+      ``now + needed`` in working time), with an event and a notification to
+      the head of the unit that holds the dossier.
+
+    Dossiers waiting for the citizen (clock paused) are skipped. Idempotent: a
+    second run at the same ``now`` changes nothing. A late run (the worker was
+    down) catches up: classes are computed for ``now``, whatever was missed.
+    Each dossier is one transaction; no dossier version is bumped (timers do
+    not conflict with staff actions).
+
+    Returns
+    -------
+    SweepResult
+    """
+    now = utc(now)
+    cal = calendar or _default_calendar()
+    result = SweepResult()
+    with _reading(db) as s:
+        ids = list(s.exec(select(Dossier.id).where(Dossier.closed_at.is_(None), Dossier.paused_at.is_(None))  # type: ignore[union-attr]
+                          .order_by(Dossier.id)).all())
+    for dossier_id in ids:
+        with _transaction(db) as s:
+            _sweep_dossier(s, dossier_id, now, cal, policy, apology_lead_minutes, result)
+    return result
+
+
+def _head_of(s: Session, unit_id: str | None) -> str | None:
+    if unit_id is None:
+        return None
+    row = s.get(UnitRow, unit_id)
+    if row is None:
+        return None
+    for role in ("head", "chairman", "vice_chairman"):
+        if role in row.roles:
+            return role
+    return None
+
+
+def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, policy: sla.SlaPolicy,
+                   lead: int, result: SweepResult) -> None:
+    d = s.get(Dossier, dossier_id)
+    if d is None or d.closed_at is not None or d.paused_at is not None:
+        return
+    items = s.exec(select(WorkItem).where(WorkItem.dossier_id == dossier_id,
+                                          WorkItem.state.in_(OPEN_ITEM_STATES))  # type: ignore[attr-defined]
+                   .order_by(WorkItem.id)).all()
+    defn = definition_of(s.get(DefinitionVersion, d.definition_id))  # type: ignore[arg-type]
+
+    def note(kind: str, key: str, payload: dict[str, Any], item: WorkItem | None, unit: str | None) -> None:
+        # the unique key makes a second sweep (or a concurrent one) write nothing
+        exists = s.exec(select(OutboxItem.id).where(OutboxItem.idempotency_key == key)).first()
+        if exists is not None:
+            return
+        s.add(OutboxItem(kind=kind, dossier_id=dossier_id, work_item_id=item.id if item else None,
+                         payload={**payload, "dossier_code": d.code, "procedure_code": d.procedure_code,
+                                  "unit": unit, "role": _head_of(s, unit)},
+                         idempotency_key=key, state=OUTBOX_PENDING, available_at=now, created_at=now))
+        result.notifications += 1
+
+    left_by_item: list[tuple[str, int]] = []
+    for w in items:
+        clock = machine.load_clock(w.clock)
+        if clock is None or clock.paused:
+            continue
+        result.checked += 1
+        cls = str(sla.timeliness_open(clock, cal, now, policy, sla.Scope.STEP))
+        left_by_item.append((w.step_id, max(0, clock.remaining(cal, now))))
+        if cls == (w.timeliness or "not_due"):
+            continue
+        res = s.execute(sa.update(WorkItem)
+                        .where(WorkItem.id == w.id, WorkItem.state.in_(OPEN_ITEM_STATES),  # type: ignore[attr-defined]
+                               WorkItem.timeliness.is_(None) if w.timeliness is None  # type: ignore[union-attr]
+                               else WorkItem.timeliness == w.timeliness)
+                        .values(timeliness=cls).execution_options(synchronize_session=False))
+        if res.rowcount != 1:
+            continue
+        s.add(Event(dossier_id=dossier_id, work_item_id=w.id, at=now, actor=SYSTEM_USERNAME, action="timeliness",
+                    step_id=w.step_id, from_status=d.status, to_status=d.status,
+                    data={"from": w.timeliness, "to": cls, "due_at": w.due_at.isoformat() if w.due_at else None}))
+        if cls == "nearly_due":
+            result.nearly_due += 1
+        elif cls == "overdue":
+            result.overdue += 1
+        if cls in ("nearly_due", "overdue"):
+            note("notify_unit_head", f"timer:item:{w.id}:{cls}", {"reason": cls, "step": w.step_id,
+                 "work_item": w.id, "due_at": w.due_at.isoformat() if w.due_at else None}, w, w.unit_id)
+
+    if d.received_at is None or d.due_at is None or d.finished_at is not None:
+        return
+    dclock = machine.load_clock(d.clock)
+    if dclock is None or dclock.paused:
+        return
+    dcls = str(sla.timeliness_open(dclock, cal, now, policy, sla.Scope.DOSSIER))
+    holder = items[0].unit_id if items else None
+    if dcls == "overdue" and d.timeliness != "overdue":
+        res = s.execute(sa.update(Dossier).where(Dossier.id == dossier_id, Dossier.closed_at.is_(None),  # type: ignore[union-attr]
+                                                 sa.or_(Dossier.timeliness.is_(None), Dossier.timeliness != "overdue"))  # type: ignore[union-attr]
+                        .values(timeliness="overdue").execution_options(synchronize_session=False))
+        if res.rowcount == 1:
+            result.dossiers_overdue += 1
+            s.add(Event(dossier_id=dossier_id, at=now, actor=SYSTEM_USERNAME, action="timeliness",
+                        from_status=d.status, to_status=d.status,
+                        data={"from": d.timeliness, "to": "overdue", "due_at": d.due_at.isoformat()}))
+            note("notify_unit_head", f"timer:dossier:{d.id}:{d.due_at.isoformat()}:overdue",
+                 {"reason": "dossier_overdue", "due_at": d.due_at.isoformat()}, None, holder)
+
+    # The apology (form 04): from one working day before the appointment, if it cannot be kept.
+    left = cal.elapsed(now, d.due_at)
+    if left > lead:
+        return
+    need = remaining_need(defn, left_by_item)
+    if need <= max(0, left):
+        return
+    if s.exec(select(Apology.id).where(Apology.dossier_id == dossier_id, Apology.due_at == d.due_at)).first():
+        return
+    proposed = cal.add(now, need)
+    apology = Apology(dossier_id=dossier_id, due_at=d.due_at, proposed_due_at=proposed, needed_minutes=need,
+                      remaining_minutes=left, reason="", state="draft", drafted_at=now, unit_id=holder)
+    s.add(apology)
+    try:
+        with s.begin_nested():
+            s.flush()
+    except IntegrityError:  # a concurrent sweep drafted it
+        return
+    result.apologies += 1
+    s.add(Event(dossier_id=dossier_id, at=now, actor=SYSTEM_USERNAME, action="apology", from_status=d.status,
+                to_status=d.status, data={"due_at": d.due_at.isoformat(), "proposed_due_at": proposed.isoformat(),
+                                          "needed_minutes": need, "remaining_minutes": left,
+                                          "apology": apology.id}))
+    note("produce_form", f"timer:apology:{apology.id}:form", {"form": "BM04", "apology": apology.id,
+         "proposed_due_at": proposed.isoformat()}, None, holder)
+    note("notify_unit_head", f"timer:apology:{apology.id}:head", {"reason": "apology_drafted",
+         "apology": apology.id, "due_at": d.due_at.isoformat(), "proposed_due_at": proposed.isoformat()},
+         None, holder)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@dataclass
+class TaskRow:
+    """One open work item as an inbox lists it."""
+
+    item_id: int
+    dossier_id: int
+    dossier_code: str
+    procedure_code: str
+    applicant: str
+    step_id: str
+    step_name: str
+    kind: str
+    unit_id: str | None
+    role: str | None
+    assignee: str | None
+    state: str
+    opened_at: dt.datetime
+    due_at: dt.datetime | None
+    remaining_minutes: int | None
+    timeliness: str | None  # live class at ``now``: not_due | nearly_due | overdue (None: paused / untimed)
+    dossier_version: int
+    paused: bool = False
+
+
+def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str | None = None,
+               overdue: bool = False, calendar: Any = None,
+               policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY) -> list[TaskRow]:
+    """Open work items, oldest due first.
+
+    Parameters
+    ----------
+    unit : str or None
+        Only items of this unit.
+    user : str or None
+        Only items this user may act on: claimed by them, or unclaimed in their unit and role.
+    overdue : bool
+        Only items overdue at ``now``.
+
+    Raises
+    ------
+    NotFound
+        When ``user`` does not exist.
+    """
+    now = utc(now)
+    cal = calendar or _default_calendar()
+    with _reading(db) as s:
+        stmt = (select(WorkItem, Dossier).join(Dossier, Dossier.id == WorkItem.dossier_id)  # type: ignore[arg-type]
+                .where(WorkItem.state.in_(OPEN_ITEM_STATES)))  # type: ignore[attr-defined]
+        if unit:
+            stmt = stmt.where(WorkItem.unit_id == unit)
+        if user:
+            u = s.exec(select(User).where(User.username == user)).first()
+            if u is None:
+                raise NotFound(f"user '{user}' does not exist")
+            stmt = stmt.where(sa.or_(WorkItem.assignee_id == u.id,
+                                     sa.and_(WorkItem.assignee_id.is_(None), WorkItem.unit_id == u.unit_id,  # type: ignore[union-attr]
+                                             WorkItem.role == u.role)))
+        rows = s.exec(stmt.order_by(WorkItem.id)).all()
+        users = {u.id: u.username for u in s.exec(select(User)).all()}
+    out: list[TaskRow] = []
+    for w, d in rows:
+        clock = machine.load_clock(w.clock)
+        remaining = cls = None
+        if clock is not None and not clock.paused:
+            remaining = clock.remaining(cal, now)
+            cls = str(sla.timeliness_open(clock, cal, now, policy, sla.Scope.STEP))
+        if overdue and cls != "overdue":
+            continue
+        out.append(TaskRow(w.id, d.id, d.code, d.procedure_code, d.applicant, w.step_id, w.step_name, w.kind,  # type: ignore[arg-type]
+                           w.unit_id, w.role, users.get(w.assignee_id), w.state, w.opened_at, w.due_at,
+                           remaining, cls, d.version, paused=bool(clock and clock.paused) or w.kind == "citizen"))
+    far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    out.sort(key=lambda t: (t.due_at or far, t.item_id))
+    return out
+
+
+@dataclass
+class SheetRow:
+    """One step of the process-control sheet (form 05)."""
+
+    item_id: int
+    step_id: str
+    step_name: str
+    kind: str
+    unit_id: str | None
+    role: str | None
+    assignee: str | None
+    state: str
+    outcome: str | None
+    opened_at: dt.datetime
+    closed_at: dt.datetime | None
+    due_at: dt.datetime | None
+    allotted_minutes: int | None
+    spent_minutes: int | None
+    timeliness: str | None
+
+
+@dataclass
+class DossierSheet:
+    """A dossier with its work items and events: what ``quytrinh dossier show`` prints."""
+
+    dossier: Dossier
+    definition: Definition
+    rows: list[SheetRow]
+    events: list[Event]
+    apologies: list[Apology]
+
+
+def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None, calendar: Any = None) -> DossierSheet:
+    """The process-control sheet of a dossier: each step's allotted and spent working time and timeliness.
+
+    For open items, ``spent_minutes`` and ``timeliness`` are computed at ``now``
+    (when given).
+
+    Raises
+    ------
+    NotFound
+    """
+    with _reading(db) as s:
+        d, items, defn = _load(s, dossier)
+        events = list(s.exec(select(Event).where(Event.dossier_id == d.id).order_by(Event.id)).all())
+        apologies = list(s.exec(select(Apology).where(Apology.dossier_id == d.id).order_by(Apology.id)).all())
+        users = {u.id: u.username for u in s.exec(select(User)).all()}
+    cal = calendar or (_default_calendar() if now is not None else None)
+    rows = []
+    for w in items.values():
+        spent, cls = w.spent_minutes, w.timeliness
+        if w.state in OPEN_ITEM_STATES and now is not None:
+            clock = machine.load_clock(w.clock)
+            if clock is not None:
+                spent = clock.spent(cal, utc(now))
+                cls = None if clock.paused else str(sla.timeliness_open(clock, cal, utc(now)))
+        rows.append(SheetRow(w.id, w.step_id, w.step_name, w.kind, w.unit_id, w.role,  # type: ignore[arg-type]
+                             users.get(w.assignee_id), w.state, w.outcome, w.opened_at, w.closed_at, w.due_at,
+                             w.allotted_minutes, spent, cls))
+    return DossierSheet(d, defn, rows, events, apologies)
+
+
+__all__ = [
+    "Actor", "SYSTEM", "ActionResult", "SweepResult", "TaskRow", "SheetRow", "DossierSheet",
+    "get_actor", "seed_organisation", "add_user", "hash_password", "check_password",
+    "publish_definition", "current_definition", "definition_of",
+    "submit", "receive", "claim", "complete", "sign", "return_result", "request_supplement",
+    "supplement_received", "withdraw", "stop",
+    "claim_outbox", "complete_outbox", "fail_outbox", "sweep_timers", "remaining_need",
+    "list_tasks", "dossier_sheet",
+    "QuytrinhError", "ActionError", "IllegalAction", "StaleVersion", "NotAuthorized", "DuplicateRequest",
+    "NotFound", "Store",
+]

@@ -1,0 +1,486 @@
+"""The database: SQLModel tables, engines, migrations and small repository helpers.
+
+The database is the source of truth for every dossier, work item and event.
+SQLite (WAL mode) is the default; PostgreSQL is the production database. The
+schema is created and upgraded by Alembic (``engine/migrations``), never by
+``create_all`` outside tests.
+
+Conventions
+-----------
+* Every instant is stored in UTC and comes back timezone-aware, on SQLite too
+  (:class:`UTCDateTime`).
+* Durations are integers of working minutes.
+* Enumerations are stored as short strings (``open``, ``nearly_due`` ...), the
+  dossier status as its national code (1-10), so reports can group on them.
+* ``events`` is append-only: nothing in quytrinh updates or deletes an event.
+* Write transactions on SQLite start with ``BEGIN IMMEDIATE`` (see
+  :meth:`Store.write`), so two writers serialize instead of failing on a stale
+  snapshot; optimistic locking (``version`` columns) then decides who wins.
+
+The database URL comes from ``$QUYTRINH_DATABASE_URL`` (default
+``sqlite:///var/quytrinh.db``, relative to the current folder). Plain
+``postgresql://`` URLs are rewritten to use psycopg 3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel
+
+DEFAULT_URL = "sqlite:///var/quytrinh.db"
+URL_ENV = "QUYTRINH_DATABASE_URL"
+
+UTC = dt.timezone.utc
+
+
+# --------------------------------------------------------------------------- types
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timezone-aware instant, stored in UTC on every database.
+
+    Binding a naive datetime is an error (it would be ambiguous). On SQLite,
+    which has no time zones, the UTC wall time is stored and UTC is attached
+    again when reading.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; every instant must be timezone-aware")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """The same instant in UTC (raises ValueError on a naive datetime)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given; every instant must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _now_field(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _json_field(default: Any = None, **kw: Any) -> Any:
+    if default is None:
+        return Field(default=None, sa_type=sa.JSON, **kw)
+    return Field(default_factory=lambda: json.loads(json.dumps(default)), sa_type=sa.JSON, **kw)
+
+
+# --------------------------------------------------------------------------- tables
+
+#: Work item states.
+ITEM_OPEN = "open"          # waiting for someone of the unit (or for the citizen / a machine)
+ITEM_CLAIMED = "claimed"    # taken by one user
+ITEM_DONE = "done"          # completed with an outcome
+ITEM_CANCELLED = "cancelled"  # closed without an outcome (withdrawal, stop)
+OPEN_ITEM_STATES = (ITEM_OPEN, ITEM_CLAIMED)
+
+#: Outbox states.
+OUTBOX_PENDING = "pending"
+OUTBOX_CLAIMED = "claimed"
+OUTBOX_DONE = "done"
+OUTBOX_FAILED = "failed"    # gave up (no retry instant): needs an operator
+
+
+class UnitRow(SQLModel, table=True):
+    """An organisational unit, loaded from ``units.yaml``."""
+
+    __tablename__ = "units"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=300)
+    short: str = Field(default="", max_length=200)
+    level: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    roles: dict = _json_field({})  # role id -> Vietnamese title
+
+
+class User(SQLModel, table=True):
+    """A member of staff: one unit, one role in it."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    full_name: str = Field(default="", max_length=200)
+    unit_id: str = Field(foreign_key="units.id", max_length=64, index=True)
+    role: str = Field(max_length=64)
+    password_hash: str | None = Field(default=None, max_length=300)
+    active: bool = Field(default=True)
+    created_at: dt.datetime = _now_field()
+
+
+class DefinitionVersion(SQLModel, table=True):
+    """A published version of a procedure definition (expanded, as YAML).
+
+    Dossiers pin the version in force when they were received; running
+    dossiers keep their version when a new one is published.
+    """
+
+    __tablename__ = "definition_versions"
+    __table_args__ = (sa.UniqueConstraint("procedure_code", "version", name="uq_definition_versions_code_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    procedure_code: str = Field(max_length=64, index=True)
+    version: int
+    name: str = Field(max_length=1000)
+    level: str = Field(max_length=32)
+    status: str = Field(max_length=32)
+    content: str = Field(sa_type=sa.Text)  # the expanded definition as YAML
+    content_hash: str = Field(max_length=64)
+    source: str = Field(default="", max_length=500)
+    published_at: dt.datetime = _now_field()
+    published_by: str = Field(default="", max_length=64)
+
+
+class Dossier(SQLModel, table=True):
+    """One dossier (hồ sơ) of one procedure, from registration to the return of the result."""
+
+    __tablename__ = "dossiers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=64, unique=True, index=True)  # never changes
+    procedure_code: str = Field(max_length=64, index=True)
+    definition_id: int = Field(foreign_key="definition_versions.id")
+    definition_version: int
+    channel: str = Field(max_length=16)  # counter | online | post
+    applicant: str = Field(max_length=300)
+    applicant_contact: str = Field(default="", max_length=300)
+    status: int = Field(index=True)  # national status code 1-10 (engine.machine.Status)
+    result: str | None = Field(default=None, max_length=16)  # result | refusal
+    registered_at: dt.datetime = _now_field()
+    received_at: dt.datetime | None = _now_field(default=None)  # receipt of the complete dossier
+    clock_started_at: dt.datetime | None = _now_field(default=None)  # = received_at, or the restart
+    due_at: dt.datetime | None = _now_field(default=None)  # appointment (ngày hẹn trả)
+    original_due_at: dt.datetime | None = _now_field(default=None)  # as printed on the first receipt
+    paused_at: dt.datetime | None = _now_field(default=None)  # set while a citizen step is open
+    paused_minutes: int = Field(default=0)  # working minutes paused so far
+    clock_policy: str = Field(default="pause", max_length=16)  # supplement_clock, recorded at receipt
+    clock_restarts: int = Field(default=0)
+    supplements: int = Field(default=0)  # supplement requests so far
+    finished_at: dt.datetime | None = _now_field(default=None)  # processing done (status 9)
+    closed_at: dt.datetime | None = _now_field(default=None)  # returned, refused, withdrawn, stopped
+    timeliness: str | None = Field(default=None, max_length=16)
+    route_counts: dict = _json_field({})  # "step.outcome" -> times taken (bounded rework)
+    joins: dict = _json_field({})  # split key -> {"join": step, "expected": n, "arrived": [...]}
+    clock: dict | None = _json_field()  # engine.sla.Clock.as_dict() once received
+    version: int = Field(default=1)
+    updated_at: dt.datetime = _now_field()
+
+
+class WorkItem(SQLModel, table=True):
+    """One opening of one step for one dossier: the unit of work in an inbox."""
+
+    __tablename__ = "work_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: int = Field(foreign_key="dossiers.id", index=True)
+    step_id: str = Field(max_length=64)
+    step_name: str = Field(max_length=1000)
+    kind: str = Field(max_length=16)  # human | citizen | automated | sign | return
+    unit_id: str | None = Field(default=None, max_length=64, index=True)
+    role: str | None = Field(default=None, max_length=64)
+    assignee_id: int | None = Field(default=None, foreign_key="users.id", index=True)
+    state: str = Field(max_length=16, index=True)  # open | claimed | done | cancelled
+    outcome: str | None = Field(default=None, max_length=64)
+    opened_at: dt.datetime = _now_field()
+    claimed_at: dt.datetime | None = _now_field(default=None)
+    closed_at: dt.datetime | None = _now_field(default=None)
+    due_at: dt.datetime | None = _now_field(default=None)
+    allotted_minutes: int | None = Field(default=None)
+    spent_minutes: int | None = Field(default=None)  # working minutes, pauses excluded
+    paused_minutes: int = Field(default=0)  # dossier pauses while this item was open
+    timeliness: str | None = Field(default=None, max_length=16)
+    branch: str = Field(default="", max_length=200)  # parallel-branch path, "" outside splits
+    attempt: int = Field(default=1)  # how many times this step was opened for the dossier
+    clock: dict | None = _json_field()  # engine.sla.Clock.as_dict() of a timed step
+
+
+class Event(SQLModel, table=True):
+    """One entry of a dossier's history. Append-only.
+
+    The process-control sheet (form 05) is a view of these.
+    """
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: int = Field(foreign_key="dossiers.id", index=True)
+    work_item_id: int | None = Field(default=None, foreign_key="work_items.id")
+    at: dt.datetime = _now_field()
+    actor: str = Field(max_length=64)  # username, or "system"
+    actor_unit: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=32)
+    step_id: str | None = Field(default=None, max_length=64)
+    from_status: int | None = Field(default=None)
+    to_status: int | None = Field(default=None)
+    to_steps: list = _json_field([])  # steps opened by this action
+    outcome: str | None = Field(default=None, max_length=64)
+    comment: str = Field(default="", sa_type=sa.Text)
+    data: dict = _json_field({})
+
+
+class OutboxItem(SQLModel, table=True):
+    """Machine work caused by an action, written in the action's transaction.
+
+    Workers claim items with a lease (:func:`engine.services.claim_outbox`); an
+    item whose lease expired is claimed again; a done item never is.
+    """
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    dossier_id: int | None = Field(default=None, foreign_key="dossiers.id", index=True)
+    work_item_id: int | None = Field(default=None, foreign_key="work_items.id")
+    payload: dict = _json_field({})
+    idempotency_key: str = Field(max_length=200, unique=True)
+    state: str = Field(default=OUTBOX_PENDING, max_length=16, index=True)
+    available_at: dt.datetime = _now_field()
+    attempts: int = Field(default=0)
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: dt.datetime | None = _now_field(default=None)
+    created_at: dt.datetime = _now_field()
+    completed_at: dt.datetime | None = _now_field(default=None)
+    result: dict | None = _json_field()
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class RequestRecord(SQLModel, table=True):
+    """An idempotency key and the result of the first request that used it."""
+
+    __tablename__ = "requests"
+
+    key: str = Field(primary_key=True, max_length=200)
+    action: str = Field(max_length=32)
+    request_hash: str = Field(max_length=64)
+    result: dict = _json_field({})
+    actor: str = Field(max_length=64)
+    at: dt.datetime = _now_field()
+
+
+class Apology(SQLModel, table=True):
+    """A drafted apology and new appointment (form 04) for a dossier that will be late."""
+
+    __tablename__ = "apologies"
+    __table_args__ = (sa.UniqueConstraint("dossier_id", "due_at", name="uq_apologies_dossier_due"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: int = Field(foreign_key="dossiers.id", index=True)
+    due_at: dt.datetime = _now_field()  # the appointment that cannot be kept
+    proposed_due_at: dt.datetime = _now_field()
+    needed_minutes: int  # working minutes still needed when drafted
+    remaining_minutes: int  # working minutes left before due_at when drafted
+    reason: str = Field(default="", sa_type=sa.Text)  # to be written by the officer
+    state: str = Field(default="draft", max_length=16)  # draft | signed | sent
+    drafted_at: dt.datetime = _now_field()
+    unit_id: str | None = Field(default=None, max_length=64)  # unit that holds the dossier
+
+
+TABLES = ("units", "users", "definition_versions", "dossiers", "work_items", "events", "outbox",
+          "requests", "apologies")
+
+
+# --------------------------------------------------------------------------- engines
+
+
+def database_url(url: str | None = None) -> str:
+    """The database URL to use: ``url``, else ``$QUYTRINH_DATABASE_URL``, else the SQLite default.
+
+    ``postgresql://`` and ``postgres://`` are rewritten to ``postgresql+psycopg://``.
+    """
+    url = url or os.environ.get(URL_ENV) or DEFAULT_URL
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_path(url: str) -> Path | None:
+    u = sa.engine.make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def make_engine(url: str | None = None, **kw: Any) -> Engine:
+    """A SQLAlchemy engine for the URL (see :func:`database_url`), not migrated.
+
+    SQLite gets WAL mode, foreign keys, a 30 s busy timeout and explicit
+    transaction control (so :meth:`Store.write` can ``BEGIN IMMEDIATE``); the
+    folder of the database file is created when missing.
+    """
+    url = database_url(url)
+    path = _sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        kw.setdefault("connect_args", {}).setdefault("timeout", 30)
+        # Without a pool a killed or finished thread leaves no connection open;
+        # connecting to SQLite costs microseconds.
+        kw.setdefault("poolclass", sa.pool.NullPool)
+        engine = sa.create_engine(url, **kw)
+        _configure_sqlite(engine)
+        return engine
+    kw.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kw)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, record: Any) -> None:  # pragma: no cover - trivial
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("quytrinh_begin")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "immediate" else "BEGIN")
+
+
+class Store:
+    """The database an application works with: an engine and its sessions.
+
+    ``Store(url)`` does not migrate; use :func:`init_db` for that.
+    """
+
+    def __init__(self, url_or_engine: str | Engine | None = None):
+        if isinstance(url_or_engine, Engine):
+            self.engine = url_or_engine
+        else:
+            self.engine = make_engine(url_or_engine)
+        self.url = self.engine.url.render_as_string(hide_password=False)
+        self.dialect = self.engine.dialect.name
+        self._write_engine = self.engine.execution_options(quytrinh_begin="immediate")
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url!r})"
+
+    def session(self) -> Session:
+        """A session for reading (and writing where SQLite's deferred locking is acceptable)."""
+        return Session(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: committed when the block ends, rolled back on any error.
+
+        On SQLite it starts with ``BEGIN IMMEDIATE``: concurrent writers wait
+        for each other (up to the busy timeout) instead of failing later.
+        """
+        with Session(self._write_engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def as_store(db: "Store | Engine | str | None") -> Store:
+    """A :class:`Store` for a store, an engine or a URL (None: the configured URL)."""
+    if isinstance(db, Store):
+        return db
+    return Store(db)
+
+
+# --------------------------------------------------------------------------- migrations
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str | None = None) -> Any:
+    """An Alembic ``Config`` for our migrations (no ini file): script location and URL set in code."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Run Alembic ``upgrade`` to ``revision`` on the engine's database."""
+    from alembic import command
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def init_db(url: str | None = None) -> Store:
+    """Open the database at ``url`` (see :func:`database_url`) and upgrade its schema to head.
+
+    Returns
+    -------
+    Store
+        Ready to use.
+    """
+    store = Store(url)
+    migrate(store.engine)
+    return store
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables straight from the models (tests only; the application migrates)."""
+    SQLModel.metadata.create_all(engine)
+
+
+# --------------------------------------------------------------------------- dumps
+
+
+def dump(db: Store | Engine) -> list[str]:
+    """Every row of every quytrinh table, deterministically ordered (for before/after comparisons).
+
+    On SQLite this is ``iterdump()`` (the whole file, schema included); on
+    other databases each table is selected ordered by its primary key.
+    """
+    store = as_store(db) if not isinstance(db, Store) else db
+    if store.dialect == "sqlite":
+        raw = store.engine.raw_connection()
+        try:
+            return list(raw.driver_connection.iterdump())
+        finally:
+            raw.close()
+    lines: list[str] = []
+    with store.engine.connect() as conn:
+        for name in TABLES:
+            table = SQLModel.metadata.tables[name]
+            order = list(table.primary_key.columns)
+            for row in conn.execute(sa.select(table).order_by(*order)):
+                lines.append(f"{name}: {tuple(row)!r}")
+        version = conn.execute(sa.text("select version_num from alembic_version")).all() \
+            if sa.inspect(conn).has_table("alembic_version") else []
+        lines.extend(f"alembic_version: {tuple(r)!r}" for r in version)
+    return lines
