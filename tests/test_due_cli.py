@@ -1,0 +1,121 @@
+"""`quytrinh due`, run as a real command in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from engine.calendar import WorkCalendar
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).parent / "quytrinh"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "quytrinh.cli"]
+
+
+def run(*args: str, stdin: str | None = None, env: dict | None = None,
+        cwd: Path = REPO) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ)
+    full_env.pop("QUYTRINH_CATALOGUE_DIR", None)
+    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+    return subprocess.run([*_command(), "due", *args], input=stdin, capture_output=True,
+                          text=True, env=full_env, cwd=cwd, timeout=120)
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_one_deadline():
+    proc = run("--start", "2026-02-13T16:00", "--duration", "1.5d")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "2026-02-24T11:00\n"
+
+
+def test_same_day_and_unit():
+    proc = run("--start", "2026-02-13T15:30", "--same-day", "--unit", "bp_mot_cua")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "2026-02-23T17:00\n"
+
+
+def test_batch_from_stdin_matches_the_library():
+    rng = random.Random(7)
+    cal = WorkCalendar.default()
+    lines, expected = [], []
+    for _ in range(2000):
+        start = datetime(2024, 1, 1) + timedelta(minutes=rng.randrange(4 * 365 * 24 * 60))
+        minutes = rng.randrange(0, 20 * 480)
+        lines.append(f"{start:%Y-%m-%dT%H:%M}\t{minutes}")
+        expected.append(f"{cal.add(start, minutes):%Y-%m-%dT%H:%M}")
+    lines[0] = "2024-05-03T16:00\t120"          # make-up Saturday 4/5/2024
+    expected[0] = "2024-05-04T09:00"
+    lines[1] = "2026-02-13 16:00\t1.5d"         # a duration is accepted too
+    expected[1] = "2026-02-24T11:00"
+    proc = run("--batch", "-", stdin="\n".join(lines) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == expected
+
+
+def test_batch_bad_lines_are_located():
+    stdin = "2026-02-13T16:00\t720\n2026-02-30T16:00\t60\n2026-03-02T08:00\t4x\n2026-03-02T08:00\n"
+    proc = run("--batch", "-", stdin=stdin)
+    assert_clean_failure(proc)
+    errors = proc.stderr.splitlines()
+    assert errors[0].startswith("<stdin>:2: '2026-02-30T16:00' is not a start instant")
+    assert errors[1].startswith("<stdin>:3: '4x' is not a duration")
+    assert errors[2].startswith("<stdin>:4: expected START<TAB>MINUTES")
+
+
+def test_batch_from_a_file(tmp_path):
+    path = tmp_path / "cases.tsv"
+    path.write_text("2024-02-07T16:00\t120\n2024-02-07T16:00\n", encoding="utf-8")
+    proc = run("--batch", str(path), "--same-day")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "2024-02-15T17:00\n2024-02-15T17:00\n"
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("2024-02-07T16:00\t-5\n", encoding="utf-8")
+    proc = run("--batch", str(bad))
+    assert_clean_failure(proc)
+    assert proc.stderr.startswith(f"{bad}:1: minutes must be 0 or more")
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--start", "2026-02-13T16:00", "--duration", "2"), "quytrinh: duration '2' has no unit"),
+    (("--start", "13/02/2026", "--duration", "1d"), "is not a start instant"),
+    (("--start", "2026-02-13T16:00"), "give --duration"),
+    (("--start", "2026-02-13T16:00", "--duration", "1d", "--unit", "nowhere"), "unknown unit 'nowhere'"),
+    (("--start", "2026-02-13T16:00", "--duration", "1d", "--same-day"), "exclude each other"),
+    (("--duration", "1d"), "give --start"),
+])
+def test_errors_are_one_line(args, message):
+    proc = run(*args)
+    assert_clean_failure(proc)
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_catalogue_dir_from_the_environment(tmp_path):
+    (tmp_path / "calendar.yaml").write_text(
+        "remove_working_days: [{date: 2026-02-23, reason: test}]\n", encoding="utf-8")
+    proc = run("--start", "2026-02-13T16:00", "--duration", "1.5d",
+               env={"QUYTRINH_CATALOGUE_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "2026-02-25T11:00\n"
+    (tmp_path / "calendar.yaml").write_text("hours: [[08:00]]\n", encoding="utf-8")
+    proc = run("--start", "2026-02-13T16:00", "--duration", "1d",
+               env={"QUYTRINH_CATALOGUE_DIR": str(tmp_path)})
+    assert_clean_failure(proc)
+    assert "calendar.yaml:1:9: hours: each interval is a pair [start, end]" in proc.stderr
