@@ -460,7 +460,8 @@ def load_units(path: str | os.PathLike) -> Organisation:
     data = load_file(path)
     r = _Reader(path)
     if not isinstance(data, LMap):
-        r.problem(Location(path, 1, 1), "wrong-type", "units.yaml must be a mapping with 'levels' and 'units'")
+        r.problem(getattr(data, "loc", None) or Location(path, 1, 1), "wrong-type",
+                  "units.yaml must be a mapping with 'levels' and 'units'")
         r.raise_if_any()
     r.check_keys(data, UNITS_FILE_KEYS, "units.yaml")
     levels = r.text_list(data, "levels") or ("district", "commune")
@@ -529,7 +530,8 @@ def load_template(path: str | os.PathLike) -> Template:
     data = load_file(path)
     r = _Reader(path)
     if not isinstance(data, LMap):
-        r.problem(Location(path, 1, 1), "wrong-type", "a template must be a mapping with 'template' and 'steps'")
+        r.problem(getattr(data, "loc", None) or Location(path, 1, 1), "wrong-type",
+                  "a template must be a mapping with 'template' and 'steps'")
         r.raise_if_any()
     r.check_keys(data, TEMPLATE_KEYS, "a template")
     name = r.text(data, "template", required=True, what="a template")
@@ -798,7 +800,7 @@ def definition_from_data(data: Any, file: str, templates: Mapping[str, Template]
     """
     r = _Reader(file)
     if not isinstance(data, LMap):
-        r.problem(Location(file, 1, 1), "wrong-type",
+        r.problem(getattr(data, "loc", None) or Location(file, 1, 1), "wrong-type",
                   "a definition must be a mapping with at least code, name, time_limit and steps")
         r.raise_if_any()
     if "template" in data and "code" not in data:
@@ -880,7 +882,7 @@ def definition_to_data(defn: Definition) -> dict[str, Any]:
     tl = defn.time_limit
     limit: dict[str, Any] = {"value": (int(tl.value) if tl.value is not None and float(tl.value).is_integer() else tl.value),
                              "unit": tl.unit}
-    if tl.unit == "same_day":
+    if tl.unit == "same_day" or tl.cutoff != dt.time(15, 0):
         limit["cutoff"] = tl.cutoff.strftime("%H:%M")
     for k in ("basis", "source", "note"):
         if getattr(tl, k):
@@ -1026,10 +1028,14 @@ def load_catalogue(paths: Iterable[str | os.PathLike] | None = None) -> Catalogu
             organisation = load_units(_rel(root / "units.yaml"))
         except DefinitionError as exc:
             problems.extend(exc.problems)
+        except Exception as exc:  # a bug must not hide the other files
+            problems.append(_internal_problem(_rel(root / "units.yaml"), exc))
         try:
             templates = load_templates(_rel(root / "templates"))
         except DefinitionError as exc:
             problems.extend(exc.problems)
+        except Exception as exc:
+            problems.append(_internal_problem(_rel(root / "templates"), exc))
     files: list[Path] = []
     for t in targets:
         if t.is_dir():
@@ -1045,7 +1051,16 @@ def load_catalogue(paths: Iterable[str | os.PathLike] | None = None) -> Catalogu
             definitions.append(load_definition(_rel(f), templates))
         except DefinitionError as exc:
             problems.extend(exc.problems)
+        except Exception as exc:  # a bug must not hide the other files
+            problems.append(_internal_problem(_rel(f), exc))
     return Catalogue(root or Path("."), organisation, templates, definitions, problems, files)
+
+
+def _internal_problem(file: str, exc: BaseException) -> Problem:
+    """An unexpected failure while loading one file, as a located problem (never a traceback)."""
+    return Problem(Location(file, 1, 1), "internal-error",
+                   f"the file could not be loaded ({type(exc).__name__}: {exc}); "
+                   "this is a bug in quytrinh: please report it with the file")
 
 
 def _rel(path: Path) -> str:
