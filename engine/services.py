@@ -1247,6 +1247,7 @@ class DossierSheet:
     rows: list[SheetRow]
     events: list[Event]
     apologies: list[Apology]
+    timeliness: str | None = None  # the dossier's class: live at ``now`` while open, else as stored
 
 
 def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None, calendar: Any = None) -> DossierSheet:
@@ -1276,7 +1277,11 @@ def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None
         rows.append(SheetRow(w.id, w.step_id, w.step_name, w.kind, w.unit_id, w.role,  # type: ignore[arg-type]
                              users.get(w.assignee_id), w.state, w.outcome, w.opened_at, w.closed_at, w.due_at,
                              w.allotted_minutes, spent, cls))
-    return DossierSheet(d, defn, rows, events, apologies)
+    dcls = d.timeliness
+    dclock = machine.load_clock(d.clock)
+    if now is not None and dclock is not None and not dclock.closed and not dclock.paused:
+        dcls = str(sla.timeliness_open(dclock, cal, utc(now), scope=sla.Scope.DOSSIER))
+    return DossierSheet(d, defn, rows, events, apologies, dcls)
 
 
 __all__ = [

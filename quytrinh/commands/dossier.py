@@ -1,0 +1,383 @@
+"""Dossier and task commands for staff and scripts.
+
+    quytrinh dossier receive 1.001612 --applicant "Nguyễn Văn A" --as motcua
+    quytrinh tasks --unit phong_tckh [--user cv1] [--overdue]
+    quytrinh task claim 12 --as cv1
+    quytrinh task complete 12 --outcome ok --comment "Đủ điều kiện" --as cv1
+    quytrinh dossier show 1.001612-20260310-000001
+
+The database is ``$QUYTRINH_DATABASE_URL`` (default ``sqlite:///var/quytrinh.db``),
+migrated to the newest schema on first use; units come from the catalogue's
+units.yaml. ``--as USER`` (or ``$QUYTRINH_USER``) names the member of staff who
+acts; the user must exist (``quytrinh user add``). Every refused action prints
+one line and exits 1, leaving the database unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any, Optional
+
+import typer
+
+from engine.errors import ActionError, NotFound, QuytrinhError
+
+USER_ENV = "QUYTRINH_USER"
+LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
+
+dossier_app = typer.Typer(help="Hồ sơ: tiếp nhận, xem phiếu kiểm soát, rút, dừng, bổ sung.", no_args_is_help=True)
+task_app = typer.Typer(help="Công việc: nhận xử lý, hoàn thành một bước.", no_args_is_help=True)
+
+AS_HELP = "Người thực hiện (tên đăng nhập); mặc định $QUYTRINH_USER."
+NOW_HELP = "Thời điểm thực hiện (ISO 8601; mặc định: bây giờ). Dùng cho kịch bản và kiểm thử."
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def guarded(fn: Any) -> Any:
+    """Translate database driver errors raised inside a command into one-line quytrinh errors."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import sqlalchemy.exc
+
+        try:
+            return fn(*args, **kwargs)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            raise QuytrinhError(f"database error: {_first_line(exc)}") from None
+
+    return wrapper
+
+
+def open_store() -> Any:
+    """The configured database, migrated to head, with units.yaml loaded (translating driver errors)."""
+    from engine.store import database_url, init_db
+
+    url = database_url()
+    try:
+        store = init_db(url)
+    except QuytrinhError:
+        raise
+    except Exception as exc:  # driver / connection errors: one line, no traceback
+        raise QuytrinhError(f"cannot open the database {_safe(url)}: {_first_line(exc)}") from None
+    _seed_units(store)
+    return store
+
+
+def _seed_units(store: Any) -> None:
+    from engine.calendar import catalogue_dir
+    from engine.definition import load_units
+    from engine.services import seed_organisation
+
+    path = catalogue_dir() / "units.yaml"
+    if path.is_file():
+        seed_organisation(store, load_units(str(path)))
+
+
+def _safe(url: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # pragma: no cover - a malformed URL
+        return "(malformed URL)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def parse_now(text: Optional[str]) -> dt.datetime:
+    """``--now`` as an aware instant (naive text is local time); the wall clock when None."""
+    if not text:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ActionError(f"--now '{text}' is not an instant; write YYYY-MM-DDTHH:MM (local time)") from None
+    return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
+
+
+def actor_of(store: Any, username: Optional[str]) -> Any:
+    """The actor named by ``--as`` (or $QUYTRINH_USER)."""
+    from engine.services import get_actor
+
+    name = username or os.environ.get(USER_ENV)
+    if not name:
+        raise ActionError("say who acts: --as USER (or set QUYTRINH_USER)")
+    return get_actor(store, name)
+
+
+def local(t: dt.datetime | None) -> str:
+    """An instant as staff read it: ``dd/mm/yyyy HH:MM`` in Hanoi time."""
+    return t.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M") if t else "–"
+
+
+def _publish_from_catalogue(store: Any, code: str, now: dt.datetime) -> None:
+    """Publish the catalogue's current text of ``code`` (a no-op when unchanged)."""
+    from engine.definition import load_catalogue
+    from engine.services import publish_definition
+
+    cat = load_catalogue()
+    defn = cat.find(code)
+    if defn is None:
+        bad = [str(p) for p in cat.problems if code in str(p.location)]
+        if bad:
+            raise QuytrinhError(bad[0])
+        try:
+            from engine.services import current_definition
+
+            current_definition(store, code)
+            return  # published before (e.g. by the web app); the catalogue no longer has it
+        except NotFound:
+            raise NotFound(f"procedure '{code}' is neither in the catalogue ({cat.root}) nor published") from None
+    publish_definition(store, defn, now=now, by="cli")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    probe = Console()
+    width = probe.width if probe.is_terminal else 220
+    return Console(width=max(120, width), highlight=False, soft_wrap=False)
+
+
+def _print_result(res: Any, what: str) -> None:
+    from engine.machine import Status
+
+    opened = f"; mở công việc {', '.join(str(i) for i in res.opened)}" if res.opened else ""
+    again = " (yêu cầu lặp lại: không thay đổi gì)" if res.replayed else ""
+    typer.echo(f"{what}: hồ sơ {res.dossier_code} — {int(res.status)} {Status(res.status).label} "
+               f"(phiên bản {res.version}){opened}{again}")
+
+
+# --------------------------------------------------------------------------- dossier
+
+
+@dossier_app.command("receive")
+@guarded
+def receive_cmd(
+    code: str = typer.Argument(..., help="Mã thủ tục, ví dụ 1.001612."),
+    applicant: str = typer.Option(..., "--applicant", help="Tên tổ chức, cá nhân nộp hồ sơ."),
+    channel: str = typer.Option("counter", "--channel", help="counter | online | post."),
+    decision: str = typer.Option("accept", "--decision", help="accept | supplement | refuse."),
+    comment: str = typer.Option("", "--comment", help="Ghi chú; lý do khi từ chối."),
+    contact: str = typer.Option("", "--contact", help="Điện thoại, thư điện tử của người nộp."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp (idempotency key)."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Tiếp nhận hồ sơ tại Bộ phận Một cửa (cấp Giấy tiếp nhận, từ chối, hoặc yêu cầu bổ sung)."""
+    from engine import services as sv
+
+    at = parse_now(now)
+    store = open_store()
+    actor = actor_of(store, as_user)
+    _publish_from_catalogue(store, code, at)
+    res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel, decision=decision,
+                     comment=comment, contact=contact, idempotency_key=key)
+    _print_result(res, "Đã tiếp nhận" if decision == "accept" else "Đã ghi nhận")
+    if decision == "accept":
+        sheet = sv.dossier_sheet(store, res.dossier_id)
+        typer.echo(f"Ngày hẹn trả kết quả: {local(sheet.dossier.due_at)}")
+
+
+@dossier_app.command("show")
+@guarded
+def show_cmd(
+    dossier: str = typer.Argument(..., help="Mã hồ sơ (hoặc số)."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Phiếu kiểm soát quá trình giải quyết hồ sơ (mẫu 05): từng bước, thời gian quy định và thực hiện."""
+    from rich.console import Console
+    from rich.markup import escape as esc
+    from rich.table import Table
+
+    from engine import services as sv
+    from engine.definition import CLOCK_LABELS, format_minutes
+    from engine.machine import ACTION_LABELS, CHANNEL_LABELS, ITEM_STATE_LABELS, STATUS_LABELS, Status
+    from engine.sla import LABELS_VI, Timeliness
+    from engine.store import UnitRow
+    from sqlmodel import select
+
+    at = parse_now(now)
+    store = open_store()
+    sheet = sv.dossier_sheet(store, dossier, now=at)
+    with store.session() as s:
+        units = {u.id: (u.short or u.name) for u in s.exec(select(UnitRow)).all()}
+    d, defn = sheet.dossier, sheet.definition
+
+    def tl(value: str | None) -> str:
+        return LABELS_VI[Timeliness(value)] if value else "–"
+
+    console = _console()
+    console.print(f"[bold]PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ[/bold]  Mã hồ sơ: [bold]{esc(d.code)}[/bold]")
+    console.print(esc(f"Thủ tục: {defn.name} ({d.procedure_code}, quy trình phiên bản {d.definition_version})"))
+    console.print(esc(f"Người nộp: {d.applicant}    Hình thức: {CHANNEL_LABELS.get(d.channel, d.channel)}"))
+    console.print(f"Trạng thái: {d.status} – {STATUS_LABELS[Status(d.status)]}    "
+                  f"Tiếp nhận: {local(d.received_at)}    Hẹn trả: {local(d.due_at)}"
+                  + (f" (hẹn ban đầu {local(d.original_due_at)})" if d.original_due_at and d.original_due_at != d.due_at else "")
+                  + f"    Tiến độ: {tl(sheet.timeliness)}")
+    console.print(f"Thời hạn: {defn.time_limit.describe()}; {CLOCK_LABELS.get(d.clock_policy, d.clock_policy)}"
+                  + (f"; đã tạm dừng {format_minutes(d.paused_minutes)}" if d.paused_minutes else "")
+                  + (" (đang tạm dừng)" if d.paused_at else ""))
+    table = Table(show_lines=False)
+    for col in ("STT", "Bước", "Đơn vị", "Người xử lý", "Trạng thái", "Nhận", "Hoàn thành", "Hạn",
+                "Quy định", "Thực hiện", "Tiến độ"):
+        table.add_column(col)
+    for i, r in enumerate(sheet.rows, 1):
+        table.add_row(str(i), esc(f"{r.step_name} [{r.step_id}]"), esc(units.get(r.unit_id or "", "Tổ chức, cá nhân")),
+                      esc(r.assignee or "–"), ITEM_STATE_LABELS.get(r.state, r.state), local(r.opened_at),
+                      local(r.closed_at), local(r.due_at), format_minutes(r.allotted_minutes),
+                      format_minutes(r.spent_minutes) if r.spent_minutes is not None else "–", tl(r.timeliness))
+    console.print(table)
+    console.print("[bold]Nhật ký[/bold]")
+    for e in sheet.events:
+        change = ""
+        if e.from_status != e.to_status and e.to_status is not None:
+            change = f" {e.from_status or ''}→{e.to_status} {STATUS_LABELS[Status(e.to_status)]}"
+        step = f" [{e.step_id}]" if e.step_id else ""
+        to = f" → {', '.join(e.to_steps)}" if e.to_steps else ""
+        comment = f" — {e.comment}" if e.comment else ""
+        console.print(esc(f"  {local(e.at)}  {e.actor}: {ACTION_LABELS.get(e.action, e.action)}{step}"
+                          f"{(' (' + e.outcome + ')') if e.outcome else ''}{to}{change}{comment}"))
+    for a in sheet.apologies:
+        console.print(f"Phiếu xin lỗi và hẹn lại (mẫu 04, {a.state}): hẹn cũ {local(a.due_at)}, "
+                      f"đề xuất hẹn mới {local(a.proposed_due_at)}")
+
+
+def _dossier_action(name: str, dossier: str, as_user: Optional[str], now: Optional[str], key: Optional[str],
+                    **kw: Any) -> None:
+    from engine import services as sv
+
+    at = parse_now(now)
+    store = open_store()
+    actor = actor_of(store, as_user)
+    fn = getattr(sv, name)
+    res = fn(store, actor, dossier, now=at, idempotency_key=key, **kw)
+    _print_result(res, {"withdraw": "Đã rút hồ sơ", "stop": "Đã dừng xử lý",
+                        "supplement_received": "Đã nhận hồ sơ bổ sung"}[name])
+
+
+@dossier_app.command("withdraw")
+@guarded
+def withdraw_cmd(
+    dossier: str = typer.Argument(..., help="Mã hồ sơ."),
+    comment: str = typer.Option("", "--comment", help="Lý do (theo đơn của người nộp)."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Người nộp rút hồ sơ (trạng thái 7)."""
+    _dossier_action("withdraw", dossier, as_user, now, key, comment=comment)
+
+
+@dossier_app.command("stop")
+@guarded
+def stop_cmd(
+    dossier: str = typer.Argument(..., help="Mã hồ sơ."),
+    reason: str = typer.Option(..., "--reason", help="Lý do dừng xử lý (ghi trên thông báo)."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Dừng xử lý hồ sơ (trạng thái 8)."""
+    _dossier_action("stop", dossier, as_user, now, key, reason=reason)
+
+
+@dossier_app.command("supplemented")
+@guarded
+def supplemented_cmd(
+    dossier: str = typer.Argument(..., help="Mã hồ sơ."),
+    comment: str = typer.Option("", "--comment", help="Giấy tờ đã bổ sung."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Nhận hồ sơ bổ sung của người nộp (thời gian tiếp tục hoặc tính lại)."""
+    _dossier_action("supplement_received", dossier, as_user, now, key, comment=comment)
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+@guarded
+def tasks_cmd(
+    unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ công việc của đơn vị này."),
+    user: Optional[str] = typer.Option(None, "--user", help="Chỉ công việc người này xử lý được."),
+    overdue: bool = typer.Option(False, "--overdue", help="Chỉ công việc quá hạn."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Danh sách công việc đang chờ xử lý, hạn sớm nhất trước."""
+    from rich.markup import escape as esc
+    from rich.table import Table
+
+    from engine import services as sv
+    from engine.sla import LABELS_VI, Timeliness, describe_remaining
+
+    at = parse_now(now)
+    store = open_store()
+    rows = sv.list_tasks(store, now=at, unit=unit, user=user, overdue=overdue)
+    if not rows:
+        typer.echo("Không có công việc nào.")
+        return
+    table = Table()
+    for col in ("Số", "Hồ sơ", "Bước", "Đơn vị", "Người xử lý", "Hạn", "Còn lại", "Tiến độ"):
+        table.add_column(col)
+    for r in rows:
+        remaining = "tạm dừng" if r.paused else (describe_remaining(r.remaining_minutes)
+                                                 if r.remaining_minutes is not None else "–")
+        table.add_row(str(r.item_id), r.dossier_code, esc(f"{r.step_name} [{r.step_id}]"),
+                      esc(f"{r.unit_id or 'Tổ chức, cá nhân'}/{r.role or '–'}"), esc(r.assignee or "–"), local(r.due_at),
+                      remaining, LABELS_VI[Timeliness(r.timeliness)] if r.timeliness else "–")
+    _console().print(table)
+
+
+@task_app.command("claim")
+@guarded
+def claim_cmd(
+    item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Nhận xử lý một công việc của đơn vị mình."""
+    from engine import services as sv
+
+    at = parse_now(now)
+    store = open_store()
+    res = sv.claim(store, actor_of(store, as_user), item, now=at, expected_version=version, idempotency_key=key)
+    _print_result(res, f"Đã nhận công việc {item}")
+
+
+@task_app.command("complete")
+@guarded
+def complete_cmd(
+    item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
+    outcome: Optional[str] = typer.Option(None, "--outcome", help="Kết quả của bước (ví dụ ok, done, approve)."),
+    comment: str = typer.Option("", "--comment", help="Ý kiến, ghi chú."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Hoàn thành một bước với một kết quả; hồ sơ chuyển sang bước tiếp theo."""
+    from engine import services as sv
+
+    at = parse_now(now)
+    store = open_store()
+    res = sv.complete(store, actor_of(store, as_user), item, outcome=outcome, comment=comment, now=at,
+                      expected_version=version, idempotency_key=key)
+    _print_result(res, f"Đã hoàn thành công việc {item}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``dossier``, ``task`` and ``tasks`` to the quytrinh command."""
+    app.add_typer(dossier_app, name="dossier")
+    app.add_typer(task_app, name="task")
+    app.command("tasks")(tasks_cmd)

@@ -1,0 +1,168 @@
+"""Shared fixtures: a fresh, migrated database per test, on SQLite or PostgreSQL.
+
+Every database test uses :func:`db_url` / :func:`db`. When
+``$QUYTRINH_TEST_DATABASE_URL`` is set (``make test`` sets it for its second
+run), each test gets its own PostgreSQL schema in that database (``search_path``
+set in the URL, so subprocesses see the same schema) and the schema is dropped
+afterwards; schemas left behind by killed runs are dropped when they are more
+than two hours old. Otherwise each test gets a temporary SQLite file.
+
+Markers: ``sqlite_only`` (deselected on the PostgreSQL run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+TEST_URL_ENV = "QUYTRINH_TEST_DATABASE_URL"
+SCHEMA_PREFIX = "qt_"
+STALE_SCHEMA_SECONDS = 2 * 3600
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: only meaningful on SQLite (deselected on the PostgreSQL run)")
+
+
+def pg_base_url() -> str | None:
+    """The PostgreSQL URL of this run (psycopg 3 driver), or None on the SQLite run."""
+    url = os.environ.get(TEST_URL_ENV)
+    if not url:
+        return None
+    from engine.store import database_url
+
+    return database_url(url)
+
+
+def _admin_engine(base: str):
+    import sqlalchemy as sa
+
+    return sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+@pytest.fixture(scope="session")
+def _pg_cleanup() -> Iterator[None]:
+    """Drop test schemas abandoned by killed runs (old enough not to belong to a live run)."""
+    base = pg_base_url()
+    if base is not None:
+        eng = _admin_engine(base)
+        with eng.connect() as conn:
+            names = [r[0] for r in conn.exec_driver_sql(
+                "select nspname from pg_namespace where nspname like 'qt\\_%'")]
+            for name in names:
+                m = re.match(r"^qt_(\d+)_[0-9a-f]+$", name)
+                if m and time.time() - int(m.group(1)) > STALE_SCHEMA_SECONDS:
+                    conn.exec_driver_sql(f'drop schema if exists "{name}" cascade')
+        eng.dispose()
+    yield
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, _pg_cleanup: None) -> Iterator[str]:
+    """The URL of a fresh, empty database for this test (not migrated)."""
+    base = pg_base_url()
+    if base is None:
+        yield f"sqlite:///{tmp_path / 'quytrinh-test.db'}"
+        return
+    schema = f"{SCHEMA_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:10]}"
+    eng = _admin_engine(base)
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f'create schema "{schema}"')
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with eng.connect() as conn:
+            # end sessions a killed subprocess may have left behind in this schema
+            conn.exec_driver_sql(f'drop schema if exists "{schema}" cascade')
+        eng.dispose()
+
+
+@pytest.fixture
+def db(db_url: str):
+    """A :class:`engine.store.Store` on a fresh database migrated to head."""
+    from engine.store import init_db
+
+    store = init_db(db_url)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    """The repository's catalogue (procedures_yaml), loaded once."""
+    from engine.definition import load_catalogue
+
+    cat = load_catalogue([REPO / "procedures_yaml"])
+    assert not cat.problems, "\n".join(str(p) for p in cat.problems)
+    return cat
+
+
+@pytest.fixture(scope="session")
+def calendar():
+    """The catalogue's working-time calendar."""
+    from engine.calendar import WorkCalendar
+
+    return WorkCalendar.from_file(REPO / "procedures_yaml" / "calendar.yaml")
+
+
+#: A Tuesday 08:00 in Hanoi (a working day), as UTC.
+T0 = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
+
+#: The procedures the runtime tests run end to end.
+PROCEDURES = ("1.001612", "1.013225", "1.001193")
+
+#: Staff created by the ``runtime`` fixture: username -> (unit, role).
+STAFF = {
+    "motcua": ("bp_mot_cua", "staff"),
+    "motcua2": ("bp_mot_cua", "staff"),
+    "tckh_head": ("phong_tckh", "head"),
+    "tckh_cv": ("phong_tckh", "staff"),
+    "tckh_cv2": ("phong_tckh", "staff"),
+    "qldt_head": ("phong_qldt", "head"),
+    "qldt_cv": ("phong_qldt", "staff"),
+    "xa_dat": ("ubnd_xa_noi_co_dat", "staff"),
+    "ld_pct": ("lanh_dao_ubnd", "vice_chairman"),
+    "vanthu": ("van_phong", "clerk"),
+    "xa_motcua": ("xa_mot_cua", "staff"),
+    "xa_tuphap": ("xa_tu_phap", "staff"),
+    "xa_ct": ("xa_lanh_dao", "chairman"),
+}
+
+
+@dataclass
+class Runtime:
+    """A seeded database: units, the catalogue's definitions published, staff users."""
+
+    db: object
+    url: str
+    calendar: object
+    actors: dict = field(default_factory=dict)
+    now: dt.datetime = T0
+
+    def actor(self, username: str):
+        return self.actors[username]
+
+
+@pytest.fixture
+def runtime(db, db_url, catalogue, calendar) -> Runtime:
+    """A migrated database seeded with units.yaml, the catalogue's procedures and :data:`STAFF`."""
+    from engine import services as sv
+
+    sv.seed_organisation(db, catalogue.organisation)
+    for code in PROCEDURES:
+        sv.publish_definition(db, catalogue.find(code), now=T0, by="test")
+    actors = {name: sv.add_user(db, name, unit=unit, role=role, now=T0, full_name=name)
+              for name, (unit, role) in STAFF.items() if unit in catalogue.organisation.units}
+    return Runtime(db=db, url=db_url, calendar=calendar, actors=actors)
