@@ -542,15 +542,25 @@ def catalogue_dir() -> Path:
 class _Span:
     """Precomputed days base .. base+n-1: pattern of each day and cumulative working time."""
 
-    __slots__ = ("base", "n", "first_year", "last_year", "pattern", "cum")
+    __slots__ = ("base", "n", "first_year", "last_year", "pattern", "cum", "hours", "midnight",
+                 "cum_min", "hours_min")
 
-    def __init__(self, base, n, first_year, last_year, pattern, cum):
+    def __init__(self, base, n, first_year, last_year, pattern, cum, hours, midnight,
+                 cum_min, hours_min):
         self.base = base            # ordinal of day 0
         self.n = n                  # number of days
         self.first_year = first_year
         self.last_year = last_year
         self.pattern = pattern      # per day: index into WorkCalendar._patterns
         self.cum = cum              # len n+1: working µs before day i
+        self.hours = hours          # per day: its counted intervals (µs since midnight)
+        self.midnight = midnight    # per day: aware local midnight
+        self.cum_min = cum_min      # cum in minutes (the fast path for whole-minute instants)
+        self.hours_min = hours_min  # hours in minutes since midnight
+
+
+# timedelta of each whole minute of a day (building one from microseconds is slower).
+_TD_MINUTE = tuple(timedelta(minutes=m) for m in range(24 * 60 + 1))
 
 
 _NONE, _WEEKDAY, _SATURDAY = 0, 1, 2
@@ -754,7 +764,17 @@ class WorkCalendar:
             cum[i] = total
             total += lengths[p]
         cum[n] = total
-        return _Span(base, n, first_year, last_year, bytes(pattern), cum)
+        patterns = self._patterns
+        hours = [patterns[p] for p in pattern]
+        midnight = []
+        for i in range(n):
+            d = date.fromordinal(base + i)
+            midnight.append(datetime(d.year, d.month, d.day, tzinfo=LOCAL_TZ))
+        cum_min = [c // _US_PER_MIN for c in cum]
+        by_min = [tuple((a // _US_PER_MIN, b // _US_PER_MIN) for a, b in p) for p in patterns]
+        hours_min = [by_min[p] for p in pattern]
+        return _Span(base, n, first_year, last_year, bytes(pattern), cum, hours, midnight,
+                     cum_min, hours_min)
 
     def _span_for(self, year: int) -> _Span:
         """The span covering ``year`` (extended by whole years, with a margin)."""
@@ -897,7 +917,21 @@ class WorkCalendar:
         i = t.toordinal() - span.base
         w = span.cum[i]
         tod = (t.hour * 3600 + t.minute * 60 + t.second) * 1_000_000 + t.microsecond
-        for a, b in self._patterns[span.pattern[i]]:
+        for a, b in span.hours[i]:
+            if tod <= a:
+                break
+            if tod < b:
+                return w + tod - a
+            w += b - a
+        return w
+
+    @staticmethod
+    def _coord_min(span: _Span, t: datetime) -> int:
+        """Coordinate in minutes of a whole-minute naive-local ``t`` in ``span``."""
+        i = t.toordinal() - span.base
+        w = span.cum_min[i]
+        tod = t.hour * 60 + t.minute
+        for a, b in span.hours_min[i]:
             if tod <= a:
                 break
             if tod < b:
@@ -914,9 +948,10 @@ class WorkCalendar:
             target += new.cum[span.base - new.base]
         return new, target
 
-    def _at(self, span: _Span, i: int, tod: int) -> datetime:
-        d = date.fromordinal(span.base + i)
-        return datetime(d.year, d.month, d.day, tzinfo=LOCAL_TZ) + timedelta(microseconds=tod)
+    @staticmethod
+    def _at(span: _Span, i: int, tod: int) -> datetime:
+        q, r = divmod(tod, _US_PER_MIN)
+        return span.midnight[i] + (timedelta(microseconds=tod) if r else _TD_MINUTE[q])
 
     def _earliest(self, span: _Span, target: int) -> datetime:
         """The earliest instant whose coordinate is ``target`` (> the span's first opening)."""
@@ -925,7 +960,7 @@ class WorkCalendar:
         cum = span.cum
         i = bisect_left(cum, target) - 1
         off = target - cum[i]
-        for a, b in self._patterns[span.pattern[i]]:
+        for a, b in span.hours[i]:
             if off <= b - a:
                 return self._at(span, i, a + off)
             off -= b - a
@@ -940,7 +975,7 @@ class WorkCalendar:
         cum = span.cum
         i = bisect_right(cum, target) - 1
         off = target - cum[i]
-        for a, b in self._patterns[span.pattern[i]]:
+        for a, b in span.hours[i]:
             if off < b - a:
                 return self._at(span, i, a + off)
             off -= b - a
@@ -995,16 +1030,47 @@ class WorkCalendar:
         >>> cal.add(datetime(2026, 3, 13, 16, 0), 60).isoformat()
         '2026-03-13T17:00:00+07:00'
         """
-        minutes = self._minutes_arg(minutes)
-        if minutes <= 0:
+        if minutes.__class__ is not int or minutes <= 0:
+            minutes = self._minutes_arg(minutes)
             if minutes == 0:
                 return to_local(start)
-            raise CalendarError(f"minutes must be >= 0, not {minutes} (use sub() to go back)")
-        t = _naive_local(start)
+            if minutes < 0:
+                raise CalendarError(f"minutes must be >= 0, not {minutes} (use sub() to go back)")
+        # The hot path of deadline computation, written out: coordinate of the
+        # start, plus the minutes, bisected back to an instant.
+        t = start
+        if t.__class__ is not datetime and not isinstance(t, datetime):
+            raise CalendarError(f"expected a datetime, got {type(t).__name__} {t!r}")
+        if t.tzinfo is not None and t.tzinfo is not LOCAL_TZ:
+            t = t.astimezone(LOCAL_TZ)
         span = self._span
-        if span is None or not 0 <= t.toordinal() - span.base < span.n:
+        i = t.toordinal()
+        if span is None or not 0 <= i - span.base < span.n:
             span = self._span_for(t.year)
-        return self._earliest(span, self._coord(span, t) + minutes * _US_PER_MIN)
+        i -= span.base
+        if t.second or t.microsecond:
+            return self._earliest(span, self._coord(span, t) + minutes * _US_PER_MIN)
+        # Whole-minute start (the usual case): the same arithmetic in minutes.
+        cum = span.cum_min
+        w = cum[i]
+        tod = t.hour * 60 + t.minute
+        for a, b in span.hours_min[i]:
+            if tod <= a:
+                break
+            if tod < b:
+                w += tod - a
+                break
+            w += b - a
+        target = w + minutes
+        if target > cum[-1]:
+            return self._earliest(span, target * _US_PER_MIN)
+        j = bisect_left(cum, target) - 1
+        off = target - cum[j]
+        for a, b in span.hours_min[j]:
+            if off <= b - a:
+                return span.midnight[j] + _TD_MINUTE[a + off]
+            off -= b - a
+        raise AssertionError("unreachable: cumulative table inconsistent")  # pragma: no cover
 
     def sub(self, end: datetime, minutes: int) -> datetime:
         """The latest instant from which ``minutes`` working minutes elapse until ``end``.
@@ -1061,6 +1127,8 @@ class WorkCalendar:
         """
         s, e = _naive_local(start), _naive_local(end)
         span = self._covering(min(s.year, e.year), max(s.year, e.year))
+        if not (s.second or s.microsecond or e.second or e.microsecond):
+            return self._coord_min(span, e) - self._coord_min(span, s)
         d = self._coord(span, e) - self._coord(span, s)
         return d // _US_PER_MIN if d >= 0 else -((-d) // _US_PER_MIN)
 

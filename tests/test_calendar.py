@@ -630,3 +630,11 @@ def test_default_finds_the_catalogue(tmp_path, monkeypatch):
 def test_calendar_module_never_reads_the_clock():
     source = (REPO / "engine" / "calendar.py").read_text(encoding="utf-8")
     assert not re.search(r"\.now\(|\.today\(|utcnow|time\.time\(", source)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import engine.calendar
+
+    assert doctest.testmod(engine.calendar).failed == 0

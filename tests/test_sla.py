@@ -432,3 +432,11 @@ def test_describe_remaining_rejects_non_integers():
 def test_sla_module_never_reads_the_clock():
     source = (REPO / "engine" / "sla.py").read_text(encoding="utf-8")
     assert not re.search(r"\.now\(|\.today\(|utcnow|time\.time\(", source)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import engine.sla
+
+    assert doctest.testmod(engine.sla).failed == 0
