@@ -54,10 +54,12 @@ def _pg_cleanup() -> Iterator[None]:
     """Drop test schemas abandoned by killed runs (old enough not to belong to a live run)."""
     base = pg_base_url()
     if base is not None:
+        import sqlalchemy as sa
+
         eng = _admin_engine(base)
         with eng.connect() as conn:
-            names = [r[0] for r in conn.exec_driver_sql(
-                "select nspname from pg_namespace where nspname like 'qt\\_%'")]
+            names = [r[0] for r in conn.execute(sa.text(
+                "select nspname from pg_namespace where starts_with(nspname, :prefix)"), {"prefix": SCHEMA_PREFIX})]
             for name in names:
                 m = re.match(r"^qt_(\d+)_[0-9a-f]+$", name)
                 if m and time.time() - int(m.group(1)) > STALE_SCHEMA_SECONDS:
@@ -160,9 +162,10 @@ def runtime(db, db_url, catalogue, calendar) -> Runtime:
     """A migrated database seeded with units.yaml, the catalogue's procedures and :data:`STAFF`."""
     from engine import services as sv
 
-    sv.seed_organisation(db, catalogue.organisation)
-    for code in PROCEDURES:
-        sv.publish_definition(db, catalogue.find(code), now=T0, by="test")
-    actors = {name: sv.add_user(db, name, unit=unit, role=role, now=T0, full_name=name)
-              for name, (unit, role) in STAFF.items() if unit in catalogue.organisation.units}
+    with db.write() as s:  # one transaction: the services accept a caller's session
+        sv.seed_organisation(s, catalogue.organisation)
+        for code in PROCEDURES:
+            sv.publish_definition(s, catalogue.find(code), now=T0, by="test")
+        actors = {name: sv.add_user(s, name, unit=unit, role=role, now=T0, full_name=name)
+                  for name, (unit, role) in STAFF.items()}
     return Runtime(db=db, url=db_url, calendar=calendar, actors=actors)

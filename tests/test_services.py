@@ -1,0 +1,454 @@
+"""The services on a real database: the three catalogue procedures end to end, the clock,
+authorization, optimistic locking, idempotency, the outbox and the timers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlmodel import select
+
+from engine import services as sv
+from engine import sla
+from engine.definition import definition_from_data
+from engine.errors import ActionError, DuplicateRequest, IllegalAction, NotAuthorized, NotFound, StaleVersion
+from engine.machine import Status
+from engine.store import Apology, Dossier, Event, OutboxItem, WorkItem, dump
+from engine.yamlsrc import load_text
+
+HANOI = dt.timezone(dt.timedelta(hours=7))
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 3) -> dt.datetime:
+    """An instant of March 2026, Hanoi time."""
+    return dt.datetime(2026, month, day, hour, minute, tzinfo=HANOI)
+
+
+class Run:
+    """A little driver over the services for one test."""
+
+    def __init__(self, runtime):
+        self.rt = runtime
+        self.db = runtime.db
+
+    def actor(self, name):
+        return self.rt.actor(name)
+
+    def item(self, dossier_id: int, step: str) -> WorkItem:
+        with self.db.session() as s:
+            rows = s.exec(select(WorkItem).where(WorkItem.dossier_id == dossier_id, WorkItem.step_id == step,
+                                                 WorkItem.state.in_(("open", "claimed")))).all()
+        assert len(rows) == 1, f"{len(rows)} open items of step {step}"
+        return rows[0]
+
+    def open_steps(self, dossier_id: int) -> list[str]:
+        with self.db.session() as s:
+            return sorted(w.step_id for w in s.exec(select(WorkItem).where(
+                WorkItem.dossier_id == dossier_id, WorkItem.state.in_(("open", "claimed")))).all())
+
+    def dossier(self, dossier_id: int) -> Dossier:
+        with self.db.session() as s:
+            return s.get(Dossier, dossier_id)
+
+    def step(self, dossier_id: int, step: str, user: str, outcome: str | None, when: dt.datetime, **kw):
+        item = self.item(dossier_id, step)
+        return sv.complete(self.db, self.actor(user), item.id, outcome=outcome, now=when, **kw)
+
+    def outbox(self, dossier_id: int) -> list[OutboxItem]:
+        with self.db.session() as s:
+            return list(s.exec(select(OutboxItem).where(OutboxItem.dossier_id == dossier_id)
+                               .order_by(OutboxItem.id)).all())
+
+    def events(self, dossier_id: int) -> list[Event]:
+        with self.db.session() as s:
+            return list(s.exec(select(Event).where(Event.dossier_id == dossier_id).order_by(Event.id)).all())
+
+
+@pytest.fixture
+def run(runtime) -> Run:
+    return Run(runtime)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_household_business_three_working_days_end_to_end(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="Nguyễn Văn An", now=at(10, 8))
+    assert (r.status, r.version, r.dossier_code) == (2, 1, "1.001612-20260310-000001")
+    d = r.dossier_id
+    assert run.dossier(d).due_at == at(12, 17)  # 3 working days from Tue 08:00: Thu 17:00
+    run.step(d, "assign", "tckh_head", "done", at(10, 9))
+    cv = run.actor("tckh_cv")
+    res = sv.claim(run.db, cv, run.item(d, "appraise").id, now=at(10, 10))
+    assert res.status == Status.PROCESSING
+    run.step(d, "appraise", "tckh_cv", "ok", at(11, 9), comment="Đủ điều kiện")
+    run.step(d, "check", "tckh_head", "ok", at(11, 13))
+    res = sv.sign(run.db, run.actor("tckh_head"), run.item(d, "sign").id, now=at(11, 15))
+    assert res.action == "sign"
+    run.step(d, "issue", "vanthu", "done", at(11, 16))
+    assert run.dossier(d).status == Status.DONE
+    res = sv.return_result(run.db, run.actor("motcua"), run.item(d, "deliver").id, now=at(12, 8, 30))
+    assert res.status == Status.RETURNED and res.opened == []
+    dossier = run.dossier(d)
+    assert dossier.closed_at == at(12, 8, 30) and dossier.result == "result" and dossier.timeliness == "early"
+    sheet = sv.dossier_sheet(run.db, dossier.code)
+    table = [(row.step_id, row.allotted_minutes, row.spent_minutes, row.timeliness) for row in sheet.rows]
+    assert table == [("receive", 120, 0, "early"), ("assign", 120, 60, "early"), ("appraise", 480, 480, "on_time"),
+                     ("check", 240, 180, "early"), ("sign", 240, 120, "early"), ("issue", 120, 60, "early"),
+                     ("deliver", 120, 90, "early")]
+    kinds = [o.kind for o in run.outbox(d)]
+    assert kinds.count("issue_receipt") == 1 and kinds.count("publish_result") == 1
+    assert kinds.count("notify_unit") == 7  # every step opened at a unit
+    assert len({o.idempotency_key for o in run.outbox(d)}) == len(kinds)
+    actions = [e.action for e in run.events(d)]
+    assert actions == ["register", "accept", "complete", "claim", "complete", "complete", "sign", "complete",
+                       "return_result"]
+
+
+def test_building_permit_parallel_consultation_joins(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.013225", applicant="Công ty X", now=at(10, 8))
+    d = r.dossier_id
+    run.step(d, "assign", "qldt_head", "done", at(10, 9))
+    res = run.step(d, "appraise", "qldt_cv", "ok", at(11, 9))
+    assert len(res.opened) == 2
+    assert run.open_steps(d) == ["consult_commune", "site_check"]
+    commune = run.item(d, "consult_commune")
+    assert commune.due_at == run.rt.calendar.add(at(11, 9), 5 * 480)
+    with pytest.raises(NotAuthorized):  # the office may not answer for the commune
+        sv.complete(run.db, run.actor("qldt_cv"), commune.id, outcome="done", now=at(12, 9))
+    run.step(d, "site_check", "qldt_cv", "done", at(12, 9))
+    assert run.open_steps(d) == ["consult_commune"]
+    assert run.events(d)[-1].action == "join_wait"
+    run.step(d, "consult_commune", "xa_dat", "done", at(16, 9))
+    assert run.open_steps(d) == ["report"]
+    run.step(d, "report", "qldt_cv", "ok", at(17, 9))
+    run.step(d, "check", "qldt_head", "ok", at(17, 14))
+    sv.sign(run.db, run.actor("ld_pct"), run.item(d, "sign").id, now=at(18, 9))
+    run.step(d, "issue", "vanthu", "done", at(18, 10))
+    sv.return_result(run.db, run.actor("motcua"), run.item(d, "deliver").id, now=at(18, 14))
+    assert run.dossier(d).status == Status.RETURNED
+
+
+def test_birth_registration_same_day_before_and_after_cutoff(run):
+    early = sv.receive(run.db, run.actor("xa_motcua"), "1.001193", applicant="Bé A", now=at(10, 14, 30))
+    late = sv.receive(run.db, run.actor("xa_motcua"), "1.001193", applicant="Bé B", now=at(10, 15, 30))
+    assert run.dossier(early.dossier_id).due_at == at(10, 17)
+    assert run.dossier(late.dossier_id).due_at == at(11, 17)
+    d = early.dossier_id
+    run.step(d, "verify", "xa_tuphap", "done", at(10, 15))
+    sv.sign(run.db, run.actor("xa_ct"), run.item(d, "sign").id, now=at(10, 15, 30))
+    sv.return_result(run.db, run.actor("xa_motcua"), run.item(d, "deliver").id, now=at(10, 16))
+    dossier = run.dossier(d)
+    assert (dossier.status, dossier.timeliness) == (Status.RETURNED, "early")
+
+
+def test_online_submission_starts_the_clock_when_accepted(run):
+    r = sv.submit(run.db, sv.SYSTEM, "1.001612", applicant="Hoàng E", now=at(10, 20), channel="online")
+    d = r.dossier_id
+    dossier = run.dossier(d)
+    assert (dossier.status, dossier.received_at, dossier.due_at, dossier.channel) == (1, None, None, "online")
+    run.step(d, "receive", "motcua", "accept", at(11, 8, 30))
+    dossier = run.dossier(d)
+    assert dossier.received_at == at(11, 8, 30) and dossier.due_at == at(16, 8, 30)
+
+
+def test_refusal_and_counter_supplement_decisions(run):
+    with pytest.raises(ActionError, match="refusal needs its reason"):
+        sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="F", now=at(10, 8), decision="refuse")
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="F", now=at(10, 8), decision="refuse",
+                   comment="Không thuộc thẩm quyền")
+    assert r.status == Status.NOT_RECEIVED
+    assert "BM03" in [o.payload.get("form") for o in run.outbox(r.dossier_id)]
+    sv.return_result(run.db, run.actor("motcua"), run.item(r.dossier_id, "refuse_counter").id, now=at(10, 8, 20))
+    assert run.dossier(r.dossier_id).closed_at is not None and run.dossier(r.dossier_id).status == 3
+    s = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="G", now=at(10, 9), decision="supplement")
+    assert s.status == Status.SUPPLEMENT
+    res = sv.supplement_received(run.db, run.actor("motcua"), s.dossier_code, now=at(12, 9))
+    assert res.status == Status.NEW and run.open_steps(s.dossier_id) == ["receive"]
+    with pytest.raises(IllegalAction, match="decision|has no outcome 'maybe'"):
+        sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="H", now=at(10, 8), decision="maybe")
+
+
+def test_supplement_during_appraisal_pauses_the_clock(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.013225", applicant="I", now=at(10, 8))
+    d = r.dossier_id
+    due = run.dossier(d).due_at
+    run.step(d, "assign", "qldt_head", "done", at(10, 9))
+    res = sv.request_supplement(run.db, run.actor("qldt_cv"), run.item(d, "appraise").id, now=at(11, 10),
+                                comment="Thiếu bản vẽ")
+    assert res.status == Status.SUPPLEMENT
+    assert run.dossier(d).paused_at == at(11, 10)
+    tasks = sv.list_tasks(run.db, now=at(12, 10))
+    assert [(t.step_id, t.paused, t.timeliness) for t in tasks] == [("supplement", True, None)]
+    with pytest.raises(NotAuthorized, match="one-stop unit 'bp_mot_cua'"):
+        sv.supplement_received(run.db, run.actor("qldt_cv"), d, now=at(16, 14))
+    sv.supplement_received(run.db, run.actor("motcua"), d, now=at(16, 14))
+    dossier = run.dossier(d)
+    paused = run.rt.calendar.elapsed(at(11, 10), at(16, 14))
+    assert dossier.paused_minutes == paused == 1620
+    assert dossier.due_at == run.rt.calendar.add(due, paused)
+    assert dossier.paused_at is None and dossier.status == Status.PROCESSING
+    assert [e.action for e in run.events(d)][-2:] == ["clock_resume", "supplemented"]
+
+
+def test_withdraw_and_stop(run):
+    a = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="J", now=at(10, 8))
+    b = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="K", now=at(10, 8))
+    with pytest.raises(NotAuthorized):
+        sv.withdraw(run.db, run.actor("tckh_head"), a.dossier_id, now=at(10, 9))
+    res = sv.withdraw(run.db, sv.SYSTEM, a.dossier_id, now=at(10, 9), comment="Đơn rút hồ sơ")
+    assert res.status == Status.WITHDRAWN and run.open_steps(a.dossier_id) == []
+    with pytest.raises(ActionError, match="give the reason"):
+        sv.stop(run.db, run.actor("motcua"), b.dossier_id, now=at(10, 9), reason=" ")
+    with pytest.raises(NotAuthorized):
+        sv.stop(run.db, sv.SYSTEM, b.dossier_id, now=at(10, 9), reason="x")
+    res = sv.stop(run.db, run.actor("motcua"), b.dossier_id, now=at(10, 9), reason="Giấy tờ giả")
+    assert res.status == Status.STOPPED
+    assert "stop_notice" in [o.payload.get("form") for o in run.outbox(b.dossier_id)]
+    with pytest.raises(IllegalAction, match="can no longer be stopped"):
+        sv.stop(run.db, run.actor("motcua"), b.dossier_id, now=at(10, 10), reason="again")
+
+
+# --------------------------------------------------------------------------- refusals change nothing
+
+
+def test_stale_version_is_refused_and_changes_nothing(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="L", now=at(10, 8))
+    item = run.item(r.dossier_id, "assign").id
+    sv.claim(run.db, run.actor("tckh_head"), item, now=at(10, 8, 30), expected_version=1)
+    before = dump(run.db)
+    with pytest.raises(StaleVersion, match="is at version 2, not 1"):
+        sv.complete(run.db, run.actor("tckh_head"), item, outcome="done", now=at(10, 9), expected_version=1)
+    assert dump(run.db) == before
+    res = sv.complete(run.db, run.actor("tckh_head"), item, outcome="done", now=at(10, 9), expected_version=2)
+    assert res.version == 3
+
+
+def test_idempotency_key_replays_the_first_result(run):
+    args = dict(applicant="M", now=at(10, 8), idempotency_key="portal-42")
+    first = sv.receive(run.db, run.actor("motcua"), "1.001612", **args)
+    before = dump(run.db)
+    again = sv.receive(run.db, run.actor("motcua"), "1.001612", **{**args, "now": at(10, 8, 5)})
+    assert again.replayed and again.as_dict() == first.as_dict()
+    assert dump(run.db) == before
+    with pytest.raises(DuplicateRequest, match="'portal-42' was already used"):
+        sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="Someone else", now=at(10, 8),
+                   idempotency_key="portal-42")
+    assert dump(run.db) == before
+    item = run.item(first.dossier_id, "assign").id
+    done = sv.complete(run.db, run.actor("tckh_head"), item, outcome="done", now=at(10, 9), idempotency_key="c1")
+    mid = dump(run.db)
+    assert sv.complete(run.db, run.actor("tckh_head"), item, outcome="done", now=at(10, 9),
+                       idempotency_key="c1").as_dict() == done.as_dict()
+    assert dump(run.db) == mid
+
+
+def test_item_claimed_by_another_user_is_not_yours(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="N", now=at(10, 8))
+    run.step(r.dossier_id, "assign", "tckh_head", "done", at(10, 9))
+    item = run.item(r.dossier_id, "appraise").id
+    sv.claim(run.db, run.actor("tckh_cv"), item, now=at(10, 9, 30))
+    before = dump(run.db)
+    with pytest.raises(NotAuthorized, match="claimed by another user"):
+        sv.complete(run.db, run.actor("tckh_cv2"), item, outcome="ok", now=at(10, 10))
+    with pytest.raises(NotAuthorized, match="claimed by another user"):
+        sv.claim(run.db, run.actor("tckh_cv2"), item, now=at(10, 10))
+    assert dump(run.db) == before
+
+
+def test_unknown_things_are_not_found(run):
+    with pytest.raises(NotFound, match="work item 999"):
+        sv.complete(run.db, run.actor("motcua"), 999, outcome="ok", now=at(10, 8))
+    with pytest.raises(NotFound, match="dossier 'HS-x'"):
+        sv.withdraw(run.db, run.actor("motcua"), "HS-x", now=at(10, 8))
+    with pytest.raises(NotFound, match="procedure '9.999999' is not published"):
+        sv.receive(run.db, run.actor("motcua"), "9.999999", applicant="O", now=at(10, 8))
+    with pytest.raises(NotFound, match="user 'ghost' does not exist"):
+        sv.get_actor(run.db, "ghost")
+
+
+def test_add_user_checks_unit_role_and_name(run):
+    with pytest.raises(NotFound, match="unit 'phong_x' does not exist"):
+        sv.add_user(run.db, "p", unit="phong_x", role="staff", now=at(10, 8))
+    with pytest.raises(ActionError, match="has no role 'boss'; its roles: head, staff"):
+        sv.add_user(run.db, "p", unit="phong_tckh", role="boss", now=at(10, 8))
+    with pytest.raises(ActionError, match="already exists"):
+        sv.add_user(run.db, "motcua", unit="bp_mot_cua", role="staff", now=at(10, 8))
+    actor = sv.add_user(run.db, "p.nguyen", unit="phong_tckh", role="staff", now=at(10, 8), password="bí mật")
+    assert sv.get_actor(run.db, "p.nguyen") == actor
+    from engine.store import User
+
+    with run.db.session() as s:
+        stored = s.exec(select(User).where(User.username == "p.nguyen")).one().password_hash
+    assert sv.check_password("bí mật", stored) and not sv.check_password("sai", stored)
+
+
+# --------------------------------------------------------------------------- definitions
+
+
+def test_running_dossiers_keep_their_definition_version(run, catalogue):
+    from dataclasses import replace
+
+    old = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="P", now=at(10, 8))
+    defn = catalogue.find("1.001612")
+    assert sv.publish_definition(run.db, defn, now=at(10, 9)).version == 1  # unchanged: same row
+    steps = tuple(replace(s, duration=60) if s.id == "assign" else s for s in defn.steps)
+    row = sv.publish_definition(run.db, replace(defn, steps=steps), now=at(10, 9))
+    assert row.version == 2
+    new = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="Q", now=at(10, 10))
+    assert run.dossier(old.dossier_id).definition_version == 1
+    assert run.dossier(new.dossier_id).definition_version == 2
+    assert run.item(old.dossier_id, "assign").allotted_minutes == 120
+    assert run.item(new.dossier_id, "assign").allotted_minutes == 60
+
+
+AUTOMATED = """
+code: "9.000002"
+name: "Thủ tục thử nghiệm có bước tự động"
+field: "Thử"
+level: district
+authority: "UBND"
+time_limit: {value: 2, unit: working_days}
+steps:
+  - {id: receive, name: "Tiếp nhận", unit: bp_mot_cua, role: staff, duration: 1h, routes: {accept: lookup}}
+  - {id: lookup, name: "Tra cứu cơ sở dữ liệu", kind: automated, duration: 30m, routes: {found: give, missing: give}}
+  - {id: give, name: "Trả kết quả", kind: return, unit: bp_mot_cua, role: staff, duration: 1h, ends: result}
+"""
+
+
+def test_automated_step_goes_to_the_outbox_and_only_the_system_completes_it(run):
+    defn = definition_from_data(load_text(AUTOMATED, "<auto>"), "<auto>")
+    sv.publish_definition(run.db, defn, now=at(10, 7))
+    r = sv.receive(run.db, run.actor("motcua"), "9.000002", applicant="R", now=at(10, 8))
+    claimed = sv.claim_outbox(run.db, worker="w1", limit=50, now=at(10, 8))
+    runs = [o for o in claimed if o.kind == "run_automated_step"]
+    assert len(runs) == 1 and runs[0].payload["step"] == "lookup"
+    item = runs[0].work_item_id
+    with pytest.raises(NotAuthorized, match="only the system completes it"):
+        sv.complete(run.db, run.actor("motcua"), item, outcome="found", now=at(10, 8, 5))
+    res = sv.complete(run.db, sv.SYSTEM, item, outcome="found", now=at(10, 8, 5),
+                      idempotency_key=f"outbox:{runs[0].id}")
+    sv.complete_outbox(run.db, runs[0].id, worker="w1", now=at(10, 8, 5), result={"item": res.item_id})
+    assert run.open_steps(r.dossier_id) == ["give"]
+    with pytest.raises(NotAuthorized, match="the system may not do it"):
+        sv.return_result(run.db, sv.SYSTEM, run.item(r.dossier_id, "give").id, now=at(10, 9))
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+def test_outbox_claim_complete_fail_retry(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="S", now=at(10, 8))
+    ids = r.outbox
+    assert len(ids) == 3
+    hour = dt.timedelta(hours=1)
+    first = sv.claim_outbox(run.db, worker="w1", limit=2, now=at(10, 8), lease=hour)
+    assert [o.id for o in first] == ids[:2] and all(o.attempts == 1 and o.lease_owner == "w1" for o in first)
+    assert [o.id for o in sv.claim_outbox(run.db, worker="w2", limit=10, now=at(10, 8), lease=hour)] == ids[2:]
+    assert sv.claim_outbox(run.db, worker="w3", limit=10, now=at(10, 8, 1)) == []
+    done = sv.complete_outbox(run.db, ids[0], worker="w1", now=at(10, 8, 1), result={"sent": True})
+    assert done.state == "done" and done.result == {"sent": True}
+    with pytest.raises(StaleVersion, match="not claimed by worker 'w1'"):
+        sv.complete_outbox(run.db, ids[0], worker="w1", now=at(10, 8, 2))
+    failed = sv.fail_outbox(run.db, ids[1], worker="w1", now=at(10, 8, 1), error="SMTP down",
+                            retry_at=at(10, 8, 30))
+    assert failed.state == "pending" and failed.last_error == "SMTP down"
+    assert sv.claim_outbox(run.db, worker="w3", limit=10, now=at(10, 8, 29)) == []
+    again = sv.claim_outbox(run.db, worker="w3", limit=10, now=at(10, 8, 30))
+    assert [(o.id, o.attempts) for o in again] == [(ids[1], 2)]
+    gave_up = sv.fail_outbox(run.db, ids[1], worker="w3", now=at(10, 8, 31), error="still down", retry_at=None)
+    assert gave_up.state == "failed"
+    # w2 never finished ids[2]: its lease expired, another worker takes it; done and failed items stay put
+    assert [(o.id, o.attempts) for o in sv.claim_outbox(run.db, worker="w4", limit=10, now=at(20, 8))] == [
+        (ids[2], 2)]
+    with pytest.raises(NotFound):
+        sv.complete_outbox(run.db, 10_000, worker="w1", now=at(10, 9))
+
+
+# --------------------------------------------------------------------------- timers
+
+
+def test_sweep_marks_nearly_due_then_overdue_once(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="T", now=at(10, 8))
+    d = r.dossier_id
+    item = run.item(d, "assign")  # 2 h from 08:00: nearly due from 09:30 (75 %), overdue after 10:00
+    policy = sla.SlaPolicy(nearly_due_percent=75, nearly_due_minutes_left=0)
+    res = sv.sweep_timers(run.db, now=at(10, 8, 30), policy=policy)
+    assert (res.checked, res.changed) == (1, 0)
+    res = sv.sweep_timers(run.db, now=at(10, 9, 40), policy=policy)
+    assert res.nearly_due == 1 and run.item(d, "assign").timeliness == "nearly_due"
+    before = dump(run.db)
+    assert sv.sweep_timers(run.db, now=at(10, 9, 40), policy=policy).changed == 0
+    assert dump(run.db) == before
+    res = sv.sweep_timers(run.db, now=at(10, 10, 5), policy=policy)
+    assert res.overdue == 1 and run.item(d, "assign").timeliness == "overdue"
+    heads = [o for o in run.outbox(d) if o.kind == "notify_unit_head"]
+    assert [(o.payload["reason"], o.payload["unit"], o.payload["role"]) for o in heads] == [
+        ("nearly_due", "phong_tckh", "head"), ("overdue", "phong_tckh", "head")]
+    timeliness_events = [e for e in run.events(d) if e.action == "timeliness"]
+    assert [(e.data["from"], e.data["to"], e.work_item_id) for e in timeliness_events] == [
+        (None, "nearly_due", item.id), ("nearly_due", "overdue", item.id)]
+
+
+def test_sweep_catches_up_after_downtime_and_drafts_one_apology(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="U", now=at(10, 8))
+    d = r.dossier_id
+    run.step(d, "assign", "tckh_head", "done", at(10, 9))
+    # Nobody appraises; the worker was down until Thursday 10:00 (due Thu 17:00, 360 min left).
+    # Still needed: appraise 480 (1 h spent...) -> left of it + check 240 + sign 240 + issue 120 + deliver 120.
+    res = sv.sweep_timers(run.db, now=at(12, 10))
+    assert res.overdue == 1 and res.nearly_due == 0  # straight to overdue: the missed class is skipped
+    assert res.apologies == 1
+    with run.db.session() as s:
+        apology = s.exec(select(Apology).where(Apology.dossier_id == d)).one()
+    assert apology.due_at == at(12, 17) and apology.remaining_minutes == 360  # 10-12, 13-17
+    assert apology.needed_minutes == 0 + 240 + 240 + 120 + 120  # appraise overran: nothing left of it
+    assert apology.proposed_due_at == run.rt.calendar.add(at(12, 10), 720)
+    assert apology.reason == "" and apology.state == "draft"
+    before = dump(run.db)
+    assert sv.sweep_timers(run.db, now=at(12, 10)).changed == 0
+    assert dump(run.db) == before
+    assert sv.sweep_timers(run.db, now=at(12, 11)).apologies == 0
+    forms = [o.payload.get("form") for o in run.outbox(d) if o.kind == "produce_form"]
+    assert forms.count("BM04") == 1
+    assert [e.action for e in run.events(d)].count("apology") == 1
+    res = sv.sweep_timers(run.db, now=at(13, 8))
+    assert res.dossiers_overdue == 1 and run.dossier(d).timeliness == "overdue"
+
+
+def test_no_apology_when_the_dossier_can_make_it(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="V", now=at(10, 8))
+    d = r.dossier_id
+    for step, user, outcome, when in [("assign", "tckh_head", "done", at(10, 9)),
+                                      ("appraise", "tckh_cv", "ok", at(10, 11)),
+                                      ("check", "tckh_head", "ok", at(10, 14))]:
+        run.step(d, step, user, outcome, when)
+    # Thu 09:00: 480 min left; sign 240 + issue 120 + deliver 120 = 480 needed: it can make it.
+    res = sv.sweep_timers(run.db, now=at(12, 9))
+    assert res.apologies == 0
+
+
+def test_remaining_need_follows_the_longest_path_to_a_result(catalogue):
+    defn = catalogue.find("1.001612")
+    assert sv.remaining_need(defn, [("appraise", 480)]) == 480 + 240 + 240 + 120 + 120
+    assert sv.remaining_need(defn, [("deliver", 30)]) == 30
+    permit = catalogue.find("1.013225")
+    # parallel branches: the longer one counts, then report 2d, check 1d, sign 1d, issue 4h, deliver 4h
+    need = sv.remaining_need(permit, [("consult_commune", 100), ("site_check", 1000)])
+    assert need == 1000 + 960 + 480 + 480 + 240 + 240
+
+
+def test_list_tasks_filters(run):
+    a = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="W", now=at(10, 8))
+    b = sv.receive(run.db, run.actor("xa_motcua"), "1.001193", applicant="X", now=at(10, 8))
+    run.step(a.dossier_id, "assign", "tckh_head", "done", at(10, 9))
+    sv.claim(run.db, run.actor("tckh_cv"), run.item(a.dossier_id, "appraise").id, now=at(10, 9))
+    everything = sv.list_tasks(run.db, now=at(10, 9, 30))
+    assert {t.step_id for t in everything} == {"appraise", "verify"}
+    assert [t.step_id for t in sv.list_tasks(run.db, now=at(10, 9, 30), unit="xa_tu_phap")] == ["verify"]
+    assert [t.assignee for t in sv.list_tasks(run.db, now=at(10, 9, 30), user="tckh_cv")] == ["tckh_cv"]
+    assert sv.list_tasks(run.db, now=at(10, 9, 30), user="tckh_cv2") == []
+    late = sv.list_tasks(run.db, now=at(10, 16), overdue=True)
+    assert [(t.dossier_id, t.step_id) for t in late] == [(b.dossier_id, "verify")]  # 45 min from 08:00
+    # appraise (1 working day from Tue 09:00) is overdue from Wed 09:01
+    assert {t.step_id for t in sv.list_tasks(run.db, now=at(11, 9, 5), overdue=True)} == {"verify", "appraise"}

@@ -1,0 +1,124 @@
+"""The store: migrations, instants in UTC, engines, dumps (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+from engine import store as st
+from engine.store import Dossier, Event, UnitRow, User, database_url, dump, init_db
+
+HANOI = dt.timezone(dt.timedelta(hours=7))
+
+
+def test_migrated_schema_matches_the_models(db):
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []
+    names = set(sa.inspect(db.engine).get_table_names())
+    assert set(st.TABLES) | {"alembic_version"} == names
+
+
+def test_init_db_twice_is_harmless_and_at_head(db_url):
+    init_db(db_url).dispose()
+    store = init_db(db_url)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0001"
+    store.dispose()
+
+
+def test_instants_come_back_aware_in_utc(db):
+    received = dt.datetime(2026, 3, 10, 15, 30, tzinfo=HANOI)
+    with db.write() as s:
+        s.add(UnitRow(id="u", name="Đơn vị", level="district", kind="office", roles={"staff": "Chuyên viên"}))
+        s.add(User(username="a", unit_id="u", role="staff", created_at=received))
+    with db.session() as s:
+        user = s.exec(select(User)).one()
+    assert user.created_at == received
+    assert user.created_at.tzinfo is not None and user.created_at.utcoffset() == dt.timedelta(0)
+    assert user.created_at.hour == 8
+
+
+def test_a_naive_instant_is_refused(db):
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        with db.write() as s:
+            s.add(UnitRow(id="u", name="Đơn vị", level="district", kind="office", roles={}))
+            s.add(User(username="a", unit_id="u", role="staff", created_at=dt.datetime(2026, 3, 10, 8)))
+    with db.session() as s:
+        assert s.exec(select(UnitRow)).all() == []  # the whole transaction rolled back
+
+
+def test_database_url_defaults_and_rewrites(monkeypatch):
+    monkeypatch.delenv(st.URL_ENV, raising=False)
+    assert database_url() == "sqlite:///var/quytrinh.db"
+    assert database_url("postgresql://postgres@h:5432/x") == "postgresql+psycopg://postgres@h:5432/x"
+    assert database_url("postgres://u@h/x") == "postgresql+psycopg://u@h/x"
+    monkeypatch.setenv(st.URL_ENV, "postgresql://p@h/y")
+    assert database_url() == "postgresql+psycopg://p@h/y"
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_file_folder_is_created_and_wal_is_on(tmp_path: Path):
+    path = tmp_path / "nested" / "var" / "q.db"
+    store = init_db(f"sqlite:///{path}")
+    assert path.is_file()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("pragma journal_mode").scalar_one() == "wal"
+        assert conn.exec_driver_sql("pragma foreign_keys").scalar_one() == 1
+    store.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_default_url_is_relative_to_the_current_folder(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(st.URL_ENV, raising=False)
+    store = init_db()
+    assert (tmp_path / "var" / "quytrinh.db").is_file()
+    store.dispose()
+
+
+def test_foreign_keys_are_enforced(db):
+    with pytest.raises(sa.exc.IntegrityError):
+        with db.write() as s:
+            s.add(User(username="a", unit_id="no_such_unit", role="staff",
+                       created_at=dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc)))
+
+
+def test_dump_is_deterministic_and_sees_every_change(runtime):
+    from engine import services as sv
+
+    db = runtime.db
+    first, again = dump(db), dump(db)
+    assert first == again
+    sv.receive(db, runtime.actor("motcua"), "1.001612", applicant="Lê Thị C", now=runtime.now)
+    after = dump(db)
+    assert after != first
+    text = "\n".join(after)
+    assert "Lê Thị C" in text and "work_items" in text.replace('"', "")
+
+
+def test_write_rolls_back_everything_on_error(runtime):
+    db = runtime.db
+    before = dump(db)
+    with pytest.raises(RuntimeError):
+        with db.write() as s:
+            s.execute(sa.update(UnitRow).values(name="đổi tên"))
+            raise RuntimeError("boom")
+    assert dump(db) == before
+
+
+def test_json_columns_round_trip(runtime):
+    from engine import services as sv
+
+    res = sv.receive(runtime.db, runtime.actor("motcua"), "1.013225", applicant="Phạm D", now=runtime.now)
+    with runtime.db.session() as s:
+        d = s.get(Dossier, res.dossier_id)
+        events = s.exec(select(Event).where(Event.dossier_id == d.id).order_by(Event.id)).all()
+    assert d.clock["limit_minutes"] == 15 * 480 and d.clock["policy"] == "pause"
+    assert events[1].to_steps == ["assign"] and events[0].data == {"channel": "counter"}
