@@ -1,0 +1,103 @@
+"""`quytrinh validate`: load and lint definitions, print located findings.
+
+Each finding is one line, ``path:line:col: rule-id: [step 'x':] message
+[severity]``, sorted by file and line, then a summary line such as
+``3 definitions: 0 errors, 5 warnings``. A file that cannot be loaded is
+reported with its load errors (rule ids such as ``yaml-syntax`` or
+``unknown-key``) and the others are still checked.
+
+Exit codes: 0 no errors (warnings allowed, unless ``--strict``); 1 errors;
+2 usage error (an unknown option, or a path that does not exist — a typo on
+the command line is not a finding of any file).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from engine.definition import load_catalogue
+from engine.lint import ERROR, RULES, WARNING, Finding, lint_catalogue
+
+
+class OutputFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+def summary(findings: list[Finding], definitions: int, not_loaded: int) -> dict:
+    """Counts of a validation run, as the text and JSON outputs show them."""
+    return {
+        "definitions": definitions,
+        "not_loaded": not_loaded,
+        "errors": sum(f.severity == ERROR for f in findings),
+        "warnings": sum(f.severity == WARNING for f in findings),
+    }
+
+
+def summary_line(s: dict) -> str:
+    """``91 definitions: 0 errors, 37 warnings`` (with the files not loaded, if any)."""
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    not_loaded = f" ({s['not_loaded']} not loaded)" if s["not_loaded"] else ""
+    return (f"{plural(s['definitions'], 'definition')}{not_loaded}: "
+            f"{plural(s['errors'], 'error')}, {plural(s['warnings'], 'warning')}")
+
+
+def run(paths: list[Path] | None, fmt: str = "text", strict: bool = False) -> int:
+    """Validate the definitions under ``paths`` (default: the catalogue); print; return the exit code."""
+    try:
+        catalogue = load_catalogue(paths or None)
+        findings = lint_catalogue(catalogue)
+        s = summary(findings, len(catalogue.files), len(catalogue.files) - len(catalogue.definitions))
+    except Exception as exc:  # never a traceback; load_catalogue/lint already guard each file
+        print(f"quytrinh validate: internal error ({type(exc).__name__}: {exc}); please report it",
+              file=sys.stderr)
+        return 1
+    failed = s["errors"] > 0 or (strict and s["warnings"] > 0)
+    if fmt == OutputFormat.json.value:
+        print(json.dumps({"findings": [f.to_dict() for f in findings],
+                          "summary": {**s, "strict": strict, "ok": not failed}},
+                         ensure_ascii=False, indent=2))
+    else:
+        for f in findings:
+            print(f"{f} [{f.severity}]")
+        print(summary_line(s))
+    return 1 if failed else 0
+
+
+def rules_listing(fmt: str = "text") -> str:
+    """The registered rules: id, severity and description (text table or JSON)."""
+    if fmt == OutputFormat.json.value:
+        return json.dumps([{"id": r.id, "severity": r.severity, "description": r.description,
+                            "needs_units": r.needs_units} for r in RULES], ensure_ascii=False, indent=2)
+    width = max(len(r.id) for r in RULES)
+    return "\n".join(f"{r.id:<{width}}  {r.severity:<7}  {r.description}" for r in RULES)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``validate`` command to the ``quytrinh`` app."""
+
+    @app.command("validate")
+    def validate_command(
+        paths: Optional[List[Path]] = typer.Argument(
+            None, exists=True,
+            help="Definition files or folders (default: the catalogue, procedures_yaml/)."),
+        fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f",
+                                         help="text (one line per finding) or json."),
+        rules: bool = typer.Option(False, "--rules", help="List the lint rules and exit."),
+        strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors (exit 1)."),
+    ) -> None:
+        """Check definitions: load errors and lint rules, located as path:line:col."""
+        if rules:
+            print(rules_listing(fmt.value))
+            return
+        code = run(paths, fmt.value, strict)
+        if code:
+            raise typer.Exit(code)
