@@ -1,0 +1,108 @@
+"""`quytrinh worker`: serve the Prefect deployments (outbox drain, SLA timer sweep).
+
+    quytrinh worker                    # serve until Ctrl-C / SIGTERM
+    quytrinh worker --once             # one sweep and one drain, then exit
+    quytrinh worker --sweep-every 30 --drain-poll 2
+
+The worker talks to the Prefect server at ``$PREFECT_API_URL`` (``quytrinh run``
+starts a local one) and to the database at ``$QUYTRINH_DATABASE_URL``. It
+registers two deployments, ``quytrinh-sweep-timers/quytrinh`` (interval
+schedule) and ``quytrinh-drain-outbox/quytrinh`` (woken when the outbox has
+due items), and runs their flow runs in this process (see
+``workflows/worker.py`` and ``docs/prefect.md``). Several workers may run
+against the same server and database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import threading
+from typing import Any, Optional
+
+import typer
+
+from engine.errors import QuytrinhError
+
+LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
+
+
+def _describe(outcome: Any) -> str:
+    """One line per run, in Vietnamese, for the operator's terminal."""
+    from workflows.worker import DRAIN_FLOW
+
+    when = dt.datetime.now(LOCAL_TZ).strftime("%H:%M:%S")
+    what = "Chạy hàng đợi việc máy" if outcome.flow == DRAIN_FLOW else "Quét thời hạn"
+    if outcome.state == "Superseded":
+        return f"{when} {what}: lượt trễ được gộp vào lượt mới nhất"
+    if outcome.state == "Taken":
+        return f"{when} {what}: worker khác đã nhận lượt này"
+    res = outcome.result if isinstance(outcome.result, dict) else {}
+    if outcome.state != "Completed":
+        return f"{when} {what}: LỖI ({outcome.state}) {outcome.result or ''}".rstrip()
+    if outcome.flow == DRAIN_FLOW:
+        detail = (f"{res.get('done', 0)} việc xong, {res.get('retry_later', 0)} thử lại sau, "
+                  f"{res.get('failed', 0)} thất bại")
+    else:
+        detail = (f"{res.get('nearly_due', 0)} sắp đến hạn, {res.get('overdue', 0)} quá hạn, "
+                  f"{res.get('dossiers_overdue', 0)} hồ sơ quá hạn, {res.get('apologies', 0)} phiếu xin lỗi "
+                  f"({res.get('checked', 0)} việc đang mở)")
+    return f"{when} {what}: {detail} — {outcome.seconds:.2f} s"
+
+
+def worker(
+    once: bool = typer.Option(False, "--once", help="Chạy một lượt quét thời hạn và một lượt hàng đợi rồi thoát."),
+    sweep_every: float = typer.Option(30.0, "--sweep-every", min=5.0,
+                                      help="Chu kỳ quét thời hạn (giây); lịch của deployment trên Prefect."),
+    drain_poll: float = typer.Option(2.0, "--drain-poll", min=0.2,
+                                     help="Chu kỳ kiểm tra hàng đợi việc máy (giây)."),
+    schedule_poll: float = typer.Option(5.0, "--schedule-poll", min=1.0,
+                                        help="Chu kỳ lấy các lượt chạy đến hạn từ Prefect (giây)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Tên worker (mặc định: máy:pid)."),
+) -> None:
+    """Chạy worker Prefect: hàng đợi việc máy (outbox) và quét thời hạn (SLA)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        raise QuytrinhError("PREFECT_API_URL is not set: start a Prefect server (`quytrinh run` starts a local "
+                            "one) or set PREFECT_API_URL=http://HOST:4200/api")
+    import workflows  # noqa: F401  (Prefect defaults before Prefect loads)
+    from workflows.local import health_ok
+    from workflows.worker import Worker, WorkerConfig
+
+    api = os.environ["PREFECT_API_URL"]
+    if not health_ok(api, timeout=5):
+        raise QuytrinhError(f"the Prefect server at {api} does not answer; start it or fix PREFECT_API_URL")
+    config = WorkerConfig(sweep_every=sweep_every, drain_poll=drain_poll, schedule_poll=schedule_poll)
+    if name:
+        config.name = name
+    w = Worker(config)
+    try:
+        w.register()
+    except Exception as exc:  # noqa: BLE001 - Prefect/httpx errors become one line
+        raise QuytrinhError(f"cannot register the deployments with {api}: {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if once:
+        try:
+            for outcome in w.once():
+                typer.echo(_describe(outcome))
+        except QuytrinhError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise QuytrinhError(f"the worker run failed: {type(exc).__name__}: {exc}") from None
+        return
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    typer.echo(f"Worker {config.name}: Prefect {api}; quét thời hạn mỗi {sweep_every:g} s, "
+               f"kiểm tra hàng đợi mỗi {drain_poll:g} s. Ctrl-C để dừng.")
+    w.serve(stop, on_run=lambda outcome: typer.echo(_describe(outcome)))
+    typer.echo("Worker đã dừng.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``worker`` command to the ``quytrinh`` app."""
+    app.command("worker")(worker)

@@ -1,0 +1,349 @@
+"""The side effects behind outbox items: what a drained item actually does.
+
+Every action writes the machine work it causes to the outbox
+(:data:`engine.machine.EFFECT_KINDS`); the drain flow (:mod:`workflows.flows`)
+hands each claimed item to :func:`perform`, which dispatches on its kind:
+
+``run_automated_step``
+    completes the automated work item as the system, through
+    :func:`engine.services.complete` with the outbox item's idempotency key,
+    so running it twice completes it once;
+``issue_receipt``, ``produce_form``
+    issue the form (01 receipt, 02, 03, 04, the stop notice...) as a document
+    record for the unit;
+``notify_unit``, ``notify_citizen``, ``notify_unit_head``
+    send a Vietnamese message to the unit, the applicant or the unit's head;
+``publish_result``
+    publish the returned result (the sync to the national portal).
+
+Deliveries (documents, messages, publications) go to a :class:`DeliveryLog`, a
+JSON-lines file (``$QUYTRINH_DELIVERIES``, default ``var/deliveries.jsonl``):
+the embedded default's mailbox, and the place a gateway (SMS, e-mail, the
+portal) would be plugged in production. Each delivery carries the outbox
+item's idempotency key and is written at most once, so a re-run after a
+crash (the item was delivered, the worker died before marking it done) is
+harmless.
+
+Errors: :class:`PermanentEffectError` (retrying cannot help: the dossier or
+item is gone, the work item was closed by someone else) is not retried;
+anything else (an unwritable mailbox, a database hiccup) is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from engine import services
+from engine.definition import OUTCOME_LABELS
+from engine.errors import IllegalAction, NotFound, QuytrinhError
+from engine.store import Store, UnitRow
+
+DELIVERIES_ENV = "QUYTRINH_DELIVERIES"
+DEFAULT_DELIVERIES = Path("var") / "deliveries.jsonl"
+
+FORM_LABELS = {
+    "BM01": "Giấy tiếp nhận hồ sơ và hẹn trả kết quả (Mẫu 01)",
+    "BM02": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ (Mẫu 02)",
+    "BM03": "Phiếu từ chối tiếp nhận giải quyết hồ sơ (Mẫu 03)",
+    "BM04": "Phiếu xin lỗi và hẹn lại ngày trả kết quả (Mẫu 04)",
+    "BM05": "Phiếu kiểm soát quá trình giải quyết hồ sơ (Mẫu 05)",
+    "BM06": "Sổ theo dõi hồ sơ (Mẫu 06)",
+    "stop_notice": "Thông báo dừng giải quyết hồ sơ",
+}
+
+
+class EffectError(QuytrinhError):
+    """A side effect could not be performed (it will be retried)."""
+
+
+class PermanentEffectError(EffectError):
+    """A side effect can never be performed; retrying would not help."""
+
+
+@dataclass(frozen=True)
+class OutboxWork:
+    """The part of an outbox row a side effect needs (plain data: it crosses into Prefect tasks)."""
+
+    id: int
+    kind: str
+    idempotency_key: str
+    payload: Mapping[str, Any]
+    dossier_id: int | None = None
+    work_item_id: int | None = None
+    attempts: int = 0
+
+    @classmethod
+    def of(cls, row: Any) -> "OutboxWork":
+        """Build from an :class:`engine.store.OutboxItem` row."""
+        return cls(id=row.id, kind=row.kind, idempotency_key=row.idempotency_key, payload=dict(row.payload or {}),
+                   dossier_id=row.dossier_id, work_item_id=row.work_item_id, attempts=row.attempts)
+
+    @property
+    def dossier_code(self) -> str:
+        return str(self.payload.get("dossier_code") or self.dossier_id or "-")
+
+    @property
+    def procedure_code(self) -> str:
+        return str(self.payload.get("procedure_code") or "-")
+
+    @property
+    def unit(self) -> str | None:
+        return self.payload.get("unit")
+
+
+# --------------------------------------------------------------------------- the delivery log
+
+
+def deliveries_path() -> Path:
+    """The delivery log in use: ``$QUYTRINH_DELIVERIES`` or ``var/deliveries.jsonl``."""
+    return Path(os.environ.get(DELIVERIES_ENV) or DEFAULT_DELIVERIES)
+
+
+class DeliveryLog:
+    """An append-only JSON-lines file of deliveries, each key written at most once.
+
+    Safe across threads and processes on one machine (``flock`` around the
+    check and the append).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def deliver(self, key: str, record: Mapping[str, Any]) -> bool:
+        """Append ``record`` under ``key`` unless ``key`` was delivered already.
+
+        Returns
+        -------
+        bool
+            True when written now, False when it had been delivered before.
+
+        Raises
+        ------
+        EffectError
+            When the file cannot be written.
+        """
+        line = json.dumps({"key": key, **record}, ensure_ascii=False, default=str)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a+", encoding="utf-8") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    fh.seek(0)
+                    for existing in fh:
+                        if existing.startswith('{"key": ') and json.loads(existing).get("key") == key:
+                            return False
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(line + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    return True
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        except OSError as exc:
+            raise EffectError(f"cannot write the delivery log {self.path}: {exc.strerror or exc}") from None
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every delivery so far, oldest first (empty when the file does not exist)."""
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                return [json.loads(line) for line in fh if line.strip()]
+        except FileNotFoundError:
+            return []
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+@dataclass(frozen=True)
+class EffectContext:
+    """What a handler gets: the database, the instant, the worker and where to deliver."""
+
+    store: Store
+    now: dt.datetime
+    worker: str
+    log: DeliveryLog
+
+
+def _unit_label(store: Store, unit_id: str | None) -> str:
+    if not unit_id:
+        return "đơn vị"
+    with store.session() as s:
+        row = s.get(UnitRow, unit_id)
+    return (row.short or row.name) if row is not None else unit_id
+
+
+def _local(iso: str | None) -> str:
+    if not iso:
+        return "chưa xác định"
+    try:
+        t = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return t.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%H:%M ngày %d/%m/%Y")
+
+
+def _deliver(ctx: EffectContext, work: OutboxWork, channel: str, to: str, message: str,
+             extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    record = {"kind": work.kind, "channel": channel, "to": to, "dossier": work.dossier_code,
+              "procedure": work.procedure_code, "message": message, "outbox_id": work.id,
+              "at": ctx.now.isoformat(), "worker": ctx.worker, **(extra or {})}
+    written = ctx.log.deliver(work.idempotency_key, record)
+    return {"channel": channel, "to": to, "delivered": written, "duplicate": not written}
+
+
+def issue_receipt(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Issue form 01 (receipt and appointment) to the applicant."""
+    due = _local(work.payload.get("due_at"))
+    return _deliver(ctx, work, "document", "citizen",
+                    f"Hồ sơ {work.dossier_code}: {FORM_LABELS['BM01']}; hẹn trả kết quả lúc {due}.",
+                    {"form": "BM01"})
+
+
+def produce_form(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Produce a form (02, 03, 04, the stop notice, ...) for the unit that holds the dossier."""
+    form = str(work.payload.get("form") or "")
+    label = FORM_LABELS.get(form, form or "văn bản")
+    extra = ""
+    if work.payload.get("proposed_due_at"):
+        extra = f"; đề xuất hẹn lại lúc {_local(work.payload.get('proposed_due_at'))}"
+    return _deliver(ctx, work, "document", work.unit or "bp_mot_cua",
+                    f"Hồ sơ {work.dossier_code}: lập {label}{extra}.", {"form": form})
+
+
+def notify_unit(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Tell a unit that a work item opened for it."""
+    unit = _unit_label(ctx.store, work.unit)
+    step = work.payload.get("step") or ""
+    return _deliver(ctx, work, "unit", work.unit or "-",
+                    f"{unit}: hồ sơ {work.dossier_code} chuyển đến bước '{step}', "
+                    f"hạn xử lý {_local(work.payload.get('due_at'))}.")
+
+
+_CITIZEN_MESSAGES = {
+    "supplement": "đề nghị ông/bà bổ sung, hoàn thiện hồ sơ theo Phiếu yêu cầu bổ sung (Mẫu 02).",
+    "refused": "hồ sơ không được tiếp nhận; lý do ghi tại Phiếu từ chối (Mẫu 03).",
+    "result_ready": "đã có kết quả giải quyết; mời ông/bà đến nhận kết quả.",
+    "returned": "đã trả kết quả.",
+    "withdraw": "đã rút hồ sơ theo đề nghị của ông/bà.",
+    "stop": "cơ quan giải quyết đã dừng xử lý hồ sơ.",
+}
+
+
+def notify_citizen(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Tell the applicant what happened to the dossier (by the channel they filed through)."""
+    reason = str(work.payload.get("reason") or "")
+    text = _CITIZEN_MESSAGES.get(reason, f"hồ sơ có thay đổi ({reason}).")
+    return _deliver(ctx, work, "citizen", "citizen", f"Hồ sơ {work.dossier_code}: {text}", {"reason": reason})
+
+
+_HEAD_MESSAGES = {
+    "nearly_due": "bước '{step}' sắp đến hạn (hạn {due}).",
+    "overdue": "bước '{step}' đã quá hạn (hạn {due}).",
+    "dossier_overdue": "hồ sơ đã quá hạn trả kết quả (hẹn {due}).",
+    "apology_drafted": "đã lập dự thảo Phiếu xin lỗi và hẹn lại ngày trả kết quả (Mẫu 04), "
+                       "đề xuất hẹn lại lúc {proposed}; đề nghị ghi lý do và ký.",
+}
+
+
+def notify_unit_head(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Tell the head of a unit that a timer fired (nearly due, overdue, apology drafted)."""
+    p = work.payload
+    reason = str(p.get("reason") or "")
+    template = _HEAD_MESSAGES.get(reason, "cảnh báo thời hạn ({reason}).")
+    text = template.format(step=p.get("step") or "", due=_local(p.get("due_at")),
+                           proposed=_local(p.get("proposed_due_at")), reason=reason)
+    unit = _unit_label(ctx.store, work.unit)
+    return _deliver(ctx, work, "unit_head", f"{work.unit or '-'}/{p.get('role') or 'head'}",
+                    f"{unit} — hồ sơ {work.dossier_code}: {text}", {"reason": reason})
+
+
+def publish_result(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Publish the returned result (sync the dossier's status 10 to the portal)."""
+    return _deliver(ctx, work, "portal", "cong_dich_vu_cong",
+                    f"Hồ sơ {work.dossier_code}: đã trả kết quả (trạng thái 10).")
+
+
+def run_automated_step(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Complete an automated work item as the system (exactly once, by idempotency key).
+
+    The outcome is the payload's ``outcome`` or the step's only route; a
+    terminal automated step completes without one.
+
+    Raises
+    ------
+    PermanentEffectError
+        When the item or dossier is gone, the item was closed meanwhile
+        (withdrawn, stopped), or the step has several outcomes and the
+        payload names none.
+    """
+    item_id = work.work_item_id
+    if item_id is None:
+        raise PermanentEffectError(f"outbox item {work.id} ({work.kind}) names no work item")
+    outcome = work.payload.get("outcome")
+    if outcome is None:
+        with ctx.store.session() as s:
+            from engine.store import DefinitionVersion, Dossier, WorkItem
+
+            item = s.get(WorkItem, item_id)
+            if item is None:
+                raise PermanentEffectError(f"work item {item_id} does not exist")
+            d = s.get(Dossier, item.dossier_id)
+            row = s.get(DefinitionVersion, d.definition_id) if d is not None else None
+            if row is None:
+                raise PermanentEffectError(f"the dossier of work item {item_id} has no definition")
+            step = services.definition_of(row).step(item.step_id)
+        if len(step.routes) > 1:
+            raise PermanentEffectError(
+                f"automated step '{step.id}' has several outcomes "
+                f"({', '.join(OUTCOME_LABELS.get(r.outcome, r.outcome) for r in step.routes)}); "
+                f"the outbox payload must name one")
+        outcome = step.routes[0].outcome if step.routes else None
+    try:
+        res = services.complete(ctx.store, services.SYSTEM, item_id, outcome=outcome, now=ctx.now,
+                                comment="Bước tự động", idempotency_key=f"outbox:{work.idempotency_key}")
+    except (NotFound, IllegalAction) as exc:
+        raise PermanentEffectError(str(exc)) from None
+    return {"completed": item_id, "outcome": outcome, "version": res.version, "replayed": res.replayed,
+            "opened": res.opened}
+
+
+Handler = Callable[[EffectContext, OutboxWork], dict]
+
+#: Outbox kind -> handler. Every kind :mod:`engine.machine` produces has one.
+HANDLERS: dict[str, Handler] = {
+    "issue_receipt": issue_receipt,
+    "produce_form": produce_form,
+    "notify_unit": notify_unit,
+    "notify_citizen": notify_citizen,
+    "notify_unit_head": notify_unit_head,
+    "publish_result": publish_result,
+    "run_automated_step": run_automated_step,
+}
+
+
+def perform(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Perform the side effect of one outbox item.
+
+    Returns
+    -------
+    dict
+        What was done (stored as the outbox item's result).
+
+    Raises
+    ------
+    PermanentEffectError
+        For an unknown kind, or when the handler says retrying cannot help.
+    EffectError, QuytrinhError, OSError...
+        Anything else: transient, the item is retried.
+    """
+    handler = HANDLERS.get(work.kind)
+    if handler is None:
+        raise PermanentEffectError(f"outbox item {work.id} has unknown kind '{work.kind}'; "
+                                   f"known kinds: {', '.join(sorted(HANDLERS))}")
+    return handler(ctx, work)

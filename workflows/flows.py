@@ -1,0 +1,271 @@
+"""The Prefect flows of quytrinh: the outbox drain and the SLA timer sweep.
+
+:func:`drain_outbox`
+    claims due outbox items (:func:`engine.services.claim_outbox`, with a
+    lease) and runs each as a Prefect task run with retries, tagged
+    ``dossier:<code>``, ``procedure:<code>``, ``unit:<id>`` and
+    ``effect:<kind>`` so operators find every dossier's machine work in the
+    Prefect UI. A success marks the item done; a failure after the task's
+    retries puts it back with a back-off (``fail_outbox(retry_at=...)``) until
+    ``max_attempts``, then records it failed — never lost. A worker that dies
+    mid-item leaves it claimed; once its lease expires another drain claims
+    it, and the idempotency key keeps the side effect single.
+
+:func:`sweep_timers_flow`
+    fires the SLA timers at ``now``: items turn nearly due / overdue, overdue
+    dossiers are flagged, apology drafts (form 04) are written, and the unit
+    heads' notifications go to the outbox (:func:`engine.services.sweep_timers`
+    does the database work from stored instants, so one late run catches up
+    with everything missed).
+
+Both flows are synchronous and read the wall clock only when ``now`` is not
+given. The database is ``$QUYTRINH_DATABASE_URL`` (never a flow parameter: it
+would show in the Prefect UI with its password).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+import workflows  # noqa: F401  (applies the project's Prefect defaults before Prefect loads)
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from engine import services
+from engine.store import Store, database_url
+from workflows.effects import DeliveryLog, EffectContext, OutboxWork, PermanentEffectError, deliveries_path, perform
+
+UTC = dt.timezone.utc
+
+#: Names of the flows (and so of their deployments' flows in the Prefect UI).
+DRAIN_FLOW = "quytrinh-drain-outbox"
+SWEEP_FLOW = "quytrinh-sweep-timers"
+
+#: Back-off before an item that failed all its task retries is claimed again,
+#: by the number of attempts so far (the last value repeats).
+BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2))
+
+_STORES: dict[str, Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def get_store() -> Store:
+    """The :class:`engine.store.Store` of ``$QUYTRINH_DATABASE_URL``, one per URL per process."""
+    url = database_url()
+    with _STORES_LOCK:
+        store = _STORES.get(url)
+        if store is None:
+            store = _STORES[url] = Store(url)
+        return store
+
+
+def close_stores() -> None:
+    """Dispose of the cached stores (their pooled connections); the next :func:`get_store` opens anew."""
+    with _STORES_LOCK:
+        stores = list(_STORES.values())
+        _STORES.clear()
+    for store in stores:
+        store.dispose()
+
+
+def default_worker_name() -> str:
+    """``host:pid``: the lease owner written on claimed outbox items."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def utcnow() -> dt.datetime:
+    """The wall clock, aware, in UTC (the flows' only clock read)."""
+    return dt.datetime.now(UTC)
+
+
+def _aware(now: dt.datetime | None) -> dt.datetime | None:
+    if now is None:
+        return None
+    if now.tzinfo is None:
+        raise ValueError(f"'now' must be timezone-aware, got {now.isoformat()}")
+    return now.astimezone(UTC)
+
+
+def tags_for(work: OutboxWork) -> list[str]:
+    """The Prefect tags of an outbox item's task run: dossier, procedure, unit and effect kind."""
+    tags = [f"dossier:{work.dossier_code}", f"procedure:{work.procedure_code}", f"effect:{work.kind}"]
+    if work.unit:
+        tags.append(f"unit:{work.unit}")
+    return tags
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """The wait before an item that failed ``attempts`` times is claimed again."""
+    return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry unless the side effect failed for good."""
+    try:
+        state.result()
+    except PermanentEffectError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+@task(name="outbox-item", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_transient,
+      cache_policy=NO_CACHE, persist_result=False, log_prints=False)
+def run_outbox_item(work: OutboxWork, now: dt.datetime | None, worker: str) -> dict[str, Any]:
+    """Perform one outbox item's side effect (a Prefect task run; retried on transient errors).
+
+    Parameters
+    ----------
+    work : OutboxWork
+        The claimed item.
+    now : datetime or None
+        The instant of the effect; the wall clock when None.
+    worker : str
+        The lease owner (recorded with deliveries).
+
+    Returns
+    -------
+    dict
+        What the handler did.
+    """
+    ctx = EffectContext(store=get_store(), now=_aware(now) or utcnow(), worker=worker,
+                        log=DeliveryLog(deliveries_path()))
+    result = perform(ctx, work)
+    get_run_logger().info("%s %s: %s", work.kind, work.dossier_code, result)
+    return result
+
+
+@flow(name=DRAIN_FLOW, log_prints=False, persist_result=False, validate_parameters=True)
+def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300, max_attempts: int = 5,
+                 worker: str | None = None, now: dt.datetime | None = None,
+                 task_retries: int | None = None, retry_delay_seconds: float | None = None) -> dict[str, Any]:
+    """Run the due outbox items, one Prefect task run each, until none is due (or ``max_items``).
+
+    Parameters
+    ----------
+    batch : int
+        Items claimed per claim (one transaction).
+    max_items : int
+        Stop after this many items (the next run continues).
+    lease_seconds : int
+        How long a claim holds; an item still claimed after it is claimable again.
+    max_attempts : int
+        Claims after which a failing item is recorded ``failed`` (needs an operator).
+    worker : str or None
+        The lease owner; ``host:pid`` when None.
+    now : datetime or None
+        The instant used to claim and perform (virtual time in tests); the wall clock when None.
+    task_retries, retry_delay_seconds : optional
+        Override the task's retries (2) and delays (2 s, 10 s).
+
+    Returns
+    -------
+    dict
+        ``{"flow_run_id", "claimed", "done", "retry_later", "failed", "lost_lease", "items": [...]}``.
+    """
+    store = get_store()
+    worker = worker or default_worker_name()
+    fixed_now = _aware(now)
+    lease = dt.timedelta(seconds=lease_seconds)
+    item_task = run_outbox_item
+    if task_retries is not None or retry_delay_seconds is not None:
+        item_task = run_outbox_item.with_options(
+            retries=task_retries if task_retries is not None else 2,
+            retry_delay_seconds=retry_delay_seconds if retry_delay_seconds is not None else [2, 10])
+    from prefect.runtime import flow_run
+
+    report: dict[str, Any] = {"flow_run_id": str(flow_run.id), "claimed": 0, "done": 0, "retry_later": 0,
+                              "failed": 0, "lost_lease": 0, "items": []}
+    logger = get_run_logger()
+    while report["claimed"] < max_items:
+        t = fixed_now or utcnow()
+        rows = services.claim_outbox(store, worker=worker, limit=min(batch, max_items - report["claimed"]),
+                                     now=t, lease=lease)
+        if not rows:
+            break
+        report["claimed"] += len(rows)
+        for row in rows:
+            work = OutboxWork.of(row)
+            state = item_task.with_options(
+                name=f"{work.kind}", tags=tags_for(work),
+                task_run_name=f"{work.kind} · {work.dossier_code}",
+            )(work, fixed_now, worker, return_state=True)
+            done_at = fixed_now or utcnow()
+            entry = {"id": work.id, "kind": work.kind, "dossier": work.dossier_code}
+            try:
+                if state.is_completed():
+                    services.complete_outbox(store, work.id, worker=worker, now=done_at,
+                                             result=state.result(raise_on_failure=False))
+                    report["done"] += 1
+                    entry["state"] = "done"
+                else:
+                    error = _error_text(state)
+                    permanent = _is_permanent(state)
+                    give_up = permanent or work.attempts >= max_attempts
+                    retry_at = None if give_up else done_at + backoff(work.attempts)
+                    services.fail_outbox(store, work.id, worker=worker, now=done_at, error=error, retry_at=retry_at)
+                    report["failed" if give_up else "retry_later"] += 1
+                    entry.update(state="failed" if give_up else "retry_later", error=error,
+                                 retry_at=retry_at.isoformat() if retry_at else None)
+                    (logger.error if give_up else logger.warning)(
+                        "outbox item %s (%s, dossier %s) failed: %s; %s", work.id, work.kind, work.dossier_code,
+                        error, "given up" if give_up else f"retried from {retry_at.isoformat()}")
+            except services.StaleVersion as exc:
+                # Our lease expired and another worker holds the item: it will finish it.
+                report["lost_lease"] += 1
+                entry.update(state="lost_lease", error=str(exc))
+                logger.warning("%s", exc)
+            report["items"].append(entry)
+    return report
+
+
+def _error_text(state: Any) -> str:
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - we record whatever it was
+        return f"{type(exc).__name__}: {exc}"
+    return state.message or str(state.type)
+
+
+def _is_permanent(state: Any) -> bool:
+    try:
+        state.result()
+    except PermanentEffectError:
+        return True
+    except BaseException:  # noqa: BLE001
+        return False
+    return False
+
+
+@task(name="sweep-timers", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE, persist_result=False)
+def sweep_task(now: dt.datetime) -> dict[str, Any]:
+    """Fire the timers due at ``now`` (:func:`engine.services.sweep_timers`); a Prefect task run."""
+    started = time.perf_counter()
+    result = services.sweep_timers(get_store(), now=now)
+    out = {**asdict(result), "changed": result.changed, "now": now.isoformat(),
+           "seconds": round(time.perf_counter() - started, 3)}
+    if result.changed:
+        get_run_logger().info("timers at %s: %s", now.isoformat(), out)
+    return out
+
+
+@flow(name=SWEEP_FLOW, log_prints=False, persist_result=False, validate_parameters=True)
+def sweep_timers_flow(now: dt.datetime | None = None) -> dict[str, Any]:
+    """Fire every SLA timer due at ``now`` (the wall clock when None).
+
+    Idempotent: a second run at the same instant changes nothing. A run after
+    a downtime changes, in one pass, everything whose instant passed.
+
+    Returns
+    -------
+    dict
+        The :class:`engine.services.SweepResult` fields, ``changed``, ``now`` and ``seconds``.
+    """
+    return sweep_task(_aware(now) or utcnow())
