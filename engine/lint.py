@@ -285,16 +285,24 @@ def rules_markdown() -> str:
         "Generated from `engine.lint.RULES` by `engine.lint.rules_markdown()`; do not edit by hand",
         "(a test fails when this file is out of date). `quytrinh validate --rules` prints the same list.",
         "",
-        "Each finding reads `path:line:col: rule-id: [step 'x':] message`; the message says what to do.",
-        "Errors make `quytrinh validate` exit 1; warnings do not (unless `--strict`).",
-        "Rules marked *units* need `units.yaml` and are skipped without it.",
+        "`quytrinh validate [PATH ...]` (default: the catalogue, `procedures_yaml/`) loads every definition,",
+        "reports load errors (`yaml-syntax`, `unknown-key`, `duplicate-step`, ...: the file then loads nothing)",
+        "and runs these rules on the others. Each finding reads",
+        "`path:line:col: rule-id: [step 'x':] message [severity]`, located at the most precise key, and its",
+        "message says what to do; a summary line ends the list (`91 definitions: 0 errors, 71 warnings`).",
+        "Findings of template steps the definition does not override are located at its `extends` key.",
+        "",
+        "Exit codes: 0 no errors (warnings allowed, unless `--strict`); 1 errors; 2 usage error (unknown",
+        "option, or a path that does not exist). `--format json` prints `{findings: [...], summary: {...}}`.",
+        "Rules marked *(units)* need `units.yaml` and are skipped without it.",
         "",
         "| rule | severity | checks |",
         "|---|---|---|",
     ]
     for r in RULES:
         units = " *(units)*" if r.needs_units else ""
-        lines.append(f"| `{r.id}` | {r.severity} | {r.description}{units} |")
+        description = r.description.replace("|", "\\|")  # a pipe would split the table cell
+        lines.append(f"| `{r.id}` | {r.severity} | {description}{units} |")
     return "\n".join(lines) + "\n"
 
 
@@ -818,3 +826,24 @@ def lint_catalogue(catalogue: Catalogue) -> list[Finding]:
                                     f"the definition could not be linted ({type(exc).__name__}: {exc}); "
                                     "this is a bug in quytrinh: please report it with the file"))
     return sorted(findings, key=lambda f: (f.file, f.line, f.col, f.rule_id, f.step or "", f.message))
+
+
+@rule("one-signature", WARNING,
+      "A process has a sign step besides the signer's one (one signing step by the competent leader).")
+def _one_signature(ctx: Context) -> Iterator[Hit]:
+    signer = ctx.defn.signer
+    signs = [s for s in ctx.defn.steps if s.kind == "sign"]
+    if signer is None:
+        return
+    matching = [s for s in signs if (s.unit, s.role) == (signer.unit, signer.role)]
+    for s in signs:
+        if matching and s is matching[0]:
+            continue
+        if (s.unit, s.role) == (signer.unit, signer.role):
+            yield Hit(f"the signer already signs at step '{matching[0].id}'; one process has one signing step: "
+                      "make this step kind: human, or remove it", step=s, key="kind")
+        else:
+            by = f" ('{matching[0].id}')" if matching else ""
+            yield Hit(f"this sign step is done by ({s.unit}, {s.role}), not by the signer ({signer.unit}, "
+                      f"{signer.role}){by}; if it only checks or approves internally, make it kind: human, "
+                      "or correct signer", step=s, key="kind")

@@ -268,7 +268,7 @@ def definitions(draw):
 FIXTURE_UNITS = load_units(FIXTURES / "units.yaml")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(definitions())
 def test_lint_never_fails_on_any_graph(defn):
     findings = lint(defn, FIXTURE_UNITS)

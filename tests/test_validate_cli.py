@@ -71,8 +71,7 @@ def test_shipped_catalogue_validates_with_exit_0():
     assert no_traceback(p.stdout, p.stderr)
 
 
-@pytest.mark.parametrize("name", ["syntax-unclosed-quote", "billion-laughs", "python-tag", "binary-garbage",
-                                  "non-utf8", "unknown-key-step", "dangling-route"])
+@pytest.mark.parametrize("name", ["syntax-unclosed-quote", "billion-laughs", "python-tag", "binary-garbage"])
 def test_console_script_on_broken_files(name):
     path = BROKEN / f"{name}.yaml"
     line, col, rule = expectation(path)
@@ -141,7 +140,7 @@ def test_json_output_matches_the_text_output():
 def test_json_output_of_a_load_error():
     data = json.loads(invoke(rel(BROKEN / "duplicate-key.yaml"), "-f", "json").stdout)
     assert data["summary"] == {"definitions": 1, "not_loaded": 1, "errors": 1, "warnings": 0,
-                               "strict": False, "ok": False}
+                               "units": "tests/fixtures/units.yaml", "strict": False, "ok": False}
     assert data["findings"][0]["rule_id"] == "yaml-duplicate-key"
 
 
@@ -181,3 +180,12 @@ def test_default_root_comes_from_the_environment(tmp_path):
     assert p.returncode == 1
     assert "commune/b.yaml:" in p.stdout and "over-limit:" in p.stdout
     assert p.stdout.strip().splitlines()[-1] == "2 definitions: 1 error, 0 warnings"
+
+
+def test_without_units_the_unit_rules_are_skipped_and_said_so(tmp_path):
+    shutil.copy(LINT / "unknown-unit.fail.yaml", tmp_path / "x.yaml")
+    result = invoke(str(tmp_path / "x.yaml"))
+    assert "unknown-unit:" not in result.stdout
+    assert "no units.yaml in or above" in result.stderr and "unknown-unit" in result.stderr
+    data = json.loads(invoke(str(tmp_path / "x.yaml"), "-f", "json").stdout)
+    assert data["summary"]["units"] is None

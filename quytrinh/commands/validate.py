@@ -30,13 +30,14 @@ class OutputFormat(str, enum.Enum):
     json = "json"
 
 
-def summary(findings: list[Finding], definitions: int, not_loaded: int) -> dict:
+def summary(findings: list[Finding], definitions: int, not_loaded: int, units: str | None = None) -> dict:
     """Counts of a validation run, as the text and JSON outputs show them."""
     return {
         "definitions": definitions,
         "not_loaded": not_loaded,
         "errors": sum(f.severity == ERROR for f in findings),
         "warnings": sum(f.severity == WARNING for f in findings),
+        "units": units,
     }
 
 
@@ -55,12 +56,17 @@ def run(paths: list[Path] | None, fmt: str = "text", strict: bool = False) -> in
     try:
         catalogue = load_catalogue(paths or None)
         findings = lint_catalogue(catalogue)
-        s = summary(findings, len(catalogue.files), len(catalogue.files) - len(catalogue.definitions))
+        units = catalogue.organisation.source if catalogue.organisation is not None else None
+        s = summary(findings, len(catalogue.files), len(catalogue.files) - len(catalogue.definitions), units)
     except Exception as exc:  # never a traceback; load_catalogue/lint already guard each file
         print(f"quytrinh validate: internal error ({type(exc).__name__}: {exc}); please report it",
               file=sys.stderr)
         return 1
     failed = s["errors"] > 0 or (strict and s["warnings"] > 0)
+    if units is None and not any(f.file.endswith("units.yaml") for f in findings):
+        where = ", ".join(str(p) for p in paths) if paths else "the catalogue"
+        print(f"quytrinh validate: note: no units.yaml in or above {where}; the rules that need units "
+              f"({', '.join(r.id for r in RULES if r.needs_units)}) were skipped", file=sys.stderr)
     if fmt == OutputFormat.json.value:
         print(json.dumps({"findings": [f.to_dict() for f in findings],
                           "summary": {**s, "strict": strict, "ok": not failed}},
