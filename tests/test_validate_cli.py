@@ -189,3 +189,27 @@ def test_without_units_the_unit_rules_are_skipped_and_said_so(tmp_path):
     assert "no units.yaml in or above" in result.stderr and "unknown-unit" in result.stderr
     data = json.loads(invoke(str(tmp_path / "x.yaml"), "-f", "json").stdout)
     assert data["summary"]["units"] is None
+
+
+def test_an_unexpected_failure_in_one_file_becomes_its_finding(monkeypatch, tmp_path, capsys):
+    # fault injection: the loader fails unexpectedly on one file (a bug, not a DefinitionError)
+    import engine.definition as definition
+    from quytrinh.commands import validate
+
+    real = definition.load_definition
+
+    def failing_on_a(path, templates=None):
+        if str(path).endswith("a.yaml"):
+            raise RuntimeError("boom")
+        return real(path, templates)
+
+    monkeypatch.setattr(definition, "load_definition", failing_on_a)
+    shutil.copy(FIXTURES / "units.yaml", tmp_path / "units.yaml")
+    shutil.copy(LINT / "base.yaml", tmp_path / "a.yaml")
+    shutil.copy(LINT / "code-missing.fail.yaml", tmp_path / "b.yaml")
+    assert validate.run([tmp_path]) == 1
+    out = capsys.readouterr()
+    assert re.search(r"a\.yaml:1:1: internal-error: the file could not be loaded \(RuntimeError: boom\)", out.out)
+    assert "b.yaml:2:1: code-missing:" in out.out
+    assert out.out.strip().splitlines()[-1] == "2 definitions (1 not loaded): 1 error, 1 warning"
+    assert no_traceback(out.out, out.err)
