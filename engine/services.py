@@ -433,9 +433,9 @@ def _save(s: Session, action: str, actor: Actor, d: Dossier, items: dict[int, Wo
             raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
                                f"(another action won); reload it and try again")
         new_version = version + 1
-        _pause_hook(action)
     else:
         new_version = d.version
+    _pause_hook(action)  # tests: die here, after the first write of the transaction
     steps = defn.steps_by_id()
     key_to_id: dict[int, int] = {}
     for it in tr.state.items:
@@ -649,10 +649,10 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
             raise NotFound(f"{action}: work item {item_id} does not exist")
         d, items, defn = _load(s, item.dossier_id)
         item = items[item_id]
-        if check is not None:
-            check(item, defn)
         if item.state in OPEN_ITEM_STATES:  # a closed item: let the machine say why
             _may_act_on_item(action, actor, item, defn)
+        if check is not None:
+            check(item, defn)
         _check_version(action, d, expected_version)
         tr = machine.apply(defn, _state_of(d, list(items.values())), make(item, defn), now,
                            calendar or _default_calendar())

@@ -17,6 +17,7 @@ import os
 import re
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -68,12 +69,12 @@ def _pg_cleanup() -> Iterator[None]:
     yield
 
 
-@pytest.fixture
-def db_url(tmp_path: Path, _pg_cleanup: None) -> Iterator[str]:
-    """The URL of a fresh, empty database for this test (not migrated)."""
+@contextmanager
+def fresh_database_url(folder: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file in ``folder``, or a new PostgreSQL schema (dropped after)."""
     base = pg_base_url()
     if base is None:
-        yield f"sqlite:///{tmp_path / 'quytrinh-test.db'}"
+        yield f"sqlite:///{folder / 'quytrinh-test.db'}"
         return
     schema = f"{SCHEMA_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:10]}"
     eng = _admin_engine(base)
@@ -84,17 +85,56 @@ def db_url(tmp_path: Path, _pg_cleanup: None) -> Iterator[str]:
         yield f"{base}{sep}options=-csearch_path%3D{schema}"
     finally:
         with eng.connect() as conn:
-            # end sessions a killed subprocess may have left behind in this schema
             conn.exec_driver_sql(f'drop schema if exists "{schema}" cascade')
         eng.dispose()
 
 
 @pytest.fixture
-def db(db_url: str):
-    """A :class:`engine.store.Store` on a fresh database migrated to head."""
+def db_url(tmp_path: Path, _pg_cleanup: None) -> Iterator[str]:
+    """The URL of a fresh, empty database for this test (not migrated)."""
+    with fresh_database_url(tmp_path) as url:
+        yield url
+
+
+def _sqlite_path(url: str) -> Path | None:
+    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+
+
+def _freeze(store, path: Path) -> Path:
+    """Checkpoint a SQLite database into its main file, close it, and return the file (a template)."""
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("pragma wal_checkpoint(TRUNCATE)")
+    store.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory) -> Path:
+    """SQLite only: a database migrated once by Alembic, copied for each test (a file copy is ~1 ms)."""
     from engine.store import init_db
 
-    store = init_db(db_url)
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    return _freeze(init_db(f"sqlite:///{path}"), path)
+
+
+def _open_fresh(db_url: str, template: Path):
+    """Migrate ``db_url``: Alembic on PostgreSQL, a copy of the migrated template on SQLite."""
+    import shutil
+
+    from engine.store import Store, init_db
+
+    path = _sqlite_path(db_url)
+    if path is None:
+        return init_db(db_url)
+    shutil.copyfile(template, path)
+    return Store(db_url)
+
+
+@pytest.fixture
+def db(db_url: str, request):
+    """A :class:`engine.store.Store` on a fresh database migrated to head."""
+    template = request.getfixturevalue("_migrated_template") if _sqlite_path(db_url) else None
+    store = _open_fresh(db_url, template)
     try:
         yield store
     finally:
@@ -103,11 +143,18 @@ def db(db_url: str):
 
 @pytest.fixture(scope="session")
 def catalogue():
-    """The repository's catalogue (procedures_yaml), loaded once."""
+    """The units, templates and the :data:`PROCEDURES` of the repository's catalogue, loaded once.
+
+    Tests derive durations and limits from these definitions rather than
+    copying them: the catalogue's authors may tune them.
+    """
     from engine.definition import load_catalogue
 
-    cat = load_catalogue([REPO / "procedures_yaml"])
+    root = REPO / "procedures_yaml"
+    files = [sorted(root.rglob(f"{code}-*.yaml"))[0] for code in PROCEDURES]
+    cat = load_catalogue(files)
     assert not cat.problems, "\n".join(str(p) for p in cat.problems)
+    assert [d.code for d in cat.definitions] == list(PROCEDURES)
     return cat
 
 
@@ -157,9 +204,8 @@ class Runtime:
         return self.actors[username]
 
 
-@pytest.fixture
-def runtime(db, db_url, catalogue, calendar) -> Runtime:
-    """A migrated database seeded with units.yaml, the catalogue's procedures and :data:`STAFF`."""
+def seed_runtime(db, url: str, catalogue, calendar) -> Runtime:
+    """Seed a migrated database with units.yaml, :data:`PROCEDURES` and :data:`STAFF`."""
     from engine import services as sv
 
     with db.write() as s:  # one transaction: the services accept a caller's session
@@ -168,4 +214,32 @@ def runtime(db, db_url, catalogue, calendar) -> Runtime:
             sv.publish_definition(s, catalogue.find(code), now=T0, by="test")
         actors = {name: sv.add_user(s, name, unit=unit, role=role, now=T0, full_name=name)
                   for name, (unit, role) in STAFF.items()}
-    return Runtime(db=db, url=db_url, calendar=calendar, actors=actors)
+    return Runtime(db=db, url=url, calendar=calendar, actors=actors)
+
+
+@pytest.fixture(scope="session")
+def _seeded_template(tmp_path_factory, catalogue, calendar) -> tuple[Path, dict]:
+    """SQLite only: a migrated and seeded database, and its actors, copied for each test."""
+    from engine.store import init_db
+
+    path = tmp_path_factory.mktemp("template") / "seeded.db"
+    url = f"sqlite:///{path}"
+    store = init_db(url)
+    rt = seed_runtime(store, url, catalogue, calendar)
+    return _freeze(store, path), rt.actors
+
+
+@pytest.fixture
+def runtime(db_url, catalogue, calendar, request) -> Iterator[Runtime]:
+    """A migrated database seeded with units.yaml, the catalogue's procedures and :data:`STAFF`."""
+    if _sqlite_path(db_url):
+        template, actors = request.getfixturevalue("_seeded_template")
+        store = _open_fresh(db_url, template)
+        rt = Runtime(db=store, url=db_url, calendar=calendar, actors=dict(actors))
+    else:
+        store = _open_fresh(db_url, None)
+        rt = seed_runtime(store, db_url, catalogue, calendar)
+    try:
+        yield rt
+    finally:
+        store.dispose()

@@ -34,6 +34,9 @@ class Run:
     def actor(self, name):
         return self.rt.actor(name)
 
+    def definition(self, code: str):
+        return sv.current_definition(self.db, code)[1]
+
     def item(self, dossier_id: int, step: str) -> WorkItem:
         with self.db.session() as s:
             rows = s.exec(select(WorkItem).where(WorkItem.dossier_id == dossier_id, WorkItem.step_id == step,
@@ -76,7 +79,8 @@ def test_household_business_three_working_days_end_to_end(run):
     r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="Nguyễn Văn An", now=at(10, 8))
     assert (r.status, r.version, r.dossier_code) == (2, 1, "1.001612-20260310-000001")
     d = r.dossier_id
-    assert run.dossier(d).due_at == at(12, 17)  # 3 working days from Tue 08:00: Thu 17:00
+    defn = run.definition("1.001612")
+    assert run.dossier(d).due_at == run.rt.calendar.add(at(10, 8), defn.time_limit.minutes)
     run.step(d, "assign", "tckh_head", "done", at(10, 9))
     cv = run.actor("tckh_cv")
     res = sv.claim(run.db, cv, run.item(d, "appraise").id, now=at(10, 10))
@@ -92,10 +96,12 @@ def test_household_business_three_working_days_end_to_end(run):
     dossier = run.dossier(d)
     assert dossier.closed_at == at(12, 8, 30) and dossier.result == "result" and dossier.timeliness == "early"
     sheet = sv.dossier_sheet(run.db, dossier.code)
-    table = [(row.step_id, row.allotted_minutes, row.spent_minutes, row.timeliness) for row in sheet.rows]
-    assert table == [("receive", 120, 0, "early"), ("assign", 120, 60, "early"), ("appraise", 480, 480, "on_time"),
-                     ("check", 240, 180, "early"), ("sign", 240, 120, "early"), ("issue", 120, 60, "early"),
-                     ("deliver", 120, 90, "early")]
+    spent = [(row.step_id, row.spent_minutes) for row in sheet.rows]
+    assert spent == [("receive", 0), ("assign", 60), ("appraise", 480), ("check", 180), ("sign", 120),
+                     ("issue", 60), ("deliver", 90)]
+    for row in sheet.rows:
+        assert row.allotted_minutes == defn.step(row.step_id).duration
+        assert row.timeliness == sla.classify_closed(row.allotted_minutes, row.spent_minutes)
     kinds = [o.kind for o in run.outbox(d)]
     assert kinds.count("issue_receipt") == 1 and kinds.count("publish_result") == 1
     assert kinds.count("notify_unit") == 7  # every step opened at a unit
@@ -113,7 +119,8 @@ def test_building_permit_parallel_consultation_joins(run):
     assert len(res.opened) == 2
     assert run.open_steps(d) == ["consult_commune", "site_check"]
     commune = run.item(d, "consult_commune")
-    assert commune.due_at == run.rt.calendar.add(at(11, 9), 5 * 480)
+    assert commune.due_at == run.rt.calendar.add(at(11, 9), commune.allotted_minutes)
+    assert commune.allotted_minutes == run.definition("1.013225").step("consult_commune").duration
     with pytest.raises(NotAuthorized):  # the office may not answer for the commune
         sv.complete(run.db, run.actor("qldt_cv"), commune.id, outcome="done", now=at(12, 9))
     run.step(d, "site_check", "qldt_cv", "done", at(12, 9))
@@ -149,7 +156,9 @@ def test_online_submission_starts_the_clock_when_accepted(run):
     assert (dossier.status, dossier.received_at, dossier.due_at, dossier.channel) == (1, None, None, "online")
     run.step(d, "receive", "motcua", "accept", at(11, 8, 30))
     dossier = run.dossier(d)
-    assert dossier.received_at == at(11, 8, 30) and dossier.due_at == at(16, 8, 30)
+    limit = run.definition("1.001612").time_limit.minutes
+    assert dossier.received_at == at(11, 8, 30)
+    assert dossier.due_at == run.rt.calendar.add(at(11, 8, 30), limit)
 
 
 def test_refusal_and_counter_supplement_decisions(run):
@@ -292,14 +301,15 @@ def test_running_dossiers_keep_their_definition_version(run, catalogue):
     old = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="P", now=at(10, 8))
     defn = catalogue.find("1.001612")
     assert sv.publish_definition(run.db, defn, now=at(10, 9)).version == 1  # unchanged: same row
-    steps = tuple(replace(s, duration=60) if s.id == "assign" else s for s in defn.steps)
+    original = defn.step("assign").duration
+    steps = tuple(replace(s, duration=original + 30) if s.id == "assign" else s for s in defn.steps)
     row = sv.publish_definition(run.db, replace(defn, steps=steps), now=at(10, 9))
     assert row.version == 2
     new = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="Q", now=at(10, 10))
     assert run.dossier(old.dossier_id).definition_version == 1
     assert run.dossier(new.dossier_id).definition_version == 2
-    assert run.item(old.dossier_id, "assign").allotted_minutes == 120
-    assert run.item(new.dossier_id, "assign").allotted_minutes == 60
+    assert run.item(old.dossier_id, "assign").allotted_minutes == original
+    assert run.item(new.dossier_id, "assign").allotted_minutes == original + 30
 
 
 AUTOMATED = """
@@ -371,16 +381,18 @@ def test_outbox_claim_complete_fail_retry(run):
 def test_sweep_marks_nearly_due_then_overdue_once(run):
     r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="T", now=at(10, 8))
     d = r.dossier_id
-    item = run.item(d, "assign")  # 2 h from 08:00: nearly due from 09:30 (75 %), overdue after 10:00
+    item = run.item(d, "assign")  # opened at 08:00: nearly due from 75 % of its time, overdue after it
+    cal, allotted = run.rt.calendar, item.allotted_minutes
     policy = sla.SlaPolicy(nearly_due_percent=75, nearly_due_minutes_left=0)
-    res = sv.sweep_timers(run.db, now=at(10, 8, 30), policy=policy)
+    res = sv.sweep_timers(run.db, now=cal.add(at(10, 8), allotted // 2), policy=policy)
     assert (res.checked, res.changed) == (1, 0)
-    res = sv.sweep_timers(run.db, now=at(10, 9, 40), policy=policy)
+    nearly = cal.add(at(10, 8), -(-allotted * 3 // 4))
+    res = sv.sweep_timers(run.db, now=nearly, policy=policy)
     assert res.nearly_due == 1 and run.item(d, "assign").timeliness == "nearly_due"
     before = dump(run.db)
-    assert sv.sweep_timers(run.db, now=at(10, 9, 40), policy=policy).changed == 0
+    assert sv.sweep_timers(run.db, now=nearly, policy=policy).changed == 0
     assert dump(run.db) == before
-    res = sv.sweep_timers(run.db, now=at(10, 10, 5), policy=policy)
+    res = sv.sweep_timers(run.db, now=cal.add(at(10, 8), allotted + 5), policy=policy)
     assert res.overdue == 1 and run.item(d, "assign").timeliness == "overdue"
     heads = [o for o in run.outbox(d) if o.kind == "notify_unit_head"]
     assert [(o.payload["reason"], o.payload["unit"], o.payload["role"]) for o in heads] == [
@@ -394,25 +406,29 @@ def test_sweep_catches_up_after_downtime_and_drafts_one_apology(run):
     r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="U", now=at(10, 8))
     d = r.dossier_id
     run.step(d, "assign", "tckh_head", "done", at(10, 9))
-    # Nobody appraises; the worker was down until Thursday 10:00 (due Thu 17:00, 360 min left).
-    # Still needed: appraise 480 (1 h spent...) -> left of it + check 240 + sign 240 + issue 120 + deliver 120.
-    res = sv.sweep_timers(run.db, now=at(12, 10))
+    cal, defn, due = run.rt.calendar, run.definition("1.001612"), run.dossier(d).due_at
+    # Nobody appraises; the worker was down until 7 working hours before the appointment.
+    now = cal.sub(due, 420)
+    assert cal.elapsed(at(10, 9), now) > defn.step("appraise").duration  # appraise overran
+    need = sum(defn.step(s).duration for s in ("check", "sign", "issue", "deliver"))  # nothing left of appraise
+    assert need > 420
+    res = sv.sweep_timers(run.db, now=now)
     assert res.overdue == 1 and res.nearly_due == 0  # straight to overdue: the missed class is skipped
     assert res.apologies == 1
     with run.db.session() as s:
         apology = s.exec(select(Apology).where(Apology.dossier_id == d)).one()
-    assert apology.due_at == at(12, 17) and apology.remaining_minutes == 360  # 10-12, 13-17
-    assert apology.needed_minutes == 0 + 240 + 240 + 120 + 120  # appraise overran: nothing left of it
-    assert apology.proposed_due_at == run.rt.calendar.add(at(12, 10), 720)
+    assert apology.due_at == due and apology.remaining_minutes == 420
+    assert apology.needed_minutes == need
+    assert apology.proposed_due_at == cal.add(now, need)
     assert apology.reason == "" and apology.state == "draft"
     before = dump(run.db)
-    assert sv.sweep_timers(run.db, now=at(12, 10)).changed == 0
+    assert sv.sweep_timers(run.db, now=now).changed == 0
     assert dump(run.db) == before
-    assert sv.sweep_timers(run.db, now=at(12, 11)).apologies == 0
+    assert sv.sweep_timers(run.db, now=now + dt.timedelta(minutes=30)).apologies == 0
     forms = [o.payload.get("form") for o in run.outbox(d) if o.kind == "produce_form"]
     assert forms.count("BM04") == 1
     assert [e.action for e in run.events(d)].count("apology") == 1
-    res = sv.sweep_timers(run.db, now=at(13, 8))
+    res = sv.sweep_timers(run.db, now=due + dt.timedelta(minutes=2))
     assert res.dossiers_overdue == 1 and run.dossier(d).timeliness == "overdue"
 
 
@@ -423,19 +439,25 @@ def test_no_apology_when_the_dossier_can_make_it(run):
                                       ("appraise", "tckh_cv", "ok", at(10, 11)),
                                       ("check", "tckh_head", "ok", at(10, 14))]:
         run.step(d, step, user, outcome, when)
-    # Thu 09:00: 480 min left; sign 240 + issue 120 + deliver 120 = 480 needed: it can make it.
-    res = sv.sweep_timers(run.db, now=at(12, 9))
+    cal, defn, due = run.rt.calendar, run.definition("1.001612"), run.dossier(d).due_at
+    need = sum(defn.step(s).duration for s in ("sign", "issue", "deliver"))
+    now = cal.sub(due, min(480, need))  # the last working day, exactly enough time left
+    assert sv.remaining_need(defn, [("sign", defn.step("sign").duration)]) <= cal.elapsed(now, due) <= 480
+    res = sv.sweep_timers(run.db, now=now)
     assert res.apologies == 0
 
 
 def test_remaining_need_follows_the_longest_path_to_a_result(catalogue):
     defn = catalogue.find("1.001612")
-    assert sv.remaining_need(defn, [("appraise", 480)]) == 480 + 240 + 240 + 120 + 120
+    d = {s.id: s.duration for s in defn.steps}
+    assert sv.remaining_need(defn, [("appraise", 480)]) == 480 + d["check"] + d["sign"] + d["issue"] + d["deliver"]
     assert sv.remaining_need(defn, [("deliver", 30)]) == 30
     permit = catalogue.find("1.013225")
-    # parallel branches: the longer one counts, then report 2d, check 1d, sign 1d, issue 4h, deliver 4h
-    need = sv.remaining_need(permit, [("consult_commune", 100), ("site_check", 1000)])
-    assert need == 1000 + 960 + 480 + 480 + 240 + 240
+    p = {s.id: s.duration for s in permit.steps}
+    tail = p["report"] + p["check"] + p["sign"] + p["issue"] + p["deliver"]
+    # parallel branches: the longer one counts (refusal branches do not)
+    assert sv.remaining_need(permit, [("consult_commune", 100), ("site_check", 10_000)]) == 10_000 + tail
+    assert sv.remaining_need(permit, [("consult_commune", 10_000), ("site_check", 100)]) == 10_000 + tail
 
 
 def test_list_tasks_filters(run):
@@ -448,7 +470,13 @@ def test_list_tasks_filters(run):
     assert [t.step_id for t in sv.list_tasks(run.db, now=at(10, 9, 30), unit="xa_tu_phap")] == ["verify"]
     assert [t.assignee for t in sv.list_tasks(run.db, now=at(10, 9, 30), user="tckh_cv")] == ["tckh_cv"]
     assert sv.list_tasks(run.db, now=at(10, 9, 30), user="tckh_cv2") == []
-    late = sv.list_tasks(run.db, now=at(10, 16), overdue=True)
-    assert [(t.dossier_id, t.step_id) for t in late] == [(b.dossier_id, "verify")]  # 45 min from 08:00
-    # appraise (1 working day from Tue 09:00) is overdue from Wed 09:01
-    assert {t.step_id for t in sv.list_tasks(run.db, now=at(11, 9, 5), overdue=True)} == {"verify", "appraise"}
+    cal = run.rt.calendar
+    verify = run.item(b.dossier_id, "verify")
+    appraise = run.item(a.dossier_id, "appraise")
+    assert verify.allotted_minutes < appraise.allotted_minutes
+    between = cal.add(verify.opened_at, verify.allotted_minutes + 2)
+    assert cal.elapsed(appraise.opened_at, between) < appraise.allotted_minutes
+    late = sv.list_tasks(run.db, now=between, overdue=True)
+    assert [(t.dossier_id, t.step_id) for t in late] == [(b.dossier_id, "verify")]
+    after = cal.add(appraise.opened_at, appraise.allotted_minutes + 2)
+    assert {t.step_id for t in sv.list_tasks(run.db, now=after, overdue=True)} == {"verify", "appraise"}
