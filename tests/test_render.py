@@ -7,8 +7,10 @@ the edges, the header, and the looks that tell step kinds apart.
 
 from __future__ import annotations
 
+import atexit
 import re
 import shutil
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -38,7 +40,29 @@ from engine.render import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-CATALOGUE = ROOT / "procedures_yaml"
+SHIPPED = ROOT / "procedures_yaml"
+#: The three example definitions that exercise every drawing feature, with the
+#: shipped units and templates (the whole catalogue is checked, faster, by
+#: tests/test_diagrams_up_to_date.py).
+EXAMPLES = (
+    "commune/1.001193-dang-ky-khai-sinh.yaml",
+    "district/1.001612-dang-ky-thanh-lap-ho-kinh-doanh.yaml",
+    "district/1.013225-cap-giay-phep-xay-dung-moi-cong-trinh-cap-iii-iv.yaml",
+)
+
+
+def _small_catalogue() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="quytrinh-render-")) / "procedures_yaml"
+    shutil.copytree(SHIPPED / "templates", root / "templates")
+    shutil.copy(SHIPPED / "units.yaml", root / "units.yaml")
+    for rel in EXAMPLES:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHIPPED / rel, root / rel)
+    atexit.register(shutil.rmtree, root.parent, ignore_errors=True)
+    return root
+
+
+CATALOGUE = _small_catalogue()
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
