@@ -34,13 +34,36 @@ def step_graph(defn: Definition) -> nx.DiGraph:
 def timed_dag(defn: Definition, g: nx.DiGraph | None = None) -> nx.DiGraph:
     """The graph the clock runs on: citizen (paused) steps and bounded rework edges removed.
 
-    What remains must be acyclic for a definition to be valid (rule
-    ``unbounded-cycle``); it may not be when the definition is broken.
+    Every loop that remains runs with the clock on and without bound, so it
+    must be acyclic for a definition to be valid (rule ``unbounded-cycle``).
+    For durations use :func:`forward_graph`, which keeps the steps after a
+    citizen step.
     """
     g = (g or step_graph(defn)).copy()
     g.remove_edges_from([(u, v) for u, v, d in g.edges(data=True) if d.get("max") is not None])
     g.remove_nodes_from([n for n, d in g.nodes(data=True) if d["step"].paused])
     return g
+
+
+def forward_graph(defn: Definition, g: nx.DiGraph | None = None) -> nx.DiGraph:
+    """The step graph without its loops back.
+
+    Removed: bounded rework routes (those with ``max``), and the routes of
+    citizen steps back into the loop that reached them (the supplementation
+    loop). A citizen step that does not loop back (paying a fee mid-process)
+    keeps its onward route, so the steps after it still count. Acyclic for a
+    valid definition.
+    """
+    g = (g or step_graph(defn)).copy()
+    g.remove_edges_from([(u, v) for u, v, d in g.edges(data=True) if d.get("max") is not None])
+    back = [(u, v) for u, v in g.edges if g.nodes[u]["step"].paused and nx.has_path(g, v, u)]
+    g.remove_edges_from(back)
+    return g
+
+
+def step_minutes(step: Step) -> int:
+    """Working minutes a step takes on the clock (citizen steps: 0, the clock is paused)."""
+    return 0 if step.paused else (step.duration or 0)
 
 
 @dataclass(frozen=True)
@@ -51,32 +74,33 @@ class CriticalPath:
     steps: tuple[str, ...]
 
 
-def critical_path(defn: Definition) -> CriticalPath | None:
-    """The longest working-time path from the start, citizen steps excluded.
+def critical_path(defn: Definition, g: nx.DiGraph | None = None) -> CriticalPath | None:
+    """The longest working-time path from the start, read on :func:`forward_graph`.
 
-    Alternatives (ok / refuse) and parallel branches both count by their
-    longest; a step without a duration counts 0. Returns None when the timed
-    graph has a cycle (the definition is invalid) or there are no steps.
+    Citizen steps count 0 (the clock is paused); alternatives (ok / refuse)
+    and parallel branches both count by their longest; a step without a
+    duration counts 0. Returns None when the forward graph still has a cycle
+    (the definition is invalid) or there are no steps. Ties go to the step
+    that comes first in the table, so the result is deterministic.
     """
     if not defn.steps:
         return None
-    dag = timed_dag(defn)
-    if not nx.is_directed_acyclic_graph(dag):
+    fwd = forward_graph(defn, g)
+    if not nx.is_directed_acyclic_graph(fwd):
         return None
+    index = {s.id: i for i, s in enumerate(defn.steps)}
     start = defn.start.id
-    if start not in dag:
-        return CriticalPath(0, ())
-    reach = nx.descendants(dag, start) | {start}
+    reach = nx.descendants(fwd, start) | {start}
     best: dict[str, tuple[int, str | None]] = {}
-    for n in nx.topological_sort(dag.subgraph(reach)):
-        own = dag.nodes[n]["step"].duration or 0
-        preds = [(best[p][0], p) for p in dag.predecessors(n) if p in best]
+    for n in nx.topological_sort(fwd.subgraph(reach)):
+        own = step_minutes(fwd.nodes[n]["step"])
+        preds = [(best[p][0], -index[p], p) for p in fwd.predecessors(n) if p in best]
         if n == start or not preds:
             best[n] = (own, None)
         else:
-            total, prev = max(preds)
+            total, _, prev = max(preds)
             best[n] = (total + own, prev)
-    end = max(best, key=lambda n: (best[n][0], n))
+    end = max(best, key=lambda n: (best[n][0], -index[n]))
     path = [end]
     while best[path[-1]][1] is not None:
         path.append(best[path[-1]][1])  # type: ignore[arg-type]

@@ -36,7 +36,14 @@ from engine.definition import (
     format_number,
 )
 from engine.errors import Location, Problem
-from engine.graph import CriticalPath, result_terminals, step_graph, timed_dag
+from engine.graph import (
+    CriticalPath,
+    critical_path,
+    forward_graph,
+    result_terminals,
+    step_graph,
+    timed_dag,
+)
 
 ERROR = "error"
 WARNING = "warning"
@@ -149,13 +156,8 @@ class Context:
 
     @cached_property
     def forward(self) -> nx.DiGraph:
-        """The graph without its loops back: bounded rework routes, and citizen steps' routes
-        back into the loop that reached them. Parallel branches are read on it."""
-        g = self.graph.copy()
-        g.remove_edges_from([(u, v) for u, v, d in self.graph.edges(data=True) if d.get("max") is not None])
-        back = [(u, v) for u, v in g.edges if self.by_id[u].paused and nx.has_path(g, v, u)]
-        g.remove_edges_from(back)
-        return g
+        """The graph without its loops back (:func:`engine.graph.forward_graph`)."""
+        return forward_graph(self.defn, self.graph)
 
     @cached_property
     def reachable(self) -> set[str]:
@@ -167,31 +169,8 @@ class Context:
 
     @cached_property
     def critical(self) -> CriticalPath | None:
-        """The longest working-time path from the start (None when the timed graph has a cycle).
-
-        Like :func:`engine.graph.critical_path` (citizen steps count 0, parallel branches and
-        alternatives by their longest), but read on :attr:`forward`: the steps after a citizen
-        step that does not loop back (e.g. paying a fee mid-process) still count once the
-        clock resumes. ``engine.graph.timed_dag`` drops them with the citizen step.
-        """
-        if not self.defn.steps:
-            return None
-        g = self.forward
-        if not nx.is_directed_acyclic_graph(g):
-            return None
-        start = self.defn.start.id
-        reach = self.reachable_forward
-        best: dict[str, tuple[int, str | None]] = {}
-        for n in nx.topological_sort(g.subgraph(reach)):
-            step = self.by_id[n]
-            own = 0 if step.paused else (step.duration or 0)
-            preds = [(best[p][0], p) for p in g.predecessors(n) if p in best]
-            best[n] = (own, None) if n == start or not preds else (max(preds)[0] + own, max(preds)[1])
-        end = max(best, key=lambda n: (best[n][0], -self.index[n]))
-        path = [end]
-        while best[path[-1]][1] is not None:
-            path.append(best[path[-1]][1])  # type: ignore[arg-type]
-        return CriticalPath(best[end][0], tuple(reversed(path)))
+        """The longest working-time path from the start (:func:`engine.graph.critical_path`)."""
+        return critical_path(self.defn, self.graph)
 
     @cached_property
     def reachable_forward(self) -> set[str]:
