@@ -119,11 +119,16 @@ def local(t: dt.datetime | None) -> str:
 
 def _publish_from_catalogue(store: Any, code: str, now: dt.datetime) -> None:
     """Publish the catalogue's current text of ``code`` (a no-op when unchanged)."""
-    from engine.definition import load_catalogue
+    from engine.definition import default_root, load_catalogue
     from engine.services import publish_definition
 
-    cat = load_catalogue()
-    defn = cat.find(code)
+    root = default_root()
+    named = sorted(root.rglob(f"{code}-*.y*ml")) if root.is_dir() else []
+    cat = load_catalogue(named[:1]) if named else None  # the file named after the code: fast
+    defn = cat.find(code) if cat is not None else None
+    if defn is None:
+        cat = load_catalogue([root])
+        defn = cat.find(code)
     if defn is None:
         bad = [str(p) for p in cat.problems if code in str(p.location)]
         if bad:
