@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from engine.errors import DefinitionError, Location, Problem
+from engine import calendar as _calendar
+from engine.errors import CalendarError, DefinitionError, Location, Problem
 from engine.yamlsrc import LMap, LSeq, load_file
 
 MINUTES_PER_DAY = 480  # a working day is 8 working hours
@@ -62,7 +63,6 @@ OUTCOME_LABELS = {
 }
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_DURATION_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(d|h|m)\s*$")
 
 
 # --------------------------------------------------------------------------- model
@@ -299,33 +299,23 @@ def format_minutes(minutes: int | None) -> str:
 def parse_duration(text: Any) -> int:
     """Parse ``0.5d``, ``4h``, ``30m`` (or ``1,5d``) into working minutes.
 
+    The grammar is :func:`engine.calendar.parse_duration`'s; this wrapper
+    only turns its error into the ``ValueError`` the loader locates.
+
     Raises
     ------
     ValueError
-        When the text is not a positive number followed by d, h or m.
+        When the text is not a number followed by d, h or m.
     """
-    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-        raise ValueError("write a duration like 0.5d, 4h or 30m")
-    if isinstance(text, (int, float)):
-        raise ValueError(f"'{text}' has no unit; write {text}d, {text}h or {text}m")
-    m = _DURATION_RE.match(text)
-    if not m:
-        raise ValueError(f"'{text}' is not a duration; write e.g. 0.5d, 4h or 30m")
-    number = float(m.group(1).replace(",", "."))
-    factor = {"d": MINUTES_PER_DAY, "h": 60, "m": 1}[m.group(2)]
-    minutes = number * factor
-    if abs(minutes - round(minutes)) > 1e-9:
-        raise ValueError(f"'{text}' is not a whole number of minutes")
-    return int(round(minutes))
+    try:
+        return _calendar.parse_duration(text)
+    except CalendarError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def duration_text(minutes: int) -> str:
     """The inverse of :func:`parse_duration`, in the shortest exact form."""
-    if minutes % MINUTES_PER_DAY == 0 or (minutes * 2) % MINUTES_PER_DAY == 0 and minutes >= MINUTES_PER_DAY // 2:
-        return f"{format_number(minutes / MINUTES_PER_DAY).replace(',', '.')}d"
-    if minutes % 60 == 0:
-        return f"{minutes // 60}h"
-    return f"{minutes}m"
+    return _calendar.format_duration(minutes)
 
 
 # --------------------------------------------------------------------------- reading
