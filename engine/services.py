@@ -371,9 +371,16 @@ def _idempotent(db: Any, action: str, actor: Actor, key: str | None, params: dic
                 s.add(rec)
                 return result
         except IntegrityError:
-            if isinstance(db, Session) or attempt == 2:
-                raise StaleVersion(f"idempotency key '{key}' is being used by a concurrent request; "
-                                   f"retry") from None
+            # A concurrent twin committed the same key first: the next attempt replays its
+            # result. Any other integrity error is not ours to hide.
+            if isinstance(db, Session):
+                raise
+            with _reading(db) as s:
+                twin = s.get(RequestRecord, key) is not None
+            if not twin:
+                raise
+            if attempt == 2:  # pragma: no cover - the twin's record exists, so attempt 2 replays it
+                raise StaleVersion(f"idempotency key '{key}' is being used by a concurrent request; retry") from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -304,6 +304,12 @@ class Apology(SQLModel, table=True):
     unit_id: str | None = Field(default=None, max_length=64)  # unit that holds the dossier
 
 
+@event.listens_for(Event, "before_update")
+@event.listens_for(Event, "before_delete")
+def _events_are_append_only(mapper: Any, connection: Any, target: Event) -> None:
+    raise RuntimeError(f"events are append-only: event {target.id} may not be changed or deleted")
+
+
 TABLES = ("units", "users", "definition_versions", "dossiers", "work_items", "events", "outbox",
           "requests", "apologies")
 

@@ -122,3 +122,19 @@ def test_json_columns_round_trip(runtime):
         events = s.exec(select(Event).where(Event.dossier_id == d.id).order_by(Event.id)).all()
     assert d.clock["limit_minutes"] == 15 * 480 and d.clock["policy"] == "pause"
     assert events[1].to_steps == ["assign"] and events[0].data == {"channel": "counter"}
+
+
+def test_events_are_append_only(runtime):
+    from engine import services as sv
+
+    res = sv.receive(runtime.db, runtime.actor("motcua"), "1.001612", applicant="Đ", now=runtime.now)
+    before = dump(runtime.db)
+    with pytest.raises(RuntimeError, match="append-only"):
+        with runtime.db.write() as s:
+            ev = s.get(Event, res.events[0])
+            ev.comment = "sửa lịch sử"
+            s.add(ev)
+    with pytest.raises(RuntimeError, match="append-only"):
+        with runtime.db.write() as s:
+            s.delete(s.get(Event, res.events[0]))
+    assert dump(runtime.db) == before
