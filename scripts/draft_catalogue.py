@@ -1429,11 +1429,33 @@ def template_defaults() -> dict[str, dict[str, Any]]:
     return out
 
 
+def open_questions_markdown() -> str:
+    """The table of docs/catalogue.md listing every unverified limit or code of the catalogue."""
+    cat = load_catalogue([ROOT / "procedures_yaml"])
+    lines = ["| key (code or file) | level | procedure | legal limit | code | what to check (time_limit.note) |",
+             "|---|---|---|---|---|---|"]
+    for d in sorted(cat.definitions, key=lambda d: (d.level != "district", d.field, d.code == "", d.code, d.name)):
+        tl = d.time_limit
+        if not (tl.minutes is None or not tl.verified or not d.code or not d.code_verified):
+            continue
+        name = d.name if len(d.name) <= 90 else d.name[:89].rstrip() + "…"
+        lim = "none found" if tl.minutes is None else tl.describe() + ("" if tl.verified else " — unverified")
+        code = "missing" if not d.code else "unverified" if not d.code_verified else "ok"
+        note = (tl.note or "").replace("|", "/")
+        lines.append(f"| `{d.key}` | {d.level} | {name} | {lim} | {code} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--force", action="store_true", help="overwrite existing files (hand edits are lost)")
     ap.add_argument("--check", action="store_true", help="write nothing; report what would change")
+    ap.add_argument("--open-questions", action="store_true",
+                    help="print the open-questions table of docs/catalogue.md and exit")
     args = ap.parse_args(argv)
+    if args.open_questions:
+        print(open_questions_markdown(), end="")
+        return 0
     defaults = template_defaults()
     written, kept = 0, 0
     for p in district() + commune():
