@@ -529,7 +529,7 @@ def _complete(defn: Definition, tr: Transition, action: Complete, now: dt.dateti
         if target.join and branch:
             opened = _arrive_at_join(defn, tr, it, target, branch, now, calendar)
         else:
-            opened = _open(defn, tr, target, now, branch, calendar)
+            opened = _open(defn, tr, target, now, branch, calendar, action.comment)
         if opened is not None:
             opened_steps.append(target.id)
 
@@ -556,7 +556,8 @@ def _complete(defn: Definition, tr: Transition, action: Complete, now: dt.dateti
     if accepting:
         tr.effects.append(Effect("issue_receipt", {"form": "BM01", "due_at": _iso(state.due_at)}, it.key))
     if name == "refuse":
-        tr.effects.append(Effect("produce_form", {"form": "BM03", "step": step.id}, it.key))
+        tr.effects.append(Effect("produce_form", {"form": "BM03", "step": step.id, "reason": action.comment},
+                                 it.key))
         tr.effects.append(Effect("notify_citizen", {"reason": "refused"}, it.key))
     for form in step.produces:
         if _is_form(form) and form not in ("BM01", "BM02", "BM03") and not step.paused:
@@ -644,7 +645,7 @@ def _arrive_at_join(defn: Definition, tr: Transition, it: ItemState, target: Ste
 
 
 def _open(defn: Definition, tr: Transition, step: Step, now: dt.datetime, branch: str,
-          calendar: Any) -> int:
+          calendar: Any, comment: str = "") -> int:
     state = tr.state
     key = min([0] + [i.key for i in state.items]) - 1
     attempt = 1 + sum(1 for i in state.items if i.step == step.id)
@@ -664,8 +665,9 @@ def _open(defn: Definition, tr: Transition, step: Step, now: dt.datetime, branch
     payload = {"step": step.id, "unit": step.unit, "role": step.role, "due_at": _iso(due)}
     if step.paused:
         state.supplements += 1
-        tr.effects.append(Effect("produce_form", {"form": "BM02", "step": step.id}, key))
-        tr.effects.append(Effect("notify_citizen", {"reason": "supplement", "step": step.id}, key))
+        tr.effects.append(Effect("produce_form", {"form": "BM02", "step": step.id, "request": comment}, key))
+        tr.effects.append(Effect("notify_citizen", {"reason": "supplement", "step": step.id, "request": comment},
+                                 key))
     elif step.kind == "automated":
         tr.effects.append(Effect("run_automated_step", payload, key))
     else:
@@ -691,8 +693,8 @@ def _close_item(it: ItemState, step: Step, new_state: str, outcome: str | None, 
     it.clock = clock.as_dict()
     it.spent = clock.spent(calendar)
     it.paused = clock.paused_minutes(calendar)
-    if new_state == DONE:
-        it.timeliness = str(sla.timeliness_closed(clock, calendar, sla.Scope.STEP))
+    # done: early / on_time / late; cancelled: no class (an open class would mislead reports)
+    it.timeliness = str(sla.timeliness_closed(clock, calendar, sla.Scope.STEP)) if new_state == DONE else None
 
 
 def _pause_clock(tr: Transition, step: Step, now: dt.datetime) -> None:

@@ -1099,7 +1099,7 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
     if d.received_at is None or d.due_at is None or d.finished_at is not None:
         return
     dclock = machine.load_clock(d.clock)
-    if dclock is None or dclock.paused:
+    if dclock is None or d.paused_at is not None:  # (under "counts" a supplement pause does not stop it)
         return
     dcls = str(sla.timeliness_open(dclock, cal, now, policy, sla.Scope.DOSSIER))
     holder = items[0].unit_id if items else None
@@ -1286,7 +1286,7 @@ def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None
                              w.allotted_minutes, spent, cls))
     dcls = d.timeliness
     dclock = machine.load_clock(d.clock)
-    if now is not None and dclock is not None and not dclock.closed and not dclock.paused:
+    if now is not None and dclock is not None and not dclock.closed and d.paused_at is None:
         dcls = str(sla.timeliness_open(dclock, cal, utc(now), scope=sla.Scope.DOSSIER))
     return DossierSheet(d, defn, rows, events, apologies, dcls)
 

@@ -413,11 +413,24 @@ class Store:
         self.engine.dispose()
 
 
+_STORES: dict[str, Store] = {}
+
+
 def as_store(db: "Store | Engine | str | None") -> Store:
-    """A :class:`Store` for a store, an engine or a URL (None: the configured URL)."""
+    """A :class:`Store` for a store, an engine or a URL (None: the configured URL).
+
+    Stores made from URLs are kept, one per URL per process, so that passing a
+    URL does not open a new connection pool on every call.
+    """
     if isinstance(db, Store):
         return db
-    return Store(db)
+    if isinstance(db, Engine):
+        return Store(db)
+    url = database_url(db)
+    store = _STORES.get(url)
+    if store is None:
+        store = _STORES[url] = Store(url)
+    return store
 
 
 # --------------------------------------------------------------------------- migrations

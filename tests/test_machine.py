@@ -150,10 +150,12 @@ def test_same_day_procedure_due_today_before_cutoff_and_tomorrow_after(catalogue
 
 def test_refusal_at_the_counter_is_status_3_and_closes_on_return(catalogue, calendar):
     sim = Sim(catalogue.find("1.001612"), calendar)
-    tr = sim.complete("receive", "refuse", T0)
+    tr = sim._take(m.apply(sim.defn, sim.state, m.Complete(sim.item("receive").key, "refuse", None,
+                                                           "Không thuộc thẩm quyền"), T0, calendar))
     assert sim.state.status == Status.NOT_RECEIVED
     assert sim.open_steps() == ["refuse_counter"]
-    assert {"form": "BM03", "step": "receive"} in [e.payload for e in tr.effects if e.kind == "produce_form"]
+    assert {"form": "BM03", "step": "receive", "reason": "Không thuộc thẩm quyền"} in [
+        e.payload for e in tr.effects if e.kind == "produce_form"]
     assert tr.events[-1].action == "refuse"
     sim.complete("refuse_counter", None, T0 + dt.timedelta(minutes=20))
     assert sim.state.status == Status.NOT_RECEIVED and sim.state.closed
@@ -314,7 +316,8 @@ def test_withdraw_and_stop_cancel_open_items_and_close(catalogue, calendar, acti
     tr = sim.act(action, local(2026, 3, 11, 10))
     assert sim.state.status == status and sim.state.closed
     assert sim.open_steps() == []
-    assert {it.state for it in sim.state.items if it.step in ("consult_commune", "site_check")} == {"cancelled"}
+    cancelled = [it for it in sim.state.items if it.step in ("consult_commune", "site_check")]
+    assert {(it.state, it.timeliness) for it in cancelled} == {("cancelled", None)}
     assert "notify_citizen" in [e.kind for e in tr.effects]
     cancelled = [it for it in sim.state.items if it.step == "consult_commune"][0]
     with pytest.raises(IllegalAction, match="the dossier is closed"):

@@ -432,6 +432,37 @@ def test_sweep_catches_up_after_downtime_and_drafts_one_apology(run):
     assert res.dossiers_overdue == 1 and run.dossier(d).timeliness == "overdue"
 
 
+COUNTS = """
+code: "9.000003"
+name: "Thủ tục thử nghiệm: thời gian bổ sung được tính"
+field: "Thử"
+level: district
+authority: "UBND"
+time_limit: {value: 1, unit: working_days}
+supplement_clock: counts
+steps:
+  - {id: receive, name: "Tiếp nhận", unit: bp_mot_cua, role: staff, duration: 1h, routes: {accept: appraise}}
+  - {id: appraise, name: "Thẩm định", unit: phong_tckh, role: staff, duration: 4h,
+     routes: {ok: give, supplement: supp}}
+  - {id: supp, name: "Bổ sung", kind: citizen, routes: {supplemented: appraise}}
+  - {id: give, name: "Trả kết quả", kind: return, unit: bp_mot_cua, role: staff, duration: 1h, ends: result}
+"""
+
+
+def test_under_counts_the_clock_runs_while_the_citizen_supplements(run):
+    defn = definition_from_data(load_text(COUNTS, "<counts>"), "<counts>")
+    sv.publish_definition(run.db, defn, now=at(10, 7))
+    r = sv.receive(run.db, run.actor("motcua"), "9.000003", applicant="Y", now=at(10, 8))
+    due = run.dossier(r.dossier_id).due_at
+    sv.request_supplement(run.db, run.actor("tckh_cv"), run.item(r.dossier_id, "appraise").id, now=at(10, 9))
+    dossier = run.dossier(r.dossier_id)
+    assert dossier.status == Status.SUPPLEMENT and dossier.paused_at is None and dossier.due_at == due
+    res = sv.sweep_timers(run.db, now=due + dt.timedelta(minutes=5))
+    assert res.dossiers_overdue == 1 and run.dossier(r.dossier_id).timeliness == "overdue"
+    sv.supplement_received(run.db, run.actor("motcua"), r.dossier_id, now=at(12, 9))
+    assert run.dossier(r.dossier_id).due_at == due and run.dossier(r.dossier_id).paused_minutes == 0
+
+
 def test_no_apology_when_the_dossier_can_make_it(run):
     r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="V", now=at(10, 8))
     d = r.dossier_id
