@@ -506,7 +506,7 @@ def district() -> list[Proc]:
             code=code, name=name, result=result, days=3, code_verified=True,
             lim=limit(3, f"{CSDL}, mã {code} ({crawl('bo-tai-chinh', code)})", verified=True),
             comment="Cooperative registration at the district business registry: office_signs, 3 working days "
-                    "(the national records are the post-2024 versions; the limit is the same as before).",
+                    "(read in the post-2025 national record; that it applied in 2022-2024 is to be checked).",
             notes=[CLOCK_DKKD], **htx))
 
     # ---- construction permits (Phòng Quản lý đô thị; UBND huyện signs)
