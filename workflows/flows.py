@@ -3,9 +3,9 @@
 :func:`drain_outbox`
     claims due outbox items (:func:`engine.services.claim_outbox`, with a
     lease) and runs each as a Prefect task run with retries, tagged
-    ``dossier:<code>``, ``procedure:<code>``, ``unit:<id>`` and
-    ``effect:<kind>`` so operators find every dossier's machine work in the
-    Prefect UI. A success marks the item done; a failure after the task's
+    ``dossier:<code>``, ``procedure:<code>`` and ``unit:<id>`` and named after
+    the effect (``issue_receipt · <dossier>``), so operators find every
+    dossier's machine work in the Prefect UI. A success marks the item done; a failure after the task's
     retries puts it back with a back-off (``fail_outbox(retry_at=...)``) until
     ``max_attempts``, then records it failed — never lost. A worker that dies
     mid-item leaves it claimed; once its lease expires another drain claims
@@ -93,8 +93,13 @@ def _aware(now: dt.datetime | None) -> dt.datetime | None:
 
 
 def tags_for(work: OutboxWork) -> list[str]:
-    """The Prefect tags of an outbox item's task run: dossier, procedure, unit and effect kind."""
-    tags = [f"dossier:{work.dossier_code}", f"procedure:{work.procedure_code}", f"effect:{work.kind}"]
+    """The Prefect tags of an outbox item's task run: ``dossier:``, ``procedure:`` and ``unit:``.
+
+    The effect kind is the task's name, not a tag: every distinct tag set
+    costs a Prefect client-side service (see :func:`release_tag_services`),
+    so the sets are kept to one per dossier and unit.
+    """
+    tags = [f"dossier:{work.dossier_code}", f"procedure:{work.procedure_code}"]
     if work.unit:
         tags.append(f"unit:{work.unit}")
     return tags
@@ -184,6 +189,15 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
     report: dict[str, Any] = {"flow_run_id": str(flow_run.id), "claimed": 0, "done": 0, "retry_later": 0,
                               "failed": 0, "lost_lease": 0, "items": []}
     logger = get_run_logger()
+    try:
+        _drain_loop(store, worker, fixed_now, lease, batch, max_items, max_attempts, item_task, report, logger)
+    finally:
+        release_tag_services()
+    return report
+
+
+def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease: dt.timedelta, batch: int,
+                max_items: int, max_attempts: int, item_task: Any, report: dict[str, Any], logger: Any) -> None:
     while report["claimed"] < max_items:
         t = fixed_now or utcnow()
         rows = services.claim_outbox(store, worker=worker, limit=min(batch, max_items - report["claimed"]),
@@ -223,7 +237,32 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
                 entry.update(state="lost_lease", error=str(exc))
                 logger.warning("%s", exc)
             report["items"].append(entry)
-    return report
+
+
+def release_tag_services() -> int:
+    """Stop the client-side services Prefect started for the tag sets of our task runs.
+
+    Prefect 3.9 acquires tag concurrency slots for every task run with tags,
+    through one service (a thread and an API client) per distinct tag set,
+    kept until the process exits. Per-dossier tags make those sets unbounded;
+    the drain flow releases them when it ends so a long-running worker does
+    not accumulate threads (measured: ~1 thread and ~1 MB per set).
+
+    Returns
+    -------
+    int
+        How many services were stopped.
+    """
+    from prefect.concurrency.services import ConcurrencySlotAcquisitionWithLeaseService as Service
+
+    with Service._instance_cache_lock:
+        mine = [s for s in Service._instances.values() if isinstance(s, Service)]
+    for service in mine:
+        try:
+            service.drain()
+        except Exception:  # noqa: BLE001 - best effort; the next run tries again
+            pass
+    return len(mine)
 
 
 def _error_text(state: Any) -> str:

@@ -99,11 +99,19 @@ def test_drain_runs_each_item_as_a_tagged_task_and_marks_it_done(flow_env):
     runs = _final_runs(f"dossier:{received.dossier_code}", report["flow_run_id"], len(items))
     assert len(runs) == len(items)
     assert all(r.state.is_completed() for r in runs)
+    by_id = {i.id: i for i in items}
     for run in runs:
         assert "procedure:1.001612" in run.tags
-        assert any(t.startswith("effect:") for t in run.tags)
         assert any(t.startswith("unit:") for t in run.tags)
-    assert sorted(t.split(":", 1)[1] for r in runs for t in r.tags if t.startswith("effect:")) == kinds
+        assert run.name.endswith(f" · {received.dossier_code}")
+    assert sorted(r.name.split(" · ")[0] for r in runs) == kinds
+    # The unit tag is the unit the item concerns.
+    for entry in report["items"]:
+        unit = by_id[entry["id"]].payload.get("unit")
+        assert any(f"unit:{unit}" in r.tags for r in runs if r.name.startswith(entry["kind"]))
+    # The per-tag-set client services Prefect started for these task runs were released.
+    from prefect.concurrency.services import ConcurrencySlotAcquisitionWithLeaseService as Service
+    assert not [x for x in list(Service._instances.values()) if isinstance(x, Service) and not x._stopped]
     # A second drain finds nothing to do.
     assert drain_outbox(now=T0 + 2 * MIN, worker="test-worker")["claimed"] == 0
 
