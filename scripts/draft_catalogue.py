@@ -1014,12 +1014,12 @@ def land() -> list[Proc]:
                     "issue": 4 * H, "deliver": 4 * H},
         step_over={"appraise": {"routes": {"ok": "dialogue"}}},
         extra=[{"id": "dialogue", "after": "appraise",
-                "name": "Tổ chức hòa giải, đối thoại với các bên tranh chấp; lập biên bản",
+                "name": "Tổ chức đối thoại với các bên tranh chấp (sau hòa giải ở cấp xã); lập biên bản",
                 "unit": "phong_tnmt", "role": "head", "duration": 14 * D, "routes": {"done": "draft_decision"}},
                {"id": "draft_decision", "after": "dialogue",
                 "name": "Lập báo cáo đề xuất, dự thảo Quyết định giải quyết tranh chấp",
                 "unit": "phong_tnmt", "role": "staff", "duration": 3 * D, "routes": {"done": "check"}}],
-        comment="Settling a land dispute (Luật Đất đai 2013): the standard pattern with mediation/dialogue and the "
+        comment="Settling a land dispute (Luật Đất đai 2013): the standard pattern with the dialogue and the "
                 "draft decision inserted after the investigation; the chairman decides. Drawn to 45 working days: "
                 "if the 45 days are calendar days, the steps must be shortened.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."]))
