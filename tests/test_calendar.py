@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calendar_oracle import HOURS, day_hours_from, oracle_add, oracle_elapsed
+from tests.calendar_oracle import HOURS, day_hours_from, oracle_add, oracle_elapsed
 from engine.calendar import (
     LOCAL_TZ,
     CalendarConfig,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from conftest import STAFF, fresh_database_url, seed_runtime
+from tests.conftest import STAFF, fresh_database_url, seed_runtime
 from engine import services as sv
 from engine.errors import IllegalAction, NotAuthorized, StaleVersion
 from engine.store import Event, OutboxItem, Store, WorkItem, dump, init_db
