@@ -5,6 +5,8 @@ need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 # The committed diagrams are laid out with DejaVu Sans (Vietnamese diacritics).
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# Debian's chromium, driven headless by the web tests (Playwright, executable_path).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 echo "Installing Debian packages: ${need[*]}"
