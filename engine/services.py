@@ -134,8 +134,9 @@ def seed_organisation(db: Any, organisation: Organisation) -> int:
         The number of units written.
     """
     with _transaction(db) as s:
+        existing = {row.id: row for row in s.exec(select(UnitRow)).all()}
         for unit in organisation.units.values():
-            row = s.get(UnitRow, unit.id)
+            row = existing.get(unit.id)
             if row is None:
                 row = UnitRow(id=unit.id, name=unit.name, level=unit.level, kind=unit.kind)
             row.name, row.short, row.level, row.kind = unit.name, unit.short, unit.level, unit.kind
@@ -965,6 +966,33 @@ class SweepResult:
         return self.nearly_due + self.overdue + self.dossiers_overdue + self.apologies
 
 
+_TAILS: dict[int, tuple[Definition, dict[str, int]]] = {}
+
+
+def _tails(defn: Definition) -> dict[str, int]:
+    """For each step, the longest chain of durations after it to a result (cached per definition)."""
+    cached = _TAILS.get(id(defn))
+    if cached is not None and cached[0] is defn:
+        return cached[1]
+    dag = timed_dag(defn)
+    tail: dict[str, int] = {}
+    if nx.is_directed_acyclic_graph(dag):
+        ends = {s.id for s in result_terminals(defn)} & set(dag.nodes)
+        useful = set(ends)
+        for e in ends:
+            useful |= nx.ancestors(dag, e)
+        for n in reversed(list(nx.topological_sort(dag))):
+            if n not in useful:
+                continue
+            succ = [tail[m] + (dag.nodes[m]["step"].duration or 0) for m in dag.successors(n) if m in tail]
+            tail[n] = max(succ) if succ else 0
+    with _DEF_LOCK:
+        if len(_TAILS) > 1000:
+            _TAILS.clear()
+        _TAILS[id(defn)] = (defn, tail)
+    return tail
+
+
 def remaining_need(defn: Definition, open_items: Sequence[tuple[str, int]]) -> int:
     """Working minutes still needed to reach a result: the "cannot make it" estimate.
 
@@ -978,19 +1006,7 @@ def remaining_need(defn: Definition, open_items: Sequence[tuple[str, int]]) -> i
     defn : Definition
     open_items : sequence of (step id, working minutes left of its allotment, >= 0)
     """
-    dag = timed_dag(defn)
-    ends = {s.id for s in result_terminals(defn)} & set(dag.nodes)
-    if not nx.is_directed_acyclic_graph(dag):
-        return 0
-    useful = set(ends)
-    for e in ends:
-        useful |= nx.ancestors(dag, e)
-    tail: dict[str, int] = {}
-    for n in reversed(list(nx.topological_sort(dag))):
-        if n not in useful:
-            continue
-        succ = [tail[m] + (dag.nodes[m]["step"].duration or 0) for m in dag.successors(n) if m in tail]
-        tail[n] = max(succ) if succ else 0
+    tail = _tails(defn)
     need = 0
     for step_id, left in open_items:
         need = max(need, max(0, left) + tail.get(step_id, 0))
@@ -1029,42 +1045,48 @@ def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
     with _reading(db) as s:
         ids = list(s.exec(select(Dossier.id).where(Dossier.closed_at.is_(None), Dossier.paused_at.is_(None))  # type: ignore[union-attr]
                           .order_by(Dossier.id)).all())
+        heads = {u.id: _head_role(u.roles) for u in s.exec(select(UnitRow)).all()}
+    definitions: dict[int, Definition] = {}
     for dossier_id in ids:
-        with _transaction(db) as s:
-            _sweep_dossier(s, dossier_id, now, cal, policy, apology_lead_minutes, result)
+        with _transaction(db) as s, s.no_autoflush:
+            _sweep_dossier(s, dossier_id, now, cal, policy, apology_lead_minutes, result, heads, definitions)
     return result
 
 
-def _head_of(s: Session, unit_id: str | None) -> str | None:
-    if unit_id is None:
-        return None
-    row = s.get(UnitRow, unit_id)
-    if row is None:
-        return None
+def _head_role(roles: dict[str, str]) -> str | None:
+    """The role of a unit's head (who is told about timers), if the unit has one."""
     for role in ("head", "chairman", "vice_chairman"):
-        if role in row.roles:
+        if role in roles:
             return role
     return None
 
 
 def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, policy: sla.SlaPolicy,
-                   lead: int, result: SweepResult) -> None:
+                   lead: int, result: SweepResult, heads: dict[str, str | None],
+                   definitions: dict[int, Definition]) -> None:
     d = s.get(Dossier, dossier_id)
     if d is None or d.closed_at is not None or d.paused_at is not None:
         return
     items = s.exec(select(WorkItem).where(WorkItem.dossier_id == dossier_id,
                                           WorkItem.state.in_(OPEN_ITEM_STATES))  # type: ignore[attr-defined]
                    .order_by(WorkItem.id)).all()
-    defn = definition_of(s.get(DefinitionVersion, d.definition_id))  # type: ignore[arg-type]
+    defn = definitions.get(d.definition_id)
+    if defn is None:
+        defn = definitions[d.definition_id] = definition_of(s.get(DefinitionVersion, d.definition_id))  # type: ignore[arg-type]
+    written: set[str] | None = None
 
     def note(kind: str, key: str, payload: dict[str, Any], item: WorkItem | None, unit: str | None) -> None:
         # the unique key makes a second sweep (or a concurrent one) write nothing
-        exists = s.exec(select(OutboxItem.id).where(OutboxItem.idempotency_key == key)).first()
-        if exists is not None:
+        nonlocal written
+        if written is None:
+            written = set(s.exec(select(OutboxItem.idempotency_key).where(
+                OutboxItem.dossier_id == dossier_id, OutboxItem.idempotency_key.startswith("timer:"))).all())  # type: ignore[attr-defined]
+        if key in written:
             return
+        written.add(key)
         s.add(OutboxItem(kind=kind, dossier_id=dossier_id, work_item_id=item.id if item else None,
                          payload={**payload, "dossier_code": d.code, "procedure_code": d.procedure_code,
-                                  "unit": unit, "role": _head_of(s, unit)},
+                                  "unit": unit, "role": heads.get(unit) if unit else None},
                          idempotency_key=key, state=OUTBOX_PENDING, available_at=now, created_at=now))
         result.notifications += 1
 

@@ -1,11 +1,15 @@
 """Shared fixtures: a fresh, migrated database per test, on SQLite or PostgreSQL.
 
-Every database test uses :func:`db_url` / :func:`db`. When
+Database tests use :func:`db_url` (a fresh, empty database), :func:`db` (empty,
+migrated) or :func:`runtime` (migrated and seeded). When
 ``$QUYTRINH_TEST_DATABASE_URL`` is set (``make test`` sets it for its second
-run), each test gets its own PostgreSQL schema in that database (``search_path``
-set in the URL, so subprocesses see the same schema) and the schema is dropped
-afterwards; schemas left behind by killed runs are dropped when they are more
-than two hours old. Otherwise each test gets a temporary SQLite file.
+run), ``db_url`` is a new PostgreSQL schema in that database (``search_path``
+set in the URL, so subprocesses see the same schema), dropped afterwards, and
+``db`` / ``runtime`` use one such schema per test module, migrated and seeded
+once and reset (TRUNCATE + seed rows) before each test. Schemas left behind by
+killed runs are dropped when they are more than two hours old. Otherwise each
+test gets a temporary SQLite file copied from a template migrated (and seeded)
+once per session.
 
 Markers: ``sqlite_only`` (deselected on the PostgreSQL run).
 """
@@ -130,11 +134,60 @@ def _open_fresh(db_url: str, template: Path):
     return Store(db_url)
 
 
+@pytest.fixture(scope="module")
+def _pg_module(tmp_path_factory, _pg_cleanup, catalogue, calendar):
+    """PostgreSQL only: one schema per test module, migrated by Alembic and seeded once.
+
+    Each test starts from it after :func:`_pg_reset` (TRUNCATE, then the seed
+    rows again), which costs a few milliseconds instead of a migration.
+    """
+    import sqlalchemy as sa
+    from sqlmodel import SQLModel
+
+    from engine.store import init_db
+
+    with fresh_database_url(tmp_path_factory.mktemp("pg")) as url:
+        store = init_db(url)
+        rt = seed_runtime(store, url, catalogue, calendar)
+        with store.engine.connect() as conn:
+            seed = {name: [dict(r._mapping) for r in conn.execute(sa.select(SQLModel.metadata.tables[name]))]
+                    for name in SEED_TABLES}
+        try:
+            yield url, store, seed, rt.actors
+        finally:
+            store.dispose()
+
+
+#: Tables the runtime seed fills, in foreign-key order.
+SEED_TABLES = ("units", "definition_versions", "users")
+
+
+def _pg_reset(store, seed: dict | None) -> None:
+    """Empty every table (identities restarted); put the seed rows back when given."""
+    from sqlmodel import SQLModel
+
+    from engine.store import TABLES
+
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("truncate " + ", ".join(TABLES) + " restart identity cascade")
+        for name in SEED_TABLES if seed else ():
+            if seed[name]:
+                conn.execute(SQLModel.metadata.tables[name].insert(), seed[name])
+            if name != "units":
+                conn.exec_driver_sql(f"select setval(pg_get_serial_sequence('{name}', 'id'), "
+                                     f"coalesce(max(id), 1), max(id) is not null) from {name}")
+
+
 @pytest.fixture
-def db(db_url: str, request):
-    """A :class:`engine.store.Store` on a fresh database migrated to head."""
-    template = request.getfixturevalue("_migrated_template") if _sqlite_path(db_url) else None
-    store = _open_fresh(db_url, template)
+def db(request):
+    """A :class:`engine.store.Store` on an empty database migrated to head (a fresh copy or a reset schema)."""
+    if pg_base_url() is not None:
+        url, store, _, _ = request.getfixturevalue("_pg_module")
+        _pg_reset(store, None)
+        yield store
+        return
+    url = request.getfixturevalue("db_url")
+    store = _open_fresh(url, request.getfixturevalue("_migrated_template"))
     try:
         yield store
     finally:
@@ -230,16 +283,21 @@ def _seeded_template(tmp_path_factory, catalogue, calendar) -> tuple[Path, dict]
 
 
 @pytest.fixture
-def runtime(db_url, catalogue, calendar, request) -> Iterator[Runtime]:
-    """A migrated database seeded with units.yaml, the catalogue's procedures and :data:`STAFF`."""
-    if _sqlite_path(db_url):
-        template, actors = request.getfixturevalue("_seeded_template")
-        store = _open_fresh(db_url, template)
-        rt = Runtime(db=store, url=db_url, calendar=calendar, actors=dict(actors))
-    else:
-        store = _open_fresh(db_url, None)
-        rt = seed_runtime(store, db_url, catalogue, calendar)
+def runtime(catalogue, calendar, request) -> Iterator[Runtime]:
+    """A migrated database seeded with units.yaml, the catalogue's procedures and :data:`STAFF`.
+
+    SQLite: a copy of a seeded template file. PostgreSQL: the module's schema,
+    reset to the seed. ``runtime.url`` reaches the same database from a subprocess.
+    """
+    if pg_base_url() is not None:
+        url, store, seed, actors = request.getfixturevalue("_pg_module")
+        _pg_reset(store, seed)
+        yield Runtime(db=store, url=url, calendar=calendar, actors=dict(actors))
+        return
+    url = request.getfixturevalue("db_url")
+    template, actors = request.getfixturevalue("_seeded_template")
+    store = _open_fresh(url, template)
     try:
-        yield rt
+        yield Runtime(db=store, url=url, calendar=calendar, actors=dict(actors))
     finally:
         store.dispose()

@@ -25,11 +25,18 @@ def test_migrated_schema_matches_the_models(db):
     assert set(st.TABLES) | {"alembic_version"} == names
 
 
+def test_head_revision_constant_is_alembics_head():
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(st.alembic_config("sqlite://")).get_current_head() == st.HEAD_REVISION
+
+
 def test_init_db_twice_is_harmless_and_at_head(db_url):
     init_db(db_url).dispose()
     store = init_db(db_url)
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0001"
+    assert st.current_revision(store.engine) == st.HEAD_REVISION
     store.dispose()
 
 
