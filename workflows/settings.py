@@ -17,7 +17,9 @@ Why each default (figures measured on the project machine, Prefect 3.9, see
   ``PREFECT_TASKS_DEFAULT_PERSIST_RESULT=false``: the outbox row in our
   database is the record of every side effect; Prefect keeps no result files.
 - ``PREFECT_LOGGING_LEVEL=INFO``: one log line per side effect reaches the
-  Prefect UI (dossier, procedure, unit); Prefect's internal loggers stay at
+  Prefect UI (dossier, procedure, unit); the worker's terminal shows only
+  warnings (``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=WARNING``: the worker
+  prints one line per run itself); Prefect's internal loggers stay at
   ``ERROR`` and the server's at ``WARNING``.
 - ``PREFECT_SERVER_EVENTS_RETENTION_PERIOD=7d`` and database vacuum of old
   flow runs after ``30d`` (``PREFECT_SERVER_SERVICES_DB_VACUUM_*``): a drain
@@ -48,6 +50,7 @@ PREFECT_DEFAULTS: Mapping[str, str] = {
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
     "PREFECT_TASKS_DEFAULT_PERSIST_RESULT": "false",
     "PREFECT_LOGGING_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",
     "PREFECT_INTERNAL_LOGGING_LEVEL": "ERROR",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
     "PREFECT_SERVER_EVENTS_RETENTION_PERIOD": "P7D",

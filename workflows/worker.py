@@ -71,6 +71,7 @@ class WorkerConfig:
     drain_poll: float = 2.0       # how often the outbox is checked for due items
     schedule_poll: float = 5.0    # how often due runs of the deployments are fetched
     disable_heartbeats: bool = True  # in-process sync flows: no ~1 s heartbeat join per run
+    dossier_tags: bool = True     # tag task runs with their dossier (costly in Prefect 3.9, see flows.py)
 
 
 @dataclass
@@ -232,7 +233,8 @@ class Worker:
             self.register()
         with self._client() as client:
             fr = client.create_flow_run_from_deployment(
-                self.deployment_ids[DRAIN_FLOW], parameters={"worker": self.config.name},
+                self.deployment_ids[DRAIN_FLOW],
+                parameters={"worker": self.config.name, "dossier_tags": self.config.dossier_tags},
                 tags=["quytrinh", "woken"])
         return self.execute(fr)
 

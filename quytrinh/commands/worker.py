@@ -60,6 +60,9 @@ def worker(
     schedule_poll: float = typer.Option(5.0, "--schedule-poll", min=1.0,
                                         help="Chu kỳ lấy các lượt chạy đến hạn từ Prefect (giây)."),
     name: Optional[str] = typer.Option(None, "--name", help="Tên worker (mặc định: máy:pid)."),
+    dossier_tags: bool = typer.Option(True, "--dossier-tags/--no-dossier-tags",
+                                      help="Gắn nhãn mã hồ sơ cho từng task trên Prefect (tốn thêm thời gian; "
+                                           "khi tắt, mã hồ sơ chỉ có trong tên task)."),
 ) -> None:
     """Chạy worker Prefect: hàng đợi việc máy (outbox) và quét thời hạn (SLA)."""
     if not os.environ.get("PREFECT_API_URL"):
@@ -72,7 +75,8 @@ def worker(
     api = os.environ["PREFECT_API_URL"]
     if not health_ok(api, timeout=5):
         raise QuytrinhError(f"the Prefect server at {api} does not answer; start it or fix PREFECT_API_URL")
-    config = WorkerConfig(sweep_every=sweep_every, drain_poll=drain_poll, schedule_poll=schedule_poll)
+    config = WorkerConfig(sweep_every=sweep_every, drain_poll=drain_poll, schedule_poll=schedule_poll,
+                          dossier_tags=dossier_tags)
     if name:
         config.name = name
     w = Worker(config)

@@ -1,0 +1,774 @@
+"""Benchmark: the dossier engine against SpiffWorkflow and the bare database floor.
+
+The reference procedure (bench/reference-procedure.yaml, the same process as
+bench/reference.bpmn): receive -> review -> (every 10th dossier: supplement ->
+review) -> head check -> sign -> return. 2,000 dossiers, so 10,400
+transitions; every transition is one transaction, persisted with its events,
+and stateless: each action loads what it needs from the database, as a server
+does (the driver only keeps the work-item id a user would click).
+
+Peers, each in its own child process (peak memory = the child's ru_maxrss):
+
+* ``engine``  quytrinh's services (engine.services: receive, complete,
+  request_supplement, supplement_received, sign, return_result), no Prefect;
+* ``spiff``   SpiffWorkflow 3.x running bench/reference.bpmn: the workflow's
+  serializer JSON in one row per dossier, read and deserialized before every
+  step and written back after it (SQLite: WAL, synchronous=NORMAL);
+* ``floor``   the bare database floor: one UPDATE and one INSERT per
+  transaction (SQLite: WAL, synchronous=NORMAL).
+
+Then the same on PostgreSQL (each peer in its own schema, dropped after),
+the inbox query (engine.services.list_tasks) p95 over 1,000,000 work items
+bulk-loaded with COPY on PostgreSQL, and the cost the Prefect layer adds to
+machine work (the drain flow against a local Prefect server, per outbox item)
+with the cost of a timer sweep over N open dossiers.
+
+Last line: ``engine: <t>/s, <ratio>x spiffworkflow, <pct>% of sqlite floor``.
+Exit status 1 when a peer's end state is wrong (not every dossier returned).
+
+Sizes (environment): BENCH_DOSSIERS (2000), BENCH_PG_URL
+(postgresql://postgres@127.0.0.1:5432/test; "" skips PostgreSQL),
+BENCH_PG_DOSSIERS (500: the engine's PostgreSQL round trips
+make 2,000 too long for the 5-minute budget; the rate is per transition), BENCH_INBOX_ITEMS (1000000; 0 skips),
+BENCH_INBOX_OPEN (open dossiers among them, 1000), BENCH_PREFECT_ITEMS
+(outbox items drained through Prefect, 60; 0 skips), BENCH_SWEEP_DOSSIERS
+(open dossiers for the sweep figure, 500).
+Quick run: ``BENCH_DOSSIERS=200 BENCH_INBOX_ITEMS=50000 BENCH_PREFECT_ITEMS=30
+BENCH_SWEEP_DOSSIERS=200 .venv/bin/python bench/engine.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named engine.py: drop its folder from sys.path first, or it would
+# shadow the ``engine`` package for everything imported below.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+ROOT = os.path.dirname(_HERE)
+sys.path.insert(0, ROOT)
+
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+BPMN = Path(ROOT) / "bench" / "reference.bpmn"
+YAML = Path(ROOT) / "bench" / "reference-procedure.yaml"
+UNITS = Path(ROOT) / "procedures_yaml" / "units.yaml"
+PROCEDURE = "BENCH-REF"
+#: A Tuesday 08:00 in Hanoi, as UTC: the virtual clock of the run starts here.
+T0 = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
+SUPPLEMENT_EVERY = 10  # every 10th dossier goes through the supplementation loop
+
+STAFF = {  # username -> (unit, role): the shipped units
+    "motcua": ("bp_mot_cua", "staff"),
+    "chuyenvien": ("phong_tu_phap", "staff"),
+    "truongphong": ("phong_tu_phap", "head"),
+    "lanhdao": ("lanh_dao_ubnd", "vice_chairman"),
+}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def transitions_for(n: int) -> int:
+    """Transactions of the workload: 5 per dossier, 2 more for each supplemented one."""
+    return 5 * n + 2 * len(range(0, n, SUPPLEMENT_EVERY))
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# --------------------------------------------------------------------------- the workload
+#
+# Stages over all dossiers, in order (each stage touches every dossier it
+# concerns once, so consecutive actions hit different dossiers, as on a server):
+#   0 receive (accept: receipt, appointment)      all
+#   1 review -> supplement (form 02, clock pause)  supplemented ones
+#   1 review -> ok                                 the others
+#   2 supplement received (clock resumes)          supplemented ones
+#   3 review -> ok                                 supplemented ones
+#   4 check -> ok, 5 sign -> approve, 6 return     all
+
+
+def supplemented(i: int) -> bool:
+    return i % SUPPLEMENT_EVERY == 0
+
+
+class Clock:
+    """Virtual time: one second per action."""
+
+    def __init__(self) -> None:
+        self.t = T0
+
+    def tick(self) -> dt.datetime:
+        self.t += dt.timedelta(seconds=1)
+        return self.t
+
+
+def run_engine_workload(store: Any, n: int, actors: dict, cal: Any) -> dict[str, Any]:
+    """Drive ``n`` dossiers through the reference procedure with engine.services."""
+    from engine import services as sv
+
+    clock = Clock()
+    item: dict[int, int] = {}  # dossier index -> the open work item (what the user clicks)
+    code: dict[int, str] = {}
+    count = 0
+    t = time.perf_counter()
+    for i in range(n):
+        r = sv.receive(store, actors["motcua"], PROCEDURE, applicant=f"Công dân {i}", now=clock.tick(),
+                       calendar=cal)
+        item[i], code[i] = r.opened[-1], r.dossier_code
+        count += 1
+    for i in range(n):
+        if supplemented(i):
+            sv.request_supplement(store, actors["chuyenvien"], item[i], now=clock.tick(), calendar=cal,
+                                  comment="Thiếu giấy tờ")
+        else:
+            item[i] = sv.complete(store, actors["chuyenvien"], item[i], outcome="ok", now=clock.tick(),
+                                  calendar=cal).opened[-1]
+        count += 1
+    for i in range(0, n, SUPPLEMENT_EVERY):
+        item[i] = sv.supplement_received(store, actors["motcua"], code[i], now=clock.tick(), calendar=cal).opened[-1]
+        count += 1
+    for i in range(0, n, SUPPLEMENT_EVERY):
+        item[i] = sv.complete(store, actors["chuyenvien"], item[i], outcome="ok", now=clock.tick(),
+                              calendar=cal).opened[-1]
+        count += 1
+    for i in range(n):
+        item[i] = sv.complete(store, actors["truongphong"], item[i], outcome="ok", now=clock.tick(),
+                              calendar=cal).opened[-1]
+        count += 1
+    for i in range(n):
+        item[i] = sv.sign(store, actors["lanhdao"], item[i], now=clock.tick(), calendar=cal).opened[-1]
+        count += 1
+    for i in range(n):
+        sv.return_result(store, actors["motcua"], item[i], now=clock.tick(), calendar=cal)
+        count += 1
+    return {"transitions": count, "seconds": time.perf_counter() - t}
+
+
+def setup_engine(url: str) -> tuple[Any, dict, Any]:
+    """A migrated database with the units, the reference procedure and the staff."""
+    from engine import services as sv
+    from engine.calendar import WorkCalendar
+    from engine.definition import load_definition, load_units
+    from engine.store import init_db
+
+    store = init_db(url)
+    sv.seed_organisation(store, load_units(UNITS))
+    sv.publish_definition(store, load_definition(YAML), now=T0, by="bench")
+    actors = {name: sv.add_user(store, name, unit=u, role=r, now=T0) for name, (u, r) in STAFF.items()}
+    return store, actors, WorkCalendar.default()
+
+
+def peer_engine(url: str, n: int) -> dict[str, Any]:
+    import sqlalchemy as sa
+
+    store, actors, cal = setup_engine(url)
+    out = run_engine_workload(store, n, actors, cal)
+    with store.engine.connect() as conn:
+        returned = conn.execute(sa.text("select count(*) from dossiers where status = 10")).scalar_one()
+        events = conn.execute(sa.text("select count(*) from events")).scalar_one()
+        outbox = conn.execute(sa.text("select count(*) from outbox")).scalar_one()
+    store.dispose()
+    return {**out, "ok": returned == n, "check": f"{returned}/{n} returned, {events} events, {outbox} outbox items"}
+
+
+# --------------------------------------------------------------------------- SpiffWorkflow
+
+
+class _Rows:
+    """One row per dossier (id, state) on SQLite or PostgreSQL, a transaction per call."""
+
+    def __init__(self, url: str, table: str, columns: str):
+        self.url = url
+        if url.startswith("sqlite:///"):
+            import sqlite3
+
+            self.pg = False
+            self.conn = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None)
+            self.conn.execute("pragma journal_mode=WAL")
+            self.conn.execute("pragma synchronous=NORMAL")
+            self.ph = "?"
+        else:
+            import psycopg
+
+            self.pg = True
+            base, _, schema = url.partition("#schema=")
+            self.conn = psycopg.connect(base, autocommit=True)
+            self.conn.execute(f'set search_path to "{schema}"')
+            self.ph = "%s"
+        self.table = table
+        self.execute(f"create table {table} ({columns})")
+
+    def execute(self, sql: str, params: tuple = ()) -> Any:
+        return self.conn.execute(sql.replace("?", self.ph), params)
+
+    def transaction(self, fn: Callable[[], Any]) -> Any:
+        if self.pg:
+            with self.conn.transaction():
+                return fn()
+        self.conn.execute("begin immediate")
+        try:
+            result = fn()
+        except BaseException:
+            self.conn.execute("rollback")
+            raise
+        self.conn.execute("commit")
+        return result
+
+
+def peer_spiff(url: str, n: int) -> dict[str, Any]:
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from SpiffWorkflow.bpmn.parser import BpmnParser
+    from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+    from SpiffWorkflow.util.task import TaskState
+
+    parser = BpmnParser()
+    parser.add_bpmn_file(str(BPMN))
+    spec = parser.get_spec("reference")
+    serializer = BpmnWorkflowSerializer()
+    db = _Rows(url, "spiff_workflows", "id bigint primary key, state text not null")
+    count = 0
+
+    def step(i: int, name: str, data: dict | None = None) -> None:
+        def body() -> None:
+            row = db.execute("select state from spiff_workflows where id = ?", (i,)).fetchone()
+            wf = serializer.deserialize_json(row[0])
+            ready = [t for t in wf.get_tasks(state=TaskState.READY, manual=True) if t.task_spec.name == name]
+            if len(ready) != 1:
+                raise RuntimeError(f"dossier {i}: no ready task '{name}'")
+            if data:
+                ready[0].data.update(data)
+            ready[0].run()
+            wf.do_engine_steps()
+            db.execute("update spiff_workflows set state = ? where id = ?", (serializer.serialize_json(wf), i))
+        db.transaction(body)
+
+    def start(i: int) -> None:
+        def body() -> None:
+            wf = BpmnWorkflow(spec)
+            wf.do_engine_steps()
+            task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
+            task.data.update({"applicant": f"Công dân {i}"})
+            task.run()
+            wf.do_engine_steps()
+            db.execute("insert into spiff_workflows (id, state) values (?, ?)", (i, serializer.serialize_json(wf)))
+        db.transaction(body)
+
+    t = time.perf_counter()
+    for i in range(n):
+        start(i)
+        count += 1
+    for i in range(n):
+        step(i, "review", {"outcome": "supplement" if supplemented(i) else "ok"})
+        count += 1
+    for i in range(0, n, SUPPLEMENT_EVERY):
+        step(i, "supplement")
+        count += 1
+    for i in range(0, n, SUPPLEMENT_EVERY):
+        step(i, "review", {"outcome": "ok"})
+        count += 1
+    for name in ("check", "sign", "deliver"):
+        for i in range(n):
+            step(i, name)
+            count += 1
+    seconds = time.perf_counter() - t
+    completed = 0
+    for (state,) in db.execute("select state from spiff_workflows").fetchall():
+        completed += serializer.deserialize_json(state).is_completed()
+    return {"transitions": count, "seconds": seconds, "ok": completed == n,
+            "check": f"{completed}/{n} workflows completed"}
+
+
+# --------------------------------------------------------------------------- the floor
+
+
+def peer_floor(url: str, n: int) -> dict[str, Any]:
+    db = _Rows(url, "floor_dossiers", "id bigint primary key, status integer not null, version integer not null")
+    db.execute("create table floor_events (id bigint primary key, dossier_id bigint not null, at text not null, "
+               "action text not null, data text not null)")
+    clock = Clock()
+    ids = iter(range(1, 10**9))
+    count = 0
+
+    def transition(i: int, status: int, action: str, first: bool = False) -> None:
+        at = clock.tick().isoformat()
+        data = json.dumps({"step": action, "by": "bench"})
+
+        def body() -> None:
+            if first:
+                db.execute("insert into floor_dossiers (id, status, version) values (?, ?, 1)", (i, status))
+            else:
+                db.execute("update floor_dossiers set status = ?, version = version + 1 where id = ?", (status, i))
+            db.execute("insert into floor_events (id, dossier_id, at, action, data) values (?, ?, ?, ?, ?)",
+                       (next(ids), i, at, action, data))
+        db.transaction(body)
+
+    t = time.perf_counter()
+    for i in range(n):
+        transition(i, 2, "receive", first=True)
+        count += 1
+    for i in range(n):
+        transition(i, 5 if supplemented(i) else 4, "review")
+        count += 1
+    for i in range(0, n, SUPPLEMENT_EVERY):
+        transition(i, 4, "supplemented")
+        count += 1
+    for i in range(0, n, SUPPLEMENT_EVERY):
+        transition(i, 4, "review")
+        count += 1
+    for name, status in (("check", 4), ("sign", 9), ("return", 10)):
+        for i in range(n):
+            transition(i, status, name)
+            count += 1
+    seconds = time.perf_counter() - t
+    returned = db.execute("select count(*) from floor_dossiers where status = 10").fetchone()[0]
+    return {"transitions": count, "seconds": seconds, "ok": returned == n, "check": f"{returned}/{n} at status 10"}
+
+
+PEERS = {"engine": peer_engine, "spiff": peer_spiff, "floor": peer_floor}
+
+
+# --------------------------------------------------------------------------- PostgreSQL schemas
+
+
+def pg_schema_url(base: str, schema: str, *, sqlalchemy: bool) -> str:
+    """A URL whose connections live in ``schema`` (created by the caller)."""
+    if sqlalchemy:
+        sep = "&" if "?" in base else "?"
+        return f"{base}{sep}options=-csearch_path%3D{schema}"
+    return f"{base}#schema={schema}"
+
+
+def pg_admin(base: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def pg_reachable(base: str) -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(base, connect_timeout=3) as conn:
+            conn.execute("select 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "skip PostgreSQL"
+        return False
+
+
+# --------------------------------------------------------------------------- children
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None, timeout: float = 900) -> dict[str, Any]:
+    """Run this file as a child with ``args``; its last stdout line is a JSON result."""
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(f"bench child {' '.join(args)} failed (exit {proc.returncode})")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def child_main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--peer", required=True)
+    ap.add_argument("--url", default="")
+    ap.add_argument("--n", type=int, default=0)
+    a = ap.parse_args(argv)
+    if a.peer == "inbox":
+        out = inbox_child(a.url, a.n)
+    elif a.peer == "prefect":
+        out = prefect_child(a.n)
+    else:
+        out = PEERS[a.peer](a.url, a.n)
+    out["maxrss_mb"] = round(maxrss_mb(), 1)
+    out["cpu"] = round(cpu_seconds(), 2)
+    print(json.dumps(out, default=str))
+
+
+def run_peers(label: str, urls: dict[str, str], n: int) -> dict[str, dict[str, Any]]:
+    results = {}
+    for peer in ("engine", "spiff", "floor"):
+        r = run_child(["--peer", peer, "--url", urls[peer], "--n", str(n)])
+        r["tps"] = r["transitions"] / r["seconds"]
+        results[peer] = r
+        print(f"  {label:<10} {peer:<7} {r['transitions']:>7} transitions in {r['seconds']:6.1f} s = "
+              f"{r['tps']:8.0f}/s   {r['seconds'] / r['transitions'] * 1000:6.2f} ms each   "
+              f"peak RSS {r['maxrss_mb']:6.1f} MB   CPU {r['cpu']:5.1f} s   [{r['check']}]", flush=True)
+    return results
+
+
+def summary(results: dict[str, dict[str, Any]], floor_name: str) -> str:
+    e, s, f = results["engine"], results["spiff"], results["floor"]
+    return (f"engine: {e['tps']:.0f}/s, {e['tps'] / s['tps']:.1f}x spiffworkflow, "
+            f"{e['tps'] / f['tps'] * 100:.0f}% of {floor_name} floor")
+
+
+# --------------------------------------------------------------------------- inbox on 1M items
+
+
+def inbox_child(url: str, n_items: int) -> dict[str, Any]:
+    """Bulk-load ``n_items`` work items with COPY, then time list_tasks (the real inbox query)."""
+    import statistics
+
+    import psycopg
+    import sqlalchemy as sa
+
+    from engine import services as sv
+    from engine.sla import Clock as SlaClock
+
+    base, _, schema = url.partition("#schema=")
+    store, actors, cal = setup_engine(pg_schema_url(base, schema, sqlalchemy=True))
+    with store.engine.connect() as conn:
+        def_id = conn.execute(sa.text("select id from definition_versions")).scalar_one()
+    from engine.definition import load_definition
+
+    defn = load_definition(YAML)
+    steps = [s for s in defn.steps if s.id != "supplement"]  # receive, review, check, sign, deliver
+    per_dossier = len(steps)
+    n_dossiers = max(1, n_items // per_dossier)
+    # The dossiers being handled now (a district has a few hundred open); the rest is history.
+    open_share = min(1.0, env_int("BENCH_INBOX_OPEN", 1000) / n_dossiers)
+    rng = random.Random(7)
+    now = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.timezone.utc)  # a Thursday 10:00 in Hanoi
+    registered = [now - dt.timedelta(days=rng.uniform(0, 3 * 365)) for _ in range(n_dossiers)]
+    is_open = [rng.random() < open_share for _ in range(n_dossiers)]
+    t_load = time.perf_counter()
+    n_open = 0
+    def ts(t: dt.datetime | None) -> str:
+        return "\\N" if t is None else t.isoformat()
+
+    chunk = 20_000
+    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"), autocommit=False) as conn:
+        conn.execute(f'set search_path to "{schema}"')
+        with conn.cursor() as cur:
+            with cur.copy("copy dossiers (id, code, procedure_code, definition_id, definition_version, channel, "
+                          "applicant, applicant_contact, status, registered_at, received_at, due_at, paused_minutes, "
+                          "clock_policy, clock_restarts, supplements, closed_at, route_counts, joins, version, "
+                          "updated_at) from stdin") as cp:
+                lines: list[str] = []
+                for d in range(1, n_dossiers + 1):
+                    reg, opened_now = registered[d - 1], is_open[d - 1]
+                    closed = "\\N" if opened_now else ts(reg + dt.timedelta(days=5))
+                    lines.append(f"{d}\tBENCH-REF-{d:08d}\t{PROCEDURE}\t{def_id}\t1\tcounter\tCông dân {d}\t\t"
+                                 f"{4 if opened_now else 10}\t{ts(reg)}\t{ts(reg)}\t{ts(reg + dt.timedelta(days=7))}\t"
+                                 f"0\tpause\t0\t0\t{closed}\t{{}}\t{{}}\t3\t{ts(reg)}\n")
+                    if len(lines) >= chunk:
+                        cp.write("".join(lines))
+                        lines.clear()
+                cp.write("".join(lines))
+            item_id = 0
+            with cur.copy("copy work_items (id, dossier_id, step_id, step_name, kind, unit_id, role, state, "
+                          "outcome, opened_at, closed_at, due_at, allotted_minutes, spent_minutes, paused_minutes, "
+                          "timeliness, branch, attempt, clock) from stdin") as cp:
+                lines = []
+                for d in range(1, n_dossiers + 1):
+                    reg = registered[d - 1]
+                    upto = rng.randrange(per_dossier) if is_open[d - 1] else per_dossier
+                    for k, step in enumerate(steps[:upto + 1]):
+                        item_id += 1
+                        head = f"{item_id}\t{d}\t{step.id}\t{step.name}\t{step.kind}\t{step.unit}\t{step.role}\t"
+                        if k < upto:
+                            opened = reg + dt.timedelta(hours=k)
+                            lines.append(f"{head}done\tok\t{ts(opened)}\t{ts(opened + dt.timedelta(minutes=30))}\t"
+                                         f"\\N\t{step.duration}\t30\t0\tearly\t\t1\t\\N\n")
+                        else:
+                            opened = now - dt.timedelta(minutes=rng.randrange(1, 3 * 480))
+                            clock = SlaClock.for_step(opened, step.duration)
+                            lines.append(f"{head}open\t\\N\t{ts(opened)}\t\\N\t{ts(clock.due(cal))}\t"
+                                         f"{step.duration}\t\\N\t0\t\\N\t\t1\t{json.dumps(clock.as_dict())}\n")
+                            n_open += 1
+                        if len(lines) >= chunk:
+                            cp.write("".join(lines))
+                            lines.clear()
+                cp.write("".join(lines))
+        conn.execute("select setval(pg_get_serial_sequence('work_items', 'id'), (select max(id) from work_items))")
+        conn.execute("select setval(pg_get_serial_sequence('dossiers', 'id'), (select max(id) from dossiers))")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("analyze dossiers")
+        conn.execute("analyze work_items")
+        total = conn.execute("select count(*) from work_items").fetchone()[0]
+    load_seconds = time.perf_counter() - t_load
+    queries: list[tuple[str, dict[str, Any]]] = []
+    for unit, role in sorted({(s.unit, s.role) for s in steps}):
+        queries.append((f"unit {unit}", {"unit": unit}))
+    for name in STAFF:
+        queries.append((f"user {name}", {"user": name}))
+    sv.list_tasks(store, now=now, unit="phong_tu_phap", calendar=cal)  # warm caches, as a running server
+    times: list[float] = []
+    rows_seen: dict[str, int] = {}
+    for _ in range(5):
+        for label, kw in queries:
+            t = time.perf_counter()
+            rows = sv.list_tasks(store, now=now, calendar=cal, **kw)
+            times.append(time.perf_counter() - t)
+            rows_seen[label] = len(rows)
+    times.sort()
+    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    store.dispose()
+    return {"items": total, "open": n_open, "dossiers": n_dossiers, "load_seconds": load_seconds,
+            "queries": len(times), "p50_ms": statistics.median(times) * 1000, "p95_ms": p95 * 1000,
+            "max_ms": times[-1] * 1000, "rows": rows_seen}
+
+
+# --------------------------------------------------------------------------- Prefect machine work
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _proc_tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live descendants (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        if p in stats:
+            f = stats[p]
+            total += (int(f[11]) + int(f[12])) / tick
+        todo.extend(children.get(p, []))
+    return total
+
+
+def prefect_child(n_items: int) -> dict[str, Any]:
+    """Drain outbox items with and without Prefect; time timer sweeps over open dossiers.
+
+    Runs against the Prefect server at $PREFECT_API_URL (its pid in
+    $BENCH_PREFECT_SERVER_PID) with a fresh SQLite engine database.
+    """
+    import workflows  # noqa: F401  (Prefect defaults)
+    from engine import services as sv
+    from workflows.effects import DeliveryLog, EffectContext, OutboxWork, perform
+    from workflows.flows import close_stores, drain_outbox, sweep_timers_flow
+    from workflows.settings import disable_heartbeats
+
+    server_pid = int(os.environ["BENCH_PREFECT_SERVER_PID"])
+    store, actors, cal = setup_engine(os.environ["QUYTRINH_DATABASE_URL"])
+    clock = Clock()
+    per_dossier = 3  # receive writes a receipt and two unit notifications
+
+    def receive(k: int) -> None:
+        for i in range(k):
+            sv.receive(store, actors["motcua"], PROCEDURE, applicant=f"Công dân {i}", now=clock.tick(), calendar=cal)
+
+    out: dict[str, Any] = {}
+    # 1. Without Prefect: claim, perform, complete — the same effect code, no orchestration.
+    receive(max(1, n_items // per_dossier))
+    ctx = EffectContext(store=store, now=clock.t, worker="bench", log=DeliveryLog(os.environ["QUYTRINH_DELIVERIES"]))
+    c0, t0, done = cpu_seconds(), time.perf_counter(), 0
+    while True:
+        rows = sv.claim_outbox(store, worker="bench", limit=20, now=clock.tick())
+        if not rows:
+            break
+        for row in rows:
+            sv.complete_outbox(store, row.id, worker="bench", now=clock.t,
+                               result=perform(ctx, OutboxWork.of(row)))
+            done += 1
+    out["plain"] = {"items": done, "wall_ms": (time.perf_counter() - t0) / done * 1000,
+                    "cpu_ms": (cpu_seconds() - c0) / done * 1000}
+    with disable_heartbeats():
+        # 2. The drain flow: one flow run, one tagged task run per item.
+        receive(2)
+        drain_outbox(now=clock.tick())  # first run: flow registration, imports
+        receive(max(1, n_items // per_dossier))
+        time.sleep(2)
+        s0, c0, t0 = _proc_tree_cpu(server_pid), cpu_seconds(), time.perf_counter()
+        report = drain_outbox(now=clock.tick())
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        time.sleep(6)  # the server records task runs from events asynchronously
+        server = _proc_tree_cpu(server_pid) - s0
+        done = report["done"]
+        out["prefect"] = {"items": done, "wall_ms": wall / done * 1000, "cpu_ms": cpu / done * 1000,
+                          "server_cpu_ms": server / done * 1000}
+        # 2b. The same without the per-dossier tag (dossier in the task run's name only).
+        receive(2)
+        drain_outbox(now=clock.tick(), dossier_tags=False)  # warm the bounded tag sets
+        receive(max(1, n_items // per_dossier))
+        time.sleep(2)
+        s0, c0, t0 = _proc_tree_cpu(server_pid), cpu_seconds(), time.perf_counter()
+        report = drain_outbox(now=clock.tick(), dossier_tags=False)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        time.sleep(6)
+        server = _proc_tree_cpu(server_pid) - s0
+        done = report["done"]
+        out["prefect_untagged"] = {"items": done, "wall_ms": wall / done * 1000, "cpu_ms": cpu / done * 1000,
+                                   "server_cpu_ms": server / done * 1000}
+        # 3. An empty drain run (what a flow run costs by itself).
+        s0, c0, t0 = _proc_tree_cpu(server_pid), cpu_seconds(), time.perf_counter()
+        runs = 5
+        for _ in range(runs):
+            drain_outbox(now=clock.tick())
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        time.sleep(3)
+        out["empty_run"] = {"wall_ms": wall / runs * 1000, "cpu_ms": cpu / runs * 1000,
+                            "server_cpu_ms": (_proc_tree_cpu(server_pid) - s0) / runs * 1000}
+        # 4. Timer sweeps over N open dossiers.
+        n_open = env_int("BENCH_SWEEP_DOSSIERS", 500)
+        t0 = time.perf_counter()
+        receive(max(0, n_open - 4 - 3 * max(1, n_items // per_dossier)))
+        out["sweep_setup_seconds"] = time.perf_counter() - t0
+        from sqlmodel import select
+
+        from engine.store import Dossier
+        with store.session() as s:
+            open_dossiers = len(s.exec(select(Dossier.id).where(Dossier.closed_at.is_(None))).all())
+        sweeps = {}
+        for label, at in (("first (items change)", clock.t + dt.timedelta(days=5)),
+                          ("steady (nothing changes)", clock.t + dt.timedelta(days=5, seconds=30))):
+            t0 = time.perf_counter()
+            res = sv.sweep_timers(store, now=at, calendar=cal)
+            sweeps[label] = {"seconds": time.perf_counter() - t0, "changed": res.changed, "checked": res.checked}
+        t0 = time.perf_counter()
+        res = sweep_timers_flow(now=clock.t + dt.timedelta(days=5, minutes=1))
+        sweeps["as the sweep flow (steady)"] = {"seconds": time.perf_counter() - t0, "changed": res["changed"],
+                                                "checked": res["checked"]}
+        out["sweep"] = {"open_dossiers": open_dossiers, "runs": sweeps}
+    close_stores()
+    store.dispose()
+    return out
+
+
+def prefect_section(n_items: int, tmp: Path) -> None:
+    from workflows.local import start_local_server
+
+    port = _free_port()
+    t0 = time.perf_counter()
+    server = start_local_server(tmp / "prefect-home", port=port, reuse=False, timeout=120)
+    started = time.perf_counter() - t0
+    try:
+        env = {"PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(tmp / "prefect-client"),
+               "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_LOGGING_TO_API_ENABLED": "false",
+               "BENCH_PREFECT_SERVER_PID": str(server.process.pid),
+               "QUYTRINH_DATABASE_URL": f"sqlite:///{tmp / 'prefect-engine.db'}",
+               "QUYTRINH_DELIVERIES": str(tmp / "deliveries.jsonl")}
+        r = run_child(["--peer", "prefect", "--n", str(n_items)], env=env)
+    finally:
+        server.stop()
+    p, q, u, e = r["plain"], r["prefect"], r["prefect_untagged"], r["empty_run"]
+    print(f"  local Prefect server (SQLite) started in {started:.1f} s")
+    print(f"  machine work without Prefect: {p['wall_ms']:6.2f} ms/item wall, {p['cpu_ms']:6.2f} ms CPU "
+          f"({p['items']} items: claim, perform, complete)")
+    print(f"  through the drain flow:       {q['wall_ms']:6.2f} ms/item wall, {q['cpu_ms']:6.2f} ms worker CPU, "
+          f"{q['server_cpu_ms']:6.2f} ms Prefect server CPU ({q['items']} items, one tagged task run each)")
+    print(f"  added by Prefect per item:    {q['wall_ms'] - p['wall_ms']:6.2f} ms wall, "
+          f"{q['cpu_ms'] - p['cpu_ms']:6.2f} ms worker CPU + {q['server_cpu_ms']:.2f} ms server CPU")
+    print(f"  without the dossier tag:      {u['wall_ms']:6.2f} ms/item wall, {u['cpu_ms']:6.2f} ms worker CPU, "
+          f"{u['server_cpu_ms']:6.2f} ms Prefect server CPU (dossier in the task run name only)")
+    print(f"  an empty drain flow run:      {e['wall_ms']:6.1f} ms wall, {e['cpu_ms']:6.1f} ms worker CPU, "
+          f"{e['server_cpu_ms']:6.1f} ms server CPU")
+    sw = r["sweep"]
+    for label, v in sw["runs"].items():
+        print(f"  timer sweep, {sw['open_dossiers']} open dossiers, {label}: {v['seconds'] * 1000:7.0f} ms "
+              f"({v['checked']} timed items checked, {v['changed']} changes)")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    n = env_int("BENCH_DOSSIERS", 2000)
+    pg_base = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    n_pg = env_int("BENCH_PG_DOSSIERS", min(n, 500))
+    n_inbox = env_int("BENCH_INBOX_ITEMS", 1_000_000)
+    n_prefect = env_int("BENCH_PREFECT_ITEMS", 60)
+    tmp = Path(tempfile.mkdtemp(prefix="quytrinh-bench-"))
+    ok = True
+    started = time.perf_counter()
+    try:
+        print(f"reference procedure: {n} dossiers ({len(range(0, n, SUPPLEMENT_EVERY))} through the "
+              f"supplementation loop), {transitions_for(n)} transitions, one transaction each", flush=True)
+        sqlite_urls = {p: f"sqlite:///{tmp / f'{p}.db'}" for p in ("engine", "spiff", "floor")}
+        sqlite = run_peers("SQLite", sqlite_urls, n)
+        ok &= all(r["ok"] for r in sqlite.values())
+        print(f"  SQLite: {summary(sqlite, 'sqlite')}", flush=True)
+
+        if pg_base and pg_reachable(pg_base):
+            from engine.store import database_url
+
+            sa_base = database_url(pg_base)
+            schemas = {p: f"bench_{os.getpid()}_{p}" for p in ("engine", "spiff", "floor")}
+            for s in schemas.values():
+                pg_admin(pg_base, f'create schema "{s}"')
+            try:
+                urls = {"engine": pg_schema_url(sa_base, schemas["engine"], sqlalchemy=True),
+                        "spiff": pg_schema_url(pg_base, schemas["spiff"], sqlalchemy=False),
+                        "floor": pg_schema_url(pg_base, schemas["floor"], sqlalchemy=False)}
+                pg = run_peers("PostgreSQL", urls, n_pg)
+                ok &= all(r["ok"] for r in pg.values())
+                print(f"  PostgreSQL: {summary(pg, 'postgresql')}", flush=True)
+            finally:
+                for s in schemas.values():
+                    pg_admin(pg_base, f'drop schema if exists "{s}" cascade')
+
+            if n_inbox > 0:
+                schema = f"bench_{os.getpid()}_inbox"
+                pg_admin(pg_base, f'create schema "{schema}"')
+                try:
+                    r = run_child(["--peer", "inbox", "--url", f"{database_url(pg_base)}#schema={schema}",
+                                   "--n", str(n_inbox)])
+                finally:
+                    pg_admin(pg_base, f'drop schema if exists "{schema}" cascade')
+                print(f"inbox query (engine.services.list_tasks) on PostgreSQL: {r['items']:,} work items "
+                      f"({r['open']:,} open) in {r['dossiers']:,} dossiers, loaded with COPY in "
+                      f"{r['load_seconds']:.1f} s")
+                rows = ", ".join(f"{k}: {v}" for k, v in r["rows"].items())
+                print(f"  {r['queries']} queries by unit and by user: p50 {r['p50_ms']:.1f} ms, "
+                      f"p95 {r['p95_ms']:.1f} ms, max {r['max_ms']:.1f} ms (target p95 <= 50 ms; rows: {rows})",
+                      flush=True)
+        elif pg_base:
+            print(f"PostgreSQL at {pg_base} is not reachable: its figures were not measured")
+
+        if n_prefect > 0:
+            print(f"Prefect machine work ({n_prefect} outbox items, local Prefect server, SQLite engine database)",
+                  flush=True)
+            prefect_section(n_prefect, tmp)
+        print(f"(bench ran {time.perf_counter() - started:.0f} s)")
+        print(summary(sqlite, "sqlite"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    if "--peer" in sys.argv:
+        child_main(sys.argv[1:])
+    else:
+        sys.exit(main())
