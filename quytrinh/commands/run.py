@@ -1,0 +1,196 @@
+"""`quytrinh run`: the embedded default that `make run` starts.
+
+1. validate the shipped catalogue (stop on errors, show the summary);
+2. render its diagrams into ``diagrams/`` (only changed files are written);
+3. open the database (``$QUYTRINH_DATABASE_URL``, default SQLite at
+   ``var/quytrinh.db``), migrate it, publish the catalogue and seed the demo
+   organisation and users;
+4. start a local Prefect server on SQLite (unless ``$PREFECT_API_URL`` points
+   at one), the worker and the web app, and keep them running until Ctrl-C.
+
+``--smoke`` does all of it, checks that every service answers, and stops:
+what the tests run to keep `make run` honest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from engine.errors import QuytrinhError
+
+
+def _say(text: str) -> None:
+    typer.echo(text)
+
+
+def _validate(root: Path) -> None:
+    from engine.definition import load_catalogue
+    from engine.lint import ERROR, lint_catalogue
+    from quytrinh.commands.validate import summary, summary_line
+
+    catalogue = load_catalogue([root])
+    findings = lint_catalogue(catalogue)
+    errors = [f for f in findings if f.severity == ERROR]
+    line = summary_line(summary(findings, len(catalogue.definitions), len(catalogue.files) - len(catalogue.definitions)))
+    if errors:
+        for f in errors:
+            print(f, file=sys.stderr)
+        raise QuytrinhError(f"the catalogue has errors ({line}); fix them (quytrinh validate) and run again")
+    _say(f"1. Kiểm tra danh mục {root}/: {line} (chi tiết: quytrinh validate)")
+
+
+def _render(root: Path, out: Path) -> None:
+    from quytrinh.commands.render import run as render_run
+
+    code = render_run([root], out, "svg", False, None)
+    if code:
+        raise QuytrinhError("the diagrams could not be drawn (see above)")
+    _say(f"2. Sơ đồ quy trình: {out.resolve()}/ (mở tệp .svg bằng trình duyệt)")
+
+
+def _database(root: Path) -> tuple[str, list]:
+    from engine.definition import load_catalogue
+    from engine.store import database_url, init_db
+
+    from engine.services import publish_definition, seed_organisation
+
+    url = database_url(None)
+    store = init_db(url)
+    cat = load_catalogue([root])
+    now = dt.datetime.now(dt.timezone.utc)
+    if cat.organisation is not None:
+        seed_organisation(store, cat.organisation)
+    for defn in cat.definitions:
+        publish_definition(store, defn, now=now, by="quytrinh run")
+    users: list = []
+    try:
+        from quytrinh.web.demo import seed_demo
+    except ImportError:  # no web app in this build: units and definitions only
+        seed_demo = None
+    if seed_demo is not None:
+        users = seed_demo(store, cat, now)
+    _say(f"3. Cơ sở dữ liệu: {url} ({len(cat.definitions)} quy trình đã nạp)")
+    return url, users
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status < 500:
+                    return True
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as fh:
+        return subprocess.Popen([sys.executable, "-m", "quytrinh.cli", *args], env=env,
+                                stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run(
+    host: str = typer.Option("127.0.0.1", "--host", help="Địa chỉ của ứng dụng web."),
+    port: int = typer.Option(8000, "--port", help="Cổng của ứng dụng web."),
+    prefect_port: int = typer.Option(4200, "--prefect-port", help="Cổng của máy chủ Prefect cục bộ."),
+    catalogue: Optional[Path] = typer.Option(None, "--catalogue", help="Thư mục danh mục (mặc định procedures_yaml/)."),
+    out: Path = typer.Option(Path("diagrams"), "--out", help="Thư mục sơ đồ."),
+    smoke: bool = typer.Option(False, "--smoke", help="Khởi động mọi thành phần, kiểm tra chúng trả lời, rồi dừng."),
+) -> None:
+    """Kiểm tra, vẽ sơ đồ, mở cơ sở dữ liệu và chạy Prefect, worker và ứng dụng web."""
+    from engine.definition import default_root
+
+    root = catalogue or default_root()
+    _validate(root)
+    _render(root, out)
+    url, users = _database(root)
+
+    import workflows  # noqa: F401  (the project's Prefect defaults)
+    from workflows.local import start_local_server
+
+    env = dict(os.environ)
+    env["QUYTRINH_DATABASE_URL"] = url
+    env["PYTHONUNBUFFERED"] = "1"  # the logs show each line as it happens
+    server = None
+    worker = app = None
+    logs = Path("var/log")
+    try:
+        if os.environ.get("PREFECT_API_URL"):
+            api = os.environ["PREFECT_API_URL"]
+        else:
+            server = start_local_server(port=prefect_port)
+            api = server.api_url
+        env["PREFECT_API_URL"] = api
+        _say(f"4. Prefect: {api.removesuffix('/api')} (giao diện theo dõi các lượt chạy)")
+        worker = _spawn(["worker"], env, logs / "worker.log")
+        _say(f"   Worker: đang chạy (nhật ký {logs / 'worker.log'})")
+        has_web = (Path(__file__).resolve().parent.parent / "web" / "app.py").exists()
+        if has_web:
+            app = _spawn(["serve", "--host", host, "--port", str(port)], env, logs / "web.log")
+            if not _wait_http(f"http://{host}:{port}/login", 60):
+                raise QuytrinhError(f"the web app did not answer on http://{host}:{port}/ (see {logs / 'web.log'})")
+            _say(f"5. Ứng dụng web: http://{host}:{port}/")
+        if users:
+            _say("   Đăng nhập bằng một trong các tài khoản mẫu:")
+            for username, password, what in users:
+                _say(f"     {username:<14} mật khẩu {password:<10} {what}")
+        time.sleep(1.0)
+        if worker.poll() is not None:
+            raise QuytrinhError(f"the worker stopped (see {logs / 'worker.log'})")
+        if smoke:
+            _say("Mọi thành phần đã trả lời; dừng (--smoke).")
+            return
+        _say("Nhấn Ctrl-C để dừng.")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(1.0):
+                for name, proc in (("worker", worker), ("web", app)):
+                    if proc is not None and proc.poll() is not None:
+                        raise QuytrinhError(f"the {name} process stopped (see {logs / (name + '.log')})")
+        except KeyboardInterrupt:
+            pass
+    finally:
+        _stop(app)
+        _stop(worker)
+        if server is not None:
+            server.stop()
+    _say("Đã dừng.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``run`` command to the ``quytrinh`` app."""
+    app.command("run")(run)
