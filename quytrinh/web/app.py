@@ -1,0 +1,325 @@
+"""The FastAPI application: ``create_app()``.
+
+Every module ``quytrinh/web/routes_*.py`` that exposes ``router`` (an
+``APIRouter``) is included automatically, with the CSRF check of
+:func:`quytrinh.web.deps.csrf_protect` on all its unsafe requests unless the
+module sets ``OWN_CSRF = True`` (the REST API, which checks it itself). A
+module may also expose ``NAV``, a list of :class:`quytrinh.web.deps.NavItem`
+shown in the navigation bar to the roles they name.
+
+No traceback ever reaches a user: errors become a Vietnamese error page (or,
+under ``/api``, JSON ``{"error": ..., "message": ...}``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+import pkgutil
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any, Callable
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.errors import (
+    ActionError,
+    DuplicateRequest,
+    IllegalAction,
+    NotAuthorized,
+    NotFound,
+    QuytrinhError,
+    StaleVersion,
+)
+from quytrinh.web import auth
+from quytrinh.web.deps import NavItem, NotSignedIn, local_time, login_redirect_target, render
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("quytrinh.web")
+
+#: Navigation entries of the core pages (other route modules add theirs with ``NAV``).
+CORE_NAV = [
+    NavItem("Hộp việc", "/inbox", ("staff",), 10),
+    NavItem("Tiếp nhận hồ sơ", "/receive", ("one_stop",), 20),
+    NavItem("Danh mục thủ tục", "/procedures", ("staff",), 30),
+]
+
+#: Vietnamese titles of HTTP error pages.
+ERROR_TITLES = {
+    400: "Yêu cầu không hợp lệ",
+    401: "Cần đăng nhập",
+    403: "Không có quyền truy cập",
+    404: "Không tìm thấy trang",
+    405: "Thao tác không được hỗ trợ",
+    409: "Thao tác không thực hiện được",
+    422: "Dữ liệu không hợp lệ",
+    429: "Thử lại sau",
+    500: "Lỗi hệ thống",
+}
+
+
+def error_status(exc: QuytrinhError) -> tuple[int, str]:
+    """The HTTP status and error name of an engine error."""
+    if isinstance(exc, NotFound):
+        return 404, "not_found"
+    if isinstance(exc, NotAuthorized):
+        return 403, "not_authorized"
+    if isinstance(exc, StaleVersion):
+        return 409, "stale_version"
+    if isinstance(exc, DuplicateRequest):
+        return 409, "duplicate_request"
+    if isinstance(exc, IllegalAction):
+        return 409, "illegal_action"
+    if isinstance(exc, ActionError):
+        return 422, "invalid_action"
+    return 422, "error"
+
+
+def error_message_vi(exc: QuytrinhError) -> str:
+    """A Vietnamese sentence for an engine error, shown on pages (the API gives the engine's text)."""
+    if isinstance(exc, NotFound):
+        return "Không tìm thấy hồ sơ hoặc công việc này."
+    if isinstance(exc, NotAuthorized):
+        return "Bạn không có quyền thực hiện thao tác này (công việc thuộc đơn vị, vai trò hoặc người khác)."
+    if isinstance(exc, StaleVersion):
+        return "Hồ sơ vừa được người khác cập nhật. Hãy xem lại và thực hiện lại; hồ sơ chưa thay đổi."
+    if isinstance(exc, DuplicateRequest):
+        return "Yêu cầu này đã được gửi trước đó với nội dung khác; hồ sơ chưa thay đổi."
+    if isinstance(exc, IllegalAction):
+        return "Thao tác không hợp lệ ở trạng thái hiện tại của hồ sơ (công việc đã xong, hoặc kết quả xử lý không thuộc bước này)."
+    return "Không thực hiện được thao tác: dữ liệu chưa hợp lệ. Hãy kiểm tra lại các ô đã nhập."
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+class SessionMiddleware:
+    """Loads the signed session cookie into ``request.state.session`` and writes it back when needed.
+
+    A request without a valid cookie gets a fresh anonymous session (its id
+    carries the CSRF token of the sign-in form). The cookie is written when the
+    session is new or changed (sign-in, sign-out, flash messages). Requests to
+    ``/api`` and ``/static`` get no new session.
+    """
+
+    def __init__(self, app: Any, codec: auth.SessionCodec, secure: bool):
+        self.app, self.codec, self.secure = app, codec, secure
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cookie_value = None
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie":
+                jar = SimpleCookie()
+                try:
+                    jar.load(value.decode("latin-1"))
+                except Exception:
+                    continue
+                if auth.SESSION_COOKIE in jar:
+                    cookie_value = jar[auth.SESSION_COOKIE].value
+        session = self.codec.loads(cookie_value)
+        path = scope.get("path", "")
+        fresh = session is None
+        if session is None:
+            session = auth.SessionData.new()
+        state = scope.setdefault("state", {})
+        state["session"] = session
+        state["session_dirty"] = False
+        want_cookie = not path.startswith(("/api", "/static"))
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if state.get("session_clear"):
+                    headers.append((b"set-cookie", self._cookie("", 0).encode("latin-1")))
+                elif want_cookie and (fresh or state.get("session_dirty")):
+                    current = state["session"]
+                    headers.append((b"set-cookie", self._cookie(self.codec.dumps(current),
+                                                                self.codec.max_age).encode("latin-1")))
+                headers.extend(_security_headers(path))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    def _cookie(self, value: str, max_age: int) -> str:
+        parts = [f"{auth.SESSION_COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax", f"Max-Age={max_age}"]
+        if self.secure:
+            parts.append("Secure")
+        return "; ".join(parts)
+
+
+def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
+    headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+    if not path.startswith(("/docs", "/redoc")):  # Swagger UI loads its scripts from a CDN
+        headers.append((b"x-frame-options", b"DENY"))
+        headers.append((b"content-security-policy",
+                        b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"))
+    return headers
+
+
+def _route_modules() -> list[Any]:
+    from quytrinh import web
+
+    mods = []
+    for info in sorted(pkgutil.iter_modules(web.__path__), key=lambda m: m.name):
+        if info.name.startswith("routes_"):
+            mods.append(importlib.import_module(f"quytrinh.web.{info.name}"))
+    return mods
+
+
+def _make_templates() -> Jinja2Templates:
+    from engine.definition import OUTCOME_LABELS, STEP_KIND_LABELS
+    from engine.machine import ACTION_LABELS, CHANNEL_LABELS, ITEM_STATE_LABELS, STATUS_LABELS, Status
+    from engine.sla import LABELS_VI, Timeliness, describe_remaining
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True,
+                             undefined=jinja2.ChainableUndefined)
+    env.filters["local"] = local_time
+    env.filters["remaining"] = lambda m: describe_remaining(int(m)) if m is not None else "tạm dừng"
+    env.filters["timeliness"] = lambda c: LABELS_VI[Timeliness(c)] if c else "Tạm dừng tính thời gian"
+    env.filters["status"] = lambda s: STATUS_LABELS[Status(int(s))] if s is not None else ""
+    env.filters["channel"] = lambda c: CHANNEL_LABELS.get(c, c)
+    env.filters["item_state"] = lambda s: ITEM_STATE_LABELS.get(s, s)
+    env.filters["action"] = lambda a: ACTION_LABELS.get(a, a)
+    env.filters["outcome"] = lambda o: OUTCOME_LABELS.get(o, o) if o else ""
+    env.filters["step_kind"] = lambda k: STEP_KIND_LABELS.get(k, k)
+    return Jinja2Templates(env=env)
+
+
+def _system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime] | dt.datetime | None = None,
+               catalogue_root: str | Path | None = None, secret: str | None = None) -> FastAPI:
+    """The quytrinh web app.
+
+    Parameters
+    ----------
+    database_url : str or None
+        The database (default ``$QUYTRINH_DATABASE_URL``, else SQLite at ``var/quytrinh.db``);
+        migrated to head when it is not.
+    now : callable, datetime or None
+        The clock: a function returning an aware instant, or a fixed instant (tests). Default: the wall clock.
+    catalogue_root : path or None
+        The ``procedures_yaml`` folder (default :func:`engine.definition.default_root`).
+    secret : str or None
+        The signing key (default :func:`quytrinh.web.auth.load_secret`).
+
+    Returns
+    -------
+    FastAPI
+        Ready to serve (``uvicorn`` or ``TestClient``).
+    """
+    from engine.definition import default_root
+    from engine.store import init_db
+
+    if isinstance(now, dt.datetime):
+        fixed = now
+        clock: Callable[[], dt.datetime] = lambda: fixed
+    else:
+        clock = now or _system_clock
+    app = FastAPI(
+        title="quytrinh API",
+        description="Giải quyết hồ sơ thủ tục hành chính theo quy trình nội bộ. "
+                    "Đăng nhập: POST /api/auth/token, rồi gửi `Authorization: Bearer <token>`.",
+        version="1",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.store = init_db(database_url)
+    app.state.clock = clock
+    app.state.catalogue_root = Path(catalogue_root) if catalogue_root else default_root()
+    app.state.codec = auth.SessionCodec(secret or auth.load_secret())
+    app.state.throttle = auth.LoginThrottle()
+    app.state.templates = _make_templates()
+    nav = list(CORE_NAV)
+
+    from fastapi import Depends
+
+    from quytrinh.web.deps import csrf_protect
+
+    for module in _route_modules():
+        router = getattr(module, "router", None)
+        if router is None:
+            continue
+        deps = [] if getattr(module, "OWN_CSRF", False) else [Depends(csrf_protect)]
+        app.include_router(router, dependencies=deps)
+        nav.extend(getattr(module, "NAV", []))
+    app.state.nav = sorted(nav, key=lambda n: (n.order, n.label))
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    secure = os.environ.get("QUYTRINH_SECURE_COOKIES", "") in ("1", "true", "yes")
+    app.add_middleware(SessionMiddleware, codec=app.state.codec, secure=secure)
+    _install_error_handlers(app)
+    return app
+
+
+def _error_page(request: Request, status: int, message: str) -> Response:
+    title = ERROR_TITLES.get(status, "Lỗi")
+    try:
+        return render(request, "error.html", {"status": status, "title": title, "message": message},
+                      status_code=status)
+    except Exception:  # the error page itself failed: plain text, still no traceback
+        log.exception("error page failed")
+        return Response(f"{status} {title}", status_code=status, media_type="text/plain; charset=utf-8")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        if _is_api(request):
+            return JSONResponse({"error": "not_authenticated", "message": "sign in first: POST /api/auth/token"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return RedirectResponse(login_redirect_target(request), status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request):
+            names = {401: "not_authenticated", 403: "not_authorized", 404: "not_found", 405: "method_not_allowed",
+                     409: "conflict", 422: "invalid", 429: "too_many_requests"}
+            return JSONResponse({"error": names.get(exc.status_code, "error"), "message": str(exc.detail)},
+                                status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else \
+            "Trang hoặc hồ sơ bạn tìm không có." if exc.status_code == 404 else ERROR_TITLES.get(exc.status_code, "")
+        if exc.status_code == 405:
+            detail = "Thao tác này không được hỗ trợ ở địa chỉ này."
+        resp = _error_page(request, exc.status_code, detail)
+        for k, v in (getattr(exc, "headers", None) or {}).items():
+            resp.headers[k] = v
+        return resp
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+            return JSONResponse({"error": "invalid", "message": problems}, status_code=422)
+        return _error_page(request, 422, "Dữ liệu gửi lên không hợp lệ hoặc thiếu. Hãy quay lại và kiểm tra các ô đã nhập.")
+
+    @app.exception_handler(QuytrinhError)
+    async def engine_error(request: Request, exc: QuytrinhError) -> Response:
+        status, name = error_status(exc)
+        if _is_api(request):
+            return JSONResponse({"error": name, "message": str(exc)}, status_code=status)
+        return _error_page(request, status, error_message_vi(exc))
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if _is_api(request):
+            return JSONResponse({"error": "internal", "message": "internal server error (logged)"}, status_code=500)
+        return _error_page(request, 500, "Hệ thống gặp lỗi khi xử lý yêu cầu. Lỗi đã được ghi lại; "
+                                         "hồ sơ không bị thay đổi nếu thao tác chưa hoàn tất. Hãy thử lại sau.")

@@ -1,0 +1,236 @@
+"""Passwords, signed session cookies, CSRF tokens and sign-in throttling for the web app.
+
+Passwords are hashed with Argon2id (argon2-cffi). Hashes made by
+:func:`engine.services.hash_password` (PBKDF2-SHA256, what ``quytrinh user add
+--password`` stores) are accepted too, and upgraded to Argon2id the first time
+the user signs in.
+
+The session is a cookie signed with itsdangerous (HttpOnly, SameSite=Lax); it
+holds the user's id, a random session id, and the time it was issued. The CSRF
+token is an HMAC of the session id under the secret key: a synchronizer token
+bound to the session, never stored elsewhere, which a page from another site
+can neither read nor forge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+SECRET_ENV = "QUYTRINH_SECRET_KEY"
+SECRET_FILE = Path("var") / "secret.key"
+SESSION_COOKIE = "quytrinh_session"
+#: Sessions expire after this many seconds without a new sign-in (12 hours: one working day).
+SESSION_MAX_AGE = 12 * 3600
+
+#: Argon2id with the OWASP-recommended minimum (19 MiB, 2 passes, 1 lane): about 20 ms a check.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+# --------------------------------------------------------------------------- secret
+
+
+def load_secret(path: Path | None = None) -> str:
+    """The signing secret: ``$QUYTRINH_SECRET_KEY``, else the content of ``var/secret.key``.
+
+    The file is created (mode 0600) with a random key when missing, so sessions
+    survive a restart.
+    """
+    env = os.environ.get(SECRET_ENV)
+    if env:
+        return env
+    path = path or SECRET_FILE
+    if path.is_file():
+        text = path.read_text().strip()
+        if text:
+            return text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+def hash_password(password: str) -> str:
+    """An Argon2id hash of ``password`` (``$argon2id$...``)."""
+    return _HASHER.hash(password)
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Whether ``password`` matches ``stored``: an Argon2 hash, or a PBKDF2 hash of engine.services."""
+    if not stored:
+        return False
+    if stored.startswith("$argon2"):
+        try:
+            return _HASHER.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+    from engine.services import check_password
+
+    return check_password(password, stored)
+
+
+def needs_upgrade(stored: str | None) -> bool:
+    """Whether a (verified) hash should be replaced by a fresh Argon2id hash."""
+    if not stored or not stored.startswith("$argon2"):
+        return True
+    try:
+        return _HASHER.check_needs_rehash(stored)
+    except InvalidHashError:
+        return True
+
+
+def set_password(db: Any, username: str, password: str) -> None:
+    """Store an Argon2id hash of ``password`` for an existing user.
+
+    Raises
+    ------
+    engine.errors.NotFound
+        When the user does not exist.
+    """
+    from sqlmodel import select
+
+    from engine.errors import NotFound
+    from engine.store import User, as_store
+
+    with as_store(db).write() as s:
+        user = s.exec(select(User).where(User.username == username)).first()
+        if user is None:
+            raise NotFound(f"user '{username}' does not exist")
+        user.password_hash = hash_password(password)
+        s.add(user)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@dataclass
+class SessionData:
+    """What the session cookie holds."""
+
+    sid: str
+    user_id: int | None = None
+    flash: list[tuple[str, str]] = field(default_factory=list)  # (kind, message) shown once
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sid": self.sid, "uid": self.user_id, "flash": self.flash}
+
+    @classmethod
+    def new(cls, user_id: int | None = None) -> "SessionData":
+        return cls(sid=secrets.token_urlsafe(18), user_id=user_id)
+
+
+class SessionCodec:
+    """Signs and reads the session cookie; derives the session's CSRF token."""
+
+    def __init__(self, secret: str, max_age: int = SESSION_MAX_AGE):
+        self.secret = secret
+        self.max_age = max_age
+        self._serializer = URLSafeTimedSerializer(secret, salt="quytrinh-session")
+
+    def dumps(self, data: SessionData) -> str:
+        return self._serializer.dumps(data.as_dict())
+
+    def loads(self, cookie: str | None) -> SessionData | None:
+        """The session of a cookie, or None when it is missing, forged or expired."""
+        if not cookie:
+            return None
+        try:
+            raw = self._serializer.loads(cookie, max_age=self.max_age)
+        except (BadSignature, ValueError, TypeError):
+            return None
+        if not isinstance(raw, dict) or not isinstance(raw.get("sid"), str):
+            return None
+        uid = raw.get("uid")
+        flash = [tuple(x) for x in raw.get("flash") or [] if isinstance(x, list) and len(x) == 2]
+        return SessionData(sid=raw["sid"], user_id=uid if isinstance(uid, int) else None, flash=flash)  # type: ignore[arg-type]
+
+    def csrf_token(self, sid: str) -> str:
+        """The CSRF token of session ``sid``."""
+        return hmac.new(self.secret.encode(), b"csrf:" + sid.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, sid: str, token: str | None) -> bool:
+        """Whether ``token`` is the CSRF token of session ``sid`` (constant time)."""
+        return bool(token) and hmac.compare_digest(self.csrf_token(sid), str(token))
+
+    # API bearer tokens: the same signature, a different salt.
+    def api_token(self, user_id: int) -> str:
+        """A bearer token for the REST API (valid :attr:`max_age` seconds)."""
+        return URLSafeTimedSerializer(self.secret, salt="quytrinh-api").dumps({"uid": user_id})
+
+    def api_user(self, token: str) -> int | None:
+        """The user id of a bearer token, or None when it is forged or expired."""
+        try:
+            raw = URLSafeTimedSerializer(self.secret, salt="quytrinh-api").loads(token, max_age=self.max_age)
+        except (BadSignature, ValueError, TypeError):
+            return None
+        uid = raw.get("uid") if isinstance(raw, dict) else None
+        return uid if isinstance(uid, int) else None
+
+
+# --------------------------------------------------------------------------- throttling
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: dt.datetime | None = None
+
+
+class LoginThrottle:
+    """Slows down repeated failed sign-ins per (username, client address).
+
+    The first :attr:`free` failures cost nothing; after that each attempt must
+    wait ``base * 2**(failures - free)`` seconds (capped at :attr:`cap`) after
+    the last failure, else it is refused with HTTP 429 without checking the
+    password. A success clears the count. Kept in memory: one web process.
+    """
+
+    def __init__(self, free: int = 3, base: float = 2.0, cap: float = 900.0):
+        self.free, self.base, self.cap = free, base, cap
+        self._lock = threading.Lock()
+        self._failures: dict[tuple[str, str], _Failures] = {}
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` consecutive failures."""
+        if failures < self.free:
+            return 0.0
+        return min(self.cap, self.base * 2 ** (failures - self.free))
+
+    def retry_after(self, username: str, client: str, now: dt.datetime) -> float:
+        """Seconds before this username may try again from this address (0: now)."""
+        with self._lock:
+            f = self._failures.get((username.lower(), client))
+            if f is None or f.last is None:
+                return 0.0
+            wait = self.delay(f.count) - (now - f.last).total_seconds()
+            return max(0.0, wait)
+
+    def failed(self, username: str, client: str, now: dt.datetime) -> float:
+        """Record a failure; returns the delay now imposed (seconds)."""
+        with self._lock:
+            f = self._failures.setdefault((username.lower(), client), _Failures())
+            f.count += 1
+            f.last = now
+            if len(self._failures) > 100_000:  # bounded memory under a spraying attack
+                self._failures.clear()
+            return self.delay(f.count)
+
+    def succeeded(self, username: str, client: str) -> None:
+        with self._lock:
+            self._failures.pop((username.lower(), client), None)

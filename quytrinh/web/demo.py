@@ -1,0 +1,107 @@
+"""The demo organisation that ``make run`` (``quytrinh run``) starts with.
+
+:func:`seed_demo` loads the units, publishes the catalogue's definitions and
+adds one member of staff for every unit and role the catalogue's processes use
+(two at the one-stop counters), plus the reform office (``caicach``) and an
+administrator (``admin``). Every demo account has the password
+:data:`DEMO_PASSWORD`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+DEMO_PASSWORD = "demo123"
+
+#: Short names of units in demo usernames.
+_UNIT_SHORT = {
+    "bp_mot_cua": "motcua", "lanh_dao_ubnd": "ubnd", "van_phong": "vp", "xa_mot_cua": "xa_motcua",
+    "xa_lanh_dao": "xa_ld", "xa_van_thu": "xa_vt", "xa_tu_phap": "xa_tuphap", "xa_van_hoa_xa_hoi": "xa_vhxh",
+    "xa_dia_chinh": "xa_diachinh", "xa_hoi_dong_khuyet_tat": "xa_hdkt", "chi_cuc_thue": "thue",
+    "chi_nhanh_vpdkdd": "vpdkdd", "cong_an_huyen": "congan", "ubnd_xa_noi_co_dat": "xa_codat",
+    "ubnd_xa_noi_cu_tru": "xa_cutru",
+}
+_ROLE_SHORT = {"staff": "cv", "head": "ld", "clerk": "vanthu", "chairman": "ct", "vice_chairman": "pct",
+               "council": "hd"}
+_NAMES = ["Nguyễn Thị Lan", "Trần Văn Minh", "Lê Thu Hà", "Phạm Quốc Huy", "Hoàng Minh Châu", "Vũ Thị Hồng",
+          "Đặng Văn Nam", "Bùi Thị Mai", "Đỗ Đức Thắng", "Ngô Thị Hạnh", "Dương Văn Tùng", "Lý Thị Ngọc",
+          "Phan Văn Khánh", "Trịnh Thị Thảo", "Đinh Công Sơn", "Mai Thị Phương", "Tạ Văn Hải", "Hà Thị Yến",
+          "Cao Minh Đức", "Lương Thị Quỳnh", "Chu Văn Bình", "Kiều Thị Trang", "Tô Văn Long", "Lâm Thị Hương"]
+
+
+def demo_username(unit_id: str, role: str, n: int = 1) -> str:
+    """The demo username of the ``n``-th member of staff of ``unit_id`` in ``role`` (e.g. ``tckh_cv``)."""
+    unit = _UNIT_SHORT.get(unit_id, unit_id.removeprefix("phong_"))
+    if unit_id == "bp_mot_cua" and role == "staff":
+        base = "motcua"
+    elif unit_id == "van_phong" and role == "clerk":
+        base = "vanthu"
+    else:
+        base = f"{unit}_{_ROLE_SHORT.get(role, role)}"
+    return base if n == 1 else f"{base}{n}"
+
+
+def _used_roles(catalogue: Any) -> list[tuple[str, str]]:
+    used: set[tuple[str, str]] = set()
+    for defn in catalogue.definitions:
+        for step in defn.steps:
+            if step.kind in ("human", "sign", "return") and step.unit and step.role:
+                used.add((step.unit, step.role))
+    return sorted(used)
+
+
+def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str, str]]:
+    """Seed the demo organisation and staff (idempotent: existing rows are kept).
+
+    Parameters
+    ----------
+    db : Store, Engine or URL
+        A migrated database.
+    catalogue : engine.definition.Catalogue
+        The loaded catalogue (units and definitions).
+    now : datetime
+        When (aware).
+
+    Returns
+    -------
+    list of (username, password, description)
+        The demo accounts, to print for the person who started the app.
+    """
+    from sqlmodel import select
+
+    from engine import services as sv
+    from engine.store import UnitRow, User, as_store
+    from quytrinh.web.auth import hash_password
+
+    store = as_store(db)
+    if catalogue.organisation is not None:
+        sv.seed_organisation(store, catalogue.organisation)
+    for defn in catalogue.definitions:
+        sv.publish_definition(store, defn, now=now, by="demo")
+    wanted: list[tuple[str, str, str]] = []  # (username, unit, role)
+    for unit, role in _used_roles(catalogue):
+        wanted.append((demo_username(unit, role), unit, role))
+        if role == "staff" and unit in ("bp_mot_cua", "phong_tckh"):
+            wanted.append((demo_username(unit, role, 2), unit, role))
+    wanted.append(("caicach", "phong_noi_vu", "staff"))
+    wanted.append(("admin", "van_phong", "head"))
+    out: list[tuple[str, str, str]] = []
+    digest = hash_password(DEMO_PASSWORD)  # one hash (random salt) for the shared demo password
+    with store.write() as s:
+        units = {u.id: u for u in s.exec(select(UnitRow)).all()}
+        existing = {u.username for u in s.exec(select(User)).all()}
+        for i, (username, unit, role) in enumerate(wanted):
+            row = units.get(unit)
+            if row is None or role not in (row.roles or {}):
+                continue
+            title = row.roles[role]
+            what = {"caicach": "Phòng phụ trách cải cách hành chính", "admin": "Quản trị hệ thống"}.get(
+                username, f"{title} — {row.short or row.name}")
+            out.append((username, DEMO_PASSWORD, what))
+            if username in existing:
+                continue
+            s.add(User(username=username, full_name=_NAMES[i % len(_NAMES)], unit_id=unit, role=role,
+                       password_hash=digest, created_at=now))
+            existing.add(username)
+    return out

@@ -1,0 +1,260 @@
+"""Shared pieces of the web routes: the signed-in user, role checks, CSRF, flash messages, rendering.
+
+Routes modules (``quytrinh/web/routes_*.py``) use::
+
+    from quytrinh.web.deps import current_user, require_role, render, flash, WebUser
+
+    @router.get("/leader")
+    def page(request: Request, user: WebUser = Depends(require_role("leader"))):
+        return render(request, "leader_home.html", {"rows": ...})
+
+Every non-API router is included with :func:`csrf_protect` as a dependency
+(see :mod:`quytrinh.web.app`): a POST, PUT, PATCH or DELETE whose form field
+``csrf_token`` (or header ``X-CSRF-Token``) is not the session's token is
+refused with 403 before the route runs. Forms put the token in with
+``{{ csrf_field() }}``.
+
+Web roles (a user may have several): ``staff`` (every member of staff),
+``one_stop`` (a one-stop unit), ``head`` (role ``head`` of a unit),
+``leader`` (a leadership unit), ``reform`` (the reform office: a unit of
+:data:`REFORM_UNITS`), ``admin`` (a username of ``$QUYTRINH_ADMINS``, default
+``admin``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+from markupsafe import Markup
+
+from engine.services import Actor
+
+#: Units whose staff are the reform office (cải cách hành chính: Phòng Nội vụ).
+REFORM_UNITS = ("phong_noi_vu",)
+ADMINS_ENV = "QUYTRINH_ADMINS"
+ROLES = ("staff", "one_stop", "head", "leader", "reform", "admin")
+ROLE_LABELS = {
+    "staff": "Cán bộ, công chức",
+    "one_stop": "Bộ phận Một cửa",
+    "head": "Lãnh đạo đơn vị",
+    "leader": "Lãnh đạo UBND",
+    "reform": "Phòng phụ trách cải cách hành chính",
+    "admin": "Quản trị hệ thống",
+}
+LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
+
+
+def admin_usernames() -> set[str]:
+    """Usernames with the admin role (``$QUYTRINH_ADMINS``, comma separated; default ``admin``)."""
+    return {x.strip() for x in os.environ.get(ADMINS_ENV, "admin").split(",") if x.strip()}
+
+
+@dataclass(frozen=True)
+class WebUser:
+    """The signed-in member of staff."""
+
+    id: int
+    username: str
+    full_name: str
+    unit_id: str
+    unit_name: str
+    unit_kind: str
+    role: str
+    role_title: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def actor(self) -> Actor:
+        """The engine actor of this user."""
+        return Actor(self.username, self.unit_id, self.role, self.id, self.full_name)
+
+    @property
+    def display(self) -> str:
+        return self.full_name or self.username
+
+    def has(self, *roles: str) -> bool:
+        """Whether the user has at least one of ``roles``."""
+        return bool(self.roles.intersection(roles))
+
+
+def web_roles(username: str, unit_id: str, unit_kind: str, role: str) -> frozenset[str]:
+    """The web roles of a user (see the module docstring)."""
+    roles = {"staff"}
+    if unit_kind == "one_stop":
+        roles.add("one_stop")
+    if role == "head":
+        roles.add("head")
+    if unit_kind == "leadership":
+        roles.add("leader")
+    if unit_id in REFORM_UNITS:
+        roles.add("reform")
+    if username in admin_usernames():
+        roles.add("admin")
+    return frozenset(roles)
+
+
+def load_user(store: Any, user_id: int) -> WebUser | None:
+    """The active user with this id, as a :class:`WebUser` (None when missing or inactive)."""
+    from engine.store import UnitRow, User
+
+    with store.session() as s:
+        u = s.get(User, user_id)
+        if u is None or not u.active:
+            return None
+        unit = s.get(UnitRow, u.unit_id)
+    unit_name = (unit.short or unit.name) if unit else u.unit_id
+    kind = unit.kind if unit else ""
+    title = (unit.roles or {}).get(u.role, u.role) if unit else u.role
+    return WebUser(u.id, u.username, u.full_name, u.unit_id, unit_name, kind, u.role, title,  # type: ignore[arg-type]
+                   web_roles(u.username, u.unit_id, kind, u.role))
+
+
+# --------------------------------------------------------------------------- app state
+
+
+def store_of(request: Request) -> Any:
+    """The :class:`engine.store.Store` of the app."""
+    return request.app.state.store
+
+
+def now_of(request: Request) -> dt.datetime:
+    """The app's current instant (the injected clock in tests)."""
+    return request.app.state.clock()
+
+
+# --------------------------------------------------------------------------- users
+
+
+class NotSignedIn(Exception):
+    """Raised by :func:`current_user` on a page that needs a signed-in user (redirects to /login)."""
+
+
+def optional_user(request: Request) -> WebUser | None:
+    """The signed-in user, or None."""
+    if hasattr(request.state, "user"):
+        return request.state.user
+    session = getattr(request.state, "session", None)
+    user = None
+    if session is not None and session.user_id is not None:
+        user = load_user(store_of(request), session.user_id)
+    request.state.user = user
+    return user
+
+
+def current_user(request: Request) -> WebUser:
+    """The signed-in user; an anonymous request is sent to the sign-in page."""
+    user = optional_user(request)
+    if user is None:
+        raise NotSignedIn()
+    return user
+
+
+def require_role(*roles: str) -> Callable[..., WebUser]:
+    """A dependency: the signed-in user, who must have one of ``roles`` (else 403)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown web roles {sorted(unknown)}; known: {', '.join(ROLES)}")
+
+    def dependency(user: WebUser = Depends(current_user)) -> WebUser:
+        if not user.has(*roles):
+            raise HTTPException(403, "Bạn không có quyền xem trang này.")
+        return user
+
+    return dependency
+
+
+# --------------------------------------------------------------------------- CSRF and flash
+
+
+UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token of the request's session."""
+    return request.app.state.codec.csrf_token(request.state.session.sid)
+
+
+async def csrf_protect(request: Request) -> None:
+    """Refuse (403) an unsafe request without the session's CSRF token (form field or header)."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    token = request.headers.get("x-csrf-token")
+    if token is None:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get("csrf_token")
+            token = value if isinstance(value, str) else None
+    if not request.app.state.codec.csrf_ok(request.state.session.sid, token):
+        raise HTTPException(403, "Biểu mẫu đã hết hạn hoặc không hợp lệ (thiếu mã chống giả mạo). "
+                                 "Hãy tải lại trang và thử lại.")
+
+
+def flash(request: Request, message: str, kind: str = "info") -> None:
+    """Show ``message`` once on the next page (kind: info | success | error)."""
+    request.state.session.flash.append((kind, message))
+    request.state.session_dirty = True
+
+
+def take_flashes(request: Request) -> list[tuple[str, str]]:
+    session = request.state.session
+    if not session.flash:
+        return []
+    out, session.flash = list(session.flash), []
+    request.state.session_dirty = True
+    return out
+
+
+# --------------------------------------------------------------------------- navigation and rendering
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """One entry of the navigation bar, shown to users with one of ``roles``."""
+
+    label: str
+    path: str
+    roles: tuple[str, ...] = ("staff",)
+    order: int = 50
+
+
+def nav_for(request: Request, user: WebUser | None) -> list[NavItem]:
+    if user is None:
+        return []
+    items: Iterable[NavItem] = request.app.state.nav
+    return [n for n in items if user.has(*n.roles)]
+
+
+def local_time(t: dt.datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    """An instant as staff read it, in Hanoi time (``–`` for None)."""
+    return t.astimezone(LOCAL_TZ).strftime(fmt) if t else "–"
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Any:
+    """Render ``template`` with the common context: ``user``, ``nav``, ``csrf_token``, ``csrf_field()``,
+    ``flashes``, ``now``, ``request``."""
+    user = optional_user(request) if hasattr(request.state, "session") else None
+    token = csrf_token(request) if hasattr(request.state, "session") else ""
+    ctx: dict[str, Any] = {
+        "request": request,
+        "user": user,
+        "nav": nav_for(request, user),
+        "csrf_token": token,
+        "csrf_field": lambda: Markup('<input type="hidden" name="csrf_token" value="%s">') % token,
+        "flashes": take_flashes(request) if hasattr(request.state, "session") else [],
+        "now": now_of(request),
+        "path": request.url.path,
+    }
+    ctx.update(context or {})
+    return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
+
+
+def login_redirect_target(request: Request) -> str:
+    """``/login?next=<this page>``."""
+    path = request.url.path + (("?" + request.url.query) if request.url.query else "")
+    return "/login?next=" + quote(path, safe="")

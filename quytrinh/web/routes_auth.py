@@ -1,0 +1,100 @@
+"""Sign-in and sign-out (``/login``, ``/logout``) and the home redirect."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from quytrinh.web import auth
+from quytrinh.web.deps import now_of, optional_user, render, store_of
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths are followed after sign-in (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/inbox"
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def authenticate(request: Request, username: str, password: str) -> tuple[Any, float]:
+    """Check a username and password with throttling.
+
+    Returns
+    -------
+    (user, retry_after)
+        ``(engine.store.User, 0)`` on success; ``(None, seconds)`` when refused
+        (seconds > 0: too many failures, wait that long before the next try).
+    """
+    from sqlmodel import select
+
+    from engine.store import User
+
+    throttle: auth.LoginThrottle = request.app.state.throttle
+    now = now_of(request)
+    client = client_address(request)
+    wait = throttle.retry_after(username, client, now)
+    if wait > 0:
+        return None, wait
+    store = store_of(request)
+    with store.session() as s:
+        user = s.exec(select(User).where(User.username == username)).first()
+    ok = user is not None and user.active and auth.verify_password(password, user.password_hash)
+    if not ok:
+        if user is None:  # spend about the same time as a real check
+            auth.verify_password(password, _DUMMY_HASH)
+        throttle.failed(username, client, now)
+        return None, 0.0
+    throttle.succeeded(username, client)
+    if auth.needs_upgrade(user.password_hash):
+        auth.set_password(store, user.username, password)
+    return user, 0.0
+
+
+_DUMMY_HASH = auth.hash_password("quytrinh-dummy-password")
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return RedirectResponse("/inbox" if optional_user(request) else "/login", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "") -> Response:
+    if optional_user(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render(request, "login.html", {"next": next, "username": ""})
+
+
+@router.post("/login")
+def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("")) -> Response:
+    username = username.strip()
+    user, wait = authenticate(request, username, password)
+    if user is None:
+        if wait > 0:
+            seconds = math.ceil(wait)
+            msg = (f"Đăng nhập sai nhiều lần. Hãy thử lại sau {seconds} giây.")
+            resp = render(request, "login.html", {"next": next, "username": username, "error": msg},
+                          status_code=429)
+            resp.headers["Retry-After"] = str(seconds)
+            return resp
+        return render(request, "login.html", {"next": next, "username": username,
+                                              "error": "Tên đăng nhập hoặc mật khẩu không đúng."}, status_code=401)
+    # A new session id at sign-in (no session fixation); the CSRF token changes with it.
+    request.state.session = auth.SessionData.new(user.id)
+    request.state.session_dirty = True
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    request.state.session_clear = True
+    return RedirectResponse("/login", status_code=303)

@@ -1,0 +1,278 @@
+"""Staff pages: the inbox, a work item (act on it), reception at the one-stop counter, form 01, the catalogue."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from engine import services as sv
+from engine.errors import QuytrinhError
+from engine.store import WorkItem
+from quytrinh.web.deps import WebUser, current_user, flash, now_of, render, require_role, store_of
+
+router = APIRouter(include_in_schema=False)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _sort_key(t: sv.TaskRow) -> tuple:
+    # Least remaining working time first; paused / untimed items last.
+    return (t.remaining_minutes is None, t.remaining_minutes if t.remaining_minutes is not None else 0, t.item_id)
+
+
+def inbox_rows(store: Any, user: WebUser, now: Any) -> tuple[list[sv.TaskRow], list[sv.TaskRow]]:
+    """The user's own work (claimed by them, or open for their unit and role) and the rest of the unit's open work."""
+    mine = sorted(sv.list_tasks(store, now=now, user=user.username), key=_sort_key)
+    ids = {t.item_id for t in mine}
+    unit = sorted((t for t in sv.list_tasks(store, now=now, unit=user.unit_id) if t.item_id not in ids), key=_sort_key)
+    return mine, unit
+
+
+def can_view_dossier(user: WebUser, sheet: sv.DossierSheet) -> bool:
+    """Staff see a dossier their unit works on (or the one-stop unit that received it); leaders,
+    the reform office and admins see every dossier."""
+    if user.has("leader", "reform", "admin"):
+        return True
+    if sheet.definition.start.unit == user.unit_id:
+        return True
+    return any(r.unit_id == user.unit_id for r in sheet.rows)
+
+
+def load_sheet(request: Request, user: WebUser, ref: str | int) -> sv.DossierSheet:
+    sheet = sv.dossier_sheet(store_of(request), ref, now=now_of(request))
+    if not can_view_dossier(user, sheet):
+        raise HTTPException(403, "Hồ sơ này không thuộc đơn vị của bạn.")
+    return sheet
+
+
+def item_of(request: Request, user: WebUser, item_id: int) -> WorkItem:
+    """The work item, if the user's unit holds it (else 403; leaders, reform office and admins may look)."""
+    with store_of(request).session() as s:
+        item = s.get(WorkItem, item_id)
+    if item is None:
+        raise HTTPException(404, "Không có công việc này.")
+    if item.unit_id != user.unit_id and not user.has("leader", "reform", "admin"):
+        raise HTTPException(403, "Công việc này thuộc đơn vị khác; bạn không xem hoặc xử lý được.")
+    return item
+
+
+def _action_error(request: Request, exc: QuytrinhError, back: str) -> Response:
+    from quytrinh.web.app import error_message_vi
+
+    flash(request, error_message_vi(exc), "error")
+    return RedirectResponse(back, status_code=303)
+
+
+# --------------------------------------------------------------------------- inbox
+
+
+@router.get("/inbox")
+def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
+    mine, unit = inbox_rows(store_of(request), user, now_of(request))
+    return render(request, "inbox.html", {"mine": mine, "unit_rows": unit})
+
+
+# --------------------------------------------------------------------------- work item
+
+
+@router.get("/items/{item_id}")
+def item_page(request: Request, item_id: int, user: WebUser = Depends(current_user)) -> Response:
+    item = item_of(request, user, item_id)
+    sheet = sv.dossier_sheet(store_of(request), item.dossier_id, now=now_of(request))
+    defn = sheet.definition
+    step = defn.step(item.step_id)
+    may_act = (item.state in ("open", "claimed") and item.kind in ("human", "sign", "return")
+               and item.unit_id == user.unit_id and item.role == user.role
+               and item.assignee_id in (None, user.id))
+    outcomes = [(r.outcome, r.display) for r in step.routes]
+    if may_act and step.terminal:
+        outcomes = [("", "Trả kết quả" if step.ends != "refusal" else "Trả văn bản từ chối")]
+    row = next((r for r in sheet.rows if r.item_id == item.id), None)
+    from engine import machine
+
+    clock = machine.load_clock(item.clock)
+    remaining = None
+    if clock is not None and not clock.paused and item.state in ("open", "claimed"):
+        remaining = clock.remaining(_calendar(), now_of(request))
+    return render(request, "item.html", {
+        "item": item, "sheet": sheet, "d": sheet.dossier, "defn": defn, "step": step, "row": row,
+        "may_act": may_act, "outcomes": outcomes, "remaining": remaining,
+        "units": _unit_names(request), "idem": uuid.uuid4().hex,
+    })
+
+
+def _calendar() -> Any:
+    from engine.calendar import WorkCalendar
+
+    return WorkCalendar.default()
+
+
+def _unit_names(request: Request) -> dict[str, str]:
+    from sqlmodel import select
+
+    from engine.store import UnitRow
+
+    with store_of(request).session() as s:
+        return {u.id: (u.short or u.name) for u in s.exec(select(UnitRow)).all()}
+
+
+@router.post("/items/{item_id}/claim")
+def item_claim(request: Request, item_id: int, version: int = Form(...), idem: str = Form(""),
+               user: WebUser = Depends(current_user)) -> Response:
+    item_of(request, user, item_id)
+    back = f"/items/{item_id}"
+    try:
+        sv.claim(store_of(request), user.actor, item_id, now=now_of(request), expected_version=version,
+                 idempotency_key=f"web-claim-{idem}" if idem else None)
+    except QuytrinhError as exc:
+        return _action_error(request, exc, back)
+    flash(request, "Bạn đã nhận xử lý công việc này.", "success")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/items/{item_id}/complete")
+def item_complete(request: Request, item_id: int, version: int = Form(...), outcome: str = Form(""),
+                  comment: str = Form(""), idem: str = Form(""), user: WebUser = Depends(current_user)) -> Response:
+    item_of(request, user, item_id)
+    back = f"/items/{item_id}"
+    try:
+        res = sv.complete(store_of(request), user.actor, item_id, outcome=outcome or None, now=now_of(request),
+                          comment=comment.strip(), expected_version=version,
+                          idempotency_key=f"web-complete-{idem}" if idem else None)
+    except QuytrinhError as exc:
+        return _action_error(request, exc, back)
+    from engine.machine import Status
+
+    flash(request, f"Đã hoàn thành bước xử lý hồ sơ {res.dossier_code} — trạng thái: {Status(res.status).label}.",
+          "success")
+    return RedirectResponse("/inbox", status_code=303)
+
+
+# --------------------------------------------------------------------------- dossier
+
+
+@router.get("/dossiers/{code}")
+def dossier_page(request: Request, code: str, user: WebUser = Depends(current_user)) -> Response:
+    sheet = load_sheet(request, user, code)
+    return render(request, "dossier.html", {"sheet": sheet, "d": sheet.dossier, "defn": sheet.definition,
+                                            "units": _unit_names(request)})
+
+
+# --------------------------------------------------------------------------- reception
+
+
+def receivable(request: Request, user: WebUser) -> list[tuple[str, str]]:
+    """(code, name) of the published procedures whose reception step is the user's unit and role."""
+    from sqlmodel import select
+
+    from engine.store import DefinitionVersion
+
+    with store_of(request).session() as s:
+        rows = s.exec(select(DefinitionVersion).order_by(DefinitionVersion.procedure_code,
+                                                         DefinitionVersion.version.desc())).all()
+    latest: dict[str, Any] = {}
+    for r in rows:
+        latest.setdefault(r.procedure_code, r)
+    out = []
+    for code, r in sorted(latest.items()):
+        start = sv.definition_of(r).start
+        if start.unit == user.unit_id and start.role == user.role:
+            out.append((code, r.name))
+    return out
+
+
+@router.get("/receive")
+def receive_page(request: Request, procedure: str = "", user: WebUser = Depends(require_role("one_stop"))) -> Response:
+    return render(request, "receive.html", {"procedures": receivable(request, user), "form": {"procedure": procedure},
+                                            "idem": uuid.uuid4().hex})
+
+
+@router.post("/receive")
+def receive_submit(request: Request, procedure: str = Form(""), applicant: str = Form(""), contact: str = Form(""),
+                   channel: str = Form("counter"), decision: str = Form("accept"), comment: str = Form(""),
+                   idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
+    form = {"procedure": procedure, "applicant": applicant, "contact": contact, "channel": channel,
+            "decision": decision, "comment": comment}
+    problems = []
+    procs = receivable(request, user)
+    if procedure not in {c for c, _ in procs}:
+        problems.append("Hãy chọn một thủ tục trong danh mục.")
+    if not applicant.strip():
+        problems.append("Hãy nhập tên tổ chức, cá nhân nộp hồ sơ.")
+    if channel not in ("counter", "online", "post"):
+        problems.append("Hình thức nộp không hợp lệ.")
+    if decision == "refuse" and not comment.strip():
+        problems.append("Từ chối tiếp nhận cần ghi rõ lý do (in trên Phiếu từ chối).")
+    if not problems:
+        try:
+            res = sv.receive(store_of(request), user.actor, procedure, applicant=applicant.strip(),
+                             now=now_of(request), channel=channel, decision=decision, comment=comment.strip(),
+                             contact=contact.strip(), idempotency_key=f"web-receive-{idem}" if idem else None)
+        except QuytrinhError as exc:
+            from quytrinh.web.app import error_message_vi
+
+            problems.append(error_message_vi(exc))
+        else:
+            if decision == "accept":
+                flash(request, f"Đã tiếp nhận hồ sơ {res.dossier_code}. In Giấy tiếp nhận và hẹn trả kết quả.",
+                      "success")
+                return RedirectResponse(f"/dossiers/{res.dossier_code}/receipt", status_code=303)
+            flash(request, f"Đã ghi nhận hồ sơ {res.dossier_code}.", "success")
+            return RedirectResponse(f"/dossiers/{res.dossier_code}", status_code=303)
+    return render(request, "receive.html", {"procedures": procs, "form": form, "problems": problems,
+                                            "idem": uuid.uuid4().hex}, status_code=422)
+
+
+@router.get("/dossiers/{code}/receipt")
+def receipt(request: Request, code: str, user: WebUser = Depends(current_user)) -> Response:
+    """Form 01: Giấy tiếp nhận hồ sơ và hẹn trả kết quả (printable, A5)."""
+    sheet = load_sheet(request, user, code)
+    d = sheet.dossier
+    if d.received_at is None:
+        raise HTTPException(409, "Hồ sơ chưa được tiếp nhận nên chưa có Giấy tiếp nhận và hẹn trả kết quả.")
+    receiver = next((e for e in sheet.events if e.action == "accept"), None)
+    receiver_name = receiver.actor if receiver else ""
+    if receiver is not None:
+        from sqlmodel import select
+
+        from engine.store import User
+
+        with store_of(request).session() as s:
+            u = s.exec(select(User).where(User.username == receiver.actor)).first()
+        if u is not None and u.full_name:
+            receiver_name = u.full_name
+    units = _unit_names(request)
+    from engine.store import UnitRow
+
+    with store_of(request).session() as s:
+        start_unit = s.get(UnitRow, sheet.definition.start.unit)
+    return render(request, "receipt.html", {"sheet": sheet, "d": d, "defn": sheet.definition,
+                                            "receiver_name": receiver_name, "units": units,
+                                            "start_unit": start_unit})
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+@router.get("/procedures")
+def procedures(request: Request, user: WebUser = Depends(current_user)) -> Response:
+    from sqlmodel import select
+
+    from engine.store import DefinitionVersion
+
+    with store_of(request).session() as s:
+        rows = s.exec(select(DefinitionVersion).order_by(DefinitionVersion.procedure_code,
+                                                         DefinitionVersion.version.desc())).all()
+    latest: dict[str, Any] = {}
+    for r in rows:
+        latest.setdefault(r.procedure_code, r)
+    items = []
+    for code, r in sorted(latest.items()):
+        defn = sv.definition_of(r)
+        items.append({"code": code, "name": r.name, "level": r.level, "version": r.version,
+                      "limit": defn.time_limit, "steps": len(defn.steps), "defn": defn})
+    return render(request, "procedures.html", {"items": items})

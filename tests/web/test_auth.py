@@ -1,0 +1,79 @@
+"""Sign-in, sessions, passwords and throttling."""
+
+from __future__ import annotations
+
+from tests.web.conftest import PASSWORD, csrf_of, sign_in
+
+
+def test_sign_in_sets_a_signed_httponly_lax_cookie_and_opens_the_inbox(client_for):
+    c = client_for()
+    r = sign_in(c, "motcua")
+    assert r.status_code == 303 and r.headers["location"] == "/inbox"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    page = c.get("/inbox")
+    assert page.status_code == 200
+    assert "Hộp việc" in page.text and "Tiếp nhận hồ sơ" in page.text  # one-stop staff see reception
+
+
+def test_nav_follows_the_role(client_for):
+    page = client_for("tckh_cv").get("/inbox").text
+    assert "Hộp việc" in page and 'href="/receive"' not in page
+    assert client_for("tckh_cv").get("/receive").status_code == 403
+
+
+def test_anonymous_pages_redirect_to_sign_in(client_for):
+    r = client_for().get("/inbox", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+
+
+def test_wrong_password_is_refused_and_repeated_failures_are_slowed_down(web, client_for):
+    c = client_for()
+    for _ in range(web.app.state.throttle.free):
+        r = sign_in(c, "motcua", "sai-mat-khau")
+        assert r.status_code == 401 and "không đúng" in r.text
+    # Now the next try must wait (2 s, then 4 s...): refused with 429 even with the right password.
+    r = sign_in(c, "motcua", PASSWORD)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) == 2
+    web.clock.advance(seconds=2)
+    r = sign_in(c, "motcua", "sai-mat-khau")
+    assert r.status_code == 401
+    r = sign_in(c, "motcua", PASSWORD)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) == 4
+    # Another user from the same address is not slowed down.
+    assert sign_in(client_for(), "tckh_cv").status_code == 303
+    web.clock.advance(seconds=4)
+    assert sign_in(c, "motcua", PASSWORD).status_code == 303
+
+
+def test_pbkdf2_hash_from_the_cli_works_and_is_upgraded_to_argon2(web, client_for):
+    from sqlmodel import select
+
+    from engine.services import add_user
+    from engine.store import User
+
+    add_user(web.store, "cv_moi", unit="phong_tckh", role="staff", now=web.clock(), password="mat-khau-cli")
+    assert sign_in(client_for(), "cv_moi", "mat-khau-cli").status_code == 303
+    with web.store.session() as s:
+        assert s.exec(select(User).where(User.username == "cv_moi")).one().password_hash.startswith("$argon2id$")
+    assert sign_in(client_for(), "cv_moi", "mat-khau-cli").status_code == 303
+
+
+def test_sign_out_clears_the_session(client_for):
+    c = client_for("motcua")
+    token = csrf_of(c.get("/inbox").text)
+    r = c.post("/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    assert c.get("/inbox", follow_redirects=False).status_code == 303
+
+
+def test_a_forged_cookie_is_ignored(client_for):
+    c = client_for()
+    c.cookies.set("quytrinh_session", "eyJzaWQiOiJ4IiwidWlkIjoxfQ.forged.sig")
+    assert c.get("/inbox", follow_redirects=False).status_code == 303
+
+
+def test_errors_are_vietnamese_pages_without_traceback(client_for):
+    c = client_for("motcua")
+    r = c.get("/khong-co-trang-nay")
+    assert r.status_code == 404 and "Không tìm thấy trang" in r.text and "Traceback" not in r.text
