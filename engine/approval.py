@@ -1,0 +1,727 @@
+"""The approval workflow of procedure definitions: draft -> submitted -> approved.
+
+The reform office (bộ phận cải cách hành chính / kiểm soát TTHC) writes a
+definition as YAML text and saves it as a *draft*; saving refuses a text that
+does not load and keeps its lint findings. A draft is *submitted* to the
+leaders, who either *approve* it (recording the decision number and date) or
+*send it back* to draft with a comment. Approving publishes the definition as a
+new :class:`engine.store.DefinitionVersion` (``engine.services.publish_definition``)
+in the same transaction: new dossiers run it, running dossiers keep the
+version they pinned at receipt.
+
+States of a draft
+-----------------
+``draft``
+    Being written; the reform office may change its text (saving again
+    replaces the text of the open draft, it does not make a new version).
+``submitted``
+    Waiting for a leader; its text can no longer change. Only one draft per
+    procedure may be open (draft or submitted) at a time.
+``approved``
+    Frozen for ever: its text, hash and decision can never change (an ORM
+    guard refuses any update or delete, even from code that bypasses these
+    functions), and it is the content of the published version.
+
+Sending back returns a submitted draft to ``draft`` with the leader's
+comment; the history keeps every step (who, when, what comment, which
+decision).
+
+Roles: only reform-office users (:func:`is_reform_office`) may save and
+submit; only leaders (:func:`is_leader`) may approve or send back.
+
+Storage: two tables, ``definition_drafts`` and ``definition_reviews``
+(append-only), on their own SQLAlchemy metadata (:data:`METADATA`), created on
+first use by :func:`ensure_schema`. They are not yet part of the Alembic chain
+of ``engine/migrations`` (see docs/approval.md for why and how to move them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import registry
+from sqlmodel import Field, Session, SQLModel, select
+
+from engine.definition import (
+    Approval,
+    Definition,
+    Organisation,
+    Step,
+    Template,
+    definition_from_data,
+    with_status,
+)
+from engine.errors import DefinitionError, IllegalAction, Location, NotAuthorized, NotFound, Problem
+from engine.lint import ERROR, Finding, lint
+from engine.store import DefinitionVersion, UTCDateTime, as_store
+from engine.yamlsrc import load_text
+
+DRAFT = "draft"
+SUBMITTED = "submitted"
+APPROVED = "approved"
+STATES = (DRAFT, SUBMITTED, APPROVED)
+OPEN_STATES = (DRAFT, SUBMITTED)
+
+#: Vietnamese labels of the states, for the web pages.
+STATE_LABELS = {DRAFT: "Dự thảo", SUBMITTED: "Chờ phê duyệt", APPROVED: "Đã phê duyệt"}
+
+#: Review actions recorded in the history, with their Vietnamese labels.
+ACTION_LABELS = {
+    "create": "Tạo dự thảo",
+    "save": "Sửa dự thảo",
+    "submit": "Trình phê duyệt",
+    "approve": "Phê duyệt",
+    "send_back": "Trả lại để sửa",
+}
+
+#: Units whose staff act as the reform office (kiểm soát thủ tục hành chính / cải cách hành chính).
+REFORM_UNITS = ("van_phong", "phong_noi_vu")
+#: Roles in those units that may author definitions (the clerk only files documents).
+REFORM_ROLES = ("staff", "head")
+#: Roles that lead a People's Committee (they sign approval decisions).
+LEADER_ROLES = ("chairman", "vice_chairman")
+
+#: The step fields :func:`diff` compares.
+DIFF_FIELDS = ("name", "kind", "unit", "role", "duration", "produces", "notes", "routes", "join", "ends")
+
+#: Vietnamese labels of the compared fields.
+FIELD_LABELS = {
+    "name": "nội dung", "kind": "loại bước", "unit": "đơn vị", "role": "chức danh", "duration": "thời gian",
+    "produces": "biểu mẫu/kết quả", "notes": "ghi chú", "routes": "bước tiếp theo", "join": "hợp nhánh",
+    "ends": "kết thúc",
+}
+
+
+class ApprovalError(IllegalAction):
+    """An approval action is not allowed in the draft's state (or its content is frozen)."""
+
+
+# --------------------------------------------------------------------------- tables
+
+#: The metadata of the approval tables (kept apart from ``SQLModel.metadata``: see the module doc).
+_REGISTRY = registry()
+METADATA = _REGISTRY.metadata
+DefinitionVersion.__table__.to_metadata(METADATA)  # so the foreign key resolves
+
+
+class _Base(SQLModel, registry=_REGISTRY):
+    pass
+
+
+class DefinitionDraft(_Base, table=True):
+    """One version of a procedure definition on its way to approval (the text as authored)."""
+
+    __tablename__ = "definition_drafts"
+    __table_args__ = (sa.UniqueConstraint("procedure_code", "number", name="uq_definition_drafts_code_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    procedure_code: str = Field(max_length=64, index=True)
+    number: int  # version number of the draft, per procedure
+    status: str = Field(max_length=16)  # draft | submitted | approved
+    name: str = Field(max_length=1000)
+    level: str = Field(max_length=32)
+    text: str = Field(sa_type=sa.Text)  # the YAML as written (extends/with kept)
+    text_hash: str = Field(max_length=64)
+    findings: list = Field(default_factory=list, sa_type=sa.JSON)  # Finding.to_dict() of the last save
+    errors: int = Field(default=0)
+    warnings: int = Field(default=0)
+    base_version: int | None = Field(default=None)  # published version in force when the draft was made
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(max_length=64)
+    updated_at: dt.datetime = Field(sa_type=UTCDateTime)
+    updated_by: str = Field(max_length=64)
+    submitted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    submitted_by: str | None = Field(default=None, max_length=64)
+    decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: str | None = Field(default=None, max_length=64)
+    decision_number: str | None = Field(default=None, max_length=100)
+    decision_date: dt.date | None = Field(default=None)
+    comment: str = Field(default="", sa_type=sa.Text)  # the last send-back comment
+    published_id: int | None = Field(default=None, foreign_key="definition_versions.id")
+    published_version: int | None = Field(default=None)
+    row_version: int = Field(default=1)
+
+
+class DefinitionReview(_Base, table=True):
+    """One step of a draft's history. Append-only."""
+
+    __tablename__ = "definition_reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(foreign_key="definition_drafts.id", index=True)
+    procedure_code: str = Field(max_length=64, index=True)
+    number: int
+    action: str = Field(max_length=16)  # create | save | submit | approve | send_back
+    actor: str = Field(max_length=64)
+    at: dt.datetime = Field(sa_type=UTCDateTime)
+    comment: str = Field(default="", sa_type=sa.Text)
+    decision_number: str | None = Field(default=None, max_length=100)
+    decision_date: dt.date | None = Field(default=None)
+
+
+APPROVAL_TABLES = ("definition_drafts", "definition_reviews")
+
+
+@event.listens_for(DefinitionDraft, "before_update")
+def _approved_drafts_are_frozen(mapper: Any, connection: Any, target: DefinitionDraft) -> None:
+    status = sa.inspect(target).attrs.status.history
+    was = (status.deleted or status.unchanged or [None])[0]
+    if was == APPROVED:
+        raise ApprovalError(f"version {target.number} of {target.procedure_code} is approved and frozen; "
+                            "make a new draft to change it")
+
+
+@event.listens_for(DefinitionDraft, "before_delete")
+def _approved_drafts_stay(mapper: Any, connection: Any, target: DefinitionDraft) -> None:
+    if target.status == APPROVED:
+        raise ApprovalError(f"version {target.number} of {target.procedure_code} is approved and may not be deleted")
+
+
+@event.listens_for(DefinitionReview, "before_update")
+@event.listens_for(DefinitionReview, "before_delete")
+def _reviews_are_append_only(mapper: Any, connection: Any, target: DefinitionReview) -> None:
+    raise ApprovalError(f"the approval history is append-only: review {target.id} may not be changed")
+
+
+@event.listens_for(DefinitionVersion, "before_update")
+def _published_content_is_frozen(mapper: Any, connection: Any, target: DefinitionVersion) -> None:
+    state = sa.inspect(target)
+    if state.attrs.content.history.has_changes() or state.attrs.content_hash.history.has_changes():
+        raise ApprovalError(f"published version {target.version} of {target.procedure_code} is frozen; "
+                            "publish a new version instead")
+
+
+_READY: set[int] = set()
+_READY_LOCK = threading.Lock()
+
+
+def ensure_schema(db: Any) -> None:
+    """Create the approval tables in the database when they are missing (idempotent, cached per engine)."""
+    if isinstance(db, Session):
+        bind = db.get_bind()
+        engine = bind.engine if hasattr(bind, "engine") else bind
+        if id(engine) in _READY:
+            return
+        METADATA.create_all(db.connection(), tables=[METADATA.tables[n] for n in APPROVAL_TABLES])
+        return  # not cached: the session's transaction may still roll back
+    store = as_store(db)
+    if id(store.engine) in _READY:
+        return
+    with _READY_LOCK:
+        with store.engine.begin() as conn:
+            METADATA.create_all(conn, tables=[METADATA.tables[n] for n in APPROVAL_TABLES])
+        _READY.add(id(store.engine))
+
+
+@contextmanager
+def _writing(db: Any) -> Iterator[Session]:
+    ensure_schema(db)
+    if isinstance(db, Session):
+        yield db
+        db.flush()
+        return
+    with as_store(db).write() as s:
+        yield s
+
+
+@contextmanager
+def _reading(db: Any) -> Iterator[Session]:
+    ensure_schema(db)
+    if isinstance(db, Session):
+        yield db
+        return
+    with as_store(db).session() as s:
+        yield s
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def is_reform_office(actor: Any) -> bool:
+    """Whether the actor may write and submit definitions (a reform-office member of staff)."""
+    return getattr(actor, "unit", None) in REFORM_UNITS and getattr(actor, "role", None) in REFORM_ROLES
+
+
+def is_leader(actor: Any) -> bool:
+    """Whether the actor may approve definitions or send them back (a committee leader)."""
+    return getattr(actor, "role", None) in LEADER_ROLES
+
+
+def _require(ok: bool, actor: Any, what: str) -> None:
+    if not ok:
+        raise NotAuthorized(f"{actor} may not {what}")
+
+
+# --------------------------------------------------------------------------- checking a text
+
+
+@dataclass(frozen=True)
+class Check:
+    """What loading and linting a definition text found."""
+
+    definition: Definition | None  # None when the text does not load
+    findings: tuple[Finding, ...]
+
+    @property
+    def loads(self) -> bool:
+        return self.definition is not None
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity != ERROR)
+
+
+def check_text(text: str, *, file: str = "<dự thảo>", templates: Mapping[str, Template] | None = None,
+               units: Organisation | None = None) -> Check:
+    """Load and lint a definition text; never raises for a bad text.
+
+    Parameters
+    ----------
+    text : str
+        The YAML of one definition.
+    file : str
+        The name used in the findings' locations.
+    templates, units
+        The catalogue's templates (for ``extends``) and organisation (for the
+        unit rules); None: those of the default catalogue.
+
+    Returns
+    -------
+    Check
+        The expanded definition (None when the text does not load) and the
+        findings, each with its line: load problems as error findings, else
+        the linter's findings.
+    """
+    if templates is None or units is None:
+        cat_units, cat_templates = catalogue_context()
+        templates = cat_templates if templates is None else templates
+        units = cat_units if units is None else units
+    try:
+        defn = definition_from_data(load_text(text, file), file, templates)
+    except DefinitionError as exc:
+        return Check(None, tuple(Finding.from_problem(p) for p in exc.problems))
+    except Exception as exc:  # a loader bug must not reach the author as a traceback
+        return Check(None, (Finding("internal-error", ERROR, file, 1, 1, None,
+                                    f"the text could not be loaded ({type(exc).__name__}: {exc}); "
+                                    "this is a bug in quytrinh: please report it with the text"),))
+    return Check(defn, tuple(lint(defn, units)))
+
+
+_CONTEXT: dict[str, tuple[Organisation | None, dict[str, Template]]] = {}
+
+
+def catalogue_context(root: Any = None) -> tuple[Organisation | None, dict[str, Template]]:
+    """The organisation (units.yaml) and templates of a catalogue folder (default: the configured one), cached."""
+    from pathlib import Path
+
+    from engine.definition import default_root, load_templates, load_units
+
+    root = Path(root) if root is not None else default_root()
+    key = str(root.resolve())
+    if key not in _CONTEXT:
+        units = load_units(root / "units.yaml") if (root / "units.yaml").is_file() else None
+        templates = load_templates(root / "templates") if (root / "templates").is_dir() else {}
+        _CONTEXT[key] = (units, templates)
+    return _CONTEXT[key]
+
+
+# --------------------------------------------------------------------------- the lifecycle
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _review(s: Session, row: DefinitionDraft, action: str, actor: Any, now: dt.datetime, comment: str = "",
+            decision_number: str | None = None, decision_date: dt.date | None = None) -> None:
+    s.add(DefinitionReview(draft_id=row.id, procedure_code=row.procedure_code, number=row.number, action=action,
+                           actor=actor.username, at=now, comment=comment, decision_number=decision_number,
+                           decision_date=decision_date))
+
+
+def _latest_published(s: Session, code: str) -> DefinitionVersion | None:
+    return s.exec(select(DefinitionVersion).where(DefinitionVersion.procedure_code == code)
+                  .order_by(DefinitionVersion.version.desc())).first()
+
+
+def _find(s: Session, code: str, number: int, *, lock: bool = False) -> DefinitionDraft:
+    q = select(DefinitionDraft).where(DefinitionDraft.procedure_code == code, DefinitionDraft.number == number)
+    if lock:
+        q = q.with_for_update()
+    row = s.exec(q).first()
+    if row is None:
+        raise NotFound(f"procedure '{code}' has no version {number}")
+    return row
+
+
+def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = "<dự thảo>",
+               templates: Mapping[str, Template] | None = None,
+               units: Organisation | None = None) -> tuple[DefinitionDraft, list[Finding]]:
+    """Save a definition text as the open draft of its procedure.
+
+    The procedure is the text's ``code``. When the procedure has an open draft
+    (state ``draft``), its text is replaced; otherwise a new draft is made,
+    numbered after every earlier draft and published version.
+
+    Parameters
+    ----------
+    db : Store, Engine, URL or Session
+    text : str
+        The YAML of the definition.
+    actor : engine.services.Actor
+        A reform-office user.
+    now : datetime
+        Timezone-aware instant of the save.
+
+    Returns
+    -------
+    (DefinitionDraft, list of Finding)
+        The saved draft and its lint findings (also stored on the draft).
+
+    Raises
+    ------
+    NotAuthorized
+        When the actor is not in the reform office.
+    DefinitionError
+        When the text does not load (nothing is saved); its problems are located.
+    ApprovalError
+        When the procedure's draft is submitted (wait for the leader's decision).
+    """
+    _require(is_reform_office(actor), actor, "write procedure definitions (reform office only)")
+    checked = check_text(text, file=file, templates=templates, units=units)
+    if checked.definition is None:
+        raise DefinitionError([Problem(Location(f.file, f.line, f.col), f.rule_id, f.message, f.step)
+                               for f in checked.findings])
+    defn = checked.definition
+    code = defn.key
+    findings = list(checked.findings)
+    with _writing(db) as s:
+        open_row = s.exec(select(DefinitionDraft).where(DefinitionDraft.procedure_code == code,
+                                                        DefinitionDraft.status.in_(OPEN_STATES))  # type: ignore[attr-defined]
+                          .order_by(DefinitionDraft.number.desc()).with_for_update()).first()
+        if open_row is not None and open_row.status == SUBMITTED:
+            raise ApprovalError(f"version {open_row.number} of {code} is waiting for a leader's decision; "
+                                "it can be changed after it is sent back")
+        values = dict(name=defn.name, level=defn.level, text=text, text_hash=_hash(text),
+                      findings=[f.to_dict() for f in findings], errors=checked.errors, warnings=checked.warnings,
+                      updated_at=now, updated_by=actor.username)
+        if open_row is None:
+            latest = _latest_published(s, code)
+            top = s.exec(select(sa.func.max(DefinitionDraft.number))
+                         .where(DefinitionDraft.procedure_code == code)).one()
+            number = max(top or 0, latest.version if latest else 0) + 1
+            row = DefinitionDraft(procedure_code=code, number=number, status=DRAFT, created_at=now,
+                                  created_by=actor.username, base_version=latest.version if latest else None,
+                                  **values)
+            s.add(row)
+            s.flush()
+            _review(s, row, "create", actor, now)
+        else:
+            row = open_row
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.row_version += 1
+            s.add(row)
+            s.flush()
+            _review(s, row, "save", actor, now)
+        s.flush()
+        return row, findings
+
+
+def submit(db: Any, code: str, version: int, *, actor: Any, now: dt.datetime) -> DefinitionDraft:
+    """Submit a draft to the leaders for approval.
+
+    Raises
+    ------
+    NotAuthorized
+        When the actor is not in the reform office.
+    NotFound
+        When the procedure has no such version.
+    ApprovalError
+        When the version is not a draft.
+    """
+    _require(is_reform_office(actor), actor, "submit procedure definitions (reform office only)")
+    with _writing(db) as s:
+        row = _find(s, code, version, lock=True)
+        if row.status != DRAFT:
+            raise ApprovalError(f"version {version} of {code} is {row.status}, not a draft; only a draft is submitted")
+        row.status, row.submitted_at, row.submitted_by = SUBMITTED, now, actor.username
+        row.row_version += 1
+        s.add(row)
+        s.flush()
+        _review(s, row, "submit", actor, now)
+        return row
+
+
+def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: str, decision_date: dt.date,
+            now: dt.datetime, templates: Mapping[str, Template] | None = None,
+            units: Organisation | None = None) -> DefinitionDraft:
+    """Approve a submitted draft: record the decision, freeze it, publish it for new dossiers.
+
+    The published definition carries ``status: approved``, the draft's number
+    as its ``version`` and ``approval{decision, date, signer}``. Dossiers
+    already received keep the version they pinned.
+
+    Raises
+    ------
+    NotAuthorized
+        When the actor is not a leader.
+    NotFound
+        When the procedure has no such version.
+    ApprovalError
+        When the version is not submitted, the decision number or date is
+        missing, or the text has lint errors (checked again now).
+    """
+    _require(is_leader(actor), actor, "approve procedure definitions (leaders only)")
+    decision_number = (decision_number or "").strip()
+    if not decision_number:
+        raise ApprovalError("the decision number (số quyết định) is required to approve")
+    if not isinstance(decision_date, dt.date):
+        raise ApprovalError("the decision date (ngày quyết định) is required to approve")
+    with _writing(db) as s:
+        row = _find(s, code, version, lock=True)
+        if row.status != SUBMITTED:
+            raise ApprovalError(f"version {version} of {code} is {row.status}; only a submitted version is approved")
+        checked = check_text(row.text, file=f"<{code} v{version}>", templates=templates, units=units)
+        if checked.definition is None or checked.errors:
+            first = next(f for f in checked.findings if f.severity == ERROR)
+            raise ApprovalError(f"version {version} of {code} has {checked.errors} lint error(s) "
+                                f"(first: line {first.line}: {first.message}); send it back to be fixed")
+        from engine.services import publish_definition
+
+        signer = getattr(actor, "full_name", "") or actor.username
+        defn = replace(with_status(checked.definition, APPROVED,
+                                   Approval(decision_number, decision_date, signer)), version=version)
+        published = publish_definition(s, defn, now=now, by=actor.username)
+        row.status, row.decided_at, row.decided_by = APPROVED, now, actor.username
+        row.decision_number, row.decision_date = decision_number, decision_date
+        row.published_id, row.published_version = published.id, published.version
+        row.findings = [f.to_dict() for f in checked.findings]
+        row.errors, row.warnings = checked.errors, checked.warnings
+        row.row_version += 1
+        s.add(row)
+        s.flush()
+        _review(s, row, "approve", actor, now, decision_number=decision_number, decision_date=decision_date)
+        return row
+
+
+def send_back(db: Any, code: str, version: int, *, actor: Any, comment: str, now: dt.datetime) -> DefinitionDraft:
+    """Return a submitted draft to the reform office with a comment (it becomes a draft again).
+
+    Raises
+    ------
+    NotAuthorized
+        When the actor is not a leader.
+    NotFound
+        When the procedure has no such version.
+    ApprovalError
+        When the version is not submitted, or the comment is empty.
+    """
+    _require(is_leader(actor), actor, "send procedure definitions back (leaders only)")
+    comment = (comment or "").strip()
+    if not comment:
+        raise ApprovalError("say what to change: a comment is required to send a version back")
+    with _writing(db) as s:
+        row = _find(s, code, version, lock=True)
+        if row.status != SUBMITTED:
+            raise ApprovalError(f"version {version} of {code} is {row.status}; only a submitted version is sent back")
+        row.status, row.comment, row.decided_at, row.decided_by = DRAFT, comment, now, actor.username
+        row.row_version += 1
+        s.add(row)
+        s.flush()
+        _review(s, row, "send_back", actor, now, comment=comment)
+        return row
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def get_draft(db: Any, code: str, version: int) -> DefinitionDraft:
+    """One version of a procedure's drafts.
+
+    Raises
+    ------
+    NotFound
+        When there is no such version.
+    """
+    with _reading(db) as s:
+        return _find(s, code, version)
+
+
+def drafts(db: Any, code: str | None = None) -> list[DefinitionDraft]:
+    """Every draft (of one procedure, or of all), newest version first."""
+    with _reading(db) as s:
+        q = select(DefinitionDraft)
+        if code is not None:
+            q = q.where(DefinitionDraft.procedure_code == code)
+        return list(s.exec(q.order_by(DefinitionDraft.procedure_code, DefinitionDraft.number.desc())).all())
+
+
+def open_draft(db: Any, code: str) -> DefinitionDraft | None:
+    """The procedure's open draft (state draft or submitted), or None."""
+    with _reading(db) as s:
+        return s.exec(select(DefinitionDraft).where(DefinitionDraft.procedure_code == code,
+                                                    DefinitionDraft.status.in_(OPEN_STATES))  # type: ignore[attr-defined]
+                      .order_by(DefinitionDraft.number.desc())).first()
+
+
+def pending(db: Any) -> list[DefinitionDraft]:
+    """The drafts waiting for a leader's decision, oldest submission first."""
+    with _reading(db) as s:
+        return list(s.exec(select(DefinitionDraft).where(DefinitionDraft.status == SUBMITTED)
+                           .order_by(DefinitionDraft.submitted_at)).all())
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a procedure's version history."""
+
+    number: int
+    action: str
+    actor: str
+    at: dt.datetime
+    comment: str = ""
+    decision_number: str | None = None
+    decision_date: dt.date | None = None
+
+    @property
+    def label(self) -> str:
+        return ACTION_LABELS.get(self.action, self.action)
+
+
+def history(db: Any, code: str) -> list[HistoryEntry]:
+    """Everything that happened to a procedure's drafts, oldest first (creation, saves, submissions, decisions)."""
+    with _reading(db) as s:
+        rows = s.exec(select(DefinitionReview).where(DefinitionReview.procedure_code == code)
+                      .order_by(DefinitionReview.at, DefinitionReview.id)).all()
+        return [HistoryEntry(r.number, r.action, r.actor, r.at, r.comment, r.decision_number, r.decision_date)
+                for r in rows]
+
+
+def published_versions(db: Any, code: str) -> list[DefinitionVersion]:
+    """The procedure's published versions (what dossiers pin), newest first."""
+    with _reading(db) as s:
+        return list(s.exec(select(DefinitionVersion).where(DefinitionVersion.procedure_code == code)
+                           .order_by(DefinitionVersion.version.desc())).all())
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@dataclass(frozen=True)
+class StepDiff:
+    """How the steps of two versions differ (by step id)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: Mapping[str, list[str]] = field(default_factory=dict)  # step id -> changed fields (DIFF_FIELDS)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def highlight(self) -> dict[str, str]:
+        """The ``highlight`` argument of :func:`engine.render.render_svg` for the merged diagram."""
+        marks = {sid: "added" for sid in self.added}
+        marks.update({sid: "removed" for sid in self.removed})
+        marks.update({sid: "changed" for sid in self.changed})
+        return marks
+
+
+def _route_key(step: Step) -> tuple:
+    return tuple((r.outcome, r.targets, r.max, r.label) for r in step.routes)
+
+
+def _field(step: Step, name: str) -> Any:
+    return _route_key(step) if name == "routes" else getattr(step, name)
+
+
+def diff(old_defn: Definition | None, new_defn: Definition) -> StepDiff:
+    """Compare the steps of two versions of a definition.
+
+    Parameters
+    ----------
+    old_defn : Definition or None
+        The earlier version (None: every step of ``new_defn`` is added).
+    new_defn : Definition
+
+    Returns
+    -------
+    StepDiff
+        Added and removed step ids (in their definition's order), and for each
+        step in both the fields of :data:`DIFF_FIELDS` that differ.
+    """
+    new = new_defn.steps_by_id()
+    old = old_defn.steps_by_id() if old_defn is not None else {}
+    added = tuple(sid for sid in new if sid not in old)
+    removed = tuple(sid for sid in old if sid not in new)
+    changed = {}
+    for sid, step in new.items():
+        if sid in old:
+            fields = [f for f in DIFF_FIELDS if _field(step, f) != _field(old[sid], f)]
+            if fields:
+                changed[sid] = fields
+    return StepDiff(added, removed, changed)
+
+
+def merged_for_diff(old_defn: Definition | None, new_defn: Definition, d: StepDiff | None = None) -> Definition:
+    """The new version with the removed steps of the old one put back, for one diff diagram.
+
+    Each removed step is inserted after the step that preceded it in the old
+    version (or at the end), keeps only its routes to steps that still exist,
+    and is drawn with the ``removed`` style by ``render_svg(..., highlight=d.highlight())``.
+    """
+    d = d or diff(old_defn, new_defn)
+    if old_defn is None or not d.removed:
+        return new_defn
+    steps = list(new_defn.steps)
+    present = {s.id for s in steps}
+    present.update(d.removed)
+    old_ids = [s.id for s in old_defn.steps]
+    for sid in d.removed:
+        step = old_defn.step(sid)
+        kept = tuple(r for r in step.routes if all(t in present for t in r.targets))
+        step = replace(step, routes=kept)
+        before = old_ids[:old_ids.index(sid)]
+        pos = len(steps)
+        for prev in reversed(before):
+            ids = [s.id for s in steps]
+            if prev in ids:
+                pos = ids.index(prev) + 1
+                break
+        steps.insert(pos, step)
+    return replace(new_defn, steps=tuple(steps))
+
+
+def definition_of_draft(row: DefinitionDraft, *, templates: Mapping[str, Template] | None = None,
+                        units: Organisation | None = None) -> Check:
+    """Load and lint a stored draft's text (see :func:`check_text`)."""
+    return check_text(row.text, file=f"<{row.procedure_code} v{row.number}>", templates=templates, units=units)
+
+
+def summary(row: DefinitionDraft) -> dict[str, Any]:
+    """A draft as JSON-ready data (for the web pages and the API)."""
+    return {"code": row.procedure_code, "version": row.number, "status": row.status,
+            "status_label": STATE_LABELS.get(row.status, row.status), "name": row.name, "errors": row.errors,
+            "warnings": row.warnings, "decision_number": row.decision_number,
+            "decision_date": row.decision_date.isoformat() if row.decision_date else None,
+            "published_version": row.published_version, "comment": row.comment}
+
+
+__all__ = [
+    "APPROVED", "ApprovalError", "Check", "DRAFT", "DefinitionDraft", "DefinitionReview", "HistoryEntry",
+    "SUBMITTED", "StepDiff", "approve", "catalogue_context", "check_text", "definition_of_draft", "diff", "drafts",
+    "ensure_schema", "get_draft", "history", "is_leader", "is_reform_office", "merged_for_diff", "open_draft",
+    "pending", "published_versions", "save_draft", "send_back", "submit", "summary",
+]

@@ -1,0 +1,279 @@
+"""The definition approval workflow (engine.approval), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+from sqlmodel import select
+
+from engine import approval as ap
+from engine import services as sv
+from engine.errors import DefinitionError, NotAuthorized, NotFound
+from engine.store import DefinitionVersion, Dossier
+from tests.conftest import REPO, T0
+
+CODE = "1.001612"
+SOURCE = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].read_text(encoding="utf-8")
+DECISION_DATE = dt.date(2026, 3, 12)
+
+
+def later(minutes: int) -> dt.datetime:
+    return T0 + dt.timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def rt(runtime):
+    """The seeded runtime plus a reform-office officer (Văn phòng) and a member of Phòng Nội vụ."""
+    runtime.actors["cchc"] = sv.add_user(runtime.db, "cchc", unit="van_phong", role="staff", now=T0,
+                                         full_name="Trần Thị Cải Cách")
+    runtime.actors["noivu"] = sv.add_user(runtime.db, "noivu", unit="phong_noi_vu", role="head", now=T0)
+    return runtime
+
+
+def shortened() -> str:
+    """The procedure with its appraisal step shortened from 1 day to 4 hours."""
+    assert "    duration: 1d\n" in SOURCE
+    return SOURCE.replace("    duration: 1d\n", "    duration: 4h\n", 1)
+
+
+def through_submission(rt, text: str | None = None) -> ap.DefinitionDraft:
+    row, _ = ap.save_draft(rt.db, text or shortened(), actor=rt.actor("cchc"), now=later(1))
+    return ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(2))
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def test_save_submit_approve_publishes_a_frozen_version(rt):
+    row, findings = ap.save_draft(rt.db, shortened(), actor=rt.actor("cchc"), now=later(1))
+    assert (row.procedure_code, row.status, row.number, row.base_version) == (CODE, ap.DRAFT, 2, 1)
+    # shortening a step leaves part of the 3-day limit unallocated: a warning, kept on the draft
+    assert [f.rule_id for f in findings] == ["under-limit"] and findings[0].line > 1
+    assert row.warnings == 1 and row.errors == 0 and row.findings[0]["rule_id"] == "under-limit"
+
+    ap.submit(rt.db, CODE, 2, actor=rt.actor("cchc"), now=later(2))
+    done = ap.approve(rt.db, CODE, 2, actor=rt.actor("ld_pct"), decision_number="125/QĐ-UBND",
+                      decision_date=DECISION_DATE, now=later(3))
+    assert (done.status, done.decision_number, done.decision_date) == (ap.APPROVED, "125/QĐ-UBND", DECISION_DATE)
+    assert done.published_version == 2
+
+    version, defn = sv.current_definition(rt.db, CODE)
+    assert version.id == done.published_id and version.version == 2 and version.published_by == "ld_pct"
+    assert defn.status == "approved" and defn.version == 2
+    assert (defn.approval.decision, defn.approval.date, defn.approval.signer) == \
+        ("125/QĐ-UBND", DECISION_DATE, "ld_pct")
+    assert defn.step("appraise").duration == 240
+
+    assert [(h.number, h.action, h.actor) for h in ap.history(rt.db, CODE)] == [
+        (2, "create", "cchc"), (2, "submit", "cchc"), (2, "approve", "ld_pct")]
+    assert ap.history(rt.db, CODE)[-1].decision_number == "125/QĐ-UBND"
+    assert ap.open_draft(rt.db, CODE) is None and ap.pending(rt.db) == []
+
+
+def test_saving_again_replaces_the_open_draft(rt):
+    first, _ = ap.save_draft(rt.db, shortened(), actor=rt.actor("cchc"), now=later(1))
+    second, _ = ap.save_draft(rt.db, SOURCE, actor=rt.actor("noivu"), now=later(2))
+    assert second.id == first.id and second.number == first.number
+    assert second.text == SOURCE and second.updated_by == "noivu" and second.warnings == 0
+    assert [h.action for h in ap.history(rt.db, CODE)] == ["create", "save"]
+
+
+def test_send_back_returns_the_draft_with_the_comment(rt):
+    through_submission(rt)
+    assert [d.number for d in ap.pending(rt.db)] == [2]
+    back = ap.send_back(rt.db, CODE, 2, actor=rt.actor("ld_pct"), comment="Giữ thẩm định 1 ngày", now=later(3))
+    assert (back.status, back.comment) == (ap.DRAFT, "Giữ thẩm định 1 ngày")
+    # the reform office edits the same version and submits it again
+    again, _ = ap.save_draft(rt.db, SOURCE, actor=rt.actor("cchc"), now=later(4))
+    assert again.number == 2
+    ap.submit(rt.db, CODE, 2, actor=rt.actor("cchc"), now=later(5))
+    ap.approve(rt.db, CODE, 2, actor=rt.actor("ld_pct"), decision_number="7/QĐ-UBND", decision_date=DECISION_DATE,
+               now=later(6))
+    entries = ap.history(rt.db, CODE)
+    assert [h.action for h in entries] == ["create", "submit", "send_back", "save", "submit", "approve"]
+    assert entries[2].comment == "Giữ thẩm định 1 ngày"
+
+
+def test_a_text_that_does_not_load_is_refused_with_located_problems(rt):
+    broken = SOURCE.replace("    duration: 2h\n", "    duration: hai giờ\n", 1)
+    with pytest.raises(DefinitionError) as err:
+        ap.save_draft(rt.db, broken, actor=rt.actor("cchc"), now=later(1))
+    line = broken.splitlines().index("    duration: hai giờ") + 1
+    assert any(p.location.line == line for p in err.value.problems)
+    assert ap.drafts(rt.db, CODE) == []
+
+
+def test_check_text_gives_findings_with_lines_and_never_raises():
+    bad = ap.check_text("code: x\nname: [unclosed\nfield: y\n")
+    assert not bad.loads and bad.errors >= 1 and bad.findings[0].line in (2, 3)
+    dangling = SOURCE.replace("steps:\n", "steps:\n  - id: extra\n    name: \"Bước thêm\"\n    kind: human\n"
+                              "    unit: phong_tckh\n    role: staff\n    duration: 1h\n"
+                              "    routes: {ok: khong_co}\n", 1)
+    check = ap.check_text(dangling, file="x.yaml")
+    assert check.loads and check.errors >= 1
+    found = [f for f in check.findings if f.step == "extra" and f.severity == "error"]
+    assert found and found[0].file == "x.yaml"
+    first = dangling.splitlines().index("  - id: extra") + 1
+    assert first <= found[0].line <= first + 7
+
+
+def test_approval_is_refused_while_the_text_has_lint_errors(rt):
+    # a route to a step that does not exist loads, but is a lint error
+    text = SOURCE.replace("steps:\n", "steps:\n  - id: extra\n    name: \"Bước thêm\"\n    kind: human\n"
+                          "    unit: phong_tckh\n    role: staff\n    duration: 1h\n"
+                          "    routes: {ok: khong_co}\n", 1)
+    row, findings = ap.save_draft(rt.db, text, actor=rt.actor("cchc"), now=later(1))
+    assert row.errors >= 1 and any(f.severity == "error" for f in findings)
+    ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(2))
+    with pytest.raises(ap.ApprovalError, match="lint error"):
+        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="1/QĐ",
+                   decision_date=DECISION_DATE, now=later(3))
+    assert ap.get_draft(rt.db, CODE, row.number).status == ap.SUBMITTED
+    assert sv.current_definition(rt.db, CODE)[0].version == 1
+
+
+def test_illegal_transitions_are_refused(rt):
+    row, _ = ap.save_draft(rt.db, shortened(), actor=rt.actor("cchc"), now=later(1))
+    with pytest.raises(ap.ApprovalError, match="only a submitted"):
+        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="1", decision_date=DECISION_DATE,
+                   now=later(2))
+    with pytest.raises(ap.ApprovalError, match="only a submitted"):
+        ap.send_back(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), comment="x", now=later(2))
+    ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(2))
+    with pytest.raises(ap.ApprovalError, match="not a draft"):
+        ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(3))
+    with pytest.raises(ap.ApprovalError, match="waiting for a leader"):
+        ap.save_draft(rt.db, SOURCE, actor=rt.actor("cchc"), now=later(3))
+    with pytest.raises(ap.ApprovalError, match="decision number"):
+        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="  ",
+                   decision_date=DECISION_DATE, now=later(3))
+    with pytest.raises(ap.ApprovalError, match="comment"):
+        ap.send_back(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), comment="", now=later(3))
+    with pytest.raises(NotFound):
+        ap.submit(rt.db, CODE, 99, actor=rt.actor("cchc"), now=later(3))
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+@pytest.mark.parametrize("who", ["motcua", "tckh_head", "ld_pct", "vanthu"])
+def test_only_the_reform_office_saves_and_submits(rt, who):
+    with pytest.raises(NotAuthorized):
+        ap.save_draft(rt.db, shortened(), actor=rt.actor(who), now=later(1))
+    row, _ = ap.save_draft(rt.db, shortened(), actor=rt.actor("cchc"), now=later(1))
+    with pytest.raises(NotAuthorized):
+        ap.submit(rt.db, CODE, row.number, actor=rt.actor(who), now=later(2))
+    assert ap.get_draft(rt.db, CODE, row.number).status == ap.DRAFT
+
+
+@pytest.mark.parametrize("who", ["motcua", "cchc", "qldt_head", "vanthu"])
+def test_only_leaders_approve_or_send_back(rt, who):
+    row = through_submission(rt)
+    with pytest.raises(NotAuthorized):
+        ap.approve(rt.db, CODE, row.number, actor=rt.actor(who), decision_number="1/QĐ",
+                   decision_date=DECISION_DATE, now=later(3))
+    with pytest.raises(NotAuthorized):
+        ap.send_back(rt.db, CODE, row.number, actor=rt.actor(who), comment="không", now=later(3))
+    assert ap.get_draft(rt.db, CODE, row.number).status == ap.SUBMITTED
+    assert ap.is_leader(rt.actor("xa_ct")) and ap.is_leader(rt.actor("ld_pct"))
+
+
+# --------------------------------------------------------------------------- freezing
+
+
+def test_an_approved_version_can_never_change(rt):
+    row = through_submission(rt)
+    ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="9/QĐ",
+               decision_date=DECISION_DATE, now=later(3))
+    # not through the workflow ...
+    with pytest.raises(ap.ApprovalError):
+        ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(4))
+    with pytest.raises(ap.ApprovalError):
+        ap.send_back(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), comment="x", now=later(4))
+    # ... nor behind its back (ORM guards on the draft and on the published version)
+    with pytest.raises(ap.ApprovalError, match="frozen"):
+        with rt.db.write() as s:
+            frozen = s.exec(select(ap.DefinitionDraft).where(ap.DefinitionDraft.id == row.id)).one()
+            frozen.text = SOURCE
+            s.add(frozen)
+    with pytest.raises(ap.ApprovalError, match="may not be deleted"):
+        with rt.db.write() as s:
+            s.delete(s.get(ap.DefinitionDraft, row.id))
+    with pytest.raises(ap.ApprovalError, match="frozen"):
+        with rt.db.write() as s:
+            published = s.get(DefinitionVersion, row.id and ap.get_draft(rt.db, CODE, row.number).published_id)
+            published.content = "code: x\n"
+            s.add(published)
+    kept = ap.get_draft(rt.db, CODE, row.number)
+    assert kept.text == shortened() and kept.status == ap.APPROVED
+    # a new save starts the next version
+    nxt, _ = ap.save_draft(rt.db, SOURCE, actor=rt.actor("cchc"), now=later(5))
+    assert nxt.number == row.number + 1 and nxt.base_version == row.number
+
+
+def test_running_dossiers_keep_their_version_when_a_new_one_is_approved(rt):
+    before = sv.receive(rt.db, rt.actor("motcua"), CODE, applicant="Nguyễn Văn Bình", now=later(0))
+    row = through_submission(rt)
+    ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="9/QĐ",
+               decision_date=DECISION_DATE, now=later(3))
+    after = sv.receive(rt.db, rt.actor("motcua"), CODE, applicant="Lê Thị Cúc", now=later(4))
+    with rt.db.session() as s:
+        old = s.exec(select(Dossier).where(Dossier.code == before.dossier_code)).one()
+        new = s.exec(select(Dossier).where(Dossier.code == after.dossier_code)).one()
+        versions = {v.id: v.version for v in s.exec(select(DefinitionVersion))}
+    assert versions[old.definition_id] == 1 and old.definition_version == 1
+    assert versions[new.definition_id] == 2 and new.definition_version == 2
+    # the running dossier still follows the old durations
+    assert sv.dossier_sheet(rt.db, before.dossier_code, now=later(5)).definition.step("appraise").duration == 480
+    assert sv.dossier_sheet(rt.db, after.dossier_code, now=later(5)).definition.step("appraise").duration == 240
+
+
+# --------------------------------------------------------------------------- diff
+
+
+def _defn(text: str):
+    check = ap.check_text(text)
+    assert check.definition is not None, check.findings
+    return check.definition
+
+
+def test_diff_names_added_removed_and_changed_steps():
+    old = _defn(SOURCE)
+    new = _defn(shortened())
+    assert ap.diff(old, new) == ap.StepDiff((), (), {"appraise": ["duration"]})
+    assert ap.diff(old, old).empty
+    assert ap.diff(None, old).added == tuple(s.id for s in old.steps)
+
+    # replace the check by a consultation step: appraise now routes 'ok' to it
+    steps = list(new.steps)
+    ids = [s.id for s in steps]
+    check = steps.pop(ids.index("check"))
+    i = ids.index("appraise")
+    steps[i] = replace(steps[i], routes=tuple(replace(r, targets=("consult",)) if r.outcome == "ok" else r
+                                              for r in steps[i].routes))
+    steps.insert(i + 1, replace(check, id="consult", name="Lấy ý kiến phối hợp"))
+    changed = replace(new, steps=tuple(steps))
+    d = ap.diff(old, changed)
+    assert d.added == ("consult",) and d.removed == ("check",)
+    assert d.changed == {"appraise": ["duration", "routes"]}
+    assert d.highlight() == {"consult": "added", "check": "removed", "appraise": "changed"}
+
+    merged = ap.merged_for_diff(old, changed, d)
+    ids = [s.id for s in merged.steps]
+    assert "check" in ids and ids.index("check") > ids.index("appraise")
+    from engine.render import render_svg
+
+    svg = render_svg(merged, None, highlight=d.highlight()).decode()
+    assert "Bước mới" in svg and "Bước bị bỏ" in svg and "Bước thay đổi" in svg
+
+
+def test_ensure_schema_is_idempotent(rt):
+    ap.ensure_schema(rt.db)
+    ap.ensure_schema(rt.db)
+    with rt.db.write() as s:
+        ap.ensure_schema(s)
+        assert ap.drafts(s) == []
+    through_submission(rt)
+    assert [d.status for d in ap.drafts(rt.db, CODE)] == [ap.SUBMITTED]
