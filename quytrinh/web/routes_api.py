@@ -1,0 +1,308 @@
+"""The REST API under ``/api`` (documented at ``/docs`` and ``/openapi.json``).
+
+Authentication: ``POST /api/auth/token`` with ``{"username", "password"}``
+returns a signed bearer token (valid 12 hours); send it as
+``Authorization: Bearer <token>``. A browser session cookie is accepted too,
+and then an unsafe request must carry the session's CSRF token in the
+``X-CSRF-Token`` header.
+
+Actions take an optional ``Idempotency-Key`` header: a repeated request with
+the same key returns the first result (``replayed: true``) and changes
+nothing; the same key with a different request is a 409 ``duplicate_request``.
+
+Errors are JSON ``{"error": <name>, "message": <text>}``: 401
+``not_authenticated``, 403 ``not_authorized``, 404 ``not_found``, 409
+``stale_version`` / ``illegal_action`` / ``duplicate_request``, 422
+``invalid`` / ``invalid_action``, 429 ``too_many_requests``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal, Optional
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from engine import services as sv
+from quytrinh.web.deps import UNSAFE_METHODS, WebUser, load_user, now_of, store_of
+
+OWN_CSRF = True  # bearer tokens need no CSRF token; cookie sessions are checked in api_user
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="Machine-readable error name")
+    message: str = Field(description="What went wrong and what to do")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Not signed in (missing, forged or expired token)"},
+    403: {"model": ErrorOut, "description": "Not authorized (another unit's or user's work)"},
+    404: {"model": ErrorOut, "description": "No such dossier or work item"},
+    409: {"model": ErrorOut, "description": "stale_version, illegal_action or duplicate_request"},
+    422: {"model": ErrorOut, "description": "Invalid request"},
+}
+
+
+def api_user(request: Request) -> WebUser:
+    """The user of a bearer token, or of a session cookie (with its CSRF header on unsafe requests)."""
+    codec = request.app.state.codec
+    header = request.headers.get("authorization", "")
+    uid: int | None = None
+    if header.lower().startswith("bearer "):
+        uid = codec.api_user(header[7:].strip())
+        if uid is None:
+            raise HTTPException(401, "invalid or expired token; get a new one: POST /api/auth/token",
+                                headers={"WWW-Authenticate": "Bearer"})
+    else:
+        session = request.state.session
+        if session.user_id is not None:
+            if request.method in UNSAFE_METHODS and not codec.csrf_ok(session.sid, request.headers.get("x-csrf-token")):
+                raise HTTPException(403, "a session-cookie request must send the X-CSRF-Token header")
+            uid = session.user_id
+    user = load_user(store_of(request), uid) if uid is not None else None
+    if user is None:
+        raise HTTPException(401, "sign in first: POST /api/auth/token, then send Authorization: Bearer <token>",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+# --------------------------------------------------------------------------- models
+
+
+class TokenIn(BaseModel):
+    username: str
+    password: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class MeOut(BaseModel):
+    username: str
+    full_name: str
+    unit: str
+    role: str
+    roles: list[str]
+
+
+class TaskOut(BaseModel):
+    item_id: int
+    dossier_id: int
+    dossier_code: str
+    procedure_code: str
+    applicant: str
+    step_id: str
+    step_name: str
+    kind: str
+    unit: Optional[str]
+    role: Optional[str]
+    assignee: Optional[str]
+    state: str
+    opened_at: dt.datetime
+    due_at: Optional[dt.datetime]
+    remaining_minutes: Optional[int]
+    remaining: Optional[str] = Field(description="Vietnamese, e.g. 'còn 1,5 ngày làm việc'")
+    timeliness: Optional[str] = Field(description="not_due | nearly_due | overdue (null: paused)")
+    dossier_version: int = Field(description="Send as expected_version when acting")
+
+
+class ActionOut(BaseModel):
+    action: str
+    dossier_id: int
+    dossier_code: str
+    version: int
+    status: int
+    status_label: str
+    item_id: Optional[int]
+    opened: list[int]
+    events: list[int]
+    replayed: bool
+
+
+class ReceiveIn(BaseModel):
+    procedure_code: str = Field(examples=["1.001612"])
+    applicant: str = Field(min_length=1, max_length=300)
+    channel: Literal["counter", "online", "post"] = "counter"
+    contact: str = Field("", max_length=300)
+    decision: str = Field("accept", description="An outcome of the reception step: accept | supplement | refuse")
+    comment: str = ""
+
+
+class ClaimIn(BaseModel):
+    expected_version: Optional[int] = None
+
+
+class CompleteIn(BaseModel):
+    outcome: Optional[str] = Field(None, description="One of the step's outcomes (null at a terminal return step)")
+    comment: str = ""
+    expected_version: Optional[int] = None
+
+
+class ItemOut(BaseModel):
+    item_id: int
+    step_id: str
+    step_name: str
+    kind: str
+    unit: Optional[str]
+    role: Optional[str]
+    assignee: Optional[str]
+    state: str
+    outcome: Optional[str]
+    outcomes: list[str]
+    opened_at: dt.datetime
+    closed_at: Optional[dt.datetime]
+    due_at: Optional[dt.datetime]
+    timeliness: Optional[str]
+
+
+class EventOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    step_id: Optional[str]
+    outcome: Optional[str]
+    from_status: Optional[int]
+    to_status: Optional[int]
+    comment: str
+
+
+class DossierOut(BaseModel):
+    id: int
+    code: str
+    procedure_code: str
+    procedure_name: str
+    definition_version: int
+    applicant: str
+    channel: str
+    status: int
+    status_label: str
+    result: Optional[str]
+    version: int
+    received_at: Optional[dt.datetime]
+    due_at: Optional[dt.datetime]
+    finished_at: Optional[dt.datetime]
+    closed_at: Optional[dt.datetime]
+    timeliness: Optional[str]
+    items: list[ItemOut]
+    events: list[EventOut]
+
+
+def _action_out(res: sv.ActionResult) -> ActionOut:
+    return ActionOut(action=res.action, dossier_id=res.dossier_id, dossier_code=res.dossier_code, version=res.version,
+                     status=res.status, status_label=res.status_label, item_id=res.item_id, opened=res.opened,
+                     events=res.events, replayed=res.replayed)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+@router.post("/auth/token", response_model=TokenOut, responses={401: ERRORS[401], 429: {"model": ErrorOut}})
+def token(request: Request, body: TokenIn) -> TokenOut:
+    """Sign in: a bearer token for ``Authorization: Bearer <token>``. Repeated failures are slowed down (429)."""
+    import math
+
+    from quytrinh.web.routes_auth import authenticate
+
+    user, wait = authenticate(request, body.username.strip(), body.password)
+    if user is None:
+        if wait > 0:
+            raise HTTPException(429, f"too many failed sign-ins; retry in {math.ceil(wait)} s",
+                                headers={"Retry-After": str(math.ceil(wait))})
+        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+    codec = request.app.state.codec
+    return TokenOut(access_token=codec.api_token(user.id), expires_in=codec.max_age)
+
+
+@router.get("/me", response_model=MeOut, responses={401: ERRORS[401]})
+def me(user: WebUser = Depends(api_user)) -> MeOut:
+    """Who the token belongs to."""
+    return MeOut(username=user.username, full_name=user.full_name, unit=user.unit_id, role=user.role,
+                 roles=sorted(user.roles))
+
+
+@router.get("/tasks", response_model=list[TaskOut], responses={401: ERRORS[401]})
+def tasks(request: Request, scope: Literal["mine", "unit"] = "mine", overdue: bool = False,
+          user: WebUser = Depends(api_user)) -> list[TaskOut]:
+    """Open work items, least remaining working time first: ``mine`` (claimed by me, or open for my unit and
+    role) or ``unit`` (every open item of my unit)."""
+    from engine.sla import describe_remaining
+    from quytrinh.web.routes_staff import _sort_key
+
+    store, now = store_of(request), now_of(request)
+    rows = sv.list_tasks(store, now=now, overdue=overdue,
+                         **({"user": user.username} if scope == "mine" else {"unit": user.unit_id}))
+    return [TaskOut(item_id=t.item_id, dossier_id=t.dossier_id, dossier_code=t.dossier_code,
+                    procedure_code=t.procedure_code, applicant=t.applicant, step_id=t.step_id, step_name=t.step_name,
+                    kind=t.kind, unit=t.unit_id, role=t.role, assignee=t.assignee, state=t.state,
+                    opened_at=t.opened_at, due_at=t.due_at, remaining_minutes=t.remaining_minutes,
+                    remaining=describe_remaining(t.remaining_minutes) if t.remaining_minutes is not None else None,
+                    timeliness=t.timeliness, dossier_version=t.dossier_version)
+            for t in sorted(rows, key=_sort_key)]
+
+
+@router.post("/dossiers", response_model=ActionOut, status_code=201,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def receive(request: Request, body: ReceiveIn, user: WebUser = Depends(api_user),
+            idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """Receive a dossier at the one-stop unit (``decision`` accept: form 01, the clock starts)."""
+    res = sv.receive(store_of(request), user.actor, body.procedure_code, applicant=body.applicant,
+                     now=now_of(request), channel=body.channel, decision=body.decision, comment=body.comment,
+                     contact=body.contact, idempotency_key=_key(idempotency_key, user))
+    return _action_out(res)
+
+
+def _key(key: str | None, user: WebUser) -> str | None:
+    # Keys are per user: two users can never collide on (or replay) each other's key.
+    return f"api:{user.id}:{key}" if key else None
+
+
+@router.post("/tasks/{item_id}/claim", response_model=ActionOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def claim(request: Request, item_id: int, body: ClaimIn | None = None, user: WebUser = Depends(api_user),
+          idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """Take an open work item of my unit and role."""
+    res = sv.claim(store_of(request), user.actor, item_id, now=now_of(request),
+                   expected_version=body.expected_version if body else None,
+                   idempotency_key=_key(idempotency_key, user))
+    return _action_out(res)
+
+
+@router.post("/tasks/{item_id}/complete", response_model=ActionOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def complete(request: Request, item_id: int, body: CompleteIn, user: WebUser = Depends(api_user),
+             idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """Complete a work item with one of its step's outcomes and a comment."""
+    res = sv.complete(store_of(request), user.actor, item_id, outcome=body.outcome, now=now_of(request),
+                      comment=body.comment, expected_version=body.expected_version,
+                      idempotency_key=_key(idempotency_key, user))
+    return _action_out(res)
+
+
+@router.get("/dossiers/{ref}", response_model=DossierOut, responses={k: ERRORS[k] for k in (401, 403, 404)})
+def dossier(request: Request, ref: str, user: WebUser = Depends(api_user)) -> DossierOut:
+    """A dossier (by code or id) with its work items and history, if my unit works on it."""
+    from engine.machine import Status
+    from quytrinh.web.routes_staff import can_view_dossier
+
+    sheet = sv.dossier_sheet(store_of(request), ref, now=now_of(request))
+    if not can_view_dossier(user, sheet):
+        raise HTTPException(403, f"dossier {sheet.dossier.code} is not handled by unit {user.unit_id}")
+    d, defn = sheet.dossier, sheet.definition
+    items = [ItemOut(item_id=r.item_id, step_id=r.step_id, step_name=r.step_name, kind=r.kind, unit=r.unit_id,
+                     role=r.role, assignee=r.assignee, state=r.state, outcome=r.outcome,
+                     outcomes=[x.outcome for x in defn.step(r.step_id).routes], opened_at=r.opened_at,
+                     closed_at=r.closed_at, due_at=r.due_at, timeliness=r.timeliness) for r in sheet.rows]
+    events = [EventOut(id=e.id, at=e.at, actor=e.actor, action=e.action, step_id=e.step_id, outcome=e.outcome,  # type: ignore[arg-type]
+                       from_status=e.from_status, to_status=e.to_status, comment=e.comment) for e in sheet.events]
+    return DossierOut(id=d.id, code=d.code, procedure_code=d.procedure_code, procedure_name=defn.name,  # type: ignore[arg-type]
+                      definition_version=d.definition_version, applicant=d.applicant, channel=d.channel,
+                      status=d.status, status_label=Status(d.status).label, result=d.result, version=d.version,
+                      received_at=d.received_at, due_at=d.due_at, finished_at=d.finished_at, closed_at=d.closed_at,
+                      timeliness=sheet.timeliness, items=items, events=events)

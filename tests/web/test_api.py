@@ -1,0 +1,114 @@
+"""The REST API: sign-in, tasks, receive, claim, complete (idempotent), dossier, JSON errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.conftest import PASSWORD
+
+
+@pytest.fixture
+def api(client_for):
+    """``api("motcua")``: (client, headers with the user's bearer token)."""
+
+    def make(username: str):
+        c = client_for()
+        r = c.post("/api/auth/token", json={"username": username, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["token_type"] == "bearer" and body["expires_in"] > 0
+        return c, {"Authorization": f"Bearer {body['access_token']}"}
+
+    return make
+
+
+def test_openapi_documents_the_actions(client_for):
+    c = client_for()
+    spec = c.get("/openapi.json").json()
+    for path in ("/api/auth/token", "/api/tasks", "/api/dossiers", "/api/tasks/{item_id}/claim",
+                 "/api/tasks/{item_id}/complete", "/api/dossiers/{ref}"):
+        assert path in spec["paths"], path
+    assert "409" in spec["paths"]["/api/tasks/{item_id}/complete"]["post"]["responses"]
+    assert c.get("/docs").status_code == 200
+
+
+def test_receive_claim_complete_and_show(api):
+    c, mc = api("motcua")
+    r = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "Hộ kinh doanh Bình An"},
+               headers={**mc, "Idempotency-Key": "r-1"})
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert got["status"] == 2 and got["status_label"] == "Được tiếp nhận" and not got["replayed"]
+    again = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "Hộ kinh doanh Bình An"},
+                   headers={**mc, "Idempotency-Key": "r-1"})
+    assert again.status_code == 201 and again.json()["replayed"] and again.json()["dossier_id"] == got["dossier_id"]
+
+    c2, head = api("tckh_head")
+    tasks = c2.get("/api/tasks", headers=head).json()
+    assert [t["dossier_code"] for t in tasks] == [got["dossier_code"]]
+    task = tasks[0]
+    assert task["step_id"] == "assign" and task["remaining"].startswith("còn ")
+    assert c.get("/api/tasks", headers=mc).json() == []  # the one-stop staff have nothing now
+
+    claim = c2.post(f"/api/tasks/{task['item_id']}/claim", json={"expected_version": task["dossier_version"]},
+                    headers=head)
+    assert claim.status_code == 200 and claim.json()["version"] == task["dossier_version"] + 1
+    stale = c2.post(f"/api/tasks/{task['item_id']}/complete",
+                    json={"outcome": "done", "expected_version": task["dossier_version"]}, headers=head)
+    assert stale.status_code == 409 and stale.json()["error"] == "stale_version"
+    done = c2.post(f"/api/tasks/{task['item_id']}/complete",
+                   json={"outcome": "done", "comment": "Giao chị Thu", "expected_version": claim.json()["version"]},
+                   headers={**head, "Idempotency-Key": "c-1"})
+    assert done.status_code == 200
+    replay = c2.post(f"/api/tasks/{task['item_id']}/complete",
+                     json={"outcome": "done", "comment": "Giao chị Thu", "expected_version": claim.json()["version"]},
+                     headers={**head, "Idempotency-Key": "c-1"})
+    assert replay.status_code == 200 and replay.json()["replayed"] and replay.json()["events"] == done.json()["events"]
+    other = c2.post(f"/api/tasks/{task['item_id']}/complete", json={"outcome": "done", "comment": "khác"},
+                    headers={**head, "Idempotency-Key": "c-1"})
+    assert other.status_code == 409 and other.json()["error"] == "duplicate_request"
+    again = c2.post(f"/api/tasks/{task['item_id']}/complete", json={"outcome": "done"}, headers=head)
+    assert again.status_code == 409 and again.json()["error"] == "illegal_action"
+
+    show = c2.get(f"/api/dossiers/{got['dossier_code']}", headers=head).json()
+    assert [i["step_id"] for i in show["items"]] == ["receive", "assign", "appraise"]
+    assert any(e["comment"] == "Giao chị Thu" for e in show["events"])
+
+
+def test_errors_are_json_with_proper_codes(api, client_for, web):
+    anon = client_for()
+    r = anon.get("/api/tasks")
+    assert r.status_code == 401 and r.json()["error"] == "not_authenticated"
+    r = anon.get("/api/tasks", headers={"Authorization": "Bearer forged"})
+    assert r.status_code == 401
+    r = anon.post("/api/auth/token", json={"username": "motcua", "password": "sai"})
+    assert r.status_code == 401 and r.json()["error"] == "not_authenticated"
+
+    c, mc = api("motcua")
+    assert c.get("/api/dossiers/khong-co", headers=mc).json()["error"] == "not_found"
+    assert c.get("/api/dossiers/khong-co", headers=mc).status_code == 404
+    r = c.post("/api/dossiers", json={"procedure_code": "1.001612"}, headers=mc)
+    assert r.status_code == 422 and r.json()["error"] == "invalid" and "applicant" in r.json()["message"]
+    r = c.post("/api/dossiers", json={"procedure_code": "9.999999", "applicant": "A"}, headers=mc)
+    assert r.status_code == 404
+    r = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "A", "decision": "maybe"}, headers=mc)
+    assert r.status_code == 409 and r.json()["error"] == "illegal_action"
+    d = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "A"}, headers=mc).json()
+
+    c2, cv = api("qldt_cv")  # another unit
+    item = d["opened"][-1]
+    r = c2.post(f"/api/tasks/{item}/complete", json={"outcome": "done"}, headers=cv)
+    assert r.status_code == 403 and r.json()["error"] == "not_authorized"
+    assert c2.get(f"/api/dossiers/{d['dossier_code']}", headers=cv).status_code == 403
+
+
+def test_cookie_session_on_the_api_needs_the_csrf_header(client_for):
+    c = client_for("motcua")
+    assert c.get("/api/me").json()["username"] == "motcua"
+    r = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "A"})
+    assert r.status_code == 403
+    from tests.web.conftest import csrf_of
+
+    token = csrf_of(c.get("/inbox").text)
+    r = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "A"}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 201
