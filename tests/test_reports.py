@@ -1,0 +1,277 @@
+"""Timeliness reports on dossiers run through the real engine (services with injected `now`).
+
+The scenario (procedure 1.001612, 3 working days, supplement clock `restart`;
+and 1.001193, same day) has known outcomes for March 2026:
+
+=====  ===========================================  ==============================
+name   what happens                                  March figures
+=====  ===========================================  ==============================
+P      received and returned in February             nothing
+A      received 26/2, finished 2/3                   carried over, completed early
+B      received 10/3, finished 11/3                  received, completed early
+C      received 10/3, apology 12/3, finished 16/3    received, completed late, 1 apology
+G      received 11/3, withdrawn 12/3                 received, withdrawn
+K      refused at reception 12/3                     nothing (never received)
+I      received 26/3, finished 30/3, returned 2/4    received, completed early, not collected
+D      received 25/3, still appraised on 1/4         received, open overdue
+F      received 27/3 14:00, untouched                received, open nearly due
+E      received online 31/3 09:00                    received, open not due
+M      received 24/3, supplement asked 25/3,         received, open not due (paused; the
+       supplemented 3/4                              later restart is ignored)
+J      received 1/4                                  nothing
+L      birth registration 10/3, signed at 17:00      received, completed on time
+=====  ===========================================  ==============================
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from engine import services as sv
+from engine.reports import (
+    ReportError,
+    chart_data,
+    lead_unit,
+    report_csv,
+    report_xlsx,
+    reports_chart_svg,
+    timeliness_report,
+)
+from engine.store import Apology, WorkItem
+
+HANOI = dt.timezone(dt.timedelta(hours=7))
+MARCH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+
+
+def at(month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, month, day, hour, minute, tzinfo=HANOI)
+
+
+class Driver:
+    def __init__(self, rt):
+        self.rt, self.db = rt, rt.db
+
+    def item(self, d: int, step: str) -> WorkItem:
+        with self.db.session() as s:
+            return s.exec(select(WorkItem).where(WorkItem.dossier_id == d, WorkItem.step_id == step,
+                                                 WorkItem.state.in_(("open", "claimed")))).one()
+
+    def receive(self, when: dt.datetime, code: str = "1.001612", **kw) -> int:
+        who = "xa_motcua" if code == "1.001193" else "motcua"
+        return sv.receive(self.db, self.rt.actor(who), code, applicant="Công dân", now=when, **kw).dossier_id
+
+    def do(self, d: int, step: str, user: str, outcome: str, when: dt.datetime) -> None:
+        sv.complete(self.db, self.rt.actor(user), self.item(d, step).id, outcome=outcome, now=when)
+
+    def process(self, d: int, times: list[dt.datetime], start: int = 0) -> None:
+        """Household business: the five steps after reception, from the ``start``-th, at ``times``."""
+        flow = [("assign", "tckh_head", "done"), ("appraise", "tckh_cv", "ok"), ("check", "tckh_head", "ok"),
+                ("sign", "tckh_head", "approve"), ("issue", "vanthu", "done")]
+        for (step, user, outcome), when in zip(flow[start:], times):
+            self.do(d, step, user, outcome, when)
+
+    def deliver(self, d: int, when: dt.datetime, code: str = "1.001612") -> None:
+        who = "xa_motcua" if code == "1.001193" else "motcua"
+        sv.return_result(self.db, self.rt.actor(who), self.item(d, "deliver").id, now=when)
+
+
+@pytest.fixture
+def scenario(runtime):
+    run = Driver(runtime)
+    P = run.receive(at(2, 24, 9))
+    run.process(P, [at(2, 24, 10), at(2, 24, 14), at(2, 25, 9), at(2, 25, 10), at(2, 25, 11)])
+    run.deliver(P, at(2, 26, 8))
+    A = run.receive(at(2, 26, 9))
+    run.process(A, [at(2, 27, 9), at(2, 27, 14), at(3, 2, 8), at(3, 2, 9), at(3, 2, 10)])
+    run.deliver(A, at(3, 2, 14))
+    B = run.receive(at(3, 10, 8))
+    run.process(B, [at(3, 10, 9), at(3, 11, 9), at(3, 11, 13), at(3, 11, 15), at(3, 11, 16)])
+    run.deliver(B, at(3, 12, 8, 30))
+    C = run.receive(at(3, 10, 8))
+    G = run.receive(at(3, 11, 8))
+    sv.withdraw(run.db, runtime.actor("motcua"), G, now=at(3, 12, 8, 30), comment="Công dân rút hồ sơ")
+    sweep = sv.sweep_timers(run.db, now=at(3, 12, 9), calendar=runtime.calendar)
+    assert sweep.apologies == 1
+    run.process(C, [at(3, 12, 10), at(3, 13, 9), at(3, 13, 14), at(3, 16, 9), at(3, 16, 10)])
+    run.deliver(C, at(3, 17, 8))
+    sv.receive(run.db, runtime.actor("motcua"), "1.001612", applicant="K", now=at(3, 12, 10),
+               decision="refuse", comment="Không thuộc thẩm quyền")
+    M = run.receive(at(3, 24, 8))
+    run.process(M, [at(3, 24, 9)])
+    sv.request_supplement(run.db, runtime.actor("tckh_cv"), run.item(M, "appraise").id, now=at(3, 25, 9),
+                          comment="Bổ sung bản sao CCCD")
+    D = run.receive(at(3, 25, 8))
+    run.process(D, [at(3, 25, 9)])
+    I = run.receive(at(3, 26, 8))
+    run.process(I, [at(3, 26, 9), at(3, 27, 9), at(3, 27, 10), at(3, 30, 9), at(3, 30, 10)])
+    F = run.receive(at(3, 27, 14))
+    E = run.receive(at(3, 31, 9), channel="online")
+    L = run.receive(at(3, 10, 9), code="1.001193")
+    due_l = runtime.calendar.same_day_due(at(3, 10, 9))
+    assert due_l == at(3, 10, 17)
+    run.do(L, "verify", "xa_tuphap", "done", at(3, 10, 10))
+    sv.sign(run.db, runtime.actor("xa_ct"), run.item(L, "sign").id, now=due_l)
+    run.deliver(L, at(3, 11, 8), code="1.001193")
+    # after the period: must not change March
+    J = run.receive(at(4, 1, 9))
+    run.process(D, [at(4, 1, 9), at(4, 1, 14), at(4, 2, 9), at(4, 2, 10)], start=1)
+    run.deliver(I, at(4, 2, 9))
+    sv.supplement_received(run.db, runtime.actor("motcua"), M, now=at(4, 3, 9))
+    return dict(P=P, A=A, B=B, C=C, G=G, M=M, D=D, I=I, F=F, E=E, L=L, J=J)
+
+
+def _row(report, key):
+    rows = {r.key: r for r in report.rows}
+    assert key in rows, f"no row {key}: {list(rows)}"
+    return rows[key]
+
+
+def test_report_by_procedure_counts_each_figure_exactly(runtime, scenario):
+    report = timeliness_report(runtime.db, *MARCH, by="procedure", calendar=runtime.calendar)
+    assert [r.key for r in report.rows] == ["1.001193", "1.001612"]
+    hb = _row(report, "1.001612")
+    assert (hb.received, hb.carried_over, hb.to_process) == (8, 1, 9)
+    assert (hb.completed_early, hb.completed_on_time, hb.completed_late, hb.completed) == (3, 0, 1, 4)
+    assert (hb.open_overdue, hb.open_nearly_due, hb.open_not_due, hb.open) == (1, 1, 2, 4)
+    assert (hb.withdrawn, hb.not_collected, hb.apologies) == (1, 1, 1)
+    assert hb.completed + hb.open + hb.withdrawn == hb.to_process
+    assert hb.late_rate == 2 / 9 and hb.on_time_rate == 1 - 2 / 9
+    birth = _row(report, "1.001193")
+    assert (birth.received, birth.completed_on_time, birth.completed, birth.open) == (1, 1, 1, 0)
+    assert birth.late_rate == 0 and birth.on_time_rate == 1
+    assert birth.label == "1.001193 – Thủ tục đăng ký khai sinh"
+    t = report.total
+    assert (t.label, t.to_process, t.late, t.apologies) == ("Tổng cộng", 10, 2, 1)
+    assert t.late_rate == 2 / 10 and t.on_time_rate == 1 - 2 / 10
+
+
+def test_open_dossiers_are_judged_at_the_period_end(runtime, scenario):
+    # April: D (open overdue at 1/4) finishes late; E, F, M carried over; J received
+    april = timeliness_report(runtime.db, dt.date(2026, 4, 1), dt.date(2026, 4, 30), by="level",
+                              calendar=runtime.calendar)
+    district = _row(april, "district")
+    assert (district.carried_over, district.received, district.completed_late) == (4, 1, 1)
+    assert district.label == "Cấp huyện"
+    # judged in the middle of March, before most of it happened
+    mid = timeliness_report(runtime.db, dt.date(2026, 3, 1), dt.date(2026, 3, 31), by="procedure",
+                            now=at(3, 13, 9), calendar=runtime.calendar)
+    hb = _row(mid, "1.001612")
+    assert (hb.received, hb.carried_over, hb.completed_early, hb.withdrawn) == (3, 1, 2, 1)
+    assert (hb.open_overdue, hb.open_nearly_due, hb.open_not_due) == (1, 0, 0)  # C is past 13/3 08:00
+    assert mid.judged_at == at(3, 13, 9)
+    with pytest.raises(ReportError, match="ends .* before it starts"):
+        timeliness_report(runtime.db, dt.date(2026, 3, 31), dt.date(2026, 3, 1))
+    with pytest.raises(ReportError, match="unknown grouping 'desk'"):
+        timeliness_report(runtime.db, *MARCH, by="desk")
+
+
+def test_report_by_unit_level_channel(runtime, scenario, catalogue):
+    assert lead_unit(catalogue.find("1.001612")) == "phong_tckh"
+    assert lead_unit(catalogue.find("1.001193")) == "xa_tu_phap"
+    by_unit = timeliness_report(runtime.db, *MARCH, by="unit", calendar=runtime.calendar)
+    assert {r.key: r.to_process for r in by_unit.rows} == {"phong_tckh": 9, "xa_tu_phap": 1}
+    assert _row(by_unit, "phong_tckh").label == catalogue.organisation.units["phong_tckh"].name
+    by_channel = timeliness_report(runtime.db, *MARCH, by="channel", calendar=runtime.calendar)
+    online = _row(by_channel, "online")
+    assert (online.label, online.received, online.open_not_due, online.late_rate) == ("Trực tuyến", 1, 1, 0)
+    assert _row(by_channel, "counter").late_rate == 2 / 9
+    by_field = timeliness_report(runtime.db, *MARCH, by="field", calendar=runtime.calendar)
+    assert _row(by_field, "Hộ tịch").received == 1
+    by_level = timeliness_report(runtime.db, *MARCH, by="level", calendar=runtime.calendar)
+    assert _row(by_level, "commune").label == "Cấp xã"
+    assert by_level.total.as_dict() | {"key": "", "label": ""} == by_unit.total.as_dict() | {"key": "", "label": ""}
+
+
+def test_csv_xlsx_and_chart_exports(runtime, scenario, tmp_path):
+    from openpyxl import load_workbook
+
+    report = timeliness_report(runtime.db, *MARCH, by="procedure", calendar=runtime.calendar)
+    rows = list(csv.reader(io.StringIO(report_csv(report))))
+    head = rows[0]
+    assert head[0] == "Thủ tục hành chính" and "Tồn kỳ trước" in head and "Tỷ lệ trễ hạn (%)" in head
+    body = {r[0]: dict(zip(head, r)) for r in rows[1:]}
+    hb = body["1.001612 – Đăng ký thành lập hộ kinh doanh"]
+    assert (hb["Tiếp nhận trong kỳ"], hb["Đang giải quyết: quá hạn"], hb["Phiếu xin lỗi (mẫu 04)"]) == ("8", "1", "1")
+    assert hb["Tỷ lệ trễ hạn (%)"] == "22.22" and hb["Tỷ lệ đúng và trước hạn (%)"] == "77.78"
+    assert body["Tổng cộng"]["Tổng số phải giải quyết"] == "10"
+
+    path = tmp_path / "r.xlsx"
+    report_xlsx(report, path)
+    ws = load_workbook(path).active
+    header = [c.value for c in ws[3]]
+    assert header[0] == "Thủ tục hành chính" and header[-1] == "Tỷ lệ đúng và trước hạn (%)"
+    assert ws["A3"].font.bold and ws["A3"].fill.fgColor.rgb.endswith("1F4E79")
+    values = {ws.cell(row=r, column=1).value: [c.value for c in ws[r]] for r in range(4, ws.max_row + 1)}
+    total = values["Tổng cộng"]
+    late_col = header.index("Tỷ lệ trễ hạn (%)")
+    assert total[late_col] == pytest.approx(0.2) and ws.cell(row=ws.max_row, column=late_col + 1).number_format == "0.00%"
+    assert total[header.index("Tồn kỳ trước")] == 1 and total[header.index("Đã giải quyết: trễ hạn")] == 1
+
+    data = chart_data(report)
+    assert data["categories"] == [r.label for r in report.rows]
+    svg = reports_chart_svg(report)
+    assert svg.startswith("<svg") and "<script" not in svg
+    assert 'data-series="completed_late" data-value="1"' in svg and 'data-series="open_overdue"' in svg
+    assert "77,78 %" in svg and "Đăng ký thành lập hộ kinh doanh" in svg
+
+
+def test_empty_period_gives_zero_rows_and_no_rate(runtime):
+    report = timeliness_report(runtime.db, *MARCH, by="unit", calendar=runtime.calendar)
+    assert report.rows == [] and report.total.to_process == 0 and report.total.late_rate is None
+    assert report_csv(report).splitlines()[-1].endswith(",,")
+    assert "Không có hồ sơ" in reports_chart_svg(report)
+
+
+def test_report_cli_formats_and_errors(runtime, scenario, monkeypatch, tmp_path):
+    from openpyxl import load_workbook
+
+    from quytrinh.cli import app
+
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", runtime.url)
+    runner = CliRunner()
+
+    def call(*args):
+        return runner.invoke(app, ["report", "--from", "2026-03-01", "--to", "2026-03-31", *args])
+
+    res = call("--by", "procedure", "--format", "json", "--now", "2026-05-01T00:00")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["total"]["late_rate"] == 0.2 and data["total"]["to_process"] == 10
+    res = call("--by", "unit")
+    assert res.exit_code == 0 and "Tổng cộng" in res.output and "Phòng Tài chính" in res.output
+    out = tmp_path / "r.csv"
+    res = call("--by", "channel", "--format", "csv", "--out", str(out))
+    assert res.exit_code == 0 and out.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "Trực tuyến" in out.read_text("utf-8-sig")
+    xlsx = tmp_path / "r.xlsx"
+    res = call("--format", "xlsx", "--out", str(xlsx))
+    assert res.exit_code == 0 and load_workbook(xlsx).active["A3"].value == "Thủ tục hành chính"
+    res = call("--format", "xlsx")
+    assert res.exit_code == 1 and "--out FILE.xlsx" in str(res.exception)
+    res = call("--by", "desk")
+    assert res.exit_code == 2 and "desk" in res.output
+    # the console script: one located line, exit 1, no traceback
+    env = {**os.environ, "QUYTRINH_DATABASE_URL": runtime.url}
+    proc = subprocess.run([str(Path(sys.executable).parent / "quytrinh"), "report", "--from", "2026-13-01",
+                           "--to", "2026-03-31"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr == "quytrinh: --from '2026-13-01' is not a date; write YYYY-MM-DD\n"
+
+
+def test_apology_is_counted_in_the_month_it_was_drafted(runtime, scenario):
+    with runtime.db.session() as s:
+        drafted = [a.drafted_at for a in s.exec(select(Apology)).all()]
+    assert drafted == [at(3, 12, 9)]
+    feb = timeliness_report(runtime.db, dt.date(2026, 2, 1), dt.date(2026, 2, 28), calendar=runtime.calendar)
+    assert feb.total.apologies == 0 and feb.total.received == 2 and feb.total.completed == 1
