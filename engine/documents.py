@@ -1,0 +1,1605 @@
+"""Printable documents: the draft approval decision and the one-stop forms.
+
+Two families, one layout model:
+
+* the **draft decision** (dự thảo Quyết định) approving the internal
+  processes of a set of procedures, laid out as Decree 30/2020 requires, with
+  its annex: per procedure, grouped by field, the step table, the total
+  against the legal limit and the diagram (:func:`render_decision`);
+* the **one-stop forms** filled from a dossier's real data — receipt and
+  appointment, supplementation request, refusal, apology / extension, stop
+  notice, process-control sheet — and the **ledger** of many dossiers
+  (:func:`render_form`, :func:`render_ledger`). The form set is chosen by the
+  legal regime in force when the dossier was received (:func:`form_set_for`):
+  Circular 01/2018/TT-VPCP (6 forms) before 1/7/2025, Circular 03/2025/TT-VPCP
+  (7 forms) from then on.
+
+Each document is first built as a small list of blocks (:class:`Doc`), then
+written either as a self-contained HTML page with print CSS (A4, A5 or A4
+landscape) or as a Word file (python-docx). Everything a reader sees is
+Vietnamese; nothing here reads the wall clock (``now`` is a parameter).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from engine.calendar import to_local
+from engine.definition import MINUTES_PER_DAY, Catalogue, Definition, Organisation, Step, format_number
+from engine.errors import ActionError, NotFound, QuytrinhError
+from engine.graph import allocated_minutes
+
+# --------------------------------------------------------------------------- errors
+
+
+class DocumentError(QuytrinhError):
+    """A document cannot be produced (unknown form, missing data, bad option)."""
+
+
+# --------------------------------------------------------------------------- Vietnamese formatting
+
+#: Levels as written in titles.
+LEVEL_AUTHORITY = {"district": "Ủy ban nhân dân cấp huyện", "commune": "Ủy ban nhân dân cấp xã"}
+
+#: One-stop forms as step outputs are written (``produces: [BM01]``).
+FORM_NAMES = {
+    "BM01": "Giấy tiếp nhận hồ sơ và hẹn trả kết quả",
+    "BM02": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ",
+    "BM03": "Phiếu từ chối tiếp nhận giải quyết hồ sơ",
+    "BM04": "Phiếu xin lỗi và hẹn lại ngày trả kết quả",
+    "BM05": "Phiếu kiểm soát quá trình giải quyết hồ sơ",
+    "BM06": "Sổ theo dõi hồ sơ",
+}
+
+
+def vn_date(d: dt.date | dt.datetime | None, blank: str = "……") -> str:
+    """``ngày 05 tháng 01 năm 2020`` (Decree 30: days < 10 and months 1–2 get a leading zero).
+
+    A ``None`` date gives the blank form ``ngày …… tháng …… năm ……``.
+    """
+    if d is None:
+        return f"ngày {blank} tháng {blank} năm {blank}"
+    if isinstance(d, dt.datetime):
+        d = to_local(d).date()
+    month = f"{d.month:02d}" if d.month <= 2 else str(d.month)
+    return f"ngày {d.day:02d} tháng {month} năm {d.year}"
+
+
+def vn_instant(t: dt.datetime | None) -> str:
+    """``08 giờ 30 phút, ngày 10 tháng 3 năm 2026`` in Hanoi time (blanks when ``None``)."""
+    if t is None:
+        return "…… giờ …… phút, ngày …… tháng …… năm ……"
+    local = to_local(t)
+    return f"{local:%H} giờ {local:%M} phút, {vn_date(local)}"
+
+
+def short_instant(t: dt.datetime | None) -> str:
+    """``08:30 10/03/2026`` in Hanoi time (empty when ``None``)."""
+    return "" if t is None else f"{to_local(t):%H:%M %d/%m/%Y}"
+
+
+def working_time_text(minutes: int | None) -> str:
+    """A working duration as process tables write it: ``03 ngày làm việc``, ``0,5 ngày làm việc``, ``4 giờ làm việc``."""
+    if minutes is None:
+        return "–"
+    if minutes % (MINUTES_PER_DAY // 4) == 0:
+        days = minutes / MINUTES_PER_DAY
+        number = f"{int(days):02d}" if days.is_integer() and 0 < days < 10 else format_number(days)
+        return f"{number} ngày làm việc"
+    if minutes % 60 == 0 or (minutes * 2) % 60 == 0:
+        return f"{format_number(minutes / 60)} giờ làm việc"
+    return f"{minutes} phút làm việc"
+
+
+def duration_short(minutes: int | None) -> str:
+    """A short duration for the control sheet: ``1 ngày 2 giờ``, ``30 phút``."""
+    if minutes is None:
+        return ""
+    days, rest = divmod(minutes, MINUTES_PER_DAY)
+    hours, mins = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} ngày")
+    if hours:
+        parts.append(f"{hours} giờ")
+    if mins or not parts:
+        parts.append(f"{mins} phút")
+    return " ".join(parts)
+
+
+_PLACE_PREFIXES = ("ủy ban nhân dân", "uỷ ban nhân dân", "ubnd")
+_ADMIN_WORDS = ("thành phố", "thị trấn", "thị xã", "huyện", "quận", "phường", "xã", "tỉnh")
+
+
+def agency_lines(organisation_name: str) -> list[str]:
+    """The agency block of the header: ``["ỦY BAN NHÂN DÂN", "HUYỆN GIA LÂM"]``."""
+    name = organisation_name.strip()
+    if not name:
+        return ["ỦY BAN NHÂN DÂN", "……………"]
+    low = name.lower()
+    for prefix in _PLACE_PREFIXES:
+        if low.startswith(prefix):
+            rest = name[len(prefix):].strip()
+            return ["ỦY BAN NHÂN DÂN", rest.upper() or "……………"]
+    return [name.upper()]
+
+
+def place_from_organisation(organisation_name: str) -> str:
+    """The place name of the date line: ``Ủy ban nhân dân huyện Gia Lâm`` -> ``Gia Lâm`` (blank if unknown)."""
+    low = organisation_name.strip()
+    for prefix in _PLACE_PREFIXES:
+        if low.lower().startswith(prefix):
+            low = low[len(prefix):].strip()
+            break
+    else:
+        return ""
+    for word in _ADMIN_WORDS:
+        if low.lower().startswith(word + " "):
+            return low[len(word):].strip()
+    return low
+
+
+def _local_area(organisation_name: str) -> str:
+    """``huyện Gia Lâm`` out of ``Ủy ban nhân dân huyện Gia Lâm``."""
+    low = organisation_name.strip()
+    for prefix in _PLACE_PREFIXES:
+        if low.lower().startswith(prefix):
+            return low[len(prefix):].strip()
+    return low
+
+
+# --------------------------------------------------------------------------- layout model
+
+
+@dataclass
+class Run:
+    """A piece of text with one style."""
+
+    text: str
+    bold: bool = False
+    italic: bool = False
+    size: float | None = None  # points; None: the document's body size
+
+
+@dataclass
+class Para:
+    """A paragraph."""
+
+    runs: list[Run]
+    align: str = "justify"  # left | center | right | justify
+    indent: bool = False  # first-line indent (1,27 cm)
+    size: float | None = None
+    space_after: float = 6
+    css: str = ""  # extra HTML class
+
+
+def P(text: str = "", *, bold: bool = False, italic: bool = False, align: str = "justify", indent: bool = False,
+      size: float | None = None, space_after: float = 6, css: str = "") -> Para:
+    """A one-run paragraph."""
+    return Para([Run(text, bold, italic)], align, indent, size, space_after, css)
+
+
+@dataclass
+class Rule:
+    """A horizontal line under a heading block (``fraction`` of the column width)."""
+
+    fraction: float = 0.4
+
+
+@dataclass
+class Cell:
+    """A table cell: paragraphs, and spans for merged header cells."""
+
+    paras: list[Para]
+    colspan: int = 1
+    rowspan: int = 1
+    bold: bool = False
+
+
+def C(text: str = "", *, bold: bool = False, italic: bool = False, align: str = "left", colspan: int = 1,
+      rowspan: int = 1) -> Cell:
+    """A cell holding one paragraph per line of ``text``."""
+    lines = text.split("\n") if text else [""]
+    return Cell([Para([Run(line, bold, italic)], align, space_after=0) for line in lines], colspan, rowspan, bold)
+
+
+@dataclass
+class Table:
+    """A ruled table: header rows (with spans), body rows, relative column widths."""
+
+    header: list[list[Cell]]
+    rows: list[list[Cell]]
+    widths: Sequence[float]
+    size: float | None = None
+    css: str = ""
+
+
+@dataclass
+class Columns:
+    """An unruled two-column block (document header, signatures): each column a list of blocks."""
+
+    columns: list[list[Any]]
+    widths: Sequence[float] = (1.0, 1.0)
+
+
+@dataclass
+class Picture:
+    """A diagram: SVG for HTML, PNG for Word, fitted to the text width."""
+
+    svg: Callable[[], bytes]
+    png: Callable[[], bytes]
+    alt: str = ""
+
+
+@dataclass
+class PageBreak:
+    """Start a new page."""
+
+
+@dataclass
+class Paper:
+    """Paper and margins (mm)."""
+
+    name: str
+    width: float
+    height: float
+    top: float
+    bottom: float
+    left: float
+    right: float
+
+    @property
+    def text_width(self) -> float:
+        return self.width - self.left - self.right
+
+    @property
+    def text_height(self) -> float:
+        return self.height - self.top - self.bottom
+
+
+#: Decree 30/2020: top/bottom 20–25 mm, left 30–35 mm, right 15–20 mm.
+A4 = Paper("A4", 210, 297, 20, 20, 30, 17)
+A4_LANDSCAPE = Paper("A4 landscape", 297, 210, 20, 15, 20, 15)
+A5 = Paper("A5", 148, 210, 15, 15, 20, 10)
+
+
+@dataclass
+class Doc:
+    """A document: paper, body font size and blocks."""
+
+    title: str
+    paper: Paper
+    blocks: list[Any]
+    size: float = 14
+    draft: bool = False  # print the "DỰ THẢO" mark
+    note: str = ""  # shown on screen only (HTML), e.g. that the form wording is unverified
+
+
+FONT = "Times New Roman"
+
+
+# --------------------------------------------------------------------------- HTML writer
+
+_ALIGN_CSS = {"left": "left", "center": "center", "right": "right", "justify": "justify"}
+
+
+def _h(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _html_para(p: Para, tag: str = "p") -> str:
+    style = [f"text-align:{_ALIGN_CSS[p.align]}", f"margin:0 0 {p.space_after}pt 0"]
+    if p.indent:
+        style.append("text-indent:1.27cm")
+    if p.size:
+        style.append(f"font-size:{p.size}pt")
+    inner = []
+    for r in p.runs:
+        t = _h(r.text)
+        rs = []
+        if r.size:
+            rs.append(f"font-size:{r.size}pt")
+        if r.bold:
+            t = f"<b>{t}</b>"
+        if r.italic:
+            t = f"<i>{t}</i>"
+        inner.append(f'<span style="{";".join(rs)}">{t}</span>' if rs else t)
+    cls = f' class="{p.css}"' if p.css else ""
+    return f'<{tag}{cls} style="{";".join(style)}">{"".join(inner) or "&nbsp;"}</{tag}>'
+
+
+def _svg_inline(data: bytes) -> str:
+    text = data.decode("utf-8")
+    text = re.sub(r"<\?xml[^>]*\?>", "", text)
+    text = re.sub(r"<!DOCTYPE[^>]*>", "", text, flags=re.S)
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    return text.strip()
+
+
+def _html_blocks(blocks: Iterable[Any]) -> list[str]:
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Para):
+            out.append(_html_para(b))
+        elif isinstance(b, Rule):
+            out.append(f'<hr class="rule" style="width:{b.fraction * 100:.0f}%">')
+        elif isinstance(b, Table):
+            widths = sum(b.widths)
+            cols = "".join(f'<col style="width:{w / widths * 100:.1f}%">' for w in b.widths)
+            size = f' style="font-size:{b.size}pt"' if b.size else ""
+            rows = []
+            for tr in b.header:
+                rows.append("<tr>" + "".join(_html_cell(c, "th") for c in tr) + "</tr>")
+            head = f"<thead>{''.join(rows)}</thead>" if rows else ""
+            body = "".join("<tr>" + "".join(_html_cell(c, "td") for c in tr) + "</tr>" for tr in b.rows)
+            cls = f"grid {b.css}".strip()
+            out.append(f'<table class="{cls}"{size}><colgroup>{cols}</colgroup>{head}<tbody>{body}</tbody></table>')
+        elif isinstance(b, Columns):
+            total = sum(b.widths)
+            cells = "".join(f'<td style="width:{w / total * 100:.1f}%">{"".join(_html_blocks(col))}</td>'
+                            for col, w in zip(b.columns, b.widths))
+            out.append(f'<table class="cols"><tr>{cells}</tr></table>')
+        elif isinstance(b, Picture):
+            out.append(f'<figure class="diagram" aria-label="{_h(b.alt)}">{_svg_inline(b.svg())}</figure>')
+        elif isinstance(b, PageBreak):
+            out.append('<div class="page-break"></div>')
+        else:  # pragma: no cover - a programming error
+            raise TypeError(f"unknown block {b!r}")
+    return out
+
+
+def _html_cell(c: Cell, tag: str) -> str:
+    span = ""
+    if c.colspan > 1:
+        span += f' colspan="{c.colspan}"'
+    if c.rowspan > 1:
+        span += f' rowspan="{c.rowspan}"'
+    inner = "".join(_html_para(p, "div") for p in c.paras)
+    return f"<{tag}{span}>{inner}</{tag}>"
+
+
+def to_html(doc: Doc) -> bytes:
+    """Write a document as one self-contained HTML page (print CSS for its paper size)."""
+    p = doc.paper
+    size = f"{p.width:g}mm {p.height:g}mm"
+    css = f"""
+@page {{ size: {size}; margin: {p.top:g}mm {p.right:g}mm {p.bottom:g}mm {p.left:g}mm; }}
+html {{ background: #e6e6e6; }}
+body {{ font-family: "{FONT}", "Liberation Serif", "DejaVu Serif", serif; font-size: {doc.size:g}pt;
+  line-height: 1.2; color: #000; margin: 0; }}
+.sheet {{ background: #fff; width: {p.text_width:g}mm; min-height: {p.text_height:g}mm; margin: 8mm auto;
+  padding: {p.top:g}mm {p.right:g}mm {p.bottom:g}mm {p.left:g}mm; box-shadow: 0 0 4px #999; position: relative; }}
+table {{ border-collapse: collapse; width: 100%; }}
+table.cols td {{ vertical-align: top; padding: 0; border: none; }}
+table.grid {{ margin: 0 0 6pt 0; page-break-inside: auto; }}
+table.grid th, table.grid td {{ border: 0.6pt solid #000; padding: 2pt 4pt; vertical-align: top; }}
+table.grid th {{ font-weight: bold; text-align: center; vertical-align: middle; }}
+table.grid tr {{ page-break-inside: avoid; }}
+table.grid thead {{ display: table-header-group; }}
+hr.rule {{ border: none; border-top: 0.8pt solid #000; margin: 1pt auto 6pt auto; height: 0; }}
+figure.diagram {{ margin: 6pt 0; page-break-inside: avoid; }}
+figure.diagram svg {{ width: 100%; height: auto; max-height: {p.text_height - 20:g}mm; }}
+.page-break {{ page-break-after: always; break-after: page; height: 0; }}
+.draft-mark {{ position: absolute; top: 6mm; right: {p.right:g}mm; border: 1.2pt solid #000; padding: 1pt 6pt;
+  font-weight: bold; }}
+.screen-note {{ font-family: sans-serif; font-size: 9pt; color: #8a4b00; background: #fff6e0;
+  padding: 4pt 8pt; margin: 0 auto; width: {p.text_width:g}mm; }}
+@media print {{
+  html {{ background: none; }}
+  .sheet {{ box-shadow: none; margin: 0; padding: 0; width: auto; min-height: 0; }}
+  .draft-mark {{ top: -12mm; right: 0; }}
+  .screen-note {{ display: none; }}
+}}
+"""
+    parts = ['<!DOCTYPE html>', '<html lang="vi">', "<head>", '<meta charset="utf-8">',
+             f"<title>{_h(doc.title)}</title>", f"<style>{css}</style>", "</head>", "<body>"]
+    if doc.note:
+        parts.append(f'<div class="screen-note">{_h(doc.note)}</div>')
+    parts.append('<div class="sheet">')
+    if doc.draft:
+        parts.append('<div class="draft-mark">DỰ THẢO</div>')
+    parts.extend(_html_blocks(doc.blocks))
+    parts.append("</div></body></html>")
+    return "\n".join(parts).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- Word writer
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height in pixels of a PNG image."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise DocumentError("the diagram is not a PNG image")
+    return struct.unpack(">II", data[16:24])
+
+
+def to_docx(doc: Doc) -> bytes:
+    """Write a document as a Word file (python-docx): paper, margins, Times New Roman, tables, pictures."""
+    import docx
+    from docx.enum.section import WD_ORIENT
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.shared import Mm, Pt
+
+    d = docx.Document()
+    sec = d.sections[0]
+    p = doc.paper
+    sec.orientation = WD_ORIENT.LANDSCAPE if p.width > p.height else WD_ORIENT.PORTRAIT
+    sec.page_width, sec.page_height = Mm(p.width), Mm(p.height)
+    sec.top_margin, sec.bottom_margin = Mm(p.top), Mm(p.bottom)
+    sec.left_margin, sec.right_margin = Mm(p.left), Mm(p.right)
+    for style_name in ("Normal", "Table Grid"):
+        try:
+            st = d.styles[style_name]
+        except KeyError:  # pragma: no cover - present in python-docx's template
+            continue
+        st.font.name = FONT
+        st.font.size = Pt(doc.size)
+        _east_asian_font(st.element)
+    d.styles["Normal"].paragraph_format.space_after = Pt(6)
+    d.core_properties.title = doc.title
+    body = d
+    if doc.draft:
+        para = body.add_paragraph()
+        para.alignment = _docx_align("center")
+        r = para.add_run("DỰ THẢO")
+        r.bold = True
+        _box(para)
+    _docx_blocks(body, doc.blocks, doc, Mm(p.text_width), WD_TABLE_ALIGNMENT)
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def _east_asian_font(element: Any) -> None:
+    from docx.oxml.ns import qn
+
+    rpr = element.get_or_add_rPr()
+    fonts = rpr.find(qn("w:rFonts"))
+    if fonts is None:
+        fonts = rpr.makeelement(qn("w:rFonts"), {})
+        rpr.append(fonts)
+    for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
+        fonts.set(qn(attr), FONT)
+
+
+def _docx_align(align: str) -> Any:
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
+    return {"left": WD_ALIGN_PARAGRAPH.LEFT, "center": WD_ALIGN_PARAGRAPH.CENTER,
+            "right": WD_ALIGN_PARAGRAPH.RIGHT, "justify": WD_ALIGN_PARAGRAPH.JUSTIFY}[align]
+
+
+def _box(para: Any) -> None:
+    """A single border around a paragraph (the DỰ THẢO mark), at the right of the line."""
+    from docx.oxml.ns import qn
+    from docx.shared import Mm
+
+    para.paragraph_format.left_indent = Mm(125)
+    ppr = para._p.get_or_add_pPr()
+    bdr = ppr.makeelement(qn("w:pBdr"), {})
+    for side in ("top", "left", "bottom", "right"):
+        bdr.append(bdr.makeelement(qn(f"w:{side}"), {qn("w:val"): "single", qn("w:sz"): "8", qn("w:space"): "1",
+                                                      qn("w:color"): "000000"}))
+    ppr.insert(0, bdr)
+
+
+def _fill_para(para: Any, p: Para, doc: Doc) -> None:
+    from docx.shared import Cm, Pt
+
+    para.alignment = _docx_align(p.align)
+    fmt = para.paragraph_format
+    fmt.space_after = Pt(p.space_after)
+    fmt.space_before = Pt(0)
+    if p.indent:
+        fmt.first_line_indent = Cm(1.27)
+    for r in p.runs:
+        run = para.add_run(r.text)
+        run.bold = r.bold or None
+        run.italic = r.italic or None
+        size = r.size or p.size
+        if size:
+            run.font.size = Pt(size)
+
+
+def _rule_para(container: Any, fraction: float, width: int) -> None:
+    """A short centred line: an empty paragraph with a top border, indented to ``fraction`` of ``width`` (EMU)."""
+    from docx.oxml.ns import qn
+    from docx.shared import Emu, Pt
+
+    para = container.add_paragraph()
+    fmt = para.paragraph_format
+    fmt.space_after, fmt.space_before = Pt(4), Pt(0)
+    fmt.line_spacing = Pt(2)
+    side = int(width * max(0.0, (1 - fraction) / 2))
+    fmt.left_indent, fmt.right_indent = Emu(side), Emu(side)
+    ppr = para._p.get_or_add_pPr()
+    bdr = ppr.makeelement(qn("w:pBdr"), {})
+    bdr.append(bdr.makeelement(qn("w:top"), {qn("w:val"): "single", qn("w:sz"): "6", qn("w:space"): "1",
+                                             qn("w:color"): "000000"}))
+    # pBdr must come before spacing/ind in CT_PPr's sequence.
+    ppr.insert(0, bdr)
+
+
+def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, table_align: Any) -> None:
+    from docx.enum.text import WD_BREAK
+    from docx.shared import Emu, Mm, Pt
+
+    first = [True]
+
+    def new_para() -> Any:
+        # A fresh table cell already holds one empty paragraph: use it first.
+        if first[0] and hasattr(container, "paragraphs") and not hasattr(container, "sections") \
+                and len(container.paragraphs) == 1 and not container.paragraphs[0].text:
+            first[0] = False
+            return container.paragraphs[0]
+        first[0] = False
+        return container.add_paragraph()
+
+    for b in blocks:
+        if isinstance(b, Para):
+            _fill_para(new_para(), b, doc)
+        elif isinstance(b, Rule):
+            if first[0] and hasattr(container, "paragraphs") and not hasattr(container, "sections"):
+                first[0] = False
+            _rule_para(container, b.fraction, width)
+        elif isinstance(b, PageBreak):
+            para = new_para()
+            para.add_run().add_break(WD_BREAK.PAGE)
+        elif isinstance(b, Picture):
+            data = b.png()
+            w, h = png_size(data)
+            max_h = Mm(200)
+            pic_w = width
+            if h * pic_w / w > max_h:
+                pic_w = int(max_h * w / h)
+            para = new_para()
+            para.alignment = _docx_align("center")
+            para.add_run().add_picture(io.BytesIO(data), width=Emu(pic_w))
+        elif isinstance(b, (Table, Columns)):
+            if isinstance(b, Table):
+                ncols = len(b.widths)
+                nrows = len(b.header) + len(b.rows)
+                widths = b.widths
+            else:
+                ncols, nrows, widths = len(b.columns), 1, b.widths
+            if first[0] and hasattr(container, "paragraphs") and not hasattr(container, "sections"):
+                first[0] = False
+            table = container.add_table(rows=nrows, cols=ncols)
+            table.alignment = table_align.CENTER
+            table.autofit = False
+            total = sum(widths)
+            col_w = [int(width * w / total) for w in widths]
+            for i, col in enumerate(table.columns):
+                col.width = Emu(col_w[i])
+            for row in table.rows:
+                for i, cell in enumerate(row.cells):
+                    cell.width = Emu(col_w[i])
+            if isinstance(b, Columns):
+                table.style = None
+                for i, col_blocks in enumerate(b.columns):
+                    cell = table.cell(0, i)
+                    _docx_blocks(cell, col_blocks, doc, col_w[i], table_align)
+            else:
+                table.style = "Table Grid"
+                _fill_grid(table, b, doc, col_w, table_align)
+        else:  # pragma: no cover
+            raise TypeError(f"unknown block {b!r}")
+
+
+def _fill_grid(table: Any, b: Table, doc: Doc, col_w: list[int], table_align: Any) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    all_rows = [(True, r) for r in b.header] + [(False, r) for r in b.rows]
+    occupied: set[tuple[int, int]] = set()
+    for ri, (is_head, cells) in enumerate(all_rows):
+        ci = 0
+        for c in cells:
+            while (ri, ci) in occupied:
+                ci += 1
+            if ci >= len(col_w):
+                break
+            target = table.cell(ri, ci)
+            if c.colspan > 1 or c.rowspan > 1:
+                other = table.cell(ri + c.rowspan - 1, ci + c.colspan - 1)
+                target = target.merge(other)
+            for dr in range(c.rowspan):
+                for dc in range(c.colspan):
+                    occupied.add((ri + dr, ci + dc))
+            for k, p in enumerate(c.paras):
+                para = target.paragraphs[0] if k == 0 else target.add_paragraph()
+                if k == 0:
+                    for extra in target.paragraphs[1:]:  # merged cells keep their empty paragraphs
+                        if not extra.text:
+                            extra._p.getparent().remove(extra._p)
+                if is_head:
+                    p = Para([Run(r.text, True, r.italic, r.size) for r in p.runs], "center", space_after=0)
+                _fill_para(para, p, doc)
+                if b.size:
+                    for run in para.runs:
+                        if run.font.size is None:
+                            run.font.size = Pt(b.size)
+            ci += c.colspan
+        if is_head:  # repeat header rows on each page
+            trpr = table.rows[ri]._tr.get_or_add_trPr()
+            el = OxmlElement("w:tblHeader")
+            el.set(qn("w:val"), "true")
+            trpr.append(el)
+
+
+# --------------------------------------------------------------------------- common headers
+
+
+NATIONAL = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
+MOTTO = "Độc lập - Tự do - Hạnh phúc"
+
+
+def official_header(agency: list[str], *, number: str | None, place: str, date: dt.date | None,
+                    parent: str | None = None, size: float = 13) -> Columns:
+    """The Decree 30 header table: agency block and number left; national name, motto, place and date right."""
+    left: list[Any] = []
+    if parent:
+        left.append(P(parent.upper(), align="center", size=size - 1, space_after=0))
+    for i, line in enumerate(agency):
+        left.append(P(line, bold=i > 0 or not parent, align="center", size=size - 1, space_after=0))
+    left.append(Rule(0.35))
+    if number is not None:
+        left.append(P(number, align="center", size=size, space_after=0))
+    right: list[Any] = [
+        P(NATIONAL, bold=True, align="center", size=size - 1, space_after=0),
+        P(MOTTO, bold=True, align="center", size=size, space_after=0),
+        Rule(0.75),
+        P(f"{place or '……'}, {vn_date(date)}", italic=True, align="center", size=size, space_after=0),
+    ]
+    return Columns([left, right], (2, 3))
+
+
+# --------------------------------------------------------------------------- the draft decision
+
+
+@dataclass
+class DecisionOptions:
+    """What the draft decision says beyond the procedures."""
+
+    level: str = "district"
+    place: str | None = None  # None: derived from the organisation's name
+    deputy: bool = False  # signed "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH"
+    date: dt.date | None = None  # left blank on a draft
+
+
+def _responsible(step: Step, units: Mapping[str, Any]) -> str:
+    if step.paused:
+        return "Tổ chức, cá nhân"
+    unit = units.get(step.unit or "")
+    if unit is None:
+        return step.unit or "Hệ thống"
+    role = unit.roles.get(step.role or "") if step.role else None
+    if unit.kind == "leadership" and role:
+        return role
+    return f"{role}, {unit.name}" if role else unit.name
+
+
+def _produces(step: Step) -> str:
+    out = []
+    for item in step.produces:
+        name = FORM_NAMES.get(item.upper())
+        out.append(f"Mẫu {item.upper()[2:]}: {name}" if name else item)
+    return "\n".join(out)
+
+
+def _step_time(step: Step) -> str:
+    if step.paused:
+        return "Không tính thời gian"
+    return working_time_text(step.duration)
+
+
+#: Column headers of the annex table.
+ANNEX_COLUMNS = ("Bước", "Nội dung công việc", "Trách nhiệm thực hiện", "Thời gian thực hiện", "Biểu mẫu/Kết quả")
+
+
+def total_line(defn: Definition) -> str:
+    """``Tổng thời gian giải quyết: 03 ngày làm việc / thời hạn theo quy định: 03 ngày làm việc``."""
+    total = allocated_minutes(defn)
+    limit = defn.time_limit
+    if limit.unit == "same_day":
+        legal = limit.describe()
+    elif limit.minutes is None:
+        legal = "chưa xác định"
+    else:
+        legal = working_time_text(limit.minutes)
+    return f"Tổng thời gian giải quyết: {working_time_text(total)} / thời hạn theo quy định: {legal}"
+
+
+def annex_table(defn: Definition, units: Mapping[str, Any]) -> Table:
+    """The step table of one procedure, with the total row."""
+    rows = []
+    for i, step in enumerate(defn.steps, 1):
+        rows.append([C(f"Bước {i}", align="center"), C(step.name), C(_responsible(step, units)),
+                     C(_step_time(step), align="center"), C(_produces(step))])
+    rows.append([C(total_line(defn), bold=True, colspan=5)])
+    return Table([[C(h, bold=True, align="center") for h in ANNEX_COLUMNS]], rows, (1.3, 5, 3.6, 2.2, 2.6), size=12,
+                 css="annex")
+
+
+def _roman(n: int) -> str:
+    vals = ((10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
+    out = ""
+    for v, s in vals:
+        while n >= v:
+            out += s
+            n -= v
+    return out
+
+
+def _count_text(n: int) -> str:
+    return f"{n:02d}"
+
+
+def select_procedures(catalogue: Catalogue, *, level: str = "district", codes: Sequence[str] | None = None
+                      ) -> list[Definition]:
+    """The procedures a draft decision covers.
+
+    Parameters
+    ----------
+    catalogue:
+        The loaded catalogue.
+    level:
+        ``district`` or ``commune``.
+    codes:
+        National codes (or file stems) to include; None: every procedure of the
+        level that has no approving decision yet (``approval`` is None).
+
+    Returns
+    -------
+    list[Definition]
+        In catalogue order.
+
+    Raises
+    ------
+    DocumentError
+        Unknown level, unknown code, a code of another level, or nothing to approve.
+    """
+    if level not in LEVEL_AUTHORITY:
+        raise DocumentError(f"unknown level '{level}'; use district or commune")
+    if codes:
+        out = []
+        for code in codes:
+            defn = catalogue.find(code)
+            if defn is None:
+                raise DocumentError(f"procedure '{code}' is not in the catalogue ({catalogue.root}); "
+                                    "see `quytrinh catalogue` for the codes")
+            if defn.level != level:
+                raise DocumentError(f"procedure '{code}' ({defn.source}) is {defn.level}-level; "
+                                    f"use --level {defn.level} or leave it out")
+            if defn not in out:
+                out.append(defn)
+        return out
+    out = [d for d in catalogue.definitions if d.level == level and d.approval is None]
+    if not out:
+        raise DocumentError(f"every {level}-level procedure of the catalogue already has an approving decision; "
+                            "name procedures with --codes")
+    return out
+
+
+def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], options: DecisionOptions | None = None
+                 ) -> Doc:
+    """The draft decision as a layout (see :func:`render_decision`)."""
+    from engine.render import render
+
+    opt = options or DecisionOptions()
+    org: Organisation | None = catalogue.organisation
+    org_name = (org.name if org else "") or "Ủy ban nhân dân huyện ……"
+    units = dict(org.units) if org else {}
+    area = _local_area(org_name)  # "huyện Gia Lâm"
+    place = opt.place if opt.place is not None else place_from_organisation(org_name)
+    agency = agency_lines(org_name)
+    chairman_of = f"Chủ tịch Ủy ban nhân dân {area}"
+    if opt.level == "commune":
+        scope = f"thuộc thẩm quyền giải quyết của Ủy ban nhân dân cấp xã trên địa bàn {area}"
+    else:
+        scope = f"thuộc thẩm quyền giải quyết của Ủy ban nhân dân {area}"
+    title = f"Phê duyệt quy trình nội bộ giải quyết thủ tục hành chính {scope}"
+    n = len(definitions)
+    blocks: list[Any] = [official_header(agency, number="Số:        /QĐ-UBND", place=place, date=opt.date)]
+    blocks += [
+        P("", space_after=6),
+        P("QUYẾT ĐỊNH", bold=True, align="center", space_after=0),
+        P(title, bold=True, align="center", space_after=0),
+        Rule(0.3),
+        P(f"CHỦ TỊCH ỦY BAN NHÂN DÂN {area.upper()}", bold=True, align="center", space_after=12),
+    ]
+    bases = [
+        "Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015; Luật sửa đổi, bổ sung một số điều "
+        "của Luật Tổ chức Chính phủ và Luật Tổ chức chính quyền địa phương ngày 22 tháng 11 năm 2019",
+        "Căn cứ Nghị định số 63/2010/NĐ-CP ngày 08 tháng 6 năm 2010 của Chính phủ về kiểm soát thủ tục hành chính; "
+        "Nghị định số 92/2017/NĐ-CP ngày 07 tháng 8 năm 2017 của Chính phủ sửa đổi, bổ sung một số điều của các "
+        "nghị định liên quan đến kiểm soát thủ tục hành chính",
+        "Căn cứ Nghị định số 61/2018/NĐ-CP ngày 23 tháng 4 năm 2018 của Chính phủ về thực hiện cơ chế một cửa, một "
+        "cửa liên thông trong giải quyết thủ tục hành chính; Nghị định số 107/2021/NĐ-CP ngày 06 tháng 12 năm 2021 "
+        "của Chính phủ sửa đổi, bổ sung một số điều của Nghị định số 61/2018/NĐ-CP",
+        "Căn cứ Thông tư số 01/2018/TT-VPCP ngày 23 tháng 11 năm 2018 của Văn phòng Chính phủ hướng dẫn thi hành một "
+        "số quy định của Nghị định số 61/2018/NĐ-CP",
+        "Căn cứ Quyết định số 18/2020/QĐ-UBND ngày 04 tháng 9 năm 2020 của Ủy ban nhân dân Thành phố Hà Nội ban hành "
+        "Quy định thực hiện cơ chế một cửa, một cửa liên thông trong giải quyết thủ tục hành chính trên địa bàn "
+        "Thành phố Hà Nội; Quyết định số 27/2023/QĐ-UBND ngày 22 tháng 11 năm 2023 sửa đổi, bổ sung Quy định này",
+    ]
+    for i, basis in enumerate(bases):
+        blocks.append(P(basis + (";" if i < len(bases) - 1 else "."), italic=True, indent=True))
+    blocks.append(P(f"Theo đề nghị của Chánh Văn phòng Hội đồng nhân dân và Ủy ban nhân dân {area} tại Tờ trình "
+                    f"số ……/TTr-VP {vn_date(None)}.", italic=True, indent=True))
+    blocks.append(P("QUYẾT ĐỊNH:", bold=True, align="center", space_after=12))
+    art = [
+        ("Điều 1. ", f"Phê duyệt kèm theo Quyết định này {_count_text(n)} quy trình nội bộ giải quyết thủ tục hành "
+                     f"chính {scope} (chi tiết tại Phụ lục kèm theo)."),
+        ("Điều 2. ", f"Văn phòng Hội đồng nhân dân và Ủy ban nhân dân {area} chủ trì, phối hợp với các cơ quan, "
+                     "đơn vị có liên quan lập danh sách tài khoản của cán bộ, công chức được phân công thực hiện các "
+                     "bước xử lý công việc quy định tại các quy trình nội bộ ban hành kèm theo Quyết định này; xây dựng "
+                     "quy trình điện tử và thiết lập cấu hình trên phần mềm một cửa điện tử (Hệ thống thông tin giải "
+                     "quyết thủ tục hành chính của Thành phố) theo quy định."),
+        ("Điều 3. ", "Quyết định này có hiệu lực kể từ ngày ký. "
+                     f"Chánh Văn phòng Hội đồng nhân dân và Ủy ban nhân dân {area}; Thủ trưởng các cơ quan chuyên môn "
+                     f"thuộc Ủy ban nhân dân {area}; Chủ tịch Ủy ban nhân dân các xã, thị trấn và các tổ chức, cá nhân "
+                     "có liên quan chịu trách nhiệm thi hành Quyết định này./."),
+    ]
+    for label, text in art:
+        blocks.append(Para([Run(label, bold=True), Run(text)], indent=True))
+    recipients = [
+        P("Nơi nhận:", bold=True, italic=True, align="left", size=12, space_after=0),
+        P("- Như Điều 3;", align="left", size=11, space_after=0),
+        P("- UBND Thành phố Hà Nội (để báo cáo);", align="left", size=11, space_after=0),
+        P("- Văn phòng UBND Thành phố (Phòng Kiểm soát TTHC);", align="left", size=11, space_after=0),
+        P(f"- Chủ tịch, các Phó Chủ tịch UBND {area};", align="left", size=11, space_after=0),
+        P("- Lưu: VT, VP.", align="left", size=11, space_after=0),
+    ]
+    sign = ([P("KT. CHỦ TỊCH", bold=True, align="center", space_after=0),
+             P("PHÓ CHỦ TỊCH", bold=True, align="center", space_after=0)] if opt.deputy else
+            [P("CHỦ TỊCH", bold=True, align="center", space_after=0)])
+    sign += [P("", space_after=40), P("……………………", bold=True, align="center")]
+    blocks.append(P("", space_after=6))
+    blocks.append(Columns([recipients, sign], (1, 1)))
+
+    # The annex.
+    blocks.append(PageBreak())
+    blocks += [
+        P("Phụ lục", bold=True, align="center", space_after=0),
+        P(f"QUY TRÌNH NỘI BỘ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH {scope.upper()}", bold=True, align="center",
+          space_after=0),
+        P(f"(Kèm theo Quyết định số ……/QĐ-UBND {vn_date(opt.date)} của {chairman_of})", italic=True,
+          align="center", space_after=0),
+        Rule(0.3),
+    ]
+    groups: dict[str, list[Definition]] = {}
+    for defn in definitions:
+        groups.setdefault(defn.field or "Khác", []).append(defn)
+    number = 0
+    for gi, (fld, defs) in enumerate(groups.items(), 1):
+        blocks.append(P(f"{_roman(gi)}. LĨNH VỰC {fld.upper()} ({_count_text(len(defs))} TTHC)", bold=True,
+                        align="left"))
+        for k, defn in enumerate(defs, 1):
+            number += 1
+            blocks.append(P(f"Quy trình số {number:02d}", bold=True, align="left", space_after=0))
+            blocks.append(Para([Run(f"{k}. Quy trình nội bộ giải quyết TTHC: “{defn.name}” ", bold=True),
+                                Run(f"(Mã TTHC: {defn.code or '……'})")], align="justify"))
+            blocks.append(P(f"Thời hạn giải quyết theo quy định: {defn.time_limit.describe()}"
+                            + (f" ({defn.time_limit.basis})" if defn.time_limit.basis else "") + ".",
+                            italic=True, align="justify", size=12))
+            blocks.append(annex_table(defn, units))
+            blocks.append(P(f"Sơ đồ quy trình “{defn.name}”", italic=True, align="center", size=12, space_after=2))
+            blocks.append(Picture(svg=(lambda d=defn: render(d, org, "svg")),
+                                  png=(lambda d=defn: render(d, org, "png")),
+                                  alt=f"Sơ đồ quy trình {defn.code} {defn.name}"))
+    blocks.append(P("./.", align="right"))
+    return Doc(title=f"Dự thảo Quyết định {title}", paper=A4, blocks=blocks, size=14, draft=True)
+
+
+def render_decision(catalogue: Catalogue, *, level: str = "district", codes: Sequence[str] | None = None,
+                    place: str | None = None, deputy: bool = False, fmt: str = "docx") -> bytes:
+    """The draft decision approving the internal processes, with its annex.
+
+    Parameters
+    ----------
+    catalogue:
+        The loaded catalogue (organisation name from units.yaml).
+    level, codes:
+        Which procedures (see :func:`select_procedures`).
+    place:
+        Place name of the date line; None: derived from the organisation
+        (``Ủy ban nhân dân huyện Gia Lâm`` -> ``Gia Lâm``).
+    deputy:
+        Signed by a vice-chairman (``KT. CHỦ TỊCH / PHÓ CHỦ TỊCH``) instead of ``CHỦ TỊCH``.
+    fmt:
+        ``docx`` or ``html``.
+
+    Returns
+    -------
+    bytes
+        The Word file, or a self-contained HTML page with inline SVG diagrams.
+
+    Raises
+    ------
+    DocumentError
+        Bad level, code or format; engine.render.RenderError when graphviz fails.
+    """
+    _check_fmt(fmt)
+    defs = select_procedures(catalogue, level=level, codes=codes)
+    doc = decision_doc(catalogue, defs, DecisionOptions(level=level, place=place, deputy=deputy))
+    return to_docx(doc) if fmt == "docx" else to_html(doc)
+
+
+def _check_fmt(fmt: str) -> None:
+    if fmt not in ("html", "docx"):
+        raise DocumentError(f"unknown format '{fmt}'; use html or docx")
+
+
+# --------------------------------------------------------------------------- form sets (legal regimes)
+
+
+#: The day Decree 118/2025 and Circular 03/2025/TT-VPCP's forms apply from.
+REGIME_2025_FROM = dt.date(2025, 7, 1)
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """One form of a set: its number in the set, what it is, its title and paper."""
+
+    number: str  # "01" ...
+    kind: str  # receipt | supplement | refusal | apology | stop | control | ledger
+    title: str
+    paper: str  # A5 | A4 | A4 landscape
+    verified: bool = False  # wording checked against the official annex
+
+
+@dataclass(frozen=True)
+class FormSet:
+    """The forms of one legal regime."""
+
+    key: str  # "2018" | "2025"
+    circular: str
+    circular_full: str
+    forms: tuple[FormSpec, ...]
+    note: str = ""
+
+    def by_number(self, number: str) -> FormSpec | None:
+        number = number.strip().upper().removeprefix("BM").removeprefix("MẪU").strip()
+        if number.isdigit():
+            number = f"{int(number):02d}"
+        return next((f for f in self.forms if f.number == number), None)
+
+    def by_kind(self, kind: str) -> FormSpec | None:
+        return next((f for f in self.forms if f.kind == kind), None)
+
+
+FORMS_2018 = FormSet(
+    "2018", "Thông tư số 01/2018/TT-VPCP",
+    "Thông tư số 01/2018/TT-VPCP ngày 23 tháng 11 năm 2018 của Văn phòng Chính phủ",
+    (
+        FormSpec("01", "receipt", "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", "A5"),
+        FormSpec("02", "supplement", "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ", "A5"),
+        FormSpec("03", "refusal", "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ", "A5"),
+        FormSpec("04", "apology", "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ", "A5"),
+        FormSpec("05", "control", "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ", "A5"),
+        FormSpec("06", "ledger", "SỔ THEO DÕI HỒ SƠ", "A4"),
+    ),
+    note="Nội dung mẫu ghép từ các mẫu in của phần mềm một cửa địa phương; chưa đối chiếu với phụ lục "
+         "Thông tư 01/2018/TT-VPCP.",
+)
+
+FORMS_2025 = FormSet(
+    "2025", "Thông tư số 03/2025/TT-VPCP",
+    "Thông tư số 03/2025/TT-VPCP ngày 15 tháng 9 năm 2025 của Văn phòng Chính phủ",
+    (
+        FormSpec("01", "receipt", "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", "A5"),
+        FormSpec("02", "supplement", "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ", "A5"),
+        FormSpec("03", "refusal", "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ", "A5"),
+        FormSpec("04", "apology", "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT", "A5"),
+        FormSpec("05", "stop", "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ", "A5"),
+        FormSpec("06", "control", "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ", "A5"),
+        FormSpec("07", "ledger", "SỔ THEO DÕI HỒ SƠ", "A4"),
+    ),
+    note="[unverified] Bộ 7 mẫu theo Thông tư 03/2025/TT-VPCP: tên và nội dung mẫu chưa đối chiếu với văn bản gốc.",
+)
+
+FORM_SETS = {"2018": FORMS_2018, "2025": FORMS_2025}
+
+
+def form_set_for(received_at: dt.date | dt.datetime | None) -> FormSet:
+    """The form set of the regime in force on the day a dossier was received.
+
+    Before 1/7/2025: Circular 01/2018/TT-VPCP (6 forms); from 1/7/2025:
+    Circular 03/2025/TT-VPCP (7 forms). ``None`` (never received) raises.
+
+    Raises
+    ------
+    DocumentError
+        When ``received_at`` is None.
+    """
+    if received_at is None:
+        raise DocumentError("the dossier has no reception date: no form set applies")
+    day = to_local(received_at).date() if isinstance(received_at, dt.datetime) else received_at
+    return FORMS_2025 if day >= REGIME_2025_FROM else FORMS_2018
+
+
+# --------------------------------------------------------------------------- dossier data
+
+
+@dataclass
+class FormContext:
+    """What the forms of one dossier are filled from."""
+
+    sheet: Any  # engine.services.DossierSheet
+    organisation: Organisation | None
+    units: dict[str, Any]  # unit id -> engine.store.UnitRow
+    users: dict[str, str]  # username -> full name
+    form_set: FormSet
+    now: dt.datetime | None
+
+    @property
+    def dossier(self) -> Any:
+        return self.sheet.dossier
+
+    @property
+    def definition(self) -> Definition:
+        return self.sheet.definition
+
+    def unit_name(self, unit_id: str | None) -> str:
+        if not unit_id:
+            return "Tổ chức, cá nhân"
+        row = self.units.get(unit_id)
+        return row.name if row is not None else unit_id
+
+
+def _organisation() -> Organisation | None:
+    from engine.calendar import catalogue_dir
+    from engine.definition import load_units
+
+    path = catalogue_dir() / "units.yaml"
+    if not path.is_file():
+        return None
+    try:
+        return load_units(str(path))
+    except QuytrinhError:
+        return None
+
+
+def _context(db: Any, dossier_ref: int | str, now: dt.datetime | None,
+             organisation: Organisation | None = None) -> FormContext:
+    from sqlmodel import select
+
+    from engine.services import _reading, dossier_sheet
+    from engine.store import UnitRow, User
+
+    try:
+        sheet = dossier_sheet(db, dossier_ref, now=now)
+    except NotFound:
+        raise NotFound(f"dossier '{dossier_ref}' does not exist; see `quytrinh tasks` or the ledger") from None
+    with _reading(db) as s:
+        units = {u.id: u for u in s.exec(select(UnitRow)).all()}
+        users = {u.username: (u.full_name or u.username) for u in s.exec(select(User)).all()}
+    d = sheet.dossier
+    return FormContext(sheet, organisation or _organisation(), units, users,
+                       form_set_for(d.received_at or d.registered_at), now)
+
+
+def _org_name(ctx_org: Organisation | None) -> str:
+    return (ctx_org.name if ctx_org else "") or "Ủy ban nhân dân ……"
+
+
+def _one_stop_unit(ctx: FormContext) -> str:
+    return ctx.unit_name(ctx.definition.start.unit)
+
+
+def _form_header(ctx: FormContext, spec: FormSpec, *, number: str | None = None,
+                 date: dt.datetime | None = None, agency: str | None = None) -> list[Any]:
+    org = _org_name(ctx.organisation)
+    place = place_from_organisation(org)
+    header = official_header([(agency or _one_stop_unit(ctx)).upper()], number=number, place=place, date=date,
+                             parent=org, size=11)
+    header.columns[0][0] = P(org.upper(), align="center", size=10, space_after=0)
+    return [
+        P(f"Mẫu số {spec.number} ({ctx.form_set.circular})", italic=True, align="right", size=10, space_after=2),
+        header,
+        P("", space_after=4),
+        P(spec.title, bold=True, align="center", size=13, space_after=2),
+    ]
+
+
+def _signature(left: tuple[str, str] | None, right: tuple[str, str]) -> Columns:
+    def col(title: str, name: str) -> list[Any]:
+        return [P(title, bold=True, align="center", space_after=0),
+                P("(Ký và ghi rõ họ tên)", italic=True, align="center", size=11, space_after=36),
+                P(name, bold=True, align="center")]
+    return Columns([col(*left) if left else [P("")], col(*right)], (1, 1))
+
+
+def _event(ctx: FormContext, *actions: str, outcome: str | None = None) -> Any:
+    for e in reversed(ctx.sheet.events):
+        if e.action in actions or (outcome is not None and e.outcome == outcome):
+            return e
+    return None
+
+
+def _staff_name(ctx: FormContext, username: str | None) -> str:
+    if not username or username == "system":
+        return ""
+    return ctx.users.get(username, username)
+
+
+def _contact_lines(d: Any) -> list[Para]:
+    return [P("Địa chỉ: ……………………………………………………", align="left", space_after=2),
+            P(f"Số điện thoại, Email: {d.applicant_contact or '……………………'}", align="left", space_after=2)]
+
+
+def _not_applicable(ctx: FormContext, what: str, hint: str) -> DocumentError:
+    from engine.machine import Status
+
+    d = ctx.dossier
+    return DocumentError(f"dossier {d.code} ({Status(d.status).label}) has no {what}; {hint}")
+
+
+def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
+    d, defn = ctx.dossier, ctx.definition
+    if d.received_at is None:
+        raise _not_applicable(ctx, "receipt (form 01): it was never received",
+                              "print the refusal (03) or the supplementation request (02)")
+    accept = _event(ctx, "accept")
+    receiver = _staff_name(ctx, accept.actor if accept else None)
+    channel = {"counter": "Bộ phận tiếp nhận và trả kết quả", "online": "Cổng Dịch vụ công (trực tuyến)",
+               "post": "Dịch vụ bưu chính công ích"}.get(d.channel, d.channel)
+    b: list[Any] = _form_header(ctx, spec, date=d.received_at)
+    b += [
+        P(f"Mã hồ sơ: {d.code}", bold=True, align="center", space_after=0),
+        P("(Liên: Lưu/giao khách hàng)", italic=True, align="center", size=11),
+        P(f"Bộ phận tiếp nhận và trả kết quả: {_one_stop_unit(ctx)}", align="left", space_after=2),
+        P(f"Tiếp nhận hồ sơ của: {d.applicant}", align="left", space_after=2),
+        *_contact_lines(d),
+        P(f"Nội dung yêu cầu giải quyết: {defn.name} (Mã TTHC: {defn.code})", align="left", space_after=2),
+        P("1. Thành phần hồ sơ nộp gồm: theo danh mục thành phần hồ sơ của thủ tục hành chính đã công bố.",
+          align="left", space_after=2),
+        P("2. Số lượng hồ sơ: 01 (bộ)", align="left", space_after=2),
+        P(f"3. Thời gian giải quyết hồ sơ theo quy định là: {defn.time_limit.describe()}", align="left",
+          space_after=2),
+        P(f"4. Thời gian nhận hồ sơ: {vn_instant(d.received_at)}", align="left", space_after=2),
+        P(f"5. Thời gian trả kết quả giải quyết hồ sơ: {vn_instant(d.original_due_at or d.due_at)}", bold=True,
+          align="left", space_after=2),
+        P(f"6. Đăng ký nhận kết quả tại: {channel}", align="left", space_after=2),
+        P(f"Vào Sổ theo dõi hồ sơ, Quyển số: ……  Số thứ tự: {d.id}", align="left"),
+        _signature(("NGƯỜI NỘP HỒ SƠ", d.applicant), ("NGƯỜI TIẾP NHẬN HỒ SƠ", receiver)),
+        P("Ghi chú:", bold=True, italic=True, align="left", size=10, space_after=0),
+        P("- Giấy tiếp nhận và hẹn trả kết quả được lập thành 2 liên; một liên chuyển kèm theo Phiếu kiểm soát quá "
+          "trình giải quyết hồ sơ và được lưu tại Bộ phận tiếp nhận và trả kết quả; một liên giao cho cá nhân, "
+          "tổ chức nộp hồ sơ;", size=10, space_after=0),
+        P("- Cá nhân, tổ chức có thể đăng ký nhận kết quả tại Bộ phận tiếp nhận và trả kết quả hoặc tại nhà "
+          "(trụ sở tổ chức) qua dịch vụ bưu chính.", size=10, space_after=0),
+    ]
+    return _form_doc(ctx, spec, b)
+
+
+def _form_doc(ctx: FormContext, spec: FormSpec, blocks: list[Any]) -> Doc:
+    paper = {"A5": A5, "A4": A4, "A4 landscape": A4_LANDSCAPE}[spec.paper]
+    note = ctx.form_set.note if not spec.verified else ""
+    return Doc(title=f"{spec.title.capitalize()} – {ctx.dossier.code}", paper=paper, blocks=blocks, size=12,
+               note=note)
+
+
+def _form_supplement(ctx: FormContext, spec: FormSpec) -> Doc:
+    d, defn = ctx.dossier, ctx.definition
+    ev = _event(ctx, "request_supplement")
+    if ev is None:
+        raise _not_applicable(ctx, "supplementation request (form 02)",
+                              "it is produced when a step asks the applicant to complete the dossier")
+    guide = _staff_name(ctx, ev.actor)
+    unit = ctx.unit_name(ev.actor_unit)
+    b: list[Any] = _form_header(ctx, spec, number="Số: ……/PYCBS", date=ev.at)
+    b += [
+        P(f"Mã hồ sơ: {d.code}", bold=True, align="center"),
+        P(f"Hồ sơ của: {d.applicant}", align="left", space_after=2),
+        P(f"Nội dung yêu cầu giải quyết: {defn.name} (Mã TTHC: {defn.code})", align="left", space_after=2),
+        *_contact_lines(d),
+        P("Yêu cầu hoàn thiện hồ sơ gồm những nội dung sau:", align="left", space_after=2),
+        P(f"1. {ev.comment.strip() or '……………………………………'}", align="left", space_after=2),
+        P(f"Lý do: {ev.comment.strip() or '……………………'}", align="left", space_after=2),
+        P(f"Thời điểm yêu cầu: {vn_instant(ev.at)}.", align="left", space_after=2),
+        P(f"Trong quá trình hoàn thiện hồ sơ nếu có vướng mắc, ông (bà) liên hệ với {unit}, "
+          f"{guide or '……………'}, số điện thoại …………… để được hướng dẫn./.", align="justify"),
+        _signature(None, ("NGƯỜI HƯỚNG DẪN", guide)),
+    ]
+    return _form_doc(ctx, spec, b)
+
+
+def _form_refusal(ctx: FormContext, spec: FormSpec) -> Doc:
+    d, defn = ctx.dossier, ctx.definition
+    ev = _event(ctx, "refuse", outcome="refuse")
+    if ev is None:
+        raise _not_applicable(ctx, "refusal (form 03)", "it is produced when the dossier is refused")
+    who = _staff_name(ctx, ev.actor)
+    one_stop = _one_stop_unit(ctx)
+    b: list[Any] = _form_header(ctx, spec, date=ev.at)
+    b += [
+        P(f"Mã hồ sơ: {d.code}", bold=True, align="center"),
+        P(f"Bộ phận tiếp nhận và trả kết quả: {one_stop}", align="left", space_after=2),
+        P(f"Tiếp nhận hồ sơ của: {d.applicant}", align="left", space_after=2),
+        *_contact_lines(d),
+        P(f"Nội dung yêu cầu giải quyết: {defn.name} (Mã TTHC: {defn.code})", align="left", space_after=2),
+        P(f"Qua xem xét, {one_stop} thông báo không tiếp nhận, giải quyết hồ sơ này với lý do cụ thể như sau:",
+          align="justify", space_after=2),
+        P(f"Lý do: {ev.comment.strip() or '……………………'}", bold=True, align="left", space_after=2),
+        P("Xin thông báo cho Ông/Bà được biết và thực hiện./.", align="justify"),
+        _signature(None, ("NGƯỜI TIẾP NHẬN HỒ SƠ", who)),
+    ]
+    return _form_doc(ctx, spec, b)
+
+
+def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
+    d, defn = ctx.dossier, ctx.definition
+    if not ctx.sheet.apologies:
+        raise _not_applicable(ctx, "apology (form 04)",
+                              "the timer sweep drafts one a working day before an appointment that cannot be kept")
+    ap = ctx.sheet.apologies[-1]
+    unit = ctx.unit_name(ap.unit_id)
+    extension = ctx.form_set.key == "2025"
+    b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit)
+    b += [
+        P(f"Kính gửi: {d.applicant}", bold=True, align="center"),
+        P(f"Ngày {to_local(d.received_at):%d/%m/%Y}, {_one_stop_unit(ctx)} tiếp nhận hồ sơ của Ông/Bà đề nghị "
+          f"giải quyết thủ tục hành chính “{defn.name}”.", indent=True),
+        P(f"Mã hồ sơ: {d.code}.", indent=True, space_after=2),
+        P(f"Ngày hẹn trả kết quả giải quyết hồ sơ: {vn_instant(ap.due_at)}.", indent=True),
+        P(f"Tuy nhiên đến nay, {unit} chưa trả kết quả giải quyết hồ sơ của Ông/Bà đúng thời hạn quy định ghi trên "
+          "Giấy tiếp nhận hồ sơ và hẹn trả kết quả.", indent=True),
+        P(f"Lý do: {ap.reason.strip() or '……………………………………'}", indent=True),
+        P("Sự chậm trễ này đã gây phiền hà cho Ông/Bà. Chúng tôi xin lỗi Ông/Bà và "
+          + ("đề nghị được gia hạn thời gian giải quyết hồ sơ; thời hạn trả kết quả mới là "
+             if extension else "xin hẹn lại thời gian trả kết quả vào ")
+          + f"{vn_instant(ap.proposed_due_at)}.", bold=False, indent=True),
+        P("Trân trọng./.", indent=True),
+        Columns([[P("Nơi nhận:", bold=True, italic=True, align="left", size=11, space_after=0),
+                  P("- Như trên;", align="left", size=10, space_after=0),
+                  P(f"- {_one_stop_unit(ctx)};", align="left", size=10, space_after=0),
+                  P("- Lưu: VT.", align="left", size=10, space_after=0)],
+                 [P(f"THỦ TRƯỞNG {unit.upper()}", bold=True, align="center", space_after=0),
+                  P("(Ký, ghi rõ họ tên và đóng dấu)", italic=True, align="center", size=11)]], (1, 1)),
+    ]
+    return _form_doc(ctx, spec, b)
+
+
+def _form_stop(ctx: FormContext, spec: FormSpec) -> Doc:
+    d, defn = ctx.dossier, ctx.definition
+    ev = _event(ctx, "stop")
+    if ev is None:
+        raise _not_applicable(ctx, "stop notice", "it is produced when processing of the dossier is stopped")
+    b: list[Any] = _form_header(ctx, spec, number="Số: ……/TB", date=ev.at)
+    b += [
+        P(f"Kính gửi: {d.applicant}", bold=True, align="center"),
+        P(f"Mã hồ sơ: {d.code}; thủ tục hành chính: {defn.name} (Mã TTHC: {defn.code}); tiếp nhận "
+          f"{vn_instant(d.received_at)}.", indent=True),
+        P(f"{_one_stop_unit(ctx)} thông báo dừng giải quyết hồ sơ nêu trên kể từ {vn_instant(ev.at)}.", indent=True),
+        P(f"Lý do: {ev.comment.strip() or '……………………'}", bold=True, indent=True),
+        P("Xin thông báo cho Ông/Bà được biết./.", indent=True),
+        _signature(None, ("NGƯỜI THÔNG BÁO", _staff_name(ctx, ev.actor))),
+    ]
+    return _form_doc(ctx, spec, b)
+
+
+def _timeliness_label(row: Any) -> str:
+    from engine.sla import Timeliness
+
+    if row.kind == "citizen":
+        return "Tạm dừng tính thời gian"
+    if row.state == "cancelled":
+        return "Đã hủy"
+    if row.timeliness:
+        try:
+            return Timeliness(row.timeliness).label
+        except ValueError:
+            return row.timeliness
+    return "Đang xử lý" if row.state in ("open", "claimed") else ""
+
+
+def _senders(ctx: FormContext) -> dict[int, int | None]:
+    """Work item id -> the work item whose completion opened it (None: opened by the reception)."""
+    out: dict[int, int | None] = {}
+    rows = ctx.sheet.rows
+    for row in rows:
+        best = None
+        for e in ctx.sheet.events:
+            if row.step_id in (e.to_steps or []) and e.at <= row.opened_at:
+                best = e
+        out[row.item_id] = best.work_item_id if best is not None and best.work_item_id != row.item_id else None
+    return out
+
+
+#: Column headers of the process-control sheet.
+CONTROL_COLUMNS = ("TT", "Bước xử lý", "Giao / Nhận hồ sơ", "Thời gian giao, nhận", "Thời gian được giao",
+                   "Thời gian thực hiện", "Kết quả (Trước hạn/Đúng hạn/Quá hạn)", "Ghi chú")
+
+
+def _form_control(ctx: FormContext, spec: FormSpec) -> Doc:
+    d, defn = ctx.dossier, ctx.definition
+    senders = _senders(ctx)
+    by_id = {r.item_id: r for r in ctx.sheet.rows}
+    rows = []
+    for i, r in enumerate(ctx.sheet.rows, 1):
+        src = by_id.get(senders.get(r.item_id) or -1)
+        giver = ctx.unit_name(src.unit_id) if src is not None else (
+            "Tổ chức, cá nhân" if i == 1 else _one_stop_unit(ctx))
+        taker = ctx.unit_name(r.unit_id) if r.kind != "citizen" else "Tổ chức, cá nhân"
+        times = f"Giao: {short_instant(r.opened_at)}"
+        if r.closed_at:
+            times += f"\nXong: {short_instant(r.closed_at)}"
+        note = []
+        if r.assignee:
+            note.append(_staff_name(ctx, r.assignee))
+        if r.outcome:
+            from engine.definition import OUTCOME_LABELS
+
+            note.append(OUTCOME_LABELS.get(r.outcome, r.outcome))
+        rows.append([C(str(i), align="center"), C(r.step_name), C(f"Giao: {giver}\nNhận: {taker}"), C(times),
+                     C(duration_short(r.allotted_minutes) if r.kind != "citizen" else "Không tính", align="center"),
+                     C(duration_short(r.spent_minutes), align="center"),
+                     C(_timeliness_label(r), align="center"), C("\n".join(note))])
+    from engine.machine import Status
+    from engine.sla import Timeliness
+
+    overall = ""
+    if ctx.sheet.timeliness:
+        try:
+            overall = Timeliness(ctx.sheet.timeliness).label
+        except ValueError:
+            overall = ctx.sheet.timeliness
+    coop = sorted({ctx.unit_name(r.unit_id) for r in ctx.sheet.rows
+                   if r.unit_id and getattr(ctx.units.get(r.unit_id), "kind", "") == "external"})
+    b: list[Any] = _form_header(ctx, spec, date=d.received_at or d.registered_at)
+    b += [
+        P(f"Mã hồ sơ: {d.code}", bold=True, align="center"),
+        P(f"Kèm theo hồ sơ của: {d.applicant}", align="left", space_after=2),
+        P(f"Thủ tục hành chính: {defn.name} (Mã TTHC: {defn.code})", align="left", space_after=2),
+        P(f"Cơ quan (bộ phận) giải quyết hồ sơ: {defn.authority or '……'}", align="left", space_after=2),
+        P(f"Cơ quan phối hợp giải quyết hồ sơ: {', '.join(coop) if coop else 'Không'}", align="left", space_after=2),
+        P(f"Nhận hồ sơ: {short_instant(d.received_at) or '…'}; hẹn trả: {short_instant(d.due_at) or '…'}; "
+          f"trạng thái: {Status(d.status).label}" + (f"; {overall}" if overall else "") + ".", align="left"),
+        Table([[C(h) for h in CONTROL_COLUMNS]], rows, (0.7, 3.2, 3.2, 2.8, 1.6, 1.6, 1.8, 1.9), size=9,
+              css="control"),
+        P("Thời gian tính theo giờ làm việc (1 ngày = 8 giờ); thời gian tạm dừng để tổ chức, cá nhân bổ sung hồ sơ "
+          "không tính.", italic=True, size=9),
+    ]
+    return _form_doc(ctx, spec, b)
+
+
+_BUILDERS = {"receipt": _form_receipt, "supplement": _form_supplement, "refusal": _form_refusal,
+             "apology": _form_apology, "stop": _form_stop, "control": _form_control}
+
+#: Kinds accepted in place of a number (the same in both sets).
+FORM_KINDS = tuple(_BUILDERS) + ("ledger",)
+
+
+def form_doc(db: Any, form_code: str, dossier_ref: int | str, *, now: dt.datetime | None = None,
+             organisation: Organisation | None = None) -> Doc:
+    """One form of one dossier as a layout (see :func:`render_form`)."""
+    ctx = _context(db, dossier_ref, now, organisation)
+    fs = ctx.form_set
+    spec = fs.by_kind(form_code) if form_code in FORM_KINDS else fs.by_number(form_code)
+    if spec is None:
+        numbers = ", ".join(f"{f.number} ({f.kind})" for f in fs.forms)
+        raise DocumentError(f"form '{form_code}' is not in the set of {fs.circular} that applies to dossier "
+                            f"{ctx.dossier.code}; use one of {numbers}")
+    if spec.kind == "ledger":
+        raise DocumentError(f"form {spec.number} is the ledger of many dossiers; use `quytrinh ledger` "
+                            "(render_ledger)")
+    return _BUILDERS[spec.kind](ctx, spec)
+
+
+def render_form(db: Any, form_code: str, dossier_ref: int | str, *, fmt: str = "html",
+                now: dt.datetime | None = None, organisation: Organisation | None = None) -> bytes:
+    """One one-stop form filled from a dossier's data.
+
+    Parameters
+    ----------
+    db:
+        Store, engine or URL.
+    form_code:
+        The form's number in the dossier's set (``01`` ... ``06``/``07``; the
+        set is chosen by :func:`form_set_for` from the reception date), or its
+        kind: ``receipt``, ``supplement``, ``refusal``, ``apology``, ``stop``,
+        ``control``.
+    dossier_ref:
+        Dossier code or id.
+    fmt:
+        ``html`` (print CSS, A5) or ``docx``.
+    now:
+        For the control sheet: open steps' spent time and class at this instant.
+    organisation:
+        The organisation (header); default: the catalogue's units.yaml.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    NotFound
+        Unknown dossier.
+    DocumentError
+        Unknown form or format; the dossier has no such form yet (e.g. no refusal).
+    """
+    _check_fmt(fmt)
+    doc = form_doc(db, form_code, dossier_ref, now=now, organisation=organisation)
+    return to_docx(doc) if fmt == "docx" else to_html(doc)
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+def _day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    tz = dt.timezone(dt.timedelta(hours=7))
+    start = dt.datetime.combine(date_from, dt.time(0, 0), tz)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(0, 0), tz)
+    return start, end
+
+
+#: The ledger's column headers: (top header, sub-headers or None).
+LEDGER_COLUMNS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("TT", None), ("Mã hồ sơ", None), ("Tên TTHC", None), ("Số lượng hồ sơ (bộ)", None),
+    ("Tên cá nhân, tổ chức", None), ("Địa chỉ, số điện thoại", None), ("Cơ quan chủ trì giải quyết", None),
+    ("Ngày, tháng, năm", ("Nhận hồ sơ", "Hẹn trả kết quả", "Chuyển hồ sơ đến cơ quan giải quyết",
+                          "Nhận kết quả từ cơ quan giải quyết", "Trả kết quả cho cá nhân, tổ chức")),
+    ("Ký nhận", None), ("Ghi chú", None),
+)
+
+
+@dataclass
+class LedgerRow:
+    """One dossier of the ledger."""
+
+    code: str
+    procedure: str
+    applicant: str
+    contact: str
+    lead_unit: str
+    received_at: dt.datetime | None
+    due_at: dt.datetime | None
+    transferred_at: dt.datetime | None
+    result_at: dt.datetime | None
+    returned_at: dt.datetime | None
+    note: str
+
+
+def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None) -> list[LedgerRow]:
+    """The dossiers received (or registered) between two days inclusive, Hanoi time, oldest first.
+
+    ``unit``: only dossiers with a step at this unit.
+    """
+    from sqlmodel import select
+
+    from engine.machine import Status
+    from engine.services import _reading, definition_of
+    from engine.sla import Timeliness
+    from engine.store import DefinitionVersion, Dossier, UnitRow, WorkItem
+
+    if date_to < date_from:
+        raise DocumentError(f"the ledger period ends ({date_to}) before it starts ({date_from})")
+    start, end = _day_bounds(date_from, date_to)
+    out: list[LedgerRow] = []
+    with _reading(db) as s:
+        units = {u.id: u for u in s.exec(select(UnitRow)).all()}
+        if unit is not None and unit not in units:
+            raise DocumentError(f"unknown unit '{unit}'; see units.yaml")
+        dossiers = s.exec(select(Dossier).where(Dossier.registered_at >= start, Dossier.registered_at < end)
+                          .order_by(Dossier.registered_at, Dossier.id)).all()
+        defs: dict[int, Definition] = {}
+        for d in dossiers:
+            items = s.exec(select(WorkItem).where(WorkItem.dossier_id == d.id).order_by(WorkItem.id)).all()
+            if unit is not None and not any(w.unit_id == unit for w in items):
+                continue
+            if d.definition_id not in defs:
+                defs[d.definition_id] = definition_of(s.get(DefinitionVersion, d.definition_id))
+            defn = defs[d.definition_id]
+            start_item = next((w for w in items if w.step_id == defn.start.id and w.state == "done"), None)
+            ret = [w for w in items if w.kind == "return"]
+            lead = next((w.unit_id for w in items if w.unit_id and w.kind not in ("return", "citizen")
+                         and getattr(units.get(w.unit_id), "kind", "") not in ("one_stop",)), None)
+            note = [Status(d.status).label]
+            if d.timeliness:
+                try:
+                    note.append(Timeliness(d.timeliness).label)
+                except ValueError:
+                    note.append(d.timeliness)
+            out.append(LedgerRow(
+                d.code, defn.name, d.applicant, d.applicant_contact,
+                units[lead].name if lead in units else "",
+                d.received_at, d.original_due_at or d.due_at,
+                start_item.closed_at if start_item is not None and d.received_at else None,
+                ret[-1].opened_at if ret and d.result == "result" else d.finished_at,
+                d.closed_at if d.status == Status.RETURNED else None, "; ".join(note)))
+    return out
+
+
+def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
+               organisation: Organisation | None = None) -> Doc:
+    """The ledger as a layout (see :func:`render_ledger`)."""
+    rows = ledger_rows(db, date_from=date_from, date_to=date_to, unit=unit)
+    fs = form_set_for(date_from)
+    spec = fs.by_kind("ledger")
+    assert spec is not None
+    org = organisation or _organisation()
+    org_name = _org_name(org)
+    unit_name = ""
+    if unit is not None:
+        unit_name = org.units[unit].name if org and unit in org.units else unit
+    top: list[Cell] = []
+    sub: list[Cell] = []
+    for title, children in LEDGER_COLUMNS:
+        if children:
+            top.append(C(title, colspan=len(children)))
+            sub.extend(C(c) for c in children)
+        else:
+            top.append(C(title, rowspan=2))
+    ncols = sum(len(c) if c else 1 for _, c in LEDGER_COLUMNS)
+    numbers = [C(f"({i})", align="center") for i in range(1, ncols + 1)]
+    body = []
+    for i, r in enumerate(rows, 1):
+        body.append([C(str(i), align="center"), C(r.code), C(r.procedure), C("01", align="center"),
+                     C(r.applicant), C(r.contact), C(r.lead_unit), C(short_instant(r.received_at)),
+                     C(short_instant(r.due_at)), C(short_instant(r.transferred_at)), C(short_instant(r.result_at)),
+                     C(short_instant(r.returned_at)), C(""), C(r.note)])
+    blocks: list[Any] = [
+        P(f"Mẫu số {spec.number} ({fs.circular})", italic=True, align="right", size=9, space_after=2),
+        Columns([[P(org_name.upper(), align="center", size=11, space_after=0),
+                  P(unit_name.upper() or "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ", bold=True, align="center", size=11,
+                    space_after=0), Rule(0.35)],
+                 [P(NATIONAL, bold=True, align="center", size=11, space_after=0),
+                  P(MOTTO, bold=True, align="center", size=12, space_after=0), Rule(0.6)]], (2, 3)),
+        P(spec.title, bold=True, align="center", size=14, space_after=0),
+        P(f"Từ {vn_date(date_from)} đến {vn_date(date_to)}", italic=True, align="center", size=12),
+        Table([top, sub, numbers], body, (0.5, 2.2, 3, 0.9, 1.8, 1.6, 1.8, 1.3, 1.3, 1.3, 1.3, 1.3, 0.9, 1.6),
+              size=8, css="ledger"),
+        P(f"Tổng số hồ sơ: {len(rows)}.", bold=True, align="left", size=11),
+    ]
+    note = fs.note
+    return Doc(title=f"Sổ theo dõi hồ sơ {date_from:%d/%m/%Y}–{date_to:%d/%m/%Y}", paper=A4_LANDSCAPE,
+               blocks=blocks, size=11, note=note)
+
+
+def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None, fmt: str = "html",
+                  organisation: Organisation | None = None) -> bytes:
+    """The ledger (Sổ theo dõi hồ sơ) of the dossiers registered between two days, inclusive.
+
+    Parameters
+    ----------
+    db:
+        Store, engine or URL.
+    date_from, date_to:
+        Days in Hanoi time, inclusive.
+    unit:
+        Only dossiers with a step at this unit (unit id).
+    fmt:
+        ``html`` (print CSS, A4 landscape) or ``docx``.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    DocumentError
+        Bad period, unknown unit or format.
+    """
+    _check_fmt(fmt)
+    doc = ledger_doc(db, date_from=date_from, date_to=date_to, unit=unit, organisation=organisation)
+    return to_docx(doc) if fmt == "docx" else to_html(doc)
+
+
+__all__ = [
+    "DocumentError", "FormSet", "FormSpec", "FORMS_2018", "FORMS_2025", "FORM_SETS", "REGIME_2025_FROM",
+    "form_set_for", "render_form", "render_ledger", "render_decision", "select_procedures", "decision_doc",
+    "form_doc", "ledger_doc", "ledger_rows", "annex_table", "total_line", "ANNEX_COLUMNS", "CONTROL_COLUMNS",
+    "LEDGER_COLUMNS", "Doc", "to_html", "to_docx", "vn_date", "vn_instant", "working_time_text",
+    "agency_lines", "place_from_organisation",
+]

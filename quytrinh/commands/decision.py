@@ -1,0 +1,85 @@
+"""`quytrinh decision`: the draft decision approving internal processes, with its annex.
+
+    quytrinh decision --level district --out du-thao.docx
+    quytrinh decision --level district --codes 1.001612,1.013225 --format html --out du-thao.html
+
+By default it covers every procedure of the level that has no approving
+decision yet (``approval`` absent from its definition); ``--codes`` picks
+some. The organisation comes from the catalogue's units.yaml; ``--place``
+sets the place name of the date line (default: derived from the organisation,
+``Ủy ban nhân dân huyện Gia Lâm`` -> ``Gia Lâm``). Word (python-docx) or a
+self-contained HTML page (print CSS, A4, inline SVG diagrams).
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from engine.errors import QuytrinhError
+
+
+class Level(str, enum.Enum):
+    district = "district"
+    commune = "commune"
+
+
+class Format(str, enum.Enum):
+    docx = "docx"
+    html = "html"
+
+
+def split_codes(values: Optional[List[str]]) -> list[str] | None:
+    """``--codes a,b --codes c`` -> ``[a, b, c]`` (None when not given)."""
+    if not values:
+        return None
+    out = [c.strip() for v in values for c in v.split(",") if c.strip()]
+    return out or None
+
+
+def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: str | None, deputy: bool,
+        catalogue_dir: Path | None) -> Path:
+    """Write the draft decision; returns the file written."""
+    from engine.definition import default_root, load_catalogue
+    from engine.documents import render_decision, select_procedures
+
+    root = catalogue_dir or default_root()
+    if not root.is_dir():
+        raise QuytrinhError(f"{root}: no such catalogue folder")
+    cat = load_catalogue([root])
+    for p in cat.problems:  # broken files are left out, and said so
+        print(f"{p}", file=sys.stderr)
+    if cat.organisation is None:
+        raise QuytrinhError(f"{root}/units.yaml: the organisation could not be loaded; fix it first")
+    target = out or Path(f"du-thao-quyet-dinh-{level}.{fmt}")
+    data = render_decision(cat, level=level, codes=codes, place=place, deputy=deputy, fmt=fmt)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    except OSError as exc:
+        raise QuytrinhError(f"{target}: cannot write ({exc.strerror})") from None
+    n = len(select_procedures(cat, level=level, codes=codes))
+    print(f"{target}: dự thảo quyết định, {n} quy trình")
+    return target
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``decision`` command to the ``quytrinh`` app."""
+
+    @app.command("decision")
+    def decision_command(
+        level: Level = typer.Option(Level.district, "--level", help="Cấp: district (huyện) hoặc commune (xã)."),
+        codes: Optional[List[str]] = typer.Option(
+            None, "--codes", help="Mã TTHC, cách nhau bởi dấu phẩy (mặc định: các thủ tục chưa có quyết định phê duyệt)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định du-thao-quyet-dinh-<cấp>.<định dạng>)."),
+        fmt: Format = typer.Option(Format.docx, "--format", "-f", help="docx (Word) hoặc html."),
+        place: Optional[str] = typer.Option(None, "--place", help="Địa danh ở dòng ngày tháng (mặc định: theo tên cơ quan)."),
+        deputy: bool = typer.Option(False, "--deputy", help="Phó Chủ tịch ký thay (KT. CHỦ TỊCH / PHÓ CHỦ TỊCH)."),
+        catalogue: Optional[Path] = typer.Option(None, "--catalogue", help="Thư mục danh mục (mặc định procedures_yaml/)."),
+    ) -> None:
+        """Dự thảo Quyết định phê duyệt quy trình nội bộ, kèm Phụ lục (bảng các bước và sơ đồ)."""
+        run(level.value, split_codes(codes), out, fmt.value, place, deputy, catalogue)

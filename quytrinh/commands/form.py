@@ -1,0 +1,91 @@
+"""`quytrinh form` and `quytrinh ledger`: the one-stop forms of a dossier, and the ledger.
+
+    quytrinh form 01 1.001612-20260310-000001 --out giay-tiep-nhan.html
+    quytrinh form 05 1.001612-20260310-000001 --format docx --out phieu-kiem-soat.docx
+    quytrinh ledger --from 2026-03-01 --to 2026-03-31 --out so-theo-doi.html
+
+The form number is the one of the set that applied when the dossier was
+received (Circular 01/2018/TT-VPCP before 1/7/2025, Circular 03/2025/TT-VPCP
+from then on); a kind works too: receipt, supplement, refusal, apology, stop,
+control. HTML (print CSS: A5 forms, A4 landscape ledger) goes to standard
+output when ``--out`` is not given; Word needs ``--out``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from engine.errors import QuytrinhError
+
+
+class Format(str, enum.Enum):
+    html = "html"
+    docx = "docx"
+
+
+def _emit(data: bytes, out: Path | None, fmt: str, what: str) -> None:
+    if out is None:
+        if fmt == "docx":
+            raise QuytrinhError("a Word file needs --out FILE")
+        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.flush()
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as exc:
+        raise QuytrinhError(f"{out}: cannot write ({exc.strerror})") from None
+    print(f"{out}: {what}", file=sys.stderr)
+
+
+def _day(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise QuytrinhError(f"{option} '{text}' is not a day; write YYYY-MM-DD") from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``form`` and ``ledger`` commands to the ``quytrinh`` app."""
+    from quytrinh.commands.dossier import guarded
+
+    @app.command("form")
+    @guarded
+    def form_command(
+        form: str = typer.Argument(..., help="Số mẫu (01, 02 ...) hoặc loại: receipt, supplement, refusal, apology, stop, control."),
+        dossier: str = typer.Argument(..., help="Mã hồ sơ (hoặc số thứ tự)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định: HTML ra màn hình)."),
+        fmt: Format = typer.Option(Format.html, "--format", "-f", help="html hoặc docx."),
+        now: Optional[str] = typer.Option(None, "--now", help="Thời điểm tính thời gian đã dùng (ISO 8601; mặc định: bây giờ)."),
+    ) -> None:
+        """In một mẫu phiếu của hồ sơ (giấy tiếp nhận, phiếu bổ sung, từ chối, xin lỗi, kiểm soát...)."""
+        from engine.documents import render_form
+        from quytrinh.commands.dossier import open_store, parse_now
+
+        store = open_store()
+        data = render_form(store, form, dossier, fmt=fmt.value, now=parse_now(now))
+        _emit(data, out, fmt.value, f"mẫu {form} của hồ sơ {dossier}")
+
+    @app.command("ledger")
+    @guarded
+    def ledger_command(
+        date_from: str = typer.Option(..., "--from", help="Từ ngày (YYYY-MM-DD)."),
+        date_to: str = typer.Option(..., "--to", help="Đến ngày (YYYY-MM-DD), tính cả ngày này."),
+        unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ hồ sơ có bước tại đơn vị này (mã đơn vị)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định: HTML ra màn hình)."),
+        fmt: Format = typer.Option(Format.html, "--format", "-f", help="html hoặc docx."),
+    ) -> None:
+        """In Sổ theo dõi hồ sơ của một khoảng thời gian (A4 ngang)."""
+        from engine.documents import render_ledger
+        from quytrinh.commands.dossier import open_store
+
+        store = open_store()
+        data = render_ledger(store, date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"), unit=unit,
+                             fmt=fmt.value)
+        _emit(data, out, fmt.value, f"sổ theo dõi hồ sơ {date_from} – {date_to}")

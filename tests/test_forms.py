@@ -1,0 +1,308 @@
+"""The one-stop forms and the ledger, filled from dossiers run through the real engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import docx
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from engine import services as sv
+from engine.documents import (
+    CONTROL_COLUMNS,
+    FORMS_2018,
+    FORMS_2025,
+    DocumentError,
+    form_set_for,
+    render_form,
+    render_ledger,
+    vn_instant,
+)
+from engine.errors import NotFound
+from engine.sla import LABELS_VI
+from engine.store import WorkItem
+from tests.conftest import REPO
+
+HANOI = dt.timezone(dt.timedelta(hours=7))
+QUYTRINH = Path(sys.executable).parent / "quytrinh"
+HOUSEHOLD = "1.001612"
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 3, year: int = 2026) -> dt.datetime:
+    """An instant in Hanoi time (default March 2026)."""
+    return dt.datetime(year, month, day, hour, minute, tzinfo=HANOI)
+
+
+def item(db, dossier_id: int, step: str) -> WorkItem:
+    with db.session() as s:
+        rows = s.exec(select(WorkItem).where(WorkItem.dossier_id == dossier_id, WorkItem.step_id == step,
+                                             WorkItem.state.in_(("open", "claimed")))).all()
+    assert len(rows) == 1, f"{len(rows)} open items of step {step}"
+    return rows[0]
+
+
+def step(rt, dossier_id: int, step_id: str, user: str, outcome: str | None, when: dt.datetime, **kw):
+    return sv.complete(rt.db, rt.actor(user), item(rt.db, dossier_id, step_id).id, outcome=outcome, now=when, **kw)
+
+
+def text(data: bytes) -> str:
+    """The visible text of an HTML form, whitespace collapsed."""
+    body = re.sub(r"<style>.*?</style>", "", data.decode("utf-8"), flags=re.S)
+    body = re.sub(r"<[^>]+>", " ", body)
+    import html
+
+    return re.sub(r"\s+", " ", html.unescape(body))
+
+
+def docx_text(data: bytes) -> str:
+    d = docx.Document(io.BytesIO(data))
+    parts = [p.text for p in d.paragraphs]
+
+    def cells(tables):
+        for t in tables:
+            for row in t.rows:
+                for c in row.cells:
+                    parts.extend(p.text for p in c.paragraphs)
+                    cells(c.tables)
+
+    cells(d.tables)
+    return re.sub(r"\s+", " ", " ".join(parts))
+
+
+@pytest.fixture
+def household(runtime):
+    """A household-business dossier run to its result, with one supplementation at appraisal."""
+    rt = runtime
+    r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Nguyễn Văn An", now=at(10, 8),
+                   contact="0912 345 678")
+    d = r.dossier_id
+    step(rt, d, "assign", "tckh_head", "done", at(10, 9))
+    step(rt, d, "appraise", "tckh_cv", "supplement", at(10, 14),
+         comment="Bổ sung bản sao Giấy chứng nhận quyền sử dụng địa điểm kinh doanh")
+    sv.supplement_received(rt.db, rt.actor("motcua"), d, now=at(11, 9))
+    step(rt, d, "appraise", "tckh_cv", "ok", at(11, 15))
+    step(rt, d, "check", "tckh_head", "ok", at(12, 9))
+    sv.sign(rt.db, rt.actor("tckh_head"), item(rt.db, d, "sign").id, now=at(12, 10))
+    step(rt, d, "issue", "vanthu", "done", at(12, 11))
+    sv.return_result(rt.db, rt.actor("motcua"), item(rt.db, d, "deliver").id, now=at(12, 14))
+    return r.dossier_code
+
+
+# --------------------------------------------------------------------------- regime
+
+
+def test_form_set_switches_on_1_july_2025():
+    assert form_set_for(dt.datetime(2025, 6, 30, 16, 59, tzinfo=HANOI)) is FORMS_2018
+    assert form_set_for(dt.datetime(2025, 6, 30, 17, 30, tzinfo=dt.timezone.utc)) is FORMS_2025  # 00:30 on 1/7 in Hanoi
+    assert form_set_for(dt.date(2025, 7, 1)) is FORMS_2025
+    assert [f.number for f in FORMS_2018.forms] == ["01", "02", "03", "04", "05", "06"]
+    assert [f.kind for f in FORMS_2025.forms] == ["receipt", "supplement", "refusal", "apology", "stop", "control",
+                                                  "ledger"]
+    assert "[unverified]" in FORMS_2025.note
+    with pytest.raises(DocumentError):
+        form_set_for(None)
+
+
+def test_a_dossier_received_in_august_2025_gets_the_2025_set(runtime):
+    rt = runtime
+    r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Trần Thị Bình", now=at(12, 9, month=8, year=2025))
+    sv.stop(rt.db, rt.actor("motcua"), r.dossier_id, now=at(13, 10, month=8, year=2025),
+            reason="Tổ chức, cá nhân đề nghị dừng để điều chỉnh ngành nghề kinh doanh")
+    receipt = text(render_form(rt.db, "01", r.dossier_code))
+    assert "Mẫu số 01 (Thông tư số 03/2025/TT-VPCP)" in receipt
+    control = text(render_form(rt.db, "06", r.dossier_code))  # 06 is the control sheet in the 2025 set
+    assert "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ" in control
+    stop = text(render_form(rt.db, "05", r.dossier_code))
+    assert "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ" in stop and "điều chỉnh ngành nghề" in stop
+    assert "chưa đối chiếu" in stop  # the screen note says the 2025 wording is unverified
+
+
+def test_a_dossier_received_in_june_2025_gets_the_2018_set(runtime):
+    rt = runtime
+    r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Lê Văn Cường", now=at(16, 9, month=6, year=2025))
+    receipt = text(render_form(rt.db, "01", r.dossier_code))
+    assert "Mẫu số 01 (Thông tư số 01/2018/TT-VPCP)" in receipt
+    assert "PHIẾU KIỂM SOÁT" in text(render_form(rt.db, "05", r.dossier_code))
+    with pytest.raises(DocumentError, match="not in the set"):
+        render_form(rt.db, "07", r.dossier_code)
+    with pytest.raises(DocumentError, match="not in the set"):  # no stop notice before Circular 03/2025
+        render_form(rt.db, "stop", r.dossier_code)
+
+
+# --------------------------------------------------------------------------- forms 01-05
+
+
+def test_receipt_has_code_applicant_procedure_and_the_calendar_appointment(runtime, household):
+    rt = runtime
+    defn = sv.current_definition(rt.db, HOUSEHOLD)[1]
+    due = rt.calendar.add(at(10, 8), defn.time_limit.minutes)
+    for fmt, read in (("html", text), ("docx", docx_text)):
+        body = read(render_form(rt.db, "01", household, fmt=fmt))
+        assert "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in body
+        assert household in body and "Nguyễn Văn An" in body and defn.name in body
+        assert "0912 345 678" in body
+        assert f"Thời gian nhận hồ sơ: {vn_instant(at(10, 8))}" in body
+        assert f"Thời gian trả kết quả giải quyết hồ sơ: {vn_instant(due)}" in body
+        assert "NGƯỜI TIẾP NHẬN HỒ SƠ" in body and "motcua" in body
+
+
+def test_receipt_html_prints_on_a5(runtime, household):
+    page = render_form(runtime.db, "receipt", household).decode()
+    assert "@page { size: 148mm 210mm;" in page
+    d = docx.Document(io.BytesIO(render_form(runtime.db, "01", household, fmt="docx")))
+    assert round(d.sections[0].page_width.mm) == 148 and round(d.sections[0].page_height.mm) == 210
+    assert d.styles["Normal"].font.name == "Times New Roman"
+
+
+def test_supplement_request_carries_the_reason(runtime, household):
+    for fmt, read in (("html", text), ("docx", docx_text)):
+        body = read(render_form(runtime.db, "02", household, fmt=fmt))
+        assert "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ" in body and household in body
+        assert "Bổ sung bản sao Giấy chứng nhận quyền sử dụng địa điểm kinh doanh" in body
+        assert "Nguyễn Văn An" in body and "NGƯỜI HƯỚNG DẪN" in body
+
+
+def test_refusal_carries_the_reason_and_a_refused_dossier_has_no_receipt(runtime):
+    rt = runtime
+    r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Phạm Thị Dung", now=at(10, 10),
+                   decision="refuse", comment="Ngành nghề kinh doanh thuộc danh mục cấm")
+    body = text(render_form(rt.db, "03", r.dossier_code))
+    assert "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ" in body
+    assert "Lý do: Ngành nghề kinh doanh thuộc danh mục cấm" in body and "Phạm Thị Dung" in body
+    with pytest.raises(DocumentError, match="never received"):
+        render_form(rt.db, "01", r.dossier_code)
+    with pytest.raises(DocumentError, match="supplementation request"):
+        render_form(rt.db, "02", r.dossier_code)
+
+
+def test_apology_gives_the_new_date_drafted_by_the_timers(runtime):
+    rt = runtime
+    r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Hoàng Văn Em", now=at(10, 8))
+    with pytest.raises(DocumentError, match="apology"):
+        render_form(rt.db, "04", r.dossier_code)
+    step(rt, r.dossier_id, "assign", "tckh_head", "done", at(10, 9))
+    res = sv.sweep_timers(rt.db, now=at(12, 9))  # the appraisal is still open a day before the appointment
+    assert res.apologies == 1
+    sheet = sv.dossier_sheet(rt.db, r.dossier_code)
+    proposed = sheet.apologies[0].proposed_due_at
+    for fmt, read in (("html", text), ("docx", docx_text)):
+        body = read(render_form(rt.db, "apology", r.dossier_code, fmt=fmt))
+        # Received in 2026: the 2025 set, whose form 04 is an apology and extension request.
+        assert "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT" in body and "gia hạn" in body
+        assert "Kính gửi: Hoàng Văn Em" in body and r.dossier_code in body
+        assert vn_instant(proposed) in body and vn_instant(sheet.dossier.due_at) in body
+
+
+def test_control_sheet_has_one_row_per_step_with_times_and_classes(runtime, household):
+    rt = runtime
+    sheet = sv.dossier_sheet(rt.db, household)
+    page = render_form(rt.db, "06", household).decode()  # received in 2026: form 06 of the 2025 set
+    rows = re.findall(r"<tr>(.*?)</tr>", page.split('class="grid control"')[1].split("</table>")[0], flags=re.S)
+    assert len(rows) == 1 + len(sheet.rows)  # header + one per work item
+    body = text(page.encode())
+    for h in CONTROL_COLUMNS:
+        assert h in body
+    labels = {str(k): v for k, v in LABELS_VI.items()}
+    for tr, row in zip(rows[1:], sheet.rows):
+        cell_text = text(tr.encode())
+        assert row.step_name in cell_text
+        if row.kind == "citizen":
+            assert "Tạm dừng tính thời gian" in cell_text
+        else:
+            assert labels[row.timeliness] in cell_text
+    assert "Trước hạn" in body or "Đúng hạn" in body
+    doc = docx.Document(io.BytesIO(render_form(rt.db, "control", household, fmt="docx")))
+    grid = [t for t in doc.tables if t.style is not None and t.style.name == "Table Grid"]
+    assert len(grid) == 1 and len(grid[0].rows) == 1 + len(sheet.rows)
+
+
+def test_unknown_dossier_and_form_are_errors(runtime, household):
+    with pytest.raises(NotFound, match="nope"):
+        render_form(runtime.db, "01", "nope")
+    with pytest.raises(DocumentError, match="form '09'"):
+        render_form(runtime.db, "09", household)
+    with pytest.raises(DocumentError, match="ledger"):
+        render_form(runtime.db, "07", household)
+    with pytest.raises(DocumentError, match="format"):
+        render_form(runtime.db, "01", household, fmt="pdf")
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+def test_ledger_lists_the_dossiers_of_the_period(runtime, household):
+    rt = runtime
+    other = sv.receive(rt.db, rt.actor("motcua"), "1.013225", applicant="Công ty TNHH Xây dựng Gia Lâm",
+                       now=at(11, 10)).dossier_code
+    late = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Ngoài kỳ", now=at(2, 9, month=4)).dossier_code
+    page = render_ledger(rt.db, date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31))
+    body = text(page)
+    assert "SỔ THEO DÕI HỒ SƠ" in body and "@page { size: 297mm 210mm;" in page.decode()
+    assert household in body and other in body and late not in body
+    assert "Nguyễn Văn An" in body and "Công ty TNHH Xây dựng Gia Lâm" in body
+    assert "Tổng số hồ sơ: 2." in body
+    assert "Đã trả kết quả" in body  # the returned dossier's note
+    tbody = page.decode().split('class="grid ledger"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    assert tbody.count("<tr>") == 2
+    only_qldt = text(render_ledger(rt.db, date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31),
+                                   unit="phong_qldt"))
+    assert other in only_qldt and household not in only_qldt
+    d = docx.Document(io.BytesIO(render_ledger(rt.db, date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31),
+                                               fmt="docx")))
+    sec = d.sections[0]
+    assert round(sec.page_width.mm) == 297 and round(sec.page_height.mm) == 210
+    grid = [t for t in d.tables if t.style is not None and t.style.name == "Table Grid"][0]
+    assert len(grid.rows) == 3 + 2  # two header rows, the column numbers, two dossiers
+    with pytest.raises(DocumentError, match="before it starts"):
+        render_ledger(rt.db, date_from=dt.date(2026, 3, 31), date_to=dt.date(2026, 3, 1))
+    with pytest.raises(DocumentError, match="unknown unit"):
+        render_ledger(rt.db, date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31), unit="nowhere")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def cli(runtime, monkeypatch):
+    from quytrinh.cli import app
+
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", runtime.url)
+    monkeypatch.chdir(REPO)
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), catch_exceptions=True)
+
+    return invoke
+
+
+def test_cli_form_and_ledger_write_files(cli, household, tmp_path):
+    out = tmp_path / "bm01.docx"
+    res = cli("form", "01", household, "--format", "docx", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert household in docx_text(out.read_bytes())
+    res = cli("form", "control", household)
+    assert res.exit_code == 0 and "PHIẾU KIỂM SOÁT" in res.output
+    res = cli("ledger", "--from", "2026-03-01", "--to", "2026-03-31", "--out", str(tmp_path / "so.html"))
+    assert res.exit_code == 0 and household in (tmp_path / "so.html").read_text()
+    res = cli("form", "01", household, "--format", "docx")
+    assert res.exit_code == 1 and "needs --out" in str(res.exception)
+
+
+def test_cli_unknown_dossier_is_one_line_and_exit_1(runtime, household):
+    env = {**os.environ, "QUYTRINH_DATABASE_URL": runtime.url}
+    proc = subprocess.run([str(QUYTRINH), "form", "01", "1.001612-20990101-999999"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+    proc = subprocess.run([str(QUYTRINH), "ledger", "--from", "2026-13-01", "--to", "2026-03-31"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0 and "--from" in proc.stderr
