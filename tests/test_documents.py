@@ -1,0 +1,264 @@
+"""The draft approval decision (Word and HTML), on a small copy of the real catalogue."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import docx
+import pytest
+from docx.shared import Mm
+from typer.testing import CliRunner
+
+from engine.definition import load_catalogue
+from engine.documents import (
+    ANNEX_COLUMNS,
+    DocumentError,
+    agency_lines,
+    place_from_organisation,
+    render_decision,
+    select_procedures,
+    total_line,
+    vn_date,
+    working_time_text,
+)
+from tests.conftest import REPO
+
+SRC = REPO / "procedures_yaml"
+QUYTRINH = Path(sys.executable).parent / "quytrinh"
+#: Files copied into the small catalogue: two district procedures without approval, one approved, one commune.
+FILES = {"1.001612": "district", "1.001266": "district", "1.013225": "district", "1.001193": "commune"}
+APPROVED = "1.013225"
+TITLE = "Phê duyệt quy trình nội bộ giải quyết thủ tục hành chính thuộc thẩm quyền giải quyết của " \
+        "Ủy ban nhân dân huyện Gia Lâm"
+
+
+@pytest.fixture(scope="module")
+def small_catalogue(tmp_path_factory) -> Path:
+    """units.yaml, the templates and four definitions; one of them given an approving decision."""
+    root = tmp_path_factory.mktemp("catalogue") / "procedures_yaml"
+    root.mkdir()
+    shutil.copy(SRC / "units.yaml", root / "units.yaml")
+    shutil.copytree(SRC / "templates", root / "templates")
+    for code, folder in FILES.items():
+        src = sorted((SRC / folder).glob(f"{code}-*.yaml"))[0]
+        (root / folder).mkdir(exist_ok=True)
+        text = src.read_text(encoding="utf-8")
+        if code == APPROVED:
+            text += '\napproval: {decision: "1234/QĐ-UBND", date: 2024-05-20, signer: "Chủ tịch UBND huyện"}\n'
+        (root / folder / src.name).write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cat(small_catalogue):
+    c = load_catalogue([small_catalogue])
+    assert not c.problems, c.problems
+    assert c.find(APPROVED).approval is not None
+    return c
+
+
+@pytest.fixture(scope="module")
+def default_docx(cat) -> docx.document.Document:
+    return docx.Document(io.BytesIO(render_decision(cat, level="district")))
+
+
+@pytest.fixture(scope="module")
+def default_html(cat) -> str:
+    return render_decision(cat, level="district", fmt="html").decode("utf-8")
+
+
+def all_paragraphs(d) -> list:
+    out = list(d.paragraphs)
+
+    def walk(tables):
+        for t in tables:
+            for row in t.rows:
+                for c in row.cells:
+                    out.extend(c.paragraphs)
+                    walk(c.tables)
+
+    walk(d.tables)
+    return out
+
+
+def annex_tables(d) -> list:
+    return [t for t in d.tables if t.style is not None and t.style.name == "Table Grid"]
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def test_default_set_is_the_level_without_approval_and_codes_pick(cat):
+    assert [d.code for d in select_procedures(cat, level="district")] == ["1.001266", "1.001612"]
+    assert [d.code for d in select_procedures(cat, level="commune")] == ["1.001193"]
+    assert [d.code for d in select_procedures(cat, codes=[APPROVED, "1.001612"])] == [APPROVED, "1.001612"]
+    with pytest.raises(DocumentError, match="'9.999999' is not in the catalogue"):
+        select_procedures(cat, codes=["9.999999"])
+    with pytest.raises(DocumentError, match="commune-level; use --level commune"):
+        select_procedures(cat, codes=["1.001193"])
+    with pytest.raises(DocumentError, match="unknown level"):
+        select_procedures(cat, level="city")
+
+
+def test_nothing_to_approve_is_an_error(tmp_path, small_catalogue):
+    root = tmp_path / "procedures_yaml"
+    shutil.copytree(small_catalogue, root)
+    for f in (root / "district").glob("*.yaml"):
+        if APPROVED not in f.name:
+            f.unlink()
+    with pytest.raises(DocumentError, match="already has an approving decision"):
+        select_procedures(load_catalogue([root]), level="district")
+
+
+# --------------------------------------------------------------------------- Word
+
+
+def test_docx_page_font_and_margins_follow_decree_30(default_docx):
+    sec = default_docx.sections[0]
+    assert abs(sec.page_width.mm - 210) < 0.5 and abs(sec.page_height.mm - 297) < 0.5
+    assert 20 <= sec.top_margin.mm <= 25 and 20 <= sec.bottom_margin.mm <= 25
+    assert 30 <= sec.left_margin.mm <= 35 and 15 <= sec.right_margin.mm <= 20
+    normal = default_docx.styles["Normal"]
+    assert normal.font.name == "Times New Roman" and 13 <= normal.font.size.pt <= 14
+
+
+def test_docx_header_title_preamble_articles_and_signature(default_docx):
+    paras = all_paragraphs(default_docx)
+    texts = [p.text for p in paras]
+    header = default_docx.tables[0]
+    left, right = header.rows[0].cells
+    assert [p.text for p in left.paragraphs if p.text][:3] == ["ỦY BAN NHÂN DÂN", "HUYỆN GIA LÂM", "Số:        /QĐ-UBND"]
+    right_text = [p.text for p in right.paragraphs if p.text]
+    assert right_text[:2] == ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"]
+    date_line = next(p for p in right.paragraphs if p.text.startswith("Gia Lâm, ngày"))
+    assert all(r.italic for r in date_line.runs)
+    assert "DỰ THẢO" in texts and "QUYẾT ĐỊNH" in texts and "QUYẾT ĐỊNH:" in texts
+    assert TITLE in texts and "CHỦ TỊCH ỦY BAN NHÂN DÂN HUYỆN GIA LÂM" in texts
+    bases = [p for p in paras if p.text.startswith("Căn cứ")]
+    assert len(bases) >= 4 and all(all(r.italic for r in p.runs) for p in bases)
+    assert all(p.text.endswith(";") for p in bases[:-1]) and bases[-1].text.endswith(".")
+    assert any(t.startswith("Theo đề nghị của") for t in texts)
+    articles = [t for t in texts if re.match(r"Điều \d\. ", t)]
+    assert [a[:7] for a in articles] == ["Điều 1.", "Điều 2.", "Điều 3."]
+    assert "02 quy trình nội bộ" in articles[0]
+    assert "quy trình điện tử" in articles[1] and "hiệu lực kể từ ngày ký" in articles[2]
+    assert "Nơi nhận:" in texts and "CHỦ TỊCH" in texts and "KT. CHỦ TỊCH" not in texts
+    assert "Phụ lục" in texts
+    assert any(t.startswith("(Kèm theo Quyết định số") for t in texts)
+
+
+def test_docx_annex_one_table_per_procedure_with_steps_total_and_picture(default_docx, cat):
+    defs = select_procedures(cat, level="district")
+    tables = annex_tables(default_docx)
+    assert len(tables) == len(defs) == 2
+    for table, defn in zip(tables, defs):
+        assert tuple(c.text for c in table.rows[0].cells) == ANNEX_COLUMNS
+        body = table.rows[1:-1]
+        assert len(body) == len(defn.steps)
+        for i, (row, s) in enumerate(zip(body, defn.steps), 1):
+            assert row.cells[0].text == f"Bước {i}" and row.cells[1].text == s.name
+        total = table.rows[-1].cells[0].text
+        assert total == total_line(defn)
+        assert total.startswith("Tổng thời gian giải quyết: ") and "thời hạn theo quy định" in total
+    texts = [p.text for p in default_docx.paragraphs]
+    assert "I. LĨNH VỰC THÀNH LẬP VÀ HOẠT ĐỘNG DOANH NGHIỆP (HỘ KINH DOANH) (02 TTHC)" in texts
+    assert not any(cat.find(APPROVED).name in t for t in texts)
+    shapes = default_docx.inline_shapes
+    assert len(shapes) == len(defs)
+    text_width = default_docx.sections[0].page_width - default_docx.sections[0].left_margin \
+        - default_docx.sections[0].right_margin
+    for shape in shapes:
+        assert shape.width <= text_width + Mm(0.5)
+        assert shape.width >= text_width - Mm(0.5) or shape.height >= Mm(199)  # page width, unless too tall
+
+
+def test_docx_with_codes_deputy_and_place(cat):
+    d = docx.Document(io.BytesIO(render_decision(cat, codes=[APPROVED], deputy=True, place="Hà Nội")))
+    tables = annex_tables(d)
+    assert len(tables) == 1 and len(tables[0].rows) == len(cat.find(APPROVED).steps) + 2
+    texts = [p.text for p in all_paragraphs(d)]
+    assert any(cat.find(APPROVED).name in t for t in texts)
+    assert "KT. CHỦ TỊCH" in texts and "PHÓ CHỦ TỊCH" in texts
+    assert any(t.startswith("Hà Nội, ngày") for t in texts)
+    assert len(d.inline_shapes) == 1
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def test_html_has_the_same_content(default_html, cat):
+    defs = select_procedures(cat, level="district")
+    page = default_html
+    assert page.startswith("<!DOCTYPE html>") and "@page { size: 210mm 297mm;" in page
+    assert "font-family: \"Times New Roman\"" in page
+    assert TITLE in page and "DỰ THẢO" in page and "QUYẾT ĐỊNH:" in page
+    assert page.count('class="grid annex"') == len(defs)
+    assert page.count("<svg") == len(defs) and "<?xml" not in page
+    for defn in defs:
+        assert _h(total_line(defn)) in page or total_line(defn) in page
+        assert f"Bước {len(defn.steps)}" in page
+    for h in ANNEX_COLUMNS:
+        assert f">{h}<" in page
+    assert cat.find(APPROVED).name not in page
+
+
+def _h(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def test_commune_level_title(cat):
+    page = render_decision(cat, level="commune", fmt="html").decode()
+    assert "thuộc thẩm quyền giải quyết của Ủy ban nhân dân cấp xã trên địa bàn huyện Gia Lâm" in page
+    assert page.count('class="grid annex"') == 1
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def test_vietnamese_formatting():
+    import datetime as dt
+
+    assert vn_date(dt.date(2020, 1, 5)) == "ngày 05 tháng 01 năm 2020"
+    assert vn_date(dt.date(2020, 8, 15)) == "ngày 15 tháng 8 năm 2020"
+    assert vn_date(None) == "ngày …… tháng …… năm ……"
+    assert working_time_text(1440) == "03 ngày làm việc"
+    assert working_time_text(240) == "0,5 ngày làm việc"
+    assert working_time_text(4800) == "10 ngày làm việc"
+    assert working_time_text(90) == "1,5 giờ làm việc"
+    assert agency_lines("Ủy ban nhân dân huyện Gia Lâm") == ["ỦY BAN NHÂN DÂN", "HUYỆN GIA LÂM"]
+    assert place_from_organisation("Ủy ban nhân dân huyện Gia Lâm") == "Gia Lâm"
+    assert place_from_organisation("Ủy ban nhân dân thị trấn Trâu Quỳ") == "Trâu Quỳ"
+    assert place_from_organisation("Công ty X") == ""
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_writes_the_decision(small_catalogue, tmp_path, monkeypatch):
+    from quytrinh.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "qd.html"
+    res = CliRunner().invoke(app, ["decision", "--catalogue", str(small_catalogue), "--codes", "1.001612",
+                                   "--format", "html", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "1 quy trình" in res.output
+    page = out.read_text(encoding="utf-8")
+    assert page.count('class="grid annex"') == 1 and "Đăng ký thành lập hộ kinh doanh" in page
+
+
+def test_cli_unknown_code_is_one_line_and_exit_1(small_catalogue, tmp_path):
+    proc = subprocess.run([str(QUYTRINH), "decision", "--catalogue", str(small_catalogue), "--codes", "9.999999",
+                           "--out", str(tmp_path / "x.docx")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "'9.999999' is not in the catalogue" in proc.stderr
+    assert not (tmp_path / "x.docx").exists()
