@@ -1,0 +1,123 @@
+"""End to end in headless Chromium against a real uvicorn server: one household-business dossier
+(1.001612) from the counter to the return of the result, step by step, as different users."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.web.conftest import PASSWORD, sign_in
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS_ENV = "QUYTRINH_WEB_SCREENSHOTS"  # a folder: keep the screenshots there
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _shot(page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    keep = os.environ.get(SHOTS_ENV)
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)
+
+
+def test_household_business_dossier_through_every_step(live_server, browser, tmp_path):
+    base = live_server.url
+    pages = {}
+
+    def as_user(username: str):
+        if username not in pages:
+            ctx = browser.new_context(base_url=base, locale="vi-VN", viewport={"width": 1280, "height": 900})
+            page = ctx.new_page()
+            page.goto("/inbox")
+            assert "/login" in page.url
+            page.fill("input[name=username]", username)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r".*/inbox$"))
+            pages[username] = page
+        return pages[username]
+
+    clients: dict[str, httpx.Client] = {}
+
+    def mine(username: str) -> list[str]:
+        """The dossiers of the user's own work ("Việc của tôi"), read from the real server's inbox page."""
+        if username not in clients:
+            c = clients[username] = httpx.Client(base_url=base, follow_redirects=False)
+            assert sign_in(c, username).status_code == 303
+        html = clients[username].get("/inbox").text
+        own = html.split('<h2>Việc khác của', 1)[0]
+        return re.findall(r'data-dossier="([^"]+)"', own)
+
+    # The one-stop counter receives the dossier and prints form 01.
+    counter = as_user("motcua")
+    counter.click("text=Tiếp nhận hồ sơ")
+    counter.select_option("select[name=procedure]", "1.001612")
+    counter.fill("input[name=applicant]", "Hộ kinh doanh Trần Thị Hoa")
+    counter.fill("input[name=contact]", "0912 345 678")
+    counter.click("#receive-form button[type=submit]")
+    counter.wait_for_url(re.compile(r".*/receipt$"))
+    code = re.search(r"/dossiers/([^/]+)/receipt", counter.url).group(1)
+    assert counter.locator("#form01 h1").inner_text().upper() == "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
+    due = counter.locator("#due").inner_text()
+    assert re.fullmatch(r"\d\d giờ \d\d phút, ngày \d\d/\d\d/\d{4}", due)
+    _shot(counter, tmp_path, "form01")
+
+    # (user, outcome button) in order; after each step the dossier must be in the next user's inbox only.
+    steps = [
+        ("tckh_head", "Hoàn thành"),    # assign
+        ("tckh_cv", "Đạt"),             # appraise
+        ("tckh_head", "Đạt"),           # check
+        ("tckh_head", "Phê duyệt"),     # sign (the office head signs for this procedure)
+        ("vanthu", "Hoàn thành"),       # issue
+        ("motcua", "Trả kết quả"),      # deliver
+    ]
+    everyone = ["motcua", "tckh_head", "tckh_cv", "vanthu", "qldt_cv"]
+    for n, (username, button) in enumerate(steps):
+        for other in everyone:
+            there = code in mine(other)
+            assert there == (other == username), f"step {n + 1}: {code} in {other}'s inbox: {there}"
+        page = as_user(username)
+        page.goto("/inbox")
+        if n == 0:
+            _shot(page, tmp_path, "inbox")
+        page.click(f"#mine tr[data-dossier='{code}'] a")
+        page.wait_for_url(re.compile(r".*/items/\d+$"))
+        page.fill("#comment", f"Bước {n + 1}: ý kiến của {username}")
+        if n == 1:
+            _shot(page, tmp_path, "work-item")
+        page.click(f"#complete-form button:has-text('{button}')")
+        page.wait_for_url(re.compile(r".*/inbox$"))
+        assert "Đã hoàn thành bước" in page.locator(".flash-success").inner_text()
+
+    for other in everyone:
+        assert code not in mine(other)
+    for c in clients.values():
+        c.close()
+    counter = as_user("motcua")
+    counter.goto(f"/dossiers/{code}")
+    facts = counter.locator("dl.facts").inner_text()
+    assert "Đã trả kết quả" in facts
+    history = counter.locator("#history").inner_text()
+    for n, (username, _) in enumerate(steps):
+        assert f"Bước {n + 1}: ý kiến của {username}" in history
+    _shot(counter, tmp_path, "dossier")
