@@ -25,7 +25,7 @@ import textwrap
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import graphviz
 
@@ -37,9 +37,13 @@ from engine.definition import (
     Step,
     Unit,
     format_minutes,
+    format_number,
 )
 from engine.errors import QuytrinhError
 from engine.graph import critical_path
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.reports import HeatCell
 
 #: Output formats `render` accepts.
 FORMATS = ("svg", "png", "pdf")
@@ -290,11 +294,75 @@ def _edge_attrs(route: Route, source: Step, target: Step | None) -> dict[str, st
     return attrs
 
 
+# --------------------------------------------------------------------------- heatmap
+
+#: Heatmap classes: name -> (Vietnamese legend, fill, border). The ratio is the
+#: median working time spent over the allotted time of a step.
+HEAT_CLASSES: Mapping[str, tuple[str, str, str]] = {
+    "fast": ("≤ 75% thời gian được giao", "#abebc6", "#1e8449"),
+    "tight": ("75–100% thời gian được giao", "#fad7a0", "#b9770e"),
+    "slow": ("> 100% thời gian được giao (trễ)", "#f5b7b1", "#c0392b"),
+    "untimed": ("không có thời gian được giao", "#e5e7e9", "#6e6e6e"),
+    "nodata": ("chưa có số liệu", "#ffffff", "#aab7b8"),
+}
+
+
+def heat_class(cell: "HeatCell | None") -> str:
+    """The heatmap class of a step: fast, tight, slow (by median spent / allotted), untimed or nodata."""
+    if cell is None or cell.n == 0:
+        return "nodata"
+    if not cell.allotted:
+        return "untimed"
+    ratio = cell.median_spent / cell.allotted
+    if ratio <= 0.75:
+        return "fast"
+    return "tight" if ratio <= 1.0 else "slow"
+
+
+def _percent_vi(share: float) -> str:
+    return format_number(round(share * 100, 1)) + "%"
+
+
+def heat_lines(cell: "HeatCell | None") -> list[str]:
+    """The Vietnamese lines a heatmap adds to a step's box."""
+    if cell is None or cell.n == 0:
+        return ["Thực tế: chưa có số liệu"]
+    spent = format_minutes(int(round(cell.median_spent)))
+    if cell.allotted:
+        first = f"Thực tế: trung vị {spent} / {format_minutes(cell.allotted)} " \
+                f"({_percent_vi(cell.median_spent / cell.allotted)})"
+        return [first, f"Trễ hạn {_percent_vi(cell.share_late)} · {cell.n} lượt"]
+    return [f"Thực tế: trung vị {spent}", f"{cell.n} lượt"]
+
+
+def _heat_step(step: Step, units: Mapping[str, Unit], tag: str | None, cell: "HeatCell | None",
+               style: str | None) -> tuple[str, dict[str, str]]:
+    cls = heat_class(cell)
+    _, fill, border = HEAT_CLASSES[cls]
+    label = _step_label(step, units, tag)
+    rows = "".join(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="{border}"><B>{_esc(line)}</B></FONT></TD></TR>'
+                   for line in heat_lines(cell))
+    label = label[:-len("</TABLE>>")] + rows + "</TABLE>>"
+    attrs = _step_attrs(step, style)
+    attrs.update(fillcolor=fill, color=border, penwidth="2.5")
+    attrs["class"] = f"heat-{cls}"
+    return label, attrs
+
+
+def _heat_legend(title: str) -> str:
+    rows = [f'<TR><TD COLSPAN="2" ALIGN="LEFT"><B>{_esc(title or "Bản đồ nhiệt theo số liệu thực tế")}</B></TD></TR>']
+    for name, (text, fill, border) in HEAT_CLASSES.items():
+        rows.append(f'<TR><TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" WIDTH="18"> </TD>'
+                    f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10">{_esc(text)}</FONT></TD></TR>')
+    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">' + "".join(rows) + "</TABLE>>"
+
+
 # --------------------------------------------------------------------------- building
 
 
 def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | None,
-                  *, highlight: Mapping[str, str] | None = None) -> graphviz.Digraph:
+                  *, highlight: Mapping[str, str] | None = None,
+                  heat: Mapping[str, "HeatCell"] | None = None, heat_title: str = "") -> graphviz.Digraph:
     """The graphviz graph of one definition (nothing is laid out yet).
 
     Parameters
@@ -306,6 +374,11 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
         Vietnamese names. A unit id not found is shown as is.
     highlight:
         Optional step id -> style name, one of :data:`HIGHLIGHT_STYLES`.
+    heat:
+        Optional step id -> measured performance (see :func:`render_heatmap`);
+        None (the default) draws the plain diagram, unchanged.
+    heat_title:
+        The heatmap legend's first line (e.g. the period measured).
 
     Returns
     -------
@@ -351,6 +424,10 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
             for s in steps:
                 style = marks.get(s.id)
                 tag = HIGHLIGHT_STYLES[style][0] if style else None
+                if heat is not None:
+                    label, attrs = _heat_step(s, unit_map, tag, heat.get(s.id), style)
+                    c.node(s.id, label=label, id=f"step-{s.id}", **attrs)
+                    continue
                 c.node(s.id, label=_step_label(s, unit_map, tag), id=f"step-{s.id}", **_step_attrs(s, style))
             for s, r in forks:
                 if _lane_key(s) == lane:
@@ -358,6 +435,8 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
                            xlabel="song song", shape="diamond", width="0.4", height="0.4", fixedsize="true",
                            style="filled", fillcolor="#ffffff", color=_INK, fontsize="10")
 
+    if heat is not None:
+        g.node("_heat_legend", label=_heat_legend(heat_title), shape="plaintext", id="heat-legend")
     if defn.steps:
         g.edge("_start", defn.start.id, color=_INK, arrowsize="0.7")
     for s in defn.steps:
@@ -399,7 +478,8 @@ def _pipe(source: str, fmt: str) -> bytes:
 
 
 def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fmt: str = "svg",
-           *, highlight: Mapping[str, str] | None = None) -> bytes:
+           *, highlight: Mapping[str, str] | None = None, heat: Mapping[str, "HeatCell"] | None = None,
+           heat_title: str = "") -> bytes:
     """Draw one definition.
 
     Parameters
@@ -412,6 +492,8 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
         ``svg``, ``png`` or ``pdf``.
     highlight:
         Optional step id -> style name (see :data:`HIGHLIGHT_STYLES`).
+    heat, heat_title:
+        Optional measured performance per step (see :func:`render_heatmap`).
 
     Returns
     -------
@@ -425,7 +507,7 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
     """
     if fmt not in FORMATS:
         raise RenderError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    source = build_digraph(defn, units, highlight=highlight).source
+    source = build_digraph(defn, units, highlight=highlight, heat=heat, heat_title=heat_title).source
     return _clean(_pipe(source, fmt), fmt)
 
 
@@ -433,6 +515,41 @@ def render_svg(defn: Definition, units: Organisation | Mapping[str, Unit] | None
                *, highlight: Mapping[str, str] | None = None) -> bytes:
     """Draw one definition as SVG (see :func:`render`)."""
     return render(defn, units, "svg", highlight=highlight)
+
+
+def render_heatmap(defn: Definition, units: Organisation | Mapping[str, Unit] | None,
+                   heat: Mapping[str, "HeatCell"], fmt: str = "svg", *, title: str = "") -> bytes:
+    """Draw a definition coloured by measured performance (a heatmap).
+
+    Each step's box is filled by :func:`heat_class` of its cell (median
+    working minutes spent over allotted: green up to 75 %, amber up to 100 %,
+    red above; grey without allotted time; white without data) and reads the
+    median, the allotted time, the share late and the number of items. A
+    legend headed ``title`` is added. Node ids are as in :func:`render`;
+    each step's group carries the class ``heat-<class>``.
+
+    Parameters
+    ----------
+    defn:
+        An expanded definition (only read).
+    units:
+        The organisation or its units by id.
+    heat:
+        Step id -> an object with ``median_spent``, ``allotted``,
+        ``share_late`` and ``n`` (:class:`engine.reports.HeatCell`).
+    fmt:
+        ``svg``, ``png`` or ``pdf``.
+
+    Raises
+    ------
+    RenderError
+        As :func:`render`, or when ``heat`` names a step the definition lacks.
+    """
+    by_id = defn.steps_by_id()
+    for sid in sorted(heat):
+        if sid not in by_id:
+            raise RenderError(f"the measured data name step '{sid}', which {defn.key} does not have")
+    return render(defn, units, fmt, heat=heat, heat_title=title)
 
 
 def render_many(defns: Sequence[Definition], units: Organisation | Mapping[str, Unit] | None,

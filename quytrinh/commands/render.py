@@ -6,6 +6,12 @@ A definition file that cannot be loaded is reported with its located errors
 and not drawn; the others are still drawn, and the exit code is 1.
 ``--check`` writes nothing and fails when a diagram under ``--out`` differs
 from what would be drawn (how CI and the tests keep ``diagrams/`` current).
+
+``quytrinh render CODE --heatmap [--since DATE]`` draws one procedure coloured
+by its measured performance in the database (``$QUYTRINH_DATABASE_URL``):
+per step the median working time spent against the allotted time and the share
+late (``engine.reports.step_performance``). It is written to ``--out FILE``,
+default ``CODE-heatmap.svg`` in the current folder; ``diagrams/`` is never touched.
 """
 
 from __future__ import annotations
@@ -104,6 +110,77 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
     return 0
 
 
+def _heat_definition(ref: str):  # noqa: ANN202 - (Definition, Organisation)
+    """The definition to draw a heatmap of: a definition file, a catalogue code, or a published code."""
+    from engine.errors import NotFound
+
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml"):
+        cat = load_catalogue([path])
+        if cat.problems:
+            raise QuytrinhError(str(cat.problems[0]))
+        return cat.definitions[0], cat.organisation
+    root = default_root()
+    named = sorted(root.rglob(f"{ref}-*.y*ml")) if root.is_dir() else []
+    cat = load_catalogue(named[:1] or [root])
+    defn = cat.find(ref)
+    if defn is None and named:
+        cat = load_catalogue([root])
+        defn = cat.find(ref)
+    if defn is not None:
+        return defn, cat.organisation
+    from quytrinh.commands.dossier import open_store
+
+    from engine.services import current_definition
+
+    try:
+        return current_definition(open_store(), ref)[1], cat.organisation
+    except NotFound:
+        raise NotFound(f"procedure '{ref}' is neither in the catalogue ({root}) nor published") from None
+
+
+def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) -> int:
+    """Draw the heatmap of procedure ``ref`` measured since ``since_text``; return the exit code.
+
+    Raises
+    ------
+    QuytrinhError
+        Unknown procedure, bad date, database or graphviz failure (one line).
+    """
+    import datetime as dt
+
+    from engine.calendar import LOCAL_TZ
+    from engine.render import render_heatmap
+    from engine.reports import step_performance
+    from quytrinh.commands.dossier import guarded, open_store
+
+    if since_text is None:
+        since = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=90)
+    else:
+        try:
+            since = dt.date.fromisoformat(since_text.strip())
+        except ValueError:
+            raise QuytrinhError(f"--since '{since_text}' is not a date; write YYYY-MM-DD") from None
+    defn, organisation = _heat_definition(ref)
+    heat = guarded(step_performance)(open_store(), defn.key, since)
+    known = defn.steps_by_id()
+    dropped = sorted(set(heat) - set(known))
+    if dropped:
+        print(f"note: steps of older versions not in the diagram: {', '.join(dropped)}", file=sys.stderr)
+    heat = {k: v for k, v in heat.items() if k in known}
+    title = f"Số liệu thực tế từ ngày {since:%d/%m/%Y}: {sum(c.n for c in heat.values())} lượt xử lý đã hoàn thành"
+    data = render_heatmap(defn, organisation, heat, fmt, title=title)
+    target = out or Path(f"{defn.key}-heatmap.{fmt}")
+    if target.is_dir():
+        target = target / f"{defn.key}-heatmap.{fmt}"
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        raise QuytrinhError(f"cannot write {target}: {exc.strerror or exc}") from None
+    print(f"Heatmap of {defn.key} ({len(heat)} step(s) with data since {since.isoformat()}) written to {target}.")
+    return 0
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``render`` command to the ``quytrinh`` app."""
 
@@ -111,14 +188,31 @@ def register(app: typer.Typer) -> None:
     def render_command(
         paths: Optional[List[Path]] = typer.Argument(
             None, help="Definition files or folders (default: the catalogue, procedures_yaml/)."),
-        out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Folder the diagrams are written to."),
+        out: Optional[Path] = typer.Option(
+            None, "--out", "-o", help="Folder the diagrams are written to (default diagrams/); "
+                                      "with --heatmap, the file."),
         fmt: Format = typer.Option("svg", "--format", "-f", help="Diagram format."),
         check: bool = typer.Option(False, "--check",
                                    help="Write nothing; fail and list the diagrams that are out of date."),
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
                                            help="Diagrams drawn at once (default: the number of CPUs)."),
+        heatmap: bool = typer.Option(False, "--heatmap",
+                                     help="Draw one procedure (CODE) coloured by its measured step times."),
+        since: Optional[str] = typer.Option(None, "--since",
+                                            help="With --heatmap: count work done from this date "
+                                                 "(YYYY-MM-DD; default: 90 days ago)."),
     ) -> None:
         """Draw one diagram per procedure: swimlanes per unit, durations, outcomes, limits."""
-        code = run(paths, out, fmt.value, check, jobs)
+        if heatmap:
+            if not paths or len(paths) != 1 or check:
+                raise QuytrinhError("--heatmap draws one procedure: quytrinh render CODE --heatmap [--since DATE]"
+                                    + (" (without --check)" if check else ""))
+            code = run_heatmap(str(paths[0]), since, out, fmt.value)
+            if code:
+                raise typer.Exit(code)
+            return
+        if since is not None:
+            raise QuytrinhError("--since goes with --heatmap")
+        code = run(paths, out or DEFAULT_OUT, fmt.value, check, jobs)
         if code:
             raise typer.Exit(code)
