@@ -81,11 +81,10 @@ ACTION_LABELS = {
     "send_back": "Trả lại để sửa",
 }
 
-#: Units whose staff act as the reform office (kiểm soát thủ tục hành chính / cải cách hành chính).
-REFORM_UNITS = ("van_phong", "phong_noi_vu")
-#: Roles in those units that may author definitions (the clerk only files documents).
-REFORM_ROLES = ("staff", "head")
-#: Roles that lead a People's Committee (they sign approval decisions).
+#: Units whose staff are the reform office (cải cách hành chính: Phòng Nội vụ), as in the web roles
+#: (``quytrinh.web.deps.REFORM_UNITS``).
+REFORM_UNITS = ("phong_noi_vu",)
+#: Roles that lead a People's Committee (the roles of the ``leadership`` units; they sign approval decisions).
 LEADER_ROLES = ("chairman", "vice_chairman")
 
 #: The step fields :func:`diff` compares.
@@ -100,7 +99,14 @@ FIELD_LABELS = {
 
 
 class ApprovalError(IllegalAction):
-    """An approval action is not allowed in the draft's state (or its content is frozen)."""
+    """An approval action is not allowed in the draft's state (or its content is frozen).
+
+    ``vi`` is the same message in Vietnamese, for the web pages.
+    """
+
+    def __init__(self, message: str, vi: str = ""):
+        super().__init__(message)
+        self.vi = vi or "Thao tác không thực hiện được ở trạng thái hiện tại của phiên bản quy trình."
 
 
 # --------------------------------------------------------------------------- tables
@@ -175,13 +181,15 @@ def _approved_drafts_are_frozen(mapper: Any, connection: Any, target: Definition
     was = (status.deleted or status.unchanged or [None])[0]
     if was == APPROVED:
         raise ApprovalError(f"version {target.number} of {target.procedure_code} is approved and frozen; "
-                            "make a new draft to change it")
+                            "make a new draft to change it",
+                            "Phiên bản đã phê duyệt không được sửa; hãy tạo dự thảo mới.")
 
 
 @event.listens_for(DefinitionDraft, "before_delete")
 def _approved_drafts_stay(mapper: Any, connection: Any, target: DefinitionDraft) -> None:
     if target.status == APPROVED:
-        raise ApprovalError(f"version {target.number} of {target.procedure_code} is approved and may not be deleted")
+        raise ApprovalError(f"version {target.number} of {target.procedure_code} is approved and may not be deleted",
+                            "Phiên bản đã phê duyệt không được xóa.")
 
 
 @event.listens_for(DefinitionReview, "before_update")
@@ -246,7 +254,7 @@ def _reading(db: Any) -> Iterator[Session]:
 
 def is_reform_office(actor: Any) -> bool:
     """Whether the actor may write and submit definitions (a reform-office member of staff)."""
-    return getattr(actor, "unit", None) in REFORM_UNITS and getattr(actor, "role", None) in REFORM_ROLES
+    return getattr(actor, "unit", None) in REFORM_UNITS
 
 
 def is_leader(actor: Any) -> bool:
@@ -412,7 +420,8 @@ def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = 
                           .order_by(DefinitionDraft.number.desc()).with_for_update()).first()
         if open_row is not None and open_row.status == SUBMITTED:
             raise ApprovalError(f"version {open_row.number} of {code} is waiting for a leader's decision; "
-                                "it can be changed after it is sent back")
+                                "it can be changed after it is sent back",
+                                f"Phiên bản {open_row.number} đang chờ lãnh đạo phê duyệt; chỉ sửa được khi bị trả lại.")
         values = dict(name=defn.name, level=defn.level, text=text, text_hash=_hash(text),
                       findings=[f.to_dict() for f in findings], errors=checked.errors, warnings=checked.warnings,
                       updated_at=now, updated_by=actor.username)
@@ -455,7 +464,9 @@ def submit(db: Any, code: str, version: int, *, actor: Any, now: dt.datetime) ->
     with _writing(db) as s:
         row = _find(s, code, version, lock=True)
         if row.status != DRAFT:
-            raise ApprovalError(f"version {version} of {code} is {row.status}, not a draft; only a draft is submitted")
+            raise ApprovalError(f"version {version} of {code} is {row.status}, not a draft; only a draft is submitted",
+                                f"Phiên bản {version} đang ở trạng thái “{STATE_LABELS[row.status]}”; "
+                                "chỉ dự thảo mới trình được.")
         row.status, row.submitted_at, row.submitted_by = SUBMITTED, now, actor.username
         row.row_version += 1
         s.add(row)
@@ -486,18 +497,24 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
     _require(is_leader(actor), actor, "approve procedure definitions (leaders only)")
     decision_number = (decision_number or "").strip()
     if not decision_number:
-        raise ApprovalError("the decision number (số quyết định) is required to approve")
+        raise ApprovalError("the decision number (số quyết định) is required to approve",
+                            "Hãy nhập số quyết định phê duyệt.")
     if not isinstance(decision_date, dt.date):
-        raise ApprovalError("the decision date (ngày quyết định) is required to approve")
+        raise ApprovalError("the decision date (ngày quyết định) is required to approve",
+                            "Hãy nhập ngày ban hành quyết định.")
     with _writing(db) as s:
         row = _find(s, code, version, lock=True)
         if row.status != SUBMITTED:
-            raise ApprovalError(f"version {version} of {code} is {row.status}; only a submitted version is approved")
+            raise ApprovalError(f"version {version} of {code} is {row.status}; only a submitted version is approved",
+                                f"Phiên bản {version} đang ở trạng thái “{STATE_LABELS[row.status]}”; "
+                                "chỉ phiên bản đã trình mới phê duyệt được.")
         checked = check_text(row.text, file=f"<{code} v{version}>", templates=templates, units=units)
         if checked.definition is None or checked.errors:
             first = next(f for f in checked.findings if f.severity == ERROR)
             raise ApprovalError(f"version {version} of {code} has {checked.errors} lint error(s) "
-                                f"(first: line {first.line}: {first.message}); send it back to be fixed")
+                                f"(first: line {first.line}: {first.message}); send it back to be fixed",
+                                f"Phiên bản {version} còn {checked.errors} lỗi kiểm tra (dòng {first.line}); "
+                                "không phê duyệt được — hãy trả lại để sửa.")
         from engine.services import publish_definition
 
         signer = getattr(actor, "full_name", "") or actor.username
@@ -531,11 +548,14 @@ def send_back(db: Any, code: str, version: int, *, actor: Any, comment: str, now
     _require(is_leader(actor), actor, "send procedure definitions back (leaders only)")
     comment = (comment or "").strip()
     if not comment:
-        raise ApprovalError("say what to change: a comment is required to send a version back")
+        raise ApprovalError("say what to change: a comment is required to send a version back",
+                            "Hãy ghi ý kiến: cần sửa gì trước khi trình lại.")
     with _writing(db) as s:
         row = _find(s, code, version, lock=True)
         if row.status != SUBMITTED:
-            raise ApprovalError(f"version {version} of {code} is {row.status}; only a submitted version is sent back")
+            raise ApprovalError(f"version {version} of {code} is {row.status}; only a submitted version is sent back",
+                                f"Phiên bản {version} đang ở trạng thái “{STATE_LABELS[row.status]}”; "
+                                "chỉ phiên bản đã trình mới trả lại được.")
         row.status, row.comment, row.decided_at, row.decided_by = DRAFT, comment, now, actor.username
         row.row_version += 1
         s.add(row)

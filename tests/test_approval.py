@@ -25,10 +25,11 @@ def later(minutes: int) -> dt.datetime:
 
 @pytest.fixture
 def rt(runtime):
-    """The seeded runtime plus a reform-office officer (Văn phòng) and a member of Phòng Nội vụ."""
-    runtime.actors["cchc"] = sv.add_user(runtime.db, "cchc", unit="van_phong", role="staff", now=T0,
+    """The seeded runtime plus two reform-office officers (Phòng Nội vụ) and a Văn phòng officer (not reform)."""
+    runtime.actors["cchc"] = sv.add_user(runtime.db, "cchc", unit="phong_noi_vu", role="staff", now=T0,
                                          full_name="Trần Thị Cải Cách")
     runtime.actors["noivu"] = sv.add_user(runtime.db, "noivu", unit="phong_noi_vu", role="head", now=T0)
+    runtime.actors["vp_cv"] = sv.add_user(runtime.db, "vp_cv", unit="van_phong", role="staff", now=T0)
     return runtime
 
 
@@ -91,6 +92,9 @@ def test_send_back_returns_the_draft_with_the_comment(rt):
     ap.submit(rt.db, CODE, 2, actor=rt.actor("cchc"), now=later(5))
     ap.approve(rt.db, CODE, 2, actor=rt.actor("ld_pct"), decision_number="7/QĐ-UBND", decision_date=DECISION_DATE,
                now=later(6))
+    with pytest.raises(ap.ApprovalError) as err:
+        ap.send_back(rt.db, CODE, 2, actor=rt.actor("ld_pct"), comment="x", now=later(7))
+    assert "Đã phê duyệt" in err.value.vi
     entries = ap.history(rt.db, CODE)
     assert [h.action for h in entries] == ["create", "submit", "send_back", "save", "submit", "approve"]
     assert entries[2].comment == "Giữ thẩm định 1 ngày"
@@ -158,7 +162,7 @@ def test_illegal_transitions_are_refused(rt):
 # --------------------------------------------------------------------------- permissions
 
 
-@pytest.mark.parametrize("who", ["motcua", "tckh_head", "ld_pct", "vanthu"])
+@pytest.mark.parametrize("who", ["motcua", "tckh_head", "ld_pct", "vp_cv"])
 def test_only_the_reform_office_saves_and_submits(rt, who):
     with pytest.raises(NotAuthorized):
         ap.save_draft(rt.db, shortened(), actor=rt.actor(who), now=later(1))

@@ -1,0 +1,170 @@
+"""Reform-office pages: write or upload a definition with live validation and a diagram preview,
+save it as a draft, submit it for approval.
+
+Live validation: ``/static/author.js`` posts the text to ``POST /author/check``
+(debounced) and replaces the findings list and the preview with the JSON it
+gets back. Without JavaScript the "Kiểm tra" button posts the same form to the
+same address, which answers with the whole page. The text is never lost: a
+text that does not load comes back in the editor with its located findings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from engine import approval as ap
+from engine.errors import DefinitionError, NotAuthorized, NotFound, QuytrinhError
+from engine.lint import ERROR, Finding
+from quytrinh.web.deps import NavItem, WebUser, flash, now_of, render, require_role, store_of
+from quytrinh.web.routes_leader import catalogue_of, context_of, diagram, findings_view
+
+router = APIRouter(include_in_schema=False)
+
+NAV = [NavItem("Soạn quy trình", "/author", ("reform",), 45)]
+
+#: The largest definition text accepted (a definition is a few kilobytes).
+MAX_TEXT = 200_000
+
+
+def _check(request: Request, text: str) -> tuple[ap.Check, Any]:
+    units, templates = context_of(request)
+    checked = ap.check_text(text, file="dự thảo", templates=templates, units=units)
+    svg = diagram(checked.definition, units) if checked.definition is not None else None
+    return checked, svg
+
+
+def _editor(request: Request, text: str, *, code: str = "", status_code: int = 200,
+            findings: list[Finding] | None = None, checked_now: bool = True) -> Response:
+    """The editor page with ``text``, its findings and preview."""
+    checked, svg = _check(request, text)
+    if findings is None:
+        findings = list(checked.findings)
+    code = code or (checked.definition.key if checked.definition is not None else "")
+    store = store_of(request)
+    draft = ap.open_draft(store, code) if code else None
+    return render(request, "author_edit.html", {
+        "text": text, "code": code, "draft": draft, "svg": svg, "findings": findings_view(findings),
+        "errors": sum(1 for f in findings if f.severity == ERROR), "loads": checked.definition is not None,
+        "state_labels": ap.STATE_LABELS, "defn": checked.definition, "checked_now": checked_now,
+    }, status_code=status_code)
+
+
+def _too_long(text: str) -> bool:
+    return len(text) > MAX_TEXT
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@router.get("/author")
+def author_home(request: Request, user: WebUser = Depends(require_role("reform"))) -> Response:
+    store = store_of(request)
+    cat = catalogue_of(request)
+    mine = ap.drafts(store)
+    open_by_code = {}
+    for dr in mine:
+        if dr.status in ap.OPEN_STATES:
+            open_by_code.setdefault(dr.procedure_code, dr)
+    entries = sorted(cat.entries.values(), key=lambda e: e.definition.key)
+    return render(request, "author_home.html", {"drafts": mine, "entries": entries, "open_by_code": open_by_code,
+                                                "state_labels": ap.STATE_LABELS})
+
+
+def initial_text(request: Request, code: str) -> str:
+    """The text to start editing from: the open draft, else the catalogue file, else the version in force."""
+    store = store_of(request)
+    draft = ap.open_draft(store, code)
+    if draft is not None:
+        return draft.text
+    entry = catalogue_of(request).entries.get(code)
+    if entry is not None and entry.text:
+        return entry.text
+    versions = ap.published_versions(store, code)
+    if versions:
+        return versions[0].content
+    raise NotFound(f"procedure '{code}' is neither in the catalogue nor in the database")
+
+
+@router.get("/author/procedures/{code}")
+def author_edit(request: Request, code: str, user: WebUser = Depends(require_role("reform"))) -> Response:
+    return _editor(request, initial_text(request, code), code=code)
+
+
+@router.post("/author/check")
+def author_check(request: Request, text: str = Form(""), code: str = Form(""),
+                 user: WebUser = Depends(require_role("reform"))) -> Response:
+    """Load and lint the posted text: JSON for the page's script, else the editor page."""
+    wants_json = "application/json" in request.headers.get("accept", "")
+    if _too_long(text):
+        message = f"Văn bản quá dài (tối đa {MAX_TEXT} ký tự)."
+        if wants_json:
+            return JSONResponse({"ok": False, "message": message}, status_code=413)
+        flash(request, message, "error")
+        return RedirectResponse("/author", status_code=303)
+    if not wants_json:
+        return _editor(request, text, code=code)
+    checked, svg = _check(request, text)
+    return JSONResponse({
+        "ok": True, "loads": checked.definition is not None,
+        "code": checked.definition.key if checked.definition is not None else code,
+        "errors": checked.errors, "warnings": checked.warnings,
+        "findings": findings_view(checked.findings), "svg": str(svg) if svg is not None else None,
+    })
+
+
+@router.post("/author/upload")
+async def author_upload(request: Request, file: UploadFile = File(...),
+                        user: WebUser = Depends(require_role("reform"))) -> Response:
+    data = await file.read(MAX_TEXT + 1)
+    if len(data) > MAX_TEXT:
+        flash(request, f"Tệp quá lớn (tối đa {MAX_TEXT // 1000} KB).", "error")
+        return RedirectResponse("/author", status_code=303)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        flash(request, "Tệp không phải văn bản UTF-8; hãy lưu tệp YAML với bảng mã UTF-8.", "error")
+        return RedirectResponse("/author", status_code=303)
+    return _editor(request, text.replace("\r\n", "\n"))
+
+
+@router.post("/author/save")
+def author_save(request: Request, text: str = Form(""), code: str = Form(""),
+                user: WebUser = Depends(require_role("reform"))) -> Response:
+    if _too_long(text):
+        flash(request, f"Văn bản quá dài (tối đa {MAX_TEXT} ký tự).", "error")
+        return RedirectResponse("/author", status_code=303)
+    units, templates = context_of(request)
+    try:
+        row, findings = ap.save_draft(store_of(request), text.replace("\r\n", "\n"), actor=user.actor,
+                                      now=now_of(request), file="dự thảo", templates=templates, units=units)
+    except DefinitionError as exc:
+        flash(request, "Chưa lưu: văn bản chưa đọc được. Hãy sửa các lỗi bên dưới rồi lưu lại.", "error")
+        return _editor(request, text, code=code, status_code=422,
+                       findings=[Finding.from_problem(p) for p in exc.problems])
+    except ap.ApprovalError as exc:
+        flash(request, exc.vi, "error")
+        return _editor(request, text, code=code, status_code=409)
+    except NotAuthorized:
+        flash(request, "Chỉ Phòng Nội vụ mới soạn quy trình.", "error")
+        return RedirectResponse("/author", status_code=303)
+    errors = sum(1 for f in findings if f.severity == ERROR)
+    note = f" Còn {errors} lỗi kiểm tra: sửa trước khi trình." if errors else ""
+    flash(request, f"Đã lưu dự thảo phiên bản {row.number} của thủ tục {row.procedure_code}.{note}", "success")
+    return RedirectResponse(f"/author/procedures/{row.procedure_code}", status_code=303)
+
+
+@router.post("/author/procedures/{code}/{version}/submit")
+def author_submit(request: Request, code: str, version: int,
+                  user: WebUser = Depends(require_role("reform"))) -> Response:
+    try:
+        ap.submit(store_of(request), code, version, actor=user.actor, now=now_of(request))
+    except QuytrinhError as exc:
+        message = exc.vi if isinstance(exc, ap.ApprovalError) else \
+            "Không có phiên bản này." if isinstance(exc, NotFound) else "Không trình được phiên bản này."
+        flash(request, message, "error")
+        return RedirectResponse(f"/author/procedures/{code}", status_code=303)
+    flash(request, f"Đã trình lãnh đạo UBND phê duyệt phiên bản {version} của thủ tục {code}.", "success")
+    return RedirectResponse(f"/leader/procedures/{code}?version={version}", status_code=303)

@@ -1,0 +1,372 @@
+"""Leaders' pages: the catalogue with status and findings, a procedure page (diagram with the
+changes highlighted, step table, findings, version history), approve or send back.
+
+The procedure page shows the open draft of a procedure (or the version asked
+for with ``?version=N``) against the last published version, the one new
+dossiers run: added and changed steps are highlighted on the new diagram, and
+removed steps are drawn back into it (dashed red) where they stood, so a
+leader sees one picture. Without a draft it shows the version in force.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
+
+from engine import approval as ap
+from engine.definition import Definition, Organisation, format_minutes, load_catalogue
+from engine.errors import NotAuthorized, NotFound, QuytrinhError
+from engine.lint import ERROR, Finding, lint
+from quytrinh.web.deps import NavItem, WebUser, flash, now_of, render, require_role, store_of
+
+router = APIRouter(include_in_schema=False)
+
+NAV = [NavItem("Phê duyệt quy trình", "/leader", ("leader",), 40)]
+
+#: Who may look at the leaders' pages (only leaders act on them).
+VIEWERS = ("leader", "reform", "admin")
+
+SEVERITY_LABELS = {ERROR: "Lỗi", "warning": "Cảnh báo"}
+MARK_LABELS = {"added": "Bước mới", "changed": "Bước thay đổi", "removed": "Bước bị bỏ"}
+LEVEL_LABELS = {"district": "Huyện", "commune": "Xã", "city": "Thành phố"}
+HANOI = dt.timezone(dt.timedelta(hours=7))
+
+#: The pages' own styles (served at /leader/assets/approval.css: the CSP forbids inline styles).
+CSS = """
+.diagram { overflow: auto; border: 1px solid var(--line); border-radius: 4px; background: #fff; padding: .5rem;
+           max-height: 80vh; }
+.diagram svg { max-width: 100%; height: auto; }
+.legend span { display: inline-block; padding: .1rem .5rem; margin-right: .5rem; border-radius: 3px; font-size: .85rem; }
+.m-added { background: #d4efdf; color: #1e8449; }
+.m-changed { background: #fdebd0; color: #8a5a00; }
+.m-removed { background: #fdecea; color: #922b21; text-decoration: line-through; }
+tr.m-added td:first-child { border-left: 5px solid #1e8449; }
+tr.m-changed td:first-child { border-left: 5px solid #b9770e; }
+tr.m-removed td { color: #922b21; text-decoration: line-through; }
+ul.findings { list-style: none; padding: 0; margin: 0; }
+ul.findings li { padding: .35rem .5rem; border-bottom: 1px solid var(--line); }
+ul.findings li.f-error { border-left: 4px solid var(--late); }
+ul.findings li.f-warning { border-left: 4px solid var(--warn); }
+.sev { font-weight: 600; }
+.f-error .sev { color: var(--late); }
+.f-warning .sev { color: var(--warn); }
+.editor textarea { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: .85rem; min-height: 32rem;
+                   width: 100%; box-sizing: border-box; white-space: pre; tab-size: 2; }
+.editor-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; }
+@media (max-width: 1000px) { .editor-grid { grid-template-columns: 1fr; } }
+.state { display: inline-block; padding: .1rem .5rem; border-radius: 3px; font-size: .85rem; background: var(--pause-bg); }
+.state-submitted { background: var(--warn-bg); color: var(--warn); }
+.state-approved { background: var(--ok-bg); color: var(--ok); }
+.counts .e { color: var(--late); font-weight: 600; }
+.counts .w { color: var(--warn); }
+.live-status { font-size: .85rem; color: var(--muted); min-height: 1.2em; }
+"""
+
+
+@router.get("/leader/assets/approval.css")
+def approval_css() -> Response:
+    return Response(CSS, media_type="text/css; charset=utf-8", headers={"cache-control": "max-age=300"})
+
+
+# --------------------------------------------------------------------------- catalogue (cached)
+
+
+@dataclass
+class CatalogueEntry:
+    """One procedure of the catalogue files, linted."""
+
+    definition: Definition
+    findings: list[Finding]
+    text: str
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
+
+
+@dataclass
+class CatalogueCache:
+    stamp: tuple = ()
+    organisation: Organisation | None = None
+    entries: dict[str, CatalogueEntry] = field(default_factory=dict)
+    problems: list = field(default_factory=list)
+
+
+_CATALOGUES: dict[str, CatalogueCache] = {}
+
+
+def _stamp(root: Path) -> tuple:
+    newest, count = 0.0, 0
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if f.endswith((".yaml", ".yml")):
+                count += 1
+                newest = max(newest, os.stat(os.path.join(dirpath, f)).st_mtime)
+    return (newest, count)
+
+
+def catalogue_of(request: Request) -> CatalogueCache:
+    """The catalogue files under the app's ``catalogue_root``, loaded and linted (cached until a file changes)."""
+    root = Path(request.app.state.catalogue_root)
+    key = str(root.resolve())
+    stamp = _stamp(root)
+    cached = _CATALOGUES.get(key)
+    if cached is not None and cached.stamp == stamp:
+        return cached
+    cat = load_catalogue([root])
+    entries = {}
+    for d in cat.definitions:
+        try:
+            text = Path(d.source).read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+        entries[d.key] = CatalogueEntry(d, lint(d, cat.organisation), text)
+    cached = _CATALOGUES[key] = CatalogueCache(stamp, cat.organisation, entries, list(cat.problems))
+    return cached
+
+
+def context_of(request: Request) -> tuple[Organisation | None, dict]:
+    """The organisation and templates used to check drafts (those of the app's catalogue)."""
+    return ap.catalogue_context(request.app.state.catalogue_root)
+
+
+# --------------------------------------------------------------------------- view models
+
+
+@dataclass
+class StepRow:
+    """A row of the process table (bước | nội dung | trách nhiệm | thời gian | biểu mẫu/kết quả)."""
+
+    number: str
+    id: str
+    name: str
+    responsible: str
+    time: str
+    produces: str
+    mark: str | None = None
+    changed: list[str] = field(default_factory=list)
+
+
+def responsible(step: Any, units: Organisation | None) -> str:
+    """``Chức danh — Đơn vị`` of a step, from units.yaml (ids when unknown)."""
+    unit = units.units.get(step.unit) if (units and step.unit) else None
+    if unit is None:
+        return " — ".join(x for x in (step.role, step.unit) if x) or "–"
+    title = unit.roles.get(step.role, step.role) if step.role else ""
+    return f"{title} — {unit.name}" if title else unit.name
+
+
+def step_rows(defn: Definition, units: Organisation | None, d: ap.StepDiff | None = None) -> list[StepRow]:
+    """The step table of a (merged) definition, with the diff marks."""
+    marks = d.highlight() if d else {}
+    rows = []
+    n = 0
+    for step in defn.steps:
+        mark = marks.get(step.id)
+        if mark != "removed":
+            n += 1
+        rows.append(StepRow(str(n) if mark != "removed" else "–", step.id, step.name, responsible(step, units),
+                            format_minutes(step.duration), ", ".join(step.produces) or "–", mark,
+                            [ap.FIELD_LABELS.get(f, f) for f in (d.changed.get(step.id, []) if d else [])]))
+    return rows
+
+
+def findings_view(findings: Any) -> list[dict[str, Any]]:
+    """Findings (objects or dicts) as template/JSON data with Vietnamese severity labels."""
+    out = []
+    for f in findings:
+        data = f.to_dict() if hasattr(f, "to_dict") else dict(f)
+        data["severity_label"] = SEVERITY_LABELS.get(data["severity"], data["severity"])
+        out.append(data)
+    return out
+
+
+def diagram(defn: Definition, units: Organisation | None, highlight: dict[str, str] | None = None) -> Markup:
+    """The diagram as inline SVG (a Vietnamese note when it cannot be drawn)."""
+    from engine.render import render_svg
+
+    try:
+        svg = render_svg(defn, units, highlight=highlight).decode("utf-8")
+    except QuytrinhError as exc:
+        return Markup('<p class="muted">Chưa vẽ được sơ đồ: %s</p>') % str(exc)
+    start = svg.find("<svg")
+    return Markup(svg[start:] if start >= 0 else svg)
+
+
+def published_definition(store: Any, code: str, before: int | None = None) -> tuple[Any, Definition] | None:
+    """The newest published version (below ``before`` when given) and its definition, or None."""
+    from engine.services import definition_of
+
+    for row in ap.published_versions(store, code):
+        if before is None or row.version < before:
+            return row, definition_of(row)
+    return None
+
+
+def procedure_view(request: Request, code: str, version: int | None = None) -> dict[str, Any]:
+    """Everything the procedure page shows (raises NotFound for an unknown procedure or version)."""
+    store = store_of(request)
+    units, templates = context_of(request)
+    cat = catalogue_of(request)
+    entry = cat.entries.get(code)
+    if version is not None:
+        draft = ap.get_draft(store, code, version)
+    else:
+        draft = ap.open_draft(store, code)
+    published = published_definition(store, code)
+    if draft is not None:
+        checked = ap.check_text(draft.text, file=f"{code}.yaml", templates=templates, units=units)
+        shown = checked.definition
+        findings = list(checked.findings)
+        if draft.status == ap.APPROVED and draft.published_version is not None:
+            base = published_definition(store, code, before=draft.published_version)
+        else:
+            base = published
+        base_defn = base[1] if base else (entry.definition if entry else None)
+        base_label = (f"phiên bản {base[0].version} đang áp dụng" if base and draft.status != ap.APPROVED
+                      else f"phiên bản {base[0].version}" if base
+                      else "bản trong danh mục" if entry else "")
+    elif published is not None:
+        shown, base_defn, base_label = published[1], None, ""
+        findings = lint(shown, units)
+    elif entry is not None:
+        shown, base_defn, base_label = entry.definition, None, ""
+        findings = entry.findings
+    else:
+        raise NotFound(f"procedure '{code}' is neither in the catalogue nor in the database")
+    if shown is None:  # a stored draft always loads; be safe anyway
+        raise NotFound(f"version {version} of '{code}' does not load")
+    d = ap.diff(base_defn, shown) if (draft is not None and base_defn is not None) else None
+    merged = ap.merged_for_diff(base_defn, shown, d) if d else shown
+    return {
+        "code": code, "defn": shown, "draft": draft, "published": published[0] if published else None,
+        "entry": entry, "diff": d, "base_label": base_label,
+        "svg": diagram(merged, units, d.highlight() if d else None),
+        "rows": step_rows(merged, units, d), "findings": findings_view(findings),
+        "errors": sum(1 for f in findings if f.severity == ERROR),
+        "history": ap.history(store, code), "drafts": ap.drafts(store, code),
+        "versions": ap.published_versions(store, code),
+        "state_labels": ap.STATE_LABELS, "mark_labels": MARK_LABELS, "level_labels": LEVEL_LABELS,
+        "total": format_minutes(sum(s.duration or 0 for s in shown.steps)),
+    }
+
+
+def catalogue_rows(request: Request) -> list[dict[str, Any]]:
+    """One row per procedure (catalogue files and the database): status, versions, findings."""
+    store = store_of(request)
+    cat = catalogue_of(request)
+    units, _ = context_of(request)
+    from engine.services import definition_of
+    from engine.store import DefinitionVersion
+    from sqlmodel import select
+
+    with store.session() as s:
+        rows = s.exec(select(DefinitionVersion).order_by(DefinitionVersion.procedure_code,
+                                                         DefinitionVersion.version.desc())).all()
+    latest: dict[str, Any] = {}
+    for r in rows:
+        latest.setdefault(r.procedure_code, r)
+    open_drafts: dict[str, ap.DefinitionDraft] = {}
+    for dr in ap.drafts(store):
+        if dr.status in ap.OPEN_STATES:
+            open_drafts.setdefault(dr.procedure_code, dr)
+    out = []
+    for code in sorted(set(cat.entries) | set(latest) | set(open_drafts)):
+        entry, pub, dr = cat.entries.get(code), latest.get(code), open_drafts.get(code)
+        if dr is not None:
+            name, errors, warnings = dr.name, dr.errors, dr.warnings
+        elif pub is not None:
+            fs = lint(definition_of(pub), units)
+            name, errors = pub.name, sum(1 for f in fs if f.severity == ERROR)
+            warnings = len(fs) - errors
+        else:
+            name, errors, warnings = entry.definition.name, entry.errors, entry.warnings  # type: ignore[union-attr]
+        level = (pub.level if pub else entry.definition.level if entry else dr.level if dr else "")
+        out.append({"code": code, "name": name, "level": LEVEL_LABELS.get(level, level),
+                    "published": pub.version if pub else None,
+                    "published_status": ap.STATE_LABELS.get(pub.status, pub.status) if pub else "",
+                    "draft": dr, "errors": errors, "warnings": warnings, "in_files": entry is not None})
+    out.sort(key=lambda r: (r["draft"] is None or r["draft"].status != ap.SUBMITTED, r["code"]))
+    return out
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@router.get("/leader")
+def leader_home(request: Request, user: WebUser = Depends(require_role(*VIEWERS))) -> Response:
+    rows = catalogue_rows(request)
+    pending = [r for r in rows if r["draft"] is not None and r["draft"].status == ap.SUBMITTED]
+    return render(request, "leader_catalogue.html", {"rows": rows, "pending": pending,
+                                                     "problems": catalogue_of(request).problems,
+                                                     "state_labels": ap.STATE_LABELS})
+
+
+@router.get("/leader/procedures/{code}")
+def leader_procedure(request: Request, code: str, version: int | None = None,
+                     user: WebUser = Depends(require_role(*VIEWERS))) -> Response:
+    view = procedure_view(request, code, version)
+    today = now_of(request).astimezone(HANOI).date().isoformat()
+    return render(request, "leader_procedure.html", {**view, "today": today,
+                                                     "may_decide": user.has("leader")})
+
+
+def _decision_error(request: Request, exc: QuytrinhError, back: str) -> Response:
+    if isinstance(exc, ap.ApprovalError):
+        message = exc.vi
+    elif isinstance(exc, NotAuthorized):
+        message = "Chỉ lãnh đạo UBND mới phê duyệt hoặc trả lại quy trình."
+    elif isinstance(exc, NotFound):
+        message = "Không có phiên bản quy trình này."
+    else:
+        message = "Không thực hiện được thao tác; phiên bản quy trình chưa thay đổi."
+    flash(request, message, "error")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/leader/procedures/{code}/{version}/approve")
+def leader_approve(request: Request, code: str, version: int, decision_number: str = Form(""),
+                   decision_date: str = Form(""), user: WebUser = Depends(require_role("leader"))) -> Response:
+    back = f"/leader/procedures/{code}?version={version}"
+    try:
+        date = dt.date.fromisoformat(decision_date.strip())
+    except ValueError:
+        flash(request, "Ngày quyết định không hợp lệ (nhập theo dạng ngày/tháng/năm).", "error")
+        return RedirectResponse(back, status_code=303)
+    units, templates = context_of(request)
+    try:
+        row = ap.approve(store_of(request), code, version, actor=user.actor, decision_number=decision_number,
+                         decision_date=date, now=now_of(request), templates=templates, units=units)
+    except QuytrinhError as exc:
+        return _decision_error(request, exc, back)
+    flash(request, f"Đã phê duyệt phiên bản {row.number} theo Quyết định số {row.decision_number} "
+                   f"ngày {row.decision_date:%d/%m/%Y}. Hồ sơ tiếp nhận từ nay theo phiên bản này; "
+                   "hồ sơ đang giải quyết giữ phiên bản cũ.", "success")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/leader/procedures/{code}/{version}/send-back")
+def leader_send_back(request: Request, code: str, version: int, comment: str = Form(""),
+                     user: WebUser = Depends(require_role("leader"))) -> Response:
+    back = f"/leader/procedures/{code}?version={version}"
+    try:
+        ap.send_back(store_of(request), code, version, actor=user.actor, comment=comment, now=now_of(request))
+    except QuytrinhError as exc:
+        return _decision_error(request, exc, back)
+    flash(request, f"Đã trả lại phiên bản {version} cho Phòng Nội vụ để sửa.", "success")
+    return RedirectResponse(back, status_code=303)
+
+
+__all__ = ["CSS", "catalogue_of", "context_of", "diagram", "findings_view", "procedure_view", "responsible",
+           "router", "step_rows"]

@@ -1,0 +1,111 @@
+// Live validation of the definition editor (/author/...): posts the text to
+// /author/check (debounced) and replaces the findings, the counts and the
+// diagram preview. Without this script the "Kiểm tra" button does the same
+// with a full page.
+(function () {
+  "use strict";
+  var form = document.getElementById("editor-form");
+  var text = document.getElementById("text");
+  if (!form || !text || !window.fetch) { return; }
+  var token = form.querySelector("input[name=csrf_token]").value;
+  var status = document.getElementById("live-status");
+  var counts = document.getElementById("counts");
+  var preview = document.getElementById("preview");
+  var timer = null;
+  var seq = 0;
+
+  function goToLine(line) {
+    var lines = text.value.split("\n");
+    var start = 0;
+    for (var i = 0; i < line - 1 && i < lines.length; i++) { start += lines[i].length + 1; }
+    text.focus();
+    text.setSelectionRange(start, start + (lines[line - 1] || "").length);
+  }
+
+  function renderFindings(list) {
+    var old = document.getElementById("findings");
+    var ul = document.createElement("ul");
+    ul.className = "findings";
+    ul.id = "findings";
+    if (!list.length) {
+      var none = document.createElement("li");
+      none.className = "muted";
+      none.textContent = "Không có lỗi hay cảnh báo nào.";
+      ul.appendChild(none);
+    }
+    list.forEach(function (f) {
+      var li = document.createElement("li");
+      li.className = "f-" + f.severity;
+      li.setAttribute("data-line", f.line);
+      li.setAttribute("data-rule", f.rule_id);
+      var sev = document.createElement("span");
+      sev.className = "sev";
+      sev.textContent = f.severity_label;
+      li.appendChild(sev);
+      li.appendChild(document.createTextNode(" · dòng " + f.line + (f.col ? ", cột " + f.col : "") +
+        (f.step ? " · bước " + f.step : "") + " · " + f.rule_id));
+      li.appendChild(document.createElement("br"));
+      li.appendChild(document.createTextNode(f.message));
+      li.title = "Bấm để đến dòng " + f.line;
+      li.addEventListener("click", function () { goToLine(f.line); });
+      ul.appendChild(li);
+    });
+    old.parentNode.replaceChild(ul, old);
+  }
+
+  function renderCounts(errors, warnings) {
+    counts.textContent = "";
+    if (errors) {
+      var e = document.createElement("span");
+      e.className = "e";
+      e.textContent = errors + " lỗi";
+      counts.appendChild(e);
+      counts.appendChild(document.createTextNode(" "));
+    }
+    var w = document.createElement("span");
+    w.className = "w";
+    w.textContent = warnings + " cảnh báo";
+    counts.appendChild(w);
+  }
+
+  function check() {
+    var mine = ++seq;
+    status.textContent = "Đang kiểm tra…";
+    var body = new URLSearchParams();
+    body.set("text", text.value);
+    body.set("code", form.elements.code.value);
+    body.set("csrf_token", token);
+    fetch("/author/check", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRF-Token": token },
+      body: body
+    }).then(function (r) { return r.json(); }).then(function (data) {
+      if (mine !== seq) { return; }
+      if (!data.ok) { status.textContent = data.message || "Không kiểm tra được."; return; }
+      renderFindings(data.findings);
+      renderCounts(data.errors, data.warnings);
+      if (data.svg) {
+        preview.innerHTML = data.svg;  // drawn by our own renderer, labels escaped
+        status.textContent = "Đã kiểm tra: " + data.errors + " lỗi, " + data.warnings + " cảnh báo.";
+      } else {
+        status.textContent = "Văn bản chưa đọc được: sơ đồ bên dưới là bản trước khi sửa.";
+      }
+      form.setAttribute("data-checked", String(mine));
+    }).catch(function () {
+      if (mine === seq) { status.textContent = "Mất kết nối: bấm “Kiểm tra” để kiểm tra lại."; }
+    });
+  }
+
+  text.addEventListener("input", function () {
+    clearTimeout(timer);
+    status.textContent = "Đang sửa…";
+    timer = setTimeout(check, 500);
+  });
+  var findings = document.getElementById("findings");
+  if (findings) {
+    Array.prototype.forEach.call(findings.querySelectorAll("li[data-line]"), function (li) {
+      li.addEventListener("click", function () { goToLine(parseInt(li.getAttribute("data-line"), 10)); });
+    });
+  }
+})();

@@ -1,0 +1,170 @@
+"""Leader and reform-office pages over HTTP: catalogue, procedure page, live check, save, submit,
+approve, send back; CSRF and roles."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import approval as ap
+from engine import services as sv
+from tests.conftest import REPO
+from tests.web.conftest import PASSWORD, csrf_of
+
+CODE = "1.001612"
+SOURCE = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].read_text(encoding="utf-8")
+SHORTENED = SOURCE.replace("    duration: 1d\n", "    duration: 4h\n", 1)
+
+
+@pytest.fixture
+def reform(web):
+    """A reform-office officer (Phòng Nội vụ) who can sign in."""
+    return sv.add_user(web.store, "noivu_cv", unit="phong_noi_vu", role="staff", now=web.clock(),
+                       full_name="Phạm Thu Hà", password=PASSWORD)
+
+
+def submitted(web, reform) -> ap.DefinitionDraft:
+    row, _ = ap.save_draft(web.store, SHORTENED, actor=reform, now=web.clock())
+    return ap.submit(web.store, CODE, row.number, actor=reform, now=web.clock())
+
+
+def test_catalogue_lists_procedures_with_status_and_findings(web, reform, client_for):
+    submitted(web, reform)
+    page = client_for("ld_pct").get("/leader")
+    assert page.status_code == 200
+    html = page.text
+    assert "Chờ phê duyệt (1)" in html and f'href="/leader/procedures/{CODE}?version=2"' in html
+    assert "Phiên bản 1" in html  # the three seeded procedures are in force at version 1
+    assert "1.001193" in html and "Thủ tục đăng ký khai sinh" in html
+    assert html.count('data-code="') > 80  # the whole catalogue, not only the database
+    assert "cảnh báo" in html  # the shortened draft leaves part of the limit unallocated
+
+
+def test_procedure_page_shows_diagram_table_findings_and_history(web, reform, client_for):
+    row = submitted(web, reform)
+    html = client_for("ld_pct").get(f"/leader/procedures/{CODE}").text
+    assert f"Phiên bản {row.number}" in html and "Chờ phê duyệt" in html
+    assert "<svg" in html and "Bước thay đổi" in html  # the appraisal step is highlighted
+    assert 'id="step-appraise" data-step="appraise" class="m-changed"' in html
+    # the table: step, content, responsibility (unit + role title), time, forms
+    assert "Chuyên viên — Phòng Tài chính – Kế hoạch" in html and "<td>0,5 ngày</td>" in html and "BM01" in html
+    assert "under-limit" in html and "dòng 13" in html
+    assert "Trình phê duyệt" in html and "Tạo dự thảo" in html
+    assert 'id="approve-form"' in html and 'id="send-back-form"' in html
+
+
+def test_approve_records_the_decision_and_freezes(web, reform, client_for):
+    row = submitted(web, reform)
+    c = client_for("ld_pct")
+    token = csrf_of(c.get(f"/leader/procedures/{CODE}").text)
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
+               data={"csrf_token": token, "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-12"},
+               follow_redirects=True)
+    assert r.status_code == 200
+    assert "Đã phê duyệt phiên bản 2 theo Quyết định số 125/QĐ-UBND ngày 12/03/2026" in r.text
+    assert 'id="frozen"' in r.text and "Số 125/QĐ-UBND ngày 12/03/2026" in r.text
+    version, defn = sv.current_definition(web.store, CODE)
+    assert version.version == 2 and defn.approval.decision == "125/QĐ-UBND"
+    # approving again is refused with a Vietnamese message, nothing changes
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
+               data={"csrf_token": token, "decision_number": "126/QĐ-UBND", "decision_date": "2026-03-13"})
+    assert "chỉ phiên bản đã trình mới phê duyệt được" in r.text
+    assert ap.get_draft(web.store, CODE, row.number).decision_number == "125/QĐ-UBND"
+
+
+def test_send_back_with_a_comment(web, reform, client_for):
+    row = submitted(web, reform)
+    c = client_for("ld_pct")
+    token = csrf_of(c.get(f"/leader/procedures/{CODE}").text)
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back",
+               data={"csrf_token": token, "comment": "Giữ thẩm định 1 ngày"})
+    assert "Đã trả lại phiên bản 2" in r.text
+    assert ap.get_draft(web.store, CODE, row.number).status == ap.DRAFT
+    page = client_for("noivu_cv").get(f"/author/procedures/{CODE}").text
+    assert "Ý kiến lãnh đạo khi trả lại: Giữ thẩm định 1 ngày" in page
+
+
+def test_approve_without_csrf_token_is_refused(web, reform, client_for):
+    row = submitted(web, reform)
+    c = client_for("ld_pct")
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
+               data={"decision_number": "125/QĐ-UBND", "decision_date": "2026-03-12"})
+    assert r.status_code == 403 and "mã chống giả mạo" in r.text
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
+               data={"csrf_token": "forged", "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-12"})
+    assert r.status_code == 403
+    assert ap.get_draft(web.store, CODE, row.number).status == ap.SUBMITTED
+
+
+@pytest.mark.parametrize("who", ["motcua", "tckh_head", "noivu_cv"])
+def test_only_leaders_may_approve(web, reform, client_for, who):
+    row = submitted(web, reform)
+    c = client_for(who)
+    token = csrf_of(c.get("/inbox").text)
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
+               data={"csrf_token": token, "decision_number": "1/QĐ", "decision_date": "2026-03-12"})
+    assert r.status_code == 403
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back", data={"csrf_token": token, "comment": "x"})
+    assert r.status_code == 403
+    assert ap.get_draft(web.store, CODE, row.number).status == ap.SUBMITTED
+
+
+def test_staff_cannot_see_the_leader_or_author_pages(client_for):
+    c = client_for("motcua")
+    assert c.get("/leader").status_code == 403
+    assert c.get("/author").status_code == 403
+    assert c.get(f"/leader/procedures/{CODE}").status_code == 403
+    assert "Phê duyệt quy trình" not in c.get("/inbox").text
+    assert "Phê duyệt quy trình" in client_for("ld_pct").get("/inbox").text
+
+
+def test_check_endpoint_gives_findings_with_lines_and_a_preview(web, reform, client_for):
+    c = client_for("noivu_cv")
+    page = c.get(f"/author/procedures/{CODE}")
+    assert page.status_code == 200 and 'id="editor-form"' in page.text and "<svg" in page.text
+    token = csrf_of(page.text)
+    r = c.post("/author/check", data={"text": SHORTENED, "csrf_token": token},
+               headers={"accept": "application/json"})
+    data = r.json()
+    assert data["loads"] and data["errors"] == 0 and data["warnings"] == 1
+    assert data["findings"][0]["line"] == 13 and data["findings"][0]["severity_label"] == "Cảnh báo"
+    assert data["svg"].startswith("<svg")
+    broken = SOURCE.replace("    duration: 2h\n", "    duration: hai giờ\n", 1)
+    data = c.post("/author/check", data={"text": broken, "csrf_token": token},
+                  headers={"accept": "application/json"}).json()
+    line = broken.splitlines().index("    duration: hai giờ") + 1
+    assert not data["loads"] and data["svg"] is None and data["findings"][0]["line"] == line
+    # without JavaScript: the same form answers with the page
+    r = c.post("/author/check", data={"text": broken, "csrf_token": token})
+    assert r.status_code == 200 and f"dòng {line}" in r.text and "hai giờ" in r.text
+    # without the token: refused
+    assert c.post("/author/check", data={"text": SHORTENED}).status_code == 403
+
+
+def test_save_keeps_a_broken_text_and_submit_sends_it_to_the_leaders(web, reform, client_for):
+    c = client_for("noivu_cv")
+    token = csrf_of(c.get(f"/author/procedures/{CODE}").text)
+    broken = SOURCE.replace("    duration: 2h\n", "    duration: hai giờ\n", 1)
+    r = c.post("/author/save", data={"text": broken, "csrf_token": token, "code": CODE})
+    assert r.status_code == 422 and "Chưa lưu" in r.text and "duration: hai giờ" in r.text
+    assert ap.drafts(web.store, CODE) == []
+    r = c.post("/author/save", data={"text": SHORTENED, "csrf_token": token, "code": CODE})
+    assert r.status_code == 200 and "Đã lưu dự thảo phiên bản 2" in r.text and 'id="submit-form"' in r.text
+    r = c.post(f"/author/procedures/{CODE}/2/submit", data={"csrf_token": token})
+    assert r.status_code == 200 and "Đã trình lãnh đạo UBND phê duyệt phiên bản 2" in r.text
+    assert ap.get_draft(web.store, CODE, 2).status == ap.SUBMITTED
+    # a leader cannot write drafts
+    lc = client_for("ld_pct")
+    assert lc.post("/author/save", data={"text": SHORTENED, "csrf_token": csrf_of(lc.get("/inbox").text)}
+                   ).status_code == 403
+
+
+def test_upload_opens_the_file_in_the_editor(web, reform, client_for):
+    c = client_for("noivu_cv")
+    token = csrf_of(c.get("/author").text)
+    r = c.post("/author/upload", data={"csrf_token": token},
+               files={"file": ("ho-kinh-doanh.yaml", SHORTENED.encode("utf-8"), "application/x-yaml")})
+    assert r.status_code == 200 and "duration: 4h" in r.text and "under-limit" in r.text
+    assert ap.drafts(web.store, CODE) == []  # uploading does not save
+    r = c.post("/author/upload", data={"csrf_token": token},
+               files={"file": ("x.yaml", b"\xff\xfe\x00bad", "application/x-yaml")})
+    assert "UTF-8" in r.text
