@@ -1,0 +1,169 @@
+"""`quytrinh simulate`: will the allotted times hold with the staff at hand?
+
+    quytrinh simulate 1.001612 --arrivals 20/day --staff bp_mot_cua=3 --staff phong_tckh=10 --days 60
+    quytrinh simulate 1.001612 --arrivals 20/day --staff phong_tckh=6 --format json --seed 7
+
+A discrete-event simulation of the procedure's internal process on the working
+calendar (engine.simulate; the model and its assumptions: docs/simulation.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from engine.errors import NotFound, QuytrinhError
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+def find_definition(ref: str):  # noqa: ANN201 - (Definition, Organisation | None)
+    """A procedure by catalogue code (or a definition file), with the catalogue's units.
+
+    Raises
+    ------
+    NotFound
+        When no catalogue file defines ``ref``.
+    QuytrinhError
+        When the file that defines it does not load (its first located problem).
+    """
+    from engine.definition import default_root, load_catalogue
+
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml"):
+        cat = load_catalogue([path])
+        if cat.problems:
+            raise QuytrinhError(str(cat.problems[0]))
+        return cat.definitions[0], cat.organisation
+    root = default_root()
+    named = sorted(root.rglob(f"{ref}-*.y*ml")) if root.is_dir() else []
+    cat = load_catalogue(named[:1] or [root])
+    defn = cat.find(ref)
+    if defn is None and named:
+        cat = load_catalogue([root])
+        defn = cat.find(ref)
+    if defn is None:
+        bad = [p for p in cat.problems if ref in str(p.location)]
+        if bad:
+            raise QuytrinhError(str(bad[0]))
+        raise NotFound(f"procedure '{ref}' is not in the catalogue ({root}); "
+                       f"list the codes with: quytrinh catalogue")
+    return defn, cat.organisation
+
+
+def _minutes(m: float | None) -> str:
+    """Working minutes as people say them: days (of 8 h) or hours with one decimal, else minutes."""
+    if m is None:
+        return "–"
+    if m >= 480:
+        return f"{m / 480:.1f}".replace(".", ",") + " ngày"
+    if m >= 60:
+        return f"{m / 60:.1f}".replace(".", ",") + " giờ"
+    return f"{m:.0f} phút"
+
+
+def print_result(result) -> None:  # noqa: ANN001 - engine.simulate.SimResult
+    """Print a simulation result as rich tables, in Vietnamese."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(width=max(140, Console().width))
+    p = result.params
+    rate = result.on_time_rate
+    lt = result.lead_time()
+    console.print(f"[bold]Mô phỏng {escape(result.code)} – {escape(result.name)}[/bold]")
+    console.print(f"Thời hạn: {escape(result.limit_text)} · {p.arrivals_per_day:g} hồ sơ/ngày làm việc trong "
+                  f"{p.days} ngày làm việc · hạt giống {p.seed} · thời gian xử lý {p.service}, "
+                  f"{p.effort:g}".replace(".", ",") + " × thời gian được giao")
+    console.print(f"Hồ sơ đến: {result.arrived} · tiếp nhận: {result.received} · từ chối tiếp nhận: "
+                  f"{result.refused_at_reception} · đã giải quyết: {result.completed} "
+                  f"(đúng hạn {result.on_time}, trễ hạn {result.late}) · chưa xong: {result.unfinished}")
+    console.print(f"[bold]Tỷ lệ đúng hạn dự kiến: {'–' if rate is None else f'{rate * 100:.1f}'.replace('.', ',') + '%'}"
+                  f"[/bold] · thời gian giải quyết trung bình {_minutes(lt['mean'])}, 90% hồ sơ trong "
+                  f"{_minutes(lt['p90'])}, lâu nhất {_minutes(lt['max'])}")
+    t = Table(title="Hàng đợi theo bước", header_style="bold")
+    for h in ("Bước", "Tên bước", "Đơn vị", "Được giao", "Lượt", "Chờ TB", "Chờ lâu nhất", "Xử lý TB"):
+        t.add_column(h, justify="left" if h in ("Bước", "Tên bước", "Đơn vị") else "right",
+                     max_width=40 if h == "Tên bước" else None)
+    for s in result.steps:
+        if not s.visits:
+            continue
+        t.add_row(s.id, escape(s.name), s.unit or "–", _minutes(s.allotted), str(s.visits), _minutes(s.wait_mean),
+                  _minutes(s.wait_max), _minutes(s.service_mean))
+    console.print(t)
+    u = Table(title="Công suất theo đơn vị", header_style="bold")
+    for h in ("Đơn vị", "Tên", "Số người", "Hiệu suất sử dụng"):
+        u.add_column(h, justify="right" if h in ("Số người", "Hiệu suất sử dụng") else "left")
+    for unit in result.units:
+        pct = f"{unit.utilisation * 100:.1f}".replace(".", ",") + "%"
+        u.add_row(unit.id, escape(unit.name), str(unit.staff), f"[red]{pct}[/red]" if unit.utilisation > 0.85 else pct)
+    console.print(u)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``simulate`` command to the ``quytrinh`` app."""
+
+    @app.command("simulate")
+    def simulate_command(
+        code: str = typer.Argument(..., help="Procedure code in the catalogue (or a definition file)."),
+        arrivals: str = typer.Option(..., "--arrivals", help="Dossiers arriving: 20/day, 100/week or 3/hour."),
+        staff: Optional[List[str]] = typer.Option(None, "--staff", help="UNIT=N staff of a unit (repeat; default 1)."),
+        days: int = typer.Option(60, "--days", help="Working days of arrivals."),
+        seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same result)."),
+        service: str = typer.Option("lognormal", "--service",
+                                    help="Service-time distribution: lognormal, triangular, fixed, exponential."),
+        effort: float = typer.Option(0.25, "--effort",
+                                     help="Mean hands-on time as a share of each step's allotted time."),
+        cv: float = typer.Option(0.5, "--cv", help="Coefficient of variation of service times."),
+        citizen_delay: str = typer.Option("2d", "--citizen-delay",
+                                          help="Mean time a citizen takes to supplement (working time: 2d, 4h)."),
+        supplement: float = typer.Option(0.10, "--supplement", help="Probability of a supplement route."),
+        refuse: float = typer.Option(0.03, "--refuse", help="Probability of a refusal route."),
+        rework: float = typer.Option(0.0, "--rework", help="Probability of a bounded rework route."),
+        route: Optional[List[str]] = typer.Option(None, "--route", help="STEP.OUTCOME=P (repeat) overrides one route."),
+        start: Optional[str] = typer.Option(None, "--start", help="First simulated day (YYYY-MM-DD; default 2026-03-02)."),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+    ) -> None:
+        """Simulate dossiers through a procedure: predicted on-time rate, queues per step, unit utilisation."""
+        import datetime as dt
+
+        from engine.calendar import parse_duration
+        from engine.errors import CalendarError
+        from engine.simulate import (
+            SimParams,
+            SimulationError,
+            parse_arrivals,
+            parse_route_override,
+            parse_staff,
+            simulate,
+        )
+
+        rate = parse_arrivals(arrivals)
+        staff_map = parse_staff(staff or [])
+        routes = parse_route_override(route or [])
+        try:
+            delay = parse_duration(citizen_delay)
+        except CalendarError as exc:
+            raise SimulationError(f"--citizen-delay '{citizen_delay}': {exc}") from None
+        first = None
+        if start is not None:
+            try:
+                first = dt.date.fromisoformat(start.strip())
+            except ValueError:
+                raise SimulationError(f"--start '{start}' is not a date; write YYYY-MM-DD") from None
+        defn, organisation = find_definition(code)
+        params = SimParams(rate, days, staff_map, 1, seed, service, effort, cv, delay, supplement, refuse, rework,
+                           routes, first)
+        result = simulate(defn, params, units=organisation.units if organisation else None)
+        if fmt == OutputFormat.json:
+            typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        else:
+            print_result(result)
