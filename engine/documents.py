@@ -579,7 +579,7 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
             for i, col in enumerate(table.columns):
                 col.width = Emu(col_w[i])
             for row in table.rows:
-                for i, cell in enumerate(row.cells):
+                for i, cell in enumerate(_row_cells(table, row)):
                     cell.width = Emu(col_w[i])
             if isinstance(b, Columns):
                 table.style = None
@@ -593,6 +593,13 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
             raise TypeError(f"unknown block {b!r}")
 
 
+def _row_cells(table: Any, row: Any) -> list[Any]:
+    """The cells of a row without merged cells (fast: no grid computation)."""
+    from docx.table import _Cell
+
+    return [_Cell(tc, table) for tc in row._tr.tc_lst]
+
+
 def _fill_grid(table: Any, b: Table, doc: Doc, col_w: list[int], table_align: Any) -> None:
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
@@ -600,16 +607,20 @@ def _fill_grid(table: Any, b: Table, doc: Doc, col_w: list[int], table_align: An
 
     all_rows = [(True, r) for r in b.header] + [(False, r) for r in b.rows]
     occupied: set[tuple[int, int]] = set()
+    merged = any(c.rowspan > 1 for _, cells in all_rows for c in cells)
     for ri, (is_head, cells) in enumerate(all_rows):
+        # table.cell() recomputes the whole grid: rows without merges take their cells directly.
+        plain = None if merged else _row_cells(table, table.rows[ri])
         ci = 0
         for c in cells:
             while (ri, ci) in occupied:
                 ci += 1
             if ci >= len(col_w):
                 break
-            target = table.cell(ri, ci)
+            target = plain[ci] if plain is not None else table.cell(ri, ci)
             if c.colspan > 1 or c.rowspan > 1:
-                other = table.cell(ri + c.rowspan - 1, ci + c.colspan - 1)
+                other = plain[ci + c.colspan - 1] if plain is not None else \
+                    table.cell(ri + c.rowspan - 1, ci + c.colspan - 1)
                 target = target.merge(other)
             for dr in range(c.rowspan):
                 for dc in range(c.colspan):
@@ -789,15 +800,36 @@ def select_procedures(catalogue: Catalogue, *, level: str = "district", codes: S
     return out
 
 
-def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], options: DecisionOptions | None = None
-                 ) -> Doc:
-    """The draft decision as a layout (see :func:`render_decision`)."""
-    from engine.render import render
+class _Diagrams:
+    """The diagrams of a decision, drawn on demand or all at once (one ``dot`` process each, in parallel)."""
 
+    def __init__(self, definitions: Sequence[Definition], org: Organisation | None):
+        self.definitions = list(definitions)
+        self.org = org
+        self.cache: dict[tuple[str, str], bytes] = {}
+
+    def prefetch(self, fmt: str) -> None:
+        from engine.render import render_many
+
+        for defn, data in zip(self.definitions, render_many(self.definitions, self.org, fmt)):
+            self.cache[(defn.key, fmt)] = data
+
+    def get(self, defn: Definition, fmt: str) -> bytes:
+        from engine.render import render
+
+        if (defn.key, fmt) not in self.cache:
+            self.cache[(defn.key, fmt)] = render(defn, self.org, fmt)
+        return self.cache[(defn.key, fmt)]
+
+
+def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], options: DecisionOptions | None = None,
+                 diagrams: _Diagrams | None = None) -> Doc:
+    """The draft decision as a layout (see :func:`render_decision`)."""
     opt = options or DecisionOptions()
     org: Organisation | None = catalogue.organisation
     org_name = (org.name if org else "") or "Ủy ban nhân dân huyện ……"
     units = dict(org.units) if org else {}
+    pictures = diagrams or _Diagrams(definitions, org)
     area = _local_area(org_name)  # "huyện Gia Lâm"
     place = opt.place if opt.place is not None else place_from_organisation(org_name)
     agency = agency_lines(org_name)
@@ -893,8 +925,8 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                             italic=True, align="justify", size=12))
             blocks.append(annex_table(defn, units))
             blocks.append(P(f"Sơ đồ quy trình “{defn.name}”", italic=True, align="center", size=12, space_after=2))
-            blocks.append(Picture(svg=(lambda d=defn: render(d, org, "svg")),
-                                  png=(lambda d=defn: render(d, org, "png")),
+            blocks.append(Picture(svg=(lambda d=defn: pictures.get(d, "svg")),
+                                  png=(lambda d=defn: pictures.get(d, "png")),
                                   alt=f"Sơ đồ quy trình {defn.code} {defn.name}"))
     blocks.append(P("./.", align="right"))
     return Doc(title=f"Dự thảo Quyết định {title}", paper=A4, blocks=blocks, size=14, draft=True)
@@ -930,7 +962,9 @@ def render_decision(catalogue: Catalogue, *, level: str = "district", codes: Seq
     """
     _check_fmt(fmt)
     defs = select_procedures(catalogue, level=level, codes=codes)
-    doc = decision_doc(catalogue, defs, DecisionOptions(level=level, place=place, deputy=deputy))
+    diagrams = _Diagrams(defs, catalogue.organisation)
+    diagrams.prefetch("png" if fmt == "docx" else "svg")
+    doc = decision_doc(catalogue, defs, DecisionOptions(level=level, place=place, deputy=deputy), diagrams)
     return to_docx(doc) if fmt == "docx" else to_html(doc)
 
 
