@@ -30,8 +30,9 @@ so every figure is a whole number of working minutes.
 Timeliness (the national convention, see :func:`timeliness`)
 -------------------------------------------------------------
 Open: ``overdue`` once past due; else ``nearly_due`` when at least
-``SlaPolicy.nearly_due_percent`` % of the allotted working time is used or fewer
-than ``SlaPolicy.nearly_due_minutes_left`` working minutes are left; else
+``SlaPolicy.nearly_due_percent`` % of the allotted working time is used or
+(for items allotted more than that) fewer than
+``SlaPolicy.nearly_due_minutes_left`` working minutes are left; else
 ``not_due``. Closed: a *step* is ``early`` if it spent fewer working minutes than
 allotted, ``on_time`` if exactly as many, ``late`` if more; a *dossier* is
 ``early`` if closed before the minute of its due instant, ``on_time`` if closed
@@ -129,6 +130,8 @@ class SlaPolicy:
     An open item is nearly due when at least ``nearly_due_percent`` % of its
     allotted working time is used, or fewer than ``nearly_due_minutes_left``
     working minutes are left (default: 75 %, or less than one working day).
+    The minutes-left rule applies only to items allotted more than that many
+    minutes: a half-day step is not "nearly due" the moment it opens.
     """
 
     nearly_due_percent: int = 75
@@ -454,7 +457,8 @@ class Clock:
         """
         limit = self.limit(cal, now)
         by_share = -(-policy.nearly_due_percent * limit // 100)  # ceil
-        by_left = limit - policy.nearly_due_minutes_left + 1
+        left = policy.nearly_due_minutes_left
+        by_left = limit - left + 1 if limit > left else by_share
         return self._instant_at(cal, max(0, min(by_share, by_left)), now)
 
     def overdue_at(self, cal: WorkCalendar, scope: Scope | str = Scope.STEP,
@@ -520,12 +524,13 @@ def classify_open(allotted: int, spent: int, policy: SlaPolicy = DEFAULT_SLA_POL
     -------
     Timeliness
         ``OVERDUE`` if ``spent > allotted``; else ``NEARLY_DUE`` if
-        ``spent >= allotted * percent / 100`` or ``allotted - spent < minutes_left``;
-        else ``NOT_DUE``.
+        ``spent >= allotted * percent / 100``, or if ``allotted > minutes_left``
+        and ``allotted - spent < minutes_left``; else ``NOT_DUE``.
     """
     if spent > allotted:
         return Timeliness.OVERDUE
-    if spent * 100 >= policy.nearly_due_percent * allotted or allotted - spent < policy.nearly_due_minutes_left:
+    left = policy.nearly_due_minutes_left
+    if spent * 100 >= policy.nearly_due_percent * allotted or (allotted > left and allotted - spent < left):
         return Timeliness.NEARLY_DUE
     return Timeliness.NOT_DUE
 

@@ -189,9 +189,13 @@ def test_labels():
     (8 * DAY, 7 * DAY, Timeliness.NEARLY_DUE),  # 87.5 %
     (10 * DAY, 7 * DAY, Timeliness.NOT_DUE),    # 70 %, 3 days left
     (10 * DAY, 9 * DAY, Timeliness.NEARLY_DUE),  # 90 %
-    (DAY, 0, Timeliness.NOT_DUE),               # exactly one day left is not "less than"
-    (DAY, 1, Timeliness.NEARLY_DUE),
-    (DAY // 2, 0, Timeliness.NEARLY_DUE),       # less than a day allotted at all
+    (2 * DAY, DAY, Timeliness.NOT_DUE),         # exactly one day left is not "less than"
+    (2 * DAY, DAY + 1, Timeliness.NEARLY_DUE),  # less than a day left of two
+    (DAY, 1, Timeliness.NOT_DUE),               # a one-day step: only the 75 % rule applies
+    (DAY, 359, Timeliness.NOT_DUE),
+    (DAY, 360, Timeliness.NEARLY_DUE),
+    (DAY // 2, 0, Timeliness.NOT_DUE),          # a half-day step is not nearly due when it opens
+    (DAY // 2, 180, Timeliness.NEARLY_DUE),
     (DAY, DAY, Timeliness.NEARLY_DUE),          # at the due minute, not yet over
     (DAY, DAY + 1, Timeliness.OVERDUE),
 ])
@@ -225,7 +229,8 @@ def test_classify_closed():
 
 def test_step_timeliness_in_working_minutes(cal):
     step = Clock.for_step(D(2026, 3, 16, 8), DAY)          # due Mon 17:00
-    assert timeliness(step, cal, D(2026, 3, 16, 9)) is Timeliness.NEARLY_DUE  # < 1 day left
+    assert timeliness(step, cal, D(2026, 3, 16, 9)) is Timeliness.NOT_DUE    # 1 h of 8 used
+    assert timeliness(step, cal, D(2026, 3, 16, 15)) is Timeliness.NEARLY_DUE  # 75 % used
     assert timeliness(step, cal, D(2026, 3, 16, 17, 30)) is Timeliness.NEARLY_DUE  # no working minute past
     assert timeliness(step, cal, D(2026, 3, 17, 8, 1)) is Timeliness.OVERDUE
     assert timeliness(step.close(D(2026, 3, 16, 16)), cal) is Timeliness.EARLY
