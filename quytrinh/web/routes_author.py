@@ -74,15 +74,19 @@ def author_home(request: Request, user: WebUser = Depends(require_role("reform")
 
 
 def initial_text(request: Request, code: str) -> str:
-    """The text to start editing from: the open draft, else the catalogue file, else the version in force."""
+    """The text to start editing from: the open draft, else the approved draft in force, else the
+    catalogue file, else the version in force."""
     store = store_of(request)
     draft = ap.open_draft(store, code)
     if draft is not None:
         return draft.text
+    versions = ap.published_versions(store, code)
+    for dr in ap.drafts(store, code):
+        if dr.status == ap.APPROVED and versions and dr.published_version == versions[0].version:
+            return dr.text
     entry = catalogue_of(request).entries.get(code)
     if entry is not None and entry.text:
         return entry.text
-    versions = ap.published_versions(store, code)
     if versions:
         return versions[0].content
     raise NotFound(f"procedure '{code}' is neither in the catalogue nor in the database")

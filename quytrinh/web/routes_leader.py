@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
 from engine import approval as ap
-from engine.definition import Definition, Organisation, format_minutes, load_catalogue
+from engine.definition import Approval, Definition, Organisation, format_minutes, load_catalogue, with_status
 from engine.errors import NotAuthorized, NotFound, QuytrinhError
 from engine.lint import ERROR, Finding, lint
 from quytrinh.web.deps import NavItem, WebUser, flash, now_of, render, require_role, store_of
@@ -42,7 +42,7 @@ HANOI = dt.timezone(dt.timedelta(hours=7))
 CSS = """
 .diagram { overflow: auto; border: 1px solid var(--line); border-radius: 4px; background: #fff; padding: .5rem;
            max-height: 80vh; }
-.diagram svg { max-width: 100%; height: auto; }
+.diagram svg { height: auto; }  /* natural size: a process must stay readable; the box scrolls */
 .legend span { display: inline-block; padding: .1rem .5rem; margin-right: .5rem; border-radius: 3px; font-size: .85rem; }
 .m-added { background: #d4efdf; color: #1e8449; }
 .m-changed { background: #fdebd0; color: #8a5a00; }
@@ -57,7 +57,7 @@ ul.findings li.f-warning { border-left: 4px solid var(--warn); }
 .sev { font-weight: 600; }
 .f-error .sev { color: var(--late); }
 .f-warning .sev { color: var(--warn); }
-.editor textarea { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: .85rem; min-height: 32rem;
+.editor textarea { font-family: "Noto Sans Mono", "Liberation Mono", "DejaVu Sans Mono", Consolas, monospace; font-size: .85rem; min-height: 32rem;
                    width: 100%; box-sizing: border-box; white-space: pre; tab-size: 2; }
 .editor-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; }
 @media (max-width: 1000px) { .editor-grid { grid-template-columns: 1fr; } }
@@ -161,6 +161,8 @@ class StepRow:
 def responsible(step: Any, units: Organisation | None) -> str:
     """``Chức danh — Đơn vị`` of a step, from units.yaml (ids when unknown)."""
     unit = units.units.get(step.unit) if (units and step.unit) else None
+    if unit is None and step.kind == "citizen":
+        return "Tổ chức, cá nhân"
     if unit is None:
         return " — ".join(x for x in (step.role, step.unit) if x) or "–"
     title = unit.roles.get(step.role, step.role) if step.role else ""
@@ -204,6 +206,15 @@ def diagram(defn: Definition, units: Organisation | None, highlight: dict[str, s
     return Markup(svg[start:] if start >= 0 else svg)
 
 
+def allocated(defn: Definition) -> str:
+    """``<longest path> / <legal limit>``, as the foot of the step table."""
+    from engine.graph import critical_path
+
+    cp = critical_path(defn)
+    used = format_minutes(cp.minutes) if cp else "không xác định (quy trình có vòng lặp chưa giới hạn)"
+    return f"{used} / thời hạn {defn.time_limit.describe()}"
+
+
 def published_definition(store: Any, code: str, before: int | None = None) -> tuple[Any, Definition] | None:
     """The newest published version (below ``before`` when given) and its definition, or None."""
     from engine.services import definition_of
@@ -228,6 +239,10 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
     if draft is not None:
         checked = ap.check_text(draft.text, file=f"{code}.yaml", templates=templates, units=units)
         shown = checked.definition
+        if shown is not None:  # the diagram's header tells the draft's own number and state
+            approval = (Approval(draft.decision_number or "", draft.decision_date, draft.decided_by or "")
+                        if draft.status == ap.APPROVED else None)
+            shown = replace(with_status(shown, draft.status, approval), version=draft.number)
         findings = list(checked.findings)
         if draft.status == ap.APPROVED and draft.published_version is not None:
             base = published_definition(store, code, before=draft.published_version)
@@ -258,7 +273,7 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
         "history": ap.history(store, code), "drafts": ap.drafts(store, code),
         "versions": ap.published_versions(store, code),
         "state_labels": ap.STATE_LABELS, "mark_labels": MARK_LABELS, "level_labels": LEVEL_LABELS,
-        "total": format_minutes(sum(s.duration or 0 for s in shown.steps)),
+        "total": allocated(shown),
     }
 
 

@@ -44,7 +44,7 @@ def test_procedure_page_shows_diagram_table_findings_and_history(web, reform, cl
     html = client_for("ld_pct").get(f"/leader/procedures/{CODE}").text
     assert f"Phiên bản {row.number}" in html and "Chờ phê duyệt" in html
     assert "<svg" in html and "Bước thay đổi" in html  # the appraisal step is highlighted
-    assert 'id="step-appraise" data-step="appraise" class="m-changed"' in html
+    assert 'id="row-appraise" data-step="appraise" class="m-changed"' in html
     # the table: step, content, responsibility (unit + role title), time, forms
     assert "Chuyên viên — Phòng Tài chính – Kế hoạch" in html and "<td>0,5 ngày</td>" in html and "BM01" in html
     assert "under-limit" in html and "dòng 13" in html
