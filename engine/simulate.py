@@ -422,7 +422,11 @@ class _Dossier:
 class _Model:
     def __init__(self, defn: Definition, params: SimParams, cal: WorkCalendar, horizon_cap: float):
         self.defn, self.p, self.cal = defn, params, cal
-        self.rng = random.Random(params.seed)
+        # separate streams (common random numbers): the same seed gives the same arrivals
+        # and citizen delays whatever the staff, so variants compare fairly
+        self.rng = random.Random(f"{params.seed}:work")
+        self.rng_arrivals = random.Random(f"{params.seed}:arrivals")
+        self.rng_citizen = random.Random(f"{params.seed}:citizen")
         self.env = simpy.Environment()
         self.steps = defn.steps_by_id()
         self.probs = route_probabilities(defn, params)
@@ -480,7 +484,7 @@ class _Model:
         rate = self.p.arrivals_per_day / MINUTES_PER_DAY
         n = 0
         while rate > 0:
-            yield self.env.timeout(self.rng.expovariate(rate))
+            yield self.env.timeout(self.rng_arrivals.expovariate(rate))
             if self.env.now >= self.horizon:
                 return
             n += 1
@@ -507,7 +511,7 @@ class _Model:
             if step.paused:
                 if d.received is not None and d.pause_start is None:
                     d.pause_start = env.now
-                yield env.timeout(self.rng.expovariate(1 / self.p.citizen_delay) if self.p.citizen_delay else 0)
+                yield env.timeout(self.rng_citizen.expovariate(1 / self.p.citizen_delay) if self.p.citizen_delay else 0)
                 if d.pause_start is not None:
                     d.paused += env.now - d.pause_start
                     d.pause_start = None
@@ -604,7 +608,8 @@ class _Model:
         return SimResult(self.defn.key, self.defn.name, self.defn.time_limit.minutes
                          if self.defn.time_limit.unit != "same_day" else None, self.defn.time_limit.describe(),
                          self.p, len(counted), len(received), sum(d.refused_at_reception for d in counted),
-                         len(lead), on_time, late, unfinished, lead, steps, units, self.env.now)
+                         len(lead), on_time, late, unfinished, lead, steps, units,
+                         self.env.now if unfinished else max([0.0, *(d.closed or 0.0 for d in self.dossiers)]))
 
 
 def simulate(defn: Definition, params: SimParams, calendar: WorkCalendar | None = None,
