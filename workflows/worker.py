@@ -219,11 +219,12 @@ class Worker:
             newest = dep_runs[-1]
             with self._client() as client:
                 for old in dep_runs[:-1]:
-                    client.set_flow_run_state(old.id, Cancelled(
+                    res = client.set_flow_run_state(old.id, Cancelled(
                         name="Superseded",
                         message=f"superseded by run {newest.name}: one run computes from the stored "
                                 f"instants and catches up with every missed one"), force=False)
-                    outcomes.append(RunOutcome(old.id, self._flow_name(old), "Superseded"))
+                    accepted = getattr(res.status, "value", str(res.status)) == "ACCEPT"
+                    outcomes.append(RunOutcome(old.id, self._flow_name(old), "Superseded" if accepted else "Taken"))
             outcomes.append(self.execute(newest))
         return outcomes
 

@@ -1,0 +1,58 @@
+"""workflows.local: the embedded Prefect server helper, against real servers and processes.
+
+Starting a full server takes ~15 s, which the benchmark does (bench/engine.py);
+here: reusing the session's running server, and a server process that cannot
+start (its log tail is in the error).
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from workflows.local import PrefectServerError, health_ok, start_local_server
+
+
+def _harness_api() -> str:
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    assert url, "the session's Prefect test server sets the API URL"
+    return str(url)
+
+
+def _host_port(api_url: str) -> tuple[str, int]:
+    hostport = api_url.split("//", 1)[1].split("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    return host, int(port)
+
+
+def test_a_running_server_is_reused_and_left_alone(tmp_path):
+    api = _harness_api()
+    host, port = _host_port(api)
+    assert health_ok(api)
+
+    server = start_local_server(tmp_path / "home", host=host, port=port)
+
+    assert server.api_url == f"http://{host}:{port}/api" and not server.owned
+    assert server.client_env() == {"PREFECT_API_URL": server.api_url}
+    server.stop()  # not ours: nothing happens
+    assert health_ok(api)
+    with pytest.raises(PrefectServerError, match="already answers"):
+        start_local_server(tmp_path / "home", host=host, port=port, reuse=False)
+
+
+def test_a_server_that_cannot_start_fails_with_the_end_of_its_log(tmp_path):
+    # 203.0.113.1 (TEST-NET-3) is no address of this machine: the server cannot bind it.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert not health_ok(f"http://203.0.113.1:{port}/api", timeout=0.2)
+
+    with pytest.raises(PrefectServerError) as err:
+        start_local_server(tmp_path / "home", host="203.0.113.1", port=port, timeout=90)
+
+    message = str(err.value)
+    assert "exited with code" in message and str(tmp_path / "home" / "server.log") in message
+    assert (tmp_path / "home" / "server.log").read_text().strip()  # the log is kept for the operator
