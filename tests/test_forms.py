@@ -306,3 +306,30 @@ def test_cli_unknown_dossier_is_one_line_and_exit_1(runtime, household):
     proc = subprocess.run([str(QUYTRINH), "ledger", "--from", "2026-13-01", "--to", "2026-03-31"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0 and "--from" in proc.stderr
+
+
+# --------------------------------------------------------------------------- web
+
+
+from tests.web.conftest import client_for, web  # noqa: E402,F401  (fixtures of the web app)
+
+
+def test_web_serves_forms_ledger_and_decision(web, client_for, household):
+    staff = client_for("motcua")
+    r = staff.get(f"/documents/dossiers/{household}/forms/01")
+    assert r.status_code == 200 and "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in r.text and household in r.text
+    r = staff.get(f"/documents/dossiers/{household}/forms/control?format=docx")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert household in docx_text(r.content)
+    assert staff.get("/documents/dossiers/nope/forms/01").status_code == 404
+    r = staff.get(f"/documents/dossiers/{household}/forms/03")  # not refused
+    assert r.status_code == 409 and "03" in r.text
+    r = staff.get("/documents/ledger?from=2026-03-01&to=2026-03-31")
+    assert r.status_code == 200 and household in r.text
+    assert staff.get("/documents/decision?codes=1.001612").status_code == 403  # one-stop staff draft no decisions
+    other_unit = client_for("qldt_cv")
+    assert other_unit.get(f"/documents/dossiers/{household}/forms/01").status_code == 403
+    leader = client_for("ld_pct")
+    r = leader.get("/documents/decision?codes=1.001612")
+    assert r.status_code == 200 and r.text.count('class="grid annex"') == 1 and "<svg" in r.text
+    assert leader.get("/documents/decision?codes=9.999999").status_code == 422
