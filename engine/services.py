@@ -49,7 +49,7 @@ from engine.errors import (
     QuytrinhError,
     StaleVersion,
 )
-from engine.graph import result_terminals, timed_dag
+from engine.graph import forward_graph, result_terminals, step_minutes
 from engine.machine import Status
 from engine.store import (
     OPEN_ITEM_STATES,
@@ -974,7 +974,7 @@ def _tails(defn: Definition) -> dict[str, int]:
     cached = _TAILS.get(id(defn))
     if cached is not None and cached[0] is defn:
         return cached[1]
-    dag = timed_dag(defn)
+    dag = forward_graph(defn)  # citizen steps count 0; steps after them still count
     tail: dict[str, int] = {}
     if nx.is_directed_acyclic_graph(dag):
         ends = {s.id for s in result_terminals(defn)} & set(dag.nodes)
@@ -984,7 +984,7 @@ def _tails(defn: Definition) -> dict[str, int]:
         for n in reversed(list(nx.topological_sort(dag))):
             if n not in useful:
                 continue
-            succ = [tail[m] + (dag.nodes[m]["step"].duration or 0) for m in dag.successors(n) if m in tail]
+            succ = [tail[m] + step_minutes(dag.nodes[m]["step"]) for m in dag.successors(n) if m in tail]
             tail[n] = max(succ) if succ else 0
     with _DEF_LOCK:
         if len(_TAILS) > 1000:
@@ -998,7 +998,7 @@ def remaining_need(defn: Definition, open_items: Sequence[tuple[str, int]]) -> i
 
     For each open step: what is left of its allotted time plus the longest
     chain of durations from it to a terminal step that returns a result (over
-    the timed graph: citizen steps and bounded rework loops left out); the
+    the forward graph: bounded rework loops left out, citizen steps count 0); the
     largest over the open steps (parallel branches run side by side).
 
     Parameters
