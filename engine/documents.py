@@ -279,6 +279,7 @@ class Doc:
     blocks: list[Any]
     size: float = 14
     draft: bool = False  # print the "DỰ THẢO" mark
+    page_numbers: bool = False  # Decree 30: centred in the top margin, none on page 1 (Word only)
     note: str = ""  # shown on screen only (HTML), e.g. that the form wording is unverified
 
 
@@ -444,6 +445,8 @@ def to_docx(doc: Doc) -> bytes:
         _east_asian_font(st.element)
     d.styles["Normal"].paragraph_format.space_after = Pt(6)
     d.core_properties.title = doc.title
+    if doc.page_numbers:
+        _page_numbers(sec, doc.size)
     body = d
     if doc.draft:
         para = body.add_paragraph()
@@ -455,6 +458,28 @@ def to_docx(doc: Doc) -> bytes:
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()
+
+
+def _page_numbers(sec: Any, size: float) -> None:
+    """A PAGE field centred in the header of every page but the first."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    sec.different_first_page_header_footer = True
+    para = sec.header.paragraphs[0]
+    para.alignment = _docx_align("center")
+    for kind, text in (("begin", None), (None, "PAGE"), ("end", None)):
+        run = para.add_run()
+        run.font.size = Pt(size)
+        if kind:
+            el = OxmlElement("w:fldChar")
+            el.set(qn("w:fldCharType"), kind)
+        else:
+            el = OxmlElement("w:instrText")
+            el.set(qn("xml:space"), "preserve")
+            el.text = text
+        run._r.append(el)
 
 
 def _east_asian_font(element: Any) -> None:
@@ -929,7 +954,8 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                                   png=(lambda d=defn: pictures.get(d, "png")),
                                   alt=f"Sơ đồ quy trình {defn.code} {defn.name}"))
     blocks.append(P("./.", align="right"))
-    return Doc(title=f"Dự thảo Quyết định {title}", paper=A4, blocks=blocks, size=14, draft=True)
+    return Doc(title=f"Dự thảo Quyết định {title}", paper=A4, blocks=blocks, size=14, draft=True,
+               page_numbers=True)
 
 
 def render_decision(catalogue: Catalogue, *, level: str = "district", codes: Sequence[str] | None = None,

@@ -126,6 +126,9 @@ def test_docx_page_font_and_margins_follow_decree_30(default_docx):
     assert 30 <= sec.left_margin.mm <= 35 and 15 <= sec.right_margin.mm <= 20
     normal = default_docx.styles["Normal"]
     assert normal.font.name == "Times New Roman" and 13 <= normal.font.size.pt <= 14
+    # Page numbers: centred in the top margin, none on the first page.
+    assert sec.different_first_page_header_footer
+    assert "PAGE" in sec.header._element.xml and "PAGE" not in sec.first_page_header._element.xml
 
 
 def test_docx_header_title_preamble_articles_and_signature(default_docx):
