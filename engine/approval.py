@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping
@@ -206,7 +207,7 @@ def _published_content_is_frozen(mapper: Any, connection: Any, target: Definitio
                             "publish a new version instead")
 
 
-_READY: set[int] = set()
+_READY: "weakref.WeakSet[Any]" = weakref.WeakSet()  # engines whose database has the tables
 _READY_LOCK = threading.Lock()
 
 
@@ -215,17 +216,22 @@ def ensure_schema(db: Any) -> None:
     if isinstance(db, Session):
         bind = db.get_bind()
         engine = bind.engine if hasattr(bind, "engine") else bind
-        if id(engine) in _READY:
+        if engine in _READY:
             return
         METADATA.create_all(db.connection(), tables=[METADATA.tables[n] for n in APPROVAL_TABLES])
         return  # not cached: the session's transaction may still roll back
     store = as_store(db)
-    if id(store.engine) in _READY:
+    if store.engine in _READY:
         return
     with _READY_LOCK:
-        with store.engine.begin() as conn:
-            METADATA.create_all(conn, tables=[METADATA.tables[n] for n in APPROVAL_TABLES])
-        _READY.add(id(store.engine))
+        try:
+            with store.engine.begin() as conn:
+                METADATA.create_all(conn, tables=[METADATA.tables[n] for n in APPROVAL_TABLES])
+        except sa.exc.DBAPIError:  # another process created them between the check and the CREATE
+            names = set(sa.inspect(store.engine).get_table_names())
+            if not set(APPROVAL_TABLES) <= names:
+                raise
+        _READY.add(store.engine)
 
 
 @contextmanager
