@@ -408,7 +408,7 @@ def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = 
     NotAuthorized
         When the actor is not in the reform office.
     DefinitionError
-        When the text does not load (nothing is saved); its problems are located.
+        When the text does not load, or has no ``code`` (nothing is saved); its problems are located.
     ApprovalError
         When the procedure's draft is submitted (wait for the leader's decision).
     """
@@ -418,7 +418,10 @@ def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = 
         raise DefinitionError([Problem(Location(f.file, f.line, f.col), f.rule_id, f.message, f.step)
                                for f in checked.findings])
     defn = checked.definition
-    code = defn.key
+    if not defn.code:
+        raise DefinitionError([Problem(defn.where(), "missing-key",
+                                       "a draft needs the procedure's national code: add `code: \"1.234567\"`")])
+    code = defn.code
     findings = list(checked.findings)
     with _writing(db) as s:
         open_row = s.exec(select(DefinitionDraft).where(DefinitionDraft.procedure_code == code,

@@ -106,7 +106,11 @@ def test_a_text_that_does_not_load_is_refused_with_located_problems(rt):
         ap.save_draft(rt.db, broken, actor=rt.actor("cchc"), now=later(1))
     line = broken.splitlines().index("    duration: hai giờ") + 1
     assert any(p.location.line == line for p in err.value.problems)
-    assert ap.drafts(rt.db, CODE) == []
+    without_code = SOURCE.replace(f'code: "{CODE}"\n', "", 1)
+    assert without_code != SOURCE
+    with pytest.raises(DefinitionError, match="national code"):
+        ap.save_draft(rt.db, without_code, actor=rt.actor("cchc"), now=later(1))
+    assert ap.drafts(rt.db) == []
 
 
 def test_check_text_gives_findings_with_lines_and_never_raises():

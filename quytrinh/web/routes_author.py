@@ -145,7 +145,7 @@ def author_save(request: Request, text: str = Form(""), code: str = Form(""),
         row, findings = ap.save_draft(store_of(request), text.replace("\r\n", "\n"), actor=user.actor,
                                       now=now_of(request), file="dự thảo", templates=templates, units=units)
     except DefinitionError as exc:
-        flash(request, "Chưa lưu: văn bản chưa đọc được. Hãy sửa các lỗi bên dưới rồi lưu lại.", "error")
+        flash(request, "Chưa lưu: văn bản chưa hợp lệ. Hãy sửa các lỗi bên dưới rồi lưu lại.", "error")
         return _editor(request, text, code=code, status_code=422,
                        findings=[Finding.from_problem(p) for p in exc.problems])
     except ap.ApprovalError as exc:
