@@ -245,6 +245,7 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
     app.state.catalogue_root = Path(catalogue_root) if catalogue_root else default_root()
     app.state.codec = auth.SessionCodec(secret or auth.load_secret())
     app.state.throttle = auth.LoginThrottle()
+    app.state.user_cache = {}
     app.state.templates = _make_templates()
     nav = list(CORE_NAV)
 

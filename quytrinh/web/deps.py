@@ -134,6 +134,26 @@ class NotSignedIn(Exception):
     """Raised by :func:`current_user` on a page that needs a signed-in user (redirects to /login)."""
 
 
+#: Seconds a signed-in user's row is reused between requests (a deactivated user is out within this time).
+USER_CACHE_SECONDS = 5.0
+
+
+def cached_user(request: Request, user_id: int) -> WebUser | None:
+    """:func:`load_user`, reusing the row for :data:`USER_CACHE_SECONDS` (one query less per request)."""
+    import time
+
+    cache: dict = request.app.state.user_cache
+    hit = cache.get(user_id)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    user = load_user(store_of(request), user_id)
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[user_id] = (now + USER_CACHE_SECONDS, user)
+    return user
+
+
 def optional_user(request: Request) -> WebUser | None:
     """The signed-in user, or None."""
     if hasattr(request.state, "user"):
@@ -141,7 +161,7 @@ def optional_user(request: Request) -> WebUser | None:
     session = getattr(request.state, "session", None)
     user = None
     if session is not None and session.user_id is not None:
-        user = load_user(store_of(request), session.user_id)
+        user = cached_user(request, session.user_id)
     request.state.user = user
     return user
 

@@ -25,7 +25,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from engine import services as sv
-from quytrinh.web.deps import UNSAFE_METHODS, WebUser, load_user, now_of, store_of
+from quytrinh.web.deps import UNSAFE_METHODS, WebUser, cached_user, now_of, store_of
+from quytrinh.web.routes_staff import _sort_key
 
 OWN_CSRF = True  # bearer tokens need no CSRF token; cookie sessions are checked in api_user
 
@@ -62,7 +63,7 @@ def api_user(request: Request) -> WebUser:
             if request.method in UNSAFE_METHODS and not codec.csrf_ok(session.sid, request.headers.get("x-csrf-token")):
                 raise HTTPException(403, "a session-cookie request must send the X-CSRF-Token header")
             uid = session.user_id
-    user = load_user(store_of(request), uid) if uid is not None else None
+    user = cached_user(request, uid) if uid is not None else None
     if user is None:
         raise HTTPException(401, "sign in first: POST /api/auth/token, then send Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -233,18 +234,19 @@ def tasks(request: Request, scope: Literal["mine", "unit"] = "mine", overdue: bo
     """Open work items, least remaining working time first: ``mine`` (claimed by me, or open for my unit and
     role) or ``unit`` (every open item of my unit)."""
     from engine.sla import describe_remaining
-    from quytrinh.web.routes_staff import _sort_key
+    from quytrinh.web.routes_staff import inbox_rows
 
-    store, now = store_of(request), now_of(request)
-    rows = sv.list_tasks(store, now=now, overdue=overdue,
-                         **({"user": user.username} if scope == "mine" else {"unit": user.unit_id}))
+    mine, others = inbox_rows(store_of(request), user, now_of(request))
+    rows = mine if scope == "mine" else sorted(mine + others, key=_sort_key)
+    if overdue:
+        rows = [t for t in rows if t.timeliness == "overdue"]
     return [TaskOut(item_id=t.item_id, dossier_id=t.dossier_id, dossier_code=t.dossier_code,
                     procedure_code=t.procedure_code, applicant=t.applicant, step_id=t.step_id, step_name=t.step_name,
                     kind=t.kind, unit=t.unit_id, role=t.role, assignee=t.assignee, state=t.state,
                     opened_at=t.opened_at, due_at=t.due_at, remaining_minutes=t.remaining_minutes,
                     remaining=describe_remaining(t.remaining_minutes) if t.remaining_minutes is not None else None,
                     timeliness=t.timeliness, dossier_version=t.dossier_version)
-            for t in sorted(rows, key=_sort_key)]
+            for t in rows]
 
 
 @router.post("/dossiers", response_model=ActionOut, status_code=201,

@@ -25,10 +25,16 @@ def _sort_key(t: sv.TaskRow) -> tuple:
 
 
 def inbox_rows(store: Any, user: WebUser, now: Any) -> tuple[list[sv.TaskRow], list[sv.TaskRow]]:
-    """The user's own work (claimed by them, or open for their unit and role) and the rest of the unit's open work."""
-    mine = sorted(sv.list_tasks(store, now=now, user=user.username), key=_sort_key)
-    ids = {t.item_id for t in mine}
-    unit = sorted((t for t in sv.list_tasks(store, now=now, unit=user.unit_id) if t.item_id not in ids), key=_sort_key)
+    """The user's own work and the rest of their unit's open work, least remaining time first.
+
+    Own work is what ``list_tasks(user=...)`` returns: items claimed by the user, and
+    unclaimed items of their unit and role. Both lists come from one query of the unit's items.
+    """
+    rows = sorted(sv.list_tasks(store, now=now, unit=user.unit_id), key=_sort_key)
+    mine, unit = [], []
+    for t in rows:
+        own = t.assignee == user.username or (t.assignee is None and t.role == user.role)
+        (mine if own else unit).append(t)
     return mine, unit
 
 
