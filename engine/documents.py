@@ -267,7 +267,7 @@ class Paper:
 #: Decree 30/2020: top/bottom 20–25 mm, left 30–35 mm, right 15–20 mm.
 A4 = Paper("A4", 210, 297, 20, 20, 30, 17)
 A4_LANDSCAPE = Paper("A4 landscape", 297, 210, 20, 15, 20, 15)
-A5 = Paper("A5", 148, 210, 15, 15, 20, 10)
+A5 = Paper("A5", 148, 210, 10, 10, 15, 10)
 
 
 @dataclass
@@ -303,7 +303,7 @@ def _html_para(p: Para, tag: str = "p") -> str:
         style.append(f"font-size:{p.size}pt")
     inner = []
     for r in p.runs:
-        t = _h(r.text)
+        t = re.sub(r"  +", lambda m: "&nbsp;" * len(m.group(0)), _h(r.text))  # blanks to fill in keep their width
         rs = []
         if r.size:
             rs.append(f"font-size:{r.size}pt")
@@ -1174,7 +1174,7 @@ def _form_header(ctx: FormContext, spec: FormSpec, *, number: str | None = None,
 def _signature(left: tuple[str, str] | None, right: tuple[str, str]) -> Columns:
     def col(title: str, name: str) -> list[Any]:
         return [P(title, bold=True, align="center", space_after=0),
-                P("(Ký và ghi rõ họ tên)", italic=True, align="center", size=11, space_after=36),
+                P("(Ký và ghi rõ họ tên)", italic=True, align="center", size=10, space_after=28),
                 P(name, bold=True, align="center")]
     return Columns([col(*left) if left else [P("")], col(*right)], (1, 1))
 
@@ -1245,8 +1245,8 @@ def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
 def _form_doc(ctx: FormContext, spec: FormSpec, blocks: list[Any]) -> Doc:
     paper = {"A5": A5, "A4": A4, "A4 landscape": A4_LANDSCAPE}[spec.paper]
     note = ctx.form_set.note if not spec.verified else ""
-    return Doc(title=f"{spec.title.capitalize()} – {ctx.dossier.code}", paper=paper, blocks=blocks, size=12,
-               note=note)
+    return Doc(title=f"{spec.title.capitalize()} – {ctx.dossier.code}", paper=paper, blocks=blocks,
+               size=11 if paper is A5 else 12, note=note)
 
 
 def _form_supplement(ctx: FormContext, spec: FormSpec) -> Doc:
