@@ -168,3 +168,22 @@ def test_upload_opens_the_file_in_the_editor(web, reform, client_for):
     r = c.post("/author/upload", data={"csrf_token": token},
                files={"file": ("x.yaml", b"\xff\xfe\x00bad", "application/x-yaml")})
     assert "UTF-8" in r.text
+
+
+def test_a_removed_step_is_drawn_back_and_errors_block_approval(web, reform, client_for):
+    # removing the supplement step leaves appraise's route to it dangling: a lint error
+    text = SOURCE.replace("steps:\n", "remove_steps: [supplement]\nsteps:\n", 1)
+    row, findings = ap.save_draft(web.store, text, actor=reform, now=web.clock())
+    assert row.errors == 1
+    ap.submit(web.store, CODE, row.number, actor=reform, now=web.clock())
+    c = client_for("ld_pct")
+    html = c.get(f"/leader/procedures/{CODE}").text
+    assert 'id="row-supplement" data-step="supplement" class="m-removed"' in html
+    assert "Bước bị bỏ" in html.split('id="diagram"', 1)[1].split("</svg>", 1)[0]
+    assert "− 1 bước bị bỏ" in html
+    assert 'id="approve" disabled' in html and "unknown-target" in html
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
+               data={"csrf_token": csrf_of(html), "decision_number": "1/QĐ", "decision_date": "2026-03-12"})
+    assert "còn 1 lỗi kiểm tra" in r.text
+    assert ap.get_draft(web.store, CODE, row.number).status == ap.SUBMITTED
+    assert sv.current_definition(web.store, CODE)[0].version == 1
