@@ -258,7 +258,14 @@ def receipt(request: Request, code: str, user: WebUser = Depends(current_user)) 
         start_unit = s.get(UnitRow, sheet.definition.start.unit)
     return render(request, "receipt.html", {"sheet": sheet, "d": d, "defn": sheet.definition,
                                             "receiver_name": receiver_name, "units": units,
-                                            "start_unit": start_unit})
+                                            "start_unit": start_unit, "official": official_forms(request, d.code)})
+
+
+def official_forms(request: Request, code: str) -> str | None:
+    """The URL prefix of the official forms of a dossier (engine.documents, routes_documents), when served."""
+    if any(getattr(r, "path", "").startswith("/documents/dossiers/") for r in request.app.routes):
+        return f"/documents/dossiers/{code}/forms"
+    return None
 
 
 # --------------------------------------------------------------------------- catalogue

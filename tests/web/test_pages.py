@@ -1,0 +1,100 @@
+"""Staff pages: the inbox's order, colours and wording; reception and form 01; the catalogue; the demo seed."""
+
+from __future__ import annotations
+
+import re
+
+from engine import services as sv
+from engine.sla import describe_remaining
+from tests.web.conftest import csrf_of
+
+
+def test_inbox_is_sorted_by_remaining_time_and_coloured_by_timeliness(web, client_for):
+    motcua = web.runtime.actor("motcua")
+    first = sv.receive(web.store, motcua, "1.001612", applicant="Hộ kinh doanh Sớm", now=web.clock())
+    web.clock.advance(hours=1)
+    second = sv.receive(web.store, motcua, "1.001612", applicant="Hộ kinh doanh Muộn", now=web.clock())
+    # The assignment step has 2 working hours: at 10:30 the first is 30 minutes overdue, the second
+    # (received at 09:00) has 30 minutes left, so it is nearly due.
+    web.clock.advance(hours=1, minutes=30)
+    page = client_for("tckh_head").get("/inbox").text
+    mine = page.split("Việc khác của", 1)[0]
+    rows = re.findall(r'<tr class="t-(\w+)" data-item="\d+" data-dossier="([^"]+)">', mine)
+    assert rows == [("overdue", first.dossier_code), ("nearly_due", second.dossier_code)]
+    assert "quá hạn 30 phút" in mine and "còn 30 phút làm việc" in mine
+    assert "Quá hạn" in mine and "Sắp đến hạn" in mine
+    # The office's staff see the head's items as the unit's, not as theirs.
+    staff = client_for("tckh_cv").get("/inbox").text
+    own, unit = staff.split("Việc khác của", 1)
+    assert first.dossier_code not in own and first.dossier_code in unit
+
+
+def test_reception_prints_form_01_with_the_appointment(web, client_for):
+    c = client_for("motcua")
+    page = c.get("/receive").text
+    assert '<option value="1.001612">' in page and '<option value="1.001193">' not in page  # commune procedure
+    r = c.post("/receive", data={"procedure": "1.001612", "applicant": "Hộ kinh doanh Phúc Lộc",
+                                 "contact": "0987 654 321", "channel": "counter", "decision": "accept",
+                                 "csrf_token": csrf_of(page)})
+    assert r.status_code == 200 and r.url.path.endswith("/receipt")
+    code = r.url.path.split("/")[2]
+    d = sv.dossier_sheet(web.store, code).dossier
+    local = d.due_at.astimezone(__import__("datetime").timezone(__import__("datetime").timedelta(hours=7)))
+    assert local.strftime("%H giờ %M phút, ngày %d/%m/%Y") in r.text
+    assert "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in r.text.upper() and "Hộ kinh doanh Phúc Lộc" in r.text
+    assert "3 ngày làm việc" in r.text and "@page" in c.get("/static/style.css").text
+    link = re.search(r'href="(/documents/dossiers/[^"]+/forms/01)"', r.text)
+    if link:  # the official forms of engine.documents, when that module serves them
+        official = c.get(link.group(1))
+        assert official.status_code == 200 and "GIẤY TIẾP NHẬN" in official.text.upper()
+
+
+def test_a_refusal_without_reason_is_sent_back_with_the_form_filled(web, client_for):
+    from engine.store import dump
+
+    c = client_for("motcua")
+    before = dump(web.store)
+    r = c.post("/receive", data={"procedure": "1.001612", "applicant": "Ông Lê Văn Tám", "channel": "counter",
+                                 "decision": "refuse", "csrf_token": csrf_of(c.get("/receive").text)})
+    assert r.status_code == 422 and "cần ghi rõ lý do" in r.text and 'value="Ông Lê Văn Tám"' in r.text
+    assert dump(web.store) == before
+
+
+def test_work_item_page_offers_the_steps_outcomes(web, client_for):
+    res = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="A", now=web.clock())
+    head = web.runtime.actor("tckh_head")
+    done = sv.complete(web.store, head, res.opened[-1], outcome="done", now=web.clock())
+    page = client_for("tckh_cv").get(f"/items/{done.opened[-1]}").text
+    buttons = re.findall(r'<button type="submit" name="outcome" value="(\w+)"[^>]*>([^<]+)</button>', page)
+    assert buttons == [("ok", "Đạt"), ("supplement", "Yêu cầu bổ sung"), ("refuse", "Từ chối")]
+    assert describe_remaining(480) in page  # one working day for the appraisal
+
+
+def test_catalogue_page_lists_the_published_procedures(client_for):
+    page = client_for("tckh_cv").get("/procedures").text
+    assert "Đăng ký thành lập hộ kinh doanh" in page and "3 ngày làm việc" in page
+
+
+def test_demo_seed_is_idempotent_and_its_accounts_sign_in(db, catalogue):
+    import datetime as dt
+
+    from fastapi.testclient import TestClient
+
+    from quytrinh.web.app import create_app
+    from quytrinh.web.demo import DEMO_PASSWORD, seed_demo
+    from tests.web.conftest import sign_in
+
+    now = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
+    accounts = seed_demo(db, catalogue, now)
+    assert seed_demo(db, catalogue, now) == accounts
+    names = {a[0] for a in accounts}
+    assert {"motcua", "tckh_ld", "tckh_cv", "vanthu", "ubnd_pct", "caicach", "admin"} <= names
+    assert all(p == DEMO_PASSWORD for _, p, _ in accounts)
+    app = create_app(db.url, now=now, secret="s")
+    with TestClient(app) as c:
+        assert sign_in(c, "caicach", DEMO_PASSWORD).status_code == 303
+        assert c.get("/api/me").json()["roles"] == ["reform", "staff"]
+    with TestClient(app) as c:
+        assert sign_in(c, "admin", DEMO_PASSWORD).status_code == 303
+        assert "admin" in c.get("/api/me").json()["roles"]
+    app.state.store.dispose()
