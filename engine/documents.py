@@ -22,18 +22,17 @@ Vietnamese; nothing here reads the wall clock (``now`` is a parameter).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
 import io
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from engine.calendar import to_local
 from engine.definition import MINUTES_PER_DAY, Catalogue, Definition, Organisation, Step, format_number
-from engine.errors import ActionError, NotFound, QuytrinhError
+from engine.errors import NotFound, QuytrinhError
 from engine.graph import allocated_minutes
 
 # --------------------------------------------------------------------------- errors

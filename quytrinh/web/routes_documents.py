@@ -11,7 +11,6 @@ HTML pages are the print versions (A5 forms, A4 landscape ledger, A4 decision);
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
