@@ -135,6 +135,9 @@ def test_a_dossier_received_in_june_2025_gets_the_2018_set(runtime):
         render_form(rt.db, "07", r.dossier_code)
     with pytest.raises(DocumentError, match="not in the set"):  # no stop notice before Circular 03/2025
         render_form(rt.db, "stop", r.dossier_code)
+    assert sv.sweep_timers(rt.db, now=at(18, 9, month=6, year=2025)).apologies == 1  # nothing done for two days
+    apology = text(render_form(rt.db, "04", r.dossier_code))
+    assert "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ" in apology and "gia hạn" not in apology
 
 
 # --------------------------------------------------------------------------- forms 01-05
