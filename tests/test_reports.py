@@ -275,3 +275,34 @@ def test_apology_is_counted_in_the_month_it_was_drafted(runtime, scenario):
     assert drafted == [at(3, 12, 9)]
     feb = timeliness_report(runtime.db, dt.date(2026, 2, 1), dt.date(2026, 2, 28), calendar=runtime.calendar)
     assert feb.total.apologies == 0 and feb.total.received == 2 and feb.total.completed == 1
+
+
+# --------------------------------------------------------------------------- web page
+
+from tests.web.conftest import client_for, web  # noqa: E402,F401  (fixtures of the web tests)
+
+
+def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
+    from openpyxl import load_workbook
+
+    web.clock.t = at(4, 20, 9)
+    head = client_for("tckh_head")
+    page = head.get("/reports?from=2026-03-01&to=2026-03-31&by=procedure")
+    assert page.status_code == 200, page.text[:500]
+    html = page.text
+    assert 'data-key="1.001612"' in html and "22,22%" in html and "77,78%" in html
+    assert "<svg" in html and 'data-series="completed_late"' in html and "<script" not in html.split("<main>")[1]
+    csv_res = head.get("/reports/export.csv?from=2026-03-01&to=2026-03-31&by=channel")
+    assert csv_res.status_code == 200 and csv_res.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(csv_res.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "Hình thức nộp" and rows[-1][0] == "Tổng cộng"
+    xlsx = head.get("/reports/export.xlsx?from=2026-03-01&to=2026-03-31")
+    ws = load_workbook(io.BytesIO(xlsx.content)).active
+    assert ws["A3"].value == "Thủ tục hành chính"
+    bad = head.get("/reports?from=2026-03-31&to=2026-03-01")
+    assert bad.status_code == 200 and "trước ngày bắt đầu" in bad.text
+    heat = head.get("/reports/heatmap?code=1.001612&since=2026-03-01")
+    assert heat.status_code == 200 and 'class="node heat&#45;' in heat.text
+    unknown = head.get("/reports/heatmap?code=9.999999")
+    assert unknown.status_code == 200 and "Không có thủ tục mã 9.999999" in unknown.text
+    assert client_for("motcua").get("/reports").status_code == 403  # one-stop staff: not a viewer

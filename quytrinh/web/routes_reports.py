@@ -1,0 +1,149 @@
+"""Reports pages: timeliness figures of a period with a server-side SVG chart, CSV/XLSX export,
+and a procedure's heatmap (its diagram coloured by measured step times).
+
+    GET /reports?from=2026-03-01&to=2026-03-31&by=unit     the table and the chart
+    GET /reports/export.csv?... | /reports/export.xlsx?...  the same figures as a file
+    GET /reports/heatmap?code=1.001612&since=2026-01-01    the heatmap diagram
+
+Open to leaders, heads of units, the reform office and admins. The rules of
+every figure: docs/reports.md. No script: the chart is an SVG drawn by
+:func:`engine.reports.reports_chart_svg`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from engine.errors import QuytrinhError
+from quytrinh.web.deps import NavItem, WebUser, local_time, now_of, render, require_role, store_of
+
+router = APIRouter(include_in_schema=False)
+
+VIEWERS = ("leader", "head", "reform", "admin")
+NAV = [NavItem("Báo cáo", "/reports", VIEWERS, 60)]
+HANOI = dt.timezone(dt.timedelta(hours=7))
+
+
+def _calendar() -> Any:
+    from engine.calendar import WorkCalendar
+
+    return WorkCalendar.default()
+
+
+def _period(request: Request) -> tuple[dt.date, dt.date, str, str | None]:
+    """The period and grouping asked for (default: this month up to today, by procedure), and an error."""
+    from engine.reports import DIMENSIONS
+
+    today = now_of(request).astimezone(HANOI).date()
+    q = request.query_params
+    error = None
+    try:
+        start = dt.date.fromisoformat(q["from"]) if q.get("from") else today.replace(day=1)
+        end = dt.date.fromisoformat(q["to"]) if q.get("to") else today
+    except ValueError:
+        start, end, error = today.replace(day=1), today, "Ngày không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày."
+    by = q.get("by") or "procedure"
+    if by not in DIMENSIONS:
+        by, error = "procedure", "Cách nhóm không hợp lệ."
+    if end < start:
+        error = f"Ngày kết thúc ({end:%d/%m/%Y}) trước ngày bắt đầu ({start:%d/%m/%Y})."
+        start, end = end, start
+    return start, end, by, error
+
+
+def _report(request: Request) -> tuple[Any, str | None]:
+    from engine.reports import timeliness_report
+
+    start, end, by, error = _period(request)
+    now = now_of(request)
+    if dt.datetime.combine(start, dt.time(0), tzinfo=HANOI) > now:
+        error = error or "Kỳ báo cáo bắt đầu sau hôm nay."
+        start = end = now.astimezone(HANOI).date()
+    return timeliness_report(store_of(request), start, end, by, now=now, calendar=_calendar()), error
+
+
+@router.get("/reports")
+def reports_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS))) -> Any:
+    from engine.reports import DIMENSION_LABELS, reports_chart_svg
+
+    report, error = _report(request)
+    query = f"from={report.start.isoformat()}&to={report.end.isoformat()}&by={report.by}"
+    return render(request, "reports_home.html", {
+        "report": report, "error": error, "dimensions": DIMENSION_LABELS, "query": query,
+        "judged": local_time(report.judged_at),
+        "chart": Markup(reports_chart_svg(report)),
+        "pct": lambda r: "–" if r is None else f"{r * 100:.2f}".replace(".", ",") + "%",
+        "codes": _codes(request),
+    })
+
+
+def _codes(request: Request) -> list[tuple[str, str]]:
+    from sqlmodel import select
+
+    from engine.store import DefinitionVersion
+
+    with store_of(request).session() as s:
+        rows = s.exec(select(DefinitionVersion.procedure_code, DefinitionVersion.name)
+                      .order_by(DefinitionVersion.procedure_code, DefinitionVersion.version)).all()
+    return sorted({code: name for code, name in rows}.items())
+
+
+@router.get("/reports/export.csv")
+def export_csv(request: Request, user: WebUser = Depends(require_role(*VIEWERS))) -> Response:
+    from engine.reports import report_csv
+
+    report, _ = _report(request)
+    name = f"bao-cao-{report.by}-{report.start:%Y%m%d}-{report.end:%Y%m%d}.csv"
+    return Response("\ufeff" + report_csv(report), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/reports/export.xlsx")
+def export_xlsx(request: Request, user: WebUser = Depends(require_role(*VIEWERS))) -> Response:
+    from engine.reports import report_xlsx
+
+    report, _ = _report(request)
+    name = f"bao-cao-{report.by}-{report.start:%Y%m%d}-{report.end:%Y%m%d}.xlsx"
+    return Response(report_xlsx(report),
+                    media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/reports/heatmap")
+def heatmap_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS))) -> Any:
+    from engine.render import render_heatmap
+    from engine.reports import step_performance
+    from engine.services import current_definition
+
+    q = request.query_params
+    code = (q.get("code") or "").strip()
+    today = now_of(request).astimezone(HANOI).date()
+    error = None
+    try:
+        since = dt.date.fromisoformat(q["since"]) if q.get("since") else today - dt.timedelta(days=90)
+    except ValueError:
+        since, error = today - dt.timedelta(days=90), "Ngày không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày."
+    svg, heat, defn = None, {}, None
+    if code:
+        try:
+            _, defn = current_definition(store_of(request), code)
+        except QuytrinhError:
+            error = f"Không có thủ tục mã {code} đã công bố."
+        if defn is not None:
+            from engine.definition import load_units
+            from engine.calendar import catalogue_dir
+
+            heat = {k: v for k, v in step_performance(store_of(request), code, since).items()
+                    if k in defn.steps_by_id()}
+            units = load_units(str(catalogue_dir() / "units.yaml")) if (catalogue_dir() / "units.yaml").is_file() else None
+            title = f"Số liệu thực tế từ ngày {since:%d/%m/%Y}: {sum(c.n for c in heat.values())} lượt xử lý đã hoàn thành"
+            svg = Markup(render_heatmap(defn, units, heat, title=title).decode("utf-8"))
+    return render(request, "reports_heatmap.html", {
+        "code": code, "since": since, "error": error, "svg": svg, "defn": defn, "heat": heat,
+        "codes": _codes(request),
+    })
