@@ -31,6 +31,7 @@ sweep catches up.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import threading
@@ -297,7 +298,9 @@ class Worker:
                 ok = self._guarded("draining the outbox", step)
                 stop.wait(self.config.drain_poll if ok else max(self.config.drain_poll, 10.0))
 
-        drainer = threading.Thread(target=drain_loop, name="quytrinh-drain", daemon=True)
+        # The drain thread runs in a copy of this context: the same Prefect settings (API URL, heartbeats).
+        context = contextvars.copy_context()
+        drainer = threading.Thread(target=context.run, args=(drain_loop,), name="quytrinh-drain", daemon=True)
         drainer.start()
         try:
             while not stop.is_set():

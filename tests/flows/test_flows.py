@@ -300,3 +300,27 @@ def test_worker_serves_late_sweep_runs_once_and_drains_when_woken(flow_env):
         run = client.read_flow_run(drained.flow_run_id)
     assert run.deployment_id == ids["quytrinh-drain-outbox"] and run.state.is_completed()
     assert json.dumps(drained.result)  # the report is plain data (shown in the Prefect UI)
+
+
+def test_worker_serve_loop_drains_a_new_dossier_within_seconds_and_stops(flow_env):
+    import contextvars
+    import threading
+
+    from workflows.worker import DRAIN_FLOW, Worker, WorkerConfig
+
+    rt = flow_env
+    worker = Worker(WorkerConfig(name="serving", sweep_every=3600, drain_poll=0.2, schedule_poll=1))
+    worker.register()
+    runs, stop = [], threading.Event()
+    serving = threading.Thread(target=contextvars.copy_context().run, args=(worker.serve, stop, runs.append))
+    serving.start()
+    try:
+        received = _receive(rt, "Đỗ Thị Giang", at=dt.datetime.now(dt.timezone.utc))
+        n = len(_outbox(rt, received.dossier_id))
+        drained = wait_for(lambda: {o.state for o in _outbox(rt, received.dossier_id)} == {"done"}, timeout=30)
+    finally:
+        stop.set()
+        serving.join(timeout=30)
+    assert drained and not serving.is_alive()
+    assert any(r.flow == DRAIN_FLOW and r.state == "Completed" and r.result["done"] >= 1 for r in runs)
+    assert sum(r.result["done"] for r in runs if r.flow == DRAIN_FLOW and r.state == "Completed") == n
