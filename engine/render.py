@@ -327,7 +327,7 @@ def heat_lines(cell: "HeatCell | None") -> list[str]:
     """The Vietnamese lines a heatmap adds to a step's box."""
     if cell is None or cell.n == 0:
         return ["Thực tế: chưa có số liệu"]
-    spent = format_minutes(int(round(cell.median_spent)))
+    spent = format_minutes(int(round(cell.median_spent))) if round(cell.median_spent) else "0 phút"
     if cell.allotted:
         first = f"Thực tế: trung vị {spent} / {format_minutes(cell.allotted)} " \
                 f"({_percent_vi(cell.median_spent / cell.allotted)})"
@@ -350,11 +350,14 @@ def _heat_step(step: Step, units: Mapping[str, Unit], tag: str | None, cell: "He
 
 
 def _heat_legend(title: str) -> str:
-    rows = [f'<TR><TD COLSPAN="2" ALIGN="LEFT"><B>{_esc(title or "Bản đồ nhiệt theo số liệu thực tế")}</B></TD></TR>']
+    rows = []
     for name, (text, fill, border) in HEAT_CLASSES.items():
-        rows.append(f'<TR><TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" WIDTH="18"> </TD>'
+        rows.append(f'<TR><TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" WIDTH="18" HEIGHT="12" FIXEDSIZE="TRUE"> </TD>'
                     f'<TD ALIGN="LEFT"><FONT POINT-SIZE="10">{_esc(text)}</FONT></TD></TR>')
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">' + "".join(rows) + "</TABLE>>"
+    swatches = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2">' + "".join(rows) + "</TABLE>"
+    head = _esc(title or "Bản đồ nhiệt theo số liệu thực tế")
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">'
+            f'<TR><TD ALIGN="LEFT"><B>{head}</B></TD></TR><TR><TD ALIGN="LEFT">{swatches}</TD></TR></TABLE>>')
 
 
 # --------------------------------------------------------------------------- building
