@@ -1,0 +1,49 @@
+"""`quytrinh run --smoke`: what `make run` starts really starts, and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.sqlite_only
+def test_run_smoke_validates_renders_seeds_and_starts_every_service(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "QUYTRINH_"))}
+    env["QUYTRINH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'var' / 'quytrinh.db'}"
+    out = tmp_path / "diagrams"
+    result = subprocess.run(
+        [sys.executable, "-m", "quytrinh.cli", "run", "--smoke",
+         "--catalogue", str(REPO / "procedures_yaml"), "--out", str(out),
+         "--port", str(_free_port()), "--prefect-port", str(_free_port())],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "0 errors" in result.stdout
+    shipped = sorted(p.relative_to(REPO / "diagrams") for p in (REPO / "diagrams").rglob("*.svg"))
+    drawn = sorted(p.relative_to(out) for p in out.rglob("*.svg"))
+    assert drawn == shipped and len(drawn) == 91
+    assert "Prefect: http://127.0.0.1:" in result.stdout
+    assert "Ứng dụng web: http://127.0.0.1:" in result.stdout
+    assert "Đăng nhập bằng một trong các tài khoản mẫu" in result.stdout
+    assert "Mọi thành phần đã trả lời" in result.stdout
+    assert (tmp_path / "var" / "quytrinh.db").exists()
+    # Everything it started is stopped: the ports are free again.
+    for line in result.stdout.splitlines():
+        if "http://127.0.0.1:" in line:
+            port = int(line.split("http://127.0.0.1:")[1].split("/")[0].split(" ")[0])
+            with socket.socket() as s:
+                assert s.connect_ex(("127.0.0.1", port)) != 0, line
