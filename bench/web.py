@@ -2,11 +2,11 @@
 
 Each virtual member of staff signs in (a browser session for the inbox page and
 an API token for the actions), then loops until the time is up: view the inbox
-page (``GET /inbox``), read the task list (``GET /api/tasks``), act on one of
-its work items (``POST /api/tasks/{id}/complete`` with the outcome, the
-dossier's version and an Idempotency-Key; one-stop staff with nothing to
-deliver receive a new dossier with ``POST /api/dossiers``), then think for one
-second. The staff follow procedure 1.001612 (one-stop staff, office heads,
+page (``GET /inbox``), act on one of its own work items listed there (``POST
+/api/tasks/{id}/complete`` with the outcome, the dossier's version read from
+the page, and an Idempotency-Key; one-stop staff with nothing to deliver
+receive a new dossier with ``POST /api/dossiers`` every fourth idle round),
+then think for one second. The staff follow procedure 1.001612 (one-stop staff, office heads,
 office staff, clerks); staff who share a unit and role split the items by id,
 so no two of them race for one item.
 
@@ -59,6 +59,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), 0 when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -136,18 +145,21 @@ def _timed(stats: Stats, kind: str, fn, *args, **kw):
     return r
 
 
+ROW_RE = re.compile(r'data-item="(\d+)" data-dossier="[^"]*" data-step="(\w+)" data-version="(\d+)"')
+
+
 def _iteration(c: httpx.Client, api: dict, user: tuple, stats: Stats) -> None:
+    """View the inbox page; act on one of my items (the step and version come from the page)."""
     name, unit, role, idx, peers = user
-    _timed(stats, "GET /inbox", c.get, "/inbox")
-    r = _timed(stats, "GET /api/tasks", c.get, "/api/tasks", headers=api)
-    tasks = r.json() if r is not None else []
-    mine = [t for t in tasks if t["item_id"] % peers == idx and t["step_id"] in OUTCOMES]
+    r = _timed(stats, "GET /inbox", c.get, "/inbox")
+    own = r.text.split("Việc khác của", 1)[0] if r is not None else ""
+    mine = [(int(i), step, int(v)) for i, step, v in ROW_RE.findall(own)
+            if int(i) % peers == idx and step in OUTCOMES]
     key = uuid.uuid4().hex
     if mine:
-        t = mine[0]
-        r = _timed(stats, "POST complete", c.post, f"/api/tasks/{t['item_id']}/complete",
-                   json={"outcome": OUTCOMES[t["step_id"]], "comment": f"bench {name}",
-                         "expected_version": t["dossier_version"]},
+        item, step, version = mine[0]
+        r = _timed(stats, "POST complete", c.post, f"/api/tasks/{item}/complete",
+                   json={"outcome": OUTCOMES[step], "comment": f"bench {name}", "expected_version": version},
                    headers={**api, "Idempotency-Key": key})
     elif unit == "bp_mot_cua" and stats.tick(name) % RECEIVE_EVERY == 0:
         r = _timed(stats, "POST receive", c.post, "/api/dossiers",
@@ -237,10 +249,12 @@ def run(url: str, label: str, users: int, seconds: float, think: float) -> bool:
             print(f"{label}: sessions could not sign in: {stats.errors[:3]}")
             return False
         t0 = time.monotonic()
+        cpu0 = _cpu_seconds(proc.pid)
         stats.stop_at = t0 + seconds
         for th in threads:
             th.join(timeout=seconds + 120)
         elapsed = time.monotonic() - t0
+        server_cpu = _cpu_seconds(proc.pid) - cpu0
     finally:
         proc.terminate()
         try:
@@ -257,6 +271,10 @@ def run(url: str, label: str, users: int, seconds: float, think: float) -> bool:
     p50, p99 = _pct(allv, 50) * 1000, _pct(allv, 99) * 1000
     print(f"   {'all':<15} {len(allv):>6} requests  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
           f"({len(allv) / max(elapsed, 1e-9):.0f} requests/s)")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"   server CPU: {server_cpu / max(len(allv), 1) * 1000:.1f} ms per request "
+          f"({server_cpu / max(elapsed, 1e-9) * 100:.0f}% of one core); machine load average {load:.1f} "
+          f"on {os.cpu_count()} CPUs")
     acts: dict[str, int] = defaultdict(int)
     for r in stats.done:
         acts[r["action"]] += 1

@@ -19,7 +19,7 @@ def test_inbox_is_sorted_by_remaining_time_and_coloured_by_timeliness(web, clien
     web.clock.advance(hours=1, minutes=30)
     page = client_for("tckh_head").get("/inbox").text
     mine = page.split("Việc khác của", 1)[0]
-    rows = re.findall(r'<tr class="t-(\w+)" data-item="\d+" data-dossier="([^"]+)">', mine)
+    rows = re.findall(r'<tr class="t-(\w+)" data-item="\d+" data-dossier="([^"]+)"', mine)
     assert rows == [("overdue", first.dossier_code), ("nearly_due", second.dossier_code)]
     assert "quá hạn 30 phút" in mine and "còn 30 phút làm việc" in mine
     assert "Quá hạn" in mine and "Sắp đến hạn" in mine
