@@ -76,10 +76,31 @@ def _action_error(request: Request, exc: QuytrinhError, back: str) -> Response:
 # --------------------------------------------------------------------------- inbox
 
 
+def waiting_supplements(store: Any, user: WebUser) -> list[dict[str, Any]]:
+    """Dossiers received by the user's one-stop unit that wait for the applicant's supplement."""
+    from sqlmodel import select
+
+    from engine.store import OPEN_ITEM_STATES, DefinitionVersion, Dossier
+
+    with store.session() as s:
+        rows = s.exec(select(WorkItem, Dossier, DefinitionVersion)
+                      .join(Dossier, Dossier.id == WorkItem.dossier_id)  # type: ignore[arg-type]
+                      .join(DefinitionVersion, DefinitionVersion.id == Dossier.definition_id)  # type: ignore[arg-type]
+                      .where(WorkItem.kind == "citizen", WorkItem.state.in_(OPEN_ITEM_STATES))  # type: ignore[attr-defined]
+                      .order_by(WorkItem.opened_at)).all()
+    out = []
+    for w, d, v in rows:
+        if sv.definition_of(v).start.unit == user.unit_id:
+            out.append({"item": w, "dossier": d})
+    return out
+
+
 @router.get("/inbox")
 def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
-    mine, unit = inbox_rows(store_of(request), user, now_of(request))
-    return render(request, "inbox.html", {"mine": mine, "unit_rows": unit})
+    store = store_of(request)
+    mine, unit = inbox_rows(store, user, now_of(request))
+    waiting = waiting_supplements(store, user) if user.has("one_stop") else []
+    return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting})
 
 
 # --------------------------------------------------------------------------- work item
@@ -164,8 +185,27 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
 @router.get("/dossiers/{code}")
 def dossier_page(request: Request, code: str, user: WebUser = Depends(current_user)) -> Response:
     sheet = load_sheet(request, user, code)
+    waits = any(r.kind == "citizen" and r.state in ("open", "claimed") for r in sheet.rows)
+    may_record = waits and sheet.definition.start.unit == user.unit_id
     return render(request, "dossier.html", {"sheet": sheet, "d": sheet.dossier, "defn": sheet.definition,
-                                            "units": _unit_names(request)})
+                                            "units": _unit_names(request), "may_record_supplement": may_record,
+                                            "idem": uuid.uuid4().hex})
+
+
+@router.post("/dossiers/{code}/supplemented")
+def dossier_supplemented(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
+                         idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
+    """The applicant brought the supplement: the waiting step completes and the clock resumes (or restarts)."""
+    sheet = load_sheet(request, user, code)
+    back = f"/dossiers/{sheet.dossier.code}"
+    try:
+        sv.supplement_received(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
+                               comment=comment.strip(), expected_version=version,
+                               idempotency_key=f"web-supplemented-{idem}" if idem else None)
+    except QuytrinhError as exc:
+        return _action_error(request, exc, back)
+    flash(request, f"Đã ghi nhận hồ sơ bổ sung của {sheet.dossier.code}; hồ sơ được chuyển tiếp xử lý.", "success")
+    return RedirectResponse(back, status_code=303)
 
 
 # --------------------------------------------------------------------------- reception

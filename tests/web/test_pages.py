@@ -98,3 +98,28 @@ def test_demo_seed_is_idempotent_and_its_accounts_sign_in(db, catalogue):
         assert sign_in(c, "admin", DEMO_PASSWORD).status_code == 303
         assert "admin" in c.get("/api/me").json()["roles"]
     app.state.store.dispose()
+
+
+def test_one_stop_records_the_supplement_of_a_waiting_dossier(web, client_for):
+    res = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="Bà Ngô Thị Huệ", now=web.clock())
+    assign = sv.complete(web.store, web.runtime.actor("tckh_head"), res.opened[-1], outcome="done", now=web.clock())
+    asked = sv.complete(web.store, web.runtime.actor("tckh_cv"), assign.opened[-1], outcome="supplement",
+                        comment="Thiếu bản sao giấy tờ pháp lý", now=web.clock())
+    assert asked.status == 5
+    c = client_for("motcua")
+    inbox = c.get("/inbox").text
+    waiting = inbox.split('id="waiting"', 1)[1]
+    assert f'data-dossier="{res.dossier_code}"' in waiting
+    page = c.get(f"/dossiers/{res.dossier_code}").text
+    assert "Đã nhận hồ sơ bổ sung" in page
+    assert "Đã nhận hồ sơ bổ sung" not in client_for("tckh_cv").get(f"/dossiers/{res.dossier_code}").text
+    r = c.post(f"/dossiers/{res.dossier_code}/supplemented",
+               data={"csrf_token": csrf_of(page), "version": asked.version, "comment": "Đã nộp bản sao"})
+    assert r.status_code == 200 and "Đã ghi nhận hồ sơ bổ sung" in r.text
+    assert sv.dossier_sheet(web.store, res.dossier_code).dossier.status == 4
+    staff = client_for("tckh_cv").get("/inbox").text.split("Việc khác của", 1)[0]
+    assert f'data-dossier="{res.dossier_code}"' in staff
+    # The same form again is stale: a flash, nothing changes.
+    again = c.post(f"/dossiers/{res.dossier_code}/supplemented",
+                   data={"csrf_token": csrf_of(page), "version": asked.version})
+    assert again.status_code == 200 and "flash-error" in again.text
