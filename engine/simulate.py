@@ -50,6 +50,10 @@ __all__ = [
 #: Service-time distributions: each has mean ``effort × allotted duration``.
 SERVICE_DISTRIBUTIONS = ("lognormal", "triangular", "fixed", "exponential")
 
+#: Steps one dossier may go through before the model gives up on it (counted as unfinished):
+#: a guard against routes that loop with probability 1.
+MAX_VISITS = 500
+
 #: Step kinds that need one member of staff of the step's unit.
 STAFFED_KINDS = ("human", "sign", "return")
 
@@ -417,6 +421,7 @@ class _Dossier:
     refused_at_reception: bool = False
     route_counts: dict[str, int] = field(default_factory=dict)
     joins: dict[int, int] = field(default_factory=dict)
+    visits: int = 0
 
 
 class _Model:
@@ -500,6 +505,9 @@ class _Model:
         env = self.env
         while True:
             step = self.steps[step_id]
+            d.visits += 1
+            if d.visits > MAX_VISITS:  # a loop taken with probability 1: give up (unfinished)
+                return
             if step.join and branch:
                 key, expected = branch[-1]
                 d.joins[key] = d.joins.get(key, 0) + 1

@@ -132,6 +132,12 @@ def test_same_day_procedure_on_the_calendar(catalogue, calendar):
     assert tight.on_time_rate < res.on_time_rate  # 6 × the allotted time cannot fit one day
 
 
+def test_a_certain_loop_does_not_hang(catalogue, calendar):
+    res = run(catalogue, calendar, HB, arrivals_per_day=2, days=3, routes={"appraise.supplement": 1.0, "appraise.refuse": 0.0},
+              citizen_delay=0)
+    assert res.received > 0 and res.unfinished == res.received and res.on_time_rate == 0
+
+
 def test_parameter_errors(catalogue, calendar):
     with pytest.raises(SimulationError, match="no staffed step at unit 'phong_qldt'; its units: bp_mot_cua, phong_tckh, van_phong"):
         run(catalogue, calendar, HB, arrivals_per_day=5, staff={"phong_qldt": 2})
