@@ -67,6 +67,9 @@ ul.findings li.f-warning { border-left: 4px solid var(--warn); }
 .counts .e { color: var(--late); font-weight: 600; }
 .counts .w { color: var(--warn); }
 .live-status { font-size: .85rem; color: var(--muted); min-height: 1.2em; }
+#catalogue td:nth-child(4), #catalogue td:nth-child(5), #catalogue td:nth-child(6) { white-space: nowrap; }
+#catalogue td:first-child { max-width: 14rem; overflow-wrap: anywhere; }
+#catalogue td.nowrap { white-space: nowrap; }
 """
 
 

@@ -38,9 +38,9 @@ def browser():
             b.close()
 
 
-def _shot(page, tmp_path: Path, name: str) -> None:
+def _shot(page, tmp_path: Path, name: str, full_page: bool = True) -> None:
     path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     keep = os.environ.get(SHOTS_ENV)
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
@@ -104,6 +104,9 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     # --- a leader reviews: the changed step is highlighted on the diagram and in the table
     leader = _sign_in(browser, live_server.url, "ld_pct")
     leader.click("text=Phê duyệt quy trình")
+    assert leader.locator("#pending tbody tr").count() == 1
+    assert leader.locator("#catalogue tbody tr").count() > 80
+    _shot(leader, tmp_path, "leader-0-catalogue", full_page=False)
     leader.click(f"#pending a[href='/leader/procedures/{CODE}?version=2']")
     leader.wait_for_selector("#diagram svg")
     svg = leader.locator("#diagram svg")
