@@ -443,7 +443,11 @@ def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = 
                                   created_by=actor.username, base_version=latest.version if latest else None,
                                   **values)
             s.add(row)
-            s.flush()
+            try:
+                s.flush()
+            except sa.exc.IntegrityError as exc:  # a concurrent save made the same version first
+                raise ApprovalError(f"version {number} of {code} was just created by someone else; try again",
+                                    "Phiên bản này vừa được người khác tạo; hãy tải lại trang và thử lại.") from exc
             _review(s, row, "create", actor, now)
         else:
             row = open_row

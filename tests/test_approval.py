@@ -285,3 +285,27 @@ def test_ensure_schema_is_idempotent(rt):
         assert ap.drafts(s) == []
     through_submission(rt)
     assert [d.status for d in ap.drafts(rt.db, CODE)] == [ap.SUBMITTED]
+
+
+def test_concurrent_first_saves_leave_one_draft(rt):
+    import threading
+
+    results: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def save(who: str, text: str) -> None:
+        barrier.wait()
+        try:
+            results.append(ap.save_draft(rt.db, text, actor=rt.actor(who), now=later(1))[0].number)
+        except ap.ApprovalError as exc:  # the loser of a race on PostgreSQL is told to retry
+            results.append(exc)
+
+    threads = [threading.Thread(target=save, args=("cchc", shortened())),
+               threading.Thread(target=save, args=("noivu", SOURCE))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 2 and any(r == 2 for r in results)
+    assert all(r == 2 or isinstance(r, ap.ApprovalError) for r in results)
+    assert [(d.number, d.status) for d in ap.drafts(rt.db, CODE)] == [(2, ap.DRAFT)]
