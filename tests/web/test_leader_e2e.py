@@ -47,8 +47,9 @@ def _shot(page, tmp_path: Path, name: str, full_page: bool = True) -> None:
         shutil.copy(path, Path(keep) / path.name)
 
 
-def _sign_in(browser, base: str, username: str):
-    ctx = browser.new_context(base_url=base, locale="vi-VN", viewport={"width": 1400, "height": 1000})
+def _sign_in(browser, base: str, username: str, javascript: bool = True):
+    ctx = browser.new_context(base_url=base, locale="vi-VN", viewport={"width": 1400, "height": 1000},
+                              java_script_enabled=javascript)
     page = ctx.new_page()
     page.goto("/login")
     page.fill("input[name=username]", username)
@@ -148,3 +149,22 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     author.wait_for_selector("#submit-form")
     assert ap.get_draft(store, CODE, 3).status == ap.DRAFT
     assert ap.get_draft(store, CODE, 2).text == shortened
+
+
+def test_the_editor_works_without_javascript(live_server, browser, tmp_path):
+    web = live_server.web
+    sv.add_user(web.store, "noivu_cv", unit="phong_noi_vu", role="staff", now=web.clock(), password=PASSWORD)
+    page = _sign_in(browser, live_server.url, "noivu_cv", javascript=False)
+    page.goto(f"/author/procedures/{CODE}")
+    broken = SOURCE.replace("    duration: 1d\n", "    duration: mot ngay\n", 1)
+    line = broken.splitlines().index("    duration: mot ngay") + 1
+    page.fill("#text", broken)
+    page.click("#check")  # a plain form post: the page comes back checked, the text kept
+    page.wait_for_selector(f"#findings li.f-error[data-line='{line}']")
+    assert page.locator("#text").input_value() == broken
+    assert f"dòng {line}" in page.locator("#findings").inner_text()
+    page.fill("#text", SOURCE.replace("    duration: 1d\n", "    duration: 4h\n", 1))
+    page.click("#save")
+    page.wait_for_selector("#submit-form")
+    assert ap.get_draft(web.store, CODE, 2).status == ap.DRAFT
+    _shot(page, tmp_path, "author-3-no-javascript", full_page=False)
