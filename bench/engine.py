@@ -32,7 +32,9 @@ BENCH_PG_DOSSIERS (500: the engine's PostgreSQL round trips
 make 2,000 too long for the 5-minute budget; the rate is per transition), BENCH_INBOX_ITEMS (1000000; 0 skips),
 BENCH_INBOX_OPEN (open dossiers among them, 1000), BENCH_PREFECT_ITEMS
 (outbox items drained through Prefect, 60; 0 skips), BENCH_SWEEP_DOSSIERS
-(open dossiers for the sweep figure, 500).
+(open dossiers for the sweep figure, 500), BENCH_SERVE_RUNS (runs of the sweep
+flow served by prefect.serve(), to measure what a subprocess per run costs; 3,
+0 skips).
 Quick run: ``BENCH_DOSSIERS=200 BENCH_INBOX_ITEMS=50000 BENCH_PREFECT_ITEMS=30
 BENCH_SWEEP_DOSSIERS=200 .venv/bin/python bench/engine.py``.
 """
@@ -402,6 +404,8 @@ def child_main(argv: list[str]) -> None:
         out = inbox_child(a.url, a.n)
     elif a.peer == "prefect":
         out = prefect_child(a.n)
+    elif a.peer == "serve":
+        out = serve_child(a.n)
     else:
         out = PEERS[a.peer](a.url, a.n)
     out["maxrss_mb"] = round(maxrss_mb(), 1)
@@ -582,7 +586,7 @@ def _proc_tree_cpu(pid: int) -> float:
         p = todo.pop()
         if p in stats:
             f = stats[p]
-            total += (int(f[11]) + int(f[12])) / tick
+            total += (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / tick  # own + reaped children
         todo.extend(children.get(p, []))
     return total
 
@@ -699,6 +703,8 @@ def prefect_section(n_items: int, tmp: Path) -> None:
                "QUYTRINH_DATABASE_URL": f"sqlite:///{tmp / 'prefect-engine.db'}",
                "QUYTRINH_DELIVERIES": str(tmp / "deliveries.jsonl")}
         r = run_child(["--peer", "prefect", "--n", str(n_items)], env=env)
+        serve_runs = env_int("BENCH_SERVE_RUNS", 3)
+        served = run_child(["--peer", "serve", "--n", str(serve_runs)], env=env) if serve_runs > 0 else None
     finally:
         server.stop()
     p, q, u, e = r["plain"], r["prefect"], r["prefect_untagged"], r["empty_run"]
@@ -713,10 +719,69 @@ def prefect_section(n_items: int, tmp: Path) -> None:
           f"{u['server_cpu_ms']:6.2f} ms Prefect server CPU (dossier in the task run name only)")
     print(f"  an empty drain flow run:      {e['wall_ms']:6.1f} ms wall, {e['cpu_ms']:6.1f} ms worker CPU, "
           f"{e['server_cpu_ms']:6.1f} ms server CPU")
+    if served is not None:
+        print(f"  prefect.serve() of the sweep flow (what the worker does not use): {served['runs']} runs in "
+              f"{served['seconds']:.1f} s, {served['cpu']:.1f} s of CPU in the serving process and its per-run "
+              f"subprocesses = {served['cpu'] / max(served['runs'], 1):.2f} s CPU per run")
     sw = r["sweep"]
     for label, v in sw["runs"].items():
         print(f"  timer sweep, {sw['open_dossiers']} open dossiers, {label}: {v['seconds'] * 1000:7.0f} ms "
               f"({v['checked']} timed items checked, {v['changed']} changes)")
+
+
+_SERVE = """
+import datetime as dt
+import workflows
+from prefect import serve
+from workflows.flows import sweep_timers_flow
+serve(sweep_timers_flow.to_deployment(name="bench-serve", interval=dt.timedelta(hours=1)))
+"""
+
+
+def serve_child(n_runs: int) -> dict[str, Any]:
+    """Serve the sweep flow with ``prefect.serve()``, start ``n_runs`` runs of it, and measure their CPU.
+
+    The CPU is that of the serving process and its per-run subprocesses, from
+    when the deployment is registered until the runs are final.
+    """
+    import signal
+
+    import workflows  # noqa: F401
+    from prefect.client.orchestration import get_client
+
+    proc = subprocess.Popen([sys.executable, "-c", _SERVE], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        with get_client(sync_client=True) as client:
+            deadline = time.monotonic() + 120
+            dep = None
+            while dep is None and time.monotonic() < deadline:
+                try:
+                    dep = client.read_deployment_by_name("quytrinh-sweep-timers/bench-serve")
+                except Exception:  # noqa: BLE001 - not registered yet
+                    time.sleep(0.5)
+            if dep is None:
+                return {"runs": 0, "cpu": 0.0, "seconds": 0.0}
+            time.sleep(2)
+            cpu0, t0 = _proc_tree_cpu(proc.pid), time.perf_counter()
+            ids = [client.create_flow_run_from_deployment(dep.id).id for _ in range(n_runs)]
+            done: set = set()
+            while len(done) < n_runs and time.monotonic() < deadline + 240:
+                for fid in ids:
+                    state = client.read_flow_run(fid).state
+                    if state is not None and state.is_final():
+                        done.add(fid)
+                time.sleep(0.5)
+            seconds = time.perf_counter() - t0
+            completed = sum(1 for fid in ids if client.read_flow_run(fid).state.is_completed())
+            cpu = _proc_tree_cpu(proc.pid) - cpu0
+        return {"runs": completed, "cpu": cpu, "seconds": seconds}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 # --------------------------------------------------------------------------- main
