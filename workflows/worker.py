@@ -16,12 +16,12 @@ Two deployments are registered with the Prefect API (both named ``quytrinh``):
     An interval schedule would record ~8,600 mostly empty runs a day.
 
 Why not ``prefect.serve()``: its runner starts a fresh Python interpreter per
-flow run (``multiprocessing`` spawn). Measured on the project machine, a
-served run costs ~2.5 s of CPU; a drain every few seconds and a sweep every
-30 s would keep a core a quarter busy. Executing the deployment's runs in
-this process (``run_flow(flow, flow_run=...)``, after claiming each run by
-proposing ``Pending``, as Prefect's runner does) costs ~60 ms of client CPU
-per run. Several workers may run side by side: the Pending proposal lets one
+flow run (``multiprocessing`` spawn). Measured on the project machine
+(``bench/engine.py``), a served sweep run costs ~0.9 s of CPU and seconds of
+latency; a drain every few seconds would keep a core busy. Executing the
+deployment's runs in this process (``run_flow(flow, flow_run=...)``, after
+claiming each run by proposing ``Pending``, as Prefect's runner does) costs
+~0.1 s of worker CPU per run. Several workers may run side by side: the Pending proposal lets one
 of them take a run, and ``claim_outbox`` leases split the outbox.
 
 Nothing is lost while Prefect is down: the worker logs it, keeps polling, and
