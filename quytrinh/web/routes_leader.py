@@ -280,12 +280,26 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
     }
 
 
+_PUBLISHED_FINDINGS: dict[tuple[int, str, int], list[Finding]] = {}
+
+
+def _published_findings(row: Any, units: Organisation | None) -> list[Finding]:
+    """Lint findings of a published version (cached: published content never changes)."""
+    from engine.services import definition_of
+
+    key = (row.id, row.content_hash, id(units))
+    if key not in _PUBLISHED_FINDINGS:
+        if len(_PUBLISHED_FINDINGS) > 5000:
+            _PUBLISHED_FINDINGS.clear()
+        _PUBLISHED_FINDINGS[key] = lint(definition_of(row), units)
+    return _PUBLISHED_FINDINGS[key]
+
+
 def catalogue_rows(request: Request) -> list[dict[str, Any]]:
     """One row per procedure (catalogue files and the database): status, versions, findings."""
     store = store_of(request)
     cat = catalogue_of(request)
     units, _ = context_of(request)
-    from engine.services import definition_of
     from engine.store import DefinitionVersion
     from sqlmodel import select
 
@@ -305,7 +319,7 @@ def catalogue_rows(request: Request) -> list[dict[str, Any]]:
         if dr is not None:
             name, errors, warnings = dr.name, dr.errors, dr.warnings
         elif pub is not None:
-            fs = lint(definition_of(pub), units)
+            fs = _published_findings(pub, units)
             name, errors = pub.name, sum(1 for f in fs if f.severity == ERROR)
             warnings = len(fs) - errors
         else:
