@@ -289,6 +289,7 @@ def test_add_user_checks_unit_role_and_name(run):
 
     with run.db.session() as s:
         stored = s.exec(select(User).where(User.username == "p.nguyen")).one().password_hash
+    assert stored.startswith("$argon2id$")
     assert sv.check_password("bí mật", stored) and not sv.check_password("sai", stored)
 
 

@@ -1,9 +1,8 @@
 """Passwords, signed session cookies, CSRF tokens and sign-in throttling for the web app.
 
-Passwords are hashed with Argon2id (argon2-cffi). Hashes made by
-:func:`engine.services.hash_password` (PBKDF2-SHA256, what ``quytrinh user add
---password`` stores) are accepted too, and upgraded to Argon2id the first time
-the user signs in.
+Passwords are hashed with Argon2id by :mod:`engine.services` (what ``quytrinh
+user add --password`` stores too); legacy PBKDF2-SHA256 hashes are accepted and
+upgraded to Argon2id the first time the user signs in.
 
 The session is a cookie signed with itsdangerous (HttpOnly, SameSite=Lax); it
 holds the user's id, a random session id, and the time it was issued. The CSRF
@@ -24,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from engine import services as _services
 
 SECRET_ENV = "QUYTRINH_SECRET_KEY"
 SECRET_FILE = Path("var") / "secret.key"
@@ -34,8 +33,6 @@ SESSION_COOKIE = "quytrinh_session"
 #: Sessions expire after this many seconds without a new sign-in (12 hours: one working day).
 SESSION_MAX_AGE = 12 * 3600
 
-#: Argon2id with the OWASP-recommended minimum (19 MiB, 2 passes, 1 lane): about 20 ms a check.
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
 # --------------------------------------------------------------------------- secret
@@ -66,33 +63,10 @@ def load_secret(path: Path | None = None) -> str:
 # --------------------------------------------------------------------------- passwords
 
 
-def hash_password(password: str) -> str:
-    """An Argon2id hash of ``password`` (``$argon2id$...``)."""
-    return _HASHER.hash(password)
-
-
-def verify_password(password: str, stored: str | None) -> bool:
-    """Whether ``password`` matches ``stored``: an Argon2 hash, or a PBKDF2 hash of engine.services."""
-    if not stored:
-        return False
-    if stored.startswith("$argon2"):
-        try:
-            return _HASHER.verify(stored, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
-    from engine.services import check_password
-
-    return check_password(password, stored)
-
-
-def needs_upgrade(stored: str | None) -> bool:
-    """Whether a (verified) hash should be replaced by a fresh Argon2id hash."""
-    if not stored or not stored.startswith("$argon2"):
-        return True
-    try:
-        return _HASHER.check_needs_rehash(stored)
-    except InvalidHashError:
-        return True
+# One hashing scheme for the whole product: engine.services (Argon2id, legacy PBKDF2 accepted).
+hash_password = _services.hash_password
+verify_password = _services.check_password
+needs_upgrade = _services.password_needs_upgrade
 
 
 def set_password(db: Any, username: str, password: str) -> None:

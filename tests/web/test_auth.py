@@ -46,17 +46,31 @@ def test_wrong_password_is_refused_and_repeated_failures_are_slowed_down(web, cl
     assert sign_in(c, "motcua", PASSWORD).status_code == 303
 
 
-def test_pbkdf2_hash_from_the_cli_works_and_is_upgraded_to_argon2(web, client_for):
+def test_cli_users_sign_in_and_legacy_pbkdf2_hashes_are_upgraded_to_argon2(web, client_for):
+    import hashlib
+
     from sqlmodel import select
 
     from engine.services import add_user
     from engine.store import User
 
     add_user(web.store, "cv_moi", unit="phong_tckh", role="staff", now=web.clock(), password="mat-khau-cli")
+    add_user(web.store, "cv_cu", unit="phong_tckh", role="staff", now=web.clock())
+    salt = b"0123456789abcdef"
+    legacy = "pbkdf2_sha256$1000$" + salt.hex() + "$" + hashlib.pbkdf2_hmac(
+        "sha256", b"mat-khau-cu", salt, 1000).hex()
+    with web.store.write() as s:
+        s.exec(select(User).where(User.username == "cv_cu")).one().password_hash = legacy
+
+    def stored(username: str) -> str:
+        with web.store.session() as s:
+            return s.exec(select(User).where(User.username == username)).one().password_hash
+
+    assert stored("cv_moi").startswith("$argon2id$")
     assert sign_in(client_for(), "cv_moi", "mat-khau-cli").status_code == 303
-    with web.store.session() as s:
-        assert s.exec(select(User).where(User.username == "cv_moi")).one().password_hash.startswith("$argon2id$")
-    assert sign_in(client_for(), "cv_moi", "mat-khau-cli").status_code == 303
+    assert sign_in(client_for(), "cv_cu", "mat-khau-cu").status_code == 303
+    assert stored("cv_cu").startswith("$argon2id$")
+    assert sign_in(client_for(), "cv_cu", "mat-khau-cu").status_code == 303
 
 
 def test_sign_out_clears_the_session(client_for):
