@@ -324,3 +324,66 @@ def test_worker_serve_loop_drains_a_new_dossier_within_seconds_and_stops(flow_en
     assert drained and not serving.is_alive()
     assert any(r.flow == DRAIN_FLOW and r.state == "Completed" and r.result["done"] >= 1 for r in runs)
     assert sum(r.result["done"] for r in runs if r.flow == DRAIN_FLOW and r.state == "Completed") == n
+
+
+_AUTOMATED = """
+code: "9.999001"
+name: "Thủ tục thử có bước tự động"
+field: "Thử nghiệm"
+level: district
+authority: "Ủy ban nhân dân cấp huyện"
+time_limit: {value: 1, unit: working_days}
+steps:
+  - id: receive
+    name: "Tiếp nhận hồ sơ"
+    unit: bp_mot_cua
+    role: staff
+    duration: 1h
+    routes: {accept: lookup}
+  - id: lookup
+    name: "Tra cứu cơ sở dữ liệu đăng ký (tự động)"
+    kind: automated
+    unit: van_phong
+    duration: 30m
+    routes: {done: deliver}
+  - id: deliver
+    name: "Trả kết quả"
+    kind: return
+    unit: bp_mot_cua
+    role: staff
+    duration: 1h
+    ends: result
+"""
+
+
+def test_an_automated_step_is_completed_by_the_drain_exactly_once(flow_env, tmp_path):
+    from engine.definition import load_definition
+
+    rt = flow_env
+    path = tmp_path / "9.999001-tu-dong.yaml"
+    path.write_text(_AUTOMATED, encoding="utf-8")
+    sv.publish_definition(rt.db, load_definition(path), now=T0, by="test")
+    received = _receive(rt, "Vũ Văn Hùng", code="9.999001")
+    with rt.db.session() as s:
+        lookup = s.exec(select(WorkItem).where(WorkItem.dossier_id == received.dossier_id,
+                                               WorkItem.step_id == "lookup")).one()
+    assert lookup.state == "open"
+
+    report = drain_outbox(now=T0 + MIN, worker="w-auto")
+
+    auto = [e for e in report["items"] if e["kind"] == "run_automated_step"]
+    assert [e["state"] for e in auto] == ["done"]
+    with rt.db.session() as s:
+        items = {w.step_id: w for w in s.exec(select(WorkItem).where(WorkItem.dossier_id == received.dossier_id))}
+        done_event = s.exec(select(Event).where(Event.work_item_id == lookup.id, Event.action == "complete")).one()
+    assert items["lookup"].state == "done" and items["lookup"].outcome == "done"
+    assert items["deliver"].state == "open"  # the process moved on
+    assert done_event.actor == "system"
+    # Running the same outbox item again (a crash before it was marked done) changes nothing.
+    from workflows.effects import EffectContext, OutboxWork, perform
+
+    row = next(o for o in _outbox(rt, received.dossier_id) if o.kind == "run_automated_step")
+    again = perform(EffectContext(rt.db, T0 + 2 * MIN, "w-auto", DeliveryLog(rt.deliveries)), OutboxWork.of(row))
+    assert again["replayed"] is True
+    with rt.db.session() as s:
+        assert len(s.exec(select(WorkItem).where(WorkItem.dossier_id == received.dossier_id)).all()) == len(items)
