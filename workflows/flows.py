@@ -5,8 +5,9 @@
     lease) and runs each as a Prefect task run with retries, tagged
     ``dossier:<code>``, ``procedure:<code>`` and ``unit:<id>`` and named after
     the effect (``issue_receipt · <dossier>``), so operators find every
-    dossier's machine work in the Prefect UI. A success marks the item done; a failure after the task's
-    retries puts it back with a back-off (``fail_outbox(retry_at=...)``) until
+    dossier's machine work in the Prefect UI. A success marks the item done;
+    a failure after the task's retries puts it back with a back-off
+    (``fail_outbox(retry_at=...)``) until
     ``max_attempts``, then records it failed — never lost. A worker that dies
     mid-item leaves it claimed; once its lease expires another drain claims
     it, and the idempotency key keeps the side effect single.
