@@ -236,7 +236,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", dir_okay=False,
                                            help="Write to this file (a CSV file gets a byte-order mark for Excel)."),
     ) -> None:
-        """List the catalogue's procedures: code, name, field, level, limit, steps, allocated time, status, findings."""
+        """Danh mục thủ tục: mã, tên, lĩnh vực, cấp, thời hạn, số bước, thời gian phân bổ, trạng thái, cảnh báo."""
         code = run(paths, fmt.value, level.value if level else None, out)
         if code:
             raise typer.Exit(code)

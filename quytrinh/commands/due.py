@@ -110,7 +110,7 @@ def due(
     cutoff: Optional[str] = typer.Option(
         None, "--cutoff", help="Same-day cut-off, HH:MM (default from calendar.yaml, 15:00)."),
 ) -> None:
-    """Print the deadline of a duration counted in working time."""
+    """Tính hạn giải quyết theo thời gian làm việc (ngày nghỉ, lễ, Tết, giờ hành chính)."""
     if cutoff is not None and not same_day:
         raise CalendarError("--cutoff only applies with --same-day")
     cut = _parse_cutoff(cutoff) if cutoff is not None else None

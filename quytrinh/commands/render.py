@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
                                             help="With --heatmap: count work done from this date "
                                                  "(YYYY-MM-DD; default: 90 days ago)."),
     ) -> None:
-        """Draw one diagram per procedure: swimlanes per unit, durations, outcomes, limits."""
+        """Vẽ sơ đồ mỗi quy trình: làn theo đơn vị, thời gian từng bước, kết quả xử lý, tổng so với thời hạn."""
         if heatmap:
             if not paths or len(paths) != 1 or check:
                 raise QuytrinhError("--heatmap draws one procedure: quytrinh render CODE --heatmap [--since DATE]"

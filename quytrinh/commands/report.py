@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (required for xlsx)."),
         now: Optional[str] = typer.Option(None, "--now", help="The present (YYYY-MM-DDTHH:MM local; default: now)."),
     ) -> None:
-        """Timeliness report: received, carried over, open and completed by class, late and on-time rates."""
+        """Báo cáo tình hình giải quyết: tiếp nhận, tồn kỳ trước, đang giải quyết, đã giải quyết theo hạn, tỷ lệ trễ hạn và đúng hạn."""
         import json
 
         from engine.reports import report_csv, report_xlsx, timeliness_report

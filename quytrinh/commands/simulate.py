@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
         start: Optional[str] = typer.Option(None, "--start", help="First simulated day (YYYY-MM-DD; default 2026-03-02)."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
     ) -> None:
-        """Simulate dossiers through a procedure: predicted on-time rate, queues per step, unit utilisation."""
+        """Mô phỏng hồ sơ qua một quy trình: dự báo tỷ lệ đúng hạn, hàng chờ từng bước, mức bận của đơn vị."""
         import datetime as dt
 
         from engine.calendar import parse_duration

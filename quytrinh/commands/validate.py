@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         rules: bool = typer.Option(False, "--rules", help="List the lint rules and exit."),
         strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors (exit 1)."),
     ) -> None:
-        """Check definitions: load errors and lint rules, located as path:line:col."""
+        """Kiểm tra quy trình: lỗi cú pháp và các quy tắc, chỉ rõ tệp:dòng:cột."""
         if rules:
             print(rules_listing(fmt.value))
             return
