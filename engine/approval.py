@@ -29,10 +29,8 @@ decision).
 Roles: only reform-office users (:func:`is_reform_office`) may save and
 submit; only leaders (:func:`is_leader`) may approve or send back.
 
-Storage: two tables, ``definition_drafts`` and ``definition_reviews``
-(append-only), on their own SQLAlchemy metadata (:data:`METADATA`), created on
-first use by :func:`ensure_schema`. They are not yet part of the Alembic chain
-of ``engine/migrations`` (see docs/approval.md for why and how to move them).
+Storage: two tables of :mod:`engine.store`, ``definition_drafts`` and
+``definition_reviews`` (append-only), created by the Alembic revision 0002.
 """
 
 from __future__ import annotations
@@ -40,14 +38,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
-import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, select
 
 from engine.definition import (
@@ -61,7 +57,7 @@ from engine.definition import (
 )
 from engine.errors import DefinitionError, IllegalAction, Location, NotAuthorized, NotFound, Problem
 from engine.lint import ERROR, Finding, lint
-from engine.store import DefinitionVersion, UTCDateTime, as_store
+from engine.store import DefinitionDraft, DefinitionReview, DefinitionVersion, as_store
 from engine.yamlsrc import load_text
 
 DRAFT = "draft"
@@ -112,67 +108,6 @@ class ApprovalError(IllegalAction):
 
 # --------------------------------------------------------------------------- tables
 
-#: The metadata of the approval tables (kept apart from ``SQLModel.metadata``: see the module doc).
-_REGISTRY = registry()
-METADATA = _REGISTRY.metadata
-DefinitionVersion.__table__.to_metadata(METADATA)  # so the foreign key resolves
-
-
-class _Base(SQLModel, registry=_REGISTRY):
-    pass
-
-
-class DefinitionDraft(_Base, table=True):
-    """One version of a procedure definition on its way to approval (the text as authored)."""
-
-    __tablename__ = "definition_drafts"
-    __table_args__ = (sa.UniqueConstraint("procedure_code", "number", name="uq_definition_drafts_code_number"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    procedure_code: str = Field(max_length=64, index=True)
-    number: int  # version number of the draft, per procedure
-    status: str = Field(max_length=16)  # draft | submitted | approved
-    name: str = Field(max_length=1000)
-    level: str = Field(max_length=32)
-    text: str = Field(sa_type=sa.Text)  # the YAML as written (extends/with kept)
-    text_hash: str = Field(max_length=64)
-    findings: list = Field(default_factory=list, sa_type=sa.JSON)  # Finding.to_dict() of the last save
-    errors: int = Field(default=0)
-    warnings: int = Field(default=0)
-    base_version: int | None = Field(default=None)  # published version in force when the draft was made
-    created_at: dt.datetime = Field(sa_type=UTCDateTime)
-    created_by: str = Field(max_length=64)
-    updated_at: dt.datetime = Field(sa_type=UTCDateTime)
-    updated_by: str = Field(max_length=64)
-    submitted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
-    submitted_by: str | None = Field(default=None, max_length=64)
-    decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
-    decided_by: str | None = Field(default=None, max_length=64)
-    decision_number: str | None = Field(default=None, max_length=100)
-    decision_date: dt.date | None = Field(default=None)
-    comment: str = Field(default="", sa_type=sa.Text)  # the last send-back comment
-    published_id: int | None = Field(default=None, foreign_key="definition_versions.id")
-    published_version: int | None = Field(default=None)
-    row_version: int = Field(default=1)
-
-
-class DefinitionReview(_Base, table=True):
-    """One step of a draft's history. Append-only."""
-
-    __tablename__ = "definition_reviews"
-
-    id: int | None = Field(default=None, primary_key=True)
-    draft_id: int = Field(foreign_key="definition_drafts.id", index=True)
-    procedure_code: str = Field(max_length=64, index=True)
-    number: int
-    action: str = Field(max_length=16)  # create | save | submit | approve | send_back
-    actor: str = Field(max_length=64)
-    at: dt.datetime = Field(sa_type=UTCDateTime)
-    comment: str = Field(default="", sa_type=sa.Text)
-    decision_number: str | None = Field(default=None, max_length=100)
-    decision_date: dt.date | None = Field(default=None)
-
-
 APPROVAL_TABLES = ("definition_drafts", "definition_reviews")
 
 
@@ -207,36 +142,8 @@ def _published_content_is_frozen(mapper: Any, connection: Any, target: Definitio
                             "publish a new version instead")
 
 
-_READY: "weakref.WeakSet[Any]" = weakref.WeakSet()  # engines whose database has the tables
-_READY_LOCK = threading.Lock()
-
-
-def ensure_schema(db: Any) -> None:
-    """Create the approval tables in the database when they are missing (idempotent, cached per engine)."""
-    if isinstance(db, Session):
-        bind = db.get_bind()
-        engine = bind.engine if hasattr(bind, "engine") else bind
-        if engine in _READY:
-            return
-        METADATA.create_all(db.connection(), tables=[METADATA.tables[n] for n in APPROVAL_TABLES])
-        return  # not cached: the session's transaction may still roll back
-    store = as_store(db)
-    if store.engine in _READY:
-        return
-    with _READY_LOCK:
-        try:
-            with store.engine.begin() as conn:
-                METADATA.create_all(conn, tables=[METADATA.tables[n] for n in APPROVAL_TABLES])
-        except sa.exc.DBAPIError:  # another process created them between the check and the CREATE
-            names = set(sa.inspect(store.engine).get_table_names())
-            if not set(APPROVAL_TABLES) <= names:
-                raise
-        _READY.add(store.engine)
-
-
 @contextmanager
 def _writing(db: Any) -> Iterator[Session]:
-    ensure_schema(db)
     if isinstance(db, Session):
         yield db
         db.flush()
@@ -247,7 +154,6 @@ def _writing(db: Any) -> Iterator[Session]:
 
 @contextmanager
 def _reading(db: Any) -> Iterator[Session]:
-    ensure_schema(db)
     if isinstance(db, Session):
         yield db
         return
@@ -755,6 +661,6 @@ def summary(row: DefinitionDraft) -> dict[str, Any]:
 __all__ = [
     "APPROVED", "ApprovalError", "Check", "DRAFT", "DefinitionDraft", "DefinitionReview", "HistoryEntry",
     "SUBMITTED", "StepDiff", "approve", "catalogue_context", "check_text", "definition_of_draft", "diff", "drafts",
-    "ensure_schema", "get_draft", "history", "is_leader", "is_reform_office", "merged_for_diff", "open_draft",
+    "get_draft", "history", "is_leader", "is_reform_office", "merged_for_diff", "open_draft",
     "pending", "published_versions", "save_draft", "send_back", "submit", "summary",
 ]

@@ -310,8 +310,62 @@ def _events_are_append_only(mapper: Any, connection: Any, target: Event) -> None
     raise RuntimeError(f"events are append-only: event {target.id} may not be changed or deleted")
 
 
+# ---- the approval workflow of definitions (engine.approval reads and writes them)
+
+
+class DefinitionDraft(SQLModel, table=True):
+    """One version of a procedure definition on its way to approval (the text as authored)."""
+
+    __tablename__ = "definition_drafts"
+    __table_args__ = (sa.UniqueConstraint("procedure_code", "number", name="uq_definition_drafts_code_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    procedure_code: str = Field(max_length=64, index=True)
+    number: int  # version number of the draft, per procedure
+    status: str = Field(max_length=16)  # draft | submitted | approved
+    name: str = Field(max_length=1000)
+    level: str = Field(max_length=32)
+    text: str = Field(sa_type=sa.Text)  # the YAML as written (extends/with kept)
+    text_hash: str = Field(max_length=64)
+    findings: list = Field(default_factory=list, sa_type=sa.JSON)  # Finding.to_dict() of the last save
+    errors: int = Field(default=0)
+    warnings: int = Field(default=0)
+    base_version: int | None = Field(default=None)  # published version in force when the draft was made
+    created_at: dt.datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(max_length=64)
+    updated_at: dt.datetime = Field(sa_type=UTCDateTime)
+    updated_by: str = Field(max_length=64)
+    submitted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    submitted_by: str | None = Field(default=None, max_length=64)
+    decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: str | None = Field(default=None, max_length=64)
+    decision_number: str | None = Field(default=None, max_length=100)
+    decision_date: dt.date | None = Field(default=None)
+    comment: str = Field(default="", sa_type=sa.Text)  # the last send-back comment
+    published_id: int | None = Field(default=None, foreign_key="definition_versions.id")
+    published_version: int | None = Field(default=None)
+    row_version: int = Field(default=1)
+
+
+class DefinitionReview(SQLModel, table=True):
+    """One step of a draft's history. Append-only."""
+
+    __tablename__ = "definition_reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(foreign_key="definition_drafts.id", index=True)
+    procedure_code: str = Field(max_length=64, index=True)
+    number: int
+    action: str = Field(max_length=16)  # create | save | submit | approve | send_back
+    actor: str = Field(max_length=64)
+    at: dt.datetime = Field(sa_type=UTCDateTime)
+    comment: str = Field(default="", sa_type=sa.Text)
+    decision_number: str | None = Field(default=None, max_length=100)
+    decision_date: dt.date | None = Field(default=None)
+
+
 TABLES = ("units", "users", "definition_versions", "dossiers", "work_items", "events", "outbox",
-          "requests", "apologies")
+          "requests", "apologies", "definition_drafts", "definition_reviews")
 
 
 # --------------------------------------------------------------------------- engines
@@ -458,7 +512,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def current_revision(engine: Engine) -> str | None:

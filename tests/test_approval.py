@@ -277,11 +277,8 @@ def test_diff_names_added_removed_and_changed_steps():
     assert "Bước mới" in svg and "Bước bị bỏ" in svg and "Bước thay đổi" in svg
 
 
-def test_ensure_schema_is_idempotent(rt):
-    ap.ensure_schema(rt.db)
-    ap.ensure_schema(rt.db)
+def test_the_approval_tables_come_with_the_migrated_schema(rt):
     with rt.db.write() as s:
-        ap.ensure_schema(s)
         assert ap.drafts(s) == []
     through_submission(rt)
     assert [d.status for d in ap.drafts(rt.db, CODE)] == [ap.SUBMITTED]

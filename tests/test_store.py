@@ -35,7 +35,7 @@ def test_init_db_twice_is_harmless_and_at_head(db_url):
     init_db(db_url).dispose()
     store = init_db(db_url)
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == st.HEAD_REVISION
     assert st.current_revision(store.engine) == st.HEAD_REVISION
     store.dispose()
 
