@@ -35,6 +35,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -109,8 +110,14 @@ class DeliveryLog:
     """An append-only JSON-lines file of deliveries, each key written at most once.
 
     Safe across threads and processes on one machine (``flock`` around the
-    check and the append).
+    check and the append). The keys already in the file are indexed once per
+    process and then read incrementally, so a delivery does not rescan the
+    whole file.
     """
+
+    #: path -> (inode, bytes indexed, keys seen): shared by every instance in the process.
+    _index: dict[str, tuple[int, int, set[str]]] = {}
+    _index_lock = threading.Lock()
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -128,25 +135,42 @@ class DeliveryLog:
         EffectError
             When the file cannot be written.
         """
-        line = json.dumps({"key": key, **record}, ensure_ascii=False, default=str)
+        line = json.dumps({"key": key, **record}, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a+", encoding="utf-8") as fh:
+            with self._index_lock, open(self.path, "a+b") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
-                    fh.seek(0)
-                    for existing in fh:
-                        if existing.startswith('{"key": ') and json.loads(existing).get("key") == key:
-                            return False
+                    keys = self._catch_up(fh)
+                    if key in keys:
+                        return False
                     fh.seek(0, os.SEEK_END)
-                    fh.write(line + "\n")
+                    fh.write(line)
                     fh.flush()
                     os.fsync(fh.fileno())
+                    keys.add(key)
+                    ino, _, _ = self._index[str(self.path)]
+                    self._index[str(self.path)] = (ino, fh.tell(), keys)
                     return True
                 finally:
                     fcntl.flock(fh, fcntl.LOCK_UN)
         except OSError as exc:
             raise EffectError(f"cannot write the delivery log {self.path}: {exc.strerror or exc}") from None
+
+    def _catch_up(self, fh: Any) -> set[str]:
+        """The keys in the file, reading only what was appended since the last call (lock held)."""
+        st = os.fstat(fh.fileno())
+        ino, offset, keys = self._index.get(str(self.path), (st.st_ino, 0, set()))
+        if ino != st.st_ino or offset > st.st_size:  # replaced or truncated: index it again
+            offset, keys = 0, set()
+        fh.seek(offset)
+        tail = fh.read()
+        complete = tail[: tail.rfind(b"\n") + 1]
+        for raw in complete.splitlines():
+            if raw.strip():
+                keys.add(json.loads(raw)["key"])
+        self._index[str(self.path)] = (st.st_ino, offset + len(complete), keys)
+        return keys
 
     def records(self) -> list[dict[str, Any]]:
         """Every delivery so far, oldest first (empty when the file does not exist)."""
