@@ -1064,3 +1064,40 @@ def _rel(path: Path) -> str:
 def with_status(defn: Definition, status: str, approval: Approval | None = None) -> Definition:
     """A copy of the definition with a new status (and approval)."""
     return replace(defn, status=status, approval=approval if approval is not None else defn.approval)
+
+
+def find_definition(ref: str) -> tuple[Definition, Organisation | None]:
+    """A procedure by catalogue code (or a definition file path), with the catalogue's units.
+
+    Loads only the file named after the code when there is one (fast), else
+    the whole catalogue under :func:`default_root`.
+
+    Raises
+    ------
+    NotFound
+        When no catalogue file defines ``ref``.
+    DefinitionError
+        When the file that defines it does not load (with its located problems).
+    """
+    from engine.errors import NotFound
+
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml"):
+        cat = load_catalogue([path])
+        if cat.problems:
+            raise DefinitionError(cat.problems)
+        return cat.definitions[0], cat.organisation
+    root = default_root()
+    named = sorted(root.rglob(f"{ref}-*.y*ml")) if root.is_dir() else []
+    cat = load_catalogue(named[:1] or [root])
+    defn = cat.find(ref)
+    if defn is None and named:
+        cat = load_catalogue([root])
+        defn = cat.find(ref)
+    if defn is None:
+        bad = [p for p in cat.problems if ref in str(p.location)]
+        if bad:
+            raise DefinitionError(bad[:1])
+        raise NotFound(f"procedure '{ref}' is not in the catalogue ({root}); "
+                       f"list the codes with: quytrinh catalogue")
+    return defn, cat.organisation

@@ -113,30 +113,23 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
 def _heat_definition(ref: str):  # noqa: ANN202 - (Definition, Organisation)
     """The definition to draw a heatmap of: a definition file, a catalogue code, or a published code."""
     from engine.errors import NotFound
-
-    path = Path(ref)
-    if path.suffix in (".yaml", ".yml"):
-        cat = load_catalogue([path])
-        if cat.problems:
-            raise QuytrinhError(str(cat.problems[0]))
-        return cat.definitions[0], cat.organisation
-    root = default_root()
-    named = sorted(root.rglob(f"{ref}-*.y*ml")) if root.is_dir() else []
-    cat = load_catalogue(named[:1] or [root])
-    defn = cat.find(ref)
-    if defn is None and named:
-        cat = load_catalogue([root])
-        defn = cat.find(ref)
-    if defn is not None:
-        return defn, cat.organisation
-    from quytrinh.commands.dossier import open_store
-
-    from engine.services import current_definition
+    from quytrinh.commands.simulate import find_definition
 
     try:
-        return current_definition(open_store(), ref)[1], cat.organisation
+        return find_definition(ref)
     except NotFound:
-        raise NotFound(f"procedure '{ref}' is neither in the catalogue ({root}) nor published") from None
+        pass
+    from engine.services import current_definition
+    from quytrinh.commands.dossier import open_store
+
+    from engine.definition import load_units
+
+    units_file = default_root() / "units.yaml"
+    organisation = load_units(units_file) if units_file.is_file() else None
+    try:
+        return current_definition(open_store(), ref)[1], organisation
+    except NotFound:
+        raise NotFound(f"procedure '{ref}' is neither in the catalogue ({default_root()}) nor published") from None
 
 
 def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) -> int:

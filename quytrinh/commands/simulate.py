@@ -25,37 +25,15 @@ class OutputFormat(str, enum.Enum):
 
 
 def find_definition(ref: str):  # noqa: ANN201 - (Definition, Organisation | None)
-    """A procedure by catalogue code (or a definition file), with the catalogue's units.
+    """A procedure by catalogue code (or a definition file): :func:`engine.definition.find_definition`,
+    its load problem reported as one line."""
+    from engine.definition import find_definition as find
+    from engine.errors import DefinitionError
 
-    Raises
-    ------
-    NotFound
-        When no catalogue file defines ``ref``.
-    QuytrinhError
-        When the file that defines it does not load (its first located problem).
-    """
-    from engine.definition import default_root, load_catalogue
-
-    path = Path(ref)
-    if path.suffix in (".yaml", ".yml"):
-        cat = load_catalogue([path])
-        if cat.problems:
-            raise QuytrinhError(str(cat.problems[0]))
-        return cat.definitions[0], cat.organisation
-    root = default_root()
-    named = sorted(root.rglob(f"{ref}-*.y*ml")) if root.is_dir() else []
-    cat = load_catalogue(named[:1] or [root])
-    defn = cat.find(ref)
-    if defn is None and named:
-        cat = load_catalogue([root])
-        defn = cat.find(ref)
-    if defn is None:
-        bad = [p for p in cat.problems if ref in str(p.location)]
-        if bad:
-            raise QuytrinhError(str(bad[0]))
-        raise NotFound(f"procedure '{ref}' is not in the catalogue ({root}); "
-                       f"list the codes with: quytrinh catalogue")
-    return defn, cat.organisation
+    try:
+        return find(ref)
+    except DefinitionError as exc:
+        raise QuytrinhError(str(exc.problems[0])) from None
 
 
 def _minutes(m: float | None) -> str:
