@@ -37,14 +37,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, select
 
 from engine.definition import (
     Approval,

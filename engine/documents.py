@@ -553,7 +553,7 @@ def _rule_para(container: Any, fraction: float, width: int) -> None:
 
 def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, table_align: Any) -> None:
     from docx.enum.text import WD_BREAK
-    from docx.shared import Emu, Mm, Pt
+    from docx.shared import Emu, Mm
 
     first = [True]
 

@@ -19,9 +19,9 @@ import datetime as dt
 import html
 import io
 import statistics
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import select

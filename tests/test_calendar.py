@@ -447,7 +447,7 @@ def test_sub_mirrors_add(cal, e, m):
 
 @PROPS
 @given(_starts(seconds=True))
-def test_next_opening(cal, t):
+def test_next_opening_property(cal, t):
     opening = cal.next_opening(t)
     assert opening >= to_local(t)
     assert cal.elapsed(t, opening) == 0

@@ -198,7 +198,6 @@ def show_cmd(
     now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
 ) -> None:
     """Phiếu kiểm soát quá trình giải quyết hồ sơ (mẫu 05): từng bước, thời gian quy định và thực hiện."""
-    from rich.console import Console
     from rich.markup import escape as esc
     from rich.table import Table
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import enum
 import json
-from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from engine.errors import NotFound, QuytrinhError
+from engine.errors import QuytrinhError
 
 
 class OutputFormat(str, enum.Enum):

@@ -10,6 +10,7 @@ database.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import socket
 import threading
@@ -146,3 +147,37 @@ def live_server(web) -> Iterator[LiveServer]:
 
 
 ALL_STAFF = tuple(STAFF)
+
+
+# --------------------------------------------------------------------------- browser
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's, installed by scripts/system-deps.sh
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS_ENV = "QUYTRINH_WEB_SCREENSHOTS"  # a folder: keep the screenshots there
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def shot(page, tmp_path, name: str, full_page: bool = True) -> None:
+    """Screenshot a page into ``tmp_path`` (and into ``$QUYTRINH_WEB_SCREENSHOTS`` when set)."""
+    import shutil
+    from pathlib import Path
+
+    path = Path(tmp_path) / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    keep = os.environ.get(SHOTS_ENV)
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(keep) / path.name)

@@ -3,41 +3,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.web.conftest import PASSWORD, sign_in
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS_ENV = "QUYTRINH_WEB_SCREENSHOTS"  # a folder: keep the screenshots there
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _shot(page, tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    keep = os.environ.get(SHOTS_ENV)
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / path.name)
+from tests.web.conftest import PASSWORD, shot, sign_in
 
 
 def test_household_business_dossier_through_every_step(live_server, browser, tmp_path):
@@ -80,7 +50,7 @@ def test_household_business_dossier_through_every_step(live_server, browser, tmp
     assert counter.locator("#form01 h1").inner_text().upper() == "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
     due = counter.locator("#due").inner_text()
     assert re.fullmatch(r"\d\d giờ \d\d phút, ngày \d\d/\d\d/\d{4}", due)
-    _shot(counter, tmp_path, "form01")
+    shot(counter, tmp_path, "form01")
 
     # (user, outcome button) in order; after each step the dossier must be in the next user's inbox only.
     steps = [
@@ -100,12 +70,12 @@ def test_household_business_dossier_through_every_step(live_server, browser, tmp
         page = as_user(username)
         page.goto("/inbox")
         if n == 0:
-            _shot(page, tmp_path, "inbox")
+            shot(page, tmp_path, "inbox")
         page.click(f"#mine tr[data-dossier='{code}'] a")
         page.wait_for_url(re.compile(r".*/items/\d+$"))
         page.fill("#comment", f"Bước {n + 1}: ý kiến của {username}")
         if n == 1:
-            _shot(page, tmp_path, "work-item")
+            shot(page, tmp_path, "work-item")
         page.click(f"#complete-form button:has-text('{button}')")
         page.wait_for_url(re.compile(r".*/inbox$"))
         assert "Đã hoàn thành bước" in page.locator(".flash-success").inner_text()
@@ -121,4 +91,4 @@ def test_household_business_dossier_through_every_step(live_server, browser, tmp
     history = counter.locator("#history").inner_text()
     for n, (username, _) in enumerate(steps):
         assert f"Bước {n + 1}: ý kiến của {username}" in history
-    _shot(counter, tmp_path, "dossier")
+    shot(counter, tmp_path, "dossier")

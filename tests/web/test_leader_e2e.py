@@ -4,10 +4,7 @@ version is frozen and a running dossier keeps its version."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -16,35 +13,10 @@ from engine import approval as ap
 from engine import services as sv
 from engine.store import Dossier
 from tests.conftest import REPO
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, shot
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS_ENV = "QUYTRINH_WEB_SCREENSHOTS"  # a folder: keep the screenshots there
 CODE = "1.001612"
 SOURCE = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _shot(page, tmp_path: Path, name: str, full_page: bool = True) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    keep = os.environ.get(SHOTS_ENV)
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(keep) / path.name)
 
 
 def _sign_in(browser, base: str, username: str, javascript: bool = True):
@@ -82,7 +54,7 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     assert f"dòng {line}" in author.locator("#findings").inner_text()
     assert author.locator("#counts").inner_text().startswith("1 lỗi")
     assert "chưa đọc được" in author.locator("#live-status").inner_text()
-    _shot(author, tmp_path, "author-1-live-error")
+    shot(author, tmp_path, "author-1-live-error")
 
     shortened = SOURCE.replace("    duration: 1d\n", "    duration: 4h\n", 1)
     author.fill("#text", shortened)
@@ -92,7 +64,7 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     assert author.locator("#findings li.f-error").count() == 0
     assert "0 lỗi" in author.locator("#live-status").inner_text()
     assert author.locator("#preview svg").count() == 1
-    _shot(author, tmp_path, "author-2-live-ok")
+    shot(author, tmp_path, "author-2-live-ok")
 
     author.click("#save")
     author.wait_for_selector("#submit-form")
@@ -107,7 +79,7 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     leader.click("text=Phê duyệt quy trình")
     assert leader.locator("#pending tbody tr").count() == 1
     assert leader.locator("#catalogue tbody tr").count() > 80
-    _shot(leader, tmp_path, "leader-0-catalogue", full_page=False)
+    shot(leader, tmp_path, "leader-0-catalogue", full_page=False)
     leader.click(f"#pending a[href='/leader/procedures/{CODE}?version=2']")
     leader.wait_for_selector("#diagram svg")
     svg = leader.locator("#diagram svg")
@@ -119,7 +91,7 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     assert leader.locator("#step-table tbody tr").count() == len(ap.check_text(SOURCE).definition.steps)
     assert "Chuyên viên — Phòng Tài chính – Kế hoạch" in row.inner_text()
     assert "dòng 13" in leader.locator("#findings").inner_text()
-    _shot(leader, tmp_path, "leader-1-review")
+    shot(leader, tmp_path, "leader-1-review")
 
     leader.fill("#decision_number", "125/QĐ-UBND")
     leader.fill("#decision_date", "2026-03-12")
@@ -127,7 +99,7 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     leader.wait_for_selector("#frozen")
     assert "Số 125/QĐ-UBND ngày 12/03/2026" in leader.locator("#decision").inner_text()
     assert "Phê duyệt" in leader.locator("#history").inner_text()
-    _shot(leader, tmp_path, "leader-2-approved")
+    shot(leader, tmp_path, "leader-2-approved")
 
     # --- frozen, in force for new dossiers; the running dossier keeps version 1
     version, defn = sv.current_definition(store, CODE)
@@ -167,4 +139,4 @@ def test_the_editor_works_without_javascript(live_server, browser, tmp_path):
     page.click("#save")
     page.wait_for_selector("#submit-form")
     assert ap.get_draft(web.store, CODE, 2).status == ap.DRAFT
-    _shot(page, tmp_path, "author-3-no-javascript", full_page=False)
+    shot(page, tmp_path, "author-3-no-javascript", full_page=False)
