@@ -317,7 +317,13 @@ class DefinitionDraft(SQLModel, table=True):
     """One version of a procedure definition on its way to approval (the text as authored)."""
 
     __tablename__ = "definition_drafts"
-    __table_args__ = (sa.UniqueConstraint("procedure_code", "number", name="uq_definition_drafts_code_number"),)
+    __table_args__ = (
+        sa.UniqueConstraint("procedure_code", "number", name="uq_definition_drafts_code_number"),
+        # One open (draft or submitted) version per procedure, whatever the race between two saves.
+        sa.Index("uq_definition_drafts_one_open", "procedure_code", unique=True,
+                 sqlite_where=sa.text("status IN ('draft', 'submitted')"),
+                 postgresql_where=sa.text("status IN ('draft', 'submitted')")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     procedure_code: str = Field(max_length=64, index=True)

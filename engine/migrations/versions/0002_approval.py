@@ -50,6 +50,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('definition_drafts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_definition_drafts_procedure_code'), ['procedure_code'], unique=False)
+        batch_op.create_index('uq_definition_drafts_one_open', ['procedure_code'], unique=True,
+                              sqlite_where=sa.text("status IN ('draft', 'submitted')"),
+                              postgresql_where=sa.text("status IN ('draft', 'submitted')"))
 
     op.create_table('definition_reviews',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -76,5 +79,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_definition_reviews_draft_id'))
     op.drop_table('definition_reviews')
     with op.batch_alter_table('definition_drafts', schema=None) as batch_op:
+        batch_op.drop_index('uq_definition_drafts_one_open')
         batch_op.drop_index(batch_op.f('ix_definition_drafts_procedure_code'))
     op.drop_table('definition_drafts')
