@@ -1216,8 +1216,12 @@ class TaskRow:
 
 def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str | None = None,
                overdue: bool = False, calendar: Any = None,
-               policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY) -> list[TaskRow]:
-    """Open work items, oldest due first.
+               policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY, limit: int | None = None) -> list[TaskRow]:
+    """Open work items, oldest due first (items without a due instant last; ties by item id).
+
+    One query over the needed columns (the work item, its dossier, the
+    assignee's name), ordered (and limited) by the database; the live
+    remaining time and class are computed for the returned rows only.
 
     Parameters
     ----------
@@ -1227,6 +1231,8 @@ def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str 
         Only items this user may act on: claimed by them, or unclaimed in their unit and role.
     overdue : bool
         Only items overdue at ``now``.
+    limit : int or None
+        At most this many rows, the first in that order (None: all).
 
     Raises
     ------
@@ -1235,34 +1241,41 @@ def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str 
     """
     now = utc(now)
     cal = calendar or _default_calendar()
+    wt, dt_, ut = WorkItem.__table__, Dossier.__table__, User.__table__.alias("assignee")  # type: ignore[attr-defined]
+    w, d, a = wt.c, dt_.c, ut.c
+    stmt = (sa.select(w.id, w.dossier_id, d.code, d.procedure_code, d.applicant, w.step_id, w.step_name, w.kind,
+                      w.unit_id, w.role, a.username, w.state, w.opened_at, w.due_at, w.clock, d.version)
+            .select_from(wt.join(dt_, d.id == w.dossier_id).outerjoin(ut, a.id == w.assignee_id))
+            .where(w.state.in_(OPEN_ITEM_STATES))
+            .order_by(w.due_at.is_(None), w.due_at, w.id))
+    if unit:
+        stmt = stmt.where(w.unit_id == unit)
     with _reading(db) as s:
-        stmt = (select(WorkItem, Dossier).join(Dossier, Dossier.id == WorkItem.dossier_id)  # type: ignore[arg-type]
-                .where(WorkItem.state.in_(OPEN_ITEM_STATES)))  # type: ignore[attr-defined]
-        if unit:
-            stmt = stmt.where(WorkItem.unit_id == unit)
         if user:
-            u = s.exec(select(User).where(User.username == user)).first()
+            u = s.execute(sa.select(User.id, User.unit_id, User.role).where(User.username == user)).first()
             if u is None:
                 raise NotFound(f"user '{user}' does not exist")
-            stmt = stmt.where(sa.or_(WorkItem.assignee_id == u.id,
-                                     sa.and_(WorkItem.assignee_id.is_(None), WorkItem.unit_id == u.unit_id,  # type: ignore[union-attr]
-                                             WorkItem.role == u.role)))
-        rows = s.exec(stmt.order_by(WorkItem.id)).all()
-        users = {u.id: u.username for u in s.exec(select(User)).all()}
+            stmt = stmt.where(sa.or_(w.assignee_id == u.id,
+                                     sa.and_(w.assignee_id.is_(None), w.unit_id == u.unit_id, w.role == u.role)))
+        if limit is not None and not overdue:
+            stmt = stmt.limit(limit)
+        rows = s.execute(stmt).all()
     out: list[TaskRow] = []
-    for w, d in rows:
-        clock = machine.load_clock(w.clock)
+    for r in rows:
+        clock = machine.load_clock(r.clock)
         remaining = cls = None
         if clock is not None and not clock.paused:
-            remaining = clock.remaining(cal, now)
-            cls = str(sla.timeliness_open(clock, cal, now, policy, sla.Scope.STEP))
+            # sla.timeliness_open(clock, cal, now, policy, Scope.STEP), sharing its two calendar walks
+            allotted, spent = clock.limit(cal, now), clock.spent(cal, now)
+            remaining = allotted - spent
+            cls = str(sla.classify_open(allotted, spent, policy))
         if overdue and cls != "overdue":
             continue
-        out.append(TaskRow(w.id, d.id, d.code, d.procedure_code, d.applicant, w.step_id, w.step_name, w.kind,  # type: ignore[arg-type]
-                           w.unit_id, w.role, users.get(w.assignee_id), w.state, w.opened_at, w.due_at,
-                           remaining, cls, d.version, paused=bool(clock and clock.paused) or w.kind == "citizen"))
-    far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
-    out.sort(key=lambda t: (t.due_at or far, t.item_id))
+        out.append(TaskRow(r.id, r.dossier_id, r.code, r.procedure_code, r.applicant, r.step_id, r.step_name,
+                           r.kind, r.unit_id, r.role, r.username, r.state, r.opened_at, r.due_at,
+                           remaining, cls, r.version, paused=bool(clock and clock.paused) or r.kind == "citizen"))
+        if limit is not None and len(out) >= limit:
+            break
     return out
 
 
