@@ -423,7 +423,7 @@ def apply(defn: Definition, state: DossierState, action: Action, now: dt.datetim
         When the action is not allowed in this state; the message names the
         action, the state and what is allowed.
     """
-    state = copy.deepcopy(state)
+    state = _copy_state(state)
     tr = Transition(state, [], [])
     if isinstance(action, Claim):
         _claim(defn, tr, action, now)
@@ -436,6 +436,20 @@ def apply(defn: Definition, state: DossierState, action: Action, now: dt.datetim
     else:  # pragma: no cover - typing guards this
         raise TypeError(f"unknown action {action!r}")
     return tr
+
+
+def _copy_state(state: DossierState) -> DossierState:
+    """A copy the machine may change without touching ``state``.
+
+    Structural, not deep: the machine replaces clock dicts and datetimes (never
+    changes them in place), so only what it mutates is copied — the dossier,
+    its items, the route counters and the join records.
+    """
+    new = copy.copy(state)
+    new.route_counts = dict(state.route_counts)
+    new.joins = {k: dict(v) for k, v in state.joins.items()}
+    new.items = [copy.copy(it) for it in state.items]
+    return new
 
 
 def _item_for(defn: Definition, tr: Transition, key: int, action: str) -> tuple[ItemState, Step]:

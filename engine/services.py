@@ -448,15 +448,29 @@ def _dossier_values(state: machine.DossierState) -> dict[str, Any]:
     return values
 
 
-def _save(s: Session, action: str, actor: Actor, d: Dossier, items: dict[int, WorkItem], defn: Definition,
+#: ItemState field -> work_items column, for what the machine may change.
+_ITEM_FIELDS = (("state", "state"), ("outcome", "outcome"), ("assignee", "assignee_id"),
+                ("claimed_at", "claimed_at"), ("closed_at", "closed_at"), ("due_at", "due_at"),
+                ("allotted", "allotted_minutes"), ("spent", "spent_minutes"), ("paused", "paused_minutes"),
+                ("timeliness", "timeliness"), ("branch", "branch"), ("attempt", "attempt"), ("clock", "clock"))
+
+
+def _save(s: Session, action: str, actor: Actor, d: Any, items: dict[int, Any], defn: Definition,
           tr: machine.Transition, now: dt.datetime, *, expected_version: int | None,
           acted_on: int | None, fresh: bool = False) -> ActionResult:
-    """Write a transition: the version bump first (the lock), then items, events and outbox."""
+    """Write a transition: the version bump first (the lock), then items, events and outbox.
+
+    ``d`` and ``items`` are the rows as loaded (attribute access by column
+    name). Only the work items the transition changed are updated; new ones,
+    the events and the outbox items are inserted with Core statements (the
+    ORM's unit of work is not needed for rows written once).
+    """
+    wt, et, ot = WorkItem.__table__, Event.__table__, OutboxItem.__table__  # type: ignore[attr-defined]
     if not fresh:
         version = d.version if expected_version is None else expected_version
-        res = s.execute(sa.update(Dossier).where(Dossier.id == d.id, Dossier.version == version)
-                        .values(**_dossier_values(tr.state), version=version + 1, updated_at=now)
-                        .execution_options(synchronize_session=False))
+        res = s.execute(sa.update(Dossier.__table__).where(Dossier.__table__.c.id == d.id,  # type: ignore[attr-defined]
+                                                           Dossier.__table__.c.version == version)  # type: ignore[attr-defined]
+                        .values(**_dossier_values(tr.state), version=version + 1, updated_at=now))
         if res.rowcount != 1:
             raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
                                f"(another action won); reload it and try again")
@@ -469,30 +483,23 @@ def _save(s: Session, action: str, actor: Actor, d: Dossier, items: dict[int, Wo
     for it in tr.state.items:
         if it.key < 0:
             step = steps[it.step]
-            row = WorkItem(dossier_id=d.id, step_id=it.step, step_name=step.name, kind=step.kind,  # type: ignore[arg-type]
-                           unit_id=step.unit, role=step.role, state=it.state, opened_at=it.opened_at)
+            values = {col: getattr(it, f) for f, col in _ITEM_FIELDS}
+            values.update(dossier_id=d.id, step_id=it.step, step_name=step.name, kind=step.kind,
+                          unit_id=step.unit, role=step.role, opened_at=it.opened_at)
+            key_to_id[it.key] = s.execute(sa.insert(wt).returning(wt.c.id), values).scalar_one()
         else:
             row = items[it.key]
-        row.state, row.outcome, row.assignee_id = it.state, it.outcome, it.assignee
-        row.claimed_at, row.closed_at, row.due_at = it.claimed_at, it.closed_at, it.due_at
-        row.allotted_minutes, row.spent_minutes, row.paused_minutes = it.allotted, it.spent, it.paused
-        row.timeliness, row.branch, row.attempt, row.clock = it.timeliness, it.branch, it.attempt, it.clock
-        s.add(row)
-        if it.key < 0:
-            s.flush()
-            key_to_id[it.key] = row.id  # type: ignore[assignment]
-        else:
+            changed = {col: getattr(it, f) for f, col in _ITEM_FIELDS if getattr(it, f) != getattr(row, col)}
+            if changed:
+                s.execute(sa.update(wt).where(wt.c.id == it.key).values(**changed))
             key_to_id[it.key] = it.key
-    event_ids: list[int] = []
-    rows: list[Event] = []
-    for ev in tr.events:
-        row = Event(dossier_id=d.id, work_item_id=key_to_id.get(ev.item) if ev.item is not None else None,  # type: ignore[arg-type]
-                    at=now, actor=actor.username, actor_unit=actor.unit, action=ev.action, step_id=ev.step,
-                    from_status=ev.from_status, to_status=ev.to_status, to_steps=list(ev.to_steps),
-                    outcome=ev.outcome, comment=ev.comment, data=_jsonable(ev.data))
-        s.add(row)
-        rows.append(row)
-    outbox_rows: list[OutboxItem] = []
+    event_rows = [
+        {"dossier_id": d.id, "work_item_id": key_to_id.get(ev.item) if ev.item is not None else None,
+         "at": now, "actor": actor.username, "actor_unit": actor.unit, "action": ev.action, "step_id": ev.step,
+         "from_status": ev.from_status, "to_status": ev.to_status, "to_steps": list(ev.to_steps),
+         "outcome": ev.outcome, "comment": ev.comment, "data": _jsonable(ev.data)}
+        for ev in tr.events]
+    outbox_rows: list[dict[str, Any]] = []
     for i, eff in enumerate(tr.effects):
         item_id = key_to_id.get(eff.item) if eff.item is not None else None
         unit = eff.payload.get("unit")
@@ -500,17 +507,26 @@ def _save(s: Session, action: str, actor: Actor, d: Dossier, items: dict[int, Wo
             unit = steps[next(x.step for x in tr.state.items if key_to_id.get(x.key) == item_id)].unit
         payload = {**_jsonable(eff.payload), "dossier_code": d.code, "procedure_code": d.procedure_code,
                    "definition_version": d.definition_version, "unit": unit, "action": action}
-        row = OutboxItem(kind=eff.kind, dossier_id=d.id, work_item_id=item_id, payload=payload,
-                         idempotency_key=f"{d.code}:v{new_version}:{i}:{eff.kind}",
-                         state=OUTBOX_PENDING, available_at=now, created_at=now)
-        s.add(row)
-        outbox_rows.append(row)
-    s.flush()
-    event_ids = [r.id for r in rows]  # type: ignore[misc]
-    return ActionResult(action=action, dossier_id=d.id, dossier_code=d.code, version=new_version,  # type: ignore[arg-type]
+        outbox_rows.append({"kind": eff.kind, "dossier_id": d.id, "work_item_id": item_id, "payload": payload,
+                            "idempotency_key": f"{d.code}:v{new_version}:{i}:{eff.kind}",
+                            "state": OUTBOX_PENDING, "available_at": now, "attempts": 0, "lease_owner": None,
+                            "lease_until": None, "created_at": now, "completed_at": None, "result": None,
+                            "last_error": None})
+    event_ids = _insert_many(s, et, event_rows)
+    outbox_ids = _insert_many(s, ot, outbox_rows)
+    return ActionResult(action=action, dossier_id=d.id, dossier_code=d.code, version=new_version,
                         status=int(tr.state.status), item_id=key_to_id.get(acted_on) if acted_on else None,
-                        opened=[key_to_id[k] for k in tr.opened], events=event_ids,
-                        outbox=[r.id for r in outbox_rows])  # type: ignore[misc]
+                        opened=[key_to_id[k] for k in tr.opened], events=event_ids, outbox=outbox_ids)
+
+
+def _insert_many(s: Session, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` in one statement; their new ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    if len(rows) == 1:
+        return [s.execute(sa.insert(table).returning(table.c.id), rows[0]).scalar_one()]
+    res = s.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    return [r[0] for r in res]
 
 
 def _jsonable(data: Any) -> Any:
@@ -525,7 +541,47 @@ def _load(s: Session, ref: int | str) -> tuple[Dossier, dict[int, WorkItem], Def
     return d, {w.id: w for w in rows}, definition_of(row)  # type: ignore[misc]
 
 
-def _check_version(action: str, d: Dossier, expected: int | None) -> None:
+def _definition_by_hash(s: Session, definition_id: int, content_hash: str) -> Definition:
+    with _DEF_LOCK:
+        cached = _DEF_CACHE.get((definition_id, content_hash))
+    if cached is not None:
+        return cached
+    row = s.get(DefinitionVersion, definition_id)
+    assert row is not None
+    return definition_of(row)
+
+
+def _load_rows(s: Session, *, item_id: int | None = None, ref: int | str | None = None,
+               action: str = "") -> tuple[Any, dict[int, Any], Definition]:
+    """What an action needs, as Core rows: the dossier (by one of its work items, or by id/code),
+    its work items by id, and its definition (two queries; the definition comes from the cache)."""
+    dt_ = Dossier.__table__  # type: ignore[attr-defined]
+    dv = DefinitionVersion.__table__  # type: ignore[attr-defined]
+    wt = WorkItem.__table__  # type: ignore[attr-defined]
+    stmt = sa.select(dt_, dv.c.content_hash.label("definition_hash")).select_from(
+        dt_.join(dv, dv.c.id == dt_.c.definition_id))
+    if item_id is not None:
+        # The items first, then the dossier: under READ COMMITTED the dossier row is then at
+        # least as new as the items, so a loser of a race sees the new version (StaleVersion).
+        rows = s.execute(sa.select(wt).where(wt.c.dossier_id == sa.select(wt.c.dossier_id).where(
+            wt.c.id == item_id).scalar_subquery()).order_by(wt.c.id)).all()
+        if not rows:
+            raise NotFound(f"{action}: work item {item_id} does not exist")
+        d = s.execute(stmt.where(dt_.c.id == rows[0].dossier_id)).first()
+        assert d is not None
+    else:
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            stmt = stmt.where(sa.or_(dt_.c.id == int(ref), dt_.c.code == str(ref)))
+        else:
+            stmt = stmt.where(dt_.c.code == ref)
+        d = s.execute(stmt).first()
+        if d is None:
+            raise NotFound(f"dossier '{ref}' does not exist")
+        rows = s.execute(sa.select(wt).where(wt.c.dossier_id == d.id).order_by(wt.c.id)).all()
+    return d, {w.id: w for w in rows}, _definition_by_hash(s, d.definition_id, d.definition_hash)
+
+
+def _check_version(action: str, d: Any, expected: int | None) -> None:
     if expected is not None and expected != d.version:
         raise StaleVersion(f"{action}: dossier {d.code} is at version {d.version}, not {expected} "
                            f"(it changed since you read it); reload it and try again")
@@ -601,22 +657,32 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
 
 
 def _new_dossier(s: Session, row: DefinitionVersion, defn: Definition, tr: machine.Transition, applicant: str,
-                 contact: str, now: dt.datetime) -> Dossier:
+                 contact: str, now: dt.datetime) -> Any:
     if not applicant.strip():
         raise ActionError("the applicant's name is empty")
     import uuid
 
-    d = Dossier(code=f"tmp-{uuid.uuid4().hex}", procedure_code=defn.key, definition_id=row.id,  # type: ignore[arg-type]
-                definition_version=row.version, channel=tr.state.channel, applicant=applicant.strip(),
-                applicant_contact=contact, registered_at=now, version=1, updated_at=now,
-                **_dossier_values(tr.state))
-    s.add(d)
-    s.flush()
+    dt_ = Dossier.__table__  # type: ignore[attr-defined]
+    values = dict(code=f"tmp-{uuid.uuid4().hex}", procedure_code=defn.key, definition_id=row.id,
+                  definition_version=row.version, channel=tr.state.channel, applicant=applicant.strip(),
+                  applicant_contact=contact, registered_at=now, version=1, updated_at=now,
+                  **_dossier_values(tr.state))
+    dossier_id = s.execute(sa.insert(dt_).returning(dt_.c.id), values).scalar_one()
     local = now.astimezone(dt.timezone(dt.timedelta(hours=7)))
-    d.code = f"{defn.key}-{local:%Y%m%d}-{d.id:06d}"
-    s.add(d)
-    s.flush()
-    return d
+    code = f"{defn.key}-{local:%Y%m%d}-{dossier_id:06d}"
+    s.execute(sa.update(dt_).where(dt_.c.id == dossier_id).values(code=code))
+    return _NewDossier(dossier_id, code, defn.key, row.version, 1)
+
+
+@dataclass(frozen=True)
+class _NewDossier:
+    """What :func:`_save` reads of a dossier just inserted."""
+
+    id: int
+    code: str
+    procedure_code: str
+    definition_version: int
+    version: int
 
 
 def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: dt.datetime,
@@ -672,10 +738,7 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
     now = utc(now)
 
     def body(s: Session) -> ActionResult:
-        item = s.get(WorkItem, item_id)
-        if item is None:
-            raise NotFound(f"{action}: work item {item_id} does not exist")
-        d, items, defn = _load(s, item.dossier_id)
+        d, items, defn = _load_rows(s, item_id=item_id, action=action)
         item = items[item_id]
         if item.state in OPEN_ITEM_STATES:  # a closed item: let the machine say why
             _may_act_on_item(action, actor, item, defn)
@@ -805,7 +868,7 @@ def supplement_received(db: Any, actor: Actor, dossier: int | str, *, now: dt.da
     now = utc(now)
 
     def body(s: Session) -> ActionResult:
-        d, items, defn = _load(s, dossier)
+        d, items, defn = _load_rows(s, ref=dossier)
         waiting = [w for w in items.values() if w.kind == "citizen" and w.state in OPEN_ITEM_STATES]
         if not waiting:
             state = _state_of(d, list(items.values()))
@@ -832,7 +895,7 @@ def _dossier_action(db: Any, action: str, actor: Actor, dossier: int | str, make
     now = utc(now)
 
     def body(s: Session) -> ActionResult:
-        d, items, defn = _load(s, dossier)
+        d, items, defn = _load_rows(s, ref=dossier)
         _may_act_on_dossier(action, actor, defn, system_ok=system_ok)
         _check_version(action, d, expected_version)
         tr = machine.apply(defn, _state_of(d, list(items.values())), make(), now, calendar or _default_calendar())
