@@ -455,6 +455,20 @@ _ITEM_FIELDS = (("state", "state"), ("outcome", "outcome"), ("assignee", "assign
                 ("timeliness", "timeliness"), ("branch", "branch"), ("attempt", "attempt"), ("clock", "clock"))
 
 
+_BUMP: list[Any] = []
+
+
+def _bump_statement() -> Any:
+    """``UPDATE dossiers SET <state>, version, updated_at WHERE id = :b_id AND version = :b_version``,
+    built once with bound parameters (no per-call cache-key walk over the values)."""
+    if not _BUMP:
+        t = Dossier.__table__  # type: ignore[attr-defined]
+        _BUMP.append(sa.update(t).where(t.c.id == sa.bindparam("b_id"), t.c.version == sa.bindparam("b_version"))
+                     .values({c: sa.bindparam(c, type_=t.c[c].type)
+                              for c in (*_DOSSIER_FIELDS, "version", "updated_at")}))
+    return _BUMP[0]
+
+
 def _save(s: Session, action: str, actor: Actor, d: Any, items: dict[int, Any], defn: Definition,
           tr: machine.Transition, now: dt.datetime, *, expected_version: int | None,
           acted_on: int | None, fresh: bool = False) -> ActionResult:
@@ -468,9 +482,8 @@ def _save(s: Session, action: str, actor: Actor, d: Any, items: dict[int, Any], 
     wt, et, ot = WorkItem.__table__, Event.__table__, OutboxItem.__table__  # type: ignore[attr-defined]
     if not fresh:
         version = d.version if expected_version is None else expected_version
-        res = s.execute(sa.update(Dossier.__table__).where(Dossier.__table__.c.id == d.id,  # type: ignore[attr-defined]
-                                                           Dossier.__table__.c.version == version)  # type: ignore[attr-defined]
-                        .values(**_dossier_values(tr.state), version=version + 1, updated_at=now))
+        res = s.execute(_bump_statement(), {**_dossier_values(tr.state), "version": version + 1,
+                                            "updated_at": now, "b_id": d.id, "b_version": version})
         if res.rowcount != 1:
             raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
                                f"(another action won); reload it and try again")
