@@ -37,14 +37,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import Session, select
 
+from engine import services as _services
 from engine.definition import (
     Approval,
     Definition,
@@ -56,7 +56,7 @@ from engine.definition import (
 )
 from engine.errors import DefinitionError, IllegalAction, Location, NotAuthorized, NotFound, Problem
 from engine.lint import ERROR, Finding, lint
-from engine.store import DefinitionDraft, DefinitionReview, DefinitionVersion, as_store
+from engine.store import DefinitionDraft, DefinitionReview, DefinitionVersion
 from engine.yamlsrc import load_text
 
 DRAFT = "draft"
@@ -141,23 +141,9 @@ def _published_content_is_frozen(mapper: Any, connection: Any, target: Definitio
                             "publish a new version instead")
 
 
-@contextmanager
-def _writing(db: Any) -> Iterator[Session]:
-    if isinstance(db, Session):
-        yield db
-        db.flush()
-        return
-    with as_store(db).write() as s:
-        yield s
-
-
-@contextmanager
-def _reading(db: Any) -> Iterator[Session]:
-    if isinstance(db, Session):
-        yield db
-        return
-    with as_store(db).session() as s:
-        yield s
+# One session discipline for every engine module: the services' helpers.
+_writing = _services._transaction
+_reading = _services._reading
 
 
 # --------------------------------------------------------------------------- roles

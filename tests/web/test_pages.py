@@ -108,6 +108,8 @@ def test_one_stop_records_the_supplement_of_a_waiting_dossier(web, client_for):
     assert asked.status == 5
     c = client_for("motcua")
     inbox = c.get("/inbox").text
+    assert "<title>Hộp việc — quytrinh</title>" in inbox
+    assert inbox.count('id="waiting"') == 1
     waiting = inbox.split('id="waiting"', 1)[1]
     assert f'data-dossier="{res.dossier_code}"' in waiting
     page = c.get(f"/dossiers/{res.dossier_code}").text
