@@ -255,6 +255,24 @@ def _review(s: Session, row: DefinitionDraft, action: str, actor: Any, now: dt.d
                            decision_date=decision_date))
 
 
+def _locked_in(s: Session, code: str, version: int, status: str, rule: str, rule_vi: str,
+               sep: str = "; ") -> DefinitionDraft:
+    """The draft row, locked, when it is in ``status``; else an ApprovalError stating ``rule``."""
+    row = _find(s, code, version, lock=True)
+    if row.status != status:
+        raise ApprovalError(f"version {version} of {code} is {row.status}{sep}{rule}",
+                            f"Phiên bản {version} đang ở trạng thái “{STATE_LABELS[row.status]}”; {rule_vi}")
+    return row
+
+
+def _bump(s: Session, row: DefinitionDraft, action: str, actor: Any, now: dt.datetime, **review: Any) -> None:
+    """Write a changed draft row (its row version bumped) and its history entry."""
+    row.row_version += 1
+    s.add(row)
+    s.flush()
+    _review(s, row, action, actor, now, **review)
+
+
 def _latest_published(s: Session, code: str) -> DefinitionVersion | None:
     return s.exec(select(DefinitionVersion).where(DefinitionVersion.procedure_code == code)
                   .order_by(DefinitionVersion.version.desc())).first()
@@ -344,10 +362,7 @@ def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = 
             row = open_row
             for k, v in values.items():
                 setattr(row, k, v)
-            row.row_version += 1
-            s.add(row)
-            s.flush()
-            _review(s, row, "save", actor, now)
+            _bump(s, row, "save", actor, now)
         s.flush()
         return row, findings
 
@@ -366,16 +381,10 @@ def submit(db: Any, code: str, version: int, *, actor: Any, now: dt.datetime) ->
     """
     _require(is_reform_office(actor), actor, "submit procedure definitions (reform office only)")
     with _writing(db) as s:
-        row = _find(s, code, version, lock=True)
-        if row.status != DRAFT:
-            raise ApprovalError(f"version {version} of {code} is {row.status}, not a draft; only a draft is submitted",
-                                f"Phiên bản {version} đang ở trạng thái “{STATE_LABELS[row.status]}”; "
-                                "chỉ dự thảo mới trình được.")
+        row = _locked_in(s, code, version, DRAFT, "not a draft; only a draft is submitted",
+                         "chỉ dự thảo mới trình được.", sep=", ")
         row.status, row.submitted_at, row.submitted_by = SUBMITTED, now, actor.username
-        row.row_version += 1
-        s.add(row)
-        s.flush()
-        _review(s, row, "submit", actor, now)
+        _bump(s, row, "submit", actor, now)
         return row
 
 
@@ -407,11 +416,8 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
         raise ApprovalError("the decision date (ngày quyết định) is required to approve",
                             "Hãy nhập ngày ban hành quyết định.")
     with _writing(db) as s:
-        row = _find(s, code, version, lock=True)
-        if row.status != SUBMITTED:
-            raise ApprovalError(f"version {version} of {code} is {row.status}; only a submitted version is approved",
-                                f"Phiên bản {version} đang ở trạng thái “{STATE_LABELS[row.status]}”; "
-                                "chỉ phiên bản đã trình mới phê duyệt được.")
+        row = _locked_in(s, code, version, SUBMITTED, "only a submitted version is approved",
+                         "chỉ phiên bản đã trình mới phê duyệt được.")
         checked = check_text(row.text, file=f"<{code} v{version}>", templates=templates, units=units)
         if checked.definition is None or checked.errors:
             first = next(f for f in checked.findings if f.severity == ERROR)
@@ -430,10 +436,7 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
         row.published_id, row.published_version = published.id, published.version
         row.findings = [f.to_dict() for f in checked.findings]
         row.errors, row.warnings = checked.errors, checked.warnings
-        row.row_version += 1
-        s.add(row)
-        s.flush()
-        _review(s, row, "approve", actor, now, decision_number=decision_number, decision_date=decision_date)
+        _bump(s, row, "approve", actor, now, decision_number=decision_number, decision_date=decision_date)
         return row
 
 
@@ -455,16 +458,10 @@ def send_back(db: Any, code: str, version: int, *, actor: Any, comment: str, now
         raise ApprovalError("say what to change: a comment is required to send a version back",
                             "Hãy ghi ý kiến: cần sửa gì trước khi trình lại.")
     with _writing(db) as s:
-        row = _find(s, code, version, lock=True)
-        if row.status != SUBMITTED:
-            raise ApprovalError(f"version {version} of {code} is {row.status}; only a submitted version is sent back",
-                                f"Phiên bản {version} đang ở trạng thái “{STATE_LABELS[row.status]}”; "
-                                "chỉ phiên bản đã trình mới trả lại được.")
+        row = _locked_in(s, code, version, SUBMITTED, "only a submitted version is sent back",
+                         "chỉ phiên bản đã trình mới trả lại được.")
         row.status, row.comment, row.decided_at, row.decided_by = DRAFT, comment, now, actor.username
-        row.row_version += 1
-        s.add(row)
-        s.flush()
-        _review(s, row, "send_back", actor, now, comment=comment)
+        _bump(s, row, "send_back", actor, now, comment=comment)
         return row
 
 
