@@ -318,6 +318,12 @@ def duration_text(minutes: int) -> str:
     return _calendar.format_duration(minutes)
 
 
+def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6, otherwise: str = "") -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ``otherwise``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else otherwise
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -335,8 +341,7 @@ class _Reader:
         allowed = list(allowed)
         for key in data:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-                hint = f" (did you mean '{close[0]}'?)" if close else f"; allowed: {', '.join(allowed)}"
+                hint = did_you_mean(key, allowed, cutoff=0.6, otherwise=f"; allowed: {', '.join(allowed)}")
                 self.problem(data.key_locs.get(key), "unknown-key", f"unknown key '{key}' in {what}{hint}", step)
 
     def loc_of(self, data: Any, key: str | None = None) -> Location | None:
@@ -367,8 +372,7 @@ class _Reader:
                step: str | None = None) -> str:
         value = self.text(data, key, default=default, step=step)
         if value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(value, choices, cutoff=0.5)
             self.problem(self.loc_of(data, key), "bad-value",
                          f"'{key}' is '{value}'; it must be one of {', '.join(choices)}{hint}", step)
             return default
@@ -634,8 +638,8 @@ def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> 
         return own_steps
     template = templates.get(str(extends))
     if template is None:
-        close = difflib.get_close_matches(str(extends), list(templates), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f"; known templates: {', '.join(sorted(templates)) or 'none'}"
+        hint = did_you_mean(str(extends), templates,
+                            otherwise=f"; known templates: {', '.join(sorted(templates)) or 'none'}")
         r.problem(r.loc_of(data, "extends"), "unknown-template", f"unknown template '{extends}'{hint}")
         return []
     params_raw = r.mapping(data, "with") or {}
@@ -651,8 +655,7 @@ def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> 
     ids = [str(s.get("id")) for s in steps]
     for rid in removed:
         if rid not in ids:
-            close = difflib.get_close_matches(rid, ids, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(rid, ids)
             r.problem(r.loc_of(data, "remove_steps"), "unknown-step",
                       f"remove_steps names '{rid}', which template '{template.name}' does not have{hint}")
     steps = [s for s in steps if str(s.get("id")) not in removed]
@@ -671,8 +674,7 @@ def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> 
             continue
         anchor = str(over[anchor_key])
         if anchor not in index:
-            close = difflib.get_close_matches(anchor, list(index), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(anchor, index)
             r.problem(over.key_locs[anchor_key], "unknown-step",
                       f"'{anchor_key}: {anchor}' names no step of the expanded process{hint}", sid)
             steps.append(clean)

@@ -16,7 +16,6 @@ template line, so every finding of a definition is in its own file.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,6 +31,7 @@ from engine.definition import (
     Organisation,
     Route,
     Step,
+    did_you_mean,
     format_minutes,
     format_number,
 )
@@ -288,11 +288,6 @@ def rules_markdown() -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _path(steps: Iterable[str]) -> str:
     return " → ".join(steps)
 
@@ -405,10 +400,10 @@ def _unknown_signer(ctx: Context) -> Iterator[Hit]:
         return
     unit = ctx.units.get(s.unit)
     if unit is None:
-        yield Hit(f"signer unit '{s.unit}' is not in units.yaml{_suggest(s.unit, ctx.units.units)}; "
+        yield Hit(f"signer unit '{s.unit}' is not in units.yaml{did_you_mean(s.unit, ctx.units.units)}; "
                   "use a unit id from units.yaml", key="signer")
     elif s.role and s.role not in unit.roles:
-        yield Hit(f"unit '{s.unit}' has no role '{s.role}'{_suggest(s.role, unit.roles)}; "
+        yield Hit(f"unit '{s.unit}' has no role '{s.role}'{did_you_mean(s.role, unit.roles)}; "
                   f"its roles are: {', '.join(unit.roles)}", key="signer")
 
 
@@ -435,7 +430,7 @@ def _legal_basis_missing(ctx: Context) -> Iterator[Hit]:
 def _unknown_level(ctx: Context) -> Iterator[Hit]:
     level = ctx.defn.level
     if level and level not in ctx.units.levels:
-        yield Hit(f"level '{level}' is not a level of units.yaml{_suggest(level, ctx.units.levels)}; "
+        yield Hit(f"level '{level}' is not a level of units.yaml{did_you_mean(level, ctx.units.levels)}; "
                   f"use one of: {', '.join(ctx.units.levels)}", key="level")
 
 
@@ -483,7 +478,7 @@ def _unknown_target(ctx: Context) -> Iterator[Hit]:
         for r in s.routes:
             for t in r.targets:
                 if t not in ctx.by_id:
-                    yield Hit(f"route '{r.outcome}' leads to unknown step '{t}'{_suggest(t, ctx.by_id)}; "
+                    yield Hit(f"route '{r.outcome}' leads to unknown step '{t}'{did_you_mean(t, ctx.by_id)}; "
                               "use the id of a step of this process", step=s, loc=r.loc)
 
 
@@ -575,7 +570,7 @@ def _unknown_outcome(ctx: Context) -> Iterator[Hit]:
         for r in s.routes:
             if r.outcome not in OUTCOME_LABELS and not r.label:
                 yield Hit(f"outcome '{r.outcome}' has no Vietnamese label, so users would read "
-                          f"'{r.outcome}'{_suggest(r.outcome, OUTCOME_LABELS)}; use a standard outcome "
+                          f"'{r.outcome}'{did_you_mean(r.outcome, OUTCOME_LABELS)}; use a standard outcome "
                           f"({', '.join(OUTCOME_LABELS)}) or write {r.outcome}: {{to: …, label: \"…\"}}",
                           step=s, loc=r.loc)
 
@@ -652,7 +647,7 @@ def _missing_unit(ctx: Context) -> Iterator[Hit]:
 def _unknown_unit(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if s.unit and ctx.units.get(s.unit) is None:
-            yield Hit(f"unit '{s.unit}' is not in units.yaml{_suggest(s.unit, ctx.units.units)}; use a unit "
+            yield Hit(f"unit '{s.unit}' is not in units.yaml{did_you_mean(s.unit, ctx.units.units)}; use a unit "
                       "id from units.yaml (or add the unit there)", step=s, key="unit")
 
 
@@ -680,7 +675,7 @@ def _unknown_role(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         unit = ctx.unit(s)
         if unit is not None and s.role and s.role not in unit.roles:
-            yield Hit(f"unit '{s.unit}' has no role '{s.role}'{_suggest(s.role, unit.roles)}; its roles are: "
+            yield Hit(f"unit '{s.unit}' has no role '{s.role}'{did_you_mean(s.role, unit.roles)}; its roles are: "
                       f"{', '.join(unit.roles)}", step=s, key="role")
 
 
