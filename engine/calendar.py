@@ -1125,7 +1125,10 @@ class WorkCalendar:
         CalendarError
             Outside 1995-2099.
         """
-        s, e = _naive_local(start), _naive_local(end)
+        # Local aware instants are used as they are: the coordinates read only
+        # their wall-clock fields, which are those of the naive local time.
+        s = start if start.__class__ is datetime and start.tzinfo is LOCAL_TZ else _naive_local(start)
+        e = end if end.__class__ is datetime and end.tzinfo is LOCAL_TZ else _naive_local(end)
         span = self._covering(min(s.year, e.year), max(s.year, e.year))
         if not (s.second or s.microsecond or e.second or e.microsecond):
             return self._coord_min(span, e) - self._coord_min(span, s)

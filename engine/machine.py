@@ -445,10 +445,20 @@ def _copy_state(state: DossierState) -> DossierState:
     changes them in place), so only what it mutates is copied — the dossier,
     its items, the route counters and the join records.
     """
-    new = copy.copy(state)
+    new = _shallow(state)
     new.route_counts = dict(state.route_counts)
-    new.joins = {k: dict(v) for k, v in state.joins.items()}
-    new.items = [copy.copy(it) for it in state.items]
+    new.joins = {k: dict(v) for k, v in state.joins.items()} if state.joins else {}
+    new.items = [_shallow(it) for it in state.items]
+    return new
+
+
+def _shallow(obj: Any) -> Any:
+    """``copy.copy(obj)``, without its generic ``__reduce_ex__`` path for the two state classes."""
+    cls = obj.__class__
+    if cls is not ItemState and cls is not DossierState:
+        return copy.copy(obj)
+    new = object.__new__(cls)
+    new.__dict__.update(obj.__dict__)
     return new
 
 
@@ -705,10 +715,11 @@ def _close_item(it: ItemState, step: Step, new_state: str, outcome: str | None, 
         return
     clock = clock.close(now)
     it.clock = clock.as_dict()
-    it.spent = clock.spent(calendar)
+    it.spent = spent = clock.spent(calendar)
     it.paused = clock.paused_minutes(calendar)
-    # done: early / on_time / late; cancelled: no class (an open class would mislead reports)
-    it.timeliness = str(sla.timeliness_closed(clock, calendar, sla.Scope.STEP)) if new_state == DONE else None
+    # done: early / on_time / late; cancelled: no class (an open class would mislead reports).
+    # This is sla.timeliness_closed(clock, calendar, Scope.STEP), with the minutes spent counted once.
+    it.timeliness = str(sla.classify_closed(clock.limit(calendar), spent)) if new_state == DONE else None
 
 
 def _pause_clock(tr: Transition, step: Step, now: dt.datetime) -> None:

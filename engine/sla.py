@@ -42,11 +42,11 @@ within that minute, ``late`` if after it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
-from engine.calendar import MINUTES_PER_DAY, WorkCalendar, to_local
+from engine.calendar import LOCAL_TZ, MINUTES_PER_DAY, WorkCalendar, to_local
 from engine.errors import CalendarError
 
 __all__ = [
@@ -149,8 +149,74 @@ class SlaPolicy:
 DEFAULT_SLA_POLICY = SlaPolicy()
 
 
+# Hot-path helpers. A transition truncates, parses and formats the same few
+# instants many times; these caches and fast paths give exactly what the plain
+# code (``to_local(t).replace(second=0, microsecond=0)``, ``fromisoformat``,
+# ``isoformat``) gives, only cheaper. The caches are bounded (cleared when full)
+# and hold immutable values, so sharing them between threads is harmless.
+
+_UTC = timezone.utc
+_CACHE_MAX = 4096
+_MINUTE_CACHE: dict[datetime, datetime] = {}  # UTC instant -> its local minute
+_PARSE_CACHE: dict[str, datetime] = {}        # stored ISO text -> its local minute
+_ISO_CACHE: dict[datetime, str] = {}          # local instant (fold 0) -> ISO text
+_TD_SECONDS = tuple(timedelta(seconds=s) for s in range(60))
+_new = object.__new__
+
+
+def _truncate(t: datetime) -> datetime:
+    """A local aware datetime truncated to its minute (as ``replace(second=0, microsecond=0)``)."""
+    s, us = t.second, t.microsecond
+    if not (s or us):
+        return t
+    if t.fold:  # wall-clock subtraction would drop the fold
+        return t.replace(second=0, microsecond=0)
+    return t - (_TD_SECONDS[s] if not us else timedelta(0, s, us))
+
+
 def _minute(t: datetime) -> datetime:
+    """``t`` in local time, truncated to the minute."""
+    if t.__class__ is datetime:
+        tz = t.tzinfo
+        if tz is LOCAL_TZ:
+            return _truncate(t)
+        if tz is _UTC:
+            m = _MINUTE_CACHE.get(t)
+            if m is None:
+                m = _truncate(t.astimezone(LOCAL_TZ))
+                if len(_MINUTE_CACHE) >= _CACHE_MAX:
+                    _MINUTE_CACHE.clear()
+                _MINUTE_CACHE[t] = m
+            return m
     return to_local(t).replace(second=0, microsecond=0)
+
+
+def _parse_minute(text: str) -> datetime:
+    """``_minute(datetime.fromisoformat(text))`` (ValueError when malformed)."""
+    m = _PARSE_CACHE.get(text)
+    if m is None:
+        m = _minute(datetime.fromisoformat(text))
+        if len(_PARSE_CACHE) >= _CACHE_MAX:
+            _PARSE_CACHE.clear()
+        _PARSE_CACHE[text] = m
+    return m
+
+
+def _iso(t: datetime | None) -> str | None:
+    """``t.isoformat()`` (None stays None)."""
+    if t is None:
+        return None
+    if t.__class__ is datetime and t.tzinfo is LOCAL_TZ and not t.fold:
+        # Keys are local, fold-0 datetimes only: equal keys have equal wall times
+        # and offsets, hence the same text.
+        s = _ISO_CACHE.get(t)
+        if s is None:
+            s = t.isoformat()
+            if len(_ISO_CACHE) >= _CACHE_MAX:
+                _ISO_CACHE.clear()
+            _ISO_CACHE[t] = s
+        return s
+    return t.isoformat()
 
 
 @dataclass(frozen=True)
@@ -169,9 +235,36 @@ class Pause:
                 raise ClockError(f"a pause cannot end ({self.end:%Y-%m-%d %H:%M}) before it starts "
                                  f"({self.start:%Y-%m-%d %H:%M})")
         try:
-            object.__setattr__(self, "reason", PauseReason(self.reason))
+            object.__setattr__(self, "reason", _reason(self.reason))
         except ValueError:
             raise ClockError(f"unknown pause reason {self.reason!r} (known: supplement, financial)") from None
+
+
+_REASONS: dict[str, PauseReason] = {m.value: m for m in PauseReason}
+_POLICIES: dict[str, SupplementPolicy] = {m.value: m for m in SupplementPolicy}
+
+
+def _reason(r: Any) -> PauseReason:
+    """``PauseReason(r)`` (ValueError when unknown)."""
+    if r.__class__ is PauseReason:
+        return r
+    m = _REASONS.get(r) if r.__class__ is str else None
+    return m if m is not None else PauseReason(r)
+
+
+def _policy(p: Any) -> SupplementPolicy:
+    """``SupplementPolicy(p)`` (ValueError when unknown)."""
+    if p.__class__ is SupplementPolicy:
+        return p
+    m = _POLICIES.get(p) if p.__class__ is str else None
+    return m if m is not None else SupplementPolicy(p)
+
+
+def _pause(start: datetime, end: datetime | None, reason: PauseReason) -> "Pause":
+    """A Pause from values already normalized and checked (no validation)."""
+    p = _new(Pause)
+    p.__dict__.update(start=start, end=end, reason=reason)
+    return p
 
 
 @dataclass(frozen=True)
@@ -224,7 +317,7 @@ class Clock:
             if isinstance(lm, bool) or not isinstance(lm, int) or lm < 0:
                 raise ClockError(f"limit_minutes must be an integer >= 0 (or same_day=True), not {lm!r}")
         try:
-            object.__setattr__(self, "policy", SupplementPolicy(self.policy))
+            object.__setattr__(self, "policy", _policy(self.policy))
         except ValueError:
             raise ClockError(f"unknown supplementation policy {self.policy!r} "
                              f"(known: pause, restart, counts)") from None
@@ -259,11 +352,18 @@ class Clock:
         policy: SupplementPolicy | str = SupplementPolicy.PAUSE,
     ) -> "Clock":
         """The clock of a dossier from the receipt of its complete dossier."""
+        if cls is Clock and policy.__class__ in (str, SupplementPolicy) and policy in _POLICIES:
+            if same_day is False and limit_minutes.__class__ is int and limit_minutes >= 0:  # type: ignore[operator]
+                return _clock(_minute(received), limit_minutes, False, cutoff, _policy(policy), (), None)
+            if same_day is True and limit_minutes is None:
+                return _clock(_minute(received), None, True, cutoff, _policy(policy), (), None)
         return cls(received, limit_minutes, same_day, cutoff, policy)  # type: ignore[arg-type]
 
     @classmethod
     def for_step(cls, opened: datetime, duration_minutes: int) -> "Clock":
         """The clock of a step from its opening, with its duration in working minutes."""
+        if cls is Clock and duration_minutes.__class__ is int and duration_minutes >= 0:
+            return _clock(_minute(opened), duration_minutes, False, None, SupplementPolicy.PAUSE, (), None)
         return cls(opened, duration_minutes)
 
     @property
@@ -289,7 +389,16 @@ class Clock:
             raise ClockError("the clock is closed: it cannot be paused")
         if self.paused:
             raise ClockError(f"the clock is already paused since {self.pauses[-1].start:%Y-%m-%d %H:%M}")
-        return replace(self, pauses=self.pauses + (Pause(at, None, reason),))
+        p = Pause(at, None, reason)
+        if self.__class__ is not Clock:
+            return replace(self, pauses=self.pauses + (p,))
+        # The same checks as __post_init__, on the one pause added.
+        prev_end = self._last_end()
+        if p.start < prev_end:
+            raise ClockError(f"pause {len(self.pauses) + 1} starts at {p.start:%Y-%m-%d %H:%M}, before the clock "
+                             f"start or the end of the previous pause ({prev_end:%Y-%m-%d %H:%M})")
+        return _clock(self.start, self.limit_minutes, self.same_day, self.cutoff, self.policy,
+                      self.pauses + (p,), None)
 
     def resume(self, at: datetime) -> "Clock":
         """Restart the clock at ``at`` (the citizen supplemented or paid).
@@ -302,7 +411,16 @@ class Clock:
         if not self.paused:
             raise ClockError("the clock is not paused")
         last = self.pauses[-1]
-        return replace(self, pauses=self.pauses[:-1] + (Pause(last.start, at, last.reason),))
+        if self.__class__ is not Clock:
+            return replace(self, pauses=self.pauses[:-1] + (Pause(last.start, at, last.reason),))
+        # The checks of Pause.__post_init__ on the pause that ends (its start and
+        # reason are already normalized); the others are unchanged.
+        end = _minute(at)
+        if end < last.start:
+            raise ClockError(f"a pause cannot end ({end:%Y-%m-%d %H:%M}) before it starts "
+                             f"({last.start:%Y-%m-%d %H:%M})")
+        return _clock(self.start, self.limit_minutes, self.same_day, self.cutoff, self.policy,
+                      self.pauses[:-1] + (_pause(last.start, end, last.reason),), self.closed_at)
 
     def close(self, at: datetime) -> "Clock":
         """Complete the step or dossier at ``at`` (an open pause ends there).
@@ -315,7 +433,22 @@ class Clock:
         if self.closed:
             raise ClockError(f"the clock is already closed ({self.closed_at:%Y-%m-%d %H:%M})")
         clock = self.resume(at) if self.paused else self
-        return replace(clock, closed_at=at)
+        if clock.__class__ is not Clock:
+            return replace(clock, closed_at=at)
+        closed_at = _minute(at)
+        prev_end = clock._last_end()
+        if closed_at < prev_end:
+            raise ClockError(f"closed at {closed_at:%Y-%m-%d %H:%M}, before the start or "
+                             f"the last pause ({prev_end:%Y-%m-%d %H:%M})")
+        return _clock(clock.start, clock.limit_minutes, clock.same_day, clock.cutoff, clock.policy,
+                      clock.pauses, closed_at)
+
+    def _last_end(self) -> datetime:
+        """The end of the last pause (its start while it lasts), else the start."""
+        if not self.pauses:
+            return self.start
+        last = self.pauses[-1]
+        return last.end if last.end is not None else last.start
 
     # ----------------------------------------------------------------- counting
 
@@ -366,6 +499,8 @@ class Clock:
         due instant. While paused under ``restart``, the limit of a new epoch
         starting at ``now`` (the full limit runs again on resumption).
         """
+        if not self.same_day and not (self.pauses and self.pauses[-1].end is None):
+            return self.limit_minutes  # type: ignore[return-value]  # the epoch does not matter
         epoch, _ = self._segments()
         if self.paused and self._restarts(self.pauses[-1]):
             epoch = _minute(now) if now is not None else self.pauses[-1].start
@@ -386,6 +521,8 @@ class Clock:
             When the clock is open and ``now`` is None.
         """
         until = self._until(now)
+        if not self.pauses:  # one period, from the start
+            return cal.elapsed(self.start, until) if until > self.start else 0
         if self.paused and self._restarts(self.pauses[-1]):
             return 0
         total = 0
@@ -402,6 +539,8 @@ class Clock:
     def paused_minutes(self, cal: WorkCalendar, now: datetime | None = None) -> int:
         """Working minutes the clock stood still (pauses that stopped it), up to ``now``."""
         until = self._until(now)
+        if not self.pauses:
+            return 0
         total = 0
         for p in self.pauses:
             if not self._stops(p) or p.start >= until:
@@ -412,6 +551,8 @@ class Clock:
 
     def _instant_at(self, cal: WorkCalendar, need: int, now: datetime | None) -> datetime | None:
         """The instant at which ``need`` working minutes will have counted (current epoch)."""
+        if not self.pauses:  # one open period, from the start
+            return self.start if need <= 0 else cal.add(self.start, need)
         epoch, segments = self._segments()
         if self.paused and self._restarts(self.pauses[-1]):
             return None if now is None else cal.add(max(_minute(now), self.pauses[-1].start), need)
@@ -477,7 +618,7 @@ class Clock:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO instants); :meth:`from_dict` reads it back."""
-        iso = lambda t: None if t is None else t.isoformat()  # noqa: E731
+        iso = _iso
         return {
             "start": iso(self.start),
             "limit_minutes": self.limit_minutes,
@@ -498,6 +639,10 @@ class Clock:
         ClockError
             When a field is missing or malformed.
         """
+        if cls is Clock:
+            clock = _clock_from_dict(data)
+            if clock is not None:
+                return clock
         try:
             dt = lambda v: None if v is None else datetime.fromisoformat(v)  # noqa: E731
             return cls(
@@ -512,6 +657,85 @@ class Clock:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ClockError(f"not a stored clock: {exc}") from None
+
+
+def _clock(start: datetime, limit_minutes: int | None, same_day: bool, cutoff: time | None,
+           policy: SupplementPolicy, pauses: tuple[Pause, ...], closed_at: datetime | None) -> Clock:
+    """A Clock from values already normalized and checked (no validation)."""
+    c = _new(Clock)
+    c.__dict__.update(start=start, limit_minutes=limit_minutes, same_day=same_day, cutoff=cutoff,
+                      policy=policy, pauses=pauses, closed_at=closed_at)
+    return c
+
+
+def _clock_from_dict(data: Any) -> Clock | None:
+    """``Clock.from_dict(data)`` for a well-formed stored clock, without the generic checks.
+
+    Returns None for anything unusual (an unexpected type, a value the checks
+    would refuse): :meth:`Clock.from_dict` then takes the validated path, which
+    builds the same clock or raises the same error.
+    """
+    if data.__class__ is not dict:
+        return None
+    text = data.get("start")
+    if text.__class__ is not str:
+        return None
+    lm = data.get("limit_minutes")
+    same_day = data.get("same_day", False)
+    if same_day is False:
+        if lm.__class__ is not int or lm < 0:
+            return None
+    elif same_day is not True or lm is not None:
+        return None
+    try:
+        policy = _POLICIES.get(data.get("policy", "pause"))  # TypeError when unhashable
+        if policy is None:
+            return None
+        start = _parse_minute(text)
+        cutoff = data.get("cutoff")
+        if cutoff is not None:
+            if cutoff.__class__ is not str:
+                return None
+            cutoff = time.fromisoformat(cutoff)
+        raw = data.get("pauses", ())
+        pauses: tuple[Pause, ...] = ()
+        prev_end = start
+        if raw:
+            if raw.__class__ is not list and raw.__class__ is not tuple:
+                return None
+            out = []
+            last = len(raw) - 1
+            for i, p in enumerate(raw):
+                if p.__class__ is not dict:
+                    return None
+                ps, pe = p.get("start"), p.get("end")
+                reason = _REASONS.get(p.get("reason", "supplement"))
+                if ps.__class__ is not str or reason is None:
+                    return None
+                ps = _parse_minute(ps)
+                if pe is not None:
+                    if pe.__class__ is not str:
+                        return None
+                    pe = _parse_minute(pe)
+                    if pe < ps:
+                        return None
+                elif i != last:
+                    return None
+                if ps < prev_end:
+                    return None
+                prev_end = pe if pe is not None else ps
+                out.append(_pause(ps, pe, reason))
+            pauses = tuple(out)
+        closed_at = data.get("closed_at")
+        if closed_at is not None:
+            if closed_at.__class__ is not str:
+                return None
+            closed_at = _parse_minute(closed_at)
+            if closed_at < prev_end or (pauses and pauses[-1].end is None):
+                return None
+    except (TypeError, ValueError):
+        return None
+    return _clock(start, lm, same_day, cutoff, policy, pauses, closed_at)
 
 
 # --------------------------------------------------------------------------- timeliness
@@ -590,7 +814,7 @@ def timeliness_closed(clock: Clock, cal: WorkCalendar, scope: Scope | str = Scop
     """
     if not clock.closed:
         raise ClockError("the clock is open: use timeliness_open()")
-    if Scope(scope) == Scope.DOSSIER:
+    if (scope if scope.__class__ is Scope else Scope(scope)) is Scope.DOSSIER:
         return classify_closed_at(clock.due(cal), clock.closed_at)  # type: ignore[arg-type]
     return classify_closed(clock.limit(cal), clock.spent(cal))
 
