@@ -40,7 +40,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from engine import machine, sla
+from engine import machine, rawdb, sla
 from engine.definition import Definition, Organisation, definition_from_data, definition_to_data, dump_yaml
 from engine.errors import (
     ActionError,
@@ -367,29 +367,28 @@ class ActionResult:
 
 def _idempotent(db: Any, action: str, actor: Actor, key: str | None, params: dict[str, Any],
                 now: dt.datetime, body: Any) -> ActionResult:
-    """Run ``body(session)`` once per idempotency key (see the module docstring)."""
+    """Run ``body(tx)`` (a :class:`engine.rawdb.Tx`) once per idempotency key (see the module docstring)."""
     if key is None:
-        with _transaction(db) as s:
-            return body(s)
+        with rawdb.write(db) as tx:
+            return body(tx)
     digest = _request_hash(action, {**params, "actor": actor.username})
     for attempt in (1, 2):
         try:
-            with _transaction(db) as s:
-                rec = s.get(RequestRecord, key)
-                if rec is not None:
+            with rawdb.write(db) as tx:
+                found = tx.fetch(_REQUESTS, f"SELECT {_REQUESTS.select_list} FROM requests WHERE key = ?", (key,))
+                if found:
+                    rec = found[0]
                     if rec.request_hash != digest:
                         raise DuplicateRequest(
                             f"idempotency key '{key}' was already used by {rec.actor} for a different "
                             f"request ({rec.action} at {rec.at.isoformat()}); use a new key")
                     return ActionResult.from_dict(rec.result, replayed=True)
                 # Claim the key first: a concurrent twin blocks here, then sees the record.
-                rec = RequestRecord(key=key, action=action, request_hash=digest, result={},
-                                    actor=actor.username, at=now)
-                s.add(rec)
-                s.flush()
-                result = body(s)
-                rec.result = result.as_dict()
-                s.add(rec)
+                values = {"key": key, "action": action, "request_hash": digest, "result": {},
+                          "actor": actor.username, "at": now}
+                tx.execute(_REQUESTS.insert_sql(tuple(values)), tx.bind(_REQUESTS, values))
+                result = body(tx)
+                tx.update_row(_REQUESTS, {"result": result.as_dict()}, "key = ?", (key,))
                 return result
         except IntegrityError:
             # A concurrent twin committed the same key first: the next attempt replays its
@@ -420,20 +419,21 @@ def _find_dossier(s: Session, ref: int | str, *, lock: bool = False) -> Dossier:
     return row
 
 
-def _state_of(d: Dossier, items: Sequence[WorkItem]) -> machine.DossierState:
+def _state_of(d: Any, items: Sequence[Any]) -> machine.DossierState:
+    """The machine's view of a dossier and its work items (rows as loaded by :func:`_load_rows`)."""
     return machine.DossierState(
-        status=Status(d.status), channel=d.channel, registered_at=d.registered_at,
-        received_at=d.received_at, clock_started_at=d.clock_started_at, due_at=d.due_at,
-        original_due_at=d.original_due_at, paused_at=d.paused_at, paused_minutes=d.paused_minutes,
-        clock_policy=d.clock_policy, clock_restarts=d.clock_restarts, supplements=d.supplements,
-        finished_at=d.finished_at, closed_at=d.closed_at, result=d.result, timeliness=d.timeliness,
-        route_counts=dict(d.route_counts or {}), joins=json.loads(json.dumps(d.joins or {})),
-        clock=d.clock,
+        status=Status(d["status"]), channel=d["channel"], registered_at=d["registered_at"],
+        received_at=d["received_at"], clock_started_at=d["clock_started_at"], due_at=d["due_at"],
+        original_due_at=d["original_due_at"], paused_at=d["paused_at"], paused_minutes=d["paused_minutes"],
+        clock_policy=d["clock_policy"], clock_restarts=d["clock_restarts"], supplements=d["supplements"],
+        finished_at=d["finished_at"], closed_at=d["closed_at"], result=d["result"], timeliness=d["timeliness"],
+        route_counts=dict(d["route_counts"] or {}), joins=json.loads(json.dumps(d["joins"])) if d["joins"] else {},
+        clock=d["clock"],
         items=[machine.ItemState(
-            key=w.id, step=w.step_id, state=w.state, opened_at=w.opened_at, due_at=w.due_at,  # type: ignore[arg-type]
-            allotted=w.allotted_minutes, assignee=w.assignee_id, claimed_at=w.claimed_at,
-            closed_at=w.closed_at, outcome=w.outcome, spent=w.spent_minutes, paused=w.paused_minutes,
-            timeliness=w.timeliness, branch=w.branch, attempt=w.attempt, clock=w.clock) for w in items],
+            key=w["id"], step=w["step_id"], state=w["state"], opened_at=w["opened_at"], due_at=w["due_at"],
+            allotted=w["allotted_minutes"], assignee=w["assignee_id"], claimed_at=w["claimed_at"],
+            closed_at=w["closed_at"], outcome=w["outcome"], spent=w["spent_minutes"], paused=w["paused_minutes"],
+            timeliness=w["timeliness"], branch=w["branch"], attempt=w["attempt"], clock=w["clock"]) for w in items],
     )
 
 
@@ -455,36 +455,24 @@ _ITEM_FIELDS = (("state", "state"), ("outcome", "outcome"), ("assignee", "assign
                 ("timeliness", "timeliness"), ("branch", "branch"), ("attempt", "attempt"), ("clock", "clock"))
 
 
-_BUMP: list[Any] = []
+_DOSSIERS, _ITEMS, _EVENTS, _OUTBOX, _REQUESTS = (
+    rawdb.table(n) for n in ("dossiers", "work_items", "events", "outbox", "requests"))
 
 
-def _bump_statement() -> Any:
-    """``UPDATE dossiers SET <state>, version, updated_at WHERE id = :b_id AND version = :b_version``,
-    built once with bound parameters (no per-call cache-key walk over the values)."""
-    if not _BUMP:
-        t = Dossier.__table__  # type: ignore[attr-defined]
-        _BUMP.append(sa.update(t).where(t.c.id == sa.bindparam("b_id"), t.c.version == sa.bindparam("b_version"))
-                     .values({c: sa.bindparam(c, type_=t.c[c].type)
-                              for c in (*_DOSSIER_FIELDS, "version", "updated_at")}))
-    return _BUMP[0]
-
-
-def _save(s: Session, action: str, actor: Actor, d: Any, items: dict[int, Any], defn: Definition,
+def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any], defn: Definition,
           tr: machine.Transition, now: dt.datetime, *, expected_version: int | None,
           acted_on: int | None, fresh: bool = False) -> ActionResult:
     """Write a transition: the version bump first (the lock), then items, events and outbox.
 
     ``d`` and ``items`` are the rows as loaded (attribute access by column
     name). Only the work items the transition changed are updated; new ones,
-    the events and the outbox items are inserted with Core statements (the
-    ORM's unit of work is not needed for rows written once).
+    the events and the outbox items are inserted.
     """
-    wt, et, ot = WorkItem.__table__, Event.__table__, OutboxItem.__table__  # type: ignore[attr-defined]
     if not fresh:
         version = d.version if expected_version is None else expected_version
-        res = s.execute(_bump_statement(), {**_dossier_values(tr.state), "version": version + 1,
-                                            "updated_at": now, "b_id": d.id, "b_version": version})
-        if res.rowcount != 1:
+        bumped = tx.update_row(_DOSSIERS, {**_dossier_values(tr.state), "version": version + 1, "updated_at": now},
+                               "id = ? AND version = ?", (d.id, version))
+        if bumped != 1:
             raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
                                f"(another action won); reload it and try again")
         new_version = version + 1
@@ -493,53 +481,44 @@ def _save(s: Session, action: str, actor: Actor, d: Any, items: dict[int, Any], 
     _pause_hook(action)  # tests: die here, after the first write of the transaction
     steps = defn.steps_by_id()
     key_to_id: dict[int, int] = {}
+    unit_of: dict[int, str | None] = {}
     for it in tr.state.items:
+        step = steps[it.step]
         if it.key < 0:
-            step = steps[it.step]
             values = {col: getattr(it, f) for f, col in _ITEM_FIELDS}
             values.update(dossier_id=d.id, step_id=it.step, step_name=step.name, kind=step.kind,
                           unit_id=step.unit, role=step.role, opened_at=it.opened_at)
-            key_to_id[it.key] = s.execute(sa.insert(wt).returning(wt.c.id), values).scalar_one()
+            new_id = key_to_id[it.key] = tx.insert_row(_ITEMS, values)
         else:
             row = items[it.key]
-            changed = {col: getattr(it, f) for f, col in _ITEM_FIELDS if getattr(it, f) != getattr(row, col)}
+            changed = {col: getattr(it, f) for f, col in _ITEM_FIELDS if getattr(it, f) != row[col]}
             if changed:
-                s.execute(sa.update(wt).where(wt.c.id == it.key).values(**changed))
-            key_to_id[it.key] = it.key
-    event_rows = [
-        {"dossier_id": d.id, "work_item_id": key_to_id.get(ev.item) if ev.item is not None else None,
-         "at": now, "actor": actor.username, "actor_unit": actor.unit, "action": ev.action, "step_id": ev.step,
-         "from_status": ev.from_status, "to_status": ev.to_status, "to_steps": list(ev.to_steps),
-         "outcome": ev.outcome, "comment": ev.comment, "data": _jsonable(ev.data)}
+                tx.update_row(_ITEMS, changed, "id = ?", (it.key,))
+            new_id = key_to_id[it.key] = it.key
+        unit_of[new_id] = step.unit
+    event_ids = [
+        tx.insert_row(_EVENTS, {
+            "dossier_id": d.id, "work_item_id": key_to_id.get(ev.item) if ev.item is not None else None,
+            "at": now, "actor": actor.username, "actor_unit": actor.unit, "action": ev.action, "step_id": ev.step,
+            "from_status": ev.from_status, "to_status": ev.to_status, "to_steps": list(ev.to_steps),
+            "outcome": ev.outcome, "comment": ev.comment, "data": ev.data})
         for ev in tr.events]
-    outbox_rows: list[dict[str, Any]] = []
+    outbox_ids = []
     for i, eff in enumerate(tr.effects):
         item_id = key_to_id.get(eff.item) if eff.item is not None else None
         unit = eff.payload.get("unit")
         if unit is None and item_id is not None:
-            unit = steps[next(x.step for x in tr.state.items if key_to_id.get(x.key) == item_id)].unit
-        payload = {**_jsonable(eff.payload), "dossier_code": d.code, "procedure_code": d.procedure_code,
+            unit = unit_of[item_id]
+        payload = {**eff.payload, "dossier_code": d.code, "procedure_code": d.procedure_code,
                    "definition_version": d.definition_version, "unit": unit, "action": action}
-        outbox_rows.append({"kind": eff.kind, "dossier_id": d.id, "work_item_id": item_id, "payload": payload,
-                            "idempotency_key": f"{d.code}:v{new_version}:{i}:{eff.kind}",
-                            "state": OUTBOX_PENDING, "available_at": now, "attempts": 0, "lease_owner": None,
-                            "lease_until": None, "created_at": now, "completed_at": None, "result": None,
-                            "last_error": None})
-    event_ids = _insert_many(s, et, event_rows)
-    outbox_ids = _insert_many(s, ot, outbox_rows)
+        outbox_ids.append(tx.insert_row(_OUTBOX, {
+            "kind": eff.kind, "dossier_id": d.id, "work_item_id": item_id, "payload": payload,
+            "idempotency_key": f"{d.code}:v{new_version}:{i}:{eff.kind}", "state": OUTBOX_PENDING,
+            "available_at": now, "attempts": 0, "lease_owner": None, "lease_until": None, "created_at": now,
+            "completed_at": None, "result": None, "last_error": None}))
     return ActionResult(action=action, dossier_id=d.id, dossier_code=d.code, version=new_version,
                         status=int(tr.state.status), item_id=key_to_id.get(acted_on) if acted_on else None,
                         opened=[key_to_id[k] for k in tr.opened], events=event_ids, outbox=outbox_ids)
-
-
-def _insert_many(s: Session, table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` in one statement; their new ids, in the order of ``rows``."""
-    if not rows:
-        return []
-    if len(rows) == 1:
-        return [s.execute(sa.insert(table).returning(table.c.id), rows[0]).scalar_one()]
-    res = s.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    return [r[0] for r in res]
 
 
 def _jsonable(data: Any) -> Any:
@@ -554,44 +533,47 @@ def _load(s: Session, ref: int | str) -> tuple[Dossier, dict[int, WorkItem], Def
     return d, {w.id: w for w in rows}, definition_of(row)  # type: ignore[misc]
 
 
-def _definition_by_hash(s: Session, definition_id: int, content_hash: str) -> Definition:
+def _definition_by_hash(tx: rawdb.Tx, definition_id: int, content_hash: str) -> Definition:
     with _DEF_LOCK:
         cached = _DEF_CACHE.get((definition_id, content_hash))
     if cached is not None:
         return cached
-    row = s.get(DefinitionVersion, definition_id)
-    assert row is not None
-    return definition_of(row)
+    rows = tx.execute("SELECT id, procedure_code, version, content_hash, content FROM definition_versions "
+                      "WHERE id = ?", (definition_id,)).fetchall()
+    assert rows, definition_id
+    return definition_of(rawdb.Row(zip(("id", "procedure_code", "version", "content_hash", "content"), rows[0])))
 
 
-def _load_rows(s: Session, *, item_id: int | None = None, ref: int | str | None = None,
+_ITEMS_OF_ITEM_SQL = (f"SELECT {_ITEMS.select_list} FROM work_items WHERE dossier_id = "
+                      f"(SELECT dossier_id FROM work_items WHERE id = ?) ORDER BY id")
+_ITEMS_OF_DOSSIER_SQL = f"SELECT {_ITEMS.select_list} FROM work_items WHERE dossier_id = ? ORDER BY id"
+_DOSSIER_SQL = (f"SELECT {_DOSSIERS.select_list}, definition_versions.content_hash FROM dossiers "
+                f"JOIN definition_versions ON definition_versions.id = dossiers.definition_id WHERE ")
+
+
+def _load_rows(tx: rawdb.Tx, *, item_id: int | None = None, ref: int | str | None = None,
                action: str = "") -> tuple[Any, dict[int, Any], Definition]:
-    """What an action needs, as Core rows: the dossier (by one of its work items, or by id/code),
-    its work items by id, and its definition (two queries; the definition comes from the cache)."""
-    dt_ = Dossier.__table__  # type: ignore[attr-defined]
-    dv = DefinitionVersion.__table__  # type: ignore[attr-defined]
-    wt = WorkItem.__table__  # type: ignore[attr-defined]
-    stmt = sa.select(dt_, dv.c.content_hash.label("definition_hash")).select_from(
-        dt_.join(dv, dv.c.id == dt_.c.definition_id))
+    """What an action needs: the dossier (by one of its work items, or by id/code), its work
+    items by id, and its definition (two queries; the definition comes from the cache)."""
+    extra = ("definition_hash",)
     if item_id is not None:
         # The items first, then the dossier: under READ COMMITTED the dossier row is then at
         # least as new as the items, so a loser of a race sees the new version (StaleVersion).
-        rows = s.execute(sa.select(wt).where(wt.c.dossier_id == sa.select(wt.c.dossier_id).where(
-            wt.c.id == item_id).scalar_subquery()).order_by(wt.c.id)).all()
+        rows = tx.fetch(_ITEMS, _ITEMS_OF_ITEM_SQL, (item_id,))
         if not rows:
             raise NotFound(f"{action}: work item {item_id} does not exist")
-        d = s.execute(stmt.where(dt_.c.id == rows[0].dossier_id)).first()
-        assert d is not None
+        d = tx.fetch(_DOSSIERS, _DOSSIER_SQL + "dossiers.id = ?", (rows[0].dossier_id,), extra)[0]
     else:
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            stmt = stmt.where(sa.or_(dt_.c.id == int(ref), dt_.c.code == str(ref)))
+            found = tx.fetch(_DOSSIERS, _DOSSIER_SQL + "(dossiers.id = ? OR dossiers.code = ?) ORDER BY dossiers.id",
+                             (int(ref), str(ref)), extra)
         else:
-            stmt = stmt.where(dt_.c.code == ref)
-        d = s.execute(stmt).first()
-        if d is None:
+            found = tx.fetch(_DOSSIERS, _DOSSIER_SQL + "dossiers.code = ?", (ref,), extra)
+        if not found:
             raise NotFound(f"dossier '{ref}' does not exist")
-        rows = s.execute(sa.select(wt).where(wt.c.dossier_id == d.id).order_by(wt.c.id)).all()
-    return d, {w.id: w for w in rows}, _definition_by_hash(s, d.definition_id, d.definition_hash)
+        d = found[0]
+        rows = tx.fetch(_ITEMS, _ITEMS_OF_DOSSIER_SQL, (d.id,))
+    return d, {w.id: w for w in rows}, _definition_by_hash(tx, d.definition_id, d.definition_hash)
 
 
 def _check_version(action: str, d: Any, expected: int | None) -> None:
@@ -655,36 +637,57 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
     now = utc(now)
     params = {"procedure": procedure_code, "applicant": applicant, "channel": channel, "contact": contact}
 
-    def body(s: Session) -> ActionResult:
-        row, defn = current_definition(s, procedure_code)
+    def body(tx: rawdb.Tx) -> ActionResult:
+        row, defn = _published(tx, procedure_code)
         _may_act_on_dossier("submit", actor, defn, system_ok=True)
         if actor.is_system is False and actor.role != defn.start.role:
             raise NotAuthorized(f"submit: {actor} may not register dossiers; {defn.start.unit}/"
                                 f"{defn.start.role} does")
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
-        d = _new_dossier(s, row, defn, tr, applicant, contact, now)
-        return _save(s, "submit", actor, d, {}, defn, tr, now, expected_version=None, acted_on=None, fresh=True)
+        d = _new_dossier(tx, row, defn, tr, applicant, contact, now)
+        return _save(tx, "submit", actor, d, {}, defn, tr, now, expected_version=None, acted_on=None, fresh=True)
 
     return _idempotent(db, "submit", actor, idempotency_key, params, now, body)
 
 
-def _new_dossier(s: Session, row: DefinitionVersion, defn: Definition, tr: machine.Transition, applicant: str,
+_NEW_DOSSIER_COLUMNS = ("procedure_code", "definition_id", "definition_version", "channel", "applicant",
+                        "applicant_contact", "registered_at", "version", "updated_at", *_DOSSIER_FIELDS)
+#: INSERT a dossier with its final code, ``<procedure>-<yyyymmdd>-<id, 6 digits>``, in one statement: the
+#: id is taken first (SQLite: max + 1 under the BEGIN IMMEDIATE write lock; PostgreSQL: the sequence).
+_NEW_DOSSIER_SQL = {
+    False: (f"INSERT INTO dossiers (id, code, {', '.join(_NEW_DOSSIER_COLUMNS)}) "
+            f"SELECT n.id, ? || printf('%06d', n.id), {', '.join('?' for _ in _NEW_DOSSIER_COLUMNS)} "
+            f"FROM (SELECT coalesce(max(id), 0) + 1 AS id FROM dossiers) AS n"),
+    True: (f"INSERT INTO dossiers (id, code, {', '.join(_NEW_DOSSIER_COLUMNS)}) "
+           f"SELECT n.id, ? || right('00000' || n.id::text, greatest(6, length(n.id::text))), "
+           f"{', '.join('?' for _ in _NEW_DOSSIER_COLUMNS)} "
+           f"FROM (SELECT nextval(pg_get_serial_sequence('dossiers', 'id')) AS id) AS n"),
+}
+
+
+def _published(tx: rawdb.Tx, code: str) -> tuple[Any, Definition]:
+    """The newest published version of a procedure (its row's id and version) and its definition."""
+    found = tx.execute("SELECT id, version, content_hash FROM definition_versions WHERE procedure_code = ? "
+                       "ORDER BY version DESC LIMIT 1", (code,)).fetchall()
+    if not found:
+        raise NotFound(f"procedure '{code}' is not published (publish it with publish_definition, "
+                       f"or `quytrinh dossier receive` from a catalogue that holds it)")
+    row = rawdb.Row(zip(("id", "version", "content_hash"), found[0]))
+    return row, _definition_by_hash(tx, row.id, row.content_hash)
+
+
+def _new_dossier(tx: rawdb.Tx, row: Any, defn: Definition, tr: machine.Transition, applicant: str,
                  contact: str, now: dt.datetime) -> Any:
     if not applicant.strip():
         raise ActionError("the applicant's name is empty")
-    import uuid
-
-    dt_ = Dossier.__table__  # type: ignore[attr-defined]
-    values = dict(code=f"tmp-{uuid.uuid4().hex}", procedure_code=defn.key, definition_id=row.id,
-                  definition_version=row.version, channel=tr.state.channel, applicant=applicant.strip(),
-                  applicant_contact=contact, registered_at=now, version=1, updated_at=now,
-                  **_dossier_values(tr.state))
-    dossier_id = s.execute(sa.insert(dt_).returning(dt_.c.id), values).scalar_one()
     local = now.astimezone(dt.timezone(dt.timedelta(hours=7)))
-    code = f"{defn.key}-{local:%Y%m%d}-{dossier_id:06d}"
-    s.execute(sa.update(dt_).where(dt_.c.id == dossier_id).values(code=code))
-    return _NewDossier(dossier_id, code, defn.key, row.version, 1)
+    prefix = f"{defn.key}-{local:%Y%m%d}-"
+    values = dict(procedure_code=defn.key, definition_id=row.id, definition_version=row.version,
+                  channel=tr.state.channel, applicant=applicant.strip(), applicant_contact=contact,
+                  registered_at=now, version=1, updated_at=now, **_dossier_values(tr.state))
+    dossier_id = tx.insert(_NEW_DOSSIER_SQL[tx.pg], [prefix, *tx.bind(_DOSSIERS, values)])
+    return _NewDossier(dossier_id, f"{prefix}{dossier_id:06d}", defn.key, row.version, 1)
 
 
 @dataclass(frozen=True)
@@ -722,8 +725,8 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
     params = {"procedure": procedure_code, "applicant": applicant, "channel": channel, "decision": decision,
               "comment": comment, "contact": contact}
 
-    def body(s: Session) -> ActionResult:
-        row, defn = current_definition(s, procedure_code)
+    def body(tx: rawdb.Tx) -> ActionResult:
+        row, defn = _published(tx, procedure_code)
         start = defn.start
         if actor.is_system or actor.unit != start.unit or actor.role != start.role:
             raise NotAuthorized(f"receive: {actor} may not receive dossiers of {defn.key}; "
@@ -738,8 +741,8 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         tr2.events = tr.events + tr2.events
         tr2.effects = tr.effects + tr2.effects
         tr2.opened = tr.opened + tr2.opened
-        d = _new_dossier(s, row, defn, tr2, applicant, contact, now)
-        return _save(s, "receive", actor, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
+        d = _new_dossier(tx, row, defn, tr2, applicant, contact, now)
+        return _save(tx, "receive", actor, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
                      fresh=True)
 
     return _idempotent(db, "receive", actor, idempotency_key, params, now, body)
@@ -750,8 +753,8 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
                  calendar: Any, check: Any = None) -> ActionResult:
     now = utc(now)
 
-    def body(s: Session) -> ActionResult:
-        d, items, defn = _load_rows(s, item_id=item_id, action=action)
+    def body(tx: rawdb.Tx) -> ActionResult:
+        d, items, defn = _load_rows(tx, item_id=item_id, action=action)
         item = items[item_id]
         if item.state in OPEN_ITEM_STATES:  # a closed item: let the machine say why
             _may_act_on_item(action, actor, item, defn)
@@ -760,7 +763,7 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
         _check_version(action, d, expected_version)
         tr = machine.apply(defn, _state_of(d, list(items.values())), make(item, defn), now,
                            calendar or _default_calendar())
-        return _save(s, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
+        return _save(tx, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
                      acted_on=item_id)
 
     return _idempotent(db, action, actor, idempotency_key, {"item": item_id, "expected": expected_version, **params},
@@ -880,8 +883,8 @@ def supplement_received(db: Any, actor: Actor, dossier: int | str, *, now: dt.da
     """
     now = utc(now)
 
-    def body(s: Session) -> ActionResult:
-        d, items, defn = _load_rows(s, ref=dossier)
+    def body(tx: rawdb.Tx) -> ActionResult:
+        d, items, defn = _load_rows(tx, ref=dossier)
         waiting = [w for w in items.values() if w.kind == "citizen" and w.state in OPEN_ITEM_STATES]
         if not waiting:
             state = _state_of(d, list(items.values()))
@@ -895,7 +898,7 @@ def supplement_received(db: Any, actor: Actor, dossier: int | str, *, now: dt.da
         tr = machine.apply(defn, _state_of(d, list(items.values())),
                            machine.Complete(item.id, outcome, actor.user_id, comment), now,  # type: ignore[arg-type]
                            calendar or _default_calendar())
-        return _save(s, "supplement_received", actor, d, items, defn, tr, now,
+        return _save(tx, "supplement_received", actor, d, items, defn, tr, now,
                      expected_version=expected_version or d.version, acted_on=item.id)
 
     return _idempotent(db, "supplement_received", actor, idempotency_key,
@@ -907,12 +910,12 @@ def _dossier_action(db: Any, action: str, actor: Actor, dossier: int | str, make
                     calendar: Any, system_ok: bool) -> ActionResult:
     now = utc(now)
 
-    def body(s: Session) -> ActionResult:
-        d, items, defn = _load_rows(s, ref=dossier)
+    def body(tx: rawdb.Tx) -> ActionResult:
+        d, items, defn = _load_rows(tx, ref=dossier)
         _may_act_on_dossier(action, actor, defn, system_ok=system_ok)
         _check_version(action, d, expected_version)
         tr = machine.apply(defn, _state_of(d, list(items.values())), make(), now, calendar or _default_calendar())
-        return _save(s, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
+        return _save(tx, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
                      acted_on=None)
 
     return _idempotent(db, action, actor, idempotency_key,

@@ -1,0 +1,285 @@
+"""The actions' hot path: plain DB-API statements on the store's pooled connections.
+
+A staff action reads one dossier with its work items and writes a handful of
+rows (the version bump, the items, the events, the outbox). Through the ORM
+each statement costs about 150 microseconds of Python; through the driver's
+own cursor it costs a few. :mod:`engine.services` therefore runs its actions
+(receive, claim, complete, sign, return, supplementation, withdrawal, stop)
+on a :class:`Tx`, and keeps the ORM for everything else.
+
+The rows written here are exactly what SQLAlchemy would write, so the ORM,
+the reports and Alembic read them unchanged:
+
+* instants are bound as UTC; on SQLite in SQLAlchemy's text form
+  ``YYYY-MM-DD HH:MM:SS.ffffff`` (so they sort and compare in SQL), on
+  PostgreSQL as aware datetimes; a naive datetime is refused;
+* JSON columns are bound as ``json.dumps`` text (``None`` as JSON ``null``,
+  as SQLAlchemy's ``JSON`` type does) and read back as Python values;
+* driver errors are raised as SQLAlchemy's exceptions (``IntegrityError``,
+  ``OperationalError``...), so callers catch one family of errors.
+
+Statements are written once with ``?`` placeholders; the PostgreSQL form
+(``%s``) is derived once and cached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlmodel import Session, SQLModel
+
+from engine.store import Store, UTCDateTime, as_store
+
+UTC = dt.timezone.utc
+
+
+# --------------------------------------------------------------------------- rows
+
+
+class Row(dict):
+    """A row read by :class:`Tx`: a dict of column values, also readable as attributes."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class Table:
+    """What :class:`Tx` needs to know of one table: its columns and which are instants or JSON."""
+
+    def __init__(self, name: str):
+        table = SQLModel.metadata.tables[name]
+        self.name = name
+        self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
+        self.instants = frozenset(c.name for c in table.columns if isinstance(c.type, UTCDateTime))
+        self.json = frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
+        self.select_list = ", ".join(f"{name}.{c}" for c in self.columns)
+        self._inserts: dict[tuple[str, ...], str] = {}
+        self._updates: dict[tuple[str, ...], str] = {}
+        self._binders: dict[tuple[bool, tuple[str, ...]], tuple[Any, ...]] = {}
+
+    def binders(self, pg: bool, columns: tuple[str, ...]) -> tuple[Any, ...]:
+        """Per column, the function that turns a Python value into a parameter (None: as is)."""
+        key = (pg, columns)
+        found = self._binders.get(key)
+        if found is None:
+            instant = _bind_instant_pg if pg else _bind_instant_sqlite
+            found = self._binders[key] = tuple(
+                instant if c in self.instants else dump_json if c in self.json else None for c in columns)
+        return found
+
+    def insert_sql(self, columns: tuple[str, ...]) -> str:
+        sql = self._inserts.get(columns)
+        if sql is None:
+            sql = self._inserts[columns] = (f"INSERT INTO {self.name} ({', '.join(columns)}) "
+                                            f"VALUES ({', '.join('?' for _ in columns)})")
+        return sql
+
+    def update_sql(self, columns: tuple[str, ...], where: str = "id = ?") -> str:
+        key = (*columns, where)
+        sql = self._updates.get(key)
+        if sql is None:
+            sql = self._updates[key] = (f"UPDATE {self.name} SET {', '.join(f'{c} = ?' for c in columns)} "
+                                        f"WHERE {where}")
+        return sql
+
+
+_TABLES: dict[str, Table] = {}
+
+
+def table(name: str) -> Table:
+    t = _TABLES.get(name)
+    if t is None:
+        t = _TABLES[name] = Table(name)
+    return t
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _aware_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is UTC:
+        return value
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given; every instant must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _bind_instant_sqlite(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return _aware_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _bind_instant_pg(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else _aware_utc(value)
+
+
+def _read_instant_sqlite(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    return dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _read_instant_pg(value: Any) -> dt.datetime | None:
+    if value is None or value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _default(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+_ENCODE = json.JSONEncoder(default=_default).encode  # built once: json.dumps(default=...) builds one per call
+
+
+def dump_json(value: Any) -> str:
+    """JSON text as stored (instants and other values as their text)."""
+    if value is None:
+        return "null"
+    if not value and isinstance(value, dict):
+        return "{}"
+    return _ENCODE(value)
+
+
+# --------------------------------------------------------------------------- the transaction
+
+
+class Tx:
+    """One transaction on a DB-API connection, with quytrinh's value conventions.
+
+    Not made directly: use :func:`write`.
+    """
+
+    __slots__ = ("conn", "cur", "pg", "dbapi", "_bind_instant", "_read_instant")
+
+    _PG_SQL: dict[str, str] = {}
+
+    def __init__(self, conn: Any, pg: bool, dbapi: Any):
+        self.conn = conn
+        self.cur = conn.cursor()
+        self.pg = pg
+        self.dbapi = dbapi
+        self._bind_instant = _bind_instant_pg if pg else _bind_instant_sqlite
+        self._read_instant = _read_instant_pg if pg else _read_instant_sqlite
+
+    # -- statements
+
+    def _sql(self, sql: str) -> str:
+        if not self.pg:
+            return sql
+        pg = self._PG_SQL.get(sql)
+        if pg is None:
+            pg = self._PG_SQL[sql] = sql.replace("%", "%%").replace("?", "%s")
+        return pg
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement; the cursor (driver errors become SQLAlchemy's)."""
+        try:
+            self.cur.execute(self._sql(sql), params)
+        except self.dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, params, exc, self.dbapi.Error) from exc
+        return self.cur
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an UPDATE or DELETE; the number of rows it changed."""
+        return self.execute(sql, params).rowcount
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int:
+        """Run an INSERT into a table with an integer ``id``; the new row's id."""
+        if self.pg:
+            return self.execute(sql + " RETURNING id", params).fetchone()[0]
+        return self.execute(sql, params).lastrowid
+
+    def fetch(self, t: Table, sql: str, params: Sequence[Any] = (), extra: Sequence[str] = ()) -> list[Row]:
+        """Rows of ``SELECT <t's columns>[, extra...] ...`` as :class:`Row` (instants and JSON decoded)."""
+        names = t.columns + tuple(extra)
+        rows = self.execute(sql, params).fetchall()
+        out = []
+        read_instant, instants, js, pg = self._read_instant, t.instants, t.json, self.pg
+        for values in rows:
+            row = Row(zip(names, values))
+            for c in instants:
+                row[c] = read_instant(row[c])
+            if not pg:
+                for c in js:
+                    v = row[c]
+                    if v is not None:
+                        row[c] = json.loads(v)
+            out.append(row)
+        return out
+
+    # -- values
+
+    def bind(self, t: Table, values: dict[str, Any]) -> list[Any]:
+        """``values`` (column -> Python value) as parameters for the columns in their order."""
+        return [v if f is None else f(v) for f, v in zip(t.binders(self.pg, tuple(values)), values.values())]
+
+    def insert_row(self, t: Table, values: dict[str, Any]) -> int:
+        """INSERT ``values`` into ``t``; the new id."""
+        return self.insert(t.insert_sql(tuple(values)), self.bind(t, values))
+
+    def update_row(self, t: Table, values: dict[str, Any], where: str, params: Sequence[Any]) -> int:
+        """UPDATE ``t`` SET ``values`` WHERE ``where``; the number of rows changed."""
+        return self.run(t.update_sql(tuple(values), where), [*self.bind(t, values), *params])
+
+
+@contextmanager
+def write(db: Any) -> Iterator[Tx]:
+    """A write transaction on ``db`` (a Store, an engine, a URL, or a Session whose transaction to join).
+
+    With a store it takes a pooled connection, begins (``BEGIN IMMEDIATE`` on
+    SQLite: writers queue instead of failing later), commits when the block
+    ends and rolls back on any error. With a session it works inside the
+    session's transaction and neither commits nor rolls back.
+    """
+    if isinstance(db, Session):
+        conn = db.connection()
+        pg = conn.dialect.name == "postgresql"
+        yield Tx(conn.connection.driver_connection, pg, conn.dialect.dbapi)
+        return
+    store: Store = as_store(db)
+    engine = store.engine
+    pg = engine.dialect.name == "postgresql"
+    dbapi = engine.dialect.dbapi
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        tx = Tx(conn, pg, dbapi)
+        if not pg:
+            tx.execute("BEGIN IMMEDIATE")
+        try:
+            yield tx
+        except BaseException:
+            _rollback(raw, conn, pg, dbapi)
+            raise
+        try:
+            conn.commit() if pg else conn.execute("COMMIT")
+        except dbapi.Error as exc:
+            _rollback(raw, conn, pg, dbapi)
+            raise sa.exc.DBAPIError.instance("COMMIT", (), exc, dbapi.Error) from exc
+    finally:
+        raw.close()
+
+
+def _rollback(raw: Any, conn: Any, pg: bool, dbapi: Any) -> None:
+    try:
+        if pg:
+            conn.rollback()
+        elif conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except dbapi.Error:  # pragma: no cover - the connection is broken: the pool must not hand it out again
+        raw.invalidate()
