@@ -62,7 +62,7 @@ class Table:
         self.instants = frozenset(c.name for c in table.columns if isinstance(c.type, UTCDateTime))
         self.json = frozenset(c.name for c in table.columns if isinstance(c.type, sa.JSON))
         self.select_list = ", ".join(f"{name}.{c}" for c in self.columns)
-        self._inserts: dict[tuple[str, ...], str] = {}
+        self._inserts: dict[tuple[Any, ...], str] = {}
         self._updates: dict[tuple[str, ...], str] = {}
         self._binders: dict[tuple[bool, tuple[str, ...]], tuple[Any, ...]] = {}
 
@@ -76,11 +76,13 @@ class Table:
                 instant if c in self.instants else dump_json if c in self.json else None for c in columns)
         return found
 
-    def insert_sql(self, columns: tuple[str, ...]) -> str:
-        sql = self._inserts.get(columns)
+    def insert_sql(self, columns: tuple[str, ...], rows: int = 1) -> str:
+        key = (*columns, rows)
+        sql = self._inserts.get(key)
         if sql is None:
-            sql = self._inserts[columns] = (f"INSERT INTO {self.name} ({', '.join(columns)}) "
-                                            f"VALUES ({', '.join('?' for _ in columns)})")
+            one = f"({', '.join('?' for _ in columns)})"
+            sql = self._inserts[key] = (f"INSERT INTO {self.name} ({', '.join(columns)}) "
+                                        f"VALUES {', '.join(one for _ in range(rows))}")
         return sql
 
     def update_sql(self, columns: tuple[str, ...], where: str = "id = ?") -> str:
@@ -207,20 +209,20 @@ class Tx:
     def fetch(self, t: Table, sql: str, params: Sequence[Any] = (), extra: Sequence[str] = ()) -> list[Row]:
         """Rows of ``SELECT <t's columns>[, extra...] ...`` as :class:`Row` (instants and JSON decoded)."""
         names = t.columns + tuple(extra)
-        rows = self.execute(sql, params).fetchall()
-        out = []
-        read_instant, instants, js, pg = self._read_instant, t.instants, t.json, self.pg
-        for values in rows:
-            row = Row(zip(names, values))
-            for c in instants:
-                row[c] = read_instant(row[c])
-            if not pg:
-                for c in js:
-                    v = row[c]
-                    if v is not None:
-                        row[c] = json.loads(v)
-            out.append(row)
-        return out
+        return [self.decode(t, names, values) for values in self.execute(sql, params).fetchall()]
+
+    def decode(self, t: Table, names: Sequence[str], values: Sequence[Any]) -> Row:
+        """One row of ``t`` (``values`` for ``names``) with its instants and JSON decoded."""
+        row = Row(zip(names, values))
+        read_instant = self._read_instant
+        for c in t.instants:
+            row[c] = read_instant(row[c])
+        if not self.pg:
+            for c in t.json:
+                v = row[c]
+                if v is not None:
+                    row[c] = json.loads(v)
+        return row
 
     # -- values
 
@@ -231,6 +233,34 @@ class Tx:
     def insert_row(self, t: Table, values: dict[str, Any]) -> int:
         """INSERT ``values`` into ``t``; the new id."""
         return self.insert(t.insert_sql(tuple(values)), self.bind(t, values))
+
+    def insert_rows(self, t: Table, rows: list[dict[str, Any]]) -> list[int]:
+        """INSERT ``rows`` (each with the same columns) into ``t``; their new ids, in order.
+
+        SQLite: one statement; the ids follow from the last one, since the
+        table's rowids are assigned in order under the transaction's write
+        lock. PostgreSQL: the statements are pipelined (one round trip).
+        """
+        if not rows:
+            return []
+        if len(rows) == 1:
+            return [self.insert_row(t, rows[0])]
+        columns = tuple(rows[0])
+        if self.pg:
+            sql = self._sql(t.insert_sql(columns)) + " RETURNING id"
+            try:
+                self.cur.executemany(sql, [self.bind(t, r) for r in rows], returning=True)
+                ids = []
+                while True:
+                    ids.append(self.cur.fetchone()[0])
+                    if not self.cur.nextset():
+                        break
+            except self.dbapi.Error as exc:
+                raise sa.exc.DBAPIError.instance(sql, rows, exc, self.dbapi.Error) from exc
+            return ids
+        params = [v for r in rows for v in self.bind(t, r)]
+        last = self.execute(t.insert_sql(columns, len(rows)), params).lastrowid
+        return list(range(last - len(rows) + 1, last + 1))
 
     def update_row(self, t: Table, values: dict[str, Any], where: str, params: Sequence[Any]) -> int:
         """UPDATE ``t`` SET ``values`` WHERE ``where``; the number of rows changed."""

@@ -496,14 +496,13 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
                 tx.update_row(_ITEMS, changed, "id = ?", (it.key,))
             new_id = key_to_id[it.key] = it.key
         unit_of[new_id] = step.unit
-    event_ids = [
-        tx.insert_row(_EVENTS, {
-            "dossier_id": d.id, "work_item_id": key_to_id.get(ev.item) if ev.item is not None else None,
-            "at": now, "actor": actor.username, "actor_unit": actor.unit, "action": ev.action, "step_id": ev.step,
-            "from_status": ev.from_status, "to_status": ev.to_status, "to_steps": list(ev.to_steps),
-            "outcome": ev.outcome, "comment": ev.comment, "data": ev.data})
-        for ev in tr.events]
-    outbox_ids = []
+    event_ids = tx.insert_rows(_EVENTS, [
+        {"dossier_id": d.id, "work_item_id": key_to_id.get(ev.item) if ev.item is not None else None,
+         "at": now, "actor": actor.username, "actor_unit": actor.unit, "action": ev.action, "step_id": ev.step,
+         "from_status": ev.from_status, "to_status": ev.to_status, "to_steps": list(ev.to_steps),
+         "outcome": ev.outcome, "comment": ev.comment, "data": ev.data}
+        for ev in tr.events])
+    outbox_rows = []
     for i, eff in enumerate(tr.effects):
         item_id = key_to_id.get(eff.item) if eff.item is not None else None
         unit = eff.payload.get("unit")
@@ -511,11 +510,12 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
             unit = unit_of[item_id]
         payload = {**eff.payload, "dossier_code": d.code, "procedure_code": d.procedure_code,
                    "definition_version": d.definition_version, "unit": unit, "action": action}
-        outbox_ids.append(tx.insert_row(_OUTBOX, {
+        outbox_rows.append({
             "kind": eff.kind, "dossier_id": d.id, "work_item_id": item_id, "payload": payload,
             "idempotency_key": f"{d.code}:v{new_version}:{i}:{eff.kind}", "state": OUTBOX_PENDING,
             "available_at": now, "attempts": 0, "lease_owner": None, "lease_until": None, "created_at": now,
-            "completed_at": None, "result": None, "last_error": None}))
+            "completed_at": None, "result": None, "last_error": None})
+    outbox_ids = tx.insert_rows(_OUTBOX, outbox_rows)
     return ActionResult(action=action, dossier_id=d.id, dossier_code=d.code, version=new_version,
                         status=int(tr.state.status), item_id=key_to_id.get(acted_on) if acted_on else None,
                         opened=[key_to_id[k] for k in tr.opened], events=event_ids, outbox=outbox_ids)
@@ -544,8 +544,14 @@ def _definition_by_hash(tx: rawdb.Tx, definition_id: int, content_hash: str) -> 
     return definition_of(rawdb.Row(zip(("id", "procedure_code", "version", "content_hash", "content"), rows[0])))
 
 
-_ITEMS_OF_ITEM_SQL = (f"SELECT {_ITEMS.select_list} FROM work_items WHERE dossier_id = "
-                      f"(SELECT dossier_id FROM work_items WHERE id = ?) ORDER BY id")
+#: A dossier's work items, each with the dossier and its definition's hash, found by one of the items
+#: (one statement, so one snapshot on PostgreSQL too).
+_ITEMS_OF_ITEM_SQL = (f"SELECT {_ITEMS.select_list}, {_DOSSIERS.select_list}, definition_versions.content_hash "
+                      f"FROM work_items JOIN dossiers ON dossiers.id = work_items.dossier_id "
+                      f"JOIN definition_versions ON definition_versions.id = dossiers.definition_id "
+                      f"WHERE work_items.dossier_id = (SELECT dossier_id FROM work_items WHERE id = ?) "
+                      f"ORDER BY work_items.id")
+_N_ITEM_COLUMNS = len(_ITEMS.columns)
 _ITEMS_OF_DOSSIER_SQL = f"SELECT {_ITEMS.select_list} FROM work_items WHERE dossier_id = ? ORDER BY id"
 _DOSSIER_SQL = (f"SELECT {_DOSSIERS.select_list}, definition_versions.content_hash FROM dossiers "
                 f"JOIN definition_versions ON definition_versions.id = dossiers.definition_id WHERE ")
@@ -557,12 +563,12 @@ def _load_rows(tx: rawdb.Tx, *, item_id: int | None = None, ref: int | str | Non
     items by id, and its definition (two queries; the definition comes from the cache)."""
     extra = ("definition_hash",)
     if item_id is not None:
-        # The items first, then the dossier: under READ COMMITTED the dossier row is then at
-        # least as new as the items, so a loser of a race sees the new version (StaleVersion).
-        rows = tx.fetch(_ITEMS, _ITEMS_OF_ITEM_SQL, (item_id,))
-        if not rows:
+        found = tx.execute(_ITEMS_OF_ITEM_SQL, (item_id,)).fetchall()
+        if not found:
             raise NotFound(f"{action}: work item {item_id} does not exist")
-        d = tx.fetch(_DOSSIERS, _DOSSIER_SQL + "dossiers.id = ?", (rows[0].dossier_id,), extra)[0]
+        n = _N_ITEM_COLUMNS
+        rows = [tx.decode(_ITEMS, _ITEMS.columns, values[:n]) for values in found]
+        d = tx.decode(_DOSSIERS, _DOSSIERS.columns + extra, found[0][n:])
     else:
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
             found = tx.fetch(_DOSSIERS, _DOSSIER_SQL + "(dossiers.id = ? OR dossiers.code = ?) ORDER BY dossiers.id",

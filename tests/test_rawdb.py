@@ -93,3 +93,20 @@ def test_json_is_stored_as_sqlalchemy_stores_it():
         sa.create_engine("sqlite://").dialect)({"a": [1, "Á"]})
     when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
     assert rawdb.dump_json({"at": when}) == '{"at": "2026-01-02T03:04:05+00:00"}'
+
+
+def test_insert_rows_returns_the_ids_of_its_rows_in_order(runtime):
+    r = _received(runtime)
+    events = rawdb.table("events")
+    rows = [{"dossier_id": r.dossier_id, "work_item_id": None, "at": T, "actor": "system", "actor_unit": None,
+             "action": f"note{i}", "step_id": None, "from_status": None, "to_status": None, "to_steps": [],
+             "outcome": None, "comment": f"ghi chú {i}", "data": {"i": i}} for i in range(3)]
+    with rawdb.write(runtime.db) as tx:
+        ids = tx.insert_rows(events, rows)
+        got = tx.fetch(events, f"SELECT {events.select_list} FROM events WHERE id IN (?, ?, ?)", ids)
+    assert len(set(ids)) == 3
+    assert {g.id: (g.action, g.data) for g in got} == {i: (f"note{k}", {"i": k}) for k, i in enumerate(ids)}
+    # The action's own result names its events and outbox items by id.
+    with runtime.db.session() as s:
+        assert [s.get(Event, e).dossier_id for e in r.events] == [r.dossier_id] * len(r.events)
+        assert [s.get(OutboxItem, o).dossier_id for o in r.outbox] == [r.dossier_id] * len(r.outbox)
