@@ -339,6 +339,38 @@ def load_clock(data: dict[str, Any] | None) -> sla.Clock | None:
 
 # --------------------------------------------------------------------------- machine
 
+#: id(definition) -> (definition, {step id: first step with it}, steps_by_id()). Definitions
+#: are frozen, so their tables never change; the entry holds the definition, so
+#: its id cannot be reused while cached.
+_TABLES: dict[int, tuple[Definition, dict[str, Step], dict[str, Step]]] = {}
+
+
+def _tables(defn: Definition) -> tuple[Definition, dict[str, Step], dict[str, Step]]:
+    entry = _TABLES.get(id(defn))
+    if entry is None or entry[0] is not defn:
+        first: dict[str, Step] = {}
+        for s in defn.steps:
+            first.setdefault(s.id, s)
+        entry = (defn, first, defn.steps_by_id())
+        if len(_TABLES) >= 64:
+            _TABLES.clear()
+        _TABLES[id(defn)] = entry
+    return entry
+
+
+def _step(defn: Definition, step_id: str) -> Step:
+    """``defn.step(step_id)`` (KeyError when unknown), by table for plain definitions."""
+    if defn.__class__ is not Definition:
+        return defn.step(step_id)
+    return _tables(defn)[1][step_id]
+
+
+def _steps_by_id(defn: Definition) -> dict[str, Step]:
+    """``defn.steps_by_id()`` (do not change the dict: it is shared)."""
+    if defn.__class__ is not Definition:
+        return defn.steps_by_id()
+    return _tables(defn)[2]
+
 
 def _illegal(action: str, state: DossierState, message: str, allowed: Iterable[str]) -> IllegalAction:
     allowed = list(allowed)
@@ -452,13 +484,16 @@ def _copy_state(state: DossierState) -> DossierState:
     return new
 
 
+_new = object.__new__
+
+
 def _shallow(obj: Any) -> Any:
     """``copy.copy(obj)``, without its generic ``__reduce_ex__`` path for the two state classes."""
     cls = obj.__class__
     if cls is not ItemState and cls is not DossierState:
         return copy.copy(obj)
-    new = object.__new__(cls)
-    new.__dict__.update(obj.__dict__)
+    new = _new(cls)
+    new.__dict__ = obj.__dict__.copy()
     return new
 
 
@@ -466,15 +501,17 @@ def _item_for(defn: Definition, tr: Transition, key: int, action: str) -> tuple[
     state = tr.state
     if state.closed:
         raise _illegal(action, state, "the dossier is closed", [])
-    it = state.item(key)
-    if it is None:
+    for it in state.items:
+        if it.key == key:
+            break
+    else:
         raise _illegal(action, state, f"work item {key} does not belong to this dossier",
                        allowed_actions(defn, state))
     if not it.is_open:
         raise _illegal(action, state, f"work item {key} (step '{it.step}') is {it.state}",
                        allowed_actions(defn, state))
     try:
-        step = defn.step(it.step)
+        step = _step(defn, it.step)
     except KeyError:
         raise _illegal(action, state, f"step '{it.step}' is not in version {defn.version} of {defn.key}",
                        []) from None
@@ -506,17 +543,18 @@ def _complete(defn: Definition, tr: Transition, action: Complete, now: dt.dateti
     state = tr.state
     it, step = _item_for(defn, tr, action.item, "complete")
     outcome = action.outcome or ("done" if step.terminal else None)
-    allowed = _outcomes(step)
-    if outcome not in allowed:
+    # outcome in _outcomes(step), without building the list: a route has it, or "done" without routes
+    route = step.route(outcome) if step.routes else None
+    if route is None if step.routes else outcome != "done":
+        allowed = _outcomes(step)
         raise _illegal("complete", state,
                        f"step '{step.id}' (work item {it.key}) has no outcome '{action.outcome}'; "
                        f"its outcomes are {', '.join(allowed)}", allowed_actions(defn, state))
-    route = step.route(outcome) if step.routes else None
     if route is not None and route.max is not None:
         counter = f"{step.id}.{outcome}"
         taken = state.route_counts.get(counter, 0)
         if taken >= route.max:
-            others = [o for o in allowed if o != outcome]
+            others = [o for o in _outcomes(step) if o != outcome]
             raise _illegal("complete", state,
                            f"route '{outcome}' of step '{step.id}' may be taken at most {route.max} "
                            f"time(s) and was taken {taken}", [f"complete item {it.key} with {o}" for o in others])
@@ -533,7 +571,7 @@ def _complete(defn: Definition, tr: Transition, action: Complete, now: dt.dateti
     if step.paused:
         _resume_clock(defn, tr, now, calendar)
 
-    targets = [defn.step(t) for t in route.targets] if route else []
+    targets = [_step(defn, t) for t in route.targets] if route else []
     split = len(targets) > 1
     if split:
         state.joins[str(it.key)] = {"expected": len(targets), "arrived": [], "join": None}
@@ -572,7 +610,7 @@ def _complete(defn: Definition, tr: Transition, action: Complete, now: dt.dateti
                 tr.effects.append(Effect("publish_result", {"step": step.id}, it.key))
             tr.effects.append(Effect("notify_citizen", {"reason": "returned", "result": state.result}, it.key))
         for other in state.open_items():  # nothing should be left; be safe
-            _close_item(other, defn.step(other.step), CANCELLED, None, now, calendar, None)
+            _close_item(other, _step(defn, other.step), CANCELLED, None, now, calendar, None)
     else:
         state.status = _derive_status(defn, state, before, accepting)
         if state.status == Status.DONE and state.finished_at is None:
@@ -619,15 +657,28 @@ def _action_name(defn: Definition, step: Step, targets: list[Step], accepting: b
 
 
 def _derive_status(defn: Definition, state: DossierState, before: Status, accepting: bool) -> Status:
-    steps = defn.steps_by_id()
-    open_steps = [steps[it.step] for it in state.open_items() if it.step in steps]
-    if any(s.paused for s in open_steps):
-        return Status.SUPPLEMENT
+    # One pass over the open items whose step is known: any citizen step, any
+    # return step, every one a return step.
+    steps = _steps_by_id(defn)
+    any_return, all_return, n = False, True, 0
+    for it in state.items:
+        if it.state != OPEN and it.state != CLAIMED:
+            continue
+        s = steps.get(it.step)
+        if s is None:
+            continue
+        if s.paused:
+            return Status.SUPPLEMENT
+        n += 1
+        if s.kind == "return":
+            any_return = True
+        else:
+            all_return = False
     if state.received_at is None:
-        if any(s.kind == "return" for s in open_steps):
+        if any_return:
             return Status.NOT_RECEIVED
         return Status.NEW
-    if open_steps and all(s.kind == "return" for s in open_steps):
+    if n and all_return:
         return Status.DONE
     if accepting:
         return Status.RECEIVED
@@ -671,8 +722,13 @@ def _arrive_at_join(defn: Definition, tr: Transition, it: ItemState, target: Ste
 def _open(defn: Definition, tr: Transition, step: Step, now: dt.datetime, branch: str,
           calendar: Any, comment: str = "") -> int:
     state = tr.state
-    key = min([0] + [i.key for i in state.items]) - 1
-    attempt = 1 + sum(1 for i in state.items if i.step == step.id)
+    low, attempt, step_id = 0, 1, step.id  # the lowest key (or 0); the attempts of this step so far
+    for i in state.items:
+        if i.key < low:
+            low = i.key
+        if i.step == step_id:
+            attempt += 1
+    key = low - 1
     if step.paused:
         _pause_clock(tr, step, now)
     clock = step_clock(step, now)
@@ -787,7 +843,7 @@ def _interrupt(defn: Definition, tr: Transition, name: str, status: Status, comm
         state.paused_minutes = clock.paused_minutes(calendar)
     state.paused_at = None
     for it in state.open_items():
-        _close_item(it, defn.step(it.step), CANCELLED, None, now, calendar, None)
+        _close_item(it, _step(defn, it.step), CANCELLED, None, now, calendar, None)
     state.status, state.closed_at = status, now
     state.joins = {}
     tr.events.append(MachineEvent(name, None, None, int(before), int(status), None, comment))
@@ -800,5 +856,4 @@ def _is_form(name: str) -> bool:
     return name.startswith("BM") and name[2:].isdigit()
 
 
-def _iso(t: dt.datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
+_iso = sla._iso  # t.isoformat(), None for None
