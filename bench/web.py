@@ -6,13 +6,19 @@ page (``GET /inbox``), act on one of its own work items listed there (``POST
 /api/tasks/{id}/complete`` with the outcome, the dossier's version read from
 the page, and an Idempotency-Key; one-stop staff with nothing to deliver
 receive a new dossier with ``POST /api/dossiers`` every fourth idle round),
-then think for one second. The staff follow procedure 1.001612 (one-stop staff, office heads,
+then think for one second. Every session starts at its own moment within the
+first think time, as independent people do. The staff follow procedure 1.001612 (one-stop staff, office heads,
 office staff, clerks); staff who share a unit and role split the items by id,
 so no two of them race for one item.
 
-Printed: requests, p50 / p99 latency per kind and overall, errors (transport
-errors, 5xx and any unexpected 4xx), and the check afterwards that every
-action the server reported done is in the event log (events and work items).
+Printed: requests, p50 / p99 latency per kind and overall as the clients
+measure it (what the targets are about), next to the time the same requests
+spent inside the app (the server's timing log, ``$QUYTRINH_TIMING_LOG``,
+matched by X-Request-Id: the gap is accepting and parsing the connection,
+waiting for the server's event loop, and the client itself), the server's
+garbage collections, errors (transport errors, 5xx and any unexpected 4xx),
+and the check afterwards that every action the server reported done is in the
+event log (events and work items).
 Targets: p99 <= 200 ms, 0 errors, nothing lost. Exit status 1 when errors or
 lost actions.
 
@@ -32,6 +38,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, ROOT)
 
 import datetime as dt  # noqa: E402
+import random  # noqa: E402
 import re  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
@@ -116,6 +123,13 @@ class Stats:
         self.done: list[dict] = []
         self.stop_at = float("inf")  # set once every session has signed in
         self.ticks: dict[str, int] = defaultdict(int)
+        self.kinds: dict[str, str] = {}  # X-Request-Id -> kind, to read the server's timing log
+
+    def request_id(self, kind: str) -> str:
+        with self.lock:
+            rid = str(len(self.kinds) + 1)
+            self.kinds[rid] = kind
+            return rid
 
     def tick(self, name: str) -> int:
         with self.lock:
@@ -132,6 +146,8 @@ class Stats:
 
 
 def _timed(stats: Stats, kind: str, fn, *args, **kw):
+    rid = stats.request_id(kind)
+    kw["headers"] = {**kw.get("headers", {}), "X-Request-Id": rid}
     t = time.perf_counter()
     try:
         r = fn(*args, **kw)
@@ -185,6 +201,10 @@ def session(base: str, user: tuple, stats: Stats, think: float, ready: threading
             bearer = c.post("/api/auth/token", json={"username": name, "password": PASSWORD}).json()["access_token"]
             api = {"Authorization": f"Bearer {bearer}"}
             ready.wait()
+            # Independent people: each session starts at its own moment within one think time. (Started in
+            # the same millisecond, 50 sessions would stay phase-locked for the first rounds and measure a
+            # burst of 50 simultaneous requests that no office produces.)
+            time.sleep(random.Random(name).uniform(0, think))
             while time.monotonic() < stats.stop_at:
                 _iteration(c, api, user, stats)
                 time.sleep(think)
@@ -193,6 +213,20 @@ def session(base: str, user: tuple, stats: Stats, think: float, ready: threading
     except Exception as exc:  # a broken session is an error of the run, not a crash of the bench
         stats.error(f"{name}: {type(exc).__name__}: {exc}")
         ready.abort()
+
+
+def server_timings(path: str, kinds: dict[str, str]) -> tuple[dict[str, list[float]], list[tuple[str, float]]]:
+    """The server's timing log (``$QUYTRINH_TIMING_LOG``): milliseconds in the app per request kind (matched
+    by X-Request-Id), and the garbage collections (generation, milliseconds)."""
+    inside: dict[str, list[float]] = defaultdict(list)
+    gcs: list[tuple[str, float]] = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        f = line.split()
+        if len(f) == 6 and f[2] == "GC":
+            gcs.append((f[3], float(f[1])))
+        elif len(f) == 6 and f[5] in kinds:
+            inside[kinds[f[5]]].append(float(f[1]))
+    return inside, gcs
 
 
 def verify(url: str, done: list[dict]) -> tuple[int, list[str]]:
@@ -220,7 +254,9 @@ def run(url: str, label: str, users: int, seconds: float, think: float) -> bool:
     """Seed ``url``, start the server on it, run the sessions, print the figures; True when clean."""
     staff = seed(url, users)
     port = _free_port()
-    env = {**os.environ, "QUYTRINH_DATABASE_URL": url, "QUYTRINH_SECRET_KEY": uuid.uuid4().hex,
+    timing = tempfile.NamedTemporaryFile(prefix="bench-web-timing-", suffix=".log", delete=False)
+    timing.close()
+    env = {**os.environ, "QUYTRINH_TIMING_LOG": timing.name, "QUYTRINH_DATABASE_URL": url, "QUYTRINH_SECRET_KEY": uuid.uuid4().hex,
            "QUYTRINH_CATALOGUE_DIR": str(Path(ROOT) / "procedures_yaml")}
     log = tempfile.NamedTemporaryFile(prefix="bench-web-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "quytrinh.cli", "serve", "--port", str(port)], env=env,
@@ -262,15 +298,21 @@ def run(url: str, label: str, users: int, seconds: float, think: float) -> bool:
         except subprocess.TimeoutExpired:
             proc.kill()
     events, lost = verify(url, stats.done)
+    inside, gcs = server_timings(timing.name, stats.kinds)
+    os.unlink(timing.name)
     allv = [v for vs in stats.lat.values() for v in vs]
     print(f"== {label}: {len(staff)} concurrent staff sessions for {elapsed:.0f} s, think time {think:g} s")
     for kind in sorted(stats.lat):
-        vs = stats.lat[kind]
+        vs, ins = stats.lat[kind], inside.get(kind, [])
         print(f"   {kind:<15} {len(vs):>6} requests  p50 {_pct(vs, 50) * 1000:6.1f} ms  "
-              f"p99 {_pct(vs, 99) * 1000:6.1f} ms")
+              f"p99 {_pct(vs, 99) * 1000:6.1f} ms   in the app: p50 {_pct(ins, 50):6.1f} ms  p99 {_pct(ins, 99):6.1f} ms")
     p50, p99 = _pct(allv, 50) * 1000, _pct(allv, 99) * 1000
-    print(f"   {'all':<15} {len(allv):>6} requests  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  "
-          f"({len(allv) / max(elapsed, 1e-9):.0f} requests/s)")
+    alli = [v for vs in inside.values() for v in vs]
+    print(f"   {'all':<15} {len(allv):>6} requests  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms   in the app: "
+          f"p50 {_pct(alli, 50):6.1f} ms  p99 {_pct(alli, 99):6.1f} ms  ({len(allv) / max(elapsed, 1e-9):.0f} requests/s)")
+    full = [ms for gen, ms in gcs if gen == "gen2"]
+    print(f"   server garbage collections: {len(gcs)}, longest {max((ms for _, ms in gcs), default=0):.1f} ms; "
+          f"full ones: {len(full)}, longest {max(full, default=0):.1f} ms")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"   server CPU: {server_cpu / max(len(allv), 1) * 1000:.1f} ms per request "
           f"({server_cpu / max(elapsed, 1e-9) * 100:.0f}% of one core); machine load average {load:.1f} "

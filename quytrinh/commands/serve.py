@@ -24,7 +24,7 @@ def serve(
 
     open_store()  # migrate and load units.yaml once, with one-line errors
     typer.echo(f"Ứng dụng web: http://{host}:{port}/  (tài liệu API: http://{host}:{port}/docs)")
-    uvicorn.run("quytrinh.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("quytrinh.web.app:create_served_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, proxy_headers=False)
 
 

@@ -160,6 +160,59 @@ class SessionMiddleware:
         return "; ".join(parts)
 
 
+class TimingMiddleware:
+    """Appends one line per request to a file, to compare the server's own latency with its clients'.
+
+    Enabled by ``$QUYTRINH_TIMING_LOG`` (a file path; ``bench/web.py`` sets it).
+    A request line is ``<start, epoch s> <ms in the app> <method> <path> <status>
+    <X-Request-Id or ->``; a garbage collection is ``<end, epoch s> <ms> GC
+    gen<N> <collected> -``. The time is from the request reaching the app to
+    its last body byte handed to the server: what happens before (accepting the
+    connection, parsing it, waiting for the event loop) is only in the client's
+    figure.
+    """
+
+    def __init__(self, app: Any, path: str):
+        import gc
+        import time
+
+        self.app, self._time = app, time
+        self._fh = open(path, "a", encoding="utf-8")
+        self._gc: list[str] = []  # filled by the GC callback, written by the next request (never reentrant)
+        started = [0.0]
+
+        def on_gc(phase: str, info: dict) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                self._gc.append(f"{time.time():.6f} {(time.perf_counter() - started[0]) * 1000:.3f} GC "
+                                f"gen{info.get('generation')} {info.get('collected')} -\n")
+
+        gc.callbacks.append(on_gc)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0, w0 = self._time.perf_counter(), self._time.time()
+        status = [0]
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            ms = (self._time.perf_counter() - t0) * 1000
+            rid = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-request-id"), "-")
+            lines, self._gc = self._gc, []
+            lines.append(f"{w0:.6f} {ms:.3f} {scope.get('method')} {scope.get('path')} {status[0]} {rid}\n")
+            self._fh.write("".join(lines))
+            self._fh.flush()
+
+
 def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
     if not path.startswith(("/docs", "/redoc")):  # Swagger UI loads its scripts from a CDN
@@ -265,7 +318,42 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
 
     secure = os.environ.get("QUYTRINH_SECURE_COOKIES", "") in ("1", "true", "yes")
     app.add_middleware(SessionMiddleware, codec=app.state.codec, secure=secure)
+    if os.environ.get("QUYTRINH_TIMING_LOG"):
+        app.add_middleware(TimingMiddleware, path=os.environ["QUYTRINH_TIMING_LOG"])
     _install_error_handlers(app)
+    return app
+
+
+def warm_up(app: FastAPI) -> None:
+    """Do at start-up what the first requests would otherwise pay for: compile every template and
+    load the modules and the work calendar the pages use."""
+    import importlib
+
+    env = app.state.templates.env
+    for name in env.list_templates(filter_func=lambda n: n.endswith(".html")):
+        env.get_template(name)
+    for module in ("engine.sla", "engine.machine", "engine.calendar", "sqlmodel"):
+        importlib.import_module(module)
+    from engine.calendar import WorkCalendar
+
+    WorkCalendar.default()
+
+
+def create_served_app() -> FastAPI:
+    """The app as ``quytrinh serve`` runs it (uvicorn's factory, once per worker process).
+
+    :func:`create_app` with the default settings, :func:`warm_up`, then the
+    start-up heap (about 150,000 objects: the framework, SQLAlchemy, the
+    catalogue) is moved out of the garbage collector's reach with
+    :func:`gc.freeze`. Without it, every full collection walks that heap while
+    holding the GIL, and stalls every request in flight for 100 ms or more.
+    """
+    import gc
+
+    app = create_app()
+    warm_up(app)
+    gc.collect()
+    gc.freeze()
     return app
 
 
