@@ -470,7 +470,10 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
     """
     if not fresh:
         version = d.version if expected_version is None else expected_version
-        bumped = tx.update_row(_DOSSIERS, {**_dossier_values(tr.state), "version": version + 1, "updated_at": now},
+        # Only the columns that changed: an index whose column is not set is not touched (SQLite
+        # writes each page an action dirties to the WAL; pages are most of a commit's cost).
+        changed = {c: v for c, v in _dossier_values(tr.state).items() if v != d[c]}
+        bumped = tx.update_row(_DOSSIERS, {**changed, "version": version + 1, "updated_at": now},
                                "id = ? AND version = ?", (d.id, version))
         if bumped != 1:
             raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
