@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from engine import services as sv
-from quytrinh.web.deps import UNSAFE_METHODS, WebUser, cached_user, now_of, store_of
+from quytrinh.web.deps import UNSAFE_METHODS, WebUser, cached_user_async, now_of, store_of
 from quytrinh.web.routes_staff import _sort_key
 
 OWN_CSRF = True  # bearer tokens need no CSRF token; cookie sessions are checked in api_user
@@ -47,8 +47,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def api_user(request: Request) -> WebUser:
-    """The user of a bearer token, or of a session cookie (with its CSRF header on unsafe requests)."""
+async def api_user(request: Request) -> WebUser:
+    """The user of a bearer token, or of a session cookie (with its CSRF header on unsafe requests).
+
+    Async: a cached user is answered on the event loop, without a trip through the thread pool."""
     codec = request.app.state.codec
     header = request.headers.get("authorization", "")
     uid: int | None = None
@@ -63,7 +65,7 @@ def api_user(request: Request) -> WebUser:
             if request.method in UNSAFE_METHODS and not codec.csrf_ok(session.sid, request.headers.get("x-csrf-token")):
                 raise HTTPException(403, "a session-cookie request must send the X-CSRF-Token header")
             uid = session.user_id
-    user = cached_user(request, uid) if uid is not None else None
+    user = await cached_user_async(request, uid) if uid is not None else None
     if user is None:
         raise HTTPException(401, "sign in first: POST /api/auth/token, then send Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
