@@ -729,7 +729,8 @@ def _open(defn: Definition, tr: Transition, step: Step, now: dt.datetime, branch
         if i.step == step_id:
             attempt += 1
     key = low - 1
-    if step.paused:
+    paused = step.paused
+    if paused:
         _pause_clock(tr, step, now)
     clock = step_clock(step, now)
     due = None
@@ -737,13 +738,13 @@ def _open(defn: Definition, tr: Transition, step: Step, now: dt.datetime, branch
         if state.paused_at is not None:  # opened while the dossier waits for the citizen
             clock = clock.pause(now)
         due = clock.due(calendar, now)
-    it = ItemState(key=key, step=step.id, state=OPEN, opened_at=now, due_at=due,
-                   allotted=None if step.paused else step.duration, branch=branch, attempt=attempt,
+    it = ItemState(key=key, step=step_id, state=OPEN, opened_at=now, due_at=due,
+                   allotted=None if paused else step.duration, branch=branch, attempt=attempt,
                    clock=clock.as_dict() if clock else None)
     state.items.append(it)
     tr.opened.append(key)
-    payload = {"step": step.id, "unit": step.unit, "role": step.role, "due_at": _iso(due)}
-    if step.paused:
+    payload = {"step": step_id, "unit": step.unit, "role": step.role, "due_at": _iso(due)}
+    if paused:
         state.supplements += 1
         tr.effects.append(Effect("produce_form", {"form": "BM02", "step": step.id, "request": comment}, key))
         tr.effects.append(Effect("notify_citizen", {"reason": "supplement", "step": step.id, "request": comment},

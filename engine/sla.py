@@ -698,11 +698,11 @@ def _clock_from_dict(data: Any) -> Clock | None:
                 return None
             cutoff = time.fromisoformat(cutoff)
         raw = data.get("pauses", ())
+        if raw.__class__ is not list and raw.__class__ is not tuple:
+            return None
         pauses: tuple[Pause, ...] = ()
         prev_end = start
         if raw:
-            if raw.__class__ is not list and raw.__class__ is not tuple:
-                return None
             out = []
             last = len(raw) - 1
             for i, p in enumerate(raw):
