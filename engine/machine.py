@@ -362,14 +362,20 @@ def _step(defn: Definition, step_id: str) -> Step:
     """``defn.step(step_id)`` (KeyError when unknown), by table for plain definitions."""
     if defn.__class__ is not Definition:
         return defn.step(step_id)
-    return _tables(defn)[1][step_id]
+    entry = _TABLES.get(id(defn))
+    if entry is None or entry[0] is not defn:
+        entry = _tables(defn)
+    return entry[1][step_id]
 
 
 def _steps_by_id(defn: Definition) -> dict[str, Step]:
     """``defn.steps_by_id()`` (do not change the dict: it is shared)."""
     if defn.__class__ is not Definition:
         return defn.steps_by_id()
-    return _tables(defn)[2]
+    entry = _TABLES.get(id(defn))
+    if entry is None or entry[0] is not defn:
+        entry = _tables(defn)
+    return entry[2]
 
 
 def _illegal(action: str, state: DossierState, message: str, allowed: Iterable[str]) -> IllegalAction:
@@ -457,10 +463,10 @@ def apply(defn: Definition, state: DossierState, action: Action, now: dt.datetim
     """
     state = _copy_state(state)
     tr = Transition(state, [], [])
-    if isinstance(action, Claim):
-        _claim(defn, tr, action, now)
-    elif isinstance(action, Complete):
+    if isinstance(action, Complete):
         _complete(defn, tr, action, now, calendar)
+    elif isinstance(action, Claim):
+        _claim(defn, tr, action, now)
     elif isinstance(action, Withdraw):
         _interrupt(defn, tr, "withdraw", Status.WITHDRAWN, action.comment, now, calendar)
     elif isinstance(action, Stop):
@@ -765,7 +771,7 @@ def _close_item(it: ItemState, step: Step, new_state: str, outcome: str | None, 
         it.assignee = user
     if it.claimed_at is None and new_state == DONE:
         it.claimed_at = now
-    clock = load_clock(it.clock)
+    clock = sla.Clock.from_dict(it.clock) if it.clock else None  # load_clock(it.clock)
     if clock is None:
         # citizen steps (and untimed ones): the time taken, for the control sheet only
         it.spent = max(0, calendar.elapsed(it.opened_at, now)) if calendar is not None else None
