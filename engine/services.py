@@ -319,11 +319,12 @@ def _reading(db: Any) -> Iterator[Session]:
         yield s
 
 
-def _pause_hook(action: str) -> None:
+def _pause_hook(action: str, tx: rawdb.Tx) -> None:
     import os
     import time
 
     if os.environ.get(PAUSE_HOOK_ENV) == action:
+        tx.sync()  # the writes so far reach the database (and hold its locks) before the pause
         marker = os.environ.get("QUYTRINH_TEST_PAUSE_MARKER")
         if marker:
             with open(marker, "w") as fh:
@@ -473,33 +474,40 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
         # Only the columns that changed: an index whose column is not set is not touched (SQLite
         # writes each page an action dirties to the WAL; pages are most of a commit's cost).
         changed = {c: v for c, v in _dossier_values(tr.state).items() if v != d[c]}
-        bumped = tx.update_row(_DOSSIERS, {**changed, "version": version + 1, "updated_at": now},
-                               "id = ? AND version = ?", (d.id, version))
-        if bumped != 1:
-            raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
-                               f"(another action won); reload it and try again")
+        # Read after the next statements were sent (PostgreSQL pipelines them); nothing commits unless 1.
+        bumped = tx.update_row_later(_DOSSIERS, {**changed, "version": version + 1, "updated_at": now},
+                                     "id = ? AND version = ?", (d.id, version))
         new_version = version + 1
     else:
-        new_version = d.version
-    _pause_hook(action)  # tests: die here, after the first write of the transaction
+        bumped, new_version = None, d.version
+    _pause_hook(action, tx)  # tests: die here, after the first write of the transaction
     steps = defn.steps_by_id()
     key_to_id: dict[int, int] = {}
     unit_of: dict[int, str | None] = {}
+    new_keys, new_rows = [], []
     for it in tr.state.items:
         step = steps[it.step]
         if it.key < 0:
             values = {col: getattr(it, f) for f, col in _ITEM_FIELDS}
             values.update(dossier_id=d.id, step_id=it.step, step_name=step.name, kind=step.kind,
                           unit_id=step.unit, role=step.role, opened_at=it.opened_at)
-            new_id = key_to_id[it.key] = tx.insert_row(_ITEMS, values)
+            new_keys.append(it.key)
+            new_rows.append(values)
         else:
             row = items[it.key]
             changed = {col: getattr(it, f) for f, col in _ITEM_FIELDS if getattr(it, f) != row[col]}
             if changed:
-                tx.update_row(_ITEMS, changed, "id = ?", (it.key,))
-            new_id = key_to_id[it.key] = it.key
-        unit_of[new_id] = step.unit
-    event_ids = tx.insert_rows(_EVENTS, [
+                tx.update_row_later(_ITEMS, changed, "id = ?", (it.key,))
+            key_to_id[it.key] = it.key
+        unit_of[key_to_id.get(it.key, it.key)] = step.unit
+    if new_rows:  # the new items' ids (their events and outbox items name them)
+        for key, new_id in zip(new_keys, tx.insert_rows(_ITEMS, new_rows)):
+            key_to_id[key] = new_id
+            unit_of[new_id] = unit_of.pop(key)
+    if bumped is not None and bumped() != 1:
+        raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
+                           f"(another action won); reload it and try again")
+    event_ids = tx.insert_rows_later(_EVENTS, [
         {"dossier_id": d.id, "work_item_id": key_to_id.get(ev.item) if ev.item is not None else None,
          "at": now, "actor": actor.username, "actor_unit": actor.unit, "action": ev.action, "step_id": ev.step,
          "from_status": ev.from_status, "to_status": ev.to_status, "to_steps": list(ev.to_steps),
@@ -518,10 +526,10 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
             "idempotency_key": f"{d.code}:v{new_version}:{i}:{eff.kind}", "state": OUTBOX_PENDING,
             "available_at": now, "attempts": 0, "lease_owner": None, "lease_until": None, "created_at": now,
             "completed_at": None, "result": None, "last_error": None})
-    outbox_ids = tx.insert_rows(_OUTBOX, outbox_rows)
+    outbox_ids = tx.insert_rows_later(_OUTBOX, outbox_rows)
     return ActionResult(action=action, dossier_id=d.id, dossier_code=d.code, version=new_version,
                         status=int(tr.state.status), item_id=key_to_id.get(acted_on) if acted_on else None,
-                        opened=[key_to_id[k] for k in tr.opened], events=event_ids, outbox=outbox_ids)
+                        opened=[key_to_id[k] for k in tr.opened], events=event_ids(), outbox=outbox_ids())
 
 
 def _jsonable(data: Any) -> Any:
