@@ -366,6 +366,39 @@ def write(db: Any) -> Iterator[Tx]:
         raw.close()
 
 
+@contextmanager
+def read(db: Any) -> Iterator[Tx]:
+    """Reads outside a transaction on ``db`` (or inside a Session's): each statement sees the latest commit.
+
+    No BEGIN and no ROLLBACK: on PostgreSQL that is two round trips fewer per
+    read, which is what the inbox query pays most for.
+    """
+    if isinstance(db, Session):
+        conn = db.connection()
+        yield Tx(conn.connection.driver_connection, conn.dialect.name == "postgresql", conn.dialect.dbapi)
+        return
+    engine = as_store(db).engine
+    pg = engine.dialect.name == "postgresql"
+    dbapi = engine.dialect.dbapi
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        if pg:
+            conn.autocommit = True
+        try:
+            yield Tx(conn, pg, dbapi)
+        except dbapi.Error as exc:
+            raise sa.exc.DBAPIError.instance("", (), exc, dbapi.Error) from exc
+        finally:
+            if pg:
+                try:
+                    conn.autocommit = False
+                except dbapi.Error:  # pragma: no cover - the connection is broken: drop it from the pool
+                    raw.invalidate()
+    finally:
+        raw.close()
+
+
 _PG_IDLE: Any = None
 try:
     from psycopg.pq import TransactionStatus

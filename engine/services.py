@@ -1310,6 +1310,16 @@ class TaskRow:
     paused: bool = False
 
 
+#: The inbox query: open items with their dossier and assignee, oldest due first (no due instant last).
+#: The clock comes as its JSON text (json.loads on text beats the driver's JSON loader on every dialect).
+_TASKS_SQL = ("SELECT w.id, w.dossier_id, d.code, d.procedure_code, d.applicant, w.step_id, w.step_name, w.kind, "
+              "w.unit_id, w.role, a.username, w.state, w.opened_at, w.due_at, CAST(w.clock AS TEXT), d.version "
+              "FROM work_items w JOIN dossiers d ON d.id = w.dossier_id "
+              "LEFT OUTER JOIN users a ON a.id = w.assignee_id "
+              "WHERE w.state IN ('open', 'claimed'){where} "
+              "ORDER BY w.due_at IS NULL, w.due_at, w.id")
+
+
 def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str | None = None,
                overdue: bool = False, calendar: Any = None,
                policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY, limit: int | None = None) -> list[TaskRow]:
@@ -1337,39 +1347,44 @@ def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str 
     """
     now = utc(now)
     cal = calendar or _default_calendar()
-    wt, dt_, ut = WorkItem.__table__, Dossier.__table__, User.__table__.alias("assignee")  # type: ignore[attr-defined]
-    w, d, a = wt.c, dt_.c, ut.c
-    stmt = (sa.select(w.id, w.dossier_id, d.code, d.procedure_code, d.applicant, w.step_id, w.step_name, w.kind,
-                      w.unit_id, w.role, a.username, w.state, w.opened_at, w.due_at, w.clock, d.version)
-            .select_from(wt.join(dt_, d.id == w.dossier_id).outerjoin(ut, a.id == w.assignee_id))
-            .where(w.state.in_(OPEN_ITEM_STATES))
-            .order_by(w.due_at.is_(None), w.due_at, w.id))
+    where, params = [], []
     if unit:
-        stmt = stmt.where(w.unit_id == unit)
-    with _reading(db) as s:
+        where.append("w.unit_id = ?")
+        params.append(unit)
+    with rawdb.read(db) as tx:
         if user:
-            u = s.execute(sa.select(User.id, User.unit_id, User.role).where(User.username == user)).first()
+            u = tx.execute("SELECT id, unit_id, role FROM users WHERE username = ?", (user,)).fetchone()
             if u is None:
                 raise NotFound(f"user '{user}' does not exist")
-            stmt = stmt.where(sa.or_(w.assignee_id == u.id,
-                                     sa.and_(w.assignee_id.is_(None), w.unit_id == u.unit_id, w.role == u.role)))
+            where.append("(w.assignee_id = ? OR (w.assignee_id IS NULL AND w.unit_id = ? AND w.role = ?))")
+            params.extend(u)
+        sql = _TASKS_SQL.format(where="".join(f" AND {c}" for c in where))
         if limit is not None and not overdue:
-            stmt = stmt.limit(limit)
-        rows = s.execute(stmt).all()
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = tx.execute(sql, params).fetchall()
+        read_instant = tx._read_instant
     out: list[TaskRow] = []
-    for r in rows:
-        clock = machine.load_clock(r.clock)
+    load, classify = sla.Clock.from_dict, sla.classify_open
+    for (item_id, dossier_id, code, procedure_code, applicant, step_id, step_name, kind, unit_id, role,
+         username, state, opened_at, due_at, clock_text, version) in rows:
+        data = json.loads(clock_text) if clock_text is not None else None
+        clock = load(data) if data else None  # as machine.load_clock
         remaining = cls = None
-        if clock is not None and not clock.paused:
-            # sla.timeliness_open(clock, cal, now, policy, Scope.STEP), sharing its two calendar walks
-            allotted, spent = clock.limit(cal, now), clock.spent(cal, now)
-            remaining = allotted - spent
-            cls = str(sla.classify_open(allotted, spent, policy))
+        paused = kind == "citizen"
+        if clock is not None:
+            if clock.paused:
+                paused = True
+            else:
+                # sla.timeliness_open(clock, cal, now, policy, Scope.STEP), sharing its two calendar walks
+                allotted, spent = clock.limit(cal, now), clock.spent(cal, now)
+                remaining = allotted - spent
+                cls = str(classify(allotted, spent, policy))
         if overdue and cls != "overdue":
             continue
-        out.append(TaskRow(r.id, r.dossier_id, r.code, r.procedure_code, r.applicant, r.step_id, r.step_name,
-                           r.kind, r.unit_id, r.role, r.username, r.state, r.opened_at, r.due_at,
-                           remaining, cls, r.version, paused=bool(clock and clock.paused) or r.kind == "citizen"))
+        out.append(TaskRow(item_id, dossier_id, code, procedure_code, applicant, step_id, step_name, kind,
+                           unit_id, role, username, state, read_instant(opened_at), read_instant(due_at),
+                           remaining, cls, version, paused=paused))
         if limit is not None and len(out) >= limit:
             break
     return out
