@@ -420,10 +420,13 @@ def _find_dossier(s: Session, ref: int | str, *, lock: bool = False) -> Dossier:
     return row
 
 
+_STATUS = {int(s): s for s in Status}
+
+
 def _state_of(d: Any, items: Sequence[Any]) -> machine.DossierState:
     """The machine's view of a dossier and its work items (rows as loaded by :func:`_load_rows`)."""
     return machine.DossierState(
-        status=Status(d["status"]), channel=d["channel"], registered_at=d["registered_at"],
+        status=_STATUS[d["status"]], channel=d["channel"], registered_at=d["registered_at"],
         received_at=d["received_at"], clock_started_at=d["clock_started_at"], due_at=d["due_at"],
         original_due_at=d["original_due_at"], paused_at=d["paused_at"], paused_minutes=d["paused_minutes"],
         clock_policy=d["clock_policy"], clock_restarts=d["clock_restarts"], supplements=d["supplements"],
@@ -1320,6 +1323,27 @@ _TASKS_SQL = ("SELECT w.id, w.dossier_id, d.code, d.procedure_code, d.applicant,
               "ORDER BY w.due_at IS NULL, w.due_at, w.id")
 
 
+def tasks_query(tx: rawdb.Tx, *, unit: str | None = None, user: str | None = None,
+                limit: int | None = None) -> tuple[str, list[Any]]:
+    """The inbox statement :func:`list_tasks` runs, and its parameters (looks the user up)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if unit:
+        where.append("w.unit_id = ?")
+        params.append(unit)
+    if user:
+        u = tx.execute("SELECT id, unit_id, role FROM users WHERE username = ?", (user,)).fetchone()
+        if u is None:
+            raise NotFound(f"user '{user}' does not exist")
+        where.append("(w.assignee_id = ? OR (w.assignee_id IS NULL AND w.unit_id = ? AND w.role = ?))")
+        params.extend(u)
+    sql = _TASKS_SQL.format(where="".join(f" AND {c}" for c in where))
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params
+
+
 def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str | None = None,
                overdue: bool = False, calendar: Any = None,
                policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY, limit: int | None = None) -> list[TaskRow]:
@@ -1347,22 +1371,8 @@ def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str 
     """
     now = utc(now)
     cal = calendar or _default_calendar()
-    where, params = [], []
-    if unit:
-        where.append("w.unit_id = ?")
-        params.append(unit)
     with rawdb.read(db) as tx:
-        if user:
-            u = tx.execute("SELECT id, unit_id, role FROM users WHERE username = ?", (user,)).fetchone()
-            if u is None:
-                raise NotFound(f"user '{user}' does not exist")
-            where.append("(w.assignee_id = ? OR (w.assignee_id IS NULL AND w.unit_id = ? AND w.role = ?))")
-            params.extend(u)
-        sql = _TASKS_SQL.format(where="".join(f" AND {c}" for c in where))
-        if limit is not None and not overdue:
-            sql += " LIMIT ?"
-            params.append(limit)
-        rows = tx.execute(sql, params).fetchall()
+        rows = tx.execute(*tasks_query(tx, unit=unit, user=user, limit=None if overdue else limit)).fetchall()
         read_instant = tx._read_instant
     out: list[TaskRow] = []
     load, classify = sla.Clock.from_dict, sla.classify_open
