@@ -175,18 +175,23 @@ class TimingMiddleware:
     def __init__(self, app: Any, path: str):
         import gc
         import time
+        import weakref
 
         self.app, self._time = app, time
         self._fh = open(path, "a", encoding="utf-8")
         self._gc: list[str] = []  # filled by the GC callback, written by the next request (never reentrant)
+        me = weakref.ref(self)
         started = [0.0]
 
         def on_gc(phase: str, info: dict) -> None:
-            if phase == "start":
+            owner = me()
+            if owner is None:  # the app is gone: stop listening
+                gc.callbacks.remove(on_gc)
+            elif phase == "start":
                 started[0] = time.perf_counter()
             else:
-                self._gc.append(f"{time.time():.6f} {(time.perf_counter() - started[0]) * 1000:.3f} GC "
-                                f"gen{info.get('generation')} {info.get('collected')} -\n")
+                owner._gc.append(f"{time.time():.6f} {(time.perf_counter() - started[0]) * 1000:.3f} GC "
+                                 f"gen{info.get('generation')} {info.get('collected')} -\n")
 
         gc.callbacks.append(on_gc)
 
