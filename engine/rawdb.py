@@ -37,7 +37,7 @@ from typing import Any, Iterator, Sequence
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
-from engine.store import Store, UTCDateTime, as_store
+from engine.store import Store, UTCDateTime, as_store, utc
 
 UTC = dt.timezone.utc
 
@@ -113,13 +113,12 @@ def table(name: str) -> Table:
 
 
 def _aware_utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is UTC:
+    """As :class:`engine.store.UTCDateTime` binds: UTC, a naive datetime refused."""
+    if value.__class__ is dt.datetime and value.tzinfo is UTC:
         return value
     if not isinstance(value, dt.datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value.isoformat()} given; every instant must be timezone-aware")
-    return value.astimezone(UTC)
+    return utc(value)
 
 
 def _bind_instant_sqlite(value: dt.datetime | None) -> str | None:
@@ -171,7 +170,7 @@ class Tx:
     Not made directly: use :func:`write`.
     """
 
-    __slots__ = ("conn", "cur", "pg", "dbapi", "pipeline", "_bind_instant", "_read_instant")
+    __slots__ = ("conn", "cur", "pg", "dbapi", "pipeline", "read_instant")
 
     _PG_SQL: dict[str, str] = {}
 
@@ -181,8 +180,8 @@ class Tx:
         self.pg = pg
         self.dbapi = dbapi
         self.pipeline = pipeline
-        self._bind_instant = _bind_instant_pg if pg else _bind_instant_sqlite
-        self._read_instant = _read_instant_pg if pg else _read_instant_sqlite
+        #: A stored instant (as the driver returns it) as an aware UTC datetime.
+        self.read_instant = _read_instant_pg if pg else _read_instant_sqlite
 
     # -- statements
 
@@ -230,7 +229,7 @@ class Tx:
     def decode(self, t: Table, names: Sequence[str], values: Sequence[Any]) -> Row:
         """One row of ``t`` (``values`` for ``names``) with its instants and JSON decoded."""
         row = Row(zip(names, values))
-        read_instant = self._read_instant
+        read_instant = self.read_instant
         for c in t.instants:
             row[c] = read_instant(row[c])
         if not self.pg:

@@ -1373,7 +1373,7 @@ def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str 
     cal = calendar or _default_calendar()
     with rawdb.read(db) as tx:
         rows = tx.execute(*tasks_query(tx, unit=unit, user=user, limit=None if overdue else limit)).fetchall()
-        read_instant = tx._read_instant
+        read_instant = tx.read_instant
     out: list[TaskRow] = []
     load, classify = sla.Clock.from_dict, sla.classify_open
     for (item_id, dossier_id, code, procedure_code, applicant, step_id, step_name, kind, unit_id, role,
