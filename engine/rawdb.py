@@ -267,8 +267,8 @@ class Tx:
         if not self.pg:
             params = [v for r in rows for v in self.bind(t, r)]
             last = self.execute(t.insert_sql(columns, len(rows)), params).lastrowid
-            ids = list(range(last - len(rows) + 1, last + 1))
-            return lambda: ids
+            new_ids = list(range(last - len(rows) + 1, last + 1))
+            return lambda: new_ids
         sql = self._sql(t.insert_sql(columns)) + " RETURNING id"
         cur = self.conn.cursor()
         try:
