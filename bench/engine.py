@@ -15,7 +15,10 @@ Peers, each in its own child process (peak memory = the child's ru_maxrss):
   serializer JSON in one row per dossier, read and deserialized before every
   step and written back after it (SQLite: WAL, synchronous=NORMAL);
 * ``floor``   the bare database floor: one UPDATE and one INSERT per
-  transaction (SQLite: WAL, synchronous=NORMAL).
+  transaction (SQLite: WAL, synchronous=NORMAL);
+* ``sql``     (SQLite) the engine's own statements, recorded during an untimed
+  run and replayed with their parameters on bare sqlite3: what the engine's
+  database work alone costs, the ceiling of its rate with this schema.
 
 Then the same on PostgreSQL (each peer in its own schema, dropped after),
 the inbox query (engine.services.list_tasks) p95 over 1,000,000 work items
@@ -351,7 +354,63 @@ def peer_floor(url: str, n: int) -> dict[str, Any]:
             "check": f"{returned}/{n} at status 10"}
 
 
-PEERS = {"engine": peer_engine, "spiff": peer_spiff, "floor": peer_floor}
+# --------------------------------------------------------------------------- the engine's SQL alone
+
+
+def peer_sql(url: str, n: int) -> dict[str, Any]:
+    """The engine's own statements with their parameters, replayed on bare sqlite3: no Python logic.
+
+    The engine runs the workload once (untimed) on one copy of the set-up
+    database while every statement it sends is recorded; the recording is then
+    replayed, timed, on a second copy, with the engine's settings (WAL,
+    synchronous=NORMAL, foreign keys). What that takes is the ceiling of the
+    engine's rate with this schema: what its database work alone costs.
+    """
+    import sqlite3
+    from contextlib import contextmanager
+
+    from engine import rawdb
+
+    path = Path(url[len("sqlite:///"):])
+    store, actors, cal = setup_engine(url)
+    store.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("pragma wal_checkpoint(TRUNCATE)")
+    replica = path.with_name(path.stem + "-replay.db")
+    shutil.copy(path, replica)
+    recorded: list[tuple[str, list[Any]]] = []
+    execute, write = rawdb.Tx.execute, rawdb.write
+
+    def recording_execute(self: Any, sql: str, params: Any = ()) -> Any:
+        recorded.append((sql, list(params)))
+        return execute(self, sql, params)
+
+    @contextmanager
+    def recording_write(db: Any) -> Any:
+        with write(db) as tx:
+            yield tx
+        recorded.append(("COMMIT", []))
+
+    rawdb.Tx.execute, rawdb.write = recording_execute, recording_write  # type: ignore[method-assign]
+    try:
+        count = run_engine_workload(store, n, actors, cal)["transitions"]
+    finally:
+        rawdb.Tx.execute, rawdb.write = execute, write  # type: ignore[method-assign]
+    conn = sqlite3.connect(replica, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        conn.execute(f"pragma {pragma}")
+    cur = conn.cursor()
+    t, c = time.perf_counter(), time.process_time()
+    for sql, params in recorded:
+        cur.execute(sql, params)
+    seconds, work_cpu = time.perf_counter() - t, time.process_time() - c
+    returned = conn.execute("select count(*) from dossiers where status = 10").fetchone()[0]
+    return {"transitions": count, "seconds": seconds, "work_cpu": work_cpu, "ok": returned == n,
+            "check": f"{len(recorded) / count:.1f} statements per transition, BEGIN and COMMIT included; "
+                     f"{returned}/{n} returned"}
+
+
+PEERS = {"engine": peer_engine, "spiff": peer_spiff, "floor": peer_floor, "sql": peer_sql}
 
 
 # --------------------------------------------------------------------------- PostgreSQL schemas
@@ -417,7 +476,9 @@ def child_main(argv: list[str]) -> None:
 
 def run_peers(label: str, urls: dict[str, str], n: int) -> dict[str, dict[str, Any]]:
     results = {}
-    for peer in ("engine", "spiff", "floor"):
+    for peer in ("engine", "spiff", "floor", "sql"):
+        if peer not in urls:
+            continue
         r = run_child(["--peer", peer, "--url", urls[peer], "--n", str(n)])
         r["tps"] = r["transitions"] / r["seconds"]
         r["tps_cpu"] = r["transitions"] / max(r["work_cpu"], 1e-9)
@@ -849,11 +910,15 @@ def main() -> int:
     try:
         print(f"reference procedure: {n} dossiers ({len(range(0, n, SUPPLEMENT_EVERY))} through the "
               f"supplementation loop), {transitions_for(n)} transitions, one transaction each", flush=True)
-        sqlite_urls = {p: f"sqlite:///{tmp / f'{p}.db'}" for p in ("engine", "spiff", "floor")}
+        sqlite_urls = {p: f"sqlite:///{tmp / f'{p}.db'}" for p in ("engine", "spiff", "floor", "sql")}
         sqlite = run_peers("SQLite", sqlite_urls, n)
         ok &= all(r["ok"] for r in sqlite.values())
         print(f"  SQLite: {summary(sqlite, 'sqlite')}; by own CPU time: {summary(sqlite, 'sqlite', 'tps_cpu')}",
               flush=True)
+        sql, spiff = sqlite["sql"], sqlite["spiff"]
+        print(f"  SQLite: the engine's statements alone (peer 'sql', no Python logic) run at {sql['tps']:.0f}/s = "
+              f"{sql['tps'] / spiff['tps']:.1f}x spiffworkflow: the ceiling of this schema's writes, "
+              f"{sqlite['engine']['tps'] / sql['tps'] * 100:.0f}% of it reached", flush=True)
 
         if pg_base and pg_reachable(pg_base):
             from engine.store import database_url
