@@ -121,10 +121,24 @@ def _aware_utc(value: dt.datetime) -> dt.datetime:
     return utc(value)
 
 
+#: Instants bound and read on SQLite, by value: an action binds the same ``now`` into several rows,
+#: and reads the same instants of a dossier's items again at its next action. Bounded.
+_SQLITE_TEXT: dict[dt.datetime, str] = {}
+_SQLITE_INSTANT: dict[str, dt.datetime] = {}
+_CACHE_MAX = 4096
+
+
 def _bind_instant_sqlite(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    return _aware_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    text = _SQLITE_TEXT.get(value) if value.__class__ is dt.datetime and value.tzinfo is UTC else None
+    if text is None:
+        text = _aware_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value.__class__ is dt.datetime and value.tzinfo is UTC:
+            if len(_SQLITE_TEXT) >= _CACHE_MAX:
+                _SQLITE_TEXT.clear()
+            _SQLITE_TEXT[value] = text
+    return text
 
 
 def _bind_instant_pg(value: dt.datetime | None) -> dt.datetime | None:
@@ -134,7 +148,13 @@ def _bind_instant_pg(value: dt.datetime | None) -> dt.datetime | None:
 def _read_instant_sqlite(value: Any) -> dt.datetime | None:
     if value is None:
         return None
-    return dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
+    instant = _SQLITE_INSTANT.get(value)
+    if instant is None:
+        instant = dt.datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if len(_SQLITE_INSTANT) >= _CACHE_MAX:
+            _SQLITE_INSTANT.clear()
+        _SQLITE_INSTANT[value] = instant
+    return instant
 
 
 def _read_instant_pg(value: Any) -> dt.datetime | None:
