@@ -485,10 +485,11 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
     _pause_hook(action, tx)  # tests: die here, after the first write of the transaction
     steps = defn.steps_by_id()
     key_to_id: dict[int, int] = {}
-    unit_of: dict[int, str | None] = {}
+    unit_of: dict[int, str | None] = {}  # machine item key -> its step's unit
     new_keys, new_rows = [], []
     for it in tr.state.items:
         step = steps[it.step]
+        unit_of[it.key] = step.unit
         if it.key < 0:
             values = {col: getattr(it, f) for f, col in _ITEM_FIELDS}
             values.update(dossier_id=d.id, step_id=it.step, step_name=step.name, kind=step.kind,
@@ -501,11 +502,8 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
             if changed:
                 tx.update_row_later(_ITEMS, changed, "id = ?", (it.key,))
             key_to_id[it.key] = it.key
-        unit_of[key_to_id.get(it.key, it.key)] = step.unit
     if new_rows:  # the new items' ids (their events and outbox items name them)
-        for key, new_id in zip(new_keys, tx.insert_rows(_ITEMS, new_rows)):
-            key_to_id[key] = new_id
-            unit_of[new_id] = unit_of.pop(key)
+        key_to_id.update(zip(new_keys, tx.insert_rows(_ITEMS, new_rows)))
     if bumped is not None and bumped() != 1:
         raise StaleVersion(f"{action}: dossier {d.code} changed since version {version} "
                            f"(another action won); reload it and try again")
@@ -520,7 +518,7 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
         item_id = key_to_id.get(eff.item) if eff.item is not None else None
         unit = eff.payload.get("unit")
         if unit is None and item_id is not None:
-            unit = unit_of[item_id]
+            unit = unit_of[eff.item]
         payload = {**eff.payload, "dossier_code": d.code, "procedure_code": d.procedure_code,
                    "definition_version": d.definition_version, "unit": unit, "action": action}
         outbox_rows.append({
