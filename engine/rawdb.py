@@ -131,13 +131,13 @@ _CACHE_MAX = 4096
 def _bind_instant_sqlite(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    text = _SQLITE_TEXT.get(value) if value.__class__ is dt.datetime and value.tzinfo is UTC else None
+    value = _aware_utc(value)
+    text = _SQLITE_TEXT.get(value)
     if text is None:
-        text = _aware_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
-        if value.__class__ is dt.datetime and value.tzinfo is UTC:
-            if len(_SQLITE_TEXT) >= _CACHE_MAX:
-                _SQLITE_TEXT.clear()
-            _SQLITE_TEXT[value] = text
+        text = value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        if len(_SQLITE_TEXT) >= _CACHE_MAX:
+            _SQLITE_TEXT.clear()
+        _SQLITE_TEXT[value] = text
     return text
 
 
