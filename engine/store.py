@@ -398,6 +398,20 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
+#: SQLite page size of a new database file. Every action dirties about 16
+#: pages (the dossier, its work items, an event, outbox items and their
+#: indexes), and a WAL commit copies each whole page: 2 KiB pages write half
+#: the bytes of the 4 KiB default for the same rows, which made the engine's
+#: statements ~17% faster in bench/engine.py (1 KiB pages were no faster, and
+#: put a dossier row close to overflowing its page).
+SQLITE_PAGE_SIZE = 2048
+#: WAL frames between automatic checkpoints (SQLite's default is 1,000). A
+#: checkpoint copies each page written since the last one back to the database
+#: and syncs it; with 8,000 frames (16 MiB of WAL) a page rewritten by many
+#: actions in a row is copied once, not once per 1,000 frames.
+SQLITE_WAL_AUTOCHECKPOINT = 8000
+
+
 def make_engine(url: str | None = None, **kw: Any) -> Engine:
     """A SQLAlchemy engine for the URL (see :func:`database_url`), not migrated.
 
@@ -424,7 +438,9 @@ def _configure_sqlite(engine: Engine) -> None:
     def _connect(dbapi_conn: Any, record: Any) -> None:  # pragma: no cover - trivial
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # takes effect only on a new, empty file
         cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA synchronous=NORMAL")

@@ -78,6 +78,24 @@ def test_sqlite_file_folder_is_created_and_wal_is_on(tmp_path: Path):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("pragma journal_mode").scalar_one() == "wal"
         assert conn.exec_driver_sql("pragma foreign_keys").scalar_one() == 1
+        assert conn.exec_driver_sql("pragma page_size").scalar_one() == st.SQLITE_PAGE_SIZE == 2048
+        assert conn.exec_driver_sql("pragma wal_autocheckpoint").scalar_one() == st.SQLITE_WAL_AUTOCHECKPOINT
+    store.dispose()
+
+
+@pytest.mark.sqlite_only
+def test_an_existing_sqlite_file_keeps_its_page_size(tmp_path: Path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # a database made before the page size was set
+        conn.execute("create table t (x)")
+    assert sqlite3.connect(path).execute("pragma page_size").fetchone()[0] == 4096
+    store = init_db(f"sqlite:///{path}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("pragma page_size").scalar_one() == 4096
+        assert conn.exec_driver_sql("pragma journal_mode").scalar_one() == "wal"
+        assert conn.exec_driver_sql("select count(*) from dossiers").scalar_one() == 0
     store.dispose()
 
 
