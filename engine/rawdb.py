@@ -13,8 +13,9 @@ the reports and Alembic read them unchanged:
 * instants are bound as UTC; on SQLite in SQLAlchemy's text form
   ``YYYY-MM-DD HH:MM:SS.ffffff`` (so they sort and compare in SQL), on
   PostgreSQL as aware datetimes; a naive datetime is refused;
-* JSON columns are bound as ``json.dumps`` text (``None`` as JSON ``null``,
-  as SQLAlchemy's ``JSON`` type does) and read back as Python values;
+* JSON columns are bound as :func:`engine.store.json_text` text (``None`` as
+  JSON ``null``, as SQLAlchemy's ``JSON`` type does with the store's
+  serializer) and read back as Python values;
 * driver errors are raised as SQLAlchemy's exceptions (``IntegrityError``,
   ``OperationalError``...), so callers catch one family of errors.
 
@@ -30,14 +31,13 @@ round trips to the server instead of ten.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlmodel import Session, SQLModel
 
-from engine.store import Store, UTCDateTime, as_store, utc
+from engine.store import Store, UTCDateTime, as_store, json_text, json_value, utc
 
 UTC = dt.timezone.utc
 
@@ -78,7 +78,7 @@ class Table:
         if found is None:
             instant = _bind_instant_pg if pg else _bind_instant_sqlite
             found = self._binders[key] = tuple(
-                instant if c in self.instants else dump_json if c in self.json else None for c in columns)
+                instant if c in self.instants else json_text if c in self.json else None for c in columns)
         return found
 
     def insert_sql(self, columns: tuple[str, ...], rows: int = 1) -> str:
@@ -165,20 +165,8 @@ def _read_instant_pg(value: Any) -> dt.datetime | None:
     return value.astimezone(UTC)
 
 
-def _default(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-_ENCODE = json.JSONEncoder(default=_default).encode  # built once: json.dumps(default=...) builds one per call
-
-
-def dump_json(value: Any) -> str:
-    """JSON text as stored (instants and other values as their text)."""
-    if value is None:
-        return "null"
-    if not value and isinstance(value, dict):
-        return "{}"
-    return _ENCODE(value)
+#: JSON text as stored (instants and other values as their text).
+dump_json = json_text
 
 
 # --------------------------------------------------------------------------- the transaction
@@ -256,7 +244,7 @@ class Tx:
             for c in t.json:
                 v = row[c]
                 if v is not None:
-                    row[c] = json.loads(v)
+                    row[c] = json_value(v)
         return row
 
     # -- values

@@ -69,6 +69,7 @@ from engine.store import (
     User,
     WorkItem,
     as_store,
+    json_value,
     utc,
 )
 from engine.yamlsrc import load_text
@@ -1375,7 +1376,7 @@ def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str 
     load, classify = sla.Clock.from_dict, sla.classify_open
     for (item_id, dossier_id, code, procedure_code, applicant, step_id, step_name, kind, unit_id, role,
          username, state, opened_at, due_at, clock_text, version) in rows:
-        data = json.loads(clock_text) if clock_text is not None else None
+        data = json_value(clock_text) if clock_text is not None else None
         clock = load(data) if data else None  # as machine.load_clock
         remaining = cls = None
         paused = kind == "citizen"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -86,13 +87,20 @@ def test_driver_errors_are_sqlalchemy_errors_and_roll_back(db):
     assert got == [row] and got[0].roles == {"staff": "CV"}
 
 
-def test_json_is_stored_as_sqlalchemy_stores_it():
+def test_json_is_stored_as_sqlalchemy_stores_it(runtime):
     assert rawdb.dump_json(None) == "null"
     assert rawdb.dump_json({}) == "{}"
-    assert rawdb.dump_json({"a": [1, "Á"]}) == sa.types.JSON().bind_processor(
-        sa.create_engine("sqlite://").dialect)({"a": [1, "Á"]})
+    orm = sa.types.JSON().bind_processor(runtime.db.engine.dialect)  # the ORM's engine, its serializer
+    for value in ({"a": [1, "Á"]}, {"clock": {"start": "x", "pauses": []}, 3: None}, [True, 1.5, "Thiếu giấy tờ"]):
+        assert rawdb.dump_json(value) == orm(value)
     when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
-    assert rawdb.dump_json({"at": when}) == '{"at": "2026-01-02T03:04:05+00:00"}'
+    assert rawdb.dump_json({"at": when}) == '{"at":"2026-01-02T03:04:05+00:00"}'
+    local = dt.datetime(2026, 1, 2, 10, 4, 5, 120000, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+    assert rawdb.dump_json([local, dt.date(2026, 1, 2)]) == json.dumps([local.isoformat(), "2026-01-02"],
+                                                                        separators=(",", ":"))
+    # what json.dumps(default=str) would do with values JSON has no type for
+    assert rawdb.dump_json({1: {2}}) == '{"1":"{2}"}'
+    assert json.loads(rawdb.dump_json({"a": "Hồ sơ"})) == {"a": "Hồ sơ"}
 
 
 def test_insert_rows_returns_the_ids_of_its_rows_in_order(runtime):
