@@ -378,6 +378,10 @@ def _steps_by_id(defn: Definition) -> dict[str, Step]:
     return entry[2]
 
 
+#: A definition's steps by id, built once per definition (read only: the dict is shared).
+steps_by_id = _steps_by_id
+
+
 def _illegal(action: str, state: DossierState, message: str, allowed: Iterable[str]) -> IllegalAction:
     allowed = list(allowed)
     hint = f"; allowed: {', '.join(allowed)}" if allowed else "; nothing is allowed any more"
