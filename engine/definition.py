@@ -300,7 +300,8 @@ def parse_duration(text: Any) -> int:
     """Parse ``0.5d``, ``4h``, ``30m`` (or ``1,5d``) into working minutes.
 
     The grammar is :func:`engine.calendar.parse_duration`'s; this wrapper
-    only turns its error into the ``ValueError`` the loader locates.
+    turns its error into the ``ValueError`` the loader locates, with a
+    message in Vietnamese (the author reads it).
 
     Raises
     ------
@@ -309,8 +310,25 @@ def parse_duration(text: Any) -> int:
     """
     try:
         return _calendar.parse_duration(text)
-    except CalendarError as exc:
-        raise ValueError(str(exc)) from None
+    except CalendarError:
+        raise ValueError(_duration_problem(text)) from None
+
+
+def _duration_problem(text: Any) -> str:
+    """Why ``text`` is not a working duration, and how to write it."""
+    how = f"ví dụ 0.5d, 4h, 30m; d là ngày làm việc = {MINUTES_PER_DAY // 60} giờ, h là giờ, m là phút"
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return f"thời gian {text} thiếu đơn vị: hãy ghi {text}d, {text}h hoặc {text}m"
+    if not isinstance(text, str):
+        return f"thời gian phải là một chuỗi chữ ({how})"
+    stripped = text.strip()
+    if not stripped:
+        return f"thời gian đang để trống; hãy ghi một số kèm đơn vị ({how})"
+    if re.fullmatch(r"\d+(?:[.,]\d+)?", stripped):
+        return f"thời gian '{text}' thiếu đơn vị: hãy ghi {stripped}d, {stripped}h hoặc {stripped}m"
+    if re.fullmatch(r"(?:\s*(?:\d+(?:[.,]\d+)?|[.,]\d+)\s*[dhm]\s*)+", text, re.IGNORECASE):
+        return f"thời gian '{text}' không tròn số phút; hãy ghi thời gian tính được bằng số phút nguyên ({how})"
+    return f"'{text}' không phải là thời gian xử lý: hãy ghi một số kèm đơn vị d, h hoặc m ({how})"
 
 
 def duration_text(minutes: int) -> str:
@@ -319,9 +337,9 @@ def duration_text(minutes: int) -> str:
 
 
 def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6, otherwise: str = "") -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ``otherwise``."""
+    """`` (có phải là 'x' không?)`` (did you mean 'x'?) for the closest of ``choices``, else ``otherwise``."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
-    return f" (did you mean '{close[0]}'?)" if close else otherwise
+    return f" (có phải là '{close[0]}' không?)" if close else otherwise
 
 
 # --------------------------------------------------------------------------- reading
@@ -341,8 +359,10 @@ class _Reader:
         allowed = list(allowed)
         for key in data:
             if key not in allowed:
-                hint = did_you_mean(key, allowed, cutoff=0.6, otherwise=f"; allowed: {', '.join(allowed)}")
-                self.problem(data.key_locs.get(key), "unknown-key", f"unknown key '{key}' in {what}{hint}", step)
+                hint = did_you_mean(key, allowed, cutoff=0.6,
+                                    otherwise=f"; các khóa được dùng: {', '.join(allowed)}")
+                self.problem(data.key_locs.get(key), "unknown-key", f"khóa '{key}' không hợp lệ trong {what}{hint}",
+                             step)
 
     def loc_of(self, data: Any, key: str | None = None) -> Location | None:
         if isinstance(data, LMap):
@@ -358,11 +378,11 @@ class _Reader:
         if key not in data or data[key] is None:
             if required:
                 self.problem(self.loc_of(data), "missing-key",
-                             f"{what or 'this mapping'} needs '{key}'", step)
+                             f"{what or 'nhóm khóa này'} thiếu khóa '{key}'", step)
             return default
         value = data[key]
         if isinstance(value, (LMap, LSeq)) or isinstance(value, bool):
-            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' must be text", step)
+            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' phải là một chuỗi chữ", step)
             return default
         if isinstance(value, (dt.date, dt.datetime)):
             return value.isoformat()
@@ -374,7 +394,8 @@ class _Reader:
         if value not in choices:
             hint = did_you_mean(value, choices, cutoff=0.5)
             self.problem(self.loc_of(data, key), "bad-value",
-                         f"'{key}' is '{value}'; it must be one of {', '.join(choices)}{hint}", step)
+                         f"'{key}' đang là '{value}'; giá trị phải là một trong: {', '.join(choices)}{hint}",
+                         step)
             return default
         return value
 
@@ -382,7 +403,7 @@ class _Reader:
         if key not in data or data[key] is None:
             return default
         if not isinstance(data[key], bool):
-            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' must be true or false", step)
+            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' phải là true hoặc false", step)
             return default
         return data[key]
 
@@ -393,7 +414,7 @@ class _Reader:
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             self.problem(self.loc_of(data, key), "wrong-type",
-                         f"'{key}' must be a whole number ≥ {minimum}", step)
+                         f"'{key}' phải là số nguyên ≥ {minimum}", step)
             return default
         return value
 
@@ -409,7 +430,7 @@ class _Reader:
             return dt.date.fromisoformat(str(value))
         except ValueError:
             self.problem(self.loc_of(data, key), "wrong-type",
-                         f"'{key}' must be a date written YYYY-MM-DD", step)
+                         f"'{key}' phải là ngày viết theo dạng YYYY-MM-DD", step)
             return None
 
     def text_list(self, data: LMap, key: str, step: str | None = None) -> tuple[str, ...]:
@@ -419,7 +440,7 @@ class _Reader:
         if isinstance(value, str):
             return (value,)
         if not isinstance(value, LSeq) or any(isinstance(v, (LMap, LSeq)) for v in value):
-            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' must be a list of text", step)
+            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' phải là danh sách các chuỗi chữ", step)
             return ()
         return tuple(str(v) for v in value)
 
@@ -427,7 +448,8 @@ class _Reader:
         if key not in data or data[key] is None:
             return None
         if not isinstance(data[key], LMap):
-            self.problem(self.loc_of(data, key), "wrong-type", f"'{key}' must be a mapping", step)
+            self.problem(self.loc_of(data, key), "wrong-type",
+                         f"'{key}' phải là một nhóm khóa con (dạng khóa: giá trị)", step)
             return None
         return data[key]
 
@@ -455,35 +477,38 @@ def load_units(path: str | os.PathLike) -> Organisation:
     r = _Reader(path)
     if not isinstance(data, LMap):
         r.problem(getattr(data, "loc", None) or Location(path, 1, 1), "wrong-type",
-                  "units.yaml must be a mapping with 'levels' and 'units'")
+                  "units.yaml phải là một nhóm khóa gồm 'levels' và 'units'")
         r.raise_if_any()
     r.check_keys(data, UNITS_FILE_KEYS, "units.yaml")
     levels = r.text_list(data, "levels") or ("district", "commune")
     units: dict[str, Unit] = {}
     raw_units = data.get("units")
     if not isinstance(raw_units, LSeq):
-        r.problem(r.loc_of(data, "units"), "missing-key", "units.yaml needs a list 'units'")
+        r.problem(r.loc_of(data, "units"), "missing-key", "units.yaml cần danh sách đơn vị 'units'")
         raw_units = LSeq()
     for i, raw in enumerate(raw_units):
         if not isinstance(raw, LMap):
-            r.problem(raw_units.item_locs[i], "wrong-type", "each unit must be a mapping with id, name, level, kind, roles")
+            r.problem(raw_units.item_locs[i], "wrong-type",
+                      "mỗi đơn vị phải là một nhóm khóa gồm id, name, level, kind, roles")
             continue
-        r.check_keys(raw, UNIT_KEYS, "a unit")
-        uid = r.text(raw, "id", required=True, what="a unit")
+        r.check_keys(raw, UNIT_KEYS, "đơn vị")
+        uid = r.text(raw, "id", required=True, what="đơn vị")
         if uid and not _ID_RE.match(uid):
-            r.problem(r.loc_of(raw, "id"), "bad-id", f"unit id '{uid}' must be lower_snake_case")
+            r.problem(r.loc_of(raw, "id"), "bad-id",
+                      f"mã đơn vị '{uid}' phải viết dạng lower_snake_case (chữ thường a-z, số 0-9, dấu _)")
         if uid in units:
-            r.problem(r.loc_of(raw, "id"), "duplicate-unit", f"unit id '{uid}' is defined twice")
-        level = r.text(raw, "level", required=True, what=f"unit '{uid}'")
+            r.problem(r.loc_of(raw, "id"), "duplicate-unit", f"mã đơn vị '{uid}' được khai báo hai lần")
+        level = r.text(raw, "level", required=True, what=f"đơn vị '{uid}'")
         if level and level not in levels and level != "any":
             r.problem(r.loc_of(raw, "level"), "bad-value",
-                      f"unit '{uid}' has level '{level}'; known levels: {', '.join(levels)} (or 'any')")
+                      f"đơn vị '{uid}' có cấp '{level}'; các cấp đã khai báo: {', '.join(levels)} (hoặc 'any')")
         kind = r.choice(raw, "kind", UNIT_KINDS, "office")
         roles_raw = r.mapping(raw, "roles")
         roles = {str(k): str(v) for k, v in (roles_raw or {}).items()}
         if not roles:
-            r.problem(r.loc_of(raw), "missing-key", f"unit '{uid}' needs 'roles' (role id: Vietnamese title)")
-        units[uid] = Unit(uid, r.text(raw, "name", required=True, what=f"unit '{uid}'"), level, kind,
+            r.problem(r.loc_of(raw), "missing-key",
+                      f"đơn vị '{uid}' cần 'roles' (mỗi dòng một vai trò — mã vai trò: chức danh tiếng Việt)")
+        units[uid] = Unit(uid, r.text(raw, "name", required=True, what=f"đơn vị '{uid}'"), level, kind,
                           roles, r.text(raw, "short"), raw.loc)
     r.raise_if_any()
     return Organisation(tuple(levels), units, r.text(data, "organisation"),
@@ -525,17 +550,17 @@ def load_template(path: str | os.PathLike) -> Template:
     r = _Reader(path)
     if not isinstance(data, LMap):
         r.problem(getattr(data, "loc", None) or Location(path, 1, 1), "wrong-type",
-                  "a template must be a mapping with 'template' and 'steps'")
+                  "mẫu quy trình phải là một nhóm khóa gồm 'template' và 'steps'")
         r.raise_if_any()
-    r.check_keys(data, TEMPLATE_KEYS, "a template")
-    name = r.text(data, "template", required=True, what="a template")
+    r.check_keys(data, TEMPLATE_KEYS, "mẫu quy trình")
+    name = r.text(data, "template", required=True, what="mẫu quy trình")
     steps = data.get("steps")
     if not isinstance(steps, LSeq) or not steps:
-        r.problem(r.loc_of(data, "steps"), "missing-key", "a template needs a non-empty list 'steps'")
+        r.problem(r.loc_of(data, "steps"), "missing-key", "mẫu quy trình cần danh sách bước 'steps' (không để trống)")
         steps = LSeq()
     if name and name != Path(path).stem:
         r.problem(r.loc_of(data, "template"), "template-name",
-                  f"template '{name}' must be in a file named {name}.yaml")
+                  f"mẫu '{name}' phải nằm trong tệp tên {name}.yaml")
     r.raise_if_any()
     return Template(name, r.text(data, "description"), r.text_list(data, "params"), tuple(steps), path)
 
@@ -568,7 +593,7 @@ def _substitute(value: Any, params: Mapping[str, str], r: _Reader, loc: Location
             name = m.group(1)
             used.add(name)
             if name not in params:
-                r.problem(loc, "missing-param", f"the template needs a value for '{name}': add it under 'with:'")
+                r.problem(loc, "missing-param", f"mẫu quy trình cần giá trị cho '{name}': hãy thêm vào mục 'with:'")
                 return m.group(0)
             return str(params[name])
         return re.sub(r"\$\{([a-z_][a-z0-9_]*)\}", repl, value)
@@ -622,11 +647,11 @@ def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> 
         own = LSeq()
         own.loc, own.item_locs = data.loc, []
     if not isinstance(own, LSeq):
-        r.problem(r.loc_of(data, "steps"), "wrong-type", "'steps' must be a list of steps")
+        r.problem(r.loc_of(data, "steps"), "wrong-type", "'steps' phải là danh sách các bước")
         return []
     for i, item in enumerate(own):
         if not isinstance(item, LMap):
-            r.problem(own.item_locs[i], "wrong-type", "each step must be a mapping with at least 'id'")
+            r.problem(own.item_locs[i], "wrong-type", "mỗi bước phải là một nhóm khóa, có ít nhất 'id'")
     own_steps = [s for s in own if isinstance(s, LMap)]
     extends = data.get("extends")
     if not extends:
@@ -634,13 +659,15 @@ def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> 
             for k in ("after", "before"):
                 if k in s:
                     r.problem(s.key_locs[k], "unknown-key",
-                              f"'{k}' positions a step inside a template; this definition has no 'extends'")
+                              f"'{k}' dùng để đặt vị trí một bước trong mẫu quy trình, nhưng quy trình này "
+                              f"không có 'extends'; hãy bỏ '{k}' hoặc thêm 'extends'")
         return own_steps
     template = templates.get(str(extends))
     if template is None:
         hint = did_you_mean(str(extends), templates,
-                            otherwise=f"; known templates: {', '.join(sorted(templates)) or 'none'}")
-        r.problem(r.loc_of(data, "extends"), "unknown-template", f"unknown template '{extends}'{hint}")
+                            otherwise=(f"; các mẫu hiện có: {', '.join(sorted(templates))}" if templates
+                                       else "; chưa có mẫu quy trình nào (procedures_yaml/templates/)"))
+        r.problem(r.loc_of(data, "extends"), "unknown-template", f"không có mẫu quy trình '{extends}'{hint}")
         return []
     params_raw = r.mapping(data, "with") or {}
     params = {str(k): ("" if v is None else str(v)) for k, v in params_raw.items()}
@@ -649,15 +676,15 @@ def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> 
     for name in params:
         if name not in template.params and name not in used:
             r.problem(r.loc_of(params_raw, name) if isinstance(params_raw, LMap) else None, "unknown-param",
-                      f"template '{template.name}' has no parameter '{name}'"
-                      f" (it takes: {', '.join(template.params) or 'none'})")
+                      f"mẫu '{template.name}' không có tham số '{name}'"
+                      f" (tham số của mẫu: {', '.join(template.params) or 'không có'})")
     removed = r.text_list(data, "remove_steps")
     ids = [str(s.get("id")) for s in steps]
     for rid in removed:
         if rid not in ids:
             hint = did_you_mean(rid, ids)
             r.problem(r.loc_of(data, "remove_steps"), "unknown-step",
-                      f"remove_steps names '{rid}', which template '{template.name}' does not have{hint}")
+                      f"remove_steps ghi bước '{rid}', nhưng mẫu '{template.name}' không có bước này{hint}")
     steps = [s for s in steps if str(s.get("id")) not in removed]
     for over in own_steps:
         sid = str(over.get("id", ""))
@@ -676,7 +703,8 @@ def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> 
         if anchor not in index:
             hint = did_you_mean(anchor, index)
             r.problem(over.key_locs[anchor_key], "unknown-step",
-                      f"'{anchor_key}: {anchor}' names no step of the expanded process{hint}", sid)
+                      f"'{anchor_key}: {anchor}' không trỏ tới bước nào của quy trình sau khi áp dụng mẫu{hint}",
+                      sid)
             steps.append(clean)
             continue
         steps.insert(index[anchor] + (1 if anchor_key == "after" else 0), clean)
@@ -688,17 +716,18 @@ def _read_routes(raw: Any, r: _Reader, sid: str, loc: Location | None) -> tuple[
         return ()
     if not isinstance(raw, LMap):
         r.problem(loc, "wrong-type",
-                  "'routes' must map each outcome to a step id, a list of step ids (parallel) "
-                  "or {to:, max:, label:}", sid)
+                  "'routes' phải gán mỗi kết quả xử lý với một mã bước, một danh sách mã bước (song song) "
+                  "hoặc {to:, max:, label:}", sid)
         return ()
     routes = []
     for outcome, target in raw.items():
         oloc = raw.key_locs.get(outcome)
         if not _ID_RE.match(outcome):
-            r.problem(oloc, "bad-id", f"outcome '{outcome}' must be lower_snake_case", sid)
+            r.problem(oloc, "bad-id",
+                      f"kết quả xử lý '{outcome}' phải viết dạng lower_snake_case (a-z, 0-9, _)", sid)
         max_n, label = None, None
         if isinstance(target, LMap):
-            r.check_keys(target, ROUTE_KEYS, f"route '{outcome}'", sid)
+            r.check_keys(target, ROUTE_KEYS, f"hướng chuyển '{outcome}'", sid)
             max_n = r.integer(target, "max", step=sid)
             label = r.text(target, "label", step=sid) or None
             target = target.get("to")
@@ -707,21 +736,23 @@ def _read_routes(raw: Any, r: _Reader, sid: str, loc: Location | None) -> tuple[
         elif isinstance(target, LSeq) and target and all(isinstance(t, str) for t in target):
             targets = tuple(target)
         else:
-            r.problem(oloc, "wrong-type", f"route '{outcome}' must lead to a step id or a list of step ids", sid)
+            r.problem(oloc, "wrong-type",
+                      f"hướng chuyển '{outcome}' phải dẫn tới một mã bước hoặc một danh sách mã bước", sid)
             continue
         if len(set(targets)) != len(targets):
-            r.problem(oloc, "bad-value", f"route '{outcome}' names the same step twice", sid)
+            r.problem(oloc, "bad-value", f"hướng chuyển '{outcome}' ghi cùng một bước hai lần", sid)
         routes.append(Route(outcome, targets, max_n, label, oloc))
     return tuple(routes)
 
 
 def _read_step(raw: LMap, r: _Reader) -> Step | None:
-    sid = r.text(raw, "id", required=True, what="a step")
+    sid = r.text(raw, "id", required=True, what="bước")
     if not sid:
         return None
     if not _ID_RE.match(sid):
-        r.problem(r.loc_of(raw, "id"), "bad-id", f"step id '{sid}' must be lower_snake_case (a-z, 0-9, _)", sid)
-    r.check_keys(raw, STEP_KEYS, f"step '{sid}'", sid)
+        r.problem(r.loc_of(raw, "id"), "bad-id", f"mã bước '{sid}' phải viết dạng lower_snake_case (a-z, 0-9, _)",
+                  sid)
+    r.check_keys(raw, STEP_KEYS, f"bước '{sid}'", sid)
     kind = r.choice(raw, "kind", STEP_KINDS, "human", sid)
     duration = None
     if raw.get("duration") is not None:
@@ -734,7 +765,7 @@ def _read_step(raw: LMap, r: _Reader) -> Step | None:
         ends = r.choice(raw, "ends", ENDS, "result", sid)
     return Step(
         id=sid,
-        name=r.text(raw, "name", required=True, step=sid, what=f"step '{sid}'"),
+        name=r.text(raw, "name", required=True, step=sid, what=f"bước '{sid}'"),
         kind=kind,
         unit=r.text(raw, "unit", step=sid) or None,
         role=r.text(raw, "role", step=sid) or None,
@@ -753,13 +784,14 @@ def _read_time_limit(data: LMap, r: _Reader) -> TimeLimit:
     raw = r.mapping(data, "time_limit")
     if raw is None:
         r.problem(r.loc_of(data), "missing-key",
-                  "the definition needs 'time_limit' (value, unit: working_days | working_hours | same_day, source, verified)")
+                  "quy trình thiếu khóa 'time_limit' (gồm value, unit: working_days | working_hours | same_day, "
+                  "source, verified)")
         return TimeLimit(None)
     r.check_keys(raw, LIMIT_KEYS, "time_limit")
     unit = r.choice(raw, "unit", LIMIT_UNITS, "working_days")
     value = raw.get("value")
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-        r.problem(r.loc_of(raw, "value"), "wrong-type", "time_limit.value must be a positive number")
+        r.problem(r.loc_of(raw, "value"), "wrong-type", "time_limit.value phải là một số dương")
         value = None
     if value is None and unit != "same_day":
         pass  # an unknown limit is allowed for a draft; the linter flags it
@@ -770,7 +802,8 @@ def _read_time_limit(data: LMap, r: _Reader) -> TimeLimit:
         try:
             cutoff = dt.time.fromisoformat(text)
         except ValueError:
-            r.problem(r.loc_of(raw, "cutoff"), "wrong-type", "time_limit.cutoff must be a time written HH:MM (quote it)")
+            r.problem(r.loc_of(raw, "cutoff"), "wrong-type",
+                      "time_limit.cutoff phải là giờ viết theo dạng HH:MM (đặt trong dấu nháy, ví dụ \"15:00\")")
     return TimeLimit(
         value=float(value) if value is not None else None,
         unit=unit,
@@ -793,13 +826,13 @@ def definition_from_data(data: Any, file: str, templates: Mapping[str, Template]
     r = _Reader(file)
     if not isinstance(data, LMap):
         r.problem(getattr(data, "loc", None) or Location(file, 1, 1), "wrong-type",
-                  "a definition must be a mapping with at least code, name, time_limit and steps")
+                  "quy trình phải là một nhóm khóa, có ít nhất code, name, time_limit và steps")
         r.raise_if_any()
     if "template" in data and "code" not in data:
         r.problem(data.key_locs["template"], "template-in-catalogue",
-                  "this is a template; put it in procedures_yaml/templates/")
+                  "đây là một mẫu quy trình; hãy đặt tệp vào thư mục procedures_yaml/templates/")
         r.raise_if_any()
-    r.check_keys(data, PROCEDURE_KEYS, "the procedure")
+    r.check_keys(data, PROCEDURE_KEYS, "quy trình")
     raw_steps = _expand_steps(data, templates or {}, r)
     steps: list[Step] = []
     seen: dict[str, Step] = {}
@@ -808,18 +841,19 @@ def definition_from_data(data: Any, file: str, templates: Mapping[str, Template]
         if s is None:
             continue
         if s.id in seen:
-            r.problem(s.where("id"), "duplicate-step", f"step id '{s.id}' is used twice (first at {seen[s.id].loc})", s.id)
+            r.problem(s.where("id"), "duplicate-step",
+                      f"mã bước '{s.id}' bị dùng hai lần (lần đầu tại {seen[s.id].loc}); hãy đổi một mã", s.id)
             continue
         seen[s.id] = s
         steps.append(s)
     if not steps and not r.problems:
-        r.problem(r.loc_of(data, "steps"), "missing-key", "the definition has no steps")
+        r.problem(r.loc_of(data, "steps"), "missing-key", "quy trình chưa có bước nào (steps)")
     signer = None
     raw_signer = r.mapping(data, "signer")
     if raw_signer is not None:
         r.check_keys(raw_signer, ("unit", "role"), "signer")
-        signer = Signer(r.text(raw_signer, "unit", required=True, what="signer"),
-                        r.text(raw_signer, "role", required=True, what="signer"))
+        signer = Signer(r.text(raw_signer, "unit", required=True, what="người ký (signer)"),
+                        r.text(raw_signer, "role", required=True, what="người ký (signer)"))
     delegation = None
     raw_del = r.mapping(data, "delegation")
     if raw_del is not None:
@@ -830,15 +864,15 @@ def definition_from_data(data: Any, file: str, templates: Mapping[str, Template]
     raw_app = r.mapping(data, "approval")
     if raw_app is not None:
         r.check_keys(raw_app, APPROVAL_KEYS, "approval")
-        approval = Approval(r.text(raw_app, "decision", required=True, what="approval"),
+        approval = Approval(r.text(raw_app, "decision", required=True, what="phần phê duyệt (approval)"),
                             r.date(raw_app, "date"), r.text(raw_app, "signer"))
     code = r.text(data, "code")
     defn = Definition(
         code=code,
         code_verified=r.boolean(data, "code_verified"),
-        name=r.text(data, "name", required=True, what="the procedure"),
-        field=r.text(data, "field", required=True, what="the procedure"),
-        level=r.text(data, "level", required=True, what="the procedure"),
+        name=r.text(data, "name", required=True, what="quy trình"),
+        field=r.text(data, "field", required=True, what="quy trình"),
+        level=r.text(data, "level", required=True, what="quy trình"),
         authority=r.text(data, "authority"),
         signer=signer,
         delegation=delegation,
@@ -1036,7 +1070,7 @@ def load_catalogue(paths: Iterable[str | os.PathLike] | None = None) -> Catalogu
         elif t.exists():
             files.append(t)
         else:
-            problems.append(Problem(Location(str(t)), "file-unreadable", "no such file or folder"))
+            problems.append(Problem(Location(str(t)), "file-unreadable", "không có tệp hoặc thư mục này"))
     definitions: list[Definition] = []
     for f in files:
         try:
@@ -1051,8 +1085,8 @@ def load_catalogue(paths: Iterable[str | os.PathLike] | None = None) -> Catalogu
 def _internal_problem(file: str, exc: BaseException) -> Problem:
     """An unexpected failure while loading one file, as a located problem (never a traceback)."""
     return Problem(Location(file, 1, 1), "internal-error",
-                   f"the file could not be loaded ({type(exc).__name__}: {exc}); "
-                   "this is a bug in quytrinh: please report it with the file")
+                   f"không tải được tệp do lỗi của chương trình ({type(exc).__name__}: {exc}); "
+                   "đây là lỗi của quytrinh: hãy báo lỗi kèm theo tệp này")
 
 
 def _rel(path: Path) -> str:

@@ -227,8 +227,8 @@ def lint(definition: Definition, units: Organisation | None = None) -> list[Find
         except Exception as exc:  # a broken rule must not hide the others
             loc = definition.where()
             findings.append(Finding("internal-error", ERROR, loc.file, loc.line, loc.col, None,
-                                    f"rule {r.id} failed ({type(exc).__name__}: {exc}); "
-                                    "this is a bug in quytrinh: please report it with the file"))
+                                    f"quy tắc {r.id} bị lỗi khi chạy ({type(exc).__name__}: {exc}); "
+                                    "đây là lỗi của quytrinh: hãy báo lỗi kèm theo tệp này"))
             continue
         for hit in hits:
             findings.append(_finding(ctx, r, hit))
@@ -251,7 +251,7 @@ def _finding(ctx: Context, r: Rule, hit: Hit) -> Finding:
             loc = own
         else:
             loc = defn.where("extends")
-        message = f"{message} (inherited from {inherited})"
+        message = f"{message} (kế thừa từ mẫu quy trình: {inherited})"
     return Finding(r.id, r.severity, loc.file, loc.line, loc.col,
                    hit.step.id if hit.step is not None else None, message)
 
@@ -269,6 +269,10 @@ def rules_markdown() -> str:
         "and runs these rules on the others. Each finding reads",
         "`path:line:col: rule-id: [step 'x':] message [severity]`, located at the most precise key, and its",
         "message says what to do; a summary line ends the list (`91 definitions: 0 errors, 71 warnings`).",
+        "Messages and descriptions are in Vietnamese (the reform office reads them); rule ids, YAML keys",
+        "and values stay as written, e.g. `limit-unverified: thời hạn giải quyết '15 ngày làm việc' chưa được",
+        "kiểm tra; hãy đối chiếu với văn bản pháp luật, ghi căn cứ vào time_limit.source và đặt",
+        "time_limit.verified: true`.",
         "Findings of template steps the definition does not override are located at its `extends` key.",
         "",
         "Exit codes: 0 no errors (warnings allowed, unless `--strict`); 1 errors; 2 usage error (unknown",
@@ -310,13 +314,23 @@ def _amount(minutes: int, unit: str) -> str:
     return format_minutes(minutes)
 
 
+def _in_limit_words(minutes: int, unit: str) -> str:
+    """Working minutes with the limit's unit word (``2,5 ngày làm việc``, ``6 giờ làm việc``)."""
+    if unit == "working_days":
+        return f"{_in_limit_unit(minutes, unit)} ngày làm việc"
+    if unit == "working_hours":
+        return f"{_in_limit_unit(minutes, unit)} giờ làm việc"
+    return format_minutes(minutes)
+
+
 def _limit_words(defn: Definition) -> str:
     tl = defn.time_limit
     if tl.unit == "working_days":
         return f"{format_number(tl.value)} ngày làm việc" if tl.value is not None else ""
     if tl.unit == "working_hours":
         return f"{format_number(tl.value)} giờ làm việc" if tl.value is not None else ""
-    return f"{format_minutes(tl.minutes)} (same day: from the {tl.cutoff:%H:%M} cut-off to closing)"
+    return (f"{format_minutes(tl.minutes)} (trả trong ngày: từ giờ chốt nhận hồ sơ {tl.cutoff:%H:%M} "
+            "đến hết giờ làm việc)")
 
 
 def _needs_unit(step: Step) -> bool:
@@ -326,190 +340,202 @@ def _needs_unit(step: Step) -> bool:
 # --------------------------------------------------------------------------- rules: the procedure
 
 
-@rule("code-missing", WARNING, "The national procedure code (mã TTHC) is empty.")
+@rule("code-missing", WARNING, "Mã thủ tục hành chính (mã TTHC) để trống.")
 def _code_missing(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn
     if not d.code:
-        also = " (code_verified is true, but there is no code to verify)" if d.code_verified else ""
-        yield Hit("the national procedure code (mã TTHC) is empty" + also + "; find it in the national "
-                  "procedure database and fill `code` — never invent a code: until it is found, leave it "
-                  "empty and flagged", key="code")
+        also = " (code_verified là true nhưng chưa có mã nào để kiểm tra)" if d.code_verified else ""
+        yield Hit("mã thủ tục hành chính (mã TTHC) đang để trống" + also + "; hãy tra mã trên Cơ sở dữ liệu "
+                  "quốc gia về thủ tục hành chính và điền vào `code` — không được tự đặt mã: khi chưa tìm "
+                  "được, để trống và giữ cảnh báo này", key="code")
 
 
-@rule("code-unverified", WARNING, "The national procedure code is not marked as checked (code_verified).")
+@rule("code-unverified", WARNING, "Mã TTHC chưa được đánh dấu là đã kiểm tra (code_verified).")
 def _code_unverified(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn
     if d.code and not d.code_verified:
-        yield Hit(f"code '{d.code}' is not verified; check it against the national procedure database "
-                  "(csdl.thutuchanhchinh.vn) and set code_verified: true", key="code")
+        yield Hit(f"mã TTHC '{d.code}' chưa được kiểm tra; hãy đối chiếu với Cơ sở dữ liệu quốc gia về thủ tục "
+                  "hành chính (csdl.thutuchanhchinh.vn) rồi đặt code_verified: true", key="code")
 
 
-@rule("code-format", WARNING, "The code does not look like a national procedure code (e.g. 1.001612).")
+@rule("code-format", WARNING, "Mã không đúng dạng mã TTHC quốc gia (ví dụ 1.001612).")
 def _code_format(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn
     if d.code and not _CODE_RE.match(d.code):
-        yield Hit(f"code '{d.code}' does not look like a national procedure code (one digit, a dot, "
-                  "six digits, e.g. 1.001612); copy it exactly from the national database", key="code")
+        yield Hit(f"mã '{d.code}' không đúng dạng mã TTHC quốc gia (một chữ số, dấu chấm, sáu chữ số, "
+                  "ví dụ 1.001612); hãy chép đúng mã từ Cơ sở dữ liệu quốc gia về thủ tục hành chính",
+                  key="code")
 
 
-@rule("limit-missing", ERROR, "A submitted or approved definition has no legal time limit.")
+@rule("limit-missing", ERROR, "Quy trình đã trình hoặc đã phê duyệt nhưng chưa có thời hạn giải quyết theo quy định.")
 def _limit_missing(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn
     if d.time_limit.minutes is None and d.status in ("submitted", "approved"):
-        yield Hit(f"a {d.status} definition needs its legal time limit; fill time_limit.value "
-                  "(and unit) from the legal text before it goes further", key="time_limit")
+        state = "đã trình" if d.status == "submitted" else "đã phê duyệt"
+        yield Hit(f"quy trình {state} (status: {d.status}) phải có thời hạn giải quyết theo quy định; hãy điền "
+                  "time_limit.value (và unit) theo văn bản pháp luật trước khi chuyển tiếp", key="time_limit")
 
 
-@rule("limit-missing-draft", WARNING, "A draft definition has no legal time limit yet.")
+@rule("limit-missing-draft", WARNING, "Quy trình dự thảo chưa có thời hạn giải quyết theo quy định.")
 def _limit_missing_draft(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn
     if d.time_limit.minutes is None and d.status == "draft":
-        yield Hit("the legal time limit is not known yet, so the steps' times cannot be checked; "
-                  "fill time_limit.value (and unit) from the legal text", key="time_limit")
+        yield Hit("chưa có thời hạn giải quyết theo quy định nên chưa kiểm tra được thời gian của các bước; "
+                  "hãy điền time_limit.value (và unit) theo văn bản pháp luật", key="time_limit")
 
 
-@rule("limit-unverified", WARNING, "The legal time limit is not marked as checked (time_limit.verified).")
+@rule("limit-unverified", WARNING,
+      "Thời hạn giải quyết theo quy định chưa được đánh dấu là đã kiểm tra (time_limit.verified).")
 def _limit_unverified(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn
     if d.time_limit.minutes is not None and not d.time_limit.verified:
-        yield Hit(f"the legal time limit '{d.time_limit.describe()}' is not verified; check it against the "
-                  "legal text, cite it in time_limit.source and set time_limit.verified: true",
+        yield Hit(f"thời hạn giải quyết '{d.time_limit.describe()}' chưa được kiểm tra; hãy đối chiếu với văn bản "
+                  "pháp luật, ghi căn cứ vào time_limit.source và đặt time_limit.verified: true",
                   key="time_limit")
 
 
-@rule("approval-missing", ERROR, "An approved definition does not name its approving decision.")
+@rule("approval-missing", ERROR, "Quy trình đã phê duyệt nhưng không ghi quyết định phê duyệt.")
 def _approval_missing(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn
     if d.status == "approved" and (d.approval is None or not d.approval.decision):
-        yield Hit("the definition is approved but names no approving decision; add approval: "
-                  "{decision: \"…/QĐ-UBND\", date: YYYY-MM-DD, signer: …}, or set status back to draft",
+        yield Hit("quy trình ở trạng thái đã phê duyệt nhưng không ghi quyết định phê duyệt; hãy thêm approval: "
+                  "{decision: \"…/QĐ-UBND\", date: YYYY-MM-DD, signer: …}, hoặc đưa status về draft",
                   key="approval" if "approval" in d.key_locs else "status")
 
 
-@rule("missing-signer", ERROR, "The definition does not say which leader signs the result (signer).")
+@rule("missing-signer", ERROR, "Quy trình không ghi lãnh đạo ký kết quả (signer).")
 def _missing_signer(ctx: Context) -> Iterator[Hit]:
     if ctx.defn.signer is None or not (ctx.defn.signer.unit and ctx.defn.signer.role):
-        yield Hit("the definition does not say who signs the result; add signer: {unit: …, role: …} "
-                  "(the competent or delegated leader)", key="signer")
+        yield Hit("quy trình chưa ghi ai ký kết quả; hãy thêm signer: {unit: …, role: …} "
+                  "(lãnh đạo có thẩm quyền hoặc được ủy quyền)", key="signer")
 
 
-@rule("unknown-signer", ERROR, "The signer's unit or role is not in units.yaml.", needs_units=True)
+@rule("unknown-signer", ERROR, "Đơn vị hoặc vai trò của người ký (signer) không có trong units.yaml.",
+      needs_units=True)
 def _unknown_signer(ctx: Context) -> Iterator[Hit]:
     s = ctx.defn.signer
     if s is None or not s.unit:
         return
     unit = ctx.units.get(s.unit)
     if unit is None:
-        yield Hit(f"signer unit '{s.unit}' is not in units.yaml{did_you_mean(s.unit, ctx.units.units)}; "
-                  "use a unit id from units.yaml", key="signer")
+        yield Hit(f"đơn vị của người ký '{s.unit}' không có trong units.yaml"
+                  f"{did_you_mean(s.unit, ctx.units.units)}; hãy dùng mã đơn vị trong units.yaml", key="signer")
     elif s.role and s.role not in unit.roles:
-        yield Hit(f"unit '{s.unit}' has no role '{s.role}'{did_you_mean(s.role, unit.roles)}; "
-                  f"its roles are: {', '.join(unit.roles)}", key="signer")
+        yield Hit(f"đơn vị '{s.unit}' không có vai trò '{s.role}'{did_you_mean(s.role, unit.roles)}; "
+                  f"các vai trò của đơn vị: {', '.join(unit.roles)}", key="signer")
 
 
-@rule("delegation-unverified", WARNING, "The delegation (ủy quyền) decision is empty or not checked.")
+@rule("delegation-unverified", WARNING, "Quyết định ủy quyền để trống hoặc chưa được kiểm tra.")
 def _delegation_unverified(ctx: Context) -> Iterator[Hit]:
     dl = ctx.defn.delegation
     if dl is None:
         return
     if not dl.decision:
-        yield Hit("the delegation names no decision; cite it (e.g. decision: \"4610/QĐ-UBND\", date) "
-                  "and set verified: true once checked", key="delegation")
+        yield Hit("phần ủy quyền (delegation) chưa ghi quyết định; hãy ghi quyết định (ví dụ decision: "
+                  "\"4610/QĐ-UBND\", date) và đặt verified: true sau khi đã kiểm tra", key="delegation")
     elif not dl.verified:
-        yield Hit(f"delegation decision '{dl.decision}' is not verified; check the decision text and "
-                  "set delegation.verified: true", key="delegation")
+        yield Hit(f"quyết định ủy quyền '{dl.decision}' chưa được kiểm tra; hãy đối chiếu văn bản quyết định "
+                  "và đặt delegation.verified: true", key="delegation")
 
 
-@rule("legal-basis-missing", WARNING, "The definition lists no legal basis.")
+@rule("legal-basis-missing", WARNING, "Quy trình chưa ghi căn cứ pháp lý.")
 def _legal_basis_missing(ctx: Context) -> Iterator[Hit]:
     if not ctx.defn.legal_basis:
-        yield Hit("list the laws and decrees the procedure rests on under legal_basis", key="legal_basis")
+        yield Hit("quy trình chưa ghi căn cứ pháp lý; hãy liệt kê các luật, nghị định, thông tư làm căn cứ "
+                  "của thủ tục trong legal_basis", key="legal_basis")
 
 
-@rule("unknown-level", ERROR, "The definition's level is not a level of units.yaml.", needs_units=True)
+@rule("unknown-level", ERROR, "Cấp (level) của quy trình không có trong units.yaml.", needs_units=True)
 def _unknown_level(ctx: Context) -> Iterator[Hit]:
     level = ctx.defn.level
     if level and level not in ctx.units.levels:
-        yield Hit(f"level '{level}' is not a level of units.yaml{did_you_mean(level, ctx.units.levels)}; "
-                  f"use one of: {', '.join(ctx.units.levels)}", key="level")
+        yield Hit(f"cấp '{level}' không có trong units.yaml{did_you_mean(level, ctx.units.levels)}; "
+                  f"hãy dùng một trong các cấp: {', '.join(ctx.units.levels)}", key="level")
 
 
 # --------------------------------------------------------------------------- rules: structure
 
 
 @rule("start-reception", ERROR,
-      "The first step is not a human step at the one-stop unit (reception).")
+      "Bước đầu tiên không phải bước xử lý (kind: human) tại Bộ phận Một cửa (tiếp nhận hồ sơ).")
 def _start_reception(ctx: Context) -> Iterator[Hit]:
     if not ctx.defn.steps:
-        yield Hit("the definition has no steps; start with reception at the one-stop unit", key="steps")
+        yield Hit("quy trình chưa có bước nào; hãy bắt đầu bằng bước tiếp nhận hồ sơ tại Bộ phận Một cửa",
+                  key="steps")
         return
     start = ctx.defn.start
     if start.kind != "human":
-        yield Hit(f"the process starts with a step of kind {start.kind}; the first step must be reception "
-                  "(a human step at the one-stop unit): move the reception step first",
+        yield Hit(f"quy trình bắt đầu bằng một bước loại {start.kind}; bước đầu tiên phải là tiếp nhận hồ sơ "
+                  "(bước loại human tại Bộ phận Một cửa): hãy đưa bước tiếp nhận lên đầu",
                   step=start, key="kind" if "kind" in start.key_locs else None)
         return
     unit = ctx.unit(start)
     if unit is not None and unit.kind != "one_stop":
-        yield Hit(f"the process starts at '{start.unit}' ({unit.kind}); reception is done by the one-stop "
-                  "unit (Bộ phận Một cửa): put the first step at a unit of kind one_stop",
+        yield Hit(f"quy trình bắt đầu tại '{start.unit}' ({unit.kind}); việc tiếp nhận hồ sơ do Bộ phận Một cửa "
+                  "thực hiện: hãy đặt bước đầu tiên tại một đơn vị loại one_stop",
                   step=start, key="unit")
 
 
-@rule("extra-start", ERROR, "A step other than the first has no route leading to it (a second start).")
+@rule("extra-start", ERROR,
+      "Một bước (không phải bước đầu tiên) không có hướng chuyển nào dẫn tới, thành điểm bắt đầu thứ hai.")
 def _extra_start(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps[1:]:
         if ctx.graph.in_degree(s.id) == 0:
-            yield Hit("no route leads to this step, so it would be a second start; route a step to it "
-                      "or remove it", step=s)
+            yield Hit("không có hướng chuyển nào dẫn tới bước này nên bước này thành điểm bắt đầu thứ hai; "
+                      "hãy cho một bước chuyển tới bước này, hoặc xóa bước", step=s)
 
 
-@rule("unreachable-step", ERROR, "A step cannot be reached from the start.")
+@rule("unreachable-step", ERROR, "Không thể đi tới một bước từ bước đầu tiên.")
 def _unreachable(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps[1:]:
         if s.id not in ctx.reachable and ctx.graph.in_degree(s.id) > 0:
-            yield Hit(f"this step cannot be reached from the start '{ctx.defn.start.id}' (only steps that "
-                      "cannot be reached lead to it); route a reachable step to it, or remove it", step=s)
+            yield Hit(f"không thể đi tới bước này từ bước đầu tiên '{ctx.defn.start.id}' (các bước dẫn vào bước "
+                      "này cũng không đi tới được); hãy cho một bước đi tới được chuyển sang bước này, hoặc xóa "
+                      "bước", step=s)
 
 
-@rule("unknown-target", ERROR, "A route leads to a step that does not exist.")
+@rule("unknown-target", ERROR, "Một hướng chuyển dẫn tới bước không tồn tại.")
 def _unknown_target(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         for r in s.routes:
             for t in r.targets:
                 if t not in ctx.by_id:
-                    yield Hit(f"route '{r.outcome}' leads to unknown step '{t}'{did_you_mean(t, ctx.by_id)}; "
-                              "use the id of a step of this process", step=s, loc=r.loc)
+                    yield Hit(f"hướng chuyển '{r.outcome}' dẫn tới bước '{t}' không tồn tại"
+                              f"{did_you_mean(t, ctx.by_id)}; hãy dùng mã (id) của một bước trong quy trình này",
+                              step=s, loc=r.loc)
 
 
-@rule("terminal-not-return", ERROR, "A step without routes is not a return step (the process stops there).")
+@rule("terminal-not-return", ERROR,
+      "Một bước không có hướng chuyển nhưng không phải bước trả kết quả (quy trình dừng tại đó).")
 def _terminal_not_return(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if s.terminal and s.kind != "return":
-            yield Hit("this step has no routes, so the process would stop here without returning anything; "
-                      "add routes, or make it a return step (kind: return, ends: result or refusal)", step=s)
+            yield Hit("bước này không có hướng chuyển (routes) nên quy trình sẽ dừng tại đây mà không trả gì; "
+                      "hãy thêm routes, hoặc chuyển thành bước trả kết quả (kind: return, ends: result hoặc "
+                      "refusal)", step=s)
 
 
 @rule("terminal-ends", ERROR,
-      "A terminal return step does not say `ends: result|refusal`, or a step with routes says `ends`.")
+      "Bước trả kết quả cuối cùng không ghi `ends: result|refusal`, hoặc một bước có hướng chuyển lại ghi `ends`.")
 def _terminal_ends(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if s.terminal and s.kind == "return" and s.ends is None:
-            yield Hit("say what this final step returns: ends: result (the result) or ends: refusal "
-                      "(a refusal)", step=s)
+            yield Hit("hãy ghi bước cuối này trả gì: ends: result (trả kết quả) hoặc ends: refusal "
+                      "(trả văn bản từ chối)", step=s)
         elif not s.terminal and s.ends is not None:
-            yield Hit("'ends' marks a final step, but this step has routes; remove 'ends' or the routes",
-                      step=s, key="ends")
+            yield Hit("'ends' chỉ dùng cho bước cuối, nhưng bước này có hướng chuyển; hãy bỏ 'ends' hoặc bỏ "
+                      "các hướng chuyển", step=s, key="ends")
 
 
-@rule("no-result-terminal", ERROR, "No final step returns a result (only refusals, or no final step).")
+@rule("no-result-terminal", ERROR,
+      "Không có bước cuối nào trả kết quả (chỉ có bước từ chối, hoặc không có bước cuối).")
 def _no_result_terminal(ctx: Context) -> Iterator[Hit]:
     if ctx.defn.steps and not result_terminals(ctx.defn):
-        yield Hit("no final step returns a result; end the process with a return step at the one-stop "
-                  "unit (kind: return, ends: result)", key="steps")
+        yield Hit("không có bước cuối nào trả kết quả; hãy kết thúc quy trình bằng một bước trả kết quả tại "
+                  "Bộ phận Một cửa (kind: return, ends: result)", key="steps")
 
 
-@rule("dead-end", ERROR, "A reachable step can never reach a final step (it loops forever).")
+@rule("dead-end", ERROR, "Từ một bước đi tới được, quy trình không bao giờ tới được bước cuối (lặp mãi).")
 def _dead_end(ctx: Context) -> Iterator[Hit]:
     g = ctx.graph
     finals = [n for n in g if g.out_degree(n) == 0]
@@ -518,12 +544,13 @@ def _dead_end(ctx: Context) -> Iterator[Hit]:
         can_finish |= nx.ancestors(g, n)
     for s in ctx.defn.steps:
         if s.id in ctx.reachable and s.id not in can_finish:
-            yield Hit("the process can never finish from this step: every route from it loops back; "
-                      "add a route towards the result or a refusal", step=s)
+            yield Hit("từ bước này quy trình không bao giờ kết thúc được: mọi hướng chuyển đều vòng trở lại; "
+                      "hãy thêm một hướng chuyển tới bước trả kết quả hoặc từ chối", step=s)
 
 
 @rule("unbounded-cycle", ERROR,
-      "A loop neither passes through a citizen step (clock paused) nor has a route with `max`.")
+      "Một vòng lặp không đi qua bước của tổ chức, cá nhân (tạm dừng tính thời gian) và không có hướng chuyển "
+      "nào có `max`.")
 def _unbounded_cycle(ctx: Context) -> Iterator[Hit]:
     dag = ctx.dag
     for scc in nx.strongly_connected_components(dag):
@@ -535,48 +562,51 @@ def _unbounded_cycle(ctx: Context) -> Iterator[Hit]:
         back = [(u, v) for u, v in cycle if ctx.index[v] <= ctx.index[u]] or [cycle[-1]]
         u, v = back[-1]
         route = ctx.route_to(u, v)
-        yield Hit(f"the loop {_path(path)} can repeat without end while the clock runs; bound it with "
-                  f"max on the route back (e.g. {route.outcome if route else 'rework'}: "
-                  f"{{to: {v}, max: 2}}), or route it through a citizen step",
+        yield Hit(f"vòng lặp {_path(path)} có thể lặp lại mãi trong khi thời gian giải quyết vẫn được tính; "
+                  f"hãy giới hạn số lần bằng max trên hướng chuyển quay lại (ví dụ "
+                  f"{route.outcome if route else 'rework'}: {{to: {v}, max: 2}}), hoặc cho vòng lặp đi qua "
+                  "một bước của tổ chức, cá nhân (kind: citizen)",
                   step=ctx.by_id[u], loc=route.loc if route else None)
 
 
-@rule("max-without-loop", WARNING, "A route has `max` but does not lead back into a loop.")
+@rule("max-without-loop", WARNING, "Một hướng chuyển có `max` nhưng không quay lại thành vòng lặp.")
 def _max_without_loop(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         for r in s.routes:
             if r.max is not None and not any(t in ctx.graph and nx.has_path(ctx.graph, t, s.id)
                                              for t in r.targets):
-                yield Hit(f"route '{r.outcome}' has max: {r.max}, which bounds a rework loop, but it does "
-                          f"not lead back to this step; remove max", step=s, loc=r.loc)
+                yield Hit(f"hướng chuyển '{r.outcome}' có max: {r.max}, dùng để giới hạn số lần làm lại, nhưng "
+                          "không quay lại bước này; hãy bỏ max", step=s, loc=r.loc)
 
 
-@rule("duplicate-target", WARNING, "Two outcomes of one step lead to the same step.")
+@rule("duplicate-target", WARNING, "Hai kết quả xử lý của cùng một bước dẫn tới cùng một bước.")
 def _duplicate_target(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         seen: dict[str, str] = {}
         for r in s.routes:
             for t in r.targets:
                 if t in seen:
-                    yield Hit(f"outcomes '{seen[t]}' and '{r.outcome}' both lead to '{t}', and the graph keeps "
-                              "one of them; keep one outcome (give it a label if needed)", step=s, loc=r.loc)
+                    yield Hit(f"kết quả '{seen[t]}' và '{r.outcome}' cùng dẫn tới '{t}', sơ đồ chỉ giữ được một; "
+                              "hãy giữ một kết quả (đặt label nếu cần)", step=s, loc=r.loc)
                 else:
                     seen[t] = r.outcome
 
 
-@rule("unknown-outcome", WARNING, "An outcome has no Vietnamese label (not a standard outcome, no `label`).")
+@rule("unknown-outcome", WARNING,
+      "Một kết quả xử lý không có nhãn tiếng Việt (không phải kết quả chuẩn và không có `label`).")
 def _unknown_outcome(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         for r in s.routes:
             if r.outcome not in OUTCOME_LABELS and not r.label:
-                yield Hit(f"outcome '{r.outcome}' has no Vietnamese label, so users would read "
-                          f"'{r.outcome}'{did_you_mean(r.outcome, OUTCOME_LABELS)}; use a standard outcome "
-                          f"({', '.join(OUTCOME_LABELS)}) or write {r.outcome}: {{to: …, label: \"…\"}}",
+                yield Hit(f"kết quả '{r.outcome}' không có nhãn tiếng Việt nên người dùng sẽ thấy "
+                          f"'{r.outcome}'{did_you_mean(r.outcome, OUTCOME_LABELS)}; hãy dùng một kết quả chuẩn "
+                          f"({', '.join(OUTCOME_LABELS)}) hoặc ghi {r.outcome}: {{to: …, label: \"…\"}}",
                           step=s, loc=r.loc)
 
 
 @rule("supplement-not-citizen", WARNING,
-      "A `supplement` route does not lead to a citizen step, so the clock runs while the applicant supplements.")
+      "Hướng chuyển `supplement` không dẫn tới bước của tổ chức, cá nhân, nên thời gian vẫn được tính trong khi "
+      "người nộp bổ sung hồ sơ.")
 def _supplement_not_citizen(ctx: Context) -> Iterator[Hit]:
     if ctx.defn.supplement_clock == "counts":
         return
@@ -587,14 +617,14 @@ def _supplement_not_citizen(ctx: Context) -> Iterator[Hit]:
         for t in r.targets:
             target = ctx.by_id.get(t)
             if target is not None and not target.paused:
-                yield Hit(f"route 'supplement' leads to '{t}', which is not a citizen step, so the clock "
-                          f"keeps running while the applicant supplements (supplement_clock: "
-                          f"{ctx.defn.supplement_clock}); route it to a step of kind citizen",
+                yield Hit(f"hướng chuyển 'supplement' dẫn tới '{t}', không phải bước của tổ chức, cá nhân, nên "
+                          "thời gian giải quyết vẫn được tính trong khi người nộp bổ sung hồ sơ (supplement_clock: "
+                          f"{ctx.defn.supplement_clock}); hãy chuyển tới một bước loại citizen",
                           step=s, loc=r.loc)
 
 
 @rule("join-without-split", ERROR,
-      "A `join: true` step is not reached from two branches of one parallel split.")
+      "Một bước `join: true` không được hai nhánh của cùng một điểm rẽ nhánh song song dẫn tới.")
 def _join_without_split(ctx: Context) -> Iterator[Hit]:
     splits = list(ctx.branches())
     for s in ctx.defn.steps:
@@ -602,21 +632,23 @@ def _join_without_split(ctx: Context) -> Iterator[Hit]:
             continue
         preds = [p for p in ctx.forward.predecessors(s.id)]
         if len(preds) < 2:
-            yield Hit("this step waits for parallel branches (join: true) but only "
-                      f"{'one route leads' if preds else 'no route leads'} to it; remove join: true, or route "
-                      "every branch of the parallel split to it", step=s, key="join")
+            yield Hit("bước này chờ các nhánh song song (join: true) nhưng "
+                      f"{'chỉ có một hướng chuyển' if preds else 'không có hướng chuyển nào'} dẫn tới; hãy bỏ "
+                      "join: true, hoặc cho mọi nhánh của điểm rẽ song song chuyển tới bước này",
+                      step=s, key="join")
             continue
         ok = any(p != q and p in a and q in b
                  for _, _, sets in splits
                  for i, a in enumerate(sets) for j, b in enumerate(sets) if i != j
                  for p in preds for q in preds)
         if not ok:
-            yield Hit(f"the routes into this step ({', '.join(preds)}) do not come from different branches "
-                      "of one parallel split (a route like `ok: [a, b]`), so it would wait forever; remove "
-                      "join: true, or make the steps before it parallel branches", step=s, key="join")
+            yield Hit(f"các hướng chuyển vào bước này ({', '.join(preds)}) không đến từ các nhánh khác nhau của "
+                      "cùng một điểm rẽ song song (hướng chuyển dạng `ok: [a, b]`), nên bước này sẽ chờ mãi; hãy "
+                      "bỏ join: true, hoặc biến các bước trước nó thành các nhánh song song", step=s, key="join")
 
 
-@rule("split-without-join", WARNING, "The branches of a parallel split never meet at a `join: true` step.")
+@rule("split-without-join", WARNING,
+      "Các nhánh của một điểm rẽ song song không gặp nhau tại bước nào có `join: true`.")
 def _split_without_join(ctx: Context) -> Iterator[Hit]:
     for s, r, sets in ctx.branches():
         if len(sets) < 2:
@@ -625,130 +657,133 @@ def _split_without_join(ctx: Context) -> Iterator[Hit]:
         if any(ctx.by_id[n].join for n in common):
             continue
         meet = sorted(common, key=ctx.index.__getitem__)
-        where = (f"they first meet at '{meet[0]}': add join: true there" if meet
-                 else "make them meet at a step with join: true")
-        yield Hit(f"the parallel branches {', '.join(r.targets)} of route '{r.outcome}' never meet at a step "
-                  f"with join: true, so the steps after them would run once per branch; {where}",
+        where = (f"các nhánh gặp nhau lần đầu tại '{meet[0]}': hãy thêm join: true ở bước đó" if meet
+                 else "hãy cho các nhánh gặp nhau tại một bước có join: true")
+        yield Hit(f"các nhánh song song {', '.join(r.targets)} của hướng chuyển '{r.outcome}' không gặp nhau tại "
+                  f"bước nào có join: true, nên các bước sau đó sẽ chạy lặp lại theo từng nhánh; {where}",
                   step=s, loc=r.loc)
 
 
 # --------------------------------------------------------------------------- rules: units and roles
 
 
-@rule("missing-unit", ERROR, "A step other than a citizen step has no unit.")
+@rule("missing-unit", ERROR, "Một bước (trừ bước của tổ chức, cá nhân) chưa có đơn vị thực hiện.")
 def _missing_unit(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if _needs_unit(s) and not s.unit:
-            yield Hit("every step except the applicant's needs a responsible unit; add unit: (a unit id "
-                      "from units.yaml)", step=s)
+            yield Hit("mọi bước, trừ bước của tổ chức, cá nhân, đều cần đơn vị chịu trách nhiệm; hãy thêm unit: "
+                      "(mã đơn vị trong units.yaml)", step=s)
 
 
-@rule("unknown-unit", ERROR, "A step's unit is not in units.yaml.", needs_units=True)
+@rule("unknown-unit", ERROR, "Đơn vị của một bước không có trong units.yaml.", needs_units=True)
 def _unknown_unit(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if s.unit and ctx.units.get(s.unit) is None:
-            yield Hit(f"unit '{s.unit}' is not in units.yaml{did_you_mean(s.unit, ctx.units.units)}; use a unit "
-                      "id from units.yaml (or add the unit there)", step=s, key="unit")
+            yield Hit(f"đơn vị '{s.unit}' không có trong units.yaml{did_you_mean(s.unit, ctx.units.units)}; hãy "
+                      "dùng mã đơn vị trong units.yaml (hoặc bổ sung đơn vị vào đó)", step=s, key="unit")
 
 
-@rule("unit-level", ERROR, "A step's unit belongs to another level than the procedure.", needs_units=True)
+@rule("unit-level", ERROR, "Đơn vị của một bước thuộc cấp khác với cấp của thủ tục.", needs_units=True)
 def _unit_level(ctx: Context) -> Iterator[Hit]:
     level = ctx.defn.level
     for s in ctx.defn.steps:
         unit = ctx.unit(s)
         if unit is not None and unit.level not in (level, "any"):
-            yield Hit(f"unit '{s.unit}' is a {unit.level}-level unit, but this is a {level}-level procedure; "
-                      f"use a {level}-level unit (or a partner unit with level: any)", step=s, key="unit")
+            yield Hit(f"đơn vị '{s.unit}' thuộc cấp '{unit.level}', nhưng đây là thủ tục cấp '{level}'; hãy dùng "
+                      f"đơn vị cấp '{level}' (hoặc đơn vị phối hợp có level: any)", step=s, key="unit")
 
 
-@rule("missing-role", ERROR, "A human, sign or return step has no role.")
+@rule("missing-role", ERROR, "Một bước xử lý, ký duyệt hoặc trả kết quả chưa có vai trò thực hiện (role).")
 def _missing_role(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if s.kind in ("human", "sign", "return") and s.unit and not s.role:
             unit = ctx.unit(s)
-            roles = f" (one of: {', '.join(unit.roles)})" if unit is not None else ""
-            yield Hit(f"say who at '{s.unit}' does this step: add role:{roles}", step=s)
+            roles = f" (một trong: {', '.join(unit.roles)})" if unit is not None else ""
+            yield Hit(f"hãy ghi ai tại '{s.unit}' thực hiện bước này: thêm role:{roles}", step=s)
 
 
-@rule("unknown-role", ERROR, "A step's role does not exist in its unit.", needs_units=True)
+@rule("unknown-role", ERROR, "Vai trò (role) của một bước không có trong đơn vị của bước đó.", needs_units=True)
 def _unknown_role(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         unit = ctx.unit(s)
         if unit is not None and s.role and s.role not in unit.roles:
-            yield Hit(f"unit '{s.unit}' has no role '{s.role}'{did_you_mean(s.role, unit.roles)}; its roles are: "
-                      f"{', '.join(unit.roles)}", step=s, key="role")
+            yield Hit(f"đơn vị '{s.unit}' không có vai trò '{s.role}'{did_you_mean(s.role, unit.roles)}; các vai "
+                      f"trò của đơn vị: {', '.join(unit.roles)}", step=s, key="role")
 
 
-@rule("result-at-one-stop", ERROR, "A final return step is not at the one-stop unit.", needs_units=True)
+@rule("result-at-one-stop", ERROR, "Bước trả kết quả cuối cùng không đặt tại Bộ phận Một cửa.", needs_units=True)
 def _result_at_one_stop(ctx: Context) -> Iterator[Hit]:
     one_stop = [u.id for u in ctx.units.units.values()
                 if u.kind == "one_stop" and u.level in (ctx.defn.level, "any")]
     for s in ctx.defn.steps:
         unit = ctx.unit(s)
         if s.terminal and s.kind == "return" and unit is not None and unit.kind != "one_stop":
-            hint = f" (e.g. {one_stop[0]})" if one_stop else ""
-            yield Hit(f"results and refusals are handed back by the one-stop unit, not '{s.unit}'; put this "
-                      f"step at a unit of kind one_stop{hint}", step=s, key="unit")
+            hint = f" (ví dụ {one_stop[0]})" if one_stop else ""
+            yield Hit(f"kết quả và văn bản từ chối do Bộ phận Một cửa trả, không phải '{s.unit}'; hãy đặt bước "
+                      f"này tại một đơn vị loại one_stop{hint}", step=s, key="unit")
 
 
 # --------------------------------------------------------------------------- rules: time
 
 
-@rule("missing-duration", ERROR, "A step other than a citizen step has no duration.")
+@rule("missing-duration", ERROR, "Một bước (trừ bước của tổ chức, cá nhân) chưa có thời gian xử lý.")
 def _missing_duration(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if not s.paused and s.duration is None:
-            yield Hit("every step except the applicant's needs a working time; add duration: "
-                      "(e.g. 4h, 0.5d or 30m)", step=s)
+            yield Hit("mọi bước, trừ bước của tổ chức, cá nhân, đều cần thời gian xử lý; hãy thêm duration: "
+                      "(ví dụ 4h, 0.5d hoặc 30m)", step=s)
 
 
-@rule("zero-duration", ERROR, "A step's duration is zero or negative.")
+@rule("zero-duration", ERROR, "Thời gian xử lý của một bước bằng 0 hoặc âm.")
 def _zero_duration(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if s.duration is not None and s.duration <= 0:
-            yield Hit("the duration must be positive; give the step its working time (e.g. 30m)",
+            yield Hit("thời gian xử lý phải lớn hơn 0; hãy ghi thời gian làm việc của bước (ví dụ 30m)",
                       step=s, key="duration")
 
 
-@rule("citizen-duration", WARNING, "A citizen step has a duration, which the paused clock never counts.")
+@rule("citizen-duration", WARNING,
+      "Bước của tổ chức, cá nhân có thời gian xử lý, nhưng thời gian đó không được tính (tạm dừng tính thời gian).")
 def _citizen_duration(ctx: Context) -> Iterator[Hit]:
     for s in ctx.defn.steps:
         if s.paused and s.duration is not None:
-            yield Hit("the clock is paused while the applicant acts, so this duration is never counted; "
-                      "remove it (write the applicant's own deadline in notes)", step=s, key="duration")
+            yield Hit("thời gian giải quyết tạm dừng khi tổ chức, cá nhân thực hiện nên thời gian này không bao giờ "
+                      "được tính; hãy bỏ duration (ghi thời hạn dành cho tổ chức, cá nhân vào notes)",
+                      step=s, key="duration")
 
 
 @rule("over-limit", ERROR,
-      "The longest working-time path (citizen steps excluded) exceeds the legal time limit.")
+      "Đường dài nhất theo thời gian làm việc (không tính bước của tổ chức, cá nhân) vượt thời hạn giải quyết "
+      "theo quy định.")
 def _over_limit(ctx: Context) -> Iterator[Hit]:
     limit = ctx.defn.time_limit.minutes
     cp = ctx.critical
     if limit is None or cp is None or cp.minutes <= limit:
         return
     unit = ctx.defn.time_limit.unit
-    yield Hit(f"the longest path ({_path(cp.steps)}) takes {_in_limit_unit(cp.minutes, unit)} of "
-              f"{_limit_words(ctx.defn)}; shorten the steps on it by {_amount(cp.minutes - limit, unit)}",
-              key="time_limit")
+    yield Hit(f"đường dài nhất ({_path(cp.steps)}) cần {_in_limit_words(cp.minutes, unit)}, vượt thời hạn "
+              f"{_limit_words(ctx.defn)}; hãy rút ngắn các bước trên đường này tổng cộng "
+              f"{_amount(cp.minutes - limit, unit)}", key="time_limit")
 
 
 @rule("under-limit", WARNING,
-      "The longest working-time path leaves part of the legal time limit unallocated.")
+      "Đường dài nhất theo thời gian làm việc chưa dùng hết thời hạn giải quyết theo quy định.")
 def _under_limit(ctx: Context) -> Iterator[Hit]:
     limit = ctx.defn.time_limit.minutes
     cp = ctx.critical
     if limit is None or cp is None or cp.minutes >= limit:
         return
     unit = ctx.defn.time_limit.unit
-    yield Hit(f"steps allocate {_in_limit_unit(cp.minutes, unit)} of {_limit_words(ctx.defn)}; "
-              f"{_amount(limit - cp.minutes, unit)} unallocated: give it to the steps of the longest path "
-              f"({_path(cp.steps)}) or keep it as a stated margin", key="time_limit")
+    yield Hit(f"các bước mới phân bổ {_in_limit_words(cp.minutes, unit)} trên thời hạn {_limit_words(ctx.defn)}; "
+              f"còn {_amount(limit - cp.minutes, unit)} chưa phân bổ: hãy giao cho các bước của đường dài nhất "
+              f"({_path(cp.steps)}) hoặc giữ làm thời gian dự phòng và ghi rõ", key="time_limit")
 
 
 # --------------------------------------------------------------------------- rules: signature
 
 
 @rule("unsigned-result", ERROR,
-      "A result can be returned on a path that skips the signer's sign step.")
+      "Kết quả có thể được trả theo một đường không qua bước ký của người ký (signer).")
 def _unsigned_result(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn
     signer = d.signer
@@ -756,8 +791,8 @@ def _unsigned_result(ctx: Context) -> Iterator[Hit]:
         return
     signing = [s.id for s in d.steps if s.kind == "sign" and s.unit == signer.unit and s.role == signer.role]
     if not signing:
-        yield Hit(f"no sign step is done by the signer ({signer.unit}, {signer.role}); add a step of kind "
-                  "sign at that unit and role before the result is returned, or correct signer",
+        yield Hit(f"không có bước ký duyệt nào do người ký ({signer.unit}, {signer.role}) thực hiện; hãy thêm "
+                  "một bước loại sign tại đơn vị và vai trò đó trước khi trả kết quả, hoặc sửa signer",
                   key="signer")
         return
     if d.start.id in signing:
@@ -768,8 +803,8 @@ def _unsigned_result(ctx: Context) -> Iterator[Hit]:
     for t in result_terminals(d):
         if t.id in unsigned:
             path = nx.shortest_path(g, d.start.id, t.id)
-            yield Hit(f"the result can be returned without the signer's signature (path {_path(path)}); "
-                      f"route every path to the result through the sign step '{signing[0]}'", step=t)
+            yield Hit(f"kết quả có thể được trả mà không có chữ ký của người ký (đường {_path(path)}); "
+                      f"hãy cho mọi đường tới bước trả kết quả đi qua bước ký '{signing[0]}'", step=t)
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -797,13 +832,15 @@ def lint_catalogue(catalogue: Catalogue) -> list[Finding]:
         except Exception as exc:  # pragma: no cover - lint() already guards each rule
             loc = defn.where()
             findings.append(Finding("internal-error", ERROR, loc.file, loc.line, loc.col, None,
-                                    f"the definition could not be linted ({type(exc).__name__}: {exc}); "
-                                    "this is a bug in quytrinh: please report it with the file"))
+                                    f"không kiểm tra được quy trình do lỗi của chương trình "
+                                    f"({type(exc).__name__}: {exc}); đây là lỗi của quytrinh: hãy báo lỗi kèm "
+                                    "theo tệp này"))
     return sorted(findings, key=lambda f: (f.file, f.line, f.col, f.rule_id, f.step or "", f.message))
 
 
 @rule("one-signature", WARNING,
-      "A process has a sign step besides the signer's one (one signing step by the competent leader).")
+      "Quy trình có bước ký duyệt ngoài bước ký của người ký (mỗi quy trình chỉ một bước ký của lãnh đạo có "
+      "thẩm quyền).")
 def _one_signature(ctx: Context) -> Iterator[Hit]:
     signer = ctx.defn.signer
     signs = [s for s in ctx.defn.steps if s.kind == "sign"]
@@ -814,10 +851,10 @@ def _one_signature(ctx: Context) -> Iterator[Hit]:
         if matching and s is matching[0]:
             continue
         if (s.unit, s.role) == (signer.unit, signer.role):
-            yield Hit(f"the signer already signs at step '{matching[0].id}'; one process has one signing step: "
-                      "make this step kind: human, or remove it", step=s, key="kind")
+            yield Hit(f"người ký đã ký tại bước '{matching[0].id}'; mỗi quy trình chỉ có một bước ký: hãy chuyển "
+                      "bước này thành kind: human, hoặc xóa bước", step=s, key="kind")
         else:
-            by = f" ('{matching[0].id}')" if matching else ""
-            yield Hit(f"this sign step is done by ({s.unit}, {s.role}), not by the signer ({signer.unit}, "
-                      f"{signer.role}){by}; if it only checks or approves internally, make it kind: human, "
-                      "or correct signer", step=s, key="kind")
+            by = f" (ký tại bước '{matching[0].id}')" if matching else ""
+            yield Hit(f"bước ký này do ({s.unit}, {s.role}) thực hiện, không phải người ký ({signer.unit}, "
+                      f"{signer.role}){by}; nếu bước này chỉ kiểm tra hoặc duyệt nội bộ, hãy chuyển thành "
+                      "kind: human, hoặc sửa signer", step=s, key="kind")

@@ -14,11 +14,13 @@ text written, they do not become booleans or numbers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
 
 from engine.errors import DefinitionError, Location, Problem
 
@@ -70,6 +72,91 @@ def _fail(file: str, node: Node | None, rule: str, message: str) -> DefinitionEr
     return DefinitionError([Problem(loc, rule, message)])
 
 
+_BINARY = "tệp là tệp nhị phân (chứa byte NUL), không phải văn bản YAML"
+
+
+def _count(n: int) -> str:
+    """A count as Vietnamese writes it: ``50.000``."""
+    return f"{n:,}".replace(",", ".")
+
+
+#: PyYAML's problem texts (English) and what the author reads instead.
+_SYNTAX_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), vi) for p, vi in (
+    (r"^mapping values are not allowed here$",
+     "không được có dấu ':' (khóa: giá trị) ở vị trí này"),
+    (r"^mapping keys are not allowed here$", "không được đặt khóa ở vị trí này"),
+    (r"^sequence entries are not allowed here$", "không được đặt mục danh sách ('-') ở vị trí này"),
+    (r"^found character '\\t' that cannot start any token$",
+     "ký tự Tab ('\\t') không được dùng ở đây: YAML chỉ thụt lề bằng dấu cách"),
+    (r"^found character (.+) that cannot start any token$", "ký tự {0} không được đứng ở vị trí này"),
+    (r"^expected <block end>, but found (.+)$",
+     "khối phía trên chưa kết thúc đúng cách (gặp {0}): thụt lề không khớp hoặc thiếu dấu nháy đóng"),
+    (r"^could not find expected ':'$", "không tìm thấy dấu ':' sau khóa"),
+    (r"^found unexpected end of stream$", "tệp kết thúc khi chuỗi trong dấu nháy chưa được đóng"),
+    (r"^found unexpected document separator$", "gặp dấu phân cách tài liệu ('---') khi chuỗi chưa được đóng"),
+    (r"^expected ',' or '([\]}])', but got (.+)$", "cần dấu ',' hoặc '{0}' nhưng gặp {1}"),
+    (r"^expected the node content, but found (.+)$", "thiếu giá trị ở vị trí này (gặp {0})"),
+    (r"^found undefined alias (.+)$", "bí danh (alias) {0} chưa được khai báo"),
+    (r"^found unknown escape character (.+)$", "ký tự thoát {0} không hợp lệ trong chuỗi ngoặc kép"),
+    (r"^found undefined tag handle (.+)$", "tiền tố thẻ (tag) {0} chưa được khai báo"),
+    (r"^second occurrence$", "neo (anchor) này đã được khai báo trước đó"),
+    (r"^expected a comment or a line break, but found (.+)$", "cần xuống dòng hoặc chú thích nhưng gặp {0}"),
+    (r"^expected alphabetic or numeric character, but found (.+)$", "cần chữ cái hoặc chữ số nhưng gặp {0}"),
+))
+
+
+#: PyYAML's token names, as an author would call what was found.
+_TOKENS = {
+    "'<scalar>'": "một giá trị",
+    "'<block mapping start>'": "một khóa mới",
+    "'<block sequence start>'": "một danh sách",
+    "'<block end>'": "chỗ hết thụt lề",
+    "'<stream end>'": "cuối tệp",
+    "'?'": "một khóa",
+    "'-'": "một mục danh sách ('-')",
+    "':'": "dấu ':'",
+}
+
+
+def syntax_problem(problem: str | None) -> str:
+    """PyYAML's description of a syntax error, in Vietnamese (an unknown one is quoted as it is)."""
+    text = (problem or "").strip()
+    for pattern, vietnamese in _SYNTAX_PROBLEMS:
+        m = pattern.match(text)
+        if m:
+            return vietnamese.format(*(_TOKENS.get(g, g) for g in m.groups()))
+    return f"lỗi cú pháp YAML ('{text}')" if text else "lỗi cú pháp YAML"
+
+
+_DATE_PROBLEMS = {
+    "month must be in 1..12": "tháng phải từ 1 đến 12",
+    "day is out of range for month": "tháng đó không có ngày này",
+}
+
+
+def _value_problem(node: ScalarNode, exc: Exception) -> str:
+    """Why a scalar could not be read (in practice: a date that does not exist)."""
+    detail = str(getattr(exc, "problem", None) or exc)
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        why = _DATE_PROBLEMS.get(detail, f"'{detail}'")
+        return f"ngày '{node.value}' không hợp lệ ({why}); hãy ghi một ngày có thật theo dạng YYYY-MM-DD"
+    return f"không đọc được giá trị '{node.value}' ('{detail}'); hãy viết lại giá trị này"
+
+
+def unreadable(exc: OSError) -> str:
+    """Why a file could not be read, in Vietnamese."""
+    import errno
+
+    reasons = {
+        errno.ENOENT: "không có tệp này",
+        errno.EISDIR: "đây là thư mục, không phải tệp",
+        errno.EACCES: "không có quyền đọc tệp này",
+        errno.EPERM: "không có quyền đọc tệp này",
+    }
+    reason = reasons.get(exc.errno or 0)
+    return reason or f"không đọc được tệp ('{exc.strerror or exc}')"
+
+
 class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe composer with the depth and node count bounded while it runs.
 
@@ -90,7 +177,7 @@ class _BoundedLoader(yaml.SafeLoader):
             mark = self.get_mark()
             raise DefinitionError([Problem(
                 Location(self._file, mark.line + 1, mark.column + 1), "yaml-too-deep",
-                f"the document nests more than {MAX_DEPTH} levels deep")])
+                f"dữ liệu lồng nhau quá {MAX_DEPTH} cấp; hãy viết phẳng hơn")])
         super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
@@ -101,14 +188,14 @@ class _BoundedLoader(yaml.SafeLoader):
             mark = self.peek_event().start_mark
             raise DefinitionError([Problem(
                 Location(self._file, mark.line + 1, mark.column + 1), "yaml-too-large",
-                f"the document holds more than {MAX_NODES:,} values; split it or write less")])
+                f"tệp chứa hơn {_count(MAX_NODES)} giá trị; hãy tách tệp hoặc viết gọn lại")])
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
                 raise DefinitionError([Problem(
                     Location(self._file, mark.line + 1, mark.column + 1), "yaml-too-deep",
-                    f"the document nests more than {MAX_DEPTH} levels deep")])
+                    f"dữ liệu lồng nhau quá {MAX_DEPTH} cấp; hãy viết phẳng hơn")])
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -131,7 +218,8 @@ def _check_expansion(root: Node, file: str) -> None:
             return
         if key in open_:
             raise _fail(file, node, "yaml-alias-cycle",
-                        "an alias refers to the value that contains it; write the data out plainly")
+                        "một bí danh (alias) trỏ tới chính giá trị chứa nó; hãy viết dữ liệu ra đầy đủ, "
+                        "không dùng alias")
         open_.add(key)
         children: list[Node] = []
         if isinstance(node, SequenceNode):
@@ -145,11 +233,12 @@ def _check_expansion(root: Node, file: str) -> None:
         depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
         if size[key] > MAX_NODES:
             raise _fail(file, node, "yaml-too-large",
-                        f"with its aliases expanded the document holds more than {MAX_NODES:,} values "
-                        "(alias bomb?); write the data out plainly")
+                        f"khi mở rộng các bí danh (alias), tệp chứa hơn {_count(MAX_NODES)} giá trị "
+                        "(có thể là tệp “bom alias”); hãy viết dữ liệu ra đầy đủ, không dùng alias")
         if depth[key] > MAX_DEPTH:
             raise _fail(file, node, "yaml-too-deep",
-                        f"with its aliases expanded the document nests more than {MAX_DEPTH} levels deep")
+                        f"khi mở rộng các bí danh (alias), dữ liệu lồng nhau quá {MAX_DEPTH} cấp; "
+                        "hãy viết dữ liệu ra đầy đủ, không dùng alias")
 
     measure(root)
 
@@ -159,23 +248,23 @@ def _convert(node: Node, file: str, budget: _Budget, depth: int = 0) -> Any:
     if budget.nodes > MAX_NODES:
         raise _fail(
             file, node, "yaml-too-large",
-            f"the document expands to more than {MAX_NODES:,} values (alias bomb?); "
-            "write the data out plainly",
+            f"khi mở rộng các bí danh (alias), tệp chứa hơn {_count(MAX_NODES)} giá trị "
+            "(có thể là tệp “bom alias”); hãy viết dữ liệu ra đầy đủ, không dùng alias",
         )
     if depth > MAX_DEPTH:
-        raise _fail(file, node, "yaml-too-deep", f"the document nests more than {MAX_DEPTH} levels deep")
+        raise _fail(file, node, "yaml-too-deep", f"dữ liệu lồng nhau quá {MAX_DEPTH} cấp; hãy viết phẳng hơn")
     if node.tag not in _ALLOWED_TAGS:
         raise _fail(
             file, node, "yaml-tag",
-            f"the tag {node.tag!r} is not allowed; only plain YAML data "
-            "(mappings, lists, text, numbers, dates, true/false) is accepted",
+            f"không được dùng thẻ (tag) {node.tag!r}; chỉ chấp nhận dữ liệu YAML thông thường "
+            "(nhóm khóa, danh sách, chữ, số, ngày tháng, true/false)",
         )
     if isinstance(node, ScalarNode):
         try:
             # A fresh constructor per value: nothing is cached across loads or threads.
             return yaml.constructor.SafeConstructor().construct_object(node, deep=False)
         except (yaml.YAMLError, ValueError) as exc:
-            raise _fail(file, node, "yaml-value", f"cannot read this value: {exc}") from None
+            raise _fail(file, node, "yaml-value", _value_problem(node, exc)) from None
     if isinstance(node, SequenceNode):
         out = LSeq()
         out.loc = _loc(file, node)
@@ -191,19 +280,19 @@ def _convert(node: Node, file: str, budget: _Budget, depth: int = 0) -> Any:
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _fail(file, key_node, "yaml-merge-key",
-                            "merge keys ('<<') are not supported; use `extends` and overrides")
+                            "không hỗ trợ khóa gộp ('<<'); hãy dùng `extends` và ghi đè từng bước")
             key = _convert(key_node, file, budget, depth + 1)
             if not isinstance(key_node, ScalarNode) or key is None:
-                raise _fail(file, key_node, "yaml-key", "a key must be plain text")
+                raise _fail(file, key_node, "yaml-key", "khóa phải là một chuỗi chữ đơn giản")
             # Keys are text as written: `no:` stays "no", `1:` stays "1".
             key = key_node.value
             if key in out:
                 raise _fail(file, key_node, "yaml-duplicate-key",
-                            f"the key '{key}' appears twice in the same mapping; keep one")
+                            f"khóa '{key}' xuất hiện hai lần trong cùng một nhóm khóa; hãy giữ lại một")
             out[key] = _convert(value_node, file, budget, depth + 1)
             out.key_locs[key] = _loc(file, key_node)
         return out
-    raise _fail(file, node, "yaml-node", "unsupported YAML node")  # pragma: no cover
+    raise _fail(file, node, "yaml-node", "loại dữ liệu YAML này không được hỗ trợ")  # pragma: no cover
 
 
 def _byte_location(data: bytes, offset: int, file: str) -> Location:
@@ -237,25 +326,24 @@ def load_text(text: str | bytes, file: str) -> Any:
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
             raise _fail(file, None, "yaml-too-large",
-                        f"the file is {len(text):,} bytes; the limit is {MAX_BYTES:,}")
+                        f"tệp có {_count(len(text))} byte; giới hạn là {_count(MAX_BYTES)} byte")
         if b"\x00" in text:
             raise DefinitionError([Problem(_byte_location(text, text.index(b"\x00"), file), "yaml-binary",
-                                           "the file is binary (it holds NUL bytes), not YAML text")])
+                                           _BINARY)])
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DefinitionError([Problem(
                 _byte_location(text, exc.start, file), "yaml-encoding",
-                f"the file is not UTF-8 text (byte 0x{text[exc.start]:02x} at offset {exc.start}); "
-                "save it as UTF-8")]) from None
+                f"tệp không phải văn bản UTF-8 (byte 0x{text[exc.start]:02x} ở vị trí {exc.start}); "
+                "hãy lưu lại tệp với bảng mã UTF-8")]) from None
     if len(text) > MAX_BYTES:
         raise _fail(file, None, "yaml-too-large",
-                    f"the file has {len(text):,} characters; the limit is {MAX_BYTES:,}")
+                    f"tệp có {_count(len(text))} ký tự; giới hạn là {_count(MAX_BYTES)}")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         col = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
-        raise DefinitionError([Problem(Location(file, line, col), "yaml-binary",
-                                       "the file is binary (it holds NUL bytes), not YAML text")])
+        raise DefinitionError([Problem(Location(file, line, col), "yaml-binary", _BINARY)])
     try:
         loader = _BoundedLoader(text, file)
         try:
@@ -269,14 +357,22 @@ def load_text(text: str | bytes, file: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
-        what = exc.problem or exc.context or "syntax error"
-        raise DefinitionError([Problem(loc, "yaml-syntax", f"{what} (check indentation, quotes and colons here)")]) from None
+        raise DefinitionError([Problem(loc, "yaml-syntax", f"{syntax_problem(exc.problem or exc.context)} "
+                                       "(hãy kiểm tra thụt lề, dấu nháy và dấu hai chấm tại đây)")]) from None
+    except ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise DefinitionError([Problem(Location(file, line, col), "yaml-syntax",
+                                       f"tệp chứa ký tự điều khiển không được phép (mã #x{exc.character:04x}); "
+                                       "hãy xóa ký tự này")]) from None
     except yaml.YAMLError as exc:
-        raise DefinitionError([Problem(Location(file, 1, 1), "yaml-syntax", str(exc))]) from None
+        raise DefinitionError([Problem(Location(file, 1, 1), "yaml-syntax",
+                                       f"lỗi cú pháp YAML ('{exc}')")]) from None
     if len(nodes) > 1:
-        raise _fail(file, nodes[1], "yaml-multi-document", "the file holds more than one YAML document ('---'); keep one")
+        raise _fail(file, nodes[1], "yaml-multi-document",
+                    "tệp chứa nhiều hơn một tài liệu YAML ('---'); hãy chỉ giữ một")
     if not nodes or nodes[0] is None:
-        raise _fail(file, None, "yaml-empty", "the file is empty; a definition needs at least `code`, `name` and `steps`")
+        raise _fail(file, None, "yaml-empty", "tệp trống; một quy trình cần ít nhất `code`, `name` và `steps`")
     _check_expansion(nodes[0], file)
     return _convert(nodes[0], file, _Budget())
 
@@ -287,5 +383,5 @@ def load_file(path: str) -> Any:
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise DefinitionError([Problem(Location(path), "file-unreadable", exc.strerror or str(exc))]) from None
+        raise DefinitionError([Problem(Location(path), "file-unreadable", unreadable(exc))]) from None
     return load_text(data, path)

@@ -124,8 +124,8 @@ def test_rule_passes_its_near_miss(rule_id, units):
 def test_unknown_target_is_located_at_the_route_with_a_suggestion(units):
     path = LINT / "unknown-target.fail.yaml"
     (f,) = [f for f in lint(load_definition(path), units) if f.rule_id == "unknown-target"]
-    assert str(f) == (f"{path}:51:7: unknown-target: step 'verify': route 'done' leads to unknown step "
-                      "'sgn' (did you mean 'sign'?); use the id of a step of this process")
+    assert str(f) == (f"{path}:51:7: unknown-target: step 'verify': hướng chuyển 'done' dẫn tới bước 'sgn' "
+                      "không tồn tại (có phải là 'sign' không?); hãy dùng mã (id) của một bước trong quy trình này")
     assert f == Finding("unknown-target", "error", str(path), 51, 7, "verify", f.message)
     assert f.to_dict()["step"] == "verify"
 
@@ -139,7 +139,8 @@ def test_bad_duration_is_located_at_the_duration_key(units):
 def test_under_limit_says_how_much_is_unallocated(units):
     text = text_of("base.yaml").replace("  value: 1\n", "  value: 3\n").replace("duration: 3h", "duration: 15h")
     (f,) = [f for f in lint(load_str(text), units) if f.rule_id == "under-limit"]
-    assert "steps allocate 2,5 of 3 ngày làm việc; 0,5 ngày unallocated" in f.message
+    assert ("các bước mới phân bổ 2,5 ngày làm việc trên thời hạn 3 ngày làm việc; còn 0,5 ngày chưa phân bổ"
+            in f.message)
 
 
 def test_over_limit_names_the_longest_path_and_the_excess(units):
@@ -147,14 +148,15 @@ def test_over_limit_names_the_longest_path_and_the_excess(units):
                                             "    unit: doi_tac\n    role: staff\n    duration: 2h")
     (f,) = [f for f in lint(load_str(text), units) if f.rule_id == "over-limit"]
     assert "receive → verify → consult → report → sign → deliver" in f.message
-    assert "shorten the steps on it by 1 giờ" in f.message  # under a quarter day: in hours
+    assert "cần 1,12 ngày làm việc, vượt thời hạn 1 ngày làm việc" in f.message
+    assert "rút ngắn các bước trên đường này tổng cộng 1 giờ" in f.message  # under a quarter day: in hours
 
 
 def test_start_reception_wrong_kind_is_located_at_kind(units):
     text = text_of("base.yaml").replace('    name: "Tiếp nhận, kiểm tra hồ sơ"\n',
                                         '    name: "Tiếp nhận, kiểm tra hồ sơ"\n    kind: automated\n')
     (f,) = [f for f in lint(load_str(text), units) if f.rule_id == "start-reception"]
-    assert (f.line, f.step) == (23, "receive") and "starts with a step of kind automated" in f.message
+    assert (f.line, f.step) == (23, "receive") and "bắt đầu bằng một bước loại automated" in f.message
 
 
 def test_unsigned_result_without_any_sign_step_points_at_signer(units):
@@ -183,6 +185,9 @@ def test_join_fed_by_two_steps_of_one_branch_is_refused(units):
                         "    duration: 30m\n    routes:\n      done: report\n")
     findings = lint(load_str(text), units)
     assert [f.step for f in findings if f.rule_id == "join-without-split"] == ["report"]
+    (f,) = [f for f in findings if f.rule_id == "join-without-split"]
+    assert "không đến từ các nhánh khác nhau của cùng một điểm rẽ song song" in f.message
+    assert english_in(f.message) == []
 
 
 def test_rules_needing_units_are_skipped_without_them():
@@ -209,7 +214,8 @@ def test_template_steps_are_located_in_the_definition(tmp_path):
     src_lines = (tmp_path / "x.yaml").read_text(encoding="utf-8").splitlines()
     assert src_lines[by_step["assign"].line - 1].strip() == "- id: assign"
     assert src_lines[by_step["refuse_draft"].line - 1].startswith("extends:")
-    assert "(inherited from " in by_step["refuse_draft"].message and "standard.yaml:" in by_step["refuse_draft"].message
+    assert "(kế thừa từ mẫu quy trình: " in by_step["refuse_draft"].message
+    assert "standard.yaml:" in by_step["refuse_draft"].message
     assert all(Path(f.file).name == "x.yaml" for f in lint_catalogue(cat))
 
 
@@ -220,7 +226,85 @@ def test_a_failing_rule_becomes_an_internal_error_finding(monkeypatch, units):
     monkeypatch.setattr(lint_module, "RULES", [Rule("boom", "error", "Fails.", broken), *RULES])
     findings = lint(load_definition(LINT / "base.yaml"), units)
     assert [f.rule_id for f in findings] == ["internal-error"]
-    assert "rule boom failed (ZeroDivisionError: boom)" in findings[0].message
+    assert "quy tắc boom bị lỗi khi chạy (ZeroDivisionError: boom)" in findings[0].message
+    assert english_in(findings[0].message) == []
+
+
+# --------------------------------------------------------------------------- messages are Vietnamese
+
+#: Letters only Vietnamese writes: a vowel with a diacritic, or đ.
+VIETNAMESE_LETTERS = frozenset("àáảãạăằắẳẵặâầấẩẫậđèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵ")
+#: English words that are no YAML key, value or id a message names: one of them outside
+#: quotes means the sentence is (partly) English.
+ENGLISH_WORDS = frozenset({
+    "the", "is", "are", "was", "be", "been", "must", "not", "has", "have", "does", "cannot", "should",
+    "needs", "this", "that", "which", "its", "it", "of", "and", "would", "there", "never", "only",
+    "please", "but", "than", "more", "into", "from", "when", "while", "could", "did", "you", "mean",
+    "unknown", "missing", "allowed", "expected", "found", "invalid", "empty", "here", "twice",
+})
+# What a message may quote as the user wrote it (values, YAML, paths, a library's own text).
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|“[^”]*”|\S*/\S*")
+
+
+def english_in(message: str) -> list[str]:
+    """Why ``message`` is not a Vietnamese sentence ([] when it is).
+
+    A Vietnamese sentence has a letter with a diacritic, and no English word outside
+    what it quotes (YAML keys and ids like ``time_limit.verified`` or ``kind: human``
+    are not in :data:`ENGLISH_WORDS`).
+    """
+    reasons = []
+    if not VIETNAMESE_LETTERS & set(message.lower()):
+        reasons.append("no Vietnamese letter")
+    words = re.findall(r"[A-Za-z]+(?:_[A-Za-z0-9]+)*", _QUOTED.sub(" ", message))
+    reasons += [w for w in words if w.lower() in ENGLISH_WORDS]
+    return reasons
+
+
+def test_the_english_check_catches_english():
+    assert english_in("the legal time limit is not verified; set time_limit.verified: true")
+    assert english_in("mã TTHC is empty")  # a Vietnamese word does not make an English sentence pass
+    assert english_in("thời hạn must be checked")
+    assert english_in("khóa 'x' không hợp lệ (did you mean 'y'?)")
+    assert english_in("Lỗi") == []
+    assert english_in("hãy đặt time_limit.verified: true và kind: human (có phải là 'the one' không?)") == []
+
+
+def test_rule_descriptions_are_vietnamese():
+    assert {r.id: english_in(r.description) for r in RULES if english_in(r.description)} == {}
+
+
+def all_findings() -> list[Finding]:
+    """Every finding of the shipped catalogue, the lint fixtures and the broken corpus."""
+    findings = lint_catalogue(load_catalogue([ROOT / "procedures_yaml"]))
+    findings += lint_catalogue(load_catalogue([LINT]))
+    findings += lint_catalogue(load_catalogue([FIXTURES / "broken"]))
+    return findings
+
+
+def test_every_finding_message_is_vietnamese():
+    findings = all_findings()
+    fired = {f.rule_id for f in findings}
+    assert {r.id for r in RULES} <= fired  # every rule's message is checked
+    assert len(fired - {r.id for r in RULES}) >= 15  # and the load problems of the broken corpus
+    english = [f"{f}  <- {english_in(f.message)}" for f in findings if english_in(f.message)]
+    assert english == []
+
+
+def test_inline_variants_of_messages_are_vietnamese(units):
+    # messages whose wording depends on the case, beyond the fixtures
+    base = text_of("base.yaml")
+    texts = [
+        base.replace("role: chairman}", "role: vice_chairman}"),  # unsigned-result, no sign step at all
+        base.replace("  value: 1\n", "  value: 3\n"),  # under-limit in days
+        base.replace("code: \"1.000001\"", "code: \"\"", 1),  # code-missing though code_verified is true
+        base.replace("unit: working_days", "unit: working_hours"),  # over-limit in hours
+        base.replace("status: draft", "status: approved"),  # approval-missing, limit-missing
+        text_of("delegation-unverified.fail.yaml").replace("decision: \"4610/QĐ-UBND\"", "decision: \"\""),
+    ]
+    findings = [f for t in texts for f in lint(load_str(t), units)]
+    assert len(findings) >= len(texts)
+    assert [f"{f} <- {english_in(f.message)}" for f in findings if english_in(f.message)] == []
 
 
 # --------------------------------------------------------------------------- the shipped catalogue

@@ -29,6 +29,7 @@ from engine.definition import (
 from engine.errors import DefinitionError
 from engine.lint import RULES, lint_catalogue
 from engine.yamlsrc import LMap, load_file, load_text
+from tests.test_lint import english_in
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -213,11 +214,12 @@ def test_template_remove_steps(templates):
 
 
 @pytest.mark.parametrize("extra, rule, line, text", [
-    ("", "missing-param", 0, "needs a value for 'office'"),
-    ("with: {office: tu_phap, officer: x}\n", "unknown-param", 7, "has no parameter 'officer'"),
-    ("with: {office: tu_phap}\nremove_steps: [refuse_x]\n", "unknown-step", 8, "did you mean 'refuse'"),
+    ("", "missing-param", 0, "mẫu quy trình cần giá trị cho 'office': hãy thêm vào mục 'with:'"),
+    ("with: {office: tu_phap, officer: x}\n", "unknown-param", 7,
+     "mẫu 'mini' không có tham số 'officer' (tham số của mẫu: office)"),
+    ("with: {office: tu_phap}\nremove_steps: [refuse_x]\n", "unknown-step", 8, "(có phải là 'refuse' không?)"),
     ("with: {office: tu_phap}\nsteps:\n  - id: x\n    after: handel\n    name: X\n", "unknown-step", 10,
-     "did you mean 'handle'"),
+     "'after: handel' không trỏ tới bước nào của quy trình sau khi áp dụng mẫu (có phải là 'handle' không?)"),
 ])
 def test_template_errors_are_located(templates, extra, rule, line, text):
     with pytest.raises(DefinitionError) as info:
@@ -226,6 +228,7 @@ def test_template_errors_are_located(templates, extra, rule, line, text):
     assert problems, info.value
     problem = problems[0]
     assert text in problem.message
+    assert english_in(problem.message) == []
     if line:
         assert (problem.location.file, problem.location.line) == ("mem.yaml", line)
     else:  # the first ${office} reference, in the template
@@ -236,7 +239,8 @@ def test_unknown_template_suggests_the_close_one(templates):
     with pytest.raises(DefinitionError) as info:
         load_str(HEADER.replace("extends: mini", "extends: mimi"), templates=templates)
     (problem,) = info.value.problems
-    assert problem.rule == "unknown-template" and "did you mean 'mini'?" in problem.message
+    assert problem.rule == "unknown-template"
+    assert problem.message == "không có mẫu quy trình 'mimi' (có phải là 'mini' không?)"
     assert str(problem).startswith("mem.yaml:6:1: unknown-template:")
 
 
@@ -292,8 +296,8 @@ def test_zero_byte_file(tmp_path):
     f.write_bytes(b"")
     with pytest.raises(DefinitionError) as info:
         load_file(str(f))
-    assert str(info.value) == f"{f}:1:1: yaml-empty: the file is empty; a definition needs at least " \
-                              "`code`, `name` and `steps`"
+    assert str(info.value) == f"{f}:1:1: yaml-empty: tệp trống; một quy trình cần ít nhất " \
+                              "`code`, `name` và `steps`"
 
 
 def test_oversized_file_is_refused_before_parsing(tmp_path):
@@ -356,3 +360,102 @@ def test_a_broken_units_file_is_reported_and_definitions_still_load(tmp_path):
     rules = {p.rule for p in cat.problems}
     assert {"bad-value", "missing-key"} <= rules
     assert all(p.location.file.endswith("units.yaml") for p in cat.problems)
+
+
+# --------------------------------------------------------------------------- messages are Vietnamese
+
+
+BASE = (FIXTURES / "lint" / "base.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("text, rule, expected", [
+    # the loader's typed reads
+    (BASE.replace("    duration: 1h\n", "    duration: \"\"\n", 1), "bad-duration", "thời gian đang để trống"),
+    (BASE.replace("    duration: 1h\n", "    duration: 0.1m\n", 1), "bad-duration", "không tròn số phút"),
+    (BASE.replace("    duration: 1h\n", "    duration: [1h]\n", 1), "bad-duration", "phải là một chuỗi chữ"),
+    (BASE.replace("    duration: 1h\n", "    duration: \"1,5\"\n", 1), "bad-duration",
+     "thời gian '1,5' thiếu đơn vị: hãy ghi 1,5d, 1,5h hoặc 1,5m"),
+    (BASE.replace("status: draft", "status: {a: 1}"), "wrong-type", "'status' phải là một chuỗi chữ"),
+    (BASE.replace("status: draft", "status: finished"), "bad-value",
+     "'status' đang là 'finished'; giá trị phải là một trong: draft, submitted, approved"),
+    (BASE.replace("version: 1", "version: 0"), "wrong-type", "'version' phải là số nguyên ≥ 1"),
+    (BASE.replace("status: draft", "status: draft\napproval: {decision: x, date: \"2026-1-2\"}"), "wrong-type",
+     "'date' phải là ngày viết theo dạng YYYY-MM-DD"),
+    (BASE.replace("status: draft", "status: draft\napproval: {date: 2026-01-02}"), "missing-key",
+     "phần phê duyệt (approval) thiếu khóa 'decision'"),
+    (BASE.replace("legal_basis:\n", "legal_basis: {a: b}\nx_legal:\n"), "wrong-type",
+     "'legal_basis' phải là danh sách các chuỗi chữ"),
+    (BASE.replace("signer: {unit: lanh_dao, role: chairman}", "signer: lanh_dao"), "wrong-type",
+     "'signer' phải là một nhóm khóa con"),
+    (BASE.replace("signer: {unit: lanh_dao, role: chairman}", "signer: {unit: lanh_dao}"), "missing-key",
+     "người ký (signer) thiếu khóa 'role'"),
+    (BASE.replace("  verified: true\n", "  verified: true\n  cutoff: \"3pm\"\n", 1), "wrong-type",
+     "time_limit.cutoff phải là giờ viết theo dạng HH:MM"),
+    (BASE.replace("  - id: receive\n", "  - id: receive\n    after: verify\n", 1), "unknown-key",
+     "quy trình này không có 'extends'"),
+    (BASE.replace("steps:\n", "steps:\n  - just text\n", 1), "wrong-type",
+     "mỗi bước phải là một nhóm khóa, có ít nhất 'id'"),
+    (BASE.replace("  - id: receive\n", "  - name: x\n  - id: receive\n", 1), "missing-key", "bước thiếu khóa 'id'"),
+    (BASE.replace("      accept: verify\n", "      Accept: verify\n", 1), "bad-id",
+     "kết quả xử lý 'Accept' phải viết dạng lower_snake_case"),
+    (BASE.replace("      accept: verify\n", "      accept: 3\n", 1), "wrong-type",
+     "hướng chuyển 'accept' phải dẫn tới một mã bước hoặc một danh sách mã bước"),
+    (BASE.replace("      accept: verify\n", "      accept: [verify, verify]\n", 1), "bad-value",
+     "hướng chuyển 'accept' ghi cùng một bước hai lần"),
+    (BASE.replace("steps:\n", "steps: []\n", 1).split("steps: []\n")[0] + "steps: []\n", "missing-key",
+     "quy trình chưa có bước nào (steps)"),
+    (BASE.replace("extends", "x").replace("version: 1", "version: 1\nextends: standard"), "unknown-template",
+     "không có mẫu quy trình 'standard'; chưa có mẫu quy trình nào"),
+    # the YAML layer
+    ("a: [1, 2\n", "yaml-syntax", "cần dấu ',' hoặc ']'"),
+    ("a: \"x\\q\"\n", "yaml-syntax", "ký tự thoát 'q' không hợp lệ"),
+    ("a: *nothing\n", "yaml-syntax", "bí danh (alias) 'nothing' chưa được khai báo"),
+    ("a: \"x\n", "yaml-syntax", "tệp kết thúc khi chuỗi trong dấu nháy chưa được đóng"),
+    ("a: b\n- c\n", "yaml-syntax", "khối phía trên chưa kết thúc đúng cách (gặp một mục danh sách ('-'))"),
+    ("a: b: c\n", "yaml-syntax", "không được có dấu ':' (khóa: giá trị) ở vị trí này"),
+    ("a: {b: 1\n", "yaml-syntax", "cần dấu ',' hoặc '}' nhưng gặp cuối tệp"),
+    ("a: b\x01\n", "yaml-syntax", "ký tự điều khiển không được phép (mã #x0001)"),
+    ("? [a]\n: b\n", "yaml-key", "khóa phải là một chuỗi chữ đơn giản"),
+    ("- a\n", "wrong-type", "quy trình phải là một nhóm khóa"),
+])
+def test_load_problems_are_vietnamese(text, rule, expected):
+    with pytest.raises(DefinitionError) as info:
+        load_str(text)
+    problems = [p for p in info.value.problems if p.rule == rule]
+    assert problems, str(info.value)
+    assert any(expected in p.message for p in problems), str(info.value)
+    assert [(str(p), english_in(p.message)) for p in info.value.problems if english_in(p.message)] == []
+
+
+def test_units_and_template_problems_are_vietnamese(tmp_path):
+    (tmp_path / "units.yaml").write_text(
+        "levels: [commune]\nunits:\n  - id: Mot_Cua\n    level: ward\n    kind: offce\n    colour: red\n"
+        "  - id: mot_cua\n    name: A\n    level: commune\n    roles: {staff: X}\n"
+        "  - id: mot_cua\n    name: B\n    level: commune\n    roles: {staff: X}\n  - just text\n",
+        encoding="utf-8")
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "mini.yaml").write_text("template: maxi\nsteps: []\nextra: 1\n", encoding="utf-8")
+    (tmp_path / "templates" / "list.yaml").write_text("- a\n", encoding="utf-8")
+    shutil.copy(FIXTURES / "lint" / "base.yaml", tmp_path / "b.yaml")
+    cat = load_catalogue([tmp_path / "b.yaml", tmp_path / "missing.yaml"])
+    rules = {p.rule for p in cat.problems}
+    assert {"bad-id", "bad-value", "unknown-key", "missing-key", "duplicate-unit", "wrong-type", "template-name",
+            "file-unreadable"} <= rules
+    messages = "\n".join(p.message for p in cat.problems)
+    for expected in ("mã đơn vị 'Mot_Cua' phải viết dạng lower_snake_case", "đơn vị 'Mot_Cua' có cấp 'ward'",
+                     "(có phải là 'office' không?)", "khóa 'colour' không hợp lệ trong đơn vị",
+                     "đơn vị 'Mot_Cua' cần 'roles'", "mã đơn vị 'mot_cua' được khai báo hai lần",
+                     "mỗi đơn vị phải là một nhóm khóa", "mẫu 'maxi' phải nằm trong tệp tên maxi.yaml",
+                     "mẫu quy trình cần danh sách bước 'steps'", "khóa 'extra' không hợp lệ trong mẫu quy trình",
+                     "mẫu quy trình phải là một nhóm khóa", "không có tệp hoặc thư mục này"):
+        assert expected in messages, messages
+    assert [(str(p), english_in(p.message)) for p in cat.problems if english_in(p.message)] == []
+
+
+def test_unreadable_file_says_why_in_vietnamese(tmp_path):
+    with pytest.raises(DefinitionError) as info:
+        load_file(str(tmp_path))  # a folder
+    assert info.value.problems[0].message == "đây là thư mục, không phải tệp"
+    with pytest.raises(DefinitionError) as info:
+        load_file(str(tmp_path / "nope.yaml"))
+    assert info.value.problems[0].message == "không có tệp này"

@@ -209,7 +209,8 @@ def test_an_unexpected_failure_in_one_file_becomes_its_finding(monkeypatch, tmp_
     shutil.copy(LINT / "code-missing.fail.yaml", tmp_path / "b.yaml")
     assert validate.run([tmp_path]) == 1
     out = capsys.readouterr()
-    assert re.search(r"a\.yaml:1:1: internal-error: the file could not be loaded \(RuntimeError: boom\)", out.out)
+    assert re.search(r"a\.yaml:1:1: internal-error: không tải được tệp do lỗi của chương trình "
+                     r"\(RuntimeError: boom\); đây là lỗi của quytrinh", out.out)
     assert "b.yaml:2:1: code-missing:" in out.out
     assert out.out.strip().splitlines()[-1] == "2 definitions (1 not loaded): 1 error, 1 warning"
     assert no_traceback(out.out, out.err)
