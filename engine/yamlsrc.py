@@ -72,7 +72,7 @@ def _fail(file: str, node: Node | None, rule: str, message: str) -> DefinitionEr
     return DefinitionError([Problem(loc, rule, message)])
 
 
-_BINARY = "tệp là tệp nhị phân (chứa byte NUL), không phải văn bản YAML"
+_BINARY = "đây là tệp nhị phân (chứa byte NUL), không phải văn bản YAML"
 
 
 def _count(n: int) -> str:
