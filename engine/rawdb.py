@@ -416,6 +416,8 @@ except ImportError:  # pragma: no cover - psycopg is a dependency
 
 
 def _rollback(raw: Any, conn: Any, pg: bool, dbapi: Any) -> None:
+    if raw.dbapi_connection is None:  # already invalidated (its connection was lost): nothing to roll back
+        return
     try:
         if pg:
             conn.rollback()

@@ -163,3 +163,73 @@ def test_events_are_append_only(runtime):
         with runtime.db.write() as s:
             s.delete(s.get(Event, res.events[0]))
     assert dump(runtime.db) == before
+
+
+# --------------------------------------------------------------------------- pooled connections
+
+
+def _seeded(url: str):
+    """A fresh store with the shipped units, the benchmark's procedure and a one-stop clerk."""
+    from engine import services as sv
+    from engine.definition import load_definition, load_units
+
+    root = Path(__file__).resolve().parent.parent
+    store = init_db(url)
+    sv.seed_organisation(store, load_units(root / "procedures_yaml" / "units.yaml"))
+    sv.publish_definition(store, load_definition(root / "bench" / "reference-procedure.yaml"), now=T0, by="test")
+    return store, sv.add_user(store, "motcua", unit="bp_mot_cua", role="staff", now=T0)
+
+
+T0 = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
+
+
+def _kill_pooled_connection(store) -> None:
+    """End the one connection resting in the store's pool as a server restart would (SQLite: close it)."""
+    raw = store.engine.raw_connection()
+    conn = raw.driver_connection
+    raw.close()  # back into the pool, where it rests
+    assert store.engine.pool.checkedin() == 1
+    if store.dialect == "sqlite":
+        conn.close()
+        return
+    pid = conn.info.backend_pid
+    admin = sa.create_engine(store.engine.url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        assert c.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        for _ in range(200):  # until the server has let it go
+            if not c.execute(sa.text("select count(*) from pg_stat_activity where pid = :pid"),
+                             {"pid": pid}).scalar_one():
+                break
+            import time
+
+            time.sleep(0.01)
+    admin.dispose()
+
+
+def _receive(store, clerk, i: int):
+    from engine import services as sv
+
+    return sv.receive(store, clerk, "BENCH-REF", applicant=f"Công dân {i}", now=T0 + dt.timedelta(minutes=i))
+
+
+def test_a_pooled_connection_that_died_while_resting_is_replaced_before_use(db_url, monkeypatch):
+    store, clerk = _seeded(db_url)
+    _kill_pooled_connection(store)
+    monkeypatch.setattr(st, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has rested long enough to be pinged
+    r = _receive(store, clerk, 1)  # the ping finds it dead: the pool connects afresh, the action runs
+    assert r.dossier_code.startswith("BENCH-REF-")
+    with store.engine.connect() as conn:  # the ORM's path too
+        assert conn.execute(select(Dossier.code)).all() == [(r.dossier_code,)]
+    store.dispose()
+
+
+def test_a_connection_that_died_right_after_use_fails_one_action_and_nothing_else(db_url):
+    store, clerk = _seeded(db_url)
+    _kill_pooled_connection(store)  # within PING_AFTER_IDLE_SECONDS of its last use: not pinged
+    with pytest.raises(sa.exc.DBAPIError):
+        _receive(store, clerk, 1)
+    r = _receive(store, clerk, 2)  # the dead connection left the pool: the next action gets a new one
+    with store.engine.connect() as conn:
+        assert conn.execute(select(Dossier.applicant)).all() == [("Công dân 2",)]
+    assert r.version == 1
+    store.dispose()
