@@ -363,8 +363,9 @@ def peer_sql(url: str, n: int) -> dict[str, Any]:
     The engine runs the workload once (untimed) on one copy of the set-up
     database while every statement it sends is recorded; the recording is then
     replayed, timed, on a second copy, with the engine's settings (WAL,
-    synchronous=NORMAL, foreign keys). What that takes is the ceiling of the
-    engine's rate with this schema: what its database work alone costs.
+    synchronous=NORMAL, foreign keys, its page size and checkpoint interval).
+    What that takes is the ceiling of the engine's rate with this schema: what
+    its database work alone costs.
     """
     import sqlite3
     from contextlib import contextmanager
@@ -396,8 +397,11 @@ def peer_sql(url: str, n: int) -> dict[str, Any]:
         count = run_engine_workload(store, n, actors, cal)["transitions"]
     finally:
         rawdb.Tx.execute, rawdb.write = execute, write  # type: ignore[method-assign]
-    conn = sqlite3.connect(replica, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+    from engine.store import SQLITE_WAL_AUTOCHECKPOINT
+
+    conn = sqlite3.connect(replica, isolation_level=None)  # the replica keeps the engine's page size
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                   f"wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}"):
         conn.execute(f"pragma {pragma}")
     cur = conn.cursor()
     t, c = time.perf_counter(), time.process_time()
