@@ -2,7 +2,8 @@
 
 Each group of commands lives in ``quytrinh/commands/<name>.py`` and exposes
 ``register(app)``; this module only assembles them and turns every quytrinh
-error into a one-line message and an exit code (never a traceback).
+error into a one-line Vietnamese message (:func:`quytrinh.messages.cli_error_text`)
+and an exit code (never a traceback).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from typing import Any
 
 import typer
 
@@ -17,7 +19,7 @@ from engine.errors import QuytrinhError
 
 app = typer.Typer(
     name="quytrinh",
-    help="Quy trình nội bộ giải quyết thủ tục hành chính: validate, render, run dossiers.",
+    help="Quy trình nội bộ giải quyết thủ tục hành chính: kiểm tra, vẽ sơ đồ, xử lý hồ sơ, báo cáo.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -27,6 +29,42 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Quy trình nội bộ giải quyết thủ tục hành chính."""
+
+
+def _vietnamese_help() -> None:
+    """Vietnamese titles and markers in the help screens.
+
+    Typer reads its panel titles and markers from module constants when it draws a
+    help screen, and click names the ``--help`` option itself; both are set here.
+    """
+    from typer import rich_utils as ru
+    from typer.core import TyperCommand
+
+    ru.ARGUMENTS_PANEL_TITLE = "Đối số"
+    ru.OPTIONS_PANEL_TITLE = "Tùy chọn"
+    ru.COMMANDS_PANEL_TITLE = "Lệnh"
+    ru.ERRORS_PANEL_TITLE = "Lỗi"
+    ru.DEFAULT_STRING = "[mặc định: {}]"
+    ru.REQUIRED_LONG_STRING = "[bắt buộc]"
+    ru.ENVVAR_STRING = "[biến môi trường: {}]"
+    ru.DEPRECATED_STRING = "(không dùng nữa) "
+    ru.ABORTED_TEXT = "Đã hủy."
+    ru.RICH_HELP = "Xem hướng dẫn: [blue]'{command_path} {help_option}'[/]."
+
+    # The click command class that makes the --help option (typer vendors its own click).
+    base = next(c for c in TyperCommand.__mro__ if "get_help_option" in vars(c))
+    original = base.get_help_option
+    if getattr(original, "_quytrinh", False):
+        return
+
+    def get_help_option(self: Any, ctx: Any) -> Any:
+        option = original(self, ctx)
+        if option is not None:
+            option.help = "Xem hướng dẫn này rồi thoát."
+        return option
+
+    get_help_option._quytrinh = True  # type: ignore[attr-defined]
+    base.get_help_option = get_help_option  # type: ignore[method-assign]
 
 
 def _register_commands() -> None:
@@ -39,6 +77,7 @@ def _register_commands() -> None:
             register(app)
 
 
+_vietnamese_help()
 _register_commands()
 
 
@@ -47,7 +86,9 @@ def main() -> None:
     try:
         app()
     except QuytrinhError as exc:
-        print(f"quytrinh: {exc}", file=sys.stderr)
+        from quytrinh.messages import cli_error_text
+
+        print(f"quytrinh: {cli_error_text(exc)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

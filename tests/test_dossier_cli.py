@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,10 @@ def test_receive_claim_complete_and_show_the_control_sheet(cli):
     assert "Ngày hẹn trả kết quả:" in out
     tasks = cli("tasks", "--unit", "phong_tckh", "--now", "2026-03-10T08:30")
     assert "1.001612-20260310-000001" in tasks and "[assign]" in tasks
+    header = next(line for line in tasks.splitlines() if "Hồ sơ" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == [
+        "Số", "Hồ sơ", "Bước", "Đơn vị", "Người xử lý", "Hạn", "Còn lại", "Tiến độ"]
+    assert "còn 1,5 giờ làm việc" in tasks and "Chưa đến hạn" in tasks
     assert "Không có công việc nào." in cli("tasks", "--unit", "van_phong", "--now", "2026-03-10T08:30")
     out = cli("task", "complete", "2", "--outcome", "done", "--as", "truongphong", "--now", "2026-03-10T09:00")
     assert "4 Đang xử lý" in out and "mở công việc 3" in out
@@ -65,6 +70,10 @@ def test_receive_claim_complete_and_show_the_control_sheet(cli):
     late = cli("tasks", "--overdue", "--now", "2026-03-13T08:30")
     assert "[check]" in late and "Quá hạn" in late
     sheet = cli("dossier", "show", "1.001612-20260310-000001", "--now", "2026-03-10T11:30")
+    header = next(line for line in sheet.splitlines() if "STT" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == [
+        "STT", "Bước", "Đơn vị", "Người xử lý", "Trạng thái", "Nhận", "Hoàn thành", "Hạn", "Quy định",
+        "Thực hiện", "Tiến độ"]
     for text in ("PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ", "Trần Văn Bình", "Trực tiếp", "4 – Đang xử lý",
                  "Quy định", "Thực hiện", "Tiến độ", "Phòng TC-KH", "[appraise]", "Đã xong", "Nhật ký",
                  "Tiếp nhận hồ sơ [receive] (accept) → assign 1→2 Được tiếp nhận", "Hồ sơ hợp lệ",
@@ -95,23 +104,42 @@ def test_a_repeated_key_changes_nothing(cli):
 
 def test_errors_are_one_line_exit_1_and_change_nothing(cli, db_url, capsys, monkeypatch):
     _staff(cli)
-    cli("dossier", "receive", "1.001612", "--applicant", "D", "--as", "motcua", "--now", "2026-03-10T08:00")
+    cli("dossier", "receive", "1.001612", "--applicant", "D", "--as", "motcua", "--now", "2026-03-10T08:00",
+        "--key", "k-1")
     store = Store(db_url)
     before = dump(store)
     cases = [
         (("task", "complete", "2", "--outcome", "done", "--as", "chuyenvien"),
-         "quytrinh: complete: user 'chuyenvien' (phong_tckh/staff) may not act on work item 2 (step 'assign'); "
-         "it belongs to phong_tckh/head"),
+         "quytrinh: Không có quyền: người dùng 'chuyenvien' (phong_tckh/staff) không được hoàn thành công việc 2 "
+         "(bước 'assign'); công việc thuộc phong_tckh/head."),
         (("task", "complete", "2", "--outcome", "approve", "--as", "truongphong"),
-         "quytrinh: complete: step 'assign' (work item 2) has no outcome 'approve'; its outcomes are done"),
-        (("task", "claim", "2", "--as", "ghost"), "quytrinh: user 'ghost' does not exist"),
-        (("task", "claim", "2"), "quytrinh: say who acts: --as USER (or set QUYTRINH_USER)"),
+         "quytrinh: Thao tác không hợp lệ ở trạng thái hiện tại: bước 'assign' (công việc 2) không có kết quả "
+         "'approve'; các kết quả của bước: done (hồ sơ đang ở trạng thái 2 – Được tiếp nhận); được phép: "
+         "nhận xử lý công việc 2 (assign); hoàn thành công việc 2 (assign) với kết quả done; rút hồ sơ; dừng xử lý."),
+        (("task", "claim", "2", "--as", "ghost"),
+         "quytrinh: Không tìm thấy: người dùng 'ghost'. Thêm bằng: quytrinh user add ghost --unit"),
+        (("task", "claim", "2"), "quytrinh: Hãy cho biết ai thực hiện: --as TÊN_ĐĂNG_NHẬP (hoặc đặt biến QUYTRINH_USER)."),
         (("task", "claim", "2", "--as", "truongphong", "--version", "7"),
-         "quytrinh: claim: dossier 1.001612-20260310-000001 is at version 1, not 7"),
+         "quytrinh: Hồ sơ vừa được người khác cập nhật: hồ sơ 1.001612-20260310-000001 đang ở phiên bản 1, "
+         "không phải phiên bản 7 bạn đã xem."),
+        (("task", "claim", "99", "--as", "truongphong"), "quytrinh: Không tìm thấy: công việc 99;"),
+        (("dossier", "show", "1.001612-20990101-000009"), "quytrinh: Không tìm thấy: hồ sơ '1.001612-20990101-000009'"),
+        (("dossier", "receive", "1.001612", "--applicant", "Khác", "--as", "motcua", "--key", "k-1"),
+         "quytrinh: Yêu cầu trùng khóa chống lặp: khóa chống lặp 'k-1' đã được motcua dùng cho một yêu cầu khác "
+         "(tiếp nhận hồ sơ, lúc 10/03/2026 08:00); hãy dùng khóa khác."),
+        (("dossier", "receive", "1.001612", "--applicant", "E", "--as", "truongphong"),
+         "quytrinh: Không có quyền: người dùng 'truongphong' (phong_tckh/head) không được tiếp nhận hồ sơ thủ tục "
+         "1.001612; việc này do bp_mot_cua/staff làm."),
+        (("dossier", "receive", "1.001612", "--applicant", "E", "--as", "motcua", "--decision", "refuse"),
+         "quytrinh: Không thực hiện được: từ chối tiếp nhận cần ghi rõ lý do (--comment)"),
         (("dossier", "receive", "9.999999", "--applicant", "E", "--as", "motcua"),
-         "quytrinh: procedure '9.999999' is neither in the catalogue"),
+         "quytrinh: Không tìm thấy: thủ tục '9.999999' không có trong danh mục"),
+        (("dossier", "receive", "1.001612", "--applicant", "E", "--as", "motcua", "--now", "hôm nay"),
+         "quytrinh: --now 'hôm nay' không phải thời điểm; viết YYYY-MM-DDTHH:MM"),
         (("user", "add", "x", "--unit", "phong_khong_co", "--role", "staff"),
-         "quytrinh: unit 'phong_khong_co' does not exist"),
+         "quytrinh: Không tìm thấy: đơn vị 'phong_khong_co'; các đơn vị: bp_mot_cua,"),
+        (("user", "add", "x", "--unit", "phong_tckh", "--role", "boss"),
+         "quytrinh: Không thực hiện được: đơn vị 'phong_tckh' không có vai trò 'boss'; các vai trò của đơn vị: head, staff."),
     ]
     for args, expected in cases:  # through the console script's entry point, in-process
         code, out, err = run_main(capsys, monkeypatch, *args)
@@ -119,6 +147,7 @@ def test_errors_are_one_line_exit_1_and_change_nothing(cli, db_url, capsys, monk
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(expected), (args, err)
         assert "Traceback" not in err and out == ""
+        assert not re.search(r"\b(may not|does not|is at version|already|user '|work item)\b", err), err
     # and once as a separate process, as a user runs it
     proc = run_console(db_url, *cases[0][0])
     assert proc.returncode == 1 and proc.stdout == ""
@@ -140,3 +169,37 @@ def run_main(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def test_a_refused_action_on_a_closed_dossier_says_what_is_left(cli, capsys, monkeypatch):
+    _staff(cli)
+    cli("dossier", "receive", "1.001612", "--applicant", "F", "--as", "motcua", "--now", "2026-03-10T08:00")
+    cli("dossier", "withdraw", "1.001612-20260310-000001", "--as", "motcua", "--now", "2026-03-10T09:00")
+    code, out, err = run_main(capsys, monkeypatch, "dossier", "stop", "1.001612-20260310-000001", "--reason", "x",
+                              "--as", "motcua", "--now", "2026-03-10T10:00")
+    assert (code, out) == (1, "")
+    assert err == ("quytrinh: Thao tác không hợp lệ ở trạng thái hiện tại: hồ sơ không còn dừng xử lý được "
+                   "(hồ sơ đang ở trạng thái 7 – Công dân yêu cầu rút hồ sơ); hồ sơ không còn thao tác nào.\n")
+
+
+def test_engine_messages_the_table_does_not_know_keep_their_ids_in_vietnamese():
+    from engine.errors import CalendarError, IllegalAction, NotAuthorized
+    from quytrinh.messages import cli_error_text, error_message_vi, localized
+    from quytrinh.web import app as web_app
+
+    # an unknown refusal: the sentence of its kind, and the ids it names
+    text = cli_error_text(NotAuthorized("sign: work item 12 (step 'sign') needs a certificate"))
+    assert text == ("Không ký duyệt được (công việc 12, bước 'sign'). Bạn không có quyền thực hiện thao tác này "
+                    "(công việc thuộc đơn vị, vai trò hoặc người khác).")
+    # a machine refusal: the allowed actions are named in Vietnamese
+    text = cli_error_text(IllegalAction(
+        "complete: route 'back' of step 'check' may be taken at most 2 time(s) and was taken 2 "
+        "(dossier status 4 'Đang xử lý'); allowed: complete item 7 with ok"))
+    assert text == ("Thao tác không hợp lệ ở trạng thái hiện tại: kết quả 'back' của bước 'check' chỉ được chọn "
+                    "tối đa 2 lần và đã được chọn 2 lần (hồ sơ đang ở trạng thái 4 – Đang xử lý); được phép: "
+                    "hoàn thành công việc 7 với kết quả ok.")
+    assert cli_error_text(CalendarError("duration '2' has no unit: write 2d, 2h or 2m")) == \
+        "Không tính được thời hạn: thời lượng '2' thiếu đơn vị: viết 2d, 2h hoặc 2m."
+    assert cli_error_text(localized(CalendarError("Đã dịch sẵn."))) == "Đã dịch sẵn."
+    # the web pages and the CLI share the sentences
+    assert web_app.error_message_vi is error_message_vi

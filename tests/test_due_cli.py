@@ -74,9 +74,10 @@ def test_batch_bad_lines_are_located():
     proc = run("--batch", "-", stdin=stdin)
     assert_clean_failure(proc)
     errors = proc.stderr.splitlines()
-    assert errors[0].startswith("<stdin>:2: '2026-02-30T16:00' is not a start instant")
-    assert errors[1].startswith("<stdin>:3: '4x' is not a duration")
-    assert errors[2].startswith("<stdin>:4: expected START<TAB>MINUTES")
+    assert errors[0] == "<stdin>:2: '2026-02-30T16:00' không phải thời điểm bắt đầu: viết YYYY-MM-DDTHH:MM (giờ Việt Nam)."
+    assert errors[1].startswith("<stdin>:3: '4x' không phải thời lượng: viết một số và đơn vị d, h hoặc m")
+    assert errors[2].startswith("<stdin>:4: cần dạng BẮT_ĐẦU<TAB>SỐ_PHÚT")
+    assert errors[3] == "quytrinh: <stdin> có 3 dòng sai; chưa in thời hạn nào."
 
 
 def test_batch_from_a_file(tmp_path):
@@ -89,16 +90,20 @@ def test_batch_from_a_file(tmp_path):
     bad.write_text("2024-02-07T16:00\t-5\n", encoding="utf-8")
     proc = run("--batch", str(bad))
     assert_clean_failure(proc)
-    assert proc.stderr.startswith(f"{bad}:1: minutes must be 0 or more")
+    assert proc.stderr.startswith(f"{bad}:1: số phút phải từ 0 trở lên, không phải -5.")
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--start", "2026-02-13T16:00", "--duration", "2"), "quytrinh: duration '2' has no unit"),
-    (("--start", "13/02/2026", "--duration", "1d"), "is not a start instant"),
-    (("--start", "2026-02-13T16:00"), "give --duration"),
-    (("--start", "2026-02-13T16:00", "--duration", "1d", "--unit", "nowhere"), "unknown unit 'nowhere'"),
-    (("--start", "2026-02-13T16:00", "--duration", "1d", "--same-day"), "exclude each other"),
-    (("--duration", "1d"), "give --start"),
+    (("--start", "2026-02-13T16:00", "--duration", "2"),
+     "quytrinh: Không tính được thời hạn: thời lượng '2' thiếu đơn vị: viết 2d, 2h hoặc 2m."),
+    (("--start", "13/02/2026", "--duration", "1d"), "quytrinh: '13/02/2026' không phải thời điểm bắt đầu"),
+    (("--start", "2026-02-13T16:00"), "quytrinh: Hãy cho --duration (ví dụ 1.5d, 4h, 30m) hoặc --same-day."),
+    (("--start", "2026-02-13T16:00", "--duration", "1d", "--unit", "nowhere"), "không có đơn vị 'nowhere'"),
+    (("--start", "2026-02-13T16:00", "--duration", "1d", "--same-day"),
+     "quytrinh: --same-day và --duration không dùng cùng nhau."),
+    (("--duration", "1d"), "quytrinh: Hãy cho --start"),
+    (("--start", "2026-02-13T16:00", "--duration", "1d", "--cutoff", "15:00"), "--cutoff chỉ dùng cùng --same-day"),
+    (("--start", "2126-02-13T16:00", "--duration", "1d"), "không tính được cho năm 2126"),
 ])
 def test_errors_are_one_line(args, message):
     proc = run(*args)

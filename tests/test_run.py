@@ -32,7 +32,7 @@ def test_run_smoke_validates_renders_seeds_and_starts_every_service(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert "0 errors" in result.stdout
+    assert "1. Kiểm tra danh mục" in result.stdout and ": 0 lỗi, " in result.stdout
     shipped = sorted(p.relative_to(REPO / "diagrams") for p in (REPO / "diagrams").rglob("*.svg"))
     drawn = sorted(p.relative_to(out) for p in out.rglob("*.svg"))
     assert drawn == shipped and len(drawn) == 91

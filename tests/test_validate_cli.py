@@ -23,7 +23,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 BROKEN = FIXTURES / "broken"
 LINT = FIXTURES / "lint"
 SCRIPT = Path(sys.executable).parent / "quytrinh"
-SUMMARY = re.compile(r"^(\d+) definitions?(?: \((\d+) not loaded\))?: (\d+) errors?, (\d+) warnings?$")
+SUMMARY = re.compile(r"^(\d+) quy trình(?: \((\d+) tệp không nạp được\))?: (\d+) lỗi, (\d+) cảnh báo$")
 
 runner = CliRunner()
 
@@ -159,7 +159,7 @@ def test_strict_turns_warnings_into_failure():
     path = rel(LINT / "code-missing.fail.yaml")
     plain = invoke(path)
     assert plain.exit_code == 0 and "code-missing:" in plain.stdout and "[warning]" in plain.stdout
-    assert plain.stdout.strip().splitlines()[-1] == "1 definition: 0 errors, 1 warning"
+    assert plain.stdout.strip().splitlines()[-1] == "1 quy trình: 0 lỗi, 1 cảnh báo"
     assert invoke(path, "--strict").exit_code == 1
     assert invoke(rel(LINT / "base.yaml"), "--strict").exit_code == 0
 
@@ -168,7 +168,7 @@ def test_errors_in_one_file_do_not_hide_the_others():
     result = invoke(rel(BROKEN / "unknown-key-step.yaml"), rel(LINT / "code-missing.fail.yaml"))
     assert result.exit_code == 1
     assert "unknown-key:" in result.stdout and "code-missing:" in result.stdout
-    assert result.stdout.strip().splitlines()[-1] == "2 definitions (1 not loaded): 1 error, 1 warning"
+    assert result.stdout.strip().splitlines()[-1] == "2 quy trình (1 tệp không nạp được): 1 lỗi, 1 cảnh báo"
 
 
 def test_default_root_comes_from_the_environment(tmp_path):
@@ -179,14 +179,14 @@ def test_default_root_comes_from_the_environment(tmp_path):
     p = run_script(cwd=tmp_path, env={"QUYTRINH_CATALOGUE_DIR": str(tmp_path)})
     assert p.returncode == 1
     assert "commune/b.yaml:" in p.stdout and "over-limit:" in p.stdout
-    assert p.stdout.strip().splitlines()[-1] == "2 definitions: 1 error, 0 warnings"
+    assert p.stdout.strip().splitlines()[-1] == "2 quy trình: 1 lỗi, 0 cảnh báo"
 
 
 def test_without_units_the_unit_rules_are_skipped_and_said_so(tmp_path):
     shutil.copy(LINT / "unknown-unit.fail.yaml", tmp_path / "x.yaml")
     result = invoke(str(tmp_path / "x.yaml"))
     assert "unknown-unit:" not in result.stdout
-    assert "no units.yaml in or above" in result.stderr and "unknown-unit" in result.stderr
+    assert "lưu ý: không có units.yaml trong" in result.stderr and "unknown-unit" in result.stderr
     data = json.loads(invoke(str(tmp_path / "x.yaml"), "-f", "json").stdout)
     assert data["summary"]["units"] is None
 
@@ -212,5 +212,5 @@ def test_an_unexpected_failure_in_one_file_becomes_its_finding(monkeypatch, tmp_
     assert re.search(r"a\.yaml:1:1: internal-error: không tải được tệp do lỗi của chương trình "
                      r"\(RuntimeError: boom\); đây là lỗi của quytrinh", out.out)
     assert "b.yaml:2:1: code-missing:" in out.out
-    assert out.out.strip().splitlines()[-1] == "2 definitions (1 not loaded): 1 error, 1 warning"
+    assert out.out.strip().splitlines()[-1] == "2 quy trình (1 tệp không nạp được): 1 lỗi, 1 cảnh báo"
     assert no_traceback(out.out, out.err)

@@ -194,7 +194,7 @@ def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, 
         catalogue = load_catalogue(paths or None)
         rows = catalogue_rows(catalogue, level)
     except Exception as exc:  # never a traceback: load_catalogue and lint already guard each file
-        print(f"quytrinh catalogue: internal error ({type(exc).__name__}: {exc}); please report it",
+        print(f"quytrinh catalogue: lỗi nội bộ ({type(exc).__name__}: {exc}); hãy báo cho người phát triển",
               file=sys.stderr)
         return 1
     for problem in catalogue.problems:
@@ -216,8 +216,8 @@ def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, 
         if out:
             console.file.close()
     if catalogue.problems:
-        print(f"quytrinh catalogue: {len(catalogue.files) - len(catalogue.definitions)} file(s) could not be "
-              "loaded (see above); fix them and run `quytrinh validate`", file=sys.stderr)
+        print(f"quytrinh catalogue: {len(catalogue.files) - len(catalogue.definitions)} tệp không nạp được "
+              "(xem ở trên); hãy sửa rồi chạy `quytrinh validate`", file=sys.stderr)
         return 1
     return 0
 
@@ -229,12 +229,12 @@ def register(app: typer.Typer) -> None:
     def catalogue_command(
         paths: Optional[List[Path]] = typer.Argument(
             None, exists=True,
-            help="Definition files or folders (default: the catalogue, procedures_yaml/)."),
+            help="Tệp hoặc thư mục quy trình (mặc định: danh mục procedures_yaml/)."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f",
-                                         help="table (terminal) or csv (a spreadsheet)."),
-        level: Optional[Level] = typer.Option(None, "--level", help="Only this level: district or commune."),
+                                         help="table (bảng trên màn hình) hoặc csv (bảng tính)."),
+        level: Optional[Level] = typer.Option(None, "--level", help="Chỉ một cấp: district (huyện) hoặc commune (xã)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", dir_okay=False,
-                                           help="Write to this file (a CSV file gets a byte-order mark for Excel)."),
+                                           help="Ghi ra tệp này (tệp CSV có BOM để Excel đọc đúng tiếng Việt)."),
     ) -> None:
         """Danh mục thủ tục: mã, tên, lĩnh vực, cấp, thời hạn, số bước, thời gian phân bổ, trạng thái, cảnh báo."""
         code = run(paths, fmt.value, level.value if level else None, out)

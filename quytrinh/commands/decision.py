@@ -21,6 +21,7 @@ from typing import List, Optional
 import typer
 
 from engine.errors import QuytrinhError
+from quytrinh.messages import localized
 
 
 class Level(str, enum.Enum):
@@ -49,19 +50,19 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
 
     root = catalogue_dir or default_root()
     if not root.is_dir():
-        raise QuytrinhError(f"{root}: no such catalogue folder")
+        raise localized(QuytrinhError(f"{root}: không có thư mục danh mục này."))
     cat = load_catalogue([root])
     for p in cat.problems:  # broken files are left out, and said so
         print(f"{p}", file=sys.stderr)
     if cat.organisation is None:
-        raise QuytrinhError(f"{root}/units.yaml: the organisation could not be loaded; fix it first")
+        raise localized(QuytrinhError(f"{root}/units.yaml: không nạp được danh sách đơn vị; hãy sửa tệp này trước."))
     target = out or Path(f"du-thao-quyet-dinh-{level}.{fmt}")
     data = render_decision(cat, level=level, codes=codes, place=place, deputy=deputy, fmt=fmt)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     except OSError as exc:
-        raise QuytrinhError(f"{target}: cannot write ({exc.strerror})") from None
+        raise localized(QuytrinhError(f"{target}: không ghi được ({exc.strerror}).")) from None
     n = len(select_procedures(cat, level=level, codes=codes))
     print(f"{target}: dự thảo quyết định, {n} quy trình")
     return target

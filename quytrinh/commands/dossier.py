@@ -10,7 +10,8 @@ The database is ``$QUYTRINH_DATABASE_URL`` (default ``sqlite:///var/quytrinh.db`
 migrated to the newest schema on first use; units come from the catalogue's
 units.yaml. ``--as USER`` (or ``$QUYTRINH_USER``) names the member of staff who
 acts; the user must exist (``quytrinh user add``). Every refused action prints
-one line and exits 1, leaving the database unchanged.
+one Vietnamese line (:func:`quytrinh.messages.cli_error_text`) and exits 1,
+leaving the database unchanged.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from typing import Any, Optional
 import typer
 
 from engine.errors import ActionError, NotFound, QuytrinhError
+from quytrinh.messages import localized
 
 USER_ENV = "QUYTRINH_USER"
 LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 
 dossier_app = typer.Typer(help="Hồ sơ: tiếp nhận, xem phiếu kiểm soát, rút, dừng, bổ sung.", no_args_is_help=True)
 task_app = typer.Typer(help="Công việc: nhận xử lý, hoàn thành một bước.", no_args_is_help=True)
+
+#: How the state of an apology (form 04) is written on the sheet.
+APOLOGY_STATES = {"draft": "dự thảo", "signed": "đã ký", "sent": "đã gửi"}
 
 AS_HELP = "Người thực hiện (tên đăng nhập); mặc định $QUYTRINH_USER."
 NOW_HELP = "Thời điểm thực hiện (ISO 8601; mặc định: bây giờ). Dùng cho kịch bản và kiểm thử."
@@ -47,7 +52,7 @@ def guarded(fn: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise QuytrinhError(f"database error: {_first_line(exc)}") from None
+            raise localized(QuytrinhError(f"Lỗi cơ sở dữ liệu: {_first_line(exc)}")) from None
 
     return wrapper
 
@@ -62,7 +67,7 @@ def open_store() -> Any:
     except QuytrinhError:
         raise
     except Exception as exc:  # driver / connection errors: one line, no traceback
-        raise QuytrinhError(f"cannot open the database {_safe(url)}: {_first_line(exc)}") from None
+        raise localized(QuytrinhError(f"Không mở được cơ sở dữ liệu {_safe(url)}: {_first_line(exc)}")) from None
     _seed_units(store)
     return store
 
@@ -83,7 +88,7 @@ def _safe(url: str) -> str:
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except Exception:  # pragma: no cover - a malformed URL
-        return "(malformed URL)"
+        return "(địa chỉ không hợp lệ)"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -98,7 +103,7 @@ def parse_now(text: Optional[str]) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ActionError(f"--now '{text}' is not an instant; write YYYY-MM-DDTHH:MM (local time)") from None
+        raise localized(ActionError(f"--now '{text}' không phải thời điểm; viết YYYY-MM-DDTHH:MM (giờ Việt Nam).")) from None
     return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
 
 
@@ -108,7 +113,7 @@ def actor_of(store: Any, username: Optional[str]) -> Any:
 
     name = username or os.environ.get(USER_ENV)
     if not name:
-        raise ActionError("say who acts: --as USER (or set QUYTRINH_USER)")
+        raise localized(ActionError("Hãy cho biết ai thực hiện: --as TÊN_ĐĂNG_NHẬP (hoặc đặt biến QUYTRINH_USER)."))
     return get_actor(store, name)
 
 
@@ -139,7 +144,8 @@ def _publish_from_catalogue(store: Any, code: str, now: dt.datetime) -> None:
             current_definition(store, code)
             return  # published before (e.g. by the web app); the catalogue no longer has it
         except NotFound:
-            raise NotFound(f"procedure '{code}' is neither in the catalogue ({cat.root}) nor published") from None
+            raise localized(NotFound(f"Không tìm thấy: thủ tục '{code}' không có trong danh mục ({cat.root}) "
+                                     f"và chưa được đưa vào hệ thống.")) from None
     publish_definition(store, defn, now=now, by="cli")
 
 
@@ -168,8 +174,8 @@ def _print_result(res: Any, what: str) -> None:
 def receive_cmd(
     code: str = typer.Argument(..., help="Mã thủ tục, ví dụ 1.001612."),
     applicant: str = typer.Option(..., "--applicant", help="Tên tổ chức, cá nhân nộp hồ sơ."),
-    channel: str = typer.Option("counter", "--channel", help="counter | online | post."),
-    decision: str = typer.Option("accept", "--decision", help="accept | supplement | refuse."),
+    channel: str = typer.Option("counter", "--channel", help="Hình thức nộp: counter (trực tiếp), online (trực tuyến), post (bưu chính)."),
+    decision: str = typer.Option("accept", "--decision", help="Quyết định: accept (tiếp nhận), supplement (yêu cầu bổ sung), refuse (từ chối)."),
     comment: str = typer.Option("", "--comment", help="Ghi chú; lý do khi từ chối."),
     contact: str = typer.Option("", "--contact", help="Điện thoại, thư điện tử của người nộp."),
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
@@ -250,7 +256,8 @@ def show_cmd(
         console.print(esc(f"  {local(e.at)}  {e.actor}: {ACTION_LABELS.get(e.action, e.action)}{step}"
                           f"{(' (' + e.outcome + ')') if e.outcome else ''}{to}{change}{comment}"))
     for a in sheet.apologies:
-        console.print(f"Phiếu xin lỗi và hẹn lại (mẫu 04, {a.state}): hẹn cũ {local(a.due_at)}, "
+        state = APOLOGY_STATES.get(a.state, a.state)
+        console.print(f"Phiếu xin lỗi và hẹn lại (mẫu 04, {state}): hẹn cũ {local(a.due_at)}, "
                       f"đề xuất hẹn mới {local(a.proposed_due_at)}")
 
 

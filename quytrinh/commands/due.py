@@ -4,7 +4,8 @@
     quytrinh due --start 2026-02-13T16:00 --same-day
     printf '2026-02-13T16:00\\t720\\n' | quytrinh due --batch -
 
-Deadlines print as ``YYYY-MM-DDTHH:MM`` in local time (Asia/Ho_Chi_Minh).
+Deadlines print as ``YYYY-MM-DDTHH:MM`` in local time (Asia/Ho_Chi_Minh), for
+scripts; errors are Vietnamese, located (``FILE:LINE:``) in a batch.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import typer
 
 from engine.calendar import WorkCalendar, parse_duration
 from engine.errors import CalendarError
+from quytrinh.messages import cli_error_text, localized
 
 
 def _parse_start(text: str) -> datetime:
@@ -24,9 +26,9 @@ def _parse_start(text: str) -> datetime:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise CalendarError(
-            f"'{value}' is not a start instant: write YYYY-MM-DDTHH:MM (local time)"
-        ) from None
+        raise localized(CalendarError(
+            f"'{value}' không phải thời điểm bắt đầu: viết YYYY-MM-DDTHH:MM (giờ Việt Nam)."
+        )) from None
 
 
 def _parse_minutes(text: str) -> int:
@@ -34,7 +36,7 @@ def _parse_minutes(text: str) -> int:
     if value.isdigit():
         return int(value)
     if value.startswith("-") and value[1:].isdigit():
-        raise CalendarError(f"minutes must be 0 or more, not {value}")
+        raise localized(CalendarError(f"số phút phải từ 0 trở lên, không phải {value}."))
     return parse_duration(value)
 
 
@@ -42,7 +44,7 @@ def _parse_cutoff(text: str) -> time:
     try:
         return time.fromisoformat(text.strip())
     except ValueError:
-        raise CalendarError(f"--cutoff '{text}' is not a time of day (HH:MM)") from None
+        raise localized(CalendarError(f"--cutoff '{text}' không phải giờ trong ngày (HH:MM).")) from None
 
 
 def _format(t: datetime) -> str:
@@ -60,8 +62,15 @@ def _split(line: str, same_day: bool) -> tuple[str, str | None]:
     if len(parts) == 1:
         parts = line.rsplit(None, 1)
     if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-        raise CalendarError("expected START<TAB>MINUTES, e.g. 2026-02-13T16:00\t720")
+        raise localized(CalendarError("cần dạng BẮT_ĐẦU<TAB>SỐ_PHÚT, ví dụ 2026-02-13T16:00\t720."))
     return parts[0], parts[1]
+
+
+def _line_error(exc: CalendarError) -> str:
+    """A batch line's error in Vietnamese, starting lower-case after ``FILE:LINE:``."""
+    text = cli_error_text(exc)
+    prefix = "Không tính được thời hạn: "
+    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 def _batch(cal: WorkCalendar, lines: Iterable[str], name: str, same_day: bool,
@@ -74,7 +83,7 @@ def _batch(cal: WorkCalendar, lines: Iterable[str], name: str, same_day: bool,
         line = raw.rstrip("\r\n")
         try:
             if not line.strip():
-                raise CalendarError("empty line")
+                raise localized(CalendarError("dòng trống."))
             start_text, minutes_text = _split(line, same_day)
             start = _parse_start(start_text)
             if same_day:
@@ -84,9 +93,9 @@ def _batch(cal: WorkCalendar, lines: Iterable[str], name: str, same_day: bool,
             out.append(_format(due))
         except CalendarError as exc:
             errors += 1
-            print(f"{name}:{number}: {exc}", file=sys.stderr)
+            print(f"{name}:{number}: {_line_error(exc)}", file=sys.stderr)
     if errors:
-        print(f"quytrinh: {errors} bad line(s) in {name}; no deadline printed", file=sys.stderr)
+        print(f"quytrinh: {name} có {errors} dòng sai; chưa in thời hạn nào.", file=sys.stderr)
         return 1
     if out:
         sys.stdout.write("\n".join(out) + "\n")
@@ -95,29 +104,29 @@ def _batch(cal: WorkCalendar, lines: Iterable[str], name: str, same_day: bool,
 
 def due(
     start: Optional[str] = typer.Option(
-        None, "--start", help="Receipt or opening instant, YYYY-MM-DDTHH:MM, local time."),
+        None, "--start", help="Thời điểm tiếp nhận hoặc bắt đầu, YYYY-MM-DDTHH:MM, giờ Việt Nam."),
     duration: Optional[str] = typer.Option(
-        None, "--duration", help="Working duration: 0.5d, 4h, 30m, 1.5d (1d = 8 working hours)."),
+        None, "--duration", help="Thời gian làm việc: 0.5d, 4h, 30m, 1.5d (1d = 8 giờ làm việc)."),
     batch: Optional[str] = typer.Option(
         None, "--batch", metavar="FILE",
-        help="Read START<TAB>MINUTES lines from FILE ('-' for stdin); print one deadline a line."),
+        help="Đọc các dòng BẮT_ĐẦU<TAB>SỐ_PHÚT từ FILE ('-': đầu vào chuẩn); in mỗi dòng một thời hạn."),
     unit: Optional[str] = typer.Option(
-        None, "--unit", help="Use the office hours of this unit (calendar.yaml units:)."),
+        None, "--unit", help="Dùng giờ làm việc riêng của đơn vị này (mục units: của calendar.yaml)."),
     same_day: bool = typer.Option(
         False, "--same-day",
-        help="Same-day procedure: due at the end of the day, or of the next working day "
-             "when received after the cut-off."),
+        help="Thủ tục giải quyết trong ngày: hạn là cuối ngày, hoặc cuối ngày làm việc tiếp theo "
+             "nếu tiếp nhận sau giờ chốt."),
     cutoff: Optional[str] = typer.Option(
-        None, "--cutoff", help="Same-day cut-off, HH:MM (default from calendar.yaml, 15:00)."),
+        None, "--cutoff", help="Giờ chốt của thủ tục trong ngày, HH:MM (mặc định theo calendar.yaml, 15:00)."),
 ) -> None:
     """Tính hạn giải quyết theo thời gian làm việc (ngày nghỉ, lễ, Tết, giờ hành chính)."""
     if cutoff is not None and not same_day:
-        raise CalendarError("--cutoff only applies with --same-day")
+        raise localized(CalendarError("--cutoff chỉ dùng cùng --same-day."))
     cut = _parse_cutoff(cutoff) if cutoff is not None else None
     if batch is not None:
         if start is not None or duration is not None:
-            raise CalendarError("--batch reads starts and durations from its input: "
-                                "drop --start and --duration")
+            raise localized(CalendarError("--batch đọc thời điểm và thời lượng từ tệp đầu vào: "
+                                          "bỏ --start và --duration."))
         cal = WorkCalendar.default(unit)
         name = "<stdin>" if batch == "-" else batch
         if batch == "-":
@@ -127,16 +136,16 @@ def due(
                 with open(batch, encoding="utf-8") as fh:
                     code = _batch(cal, fh, name, same_day, cut)
             except OSError as exc:
-                raise CalendarError(f"{batch}: cannot read: {exc.strerror or exc}") from None
+                raise localized(CalendarError(f"{batch}: không đọc được: {exc.strerror or exc}")) from None
         if code:
             raise typer.Exit(code)
         return
     if start is None:
-        raise CalendarError("give --start (and --duration or --same-day), or --batch -")
+        raise localized(CalendarError("Hãy cho --start (cùng --duration hoặc --same-day), hoặc --batch -."))
     if same_day and duration is not None:
-        raise CalendarError("--same-day and --duration exclude each other")
+        raise localized(CalendarError("--same-day và --duration không dùng cùng nhau."))
     if not same_day and duration is None:
-        raise CalendarError("give --duration (e.g. 1.5d, 4h, 30m) or --same-day")
+        raise localized(CalendarError("Hãy cho --duration (ví dụ 1.5d, 4h, 30m) hoặc --same-day."))
     when = _parse_start(start)
     cal = WorkCalendar.default(unit)
     if same_day:

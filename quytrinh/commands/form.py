@@ -22,6 +22,7 @@ from typing import Optional
 import typer
 
 from engine.errors import QuytrinhError
+from quytrinh.messages import localized
 
 
 class Format(str, enum.Enum):
@@ -40,7 +41,7 @@ def _emit(data: bytes, out: Path | None, fmt: str, what: str) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
     except OSError as exc:
-        raise QuytrinhError(f"{out}: cannot write ({exc.strerror})") from None
+        raise localized(QuytrinhError(f"{out}: không ghi được ({exc.strerror}).")) from None
     print(f"{out}: {what}", file=sys.stderr)
 
 
@@ -48,7 +49,7 @@ def _day(text: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise QuytrinhError(f"{option} '{text}' is not a day; write YYYY-MM-DD") from None
+        raise localized(QuytrinhError(f"{option} '{text}' không phải ngày; viết YYYY-MM-DD.")) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,7 @@ import typer
 from engine.definition import default_root, load_catalogue
 from engine.errors import QuytrinhError
 from engine.render import FORMATS, catalogue_diagrams, diagram_path, out_of_date
+from quytrinh.messages import cli_error_text, localized
 
 DEFAULT_OUT = Path("diagrams")
 
@@ -61,14 +62,14 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
             where = ", ".join(str(p) for p in paths) if paths else str(default_root())
             print(f"quytrinh render: no units.yaml in or above {where}; the lanes are named from it",
                   file=err)
-        print("quytrinh render: nothing drawn (the units could not be loaded)", file=err)
+        print("quytrinh render: chưa vẽ sơ đồ nào (không nạp được danh sách đơn vị)", file=err)
         return 1
     not_drawn = len(catalogue.files) - len(catalogue.definitions)
     try:
         diagrams = catalogue_diagrams(catalogue.definitions, catalogue.root, catalogue.organisation, fmt,
                                       jobs=jobs)
     except QuytrinhError as exc:
-        print(f"quytrinh render: {exc}", file=err)
+        print(f"quytrinh render: {cli_error_text(exc)}", file=err)
         return 1
 
     expected = None
@@ -77,14 +78,14 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
     if check:
         problems = out_of_date(diagrams, out, expected)
         for reason, rel in problems:
-            hint = {"stale": "differs from its definition", "missing": "not drawn yet",
-                    "orphan": "no definition draws it any more; delete it"}[reason]
+            hint = {"stale": "khác với quy trình hiện tại", "missing": "chưa vẽ",
+                    "orphan": "không còn quy trình nào; hãy xóa tệp này"}[reason]
             print(f"{reason}: {out / rel} ({hint})", file=err)
         if problems:
-            print(f"{len(problems)} diagram(s) under {out}/ out of date; "
-                  f"run `{_fix_command(paths, out, fmt)}`", file=err)
+            print(f"{len(problems)} sơ đồ trong {out}/ chưa cập nhật; "
+                  f"hãy chạy `{_fix_command(paths, out, fmt)}`", file=err)
             return 1
-        print(f"All {len(diagrams)} diagrams under {out}/ are up to date.")
+        print(f"Cả {len(diagrams)} sơ đồ trong {out}/ đều đã cập nhật.")
         return 1 if catalogue.problems else 0
 
     written = 0
@@ -102,10 +103,9 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
     if expected is not None:
         for reason, rel in out_of_date(diagrams, out, expected):
             if reason == "orphan":
-                print(f"note: {out / rel} has no definition any more; delete it", file=err)
+                print(f"lưu ý: {out / rel} không còn quy trình nào; hãy xóa tệp này", file=err)
     if catalogue.problems:
-        print(f"quytrinh render: {not_drawn} definition file(s) not drawn because of the errors above",
-              file=err)
+        print(f"quytrinh render: {not_drawn} tệp quy trình chưa vẽ được vì các lỗi ở trên", file=err)
         return 1
     return 0
 
@@ -159,7 +159,7 @@ def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) ->
     known = defn.steps_by_id()
     dropped = sorted(set(heat) - set(known))
     if dropped:
-        print(f"note: steps of older versions not in the diagram: {', '.join(dropped)}", file=sys.stderr)
+        print(f"lưu ý: các bước của phiên bản cũ không có trên sơ đồ: {', '.join(dropped)}", file=sys.stderr)
     heat = {k: v for k, v in heat.items() if k in known}
     title = f"Số liệu thực tế từ ngày {since:%d/%m/%Y}: {sum(c.n for c in heat.values())} lượt xử lý đã hoàn thành"
     data = render_heatmap(defn, organisation, heat, fmt, title=title)
@@ -169,8 +169,9 @@ def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) ->
     try:
         target.write_bytes(data)
     except OSError as exc:
-        raise QuytrinhError(f"cannot write {target}: {exc.strerror or exc}") from None
-    print(f"Heatmap of {defn.key} ({len(heat)} step(s) with data since {since.isoformat()}) written to {target}.")
+        raise localized(QuytrinhError(f"Không ghi được {target}: {exc.strerror or exc}.")) from None
+    print(f"Đã ghi sơ đồ nhiệt của {defn.key} vào {target} ({len(heat)} bước có số liệu từ ngày "
+          f"{since:%d/%m/%Y}).")
     return 0
 
 
@@ -180,26 +181,26 @@ def register(app: typer.Typer) -> None:
     @app.command("render")
     def render_command(
         paths: Optional[List[Path]] = typer.Argument(
-            None, help="Definition files or folders (default: the catalogue, procedures_yaml/)."),
+            None, help="Tệp hoặc thư mục quy trình (mặc định: danh mục procedures_yaml/); với --heatmap: mã thủ tục."),
         out: Optional[Path] = typer.Option(
-            None, "--out", "-o", help="Folder the diagrams are written to (default diagrams/); "
-                                      "with --heatmap, the file."),
-        fmt: Format = typer.Option("svg", "--format", "-f", help="Diagram format."),
+            None, "--out", "-o", help="Thư mục ghi sơ đồ (mặc định diagrams/); với --heatmap: tệp kết quả."),
+        fmt: Format = typer.Option("svg", "--format", "-f", help="Định dạng sơ đồ."),
         check: bool = typer.Option(False, "--check",
-                                   help="Write nothing; fail and list the diagrams that are out of date."),
+                                   help="Không ghi gì; báo lỗi và liệt kê các sơ đồ chưa cập nhật."),
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1,
-                                           help="Diagrams drawn at once (default: the number of CPUs)."),
+                                           help="Số sơ đồ vẽ cùng lúc (mặc định: số CPU)."),
         heatmap: bool = typer.Option(False, "--heatmap",
-                                     help="Draw one procedure (CODE) coloured by its measured step times."),
+                                     help="Vẽ một quy trình (theo mã) tô màu theo thời gian xử lý thực tế "
+                                          "của từng bước."),
         since: Optional[str] = typer.Option(None, "--since",
-                                            help="With --heatmap: count work done from this date "
-                                                 "(YYYY-MM-DD; default: 90 days ago)."),
+                                            help="Với --heatmap: tính các việc đã làm từ ngày này "
+                                                 "(YYYY-MM-DD; mặc định: 90 ngày trước)."),
     ) -> None:
         """Vẽ sơ đồ mỗi quy trình: làn theo đơn vị, thời gian từng bước, kết quả xử lý, tổng so với thời hạn."""
         if heatmap:
             if not paths or len(paths) != 1 or check:
-                raise QuytrinhError("--heatmap draws one procedure: quytrinh render CODE --heatmap [--since DATE]"
-                                    + (" (without --check)" if check else ""))
+                raise localized(QuytrinhError("--heatmap vẽ một quy trình: quytrinh render MÃ --heatmap "
+                                              "[--since NGÀY]" + (" (không dùng --check)" if check else "")))
             code = run_heatmap(str(paths[0]), since, out, fmt.value)
             if code:
                 raise typer.Exit(code)

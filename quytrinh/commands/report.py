@@ -19,6 +19,7 @@ from typing import Optional
 import typer
 
 from engine.errors import QuytrinhError
+from quytrinh.messages import localized
 
 Dimension = enum.Enum("Dimension", {d: d for d in ("unit", "procedure", "field", "level", "channel")}, type=str)
 
@@ -74,12 +75,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report_command(
-        start: str = typer.Option(..., "--from", help="First day of the period (YYYY-MM-DD, local)."),
-        end: str = typer.Option(..., "--to", help="Last day of the period (YYYY-MM-DD, inclusive)."),
-        by: Dimension = typer.Option("procedure", "--by", help="Group by unit, procedure, field, level or channel."),
-        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv, xlsx or json."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write to this file (required for xlsx)."),
-        now: Optional[str] = typer.Option(None, "--now", help="The present (YYYY-MM-DDTHH:MM local; default: now)."),
+        start: str = typer.Option(..., "--from", help="Ngày đầu kỳ báo cáo (YYYY-MM-DD)."),
+        end: str = typer.Option(..., "--to", help="Ngày cuối kỳ báo cáo (YYYY-MM-DD, tính cả ngày này)."),
+        by: Dimension = typer.Option("procedure", "--by",
+                                     help="Nhóm theo unit (đơn vị), procedure (thủ tục), field (lĩnh vực), "
+                                          "level (cấp) hoặc channel (hình thức nộp)."),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv, xlsx hoặc json."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Ghi ra tệp này (bắt buộc với xlsx)."),
+        now: Optional[str] = typer.Option(None, "--now",
+                                          help="Thời điểm hiện tại (YYYY-MM-DDTHH:MM giờ Việt Nam; mặc định: bây giờ)."),
     ) -> None:
         """Báo cáo tình hình giải quyết: tiếp nhận, tồn kỳ trước, đang giải quyết, đã giải quyết theo hạn, tỷ lệ trễ hạn và đúng hạn."""
         import json
@@ -89,7 +93,7 @@ def register(app: typer.Typer) -> None:
 
         lo, hi = parse_date(start, "--from"), parse_date(end, "--to")
         if fmt == OutputFormat.xlsx and out is None:
-            raise QuytrinhError("--format xlsx writes a workbook: give the file with --out FILE.xlsx")
+            raise localized(QuytrinhError("--format xlsx ghi ra một bảng tính: hãy cho tên tệp bằng --out FILE.xlsx."))
         instant = parse_now(now)
 
         @guarded
@@ -105,7 +109,7 @@ def register(app: typer.Typer) -> None:
             try:
                 report_xlsx(report, out)
             except OSError as exc:
-                raise QuytrinhError(f"cannot write {out}: {exc.strerror or exc}") from None
+                raise localized(QuytrinhError(f"Không ghi được {out}: {exc.strerror or exc}.")) from None
             print(f"Đã ghi báo cáo vào {out}.")
             return
         text = report_csv(report) if fmt == OutputFormat.csv else \
@@ -117,5 +121,5 @@ def register(app: typer.Typer) -> None:
             with open(out, "w", encoding="utf-8-sig" if fmt == OutputFormat.csv else "utf-8", newline="") as f:
                 f.write(text)
         except OSError as exc:
-            raise QuytrinhError(f"cannot write {out}: {exc.strerror or exc}") from None
+            raise localized(QuytrinhError(f"Không ghi được {out}: {exc.strerror or exc}.")) from None
         print(f"Đã ghi báo cáo vào {out}.")

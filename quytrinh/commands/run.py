@@ -29,6 +29,7 @@ from typing import Optional
 import typer
 
 from engine.errors import QuytrinhError
+from quytrinh.messages import localized
 
 
 def _say(text: str) -> None:
@@ -47,8 +48,8 @@ def _validate(root: Path) -> None:
     if errors:
         for f in errors:
             print(f, file=sys.stderr)
-        raise QuytrinhError(f"the catalogue has errors ({line}); fix them (quytrinh validate) and run again")
-    _say(f"1. Kiểm tra danh mục {root}/: {line} (chi tiết: quytrinh validate)")
+        raise localized(QuytrinhError(f"Danh mục còn lỗi ({line}); hãy sửa (xem quytrinh validate) rồi chạy lại."))
+    _say(f"1. Kiểm tra danh mục {root}/ — {line} (chi tiết: quytrinh validate)")
 
 
 def _render(root: Path, out: Path) -> None:
@@ -56,7 +57,7 @@ def _render(root: Path, out: Path) -> None:
 
     code = render_run([root], out, "svg", False, None)
     if code:
-        raise QuytrinhError("the diagrams could not be drawn (see above)")
+        raise localized(QuytrinhError("Không vẽ được sơ đồ (xem ở trên)."))
     _say(f"2. Sơ đồ quy trình: {out.resolve()}/ (mở tệp .svg bằng trình duyệt)")
 
 
@@ -161,7 +162,8 @@ def run(
         if has_web:
             app = _spawn(["serve", "--host", host, "--port", str(port)], env, logs / "web.log")
             if not _wait_http(f"http://{host}:{port}/login", 60):
-                raise QuytrinhError(f"the web app did not answer on http://{host}:{port}/ (see {logs / 'web.log'})")
+                raise localized(QuytrinhError(f"Ứng dụng web không trả lời ở http://{host}:{port}/ "
+                                              f"(xem {logs / 'web.log'})."))
             _say(f"5. Ứng dụng web: http://{host}:{port}/")
         if users:
             _say("   Đăng nhập bằng một trong các tài khoản mẫu:")
@@ -169,7 +171,7 @@ def run(
                 _say(f"     {username:<14} mật khẩu {password:<10} {what}")
         time.sleep(1.0)
         if worker.poll() is not None:
-            raise QuytrinhError(f"the worker stopped (see {logs / 'worker.log'})")
+            raise localized(QuytrinhError(f"Worker đã dừng (xem {logs / 'worker.log'})."))
         if smoke:
             _say("Mọi thành phần đã trả lời; dừng (--smoke).")
             return
@@ -180,7 +182,8 @@ def run(
             while not stop.wait(1.0):
                 for name, proc in (("worker", worker), ("web", app)):
                     if proc is not None and proc.poll() is not None:
-                        raise QuytrinhError(f"the {name} process stopped (see {logs / (name + '.log')})")
+                        what = "Worker" if name == "worker" else "Ứng dụng web"
+                        raise localized(QuytrinhError(f"{what} đã dừng (xem {logs / (name + '.log')})."))
         except KeyboardInterrupt:
             pass
     finally:

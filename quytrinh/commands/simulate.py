@@ -16,6 +16,7 @@ from typing import List, Optional
 import typer
 
 from engine.errors import QuytrinhError
+from quytrinh.messages import cli_error_text, localized
 
 
 class OutputFormat(str, enum.Enum):
@@ -90,24 +91,30 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulate")
     def simulate_command(
-        code: str = typer.Argument(..., help="Procedure code in the catalogue (or a definition file)."),
-        arrivals: str = typer.Option(..., "--arrivals", help="Dossiers arriving: 20/day, 100/week or 3/hour."),
-        staff: Optional[List[str]] = typer.Option(None, "--staff", help="UNIT=N staff of a unit (repeat; default 1)."),
-        days: int = typer.Option(60, "--days", help="Working days of arrivals."),
-        seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same result)."),
+        code: str = typer.Argument(..., help="Mã thủ tục trong danh mục (hoặc một tệp quy trình)."),
+        arrivals: str = typer.Option(..., "--arrivals",
+                                     help="Số hồ sơ đến: 20/day (ngày), 100/week (tuần) hoặc 3/hour (giờ)."),
+        staff: Optional[List[str]] = typer.Option(None, "--staff",
+                                                  help="ĐƠN_VỊ=N: số người của một đơn vị (lặp lại; mặc định 1)."),
+        days: int = typer.Option(60, "--days", help="Số ngày làm việc có hồ sơ đến."),
+        seed: int = typer.Option(1, "--seed", help="Hạt giống ngẫu nhiên (cùng hạt giống, cùng kết quả)."),
         service: str = typer.Option("lognormal", "--service",
-                                    help="Service-time distribution: lognormal, triangular, fixed, exponential."),
+                                    help="Phân phối thời gian xử lý: lognormal, triangular, fixed, exponential."),
         effort: float = typer.Option(0.25, "--effort",
-                                     help="Mean hands-on time as a share of each step's allotted time."),
-        cv: float = typer.Option(0.5, "--cv", help="Coefficient of variation of service times."),
+                                     help="Thời gian làm việc thực tế trung bình, tính theo phần thời gian "
+                                          "được giao của mỗi bước."),
+        cv: float = typer.Option(0.5, "--cv", help="Hệ số biến thiên của thời gian xử lý."),
         citizen_delay: str = typer.Option("2d", "--citizen-delay",
-                                          help="Mean time a citizen takes to supplement (working time: 2d, 4h)."),
-        supplement: float = typer.Option(0.10, "--supplement", help="Probability of a supplement route."),
-        refuse: float = typer.Option(0.03, "--refuse", help="Probability of a refusal route."),
-        rework: float = typer.Option(0.0, "--rework", help="Probability of a bounded rework route."),
-        route: Optional[List[str]] = typer.Option(None, "--route", help="STEP.OUTCOME=P (repeat) overrides one route."),
-        start: Optional[str] = typer.Option(None, "--start", help="First simulated day (YYYY-MM-DD; default 2026-03-02)."),
-        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table or json."),
+                                          help="Thời gian trung bình người nộp bổ sung hồ sơ "
+                                               "(thời gian làm việc: 2d, 4h)."),
+        supplement: float = typer.Option(0.10, "--supplement", help="Xác suất nhánh yêu cầu bổ sung."),
+        refuse: float = typer.Option(0.03, "--refuse", help="Xác suất nhánh từ chối."),
+        rework: float = typer.Option(0.0, "--rework", help="Xác suất nhánh làm lại (có giới hạn số lần)."),
+        route: Optional[List[str]] = typer.Option(None, "--route",
+                                                  help="BƯỚC.KẾT_QUẢ=P (lặp lại): đặt xác suất của một nhánh."),
+        start: Optional[str] = typer.Option(None, "--start",
+                                            help="Ngày mô phỏng đầu tiên (YYYY-MM-DD; mặc định 2026-03-02)."),
+        fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table hoặc json."),
     ) -> None:
         """Mô phỏng hồ sơ qua một quy trình: dự báo tỷ lệ đúng hạn, hàng chờ từng bước, mức bận của đơn vị."""
         import datetime as dt
@@ -129,13 +136,14 @@ def register(app: typer.Typer) -> None:
         try:
             delay = parse_duration(citizen_delay)
         except CalendarError as exc:
-            raise SimulationError(f"--citizen-delay '{citizen_delay}': {exc}") from None
+            raise localized(SimulationError(f"--citizen-delay '{citizen_delay}': "
+                                            f"{cli_error_text(exc).removeprefix('Không tính được thời hạn: ')}")) from None
         first = None
         if start is not None:
             try:
                 first = dt.date.fromisoformat(start.strip())
             except ValueError:
-                raise SimulationError(f"--start '{start}' is not a date; write YYYY-MM-DD") from None
+                raise localized(SimulationError(f"--start '{start}' không phải ngày; viết YYYY-MM-DD.")) from None
         defn, organisation = find_definition(code)
         params = SimParams(rate, days, staff_map, 1, seed, service, effort, cv, delay, supplement, refuse, rework,
                            routes, first)

@@ -28,7 +28,8 @@ def add_cmd(
     """Thêm một cán bộ vào một đơn vị với một vai trò."""
     from engine.services import add_user
 
-    secret = typer.prompt("Mật khẩu", hide_input=True, confirmation_prompt=True) if password else None
+    secret = (typer.prompt("Mật khẩu", hide_input=True, confirmation_prompt="Nhập lại mật khẩu")
+              if password else None)
     store = open_store()
     actor = add_user(store, username, unit=unit, role=role, full_name=name, password=secret,
                      now=dt.datetime.now(dt.timezone.utc))

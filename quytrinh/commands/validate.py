@@ -2,7 +2,7 @@
 
 Each finding is one line, ``path:line:col: rule-id: [step 'x':] message
 [severity]``, sorted by file and line, then a summary line such as
-``3 definitions: 0 errors, 5 warnings``. A file that cannot be loaded is
+``3 quy trình: 0 lỗi, 5 cảnh báo``. A file that cannot be loaded is
 reported with its load errors (rule ids such as ``yaml-syntax`` or
 ``unknown-key``) and the others are still checked.
 
@@ -42,13 +42,9 @@ def summary(findings: list[Finding], definitions: int, not_loaded: int, units: s
 
 
 def summary_line(s: dict) -> str:
-    """``91 definitions: 0 errors, 37 warnings`` (with the files not loaded, if any)."""
-    def plural(n: int, word: str) -> str:
-        return f"{n} {word}{'' if n == 1 else 's'}"
-
-    not_loaded = f" ({s['not_loaded']} not loaded)" if s["not_loaded"] else ""
-    return (f"{plural(s['definitions'], 'definition')}{not_loaded}: "
-            f"{plural(s['errors'], 'error')}, {plural(s['warnings'], 'warning')}")
+    """``91 quy trình: 0 lỗi, 37 cảnh báo`` (with the files not loaded, if any: ``(1 tệp không nạp được)``)."""
+    not_loaded = f" ({s['not_loaded']} tệp không nạp được)" if s["not_loaded"] else ""
+    return f"{s['definitions']} quy trình{not_loaded}: {s['errors']} lỗi, {s['warnings']} cảnh báo"
 
 
 def run(paths: list[Path] | None, fmt: str = "text", strict: bool = False) -> int:
@@ -59,14 +55,14 @@ def run(paths: list[Path] | None, fmt: str = "text", strict: bool = False) -> in
         units = catalogue.organisation.source if catalogue.organisation is not None else None
         s = summary(findings, len(catalogue.files), len(catalogue.files) - len(catalogue.definitions), units)
     except Exception as exc:  # never a traceback; load_catalogue/lint already guard each file
-        print(f"quytrinh validate: internal error ({type(exc).__name__}: {exc}); please report it",
+        print(f"quytrinh validate: lỗi nội bộ ({type(exc).__name__}: {exc}); hãy báo cho người phát triển",
               file=sys.stderr)
         return 1
     failed = s["errors"] > 0 or (strict and s["warnings"] > 0)
     if units is None and not any(f.file.endswith("units.yaml") for f in findings):
-        where = ", ".join(str(p) for p in paths) if paths else "the catalogue"
-        print(f"quytrinh validate: note: no units.yaml in or above {where}; the rules that need units "
-              f"({', '.join(r.id for r in RULES if r.needs_units)}) were skipped", file=sys.stderr)
+        where = ", ".join(str(p) for p in paths) if paths else "danh mục"
+        print(f"quytrinh validate: lưu ý: không có units.yaml trong {where} hay thư mục cha; đã bỏ qua các quy tắc "
+              f"cần danh sách đơn vị ({', '.join(r.id for r in RULES if r.needs_units)})", file=sys.stderr)
     if fmt == OutputFormat.json.value:
         print(json.dumps({"findings": [f.to_dict() for f in findings],
                           "summary": {**s, "strict": strict, "ok": not failed}},
@@ -94,11 +90,11 @@ def register(app: typer.Typer) -> None:
     def validate_command(
         paths: Optional[List[Path]] = typer.Argument(
             None, exists=True,
-            help="Definition files or folders (default: the catalogue, procedures_yaml/)."),
+            help="Tệp hoặc thư mục quy trình (mặc định: danh mục procedures_yaml/)."),
         fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f",
-                                         help="text (one line per finding) or json."),
-        rules: bool = typer.Option(False, "--rules", help="List the lint rules and exit."),
-        strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors (exit 1)."),
+                                         help="text (mỗi phát hiện một dòng) hoặc json."),
+        rules: bool = typer.Option(False, "--rules", help="Liệt kê các quy tắc kiểm tra rồi thoát."),
+        strict: bool = typer.Option(False, "--strict", help="Coi cảnh báo là lỗi (mã thoát 1)."),
     ) -> None:
         """Kiểm tra quy trình: lỗi cú pháp và các quy tắc, chỉ rõ tệp:dòng:cột."""
         if rules:

@@ -24,6 +24,7 @@ from typing import Any, Optional
 import typer
 
 from engine.errors import QuytrinhError
+from quytrinh.messages import localized
 
 LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 
@@ -40,7 +41,9 @@ def _describe(outcome: Any) -> str:
         return f"{when} {what}: worker khác đã nhận lượt này"
     res = outcome.result if isinstance(outcome.result, dict) else {}
     if outcome.state != "Completed":
-        return f"{when} {what}: LỖI ({outcome.state}) {outcome.result or ''}".rstrip()
+        state = {"Failed": "thất bại", "Crashed": "dừng đột ngột", "Cancelled": "bị hủy"}.get(outcome.state,
+                                                                                             outcome.state)
+        return f"{when} {what}: LỖI ({state}) {outcome.result or ''}".rstrip()
     if outcome.flow == DRAIN_FLOW:
         detail = (f"{res.get('done', 0)} việc xong, {res.get('retry_later', 0)} thử lại sau, "
                   f"{res.get('failed', 0)} thất bại")
@@ -66,15 +69,16 @@ def worker(
 ) -> None:
     """Chạy worker Prefect: hàng đợi việc máy (outbox) và quét thời hạn (SLA)."""
     if not os.environ.get("PREFECT_API_URL"):
-        raise QuytrinhError("PREFECT_API_URL is not set: start a Prefect server (`quytrinh run` starts a local "
-                            "one) or set PREFECT_API_URL=http://HOST:4200/api")
+        raise localized(QuytrinhError("Chưa đặt PREFECT_API_URL: hãy chạy một máy chủ Prefect (`quytrinh run` "
+                                      "chạy sẵn một máy chủ cục bộ) hoặc đặt PREFECT_API_URL=http://MÁY:4200/api."))
     import workflows  # noqa: F401  (Prefect defaults before Prefect loads)
     from workflows.local import health_ok
     from workflows.worker import Worker, WorkerConfig
 
     api = os.environ["PREFECT_API_URL"]
     if not health_ok(api, timeout=5):
-        raise QuytrinhError(f"the Prefect server at {api} does not answer; start it or fix PREFECT_API_URL")
+        raise localized(QuytrinhError(f"Máy chủ Prefect ở {api} không trả lời; hãy khởi động nó hoặc sửa "
+                                      f"PREFECT_API_URL."))
     config = WorkerConfig(sweep_every=sweep_every, drain_poll=drain_poll, schedule_poll=schedule_poll,
                           dossier_tags=dossier_tags)
     if name:
@@ -83,8 +87,8 @@ def worker(
     try:
         w.register()
     except Exception as exc:  # noqa: BLE001 - Prefect/httpx errors become one line
-        raise QuytrinhError(f"cannot register the deployments with {api}: {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+        raise localized(QuytrinhError(f"Không đăng ký được các deployment với {api}: {type(exc).__name__}: "
+                                      f"{str(exc).splitlines()[0] if str(exc) else ''}")) from None
     if once:
         try:
             for outcome in w.once():
@@ -92,7 +96,7 @@ def worker(
         except QuytrinhError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise QuytrinhError(f"the worker run failed: {type(exc).__name__}: {exc}") from None
+            raise localized(QuytrinhError(f"Lượt chạy của worker bị lỗi: {type(exc).__name__}: {exc}")) from None
         return
     stop = threading.Event()
 

@@ -39,6 +39,7 @@ from engine.errors import (
     QuytrinhError,
     StaleVersion,
 )
+from quytrinh.messages import error_message_vi  # the route modules import it from here too
 from quytrinh.web import auth
 from quytrinh.web.deps import NavItem, NotSignedIn, local_time, login_redirect_target, render
 
@@ -81,21 +82,6 @@ def error_status(exc: QuytrinhError) -> tuple[int, str]:
     if isinstance(exc, ActionError):
         return 422, "invalid_action"
     return 422, "error"
-
-
-def error_message_vi(exc: QuytrinhError) -> str:
-    """A Vietnamese sentence for an engine error, shown on pages (the API gives the engine's text)."""
-    if isinstance(exc, NotFound):
-        return "Không tìm thấy hồ sơ hoặc công việc này."
-    if isinstance(exc, NotAuthorized):
-        return "Bạn không có quyền thực hiện thao tác này (công việc thuộc đơn vị, vai trò hoặc người khác)."
-    if isinstance(exc, StaleVersion):
-        return "Hồ sơ vừa được người khác cập nhật. Hãy xem lại và thực hiện lại; hồ sơ chưa thay đổi."
-    if isinstance(exc, DuplicateRequest):
-        return "Yêu cầu này đã được gửi trước đó với nội dung khác; hồ sơ chưa thay đổi."
-    if isinstance(exc, IllegalAction):
-        return "Thao tác không hợp lệ ở trạng thái hiện tại của hồ sơ (công việc đã xong, hoặc kết quả xử lý không thuộc bước này)."
-    return "Không thực hiện được thao tác: dữ liệu chưa hợp lệ. Hãy kiểm tra lại các ô đã nhập."
 
 
 def _is_api(request: Request) -> bool:

@@ -1,0 +1,467 @@
+"""What a person reads when quytrinh refuses something: engine errors in Vietnamese.
+
+The engine's exceptions (``engine/errors.py`` and the modules' own) carry English
+text, for developers, logs and the JSON API. Staff read Vietnamese:
+
+* the web pages show :func:`error_message_vi`, one sentence per kind of error;
+* the CLI shows :func:`cli_error_text`: the kind of error, then the specifics the
+  user needs (dossier code, work item, step id, unit/role, versions, what the
+  dossier allows now), all in Vietnamese.
+
+:func:`cli_error_text` recognises the engine's messages by their shape
+(:data:`_RULES`). A refused action (:class:`~engine.errors.ActionError` and its
+kinds) whose message it does not know still gets the Vietnamese sentence of its
+kind with the ids, codes and step ids found in the message. Errors that the CLI
+raises itself are written in Vietnamese and marked with :func:`localized`; they
+print as they are. So do the located problems of a definition or calendar file
+(``path:line:col: ...``) and the errors of the other engine modules whose
+messages are not in the table yet.
+
+For example, ``claim: dossier 1.001612-20260310-000001 is at version 1, not 7 (it
+changed since you read it); reload it and try again`` (StaleVersion) reads::
+
+    Hồ sơ vừa được người khác cập nhật: hồ sơ 1.001612-20260310-000001 đang ở phiên bản 1,
+    không phải phiên bản 7 bạn đã xem. Hãy xem lại (quytrinh dossier show
+    1.001612-20260310-000001) rồi thực hiện lại; hồ sơ chưa thay đổi.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Callable, TypeVar
+
+from engine.errors import (
+    ActionError,
+    CalendarError,
+    DefinitionError,
+    DuplicateRequest,
+    IllegalAction,
+    NotAuthorized,
+    NotFound,
+    QuytrinhError,
+    StaleVersion,
+)
+
+E = TypeVar("E", bound=BaseException)
+
+
+def error_message_vi(exc: QuytrinhError) -> str:
+    """A Vietnamese sentence for an engine error, shown on pages (the API gives the engine's text)."""
+    if isinstance(exc, NotFound):
+        return "Không tìm thấy hồ sơ hoặc công việc này."
+    if isinstance(exc, NotAuthorized):
+        return "Bạn không có quyền thực hiện thao tác này (công việc thuộc đơn vị, vai trò hoặc người khác)."
+    if isinstance(exc, StaleVersion):
+        return "Hồ sơ vừa được người khác cập nhật. Hãy xem lại và thực hiện lại; hồ sơ chưa thay đổi."
+    if isinstance(exc, DuplicateRequest):
+        return "Yêu cầu này đã được gửi trước đó với nội dung khác; hồ sơ chưa thay đổi."
+    if isinstance(exc, IllegalAction):
+        return "Thao tác không hợp lệ ở trạng thái hiện tại của hồ sơ (công việc đã xong, hoặc kết quả xử lý không thuộc bước này)."
+    return "Không thực hiện được thao tác: dữ liệu chưa hợp lệ. Hãy kiểm tra lại các ô đã nhập."
+
+
+def localized(exc: E) -> E:
+    """Mark an error whose text is already Vietnamese: :func:`cli_error_text` prints it as it is.
+
+    >>> from engine.errors import ActionError
+    >>> cli_error_text(localized(ActionError("Hãy cho biết ai thực hiện: --as USER.")))
+    'Hãy cho biết ai thực hiện: --as USER.'
+    """
+    exc.localized = True  # type: ignore[attr-defined]
+    return exc
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+#: What each service action is called in a sentence ("không được <verb> công việc 2").
+ACTION_VERBS = {
+    "submit": "đăng ký hồ sơ",
+    "register": "đăng ký hồ sơ",
+    "receive": "tiếp nhận hồ sơ",
+    "claim": "nhận xử lý",
+    "complete": "hoàn thành",
+    "sign": "ký duyệt",
+    "return_result": "trả kết quả",
+    "request_supplement": "yêu cầu bổ sung",
+    "supplement_received": "ghi nhận hồ sơ bổ sung",
+    "withdraw": "rút hồ sơ",
+    "stop": "dừng xử lý",
+}
+
+#: The headline of each kind of refusal, before the specifics.
+HEADLINES: list[tuple[type | str, str]] = [
+    (NotFound, "Không tìm thấy"),
+    (NotAuthorized, "Không có quyền"),
+    (StaleVersion, "Hồ sơ vừa được người khác cập nhật"),
+    (DuplicateRequest, "Yêu cầu trùng khóa chống lặp"),
+    (IllegalAction, "Thao tác không hợp lệ ở trạng thái hiện tại"),
+    (ActionError, "Không thực hiện được"),
+    (CalendarError, "Không tính được thời hạn"),
+    ("ReportError", "Không lập được báo cáo"),
+    ("DocumentError", "Không lập được văn bản"),
+    ("SimulationError", "Không mô phỏng được"),
+    ("RenderError", "Không vẽ được sơ đồ"),
+]
+
+_STEP_KINDS = {"citizen": "của người nộp", "automated": "tự động", "task": "xử lý", "approval": "phê duyệt",
+               "sign": "ký duyệt", "return": "trả kết quả", "start": "tiếp nhận"}
+
+_ITEM_STATES = {"open": "chờ xử lý", "claimed": "đang xử lý", "done": "đã xong", "cancelled": "đã hủy"}
+
+
+def _is(exc: BaseException, kind: type | str) -> bool:
+    """``isinstance``, or, for an engine module's own error class named as text, a class of that name.
+
+    (Naming them keeps this module from importing the report, document, simulation and
+    drawing modules.)
+    """
+    if isinstance(kind, str):
+        return any(c.__name__ == kind for c in type(exc).__mro__)
+    return isinstance(exc, kind)
+
+
+def headline(exc: BaseException) -> str:
+    """The Vietnamese name of an error's kind (``Không có quyền`` for NotAuthorized ...)."""
+    for kind, text in HEADLINES:
+        if _is(exc, kind):
+            return text
+    return "Không thực hiện được"
+
+
+def _actor(text: str) -> str:
+    """``user 'cv1' (phong_tckh/staff)`` -> ``người dùng 'cv1' (phong_tckh/staff)``; ``system`` -> ``hệ thống``."""
+    if text == "system":
+        return "hệ thống"
+    return re.sub(r"^user\b", "người dùng", text)
+
+
+def _verb(action: str | None) -> str:
+    return ACTION_VERBS.get(action or "", "thực hiện thao tác này với")
+
+
+def _allowed(text: str | None) -> str:
+    """The machine's list of allowed actions, in Vietnamese."""
+    if text is None:
+        return "hồ sơ không còn thao tác nào"
+    out = []
+    for part in text.split(", "):
+        m = re.fullmatch(r"claim item (\d+) \((.+)\)", part)
+        if m:
+            out.append(f"nhận xử lý công việc {m[1]} ({m[2]})")
+            continue
+        m = re.fullmatch(r"complete item (\d+)(?: \((.+)\))? with (.+)", part)
+        if m:
+            step = f" ({m[2]})" if m[2] else ""
+            out.append(f"hoàn thành công việc {m[1]}{step} với kết quả {m[3]}")
+            continue
+        out.append({"withdraw": "rút hồ sơ", "stop": "dừng xử lý"}.get(part, part))
+    return "được phép: " + "; ".join(out)
+
+
+def _local(iso: str) -> str:
+    try:
+        t = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%d/%m/%Y %H:%M")
+
+
+# --------------------------------------------------------------------------- the table
+
+Rule = tuple[type | str, str, Callable[[re.Match, str | None], str]]
+
+#: Shapes of the machine's refusals: the part before ``(dossier status N 'label')``.
+_MACHINE: list[tuple[str, Callable[[re.Match], str]]] = [
+    (r"the dossier is closed", lambda m: "hồ sơ đã kết thúc"),
+    (r"work item (?P<i>\d+) does not belong to this dossier", lambda m: f"công việc {m['i']} không thuộc hồ sơ này"),
+    (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is already claimed by you",
+     lambda m: f"bạn đã nhận xử lý công việc {m['i']} (bước '{m['s']}') rồi"),
+    (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is already claimed by user (?P<u>\S+)",
+     lambda m: f"công việc {m['i']} (bước '{m['s']}') đã có người khác nhận xử lý (người dùng số {m['u']})"),
+    (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is (?P<st>\w+)",
+     lambda m: f"công việc {m['i']} (bước '{m['s']}') đã ở trạng thái {_ITEM_STATES.get(m['st'], m['st'])}"),
+    (r"step '(?P<s>[^']+)' is not in version (?P<v>\d+) of (?P<k>\S+)",
+     lambda m: f"bước '{m['s']}' không có trong phiên bản {m['v']} của quy trình {m['k']}"),
+    (r"work item (?P<i>\d+) is a (?P<k>\w+) step; staff do not claim it",
+     lambda m: f"công việc {m['i']} là bước {_STEP_KINDS.get(m['k'], m['k'])}; cán bộ không nhận xử lý bước này"),
+    (r"step '(?P<s>[^']+)' \(work item (?P<i>\d+)\) has no outcome '(?P<o>[^']*)'; its outcomes are (?P<all>.*)",
+     lambda m: f"bước '{m['s']}' (công việc {m['i']}) không có kết quả '{m['o']}'; các kết quả của bước: {m['all']}"),
+    (r"route '(?P<o>[^']+)' of step '(?P<s>[^']+)' may be taken at most (?P<n>\d+) time\(s\) and was taken (?P<t>\d+)",
+     lambda m: f"kết quả '{m['o']}' của bước '{m['s']}' chỉ được chọn tối đa {m['n']} lần và đã được chọn {m['t']} lần"),
+    (r"work item (?P<i>\d+) is claimed by user (?P<u>\S+)",
+     lambda m: f"công việc {m['i']} đã có người khác nhận xử lý (người dùng số {m['u']})"),
+    (r"the dossier can no longer be withdrawn", lambda m: "hồ sơ không còn rút được"),
+    (r"the dossier can no longer be stopped", lambda m: "hồ sơ không còn dừng xử lý được"),
+    (r"dossier (?P<d>\S+) waits for no supplement", lambda m: f"hồ sơ {m['d']} không chờ bổ sung"),
+]
+
+
+def _machine(m: re.Match, action: str | None) -> str:
+    inner = m["msg"]
+    for pattern, say in _MACHINE:
+        mm = re.fullmatch(pattern, inner, re.S)
+        if mm:
+            inner = say(mm)
+            break
+    else:
+        inner = _specifics(inner) or "thao tác không áp dụng được"
+    return (f"{inner} (hồ sơ đang ở trạng thái {m['n']} – {m['label']}); "
+            f"{_allowed(m['allowed'])}.")
+
+
+_RULES: list[Rule] = [
+    # ---- NotFound
+    (NotFound, r"user '(?P<u>[^']+)' does not exist \(add it with: .*\)",
+     lambda m, a: f"người dùng '{m['u']}'. Thêm bằng: quytrinh user add {m['u']} "
+                  f"--unit ĐƠN_VỊ --role VAI_TRÒ."),
+    (NotFound, r"user '(?P<u>[^']+)' does not exist", lambda m, a: f"người dùng '{m['u']}'."),
+    (NotFound, r"unit '(?P<u>[^']+)' does not exist; known units: (?P<k>.*)",
+     lambda m, a: f"đơn vị '{m['u']}'; các đơn vị: {m['k']}."),
+    (NotFound, r"procedure '(?P<c>[^']+)' is not published \(.*\)",
+     lambda m, a: f"thủ tục '{m['c']}' chưa được đưa vào hệ thống; tiếp nhận hồ sơ bằng quytrinh dossier receive "
+                  f"với danh mục có thủ tục này."),
+    (NotFound, r"procedure '(?P<c>[^']+)' has no version (?P<n>\d+)",
+     lambda m, a: f"phiên bản {m['n']} của thủ tục '{m['c']}'."),
+    (NotFound, r"dossier '(?P<d>[^']+)' does not exist",
+     lambda m, a: f"hồ sơ '{m['d']}'; xem danh sách công việc: quytrinh tasks."),
+    (NotFound, r"work item (?P<i>\d+) does not exist",
+     lambda m, a: f"công việc {m['i']}; xem danh sách công việc: quytrinh tasks."),
+    (NotFound, r"procedure '(?P<c>[^']+)' is not in the catalogue \((?P<r>.+)\); list the codes with: quytrinh catalogue",
+     lambda m, a: f"thủ tục '{m['c']}' trong danh mục ({m['r']}); xem các mã bằng: quytrinh catalogue."),
+    (NotFound, r"outbox item (?P<i>\d+) does not exist",
+     lambda m, a: f"việc máy {m['i']} trong hàng đợi."),
+    # ---- NotAuthorized
+    (NotAuthorized, r"(?P<who>.+?) may not act on work item (?P<i>\d+) \(step '(?P<s>[^']+)'\); "
+                    r"it belongs to (?P<ur>\S+)",
+     lambda m, a: f"{_actor(m['who'])} không được {_verb(a)} công việc {m['i']} (bước '{m['s']}'); "
+                  f"công việc thuộc {m['ur']}."),
+    (NotAuthorized, r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is claimed by another user \(id (?P<u>\d+)\)",
+     lambda m, a: f"công việc {m['i']} (bước '{m['s']}') đã có người khác nhận xử lý (người dùng số {m['u']})."),
+    (NotAuthorized, r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is an automated step; only the system completes it",
+     lambda m, a: f"công việc {m['i']} (bước '{m['s']}') là bước tự động; chỉ hệ thống hoàn thành được."),
+    (NotAuthorized, r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is staff work of (?P<ur>\S+); "
+                    r"the system may not do it",
+     lambda m, a: f"công việc {m['i']} (bước '{m['s']}') là việc của cán bộ {m['ur']}; hệ thống không làm thay được."),
+    (NotAuthorized, r"(?P<who>.+?) may not record the applicant's supplement for work item (?P<i>\d+); "
+                    r"the one-stop unit '(?P<u>[^']+)' does",
+     lambda m, a: f"{_actor(m['who'])} không được ghi nhận hồ sơ bổ sung (công việc {m['i']}); việc này do "
+                  f"bộ phận một cửa '{m['u']}' làm."),
+    (NotAuthorized, r"only staff of the one-stop unit '(?P<u>[^']+)' may do this",
+     lambda m, a: f"chỉ cán bộ bộ phận một cửa '{m['u']}' được {_verb(a)}."),
+    (NotAuthorized, r"(?P<who>.+?) may not \w+ this dossier; the one-stop unit '(?P<u>[^']+)' does",
+     lambda m, a: f"{_actor(m['who'])} không được {_verb(a)}; việc này do bộ phận một cửa '{m['u']}' làm."),
+    (NotAuthorized, r"(?P<who>.+?) may not register dossiers; (?P<ur>\S+) does",
+     lambda m, a: f"{_actor(m['who'])} không được đăng ký hồ sơ; việc này do {m['ur']} làm."),
+    (NotAuthorized, r"(?P<who>.+?) may not receive dossiers of (?P<c>\S+); (?P<ur>\S+) does",
+     lambda m, a: f"{_actor(m['who'])} không được tiếp nhận hồ sơ thủ tục {m['c']}; việc này do {m['ur']} làm."),
+    # ---- StaleVersion
+    (StaleVersion, r"dossier (?P<d>\S+) is at version (?P<v>\d+), not (?P<e>\d+) .*",
+     lambda m, a: f"hồ sơ {m['d']} đang ở phiên bản {m['v']}, không phải phiên bản {m['e']} bạn đã xem. "
+                  f"Hãy xem lại (quytrinh dossier show {m['d']}) rồi thực hiện lại; hồ sơ chưa thay đổi."),
+    (StaleVersion, r"dossier (?P<d>\S+) changed since version (?P<v>\d+) .*",
+     lambda m, a: f"hồ sơ {m['d']} đã thay đổi sau phiên bản {m['v']} (một thao tác khác được ghi trước). "
+                  f"Hãy xem lại (quytrinh dossier show {m['d']}) rồi thực hiện lại; hồ sơ chưa thay đổi."),
+    (StaleVersion, r"idempotency key '(?P<k>[^']*)' is being used by a concurrent request; retry",
+     lambda m, a: f"khóa chống lặp '{m['k']}' đang được một yêu cầu khác dùng; hãy thử lại."),
+    (StaleVersion, r"outbox item (?P<i>\d+) is not claimed by worker '(?P<w>[^']*)' \(state (?P<st>[^,]*), "
+                   r"lease owner (?P<o>[^)]*)\); its lease was lost",
+     lambda m, a: f"việc máy {m['i']} không còn do worker '{m['w']}' giữ (trạng thái {m['st']}, "
+                  f"đang giữ: {m['o']})."),
+    # ---- DuplicateRequest
+    (DuplicateRequest, r"idempotency key '(?P<k>[^']*)' was already used by (?P<u>\S+) for a different request "
+                       r"\((?P<act>\w+) at (?P<at>[^)]+)\); use a new key",
+     lambda m, a: f"khóa chống lặp '{m['k']}' đã được {m['u']} dùng cho một yêu cầu khác "
+                  f"({ACTION_VERBS.get(m['act'], m['act'])}, lúc {_local(m['at'])}); hãy dùng khóa khác. "
+                  f"Hồ sơ chưa thay đổi."),
+    # ---- IllegalAction: the state machine's refusals, then the services' own
+    (IllegalAction, r"(?P<msg>.+) \(dossier status (?P<n>\d+) '(?P<label>[^']*)'\)"
+                    r"(?:; allowed: (?P<allowed>.*)|; nothing is allowed any more)", _machine),
+    (IllegalAction, r"unknown channel '(?P<c>[^']*)'; allowed: (?P<k>.*)",
+     lambda m, a: f"hình thức nộp '{m['c']}' không hợp lệ; dùng một trong: {m['k']}."),
+    (IllegalAction, r"procedure (?P<k>\S+) has no steps", lambda m, a: f"quy trình {m['k']} không có bước nào."),
+    (IllegalAction, r"work item (?P<i>\d+) is step '(?P<s>[^']+)' of kind (?P<k>\w+); \w+ applies to (?P<ks>.+) "
+                    r"steps \(use complete\)",
+     lambda m, a: f"công việc {m['i']} là bước '{m['s']}' loại {m['k']}; thao tác {_verb(a)} chỉ dùng cho bước loại "
+                  f"{m['ks'].replace(' or ', ' hoặc ')} (hãy dùng quytrinh task complete)."),
+    (IllegalAction, r"step '(?P<s>[^']+)' is not a terminal return step",
+     lambda m, a: f"bước '{m['s']}' không phải bước trả kết quả cuối cùng."),
+    (IllegalAction, r"step '(?P<s>[^']+)' \(work item (?P<i>\d+)\) has no route to a supplementation step; "
+                    r"its outcomes are (?P<o>.*)",
+     lambda m, a: f"bước '{m['s']}' (công việc {m['i']}) không có nhánh yêu cầu bổ sung; các kết quả của bước: "
+                  f"{m['o']}."),
+    # ---- ActionError
+    (ActionError, r"'(?P<u>[^']*)' is not a valid username .*",
+     lambda m, a: f"'{m['u']}' không dùng làm tên đăng nhập được (chỉ chữ, số và . _ -; không dùng 'system')."),
+    (ActionError, r"unit '(?P<u>[^']+)' has no role '(?P<r>[^']+)'; its roles: (?P<k>.*)",
+     lambda m, a: f"đơn vị '{m['u']}' không có vai trò '{m['r']}'; các vai trò của đơn vị: {m['k']}."),
+    (ActionError, r"user '(?P<u>[^']+)' already exists", lambda m, a: f"đã có người dùng '{m['u']}'."),
+    (ActionError, r"the applicant's name is empty", lambda m, a: "chưa có tên người nộp hồ sơ (--applicant)."),
+    (ActionError, r"a refusal needs its reason \(comment\).*",
+     lambda m, a: "từ chối tiếp nhận cần ghi rõ lý do (--comment), in trên Phiếu từ chối."),
+    (ActionError, r"give the reason \(it is printed on the notice to the applicant\)",
+     lambda m, a: "hãy ghi lý do (--reason), in trên thông báo gửi người nộp."),
+    # ---- CalendarError: durations and dates typed by the user
+    (CalendarError, r"duration '(?P<t>[^']*)' has no unit: write (?P<a>\S+), (?P<b>\S+) or (?P<c>\S+)",
+     lambda m, a: f"thời lượng '{m['t']}' thiếu đơn vị: viết {m['a']}, {m['b']} hoặc {m['c']}."),
+    (CalendarError, r"empty duration: .*", lambda m, a: "thời lượng trống: viết ví dụ 0.5d, 4h hoặc 30m."),
+    (CalendarError, r"duration must be text like .*, not (?P<x>.*)",
+     lambda m, a: f"thời lượng phải viết dạng 0.5d, 4h hoặc 30m, không phải {m['x']}."),
+    (CalendarError, r"'(?P<t>[^']*)' is not a duration: .*1d = (?P<n>\d+) working minutes\)",
+     lambda m, a: f"'{m['t']}' không phải thời lượng: viết một số và đơn vị d, h hoặc m (ví dụ 0.5d, 4h, 30m; "
+                  f"1d = {m['n']} phút làm việc)."),
+    (CalendarError, r"'(?P<t>[^']*)' is not a duration",
+     lambda m, a: f"'{m['t']}' không phải thời lượng (ví dụ 0.5d, 4h, 30m)."),
+    (CalendarError, r"duration '(?P<t>[^']*)' is not a whole number of minutes \((?P<x>\S+) min\)",
+     lambda m, a: f"thời lượng '{m['t']}' không phải số phút nguyên ({m['x']} phút)."),
+    (CalendarError, r"unknown unit '(?P<u>[^']+)' in (?P<w>.+) \(units with own hours: (?P<k>.*)\)",
+     lambda m, a: f"không có đơn vị '{m['u']}' trong {m['w']} (các đơn vị có giờ làm việc riêng: {m['k']})."),
+    (CalendarError, r"no calendar\.yaml in (?P<d>.+?)(?P<env> \(set by \$\w+\))?",
+     lambda m, a: f"không có tệp calendar.yaml trong {m['d']}"
+                  + (" (thư mục đặt bằng $QUYTRINH_CATALOGUE_DIR)" if m["env"] else "") + "."),
+    (CalendarError, r"the working calendar covers (?P<a>\d+)-(?P<b>\d+); asked about (?P<y>\d+)",
+     lambda m, a: f"lịch làm việc chỉ có các năm {m['a']}–{m['b']}; không tính được cho năm {m['y']}."),
+    (CalendarError, r"minutes must be >= 0, not (?P<x>\S+).*",
+     lambda m, a: f"số phút phải từ 0 trở lên, không phải {m['x']}."),
+    # ---- reports
+    ("ReportError", r"the period ends \((?P<b>[^)]*)\) before it starts \((?P<a>[^)]*)\)",
+     lambda m, a: f"kỳ báo cáo kết thúc ({m['b']}) trước khi bắt đầu ({m['a']})."),
+    ("ReportError", r"the period starts \((?P<a>[^)]*)\) after now",
+     lambda m, a: f"kỳ báo cáo bắt đầu ({m['a']}) sau thời điểm hiện tại."),
+    ("ReportError", r"unknown grouping '(?P<x>[^']*)'; use one of (?P<k>.*)",
+     lambda m, a: f"không có cách nhóm '{m['x']}'; dùng một trong: {m['k']}."),
+    # ---- forms, ledger and the draft decision
+    ("DocumentError", r"unknown level '(?P<x>[^']*)'; use district or commune",
+     lambda m, a: f"không có cấp '{m['x']}'; dùng district (huyện) hoặc commune (xã)."),
+    ("DocumentError", r"procedure '(?P<c>[^']+)' \((?P<f>[^)]+)\) is (?P<l>\w+)-level; use --level \w+ or leave it out",
+     lambda m, a: f"thủ tục '{m['c']}' ({m['f']}) thuộc cấp {m['l']}; dùng --level {m['l']} hoặc bỏ thủ tục này ra."),
+    ("DocumentError", r"every (?P<l>\w+)-level procedure of the catalogue already has an approving decision; .*",
+     lambda m, a: f"mọi thủ tục cấp {m['l']} trong danh mục đã có quyết định phê duyệt; chọn thủ tục bằng --codes."),
+    ("DocumentError", r"unknown format '(?P<x>[^']*)'; use html or docx",
+     lambda m, a: f"không có định dạng '{m['x']}'; dùng html hoặc docx."),
+    ("DocumentError", r"the dossier has no reception date: no form set applies",
+     lambda m, a: "hồ sơ chưa có ngày tiếp nhận nên chưa áp dụng bộ mẫu nào."),
+    ("DocumentError", r"form '(?P<f>[^']+)' is not in the set of (?P<c>.+) that applies to dossier (?P<d>\S+); "
+                      r"use one of (?P<k>.*)",
+     lambda m, a: f"mẫu '{m['f']}' không thuộc bộ mẫu theo {m['c']} áp dụng cho hồ sơ {m['d']}; dùng một trong: "
+                  f"{m['k']}."),
+    ("DocumentError", r"form (?P<f>\S+) is the ledger of many dossiers; .*",
+     lambda m, a: f"mẫu {m['f']} là sổ theo dõi nhiều hồ sơ; dùng quytrinh ledger."),
+    ("DocumentError", r"the ledger period ends \((?P<b>[^)]*)\) before it starts \((?P<a>[^)]*)\)",
+     lambda m, a: f"kỳ của sổ theo dõi kết thúc ({m['b']}) trước khi bắt đầu ({m['a']})."),
+    ("DocumentError", r"unknown unit '(?P<u>[^']*)'; see units.yaml",
+     lambda m, a: f"không có đơn vị '{m['u']}'; xem units.yaml."),
+    # ---- simulation parameters
+    ("SimulationError", r"--arrivals '(?P<x>[^']*)' is not a rate; .*",
+     lambda m, a: f"--arrivals '{m['x']}' không phải tốc độ đến; viết ví dụ 20/day, 100/week hoặc 3/hour."),
+    ("SimulationError", r"--arrivals must be 0 or more per day, not (?P<x>.*)",
+     lambda m, a: f"--arrivals phải từ 0 hồ sơ/ngày trở lên, không phải {m['x']}."),
+    ("SimulationError", r"--days must be at least 1, not (?P<x>.*)",
+     lambda m, a: f"--days phải từ 1 trở lên, không phải {m['x']}."),
+    ("SimulationError", r"--service '(?P<x>[^']*)' is unknown; use one of (?P<k>.*)",
+     lambda m, a: f"--service '{m['x']}' không có; dùng một trong: {m['k']}."),
+    ("SimulationError", r"--effort must be above 0 \(share of the allotted time\), not (?P<x>.*)",
+     lambda m, a: f"--effort phải lớn hơn 0 (phần của thời gian được giao), không phải {m['x']}."),
+    ("SimulationError", r"--cv must be between 0 and 5, not (?P<x>.*)",
+     lambda m, a: f"--cv phải từ 0 đến 5, không phải {m['x']}."),
+    ("SimulationError", r"--citizen-delay must be 0 or more", lambda m, a: "--citizen-delay phải từ 0 trở lên."),
+    ("SimulationError", r"--(?P<o>\w+) must be a probability between 0 and 1, not (?P<x>.*)",
+     lambda m, a: f"--{m['o']} là xác suất, phải từ 0 đến 1, không phải {m['x']}."),
+    ("SimulationError", r"--staff '(?P<x>[^']*)': a unit needs at least 1 member of staff",
+     lambda m, a: f"--staff '{m['x']}': mỗi đơn vị cần ít nhất 1 người."),
+    ("SimulationError", r"--staff names unit '(?P<u>[^']*)' twice",
+     lambda m, a: f"--staff ghi đơn vị '{m['u']}' hai lần."),
+    ("SimulationError", r"--route '(?P<x>[^']*)' is not STEP.OUTCOME=P .*",
+     lambda m, a: f"--route '{m['x']}' không có dạng BƯỚC.KẾT_QUẢ=P với P từ 0 đến 1; viết ví dụ "
+                  f"--route appraise.supplement=0.2."),
+    ("SimulationError", r"--route '(?P<x>[^']*)': (?P<k>\S+) has no step '(?P<s>[^']*)'; its steps: (?P<all>.*)",
+     lambda m, a: f"--route '{m['x']}': quy trình {m['k']} không có bước '{m['s']}'; các bước có nhánh: {m['all']}."),
+    ("SimulationError", r"--route '(?P<x>[^']*)': step '(?P<s>[^']*)' has no outcome '(?P<o>[^']*)'; "
+                        r"its outcomes: (?P<all>.*)",
+     lambda m, a: f"--route '{m['x']}': bước '{m['s']}' không có kết quả '{m['o']}'; các kết quả: {m['all']}."),
+    ("SimulationError", r"the probabilities of step '(?P<s>[^']*)' add up to (?P<x>\S+) \(> 1\)(?:; .*)?",
+     lambda m, a: f"tổng xác suất các nhánh của bước '{m['s']}' là {m['x']} (> 1); hãy giảm bằng "
+                  f"--route {m['s']}.KẾT_QUẢ=P."),
+    ("SimulationError", r"the probabilities of step '(?P<s>[^']*)' are all 0",
+     lambda m, a: f"mọi nhánh của bước '{m['s']}' đều có xác suất 0."),
+    ("SimulationError", r"--staff: procedure (?P<k>\S+) has no staffed step at unit '(?P<u>[^']*)'; its units: (?P<all>.*)",
+     lambda m, a: f"--staff: quy trình {m['k']} không có bước nào do đơn vị '{m['u']}' xử lý; các đơn vị: {m['all']}."),
+    ("SimulationError", r"procedure (?P<k>\S+) has no steps to simulate",
+     lambda m, a: f"quy trình {m['k']} không có bước nào để mô phỏng."),
+    # ---- drawing
+    ("RenderError", r"graphviz 'dot' is not installed; .*",
+     lambda m, a: "chưa cài graphviz (lệnh dot); chạy `make system-deps` (gói Debian graphviz)."),
+    ("RenderError", r"graphviz failed: (?P<x>.*)", lambda m, a: f"graphviz báo lỗi: {m['x']}"),
+    ("RenderError", r"unknown format '(?P<x>[^']*)'; use one of (?P<k>.*)",
+     lambda m, a: f"không có định dạng '{m['x']}'; dùng một trong: {m['k']}."),
+]
+
+_COMPILED = [(kind, re.compile(p, re.S), say) for kind, p, say in _RULES]
+
+_ACTION_PREFIX = re.compile(r"(?P<action>[a-z_]+): (?P<rest>.*)", re.S)
+
+#: Specifics worth keeping from a message no rule knows: (pattern, Vietnamese template).
+_SPECIFICS = [
+    (r"work item (\d+)", "công việc {0}"),
+    (r"outbox item (\d+)", "việc máy {0}"),
+    (r"step '([^']+)'", "bước '{0}'"),
+    (r"dossier '?([\w.\-]+)'?", "hồ sơ {0}"),
+    (r"procedure '?([\w.\-]+)'?", "thủ tục {0}"),
+    (r"user '([^']+)'", "người dùng '{0}'"),
+    (r"unit '([^']+)'", "đơn vị '{0}'"),
+    (r"role '([^']+)'", "vai trò '{0}'"),
+    (r"outcome '([^']+)'", "kết quả '{0}'"),
+    (r"version (\d+)", "phiên bản {0}"),
+    (r"key '([^']+)'", "khóa '{0}'"),
+]
+
+
+def _specifics(text: str) -> str:
+    """The ids, codes and step ids of an English message, named in Vietnamese (``công việc 2, bước 'x'``)."""
+    found: list[str] = []
+    for pattern, template in _SPECIFICS:
+        for m in re.finditer(pattern, text):
+            item = template.format(m[1])
+            if item not in found:
+                found.append(item)
+    return ", ".join(found)
+
+
+def cli_error_text(exc: BaseException) -> str:
+    """The one line the CLI prints (after ``quytrinh: ``) for a quytrinh error, in Vietnamese.
+
+    Parameters
+    ----------
+    exc : QuytrinhError
+        Raised by the engine or by a command.
+
+    Returns
+    -------
+    str
+        The error's headline and its specifics (``Không có quyền: người dùng 'cv1' (phong_tckh/staff)
+        không được hoàn thành công việc 2 (bước 'assign'); công việc thuộc phong_tckh/head.``); the text
+        as it is for an error marked :func:`localized`, a located definition problem, or a message of
+        a kind the table does not cover.
+    """
+    text = str(exc).strip()
+    if getattr(exc, "localized", False) or isinstance(exc, DefinitionError):
+        return text
+    vi = getattr(exc, "vi", None)  # engine.approval.ApprovalError carries its own Vietnamese
+    if isinstance(vi, str) and vi:
+        return vi
+    action, rest = None, text
+    m = _ACTION_PREFIX.fullmatch(text)
+    if m and m["action"] in ACTION_VERBS:
+        action, rest = m["action"], m["rest"]
+    for kind, pattern, say in _COMPILED:
+        if _is(exc, kind):
+            mm = pattern.fullmatch(rest)
+            if mm:
+                return f"{headline(exc)}: {say(mm, action)}"
+    if isinstance(exc, ActionError):
+        found = _specifics(rest)
+        what = f"Không {_verb(action)} được" if action else headline(exc)
+        return f"{what}{' (' + found + ')' if found else ''}. {error_message_vi(exc)}"
+    return text
