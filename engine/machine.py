@@ -229,6 +229,14 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Assign:
+    """An open or claimed work item is given to a user, or (``user`` None) released back to its unit."""
+
+    item: int
+    user: int | None
+
+
+@dataclass(frozen=True)
 class Complete:
     """An open work item is completed with one of its step's outcomes."""
 
@@ -252,7 +260,7 @@ class Stop:
     comment: str = ""
 
 
-Action = Claim | Complete | Withdraw | Stop
+Action = Claim | Assign | Complete | Withdraw | Stop
 
 
 @dataclass
@@ -448,7 +456,7 @@ def apply(defn: Definition, state: DossierState, action: Action, now: dt.datetim
         The definition version the dossier pinned at receipt.
     state : DossierState
         The current state (not modified).
-    action : Claim | Complete | Withdraw | Stop
+    action : Claim | Assign | Complete | Withdraw | Stop
     now : datetime
         The instant of the action (aware).
     calendar : WorkCalendar
@@ -471,6 +479,8 @@ def apply(defn: Definition, state: DossierState, action: Action, now: dt.datetim
         _complete(defn, tr, action, now, calendar)
     elif isinstance(action, Claim):
         _claim(defn, tr, action, now)
+    elif isinstance(action, Assign):
+        _assign(defn, tr, action, now)
     elif isinstance(action, Withdraw):
         _interrupt(defn, tr, "withdraw", Status.WITHDRAWN, action.comment, now, calendar)
     elif isinstance(action, Stop):
@@ -543,6 +553,31 @@ def _claim(defn: Definition, tr: Transition, action: Claim, now: dt.datetime) ->
     if state.status == Status.RECEIVED and it.step != defn.start.id:
         state.status = Status.PROCESSING
     tr.events.append(MachineEvent("claim", it.key, it.step, int(before), int(state.status)))
+
+
+def _assign(defn: Definition, tr: Transition, action: Assign, now: dt.datetime) -> None:
+    """Give an item to ``action.user`` (claimed in their name), or release it (open to its unit again)."""
+    state = tr.state
+    name = "assign" if action.user is not None else "release"
+    it, step = _item_for(defn, tr, action.item, name)
+    if step.kind in ("citizen", "automated"):
+        raise _illegal(name, state, f"work item {it.key} is a {step.kind} step; it is not staff work",
+                       allowed_actions(defn, state))
+    before, holder = state.status, it.assignee
+    if action.user is None:
+        if it.state != CLAIMED:
+            raise _illegal(name, state, f"work item {it.key} (step '{it.step}') is not claimed by anyone",
+                           allowed_actions(defn, state))
+        it.state, it.assignee, it.claimed_at = OPEN, None, None
+    else:
+        if it.state == CLAIMED and holder == action.user:
+            raise _illegal(name, state, f"work item {it.key} (step '{it.step}') is already with user {holder}",
+                           allowed_actions(defn, state))
+        it.state, it.assignee, it.claimed_at = CLAIMED, action.user, now
+        if state.status == Status.RECEIVED and it.step != defn.start.id:
+            state.status = Status.PROCESSING
+    tr.events.append(MachineEvent(name, it.key, it.step, int(before), int(state.status),
+                                  data={"from": holder, "to": action.user}))
 
 
 def _outcomes(step: Step) -> list[str]:

@@ -779,14 +779,17 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
 
 def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *, now: dt.datetime,
                  expected_version: int | None, idempotency_key: str | None, params: dict[str, Any],
-                 calendar: Any, check: Any = None) -> ActionResult:
+                 calendar: Any, check: Any = None, authorize: Any = None) -> ActionResult:
     now = utc(now)
 
     def body(tx: rawdb.Tx) -> ActionResult:
         d, items, defn = _load_rows(tx, item_id=item_id, action=action)
         item = items[item_id]
         if item.state in OPEN_ITEM_STATES:  # a closed item: let the machine say why
-            _may_act_on_item(action, actor, item, defn)
+            if authorize is None:
+                _may_act_on_item(action, actor, item, defn)
+            else:
+                authorize(tx, item)
         if check is not None:
             check(item, defn)
         _check_version(action, d, expected_version)
@@ -810,6 +813,80 @@ def claim(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_ver
     return _item_action(db, "claim", actor, item_id, lambda it, defn: machine.Claim(item_id, actor.user_id or 0),
                         now=now, expected_version=expected_version, idempotency_key=idempotency_key,
                         params={}, calendar=calendar)
+
+
+_UNITS, _USERS = rawdb.table("units"), rawdb.table("users")
+
+
+def _may_manage_item(tx: rawdb.Tx, action: str, actor: Actor, item: Any) -> None:
+    """Raise NotAuthorized unless ``actor`` heads the unit that ``item`` belongs to."""
+    found = tx.fetch(_UNITS, f"SELECT {_UNITS.select_list} FROM units WHERE id = ?", (item.unit_id,)) \
+        if item.unit_id else []
+    head = _head_role(found[0].roles or {}) if found else None
+    if actor.is_system or head is None or actor.unit != item.unit_id or actor.role != head:
+        who = f"the head ({head}) of {item.unit_id}" if head else "no one (its unit has no head)"
+        raise NotAuthorized(f"{action}: {actor} may not {action} work item {item.id} (step '{item.step_id}'); "
+                            f"{who} does")
+
+
+def assign(db: Any, actor: Actor, item_id: int, *, to: str, now: dt.datetime, expected_version: int | None = None,
+           idempotency_key: str | None = None, calendar: Any = None) -> ActionResult:
+    """The head of a work item's unit gives it (open, or claimed by someone else) to ``to``.
+
+    ``to`` is the username of an active member of the item's unit with the
+    item's role; the item is then claimed in their name (a received dossier
+    moves on to processing, as with a claim). The event records who held it
+    before and who holds it now.
+
+    Raises
+    ------
+    NotFound
+        When the work item or the user does not exist.
+    NotAuthorized
+        When the actor is not the head of the item's unit.
+    ActionError
+        When the user is deactivated, or not of the item's unit and role.
+    IllegalAction, StaleVersion, DuplicateRequest
+    """
+    target: list[int] = []
+
+    def authorize(tx: rawdb.Tx, item: Any) -> None:
+        _may_manage_item(tx, "assign", actor, item)
+        found = tx.fetch(_USERS, f"SELECT {_USERS.select_list} FROM users WHERE username = ?", (to,))
+        if not found:
+            raise NotFound(f"assign: user '{to}' does not exist")
+        user = found[0]
+        if not user.active:
+            raise ActionError(f"assign: user '{to}' is deactivated")
+        if user.unit_id != item.unit_id or user.role != item.role:
+            raise ActionError(f"assign: user '{to}' ({user.unit_id}/{user.role}) may not do work item {item.id} "
+                              f"(step '{item.step_id}'); it is work of {item.unit_id}/{item.role}")
+        target.append(user.id)
+
+    # a closed item is not authorized (nobody may act on it): the machine refuses it before any user is used
+    return _item_action(db, "assign", actor, item_id, lambda it, defn: machine.Assign(item_id, target[0] if target else 0),
+                        now=now, expected_version=expected_version, idempotency_key=idempotency_key,
+                        params={"to": to}, calendar=calendar, authorize=authorize)
+
+
+def release(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_version: int | None = None,
+            idempotency_key: str | None = None, calendar: Any = None) -> ActionResult:
+    """Give a claimed work item back to its unit: by the user who holds it, or by the head of its unit.
+
+    Raises
+    ------
+    NotFound, NotAuthorized, IllegalAction (not claimed), StaleVersion, DuplicateRequest
+    """
+    def authorize(tx: rawdb.Tx, item: Any) -> None:
+        if actor.user_id is not None and item.assignee_id == actor.user_id:
+            return  # its holder
+        if item.assignee_id is None and actor.unit == item.unit_id and actor.role == item.role:
+            return  # one who could claim it: the machine says it is not claimed
+        _may_manage_item(tx, "release", actor, item)
+
+    return _item_action(db, "release", actor, item_id, lambda it, defn: machine.Assign(item_id, None),
+                        now=now, expected_version=expected_version, idempotency_key=idempotency_key,
+                        params={}, calendar=calendar, authorize=authorize)
 
 
 def complete(db: Any, actor: Actor, item_id: int, *, outcome: str | None, now: dt.datetime, comment: str = "",
