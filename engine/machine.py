@@ -127,6 +127,8 @@ ACTION_LABELS = {
     "request_supplement": "Yêu cầu bổ sung hồ sơ",
     "supplemented": "Nhận hồ sơ bổ sung",
     "claim": "Nhận xử lý",
+    "assign": "Phân công xử lý",
+    "release": "Trả lại việc cho đơn vị",
     "complete": "Hoàn thành bước",
     "sign": "Ký duyệt",
     "return_result": "Trả kết quả",
