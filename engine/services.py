@@ -869,6 +869,23 @@ def assign(db: Any, actor: Actor, item_id: int, *, to: str, now: dt.datetime, ex
                         params={"to": to}, calendar=calendar, authorize=authorize)
 
 
+def unit_head_role(db: Any, unit_id: str | None) -> str | None:
+    """The role of ``unit_id``'s head (who assigns its work and is told about its timers), if any."""
+    if not unit_id:
+        return None
+    with _reading(db) as s:
+        unit = s.get(UnitRow, unit_id)
+    return _head_role(unit.roles or {}) if unit is not None else None
+
+
+def assignable_users(db: Any, unit_id: str, role: str) -> list[tuple[str, str]]:
+    """(username, full name) of the active members of ``unit_id`` with ``role``, by name: who may get its work."""
+    with _reading(db) as s:
+        users = s.exec(select(User).where(User.unit_id == unit_id, User.role == role, User.active == True)  # noqa: E712
+                       .order_by(User.full_name, User.username)).all()
+    return [(u.username, u.full_name or u.username) for u in users]
+
+
 def release(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_version: int | None = None,
             idempotency_key: str | None = None, calendar: Any = None) -> ActionResult:
     """Give a claimed work item back to its unit: by the user who holds it, or by the head of its unit.

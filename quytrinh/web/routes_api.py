@@ -141,6 +141,11 @@ class ClaimIn(BaseModel):
     expected_version: Optional[int] = None
 
 
+class AssignIn(BaseModel):
+    to: str = Field(min_length=1, max_length=64, description="Username of an active member of the item's unit and role")
+    expected_version: Optional[int] = None
+
+
 class CompleteIn(BaseModel):
     outcome: Optional[str] = Field(None, description="One of the step's outcomes (null at a terminal return step)")
     comment: str = ""
@@ -275,6 +280,27 @@ def claim(request: Request, item_id: int, body: ClaimIn | None = None, user: Web
     res = sv.claim(store_of(request), user.actor, item_id, now=now_of(request),
                    expected_version=body.expected_version if body else None,
                    idempotency_key=_key(idempotency_key, user))
+    return _action_out(res)
+
+
+@router.post("/tasks/{item_id}/assign", response_model=ActionOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def assign(request: Request, item_id: int, body: AssignIn, user: WebUser = Depends(api_user),
+           idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """Give a work item of my unit to one of its officers (the unit's head only)."""
+    res = sv.assign(store_of(request), user.actor, item_id, to=body.to, now=now_of(request),
+                    expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
+    return _action_out(res)
+
+
+@router.post("/tasks/{item_id}/release", response_model=ActionOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def release(request: Request, item_id: int, body: ClaimIn | None = None, user: WebUser = Depends(api_user),
+            idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """Give a claimed work item back to its unit (its holder, or the unit's head)."""
+    res = sv.release(store_of(request), user.actor, item_id, now=now_of(request),
+                     expected_version=body.expected_version if body else None,
+                     idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
 
 

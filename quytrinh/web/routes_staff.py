@@ -112,13 +112,20 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
     sheet = sv.dossier_sheet(store_of(request), item.dossier_id, now=now_of(request))
     defn = sheet.definition
     step = defn.step(item.step_id)
-    may_act = (item.state in ("open", "claimed") and item.kind in ("human", "sign", "return")
-               and item.unit_id == user.unit_id and item.role == user.role
+    live = item.state in ("open", "claimed") and item.kind in ("human", "sign", "return")
+    may_act = (live and item.unit_id == user.unit_id and item.role == user.role
                and item.assignee_id in (None, user.id))
+    heads_unit = live and item.unit_id == user.unit_id and user.role == sv.unit_head_role(store_of(request),
+                                                                                       item.unit_id)
+    may_release = live and item.state == "claimed" and (item.assignee_id == user.id or heads_unit)
     outcomes = [(r.outcome, r.display) for r in step.routes]
     if may_act and step.terminal:
         outcomes = [("", "Trả kết quả" if step.ends != "refusal" else "Trả văn bản từ chối")]
     row = next((r for r in sheet.rows if r.item_id == item.id), None)
+    holder = row.assignee if row is not None and item.state == "claimed" else None
+    # the head may give the item to any active officer of its unit and role but the one holding it
+    assignees = ([(name, full) for name, full in sv.assignable_users(store_of(request), item.unit_id, item.role)
+                  if name != holder] if heads_unit else [])
     from engine import machine
 
     clock = machine.load_clock(item.clock)
@@ -127,7 +134,8 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
         remaining = clock.remaining(_calendar(), now_of(request))
     return render(request, "item.html", {
         "item": item, "sheet": sheet, "d": sheet.dossier, "defn": defn, "step": step, "row": row,
-        "may_act": may_act, "outcomes": outcomes, "remaining": remaining,
+        "may_act": may_act, "may_release": may_release, "assignees": assignees,
+        "outcomes": outcomes, "remaining": remaining,
         "units": _unit_names(request), "idem": uuid.uuid4().hex,
     })
 
@@ -158,6 +166,34 @@ def item_claim(request: Request, item_id: int, version: int = Form(...), idem: s
     except QuytrinhError as exc:
         return _action_error(request, exc, back)
     flash(request, "Bạn đã nhận xử lý công việc này.", "success")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/items/{item_id}/assign")
+def item_assign(request: Request, item_id: int, version: int = Form(...), to: str = Form(""), idem: str = Form(""),
+                user: WebUser = Depends(current_user)) -> Response:
+    item_of(request, user, item_id)
+    back = f"/items/{item_id}"
+    try:
+        sv.assign(store_of(request), user.actor, item_id, to=to, now=now_of(request), expected_version=version,
+                  idempotency_key=f"web-assign-{idem}" if idem else None)
+    except QuytrinhError as exc:
+        return _action_error(request, exc, back)
+    flash(request, f"Đã phân công công việc này cho {to}.", "success")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/items/{item_id}/release")
+def item_release(request: Request, item_id: int, version: int = Form(...), idem: str = Form(""),
+                 user: WebUser = Depends(current_user)) -> Response:
+    item_of(request, user, item_id)
+    back = f"/items/{item_id}"
+    try:
+        sv.release(store_of(request), user.actor, item_id, now=now_of(request), expected_version=version,
+                   idempotency_key=f"web-release-{idem}" if idem else None)
+    except QuytrinhError as exc:
+        return _action_error(request, exc, back)
+    flash(request, "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý.", "success")
     return RedirectResponse(back, status_code=303)
 
 

@@ -1,0 +1,99 @@
+"""Assigning and releasing work from the work-item page and the API."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import select
+
+from engine import services as sv
+from engine.store import WorkItem, dump
+from tests.web.conftest import PASSWORD, csrf_of
+
+
+def _appraise(web) -> WorkItem:
+    """A dossier whose appraisal step is open at Phòng TC-KH (the head did the assignment step)."""
+    rt = web.runtime
+    r = sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Hộ kinh doanh Bình An", now=web.clock())
+    sv.complete(web.store, rt.actor("tckh_head"), r.opened[-1], outcome="done", now=web.clock())
+    with web.store.session() as s:
+        return s.exec(select(WorkItem).where(WorkItem.dossier_id == r.dossier_id,
+                                             WorkItem.step_id == "appraise")).one()
+
+
+def _version(web, item_id: int) -> int:
+    with web.store.session() as s:
+        from engine.store import Dossier
+
+        return s.get(Dossier, s.get(WorkItem, item_id).dossier_id).version
+
+
+def _holder(web, item_id: int) -> int | None:
+    with web.store.session() as s:
+        return s.get(WorkItem, item_id).assignee_id
+
+
+def test_the_head_assigns_from_the_item_page_and_the_officer_gives_it_back(web, client_for):
+    item = _appraise(web)
+    head = client_for("tckh_head")
+    page = head.get(f"/items/{item.id}").text
+    assert "Phân công cho" in page and 'id="release-form"' not in page  # open: nothing to release
+    options = re.findall(r'<option value="([^"]+)"', page)
+    assert options == ["tckh_cv", "tckh_cv2"]  # the unit's active officers with the step's role
+    r = head.post(f"/items/{item.id}/assign", data={"csrf_token": csrf_of(page), "version": _version(web, item.id),
+                                                   "to": "tckh_cv2"}, follow_redirects=True)
+    assert r.status_code == 200 and "Đã phân công công việc này cho tckh_cv2." in r.text
+    assert _holder(web, item.id) == web.runtime.actor("tckh_cv2").user_id
+    assert "Phân công xử lý" in r.text  # the history names the event
+    assert "Giao lại cho" in r.text and re.findall(r'<option value="([^"]+)"', r.text) == ["tckh_cv"]
+
+    other = client_for("tckh_cv")  # may look, not act: it is someone else's now
+    page = other.get(f"/items/{item.id}").text
+    assert 'id="complete-form"' not in page and 'id="release-form"' not in page and "đã giao cho tckh_cv2" in page
+
+    cv2 = client_for("tckh_cv2")
+    page = cv2.get(f"/items/{item.id}").text
+    assert 'id="complete-form"' in page and 'id="release-form"' in page and "Phân công cho" not in page
+    r = cv2.post(f"/items/{item.id}/release", data={"csrf_token": csrf_of(page), "version": _version(web, item.id)},
+                 follow_redirects=True)
+    assert r.status_code == 200 and "Đã trả lại công việc cho đơn vị" in r.text
+    assert _holder(web, item.id) is None
+    assert "Trả lại việc cho đơn vị" in r.text  # the history
+
+
+def test_an_officer_cannot_assign_and_a_refusal_changes_nothing(web, client_for):
+    item = _appraise(web)
+    cv = client_for("tckh_cv")
+    page = cv.get(f"/items/{item.id}").text
+    assert "Phân công cho" not in page
+    before = dump(web.store)
+    r = cv.post(f"/items/{item.id}/assign", data={"csrf_token": csrf_of(page), "version": _version(web, item.id),
+                                                 "to": "tckh_cv"}, follow_redirects=True)
+    assert "Bạn không có quyền thực hiện thao tác này" in r.text
+    assert dump(web.store) == before
+    head = client_for("tckh_head")
+    page = head.get(f"/items/{item.id}").text
+    r = head.post(f"/items/{item.id}/assign", data={"csrf_token": csrf_of(page), "version": _version(web, item.id),
+                                                   "to": "qldt_cv"}, follow_redirects=True)
+    assert "dữ liệu chưa hợp lệ" in r.text  # another unit's officer
+    assert dump(web.store) == before
+
+
+def test_the_api_assigns_and_releases(web, client_for):
+    item = _appraise(web)
+    c = client_for()
+    token = c.post("/api/auth/token", json={"username": "tckh_head", "password": PASSWORD}).json()["access_token"]
+    head = {"Authorization": f"Bearer {token}"}
+    spec = c.get("/openapi.json").json()["paths"]
+    assert "/api/tasks/{item_id}/assign" in spec and "/api/tasks/{item_id}/release" in spec
+    r = c.post(f"/api/tasks/{item.id}/assign", json={"to": "tckh_cv"}, headers={**head, "Idempotency-Key": "a1"})
+    assert r.status_code == 200 and r.json()["action"] == "assign", r.text
+    again = c.post(f"/api/tasks/{item.id}/assign", json={"to": "tckh_cv"}, headers={**head, "Idempotency-Key": "a1"})
+    assert again.json()["replayed"] and again.json()["version"] == r.json()["version"]
+    bad = c.post(f"/api/tasks/{item.id}/assign", json={"to": "nobody"}, headers=head)
+    assert bad.status_code == 404 and bad.json()["error"] == "not_found"
+    r = c.post(f"/api/tasks/{item.id}/release", json={"expected_version": r.json()["version"]}, headers=head)
+    assert r.status_code == 200 and r.json()["action"] == "release"
+    assert _holder(web, item.id) is None
+    r = c.post(f"/api/tasks/{item.id}/release", headers=head)
+    assert r.status_code == 409 and r.json()["error"] == "illegal_action"
