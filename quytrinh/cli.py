@@ -50,6 +50,17 @@ def _vietnamese_help() -> None:
     ru.DEPRECATED_STRING = "(không dùng nữa) "
     ru.ABORTED_TEXT = "Đã hủy."
     ru.RICH_HELP = "Xem hướng dẫn: [blue]'{command_path} {help_option}'[/]."
+    ru.OptionHighlighter.highlights = [*ru.OptionHighlighter.highlights, r"(?P<usage>Cách dùng: )"]
+
+    from typer._click.formatting import HelpFormatter
+
+    write_usage = HelpFormatter.write_usage
+    if not getattr(write_usage, "_quytrinh", False):
+        def vietnamese_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+            write_usage(self, prog, args, "Cách dùng: " if prefix is None else prefix)
+
+        vietnamese_usage._quytrinh = True  # type: ignore[attr-defined]
+        HelpFormatter.write_usage = vietnamese_usage  # type: ignore[method-assign]
 
     # The click command class that makes the --help option (typer vendors its own click).
     base = next(c for c in TyperCommand.__mro__ if "get_help_option" in vars(c))
@@ -65,6 +76,32 @@ def _vietnamese_help() -> None:
 
     get_help_option._quytrinh = True  # type: ignore[attr-defined]
     base.get_help_option = get_help_option  # type: ignore[method-assign]
+
+
+def _vietnamese_usage_errors() -> None:
+    """Usage errors (unknown option, missing argument, bad value) in Vietnamese, for the console script.
+
+    The messages are made by typer's vendored click; each exception class's
+    ``format_message`` is wrapped so that both of typer's printers (rich panel or
+    plain) show :func:`quytrinh.messages.usage_error_vi` of it.
+    """
+    from typer._click import exceptions as click_exceptions
+
+    from quytrinh.messages import usage_error_vi
+
+    classes = {c for c in vars(click_exceptions).values()
+               if isinstance(c, type) and issubclass(c, click_exceptions.ClickException)}
+    classes |= set(click_exceptions.ClickException.__mro__[1:-2])  # where the base format_message lives
+    for cls in classes:
+        original = vars(cls).get("format_message")
+        if original is None or getattr(original, "_quytrinh", False):
+            continue
+
+        def format_message(self: Any, _original: Any = original) -> str:
+            return usage_error_vi(_original(self))
+
+        format_message._quytrinh = True  # type: ignore[attr-defined]
+        cls.format_message = format_message  # type: ignore[method-assign]
 
 
 def _register_commands() -> None:
@@ -83,6 +120,7 @@ _register_commands()
 
 def main() -> None:
     """Console-script entry point."""
+    _vietnamese_usage_errors()
     try:
         app()
     except QuytrinhError as exc:

@@ -465,3 +465,72 @@ def cli_error_text(exc: BaseException) -> str:
         what = f"Không {_verb(action)} được" if action else headline(exc)
         return f"{what}{' (' + found + ')' if found else ''}. {error_message_vi(exc)}"
     return text
+
+
+# --------------------------------------------------------------------------- usage errors
+
+_PARAM_KINDS = {"option": "tùy chọn", "argument": "đối số", "parameter": "tham số"}
+
+_BAD_VALUES: list[tuple[str, Callable[[re.Match], str]]] = [
+    (r"Value error, (?P<inner>.*)", lambda m: _bad_value(m["inner"])),
+    (r"Input should be a valid integer(?:,.*)?", lambda m: "phải là số nguyên."),
+    (r"Input should be a valid number(?:,.*)?", lambda m: "phải là số."),
+    (r"Input should be a valid boolean(?:,.*)?", lambda m: "phải là đúng hoặc sai (true/false)."),
+    (r"Input should be greater than or equal to (?P<n>\S+)", lambda m: f"phải từ {m['n']} trở lên."),
+    (r"Input should be less than or equal to (?P<n>\S+)", lambda m: f"phải từ {m['n']} trở xuống."),
+    (r"Input should be greater than (?P<n>\S+)", lambda m: f"phải lớn hơn {m['n']}."),
+    (r"Input should be less than (?P<n>\S+)", lambda m: f"phải nhỏ hơn {m['n']}."),
+    (r"(?P<v>'.*') is not one of (?P<k>.*)\.", lambda m: f"{m['v']} không thuộc các giá trị {m['k']}."),
+    (r"(?:Path|File|Directory) (?P<v>'.*') does not exist\.", lambda m: f"đường dẫn {m['v']} không tồn tại."),
+    (r"(?:Path|File|Directory) (?P<v>'.*') is a file\.", lambda m: f"{m['v']} là một tệp, cần một thư mục."),
+    (r"(?:Path|File|Directory) (?P<v>'.*') is a directory\.", lambda m: f"{m['v']} là một thư mục, cần một tệp."),
+    (r"(?:Path|File|Directory) (?P<v>'.*') is not readable\.", lambda m: f"không đọc được {m['v']}."),
+    (r"(?:Path|File|Directory) (?P<v>'.*') is not writable\.", lambda m: f"không ghi được {m['v']}."),
+    (r"(?:Value )?(?P<v>'.*') is not a valid int(?:eger)?\.", lambda m: f"{m['v']} không phải số nguyên."),
+    (r"(?:Value )?(?P<v>'.*') is not a valid float\.", lambda m: f"{m['v']} không phải số."),
+    (r"(?P<v>\S+) is not in the range (?P<r>.*)\.", lambda m: f"{m['v']} nằm ngoài khoảng {m['r']}."),
+]
+
+_USAGE: list[tuple[str, Callable[[re.Match], str]]] = [
+    (r"No such option: (?P<o>\S+?)\.?(?: Did you mean (?P<s>.+)\?| \(Possible options: (?P<p>.+)\))?",
+     lambda m: f"Không có tùy chọn {m['o']}"
+               + (f" (có phải {m['s'].replace(' or ', ' hoặc ')}?)" if m["s"] else "")
+               + (f" (các tùy chọn gần giống: {m['p']})" if m["p"] else "") + "."),
+    (r"No such command (?P<c>'[^']*')\.(?: Did you mean (?P<s>.+)\?)?",
+     lambda m: f"Không có lệnh {m['c']}" + (f" (có phải {m['s'].replace(' or ', ' hoặc ')}?)" if m["s"] else "")
+               + "."),
+    (r"Missing (?P<k>option|argument|parameter) (?P<n>'[^']*'|\S+)\.(?P<rest>.*)",
+     lambda m: f"Thiếu {_PARAM_KINDS[m['k']]} {m['n']}.{m['rest']}"),
+    (r"Missing parameter: (?P<n>.*)", lambda m: f"Thiếu tham số {m['n']}."),
+    (r"Got unexpected extra argument(?:s|\(s\))? \((?P<a>.*)\)", lambda m: f"Thừa đối số ({m['a']})."),
+    (r"Option (?P<o>'[^']*') requires an argument\.", lambda m: f"Tùy chọn {m['o']} cần một giá trị."),
+    (r"Option (?P<o>'[^']*') requires (?P<n>\d+) arguments\.", lambda m: f"Tùy chọn {m['o']} cần {m['n']} giá trị."),
+    (r"Option (?P<o>'[^']*') does not take a value\.", lambda m: f"Tùy chọn {m['o']} không nhận giá trị."),
+    (r"Invalid value for (?P<h>.+?): (?P<msg>.*)", lambda m: f"Giá trị không hợp lệ cho {m['h']}: {_bad_value(m['msg'])}"),
+    (r"Invalid value: (?P<msg>.*)", lambda m: f"Giá trị không hợp lệ: {_bad_value(m['msg'])}"),
+]
+
+
+def _bad_value(text: str) -> str:
+    for pattern, say in _BAD_VALUES:
+        m = re.fullmatch(pattern, text.strip(), re.S | re.I)
+        if m:
+            return say(m)
+    return text
+
+
+def usage_error_vi(text: str) -> str:
+    """A command-line usage error of click/typer (unknown option, missing argument, bad value) in Vietnamese.
+
+    Option names, values and choices are kept; a message of another shape is returned as it is.
+
+    >>> usage_error_vi("No such option: --nope")
+    'Không có tùy chọn --nope.'
+    >>> usage_error_vi("Invalid value for '--level': 'town' is not one of 'district', 'commune'.")
+    "Giá trị không hợp lệ cho '--level': 'town' không thuộc các giá trị 'district', 'commune'."
+    """
+    for pattern, say in _USAGE:
+        m = re.fullmatch(pattern, text.strip(), re.S)
+        if m:
+            return say(m)
+    return text

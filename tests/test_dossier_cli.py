@@ -203,3 +203,20 @@ def test_engine_messages_the_table_does_not_know_keep_their_ids_in_vietnamese():
     assert cli_error_text(localized(CalendarError("Đã dịch sẵn."))) == "Đã dịch sẵn."
     # the web pages and the CLI share the sentences
     assert web_app.error_message_vi is error_message_vi
+
+
+def test_usage_errors_of_the_console_script_are_vietnamese(db_url):
+    from quytrinh.messages import usage_error_vi
+
+    proc = run_console(db_url, "dossier", "receive", "1.001612", "--as", "motcua")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "Thiếu tùy chọn '--applicant'." in proc.stderr and "Cách dùng: quytrinh dossier receive" in proc.stderr
+    proc = run_console(db_url, "task", "claim", "mười")
+    assert proc.returncode == 2 and "Giá trị không hợp lệ cho 'item': phải là số nguyên." in proc.stderr
+    assert usage_error_vi("Invalid value for '--level': Value error, 'town' is not one of 'district', "
+                          "'commune'.") == ("Giá trị không hợp lệ cho '--level': 'town' không thuộc các giá trị "
+                                            "'district', 'commune'.")
+    assert usage_error_vi("No such command 'dosier'. Did you mean 'dossier'?") == \
+        "Không có lệnh 'dosier' (có phải 'dossier'?)."
+    assert usage_error_vi("Got unexpected extra argument(s) (x y)") == "Thừa đối số (x y)."
+    assert usage_error_vi("Something new from typer") == "Something new from typer"  # unknown: as it is

@@ -83,10 +83,17 @@ def test_console_script_on_broken_files(name):
 
 
 def test_console_script_usage_errors_exit_2():
+    def text(stderr: str) -> str:  # the error panel's words, without its frame and line breaks
+        return " ".join(re.sub(r"[│╭╮╰╯─]", " ", stderr).split())
+
     p = run_script("no/such/file.yaml")
-    assert p.returncode == 2 and "no/such/file.yaml" in p.stderr and "does not exist" in p.stderr
+    assert p.returncode == 2 and "đường dẫn 'no/such/file.yaml' không tồn tại." in text(p.stderr)
     p = run_script("--no-such-option")
-    assert p.returncode == 2 and "No such option" in p.stderr
+    assert p.returncode == 2 and "Không có tùy chọn --no-such-option." in text(p.stderr)
+    assert "Cách dùng: quytrinh validate" in p.stderr
+    p = run_script("--strct")
+    assert p.returncode == 2
+    assert "Không có tùy chọn --strct (các tùy chọn gần giống: --strict)." in text(p.stderr)
     assert no_traceback(p.stdout, p.stderr)
 
 
