@@ -11,7 +11,8 @@ text, for developers, logs and the JSON API. Staff read Vietnamese:
 :func:`cli_error_text` recognises the engine's messages by their shape
 (:data:`_RULES`). A refused action (:class:`~engine.errors.ActionError` and its
 kinds) whose message it does not know still gets the Vietnamese sentence of its
-kind with the ids, codes and step ids found in the message. Errors that the CLI
+kind with the ids, codes and step ids found in the message; so does a
+:class:`~engine.errors.NotFound`. Errors that the CLI
 raises itself are written in Vietnamese and marked with :func:`localized`; they
 print as they are. So do the located problems of a definition or calendar file
 (``path:line:col: ...``) and the errors of the other engine modules whose
@@ -227,6 +228,8 @@ _RULES: list[Rule] = [
      lambda m, a: f"phiên bản {m['n']} của thủ tục '{m['c']}'."),
     (NotFound, r"dossier '(?P<d>[^']+)' does not exist",
      lambda m, a: f"hồ sơ '{m['d']}'; xem danh sách công việc: quytrinh tasks."),
+    (NotFound, r"dossier '(?P<d>[^']+)' does not exist; see `quytrinh tasks` or the ledger",
+     lambda m, a: f"hồ sơ '{m['d']}'; xem danh sách công việc (quytrinh tasks) hoặc sổ theo dõi (quytrinh ledger)."),
     (NotFound, r"work item (?P<i>\d+) does not exist",
      lambda m, a: f"công việc {m['i']}; xem danh sách công việc: quytrinh tasks."),
     (NotFound, r"procedure '(?P<c>[^']+)' is not in the catalogue \((?P<r>.+)\); list the codes with: quytrinh catalogue",
@@ -333,6 +336,9 @@ _RULES: list[Rule] = [
     ("ReportError", r"unknown grouping '(?P<x>[^']*)'; use one of (?P<k>.*)",
      lambda m, a: f"không có cách nhóm '{m['x']}'; dùng một trong: {m['k']}."),
     # ---- forms, ledger and the draft decision
+    ("DocumentError", r"procedure '(?P<c>[^']+)' is not in the catalogue \((?P<r>.+)\); "
+                      r"see `quytrinh catalogue` for the codes",
+     lambda m, a: f"thủ tục '{m['c']}' không có trong danh mục ({m['r']}); xem các mã bằng: quytrinh catalogue."),
     ("DocumentError", r"unknown level '(?P<x>[^']*)'; use district or commune",
      lambda m, a: f"không có cấp '{m['x']}'; dùng district (huyện) hoặc commune (xã)."),
     ("DocumentError", r"procedure '(?P<c>[^']+)' \((?P<f>[^)]+)\) is (?P<l>\w+)-level; use --level \w+ or leave it out",
@@ -369,6 +375,8 @@ _RULES: list[Rule] = [
     ("SimulationError", r"--citizen-delay must be 0 or more", lambda m, a: "--citizen-delay phải từ 0 trở lên."),
     ("SimulationError", r"--(?P<o>\w+) must be a probability between 0 and 1, not (?P<x>.*)",
      lambda m, a: f"--{m['o']} là xác suất, phải từ 0 đến 1, không phải {m['x']}."),
+    ("SimulationError", r"--staff '(?P<x>[^']*)' is not UNIT=N; write e.g. (?P<e>.*)",
+     lambda m, a: f"--staff '{m['x']}' không có dạng ĐƠN_VỊ=N; viết ví dụ {m['e']}."),
     ("SimulationError", r"--staff '(?P<x>[^']*)': a unit needs at least 1 member of staff",
      lambda m, a: f"--staff '{m['x']}': mỗi đơn vị cần ít nhất 1 người."),
     ("SimulationError", r"--staff names unit '(?P<u>[^']*)' twice",
@@ -460,6 +468,9 @@ def cli_error_text(exc: BaseException) -> str:
             mm = pattern.fullmatch(rest)
             if mm:
                 return f"{headline(exc)}: {say(mm, action)}"
+    if isinstance(exc, NotFound):
+        found = _specifics(rest)
+        return f"{headline(exc)}: {found or 'đối tượng được yêu cầu'}."
     if isinstance(exc, ActionError):
         found = _specifics(rest)
         what = f"Không {_verb(action)} được" if action else headline(exc)

@@ -263,5 +263,6 @@ def test_cli_unknown_code_is_one_line_and_exit_1(small_catalogue, tmp_path):
                            "--out", str(tmp_path / "x.docx")], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, env={**os.environ})
     assert proc.returncode == 1
-    assert proc.stderr.strip().count("\n") == 0 and "'9.999999' is not in the catalogue" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("quytrinh: Không lập được văn bản: thủ tục '9.999999' không có trong danh mục")
     assert not (tmp_path / "x.docx").exists()

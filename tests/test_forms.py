@@ -297,7 +297,7 @@ def test_cli_form_and_ledger_write_files(cli, household, tmp_path):
     res = cli("ledger", "--from", "2026-03-01", "--to", "2026-03-31", "--out", str(tmp_path / "so.html"))
     assert res.exit_code == 0 and household in (tmp_path / "so.html").read_text()
     res = cli("form", "01", household, "--format", "docx")
-    assert res.exit_code == 1 and "needs --out" in str(res.exception)
+    assert res.exit_code == 1 and "cần --out FILE" in str(res.exception)
 
 
 def test_cli_unknown_dossier_is_one_line_and_exit_1(runtime, household):
@@ -305,7 +305,8 @@ def test_cli_unknown_dossier_is_one_line_and_exit_1(runtime, household):
     proc = subprocess.run([str(QUYTRINH), "form", "01", "1.001612-20990101-999999"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+    assert proc.stderr == ("quytrinh: Không tìm thấy: hồ sơ '1.001612-20990101-999999'; xem danh sách công việc "
+                           "(quytrinh tasks) hoặc sổ theo dõi (quytrinh ledger).\n")
     proc = subprocess.run([str(QUYTRINH), "ledger", "--from", "2026-13-01", "--to", "2026-03-31"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.strip().count("\n") == 0 and "--from" in proc.stderr

@@ -110,8 +110,8 @@ def test_render_heatmap_cli(measured, monkeypatch, tmp_path):
     assert 'class="node heat&#45;slow"' in svg and "4 lượt xử lý đã hoàn thành" not in svg
     assert "Số liệu thực tế từ ngày 01/03/2026: 8 lượt xử lý đã hoàn thành" in svg
     for args, message in (
-        (["render", "9.999999", "--heatmap"], "procedure '9.999999' is neither in the catalogue"),
-        (["render", "--since", "2026-03-01"], "--since goes with --heatmap"),
+        (["render", "9.999999", "--heatmap"], "thủ tục '9.999999' không có trong danh mục"),
+        (["render", "--since", "2026-03-01"], "--since chỉ dùng cùng --heatmap."),
     ):
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 1 and message in str(res.exception)
@@ -119,4 +119,4 @@ def test_render_heatmap_cli(measured, monkeypatch, tmp_path):
     proc = subprocess.run([str(Path(sys.executable).parent / "quytrinh"), "render", "1.001612", "--heatmap",
                            "--since", "hôm qua"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert proc.stderr == "quytrinh: --since 'hôm qua' is not a date; write YYYY-MM-DD\n"
+    assert proc.stderr == "quytrinh: --since 'hôm qua' không phải ngày; viết YYYY-MM-DD.\n"

@@ -266,7 +266,7 @@ def test_report_cli_formats_and_errors(runtime, scenario, monkeypatch, tmp_path)
     proc = subprocess.run([str(Path(sys.executable).parent / "quytrinh"), "report", "--from", "2026-13-01",
                            "--to", "2026-03-31"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert proc.stderr == "quytrinh: --from '2026-13-01' is not a date; write YYYY-MM-DD\n"
+    assert proc.stderr == "quytrinh: --from '2026-13-01' không phải ngày; viết YYYY-MM-DD.\n"
 
 
 def test_apology_is_counted_in_the_month_it_was_drafted(runtime, scenario):

@@ -183,4 +183,5 @@ def test_simulate_cli_json_table_and_errors(monkeypatch):
                            "--staff", "phong_tckh:3"], cwd=REPO, capture_output=True, text=True, timeout=60,
                           env=dict(os.environ))
     assert (proc.returncode, proc.stdout) == (1, "")
-    assert proc.stderr == "quytrinh: --staff 'phong_tckh:3' is not UNIT=N; write e.g. --staff bp_mot_cua=2\n"
+    assert proc.stderr == ("quytrinh: Không mô phỏng được: --staff 'phong_tckh:3' không có dạng ĐƠN_VỊ=N; "
+                           "viết ví dụ --staff bp_mot_cua=2.\n")

@@ -33,7 +33,7 @@ class Format(str, enum.Enum):
 def _emit(data: bytes, out: Path | None, fmt: str, what: str) -> None:
     if out is None:
         if fmt == "docx":
-            raise QuytrinhError("a Word file needs --out FILE")
+            raise localized(QuytrinhError("Tệp Word cần --out FILE."))
         sys.stdout.write(data.decode("utf-8"))
         sys.stdout.flush()
         return

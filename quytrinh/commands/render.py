@@ -31,6 +31,13 @@ from quytrinh.messages import cli_error_text, localized
 
 DEFAULT_OUT = Path("diagrams")
 
+#: How ``--check`` names each kind of problem (engine.render.out_of_date's reasons): label, hint.
+CHECK_LABELS = {
+    "stale": ("cũ", "khác với quy trình hiện tại"),
+    "missing": ("thiếu", "chưa vẽ"),
+    "orphan": ("thừa", "không còn quy trình nào; hãy xóa tệp này"),
+}
+
 Format = enum.Enum("Format", {f: f for f in FORMATS}, type=str)
 
 
@@ -60,8 +67,8 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
     if catalogue.organisation is None:
         if not catalogue.problems:
             where = ", ".join(str(p) for p in paths) if paths else str(default_root())
-            print(f"quytrinh render: no units.yaml in or above {where}; the lanes are named from it",
-                  file=err)
+            print(f"quytrinh render: không có units.yaml trong {where} hay thư mục cha; tên các làn của sơ đồ "
+                  f"lấy từ tệp này", file=err)
         print("quytrinh render: chưa vẽ sơ đồ nào (không nạp được danh sách đơn vị)", file=err)
         return 1
     not_drawn = len(catalogue.files) - len(catalogue.definitions)
@@ -78,9 +85,8 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
     if check:
         problems = out_of_date(diagrams, out, expected)
         for reason, rel in problems:
-            hint = {"stale": "khác với quy trình hiện tại", "missing": "chưa vẽ",
-                    "orphan": "không còn quy trình nào; hãy xóa tệp này"}[reason]
-            print(f"{reason}: {out / rel} ({hint})", file=err)
+            label, hint = CHECK_LABELS[reason]
+            print(f"{label}: {out / rel} ({hint})", file=err)
         if problems:
             print(f"{len(problems)} sơ đồ trong {out}/ chưa cập nhật; "
                   f"hãy chạy `{_fix_command(paths, out, fmt)}`", file=err)
@@ -98,8 +104,7 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
         tmp.write_bytes(data)
         os.replace(tmp, file)
         written += 1
-    print(f"Rendered {len(diagrams)} diagrams into {out}/ "
-          f"({written} written, {len(diagrams) - written} unchanged).")
+    print(f"Đã vẽ {len(diagrams)} sơ đồ vào {out}/ ({written} tệp ghi mới, {len(diagrams) - written} không đổi).")
     if expected is not None:
         for reason, rel in out_of_date(diagrams, out, expected):
             if reason == "orphan":
@@ -129,7 +134,8 @@ def _heat_definition(ref: str):  # noqa: ANN202 - (Definition, Organisation)
     try:
         return current_definition(open_store(), ref)[1], organisation
     except NotFound:
-        raise NotFound(f"procedure '{ref}' is neither in the catalogue ({default_root()}) nor published") from None
+        raise localized(NotFound(f"Không tìm thấy: thủ tục '{ref}' không có trong danh mục ({default_root()}) "
+                                 f"và chưa được đưa vào hệ thống.")) from None
 
 
 def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) -> int:
@@ -153,7 +159,7 @@ def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) ->
         try:
             since = dt.date.fromisoformat(since_text.strip())
         except ValueError:
-            raise QuytrinhError(f"--since '{since_text}' is not a date; write YYYY-MM-DD") from None
+            raise localized(QuytrinhError(f"--since '{since_text}' không phải ngày; viết YYYY-MM-DD.")) from None
     defn, organisation = _heat_definition(ref)
     heat = guarded(step_performance)(open_store(), defn.key, since)
     known = defn.steps_by_id()
@@ -206,7 +212,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(code)
             return
         if since is not None:
-            raise QuytrinhError("--since goes with --heatmap")
+            raise localized(QuytrinhError("--since chỉ dùng cùng --heatmap."))
         code = run(paths, out or DEFAULT_OUT, fmt.value, check, jobs)
         if code:
             raise typer.Exit(code)

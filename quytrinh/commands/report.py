@@ -36,7 +36,7 @@ def parse_date(text: str, option: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text.strip())
     except ValueError:
-        raise QuytrinhError(f"{option} '{text}' is not a date; write YYYY-MM-DD") from None
+        raise localized(QuytrinhError(f"{option} '{text}' không phải ngày; viết YYYY-MM-DD.")) from None
 
 
 def _pct(p: float | None) -> str:
