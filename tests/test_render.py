@@ -344,7 +344,7 @@ def test_cli_writes_one_file_per_definition_and_check_finds_a_stale_one(catalogu
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.svg"))
     assert files == sorted(diagram_path(d, catalogue.root).as_posix() for d in catalogue.definitions)
     assert any(f.startswith("district/") for f in files) and any(f.startswith("commune/") for f in files)
-    assert f"Rendered {len(files)} diagrams into {out}/" in result.stdout
+    assert f"Đã vẽ {len(files)} sơ đồ vào {out}/" in result.stdout
     for d in catalogue.definitions:
         assert (out / diagram_path(d, catalogue.root)).read_bytes() == render_svg(d, catalogue.organisation)
 
@@ -355,14 +355,14 @@ def test_cli_writes_one_file_per_definition_and_check_finds_a_stale_one(catalogu
     (out / "commune" / "1.999999-removed.svg").write_text("<svg/>")
     result = _run(str(CATALOGUE), "--out", str(out), "--check")
     assert result.exit_code == 1
-    assert f"stale: {stale}" in result.stderr
-    assert "orphan:" in result.stderr and "1.999999-removed.svg" in result.stderr
+    assert f"cũ: {stale} (khác với quy trình hiện tại)" in result.stderr
+    assert "thừa:" in result.stderr and "1.999999-removed.svg" in result.stderr
     assert "quytrinh render" in result.stderr
     assert b"Tiep nhan" in stale.read_bytes()  # --check wrote nothing
 
     result = _run(str(CATALOGUE), "--out", str(out))
     assert result.exit_code == 0
-    assert "1 written" in result.stdout
+    assert "1 tệp ghi mới" in result.stdout
     assert _run(str(CATALOGUE / "district"), "--out", str(out), "--check").exit_code == 0
 
 
@@ -401,5 +401,5 @@ def test_cli_without_units_yaml_says_so(tmp_path):
     shutil.copy(CATALOGUE / "commune" / "1.001193-dang-ky-khai-sinh.yaml", lone)
     result = _run(str(lone), "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
-    assert "no units.yaml" in result.stderr
+    assert "không có units.yaml" in result.stderr
     assert not (tmp_path / "out").exists()
