@@ -81,6 +81,8 @@ ACTION_VERBS = {
     "register": "đăng ký hồ sơ",
     "receive": "tiếp nhận hồ sơ",
     "claim": "nhận xử lý",
+    "assign": "phân công",
+    "release": "trả lại",
     "complete": "hoàn thành",
     "sign": "ký duyệt",
     "return_result": "trả kết quả",
@@ -182,6 +184,12 @@ _MACHINE: list[tuple[str, Callable[[re.Match], str]]] = [
      lambda m: f"bạn đã nhận xử lý công việc {m['i']} (bước '{m['s']}') rồi"),
     (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is already claimed by user (?P<u>\S+)",
      lambda m: f"công việc {m['i']} (bước '{m['s']}') đã có người khác nhận xử lý (người dùng số {m['u']})"),
+    (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is not claimed by anyone",
+     lambda m: f"công việc {m['i']} (bước '{m['s']}') chưa có ai nhận xử lý"),
+    (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is already with user (?P<u>\S+)",
+     lambda m: f"công việc {m['i']} (bước '{m['s']}') đang do chính người dùng số {m['u']} xử lý"),
+    (r"work item (?P<i>\d+) is a (?P<k>\w+) step; it is not staff work",
+     lambda m: f"công việc {m['i']} là bước {_STEP_KINDS.get(m['k'], m['k'])}; không phải việc giao cho cán bộ"),
     (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is (?P<st>\w+)",
      lambda m: f"công việc {m['i']} (bước '{m['s']}') đã ở trạng thái {_ITEM_STATES.get(m['st'], m['st'])}"),
     (r"step '(?P<s>[^']+)' is not in version (?P<v>\d+) of (?P<k>\S+)",
@@ -260,6 +268,14 @@ _RULES: list[Rule] = [
      lambda m, a: f"{_actor(m['who'])} không được đăng ký hồ sơ; việc này do {m['ur']} làm."),
     (NotAuthorized, r"(?P<who>.+?) may not receive dossiers of (?P<c>\S+); (?P<ur>\S+) does",
      lambda m, a: f"{_actor(m['who'])} không được tiếp nhận hồ sơ thủ tục {m['c']}; việc này do {m['ur']} làm."),
+    (NotAuthorized, r"(?P<who>.+?) may not \w+ work item (?P<i>\d+) \(step '(?P<s>[^']+)'\); "
+                    r"the head \((?P<r>[^)]+)\) of (?P<u>\S+) does",
+     lambda m, a: f"{_actor(m['who'])} không được {_verb(a)} công việc {m['i']} (bước '{m['s']}'); việc này do "
+                  f"lãnh đạo đơn vị {m['u']} ({m['r']}) làm."),
+    (NotAuthorized, r"(?P<who>.+?) may not \w+ work item (?P<i>\d+) \(step '(?P<s>[^']+)'\); "
+                    r"no one \(its unit has no head\) does",
+     lambda m, a: f"{_actor(m['who'])} không được {_verb(a)} công việc {m['i']} (bước '{m['s']}'); đơn vị của "
+                  f"công việc này không có lãnh đạo để phân công."),
     # ---- StaleVersion
     (StaleVersion, r"dossier (?P<d>\S+) is at version (?P<v>\d+), not (?P<e>\d+) .*",
      lambda m, a: f"hồ sơ {m['d']} đang ở phiên bản {m['v']}, không phải phiên bản {m['e']} bạn đã xem. "
@@ -301,6 +317,12 @@ _RULES: list[Rule] = [
     (ActionError, r"unit '(?P<u>[^']+)' has no role '(?P<r>[^']+)'; its roles: (?P<k>.*)",
      lambda m, a: f"đơn vị '{m['u']}' không có vai trò '{m['r']}'; các vai trò của đơn vị: {m['k']}."),
     (ActionError, r"user '(?P<u>[^']+)' already exists", lambda m, a: f"đã có người dùng '{m['u']}'."),
+    (ActionError, r"user '(?P<u>[^']+)' is deactivated",
+     lambda m, a: f"người dùng '{m['u']}' đã bị khóa; không giao việc được."),
+    (ActionError, r"user '(?P<u>[^']+)' \((?P<ur>[^)]+)\) may not do work item (?P<i>\d+) \(step '(?P<s>[^']+)'\); "
+                  r"it is work of (?P<w>\S+)",
+     lambda m, a: f"người dùng '{m['u']}' ({m['ur']}) không làm được công việc {m['i']} (bước '{m['s']}'); "
+                  f"đây là việc của {m['w']}."),
     (ActionError, r"the applicant's name is empty", lambda m, a: "chưa có tên người nộp hồ sơ (--applicant)."),
     (ActionError, r"a refusal needs its reason \(comment\).*",
      lambda m, a: "từ chối tiếp nhận cần ghi rõ lý do (--comment), in trên Phiếu từ chối."),

@@ -220,3 +220,41 @@ def test_usage_errors_of_the_console_script_are_vietnamese(db_url):
         "Không có lệnh 'dosier' (có phải 'dossier'?)."
     assert usage_error_vi("Got unexpected extra argument(s) (x y)") == "Thừa đối số (x y)."
     assert usage_error_vi("Something new from typer") == "Something new from typer"  # unknown: as it is
+
+
+def test_the_head_assigns_and_the_officer_releases_from_the_command_line(cli, db_url, capsys, monkeypatch):
+    _staff(cli)
+    cli("user", "add", "chuyenvien2", "--unit", "phong_tckh", "--role", "staff")
+    cli("user", "add", "qldt", "--unit", "phong_qldt", "--role", "staff")
+    cli("dossier", "receive", "1.001612", "--applicant", "G", "--as", "motcua", "--now", "2026-03-10T08:00")
+    cli("task", "complete", "2", "--outcome", "done", "--as", "truongphong", "--now", "2026-03-10T09:00")
+    out = cli("task", "assign", "3", "--to", "chuyenvien2", "--as", "truongphong", "--now", "2026-03-10T09:05")
+    assert "Đã phân công công việc 3 cho chuyenvien2" in out
+    assert "chuyenvien2" in cli("tasks", "--user", "chuyenvien2", "--now", "2026-03-10T09:10")
+    store = Store(db_url)
+    before = dump(store)
+    cases = [
+        (("task", "assign", "3", "--to", "chuyenvien", "--as", "chuyenvien2"),
+         "quytrinh: Không có quyền: người dùng 'chuyenvien2' (phong_tckh/staff) không được phân công công việc 3 "
+         "(bước 'appraise'); việc này do lãnh đạo đơn vị phong_tckh (head) làm."),
+        (("task", "assign", "3", "--to", "qldt", "--as", "truongphong"),
+         "quytrinh: Không thực hiện được: người dùng 'qldt' (phong_qldt/staff) không làm được công việc 3 "
+         "(bước 'appraise'); đây là việc của phong_tckh/staff."),
+        (("task", "assign", "3", "--to", "chuyenvien2", "--as", "truongphong"),
+         "quytrinh: Thao tác không hợp lệ ở trạng thái hiện tại: công việc 3 (bước 'appraise') đang do chính "
+         "người dùng số"),
+        (("task", "release", "3", "--as", "chuyenvien"),
+         "quytrinh: Không có quyền: người dùng 'chuyenvien' (phong_tckh/staff) không được trả lại công việc 3"),
+    ]
+    for args, expected in cases:
+        code, out, err = run_main(capsys, monkeypatch, *args, "--now", "2026-03-10T09:20")
+        assert code == 1 and out == "" and err.startswith(expected), (args, err)
+        assert not re.search(r"\b(may not|does not|already|work item|is work of)\b", err), err
+    assert dump(store) == before
+    out = cli("task", "release", "3", "--as", "chuyenvien2", "--now", "2026-03-10T09:30")
+    assert "Đã trả lại công việc 3 cho đơn vị" in out
+    code, out, err = run_main(capsys, monkeypatch, "task", "release", "3", "--as", "chuyenvien2")
+    assert code == 1 and "chưa có ai nhận xử lý" in err
+    sheet = cli("dossier", "show", "1.001612-20260310-000001", "--now", "2026-03-10T09:40")
+    assert "Phân công xử lý" in sheet and "Trả lại việc cho đơn vị" in sheet
+    store.dispose()

@@ -3,6 +3,8 @@
     quytrinh dossier receive 1.001612 --applicant "Nguyễn Văn A" --as motcua
     quytrinh tasks --unit phong_tckh [--user cv1] [--overdue]
     quytrinh task claim 12 --as cv1
+    quytrinh task assign 12 --to cv2 --as truongphong
+    quytrinh task release 12 --as cv2
     quytrinh task complete 12 --outcome ok --comment "Đủ điều kiện" --as cv1
     quytrinh dossier show 1.001612-20260310-000001
 
@@ -29,7 +31,7 @@ USER_ENV = "QUYTRINH_USER"
 LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 
 dossier_app = typer.Typer(help="Hồ sơ: tiếp nhận, xem phiếu kiểm soát, rút, dừng, bổ sung.", no_args_is_help=True)
-task_app = typer.Typer(help="Công việc: nhận xử lý, hoàn thành một bước.", no_args_is_help=True)
+task_app = typer.Typer(help="Công việc: nhận xử lý, phân công, trả lại, hoàn thành một bước.", no_args_is_help=True)
 
 #: How the state of an apology (form 04) is written on the sheet.
 APOLOGY_STATES = {"draft": "dự thảo", "signed": "đã ký", "sent": "đã gửi"}
@@ -364,6 +366,44 @@ def claim_cmd(
     store = open_store()
     res = sv.claim(store, actor_of(store, as_user), item, now=at, expected_version=version, idempotency_key=key)
     _print_result(res, f"Đã nhận công việc {item}")
+
+
+@task_app.command("assign")
+@guarded
+def assign_cmd(
+    item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
+    to: str = typer.Option(..., "--to", help="Tên đăng nhập của cán bộ được giao (cùng đơn vị, đúng vai trò của bước)."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Lãnh đạo đơn vị phân công (hoặc giao lại) một công việc cho một cán bộ của đơn vị."""
+    from engine import services as sv
+
+    at = parse_now(now)
+    store = open_store()
+    res = sv.assign(store, actor_of(store, as_user), item, to=to, now=at, expected_version=version,
+                    idempotency_key=key)
+    _print_result(res, f"Đã phân công công việc {item} cho {to}")
+
+
+@task_app.command("release")
+@guarded
+def release_cmd(
+    item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Trả lại công việc đang giữ cho đơn vị (người đang giữ, hoặc lãnh đạo đơn vị)."""
+    from engine import services as sv
+
+    at = parse_now(now)
+    store = open_store()
+    res = sv.release(store, actor_of(store, as_user), item, now=at, expected_version=version, idempotency_key=key)
+    _print_result(res, f"Đã trả lại công việc {item} cho đơn vị")
 
 
 @task_app.command("complete")
