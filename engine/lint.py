@@ -268,7 +268,7 @@ def rules_markdown() -> str:
         "reports load errors (`yaml-syntax`, `unknown-key`, `duplicate-step`, ...: the file then loads nothing)",
         "and runs these rules on the others. Each finding reads",
         "`path:line:col: rule-id: [step 'x':] message [severity]`, located at the most precise key, and its",
-        "message says what to do; a summary line ends the list (`91 definitions: 0 errors, 71 warnings`).",
+        "message says what to do; a summary line ends the list (`91 quy trình: 0 lỗi, 71 cảnh báo`).",
         "Messages and descriptions are in Vietnamese (the reform office reads them); rule ids, YAML keys",
         "and values stay as written, e.g. `limit-unverified: thời hạn giải quyết '15 ngày làm việc' chưa được",
         "kiểm tra; hãy đối chiếu với văn bản pháp luật, ghi căn cứ vào time_limit.source và đặt",
