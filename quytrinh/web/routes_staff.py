@@ -155,46 +155,40 @@ def _unit_names(request: Request) -> dict[str, str]:
         return {u.id: (u.short or u.name) for u in s.exec(select(UnitRow)).all()}
 
 
-@router.post("/items/{item_id}/claim")
-def item_claim(request: Request, item_id: int, version: int = Form(...), idem: str = Form(""),
-               user: WebUser = Depends(current_user)) -> Response:
+def _on_item(request: Request, user: WebUser, item_id: int, action: Any, idem: str, done: str,
+             **kw: Any) -> Response:
+    """Run ``action`` (claim, assign, release) on an item of the user's unit; back to its page with ``done``
+    (or the refusal, the dossier unchanged)."""
     item_of(request, user, item_id)
     back = f"/items/{item_id}"
     try:
-        sv.claim(store_of(request), user.actor, item_id, now=now_of(request), expected_version=version,
-                 idempotency_key=f"web-claim-{idem}" if idem else None)
+        action(store_of(request), user.actor, item_id, now=now_of(request),
+               idempotency_key=f"web-{action.__name__}-{idem}" if idem else None, **kw)
     except QuytrinhError as exc:
         return _action_error(request, exc, back)
-    flash(request, "Bạn đã nhận xử lý công việc này.", "success")
+    flash(request, done, "success")
     return RedirectResponse(back, status_code=303)
+
+
+@router.post("/items/{item_id}/claim")
+def item_claim(request: Request, item_id: int, version: int = Form(...), idem: str = Form(""),
+               user: WebUser = Depends(current_user)) -> Response:
+    return _on_item(request, user, item_id, sv.claim, idem, "Bạn đã nhận xử lý công việc này.",
+                    expected_version=version)
 
 
 @router.post("/items/{item_id}/assign")
 def item_assign(request: Request, item_id: int, version: int = Form(...), to: str = Form(""), idem: str = Form(""),
                 user: WebUser = Depends(current_user)) -> Response:
-    item_of(request, user, item_id)
-    back = f"/items/{item_id}"
-    try:
-        sv.assign(store_of(request), user.actor, item_id, to=to, now=now_of(request), expected_version=version,
-                  idempotency_key=f"web-assign-{idem}" if idem else None)
-    except QuytrinhError as exc:
-        return _action_error(request, exc, back)
-    flash(request, f"Đã phân công công việc này cho {to}.", "success")
-    return RedirectResponse(back, status_code=303)
+    return _on_item(request, user, item_id, sv.assign, idem, f"Đã phân công công việc này cho {to}.",
+                    to=to, expected_version=version)
 
 
 @router.post("/items/{item_id}/release")
 def item_release(request: Request, item_id: int, version: int = Form(...), idem: str = Form(""),
                  user: WebUser = Depends(current_user)) -> Response:
-    item_of(request, user, item_id)
-    back = f"/items/{item_id}"
-    try:
-        sv.release(store_of(request), user.actor, item_id, now=now_of(request), expected_version=version,
-                   idempotency_key=f"web-release-{idem}" if idem else None)
-    except QuytrinhError as exc:
-        return _action_error(request, exc, back)
-    flash(request, "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý.", "success")
-    return RedirectResponse(back, status_code=303)
+    return _on_item(request, user, item_id, sv.release, idem,
+                    "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý.", expected_version=version)
 
 
 @router.post("/items/{item_id}/complete")
