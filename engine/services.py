@@ -820,8 +820,8 @@ _UNITS, _USERS = rawdb.table("units"), rawdb.table("users")
 
 def _may_manage_item(tx: rawdb.Tx, action: str, actor: Actor, item: Any) -> None:
     """Raise NotAuthorized unless ``actor`` heads the unit that ``item`` belongs to."""
-    found = tx.fetch(_UNITS, f"SELECT {_UNITS.select_list} FROM units WHERE id = ?", (item.unit_id,)) \
-        if item.unit_id else []
+    found = (tx.fetch(_UNITS, f"SELECT {_UNITS.select_list} FROM units WHERE id = ?", (item.unit_id,))
+             if item.unit_id else [])
     head = _head_role(found[0].roles or {}) if found else None
     if actor.is_system or head is None or actor.unit != item.unit_id or actor.role != head:
         who = f"the head ({head}) of {item.unit_id}" if head else "no one (its unit has no head)"
@@ -863,10 +863,12 @@ def assign(db: Any, actor: Actor, item_id: int, *, to: str, now: dt.datetime, ex
                               f"(step '{item.step_id}'); it is work of {item.unit_id}/{item.role}")
         target.append(user.id)
 
-    # a closed item is not authorized (nobody may act on it): the machine refuses it before any user is used
-    return _item_action(db, "assign", actor, item_id, lambda it, defn: machine.Assign(item_id, target[0] if target else 0),
-                        now=now, expected_version=expected_version, idempotency_key=idempotency_key,
-                        params={"to": to}, calendar=calendar, authorize=authorize)
+    def make(item: Any, defn: Definition) -> machine.Assign:
+        # a closed item is not authorized (nobody may act on it): the machine refuses it before using the user
+        return machine.Assign(item_id, target[0] if target else 0)
+
+    return _item_action(db, "assign", actor, item_id, make, now=now, expected_version=expected_version,
+                        idempotency_key=idempotency_key, params={"to": to}, calendar=calendar, authorize=authorize)
 
 
 def unit_head_role(db: Any, unit_id: str | None) -> str | None:
