@@ -871,6 +871,46 @@ def assign(db: Any, actor: Actor, item_id: int, *, to: str, now: dt.datetime, ex
                         idempotency_key=idempotency_key, params={"to": to}, calendar=calendar, authorize=authorize)
 
 
+def complete_and_assign(db: Any, actor: Actor, item_id: int, *, outcome: str | None, to: str, now: dt.datetime,
+                        comment: str = "", expected_version: int | None = None, idempotency_key: str | None = None,
+                        calendar: Any = None) -> tuple[ActionResult, list[ActionResult]]:
+    """Complete a step and give what it opens in the actor's own unit to ``to``, in one transaction.
+
+    What a unit's head does at a "phân công" step: the step is done and the
+    next one (the appraisal, say) goes to a named officer at once. Either both
+    happen or neither: a refused assignment leaves the step open.
+
+    Returns
+    -------
+    (ActionResult, list[ActionResult])
+        The completion, then one assignment per item it opened in the actor's unit.
+
+    Raises
+    ------
+    What :func:`complete` and :func:`assign` raise; ActionError when the
+    completion opens nothing in the actor's unit.
+    """
+    def run(s: Any) -> tuple[ActionResult, list[ActionResult]]:
+        done = complete(s, actor, item_id, outcome=outcome, comment=comment, now=now,
+                        expected_version=expected_version, idempotency_key=idempotency_key, calendar=calendar)
+        ours = [w for w in (s.get(WorkItem, i) for i in done.opened) if w is not None and w.unit_id == actor.unit]
+        if not ours:
+            raise ActionError(f"complete: work item {item_id} opens no step of {actor.unit} to give to '{to}'")
+        given, version = [], done.version
+        for n, w in enumerate(ours):
+            key = f"{idempotency_key}:assign:{n}" if idempotency_key else None
+            res = assign(s, actor, w.id, to=to, now=now, expected_version=version, idempotency_key=key,
+                         calendar=calendar)
+            given.append(res)
+            version = res.version
+        return done, given
+
+    if isinstance(db, Session):
+        return run(db)
+    with as_store(db).write() as s:
+        return run(s)
+
+
 def unit_head_role(db: Any, unit_id: str | None) -> str | None:
     """The role of ``unit_id``'s head (who assigns its work and is told about its timers), if any."""
     if not unit_id:

@@ -177,3 +177,39 @@ def test_the_machine_assigns_and_releases_without_touching_the_given_state(catal
     it = next(i for i in back.state.items if i.key == assign_step)
     assert (it.state, it.assignee, it.claimed_at) == ("open", None, None)
     assert back.effects == [] and back.opened == []
+
+
+def test_the_head_completes_the_assignment_step_and_names_the_officer_at_once(runtime):
+    db = runtime.db
+    r = sv.receive(db, runtime.actor("motcua"), "1.001612", applicant="Phạm D", now=at(10, 8))
+    step = _item(db, r.dossier_id, "assign")
+    done, given = sv.complete_and_assign(db, runtime.actor("tckh_head"), step.id, outcome="done", to="tckh_cv2",
+                                         now=at(10, 9), comment="Giao chị Thu", idempotency_key="ca-1")
+    appraise = _item(db, r.dossier_id, "appraise")
+    assert done.opened == [appraise.id] and [g.item_id for g in given] == [appraise.id]
+    assert (appraise.state, appraise.assignee_id) == ("claimed", _uid(runtime, "tckh_cv2"))
+    assert [e.action for e in _events(db, r.dossier_id)][-2:] == ["complete", "assign"]
+    after = dump(db)
+    again = sv.complete_and_assign(db, runtime.actor("tckh_head"), step.id, outcome="done", to="tckh_cv2",
+                                   now=at(10, 9, 1), comment="Giao chị Thu", idempotency_key="ca-1")
+    assert again[0].replayed and again[1][0].replayed and dump(db) == after
+
+
+def test_a_refused_assignment_leaves_the_step_it_followed_open(runtime):
+    db = runtime.db
+    r = sv.receive(db, runtime.actor("motcua"), "1.001612", applicant="Vũ E", now=at(10, 8))
+    step = _item(db, r.dossier_id, "assign")
+    before = dump(db)
+    with pytest.raises(ActionError, match="work of phong_tckh/staff"):
+        sv.complete_and_assign(db, runtime.actor("tckh_head"), step.id, outcome="done", to="qldt_cv", now=at(10, 9))
+    assert dump(db) == before and _item(db, r.dossier_id, "assign").state == "open"
+    # the signature opens the issuing step at the office (van_phong): nothing of Phòng TC-KH to give
+    sv.complete(db, runtime.actor("tckh_head"), step.id, outcome="done", now=at(10, 9))
+    sv.complete(db, runtime.actor("tckh_cv"), _item(db, r.dossier_id, "appraise").id, outcome="ok", now=at(10, 10))
+    sv.complete(db, runtime.actor("tckh_head"), _item(db, r.dossier_id, "check").id, outcome="ok", now=at(10, 11))
+    sign = _item(db, r.dossier_id, "sign")
+    before = dump(db)
+    with pytest.raises(ActionError, match="opens no step of phong_tckh"):
+        sv.complete_and_assign(db, runtime.actor("tckh_head"), sign.id, outcome="approve", to="tckh_cv",
+                               now=at(10, 12))
+    assert dump(db) == before and _item(db, r.dossier_id, "sign").state == "open"
