@@ -317,6 +317,8 @@ _RULES: list[Rule] = [
     (ActionError, r"unit '(?P<u>[^']+)' has no role '(?P<r>[^']+)'; its roles: (?P<k>.*)",
      lambda m, a: f"đơn vị '{m['u']}' không có vai trò '{m['r']}'; các vai trò của đơn vị: {m['k']}."),
     (ActionError, r"user '(?P<u>[^']+)' already exists", lambda m, a: f"đã có người dùng '{m['u']}'."),
+    (ActionError, r"work item (?P<i>\d+) opens no step of (?P<u>\S+) to give to '(?P<t>[^']+)'",
+     lambda m, a: f"hoàn thành công việc {m['i']} không mở bước nào của {m['u']} để giao cho '{m['t']}'."),
     (ActionError, r"user '(?P<u>[^']+)' is deactivated",
      lambda m, a: f"người dùng '{m['u']}' đã bị khóa; không giao việc được."),
     (ActionError, r"user '(?P<u>[^']+)' \((?P<ur>[^)]+)\) may not do work item (?P<i>\d+) \(step '(?P<s>[^']+)'\); "

@@ -257,4 +257,15 @@ def test_the_head_assigns_and_the_officer_releases_from_the_command_line(cli, db
     assert code == 1 and "chưa có ai nhận xử lý" in err
     sheet = cli("dossier", "show", "1.001612-20260310-000001", "--now", "2026-03-10T09:40")
     assert "Phân công xử lý" in sheet and "Trả lại việc cho đơn vị" in sheet
+    # the head names the officer while completing the assignment step of a second dossier
+    cli("dossier", "receive", "1.001612", "--applicant", "H", "--as", "motcua", "--now", "2026-03-10T10:00")
+    before = dump(store)
+    code, out, err = run_main(capsys, monkeypatch, "task", "complete", "5", "--outcome", "done", "--assign-to", "qldt",
+                              "--as", "truongphong", "--now", "2026-03-10T10:10")
+    assert code == 1 and "đây là việc của phong_tckh/staff" in err and dump(store) == before
+    out = cli("task", "complete", "5", "--outcome", "done", "--assign-to", "chuyenvien", "--as", "truongphong",
+              "--now", "2026-03-10T10:10")
+    # (on PostgreSQL the refused attempt used up an id of the sequence: the item's number is read, not assumed)
+    assert re.search(r"Đã hoàn thành công việc 5 và giao công việc \d+ cho chuyenvien:", out), out
+    assert "chuyenvien" in cli("tasks", "--user", "chuyenvien", "--now", "2026-03-10T10:20")
     store.dispose()

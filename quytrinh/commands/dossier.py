@@ -412,6 +412,8 @@ def complete_cmd(
     item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
     outcome: Optional[str] = typer.Option(None, "--outcome", help="Kết quả của bước (ví dụ ok, done, approve)."),
     comment: str = typer.Option("", "--comment", help="Ý kiến, ghi chú."),
+    assign_to: Optional[str] = typer.Option(
+        None, "--assign-to", help="Lãnh đạo đơn vị: giao luôn bước tiếp theo của đơn vị cho cán bộ này."),
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
     version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
     key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
@@ -422,7 +424,14 @@ def complete_cmd(
 
     at = parse_now(now)
     store = open_store()
-    res = sv.complete(store, actor_of(store, as_user), item, outcome=outcome, comment=comment, now=at,
+    actor = actor_of(store, as_user)
+    if assign_to:  # both in one transaction: a refused assignment leaves the step open
+        res, given = sv.complete_and_assign(store, actor, item, outcome=outcome, to=assign_to, comment=comment,
+                                            now=at, expected_version=version, idempotency_key=key)
+        _print_result(given[-1], f"Đã hoàn thành công việc {item} và giao công việc "
+                                 f"{', '.join(str(g.item_id) for g in given)} cho {assign_to}")
+        return
+    res = sv.complete(store, actor, item, outcome=outcome, comment=comment, now=at,
                       expected_version=version, idempotency_key=key)
     _print_result(res, f"Đã hoàn thành công việc {item}")
 

@@ -126,6 +126,12 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
     # the head may give the item to any active officer of its unit and role but the one holding it
     assignees = ([(name, full) for name, full in sv.assignable_users(store_of(request), item.unit_id, item.role)
                   if name != holder] if heads_unit else [])
+    # The head completing a step of their own (e.g. "phân công chuyên viên thụ lý") may name who does the next
+    # step of the unit at once, when the step's routes lead to one role of it.
+    next_roles = {t.role for r in step.routes for t in (defn.step(x) for x in r.targets)
+                  if t.unit == item.unit_id and t.kind in ("human", "sign", "return")}
+    next_officers = (sv.assignable_users(store_of(request), item.unit_id, next(iter(next_roles)))
+                     if may_act and heads_unit and len(next_roles) == 1 and user.role not in next_roles else [])
     from engine import machine
 
     clock = machine.load_clock(item.clock)
@@ -134,7 +140,7 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
         remaining = clock.remaining(_calendar(), now_of(request))
     return render(request, "item.html", {
         "item": item, "sheet": sheet, "d": sheet.dossier, "defn": defn, "step": step, "row": row,
-        "may_act": may_act, "may_release": may_release, "assignees": assignees,
+        "may_act": may_act, "may_release": may_release, "assignees": assignees, "next_officers": next_officers,
         "outcomes": outcomes, "remaining": remaining,
         "units": _unit_names(request), "idem": uuid.uuid4().hex,
     })
@@ -193,19 +199,24 @@ def item_release(request: Request, item_id: int, version: int = Form(...), idem:
 
 @router.post("/items/{item_id}/complete")
 def item_complete(request: Request, item_id: int, version: int = Form(...), outcome: str = Form(""),
-                  comment: str = Form(""), idem: str = Form(""), user: WebUser = Depends(current_user)) -> Response:
+                  comment: str = Form(""), assignee: str = Form(""), idem: str = Form(""),
+                  user: WebUser = Depends(current_user)) -> Response:
     item_of(request, user, item_id)
     back = f"/items/{item_id}"
+    kw = dict(outcome=outcome or None, now=now_of(request), comment=comment.strip(), expected_version=version,
+              idempotency_key=f"web-complete-{idem}" if idem else None)
     try:
-        res = sv.complete(store_of(request), user.actor, item_id, outcome=outcome or None, now=now_of(request),
-                          comment=comment.strip(), expected_version=version,
-                          idempotency_key=f"web-complete-{idem}" if idem else None)
+        if assignee:  # and give the unit's next step to that officer, in the same transaction
+            res, _ = sv.complete_and_assign(store_of(request), user.actor, item_id, to=assignee, **kw)
+        else:
+            res = sv.complete(store_of(request), user.actor, item_id, **kw)
     except QuytrinhError as exc:
         return _action_error(request, exc, back)
     from engine.machine import Status
 
-    flash(request, f"Đã hoàn thành bước xử lý hồ sơ {res.dossier_code} — trạng thái: {Status(res.status).label}.",
-          "success")
+    given = f"; bước tiếp theo đã giao cho {assignee}" if assignee else ""
+    flash(request, f"Đã hoàn thành bước xử lý hồ sơ {res.dossier_code} — trạng thái: {Status(res.status).label}"
+                   f"{given}.", "success")
     return RedirectResponse("/inbox", status_code=303)
 
 

@@ -97,3 +97,70 @@ def test_the_api_assigns_and_releases(web, client_for):
     assert _holder(web, item.id) is None
     r = c.post(f"/api/tasks/{item.id}/release", headers=head)
     assert r.status_code == 409 and r.json()["error"] == "illegal_action"
+
+
+def test_assign_and_release_in_a_real_browser(live_server, browser, tmp_path):
+    from tests.web.conftest import shot
+
+    web = live_server.web
+    item = _appraise(web)
+
+    def signed_in(username: str):
+        ctx = browser.new_context(base_url=live_server.url, locale="vi-VN", viewport={"width": 1280, "height": 900})
+        page = ctx.new_page()
+        page.goto("/login")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/inbox$"))
+        return page
+
+    head = signed_in("tckh_head")
+    head.goto(f"/items/{item.id}")
+    head.select_option("#assign-form select[name=to]", "tckh_cv2")
+    shot(head, tmp_path, "assign")
+    head.click("#assign-form button[type=submit]")
+    head.wait_for_url(re.compile(rf".*/items/{item.id}$"))
+    assert "Đã phân công công việc này cho tckh_cv2." in head.content()
+    assert _holder(web, item.id) == web.runtime.actor("tckh_cv2").user_id
+
+    officer = signed_in("tckh_cv2")
+    officer.goto("/inbox")
+    assert officer.locator(f"#mine tr[data-dossier] a[href='/items/{item.id}']").count() == 1
+    officer.goto(f"/items/{item.id}")
+    officer.click("#release-form button[type=submit]")
+    officer.wait_for_url(re.compile(rf".*/items/{item.id}$"))
+    assert "Đã trả lại công việc cho đơn vị" in officer.content()
+    assert _holder(web, item.id) is None
+
+
+def test_the_head_names_the_officer_while_completing_the_assignment_step(web, client_for):
+    rt = web.runtime
+    r = sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Hộ kinh doanh Hoa Mai", now=web.clock())
+    step = r.opened[-1]
+    head = client_for("tckh_head")
+    page = head.get(f"/items/{step}").text
+    assert "Giao bước tiếp theo cho" in page
+    assert re.findall(r'<select name="assignee"[^>]*>(.*?)</select>', page, re.S)[0].count("<option") == 3
+    r2 = head.post(f"/items/{step}/complete", data={"csrf_token": csrf_of(page), "version": r.version,
+                                                   "outcome": "done", "assignee": "tckh_cv2"}, follow_redirects=True)
+    assert "bước tiếp theo đã giao cho tckh_cv2" in r2.text
+    with web.store.session() as s:
+        appraise = s.exec(select(WorkItem).where(WorkItem.dossier_id == r.dossier_id,
+                                                 WorkItem.step_id == "appraise")).one()
+    assert appraise.assignee_id == rt.actor("tckh_cv2").user_id
+    # the officer's own page offers no such choice (the next step, the head's check, is not theirs to give)
+    cv2 = client_for("tckh_cv2")
+    assert "Giao bước tiếp theo cho" not in cv2.get(f"/items/{appraise.id}").text
+
+
+def test_a_refused_assignment_at_completion_leaves_the_step_open(web, client_for):
+    rt = web.runtime
+    r = sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Hộ kinh doanh Hoa Lan", now=web.clock())
+    step = r.opened[-1]
+    head = client_for("tckh_head")
+    page = head.get(f"/items/{step}").text
+    before = dump(web.store)
+    r2 = head.post(f"/items/{step}/complete", data={"csrf_token": csrf_of(page), "version": r.version,
+                                                   "outcome": "done", "assignee": "qldt_cv"}, follow_redirects=True)
+    assert "dữ liệu chưa hợp lệ" in r2.text and dump(web.store) == before
