@@ -296,6 +296,7 @@ class Effect:
 EFFECT_KINDS = (
     "issue_receipt",       # form 01, with the appointment
     "notify_unit",         # a work item opened at a unit
+    "notify_user",         # a work item was assigned to a named officer
     "notify_citizen",      # something the applicant must know (supplement, refusal, result ready...)
     "produce_form",        # a form (BM02, BM03, BM04, the stop notice...)
     "publish_result",      # the result was returned: publish / sync to the portal
@@ -578,6 +579,8 @@ def _assign(defn: Definition, tr: Transition, action: Assign, now: dt.datetime) 
         it.state, it.assignee, it.claimed_at = CLAIMED, action.user, now
         if state.status == Status.RECEIVED and it.step != defn.start.id:
             state.status = Status.PROCESSING
+        tr.effects.append(Effect("notify_user", {"step": it.step, "user_id": action.user, "due_at": _iso(it.due_at)},
+                                 it.key))
     tr.events.append(MachineEvent(name, it.key, it.step, int(before), int(state.status),
                                   data={"from": holder, "to": action.user}))
 

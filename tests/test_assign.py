@@ -11,7 +11,7 @@ from engine import machine
 from engine import services as sv
 from engine.errors import ActionError, DuplicateRequest, IllegalAction, NotAuthorized, NotFound, StaleVersion
 from engine.machine import Status
-from engine.store import Event, User, WorkItem, dump
+from engine.store import Event, OutboxItem, User, WorkItem, dump
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 
@@ -57,6 +57,10 @@ def test_the_head_assigns_open_work_to_an_officer_who_alone_may_do_it(appraise):
     assert ev.data == {"from": None, "to": _uid(rt, "tckh_cv2")}
     with pytest.raises(NotAuthorized, match="claimed by another user"):
         sv.complete(db, rt.actor("tckh_cv"), item.id, outcome="ok", now=at(10, 10))
+    with db.session() as s:
+        told = s.exec(select(OutboxItem).where(OutboxItem.dossier_id == d, OutboxItem.kind == "notify_user")).all()
+    assert [(o.work_item_id, o.payload["user_id"], o.payload["unit"]) for o in told] == [
+        (item.id, _uid(rt, "tckh_cv2"), "phong_tckh")]
     tasks = {t.item_id: t.assignee for t in sv.list_tasks(db, now=at(10, 10), unit="phong_tckh")}
     assert tasks[item.id] == "tckh_cv2"
     sv.complete(db, rt.actor("tckh_cv2"), item.id, outcome="ok", now=at(10, 11))
@@ -173,6 +177,8 @@ def test_the_machine_assigns_and_releases_without_touching_the_given_state(catal
     assert (it.state, it.assignee, it.claimed_at, tr.state.status) == ("claimed", 7, at(10, 9), Status.PROCESSING)
     assert next(i for i in state.items if i.key == assign_step).state == "open"  # the input is unchanged
     assert [(e.action, e.data) for e in tr.events] == [("assign", {"from": None, "to": 7})]
+    assert [(e.kind, e.item, e.payload["user_id"], e.payload["step"]) for e in tr.effects] == [
+        ("notify_user", assign_step, 7, "assign")]
     back = machine.apply(defn, tr.state, machine.Assign(assign_step, None), at(10, 10), calendar)
     it = next(i for i in back.state.items if i.key == assign_step)
     assert (it.state, it.assignee, it.claimed_at) == ("open", None, None)
@@ -213,3 +219,20 @@ def test_a_refused_assignment_leaves_the_step_it_followed_open(runtime):
         sv.complete_and_assign(db, runtime.actor("tckh_head"), sign.id, outcome="approve", to="tckh_cv",
                                now=at(10, 12))
     assert dump(db) == before and _item(db, r.dossier_id, "sign").state == "open"
+
+
+def test_the_officer_is_told_by_name_when_the_outbox_item_is_performed(appraise, tmp_path):
+    from workflows.effects import DeliveryLog, EffectContext, OutboxWork, perform
+
+    rt, d, item = appraise
+    sv.assign(rt.db, rt.actor("tckh_head"), item.id, to="tckh_cv2", now=at(10, 9, 30))
+    with rt.db.session() as s:
+        row = s.exec(select(OutboxItem).where(OutboxItem.dossier_id == d, OutboxItem.kind == "notify_user")).one()
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    done = perform(EffectContext(rt.db, at(10, 9, 31), "w", log), OutboxWork.of(row))
+    assert (done["channel"], done["to"], done["delivered"]) == ("user", "tckh_cv2", True)
+    (record,) = log.records()
+    assert record["message"].startswith("tckh_cv2: anh/chị được giao xử lý hồ sơ 1.001612-")
+    assert record["message"].endswith("bước 'appraise', hạn xử lý 09:00 ngày 11/03/2026.")  # the step's own due instant
+    again = perform(EffectContext(rt.db, at(10, 9, 32), "w", log), OutboxWork.of(row))
+    assert again["duplicate"] and len(log.records()) == 1  # performed twice, delivered once

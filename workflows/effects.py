@@ -11,8 +11,9 @@ hands each claimed item to :func:`perform`, which dispatches on its kind:
 ``issue_receipt``, ``produce_form``
     issue the form (01 receipt, 02, 03, 04, the stop notice...) as a document
     record for the unit;
-``notify_unit``, ``notify_citizen``, ``notify_unit_head``
-    send a Vietnamese message to the unit, the applicant or the unit's head;
+``notify_unit``, ``notify_user``, ``notify_citizen``, ``notify_unit_head``
+    send a Vietnamese message to the unit, the officer a work item was
+    assigned to, the applicant or the unit's head;
 ``publish_result``
     publish the returned result (the sync to the national portal).
 
@@ -249,6 +250,20 @@ def notify_unit(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
                     f"hạn xử lý {_local(work.payload.get('due_at'))}.")
 
 
+def notify_user(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
+    """Tell an officer that a work item was assigned to them by name."""
+    from engine.store import User
+
+    with ctx.store.session() as s:
+        user = s.get(User, work.payload.get("user_id"))
+    if user is None:
+        raise PermanentEffectError(f"outbox item {work.id}: user {work.payload.get('user_id')} does not exist")
+    step = work.payload.get("step") or ""
+    return _deliver(ctx, work, "user", user.username,
+                    f"{user.full_name or user.username}: anh/chị được giao xử lý hồ sơ {work.dossier_code}, "
+                    f"bước '{step}', hạn xử lý {_local(work.payload.get('due_at'))}.")
+
+
 _CITIZEN_MESSAGES = {
     "supplement": "đề nghị ông/bà bổ sung, hoàn thiện hồ sơ theo Phiếu yêu cầu bổ sung (Mẫu 02).",
     "refused": "hồ sơ không được tiếp nhận; lý do ghi tại Phiếu từ chối (Mẫu 03).",
@@ -344,6 +359,7 @@ HANDLERS: dict[str, Handler] = {
     "issue_receipt": issue_receipt,
     "produce_form": produce_form,
     "notify_unit": notify_unit,
+    "notify_user": notify_user,
     "notify_citizen": notify_citizen,
     "notify_unit_head": notify_unit_head,
     "publish_result": publish_result,
