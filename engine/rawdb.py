@@ -364,9 +364,11 @@ def write(db: Any) -> Iterator[Tx]:
                 yield tx
                 conn.execute("COMMIT")
         except dbapi.Error as exc:  # raised where a pipeline's result was read, or by the commit
+            _lost(engine, raw, conn, exc)
             _rollback(raw, conn, pg, dbapi)
             raise sa.exc.DBAPIError.instance("", (), exc, dbapi.Error) from exc
-        except BaseException:
+        except BaseException as exc:
+            _lost(engine, raw, conn, getattr(exc, "orig", None))
             _rollback(raw, conn, pg, dbapi)
             raise
     finally:
@@ -413,6 +415,24 @@ try:
     _PG_IDLE = TransactionStatus.IDLE
 except ImportError:  # pragma: no cover - psycopg is a dependency
     pass
+
+
+def _lost(engine: Any, raw: Any, conn: Any, exc: Any) -> None:
+    """When ``exc`` (a driver error on ``conn``) says the connection was lost, drop every connection of the pool.
+
+    A lost connection usually means the server restarted: its siblings resting
+    in the pool are as dead, and each would fail an action of its own. As
+    SQLAlchemy does for its own statements, the pool is invalidated (its
+    connections are replaced as they are next checked out).
+    """
+    if exc is None or not isinstance(exc, engine.dialect.dbapi.Error):
+        return
+    try:
+        lost = engine.dialect.is_disconnect(exc, conn, None)
+    except Exception:  # pragma: no cover - a dialect that cannot tell
+        lost = False
+    if lost:
+        engine.pool._invalidate(raw, exc)  # SQLAlchemy's own pool-wide invalidation (by timestamp)
 
 
 def _rollback(raw: Any, conn: Any, pg: bool, dbapi: Any) -> None:

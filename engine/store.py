@@ -472,7 +472,8 @@ def make_engine(url: str | None = None, **kw: Any) -> Engine:
 #: connection used moments ago is almost surely alive; one that rested (the
 #: server may have restarted meanwhile) is pinged, and replaced if dead. A
 #: connection that died within the window fails the one action that gets it
-#: (rolled back, nothing written) and is dropped from the pool.
+#: (rolled back, nothing written), and the pool then drops every connection it
+#: held (a lost connection usually means the server restarted).
 PING_AFTER_IDLE_SECONDS = 2.0
 
 
@@ -496,8 +497,9 @@ def _ping_when_idle(engine: Engine) -> None:
             return
         try:
             engine.dialect.do_ping(dbapi_conn)
-        except Exception as exc:  # dead: the pool discards it and connects again
-            raise sa.exc.DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+        except Exception as exc:  # dead, and so most likely its siblings (the server restarted): the pool
+            # discards every connection it holds (not only this one) and connects again
+            raise sa.exc.InvalidatePoolError(f"pooled connection failed its ping: {exc}") from exc
 
 
 def _configure_sqlite(engine: Engine) -> None:

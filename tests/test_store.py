@@ -183,25 +183,28 @@ def _seeded(url: str):
 T0 = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
 
 
-def _kill_pooled_connection(store) -> None:
-    """End the one connection resting in the store's pool as a server restart would (SQLite: close it)."""
-    raw = store.engine.raw_connection()
-    conn = raw.driver_connection
-    raw.close()  # back into the pool, where it rests
-    assert store.engine.pool.checkedin() == 1
+def _kill_pooled_connections(store, n: int = 1) -> None:
+    """End the ``n`` connections resting in the store's pool as a server restart would (SQLite: close them)."""
+    import time
+
+    raws = [store.engine.raw_connection() for _ in range(n)]
+    conns = [raw.driver_connection for raw in raws]
+    for raw in raws:
+        raw.close()  # back into the pool, where they rest
+    assert store.engine.pool.checkedin() == n
     if store.dialect == "sqlite":
-        conn.close()
+        for conn in conns:
+            conn.close()
         return
-    pid = conn.info.backend_pid
+    pids = [conn.info.backend_pid for conn in conns]
     admin = sa.create_engine(store.engine.url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        assert c.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
-        for _ in range(200):  # until the server has let it go
-            if not c.execute(sa.text("select count(*) from pg_stat_activity where pid = :pid"),
-                             {"pid": pid}).scalar_one():
+        for pid in pids:
+            assert c.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+        for _ in range(200):  # until the server has let them go
+            if not c.execute(sa.text("select count(*) from pg_stat_activity where pid = any(:pids)"),
+                             {"pids": pids}).scalar_one():
                 break
-            import time
-
             time.sleep(0.01)
     admin.dispose()
 
@@ -214,7 +217,7 @@ def _receive(store, clerk, i: int):
 
 def test_a_pooled_connection_that_died_while_resting_is_replaced_before_use(db_url, monkeypatch):
     store, clerk = _seeded(db_url)
-    _kill_pooled_connection(store)
+    _kill_pooled_connections(store)
     monkeypatch.setattr(st, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has rested long enough to be pinged
     r = _receive(store, clerk, 1)  # the ping finds it dead: the pool connects afresh, the action runs
     assert r.dossier_code.startswith("BENCH-REF-")
@@ -225,11 +228,33 @@ def test_a_pooled_connection_that_died_while_resting_is_replaced_before_use(db_u
 
 def test_a_connection_that_died_right_after_use_fails_one_action_and_nothing_else(db_url):
     store, clerk = _seeded(db_url)
-    _kill_pooled_connection(store)  # within PING_AFTER_IDLE_SECONDS of its last use: not pinged
+    _kill_pooled_connections(store)  # within PING_AFTER_IDLE_SECONDS of its last use: not pinged
     with pytest.raises(sa.exc.DBAPIError):
         _receive(store, clerk, 1)
     r = _receive(store, clerk, 2)  # the dead connection left the pool: the next action gets a new one
     with store.engine.connect() as conn:
         assert conn.execute(select(Dossier.applicant)).all() == [("Công dân 2",)]
     assert r.version == 1
+    store.dispose()
+
+
+def test_after_a_restart_one_action_fails_and_the_pool_replaces_every_connection(db_url):
+    store, clerk = _seeded(db_url)
+    _kill_pooled_connections(store, 3)  # three connections used moments ago, all dead now
+    with pytest.raises(sa.exc.DBAPIError):
+        _receive(store, clerk, 1)  # the first action finds out
+    codes = [_receive(store, clerk, i).dossier_code for i in range(2, 6)]  # the others get new connections
+    with store.engine.connect() as conn:
+        assert sorted(r[0] for r in conn.execute(select(Dossier.code))) == sorted(codes)
+    store.dispose()
+
+
+def test_a_dead_connection_found_by_the_ping_replaces_its_siblings_too(db_url, monkeypatch):
+    store, clerk = _seeded(db_url)
+    _kill_pooled_connections(store, 3)
+    monkeypatch.setattr(st, "PING_AFTER_IDLE_SECONDS", 0.0)
+    first = _receive(store, clerk, 1)  # its connection is pinged, found dead: the whole pool is renewed
+    monkeypatch.setattr(st, "PING_AFTER_IDLE_SECONDS", 3600.0)  # no more pings: the siblings must be gone
+    codes = [first.dossier_code] + [_receive(store, clerk, i).dossier_code for i in range(2, 6)]
+    assert len(set(codes)) == 5
     store.dispose()
