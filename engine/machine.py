@@ -572,6 +572,8 @@ def _assign(defn: Definition, tr: Transition, action: Assign, now: dt.datetime) 
             raise _illegal(name, state, f"work item {it.key} (step '{it.step}') is not claimed by anyone",
                            allowed_actions(defn, state))
         it.state, it.assignee, it.claimed_at = OPEN, None, None
+        tr.effects.append(Effect("notify_unit", {"step": it.step, "unit": step.unit, "role": step.role,
+                                                 "due_at": _iso(it.due_at), "reason": "released"}, it.key))
     else:
         if it.state == CLAIMED and holder == action.user:
             raise _illegal(name, state, f"work item {it.key} (step '{it.step}') is already with user {holder}",

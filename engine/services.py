@@ -873,7 +873,7 @@ def assign(db: Any, actor: Actor, item_id: int, *, to: str, now: dt.datetime, ex
 
 def complete_and_assign(db: Any, actor: Actor, item_id: int, *, outcome: str | None, to: str, now: dt.datetime,
                         comment: str = "", expected_version: int | None = None, idempotency_key: str | None = None,
-                        calendar: Any = None) -> tuple[ActionResult, list[ActionResult]]:
+                        calendar: Any = None, strict: bool = True) -> tuple[ActionResult, list[ActionResult]]:
     """Complete a step and give what it opens in the actor's own unit to ``to``, in one transaction.
 
     What a unit's head does at a "phân công" step: the step is done and the
@@ -885,16 +885,27 @@ def complete_and_assign(db: Any, actor: Actor, item_id: int, *, outcome: str | N
     (ActionResult, list[ActionResult])
         The completion, then one assignment per item it opened in the actor's unit.
 
+    With ``strict=False`` an outcome that opens nothing of the actor's unit
+    for the officer's role (the head signed, and the result goes to the
+    office) just completes the step, and the list is empty: the web form
+    offers the officer before the outcome is chosen.
+
     Raises
     ------
-    What :func:`complete` and :func:`assign` raise; ActionError when the
-    completion opens nothing in the actor's unit.
+    What :func:`complete` and :func:`assign` raise; ActionError (``strict``)
+    when the completion opens nothing of the actor's unit for the officer.
     """
     def run(s: Any) -> tuple[ActionResult, list[ActionResult]]:
         done = complete(s, actor, item_id, outcome=outcome, comment=comment, now=now,
                         expected_version=expected_version, idempotency_key=idempotency_key, calendar=calendar)
-        ours = [w for w in (s.get(WorkItem, i) for i in done.opened) if w is not None and w.unit_id == actor.unit]
+        target = s.exec(select(User).where(User.username == to)).first()
+        role = target.role if target is not None else None
+        # what the completion opened in the actor's unit for the officer's role (several roles: theirs only)
+        ours = [w for w in (s.get(WorkItem, i) for i in done.opened)
+                if w is not None and w.unit_id == actor.unit and (role is None or w.role == role)]
         if not ours:
+            if not strict:
+                return done, []
             raise ActionError(f"complete: work item {item_id} opens no step of {actor.unit} to give to '{to}'")
         given, version = [], done.version
         for n, w in enumerate(ours):
@@ -1576,6 +1587,7 @@ class DossierSheet:
     events: list[Event]
     apologies: list[Apology]
     timeliness: str | None = None  # the dossier's class: live at ``now`` while open, else as stored
+    usernames: dict[int, str] = field(default_factory=dict)  # user id -> username (who an event names)
 
 
 def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None, calendar: Any = None) -> DossierSheet:
@@ -1609,7 +1621,7 @@ def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None
     dclock = machine.load_clock(d.clock)
     if now is not None and dclock is not None and not dclock.closed and d.paused_at is None:
         dcls = str(sla.timeliness_open(dclock, cal, utc(now), scope=sla.Scope.DOSSIER))
-    return DossierSheet(d, defn, rows, events, apologies, dcls)
+    return DossierSheet(d, defn, rows, events, apologies, dcls, users)
 
 
 __all__ = [

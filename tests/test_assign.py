@@ -85,6 +85,10 @@ def test_the_holder_gives_work_back_and_a_colleague_takes_it(appraise):
     assert (w.state, w.assignee_id, w.claimed_at) == ("open", None, None)
     ev = _events(rt.db, d)[-1]
     assert (ev.action, ev.data) == ("release", {"from": _uid(rt, "tckh_cv"), "to": None})
+    with rt.db.session() as s:  # the unit is told the work is free again
+        told = s.exec(select(OutboxItem).where(OutboxItem.dossier_id == d, OutboxItem.kind == "notify_unit")
+                      .order_by(OutboxItem.id.desc())).first()  # type: ignore[union-attr]
+    assert (told.work_item_id, told.payload["reason"], told.payload["unit"]) == (item.id, "released", "phong_tckh")
     sv.claim(rt.db, rt.actor("tckh_cv2"), item.id, now=at(10, 9, 30))
     assert _item(rt.db, d, "appraise").assignee_id == _uid(rt, "tckh_cv2")
 
@@ -182,7 +186,8 @@ def test_the_machine_assigns_and_releases_without_touching_the_given_state(catal
     back = machine.apply(defn, tr.state, machine.Assign(assign_step, None), at(10, 10), calendar)
     it = next(i for i in back.state.items if i.key == assign_step)
     assert (it.state, it.assignee, it.claimed_at) == ("open", None, None)
-    assert back.effects == [] and back.opened == []
+    assert [(e.kind, e.item, e.payload["reason"]) for e in back.effects] == [("notify_unit", assign_step, "released")]
+    assert back.opened == []
 
 
 def test_the_head_completes_the_assignment_step_and_names_the_officer_at_once(runtime):
@@ -219,6 +224,9 @@ def test_a_refused_assignment_leaves_the_step_it_followed_open(runtime):
         sv.complete_and_assign(db, runtime.actor("tckh_head"), sign.id, outcome="approve", to="tckh_cv",
                                now=at(10, 12))
     assert dump(db) == before and _item(db, r.dossier_id, "sign").state == "open"
+    done, given = sv.complete_and_assign(db, runtime.actor("tckh_head"), sign.id, outcome="approve", to="tckh_cv",
+                                         now=at(10, 12), strict=False)  # as the web form: just the signature
+    assert given == [] and done.action == "complete" and _item(db, r.dossier_id, "sign").state == "done"
 
 
 def test_the_officer_is_told_by_name_when_the_outbox_item_is_performed(appraise, tmp_path):
@@ -233,6 +241,26 @@ def test_the_officer_is_told_by_name_when_the_outbox_item_is_performed(appraise,
     assert (done["channel"], done["to"], done["delivered"]) == ("user", "tckh_cv2", True)
     (record,) = log.records()
     assert record["message"].startswith("tckh_cv2: anh/chị được giao xử lý hồ sơ 1.001612-")
-    assert record["message"].endswith("bước 'appraise', hạn xử lý 09:00 ngày 11/03/2026.")  # the step's own due instant
+    assert f"bước '{item.step_name}'" in record["message"]  # the step's Vietnamese name
+    assert record["message"].endswith(", hạn xử lý 09:00 ngày 11/03/2026.")  # the step's own due instant
     again = perform(EffectContext(rt.db, at(10, 9, 32), "w", log), OutboxWork.of(row))
     assert again["duplicate"] and len(log.records()) == 1  # performed twice, delivered once
+
+
+def test_the_unit_is_told_in_vietnamese_that_released_work_is_free_again(appraise, tmp_path):
+    from workflows.effects import DeliveryLog, EffectContext, OutboxWork, perform
+
+    rt, d, item = appraise
+    sv.claim(rt.db, rt.actor("tckh_cv"), item.id, now=at(10, 9, 10))
+    sv.release(rt.db, rt.actor("tckh_cv"), item.id, now=at(10, 9, 20))
+    with rt.db.session() as s:
+        rows = s.exec(select(OutboxItem).where(OutboxItem.dossier_id == d, OutboxItem.kind == "notify_unit")
+                      .order_by(OutboxItem.id)).all()
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    for row in rows[-2:]:  # the appraisal opened, then given back
+        perform(EffectContext(rt.db, at(10, 9, 31), "w", log), OutboxWork.of(row))
+    opened, released = (r["message"] for r in log.records())
+    assert opened == f"Phòng TC-KH: hồ sơ {rows[-1].payload['dossier_code']} chuyển đến bước '{item.step_name}', " \
+                     f"hạn xử lý 09:00 ngày 11/03/2026."
+    assert released.startswith(f"Phòng TC-KH: hồ sơ {rows[-1].payload['dossier_code']}, bước '{item.step_name}' "
+                               f"được trả lại đơn vị, chờ cán bộ nhận xử lý")

@@ -256,7 +256,7 @@ def test_the_head_assigns_and_the_officer_releases_from_the_command_line(cli, db
     code, out, err = run_main(capsys, monkeypatch, "task", "release", "3", "--as", "chuyenvien2")
     assert code == 1 and "chưa có ai nhận xử lý" in err
     sheet = cli("dossier", "show", "1.001612-20260310-000001", "--now", "2026-03-10T09:40")
-    assert "Phân công xử lý" in sheet and "Trả lại việc cho đơn vị" in sheet
+    assert "Phân công xử lý [appraise] → chuyenvien2" in sheet and "Trả lại việc cho đơn vị [appraise] (chuyenvien2 trả lại)" in sheet
     # the head names the officer while completing the assignment step of a second dossier
     cli("dossier", "receive", "1.001612", "--applicant", "H", "--as", "motcua", "--now", "2026-03-10T10:00")
     before = dump(store)

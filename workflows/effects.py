@@ -241,13 +241,28 @@ def produce_form(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
                     f"Hồ sơ {work.dossier_code}: lập {label}{extra}.", {"form": form})
 
 
+def _step_name(ctx: EffectContext, work: OutboxWork) -> str:
+    """The Vietnamese name of the outbox item's step (its id when the work item is gone)."""
+    from engine.store import WorkItem
+
+    if work.work_item_id is not None:
+        with ctx.store.session() as s:
+            item = s.get(WorkItem, work.work_item_id)
+        if item is not None and item.step_name:
+            return item.step_name
+    return str(work.payload.get("step") or "")
+
+
 def notify_unit(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
-    """Tell a unit that a work item opened for it."""
+    """Tell a unit that a work item opened for it (or was given back to it)."""
     unit = _unit_label(ctx.store, work.unit)
-    step = work.payload.get("step") or ""
-    return _deliver(ctx, work, "unit", work.unit or "-",
-                    f"{unit}: hồ sơ {work.dossier_code} chuyển đến bước '{step}', "
-                    f"hạn xử lý {_local(work.payload.get('due_at'))}.")
+    step = _step_name(ctx, work)
+    due = _local(work.payload.get("due_at"))
+    if work.payload.get("reason") == "released":
+        text = f"hồ sơ {work.dossier_code}, bước '{step}' được trả lại đơn vị, chờ cán bộ nhận xử lý; hạn xử lý {due}."
+    else:
+        text = f"hồ sơ {work.dossier_code} chuyển đến bước '{step}', hạn xử lý {due}."
+    return _deliver(ctx, work, "unit", work.unit or "-", f"{unit}: {text}")
 
 
 def notify_user(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
@@ -258,7 +273,7 @@ def notify_user(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
         user = s.get(User, work.payload.get("user_id"))
     if user is None:
         raise PermanentEffectError(f"outbox item {work.id}: user {work.payload.get('user_id')} does not exist")
-    step = work.payload.get("step") or ""
+    step = _step_name(ctx, work)
     return _deliver(ctx, work, "user", user.username,
                     f"{user.full_name or user.username}: anh/chị được giao xử lý hồ sơ {work.dossier_code}, "
                     f"bước '{step}', hạn xử lý {_local(work.payload.get('due_at'))}.")

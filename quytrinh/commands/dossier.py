@@ -255,6 +255,9 @@ def show_cmd(
         step = f" [{e.step_id}]" if e.step_id else ""
         to = f" → {', '.join(e.to_steps)}" if e.to_steps else ""
         comment = f" — {e.comment}" if e.comment else ""
+        if e.action in ("assign", "release") and e.data:  # whom the work went to, or who gave it back
+            who = sheet.usernames.get(e.data.get("to" if e.action == "assign" else "from"), "–")
+            to = f" → {who}" if e.action == "assign" else f" ({who} trả lại)"
         console.print(esc(f"  {local(e.at)}  {e.actor}: {ACTION_LABELS.get(e.action, e.action)}{step}"
                           f"{(' (' + e.outcome + ')') if e.outcome else ''}{to}{change}{comment}"))
     for a in sheet.apologies:

@@ -124,8 +124,9 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
     row = next((r for r in sheet.rows if r.item_id == item.id), None)
     holder = row.assignee if row is not None and item.state == "claimed" else None
     # the head may give the item to any active officer of its unit and role but the one holding it
+    # (not themselves: taking it is "Nhận xử lý")
     assignees = ([(name, full) for name, full in sv.assignable_users(store_of(request), item.unit_id, item.role)
-                  if name != holder] if heads_unit else [])
+                  if name not in (holder, user.username)] if heads_unit else [])
     # The head completing a step of their own (e.g. "phân công chuyên viên thụ lý") may name who does the next
     # step of the unit at once, when the step's routes lead to one role of it.
     next_roles = {t.role for r in step.routes for t in (defn.step(x) for x in r.targets)
@@ -206,17 +207,24 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
     kw = dict(outcome=outcome or None, now=now_of(request), comment=comment.strip(), expected_version=version,
               idempotency_key=f"web-complete-{idem}" if idem else None)
     try:
+        given: list[sv.ActionResult] = []
         if assignee:  # and give the unit's next step to that officer, in the same transaction
-            res, _ = sv.complete_and_assign(store_of(request), user.actor, item_id, to=assignee, **kw)
+            res, given = sv.complete_and_assign(store_of(request), user.actor, item_id, to=assignee, strict=False,
+                                                **kw)
         else:
             res = sv.complete(store_of(request), user.actor, item_id, **kw)
     except QuytrinhError as exc:
         return _action_error(request, exc, back)
     from engine.machine import Status
 
-    given = f"; bước tiếp theo đã giao cho {assignee}" if assignee else ""
+    if given:
+        given_text = f"; bước tiếp theo đã giao cho {assignee}"
+    elif assignee:  # the chosen outcome leads out of the unit: nothing to give
+        given_text = "; bước tiếp theo không thuộc đơn vị nên không giao cho ai"
+    else:
+        given_text = ""
     flash(request, f"Đã hoàn thành bước xử lý hồ sơ {res.dossier_code} — trạng thái: {Status(res.status).label}"
-                   f"{given}.", "success")
+                   f"{given_text}.", "success")
     return RedirectResponse("/inbox", status_code=303)
 
 

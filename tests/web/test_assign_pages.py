@@ -44,7 +44,7 @@ def test_the_head_assigns_from_the_item_page_and_the_officer_gives_it_back(web, 
                                                    "to": "tckh_cv2"}, follow_redirects=True)
     assert r.status_code == 200 and "Đã phân công công việc này cho tckh_cv2." in r.text
     assert _holder(web, item.id) == web.runtime.actor("tckh_cv2").user_id
-    assert "Phân công xử lý" in r.text  # the history names the event
+    assert "Phân công xử lý</b>" in r.text and ": giao cho tckh_cv2" in r.text  # the history: the event, to whom
     assert "Giao lại cho" in r.text and re.findall(r'<option value="([^"]+)"', r.text) == ["tckh_cv"]
 
     other = client_for("tckh_cv")  # may look, not act: it is someone else's now
@@ -58,7 +58,7 @@ def test_the_head_assigns_from_the_item_page_and_the_officer_gives_it_back(web, 
                  follow_redirects=True)
     assert r.status_code == 200 and "Đã trả lại công việc cho đơn vị" in r.text
     assert _holder(web, item.id) is None
-    assert "Trả lại việc cho đơn vị" in r.text  # the history
+    assert "Trả lại việc cho đơn vị</b>" in r.text and ": tckh_cv2 trả lại" in r.text  # the history
 
 
 def test_an_officer_cannot_assign_and_a_refusal_changes_nothing(web, client_for):
@@ -141,6 +141,7 @@ def test_the_head_names_the_officer_while_completing_the_assignment_step(web, cl
     head = client_for("tckh_head")
     page = head.get(f"/items/{step}").text
     assert "Giao bước tiếp theo cho" in page
+    assert 'id="assign-form"' not in page  # their own step: no form to give it to themselves (they claim it)
     assert re.findall(r'<select name="assignee"[^>]*>(.*?)</select>', page, re.S)[0].count("<option") == 3
     r2 = head.post(f"/items/{step}/complete", data={"csrf_token": csrf_of(page), "version": r.version,
                                                    "outcome": "done", "assignee": "tckh_cv2"}, follow_redirects=True)
@@ -164,3 +165,25 @@ def test_a_refused_assignment_at_completion_leaves_the_step_open(web, client_for
     r2 = head.post(f"/items/{step}/complete", data={"csrf_token": csrf_of(page), "version": r.version,
                                                    "outcome": "done", "assignee": "qldt_cv"}, follow_redirects=True)
     assert "dữ liệu chưa hợp lệ" in r2.text and dump(web.store) == before
+
+
+def test_an_outcome_leading_out_of_the_unit_completes_and_gives_nothing(web, client_for):
+    item = _appraise(web)
+    rt = web.runtime
+    sv.complete(web.store, rt.actor("tckh_cv"), item.id, outcome="ok", now=web.clock())
+    with web.store.session() as s:
+        check = s.exec(select(WorkItem).where(WorkItem.dossier_id == item.dossier_id,
+                                              WorkItem.step_id == "check")).one()
+    sv.complete(web.store, rt.actor("tckh_head"), check.id, outcome="ok", now=web.clock())
+    with web.store.session() as s:
+        sign = s.exec(select(WorkItem).where(WorkItem.dossier_id == item.dossier_id,
+                                             WorkItem.step_id == "sign")).one()
+    head = client_for("tckh_head")
+    page = head.get(f"/items/{sign.id}").text
+    assert "Giao bước tiếp theo cho" in page  # a rejection would send the dossier back to the unit's officers
+    r = head.post(f"/items/{sign.id}/complete", data={"csrf_token": csrf_of(page), "version": _version(web, sign.id),
+                                                     "outcome": "approve", "assignee": "tckh_cv2"},
+                  follow_redirects=True)
+    assert "bước tiếp theo không thuộc đơn vị nên không giao cho ai" in r.text
+    with web.store.session() as s:
+        assert s.get(WorkItem, sign.id).state == "done"
