@@ -106,14 +106,9 @@ def test_assign_and_release_in_a_real_browser(live_server, browser, tmp_path):
     item = _appraise(web)
 
     def signed_in(username: str):
-        ctx = browser.new_context(base_url=live_server.url, locale="vi-VN", viewport={"width": 1280, "height": 900})
-        page = ctx.new_page()
-        page.goto("/login")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r".*/inbox$"))
-        return page
+        from tests.web.test_leader_e2e import _sign_in
+
+        return _sign_in(browser, live_server.url, username)
 
     head = signed_in("tckh_head")
     head.goto(f"/items/{item.id}")
