@@ -583,6 +583,9 @@ def _assign(defn: Definition, tr: Transition, action: Assign, now: dt.datetime) 
             state.status = Status.PROCESSING
         tr.effects.append(Effect("notify_user", {"step": it.step, "user_id": action.user, "due_at": _iso(it.due_at)},
                                  it.key))
+        if holder is not None:  # taken from someone: they are told too
+            tr.effects.append(Effect("notify_user", {"step": it.step, "user_id": holder, "reason": "reassigned"},
+                                     it.key))
     tr.events.append(MachineEvent(name, it.key, it.step, int(before), int(state.status),
                                   data={"from": holder, "to": action.user}))
 

@@ -67,13 +67,27 @@ def test_the_head_assigns_open_work_to_an_officer_who_alone_may_do_it(appraise):
     assert _item(db, d, "appraise").state == "done"
 
 
-def test_the_head_moves_claimed_work_to_another_officer(appraise):
+def test_the_head_moves_claimed_work_to_another_officer(appraise, tmp_path):
     rt, d, item = appraise
     sv.claim(rt.db, rt.actor("tckh_cv"), item.id, now=at(10, 9, 10))
     res = sv.assign(rt.db, rt.actor("tckh_head"), item.id, to="tckh_cv2", now=at(10, 14))
     assert res.version == 4  # receive 1, the head's assignment step 2, claim 3, assign 4
     assert _item(rt.db, d, "appraise").assignee_id == _uid(rt, "tckh_cv2")
     assert _events(rt.db, d)[-1].data == {"from": _uid(rt, "tckh_cv"), "to": _uid(rt, "tckh_cv2")}
+    with rt.db.session() as s:  # both are told: the new holder, and the one it was taken from
+        told = s.exec(select(OutboxItem).where(OutboxItem.dossier_id == d, OutboxItem.kind == "notify_user")
+                      .order_by(OutboxItem.id)).all()
+    assert [(o.payload["user_id"], o.payload.get("reason")) for o in told] == [
+        (_uid(rt, "tckh_cv2"), None), (_uid(rt, "tckh_cv"), "reassigned")]
+    from workflows.effects import DeliveryLog, EffectContext, OutboxWork, perform
+
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    for o in told:
+        perform(EffectContext(rt.db, at(10, 14, 1), "w", log), OutboxWork.of(o))
+    new, old = (r["message"] for r in log.records())
+    assert new.startswith("tckh_cv2: anh/chị được giao xử lý hồ sơ")
+    assert old.startswith("tckh_cv: hồ sơ") and old.endswith("đã được lãnh đạo đơn vị giao cho cán bộ khác; "
+                                                             "anh/chị không cần xử lý tiếp.")
 
 
 def test_the_holder_gives_work_back_and_a_colleague_takes_it(appraise):

@@ -266,7 +266,7 @@ def notify_unit(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
 
 
 def notify_user(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
-    """Tell an officer that a work item was assigned to them by name."""
+    """Tell an officer that a work item was assigned to them by name (or taken from them and given to another)."""
     from engine.store import User
 
     with ctx.store.session() as s:
@@ -274,9 +274,13 @@ def notify_user(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
     if user is None:
         raise PermanentEffectError(f"outbox item {work.id}: user {work.payload.get('user_id')} does not exist")
     step = _step_name(ctx, work)
-    return _deliver(ctx, work, "user", user.username,
-                    f"{user.full_name or user.username}: anh/chị được giao xử lý hồ sơ {work.dossier_code}, "
-                    f"bước '{step}', hạn xử lý {_local(work.payload.get('due_at'))}.")
+    if work.payload.get("reason") == "reassigned":
+        text = (f"hồ sơ {work.dossier_code}, bước '{step}' đã được lãnh đạo đơn vị giao cho cán bộ khác; "
+                f"anh/chị không cần xử lý tiếp.")
+    else:
+        text = (f"anh/chị được giao xử lý hồ sơ {work.dossier_code}, bước '{step}', "
+                f"hạn xử lý {_local(work.payload.get('due_at'))}.")
+    return _deliver(ctx, work, "user", user.username, f"{user.full_name or user.username}: {text}")
 
 
 _CITIZEN_MESSAGES = {
