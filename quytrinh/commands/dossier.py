@@ -39,6 +39,13 @@ APOLOGY_STATES = {"draft": "dự thảo", "signed": "đã ký", "sent": "đã g�
 AS_HELP = "Người thực hiện (tên đăng nhập); mặc định $QUYTRINH_USER."
 NOW_HELP = "Thời điểm thực hiện (ISO 8601; mặc định: bây giờ). Dùng cho kịch bản và kiểm thử."
 
+# The arguments every ``quytrinh task`` command takes (typer reads these defaults as declarations).
+ITEM_ARG = typer.Argument(..., help="Số công việc (xem quytrinh tasks).")
+AS_OPT = typer.Option(None, "--as", help=AS_HELP)
+VERSION_OPT = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan).")
+KEY_OPT = typer.Option(None, "--key", help="Khóa chống lặp.")
+NOW_OPT = typer.Option(None, "--now", help=NOW_HELP, hidden=True)
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -356,11 +363,11 @@ def tasks_cmd(
 @task_app.command("claim")
 @guarded
 def claim_cmd(
-    item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
-    version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
-    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+    item: int = ITEM_ARG,
+    as_user: Optional[str] = AS_OPT,
+    version: Optional[int] = VERSION_OPT,
+    key: Optional[str] = KEY_OPT,
+    now: Optional[str] = NOW_OPT,
 ) -> None:
     """Nhận xử lý một công việc của đơn vị mình."""
     from engine import services as sv
@@ -374,12 +381,12 @@ def claim_cmd(
 @task_app.command("assign")
 @guarded
 def assign_cmd(
-    item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
+    item: int = ITEM_ARG,
     to: str = typer.Option(..., "--to", help="Tên đăng nhập của cán bộ được giao (cùng đơn vị, đúng vai trò của bước)."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
-    version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
-    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+    as_user: Optional[str] = AS_OPT,
+    version: Optional[int] = VERSION_OPT,
+    key: Optional[str] = KEY_OPT,
+    now: Optional[str] = NOW_OPT,
 ) -> None:
     """Lãnh đạo đơn vị phân công (hoặc giao lại) một công việc cho một cán bộ của đơn vị."""
     from engine import services as sv
@@ -394,11 +401,11 @@ def assign_cmd(
 @task_app.command("release")
 @guarded
 def release_cmd(
-    item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
-    version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
-    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+    item: int = ITEM_ARG,
+    as_user: Optional[str] = AS_OPT,
+    version: Optional[int] = VERSION_OPT,
+    key: Optional[str] = KEY_OPT,
+    now: Optional[str] = NOW_OPT,
 ) -> None:
     """Trả lại công việc đang giữ cho đơn vị (người đang giữ, hoặc lãnh đạo đơn vị)."""
     from engine import services as sv
@@ -412,15 +419,15 @@ def release_cmd(
 @task_app.command("complete")
 @guarded
 def complete_cmd(
-    item: int = typer.Argument(..., help="Số công việc (xem quytrinh tasks)."),
+    item: int = ITEM_ARG,
     outcome: Optional[str] = typer.Option(None, "--outcome", help="Kết quả của bước (ví dụ ok, done, approve)."),
     comment: str = typer.Option("", "--comment", help="Ý kiến, ghi chú."),
     assign_to: Optional[str] = typer.Option(
         None, "--assign-to", help="Lãnh đạo đơn vị: giao luôn bước tiếp theo của đơn vị cho cán bộ này."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
-    version: Optional[int] = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan)."),
-    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+    as_user: Optional[str] = AS_OPT,
+    version: Optional[int] = VERSION_OPT,
+    key: Optional[str] = KEY_OPT,
+    now: Optional[str] = NOW_OPT,
 ) -> None:
     """Hoàn thành một bước với một kết quả; hồ sơ chuyển sang bước tiếp theo."""
     from engine import services as sv
