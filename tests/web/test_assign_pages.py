@@ -129,12 +129,17 @@ def test_assign_and_release_in_a_real_browser(live_server, browser, tmp_path):
     assert _holder(web, item.id) is None
 
 
-def test_the_head_names_the_officer_while_completing_the_assignment_step(web, client_for):
-    rt = web.runtime
-    r = sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Hộ kinh doanh Hoa Mai", now=web.clock())
+def _head_at_the_assignment_step(web, client_for, applicant: str):
+    """A new dossier, and the office head's client with the page of its assignment step: (receipt, step, client, html)."""
+    r = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant=applicant, now=web.clock())
     step = r.opened[-1]
     head = client_for("tckh_head")
-    page = head.get(f"/items/{step}").text
+    return r, step, head, head.get(f"/items/{step}").text
+
+
+def test_the_head_names_the_officer_while_completing_the_assignment_step(web, client_for):
+    rt = web.runtime
+    r, step, head, page = _head_at_the_assignment_step(web, client_for, "Hộ kinh doanh Hoa Mai")
     assert "Giao bước tiếp theo cho" in page
     assert 'id="assign-form"' not in page  # their own step: no form to give it to themselves (they claim it)
     assert re.findall(r'<select name="assignee"[^>]*>(.*?)</select>', page, re.S)[0].count("<option") == 3
@@ -151,11 +156,7 @@ def test_the_head_names_the_officer_while_completing_the_assignment_step(web, cl
 
 
 def test_a_refused_assignment_at_completion_leaves_the_step_open(web, client_for):
-    rt = web.runtime
-    r = sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Hộ kinh doanh Hoa Lan", now=web.clock())
-    step = r.opened[-1]
-    head = client_for("tckh_head")
-    page = head.get(f"/items/{step}").text
+    r, step, head, page = _head_at_the_assignment_step(web, client_for, "Hộ kinh doanh Hoa Lan")
     before = dump(web.store)
     r2 = head.post(f"/items/{step}/complete", data={"csrf_token": csrf_of(page), "version": r.version,
                                                    "outcome": "done", "assignee": "qldt_cv"}, follow_redirects=True)
