@@ -31,6 +31,9 @@ CLOCK_POLICIES = ("pause", "restart", "counts")
 STATUSES = ("draft", "submitted", "approved")
 LIMIT_UNITS = ("working_days", "working_hours", "same_day")
 ENDS = ("result", "refusal")
+#: What a citizen step waits for (engine.sla.PauseReason): supplementation (form 02) or the
+#: financial obligations (fees, taxes) assessed by another agency; either way the clock stops.
+PAUSE_REASONS = ("supplement", "financial")
 
 #: Vietnamese labels shown to users.
 STEP_KIND_LABELS = {
@@ -137,6 +140,7 @@ class Step:
     routes: tuple[Route, ...] = ()
     join: bool = False
     ends: str | None = None  # for terminal return steps: result | refusal
+    pause_reason: str = "supplement"  # citizen steps: what the citizen does (PAUSE_REASONS)
     loc: Location | None = field(default=None, compare=False)
     key_locs: Mapping[str, Location] = field(default_factory=dict, compare=False)
 
@@ -148,6 +152,16 @@ class Step:
     def paused(self) -> bool:
         """True when the SLA clock is paused during this step (the citizen acts)."""
         return self.kind == "citizen"
+
+    @property
+    def financial(self) -> bool:
+        """True for a citizen step that waits for the financial obligations (national status 6).
+
+        Unlike a supplementation, it produces no form 02, is not counted as a
+        supplement request, and always stops the clock, which then resumes and
+        never restarts, whatever the procedure's ``supplement_clock``.
+        """
+        return self.kind == "citizen" and self.pause_reason == "financial"
 
     def route(self, outcome: str) -> Route | None:
         for r in self.routes:
@@ -524,7 +538,7 @@ PROCEDURE_KEYS = (
 )
 TEMPLATE_KEYS = ("template", "description", "params", "steps")
 STEP_KEYS = ("id", "name", "kind", "unit", "role", "duration", "produces", "notes", "routes",
-             "join", "ends")
+             "join", "ends", "pause_reason")
 OVERRIDE_KEYS = STEP_KEYS + ("after", "before")
 LIMIT_KEYS = ("value", "unit", "cutoff", "source", "basis", "verified", "note")
 DELEGATION_KEYS = ("decision", "date", "by", "verified")
@@ -763,6 +777,13 @@ def _read_step(raw: LMap, r: _Reader) -> Step | None:
     ends = None
     if raw.get("ends") is not None:
         ends = r.choice(raw, "ends", ENDS, "result", sid)
+    pause_reason = "supplement"
+    if raw.get("pause_reason") is not None:
+        pause_reason = r.choice(raw, "pause_reason", PAUSE_REASONS, "supplement", sid)
+        if kind != "citizen":
+            r.problem(r.loc_of(raw, "pause_reason"), "bad-value",
+                      f"'pause_reason' chỉ dùng cho bước của tổ chức, cá nhân (kind: citizen); bước '{sid}' "
+                      f"có kind '{kind}': bỏ khóa này hoặc đặt kind: citizen", sid)
     return Step(
         id=sid,
         name=r.text(raw, "name", required=True, step=sid, what=f"bước '{sid}'"),
@@ -775,6 +796,7 @@ def _read_step(raw: LMap, r: _Reader) -> Step | None:
         routes=_read_routes(raw.get("routes"), r, sid, r.loc_of(raw, "routes")),
         join=r.boolean(raw, "join", step=sid),
         ends=ends,
+        pause_reason=pause_reason,
         loc=raw.loc,
         key_locs=dict(raw.key_locs),
     )
@@ -963,6 +985,8 @@ def step_to_data(s: Step) -> dict[str, Any]:
         d["join"] = True
     if s.ends:
         d["ends"] = s.ends
+    if s.pause_reason != "supplement":
+        d["pause_reason"] = s.pause_reason
     if s.routes:
         routes: dict[str, Any] = {}
         for rt in s.routes:

@@ -24,7 +24,9 @@ The national status codes (:class:`Status`, DOMAIN.md §1.5):
     Waiting for the applicant to supplement (form 02): a citizen step is open
     and, once the dossier was accepted, the clock is paused.
 6 Yêu cầu thực hiện nghĩa vụ tài chính
-    Waiting for a payment (not produced by the definitions yet).
+    Waiting for the applicant to fulfil the financial obligations (fees, land
+    levy, taxes) another agency assessed: a citizen step with
+    ``pause_reason: financial`` is open; the clock is paused.
 7 Công dân yêu cầu rút hồ sơ
     Withdrawn by the applicant. Closed.
 8 Dừng xử lý
@@ -48,6 +50,10 @@ open work item with one of its step's outcomes and opens the route's targets:
   per the procedure's ``supplement_clock`` (pause: every open due instant moves
   by the paused working time; restart: the appointment is the full limit from
   now; counts: nothing moves);
+* a route to a citizen step with ``pause_reason: financial`` asks the applicant
+  to fulfil the financial obligations (status 6): the clock always pauses, and
+  completing the step (obligations fulfilled) always resumes it, whatever the
+  ``supplement_clock``; no form 02 is produced and no supplement is counted;
 * a route with several targets opens one work item per target (a parallel
   split); a ``join`` step opens when every branch of its split has reached it;
 * completing a return step closes the dossier (10, or 3 for a refusal at
@@ -126,6 +132,8 @@ ACTION_LABELS = {
     "refuse": "Từ chối tiếp nhận",
     "request_supplement": "Yêu cầu bổ sung hồ sơ",
     "supplemented": "Nhận hồ sơ bổ sung",
+    "request_financial": "Yêu cầu thực hiện nghĩa vụ tài chính",
+    "financial_done": "Đã thực hiện nghĩa vụ tài chính",
     "claim": "Nhận xử lý",
     "assign": "Phân công xử lý",
     "release": "Trả lại việc cho đơn vị",
@@ -624,7 +632,7 @@ def _complete(defn: Definition, tr: Transition, action: Complete, now: dt.dateti
 
     # The citizen acted: the clock resumes (or restarts) before anything opens.
     if step.paused:
-        _resume_clock(defn, tr, now, calendar)
+        _resume_clock(defn, tr, now, calendar, financial=step.financial)
 
     targets = [_step(defn, t) for t in route.targets] if route else []
     split = len(targets) > 1
@@ -699,9 +707,9 @@ def _action_name(defn: Definition, step: Step, targets: list[Step], accepting: b
     if accepting:
         return "accept"
     if step.paused:
-        return "supplemented"
+        return "financial_done" if step.financial else "supplemented"
     if any(t.paused for t in targets):
-        return "request_supplement"
+        return "request_supplement" if any(t.paused and not t.financial for t in targets) else "request_financial"
     if step.id == defn.start.id and not was_received and any(t.kind == "return" for t in targets):
         return "refuse"
     if step.kind == "sign":
@@ -715,7 +723,7 @@ def _derive_status(defn: Definition, state: DossierState, before: Status, accept
     # One pass over the open items whose step is known: any citizen step, any
     # return step, every one a return step.
     steps = _steps_by_id(defn)
-    any_return, all_return, n = False, True, 0
+    any_return, all_return, n, financial = False, True, 0, False
     for it in state.items:
         if it.state != OPEN and it.state != CLAIMED:
             continue
@@ -723,12 +731,17 @@ def _derive_status(defn: Definition, state: DossierState, before: Status, accept
         if s is None:
             continue
         if s.paused:
-            return Status.SUPPLEMENT
+            if not s.financial:
+                return Status.SUPPLEMENT
+            financial = True  # a supplementation open beside it still wins (the file must be complete first)
+            continue
         n += 1
         if s.kind == "return":
             any_return = True
         else:
             all_return = False
+    if financial:
+        return Status.FINANCIAL
     if state.received_at is None:
         if any_return:
             return Status.NOT_RECEIVED
@@ -799,7 +812,10 @@ def _open(defn: Definition, tr: Transition, step: Step, now: dt.datetime, branch
     state.items.append(it)
     tr.opened.append(key)
     payload = {"step": step_id, "unit": step.unit, "role": step.role, "due_at": _iso(due)}
-    if paused:
+    if paused and step.financial:
+        tr.effects.append(Effect("notify_citizen", {"reason": "financial", "step": step.id, "request": comment},
+                                 key))
+    elif paused:
         state.supplements += 1
         tr.effects.append(Effect("produce_form", {"form": "BM02", "step": step.id, "request": comment}, key))
         tr.effects.append(Effect("notify_citizen", {"reason": "supplement", "step": step.id, "request": comment},
@@ -835,26 +851,37 @@ def _close_item(it: ItemState, step: Step, new_state: str, outcome: str | None, 
 
 
 def _pause_clock(tr: Transition, step: Step, now: dt.datetime) -> None:
-    """A citizen step opens: the dossier clock (once received) and every open step clock stop."""
+    """A citizen step opens: the dossier clock (once received) and every open step clock stop.
+
+    A financial-obligation step always stops them; a supplementation step does
+    unless the procedure's policy is ``counts``.
+    """
     state = tr.state
     clock = load_clock(state.clock)
     if clock is None or clock.paused or clock.closed:
         return
-    clock = clock.pause(now, sla.PauseReason.SUPPLEMENT)
+    financial = step.financial
+    clock = clock.pause(now, sla.PauseReason.FINANCIAL if financial else sla.PauseReason.SUPPLEMENT)
     state.clock = clock.as_dict()
-    if state.clock_policy == "counts":  # the citizen's time counts: nothing stops
+    if state.clock_policy == "counts" and not financial:  # the citizen's time counts: nothing stops
         return
     state.paused_at = now
     for other in state.open_items():
         c = load_clock(other.clock)
         if c is not None and not c.paused:
             other.clock = c.pause(now).as_dict()
-    tr.events.append(MachineEvent("clock_pause", None, step.id,
-                                  data={"policy": state.clock_policy}))
+    tr.events.append(MachineEvent("clock_pause", None, step.id, data={
+        "policy": state.clock_policy, "reason": "financial" if financial else "supplement"}))
 
 
-def _resume_clock(defn: Definition, tr: Transition, now: dt.datetime, calendar: Any) -> None:
-    """The citizen supplemented: the clocks run again (every open due instant moves by the pause)."""
+def _resume_clock(defn: Definition, tr: Transition, now: dt.datetime, calendar: Any, *,
+                  financial: bool = False) -> None:
+    """The citizen supplemented (or fulfilled the financial obligations): the clocks run again.
+
+    Every open due instant moves by the pause; after a supplementation under the
+    ``restart`` policy the dossier's limit runs again in full (the clock knows
+    its pause's reason; a financial pause never restarts it).
+    """
     state = tr.state
     clock = load_clock(state.clock)
     if clock is None or not clock.paused:
@@ -876,12 +903,14 @@ def _resume_clock(defn: Definition, tr: Transition, now: dt.datetime, calendar: 
     if not stopped:  # policy "counts": the clock never stopped
         return
     policy = state.clock_policy
-    if policy == "restart":
+    restart = policy == "restart" and not financial
+    if restart:
         state.clock_started_at = now
         state.clock_restarts += 1
-    name = "clock_restart" if policy == "restart" else "clock_resume"
+    name = "clock_restart" if restart else "clock_resume"
     tr.events.append(MachineEvent(name, None, None, data={
-        "policy": policy, "paused_minutes": state.paused_minutes,
+        "policy": policy, "reason": "financial" if financial else "supplement",
+        "paused_minutes": state.paused_minutes,
         "due_before": _iso(before_due), "due_at": _iso(state.due_at)}))
 
 

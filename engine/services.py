@@ -625,7 +625,8 @@ def _may_act_on_item(action: str, actor: Actor, item: WorkItem, defn: Definition
         start = defn.start
         if actor.is_system or actor.unit == start.unit:
             return
-        raise NotAuthorized(f"{action}: {actor} may not record the applicant's supplement for work item "
+        what = "financial obligations" if defn.step(item.step_id).financial else "supplement"
+        raise NotAuthorized(f"{action}: {actor} may not record the applicant's {what} for work item "
                             f"{item.id}; the one-stop unit '{start.unit}' does")
     if actor.is_system:
         raise NotAuthorized(f"{action}: work item {item.id} (step '{item.step_id}') is staff work "
@@ -1036,7 +1037,7 @@ def request_supplement(db: Any, actor: Actor, item_id: int, *, now: dt.datetime,
     def make(item: WorkItem, defn: Definition) -> machine.Complete:
         step = defn.step(item.step_id)
         for r in step.routes:
-            if any(defn.step(t).paused for t in r.targets):
+            if any(defn.step(t).paused and not defn.step(t).financial for t in r.targets):
                 return machine.Complete(item_id, r.outcome, actor.user_id, comment)
         raise IllegalAction(f"request_supplement: step '{step.id}' (work item {item_id}) has no route to a "
                             f"supplementation step; its outcomes are {', '.join(r.outcome for r in step.routes) or 'none'}")
@@ -1053,31 +1054,67 @@ def supplement_received(db: Any, actor: Actor, dossier: int | str, *, now: dt.da
     Raises
     ------
     IllegalAction
-        When the dossier waits for no supplement.
+        When the dossier waits for no supplement (one waiting for the financial
+        obligations takes :func:`financial_done`).
     NotAuthorized
         When the actor is neither the system nor staff of the one-stop unit.
     """
+    return _citizen_done(db, "supplement_received", actor, dossier, financial=False, now=now, comment=comment,
+                         expected_version=expected_version, idempotency_key=idempotency_key, calendar=calendar)
+
+
+def financial_done(db: Any, actor: Actor, dossier: int | str, *, now: dt.datetime, comment: str = "",
+                   expected_version: int | None = None, idempotency_key: str | None = None,
+                   calendar: Any = None) -> ActionResult:
+    """Record that the applicant fulfilled the financial obligations (status 6 ends): the clock resumes.
+
+    The open citizen step with ``pause_reason: financial`` completes with its
+    first outcome; the clock resumes (it never restarts after a financial pause).
+
+    Raises
+    ------
+    IllegalAction
+        When the dossier waits for no financial obligation.
+    NotAuthorized
+        When the actor is neither the system nor staff of the one-stop unit.
+    """
+    return _citizen_done(db, "financial_done", actor, dossier, financial=True, now=now, comment=comment,
+                         expected_version=expected_version, idempotency_key=idempotency_key, calendar=calendar)
+
+
+def _citizen_done(db: Any, action: str, actor: Actor, dossier: int | str, *, financial: bool, now: dt.datetime,
+                  comment: str, expected_version: int | None, idempotency_key: str | None,
+                  calendar: Any) -> ActionResult:
+    """Complete the dossier's open citizen step of one kind (supplementation, or the financial obligations)."""
     now = utc(now)
 
     def body(tx: rawdb.Tx) -> ActionResult:
         d, items, defn = _load_rows(tx, ref=dossier)
         waiting = [w for w in items.values() if w.kind == "citizen" and w.state in OPEN_ITEM_STATES]
-        if not waiting:
+        matching = [w for w in waiting if defn.step(w.step_id).financial == financial]
+        if not matching:
             state = _state_of(d, list(items.values()))
-            raise machine._illegal("supplement_received", state, f"dossier {d.code} waits for no supplement",
-                                   machine.allowed_actions(defn, state))
-        item = waiting[0]
-        _may_act_on_item("supplement_received", actor, item, defn)
-        _check_version("supplement_received", d, expected_version)
+            if waiting and financial:
+                message = (f"dossier {d.code} waits for a supplement (step '{waiting[0].step_id}'), not for "
+                           f"the financial obligations; record it with supplement_received")
+            elif waiting:
+                message = (f"dossier {d.code} waits for the financial obligations (step '{waiting[0].step_id}'), "
+                           f"not for a supplement; record it with financial_done")
+            else:
+                message = f"dossier {d.code} waits for no {'financial obligation' if financial else 'supplement'}"
+            raise machine._illegal(action, state, message, machine.allowed_actions(defn, state))
+        item = matching[0]
+        _may_act_on_item(action, actor, item, defn)
+        _check_version(action, d, expected_version)
         step = defn.step(item.step_id)
         outcome = step.routes[0].outcome if step.routes else None
         tr = machine.apply(defn, _state_of(d, list(items.values())),
                            machine.Complete(item.id, outcome, actor.user_id, comment), now,  # type: ignore[arg-type]
                            calendar or _default_calendar())
-        return _save(tx, "supplement_received", actor, d, items, defn, tr, now,
+        return _save(tx, action, actor, d, items, defn, tr, now,
                      expected_version=expected_version or d.version, acted_on=item.id)
 
-    return _idempotent(db, "supplement_received", actor, idempotency_key,
+    return _idempotent(db, action, actor, idempotency_key,
                        {"dossier": str(dossier), "comment": comment, "expected": expected_version}, now, body)
 
 
@@ -1629,7 +1666,7 @@ __all__ = [
     "get_actor", "seed_organisation", "add_user", "hash_password", "check_password",
     "publish_definition", "current_definition", "definition_of",
     "submit", "receive", "claim", "complete", "sign", "return_result", "request_supplement",
-    "supplement_received", "withdraw", "stop",
+    "supplement_received", "financial_done", "withdraw", "stop",
     "claim_outbox", "complete_outbox", "fail_outbox", "sweep_timers", "remaining_need",
     "list_tasks", "dossier_sheet",
     "QuytrinhError", "ActionError", "IllegalAction", "StaleVersion", "NotAuthorized", "DuplicateRequest",

@@ -88,6 +88,7 @@ ACTION_VERBS = {
     "return_result": "trả kết quả",
     "request_supplement": "yêu cầu bổ sung",
     "supplement_received": "ghi nhận hồ sơ bổ sung",
+    "financial_done": "ghi nhận đã thực hiện nghĩa vụ tài chính",
     "withdraw": "rút hồ sơ",
     "stop": "dừng xử lý",
 }
@@ -205,6 +206,16 @@ _MACHINE: list[tuple[str, Callable[[re.Match], str]]] = [
     (r"the dossier can no longer be withdrawn", lambda m: "hồ sơ không còn rút được"),
     (r"the dossier can no longer be stopped", lambda m: "hồ sơ không còn dừng xử lý được"),
     (r"dossier (?P<d>\S+) waits for no supplement", lambda m: f"hồ sơ {m['d']} không chờ bổ sung"),
+    (r"dossier (?P<d>\S+) waits for no financial obligation",
+     lambda m: f"hồ sơ {m['d']} không chờ thực hiện nghĩa vụ tài chính"),
+    (r"dossier (?P<d>\S+) waits for a supplement \(step '(?P<s>[^']+)'\), not for the financial obligations; "
+     r"record it with supplement_received",
+     lambda m: f"hồ sơ {m['d']} đang chờ bổ sung (bước '{m['s']}'), không phải chờ thực hiện nghĩa vụ tài chính; "
+               f"hãy ghi nhận hồ sơ bổ sung"),
+    (r"dossier (?P<d>\S+) waits for the financial obligations \(step '(?P<s>[^']+)'\), not for a supplement; "
+     r"record it with financial_done",
+     lambda m: f"hồ sơ {m['d']} đang chờ thực hiện nghĩa vụ tài chính (bước '{m['s']}'), không phải chờ bổ sung; "
+               f"hãy ghi nhận đã thực hiện nghĩa vụ tài chính"),
 ]
 
 
@@ -256,10 +267,11 @@ _RULES: list[Rule] = [
     (NotAuthorized, r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is staff work of (?P<ur>\S+); "
                     r"the system may not do it",
      lambda m, a: f"công việc {m['i']} (bước '{m['s']}') là việc của cán bộ {m['ur']}; hệ thống không làm thay được."),
-    (NotAuthorized, r"(?P<who>.+?) may not record the applicant's supplement for work item (?P<i>\d+); "
-                    r"the one-stop unit '(?P<u>[^']+)' does",
-     lambda m, a: f"{_actor(m['who'])} không được ghi nhận hồ sơ bổ sung (công việc {m['i']}); việc này do "
-                  f"bộ phận một cửa '{m['u']}' làm."),
+    (NotAuthorized, r"(?P<who>.+?) may not record the applicant's (?P<what>supplement|financial obligations) "
+                    r"for work item (?P<i>\d+); the one-stop unit '(?P<u>[^']+)' does",
+     lambda m, a: f"{_actor(m['who'])} không được ghi nhận "
+                  f"{'hồ sơ bổ sung' if m['what'] == 'supplement' else 'việc thực hiện nghĩa vụ tài chính'} "
+                  f"(công việc {m['i']}); việc này do bộ phận một cửa '{m['u']}' làm."),
     (NotAuthorized, r"only staff of the one-stop unit '(?P<u>[^']+)' may do this",
      lambda m, a: f"chỉ cán bộ bộ phận một cửa '{m['u']}' được {_verb(a)}."),
     (NotAuthorized, r"(?P<who>.+?) may not \w+ this dossier; the one-stop unit '(?P<u>[^']+)' does",

@@ -285,6 +285,8 @@ def notify_user(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
 
 _CITIZEN_MESSAGES = {
     "supplement": "đề nghị ông/bà bổ sung, hoàn thiện hồ sơ theo Phiếu yêu cầu bổ sung (Mẫu 02).",
+    "financial": ("đề nghị ông/bà thực hiện nghĩa vụ tài chính theo thông báo của cơ quan thuế; thời gian "
+                  "thực hiện nghĩa vụ tài chính không tính vào thời hạn giải quyết hồ sơ."),
     "refused": "hồ sơ không được tiếp nhận; lý do ghi tại Phiếu từ chối (Mẫu 03).",
     "result_ready": "đã có kết quả giải quyết; mời ông/bà đến nhận kết quả.",
     "returned": "đã trả kết quả.",
