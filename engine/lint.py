@@ -623,6 +623,22 @@ def _supplement_not_citizen(ctx: Context) -> Iterator[Hit]:
                           step=s, loc=r.loc)
 
 
+#: Words of a step name that speak of the financial obligations (fees, land levy, taxes).
+_FINANCIAL_WORDS = re.compile(r"nghĩa vụ tài chính|nộp tiền|nộp thuế|lệ phí trước bạ", re.I)
+
+
+@rule("financial-unmarked", WARNING,
+      "Một bước của tổ chức, cá nhân nói về nghĩa vụ tài chính nhưng không ghi `pause_reason: financial`, nên hồ sơ "
+      "hiện trạng thái 5 (yêu cầu bổ sung) thay vì 6 và phát sinh Phiếu yêu cầu bổ sung (Mẫu 02).")
+def _financial_unmarked(ctx: Context) -> Iterator[Hit]:
+    for s in ctx.defn.steps:
+        if s.kind == "citizen" and not s.financial and _FINANCIAL_WORDS.search(s.name):
+            yield Hit("bước này là việc thực hiện nghĩa vụ tài chính nhưng đang được xử lý như yêu cầu bổ sung hồ sơ "
+                      "(trạng thái 5, Phiếu yêu cầu bổ sung – Mẫu 02, có thể tính lại thời gian từ đầu); hãy thêm "
+                      "pause_reason: financial để hồ sơ ở trạng thái 6 và thời gian luôn tạm dừng rồi tính tiếp",
+                      step=s, key="kind")
+
+
 @rule("join-without-split", ERROR,
       "Một bước `join: true` không được hai nhánh của cùng một điểm rẽ nhánh song song dẫn tới.")
 def _join_without_split(ctx: Context) -> Iterator[Hit]:
