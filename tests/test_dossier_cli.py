@@ -269,3 +269,31 @@ def test_the_head_assigns_and_the_officer_releases_from_the_command_line(cli, db
     assert re.search(r"Đã hoàn thành công việc 5 và giao công việc \d+ cho chuyenvien:", out), out
     assert "chuyenvien" in cli("tasks", "--user", "chuyenvien", "--now", "2026-03-10T10:20")
     store.dispose()
+
+
+def test_the_payment_of_the_financial_obligations_is_recorded_from_the_command_line(cli, db_url, capsys, monkeypatch):
+    from engine import services as sv
+    from tests.test_financial import LAND, LAND_STAFF, Ticks, open_item, to_payment
+
+    _staff(cli)
+    for name, (unit, role) in {**LAND_STAFF, "ld_pct": ("lanh_dao_ubnd", "vice_chairman"),
+                               "vanthu": ("van_phong", "clerk")}.items():
+        cli("user", "add", name, "--unit", unit, "--role", role)
+    cli("dossier", "receive", LAND, "--applicant", "Bùi Văn Nam", "--as", "motcua", "--now", "2026-03-10T08:00")
+    store = Store(db_url)
+    actors = {name: sv.get_actor(store, name) for name in (*LAND_STAFF, "motcua", "ld_pct", "vanthu")}
+    res = to_payment(store, actors, Ticks())  # a second dossier, taken to the tax office's notice
+    assert "6 Yêu cầu thực hiện nghĩa vụ tài chính" in cli("dossier", "show", res.dossier_code,
+                                                        "--now", "2026-03-20T08:00")
+    before = dump(store)
+    code, out, err = run_main(capsys, monkeypatch, "dossier", "supplemented", res.dossier_code, "--as", "motcua",
+                              "--now", "2026-03-20T08:00")
+    assert code == 1 and out == "" and err.startswith(
+        f"quytrinh: Thao tác không hợp lệ ở trạng thái hiện tại: hồ sơ {res.dossier_code} đang chờ thực hiện nghĩa "
+        f"vụ tài chính (bước 'pay'), không phải chờ bổ sung; hãy ghi nhận đã thực hiện nghĩa vụ tài chính"), err
+    assert dump(store) == before
+    out = cli("dossier", "financial-done", res.dossier_code, "--comment", "Giấy nộp tiền số 3", "--as", "motcua",
+              "--now", "2026-03-24T09:00")
+    assert "Đã ghi nhận thực hiện nghĩa vụ tài chính" in out and "4 Đang xử lý" in out
+    assert open_item(store, res.dossier_id, "certificate").state == "open"
+    store.dispose()

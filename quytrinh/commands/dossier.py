@@ -283,7 +283,8 @@ def _dossier_action(name: str, dossier: str, as_user: Optional[str], now: Option
     fn = getattr(sv, name)
     res = fn(store, actor, dossier, now=at, idempotency_key=key, **kw)
     _print_result(res, {"withdraw": "Đã rút hồ sơ", "stop": "Đã dừng xử lý",
-                        "supplement_received": "Đã nhận hồ sơ bổ sung"}[name])
+                        "supplement_received": "Đã nhận hồ sơ bổ sung",
+                        "financial_done": "Đã ghi nhận thực hiện nghĩa vụ tài chính"}[name])
 
 
 @dossier_app.command("withdraw")
@@ -323,6 +324,19 @@ def supplemented_cmd(
 ) -> None:
     """Nhận hồ sơ bổ sung của người nộp (thời gian tiếp tục hoặc tính lại)."""
     _dossier_action("supplement_received", dossier, as_user, now, key, comment=comment)
+
+
+@dossier_app.command("financial-done")
+@guarded
+def financial_done_cmd(
+    dossier: str = typer.Argument(..., help="Mã hồ sơ."),
+    comment: str = typer.Option("", "--comment", help="Chứng từ nộp tiền (số, ngày)."),
+    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
+    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
+    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+) -> None:
+    """Người nộp đã thực hiện nghĩa vụ tài chính (trạng thái 6 kết thúc; thời gian tính tiếp)."""
+    _dossier_action("financial_done", dossier, as_user, now, key, comment=comment)
 
 
 # --------------------------------------------------------------------------- tasks

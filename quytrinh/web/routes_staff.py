@@ -77,7 +77,8 @@ def _action_error(request: Request, exc: QuytrinhError, back: str) -> Response:
 
 
 def waiting_supplements(store: Any, user: WebUser) -> list[dict[str, Any]]:
-    """Dossiers received by the user's one-stop unit that wait for the applicant's supplement."""
+    """Dossiers received by the user's one-stop unit that wait for the applicant (a supplement, or the
+    financial obligations: ``financial`` tells which)."""
     from sqlmodel import select
 
     from engine.store import OPEN_ITEM_STATES, DefinitionVersion, Dossier
@@ -90,8 +91,10 @@ def waiting_supplements(store: Any, user: WebUser) -> list[dict[str, Any]]:
                       .order_by(WorkItem.opened_at)).all()
     out = []
     for w, d, v in rows:
-        if sv.definition_of(v).start.unit == user.unit_id:
-            out.append({"item": w, "dossier": d})
+        defn = sv.definition_of(v)
+        if defn.start.unit == user.unit_id:
+            step = defn.steps_by_id().get(w.step_id)
+            out.append({"item": w, "dossier": d, "financial": step is not None and step.financial})
     return out
 
 
@@ -234,11 +237,15 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
 @router.get("/dossiers/{code}")
 def dossier_page(request: Request, code: str, user: WebUser = Depends(current_user)) -> Response:
     sheet = load_sheet(request, user, code)
-    waits = any(r.kind == "citizen" and r.state in ("open", "claimed") for r in sheet.rows)
-    may_record = waits and sheet.definition.start.unit == user.unit_id
-    return render(request, "dossier.html", {"sheet": sheet, "d": sheet.dossier, "defn": sheet.definition,
-                                            "units": _unit_names(request), "may_record_supplement": may_record,
-                                            "idem": uuid.uuid4().hex})
+    steps = sheet.definition.steps_by_id()
+    waiting = [steps[r.step_id] for r in sheet.rows
+               if r.kind == "citizen" and r.state in ("open", "claimed") and r.step_id in steps]
+    mine = sheet.definition.start.unit == user.unit_id
+    return render(request, "dossier.html", {
+        "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": _unit_names(request),
+        "may_record_supplement": mine and any(not s.financial for s in waiting),
+        "may_record_financial": mine and any(s.financial for s in waiting),
+        "idem": uuid.uuid4().hex})
 
 
 @router.post("/dossiers/{code}/supplemented")
@@ -254,6 +261,23 @@ def dossier_supplemented(request: Request, code: str, version: int = Form(...), 
     except QuytrinhError as exc:
         return _action_error(request, exc, back)
     flash(request, f"Đã ghi nhận hồ sơ bổ sung của {sheet.dossier.code}; hồ sơ được chuyển tiếp xử lý.", "success")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/dossiers/{code}/financial-done")
+def dossier_financial_done(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
+                           idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
+    """The applicant fulfilled the financial obligations: the waiting step completes and the clock resumes."""
+    sheet = load_sheet(request, user, code)
+    back = f"/dossiers/{sheet.dossier.code}"
+    try:
+        sv.financial_done(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
+                          comment=comment.strip(), expected_version=version,
+                          idempotency_key=f"web-financial-{idem}" if idem else None)
+    except QuytrinhError as exc:
+        return _action_error(request, exc, back)
+    flash(request, f"Đã ghi nhận hồ sơ {sheet.dossier.code} đã thực hiện nghĩa vụ tài chính; thời gian giải quyết "
+                   f"được tính tiếp.", "success")
     return RedirectResponse(back, status_code=303)
 
 
