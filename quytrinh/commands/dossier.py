@@ -39,8 +39,10 @@ APOLOGY_STATES = {"draft": "dự thảo", "signed": "đã ký", "sent": "đã g�
 AS_HELP = "Người thực hiện (tên đăng nhập); mặc định $QUYTRINH_USER."
 NOW_HELP = "Thời điểm thực hiện (ISO 8601; mặc định: bây giờ). Dùng cho kịch bản và kiểm thử."
 
-# The arguments every ``quytrinh task`` command takes (typer reads these defaults as declarations).
+# The arguments the action commands (``quytrinh task ...``, ``quytrinh dossier withdraw`` ...) share
+# (typer reads these defaults as declarations).
 ITEM_ARG = typer.Argument(..., help="Số công việc (xem quytrinh tasks).")
+DOSSIER_ARG = typer.Argument(..., help="Mã hồ sơ.")
 AS_OPT = typer.Option(None, "--as", help=AS_HELP)
 VERSION_OPT = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan).")
 KEY_OPT = typer.Option(None, "--key", help="Khóa chống lặp.")
@@ -290,11 +292,11 @@ def _dossier_action(name: str, dossier: str, as_user: Optional[str], now: Option
 @dossier_app.command("withdraw")
 @guarded
 def withdraw_cmd(
-    dossier: str = typer.Argument(..., help="Mã hồ sơ."),
+    dossier: str = DOSSIER_ARG,
     comment: str = typer.Option("", "--comment", help="Lý do (theo đơn của người nộp)."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
-    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+    as_user: Optional[str] = AS_OPT,
+    key: Optional[str] = KEY_OPT,
+    now: Optional[str] = NOW_OPT,
 ) -> None:
     """Người nộp rút hồ sơ (trạng thái 7)."""
     _dossier_action("withdraw", dossier, as_user, now, key, comment=comment)
@@ -303,11 +305,11 @@ def withdraw_cmd(
 @dossier_app.command("stop")
 @guarded
 def stop_cmd(
-    dossier: str = typer.Argument(..., help="Mã hồ sơ."),
+    dossier: str = DOSSIER_ARG,
     reason: str = typer.Option(..., "--reason", help="Lý do dừng xử lý (ghi trên thông báo)."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
-    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+    as_user: Optional[str] = AS_OPT,
+    key: Optional[str] = KEY_OPT,
+    now: Optional[str] = NOW_OPT,
 ) -> None:
     """Dừng xử lý hồ sơ (trạng thái 8)."""
     _dossier_action("stop", dossier, as_user, now, key, reason=reason)
@@ -316,11 +318,11 @@ def stop_cmd(
 @dossier_app.command("supplemented")
 @guarded
 def supplemented_cmd(
-    dossier: str = typer.Argument(..., help="Mã hồ sơ."),
+    dossier: str = DOSSIER_ARG,
     comment: str = typer.Option("", "--comment", help="Giấy tờ đã bổ sung."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
-    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+    as_user: Optional[str] = AS_OPT,
+    key: Optional[str] = KEY_OPT,
+    now: Optional[str] = NOW_OPT,
 ) -> None:
     """Nhận hồ sơ bổ sung của người nộp (thời gian tiếp tục hoặc tính lại)."""
     _dossier_action("supplement_received", dossier, as_user, now, key, comment=comment)
@@ -329,11 +331,11 @@ def supplemented_cmd(
 @dossier_app.command("financial-done")
 @guarded
 def financial_done_cmd(
-    dossier: str = typer.Argument(..., help="Mã hồ sơ."),
+    dossier: str = DOSSIER_ARG,
     comment: str = typer.Option("", "--comment", help="Chứng từ nộp tiền (số, ngày)."),
-    as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
-    key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp."),
-    now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
+    as_user: Optional[str] = AS_OPT,
+    key: Optional[str] = KEY_OPT,
+    now: Optional[str] = NOW_OPT,
 ) -> None:
     """Người nộp đã thực hiện nghĩa vụ tài chính (trạng thái 6 kết thúc; thời gian tính tiếp)."""
     _dossier_action("financial_done", dossier, as_user, now, key, comment=comment)

@@ -252,32 +252,30 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
 def dossier_supplemented(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                          idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """The applicant brought the supplement: the waiting step completes and the clock resumes (or restarts)."""
-    sheet = load_sheet(request, user, code)
-    back = f"/dossiers/{sheet.dossier.code}"
-    try:
-        sv.supplement_received(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
-                               comment=comment.strip(), expected_version=version,
-                               idempotency_key=f"web-supplemented-{idem}" if idem else None)
-    except QuytrinhError as exc:
-        return _action_error(request, exc, back)
-    flash(request, f"Đã ghi nhận hồ sơ bổ sung của {sheet.dossier.code}; hồ sơ được chuyển tiếp xử lý.", "success")
-    return RedirectResponse(back, status_code=303)
+    return _citizen_done(request, user, code, version, comment, idem, sv.supplement_received, "web-supplemented",
+                         "Đã ghi nhận hồ sơ bổ sung của {code}; hồ sơ được chuyển tiếp xử lý.")
 
 
 @router.post("/dossiers/{code}/financial-done")
 def dossier_financial_done(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                            idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """The applicant fulfilled the financial obligations: the waiting step completes and the clock resumes."""
+    return _citizen_done(request, user, code, version, comment, idem, sv.financial_done, "web-financial",
+                         "Đã ghi nhận hồ sơ {code} đã thực hiện nghĩa vụ tài chính; thời gian giải quyết được "
+                         "tính tiếp.")
+
+
+def _citizen_done(request: Request, user: WebUser, code: str, version: int, comment: str, idem: str,
+                  action: Any, key_prefix: str, done: str) -> Response:
+    """Record what the applicant did (``action``: a service), back to the dossier page with a message."""
     sheet = load_sheet(request, user, code)
     back = f"/dossiers/{sheet.dossier.code}"
     try:
-        sv.financial_done(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
-                          comment=comment.strip(), expected_version=version,
-                          idempotency_key=f"web-financial-{idem}" if idem else None)
+        action(store_of(request), user.actor, sheet.dossier.code, now=now_of(request), comment=comment.strip(),
+               expected_version=version, idempotency_key=f"{key_prefix}-{idem}" if idem else None)
     except QuytrinhError as exc:
         return _action_error(request, exc, back)
-    flash(request, f"Đã ghi nhận hồ sơ {sheet.dossier.code} đã thực hiện nghĩa vụ tài chính; thời gian giải quyết "
-                   f"được tính tiếp.", "success")
+    flash(request, done.format(code=sheet.dossier.code), "success")
     return RedirectResponse(back, status_code=303)
 
 
