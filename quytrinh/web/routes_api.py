@@ -152,6 +152,11 @@ class CompleteIn(BaseModel):
     expected_version: Optional[int] = None
 
 
+class CitizenIn(BaseModel):
+    comment: str = Field("", description="What the applicant brought: the documents, or the payment receipt")
+    expected_version: Optional[int] = None
+
+
 class ItemOut(BaseModel):
     item_id: int
     step_id: str
@@ -312,6 +317,30 @@ def complete(request: Request, item_id: int, body: CompleteIn, user: WebUser = D
     res = sv.complete(store_of(request), user.actor, item_id, outcome=body.outcome, now=now_of(request),
                       comment=body.comment, expected_version=body.expected_version,
                       idempotency_key=_key(idempotency_key, user))
+    return _action_out(res)
+
+
+@router.post("/dossiers/{ref}/supplemented", response_model=ActionOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def supplemented(request: Request, ref: str, body: CitizenIn | None = None, user: WebUser = Depends(api_user),
+                 idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """The applicant supplemented (status 5 ends): the clock resumes, or restarts per the procedure (one-stop unit)."""
+    return _citizen_done(request, sv.supplement_received, ref, body, user, idempotency_key)
+
+
+@router.post("/dossiers/{ref}/financial-done", response_model=ActionOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def financial_done(request: Request, ref: str, body: CitizenIn | None = None, user: WebUser = Depends(api_user),
+                   idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """The applicant fulfilled the financial obligations (status 6 ends): the clock resumes (one-stop unit)."""
+    return _citizen_done(request, sv.financial_done, ref, body, user, idempotency_key)
+
+
+def _citizen_done(request: Request, action: Any, ref: str, body: CitizenIn | None, user: WebUser,
+                  idempotency_key: str | None) -> ActionOut:
+    body = body or CitizenIn()
+    res = action(store_of(request), user.actor, ref, now=now_of(request), comment=body.comment,
+                 expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
 
 

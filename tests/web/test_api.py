@@ -7,19 +7,20 @@ import pytest
 from tests.web.conftest import PASSWORD
 
 
+def bearer(client_for, username: str):
+    """A client and the headers with ``username``'s bearer token."""
+    c = client_for()
+    r = c.post("/api/auth/token", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] > 0
+    return c, {"Authorization": f"Bearer {body['access_token']}"}
+
+
 @pytest.fixture
 def api(client_for):
     """``api("motcua")``: (client, headers with the user's bearer token)."""
-
-    def make(username: str):
-        c = client_for()
-        r = c.post("/api/auth/token", json={"username": username, "password": PASSWORD})
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["token_type"] == "bearer" and body["expires_in"] > 0
-        return c, {"Authorization": f"Bearer {body['access_token']}"}
-
-    return make
+    return lambda username: bearer(client_for, username)
 
 
 def test_openapi_documents_the_actions(client_for):
@@ -112,3 +113,16 @@ def test_cookie_session_on_the_api_needs_the_csrf_header(client_for):
     token = csrf_of(c.get("/inbox").text)
     r = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "A"}, headers={"X-CSRF-Token": token})
     assert r.status_code == 201
+
+
+def test_the_one_stop_unit_records_a_supplement(api):
+    c, mc = api("motcua")
+    d = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "Đỗ Thị Lan", "decision": "supplement",
+                                      "comment": "Thiếu bản sao"}, headers=mc).json()
+    assert d["status"] == 5
+    c2, cv = api("tckh_cv")
+    assert c2.post(f"/api/dossiers/{d['dossier_code']}/supplemented", headers=cv).status_code == 403
+    r = c.post(f"/api/dossiers/{d['dossier_code']}/supplemented", json={"comment": "Đã đủ bản sao"}, headers=mc)
+    assert r.status_code == 200 and r.json()["action"] == "supplement_received" and r.json()["status"] == 1
+    r = c.post(f"/api/dossiers/{d['dossier_code']}/supplemented", headers=mc)
+    assert r.status_code == 409 and r.json()["error"] == "illegal_action"

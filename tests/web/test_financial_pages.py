@@ -69,3 +69,27 @@ def test_recording_the_payment_in_a_real_browser(live_server, browser, tmp_path)
     page.wait_for_url(re.compile(rf".*/dossiers/{re.escape(res.dossier_code)}$"))
     assert "đã thực hiện nghĩa vụ tài chính" in page.content()
     assert _dossier(web, res.dossier_id).status == Status.PROCESSING
+
+
+def test_the_api_records_the_payment_and_refuses_the_wrong_wait(web, client_for):
+    from tests.web.test_api import bearer
+
+    res = _waiting(web)
+    c, mc = bearer(client_for, "motcua")
+    spec = c.get("/openapi.json").json()["paths"]
+    assert "/api/dossiers/{ref}/financial-done" in spec and "/api/dossiers/{ref}/supplemented" in spec
+    before = dump(web.store)
+    r = c.post(f"/api/dossiers/{res.dossier_code}/supplemented", json={}, headers=mc)
+    assert r.status_code == 409 and r.json()["error"] == "illegal_action"
+    assert "record it with financial_done" in r.json()["message"]
+    c2, other = bearer(client_for, "tckh_cv")
+    r = c2.post(f"/api/dossiers/{res.dossier_code}/financial-done", headers=other)
+    assert r.status_code == 403 and r.json()["error"] == "not_authorized"
+    assert dump(web.store) == before
+    body = {"comment": "Giấy nộp tiền số 9", "expected_version": res.version}
+    r = c.post(f"/api/dossiers/{res.dossier_code}/financial-done", json=body, headers={**mc, "Idempotency-Key": "f-1"})
+    assert r.status_code == 200 and r.json()["action"] == "financial_done" and r.json()["status"] == 4
+    again = c.post(f"/api/dossiers/{res.dossier_code}/financial-done", json=body,
+                   headers={**mc, "Idempotency-Key": "f-1"})
+    assert again.status_code == 200 and again.json()["replayed"] and again.json()["events"] == r.json()["events"]
+    assert _dossier(web, res.dossier_id).status == Status.PROCESSING
