@@ -284,6 +284,18 @@ class Definition:
     def steps_by_id(self) -> dict[str, Step]:
         return {s.id: s for s in self.steps}
 
+    def outcome_label(self, step_id: str | None, outcome: str | None) -> str:
+        """What people read for ``outcome`` of ``step_id``: the route's ``label``, else the standard label."""
+        if not outcome:
+            return ""
+        for s in self.steps:
+            if s.id == step_id:
+                route = s.route(outcome)
+                if route is not None:
+                    return route.display
+                break
+        return OUTCOME_LABELS.get(outcome, outcome)
+
     def where(self, key: str | None = None) -> Location:
         if key and key in self.key_locs:
             return self.key_locs[key]

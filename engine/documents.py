@@ -1397,9 +1397,7 @@ def _form_control(ctx: FormContext, spec: FormSpec) -> Doc:
         if r.assignee:
             note.append(_staff_name(ctx, r.assignee))
         if r.outcome:
-            from engine.definition import OUTCOME_LABELS
-
-            note.append(OUTCOME_LABELS.get(r.outcome, r.outcome))
+            note.append(ctx.sheet.definition.outcome_label(r.step_id, r.outcome))
         rows.append([C(str(i), align="center"), C(r.step_name), C(f"Giao: {giver}\nNhận: {taker}"), C(times),
                      C(duration_short(r.allotted_minutes) if r.kind != "citizen" else "Không tính", align="center"),
                      C(duration_short(r.spent_minutes), align="center"),

@@ -237,7 +237,9 @@ def _make_templates() -> Jinja2Templates:
     env.filters["channel"] = lambda c: CHANNEL_LABELS.get(c, c)
     env.filters["item_state"] = lambda s: ITEM_STATE_LABELS.get(s, s)
     env.filters["action"] = lambda a: ACTION_LABELS.get(a, a)
-    env.filters["outcome"] = lambda o: OUTCOME_LABELS.get(o, o) if o else ""
+    # ``{{ outcome | outcome(defn, step_id) }}``: the route's own label where the definition gives one
+    env.filters["outcome"] = lambda o, defn=None, step=None: (
+        defn.outcome_label(step, o) if defn is not None else OUTCOME_LABELS.get(o, o) if o else "")
     env.filters["step_kind"] = lambda k: STEP_KIND_LABELS.get(k, k)
     return Jinja2Templates(env=env)
 

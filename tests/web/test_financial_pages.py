@@ -32,6 +32,12 @@ def test_the_one_stop_unit_sees_the_wait_and_records_the_payment(web, client_for
     assert 'id="financial-form"' in page and "Đã thực hiện nghĩa vụ tài chính" in page
     assert 'id="supplement-form"' not in page  # not a supplementation: no "Đã nhận hồ sơ bổ sung"
     assert "Yêu cầu thực hiện nghĩa vụ tài chính" in page  # the status, and the history's event
+    # The tax office's outcome reads as its route's label: in the control sheet, in the history, and in
+    # the printed control sheet (form 05; 06 in the 2025 set).
+    label = "Phải nộp tiền sử dụng đất, tiền thuê đất"
+    assert page.count(label) == 2 and "notify" not in page
+    printed = motcua.get(f"/documents/dossiers/{res.dossier_code}/forms/control").text
+    assert label in printed and "notify" not in printed
 
     # Another unit sees the dossier but may not record the payment.
     other = client_for("tckh_head").get(f"/dossiers/{res.dossier_code}")
