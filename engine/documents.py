@@ -1425,7 +1425,7 @@ def _form_control(ctx: FormContext, spec: FormSpec) -> Doc:
         Table([[C(h) for h in CONTROL_COLUMNS]], rows, (0.7, 3.2, 3.2, 2.8, 1.6, 1.6, 1.8, 1.9), size=9,
               css="control"),
         P("Thời gian tính theo giờ làm việc (1 ngày = 8 giờ); thời gian tạm dừng để tổ chức, cá nhân bổ sung hồ sơ "
-          "không tính.", italic=True, size=9),
+          "hoặc thực hiện nghĩa vụ tài chính không tính.", italic=True, size=9),
     ]
     return _form_doc(ctx, spec, b)
 
