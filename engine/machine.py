@@ -418,8 +418,11 @@ def allowed_actions(defn: Definition, state: DossierState) -> list[str]:
         step = steps.get(it.step)
         if step is None:
             continue
+        if step.kind == "citizen":  # the one-stop unit records what the applicant did
+            out.append("financial_done" if step.financial else "supplement_received")
+            continue
         outcomes = [r.outcome for r in step.routes] or ["done"]
-        if it.state == OPEN and step.kind not in ("citizen", "automated"):
+        if it.state == OPEN and step.kind != "automated":
             out.append(f"claim item {it.key} ({it.step})")
         out.append(f"complete item {it.key} ({it.step}) with {'|'.join(outcomes)}")
     if state.status in INTERRUPTIBLE:

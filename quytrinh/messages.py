@@ -159,7 +159,7 @@ def _allowed(text: str | None) -> str:
             step = f" ({m[2]})" if m[2] else ""
             out.append(f"hoàn thành công việc {m[1]}{step} với kết quả {m[3]}")
             continue
-        out.append({"withdraw": "rút hồ sơ", "stop": "dừng xử lý"}.get(part, part))
+        out.append({"withdraw": "rút hồ sơ", "stop": "dừng xử lý"}.get(part) or ACTION_VERBS.get(part, part))
     return "được phép: " + "; ".join(out)
 
 

@@ -290,7 +290,9 @@ def test_the_payment_of_the_financial_obligations_is_recorded_from_the_command_l
                               "--now", "2026-03-20T08:00")
     assert code == 1 and out == "" and err.startswith(
         f"quytrinh: Thao tác không hợp lệ ở trạng thái hiện tại: hồ sơ {res.dossier_code} đang chờ thực hiện nghĩa "
-        f"vụ tài chính (bước 'pay'), không phải chờ bổ sung; hãy ghi nhận đã thực hiện nghĩa vụ tài chính"), err
+        f"vụ tài chính (bước 'pay'), không phải chờ bổ sung; hãy ghi nhận đã thực hiện nghĩa vụ tài chính "
+        f"(hồ sơ đang ở trạng thái 6 – Yêu cầu thực hiện nghĩa vụ tài chính); được phép: ghi nhận đã thực hiện "
+        f"nghĩa vụ tài chính; rút hồ sơ; dừng xử lý."), err
     assert dump(store) == before
     out = cli("dossier", "financial-done", res.dossier_code, "--comment", "Giấy nộp tiền số 3", "--as", "motcua",
               "--now", "2026-03-24T09:00")

@@ -111,6 +111,7 @@ def test_the_financial_obligation_is_status_6_and_always_pauses_then_resumes(cal
     assert [(e.kind, e.payload.get("reason"), e.payload.get("form")) for e in tr.effects] == [
         ("notify_citizen", "financial", None)]  # no form 02
     assert m.load_clock(sim.state.clock).pauses[-1].reason == "financial"
+    assert m.allowed_actions(defn, sim.state) == ["financial_done", "withdraw", "stop"]
 
     back = local(2026, 3, 17, 10)  # a week later
     paused = calendar.elapsed(ask, back)
