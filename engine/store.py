@@ -304,6 +304,20 @@ class OutboxItem(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
 
 
+class LoginFailure(SQLModel, table=True):
+    """Consecutive failed sign-ins of one username from one client address (quytrinh.web.auth.LoginThrottle).
+
+    In the database, so every web process (``quytrinh serve --workers N``) and a
+    restart see the same count.
+    """
+
+    __tablename__ = "login_failures"
+
+    key: str = Field(primary_key=True, max_length=400)  # lower-cased username, a newline, the client address
+    count: int
+    last_at: dt.datetime = _now_field()
+
+
 class RequestRecord(SQLModel, table=True):
     """An idempotency key and the result of the first request that used it."""
 
@@ -402,7 +416,7 @@ class DefinitionReview(SQLModel, table=True):
 
 
 TABLES = ("units", "users", "definition_versions", "dossiers", "work_items", "events", "outbox",
-          "requests", "apologies", "definition_drafts", "definition_reviews")
+          "requests", "apologies", "definition_drafts", "definition_reviews", "login_failures")
 
 
 # --------------------------------------------------------------------------- engines
@@ -606,7 +620,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -15,7 +15,7 @@ import typer
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Địa chỉ lắng nghe."),
     port: int = typer.Option(8000, "--port", help="Cổng."),
-    workers: int = typer.Option(1, "--workers", help="Số tiến trình (giới hạn đăng nhập sai tính riêng từng tiến trình)."),
+    workers: int = typer.Option(1, "--workers", help="Số tiến trình phục vụ."),
 ) -> None:
     """Chạy ứng dụng web (hộp việc, tiếp nhận hồ sơ, API /api, tài liệu API /docs)."""
     import uvicorn

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,25 +159,25 @@ class SessionCodec:
 # --------------------------------------------------------------------------- throttling
 
 
-@dataclass
-class _Failures:
-    count: int = 0
-    last: dt.datetime | None = None
-
-
 class LoginThrottle:
     """Slows down repeated failed sign-ins per (username, client address).
 
     The first :attr:`free` failures cost nothing; after that each attempt must
     wait ``base * 2**(failures - free)`` seconds (capped at :attr:`cap`) after
     the last failure, else it is refused with HTTP 429 without checking the
-    password. A success clears the count. Kept in memory: one web process.
+    password. A success clears the count. The counts live in the database
+    (table ``login_failures``), so every web process and a restart see them;
+    a count whose last failure is older than :attr:`forget_after` is forgotten.
     """
 
-    def __init__(self, free: int = 3, base: float = 2.0, cap: float = 900.0):
-        self.free, self.base, self.cap = free, base, cap
-        self._lock = threading.Lock()
-        self._failures: dict[tuple[str, str], _Failures] = {}
+    def __init__(self, store: Any, free: int = 3, base: float = 2.0, cap: float = 900.0,
+                 forget_after: dt.timedelta = dt.timedelta(days=1)):
+        self.store = store
+        self.free, self.base, self.cap, self.forget_after = free, base, cap, forget_after
+
+    @staticmethod
+    def _key(username: str, client: str) -> str:
+        return f"{username.lower()}\n{client}"[:400]
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` consecutive failures."""
@@ -188,23 +187,42 @@ class LoginThrottle:
 
     def retry_after(self, username: str, client: str, now: dt.datetime) -> float:
         """Seconds before this username may try again from this address (0: now)."""
-        with self._lock:
-            f = self._failures.get((username.lower(), client))
-            if f is None or f.last is None:
+        from engine.store import LoginFailure
+
+        with self.store.session() as s:
+            f = s.get(LoginFailure, self._key(username, client))
+            if f is None:
                 return 0.0
-            wait = self.delay(f.count) - (now - f.last).total_seconds()
-            return max(0.0, wait)
+            return max(0.0, self.delay(f.count) - (now - f.last_at).total_seconds())
 
     def failed(self, username: str, client: str, now: dt.datetime) -> float:
-        """Record a failure; returns the delay now imposed (seconds)."""
-        with self._lock:
-            f = self._failures.setdefault((username.lower(), client), _Failures())
-            f.count += 1
-            f.last = now
-            if len(self._failures) > 100_000:  # bounded memory under a spraying attack
-                self._failures.clear()
-            return self.delay(f.count)
+        """Record a failure (one statement: concurrent failures all count); returns the delay now imposed (seconds)."""
+        import sqlalchemy as sa
+
+        from engine.store import LoginFailure
+
+        table = LoginFailure.__table__  # type: ignore[attr-defined]
+        if self.store.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        key = self._key(username, client)
+        stmt = insert(table).values(key=key, count=1, last_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=[table.c.key],
+                                          set_={"count": table.c.count + 1, "last_at": now})
+        with self.store.engine.begin() as conn:
+            conn.execute(stmt)
+            count = conn.execute(sa.select(table.c.count).where(table.c.key == key)).scalar_one()
+            conn.execute(table.delete().where(table.c.last_at < now - self.forget_after))
+        return self.delay(count)
 
     def succeeded(self, username: str, client: str) -> None:
-        with self._lock:
-            self._failures.pop((username.lower(), client), None)
+        from engine.store import LoginFailure
+
+        key = self._key(username, client)
+        with self.store.session() as s:  # a read first: most sign-ins follow no failure and write nothing
+            if s.get(LoginFailure, key) is None:
+                return
+        table = LoginFailure.__table__  # type: ignore[attr-defined]
+        with self.store.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.key == key))

@@ -91,3 +91,34 @@ def test_errors_are_vietnamese_pages_without_traceback(client_for):
     c = client_for("motcua")
     r = c.get("/khong-co-trang-nay")
     assert r.status_code == 404 and "Không tìm thấy trang" in r.text and "Traceback" not in r.text
+
+
+def test_the_failures_are_counted_across_web_processes_and_restarts(web, client_for):
+    """Two apps on one database stand for two processes of `quytrinh serve --workers 2` (or a restart)."""
+    from fastapi.testclient import TestClient
+
+    from engine.store import LoginFailure
+    from quytrinh.web.app import create_app
+    from tests.web.conftest import SECRET
+
+    for _ in range(web.app.state.throttle.free):
+        assert sign_in(client_for(), "motcua", "sai-mat-khau").status_code == 401
+    other = create_app(web.runtime.url, now=web.clock, secret=SECRET)
+    try:
+        with TestClient(other) as c:
+            r = sign_in(c, "motcua", PASSWORD)
+            assert r.status_code == 429 and int(r.headers["retry-after"]) == 2
+            web.clock.advance(seconds=2)
+            assert sign_in(c, "motcua", PASSWORD).status_code == 303  # a success clears the count
+    finally:
+        other.state.store.dispose()
+    with web.store.session() as s:
+        assert s.get(LoginFailure, "motcua\ntestclient") is None
+    # A count whose last failure is a day old is forgotten when the next failure is recorded.
+    assert sign_in(client_for(), "tckh_cv", "sai").status_code == 401
+    web.clock.advance(days=1, seconds=1)
+    assert sign_in(client_for(), "qldt_cv", "sai").status_code == 401
+    with web.store.session() as s:
+        from sqlmodel import select
+
+        assert [f.key for f in s.exec(select(LoginFailure)).all()] == ["qldt_cv\ntestclient"]
