@@ -220,8 +220,10 @@ def route_kind(defn: Definition, step: Step, outcome: str, g: nx.DiGraph | None 
     -------
     str
         ``rework`` (bounded, ``max``), ``supplement`` (leads to a citizen step,
-        from a step that is not itself a citizen step), ``refuse`` (no step that
-        returns a result can be reached from its targets), else ``main``.
+        from a step that is not itself a citizen step; a financial-obligation
+        step is the normal course, not an exception, so a route to it is
+        ``main``), ``refuse`` (no step that returns a result can be reached
+        from its targets), else ``main``.
     """
     route = step.route(outcome)
     if route is None:
@@ -230,7 +232,7 @@ def route_kind(defn: Definition, step: Step, outcome: str, g: nx.DiGraph | None 
         return "rework"
     by_id = defn.steps_by_id()
     targets = [by_id[t] for t in route.targets if t in by_id]
-    if not step.paused and any(t.paused for t in targets):
+    if not step.paused and any(t.paused and not t.financial for t in targets):
         return "supplement"
     g = g if g is not None else step_graph(defn)
     results = {s.id for s in result_terminals(defn)}

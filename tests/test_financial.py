@@ -251,3 +251,14 @@ def test_financial_done_is_refused_while_a_supplement_is_awaited(runtime):
     with pytest.raises(IllegalAction, match="waits for a supplement .*record it with supplement_received"):
         sv.financial_done(db, runtime.actor("motcua"), r.dossier_code, now=T0 + dt.timedelta(hours=1))
     assert dump(db) == before
+
+
+def test_the_simulation_takes_the_payment_as_the_normal_course():
+    from engine.simulate import SimParams, route_kind, route_probabilities
+
+    path = sorted((REPO / "procedures_yaml").rglob(f"{LAND}-*.yaml"))[0]
+    defn = load_catalogue([path]).find(LAND)
+    step = defn.step("tax_notice")
+    assert [route_kind(defn, step, o) for o in ("notify", "exempt")] == ["main", "main"]
+    assert route_kind(defn, defn.step("appraise"), "supplement") == "supplement"
+    assert route_probabilities(defn, SimParams(20))["tax_notice"] == [("notify", 1.0), ("exempt", 0.0)]
