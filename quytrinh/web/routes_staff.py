@@ -76,7 +76,7 @@ def _action_error(request: Request, exc: QuytrinhError, back: str) -> Response:
 # --------------------------------------------------------------------------- inbox
 
 
-def waiting_supplements(store: Any, user: WebUser) -> list[dict[str, Any]]:
+def waiting_for_applicant(store: Any, user: WebUser) -> list[dict[str, Any]]:
     """Dossiers received by the user's one-stop unit that wait for the applicant (a supplement, or the
     financial obligations: ``financial`` tells which)."""
     from sqlmodel import select
@@ -102,7 +102,7 @@ def waiting_supplements(store: Any, user: WebUser) -> list[dict[str, Any]]:
 def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
     store = store_of(request)
     mine, unit = inbox_rows(store, user, now_of(request))
-    waiting = waiting_supplements(store, user) if user.has("one_stop") else []
+    waiting = waiting_for_applicant(store, user) if user.has("one_stop") else []
     return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting})
 
 
