@@ -98,7 +98,6 @@ def test_the_financial_obligation_is_status_6_and_always_pauses_then_resumes(cal
     defn = parse(PAYING % policy)
     sim = Sim(defn, calendar)
     ask = T0 + dt.timedelta(hours=3)
-    due = None
     sim.complete("receive", "accept", T0)
     due = sim.state.due_at
     sim.complete("appraise", "ok", T0 + dt.timedelta(hours=2))
@@ -136,7 +135,7 @@ def test_a_supplementation_still_restarts_and_counts_beside_a_financial_pause(ca
     back = local(2026, 3, 12, 8)
     tr = sim.complete("supp", "supplemented", back)
     assert tr.events[0].action == "clock_restart" and sim.state.clock_started_at == back
-    _ = sim.complete("appraise", "ok", back + dt.timedelta(hours=1))
+    sim.complete("appraise", "ok", back + dt.timedelta(hours=1))
     sim.complete("tax", "notify", back + dt.timedelta(hours=2))
     sim.complete("pay", "paid", local(2026, 3, 13, 9))
     assert sim.state.clock_restarts == 1 and sim.state.clock_started_at == back and sim.state.supplements == 1
