@@ -153,7 +153,13 @@ class CompleteIn(BaseModel):
 
 
 class CitizenIn(BaseModel):
-    comment: str = Field("", description="What the applicant brought: the documents, or the payment receipt")
+    comment: str = Field("", description="What the applicant brought or asked: the documents, the payment "
+                                         "receipt, the written withdrawal request")
+    expected_version: Optional[int] = None
+
+
+class StopIn(BaseModel):
+    reason: str = Field(min_length=1, description="Why processing stops (printed on the stop notice)")
     expected_version: Optional[int] = None
 
 
@@ -334,6 +340,24 @@ def financial_done(request: Request, ref: str, body: CitizenIn | None = None, us
                    idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
     """The applicant fulfilled the financial obligations (status 6 ends): the clock resumes (one-stop unit)."""
     return _citizen_done(request, sv.financial_done, ref, body, user, idempotency_key)
+
+
+@router.post("/dossiers/{ref}/withdraw", response_model=ActionOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def withdraw(request: Request, ref: str, body: CitizenIn | None = None, user: WebUser = Depends(api_user),
+             idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """The applicant withdraws the dossier (status 7; ``comment``: their written request): open work is cancelled."""
+    return _citizen_done(request, sv.withdraw, ref, body, user, idempotency_key)
+
+
+@router.post("/dossiers/{ref}/stop", response_model=ActionOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
+def stop(request: Request, ref: str, body: StopIn, user: WebUser = Depends(api_user),
+         idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
+    """Stop processing the dossier (status 8) with a reason: open work is cancelled (one-stop unit)."""
+    res = sv.stop(store_of(request), user.actor, ref, now=now_of(request), reason=body.reason,
+                  expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
+    return _action_out(res)
 
 
 def _citizen_done(request: Request, action: Any, ref: str, body: CitizenIn | None, user: WebUser,

@@ -240,11 +240,19 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
     steps = sheet.definition.steps_by_id()
     waiting = [steps[r.step_id] for r in sheet.rows
                if r.kind == "citizen" and r.state in ("open", "claimed") and r.step_id in steps]
+    from engine.documents import form_set_for
+    from engine.machine import INTERRUPTIBLE, Status
+
+    d = sheet.dossier
     mine = sheet.definition.start.unit == user.unit_id
+    # the stop notice exists in the 2025 form set only (Circular 03/2025); a dossier stopped before reception has none
+    stop_notice = d.status == Status.STOPPED and d.received_at is not None and \
+        form_set_for(d.received_at).by_kind("stop") is not None
     return render(request, "dossier.html", {
         "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": _unit_names(request),
         "may_record_supplement": mine and any(not s.financial for s in waiting),
         "may_record_financial": mine and any(s.financial for s in waiting),
+        "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE, "stop_notice": stop_notice,
         "idem": uuid.uuid4().hex})
 
 
@@ -252,27 +260,60 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
 def dossier_supplemented(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                          idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """The applicant brought the supplement: the waiting step completes and the clock resumes (or restarts)."""
-    return _citizen_done(request, user, code, version, comment, idem, sv.supplement_received, "web-supplemented",
-                         "Đã ghi nhận hồ sơ bổ sung của {code}; hồ sơ được chuyển tiếp xử lý.")
+    return _dossier_action(request, user, code, idem, "web-supplemented",
+                           lambda store, actor, ref, **kw: sv.supplement_received(
+                               store, actor, ref, comment=comment.strip(), expected_version=version, **kw),
+                           "Đã ghi nhận hồ sơ bổ sung của {code}; hồ sơ được chuyển tiếp xử lý.")
 
 
 @router.post("/dossiers/{code}/financial-done")
 def dossier_financial_done(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                            idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """The applicant fulfilled the financial obligations: the waiting step completes and the clock resumes."""
-    return _citizen_done(request, user, code, version, comment, idem, sv.financial_done, "web-financial",
-                         "Đã ghi nhận hồ sơ {code} đã thực hiện nghĩa vụ tài chính; thời gian giải quyết được "
-                         "tính tiếp.")
+    return _dossier_action(request, user, code, idem, "web-financial",
+                           lambda store, actor, ref, **kw: sv.financial_done(
+                               store, actor, ref, comment=comment.strip(), expected_version=version, **kw),
+                           "Đã ghi nhận hồ sơ {code} đã thực hiện nghĩa vụ tài chính; thời gian giải quyết được "
+                           "tính tiếp.")
 
 
-def _citizen_done(request: Request, user: WebUser, code: str, version: int, comment: str, idem: str,
-                  action: Any, key_prefix: str, done: str) -> Response:
-    """Record what the applicant did (``action``: a service), back to the dossier page with a message."""
+@router.post("/dossiers/{code}/withdraw")
+def dossier_withdraw(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
+                     idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
+    """The applicant asked in writing to withdraw the dossier (status 7): its open work is cancelled."""
+    if not comment.strip():
+        flash(request, "Hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (số, ngày, lý do); hồ sơ chưa thay đổi.",
+              "error")
+        return RedirectResponse(f"/dossiers/{code}", status_code=303)
+    return _dossier_action(request, user, code, idem, "web-withdraw",
+                           lambda store, actor, ref, **kw: sv.withdraw(
+                               store, actor, ref, comment=comment.strip(), expected_version=version, **kw),
+                           "Đã ghi nhận tổ chức, cá nhân rút hồ sơ {code}; các bước đang mở đã được hủy.")
+
+
+@router.post("/dossiers/{code}/stop")
+def dossier_stop(request: Request, code: str, version: int = Form(...), reason: str = Form(""),
+                 idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
+    """Stop processing the dossier (status 8) with a reason, printed on the stop notice."""
+    if not reason.strip():
+        flash(request, "Hãy ghi lý do dừng xử lý (in trên thông báo gửi tổ chức, cá nhân); hồ sơ chưa thay đổi.",
+              "error")
+        return RedirectResponse(f"/dossiers/{code}", status_code=303)
+    return _dossier_action(request, user, code, idem, "web-stop",
+                           lambda store, actor, ref, **kw: sv.stop(
+                               store, actor, ref, reason=reason.strip(), expected_version=version, **kw),
+                           "Đã dừng xử lý hồ sơ {code}; in thông báo dừng xử lý để gửi tổ chức, cá nhân.")
+
+
+def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_prefix: str, action: Any,
+                    done: str) -> Response:
+    """Run ``action(store, actor, code, now=..., idempotency_key=...)`` (a service on the dossier), then back
+    to the dossier page with ``done`` (or the error) as the message."""
     sheet = load_sheet(request, user, code)
     back = f"/dossiers/{sheet.dossier.code}"
     try:
-        action(store_of(request), user.actor, sheet.dossier.code, now=now_of(request), comment=comment.strip(),
-               expected_version=version, idempotency_key=f"{key_prefix}-{idem}" if idem else None)
+        action(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
+               idempotency_key=f"{key_prefix}-{idem}" if idem else None)
     except QuytrinhError as exc:
         return _action_error(request, exc, back)
     flash(request, done.format(code=sheet.dossier.code), "success")
