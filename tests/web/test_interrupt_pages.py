@@ -99,6 +99,8 @@ def test_stopping_in_a_real_browser(live_server, browser, tmp_path):
     r = _processing(web, "Hộ kinh doanh Thịnh Vượng")
     page = _sign_in(browser, live_server.url, "motcua")
     page.goto(f"/dossiers/{r.dossier_code}")
+    assert not page.is_visible("#stop-form")  # rare and final: folded away until asked for
+    page.click("#interrupt summary")
     page.click("#stop-form button[type=submit]")  # no reason: the browser itself refuses (required)
     assert _state(web, r.dossier_id)[0] == Status.PROCESSING
     page.fill("#stop-form textarea[name=reason]", "Xác minh nguồn gốc tài sản")
