@@ -281,36 +281,36 @@ def dossier_financial_done(request: Request, code: str, version: int = Form(...)
 def dossier_withdraw(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                      idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """The applicant asked in writing to withdraw the dossier (status 7): its open work is cancelled."""
-    if not comment.strip():
-        flash(request, "Hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (số, ngày, lý do); hồ sơ chưa thay đổi.",
-              "error")
-        return RedirectResponse(f"/dossiers/{code}", status_code=303)
     return _dossier_action(request, user, code, idem, "web-withdraw",
                            lambda store, actor, ref, **kw: sv.withdraw(
                                store, actor, ref, comment=comment.strip(), expected_version=version, **kw),
-                           "Đã ghi nhận tổ chức, cá nhân rút hồ sơ {code}; các bước đang mở đã được hủy.")
+                           "Đã ghi nhận tổ chức, cá nhân rút hồ sơ {code}; các bước đang mở đã được hủy.",
+                           required=(comment, "Hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (số, ngày, lý do)"))
 
 
 @router.post("/dossiers/{code}/stop")
 def dossier_stop(request: Request, code: str, version: int = Form(...), reason: str = Form(""),
                  idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """Stop processing the dossier (status 8) with a reason, printed on the stop notice."""
-    if not reason.strip():
-        flash(request, "Hãy ghi lý do dừng xử lý (in trên thông báo gửi tổ chức, cá nhân); hồ sơ chưa thay đổi.",
-              "error")
-        return RedirectResponse(f"/dossiers/{code}", status_code=303)
     return _dossier_action(request, user, code, idem, "web-stop",
                            lambda store, actor, ref, **kw: sv.stop(
                                store, actor, ref, reason=reason.strip(), expected_version=version, **kw),
-                           "Đã dừng xử lý hồ sơ {code}; in thông báo dừng xử lý để gửi tổ chức, cá nhân.")
+                           "Đã dừng xử lý hồ sơ {code}; in thông báo dừng xử lý để gửi tổ chức, cá nhân.",
+                           required=(reason, "Hãy ghi lý do dừng xử lý (in trên thông báo gửi tổ chức, cá nhân)"))
 
 
 def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_prefix: str, action: Any,
-                    done: str) -> Response:
+                    done: str, required: tuple[str, str] | None = None) -> Response:
     """Run ``action(store, actor, code, now=..., idempotency_key=...)`` (a service on the dossier), then back
-    to the dossier page with ``done`` (or the error) as the message."""
+    to the dossier page with ``done`` (or the error) as the message.
+
+    ``required``: (a text the user typed, what to ask for when it is empty): nothing runs without it.
+    """
     sheet = load_sheet(request, user, code)
     back = f"/dossiers/{sheet.dossier.code}"
+    if required is not None and not required[0].strip():
+        flash(request, f"{required[1]}; hồ sơ chưa thay đổi.", "error")
+        return RedirectResponse(back, status_code=303)
     try:
         action(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
                idempotency_key=f"{key_prefix}-{idem}" if idem else None)
