@@ -260,19 +260,16 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
 def dossier_supplemented(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                          idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """The applicant brought the supplement: the waiting step completes and the clock resumes (or restarts)."""
-    return _dossier_action(request, user, code, idem, "web-supplemented",
-                           lambda store, actor, ref, **kw: sv.supplement_received(
-                               store, actor, ref, comment=comment.strip(), expected_version=version, **kw),
-                           "Đã ghi nhận hồ sơ bổ sung của {code}; hồ sơ được chuyển tiếp xử lý.")
+    return _dossier_action(request, user, code, idem, "web-supplemented", sv.supplement_received, version,
+                           "comment", comment, "Đã ghi nhận hồ sơ bổ sung của {code}; hồ sơ được chuyển tiếp xử lý.")
 
 
 @router.post("/dossiers/{code}/financial-done")
 def dossier_financial_done(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                            idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """The applicant fulfilled the financial obligations: the waiting step completes and the clock resumes."""
-    return _dossier_action(request, user, code, idem, "web-financial",
-                           lambda store, actor, ref, **kw: sv.financial_done(
-                               store, actor, ref, comment=comment.strip(), expected_version=version, **kw),
+    return _dossier_action(request, user, code, idem, "web-financial", sv.financial_done, version,
+                           "comment", comment,
                            "Đã ghi nhận hồ sơ {code} đã thực hiện nghĩa vụ tài chính; thời gian giải quyết được "
                            "tính tiếp.")
 
@@ -281,36 +278,41 @@ def dossier_financial_done(request: Request, code: str, version: int = Form(...)
 def dossier_withdraw(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                      idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """The applicant asked in writing to withdraw the dossier (status 7): its open work is cancelled."""
-    return _dossier_action(request, user, code, idem, "web-withdraw",
-                           lambda store, actor, ref, **kw: sv.withdraw(
-                               store, actor, ref, comment=comment.strip(), expected_version=version, **kw),
+    return _dossier_action(request, user, code, idem, "web-withdraw", sv.withdraw, version,
+                           "comment", comment,
                            "Đã ghi nhận tổ chức, cá nhân rút hồ sơ {code}; các bước đang mở đã được hủy.",
-                           required=(comment, "Hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (số, ngày, lý do)"))
+                           ask="Hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (số, ngày, lý do)")
 
 
 @router.post("/dossiers/{code}/stop")
 def dossier_stop(request: Request, code: str, version: int = Form(...), reason: str = Form(""),
                  idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
     """Stop processing the dossier (status 8) with a reason, printed on the stop notice."""
-    return _dossier_action(request, user, code, idem, "web-stop",
-                           lambda store, actor, ref, **kw: sv.stop(
-                               store, actor, ref, reason=reason.strip(), expected_version=version, **kw),
+    return _dossier_action(request, user, code, idem, "web-stop", sv.stop, version,
+                           "reason", reason,
                            "Đã dừng xử lý hồ sơ {code}; in thông báo dừng xử lý để gửi tổ chức, cá nhân.",
-                           required=(reason, "Hãy ghi lý do dừng xử lý (in trên thông báo gửi tổ chức, cá nhân)"))
+                           ask="Hãy ghi lý do dừng xử lý (in trên thông báo gửi tổ chức, cá nhân)")
 
 
-def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_prefix: str, action: Any,
-                    done: str, required: tuple[str, str] | None = None) -> Response:
-    """Run ``action(store, actor, code, now=..., idempotency_key=...)`` (a service on the dossier), then back
-    to the dossier page with ``done`` (or the error) as the message.
+def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_prefix: str, service: Any,
+                    version: int, text_name: str, text: str, done: str, ask: str | None = None) -> Response:
+    """Run ``service`` (an engine service on the dossier, taking ``text`` as its ``text_name`` argument) at
+    ``version``, then back to the dossier page with ``done`` (or the error) as the message.
 
-    ``required``: (a text the user typed, what to ask for when it is empty): nothing runs without it.
+    ``ask``: the text is required; when it is empty, this is what the page asks for, and nothing runs.
     """
     sheet = load_sheet(request, user, code)
     back = f"/dossiers/{sheet.dossier.code}"
-    if required is not None and not required[0].strip():
-        flash(request, f"{required[1]}; hồ sơ chưa thay đổi.", "error")
+    if ask is not None and not text.strip():
+        flash(request, f"{ask}; hồ sơ chưa thay đổi.", "error")
         return RedirectResponse(back, status_code=303)
+    try:
+        service(store_of(request), user.actor, sheet.dossier.code, now=now_of(request), expected_version=version,
+                idempotency_key=f"{key_prefix}-{idem}" if idem else None, **{text_name: text.strip()})
+    except QuytrinhError as exc:
+        return _action_error(request, exc, back)
+    flash(request, done.format(code=sheet.dossier.code), "success")
+    return RedirectResponse(back, status_code=303)
     try:
         action(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
                idempotency_key=f"{key_prefix}-{idem}" if idem else None)
