@@ -313,13 +313,6 @@ def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_p
         return _action_error(request, exc, back)
     flash(request, done.format(code=sheet.dossier.code), "success")
     return RedirectResponse(back, status_code=303)
-    try:
-        action(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
-               idempotency_key=f"{key_prefix}-{idem}" if idem else None)
-    except QuytrinhError as exc:
-        return _action_error(request, exc, back)
-    flash(request, done.format(code=sheet.dossier.code), "success")
-    return RedirectResponse(back, status_code=303)
 
 
 # --------------------------------------------------------------------------- reception
