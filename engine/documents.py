@@ -42,6 +42,17 @@ class DocumentError(QuytrinhError):
     """A document cannot be produced (unknown form, missing data, bad option)."""
 
 
+class FormNotApplicable(DocumentError):
+    """The dossier has no such form (yet): e.g. a refusal for a dossier that was accepted.
+
+    ``vi`` is the same in Vietnamese, for the people who asked (CLI and web print it as it is).
+    """
+
+    def __init__(self, message: str, vi: str):
+        super().__init__(message)
+        self.vi = vi
+
+
 # --------------------------------------------------------------------------- Vietnamese formatting
 
 #: Levels as written in titles.
@@ -1063,7 +1074,8 @@ FORMS_2025 = FormSet(
         FormSpec("06", "control", "PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ", "A5"),
         FormSpec("07", "ledger", "SỔ THEO DÕI HỒ SƠ", "A4"),
     ),
-    note="[unverified] Bộ 7 mẫu theo Thông tư 03/2025/TT-VPCP: tên và nội dung mẫu chưa đối chiếu với văn bản gốc.",
+    note="Bộ 7 mẫu theo Thông tư 03/2025/TT-VPCP: tên và nội dung mẫu chưa đối chiếu với văn bản gốc "
+         "của Thông tư.",
 )
 
 FORM_SETS = {"2018": FORMS_2018, "2025": FORMS_2025}
@@ -1178,11 +1190,64 @@ def _signature(left: tuple[str, str] | None, right: tuple[str, str]) -> Columns:
     return Columns([col(*left) if left else [P("")], col(*right)], (1, 1))
 
 
-def _event(ctx: FormContext, *actions: str, outcome: str | None = None) -> Any:
-    for e in reversed(ctx.sheet.events):
+def _last_event(sheet: Any, *actions: str, outcome: str | None = None) -> Any:
+    for e in reversed(sheet.events):
         if e.action in actions or (outcome is not None and e.outcome == outcome):
             return e
     return None
+
+
+def _event(ctx: FormContext, *actions: str, outcome: str | None = None) -> Any:
+    return _last_event(ctx.sheet, *actions, outcome=outcome)
+
+
+#: Per form kind: whether a dossier (its sheet) has that form, what it is called in English, and when
+#: it is produced, in English and in Vietnamese.
+_APPLICABLE: dict[str, tuple[Callable[[Any], bool], str, str, str]] = {
+    "receipt": (lambda sh: sh.dossier.received_at is not None, "receipt (form {n}): it was never received",
+                "print the refusal or the supplementation request",
+                "hồ sơ chưa được tiếp nhận (xem phiếu từ chối hoặc phiếu yêu cầu bổ sung, nếu có)"),
+    "supplement": (lambda sh: _last_event(sh, "request_supplement") is not None, "supplementation request (form {n})",
+                   "it is produced when a step asks the applicant to complete the dossier",
+                   "phiếu này chỉ lập khi có yêu cầu tổ chức, cá nhân bổ sung, hoàn thiện hồ sơ"),
+    "refusal": (lambda sh: _last_event(sh, "refuse", outcome="refuse") is not None, "refusal (form {n})",
+                "it is produced when the dossier is refused",
+                "phiếu này chỉ lập khi hồ sơ bị từ chối"),
+    "apology": (lambda sh: bool(sh.apologies), "apology (form {n})",
+                "the timer sweep drafts one a working day before an appointment that cannot be kept",
+                "văn bản này được lập (dự thảo tự động) trước một ngày làm việc khi hồ sơ không kịp hẹn trả "
+                "kết quả"),
+    "stop": (lambda sh: _last_event(sh, "stop") is not None, "stop notice (form {n})",
+             "it is produced when processing of the dossier is stopped",
+             "thông báo này chỉ lập khi hồ sơ bị dừng giải quyết"),
+    "control": (lambda sh: True, "", "", ""),
+}
+
+
+def available_forms(sheet: Any) -> list[FormSpec]:
+    """The forms a dossier has now (its regime's set, the ledger left out), in the set's order.
+
+    ``sheet`` is :func:`engine.services.dossier_sheet`'s answer. A dossier never received has none.
+    """
+    d = sheet.dossier
+    if (d.received_at or d.registered_at) is None:
+        return []
+    fs = form_set_for(d.received_at or d.registered_at)
+    return [f for f in fs.forms if f.kind in _APPLICABLE and _APPLICABLE[f.kind][0](sheet)]
+
+
+def _check_applicable(ctx: FormContext, spec: FormSpec) -> None:
+    """Raise :class:`FormNotApplicable` when the dossier has no ``spec`` form."""
+    from engine.machine import Status
+
+    has, what, hint, hint_vi = _APPLICABLE[spec.kind]
+    if has(ctx.sheet):
+        return
+    d = ctx.dossier
+    status = Status(d.status)
+    raise FormNotApplicable(
+        f"dossier {d.code} ({status.label}) has no {what.format(n=spec.number)}; {hint}",
+        f"Hồ sơ {d.code} ({status.label}) chưa có {spec.title.capitalize()} (mẫu {spec.number}): {hint_vi}.")
 
 
 def _staff_name(ctx: FormContext, username: str | None) -> str:
@@ -1196,18 +1261,8 @@ def _contact_lines(d: Any) -> list[Para]:
             P(f"Số điện thoại, Email: {d.applicant_contact or '……………………'}", align="left", space_after=2)]
 
 
-def _not_applicable(ctx: FormContext, what: str, hint: str) -> DocumentError:
-    from engine.machine import Status
-
-    d = ctx.dossier
-    return DocumentError(f"dossier {d.code} ({Status(d.status).label}) has no {what}; {hint}")
-
-
 def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
     d, defn = ctx.dossier, ctx.definition
-    if d.received_at is None:
-        raise _not_applicable(ctx, "receipt (form 01): it was never received",
-                              "print the refusal (03) or the supplementation request (02)")
     accept = _event(ctx, "accept")
     receiver = _staff_name(ctx, accept.actor if accept else None)
     channel = {"counter": "Bộ phận tiếp nhận và trả kết quả", "online": "Cổng Dịch vụ công (trực tuyến)",
@@ -1251,9 +1306,6 @@ def _form_doc(ctx: FormContext, spec: FormSpec, blocks: list[Any]) -> Doc:
 def _form_supplement(ctx: FormContext, spec: FormSpec) -> Doc:
     d, defn = ctx.dossier, ctx.definition
     ev = _event(ctx, "request_supplement")
-    if ev is None:
-        raise _not_applicable(ctx, "supplementation request (form 02)",
-                              "it is produced when a step asks the applicant to complete the dossier")
     guide = _staff_name(ctx, ev.actor)
     unit = ctx.unit_name(ev.actor_unit)
     b: list[Any] = _form_header(ctx, spec, number="Số: ……/PYCBS", date=ev.at)
@@ -1276,8 +1328,6 @@ def _form_supplement(ctx: FormContext, spec: FormSpec) -> Doc:
 def _form_refusal(ctx: FormContext, spec: FormSpec) -> Doc:
     d, defn = ctx.dossier, ctx.definition
     ev = _event(ctx, "refuse", outcome="refuse")
-    if ev is None:
-        raise _not_applicable(ctx, "refusal (form 03)", "it is produced when the dossier is refused")
     who = _staff_name(ctx, ev.actor)
     one_stop = _one_stop_unit(ctx)
     b: list[Any] = _form_header(ctx, spec, date=ev.at)
@@ -1298,9 +1348,6 @@ def _form_refusal(ctx: FormContext, spec: FormSpec) -> Doc:
 
 def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
     d, defn = ctx.dossier, ctx.definition
-    if not ctx.sheet.apologies:
-        raise _not_applicable(ctx, "apology (form 04)",
-                              "the timer sweep drafts one a working day before an appointment that cannot be kept")
     ap = ctx.sheet.apologies[-1]
     unit = ctx.unit_name(ap.unit_id)
     extension = ctx.form_set.key == "2025"
@@ -1332,8 +1379,6 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
 def _form_stop(ctx: FormContext, spec: FormSpec) -> Doc:
     d, defn = ctx.dossier, ctx.definition
     ev = _event(ctx, "stop")
-    if ev is None:
-        raise _not_applicable(ctx, "stop notice", "it is produced when processing of the dossier is stopped")
     b: list[Any] = _form_header(ctx, spec, number="Số: ……/TB", date=ev.at)
     b += [
         P(f"Kính gửi: {d.applicant}", bold=True, align="center"),
@@ -1450,6 +1495,7 @@ def form_doc(db: Any, form_code: str, dossier_ref: int | str, *, now: dt.datetim
     if spec.kind == "ledger":
         raise DocumentError(f"form {spec.number} is the ledger of many dossiers; use `quytrinh ledger` "
                             "(render_ledger)")
+    _check_applicable(ctx, spec)
     return _BUILDERS[spec.kind](ctx, spec)
 
 

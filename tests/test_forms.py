@@ -21,6 +21,8 @@ from engine.documents import (
     FORMS_2018,
     FORMS_2025,
     DocumentError,
+    FormNotApplicable,
+    available_forms,
     form_set_for,
     render_form,
     render_ledger,
@@ -106,7 +108,7 @@ def test_form_set_switches_on_1_july_2025():
     assert [f.number for f in FORMS_2018.forms] == ["01", "02", "03", "04", "05", "06"]
     assert [f.kind for f in FORMS_2025.forms] == ["receipt", "supplement", "refusal", "apology", "stop", "control",
                                                   "ledger"]
-    assert "[unverified]" in FORMS_2025.note
+    assert "chưa đối chiếu" in FORMS_2025.note  # shown on screen, never printed
     with pytest.raises(DocumentError):
         form_set_for(None)
 
@@ -184,6 +186,28 @@ def test_refusal_carries_the_reason_and_a_refused_dossier_has_no_receipt(runtime
         render_form(rt.db, "01", r.dossier_code)
     with pytest.raises(DocumentError, match="supplementation request"):
         render_form(rt.db, "02", r.dossier_code)
+
+
+def test_the_forms_a_dossier_has_follow_its_life(runtime, household):
+    rt = runtime
+    assert [f.kind for f in available_forms(sv.dossier_sheet(rt.db, household))] == [
+        "receipt", "supplement", "control"]
+    refused = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Đỗ Văn Hùng", now=at(13, 10),
+                         decision="refuse", comment="Hồ sơ không thuộc thẩm quyền")
+    assert [f.number for f in available_forms(sv.dossier_sheet(rt.db, refused.dossier_id))] == ["03", "06"]
+    for kind in ("receipt", "supplement", "apology", "stop"):  # exactly what it lacks is refused, in both languages
+        with pytest.raises(FormNotApplicable) as err:
+            render_form(rt.db, kind, refused.dossier_code)
+        assert err.value.vi.startswith(f"Hồ sơ {refused.dossier_code} (Không được tiếp nhận) chưa có ")
+
+
+def test_cli_says_in_vietnamese_why_a_form_is_not_there(runtime, household):
+    env = {**os.environ, "QUYTRINH_DATABASE_URL": runtime.url}
+    proc = subprocess.run([str(QUYTRINH), "form", "03", household], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr == (f"quytrinh: Hồ sơ {household} (Đã trả kết quả) chưa có Phiếu từ chối tiếp nhận giải quyết "
+                           "hồ sơ (mẫu 03): phiếu này chỉ lập khi hồ sơ bị từ chối.\n")
 
 
 def test_apology_gives_the_new_date_drafted_by_the_timers(runtime):

@@ -208,8 +208,10 @@ def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
     if not path.startswith(("/docs", "/redoc")):  # Swagger UI loads its scripts from a CDN
         headers.append((b"x-frame-options", b"DENY"))
-        headers.append((b"content-security-policy",
-                        b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"))
+        policy = b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+        if path.startswith("/documents/"):  # the printable documents carry their own CSS (engine.documents.to_html)
+            policy += b"; style-src 'self' 'unsafe-inline'"
+        headers.append((b"content-security-policy", policy))
     return headers
 
 

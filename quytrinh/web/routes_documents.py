@@ -5,17 +5,24 @@
     GET /documents/decision?level=district[&codes=a,b][&format=html|docx]
 
 HTML pages are the print versions (A5 forms, A4 landscape ledger, A4 decision);
-``format=docx`` downloads the Word file. See docs/documents.md.
+``format=docx`` downloads the Word file. See docs/documents.md. On screen each
+page starts with a bar (hidden when printed): back to where the user came from,
+a print button, the Word file, and for the ledger and the decision the choice of
+period or level. The engine's documents carry their own CSS (``<style>`` and
+``style=""``): the security headers allow inline styles on these pages only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from engine.errors import NotFound, QuytrinhError
+from quytrinh.messages import cli_error_text
 from quytrinh.web.deps import NavItem, WebUser, current_user, now_of, require_role, store_of
 
 router = APIRouter(include_in_schema=False)
@@ -27,11 +34,32 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 
 
-def _respond(data: bytes, fmt: str, filename: str) -> Response:
+def _respond(data: bytes, fmt: str, filename: str, bar: str = "") -> Response:
+    """The Word file as a download, or the HTML print version with ``bar`` (screen only) at its top."""
     if fmt == "docx":
         return Response(data, media_type=DOCX,
                         headers={"Content-Disposition": f'attachment; filename="{filename}.docx"'})
-    return HTMLResponse(data.decode("utf-8"))
+    page = data.decode("utf-8")
+    if bar:
+        page = page.replace("</head>", '<link rel="stylesheet" href="/static/documents.css">'
+                                       '<script src="/static/print.js" defer></script></head>', 1)
+        page = page.replace("<body>", f'<body><nav class="doc-bar" id="doc-bar">{bar}</nav>', 1)
+    return HTMLResponse(page)
+
+
+def _bar(back: tuple[str, str], word: str, fields: str = "") -> str:
+    """The screen-only bar: a link back, ``fields`` (a GET form's inputs: the page again with other
+    parameters), the print button and the link to the Word file."""
+    e = html.escape
+    form = (f'<form method="get" class="doc-choose">{fields}<button type="submit">Xem</button></form>'
+            if fields else "")
+    return (f'<a href="{e(back[0])}" class="doc-back">← {e(back[1])}</a>{form}'
+            f'<button type="button" id="print-button" class="primary">In</button>'
+            f'<a href="{e(word)}" id="word-link">Tải tệp Word</a>')
+
+
+def _with(params: dict[str, str | None], **more: str) -> str:
+    return urlencode({k: v for k, v in {**params, **more}.items() if v})
 
 
 def _fmt(value: str) -> str:
@@ -60,8 +88,27 @@ def dossier_form(request: Request, code: str, form: str, format: str = Query("ht
     try:
         data = render_form(store, form, code, fmt=fmt, now=now)
     except QuytrinhError as exc:
-        raise HTTPException(409, f"Không in được mẫu {form}: {exc}") from None
-    return _respond(data, fmt, f"mau-{form}-{sheet.dossier.code}")
+        raise HTTPException(409, _form_error(form, exc)) from None
+    d = sheet.dossier
+    bar = _bar((f"/dossiers/{d.code}", f"Hồ sơ {d.code}"),
+               f"/documents/dossiers/{d.code}/forms/{form}?format=docx")
+    return _respond(data, fmt, f"mau-{form}-{d.code}", bar)
+
+
+def _form_error(form: str, exc: QuytrinhError) -> str:
+    """Why a form cannot be printed, in Vietnamese, with what to do on these pages (not the CLI's)."""
+    from engine.documents import FORM_KINDS, FormNotApplicable, form_set_for
+
+    if isinstance(exc, FormNotApplicable):
+        return exc.vi
+    if "is the ledger of many dossiers" in str(exc):
+        return f"Mẫu {form} là Sổ theo dõi hồ sơ của nhiều hồ sơ: mở mục «Sổ theo dõi hồ sơ» trên thanh điều hướng."
+    if "is not in the set of" in str(exc) and form not in FORM_KINDS:
+        fs = form_set_for(dt.date.max)
+        return (f"Không có mẫu '{form}' trong bộ mẫu áp dụng cho hồ sơ này; các mẫu của hồ sơ được liệt kê ở mục "
+                f"«Biểu mẫu của hồ sơ» trên trang hồ sơ (theo {fs.circular}: "
+                + ", ".join(f"{f.number} {f.title.capitalize()}" for f in fs.forms) + ").")
+    return f"Không in được mẫu {form}: {cli_error_text(exc)}"
 
 
 def _day(value: str | None, default: dt.date, name: str) -> dt.date:
@@ -70,7 +117,7 @@ def _day(value: str | None, default: dt.date, name: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, f"Ngày '{value}' ({name}) không hợp lệ; viết YYYY-MM-DD.") from None
+        raise HTTPException(422, f"{name} '{value}' không phải một ngày hợp lệ; hãy chọn lại ngày.") from None
 
 
 @router.get("/documents/ledger")
@@ -83,15 +130,24 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
 
     fmt = _fmt(format)
     today = now_of(request).astimezone(LOCAL_TZ).date()
-    start = _day(date_from, today.replace(day=1), "from")
-    end = _day(date_to, today, "to")
+    start = _day(date_from, today.replace(day=1), "Từ ngày")
+    end = _day(date_to, today, "Đến ngày")
     if unit is None and not user.has("one_stop", "leader", "reform", "admin"):
         unit = user.unit_id  # a unit head sees the dossiers of their unit
     try:
         data = render_ledger(store_of(request), date_from=start, date_to=end, unit=unit or None, fmt=fmt)
     except QuytrinhError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return _respond(data, fmt, f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}")
+        raise HTTPException(422, cli_error_text(exc)) from None
+    params = {"from": start.isoformat(), "to": end.isoformat(), "unit": unit}
+    fields = (f'<label>Từ ngày <input type="date" name="from" value="{start.isoformat()}"></label>'
+              f'<label>Đến ngày <input type="date" name="to" value="{end.isoformat()}"></label>'
+              + (f'<input type="hidden" name="unit" value="{html.escape(unit)}">' if unit else ""))
+    bar = _bar(("/inbox", "Hộp việc"), f"/documents/ledger?{_with(params, format='docx')}", fields)
+    return _respond(data, fmt, f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}", bar)
+
+
+#: The levels a draft decision is made for, as the bar offers them.
+LEVELS = (("district", "Cấp huyện"), ("commune", "Cấp xã"))
 
 
 @router.get("/documents/decision")
@@ -108,5 +164,12 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
     try:
         data = render_decision(cat, level=level, codes=picked, fmt=fmt)
     except QuytrinhError as exc:
-        raise HTTPException(422, str(exc)) from None
-    return _respond(data, fmt, f"du-thao-quyet-dinh-{level}")
+        raise HTTPException(422, cli_error_text(exc)) from None
+    options = "".join(f'<option value="{v}"{" selected" if v == level else ""}>{label}</option>'
+                      for v, label in LEVELS)
+    fields = (f'<label>Cấp <select name="level">{options}</select></label>'
+              + (f'<input type="hidden" name="codes" value="{html.escape(codes or "")}">' if picked else ""))
+    back = ("/leader", "Phê duyệt quy trình") if user.has("leader") else ("/inbox", "Trang chính")
+    bar = _bar(back,
+               f"/documents/decision?{_with({'level': level, 'codes': codes}, format='docx')}", fields)
+    return _respond(data, fmt, f"du-thao-quyet-dinh-{level}", bar)

@@ -240,19 +240,17 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
     steps = sheet.definition.steps_by_id()
     waiting = [steps[r.step_id] for r in sheet.rows
                if r.kind == "citizen" and r.state in ("open", "claimed") and r.step_id in steps]
-    from engine.documents import form_set_for
-    from engine.machine import INTERRUPTIBLE, Status
+    from engine.documents import available_forms
+    from engine.machine import INTERRUPTIBLE
 
     d = sheet.dossier
     mine = sheet.definition.start.unit == user.unit_id
-    # the stop notice exists in the 2025 form set only (Circular 03/2025); a dossier stopped before reception has none
-    stop_notice = d.status == Status.STOPPED and d.received_at is not None and \
-        form_set_for(d.received_at).by_kind("stop") is not None
     return render(request, "dossier.html", {
         "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": _unit_names(request),
         "may_record_supplement": mine and any(not s.financial for s in waiting),
         "may_record_financial": mine and any(s.financial for s in waiting),
-        "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE, "stop_notice": stop_notice,
+        "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE,
+        "forms": available_forms(sheet), "forms_url": forms_url(d.code),
         "idem": uuid.uuid4().hex})
 
 
@@ -405,14 +403,12 @@ def receipt(request: Request, code: str, user: WebUser = Depends(current_user)) 
         start_unit = s.get(UnitRow, sheet.definition.start.unit)
     return render(request, "receipt.html", {"sheet": sheet, "d": d, "defn": sheet.definition,
                                             "receiver_name": receiver_name, "units": units,
-                                            "start_unit": start_unit, "official": official_forms(request, d.code)})
+                                            "start_unit": start_unit, "official": forms_url(d.code)})
 
 
-def official_forms(request: Request, code: str) -> str | None:
-    """The URL prefix of the official forms of a dossier (engine.documents, routes_documents), when served."""
-    if any(getattr(r, "path", "").startswith("/documents/dossiers/") for r in request.app.routes):
-        return f"/documents/dossiers/{code}/forms"
-    return None
+def forms_url(code: str) -> str:
+    """The URL prefix of the official forms of a dossier (``routes_documents``: ``<prefix>/<number>``)."""
+    return f"/documents/dossiers/{code}/forms"
 
 
 # --------------------------------------------------------------------------- catalogue

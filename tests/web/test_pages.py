@@ -43,10 +43,14 @@ def test_reception_prints_form_01_with_the_appointment(web, client_for):
     assert local.strftime("%H giờ %M phút, ngày %d/%m/%Y") in r.text
     assert "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in r.text.upper() and "Hộ kinh doanh Phúc Lộc" in r.text
     assert "3 ngày làm việc" in r.text and "@page" in c.get("/static/style.css").text
-    link = re.search(r'href="(/documents/dossiers/[^"]+/forms/01)"', r.text)
-    if link:  # the official forms of engine.documents, when that module serves them
-        official = c.get(link.group(1))
-        assert official.status_code == 200 and "GIẤY TIẾP NHẬN" in official.text.upper()
+    link = re.search(r'href="(/documents/dossiers/[^"]+/forms/01)"', r.text)  # the official form, as printed
+    assert link, "the receipt page links the official form 01"
+    official = c.get(link.group(1))
+    assert official.status_code == 200 and "GIẤY TIẾP NHẬN" in official.text.upper()
+    assert 'id="doc-bar"' in official.text and f'href="/dossiers/{code}"' in official.text
+    assert "style-src 'self' 'unsafe-inline'" in official.headers["content-security-policy"]
+    word = c.get(link.group(1) + "?format=docx")
+    assert word.status_code == 200 and word.content[:2] == b"PK"
 
 
 def test_a_refusal_without_reason_is_sent_back_with_the_form_filled(web, client_for):

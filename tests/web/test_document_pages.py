@@ -1,0 +1,92 @@
+"""The official forms, the ledger and the draft decision as staff reach them from the web pages."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from engine import services as sv
+from tests.web.test_interrupt_pages import _processing
+
+
+def _form_links(page: str) -> dict[str, str]:
+    """kind -> URL of the forms listed on a dossier page."""
+    return dict(re.findall(r'<li id="form-(\w+)"><a href="([^"]+)"', page))
+
+
+def test_the_dossier_page_lists_the_forms_the_dossier_has(web, client_for):
+    r = _processing(web, "Hộ kinh doanh Minh Châu")
+    c = client_for("motcua")
+    links = _form_links(c.get(f"/dossiers/{r.dossier_code}").text)
+    assert set(links) == {"receipt", "control"}  # received, in progress: nothing else yet
+    assert links["receipt"].endswith("/forms/01") and links["control"].endswith("/forms/06")  # the 2025 set
+    item = [i for i in sv.dossier_sheet(web.store, r.dossier_id).rows if i.state == "open"][0]
+    sv.request_supplement(web.store, web.runtime.actor("tckh_cv"), item.item_id, now=web.clock(),
+                          comment="Bổ sung bản sao hợp đồng thuê địa điểm")
+    page = c.get(f"/dossiers/{r.dossier_code}").text
+    links = _form_links(page)
+    assert set(links) == {"receipt", "supplement", "control"}
+    assert "Mẫu 02: Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ" in page
+    for url in links.values():
+        printed = c.get(url)
+        assert printed.status_code == 200 and r.dossier_code in printed.text
+        assert c.get(url + "?format=docx").content[:2] == b"PK"
+    assert "hợp đồng thuê địa điểm" in c.get(links["supplement"]).text
+
+
+def test_a_form_the_dossier_lacks_is_refused_in_vietnamese(web, client_for):
+    r = _processing(web, "Hộ kinh doanh Bảo An")
+    c = client_for("motcua")
+    refused = c.get(f"/documents/dossiers/{r.dossier_code}/forms/03")
+    assert refused.status_code == 409
+    assert "chưa có Phiếu từ chối tiếp nhận giải quyết hồ sơ (mẫu 03)" in refused.text
+    assert "has no" not in refused.text and "produced" not in refused.text
+    ledger = c.get(f"/documents/dossiers/{r.dossier_code}/forms/07")
+    assert ledger.status_code == 409 and "Sổ theo dõi hồ sơ" in ledger.text and "quytrinh ledger" not in ledger.text
+    unknown = c.get(f"/documents/dossiers/{r.dossier_code}/forms/09")
+    assert unknown.status_code == 409 and "Không có mẫu '09'" in html.unescape(unknown.text)
+    assert "receipt" not in unknown.text
+
+
+def test_the_ledger_and_the_decision_offer_their_choices_and_the_word_file(web, client_for):
+    r = _processing(web, "Hộ kinh doanh Thành Công")
+    c = client_for("motcua")
+    day = sv.dossier_sheet(web.store, r.dossier_id).dossier.received_at.astimezone(
+        __import__("datetime").timezone(__import__("datetime").timedelta(hours=7))).date()
+    page = c.get(f"/documents/ledger?from={day}&to={day}")
+    assert page.status_code == 200 and r.dossier_code in page.text
+    assert f'name="from" value="{day}"' in page.text and f'name="to" value="{day}"' in page.text
+    word = re.search(r'<a href="([^"]+)" id="word-link">', page.text)
+    assert word and "format=docx" in word.group(1)
+    assert c.get(word.group(1).replace("&amp;", "&")).content[:2] == b"PK"
+    bad = c.get("/documents/ledger?from=2026-13-01")
+    assert bad.status_code == 422 and "Từ ngày '2026-13-01' không phải một ngày hợp lệ" in html.unescape(bad.text)
+    leader = client_for("ld_pct")
+    decision = leader.get("/documents/decision?level=commune")
+    assert decision.status_code == 200 and '<option value="commune" selected>Cấp xã</option>' in decision.text
+    assert 'href="/documents/decision?level=commune&amp;format=docx"' in decision.text
+
+
+def test_an_official_form_prints_with_its_own_layout_in_a_real_browser(live_server, browser, tmp_path):
+    from tests.web.conftest import shot
+    from tests.web.test_leader_e2e import _sign_in
+
+    r = _processing(live_server.web, "Hộ kinh doanh Hưng Thịnh")
+    page = _sign_in(browser, live_server.url, "motcua")
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(f"/dossiers/{r.dossier_code}")
+    page.click("#form-receipt a")
+    page.wait_for_selector("#doc-bar")
+    shot(page, tmp_path, "form-01")
+    assert blocked == []  # the form's own CSS applies (the pages' CSP allows it here)
+    sheet = page.evaluate("() => { const s = getComputedStyle(document.querySelector('.sheet'));"
+                          " return [s.width, s.fontFamily]; }")
+    width_px = float(sheet[0].removesuffix("px"))
+    assert 400 < width_px < 600 and "Times New Roman" in sheet[1]  # A5's text width (128 mm), not the window's
+    assert page.is_visible("#doc-bar")
+    page.emulate_media(media="print")
+    assert not page.is_visible("#doc-bar")  # the bar never reaches the paper
+    page.emulate_media(media="screen")
+    page.click("#doc-bar .doc-back")
+    page.wait_for_url(re.compile(rf".*/dossiers/{re.escape(r.dossier_code)}$"))
