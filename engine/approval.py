@@ -405,7 +405,8 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
         When the procedure has no such version.
     ApprovalError
         When the version is not submitted, the decision number or date is
-        missing, or the text has lint errors (checked again now).
+        missing, the date is after today (Hanoi time), or the text has lint
+        errors (checked again now).
     """
     _require(is_leader(actor), actor, "approve procedure definitions (leaders only)")
     decision_number = (decision_number or "").strip()
@@ -415,6 +416,14 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
     if not isinstance(decision_date, dt.date):
         raise ApprovalError("the decision date (ngày quyết định) is required to approve",
                             "Hãy nhập ngày ban hành quyết định.")
+    from engine.calendar import to_local
+
+    today = to_local(now).date()
+    if decision_date > today:  # recorded once signed: a later date would publish the version before its decision
+        raise ApprovalError(f"the decision date {decision_date.isoformat()} is after today ({today.isoformat()}); "
+                            "record the decision once it is signed",
+                            f"Ngày quyết định {decision_date:%d/%m/%Y} sau ngày hôm nay ({today:%d/%m/%Y}): chỉ ghi "
+                            "nhận quyết định đã ký ban hành; phiên bản chưa được phê duyệt.")
     with _writing(db) as s:
         row = _locked_in(s, code, version, SUBMITTED, "only a submitted version is approved",
                          "chỉ phiên bản đã trình mới phê duyệt được.")

@@ -16,7 +16,7 @@ from tests.conftest import REPO, T0
 
 CODE = "1.001612"
 SOURCE = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].read_text(encoding="utf-8")
-DECISION_DATE = dt.date(2026, 3, 12)
+DECISION_DATE = dt.date(2026, 3, 9)
 
 
 def later(minutes: int) -> dt.datetime:
@@ -157,6 +157,13 @@ def test_illegal_transitions_are_refused(rt):
     with pytest.raises(ap.ApprovalError, match="decision number"):
         ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="  ",
                    decision_date=DECISION_DATE, now=later(3))
+    before = ap.get_draft(rt.db, CODE, row.number).status
+    with pytest.raises(ap.ApprovalError, match="after today") as future:  # not signed yet: nothing is published
+        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="9/QĐ-UBND",
+                   decision_date=dt.date(2026, 3, 11), now=dt.datetime(2026, 3, 10, 16, 59, tzinfo=dt.timezone.utc))
+    assert "Ngày quyết định 11/03/2026 sau ngày hôm nay (10/03/2026)" in future.value.vi
+    assert ap.get_draft(rt.db, CODE, row.number).status == before == ap.SUBMITTED
+    assert sv.current_definition(rt.db, CODE)[0].version == 1
     with pytest.raises(ap.ApprovalError, match="comment"):
         ap.send_back(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), comment="", now=later(3))
     with pytest.raises(NotFound):

@@ -57,16 +57,16 @@ def test_approve_records_the_decision_and_freezes(web, reform, client_for):
     c = client_for("ld_pct")
     token = csrf_of(c.get(f"/leader/procedures/{CODE}").text)
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": token, "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-12"},
+               data={"csrf_token": token, "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"},
                follow_redirects=True)
     assert r.status_code == 200
-    assert "Đã phê duyệt phiên bản 2 theo Quyết định số 125/QĐ-UBND ngày 12/03/2026" in r.text
-    assert 'id="frozen"' in r.text and "Số 125/QĐ-UBND ngày 12/03/2026" in r.text
+    assert "Đã phê duyệt phiên bản 2 theo Quyết định số 125/QĐ-UBND ngày 09/03/2026" in r.text
+    assert 'id="frozen"' in r.text and "Số 125/QĐ-UBND ngày 09/03/2026" in r.text
     version, defn = sv.current_definition(web.store, CODE)
     assert version.version == 2 and defn.approval.decision == "125/QĐ-UBND"
     # approving again is refused with a Vietnamese message, nothing changes
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": token, "decision_number": "126/QĐ-UBND", "decision_date": "2026-03-13"})
+               data={"csrf_token": token, "decision_number": "126/QĐ-UBND", "decision_date": "2026-03-10"})
     assert "chỉ phiên bản đã trình mới phê duyệt được" in r.text
     assert ap.get_draft(web.store, CODE, row.number).decision_number == "125/QĐ-UBND"
 
@@ -87,10 +87,10 @@ def test_approve_without_csrf_token_is_refused(web, reform, client_for):
     row = submitted(web, reform)
     c = client_for("ld_pct")
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"decision_number": "125/QĐ-UBND", "decision_date": "2026-03-12"})
+               data={"decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"})
     assert r.status_code == 403 and "mã chống giả mạo" in r.text
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": "forged", "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-12"})
+               data={"csrf_token": "forged", "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"})
     assert r.status_code == 403
     assert ap.get_draft(web.store, CODE, row.number).status == ap.SUBMITTED
 
@@ -101,7 +101,7 @@ def test_only_leaders_may_approve(web, reform, client_for, who):
     c = client_for(who)
     token = csrf_of(c.get("/inbox").text)
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": token, "decision_number": "1/QĐ", "decision_date": "2026-03-12"})
+               data={"csrf_token": token, "decision_number": "1/QĐ", "decision_date": "2026-03-09"})
     assert r.status_code == 403
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back", data={"csrf_token": token, "comment": "x"})
     assert r.status_code == 403
@@ -183,7 +183,7 @@ def test_a_removed_step_is_drawn_back_and_errors_block_approval(web, reform, cli
     assert "− 1 bước bị bỏ" in html
     assert 'id="approve" disabled' in html and "unknown-target" in html
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": csrf_of(html), "decision_number": "1/QĐ", "decision_date": "2026-03-12"})
+               data={"csrf_token": csrf_of(html), "decision_number": "1/QĐ", "decision_date": "2026-03-09"})
     assert "còn 1 lỗi kiểm tra" in r.text
     assert ap.get_draft(web.store, CODE, row.number).status == ap.SUBMITTED
     assert sv.current_definition(web.store, CODE)[0].version == 1

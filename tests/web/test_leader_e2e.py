@@ -94,17 +94,17 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     shot(leader, tmp_path, "leader-1-review")
 
     leader.fill("#decision_number", "125/QĐ-UBND")
-    leader.fill("#decision_date", "2026-03-12")
+    leader.fill("#decision_date", "2026-03-09")
     leader.click("#approve")
     leader.wait_for_selector("#frozen")
-    assert "Số 125/QĐ-UBND ngày 12/03/2026" in leader.locator("#decision").inner_text()
+    assert "Số 125/QĐ-UBND ngày 09/03/2026" in leader.locator("#decision").inner_text()
     assert "Phê duyệt" in leader.locator("#history").inner_text()
     shot(leader, tmp_path, "leader-2-approved")
 
     # --- frozen, in force for new dossiers; the running dossier keeps version 1
     version, defn = sv.current_definition(store, CODE)
     assert version.version == 2 and defn.step("appraise").duration == 240
-    assert (defn.approval.decision, defn.approval.date.isoformat()) == ("125/QĐ-UBND", "2026-03-12")
+    assert (defn.approval.decision, defn.approval.date.isoformat()) == ("125/QĐ-UBND", "2026-03-09")
     with pytest.raises(ap.ApprovalError):
         ap.send_back(store, CODE, 2, actor=web.runtime.actor("ld_pct"), comment="x", now=web.clock())
     later = sv.receive(store, web.runtime.actor("motcua"), CODE, applicant="Lê Thị Cúc", now=web.clock())
