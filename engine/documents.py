@@ -1210,9 +1210,12 @@ _APPLICABLE: dict[str, tuple[Callable[[Any], bool], str, str, str]] = {
     "supplement": (lambda sh: _last_event(sh, "request_supplement") is not None, "supplementation request (form {n})",
                    "it is produced when a step asks the applicant to complete the dossier",
                    "phiếu này chỉ lập khi có yêu cầu tổ chức, cá nhân bổ sung, hoàn thiện hồ sơ"),
-    "refusal": (lambda sh: _last_event(sh, "refuse", outcome="refuse") is not None, "refusal (form {n})",
-                "it is produced when the dossier is refused",
-                "phiếu này chỉ lập khi hồ sơ bị từ chối"),
+    "refusal": (lambda sh: sh.dossier.received_at is None and _last_event(sh, "refuse", outcome="refuse") is not None,
+                "refusal (form {n})",
+                "it is produced when the one-stop unit refuses to receive the dossier (a refusal after "
+                "reception is the written reply of the refusal step)",
+                "phiếu này chỉ lập khi Bộ phận tiếp nhận và trả kết quả từ chối tiếp nhận hồ sơ (hồ sơ đã tiếp "
+                "nhận mà không giải quyết được thì trả lời bằng văn bản nêu rõ lý do)"),
     "apology": (lambda sh: bool(sh.apologies), "apology (form {n})",
                 "the timer sweep drafts one a working day before an appointment that cannot be kept",
                 "văn bản này được lập (dự thảo tự động) trước một ngày làm việc khi hồ sơ không kịp hẹn trả "
@@ -1281,8 +1284,11 @@ def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
         P(f"3. Thời gian giải quyết hồ sơ theo quy định là: {defn.time_limit.describe()}", align="left",
           space_after=2),
         P(f"4. Thời gian nhận hồ sơ: {vn_instant(d.received_at)}", align="left", space_after=2),
-        P(f"5. Thời gian trả kết quả giải quyết hồ sơ: {vn_instant(d.original_due_at or d.due_at)}", bold=True,
+        P(f"5. Thời gian trả kết quả giải quyết hồ sơ: {vn_instant(d.due_at or d.original_due_at)}", bold=True,
           align="left", space_after=2),
+        *([P(f"(Đã hẹn lại; thời gian hẹn trả lần đầu: {vn_instant(d.original_due_at)})", italic=True,
+             align="left", size=11, space_after=2)]
+          if d.original_due_at is not None and d.due_at is not None and d.original_due_at != d.due_at else []),
         P(f"6. Đăng ký nhận kết quả tại: {channel}", align="left", space_after=2),
         P(f"Vào Sổ theo dõi hồ sơ, Quyển số: ……  Số thứ tự: {d.id}", align="left"),
         _signature(("NGƯỜI NỘP HỒ SƠ", d.applicant), ("NGƯỜI TIẾP NHẬN HỒ SƠ", receiver)),
@@ -1316,7 +1322,7 @@ def _form_supplement(ctx: FormContext, spec: FormSpec) -> Doc:
         *_contact_lines(d),
         P("Yêu cầu hoàn thiện hồ sơ gồm những nội dung sau:", align="left", space_after=2),
         P(f"1. {ev.comment.strip() or '……………………………………'}", align="left", space_after=2),
-        P(f"Lý do: {ev.comment.strip() or '……………………'}", align="left", space_after=2),
+        P("Lý do: hồ sơ chưa đầy đủ, hợp lệ theo quy định của thủ tục hành chính.", align="left", space_after=2),
         P(f"Thời điểm yêu cầu: {vn_instant(ev.at)}.", align="left", space_after=2),
         P(f"Trong quá trình hoàn thiện hồ sơ nếu có vướng mắc, ông (bà) liên hệ với {unit}, "
           f"{guide or '……………'}, số điện thoại …………… để được hướng dẫn./.", align="justify"),
@@ -1370,10 +1376,20 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
                   P("- Như trên;", align="left", size=10, space_after=0),
                   P(f"- {_one_stop_unit(ctx)};", align="left", size=10, space_after=0),
                   P("- Lưu: VT.", align="left", size=10, space_after=0)],
-                 [P(f"THỦ TRƯỞNG {unit.upper()}", bold=True, align="center", space_after=0),
+                 [P(head_title(unit), bold=True, align="center", space_after=0),
                   P("(Ký, ghi rõ họ tên và đóng dấu)", italic=True, align="center", size=11)]], (1, 1)),
     ]
     return _form_doc(ctx, spec, b)
+
+
+def head_title(unit_name: str) -> str:
+    """The signing title of the head of a unit, upper case: ``TRƯỞNG PHÒNG TÀI CHÍNH – KẾ HOẠCH``,
+    ``CHÁNH VĂN PHÒNG …``, ``TRƯỞNG BỘ PHẬN …``; ``THỦ TRƯỞNG …`` for any other kind of unit."""
+    name = unit_name.strip()
+    for prefix, title in (("văn phòng", "CHÁNH"), ("phòng", "TRƯỞNG"), ("bộ phận", "TRƯỞNG"), ("ban", "TRƯỞNG")):
+        if name.lower().startswith(prefix + " "):
+            return f"{title} {name.upper()}"
+    return f"THỦ TRƯỞNG {name.upper()}"
 
 
 def _form_stop(ctx: FormContext, spec: FormSpec) -> Doc:
@@ -1401,9 +1417,10 @@ def _timeliness_label(row: Any) -> str:
         return "Đã hủy"
     if row.timeliness:
         try:
-            return Timeliness(row.timeliness).label
+            cls = Timeliness(row.timeliness)
         except ValueError:
             return row.timeliness
+        return "Quá hạn" if cls == Timeliness.LATE else cls.label  # the form's own words: Trước/Đúng/Quá hạn
     return "Đang xử lý" if row.state in ("open", "claimed") else ""
 
 
@@ -1567,24 +1584,28 @@ class LedgerRow:
     contact: str
     lead_unit: str
     received_at: dt.datetime | None
-    due_at: dt.datetime | None
+    due_at: dt.datetime | None  # the appointment in force (moved by a pause, a restart)
     transferred_at: dt.datetime | None
     result_at: dt.datetime | None
     returned_at: dt.datetime | None
     note: str
+    first_due_at: dt.datetime | None = None  # the appointment of the first receipt, when it was moved since
 
 
-def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None) -> list[LedgerRow]:
+def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
+                now: dt.datetime | None = None) -> list[LedgerRow]:
     """The dossiers received (or registered) between two days inclusive, Hanoi time, oldest first.
 
-    ``unit``: only dossiers with a step at this unit.
+    ``unit``: only dossiers with a step at this unit. ``now``: an open dossier's class is the one at
+    that instant (else the one the timers last stored).
     """
     from sqlmodel import select
 
-    from engine.machine import Status
-    from engine.services import _reading, definition_of
+    from engine import sla
+    from engine.machine import Status, load_clock
+    from engine.services import _default_calendar, _reading, definition_of
     from engine.sla import Timeliness
-    from engine.store import DefinitionVersion, Dossier, UnitRow, WorkItem
+    from engine.store import DefinitionVersion, Dossier, UnitRow, WorkItem, utc
 
     if date_to < date_from:
         raise DocumentError(f"the ledger period ends ({date_to}) before it starts ({date_from})")
@@ -1609,25 +1630,31 @@ def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
             lead = next((w.unit_id for w in items if w.unit_id and w.kind not in ("return", "citizen")
                          and getattr(units.get(w.unit_id), "kind", "") not in ("one_stop",)), None)
             note = [Status(d.status).label]
-            if d.timeliness:
+            cls = d.timeliness
+            clock = load_clock(d.clock) if now is not None else None
+            if clock is not None and not clock.closed and d.paused_at is None:
+                cls = str(sla.timeliness_open(clock, _default_calendar(), utc(now), scope=sla.Scope.DOSSIER))
+            if cls:
                 try:
-                    note.append(Timeliness(d.timeliness).label)
+                    note.append(Timeliness(cls).label)
                 except ValueError:
-                    note.append(d.timeliness)
+                    note.append(cls)
+            due = d.due_at or d.original_due_at
             out.append(LedgerRow(
                 d.code, defn.name, d.applicant, d.applicant_contact,
                 units[lead].name if lead in units else "",
-                d.received_at, d.original_due_at or d.due_at,
+                d.received_at, due,
                 start_item.closed_at if start_item is not None and d.received_at else None,
                 ret[-1].opened_at if ret and d.result == "result" else d.finished_at,
-                d.closed_at if d.status == Status.RETURNED else None, "; ".join(note)))
+                d.closed_at if d.status == Status.RETURNED else None, "; ".join(note),
+                d.original_due_at if d.original_due_at not in (None, due) else None))
     return out
 
 
 def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
-               organisation: Organisation | None = None) -> Doc:
+               organisation: Organisation | None = None, now: dt.datetime | None = None) -> Doc:
     """The ledger as a layout (see :func:`render_ledger`)."""
-    rows = ledger_rows(db, date_from=date_from, date_to=date_to, unit=unit)
+    rows = ledger_rows(db, date_from=date_from, date_to=date_to, unit=unit, now=now)
     fs = form_set_for(date_from)
     spec = fs.by_kind("ledger")
     assert spec is not None
@@ -1650,7 +1677,9 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
     for i, r in enumerate(rows, 1):
         body.append([C(str(i), align="center"), C(r.code), C(r.procedure), C("01", align="center"),
                      C(r.applicant), C(r.contact), C(r.lead_unit), C(short_instant(r.received_at)),
-                     C(short_instant(r.due_at)), C(short_instant(r.transferred_at)), C(short_instant(r.result_at)),
+                     C(short_instant(r.due_at) + (f" (hẹn lần đầu {short_instant(r.first_due_at)})"
+                                                  if r.first_due_at else "")),
+                     C(short_instant(r.transferred_at)), C(short_instant(r.result_at)),
                      C(short_instant(r.returned_at)), C(""), C(r.note)])
     blocks: list[Any] = [
         P(f"Mẫu số {spec.number} ({fs.circular})", italic=True, align="right", size=9, space_after=2),
@@ -1671,7 +1700,7 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
 
 
 def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None, fmt: str = "html",
-                  organisation: Organisation | None = None) -> bytes:
+                  organisation: Organisation | None = None, now: dt.datetime | None = None) -> bytes:
     """The ledger (Sổ theo dõi hồ sơ) of the dossiers registered between two days, inclusive.
 
     Parameters
@@ -1684,6 +1713,9 @@ def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | 
         Only dossiers with a step at this unit (unit id).
     fmt:
         ``html`` (print CSS, A4 landscape) or ``docx``.
+    now:
+        The open dossiers' class (Chưa đến hạn / Sắp đến hạn / Quá hạn) at this instant; without it,
+        the class the timers last stored.
 
     Returns
     -------
@@ -1695,7 +1727,7 @@ def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | 
         Bad period, unknown unit or format.
     """
     _check_fmt(fmt)
-    doc = ledger_doc(db, date_from=date_from, date_to=date_to, unit=unit, organisation=organisation)
+    doc = ledger_doc(db, date_from=date_from, date_to=date_to, unit=unit, organisation=organisation, now=now)
     return to_docx(doc) if fmt == "docx" else to_html(doc)
 
 

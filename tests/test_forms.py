@@ -26,6 +26,7 @@ from engine.documents import (
     form_set_for,
     render_form,
     render_ledger,
+    short_instant,
     vn_instant,
 )
 from engine.errors import NotFound
@@ -155,7 +156,10 @@ def test_receipt_has_code_applicant_procedure_and_the_calendar_appointment(runti
         assert household in body and "Nguyễn Văn An" in body and defn.name in body
         assert "0912 345 678" in body
         assert f"Thời gian nhận hồ sơ: {vn_instant(at(10, 8))}" in body
-        assert f"Thời gian trả kết quả giải quyết hồ sơ: {vn_instant(due)}" in body
+        moved = sv.dossier_sheet(rt.db, household).dossier.due_at  # the supplementation moved the appointment
+        assert moved != due
+        assert f"Thời gian trả kết quả giải quyết hồ sơ: {vn_instant(moved)}" in body  # the one in force
+        assert f"(Đã hẹn lại; thời gian hẹn trả lần đầu: {vn_instant(due)})" in body
         assert "NGƯỜI TIẾP NHẬN HỒ SƠ" in body and "motcua" in body
 
 
@@ -207,7 +211,8 @@ def test_cli_says_in_vietnamese_why_a_form_is_not_there(runtime, household):
                           text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr == (f"quytrinh: Hồ sơ {household} (Đã trả kết quả) chưa có Phiếu từ chối tiếp nhận giải quyết "
-                           "hồ sơ (mẫu 03): phiếu này chỉ lập khi hồ sơ bị từ chối.\n")
+                           "hồ sơ (mẫu 03): phiếu này chỉ lập khi Bộ phận tiếp nhận và trả kết quả từ chối tiếp nhận "
+                           "hồ sơ (hồ sơ đã tiếp nhận mà không giải quyết được thì trả lời bằng văn bản nêu rõ lý do).\n")
 
 
 def test_apology_gives_the_new_date_drafted_by_the_timers(runtime):
@@ -292,6 +297,38 @@ def test_ledger_lists_the_dossiers_of_the_period(runtime, household):
         render_ledger(rt.db, date_from=dt.date(2026, 3, 31), date_to=dt.date(2026, 3, 1))
     with pytest.raises(DocumentError, match="unknown unit"):
         render_ledger(rt.db, date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31), unit="nowhere")
+
+
+def test_the_ledger_gives_the_appointment_in_force_and_the_class_at_print_time(runtime, household):
+    rt = runtime
+    open_one = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Lê Thị Hoa", now=at(11, 10)).dossier_code
+    march = dict(date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31))
+    d = sv.dossier_sheet(rt.db, household).dossier
+    body = text(render_ledger(rt.db, **march))
+    assert f"{short_instant(d.due_at)} (hẹn lần đầu {short_instant(d.original_due_at)})" in body  # moved by the supplementation
+    row = body.split(open_one)[1]
+    assert "Quá hạn" not in row  # no timer has stored a class yet
+    row = text(render_ledger(rt.db, **march, now=at(31, 16))).split(open_one)[1]
+    assert "Được tiếp nhận; Quá hạn" in row  # three working days are long gone on 31/3
+
+
+def test_a_refusal_after_reception_is_not_form_03(runtime):
+    rt = runtime
+    r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Vũ Văn Nam", now=at(10, 9))
+    step(rt, r.dossier_id, "assign", "tckh_head", "done", at(10, 10))
+    step(rt, r.dossier_id, "appraise", "tckh_cv", "refuse", at(10, 14), comment="Tên hộ kinh doanh trùng")
+    assert "refusal" not in [f.kind for f in available_forms(sv.dossier_sheet(rt.db, r.dossier_id))]
+    with pytest.raises(FormNotApplicable, match="refuses to receive"):
+        render_form(rt.db, "03", r.dossier_code)
+
+
+def test_the_head_of_a_unit_signs_with_the_title_of_that_unit():
+    from engine.documents import head_title
+
+    assert head_title("Phòng Tài chính – Kế hoạch") == "TRƯỞNG PHÒNG TÀI CHÍNH – KẾ HOẠCH"
+    assert head_title("Văn phòng HĐND và UBND") == "CHÁNH VĂN PHÒNG HĐND VÀ UBND"
+    assert head_title("Bộ phận Tiếp nhận và Trả kết quả") == "TRƯỞNG BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ"
+    assert head_title("Chi cục Thuế khu vực") == "THỦ TRƯỞNG CHI CỤC THUẾ KHU VỰC"
 
 
 # --------------------------------------------------------------------------- CLI

@@ -81,12 +81,14 @@ def register(app: typer.Typer) -> None:
         unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ hồ sơ có bước tại đơn vị này (mã đơn vị)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định: HTML ra màn hình)."),
         fmt: Format = typer.Option(Format.html, "--format", "-f", help="html hoặc docx."),
+        now: Optional[str] = typer.Option(None, "--now", help="Thời điểm xét hồ sơ đang giải quyết quá hạn hay "
+                                                               "chưa (ISO 8601; mặc định: bây giờ)."),
     ) -> None:
         """In Sổ theo dõi hồ sơ của một khoảng thời gian (A4 ngang)."""
         from engine.documents import render_ledger
-        from quytrinh.commands.dossier import open_store
+        from quytrinh.commands.dossier import open_store, parse_now
 
         store = open_store()
         data = render_ledger(store, date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"), unit=unit,
-                             fmt=fmt.value)
+                             fmt=fmt.value, now=parse_now(now))
         _emit(data, out, fmt.value, f"sổ theo dõi hồ sơ {date_from} – {date_to}")

@@ -135,7 +135,8 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
     if unit is None and not user.has("one_stop", "leader", "reform", "admin"):
         unit = user.unit_id  # a unit head sees the dossiers of their unit
     try:
-        data = render_ledger(store_of(request), date_from=start, date_to=end, unit=unit or None, fmt=fmt)
+        data = render_ledger(store_of(request), date_from=start, date_to=end, unit=unit or None, fmt=fmt,
+                             now=now_of(request))
     except QuytrinhError as exc:
         raise HTTPException(422, cli_error_text(exc)) from None
     params = {"from": start.isoformat(), "to": end.isoformat(), "unit": unit}
