@@ -761,8 +761,7 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         if actor.is_system or actor.unit != start.unit or actor.role != start.role:
             raise NotAuthorized(f"receive: {actor} may not receive dossiers of {defn.key}; "
                                 f"{start.unit}/{start.role} does")
-        if decision == "refuse" and not comment.strip():
-            raise ActionError("receive: a refusal needs its reason (comment), printed on form 03")
+        _check_reason("receive", defn, start.id, decision, comment)
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
         start_key = tr.opened[0]
@@ -776,6 +775,33 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
                      fresh=True)
 
     return _idempotent(db, "receive", actor, idempotency_key, params, now, body)
+
+
+def reason_needed(defn: Definition, step_id: str, outcome: str | None) -> str | None:
+    """What the comment of completing ``step_id`` with ``outcome`` must say, when it must say something.
+
+    ``"supplement"``: the route asks the applicant to supplement (a citizen step that is not the
+    financial obligations): the comment is what to supplement, printed on form 02 (the applicant is
+    guided once, in writing). ``"refuse"``: the outcome ``refuse``: the comment is the reason
+    (form 03 at the counter, the written reply later). ``None`` otherwise.
+    """
+    if outcome == "refuse":
+        return "refuse"
+    step = defn.steps_by_id().get(step_id)
+    for r in step.routes if step is not None else ():
+        if r.outcome == outcome and any(defn.step(t).paused and not defn.step(t).financial for t in r.targets):
+            return "supplement"
+    return None
+
+
+_REASONS = {"refuse": "a refusal needs its reason (comment), printed on form 03 or in the written reply",
+            "supplement": "asking the applicant to supplement needs what to supplement (comment), printed on form 02"}
+
+
+def _check_reason(action: str, defn: Definition, step_id: str, outcome: str | None, comment: str | None) -> None:
+    need = reason_needed(defn, step_id, outcome)
+    if need is not None and not (comment or "").strip():
+        raise ActionError(f"{action}: {_REASONS[need]}")
 
 
 def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *, now: dt.datetime,
@@ -794,7 +820,10 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
         if check is not None:
             check(item, defn)
         _check_version(action, d, expected_version)
-        tr = machine.apply(defn, _state_of(d, list(items.values())), make(item, defn), now,
+        command = make(item, defn)
+        if isinstance(command, machine.Complete) and item.state in OPEN_ITEM_STATES:
+            _check_reason(action, defn, item.step_id, command.outcome, command.comment)
+        tr = machine.apply(defn, _state_of(d, list(items.values())), command, now,
                            calendar or _default_calendar())
         return _save(tx, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
                      acted_on=item_id)
@@ -1668,7 +1697,7 @@ __all__ = [
     "submit", "receive", "claim", "complete", "sign", "return_result", "request_supplement",
     "supplement_received", "financial_done", "withdraw", "stop",
     "claim_outbox", "complete_outbox", "fail_outbox", "sweep_timers", "remaining_need",
-    "list_tasks", "dossier_sheet",
+    "list_tasks", "dossier_sheet", "reason_needed",
     "QuytrinhError", "ActionError", "IllegalAction", "StaleVersion", "NotAuthorized", "DuplicateRequest",
     "NotFound", "Store",
 ]

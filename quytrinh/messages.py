@@ -339,7 +339,11 @@ _RULES: list[Rule] = [
                   f"đây là việc của {m['w']}."),
     (ActionError, r"the applicant's name is empty", lambda m, a: "chưa có tên người nộp hồ sơ (--applicant)."),
     (ActionError, r"a refusal needs its reason \(comment\).*",
-     lambda m, a: "từ chối tiếp nhận cần ghi rõ lý do (--comment), in trên Phiếu từ chối."),
+     lambda m, a: "từ chối tiếp nhận cần ghi rõ lý do (--comment), in trên Phiếu từ chối." if a == "receive" else
+     "từ chối giải quyết cần ghi rõ lý do (--comment), nêu trong văn bản trả lời tổ chức, cá nhân."),
+    (ActionError, r"asking the applicant to supplement needs what to supplement \(comment\).*",
+     lambda m, a: "yêu cầu bổ sung hồ sơ cần ghi rõ giấy tờ, nội dung cần bổ sung (--comment), in trên Phiếu yêu "
+                  "cầu bổ sung, hoàn thiện hồ sơ."),
     (ActionError, r"give the reason \(it is printed on the notice to the applicant\)",
      lambda m, a: "hãy ghi lý do (--reason), in trên thông báo gửi người nộp."),
     # ---- CalendarError: durations and dates typed by the user

@@ -163,7 +163,8 @@ def test_closed_and_citizen_work_is_not_assigned(runtime):
     done = _item(db, r.dossier_id, "receive")
     with pytest.raises(IllegalAction, match="is done"):
         sv.assign(db, runtime.actor("motcua"), done.id, to="motcua2", now=at(10, 9))
-    r = sv.receive(db, runtime.actor("motcua"), "1.001612", applicant="Lê C", now=at(10, 8), decision="supplement")
+    r = sv.receive(db, runtime.actor("motcua"), "1.001612", applicant="Lê C", now=at(10, 8), decision="supplement",
+                   comment="Bổ sung bản sao hợp đồng thuê địa điểm")
     with db.session() as s:
         citizen = s.exec(select(WorkItem).where(WorkItem.dossier_id == r.dossier_id, WorkItem.kind == "citizen")).one()
     before = dump(db)

@@ -85,7 +85,7 @@ def test_withdraw_stop_and_supplement_commands(cli):
     _staff(cli)
     cli("dossier", "receive", "1.001612", "--applicant", "A", "--as", "motcua", "--now", "2026-03-10T08:00")
     cli("dossier", "receive", "1.001612", "--applicant", "B", "--as", "motcua", "--now", "2026-03-10T08:05",
-        "--decision", "supplement")
+        "--decision", "supplement", "--comment", "Bổ sung bản sao căn cước")
     out = cli("dossier", "supplemented", "1.001612-20260310-000002", "--as", "motcua", "--now", "2026-03-11T08:00")
     assert "1 Mới đăng ký" in out
     assert "7 Công dân yêu cầu rút hồ sơ" in cli("dossier", "withdraw", "1.001612-20260310-000001", "--as",
@@ -132,6 +132,8 @@ def test_errors_are_one_line_exit_1_and_change_nothing(cli, db_url, capsys, monk
          "1.001612; việc này do bp_mot_cua/staff làm."),
         (("dossier", "receive", "1.001612", "--applicant", "E", "--as", "motcua", "--decision", "refuse"),
          "quytrinh: Không thực hiện được: từ chối tiếp nhận cần ghi rõ lý do (--comment)"),
+        (("dossier", "receive", "1.001612", "--applicant", "E", "--as", "motcua", "--decision", "supplement"),
+         "quytrinh: Không thực hiện được: yêu cầu bổ sung hồ sơ cần ghi rõ giấy tờ, nội dung cần bổ sung (--comment)"),
         (("dossier", "receive", "9.999999", "--applicant", "E", "--as", "motcua"),
          "quytrinh: Không tìm thấy: thủ tục '9.999999' không có trong danh mục"),
         (("dossier", "receive", "1.001612", "--applicant", "E", "--as", "motcua", "--now", "hôm nay"),

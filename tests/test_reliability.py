@@ -199,7 +199,7 @@ def matrix(tmp_path_factory, catalogue, calendar, _pg_cleanup):
             r = sv.receive(db, rt.actor("motcua"), "1.001612", applicant=f"Ma trận {stage}", now=at(10, 8))
             for i, (step, user, outcome) in enumerate(plays):
                 sv.complete(db, rt.actor(user), open_item(db, r.dossier_id, step).id, outcome=outcome,
-                            now=at(10, 9, i))
+                            now=at(10, 9, i), comment="Bổ sung bản sao hợp đồng thuê nhà")
             dossiers[stage] = (r.dossier_id, open_item(db, r.dossier_id, stage))
         yield rt, dossiers
         db.dispose()
@@ -212,7 +212,7 @@ def _attempt(rt, actor, action: str, item: WorkItem, dossier_id: int) -> None:
     elif action == "complete":
         sv.complete(db, actor, item.id, outcome="done", now=now)
     elif action == "request_supplement":
-        sv.request_supplement(db, actor, item.id, now=now)
+        sv.request_supplement(db, actor, item.id, now=now, comment="Bổ sung bản sao hợp đồng thuê nhà")
     elif action == "sign":
         sv.sign(db, actor, item.id, now=now)
     elif action == "return_result":

@@ -170,7 +170,11 @@ def test_refusal_and_counter_supplement_decisions(run):
     assert "BM03" in [o.payload.get("form") for o in run.outbox(r.dossier_id)]
     sv.return_result(run.db, run.actor("motcua"), run.item(r.dossier_id, "refuse_counter").id, now=at(10, 8, 20))
     assert run.dossier(r.dossier_id).closed_at is not None and run.dossier(r.dossier_id).status == 3
-    s = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="G", now=at(10, 9), decision="supplement")
+    with pytest.raises(ActionError, match="what to supplement"):  # guided once, in writing (form 02)
+        sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="G", now=at(10, 9), decision="supplement",
+                   comment="  ")
+    s = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="G", now=at(10, 9), decision="supplement",
+                   comment="Bổ sung bản sao căn cước của chủ hộ")
     assert s.status == Status.SUPPLEMENT
     res = sv.supplement_received(run.db, run.actor("motcua"), s.dossier_code, now=at(12, 9))
     assert res.status == Status.NEW and run.open_steps(s.dossier_id) == ["receive"]
@@ -455,7 +459,8 @@ def test_under_counts_the_clock_runs_while_the_citizen_supplements(run):
     sv.publish_definition(run.db, defn, now=at(10, 7))
     r = sv.receive(run.db, run.actor("motcua"), "9.000003", applicant="Y", now=at(10, 8))
     due = run.dossier(r.dossier_id).due_at
-    sv.request_supplement(run.db, run.actor("tckh_cv"), run.item(r.dossier_id, "appraise").id, now=at(10, 9))
+    sv.request_supplement(run.db, run.actor("tckh_cv"), run.item(r.dossier_id, "appraise").id, now=at(10, 9),
+                          comment="Bổ sung bản vẽ mặt bằng")
     dossier = run.dossier(r.dossier_id)
     assert dossier.status == Status.SUPPLEMENT and dossier.paused_at is None and dossier.due_at == due
     res = sv.sweep_timers(run.db, now=due + dt.timedelta(minutes=5))

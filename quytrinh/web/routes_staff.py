@@ -136,6 +136,11 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
                   if t.unit == item.unit_id and t.kind in ("human", "sign", "return")}
     next_officers = (sv.assignable_users(store_of(request), item.unit_id, next(iter(next_roles)))
                      if may_act and heads_unit and len(next_roles) == 1 and user.role not in next_roles else [])
+    # the outcomes the picker applies to, when not all of them (the others leave the unit)
+    within = [r.display for r in step.routes if any(defn.step(x).unit == item.unit_id for x in r.targets)]
+    next_for = within if next_officers and len(within) < len(step.routes) else []
+    # the outcomes whose comment is required: what to supplement (form 02), a refusal's reason
+    need_text = {r.outcome: need for r in step.routes if (need := sv.reason_needed(defn, step.id, r.outcome))}
     from engine import machine
 
     clock = machine.load_clock(item.clock)
@@ -145,7 +150,8 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
     return render(request, "item.html", {
         "item": item, "sheet": sheet, "d": sheet.dossier, "defn": defn, "step": step, "row": row,
         "may_act": may_act, "may_release": may_release, "assignees": assignees, "next_officers": next_officers,
-        "outcomes": outcomes, "remaining": remaining,
+        "next_for": next_for, "outcomes": outcomes, "remaining": remaining,
+        "need_text": [label for outcome, label in outcomes if outcome in need_text],
         "units": _unit_names(request), "idem": uuid.uuid4().hex,
     })
 
@@ -201,12 +207,32 @@ def item_release(request: Request, item_id: int, version: int = Form(...), idem:
                     "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý.", expected_version=version)
 
 
+#: What the page asks for when an outcome needs its text (engine.services.reason_needed).
+REASON_ASKS = {"supplement": "Hãy ghi rõ giấy tờ, nội dung tổ chức, cá nhân cần bổ sung vào ô Ý kiến xử lý "
+                             "(in trên Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ)",
+               "refuse": "Hãy ghi rõ lý do từ chối vào ô Ý kiến xử lý"}
+
+
+def _reason_needed_for(request: Request, item: WorkItem, outcome: str | None) -> str | None:
+    from engine.store import DefinitionVersion, Dossier
+
+    with store_of(request).session() as s:
+        d = s.get(Dossier, item.dossier_id)
+        row = s.get(DefinitionVersion, d.definition_id) if d is not None else None
+    return sv.reason_needed(sv.definition_of(row), item.step_id, outcome) if row is not None else None
+
+
 @router.post("/items/{item_id}/complete")
 def item_complete(request: Request, item_id: int, version: int = Form(...), outcome: str = Form(""),
                   comment: str = Form(""), assignee: str = Form(""), idem: str = Form(""),
                   user: WebUser = Depends(current_user)) -> Response:
-    item_of(request, user, item_id)
+    item = item_of(request, user, item_id)
     back = f"/items/{item_id}"
+    if not comment.strip():
+        need = _reason_needed_for(request, item, outcome or None)
+        if need is not None:
+            flash(request, REASON_ASKS[need] + "; hồ sơ chưa thay đổi.", "error")
+            return RedirectResponse(back, status_code=303)
     kw = dict(outcome=outcome or None, now=now_of(request), comment=comment.strip(), expected_version=version,
               idempotency_key=f"web-complete-{idem}" if idem else None)
     try:
@@ -358,6 +384,9 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
         problems.append("Hình thức nộp không hợp lệ.")
     if decision == "refuse" and not comment.strip():
         problems.append("Từ chối tiếp nhận cần ghi rõ lý do (in trên Phiếu từ chối).")
+    if decision == "supplement" and not comment.strip():
+        problems.append("Yêu cầu bổ sung cần ghi rõ giấy tờ, nội dung cần bổ sung (in trên Phiếu yêu cầu bổ sung, "
+                        "hoàn thiện hồ sơ).")
     if not problems:
         try:
             res = sv.receive(store_of(request), user.actor, procedure, applicant=applicant.strip(),

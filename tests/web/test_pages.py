@@ -74,6 +74,26 @@ def test_work_item_page_offers_the_steps_outcomes(web, client_for):
     assert describe_remaining(480) in page  # one working day for the appraisal
 
 
+def test_asking_for_a_supplement_or_refusing_needs_the_text_printed_for_the_applicant(web, client_for):
+    from engine.store import dump
+
+    res = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="B", now=web.clock())
+    item = sv.complete(web.store, web.runtime.actor("tckh_head"), res.opened[-1], outcome="done",
+                       now=web.clock()).opened[-1]
+    c = client_for("tckh_cv")
+    page = c.get(f"/items/{item}").text
+    assert "Bắt buộc khi chọn: Yêu cầu bổ sung, Từ chối" in page and 'id="comment-needed"' in page
+    before = dump(web.store)
+    for outcome in ("supplement", "refuse"):
+        r = c.post(f"/items/{item}/complete", data={"version": "2", "outcome": outcome, "comment": " ",
+                                                    "csrf_token": csrf_of(page)})
+        assert r.url.path == f"/items/{item}" and "Hãy ghi rõ" in r.text and "hồ sơ chưa thay đổi" in r.text
+        assert dump(web.store) == before
+    r = c.post(f"/items/{item}/complete", data={"version": "2", "outcome": "supplement", "csrf_token": csrf_of(page),
+                                                "comment": "Bổ sung bản sao căn cước của chủ hộ"})
+    assert r.url.path == "/inbox" and "Yêu cầu bổ sung giấy tờ" in r.text
+
+
 def test_catalogue_page_lists_the_published_procedures(client_for):
     page = client_for("tckh_cv").get("/procedures").text
     assert "Đăng ký thành lập hộ kinh doanh" in page and "3 ngày làm việc" in page
