@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import PurePath
 from typing import Any, Callable, Iterable, Iterator
 
 import networkx as nx
@@ -251,7 +252,9 @@ def _finding(ctx: Context, r: Rule, hit: Hit) -> Finding:
             loc = own
         else:
             loc = defn.where("extends")
-        message = f"{message} (kế thừa từ mẫu quy trình: {inherited})"
+        # named by its folder and file (templates/standard.yaml), never by the server's absolute path
+        where = "/".join(PurePath(inherited.file).parts[-2:])
+        message = f"{message} (kế thừa từ mẫu quy trình {where}, dòng {inherited.line})"
     return Finding(r.id, r.severity, loc.file, loc.line, loc.col,
                    hit.step.id if hit.step is not None else None, message)
 

@@ -62,6 +62,12 @@ def authenticate(request: Request, username: str, password: str) -> tuple[Any, f
 _DUMMY_HASH = auth.hash_password("quytrinh-dummy-password")
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    """Browsers ask for it on pages without an icon link (the printable documents)."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 @router.get("/")
 def home(request: Request) -> Response:
     return RedirectResponse("/inbox" if optional_user(request) else "/login", status_code=303)

@@ -30,6 +30,13 @@ router = APIRouter(include_in_schema=False)
 
 NAV = [NavItem("Phê duyệt quy trình", "/leader", ("leader",), 40)]
 
+#: What a published version's status means for the dossiers received under it.
+PUBLISHED_LABELS = {"draft": "chưa phê duyệt, đang dùng bản dự thảo", "submitted": "chưa phê duyệt, đang dùng bản dự thảo",
+                    "approved": "đã phê duyệt"}
+
+#: Who published a version, when it was not a person: the start-up's catalogue load, the demo data.
+PUBLISHERS = {"quytrinh run": "Hệ thống (nạp danh mục khi khởi động)", "demo": "Hệ thống (dữ liệu mẫu)"}
+
 #: Who may look at the leaders' pages (only leaders act on them).
 VIEWERS = ("leader", "reform", "admin")
 
@@ -276,7 +283,7 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
         "history": ap.history(store, code), "drafts": ap.drafts(store, code),
         "versions": ap.published_versions(store, code),
         "state_labels": ap.STATE_LABELS, "mark_labels": MARK_LABELS, "level_labels": LEVEL_LABELS,
-        "total": allocated(shown),
+        "published_labels": PUBLISHED_LABELS, "publishers": PUBLISHERS, "total": allocated(shown),
     }
 
 
@@ -327,7 +334,7 @@ def catalogue_rows(request: Request) -> list[dict[str, Any]]:
         level = (pub.level if pub else entry.definition.level if entry else dr.level if dr else "")
         out.append({"code": code, "name": name, "level": LEVEL_LABELS.get(level, level),
                     "published": pub.version if pub else None,
-                    "published_status": ap.STATE_LABELS.get(pub.status, pub.status) if pub else "",
+                    "published_status": PUBLISHED_LABELS.get(pub.status, pub.status) if pub else "",
                     "draft": dr, "errors": errors, "warnings": warnings, "in_files": entry is not None})
     out.sort(key=lambda r: (r["draft"] is None or r["draft"].status != ap.SUBMITTED, r["code"]))
     return out

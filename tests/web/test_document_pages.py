@@ -90,3 +90,28 @@ def test_an_official_form_prints_with_its_own_layout_in_a_real_browser(live_serv
     page.emulate_media(media="screen")
     page.click("#doc-bar .doc-back")
     page.wait_for_url(re.compile(rf".*/dossiers/{re.escape(r.dossier_code)}$"))
+
+
+def test_a_phone_scrolls_the_tables_not_the_page(live_server, browser, tmp_path):
+    from tests.web.conftest import shot
+    from tests.web.conftest import PASSWORD
+
+    r = _processing(live_server.web, "Hộ kinh doanh Nhỏ Gọn")
+    ctx = browser.new_context(base_url=live_server.url, locale="vi-VN", viewport={"width": 390, "height": 844})
+    page = ctx.new_page()
+    page.goto("/login")
+    page.fill("input[name=username]", "motcua")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/inbox$"))
+    for path in (f"/dossiers/{r.dossier_code}", "/reports", "/procedures"):
+        page.goto(path)
+        shot(page, tmp_path, "phone" + path.replace("/", "-"))
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 400, path
+
+
+def test_the_icon_is_served(client_for):
+    c = client_for("motcua")
+    assert 'rel="icon" href="/static/favicon.svg"' in c.get("/inbox").text
+    icon = c.get("/favicon.ico")  # asked for by pages without the link (the printable documents)
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
