@@ -152,7 +152,7 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
         "may_act": may_act, "may_release": may_release, "assignees": assignees, "next_officers": next_officers,
         "next_for": next_for, "outcomes": outcomes, "remaining": remaining,
         "need_text": [label for outcome, label in outcomes if outcome in need_text],
-        "units": _unit_names(request), "idem": uuid.uuid4().hex,
+        "units": _unit_names(request), "people": _people(request), "idem": uuid.uuid4().hex,
     })
 
 
@@ -160,6 +160,16 @@ def _calendar() -> Any:
     from engine.calendar import WorkCalendar
 
     return WorkCalendar.default()
+
+
+def _people(request: Request) -> dict[str, str]:
+    """username -> full name (when one is recorded): who the control sheet and the history name."""
+    from sqlmodel import select
+
+    from engine.store import User
+
+    with store_of(request).session() as s:
+        return {u.username: u.full_name for u in s.exec(select(User)).all() if u.full_name}
 
 
 def _unit_names(request: Request) -> dict[str, str]:
@@ -273,6 +283,7 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
     mine = sheet.definition.start.unit == user.unit_id
     return render(request, "dossier.html", {
         "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": _unit_names(request),
+        "people": _people(request),
         "may_record_supplement": mine and any(not s.financial for s in waiting),
         "may_record_financial": mine and any(s.financial for s in waiting),
         "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE,

@@ -115,3 +115,19 @@ def test_the_icon_is_served(client_for):
     assert 'rel="icon" href="/static/favicon.svg"' in c.get("/inbox").text
     icon = c.get("/favicon.ico")  # asked for by pages without the link (the printable documents)
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_the_control_sheet_and_the_history_name_people_by_their_full_names(web, client_for):
+    from sqlmodel import select
+
+    from engine.store import User
+
+    with web.store.session() as s:  # as `quytrinh user add tckh_head --name ...` records it
+        u = s.exec(select(User).where(User.username == "tckh_head")).one()
+        u.full_name = "Nguyễn Văn Cường"
+        s.add(u)
+        s.commit()
+    r = _processing(web, "Hộ kinh doanh Tên Người")
+    page = client_for("motcua").get(f"/dossiers/{r.dossier_code}").text
+    assert "<td>Nguyễn Văn Cường</td>" in page and "· Nguyễn Văn Cường (" in page  # the sheet's row, the history
+    assert "· tckh_head (" not in page
