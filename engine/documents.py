@@ -730,6 +730,8 @@ def _responsible(step: Step, units: Mapping[str, Any]) -> str:
     role = unit.roles.get(step.role or "") if step.role else None
     if unit.kind == "leadership" and role:
         return role
+    if role and (role == unit.name or unit.name in role):  # "Công chức Tư pháp – Hộ tịch": the unit is one post
+        return role
     return f"{role}, {unit.name}" if role else unit.name
 
 

@@ -111,6 +111,8 @@ HEADLINES: list[tuple[type | str, str]] = [
 _STEP_KINDS = {"citizen": "của người nộp", "automated": "tự động", "task": "xử lý", "approval": "phê duyệt",
                "sign": "ký duyệt", "return": "trả kết quả", "start": "tiếp nhận"}
 
+_LEVELS = {"district": "huyện", "commune": "xã", "province": "tỉnh"}
+
 _ITEM_STATES = {"open": "chờ xử lý", "claimed": "đang xử lý", "done": "đã xong", "cancelled": "đã hủy"}
 
 
@@ -382,9 +384,11 @@ _RULES: list[Rule] = [
     ("DocumentError", r"unknown level '(?P<x>[^']*)'; use district or commune",
      lambda m, a: f"không có cấp '{m['x']}'; dùng district (huyện) hoặc commune (xã)."),
     ("DocumentError", r"procedure '(?P<c>[^']+)' \((?P<f>[^)]+)\) is (?P<l>\w+)-level; use --level \w+ or leave it out",
-     lambda m, a: f"thủ tục '{m['c']}' ({m['f']}) thuộc cấp {m['l']}; dùng --level {m['l']} hoặc bỏ thủ tục này ra."),
+     lambda m, a: f"thủ tục '{m['c']}' ({m['f']}) thuộc cấp {_LEVELS.get(m['l'], m['l'])}; dùng --level {m['l']} hoặc "
+                  "bỏ thủ tục này ra."),
     ("DocumentError", r"every (?P<l>\w+)-level procedure of the catalogue already has an approving decision; .*",
-     lambda m, a: f"mọi thủ tục cấp {m['l']} trong danh mục đã có quyết định phê duyệt; chọn thủ tục bằng --codes."),
+     lambda m, a: f"mọi thủ tục cấp {_LEVELS.get(m['l'], m['l'])} trong danh mục đã có quyết định phê duyệt; chọn "
+                  "thủ tục bằng --codes."),
     ("DocumentError", r"unknown format '(?P<x>[^']*)'; use html or docx",
      lambda m, a: f"không có định dạng '{m['x']}'; dùng html hoặc docx."),
     ("DocumentError", r"the dossier has no reception date: no form set applies",

@@ -266,3 +266,9 @@ def test_cli_unknown_code_is_one_line_and_exit_1(small_catalogue, tmp_path):
     assert proc.stderr.strip().count("\n") == 0
     assert proc.stderr.startswith("quytrinh: Không lập được văn bản: thủ tục '9.999999' không có trong danh mục")
     assert not (tmp_path / "x.docx").exists()
+
+
+def test_a_unit_that_is_one_post_is_named_once_in_the_annex(cat):
+    page = render_decision(cat, level="commune", fmt="html").decode("utf-8")
+    assert "Công chức Tư pháp – Hộ tịch" in page
+    assert "Công chức Tư pháp – Hộ tịch, Công chức Tư pháp – Hộ tịch" not in page

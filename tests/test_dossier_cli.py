@@ -301,3 +301,13 @@ def test_the_payment_of_the_financial_obligations_is_recorded_from_the_command_l
     assert "Đã ghi nhận thực hiện nghĩa vụ tài chính" in out and "4 Đang xử lý" in out
     assert open_item(store, res.dossier_id, "certificate").state == "open"
     store.dispose()
+
+
+def test_levels_are_named_in_vietnamese_in_the_decisions_refusals():
+    from engine.documents import DocumentError
+    from quytrinh.messages import cli_error_text
+
+    text = cli_error_text(DocumentError("procedure '1.000656' (commune/x.yaml) is commune-level; "
+                                        "use --level commune or leave it out"))
+    assert text == ("Không lập được văn bản: thủ tục '1.000656' (commune/x.yaml) thuộc cấp xã; dùng --level commune "
+                    "hoặc bỏ thủ tục này ra.")
