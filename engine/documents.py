@@ -766,6 +766,20 @@ def total_line(defn: Definition) -> str:
     return f"Tổng thời gian giải quyết: {working_time_text(total)} / thời hạn theo quy định: {legal}"
 
 
+def decision_gaps(definitions: Sequence[Definition]) -> list[str]:
+    """What the draft decision prints as a blank for want of data, in Vietnamese (one line per kind):
+    procedures without their national code (printed "Mã TTHC: ……") or without a legal time limit
+    ("thời hạn theo quy định: chưa xác định"). The reform office completes them before it is signed."""
+    no_code = [d.key for d in definitions if not d.code]
+    no_limit = [d.key for d in definitions if d.time_limit.unit != "same_day" and d.time_limit.minutes is None]
+    out = []
+    if no_code:
+        out.append(f"{len(no_code)} quy trình chưa có mã TTHC (in “Mã TTHC: ……”): {', '.join(no_code)}")
+    if no_limit:
+        out.append(f"{len(no_limit)} quy trình chưa xác định thời hạn giải quyết theo quy định: {', '.join(no_limit)}")
+    return out
+
+
 def annex_table(defn: Definition, units: Mapping[str, Any]) -> Table:
     """The step table of one procedure, with the total row."""
     rows = []

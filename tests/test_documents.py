@@ -272,3 +272,14 @@ def test_a_unit_that_is_one_post_is_named_once_in_the_annex(cat):
     page = render_decision(cat, level="commune", fmt="html").decode("utf-8")
     assert "Công chức Tư pháp – Hộ tịch" in page
     assert "Công chức Tư pháp – Hộ tịch, Công chức Tư pháp – Hộ tịch" not in page
+
+
+def test_the_blanks_a_decision_would_print_are_named(cat):
+    from dataclasses import replace
+
+    from engine.documents import decision_gaps
+
+    defn = cat.find("1.001612")
+    assert decision_gaps([defn]) == []
+    gaps = decision_gaps([replace(defn, code="", source="/x/district/ho-kinh-doanh.yaml")])
+    assert gaps == ["1 quy trình chưa có mã TTHC (in “Mã TTHC: ……”): ho-kinh-doanh"]

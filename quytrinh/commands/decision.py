@@ -46,7 +46,7 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         catalogue_dir: Path | None) -> Path:
     """Write the draft decision; returns the file written."""
     from engine.definition import default_root, load_catalogue
-    from engine.documents import render_decision, select_procedures
+    from engine.documents import decision_gaps, render_decision, select_procedures
 
     root = catalogue_dir or default_root()
     if not root.is_dir():
@@ -63,8 +63,10 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         target.write_bytes(data)
     except OSError as exc:
         raise localized(QuytrinhError(f"{target}: không ghi được ({exc.strerror}).")) from None
-    n = len(select_procedures(cat, level=level, codes=codes))
-    print(f"{target}: dự thảo quyết định, {n} quy trình")
+    picked = select_procedures(cat, level=level, codes=codes)
+    print(f"{target}: dự thảo quyết định, {len(picked)} quy trình")
+    for gap in decision_gaps(picked):
+        print(f"Cảnh báo: {gap}; hãy bổ sung trước khi trình ký.", file=sys.stderr)
     return target
 
 

@@ -47,15 +47,17 @@ def _respond(data: bytes, fmt: str, filename: str, bar: str = "") -> Response:
     return HTMLResponse(page)
 
 
-def _bar(back: tuple[str, str], word: str, fields: str = "") -> str:
+def _bar(back: tuple[str, str], word: str, fields: str = "", warnings: list[str] | None = None) -> str:
     """The screen-only bar: a link back, ``fields`` (a GET form's inputs: the page again with other
-    parameters), the print button and the link to the Word file."""
+    parameters), the print button, the link to the Word file and ``warnings`` (what the paper lacks)."""
     e = html.escape
     form = (f'<form method="get" class="doc-choose">{fields}<button type="submit">Xem</button></form>'
             if fields else "")
+    notes = "".join(f'<p class="doc-warning">Cảnh báo: {e(w)}; hãy bổ sung trước khi trình ký.</p>'
+                    for w in warnings or ())
     return (f'<a href="{e(back[0])}" class="doc-back">← {e(back[1])}</a>{form}'
             f'<button type="button" id="print-button" class="primary">In</button>'
-            f'<a href="{e(word)}" id="word-link">Tải tệp Word</a>')
+            f'<a href="{e(word)}" id="word-link">Tải tệp Word</a>{notes}')
 
 
 def _with(params: dict[str, str | None], **more: str) -> str:
@@ -157,7 +159,7 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
              user: WebUser = Depends(require_role("reform", "leader", "admin"))) -> Response:
     """The draft decision approving the internal processes without a decision (or ``codes``)."""
     from engine.definition import load_catalogue
-    from engine.documents import render_decision
+    from engine.documents import decision_gaps, render_decision, select_procedures
 
     fmt = _fmt(format)
     cat = load_catalogue([request.app.state.catalogue_root])
@@ -171,6 +173,6 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
     fields = (f'<label>Cấp <select name="level">{options}</select></label>'
               + (f'<input type="hidden" name="codes" value="{html.escape(codes or "")}">' if picked else ""))
     back = ("/leader", "Phê duyệt quy trình") if user.has("leader") else ("/inbox", "Trang chính")
-    bar = _bar(back,
-               f"/documents/decision?{_with({'level': level, 'codes': codes}, format='docx')}", fields)
+    bar = _bar(back, f"/documents/decision?{_with({'level': level, 'codes': codes}, format='docx')}", fields,
+               decision_gaps(select_procedures(cat, level=level, codes=picked)))
     return _respond(data, fmt, f"du-thao-quyet-dinh-{level}", bar)

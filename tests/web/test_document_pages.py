@@ -65,6 +65,9 @@ def test_the_ledger_and_the_decision_offer_their_choices_and_the_word_file(web, 
     decision = leader.get("/documents/decision?level=commune")
     assert decision.status_code == 200 and '<option value="commune" selected>Cấp xã</option>' in decision.text
     assert 'href="/documents/decision?level=commune&amp;format=docx"' in decision.text
+    assert 'class="doc-warning">Cảnh báo: ' not in decision.text  # the commune processes have codes and limits
+    district = leader.get("/documents/decision?level=district").text  # some district ones have neither yet
+    assert re.search(r'class="doc-warning">Cảnh báo: \d+ quy trình chưa có mã TTHC', district)
 
 
 def test_an_official_form_prints_with_its_own_layout_in_a_real_browser(live_server, browser, tmp_path):
