@@ -1371,6 +1371,7 @@ def _form_refusal(ctx: FormContext, spec: FormSpec) -> Doc:
 def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
     d, defn = ctx.dossier, ctx.definition
     ap = ctx.sheet.apologies[-1]
+    before = ctx.sheet.apologies[-2] if len(ctx.sheet.apologies) > 1 else None  # the date it gave was missed too
     unit = ctx.unit_name(ap.unit_id)
     extension = ctx.form_set.key == "2025"
     b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit)
@@ -1380,8 +1381,9 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
           f"giải quyết thủ tục hành chính “{defn.name}”.", indent=True),
         P(f"Mã hồ sơ: {d.code}.", indent=True, space_after=2),
         P(f"Ngày hẹn trả kết quả giải quyết hồ sơ: {vn_instant(ap.due_at)}.", indent=True),
-        P(f"Tuy nhiên đến nay, {unit} chưa trả kết quả giải quyết hồ sơ của Ông/Bà đúng thời hạn quy định ghi trên "
-          "Giấy tiếp nhận hồ sơ và hẹn trả kết quả.", indent=True),
+        P(f"Tuy nhiên đến nay, {unit} chưa trả kết quả giải quyết hồ sơ của Ông/Bà đúng thời hạn "
+          + (f"đã hẹn lại tại văn bản xin lỗi lập {vn_date(before.drafted_at)}." if before is not None else
+             "quy định ghi trên Giấy tiếp nhận hồ sơ và hẹn trả kết quả."), indent=True),
         P(f"Lý do: {ap.reason.strip() or '……………………………………'}", indent=True),
         P("Sự chậm trễ này đã gây phiền hà cho Ông/Bà. Chúng tôi xin lỗi Ông/Bà và "
           + ("đề nghị được gia hạn thời gian giải quyết hồ sơ; thời hạn trả kết quả mới là "

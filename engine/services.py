@@ -1478,17 +1478,28 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
             note("notify_unit_head", f"timer:dossier:{d.id}:{d.due_at.isoformat()}:overdue",
                  {"reason": "dossier_overdue", "due_at": d.due_at.isoformat()}, None, holder)
 
-    # The apology (form 04): from one working day before the appointment, if it cannot be kept.
+    # The apology (form 04): from one working day before the appointment, if it cannot be kept. After an
+    # apology the appointment is the new date it gave (unless a pause has moved the dossier's own past it);
+    # when that date has come and the dossier is still open, another apology is drafted. (Not before: the
+    # new date was "now + what is still needed", an estimate that would say "cannot make it" again a
+    # minute later, since no work is assumed done meanwhile.)
     left = cal.elapsed(now, d.due_at)
-    if left > lead:
+    if left > lead:  # (an apology's date is later still)
         return
+    last = s.exec(select(Apology).where(Apology.dossier_id == dossier_id).order_by(Apology.id.desc())).first()  # type: ignore[union-attr]
+    promised = d.due_at
+    if last is not None and utc(last.proposed_due_at) > promised:
+        promised = utc(last.proposed_due_at)
+        left = cal.elapsed(now, promised)
+        if left > 0:
+            return
     need = remaining_need(defn, left_by_item)
     if need <= max(0, left):
         return
-    if s.exec(select(Apology.id).where(Apology.dossier_id == dossier_id, Apology.due_at == d.due_at)).first():
+    if s.exec(select(Apology.id).where(Apology.dossier_id == dossier_id, Apology.due_at == promised)).first():
         return
     proposed = cal.add(now, need)
-    apology = Apology(dossier_id=dossier_id, due_at=d.due_at, proposed_due_at=proposed, needed_minutes=need,
+    apology = Apology(dossier_id=dossier_id, due_at=promised, proposed_due_at=proposed, needed_minutes=need,
                       remaining_minutes=left, reason="", state="draft", drafted_at=now, unit_id=holder)
     s.add(apology)
     try:
@@ -1498,13 +1509,13 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
         return
     result.apologies += 1
     s.add(Event(dossier_id=dossier_id, at=now, actor=SYSTEM_USERNAME, action="apology", from_status=d.status,
-                to_status=d.status, data={"due_at": d.due_at.isoformat(), "proposed_due_at": proposed.isoformat(),
+                to_status=d.status, data={"due_at": promised.isoformat(), "proposed_due_at": proposed.isoformat(),
                                           "needed_minutes": need, "remaining_minutes": left,
                                           "apology": apology.id}))
     note("produce_form", f"timer:apology:{apology.id}:form", {"form": "BM04", "apology": apology.id,
          "proposed_due_at": proposed.isoformat()}, None, holder)
     note("notify_unit_head", f"timer:apology:{apology.id}:head", {"reason": "apology_drafted",
-         "apology": apology.id, "due_at": d.due_at.isoformat(), "proposed_due_at": proposed.isoformat()},
+         "apology": apology.id, "due_at": promised.isoformat(), "proposed_due_at": proposed.isoformat()},
          None, holder)
 
 

@@ -231,6 +231,15 @@ def test_apology_gives_the_new_date_drafted_by_the_timers(runtime):
         assert "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT" in body and "gia hạn" in body
         assert "Kính gửi: Hoàng Văn Em" in body and r.dossier_code in body
         assert vn_instant(proposed) in body and vn_instant(sheet.dossier.due_at) in body
+    # The new date comes and the appraisal is still open: a second apology, for the date the first one gave
+    assert sv.sweep_timers(rt.db, now=proposed - dt.timedelta(minutes=1)).apologies == 0  # not before it
+    assert sv.sweep_timers(rt.db, now=proposed).apologies == 1
+    assert sv.sweep_timers(rt.db, now=proposed + dt.timedelta(minutes=1)).apologies == 0  # once per missed date
+    second = sv.dossier_sheet(rt.db, r.dossier_code).apologies[-1]
+    assert second.due_at == proposed and second.proposed_due_at > proposed
+    body = text(render_form(rt.db, "04", r.dossier_code))
+    assert f"Ngày hẹn trả kết quả giải quyết hồ sơ: {vn_instant(proposed)}" in body
+    assert "đã hẹn lại tại văn bản xin lỗi lập ngày 12 tháng 3 năm 2026" in body
 
 
 def test_control_sheet_has_one_row_per_step_with_times_and_classes(runtime, household):
