@@ -1127,6 +1127,7 @@ class FormContext:
     users: dict[str, str]  # username -> full name
     form_set: FormSet
     now: dt.datetime | None
+    book: tuple[int, int] | None = None  # (book, number) in the ledger (book_number)
 
     @property
     def dossier(self) -> Any:
@@ -1167,12 +1168,13 @@ def _context(db: Any, dossier_ref: int | str, now: dt.datetime | None,
         sheet = dossier_sheet(db, dossier_ref, now=now)
     except NotFound:
         raise NotFound(f"dossier '{dossier_ref}' does not exist; see `quytrinh tasks` or the ledger") from None
+    d = sheet.dossier
     with _reading(db) as s:
         units = {u.id: u for u in s.exec(select(UnitRow)).all()}
         users = {u.username: (u.full_name or u.username) for u in s.exec(select(User)).all()}
-    d = sheet.dossier
+        book = book_number(s, d)
     return FormContext(sheet, organisation or _organisation(), units, users,
-                       form_set_for(d.received_at or d.registered_at), now)
+                       form_set_for(d.received_at or d.registered_at), now, book)
 
 
 def _org_name(ctx_org: Organisation | None) -> str:
@@ -1306,7 +1308,8 @@ def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
              align="left", size=11, space_after=2)]
           if d.original_due_at is not None and d.due_at is not None and d.original_due_at != d.due_at else []),
         P(f"6. Đăng ký nhận kết quả tại: {channel}", align="left", space_after=2),
-        P(f"Vào Sổ theo dõi hồ sơ, Quyển số: ……  Số thứ tự: {d.id}", align="left"),
+        P(f"Vào Sổ theo dõi hồ sơ, Quyển số: {ctx.book[0]}  Số thứ tự: {ctx.book[1]}" if ctx.book else
+          "Vào Sổ theo dõi hồ sơ, Quyển số: ……  Số thứ tự: ……", align="left"),
         _signature(("NGƯỜI NỘP HỒ SƠ", d.applicant), ("NGƯỜI TIẾP NHẬN HỒ SƠ", receiver)),
         P("Ghi chú:", bold=True, italic=True, align="left", size=10, space_after=0),
         P("- Giấy tiếp nhận và hẹn trả kết quả được lập thành 2 liên; một liên chuyển kèm theo Phiếu kiểm soát quá "
@@ -1575,6 +1578,27 @@ def render_form(db: Any, form_code: str, dossier_ref: int | str, *, fmt: str = "
 # --------------------------------------------------------------------------- the ledger
 
 
+def book_number(s: Any, dossier: Any) -> tuple[int, int]:
+    """(book, number) of a dossier in the ledger: the book is the year of its registration (Hanoi
+    time), the number its rank among the dossiers registered that year (by instant, then id).
+
+    Form 01 prints it ("Vào Sổ theo dõi hồ sơ, Quyển số … Số thứ tự …"); the ledger's first column
+    is the same number, whatever period is printed.
+    """
+    import sqlalchemy as sa
+    from sqlmodel import func, select
+
+    from engine.store import Dossier
+
+    year = to_local(dossier.registered_at).year
+    start, _ = _day_bounds(dt.date(year, 1, 1), dt.date(year, 1, 1))
+    at = dossier.registered_at
+    n = s.exec(select(func.count()).select_from(Dossier).where(
+        Dossier.registered_at >= start,
+        sa.or_(Dossier.registered_at < at, sa.and_(Dossier.registered_at == at, Dossier.id <= dossier.id)))).one()
+    return year, int(n)
+
+
 def _day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
     tz = dt.timezone(dt.timedelta(hours=7))
     start = dt.datetime.combine(date_from, dt.time(0, 0), tz)
@@ -1608,6 +1632,7 @@ class LedgerRow:
     returned_at: dt.datetime | None
     note: str
     first_due_at: dt.datetime | None = None  # the appointment of the first receipt, when it was moved since
+    number: int = 0  # the entry's number in the year's book (book_number), as form 01 prints it
 
 
 def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
@@ -1636,7 +1661,11 @@ def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
         dossiers = s.exec(select(Dossier).where(Dossier.registered_at >= start, Dossier.registered_at < end)
                           .order_by(Dossier.registered_at, Dossier.id)).all()
         defs: dict[int, Definition] = {}
+        numbers: dict[int, int] = {}  # year -> the number of the last entry seen (counted once per year)
         for d in dossiers:
+            year = to_local(d.registered_at).year
+            numbers[year] = numbers[year] + 1 if year in numbers else book_number(s, d)[1]
+            number = numbers[year]
             items = s.exec(select(WorkItem).where(WorkItem.dossier_id == d.id).order_by(WorkItem.id)).all()
             if unit is not None and not any(w.unit_id == unit for w in items):
                 continue
@@ -1665,7 +1694,7 @@ def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
                 start_item.closed_at if start_item is not None and d.received_at else None,
                 ret[-1].opened_at if ret and d.result == "result" else d.finished_at,
                 d.closed_at if d.status == Status.RETURNED else None, "; ".join(note),
-                d.original_due_at if d.original_due_at not in (None, due) else None))
+                d.original_due_at if d.original_due_at not in (None, due) else None, number))
     return out
 
 
@@ -1692,8 +1721,8 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
     ncols = sum(len(c) if c else 1 for _, c in LEDGER_COLUMNS)
     numbers = [C(f"({i})", align="center") for i in range(1, ncols + 1)]
     body = []
-    for i, r in enumerate(rows, 1):
-        body.append([C(str(i), align="center"), C(r.code), C(r.procedure), C("01", align="center"),
+    for r in rows:
+        body.append([C(str(r.number), align="center"), C(r.code), C(r.procedure), C("01", align="center"),
                      C(r.applicant), C(r.contact), C(r.lead_unit), C(short_instant(r.received_at)),
                      C(short_instant(r.due_at) + (f" (hẹn lần đầu {short_instant(r.first_due_at)})"
                                                   if r.first_due_at else "")),

@@ -321,6 +321,17 @@ def test_the_ledger_gives_the_appointment_in_force_and_the_class_at_print_time(r
     assert "Được tiếp nhận; Quá hạn" in row  # three working days are long gone on 31/3
 
 
+def test_form_01_and_the_ledger_give_a_dossier_the_same_number_in_the_years_book(runtime, household):
+    rt = runtime
+    april = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Trịnh Văn Tư", now=at(2, 9, month=4))
+    assert "Vào Sổ theo dõi hồ sơ, Quyển số: 2026 Số thứ tự: 2" in text(render_form(rt.db, "01", april.dossier_code))
+    page = render_ledger(rt.db, date_from=dt.date(2026, 4, 1), date_to=dt.date(2026, 4, 30)).decode()
+    tbody = page.split('class="grid ledger"')[1].split("<tbody>")[1]
+    first = re.search(r"<tr><td[^>]*>(?:<div[^>]*>)?(\d+)<", tbody)
+    assert first and first.group(1) == "2"  # April's ledger goes on from March's entry 1, as the book does
+    assert "Số thứ tự: 1" in text(render_form(rt.db, "01", household))
+
+
 def test_a_refusal_after_reception_is_not_form_03(runtime):
     rt = runtime
     r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Vũ Văn Nam", now=at(10, 9))
