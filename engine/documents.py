@@ -754,7 +754,7 @@ ANNEX_COLUMNS = ("Bước", "Nội dung công việc", "Trách nhiệm thực hi
 
 
 def total_line(defn: Definition) -> str:
-    """``Tổng thời gian giải quyết: 03 ngày làm việc / thời hạn theo quy định: 03 ngày làm việc``."""
+    """``Tổng thời gian giải quyết TTHC: 03 ngày làm việc / thời hạn theo quy định: 03 ngày làm việc``."""
     total = allocated_minutes(defn)
     limit = defn.time_limit
     if limit.unit == "same_day":
@@ -763,7 +763,7 @@ def total_line(defn: Definition) -> str:
         legal = "chưa xác định"
     else:
         legal = working_time_text(limit.minutes)
-    return f"Tổng thời gian giải quyết: {working_time_text(total)} / thời hạn theo quy định: {legal}"
+    return f"Tổng thời gian giải quyết TTHC: {working_time_text(total)} / thời hạn theo quy định: {legal}"
 
 
 def decision_gaps(definitions: Sequence[Definition]) -> list[str]:

@@ -168,7 +168,7 @@ def test_docx_annex_one_table_per_procedure_with_steps_total_and_picture(default
             assert row.cells[0].text == f"Bước {i}" and row.cells[1].text == s.name
         total = table.rows[-1].cells[0].text
         assert total == total_line(defn)
-        assert total.startswith("Tổng thời gian giải quyết: ") and "thời hạn theo quy định" in total
+        assert total.startswith("Tổng thời gian giải quyết TTHC: ") and "thời hạn theo quy định" in total
     texts = [p.text for p in default_docx.paragraphs]
     assert "I. LĨNH VỰC THÀNH LẬP VÀ HOẠT ĐỘNG DOANH NGHIỆP (HỘ KINH DOANH) (02 TTHC)" in texts
     assert not any(cat.find(APPROVED).name in t for t in texts)
