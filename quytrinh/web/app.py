@@ -18,6 +18,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import re
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Callable
@@ -243,6 +244,8 @@ def _make_templates() -> Jinja2Templates:
     env.filters["outcome"] = lambda o, defn=None, step=None: (
         defn.outcome_label(step, o) if defn is not None else OUTCOME_LABELS.get(o, o) if o else "")
     env.filters["step_kind"] = lambda k: STEP_KIND_LABELS.get(k, k)
+    # a national procedure code (1.001612), not a file stem standing in for a missing one
+    env.filters["national_code"] = lambda c: bool(c) and re.fullmatch(r"\d+\.\d+", str(c)) is not None
     return Jinja2Templates(env=env)
 
 

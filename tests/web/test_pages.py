@@ -53,6 +53,19 @@ def test_reception_prints_form_01_with_the_appointment(web, client_for):
     assert word.status_code == 200 and word.content[:2] == b"PK"
 
 
+def test_the_procedure_list_shows_national_codes_only(web, client_for):
+    from engine.definition import load_catalogue
+    from tests.conftest import REPO
+
+    no_code = next(d for d in load_catalogue([REPO / "procedures_yaml" / "district"]).definitions
+                   if not d.code and d.start.unit == "bp_mot_cua")
+    sv.publish_definition(web.store, no_code, now=web.clock())  # known by its file stem only
+    page = client_for("motcua").get("/receive").text
+    options = re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)</option>', page)
+    assert ("1.001612", "1.001612 — Đăng ký thành lập hộ kinh doanh") in options
+    assert (no_code.key, no_code.name) in options  # no file stem passed off as a code
+
+
 def test_a_refusal_without_reason_is_sent_back_with_the_form_filled(web, client_for):
     from engine.store import dump
 
