@@ -370,6 +370,24 @@ def _code_format(ctx: Context) -> Iterator[Hit]:
                   key="code")
 
 
+#: The longest key (national code, else the file name) a procedure may have: its dossiers' codes are
+#: ``<key>-YYYYMMDD-NNNNNN`` and are stored in 64 characters (PostgreSQL enforces it).
+KEY_MAX = 48
+
+
+@rule("key-too-long", ERROR,
+      f"Mã nhận diện quy trình (mã TTHC, hoặc tên tệp khi chưa có mã) dài quá {KEY_MAX} ký tự, nên mã hồ sơ "
+      "sẽ vượt 64 ký tự.")
+def _key_too_long(ctx: Context) -> Iterator[Hit]:
+    d = ctx.defn
+    if len(d.key) > KEY_MAX:
+        what = f"mã '{d.key}'" if d.code else f"tên tệp '{d.key}' (thủ tục chưa có mã TTHC được nhận diện bằng tên tệp)"
+        yield Hit(f"{what} dài {len(d.key)} ký tự; mã hồ sơ gồm mã này, ngày tiếp nhận và số thứ tự nên chỉ cho phép "
+                  f"tối đa {KEY_MAX} ký tự: hãy "
+                  + ("chép đúng mã TTHC" if d.code else "đặt tên tệp ngắn hơn (hoặc điền mã TTHC)"),
+                  key="code" if d.code else None)
+
+
 @rule("limit-missing", ERROR, "Quy trình đã trình hoặc đã phê duyệt nhưng chưa có thời hạn giải quyết theo quy định.")
 def _limit_missing(ctx: Context) -> Iterator[Hit]:
     d = ctx.defn

@@ -1415,7 +1415,8 @@ def slugify(text: str) -> str:
 def file_name(p: Proc, limit_chars: int = 80) -> str:
     slug = p.slug or slugify(p.name)
     prefix = f"{p.code}-" if p.code else ""
-    room = limit_chars - len(prefix) - len(".yaml")
+    # without a code the file name is the procedure's key, part of its dossiers' codes (lint: key-too-long)
+    room = limit_chars - len(prefix) - len(".yaml") if p.code else 48
     if len(slug) > room:
         slug = slug[:room].rsplit("-", 1)[0]
     return f"{prefix}{slug}.yaml"
