@@ -1380,7 +1380,7 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
     b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit)
     b += [
         P(f"Kính gửi: {d.applicant}", bold=True, align="center"),
-        P(f"Ngày {to_local(d.received_at):%d/%m/%Y}, {_one_stop_unit(ctx)} tiếp nhận hồ sơ của Ông/Bà đề nghị "
+        P(f"{vn_date(d.received_at).capitalize()}, {_one_stop_unit(ctx)} tiếp nhận hồ sơ của Ông/Bà đề nghị "
           f"giải quyết thủ tục hành chính “{defn.name}”.", indent=True),
         P(f"Mã hồ sơ: {d.code}.", indent=True, space_after=2),
         P(f"Ngày hẹn trả kết quả giải quyết hồ sơ: {vn_instant(ap.due_at)}.", indent=True),

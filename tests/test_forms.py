@@ -240,6 +240,7 @@ def test_apology_gives_the_new_date_drafted_by_the_timers(runtime):
     body = text(render_form(rt.db, "04", r.dossier_code))
     assert f"Ngày hẹn trả kết quả giải quyết hồ sơ: {vn_instant(proposed)}" in body
     assert "đã hẹn lại tại văn bản xin lỗi lập ngày 12 tháng 3 năm 2026" in body
+    assert "Ngày 10 tháng 3 năm 2026, " in body  # the reception, in the letter's own date style
 
 
 def test_control_sheet_has_one_row_per_step_with_times_and_classes(runtime, household):
