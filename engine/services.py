@@ -787,10 +787,14 @@ def reason_needed(defn: Definition, step_id: str, outcome: str | None) -> str | 
     """
     if outcome == "refuse":
         return "refuse"
-    step = defn.steps_by_id().get(step_id)
+    steps = machine.steps_by_id(defn)  # built once per definition (this runs on every completion)
+    step = steps.get(step_id)
     for r in step.routes if step is not None else ():
-        if r.outcome == outcome and any(defn.step(t).paused and not defn.step(t).financial for t in r.targets):
-            return "supplement"
+        if r.outcome == outcome:
+            for t in r.targets:
+                target = steps.get(t)
+                if target is not None and target.paused and not target.financial:
+                    return "supplement"
     return None
 
 
