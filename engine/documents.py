@@ -1185,9 +1185,20 @@ def _one_stop_unit(ctx: FormContext) -> str:
     return ctx.unit_name(ctx.definition.start.unit)
 
 
+def _issuer(ctx: FormContext) -> str:
+    """The People's Committee a dossier's forms are issued by: the organisation's (units.yaml), or, for a
+    commune-level dossier of an organisation with communes (a district), its commune's (``Ủy ban nhân dân
+    xã ……`` when the dossier names none)."""
+    org = _org_name(ctx.organisation)
+    if ctx.definition.level == "commune" and ctx.organisation is not None and ctx.organisation.communes:
+        commune = (getattr(ctx.dossier, "commune", "") or "").strip()
+        return f"Ủy ban nhân dân {commune[0].lower() + commune[1:]}" if commune else "Ủy ban nhân dân xã ……"
+    return org
+
+
 def _form_header(ctx: FormContext, spec: FormSpec, *, number: str | None = None,
                  date: dt.datetime | None = None, agency: str | None = None) -> list[Any]:
-    org = _org_name(ctx.organisation)
+    org = _issuer(ctx)
     place = place_from_organisation(org)
     header = official_header([(agency or _one_stop_unit(ctx)).upper()], number=number, place=place, date=date,
                              parent=org, size=11)

@@ -653,12 +653,14 @@ def _may_act_on_dossier(action: str, actor: Actor, defn: Definition, *, system_o
 
 
 def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: dt.datetime,
-           channel: str = "online", contact: str = "", idempotency_key: str | None = None,
+           channel: str = "online", contact: str = "", commune: str = "", idempotency_key: str | None = None,
            calendar: Any = None) -> ActionResult:
     """Register a dossier (status 1): the reception step opens at the one-stop unit.
 
     The legal clock starts only when the reception step is completed with its
     accepting outcome. The actor is the system (portal) or one-stop staff.
+    ``commune``: the commune whose People's Committee a commune-level dossier
+    belongs to (its forms are headed by it).
 
     Raises
     ------
@@ -666,6 +668,8 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
     """
     now = utc(now)
     params = {"procedure": procedure_code, "applicant": applicant, "channel": channel, "contact": contact}
+    if commune:  # (only when given: a request made before communes were recorded keeps its hash)
+        params["commune"] = commune
 
     def body(tx: rawdb.Tx) -> ActionResult:
         row, defn = _published(tx, procedure_code)
@@ -675,14 +679,14 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
                                 f"{defn.start.role} does")
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
-        d = _new_dossier(tx, row, defn, tr, applicant, contact, now)
+        d = _new_dossier(tx, row, defn, tr, applicant, contact, now, commune)
         return _save(tx, "submit", actor, d, {}, defn, tr, now, expected_version=None, acted_on=None, fresh=True)
 
     return _idempotent(db, "submit", actor, idempotency_key, params, now, body)
 
 
 _NEW_DOSSIER_COLUMNS = ("procedure_code", "definition_id", "definition_version", "channel", "applicant",
-                        "applicant_contact", "registered_at", "version", "updated_at", *_DOSSIER_FIELDS)
+                        "applicant_contact", "commune", "registered_at", "version", "updated_at", *_DOSSIER_FIELDS)
 #: INSERT a dossier with its final code, ``<procedure>-<yyyymmdd>-<id, 6 digits>``, in one statement: the
 #: id is taken first (SQLite: max + 1 under the BEGIN IMMEDIATE write lock; PostgreSQL: the sequence).
 _NEW_DOSSIER_SQL = {
@@ -708,14 +712,16 @@ def _published(tx: rawdb.Tx, code: str) -> tuple[Any, Definition]:
 
 
 def _new_dossier(tx: rawdb.Tx, row: Any, defn: Definition, tr: machine.Transition, applicant: str,
-                 contact: str, now: dt.datetime) -> Any:
+                 contact: str, now: dt.datetime, commune: str = "") -> Any:
     if not applicant.strip():
         raise ActionError("the applicant's name is empty")
+    if len(commune.strip()) > 200:
+        raise ActionError("the commune's name is longer than 200 characters")
     local = now.astimezone(dt.timezone(dt.timedelta(hours=7)))
     prefix = f"{defn.key}-{local:%Y%m%d}-"
     values = dict(procedure_code=defn.key, definition_id=row.id, definition_version=row.version,
                   channel=tr.state.channel, applicant=applicant.strip(), applicant_contact=contact,
-                  registered_at=now, version=1, updated_at=now, **_dossier_values(tr.state))
+                  commune=commune.strip(), registered_at=now, version=1, updated_at=now, **_dossier_values(tr.state))
     dossier_id = tx.insert(_NEW_DOSSIER_SQL[tx.pg], [prefix, *tx.bind(_DOSSIERS, values)])
     return _NewDossier(dossier_id, f"{prefix}{dossier_id:06d}", defn.key, row.version, 1)
 
@@ -733,13 +739,13 @@ class _NewDossier:
 
 def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: dt.datetime,
             channel: str = "counter", decision: str = "accept", comment: str = "", contact: str = "",
-            idempotency_key: str | None = None, calendar: Any = None) -> ActionResult:
+            commune: str = "", idempotency_key: str | None = None, calendar: Any = None) -> ActionResult:
     """Receive a dossier at the one-stop unit and decide on it at once.
 
     ``decision`` is one of the start step's outcomes: typically ``accept``
     (receipt, form 01, the clock starts), ``supplement`` (form 02: the
     applicant completes the dossier first) or ``refuse`` (form 03, give the
-    reason in ``comment``).
+    reason in ``comment``). ``commune``: as for :func:`submit`.
 
     Raises
     ------
@@ -754,6 +760,8 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
     now = utc(now)
     params = {"procedure": procedure_code, "applicant": applicant, "channel": channel, "decision": decision,
               "comment": comment, "contact": contact}
+    if commune:  # (only when given: a request made before communes were recorded keeps its hash)
+        params["commune"] = commune
 
     def body(tx: rawdb.Tx) -> ActionResult:
         row, defn = _published(tx, procedure_code)
@@ -770,7 +778,7 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         tr2.events = tr.events + tr2.events
         tr2.effects = tr.effects + tr2.effects
         tr2.opened = tr.opened + tr2.opened
-        d = _new_dossier(tx, row, defn, tr2, applicant, contact, now)
+        d = _new_dossier(tx, row, defn, tr2, applicant, contact, now, commune)
         return _save(tx, "receive", actor, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
                      fresh=True)
 

@@ -202,6 +202,7 @@ class Dossier(SQLModel, table=True):
     channel: str = Field(max_length=16)  # counter | online | post
     applicant: str = Field(max_length=300)
     applicant_contact: str = Field(default="", max_length=300)
+    commune: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})  # of a commune-level dossier
     status: int = Field(index=True)  # national status code 1-10 (engine.machine.Status)
     result: str | None = Field(default=None, max_length=16)  # result | refusal
     registered_at: dt.datetime = _now_field()
@@ -620,7 +621,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -311,3 +311,17 @@ def test_levels_are_named_in_vietnamese_in_the_decisions_refusals():
                                         "use --level commune or leave it out"))
     assert text == ("Không lập được văn bản: thủ tục '1.000656' (commune/x.yaml) thuộc cấp xã; dùng --level commune "
                     "hoặc bỏ thủ tục này ra.")
+
+
+def test_a_commune_level_dossier_names_its_commune(cli, db_url):
+    from engine.store import Dossier, make_engine
+    from sqlmodel import Session, select
+
+    cli("user", "add", "xamc", "--unit", "xa_mot_cua", "--role", "staff")
+    out = cli("dossier", "receive", "1.001193", "--applicant", "Lê Văn Tý", "--as", "xamc", "--commune",
+              "Xã Bát Tràng", "--now", "2026-03-10T08:00")
+    assert "1.001193-20260310-" in out
+    engine = make_engine(db_url)
+    with Session(engine) as s:
+        assert s.exec(select(Dossier.commune)).one() == "Xã Bát Tràng"
+    engine.dispose()

@@ -333,6 +333,19 @@ def test_form_01_and_the_ledger_give_a_dossier_the_same_number_in_the_years_book
     assert "Số thứ tự: 1" in text(render_form(rt.db, "01", household))
 
 
+def test_a_commune_level_dossiers_forms_are_headed_by_its_commune(runtime, household):
+    rt = runtime
+    named = sv.receive(rt.db, rt.actor("xa_motcua"), "1.001193", applicant="Lê Thị Na", now=at(10, 9),
+                       commune="Xã Bát Tràng")
+    body = text(render_form(rt.db, "01", named.dossier_code))
+    assert "ỦY BAN NHÂN DÂN XÃ BÁT TRÀNG" in body and "Bát Tràng, ngày 10 tháng 3 năm 2026" in body
+    assert "HUYỆN GIA LÂM" not in body
+    unnamed = sv.receive(rt.db, rt.actor("xa_motcua"), "1.001193", applicant="Lê Văn Nam", now=at(10, 10))
+    body = text(render_form(rt.db, "01", unnamed.dossier_code))
+    assert "ỦY BAN NHÂN DÂN XÃ ……" in body and "……, ngày 10 tháng 3 năm 2026" in body  # to be filled in by hand
+    assert "ỦY BAN NHÂN DÂN HUYỆN GIA LÂM" in text(render_form(rt.db, "01", household))  # a district dossier
+
+
 def test_a_refusal_after_reception_is_not_form_03(runtime):
     rt = runtime
     r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Vũ Văn Nam", now=at(10, 9))

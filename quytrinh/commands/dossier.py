@@ -187,8 +187,11 @@ def receive_cmd(
     applicant: str = typer.Option(..., "--applicant", help="Tên tổ chức, cá nhân nộp hồ sơ."),
     channel: str = typer.Option("counter", "--channel", help="Hình thức nộp: counter (trực tiếp), online (trực tuyến), post (bưu chính)."),
     decision: str = typer.Option("accept", "--decision", help="Quyết định: accept (tiếp nhận), supplement (yêu cầu bổ sung), refuse (từ chối)."),
-    comment: str = typer.Option("", "--comment", help="Ghi chú; lý do khi từ chối."),
+    comment: str = typer.Option("", "--comment", help="Ghi chú; giấy tờ cần bổ sung hoặc lý do từ chối (bắt buộc khi "
+                                                       "yêu cầu bổ sung hoặc từ chối)."),
     contact: str = typer.Option("", "--contact", help="Điện thoại, thư điện tử của người nộp."),
+    commune: str = typer.Option("", "--commune", help="Thủ tục cấp xã: xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các "
+                                                       "phiếu), ví dụ \"Xã Bát Tràng\"."),
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
     key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp (idempotency key)."),
     now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
@@ -201,7 +204,7 @@ def receive_cmd(
     actor = actor_of(store, as_user)
     _publish_from_catalogue(store, code, at)
     res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel, decision=decision,
-                     comment=comment, contact=contact, idempotency_key=key)
+                     comment=comment, contact=contact, commune=commune, idempotency_key=key)
     _print_result(res, "Đã tiếp nhận" if decision == "accept" else "Đã ghi nhận")
     if decision == "accept":
         sheet = sv.dossier_sheet(store, res.dossier_id)

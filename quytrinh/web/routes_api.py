@@ -134,7 +134,9 @@ class ReceiveIn(BaseModel):
     channel: Literal["counter", "online", "post"] = "counter"
     contact: str = Field("", max_length=300)
     decision: str = Field("accept", description="An outcome of the reception step: accept | supplement | refuse")
-    comment: str = ""
+    comment: str = Field("", description="Required to ask for a supplement (what to supplement) or to refuse (why)")
+    commune: str = Field("", max_length=200, description="A commune-level procedure: the commune (xã, thị trấn) "
+                                                          "whose People's Committee the dossier belongs to")
 
 
 class ClaimIn(BaseModel):
@@ -274,7 +276,7 @@ def receive(request: Request, body: ReceiveIn, user: WebUser = Depends(api_user)
     """Receive a dossier at the one-stop unit (``decision`` accept: form 01, the clock starts)."""
     res = sv.receive(store_of(request), user.actor, body.procedure_code, applicant=body.applicant,
                      now=now_of(request), channel=body.channel, decision=body.decision, comment=body.comment,
-                     contact=body.contact, idempotency_key=_key(idempotency_key, user))
+                     contact=body.contact, commune=body.commune, idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
 
 

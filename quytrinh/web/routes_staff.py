@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -373,18 +374,51 @@ def receivable(request: Request, user: WebUser) -> list[tuple[str, str]]:
     return out
 
 
+def commune_procedures(request: Request, codes: list[str]) -> set[str]:
+    """Those of ``codes`` that are commune-level procedures (their dossier names its commune)."""
+    from sqlmodel import select
+
+    from engine.store import DefinitionVersion
+
+    with store_of(request).session() as s:
+        return set(s.exec(select(DefinitionVersion.procedure_code).where(
+            DefinitionVersion.procedure_code.in_(codes), DefinitionVersion.level == "commune")).all())  # type: ignore[attr-defined]
+
+
+def communes(request: Request) -> tuple[str, ...]:
+    """The communes of the organisation (units.yaml ``communes:``), read once."""
+    found = getattr(request.app.state, "communes", None)
+    if found is None:
+        from engine.definition import load_units
+        from engine.errors import QuytrinhError as _Error
+
+        path = Path(request.app.state.catalogue_root) / "units.yaml"
+        try:
+            found = load_units(str(path)).communes if path.is_file() else ()
+        except _Error:
+            found = ()
+        request.app.state.communes = found
+    return found
+
+
+def _receive_context(request: Request, procs: list[tuple[str, str]], **more: Any) -> dict[str, Any]:
+    by_commune = commune_procedures(request, [c for c, _ in procs])
+    return {"procedures": procs, "communes": communes(request) if by_commune else (), **more}
+
+
 @router.get("/receive")
 def receive_page(request: Request, procedure: str = "", user: WebUser = Depends(require_role("one_stop"))) -> Response:
-    return render(request, "receive.html", {"procedures": receivable(request, user), "form": {"procedure": procedure},
-                                            "idem": uuid.uuid4().hex})
+    return render(request, "receive.html", _receive_context(request, receivable(request, user),
+                                                            form={"procedure": procedure}, idem=uuid.uuid4().hex))
 
 
 @router.post("/receive")
 def receive_submit(request: Request, procedure: str = Form(""), applicant: str = Form(""), contact: str = Form(""),
                    channel: str = Form("counter"), decision: str = Form("accept"), comment: str = Form(""),
-                   idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
+                   commune: str = Form(""), idem: str = Form(""),
+                   user: WebUser = Depends(require_role("one_stop"))) -> Response:
     form = {"procedure": procedure, "applicant": applicant, "contact": contact, "channel": channel,
-            "decision": decision, "comment": comment}
+            "decision": decision, "comment": comment, "commune": commune}
     problems = []
     procs = receivable(request, user)
     if procedure not in {c for c, _ in procs}:
@@ -398,11 +432,17 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
     if decision == "supplement" and not comment.strip():
         problems.append("Yêu cầu bổ sung cần ghi rõ giấy tờ, nội dung cần bổ sung (in trên Phiếu yêu cầu bổ sung, "
                         "hoàn thiện hồ sơ).")
+    known = communes(request)
+    if procedure in commune_procedures(request, [procedure]) and known and commune not in known:
+        problems.append("Thủ tục cấp xã: hãy chọn xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các phiếu).")
+    elif procedure not in commune_procedures(request, [procedure]):
+        commune = ""  # a district-level dossier belongs to no commune
     if not problems:
         try:
             res = sv.receive(store_of(request), user.actor, procedure, applicant=applicant.strip(),
                              now=now_of(request), channel=channel, decision=decision, comment=comment.strip(),
-                             contact=contact.strip(), idempotency_key=f"web-receive-{idem}" if idem else None)
+                             contact=contact.strip(), commune=commune,
+                             idempotency_key=f"web-receive-{idem}" if idem else None)
         except QuytrinhError as exc:
             from quytrinh.web.app import error_message_vi
 
@@ -414,8 +454,8 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
                 return RedirectResponse(f"/dossiers/{res.dossier_code}/receipt", status_code=303)
             flash(request, f"Đã ghi nhận hồ sơ {res.dossier_code}.", "success")
             return RedirectResponse(f"/dossiers/{res.dossier_code}", status_code=303)
-    return render(request, "receive.html", {"procedures": procs, "form": form, "problems": problems,
-                                            "idem": uuid.uuid4().hex}, status_code=422)
+    return render(request, "receive.html", _receive_context(request, procs, form=form, problems=problems,
+                                                            idem=uuid.uuid4().hex), status_code=422)
 
 
 @router.get("/dossiers/{code}/receipt")

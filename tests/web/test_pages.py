@@ -66,6 +66,24 @@ def test_the_procedure_list_shows_national_codes_only(web, client_for):
     assert (no_code.key, no_code.name) in options  # no file stem passed off as a code
 
 
+def test_the_commune_one_stop_names_the_commune_of_a_commune_level_dossier(web, client_for):
+    from engine.store import dump
+
+    c = client_for("xa_motcua")
+    page = c.get("/receive").text
+    assert '<select name="commune" id="commune">' in page and '<option value="Xã Bát Tràng">' in page
+    assert 'name="commune"' not in client_for("motcua").get("/receive").text  # district procedures only
+    before = dump(web.store)
+    data = {"procedure": "1.001193", "applicant": "Bà Đào Thị Én", "channel": "counter", "decision": "accept"}
+    r = c.post("/receive", data={**data, "csrf_token": csrf_of(page)})
+    assert r.status_code == 422 and "hãy chọn xã, thị trấn" in r.text and dump(web.store) == before
+    r = c.post("/receive", data={**data, "commune": "Xã Bát Tràng", "csrf_token": csrf_of(page)})
+    assert r.status_code == 200 and r.url.path.endswith("/receipt") and "ỦY BAN NHÂN DÂN XÃ BÁT TRÀNG" in r.text
+    code = r.url.path.split("/")[2]
+    assert "<dt>Xã, thị trấn</dt><dd>Xã Bát Tràng</dd>" in c.get(f"/dossiers/{code}").text
+    assert "ỦY BAN NHÂN DÂN XÃ BÁT TRÀNG" in c.get(f"/documents/dossiers/{code}/forms/01").text.upper()
+
+
 def test_a_refusal_without_reason_is_sent_back_with_the_form_filled(web, client_for):
     from engine.store import dump
 
