@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -90,14 +91,14 @@ def dossier_form(request: Request, code: str, form: str, format: str = Query("ht
     try:
         data = render_form(store, form, code, fmt=fmt, now=now)
     except QuytrinhError as exc:
-        raise HTTPException(409, _form_error(form, exc)) from None
+        raise HTTPException(409, _form_error(form, exc, sheet.dossier)) from None
     d = sheet.dossier
     bar = _bar((f"/dossiers/{d.code}", f"Hồ sơ {d.code}"),
                f"/documents/dossiers/{d.code}/forms/{form}?format=docx")
     return _respond(data, fmt, f"mau-{form}-{d.code}", bar)
 
 
-def _form_error(form: str, exc: QuytrinhError) -> str:
+def _form_error(form: str, exc: QuytrinhError, dossier: Any) -> str:
     """Why a form cannot be printed, in Vietnamese, with what to do on these pages (not the CLI's)."""
     from engine.documents import FORM_KINDS, FormNotApplicable, form_set_for
 
@@ -106,7 +107,7 @@ def _form_error(form: str, exc: QuytrinhError) -> str:
     if "is the ledger of many dossiers" in str(exc):
         return f"Mẫu {form} là Sổ theo dõi hồ sơ của nhiều hồ sơ: mở mục «Sổ theo dõi hồ sơ» trên thanh điều hướng."
     if "is not in the set of" in str(exc) and form not in FORM_KINDS:
-        fs = form_set_for(dt.date.max)
+        fs = form_set_for(dossier.received_at or dossier.registered_at)
         return (f"Không có mẫu '{form}' trong bộ mẫu áp dụng cho hồ sơ này; các mẫu của hồ sơ được liệt kê ở mục "
                 f"«Biểu mẫu của hồ sơ» trên trang hồ sơ (theo {fs.circular}: "
                 + ", ".join(f"{f.number} {f.title.capitalize()}" for f in fs.forms) + ").")

@@ -141,7 +141,7 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
     within = [r.display for r in step.routes if any(defn.step(x).unit == item.unit_id for x in r.targets)]
     next_for = within if next_officers and len(within) < len(step.routes) else []
     # the outcomes whose comment is required: what to supplement (form 02), a refusal's reason
-    need_text = {r.outcome: need for r in step.routes if (need := sv.reason_needed(defn, step.id, r.outcome))}
+    need_text = {r.outcome for r in step.routes if sv.reason_needed(defn, step.id, r.outcome)}
     from engine import machine
 
     clock = machine.load_clock(item.clock)
@@ -433,10 +433,10 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
         problems.append("Yêu cầu bổ sung cần ghi rõ giấy tờ, nội dung cần bổ sung (in trên Phiếu yêu cầu bổ sung, "
                         "hoàn thiện hồ sơ).")
     known = communes(request)
-    if procedure in commune_procedures(request, [procedure]) and known and commune not in known:
-        problems.append("Thủ tục cấp xã: hãy chọn xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các phiếu).")
-    elif procedure not in commune_procedures(request, [procedure]):
+    if not commune_procedures(request, [procedure]):
         commune = ""  # a district-level dossier belongs to no commune
+    elif known and commune not in known:
+        problems.append("Thủ tục cấp xã: hãy chọn xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các phiếu).")
     if not problems:
         try:
             res = sv.receive(store_of(request), user.actor, procedure, applicant=applicant.strip(),
