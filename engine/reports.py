@@ -525,9 +525,11 @@ def reports_chart_svg(report: Report, *, width: int = 820, bar_height: int = 22)
            f'<text x="8" y="20" font-size="14" font-weight="bold">{esc(data["title"])}</text>']
     if not cats:
         out.append(f'<text x="8" y="{top + 16}">Không có hồ sơ trong kỳ.</text>')
+    # what fits left of the bars: DejaVu Sans 12 px is up to ~7.6 px a character (digits, capitals, đ…)
+    fit = int((label_w - 16) / 7.6)
     for i, cat in enumerate(cats):
         y = top + i * (bar_height + 10)
-        short = cat if len(cat) <= 38 else cat[:37] + "…"
+        short = cat if len(cat) <= fit else cat[:fit - 1].rstrip() + "…"
         out.append(f'<text x="{label_w - 8}" y="{y + bar_height * 0.7:.1f}" text-anchor="end">'
                    f'<title>{esc(cat)}</title>{esc(short)}</text>')
         x = float(label_w)

@@ -30,6 +30,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -224,6 +225,8 @@ def test_csv_xlsx_and_chart_exports(runtime, scenario, tmp_path):
     assert svg.startswith("<svg") and "<script" not in svg
     assert 'data-series="completed_late" data-value="1"' in svg and 'data-series="open_overdue"' in svg
     assert "77,78 %" in svg and "Đăng ký thành lập hộ kinh doanh" in svg
+    labels = re.findall(r'text-anchor="end"><title>[^<]*</title>([^<]*)</text>', svg)
+    assert labels and max(len(x) for x in labels) <= 32  # 252 px left of the bars: nothing is cut at the edge
 
 
 def test_empty_period_gives_zero_rows_and_no_rate(runtime):
@@ -301,6 +304,7 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     assert ws["A3"].value == "Thủ tục hành chính"
     bad = head.get("/reports?from=2026-03-31&to=2026-03-01")
     assert bad.status_code == 200 and "trước ngày bắt đầu" in bad.text
+    assert "báo cáo dưới đây lấy kỳ từ 01/03/2026 đến 31/03/2026" in bad.text  # says what it shows instead
     heat = head.get("/reports/heatmap?code=1.001612&since=2026-03-01")
     assert heat.status_code == 200 and 'class="node heat&#45;' in heat.text
     unknown = head.get("/reports/heatmap?code=9.999999")

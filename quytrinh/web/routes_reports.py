@@ -51,7 +51,8 @@ def _period(request: Request) -> tuple[dt.date, dt.date, str, str | None]:
     if by not in DIMENSIONS:
         by, error = "procedure", "Cách nhóm không hợp lệ."
     if end < start:
-        error = f"Ngày kết thúc ({end:%d/%m/%Y}) trước ngày bắt đầu ({start:%d/%m/%Y})."
+        error = (f"Ngày kết thúc ({end:%d/%m/%Y}) trước ngày bắt đầu ({start:%d/%m/%Y}); báo cáo dưới đây lấy "
+                 f"kỳ từ {end:%d/%m/%Y} đến {start:%d/%m/%Y}.")
         start, end = end, start
     return start, end, by, error
 
