@@ -104,10 +104,11 @@ def _form_error(form: str, exc: QuytrinhError, dossier: Any) -> str:
 
     if isinstance(exc, FormNotApplicable):
         return exc.vi
-    if "is the ledger of many dossiers" in str(exc):
+    fs = form_set_for(dossier.received_at or dossier.registered_at)
+    spec = fs.by_kind(form) if form in FORM_KINDS else fs.by_number(form)  # what the engine looked up
+    if spec is not None and spec.kind == "ledger":
         return f"Mẫu {form} là Sổ theo dõi hồ sơ của nhiều hồ sơ: mở mục «Sổ theo dõi hồ sơ» trên thanh điều hướng."
-    if "is not in the set of" in str(exc) and form not in FORM_KINDS:
-        fs = form_set_for(dossier.received_at or dossier.registered_at)
+    if spec is None:
         return (f"Không có mẫu '{form}' trong bộ mẫu áp dụng cho hồ sơ này; các mẫu của hồ sơ được liệt kê ở mục "
                 f"«Biểu mẫu của hồ sơ» trên trang hồ sơ (theo {fs.circular}: "
                 + ", ".join(f"{f.number} {f.title.capitalize()}" for f in fs.forms) + ").")
