@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -47,6 +48,7 @@ from sqlmodel import Session, select
 from engine import services as _services
 from engine.definition import (
     Approval,
+    Catalogue,
     Definition,
     Organisation,
     Step,
@@ -56,7 +58,7 @@ from engine.definition import (
 )
 from engine.errors import DefinitionError, IllegalAction, Location, NotAuthorized, NotFound, Problem
 from engine.lint import ERROR, Finding, lint
-from engine.store import DefinitionDraft, DefinitionReview, DefinitionVersion
+from engine.store import DefinitionDraft, DefinitionReview, DefinitionVersion, User
 from engine.yamlsrc import load_text
 
 DRAFT = "draft"
@@ -82,6 +84,13 @@ ACTION_LABELS = {
 REFORM_UNITS = ("phong_noi_vu",)
 #: Roles that lead a People's Committee (the roles of the ``leadership`` units; they sign approval decisions).
 LEADER_ROLES = ("chairman", "vice_chairman")
+
+#: A decision's number and symbol (Decree 30/2020, Appendix I): ``125/QĐ-UBND``, ``18/2020/QĐ-UBND``, ``7/QĐ-CT``.
+_DECISION_NUMBER = re.compile(r"\d+(/\d{4})?/QĐ-[A-ZĐ][A-ZĐ0-9.]*(-[A-ZĐ0-9.]+)*")
+_DECISION_NUMBER_SPACES = re.compile(r"\s+")
+
+#: A procedure key without a national code: a catalogue file's stem (``thanh-lap-truong-mam-non``).
+_KEY = re.compile(r"[a-z0-9][a-z0-9.\-]{0,47}")
 
 #: The step fields :func:`diff` compares.
 DIFF_FIELDS = ("name", "kind", "unit", "role", "duration", "produces", "notes", "routes", "join", "ends")
@@ -289,11 +298,13 @@ def _find(s: Session, code: str, number: int, *, lock: bool = False) -> Definiti
 
 
 def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = "<dự thảo>",
-               templates: Mapping[str, Template] | None = None,
-               units: Organisation | None = None) -> tuple[DefinitionDraft, list[Finding]]:
+               templates: Mapping[str, Template] | None = None, units: Organisation | None = None,
+               key: str | None = None) -> tuple[DefinitionDraft, list[Finding]]:
     """Save a definition text as the open draft of its procedure.
 
-    The procedure is the text's ``code``. When the procedure has an open draft
+    The procedure is the text's ``code``; a text without one (``code: ""``,
+    the national code is not known yet) is the procedure ``key``: its
+    catalogue file's stem, as the editor page passes it. When the procedure has an open draft
     (state ``draft``), its text is replaced; otherwise a new draft is made,
     numbered after every earlier draft and published version.
 
@@ -317,7 +328,8 @@ def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = 
     NotAuthorized
         When the actor is not in the reform office.
     DefinitionError
-        When the text does not load, or has no ``code`` (nothing is saved); its problems are located.
+        When the text does not load, or has neither ``code`` nor ``key`` (nothing is saved); its problems
+        are located.
     ApprovalError
         When the procedure's draft is submitted (wait for the leader's decision).
     """
@@ -327,10 +339,12 @@ def save_draft(db: Any, text: str, *, actor: Any, now: dt.datetime, file: str = 
         raise DefinitionError([Problem(Location(f.file, f.line, f.col), f.rule_id, f.message, f.step)
                                for f in checked.findings])
     defn = checked.definition
-    if not defn.code:
+    code = defn.code or (key if key and _KEY.fullmatch(key) else "")
+    if not code:
         raise DefinitionError([Problem(defn.where(), "missing-key",
-                                       "a draft needs the procedure's national code: add `code: \"1.234567\"`")])
-    code = defn.code
+                                       "văn bản chưa có mã TTHC (code) và không gắn với thủ tục nào của danh mục: "
+                                       "hãy mở thủ tục từ danh mục (Soạn quy trình) rồi soạn, hoặc ghi mã TTHC "
+                                       "đúng như trên Cơ sở dữ liệu quốc gia về TTHC (không tự đặt mã)")])
     findings = list(checked.findings)
     with _writing(db) as s:
         open_row = s.exec(select(DefinitionDraft).where(DefinitionDraft.procedure_code == code,
@@ -377,12 +391,16 @@ def submit(db: Any, code: str, version: int, *, actor: Any, now: dt.datetime) ->
     NotFound
         When the procedure has no such version.
     ApprovalError
-        When the version is not a draft.
+        When the version is not a draft, or has lint errors (as saved).
     """
     _require(is_reform_office(actor), actor, "submit procedure definitions (reform office only)")
     with _writing(db) as s:
         row = _locked_in(s, code, version, DRAFT, "not a draft; only a draft is submitted",
                          "chỉ dự thảo mới trình được.", sep=", ")
+        if row.errors:
+            raise ApprovalError(f"version {version} of {code} has {row.errors} lint error(s); fix them before "
+                                "submitting", f"Phiên bản {version} còn {row.errors} lỗi kiểm tra: hãy sửa trước khi "
+                                "trình lãnh đạo.")
         row.status, row.submitted_at, row.submitted_by = SUBMITTED, now, actor.username
         _bump(s, row, "submit", actor, now)
         return row
@@ -405,7 +423,9 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
         When the procedure has no such version.
     ApprovalError
         When the version is not submitted, the decision number or date is
-        missing, the date is after today (Hanoi time), or the text has lint
+        missing, the number is not of the form ``125/QĐ-UBND``, the date is
+        after today (Hanoi time) or before the decision of the version in
+        force (the number is stored upper-cased, without spaces), or the text has lint
         errors (checked again now).
     """
     _require(is_leader(actor), actor, "approve procedure definitions (leaders only)")
@@ -413,6 +433,12 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
     if not decision_number:
         raise ApprovalError("the decision number (số quyết định) is required to approve",
                             "Hãy nhập số quyết định phê duyệt.")
+    number = _DECISION_NUMBER_SPACES.sub("", decision_number).upper()
+    if not _DECISION_NUMBER.fullmatch(number):
+        raise ApprovalError(f"decision number '{decision_number}' is not a number/symbol such as 125/QĐ-UBND",
+                            f"Số quyết định “{decision_number}” chưa đúng dạng số/ký hiệu (Nghị định 30/2020/NĐ-CP), "
+                            "ví dụ 125/QĐ-UBND.")
+    decision_number = number
     if not isinstance(decision_date, dt.date):
         raise ApprovalError("the decision date (ngày quyết định) is required to approve",
                             "Hãy nhập ngày ban hành quyết định.")
@@ -427,7 +453,14 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
     with _writing(db) as s:
         row = _locked_in(s, code, version, SUBMITTED, "only a submitted version is approved",
                          "chỉ phiên bản đã trình mới phê duyệt được.")
-        checked = check_text(row.text, file=f"<{code} v{version}>", templates=templates, units=units)
+        in_force = s.exec(select(sa.func.max(DefinitionDraft.decision_date))
+                          .where(DefinitionDraft.procedure_code == code, DefinitionDraft.status == APPROVED)).one()
+        if in_force is not None and decision_date < in_force:
+            raise ApprovalError(f"the decision date {decision_date.isoformat()} is before the decision of the version "
+                                f"in force ({in_force.isoformat()}); a later version needs a later decision",
+                                f"Ngày quyết định {decision_date:%d/%m/%Y} trước ngày của quyết định đã phê duyệt "
+                                f"phiên bản đang áp dụng ({in_force:%d/%m/%Y}): hãy kiểm tra lại ngày ban hành.")
+        checked = check_text(row.text, file=f"{code}.yaml", templates=templates, units=units)  # key = code
         if checked.definition is None or checked.errors:
             first = next(f for f in checked.findings if f.severity == ERROR)
             raise ApprovalError(f"version {version} of {code} has {checked.errors} lint error(s) "
@@ -637,7 +670,58 @@ def merged_for_diff(old_defn: Definition | None, new_defn: Definition, d: StepDi
 def definition_of_draft(row: DefinitionDraft, *, templates: Mapping[str, Template] | None = None,
                         units: Organisation | None = None) -> Check:
     """Load and lint a stored draft's text (see :func:`check_text`)."""
-    return check_text(row.text, file=f"<{row.procedure_code} v{row.number}>", templates=templates, units=units)
+    return check_text(row.text, file=f"{row.procedure_code}.yaml", templates=templates, units=units)
+
+
+def for_decision(db: Any, catalogue: Catalogue) -> tuple[Catalogue, list[str]]:
+    """The catalogue as a draft decision must print it: what the leaders review, not the files.
+
+    For each procedure, the version a decision is drafted for is, in order:
+    the draft *submitted* for approval (it is what the leaders review; shown
+    with its number, no approval yet); else the version approved in the
+    database when it is the one in force (it carries its decision, so the
+    default selection leaves it out; ``codes`` prints it again); else the
+    catalogue file. Submitted drafts of procedures the files do not hold are
+    added. The notes (Vietnamese) name what the decision does not show: open
+    drafts not yet submitted.
+
+    Returns
+    -------
+    (Catalogue, list of str)
+        A copy of ``catalogue`` with those definitions, and the notes.
+    """
+    templates, units = catalogue.templates, catalogue.organisation
+    by_key = {d.key: d for d in catalogue.definitions}
+    with _reading(db) as s:
+        rows = list(s.exec(select(DefinitionDraft).order_by(DefinitionDraft.procedure_code,
+                                                            DefinitionDraft.number.desc())).all())
+        latest = {r.procedure_code: r.version for r in s.exec(
+            select(DefinitionVersion.procedure_code, sa.func.max(DefinitionVersion.version).label("version"))
+            .group_by(DefinitionVersion.procedure_code)).all()}
+        names = {u: n for u, n in s.exec(select(User.username, User.full_name)).all() if n}
+    chosen: dict[str, Definition] = {}
+    notes: list[str] = []
+    for row in rows:  # newest first per procedure: the first of each state decides
+        code = row.procedure_code
+        if code in chosen:
+            continue
+        source = by_key[code].source if code in by_key else f"{code}.yaml"
+        if row.status == DRAFT:
+            notes.append(f"{code}: phiên bản {row.number} đang soạn, chưa trình lãnh đạo, nên dự thảo quyết định "
+                         "in phiên bản trước đó")
+            continue
+        if row.status == SUBMITTED or (row.status == APPROVED and row.published_version == latest.get(code)):
+            checked = check_text(row.text, file=source, templates=templates, units=units)
+            if checked.definition is None:
+                continue
+            signer = names.get(row.decided_by or "", row.decided_by or "")
+            approval = Approval(row.decision_number or "", row.decision_date, signer) if row.status == APPROVED else None
+            chosen[code] = replace(checked.definition, version=row.number, status=row.status, approval=approval)
+        else:  # an older approved draft, or one superseded by a later publication: the files (or in force) decide
+            chosen[code] = by_key.get(code)  # type: ignore[assignment]
+    definitions = [chosen.get(d.key) or d for d in catalogue.definitions]
+    definitions += [d for code, d in chosen.items() if d is not None and code not in by_key]
+    return replace(catalogue, definitions=definitions), notes
 
 
 def summary(row: DefinitionDraft) -> dict[str, Any]:
@@ -652,6 +736,7 @@ def summary(row: DefinitionDraft) -> dict[str, Any]:
 __all__ = [
     "APPROVED", "ApprovalError", "Check", "DRAFT", "DefinitionDraft", "DefinitionReview", "HistoryEntry",
     "SUBMITTED", "StepDiff", "approve", "catalogue_context", "check_text", "definition_of_draft", "diff", "drafts",
+    "for_decision",
     "get_draft", "history", "is_leader", "is_reform_office", "merged_for_diff", "open_draft",
     "pending", "published_versions", "save_draft", "send_back", "submit", "summary",
 ]

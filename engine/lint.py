@@ -723,6 +723,8 @@ def _unknown_unit(ctx: Context) -> Iterator[Hit]:
 @rule("unit-level", ERROR, "Đơn vị của một bước thuộc cấp khác với cấp của thủ tục.", needs_units=True)
 def _unit_level(ctx: Context) -> Iterator[Hit]:
     level = ctx.defn.level
+    if level not in ctx.units.levels:  # unknown-level says so once; no advice to use units of a level that does not exist
+        return
     for s in ctx.defn.steps:
         unit = ctx.unit(s)
         if unit is not None and unit.level not in (level, "any"):

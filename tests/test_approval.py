@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from engine import approval as ap
 from engine import services as sv
+from engine.definition import load_units
 from engine.errors import DefinitionError, NotAuthorized, NotFound
 from engine.store import DefinitionVersion, Dossier
 from tests.conftest import REPO, T0
@@ -108,7 +109,7 @@ def test_a_text_that_does_not_load_is_refused_with_located_problems(rt):
     assert any(p.location.line == line for p in err.value.problems)
     without_code = SOURCE.replace(f'code: "{CODE}"\n', "", 1)
     assert without_code != SOURCE
-    with pytest.raises(DefinitionError, match="national code"):
+    with pytest.raises(DefinitionError, match="chưa có mã TTHC"):
         ap.save_draft(rt.db, without_code, actor=rt.actor("cchc"), now=later(1))
     assert ap.drafts(rt.db) == []
 
@@ -127,50 +128,47 @@ def test_check_text_gives_findings_with_lines_and_never_raises():
     assert first <= found[0].line <= first + 7
 
 
-def test_approval_is_refused_while_the_text_has_lint_errors(rt):
+def test_a_draft_with_lint_errors_is_neither_submitted_nor_approved(rt):
     # a route to a step that does not exist loads, but is a lint error
     text = SOURCE.replace("steps:\n", "steps:\n  - id: extra\n    name: \"Bước thêm\"\n    kind: human\n"
                           "    unit: phong_tckh\n    role: staff\n    duration: 1h\n"
                           "    routes: {ok: khong_co}\n", 1)
     row, findings = ap.save_draft(rt.db, text, actor=rt.actor("cchc"), now=later(1))
     assert row.errors >= 1 and any(f.severity == "error" for f in findings)
-    ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(2))
+    with pytest.raises(ap.ApprovalError, match="lint error") as refused:  # the server refuses what the page greys out
+        ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(2))
+    assert f"còn {row.errors} lỗi kiểm tra" in refused.value.vi
+    assert ap.get_draft(rt.db, CODE, row.number).status == ap.DRAFT
+    # a clean draft submitted, then checked against units that changed since: approval re-checks and refuses
+    row, _ = ap.save_draft(rt.db, shortened(), actor=rt.actor("cchc"), now=later(3))
+    ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(4))
+    other_units = load_units(REPO / "tests" / "fixtures" / "units.yaml")  # knows none of the district's units
     with pytest.raises(ap.ApprovalError, match="lint error"):
-        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="1/QĐ",
-                   decision_date=DECISION_DATE, now=later(3))
+        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="1/QĐ-UBND",
+                   decision_date=DECISION_DATE, now=later(5), units=other_units)
     assert ap.get_draft(rt.db, CODE, row.number).status == ap.SUBMITTED
     assert sv.current_definition(rt.db, CODE)[0].version == 1
 
 
-def test_illegal_transitions_are_refused(rt):
-    row, _ = ap.save_draft(rt.db, shortened(), actor=rt.actor("cchc"), now=later(1))
-    with pytest.raises(ap.ApprovalError, match="only a submitted"):
-        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="1", decision_date=DECISION_DATE,
-                   now=later(2))
-    with pytest.raises(ap.ApprovalError, match="only a submitted"):
-        ap.send_back(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), comment="x", now=later(2))
-    ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(2))
-    with pytest.raises(ap.ApprovalError, match="not a draft"):
-        ap.submit(rt.db, CODE, row.number, actor=rt.actor("cchc"), now=later(3))
-    with pytest.raises(ap.ApprovalError, match="waiting for a leader"):
-        ap.save_draft(rt.db, SOURCE, actor=rt.actor("cchc"), now=later(3))
-    with pytest.raises(ap.ApprovalError, match="decision number"):
-        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="  ",
-                   decision_date=DECISION_DATE, now=later(3))
-    before = ap.get_draft(rt.db, CODE, row.number).status
-    with pytest.raises(ap.ApprovalError, match="after today") as future:  # not signed yet: nothing is published
-        ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="9/QĐ-UBND",
-                   decision_date=dt.date(2026, 3, 11), now=dt.datetime(2026, 3, 10, 16, 59, tzinfo=dt.timezone.utc))
-    assert "Ngày quyết định 11/03/2026 sau ngày hôm nay (10/03/2026)" in future.value.vi
-    assert ap.get_draft(rt.db, CODE, row.number).status == before == ap.SUBMITTED
-    assert sv.current_definition(rt.db, CODE)[0].version == 1
-    with pytest.raises(ap.ApprovalError, match="comment"):
-        ap.send_back(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), comment="", now=later(3))
-    with pytest.raises(NotFound):
-        ap.submit(rt.db, CODE, 99, actor=rt.actor("cchc"), now=later(3))
-
-
-# --------------------------------------------------------------------------- permissions
+def test_the_decision_number_and_date_must_be_plausible(rt):
+    row = through_submission(rt)
+    for bad in ("abc", "125", "125/QĐ", "QĐ-UBND/125", "125/QD-UBND"):
+        with pytest.raises(ap.ApprovalError, match="not a number/symbol") as refused:
+            ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number=bad,
+                       decision_date=DECISION_DATE, now=later(3))
+        assert "ví dụ 125/QĐ-UBND" in refused.value.vi
+    done = ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number=" 125 / qđ-ubnd ",
+                      decision_date=DECISION_DATE, now=later(3))
+    assert done.decision_number == "125/QĐ-UBND"  # stored as the decision prints it
+    row2 = through_submission(rt, shortened().replace("    duration: 4h\n", "    duration: 3h\n", 1))
+    with pytest.raises(ap.ApprovalError, match="before the decision of the version in force") as older:
+        ap.approve(rt.db, CODE, row2.number, actor=rt.actor("ld_pct"), decision_number="18/2020/QĐ-UBND",
+                   decision_date=dt.date(2001, 1, 1), now=later(4))
+    assert "trước ngày của quyết định đã phê duyệt phiên bản đang áp dụng (09/03/2026)" in older.value.vi
+    assert ap.get_draft(rt.db, CODE, row2.number).status == ap.SUBMITTED
+    ap.approve(rt.db, CODE, row2.number, actor=rt.actor("ld_pct"), decision_number="18/2026/QĐ-UBND",
+               decision_date=DECISION_DATE, now=later(4))  # the same day as the one in force is accepted
+    assert sv.current_definition(rt.db, CODE)[0].version == row2.number
 
 
 @pytest.mark.parametrize("who", ["motcua", "tckh_head", "ld_pct", "vp_cv"])
@@ -187,7 +185,7 @@ def test_only_the_reform_office_saves_and_submits(rt, who):
 def test_only_leaders_approve_or_send_back(rt, who):
     row = through_submission(rt)
     with pytest.raises(NotAuthorized):
-        ap.approve(rt.db, CODE, row.number, actor=rt.actor(who), decision_number="1/QĐ",
+        ap.approve(rt.db, CODE, row.number, actor=rt.actor(who), decision_number="1/QĐ-UBND",
                    decision_date=DECISION_DATE, now=later(3))
     with pytest.raises(NotAuthorized):
         ap.send_back(rt.db, CODE, row.number, actor=rt.actor(who), comment="không", now=later(3))
@@ -200,7 +198,7 @@ def test_only_leaders_approve_or_send_back(rt, who):
 
 def test_an_approved_version_can_never_change(rt):
     row = through_submission(rt)
-    ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="9/QĐ",
+    ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="9/QĐ-UBND",
                decision_date=DECISION_DATE, now=later(3))
     # not through the workflow ...
     with pytest.raises(ap.ApprovalError):
@@ -231,7 +229,7 @@ def test_an_approved_version_can_never_change(rt):
 def test_running_dossiers_keep_their_version_when_a_new_one_is_approved(rt):
     before = sv.receive(rt.db, rt.actor("motcua"), CODE, applicant="Nguyễn Văn Bình", now=later(0))
     row = through_submission(rt)
-    ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="9/QĐ",
+    ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="9/QĐ-UBND",
                decision_date=DECISION_DATE, now=later(3))
     after = sv.receive(rt.db, rt.actor("motcua"), CODE, applicant="Lê Thị Cúc", now=later(4))
     with rt.db.session() as s:
@@ -313,3 +311,33 @@ def test_concurrent_first_saves_leave_one_draft(rt):
     assert len(results) == 2 and any(r == 2 for r in results)
     assert all(r == 2 or isinstance(r, ap.ApprovalError) for r in results)
     assert [(d.number, d.status) for d in ap.drafts(rt.db, CODE)] == [(2, ap.DRAFT)]
+
+
+def test_the_draft_decision_prints_what_the_leaders_review_and_leaves_out_what_they_approved(rt):
+    from engine.definition import load_catalogue
+    from engine.documents import render_decision, select_procedures
+
+    files = load_catalogue([REPO / "procedures_yaml"])
+    appraise = next(s for s in files.find(CODE).steps if s.duration == 480)
+    cat, notes = ap.for_decision(rt.db, files)
+    assert notes == [] and cat.find(CODE) is files.find(CODE)  # nothing in the app yet: the files
+    row = through_submission(rt)  # appraisal shortened to 4 hours, submitted
+    cat, notes = ap.for_decision(rt.db, files)
+    shown = cat.find(CODE)
+    assert (shown.version, shown.status, shown.approval) == (row.number, ap.SUBMITTED, None)
+    assert shown.step(appraise.id).duration == 240 and files.find(CODE).step(appraise.id).duration == 480
+    assert shown in select_procedures(cat, level="district")
+    page = render_decision(cat, level="district", codes=[CODE], fmt="html").decode("utf-8")
+    before = render_decision(files, level="district", codes=[CODE], fmt="html").decode("utf-8")
+    assert page.count("0,5 ngày làm việc") == before.count("0,5 ngày làm việc") + 1  # the 1-day row is now 0,5
+    ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number="125/QĐ-UBND",
+               decision_date=DECISION_DATE, now=later(3))
+    cat, notes = ap.for_decision(rt.db, files)
+    assert cat.find(CODE).approval.decision == "125/QĐ-UBND"
+    assert CODE not in [d.key for d in select_procedures(cat, level="district")]  # it has its decision now
+    assert len(select_procedures(cat, level="district")) == len(select_procedures(files, level="district")) - 1
+    ap.save_draft(rt.db, SOURCE, actor=rt.actor("cchc"), now=later(4))  # being written, not submitted
+    cat, notes = ap.for_decision(rt.db, files)
+    assert cat.find(CODE).approval.decision == "125/QĐ-UBND"
+    assert notes == [f"{CODE}: phiên bản {row.number + 1} đang soạn, chưa trình lãnh đạo, nên dự thảo quyết định "
+                     "in phiên bản trước đó"]

@@ -371,3 +371,14 @@ def test_time_after_a_mid_process_citizen_step_counts(units):
     over = load_str(text.replace("    duration: 2h\n    ends: result\n", "    duration: 3h\n    ends: result\n"))
     (f,) = [f for f in lint(over, units) if f.rule_id == "over-limit"]
     assert "receive → verify → pay → sign → deliver" in f.message
+
+
+def test_an_unknown_level_is_one_error_not_one_per_step(units):
+    """A mistyped level is said once (unknown-level); unit-level does not add a finding per step telling the
+    author to use units of a level that does not exist."""
+    text = text_of("unknown-level.fail.yaml")
+    ids = [f.rule_id for f in lint(load_str(text), units) if f.severity == "error"]
+    assert ids == ["unknown-level"]
+    wrong_unit = text.replace("level: ward  # <-", "level: district")  # its units are commune-level
+    ids = [f.rule_id for f in lint(load_str(wrong_unit), units)]
+    assert "unknown-level" not in ids and "unit-level" in ids  # a known level still checks its units' level

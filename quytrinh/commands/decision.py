@@ -5,7 +5,10 @@
 
 By default it covers every procedure of the level that has no approving
 decision yet (``approval`` absent from its definition); ``--codes`` picks
-some. The organisation comes from the catalogue's units.yaml; ``--place``
+some. When the app's database exists (``$QUYTRINH_DATABASE_URL``, or
+``var/quytrinh.db``), a procedure is printed as the leaders see it there: its
+draft submitted for approval, else its version approved in the app (which
+then has a decision and leaves the default selection), else its file. The organisation comes from the catalogue's units.yaml; ``--place``
 sets the place name of the date line (default: derived from the organisation,
 ``Ủy ban nhân dân huyện Gia Lâm`` -> ``Gia Lâm``). Word (python-docx) or a
 self-contained HTML page (print CSS, A4, inline SVG diagrams).
@@ -16,7 +19,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -42,6 +45,19 @@ def split_codes(values: Optional[List[str]]) -> list[str] | None:
     return out or None
 
 
+def _database() -> Any:
+    """The app's database when there is one (``$QUYTRINH_DATABASE_URL``, or the default SQLite file once
+    ``quytrinh run`` made it); None: the decision is drafted from the files alone."""
+    import os
+
+    from engine.store import DEFAULT_URL, URL_ENV
+    from quytrinh.commands.dossier import open_store
+
+    if not os.environ.get(URL_ENV) and not Path(DEFAULT_URL.removeprefix("sqlite:///")).is_file():
+        return None
+    return open_store()
+
+
 def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: str | None, deputy: bool,
         catalogue_dir: Path | None) -> Path:
     """Write the draft decision; returns the file written."""
@@ -56,6 +72,15 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         print(f"{p}", file=sys.stderr)
     if cat.organisation is None:
         raise localized(QuytrinhError(f"{root}/units.yaml: không nạp được danh sách đơn vị; hãy sửa tệp này trước."))
+    store = _database()
+    notes: list[str] = []
+    if store is not None:  # what the leaders review and approved in the app, not only the files
+        from engine.approval import for_decision
+
+        try:
+            cat, notes = for_decision(store, cat)
+        finally:
+            store.dispose()
     target = out or Path(f"du-thao-quyet-dinh-{level}.{fmt}")
     data = render_decision(cat, level=level, codes=codes, place=place, deputy=deputy, fmt=fmt)
     try:
@@ -65,7 +90,7 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         raise localized(QuytrinhError(f"{target}: không ghi được ({exc.strerror}).")) from None
     picked = select_procedures(cat, level=level, codes=codes)
     print(f"{target}: dự thảo quyết định, {len(picked)} quy trình")
-    for gap in decision_gaps(picked):
+    for gap in notes + decision_gaps(picked):
         print(f"Cảnh báo: {gap}; hãy bổ sung trước khi trình ký.", file=sys.stderr)
     return target
 

@@ -122,6 +122,16 @@ def store_of(request: Request) -> Any:
     return request.app.state.store
 
 
+def people_of(request: Request) -> dict[str, str]:
+    """username -> full name (when one is recorded): who the control sheet and the histories name."""
+    from sqlmodel import select
+
+    from engine.store import User
+
+    with store_of(request).session() as s:
+        return {u.username: u.full_name for u in s.exec(select(User)).all() if u.full_name}
+
+
 def now_of(request: Request) -> dt.datetime:
     """The app's current instant (the injected clock in tests)."""
     return request.app.state.clock()

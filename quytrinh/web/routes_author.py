@@ -10,6 +10,7 @@ text that does not load comes back in the editor with its located findings.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -29,17 +30,32 @@ NAV = [NavItem("Soạn quy trình", "/author", ("reform",), 45)]
 MAX_TEXT = 200_000
 
 
-def _check(request: Request, text: str) -> tuple[ap.Check, Any]:
+def _check(request: Request, text: str, code: str = "") -> tuple[ap.Check, Any]:
     units, templates = context_of(request)
     checked = ap.check_text(text, file="dự thảo", templates=templates, units=units)
-    svg = diagram(checked.definition, units) if checked.definition is not None else None
+    svg = None
+    if checked.definition is not None:  # the preview's header tells the number the draft has (or will have)
+        key = code or checked.definition.key
+        number, state = _draft_number(request, key)
+        svg = diagram(replace(checked.definition, status=state, approval=None, version=number), units)
     return checked, svg
+
+
+def _draft_number(request: Request, code: str) -> tuple[int, str]:
+    """The number and state of the procedure's open draft, else the number its next draft will get."""
+    store = store_of(request)
+    numbers = [dr.number for dr in ap.drafts(store, code)]
+    open_row = ap.open_draft(store, code)
+    if open_row is not None:
+        return open_row.number, open_row.status
+    published = ap.published_versions(store, code)
+    return max(numbers + [published[0].version if published else 0]) + 1, ap.DRAFT
 
 
 def _editor(request: Request, text: str, *, code: str = "", status_code: int = 200,
             findings: list[Finding] | None = None, checked_now: bool = True) -> Response:
     """The editor page with ``text``, its findings and preview."""
-    checked, svg = _check(request, text)
+    checked, svg = _check(request, text, code)
     if findings is None:
         findings = list(checked.findings)
     code = code or (checked.definition.key if checked.definition is not None else "")
@@ -110,7 +126,7 @@ def author_check(request: Request, text: str = Form(""), code: str = Form(""),
         return RedirectResponse("/author", status_code=303)
     if not wants_json:
         return _editor(request, text, code=code)
-    checked, svg = _check(request, text)
+    checked, svg = _check(request, text, code)
     return JSONResponse({
         "ok": True, "loads": checked.definition is not None,
         "code": checked.definition.key if checked.definition is not None else code,
@@ -143,7 +159,8 @@ def author_save(request: Request, text: str = Form(""), code: str = Form(""),
     units, templates = context_of(request)
     try:
         row, findings = ap.save_draft(store_of(request), text.replace("\r\n", "\n"), actor=user.actor,
-                                      now=now_of(request), file="dự thảo", templates=templates, units=units)
+                                      now=now_of(request), file="dự thảo", templates=templates, units=units,
+                                      key=code or None)
     except DefinitionError as exc:
         flash(request, "Chưa lưu: văn bản chưa hợp lệ. Hãy sửa các lỗi bên dưới rồi lưu lại.", "error")
         return _editor(request, text, code=code, status_code=422,

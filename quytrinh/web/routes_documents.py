@@ -163,8 +163,10 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
     from engine.definition import load_catalogue
     from engine.documents import decision_gaps, render_decision, select_procedures
 
+    from engine.approval import for_decision
+
     fmt = _fmt(format)
-    cat = load_catalogue([request.app.state.catalogue_root])
+    cat, notes = for_decision(store_of(request), load_catalogue([request.app.state.catalogue_root]))
     picked = [c.strip() for c in (codes or "").split(",") if c.strip()] or None
     try:
         data = render_decision(cat, level=level, codes=picked, fmt=fmt)
@@ -176,5 +178,5 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
               + (f'<input type="hidden" name="codes" value="{html.escape(codes or "")}">' if picked else ""))
     back = ("/leader", "Phê duyệt quy trình") if user.has("leader") else ("/inbox", "Trang chính")
     bar = _bar(back, f"/documents/decision?{_with({'level': level, 'codes': codes}, format='docx')}", fields,
-               decision_gaps(select_procedures(cat, level=level, codes=picked)))
+               notes + decision_gaps(select_procedures(cat, level=level, codes=picked)))
     return _respond(data, fmt, f"du-thao-quyet-dinh-{level}", bar)

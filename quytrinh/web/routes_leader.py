@@ -24,7 +24,7 @@ from engine import approval as ap
 from engine.definition import Approval, Definition, Organisation, format_minutes, load_catalogue, with_status
 from engine.errors import NotAuthorized, NotFound, QuytrinhError
 from engine.lint import ERROR, Finding, lint
-from quytrinh.web.deps import NavItem, WebUser, flash, now_of, render, require_role, store_of
+from quytrinh.web.deps import NavItem, WebUser, flash, now_of, people_of, render, require_role, store_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -246,11 +246,13 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
     else:
         draft = ap.open_draft(store, code)
     published = published_definition(store, code)
+    people = people_of(request)
     if draft is not None:
         checked = ap.check_text(draft.text, file=f"{code}.yaml", templates=templates, units=units)
         shown = checked.definition
         if shown is not None:  # the diagram's header tells the draft's own number and state
-            approval = (Approval(draft.decision_number or "", draft.decision_date, draft.decided_by or "")
+            decided_by = people.get(draft.decided_by or "", draft.decided_by or "")
+            approval = (Approval(draft.decision_number or "", draft.decision_date, decided_by)
                         if draft.status == ap.APPROVED else None)
             shown = replace(with_status(shown, draft.status, approval), version=draft.number)
         findings = list(checked.findings)
@@ -280,7 +282,7 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
         "svg": diagram(merged, units, d.highlight() if d else None),
         "rows": step_rows(merged, units, d), "findings": findings_view(findings),
         "errors": sum(1 for f in findings if f.severity == ERROR),
-        "history": ap.history(store, code), "drafts": ap.drafts(store, code),
+        "history": ap.history(store, code), "drafts": ap.drafts(store, code), "people": people,
         "versions": ap.published_versions(store, code),
         "state_labels": ap.STATE_LABELS, "mark_labels": MARK_LABELS, "level_labels": LEVEL_LABELS,
         "published_labels": PUBLISHED_LABELS, "publishers": PUBLISHERS, "total": allocated(shown),

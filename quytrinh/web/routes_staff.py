@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from engine import services as sv
 from engine.errors import QuytrinhError
 from engine.store import WorkItem
-from quytrinh.web.deps import WebUser, current_user, flash, now_of, render, require_role, store_of
+from quytrinh.web.deps import WebUser, current_user, flash, now_of, people_of, render, require_role, store_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -153,7 +153,7 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
         "may_act": may_act, "may_release": may_release, "assignees": assignees, "next_officers": next_officers,
         "next_for": next_for, "outcomes": outcomes, "remaining": remaining,
         "need_text": [label for outcome, label in outcomes if outcome in need_text],
-        "units": _unit_names(request), "people": _people(request), "idem": uuid.uuid4().hex,
+        "units": _unit_names(request), "people": people_of(request), "idem": uuid.uuid4().hex,
     })
 
 
@@ -161,16 +161,6 @@ def _calendar() -> Any:
     from engine.calendar import WorkCalendar
 
     return WorkCalendar.default()
-
-
-def _people(request: Request) -> dict[str, str]:
-    """username -> full name (when one is recorded): who the control sheet and the history name."""
-    from sqlmodel import select
-
-    from engine.store import User
-
-    with store_of(request).session() as s:
-        return {u.username: u.full_name for u in s.exec(select(User)).all() if u.full_name}
 
 
 def _unit_names(request: Request) -> dict[str, str]:
@@ -284,7 +274,7 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
     mine = sheet.definition.start.unit == user.unit_id
     return render(request, "dossier.html", {
         "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": _unit_names(request),
-        "people": _people(request),
+        "people": people_of(request),
         "may_record_supplement": mine and any(not s.financial for s in waiting),
         "may_record_financial": mine and any(s.financial for s in waiting),
         "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE,

@@ -3,6 +3,8 @@ approve, send back; CSRF and roles."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from engine import approval as ap
@@ -62,6 +64,7 @@ def test_approve_records_the_decision_and_freezes(web, reform, client_for):
     assert r.status_code == 200
     assert "Đã phê duyệt phiên bản 2 theo Quyết định số 125/QĐ-UBND ngày 09/03/2026" in r.text
     assert 'id="frozen"' in r.text and "Số 125/QĐ-UBND ngày 09/03/2026" in r.text
+    assert "· Phạm Thu Hà</div>" in r.text and "· noivu_cv</div>" not in r.text  # the history names people
     version, defn = sv.current_definition(web.store, CODE)
     assert version.version == 2 and defn.approval.decision == "125/QĐ-UBND"
     # approving again is refused with a Vietnamese message, nothing changes
@@ -101,7 +104,7 @@ def test_only_leaders_may_approve(web, reform, client_for, who):
     c = client_for(who)
     token = csrf_of(c.get("/inbox").text)
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": token, "decision_number": "1/QĐ", "decision_date": "2026-03-09"})
+               data={"csrf_token": token, "decision_number": "1/QĐ-UBND", "decision_date": "2026-03-09"})
     assert r.status_code == 403
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back", data={"csrf_token": token, "comment": "x"})
     assert r.status_code == 403
@@ -158,6 +161,31 @@ def test_save_keeps_a_broken_text_and_submit_sends_it_to_the_leaders(web, reform
                    ).status_code == 403
 
 
+def test_a_procedure_without_national_code_is_drafted_and_approved_under_its_key(web, reform, client_for):
+    key = "cap-giay-phep-ban-le-san-pham-thuoc-la"  # code: "" in the catalogue: never invent one
+    c = client_for("noivu_cv")
+    html = c.get(f"/author/procedures/{key}").text
+    text = (REPO / "procedures_yaml" / "district" / f"{key}.yaml").read_text(encoding="utf-8")
+    assert 'code: ""' in text
+    r = c.post("/author/save", data={"text": text.replace("duration: 4h", "duration: 3h", 1),
+                                     "csrf_token": csrf_of(html), "code": key})
+    assert r.status_code == 200, r.text
+    row = ap.open_draft(web.store, key)
+    assert row is not None and f"Đã lưu dự thảo phiên bản {row.number} của thủ tục {key}" in r.text
+    assert f"Phiên bản {row.number} · Trạng thái: Dự thảo" in r.text  # the preview tells the draft's own number
+    ap.submit(web.store, key, row.number, actor=reform, now=web.clock())
+    lc = client_for("ld_pct")
+    r = lc.post(f"/leader/procedures/{key}/{row.number}/approve",
+                data={"csrf_token": csrf_of(lc.get(f"/leader/procedures/{key}").text),
+                      "decision_number": "130/QĐ-UBND", "decision_date": "2026-03-09"}, follow_redirects=True)
+    assert "Đã phê duyệt phiên bản" in r.text
+    version, defn = sv.current_definition(web.store, key)
+    assert version.version == row.number and defn.approval.decision == "130/QĐ-UBND" and defn.code == ""
+    # a text that names no procedure at all (an upload without code) is refused, in Vietnamese, nothing saved
+    r = c.post("/author/save", data={"text": text, "csrf_token": csrf_of(html), "code": ""})
+    assert r.status_code == 422 and "chưa có mã TTHC (code)" in r.text and "không tự đặt mã" in r.text
+
+
 def test_upload_opens_the_file_in_the_editor(web, reform, client_for):
     c = client_for("noivu_cv")
     token = csrf_of(c.get("/author").text)
@@ -175,7 +203,15 @@ def test_a_removed_step_is_drawn_back_and_errors_block_approval(web, reform, cli
     text = SOURCE.replace("steps:\n", "remove_steps: [supplement]\nsteps:\n", 1)
     row, findings = ap.save_draft(web.store, text, actor=reform, now=web.clock())
     assert row.errors == 1
-    ap.submit(web.store, CODE, row.number, actor=reform, now=web.clock())
+    c = client_for("noivu_cv")  # the server refuses what the page greys out
+    r = c.post(f"/author/procedures/{CODE}/{row.number}/submit", data={"csrf_token": csrf_of(c.get("/author").text)})
+    assert "còn 1 lỗi kiểm tra: hãy sửa trước khi trình lãnh đạo" in r.text
+    assert ap.get_draft(web.store, CODE, row.number).status == ap.DRAFT
+    with web.store.session() as s:  # submitted before submit() checked (older data): the leader's page still guards
+        draft = s.get(ap.DefinitionDraft, row.id)
+        draft.status = ap.SUBMITTED
+        s.add(draft)
+        s.commit()
     c = client_for("ld_pct")
     html = c.get(f"/leader/procedures/{CODE}").text
     assert 'id="row-supplement" data-step="supplement" class="m-removed"' in html
@@ -183,7 +219,20 @@ def test_a_removed_step_is_drawn_back_and_errors_block_approval(web, reform, cli
     assert "− 1 bước bị bỏ" in html
     assert 'id="approve" disabled' in html and "unknown-target" in html
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": csrf_of(html), "decision_number": "1/QĐ", "decision_date": "2026-03-09"})
+               data={"csrf_token": csrf_of(html), "decision_number": "1/QĐ-UBND", "decision_date": "2026-03-09"})
     assert "còn 1 lỗi kiểm tra" in r.text
     assert ap.get_draft(web.store, CODE, row.number).status == ap.SUBMITTED
     assert sv.current_definition(web.store, CODE)[0].version == 1
+
+
+def test_the_draft_decision_page_leaves_out_a_procedure_approved_in_the_app(web, reform, client_for):
+    row = submitted(web, reform)
+    c = client_for("ld_pct")
+    assert f"(Mã TTHC: {CODE})" in c.get("/documents/decision?level=district").text
+    ap.approve(web.store, CODE, row.number, actor=web.runtime.actor("ld_pct"), decision_number="125/QĐ-UBND",
+               decision_date=dt.date(2026, 3, 9), now=web.clock())
+    page = c.get("/documents/decision?level=district").text
+    assert f"(Mã TTHC: {CODE})" not in page and "(Mã TTHC: 1.013225)" in page
+    ap.save_draft(web.store, SOURCE, actor=reform, now=web.clock())
+    page = c.get(f"/documents/decision?level=district&codes={CODE}").text
+    assert f"(Mã TTHC: {CODE})" in page and "đang soạn, chưa trình lãnh đạo" in page
