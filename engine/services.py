@@ -1182,8 +1182,20 @@ def withdraw(db: Any, actor: Actor, dossier: int | str, *, now: dt.datetime, com
     """The applicant withdraws the dossier (status 7); open work items are cancelled.
 
     Recorded by the one-stop unit, or by the system for a request made on the portal.
+
+    Raises
+    ------
+    ActionError
+        When the comment is empty: it records the applicant's written request (number, date, reason),
+        which the withdrawal rests on.
     """
-    return _dossier_action(db, "withdraw", actor, dossier, lambda: machine.Withdraw(comment), now=now,
+    def make() -> machine.Withdraw:  # checked once the actor may act: who may not is told so first
+        if not (comment or "").strip():
+            raise ActionError("withdraw: record the applicant's written request (comment: its number, date and "
+                              "reason)")
+        return machine.Withdraw(comment)
+
+    return _dossier_action(db, "withdraw", actor, dossier, make, now=now,
                            comment=comment, expected_version=expected_version, idempotency_key=idempotency_key,
                            calendar=calendar, system_ok=True)
 

@@ -346,6 +346,8 @@ _RULES: list[Rule] = [
     (ActionError, r"asking the applicant to supplement needs what to supplement \(comment\).*",
      lambda m, a: "yêu cầu bổ sung hồ sơ cần ghi rõ giấy tờ, nội dung cần bổ sung (--comment), in trên Phiếu yêu "
                   "cầu bổ sung, hoàn thiện hồ sơ."),
+    (ActionError, r"record the applicant's written request \(comment: its number, date and reason\)",
+     lambda m, a: "hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (--comment: số, ngày, lý do)."),
     (ActionError, r"give the reason \(it is printed on the notice to the applicant\)",
      lambda m, a: "hãy ghi lý do (--reason), in trên thông báo gửi người nộp."),
     # ---- CalendarError: durations and dates typed by the user

@@ -218,7 +218,7 @@ def _attempt(rt, actor, action: str, item: WorkItem, dossier_id: int) -> None:
     elif action == "return_result":
         sv.return_result(db, actor, item.id, now=now)
     elif action == "withdraw":
-        sv.withdraw(db, actor, dossier_id, now=now)
+        sv.withdraw(db, actor, dossier_id, now=now, comment="Đơn đề nghị rút hồ sơ số 01 ngày 10/3")
     elif action == "stop":
         sv.stop(db, actor, dossier_id, now=now, reason="thử")
     elif action == "supplement_received":

@@ -208,7 +208,10 @@ def test_withdraw_and_stop(run):
     a = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="J", now=at(10, 8))
     b = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="K", now=at(10, 8))
     with pytest.raises(NotAuthorized):
-        sv.withdraw(run.db, run.actor("tckh_head"), a.dossier_id, now=at(10, 9))
+        sv.withdraw(run.db, run.actor("tckh_head"), a.dossier_id, now=at(10, 9), comment="Đơn rút hồ sơ")
+    with pytest.raises(ActionError, match="written request"):  # the applicant's request is what it rests on
+        sv.withdraw(run.db, run.actor("motcua"), a.dossier_id, now=at(10, 9), comment="  ")
+    assert run.open_steps(a.dossier_id) != []
     res = sv.withdraw(run.db, sv.SYSTEM, a.dossier_id, now=at(10, 9), comment="Đơn rút hồ sơ")
     assert res.status == Status.WITHDRAWN and run.open_steps(a.dossier_id) == []
     with pytest.raises(ActionError, match="give the reason"):
@@ -273,7 +276,7 @@ def test_unknown_things_are_not_found(run):
     with pytest.raises(NotFound, match="work item 999"):
         sv.complete(run.db, run.actor("motcua"), 999, outcome="ok", now=at(10, 8))
     with pytest.raises(NotFound, match="dossier 'HS-x'"):
-        sv.withdraw(run.db, run.actor("motcua"), "HS-x", now=at(10, 8))
+        sv.withdraw(run.db, run.actor("motcua"), "HS-x", now=at(10, 8), comment="Đơn rút")
     with pytest.raises(NotFound, match="procedure '9.999999' is not published"):
         sv.receive(run.db, run.actor("motcua"), "9.999999", applicant="O", now=at(10, 8))
     with pytest.raises(NotFound, match="user 'ghost' does not exist"):
