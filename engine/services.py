@@ -31,7 +31,7 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import networkx as nx
 import sqlalchemy as sa
@@ -1426,6 +1426,24 @@ def _head_role(roles: dict[str, str]) -> str | None:
     return None
 
 
+def _answerable_unit(defn: Definition, items: Sequence[WorkItem], heads: Mapping[str, str | None]) -> str | None:
+    """The unit answerable for a dossier's timers (told when it is overdue, drafting the apology).
+
+    The unit of the first open work item whose unit has a head; when the open work is only at units
+    without one (a partner agency consulted in parallel, a commune People's Committee), the unit with a
+    head that the procedure gives the most working time: the office in charge of the dossier, which can
+    chase the partner (None when no unit of the procedure has a head).
+    """
+    for w in items:
+        if heads.get(w.unit_id):
+            return w.unit_id
+    minutes: dict[str, int] = {}
+    for step in defn.steps:
+        if step.unit and heads.get(step.unit) and not step.paused:
+            minutes[step.unit] = minutes.get(step.unit, 0) + (step.duration or 0)
+    return max(minutes, key=lambda u: minutes[u]) if minutes else None
+
+
 def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, policy: sla.SlaPolicy,
                    lead: int, result: SweepResult, heads: dict[str, str | None],
                    definitions: dict[int, Definition]) -> None:
@@ -1455,6 +1473,7 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
                          idempotency_key=key, state=OUTBOX_PENDING, available_at=now, created_at=now))
         result.notifications += 1
 
+    holder = _answerable_unit(defn, items, heads)
     left_by_item: list[tuple[str, int]] = []
     for w in items:
         clock = machine.load_clock(w.clock)
@@ -1479,9 +1498,11 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
             result.nearly_due += 1
         elif cls == "overdue":
             result.overdue += 1
-        if cls in ("nearly_due", "overdue"):
+        if cls in ("nearly_due", "overdue"):  # a unit without a head (a partner agency): the dossier's office
+            told = w.unit_id if heads.get(w.unit_id) else holder
             note("notify_unit_head", f"timer:item:{w.id}:{cls}", {"reason": cls, "step": w.step_id,
-                 "work_item": w.id, "due_at": w.due_at.isoformat() if w.due_at else None}, w, w.unit_id)
+                 "work_item": w.id, "step_unit": w.unit_id, "due_at": w.due_at.isoformat() if w.due_at else None},
+                 w, told)
 
     if d.received_at is None or d.due_at is None or d.finished_at is not None:
         return
@@ -1489,7 +1510,6 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
     if dclock is None or d.paused_at is not None:  # (under "counts" a supplement pause does not stop it)
         return
     dcls = str(sla.timeliness_open(dclock, cal, now, policy, sla.Scope.DOSSIER))
-    holder = items[0].unit_id if items else None
     if dcls == "overdue" and d.timeliness != "overdue":
         res = s.execute(sa.update(Dossier).where(Dossier.id == dossier_id, Dossier.closed_at.is_(None),  # type: ignore[union-attr]
                                                  sa.or_(Dossier.timeliness.is_(None), Dossier.timeliness != "overdue"))  # type: ignore[union-attr]

@@ -520,3 +520,25 @@ def test_list_tasks_filters(run):
     assert [(t.dossier_id, t.step_id) for t in late] == [(b.dossier_id, "verify")]
     after = cal.add(appraise.opened_at, appraise.allotted_minutes + 2)
     assert {t.step_id for t in sv.list_tasks(run.db, now=after, overdue=True)} == {"verify", "appraise"}
+
+
+def test_timers_at_a_partner_without_a_head_reach_the_office_in_charge(run):
+    """The commune consulted in parallel (1.013225) has no head: its step's overdue notice, the dossier's
+    and the apology go to Phòng QLĐT, which waits for the commune's opinion and can chase it."""
+    r = sv.receive(run.db, run.actor("motcua"), "1.013225", applicant="V", now=at(10, 8))
+    d = r.dossier_id
+    run.step(d, "assign", "qldt_head", "done", at(10, 9))
+    run.step(d, "appraise", "qldt_cv", "ok", at(10, 10))
+    run.step(d, "site_check", "qldt_cv", "done", at(10, 11))
+    assert run.open_steps(d) == ["consult_commune"]
+    due = run.dossier(d).due_at
+    res = sv.sweep_timers(run.db, now=run.rt.calendar.sub(due, 60))
+    assert res.overdue == 1 and res.apologies == 1
+    heads = [o.payload for o in run.outbox(d) if o.kind == "notify_unit_head"]
+    assert [(p["reason"], p["unit"], p["role"], p.get("step_unit")) for p in heads] == [
+        ("overdue", "phong_qldt", "head", "ubnd_xa_noi_co_dat"), ("apology_drafted", "phong_qldt", "head", None)]
+    with run.db.session() as s:
+        assert s.exec(select(Apology).where(Apology.dossier_id == d)).one().unit_id == "phong_qldt"
+    sv.sweep_timers(run.db, now=run.rt.calendar.add(due, 5))
+    heads = [o.payload for o in run.outbox(d) if o.kind == "notify_unit_head"]
+    assert (heads[-1]["reason"], heads[-1]["unit"]) == ("dossier_overdue", "phong_qldt")

@@ -316,7 +316,11 @@ def notify_unit_head(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
     p = work.payload
     reason = str(p.get("reason") or "")
     template = _HEAD_MESSAGES.get(reason, "cảnh báo thời hạn ({reason}).")
-    text = template.format(step=p.get("step") or "", due=_local(p.get("due_at")),
+    step = _step_name(ctx, work) if work.work_item_id is not None else str(p.get("step") or "")
+    elsewhere = p.get("step_unit")
+    if elsewhere and elsewhere != work.unit:  # a partner's step: the office in charge is told, and where it is
+        step = f"{step}' tại '{_unit_label(ctx.store, str(elsewhere))}"
+    text = template.format(step=step, due=_local(p.get("due_at")),
                            proposed=_local(p.get("proposed_due_at")), reason=reason)
     unit = _unit_label(ctx.store, work.unit)
     return _deliver(ctx, work, "unit_head", f"{work.unit or '-'}/{p.get('role') or 'head'}",

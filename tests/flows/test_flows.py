@@ -236,6 +236,7 @@ def test_sweep_turns_an_item_overdue_in_one_pass_and_is_idempotent(flow_env):
     drain_outbox(now=at)
     to_head = [r for r in DeliveryLog(rt.deliveries).records() if r["kind"] == "notify_unit_head"]
     assert any("quá hạn" in r["message"] and r["to"].startswith(f"{item.unit_id}/") for r in to_head)
+    assert any(f"bước '{item.step_name}' đã quá hạn" in r["message"] for r in to_head)  # its name, not its id
 
 
 def test_timers_that_came_due_while_prefect_was_down_all_fire_on_the_next_run(flow_env):
