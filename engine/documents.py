@@ -105,7 +105,21 @@ def working_time_text(minutes: int | None) -> str:
         return f"{number} ngày làm việc"
     if minutes % 60 == 0 or (minutes * 2) % 60 == 0:
         return f"{format_number(minutes / 60)} giờ làm việc"
-    return f"{minutes} phút làm việc"
+    return f"{minutes} phút"  # "15 phút": minutes are not said "phút làm việc"
+
+
+def limit_text(limit: Any) -> str:
+    """A legal time limit as the annex writes it, zero-padded like the step times: ``06 ngày làm việc``,
+    ``15 ngày làm việc``, ``0,5 ngày làm việc``, ``4 giờ làm việc``; a same-day limit and a missing one as
+    :meth:`TimeLimit.describe` says them."""
+    if limit.unit == "same_day" or limit.value is None:
+        return limit.describe()
+    number = format_number(limit.value)
+    if limit.unit == "working_hours":
+        return f"{number} giờ làm việc"
+    if float(limit.value).is_integer() and 0 < limit.value < 10:
+        number = f"{int(limit.value):02d}"
+    return f"{number} ngày làm việc"
 
 
 def duration_short(minutes: int | None) -> str:
@@ -694,8 +708,8 @@ def official_header(agency: list[str], *, number: str | None, place: str, date: 
     left: list[Any] = []
     if parent:
         left.append(P(parent.upper(), align="center", size=size - 1, space_after=0))
-    for i, line in enumerate(agency):
-        left.append(P(line, bold=i > 0 or not parent, align="center", size=size - 1, space_after=0))
+    for line in agency:  # the issuing body: UPPER bold, every line of it (FORMS.md §A)
+        left.append(P(line, bold=True, align="center", size=size - 1, space_after=0))
     left.append(Rule(0.35))
     if number is not None:
         left.append(P(number, align="center", size=size, space_after=0))
@@ -756,13 +770,7 @@ ANNEX_COLUMNS = ("Bước", "Nội dung công việc", "Trách nhiệm thực hi
 def total_line(defn: Definition) -> str:
     """``Tổng thời gian giải quyết TTHC: 03 ngày làm việc / thời hạn theo quy định: 03 ngày làm việc``."""
     total = allocated_minutes(defn)
-    limit = defn.time_limit
-    if limit.unit == "same_day":
-        legal = limit.describe()
-    elif limit.minutes is None:
-        legal = "chưa xác định"
-    else:
-        legal = working_time_text(limit.minutes)
+    legal = limit_text(defn.time_limit)
     return f"Tổng thời gian giải quyết TTHC: {working_time_text(total)} / thời hạn theo quy định: {legal}"
 
 
@@ -971,7 +979,7 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
             blocks.append(P(f"Quy trình số {number:02d}", bold=True, align="left", space_after=0))
             blocks.append(Para([Run(f"{k}. Quy trình nội bộ giải quyết TTHC: “{defn.name}” ", bold=True),
                                 Run(f"(Mã TTHC: {defn.code or '……'})")], align="justify"))
-            blocks.append(P(f"Thời hạn giải quyết theo quy định: {defn.time_limit.describe()}"
+            blocks.append(P(f"Thời hạn giải quyết theo quy định: {limit_text(defn.time_limit)}"
                             + (f" ({defn.time_limit.basis})" if defn.time_limit.basis else "") + ".",
                             italic=True, align="justify", size=12))
             blocks.append(annex_table(defn, units))
@@ -1288,9 +1296,23 @@ def _staff_name(ctx: FormContext, username: str | None) -> str:
     return ctx.users.get(username, username)
 
 
+def split_contact(contact: str | None) -> tuple[str, str]:
+    """(phone, e-mail) out of the one stored contact field: the tokens holding ``@`` are the e-mail, the
+    rest, as typed, the phone (``"0912 345 678, an@x.vn"`` -> ``("0912 345 678", "an@x.vn")``); without an
+    ``@`` it is all phone. Empty strings for what is absent."""
+    text = (contact or "").strip()
+    mails = [t for t in re.split(r"[\s,;/]+", text) if "@" in t]
+    for m in mails:
+        text = text.replace(m, " ")
+    phone = re.sub(r"^[\s,;/]+|[\s,;/]+$", "", re.sub(r"\s+", " ", text))
+    return phone, ", ".join(mails)
+
+
 def _contact_lines(d: Any) -> list[Para]:
+    phone, mail = split_contact(d.applicant_contact)
     return [P("Địa chỉ: ……………………………………………………", align="left", space_after=2),
-            P(f"Số điện thoại, Email: {d.applicant_contact or '……………………'}", align="left", space_after=2)]
+            P(f"Số điện thoại: {phone or '……………………'}    Email: {mail or '……………………'}", align="left",
+              space_after=2)]
 
 
 def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
@@ -1310,7 +1332,7 @@ def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
         P("1. Thành phần hồ sơ nộp gồm: theo danh mục thành phần hồ sơ của thủ tục hành chính đã công bố.",
           align="left", space_after=2),
         P("2. Số lượng hồ sơ: 01 (bộ)", align="left", space_after=2),
-        P(f"3. Thời gian giải quyết hồ sơ theo quy định là: {defn.time_limit.describe()}", align="left",
+        P(f"3. Thời gian giải quyết hồ sơ theo quy định là: {limit_text(defn.time_limit)}", align="left",
           space_after=2),
         P(f"4. Thời gian nhận hồ sơ: {vn_instant(d.received_at)}", align="left", space_after=2),
         P(f"5. Thời gian trả kết quả giải quyết hồ sơ: {vn_instant(d.due_at or d.original_due_at)}", bold=True,
@@ -1390,14 +1412,13 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
     extension = ctx.form_set.key == "2025"
     b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit)
     b += [
-        P(f"Kính gửi: {d.applicant}", bold=True, align="center"),
+        P(f"Kính gửi: {_addressee(d.applicant)}", bold=True, align="center"),
         P(f"{vn_date(d.received_at).capitalize()}, {_one_stop_unit(ctx)} tiếp nhận hồ sơ của Ông/Bà đề nghị "
           f"giải quyết thủ tục hành chính “{defn.name}”.", indent=True),
         P(f"Mã hồ sơ: {d.code}.", indent=True, space_after=2),
         P(f"Ngày hẹn trả kết quả giải quyết hồ sơ: {vn_instant(ap.due_at)}.", indent=True),
-        P(f"Tuy nhiên đến nay, {unit} chưa trả kết quả giải quyết hồ sơ của Ông/Bà đúng thời hạn "
-          + (f"đã hẹn lại tại văn bản xin lỗi lập {vn_date(before.drafted_at)}." if before is not None else
-             "quy định ghi trên Giấy tiếp nhận hồ sơ và hẹn trả kết quả."), indent=True),
+        P(_late_clause(unit, ap.due_at, ap.drafted_at, before.drafted_at if before is not None else None),
+          indent=True),
         P(f"Lý do: {ap.reason.strip() or '……………………………………'}", indent=True),
         P("Sự chậm trễ này đã gây phiền hà cho Ông/Bà. Chúng tôi xin lỗi Ông/Bà và "
           + ("đề nghị được gia hạn thời gian giải quyết hồ sơ; thời hạn trả kết quả mới là "
@@ -1412,6 +1433,31 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
                   P("(Ký, ghi rõ họ tên và đóng dấu)", italic=True, align="center", size=11)]], (1, 1)),
     ]
     return _form_doc(ctx, spec, b)
+
+
+def _addressee(applicant: str) -> str:
+    """``Ông/Bà Trần Thị Bình`` (the letters say Ông/Bà); a name already titled is left as it is."""
+    name = (applicant or "").strip()
+    if not name:
+        return "Ông/Bà ……………………"
+    if re.match(r"(ông|bà|anh|chị)\b", name, flags=re.I | re.U):
+        return name
+    return f"Ông/Bà {name}"
+
+
+def _late_clause(unit: str, due_at: dt.datetime, drafted_at: dt.datetime,
+                 earlier_letter: dt.datetime | None) -> str:
+    """The sentence saying the appointment is missed (``earlier_letter``: when the appointment was given by
+    an earlier apology, the day that one was drafted). Drafted before the appointment (the timers draft
+    the letter a working day ahead), it is still to come: the unit *will not* return the result then.
+    Drafted on or after it: it *has not* returned the result."""
+    given = (f"đã hẹn lại tại văn bản xin lỗi lập {vn_date(earlier_letter)}" if earlier_letter is not None
+             else "ghi trên Giấy tiếp nhận hồ sơ và hẹn trả kết quả")
+    if drafted_at < due_at:
+        return (f"Tuy nhiên, {unit} dự kiến không trả được kết quả giải quyết hồ sơ của Ông/Bà đúng hẹn vào "
+                f"{vn_instant(due_at)} như {given if earlier_letter is not None else 'đã ' + given}.")
+    return (f"Tuy nhiên đến nay, {unit} chưa trả kết quả giải quyết hồ sơ của Ông/Bà đúng thời hạn "
+            f"{given if earlier_letter is not None else 'quy định ' + given}.")
 
 
 def head_title(unit_name: str) -> str:
@@ -1429,7 +1475,7 @@ def _form_stop(ctx: FormContext, spec: FormSpec) -> Doc:
     ev = _event(ctx, "stop")
     b: list[Any] = _form_header(ctx, spec, number="Số: ……/TB", date=ev.at)
     b += [
-        P(f"Kính gửi: {d.applicant}", bold=True, align="center"),
+        P(f"Kính gửi: {_addressee(d.applicant)}", bold=True, align="center"),
         P(f"Mã hồ sơ: {d.code}; thủ tục hành chính: {defn.name} (Mã TTHC: {defn.code}); tiếp nhận "
           f"{vn_instant(d.received_at)}.", indent=True),
         P(f"{_one_stop_unit(ctx)} thông báo dừng giải quyết hồ sơ nêu trên kể từ {vn_instant(ev.at)}.", indent=True),
@@ -1469,6 +1515,31 @@ def _senders(ctx: FormContext) -> dict[int, int | None]:
     return out
 
 
+def partner_units(ctx: FormContext) -> list[str]:
+    """The agencies the dossier's process goes through besides the handling one (liên thông), by name, in
+    the order of the definition's steps, whether or not their work has started: units of kind
+    ``external`` (tax office, land registry, the commune where the land lies…) and units of another level
+    than the procedure's (a district office in a commune-level process). Then any such unit a work item
+    was opened at that the definition does not name (a process changed since)."""
+    out: list[str] = []
+
+    def add(unit_id: str | None) -> None:
+        row = ctx.units.get(unit_id or "")
+        if row is None:
+            return
+        other_level = row.level not in ("any", ctx.definition.level) and row.kind not in ("citizen",)
+        if (row.kind == "external" or other_level) and row.name not in out:
+            out.append(row.name)
+
+    for st in ctx.definition.steps:
+        if not st.paused:
+            add(st.unit)
+    for r in ctx.sheet.rows:
+        if r.kind != "citizen":
+            add(r.unit_id)
+    return out
+
+
 #: Column headers of the process-control sheet.
 CONTROL_COLUMNS = ("TT", "Bước xử lý", "Giao / Nhận hồ sơ", "Thời gian giao, nhận", "Thời gian được giao",
                    "Thời gian thực hiện", "Kết quả (Trước hạn/Đúng hạn/Quá hạn)", "Ghi chú")
@@ -1505,8 +1576,7 @@ def _form_control(ctx: FormContext, spec: FormSpec) -> Doc:
             overall = Timeliness(ctx.sheet.timeliness).label
         except ValueError:
             overall = ctx.sheet.timeliness
-    coop = sorted({ctx.unit_name(r.unit_id) for r in ctx.sheet.rows
-                   if r.unit_id and getattr(ctx.units.get(r.unit_id), "kind", "") == "external"})
+    coop = partner_units(ctx)
     b: list[Any] = _form_header(ctx, spec, date=d.received_at or d.registered_at)
     b += [
         P(f"Mã hồ sơ: {d.code}", bold=True, align="center"),

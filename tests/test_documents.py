@@ -20,6 +20,7 @@ from engine.documents import (
     ANNEX_COLUMNS,
     DocumentError,
     agency_lines,
+    limit_text,
     place_from_organisation,
     render_decision,
     select_procedures,
@@ -236,6 +237,13 @@ def test_vietnamese_formatting():
     assert working_time_text(240) == "0,5 ngày làm việc"
     assert working_time_text(4800) == "10 ngày làm việc"
     assert working_time_text(90) == "1,5 giờ làm việc"
+    assert working_time_text(15) == "15 phút"  # not "phút làm việc"
+    from engine.definition import TimeLimit
+
+    assert limit_text(TimeLimit(6)) == "06 ngày làm việc"  # padded as the step times and the total row
+    assert limit_text(TimeLimit(15)) == "15 ngày làm việc" and limit_text(TimeLimit(0.5)) == "0,5 ngày làm việc"
+    assert limit_text(TimeLimit(4, "working_hours")) == "4 giờ làm việc"
+    assert limit_text(TimeLimit(None)) == "chưa xác định"
     assert agency_lines("Ủy ban nhân dân huyện Gia Lâm") == ["ỦY BAN NHÂN DÂN", "HUYỆN GIA LÂM"]
     assert place_from_organisation("Ủy ban nhân dân huyện Gia Lâm") == "Gia Lâm"
     assert place_from_organisation("Ủy ban nhân dân thị trấn Trâu Quỳ") == "Trâu Quỳ"

@@ -27,6 +27,7 @@ from engine.documents import (
     render_form,
     render_ledger,
     short_instant,
+    split_contact,
     vn_instant,
 )
 from engine.errors import NotFound
@@ -163,6 +164,44 @@ def test_receipt_has_code_applicant_procedure_and_the_calendar_appointment(runti
         assert "NGƯỜI TIẾP NHẬN HỒ SƠ" in body and "motcua" in body
 
 
+def test_the_stored_contact_is_split_into_phone_and_email(runtime, household):
+    rt = runtime
+    body = text(render_form(rt.db, "01", household))  # "0912 345 678": a phone, no e-mail
+    assert "Số điện thoại: 0912 345 678 Email: ……" in body and "Số điện thoại, Email" not in body
+    r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Vũ Thị Giang", now=at(10, 9),
+                   contact="0987 654 321; giang.vt@example.vn")
+    for fmt, read in (("html", text), ("docx", docx_text)):
+        body = read(render_form(rt.db, "01", r.dossier_code, fmt=fmt))
+        assert "Số điện thoại: 0987 654 321" in body and "Email: giang.vt@example.vn" in body
+    assert split_contact("an@example.vn") == ("", "an@example.vn")
+    assert split_contact("an@example.vn, 024 3827 1234") == ("024 3827 1234", "an@example.vn")
+    assert split_contact(None) == ("", "")
+
+
+def test_forms_header_the_issuing_unit_bold_under_its_parent(runtime, household):
+    d = docx.Document(io.BytesIO(render_form(runtime.db, "01", household, fmt="docx")))
+    left = d.tables[0].rows[0].cells[0]
+    lines = [p for p in left.paragraphs if p.text]
+    assert lines[0].text == "ỦY BAN NHÂN DÂN HUYỆN GIA LÂM" and not any(r.bold for r in lines[0].runs)
+    assert lines[1].text == "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ CẤP HUYỆN"
+    assert all(r.bold for r in lines[1].runs)
+    page = render_form(runtime.db, "01", household).decode()
+    assert f"<b>{lines[1].text}</b>" in page
+
+
+def test_the_legal_limit_is_written_zero_padded_as_in_the_annex(runtime, household):
+    body = text(render_form(runtime.db, "01", household))
+    assert re.search(r"3\. Thời gian giải quyết hồ sơ theo quy định là: 0\d ngày làm việc", body)
+
+
+def test_control_sheet_names_the_partner_agency_before_its_step_opens(runtime, household):
+    rt = runtime
+    r = sv.receive(rt.db, rt.actor("motcua"), "1.013225", applicant="Ngô Văn Khánh", now=at(10, 9))
+    body = text(render_form(rt.db, "control", r.dossier_code))  # only the reception is done
+    assert "Cơ quan phối hợp giải quyết hồ sơ: Ủy ban nhân dân xã, thị trấn nơi có đất Nhận hồ sơ" in body
+    assert "Cơ quan phối hợp giải quyết hồ sơ: Không" in text(render_form(rt.db, "control", household))
+
+
 def test_receipt_html_prints_on_a5(runtime, household):
     page = render_form(runtime.db, "receipt", household).decode()
     assert "@page { size: 148mm 210mm;" in page
@@ -229,8 +268,12 @@ def test_apology_gives_the_new_date_drafted_by_the_timers(runtime):
         body = read(render_form(rt.db, "apology", r.dossier_code, fmt=fmt))
         # Received in 2026: the 2025 set, whose form 04 is an apology and extension request.
         assert "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT" in body and "gia hạn" in body
-        assert "Kính gửi: Hoàng Văn Em" in body and r.dossier_code in body
+        assert "Kính gửi: Ông/Bà Hoàng Văn Em" in body and r.dossier_code in body
         assert vn_instant(proposed) in body and vn_instant(sheet.dossier.due_at) in body
+        # Drafted a working day before the appointment: it is still to come, not already missed.
+        assert (f"dự kiến không trả được kết quả giải quyết hồ sơ của Ông/Bà đúng hẹn vào "
+                f"{vn_instant(sheet.dossier.due_at)} như đã ghi trên Giấy tiếp nhận hồ sơ và hẹn trả kết quả") in body
+        assert "đến nay" not in body
     # The new date comes and the appraisal is still open: a second apology, for the date the first one gave
     assert sv.sweep_timers(rt.db, now=proposed - dt.timedelta(minutes=1)).apologies == 0  # not before it
     assert sv.sweep_timers(rt.db, now=proposed).apologies == 1
@@ -239,7 +282,9 @@ def test_apology_gives_the_new_date_drafted_by_the_timers(runtime):
     assert second.due_at == proposed and second.proposed_due_at > proposed
     body = text(render_form(rt.db, "04", r.dossier_code))
     assert f"Ngày hẹn trả kết quả giải quyết hồ sơ: {vn_instant(proposed)}" in body
-    assert "đã hẹn lại tại văn bản xin lỗi lập ngày 12 tháng 3 năm 2026" in body
+    # Drafted when the new date came: that one is missed already.
+    assert "Tuy nhiên đến nay," in body and "chưa trả kết quả giải quyết hồ sơ của Ông/Bà đúng thời hạn " \
+        "đã hẹn lại tại văn bản xin lỗi lập ngày 12 tháng 3 năm 2026." in body
     assert "Ngày 10 tháng 3 năm 2026, " in body  # the reception, in the letter's own date style
 
 
