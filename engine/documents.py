@@ -17,7 +17,8 @@ Two families, one layout model:
 Each document is first built as a small list of blocks (:class:`Doc`), then
 written either as a self-contained HTML page with print CSS (A4, A5 or A4
 landscape) or as a Word file (python-docx). Everything a reader sees is
-Vietnamese; nothing here reads the wall clock (``now`` is a parameter).
+Vietnamese; nothing here reads the wall clock (``now`` is a parameter), but for the legal regime of a
+draft decision left undated (today in Hanoi, :func:`today_hanoi`).
 """
 
 from __future__ import annotations
@@ -749,11 +750,17 @@ def _responsible(step: Step, units: Mapping[str, Any]) -> str:
     return f"{role}, {unit.name}" if role else unit.name
 
 
-def _produces(step: Step) -> str:
+def _produces(step: Step, forms: "FormSet | None" = None) -> str:
+    """The forms and results of a step. ``BM01`` … ``BM06`` are the 2018 set's numbers (as definitions
+    write them); ``forms`` is the set the decision cites, whose number and title are printed
+    (``BM05``, the control sheet, is "Mẫu 06" of Circular 03/2025)."""
     out = []
     for item in step.produces:
-        name = FORM_NAMES.get(item.upper())
-        out.append(f"Mẫu {item.upper()[2:]}: {name}" if name else item)
+        code = item.upper()
+        spec = FORMS_2018.by_number(code[2:]) if code.startswith("BM") and code[2:].isdigit() else None
+        if spec is not None and forms is not None and forms is not FORMS_2018:
+            spec = forms.by_kind(spec.kind) or spec
+        out.append(f"Mẫu {spec.number}: {spec.title.capitalize()}" if spec is not None else item)
     return "\n".join(out)
 
 
@@ -788,12 +795,12 @@ def decision_gaps(definitions: Sequence[Definition]) -> list[str]:
     return out
 
 
-def annex_table(defn: Definition, units: Mapping[str, Any]) -> Table:
-    """The step table of one procedure, with the total row."""
+def annex_table(defn: Definition, units: Mapping[str, Any], forms: "FormSet | None" = None) -> Table:
+    """The step table of one procedure, with the total row (``forms``: the set the decision cites)."""
     rows = []
     for i, step in enumerate(defn.steps, 1):
         rows.append([C(f"Bước {i}", align="center"), C(step.name), C(_responsible(step, units)),
-                     C(_step_time(step), align="center"), C(_produces(step))])
+                     C(_step_time(step), align="center"), C(_produces(step, forms))])
     rows.append([C(total_line(defn), bold=True, colspan=5)])
     return Table([[C(h, bold=True, align="center") for h in ANNEX_COLUMNS]], rows, (1.3, 5, 3.6, 2.2, 2.6), size=12,
                  css="annex")
@@ -881,10 +888,67 @@ class _Diagrams:
         return self.cache[(defn.key, fmt)]
 
 
+#: The day Circular 03/2025/TT-VPCP was issued: a decision dated before it cannot cite it.
+CIRCULAR_2025_ISSUED = dt.date(2025, 9, 15)
+
+#: Decree 118/2025/NĐ-CP, in force from 1/7/2025 (replaces Decrees 61/2018 and 107/2021).
+DECREE_118 = ("Nghị định số 118/2025/NĐ-CP ngày 09 tháng 6 năm 2025 của Chính phủ về thực hiện thủ tục hành "
+              "chính theo cơ chế một cửa, một cửa liên thông tại Bộ phận Một cửa và Cổng Dịch vụ công quốc gia")
+
+
+def today_hanoi() -> dt.date:
+    """Today in Hanoi (the only wall-clock read of this module: the regime of an undated draft decision)."""
+    from engine.calendar import LOCAL_TZ
+
+    return dt.datetime.now(LOCAL_TZ).date()
+
+
+def decision_forms(day: dt.date) -> FormSet:
+    """The form set a decision dated ``day`` refers to (the same switch as :func:`form_set_for`)."""
+    return FORMS_2025 if day >= REGIME_2025_FROM else FORMS_2018
+
+
+def legal_bases(day: dt.date) -> list[str]:
+    """The "Căn cứ …" lines of a decision dated ``day`` (without their final ";" or ".").
+
+    Before 1/7/2025: Decrees 61/2018 and 107/2021 and Circular 01/2018/TT-VPCP; from 1/7/2025: Decree
+    118/2025/NĐ-CP and, once issued (15/9/2025), Circular 03/2025/TT-VPCP (**[unverified]**, DOMAIN.md
+    §1.4). The other bases (local-government law, procedure-control decrees, Hanoi's one-stop rules)
+    are the same in both.
+    """
+    bases = [
+        "Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015; Luật sửa đổi, bổ sung một số điều "
+        "của Luật Tổ chức Chính phủ và Luật Tổ chức chính quyền địa phương ngày 22 tháng 11 năm 2019",
+        "Căn cứ Nghị định số 63/2010/NĐ-CP ngày 08 tháng 6 năm 2010 của Chính phủ về kiểm soát thủ tục hành chính; "
+        "Nghị định số 92/2017/NĐ-CP ngày 07 tháng 8 năm 2017 của Chính phủ sửa đổi, bổ sung một số điều của các "
+        "nghị định liên quan đến kiểm soát thủ tục hành chính",
+    ]
+    if day < REGIME_2025_FROM:
+        bases += [
+            "Căn cứ Nghị định số 61/2018/NĐ-CP ngày 23 tháng 4 năm 2018 của Chính phủ về thực hiện cơ chế một cửa, "
+            "một cửa liên thông trong giải quyết thủ tục hành chính; Nghị định số 107/2021/NĐ-CP ngày 06 tháng 12 "
+            "năm 2021 của Chính phủ sửa đổi, bổ sung một số điều của Nghị định số 61/2018/NĐ-CP",
+            f"Căn cứ {FORMS_2018.circular_full} hướng dẫn thi hành một số quy định của Nghị định số "
+            "61/2018/NĐ-CP",
+        ]
+    else:
+        bases.append(f"Căn cứ {DECREE_118}")
+        if day >= CIRCULAR_2025_ISSUED:
+            bases.append(f"Căn cứ {FORMS_2025.circular_full}")
+    bases.append(
+        "Căn cứ Quyết định số 18/2020/QĐ-UBND ngày 04 tháng 9 năm 2020 của Ủy ban nhân dân Thành phố Hà Nội ban "
+        "hành Quy định thực hiện cơ chế một cửa, một cửa liên thông trong giải quyết thủ tục hành chính trên địa "
+        "bàn Thành phố Hà Nội; Quyết định số 27/2023/QĐ-UBND ngày 22 tháng 11 năm 2023 sửa đổi, bổ sung Quy định "
+        "này")
+    return bases
+
+
 def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], options: DecisionOptions | None = None,
                  diagrams: _Diagrams | None = None) -> Doc:
     """The draft decision as a layout (see :func:`render_decision`)."""
     opt = options or DecisionOptions()
+    regime_day = opt.date or today_hanoi()
+    forms = decision_forms(regime_day)
     org: Organisation | None = catalogue.organisation
     org_name = (org.name if org else "") or "Ủy ban nhân dân huyện ……"
     units = dict(org.units) if org else {}
@@ -907,21 +971,7 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
         Rule(0.3),
         P(f"CHỦ TỊCH ỦY BAN NHÂN DÂN {area.upper()}", bold=True, align="center", space_after=12),
     ]
-    bases = [
-        "Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015; Luật sửa đổi, bổ sung một số điều "
-        "của Luật Tổ chức Chính phủ và Luật Tổ chức chính quyền địa phương ngày 22 tháng 11 năm 2019",
-        "Căn cứ Nghị định số 63/2010/NĐ-CP ngày 08 tháng 6 năm 2010 của Chính phủ về kiểm soát thủ tục hành chính; "
-        "Nghị định số 92/2017/NĐ-CP ngày 07 tháng 8 năm 2017 của Chính phủ sửa đổi, bổ sung một số điều của các "
-        "nghị định liên quan đến kiểm soát thủ tục hành chính",
-        "Căn cứ Nghị định số 61/2018/NĐ-CP ngày 23 tháng 4 năm 2018 của Chính phủ về thực hiện cơ chế một cửa, một "
-        "cửa liên thông trong giải quyết thủ tục hành chính; Nghị định số 107/2021/NĐ-CP ngày 06 tháng 12 năm 2021 "
-        "của Chính phủ sửa đổi, bổ sung một số điều của Nghị định số 61/2018/NĐ-CP",
-        "Căn cứ Thông tư số 01/2018/TT-VPCP ngày 23 tháng 11 năm 2018 của Văn phòng Chính phủ hướng dẫn thi hành một "
-        "số quy định của Nghị định số 61/2018/NĐ-CP",
-        "Căn cứ Quyết định số 18/2020/QĐ-UBND ngày 04 tháng 9 năm 2020 của Ủy ban nhân dân Thành phố Hà Nội ban hành "
-        "Quy định thực hiện cơ chế một cửa, một cửa liên thông trong giải quyết thủ tục hành chính trên địa bàn "
-        "Thành phố Hà Nội; Quyết định số 27/2023/QĐ-UBND ngày 22 tháng 11 năm 2023 sửa đổi, bổ sung Quy định này",
-    ]
+    bases = legal_bases(regime_day)
     for i, basis in enumerate(bases):
         blocks.append(P(basis + (";" if i < len(bases) - 1 else "."), italic=True, indent=True))
     blocks.append(P(f"Theo đề nghị của Chánh Văn phòng Hội đồng nhân dân và Ủy ban nhân dân {area} tại Tờ trình "
@@ -982,7 +1032,7 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
             blocks.append(P(f"Thời hạn giải quyết theo quy định: {limit_text(defn.time_limit)}"
                             + (f" ({defn.time_limit.basis})" if defn.time_limit.basis else "") + ".",
                             italic=True, align="justify", size=12))
-            blocks.append(annex_table(defn, units))
+            blocks.append(annex_table(defn, units, forms))
             blocks.append(P(f"Sơ đồ quy trình “{defn.name}”", italic=True, align="center", size=12, space_after=2))
             blocks.append(Picture(svg=(lambda d=defn: pictures.get(d, "svg")),
                                   png=(lambda d=defn: pictures.get(d, "png")),
@@ -993,7 +1043,8 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
 
 
 def render_decision(catalogue: Catalogue, *, level: str = "district", codes: Sequence[str] | None = None,
-                    place: str | None = None, deputy: bool = False, fmt: str = "docx") -> bytes:
+                    place: str | None = None, deputy: bool = False, fmt: str = "docx",
+                    date: dt.date | None = None) -> bytes:
     """The draft decision approving the internal processes, with its annex.
 
     Parameters
@@ -1009,6 +1060,10 @@ def render_decision(catalogue: Catalogue, *, level: str = "district", codes: Seq
         Signed by a vice-chairman (``KT. CHỦ TỊCH / PHÓ CHỦ TỊCH``) instead of ``CHỦ TỊCH``.
     fmt:
         ``docx`` or ``html``.
+    date:
+        The decision's date, printed in the date line and the annex's "(Kèm theo …)" line; it picks the
+        legal regime cited (:func:`legal_bases`) and the form set the annex names. None: left blank on
+        the draft, the regime is today's in Hanoi.
 
     Returns
     -------
@@ -1024,7 +1079,8 @@ def render_decision(catalogue: Catalogue, *, level: str = "district", codes: Seq
     defs = select_procedures(catalogue, level=level, codes=codes)
     diagrams = _Diagrams(defs, catalogue.organisation)
     diagrams.prefetch("png" if fmt == "docx" else "svg")
-    doc = decision_doc(catalogue, defs, DecisionOptions(level=level, place=place, deputy=deputy), diagrams)
+    doc = decision_doc(catalogue, defs, DecisionOptions(level=level, place=place, deputy=deputy, date=date),
+                       diagrams)
     return to_docx(doc) if fmt == "docx" else to_html(doc)
 
 
@@ -1864,5 +1920,5 @@ __all__ = [
     "form_set_for", "render_form", "render_ledger", "render_decision", "select_procedures", "decision_doc",
     "form_doc", "ledger_doc", "ledger_rows", "annex_table", "total_line", "ANNEX_COLUMNS", "CONTROL_COLUMNS",
     "LEDGER_COLUMNS", "Doc", "to_html", "to_docx", "vn_date", "vn_instant", "working_time_text",
-    "agency_lines", "place_from_organisation",
+    "agency_lines", "place_from_organisation", "legal_bases", "decision_forms", "limit_text", "split_contact",
 ]

@@ -291,3 +291,52 @@ def test_the_blanks_a_decision_would_print_are_named(cat):
     assert decision_gaps([defn]) == []
     gaps = decision_gaps([replace(defn, code="", source="/x/district/ho-kinh-doanh.yaml")])
     assert gaps == ["1 quy trình chưa có mã TTHC (in “Mã TTHC: ……”): ho-kinh-doanh"]
+
+
+# --------------------------------------------------------------------------- legal regime
+
+
+def _visible(page: str) -> str:
+    import html
+
+    body = re.sub(r"<style>.*?</style>|<svg.*?</svg>", "", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_the_preamble_and_the_annex_forms_follow_the_regime_of_the_decision_date(cat):
+    import datetime as dt
+
+    from engine.documents import FORMS_2025, legal_bases
+
+    old = _visible(render_decision(cat, codes=["1.001612"], fmt="html", date=dt.date(2025, 6, 30)).decode())
+    assert "Căn cứ Nghị định số 61/2018/NĐ-CP ngày 23 tháng 4 năm 2018" in old
+    assert "Nghị định số 107/2021/NĐ-CP" in old and "Căn cứ Thông tư số 01/2018/TT-VPCP" in old
+    assert "118/2025" not in old and "03/2025" not in old
+    assert "Mẫu 01: Giấy tiếp nhận hồ sơ và hẹn trả kết quả" in old and "Mẫu 06: Sổ theo dõi hồ sơ" in old
+    assert "Gia Lâm, ngày 30 tháng 6 năm 2025" in old
+
+    new = _visible(render_decision(cat, codes=["1.001612"], fmt="html", date=dt.date(2026, 1, 12)).decode())
+    assert ("Căn cứ Nghị định số 118/2025/NĐ-CP ngày 09 tháng 6 năm 2025 của Chính phủ về thực hiện thủ tục hành "
+            "chính theo cơ chế một cửa, một cửa liên thông tại Bộ phận Một cửa và Cổng Dịch vụ công quốc gia;") in new
+    assert f"Căn cứ {FORMS_2025.circular_full};" in new
+    assert "61/2018" not in new and "107/2021" not in new and "01/2018" not in new
+    assert "Mẫu 01: Giấy tiếp nhận hồ sơ và hẹn trả kết quả" in new
+    assert "Mẫu 07: Sổ theo dõi hồ sơ" in new and "Mẫu 06: Sổ theo dõi hồ sơ" not in new  # the ledger is 07 in 2025
+    for text in (old, new):  # the other bases stay
+        assert "Căn cứ Nghị định số 63/2010/NĐ-CP" in text and "Quyết định số 18/2020/QĐ-UBND" in text
+    # Between 1/7 and 15/9/2025 the new decree applies but its circular was not issued yet.
+    summer = legal_bases(dt.date(2025, 8, 1))
+    assert any("118/2025/NĐ-CP" in b for b in summer) and not any("03/2025" in b or "61/2018" in b for b in summer)
+
+
+def test_an_undated_draft_cites_the_regime_of_today(cat, monkeypatch):
+    import datetime as dt
+
+    import engine.documents as documents
+
+    monkeypatch.setattr(documents, "today_hanoi", lambda: dt.date(2025, 3, 3))
+    assert "61/2018/NĐ-CP" in render_decision(cat, codes=["1.001612"], fmt="html").decode()
+    monkeypatch.setattr(documents, "today_hanoi", lambda: dt.date(2026, 3, 3))
+    page = render_decision(cat, codes=["1.001612"], fmt="html").decode()
+    assert "118/2025/NĐ-CP" in page and "61/2018/NĐ-CP" not in page
+    assert "Gia Lâm, ngày …… tháng …… năm ……" in _visible(page)  # still blank on the draft
