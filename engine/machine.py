@@ -148,6 +148,7 @@ ACTION_LABELS = {
     "join_wait": "Chờ các nhánh song song",
     "timeliness": "Cảnh báo thời hạn",
     "apology": "Lập phiếu xin lỗi và hẹn lại",
+    "apology_signed": "Ký phiếu xin lỗi, hẹn lại ngày trả kết quả",
 }
 
 
@@ -911,6 +912,9 @@ def _resume_clock(defn: Definition, tr: Transition, now: dt.datetime, calendar: 
         state.clock_started_at = now
         state.clock_restarts += 1
     name = "clock_restart" if restart else "clock_resume"
+    if state.due_at is not None and state.due_at != before_due:  # the applicant is told the new appointment
+        tr.effects.append(Effect("notify_citizen", {"reason": "appointment_moved", "due_at": _iso(state.due_at),
+                                                    "due_before": _iso(before_due)}))
     tr.events.append(MachineEvent(name, None, None, data={
         "policy": policy, "reason": "financial" if financial else "supplement",
         "paused_minutes": state.paused_minutes,

@@ -1563,6 +1563,64 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
          None, holder)
 
 
+def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt.datetime,
+                 proposed_due_at: dt.datetime | None = None) -> Apology:
+    """The head of the unit answerable for a late dossier signs its apology (form 04).
+
+    The timer sweep drafts the apology with a proposed new appointment; the
+    head writes the reason, confirms the date or gives another, and signs.
+    The applicant is told the new appointment (``notify_citizen``), and the
+    reports count the apology from then on (a draft nobody signed is not an
+    apology made). One transaction; a refused call changes nothing.
+
+    Raises
+    ------
+    NotFound
+        When there is no such apology.
+    NotAuthorized
+        When the actor is not the head of the apology's unit.
+    ActionError
+        When the reason is empty, the apology is not a draft any more, the
+        dossier is finished, or the new appointment is not after both the one
+        that cannot be kept and ``now``.
+    """
+    now = utc(now)
+    reason = (reason or "").strip()
+    with _transaction(db) as s:
+        ap = s.exec(select(Apology).where(Apology.id == apology_id).with_for_update()).first()
+        if ap is None:
+            raise NotFound(f"apology {apology_id} does not exist")
+        unit = s.get(UnitRow, ap.unit_id) if ap.unit_id else None
+        head = _head_role(unit.roles or {}) if unit is not None else None
+        if actor.is_system or head is None or actor.unit != ap.unit_id or actor.role != head:
+            raise NotAuthorized(f"sign_apology: {actor} may not sign apology {apology_id}; "
+                                f"the head ({head or 'none'}) of {ap.unit_id} does")
+        if not reason:
+            raise ActionError("sign_apology: write the reason for the delay (it is printed on form 04)")
+        if ap.state != "draft":
+            raise ActionError(f"sign_apology: apology {apology_id} is already {ap.state}")
+        d = s.get(Dossier, ap.dossier_id)
+        if d is None or d.closed_at is not None or d.finished_at is not None:
+            raise ActionError(f"sign_apology: dossier {d.code if d else ap.dossier_id} is finished; "
+                              "no apology is needed")
+        new = utc(proposed_due_at) if proposed_due_at is not None else utc(ap.proposed_due_at)
+        if new <= utc(ap.due_at) or new <= now:
+            raise ActionError(f"sign_apology: the new appointment {new.isoformat()} must be after the one that "
+                              f"cannot be kept ({utc(ap.due_at).isoformat()}) and after now")
+        ap.reason, ap.proposed_due_at, ap.state = reason, new, "signed"
+        s.add(ap)
+        s.add(Event(dossier_id=d.id, at=now, actor=actor.username, actor_unit=actor.unit, action="apology_signed",
+                    from_status=d.status, to_status=d.status, comment=reason,
+                    data={"apology": ap.id, "due_at": utc(ap.due_at).isoformat(), "proposed_due_at": new.isoformat()}))
+        s.add(OutboxItem(kind="notify_citizen", dossier_id=d.id,
+                         payload={"reason": "apology", "apology": ap.id, "proposed_due_at": new.isoformat(),
+                                  "dossier_code": d.code, "procedure_code": d.procedure_code, "unit": ap.unit_id},
+                         idempotency_key=f"apology:{ap.id}:signed", state=OUTBOX_PENDING, available_at=now,
+                         created_at=now))
+        s.flush()
+        return ap
+
+
 # --------------------------------------------------------------------------- queries
 
 
@@ -1724,7 +1782,8 @@ def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None
     with _reading(db) as s:
         d, items, defn = _load(s, dossier)
         events = list(s.exec(select(Event).where(Event.dossier_id == d.id).order_by(Event.id)).all())
-        apologies = list(s.exec(select(Apology).where(Apology.dossier_id == d.id).order_by(Apology.id)).all())
+        apologies = [a for a in s.exec(select(Apology).where(Apology.dossier_id == d.id).order_by(Apology.id)).all()
+                     if a.state != "draft" or d.finished_at is None]  # a draft left unsigned is moot once finished
         users = {u.id: u.username for u in s.exec(select(User)).all()}
     cal = calendar or (_default_calendar() if now is not None else None)
     rows = []
@@ -1750,7 +1809,7 @@ __all__ = [
     "get_actor", "seed_organisation", "add_user", "hash_password", "check_password",
     "publish_definition", "current_definition", "definition_of",
     "submit", "receive", "claim", "complete", "sign", "return_result", "request_supplement",
-    "supplement_received", "financial_done", "withdraw", "stop",
+    "supplement_received", "financial_done", "withdraw", "stop", "sign_apology",
     "claim_outbox", "complete_outbox", "fail_outbox", "sweep_timers", "remaining_need",
     "list_tasks", "dossier_sheet", "reason_needed",
     "QuytrinhError", "ActionError", "IllegalAction", "StaleVersion", "NotAuthorized", "DuplicateRequest",

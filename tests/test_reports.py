@@ -104,6 +104,10 @@ def scenario(runtime):
     sv.withdraw(run.db, runtime.actor("motcua"), G, now=at(3, 12, 8, 30), comment="Công dân rút hồ sơ")
     sweep = sv.sweep_timers(run.db, now=at(3, 12, 9), calendar=runtime.calendar)
     assert sweep.apologies == 1
+    with run.db.session() as s:  # the head of the unit answerable signs it: then it counts
+        apology = s.exec(select(Apology)).one()
+    sv.sign_apology(run.db, runtime.actor("tckh_head"), apology.id, reason="Chờ xác minh thông tin đăng ký",
+                    now=at(3, 12, 9, 30))
     run.process(C, [at(3, 12, 10), at(3, 13, 9), at(3, 13, 14), at(3, 16, 9), at(3, 16, 10)])
     run.deliver(C, at(3, 17, 8))
     sv.receive(run.db, runtime.actor("motcua"), "1.001612", applicant="K", now=at(3, 12, 10),

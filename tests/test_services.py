@@ -202,6 +202,9 @@ def test_supplement_during_appraisal_pauses_the_clock(run):
     assert dossier.due_at == run.rt.calendar.add(due, paused)
     assert dossier.paused_at is None and dossier.status == Status.PROCESSING
     assert [e.action for e in run.events(d)][-2:] == ["clock_resume", "supplemented"]
+    told = [o.payload for o in run.outbox(d) if o.kind == "notify_citizen"][-1]  # the new appointment
+    assert (told["reason"], dt.datetime.fromisoformat(told["due_before"]), dt.datetime.fromisoformat(told["due_at"])
+            ) == ("appointment_moved", due, dossier.due_at)
 
 
 def test_withdraw_and_stop(run):
@@ -542,3 +545,57 @@ def test_timers_at_a_partner_without_a_head_reach_the_office_in_charge(run):
     sv.sweep_timers(run.db, now=run.rt.calendar.add(due, 5))
     heads = [o.payload for o in run.outbox(d) if o.kind == "notify_unit_head"]
     assert (heads[-1]["reason"], heads[-1]["unit"]) == ("dossier_overdue", "phong_qldt")
+
+
+def test_the_head_signs_the_apology_and_the_applicant_is_told_the_new_date(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="W", now=at(10, 8))
+    d = r.dossier_id
+    run.step(d, "assign", "tckh_head", "done", at(10, 9))
+    cal, due = run.rt.calendar, run.dossier(d).due_at
+    sv.sweep_timers(run.db, now=cal.sub(due, 420))
+    with run.db.session() as s:
+        apology = s.exec(select(Apology).where(Apology.dossier_id == d)).one()
+    later_date = cal.add(apology.proposed_due_at, 480)
+    before = dump(run.db)
+    refused = [
+        (NotAuthorized, dict(actor=run.actor("tckh_cv"), reason="Chờ xác minh")),  # not the head
+        (NotAuthorized, dict(actor=run.actor("qldt_head"), reason="Chờ xác minh")),  # another unit's head
+        (ActionError, dict(actor=run.actor("tckh_head"), reason="  ")),  # no reason
+        (ActionError, dict(actor=run.actor("tckh_head"), reason="Chờ xác minh", proposed_due_at=due)),  # not later
+    ]
+    for exc, kw in refused:
+        with pytest.raises(exc):
+            sv.sign_apology(run.db, kw.pop("actor"), apology.id, now=cal.sub(due, 400), **kw)
+        assert dump(run.db) == before  # a refused signature changes nothing
+    with pytest.raises(NotFound):
+        sv.sign_apology(run.db, run.actor("tckh_head"), 9999, reason="x", now=cal.sub(due, 400))
+    signed = sv.sign_apology(run.db, run.actor("tckh_head"), apology.id, reason="Chờ xác minh thông tin",
+                             proposed_due_at=later_date, now=cal.sub(due, 400))
+    assert (signed.state, signed.reason, signed.proposed_due_at) == ("signed", "Chờ xác minh thông tin", later_date)
+    told = [o.payload for o in run.outbox(d) if o.kind == "notify_citizen"][-1]
+    assert told["reason"] == "apology" and dt.datetime.fromisoformat(told["proposed_due_at"]) == later_date
+    assert run.events(d)[-1].action == "apology_signed" and run.events(d)[-1].actor == "tckh_head"
+    with pytest.raises(ActionError, match="already signed"):
+        sv.sign_apology(run.db, run.actor("tckh_head"), apology.id, reason="lần hai", now=cal.sub(due, 300))
+    assert sv.dossier_sheet(run.db, d).apologies[0].state == "signed"
+
+
+def test_an_unsigned_apology_is_moot_once_the_dossier_is_finished(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="X", now=at(10, 8))
+    d = r.dossier_id
+    cal, due = run.rt.calendar, run.dossier(d).due_at
+    sv.sweep_timers(run.db, now=cal.sub(due, 420))  # drafted: nothing done yet, it will not make it
+    assert len(sv.dossier_sheet(run.db, d).apologies) == 1
+    when = cal.sub(due, 400)
+    for step, user, outcome in (("assign", "tckh_head", "done"), ("appraise", "tckh_cv", "ok"),
+                                ("check", "tckh_head", "ok")):
+        run.step(d, step, user, outcome, when)
+    sv.sign(run.db, run.actor("tckh_head"), run.item(d, "sign").id, now=when)
+    run.step(d, "issue", "vanthu", "done", when)
+    sv.return_result(run.db, run.actor("motcua"), run.item(d, "deliver").id, now=when)
+    assert run.dossier(d).finished_at is not None
+    assert sv.dossier_sheet(run.db, d).apologies == []  # no form 04 to offer for a dossier finished in time
+    with run.db.session() as s:
+        apology = s.exec(select(Apology).where(Apology.dossier_id == d)).one()
+    with pytest.raises(ActionError, match="is finished"):
+        sv.sign_apology(run.db, run.actor("tckh_head"), apology.id, reason="x", now=when)

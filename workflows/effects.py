@@ -298,7 +298,15 @@ _CITIZEN_MESSAGES = {
 def notify_citizen(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
     """Tell the applicant what happened to the dossier (by the channel they filed through)."""
     reason = str(work.payload.get("reason") or "")
-    text = _CITIZEN_MESSAGES.get(reason, f"hồ sơ có thay đổi ({reason}).")
+    if reason == "appointment_moved":  # after a supplement or the financial obligations: the new date
+        text = (f"ngày hẹn trả kết quả được tính lại là {_local(work.payload.get('due_at'))} "
+                f"(trước đây hẹn {_local(work.payload.get('due_before'))}); thời gian bổ sung hồ sơ hoặc thực "
+                "hiện nghĩa vụ tài chính không tính vào thời hạn giải quyết.")
+    elif reason == "apology":  # a signed form 04: the new appointment
+        text = (f"cơ quan giải quyết xin lỗi vì chưa trả kết quả đúng hẹn và hẹn lại trả kết quả vào "
+                f"{_local(work.payload.get('proposed_due_at'))} (Mẫu 04).")
+    else:
+        text = _CITIZEN_MESSAGES.get(reason, f"hồ sơ có thay đổi ({reason}).")
     return _deliver(ctx, work, "citizen", "citizen", f"Hồ sơ {work.dossier_code}: {text}", {"reason": reason})
 
 
