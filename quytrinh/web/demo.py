@@ -10,7 +10,7 @@ administrator (``admin``). Every demo account has the password
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Iterator
 
 DEMO_PASSWORD = "demo123"
 
@@ -28,6 +28,25 @@ _NAMES = ["Nguyễn Thị Lan", "Trần Văn Minh", "Lê Thu Hà", "Phạm Quố
           "Đặng Văn Nam", "Bùi Thị Mai", "Đỗ Đức Thắng", "Ngô Thị Hạnh", "Dương Văn Tùng", "Lý Thị Ngọc",
           "Phan Văn Khánh", "Trịnh Thị Thảo", "Đinh Công Sơn", "Mai Thị Phương", "Tạ Văn Hải", "Hà Thị Yến",
           "Cao Minh Đức", "Lương Thị Quỳnh", "Chu Văn Bình", "Kiều Thị Trang", "Tô Văn Long", "Lâm Thị Hương"]
+#: More names are composed from these when the organisation has more staff than :data:`_NAMES`.
+_SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Ngô", "Dương", "Lý", "Phan",
+             "Trịnh", "Đinh", "Mai", "Tạ", "Hà", "Cao", "Lương", "Chu", "Kiều", "Tô", "Lâm"]
+_GIVEN = [("Thị", "Thanh"), ("Văn", "Hùng"), ("Thu", "Trang"), ("Đức", "Anh"), ("Ngọc", "Ánh"), ("Quang", "Vinh"),
+          ("Thị", "Dung"), ("Minh", "Tuấn"), ("Thanh", "Hoa"), ("Văn", "Quyết"), ("Thị", "Nhung"), ("Hữu", "Nghĩa"),
+          ("Thị", "Loan"), ("Công", "Thành"), ("Kim", "Oanh"), ("Xuân", "Trường")]
+
+
+def demo_full_names() -> Iterator[str]:
+    """Full names for the demo staff, every one different: :data:`_NAMES`, then names composed of a
+    surname and a middle and given name (24 × 16 more)."""
+    seen = set(_NAMES)
+    yield from _NAMES
+    for k in range(len(_SURNAMES)):
+        for j, (middle, given) in enumerate(_GIVEN):
+            name = f"{_SURNAMES[(k + 5 * j) % len(_SURNAMES)]} {middle} {given}"
+            if name not in seen:
+                seen.add(name)
+                yield name
 
 
 def demo_username(unit_id: str, role: str, n: int = 1) -> str:
@@ -90,8 +109,11 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
     digest = hash_password(DEMO_PASSWORD)  # one hash (random salt) for the shared demo password
     with store.write() as s:
         units = {u.id: u for u in s.exec(select(UnitRow)).all()}
-        existing = {u.username for u in s.exec(select(User)).all()}
-        for i, (username, unit, role) in enumerate(wanted):
+        users = s.exec(select(User)).all()
+        existing = {u.username for u in users}
+        # every new member of staff gets a name nobody has (the control sheet tells people apart by name)
+        names = (n for n in demo_full_names() if n not in {u.full_name for u in users})
+        for username, unit, role in wanted:
             row = units.get(unit)
             if row is None or role not in (row.roles or {}):
                 continue
@@ -101,7 +123,7 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
             out.append((username, DEMO_PASSWORD, what))
             if username in existing:
                 continue
-            s.add(User(username=username, full_name=_NAMES[i % len(_NAMES)], unit_id=unit, role=role,
+            s.add(User(username=username, full_name=next(names), unit_id=unit, role=role,
                        password_hash=digest, created_at=now))
             existing.add(username)
     return out

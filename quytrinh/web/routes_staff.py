@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from engine import services as sv
-from engine.errors import QuytrinhError
+from engine.errors import NotAuthorized, QuytrinhError, StaleVersion
 from engine.store import WorkItem
 from quytrinh.web.deps import WebUser, current_user, flash, now_of, people_of, render, require_role, store_of
 
@@ -67,22 +68,60 @@ def item_of(request: Request, user: WebUser, item_id: int) -> WorkItem:
     return item
 
 
-def _action_error(request: Request, exc: QuytrinhError, back: str) -> Response:
+def _action_error(request: Request, exc: QuytrinhError, back: str, *, item_id: int | None = None,
+                  user: WebUser | None = None, holder_matters: tuple[type, ...] = (NotAuthorized, StaleVersion)
+                  ) -> Response:
+    """Back to ``back`` with the refusal in Vietnamese.
+
+    ``item_id``, ``user``: the refused action was the user's on that work item; when the refusal is one
+    of ``holder_matters`` (not authorized, a stale page) and a colleague now holds the item, the message
+    says who (the database is unchanged either way).
+    """
     from quytrinh.web.app import error_message_vi
 
-    flash(request, error_message_vi(exc), "error")
+    holder = (_holder_of(request, item_id, user) if item_id is not None and user is not None
+              and isinstance(exc, holder_matters) else None)
+    if holder is not None:
+        flash(request, f"Công việc này đã được {holder} nhận xử lý; trang đã được tải lại.", "error")
+    else:
+        flash(request, error_message_vi(exc), "error")
     return RedirectResponse(back, status_code=303)
+
+
+def _holder_of(request: Request, item_id: int, user: WebUser) -> str | None:
+    """The full name of whoever other than ``user`` holds the live work item now (claimed or assigned)."""
+    from engine.store import User
+
+    with store_of(request).session() as s:
+        item = s.get(WorkItem, item_id)
+        if item is None or item.state != "claimed" or item.assignee_id in (None, user.id):
+            return None
+        holder = s.get(User, item.assignee_id)
+    if holder is None:
+        return None
+    return holder.full_name or holder.username
+
+
+def display_name(request: Request, username: str) -> str:
+    """The full name of a user, as the pages name people (the username when none is recorded)."""
+    return people_of(request).get(username, username)
 
 
 # --------------------------------------------------------------------------- inbox
 
 
-def waiting_for_applicant(store: Any, user: WebUser) -> list[dict[str, Any]]:
-    """Dossiers received by the user's one-stop unit that wait for the applicant (a supplement, or the
-    financial obligations: ``financial`` tells which)."""
+def waiting_for_applicant(store: Any, unit: str | None) -> list[dict[str, Any]]:
+    """Dossiers that wait for the applicant (a supplement, or the financial obligations), oldest wait first:
+    those received by the one-stop unit ``unit`` (every unit's when None).
+
+    Each is ``{"item", "dossier", "procedure", "financial", "asked"}``: the open citizen work item, the
+    dossier, the procedure's name, whether it is the financial obligations, and what was asked (the
+    comment of the action that opened the wait: what to supplement, printed on form 02; may be empty).
+    Also ``quytrinh tasks --waiting``.
+    """
     from sqlmodel import select
 
-    from engine.store import OPEN_ITEM_STATES, DefinitionVersion, Dossier
+    from engine.store import OPEN_ITEM_STATES, DefinitionVersion, Dossier, Event
 
     with store.session() as s:
         rows = s.exec(select(WorkItem, Dossier, DefinitionVersion)
@@ -90,12 +129,22 @@ def waiting_for_applicant(store: Any, user: WebUser) -> list[dict[str, Any]]:
                       .join(DefinitionVersion, DefinitionVersion.id == Dossier.definition_id)  # type: ignore[arg-type]
                       .where(WorkItem.kind == "citizen", WorkItem.state.in_(OPEN_ITEM_STATES))  # type: ignore[attr-defined]
                       .order_by(WorkItem.opened_at)).all()
-    out = []
-    for w, d, v in rows:
-        defn = sv.definition_of(v)
-        if defn.start.unit == user.unit_id:
-            step = defn.steps_by_id().get(w.step_id)
-            out.append({"item": w, "dossier": d, "financial": step is not None and step.financial})
+        out = []
+        for w, d, v in rows:
+            defn = sv.definition_of(v)
+            if unit is None or defn.start.unit == unit:
+                step = defn.steps_by_id().get(w.step_id)
+                out.append({"item": w, "dossier": d, "procedure": v.name,
+                            "financial": step is not None and step.financial, "asked": ""})
+        if out:  # what was asked: the latest event that opened the waiting step
+            ids = [r["dossier"].id for r in out]
+            events = s.exec(select(Event).where(Event.dossier_id.in_(ids), Event.comment != "")  # type: ignore[attr-defined]
+                            .order_by(Event.id)).all()
+            for r in out:
+                w = r["item"]
+                opened = [e for e in events if e.dossier_id == w.dossier_id and w.step_id in (e.to_steps or [])]
+                if opened:
+                    r["asked"] = opened[-1].comment
     return out
 
 
@@ -103,8 +152,9 @@ def waiting_for_applicant(store: Any, user: WebUser) -> list[dict[str, Any]]:
 def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
     store = store_of(request)
     mine, unit = inbox_rows(store, user, now_of(request))
-    waiting = waiting_for_applicant(store, user) if user.has("one_stop") else []
-    return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting})
+    waiting = waiting_for_applicant(store, user.unit_id) if user.has("one_stop") else []
+    return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting,
+                                          "people": people_of(request)})
 
 
 # --------------------------------------------------------------------------- work item
@@ -173,16 +223,16 @@ def _unit_names(request: Request) -> dict[str, str]:
 
 
 def _on_item(request: Request, user: WebUser, item_id: int, action: Any, idem: str, done: str,
-             **kw: Any) -> Response:
+             holder_matters: tuple[type, ...] = (NotAuthorized, StaleVersion), **kw: Any) -> Response:
     """Run ``action`` (claim, assign, release) on an item of the user's unit; back to its page with ``done``
-    (or the refusal, the dossier unchanged)."""
+    (or the refusal, the dossier unchanged; see :func:`_action_error` for ``holder_matters``)."""
     item_of(request, user, item_id)
     back = f"/items/{item_id}"
     try:
         action(store_of(request), user.actor, item_id, now=now_of(request),
                idempotency_key=f"web-{action.__name__}-{idem}" if idem else None, **kw)
     except QuytrinhError as exc:
-        return _action_error(request, exc, back)
+        return _action_error(request, exc, back, item_id=item_id, user=user, holder_matters=holder_matters)
     flash(request, done, "success")
     return RedirectResponse(back, status_code=303)
 
@@ -197,7 +247,9 @@ def item_claim(request: Request, item_id: int, version: int = Form(...), idem: s
 @router.post("/items/{item_id}/assign")
 def item_assign(request: Request, item_id: int, version: int = Form(...), to: str = Form(""), idem: str = Form(""),
                 user: WebUser = Depends(current_user)) -> Response:
-    return _on_item(request, user, item_id, sv.assign, idem, f"Đã phân công công việc này cho {to}.",
+    # (the head may assign an item someone holds: only a stale page is about the holder)
+    return _on_item(request, user, item_id, sv.assign, idem,
+                    f"Đã phân công công việc này cho {display_name(request, to)}.", holder_matters=(StaleVersion,),
                     to=to, expected_version=version)
 
 
@@ -214,13 +266,36 @@ REASON_ASKS = {"supplement": "Hãy ghi rõ giấy tờ, nội dung tổ chức, 
                "refuse": "Hãy ghi rõ lý do từ chối vào ô Ý kiến xử lý"}
 
 
-def _reason_needed_for(request: Request, item: WorkItem, outcome: str | None) -> str | None:
+def _definition_of_item(request: Request, item: WorkItem) -> Any:
+    """The definition the item's dossier runs (None if the dossier is gone)."""
     from engine.store import DefinitionVersion, Dossier
 
     with store_of(request).session() as s:
         d = s.get(Dossier, item.dossier_id)
         row = s.get(DefinitionVersion, d.definition_id) if d is not None else None
-    return sv.reason_needed(sv.definition_of(row), item.step_id, outcome) if row is not None else None
+    return sv.definition_of(row) if row is not None else None
+
+
+def _reason_needed_for(request: Request, item: WorkItem, outcome: str | None) -> str | None:
+    defn = _definition_of_item(request, item)
+    return sv.reason_needed(defn, item.step_id, outcome) if defn is not None else None
+
+
+def _got_appointment(request: Request, item: WorkItem, res: sv.ActionResult) -> bool:
+    """Whether completing ``item`` was the reception accepting the dossier: a receipt (form 01) to print.
+
+    That is the one-stop unit's re-check of a dossier registered online or supplemented: the reception
+    (start) step completed and the dossier now has its appointment.
+    """
+    from engine.machine import Status
+    from engine.store import Dossier
+
+    defn = _definition_of_item(request, item)
+    if defn is None or item.step_id != defn.start.id or res.status not in (Status.RECEIVED, Status.PROCESSING):
+        return False
+    with store_of(request).session() as s:
+        d = s.get(Dossier, item.dossier_id)
+    return d is not None and d.received_at is not None and d.due_at is not None
 
 
 @router.post("/items/{item_id}/complete")
@@ -244,15 +319,18 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
         else:
             res = sv.complete(store_of(request), user.actor, item_id, **kw)
     except QuytrinhError as exc:
-        return _action_error(request, exc, back)
+        return _action_error(request, exc, back, item_id=item_id, user=user)
     from engine.machine import Status
 
     if given:
-        given_text = f"; bước tiếp theo đã giao cho {assignee}"
+        given_text = f"; bước tiếp theo đã giao cho {display_name(request, assignee)}"
     elif assignee:  # the chosen outcome leads out of the unit: nothing to give
         given_text = "; bước tiếp theo không thuộc đơn vị nên không giao cho ai"
     else:
         given_text = ""
+    if _got_appointment(request, item, res):  # the counter accepted it: print form 01 for the applicant
+        flash(request, f"Đã tiếp nhận hồ sơ {res.dossier_code}. In Giấy tiếp nhận và hẹn trả kết quả.", "success")
+        return RedirectResponse(f"/dossiers/{res.dossier_code}/receipt", status_code=303)
     flash(request, f"Đã hoàn thành bước xử lý hồ sơ {res.dossier_code} — trạng thái: {Status(res.status).label}"
                    f"{given_text}.", "success")
     return RedirectResponse("/inbox", status_code=303)
@@ -396,16 +474,62 @@ def _receive_context(request: Request, procs: list[tuple[str, str]], **more: Any
     return {"procedures": procs, "communes": communes(request) if by_commune else (), **more}
 
 
+#: How long a dossier of the same procedure and applicant, received by the same user, counts as a likely
+#: repeat of the same reception (the form sent again after going Back) rather than a new dossier.
+REPEAT_WINDOW = dt.timedelta(minutes=10)
+
+
+def _no_store(response: Response) -> Response:
+    # Going Back must not show (and re-send) the form of a reception already made.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _same_applicant(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def earlier_reception(request: Request, user: WebUser, procedure: str, applicant: str) -> dict[str, Any] | None:
+    """The latest dossier of ``procedure`` and the same applicant that ``user`` received within
+    :data:`REPEAT_WINDOW` before now: ``{"code", "at", "receipt", "url"}`` (``url``: its receipt, or the
+    dossier's page when it was not accepted), or None."""
+    from sqlmodel import select
+
+    from engine.store import Dossier, Event
+
+    now = now_of(request)
+    with store_of(request).session() as s:
+        rows = s.exec(select(Dossier.code, Dossier.applicant, Dossier.registered_at, Dossier.received_at)
+                      .join(Event, Event.dossier_id == Dossier.id)  # type: ignore[arg-type]
+                      .where(Dossier.procedure_code == procedure, Dossier.registered_at >= now - REPEAT_WINDOW,
+                             Dossier.registered_at <= now, Event.actor == user.username)
+                      .distinct().order_by(Dossier.registered_at.desc())).all()  # type: ignore[attr-defined]
+    wanted = _same_applicant(applicant)
+    for code, name, at, received in rows:
+        if _same_applicant(name) == wanted:
+            return {"code": code, "at": at, "receipt": received is not None,
+                    "url": f"/dossiers/{code}/receipt" if received is not None else f"/dossiers/{code}"}
+    return None
+
+
+def _replay_of(request: Request, key: str) -> bool:
+    """Whether the idempotency key was used already (the engine then replays the first result)."""
+    from engine.store import RequestRecord
+
+    with store_of(request).session() as s:
+        return s.get(RequestRecord, key) is not None
+
+
 @router.get("/receive")
 def receive_page(request: Request, procedure: str = "", user: WebUser = Depends(require_role("one_stop"))) -> Response:
-    return render(request, "receive.html", _receive_context(request, receivable(request, user),
-                                                            form={"procedure": procedure}, idem=uuid.uuid4().hex))
+    return _no_store(render(request, "receive.html", _receive_context(
+        request, receivable(request, user), form={"procedure": procedure}, idem=uuid.uuid4().hex)))
 
 
 @router.post("/receive")
 def receive_submit(request: Request, procedure: str = Form(""), applicant: str = Form(""), contact: str = Form(""),
                    channel: str = Form("counter"), decision: str = Form("accept"), comment: str = Form(""),
-                   commune: str = Form(""), idem: str = Form(""),
+                   commune: str = Form(""), idem: str = Form(""), confirm_new: str = Form(""),
                    user: WebUser = Depends(require_role("one_stop"))) -> Response:
     form = {"procedure": procedure, "applicant": applicant, "contact": contact, "channel": channel,
             "decision": decision, "comment": comment, "commune": commune}
@@ -427,12 +551,16 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
         commune = ""  # a district-level dossier belongs to no commune
     elif known and commune not in known:
         problems.append("Thủ tục cấp xã: hãy chọn xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các phiếu).")
-    if not problems:
+    key = f"web-receive-{idem}" if idem else None
+    earlier = None
+    if not problems and not confirm_new and not (key and _replay_of(request, key)):
+        # The same form sent again (Back, then Tiếp nhận) must not make a second dossier: ask first.
+        earlier = earlier_reception(request, user, procedure, applicant)
+    if not problems and earlier is None:
         try:
             res = sv.receive(store_of(request), user.actor, procedure, applicant=applicant.strip(),
                              now=now_of(request), channel=channel, decision=decision, comment=comment.strip(),
-                             contact=contact.strip(), commune=commune,
-                             idempotency_key=f"web-receive-{idem}" if idem else None)
+                             contact=contact.strip(), commune=commune, idempotency_key=key)
         except QuytrinhError as exc:
             from quytrinh.web.app import error_message_vi
 
@@ -444,8 +572,9 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
                 return RedirectResponse(f"/dossiers/{res.dossier_code}/receipt", status_code=303)
             flash(request, f"Đã ghi nhận hồ sơ {res.dossier_code}.", "success")
             return RedirectResponse(f"/dossiers/{res.dossier_code}", status_code=303)
-    return render(request, "receive.html", _receive_context(request, procs, form=form, problems=problems,
-                                                            idem=uuid.uuid4().hex), status_code=422)
+    return _no_store(render(request, "receive.html", _receive_context(
+        request, procs, form=form, problems=problems, earlier=earlier, idem=uuid.uuid4().hex),
+        status_code=409 if earlier is not None else 422))
 
 
 @router.get("/dossiers/{code}/receipt")

@@ -183,3 +183,69 @@ def test_an_outcome_leading_out_of_the_unit_completes_and_gives_nothing(web, cli
     assert "bước tiếp theo không thuộc đơn vị nên không giao cho ai" in r.text
     with web.store.session() as s:
         assert s.get(WorkItem, sign.id).state == "done"
+
+
+def _name(web, **names: str) -> None:
+    """Give users their full names (the test staff are named by their usernames)."""
+    from sqlalchemy import update
+
+    from engine.store import User
+
+    with web.store.write() as s:
+        for username, full_name in names.items():
+            s.execute(update(User).where(User.username == username).values(full_name=full_name))
+
+
+def test_the_pages_name_people_by_their_full_names(web, client_for):
+    _name(web, tckh_cv="Lê Thu Hà", tckh_cv2="Phạm Quốc Huy", tckh_head="Trần Văn Minh")
+    item = _appraise(web)
+    head = client_for("tckh_head")
+    page = head.get(f"/items/{item.id}").text
+    r = head.post(f"/items/{item.id}/assign", data={"csrf_token": csrf_of(page), "version": _version(web, item.id),
+                                                   "to": "tckh_cv2"}, follow_redirects=True)
+    assert "Đã phân công công việc này cho Phạm Quốc Huy." in r.text and "cho tckh_cv2" not in r.text
+    assert ": giao cho Phạm Quốc Huy" in r.text  # the history too
+    inbox = client_for("tckh_cv").get("/inbox").text
+    row = re.search(rf'<tr class="[^"]*" data-item="{item.id}".*?</tr>', inbox, re.S)[0]
+    assert "<td>Phạm Quốc Huy</td>" in row and "tckh_cv2" not in row  # the column Người xử lý
+    # completing while naming the officer of the next step
+    r0, step, head, page = _head_at_the_assignment_step(web, client_for, "Hộ kinh doanh Hoa Cúc")
+    r2 = head.post(f"/items/{step}/complete", data={"csrf_token": csrf_of(page), "version": r0.version,
+                                                   "outcome": "done", "assignee": "tckh_cv"}, follow_redirects=True)
+    assert "bước tiếp theo đã giao cho Lê Thu Hà." in r2.text
+
+
+def test_the_history_names_the_timers_and_says_what_they_found(web, client_for):
+    item = _appraise(web)
+    # The appraisal has one working day: at 15:00 it is nearly due; a week later it is overdue, and so is
+    # the dossier's appointment (3 working days).
+    for hours in (7, 24 * 7):
+        web.clock.advance(hours=hours)
+        sv.sweep_timers(web.store, now=web.clock())
+    page = client_for("tckh_cv").get(f"/items/{item.id}").text
+    history = page.split('id="history"', 1)[1]
+    assert "system" not in history
+    timers = re.findall(r'<div class="when">[^<]*· Hệ thống \(hẹn giờ\)</div>\s*<div><b>Cảnh báo thời hạn</b>(.*?)</div>',
+                        history)
+    step = "Thẩm định hồ sơ, dự thảo kết quả giải quyết"
+    assert timers == [f" — {step}: sắp đến hạn", f" — {step}: quá hạn", ": hồ sơ quá hạn trả kết quả"]
+    # (no "→ Đang xử lý": a timer changes no status)
+
+
+def test_a_colleagues_claim_is_named_and_changes_nothing(web, client_for):
+    _name(web, tckh_cv2="Phạm Quốc Huy")
+    item = _appraise(web)
+    cv = client_for("tckh_cv")
+    page = cv.get(f"/items/{item.id}").text  # open: offered to take it
+    version = _version(web, item.id)
+    sv.claim(web.store, web.runtime.actor("tckh_cv2"), item.id, now=web.clock(), expected_version=version)
+    before = dump(web.store)
+    r = cv.post(f"/items/{item.id}/claim", data={"csrf_token": csrf_of(page), "version": version},
+                follow_redirects=True)
+    assert r.url.path == f"/items/{item.id}"
+    assert "Công việc này đã được Phạm Quốc Huy nhận xử lý; trang đã được tải lại." in r.text
+    assert "Bạn không có quyền" not in r.text and dump(web.store) == before
+    # completing from the stale page says the same
+    r = cv.post(f"/items/{item.id}/complete", data={"csrf_token": csrf_of(page), "version": version, "outcome": "ok"},
+                follow_redirects=True)
+    assert "đã được Phạm Quốc Huy nhận xử lý" in r.text and dump(web.store) == before

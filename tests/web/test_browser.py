@@ -92,3 +92,43 @@ def test_household_business_dossier_through_every_step(live_server, browser, tmp
     for n, (username, _) in enumerate(steps):
         assert f"Bước {n + 1}: ý kiến của {username}" in history
     shot(counter, tmp_path, "dossier")
+
+
+def test_going_back_to_the_reception_form_and_sending_it_again_receives_no_second_dossier(live_server, browser,
+                                                                                          tmp_path):
+    from sqlmodel import func, select
+
+    from engine.store import Dossier
+
+    def dossiers() -> int:
+        with live_server.web.store.session() as s:
+            return s.exec(select(func.count()).select_from(Dossier)).one()
+
+    ctx = browser.new_context(base_url=live_server.url, locale="vi-VN")
+    page = ctx.new_page()
+    page.goto("/login")
+    page.fill("input[name=username]", "motcua")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/inbox$"))
+
+    def send() -> None:
+        page.select_option("select[name=procedure]", "1.001612")
+        page.fill("input[name=applicant]", "Hộ kinh doanh Lê Văn Tâm")
+        page.click("#receive-form button[type=submit]")
+
+    page.goto("/receive")
+    send()
+    page.wait_for_url(re.compile(r".*/receipt$"))
+    code = re.search(r"/dossiers/([^/]+)/receipt", page.url).group(1)
+    page.go_back()
+    page.wait_for_url(re.compile(r".*/receive$"))
+    send()  # the same dossier again
+    page.wait_for_selector("#repeat-warning")
+    assert code in page.locator("#repeat-warning").inner_text() and dossiers() == 1
+    shot(page, tmp_path, "receive-again")
+    page.check("#confirm-new")  # a genuinely new one of the same applicant
+    page.click("#receive-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/receipt$"))
+    assert code not in page.url and dossiers() == 2
+    ctx.close()

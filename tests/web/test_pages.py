@@ -155,6 +155,24 @@ def test_demo_seed_is_idempotent_and_its_accounts_sign_in(db, catalogue):
     app.state.store.dispose()
 
 
+def test_every_demo_user_has_a_name_of_their_own(db):
+    import datetime as dt
+
+    from sqlmodel import select
+
+    from engine.definition import default_root, load_catalogue
+    from engine.store import User
+    from quytrinh.web.demo import seed_demo
+
+    catalogue = load_catalogue([default_root()])  # the whole catalogue: more staff than the 24 first names
+    accounts = seed_demo(db, catalogue, dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc))
+    with db.session() as s:  # the control sheet tells people apart by name: no two share one
+        people = {u.username: u.full_name for u in s.exec(select(User)).all()}
+    assert len(people) == len(accounts) > 24
+    assert len(set(people.values())) == len(people), sorted(people.values())
+    assert people["ubnd_pct"] != people["vanthu"] and all(len(n.split()) == 3 for n in people.values())
+
+
 def test_one_stop_records_the_supplement_of_a_waiting_dossier(web, client_for):
     res = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="Bà Ngô Thị Huệ", now=web.clock())
     assign = sv.complete(web.store, web.runtime.actor("tckh_head"), res.opened[-1], outcome="done", now=web.clock())
@@ -167,6 +185,7 @@ def test_one_stop_records_the_supplement_of_a_waiting_dossier(web, client_for):
     assert inbox.count('id="waiting"') == 1
     waiting = inbox.split('id="waiting"', 1)[1]
     assert f'data-dossier="{res.dossier_code}"' in waiting
+    assert "Thiếu bản sao giấy tờ pháp lý" in waiting  # what was asked (form 02)
     page = c.get(f"/dossiers/{res.dossier_code}").text
     assert "Đã nhận hồ sơ bổ sung" in page
     assert "Đã nhận hồ sơ bổ sung" not in client_for("tckh_cv").get(f"/dossiers/{res.dossier_code}").text
@@ -180,3 +199,67 @@ def test_one_stop_records_the_supplement_of_a_waiting_dossier(web, client_for):
     again = c.post(f"/dossiers/{res.dossier_code}/supplemented",
                    data={"csrf_token": csrf_of(page), "version": asked.version})
     assert again.status_code == 200 and "flash-error" in again.text
+
+
+def _receive_form(c, **data):
+    page = c.get("/receive")
+    return page, {"procedure": "1.001612", "applicant": "Hộ kinh doanh Phúc Lộc", "contact": "0987 654 321",
+                  "channel": "counter", "decision": "accept", "csrf_token": csrf_of(page.text),
+                  "idem": re.search(r'name="idem" value="([^"]+)"', page.text).group(1), **data}
+
+
+def test_the_form_sent_again_after_going_back_receives_no_second_dossier(web, client_for):
+    from engine.store import dump
+
+    c = client_for("motcua")
+    page, data = _receive_form(c)
+    assert page.headers["cache-control"] == "no-store"  # Back shows a fresh form, not the one sent
+    first = c.post("/receive", data=data)
+    assert first.url.path.endswith("/receipt")
+    code = first.url.path.split("/")[2]
+    # The same key again (a double click) replays the first reception: same receipt, nothing new.
+    before = dump(web.store)
+    assert c.post("/receive", data=data).url.path == first.url.path and dump(web.store) == before
+    # Back, then Tiếp nhận again (a fresh form: a new key), five minutes later, the name typed a bit differently.
+    web.clock.advance(minutes=5)
+    _, again = _receive_form(c, applicant=" hộ kinh doanh  Phúc Lộc")
+    r = c.post("/receive", data=again)
+    assert r.status_code == 409 and dump(web.store) == before
+    assert r.headers["cache-control"] == "no-store"
+    warning = re.search(r'<div class="flash flash-error" role="alert" id="repeat-warning">(.*?)</div>', r.text, re.S)
+    assert warning and code in warning[1] and f'href="/dossiers/{code}/receipt"' in warning[1]
+    assert "08:00" in warning[1]  # when the earlier one was received (local time)
+    assert 'name="confirm_new"' in r.text and "Đây là hồ sơ khác, vẫn tiếp nhận" in r.text
+    assert 'value=" hộ kinh doanh  Phúc Lộc"' in r.text and 'value="0987 654 321"' in r.text  # the form kept
+    # Another procedure, another applicant, another member of staff, or ten minutes later: no question.
+    assert "repeat-warning" not in c.post("/receive", data=_receive_form(c, applicant="Bà Trần Thị Xuân")[1]).text
+    other = client_for("motcua2")
+    assert other.post("/receive", data=_receive_form(other)[1]).url.path.endswith("/receipt")
+    # Confirmed: a genuinely new dossier of the same applicant.
+    r = c.post("/receive", data={**again, "confirm_new": "1"})
+    assert r.status_code == 200 and r.url.path.endswith("/receipt") and code not in r.url.path
+    web.clock.advance(minutes=11)
+    assert c.post("/receive", data=_receive_form(c)[1]).url.path.endswith("/receipt")
+
+
+def test_accepting_a_supplemented_dossier_at_the_counter_leads_to_its_receipt(web, client_for):
+    rt = web.runtime
+    res = sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Ông Vũ Đình Khang", now=web.clock(),
+                     decision="supplement", comment="Bổ sung bản sao căn cước")
+    web.clock.advance(days=1)
+    back = sv.supplement_received(web.store, rt.actor("motcua"), res.dossier_code, now=web.clock())
+    assert back.status == 1 and back.opened  # the reception step again: the counter checks the dossier
+    c = client_for("motcua")
+    page = c.get(f"/items/{back.opened[-1]}").text
+    r = c.post(f"/items/{back.opened[-1]}/complete", data={"csrf_token": csrf_of(page), "version": back.version,
+                                                          "outcome": "accept"})
+    assert r.status_code == 200 and r.url.path == f"/dossiers/{res.dossier_code}/receipt"
+    assert "Đã tiếp nhận hồ sơ" in r.text and "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in r.text.upper()
+    # Any other step completes to the inbox, as before.
+    assign = sv.dossier_sheet(web.store, res.dossier_code).rows[-1]
+    head = client_for("tckh_head")
+    page = head.get(f"/items/{assign.item_id}").text
+    r = head.post(f"/items/{assign.item_id}/complete", data={"csrf_token": csrf_of(page), "outcome": "done",
+                                                            "version": sv.dossier_sheet(web.store, res.dossier_code)
+                                                            .dossier.version})
+    assert r.url.path == "/inbox"
