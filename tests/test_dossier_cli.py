@@ -88,8 +88,9 @@ def test_withdraw_stop_and_supplement_commands(cli):
         "--decision", "supplement", "--comment", "Bổ sung bản sao căn cước")
     out = cli("dossier", "supplemented", "1.001612-20260310-000002", "--as", "motcua", "--now", "2026-03-11T08:00")
     assert "1 Mới đăng ký" in out
-    assert "7 Công dân yêu cầu rút hồ sơ" in cli("dossier", "withdraw", "1.001612-20260310-000001", "--as",
-                                                  "motcua", "--now", "2026-03-11T09:00")
+    assert "7 Công dân yêu cầu rút hồ sơ" in cli("dossier", "withdraw", "1.001612-20260310-000001", "--comment",
+                                                  "Đơn số 5 ngày 11/3/2026", "--as", "motcua",
+                                                  "--now", "2026-03-11T09:00")
     assert "8 Dừng xử lý" in cli("dossier", "stop", "1.001612-20260310-000002", "--reason", "Hồ sơ giả mạo",
                                  "--as", "motcua", "--now", "2026-03-11T09:00")
 
@@ -176,7 +177,8 @@ def run_main(capsys, monkeypatch, *args: str) -> tuple[int, str, str]:
 def test_a_refused_action_on_a_closed_dossier_says_what_is_left(cli, capsys, monkeypatch):
     _staff(cli)
     cli("dossier", "receive", "1.001612", "--applicant", "F", "--as", "motcua", "--now", "2026-03-10T08:00")
-    cli("dossier", "withdraw", "1.001612-20260310-000001", "--as", "motcua", "--now", "2026-03-10T09:00")
+    cli("dossier", "withdraw", "1.001612-20260310-000001", "--comment", "Đơn đề nghị rút hồ sơ", "--as", "motcua",
+        "--now", "2026-03-10T09:00")
     code, out, err = run_main(capsys, monkeypatch, "dossier", "stop", "1.001612-20260310-000001", "--reason", "x",
                               "--as", "motcua", "--now", "2026-03-10T10:00")
     assert (code, out) == (1, "")
@@ -325,3 +327,34 @@ def test_a_commune_level_dossier_names_its_commune(cli, db_url):
     with Session(engine) as s:
         assert s.exec(select(Dossier.commune)).one() == "Xã Bát Tràng"
     engine.dispose()
+
+
+def test_a_withdrawal_needs_the_applicants_written_request(cli, db_url):
+    _staff(cli)
+    cli("dossier", "receive", "1.001612", "--applicant", "G", "--as", "motcua", "--now", "2026-03-10T08:00")
+    before = dump(Store(db_url))
+    proc = run_console(db_url, "dossier", "withdraw", "1.001612-20260310-000001", "--as", "motcua")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "Thiếu tùy chọn '--comment'." in proc.stderr and "Cách dùng: quytrinh dossier withdraw" in proc.stderr
+    assert dump(Store(db_url)) == before
+    help_text = run_console(db_url, "dossier", "withdraw", "--help").stdout
+    assert "Đơn đề nghị rút hồ sơ" in help_text and "bắt buộc" in help_text
+
+
+def test_tasks_waiting_lists_the_dossiers_waiting_for_the_applicant(cli):
+    _staff(cli)
+    cli("dossier", "receive", "1.001612", "--applicant", "Hộ kinh doanh An Khang", "--as", "motcua",
+        "--now", "2026-03-10T08:00", "--decision", "supplement", "--comment", "Bổ sung bản sao căn cước chủ hộ")
+    cli("dossier", "receive", "1.001612", "--applicant", "Hộ kinh doanh Bình Minh", "--as", "motcua",
+        "--now", "2026-03-10T08:10")
+    out = cli("tasks", "--waiting", "--unit", "bp_mot_cua", "--now", "2026-03-10T09:00")
+    header = next(line for line in out.splitlines() if "Hồ sơ" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == [
+        "Hồ sơ", "Thủ tục", "Người nộp", "Chờ từ", "Chờ", "Nội dung chờ"]
+    for text in ("1.001612-20260310-000001", "1.001612 — Đăng ký thành lập hộ kinh doanh", "Hộ kinh doanh An Khang",
+                 "10/03/2026 08:00", "Bổ sung hồ sơ", "Bổ sung bản sao căn cước chủ hộ"):
+        assert text in out, text
+    assert "Bình Minh" not in out  # accepted: it waits for no one outside
+    assert "Không có hồ sơ nào đang chờ" in cli("tasks", "--waiting", "--unit", "xa_mot_cua")
+    cli("dossier", "supplemented", "1.001612-20260310-000001", "--as", "motcua", "--now", "2026-03-11T08:00")
+    assert "Không có hồ sơ nào đang chờ" in cli("tasks", "--waiting", "--now", "2026-03-11T09:00")

@@ -2,6 +2,7 @@
 
     quytrinh dossier receive 1.001612 --applicant "Nguyễn Văn A" --as motcua
     quytrinh tasks --unit phong_tckh [--user cv1] [--overdue]
+    quytrinh tasks --waiting [--unit bp_mot_cua]
     quytrinh task claim 12 --as cv1
     quytrinh task assign 12 --to cv2 --as truongphong
     quytrinh task release 12 --as cv2
@@ -296,12 +297,13 @@ def _dossier_action(name: str, dossier: str, as_user: Optional[str], now: Option
 @guarded
 def withdraw_cmd(
     dossier: str = DOSSIER_ARG,
-    comment: str = typer.Option("", "--comment", help="Lý do (theo đơn của người nộp)."),
+    comment: str = typer.Option(..., "--comment", help="Đơn đề nghị rút hồ sơ của tổ chức, cá nhân: số, ngày, lý do "
+                                                        "(bắt buộc)."),
     as_user: Optional[str] = AS_OPT,
     key: Optional[str] = KEY_OPT,
     now: Optional[str] = NOW_OPT,
 ) -> None:
-    """Người nộp rút hồ sơ (trạng thái 7)."""
+    """Tổ chức, cá nhân rút hồ sơ theo đơn đề nghị (trạng thái 7)."""
     _dossier_action("withdraw", dossier, as_user, now, key, comment=comment)
 
 
@@ -352,6 +354,8 @@ def tasks_cmd(
     unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ công việc của đơn vị này."),
     user: Optional[str] = typer.Option(None, "--user", help="Chỉ công việc người này xử lý được."),
     overdue: bool = typer.Option(False, "--overdue", help="Chỉ công việc quá hạn."),
+    waiting: bool = typer.Option(False, "--waiting", help="Hồ sơ chờ tổ chức, cá nhân bổ sung hoặc thực hiện nghĩa "
+                                                          "vụ tài chính (của Bộ phận Một cửa --unit)."),
     now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
 ) -> None:
     """Danh sách công việc đang chờ xử lý, hạn sớm nhất trước."""
@@ -363,6 +367,9 @@ def tasks_cmd(
 
     at = parse_now(now)
     store = open_store()
+    if waiting:
+        _print_waiting(store, unit)
+        return
     rows = sv.list_tasks(store, now=at, unit=unit, user=user, overdue=overdue)
     if not rows:
         typer.echo("Không có công việc nào.")
@@ -376,6 +383,28 @@ def tasks_cmd(
         table.add_row(str(r.item_id), r.dossier_code, esc(f"{r.step_name} [{r.step_id}]"),
                       esc(f"{r.unit_id or 'Tổ chức, cá nhân'}/{r.role or '–'}"), esc(r.assignee or "–"), local(r.due_at),
                       remaining, LABELS_VI[Timeliness(r.timeliness)] if r.timeliness else "–")
+    _console().print(table)
+
+
+def _print_waiting(store: Any, unit: Optional[str]) -> None:
+    """The dossiers waiting for the applicant, as the one-stop staff's inbox lists them, oldest wait first."""
+    from rich.markup import escape as esc
+    from rich.table import Table
+
+    from quytrinh.web.routes_staff import waiting_for_applicant
+
+    rows = waiting_for_applicant(store, unit)
+    if not rows:
+        typer.echo("Không có hồ sơ nào đang chờ bổ sung hoặc thực hiện nghĩa vụ tài chính.")
+        return
+    table = Table()
+    for col in ("Hồ sơ", "Thủ tục", "Người nộp", "Chờ từ", "Chờ", "Nội dung chờ"):
+        table.add_column(col)
+    for r in rows:
+        d, w = r["dossier"], r["item"]
+        what = "Nghĩa vụ tài chính" if r["financial"] else "Bổ sung hồ sơ"
+        table.add_row(d.code, esc(f"{d.procedure_code} — {r['procedure']}"), esc(d.applicant), local(w.opened_at),
+                      what, esc(r["asked"] or w.step_name))
     _console().print(table)
 
 
