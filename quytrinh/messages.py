@@ -91,6 +91,7 @@ ACTION_VERBS = {
     "financial_done": "ghi nhận đã thực hiện nghĩa vụ tài chính",
     "withdraw": "rút hồ sơ",
     "stop": "dừng xử lý",
+    "sign_apology": "ký phiếu xin lỗi",
 }
 
 #: The headline of each kind of refusal, before the specifics.
@@ -348,6 +349,18 @@ _RULES: list[Rule] = [
                   "cầu bổ sung, hoàn thiện hồ sơ."),
     (ActionError, r"record the applicant's written request \(comment: its number, date and reason\)",
      lambda m, a: "hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (--comment: số, ngày, lý do)."),
+    (ActionError, r"write the reason for the delay \(it is printed on form 04\)",
+     lambda m, a: "hãy ghi lý do chậm trễ (--reason), in trên Phiếu xin lỗi và hẹn lại (Mẫu 04)."),
+    (ActionError, r"apology (?P<i>\d+) is already (?P<st>\w+)",
+     lambda m, a: f"phiếu xin lỗi {m['i']} đã được ký; không ký lại."),
+    (ActionError, r"dossier (?P<c>\S+) is finished; no apology is needed",
+     lambda m, a: f"hồ sơ {m['c']} đã giải quyết xong; không cần phiếu xin lỗi."),
+    (ActionError, r"the new appointment (?P<n>\S+) must be after the one that cannot be kept \((?P<o>[^)]+)\) "
+                  r"and after now",
+     lambda m, a: f"ngày hẹn mới {_local(m['n'])} phải sau ngày hẹn không thực hiện được "
+                  f"({_local(m['o'])}) và sau thời điểm hiện tại."),
+    (NotAuthorized, r"(?P<who>.+?) may not sign apology (?P<i>\d+); the head \((?P<h>[^)]+)\) of (?P<u>\S+) does",
+     lambda m, a: f"chỉ người đứng đầu {m['u']} mới ký phiếu xin lỗi {m['i']}."),
     (ActionError, r"give the reason \(it is printed on the notice to the applicant\)",
      lambda m, a: "hãy ghi lý do (--reason), in trên thông báo gửi người nộp."),
     # ---- CalendarError: durations and dates typed by the user

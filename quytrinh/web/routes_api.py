@@ -194,6 +194,27 @@ class EventOut(BaseModel):
     comment: str
 
 
+class ApologyOut(BaseModel):
+    id: int
+    state: Literal["draft", "signed", "sent"]
+    unit: Optional[str] = Field(None, description="The unit answerable for the delay; its head signs")
+    due_at: dt.datetime = Field(..., description="The appointment that cannot be kept")
+    proposed_due_at: dt.datetime = Field(..., description="The new appointment")
+    reason: str
+    drafted_at: dt.datetime
+
+
+class ApologyIn(BaseModel):
+    reason: str = Field(..., description="Why the dossier is late (printed on form 04)")
+    proposed_due_at: Optional[dt.datetime] = Field(
+        None, description="The new appointment (timezone-aware); default: the one the timer proposed")
+
+
+def _apology_out(a: Any) -> ApologyOut:
+    return ApologyOut(id=a.id, state=a.state, unit=a.unit_id, due_at=a.due_at, proposed_due_at=a.proposed_due_at,
+                      reason=a.reason, drafted_at=a.drafted_at)
+
+
 class DossierOut(BaseModel):
     id: int
     code: str
@@ -213,6 +234,8 @@ class DossierOut(BaseModel):
     timeliness: Optional[str]
     items: list[ItemOut]
     events: list[EventOut]
+    apologies: list[ApologyOut] = Field(default_factory=list, description="Forms 04: drafted by the timer, "
+                                                                          "signed by the unit's head")
 
 
 def _action_out(res: sv.ActionResult) -> ActionOut:
@@ -390,4 +413,16 @@ def dossier(request: Request, ref: str, user: WebUser = Depends(api_user)) -> Do
                       definition_version=d.definition_version, applicant=d.applicant, channel=d.channel,
                       status=d.status, status_label=Status(d.status).label, result=d.result, version=d.version,
                       received_at=d.received_at, due_at=d.due_at, finished_at=d.finished_at, closed_at=d.closed_at,
-                      timeliness=sheet.timeliness, items=items, events=events)
+                      timeliness=sheet.timeliness, items=items, events=events,
+                      apologies=[_apology_out(a) for a in sheet.apologies])
+
+
+@router.post("/apologies/{apology_id}/sign", response_model=ApologyOut,
+             responses={k: ERRORS[k] for k in (401, 403, 404, 422)})
+def sign_apology(request: Request, apology_id: int, body: ApologyIn, user: WebUser = Depends(api_user)) -> ApologyOut:
+    """The head of the answerable unit signs a drafted apology (form 04): the reason, the new appointment
+    (default: the proposed one). The applicant is told the new date; reports count it from then on."""
+    if body.proposed_due_at is not None and body.proposed_due_at.tzinfo is None:
+        raise HTTPException(422, "proposed_due_at needs a timezone (e.g. 2026-12-02T17:00:00+07:00)")
+    return _apology_out(sv.sign_apology(store_of(request), user.actor, apology_id, reason=body.reason,
+                                        proposed_due_at=body.proposed_due_at, now=now_of(request)))

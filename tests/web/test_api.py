@@ -126,3 +126,25 @@ def test_the_one_stop_unit_records_a_supplement(api):
     assert r.status_code == 200 and r.json()["action"] == "supplement_received" and r.json()["status"] == 1
     r = c.post(f"/api/dossiers/{d['dossier_code']}/supplemented", headers=mc)
     assert r.status_code == 409 and r.json()["error"] == "illegal_action"
+
+
+def test_the_head_signs_the_apology_through_the_api(api, web):
+    from engine import services as sv
+
+    c, mc = api("motcua")
+    code = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "Lê Văn Chậm"},
+                  headers=mc).json()["dossier_code"]
+    due = sv.dossier_sheet(web.store, code).dossier.due_at
+    sv.sweep_timers(web.store, now=web.runtime.calendar.sub(due, 420))  # nothing done: form 04 drafted
+    hc, head = api("tckh_head")
+    [apology] = hc.get(f"/api/dossiers/{code}", headers=head).json()["apologies"]
+    assert (apology["state"], apology["unit"], apology["reason"]) == ("draft", "phong_tckh", "")
+    url = f"/api/apologies/{apology['id']}/sign"
+    sc, staff = api("tckh_cv")
+    assert sc.post(url, json={"reason": "Chờ xác minh"}, headers=staff).status_code == 403
+    assert hc.post(url, json={"reason": " "}, headers=head).status_code == 422
+    assert hc.post(url, json={"reason": "x", "proposed_due_at": "2026-12-02T17:00:00"}, headers=head).status_code == 422
+    r = hc.post(url, json={"reason": "Chờ xác minh thông tin đăng ký"}, headers=head)
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["proposed_due_at"]) == ("signed", apology["proposed_due_at"])
+    assert hc.post(url, json={"reason": "lần hai"}, headers=head).status_code == 422  # already signed
