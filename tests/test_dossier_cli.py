@@ -358,3 +358,21 @@ def test_tasks_waiting_lists_the_dossiers_waiting_for_the_applicant(cli):
     assert "Không có hồ sơ nào đang chờ" in cli("tasks", "--waiting", "--unit", "xa_mot_cua")
     cli("dossier", "supplemented", "1.001612-20260310-000001", "--as", "motcua", "--now", "2026-03-11T08:00")
     assert "Không có hồ sơ nào đang chờ" in cli("tasks", "--waiting", "--now", "2026-03-11T09:00")
+
+
+def test_the_sheet_names_the_timers_and_what_they_found(cli, db_url):
+    import datetime as dt
+
+    from engine import services as sv
+
+    _staff(cli)
+    cli("dossier", "receive", "1.001612", "--applicant", "H", "--as", "motcua", "--now", "2026-03-10T08:00")
+    # the assignment step has 2 working hours: nearly due at 09:30, overdue after 10:00; the appointment
+    # (3 working days) passes a week later
+    for at in ("2026-03-10T09:40", "2026-03-17T09:00"):
+        sv.sweep_timers(Store(db_url), now=dt.datetime.fromisoformat(at + "+07:00"))
+    sheet = cli("dossier", "show", "1.001612-20260310-000001", "--now", "2026-03-17T09:00")
+    assert " system" not in sheet
+    assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn [assign]: sắp đến hạn" in sheet
+    assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn [assign]: quá hạn" in sheet
+    assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn: hồ sơ quá hạn trả kết quả" in sheet

@@ -34,6 +34,9 @@ LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 dossier_app = typer.Typer(help="Hồ sơ: tiếp nhận, xem phiếu kiểm soát, rút, dừng, bổ sung.", no_args_is_help=True)
 task_app = typer.Typer(help="Công việc: nhận xử lý, phân công, trả lại, hoàn thành một bước.", no_args_is_help=True)
 
+#: What a timer found about a step (the ``to`` of a ``timeliness`` event), as the sheet's log says it.
+TIMER_FINDINGS = {"nearly_due": "sắp đến hạn", "overdue": "quá hạn", "not_due": "trở lại trong hạn"}
+
 #: How the state of an apology (form 04) is written on the sheet.
 APOLOGY_STATES = {"draft": "dự thảo", "signed": "đã ký", "sent": "đã gửi"}
 
@@ -271,7 +274,13 @@ def show_cmd(
         if e.action in ("assign", "release") and e.data:  # whom the work went to, or who gave it back
             who = sheet.usernames.get(e.data.get("to" if e.action == "assign" else "from"), "–")
             to = f" → {who}" if e.action == "assign" else f" ({who} trả lại)"
-        console.print(esc(f"  {local(e.at)}  {e.actor}: {ACTION_LABELS.get(e.action, e.action)}{step}"
+        if e.action == "timeliness" and e.data:  # what the timer found
+            to = f": {TIMER_FINDINGS.get(e.data.get('to'), 'trở lại trong hạn')}" if e.step_id else (
+                ": hồ sơ quá hạn trả kết quả" if e.data.get("to") == "overdue" else ": hồ sơ trở lại trong hạn")
+        actor = e.actor
+        if actor == "system":
+            actor = "Hệ thống (hẹn giờ)" if e.action in ("timeliness", "apology") else "Hệ thống"
+        console.print(esc(f"  {local(e.at)}  {actor}: {ACTION_LABELS.get(e.action, e.action)}{step}"
                           f"{(' (' + e.outcome + ')') if e.outcome else ''}{to}{change}{comment}"))
     for a in sheet.apologies:
         state = APOLOGY_STATES.get(a.state, a.state)
