@@ -795,13 +795,178 @@ def decision_gaps(definitions: Sequence[Definition]) -> list[str]:
     return out
 
 
+#: The cases branch steps are grouped under in the annex, in this order (FORMS.md §C: "a) Đối với
+#: trường hợp …").
+ANNEX_CASES = {
+    "supplement": "Đối với trường hợp hồ sơ chưa đầy đủ, hợp lệ, cần bổ sung, hoàn thiện",
+    "refuse_reception": "Đối với trường hợp hồ sơ không đủ điều kiện tiếp nhận",
+    "refuse": "Đối với trường hợp hồ sơ không đủ điều kiện giải quyết",
+    "financial": "Đối với trường hợp phải thực hiện nghĩa vụ tài chính",
+    "other": "Đối với các trường hợp khác",
+}
+
+#: The row that introduces the cases, under the total.
+ANNEX_CASES_LEAD = "Các bước theo từng trường hợp (không cộng vào tổng thời gian giải quyết):"
+
+
+@dataclass
+class AnnexPlan:
+    """How the annex lays out a procedure's steps.
+
+    ``main``: the main path to the normal result, numbered Bước 1..n; its working times add up to the
+    total row. ``parallel``: per main step id, the steps run at the same time as it (a parallel
+    branch's shorter arm), each with the numbers of the main steps it runs alongside. ``cases``: the
+    other steps (supplementation, refusal…), grouped by case: (case label, [(step, entered after these
+    main step numbers; empty: after the step before it in the case)]).
+    """
+
+    main: list[Step]
+    parallel: dict[str, list[tuple[Step, list[int]]]]
+    cases: list[tuple[str, list[tuple[Step, list[int]]]]]
+
+    def number(self, step_id: str) -> int | None:
+        return next((i for i, s in enumerate(self.main, 1) if s.id == step_id), None)
+
+
+def annex_plan(defn: Definition) -> AnnexPlan:
+    """Split a definition's steps into the main path, its parallel arms and the cases (see :class:`AnnexPlan`).
+
+    The main path is the longest working-time path (:func:`engine.graph.forward_graph`, citizen steps
+    counting 0) from the start to a step returning the result, among the steps that lead to that result;
+    ties go to the path with more steps (a citizen step paying fees is part of it), then to the table
+    order. It is the critical path of :func:`engine.graph.critical_path` whenever the result path is the
+    longest (every definition of the catalogue). A definition without a result step keeps its steps in
+    table order.
+    """
+    import networkx as nx
+
+    from engine.graph import forward_graph, result_terminals, step_graph, step_minutes
+
+    steps = list(defn.steps)
+    if not steps:
+        return AnnexPlan([], {}, [])
+    by_id = defn.steps_by_id()
+    index = {st.id: i for i, st in enumerate(steps)}
+    g = step_graph(defn)
+    fwd = forward_graph(defn, g)
+    results = [st.id for st in result_terminals(defn)]
+    start = defn.start.id
+    if not nx.is_directed_acyclic_graph(fwd):
+        return AnnexPlan(steps, {}, [])
+    reach = nx.descendants(fwd, start) | {start}
+    leads = set(results).union(*(nx.ancestors(fwd, r) for r in results)) if results else set()
+    main_set = reach & leads
+    if not main_set or not (set(results) & main_set):
+        return AnnexPlan(steps, {}, [])
+
+    # Every step of main_set is reached from the start through main_set (the steps on the way to it
+    # lead to the result too), so each one after the start has a predecessor already scored.
+    sub = fwd.subgraph(main_set)
+    best: dict[str, tuple[int, int, str | None]] = {}  # minutes, steps, predecessor on the best path
+    for n in nx.topological_sort(sub):
+        own = step_minutes(by_id[n])
+        if n == start:
+            best[n] = (own, 1, None)
+            continue
+        m, k, _, q = max((best[q][0], best[q][1], -index[q], q) for q in sub.predecessors(n))
+        best[n] = (m + own, k + 1, q)
+    ends = [r for r in results if r in best]
+    end = max(ends, key=lambda r: (best[r][0], best[r][1], -index[r]))
+    path = [end]
+    while best[path[-1]][2] is not None:
+        path.append(best[path[-1]][2])  # type: ignore[arg-type]
+    path.reverse()
+    on_path = set(path)
+    number = {sid: i for i, sid in enumerate(path, 1)}
+
+    parallel: dict[str, list[tuple[Step, list[int]]]] = {}
+    alternatives: list[Step] = []
+    forks = {t for st in steps for r in st.routes if r.parallel for t in r.targets}
+    for st in steps:
+        if st.id not in main_set or st.id in on_path:
+            continue
+        up, down = nx.ancestors(sub, st.id), nx.descendants(sub, st.id)
+        alongside = [sid for sid in path if sid not in up and sid not in down]
+        in_arm = any(f == st.id or f in up for f in forks if f not in on_path)
+        if in_arm and alongside:
+            parallel.setdefault(alongside[-1], []).append((st, [number[a] for a in alongside]))
+        else:
+            alternatives.append(st)
+
+    def entries(st: Step) -> list[int]:
+        return sorted({number[q] for q in g.predecessors(st.id) if q in number})
+
+    branch = g.subgraph(set(g) - main_set)
+
+    def roots(st: Step) -> set[str]:
+        """The main steps a branch step is reached from, through branch steps only."""
+        found: set[str] = set()
+        for b in nx.ancestors(branch, st.id) | {st.id}:
+            found.update(q for q in g.predecessors(b) if q in main_set)
+        return found
+
+    refusal_ends = {st.id for st in steps if st.terminal and st.ends == "refusal"}
+    buckets: dict[str, list[tuple[Step, list[int]]]] = {}
+    alt_cases: dict[str, list[tuple[Step, list[int]]]] = {}
+    for st in alternatives:  # a shorter alternative way to the result: its case is the outcome taken into it
+        route = next((r for q in g.predecessors(st.id) if q in on_path for r in by_id[q].routes
+                      if st.id in r.targets), None)
+        what = route.display if route is not None else ""
+        label = f"Đối với trường hợp {what[:1].lower() + what[1:]}" if what else ANNEX_CASES["other"]
+        alt_cases.setdefault(label, []).append((st, entries(st)))
+    for st in steps:
+        if st.id in main_set:
+            continue
+        after = entries(st)
+        if st.paused:
+            kind = "financial" if st.financial else "supplement"
+        elif any(t == st.id or nx.has_path(branch, st.id, t) for t in refusal_ends):
+            kind = "refuse_reception" if roots(st) == {start} else "refuse"
+        else:
+            kind = "other"
+        buckets.setdefault(kind, []).append((st, after))
+    cases = [(ANNEX_CASES[k], buckets[k]) for k in ("supplement", "refuse_reception", "refuse", "financial")
+             if k in buckets]
+    cases += list(alt_cases.items())
+    if "other" in buckets:
+        cases.append((ANNEX_CASES["other"], buckets["other"]))
+    return AnnexPlan([by_id[sid] for sid in path], parallel, cases)
+
+
+def _letter(i: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[i] if i < 26 else str(i + 1)
+
+
+def _after(numbers: Sequence[int]) -> str:
+    return ("Sau Bước " + ", ".join(str(n) for n in numbers)) if numbers else "Tiếp theo"
+
+
 def annex_table(defn: Definition, units: Mapping[str, Any], forms: "FormSet | None" = None) -> Table:
-    """The step table of one procedure, with the total row (``forms``: the set the decision cites)."""
+    """The step table of one procedure (``forms``: the set the decision cites).
+
+    The main path first, numbered Bước 1..n, with the steps run in parallel beside the one they run
+    alongside ("Song song", not counted); then the total row, which those numbered rows add up to;
+    then, after a lead-in row, the other steps by case, "a) Đối với trường hợp …", each saying after
+    which step it happens (:func:`annex_plan`).
+    """
+    plan = annex_plan(defn)
+
+    def row(label: str, step: Step, time: str | None = None) -> list[Cell]:
+        return [C(label, align="center"), C(step.name), C(_responsible(step, units)),
+                C(time or _step_time(step), align="center"), C(_produces(step, forms))]
+
     rows = []
-    for i, step in enumerate(defn.steps, 1):
-        rows.append([C(f"Bước {i}", align="center"), C(step.name), C(_responsible(step, units)),
-                     C(_step_time(step), align="center"), C(_produces(step, forms))])
+    for i, step in enumerate(plan.main, 1):
+        rows.append(row(f"Bước {i}", step))
+        for other, alongside in plan.parallel.get(step.id, []):
+            with_ = ", ".join(str(n) for n in alongside)
+            rows.append(row("Song song", other, f"{_step_time(other)} (đồng thời với Bước {with_})"))
     rows.append([C(total_line(defn), bold=True, colspan=5)])
+    if plan.cases:
+        rows.append([C(ANNEX_CASES_LEAD, italic=True, colspan=5)])
+        for k, (label, members) in enumerate(plan.cases):
+            rows.append([C(f"{_letter(k)}) {label}", bold=True, italic=True, colspan=5)])
+            rows.extend(row(_after(after), step) for step, after in members)
     return Table([[C(h, bold=True, align="center") for h in ANNEX_COLUMNS]], rows, (1.3, 5, 3.6, 2.2, 2.6), size=12,
                  css="annex")
 

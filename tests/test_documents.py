@@ -157,35 +157,77 @@ def test_docx_header_title_preamble_articles_and_signature(default_docx):
     assert any(t.startswith("(Kèm theo Quyết định số") for t in texts)
 
 
+def _days(cell: str) -> float:
+    """Working days of a time cell ("0,5 ngày làm việc", "1 giờ làm việc", "Không tính thời gian")."""
+    m = re.match(r"([\d,]+) (ngày|giờ)", cell)
+    if not m:
+        return 0.0
+    value = float(m.group(1).replace(",", "."))
+    return value if m.group(2) == "ngày" else value / 8
+
+
 def test_docx_annex_one_table_per_procedure_with_steps_total_and_picture(default_docx, cat):
     defs = select_procedures(cat, level="district")
     tables = annex_tables(default_docx)
     assert len(tables) == len(defs) == 2
     for table, defn in zip(tables, defs):
         assert tuple(c.text for c in table.rows[0].cells) == ANNEX_COLUMNS
-        body = table.rows[1:-1]
-        assert len(body) == len(defn.steps)
-        for i, (row, s) in enumerate(zip(body, defn.steps), 1):
-            assert row.cells[0].text == f"Bước {i}" and row.cells[1].text == s.name
-        total = table.rows[-1].cells[0].text
+        labels = [r.cells[0].text for r in table.rows[1:]]
+        total_at = next(i for i, r in enumerate(table.rows) if r.cells[0].text.startswith("Tổng thời gian"))
+        total = table.rows[total_at].cells[0].text
         assert total == total_line(defn)
         assert total.startswith("Tổng thời gian giải quyết TTHC: ") and "thời hạn theo quy định" in total
+        # Above the total: the main path, Bước 1..n, whose times add up to the total.
+        main = [r for r in table.rows[1:total_at] if r.cells[0].text.startswith("Bước")]
+        assert [r.cells[0].text for r in main] == [f"Bước {i}" for i in range(1, len(main) + 1)]
+        assert main[0].cells[1].text == defn.start.name and main[-1].cells[1].text == defn.step("deliver").name
+        days = sum(_days(r.cells[3].text) for r in main)
+        assert f"{days:g}".replace(".", ",") in total.split("/")[0]
+        # Below it: every other step, under a case "a) Đối với trường hợp …", numbered after the step it follows.
+        cases = [lab for lab in labels if re.match(r"[a-z]\) Đối với trường hợp", lab)]
+        assert cases[:2] == ["a) Đối với trường hợp hồ sơ chưa đầy đủ, hợp lệ, cần bổ sung, hoàn thiện",
+                             "b) Đối với trường hợp hồ sơ không đủ điều kiện tiếp nhận"]
+        assert "c) Đối với trường hợp hồ sơ không đủ điều kiện giải quyết" in cases
+        names = [r.cells[1].text for r in table.rows[1:] if not r.cells[0].text.startswith(("Tổng", "Các bước"))
+                 and not re.match(r"[a-z]\) ", r.cells[0].text)]
+        assert sorted(names) == sorted(s.name for s in defn.steps)  # each step once
+        supplement = next(r for r in table.rows if r.cells[1].text == defn.step("supplement_counter").name)
+        assert supplement.cells[0].text == "Sau Bước 1" and supplement.cells[3].text == "Không tính thời gian"
+        assert not any(r.cells[1].text == defn.step("refuse_draft").name for r in main)
     texts = [p.text for p in default_docx.paragraphs]
     assert "I. LĨNH VỰC THÀNH LẬP VÀ HOẠT ĐỘNG DOANH NGHIỆP (HỘ KINH DOANH) (02 TTHC)" in texts
     assert not any(cat.find(APPROVED).name in t for t in texts)
-    shapes = default_docx.inline_shapes
-    assert len(shapes) == len(defs)
-    text_width = default_docx.sections[0].page_width - default_docx.sections[0].left_margin \
-        - default_docx.sections[0].right_margin
-    for shape in shapes:
-        assert shape.width <= text_width + Mm(0.5)
-        assert shape.width >= text_width - Mm(0.5) or shape.height >= Mm(199)  # page width, unless too tall
+    assert len(default_docx.inline_shapes) == len(defs)
+    household = cat.find("1.001612")  # 3 working days: "03" under the title as in the total row
+    assert any(t.startswith("Thời hạn giải quyết theo quy định: 03 ngày làm việc") for t in texts)
+    assert "thời hạn theo quy định: 03 ngày làm việc" in total_line(household)
+
+
+def test_a_parallel_arm_is_shown_beside_the_step_it_runs_with_and_not_added(cat):
+    from engine.documents import annex_plan
+
+    defn = cat.find(APPROVED)  # the commune's opinion (7 days) and the site check (3 days) run in parallel
+    plan = annex_plan(defn)
+    assert [s.id for s in plan.main][:5] == ["receive", "assign", "appraise", "consult_commune", "report"]
+    assert [(s.id, n) for s, n in plan.parallel["consult_commune"]] == [("site_check", [4])]
+    d = docx.Document(io.BytesIO(render_decision(cat, codes=[APPROVED])))
+    rows = [[c.text for c in r.cells] for r in annex_tables(d)[0].rows]
+    i = next(k for k, r in enumerate(rows) if r[0] == "Bước 4")
+    assert rows[i + 1][0] == "Song song" and rows[i + 1][1] == defn.step("site_check").name
+    assert rows[i + 1][3] == "03 ngày làm việc (đồng thời với Bước 4)"
+    assert rows[i + 2][0] == "Bước 5"
+    total = next(r for r in rows if r[0].startswith("Tổng"))[0]
+    main_days = sum(_days(r[3]) for r in rows if r[0].startswith("Bước"))
+    assert main_days == 15 and total.startswith("Tổng thời gian giải quyết TTHC: 15 ngày làm việc")
+    refusal = next(r for r in rows if r[1] == defn.step("refuse_draft").name)
+    assert refusal[0] == "Sau Bước 3, 5"
+    assert next(r for r in rows if r[1] == defn.step("return_refusal").name)[0] == "Tiếp theo"
 
 
 def test_docx_with_codes_deputy_and_place(cat):
     d = docx.Document(io.BytesIO(render_decision(cat, codes=[APPROVED], deputy=True, place="Hà Nội")))
     tables = annex_tables(d)
-    assert len(tables) == 1 and len(tables[0].rows) == len(cat.find(APPROVED).steps) + 2
+    assert len(tables) == 1
     texts = [p.text for p in all_paragraphs(d)]
     assert any(cat.find(APPROVED).name in t for t in texts)
     assert "KT. CHỦ TỊCH" in texts and "PHÓ CHỦ TỊCH" in texts
@@ -197,6 +239,8 @@ def test_docx_with_codes_deputy_and_place(cat):
 
 
 def test_html_has_the_same_content(default_html, cat):
+    from engine.documents import annex_plan
+
     defs = select_procedures(cat, level="district")
     page = default_html
     assert page.startswith("<!DOCTYPE html>") and "@page { size: 210mm 297mm;" in page
@@ -206,7 +250,7 @@ def test_html_has_the_same_content(default_html, cat):
     assert page.count("<svg") == len(defs) and "<?xml" not in page
     for defn in defs:
         assert _h(total_line(defn)) in page or total_line(defn) in page
-        assert f"Bước {len(defn.steps)}" in page
+        assert f"Bước {len(annex_plan(defn).main)}" in page and "a) Đối với trường hợp" in page
     for h in ANNEX_COLUMNS:
         assert f">{h}<" in page
     assert cat.find(APPROVED).name not in page
