@@ -133,6 +133,14 @@ class ReportRow:
         rate = self.late_rate
         return None if rate is None else 1 - rate
 
+    @property
+    def completed_on_time_rate(self) -> float | None:
+        """(early + on time) / completed with a time limit: the share of the dossiers finished in the period
+        that were finished in time (the "(đúng hạn + trước hạn) / tổng số đã giải quyết" figure of the
+        provincial indices); None when none was finished."""
+        timed = self.completed - self.completed_unclassified
+        return None if timed == 0 else (self.completed_early + self.completed_on_time) / timed
+
     def add(self, other: "ReportRow") -> None:
         """Add the counts of ``other`` to this row."""
         for f in _COUNT_FIELDS:
@@ -143,7 +151,8 @@ class ReportRow:
         data: dict[str, Any] = {"key": self.key, "label": self.label}
         data.update({f: getattr(self, f) for f in _COUNT_FIELDS})
         data.update(to_process=self.to_process, open=self.open, completed=self.completed, late=self.late,
-                    late_rate=self.late_rate, on_time_rate=self.on_time_rate)
+                    late_rate=self.late_rate, on_time_rate=self.on_time_rate,
+                    completed_on_time_rate=self.completed_on_time_rate)
         return data
 
 
@@ -390,6 +399,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("apologies", "Phiếu xin lỗi (mẫu 04)", "n"),
     ("late_rate", "Tỷ lệ trễ hạn (%)", "%"),
     ("on_time_rate", "Tỷ lệ đúng và trước hạn (%)", "%"),
+    ("completed_on_time_rate", "Tỷ lệ đã giải quyết đúng và trước hạn (%)", "%"),
 )
 
 

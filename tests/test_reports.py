@@ -209,13 +209,14 @@ def test_csv_xlsx_and_chart_exports(runtime, scenario, tmp_path):
     hb = body["1.001612 – Đăng ký thành lập hộ kinh doanh"]
     assert (hb["Tiếp nhận trong kỳ"], hb["Đang giải quyết: quá hạn"], hb["Phiếu xin lỗi (mẫu 04)"]) == ("8", "1", "1")
     assert hb["Tỷ lệ trễ hạn (%)"] == "22.22" and hb["Tỷ lệ đúng và trước hạn (%)"] == "77.78"
+    assert hb["Tỷ lệ đã giải quyết đúng và trước hạn (%)"] == "75.00"  # A, B, I early, C late
     assert body["Tổng cộng"]["Tổng số phải giải quyết"] == "10"
 
     path = tmp_path / "r.xlsx"
     report_xlsx(report, path)
     ws = load_workbook(path).active
     header = [c.value for c in ws[3]]
-    assert header[0] == "Thủ tục hành chính" and header[-1] == "Tỷ lệ đúng và trước hạn (%)"
+    assert header[0] == "Thủ tục hành chính" and header[-1] == "Tỷ lệ đã giải quyết đúng và trước hạn (%)"
     assert ws["A3"].font.bold and ws["A3"].fill.fgColor.rgb.endswith("1F4E79")
     values = {ws.cell(row=r, column=1).value: [c.value for c in ws[r]] for r in range(4, ws.max_row + 1)}
     total = values["Tổng cộng"]
@@ -314,3 +315,13 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     unknown = head.get("/reports/heatmap?code=9.999999")
     assert unknown.status_code == 200 and "Không có thủ tục mã 9.999999" in unknown.text
     assert client_for("motcua").get("/reports").status_code == 403  # one-stop staff: not a viewer
+
+
+def test_rates_round_half_up_the_same_everywhere():
+    from engine.reports import ReportRow, _percent
+
+    row = ReportRow("x", "x", received=32, completed_late=1, completed_early=31)
+    assert row.late_rate == 1 / 32 and _percent(row.late_rate) == 3.13  # half up, as Excel shows 0.03125
+    assert _percent(row.on_time_rate) == 96.88 and _percent(2 / 3) == 66.67 and _percent(0.145) == 14.5
+    assert row.completed_on_time_rate == 31 / 32
+    assert ReportRow("y", "y", received=1, open_overdue=1).completed_on_time_rate is None  # none finished
