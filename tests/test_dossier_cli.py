@@ -376,3 +376,27 @@ def test_the_sheet_names_the_timers_and_what_they_found(cli, db_url):
     assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn [assign]: sắp đến hạn" in sheet
     assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn [assign]: quá hạn" in sheet
     assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn: hồ sơ quá hạn trả kết quả" in sheet
+
+
+def test_the_head_signs_the_apology_from_the_command_line(cli, db_url):
+    from engine import services as sv
+    from engine.calendar import WorkCalendar
+    from engine.store import Store
+
+    _staff(cli)
+    cli("dossier", "receive", "1.001612", "--applicant", "Muộn", "--as", "motcua", "--now", "2026-03-10T08:00")
+    code = "1.001612-20260310-000001"
+    proc = run_console(db_url, "dossier", "apology", code, "--reason", "Chờ xác minh", "--as", "truongphong",
+                       "--now", "2026-03-12T09:00")
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        f"quytrinh: hồ sơ {code} không có phiếu xin lỗi nào đang chờ ký.")
+    store = Store(db_url)
+    due = sv.dossier_sheet(store, code).dossier.due_at
+    sv.sweep_timers(store, now=WorkCalendar.default().sub(due, 420))
+    store.dispose()
+    proc = run_console(db_url, "dossier", "apology", code, "--reason", "Chờ xác minh", "--as", "chuyenvien",
+                       "--now", "2026-03-12T09:00")
+    assert proc.returncode == 1 and "chỉ người đứng đầu phong_tckh mới ký phiếu xin lỗi" in proc.stderr
+    out = cli("dossier", "apology", code, "--reason", "Chờ xác minh thông tin", "--new-date", "2026-03-18T16:00",
+              "--as", "truongphong", "--now", "2026-03-12T09:00")
+    assert f"Đã ký Phiếu xin lỗi và hẹn lại: hồ sơ {code}, hẹn trả kết quả lúc 16:00 ngày 18/03/2026" in out

@@ -355,6 +355,39 @@ def financial_done_cmd(
     _dossier_action("financial_done", dossier, as_user, now, key, comment=comment)
 
 
+@dossier_app.command("apology")
+@guarded
+def apology_cmd(
+    dossier: str = DOSSIER_ARG,
+    reason: str = typer.Option(..., "--reason", help="Lý do chậm trễ (in trên Phiếu xin lỗi, Mẫu 04)."),
+    new_date: Optional[str] = typer.Option(None, "--new-date", help="Hẹn lại trả kết quả, YYYY-MM-DDTHH:MM (giờ Việt "
+                                                                    "Nam); mặc định: ngày hệ thống đề xuất."),
+    as_user: Optional[str] = AS_OPT,
+    now: Optional[str] = NOW_OPT,
+) -> None:
+    """Lãnh đạo đơn vị ký Phiếu xin lỗi và hẹn lại ngày trả kết quả (dự thảo do hệ thống lập)."""
+    from engine import services as sv
+
+    at = parse_now(now)
+    proposed = None
+    if new_date:
+        try:
+            proposed = dt.datetime.fromisoformat(new_date.strip())
+        except ValueError:
+            raise localized(ActionError(f"--new-date '{new_date}' không phải thời điểm; viết YYYY-MM-DDTHH:MM "
+                                        "(giờ Việt Nam).")) from None
+        proposed = proposed if proposed.tzinfo else proposed.replace(tzinfo=LOCAL_TZ)
+    store = open_store()
+    actor = actor_of(store, as_user)
+    drafts = [a for a in sv.dossier_sheet(store, dossier).apologies if a.state == "draft"]
+    if not drafts:
+        raise localized(ActionError(f"hồ sơ {dossier} không có phiếu xin lỗi nào đang chờ ký."))
+    signed = sv.sign_apology(store, actor, drafts[-1].id, reason=reason, proposed_due_at=proposed, now=at)
+    when = signed.proposed_due_at.astimezone(LOCAL_TZ)
+    typer.echo(f"Đã ký Phiếu xin lỗi và hẹn lại: hồ sơ {dossier}, hẹn trả kết quả lúc {when:%H:%M} ngày "
+               f"{when:%d/%m/%Y}; đã thông báo cho tổ chức, cá nhân (in: quytrinh form 04 {dossier}).")
+
+
 # --------------------------------------------------------------------------- tasks
 
 

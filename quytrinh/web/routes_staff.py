@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from engine import services as sv
 from engine.errors import NotAuthorized, QuytrinhError, StaleVersion
+from engine.calendar import LOCAL_TZ
 from engine.store import WorkItem
 from quytrinh.web.deps import WebUser, current_user, flash, now_of, people_of, render, require_role, store_of
 
@@ -357,7 +358,42 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
         "may_record_financial": mine and any(s.financial for s in waiting),
         "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE,
         "forms": available_forms(sheet), "forms_url": forms_url(d.code),
+        "may_sign_apology": user.unit_id is not None and user.role in HEAD_ROLES and d.finished_at is None,
         "idem": uuid.uuid4().hex})
+
+
+#: The roles that head a unit (engine.services._head_role): who signs the unit's apology (form 04).
+HEAD_ROLES = ("head", "chairman", "vice_chairman")
+
+
+@router.post("/dossiers/{code}/apologies/{apology_id}/sign")
+def dossier_sign_apology(request: Request, code: str, apology_id: int, reason: str = Form(""),
+                         proposed: str = Form(""), user: WebUser = Depends(current_user)) -> Response:
+    """The head of the answerable unit signs the drafted apology (form 04): reason, new appointment."""
+    from quytrinh.messages import cli_error_text
+
+    sheet = load_sheet(request, user, code)
+    back = f"/dossiers/{sheet.dossier.code}#apologies"
+    if not reason.strip():
+        flash(request, "Hãy ghi lý do chậm trễ (in trên Phiếu xin lỗi và hẹn lại); phiếu chưa được ký.", "error")
+        return RedirectResponse(back, status_code=303)
+    new = None
+    if proposed.strip():
+        try:
+            new = dt.datetime.fromisoformat(proposed.strip()).replace(tzinfo=LOCAL_TZ)
+        except ValueError:
+            flash(request, "Ngày giờ hẹn mới không hợp lệ; phiếu chưa được ký.", "error")
+            return RedirectResponse(back, status_code=303)
+    try:
+        signed = sv.sign_apology(store_of(request), user.actor, apology_id, reason=reason, proposed_due_at=new,
+                                 now=now_of(request))
+    except QuytrinhError as exc:
+        flash(request, f"{cli_error_text(exc).replace('(--reason)', '')} Phiếu chưa được ký.", "error")
+        return RedirectResponse(back, status_code=303)
+    when = signed.proposed_due_at.astimezone(LOCAL_TZ)
+    flash(request, f"Đã ký Phiếu xin lỗi và hẹn lại: hẹn trả kết quả lúc {when:%H:%M} ngày {when:%d/%m/%Y}; đã "
+                   "thông báo cho tổ chức, cá nhân. In Mẫu 04 để gửi.", "success")
+    return RedirectResponse(back, status_code=303)
 
 
 @router.post("/dossiers/{code}/supplemented")
