@@ -103,6 +103,10 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
         wanted.append((demo_username(unit, role), unit, role))
         if role == "staff" and unit in ("bp_mot_cua", "phong_tckh"):
             wanted.append((demo_username(unit, role, 2), unit, role))
+    org_units = catalogue.organisation.units if catalogue.organisation is not None else {}
+    for unit in sorted({u for u, _ in _used_roles(catalogue)}):  # every unit that works has its head: timers
+        if "head" in getattr(org_units.get(unit), "roles", {}) and (unit, "head") not in _used_roles(catalogue):
+            wanted.append((demo_username(unit, "head"), unit, "head"))  # and apologies go to them
     wanted.append(("caicach", "phong_noi_vu", "staff"))
     wanted.append(("admin", "van_phong", "head"))
     out: list[tuple[str, str, str]] = []

@@ -171,6 +171,7 @@ def test_every_demo_user_has_a_name_of_their_own(db):
     assert len(people) == len(accounts) > 24
     assert len(set(people.values())) == len(people), sorted(people.values())
     assert people["ubnd_pct"] != people["vanthu"] and all(len(n.split()) == 3 for n in people.values())
+    assert "motcua_ld" in people  # the one-stop unit's head: its timers and apologies reach someone
 
 
 def test_one_stop_records_the_supplement_of_a_waiting_dossier(web, client_for):
