@@ -256,16 +256,32 @@ class Columns:
 
 @dataclass
 class Picture:
-    """A diagram: SVG for HTML, PNG for Word, fitted to the text width."""
+    """A diagram: SVG for HTML, PNG for Word; ``width`` mm when given (already fitted by whoever sized it),
+    else fitted to the text width."""
 
     svg: Callable[[], bytes]
     png: Callable[[], bytes]
     alt: str = ""
+    width: float | None = None
 
 
 @dataclass
 class PageBreak:
     """Start a new page."""
+
+
+@dataclass
+class Section:
+    """Start a new page with its own paper (a landscape page for a wide diagram) and, with ``restart``,
+    its own page numbering from 1 (an annex: Decree 30 paginates annexes separately). ``first_numbered``:
+    whether the first page of a restarted numbering shows its number (Decree 30: not on page 1).
+
+    Word: a new section. HTML: a named ``@page`` (size, margins) for the pages of what follows, numbered
+    by a CSS counter of its own from the last restart (see :func:`to_html`)."""
+
+    paper: "Paper"
+    restart: bool = False
+    first_numbered: bool = False
 
 
 @dataclass
@@ -304,7 +320,7 @@ class Doc:
     blocks: list[Any]
     size: float = 14
     draft: bool = False  # print the "DỰ THẢO" mark
-    page_numbers: bool = False  # Decree 30: centred in the top margin, none on page 1 (Word only)
+    page_numbers: bool = False  # Decree 30: centred in the top margin, none on page 1
     note: str = ""  # shown on screen only (HTML), e.g. that the form wording is unverified
 
 
@@ -373,7 +389,8 @@ def _html_blocks(blocks: Iterable[Any]) -> list[str]:
                             for col, w in zip(b.columns, b.widths))
             out.append(f'<table class="cols"><tr>{cells}</tr></table>')
         elif isinstance(b, Picture):
-            out.append(f'<figure class="diagram" aria-label="{_h(b.alt)}">{_svg_inline(b.svg())}</figure>')
+            width = f' style="width:{b.width:.1f}mm"' if b.width else ""
+            out.append(f'<figure class="diagram"{width} aria-label="{_h(b.alt)}">{_svg_inline(b.svg())}</figure>')
         elif isinstance(b, PageBreak):
             out.append('<div class="page-break"></div>')
         else:  # pragma: no cover - a programming error
@@ -391,12 +408,58 @@ def _html_cell(c: Cell, tag: str) -> str:
     return f"<{tag}{span}>{inner}</{tag}>"
 
 
+def _segments(doc: Doc) -> list[tuple[Section | None, list[Any]]]:
+    """The document cut at its :class:`Section` blocks: (the section or None for the start, its blocks)."""
+    out: list[tuple[Section | None, list[Any]]] = [(None, [])]
+    for b in doc.blocks:
+        if isinstance(b, Section):
+            out.append((b, []))
+        else:
+            out[-1][1].append(b)
+    return out
+
+
+def _page_css(name: str, p: Paper, counter: str | None, numbered: bool) -> str:
+    """A named ``@page`` rule: paper, margins and, when numbered, the number centred in the top margin."""
+    number = f' @top-center {{ content: counter({counter}); font-size: 13pt; vertical-align: middle; }}' \
+        if counter and numbered else ""
+    inc = f" counter-increment: {counter};" if counter and counter != "page" else ""
+    return (f"@page {name} {{ size: {p.width:g}mm {p.height:g}mm; margin: {p.top:g}mm {p.right:g}mm "
+            f"{p.bottom:g}mm {p.left:g}mm;{inc}{number} }}")
+
+
 def to_html(doc: Doc) -> bytes:
-    """Write a document as one self-contained HTML page (print CSS for its paper size)."""
+    """Write a document as one self-contained HTML page (print CSS for its paper size).
+
+    Each :class:`Section` starts a new sheet on screen and, in print, a named page of its own paper
+    (CSS ``page``; a change of named page is a page break). Page numbers (``doc.page_numbers``) are
+    printed in the ``@top-center`` margin box: ``counter(page)`` until the first restarting section, none
+    on page 1; after a restart a counter of its own (``counter-increment`` in the ``@page`` rule), so an
+    annex counts from 1. CSS cannot single out the first page of such a group in Chromium, so the
+    annex's first page shows its "1".
+    """
     p = doc.paper
     size = f"{p.width:g}mm {p.height:g}mm"
+    segments = _segments(doc)
+    pages = []
+    group = None  # the counter of the current numbering (None: the document's own, "page")
+    for i, (sec, _) in enumerate(segments[1:], 1):
+        if sec.restart:
+            group = f"pages{i}"
+        pages.append(_page_css(f"s{i}", sec.paper, group or "page", doc.page_numbers))
+    numbering = ""
+    if doc.page_numbers:
+        numbering = ("@page { @top-center { content: counter(page); font-size: 13pt; vertical-align: middle; } }\n"
+                     "@page :first { @top-center { content: none; } }\n")
+    for i, (sec, _) in enumerate(segments[1:], 1):
+        sp = sec.paper
+        pages.append(f".s{i} {{ page: s{i}; }}\n@media screen {{ .sheet.s{i} {{ width: {sp.text_width:g}mm; "
+                     f"min-height: {sp.text_height:g}mm; padding: {sp.top:g}mm {sp.right:g}mm {sp.bottom:g}mm "
+                     f"{sp.left:g}mm; }} }}")
+    named = "\n".join(pages)
     css = f"""
 @page {{ size: {size}; margin: {p.top:g}mm {p.right:g}mm {p.bottom:g}mm {p.left:g}mm; }}
+{numbering}{named}
 html {{ background: #e6e6e6; }}
 body {{ font-family: "{FONT}", "Liberation Serif", "DejaVu Serif", serif; font-size: {doc.size:g}pt;
   line-height: 1.2; color: #000; margin: 0; }}
@@ -410,8 +473,10 @@ table.grid th {{ font-weight: bold; text-align: center; vertical-align: middle; 
 table.grid tr {{ page-break-inside: avoid; }}
 table.grid thead {{ display: table-header-group; }}
 hr.rule {{ border: none; border-top: 0.8pt solid #000; margin: 1pt auto 6pt auto; height: 0; }}
-figure.diagram {{ margin: 6pt 0; page-break-inside: avoid; }}
+figure.diagram {{ margin: 6pt auto; page-break-inside: avoid; }}
 figure.diagram svg {{ width: 100%; height: auto; max-height: {p.text_height - 20:g}mm; }}
+figure.diagram[style] {{ margin: 0 auto; }}
+figure.diagram[style] svg {{ max-height: none; display: block; }}
 .page-break {{ page-break-after: always; break-after: page; height: 0; }}
 .draft-mark {{ position: absolute; top: 6mm; right: {p.right:g}mm; border: 1.2pt solid #000; padding: 1pt 6pt;
   font-weight: bold; }}
@@ -428,11 +493,16 @@ figure.diagram svg {{ width: 100%; height: auto; max-height: {p.text_height - 20
              f"<title>{_h(doc.title)}</title>", f"<style>{css}</style>", "</head>", "<body>"]
     if doc.note:
         parts.append(f'<div class="screen-note">{_h(doc.note)}</div>')
-    parts.append('<div class="sheet">')
-    if doc.draft:
-        parts.append('<div class="draft-mark">DỰ THẢO</div>')
-    parts.extend(_html_blocks(doc.blocks))
-    parts.append("</div></body></html>")
+    for i, (sec, blocks) in enumerate(segments):
+        if sec is None:
+            parts.append('<div class="sheet">')
+            if doc.draft:
+                parts.append('<div class="draft-mark">DỰ THẢO</div>')
+        else:
+            parts.append(f'<div class="sheet s{i}">')
+        parts.extend(_html_blocks(blocks))
+        parts.append("</div>")
+    parts.append("</body></html>")
     return "\n".join(parts).encode("utf-8")
 
 
@@ -449,17 +519,13 @@ def png_size(data: bytes) -> tuple[int, int]:
 def to_docx(doc: Doc) -> bytes:
     """Write a document as a Word file (python-docx): paper, margins, Times New Roman, tables, pictures."""
     import docx
-    from docx.enum.section import WD_ORIENT
     from docx.enum.table import WD_TABLE_ALIGNMENT
     from docx.shared import Mm, Pt
 
     d = docx.Document()
     sec = d.sections[0]
     p = doc.paper
-    sec.orientation = WD_ORIENT.LANDSCAPE if p.width > p.height else WD_ORIENT.PORTRAIT
-    sec.page_width, sec.page_height = Mm(p.width), Mm(p.height)
-    sec.top_margin, sec.bottom_margin = Mm(p.top), Mm(p.bottom)
-    sec.left_margin, sec.right_margin = Mm(p.left), Mm(p.right)
+    _paper(sec, p)
     for style_name in ("Normal", "Table Grid"):
         try:
             st = d.styles[style_name]
@@ -483,6 +549,41 @@ def to_docx(doc: Doc) -> bytes:
     buf = io.BytesIO()
     d.save(buf)
     return buf.getvalue()
+
+
+def _paper(sec: Any, p: Paper) -> None:
+    """Page size, orientation and margins of a Word section."""
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm
+
+    sec.orientation = WD_ORIENT.LANDSCAPE if p.width > p.height else WD_ORIENT.PORTRAIT
+    sec.page_width, sec.page_height = Mm(p.width), Mm(p.height)
+    sec.top_margin, sec.bottom_margin = Mm(p.top), Mm(p.bottom)
+    sec.left_margin, sec.right_margin = Mm(p.left), Mm(p.right)
+
+
+def _docx_section(document: Any, b: Section) -> Any:
+    """A new Word section on a new page: its paper; with ``restart``, page numbers from 1 (``w:pgNumType``),
+    the first page without one unless ``first_numbered``. Headers stay linked to the previous section's
+    (the centred PAGE field), so numbering otherwise runs on."""
+    from docx.enum.section import WD_SECTION
+    from docx.oxml.ns import qn
+
+    sec = document.add_section(WD_SECTION.NEW_PAGE)
+    _paper(sec, b.paper)
+    sectpr = sec._sectPr
+    for old in sectpr.findall(qn("w:pgNumType")):
+        sectpr.remove(old)
+    if b.restart:
+        num = sectpr.makeelement(qn("w:pgNumType"), {qn("w:start"): "1"})
+        # CT_SectPr order: ... pgMar, paperSrc, pgBorders, lnNumType, pgNumType, cols ...
+        cols = sectpr.find(qn("w:cols"))
+        if cols is not None:
+            cols.addprevious(num)
+        else:
+            sectpr.append(num)
+    sec.different_first_page_header_footer = b.restart and not b.first_numbered
+    return sec
 
 
 def _page_numbers(sec: Any, size: float) -> None:
@@ -582,6 +683,7 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
     from docx.shared import Emu, Mm
 
     first = [True]
+    text_height = doc.paper.text_height
 
     def new_para() -> Any:
         # A fresh table cell already holds one empty paragraph: use it first.
@@ -593,6 +695,13 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
         return container.add_paragraph()
 
     for b in blocks:
+        if isinstance(b, Section):
+            if not hasattr(container, "sections"):  # pragma: no cover - a programming error
+                raise TypeError("a Section may only be a top-level block")
+            _docx_section(container, b)
+            width = Mm(b.paper.text_width)
+            text_height = b.paper.text_height
+            continue
         if isinstance(b, Para):
             _fill_para(new_para(), b, doc)
         elif isinstance(b, Rule):
@@ -605,10 +714,13 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
         elif isinstance(b, Picture):
             data = b.png()
             w, h = png_size(data)
-            max_h = Mm(200)
-            pic_w = width
-            if h * pic_w / w > max_h:
-                pic_w = int(max_h * w / h)
+            if b.width:
+                pic_w = min(int(Mm(b.width)), width)
+            else:
+                max_h = Mm(min(200, text_height - 20))
+                pic_w = width
+                if h * pic_w / w > max_h:
+                    pic_w = int(max_h * w / h)
             para = new_para()
             para.alignment = _docx_align("center")
             para.add_run().add_picture(io.BytesIO(data), width=Emu(pic_w))
@@ -1031,8 +1143,43 @@ def select_procedures(catalogue: Catalogue, *, level: str = "district", codes: S
     return out
 
 
+#: Direction of the annex diagrams: top to bottom, the lanes side by side, to fit an A4 page (the
+#: catalogue's own diagrams, ``quytrinh render``, stay left to right).
+ANNEX_DIRECTION = "TB"
+
+#: The pages a diagram of the annex may get: A4 portrait (Decree 30 margins) or A4 landscape.
+DIAGRAM_PAPERS = (A4, A4_LANDSCAPE)
+
+#: Height (mm) kept on a diagram page for its caption.
+DIAGRAM_CAPTION_MM = 22
+
+
+def diagram_fit(width_pt: float, height_pt: float) -> tuple[Paper, float]:
+    """The page and scale of an annex diagram of this natural size (points): the paper of
+    :data:`DIAGRAM_PAPERS` on which it is drawn largest, within its text area less the caption, never
+    enlarged. Returns (paper, scale); the printed width is ``scale`` × the natural width."""
+    mm = 25.4 / 72
+    best: tuple[float, Paper] | None = None
+    for paper in DIAGRAM_PAPERS:
+        scale = min(paper.text_width / (width_pt * mm), (paper.text_height - DIAGRAM_CAPTION_MM) / (height_pt * mm),
+                    1.0)
+        if best is None or scale > best[0] + 1e-9:
+            best = (scale, paper)
+    assert best is not None
+    return best[1], best[0]
+
+
+def _svg_size(data: bytes) -> tuple[float, float]:
+    m = re.search(rb'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"', data, re.S)
+    if not m:
+        raise DocumentError("the diagram has no size in points")
+    return float(m.group(1)), float(m.group(2))
+
+
 class _Diagrams:
-    """The diagrams of a decision, drawn on demand or all at once (one ``dot`` process each, in parallel)."""
+    """The diagrams of a decision's annex, top to bottom (:data:`ANNEX_DIRECTION`) and without the header
+    (the caption names the procedure, the table gives the total), drawn on demand or all at once (one
+    ``dot`` process each, in parallel)."""
 
     def __init__(self, definitions: Sequence[Definition], org: Organisation | None):
         self.definitions = list(definitions)
@@ -1042,15 +1189,23 @@ class _Diagrams:
     def prefetch(self, fmt: str) -> None:
         from engine.render import render_many
 
-        for defn, data in zip(self.definitions, render_many(self.definitions, self.org, fmt)):
+        for defn, data in zip(self.definitions, render_many(self.definitions, self.org, fmt,
+                                                            direction=ANNEX_DIRECTION, header=False)):
             self.cache[(defn.key, fmt)] = data
 
     def get(self, defn: Definition, fmt: str) -> bytes:
         from engine.render import render
 
         if (defn.key, fmt) not in self.cache:
-            self.cache[(defn.key, fmt)] = render(defn, self.org, fmt)
+            self.cache[(defn.key, fmt)] = render(defn, self.org, fmt, direction=ANNEX_DIRECTION, header=False)
         return self.cache[(defn.key, fmt)]
+
+    def size(self, defn: Definition) -> tuple[float, float]:
+        """Natural size in points (graphviz draws PNGs at 96 dpi: a pixel is 0.75 pt)."""
+        if (defn.key, "png") in self.cache:
+            w, h = png_size(self.cache[(defn.key, "png")])
+            return w * 0.75, h * 0.75
+        return _svg_size(self.get(defn, "svg"))
 
 
 #: The day Circular 03/2025/TT-VPCP was issued: a decision dated before it cannot cite it.
@@ -1172,8 +1327,8 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
     blocks.append(P("", space_after=6))
     blocks.append(Columns([recipients, sign], (1, 1)))
 
-    # The annex.
-    blocks.append(PageBreak())
+    # The annex: its own pagination from 1 (Decree 30), each diagram on a page of its own.
+    blocks.append(Section(A4, restart=True))
     blocks += [
         P("Phụ lục", bold=True, align="center", space_after=0),
         P(f"QUY TRÌNH NỘI BỘ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH {scope.upper()}", bold=True, align="center",
@@ -1198,10 +1353,16 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                             + (f" ({defn.time_limit.basis})" if defn.time_limit.basis else "") + ".",
                             italic=True, align="justify", size=12))
             blocks.append(annex_table(defn, units, forms))
-            blocks.append(P(f"Sơ đồ quy trình “{defn.name}”", italic=True, align="center", size=12, space_after=2))
+            paper, scale = diagram_fit(*pictures.size(defn))
+            blocks.append(Section(paper))
+            blocks.append(P(f"Sơ đồ Quy trình số {number:02d}: “{defn.name}”", italic=True, align="center",
+                            size=12, space_after=4))
             blocks.append(Picture(svg=(lambda d=defn: pictures.get(d, "svg")),
                                   png=(lambda d=defn: pictures.get(d, "png")),
-                                  alt=f"Sơ đồ quy trình {defn.code} {defn.name}"))
+                                  alt=f"Sơ đồ quy trình {defn.code} {defn.name}",
+                                  width=pictures.size(defn)[0] * 25.4 / 72 * scale))
+            if number < len(definitions):
+                blocks.append(Section(A4))
     blocks.append(P("./.", align="right"))
     return Doc(title=f"Dự thảo Quyết định {title}", paper=A4, blocks=blocks, size=14, draft=True,
                page_numbers=True)

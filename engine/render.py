@@ -63,6 +63,11 @@ NAME_WIDTH = 30
 #: Characters per line of the procedure name in the header.
 HEADER_WIDTH = 90
 
+#: Layout directions: ``LR`` (the default: the process runs left to right, the lanes stacked) and
+#: ``TB`` (top to bottom, the lanes side by side; the draft decision's annex uses it to fit an A4 page).
+#: Per direction: graphviz rankdir, space between nodes of a rank and between ranks (inches).
+DIRECTIONS: Mapping[str, tuple[str, str, str]] = {"LR": ("LR", "0.35", "0.45"), "TB": ("TB", "0.2", "0.3")}
+
 #: Highlight styles for the web app and documents: name -> (Vietnamese tag
 #: shown in the box, node attributes overriding the base style, extra style
 #: keywords). The only place these looks are defined.
@@ -365,7 +370,8 @@ def _heat_legend(title: str) -> str:
 
 def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | None,
                   *, highlight: Mapping[str, str] | None = None,
-                  heat: Mapping[str, "HeatCell"] | None = None, heat_title: str = "") -> graphviz.Digraph:
+                  heat: Mapping[str, "HeatCell"] | None = None, heat_title: str = "",
+                  direction: str = "LR", header: bool = True) -> graphviz.Digraph:
     """The graphviz graph of one definition (nothing is laid out yet).
 
     Parameters
@@ -382,6 +388,11 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
         None (the default) draws the plain diagram, unchanged.
     heat_title:
         The heatmap legend's first line (e.g. the period measured).
+    direction:
+        ``LR`` (default) or ``TB`` (see :data:`DIRECTIONS`).
+    header:
+        Draw the header (code, name, version, status, total against the limit); a document that
+        prints them beside the diagram (the decision's annex) leaves it out.
 
     Returns
     -------
@@ -402,9 +413,12 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
         if style not in HIGHLIGHT_STYLES:
             raise RenderError(f"unknown highlight style '{style}'; use one of {', '.join(HIGHLIGHT_STYLES)}")
 
+    if direction not in DIRECTIONS:
+        raise RenderError(f"unknown direction '{direction}'; use one of {', '.join(DIRECTIONS)}")
+    rankdir, nodesep, ranksep = DIRECTIONS[direction]
     g = graphviz.Digraph(name=defn.key or "quy_trinh")
-    g.attr("graph", rankdir="LR", labelloc="t", labeljust="l", label=_header_label(defn),
-           fontname=FONT, nodesep="0.35", ranksep="0.45", pad="0.3", bgcolor="#ffffff",
+    g.attr("graph", rankdir=rankdir, labelloc="t", labeljust="l", label=_header_label(defn) if header else "",
+           fontname=FONT, nodesep=nodesep, ranksep=ranksep, pad="0.3", bgcolor="#ffffff",
            newrank="true")
     g.attr("node", fontname=FONT, fontsize="11", margin="0.12,0.06")
     g.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.7")
@@ -482,7 +496,7 @@ def _pipe(source: str, fmt: str) -> bytes:
 
 def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fmt: str = "svg",
            *, highlight: Mapping[str, str] | None = None, heat: Mapping[str, "HeatCell"] | None = None,
-           heat_title: str = "") -> bytes:
+           heat_title: str = "", direction: str = "LR", header: bool = True) -> bytes:
     """Draw one definition.
 
     Parameters
@@ -497,6 +511,9 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
         Optional step id -> style name (see :data:`HIGHLIGHT_STYLES`).
     heat, heat_title:
         Optional measured performance per step (see :func:`render_heatmap`).
+    direction, header:
+        Layout direction (see :data:`DIRECTIONS`) and whether to draw the header (see
+        :func:`build_digraph`).
 
     Returns
     -------
@@ -510,7 +527,8 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
     """
     if fmt not in FORMATS:
         raise RenderError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    source = build_digraph(defn, units, highlight=highlight, heat=heat, heat_title=heat_title).source
+    source = build_digraph(defn, units, highlight=highlight, heat=heat, heat_title=heat_title,
+                           direction=direction, header=header).source
     return _clean(_pipe(source, fmt), fmt)
 
 
@@ -556,11 +574,13 @@ def render_heatmap(defn: Definition, units: Organisation | Mapping[str, Unit] | 
 
 
 def render_many(defns: Sequence[Definition], units: Organisation | Mapping[str, Unit] | None,
-                fmt: str = "svg", *, jobs: int | None = None) -> list[bytes]:
+                fmt: str = "svg", *, jobs: int | None = None, direction: str = "LR",
+                header: bool = True) -> list[bytes]:
     """Draw several definitions, one ``dot`` process each, ``jobs`` at a time.
 
     Returns the diagrams in the order of ``defns``; output is identical to
-    calling :func:`render` on each. ``jobs`` defaults to the number of CPUs.
+    calling :func:`render` on each (with the same ``direction`` and ``header``). ``jobs``
+    defaults to the number of CPUs.
 
     Raises
     ------
@@ -569,7 +589,7 @@ def render_many(defns: Sequence[Definition], units: Organisation | Mapping[str, 
     """
     if fmt not in FORMATS:
         raise RenderError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    sources = [build_digraph(d, units).source for d in defns]
+    sources = [build_digraph(d, units, direction=direction, header=header).source for d in defns]
     workers = max(1, min(jobs or os.cpu_count() or 1, len(sources) or 1))
     if workers == 1:
         return [_clean(_pipe(s, fmt), fmt) for s in sources]

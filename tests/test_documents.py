@@ -384,3 +384,50 @@ def test_an_undated_draft_cites_the_regime_of_today(cat, monkeypatch):
     page = render_decision(cat, codes=["1.001612"], fmt="html").decode()
     assert "118/2025/NĐ-CP" in page and "61/2018/NĐ-CP" not in page
     assert "Gia Lâm, ngày …… tháng …… năm ……" in _visible(page)  # still blank on the draft
+
+
+# --------------------------------------------------------------------------- annex pages
+
+
+def test_docx_annex_is_a_section_numbered_from_1_and_each_diagram_has_a_page_of_its_own(default_docx, cat):
+    from engine.documents import DIAGRAM_CAPTION_MM, diagram_fit
+
+    defs = select_procedures(cat, level="district")
+    secs = default_docx.sections
+    # decision | annex (from 1) | diagram 1 | table 2 | diagram 2
+    assert len(secs) == 1 + 2 * len(defs)
+    assert "pgNumType" not in secs[0]._sectPr.xml
+    annex = secs[1]
+    assert 'w:start="1"' in annex._sectPr.xml and annex.different_first_page_header_footer  # no "1" on its page 1
+    assert annex.header.is_linked_to_previous and "PAGE" in secs[0].header._element.xml
+    for sec in secs[2:]:
+        assert "pgNumType" not in sec._sectPr.xml and not sec.different_first_page_header_footer
+    shapes = default_docx.inline_shapes
+    assert len(shapes) == len(defs)
+    for sec, shape in zip((secs[2], secs[4]), shapes):
+        text_w = sec.page_width - sec.left_margin - sec.right_margin
+        text_h = sec.page_height - sec.top_margin - sec.bottom_margin
+        assert shape.width <= text_w + Mm(0.5) and shape.height <= text_h - Mm(DIAGRAM_CAPTION_MM) + Mm(0.5)
+        # It fills its page one way or the other: the best of portrait and landscape.
+        assert shape.width >= text_w - Mm(1) or shape.height >= text_h - Mm(DIAGRAM_CAPTION_MM + 1)
+    texts = [p.text for p in default_docx.paragraphs]
+    assert any(t.startswith("Sơ đồ Quy trình số 01: “") for t in texts)
+    # A wide left-to-right strip at text width was drawn at ~0.2; top to bottom, at least 0.3.
+    for w_pt, h_pt in ((1538, 1488), (781, 565)):
+        paper, scale = diagram_fit(w_pt, h_pt)
+        assert scale >= 0.3
+    assert diagram_fit(3756, 694)[0].name == "A4 landscape" and diagram_fit(500, 900)[0].name == "A4"
+
+
+def test_html_annex_pages_numbered_from_1_with_landscape_pages_for_diagrams(default_html, cat):
+    page = default_html
+    assert "@page :first { @top-center { content: none; } }" in page  # Decree 30: none on page 1
+    assert "@top-center { content: counter(page);" in page
+    s1 = re.search(r"@page s1 \{[^\n]*", page).group(0)
+    assert "size: 210mm 297mm" in s1 and "counter-increment: pages1;" in s1 and "counter(pages1)" in s1
+    assert 'class="sheet s1"' in page and ".s1 { page: s1; }" in page
+    landscape = re.findall(r"@page (s\d+) \{ size: 297mm 210mm;[^\n]*counter\(pages1\)", page)
+    assert landscape  # diagram pages, still counted in the annex's numbering
+    figures = re.findall(r'<figure class="diagram" style="width:([\d.]+)mm"', page)
+    assert len(figures) == len(select_procedures(cat, level="district"))
+    assert all(100 < float(w) <= 262 for w in figures)

@@ -403,3 +403,25 @@ def test_cli_without_units_yaml_says_so(tmp_path):
     assert result.exit_code == 1
     assert "không có units.yaml" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _size_pt(svg: bytes) -> tuple[float, float]:
+    root = ET.fromstring(svg)
+    return float(root.get("width").removesuffix("pt")), float(root.get("height").removesuffix("pt"))
+
+
+def test_top_to_bottom_is_an_option_that_leaves_the_default_as_it_was(catalogue):
+    from engine.render import build_digraph, render_many
+
+    d = _shipped(catalogue, "1.013225")
+    lr = render_svg(d, catalogue.organisation)
+    assert render(d, catalogue.organisation, "svg", direction="LR") == lr  # the default is LR
+    tb = render(d, catalogue.organisation, "svg", direction="TB")
+    assert "rankdir=TB" in build_digraph(d, catalogue.organisation, direction="TB").source
+    (lw, lh), (tw, th) = _size_pt(lr), _size_pt(tb)
+    assert lw / lh > 3 and tw / th < 1.5 and tw < lw / 2  # the wide strip becomes a page-shaped drawing
+    root = ET.fromstring(tb)  # same content: every step, every lane
+    assert set(_groups(root, "node")) >= {s.id for s in d.steps}
+    assert render_many([d], catalogue.organisation, "svg", direction="TB", jobs=1) == [tb]
+    with pytest.raises(RenderError, match="direction"):
+        render(d, catalogue.organisation, "svg", direction="RL")
