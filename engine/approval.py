@@ -642,15 +642,34 @@ def merged_for_diff(old_defn: Definition | None, new_defn: Definition, d: StepDi
     """The new version with the removed steps of the old one put back, for one diff diagram.
 
     Each removed step is inserted after the step that preceded it in the old
-    version (or at the end), keeps only its routes to steps that still exist,
-    and is drawn with the ``removed`` style by ``render_svg(..., highlight=d.highlight())``.
+    version (or at the end) and keeps its routes to steps that still exist;
+    the old version's routes *into* it from steps that still exist are put
+    back on those steps too (after their own; not on a step that ends the new
+    version), so a removed step is drawn where it was, with its arrows in and
+    out. ``render_svg(...,
+    highlight=d.highlight())`` draws the removed steps and every arrow to or
+    from them with the ``removed`` style (dashed red).
     """
     d = d or diff(old_defn, new_defn)
     if old_defn is None or not d.removed:
         return new_defn
+    removed = set(d.removed)
     steps = list(new_defn.steps)
-    present = {s.id for s in steps}
-    present.update(d.removed)
+    present = {s.id for s in steps} | removed
+    old_by_id = old_defn.steps_by_id()
+    # Routes of the old version from a step still there to a removed one: back on that step. Not on a
+    # step that ends the new version (a route would make it look like it no longer ends the process).
+    for i, step in enumerate(steps):
+        old_step = old_by_id.get(step.id)
+        if old_step is None or step.terminal:
+            continue
+        back = []
+        for r in old_step.routes:
+            gone = tuple(t for t in r.targets if t in removed)
+            if gone and not any(gone == nr.targets and r.outcome == nr.outcome for nr in step.routes):
+                back.append(replace(r, targets=gone))
+        if back:
+            steps[i] = replace(step, routes=tuple(step.routes) + tuple(back))
     old_ids = [s.id for s in old_defn.steps]
     for sid in d.removed:
         step = old_defn.step(sid)

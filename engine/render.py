@@ -75,11 +75,15 @@ HIGHLIGHT_STYLES: Mapping[str, tuple[str, Mapping[str, str], tuple[str, ...]]] =
     "current": ("● Đang xử lý", {"color": "#1f5fbf", "fillcolor": "#dbe8fb", "penwidth": "3"}, ()),
     "overdue": ("▲ Quá hạn", {"color": "#c0392b", "fillcolor": "#f9d6d2", "penwidth": "3"}, ()),
     "paused": ("‖ Đang tạm dừng", {"color": "#6e6e6e", "fillcolor": "#e6e6e6", "penwidth": "3"}, ("dashed",)),
-    "added": ("+ Bước mới", {"color": "#1e8449", "fillcolor": "#d4efdf", "penwidth": "3"}, ()),
+    # Purple: no other look of a step is (green is a result step, red a refusal, blue the current step).
+    "added": ("+ Bước mới", {"color": "#7d3c98", "fillcolor": "#ebdef0", "penwidth": "3"}, ()),
     "removed": ("− Bước bị bỏ", {"color": "#c0392b", "fillcolor": "#fdecea", "fontcolor": "#922b21",
                                  "penwidth": "2"}, ("dashed",)),
     "changed": ("✎ Bước thay đổi", {"color": "#b9770e", "fillcolor": "#fdebd0", "penwidth": "3"}, ()),
 }
+
+#: How an arrow to or from a step highlighted ``removed`` is drawn (a diff diagram: the route is gone too).
+REMOVED_EDGE: Mapping[str, str] = {"color": "#c0392b", "fontcolor": "#922b21", "style": "dashed"}
 
 # Lane colours by unit kind (units.yaml `kind`).
 _LANE_FILL = {
@@ -464,11 +468,17 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
                        id=f"route-{s.id}-{r.outcome}")
                 for t in r.targets:
                     if t in by_id:
-                        g.edge(fork, t, color=_INK, id=f"route-{s.id}-{r.outcome}-{t}")
+                        attrs = {"color": _INK}
+                        if "removed" in (marks.get(s.id), marks.get(t)):
+                            attrs.update(REMOVED_EDGE)
+                        g.edge(fork, t, id=f"route-{s.id}-{r.outcome}-{t}", **attrs)
                 continue
             t = r.targets[0]
             if t in by_id:
-                g.edge(s.id, t, id=f"route-{s.id}-{r.outcome}-{t}", **_edge_attrs(r, s, by_id[t]))
+                attrs = _edge_attrs(r, s, by_id[t])
+                if "removed" in (marks.get(s.id), marks.get(t)):  # an arrow to or from a removed step
+                    attrs.update(REMOVED_EDGE)
+                g.edge(s.id, t, id=f"route-{s.id}-{r.outcome}-{t}", **attrs)
     return g
 
 

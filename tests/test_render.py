@@ -425,3 +425,55 @@ def test_top_to_bottom_is_an_option_that_leaves_the_default_as_it_was(catalogue)
     assert render_many([d], catalogue.organisation, "svg", direction="TB", jobs=1) == [tb]
     with pytest.raises(RenderError, match="direction"):
         render(d, catalogue.organisation, "svg", direction="RL")
+
+
+def test_a_diff_diagram_draws_a_removed_step_with_its_arrows_in_and_out(catalogue):
+    from dataclasses import replace
+
+    from engine.approval import diff, merged_for_diff
+
+    old = _shipped(catalogue, "1.001612")
+    # The new version drops the head's check: the appraisal goes straight to the signature.
+    steps = []
+    for s in old.steps:
+        if s.id == "check":
+            continue
+        if s.id == "appraise":
+            s = replace(s, routes=tuple(replace(r, targets=("sign",)) if r.outcome == "ok" else r for r in s.routes))
+        steps.append(s)
+    new = replace(old, steps=tuple(steps))
+    d = diff(old, new)
+    assert d.removed == ("check",)
+    merged = merged_for_diff(old, new, d)
+    appraise = merged.step("appraise")
+    assert [r.targets for r in appraise.routes if r.outcome == "ok"] == [("sign",), ("check",)]  # new, then old
+    assert [r.targets for r in new.step("appraise").routes if r.outcome == "ok"] == [("sign",)]  # input untouched
+    root = ET.fromstring(render_svg(merged, catalogue.organisation, highlight=d.highlight()))
+    edges = {g.get("id"): g for g in root.iter(f"{SVG}g") if g.get("class") == "edge"}
+    into, out = edges["route-appraise-ok-check"], edges["route-check-ok-sign"]
+    for e in (into, out):  # dashed red, as the removed step
+        path = e.find(f"{SVG}path")
+        assert path.get("stroke") == "#c0392b" and path.get("stroke-dasharray")
+    kept = edges["route-appraise-ok-sign"].find(f"{SVG}path")
+    assert kept.get("stroke") != "#c0392b" and not kept.get("stroke-dasharray")
+    # A step that ends the new version gets no route back (it would no longer look like an end).
+    last = replace(old, steps=tuple(s for s in old.steps if s.id != "deliver"))
+    issue = merged_for_diff(old, replace(last, steps=tuple(
+        replace(s, routes=()) if s.id == "issue" else s for s in last.steps))).step("issue")
+    assert issue.terminal
+
+
+def test_the_added_highlight_looks_like_no_other_step():
+    from engine.render import _step_attrs
+
+    added = HIGHLIGHT_STYLES["added"][1]
+    others = {v[1]["color"] for k, v in HIGHLIGHT_STYLES.items() if k != "added"}
+    others |= {v[1]["fillcolor"] for k, v in HIGHLIGHT_STYLES.items() if k != "added"}
+    from engine.definition import Step
+
+    for step in (Step("a", "A", ends="result"), Step("b", "B", ends="refusal"), Step("c", "C", kind="sign",
+                 routes=(Route("ok", ("a",)),)), Step("d", "D", kind="citizen", routes=(Route("ok", ("a",)),)),
+                 Step("e", "E", kind="automated", routes=(Route("ok", ("a",)),))):
+        attrs = _step_attrs(step, None)
+        others |= {attrs["color"], attrs["fillcolor"]}
+    assert added["color"] not in others and added["fillcolor"] not in others

@@ -51,10 +51,10 @@ CSS = """
            max-height: 80vh; }
 .diagram svg { height: auto; }  /* natural size: a process must stay readable; the box scrolls */
 .legend span { display: inline-block; padding: .1rem .5rem; margin-right: .5rem; border-radius: 3px; font-size: .85rem; }
-.m-added { background: #d4efdf; color: #1e8449; }
+.m-added { background: #ebdef0; color: #7d3c98; }  /* = engine.render.HIGHLIGHT_STYLES["added"] */
 .m-changed { background: #fdebd0; color: #8a5a00; }
 .m-removed { background: #fdecea; color: #922b21; text-decoration: line-through; }
-tr.m-added td:first-child { border-left: 5px solid #1e8449; }
+tr.m-added td:first-child { border-left: 5px solid #7d3c98; }
 tr.m-changed td:first-child { border-left: 5px solid #b9770e; }
 tr.m-removed td { color: #922b21; text-decoration: line-through; }
 ul.findings { list-style: none; padding: 0; margin: 0; }
