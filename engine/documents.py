@@ -59,17 +59,6 @@ class FormNotApplicable(DocumentError):
 #: Levels as written in titles.
 LEVEL_AUTHORITY = {"district": "Ủy ban nhân dân cấp huyện", "commune": "Ủy ban nhân dân cấp xã"}
 
-#: One-stop forms as step outputs are written (``produces: [BM01]``).
-FORM_NAMES = {
-    "BM01": "Giấy tiếp nhận hồ sơ và hẹn trả kết quả",
-    "BM02": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ",
-    "BM03": "Phiếu từ chối tiếp nhận giải quyết hồ sơ",
-    "BM04": "Phiếu xin lỗi và hẹn lại ngày trả kết quả",
-    "BM05": "Phiếu kiểm soát quá trình giải quyết hồ sơ",
-    "BM06": "Sổ theo dõi hồ sơ",
-}
-
-
 def vn_date(d: dt.date | dt.datetime | None, blank: str = "……") -> str:
     """``ngày 05 tháng 01 năm 2020`` (Decree 30: days < 10 and months 1–2 get a leading zero).
 
