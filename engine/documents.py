@@ -59,6 +59,7 @@ class FormNotApplicable(DocumentError):
 #: Levels as written in titles.
 LEVEL_AUTHORITY = {"district": "Ủy ban nhân dân cấp huyện", "commune": "Ủy ban nhân dân cấp xã"}
 
+
 def vn_date(d: dt.date | dt.datetime | None, blank: str = "……") -> str:
     """``ngày 05 tháng 01 năm 2020`` (Decree 30: days < 10 and months 1–2 get a leading zero).
 
