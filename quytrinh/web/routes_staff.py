@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from engine import services as sv
-from engine.errors import NotAuthorized, QuytrinhError, StaleVersion
 from engine.calendar import LOCAL_TZ
+from engine.errors import NotAuthorized, QuytrinhError, StaleVersion
 from engine.store import WorkItem
 from quytrinh.web.deps import WebUser, current_user, flash, now_of, people_of, render, require_role, store_of
 
