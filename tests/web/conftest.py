@@ -92,6 +92,18 @@ def sign_in(client, username: str, password: str = PASSWORD):
                        follow_redirects=False)
 
 
+def signed_in_page(browser, base_url: str, username: str, **context):
+    """A new browser page (its own context) signed in as ``username`` through the login form, on the inbox."""
+    ctx = browser.new_context(base_url=base_url, locale="vi-VN", **context)
+    page = ctx.new_page()
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/inbox$"))
+    return page
+
+
 @pytest.fixture
 def client_for(web):
     """``client_for("motcua")``: a TestClient signed in as that user."""

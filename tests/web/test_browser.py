@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from tests.web.conftest import PASSWORD, shot, sign_in
+from tests.web.conftest import PASSWORD, shot, sign_in, signed_in_page
 
 
 def test_household_business_dossier_through_every_step(live_server, browser, tmp_path):
@@ -104,13 +104,7 @@ def test_going_back_to_the_reception_form_and_sending_it_again_receives_no_secon
         with live_server.web.store.session() as s:
             return s.exec(select(func.count()).select_from(Dossier)).one()
 
-    ctx = browser.new_context(base_url=live_server.url, locale="vi-VN")
-    page = ctx.new_page()
-    page.goto("/login")
-    page.fill("input[name=username]", "motcua")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/inbox$"))
+    page = signed_in_page(browser, live_server.url, "motcua")
 
     def send() -> None:
         page.select_option("select[name=procedure]", "1.001612")
@@ -131,4 +125,4 @@ def test_going_back_to_the_reception_form_and_sending_it_again_receives_no_secon
     page.click("#receive-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/receipt$"))
     assert code not in page.url and dossiers() == 2
-    ctx.close()
+    page.context.close()

@@ -96,17 +96,10 @@ def test_an_official_form_prints_with_its_own_layout_in_a_real_browser(live_serv
 
 
 def test_a_phone_scrolls_the_tables_not_the_page(live_server, browser, tmp_path):
-    from tests.web.conftest import shot
-    from tests.web.conftest import PASSWORD
+    from tests.web.conftest import shot, signed_in_page
 
     r = _processing(live_server.web, "Hộ kinh doanh Nhỏ Gọn")
-    ctx = browser.new_context(base_url=live_server.url, locale="vi-VN", viewport={"width": 390, "height": 844})
-    page = ctx.new_page()
-    page.goto("/login")
-    page.fill("input[name=username]", "motcua")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/inbox$"))
+    page = signed_in_page(browser, live_server.url, "motcua", viewport={"width": 390, "height": 844})
     for path in (f"/dossiers/{r.dossier_code}", "/reports", "/procedures"):
         page.goto(path)
         shot(page, tmp_path, "phone" + path.replace("/", "-"))

@@ -13,22 +13,15 @@ from engine import approval as ap
 from engine import services as sv
 from engine.store import Dossier
 from tests.conftest import REPO
-from tests.web.conftest import PASSWORD, shot
+from tests.web.conftest import PASSWORD, shot, signed_in_page
 
 CODE = "1.001612"
 SOURCE = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].read_text(encoding="utf-8")
 
 
 def _sign_in(browser, base: str, username: str, javascript: bool = True):
-    ctx = browser.new_context(base_url=base, locale="vi-VN", viewport={"width": 1400, "height": 1000},
-                              java_script_enabled=javascript)
-    page = ctx.new_page()
-    page.goto("/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/inbox$"))
-    return page
+    return signed_in_page(browser, base, username, viewport={"width": 1400, "height": 1000},
+                          java_script_enabled=javascript)
 
 
 def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_path):
