@@ -914,7 +914,8 @@ def _resume_clock(defn: Definition, tr: Transition, now: dt.datetime, calendar: 
     name = "clock_restart" if restart else "clock_resume"
     if state.due_at is not None and state.due_at != before_due:  # the applicant is told the new appointment
         tr.effects.append(Effect("notify_citizen", {"reason": "appointment_moved", "due_at": _iso(state.due_at),
-                                                    "due_before": _iso(before_due)}))
+                                                    "due_before": _iso(before_due), "restart": restart,
+                                                    "financial": financial}))
     tr.events.append(MachineEvent(name, None, None, data={
         "policy": policy, "reason": "financial" if financial else "supplement",
         "paused_minutes": state.paused_minutes,

@@ -1564,11 +1564,11 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
 
 
 def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt.datetime,
-                 proposed_due_at: dt.datetime | None = None) -> Apology:
+                 proposed_due_at: dt.datetime | None = None, calendar: Any = None) -> Apology:
     """The head of the unit answerable for a late dossier signs its apology (form 04).
 
     The timer sweep drafts the apology with a proposed new appointment; the
-    head writes the reason, confirms the date or gives another, and signs.
+    head writes the reason, confirms the date or gives a later one, and signs.
     The applicant is told the new appointment (``notify_citizen``), and the
     reports count the apology from then on (a draft nobody signed is not an
     apology made). One transaction; a refused call changes nothing.
@@ -1581,32 +1581,42 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
         When the actor is not the head of the apology's unit.
     ActionError
         When the reason is empty, the apology is not a draft any more, the
-        dossier is finished, or the new appointment is not after both the one
-        that cannot be kept and ``now``.
+        dossier is finished or closed (withdrawn, stopped), or the new
+        appointment is before the proposed one (the time the rest of the work
+        needs), not after ``now``, or not at the end of a working minute (an
+        appointment falls in office hours: 17:00, not 22:00 or a Sunday).
     """
     now = utc(now)
     reason = (reason or "").strip()
+    cal = calendar or _default_calendar()
     with _transaction(db) as s:
         ap = s.exec(select(Apology).where(Apology.id == apology_id).with_for_update()).first()
         if ap is None:
             raise NotFound(f"apology {apology_id} does not exist")
+        d = s.get(Dossier, ap.dossier_id)
+        code = d.code if d is not None else str(ap.dossier_id)
         unit = s.get(UnitRow, ap.unit_id) if ap.unit_id else None
         head = _head_role(unit.roles or {}) if unit is not None else None
         if actor.is_system or head is None or actor.unit != ap.unit_id or actor.role != head:
-            raise NotAuthorized(f"sign_apology: {actor} may not sign apology {apology_id}; "
+            raise NotAuthorized(f"sign_apology: {actor} may not sign the apology of dossier {code}; "
                                 f"the head ({head or 'none'}) of {ap.unit_id} does")
         if not reason:
             raise ActionError("sign_apology: write the reason for the delay (it is printed on form 04)")
         if ap.state != "draft":
-            raise ActionError(f"sign_apology: apology {apology_id} is already {ap.state}")
-        d = s.get(Dossier, ap.dossier_id)
-        if d is None or d.closed_at is not None or d.finished_at is not None:
-            raise ActionError(f"sign_apology: dossier {d.code if d else ap.dossier_id} is finished; "
-                              "no apology is needed")
-        new = utc(proposed_due_at) if proposed_due_at is not None else utc(ap.proposed_due_at)
-        if new <= utc(ap.due_at) or new <= now:
-            raise ActionError(f"sign_apology: the new appointment {new.isoformat()} must be after the one that "
-                              f"cannot be kept ({utc(ap.due_at).isoformat()}) and after now")
+            raise ActionError(f"sign_apology: the apology of dossier {code} is already {ap.state}")
+        if d is None or d.finished_at is not None:
+            raise ActionError(f"sign_apology: dossier {code} is finished; no apology is needed")
+        if d.closed_at is not None:
+            raise ActionError(f"sign_apology: dossier {code} is closed (withdrawn or stopped); no apology is needed")
+        proposed = utc(ap.proposed_due_at)
+        new = utc(proposed_due_at) if proposed_due_at is not None else proposed
+        if new < proposed or new <= now:
+            raise ActionError(f"sign_apology: the new appointment {new.isoformat()} must be no earlier than the "
+                              f"proposed one ({proposed.isoformat()}), which gives the rest of the work its time, "
+                              "and after now")
+        if cal.elapsed(new - dt.timedelta(minutes=1), new) != 1:
+            raise ActionError(f"sign_apology: the new appointment {new.isoformat()} is outside office hours; "
+                              "give the end of a working hour (e.g. 17:00 of a working day)")
         ap.reason, ap.proposed_due_at, ap.state = reason, new, "signed"
         s.add(ap)
         s.add(Event(dossier_id=d.id, at=now, actor=actor.username, actor_unit=actor.unit, action="apology_signed",
@@ -1783,7 +1793,7 @@ def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None
         d, items, defn = _load(s, dossier)
         events = list(s.exec(select(Event).where(Event.dossier_id == d.id).order_by(Event.id)).all())
         apologies = [a for a in s.exec(select(Apology).where(Apology.dossier_id == d.id).order_by(Apology.id)).all()
-                     if a.state != "draft" or d.finished_at is None]  # a draft left unsigned is moot once finished
+                     if a.state != "draft" or (d.finished_at is None and d.closed_at is None)]  # moot once over
         users = {u.id: u.username for u in s.exec(select(User)).all()}
     cal = calendar or (_default_calendar() if now is not None else None)
     rows = []

@@ -351,16 +351,22 @@ _RULES: list[Rule] = [
      lambda m, a: "hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (--comment: số, ngày, lý do)."),
     (ActionError, r"write the reason for the delay \(it is printed on form 04\)",
      lambda m, a: "hãy ghi lý do chậm trễ (--reason), in trên Phiếu xin lỗi và hẹn lại (Mẫu 04)."),
-    (ActionError, r"apology (?P<i>\d+) is already (?P<st>\w+)",
-     lambda m, a: f"phiếu xin lỗi {m['i']} đã được ký; không ký lại."),
+    (ActionError, r"the apology of dossier (?P<c>\S+) is already (?P<st>\w+)",
+     lambda m, a: f"phiếu xin lỗi của hồ sơ {m['c']} đã được ký; không ký lại."),
     (ActionError, r"dossier (?P<c>\S+) is finished; no apology is needed",
      lambda m, a: f"hồ sơ {m['c']} đã giải quyết xong; không cần phiếu xin lỗi."),
-    (ActionError, r"the new appointment (?P<n>\S+) must be after the one that cannot be kept \((?P<o>[^)]+)\) "
-                  r"and after now",
-     lambda m, a: f"ngày hẹn mới {_local(m['n'])} phải sau ngày hẹn không thực hiện được "
-                  f"({_local(m['o'])}) và sau thời điểm hiện tại."),
-    (NotAuthorized, r"(?P<who>.+?) may not sign apology (?P<i>\d+); the head \((?P<h>[^)]+)\) of (?P<u>\S+) does",
-     lambda m, a: f"chỉ người đứng đầu {m['u']} mới ký phiếu xin lỗi {m['i']}."),
+    (ActionError, r"dossier (?P<c>\S+) is closed \(withdrawn or stopped\); no apology is needed",
+     lambda m, a: f"hồ sơ {m['c']} đã rút hoặc dừng xử lý; không cần phiếu xin lỗi."),
+    (ActionError, r"the new appointment (?P<n>\S+) must be no earlier than the proposed one \((?P<o>[^)]+)\), "
+                  r"which gives the rest of the work its time, and after now",
+     lambda m, a: f"ngày hẹn mới {_local(m['n'])} không được sớm hơn ngày hệ thống đề xuất ({_local(m['o'])}), "
+                  "là thời gian các bước còn lại cần, và phải sau thời điểm hiện tại."),
+    (ActionError, r"the new appointment (?P<n>\S+) is outside office hours; .*",
+     lambda m, a: f"ngày hẹn mới {_local(m['n'])} ngoài giờ làm việc; hãy hẹn vào giờ làm việc của một ngày "
+                  "làm việc (ví dụ 17:00)."),
+    (NotAuthorized, r"(?P<who>.+?) may not sign the apology of dossier (?P<c>\S+); the head \((?P<h>[^)]+)\) "
+                    r"of (?P<u>\S+) does",
+     lambda m, a: f"chỉ lãnh đạo đơn vị {m['u']} mới ký phiếu xin lỗi của hồ sơ {m['c']}."),
     (ActionError, r"give the reason \(it is printed on the notice to the applicant\)",
      lambda m, a: "hãy ghi lý do (--reason), in trên thông báo gửi người nộp."),
     # ---- CalendarError: durations and dates typed by the user

@@ -396,7 +396,7 @@ def test_the_head_signs_the_apology_from_the_command_line(cli, db_url):
     store.dispose()
     proc = run_console(db_url, "dossier", "apology", code, "--reason", "Chờ xác minh", "--as", "chuyenvien",
                        "--now", "2026-03-12T09:00")
-    assert proc.returncode == 1 and "chỉ người đứng đầu phong_tckh mới ký phiếu xin lỗi" in proc.stderr
+    assert proc.returncode == 1 and f"chỉ lãnh đạo đơn vị phong_tckh mới ký phiếu xin lỗi của hồ sơ {code}" in proc.stderr
     out = cli("dossier", "apology", code, "--reason", "Chờ xác minh thông tin", "--new-date", "2026-03-18T16:00",
               "--as", "truongphong", "--now", "2026-03-12T09:00")
     assert f"Đã ký Phiếu xin lỗi và hẹn lại: hồ sơ {code}, hẹn trả kết quả lúc 16:00 ngày 18/03/2026" in out

@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from engine import services as sv
 from engine import sla
+from engine.calendar import LOCAL_TZ
 from engine.definition import definition_from_data
 from engine.errors import ActionError, DuplicateRequest, IllegalAction, NotAuthorized, NotFound, StaleVersion
 from engine.machine import Status
@@ -562,9 +563,13 @@ def test_the_head_signs_the_apology_and_the_applicant_is_told_the_new_date(run):
         (NotAuthorized, dict(actor=run.actor("qldt_head"), reason="Chờ xác minh")),  # another unit's head
         (ActionError, dict(actor=run.actor("tckh_head"), reason="  ")),  # no reason
         (ActionError, dict(actor=run.actor("tckh_head"), reason="Chờ xác minh", proposed_due_at=due)),  # not later
+        (ActionError, dict(actor=run.actor("tckh_head"), reason="Chờ xác minh",  # sooner than the work needs
+                           proposed_due_at=cal.sub(apology.proposed_due_at, 60))),
+        (ActionError, dict(actor=run.actor("tckh_head"), reason="Chờ xác minh",  # at night: outside office hours
+                           proposed_due_at=later_date.astimezone(LOCAL_TZ).replace(hour=22))),
     ]
     for exc, kw in refused:
-        with pytest.raises(exc):
+        with pytest.raises(exc, match="."):  # each refused, whatever the order of the checks
             sv.sign_apology(run.db, kw.pop("actor"), apology.id, now=cal.sub(due, 400), **kw)
         assert dump(run.db) == before  # a refused signature changes nothing
     with pytest.raises(NotFound):
@@ -578,6 +583,19 @@ def test_the_head_signs_the_apology_and_the_applicant_is_told_the_new_date(run):
     with pytest.raises(ActionError, match="already signed"):
         sv.sign_apology(run.db, run.actor("tckh_head"), apology.id, reason="lần hai", now=cal.sub(due, 300))
     assert sv.dossier_sheet(run.db, d).apologies[0].state == "signed"
+
+
+def test_a_withdrawn_dossiers_unsigned_apology_is_moot(run):
+    r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="Y", now=at(10, 8))
+    d = r.dossier_id
+    cal, due = run.rt.calendar, run.dossier(d).due_at
+    sv.sweep_timers(run.db, now=cal.sub(due, 420))
+    with run.db.session() as s:
+        apology = s.exec(select(Apology).where(Apology.dossier_id == d)).one()
+    sv.withdraw(run.db, run.actor("motcua"), d, now=cal.sub(due, 400), comment="Đơn rút hồ sơ số 3")
+    assert sv.dossier_sheet(run.db, d).apologies == []
+    with pytest.raises(ActionError, match="is closed \\(withdrawn or stopped\\)"):
+        sv.sign_apology(run.db, run.actor("tckh_head"), apology.id, reason="x", now=cal.sub(due, 390))
 
 
 def test_an_unsigned_apology_is_moot_once_the_dossier_is_finished(run):

@@ -299,9 +299,12 @@ def notify_citizen(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
     """Tell the applicant what happened to the dossier (by the channel they filed through)."""
     reason = str(work.payload.get("reason") or "")
     if reason == "appointment_moved":  # after a supplement or the financial obligations: the new date
+        why = ("thời hạn giải quyết được tính lại từ đầu kể từ khi nhận đủ hồ sơ" if work.payload.get("restart")
+               else "thời gian thực hiện nghĩa vụ tài chính không tính vào thời hạn giải quyết"
+               if work.payload.get("financial")
+               else "thời gian bổ sung, hoàn thiện hồ sơ không tính vào thời hạn giải quyết")
         text = (f"ngày hẹn trả kết quả được tính lại là {_local(work.payload.get('due_at'))} "
-                f"(trước đây hẹn {_local(work.payload.get('due_before'))}); thời gian bổ sung hồ sơ hoặc thực "
-                "hiện nghĩa vụ tài chính không tính vào thời hạn giải quyết.")
+                f"(trước đây hẹn {_local(work.payload.get('due_before'))}); {why}.")
     elif reason == "apology":  # a signed form 04: the new appointment
         text = (f"cơ quan giải quyết xin lỗi vì chưa trả kết quả đúng hẹn và hẹn lại trả kết quả vào "
                 f"{_local(work.payload.get('proposed_due_at'))} (Mẫu 04).")

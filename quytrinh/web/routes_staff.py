@@ -205,6 +205,7 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
         "next_for": next_for, "outcomes": outcomes, "remaining": remaining,
         "need_text": [label for outcome, label in outcomes if outcome in need_text],
         "units": _unit_names(request), "people": people_of(request), "idem": uuid.uuid4().hex,
+        "role_title": _role_title(request, item.unit_id, item.role),
     })
 
 
@@ -221,6 +222,15 @@ def _unit_names(request: Request) -> dict[str, str]:
 
     with store_of(request).session() as s:
         return {u.id: (u.short or u.name) for u in s.exec(select(UnitRow)).all()}
+
+
+def _role_title(request: Request, unit_id: str | None, role: str | None) -> str:
+    """The Vietnamese title of a unit's role, as units.yaml gives it (``Chuyên viên``); the id when none."""
+    from engine.store import UnitRow
+
+    with store_of(request).session() as s:
+        unit = s.get(UnitRow, unit_id) if unit_id else None
+    return str((unit.roles or {}).get(role, role)) if unit is not None and role else (role or "")
 
 
 def _on_item(request: Request, user: WebUser, item_id: int, action: Any, idem: str, done: str,
@@ -342,15 +352,23 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
 
 @router.get("/dossiers/{code}")
 def dossier_page(request: Request, code: str, user: WebUser = Depends(current_user)) -> Response:
+    return _dossier_view(request, user, code)
+
+
+def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: int = 200,
+                  typed: dict[int, tuple[str, str]] | None = None) -> Response:
+    """The dossier page; ``typed``: per apology id, the reason and date a refused signature had, shown again."""
     sheet = load_sheet(request, user, code)
     steps = sheet.definition.steps_by_id()
     waiting = [steps[r.step_id] for r in sheet.rows
                if r.kind == "citizen" and r.state in ("open", "claimed") and r.step_id in steps]
-    from engine.documents import available_forms
+    from engine.documents import available_forms, form_set_for
     from engine.machine import INTERRUPTIBLE
 
     d = sheet.dossier
     mine = sheet.definition.start.unit == user.unit_id
+    signed = [a for a in sheet.apologies if a.state != "draft"]
+    apology_form = form_set_for(d.received_at).by_kind("apology") if d.received_at else None
     return render(request, "dossier.html", {
         "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": _unit_names(request),
         "people": people_of(request),
@@ -358,8 +376,11 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
         "may_record_financial": mine and any(s.financial for s in waiting),
         "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE,
         "forms": available_forms(sheet), "forms_url": forms_url(d.code),
-        "may_sign_apology": user.unit_id is not None and user.role in HEAD_ROLES and d.finished_at is None,
-        "idem": uuid.uuid4().hex})
+        "may_sign_apology": (user.unit_id is not None and user.role in HEAD_ROLES and d.finished_at is None
+                             and d.closed_at is None),
+        "rescheduled": signed[-1].proposed_due_at if signed else None,
+        "apology_title": apology_form.title.capitalize() if apology_form else "Phiếu xin lỗi và hẹn lại",
+        "typed": typed or {}, "idem": uuid.uuid4().hex}, status_code=status_code)
 
 
 #: The roles that head a unit (engine.services._head_role): who signs the unit's apology (form 04).
@@ -369,31 +390,37 @@ HEAD_ROLES = ("head", "chairman", "vice_chairman")
 @router.post("/dossiers/{code}/apologies/{apology_id}/sign")
 def dossier_sign_apology(request: Request, code: str, apology_id: int, reason: str = Form(""),
                          proposed: str = Form(""), user: WebUser = Depends(current_user)) -> Response:
-    """The head of the answerable unit signs the drafted apology (form 04): reason, new appointment."""
+    """The head of the answerable unit signs the drafted apology (form 04): reason, new appointment.
+
+    A refused signature shows the page again with what was typed (status 422; nothing changes)."""
     from quytrinh.messages import cli_error_text
 
     sheet = load_sheet(request, user, code)
-    back = f"/dossiers/{sheet.dossier.code}#apologies"
+
+    def refused(message: str) -> Response:
+        flash(request, f"{message} Phiếu chưa được ký.", "error")
+        return _dossier_view(request, user, sheet.dossier.code, status_code=422,
+                             typed={apology_id: (reason, proposed)})
+
     if not reason.strip():
-        flash(request, "Hãy ghi lý do chậm trễ (in trên Phiếu xin lỗi và hẹn lại); phiếu chưa được ký.", "error")
-        return RedirectResponse(back, status_code=303)
+        return refused("Hãy ghi lý do chậm trễ (in trên phiếu xin lỗi).")
     new = None
     if proposed.strip():
         try:
             new = dt.datetime.fromisoformat(proposed.strip()).replace(tzinfo=LOCAL_TZ)
         except ValueError:
-            flash(request, "Ngày giờ hẹn mới không hợp lệ; phiếu chưa được ký.", "error")
-            return RedirectResponse(back, status_code=303)
+            return refused("Ngày giờ hẹn mới không hợp lệ.")
     try:
         signed = sv.sign_apology(store_of(request), user.actor, apology_id, reason=reason, proposed_due_at=new,
                                  now=now_of(request))
+    except NotAuthorized:
+        return refused("Chỉ lãnh đạo đơn vị chịu trách nhiệm về hồ sơ mới ký phiếu xin lỗi.")
     except QuytrinhError as exc:
-        flash(request, f"{cli_error_text(exc).replace('(--reason)', '')} Phiếu chưa được ký.", "error")
-        return RedirectResponse(back, status_code=303)
+        return refused(cli_error_text(exc).replace(" (--reason)", ""))
     when = signed.proposed_due_at.astimezone(LOCAL_TZ)
-    flash(request, f"Đã ký Phiếu xin lỗi và hẹn lại: hẹn trả kết quả lúc {when:%H:%M} ngày {when:%d/%m/%Y}; đã "
+    flash(request, f"Đã ký phiếu xin lỗi và hẹn lại: hẹn trả kết quả lúc {when:%H:%M} ngày {when:%d/%m/%Y}; đã "
                    "thông báo cho tổ chức, cá nhân. In Mẫu 04 để gửi.", "success")
-    return RedirectResponse(back, status_code=303)
+    return RedirectResponse(f"/dossiers/{sheet.dossier.code}#apologies", status_code=303)
 
 
 @router.post("/dossiers/{code}/supplemented")

@@ -34,10 +34,12 @@ def test_the_head_signs_the_apology_on_the_dossier_page(web, client_for):
     assert "Hãy ghi lý do chậm trễ" in r1.text and dump(web.store) == before
     r2 = head.post(sign, data={"csrf_token": csrf_of(page), "reason": "Chờ xác minh",
                                "proposed": "2001-01-01T08:00"}, follow_redirects=True)
-    assert "phải sau ngày hẹn không thực hiện được" in r2.text and dump(web.store) == before
+    assert "không được sớm hơn ngày hệ thống đề xuất" in r2.text and dump(web.store) == before
+    assert "Chờ xác minh</textarea>" in r2.text  # what was typed comes back
     r3 = head.post(sign, data={"csrf_token": csrf_of(page), "reason": "Chờ xác minh thông tin đăng ký",
                                "proposed": "2026-03-20T16:30"}, follow_redirects=True)
-    assert "Đã ký Phiếu xin lỗi và hẹn lại: hẹn trả kết quả lúc 16:30 ngày 20/03/2026" in r3.text
+    assert "Đã ký phiếu xin lỗi và hẹn lại: hẹn trả kết quả lúc 16:30 ngày 20/03/2026" in r3.text
+    assert "Hẹn lại: <strong>20/03/2026 16:30</strong>" in r3.text  # the facts give the new date too
     assert "Lý do: Chờ xác minh thông tin đăng ký" in r3.text and "Đã ký" in r3.text
     assert f'id="apology-form-{apology.id}"' not in r3.text
     form = head.get(f"/documents/dossiers/{r.dossier_code}/forms/04").text
