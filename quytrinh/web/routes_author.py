@@ -178,8 +178,19 @@ def author_save(request: Request, text: str = Form(""), code: str = Form(""),
 
 
 @router.post("/author/procedures/{code}/{version}/submit")
-def author_submit(request: Request, code: str, version: int,
+def author_submit(request: Request, code: str, version: int, text: str | None = Form(None),
                   user: WebUser = Depends(require_role("reform"))) -> Response:
+    """Submit the saved draft. The editor posts its text too: when it is not the saved text (edited, not
+    saved), nothing is submitted and the editor comes back with the text as typed."""
+    if text is not None:
+        try:
+            saved = ap.get_draft(store_of(request), code, version).text
+        except NotFound:
+            saved = None
+        if saved is not None and text.replace("\r\n", "\n") != saved:
+            flash(request, "Văn bản trên màn hình khác bản đã lưu: hãy lưu dự thảo rồi trình. Chưa trình phiên "
+                           "bản nào.", "error")
+            return _editor(request, text, code=code, status_code=409)
     try:
         ap.submit(store_of(request), code, version, actor=user.actor, now=now_of(request))
     except QuytrinhError as exc:

@@ -151,8 +151,12 @@ def test_save_keeps_a_broken_text_and_submit_sends_it_to_the_leaders(web, reform
     assert r.status_code == 422 and "Chưa lưu" in r.text and "duration: hai giờ" in r.text
     assert ap.drafts(web.store, CODE) == []
     r = c.post("/author/save", data={"text": SHORTENED, "csrf_token": token, "code": CODE})
-    assert r.status_code == 200 and "Đã lưu dự thảo phiên bản 2" in r.text and 'id="submit-form"' in r.text
-    r = c.post(f"/author/procedures/{CODE}/2/submit", data={"csrf_token": token})
+    assert r.status_code == 200 and "Đã lưu dự thảo phiên bản 2" in r.text and 'id="submit"' in r.text
+    edited = SHORTENED.replace("duration: 4h", "duration: 3h", 1)  # on screen, not saved: nothing is submitted
+    r = c.post(f"/author/procedures/{CODE}/2/submit", data={"csrf_token": token, "text": edited})
+    assert r.status_code == 409 and "khác bản đã lưu" in r.text and "duration: 3h" in r.text
+    assert ap.get_draft(web.store, CODE, 2).status == ap.DRAFT
+    r = c.post(f"/author/procedures/{CODE}/2/submit", data={"csrf_token": token, "text": SHORTENED})
     assert r.status_code == 200 and "Đã trình lãnh đạo UBND phê duyệt phiên bản 2" in r.text
     assert ap.get_draft(web.store, CODE, 2).status == ap.SUBMITTED
     # a leader cannot write drafts

@@ -60,8 +60,14 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     shot(author, tmp_path, "author-2-live-ok")
 
     author.click("#save")
-    author.wait_for_selector("#submit-form")
+    author.wait_for_selector("#submit")
     assert "Đã lưu dự thảo phiên bản 2" in author.locator(".flash-success").inner_text()
+    author.locator("#text").press("End")
+    author.locator("#text").type("# chưa lưu")
+    assert author.locator("#submit").is_disabled()  # edited, not saved: what would be submitted is not on screen
+    assert "chưa lưu" in author.locator("#submit-note").inner_text()
+    author.fill("#text", shortened)  # back to the saved text
+    assert author.locator("#submit").is_enabled()
     author.click("#submit")
     author.wait_for_url(re.compile(rf".*/leader/procedures/{re.escape(CODE)}\?version=2$"))
     assert "Đã trình lãnh đạo UBND phê duyệt phiên bản 2" in author.content()
@@ -111,7 +117,7 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     assert author.locator("#text").input_value() == shortened
     author.fill("#text", SOURCE)
     author.click("#save")
-    author.wait_for_selector("#submit-form")
+    author.wait_for_selector("#submit")
     assert ap.get_draft(store, CODE, 3).status == ap.DRAFT
     assert ap.get_draft(store, CODE, 2).text == shortened
 
@@ -130,6 +136,12 @@ def test_the_editor_works_without_javascript(live_server, browser, tmp_path):
     assert f"dòng {line}" in page.locator("#findings").inner_text()
     page.fill("#text", SOURCE.replace("    duration: 1d\n", "    duration: 4h\n", 1))
     page.click("#save")
-    page.wait_for_selector("#submit-form")
+    page.wait_for_selector("#submit")
     assert ap.get_draft(web.store, CODE, 2).status == ap.DRAFT
+    edited = SOURCE.replace("    duration: 1d\n", "    duration: 3h\n", 1)
+    page.fill("#text", edited)
+    page.click("#submit")  # without the script the button is live: the server sees the text is not the saved one
+    page.wait_for_selector(".flash-error")
+    assert "khác bản đã lưu" in page.locator(".flash-error").inner_text()
+    assert page.locator("#text").input_value() == edited and ap.get_draft(web.store, CODE, 2).status == ap.DRAFT
     shot(page, tmp_path, "author-3-no-javascript", full_page=False)

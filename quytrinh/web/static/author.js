@@ -97,10 +97,22 @@
     });
   }
 
+  // What is submitted is the saved text: while the text differs from it, "Trình" waits for a save (the
+  // server refuses a submission whose posted text is not the saved one too).
+  var submit = document.getElementById("submit");
+  var note = document.getElementById("submit-note");
+  var saved = text.value;
+  var blocked = submit ? submit.disabled : true;  // the saved text has lint errors
+  var savedNote = note ? note.textContent : "";
   text.addEventListener("input", function () {
     clearTimeout(timer);
     status.textContent = "Đang sửa…";
     timer = setTimeout(check, 500);
+    if (submit) {
+      var dirty = text.value !== saved;
+      submit.disabled = blocked || dirty;
+      if (note) { note.textContent = dirty ? "Văn bản đã sửa, chưa lưu: hãy lưu dự thảo rồi mới trình." : savedNote; }
+    }
   });
   var findings = document.getElementById("findings");
   if (findings) {
