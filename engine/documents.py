@@ -1206,6 +1206,12 @@ DECREE_118 = ("Nghị định số 118/2025/NĐ-CP ngày 09 tháng 6 năm 2025 c
               "chính theo cơ chế một cửa, một cửa liên thông tại Bộ phận Một cửa và Cổng Dịch vụ công quốc gia")
 
 
+#: The subject of Circular 03/2025/TT-VPCP as the decision cites it. **[unverified]**: given by analogy
+#: with Circular 01/2018 ("hướng dẫn thi hành một số quy định của Nghị định số 61/2018/NĐ-CP"); the
+#: circular itself is unverified (DOMAIN.md §1.4).
+CIRCULAR_2025_SUBJECT = "hướng dẫn thi hành một số quy định của Nghị định số 118/2025/NĐ-CP"
+
+
 def today_hanoi() -> dt.date:
     """Today in Hanoi (the only wall-clock read of this module: the regime of an undated draft decision)."""
     from engine.calendar import LOCAL_TZ
@@ -1227,9 +1233,15 @@ def legal_bases(day: dt.date) -> list[str]:
     are the same in both.
     """
     bases = [
+        # The local-government law as cited here (2015, amended 2019) is not verified against
+        # /work/shared/DOMAIN.md (FORMS.md §C only says "local-government law"); a decision dated after
+        # the 2025 reform may need the 2025 law instead. Left as is until a source confirms it.
         "Căn cứ Luật Tổ chức chính quyền địa phương ngày 19 tháng 6 năm 2015; Luật sửa đổi, bổ sung một số điều "
         "của Luật Tổ chức Chính phủ và Luật Tổ chức chính quyền địa phương ngày 22 tháng 11 năm 2019",
+        # Decrees 63/2010, 48/2013 and 92/2017 on the control of administrative procedures (FORMS.md §C).
         "Căn cứ Nghị định số 63/2010/NĐ-CP ngày 08 tháng 6 năm 2010 của Chính phủ về kiểm soát thủ tục hành chính; "
+        "Nghị định số 48/2013/NĐ-CP ngày 14 tháng 5 năm 2013 của Chính phủ sửa đổi, bổ sung một số điều của các "
+        "nghị định liên quan đến kiểm soát thủ tục hành chính; "
         "Nghị định số 92/2017/NĐ-CP ngày 07 tháng 8 năm 2017 của Chính phủ sửa đổi, bổ sung một số điều của các "
         "nghị định liên quan đến kiểm soát thủ tục hành chính",
     ]
@@ -1244,7 +1256,9 @@ def legal_bases(day: dt.date) -> list[str]:
     else:
         bases.append(f"Căn cứ {DECREE_118}")
         if day >= CIRCULAR_2025_ISSUED:
-            bases.append(f"Căn cứ {FORMS_2025.circular_full}")
+            # [unverified] The subject is given by analogy with Circular 01/2018 (DOMAIN.md §1.4 marks
+            # Circular 03/2025 itself unverified); check it against the circular's own title.
+            bases.append(f"Căn cứ {FORMS_2025.circular_full} {CIRCULAR_2025_SUBJECT}")
     bases.append(
         "Căn cứ Quyết định số 18/2020/QĐ-UBND ngày 04 tháng 9 năm 2020 của Ủy ban nhân dân Thành phố Hà Nội ban "
         "hành Quy định thực hiện cơ chế một cửa, một cửa liên thông trong giải quyết thủ tục hành chính trên địa "
