@@ -39,6 +39,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Mapping
 
 import sqlalchemy as sa
@@ -86,7 +87,7 @@ REFORM_UNITS = ("phong_noi_vu",)
 LEADER_ROLES = ("chairman", "vice_chairman")
 
 #: A decision's number and symbol (Decree 30/2020, Appendix I): ``125/QĐ-UBND``, ``18/2020/QĐ-UBND``, ``7/QĐ-CT``.
-_DECISION_NUMBER = re.compile(r"\d+(/\d{4})?/QĐ-[A-ZĐ][A-ZĐ0-9.]*(-[A-ZĐ0-9.]+)*")
+_DECISION_NUMBER = re.compile(r"[1-9]\d*(/\d{4})?/QĐ-[A-ZĐ][A-ZĐ0-9.]*(-[A-ZĐ0-9.]+)*")
 _DECISION_NUMBER_SPACES = re.compile(r"\s+")
 
 #: A procedure key without a national code: a catalogue file's stem (``thanh-lap-truong-mam-non``).
@@ -237,8 +238,6 @@ _CONTEXT: dict[str, tuple[Organisation | None, dict[str, Template]]] = {}
 
 def catalogue_context(root: Any = None) -> tuple[Organisation | None, dict[str, Template]]:
     """The organisation (units.yaml) and templates of a catalogue folder (default: the configured one), cached."""
-    from pathlib import Path
-
     from engine.definition import default_root, load_templates, load_units
 
     root = Path(root) if root is not None else default_root()
@@ -692,7 +691,7 @@ def definition_of_draft(row: DefinitionDraft, *, templates: Mapping[str, Templat
     return check_text(row.text, file=f"{row.procedure_code}.yaml", templates=templates, units=units)
 
 
-def for_decision(db: Any, catalogue: Catalogue) -> tuple[Catalogue, list[str]]:
+def for_decision(db: Any, catalogue: Catalogue, level: str | None = None) -> tuple[Catalogue, list[str]]:
     """The catalogue as a draft decision must print it: what the leaders review, not the files.
 
     For each procedure, the version a decision is drafted for is, in order:
@@ -701,8 +700,9 @@ def for_decision(db: Any, catalogue: Catalogue) -> tuple[Catalogue, list[str]]:
     database when it is the one in force (it carries its decision, so the
     default selection leaves it out; ``codes`` prints it again); else the
     catalogue file. Submitted drafts of procedures the files do not hold are
-    added. The notes (Vietnamese) name what the decision does not show: open
-    drafts not yet submitted.
+    added. The notes (Vietnamese sentences) name what the decision does not
+    show: drafts still being written (of ``level`` only, when given), and
+    which version stands in for each.
 
     Returns
     -------
@@ -719,15 +719,14 @@ def for_decision(db: Any, catalogue: Catalogue) -> tuple[Catalogue, list[str]]:
             .group_by(DefinitionVersion.procedure_code)).all()}
         names = {u: n for u, n in s.exec(select(User.username, User.full_name)).all() if n}
     chosen: dict[str, Definition] = {}
-    notes: list[str] = []
+    writing: dict[str, int] = {}  # code -> number of the draft being written (not submitted)
     for row in rows:  # newest first per procedure: the first of each state decides
         code = row.procedure_code
         if code in chosen:
             continue
         source = by_key[code].source if code in by_key else f"{code}.yaml"
         if row.status == DRAFT:
-            notes.append(f"{code}: phiên bản {row.number} đang soạn, chưa trình lãnh đạo, nên dự thảo quyết định "
-                         "in phiên bản trước đó")
+            writing.setdefault(code, row.number)
             continue
         if row.status == SUBMITTED or (row.status == APPROVED and row.published_version == latest.get(code)):
             checked = check_text(row.text, file=source, templates=templates, units=units)
@@ -740,6 +739,19 @@ def for_decision(db: Any, catalogue: Catalogue) -> tuple[Catalogue, list[str]]:
             chosen[code] = by_key.get(code)  # type: ignore[assignment]
     definitions = [chosen.get(d.key) or d for d in catalogue.definitions]
     definitions += [d for code, d in chosen.items() if d is not None and code not in by_key]
+    notes: list[str] = []
+    for code, number in writing.items():
+        stands = chosen.get(code) or by_key.get(code)
+        if stands is None or (level is not None and stands.level != level):
+            continue
+        head = f"{code}: phiên bản {number} đang soạn, chưa trình lãnh đạo"
+        if stands.approval is not None:
+            notes.append(f"{head}; phiên bản {stands.version} đang áp dụng đã có Quyết định số "
+                         f"{stands.approval.decision}, nên thủ tục này không có trong dự thảo (chọn mã để in lại)")
+        elif code in chosen:
+            notes.append(f"{head}; dự thảo quyết định in phiên bản {stands.version} (bản đã trình gần nhất)")
+        else:
+            notes.append(f"{head}; dự thảo quyết định in bản trong danh mục ({Path(stands.source).name})")
     return replace(catalogue, definitions=definitions), notes
 
 

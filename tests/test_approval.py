@@ -152,7 +152,7 @@ def test_a_draft_with_lint_errors_is_neither_submitted_nor_approved(rt):
 
 def test_the_decision_number_and_date_must_be_plausible(rt):
     row = through_submission(rt)
-    for bad in ("abc", "125", "125/QĐ", "QĐ-UBND/125", "125/QD-UBND"):
+    for bad in ("abc", "125", "125/QĐ", "QĐ-UBND/125", "125/QD-UBND", "0/QĐ-UBND", "0125/QĐ-UBND"):
         with pytest.raises(ap.ApprovalError, match="not a number/symbol") as refused:
             ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number=bad,
                        decision_date=DECISION_DATE, now=later(3))
@@ -339,5 +339,18 @@ def test_the_draft_decision_prints_what_the_leaders_review_and_leaves_out_what_t
     ap.save_draft(rt.db, SOURCE, actor=rt.actor("cchc"), now=later(4))  # being written, not submitted
     cat, notes = ap.for_decision(rt.db, files)
     assert cat.find(CODE).approval.decision == "125/QĐ-UBND"
-    assert notes == [f"{CODE}: phiên bản {row.number + 1} đang soạn, chưa trình lãnh đạo, nên dự thảo quyết định "
-                     "in phiên bản trước đó"]
+    assert notes == [f"{CODE}: phiên bản {row.number + 1} đang soạn, chưa trình lãnh đạo; phiên bản {row.number} "
+                     "đang áp dụng đã có Quyết định số 125/QĐ-UBND, nên thủ tục này không có trong dự thảo (chọn mã "
+                     "để in lại)"]
+    assert ap.for_decision(rt.db, files, level="commune")[1] == []  # a district procedure: not the commune's concern
+
+
+def test_a_draft_being_written_says_which_version_the_decision_prints(rt):
+    from engine.definition import load_catalogue
+
+    files = load_catalogue([REPO / "procedures_yaml"])
+    ap.save_draft(rt.db, shortened(), actor=rt.actor("cchc"), now=later(1))
+    _, notes = ap.for_decision(rt.db, files, level="district")
+    stem = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].name
+    assert notes == [f"{CODE}: phiên bản 2 đang soạn, chưa trình lãnh đạo; dự thảo quyết định in bản trong danh "
+                     f"mục ({stem})"]

@@ -78,7 +78,7 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         from engine.approval import for_decision
 
         try:
-            cat, notes = for_decision(store, cat)
+            cat, notes = for_decision(store, cat, level=level)
         finally:
             store.dispose()
     target = out or Path(f"du-thao-quyet-dinh-{level}.{fmt}")
@@ -90,7 +90,9 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         raise localized(QuytrinhError(f"{target}: không ghi được ({exc.strerror}).")) from None
     picked = select_procedures(cat, level=level, codes=codes)
     print(f"{target}: dự thảo quyết định, {len(picked)} quy trình")
-    for gap in notes + decision_gaps(picked):
+    for note in notes:
+        print(f"Cảnh báo: {note}.", file=sys.stderr)
+    for gap in decision_gaps(picked):
         print(f"Cảnh báo: {gap}; hãy bổ sung trước khi trình ký.", file=sys.stderr)
     return target
 

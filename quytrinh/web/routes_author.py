@@ -32,7 +32,8 @@ MAX_TEXT = 200_000
 
 def _check(request: Request, text: str, code: str = "") -> tuple[ap.Check, Any]:
     units, templates = context_of(request)
-    checked = ap.check_text(text, file="dự thảo", templates=templates, units=units)
+    # named after the procedure's key, so a text without a national code is drawn under its key, not "dự thảo"
+    checked = ap.check_text(text, file=f"{code}.yaml" if code else "dự thảo", templates=templates, units=units)
     svg = None
     if checked.definition is not None:  # the preview's header tells the number the draft has (or will have)
         key = code or checked.definition.key

@@ -50,12 +50,12 @@ def _respond(data: bytes, fmt: str, filename: str, bar: str = "") -> Response:
 
 def _bar(back: tuple[str, str], word: str, fields: str = "", warnings: list[str] | None = None) -> str:
     """The screen-only bar: a link back, ``fields`` (a GET form's inputs: the page again with other
-    parameters), the print button, the link to the Word file and ``warnings`` (what the paper lacks)."""
+    parameters), the print button, the link to the Word file and ``warnings`` (what the paper lacks,
+    whole sentences without their full stop)."""
     e = html.escape
     form = (f'<form method="get" class="doc-choose">{fields}<button type="submit">Xem</button></form>'
             if fields else "")
-    notes = "".join(f'<p class="doc-warning">Cảnh báo: {e(w)}; hãy bổ sung trước khi trình ký.</p>'
-                    for w in warnings or ())
+    notes = "".join(f'<p class="doc-warning">Cảnh báo: {e(w)}.</p>' for w in warnings or ())
     return (f'<a href="{e(back[0])}" class="doc-back">← {e(back[1])}</a>{form}'
             f'<button type="button" id="print-button" class="primary">In</button>'
             f'<a href="{e(word)}" id="word-link">Tải tệp Word</a>{notes}')
@@ -166,7 +166,7 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
     from engine.approval import for_decision
 
     fmt = _fmt(format)
-    cat, notes = for_decision(store_of(request), load_catalogue([request.app.state.catalogue_root]))
+    cat, notes = for_decision(store_of(request), load_catalogue([request.app.state.catalogue_root]), level=level)
     picked = [c.strip() for c in (codes or "").split(",") if c.strip()] or None
     try:
         data = render_decision(cat, level=level, codes=picked, fmt=fmt)
@@ -178,5 +178,6 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
               + (f'<input type="hidden" name="codes" value="{html.escape(codes or "")}">' if picked else ""))
     back = ("/leader", "Phê duyệt quy trình") if user.has("leader") else ("/inbox", "Trang chính")
     bar = _bar(back, f"/documents/decision?{_with({'level': level, 'codes': codes}, format='docx')}", fields,
-               notes + decision_gaps(select_procedures(cat, level=level, codes=picked)))
+               notes + [f"{gap}; hãy bổ sung trước khi trình ký"
+                        for gap in decision_gaps(select_procedures(cat, level=level, codes=picked))])
     return _respond(data, fmt, f"du-thao-quyet-dinh-{level}", bar)

@@ -1,0 +1,19 @@
+"""The editor's diagram preview names the procedure as the leader's page does."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from engine import services as sv
+from tests.web.conftest import PASSWORD
+
+
+def test_a_procedure_without_national_code_is_previewed_under_its_key(web, client_for):
+    sv.add_user(web.store, "noivu_cv", unit="phong_noi_vu", role="staff", now=web.clock(), full_name="Phạm Thu Hà",
+                password=PASSWORD)
+    key = "cap-giay-phep-ban-le-san-pham-thuoc-la"
+    page = client_for("noivu_cv").get(f"/author/procedures/{key}").text
+    preview = page.split('id="preview"', 1)[1].split("</svg>", 1)[0]
+    texts = [html.unescape(t) for t in re.findall(r">([^<]{3,})<", preview)]
+    assert f"{key} – Cấp Giấy phép bán lẻ sản phẩm thuốc lá" in texts and not any("dự thảo –" in t for t in texts)
