@@ -427,6 +427,40 @@ def test_top_to_bottom_is_an_option_that_leaves_the_default_as_it_was(catalogue)
         render(d, catalogue.organisation, "svg", direction="RL")
 
 
+def _label_boxes(g: ET.Element) -> list[tuple[float, float, float, str]]:
+    """(x centre, baseline y, font size, text) of each line drawn on an edge."""
+    return [(float(t.get("x")), float(t.get("y")), float(t.get("font-size")), t.text or "")
+            for t in g.iter(f"{SVG}text")]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_catalogue([SHIPPED])
+
+
+# Before, these and 27 more of the 81 district diagrams drew "Yêu cầu bổ sung" over "Đã bổ sung" top to bottom.
+@pytest.mark.parametrize("code", ["1.001612", "1.012817", "1.004036", "cho-phep-truong-mam-non-hoat-dong-giao-duc"])
+def test_top_to_bottom_keeps_the_labels_of_the_way_to_the_applicant_and_back_apart(shipped, code):
+    catalogue = shipped
+    d = _shipped(catalogue, code)
+    by_id = d.steps_by_id()
+    pairs = [(s.id, t.id) for s in d.steps if not s.paused for r in s.routes if not r.parallel
+             for t in [by_id.get(r.targets[0])] if t is not None and t.paused
+             and any(s.id in r2.targets for r2 in t.routes)]
+    assert pairs
+    for direction in ("TB", "LR"):
+        edges = _groups(ET.fromstring(render(d, catalogue.organisation, "svg", direction=direction,
+                                             header=False)), "edge")
+        for there, back in pairs:
+            out, home = edges[f"{there}->{back}"], edges[f"{back}->{there}"]
+            for x1, y1, size1, t1 in _label_boxes(out):
+                for x2, y2, size2, t2 in _label_boxes(home):
+                    half_widths = (len(t1) * size1 + len(t2) * size2) * 0.6 / 2
+                    # apart vertically by more than a line's height, or side by side without touching
+                    assert abs(y1 - y2) > max(size1, size2) or abs(x1 - x2) > half_widths, \
+                        (direction, there, back, t1, t2, x1, y1, x2, y2)
+
+
 def test_a_diff_diagram_draws_a_removed_step_with_its_arrows_in_and_out(catalogue):
     from dataclasses import replace
 
