@@ -47,3 +47,57 @@ def test_run_smoke_validates_renders_seeds_and_starts_every_service(tmp_path):
             port = int(line.split("http://127.0.0.1:")[1].split("/")[0].split(" ")[0])
             with socket.socket() as s:
                 assert s.connect_ex(("127.0.0.1", port)) != 0, line
+
+
+def _env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "QUYTRINH_"))}
+    env["QUYTRINH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'var' / 'quytrinh.db'}"
+    return env
+
+
+@pytest.mark.parametrize("option", ["--port", "--prefect-port"])
+def test_run_refuses_a_port_another_program_holds_naming_it(tmp_path, option):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        ports = {"--port": str(_free_port()), "--prefect-port": str(_free_port())}
+        ports[option] = str(taken)
+        result = subprocess.run(
+            [sys.executable, "-m", "quytrinh.cli", "run", "--smoke",
+             "--catalogue", str(REPO / "procedures_yaml"), "--out", str(tmp_path / "diagrams"),
+             "--port", ports["--port"], "--prefect-port", ports["--prefect-port"]],
+            cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"Cổng {taken} " in lines[0] and "--port" in lines[0] and "--prefect-port" in lines[0], lines[0]
+    assert "1. Kiểm tra danh mục" not in result.stdout  # refused before doing anything
+    assert not (tmp_path / "diagrams").exists()
+
+
+def test_wait_http_wants_our_sign_in_page_not_whoever_answers():
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from quytrinh.commands.run import OUR_PAGE, _wait_http
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<title>someone else</title>")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/login"
+        assert not _wait_http(url, 5, expect=OUR_PAGE)
+        assert _wait_http(url, 5)
+    finally:
+        server.shutdown()
+        server.server_close()

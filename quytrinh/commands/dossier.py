@@ -20,18 +20,21 @@ leaving the database unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import os
+import re
 from typing import Any, Optional
 
 import typer
 
-from engine.errors import ActionError, NotFound, QuytrinhError
+from engine.errors import ActionError, IllegalAction, NotFound, QuytrinhError
 from quytrinh.messages import localized
 
 USER_ENV = "QUYTRINH_USER"
 LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 
-dossier_app = typer.Typer(help="Hồ sơ: tiếp nhận, xem phiếu kiểm soát, rút, dừng, bổ sung.", no_args_is_help=True)
+dossier_app = typer.Typer(help="Hồ sơ: tiếp nhận, xem phiếu kiểm soát, rút, dừng, nhận bổ sung, ghi nhận nghĩa vụ "
+                                "tài chính, ký phiếu xin lỗi.", no_args_is_help=True)
 task_app = typer.Typer(help="Công việc: nhận xử lý, phân công, trả lại, hoàn thành một bước.", no_args_is_help=True)
 
 #: What a timer found about a step (the ``to`` of a ``timeliness`` event), as the sheet's log says it.
@@ -40,8 +43,26 @@ TIMER_FINDINGS = {"nearly_due": "sắp đến hạn", "overdue": "quá hạn", "
 #: How the state of an apology (form 04) is written on the sheet.
 APOLOGY_STATES = {"draft": "dự thảo", "signed": "đã ký", "sent": "đã gửi"}
 
+
+
+class Channel(str, enum.Enum):
+    """How the dossier was submitted (``--channel``)."""
+
+    counter = "counter"
+    online = "online"
+    post = "post"
+
+
+class Decision(str, enum.Enum):
+    """What the one-stop officer decides at the counter (``--decision``)."""
+
+    accept = "accept"
+    supplement = "supplement"
+    refuse = "refuse"
+
+
 AS_HELP = "Người thực hiện (tên đăng nhập); mặc định $QUYTRINH_USER."
-NOW_HELP = "Thời điểm thực hiện (ISO 8601; mặc định: bây giờ). Dùng cho kịch bản và kiểm thử."
+NOW_HELP = "Thời điểm thực hiện (YYYY-MM-DDTHH:MM giờ Việt Nam; mặc định: bây giờ). Dùng cho kịch bản và kiểm thử."
 
 # The arguments the action commands (``quytrinh task ...``, ``quytrinh dossier withdraw`` ...) share
 # (typer reads these defaults as declarations).
@@ -77,14 +98,60 @@ def open_store() -> Any:
     from engine.store import database_url, init_db
 
     url = database_url()
+    store = open_database(url, init_db)
+    _seed_units(store)
+    return store
+
+
+#: An example of each supported kind of database URL, for the messages.
+URL_EXAMPLES = "sqlite:///var/quytrinh.db hoặc postgresql://NGƯỜI_DÙNG@MÁY_CHỦ:5432/quytrinh"
+
+
+def check_database_url(url: str) -> Any:
+    """``url`` parsed (a SQLAlchemy URL); a Vietnamese one-line error when it is not one, or not SQLite/PostgreSQL."""
+    import sqlalchemy as sa
+
+    shown = os.environ.get("QUYTRINH_DATABASE_URL") or url
     try:
-        store = init_db(url)
+        parsed = sa.engine.make_url(url)
+    except Exception:  # sqlalchemy.exc.ArgumentError, ValueError
+        raise localized(QuytrinhError(
+            f"'{shown}' (QUYTRINH_DATABASE_URL) không phải địa chỉ cơ sở dữ liệu; viết ví dụ {URL_EXAMPLES}."
+        )) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise localized(QuytrinhError(
+            f"Không hỗ trợ cơ sở dữ liệu {parsed.get_backend_name()} ({_safe(url)}): chỉ dùng được sqlite:// và "
+            f"postgresql://, ví dụ {URL_EXAMPLES}."))
+    return parsed
+
+
+def _database_cause(parsed: Any, exc: BaseException) -> str:
+    """What a person can do about a driver's connection error, in Vietnamese ("" when nothing specific)."""
+    text = str(exc)
+    if parsed.get_backend_name() != "postgresql":
+        return ""
+    host, port = parsed.host or "localhost", parsed.port or 5432
+    if "does not exist" in text and parsed.database and f'database "{parsed.database}"' in text:
+        user = f" -U {parsed.username}" if parsed.username else ""
+        return (f"cơ sở dữ liệu '{parsed.database}' chưa có; tạo bằng: createdb -h {host} -p {port}{user} "
+                f"{parsed.database}. ")
+    if "Connection refused" in text or "could not connect" in text.lower():
+        return f"máy chủ PostgreSQL ở {host}:{port} không trả lời (chưa chạy, hoặc sai máy chủ, cổng). "
+    if "password authentication failed" in text or "no password supplied" in text:
+        return f"máy chủ PostgreSQL từ chối người dùng '{parsed.username or ''}' (sai hoặc thiếu mật khẩu). "
+    return ""
+
+
+def open_database(url: str, init_db: Any) -> Any:
+    """``init_db(url)``, every failure as one Vietnamese line (bad URL, unsupported database, driver error)."""
+    parsed = check_database_url(url)
+    try:
+        return init_db(url)
     except QuytrinhError:
         raise
     except Exception as exc:  # driver / connection errors: one line, no traceback
-        raise localized(QuytrinhError(f"Không mở được cơ sở dữ liệu {_safe(url)}: {_first_line(exc)}")) from None
-    _seed_units(store)
-    return store
+        raise localized(QuytrinhError(f"Không mở được cơ sở dữ liệu {_safe(url)}: {_database_cause(parsed, exc)}"
+                                      f"({_first_line(exc)})")) from None
 
 
 def _seed_units(store: Any) -> None:
@@ -137,8 +204,11 @@ def local(t: dt.datetime | None) -> str:
     return t.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M") if t else "–"
 
 
-def _publish_from_catalogue(store: Any, code: str, now: dt.datetime) -> None:
-    """Publish the catalogue's current text of ``code`` (a no-op when unchanged)."""
+def _publish_from_catalogue(store: Any, code: str, now: dt.datetime) -> Any:
+    """Publish the catalogue's current text of ``code`` (a no-op when unchanged); return that definition.
+
+    ``None`` when the catalogue no longer has ``code`` but it was published before.
+    """
     from engine.definition import default_root, load_catalogue
     from engine.services import publish_definition
 
@@ -157,11 +227,64 @@ def _publish_from_catalogue(store: Any, code: str, now: dt.datetime) -> None:
             from engine.services import current_definition
 
             current_definition(store, code)
-            return  # published before (e.g. by the web app); the catalogue no longer has it
+            return None  # published before (e.g. by the web app); the catalogue no longer has it
         except NotFound:
             raise localized(NotFound(f"Không tìm thấy: thủ tục '{code}' không có trong danh mục ({cat.root}) "
                                      f"và chưa được đưa vào hệ thống.")) from None
     publish_definition(store, defn, now=now, by="cli")
+    return defn
+
+
+def communes() -> tuple[str, ...]:
+    """The communes of the organisation (units.yaml ``communes:``), as the web app's reception form lists them."""
+    from engine.calendar import catalogue_dir
+    from engine.definition import load_units
+
+    path = catalogue_dir() / "units.yaml"
+    return load_units(str(path)).communes if path.is_file() else ()
+
+
+_COMMUNE_PREFIX = re.compile(r"^(xã|thị trấn|phường)\s+", re.I)
+
+
+def _commune_key(name: str) -> str:
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", " ".join(name.split())).casefold()
+    return _COMMUNE_PREFIX.sub("", text)
+
+
+def check_commune(defn: Any, commune: str) -> str:
+    """The commune a dossier of ``defn`` names, as units.yaml writes it ("" for a district-level procedure).
+
+    A commune-level procedure needs ``--commune`` when units.yaml lists communes, and it must be one
+    of them; it may be written without its "Xã " / "Thị trấn " prefix and in any case ("bát tràng").
+    A district-level procedure refuses ``--commune``: its dossier belongs to no commune.
+    """
+    commune = commune.strip()
+    if defn.level != "commune":
+        if commune:
+            raise localized(ActionError(
+                f"Không thực hiện được: thủ tục {defn.code} thuộc cấp huyện; hồ sơ không thuộc xã nào, bỏ --commune."))
+        return ""
+    known = communes()
+    if not known:
+        return commune
+    if not commune:
+        raise localized(ActionError(
+            f"Không thực hiện được: thủ tục {defn.code} thuộc cấp xã; hãy cho --commune \"TÊN XÃ\" (nơi giải quyết "
+            f"hồ sơ, in ở đầu các phiếu), một trong: {', '.join(known)}."))
+    by_key = {_commune_key(c): c for c in known}
+    found = by_key.get(_commune_key(commune))
+    if found is None:
+        import difflib
+
+        close = difflib.get_close_matches(_commune_key(commune), list(by_key), n=1, cutoff=0.6)
+        hint = f" (có phải \"{by_key[close[0]]}\"?)" if close else ""
+        raise localized(ActionError(
+            f"Không thực hiện được: không có xã, thị trấn \"{commune}\" trong mục communes: của units.yaml{hint}; "
+            f"các xã, thị trấn: {', '.join(known)}."))
+    return found
 
 
 def _console() -> Any:
@@ -189,13 +312,18 @@ def _print_result(res: Any, what: str) -> None:
 def receive_cmd(
     code: str = typer.Argument(..., help="Mã thủ tục, ví dụ 1.001612."),
     applicant: str = typer.Option(..., "--applicant", help="Tên tổ chức, cá nhân nộp hồ sơ."),
-    channel: str = typer.Option("counter", "--channel", help="Hình thức nộp: counter (trực tiếp), online (trực tuyến), post (bưu chính)."),
-    decision: str = typer.Option("accept", "--decision", help="Quyết định: accept (tiếp nhận), supplement (yêu cầu bổ sung), refuse (từ chối)."),
+    channel: Channel = typer.Option(Channel.counter, "--channel",
+                                    help="Hình thức nộp: counter (trực tiếp), online (trực tuyến), post (bưu chính)."),
+    decision: Decision = typer.Option(Decision.accept, "--decision",
+                                      help="Quyết định: accept (tiếp nhận), supplement (yêu cầu bổ sung), "
+                                           "refuse (từ chối)."),
     comment: str = typer.Option("", "--comment", help="Ghi chú; giấy tờ cần bổ sung hoặc lý do từ chối (bắt buộc khi "
                                                        "yêu cầu bổ sung hoặc từ chối)."),
     contact: str = typer.Option("", "--contact", help="Điện thoại, thư điện tử của người nộp."),
-    commune: str = typer.Option("", "--commune", help="Thủ tục cấp xã: xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các "
-                                                       "phiếu), ví dụ \"Xã Bát Tràng\"."),
+    commune: str = typer.Option("", "--commune", help="Thủ tục cấp xã (bắt buộc): xã, thị trấn nơi giải quyết hồ sơ "
+                                                       "trong mục communes: của units.yaml (in ở đầu các phiếu), ví dụ "
+                                                       "\"Xã Bát Tràng\" hoặc \"Bát Tràng\". Thủ tục cấp huyện: "
+                                                       "không dùng."),
     as_user: Optional[str] = typer.Option(None, "--as", help=AS_HELP),
     key: Optional[str] = typer.Option(None, "--key", help="Khóa chống lặp (idempotency key)."),
     now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
@@ -206,11 +334,15 @@ def receive_cmd(
     at = parse_now(now)
     store = open_store()
     actor = actor_of(store, as_user)
-    _publish_from_catalogue(store, code, at)
-    res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel, decision=decision,
-                     comment=comment, contact=contact, commune=commune, idempotency_key=key)
-    _print_result(res, "Đã tiếp nhận" if decision == "accept" else "Đã ghi nhận")
-    if decision == "accept":
+    defn = _publish_from_catalogue(store, code, at)
+    if defn is None:
+        defn = sv.current_definition(store, code)[1]
+    commune = check_commune(defn, commune)
+    res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel.value,
+                     decision=decision.value, comment=comment, contact=contact, commune=commune,
+                     idempotency_key=key)
+    _print_result(res, "Đã tiếp nhận" if decision == Decision.accept else "Đã ghi nhận")
+    if decision == Decision.accept:
         sheet = sv.dossier_sheet(store, res.dossier_id)
         typer.echo(f"Ngày hẹn trả kết quả: {local(sheet.dossier.due_at)}")
 
@@ -221,7 +353,7 @@ def show_cmd(
     dossier: str = typer.Argument(..., help="Mã hồ sơ (hoặc số)."),
     now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
 ) -> None:
-    """Phiếu kiểm soát quá trình giải quyết hồ sơ (mẫu 05): từng bước, thời gian quy định và thực hiện."""
+    """Phiếu kiểm soát quá trình giải quyết hồ sơ (mẫu 05; mẫu 06 theo bộ mẫu 2025): từng bước, thời gian quy định và thực hiện."""
     from rich.markup import escape as esc
     from rich.table import Table
 
@@ -306,8 +438,7 @@ def _dossier_action(name: str, dossier: str, as_user: Optional[str], now: Option
 @guarded
 def withdraw_cmd(
     dossier: str = DOSSIER_ARG,
-    comment: str = typer.Option(..., "--comment", help="Đơn đề nghị rút hồ sơ của tổ chức, cá nhân: số, ngày, lý do "
-                                                        "(bắt buộc)."),
+    comment: str = typer.Option(..., "--comment", help="Đơn đề nghị rút hồ sơ của tổ chức, cá nhân: số, ngày, lý do."),
     as_user: Optional[str] = AS_OPT,
     key: Optional[str] = KEY_OPT,
     now: Optional[str] = NOW_OPT,
@@ -381,7 +512,7 @@ def apology_cmd(
     actor = actor_of(store, as_user)
     drafts = [a for a in sv.dossier_sheet(store, dossier).apologies if a.state == "draft"]
     if not drafts:
-        raise localized(ActionError(f"hồ sơ {dossier} không có phiếu xin lỗi nào đang chờ ký."))
+        raise localized(ActionError(f"Không thực hiện được: hồ sơ {dossier} không có phiếu xin lỗi nào đang chờ ký."))
     signed = sv.sign_apology(store, actor, drafts[-1].id, reason=reason, proposed_due_at=proposed, now=at)
     when = signed.proposed_due_at.astimezone(LOCAL_TZ)
     typer.echo(f"Đã ký Phiếu xin lỗi và hẹn lại: hồ sơ {dossier}, hẹn trả kết quả lúc {when:%H:%M} ngày "
@@ -525,6 +656,23 @@ def complete_cmd(
     at = parse_now(now)
     store = open_store()
     actor = actor_of(store, as_user)
+    try:
+        _complete(sv, store, actor, item, outcome, comment, assign_to, at, version, key)
+    except IllegalAction as exc:
+        m = _NO_OUTCOME.match(str(exc)) if outcome is None else None
+        if m is None:
+            raise
+        # No --outcome at a step that has outcomes: say which to choose (not the engine's 'None').
+        raise localized(ActionError(f"Hãy chọn kết quả --outcome: {m['all']} (công việc {m['i']}, "
+                                    f"bước '{m['s']}').")) from None
+
+
+_NO_OUTCOME = re.compile(r"complete: step '(?P<s>[^']+)' \(work item (?P<i>\d+)\) has no outcome 'None'; "
+                         r"its outcomes are (?P<all>.+?) \(dossier status ")
+
+
+def _complete(sv: Any, store: Any, actor: Any, item: int, outcome: Optional[str], comment: str,
+              assign_to: Optional[str], at: dt.datetime, version: Optional[int], key: Optional[str]) -> None:
     if assign_to:  # both in one transaction: a refused assignment leaves the step open
         res, given = sv.complete_and_assign(store, actor, item, outcome=outcome, to=assign_to, comment=comment,
                                             now=at, expected_version=version, idempotency_key=key)

@@ -8,6 +8,12 @@
 4. start a local Prefect server on SQLite (unless ``$PREFECT_API_URL`` points
    at one), the worker and the web app, and keep them running until Ctrl-C.
 
+Before anything it checks that the web app's port (``--port``, 8000) and the
+local Prefect server's (``--prefect-port``, 4200) are free: another program on
+one of them is refused with one line naming the port (a Prefect server that
+already answers on the Prefect port is reused). The web app counts as started
+only when *our* sign-in page answers on its port.
+
 ``--smoke`` does all of it, checks that every service answers, and stops:
 what the tests run to keep `make run` honest.
 """
@@ -15,8 +21,10 @@ what the tests run to keep `make run` honest.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -67,8 +75,10 @@ def _database(root: Path) -> tuple[str, list]:
 
     from engine.services import publish_definition, seed_organisation
 
+    from quytrinh.commands.dossier import open_database
+
     url = database_url(None)
-    store = init_db(url)
+    store = open_database(url, init_db)
     cat = load_catalogue([root])
     now = dt.datetime.now(dt.timezone.utc)
     if cat.organisation is not None:
@@ -86,16 +96,79 @@ def _database(root: Path) -> tuple[str, list]:
     return url, users
 
 
-def _wait_http(url: str, timeout: float) -> bool:
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (``None`` when it can): another program holds it, or the address.
+
+    Binds and closes a socket as uvicorn does (``SO_REUSEADDR``, so a connection
+    of a stopped run in TIME_WAIT does not count as busy).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return f"không dùng được địa chỉ '{host}' (--host)"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return "busy"
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                return f"không được phép mở cổng {port} (cổng dưới 1024 cần quyền quản trị)"
+            return f"không mở được {host}:{port} ({exc.strerror or exc})"
+    return None
+
+
+def _check_ports(host: str, port: int, prefect_port: int | None) -> None:
+    """Refuse to start when the web app's or the local Prefect server's port is taken (one Vietnamese line).
+
+    A Prefect server that already answers on ``prefect_port`` is not a problem: it is reused.
+    """
+    if prefect_port is not None and prefect_port == port:
+        raise localized(QuytrinhError(f"Ứng dụng web và Prefect không dùng chung một cổng ({port}); "
+                                      "hãy chọn cổng khác bằng --port hoặc --prefect-port."))
+    checks = [("ứng dụng web", host, port, "--port")]
+    if prefect_port is not None:
+        checks.append(("máy chủ Prefect", "127.0.0.1", prefect_port, "--prefect-port"))
+    for what, where, number, option in checks:
+        problem = port_problem(where, number)
+        if problem is None:
+            continue
+        if problem == "busy":
+            if option == "--prefect-port":
+                from workflows.local import health_ok
+
+                if health_ok(f"http://{where}:{number}/api"):
+                    continue  # a Prefect server already runs there: start_local_server reuses it
+            raise localized(QuytrinhError(
+                f"Cổng {number} ({what}) đang bị một chương trình khác dùng; hãy dừng chương trình đó hoặc chọn "
+                f"cổng khác: quytrinh run --port N --prefect-port M (make run PORT=N PREFECT_PORT=M)."))
+        raise localized(QuytrinhError(f"Không khởi động được {what}: {problem}."))
+
+
+#: What only our web app's sign-in page has (the title suffix of every page, quytrinh/web/templates/base.html).
+OUR_PAGE = "— quytrinh</title>"
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, expect: str | None = None) -> bool:
+    """Wait until ``url`` answers (with ``expect`` in the page when given); False on timeout or when ``proc`` ends."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status < 500:
+                body = resp.read(65536).decode("utf-8", "replace")
+                if resp.status < 400 and (expect is None or expect in body):
                     return True
+                if expect is not None:
+                    return False  # someone else answers there
         except urllib.error.HTTPError as exc:
-            if exc.code < 500:
+            if expect is None and exc.code < 500:
                 return True
+            if expect is not None and exc.code < 500:
+                return False
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.3)
@@ -135,6 +208,7 @@ def run(
     from engine.definition import default_root
 
     root = catalogue or default_root()
+    _check_ports(host, port, None if os.environ.get("PREFECT_API_URL") else prefect_port)
     _validate(root)
     _render(root, out)
     url, users = _database(root)
@@ -161,8 +235,10 @@ def run(
         has_web = (Path(__file__).resolve().parent.parent / "web" / "app.py").exists()
         if has_web:
             app = _spawn(["serve", "--host", host, "--port", str(port)], env, logs / "web.log")
-            if not _wait_http(f"http://{host}:{port}/login", 60):
-                raise localized(QuytrinhError(f"Ứng dụng web không trả lời ở http://{host}:{port}/ "
+            if not _wait_http(f"http://{host}:{port}/login", 60, app, OUR_PAGE):
+                busy = " (cổng đang bị chương trình khác dùng: chọn cổng khác bằng --port)" \
+                    if port_problem(host, port) == "busy" and app.poll() is not None else ""
+                raise localized(QuytrinhError(f"Ứng dụng web không trả lời ở http://{host}:{port}/{busy} "
                                               f"(xem {logs / 'web.log'})."))
             _say(f"5. Ứng dụng web: http://{host}:{port}/")
         if users:
@@ -182,7 +258,7 @@ def run(
             while not stop.wait(1.0):
                 for name, proc in (("worker", worker), ("web", app)):
                     if proc is not None and proc.poll() is not None:
-                        what = "Worker" if name == "worker" else "Ứng dụng web"
+                        what = "Worker" if name == "worker" else f"Ứng dụng web (cổng {port})"
                         raise localized(QuytrinhError(f"{what} đã dừng (xem {logs / (name + '.log')})."))
         except KeyboardInterrupt:
             pass
