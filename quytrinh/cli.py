@@ -62,6 +62,17 @@ def _vietnamese_help() -> None:
         vietnamese_usage._quytrinh = True  # type: ignore[attr-defined]
         HelpFormatter.write_usage = vietnamese_usage  # type: ignore[method-assign]
 
+    # A flag takes no value: no metavar (typer shows ``<bool>`` next to --smoke, --password, --help).
+    from typer.core import TyperOption
+
+    display_type_rich = TyperOption.display_type_rich
+    if not getattr(display_type_rich, "_quytrinh", False):
+        def flag_type(self: Any, ctx: Any) -> Any:
+            return None if self.is_flag or self.count else display_type_rich(self, ctx)
+
+        flag_type._quytrinh = True  # type: ignore[attr-defined]
+        TyperOption.display_type_rich = flag_type  # type: ignore[method-assign]
+
     # The click command class that makes the --help option (typer vendors its own click).
     base = next(c for c in TyperCommand.__mro__ if "get_help_option" in vars(c))
     original = base.get_help_option

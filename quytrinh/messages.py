@@ -166,6 +166,17 @@ def _allowed(text: str | None) -> str:
     return "được phép: " + "; ".join(out)
 
 
+#: What each kind of one-stop form is called (engine.documents FormSpec.kind).
+FORM_KINDS_VI = {"receipt": "giấy tiếp nhận", "supplement": "phiếu yêu cầu bổ sung", "refusal": "phiếu từ chối",
+                 "apology": "phiếu xin lỗi", "stop": "thông báo dừng", "control": "phiếu kiểm soát",
+                 "ledger": "sổ theo dõi"}
+
+
+def _form_kinds(text: str) -> str:
+    """``01 (receipt), 02 (supplement)`` -> ``01 (giấy tiếp nhận), 02 (phiếu yêu cầu bổ sung)``."""
+    return re.sub(r"\((\w+)\)", lambda m: f"({FORM_KINDS_VI.get(m[1], m[1])})", text)
+
+
 def _local(iso: str) -> str:
     try:
         t = dt.datetime.fromisoformat(iso)
@@ -417,7 +428,7 @@ _RULES: list[Rule] = [
     ("DocumentError", r"form '(?P<f>[^']+)' is not in the set of (?P<c>.+) that applies to dossier (?P<d>\S+); "
                       r"use one of (?P<k>.*)",
      lambda m, a: f"mẫu '{m['f']}' không thuộc bộ mẫu theo {m['c']} áp dụng cho hồ sơ {m['d']}; dùng một trong: "
-                  f"{m['k']}."),
+                  f"{_form_kinds(m['k'])}."),
     ("DocumentError", r"form (?P<f>\S+) is the ledger of many dossiers; .*",
      lambda m, a: f"mẫu {m['f']} là sổ theo dõi nhiều hồ sơ; dùng quytrinh ledger."),
     ("DocumentError", r"the ledger period ends \((?P<b>[^)]*)\) before it starts \((?P<a>[^)]*)\)",

@@ -323,80 +323,107 @@ def test_a_commune_level_dossier_names_its_commune(cli, db_url):
     out = cli("dossier", "receive", "1.001193", "--applicant", "Lê Văn Tý", "--as", "xamc", "--commune",
               "Xã Bát Tràng", "--now", "2026-03-10T08:00")
     assert "1.001193-20260310-" in out
+    # Without its prefix and in any case: the name as units.yaml writes it is kept.
+    cli("dossier", "receive", "1.001193", "--applicant", "Lê Thị Na", "--as", "xamc", "--commune", "trâu quỳ",
+        "--now", "2026-03-10T08:10")
     engine = make_engine(db_url)
     with Session(engine) as s:
-        assert s.exec(select(Dossier.commune)).one() == "Xã Bát Tràng"
+        assert s.exec(select(Dossier.commune).order_by(Dossier.id)).all() == ["Xã Bát Tràng", "Thị trấn Trâu Quỳ"]
     engine.dispose()
 
 
-def test_a_withdrawal_needs_the_applicants_written_request(cli, db_url):
-    _staff(cli)
-    cli("dossier", "receive", "1.001612", "--applicant", "G", "--as", "motcua", "--now", "2026-03-10T08:00")
-    before = dump(Store(db_url))
-    proc = run_console(db_url, "dossier", "withdraw", "1.001612-20260310-000001", "--as", "motcua")
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert "Thiếu tùy chọn '--comment'." in proc.stderr and "Cách dùng: quytrinh dossier withdraw" in proc.stderr
-    assert dump(Store(db_url)) == before
-    help_text = run_console(db_url, "dossier", "withdraw", "--help").stdout
-    assert "Đơn đề nghị rút hồ sơ" in help_text and "bắt buộc" in help_text
+def test_the_commune_is_one_of_units_yaml_and_only_for_a_commune_level_procedure(cli, db_url, capsys, monkeypatch):
+    cli("user", "add", "xamc", "--unit", "xa_mot_cua", "--role", "staff")
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cases = [
+        (("dossier", "receive", "1.001193", "--applicant", "A", "--as", "xamc"),
+         "quytrinh: Không thực hiện được: thủ tục 1.001193 thuộc cấp xã; hãy cho --commune \"TÊN XÃ\"", "Xã Bát Tràng"),
+        (("dossier", "receive", "1.001193", "--applicant", "A", "--as", "xamc", "--commune", "Xã Bát Trang"),
+         "quytrinh: Không thực hiện được: không có xã, thị trấn \"Xã Bát Trang\" trong mục communes: của units.yaml "
+         "(có phải \"Xã Bát Tràng\"?)", "Thị trấn Trâu Quỳ"),
+        (("dossier", "receive", "1.001193", "--applicant", "A", "--as", "xamc", "--commune", "Phường Hoàn Kiếm"),
+         "quytrinh: Không thực hiện được: không có xã, thị trấn \"Phường Hoàn Kiếm\"", ""),
+        (("dossier", "receive", "1.001612", "--applicant", "A", "--as", "motcua", "--commune", "Xã Bát Tràng"),
+         "quytrinh: Không thực hiện được: thủ tục 1.001612 thuộc cấp huyện; hồ sơ không thuộc xã nào, bỏ --commune.",
+         ""),
+    ]
+    for args, expected, listed in cases:
+        code, out, err = run_main(capsys, monkeypatch, *args)
+        lines = err.strip().splitlines()
+        assert code == 1 and out == "" and len(lines) == 1, (args, out, err)
+        assert lines[0].startswith(expected) and listed in lines[0], (args, err)
+    store = Store(db_url)
+    assert not [line for line in dump(store) if line.startswith('INSERT INTO "dossiers"')]
+    store.dispose()
 
 
-def test_tasks_waiting_lists_the_dossiers_waiting_for_the_applicant(cli):
-    _staff(cli)
-    cli("dossier", "receive", "1.001612", "--applicant", "Hộ kinh doanh An Khang", "--as", "motcua",
-        "--now", "2026-03-10T08:00", "--decision", "supplement", "--comment", "Bổ sung bản sao căn cước chủ hộ")
-    cli("dossier", "receive", "1.001612", "--applicant", "Hộ kinh doanh Bình Minh", "--as", "motcua",
-        "--now", "2026-03-10T08:10")
-    out = cli("tasks", "--waiting", "--unit", "bp_mot_cua", "--now", "2026-03-10T09:00")
-    header = next(line for line in out.splitlines() if "Hồ sơ" in line)
-    assert [c.strip() for c in header.strip("┃ ").split("┃")] == [
-        "Hồ sơ", "Thủ tục", "Người nộp", "Chờ từ", "Chờ", "Nội dung chờ"]
-    for text in ("1.001612-20260310-000001", "1.001612 — Đăng ký thành lập hộ kinh doanh", "Hộ kinh doanh An Khang",
-                 "10/03/2026 08:00", "Bổ sung hồ sơ", "Bổ sung bản sao căn cước chủ hộ"):
-        assert text in out, text
-    assert "Bình Minh" not in out  # accepted: it waits for no one outside
-    assert "Không có hồ sơ nào đang chờ" in cli("tasks", "--waiting", "--unit", "xa_mot_cua")
-    cli("dossier", "supplemented", "1.001612-20260310-000001", "--as", "motcua", "--now", "2026-03-11T08:00")
-    assert "Không có hồ sơ nào đang chờ" in cli("tasks", "--waiting", "--now", "2026-03-11T09:00")
-
-
-def test_the_sheet_names_the_timers_and_what_they_found(cli, db_url):
-    import datetime as dt
-
-    from engine import services as sv
-
+def test_complete_without_an_outcome_lists_the_steps_outcomes(cli, db_url, capsys, monkeypatch):
     _staff(cli)
     cli("dossier", "receive", "1.001612", "--applicant", "H", "--as", "motcua", "--now", "2026-03-10T08:00")
-    # the assignment step has 2 working hours: nearly due at 09:30, overdue after 10:00; the appointment
-    # (3 working days) passes a week later
-    for at in ("2026-03-10T09:40", "2026-03-17T09:00"):
-        sv.sweep_timers(Store(db_url), now=dt.datetime.fromisoformat(at + "+07:00"))
-    sheet = cli("dossier", "show", "1.001612-20260310-000001", "--now", "2026-03-17T09:00")
-    assert " system" not in sheet
-    assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn [assign]: sắp đến hạn" in sheet
-    assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn [assign]: quá hạn" in sheet
-    assert "Hệ thống (hẹn giờ): Cảnh báo thời hạn: hồ sơ quá hạn trả kết quả" in sheet
+    before = dump(Store(db_url))
+    code, out, err = run_main(capsys, monkeypatch, "task", "complete", "2", "--as", "truongphong",
+                              "--now", "2026-03-10T09:00")
+    assert code == 1 and out == ""
+    assert err.strip() == "quytrinh: Hãy chọn kết quả --outcome: done (công việc 2, bước 'assign')."
+    assert "None" not in err
+    assert dump(Store(db_url)) == before
+    cli("task", "complete", "2", "--outcome", "done", "--as", "truongphong", "--now", "2026-03-10T09:00")
+    code, out, err = run_main(capsys, monkeypatch, "task", "complete", "3", "--as", "chuyenvien",
+                              "--now", "2026-03-10T10:00")
+    assert code == 1 and err.startswith("quytrinh: Hãy chọn kết quả --outcome: ok, ") and "None" not in err, err
 
 
-def test_the_head_signs_the_apology_from_the_command_line(cli, db_url):
-    from engine import services as sv
-    from engine.calendar import WorkCalendar
-    from engine.store import Store
-
+def test_a_terminal_step_completes_without_an_outcome(cli):
     _staff(cli)
-    cli("dossier", "receive", "1.001612", "--applicant", "Muộn", "--as", "motcua", "--now", "2026-03-10T08:00")
-    code = "1.001612-20260310-000001"
-    proc = run_console(db_url, "dossier", "apology", code, "--reason", "Chờ xác minh", "--as", "truongphong",
-                       "--now", "2026-03-12T09:00")
-    assert proc.returncode == 1 and proc.stderr.strip() == (
-        f"quytrinh: hồ sơ {code} không có phiếu xin lỗi nào đang chờ ký.")
-    store = Store(db_url)
-    due = sv.dossier_sheet(store, code).dossier.due_at
-    sv.sweep_timers(store, now=WorkCalendar.default().sub(due, 420))
-    store.dispose()
-    proc = run_console(db_url, "dossier", "apology", code, "--reason", "Chờ xác minh", "--as", "chuyenvien",
-                       "--now", "2026-03-12T09:00")
-    assert proc.returncode == 1 and f"chỉ lãnh đạo đơn vị phong_tckh mới ký phiếu xin lỗi của hồ sơ {code}" in proc.stderr
-    out = cli("dossier", "apology", code, "--reason", "Chờ xác minh thông tin", "--new-date", "2026-03-18T16:00",
-              "--as", "truongphong", "--now", "2026-03-12T09:00")
-    assert f"Đã ký Phiếu xin lỗi và hẹn lại: hồ sơ {code}, hẹn trả kết quả lúc 16:00 ngày 18/03/2026" in out
+    cli("user", "add", "vanthu", "--unit", "van_phong", "--role", "clerk")
+    cli("dossier", "receive", "1.001612", "--applicant", "K", "--as", "motcua", "--now", "2026-03-10T08:00")
+    for item, outcome, who in (("2", "done", "truongphong"), ("3", "ok", "chuyenvien"), ("4", "ok", "truongphong"),
+                               ("5", "approve", "truongphong"), ("6", "done", "vanthu")):
+        cli("task", "claim", item, "--as", who, "--now", "2026-03-10T09:00")
+        cli("task", "complete", item, "--outcome", outcome, "--as", who, "--now", "2026-03-10T09:05")
+    out = cli("task", "complete", "7", "--as", "motcua", "--now", "2026-03-10T10:00")
+    assert "Đã hoàn thành công việc 7" in out and "10 Đã trả kết quả" in out, out
+
+
+def test_channel_and_decision_are_choices_and_flags_show_no_metavar(db_url):
+    proc = run_console(db_url, "dossier", "receive", "1.001612", "--applicant", "A", "--as", "motcua",
+                       "--channel", "fax")
+    assert proc.returncode == 2 and "Thao tác không hợp lệ" not in proc.stderr
+    said = " ".join(proc.stderr.replace("│", " ").split())
+    assert "'fax' không thuộc các giá trị 'counter', 'online', 'post'" in said, proc.stderr
+    help_text = run_console(db_url, "dossier", "receive", "--help").stdout
+    assert "counter|online|post" in help_text and "accept|supplement|refuse" in help_text
+    assert "<bool>" not in run_console(db_url, "user", "add", "--help").stdout
+    summary = " ".join(run_console(db_url, "dossier", "--help").stdout.split("Lệnh")[0].split())
+    assert "ký phiếu xin lỗi" in summary and "nghĩa vụ tài chính" in summary, summary
+    assert "mẫu 06 theo bộ mẫu 2025" in " ".join(run_console(db_url, "dossier", "show", "--help").stdout.split())
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("mysql://u@localhost/qt", "quytrinh: Không hỗ trợ cơ sở dữ liệu mysql (mysql://u@localhost/qt): chỉ dùng được "
+                               "sqlite:// và postgresql://"),
+    ("nonsense", "quytrinh: 'nonsense' (QUYTRINH_DATABASE_URL) không phải địa chỉ cơ sở dữ liệu; viết ví dụ "
+                 "sqlite:///"),
+])
+def test_a_database_url_quytrinh_cannot_use_is_said_in_vietnamese(url, expected, capsys, monkeypatch):
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", url)
+    code, out, err = run_main(capsys, monkeypatch, "tasks")
+    assert code == 1 and out == "" and err.strip().splitlines()[0].startswith(expected), err
+    assert len(err.strip().splitlines()) == 1 and "MySQLdb" not in err and "SQLAlchemy" not in err
+
+
+def test_a_missing_postgresql_database_says_how_to_create_it():
+    from quytrinh.commands.dossier import _database_cause, check_database_url
+
+    parsed = check_database_url("postgresql+psycopg://postgres@db.local:5433/quytrinh")
+    exc = Exception('connection failed: connection to server at "db.local", port 5433 failed: FATAL:  database '
+                    '"quytrinh" does not exist')
+    assert _database_cause(parsed, exc) == ("cơ sở dữ liệu 'quytrinh' chưa có; tạo bằng: createdb -h db.local "
+                                            "-p 5433 -U postgres quytrinh. ")
+
+
+def test_an_unknown_form_lists_the_forms_in_vietnamese(cli, capsys, monkeypatch):
+    _staff(cli)
+    cli("dossier", "receive", "1.001612", "--applicant", "F", "--as", "motcua", "--now", "2026-03-10T08:00")
+    code, out, err = run_main(capsys, monkeypatch, "form", "99", "1.001612-20260310-000001")
+    assert code == 1 and "01 (giấy tiếp nhận)" in err and "(receipt)" not in err, err

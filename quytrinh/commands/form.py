@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
         dossier: str = typer.Argument(..., help="Mã hồ sơ (hoặc số thứ tự)."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định: HTML ra màn hình)."),
         fmt: Format = typer.Option(Format.html, "--format", "-f", help="html hoặc docx."),
-        now: Optional[str] = typer.Option(None, "--now", help="Thời điểm tính thời gian đã dùng (ISO 8601; mặc định: bây giờ)."),
+        now: Optional[str] = typer.Option(None, "--now", help="Thời điểm tính thời gian đã dùng (YYYY-MM-DDTHH:MM "
+                                                                             "giờ Việt Nam; mặc định: bây giờ)."),
     ) -> None:
         """In một mẫu phiếu của hồ sơ (giấy tiếp nhận, phiếu bổ sung, từ chối, xin lỗi, kiểm soát...)."""
         from engine.documents import render_form
@@ -82,7 +83,7 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định: HTML ra màn hình)."),
         fmt: Format = typer.Option(Format.html, "--format", "-f", help="html hoặc docx."),
         now: Optional[str] = typer.Option(None, "--now", help="Thời điểm xét hồ sơ đang giải quyết quá hạn hay "
-                                                               "chưa (ISO 8601; mặc định: bây giờ)."),
+                                                               "chưa (YYYY-MM-DDTHH:MM giờ Việt Nam; mặc định: bây giờ)."),
     ) -> None:
         """In Sổ theo dõi hồ sơ của một khoảng thời gian (A4 ngang)."""
         from engine.documents import render_ledger
