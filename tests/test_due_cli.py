@@ -98,7 +98,11 @@ def test_batch_from_a_file(tmp_path):
      "quytrinh: Không tính được thời hạn: thời lượng '2' thiếu đơn vị: viết 2d, 2h hoặc 2m."),
     (("--start", "13/02/2026", "--duration", "1d"), "quytrinh: '13/02/2026' không phải thời điểm bắt đầu"),
     (("--start", "2026-02-13T16:00"), "quytrinh: Hãy cho --duration (ví dụ 1.5d, 4h, 30m) hoặc --same-day."),
-    (("--start", "2026-02-13T16:00", "--duration", "1d", "--unit", "nowhere"), "không có đơn vị 'nowhere'"),
+    (("--start", "2026-02-13T16:00", "--duration", "1d", "--unit", "nowhere"),
+     "quytrinh: Không tính được thời hạn: không có đơn vị 'nowhere' trong units.yaml hay calendar.yaml"),
+    (("--start", "2026-02-13T16:00", "--duration", "1d", "--unit", "phong_tkch"),
+     "không có đơn vị 'phong_tkch' trong units.yaml hay calendar.yaml (có phải 'phong_tckh'?)"),
+    (("--batch", "/nonexistent/cases.tsv"), "quytrinh: Không tính được thời hạn: không có tệp /nonexistent/cases.tsv."),
     (("--start", "2026-02-13T16:00", "--duration", "1d", "--same-day"),
      "quytrinh: --same-day và --duration không dùng cùng nhau."),
     (("--duration", "1d"), "quytrinh: Hãy cho --start"),
@@ -124,3 +128,10 @@ def test_catalogue_dir_from_the_environment(tmp_path):
                env={"QUYTRINH_CATALOGUE_DIR": str(tmp_path)})
     assert_clean_failure(proc)
     assert "calendar.yaml:1:9: hours: each interval is a pair [start, end]" in proc.stderr
+
+
+def test_a_unit_of_units_yaml_without_its_own_entry_inherits_the_common_calendar():
+    common = run("--start", "2026-02-13T16:00", "--duration", "1.5d")
+    proc = run("--start", "2026-02-13T16:00", "--duration", "1.5d", "--unit", "phong_tckh")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == common.stdout == "2026-02-24T11:00\n"

@@ -10,6 +10,7 @@ scripts; errors are Vietnamese, located (``FILE:LINE:``) in a batch.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from datetime import datetime, time
 from typing import Iterable, Optional
@@ -19,6 +20,34 @@ import typer
 from engine.calendar import WorkCalendar, parse_duration
 from engine.errors import CalendarError
 from quytrinh.messages import cli_error_text, localized
+
+
+def calendar_for(unit: str | None) -> WorkCalendar:
+    """The working calendar of ``unit``: its own entry of calendar.yaml ``units:``, else the common calendar.
+
+    A unit of units.yaml without an entry of its own inherits the common calendar
+    (docs/calendar.md); only an id that neither file knows is an error, with the
+    closest id when one is close.
+    """
+    if unit is None:
+        return WorkCalendar.default()
+    try:
+        return WorkCalendar.default(unit)
+    except CalendarError as exc:
+        if f"unknown unit '{unit}'" not in str(exc):
+            raise
+    from engine.calendar import catalogue_dir
+    from engine.definition import load_units
+
+    path = catalogue_dir() / "units.yaml"
+    known = set(load_units(str(path)).units) if path.is_file() else set()
+    if unit in known:
+        return WorkCalendar.default()
+    close = difflib.get_close_matches(unit, sorted(known), n=1, cutoff=0.6)
+    hint = f" (có phải '{close[0]}'?)" if close else ""
+    raise localized(CalendarError(
+        f"Không tính được thời hạn: không có đơn vị '{unit}' trong units.yaml hay calendar.yaml{hint}; "
+        f"các mã đơn vị ở mục units: của {path}."))
 
 
 def _parse_start(text: str) -> datetime:
@@ -111,7 +140,9 @@ def due(
         None, "--batch", metavar="FILE",
         help="Đọc các dòng BẮT_ĐẦU<TAB>SỐ_PHÚT từ FILE ('-': đầu vào chuẩn); in mỗi dòng một thời hạn."),
     unit: Optional[str] = typer.Option(
-        None, "--unit", help="Dùng giờ làm việc riêng của đơn vị này (mục units: của calendar.yaml)."),
+        None, "--unit",
+        help="Mã đơn vị trong units.yaml: dùng giờ làm việc riêng của đơn vị (mục units: của calendar.yaml), "
+             "không có thì lịch chung."),
     same_day: bool = typer.Option(
         False, "--same-day",
         help="Thủ tục giải quyết trong ngày: hạn là cuối ngày, hoặc cuối ngày làm việc tiếp theo "
@@ -127,7 +158,7 @@ def due(
         if start is not None or duration is not None:
             raise localized(CalendarError("--batch đọc thời điểm và thời lượng từ tệp đầu vào: "
                                           "bỏ --start và --duration."))
-        cal = WorkCalendar.default(unit)
+        cal = calendar_for(unit)
         name = "<stdin>" if batch == "-" else batch
         if batch == "-":
             code = _batch(cal, sys.stdin, name, same_day, cut)
@@ -135,8 +166,16 @@ def due(
             try:
                 with open(batch, encoding="utf-8") as fh:
                     code = _batch(cal, fh, name, same_day, cut)
+            except FileNotFoundError:
+                raise localized(CalendarError(f"Không tính được thời hạn: không có tệp {batch}.")) from None
+            except IsADirectoryError:
+                raise localized(CalendarError(f"Không tính được thời hạn: {batch} là một thư mục, cần một tệp.")) \
+                    from None
+            except PermissionError:
+                raise localized(CalendarError(f"Không tính được thời hạn: không có quyền đọc tệp {batch}.")) from None
             except OSError as exc:
-                raise localized(CalendarError(f"{batch}: không đọc được: {exc.strerror or exc}")) from None
+                raise localized(CalendarError(f"Không tính được thời hạn: không đọc được tệp {batch} "
+                                              f"({exc.strerror or exc}).")) from None
         if code:
             raise typer.Exit(code)
         return
@@ -147,7 +186,7 @@ def due(
     if not same_day and duration is None:
         raise localized(CalendarError("Hãy cho --duration (ví dụ 1.5d, 4h, 30m) hoặc --same-day."))
     when = _parse_start(start)
-    cal = WorkCalendar.default(unit)
+    cal = calendar_for(unit)
     if same_day:
         result = cal.same_day_due(when, cut)
     else:
