@@ -97,6 +97,16 @@ def test_console_script_usage_errors_exit_2():
     assert no_traceback(p.stdout, p.stderr)
 
 
+@pytest.mark.parametrize("command", ["validate", "render", "catalogue"])
+def test_a_missing_path_is_a_usage_error_of_every_command_that_reads_definitions(command, tmp_path):
+    p = subprocess.run([str(SCRIPT), command, "/nonexistent.yaml", *(["--out", str(tmp_path)] if command == "render"
+                                                                     else [])],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    said = " ".join(re.sub(r"[│╭╮╰╯─]", " ", p.stderr).split())
+    assert p.returncode == 2 and "đường dẫn '/nonexistent.yaml' không tồn tại." in said, p.stderr
+    assert "danh sách đơn vị" not in said and no_traceback(p.stdout, p.stderr)
+
+
 # --------------------------------------------------------------------------- in process, every broken file
 
 

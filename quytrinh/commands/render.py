@@ -213,6 +213,9 @@ def register(app: typer.Typer) -> None:
             return
         if since is not None:
             raise localized(QuytrinhError("--since chỉ dùng cùng --heatmap."))
+        missing = next((p for p in paths or [] if not p.exists()), None)
+        if missing is not None:  # a typo on the command line, as `validate` and `catalogue` say it (exit 2)
+            raise typer.BadParameter(f"Path '{missing}' does not exist.", param_hint="'paths'")
         code = run(paths, out or DEFAULT_OUT, fmt.value, check, jobs)
         if code:
             raise typer.Exit(code)
