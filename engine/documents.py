@@ -1140,19 +1140,25 @@ ANNEX_DIRECTION = "TB"
 #: The pages a diagram of the annex may get: A4 portrait (Decree 30 margins) or A4 landscape.
 DIAGRAM_PAPERS = (A4, A4_LANDSCAPE)
 
-#: Height (mm) kept on a diagram page for its caption.
-DIAGRAM_CAPTION_MM = 22
+#: Height (mm) kept on a diagram page for its caption: one short 12 pt line ("Sơ đồ Quy trình số 01", the
+#: name is in the heading above the table) and its spacing, with a margin for Word's line metrics.
+DIAGRAM_CAPTION_MM = 10
+
+#: The largest enlargement of a diagram: a small process would otherwise print its 11 pt text at 20 pt and
+#: more, and Word's 96 dpi PNG would blur (no diagram of the catalogue is enlarged: the largest scale is 0,83).
+DIAGRAM_MAX_SCALE = 1.5
 
 
 def diagram_fit(width_pt: float, height_pt: float) -> tuple[Paper, float]:
     """The page and scale of an annex diagram of this natural size (points): the paper of
-    :data:`DIAGRAM_PAPERS` on which it is drawn largest, within its text area less the caption, never
-    enlarged. Returns (paper, scale); the printed width is ``scale`` × the natural width."""
+    :data:`DIAGRAM_PAPERS` on which it is drawn largest, as large as its text area less the caption
+    allows (enlarged up to :data:`DIAGRAM_MAX_SCALE`). Returns (paper, scale); the printed width is
+    ``scale`` × the natural width."""
     mm = 25.4 / 72
     best: tuple[float, Paper] | None = None
     for paper in DIAGRAM_PAPERS:
         scale = min(paper.text_width / (width_pt * mm), (paper.text_height - DIAGRAM_CAPTION_MM) / (height_pt * mm),
-                    1.0)
+                    DIAGRAM_MAX_SCALE)
         if best is None or scale > best[0] + 1e-9:
             best = (scale, paper)
     assert best is not None
@@ -1168,8 +1174,8 @@ def _svg_size(data: bytes) -> tuple[float, float]:
 
 class _Diagrams:
     """The diagrams of a decision's annex, top to bottom (:data:`ANNEX_DIRECTION`) and without the header
-    (the caption names the procedure, the table gives the total), drawn on demand or all at once (one
-    ``dot`` process each, in parallel)."""
+    (the heading above the table names the procedure, the table gives the total), drawn on demand or all
+    at once (one ``dot`` process each, in parallel)."""
 
     def __init__(self, definitions: Sequence[Definition], org: Organisation | None):
         self.definitions = list(definitions)
@@ -1359,8 +1365,8 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
             blocks.append(annex_table(defn, units, forms))
             paper, scale = diagram_fit(*pictures.size(defn))
             blocks.append(Section(paper))
-            blocks.append(P(f"Sơ đồ Quy trình số {number:02d}: “{defn.name}”", italic=True, align="center",
-                            size=12, space_after=4))
+            blocks.append(P(f"Sơ đồ Quy trình số {number:02d}", italic=True, align="center", size=12,
+                            space_after=2))
             blocks.append(Picture(svg=(lambda d=defn: pictures.get(d, "svg")),
                                   png=(lambda d=defn: pictures.get(d, "png")),
                                   alt=f"Sơ đồ quy trình {defn.code} {defn.name}",

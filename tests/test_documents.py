@@ -414,12 +414,17 @@ def test_docx_annex_is_a_section_numbered_from_1_and_each_diagram_has_a_page_of_
         # It fills its page one way or the other: the best of portrait and landscape.
         assert shape.width >= text_w - Mm(1) or shape.height >= text_h - Mm(DIAGRAM_CAPTION_MM + 1)
     texts = [p.text for p in default_docx.paragraphs]
-    assert any(t.startswith("Sơ đồ Quy trình số 01: “") for t in texts)
+    # A short caption (the name heads the table): the diagram gets the rest of the page.
+    assert "Sơ đồ Quy trình số 01" in texts and DIAGRAM_CAPTION_MM <= 10
     # A wide left-to-right strip at text width was drawn at ~0.2; top to bottom, at least 0.3.
     for w_pt, h_pt in ((1538, 1488), (781, 565)):
         paper, scale = diagram_fit(w_pt, h_pt)
         assert scale >= 0.3
     assert diagram_fit(3756, 694)[0].name == "A4 landscape" and diagram_fit(500, 900)[0].name == "A4"
+    # A small diagram is enlarged up to its text area (A4 landscape: 262 × 175 mm less the caption).
+    paper, scale = diagram_fit(500, 400)
+    assert paper.name == "A4 landscape" and scale > 1
+    assert abs(400 * 25.4 / 72 * scale - (paper.text_height - DIAGRAM_CAPTION_MM)) < 0.01
 
 
 def test_html_annex_pages_numbered_from_1_with_landscape_pages_for_diagrams(default_html, cat):
