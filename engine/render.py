@@ -30,11 +30,13 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import graphviz
 
 from engine.definition import (
+    MINUTES_PER_DAY,
     STATUS_LABELS,
     Definition,
     Organisation,
     Route,
     Step,
+    TimeLimit,
     Unit,
     format_minutes,
     format_number,
@@ -183,19 +185,27 @@ def _lane_label(lane: str, units: Mapping[str, Unit]) -> tuple[str, str]:
     return unit.name, _LANE_FILL.get(unit.kind, "#ffffff")
 
 
+def total_text(minutes: int | None, limit: TimeLimit | None = None) -> str:
+    """The allocated working time said in the legal limit's unit: against a limit in days, in working days
+    as the annex writes them (``2,25 ngày làm việc``, not ``18 giờ``); otherwise :func:`format_minutes`."""
+    if minutes is not None and limit is not None and limit.unit == "working_days":
+        return f"{format_number(minutes / MINUTES_PER_DAY)} ngày làm việc"
+    return format_minutes(minutes)
+
+
 def header_lines(defn: Definition, total_minutes: int | None = None) -> list[str]:
     """The header text of a diagram, one entry per line (without markup).
 
     Code and name; version and status; ``tổng X / thời hạn Y`` where X is the
-    critical path's working time (``total_minutes`` when already known) and
-    Y the legal limit.
+    critical path's working time (``total_minutes`` when already known), in
+    days when Y, the legal limit, is in days (:func:`total_text`).
     """
     code = defn.code or defn.key
     title = f"{code} – {defn.name}"
     if total_minutes is None:
         cp = critical_path(defn)
         total_minutes = cp.minutes if cp else None
-    total = format_minutes(total_minutes)
+    total = total_text(total_minutes, defn.time_limit)
     status = STATUS_LABELS.get(defn.status, defn.status)
     meta = f"Phiên bản {defn.version} · Trạng thái: {status}"
     if defn.code and not defn.code_verified:
@@ -375,7 +385,8 @@ def _heat_legend(title: str) -> str:
 def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | None,
                   *, highlight: Mapping[str, str] | None = None,
                   heat: Mapping[str, "HeatCell"] | None = None, heat_title: str = "",
-                  direction: str = "LR", header: bool = True) -> graphviz.Digraph:
+                  direction: str = "LR", header: bool = True,
+                  header_from: Definition | None = None) -> graphviz.Digraph:
     """The graphviz graph of one definition (nothing is laid out yet).
 
     Parameters
@@ -397,6 +408,10 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
     header:
         Draw the header (code, name, version, status, total against the limit); a document that
         prints them beside the diagram (the decision's annex) leaves it out.
+    header_from:
+        The definition the header describes, when not ``defn``: a diff diagram draws the new version
+        with the removed steps put back (:func:`engine.approval.merged_for_diff`), but its header gives
+        the new version's own total.
 
     Returns
     -------
@@ -421,7 +436,7 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
         raise RenderError(f"unknown direction '{direction}'; use one of {', '.join(DIRECTIONS)}")
     rankdir, nodesep, ranksep = DIRECTIONS[direction]
     g = graphviz.Digraph(name=defn.key or "quy_trinh")
-    g.attr("graph", rankdir=rankdir, labelloc="t", labeljust="l", label=_header_label(defn) if header else "",
+    g.attr("graph", rankdir=rankdir, labelloc="t", labeljust="l", label=_header_label(header_from or defn) if header else "",
            fontname=FONT, nodesep=nodesep, ranksep=ranksep, pad="0.3", bgcolor="#ffffff",
            newrank="true")
     g.attr("node", fontname=FONT, fontsize="11", margin="0.12,0.06")
@@ -515,7 +530,8 @@ def _pipe(source: str, fmt: str) -> bytes:
 
 def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fmt: str = "svg",
            *, highlight: Mapping[str, str] | None = None, heat: Mapping[str, "HeatCell"] | None = None,
-           heat_title: str = "", direction: str = "LR", header: bool = True) -> bytes:
+           heat_title: str = "", direction: str = "LR", header: bool = True,
+           header_from: Definition | None = None) -> bytes:
     """Draw one definition.
 
     Parameters
@@ -530,9 +546,9 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
         Optional step id -> style name (see :data:`HIGHLIGHT_STYLES`).
     heat, heat_title:
         Optional measured performance per step (see :func:`render_heatmap`).
-    direction, header:
-        Layout direction (see :data:`DIRECTIONS`) and whether to draw the header (see
-        :func:`build_digraph`).
+    direction, header, header_from:
+        Layout direction (see :data:`DIRECTIONS`), whether to draw the header and which definition
+        it describes (see :func:`build_digraph`).
 
     Returns
     -------
@@ -547,14 +563,15 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
     if fmt not in FORMATS:
         raise RenderError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     source = build_digraph(defn, units, highlight=highlight, heat=heat, heat_title=heat_title,
-                           direction=direction, header=header).source
+                           direction=direction, header=header, header_from=header_from).source
     return _clean(_pipe(source, fmt), fmt)
 
 
 def render_svg(defn: Definition, units: Organisation | Mapping[str, Unit] | None,
-               *, highlight: Mapping[str, str] | None = None) -> bytes:
-    """Draw one definition as SVG (see :func:`render`)."""
-    return render(defn, units, "svg", highlight=highlight)
+               *, highlight: Mapping[str, str] | None = None, header_from: Definition | None = None) -> bytes:
+    """Draw one definition as SVG (see :func:`render`; ``header_from``: the definition the header
+    describes, e.g. the new version of a diff diagram)."""
+    return render(defn, units, "svg", highlight=highlight, header_from=header_from)
 
 
 def render_heatmap(defn: Definition, units: Organisation | Mapping[str, Unit] | None,

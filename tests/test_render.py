@@ -37,6 +37,7 @@ from engine.render import (
     lane_order,
     render,
     render_svg,
+    total_text,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,9 +211,11 @@ def test_header_gives_code_name_version_status_and_time_against_limit(catalogue,
         assert _norm(d.name) in header
         assert f"Phiên bản {d.version}" in header
         assert STATUS_LABELS[d.status] in header
-        total = format_minutes(critical_path(d).minutes)
+        total = total_text(critical_path(d).minutes, d.time_limit)
         assert f"tổng {total} / thời hạn {d.time_limit.describe()}" in header, header
-    assert "tổng 3 ngày / thời hạn 3 ngày làm việc" in _header(svgs["1.001612"])
+    assert "tổng 3 ngày làm việc / thời hạn 3 ngày làm việc" in _header(svgs["1.001612"])
+    # Against a limit in days the total is in days too, as the annex writes it (not "18 giờ").
+    assert total_text(1080, _shipped(catalogue, "1.001612").time_limit) == "2,25 ngày làm việc"
     same_day = _header(svgs["1.001193"])
     assert "thời hạn trong ngày (nhận sau 15:00 trả trong ngày làm việc tiếp theo)" in same_day
     assert "Dự thảo" in same_day
@@ -490,6 +493,11 @@ def test_a_diff_diagram_draws_a_removed_step_with_its_arrows_in_and_out(catalogu
         assert path.get("stroke") == "#c0392b" and path.get("stroke-dasharray")
     kept = edges["route-appraise-ok-sign"].find(f"{SVG}path")
     assert kept.get("stroke") != "#c0392b" and not kept.get("stroke-dasharray")
+    # The header gives the new version's total (2,5 days), not the merged drawing's (check put back: 3).
+    assert critical_path(new).minutes == 1200 and critical_path(merged).minutes == 1440
+    assert "tổng 3 ngày làm việc" in _header(root)
+    fixed = ET.fromstring(render_svg(merged, catalogue.organisation, highlight=d.highlight(), header_from=new))
+    assert "tổng 2,5 ngày làm việc / thời hạn 3 ngày làm việc" in _header(fixed)
     # A step that ends the new version gets no route back (it would no longer look like an end).
     last = replace(old, steps=tuple(s for s in old.steps if s.id != "deliver"))
     issue = merged_for_diff(old, replace(last, steps=tuple(
