@@ -277,6 +277,44 @@ def test_report_cli_formats_and_errors(runtime, scenario, monkeypatch, tmp_path)
     assert proc.stderr == "quytrinh: --from '2026-13-01' không phải ngày; viết YYYY-MM-DD.\n"
 
 
+def _table_figures(output: str, label: str) -> list[str]:
+    """The figures of the row ``label`` of a printed report table, across its parts, in order."""
+    figures: list[str] = []
+    for line in output.splitlines():
+        if line.strip().startswith(label):
+            figures += line.strip()[len(label):].split()
+    return figures
+
+
+@pytest.mark.parametrize("width", [None, 80, 120, 230])
+def test_report_table_fits_and_crops_no_figure(runtime, scenario, monkeypatch, capsys, width):
+    from engine.reports import COLUMNS, report_table, timeliness_report
+    from quytrinh.commands.report import TABLE_COLUMNS, _pct, print_table
+
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", runtime.url)
+    report = timeliness_report(runtime.db, dt.date(2026, 3, 1), dt.date(2026, 3, 31), "unit",
+                               now=at(5, 1, 0))
+    kinds = {attr: (i + 1, kind) for i, (attr, _, kind) in enumerate(COLUMNS)}
+    total = report_table(report)[-1]
+    expected = [(_pct(total[kinds[a][0]]) if kinds[a][1] == "%" else str(total[kinds[a][0]])) for a, _ in TABLE_COLUMNS]
+    assert "completed_on_time_rate" in [a for a, _ in TABLE_COLUMNS]  # the third rate, as CSV/JSON have it
+    if width is None:  # the console script, piped: not a terminal
+        env = {**os.environ, "QUYTRINH_DATABASE_URL": runtime.url, "COLUMNS": "80"}
+        proc = subprocess.run([str(Path(sys.executable).parent / "quytrinh"), "report", "--from", "2026-03-01",
+                               "--to", "2026-03-31", "--by", "unit", "--now", "2026-05-01T07:00"],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        out = proc.stdout
+    else:
+        capsys.readouterr()
+        print_table(report, width)
+        out = capsys.readouterr().out
+        assert max(len(line) for line in out.splitlines()) <= width
+    assert _table_figures(out, "Tổng cộng") == expected, out
+    assert re.search(r"\b100,00?%|\d+,\d\d%", out) and "…" not in out
+    assert out.count("Tỷ") == 3  # the three rates' headers (folded onto several lines)
+
+
 def test_apology_is_counted_in_the_month_it_was_drafted(runtime, scenario):
     with runtime.db.session() as s:
         drafted = [a.drafted_at for a in s.exec(select(Apology)).all()]

@@ -40,34 +40,145 @@ def parse_date(text: str, option: str) -> dt.date:
 
 
 def _pct(p: float | None) -> str:
+    """A percentage (already rounded, engine.reports.report_table) as staff write it: ``96,88%``."""
     return "–" if p is None else f"{p:.2f}".replace(".", ",") + "%"
 
 
-def print_table(report) -> None:  # noqa: ANN001 - engine.reports.Report
-    """Print the report as a rich table with short Vietnamese headers."""
-    from rich.console import Console
+#: The table's columns after the group's name: (engine.reports.COLUMNS attribute, short header). The header
+#: words fold onto several lines; the CSV, XLSX and JSON keep every column with its full header.
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("carried_over", "Tồn kỳ trước"),
+    ("received", "Tiếp nhận"),
+    ("to_process", "Phải giải quyết"),
+    ("completed_early", "Đã GQ trước hạn"),
+    ("completed_on_time", "Đã GQ đúng hạn"),
+    ("completed_late", "Đã GQ trễ hạn"),
+    ("open_not_due", "Đang GQ chưa đến hạn"),
+    ("open_nearly_due", "Đang GQ sắp đến hạn"),
+    ("open_overdue", "Đang GQ quá hạn"),
+    ("withdrawn", "Rút, dừng"),
+    ("not_collected", "Chưa trả"),
+    ("apologies", "Xin lỗi"),
+    ("late_rate", "Tỷ lệ trễ hạn"),
+    ("on_time_rate", "Tỷ lệ đúng và trước hạn"),
+    ("completed_on_time_rate", "Tỷ lệ đã GQ đúng và trước hạn"),
+)
+
+
+def _cells(report) -> list[list[str]]:  # noqa: ANN001 - engine.reports.Report
+    """Each row of the table (the total last) as text: the label, then :data:`TABLE_COLUMNS`' values."""
+    from engine.reports import COLUMNS, report_table
+
+    index = {attr: i + 1 for i, (attr, _, _) in enumerate(COLUMNS)}
+    kinds = {attr: kind for attr, _, kind in COLUMNS}
+    out = []
+    for vals in report_table(report):
+        row = [str(vals[0])]
+        for attr, _ in TABLE_COLUMNS:
+            v = vals[index[attr]]
+            row.append(_pct(v) if kinds[attr] == "%" else str(v))
+        out.append(row)
+    return out
+
+
+#: The label column's narrowest and widest width (a longer name folds).
+LABEL_MIN, LABEL_MAX = 16, 48
+
+#: Under the table: the abbreviation, and where every column is.
+CAPTION = "GQ: giải quyết. Mọi cột, với tên đầy đủ: --format csv, xlsx hoặc json."
+
+#: The width of the table when the output is not a terminal (a pipe, a file).
+PIPED_WIDTH = 160
+
+
+def _table(report, rows: list[list[str]], widths: dict[int, int], title: str | None,  # noqa: ANN001, ANN202
+           caption: str | None = None):
+    """A rich table of the label (``widths[-1]``) and the columns ``widths`` gives (:data:`TABLE_COLUMNS` index ->
+    width); every width is fixed, so rich never shrinks a column below its widest figure: headers fold instead."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
     from engine.reports import DIMENSION_LABELS
 
-    t = Table(title=report.title, show_lines=False, header_style="bold")
-    heads = [DIMENSION_LABELS[report.by], "Tồn kỳ trước", "Tiếp nhận", "Phải GQ", "Trước hạn", "Đúng hạn",
-             "Trễ hạn", "Đang GQ: chưa đến hạn", "Sắp đến hạn", "Quá hạn", "Rút/dừng", "Chưa trả",
-             "Xin lỗi", "Tỷ lệ trễ hạn", "Đúng và trước hạn"]
-    for i, h in enumerate(heads):
-        if i == 0:
-            t.add_column(h, min_width=34, overflow="fold")
-        else:
-            t.add_column(h, justify="right", max_width=11)
-    for r in [*report.rows, report.total]:
-        vals = [escape(r.label), r.carried_over, r.received, r.to_process, r.completed_early, r.completed_on_time,
-                r.completed_late, r.open_not_due, r.open_nearly_due, r.open_overdue, r.withdrawn,
-                r.not_collected, r.apologies, _pct(None if r.late_rate is None else r.late_rate * 100),
-                _pct(None if r.on_time_rate is None else r.on_time_rate * 100)]
-        style = "bold" if r is report.total else None
-        t.add_row(*(str(v) for v in vals), style=style)
-    Console(width=max(200, Console().width)).print(t)
+    t = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False,
+              caption_justify="left")
+    t.add_column(DIMENSION_LABELS[report.by], width=widths[-1], overflow="fold")
+    columns = [c for c in widths if c >= 0]
+    for c in columns:
+        t.add_column(TABLE_COLUMNS[c][1], justify="right", overflow="fold", width=widths[c])
+    for i, r in enumerate(rows):
+        t.add_row(escape(r[0]), *(r[c + 1] for c in columns), style="bold" if i == len(rows) - 1 else None)
+    return t
+
+
+def _overhead(figures: int) -> int:
+    """The table's width beyond its columns' (:func:`_table`: the label and ``figures`` columns; padding, separators)."""
+    return 3 * figures + 2
+
+
+def _layout(report, rows: list[list[str]], width: int) -> list[dict[int, int]]:  # noqa: ANN001
+    """The columns of each part of the table and their widths, so that each part fits ``width``.
+
+    A figure column is at least as wide as its widest figure and its header's longest word; the
+    columns go into a part while they fit; what is left of the width goes to the label (up to
+    its longest name, :data:`LABEL_MAX`), then to the headers, so they fold in fewer lines.
+    """
+    from engine.reports import DIMENSION_LABELS
+
+    least = {c: max(max(len(r[c + 1]) for r in rows), max(len(w) for w in head.split()))
+             for c, (_, head) in enumerate(TABLE_COLUMNS)}
+    label_need = max(len(DIMENSION_LABELS[report.by]), *(len(r[0]) for r in rows))
+    label_need = min(max(label_need, LABEL_MIN), LABEL_MAX)
+    per_column = 3  # a space either side and a separator; the table's edges add 2 (:func:`_overhead`)
+    parts: list[list[int]] = [[]]
+    used = LABEL_MIN + _overhead(0)
+    for c in least:
+        if parts[-1] and used + per_column + least[c] > width:
+            parts.append([])
+            used = LABEL_MIN + _overhead(0)
+        parts[-1].append(c)
+        used += per_column + least[c]
+    layouts = []
+    for part in parts:
+        widths = {-1: LABEL_MIN, **{c: least[c] for c in part}}
+        spare = width - sum(widths.values()) - _overhead(len(part))
+        grow = min(spare, label_need - LABEL_MIN) if spare > 0 else 0
+        widths[-1] += grow
+        spare -= grow
+        while spare > 0:  # one more character for each header that still folds, shortest first
+            folding = sorted((c for c in part if widths[c] < len(TABLE_COLUMNS[c][1])), key=lambda c: widths[c])
+            if not folding:
+                break
+            for c in folding[:spare]:
+                widths[c] += 1
+                spare -= 1
+        layouts.append(widths)
+    return layouts
+
+
+def print_table(report, width: int | None = None) -> None:  # noqa: ANN001 - engine.reports.Report
+    """Print the report as a table that fits: no figure is ever cropped or folded.
+
+    On a terminal the table takes the terminal's width; when it cannot fit even with its
+    headers folded it is printed in parts, the group's name repeated in each. Piped or
+    redirected it is :data:`PIPED_WIDTH` wide (wider if it needs). ``width`` forces a width.
+    """
+    from rich.console import Console
+
+    rows = _cells(report)
+    if width is None:
+        probe = Console()
+        width = probe.width if probe.is_terminal else PIPED_WIDTH
+    layouts = _layout(report, rows, width)
+    console = Console(width=max(width, *(sum(w.values()) + _overhead(len(w) - 1) for w in layouts)),
+                      highlight=False, soft_wrap=False)
+    for i, widths in enumerate(layouts):
+        title = report.title
+        if len(layouts) > 1:
+            title = f"{report.title} ({i + 1}/{len(layouts)})" if i == 0 else f"({i + 1}/{len(layouts)})"
+        last = i == len(layouts) - 1
+        console.print(_table(report, rows, widths, title, CAPTION if last else None))
 
 
 def register(app: typer.Typer) -> None:
