@@ -243,3 +243,18 @@ def test_a_missing_path_is_a_usage_error():
     result = invoke("no/such/folder")
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
+
+
+def test_the_table_piped_keeps_every_column_as_tasks_and_dossier_show_do():
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("QUYTRINH_CATALOGUE_DIR", None)
+    proc = subprocess.run([str(Path(sys.executable).parent / "quytrinh"), "catalogue", "--level", "commune"],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if "Mã TTHC" in line)
+    for column in ("Tên thủ tục", "Lĩnh vực", "Cấp", "Thời hạn", "Phân bổ", "Trạng thái", "Cảnh báo"):
+        assert column in header, header
+    assert "Hộ tịch" in proc.stdout and "Dự thảo" in proc.stdout

@@ -144,6 +144,10 @@ TABLE_COLUMNS = ("Mã TTHC", "Tên thủ tục", "Lĩnh vực", "Cấp", "Thời
                  "Lỗi", "Cảnh báo")
 
 
+#: The table's width in a file (``--out``) or when the output is not a terminal (a pipe).
+PIPED_WIDTH = 200
+
+
 def _short_limit(row: CatalogueRow) -> str:
     if row.legal_limit.startswith("trong ngày"):
         return "trong ngày"
@@ -210,7 +214,9 @@ def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, 
     else:
         from rich.console import Console
 
-        console = Console(file=open(out, "w", encoding="utf-8") if out else None, width=200 if out else None)
+        # A file or a pipe gets every column, as `tasks` and `dossier show` do; a terminal its own width.
+        wide = out is not None or not Console().is_terminal
+        console = Console(file=open(out, "w", encoding="utf-8") if out else None, width=PIPED_WIDTH if wide else None)
         console.print(render_table(rows, console.width))
         console.print(summary_line(rows))
         if out:
