@@ -185,3 +185,24 @@ def test_simulate_cli_json_table_and_errors(monkeypatch):
     assert (proc.returncode, proc.stdout) == (1, "")
     assert proc.stderr == ("quytrinh: Không mô phỏng được: --staff 'phong_tckh:3' không có dạng ĐƠN_VỊ=N; "
                            "viết ví dụ --staff bp_mot_cua=2.\n")
+
+
+def test_the_docs_first_example_prints_the_json_the_docs_show(monkeypatch):
+    import re
+    import shlex
+
+    from quytrinh.cli import app
+
+    monkeypatch.chdir(REPO)
+    doc = (REPO / "docs" / "simulation.md").read_text(encoding="utf-8")
+    command = shlex.split(next(line for line in doc.splitlines() if line.strip().startswith("quytrinh simulate")))
+    shown = re.search(r"```json\n(.*?)```", doc, re.S)[1].replace(', "..."', "")
+    shown = json.loads(shown)
+    res = CliRunner().invoke(app, [*command[1:], "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    for key in ("procedure", "parameters", "dossiers", "lead_time_minutes", "simulated_minutes"):
+        assert data[key] == shown[key], key
+    assert data["units"][0] == shown["units"][0]
+    assert {k: v for k, v in data["steps"][0].items() if k != "name"} == \
+        {k: v for k, v in shown["steps"][0].items() if k != "name"}
