@@ -1043,6 +1043,47 @@ def _after(numbers: Sequence[int]) -> str:
     return ("Sau Bước " + ", ".join(str(n) for n in numbers)) if numbers else "Tiếp theo"
 
 
+@dataclass
+class AnnexRow:
+    """A row of a procedure's step table, as the annex numbers it (:func:`annex_rows`).
+
+    ``kind``: ``step`` (``label`` "Bước 3", "Song song", "Sau Bước 2, 4" or "Tiếp theo"; ``time`` as the
+    annex writes it), ``total`` (the total row's place), ``lead`` (the line introducing the cases) or
+    ``case`` ("a) Đối với trường hợp …")."""
+
+    kind: str
+    label: str
+    step: Step | None = None
+    time: str = ""
+
+
+def annex_rows(defn: Definition) -> list[AnnexRow]:
+    """The rows of a procedure's step table in the annex's order and numbering (:func:`annex_plan`): the
+    main path "Bước 1..n" with the steps run in parallel beside it, the total, then the cases. The leader's
+    page (``quytrinh.web.routes_leader.step_rows``) numbers its table with it, so "Bước 5" is the same step
+    on the page and on the signed paper."""
+    plan = annex_plan(defn)
+    rows: list[AnnexRow] = []
+    for i, step in enumerate(plan.main, 1):
+        rows.append(AnnexRow("step", f"Bước {i}", step, _step_time(step)))
+        for other, alongside in plan.parallel.get(step.id, []):
+            with_ = ", ".join(str(n) for n in alongside)
+            rows.append(AnnexRow("step", "Song song", other, f"{_step_time(other)} (đồng thời với Bước {with_})"))
+    rows.append(AnnexRow("total", ""))
+    if plan.cases:
+        rows.append(AnnexRow("lead", ANNEX_CASES_LEAD))
+        for k, (label, members) in enumerate(plan.cases):
+            rows.append(AnnexRow("case", f"{_letter(k)}) {label}"))
+            rows.extend(AnnexRow("step", _after(after), step, _step_time(step)) for step, after in members)
+    return rows
+
+
+def produces_text(step: Step, forms: "FormSet | None" = None, sep: str = "\n") -> str:
+    """The forms and results of a step as the annex names them ("Mẫu 07: Sổ theo dõi hồ sơ" for ``BM06``
+    in the 2025 set), joined by ``sep``."""
+    return _produces(step, forms).replace("\n", sep)
+
+
 def annex_table(defn: Definition, units: Mapping[str, Any], forms: "FormSet | None" = None) -> Table:
     """The step table of one procedure (``forms``: the set the decision cites).
 
@@ -1051,24 +1092,17 @@ def annex_table(defn: Definition, units: Mapping[str, Any], forms: "FormSet | No
     then, after a lead-in row, the other steps by case, "a) Đối với trường hợp …", each saying after
     which step it happens (:func:`annex_plan`).
     """
-    plan = annex_plan(defn)
-
-    def row(label: str, step: Step, time: str | None = None) -> list[Cell]:
-        return [C(label, align="center"), C(step.name), C(_responsible(step, units)),
-                C(time or _step_time(step), align="center"), C(_produces(step, forms))]
-
     rows = []
-    for i, step in enumerate(plan.main, 1):
-        rows.append(row(f"Bước {i}", step))
-        for other, alongside in plan.parallel.get(step.id, []):
-            with_ = ", ".join(str(n) for n in alongside)
-            rows.append(row("Song song", other, f"{_step_time(other)} (đồng thời với Bước {with_})"))
-    rows.append([C(total_line(defn), bold=True, colspan=5)])
-    if plan.cases:
-        rows.append([C(ANNEX_CASES_LEAD, italic=True, colspan=5)])
-        for k, (label, members) in enumerate(plan.cases):
-            rows.append([C(f"{_letter(k)}) {label}", bold=True, italic=True, colspan=5)])
-            rows.extend(row(_after(after), step) for step, after in members)
+    for r in annex_rows(defn):
+        if r.step is not None:
+            rows.append([C(r.label, align="center"), C(r.step.name), C(_responsible(r.step, units)),
+                         C(r.time, align="center"), C(_produces(r.step, forms))])
+        elif r.kind == "total":
+            rows.append([C(total_line(defn), bold=True, colspan=5)])
+        elif r.kind == "lead":
+            rows.append([C(r.label, italic=True, colspan=5)])
+        else:
+            rows.append([C(r.label, bold=True, italic=True, colspan=5)])
     return Table([[C(h, bold=True, align="center") for h in ANNEX_COLUMNS]], rows, (1.3, 5, 3.6, 2.2, 2.6), size=12,
                  css="annex")
 

@@ -156,7 +156,8 @@ def context_of(request: Request) -> tuple[Organisation | None, dict]:
 
 @dataclass
 class StepRow:
-    """A row of the process table (bước | nội dung | trách nhiệm | thời gian | biểu mẫu/kết quả)."""
+    """A row of the process table (bước | nội dung | trách nhiệm | thời gian | biểu mẫu/kết quả), or, with
+    ``heading`` set, a line spanning the table (the cases' lead-in, "a) Đối với trường hợp …")."""
 
     number: str
     id: str
@@ -166,6 +167,7 @@ class StepRow:
     produces: str
     mark: str | None = None
     changed: list[str] = field(default_factory=list)
+    heading: str = ""
 
 
 def responsible(step: Any, units: Organisation | None) -> str:
@@ -179,18 +181,33 @@ def responsible(step: Any, units: Organisation | None) -> str:
     return f"{title} — {unit.name}" if title else unit.name
 
 
-def step_rows(defn: Definition, units: Organisation | None, d: ap.StepDiff | None = None) -> list[StepRow]:
-    """The step table of a (merged) definition, with the diff marks."""
+def step_rows(defn: Definition, units: Organisation | None, d: ap.StepDiff | None = None,
+              merged: Definition | None = None, forms: Any = None) -> list[StepRow]:
+    """The step table of a definition numbered as the decision's annex numbers it
+    (:func:`engine.documents.annex_rows`: the main path "Bước 1..n", parallel steps, then the cases
+    "a) …" with "Sau Bước 3" / "Tiếp theo"), its forms named as the annex names them (``forms``: the set the
+    decision cites), with the diff marks; the removed steps of ``merged`` (the diff drawing) follow, not
+    numbered."""
+    from engine.documents import annex_rows, produces_text
+
     marks = d.highlight() if d else {}
+
+    def changed(step_id: str) -> list[str]:
+        return [ap.FIELD_LABELS.get(f, f) for f in (d.changed.get(step_id, []) if d else [])]
+
     rows = []
-    n = 0
-    for step in defn.steps:
-        mark = marks.get(step.id)
-        if mark != "removed":
-            n += 1
-        rows.append(StepRow(str(n) if mark != "removed" else "–", step.id, step.name, responsible(step, units),
-                            format_minutes(step.duration), ", ".join(step.produces) or "–", mark,
-                            [ap.FIELD_LABELS.get(f, f) for f in (d.changed.get(step.id, []) if d else [])]))
+    for r in annex_rows(defn):
+        if r.step is None:
+            if r.kind in ("lead", "case"):
+                rows.append(StepRow("", "", "", "", "", "", heading=r.label))
+            continue
+        step = r.step
+        rows.append(StepRow(r.label, step.id, step.name, responsible(step, units), r.time,
+                            produces_text(step, forms, "; ") or "–", marks.get(step.id), changed(step.id)))
+    for step in (merged.steps if merged is not None else ()):
+        if marks.get(step.id) == "removed":
+            rows.append(StepRow("–", step.id, step.name, responsible(step, units), format_minutes(step.duration),
+                                produces_text(step, forms, "; ") or "–", "removed"))
     return rows
 
 
@@ -204,12 +221,14 @@ def findings_view(findings: Any) -> list[dict[str, Any]]:
     return out
 
 
-def diagram(defn: Definition, units: Organisation | None, highlight: dict[str, str] | None = None) -> Markup:
-    """The diagram as inline SVG (a Vietnamese note when it cannot be drawn)."""
+def diagram(defn: Definition, units: Organisation | None, highlight: dict[str, str] | None = None,
+            header_from: Definition | None = None) -> Markup:
+    """The diagram as inline SVG (a Vietnamese note when it cannot be drawn); ``header_from``: the
+    definition the header describes (a diff drawing's new version, whose total it gives)."""
     from engine.render import render_svg
 
     try:
-        svg = render_svg(defn, units, highlight=highlight).decode("utf-8")
+        svg = render_svg(defn, units, highlight=highlight, header_from=header_from).decode("utf-8")
     except QuytrinhError as exc:
         return Markup('<p class="muted">Chưa vẽ được sơ đồ: %s</p>') % str(exc)
     start = svg.find("<svg")
@@ -217,11 +236,14 @@ def diagram(defn: Definition, units: Organisation | None, highlight: dict[str, s
 
 
 def allocated(defn: Definition) -> str:
-    """``<longest path> / <legal limit>``, as the foot of the step table."""
+    """``<longest path> / <legal limit>``, as the foot of the step table (in working days against a limit
+    in days: ``2,25 ngày làm việc / thời hạn 3 ngày làm việc``, as the annex and the diagram header)."""
     from engine.graph import critical_path
+    from engine.render import total_text
 
     cp = critical_path(defn)
-    used = format_minutes(cp.minutes) if cp else "không xác định (quy trình có vòng lặp chưa giới hạn)"
+    used = (total_text(cp.minutes, defn.time_limit) if cp
+            else "không xác định (quy trình có vòng lặp chưa giới hạn)")
     return f"{used} / thời hạn {defn.time_limit.describe()}"
 
 
@@ -274,13 +296,16 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
         raise NotFound(f"procedure '{code}' is neither in the catalogue nor in the database")
     if shown is None:  # a stored draft always loads; be safe anyway
         raise NotFound(f"version {version} of '{code}' does not load")
+    from engine.documents import decision_forms
+
+    forms = decision_forms(now_of(request).astimezone(HANOI).date())  # the set a decision signed today cites
     d = ap.diff(base_defn, shown) if (draft is not None and base_defn is not None) else None
     merged = ap.merged_for_diff(base_defn, shown, d) if d else shown
     return {
         "code": code, "defn": shown, "draft": draft, "published": published[0] if published else None,
         "entry": entry, "diff": d, "base_label": base_label,
-        "svg": diagram(merged, units, d.highlight() if d else None),
-        "rows": step_rows(merged, units, d), "findings": findings_view(findings),
+        "svg": diagram(merged, units, d.highlight() if d else None, header_from=shown if d else None),
+        "rows": step_rows(shown, units, d, merged if d else None, forms), "findings": findings_view(findings),
         "errors": sum(1 for f in findings if f.severity == ERROR),
         "history": ap.history(store, code), "drafts": ap.drafts(store, code), "people": people,
         "versions": ap.published_versions(store, code),

@@ -48,7 +48,8 @@ def test_procedure_page_shows_diagram_table_findings_and_history(web, reform, cl
     assert "<svg" in html and "Bước thay đổi" in html  # the appraisal step is highlighted
     assert 'id="row-appraise" data-step="appraise" class="m-changed"' in html
     # the table: step, content, responsibility (unit + role title), time, forms
-    assert "Chuyên viên — Phòng Tài chính – Kế hoạch" in html and "<td>0,5 ngày</td>" in html and "BM01" in html
+    assert "Chuyên viên — Phòng Tài chính – Kế hoạch" in html and "<td>0,5 ngày làm việc</td>" in html
+    assert "BM0" not in html and "Mẫu 01: Giấy tiếp nhận hồ sơ và hẹn trả kết quả" in html  # as the annex names it
     assert "under-limit" in html and "dòng 13" in html
     assert "Trình phê duyệt" in html and "Tạo dự thảo" in html
     assert 'id="approve-form"' in html and 'id="send-back-form"' in html
@@ -240,3 +241,53 @@ def test_the_draft_decision_page_leaves_out_a_procedure_approved_in_the_app(web,
     ap.save_draft(web.store, SOURCE, actor=reform, now=web.clock())
     page = c.get(f"/documents/decision?level=district&codes={CODE}").text
     assert f"(Mã TTHC: {CODE})" in page and "đang soạn, chưa trình lãnh đạo" in page
+
+
+def _table_rows(html: str) -> list[tuple[str, str]]:
+    """(first cell, step id or case heading) of each row of the page's step table."""
+    import re
+
+    table = html.split('id="step-table"', 1)[1].split("</tbody>", 1)[0]
+    out = []
+    for m in re.finditer(r'<tr id="row-([^"]+)"[^>]*>\s*<td>([^<]*)</td>|<tr class="case"><th[^>]*><i>([^<]*)</i>', table):
+        out.append((m.group(2), m.group(1)) if m.group(1) else ("", m.group(3)))
+    return out
+
+
+def test_the_step_table_numbers_steps_as_the_annex_the_leader_signs(web, reform, client_for):
+    from engine.documents import FORMS_2025, annex_rows, produces_text
+
+    submitted(web, reform)
+    html = client_for("ld_pct").get(f"/leader/procedures/{CODE}").text
+    units, templates = ap.catalogue_context(REPO / "procedures_yaml")
+    defn = ap.check_text(SHORTENED, file=f"{CODE}.yaml", templates=templates, units=units).definition
+    expected = [(r.label, r.step.id) if r.step else ("", r.label) for r in annex_rows(defn) if r.kind != "total"]
+    assert _table_rows(html) == expected
+    # the main path first (file order put the refusal and supplementation steps between them)
+    assert expected[:3] == [("Bước 1", "receive"), ("Bước 2", "assign"), ("Bước 3", "appraise")]
+    assert ("", "a) Đối với trường hợp hồ sơ chưa đầy đủ, hợp lệ, cần bổ sung, hoàn thiện") in expected
+    ledger = next(s for s in defn.steps if any(p.upper() == "BM06" for p in s.produces))
+    assert "Mẫu 07: Sổ theo dõi hồ sơ" in produces_text(ledger, FORMS_2025)
+    row = html.split(f'id="row-{ledger.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Mẫu 07: Sổ theo dõi hồ sơ" in row and "BM06" not in row
+
+
+def test_a_diff_header_and_foot_give_the_new_version_total_in_days(web, reform, client_for):
+    # the new version drops the head's check, while the drawing puts it back
+    text = SOURCE.replace("steps:\n", "remove_steps: [check]\nsteps:\n", 1)
+    text = text.replace("  - id: check\n    duration: 4h\n", "")
+    row, _ = ap.save_draft(web.store, text, actor=reform, now=web.clock())
+    html = client_for("ld_pct").get(f"/leader/procedures/{CODE}?version={row.number}").text
+    svg = html.split('id="diagram"', 1)[1].split("</svg>", 1)[0]
+    assert 'class="m-removed"' in html
+    from engine.graph import critical_path
+    from engine.render import total_text
+
+    units, templates = ap.catalogue_context(REPO / "procedures_yaml")
+    new = ap.check_text(text, file=f"{CODE}.yaml", templates=templates, units=units).definition
+    total = total_text(critical_path(new).minutes, new.time_limit)
+    assert total != "3 ngày làm việc"  # the merged drawing's total (the check put back)
+    foot = html.split('id="allocated">', 1)[1].split("<", 1)[0]
+    assert foot == f"{total} / thời hạn 3 ngày làm việc"
+    assert f"tổng {total} / thời hạn 3 ngày làm việc" in svg
+    assert "giờ / thời hạn" not in svg and "tổng 3 ngày" not in svg
