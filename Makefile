@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	@touch $(STAMP)
 
+# `make run PORT=8080 PREFECT_PORT=4300 HOST=0.0.0.0` passes them to `quytrinh run`.
 run: setup
-	$(BIN)/quytrinh run
+	$(BIN)/quytrinh run$(if $(HOST), --host $(HOST))$(if $(PORT), --port $(PORT))$(if $(PREFECT_PORT), --prefect-port $(PREFECT_PORT))
 
 # The whole suite on SQLite, then again on PostgreSQL when a server is reachable
 # (QUYTRINH_REQUIRE_PG=1, as CI sets it, makes an unreachable server an error).
