@@ -30,9 +30,13 @@ router = APIRouter(include_in_schema=False)
 
 NAV = [NavItem("Phê duyệt quy trình", "/leader", ("leader",), 40)]
 
-#: What a published version's status means for the dossiers received under it.
+#: What a published version's status means for the dossiers received under it (the version in force).
 PUBLISHED_LABELS = {"draft": "chưa phê duyệt, đang dùng bản dự thảo", "submitted": "chưa phê duyệt, đang dùng bản dự thảo",
                     "approved": "đã phê duyệt"}
+#: The same for an earlier version, replaced by a later one: only the version in force is "đang dùng".
+SUPERSEDED_LABELS = {"draft": "chưa phê duyệt (bản dự thảo), đã được thay thế",
+                     "submitted": "chưa phê duyệt (bản dự thảo), đã được thay thế",
+                     "approved": "đã phê duyệt, đã được thay thế"}
 
 #: Who published a version, when it was not a person: the start-up's catalogue load, the demo data.
 PUBLISHERS = {"quytrinh run": "Hệ thống (nạp danh mục khi khởi động)", "demo": "Hệ thống (dữ liệu mẫu)"}
@@ -310,8 +314,15 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
         "history": ap.history(store, code), "drafts": ap.drafts(store, code), "people": people,
         "versions": ap.published_versions(store, code),
         "state_labels": ap.STATE_LABELS, "mark_labels": MARK_LABELS, "level_labels": LEVEL_LABELS,
-        "published_labels": PUBLISHED_LABELS, "publishers": PUBLISHERS, "total": allocated(shown),
+        "published_labels": PUBLISHED_LABELS, "superseded_labels": SUPERSEDED_LABELS, "publishers": PUBLISHERS,
+        "total": allocated(shown), "min_decision_date": in_force_decision_date(published),
     }
+
+
+def in_force_decision_date(published: tuple[Any, Definition] | None) -> str:
+    """The decision date of the version in force (ISO), the earliest a new decision may bear; "" when none."""
+    approval = published[1].approval if published else None
+    return approval.date.isoformat() if approval is not None and approval.date is not None else ""
 
 
 _PUBLISHED_FINDINGS: dict[tuple[int, str, int], list[Finding]] = {}
@@ -376,7 +387,7 @@ def leader_home(request: Request, user: WebUser = Depends(require_role(*VIEWERS)
     pending = [r for r in rows if r["draft"] is not None and r["draft"].status == ap.SUBMITTED]
     return render(request, "leader_catalogue.html", {"rows": rows, "pending": pending,
                                                      "problems": catalogue_of(request).problems,
-                                                     "state_labels": ap.STATE_LABELS})
+                                                     "state_labels": ap.STATE_LABELS, "people": people_of(request)})
 
 
 @router.get("/leader/procedures/{code}")

@@ -291,3 +291,46 @@ def test_a_diff_header_and_foot_give_the_new_version_total_in_days(web, reform, 
     assert foot == f"{total} / thời hạn 3 ngày làm việc"
     assert f"tổng {total} / thời hạn 3 ngày làm việc" in svg
     assert "giờ / thời hạn" not in svg and "tổng 3 ngày" not in svg
+
+
+def _name_user(web, username: str, full_name: str) -> None:
+    from sqlmodel import select
+
+    from engine.store import User
+
+    with web.store.session() as s:
+        u = s.exec(select(User).where(User.username == username)).one()
+        u.full_name = full_name
+        s.add(u)
+        s.commit()
+
+
+def test_people_are_named_and_only_the_version_in_force_is_in_use(web, reform, client_for):
+    _name_user(web, "ld_pct", "Nguyễn Văn Bình")
+    row = submitted(web, reform)
+    c = client_for("ld_pct")
+    pending = c.get("/leader").text.split('id="pending"', 1)[1].split("</table>", 1)[0]
+    assert "<td>Phạm Thu Hà</td>" in pending and "noivu_cv" not in pending
+    page = c.get(f"/leader/procedures/{CODE}").text
+    assert 'min="' not in page.split('id="decision_date"', 1)[1].split(">", 1)[0]  # no approved version yet
+    ap.approve(web.store, CODE, row.number, actor=web.runtime.actor("ld_pct"), decision_number="125/QĐ-UBND",
+               decision_date=dt.date(2026, 3, 9), now=web.clock())
+    versions = c.get(f"/leader/procedures/{CODE}").text.split('id="versions"', 1)[1].split("</table>", 1)[0]
+    rows = versions.split("<tr>")[2:]
+    assert "<td>2</td><td>Đã phê duyệt</td>" in rows[0] and "Nguyễn Văn Bình" in rows[0] and "ld_pct" not in rows[0]
+    assert "<td>1</td>" in rows[1] and "đang dùng" not in rows[1] and "đã được thay thế" in rows[1]
+    # a later decision cannot be dated before the one in force: the date picker starts there
+    again = ap.submit(web.store, CODE, ap.save_draft(web.store, SOURCE, actor=reform, now=web.clock())[0].number,
+                      actor=reform, now=web.clock())
+    page = c.get(f"/leader/procedures/{CODE}?version={again.number}").text
+    picker = page.split('id="decision_date"', 1)[1].split(">", 1)[0]
+    assert 'min="2026-03-09"' in picker and 'max="2026-03-10"' in picker
+
+
+def test_a_procedure_without_national_code_does_not_show_its_file_key_as_the_code(web, client_for):
+    key = "cap-giay-phep-ban-le-san-pham-thuoc-la"
+    page = client_for("ld_pct").get(f"/leader/procedures/{key}").text
+    code = page.split('id="national-code">', 1)[1].split("</dd>", 1)[0]
+    assert f"chưa có (tệp: {key})" in code
+    assert client_for("ld_pct").get(f"/leader/procedures/{CODE}").text.split(
+        'id="national-code">', 1)[1].startswith(f"{CODE}</dd>")
