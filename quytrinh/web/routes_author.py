@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from engine import approval as ap
 from engine.errors import DefinitionError, NotAuthorized, NotFound, QuytrinhError
 from engine.lint import ERROR, Finding
-from quytrinh.web.deps import NavItem, WebUser, flash, now_of, render, require_role, store_of
+from quytrinh.web.deps import NavItem, WebUser, flash, now_of, people_of, render, require_role, store_of
 from quytrinh.web.routes_leader import catalogue_of, context_of, diagram, findings_view
 
 router = APIRouter(include_in_schema=False)
@@ -87,7 +87,7 @@ def author_home(request: Request, user: WebUser = Depends(require_role("reform")
             open_by_code.setdefault(dr.procedure_code, dr)
     entries = sorted(cat.entries.values(), key=lambda e: e.definition.key)
     return render(request, "author_home.html", {"drafts": mine, "entries": entries, "open_by_code": open_by_code,
-                                                "state_labels": ap.STATE_LABELS})
+                                                "state_labels": ap.STATE_LABELS, "people": people_of(request)})
 
 
 def initial_text(request: Request, code: str) -> str:

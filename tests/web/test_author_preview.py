@@ -17,3 +17,15 @@ def test_a_procedure_without_national_code_is_previewed_under_its_key(web, clien
     preview = page.split('id="preview"', 1)[1].split("</svg>", 1)[0]
     texts = [html.unescape(t) for t in re.findall(r">([^<]{3,})<", preview)]
     assert f"{key} – Cấp Giấy phép bán lẻ sản phẩm thuốc lá" in texts and not any("dự thảo –" in t for t in texts)
+
+
+def test_the_drafts_list_names_who_saved_them(web, client_for):
+    from engine import approval as ap
+    from tests.conftest import REPO
+
+    reform = sv.add_user(web.store, "noivu_cv", unit="phong_noi_vu", role="staff", now=web.clock(),
+                         full_name="Phạm Thu Hà", password=PASSWORD)
+    text = sorted((REPO / "procedures_yaml").rglob("1.001612-*.yaml"))[0].read_text(encoding="utf-8")
+    ap.save_draft(web.store, text.replace("    duration: 1d\n", "    duration: 4h\n", 1), actor=reform, now=web.clock())
+    page = client_for("noivu_cv").get("/author").text
+    assert "· Phạm Thu Hà</td>" in page and "· noivu_cv</td>" not in page
