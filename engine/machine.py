@@ -614,8 +614,8 @@ def _complete(defn: Definition, tr: Transition, action: Complete, now: dt.dateti
     route = step.route(outcome) if step.routes else None
     if route is None if step.routes else outcome != "done":
         allowed = _outcomes(step)
-        raise _illegal("complete", state,
-                       f"step '{step.id}' (work item {it.key}) has no outcome '{action.outcome}'; "
+        said = "needs an outcome" if action.outcome is None else f"has no outcome '{action.outcome}'"
+        raise _illegal("complete", state, f"step '{step.id}' (work item {it.key}) {said}; "
                        f"its outcomes are {', '.join(allowed)}", allowed_actions(defn, state))
     if route is not None and route.max is not None:
         counter = f"{step.id}.{outcome}"

@@ -211,6 +211,8 @@ _MACHINE: list[tuple[str, Callable[[re.Match], str]]] = [
      lambda m: f"bước '{m['s']}' không có trong phiên bản {m['v']} của quy trình {m['k']}"),
     (r"work item (?P<i>\d+) is a (?P<k>\w+) step; staff do not claim it",
      lambda m: f"công việc {m['i']} là bước {_STEP_KINDS.get(m['k'], m['k'])}; cán bộ không nhận xử lý bước này"),
+    (r"step '(?P<s>[^']+)' \(work item (?P<i>\d+)\) needs an outcome; its outcomes are (?P<all>.*)",
+     lambda m: f"bước '{m['s']}' (công việc {m['i']}) cần chọn một kết quả: {m['all']}"),
     (r"step '(?P<s>[^']+)' \(work item (?P<i>\d+)\) has no outcome '(?P<o>[^']*)'; its outcomes are (?P<all>.*)",
      lambda m: f"bước '{m['s']}' (công việc {m['i']}) không có kết quả '{m['o']}'; các kết quả của bước: {m['all']}"),
     (r"route '(?P<o>[^']+)' of step '(?P<s>[^']+)' may be taken at most (?P<n>\d+) time\(s\) and was taken (?P<t>\d+)",

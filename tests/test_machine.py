@@ -277,6 +277,10 @@ def test_illegal_outcome_names_action_state_and_what_is_allowed(catalogue, calen
     assert text.startswith("complete: step 'receive'")
     assert "accept, supplement, refuse" in text and "'Mới đăng ký'" in text
     assert "allowed: claim item 1 (receive), complete item 1 (receive) with accept|supplement|refuse" in text
+    with pytest.raises(IllegalAction, match=r"step 'receive' \(work item 1\) needs an outcome; its outcomes are "
+                                            r"accept, supplement, refuse") as none:  # never "no outcome 'None'"
+        sim.complete("receive", None, T0)
+    assert "None" not in str(none.value)
 
 
 def test_completing_a_closed_item_is_illegal(catalogue, calendar):

@@ -662,12 +662,12 @@ def complete_cmd(
         m = _NO_OUTCOME.match(str(exc)) if outcome is None else None
         if m is None:
             raise
-        # No --outcome at a step that has outcomes: say which to choose (not the engine's 'None').
+        # No --outcome at a step that has outcomes: say which to choose, as an option to give.
         raise localized(ActionError(f"Hãy chọn kết quả --outcome: {m['all']} (công việc {m['i']}, "
                                     f"bước '{m['s']}').")) from None
 
 
-_NO_OUTCOME = re.compile(r"complete: step '(?P<s>[^']+)' \(work item (?P<i>\d+)\) has no outcome 'None'; "
+_NO_OUTCOME = re.compile(r"complete: step '(?P<s>[^']+)' \(work item (?P<i>\d+)\) needs an outcome; "
                          r"its outcomes are (?P<all>.+?) \(dossier status ")
 
 
