@@ -48,7 +48,7 @@ __all__ = [
     "report_columns",
     "report_table",
     "report_csv",
-    "report_xlsx",
+    "report_xlsx", "rate_percent", "percent_text",
     "chart_data",
     "reports_chart_svg",
     "step_performance",
@@ -416,14 +416,27 @@ def _percent(rate: float | None) -> float | None:
     return float(Decimal(repr(rate * 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
+def rate_percent(row: ReportRow, attr: str) -> float | None:
+    """A row's rate as the report prints it: percent, 2 decimals, half up; the on-time rate is 100 minus
+    the printed late rate, so the two printed figures add up to exactly 100."""
+    if attr == "on_time_rate":
+        late = _percent(row.late_rate)
+        return None if late is None else float(Decimal("100") - Decimal(repr(late)))
+    return _percent(getattr(row, attr))
+
+
+def percent_text(value: float | None) -> str:
+    """A printed rate as staff read it: ``3,13%``; ``–`` when there is none."""
+    return "–" if value is None else f"{value:.2f}".replace(".", ",") + "%"
+
+
 def report_table(report: Report) -> list[list[Any]]:
     """The report as rows of values (the total last): counts as int, rates as percent (2 decimals) or None."""
     out = []
     for r in [*report.rows, report.total]:
         vals: list[Any] = [r.label]
         for attr, _, kind in COLUMNS:
-            v = getattr(r, attr)
-            vals.append(_percent(v) if kind == "%" else v)
+            vals.append(rate_percent(r, attr) if kind == "%" else getattr(r, attr))
         out.append(vals)
     return out
 
@@ -442,7 +455,8 @@ def report_csv(report: Report) -> str:
 def report_xlsx(report: Report, path: str | Path | None = None) -> bytes:
     """The report as an Excel workbook (one sheet): title, styled header, numbers, percentages.
 
-    Rates are stored as ratios with the ``0.00%`` number format. Returns the
+    Rates are stored as ratios of the printed percentages (:func:`rate_percent`) with the ``0.00%`` number
+    format, so Excel shows the table's figures. Returns the
     file's bytes; writes them to ``path`` when given.
     """
     from openpyxl import Workbook
@@ -471,6 +485,8 @@ def report_xlsx(report: Report, path: str | Path | None = None) -> bytes:
         excel_row = 4 + i
         for c, (attr, kind) in enumerate(zip(attrs, kinds), start=1):
             value = r.label if attr is None else getattr(r, attr)
+            if kind == "%" and value is not None:  # the printed figure, as a ratio: Excel shows what the table does
+                value = float(Decimal(repr(rate_percent(r, attr))) / 100)
             cell = ws.cell(row=excel_row, column=c, value=value)
             cell.border = border
             if kind == "%":
@@ -512,7 +528,7 @@ def chart_data(report: Report) -> dict[str, Any]:
         "categories": [r.label for r in report.rows],
         "series": [{"key": a, "label": lbl, "colour": col, "values": [getattr(r, a) for r in report.rows]}
                    for a, lbl, col in CHART_SERIES],
-        "on_time_rate": [_percent(r.on_time_rate) for r in report.rows],
+        "on_time_rate": [rate_percent(r, "on_time_rate") for r in report.rows],
     }
 
 

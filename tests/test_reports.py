@@ -337,6 +337,7 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     assert page.status_code == 200, page.text[:500]
     html = page.text
     assert 'data-key="1.001612"' in html and "22,22%" in html and "77,78%" in html
+    assert 'class="completed-on-time-rate">75,00%' in html and 'id="rates-note"' in html  # the third rate, explained
     assert "<svg" in html and 'data-series="completed_late"' in html and "<script" not in html.split("<main>")[1]
     csv_res = head.get("/reports/export.csv?from=2026-03-01&to=2026-03-31&by=channel")
     assert csv_res.status_code == 200 and csv_res.headers["content-type"].startswith("text/csv")
@@ -356,10 +357,12 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
 
 
 def test_rates_round_half_up_the_same_everywhere():
-    from engine.reports import ReportRow, _percent
+    from engine.reports import ReportRow, _percent, percent_text, rate_percent
 
     row = ReportRow("x", "x", received=32, completed_late=1, completed_early=31)
     assert row.late_rate == 1 / 32 and _percent(row.late_rate) == 3.13  # half up, as Excel shows 0.03125
-    assert _percent(row.on_time_rate) == 96.88 and _percent(2 / 3) == 66.67 and _percent(0.145) == 14.5
+    assert _percent(2 / 3) == 66.67 and _percent(0.145) == 14.5
+    assert (rate_percent(row, "late_rate"), rate_percent(row, "on_time_rate")) == (3.13, 96.87)  # they add up to 100
+    assert percent_text(rate_percent(row, "late_rate")) == "3,13%" and percent_text(None) == "–"
     assert row.completed_on_time_rate == 31 / 32
     assert ReportRow("y", "y", received=1, open_overdue=1).completed_on_time_rate is None  # none finished

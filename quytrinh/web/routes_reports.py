@@ -70,7 +70,7 @@ def _report(request: Request) -> tuple[Any, str | None]:
 
 @router.get("/reports")
 def reports_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS))) -> Any:
-    from engine.reports import DIMENSION_LABELS, reports_chart_svg
+    from engine.reports import DIMENSION_LABELS, percent_text, rate_percent, reports_chart_svg
 
     report, error = _report(request)
     query = f"from={report.start.isoformat()}&to={report.end.isoformat()}&by={report.by}"
@@ -78,7 +78,7 @@ def reports_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
         "report": report, "error": error, "dimensions": DIMENSION_LABELS, "query": query,
         "judged": local_time(report.judged_at),
         "chart": Markup(reports_chart_svg(report)),
-        "pct": lambda r: "–" if r is None else f"{r * 100:.2f}".replace(".", ",") + "%",
+        "pct": lambda row, attr: percent_text(rate_percent(row, attr)),  # as the exports print it
         "codes": _codes(request),
     })
 
