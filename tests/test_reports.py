@@ -312,7 +312,9 @@ def test_report_table_fits_and_crops_no_figure(runtime, scenario, monkeypatch, c
         assert max(len(line) for line in out.splitlines()) <= width
     assert _table_figures(out, "Tổng cộng") == expected, out
     assert re.search(r"\b100,00?%|\d+,\d\d%", out) and "…" not in out
-    assert out.count("Tỷ") == 3  # the three rates' headers (folded onto several lines)
+    table, _, note = out.partition("GQ: giải quyết.")
+    assert table.count("Tỷ") == 3  # the three rates' headers (folded onto several lines)
+    assert "đúng và trước hạn = 100% − tỷ lệ trễ hạn" in " ".join(note.split())  # and what each rate is
 
 
 def test_apology_is_counted_in_the_month_it_was_drafted(runtime, scenario):

@@ -85,7 +85,9 @@ def _cells(report) -> list[list[str]]:  # noqa: ANN001 - engine.reports.Report
 LABEL_MIN, LABEL_MAX = 16, 48
 
 #: Under the table: the abbreviation, and where every column is.
-CAPTION = "GQ: giải quyết. Mọi cột, với tên đầy đủ: --format csv, xlsx hoặc json."
+CAPTION = ("GQ: giải quyết. Tỷ lệ trễ hạn = (đang GQ quá hạn + đã GQ trễ hạn) / tổng số phải GQ; đúng và trước "
+           "hạn = 100% − tỷ lệ trễ hạn (tính cả hồ sơ đang GQ chưa quá hạn); đã GQ đúng và trước hạn = (trước hạn "
+           "+ đúng hạn) / số đã GQ. Mọi cột, với tên đầy đủ: --format csv, xlsx hoặc json.")
 
 #: The width of the table when the output is not a terminal (a pipe, a file).
 PIPED_WIDTH = 160
