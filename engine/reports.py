@@ -533,7 +533,7 @@ def chart_data(report: Report) -> dict[str, Any]:
 
 
 def _fmt_pct(p: float | None) -> str:
-    return "–" if p is None else f"{p:.2f}".replace(".", ",") + " %"
+    return percent_text(p)  # as the table prints it
 
 
 def reports_chart_svg(report: Report, *, width: int = 820, bar_height: int = 22) -> str:

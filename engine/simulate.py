@@ -521,7 +521,10 @@ class _Model:
             if step.paused:
                 if d.received is not None and d.pause_start is None:
                     d.pause_start = env.now
-                yield env.timeout(self.rng_citizen.expovariate(1 / self.p.citizen_delay) if self.p.citizen_delay else 0)
+                delay = self.rng_citizen.expovariate(1 / self.p.citizen_delay) if self.p.citizen_delay else 0
+                yield env.timeout(delay)
+                self.waits[step.id].append(0.0)  # a visit of the citizen step: its "service" is the citizen's delay
+                self.services[step.id].append(delay)
                 if d.pause_start is not None:
                     d.paused += env.now - d.pause_start
                     d.pause_start = None

@@ -229,7 +229,7 @@ def test_csv_xlsx_and_chart_exports(runtime, scenario, tmp_path):
     svg = reports_chart_svg(report)
     assert svg.startswith("<svg") and "<script" not in svg
     assert 'data-series="completed_late" data-value="1"' in svg and 'data-series="open_overdue"' in svg
-    assert "77,78 %" in svg and "Đăng ký thành lập hộ kinh doanh" in svg
+    assert "77,78%" in svg and "Đăng ký thành lập hộ kinh doanh" in svg
     labels = re.findall(r'text-anchor="end"><title>[^<]*</title>([^<]*)</text>', svg)
     assert labels and max(len(x) for x in labels) <= 32  # 252 px left of the bars: nothing is cut at the edge
 

@@ -206,3 +206,17 @@ def test_the_docs_first_example_prints_the_json_the_docs_show(monkeypatch):
     assert data["units"][0] == shown["units"][0]
     assert {k: v for k, v in data["steps"][0].items() if k != "name"} == \
         {k: v for k, v in shown["steps"][0].items() if k != "name"}
+
+
+def test_citizen_steps_count_their_visits_and_delay():
+    from engine.definition import default_root, load_catalogue
+    from engine.simulate import SimParams, simulate
+
+    defn = load_catalogue([default_root()]).find("1.001612")
+    res = simulate(defn, SimParams(arrivals_per_day=20, staff={"bp_mot_cua": 3, "phong_tckh": 12, "van_phong": 2},
+                                   days=20, seed=1)).as_dict()
+    steps = {s["id"]: s for s in res["steps"]}
+    assert steps["supplement"]["visits"] > 0 and steps["supplement"]["service_mean_minutes"] > 0
+    # every supplemented dossier came back: to appraisal (asked during it), to reception (asked at the counter)
+    assert steps["appraise"]["visits"] == steps["assign"]["visits"] + steps["supplement"]["visits"]
+    assert steps["receive"]["visits"] == res["dossiers"]["arrived"] + steps["supplement_counter"]["visits"]

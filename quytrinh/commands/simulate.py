@@ -59,7 +59,7 @@ def print_result(result) -> None:  # noqa: ANN001 - engine.simulate.SimResult
     lt = result.lead_time()
     console.print(f"[bold]Mô phỏng {escape(result.code)} – {escape(result.name)}[/bold]")
     console.print(f"Thời hạn: {escape(result.limit_text)} · {p.arrivals_per_day:g} hồ sơ/ngày làm việc trong "
-                  f"{p.days} ngày làm việc · hạt giống {p.seed} · thời gian xử lý {p.service}, "
+                  f"{p.days} ngày làm việc · lần chạy --seed {p.seed} · thời gian xử lý ngẫu nhiên ({p.service}), trung bình "
                   f"{p.effort:g}".replace(".", ",") + " × thời gian được giao")
     console.print(f"Hồ sơ đến: {result.arrived} · tiếp nhận: {result.received} · từ chối tiếp nhận: "
                   f"{result.refused_at_reception} · đã giải quyết: {result.completed} "
@@ -78,8 +78,8 @@ def print_result(result) -> None:  # noqa: ANN001 - engine.simulate.SimResult
                   _minutes(s.wait_max), _minutes(s.service_mean))
     console.print(t)
     u = Table(title="Công suất theo đơn vị", header_style="bold")
-    for h in ("Đơn vị", "Tên", "Số người", "Hiệu suất sử dụng"):
-        u.add_column(h, justify="right" if h in ("Số người", "Hiệu suất sử dụng") else "left")
+    for h in ("Đơn vị", "Tên", "Số người", "Mức độ bận"):
+        u.add_column(h, justify="right" if h in ("Số người", "Mức độ bận") else "left")
     for unit in result.units:
         pct = f"{unit.utilisation * 100:.1f}".replace(".", ",") + "%"
         u.add_row(unit.id, escape(unit.name), str(unit.staff), f"[red]{pct}[/red]" if unit.utilisation > 0.85 else pct)
@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         staff: Optional[List[str]] = typer.Option(None, "--staff",
                                                   help="ĐƠN_VỊ=N: số người của một đơn vị (lặp lại; mặc định 1)."),
         days: int = typer.Option(60, "--days", help="Số ngày làm việc có hồ sơ đến."),
-        seed: int = typer.Option(1, "--seed", help="Hạt giống ngẫu nhiên (cùng hạt giống, cùng kết quả)."),
+        seed: int = typer.Option(1, "--seed", help="Số của lần chạy ngẫu nhiên (cùng số, cùng kết quả; so sánh vài số để bớt may rủi)."),
         service: str = typer.Option("lognormal", "--service",
                                     help="Phân phối thời gian xử lý: lognormal, triangular, fixed, exponential."),
         effort: float = typer.Option(0.25, "--effort",
