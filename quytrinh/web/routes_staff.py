@@ -676,10 +676,15 @@ def forms_url(code: str) -> str:
 # --------------------------------------------------------------------------- catalogue
 
 
+#: (version row id, content hash) -> steps on the main path (a published version never changes).
+_MAIN_STEPS: dict[tuple[Any, str], int] = {}
+
+
 @router.get("/procedures")
 def procedures(request: Request, user: WebUser = Depends(current_user)) -> Response:
     from sqlmodel import select
 
+    from engine.documents import annex_plan
     from engine.store import DefinitionVersion
 
     with store_of(request).session() as s:
@@ -692,5 +697,7 @@ def procedures(request: Request, user: WebUser = Depends(current_user)) -> Respo
     for code, r in sorted(latest.items()):
         defn = sv.definition_of(r)
         items.append({"code": code, "name": r.name, "level": r.level, "version": r.version,
-                      "limit": defn.time_limit, "steps": len(defn.steps), "defn": defn})
+                      "limit": defn.time_limit, "steps": _MAIN_STEPS.get((r.id, r.content_hash)) or
+                      _MAIN_STEPS.setdefault((r.id, r.content_hash), len(annex_plan(defn).main)), "defn": defn,
+                      "approved": defn.approval is not None})
     return render(request, "procedures.html", {"items": items})

@@ -125,9 +125,19 @@ def test_asking_for_a_supplement_or_refusing_needs_the_text_printed_for_the_appl
     assert r.url.path == "/inbox" and "Yêu cầu bổ sung giấy tờ" in r.text
 
 
-def test_catalogue_page_lists_the_published_procedures(client_for):
+def test_catalogue_page_lists_the_published_procedures(client_for, web):
+    from engine.definition import default_root, load_catalogue
+
+    codeless = load_catalogue([default_root()]).find("cap-giay-phep-ban-le-san-pham-thuoc-la")
+    sv.publish_definition(web.store, codeless, now=web.clock(), by="test")
     page = client_for("tckh_cv").get("/procedures").text
     assert "Đăng ký thành lập hộ kinh doanh" in page and "3 ngày làm việc" in page
+    row = page.split("Đăng ký thành lập hộ kinh doanh", 1)[1].split("</tr>", 1)[0]
+    assert "<td>7</td>" in row  # the main path's steps, numbered as the annex numbers them (not all 12)
+    assert 'chưa có mã</span>' in page and ">cap-giay-phep-ban-le-san-pham-thuoc-la<" not in page
+    leader = client_for("ld_pct").get("/leader").text  # the leaders' catalogue: the same, linked by its key
+    assert ('href="/leader/procedures/cap-giay-phep-ban-le-san-pham-thuoc-la" '
+            'title="cap-giay-phep-ban-le-san-pham-thuoc-la">chưa có mã</a>') in leader
 
 
 def test_demo_seed_is_idempotent_and_its_accounts_sign_in(db, catalogue):
