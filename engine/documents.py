@@ -1048,8 +1048,8 @@ class AnnexRow:
     """A row of a procedure's step table, as the annex numbers it (:func:`annex_rows`).
 
     ``kind``: ``step`` (``label`` "Bước 3", "Song song", "Sau Bước 2, 4" or "Tiếp theo"; ``time`` as the
-    annex writes it), ``total`` (the total row's place), ``lead`` (the line introducing the cases) or
-    ``case`` ("a) Đối với trường hợp …")."""
+    annex writes it), ``total`` (the total row's place), ``lead`` (the line introducing the cases),
+    ``case`` ("a) Đối với trường hợp …") or ``loop`` (a bounded rework loop, one sentence in ``label``)."""
 
     kind: str
     label: str
@@ -1070,12 +1070,34 @@ def annex_rows(defn: Definition) -> list[AnnexRow]:
             with_ = ", ".join(str(n) for n in alongside)
             rows.append(AnnexRow("step", "Song song", other, f"{_step_time(other)} (đồng thời với Bước {with_})"))
     rows.append(AnnexRow("total", ""))
-    if plan.cases:
+    loops = _loops(plan)
+    if plan.cases or loops:
         rows.append(AnnexRow("lead", ANNEX_CASES_LEAD))
         for k, (label, members) in enumerate(plan.cases):
             rows.append(AnnexRow("case", f"{_letter(k)}) {label}"))
             rows.extend(AnnexRow("step", _after(after), step, _step_time(step)) for step, after in members)
+        if loops:  # the bounded rework loops the diagram draws: the signed table names them too
+            rows.append(AnnexRow("case", f"{_letter(len(plan.cases))}) {ANNEX_LOOPS}"))
+            rows.extend(AnnexRow("loop", text) for text in loops)
     return rows
+
+
+#: The case of the bounded rework loops (a check sends the dossier back, a leader does not approve).
+ANNEX_LOOPS = "Đối với trường hợp phải làm lại hoặc không được phê duyệt"
+
+
+def _loops(plan: AnnexPlan) -> list[str]:
+    """One sentence per bounded route from a main-path step back to an earlier one: "Tại Bước 6, nếu
+    “Làm lại”: trở lại Bước 3 (tối đa 2 lần)"."""
+    out = []
+    for i, step in enumerate(plan.main, 1):
+        for route in step.routes:
+            back = [plan.number(t) for t in route.targets]
+            if route.max is not None and back and all(n is not None and n <= i for n in back):
+                to = ", ".join(f"Bước {n}" for n in back)
+                out.append(f"Tại Bước {i}, nếu “{route.display}”: trở lại {to} (tối đa {route.max} lần); thời gian "
+                           "làm lại nằm trong thời hạn giải quyết")
+    return out
 
 
 def produces_text(step: Step, forms: "FormSet | None" = None, sep: str = "\n") -> str:
@@ -1101,6 +1123,8 @@ def annex_table(defn: Definition, units: Mapping[str, Any], forms: "FormSet | No
             rows.append([C(total_line(defn), bold=True, colspan=5)])
         elif r.kind == "lead":
             rows.append([C(r.label, italic=True, colspan=5)])
+        elif r.kind == "loop":
+            rows.append([C(r.label, colspan=5)])
         else:
             rows.append([C(r.label, bold=True, italic=True, colspan=5)])
     return Table([[C(h, bold=True, align="center") for h in ANNEX_COLUMNS]], rows, (1.3, 5, 3.6, 2.2, 2.6), size=12,

@@ -188,7 +188,8 @@ def test_docx_annex_one_table_per_procedure_with_steps_total_and_picture(default
         assert cases[:2] == ["a) Đối với trường hợp hồ sơ chưa đầy đủ, hợp lệ, cần bổ sung, hoàn thiện",
                              "b) Đối với trường hợp hồ sơ không đủ điều kiện tiếp nhận"]
         assert "c) Đối với trường hợp hồ sơ không đủ điều kiện giải quyết" in cases
-        names = [r.cells[1].text for r in table.rows[1:] if not r.cells[0].text.startswith(("Tổng", "Các bước"))
+        names = [r.cells[1].text for r in table.rows[1:] if not r.cells[0].text.startswith(("Tổng", "Các bước",
+                                                                                           "Tại Bước"))
                  and not re.match(r"[a-z]\) ", r.cells[0].text)]
         assert sorted(names) == sorted(s.name for s in defn.steps)  # each step once
         supplement = next(r for r in table.rows if r.cells[1].text == defn.step("supplement_counter").name)
@@ -439,3 +440,18 @@ def test_html_annex_pages_numbered_from_1_with_landscape_pages_for_diagrams(defa
     figures = re.findall(r'<figure class="diagram" style="width:([\d.]+)mm"', page)
     assert len(figures) == len(select_procedures(cat, level="district"))
     assert all(100 < float(w) <= 262 for w in figures)
+
+
+def test_the_annex_names_the_bounded_rework_loops_the_diagram_draws(cat):
+    from engine.documents import annex_rows
+
+    rows = annex_rows(cat.find("1.013225"))
+    loops = [r.label for r in rows if r.kind == "loop"]
+    assert loops == ["Tại Bước 6, nếu “Làm lại”: trở lại Bước 3 (tối đa 2 lần); thời gian làm lại nằm trong thời "
+                     "hạn giải quyết",
+                     "Tại Bước 7, nếu “Không phê duyệt”: trở lại Bước 3 (tối đa 1 lần); thời gian làm lại nằm trong "
+                     "thời hạn giải quyết"]
+    cases = [r.label for r in rows if r.kind == "case"]
+    assert cases[-1] == "d) Đối với trường hợp phải làm lại hoặc không được phê duyệt"
+    page = render_decision(cat, level="district", codes=["1.013225"], fmt="html").decode("utf-8")
+    assert "trở lại Bước 3 (tối đa 2 lần)" in page

@@ -202,7 +202,7 @@ def step_rows(defn: Definition, units: Organisation | None, d: ap.StepDiff | Non
     rows = []
     for r in annex_rows(defn):
         if r.step is None:
-            if r.kind in ("lead", "case"):
+            if r.kind in ("lead", "case", "loop"):
                 rows.append(StepRow("", "", "", "", "", "", heading=r.label))
             continue
         step = r.step
