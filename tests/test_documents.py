@@ -455,3 +455,10 @@ def test_the_annex_names_the_bounded_rework_loops_the_diagram_draws(cat):
     assert cases[-1] == "d) Đối với trường hợp phải làm lại hoặc không được phê duyệt"
     page = render_decision(cat, level="district", codes=["1.013225"], fmt="html").decode("utf-8")
     assert "trở lại Bước 3 (tối đa 2 lần)" in page
+
+
+def test_the_counter_supplement_cites_form_02_in_every_template(cat):
+    """Case a)'s first row, the supplement asked at the counter, names the form the counter issues (Mẫu 02)."""
+    for code in ("1.001612", "1.013225"):
+        step = cat.find(code).step("supplement_counter")
+        assert step.produces == ("BM02",), code
