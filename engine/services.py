@@ -1418,9 +1418,13 @@ def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
     return result
 
 
+#: The roles that head a unit, in order of preference: who is told about timers and signs its apologies.
+HEAD_ROLES = ("head", "chairman", "vice_chairman")
+
+
 def _head_role(roles: dict[str, str]) -> str | None:
     """The role of a unit's head (who is told about timers), if the unit has one."""
-    for role in ("head", "chairman", "vice_chairman"):
+    for role in HEAD_ROLES:
         if role in roles:
             return role
     return None
@@ -1821,7 +1825,7 @@ __all__ = [
     "submit", "receive", "claim", "complete", "sign", "return_result", "request_supplement",
     "supplement_received", "financial_done", "withdraw", "stop", "sign_apology",
     "claim_outbox", "complete_outbox", "fail_outbox", "sweep_timers", "remaining_need",
-    "list_tasks", "dossier_sheet", "reason_needed",
+    "list_tasks", "dossier_sheet", "reason_needed", "HEAD_ROLES",
     "QuytrinhError", "ActionError", "IllegalAction", "StaleVersion", "NotAuthorized", "DuplicateRequest",
     "NotFound", "Store",
 ]

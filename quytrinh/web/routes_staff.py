@@ -376,15 +376,11 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
         "may_record_financial": mine and any(s.financial for s in waiting),
         "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE,
         "forms": available_forms(sheet), "forms_url": forms_url(d.code),
-        "may_sign_apology": (user.unit_id is not None and user.role in HEAD_ROLES and d.finished_at is None
+        "may_sign_apology": (user.unit_id is not None and user.role in sv.HEAD_ROLES and d.finished_at is None
                              and d.closed_at is None),
         "rescheduled": signed[-1].proposed_due_at if signed else None,
         "apology_title": apology_form.title.capitalize() if apology_form else "Phiếu xin lỗi và hẹn lại",
         "typed": typed or {}, "idem": uuid.uuid4().hex}, status_code=status_code)
-
-
-#: The roles that head a unit (engine.services._head_role): who signs the unit's apology (form 04).
-HEAD_ROLES = ("head", "chairman", "vice_chairman")
 
 
 @router.post("/dossiers/{code}/apologies/{apology_id}/sign")
