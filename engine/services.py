@@ -1477,7 +1477,13 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
                          idempotency_key=key, state=OUTBOX_PENDING, available_at=now, created_at=now))
         result.notifications += 1
 
-    holder = _answerable_unit(defn, items, heads)
+    answerable: list[str | None] = []  # computed when a notice or an apology needs it (most sweeps write none)
+
+    def holder() -> str | None:
+        if not answerable:
+            answerable.append(_answerable_unit(defn, items, heads))
+        return answerable[0]
+
     left_by_item: list[tuple[str, int]] = []
     for w in items:
         clock = machine.load_clock(w.clock)
@@ -1503,7 +1509,7 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
         elif cls == "overdue":
             result.overdue += 1
         if cls in ("nearly_due", "overdue"):  # a unit without a head (a partner agency): the dossier's office
-            told = w.unit_id if heads.get(w.unit_id) else holder
+            told = w.unit_id if heads.get(w.unit_id) else holder()
             note("notify_unit_head", f"timer:item:{w.id}:{cls}", {"reason": cls, "step": w.step_id,
                  "work_item": w.id, "step_unit": w.unit_id, "due_at": w.due_at.isoformat() if w.due_at else None},
                  w, told)
@@ -1524,7 +1530,7 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
                         from_status=d.status, to_status=d.status,
                         data={"from": d.timeliness, "to": "overdue", "due_at": d.due_at.isoformat()}))
             note("notify_unit_head", f"timer:dossier:{d.id}:{d.due_at.isoformat()}:overdue",
-                 {"reason": "dossier_overdue", "due_at": d.due_at.isoformat()}, None, holder)
+                 {"reason": "dossier_overdue", "due_at": d.due_at.isoformat()}, None, holder())
 
     # The apology (form 04): from one working day before the appointment, if it cannot be kept. After an
     # apology the appointment is the new date it gave (unless a pause has moved the dossier's own past it);
@@ -1548,7 +1554,7 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
         return
     proposed = cal.add(now, need)
     apology = Apology(dossier_id=dossier_id, due_at=promised, proposed_due_at=proposed, needed_minutes=need,
-                      remaining_minutes=left, reason="", state="draft", drafted_at=now, unit_id=holder)
+                      remaining_minutes=left, reason="", state="draft", drafted_at=now, unit_id=holder())
     s.add(apology)
     try:
         with s.begin_nested():
@@ -1561,10 +1567,10 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
                                           "needed_minutes": need, "remaining_minutes": left,
                                           "apology": apology.id}))
     note("produce_form", f"timer:apology:{apology.id}:form", {"form": "BM04", "apology": apology.id,
-         "proposed_due_at": proposed.isoformat()}, None, holder)
+         "proposed_due_at": proposed.isoformat()}, None, holder())
     note("notify_unit_head", f"timer:apology:{apology.id}:head", {"reason": "apology_drafted",
          "apology": apology.id, "due_at": promised.isoformat(), "proposed_due_at": proposed.isoformat()},
-         None, holder)
+         None, holder())
 
 
 def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt.datetime,
