@@ -340,6 +340,9 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     html = page.text
     assert 'data-key="1.001612"' in html and "22,22%" in html and "77,78%" in html
     assert 'class="completed-on-time-rate">75,00%' in html and 'id="rates-note"' in html  # the third rate, explained
+    assert "được đánh giá tính đến hết ngày 31/03/2026." in html  # March is over on 20/4: judged at its end
+    running = head.get("/reports?from=2026-04-01&to=2026-04-30&by=procedure").text
+    assert "được đánh giá tính đến 20/04/2026 09:00." in running  # April still runs: judged now
     assert "<svg" in html and 'data-series="completed_late"' in html and "<script" not in html.split("<main>")[1]
     csv_res = head.get("/reports/export.csv?from=2026-03-01&to=2026-03-31&by=channel")
     assert csv_res.status_code == 200 and csv_res.headers["content-type"].startswith("text/csv")

@@ -76,11 +76,22 @@ def reports_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
     query = f"from={report.start.isoformat()}&to={report.end.isoformat()}&by={report.by}"
     return render(request, "reports_home.html", {
         "report": report, "error": error, "dimensions": DIMENSION_LABELS, "query": query,
-        "judged": local_time(report.judged_at),
+        "judged": _judged_text(report),
         "chart": Markup(reports_chart_svg(report)),
         "pct": lambda row, attr: percent_text(rate_percent(row, attr)),  # as the exports print it
         "codes": _codes(request),
     })
+
+
+def _judged_text(report: Any) -> str:
+    """When open dossiers were judged: "tính đến hết ngày 31/10/2026" for a past period (midnight after its
+    last day), else the instant ("tính đến 27/11/2026 14:30", a period still running)."""
+    from engine.calendar import LOCAL_TZ
+
+    at = report.judged_at.astimezone(LOCAL_TZ)
+    if at.time() == dt.time(0, 0) and at.date() == report.end + dt.timedelta(days=1):
+        return f"tính đến hết ngày {report.end:%d/%m/%Y}"
+    return f"tính đến {local_time(report.judged_at)}"
 
 
 def _codes(request: Request) -> list[tuple[str, str]]:
