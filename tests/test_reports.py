@@ -343,6 +343,10 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     assert "được đánh giá tính đến hết ngày 31/03/2026." in html  # March is over on 20/4: judged at its end
     running = head.get("/reports?from=2026-04-01&to=2026-04-30&by=procedure").text
     assert "được đánh giá tính đến 20/04/2026 09:00." in running  # April still runs: judged now
+    half = head.get("/reports?from=abc&to=2026-03-31&by=procedure").text  # the valid date is kept
+    assert "Ngày bắt đầu &#39;abc&#39; không hợp lệ" in half and "lấy kỳ từ 01/03/2026 đến 31/03/2026" in half
+    future = head.get("/reports?from=2027-01-01&to=2027-01-31&by=procedure").text
+    assert "Kỳ báo cáo bắt đầu sau hôm nay; báo cáo dưới đây là của hôm nay (20/04/2026)." in future
     assert "<svg" in html and 'data-series="completed_late"' in html and "<script" not in html.split("<main>")[1]
     csv_res = head.get("/reports/export.csv?from=2026-03-01&to=2026-03-31&by=channel")
     assert csv_res.status_code == 200 and csv_res.headers["content-type"].startswith("text/csv")

@@ -42,11 +42,23 @@ def _period(request: Request) -> tuple[dt.date, dt.date, str, str | None]:
     today = now_of(request).astimezone(HANOI).date()
     q = request.query_params
     error = None
-    try:
-        start = dt.date.fromisoformat(q["from"]) if q.get("from") else today.replace(day=1)
-        end = dt.date.fromisoformat(q["to"]) if q.get("to") else today
-    except ValueError:
-        start, end, error = today.replace(day=1), today, "Ngày không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày."
+    bad = []  # each date on its own: a valid one is kept when the other is not
+
+    def day_of(name: str, label: str) -> dt.date | None:
+        if not q.get(name):
+            return None
+        try:
+            return dt.date.fromisoformat(q[name])
+        except ValueError:
+            bad.append(f"ngày {label} '{q[name]}'")
+            return None
+
+    start, end = day_of("from", "bắt đầu"), day_of("to", "kết thúc")
+    end = end or (today if start is None or start <= today else start)
+    start = start or end.replace(day=1)  # by default the month of the last day
+    if bad:
+        error = (f"{' và '.join(bad).capitalize()} không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày; báo cáo "
+                 f"dưới đây lấy kỳ từ {start:%d/%m/%Y} đến {end:%d/%m/%Y}.")
     by = q.get("by") or "procedure"
     if by not in DIMENSIONS:
         by, error = "procedure", "Cách nhóm không hợp lệ."
@@ -63,8 +75,8 @@ def _report(request: Request) -> tuple[Any, str | None]:
     start, end, by, error = _period(request)
     now = now_of(request)
     if dt.datetime.combine(start, dt.time(0), tzinfo=HANOI) > now:
-        error = error or "Kỳ báo cáo bắt đầu sau hôm nay."
         start = end = now.astimezone(HANOI).date()
+        error = error or f"Kỳ báo cáo bắt đầu sau hôm nay; báo cáo dưới đây là của hôm nay ({start:%d/%m/%Y})."
     return timeliness_report(store_of(request), start, end, by, now=now, calendar=_calendar()), error
 
 
@@ -86,9 +98,7 @@ def reports_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
 def _judged_text(report: Any) -> str:
     """When open dossiers were judged: "tính đến hết ngày 31/10/2026" for a past period (midnight after its
     last day), else the instant ("tính đến 27/11/2026 14:30", a period still running)."""
-    from engine.calendar import LOCAL_TZ
-
-    at = report.judged_at.astimezone(LOCAL_TZ)
+    at = report.judged_at.astimezone(HANOI)
     if at.time() == dt.time(0, 0) and at.date() == report.end + dt.timedelta(days=1):
         return f"tính đến hết ngày {report.end:%d/%m/%Y}"
     return f"tính đến {local_time(report.judged_at)}"
