@@ -532,10 +532,6 @@ def chart_data(report: Report) -> dict[str, Any]:
     }
 
 
-def _fmt_pct(p: float | None) -> str:
-    return percent_text(p)  # as the table prints it
-
-
 def reports_chart_svg(report: Report, *, width: int = 820, bar_height: int = 22) -> str:
     """A horizontal stacked bar chart of the report as a standalone SVG string (no script).
 
@@ -575,7 +571,7 @@ def reports_chart_svg(report: Report, *, width: int = 820, bar_height: int = 22)
                        f'<title>{esc(cat)} — {esc(s["label"])}: {v}</title></rect>')
             x += w
         out.append(f'<text x="{x + 6:.1f}" y="{y + bar_height * 0.7:.1f}" class="rate">'
-                   f'{_fmt_pct(data["on_time_rate"][i])}</text>')
+                   f'{percent_text(data["on_time_rate"][i])}</text>')
     ly = top + max(1, len(cats)) * (bar_height + 10) + 10
     for j, (_, lbl, col) in enumerate(CHART_SERIES):
         lx = 8 + (j % 3) * (width // 3)

@@ -45,12 +45,12 @@ def _check(request: Request, text: str, code: str = "") -> tuple[ap.Check, Any]:
 def _draft_number(request: Request, code: str) -> tuple[int, str]:
     """The number and state of the procedure's open draft, else the number its next draft will get."""
     store = store_of(request)
-    numbers = [dr.number for dr in ap.drafts(store, code)]
-    open_row = ap.open_draft(store, code)
+    rows = ap.drafts(store, code)  # newest first: one query for both answers (this runs on every live check)
+    open_row = next((dr for dr in rows if dr.status in ap.OPEN_STATES), None)
     if open_row is not None:
         return open_row.number, open_row.status
     published = ap.published_versions(store, code)
-    return max(numbers + [published[0].version if published else 0]) + 1, ap.DRAFT
+    return max([dr.number for dr in rows] + [published[0].version if published else 0]) + 1, ap.DRAFT
 
 
 def _editor(request: Request, text: str, *, code: str = "", status_code: int = 200,
