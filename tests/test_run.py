@@ -101,3 +101,15 @@ def test_wait_http_wants_our_sign_in_page_not_whoever_answers():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_make_run_passes_the_ports_it_is_given_and_nothing_else_by_default():
+    """`make run PORT=… PREFECT_PORT=… HOST=…` as README says (`make -n`: the commands, none run)."""
+    def last(*args: str) -> str:
+        out = subprocess.run(["make", "-n", "run", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
+    assert last() == ".venv/bin/quytrinh run"
+    assert last("PORT=8080", "PREFECT_PORT=4300", "HOST=0.0.0.0") == (
+        ".venv/bin/quytrinh run --host 0.0.0.0 --port 8080 --prefect-port 4300")
