@@ -106,7 +106,9 @@ def test_wait_http_wants_our_sign_in_page_not_whoever_answers():
 def test_make_run_passes_the_ports_it_is_given_and_nothing_else_by_default():
     """`make run PORT=… PREFECT_PORT=… HOST=…` as README says (`make -n`: the commands, none run)."""
     def last(*args: str) -> str:
-        out = subprocess.run(["make", "-n", "run", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}  # under make test
+        out = subprocess.run(["make", "-n", "--no-print-directory", "run", *args], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         return out.stdout.strip().splitlines()[-1]
 
