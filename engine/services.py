@@ -776,7 +776,8 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         tr.state.items[0].assignee = actor.user_id
         tr2 = machine.apply(defn, tr.state, machine.Complete(start_key, decision, actor.user_id, comment), now, cal)
         tr2.events = tr.events + tr2.events
-        tr2.effects = tr.effects + tr2.effects
+        # The reception step was opened and done at the counter by this officer: nobody is told it opened.
+        tr2.effects = [e for e in tr.effects if not (e.kind == "notify_unit" and e.item == start_key)] + tr2.effects
         tr2.opened = tr.opened + tr2.opened
         d = _new_dossier(tx, row, defn, tr2, applicant, contact, now, commune)
         return _save(tx, "receive", actor, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,

@@ -105,7 +105,9 @@ def test_household_business_three_working_days_end_to_end(run):
         assert row.timeliness == sla.classify_closed(row.allotted_minutes, row.spent_minutes)
     kinds = [o.kind for o in run.outbox(d)]
     assert kinds.count("issue_receipt") == 1 and kinds.count("publish_result") == 1
-    assert kinds.count("notify_unit") == 7  # every step opened at a unit
+    # every step opened at a unit, but the reception step, opened and done at the counter in one action
+    assert kinds.count("notify_unit") == 6
+    assert all(o.payload["step"] != "receive" for o in run.outbox(d) if o.kind == "notify_unit")
     assert len({o.idempotency_key for o in run.outbox(d)}) == len(kinds)
     actions = [e.action for e in run.events(d)]
     assert actions == ["register", "accept", "complete", "claim", "complete", "complete", "sign", "complete",
@@ -155,6 +157,8 @@ def test_online_submission_starts_the_clock_when_accepted(run):
     d = r.dossier_id
     dossier = run.dossier(d)
     assert (dossier.status, dossier.received_at, dossier.due_at, dossier.channel) == (1, None, None, "online")
+    told = [o.payload["step"] for o in run.outbox(d) if o.kind == "notify_unit"]
+    assert told == ["receive"]  # filed online: the counter is told a reception waits for it
     run.step(d, "receive", "motcua", "accept", at(11, 8, 30))
     dossier = run.dossier(d)
     limit = run.definition("1.001612").time_limit.minutes
@@ -361,8 +365,9 @@ def test_automated_step_goes_to_the_outbox_and_only_the_system_completes_it(run)
 
 def test_outbox_claim_complete_fail_retry(run):
     r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="S", now=at(10, 8))
-    ids = r.outbox
-    assert len(ids) == 3
+    r2 = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="S2", now=at(10, 8))
+    ids = r.outbox + r2.outbox  # each: the receipt and the next unit's notice
+    assert len(ids) == 4
     hour = dt.timedelta(hours=1)
     first = sv.claim_outbox(run.db, worker="w1", limit=2, now=at(10, 8), lease=hour)
     assert [o.id for o in first] == ids[:2] and all(o.attempts == 1 and o.lease_owner == "w1" for o in first)
@@ -382,7 +387,7 @@ def test_outbox_claim_complete_fail_retry(run):
     assert gave_up.state == "failed"
     # w2 never finished ids[2]: its lease expired, another worker takes it; done and failed items stay put
     assert [(o.id, o.attempts) for o in sv.claim_outbox(run.db, worker="w4", limit=10, now=at(20, 8))] == [
-        (ids[2], 2)]
+        (ids[2], 2), (ids[3], 2)]
     with pytest.raises(NotFound):
         sv.complete_outbox(run.db, 10_000, worker="w1", now=at(10, 9))
 
