@@ -115,3 +115,99 @@ def test_make_run_passes_the_ports_it_is_given_and_nothing_else_by_default():
     assert last() == ".venv/bin/quytrinh run"
     assert last("PORT=8080", "PREFECT_PORT=4300", "HOST=0.0.0.0") == (
         ".venv/bin/quytrinh run --host 0.0.0.0 --port 8080 --prefect-port 4300")
+
+
+def test_run_with_an_external_prefect_that_does_not_answer_stops_before_doing_anything(tmp_path):
+    env = _env(tmp_path)
+    down = _free_port()
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{down}/api"
+    result = subprocess.run(
+        [sys.executable, "-m", "quytrinh.cli", "run", "--smoke",
+         "--catalogue", str(REPO / "procedures_yaml"), "--out", str(tmp_path / "diagrams"),
+         "--port", str(_free_port())],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"quytrinh: Máy chủ Prefect ở http://127.0.0.1:{down}/api (PREFECT_API_URL) "
+                               f"không trả lời; hãy khởi động nó"), lines[0]
+    assert result.stdout == ""  # no step reported done: nothing validated, drawn, published or seeded
+    assert not (tmp_path / "diagrams").exists() and not (tmp_path / "var" / "quytrinh.db").exists()
+
+
+def _with_password(url: str) -> str:
+    """``url`` with a password in it (PostgreSQL; a server that trusts the test user ignores it)."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "postgresql" or parsed.password:
+        return url
+    return parsed.set(password="s3cret").render_as_string(hide_password=False)
+
+
+def _usernames(url: str) -> set[str]:
+    from sqlmodel import select
+
+    from engine.store import Store, User
+
+    store = Store(url)
+    try:
+        with store.session() as s:
+            return {u.username for u in s.exec(select(User)).all()}
+    finally:
+        store.dispose()
+
+
+def test_the_database_step_hides_the_password_and_seeds_demo_accounts_only_on_the_embedded_default(
+        db_url, catalogue, monkeypatch, capsys):
+    from quytrinh.commands.run import _database
+
+    url = _with_password(db_url)
+    postgres = url.startswith("postgresql")
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", url)
+    _, users, why = _database(catalogue, False)  # --no-demo
+    out = capsys.readouterr().out
+    assert users == [] and why and _usernames(db_url) == set()
+    assert out.startswith("3. Cơ sở dữ liệu: ") and f"{len(catalogue.definitions)} quy trình đã nạp" in out
+    assert "s3cret" not in out and ("***@" in out) == postgres, out
+    assert "không tạo tài khoản mẫu" in out
+    _, users, why = _database(catalogue, None)  # the default: demo accounts on SQLite only
+    out = capsys.readouterr().out
+    if postgres:
+        assert users == [] and _usernames(db_url) == set()
+        assert "không tạo tài khoản mẫu (cơ sở dữ liệu PostgreSQL; --demo để tạo)" in out, out
+        _, users, why = _database(catalogue, True)  # --demo
+    assert why == "" and {"motcua", "admin", "caicach"} <= {u[0] for u in users} == _usernames(db_url)
+
+
+def test_the_demo_seeding_lists_accounts_it_did_not_create_as_kept_not_as_demo123(db, catalogue):
+    import datetime as dt
+
+    from engine import services as sv
+    from quytrinh.web.auth import verify_password
+    from quytrinh.web.demo import DEMO_PASSWORD, seed_demo
+
+    now = dt.datetime(2026, 3, 10, 1, 0, tzinfo=dt.timezone.utc)
+    sv.seed_organisation(db, catalogue.organisation)
+    sv.add_user(db, "motcua", unit="bp_mot_cua", role="staff", now=now)  # no password
+    sv.add_user(db, "admin", unit="van_phong", role="head", now=now, password="pw12345")
+    accounts = seed_demo(db, catalogue, now)
+    by_name = {name: password for name, password, _ in accounts}
+    assert by_name["motcua"] is None and by_name["admin"] is None
+    assert by_name["caicach"] == by_name["tckh_ld"] == DEMO_PASSWORD
+    assert seed_demo(db, catalogue, now) == accounts  # again: the accounts it made earlier still say demo123
+    from quytrinh.commands.run import accounts_lines
+
+    lines = accounts_lines(accounts, False)
+    assert not any(line.split()[:1] in (["motcua"], ["admin"]) for line in lines), lines
+    assert "   Đã có từ trước, giữ nguyên mật khẩu (không phải demo123): motcua, admin " \
+           "(đặt mật khẩu: quytrinh user password TÊN)" in lines
+    assert any(line.split()[:3] == ["caicach", "mật", "khẩu"] for line in lines)
+    from sqlmodel import select
+
+    from engine.store import User
+
+    with db.session() as s:
+        admin = s.exec(select(User).where(User.username == "admin")).one()
+    assert verify_password("pw12345", admin.password_hash)  # left as it was

@@ -3,10 +3,12 @@
 1. validate the shipped catalogue (stop on errors, show the summary);
 2. render its diagrams into ``diagrams/`` (only changed files are written);
 3. open the database (``$QUYTRINH_DATABASE_URL``, default SQLite at
-   ``var/quytrinh.db``), migrate it, publish the catalogue and seed the demo
-   organisation and users;
+   ``var/quytrinh.db``), migrate it, publish the catalogue (as ``quytrinh
+   publish``) and seed the demo users (password ``demo123``): on SQLite, the
+   embedded default, unless ``--no-demo``; on PostgreSQL only with ``--demo``;
 4. start a local Prefect server on SQLite (unless ``$PREFECT_API_URL`` points
-   at one), the worker and the web app, and keep them running until Ctrl-C.
+   at one, which must answer before anything starts), the worker and the web
+   app, and keep them running until Ctrl-C.
 
 Before anything it checks that the web app's port (``--port``, 8000) and the
 local Prefect server's (``--prefect-port``, 4200) are free: another program on
@@ -32,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -44,20 +46,12 @@ def _say(text: str) -> None:
     typer.echo(text)
 
 
-def _validate(root: Path) -> None:
-    from engine.definition import load_catalogue
-    from engine.lint import ERROR, lint_catalogue
-    from quytrinh.commands.validate import summary, summary_line
+def _validate(root: Path) -> Any:
+    from quytrinh.commands.publish import check_catalogue
 
-    catalogue = load_catalogue([root])
-    findings = lint_catalogue(catalogue)
-    errors = [f for f in findings if f.severity == ERROR]
-    line = summary_line(summary(findings, len(catalogue.definitions), len(catalogue.files) - len(catalogue.definitions)))
-    if errors:
-        for f in errors:
-            print(f, file=sys.stderr)
-        raise localized(QuytrinhError(f"Danh mục còn lỗi ({line}); hãy sửa (xem quytrinh validate) rồi chạy lại."))
+    catalogue, line = check_catalogue(root)
     _say(f"1. Kiểm tra danh mục {root}/ — {line} (chi tiết: quytrinh validate)")
+    return catalogue
 
 
 def _render(root: Path, out: Path) -> None:
@@ -69,31 +63,69 @@ def _render(root: Path, out: Path) -> None:
     _say(f"2. Sơ đồ quy trình: {out.resolve()}/ (mở tệp .svg bằng trình duyệt)")
 
 
-def _database(root: Path) -> tuple[str, list]:
-    from engine.definition import load_catalogue
+def _database(cat: Any, demo: bool | None) -> tuple[str, list, str]:
+    """Open, migrate and publish into the configured database; seed the demo users when ``demo`` says so.
+
+    ``demo`` None: seed them on SQLite (the embedded default), not on PostgreSQL.
+    Returns the URL, the demo accounts and why there are none ("" when seeded).
+    """
     from engine.store import database_url, init_db
 
-    from engine.services import publish_definition, seed_organisation
-
-    from quytrinh.commands.dossier import open_database
+    from quytrinh.commands.dossier import _safe, open_database
+    from quytrinh.commands.publish import publish_catalogue
 
     url = database_url(None)
     store = open_database(url, init_db)
-    cat = load_catalogue([root])
     now = dt.datetime.now(dt.timezone.utc)
-    if cat.organisation is not None:
-        seed_organisation(store, cat.organisation)
-    for defn in cat.definitions:
-        publish_definition(store, defn, now=now, by="quytrinh run")
+    publish_catalogue(store, cat, now=now, by="quytrinh run")
+    postgres = url.startswith("postgresql")
     users: list = []
-    try:
-        from quytrinh.web.demo import seed_demo
-    except ImportError:  # no web app in this build: units and definitions only
-        seed_demo = None
-    if seed_demo is not None:
-        users = seed_demo(store, cat, now)
-    _say(f"3. Cơ sở dữ liệu: {url} ({len(cat.definitions)} quy trình đã nạp)")
-    return url, users
+    why = ""
+    if demo is None:
+        demo = not postgres
+    if not demo:
+        why = ("không tạo tài khoản mẫu (cơ sở dữ liệu PostgreSQL; --demo để tạo)" if postgres
+               else "không tạo tài khoản mẫu (--no-demo)")
+    else:
+        try:
+            from quytrinh.web.demo import seed_demo
+        except ImportError:  # no web app in this build: units and definitions only
+            seed_demo = None
+            why = "không có ứng dụng web: không tạo tài khoản mẫu"
+        if seed_demo is not None:
+            users = seed_demo(store, cat, now)
+    _say(f"3. Cơ sở dữ liệu: {_safe(url)} ({len(cat.definitions)} quy trình đã nạp"
+         + (f"; {why}" if why else "") + ")")
+    return url, users, why
+
+
+def accounts_lines(users: list, no_demo: bool) -> list[str]:
+    """How to sign in, for the person who started the app: the demo accounts that sign in with the demo password,
+    those that existed with another password (kept as they were), or how to add one when no demo was seeded."""
+    demo_users = [u for u in users if u[1] is not None]
+    kept = [u[0] for u in users if u[1] is None]
+    out = []
+    if demo_users:
+        out.append("   Đăng nhập bằng một trong các tài khoản mẫu:")
+        out += [f"     {username:<14} mật khẩu {password:<10} {what}" for username, password, what in demo_users]
+    if kept:
+        out.append(f"   Đã có từ trước, giữ nguyên mật khẩu (không phải demo123): {', '.join(kept)} "
+                   f"(đặt mật khẩu: quytrinh user password TÊN)")
+    if no_demo:
+        out.append("   Đăng nhập bằng tài khoản đã có; thêm người dùng: quytrinh user add TÊN --unit ĐƠN_VỊ "
+                   "--role VAI_TRÒ --password")
+    return out
+
+
+def _check_prefect(api: str) -> None:
+    """Refuse to start when the Prefect server ``$PREFECT_API_URL`` names does not answer (as ``quytrinh worker``)."""
+    import workflows  # noqa: F401  (the project's Prefect defaults)
+    from workflows.local import health_ok
+
+    if not health_ok(api, timeout=5):
+        raise localized(QuytrinhError(f"Máy chủ Prefect ở {api} (PREFECT_API_URL) không trả lời; hãy khởi động nó, "
+                                      f"sửa PREFECT_API_URL, hoặc bỏ biến này để quytrinh run chạy một máy chủ "
+                                      f"cục bộ."))
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -203,15 +235,20 @@ def run(
     catalogue: Optional[Path] = typer.Option(None, "--catalogue", help="Thư mục danh mục (mặc định procedures_yaml/)."),
     out: Path = typer.Option(Path("diagrams"), "--out", help="Thư mục sơ đồ."),
     smoke: bool = typer.Option(False, "--smoke", help="Khởi động mọi thành phần, kiểm tra chúng trả lời, rồi dừng."),
+    demo: Optional[bool] = typer.Option(
+        None, "--demo/--no-demo",
+        help="Tạo (hay không) các tài khoản mẫu mật khẩu demo123; mặc định: có với SQLite, không với PostgreSQL."),
 ) -> None:
-    """Kiểm tra, vẽ sơ đồ, mở cơ sở dữ liệu và chạy Prefect, worker và ứng dụng web."""
+    """Kiểm tra, vẽ sơ đồ, mở cơ sở dữ liệu và chạy Prefect, worker và ứng dụng web (bản chạy thử)."""
     from engine.definition import default_root
 
     root = catalogue or default_root()
     _check_ports(host, port, None if os.environ.get("PREFECT_API_URL") else prefect_port)
-    _validate(root)
+    if os.environ.get("PREFECT_API_URL"):
+        _check_prefect(os.environ["PREFECT_API_URL"])
+    cat = _validate(root)
     _render(root, out)
-    url, users = _database(root)
+    url, users, no_demo = _database(cat, demo)
 
     import workflows  # noqa: F401  (the project's Prefect defaults)
     from workflows.local import start_local_server
@@ -241,10 +278,8 @@ def run(
                 raise localized(QuytrinhError(f"Ứng dụng web không trả lời ở http://{host}:{port}/{busy} "
                                               f"(xem {logs / 'web.log'})."))
             _say(f"5. Ứng dụng web: http://{host}:{port}/")
-        if users:
-            _say("   Đăng nhập bằng một trong các tài khoản mẫu:")
-            for username, password, what in users:
-                _say(f"     {username:<14} mật khẩu {password:<10} {what}")
+        for line in accounts_lines(users, bool(no_demo) and has_web):
+            _say(line)
         time.sleep(1.0)
         if worker.poll() is not None:
             raise localized(QuytrinhError(f"Worker đã dừng (xem {logs / 'worker.log'})."))

@@ -3,8 +3,13 @@
 :func:`seed_demo` loads the units, publishes the catalogue's definitions and
 adds one member of staff for every unit and role the catalogue's processes use
 (two at the one-stop counters), plus the reform office (``caicach``) and an
-administrator (``admin``). Every demo account has the password
-:data:`DEMO_PASSWORD`.
+administrator (``admin``). Every demo account it creates has the password
+:data:`DEMO_PASSWORD`; an account of the same name that already exists is left
+as it is.
+
+The demo accounts are for the embedded default (``make run`` on SQLite) only:
+``quytrinh run`` does not seed them into a PostgreSQL database unless told to
+(``--demo``), and ``quytrinh publish`` never does.
 """
 
 from __future__ import annotations
@@ -85,19 +90,19 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
     Returns
     -------
     list of (username, password, description)
-        The demo accounts, to print for the person who started the app.
+        The demo accounts, to print for the person who started the app. The
+        password is :data:`DEMO_PASSWORD` for an account created now or one
+        that already signs in with it (an earlier seeding), and ``None`` for an
+        account that existed with another password, or none, and was left so.
     """
     from sqlmodel import select
 
-    from engine import services as sv
     from engine.store import UnitRow, User, as_store
-    from quytrinh.web.auth import hash_password
+    from quytrinh.commands.publish import publish_catalogue
+    from quytrinh.web.auth import hash_password, verify_password
 
     store = as_store(db)
-    if catalogue.organisation is not None:
-        sv.seed_organisation(store, catalogue.organisation)
-    for defn in catalogue.definitions:
-        sv.publish_definition(store, defn, now=now, by="demo")
+    publish_catalogue(store, catalogue, now=now, by="demo")  # approved versions in the database are kept
     wanted: list[tuple[str, str, str]] = []  # (username, unit, role)
     for unit, role in _used_roles(catalogue):
         wanted.append((demo_username(unit, role), unit, role))
@@ -114,7 +119,8 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
     with store.write() as s:
         units = {u.id: u for u in s.exec(select(UnitRow)).all()}
         users = s.exec(select(User)).all()
-        existing = {u.username for u in users}
+        existing = {u.username: u.password_hash for u in users}
+        demo_hashes: dict[str, bool] = {}  # earlier seedings share one hash: each distinct hash checked once
         # every new member of staff gets a name nobody has (the control sheet tells people apart by name)
         names = (n for n in demo_full_names() if n not in {u.full_name for u in users})
         for username, unit, role in wanted:
@@ -124,10 +130,15 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
             title = row.roles[role]
             what = {"caicach": "Phòng phụ trách cải cách hành chính", "admin": "Quản trị hệ thống"}.get(
                 username, f"{title} — {row.short or row.name}")
-            out.append((username, DEMO_PASSWORD, what))
-            if username in existing:
+            if username in existing:  # kept as it is: its password is the demo one only if it already was
+                stored = existing[username]
+                if stored and stored not in demo_hashes:
+                    demo_hashes[stored] = verify_password(DEMO_PASSWORD, stored)
+                out.append((username, DEMO_PASSWORD if stored and demo_hashes[stored] else None, what))
                 continue
             s.add(User(username=username, full_name=next(names), unit_id=unit, role=role,
                        password_hash=digest, created_at=now))
-            existing.add(username)
+            existing[username] = digest
+            demo_hashes[digest] = True
+            out.append((username, DEMO_PASSWORD, what))
     return out

@@ -1,0 +1,160 @@
+"""`quytrinh publish`: put the catalogue's units and internal processes into the database, and nothing else.
+
+    quytrinh publish [--catalogue procedures_yaml/]
+
+What an operator runs on a production database (``$QUYTRINH_DATABASE_URL``)
+before ``quytrinh serve`` and ``quytrinh worker``:
+
+1. validate the catalogue (stop on lint errors, as ``quytrinh validate``);
+2. open the database, migrated to the newest schema (as every command does);
+3. load the organisation (units.yaml) and publish every definition: a
+   procedure not in the database yet gets version 1, a changed text a new
+   version, an identical text nothing (:func:`engine.services.publish_definition`).
+   A procedure whose newest version in the database was approved by a leader
+   (``status: approved``, the web app's approval) is never replaced by a
+   different catalogue text that is not approved: it is kept and named.
+
+It creates no accounts (``quytrinh user add ... --password`` does), so running
+it again is safe: it prints what it did, in Vietnamese, and a second run says
+that nothing changed. ``quytrinh run`` uses the same functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from engine.errors import QuytrinhError
+from quytrinh.messages import localized
+
+
+def check_catalogue(root: Path) -> tuple[Any, str]:
+    """The loaded catalogue and its validation summary line; its lint errors (on stderr) and a Vietnamese error
+    when it has any."""
+    from engine.definition import load_catalogue
+    from engine.lint import ERROR, lint_catalogue
+    from quytrinh.commands.validate import summary, summary_line
+
+    if not root.is_dir():
+        raise localized(QuytrinhError(f"Không có thư mục danh mục {root}/; hãy chỉ đúng thư mục bằng --catalogue."))
+    catalogue = load_catalogue([root])
+    findings = lint_catalogue(catalogue)
+    errors = [f for f in findings if f.severity == ERROR]
+    line = summary_line(summary(findings, len(catalogue.definitions),
+                                len(catalogue.files) - len(catalogue.definitions)))
+    if errors:
+        for f in errors:
+            print(f, file=sys.stderr)
+        raise localized(QuytrinhError(f"Danh mục còn lỗi ({line}); hãy sửa (xem quytrinh validate) rồi chạy lại."))
+    return catalogue, line
+
+
+@dataclass
+class Published:
+    """What :func:`publish_catalogue` did."""
+
+    units: int = 0
+    first: list[str] = field(default_factory=list)       # procedures published for the first time (version 1)
+    updated: list[str] = field(default_factory=list)     # a new version of a procedure published before
+    unchanged: list[str] = field(default_factory=list)   # the database's newest version has the same text
+    kept: list[tuple[str, int]] = field(default_factory=list)  # (code, version): approved there, not replaced
+
+    def lines(self) -> list[str]:
+        """What was done, in Vietnamese, one line each."""
+        out = [f"Đơn vị: {self.units} đơn vị theo units.yaml" if self.units else
+               "Đơn vị: danh mục không có units.yaml; không nạp đơn vị nào",
+               f"Quy trình: {len(self.first)} đưa vào lần đầu, {len(self.updated)} có phiên bản mới, "
+               f"{len(self.unchanged)} không đổi"]
+        if self.updated:
+            out.append(f"  Phiên bản mới (hồ sơ đã tiếp nhận giữ phiên bản cũ): {_some(self.updated)}")
+        if self.kept:
+            out.append(f"Giữ nguyên {len(self.kept)} quy trình đã được lãnh đạo phê duyệt trong hệ thống (văn bản "
+                       f"trong danh mục khác bản đã duyệt và chưa được duyệt): "
+                       f"{_some([f'{c} (phiên bản {v})' for c, v in self.kept])}; muốn thay thì sửa, trình và "
+                       f"duyệt trong ứng dụng web (Soạn thảo quy trình).")
+        return out
+
+
+def _some(items: list[str], limit: int = 12) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" và {len(items) - limit} quy trình khác" if len(items) > limit else "")
+
+
+def _content_hash(defn: Any) -> str:
+    """The ``content_hash`` :func:`engine.services.publish_definition` stores for ``defn`` (its expanded YAML)."""
+    import hashlib
+
+    from engine.definition import definition_to_data, dump_yaml
+
+    return hashlib.sha256(dump_yaml(definition_to_data(defn)).encode()).hexdigest()
+
+
+def publish_catalogue(db: Any, catalogue: Any, *, now: dt.datetime, by: str) -> Published:
+    """Seed ``catalogue``'s organisation and publish its definitions into ``db`` (idempotent).
+
+    A procedure whose newest published version is ``approved`` keeps it when the
+    catalogue's text differs and is not approved itself.
+    """
+    from sqlmodel import select
+
+    from engine import services as sv
+    from engine.store import DefinitionVersion, as_store
+
+    store = as_store(db)
+    done = Published()
+    if catalogue.organisation is not None:
+        done.units = sv.seed_organisation(store, catalogue.organisation)
+    newest: dict[str, DefinitionVersion] = {}
+    with store.session() as s:
+        for row in s.exec(select(DefinitionVersion).order_by(DefinitionVersion.version)).all():
+            newest[row.procedure_code] = row
+    for defn in catalogue.definitions:
+        before = newest.get(defn.key)
+        if before is not None and before.status == "approved" and defn.status != "approved":
+            if _content_hash(defn) != before.content_hash:
+                done.kept.append((defn.key, before.version))
+                continue
+        row = sv.publish_definition(store, defn, now=now, by=by)
+        if before is None:
+            done.first.append(defn.key)
+        elif row.version != before.version:
+            done.updated.append(defn.key)
+        else:
+            done.unchanged.append(defn.key)
+    return done
+
+
+def publish(
+    catalogue: Optional[Path] = typer.Option(None, "--catalogue",
+                                             help="Thư mục danh mục (mặc định procedures_yaml/)."),
+) -> None:
+    """Kiểm tra danh mục rồi đưa đơn vị và quy trình vào cơ sở dữ liệu (không tạo tài khoản); chạy lại được."""
+    from engine.definition import default_root
+    from engine.store import database_url, init_db
+    from quytrinh.commands.dossier import _safe, guarded, open_database
+
+    @guarded
+    def body() -> None:
+        root = catalogue or default_root()
+        cat, line = check_catalogue(root)
+        typer.echo(f"Kiểm tra danh mục {root}/ — {line} (chi tiết: quytrinh validate)")
+        url = database_url(None)
+        store = open_database(url, init_db)
+        typer.echo(f"Cơ sở dữ liệu: {_safe(url)} (cấu trúc bảng đã cập nhật lên bản mới nhất)")
+        done = publish_catalogue(store, cat, now=dt.datetime.now(dt.timezone.utc), by="quytrinh publish")
+        for text in done.lines():
+            typer.echo(text)
+        typer.echo("Không tạo tài khoản nào. Thêm người dùng: quytrinh user add TÊN --unit ĐƠN_VỊ --role VAI_TRÒ "
+                   "--name \"Họ và tên\" --password")
+
+    body()
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``publish`` command to the ``quytrinh`` app."""
+    app.command("publish")(publish)
