@@ -139,7 +139,24 @@ def _database_cause(parsed: Any, exc: BaseException) -> str:
         return f"máy chủ PostgreSQL ở {host}:{port} không trả lời (chưa chạy, hoặc sai máy chủ, cổng). "
     if "password authentication failed" in text or "no password supplied" in text:
         return f"máy chủ PostgreSQL từ chối người dùng '{parsed.username or ''}' (sai hoặc thiếu mật khẩu). "
+    if "no schema has been selected to create in" in text:
+        schema = search_path_schema(parsed)
+        user = f" -U {parsed.username}" if parsed.username else ""
+        named = f"lược đồ (schema) '{schema}' mà địa chỉ chọn bằng search_path chưa có" if schema else \
+            "search_path của địa chỉ không chọn lược đồ (schema) nào có thật"
+        create = schema or "TÊN_LƯỢC_ĐỒ"
+        return (f"{named}; tạo bằng: psql -h {host} -p {port}{user} -d {parsed.database or 'postgres'} "
+                f"-c 'create schema {create}'. ")
     return ""
+
+
+def search_path_schema(parsed: Any) -> str:
+    """The first schema a PostgreSQL URL's ``options=-csearch_path=...`` chooses ("" when it chooses none)."""
+    options = parsed.query.get("options", "")
+    if not isinstance(options, str):
+        options = " ".join(options)
+    m = re.search(r"search_path\s*=\s*([^\s,]+)", options)
+    return m.group(1).strip('"') if m else ""
 
 
 def open_database(url: str, init_db: Any) -> Any:

@@ -1,19 +1,47 @@
 """`quytrinh user`: the staff who act on dossiers.
 
     quytrinh user add cv1 --unit phong_tckh --role staff --name "Trần Thị B" [--password]
+    quytrinh user password cv1
     quytrinh user list [--unit phong_tckh]
+
+A password is asked twice and never read from the command line (it would stay
+in the shell's history); without one an account cannot sign in to the web app.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
+from engine.errors import ActionError, NotFound
 from quytrinh.commands.dossier import guarded, open_store
+from quytrinh.messages import localized
 
-user_app = typer.Typer(help="Cán bộ, công chức: thêm, liệt kê.", no_args_is_help=True)
+user_app = typer.Typer(help="Cán bộ, công chức: thêm, đặt mật khẩu, liệt kê.", no_args_is_help=True)
+
+
+def _ask_password() -> str:
+    """The new password, typed twice without echo (asked again while empty or the two differ)."""
+    while True:
+        secret = typer.prompt("Mật khẩu", hide_input=True)
+        if not secret.strip():
+            typer.echo("Mật khẩu không được để trống; hãy nhập lại.", err=True)
+            continue
+        if typer.prompt("Nhập lại mật khẩu", hide_input=True) == secret:
+            return secret
+        typer.echo("Hai lần nhập không khớp; hãy nhập lại.", err=True)
+
+
+def _existing_user(store: Any, username: str) -> Any:
+    """The ``User`` row named ``username``, or None."""
+    from sqlmodel import select
+
+    from engine.store import User
+
+    with store.session() as s:
+        return s.exec(select(User).where(User.username == username)).first()
 
 
 @user_app.command("add")
@@ -28,12 +56,39 @@ def add_cmd(
     """Thêm một cán bộ vào một đơn vị với một vai trò."""
     from engine.services import add_user
 
-    secret = (typer.prompt("Mật khẩu", hide_input=True, confirmation_prompt="Nhập lại mật khẩu")
-              if password else None)
     store = open_store()
+    if password and _existing_user(store, username) is not None:  # say it before asking for a password
+        raise localized(ActionError(f"Không thực hiện được: đã có người dùng '{username}'; đặt mật khẩu cho "
+                                    f"người đó bằng: quytrinh user password {username}"))
+    secret = _ask_password() if password else None
     actor = add_user(store, username, unit=unit, role=role, full_name=name, password=secret,
                      now=dt.datetime.now(dt.timezone.utc))
     typer.echo(f"Đã thêm {actor.username} ({actor.full_name or 'chưa có họ tên'}): {actor.unit}/{actor.role}")
+
+
+@user_app.command("password")
+@guarded
+def password_cmd(
+    username: str = typer.Argument(..., help="Tên đăng nhập của người đã có (xem quytrinh user list)."),
+) -> None:
+    """Đặt (hoặc đổi) mật khẩu đăng nhập ứng dụng web của một người đã có; hỏi mật khẩu hai lần."""
+    from engine.services import hash_password
+
+    store = open_store()
+    if _existing_user(store, username) is None:
+        raise localized(NotFound(f"Không tìm thấy: chưa có người dùng '{username}'; thêm bằng: quytrinh user add "
+                                 f"{username} --unit ĐƠN_VỊ --role VAI_TRÒ --password"))
+    secret = _ask_password()
+    from sqlmodel import select
+
+    from engine.store import User
+
+    with store.write() as s:
+        user = s.exec(select(User).where(User.username == username)).one()
+        had = user.password_hash is not None
+        user.password_hash = hash_password(secret)
+        s.add(user)
+    typer.echo(f"Đã {'đổi' if had else 'đặt'} mật khẩu cho {username}.")
 
 
 @user_app.command("list")

@@ -1,0 +1,157 @@
+"""`quytrinh publish` (the catalogue into a production database, no accounts) and the operator's `quytrinh user`
+commands, on a real database (SQLite, and PostgreSQL on its leg)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from engine.store import DefinitionVersion, Store, UnitRow, User
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cli(db_url, monkeypatch):
+    """Run ``quytrinh`` in-process against the test database: (exit code, stdout, stderr)."""
+    from quytrinh.cli import app
+
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", db_url)
+    monkeypatch.delenv("QUYTRINH_USER", raising=False)
+    monkeypatch.chdir(REPO)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
+        result = runner.invoke(app, list(args), input=input)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            from engine.errors import QuytrinhError
+            from quytrinh.messages import cli_error_text
+
+            assert isinstance(result.exception, QuytrinhError), result.exception
+            return 1, result.stdout, f"{result.stderr}quytrinh: {cli_error_text(result.exception)}"
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke
+
+
+def _store(db_url: str) -> Store:
+    return Store(db_url)
+
+
+def test_publish_puts_units_and_every_procedure_in_and_no_account_and_says_so_again(cli, db_url):
+    code, out, err = cli("publish")
+    assert code == 0, out + err
+    assert "Kiểm tra danh mục" in out and ": 0 lỗi, " in out
+    assert "Đơn vị: 25 đơn vị theo units.yaml" in out
+    assert "Quy trình: 91 đưa vào lần đầu, 0 có phiên bản mới, 0 không đổi" in out
+    assert "Không tạo tài khoản nào" in out and "quytrinh user add" in out
+    store = _store(db_url)
+    try:
+        with store.session() as s:
+            assert s.exec(select(User)).all() == []  # no demo account, no account at all
+            assert len(s.exec(select(UnitRow)).all()) == 25
+            assert len({r.procedure_code for r in s.exec(select(DefinitionVersion)).all()}) == 91
+    finally:
+        store.dispose()
+    code, out, err = cli("publish")  # again: nothing changes, and it says so
+    assert code == 0, out + err
+    assert "Quy trình: 0 đưa vào lần đầu, 0 có phiên bản mới, 91 không đổi" in out
+    store = _store(db_url)
+    try:
+        with store.session() as s:
+            assert len(s.exec(select(DefinitionVersion)).all()) == 91
+    finally:
+        store.dispose()
+
+
+def test_publish_keeps_a_version_a_leader_approved_and_names_it(cli, db_url, tmp_path):
+    from engine import services as sv
+    from engine.definition import Approval, load_catalogue, with_status
+
+    assert cli("publish")[0] == 0
+    catalogue = load_catalogue([REPO / "procedures_yaml"])
+    defn = catalogue.find("1.001612")
+    approved = with_status(defn, "approved", Approval(decision="125/QĐ-UBND", date=dt.date(2026, 3, 2),
+                                                      signer="Chủ tịch"))
+    store = _store(db_url)
+    try:
+        row = sv.publish_definition(store, approved, now=dt.datetime.now(dt.timezone.utc), by="approval")
+        assert (row.version, row.status) == (2, "approved")
+    finally:
+        store.dispose()
+    code, out, err = cli("publish")
+    assert code == 0, out + err
+    assert "Quy trình: 0 đưa vào lần đầu, 0 có phiên bản mới, 90 không đổi" in out
+    assert "Giữ nguyên 1 quy trình đã được lãnh đạo phê duyệt" in out and "1.001612 (phiên bản 2)" in out
+    store = _store(db_url)
+    try:
+        _, newest = sv.current_definition(store, "1.001612")
+        assert newest.status == "approved"  # the catalogue's draft did not replace it
+    finally:
+        store.dispose()
+
+
+def test_publish_refuses_a_catalogue_with_errors_and_changes_nothing(cli, db_url, tmp_path):
+    root = tmp_path / "catalogue"
+    shutil.copytree(REPO / "procedures_yaml", root)
+    shutil.copy(REPO / "tests" / "fixtures" / "broken" / "dangling-route.yaml", root / "district" / "zz-bad.yaml")
+    code, out, err = cli("publish", "--catalogue", str(root))
+    assert code == 1
+    assert "zz-bad.yaml" in err and "Danh mục còn lỗi" in err and "quytrinh validate" in err, err
+    assert "Cơ sở dữ liệu" not in out  # refused before opening the database
+    code, out, err = cli("publish", "--catalogue", str(tmp_path / "nowhere"))
+    assert code == 1 and "Không có thư mục danh mục" in err and "--catalogue" in err, err
+
+
+def test_user_password_sets_the_password_of_an_account_made_without_one(cli, db_url):
+    from quytrinh.web.auth import verify_password
+
+    assert cli("publish")[0] == 0
+    code, out, err = cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff", "--name", "Nguyễn Thị Mai")
+    assert code == 0, out + err
+    code, out, err = cli("user", "password", "motcua", input="\nbi-mat-1\nkhac\nbi-mat-1\nbi-mat-1\n")
+    assert code == 0, out + err
+    assert "Hai lần nhập không khớp; hãy nhập lại." in out + err
+    assert "Đã đặt mật khẩu cho motcua." in out
+    store = _store(db_url)
+    try:
+        with store.session() as s:
+            stored = s.exec(select(User).where(User.username == "motcua")).one().password_hash
+        assert verify_password("bi-mat-1", stored)
+    finally:
+        store.dispose()
+    code, out, err = cli("user", "password", "motcua", input="moi-2\nmoi-2\n")
+    assert code == 0 and "Đã đổi mật khẩu cho motcua." in out, out + err
+
+
+def test_user_password_of_nobody_and_user_add_of_a_taken_name_refuse_before_asking(cli, db_url):
+    assert cli("publish")[0] == 0
+    code, out, err = cli("user", "password", "khongco")
+    assert code == 1 and "Mật khẩu" not in out, out
+    assert "chưa có người dùng 'khongco'" in err and "quytrinh user add khongco" in err, err
+    assert cli("user", "add", "an", "--unit", "bp_mot_cua", "--role", "staff")[0] == 0
+    code, out, err = cli("user", "add", "an", "--unit", "bp_mot_cua", "--role", "staff", "--password")
+    assert code == 1 and "Mật khẩu" not in out, out  # said before asking for a password it would throw away
+    assert "đã có người dùng 'an'" in err and "quytrinh user password an" in err, err
+
+
+def test_a_search_path_schema_that_does_not_exist_says_to_create_it():
+    import psycopg
+    import sqlalchemy.exc
+
+    from quytrinh.commands.dossier import _database_cause, check_database_url
+
+    parsed = check_database_url("postgresql+psycopg://postgres@db.local:5433/qt?options=-csearch_path%3Dquytrinh")
+    # what psycopg raises through SQLAlchemy when the search_path schema is missing (seen on PostgreSQL 15)
+    exc = sqlalchemy.exc.ProgrammingError(
+        "CREATE TABLE alembic_version (...)", {}, psycopg.errors.InvalidSchemaName(
+            "no schema has been selected to create in"))
+    assert _database_cause(parsed, exc) == (
+        "lược đồ (schema) 'quytrinh' mà địa chỉ chọn bằng search_path chưa có; tạo bằng: psql -h db.local -p 5433 "
+        "-U postgres -d qt -c 'create schema quytrinh'. ")
