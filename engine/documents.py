@@ -427,6 +427,11 @@ def to_html(doc: Doc) -> bytes:
     on page 1; after a restart a counter of its own (``counter-increment`` in the ``@page`` rule), so an
     annex counts from 1. CSS cannot single out the first page of such a group in Chromium, so the
     annex's first page shows its "1".
+
+    On screen the sheets keep their paper's width inside a box of the window's width that scrolls
+    sideways (``.pages``; a phone scrolls the sheet, not the page). A draft's "DỰ THẢO" mark sits in
+    the first sheet's top padding on screen, and in print at the top of page 1's text area, in the flow
+    (Chromium clips what is drawn in a page margin).
     """
     p = doc.paper
     size = f"{p.width:g}mm {p.height:g}mm"
@@ -462,7 +467,7 @@ table.grid th, table.grid td {{ border: 0.6pt solid #000; padding: 2pt 4pt; vert
 table.grid th {{ font-weight: bold; text-align: center; vertical-align: middle; }}
 table.grid tr {{ page-break-inside: avoid; }}
 table.grid thead {{ display: table-header-group; }}
-hr.rule {{ border: none; border-top: 0.8pt solid #000; margin: 1pt auto 6pt auto; height: 0; }}
+hr.rule {{ border: none; border-top: 0.8pt solid #000; margin: 3.5pt auto 6pt auto; height: 0; }}
 figure.diagram {{ margin: 6pt auto; page-break-inside: avoid; }}
 figure.diagram svg {{ width: 100%; height: auto; max-height: {p.text_height - 20:g}mm; }}
 figure.diagram[style] {{ margin: 0 auto; }}
@@ -471,16 +476,18 @@ figure.diagram[style] svg {{ max-height: none; display: block; }}
 .draft-mark {{ position: absolute; top: 6mm; right: {p.right:g}mm; border: 1.2pt solid #000; padding: 1pt 6pt;
   font-weight: bold; }}
 .screen-note {{ font-family: sans-serif; font-size: 9pt; color: #8a4b00; background: #fff6e0;
-  padding: 4pt 8pt; margin: 0 auto; width: {p.text_width:g}mm; }}
+  padding: 4pt 8pt; margin: 0 auto; width: {p.text_width:g}mm; max-width: 100%; box-sizing: border-box; }}
+@media screen {{ .pages {{ overflow-x: auto; }} }}
 @media print {{
   html {{ background: none; }}
   .sheet {{ box-shadow: none; margin: 0; padding: 0; width: auto; min-height: 0; }}
-  .draft-mark {{ top: -12mm; right: 0; }}
+  .draft-mark {{ position: static; width: max-content; margin: 0 0 6pt auto; }}
   .screen-note {{ display: none; }}
 }}
 """
     parts = ['<!DOCTYPE html>', '<html lang="vi">', "<head>", '<meta charset="utf-8">',
-             f"<title>{_h(doc.title)}</title>", f"<style>{css}</style>", "</head>", "<body>"]
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>{_h(doc.title)}</title>", f"<style>{css}</style>", "</head>", "<body>", '<div class="pages">']
     if doc.note:
         parts.append(f'<div class="screen-note">{_h(doc.note)}</div>')
     for i, (sec, blocks) in enumerate(segments):
@@ -492,7 +499,7 @@ figure.diagram[style] svg {{ max-height: none; display: block; }}
             parts.append(f'<div class="sheet s{i}">')
         parts.extend(_html_blocks(blocks))
         parts.append("</div>")
-    parts.append("</body></html>")
+    parts.append("</div></body></html>")
     return "\n".join(parts).encode("utf-8")
 
 

@@ -1,0 +1,156 @@
+"""The printable documents as real Chromium prints them (PDF read back with poppler) and as a phone shows them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from tests.web.test_interrupt_pages import _processing
+
+#: A draft decision of one procedure: quick to draw and print, the same layout as the whole catalogue's.
+DECISION = "/documents/decision?level=district&codes=1.001612"
+DPI = 300
+PHONE = {"width": 390, "height": 844}
+
+
+def _print(page, url: str, tmp_path: Path, name: str, media: str = "print") -> Path:
+    """``url`` printed to PDF by Chromium on its own paper (@page), as the bar's «In» does; ``media="screen"``
+    lays it out with the screen styles (the sheet as the user sees it), the bar removed."""
+    page.emulate_media(media=media)
+    page.goto(url)
+    page.wait_for_selector("#doc-bar", state="attached")
+    if media == "screen":
+        page.evaluate("() => document.getElementById('doc-bar').remove()")
+    path = tmp_path / f"{name}.pdf"
+    if media == "screen":  # paper wider than the sheet, so that Chromium does not shrink it to fit
+        page.pdf(path=str(path), width="330mm", height="400mm", print_background=True)
+    else:
+        page.pdf(path=str(path), prefer_css_page_size=True, print_background=True)
+    page.emulate_media(media="screen")
+    return path
+
+
+def _pdf_text(pdf: Path, page: int | None = None) -> str:
+    pages = ["-f", str(page), "-l", str(page)] if page else []
+    return subprocess.run(["pdftotext", *pages, str(pdf), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _pdf_pages(pdf: Path) -> list[tuple[int, int]]:
+    """Each page's size in whole millimetres, (width, height)."""
+    out = subprocess.run(["pdfinfo", "-f", "1", "-l", "999", str(pdf)], check=True, capture_output=True,
+                         text=True).stdout
+    return [(round(float(w) * 25.4 / 72), round(float(h) * 25.4 / 72))
+            for w, h in re.findall(r"Page +\d+ size: +([\d.]+) x ([\d.]+)", out)]
+
+
+def _gray(pdf: Path, tmp_path: Path) -> tuple[int, int, bytes]:
+    """Page 1 rendered in grey levels at :data:`DPI`: (width, height, one byte per pixel)."""
+    prefix = tmp_path / pdf.stem
+    subprocess.run(["pdftoppm", "-gray", "-r", str(DPI), "-f", "1", "-l", "1", str(pdf), str(prefix)], check=True)
+    data = next(tmp_path.glob(f"{pdf.stem}-*1.pgm")).read_bytes()
+    m = re.match(rb"P5\s+(\d+)\s+(\d+)\s+255\s", data)
+    assert m, "not a PGM file"
+    w, h = int(m.group(1)), int(m.group(2))
+    return w, h, data[m.end():m.end() + w * h]
+
+
+def rule_gaps(w: int, h: int, px: bytes, min_run_mm: float = 12) -> list[tuple[int, int]]:
+    """The short rules of a page (horizontal ink runs at least ``min_run_mm`` long, at most 1 mm thick), each
+    as (its top row, the clear pixel rows between it and the nearest ink above it over its length)."""
+    min_run = int(min_run_mm / 25.4 * DPI)
+    runs_by_row: list[list[tuple[int, int]]] = []
+    for y in range(h):
+        row = px[y * w:(y + 1) * w]
+        runs, x = [], 0
+        while x < w:
+            if row[x] < 128:
+                x0 = x
+                while x < w and row[x] < 128:
+                    x += 1
+                if x - x0 >= min_run:
+                    runs.append((x0, x))
+            x += 1
+        runs_by_row.append(runs)
+    one_mm = DPI / 25.4
+    out = []
+    for y, runs in enumerate(runs_by_row):
+        for x0, x1 in runs:
+            def on(row: int) -> bool:
+                return 0 <= row < h and any(a < x1 and x0 < b for a, b in runs_by_row[row])
+
+            if on(y - 1) or px[(y - 1) * w + x0] < 128 or px[(y - 1) * w + x1 - 1] < 128:
+                continue  # not the rule's top edge, or the bottom of a box (the draft mark)
+            thick = 1
+            while on(y + thick):
+                thick += 1
+            if thick > one_mm:
+                continue  # a filled box, not a rule
+            gap = 0
+            for above in range(y - 1, max(y - 6 * int(one_mm), -1), -1):  # the text line above, within 6 mm
+                if any(b < 128 for b in px[above * w + x0:above * w + x1]):
+                    out.append((y, gap))
+                    break
+                gap += 1
+    return out
+
+
+def test_a_printed_draft_decision_keeps_its_draft_mark(live_server, browser, tmp_path):
+    from tests.web.conftest import signed_in_page
+
+    page = signed_in_page(browser, live_server.url, "ld_pct")
+    pdf = _print(page, DECISION, tmp_path, "decision")
+    first = _pdf_text(pdf, 1)
+    assert "DỰ THẢO" in first  # an unsigned draft must never print looking like the decision
+    assert first.index("DỰ THẢO") < first.index("QUYẾT ĐỊNH")  # at the top of page 1
+    assert "DỰ THẢO" not in _pdf_text(pdf, 2)
+    assert _pdf_pages(pdf)[0] == (210, 297)  # still A4
+
+
+def test_the_short_rules_under_the_headers_keep_clear_of_the_letters_below_dots(live_server, browser, tmp_path):
+    """"HUYỆN GIA LÂM", "Độc lập - Tự do - Hạnh phúc": the dots under Ệ, ạ, ộ must not sit on the rule."""
+    from tests.web.conftest import signed_in_page
+
+    r = _processing(live_server.web, "Hộ kinh doanh Thước Kẻ")
+    page = signed_in_page(browser, live_server.url, "ld_pct")
+    one_pt = DPI / 72
+    for media in ("print", "screen"):
+        pdf = _print(page, DECISION, tmp_path, f"decision-{media}", media)
+        gaps = rule_gaps(*_gray(pdf, tmp_path))
+        assert len(gaps) >= 3, gaps  # the agency's and the motto's rules, the title's
+        assert all(gap >= 3 * one_pt for _, gap in gaps), (media, gaps)
+    motcua = signed_in_page(browser, live_server.url, "motcua")
+    pdf = _print(motcua, f"/documents/dossiers/{r.dossier_code}/forms/01", tmp_path, "form-01")
+    gaps = rule_gaps(*_gray(pdf, tmp_path), min_run_mm=10)
+    assert len(gaps) >= 2 and all(gap >= 3 * one_pt for _, gap in gaps), gaps
+
+
+def test_a_phone_can_use_the_bar_and_scrolls_the_sheet_not_the_page(live_server, browser, tmp_path):
+    from tests.web.conftest import shot, signed_in_page
+
+    r = _processing(live_server.web, "Hộ kinh doanh Điện Thoại")
+    motcua = signed_in_page(browser, live_server.url, "motcua", viewport=PHONE, is_mobile=True, has_touch=True)
+    leader = signed_in_page(browser, live_server.url, "ld_pct", viewport=PHONE, is_mobile=True, has_touch=True)
+    for page, url in ((motcua, f"/documents/dossiers/{r.dossier_code}/forms/01"), (motcua, "/documents/ledger"),
+                      (leader, DECISION)):
+        page.goto(url)
+        page.wait_for_selector("#doc-bar")
+        shot(page, tmp_path, "phone" + re.sub(r"\W+", "-", url), full_page=False)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"], url
+        for sel in ("#doc-bar .doc-back", "#print-button", "#word-link", "#doc-bar button[type=submit]"):
+            if page.query_selector(sel) is None:
+                continue  # the forms choose nothing
+            box = page.locator(sel).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (url, sel, box)
+            assert box["height"] >= 40, (url, sel, box)  # a finger's tap target
+        # the sheet keeps its paper width and scrolls sideways inside its own box
+        sheet_px = page.evaluate("() => document.querySelector('.sheet').getBoundingClientRect().width")
+        assert sheet_px > PHONE["width"], url  # even A5 is wider than a phone
+        assert page.evaluate("() => { const p = document.querySelector('.pages');"
+                             " return p.scrollWidth > p.clientWidth; }"), url
+    # the phone's page prints as a desktop's does: form 01 on one A5 page, the ledger on A4 landscape
+    pdf = _print(motcua, f"/documents/dossiers/{r.dossier_code}/forms/01", tmp_path, "phone-form-01")
+    assert _pdf_pages(pdf) == [(148, 210)] and r.dossier_code in _pdf_text(pdf)
+    pdf = _print(motcua, "/documents/ledger", tmp_path, "phone-ledger")
+    assert set(_pdf_pages(pdf)) == {(297, 210)} and "Tổng số hồ sơ: 1." in _pdf_text(pdf)
