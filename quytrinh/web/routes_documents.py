@@ -48,12 +48,14 @@ def _respond(data: bytes, fmt: str, filename: str, bar: str = "") -> Response:
     return HTMLResponse(page)
 
 
-def _bar(back: tuple[str, str], word: str, fields: str = "", warnings: list[str] | None = None) -> str:
+def _bar(back: tuple[str, str], word: str, fields: str = "", warnings: list[str] | None = None,
+         error: str | None = None) -> str:
     """The screen-only bar: a link back, ``fields`` (a GET form's inputs: the page again with other
-    parameters), the print button, the link to the Word file and ``warnings`` (what the paper lacks,
-    whole sentences without their full stop)."""
+    parameters) with ``error`` (what was wrong with them) under them, the print button, the link to the
+    Word file and ``warnings`` (what the paper lacks, whole sentences without their full stop)."""
     e = html.escape
-    form = (f'<form method="get" class="doc-choose">{fields}<button type="submit">Xem</button></form>'
+    alert = f'<p class="doc-error" id="doc-error" role="alert">{e(error)}</p>' if error else ""
+    form = (f'<form method="get" class="doc-choose">{fields}<button type="submit">Xem</button>{alert}</form>'
             if fields else "")
     notes = "".join(f'<p class="doc-warning">Cảnh báo: {e(w)}.</p>' for w in warnings or ())
     return (f'<a href="{e(back[0])}" class="doc-back">← {e(back[1])}</a>{form}'
@@ -115,13 +117,38 @@ def _form_error(form: str, exc: QuytrinhError, dossier: Any) -> str:
     return f"Không in được mẫu {form}: {cli_error_text(exc)}"
 
 
-def _day(value: str | None, default: dt.date, name: str) -> dt.date:
-    if not value:
-        return default
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(422, f"{name} '{value}' không phải một ngày hợp lệ; hãy chọn lại ngày.") from None
+def _period(date_from: str | None, date_to: str | None, today: dt.date) -> tuple[dt.date, dt.date, str | None, set[str]]:
+    """The ledger's period from the bar's dates (default: this month up to today), as /reports reads
+    them: a date that is not one is replaced (the other one is kept: the period ends today, or on the
+    first day when it is in the future, and starts on the first of its last day's month), a reversed
+    period is turned round; then what was done, in Vietnamese with dd/mm/yyyy dates, and which of
+    ``from``/``to`` were wrong."""
+    bad: list[str] = []
+    wrong: set[str] = set()
+
+    def day_of(value: str | None, name: str, label: str) -> dt.date | None:
+        if not value:
+            return None
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            bad.append(f"{label} '{value}'")
+            wrong.add(name)
+            return None
+
+    start, end = day_of(date_from, "from", "Từ ngày"), day_of(date_to, "to", "Đến ngày")
+    end = end or (today if start is None or start <= today else start)
+    start = start or end.replace(day=1)
+    error = None
+    if bad:
+        error = (f"{' và '.join(bad)} không phải ngày hợp lệ: hãy chọn lại ngày; sổ dưới đây lấy kỳ từ "
+                 f"{start:%d/%m/%Y} đến {end:%d/%m/%Y}.")
+    if end < start:
+        error = (f"Đến ngày ({end:%d/%m/%Y}) trước Từ ngày ({start:%d/%m/%Y}); sổ dưới đây lấy kỳ từ "
+                 f"{end:%d/%m/%Y} đến {start:%d/%m/%Y}.")
+        start, end = end, start
+        wrong = {"from", "to"}
+    return start, end, error, wrong
 
 
 @router.get("/documents/ledger")
@@ -129,13 +156,16 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
            date_to: str | None = Query(None, alias="to"), unit: str | None = Query(None),
            format: str = Query("html"),
            user: WebUser = Depends(require_role("one_stop", "head", "leader", "reform", "admin"))) -> Response:
-    """The ledger of a period (default: the current month up to today)."""
+    """The ledger of a period (default: the current month up to today). A date that is not one, or a
+    reversed period, shows the ledger of the period read as /reports reads it, the bar saying so next to
+    the dates (the Word file is refused: its link carries the period shown)."""
     from engine.documents import render_ledger
 
     fmt = _fmt(format)
     today = now_of(request).astimezone(LOCAL_TZ).date()
-    start = _day(date_from, today.replace(day=1), "Từ ngày")
-    end = _day(date_to, today, "Đến ngày")
+    start, end, error, wrong = _period(date_from, date_to, today)
+    if error and fmt == "docx":
+        raise HTTPException(422, error)
     if unit is None and not user.has("one_stop", "leader", "reform", "admin"):
         unit = user.unit_id  # a unit head sees the dossiers of their unit
     try:
@@ -144,10 +174,14 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
     except QuytrinhError as exc:
         raise HTTPException(422, cli_error_text(exc)) from None
     params = {"from": start.isoformat(), "to": end.isoformat(), "unit": unit}
-    fields = (f'<label>Từ ngày <input type="date" name="from" value="{start.isoformat()}"></label>'
-              f'<label>Đến ngày <input type="date" name="to" value="{end.isoformat()}"></label>'
+
+    def date_input(name: str, label: str, value: dt.date) -> str:
+        invalid = ' aria-invalid="true" aria-describedby="doc-error"' if name in wrong else ""
+        return f'<label>{label} <input type="date" name="{name}" value="{value.isoformat()}"{invalid}></label>'
+
+    fields = (date_input("from", "Từ ngày", start) + date_input("to", "Đến ngày", end)
               + (f'<input type="hidden" name="unit" value="{html.escape(unit)}">' if unit else ""))
-    bar = _bar(("/inbox", "Hộp việc"), f"/documents/ledger?{_with(params, format='docx')}", fields)
+    bar = _bar(("/inbox", "Hộp việc"), f"/documents/ledger?{_with(params, format='docx')}", fields, error=error)
     return _respond(data, fmt, f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}", bar)
 
 

@@ -59,8 +59,6 @@ def test_the_ledger_and_the_decision_offer_their_choices_and_the_word_file(web, 
     word = re.search(r'<a href="([^"]+)" id="word-link">', page.text)
     assert word and "format=docx" in word.group(1)
     assert c.get(word.group(1).replace("&amp;", "&")).content[:2] == b"PK"
-    bad = c.get("/documents/ledger?from=2026-13-01")
-    assert bad.status_code == 422 and "Từ ngày '2026-13-01' không phải một ngày hợp lệ" in html.unescape(bad.text)
     leader = client_for("ld_pct")
     decision = leader.get("/documents/decision?level=commune")
     assert decision.status_code == 200 and '<option value="commune" selected>Cấp xã</option>' in decision.text
@@ -68,6 +66,41 @@ def test_the_ledger_and_the_decision_offer_their_choices_and_the_word_file(web, 
     assert 'class="doc-warning">Cảnh báo: ' not in decision.text  # the commune processes have codes and limits
     district = leader.get("/documents/decision?level=district").text  # some district ones have neither yet
     assert re.search(r'class="doc-warning">Cảnh báo: \d+ quy trình chưa có mã TTHC', district)
+
+
+def _bar(page: str) -> str:
+    m = re.search(r'<nav class="doc-bar" id="doc-bar">(.*?)</nav>', page, re.S)
+    assert m, "no bar"
+    return html.unescape(m.group(1))
+
+
+def test_a_wrong_ledger_period_keeps_the_ledger_and_says_what_it_shows(web, client_for):
+    c = client_for("motcua")
+    reversed_ = c.get("/documents/ledger?from=2026-03-30&to=2026-03-01")
+    assert reversed_.status_code == 200
+    bar = _bar(reversed_.text)
+    assert ("Đến ngày (01/03/2026) trước Từ ngày (30/03/2026); sổ dưới đây lấy kỳ từ 01/03/2026 đến 30/03/2026."
+            in bar)
+    assert 'name="from" value="2026-03-01" aria-invalid="true"' in bar and 'name="to" value="2026-03-30"' in bar
+    assert not re.search(r"\d{4}-\d\d-\d\d", re.search(r'id="doc-error"[^>]*>(.*?)</p>', bar).group(1))
+    assert 'class="doc-back">← Hộp việc' in bar and 'id="print-button"' in bar
+    assert "Từ ngày 01 tháng 3 năm 2026 đến ngày 30 tháng 3 năm 2026" in html.unescape(reversed_.text)  # the ledger
+    word = re.search(r'<a href="([^"]+)" id="word-link">', reversed_.text).group(1).replace("&amp;", "&")
+    assert "from=2026-03-01&to=2026-03-30" in word and c.get(word).content[:2] == b"PK"
+
+    malformed = c.get("/documents/ledger?from=xyz&to=2026-03-10")
+    assert malformed.status_code == 200
+    bar = _bar(malformed.text)
+    assert ("Từ ngày 'xyz' không phải ngày hợp lệ: hãy chọn lại ngày; sổ dưới đây lấy kỳ từ 01/03/2026 đến "
+            "10/03/2026." in bar)  # the valid date kept, the period starting on its month's first day
+    assert 'name="from" value="2026-03-01" aria-invalid="true"' in bar
+    assert 'name="to" value="2026-03-10">' in bar  # not marked: it was right
+    both = _bar(c.get("/documents/ledger?from=2026-13-01&to=hôm-nay").text)
+    assert "Từ ngày '2026-13-01' và Đến ngày 'hôm-nay' không phải ngày hợp lệ" in both
+    assert "sổ dưới đây lấy kỳ từ 01/" in both  # dd/mm/yyyy, never ISO
+    assert "doc-error" not in _bar(c.get("/documents/ledger?from=2026-03-01&to=2026-03-01").text)
+    word = c.get("/documents/ledger?from=2026-03-30&to=2026-03-01&format=docx")
+    assert word.status_code == 422 and "Đến ngày (01/03/2026) trước Từ ngày" in html.unescape(word.text)
 
 
 def test_an_official_form_prints_with_its_own_layout_in_a_real_browser(live_server, browser, tmp_path):
