@@ -49,11 +49,9 @@ MARK_LABELS = {"added": "Bước mới", "changed": "Bước thay đổi", "remo
 LEVEL_LABELS = {"district": "Huyện", "commune": "Xã", "city": "Thành phố"}
 HANOI = dt.timezone(dt.timedelta(hours=7))
 
-#: The pages' own styles (served at /leader/assets/approval.css: the CSP forbids inline styles).
+#: The pages' own styles (served at /leader/assets/approval.css: the CSP forbids inline styles). The
+#: diagram's box (``.diagram``) is in static/style.css: the reports' heatmap uses it too.
 CSS = """
-.diagram { overflow: auto; border: 1px solid var(--line); border-radius: 4px; background: #fff; padding: .5rem;
-           max-height: 80vh; }
-.diagram svg { height: auto; }  /* natural size: a process must stay readable; the box scrolls */
 .legend span { display: inline-block; padding: .1rem .5rem; margin-right: .5rem; border-radius: 3px; font-size: .85rem; }
 .m-added { background: #ebdef0; color: #7d3c98; }  /* = engine.render.HIGHLIGHT_STYLES["added"] */
 .m-changed { background: #fdebd0; color: #8a5a00; }

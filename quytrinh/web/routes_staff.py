@@ -163,7 +163,13 @@ def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
 
 @router.get("/items/{item_id}")
 def item_page(request: Request, item_id: int, user: WebUser = Depends(current_user)) -> Response:
-    item = item_of(request, user, item_id)
+    return _item_view(request, user, item_of(request, user, item_id))
+
+
+def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: int = 200,
+               typed: dict[str, str] | None = None, errors: dict[str, str] | None = None) -> Response:
+    """The work item's page; ``typed``: what a refused form had (``comment``, ``assignee``), shown again;
+    ``errors``: field -> what to fix, shown under the field (which gets the focus)."""
     sheet = sv.dossier_sheet(store_of(request), item.dossier_id, now=now_of(request))
     defn = sheet.definition
     step = defn.step(item.step_id)
@@ -206,7 +212,8 @@ def item_page(request: Request, item_id: int, user: WebUser = Depends(current_us
         "need_text": [label for outcome, label in outcomes if outcome in need_text],
         "units": _unit_names(request), "people": people_of(request), "idem": uuid.uuid4().hex,
         "role_title": _role_title(request, item.unit_id, item.role),
-    })
+        "typed": typed or {}, "errors": errors or {}, "focus": next(iter(errors or {}), None),
+    }, status_code=status_code)
 
 
 def _calendar() -> Any:
@@ -317,9 +324,10 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
     back = f"/items/{item_id}"
     if not comment.strip():
         need = _reason_needed_for(request, item, outcome or None)
-        if need is not None:
-            flash(request, REASON_ASKS[need] + "; hồ sơ chưa thay đổi.", "error")
-            return RedirectResponse(back, status_code=303)
+        if need is not None:  # the page again, the message under the comment, what was chosen kept
+            return _item_view(request, user, item, status_code=422,
+                              typed={"comment": comment, "assignee": assignee},
+                              errors={"comment": REASON_ASKS[need] + "; hồ sơ chưa thay đổi."})
     kw = dict(outcome=outcome or None, now=now_of(request), comment=comment.strip(), expected_version=version,
               idempotency_key=f"web-complete-{idem}" if idem else None)
     try:
@@ -356,8 +364,11 @@ def dossier_page(request: Request, code: str, user: WebUser = Depends(current_us
 
 
 def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: int = 200,
-                  typed: dict[int, tuple[str, str]] | None = None) -> Response:
-    """The dossier page; ``typed``: per apology id, the reason and date a refused signature had, shown again."""
+                  typed: dict[Any, Any] | None = None, errors: dict[str, str] | None = None) -> Response:
+    """The dossier page; ``typed``: per apology id, the reason and date a refused signature had, and per
+    form (``withdraw``, ``stop``) the text a refused action had, shown again; ``errors``: field -> what to
+    fix (``withdraw-comment``, ``stop-reason``, ``apology-<id>-reason``, ``apology-<id>-proposed``), shown
+    under the field, which gets the focus."""
     sheet = load_sheet(request, user, code)
     steps = sheet.definition.steps_by_id()
     waiting = [steps[r.step_id] for r in sheet.rows
@@ -380,7 +391,8 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
                              and d.closed_at is None),
         "rescheduled": signed[-1].proposed_due_at if signed else None,
         "apology_title": apology_form.title.capitalize() if apology_form else "Phiếu xin lỗi và hẹn lại",
-        "typed": typed or {}, "idem": uuid.uuid4().hex}, status_code=status_code)
+        "typed": typed or {}, "errors": errors or {}, "focus": next(iter(errors or {}), None),
+        "idem": uuid.uuid4().hex}, status_code=status_code)
 
 
 @router.post("/dossiers/{code}/apologies/{apology_id}/sign")
@@ -393,19 +405,22 @@ def dossier_sign_apology(request: Request, code: str, apology_id: int, reason: s
 
     sheet = load_sheet(request, user, code)
 
-    def refused(message: str) -> Response:
-        flash(request, f"{message} Phiếu chưa được ký.", "error")
+    def refused(message: str, field: str | None = None) -> Response:
+        """The page again with what was typed; the message under ``field`` (else at the top)."""
+        if field is None:
+            flash(request, f"{message} Phiếu chưa được ký.", "error")
+        errors = {f"apology-{apology_id}-{field}": f"{message} Phiếu chưa được ký."} if field else None
         return _dossier_view(request, user, sheet.dossier.code, status_code=422,
-                             typed={apology_id: (reason, proposed)})
+                             typed={apology_id: (reason, proposed)}, errors=errors)
 
     if not reason.strip():
-        return refused("Hãy ghi lý do chậm trễ (in trên phiếu xin lỗi).")
+        return refused("Hãy ghi lý do chậm trễ (in trên phiếu xin lỗi).", "reason")
     new = None
     if proposed.strip():
         try:
             new = dt.datetime.fromisoformat(proposed.strip()).replace(tzinfo=LOCAL_TZ)
         except ValueError:
-            return refused("Ngày giờ hẹn mới không hợp lệ.")
+            return refused("Ngày giờ hẹn mới không hợp lệ.", "proposed")
     try:
         signed = sv.sign_apology(store_of(request), user.actor, apology_id, reason=reason, proposed_due_at=new,
                                  now=now_of(request))
@@ -462,13 +477,15 @@ def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_p
     """Run ``service`` (an engine service on the dossier, taking ``text`` as its ``text_name`` argument) at
     ``version``, then back to the dossier page with ``done`` (or the error) as the message.
 
-    ``ask``: the text is required; when it is empty, this is what the page asks for, and nothing runs.
+    ``ask``: the text is required; when it is empty, this is what the page asks for (under the form's
+    text field, ``<form>-<text_name>``, the form being ``key_prefix`` without ``web-``), and nothing runs.
     """
     sheet = load_sheet(request, user, code)
     back = f"/dossiers/{sheet.dossier.code}"
     if ask is not None and not text.strip():
-        flash(request, f"{ask}; hồ sơ chưa thay đổi.", "error")
-        return RedirectResponse(back, status_code=303)
+        which = key_prefix.removeprefix("web-")
+        return _dossier_view(request, user, sheet.dossier.code, status_code=422, typed={which: text},
+                             errors={f"{which}-{text_name}": f"{ask}; hồ sơ chưa thay đổi."})
     try:
         service(store_of(request), user.actor, sheet.dossier.code, now=now_of(request), expected_version=version,
                 idempotency_key=f"{key_prefix}-{idem}" if idem else None, **{text_name: text.strip()})
@@ -530,7 +547,19 @@ def communes(request: Request) -> tuple[str, ...]:
 
 def _receive_context(request: Request, procs: list[tuple[str, str]], **more: Any) -> dict[str, Any]:
     by_commune = commune_procedures(request, [c for c, _ in procs])
-    return {"procedures": procs, "communes": communes(request) if by_commune else (), **more}
+    published = bool(procs) or _any_published(request)
+    return {"procedures": procs, "communes": communes(request) if by_commune else (), "published": published,
+            "errors": {}, "focus": None, **more}
+
+
+def _any_published(request: Request) -> bool:
+    """Whether any procedure is published at all (a fresh database has none until one is approved)."""
+    from sqlmodel import select
+
+    from engine.store import DefinitionVersion
+
+    with store_of(request).session() as s:
+        return s.exec(select(DefinitionVersion.id).limit(1)).first() is not None
 
 
 #: How long a dossier of the same procedure and applicant, received by the same user, counts as a likely
@@ -592,30 +621,31 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
                    user: WebUser = Depends(require_role("one_stop"))) -> Response:
     form = {"procedure": procedure, "applicant": applicant, "contact": contact, "channel": channel,
             "decision": decision, "comment": comment, "commune": commune}
-    problems = []
+    errors: dict[str, str] = {}  # field -> what to fix, shown under the field
+    problems = []  # the rest (the engine's refusals), above the form
     procs = receivable(request, user)
     if procedure not in {c for c, _ in procs}:
-        problems.append("Hãy chọn một thủ tục trong danh mục.")
+        errors["procedure"] = "Hãy chọn một thủ tục trong danh mục."
     if not applicant.strip():
-        problems.append("Hãy nhập tên tổ chức, cá nhân nộp hồ sơ.")
+        errors["applicant"] = "Hãy nhập tên tổ chức, cá nhân nộp hồ sơ."
     if channel not in ("counter", "online", "post"):
         problems.append("Hình thức nộp không hợp lệ.")
     if decision == "refuse" and not comment.strip():
-        problems.append("Từ chối tiếp nhận cần ghi rõ lý do (in trên Phiếu từ chối).")
+        errors["comment"] = "Từ chối tiếp nhận cần ghi rõ lý do (in trên Phiếu từ chối)."
     if decision == "supplement" and not comment.strip():
-        problems.append("Yêu cầu bổ sung cần ghi rõ giấy tờ, nội dung cần bổ sung (in trên Phiếu yêu cầu bổ sung, "
-                        "hoàn thiện hồ sơ).")
+        errors["comment"] = ("Yêu cầu bổ sung cần ghi rõ giấy tờ, nội dung cần bổ sung (in trên Phiếu yêu cầu bổ "
+                             "sung, hoàn thiện hồ sơ).")
     known = communes(request)
     if not commune_procedures(request, [procedure]):
         commune = ""  # a district-level dossier belongs to no commune
     elif known and commune not in known:
-        problems.append("Thủ tục cấp xã: hãy chọn xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các phiếu).")
+        errors["commune"] = "Thủ tục cấp xã: hãy chọn xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các phiếu)."
     key = f"web-receive-{idem}" if idem else None
     earlier = None
-    if not problems and not confirm_new and not (key and _replay_of(request, key)):
+    if not problems and not errors and not confirm_new and not (key and _replay_of(request, key)):
         # The same form sent again (Back, then Tiếp nhận) must not make a second dossier: ask first.
         earlier = earlier_reception(request, user, procedure, applicant)
-    if not problems and earlier is None:
+    if not problems and not errors and earlier is None:
         try:
             res = sv.receive(store_of(request), user.actor, procedure, applicant=applicant.strip(),
                              now=now_of(request), channel=channel, decision=decision, comment=comment.strip(),
@@ -631,9 +661,11 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
                 return RedirectResponse(f"/dossiers/{res.dossier_code}/receipt", status_code=303)
             flash(request, f"Đã ghi nhận hồ sơ {res.dossier_code}.", "success")
             return RedirectResponse(f"/dossiers/{res.dossier_code}", status_code=303)
+    # the first field to fix, in the form's order, gets the focus
+    focus = next((f for f in ("procedure", "commune", "applicant", "comment") if f in errors), None)
     return _no_store(render(request, "receive.html", _receive_context(
-        request, procs, form=form, problems=problems, earlier=earlier, idem=uuid.uuid4().hex),
-        status_code=409 if earlier is not None else 422))
+        request, procs, form=form, problems=problems, errors=errors, focus=focus, earlier=earlier,
+        idem=uuid.uuid4().hex), status_code=409 if earlier is not None else 422))
 
 
 @router.get("/dossiers/{code}/receipt")

@@ -32,6 +32,9 @@ def test_the_head_signs_the_apology_on_the_dossier_page(web, client_for):
     before = dump(web.store)
     r1 = head.post(sign, data={"csrf_token": csrf_of(page), "reason": " "}, follow_redirects=True)
     assert "Hãy ghi lý do chậm trễ" in r1.text and dump(web.store) == before
+    key = f"apology-{apology.id}-reason"  # the message under the reason, which is marked and gets the focus
+    assert f'aria-invalid="true" aria-describedby="{key}-error" autofocus> </textarea></label>' in r1.text
+    assert f'<p class="field-error" id="{key}-error">Hãy ghi lý do chậm trễ' in r1.text
     r2 = head.post(sign, data={"csrf_token": csrf_of(page), "reason": "Chờ xác minh",
                                "proposed": "2001-01-01T08:00"}, follow_redirects=True)
     assert "không được sớm hơn ngày hệ thống đề xuất" in r2.text and dump(web.store) == before

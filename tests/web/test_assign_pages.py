@@ -207,7 +207,7 @@ def test_the_pages_name_people_by_their_full_names(web, client_for):
     assert ": giao cho Phạm Quốc Huy" in r.text  # the history too
     inbox = client_for("tckh_cv").get("/inbox").text
     row = re.search(rf'<tr class="[^"]*" data-item="{item.id}".*?</tr>', inbox, re.S)[0]
-    assert "<td>Phạm Quốc Huy</td>" in row and "tckh_cv2" not in row  # the column Người xử lý
+    assert '<td data-label="Người xử lý">Phạm Quốc Huy</td>' in row and "tckh_cv2" not in row  # the column Người xử lý
     # completing while naming the officer of the next step
     r0, step, head, page = _head_at_the_assignment_step(web, client_for, "Hộ kinh doanh Hoa Cúc")
     r2 = head.post(f"/items/{step}/complete", data={"csrf_token": csrf_of(page), "version": r0.version,

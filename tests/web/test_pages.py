@@ -118,7 +118,10 @@ def test_asking_for_a_supplement_or_refusing_needs_the_text_printed_for_the_appl
     for outcome in ("supplement", "refuse"):
         r = c.post(f"/items/{item}/complete", data={"version": "2", "outcome": outcome, "comment": " ",
                                                     "csrf_token": csrf_of(page)})
-        assert r.url.path == f"/items/{item}" and "Hãy ghi rõ" in r.text and "hồ sơ chưa thay đổi" in r.text
+        # the page again (422), the message under the comment, what was typed kept
+        error = re.search(r'<p class="field-error" id="comment-error">([^<]*)</p>', r.text)
+        assert r.status_code == 422 and error and "Hãy ghi rõ" in error[1] and "hồ sơ chưa thay đổi" in error[1]
+        assert 'aria-invalid="true" aria-describedby="comment-error comment-needed" autofocus> </textarea>' in r.text
         assert dump(web.store) == before
     r = c.post(f"/items/{item}/complete", data={"version": "2", "outcome": "supplement", "csrf_token": csrf_of(page),
                                                 "comment": "Bổ sung bản sao căn cước của chủ hộ"})

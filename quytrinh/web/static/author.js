@@ -22,6 +22,22 @@
     text.setSelectionRange(start, start + (lines[line - 1] || "").length);
   }
 
+  // Each finding gets a button that selects its line in the text: reachable with Tab, pressed with
+  // Enter or Space (a click anywhere on the finding does the same).
+  function addGoTo(li, line) {
+    if (!line) { return; }
+    var go = document.createElement("button");
+    go.type = "button";
+    go.className = "link goto-line";
+    go.textContent = "Đến dòng " + line;
+    go.setAttribute("aria-label", "Đến dòng " + line + " trong văn bản định nghĩa");
+    go.addEventListener("click", function (e) { e.stopPropagation(); goToLine(line); });
+    li.appendChild(document.createTextNode(" "));
+    li.appendChild(go);
+    li.title = "Bấm để đến dòng " + line;
+    li.addEventListener("click", function () { goToLine(line); });
+  }
+
   function renderFindings(list) {
     var old = document.getElementById("findings");
     var ul = document.createElement("ul");
@@ -46,8 +62,7 @@
         (f.step ? " · bước " + f.step : "") + " · " + f.rule_id));
       li.appendChild(document.createElement("br"));
       li.appendChild(document.createTextNode(f.message));
-      li.title = "Bấm để đến dòng " + f.line;
-      li.addEventListener("click", function () { goToLine(f.line); });
+      addGoTo(li, f.line);
       ul.appendChild(li);
     });
     old.parentNode.replaceChild(ul, old);
@@ -117,7 +132,7 @@
   var findings = document.getElementById("findings");
   if (findings) {
     Array.prototype.forEach.call(findings.querySelectorAll("li[data-line]"), function (li) {
-      li.addEventListener("click", function () { goToLine(parseInt(li.getAttribute("data-line"), 10)); });
+      addGoTo(li, parseInt(li.getAttribute("data-line"), 10));
     });
   }
 })();
