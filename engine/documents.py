@@ -890,18 +890,24 @@ def total_line(defn: Definition) -> str:
     return f"Tổng thời gian giải quyết TTHC: {working_time_text(total)} / thời hạn theo quy định: {legal}"
 
 
-def decision_gaps(definitions: Sequence[Definition]) -> list[str]:
-    """What the draft decision prints as a blank for want of data, in Vietnamese (one line per kind):
-    procedures without their national code (printed "Mã TTHC: ……") or without a legal time limit
-    ("thời hạn theo quy định: chưa xác định"). The reform office completes them before it is signed."""
-    no_code = [d.key for d in definitions if not d.code]
-    no_limit = [d.key for d in definitions if d.time_limit.unit != "same_day" and d.time_limit.minutes is None]
+def decision_gap_groups(definitions: Sequence[Definition]) -> list[tuple[str, list[Definition]]]:
+    """What the draft decision prints as a blank for want of data: (what, in Vietnamese, the procedures
+    concerned), one per kind: procedures without their national code (printed "Mã TTHC: ……") or without
+    a legal time limit ("thời hạn theo quy định: chưa xác định"). The reform office completes them before
+    it is signed. The web page's bar names the procedures, the CLI their files (:func:`decision_gaps`)."""
+    no_code = [d for d in definitions if not d.code]
+    no_limit = [d for d in definitions if d.time_limit.unit != "same_day" and d.time_limit.minutes is None]
     out = []
     if no_code:
-        out.append(f"{len(no_code)} quy trình chưa có mã TTHC (in “Mã TTHC: ……”): {', '.join(no_code)}")
+        out.append((f"{len(no_code)} quy trình chưa có mã TTHC (in “Mã TTHC: ……”)", no_code))
     if no_limit:
-        out.append(f"{len(no_limit)} quy trình chưa xác định thời hạn giải quyết theo quy định: {', '.join(no_limit)}")
+        out.append((f"{len(no_limit)} quy trình chưa xác định thời hạn giải quyết theo quy định", no_limit))
     return out
+
+
+def decision_gaps(definitions: Sequence[Definition]) -> list[str]:
+    """:func:`decision_gap_groups` as lines naming the procedures by their file (``ho-kinh-doanh``)."""
+    return [f"{what}: {', '.join(d.key for d in defs)}" for what, defs in decision_gap_groups(definitions)]
 
 
 #: The cases branch steps are grouped under in the annex, in this order (FORMS.md §C: "a) Đối với
@@ -2322,4 +2328,5 @@ __all__ = [
     "form_doc", "ledger_doc", "ledger_rows", "annex_table", "total_line", "ANNEX_COLUMNS", "CONTROL_COLUMNS",
     "LEDGER_COLUMNS", "Doc", "to_html", "to_docx", "vn_date", "vn_instant", "working_time_text",
     "agency_lines", "place_from_organisation", "legal_bases", "decision_forms", "limit_text", "split_contact",
+    "decision_gaps", "decision_gap_groups",
 ]

@@ -336,6 +336,10 @@ def test_the_blanks_a_decision_would_print_are_named(cat):
     assert decision_gaps([defn]) == []
     gaps = decision_gaps([replace(defn, code="", source="/x/district/ho-kinh-doanh.yaml")])
     assert gaps == ["1 quy trình chưa có mã TTHC (in “Mã TTHC: ……”): ho-kinh-doanh"]
+    from engine.documents import decision_gap_groups
+
+    nameless = replace(defn, code="", source="/x/district/ho-kinh-doanh.yaml")
+    assert decision_gap_groups([defn, nameless]) == [("1 quy trình chưa có mã TTHC (in “Mã TTHC: ……”)", [nameless])]
 
 
 # --------------------------------------------------------------------------- legal regime

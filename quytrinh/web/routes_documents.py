@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,15 +50,19 @@ def _respond(data: bytes, fmt: str, filename: str, bar: str = "") -> Response:
 
 
 def _bar(back: tuple[str, str], word: str, fields: str = "", warnings: list[str] | None = None,
-         error: str | None = None) -> str:
+         lists: list[tuple[str, list[str]]] | None = None, error: str | None = None) -> str:
     """The screen-only bar: a link back, ``fields`` (a GET form's inputs: the page again with other
     parameters) with ``error`` (what was wrong with them) under them, the print button, the link to the
-    Word file and ``warnings`` (what the paper lacks, whole sentences without their full stop)."""
+    Word file, ``warnings`` (what the paper lacks, whole sentences without their full stop) and ``lists``
+    (such a sentence and the names it concerns, shown when opened)."""
     e = html.escape
     alert = f'<p class="doc-error" id="doc-error" role="alert">{e(error)}</p>' if error else ""
     form = (f'<form method="get" class="doc-choose">{fields}<button type="submit">Xem</button>{alert}</form>'
             if fields else "")
     notes = "".join(f'<p class="doc-warning">Cảnh báo: {e(w)}.</p>' for w in warnings or ())
+    notes += "".join(f'<details class="doc-warning"><summary>Cảnh báo: {e(what)}:</summary><ul>'
+                     + "".join(f"<li>{e(name)}</li>" for name in names) + "</ul></details>"
+                     for what, names in lists or ())
     return (f'<a href="{e(back[0])}" class="doc-back">← {e(back[1])}</a>{form}'
             f'<button type="button" id="print-button" class="primary">In</button>'
             f'<a href="{e(word)}" id="word-link">Tải tệp Word</a>{notes}')
@@ -185,6 +190,13 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
     return _respond(data, fmt, f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}", bar)
 
 
+def procedure_label(defn: Any) -> str:
+    """A procedure as the bar names it: "1.001612 – <name>", or its name alone when it has no national
+    code yet (never its file's ASCII name)."""
+    code = defn.code or ""
+    return f"{code} – {defn.name}" if re.fullmatch(r"\d+\.\d+", code) else defn.name
+
+
 #: The levels a draft decision is made for, as the bar offers them.
 LEVELS = (("district", "Cấp huyện"), ("commune", "Cấp xã"))
 
@@ -195,7 +207,7 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
              user: WebUser = Depends(require_role("reform", "leader", "admin"))) -> Response:
     """The draft decision approving the internal processes without a decision (or ``codes``)."""
     from engine.definition import load_catalogue
-    from engine.documents import decision_gaps, render_decision, select_procedures
+    from engine.documents import decision_gap_groups, render_decision, select_procedures
 
     from engine.approval import for_decision
 
@@ -211,7 +223,8 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
     fields = (f'<label>Cấp <select name="level">{options}</select></label>'
               + (f'<input type="hidden" name="codes" value="{html.escape(codes or "")}">' if picked else ""))
     back = ("/leader", "Phê duyệt quy trình") if user.has("leader") else ("/inbox", "Trang chính")
+    gaps = [(f"{what}; hãy bổ sung trước khi trình ký", [procedure_label(d) for d in defs])
+            for what, defs in decision_gap_groups(select_procedures(cat, level=level, codes=picked))]
     bar = _bar(back, f"/documents/decision?{_with({'level': level, 'codes': codes}, format='docx')}", fields,
-               notes + [f"{gap}; hãy bổ sung trước khi trình ký"
-                        for gap in decision_gaps(select_procedures(cat, level=level, codes=picked))])
+               notes, gaps)
     return _respond(data, fmt, f"du-thao-quyet-dinh-{level}", bar)

@@ -65,7 +65,7 @@ def test_the_ledger_and_the_decision_offer_their_choices_and_the_word_file(web, 
     assert 'href="/documents/decision?level=commune&amp;format=docx"' in decision.text
     assert 'class="doc-warning">Cảnh báo: ' not in decision.text  # the commune processes have codes and limits
     district = leader.get("/documents/decision?level=district").text  # some district ones have neither yet
-    assert re.search(r'class="doc-warning">Cảnh báo: \d+ quy trình chưa có mã TTHC', district)
+    assert re.search(r'class="doc-warning"><summary>Cảnh báo: \d+ quy trình chưa có mã TTHC', district)
 
 
 def _bar(page: str) -> str:
@@ -101,6 +101,21 @@ def test_a_wrong_ledger_period_keeps_the_ledger_and_says_what_it_shows(web, clie
     assert "doc-error" not in _bar(c.get("/documents/ledger?from=2026-03-01&to=2026-03-01").text)
     word = c.get("/documents/ledger?from=2026-03-30&to=2026-03-01&format=docx")
     assert word.status_code == 422 and "Đến ngày (01/03/2026) trước Từ ngày" in html.unescape(word.text)
+
+
+def test_the_decision_bar_names_the_procedures_to_complete_not_their_files(web, client_for):
+    from engine.definition import load_catalogue
+    from engine.documents import select_procedures
+
+    cat = load_catalogue([web.app.state.catalogue_root])
+    no_code = [d for d in select_procedures(cat, level="district") if not d.code]
+    assert no_code  # the catalogue has some
+    bar = _bar(client_for("ld_pct").get("/documents/decision?level=district").text)
+    warning = re.search(rf"<summary>Cảnh báo: {len(no_code)} quy trình chưa có mã TTHC .*?</details>", bar, re.S)
+    assert warning, bar
+    for d in no_code:
+        assert f"<li>{d.name}</li>" in warning.group(0)
+        assert d.key not in bar  # "giai-the-truong-mam-non-theo-yeu-cau" says nothing to a leader
 
 
 def test_an_official_form_prints_with_its_own_layout_in_a_real_browser(live_server, browser, tmp_path):
