@@ -39,7 +39,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from engine import services
-from engine.store import Store, database_url
+from engine.store import Store, database_url, init_db
 from workflows.effects import DeliveryLog, EffectContext, OutboxWork, PermanentEffectError, deliveries_path, perform
 
 UTC = dt.timezone.utc
@@ -57,12 +57,17 @@ _STORES_LOCK = threading.Lock()
 
 
 def get_store() -> Store:
-    """The :class:`engine.store.Store` of ``$QUYTRINH_DATABASE_URL``, one per URL per process."""
+    """The :class:`engine.store.Store` of ``$QUYTRINH_DATABASE_URL``, one per URL per process.
+
+    The first use in a process migrates the database to the newest schema
+    (:func:`engine.store.init_db`: one query when it is already there), as every
+    other command does; a failure is raised and the next call tries again.
+    """
     url = database_url()
     with _STORES_LOCK:
         store = _STORES.get(url)
         if store is None:
-            store = _STORES[url] = Store(url)
+            store = _STORES[url] = init_db(url)
         return store
 
 

@@ -32,8 +32,101 @@ class PrefectServerError(QuytrinhError):
     """The local Prefect server could not be started or did not answer."""
 
 
+#: The form a Prefect API URL takes, for the messages.
+API_URL_FORM = "http://MÁY:4200/api"
+
+#: What :func:`check_api` found.
+API_OK, API_SILENT, API_NOT_PREFECT, API_BAD_URL = "ok", "silent", "not-prefect", "bad-url"
+
+
+@dataclass(frozen=True)
+class ApiCheck:
+    """What answered at a Prefect API URL.
+
+    ``status`` is :data:`API_OK` (a Prefect API answered ``/health``),
+    :data:`API_SILENT` (nothing answered: refused, timed out, unknown host),
+    :data:`API_NOT_PREFECT` (an HTTP server answered, but not as a Prefect API:
+    an error status, or not Prefect's ``true``) or :data:`API_BAD_URL` (not an
+    http(s) URL). ``detail`` says what was seen, for the operator (Vietnamese, or the
+    network library's own words when nothing answered).
+    """
+
+    url: str
+    status: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == API_OK
+
+
+def check_api(api_url: str, timeout: float = 1.0) -> ApiCheck:
+    """Ask ``{api_url}/health`` whether a Prefect API answers there.
+
+    Parameters
+    ----------
+    api_url:
+        The API root, e.g. ``http://127.0.0.1:4200/api``.
+    timeout:
+        Seconds to wait for the answer.
+
+    Returns
+    -------
+    ApiCheck
+        Tells "nothing answers" from "something answered that is not a Prefect API".
+    """
+    import json
+    import urllib.parse
+
+    parsed = urllib.parse.urlsplit(api_url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return ApiCheck(api_url, API_BAD_URL, "không phải địa chỉ http(s)")
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as resp:
+            body = resp.read(200)
+            status = resp.status
+    except urllib.error.HTTPError as exc:  # an HTTP server answered, with an error status
+        return ApiCheck(api_url, API_NOT_PREFECT, f"/health trả về HTTP {exc.code}")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return ApiCheck(api_url, API_SILENT, str(reason) or type(reason).__name__)
+    except ValueError as exc:  # http.client.InvalidURL and the like
+        return ApiCheck(api_url, API_BAD_URL, str(exc))
+    try:
+        prefect = status == 200 and json.loads(body) is True
+    except ValueError:
+        prefect = False
+    if not prefect:
+        shown = body[:60].decode("utf-8", "replace").strip() or "(rỗng)"
+        return ApiCheck(api_url, API_NOT_PREFECT, f"/health trả về HTTP {status} với {shown!r}, không phải true như Prefect")
+    return ApiCheck(api_url, API_OK)
+
+
+def api_problem(check: ApiCheck, variable: str = "PREFECT_API_URL") -> str:
+    """What is wrong with the Prefect API URL and what to do, one Vietnamese line ("" when it is fine).
+
+    When the URL lacks ``/api`` and the same server answers with it, the
+    line says so and gives the URL to use.
+    """
+    url = check.url
+    if check.ok:
+        return ""
+    if check.status == API_BAD_URL:
+        return (f"{variable}={url} không phải địa chỉ của một API Prefect; hãy viết dạng {API_URL_FORM}.")
+    if check.status == API_SILENT:
+        return (f"Không có gì trả lời ở {url} ({check.detail}): máy chủ Prefect chưa chạy, hoặc sai máy, cổng; "
+                f"hãy khởi động nó hoặc sửa {variable} (dạng {API_URL_FORM}).")
+    hint = ""
+    if not url.rstrip("/").endswith("/api"):
+        fixed = f"{url.rstrip('/')}/api"
+        if check_api(fixed, timeout=2).ok:
+            hint = f" Ở {fixed} có API Prefect: hãy đặt {variable}={fixed}."
+    return (f"Có máy chủ trả lời ở {url} nhưng đó không phải API Prefect ({check.detail}); {variable} phải có "
+            f"dạng {API_URL_FORM} (có /api ở cuối).{hint}")
+
+
 def health_ok(api_url: str, timeout: float = 1.0) -> bool:
-    """Whether a Prefect API answers ``/health`` at ``api_url``.
+    """Whether a Prefect API answers ``/health`` at ``api_url`` (see :func:`check_api` for why not).
 
     Parameters
     ----------
@@ -45,13 +138,9 @@ def health_ok(api_url: str, timeout: float = 1.0) -> bool:
     Returns
     -------
     bool
-        True when the server answered HTTP 200.
+        True when a Prefect API answered.
     """
-    try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    return check_api(api_url, timeout).ok
 
 
 @dataclass
