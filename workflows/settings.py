@@ -28,11 +28,10 @@ Why each default (figures measured on the project machine, Prefect 3.9, see
 - ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``: Prefect 3.9 cannot switch heartbeats
   off from the environment (the variable only accepts integers >= 30). The
   cost of a heartbeat is paid when a *synchronous* flow exits (the engine
-  joins the heartbeat thread, up to ~1 s). quytrinh's flows are ``async``,
-  whose engine does not join that thread, so heartbeats stay on (at 180 s,
-  Prefect's default) and keep detecting crashed served runs at no cost per
-  run. :func:`disable_heartbeats` is there for synchronous flows run in
-  process (benchmarks, one-off scripts).
+  joins the heartbeat thread, up to ~1 s). quytrinh's flows are synchronous
+  (the engine is), so the worker runs them inside :func:`disable_heartbeats`
+  (``WorkerConfig.disable_heartbeats``); an operator who sets the variable
+  gets heartbeats back.
 """
 
 from __future__ import annotations

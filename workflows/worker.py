@@ -24,9 +24,12 @@ claiming each run by proposing ``Pending``, as Prefect's runner does) costs
 ~0.1 s of worker CPU per run. Several workers may run side by side: the Pending proposal lets one
 of them take a run, and ``claim_outbox`` leases split the outbox.
 
-Nothing is lost while Prefect is down: the worker logs it, keeps polling, and
-when the API answers again the outbox (which waited) is drained and the
-sweep catches up.
+Nothing is lost while Prefect or the database is down: the worker logs the
+outage once per cause (Prefect, the database) with the first loop that meets
+it, keeps polling, and logs that the cause answers again only when a call to
+it succeeded; then the outbox (which waited) is drained and the sweep catches
+up. While the database is down no run is executed (it would only fail with a
+traceback); the due runs wait and the newest executes when it is back.
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ from workflows.flows import (
 )
 
 log = logging.getLogger("quytrinh.worker")
+
+#: Hanoi time, in which every console line of ``quytrinh worker`` is stamped (marked ``+07``).
+HANOI = dt.timezone(dt.timedelta(hours=7))
+#: The mark after each stamp.
+HANOI_MARK = "+07"
+
+#: The causes of an outage the worker tells apart (see :func:`outage_cause`).
+PREFECT, DATABASE = "prefect", "database"
 
 DEPLOYMENT = "quytrinh"
 DRAIN_DEPLOYMENT = f"{DRAIN_FLOW}/{DEPLOYMENT}"
@@ -97,6 +108,83 @@ def outbox_due(store: Store, now: dt.datetime) -> int:
         return int(s.execute(sa.select(sa.func.count()).select_from(OutboxItem).where(claimable)).scalar_one())
 
 
+def outage_cause(exc: BaseException) -> str | None:
+    """What an exception says is down: :data:`PREFECT` (the API), :data:`DATABASE`, or None (something else)."""
+    import httpx
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+        return DATABASE
+    if isinstance(exc, httpx.HTTPError):  # ConnectError, timeouts, PrefectHTTPStatusError (5xx)...
+        return PREFECT
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+class Outages:
+    """Which causes are down since when, shared by the worker's loops (thread-safe).
+
+    An outage is logged once, by the first loop that meets it; it ends (and
+    "trả lời lại" is logged) only when a call to that very cause succeeded
+    (:meth:`reached`), never because some other call went well.
+    """
+
+    def __init__(self, logger: logging.Logger = log, describe: Callable[[str], str] | None = None):
+        self._since: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._log = logger
+        self._describe = describe or (lambda cause: cause)
+
+    def down(self) -> set[str]:
+        """The causes currently down."""
+        with self._lock:
+            return set(self._since)
+
+    def failed(self, what: str, exc: BaseException) -> str:
+        """Record that ``what`` failed with ``exc``; log it when its cause was not already down.
+
+        Returns
+        -------
+        str
+            The cause: ``prefect``, ``database`` or ``other:<what>``.
+        """
+        cause = outage_cause(exc) or f"other:{what}"
+        with self._lock:
+            if cause in self._since:
+                return cause
+            self._since[cause] = time.monotonic()
+        if cause == PREFECT:
+            self._log.warning("Không gọi được máy chủ Prefect %s khi %s (%s); hàng đợi việc máy và các mốc thời "
+                              "hạn chờ, không mất gì; worker tiếp tục thử lại.", self._describe(PREFECT), what,
+                              _first_line(exc))
+        elif cause == DATABASE:
+            self._log.warning("Không dùng được cơ sở dữ liệu %s khi %s (%s); hàng đợi việc máy và các mốc thời "
+                              "hạn chờ, không mất gì; worker tiếp tục thử lại.", self._describe(DATABASE), what,
+                              _first_line(exc))
+        else:  # not an outage we know: keep the traceback for whoever fixes it
+            self._log.warning("Lỗi khi %s (%s); worker tiếp tục thử lại.", what, _first_line(exc), exc_info=exc)
+        return cause
+
+    def reached(self, cause: str) -> None:
+        """A call to ``cause`` succeeded: end its outage, if any, and log how long it lasted."""
+        with self._lock:
+            since = self._since.pop(cause, None)
+        if since is None:
+            return
+        seconds = time.monotonic() - since
+        if cause == PREFECT:
+            self._log.warning("Máy chủ Prefect %s trả lời lại sau %.0f s; worker chạy bù hàng đợi và lượt quét "
+                              "thời hạn.", self._describe(PREFECT), seconds)
+        elif cause == DATABASE:
+            self._log.warning("Cơ sở dữ liệu %s dùng được lại sau %.0f s.", self._describe(DATABASE), seconds)
+        else:
+            self._log.warning("Việc %s chạy lại bình thường sau %.0f s.", cause.split(":", 1)[1], seconds)
+
+
 class Worker:
     """Serves the quytrinh deployments; see the module docstring.
 
@@ -111,7 +199,14 @@ class Worker:
         self.config = config or WorkerConfig()
         self.store = store or get_store()
         self.deployment_ids: dict[str, UUID] = {}
-        self._prefect_down_since: float | None = None
+        self.outages = Outages(describe=self._where)
+
+    def _where(self, cause: str) -> str:
+        if cause == PREFECT:
+            from prefect.settings import get_current_settings
+
+            return f"ở {get_current_settings().api.url}"
+        return f"ở {self.store.engine.url.render_as_string(hide_password=True)}"
 
     # -- registration
 
@@ -140,8 +235,14 @@ class Worker:
         ids = {}
         for dep in self.deployments():
             ids[dep.flow_name] = dep.apply()
+        self.outages.reached(PREFECT)
         self.deployment_ids = ids
         return ids
+
+    def check_database(self) -> None:
+        """One cheap query of the outbox; raises the driver's error when the database does not answer."""
+        outbox_due(self.store, utcnow())
+        self.outages.reached(DATABASE)
 
     # -- running deployment runs in this process
 
@@ -211,6 +312,10 @@ class Worker:
         with self._client() as client:
             runs = client.get_scheduled_flow_runs_for_deployments(
                 deployment_ids=list(self.deployment_ids.values()), scheduled_before=now)
+        self.outages.reached(PREFECT)
+        if runs:
+            # A run while the database is down only fails (with a traceback); the due runs wait for it.
+            self.check_database()
         by_deployment: dict[UUID, list[Any]] = {}
         for fr in runs:
             by_deployment.setdefault(fr.deployment_id, []).append(fr)
@@ -238,11 +343,14 @@ class Worker:
                 self.deployment_ids[DRAIN_FLOW],
                 parameters={"worker": self.config.name, "dossier_tags": self.config.dossier_tags},
                 tags=["quytrinh", "woken"])
+        self.outages.reached(PREFECT)
         return self.execute(fr)
 
     def drain_if_due(self, now: dt.datetime | None = None) -> RunOutcome | None:
         """Drain when the outbox has a due item (the cheap check runs first); None when nothing is due."""
-        if outbox_due(self.store, now or utcnow()) == 0:
+        due = outbox_due(self.store, now or utcnow())
+        self.outages.reached(DATABASE)
+        if due == 0:
             return None
         return self.drain_now()
 
@@ -250,6 +358,7 @@ class Worker:
         """One sweep and one drain, as deployment runs (for cron-style use and scripts)."""
         if not self.deployment_ids:
             self.register()
+        self.check_database()
         with self._client() as client:
             fr = client.create_flow_run_from_deployment(self.deployment_ids[SWEEP_FLOW], tags=["quytrinh", "once"])
         outcomes = [self.execute(fr)]
@@ -261,19 +370,34 @@ class Worker:
     # -- the serving loops
 
     def _guarded(self, what: str, fn: Callable[[], Any]) -> bool:
-        """Run ``fn``; on a failure (Prefect or the database unreachable) log it once and go on."""
+        """Run ``fn``; a failure is recorded in :attr:`outages` (logged once per cause) and the loop goes on.
+
+        ``fn`` ends an outage only through the calls that reach its cause
+        (:meth:`Outages.reached`); an outage of another kind (``other:<what>``)
+        ends when ``fn`` completes.
+        """
         try:
             fn()
         except Exception as exc:  # noqa: BLE001 - the loop must survive anything
-            if self._prefect_down_since is None:
-                self._prefect_down_since = time.monotonic()
-                log.warning("%s failed (%s: %s); the outbox and the timers wait, retrying", what,
-                            type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            self.outages.failed(what, exc)
             return False
-        if self._prefect_down_since is not None:
-            log.warning("%s works again after %.0f s", what, time.monotonic() - self._prefect_down_since)
-            self._prefect_down_since = None
+        self.outages.reached(f"other:{what}")
         return True
+
+    def poll_schedule(self, report: Callable[[RunOutcome], None] | None = None) -> bool:
+        """One turn of the schedule loop: execute the due deployment runs. False when it failed (logged once)."""
+        report = report or (lambda outcome: None)
+        return self._guarded("lấy các lượt chạy đến hạn", lambda: [report(o) for o in self.run_due()])
+
+    def poll_outbox(self, report: Callable[[RunOutcome], None] | None = None) -> bool:
+        """One turn of the drain loop: drain when the outbox has a due item. False when it failed (logged once)."""
+        report = report or (lambda outcome: None)
+
+        def step() -> None:
+            outcome = self.drain_if_due()
+            if outcome is not None:
+                report(outcome)
+        return self._guarded("chạy hàng đợi việc máy", step)
 
     def serve(self, stop: threading.Event, on_run: Callable[[RunOutcome], None] | None = None) -> None:
         """Serve until ``stop`` is set: due deployment runs every ``schedule_poll`` s, the outbox every ``drain_poll`` s.
@@ -286,16 +410,12 @@ class Worker:
             Called with each :class:`RunOutcome` (the CLI prints them).
         """
         report = on_run or (lambda outcome: None)
-        while not stop.is_set() and not self._guarded("registering the deployments", self.register):
+        while not stop.is_set() and not self._guarded("đăng ký các deployment", self.register):
             stop.wait(min(30.0, self.config.schedule_poll * 2))
 
         def drain_loop() -> None:
             while not stop.is_set():
-                def step() -> None:
-                    outcome = self.drain_if_due()
-                    if outcome is not None:
-                        report(outcome)
-                ok = self._guarded("draining the outbox", step)
+                ok = self.poll_outbox(report)
                 stop.wait(self.config.drain_poll if ok else max(self.config.drain_poll, 10.0))
 
         # The drain thread runs in a copy of this context: the same Prefect settings (API URL, heartbeats).
@@ -304,8 +424,87 @@ class Worker:
         drainer.start()
         try:
             while not stop.is_set():
-                ok = self._guarded("running due deployment runs", lambda: [report(o) for o in self.run_due()])
+                ok = self.poll_schedule(report)
                 stop.wait(self.config.schedule_poll if ok else max(self.config.schedule_poll, 10.0))
         finally:
             stop.set()
             drainer.join(timeout=60)
+
+
+# --------------------------------------------------------------------------- console lines
+
+
+def stamp(now: dt.datetime | None = None) -> str:
+    """``HH:MM:SS.mmm+07``: the time at the head of each console line of the worker, in Hanoi time."""
+    t = (now or dt.datetime.now(HANOI)).astimezone(HANOI)
+    return f"{t:%H:%M:%S}.{t.microsecond // 1000:03d}{HANOI_MARK}"
+
+
+def _hanoi_time(seconds: float | None) -> time.struct_time:
+    return dt.datetime.fromtimestamp(seconds if seconds is not None else time.time(), HANOI).timetuple()
+
+
+#: Level names of the worker's own lines.
+LEVELS_VI = {"DEBUG": "GỠ LỖI", "INFO": "THÔNG TIN", "WARNING": "CẢNH BÁO", "ERROR": "LỖI", "CRITICAL": "NGHIÊM TRỌNG"}
+
+
+class WorkerLogFormatter(logging.Formatter):
+    """The worker's own log lines: ``HH:MM:SS.mmm+07 | CẢNH BÁO | message`` (Hanoi time, marked)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        head = f"{stamp(dt.datetime.fromtimestamp(record.created, HANOI))} | {LEVELS_VI.get(record.levelname, record.levelname)} | "
+        text = head + record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+_PREFECT_TIME = "%(asctime)s.%(msecs)03d"
+
+
+def use_hanoi_time_in_console_logs(stream: Any = None) -> None:
+    """Stamp every console log line of this process in Hanoi time, marked ``+07`` (``quytrinh worker`` calls it).
+
+    The worker's own logger (``quytrinh.worker``) gets its own handler and
+    :class:`WorkerLogFormatter`; Prefect's console handlers keep their format,
+    with the time converted to Hanoi time and ``+07`` after it (Prefect stamps
+    them in the machine's local time, unmarked, which is UTC on most servers).
+    """
+    import sys
+
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(WorkerLogFormatter())
+    log.handlers[:] = [handler]
+    log.propagate = False
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    seen: set[int] = set()
+    for lg in loggers:
+        for h in lg.handlers:
+            if id(h) in seen or h is handler or not isinstance(h, logging.StreamHandler) or h.formatter is None:
+                continue
+            seen.add(id(h))
+            h.setFormatter(_hanoi_formatter(h.formatter))
+
+
+def _hanoi_formatter(old: logging.Formatter) -> logging.Formatter:
+    fmt = getattr(old, "_fmt", None) or ""
+    if getattr(old, "_quytrinh_hanoi", False) or _PREFECT_TIME not in fmt:
+        return old
+    marked = _PREFECT_TIME + HANOI_MARK
+    try:
+        from prefect.logging.formatters import PrefectFormatter
+    except ImportError:  # pragma: no cover - Prefect is a dependency
+        PrefectFormatter = None  # type: ignore[assignment,misc]
+    if PrefectFormatter is not None and isinstance(old, PrefectFormatter):
+        new: logging.Formatter = PrefectFormatter(
+            fmt.replace(_PREFECT_TIME, marked), old.datefmt,
+            flow_run_fmt=(old.flow_run_fmt or fmt).replace(_PREFECT_TIME, marked),
+            task_run_fmt=(old.task_run_fmt or fmt).replace(_PREFECT_TIME, marked))
+    else:
+        new = logging.Formatter(fmt.replace(_PREFECT_TIME, marked), old.datefmt)
+    new.converter = _hanoi_time  # type: ignore[method-assign]
+    new._quytrinh_hanoi = True  # type: ignore[attr-defined]
+    return new

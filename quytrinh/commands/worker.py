@@ -5,8 +5,11 @@
     quytrinh worker --sweep-every 30 --drain-poll 2
 
 The worker talks to the Prefect server at ``$PREFECT_API_URL`` (``quytrinh run``
-starts a local one) and to the database at ``$QUYTRINH_DATABASE_URL``. It
-registers two deployments, ``quytrinh-sweep-timers/quytrinh`` (interval
+starts a local one) and to the database at ``$QUYTRINH_DATABASE_URL``. At
+start-up it opens the database as every command does (migrating it on first
+use) and checks that a Prefect API answers; either failure is one Vietnamese
+line and exit status 1. Every console line is stamped in Hanoi time, marked
+``+07``. It registers two deployments, ``quytrinh-sweep-timers/quytrinh`` (interval
 schedule) and ``quytrinh-drain-outbox/quytrinh`` (woken when the outbox has
 due items), and runs their flow runs in this process (see
 ``workflows/worker.py`` and ``docs/prefect.md``). Several workers may run
@@ -15,7 +18,6 @@ against the same server and database.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import threading
@@ -26,14 +28,12 @@ import typer
 from engine.errors import QuytrinhError
 from quytrinh.messages import localized
 
-LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
-
 
 def _describe(outcome: Any) -> str:
     """One line per run, in Vietnamese, for the operator's terminal."""
-    from workflows.worker import DRAIN_FLOW
+    from workflows.worker import DRAIN_FLOW, stamp
 
-    when = dt.datetime.now(LOCAL_TZ).strftime("%H:%M:%S")
+    when = stamp()
     what = "Chạy hàng đợi việc máy" if outcome.flow == DRAIN_FLOW else "Quét thời hạn"
     if outcome.state == "Superseded":
         return f"{when} {what}: lượt trễ được gộp vào lượt mới nhất"
@@ -71,19 +71,25 @@ def worker(
     if not os.environ.get("PREFECT_API_URL"):
         raise localized(QuytrinhError("Chưa đặt PREFECT_API_URL: hãy chạy một máy chủ Prefect (`quytrinh run` "
                                       "chạy sẵn một máy chủ cục bộ) hoặc đặt PREFECT_API_URL=http://MÁY:4200/api."))
+    from engine.store import database_url, init_db
+    from quytrinh.commands.dossier import open_database
+
+    store = open_database(database_url(), init_db)  # one line on failure; migrates on first use
+
     import workflows  # noqa: F401  (Prefect defaults before Prefect loads)
-    from workflows.local import health_ok
-    from workflows.worker import Worker, WorkerConfig
+    from workflows.local import api_problem, check_api
+    from workflows.worker import Worker, WorkerConfig, use_hanoi_time_in_console_logs
 
     api = os.environ["PREFECT_API_URL"]
-    if not health_ok(api, timeout=5):
-        raise localized(QuytrinhError(f"Máy chủ Prefect ở {api} không trả lời; hãy khởi động nó hoặc sửa "
-                                      f"PREFECT_API_URL."))
+    problem = api_problem(check_api(api, timeout=5))
+    if problem:
+        raise localized(QuytrinhError(problem))
+    use_hanoi_time_in_console_logs()
     config = WorkerConfig(sweep_every=sweep_every, drain_poll=drain_poll, schedule_poll=schedule_poll,
                           dossier_tags=dossier_tags)
     if name:
         config.name = name
-    w = Worker(config)
+    w = Worker(config, store=store)
     try:
         w.register()
     except Exception as exc:  # noqa: BLE001 - Prefect/httpx errors become one line
@@ -105,10 +111,18 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    typer.echo(f"Worker {config.name}: Prefect {api}; quét thời hạn mỗi {sweep_every:g} s, "
-               f"kiểm tra hàng đợi mỗi {drain_poll:g} s. Ctrl-C để dừng.")
+    typer.echo(f"Worker {config.name}: Prefect {api}; cơ sở dữ liệu "
+               f"{store.engine.url.render_as_string(hide_password=True)}; quét thời hạn mỗi {sweep_every:g} s, "
+               f"kiểm tra hàng đợi mỗi {drain_poll:g} s; giờ trong nhật ký là giờ Việt Nam ({_mark()}). "
+               f"Ctrl-C để dừng.")
     w.serve(stop, on_run=lambda outcome: typer.echo(_describe(outcome)))
     typer.echo("Worker đã dừng.")
+
+
+def _mark() -> str:
+    from workflows.worker import HANOI_MARK
+
+    return f"UTC{HANOI_MARK}"
 
 
 def register(app: typer.Typer) -> None:
