@@ -130,10 +130,35 @@ def test_run_with_an_external_prefect_that_does_not_answer_stops_before_doing_an
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith(f"quytrinh: Máy chủ Prefect ở http://127.0.0.1:{down}/api (PREFECT_API_URL) "
-                               f"không trả lời; hãy khởi động nó"), lines[0]
+    assert lines[0].startswith(f"quytrinh: Không có gì trả lời ở http://127.0.0.1:{down}/api"), lines[0]
+    assert "máy chủ Prefect chưa chạy" in lines[0] and lines[0].endswith("chạy một máy chủ Prefect cục bộ."), lines[0]
     assert result.stdout == ""  # no step reported done: nothing validated, drawn, published or seeded
     assert not (tmp_path / "diagrams").exists() and not (tmp_path / "var" / "quytrinh.db").exists()
+
+
+def test_run_with_an_api_url_where_something_else_answers_says_it_is_not_prefect(tmp_path):
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = _env(tmp_path)
+        url = f"http://127.0.0.1:{server.server_address[1]}"  # a web server, not Prefect (and no /api)
+        env["PREFECT_API_URL"] = url
+        result = subprocess.run(
+            [sys.executable, "-m", "quytrinh.cli", "run", "--smoke",
+             "--catalogue", str(REPO / "procedures_yaml"), "--out", str(tmp_path / "diagrams"),
+             "--port", str(_free_port())],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and result.stdout == "", result.stdout + result.stderr
+    assert lines[0].startswith(f"quytrinh: Có máy chủ trả lời ở {url} nhưng đó không phải API Prefect"), lines[0]
+    assert "http://MÁY:4200/api" in lines[0]
 
 
 def _with_password(url: str) -> str:

@@ -118,14 +118,14 @@ def accounts_lines(users: list, no_demo: bool) -> list[str]:
 
 
 def _check_prefect(api: str) -> None:
-    """Refuse to start when the Prefect server ``$PREFECT_API_URL`` names does not answer (as ``quytrinh worker``)."""
+    """Refuse to start when ``$PREFECT_API_URL`` names no Prefect API that answers (the worker's own check)."""
     import workflows  # noqa: F401  (the project's Prefect defaults)
-    from workflows.local import health_ok
+    from workflows.local import api_problem, check_api
 
-    if not health_ok(api, timeout=5):
-        raise localized(QuytrinhError(f"Máy chủ Prefect ở {api} (PREFECT_API_URL) không trả lời; hãy khởi động nó, "
-                                      f"sửa PREFECT_API_URL, hoặc bỏ biến này để quytrinh run chạy một máy chủ "
-                                      f"cục bộ."))
+    problem = api_problem(check_api(api, timeout=5))
+    if problem:
+        raise localized(QuytrinhError(f"{problem} Hoặc bỏ biến PREFECT_API_URL để quytrinh run chạy một máy chủ "
+                                      f"Prefect cục bộ."))
 
 
 def port_problem(host: str, port: int) -> str | None:
