@@ -391,10 +391,37 @@ def leader_home(request: Request, user: WebUser = Depends(require_role(*VIEWERS)
 @router.get("/leader/procedures/{code}")
 def leader_procedure(request: Request, code: str, version: int | None = None,
                      user: WebUser = Depends(require_role(*VIEWERS))) -> Response:
+    return _procedure_page(request, user, code, version)
+
+
+def _procedure_page(request: Request, user: WebUser, code: str, version: int | None, *, status_code: int = 200,
+                    typed: dict[str, str] | None = None, field_errors: dict[str, str] | None = None) -> Response:
+    """The procedure page; ``typed``: what a refused decision form had (``decision_number``, ``decision_date``,
+    ``comment``), shown again; ``field_errors``: field -> what to fix (``decision_number``, ``decision_date``,
+    ``send_back_comment``), shown under the field; the first in the page's order gets the focus."""
     view = procedure_view(request, code, version)
     today = now_of(request).astimezone(HANOI).date().isoformat()
-    return render(request, "leader_procedure.html", {**view, "today": today,
-                                                     "may_decide": user.has("leader")})
+    field_errors = field_errors or {}
+    focus = next((f for f in DECISION_FIELDS if f in field_errors), None)
+    return render(request, "leader_procedure.html", {**view, "today": today, "may_decide": user.has("leader"),
+                                                     "typed": typed or {}, "field_errors": field_errors,
+                                                     "focus": focus}, status_code=status_code)
+
+
+#: The decision forms' fields, in the page's order (the first refused one gets the focus).
+DECISION_FIELDS = ("decision_number", "decision_date", "send_back_comment")
+
+#: The field an engine refusal of ``ap.approve`` / ``ap.send_back`` concerns, by the start of its message; any
+#: other refusal (the version's state, its lint errors) concerns the version and is shown at the top.
+REFUSED_FIELDS = (("the decision number", "decision_number"), ("decision number '", "decision_number"),
+                  ("the decision date", "decision_date"), ("say what to change", "send_back_comment"))
+
+
+def _refused_field(exc: QuytrinhError) -> str | None:
+    """The form field ``exc`` (an engine refusal) is about, or None when it is about no single field."""
+    if not isinstance(exc, ap.ApprovalError):
+        return None
+    return next((f for start, f in REFUSED_FIELDS if str(exc).startswith(start)), None)
 
 
 def _decision_error(request: Request, exc: QuytrinhError, back: str) -> Response:
@@ -403,28 +430,57 @@ def _decision_error(request: Request, exc: QuytrinhError, back: str) -> Response
     elif isinstance(exc, NotAuthorized):
         message = "Chỉ lãnh đạo UBND mới phê duyệt hoặc trả lại quy trình."
     elif isinstance(exc, NotFound):
-        message = "Không có phiên bản quy trình này."
+        message = "Không có phiên bản này."
     else:
         message = "Không thực hiện được thao tác; phiên bản quy trình chưa thay đổi."
     flash(request, message, "error")
     return RedirectResponse(back, status_code=303)
 
 
+def _refused_fields(request: Request, user: WebUser, code: str, version: int, back: str, typed: dict[str, str],
+                    errors: dict[str, str], unchanged: str) -> Response:
+    """The page again (422) with what was typed and each message under its field (``unchanged``, what did not
+    happen, appended). When the version no longer waits for a decision (a colleague decided meanwhile) the
+    forms are gone: the banner says so instead."""
+    try:
+        draft = ap.get_draft(store_of(request), code, version)
+    except NotFound:
+        flash(request, "Không có phiên bản này.", "error")
+        return RedirectResponse(back, status_code=303)
+    if draft.status != ap.SUBMITTED:
+        flash(request, f"Phiên bản {version} không còn chờ phê duyệt (đang ở trạng thái "
+                       f"“{ap.STATE_LABELS[draft.status]}”); trang đã được tải lại.", "error")
+        return RedirectResponse(back, status_code=303)
+    said = {f: m if unchanged.lower().rstrip(".") in m.lower() else f"{m} {unchanged}" for f, m in errors.items()}
+    return _procedure_page(request, user, code, version, status_code=422, typed=typed, field_errors=said)
+
+
 @router.post("/leader/procedures/{code}/{version}/approve")
 def leader_approve(request: Request, code: str, version: int, decision_number: str = Form(""),
                    decision_date: str = Form(""), user: WebUser = Depends(require_role("leader"))) -> Response:
     back = f"/leader/procedures/{code}?version={version}"
-    try:
-        date = dt.date.fromisoformat(decision_date.strip())
-    except ValueError:
-        flash(request, "Ngày quyết định không hợp lệ (nhập theo dạng ngày/tháng/năm).", "error")
-        return RedirectResponse(back, status_code=303)
+    typed = {"decision_number": decision_number, "decision_date": decision_date}
+    errors: dict[str, str] = {}  # field -> what to fix
+    date: dt.date | None = None
+    if decision_date.strip():
+        try:
+            date = dt.date.fromisoformat(decision_date.strip())
+        except ValueError:
+            errors["decision_date"] = "Ngày quyết định không hợp lệ (nhập theo dạng ngày/tháng/năm)."
     units, templates = context_of(request)
     try:
+        # without a date the engine still checks the number first, then asks for the date: nothing is written
         row = ap.approve(store_of(request), code, version, actor=user.actor, decision_number=decision_number,
-                         decision_date=date, now=now_of(request), templates=templates, units=units)
+                         decision_date=date, now=now_of(request), templates=templates,  # type: ignore[arg-type]
+                         units=units)
     except QuytrinhError as exc:
-        return _decision_error(request, exc, back)
+        field = _refused_field(exc)
+        if field is None:
+            return _decision_error(request, exc, back)
+        errors = {field: exc.vi, **errors}  # an unreadable date keeps its own message
+        errors = {f: errors[f] for f in DECISION_FIELDS if f in errors}
+        return _refused_fields(request, user, code, version, back, typed, errors,
+                               "Phiên bản chưa được phê duyệt.")
     flash(request, f"Đã phê duyệt phiên bản {row.number} theo Quyết định số {row.decision_number} "
                    f"ngày {row.decision_date:%d/%m/%Y}. Hồ sơ tiếp nhận từ nay theo phiên bản này; "
                    "hồ sơ đang giải quyết giữ phiên bản cũ.", "success")
@@ -438,7 +494,11 @@ def leader_send_back(request: Request, code: str, version: int, comment: str = F
     try:
         ap.send_back(store_of(request), code, version, actor=user.actor, comment=comment, now=now_of(request))
     except QuytrinhError as exc:
-        return _decision_error(request, exc, back)
+        field = _refused_field(exc)
+        if field is None:
+            return _decision_error(request, exc, back)
+        return _refused_fields(request, user, code, version, back, {"comment": comment}, {field: exc.vi},
+                               "Phiên bản chưa được trả lại.")
     flash(request, f"Đã trả lại phiên bản {version} cho Phòng Nội vụ để sửa.", "success")
     return RedirectResponse(back, status_code=303)
 
