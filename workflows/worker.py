@@ -30,6 +30,15 @@ it, keeps polling, and logs that the cause answers again only when a call to
 it succeeded; then the outbox (which waited) is drained and the sweep catches
 up. While the database is down no run is executed (it would only fail with a
 traceback); the due runs wait and the newest executes when it is back.
+
+A deployment the Prefect server no longer has is not an outage: an operator
+deleted it (or the sweep's schedule) in the Prefect UI, or the server's
+database was reset behind the same URL. Then no run of it ever comes due and
+creating a drain run answers 404. Every turn of the schedule loop reads the
+two deployments back (one filtered query), and a 404 on a drain run makes the
+drain loop do the same; what is missing is registered again, as at start-up,
+and said in one line (:meth:`Worker.check_deployments`). A deployment or
+schedule the operator *paused* is left as it is.
 """
 
 from __future__ import annotations
@@ -120,6 +129,20 @@ def outage_cause(exc: BaseException) -> str | None:
     return None
 
 
+def is_not_found(exc: BaseException) -> bool:
+    """Whether ``exc`` is the Prefect API answering 404 (``ObjectNotFound`` or an HTTP status error)."""
+    import httpx
+    from prefect.exceptions import ObjectNotFound
+
+    if isinstance(exc, ObjectNotFound):
+        return True
+    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 404
+
+
+#: Why a deployment is registered again (see :meth:`Worker.check_deployments`).
+GONE, UNSCHEDULED = "gone", "unscheduled"
+
+
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
@@ -200,6 +223,7 @@ class Worker:
         self.store = store or get_store()
         self.deployment_ids: dict[str, UUID] = {}
         self.outages = Outages(describe=self._where)
+        self._registering = threading.Lock()  # one loop at a time registers a missing deployment again
 
     def _where(self, cause: str) -> str:
         if cause == PREFECT:
@@ -224,20 +248,135 @@ class Worker:
             description="Quét thời hạn: sắp đến hạn, quá hạn, dự thảo phiếu xin lỗi (Mẫu 04).")
         return [drain, sweep]
 
-    def register(self) -> dict[str, UUID]:
+    def register(self, only: set[str] | None = None) -> dict[str, UUID]:
         """Create or update the deployments in the Prefect API.
+
+        Parameters
+        ----------
+        only : set of str, optional
+            The flow names whose deployments to apply (all when None); the
+            others keep their id and are not touched (a schedule an operator
+            paused stays paused).
 
         Returns
         -------
         dict
             Flow name -> deployment id.
         """
-        ids = {}
+        ids = dict(self.deployment_ids) if only is not None else {}
         for dep in self.deployments():
-            ids[dep.flow_name] = dep.apply()
+            if only is None or dep.flow_name in only:
+                try:
+                    ids[dep.flow_name] = dep.apply()
+                except Exception as exc:  # noqa: BLE001
+                    if not is_not_found(exc):
+                        raise
+                    # Deleted between apply's read and its update (an operator, a reset): create it.
+                    ids[dep.flow_name] = dep.apply()
         self.outages.reached(PREFECT)
         self.deployment_ids = ids
         return ids
+
+    def missing_deployments(self, client: Any) -> dict[str, str]:
+        """What the Prefect server lacks of the registered deployments (one filtered read).
+
+        Returns
+        -------
+        dict
+            Flow name -> :data:`GONE` (no such deployment: deleted, or the
+            server's database reset) or :data:`UNSCHEDULED` (the sweep
+            deployment without any schedule). A paused deployment or an
+            inactive schedule is not missing: an operator paused it.
+        """
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+        ids = dict(self.deployment_ids)
+        found = {dep.id: dep for dep in client.read_deployments(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(ids.values()))))}
+        self.outages.reached(PREFECT)
+        missing = {}
+        for flow_name, dep_id in ids.items():
+            dep = found.get(dep_id)
+            if dep is None:
+                missing[flow_name] = GONE
+            elif flow_name == SWEEP_FLOW and not dep.schedules:
+                missing[flow_name] = UNSCHEDULED
+        return missing
+
+    def check_deployments(self) -> dict[str, str]:
+        """Register again, as at start-up, a deployment the Prefect server no longer has; one line when it did.
+
+        An operator deleted the deployment or the sweep's schedule in the
+        Prefect UI, or the server's database was reset behind the same URL:
+        Prefect answers, but no run of the deployment ever comes due again and
+        creating a drain run answers 404. This is not an outage (nothing to
+        wait for): the worker applies the missing deployments again. A
+        deployment that another worker already registered again is only
+        adopted (its new id), without a line.
+
+        Returns
+        -------
+        dict
+            Flow name -> :data:`GONE` or :data:`UNSCHEDULED`, for what this
+            call registered again (empty when nothing was missing).
+        """
+        if not self.deployment_ids:
+            self.register()
+            return {}
+        stale = dict(self.deployment_ids)
+        with self._client() as client:
+            missing = self.missing_deployments(client)
+        if not missing:
+            return {}
+        with self._registering:
+            if self.deployment_ids != stale:  # the other loop registered them meanwhile
+                return {}
+            adopted = dict(stale)
+            with self._client() as client:
+                for flow_name in [f for f, why in missing.items() if why == GONE]:
+                    try:
+                        dep = client.read_deployment_by_name(f"{flow_name}/{DEPLOYMENT}")
+                    except Exception as exc:  # noqa: BLE001
+                        if not is_not_found(exc):
+                            raise
+                        continue
+                    if flow_name != SWEEP_FLOW or dep.schedules:  # another worker registered it again
+                        adopted[flow_name] = dep.id
+                        del missing[flow_name]
+            self.deployment_ids = adopted
+            if missing:
+                self.register(only=set(missing))
+                self._log_registered_again(missing)
+        return missing
+
+    def _log_registered_again(self, missing: dict[str, str]) -> None:
+        what = []
+        for flow_name, why in sorted(missing.items()):
+            if why == GONE:
+                what.append(f"không còn deployment {flow_name}/{DEPLOYMENT}")
+            else:
+                what.append(f"deployment {flow_name}/{DEPLOYMENT} không còn lịch chạy")
+        log.warning("Trên máy chủ Prefect %s, %s (bị xóa trên giao diện Prefect, hoặc cơ sở dữ liệu của máy chủ "
+                    "Prefect được làm mới); worker đã đăng ký lại như khi khởi động: quét thời hạn theo lịch mỗi "
+                    "%g s, hàng đợi việc máy chạy qua Prefect như trước. Muốn dừng quét thời hạn, hãy tạm dừng "
+                    "(Pause) deployment thay vì xóa.", self._where(PREFECT), "; ".join(what),
+                    self.config.sweep_every)
+
+    def _create_run(self, flow_name: str, **kwargs: Any) -> Any:
+        """A run of ``flow_name``'s deployment; on a 404, the deployment is registered again and the run created on it."""
+        dep_id = self.deployment_ids[flow_name]
+        try:
+            with self._client() as client:
+                return client.create_flow_run_from_deployment(dep_id, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if not is_not_found(exc):
+                raise
+            self.outages.reached(PREFECT)  # a 404 is Prefect answering
+            self.check_deployments()
+            if self.deployment_ids.get(flow_name) == dep_id:  # it was not the deployment that was missing
+                raise
+        with self._client() as client:
+            return client.create_flow_run_from_deployment(self.deployment_ids[flow_name], **kwargs)
 
     def check_database(self) -> None:
         """One cheap query of the outbox; raises the driver's error when the database does not answer."""
@@ -308,6 +447,8 @@ class Worker:
 
         if not self.deployment_ids:
             self.register()
+        # A deleted deployment (or schedule) has no due run ever again, and says nothing: look every turn.
+        self.check_deployments()
         now = now or utcnow()
         with self._client() as client:
             runs = client.get_scheduled_flow_runs_for_deployments(
@@ -338,11 +479,8 @@ class Worker:
         """Create a run of the drain deployment and execute it here at once."""
         if not self.deployment_ids:
             self.register()
-        with self._client() as client:
-            fr = client.create_flow_run_from_deployment(
-                self.deployment_ids[DRAIN_FLOW],
-                parameters={"worker": self.config.name, "dossier_tags": self.config.dossier_tags},
-                tags=["quytrinh", "woken"])
+        fr = self._create_run(DRAIN_FLOW, tags=["quytrinh", "woken"],
+                              parameters={"worker": self.config.name, "dossier_tags": self.config.dossier_tags})
         self.outages.reached(PREFECT)
         return self.execute(fr)
 
@@ -359,8 +497,7 @@ class Worker:
         if not self.deployment_ids:
             self.register()
         self.check_database()
-        with self._client() as client:
-            fr = client.create_flow_run_from_deployment(self.deployment_ids[SWEEP_FLOW], tags=["quytrinh", "once"])
+        fr = self._create_run(SWEEP_FLOW, tags=["quytrinh", "once"])
         outcomes = [self.execute(fr)]
         drained = self.drain_if_due()
         if drained is not None:
