@@ -5,7 +5,13 @@ user add --password`` stores too); legacy PBKDF2-SHA256 hashes are accepted and
 upgraded to Argon2id the first time the user signs in.
 
 The session is a cookie signed with itsdangerous (HttpOnly, SameSite=Lax); it
-holds the user's id, a random session id, and the time it was issued. The CSRF
+holds the user's id, a random session id, the time it was issued, and the
+user's *credential mark*: an HMAC, under the secret key, of the user's id and
+stored password hash (:meth:`SessionCodec.credential_mark`). API bearer tokens
+carry the same mark. Every request compares it with the mark of the user's
+current row, so changing a password (which stores a new hash, with a new salt)
+ends every session and token issued before; a user made inactive or removed is
+refused too. The CSRF
 token is an HMAC of the session id under the secret key: a synchronizer token
 bound to the session, never stored elsewhere, which a page from another site
 can neither read nor forge.
@@ -68,8 +74,11 @@ verify_password = _services.check_password
 needs_upgrade = _services.password_needs_upgrade
 
 
-def set_password(db: Any, username: str, password: str) -> None:
-    """Store an Argon2id hash of ``password`` for an existing user.
+def set_password(db: Any, username: str, password: str) -> str:
+    """Store an Argon2id hash of ``password`` for an existing user; returns the hash stored.
+
+    The user's web sessions and API tokens issued before end (their credential
+    mark no longer matches the stored hash).
 
     Raises
     ------
@@ -85,8 +94,15 @@ def set_password(db: Any, username: str, password: str) -> None:
         user = s.exec(select(User).where(User.username == username)).first()
         if user is None:
             raise NotFound(f"user '{username}' does not exist")
-        user.password_hash = hash_password(password)
+        digest = hash_password(password)
+        user.password_hash = digest
         s.add(user)
+    return digest
+
+
+def password_stamp(password_hash: str | None) -> str:
+    """A digest of a stored password hash, kept with the signed-in user instead of the hash itself."""
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- sessions
@@ -99,13 +115,14 @@ class SessionData:
     sid: str
     user_id: int | None = None
     flash: list[tuple[str, str]] = field(default_factory=list)  # (kind, message) shown once
+    mark: str | None = None  # the user's credential mark when signed in (SessionCodec.credential_mark)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sid": self.sid, "uid": self.user_id, "flash": self.flash}
+        return {"sid": self.sid, "uid": self.user_id, "flash": self.flash, "cm": self.mark}
 
     @classmethod
-    def new(cls, user_id: int | None = None) -> "SessionData":
-        return cls(sid=secrets.token_urlsafe(18), user_id=user_id)
+    def new(cls, user_id: int | None = None, mark: str | None = None) -> "SessionData":
+        return cls(sid=secrets.token_urlsafe(18), user_id=user_id, mark=mark)
 
 
 class SessionCodec:
@@ -131,7 +148,9 @@ class SessionCodec:
             return None
         uid = raw.get("uid")
         flash = [tuple(x) for x in raw.get("flash") or [] if isinstance(x, list) and len(x) == 2]
-        return SessionData(sid=raw["sid"], user_id=uid if isinstance(uid, int) else None, flash=flash)  # type: ignore[arg-type]
+        mark = raw.get("cm")
+        return SessionData(sid=raw["sid"], user_id=uid if isinstance(uid, int) else None, flash=flash,  # type: ignore[arg-type]
+                           mark=mark if isinstance(mark, str) else None)
 
     def csrf_token(self, sid: str) -> str:
         """The CSRF token of session ``sid``."""
@@ -141,19 +160,31 @@ class SessionCodec:
         """Whether ``token`` is the CSRF token of session ``sid`` (constant time)."""
         return bool(token) and hmac.compare_digest(self.csrf_token(sid), str(token))
 
-    # API bearer tokens: the same signature, a different salt.
-    def api_token(self, user_id: int) -> str:
-        """A bearer token for the REST API (valid :attr:`max_age` seconds)."""
-        return URLSafeTimedSerializer(self.secret, salt="quytrinh-api").dumps({"uid": user_id})
+    # Credential marks: a session or token is valid only while the user's stored password hash is unchanged.
+    def credential_mark(self, user_id: int, stamp: str) -> str:
+        """The mark of user ``user_id`` whose stored password hash has :func:`password_stamp` ``stamp``."""
+        msg = f"credential:{user_id}:{stamp}".encode()
+        return hmac.new(self.secret.encode(), msg, hashlib.sha256).hexdigest()[:32]
 
-    def api_user(self, token: str) -> int | None:
-        """The user id of a bearer token, or None when it is forged or expired."""
+    def credential_ok(self, user_id: int, stamp: str, mark: str | None) -> bool:
+        """Whether ``mark`` (from a session or a token) is the user's current mark (constant time)."""
+        return bool(mark) and hmac.compare_digest(self.credential_mark(user_id, stamp), str(mark))
+
+    # API bearer tokens: the same signature, a different salt.
+    def api_token(self, user_id: int, mark: str) -> str:
+        """A bearer token for the REST API (valid :attr:`max_age` seconds, and while ``mark`` is the user's)."""
+        return URLSafeTimedSerializer(self.secret, salt="quytrinh-api").dumps({"uid": user_id, "cm": mark})
+
+    def api_user(self, token: str) -> tuple[int, str | None] | None:
+        """(user id, credential mark) of a bearer token, or None when it is forged or expired."""
         try:
             raw = URLSafeTimedSerializer(self.secret, salt="quytrinh-api").loads(token, max_age=self.max_age)
         except (BadSignature, ValueError, TypeError):
             return None
-        uid = raw.get("uid") if isinstance(raw, dict) else None
-        return uid if isinstance(uid, int) else None
+        if not isinstance(raw, dict) or not isinstance(raw.get("uid"), int):
+            return None
+        mark = raw.get("cm")
+        return raw["uid"], mark if isinstance(mark, str) else None
 
 
 # --------------------------------------------------------------------------- throttling

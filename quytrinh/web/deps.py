@@ -67,6 +67,8 @@ class WebUser:
     role: str
     role_title: str
     roles: frozenset[str] = field(default_factory=frozenset)
+    #: :func:`quytrinh.web.auth.password_stamp` of the stored password hash (sessions and tokens are bound to it)
+    stamp: str = field(default="", repr=False)
 
     @property
     def actor(self) -> Actor:
@@ -101,6 +103,7 @@ def web_roles(username: str, unit_id: str, unit_kind: str, role: str) -> frozens
 def load_user(store: Any, user_id: int) -> WebUser | None:
     """The active user with this id, as a :class:`WebUser` (None when missing or inactive)."""
     from engine.store import UnitRow, User
+    from quytrinh.web.auth import password_stamp
 
     with store.session() as s:
         u = s.get(User, user_id)
@@ -111,7 +114,7 @@ def load_user(store: Any, user_id: int) -> WebUser | None:
     kind = unit.kind if unit else ""
     title = (unit.roles or {}).get(u.role, u.role) if unit else u.role
     return WebUser(u.id, u.username, u.full_name, u.unit_id, unit_name, kind, u.role, title,  # type: ignore[arg-type]
-                   web_roles(u.username, u.unit_id, kind, u.role))
+                   web_roles(u.username, u.unit_id, kind, u.role), password_stamp(u.password_hash))
 
 
 # --------------------------------------------------------------------------- app state
@@ -144,8 +147,13 @@ class NotSignedIn(Exception):
     """Raised by :func:`current_user` on a page that needs a signed-in user (redirects to /login)."""
 
 
-#: Seconds a signed-in user's row is reused between requests (a deactivated user is out within this time).
+#: Seconds a signed-in user's row is reused between requests (a deactivated user, or one whose password
+#: changed, is out within this time).
 USER_CACHE_SECONDS = 5.0
+
+#: Shown on the sign-in page when a session ends because its user's password changed or the user was disabled.
+SESSION_ENDED = "Phiên đăng nhập đã hết hiệu lực (mật khẩu đã được đổi hoặc tài khoản đã ngừng hoạt động); " \
+                "hãy đăng nhập lại."
 
 
 def _cache_lookup(request: Request, user_id: int) -> tuple[bool, WebUser | None]:
@@ -184,6 +192,24 @@ async def cached_user_async(request: Request, user_id: int) -> WebUser | None:
     return await run_in_threadpool(cached_user, request, user_id)
 
 
+def credential_valid(request: Request, user: WebUser | None, mark: str | None) -> bool:
+    """Whether ``user`` (None: missing or inactive) is still the one a session or token with ``mark`` was
+    issued to: the mark is that of the user's current password hash."""
+    return user is not None and request.app.state.codec.credential_ok(user.id, user.stamp, mark)
+
+
+def _session_user(request: Request, session: Any, user: WebUser | None) -> WebUser | None:
+    """``user`` when the session's credential mark is still valid; else the session is signed out, with
+    :data:`SESSION_ENDED` shown on the next page (the sign-in page), and None."""
+    if credential_valid(request, user, session.mark):
+        return user
+    session.user_id, session.mark = None, None
+    if ("error", SESSION_ENDED) not in session.flash:
+        session.flash.append(("error", SESSION_ENDED))
+    request.state.session_dirty = True
+    return None
+
+
 def optional_user(request: Request) -> WebUser | None:
     """The signed-in user, or None."""
     if hasattr(request.state, "user"):
@@ -191,7 +217,7 @@ def optional_user(request: Request) -> WebUser | None:
     session = getattr(request.state, "session", None)
     user = None
     if session is not None and session.user_id is not None:
-        user = cached_user(request, session.user_id)
+        user = _session_user(request, session, cached_user(request, session.user_id))
     request.state.user = user
     return user
 
@@ -206,7 +232,7 @@ async def current_user(request: Request) -> WebUser:
         session = getattr(request.state, "session", None)
         user = None
         if session is not None and session.user_id is not None:
-            user = await cached_user_async(request, session.user_id)
+            user = _session_user(request, session, await cached_user_async(request, session.user_id))
         request.state.user = user
     if request.state.user is None:
         raise NotSignedIn()

@@ -1,7 +1,8 @@
 """The REST API under ``/api`` (documented at ``/docs`` and ``/openapi.json``).
 
 Authentication: ``POST /api/auth/token`` with ``{"username", "password"}``
-returns a signed bearer token (valid 12 hours); send it as
+returns a signed bearer token (valid 12 hours, and only until the user's
+password changes or the account is disabled); send it as
 ``Authorization: Bearer <token>``. A browser session cookie is accepted too,
 and then an unsafe request must carry the session's CSRF token in the
 ``X-CSRF-Token`` header.
@@ -25,7 +26,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from engine import services as sv
-from quytrinh.web.deps import UNSAFE_METHODS, WebUser, cached_user_async, now_of, store_of
+from quytrinh.web.deps import UNSAFE_METHODS, WebUser, cached_user_async, credential_valid, now_of, store_of
 from quytrinh.web.routes_staff import _sort_key
 
 OWN_CSRF = True  # bearer tokens need no CSRF token; cookie sessions are checked in api_user
@@ -54,22 +55,29 @@ async def api_user(request: Request) -> WebUser:
     codec = request.app.state.codec
     header = request.headers.get("authorization", "")
     uid: int | None = None
+    mark: str | None = None
     if header.lower().startswith("bearer "):
-        uid = codec.api_user(header[7:].strip())
-        if uid is None:
+        claims = codec.api_user(header[7:].strip())
+        if claims is None:
             raise HTTPException(401, "invalid or expired token; get a new one: POST /api/auth/token",
                                 headers={"WWW-Authenticate": "Bearer"})
+        uid, mark = claims
     else:
         session = request.state.session
         if session.user_id is not None:
             if request.method in UNSAFE_METHODS and not codec.csrf_ok(session.sid, request.headers.get("x-csrf-token")):
                 raise HTTPException(403, "a session-cookie request must send the X-CSRF-Token header")
-            uid = session.user_id
-    user = await cached_user_async(request, uid) if uid is not None else None
-    if user is None:
+            uid, mark = session.user_id, session.mark
+    if uid is None:
         raise HTTPException(401, "sign in first: POST /api/auth/token, then send Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
-    return user
+    user = await cached_user_async(request, uid)
+    # A token or session is bound to the user's password hash: a password change (or a disabled user) ends it.
+    if not credential_valid(request, user, mark):
+        raise HTTPException(401, "the session or token is no longer valid (the password was changed or the "
+                                 "account disabled); sign in again: POST /api/auth/token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return user  # type: ignore[return-value]  (credential_valid is False for None)
 
 
 # --------------------------------------------------------------------------- models
@@ -260,8 +268,10 @@ def token(request: Request, body: TokenIn) -> TokenOut:
             raise HTTPException(429, f"too many failed sign-ins; retry in {math.ceil(wait)} s",
                                 headers={"Retry-After": str(math.ceil(wait))})
         raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+    from quytrinh.web.routes_auth import credential_mark
+
     codec = request.app.state.codec
-    return TokenOut(access_token=codec.api_token(user.id), expires_in=codec.max_age)
+    return TokenOut(access_token=codec.api_token(user.id, credential_mark(request, user)), expires_in=codec.max_age)
 
 
 @router.get("/me", response_model=MeOut, responses={401: ERRORS[401]})

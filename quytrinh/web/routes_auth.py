@@ -54,9 +54,14 @@ def authenticate(request: Request, username: str, password: str) -> tuple[Any, f
         throttle.failed(username, client, now)
         return None, 0.0
     throttle.succeeded(username, client)
-    if auth.needs_upgrade(user.password_hash):
-        auth.set_password(store, user.username, password)
+    if auth.needs_upgrade(user.password_hash):  # the session or token is bound to the hash now stored
+        user.password_hash = auth.set_password(store, user.username, password)
     return user, 0.0
+
+
+def credential_mark(request: Request, user: Any) -> str:
+    """The credential mark a new session or token of ``user`` (an ``engine.store.User``) carries."""
+    return request.app.state.codec.credential_mark(user.id, auth.password_stamp(user.password_hash))
 
 
 _DUMMY_HASH = auth.hash_password("quytrinh-dummy-password")
@@ -95,7 +100,8 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
         return render(request, "login.html", {"next": next, "username": username,
                                               "error": "Tên đăng nhập hoặc mật khẩu không đúng."}, status_code=401)
     # A new session id at sign-in (no session fixation); the CSRF token changes with it.
-    request.state.session = auth.SessionData.new(user.id)
+    # The session is bound to the stored password hash: a password change ends it (deps.optional_user).
+    request.state.session = auth.SessionData.new(user.id, credential_mark(request, user))
     request.state.session_dirty = True
     return RedirectResponse(_safe_next(next), status_code=303)
 

@@ -1,0 +1,186 @@
+"""A password change, or a disabled account, ends the user's web sessions and API tokens issued before it.
+
+A signed-in user's row is reused for ``deps.USER_CACHE_SECONDS`` (5 s) between
+requests; the tests empty the app's cache (``forget_cached_users``) where a
+real server would have let those seconds pass.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from tests.web.conftest import PASSWORD, csrf_of, sign_in
+
+ENDED = "Phiên đăng nhập đã hết hiệu lực"
+
+
+def forget_cached_users(web) -> None:
+    """What 5 seconds do to the app's cache of signed-in users' rows."""
+    web.app.state.user_cache.clear()
+
+
+def set_active(web, username: str, active: bool) -> None:
+    from sqlmodel import select
+
+    from engine.store import User
+
+    with web.store.write() as s:
+        s.exec(select(User).where(User.username == username)).one().active = active
+
+
+def token_of(client, username: str, password: str = PASSWORD) -> dict[str, str]:
+    r = client.post("/api/auth/token", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def signed_in(client) -> bool:
+    """The inbox opens (no redirect to the sign-in page)."""
+    return client.get("/inbox", follow_redirects=False).status_code == 200
+
+
+def assert_sent_to_sign_in(client, path: str = "/inbox") -> None:
+    """``path`` sends the client to the sign-in page, which says the session has ended."""
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    assert unquote(r.headers["location"]) == f"/login?next={path}"
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200 and "Đăng nhập" in page.text
+    assert f"{ENDED} (mật khẩu đã được đổi hoặc tài khoản đã ngừng hoạt động); hãy đăng nhập lại." in page.text
+    # Said once: the next page no longer shows it, and the client stays signed out.
+    again = client.get("/login")
+    assert ENDED not in again.text
+    assert client.get(path, follow_redirects=False).status_code == 303
+
+
+def test_set_password_ends_the_users_web_sessions_but_not_other_users(web, client_for):
+    from quytrinh.web.auth import set_password
+
+    leaked = client_for("motcua")  # where the leaked password was used
+    other = client_for("tckh_cv")  # every test user has the same password hash: the mark is per user
+    assert signed_in(leaked) and signed_in(other)
+    set_password(web.store, "motcua", "mat-khau-moi-1")
+    forget_cached_users(web)
+    assert_sent_to_sign_in(leaked)
+    assert signed_in(other)
+    # The old password no longer signs in; the new one does, and its session lasts.
+    assert sign_in(client_for(), "motcua", PASSWORD).status_code == 401
+    fresh = client_for()
+    assert sign_in(fresh, "motcua", "mat-khau-moi-1").status_code == 303
+    assert fresh.get("/inbox", follow_redirects=False).status_code == 200
+    forget_cached_users(web)
+    assert fresh.get("/inbox", follow_redirects=False).status_code == 200
+
+
+def test_the_cli_user_password_ends_the_users_web_sessions_and_tokens(web, client_for, monkeypatch):
+    """``quytrinh user password`` writes the hash itself, from another process: the same effect."""
+    from typer.testing import CliRunner
+
+    from quytrinh.cli import app as cli_app
+
+    browser = client_for("motcua")
+    api = client_for()
+    headers = token_of(api, "motcua")
+    assert browser.get("/inbox", follow_redirects=False).status_code == 200
+    assert api.get("/api/me", headers=headers).status_code == 200
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", web.runtime.url)
+    monkeypatch.delenv("QUYTRINH_USER", raising=False)
+    result = CliRunner().invoke(cli_app, ["user", "password", "motcua"], input="doi-vi-lo-1\ndoi-vi-lo-1\n")
+    assert result.exit_code == 0 and "Đã đổi mật khẩu cho motcua." in result.stdout, result.output
+    forget_cached_users(web)
+    assert_sent_to_sign_in(browser)
+    r = api.get("/api/me", headers=headers)
+    assert r.status_code == 401 and r.json()["error"] == "not_authenticated"
+    assert "no longer valid" in r.json()["message"] and "POST /api/auth/token" in r.json()["message"]
+    assert api.get("/api/me", headers=token_of(api, "motcua", "doi-vi-lo-1")).json()["username"] == "motcua"
+
+
+def test_a_password_change_ends_api_tokens_and_cookie_sessions_on_the_api(web, client_for):
+    from quytrinh.web.auth import set_password
+
+    c = client_for()
+    old, kept = token_of(c, "motcua"), token_of(c, "tckh_cv")
+    browser = client_for("motcua")
+    csrf = csrf_of(browser.get("/inbox").text)
+    assert c.get("/api/tasks", headers=old).status_code == 200
+    assert browser.get("/api/me").status_code == 200
+    set_password(web.store, "motcua", "mat-khau-moi-2")
+    forget_cached_users(web)
+    for r in (c.get("/api/tasks", headers=old),
+              c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "Hộ kinh doanh Bình An"},
+                     headers=old),
+              browser.get("/api/me"),
+              browser.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "Hộ kinh doanh Bình An"},
+                           headers={"X-CSRF-Token": csrf})):
+        assert r.status_code == 401 and r.json()["error"] == "not_authenticated", r.text
+    assert c.get("/api/me", headers=kept).json()["username"] == "tckh_cv"
+    assert c.get("/api/me", headers=token_of(c, "motcua", "mat-khau-moi-2")).json()["username"] == "motcua"
+
+
+def test_a_disabled_user_is_signed_out_with_the_message_and_their_token_refused(web, client_for):
+    browser = client_for("motcua")
+    api = client_for()
+    headers = token_of(api, "motcua")
+    assert browser.get("/inbox", follow_redirects=False).status_code == 200
+    set_active(web, "motcua", False)
+    forget_cached_users(web)
+    assert_sent_to_sign_in(browser)
+    assert api.get("/api/me", headers=headers).status_code == 401
+    assert sign_in(client_for(), "motcua").status_code == 401
+    # Enabled again: the browser was signed out and stays so; a token (nothing to sign out) is bound to the
+    # unchanged password hash and works again until it expires; a password change ends it for good.
+    set_active(web, "motcua", True)
+    forget_cached_users(web)
+    assert browser.get("/inbox", follow_redirects=False).status_code == 303
+    assert api.get("/api/me", headers=headers).status_code == 200
+
+
+def test_a_session_or_token_without_a_credential_mark_is_refused(web, client_for):
+    """Cookies and tokens signed before sessions were bound to the password (or forged from a
+    signed payload without the mark) do not sign anyone in."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    from engine.store import User
+    from sqlmodel import select
+
+    from quytrinh.web.auth import SESSION_COOKIE, SessionData, password_stamp
+
+    with web.store.session() as s:
+        uid = s.exec(select(User).where(User.username == "motcua")).one().id
+    codec = web.app.state.codec
+    c = client_for()
+    c.cookies.set(SESSION_COOKIE, codec.dumps(SessionData(sid="s-cu", user_id=uid)))
+    assert_sent_to_sign_in(c)
+    old_token = URLSafeTimedSerializer(codec.secret, salt="quytrinh-api").dumps({"uid": uid})
+    assert c.get("/api/me", headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
+    # A mark made for another user (or another hash) does not fit this user.
+    with web.store.session() as s:
+        other = s.exec(select(User).where(User.username == "tckh_cv")).one()
+    forged = codec.dumps(SessionData(sid="s-x", user_id=uid,
+                                     mark=codec.credential_mark(other.id, password_stamp(other.password_hash))))
+    c2 = client_for()
+    c2.cookies.set(SESSION_COOKIE, forged)
+    assert c2.get("/inbox", follow_redirects=False).status_code == 303
+
+
+def test_a_legacy_hash_upgraded_at_sign_in_keeps_the_session_it_opens(web, client_for):
+    """The sign-in that replaces a PBKDF2 hash by an Argon2id one binds its session and token to the new hash."""
+    import hashlib
+
+    from sqlmodel import select
+
+    from engine.services import add_user
+    from engine.store import User
+
+    for name in ("cv_cu", "cv_cu_api"):
+        add_user(web.store, name, unit="phong_tckh", role="staff", now=web.clock())
+        salt = b"0123456789abcdef"
+        legacy = "pbkdf2_sha256$1000$" + salt.hex() + "$" + hashlib.pbkdf2_hmac(
+            "sha256", b"mat-khau-cu", salt, 1000).hex()
+        with web.store.write() as s:
+            s.exec(select(User).where(User.username == name)).one().password_hash = legacy
+    c = client_for()
+    assert sign_in(c, "cv_cu", "mat-khau-cu").status_code == 303
+    assert c.get("/inbox", follow_redirects=False).status_code == 200
+    api = client_for()
+    assert api.get("/api/me", headers=token_of(api, "cv_cu_api", "mat-khau-cu")).json()["username"] == "cv_cu_api"
