@@ -107,12 +107,15 @@ FIELD_LABELS = {
 class ApprovalError(IllegalAction):
     """An approval action is not allowed in the draft's state (or its content is frozen).
 
-    ``vi`` is the same message in Vietnamese, for the web pages.
+    ``vi`` is the same message in Vietnamese, for the web pages; ``field`` the
+    input the refusal is about (``decision_number``, ``decision_date``,
+    ``comment``), None when it is about the version itself.
     """
 
-    def __init__(self, message: str, vi: str = ""):
+    def __init__(self, message: str, vi: str = "", field: str | None = None):
         super().__init__(message)
         self.vi = vi or "Thao tác không thực hiện được ở trạng thái hiện tại của phiên bản quy trình."
+        self.field = field
 
 
 # --------------------------------------------------------------------------- tables
@@ -431,16 +434,16 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
     decision_number = (decision_number or "").strip()
     if not decision_number:
         raise ApprovalError("the decision number (số quyết định) is required to approve",
-                            "Hãy nhập số quyết định phê duyệt.")
+                            "Hãy nhập số quyết định phê duyệt.", field="decision_number")
     number = _DECISION_NUMBER_SPACES.sub("", decision_number).upper()
     if not _DECISION_NUMBER.fullmatch(number):
         raise ApprovalError(f"decision number '{decision_number}' is not a number/symbol such as 125/QĐ-UBND",
                             f"Số quyết định “{decision_number}” chưa đúng dạng số/ký hiệu (Nghị định 30/2020/NĐ-CP), "
-                            "ví dụ 125/QĐ-UBND.")
+                            "ví dụ 125/QĐ-UBND.", field="decision_number")
     decision_number = number
     if not isinstance(decision_date, dt.date):
         raise ApprovalError("the decision date (ngày quyết định) is required to approve",
-                            "Hãy nhập ngày ban hành quyết định.")
+                            "Hãy nhập ngày ban hành quyết định.", field="decision_date")
     from engine.calendar import to_local
 
     today = to_local(now).date()
@@ -448,7 +451,8 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
         raise ApprovalError(f"the decision date {decision_date.isoformat()} is after today ({today.isoformat()}); "
                             "record the decision once it is signed",
                             f"Ngày quyết định {decision_date:%d/%m/%Y} sau ngày hôm nay ({today:%d/%m/%Y}): chỉ ghi "
-                            "nhận quyết định đã ký ban hành; phiên bản chưa được phê duyệt.")
+                            "nhận quyết định đã ký ban hành; phiên bản chưa được phê duyệt.",
+                            field="decision_date")
     with _writing(db) as s:
         row = _locked_in(s, code, version, SUBMITTED, "only a submitted version is approved",
                          "chỉ phiên bản đã trình mới phê duyệt được.")
@@ -458,7 +462,8 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
             raise ApprovalError(f"the decision date {decision_date.isoformat()} is before the decision of the version "
                                 f"in force ({in_force.isoformat()}); a later version needs a later decision",
                                 f"Ngày quyết định {decision_date:%d/%m/%Y} trước ngày của quyết định đã phê duyệt "
-                                f"phiên bản đang áp dụng ({in_force:%d/%m/%Y}): hãy kiểm tra lại ngày ban hành.")
+                                f"phiên bản đang áp dụng ({in_force:%d/%m/%Y}): hãy kiểm tra lại ngày ban hành.",
+                                field="decision_date")
         checked = check_text(row.text, file=f"{code}.yaml", templates=templates, units=units)  # key = code
         if checked.definition is None or checked.errors:
             first = next(f for f in checked.findings if f.severity == ERROR)
@@ -497,7 +502,7 @@ def send_back(db: Any, code: str, version: int, *, actor: Any, comment: str, now
     comment = (comment or "").strip()
     if not comment:
         raise ApprovalError("say what to change: a comment is required to send a version back",
-                            "Hãy ghi ý kiến: cần sửa gì trước khi trình lại.")
+                            "Hãy ghi ý kiến: cần sửa gì trước khi trình lại.", field="comment")
     with _writing(db) as s:
         row = _locked_in(s, code, version, SUBMITTED, "only a submitted version is sent back",
                          "chỉ phiên bản đã trình mới trả lại được.")

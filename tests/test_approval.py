@@ -156,7 +156,7 @@ def test_the_decision_number_and_date_must_be_plausible(rt):
         with pytest.raises(ap.ApprovalError, match="not a number/symbol") as refused:
             ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number=bad,
                        decision_date=DECISION_DATE, now=later(3))
-        assert "ví dụ 125/QĐ-UBND" in refused.value.vi
+        assert "ví dụ 125/QĐ-UBND" in refused.value.vi and refused.value.field == "decision_number"
     done = ap.approve(rt.db, CODE, row.number, actor=rt.actor("ld_pct"), decision_number=" 125 / qđ-ubnd ",
                       decision_date=DECISION_DATE, now=later(3))
     assert done.decision_number == "125/QĐ-UBND"  # stored as the decision prints it
@@ -165,6 +165,10 @@ def test_the_decision_number_and_date_must_be_plausible(rt):
         ap.approve(rt.db, CODE, row2.number, actor=rt.actor("ld_pct"), decision_number="18/2020/QĐ-UBND",
                    decision_date=dt.date(2001, 1, 1), now=later(4))
     assert "trước ngày của quyết định đã phê duyệt phiên bản đang áp dụng (09/03/2026)" in older.value.vi
+    assert older.value.field == "decision_date"
+    with pytest.raises(ap.ApprovalError) as no_comment:
+        ap.send_back(rt.db, CODE, row2.number, actor=rt.actor("ld_pct"), comment=" ", now=later(4))
+    assert no_comment.value.field == "comment"
     assert ap.get_draft(rt.db, CODE, row2.number).status == ap.SUBMITTED
     ap.approve(rt.db, CODE, row2.number, actor=rt.actor("ld_pct"), decision_number="18/2026/QĐ-UBND",
                decision_date=DECISION_DATE, now=later(4))  # the same day as the one in force is accepted

@@ -413,15 +413,16 @@ DECISION_FIELDS = ("decision_number", "decision_date", "send_back_comment")
 
 #: The field an engine refusal of ``ap.approve`` / ``ap.send_back`` concerns, by the start of its message; any
 #: other refusal (the version's state, its lint errors) concerns the version and is shown at the top.
-REFUSED_FIELDS = (("the decision number", "decision_number"), ("decision number '", "decision_number"),
-                  ("the decision date", "decision_date"), ("say what to change", "send_back_comment"))
+#: The engine's name of the input a refusal is about (``ApprovalError.field``) -> the form field on the page.
+REFUSED_FIELDS = {"decision_number": "decision_number", "decision_date": "decision_date",
+                  "comment": "send_back_comment"}
 
 
 def _refused_field(exc: QuytrinhError) -> str | None:
     """The form field ``exc`` (an engine refusal) is about, or None when it is about no single field."""
-    if not isinstance(exc, ap.ApprovalError):
+    if not isinstance(exc, ap.ApprovalError) or exc.field is None:
         return None
-    return next((f for start, f in REFUSED_FIELDS if str(exc).startswith(start)), None)
+    return REFUSED_FIELDS[exc.field]
 
 
 def _decision_error(request: Request, exc: QuytrinhError, back: str) -> Response:
