@@ -239,6 +239,7 @@ def test_reception_on_a_database_with_nothing_published_says_who_publishes(tmp_p
     note = re.search(r'<div class="card" id="nothing-to-receive" role="status">(.*?)</div>', page, re.S)
     assert note and "Chưa có thủ tục nào được công bố" in note[1]
     assert "Phòng Nội vụ" in note[1] and "phê duyệt" in note[1]
+    assert "<code>quytrinh publish</code>" in note[1]  # what the administrator runs to load the shipped catalogue
     assert 'id="receive-form"' not in page  # no form with an empty list of procedures
 
 
