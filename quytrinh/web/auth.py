@@ -5,7 +5,8 @@ user add --password`` stores too); legacy PBKDF2-SHA256 hashes are accepted and
 upgraded to Argon2id the first time the user signs in.
 
 The session is a cookie signed with itsdangerous (HttpOnly, SameSite=Lax); it
-holds the user's id, a random session id, the time it was issued, and the
+holds the user's id, a random session id, the time the user signed in (the
+session ends 12 hours after it, however often the cookie is re-signed), and the
 user's *credential mark*: an HMAC, under the secret key, of the user's id and
 stored password hash (:meth:`SessionCodec.credential_mark`). API bearer tokens
 carry the same mark. Every request compares it with the mark of the user's
@@ -24,6 +25,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,13 +118,15 @@ class SessionData:
     user_id: int | None = None
     flash: list[tuple[str, str]] = field(default_factory=list)  # (kind, message) shown once
     mark: str | None = None  # the user's credential mark when signed in (SessionCodec.credential_mark)
+    signed_in_at: int | None = None  # when the user signed in (Unix seconds): the session ends max_age after
 
     def as_dict(self) -> dict[str, Any]:
-        return {"sid": self.sid, "uid": self.user_id, "flash": self.flash, "cm": self.mark}
+        return {"sid": self.sid, "uid": self.user_id, "flash": self.flash, "cm": self.mark, "iat": self.signed_in_at}
 
     @classmethod
     def new(cls, user_id: int | None = None, mark: str | None = None) -> "SessionData":
-        return cls(sid=secrets.token_urlsafe(18), user_id=user_id, mark=mark)
+        return cls(sid=secrets.token_urlsafe(18), user_id=user_id, mark=mark,
+                   signed_in_at=int(time.time()) if user_id is not None else None)
 
 
 class SessionCodec:
@@ -149,8 +153,13 @@ class SessionCodec:
         uid = raw.get("uid")
         flash = [tuple(x) for x in raw.get("flash") or [] if isinstance(x, list) and len(x) == 2]
         mark = raw.get("cm")
-        return SessionData(sid=raw["sid"], user_id=uid if isinstance(uid, int) else None, flash=flash,  # type: ignore[arg-type]
-                           mark=mark if isinstance(mark, str) else None)
+        iat = raw.get("iat")
+        if not isinstance(uid, int) or not isinstance(iat, int) or time.time() - iat > self.max_age:
+            # Signed out; or signed in max_age ago: the cookie is re-signed whenever the session changes
+            # (a message shown, say), so its own timestamp would let an active session last for ever.
+            uid, mark, iat = None, None, None
+        return SessionData(sid=raw["sid"], user_id=uid, flash=flash,  # type: ignore[arg-type]
+                           mark=mark if isinstance(mark, str) else None, signed_in_at=iat)
 
     def csrf_token(self, sid: str) -> str:
         """The CSRF token of session ``sid``."""

@@ -7,6 +7,7 @@ real server would have let those seconds pass.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import unquote
 
 from tests.web.conftest import PASSWORD, csrf_of, sign_in
@@ -149,14 +150,17 @@ def test_a_session_or_token_without_a_credential_mark_is_refused(web, client_for
         uid = s.exec(select(User).where(User.username == "motcua")).one().id
     codec = web.app.state.codec
     c = client_for()
-    c.cookies.set(SESSION_COOKIE, codec.dumps(SessionData(sid="s-cu", user_id=uid)))
+    now = int(time.time())
+    c.cookies.set(SESSION_COOKIE, codec.dumps(SessionData(sid="s-cu", user_id=uid, signed_in_at=now)))
     assert_sent_to_sign_in(c)
+    # Without its sign-in time either (signed before sessions had one): nobody is signed in.
+    assert codec.loads(codec.dumps(SessionData(sid="s-cu", user_id=uid))).user_id is None
     old_token = URLSafeTimedSerializer(codec.secret, salt="quytrinh-api").dumps({"uid": uid})
     assert c.get("/api/me", headers={"Authorization": f"Bearer {old_token}"}).status_code == 401
     # A mark made for another user (or another hash) does not fit this user.
     with web.store.session() as s:
         other = s.exec(select(User).where(User.username == "tckh_cv")).one()
-    forged = codec.dumps(SessionData(sid="s-x", user_id=uid,
+    forged = codec.dumps(SessionData(sid="s-x", user_id=uid, signed_in_at=now,
                                      mark=codec.credential_mark(other.id, password_stamp(other.password_hash))))
     c2 = client_for()
     c2.cookies.set(SESSION_COOKIE, forged)
@@ -184,3 +188,24 @@ def test_a_legacy_hash_upgraded_at_sign_in_keeps_the_session_it_opens(web, clien
     assert c.get("/inbox", follow_redirects=False).status_code == 200
     api = client_for()
     assert api.get("/api/me", headers=token_of(api, "cv_cu_api", "mat-khau-cu")).json()["username"] == "cv_cu_api"
+
+
+def test_a_session_ends_twelve_hours_after_sign_in_however_often_its_cookie_is_re_signed(web, client_for):
+    """The cookie is re-signed whenever the session changes (a message to show): that must not extend it."""
+    from quytrinh.web.auth import SESSION_COOKIE, SESSION_MAX_AGE
+
+    client = client_for("motcua")
+    codec = web.app.state.codec
+    session = codec.loads(client.cookies.get(SESSION_COOKIE))
+    assert session is not None and session.user_id is not None and signed_in(client)
+    assert abs(session.signed_in_at - time.time()) < 60
+    # Still signed in just before the end (the cookie freshly re-signed, as after any message) ...
+    session.signed_in_at = int(time.time()) - SESSION_MAX_AGE + 60
+    client.cookies.set(SESSION_COOKIE, codec.dumps(session))
+    assert signed_in(client)
+    # ... and signed out once 12 hours have passed since the sign-in, though the signature is fresh.
+    session.signed_in_at = int(time.time()) - SESSION_MAX_AGE - 1
+    client.cookies.set(SESSION_COOKIE, codec.dumps(session))
+    r = client.get("/inbox", follow_redirects=False)
+    assert r.status_code == 303 and unquote(r.headers["location"]) == "/login?next=/inbox"
+    assert codec.loads(codec.dumps(session)).user_id is None
