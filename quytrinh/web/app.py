@@ -42,7 +42,8 @@ from engine.errors import (
 )
 from quytrinh.messages import error_message_vi  # the route modules import it from here too
 from quytrinh.web import auth
-from quytrinh.web.deps import NavItem, NotSignedIn, local_time, login_redirect_target, render
+from quytrinh.web.deps import (NavItem, NotSignedIn, flash, local_time, login_redirect_target, page_of_action,
+                               render)
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("quytrinh.web")
@@ -371,6 +372,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _is_api(request):
             return JSONResponse({"error": "not_authenticated", "message": "sign in first: POST /api/auth/token"},
                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        if request.method not in ("GET", "HEAD") and hasattr(request.state, "session"):
+            flash(request, "Bạn cần đăng nhập: thao tác vừa gửi chưa được thực hiện; sau khi đăng nhập, hãy làm lại.",
+                  "error")
         return RedirectResponse(login_redirect_target(request), status_code=303)
 
     @app.exception_handler(StarletteHTTPException)
@@ -383,6 +387,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else \
             "Trang hoặc hồ sơ bạn tìm không có." if exc.status_code == 404 else ERROR_TITLES.get(exc.status_code, "")
         if exc.status_code == 405:
+            page = page_of_action(request.url.path) if request.method in ("GET", "HEAD") else None
+            if page is not None:  # a form's action address opened (reloaded, bookmarked): the form's page
+                return RedirectResponse(page, status_code=303)
             detail = "Thao tác này không được hỗ trợ ở địa chỉ này."
         resp = _error_page(request, exc.status_code, detail)
         for k, v in (getattr(exc, "headers", None) or {}).items():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import quote
@@ -339,7 +340,30 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
 
 
+#: A form's action address -> the page the form is on (what to open instead of the action's address).
+_ACTION_PAGES = (
+    (re.compile(r"^/items/(\d+)/[a-z-]+$"), r"/items/\1"),
+    (re.compile(r"^/dossiers/([^/]+)/(?:[a-z-]+|apologies/\d+/sign)$"), r"/dossiers/\1"),
+    (re.compile(r"^/leader/procedures/([^/]+)/(\d+)/(?:approve|send-back)$"), r"/leader/procedures/\1?version=\2"),
+    (re.compile(r"^/author/procedures/([^/]+)/\d+/submit$"), r"/author/procedures/\1"),
+    (re.compile(r"^/author/(?:save|check|upload)$"), "/author"),
+)
+
+
+def page_of_action(path: str) -> str | None:
+    """The page whose form posts to ``path`` (``/items/7/complete`` -> ``/items/7``), None when ``path`` is
+    no form action: where to send a browser that opens an action's address, or must sign in again in the
+    middle of one."""
+    for pattern, page in _ACTION_PAGES:
+        if pattern.match(path):
+            return pattern.sub(page, path)
+    return None
+
+
 def login_redirect_target(request: Request) -> str:
-    """``/login?next=<this page>``."""
+    """``/login?next=<this page>``; for a form sent while signed out (a session that ended), the form's page:
+    after signing in the user is back on it (what they typed is not kept: the action was not done)."""
     path = request.url.path + (("?" + request.url.query) if request.url.query else "")
+    if request.method not in ("GET", "HEAD"):
+        path = page_of_action(request.url.path) or "/inbox"
     return "/login?next=" + quote(path, safe="")
