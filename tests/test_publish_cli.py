@@ -115,8 +115,10 @@ def test_user_password_sets_the_password_of_an_account_made_without_one(cli, db_
     assert cli("publish")[0] == 0
     code, out, err = cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff", "--name", "Nguyễn Thị Mai")
     assert code == 0, out + err
-    code, out, err = cli("user", "password", "motcua", input="\nbi-mat-1\nkhac\nbi-mat-1\nbi-mat-1\n")
+    code, out, err = cli("user", "password", "motcua",
+                         input="\na\nbi-mat-1\nkhac-hoan-toan\nbi-mat-1\nbi-mat-1\n")
     assert code == 0, out + err
+    assert "Mật khẩu cần ít nhất 8 ký tự; hãy nhập lại." in out + err  # "a": too short, asked again
     assert "Hai lần nhập không khớp; hãy nhập lại." in out + err
     assert "Đã đặt mật khẩu cho motcua." in out
     store = _store(db_url)
@@ -126,7 +128,7 @@ def test_user_password_sets_the_password_of_an_account_made_without_one(cli, db_
         assert verify_password("bi-mat-1", stored)
     finally:
         store.dispose()
-    code, out, err = cli("user", "password", "motcua", input="moi-2\nmoi-2\n")
+    code, out, err = cli("user", "password", "motcua", input="moi-mat-khau-2\nmoi-mat-khau-2\n")
     assert code == 0 and "Đã đổi mật khẩu cho motcua." in out, out + err
 
 

@@ -22,12 +22,20 @@ from quytrinh.messages import localized
 user_app = typer.Typer(help="Cán bộ, công chức: thêm, đặt mật khẩu, liệt kê.", no_args_is_help=True)
 
 
+#: The shortest password the CLI sets (NIST SP 800-63B's minimum for a password the user chooses).
+MIN_PASSWORD_LENGTH = 8
+
+
 def _ask_password() -> str:
-    """The new password, typed twice without echo (asked again while empty or the two differ)."""
+    """The new password, typed twice without echo (asked again while shorter than
+    :data:`MIN_PASSWORD_LENGTH` characters, blank, or the two differ)."""
     while True:
         secret = typer.prompt("Mật khẩu", hide_input=True)
         if not secret.strip():
             typer.echo("Mật khẩu không được để trống; hãy nhập lại.", err=True)
+            continue
+        if len(secret) < MIN_PASSWORD_LENGTH:
+            typer.echo(f"Mật khẩu cần ít nhất {MIN_PASSWORD_LENGTH} ký tự; hãy nhập lại.", err=True)
             continue
         if typer.prompt("Nhập lại mật khẩu", hide_input=True) == secret:
             return secret
