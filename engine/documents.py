@@ -481,7 +481,7 @@ figure.diagram[style] svg {{ max-height: none; display: block; }}
 @media print {{
   html {{ background: none; }}
   .sheet {{ box-shadow: none; margin: 0; padding: 0; width: auto; min-height: 0; }}
-  .draft-mark {{ position: static; width: max-content; margin: 0 0 6pt auto; }}
+  .draft-mark {{ position: static; width: max-content; margin: 0 2pt 6pt auto; }}  /* its right border clear of the clip */
   .screen-note {{ display: none; }}
 }}
 """

@@ -154,3 +154,37 @@ def test_a_phone_can_use_the_bar_and_scrolls_the_sheet_not_the_page(live_server,
     assert _pdf_pages(pdf) == [(148, 210)] and r.dossier_code in _pdf_text(pdf)
     pdf = _print(motcua, "/documents/ledger", tmp_path, "phone-ledger")
     assert set(_pdf_pages(pdf)) == {(297, 210)} and "Tổng số hồ sơ: 1." in _pdf_text(pdf)
+
+
+def _draft_box(w: int, h: int, px: bytes) -> tuple[int, int, int, int]:
+    """The draft mark's box on page 1 (left, top, right, bottom pixels): the first horizontal ink run at
+    least 10 mm long, in the top 60 mm, with ink going down from its left end (a box's top-left corner)."""
+    min_run, two_mm = int(10 / 25.4 * DPI), int(2 / 25.4 * DPI)
+    for y in range(min(h, int(60 / 25.4 * DPI))):
+        row, x = px[y * w:(y + 1) * w], 0
+        while x < w:
+            if row[x] < 128:
+                x0 = x
+                while x < w and row[x] < 128:
+                    x += 1
+                if x - x0 >= min_run and all(px[(y + d) * w + x0] < 128 for d in range(two_mm)):
+                    bottom = y + two_mm
+                    while bottom < h and px[bottom * w + x0] < 128:
+                        bottom += 1
+                    return x0, y, x - 1, bottom
+            x += 1
+    raise AssertionError("no box at the top of page 1")
+
+
+def test_the_printed_draft_mark_is_a_closed_box(live_server, browser, tmp_path):
+    from tests.web.conftest import signed_in_page
+
+    page = signed_in_page(browser, live_server.url, "ld_pct")
+    w, h, px = _gray(_print(page, DECISION, tmp_path, "decision-box"), tmp_path)
+    left, top, right, bottom = _draft_box(w, h, px)
+    height = bottom - top
+    assert height > int(3 / 25.4 * DPI)  # a box around a line of text
+    # Its right border is drawn down the whole height, like the left one (not cut off at the page's edge).
+    dark = [y for y in range(top, bottom) if any(px[y * w + x] < 128 for x in range(right - 3, right + 1))]
+    assert len(dark) >= 0.9 * height, (len(dark), height)
+    assert right < w - int(15 / 25.4 * DPI)  # inside the right margin
