@@ -219,15 +219,17 @@ def test_the_demo_seeding_lists_accounts_it_did_not_create_as_kept_not_as_demo12
     sv.add_user(db, "admin", unit="van_phong", role="head", now=now, password="pw12345")
     accounts = seed_demo(db, catalogue, now)
     by_name = {name: password for name, password, _ in accounts}
-    assert by_name["motcua"] is None and by_name["admin"] is None
+    assert by_name["motcua"] == "" and by_name["admin"] is None  # no password; another password
     assert by_name["caicach"] == by_name["tckh_ld"] == DEMO_PASSWORD
     assert seed_demo(db, catalogue, now) == accounts  # again: the accounts it made earlier still say demo123
     from quytrinh.commands.run import accounts_lines
 
     lines = accounts_lines(accounts, False)
     assert not any(line.split()[:1] in (["motcua"], ["admin"]) for line in lines), lines
-    assert "   Đã có từ trước, giữ nguyên mật khẩu (không phải demo123): motcua, admin " \
-           "(đặt mật khẩu: quytrinh user password TÊN)" in lines
+    assert "   Đã có từ trước, giữ nguyên mật khẩu riêng, không phải demo123: admin; " \
+           "đặt lại: quytrinh user password TÊN" in lines
+    assert "   Đã có từ trước nhưng chưa có mật khẩu, chưa đăng nhập được: motcua; " \
+           "đặt mật khẩu: quytrinh user password TÊN" in lines
     assert any(line.split()[:3] == ["caicach", "mật", "khẩu"] for line in lines)
     from sqlmodel import select
 

@@ -101,16 +101,21 @@ def _database(cat: Any, demo: bool | None) -> tuple[str, list, str]:
 
 def accounts_lines(users: list, no_demo: bool) -> list[str]:
     """How to sign in, for the person who started the app: the demo accounts that sign in with the demo password,
-    those that existed with another password (kept as they were), or how to add one when no demo was seeded."""
-    demo_users = [u for u in users if u[1] is not None]
+    those that existed with another password or none (kept as they were), or how to add one when no demo was
+    seeded."""
+    demo_users = [u for u in users if u[1]]
     kept = [u[0] for u in users if u[1] is None]
+    no_password = [u[0] for u in users if u[1] == ""]
     out = []
     if demo_users:
         out.append("   Đăng nhập bằng một trong các tài khoản mẫu:")
         out += [f"     {username:<14} mật khẩu {password:<10} {what}" for username, password, what in demo_users]
     if kept:
-        out.append(f"   Đã có từ trước, giữ nguyên mật khẩu (không phải demo123): {', '.join(kept)} "
-                   f"(đặt mật khẩu: quytrinh user password TÊN)")
+        out.append(f"   Đã có từ trước, giữ nguyên mật khẩu riêng, không phải demo123: {', '.join(kept)}; "
+                   f"đặt lại: quytrinh user password TÊN")
+    if no_password:
+        out.append(f"   Đã có từ trước nhưng chưa có mật khẩu, chưa đăng nhập được: {', '.join(no_password)}; "
+                   f"đặt mật khẩu: quytrinh user password TÊN")
     if no_demo:
         out.append("   Đăng nhập bằng tài khoản đã có; thêm người dùng: quytrinh user add TÊN --unit ĐƠN_VỊ "
                    "--role VAI_TRÒ --password")

@@ -92,8 +92,9 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
     list of (username, password, description)
         The demo accounts, to print for the person who started the app. The
         password is :data:`DEMO_PASSWORD` for an account created now or one
-        that already signs in with it (an earlier seeding), and ``None`` for an
-        account that existed with another password, or none, and was left so.
+        that already signs in with it (an earlier seeding), ``None`` for an
+        account that existed with another password, and ``""`` for one that
+        existed without a password (it cannot sign in); both were left so.
     """
     from sqlmodel import select
 
@@ -134,7 +135,7 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
                 stored = existing[username]
                 if stored and stored not in demo_hashes:
                     demo_hashes[stored] = verify_password(DEMO_PASSWORD, stored)
-                out.append((username, DEMO_PASSWORD if stored and demo_hashes[stored] else None, what))
+                out.append((username, (DEMO_PASSWORD if demo_hashes[stored] else None) if stored else "", what))
                 continue
             s.add(User(username=username, full_name=next(names), unit_id=unit, role=role,
                        password_hash=digest, created_at=now))
