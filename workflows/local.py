@@ -126,20 +126,8 @@ def api_problem(check: ApiCheck, variable: str = "PREFECT_API_URL") -> str:
 
 
 def health_ok(api_url: str, timeout: float = 1.0) -> bool:
-    """Whether a Prefect API answers ``/health`` at ``api_url`` (see :func:`check_api` for why not).
-
-    Parameters
-    ----------
-    api_url:
-        The API root, e.g. ``http://127.0.0.1:4200/api``.
-    timeout:
-        Seconds to wait for the answer.
-
-    Returns
-    -------
-    bool
-        True when a Prefect API answered.
-    """
+    """Whether a Prefect API answers ``/health`` at ``api_url`` within ``timeout`` seconds (:func:`check_api`
+    tells why not)."""
     return check_api(api_url, timeout).ok
 
 
