@@ -258,6 +258,8 @@ def require_role(*roles: str) -> Callable[..., WebUser]:
 
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+#: Forms sent without a signed-in user by design: a bad token there is a 403 even when signed out.
+CSRF_OWN_PAGES = ("/login",)
 
 
 def csrf_token(request: Request) -> str:
@@ -266,7 +268,11 @@ def csrf_token(request: Request) -> str:
 
 
 async def csrf_protect(request: Request) -> None:
-    """Refuse (403) an unsafe request without the session's CSRF token (form field or header)."""
+    """Refuse (403) an unsafe request without the session's CSRF token (form field or header).
+
+    When the session has no signed-in user (the user signed out in another tab, or the session ended), the
+    request is treated as "not signed in" (:class:`NotSignedIn`: the sign-in page, then the form's page);
+    a signed-in session with a bad token (a forged request) gets the 403."""
     if request.method not in UNSAFE_METHODS:
         return
     token = request.headers.get("x-csrf-token")
@@ -277,8 +283,13 @@ async def csrf_protect(request: Request) -> None:
             value = form.get("csrf_token")
             token = value if isinstance(value, str) else None
     if not request.app.state.codec.csrf_ok(request.state.session.sid, token):
-        raise HTTPException(403, "Biểu mẫu đã hết hạn hoặc không hợp lệ (thiếu mã chống giả mạo). "
-                                 "Hãy tải lại trang và thử lại.")
+        if request.url.path not in CSRF_OWN_PAGES:
+            # A session with no signed-in user (signed out in another tab: a new session id, so the page's
+            # token no longer matches): "not signed in" -- the sign-in page, then back to the form's page.
+            await current_user(request)
+        raise HTTPException(403, "Biểu mẫu đã hết hạn hoặc không hợp lệ (thiếu mã chống giả mạo); thao tác chưa "
+                                 "được thực hiện. Nếu bạn vừa đăng xuất hoặc đăng nhập lại ở thẻ/cửa sổ khác, "
+                                 "hãy mở lại trang và làm lại.")
 
 
 def flash(request: Request, message: str, kind: str = "info") -> None:
@@ -347,6 +358,7 @@ _ACTION_PAGES = (
     (re.compile(r"^/leader/procedures/([^/]+)/(\d+)/(?:approve|send-back)$"), r"/leader/procedures/\1?version=\2"),
     (re.compile(r"^/author/procedures/([^/]+)/\d+/submit$"), r"/author/procedures/\1"),
     (re.compile(r"^/author/(?:save|check|upload)$"), "/author"),
+    (re.compile(r"^/receive$"), "/receive"),
 )
 
 
