@@ -205,7 +205,8 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
     remaining = None
     if clock is not None and not clock.paused and item.state in ("open", "claimed"):
         remaining = clock.remaining(_calendar(), now_of(request))
-    return render(request, "item.html", {
+    # no-store: Back after an action must show the item as it is now, not a cached page with live buttons
+    return _no_store(render(request, "item.html", {
         "item": item, "sheet": sheet, "d": sheet.dossier, "defn": defn, "step": step, "row": row,
         "may_act": may_act, "may_release": may_release, "assignees": assignees, "next_officers": next_officers,
         "next_for": next_for, "outcomes": outcomes, "remaining": remaining,
@@ -213,7 +214,7 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
         "units": _unit_names(request), "people": people_of(request), "idem": uuid.uuid4().hex,
         "role_title": _role_title(request, item.unit_id, item.role),
         "typed": typed or {}, "errors": errors or {}, "focus": next(iter(errors or {}), None),
-    }, status_code=status_code)
+    }, status_code=status_code))
 
 
 def _calendar() -> Any:
@@ -380,7 +381,7 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
     mine = sheet.definition.start.unit == user.unit_id
     signed = [a for a in sheet.apologies if a.state != "draft"]
     apology_form = form_set_for(d.received_at).by_kind("apology") if d.received_at else None
-    return render(request, "dossier.html", {
+    return _no_store(render(request, "dossier.html", {  # (its action forms: as the work item's page)
         "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": _unit_names(request),
         "people": people_of(request),
         "may_record_supplement": mine and any(not s.financial for s in waiting),
@@ -392,7 +393,7 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
         "rescheduled": signed[-1].proposed_due_at if signed else None,
         "apology_title": apology_form.title.capitalize() if apology_form else "Phiếu xin lỗi và hẹn lại",
         "typed": typed or {}, "errors": errors or {}, "focus": next(iter(errors or {}), None),
-        "idem": uuid.uuid4().hex}, status_code=status_code)
+        "idem": uuid.uuid4().hex}, status_code=status_code))
 
 
 @router.post("/dossiers/{code}/apologies/{apology_id}/sign")
@@ -568,7 +569,8 @@ REPEAT_WINDOW = dt.timedelta(minutes=10)
 
 
 def _no_store(response: Response) -> Response:
-    # Going Back must not show (and re-send) the form of a reception already made.
+    # Going Back must not show (and re-send) the form of a reception already made, nor a work item's or a
+    # dossier's page with the buttons of an action already done.
     response.headers["Cache-Control"] = "no-store"
     return response
 

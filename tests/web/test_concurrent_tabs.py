@@ -59,3 +59,12 @@ def test_a_signed_in_session_with_an_old_pages_token_is_still_refused(web, clien
     assert dump(web.store) == before
     with web.store.session() as s:
         assert s.get(WorkItem, item).state == "open"
+
+
+def test_the_work_item_and_dossier_pages_are_not_kept_in_the_browser_cache(web, client_for):
+    """Back after an action must show the item as it is now, not an old page with live buttons."""
+    res = _receive(web)
+    item = res.opened[-1]
+    head = client_for("tckh_head")
+    assert head.get(f"/items/{item}").headers["cache-control"] == "no-store"
+    assert client_for("motcua").get(f"/dossiers/{res.dossier_code}").headers["cache-control"] == "no-store"
