@@ -267,12 +267,30 @@ def _review(s: Session, row: DefinitionDraft, action: str, actor: Any, now: dt.d
 
 
 def _locked_in(s: Session, code: str, version: int, status: str, rule: str, rule_vi: str,
-               sep: str = "; ") -> DefinitionDraft:
+               sep: str = "; ", lock: bool = True) -> DefinitionDraft:
     """The draft row, locked, when it is in ``status``; else an ApprovalError stating ``rule``."""
-    row = _find(s, code, version, lock=True)
+    row = _find(s, code, version, lock=lock)
     if row.status != status:
         raise ApprovalError(f"version {version} of {code} is {row.status}{sep}{rule}",
                             f"Phiên bản {version} đang ở trạng thái “{STATE_LABELS[row.status]}”; {rule_vi}")
+    return row
+
+
+def _as_reviewed(s: Session, code: str, version: int, reviewed: int | None, rule: str, rule_vi: str,
+                 undone_vi: str, lock: bool = True) -> DefinitionDraft:
+    """The submitted draft row (locked), refused when it is no longer the submission the leader reviewed.
+
+    ``reviewed`` is the draft's ``row_version`` on the page the leader decided on (None: not checked). Every
+    change of the row bumps it (a save, a submission, a send-back), so a version sent back, edited and
+    submitted again under the same number no longer matches, even when its text is the same again.
+    """
+    row = _locked_in(s, code, version, SUBMITTED, rule, rule_vi, lock=lock)
+    if reviewed is not None and row.row_version != reviewed:
+        raise ApprovalError(f"version {version} of {code} changed since it was reviewed (revision {reviewed}, now "
+                            f"{row.row_version}: sent back, edited or submitted again); review it again",
+                            f"Phiên bản {version} đã thay đổi sau khi bạn mở trang (đã bị trả lại, được sửa hoặc "
+                            f"trình lại): nội dung bạn đã xem không còn là nội dung đang chờ phê duyệt. "
+                            f"{undone_vi} Hãy xem lại nội dung mới của phiên bản rồi quyết định.")
     return row
 
 
@@ -410,12 +428,17 @@ def submit(db: Any, code: str, version: int, *, actor: Any, now: dt.datetime) ->
 
 def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: str, decision_date: dt.date,
             now: dt.datetime, templates: Mapping[str, Template] | None = None,
-            units: Organisation | None = None) -> DefinitionDraft:
+            units: Organisation | None = None, reviewed: int | None = None) -> DefinitionDraft:
     """Approve a submitted draft: record the decision, freeze it, publish it for new dossiers.
 
     The published definition carries ``status: approved``, the draft's number
     as its ``version`` and ``approval{decision, date, signer}``. Dossiers
     already received keep the version they pinned.
+
+    ``reviewed``: the draft's ``row_version`` as the leader saw it (the
+    procedure page's form carries it); when given, a version changed since
+    (sent back, edited, submitted again under the same number) is refused
+    before anything else is checked, so the leader reviews the new text.
 
     Raises
     ------
@@ -424,13 +447,18 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
     NotFound
         When the procedure has no such version.
     ApprovalError
-        When the version is not submitted, the decision number or date is
+        When the version is not submitted (or not as ``reviewed``), the decision number or date is
         missing, the number is not of the form ``125/QĐ-UBND``, the date is
         after today (Hanoi time) or before the decision of the version in
         force (the number is stored upper-cased, without spaces), or the text has lint
         errors (checked again now).
     """
     _require(is_leader(actor), actor, "approve procedure definitions (leaders only)")
+    approving = dict(rule="only a submitted version is approved", rule_vi="chỉ phiên bản đã trình mới phê duyệt được.",
+                     undone_vi="Phiên bản chưa được phê duyệt.")
+    if reviewed is not None:  # a stale page first: its fields are not worth correcting
+        with _reading(db) as s:
+            _as_reviewed(s, code, version, reviewed, lock=False, **approving)
     decision_number = (decision_number or "").strip()
     if not decision_number:
         raise ApprovalError("the decision number (số quyết định) is required to approve",
@@ -454,8 +482,7 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
                             "nhận quyết định đã ký ban hành; phiên bản chưa được phê duyệt.",
                             field="decision_date")
     with _writing(db) as s:
-        row = _locked_in(s, code, version, SUBMITTED, "only a submitted version is approved",
-                         "chỉ phiên bản đã trình mới phê duyệt được.")
+        row = _as_reviewed(s, code, version, reviewed, **approving)
         in_force = s.exec(select(sa.func.max(DefinitionDraft.decision_date))
                           .where(DefinitionDraft.procedure_code == code, DefinitionDraft.status == APPROVED)).one()
         if in_force is not None and decision_date < in_force:
@@ -486,8 +513,11 @@ def approve(db: Any, code: str, version: int, *, actor: Any, decision_number: st
         return row
 
 
-def send_back(db: Any, code: str, version: int, *, actor: Any, comment: str, now: dt.datetime) -> DefinitionDraft:
+def send_back(db: Any, code: str, version: int, *, actor: Any, comment: str, now: dt.datetime,
+              reviewed: int | None = None) -> DefinitionDraft:
     """Return a submitted draft to the reform office with a comment (it becomes a draft again).
+
+    ``reviewed``: as for :func:`approve`, the ``row_version`` the leader saw; a version changed since is refused.
 
     Raises
     ------
@@ -496,16 +526,20 @@ def send_back(db: Any, code: str, version: int, *, actor: Any, comment: str, now
     NotFound
         When the procedure has no such version.
     ApprovalError
-        When the version is not submitted, or the comment is empty.
+        When the version is not submitted (or not as ``reviewed``), or the comment is empty.
     """
     _require(is_leader(actor), actor, "send procedure definitions back (leaders only)")
+    sending = dict(rule="only a submitted version is sent back", rule_vi="chỉ phiên bản đã trình mới trả lại được.",
+                   undone_vi="Phiên bản chưa được trả lại.")
+    if reviewed is not None:
+        with _reading(db) as s:
+            _as_reviewed(s, code, version, reviewed, lock=False, **sending)
     comment = (comment or "").strip()
     if not comment:
         raise ApprovalError("say what to change: a comment is required to send a version back",
                             "Hãy ghi ý kiến: cần sửa gì trước khi trình lại.", field="comment")
     with _writing(db) as s:
-        row = _locked_in(s, code, version, SUBMITTED, "only a submitted version is sent back",
-                         "chỉ phiên bản đã trình mới trả lại được.")
+        row = _as_reviewed(s, code, version, reviewed, **sending)
         row.status, row.comment, row.decided_at, row.decided_by = DRAFT, comment, now, actor.username
         _bump(s, row, "send_back", actor, now, comment=comment)
         return row

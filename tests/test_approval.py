@@ -12,7 +12,7 @@ from engine import approval as ap
 from engine import services as sv
 from engine.definition import load_units
 from engine.errors import DefinitionError, NotAuthorized, NotFound
-from engine.store import DefinitionVersion, Dossier
+from engine.store import DefinitionVersion, Dossier, dump
 from tests.conftest import REPO, T0
 
 CODE = "1.001612"
@@ -358,3 +358,36 @@ def test_a_draft_being_written_says_which_version_the_decision_prints(rt):
     stem = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].name
     assert notes == [f"{CODE}: phiên bản 2 đang soạn, chưa trình lãnh đạo; dự thảo quyết định in bản trong danh "
                      f"mục ({stem})"]
+
+
+def test_a_leader_decides_only_on_the_submission_they_reviewed(rt):
+    """A version sent back, edited and submitted again under the same number is not the one a leader reviewed:
+    approving or sending back with the reviewed ``row_version`` is refused, nothing changes (audit 7e #1)."""
+    reviewed = through_submission(rt).row_version  # ld_pct opens the page
+    chairman = sv.add_user(rt.db, "ld_ct", unit="lanh_dao_ubnd", role="chairman", now=T0)
+    ap.send_back(rt.db, CODE, 2, actor=chairman, comment="Sửa tên bước thẩm định", now=later(3))
+    text_b = shortened().replace("    duration: 4h\n", "    duration: 2h\n", 1)
+    assert text_b != shortened()
+    ap.save_draft(rt.db, text_b, actor=rt.actor("cchc"), now=later(4))
+    resubmitted = ap.submit(rt.db, CODE, 2, actor=rt.actor("cchc"), now=later(5))
+    assert resubmitted.number == 2 and resubmitted.row_version != reviewed
+    before = dump(rt.db)
+    with pytest.raises(ap.ApprovalError) as err:
+        ap.approve(rt.db, CODE, 2, actor=rt.actor("ld_pct"), decision_number="125/QĐ-UBND",
+                   decision_date=DECISION_DATE, now=later(6), reviewed=reviewed)
+    assert err.value.field is None
+    assert "đã thay đổi sau khi bạn mở trang" in err.value.vi and "chưa được phê duyệt" in err.value.vi
+    # a stale page is refused first, whatever its fields hold
+    with pytest.raises(ap.ApprovalError) as err:
+        ap.approve(rt.db, CODE, 2, actor=rt.actor("ld_pct"), decision_number="", decision_date=None,  # type: ignore[arg-type]
+                   now=later(6), reviewed=reviewed)
+    assert err.value.field is None and "đã thay đổi sau khi bạn mở trang" in err.value.vi
+    with pytest.raises(ap.ApprovalError) as err:
+        ap.send_back(rt.db, CODE, 2, actor=rt.actor("ld_pct"), comment="x", now=later(6), reviewed=reviewed)
+    assert err.value.field is None and "chưa được trả lại" in err.value.vi
+    assert dump(rt.db) == before
+    assert sv.current_definition(rt.db, CODE)[0].version == 1
+    # reviewed again (the current revision), it is approved; without ``reviewed`` (the CLI) nothing is checked
+    done = ap.approve(rt.db, CODE, 2, actor=rt.actor("ld_pct"), decision_number="125/QĐ-UBND",
+                      decision_date=DECISION_DATE, now=later(7), reviewed=resubmitted.row_version)
+    assert done.status == ap.APPROVED and done.text == text_b

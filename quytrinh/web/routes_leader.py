@@ -456,11 +456,18 @@ def _refused_fields(request: Request, user: WebUser, code: str, version: int, ba
     return _procedure_page(request, user, code, version, status_code=422, typed=typed, field_errors=said)
 
 
+def _reviewed(revision: str) -> int | None:
+    """The draft's ``row_version`` the decision form carried (the page the leader decided on), None when absent."""
+    revision = revision.strip()
+    return int(revision) if revision.isdigit() else None
+
+
 @router.post("/leader/procedures/{code}/{version}/approve")
 def leader_approve(request: Request, code: str, version: int, decision_number: str = Form(""),
-                   decision_date: str = Form(""), user: WebUser = Depends(require_role("leader"))) -> Response:
+                   decision_date: str = Form(""), revision: str = Form(""),
+                   user: WebUser = Depends(require_role("leader"))) -> Response:
     back = f"/leader/procedures/{code}?version={version}"
-    typed = {"decision_number": decision_number, "decision_date": decision_date}
+    typed = {"decision_number": decision_number, "decision_date": decision_date, "revision": revision}
     errors: dict[str, str] = {}  # field -> what to fix
     date: dt.date | None = None
     if decision_date.strip():
@@ -473,7 +480,7 @@ def leader_approve(request: Request, code: str, version: int, decision_number: s
         # without a date the engine still checks the number first, then asks for the date: nothing is written
         row = ap.approve(store_of(request), code, version, actor=user.actor, decision_number=decision_number,
                          decision_date=date, now=now_of(request), templates=templates,  # type: ignore[arg-type]
-                         units=units)
+                         units=units, reviewed=_reviewed(revision))
     except QuytrinhError as exc:
         field = _refused_field(exc)
         if field is None:
@@ -489,16 +496,18 @@ def leader_approve(request: Request, code: str, version: int, decision_number: s
 
 
 @router.post("/leader/procedures/{code}/{version}/send-back")
-def leader_send_back(request: Request, code: str, version: int, comment: str = Form(""),
+def leader_send_back(request: Request, code: str, version: int, comment: str = Form(""), revision: str = Form(""),
                      user: WebUser = Depends(require_role("leader"))) -> Response:
     back = f"/leader/procedures/{code}?version={version}"
     try:
-        ap.send_back(store_of(request), code, version, actor=user.actor, comment=comment, now=now_of(request))
+        ap.send_back(store_of(request), code, version, actor=user.actor, comment=comment, now=now_of(request),
+                     reviewed=_reviewed(revision))
     except QuytrinhError as exc:
         field = _refused_field(exc)
         if field is None:
             return _decision_error(request, exc, back)
-        return _refused_fields(request, user, code, version, back, {"comment": comment}, {field: exc.vi},
+        return _refused_fields(request, user, code, version, back, {"comment": comment, "revision": revision},
+                               {field: exc.vi},
                                "Phiên bản chưa được trả lại.")
     flash(request, f"Đã trả lại phiên bản {version} cho Phòng Nội vụ để sửa.", "success")
     return RedirectResponse(back, status_code=303)

@@ -334,3 +334,48 @@ def test_a_procedure_without_national_code_does_not_show_its_file_key_as_the_cod
     assert f"chưa có (tệp: {key})" in code
     assert client_for("ld_pct").get(f"/leader/procedures/{CODE}").text.split(
         'id="national-code">', 1)[1].startswith(f"{CODE}</dd>")
+
+
+def test_a_version_resubmitted_after_the_page_was_opened_is_not_approved_from_that_page(web, reform, client_for):
+    """Audit 7e #1: ld_pct opens version 2 (text A); meanwhile another leader sends it back, the reform office
+    edits it (text B) and submits it again under the same number 2; ld_pct's approval from the old page is
+    refused with a banner, nothing is approved, and the page shows text B to review again."""
+    row = submitted(web, reform)
+    lc = client_for("ld_pct")
+    old_page = lc.get(f"/leader/procedures/{CODE}?version={row.number}").text
+    token = csrf_of(old_page)
+    revision = old_page.split('name="revision" value="', 1)[1].split('"', 1)[0]
+    assert revision == str(row.row_version)
+    chairman = sv.add_user(web.store, "ld_ct", unit="lanh_dao_ubnd", role="chairman", now=web.clock())
+    ap.send_back(web.store, CODE, row.number, actor=chairman, comment="Sửa tên bước thẩm định", now=web.clock())
+    text_b = SHORTENED.replace("  - id: appraise\n", '  - id: appraise\n    name: "Thẩm định hồ sơ (BẢN B)"\n', 1)
+    assert text_b != SHORTENED
+    again, _ = ap.save_draft(web.store, text_b, actor=reform, now=web.clock())
+    ap.submit(web.store, CODE, again.number, actor=reform, now=web.clock())
+    assert again.number == row.number
+
+    for action, data in (("approve", {"decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"}),
+                         ("send-back", {"comment": "Giữ nguyên"}),
+                         ("approve", {"decision_number": "", "decision_date": ""})):  # stale first, not the fields
+        r = lc.post(f"/leader/procedures/{CODE}/{row.number}/{action}",
+                    data={"csrf_token": token, "revision": revision, **data}, follow_redirects=True)
+        assert r.status_code == 200
+        assert "đã thay đổi sau khi bạn mở trang" in r.text
+        assert "(BẢN B)" in r.text  # the page now shows what is waiting
+        assert 'aria-invalid="true"' not in r.text  # a banner, not a field error
+        draft = ap.get_draft(web.store, CODE, row.number)
+        assert draft.status == ap.SUBMITTED and draft.decision_number is None
+        assert sv.current_definition(web.store, CODE)[0].version == 1
+    assert "chưa được phê duyệt" in lc.post(f"/leader/procedures/{CODE}/{row.number}/approve",
+                                            data={"csrf_token": token, "revision": revision,
+                                                  "decision_number": "125/QĐ-UBND",
+                                                  "decision_date": "2026-03-09"}, follow_redirects=True).text
+
+    # reviewed again, the new page's form carries the new revision and approves text B
+    fresh = lc.get(f"/leader/procedures/{CODE}?version={row.number}").text
+    r = lc.post(f"/leader/procedures/{CODE}/{row.number}/approve",
+                data={"csrf_token": csrf_of(fresh), "revision": fresh.split('name="revision" value="', 1)[1]
+                      .split('"', 1)[0], "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"},
+                follow_redirects=True)
+    assert "Đã phê duyệt phiên bản 2" in r.text
+    assert "(BẢN B)" in sv.current_definition(web.store, CODE)[1].step("appraise").name
