@@ -152,8 +152,10 @@ async def author_upload(request: Request, file: UploadFile = File(...),
 
 
 @router.post("/author/save")
-def author_save(request: Request, text: str = Form(""), code: str = Form(""),
+def author_save(request: Request, text: str = Form(""), code: str = Form(""), draft_number: str = Form(""),
                 user: WebUser = Depends(require_role("reform"))) -> Response:
+    """Save the text as the open draft. ``draft_number``: the open draft the page showed; when it was approved
+    meanwhile (another tab, another officer), the text becomes a new draft and the message says so."""
     if _too_long(text):
         flash(request, f"Văn bản quá dài (tối đa {MAX_TEXT} ký tự).", "error")
         return RedirectResponse("/author", status_code=303)
@@ -174,6 +176,16 @@ def author_save(request: Request, text: str = Form(""), code: str = Form(""),
         return RedirectResponse("/author", status_code=303)
     errors = sum(1 for f in findings if f.severity == ERROR)
     note = f" Còn {errors} lỗi kiểm tra: sửa trước khi trình." if errors else ""
+    shown = int(draft_number) if draft_number.strip().isdigit() else None
+    if shown is not None and shown != row.number:
+        try:
+            was = ap.get_draft(store_of(request), row.procedure_code, shown)
+        except NotFound:
+            was = None
+        if was is not None and was.status == ap.APPROVED:
+            note = (f" Phiên bản {shown} đã được phê duyệt trong lúc bạn soạn, nên văn bản trên màn hình được lưu "
+                    f"thành dự thảo mới (phiên bản {row.number}); hãy đối chiếu với nội dung đã phê duyệt của phiên "
+                    f"bản {shown}.{note}")
     flash(request, f"Đã lưu dự thảo phiên bản {row.number} của thủ tục {row.procedure_code}.{note}", "success")
     return RedirectResponse(f"/author/procedures/{row.procedure_code}", status_code=303)
 

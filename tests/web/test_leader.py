@@ -379,3 +379,28 @@ def test_a_version_resubmitted_after_the_page_was_opened_is_not_approved_from_th
                 follow_redirects=True)
     assert "Đã phê duyệt phiên bản 2" in r.text
     assert "(BẢN B)" in sv.current_definition(web.store, CODE)[1].step("appraise").name
+
+
+def test_a_stale_editor_tab_is_told_its_draft_was_approved_meanwhile(web, reform, client_for):
+    """Audit 7e #8: tab B shows draft 2 (Dự thảo); tab A submits it and a leader approves it; tab B saves: the
+    text becomes draft 3, and the message says draft 2 was approved meanwhile."""
+    row, _ = ap.save_draft(web.store, SHORTENED, actor=reform, now=web.clock())
+    c = client_for("noivu_cv")
+    tab_b = c.get(f"/author/procedures/{CODE}").text
+    assert f'name="draft_number" value="{row.number}"' in tab_b
+    ap.submit(web.store, CODE, row.number, actor=reform, now=web.clock())
+    ap.approve(web.store, CODE, row.number, actor=web.runtime.actor("ld_pct"), decision_number="125/QĐ-UBND",
+               decision_date=dt.date(2026, 3, 9), now=web.clock())
+    r = c.post("/author/save", data={"text": SHORTENED.replace("duration: 4h", "duration: 3h", 1),
+                                     "csrf_token": csrf_of(tab_b), "code": CODE, "draft_number": str(row.number)},
+               follow_redirects=True)
+    assert r.status_code == 200
+    assert (f"Đã lưu dự thảo phiên bản 3 của thủ tục {CODE}. Phiên bản 2 đã được phê duyệt trong lúc bạn soạn"
+            in r.text)
+    assert ap.get_draft(web.store, CODE, 2).status == ap.APPROVED and ap.get_draft(web.store, CODE, 3).status == ap.DRAFT
+    # a save of the open draft itself says nothing of the kind
+    page = c.get(f"/author/procedures/{CODE}").text
+    assert 'name="draft_number" value="3"' in page
+    r = c.post("/author/save", data={"text": SHORTENED, "csrf_token": csrf_of(page), "code": CODE,
+                                     "draft_number": "3"}, follow_redirects=True)
+    assert "Đã lưu dự thảo phiên bản 3" in r.text and "trong lúc bạn soạn" not in r.text
