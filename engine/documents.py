@@ -193,12 +193,13 @@ class Para:
     size: float | None = None
     space_after: float = 6
     css: str = ""  # extra HTML class
+    nowrap: bool = False  # Word: its column is widened to hold it on one line (the national name)
 
 
 def P(text: str = "", *, bold: bool = False, italic: bool = False, align: str = "justify", indent: bool = False,
-      size: float | None = None, space_after: float = 6, css: str = "") -> Para:
+      size: float | None = None, space_after: float = 6, css: str = "", nowrap: bool = False) -> Para:
     """A one-run paragraph."""
-    return Para([Run(text, bold, italic)], align, indent, size, space_after, css)
+    return Para([Run(text, bold, italic)], align, indent, size, space_after, css, nowrap)
 
 
 @dataclass
@@ -532,6 +533,8 @@ def to_docx(doc: Doc) -> bytes:
         st.font.size = Pt(doc.size)
         _east_asian_font(st.element)
     d.styles["Normal"].paragraph_format.space_after = Pt(6)
+    # Single spacing, as the HTML's line-height: python-docx's template defaults to 1.15 lines.
+    d.styles["Normal"].paragraph_format.line_spacing = 1.0
     d.core_properties.title = doc.title
     if doc.page_numbers:
         _page_numbers(sec, doc.size)
@@ -656,6 +659,125 @@ def _fill_para(para: Any, p: Para, doc: Doc) -> None:
             run.font.size = Pt(size)
 
 
+#: The gap (pt) between a short rule and the line above it (HTML: ``hr.rule`` margin-top).
+RULE_GAP_PT = 3.5
+#: Word cell margins (twips): left/right of a ruled table (the HTML pads 4 pt; Word's default is 108 = 1,9 mm);
+#: the header columns (``Columns``) have none, as the HTML's ``padding: 0``.
+GRID_CELL_MARGIN = 57
+COLUMNS_CELL_MARGIN = 0
+
+#: Approximate advance widths (em) of Times New Roman, to widen a fixed Word column to its longest word.
+_NARROW = set("/.,:;!|'’iIjJlft")
+_PAREN = set("()[]-")
+_WIDE = {"m": 0.78, "w": 0.72, "M": 0.89, "W": 0.94}
+
+
+def text_width_pt(text: str, size: float, bold: bool = False) -> float:
+    """An estimate, on the generous side, of the width (pt) of ``text`` in Times New Roman."""
+    import unicodedata
+
+    em = 0.0
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch):
+            continue
+        if ch == " ":
+            em += 0.25
+        elif ch in _WIDE:
+            em += _WIDE[ch]
+        elif ch in _NARROW:
+            em += 0.3
+        elif ch in _PAREN:
+            em += 0.34
+        elif ch.isdigit():
+            em += 0.5
+        elif ch.isupper():
+            em += 0.72
+        else:
+            em += 0.5
+    return em * size * (1.04 if bold else 1.0)
+
+
+def _para_need(p: Para, size: float, bold: bool = False, whole: bool = False) -> float:
+    """Width (pt) a paragraph needs: its longest word, or with ``whole`` its whole text."""
+    need = 0.0
+    for r in p.runs:
+        sz = r.size or p.size or size
+        parts = [r.text] if whole else r.text.split()
+        for w in parts:
+            need = max(need, text_width_pt(w, sz, bold or r.bold))
+    return need
+
+
+def _table_needs(b: Any, doc: Doc, ncols: int) -> list[float]:
+    """Per column, the width (pt, cell margins included) its longest unbreakable text needs: in a ruled
+    table the longest word of a cell of one column; in header columns a ``nowrap`` paragraph whole."""
+    needs = [0.0] * ncols
+    if isinstance(b, Columns):
+        for i, col in enumerate(b.columns):
+            for p in col:
+                if isinstance(p, Para) and p.nowrap:
+                    needs[i] = max(needs[i], _para_need(p, doc.size, whole=True) + 2 * COLUMNS_CELL_MARGIN / 20)
+        return needs
+    occupied: set[tuple[int, int]] = set()
+    all_rows = [(True, r) for r in b.header] + [(False, r) for r in b.rows]
+    for ri, (is_head, cells) in enumerate(all_rows):
+        ci = 0
+        for c in cells:
+            while (ri, ci) in occupied:
+                ci += 1
+            if ci >= ncols:
+                break
+            for dr in range(c.rowspan):
+                for dc in range(c.colspan):
+                    occupied.add((ri + dr, ci + dc))
+            if c.colspan == 1:
+                for p in c.paras:
+                    needs[ci] = max(needs[ci], _para_need(p, b.size or doc.size, bold=is_head)
+                                    + 2 * GRID_CELL_MARGIN / 20 + 1)
+            ci += c.colspan
+    return needs
+
+
+def fit_widths(col_w: list[int], needs: list[int]) -> list[int]:
+    """Widen the columns narrower than they need, taking the width from the others in proportion to what
+    they can spare (the browser's automatic table layout does so in the HTML). Unchanged if nothing can give."""
+    total = sum(col_w)
+    short = [i for i, (w, n) in enumerate(zip(col_w, needs)) if w < n]
+    if not short:
+        return list(col_w)
+    deficit = sum(needs[i] - col_w[i] for i in short)
+    slack = {i: col_w[i] - needs[i] for i in range(len(col_w)) if i not in short and col_w[i] > needs[i]}
+    spare = sum(slack.values())
+    if spare < deficit:
+        return list(col_w)
+    out = list(col_w)
+    for i in short:
+        out[i] = needs[i]
+    for i, sl in slack.items():
+        out[i] -= int(deficit * sl / spare)
+    widest = max(slack, key=lambda i: out[i])
+    out[widest] += total - sum(out)
+    return out
+
+
+def _cell_margins(table: Any, side: int) -> None:
+    """Left/right cell margins (twips) of a whole table, top/bottom 0 (``w:tblCellMar``)."""
+    from docx.oxml.ns import qn
+
+    tblpr = table._tbl.tblPr
+    for old in tblpr.findall(qn("w:tblCellMar")):
+        tblpr.remove(old)
+    mar = tblpr.makeelement(qn("w:tblCellMar"), {})
+    for name, w in (("top", 0), ("left", side), ("bottom", 0), ("right", side)):
+        mar.append(mar.makeelement(qn(f"w:{name}"), {qn("w:w"): str(w), qn("w:type"): "dxa"}))
+    look = tblpr.find(qn("w:tblLook"))
+    # CT_TblPr order: ... tblBorders, shd, tblLayout, tblCellMar, tblLook, tblCaption, tblDescription
+    if look is not None:
+        look.addprevious(mar)
+    else:
+        tblpr.append(mar)
+
+
 def _rule_para(container: Any, fraction: float, width: int) -> None:
     """A short centred line: an empty paragraph with a top border, indented to ``fraction`` of ``width`` (EMU)."""
     from docx.oxml.ns import qn
@@ -663,7 +785,8 @@ def _rule_para(container: Any, fraction: float, width: int) -> None:
 
     para = container.add_paragraph()
     fmt = para.paragraph_format
-    fmt.space_after, fmt.space_before = Pt(4), Pt(0)
+    # 3.5 pt between the line above and the rule, as the HTML's hr.rule: clear of the dots under "Ệ", "ạ".
+    fmt.space_after, fmt.space_before = Pt(4), Pt(RULE_GAP_PT)
     fmt.line_spacing = Pt(2)
     side = int(width * max(0.0, (1 - fraction) / 2))
     fmt.left_indent, fmt.right_indent = Emu(side), Emu(side)
@@ -677,7 +800,7 @@ def _rule_para(container: Any, fraction: float, width: int) -> None:
 
 def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, table_align: Any) -> None:
     from docx.enum.text import WD_BREAK
-    from docx.shared import Emu, Mm
+    from docx.shared import Emu, Mm, Pt
 
     first = [True]
     text_height = doc.paper.text_height
@@ -720,7 +843,9 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
                     pic_w = int(max_h * w / h)
             para = new_para()
             para.alignment = _docx_align("center")
-            para.add_run().add_picture(io.BytesIO(data), width=Emu(pic_w))
+            shape = para.add_run().add_picture(io.BytesIO(data), width=Emu(pic_w))
+            if b.alt:  # the alternative text, as the HTML's aria-label
+                shape._inline.docPr.set("descr", b.alt)
         elif isinstance(b, (Table, Columns)):
             if isinstance(b, Table):
                 ncols = len(b.widths)
@@ -735,11 +860,14 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
             table.autofit = False
             total = sum(widths)
             col_w = [int(width * w / total) for w in widths]
+            # Fixed widths: a column too narrow for its longest word would break it ("T/T", "28/11/202/6").
+            col_w = fit_widths(col_w, [int(Pt(n)) for n in _table_needs(b, doc, ncols)])
             for i, col in enumerate(table.columns):
                 col.width = Emu(col_w[i])
             for row in table.rows:
                 for i, cell in enumerate(_row_cells(table, row)):
                     cell.width = Emu(col_w[i])
+            _cell_margins(table, COLUMNS_CELL_MARGIN if isinstance(b, Columns) else GRID_CELL_MARGIN)
             if isinstance(b, Columns):
                 table.style = None
                 for i, col_blocks in enumerate(b.columns):
@@ -798,8 +926,10 @@ def _fill_grid(table: Any, b: Table, doc: Doc, col_w: list[int], table_align: An
                         if run.font.size is None:
                             run.font.size = Pt(b.size)
             ci += c.colspan
+        trpr = table.rows[ri]._tr.get_or_add_trPr()
+        keep = OxmlElement("w:cantSplit")  # a row is never cut at the page foot (HTML: page-break-inside: avoid)
+        trpr.append(keep)
         if is_head:  # repeat header rows on each page
-            trpr = table.rows[ri]._tr.get_or_add_trPr()
             el = OxmlElement("w:tblHeader")
             el.set(qn("w:val"), "true")
             trpr.append(el)
@@ -824,7 +954,7 @@ def official_header(agency: list[str], *, number: str | None, place: str, date: 
     if number is not None:
         left.append(P(number, align="center", size=size, space_after=0))
     right: list[Any] = [
-        P(NATIONAL, bold=True, align="center", size=size - 1, space_after=0),
+        P(NATIONAL, bold=True, align="center", size=size - 1, space_after=0, nowrap=True),
         P(MOTTO, bold=True, align="center", size=size, space_after=0),
         Rule(0.75),
         P(f"{place or '……'}, {vn_date(date)}", italic=True, align="center", size=size, space_after=0),
@@ -1214,21 +1344,25 @@ DIAGRAM_PAPERS = (A4, A4_LANDSCAPE)
 #: Height (mm) kept on a diagram page for its caption: one short 12 pt line ("Sơ đồ Quy trình số 01", the
 #: name is in the heading above the table) and its spacing, with a margin for Word's line metrics.
 DIAGRAM_CAPTION_MM = 10
+#: Room (mm) kept under the last diagram for the end mark "./." (a 14 pt line).
+END_MARK_MM = 10
 
 #: The largest enlargement of a diagram: a small process would otherwise print its 11 pt text at 20 pt and
 #: more, and Word's 96 dpi PNG would blur (no diagram of the catalogue is enlarged: the largest scale is 0,83).
 DIAGRAM_MAX_SCALE = 1.5
 
 
-def diagram_fit(width_pt: float, height_pt: float) -> tuple[Paper, float]:
+def diagram_fit(width_pt: float, height_pt: float, reserve_mm: float = 0) -> tuple[Paper, float]:
     """The page and scale of an annex diagram of this natural size (points): the paper of
     :data:`DIAGRAM_PAPERS` on which it is drawn largest, as large as its text area less the caption
     allows (enlarged up to :data:`DIAGRAM_MAX_SCALE`). Returns (paper, scale); the printed width is
-    ``scale`` × the natural width."""
+    ``scale`` × the natural width. ``reserve_mm`` more is kept free under it (the end mark "./." after
+    the last diagram, so that it does not go to a page of its own)."""
     mm = 25.4 / 72
     best: tuple[float, Paper] | None = None
     for paper in DIAGRAM_PAPERS:
-        scale = min(paper.text_width / (width_pt * mm), (paper.text_height - DIAGRAM_CAPTION_MM) / (height_pt * mm),
+        scale = min(paper.text_width / (width_pt * mm), (paper.text_height - DIAGRAM_CAPTION_MM - reserve_mm)
+                    / (height_pt * mm),
                     DIAGRAM_MAX_SCALE)
         if best is None or scale > best[0] + 1e-9:
             best = (scale, paper)
@@ -1434,7 +1568,8 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                             + (f" ({defn.time_limit.basis})" if defn.time_limit.basis else "") + ".",
                             italic=True, align="justify", size=12))
             blocks.append(annex_table(defn, units, forms))
-            paper, scale = diagram_fit(*pictures.size(defn))
+            last = number == len(definitions)
+            paper, scale = diagram_fit(*pictures.size(defn), reserve_mm=END_MARK_MM if last else 0)
             blocks.append(Section(paper))
             blocks.append(P(f"Sơ đồ Quy trình số {number:02d}", italic=True, align="center", size=12,
                             space_after=2))
@@ -1442,9 +1577,9 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                                   png=(lambda d=defn: pictures.get(d, "png")),
                                   alt=f"Sơ đồ quy trình {defn.code} {defn.name}",
                                   width=pictures.size(defn)[0] * 25.4 / 72 * scale))
-            if number < len(definitions):
+            if not last:
                 blocks.append(Section(A4))
-    blocks.append(P("./.", align="right"))
+    blocks.append(P("./.", align="right", space_after=0))
     return Doc(title=f"Dự thảo Quyết định {title}", paper=A4, blocks=blocks, size=14, draft=True,
                page_numbers=True)
 
@@ -2277,7 +2412,7 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
         Columns([[P(org_name.upper(), align="center", size=11, space_after=0),
                   P(unit_name.upper() or "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ", bold=True, align="center", size=11,
                     space_after=0), Rule(0.35)],
-                 [P(NATIONAL, bold=True, align="center", size=11, space_after=0),
+                 [P(NATIONAL, bold=True, align="center", size=11, space_after=0, nowrap=True),
                   P(MOTTO, bold=True, align="center", size=12, space_after=0), Rule(0.6)]], (2, 3)),
         P(spec.title, bold=True, align="center", size=14, space_after=0),
         P(f"Từ {vn_date(date_from)} đến {vn_date(date_to)}", italic=True, align="center", size=12),

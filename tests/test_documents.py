@@ -398,7 +398,7 @@ def test_an_undated_draft_cites_the_regime_of_today(cat, monkeypatch):
 
 
 def test_docx_annex_is_a_section_numbered_from_1_and_each_diagram_has_a_page_of_its_own(default_docx, cat):
-    from engine.documents import DIAGRAM_CAPTION_MM, diagram_fit
+    from engine.documents import DIAGRAM_CAPTION_MM, END_MARK_MM, diagram_fit
 
     defs = select_procedures(cat, level="district")
     secs = default_docx.sections
@@ -412,12 +412,14 @@ def test_docx_annex_is_a_section_numbered_from_1_and_each_diagram_has_a_page_of_
         assert "pgNumType" not in sec._sectPr.xml and not sec.different_first_page_header_footer
     shapes = default_docx.inline_shapes
     assert len(shapes) == len(defs)
-    for sec, shape in zip((secs[2], secs[4]), shapes):
+    for k, (sec, shape) in enumerate(zip((secs[2], secs[4]), shapes)):
         text_w = sec.page_width - sec.left_margin - sec.right_margin
         text_h = sec.page_height - sec.top_margin - sec.bottom_margin
-        assert shape.width <= text_w + Mm(0.5) and shape.height <= text_h - Mm(DIAGRAM_CAPTION_MM) + Mm(0.5)
+        # The last one leaves room for the end mark "./." under it.
+        free = DIAGRAM_CAPTION_MM + (END_MARK_MM if k == len(defs) - 1 else 0)
+        assert shape.width <= text_w + Mm(0.5) and shape.height <= text_h - Mm(free) + Mm(0.5)
         # It fills its page one way or the other: the best of portrait and landscape.
-        assert shape.width >= text_w - Mm(1) or shape.height >= text_h - Mm(DIAGRAM_CAPTION_MM + 1)
+        assert shape.width >= text_w - Mm(1) or shape.height >= text_h - Mm(free + 1)
     texts = [p.text for p in default_docx.paragraphs]
     # A short caption (the name heads the table): the diagram gets the rest of the page.
     assert "Sơ đồ Quy trình số 01" in texts and DIAGRAM_CAPTION_MM <= 10

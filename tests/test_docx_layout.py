@@ -1,0 +1,167 @@
+"""The layout of the Word files (audit 7d): spacing, column widths, rows kept whole, the national name on one
+line, the end mark, the rules' gap and the diagrams' alternative text. Real dossiers through the real engine,
+the .docx read back with python-docx."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import docx
+from docx.oxml.ns import qn
+from docx.shared import Mm, Pt
+
+from engine.documents import (
+    DIAGRAM_CAPTION_MM,
+    END_MARK_MM,
+    NATIONAL,
+    RULE_GAP_PT,
+    diagram_fit,
+    fit_widths,
+    render_decision,
+    render_form,
+    render_ledger,
+    select_procedures,
+    text_width_pt,
+)
+from tests.test_documents import cat, small_catalogue  # noqa: F401  (fixtures: the small catalogue)
+from tests.test_forms import household  # noqa: F401  (fixture: a dossier run to its result)
+
+TWIP = 635  # EMU
+
+
+def _doc(data: bytes):
+    return docx.Document(io.BytesIO(data))
+
+
+def _all_tables(d):
+    def walk(tables):
+        for t in tables:
+            yield t
+            for row in t.rows:
+                for c in row.cells:
+                    yield from walk(c.tables)
+    yield from walk(d.tables)
+
+
+def _grid(t) -> list[int]:
+    """The table's column widths (EMU) from its w:tblGrid."""
+    return [int(g.get(qn("w:w"))) * TWIP for g in t._tbl.tblGrid.findall(qn("w:gridCol"))]
+
+
+def _side_margin(t) -> int:
+    """The table's left/right cell margin (EMU); Word's default 108 twips when it sets none."""
+    mar = t._tbl.tblPr.find(qn("w:tblCellMar"))
+    if mar is None:
+        return 108 * TWIP
+    left, right = mar.find(qn("w:left")), mar.find(qn("w:right"))
+    return max(int(left.get(qn("w:w"))), int(right.get(qn("w:w")))) * TWIP
+
+
+def _ruled(d):
+    return [t for t in _all_tables(d) if t.style is not None and t.style.name == "Table Grid"]
+
+
+def _longest_word_fits(t, size: float) -> list[str]:
+    """Words of single-column cells wider than their column's text area (estimated Times New Roman widths)."""
+    grid, margin = _grid(t), _side_margin(t)
+    bad = []
+    for tr in t._tbl.tr_lst:
+        ci = 0
+        for tc in tr.tc_lst:
+            span = tc.grid_span
+            if span == 1 and ci < len(grid):
+                room = grid[ci] - 2 * margin
+                for p in tc.iter(qn("w:p")):
+                    for r in p.iter(qn("w:r")):
+                        bold = r.find(f"{qn('w:rPr')}/{qn('w:b')}") is not None
+                        text = "".join(x.text or "" for x in r.iter(qn("w:t")))
+                        for w in text.split():
+                            if Pt(text_width_pt(w, size, bold)) > room:
+                                bad.append(w)
+            ci += span
+    return bad
+
+
+def test_word_paragraphs_are_single_spaced_so_form_01_fits_its_a5_page(runtime, household):
+    d = _doc(render_form(runtime.db, "01", household, fmt="docx"))
+    fmt = d.styles["Normal"].paragraph_format
+    assert fmt.line_spacing == 1.0  # not python-docx's template default of 1.15 lines
+    assert abs(d.sections[0].page_width - Mm(148)) < Mm(0.1)
+
+
+def test_narrow_columns_of_the_control_sheet_and_the_ledger_hold_their_longest_word(runtime, household):
+    control = _doc(render_form(runtime.db, "06", household, fmt="docx"))
+    [sheet] = _ruled(control)
+    assert _side_margin(sheet) <= Mm(1.1)
+    assert _longest_word_fits(sheet, 9) == []  # "TT", "Trước", "Đúng", "10" whole
+    assert sum(_grid(sheet)) <= control.sections[0].page_width - control.sections[0].left_margin \
+        - control.sections[0].right_margin + Mm(0.1)
+    ledger = _doc(render_ledger(runtime.db, date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31),
+                                fmt="docx"))
+    [book] = _ruled(ledger)
+    assert _longest_word_fits(book, 8) == []  # "10/03/2026", "(10)" whole
+    assert "10/03/2026" in "".join(c.text for c in book.rows[-1].cells)
+
+
+def test_fit_widths_widens_a_short_column_from_the_others_spare_width():
+    w = fit_widths([10, 100, 100], [30, 50, 90])
+    assert w[0] == 30 and w[1] >= 50 and w[2] >= 90 and sum(w) == 210
+    assert fit_widths([10, 20], [25, 20]) == [10, 20]  # nothing to give: unchanged
+
+
+def test_rows_are_never_split_across_pages_and_headers_repeat(runtime, household, cat):  # noqa: F811
+    control = _doc(render_form(runtime.db, "06", household, fmt="docx"))
+    decision = _doc(render_decision(cat, level="district"))
+    tables = _ruled(control) + _ruled(decision)
+    assert len(tables) >= 3
+    for t in tables:
+        for i, tr in enumerate(t._tbl.tr_lst):
+            trpr = tr.trPr
+            assert trpr is not None and trpr.find(qn("w:cantSplit")) is not None
+        assert t._tbl.tr_lst[0].trPr.find(qn("w:tblHeader")) is not None
+
+
+def test_the_national_name_has_room_for_one_line_in_every_header(runtime, household, cat):  # noqa: F811
+    need = {}
+    docs = [(_doc(render_form(runtime.db, code, household, fmt="docx")), 10) for code in ("01", "06")]
+    docs.append((_doc(render_ledger(runtime.db, date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31),
+                                    fmt="docx")), 11))
+    docs.append((_doc(render_decision(cat, level="district")), 12))
+    for d, size in docs:
+        [header] = [t for t in d.tables if any(p.text == NATIONAL for c in t.rows[0].cells for p in c.paragraphs)]
+        col = [i for i, c in enumerate(header.rows[0].cells) if any(p.text == NATIONAL for p in c.paragraphs)][0]
+        room = _grid(header)[col] - 2 * _side_margin(header)
+        need[size] = text_width_pt(NATIONAL, size, bold=True)
+        assert Pt(need[size]) <= room, (size, room / 36000)
+    # The estimate is not below what a browser measures for the line at 10 pt bold (73,1 mm).
+    assert need[10] * 25.4 / 72 >= 73.1
+
+
+def test_the_end_mark_keeps_to_the_last_diagrams_page(cat):  # noqa: F811
+    paper, scale = diagram_fit(500, 900, reserve_mm=END_MARK_MM)
+    assert 900 * 25.4 / 72 * scale <= paper.text_height - DIAGRAM_CAPTION_MM - END_MARK_MM + 0.01
+    d = _doc(render_decision(cat, level="district"))
+    last = d.sections[-1]
+    shape = d.inline_shapes[-1]
+    text_h = last.page_height - last.top_margin - last.bottom_margin
+    assert shape.height <= text_h - Mm(DIAGRAM_CAPTION_MM + END_MARK_MM) + Mm(0.5)
+    assert d.paragraphs[-1].text == "./."
+
+
+def test_the_short_rules_sit_clear_of_the_line_above(cat, runtime, household):  # noqa: F811
+    for data in (render_decision(cat, level="district"), render_form(runtime.db, "01", household, fmt="docx")):
+        d = _doc(data)
+        rules = [p for p in d.element.body.iter(qn("w:p")) if p.find(f"{qn('w:pPr')}/{qn('w:pBdr')}") is not None
+                 and not "".join(t.text or "" for t in p.iter(qn("w:t")))]
+        assert len(rules) >= 2
+        for p in rules:
+            before = p.find(f"{qn('w:pPr')}/{qn('w:spacing')}").get(qn("w:before"))
+            assert int(before) == int(RULE_GAP_PT * 20) == 70
+
+
+def test_the_annex_diagrams_carry_their_alternative_text(cat):  # noqa: F811
+    d = _doc(render_decision(cat, level="district"))
+    defs = select_procedures(cat, level="district")
+    descr = [s._inline.docPr.get("descr") for s in d.inline_shapes]
+    assert descr == [f"Sơ đồ quy trình {x.code} {x.name}" for x in defs]
