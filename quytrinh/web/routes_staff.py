@@ -12,9 +12,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from engine import services as sv
 from engine.calendar import LOCAL_TZ
-from engine.errors import NotAuthorized, QuytrinhError, StaleVersion
+from engine.errors import DuplicateRequest, IllegalAction, NotAuthorized, QuytrinhError, StaleVersion
 from engine.store import WorkItem
-from quytrinh.web.deps import WebUser, current_user, flash, now_of, people_of, render, require_role, store_of
+from quytrinh.web.deps import (WebUser, current_user, flash, local_time, now_of, people_of, render, require_role,
+                               store_of)
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,33 +75,169 @@ def _action_error(request: Request, exc: QuytrinhError, back: str, *, item_id: i
                   ) -> Response:
     """Back to ``back`` with the refusal in Vietnamese.
 
-    ``item_id``, ``user``: the refused action was the user's on that work item; when the refusal is one
-    of ``holder_matters`` (not authorized, a stale page) and a colleague now holds the item, the message
-    says who (the database is unchanged either way).
+    ``item_id``, ``user``: the refused action was the user's on that work item; when the item changed
+    meanwhile (done, cancelled, or, for a refusal of ``holder_matters``, held by someone), the message says
+    what it is now and who did it (see :func:`_item_news`; the database is unchanged either way).
     """
-    from quytrinh.web.app import error_message_vi
-
-    holder = (_holder_of(request, item_id, user) if item_id is not None and user is not None
-              and isinstance(exc, holder_matters) else None)
-    if holder is not None:
-        flash(request, f"Công việc này đã được {holder} nhận xử lý; trang đã được tải lại.", "error")
-    else:
-        flash(request, error_message_vi(exc), "error")
+    news = (_item_news(request, item_id, user, exc, holder_matters)
+            if item_id is not None and user is not None else None)
+    flash(request, news[0] if news is not None else _refusal_text(request, exc, user, _dossier_of_item(request, item_id)),
+          "error")
     return RedirectResponse(back, status_code=303)
 
 
-def _holder_of(request: Request, item_id: int, user: WebUser) -> str | None:
-    """The full name of whoever other than ``user`` holds the live work item now (claimed or assigned)."""
-    from engine.store import User
-
+def _dossier_of_item(request: Request, item_id: int | None) -> int | None:
+    if item_id is None:
+        return None
     with store_of(request).session() as s:
         item = s.get(WorkItem, item_id)
-        if item is None or item.state != "claimed" or item.assignee_id in (None, user.id):
-            return None
-        holder = s.get(User, item.assignee_id)
-    if holder is None:
+    return item.dossier_id if item is not None else None
+
+
+def _quoted(text: str) -> str:
+    return f"“{text.strip()}”"
+
+
+def _refused_complete(request: Request, exc: QuytrinhError, item_id: int, user: WebUser, comment: str,
+                      assignee: str) -> Response:
+    """A refused completion: what became of the item (:func:`_item_news`); what the user typed is not lost:
+    when they may still act, the page again (409) with it in the form; else the message quotes it."""
+    news = _item_news(request, item_id, user, exc)
+    item = item_of(request, user, item_id)
+    message = news[0] if news is not None else _refusal_text(request, exc, user, item.dossier_id)
+    still = (news[1] if news is not None else
+             item.state in ("open", "claimed") and item.unit_id == user.unit_id and item.role == user.role
+             and item.assignee_id in (None, user.id))
+    if comment.strip() or assignee:
+        if still:
+            flash(request, f"{message} Ý kiến bạn vừa nhập vẫn còn trong ô bên dưới.", "error")
+            return _item_view(request, user, item, status_code=409, typed={"comment": comment, "assignee": assignee})
+        if comment.strip():
+            message += f" Ý kiến bạn vừa nhập chưa được ghi: {_quoted(comment)}."
+    flash(request, message, "error")
+    return RedirectResponse(f"/items/{item_id}", status_code=303)
+
+
+#: The refusals that may mean "the page is older than the dossier" (something was done meanwhile).
+_CHANGED_MEANWHILE = (StaleVersion, IllegalAction, NotAuthorized, DuplicateRequest)
+#: Said of a change the user made themself, from another tab or an older page.
+ELSEWHERE = "ở một thẻ/cửa sổ khác"
+
+
+def _refusal_text(request: Request, exc: QuytrinhError, user: WebUser | None, dossier_id: int | None = None) -> str:
+    """The refusal in Vietnamese; for a stale page, who changed the dossier last (the user: in another tab)."""
+    from quytrinh.web.app import error_message_vi
+
+    if isinstance(exc, StaleVersion) and user is not None and dossier_id is not None:
+        last = _last_event(request, dossier_id, None)
+        if last is not None:
+            from engine.machine import ACTION_LABELS
+
+            what = ACTION_LABELS.get(last.action, last.action)
+            if last.actor == user.username:
+                return (f"Bạn đã cập nhật hồ sơ này {ELSEWHERE} ({what}, lúc {_when(last.at)}); trang đã được "
+                        "tải lại. Hãy xem lại và thực hiện lại nếu vẫn cần; hồ sơ chưa thay đổi.")
+            return (f"Hồ sơ vừa được {display_name(request, last.actor)} cập nhật ({what}, lúc {_when(last.at)}); "
+                    "trang đã được tải lại. Hãy xem lại và thực hiện lại nếu vẫn cần; hồ sơ chưa thay đổi.")
+    return error_message_vi(exc)
+
+
+def _when(at: dt.datetime) -> str:
+    return local_time(at, "%H:%M ngày %d/%m/%Y")
+
+
+def _last_event(request: Request, dossier_id: int, item_id: int | None, actions: tuple[str, ...] = ()) -> Any:
+    """The latest event of the dossier (of the work item ``item_id`` when given; of ``actions`` when given)."""
+    from sqlmodel import select
+
+    from engine.store import Event
+
+    q = select(Event).where(Event.dossier_id == dossier_id, Event.actor != sv.SYSTEM_USERNAME)
+    if item_id is not None:
+        q = q.where(Event.work_item_id == item_id)
+    if actions:
+        q = q.where(Event.action.in_(actions))  # type: ignore[attr-defined]
+    with store_of(request).session() as s:
+        return s.exec(q.order_by(Event.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+
+
+def _who(request: Request, user: WebUser, username: str) -> str:
+    return "bạn" if username == user.username else display_name(request, username)
+
+
+def _item_news(request: Request, item_id: int, user: WebUser, exc: QuytrinhError,
+               holder_matters: tuple[type, ...] = (NotAuthorized, StaleVersion)) -> tuple[str, bool] | None:
+    """What became of the work item since the user's page, when that explains the refusal ``exc``:
+    (the message, whether the user may still act on the item), or None (the refusal's own text).
+
+    Done or cancelled: by whom (the user themself: in another tab), when, and that nothing is left to do.
+    Held by someone (for ``holder_matters``): who claimed it, or who gave it to whom. Held by the user
+    (claimed in another tab, or given to them): to look again and act."""
+    from engine.machine import STATUS_LABELS, Status
+    from engine.store import Dossier, User
+
+    if not isinstance(exc, _CHANGED_MEANWHILE):
         return None
-    return holder.full_name or holder.username
+    with store_of(request).session() as s:
+        item = s.get(WorkItem, item_id)
+        dossier = s.get(Dossier, item.dossier_id) if item is not None else None
+        holder = s.get(User, item.assignee_id) if item is not None and item.assignee_id is not None else None
+    if item is None or dossier is None:
+        return None
+    if item.state == "done":
+        last = _last_event(request, dossier.id, item.id)  # type: ignore[arg-type]
+        if last is None:
+            return None
+        label = _outcome_label(request, item)
+        how = f" ({label})" if label else ""
+        if last.actor == user.username:
+            return (f"Bạn đã hoàn thành công việc này{how} lúc {_when(last.at)} {ELSEWHERE}; "
+                    "không cần xử lý lại.", False)
+        return (f"Công việc này đã được {display_name(request, last.actor)} hoàn thành{how} lúc {_when(last.at)}; "
+                "bạn không cần xử lý nữa.", False)
+    if item.state == "cancelled":
+        status = Status(dossier.status)
+        ended = _last_event(request, dossier.id, None, ("withdraw", "stop"))  # type: ignore[arg-type]
+        if status in (Status.WITHDRAWN, Status.STOPPED) and ended is not None:
+            what = ("đã được rút theo đơn của tổ chức, cá nhân" if status == Status.WITHDRAWN
+                    else "đã bị dừng xử lý")
+            by = (f"bạn ghi nhận {ELSEWHERE}" if ended.actor == user.username
+                  else f"{display_name(request, ended.actor)} ghi nhận")
+            return (f"Công việc này đã hủy: hồ sơ {what} ({by} lúc {_when(ended.at)}); "
+                    "bạn không cần xử lý nữa.", False)
+        return (f"Công việc này đã hủy (hồ sơ: {STATUS_LABELS[status]}); bạn không cần xử lý nữa.", False)
+    if item.state != "claimed" or holder is None:
+        return None
+    given = _last_event(request, dossier.id, item.id, ("claim", "assign"))  # type: ignore[arg-type]
+    assigned_by = given.actor if given is not None and given.action == "assign" else None
+    if holder.id == user.id:
+        if not isinstance(exc, StaleVersion):
+            return None
+        if assigned_by is not None and assigned_by != user.username:
+            return (f"Công việc này đã được {display_name(request, assigned_by)} giao cho bạn; trang đã được "
+                    "tải lại. Hãy xem lại và thực hiện lại; hồ sơ chưa thay đổi.", True)
+        return (f"Bạn đã nhận xử lý công việc này {ELSEWHERE}; trang đã được tải lại. Hãy xem lại và thực hiện "
+                "lại; hồ sơ chưa thay đổi.", True)
+    if not isinstance(exc, holder_matters):
+        return None
+    name = holder.full_name or holder.username
+    if assigned_by is not None:
+        return (f"Công việc này đã được {_who(request, user, assigned_by)} giao cho {name}"
+                f"{' ' + ELSEWHERE if assigned_by == user.username else ''}; trang đã được tải lại.", False)
+    return f"Công việc này đã được {name} nhận xử lý; trang đã được tải lại.", False
+
+
+def _outcome_label(request: Request, item: WorkItem) -> str:
+    """How the step's outcome ``item.outcome`` reads on its button ("Đạt"); "" when it has none."""
+    if not item.outcome:
+        return ""
+    defn = _definition_of_item(request, item)
+    try:
+        step = defn.step(item.step_id) if defn is not None else None
+    except Exception:  # a step no longer in the definition: its outcome's id is all there is
+        step = None
+    found = next((r.display for r in step.routes if r.outcome == item.outcome), None) if step is not None else None
+    return found or ""
 
 
 def display_name(request: Request, username: str) -> str:
@@ -339,7 +476,7 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
         else:
             res = sv.complete(store_of(request), user.actor, item_id, **kw)
     except QuytrinhError as exc:
-        return _action_error(request, exc, back, item_id=item_id, user=user)
+        return _refused_complete(request, exc, item_id, user, comment, assignee)
     from engine.machine import Status
 
     if given:
@@ -491,9 +628,57 @@ def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_p
         service(store_of(request), user.actor, sheet.dossier.code, now=now_of(request), expected_version=version,
                 idempotency_key=f"{key_prefix}-{idem}" if idem else None, **{text_name: text.strip()})
     except QuytrinhError as exc:
-        return _action_error(request, exc, back)
+        which = key_prefix.removeprefix("web-")
+        message, still = _dossier_news(request, user, sheet.dossier.id, which, exc)
+        if text.strip():
+            if still:  # the page again (409), the text in its form (the panel open)
+                flash(request, f"{message} Nội dung bạn vừa nhập vẫn còn trong ô bên dưới.", "error")
+                return _dossier_view(request, user, sheet.dossier.code, status_code=409, typed={which: text})
+            message += f" Nội dung bạn vừa nhập chưa được ghi: {_quoted(text)}."
+        flash(request, message, "error")
+        return RedirectResponse(back, status_code=303)
     flash(request, done.format(code=sheet.dossier.code), "success")
     return RedirectResponse(back, status_code=303)
+
+
+#: Per dossier form: the event it records, what it is called when done already, and whether the dossier's
+#: status still allows it.
+_DOSSIER_FORMS: dict[str, tuple[tuple[str, ...], str]] = {
+    "supplemented": (("supplemented",), "Hồ sơ bổ sung đã được {who} ghi nhận"),
+    "financial": (("financial_done",), "Việc thực hiện nghĩa vụ tài chính đã được {who} ghi nhận"),
+    "withdraw": (("withdraw", "stop"), ""),
+    "stop": (("withdraw", "stop"), ""),
+}
+
+
+def _dossier_news(request: Request, user: WebUser, dossier_id: int, which: str, exc: QuytrinhError
+                  ) -> tuple[str, bool]:
+    """A refused dossier action (``which``: supplemented, financial, withdraw, stop): (the message, whether it
+    may still be done). When it was done meanwhile, who did it and when (the user themself: in another tab)."""
+    from engine.machine import INTERRUPTIBLE, STATUS_LABELS, Status
+    from engine.store import Dossier
+
+    with store_of(request).session() as s:
+        d = s.get(Dossier, dossier_id)
+    status = Status(d.status)
+    if which in ("withdraw", "stop"):
+        still = status in INTERRUPTIBLE
+    else:
+        still = status == (Status.SUPPLEMENT if which == "supplemented" else Status.FINANCIAL)
+    if still or not isinstance(exc, _CHANGED_MEANWHILE):
+        return _refusal_text(request, exc, user, dossier_id), still
+    actions, done_text = _DOSSIER_FORMS[which]
+    last = _last_event(request, dossier_id, None, actions)
+    elsewhere = last is not None and last.actor == user.username
+    by = "bạn" if elsewhere else display_name(request, last.actor) if last is not None else ""
+    where = f" {ELSEWHERE}" if elsewhere else ""
+    if last is not None and done_text:
+        return f"{done_text.format(who=by)}{where} lúc {_when(last.at)}; không cần ghi nhận lại.", False
+    if last is not None and status in (Status.WITHDRAWN, Status.STOPPED):
+        what = "đã được rút theo đơn của tổ chức, cá nhân" if status == Status.WITHDRAWN else "đã bị dừng xử lý"
+        return f"Hồ sơ {what} ({by} ghi nhận{where} lúc {_when(last.at)}); không cần làm lại.", False
+    return (f"Hồ sơ hiện ở trạng thái “{STATUS_LABELS[status]}”; thao tác này không còn thực hiện được. "
+            "Hồ sơ chưa thay đổi.", False)
 
 
 # --------------------------------------------------------------------------- reception

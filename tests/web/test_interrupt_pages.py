@@ -42,7 +42,7 @@ def test_a_withdrawal_needs_the_written_request_and_cancels_the_open_work(web, c
     stale = motcua.post(f"/dossiers/{r.dossier_code}/withdraw",
                         data={"csrf_token": csrf_of(page), "version": version - 1, "comment": "Đơn ngày 11/3"},
                         follow_redirects=True)
-    assert "Hồ sơ vừa được người khác cập nhật" in stale.text and dump(web.store) == before
+    assert "Hãy xem lại và thực hiện lại nếu vẫn cần" in stale.text and stale.status_code == 409 and dump(web.store) == before
 
     done = motcua.post(f"/dossiers/{r.dossier_code}/withdraw",
                        data={"csrf_token": csrf_of(page), "version": version, "comment": "Đơn ngày 11/3"},
