@@ -479,6 +479,12 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
         return _refused_complete(request, exc, item_id, user, comment, assignee)
     from engine.machine import Status
 
+    if res.replayed:  # the same form sent again (Back, then the same button): done once, say so
+        done = _last_event(request, item.dossier_id, item_id)
+        label = _outcome_label(request, item_of(request, user, item_id))
+        flash(request, f"Bạn đã hoàn thành bước này{f' ({label})' if label else ''}"
+                       f"{f' lúc {_when(done.at)}' if done is not None else ''}; không có gì thay đổi thêm.", "info")
+        return RedirectResponse(back, status_code=303)
     if given:
         given_text = f"; bước tiếp theo đã giao cho {display_name(request, assignee)}"
     elif assignee:  # the chosen outcome leads out of the unit: nothing to give

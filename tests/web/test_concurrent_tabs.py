@@ -185,3 +185,15 @@ def test_an_item_the_head_gave_to_a_colleague_says_the_head_gave_it(web, client_
     for action, data in (("claim", {}), ("complete", {"outcome": "ok"})):
         text = _text(cv.post(f"/items/{item}/{action}", data=_form(page, **data)))
         assert "Công việc này đã được tckh_head giao cho tckh_cv2" in text and "nhận xử lý;" not in text
+
+
+def test_the_same_completion_sent_again_from_an_older_page_says_it_was_done_already(web, client_for):
+    _, item = _appraisal(web)
+    cv = client_for("tckh_cv")
+    data = _form(cv.get(f"/items/{item}").text, outcome="ok", idem="idem-back-1")
+    first = cv.post(f"/items/{item}/complete", data=data)
+    assert "Đã hoàn thành bước xử lý hồ sơ" in _text(first)
+    before = dump(web.store)
+    again = _text(cv.post(f"/items/{item}/complete", data=data))  # Back, then the same button
+    assert "Bạn đã hoàn thành bước này (Đạt) lúc" in again and "Đã hoàn thành bước xử lý hồ sơ" not in again
+    assert dump(web.store) == before
