@@ -358,8 +358,10 @@ def create_served_app() -> FastAPI:
 
 def _error_page(request: Request, status: int, message: str) -> Response:
     title = ERROR_TITLES.get(status, "Lỗi")
+    # A refused form (an old page's token, say): a way back to the form's page, opened afresh.
+    back = page_of_action(request.url.path) if request.method not in ("GET", "HEAD") else None
     try:
-        return render(request, "error.html", {"status": status, "title": title, "message": message},
+        return render(request, "error.html", {"status": status, "title": title, "message": message, "back": back},
                       status_code=status)
     except Exception:  # the error page itself failed: plain text, still no traceback
         log.exception("error page failed")

@@ -56,6 +56,7 @@ def test_a_signed_in_session_with_an_old_pages_token_is_still_refused(web, clien
     r = client.post(f"/items/{item}/complete", data={"csrf_token": token, "outcome": "done"},
                     follow_redirects=False)
     assert r.status_code == 403 and "mã chống giả mạo" in r.text and "đăng nhập lại ở thẻ" in r.text
+    assert f'<a href="/items/{item}">Mở lại trang vừa thao tác</a>' in r.text  # the way back to the form
     assert dump(web.store) == before
     with web.store.session() as s:
         assert s.get(WorkItem, item).state == "open"
