@@ -21,7 +21,7 @@ messages are not in the table yet.
 For example, ``claim: dossier 1.001612-20260310-000001 is at version 1, not 7 (it
 changed since you read it); reload it and try again`` (StaleVersion) reads::
 
-    Hồ sơ vừa được người khác cập nhật: hồ sơ 1.001612-20260310-000001 đang ở phiên bản 1,
+    Hồ sơ đã được cập nhật sau khi bạn xem: hồ sơ 1.001612-20260310-000001 đang ở phiên bản 1,
     không phải phiên bản 7 bạn đã xem. Hãy xem lại (quytrinh dossier show
     1.001612-20260310-000001) rồi thực hiện lại; hồ sơ chưa thay đổi.
 """
@@ -54,7 +54,7 @@ def error_message_vi(exc: QuytrinhError) -> str:
     if isinstance(exc, NotAuthorized):
         return "Bạn không có quyền thực hiện thao tác này (công việc thuộc đơn vị, vai trò hoặc người khác)."
     if isinstance(exc, StaleVersion):
-        return "Hồ sơ vừa được người khác cập nhật. Hãy xem lại và thực hiện lại; hồ sơ chưa thay đổi."
+        return "Hồ sơ đã được cập nhật sau khi bạn xem. Hãy xem lại và thực hiện lại; hồ sơ chưa thay đổi."
     if isinstance(exc, DuplicateRequest):
         return "Yêu cầu này đã được gửi trước đó với nội dung khác; hồ sơ chưa thay đổi."
     if isinstance(exc, IllegalAction):
@@ -98,7 +98,7 @@ ACTION_VERBS = {
 HEADLINES: list[tuple[type | str, str]] = [
     (NotFound, "Không tìm thấy"),
     (NotAuthorized, "Không có quyền"),
-    (StaleVersion, "Hồ sơ vừa được người khác cập nhật"),
+    (StaleVersion, "Hồ sơ đã được cập nhật sau khi bạn xem"),
     (DuplicateRequest, "Yêu cầu trùng khóa chống lặp"),
     (IllegalAction, "Thao tác không hợp lệ ở trạng thái hiện tại"),
     (ActionError, "Không thực hiện được"),

@@ -121,7 +121,7 @@ def test_errors_are_one_line_exit_1_and_change_nothing(cli, db_url, capsys, monk
          "quytrinh: Không tìm thấy: người dùng 'ghost'. Thêm bằng: quytrinh user add ghost --unit"),
         (("task", "claim", "2"), "quytrinh: Hãy cho biết ai thực hiện: --as TÊN_ĐĂNG_NHẬP (hoặc đặt biến QUYTRINH_USER)."),
         (("task", "claim", "2", "--as", "truongphong", "--version", "7"),
-         "quytrinh: Hồ sơ vừa được người khác cập nhật: hồ sơ 1.001612-20260310-000001 đang ở phiên bản 1, "
+         "quytrinh: Hồ sơ đã được cập nhật sau khi bạn xem: hồ sơ 1.001612-20260310-000001 đang ở phiên bản 1, "
          "không phải phiên bản 7 bạn đã xem."),
         (("task", "claim", "99", "--as", "truongphong"), "quytrinh: Không tìm thấy: công việc 99;"),
         (("dossier", "show", "1.001612-20990101-000009"), "quytrinh: Không tìm thấy: hồ sơ '1.001612-20990101-000009'"),
