@@ -425,7 +425,9 @@ def _refused_field(exc: QuytrinhError) -> str | None:
     return REFUSED_FIELDS[exc.field]
 
 
-def _decision_error(request: Request, exc: QuytrinhError, back: str) -> Response:
+def _decision_error(request: Request, exc: QuytrinhError, back: str, typed: str = "") -> Response:
+    """A refusal about the version itself: a banner on the procedure's page, quoting ``typed`` (what the leader
+    wrote, which the new page does not carry) so that it is not lost."""
     if isinstance(exc, ap.ApprovalError):
         message = exc.vi
     elif isinstance(exc, NotAuthorized):
@@ -434,6 +436,8 @@ def _decision_error(request: Request, exc: QuytrinhError, back: str) -> Response
         message = "Không có phiên bản này."
     else:
         message = "Không thực hiện được thao tác; phiên bản quy trình chưa thay đổi."
+    if typed:
+        message += f" {typed}"
     flash(request, message, "error")
     return RedirectResponse(back, status_code=303)
 
@@ -484,7 +488,9 @@ def leader_approve(request: Request, code: str, version: int, decision_number: s
     except QuytrinhError as exc:
         field = _refused_field(exc)
         if field is None:
-            return _decision_error(request, exc, back)
+            said = ", ".join(x for x in (decision_number.strip() and f"số {decision_number.strip()}",
+                                         date and f"ngày {date:%d/%m/%Y}") if x)
+            return _decision_error(request, exc, back, f"Quyết định bạn đã nhập ({said}) chưa được ghi." if said else "")
         errors = {field: exc.vi, **errors}  # an unreadable date keeps its own message
         errors = {f: errors[f] for f in DECISION_FIELDS if f in errors}
         return _refused_fields(request, user, code, version, back, typed, errors,
@@ -505,7 +511,8 @@ def leader_send_back(request: Request, code: str, version: int, comment: str = F
     except QuytrinhError as exc:
         field = _refused_field(exc)
         if field is None:
-            return _decision_error(request, exc, back)
+            return _decision_error(request, exc, back,
+                                   f"Ý kiến bạn đã ghi chưa được gửi: “{comment.strip()}”." if comment.strip() else "")
         return _refused_fields(request, user, code, version, back, {"comment": comment, "revision": revision},
                                {field: exc.vi},
                                "Phiên bản chưa được trả lại.")

@@ -354,13 +354,16 @@ def test_a_version_resubmitted_after_the_page_was_opened_is_not_approved_from_th
     ap.submit(web.store, CODE, again.number, actor=reform, now=web.clock())
     assert again.number == row.number
 
-    for action, data in (("approve", {"decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"}),
-                         ("send-back", {"comment": "Giữ nguyên"}),
-                         ("approve", {"decision_number": "", "decision_date": ""})):  # stale first, not the fields
+    quoted = ("Quyết định bạn đã nhập (số 125/QĐ-UBND, ngày 09/03/2026) chưa được ghi.",
+              "Ý kiến bạn đã ghi chưa được gửi: “Giữ nguyên”.", None)  # what was typed, not lost
+    for (action, data), said in zip((("approve", {"decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"}),
+                                     ("send-back", {"comment": "Giữ nguyên"}),
+                                     ("approve", {"decision_number": "", "decision_date": ""})), quoted):
         r = lc.post(f"/leader/procedures/{CODE}/{row.number}/{action}",
                     data={"csrf_token": token, "revision": revision, **data}, follow_redirects=True)
         assert r.status_code == 200
-        assert "đã thay đổi sau khi bạn mở trang" in r.text
+        assert "đã thay đổi sau khi bạn mở trang" in r.text  # stale first, not the fields
+        assert said is None and "bạn đã nhập" not in r.text or said in r.text
         assert "(BẢN B)" in r.text  # the page now shows what is waiting
         assert 'aria-invalid="true"' not in r.text  # a banner, not a field error
         draft = ap.get_draft(web.store, CODE, row.number)
