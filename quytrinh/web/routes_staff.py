@@ -121,7 +121,7 @@ def _refused_complete(request: Request, exc: QuytrinhError, item_id: int, user: 
 #: The refusals that may mean "the page is older than the dossier" (something was done meanwhile).
 _CHANGED_MEANWHILE = (StaleVersion, IllegalAction, NotAuthorized, DuplicateRequest)
 #: Said of a change the user made themself, from another tab or an older page.
-ELSEWHERE = "ở một thẻ/cửa sổ khác"
+ELSEWHERE = "ở thẻ/cửa sổ khác hoặc trang đã mở trước đó"
 
 
 def _refusal_text(request: Request, exc: QuytrinhError, user: WebUser | None, dossier_id: int | None = None) -> str:

@@ -121,7 +121,7 @@ def test_done_in_another_tab_of_the_same_user_says_so(web, client_for):
     cv.post(f"/items/{item}/complete", data=_form(tab_a, outcome="ok"))
     for action, data in (("complete", {"outcome": "supplement", "comment": "Thiếu giấy"}), ("claim", {})):
         text = _text(cv.post(f"/items/{item}/{action}", data=_form(tab_b, **data)))
-        assert "Bạn đã hoàn thành công việc này (Đạt) lúc" in text and "ở một thẻ/cửa sổ khác" in text
+        assert "Bạn đã hoàn thành công việc này (Đạt) lúc" in text and "ở thẻ/cửa sổ khác hoặc trang đã mở trước đó" in text
         assert "người khác" not in text and "thực hiện lại" not in text
 
 
@@ -143,7 +143,7 @@ def test_a_refused_comment_comes_back_in_the_form_when_the_item_can_still_be_don
     before = dump(web.store)
     r = cv.post(f"/items/{item}/complete", data=_form(tab_a, outcome="supplement", comment="Thiếu bản sao CCCD"))
     text = _text(r)
-    assert r.status_code == 409 and "Bạn đã nhận xử lý công việc này ở một thẻ/cửa sổ khác" in text
+    assert r.status_code == 409 and "Bạn đã nhận xử lý công việc này ở thẻ/cửa sổ khác hoặc trang đã mở trước đó" in text
     assert re.search(r'<textarea name="comment"[^>]*>Thiếu bản sao CCCD</textarea>', text)
     assert "vẫn còn trong ô bên dưới" in text and dump(web.store) == before
 
