@@ -754,8 +754,9 @@ def _any_published(request: Request) -> bool:
         return s.exec(select(DefinitionVersion.id).limit(1)).first() is not None
 
 
-#: How long a dossier of the same procedure and applicant, received by the same user, counts as a likely
-#: repeat of the same reception (the form sent again after going Back) rather than a new dossier.
+#: How long a dossier of the same procedure and applicant, received by the same user or a colleague of
+#: the same (one-stop) unit, counts as a likely repeat of the same reception (the form sent again after going
+#: Back, the applicant queued twice, a colleague's double entry) rather than a new dossier.
 REPEAT_WINDOW = dt.timedelta(minutes=10)
 
 
@@ -771,24 +772,38 @@ def _same_applicant(name: str) -> str:
 
 
 def earlier_reception(request: Request, user: WebUser, procedure: str, applicant: str) -> dict[str, Any] | None:
-    """The latest dossier of ``procedure`` and the same applicant that ``user`` received within
-    :data:`REPEAT_WINDOW` before now: ``{"code", "at", "receipt", "url"}`` (``url``: its receipt, or the
-    dossier's page when it was not accepted), or None."""
+    """The latest dossier of ``procedure`` and the same applicant that ``user``, or anyone of the user's
+    unit, received within :data:`REPEAT_WINDOW` before now: ``{"code", "at", "receipt", "url", "by"}``
+    (``url``: its receipt, or the dossier's page when it was not accepted; ``by``: None when the user
+    received it, else the full name of the colleague who did), or None.
+
+    One query: the dossiers of the procedure registered in the window with each member of the unit who
+    wrote an event on them (the reception's ``register`` event first), the users' names joined."""
+    from sqlalchemy import func, or_
     from sqlmodel import select
 
-    from engine.store import Dossier, Event
+    from engine.store import Dossier, Event, User
 
     now = now_of(request)
+    first_event = func.min(Event.id)
     with store_of(request).session() as s:
-        rows = s.exec(select(Dossier.code, Dossier.applicant, Dossier.registered_at, Dossier.received_at)
+        rows = s.exec(select(Dossier.code, Dossier.applicant, Dossier.registered_at, Dossier.received_at,
+                             Event.actor, User.full_name, first_event)
                       .join(Event, Event.dossier_id == Dossier.id)  # type: ignore[arg-type]
+                      .outerjoin(User, User.username == Event.actor)  # type: ignore[arg-type]
                       .where(Dossier.procedure_code == procedure, Dossier.registered_at >= now - REPEAT_WINDOW,
-                             Dossier.registered_at <= now, Event.actor == user.username)
-                      .distinct().order_by(Dossier.registered_at.desc())).all()  # type: ignore[attr-defined]
+                             Dossier.registered_at <= now,
+                             or_(Event.actor == user.username, Event.actor_unit == user.unit_id))
+                      .group_by(Dossier.id, Dossier.code, Dossier.applicant, Dossier.registered_at,
+                                Dossier.received_at, Event.actor, User.full_name)
+                      .order_by(Dossier.registered_at.desc(), Dossier.id.desc(),  # type: ignore[attr-defined]
+                                first_event)).all()
     wanted = _same_applicant(applicant)
-    for code, name, at, received in rows:
+    for code, name, at, received, actor, full_name, _ in rows:
+        # The first row of a dossier is the first of the unit to act on it: who received it.
         if _same_applicant(name) == wanted:
             return {"code": code, "at": at, "receipt": received is not None,
+                    "by": None if actor == user.username else (full_name or actor),
                     "url": f"/dossiers/{code}/receipt" if received is not None else f"/dossiers/{code}"}
     return None
 

@@ -245,15 +245,90 @@ def test_the_form_sent_again_after_going_back_receives_no_second_dossier(web, cl
     assert "08:00" in warning[1]  # when the earlier one was received (local time)
     assert 'name="confirm_new"' in r.text and "Đây là hồ sơ khác, vẫn tiếp nhận" in r.text
     assert 'value=" hộ kinh doanh  Phúc Lộc"' in r.text and 'value="0987 654 321"' in r.text  # the form kept
-    # Another procedure, another applicant, another member of staff, or ten minutes later: no question.
+    assert "Bạn đã nhận hồ sơ của hộ kinh doanh  Phúc Lộc" in warning[1] and "Đồng nghiệp" not in warning[1]
+    # Another applicant, or ten minutes later: no question (a colleague of the counter: see the next test).
     assert "repeat-warning" not in c.post("/receive", data=_receive_form(c, applicant="Bà Trần Thị Xuân")[1]).text
-    other = client_for("motcua2")
-    assert other.post("/receive", data=_receive_form(other)[1]).url.path.endswith("/receipt")
     # Confirmed: a genuinely new dossier of the same applicant.
     r = c.post("/receive", data={**again, "confirm_new": "1"})
     assert r.status_code == 200 and r.url.path.endswith("/receipt") and code not in r.url.path
     web.clock.advance(minutes=11)
     assert c.post("/receive", data=_receive_form(c)[1]).url.path.endswith("/receipt")
+
+
+def _set_full_name(web, username: str, full_name: str) -> None:
+    from sqlalchemy import update
+
+    from engine.store import User
+
+    with web.store.write() as s:
+        s.execute(update(User).where(User.username == username).values(full_name=full_name))
+
+
+def _warning(html: str) -> str | None:
+    m = re.search(r'<div class="flash flash-error" role="alert" id="repeat-warning">(.*?)</div>', html, re.S)
+    return m[1] if m else None
+
+
+def test_a_colleague_of_the_counter_receiving_the_same_applicant_is_asked_first(web, client_for):
+    """The applicant queued twice, or two officers entering the same dossier: the second one is asked,
+    told which colleague received it, when, and where its receipt is."""
+    from engine.store import dump
+
+    _set_full_name(web, "motcua", "Nguyễn Thị Hoa")
+    _set_full_name(web, "motcua2", "Trần Văn Bình")
+    first_officer, second_officer = client_for("motcua"), client_for("motcua2")
+    first = first_officer.post("/receive", data=_receive_form(first_officer)[1])
+    code = first.url.path.split("/")[2]
+    web.clock.advance(minutes=3)
+    before = dump(web.store)
+    _, again = _receive_form(second_officer, applicant="HỘ KINH DOANH PHÚC LỘC")
+    r = second_officer.post("/receive", data=again)
+    assert r.status_code == 409 and dump(web.store) == before
+    warning = _warning(r.text)
+    assert warning and "Đồng nghiệp <strong>Nguyễn Thị Hoa</strong> (cùng bộ phận) đã nhận" in warning
+    assert "Bạn đã nhận" not in warning and "motcua" not in warning
+    assert "08:00" in warning  # Hanoi time, as the page shows times
+    assert code in warning and f'href="/dossiers/{code}/receipt"' in warning
+    assert "Giấy tiếp nhận và hẹn trả kết quả" in warning
+    assert 'name="confirm_new"' in r.text and "Đây là hồ sơ khác, vẫn tiếp nhận" in r.text
+    assert second_officer.get(f"/dossiers/{code}/receipt").status_code == 200  # the link opens for the colleague
+    # Confirmed: a new dossier, received by the second officer.
+    r = second_officer.post("/receive", data={**again, "confirm_new": "1"})
+    assert r.status_code == 200 and r.url.path.endswith("/receipt") and code not in r.url.path
+    second = r.url.path.split("/")[2]
+    # The first officer, two minutes later: the latest of the two is named, with its receiver.
+    web.clock.advance(minutes=2)
+    r = first_officer.post("/receive", data=_receive_form(first_officer)[1])
+    assert r.status_code == 409
+    warning = _warning(r.text)
+    assert "Đồng nghiệp <strong>Trần Văn Bình</strong> (cùng bộ phận) đã nhận" in warning
+    assert second in warning and "08:03" in warning
+    # The second officer's own reception keeps the user's own wording.
+    r = second_officer.post("/receive", data=_receive_form(second_officer)[1])
+    assert r.status_code == 409 and _warning(r.text).startswith("Bạn đã nhận hồ sơ của Hộ kinh doanh Phúc Lộc")
+    # More than ten minutes after the latest reception: no question.
+    web.clock.advance(minutes=9)
+    assert first_officer.post("/receive", data=_receive_form(first_officer)[1]).url.path.endswith("/receipt")
+
+
+def test_a_reception_by_another_unit_asks_nothing(web, client_for, catalogue):
+    """Only the officer's own unit counts. A procedure is received by one unit at a time (its reception
+    step's), so another unit's reception of the same procedure is one made under another version: here
+    the commune's counter received it while a version put the reception there."""
+    import dataclasses
+
+    rt = web.runtime
+    defn = catalogue.find("1.001612")
+    moved = dataclasses.replace(defn, steps=[dataclasses.replace(defn.start, unit="xa_mot_cua"), *defn.steps[1:]])
+    assert sv.publish_definition(web.store, moved, now=web.clock(), by="test").version == 2
+    elsewhere = sv.receive(web.store, rt.actor("xa_motcua"), "1.001612", applicant="Hộ kinh doanh Phúc Lộc",
+                           now=web.clock())
+    assert sv.publish_definition(web.store, defn, now=web.clock(), by="test").version == 3  # back at the district
+    web.clock.advance(minutes=2)
+    c = client_for("motcua")
+    r = c.post("/receive", data=_receive_form(c)[1])
+    assert r.status_code == 200 and r.url.path.endswith("/receipt") and elsewhere.dossier_code not in r.url.path
+    assert "repeat-warning" not in r.text
 
 
 def test_accepting_a_supplemented_dossier_at_the_counter_leads_to_its_receipt(web, client_for):
