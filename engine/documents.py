@@ -1802,13 +1802,79 @@ def _issuer(ctx: FormContext) -> str:
     return org
 
 
+#: Common words a parent body's name may abbreviate in a header (Decree 30/2020, Phụ lục I: "UBND", "HĐND").
+_PARENT_ABBREVIATIONS = (("ỦY BAN NHÂN DÂN", "UBND"), ("UỶ BAN NHÂN DÂN", "UBND"), ("HỘI ĐỒNG NHÂN DÂN", "HĐND"))
+
+
+def _abbreviated_parent(name: str) -> str:
+    """``ỦY BAN NHÂN DÂN HUYỆN GIA LÂM`` -> ``UBND HUYỆN GIA LÂM`` (an upper-case parent body's name)."""
+    for long, short in _PARENT_ABBREVIATIONS:
+        if name.startswith(long + " "):
+            return short + name[len(long):]
+    return name
+
+
+def balanced_lines(text: str, size: float, room: float, bold: bool = False) -> list[str]:
+    """``text`` cut at spaces into the fewest lines each ``room`` pt wide at most (:func:`text_width_pt`),
+    at the phrase breaks when it can (after a dash or a comma, before "VÀ"), then the widest as short as can
+    be; no line starts with a dash. One line if it fits or cannot be cut so."""
+    words = text.split()
+    if text_width_pt(text, size, bold) <= room or len(words) < 2:
+        return [text]
+
+    def width(ws: Sequence[str]) -> float:
+        return text_width_pt(" ".join(ws), size, bold)
+
+    def cuts(ws: list[str], k: int) -> Iterable[list[list[str]]]:
+        if k == 1:
+            yield [ws]
+            return
+        for i in range(1, len(ws) - k + 2):
+            if ws[i] in ("–", "-"):
+                continue
+            for rest in cuts(ws[i:], k - 1):
+                yield [ws[:i]] + rest
+
+    def rough(ls: list[list[str]]) -> int:  # breaks inside a phrase
+        return sum(1 for a, b in zip(ls, ls[1:]) if a[-1][-1] not in "–-," and b[0].upper() != "VÀ")
+
+    for k in range(2, min(len(words), 4) + 1):
+        fit = [ls for ls in cuts(words, k) if max(width(x) for x in ls) <= room]
+        if fit:
+            return [" ".join(x) for x in min(fit, key=lambda ls: (rough(ls), max(width(x) for x in ls)))]
+    return [text]
+
+
+def _fitted_left(header: Columns, paper: Paper, size: float) -> None:
+    """Lines of the header's left block that keep to one line beside the national name on ``paper``
+    (form 04 on A5): the parent body's name abbreviated when whole it is too wide ("UBND HUYỆN GIA LÂM"),
+    the issuing unit's name cut into balanced lines of its own instead of where Word would wrap it
+    ("PHÒNG TÀI CHÍNH –" / "KẾ HOẠCH"); each line ``nowrap``, its column widened to hold it."""
+    right_need = max(_para_need(p, size, whole=True) for p in header.columns[1] if isinstance(p, Para)
+                     and p.nowrap)
+    room = paper.text_width * 72 / 25.4 - right_need - 1
+    left: list[Any] = []
+    for b in header.columns[0]:
+        if not isinstance(b, Para) or not b.runs or b.runs[0].text.startswith("Số"):
+            left.append(b)
+            continue
+        text, bold, sz = b.runs[0].text, b.runs[0].bold, b.size or size
+        if not bold and text_width_pt(text, sz) > room:  # the parent body
+            text = _abbreviated_parent(text)
+        for line in balanced_lines(text, sz, room, bold):
+            left.append(P(line, bold=bold, align=b.align, size=b.size, space_after=0, nowrap=True))
+    header.columns[0] = left
+
+
 def _form_header(ctx: FormContext, spec: FormSpec, *, number: str | None = None,
-                 date: dt.datetime | None = None, agency: str | None = None) -> list[Any]:
+                 date: dt.datetime | None = None, agency: str | None = None, fit_left: bool = False) -> list[Any]:
     org = _issuer(ctx)
     place = place_from_organisation(org)
     header = official_header([(agency or _one_stop_unit(ctx)).upper()], number=number, place=place, date=date,
                              parent=org, size=11)
     header.columns[0][0] = P(org.upper(), align="center", size=10, space_after=0)
+    if fit_left:
+        _fitted_left(header, {"A5": A5, "A4": A4, "A4 landscape": A4_LANDSCAPE}[spec.paper], 11)
     return [
         P(f"Mẫu số {spec.number} ({ctx.form_set.circular})", italic=True, align="right", size=10, space_after=2),
         header,
@@ -2008,7 +2074,8 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
     before = ctx.sheet.apologies[-2] if len(ctx.sheet.apologies) > 1 else None  # the date it gave was missed too
     unit = ctx.unit_name(ap.unit_id)
     extension = ctx.form_set.key == "2025"
-    b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit)
+    b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit,
+                                fit_left=True)
     b += [
         P(f"Kính gửi: {_addressee(d.applicant)}", bold=True, align="center"),
         P(f"{vn_date(d.received_at).capitalize()}, {_one_stop_unit(ctx)} tiếp nhận hồ sơ của Ông/Bà đề nghị "

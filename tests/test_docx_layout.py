@@ -165,3 +165,30 @@ def test_the_annex_diagrams_carry_their_alternative_text(cat):  # noqa: F811
     defs = select_procedures(cat, level="district")
     descr = [s._inline.docPr.get("descr") for s in d.inline_shapes]
     assert descr == [f"Sơ đồ quy trình {x.code} {x.name}" for x in defs]
+
+
+
+def test_the_left_header_of_form_04_keeps_each_line_whole(runtime):
+    """Form 04 on A5: beside the national name no room is left for "ỦY BAN NHÂN DÂN HUYỆN GIA LÂM" whole at
+    10 pt (LibreOffice wrapped it after "HUYỆN"): the parent body is abbreviated, as Decree 30 allows, and
+    the issuing unit's name cut at a phrase break, each line with room for itself by the national name's
+    measure."""
+    from engine import services as sv
+    from tests.test_forms import HOUSEHOLD, at, step
+
+    rt = runtime
+    r = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Hoàng Văn Em", now=at(10, 8))
+    step(rt, r.dossier_id, "assign", "tckh_head", "done", at(10, 9))
+    assert sv.sweep_timers(rt.db, now=at(12, 9)).apologies == 1
+    d = _doc(render_form(rt.db, "04", r.dossier_code, fmt="docx"))
+    header = d.tables[0]
+    left, right = header.rows[0].cells
+    for i, cell in ((0, left), (1, right)):
+        room = _grid(header)[i] - 2 * _side_margin(header)
+        for p in cell.paragraphs:
+            for run in p.runs:
+                need = text_width_pt(run.text, run.font.size.pt, bold=bool(run.bold))
+                assert Pt(need) <= room, (run.text, need * 25.4 / 72, room / 36000)
+    lines = [p.text for p in left.paragraphs if p.text]
+    assert lines == ["UBND HUYỆN GIA LÂM", "PHÒNG TÀI CHÍNH –", "KẾ HOẠCH", "Số: ……/PXL"]
+    assert any(p.text == NATIONAL for p in right.paragraphs)
