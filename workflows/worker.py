@@ -39,6 +39,12 @@ two deployments back (one filtered query), and a 404 on a drain run makes the
 drain loop do the same; what is missing is registered again, as at start-up,
 and said in one line (:meth:`Worker.check_deployments`). A deployment or
 schedule the operator *paused* is left as it is.
+
+A run deleted in the Prefect UI between the worker fetching it and claiming
+it (the claim answers 404) is a race, not an error: one info line ("Lượt …
+đã bị xóa trên máy chủ Prefect trước khi worker nhận; bỏ qua."), no
+traceback, no outage, and the worker goes on (:meth:`Worker.execute` returns
+None for it).
 """
 
 from __future__ import annotations
@@ -390,13 +396,14 @@ class Worker:
 
         return get_client(sync_client=True)
 
-    def execute(self, flow_run: Any) -> RunOutcome:
+    def execute(self, flow_run: Any) -> RunOutcome | None:
         """Claim ``flow_run`` (propose Pending) and run its flow here.
 
         Returns
         -------
-        RunOutcome
-            state ``Taken`` when another worker claimed it first.
+        RunOutcome or None
+            state ``Taken`` when another worker claimed it first; None when the
+            run was deleted in Prefect before it was claimed (said in one line).
         """
         from prefect.exceptions import Abort
         from prefect.flow_engine import run_flow
@@ -408,17 +415,29 @@ class Worker:
         with self._client() as client:
             try:
                 state = propose_state_sync(client, Pending(), flow_run_id=flow_run.id)
+                if not state.is_pending():
+                    return RunOutcome(flow_run.id, flow_name, "Taken")
+                flow_run = client.read_flow_run(flow_run.id)
             except Abort:
                 return RunOutcome(flow_run.id, flow_name, "Taken")
-            if not state.is_pending():
-                return RunOutcome(flow_run.id, flow_name, "Taken")
-            flow_run = client.read_flow_run(flow_run.id)
+            except Exception as exc:  # noqa: BLE001
+                if not is_not_found(exc):
+                    raise
+                self._deleted(flow_run, flow_name)
+                return None
         started = time.perf_counter()
         with self._heartbeats():
             final = run_flow(flow, flow_run=flow_run, parameters=flow_run.parameters, return_type="state")
         result = final.result(raise_on_failure=False) if final.is_completed() else final.message
         return RunOutcome(flow_run.id, flow_name, final.name or str(final.type), result,
                           round(time.perf_counter() - started, 3))
+
+    def _deleted(self, flow_run: Any, flow_name: str) -> None:
+        """``flow_run`` was deleted in Prefect before this worker claimed it: a race, said in one line."""
+        self.outages.reached(PREFECT)  # a 404 is Prefect answering
+        what = "chạy hàng đợi việc máy" if flow_name == DRAIN_FLOW else "quét thời hạn"
+        log.info("Lượt %s %s đã bị xóa trên máy chủ Prefect trước khi worker nhận; bỏ qua.", what,
+                 getattr(flow_run, "name", None) or flow_run.id)
 
     def _heartbeats(self) -> Any:
         import contextlib
@@ -466,17 +485,25 @@ class Worker:
             newest = dep_runs[-1]
             with self._client() as client:
                 for old in dep_runs[:-1]:
-                    res = client.set_flow_run_state(old.id, Cancelled(
-                        name="Superseded",
-                        message=f"superseded by run {newest.name}: one run computes from the stored "
-                                f"instants and catches up with every missed one"), force=False)
+                    try:
+                        res = client.set_flow_run_state(old.id, Cancelled(
+                            name="Superseded",
+                            message=f"superseded by run {newest.name}: one run computes from the stored "
+                                    f"instants and catches up with every missed one"), force=False)
+                    except Exception as exc:  # noqa: BLE001
+                        if not is_not_found(exc):
+                            raise
+                        self._deleted(old, self._flow_name(old))
+                        continue
                     accepted = getattr(res.status, "value", str(res.status)) == "ACCEPT"
                     outcomes.append(RunOutcome(old.id, self._flow_name(old), "Superseded" if accepted else "Taken"))
-            outcomes.append(self.execute(newest))
+            outcome = self.execute(newest)
+            if outcome is not None:
+                outcomes.append(outcome)
         return outcomes
 
-    def drain_now(self) -> RunOutcome:
-        """Create a run of the drain deployment and execute it here at once."""
+    def drain_now(self) -> RunOutcome | None:
+        """Create a run of the drain deployment and execute it here at once (None: deleted before it was claimed)."""
         if not self.deployment_ids:
             self.register()
         fr = self._create_run(DRAIN_FLOW, tags=["quytrinh", "woken"],
@@ -498,7 +525,7 @@ class Worker:
             self.register()
         self.check_database()
         fr = self._create_run(SWEEP_FLOW, tags=["quytrinh", "once"])
-        outcomes = [self.execute(fr)]
+        outcomes = [o for o in (self.execute(fr),) if o is not None]
         drained = self.drain_if_due()
         if drained is not None:
             outcomes.append(drained)
