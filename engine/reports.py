@@ -2,10 +2,11 @@
 
 Every figure is a pure query over the store (see docs/reports.md for the exact
 rule of each one). Counting is done by SQL aggregation grouped by definition
-version and channel; only the dossiers still open at the end of the period are
-read one by one, because their class (overdue / nearly due / not due) is judged
-with the working-time calendar at that instant. The grouped rows are then
-folded into the requested dimension (unit, procedure, field, level, channel).
+version and channel (and the dossier's commune when grouping by commune); only
+the dossiers still open at the end of the period are read one by one, because
+their class (overdue / nearly due / not due) is judged with the working-time
+calendar at that instant. The grouped rows are then folded into the requested
+dimension (unit, procedure, field, level, channel, commune).
 
 Also here: CSV and XLSX export with Vietnamese headers, a server-side SVG bar
 chart (:func:`reports_chart_svg`), and :func:`step_performance`, the per-step
@@ -19,6 +20,8 @@ import datetime as dt
 import html
 import io
 import statistics
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -55,7 +58,7 @@ __all__ = [
 ]
 
 #: The dimensions a report can be grouped by.
-DIMENSIONS = ("unit", "procedure", "field", "level", "channel")
+DIMENSIONS = ("unit", "procedure", "field", "level", "channel", "commune")
 
 #: Vietnamese name of each dimension (first column header).
 DIMENSION_LABELS = {
@@ -64,12 +67,18 @@ DIMENSION_LABELS = {
     "field": "Lĩnh vực",
     "level": "Cấp",
     "channel": "Hình thức nộp",
+    "commune": "Xã, thị trấn",
 }
 
 #: Vietnamese names of the levels.
 LEVEL_LABELS = {"city": "Cấp thành phố", "district": "Cấp huyện", "commune": "Cấp xã"}
 
 TOTAL_LABEL = "Tổng cộng"
+
+#: Grouping by commune: the row of the dossiers of a commune-level procedure that name no commune (received
+#: before the commune was recorded), and the label of the dossiers of other levels (which belong to no commune).
+UNRECORDED_COMMUNE = ("(commune)", "Cấp xã (chưa ghi xã, thị trấn)")
+NO_COMMUNE_LABEL = "{level} (không thuộc xã, thị trấn)"
 
 
 class ReportError(QuytrinhError):
@@ -242,7 +251,8 @@ def _when(cond: Any) -> Any:
 
 def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedure", *,
                       now: dt.datetime | None = None, calendar: WorkCalendar | None = None,
-                      policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY) -> Report:
+                      policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY,
+                      communes: Sequence[str] | None = None) -> Report:
     """The timeliness figures of the period ``start``..``end`` (local dates, inclusive), grouped by ``by``.
 
     Parameters
@@ -259,11 +269,16 @@ def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedur
         For the class of open dossiers (default: the catalogue's calendar).
     policy : SlaPolicy
         The "nearly due" threshold.
+    communes : sequence of str, optional
+        Grouping by commune: the organisation's communes as units.yaml lists them (``communes:``), the
+        order of the rows and the spelling of their labels (default: read from the catalogue's
+        units.yaml, :func:`engine.calendar.catalogue_dir`).
 
     Returns
     -------
     Report
-        Rows sorted by label, and the total row; the rules are in docs/reports.md.
+        Rows sorted by label (by commune: in the order of ``communes``, then any other commune by name,
+        then the dossiers that belong to no commune), and the total row; the rules are in docs/reports.md.
 
     Raises
     ------
@@ -279,10 +294,15 @@ def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedur
     cal = calendar or WorkCalendar.default()
     store = as_store(db) if not isinstance(db, Store) else db
     D = Dossier
-    counts: dict[tuple[int, str], ReportRow] = {}
+    # the grouping columns: definition version and channel, and the commune only when grouping by it
+    group: list[Any] = [D.definition_id, D.channel]
+    if by == "commune":
+        group.append(sa.func.coalesce(D.commune, "").label("commune"))
+    n_group = len(group)
+    counts: dict[tuple[int, str, str], ReportRow] = {}
 
-    def row_for(definition_id: int, channel: str) -> ReportRow:
-        k = (definition_id, channel)
+    def row_for(values: Sequence[Any]) -> ReportRow:
+        k = (values[0], values[1], values[2] if n_group > 2 else "")
         if k not in counts:
             counts[k] = ReportRow("", "")
         return counts[k]
@@ -291,7 +311,7 @@ def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedur
     finished_in = sa.and_(D.finished_at >= lo, D.finished_at < judged)  # type: ignore[operator]
     with store.engine.connect() as conn:
         q = (sa.select(
-            D.definition_id, D.channel,
+            *group,
             _when(sa.and_(D.received_at >= lo, D.received_at < judged)),  # type: ignore[operator]
             _when(sa.and_(D.received_at < lo, sa.or_(D.finished_at.is_(None), D.finished_at >= lo),  # type: ignore[union-attr,operator]
                           sa.or_(D.closed_at.is_(None), D.closed_at >= lo))),  # type: ignore[union-attr,operator]
@@ -304,22 +324,23 @@ def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedur
             _when(sa.and_(D.finished_at < judged, sa.or_(D.closed_at.is_(None), D.closed_at >= judged))),  # type: ignore[union-attr,operator]
         ).where(received, D.received_at < judged,  # type: ignore[operator]
                 sa.or_(D.closed_at.is_(None), D.closed_at >= lo))  # type: ignore[union-attr,operator]
-            .group_by(D.definition_id, D.channel))
-        for did, channel, *nums in conn.execute(q):
-            r = row_for(did, channel)
+            .group_by(*group))
+        for values in conn.execute(q):
+            r = row_for(values)
+            nums = values[n_group:]
             (r.received, r.carried_over, r.completed_early, r.completed_on_time, r.completed_late,
              r.completed_unclassified, r.withdrawn, r.not_collected) = (int(n) for n in nums)
 
         # open at the period end: classified one by one at that instant
-        q = (sa.select(D.definition_id, D.channel, D.clock)
+        q = (sa.select(*group, D.clock)
              .where(received, D.received_at < judged,  # type: ignore[operator]
                     sa.or_(D.finished_at.is_(None), D.finished_at >= judged),  # type: ignore[union-attr,operator]
                     sa.or_(D.closed_at.is_(None), D.closed_at >= judged)))  # type: ignore[union-attr,operator]
-        for did, channel, clock_data in conn.execute(q):
-            clock = _clock_as_of(clock_data, judged)
+        for values in conn.execute(q):
+            clock = _clock_as_of(values[n_group], judged)
             cls = sla.Timeliness.NOT_DUE if clock is None else \
                 sla.timeliness_open(clock, cal, judged, policy, sla.Scope.DOSSIER)
-            r = row_for(did, channel)
+            r = row_for(values)
             if cls == sla.Timeliness.OVERDUE:
                 r.open_overdue += 1
             elif cls == sla.Timeliness.NEARLY_DUE:
@@ -327,29 +348,88 @@ def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedur
             else:
                 r.open_not_due += 1
 
-        q = (sa.select(D.definition_id, D.channel, sa.func.count(Apology.id))
+        q = (sa.select(*group, sa.func.count(Apology.id))
              .select_from(Apology).join(D, D.id == Apology.dossier_id)
              .where(Apology.drafted_at >= lo, Apology.drafted_at < judged,  # type: ignore[operator]
                     Apology.state != "draft")  # signed by the unit's head (a draft nobody signed is no apology)
-             .group_by(D.definition_id, D.channel))
-        for did, channel, n in conn.execute(q):
-            row_for(did, channel).apologies += int(n)
+             .group_by(*group))
+        for values in conn.execute(q):
+            row_for(values).apologies += int(values[n_group])
 
-    keys = _group_keys(store, by, {did for did, _ in counts})
+    keys = _group_keys(store, by, {did for did, _, _ in counts})
+    if by == "commune":
+        known = tuple(communes) if communes is not None else _catalogue_communes()
+        spelling = {_commune_match(c): c for c in known}
     groups: dict[str, ReportRow] = {}
-    for (did, channel), r in counts.items():
-        key, label = keys[did] if by != "channel" else (channel, CHANNEL_LABELS.get(channel, channel))
+    for (did, channel, commune), r in counts.items():
+        if by == "channel":
+            key, label = channel, CHANNEL_LABELS.get(channel, channel)
+        elif by == "commune":
+            key, label = _commune_group(commune, keys[did][0], spelling)
+        else:
+            key, label = keys[did]
         g = groups.setdefault(key, ReportRow(key, label))
         g.add(r)
-    rows = sorted(groups.values(), key=lambda r: (r.label, r.key))
+    if by == "commune":
+        order = {c: i for i, c in enumerate(known)}
+
+        def rank(r: ReportRow) -> tuple[int, int, str]:
+            """units.yaml's communes in its order, other communes by name, the commune-level dossiers
+            without a commune, then the other levels' dossiers (no commune) just above the total."""
+            if r.key in order:
+                return 0, order[r.key], ""
+            if r.key == UNRECORDED_COMMUNE[0]:
+                return 2, 0, ""
+            return (3 if r.key in no_commune else 1), 0, r.label
+
+        no_commune = {f"({v})" for v in {lvl for lvl, _ in keys.values()}}
+        rows = sorted(groups.values(), key=rank)
+    else:
+        rows = sorted(groups.values(), key=lambda r: (r.label, r.key))
     total = ReportRow("", TOTAL_LABEL)
     for r in rows:
         total.add(r)
     return Report(by, start, end, judged, rows, total)
 
 
+def _catalogue_communes() -> tuple[str, ...]:
+    """The communes of the catalogue's units.yaml (``communes:``); none when it has no such file or a broken
+    one (the rows are then ordered by name: the figures do not depend on the file)."""
+    from engine.calendar import catalogue_dir
+    from engine.definition import load_units
+
+    path = catalogue_dir() / "units.yaml"
+    try:
+        return load_units(str(path)).communes if path.is_file() else ()
+    except QuytrinhError:
+        return ()
+
+
+def _commune_match(name: str) -> str:
+    """A commune's name as compared: NFC, spaces collapsed, case folded ("xã  bát tràng" is "Xã Bát Tràng")."""
+    return unicodedata.normalize("NFC", " ".join(name.split())).casefold()
+
+
+def _commune_group(commune: str, level: str, spelling: dict[str, str]) -> tuple[str, str]:
+    """(group key, Vietnamese label) of a dossier's commune when grouping by commune.
+
+    A commune is its name as units.yaml writes it (``spelling``: matched name -> that name), or as the
+    dossier wrote it when units.yaml does not list it. Only a commune-level dossier belongs to a commune:
+    another counts in the row of its procedure's level, "Cấp huyện (không thuộc xã, thị trấn)", whatever
+    commune it names (the API does not refuse one); a commune-level dossier received before its commune
+    was recorded counts in :data:`UNRECORDED_COMMUNE`.
+    """
+    name = " ".join((commune or "").split())
+    if name and level == "commune":
+        name = spelling.get(_commune_match(name), unicodedata.normalize("NFC", name))
+        return name, name
+    if level == "commune":
+        return UNRECORDED_COMMUNE
+    return f"({level})", NO_COMMUNE_LABEL.format(level=LEVEL_LABELS.get(level, f"Cấp {level}"))
+
+
 def _group_keys(store: Store, by: str, definition_ids: set[int]) -> dict[int, tuple[str, str]]:
-    """Definition version id -> (group key, Vietnamese label) for the dimension ``by``."""
+    """Definition version id -> (group key, Vietnamese label) for the dimension ``by`` (by commune: the level)."""
     if by == "channel" or not definition_ids:
         return {}
     from engine.services import definition_of
@@ -358,7 +438,7 @@ def _group_keys(store: Store, by: str, definition_ids: set[int]) -> dict[int, tu
         versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
             DefinitionVersion.id.in_(sorted(definition_ids)))).all()}  # type: ignore[union-attr]
         out: dict[int, tuple[str, str]] = {}
-        if by == "level":
+        if by in ("level", "commune"):
             return {i: (v.level, LEVEL_LABELS.get(v.level, v.level)) for i, v in versions.items()}
         if by == "procedure":
             latest = {}

@@ -198,6 +198,109 @@ def test_report_by_unit_level_channel(runtime, scenario, catalogue):
     assert by_level.total.as_dict() | {"key": "", "label": ""} == by_unit.total.as_dict() | {"key": "", "label": ""}
 
 
+@pytest.fixture
+def communes_scenario(runtime):
+    """March 2026, birth registrations (1.001193, commune level, same day) in two communes, one received
+    without its commune, and household businesses (1.001612, district level) that belong to no commune.
+
+    =====  ==============================  ====================================================
+    YV     Xã Yên Viên, 10/3               completed early
+    DT1    Xã Đa Tốn, 11/3                 open overdue at 31/3; its apology signed 11/3
+    DT2    "xã  đa tốn" (as typed), 12/3   completed on time (signed at 17:00, the due instant)
+    U      no commune, 13/3                open overdue (a commune-level dossier, commune unknown)
+    H, H2  district level, 16/3 and 30/3   open (H2 online); H names Xã Đa Tốn (through the API)
+    =====  ==============================  ====================================================
+    """
+    run = Driver(runtime)
+    YV = run.receive(at(3, 10, 9), code="1.001193", commune="Xã Yên Viên")
+    run.do(YV, "verify", "xa_tuphap", "done", at(3, 10, 10))
+    sv.sign(run.db, runtime.actor("xa_ct"), run.item(YV, "sign").id, now=at(3, 10, 11))
+    run.deliver(YV, at(3, 11, 8), code="1.001193")
+    DT1 = run.receive(at(3, 11, 9), code="1.001193", commune="Xã Đa Tốn")
+    assert sv.sweep_timers(run.db, now=at(3, 12, 8), calendar=runtime.calendar).apologies == 1
+    with run.db.session() as s:
+        apology = s.exec(select(Apology)).one()
+    assert apology.dossier_id == DT1
+    sv.sign_apology(run.db, runtime.actor("xa_ct"), apology.id, reason="Chờ xác minh", now=at(3, 12, 8, 30))
+    DT2 = run.receive(at(3, 12, 9), code="1.001193", commune="xã  đa tốn")
+    run.do(DT2, "verify", "xa_tuphap", "done", at(3, 12, 10))
+    sv.sign(run.db, runtime.actor("xa_ct"), run.item(DT2, "sign").id, now=at(3, 12, 17))
+    U = run.receive(at(3, 13, 9), code="1.001193")
+    H = run.receive(at(3, 16, 8), commune="Xã Đa Tốn")  # as the API lets it: still no commune's dossier
+    H2 = run.receive(at(3, 30, 9), channel="online")
+    return dict(YV=YV, DT1=DT1, DT2=DT2, U=U, H=H, H2=H2)
+
+
+def test_report_by_commune_gives_one_row_per_commune(runtime, communes_scenario):
+    from engine.reports import DIMENSION_LABELS, DIMENSIONS
+
+    report = timeliness_report(runtime.db, *MARCH, by="commune", calendar=runtime.calendar)
+    # units.yaml's order (Đa Tốn before Yên Viên, as the reception form lists them; by code point Đ comes
+    # after Y), then the commune-level dossier without its commune, then the district-level ones
+    assert [(r.key, r.label) for r in report.rows] == [
+        ("Xã Đa Tốn", "Xã Đa Tốn"), ("Xã Yên Viên", "Xã Yên Viên"),
+        ("(commune)", "Cấp xã (chưa ghi xã, thị trấn)"), ("(district)", "Cấp huyện (không thuộc xã, thị trấn)")]
+    da_ton, yen_vien, unrecorded, district = report.rows
+    assert (da_ton.received, da_ton.to_process, da_ton.completed_on_time, da_ton.open_overdue) == (2, 2, 1, 1)
+    assert (da_ton.apologies, da_ton.completed_early, da_ton.late_rate) == (1, 0, 1 / 2)  # "xã  đa tốn" folded in
+    assert (yen_vien.received, yen_vien.completed_early, yen_vien.not_collected, yen_vien.apologies) == (1, 1, 0, 0)
+    assert (unrecorded.received, unrecorded.open_overdue) == (1, 1)
+    assert (district.received, district.open, district.apologies) == (2, 2, 0)
+    assert report.total.to_process == 6 and report.total.apologies == 1
+    assert DIMENSION_LABELS["commune"] == "Xã, thị trấn" and "theo xã, thị trấn" in report.title
+    for by in DIMENSIONS:  # the same dossiers, however they are grouped
+        other = timeliness_report(runtime.db, *MARCH, by=by, calendar=runtime.calendar)
+        assert other.total == report.total, by
+        assert sum(r.to_process for r in other.rows) == 6, by
+    # without units.yaml's list the communes go by name; a list given orders them and spells them
+    by_name = timeliness_report(runtime.db, *MARCH, by="commune", calendar=runtime.calendar, communes=())
+    assert [r.key for r in by_name.rows][:2] == ["Xã Yên Viên", "Xã Đa Tốn"]
+    given = timeliness_report(runtime.db, *MARCH, by="commune", calendar=runtime.calendar,
+                              communes=["XÃ YÊN VIÊN", "Xã Đa Tốn"])
+    assert [r.label for r in given.rows][:2] == ["XÃ YÊN VIÊN", "Xã Đa Tốn"]
+    # a period before any dossier: no commune row at all
+    feb = timeliness_report(runtime.db, dt.date(2026, 2, 1), dt.date(2026, 2, 28), by="commune",
+                            calendar=runtime.calendar)
+    assert feb.rows == [] and feb.total.to_process == 0
+
+
+def test_report_by_commune_exports_and_cli(runtime, communes_scenario, monkeypatch, tmp_path):
+    from openpyxl import load_workbook
+
+    from quytrinh.cli import app
+
+    report = timeliness_report(runtime.db, *MARCH, by="commune", calendar=runtime.calendar)
+    rows = list(csv.reader(io.StringIO(report_csv(report))))
+    assert rows[0][0] == "Xã, thị trấn"
+    assert [r[0] for r in rows[1:]] == ["Xã Đa Tốn", "Xã Yên Viên", "Cấp xã (chưa ghi xã, thị trấn)",
+                                        "Cấp huyện (không thuộc xã, thị trấn)", "Tổng cộng"]
+    assert chart_data(report)["categories"][:2] == ["Xã Đa Tốn", "Xã Yên Viên"]
+    assert "<title>Cấp huyện (không thuộc xã, thị trấn)</title>" in reports_chart_svg(report)
+    ws = load_workbook(io.BytesIO(report_xlsx(report))).active
+    assert ws["A3"].value == "Xã, thị trấn" and ws["A4"].value == "Xã Đa Tốn"
+
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", runtime.url)
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", "--from", "2026-03-01", "--to", "2026-03-31", "--by", "commune",
+                              "--format", "json", "--now", "2026-05-01T00:00"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["by"] == "commune"
+    assert {r["label"]: r["to_process"] for r in data["rows"]} == {
+        "Xã Đa Tốn": 2, "Xã Yên Viên": 1, "Cấp xã (chưa ghi xã, thị trấn)": 1,
+        "Cấp huyện (không thuộc xã, thị trấn)": 2}
+    res = runner.invoke(app, ["report", "--from", "2026-03-01", "--to", "2026-03-31", "--by", "commune",
+                              "--now", "2026-05-01T00:00"])
+    assert res.exit_code == 0, res.output
+    assert "Xã, thị trấn" in res.output and "Xã Yên Viên" in res.output and "Tổng cộng" in res.output
+    help_text = runner.invoke(app, ["report", "--help"]).output
+    assert "|channel|commune>" in help_text
+    from engine.reports import DIMENSIONS
+    from quytrinh.commands.report import Dimension
+
+    assert tuple(d.value for d in Dimension) == DIMENSIONS  # the CLI's copy of the list (kept light to import)
+
+
 def test_csv_xlsx_and_chart_exports(runtime, scenario, tmp_path):
     from openpyxl import load_workbook
 
@@ -363,6 +466,25 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     unknown = head.get("/reports/heatmap?code=9.999999")
     assert unknown.status_code == 200 and "Không có thủ tục mã 9.999999" in unknown.text
     assert client_for("motcua").get("/reports").status_code == 403  # one-stop staff: not a viewer
+
+
+def test_reports_web_page_by_commune(communes_scenario, client_for, web):
+    web.clock.t = at(4, 20, 9)
+    head = client_for("tckh_head")
+    page = head.get("/reports?from=2026-03-01&to=2026-03-31&by=commune")
+    assert page.status_code == 200, page.text[:500]
+    html = page.text
+    assert '<option value="commune" selected>Xã, thị trấn</option>' in html
+    assert "theo xã, thị trấn" in html and "<th rowspan=\"2\">Xã, thị trấn</th>" in html
+    keys = re.findall(r'<tr(?: class="total")? data-key="([^"]*)"', html)
+    assert keys == ["Xã Đa Tốn", "Xã Yên Viên", "(commune)", "(district)", ""]
+    assert "Cấp huyện (không thuộc xã, thị trấn)" in html and "Cấp xã (chưa ghi xã, thị trấn)" in html
+    assert 'href="/reports/export.csv?from=2026-03-01&amp;to=2026-03-31&amp;by=commune"' in html
+    csv_res = head.get("/reports/export.csv?from=2026-03-01&to=2026-03-31&by=commune")
+    rows = list(csv.reader(io.StringIO(csv_res.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "Xã, thị trấn" and rows[1][0] == "Xã Đa Tốn" and rows[-1][0] == "Tổng cộng"
+    assert 'filename="bao-cao-commune-20260301-20260331.csv"' in csv_res.headers["content-disposition"]
+    assert head.get("/reports/export.xlsx?from=2026-03-01&to=2026-03-31&by=commune").status_code == 200
 
 
 def test_rates_round_half_up_the_same_everywhere():

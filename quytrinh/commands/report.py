@@ -3,6 +3,7 @@
     quytrinh report --from 2026-03-01 --to 2026-03-31 --by unit
     quytrinh report --from 2026-03-01 --to 2026-03-31 --by procedure --format csv --out thang3.csv
     quytrinh report --from 2026-01-01 --to 2026-03-31 --by level --format xlsx --out quy1.xlsx
+    quytrinh report --from 2026-01-01 --to 2026-03-31 --by commune   # one row per xã, thị trấn
 
 Dates are local (Asia/Ho_Chi_Minh) and both inclusive. How each figure is
 counted: docs/reports.md.
@@ -21,7 +22,9 @@ import typer
 from engine.errors import QuytrinhError
 from quytrinh.messages import localized
 
-Dimension = enum.Enum("Dimension", {d: d for d in ("unit", "procedure", "field", "level", "channel")}, type=str)
+#: engine.reports.DIMENSIONS, written out: importing engine.reports (SQLAlchemy) would slow every command's start.
+Dimension = enum.Enum("Dimension", {d: d for d in ("unit", "procedure", "field", "level", "channel", "commune")},
+                      type=str)
 
 
 class OutputFormat(str, enum.Enum):
@@ -192,7 +195,7 @@ def register(app: typer.Typer) -> None:
         end: str = typer.Option(..., "--to", help="Ngày cuối kỳ báo cáo (YYYY-MM-DD, tính cả ngày này)."),
         by: Dimension = typer.Option("procedure", "--by",
                                      help="Nhóm theo unit (đơn vị), procedure (thủ tục), field (lĩnh vực), "
-                                          "level (cấp) hoặc channel (hình thức nộp)."),
+                                          "level (cấp), channel (hình thức nộp) hoặc commune (xã, thị trấn)."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv, xlsx hoặc json."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Ghi ra tệp này (bắt buộc với xlsx)."),
         now: Optional[str] = typer.Option(None, "--now",

@@ -1,7 +1,8 @@
 """Reports pages: timeliness figures of a period with a server-side SVG chart, CSV/XLSX export,
 and a procedure's heatmap (its diagram coloured by measured step times).
 
-    GET /reports?from=2026-03-01&to=2026-03-31&by=unit     the table and the chart
+    GET /reports?from=2026-03-01&to=2026-03-31&by=unit     the table and the chart (by: unit, procedure,
+                                                           field, level, channel, commune)
     GET /reports/export.csv?... | /reports/export.xlsx?...  the same figures as a file
     GET /reports/heatmap?code=1.001612&since=2026-01-01    the heatmap diagram
 
@@ -77,7 +78,13 @@ def _report(request: Request) -> tuple[Any, str | None]:
     if dt.datetime.combine(start, dt.time(0), tzinfo=HANOI) > now:
         start = end = now.astimezone(HANOI).date()
         error = error or f"Kỳ báo cáo bắt đầu sau hôm nay; báo cáo dưới đây là của hôm nay ({start:%d/%m/%Y})."
-    return timeliness_report(store_of(request), start, end, by, now=now, calendar=_calendar()), error
+    communes = None
+    if by == "commune":  # the rows in the order of units.yaml's communes, as the reception form lists them
+        from quytrinh.web.routes_staff import communes as organisation_communes
+
+        communes = organisation_communes(request)
+    return timeliness_report(store_of(request), start, end, by, now=now, calendar=_calendar(),
+                             communes=communes), error
 
 
 @router.get("/reports")
