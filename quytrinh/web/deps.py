@@ -372,10 +372,23 @@ def page_of_action(path: str) -> str | None:
     return None
 
 
+#: The kind of the "flash" that marks a form not acted on because the session had ended: its message is the
+#: form's page. base.html renders it as ``<div hidden data-form-not-done data-page="...">`` (not as a message),
+#: for static/typed.js, which then fills that form again with what was typed once the user is back on the page.
+FORM_NOT_DONE = "form-not-done"
+
+
 def login_redirect_target(request: Request) -> str:
     """``/login?next=<this page>``; for a form sent while signed out (a session that ended), the form's page:
-    after signing in the user is back on it (what they typed is not kept: the action was not done)."""
+    after signing in the user is back on it. The action was not done and the server keeps nothing of the form;
+    what the user typed comes back from their own browser: the sign-in page carries a :data:`FORM_NOT_DONE`
+    marker naming the form's page, and static/typed.js (which kept the typed fields in the tab's
+    sessionStorage when the form was sent) fills the form again on that page, once, for the user to check and
+    send again."""
     path = request.url.path + (("?" + request.url.query) if request.url.query else "")
     if request.method not in ("GET", "HEAD"):
-        path = page_of_action(request.url.path) or "/inbox"
+        page = page_of_action(request.url.path)
+        if page is not None and hasattr(request.state, "session"):
+            flash(request, page, FORM_NOT_DONE)
+        path = page or "/inbox"
     return "/login?next=" + quote(path, safe="")
