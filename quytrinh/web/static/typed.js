@@ -6,7 +6,8 @@
 //   sessionStorage, keyed by the form's action path, with the time. Nothing is sent to the server.
 // * When that POST finds the session ended, the server sends the browser to the sign-in page with a marker
 //   naming the form's page (deps.login_redirect_target: an element [data-form-not-done] with data-page).
-//   The drafts are kept while on a page marked [data-keep-typed] (the sign-in page, wrong passwords included).
+//   The drafts are kept on a page with that marker, or marked [data-keep-typed] (the sign-in page, wrong
+//   passwords included).
 // * On the marked page, once signed in, the fields of the forms with the same action are filled again and a
 //   note says so. Nothing is sent: the user checks and presses the button. A draft is used once.
 // * Any other page load (a successful POST's next page, any other navigation) discards the drafts; drafts
@@ -211,8 +212,8 @@
       save(s, { drafts: {}, pending: null });  // used once
       return;
     }
-    if (document.querySelector("[data-keep-typed]")) {
-      save(s, state);  // the sign-in page: kept until signed in
+    if (marker || document.querySelector("[data-keep-typed]")) {
+      save(s, state);  // the sign-in page (or another page naming the form's page): kept until back there
       return;
     }
     save(s, { drafts: {}, pending: null });  // any other page: the drafts are of no use any more
