@@ -7,6 +7,8 @@ command -v dot >/dev/null 2>&1 || need+=(graphviz)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 # Debian's chromium, driven headless by the web tests (Playwright, executable_path).
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Poppler's pdftotext, pdfinfo and pdftoppm read back the PDFs Chromium prints (tests/web/test_document_print.py).
+command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 echo "Installing Debian packages: ${need[*]}"
