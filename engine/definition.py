@@ -14,6 +14,7 @@ import datetime as dt
 import difflib
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -100,6 +101,37 @@ class Organisation:
 
     def get(self, unit_id: str | None) -> Unit | None:
         return self.units.get(unit_id) if unit_id else None
+
+
+_COMMUNE_PREFIX = re.compile(r"^(xã|thị trấn|phường)\s+")
+
+
+def commune_key(name: str) -> str:
+    """A commune's name as compared: NFC, spaces collapsed, case folded ("xã  bát tràng" is "Xã Bát Tràng")."""
+    return unicodedata.normalize("NFC", " ".join(name.split())).casefold()
+
+
+def find_commune(name: str, known: Iterable[str]) -> str | None:
+    """The commune of ``known`` (units.yaml ``communes:``, as written there) that ``name`` names, or None.
+
+    Case, spacing and Unicode normalisation do not matter, and the "Xã " / "Thị trấn " / "Phường "
+    prefix may be left out ("bát tràng" is "Xã Bát Tràng") when that leaves one commune only.
+    """
+    known = tuple(known)
+    key = commune_key(name)
+    for c in known:
+        if commune_key(c) == key:
+            return c
+    stem = _COMMUNE_PREFIX.sub("", key)
+    found = [c for c in known if _COMMUNE_PREFIX.sub("", commune_key(c)) == stem]
+    return found[0] if len(found) == 1 else None
+
+
+def closest_commune(name: str, known: Iterable[str]) -> str | None:
+    """The commune of ``known`` whose name is closest to a misspelt ``name`` (a hint), or None."""
+    by_stem = {_COMMUNE_PREFIX.sub("", commune_key(c)): c for c in known}
+    close = difflib.get_close_matches(_COMMUNE_PREFIX.sub("", commune_key(name)), list(by_stem), n=1, cutoff=0.6)
+    return by_stem[close[0]] if close else None
 
 
 @dataclass(frozen=True)

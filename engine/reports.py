@@ -32,7 +32,7 @@ from sqlmodel import select
 
 from engine import sla
 from engine.calendar import LOCAL_TZ, WorkCalendar
-from engine.definition import Definition
+from engine.definition import Definition, find_commune
 from engine.errors import QuytrinhError
 from engine.machine import CHANNEL_LABELS
 from engine.store import Apology, DefinitionVersion, Dossier, Store, UnitRow, WorkItem, as_store
@@ -359,13 +359,12 @@ def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedur
     keys = _group_keys(store, by, {did for did, _, _ in counts})
     if by == "commune":
         known = tuple(communes) if communes is not None else _catalogue_communes()
-        spelling = {_commune_match(c): c for c in known}
     groups: dict[str, ReportRow] = {}
     for (did, channel, commune), r in counts.items():
         if by == "channel":
             key, label = channel, CHANNEL_LABELS.get(channel, channel)
         elif by == "commune":
-            key, label = _commune_group(commune, keys[did][0], spelling)
+            key, label = _commune_group(commune, keys[did][0], known)
         else:
             key, label = keys[did]
         g = groups.setdefault(key, ReportRow(key, label))
@@ -405,23 +404,18 @@ def _catalogue_communes() -> tuple[str, ...]:
         return ()
 
 
-def _commune_match(name: str) -> str:
-    """A commune's name as compared: NFC, spaces collapsed, case folded ("xã  bát tràng" is "Xã Bát Tràng")."""
-    return unicodedata.normalize("NFC", " ".join(name.split())).casefold()
-
-
-def _commune_group(commune: str, level: str, spelling: dict[str, str]) -> tuple[str, str]:
+def _commune_group(commune: str, level: str, known: Sequence[str]) -> tuple[str, str]:
     """(group key, Vietnamese label) of a dossier's commune when grouping by commune.
 
-    A commune is its name as units.yaml writes it (``spelling``: matched name -> that name), or as the
-    dossier wrote it when units.yaml does not list it. Only a commune-level dossier belongs to a commune:
+    A commune is its name as units.yaml writes it (``known``, matched by
+    :func:`engine.definition.find_commune`), or as the dossier wrote it when units.yaml does not list it. Only a commune-level dossier belongs to a commune:
     another counts in the row of its procedure's level, "Cấp huyện (không thuộc xã, thị trấn)", whatever
-    commune it names (the API does not refuse one); a commune-level dossier received before its commune
+    commune it names (dossiers received before the API refused one may); a commune-level dossier received before its commune
     was recorded counts in :data:`UNRECORDED_COMMUNE`.
     """
     name = " ".join((commune or "").split())
     if name and level == "commune":
-        name = spelling.get(_commune_match(name), unicodedata.normalize("NFC", name))
+        name = find_commune(name, known) or unicodedata.normalize("NFC", name)
         return name, name
     if level == "commune":
         return UNRECORDED_COMMUNE

@@ -459,3 +459,17 @@ def test_unreadable_file_says_why_in_vietnamese(tmp_path):
     with pytest.raises(DefinitionError) as info:
         load_file(str(tmp_path / "nope.yaml"))
     assert info.value.problems[0].message == "không có tệp này"
+
+
+def test_a_commune_is_found_by_its_name_in_any_case_spacing_or_without_its_prefix():
+    from engine.definition import closest_commune, find_commune
+
+    known = ("Xã Bát Tràng", "Thị trấn Trâu Quỳ", "Xã Trâu Quỳ", "Xã Đa Tốn")
+    assert find_commune("  xã  BÁT   tràng ", known) == "Xã Bát Tràng"
+    assert find_commune("bát tràng", known) == "Xã Bát Tràng"  # the prefix left out
+    assert find_commune("Xa\u0303 Đa Tốn", known) == "Xã Đa Tốn"  # decomposed diacritics (NFD)
+    assert find_commune("trâu quỳ", known) is None  # two communes of that name: the prefix decides
+    assert find_commune("thị trấn trâu quỳ", known) == "Thị trấn Trâu Quỳ"
+    assert find_commune("Xã Bát Tràng 2", known) is None
+    assert closest_commune("Xã Bat Trang", known) == "Xã Bát Tràng"
+    assert closest_commune("Phường Hoàn Kiếm", known) is None

@@ -261,16 +261,6 @@ def communes() -> tuple[str, ...]:
     return load_units(str(path)).communes if path.is_file() else ()
 
 
-_COMMUNE_PREFIX = re.compile(r"^(xã|thị trấn|phường)\s+", re.I)
-
-
-def _commune_key(name: str) -> str:
-    import unicodedata
-
-    text = unicodedata.normalize("NFC", " ".join(name.split())).casefold()
-    return _COMMUNE_PREFIX.sub("", text)
-
-
 def check_commune(defn: Any, commune: str) -> str:
     """The commune a dossier of ``defn`` names, as units.yaml writes it ("" for a district-level procedure).
 
@@ -291,13 +281,12 @@ def check_commune(defn: Any, commune: str) -> str:
         raise localized(ActionError(
             f"Không thực hiện được: thủ tục {defn.code} thuộc cấp xã; hãy cho --commune \"TÊN XÃ\" (nơi giải quyết "
             f"hồ sơ, in ở đầu các phiếu), một trong: {', '.join(known)}."))
-    by_key = {_commune_key(c): c for c in known}
-    found = by_key.get(_commune_key(commune))
-    if found is None:
-        import difflib
+    from engine.definition import closest_commune, find_commune
 
-        close = difflib.get_close_matches(_commune_key(commune), list(by_key), n=1, cutoff=0.6)
-        hint = f" (có phải \"{by_key[close[0]]}\"?)" if close else ""
+    found = find_commune(commune, known)
+    if found is None:
+        close = closest_commune(commune, known)
+        hint = f" (có phải \"{close}\"?)" if close else ""
         raise localized(ActionError(
             f"Không thực hiện được: không có xã, thị trấn \"{commune}\" trong mục communes: của units.yaml{hint}; "
             f"các xã, thị trấn: {', '.join(known)}."))

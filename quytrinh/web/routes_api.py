@@ -231,6 +231,7 @@ class DossierOut(BaseModel):
     definition_version: int
     applicant: str
     channel: str
+    commune: str = Field("", description="A commune-level procedure's dossier: its commune (as units.yaml writes it)")
     status: int
     status_label: str
     result: Optional[str]
@@ -306,11 +307,53 @@ def tasks(request: Request, scope: Literal["mine", "unit"] = "mine", overdue: bo
              responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
 def receive(request: Request, body: ReceiveIn, user: WebUser = Depends(api_user),
             idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
-    """Receive a dossier at the one-stop unit (``decision`` accept: form 01, the clock starts)."""
+    """Receive a dossier at the one-stop unit (``decision`` accept: form 01, the clock starts).
+
+    A commune-level procedure's dossier names its commune, one of units.yaml's ``communes:`` (case,
+    spacing and the "Xã " prefix do not matter; the dossier records the name as units.yaml writes it);
+    a district-level one names none.
+    """
+    commune = _commune_of(request, body.procedure_code, body.commune)
     res = sv.receive(store_of(request), user.actor, body.procedure_code, applicant=body.applicant,
                      now=now_of(request), channel=body.channel, decision=body.decision, comment=body.comment,
-                     contact=body.contact, commune=body.commune, idempotency_key=_key(idempotency_key, user))
+                     contact=body.contact, commune=commune, idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
+
+
+def _commune_of(request: Request, procedure_code: str, commune: str) -> str:
+    """The commune a new dossier of ``procedure_code`` records, as the CLI and the reception form check it."""
+    from engine.definition import closest_commune, find_commune
+    from engine.errors import ActionError
+    from quytrinh.web.routes_staff import commune_procedures, communes
+
+    commune = commune.strip()
+    if not commune_procedures(request, [procedure_code]):
+        if commune and _published(request, procedure_code):
+            raise ActionError(f"commune: procedure {procedure_code} is district-level, so its dossier belongs to "
+                              f"no commune; leave commune out")
+        return commune  # an unknown procedure: receive() says so
+    known = communes(request)
+    if not known:
+        return commune
+    if not commune:
+        raise ActionError(f"commune: procedure {procedure_code} is commune-level; give the commune whose People's "
+                          f"Committee handles the dossier, one of: {', '.join(known)}")
+    found = find_commune(commune, known)
+    if found is None:
+        close = closest_commune(commune, known)
+        hint = f" (did you mean '{close}'?)" if close else ""
+        raise ActionError(f"commune: '{commune}' is not a commune of units.yaml{hint}; one of: {', '.join(known)}")
+    return found
+
+
+def _published(request: Request, procedure_code: str) -> bool:
+    from sqlmodel import select
+
+    from engine.store import DefinitionVersion
+
+    with store_of(request).session() as s:
+        return s.exec(select(DefinitionVersion.id).where(DefinitionVersion.procedure_code == procedure_code)
+                      .limit(1)).first() is not None
 
 
 def _key(key: str | None, user: WebUser) -> str | None:
@@ -421,7 +464,7 @@ def dossier(request: Request, ref: str, user: WebUser = Depends(api_user)) -> Do
                        from_status=e.from_status, to_status=e.to_status, comment=e.comment) for e in sheet.events]
     return DossierOut(id=d.id, code=d.code, procedure_code=d.procedure_code, procedure_name=defn.name,  # type: ignore[arg-type]
                       definition_version=d.definition_version, applicant=d.applicant, channel=d.channel,
-                      status=d.status, status_label=Status(d.status).label, result=d.result, version=d.version,
+                      commune=d.commune or "", status=d.status, status_label=Status(d.status).label, result=d.result, version=d.version,
                       received_at=d.received_at, due_at=d.due_at, finished_at=d.finished_at, closed_at=d.closed_at,
                       timeliness=sheet.timeliness, items=items, events=events,
                       apologies=[_apology_out(a) for a in sheet.apologies])

@@ -148,3 +148,31 @@ def test_the_head_signs_the_apology_through_the_api(api, web):
     assert r.status_code == 200, r.text
     assert (r.json()["state"], r.json()["proposed_due_at"]) == ("signed", apology["proposed_due_at"])
     assert hc.post(url, json={"reason": "lần hai"}, headers=head).status_code == 422  # already signed
+
+
+def test_receive_checks_the_commune_as_the_reception_form_and_the_cli_do(web, api):
+    """A commune-level dossier names one of units.yaml's communes (as written there); a district-level one
+    names none; a refusal changes nothing."""
+    from engine.store import dump
+
+    c, xa = api("xa_motcua")
+    before = dump(web.store)
+    birth = {"procedure_code": "1.001193", "applicant": "Bà Đào Thị Én"}
+    r = c.post("/api/dossiers", json=birth, headers=xa)
+    assert r.status_code == 422 and r.json()["error"] == "invalid_action"
+    assert "commune-level" in r.json()["message"] and "Xã Bát Tràng" in r.json()["message"]
+    r = c.post("/api/dossiers", json={**birth, "commune": "Xã Bat Trang"}, headers=xa)
+    assert r.status_code == 422 and "did you mean 'Xã Bát Tràng'" in r.json()["message"]
+    assert dump(web.store) == before
+    r = c.post("/api/dossiers", json={**birth, "commune": "  bát   TRÀNG "}, headers=xa)
+    assert r.status_code == 201, r.text
+    assert c.get(f"/api/dossiers/{r.json()['dossier_code']}", headers=xa).json()["commune"] == "Xã Bát Tràng"
+
+    c, mc = api("motcua")
+    before = dump(web.store)
+    r = c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "A", "commune": "Xã Bát Tràng"},
+               headers=mc)
+    assert r.status_code == 422 and "district-level" in r.json()["message"] and dump(web.store) == before
+    r = c.post("/api/dossiers", json={"procedure_code": "9.999999", "applicant": "A", "commune": "Xã Bát Tràng"},
+               headers=mc)
+    assert r.status_code == 404
