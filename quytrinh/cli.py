@@ -3,7 +3,8 @@
 Each group of commands lives in ``quytrinh/commands/<name>.py`` and exposes
 ``register(app)``; this module only assembles them and turns every quytrinh
 error into a one-line Vietnamese message (:func:`quytrinh.messages.cli_error_text`)
-and an exit code (never a traceback).
+and an exit code (never a traceback); a usage error (unknown option, missing argument, bad value) is one
+Vietnamese line too, naming the command and its ``--help`` (:func:`quytrinh.messages.usage_line`), exit 2.
 """
 
 from __future__ import annotations
@@ -115,6 +116,63 @@ def _vietnamese_usage_errors() -> None:
         cls.format_message = format_message  # type: ignore[method-assign]
 
 
+def _one_line_usage_errors() -> None:
+    """A usage error is one line on stderr (:func:`quytrinh.messages.usage_line`), exit status 2 as click's.
+
+    Instead of typer's usage synopsis, "Try … for help" hint and boxed message
+    (``rich_utils.rich_format_error``; ``UsageError.show`` without rich):
+    ``quytrinh task claim: thiếu đối số 'item' (xem: quytrinh task claim --help)``.
+    Help screens are untouched.
+    """
+    from typer import rich_utils
+    from typer._click import exceptions as click_exceptions
+
+    from quytrinh.messages import usage_line
+
+    if getattr(rich_utils.rich_format_error, "_quytrinh", False):
+        return
+    rich_format_error = rich_utils.rich_format_error
+    show = click_exceptions.UsageError.show
+
+    def one_line(exc: Any) -> bool:
+        if not isinstance(exc, click_exceptions.UsageError) or type(exc).__name__ == "NoArgsIsHelpError":
+            return False
+        ctx = exc.ctx
+        if ctx is None:
+            line = usage_line("quytrinh", exc.format_message(), None)
+        else:
+            helps = ctx.help_option_names if ctx.command.get_help_option(ctx) is not None else []
+            line = usage_line(ctx.command_path, exc.format_message(), helps[0] if helps else None)
+        print(line, file=sys.stderr)
+        return True
+
+    def format_error(exc: Any) -> None:
+        if not one_line(exc):
+            rich_format_error(exc)
+
+    def show_error(self: Any, file: Any = None) -> None:
+        if file is not None or not one_line(self):
+            show(self, file)
+
+    # click's parser raises "Option '--outcome' requires an argument." without its context: give it the command's.
+    from typer._click.core import Command
+
+    parse_args = Command.parse_args
+
+    def parse_args_in_context(self: Any, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return parse_args(self, ctx, args)
+        except click_exceptions.UsageError as exc:
+            if exc.ctx is None:
+                exc.ctx = ctx
+            raise
+
+    format_error._quytrinh = True  # type: ignore[attr-defined]
+    rich_utils.rich_format_error = format_error  # type: ignore[assignment]
+    click_exceptions.UsageError.show = show_error  # type: ignore[method-assign]
+    Command.parse_args = parse_args_in_context  # type: ignore[method-assign]
+
+
 def _register_commands() -> None:
     from quytrinh import commands
 
@@ -132,6 +190,7 @@ _register_commands()
 def main() -> None:
     """Console-script entry point."""
     _vietnamese_usage_errors()
+    _one_line_usage_errors()
     try:
         app()
     except QuytrinhError as exc:

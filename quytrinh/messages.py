@@ -623,3 +623,18 @@ def usage_error_vi(text: str) -> str:
         if m:
             return say(m)
     return text
+
+
+def usage_line(command_path: str, message: str, help_option: str | None = "--help") -> str:
+    """The one line a usage error prints: the command, what is wrong, where to look.
+
+    >>> usage_line("quytrinh task claim", "Thiếu đối số 'item'.")
+    "quytrinh task claim: thiếu đối số 'item' (xem: quytrinh task claim --help)"
+    >>> usage_line("quytrinh validate", "Không có tùy chọn --strct (các tùy chọn gần giống: --strict).")
+    'quytrinh validate: không có tùy chọn --strct (các tùy chọn gần giống: --strict) (xem: quytrinh validate --help)'
+    """
+    text = " ".join(message.split()).rstrip(".")
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():  # a sentence, not an option or an acronym
+        text = text[0].lower() + text[1:]
+    hint = f" (xem: {command_path} {help_option})" if help_option else ""
+    return f"{command_path}: {text}{hint}"

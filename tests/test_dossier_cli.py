@@ -214,9 +214,11 @@ def test_usage_errors_of_the_console_script_are_vietnamese(db_url):
 
     proc = run_console(db_url, "dossier", "receive", "1.001612", "--as", "motcua")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert "Thiếu tùy chọn '--applicant'." in proc.stderr and "Cách dùng: quytrinh dossier receive" in proc.stderr
+    assert proc.stderr == ("quytrinh dossier receive: thiếu tùy chọn '--applicant' "
+                           "(xem: quytrinh dossier receive --help)\n")
     proc = run_console(db_url, "task", "claim", "mười")
-    assert proc.returncode == 2 and "Giá trị không hợp lệ cho 'item': phải là số nguyên." in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == ("quytrinh task claim: giá trị không hợp lệ cho 'item': phải là "
+                                                    "số nguyên (xem: quytrinh task claim --help)\n")
     assert usage_error_vi("Invalid value for '--level': Value error, 'town' is not one of 'district', "
                           "'commune'.") == ("Giá trị không hợp lệ cho '--level': 'town' không thuộc các giá trị "
                                             "'district', 'commune'.")
@@ -224,6 +226,33 @@ def test_usage_errors_of_the_console_script_are_vietnamese(db_url):
         "Không có lệnh 'dosier' (có phải 'dossier'?)."
     assert usage_error_vi("Got unexpected extra argument(s) (x y)") == "Thừa đối số (x y)."
     assert usage_error_vi("Something new from typer") == "Something new from typer"  # unknown: as it is
+
+
+def test_a_usage_error_is_one_line_naming_the_command_and_its_help(db_url):
+    """Missing argument, unknown option, bad choice, option without its value: one Vietnamese line on stderr,
+    exit 2 as click's, no usage synopsis nor box; the help screens are as they were."""
+    cases = {
+        ("task", "complete"): "quytrinh task complete: thiếu đối số 'item' (xem: quytrinh task complete --help)",
+        ("task", "complete", "7", "--outcom", "ok"):
+            "quytrinh task complete: không có tùy chọn --outcom (các tùy chọn gần giống: --outcome) "
+            "(xem: quytrinh task complete --help)",
+        ("task", "complete", "7", "--outcome"):
+            "quytrinh task complete: tùy chọn '--outcome' cần một giá trị (xem: quytrinh task complete --help)",
+        ("dossier", "receive", "1.001612", "--applicant", "A", "--as", "motcua", "--channel", "fax"):
+            "quytrinh dossier receive: giá trị không hợp lệ cho '--channel': 'fax' không thuộc các giá trị "
+            "'counter', 'online', 'post' (xem: quytrinh dossier receive --help)",
+    }
+    for args, line in cases.items():
+        proc = run_console(db_url, *args)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", line + "\n"), args
+    proc = run_console(db_url, "dosier")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("quytrinh: không có lệnh 'dosier' (có phải 'dossier'")
+    assert proc.stderr.endswith(" (xem: quytrinh --help)\n")
+    help_text = run_console(db_url, "task", "complete", "--help")
+    assert help_text.returncode == 0 and help_text.stderr == ""
+    assert "Cách dùng: quytrinh task complete [OPTIONS] {item}" in help_text.stdout
+    assert "╭─ Tùy chọn" in help_text.stdout and "--outcome" in help_text.stdout
 
 
 def test_the_head_assigns_and_the_officer_releases_from_the_command_line(cli, db_url, capsys, monkeypatch):
