@@ -447,6 +447,16 @@ def _refused_fields(request: Request, user: WebUser, code: str, version: int, ba
     """The page again (422) with what was typed and each message under its field (``unchanged``, what did not
     happen, appended). When the version no longer waits for a decision (a colleague decided meanwhile) the
     forms are gone: the banner says so instead."""
+    gone = _not_waiting(request, code, version, back)
+    if gone is not None:
+        return gone
+    said = {f: m if unchanged.lower().rstrip(".") in m.lower() else f"{m} {unchanged}" for f, m in errors.items()}
+    return _procedure_page(request, user, code, version, status_code=422, typed=typed, field_errors=said)
+
+
+def _not_waiting(request: Request, code: str, version: int, back: str, typed: str = "") -> Response | None:
+    """Back to the page with a banner when the version does not exist or no longer waits for a decision (a
+    colleague decided meanwhile: the forms are gone), quoting ``typed``; None when it waits."""
     try:
         draft = ap.get_draft(store_of(request), code, version)
     except NotFound:
@@ -454,16 +464,40 @@ def _refused_fields(request: Request, user: WebUser, code: str, version: int, ba
         return RedirectResponse(back, status_code=303)
     if draft.status != ap.SUBMITTED:
         flash(request, f"Phiên bản {version} không còn chờ phê duyệt (đang ở trạng thái "
-                       f"“{ap.STATE_LABELS[draft.status]}”); trang đã được tải lại.", "error")
+                       f"“{ap.STATE_LABELS[draft.status]}”); trang đã được tải lại." + (f" {typed}" if typed else ""),
+              "error")
         return RedirectResponse(back, status_code=303)
-    said = {f: m if unchanged.lower().rstrip(".") in m.lower() else f"{m} {unchanged}" for f, m in errors.items()}
-    return _procedure_page(request, user, code, version, status_code=422, typed=typed, field_errors=said)
+    return None
 
 
 def _reviewed(revision: str) -> int | None:
-    """The draft's ``row_version`` the decision form carried (the page the leader decided on), None when absent."""
+    """The draft's ``row_version`` the decision form carried (the page the leader decided on), None when it is
+    absent or not a number (refused: see :func:`_unreviewed`)."""
     revision = revision.strip()
-    return int(revision) if revision.isdigit() else None
+    return int(revision) if revision.isascii() and revision.isdigit() else None
+
+
+def _unreviewed(request: Request, code: str, version: int, back: str, undone: str, typed: str = "") -> Response:
+    """The refusal of a decision sent without the revision the leader reviewed (a page not fully loaded, an old
+    or hand-made form): nothing is decided, since nobody can tell which content was reviewed (the engine
+    would skip its check). Back to the page, reloaded, with a banner asking to review it again; ``undone``:
+    what did not happen ("phê duyệt", "trả lại"); ``typed`` (what the leader wrote) quoted so that it is not lost."""
+    gone = _not_waiting(request, code, version, back, typed)
+    if gone is not None:
+        return gone
+    flash(request, f"Phiên bản {version} chưa được {undone}: yêu cầu gửi lên thiếu thông tin về nội dung bạn đã "
+                   "xem (trang có thể chưa tải xong hoặc đã cũ), nên không biết bạn đã quyết định trên nội dung nào. "
+                   "Trang đã được tải lại: hãy xem lại nội dung của phiên bản rồi quyết định lại."
+                   + (f" {typed}" if typed else ""), "error")
+    return RedirectResponse(back, status_code=303)
+
+
+def _as_typed_date(text: str) -> str:
+    """A date the form sent, as the pages write dates (dd/mm/yyyy), or as typed when it is not one."""
+    try:
+        return f"{dt.date.fromisoformat(text.strip()):%d/%m/%Y}"
+    except ValueError:
+        return text.strip()
 
 
 @router.post("/leader/procedures/{code}/{version}/approve")
@@ -472,6 +506,12 @@ def leader_approve(request: Request, code: str, version: int, decision_number: s
                    user: WebUser = Depends(require_role("leader"))) -> Response:
     back = f"/leader/procedures/{code}?version={version}"
     typed = {"decision_number": decision_number, "decision_date": decision_date, "revision": revision}
+    reviewed = _reviewed(revision)
+    if reviewed is None:  # which content was reviewed is unknown: refused before the fields are looked at
+        said = ", ".join(x for x in (decision_number.strip() and f"số {decision_number.strip()}",
+                                     decision_date.strip() and f"ngày {_as_typed_date(decision_date)}") if x)
+        return _unreviewed(request, code, version, back, "phê duyệt",
+                           f"Quyết định bạn đã nhập ({said}) chưa được ghi." if said else "")
     errors: dict[str, str] = {}  # field -> what to fix
     date: dt.date | None = None
     if decision_date.strip():
@@ -484,7 +524,7 @@ def leader_approve(request: Request, code: str, version: int, decision_number: s
         # without a date the engine still checks the number first, then asks for the date: nothing is written
         row = ap.approve(store_of(request), code, version, actor=user.actor, decision_number=decision_number,
                          decision_date=date, now=now_of(request), templates=templates,  # type: ignore[arg-type]
-                         units=units, reviewed=_reviewed(revision))
+                         units=units, reviewed=reviewed)
     except QuytrinhError as exc:
         field = _refused_field(exc)
         if field is None:
@@ -505,9 +545,13 @@ def leader_approve(request: Request, code: str, version: int, decision_number: s
 def leader_send_back(request: Request, code: str, version: int, comment: str = Form(""), revision: str = Form(""),
                      user: WebUser = Depends(require_role("leader"))) -> Response:
     back = f"/leader/procedures/{code}?version={version}"
+    reviewed = _reviewed(revision)
+    if reviewed is None:
+        return _unreviewed(request, code, version, back, "trả lại",
+                           f"Ý kiến bạn đã ghi chưa được gửi: “{comment.strip()}”." if comment.strip() else "")
     try:
         ap.send_back(store_of(request), code, version, actor=user.actor, comment=comment, now=now_of(request),
-                     reviewed=_reviewed(revision))
+                     reviewed=reviewed)
     except QuytrinhError as exc:
         field = _refused_field(exc)
         if field is None:

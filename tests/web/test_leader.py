@@ -24,6 +24,11 @@ def reform(web):
                        full_name="Phạm Thu Hà", password=PASSWORD)
 
 
+def revision_of(html: str) -> str:
+    """The draft revision a leader's page carries in its decision forms (the content reviewed)."""
+    return html.split('name="revision" value="', 1)[1].split('"', 1)[0]
+
+
 def submitted(web, reform) -> ap.DefinitionDraft:
     row, _ = ap.save_draft(web.store, SHORTENED, actor=reform, now=web.clock())
     return ap.submit(web.store, CODE, row.number, actor=reform, now=web.clock())
@@ -58,9 +63,11 @@ def test_procedure_page_shows_diagram_table_findings_and_history(web, reform, cl
 def test_approve_records_the_decision_and_freezes(web, reform, client_for):
     row = submitted(web, reform)
     c = client_for("ld_pct")
-    token = csrf_of(c.get(f"/leader/procedures/{CODE}").text)
+    page = c.get(f"/leader/procedures/{CODE}").text
+    token, revision = csrf_of(page), revision_of(page)
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": token, "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"},
+               data={"csrf_token": token, "revision": revision, "decision_number": "125/QĐ-UBND",
+                     "decision_date": "2026-03-09"},
                follow_redirects=True)
     assert r.status_code == 200
     assert "Đã phê duyệt phiên bản 2 theo Quyết định số 125/QĐ-UBND ngày 09/03/2026" in r.text
@@ -70,7 +77,8 @@ def test_approve_records_the_decision_and_freezes(web, reform, client_for):
     assert version.version == 2 and defn.approval.decision == "125/QĐ-UBND"
     # approving again is refused with a Vietnamese message, nothing changes
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": token, "decision_number": "126/QĐ-UBND", "decision_date": "2026-03-10"})
+               data={"csrf_token": token, "revision": revision, "decision_number": "126/QĐ-UBND",
+                     "decision_date": "2026-03-10"})
     assert "chỉ phiên bản đã trình mới phê duyệt được" in r.text
     assert ap.get_draft(web.store, CODE, row.number).decision_number == "125/QĐ-UBND"
 
@@ -78,9 +86,9 @@ def test_approve_records_the_decision_and_freezes(web, reform, client_for):
 def test_send_back_with_a_comment(web, reform, client_for):
     row = submitted(web, reform)
     c = client_for("ld_pct")
-    token = csrf_of(c.get(f"/leader/procedures/{CODE}").text)
+    page = c.get(f"/leader/procedures/{CODE}").text
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back",
-               data={"csrf_token": token, "comment": "Giữ thẩm định 1 ngày"})
+               data={"csrf_token": csrf_of(page), "revision": revision_of(page), "comment": "Giữ thẩm định 1 ngày"})
     assert "Đã trả lại phiên bản 2" in r.text
     assert ap.get_draft(web.store, CODE, row.number).status == ap.DRAFT
     page = client_for("noivu_cv").get(f"/author/procedures/{CODE}").text
@@ -180,8 +188,9 @@ def test_a_procedure_without_national_code_is_drafted_and_approved_under_its_key
     assert f"Phiên bản {row.number} · Trạng thái: Dự thảo" in r.text  # the preview tells the draft's own number
     ap.submit(web.store, key, row.number, actor=reform, now=web.clock())
     lc = client_for("ld_pct")
+    page = lc.get(f"/leader/procedures/{key}").text
     r = lc.post(f"/leader/procedures/{key}/{row.number}/approve",
-                data={"csrf_token": csrf_of(lc.get(f"/leader/procedures/{key}").text),
+                data={"csrf_token": csrf_of(page), "revision": revision_of(page),
                       "decision_number": "130/QĐ-UBND", "decision_date": "2026-03-09"}, follow_redirects=True)
     assert "Đã phê duyệt phiên bản" in r.text
     version, defn = sv.current_definition(web.store, key)
@@ -224,7 +233,8 @@ def test_a_removed_step_is_drawn_back_and_errors_block_approval(web, reform, cli
     assert "− 1 bước bị bỏ" in html
     assert 'id="approve" disabled' in html and "unknown-target" in html
     r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve",
-               data={"csrf_token": csrf_of(html), "decision_number": "1/QĐ-UBND", "decision_date": "2026-03-09"})
+               data={"csrf_token": csrf_of(html), "revision": revision_of(html), "decision_number": "1/QĐ-UBND",
+                     "decision_date": "2026-03-09"})
     assert "còn 1 lỗi kiểm tra" in r.text
     assert ap.get_draft(web.store, CODE, row.number).status == ap.SUBMITTED
     assert sv.current_definition(web.store, CODE)[0].version == 1

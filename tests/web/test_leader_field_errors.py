@@ -107,8 +107,13 @@ def test_sending_back_without_a_comment_points_at_the_comment(live_server, brows
 def _post_approve(c, page: str, number: int, decision_number: str, decision_date: str):
     """POST the approve form as the page had it (a redirect is not followed)."""
     return c.post(f"/leader/procedures/{CODE}/{number}/approve",
-                  data={"csrf_token": csrf_of(page), "decision_number": decision_number,
+                  data={"csrf_token": csrf_of(page), "revision": _revision_of(page), "decision_number": decision_number,
                         "decision_date": decision_date}, follow_redirects=False)
+
+
+def _revision_of(page: str) -> str:
+    """The draft revision the page's decision forms carry (the content the leader reviewed)."""
+    return re.search(r'name="revision" value="([^"]*)"', page)[1]
 
 
 def _field_errors(html: str) -> dict[str, str]:
@@ -180,8 +185,54 @@ def test_a_refusal_about_the_version_itself_stays_a_banner(web, client_for):
     r = _post_approve(c, page, row.number, "125/QD-UBND", "2026-03-09")
     assert r.status_code == 303
     html = c.get(r.headers["location"]).text
-    assert 'class="flash flash-error"' in html and "không còn chờ phê duyệt" in html and not _field_errors(html)
-    r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back", data={"csrf_token": csrf_of(page), "comment": ""},
-               follow_redirects=False)
-    assert r.status_code == 303 and "không còn chờ phê duyệt" in c.get(r.headers["location"]).text
+    assert 'class="flash flash-error"' in html and "chỉ phiên bản đã trình mới phê duyệt được" in html
+    assert not _field_errors(html)
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back",
+               data={"csrf_token": csrf_of(page), "revision": _revision_of(page), "comment": ""}, follow_redirects=False)
+    assert r.status_code == 303
+    html = c.get(r.headers["location"]).text
+    assert "chỉ phiên bản đã trình mới trả lại được" in html and not _field_errors(html)
+    # a form without the revision reviewed, on a version no longer waiting: the banner says that first
+    r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back",
+               data={"csrf_token": csrf_of(page), "comment": "Sửa tiếp"}, follow_redirects=False)
+    assert r.status_code == 303
+    html = c.get(r.headers["location"]).text
+    assert "không còn chờ phê duyệt" in html and "Ý kiến bạn đã ghi chưa được gửi: “Sửa tiếp”." in html
     assert ap.get_draft(web.store, CODE, row.number).status == ap.DRAFT
+
+
+def test_a_leader_decision_without_the_revision_reviewed_is_refused_and_changes_nothing(web, client_for):
+    """The decision forms carry the draft revision the leader reviewed; without it (or with something that is
+    not one) the engine could not tell which content was decided on: refused, nothing written, the page
+    reloaded with a banner asking to review the version again, what was typed quoted."""
+    row = _submitted(web)
+    c = client_for("ld_pct")
+    page = c.get(f"/leader/procedures/{CODE}").text
+    before = dump(web.store)
+    decision = {"csrf_token": csrf_of(page), "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"}
+    for revision in (None, "", " ", "abc", "-1", "2.0", "²"):  # "²" is a digit to str.isdigit, not to int()
+        extra = {} if revision is None else {"revision": revision}
+        r = c.post(f"/leader/procedures/{CODE}/{row.number}/approve", data={**decision, **extra},
+                   follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/leader/procedures/{CODE}?version={row.number}"
+        html = c.get(r.headers["location"]).text
+        banner = re.findall(r'<div class="flash flash-error"[^>]*>([^<]*)</div>', html)
+        assert banner == [f"Phiên bản {row.number} chưa được phê duyệt: yêu cầu gửi lên thiếu thông tin về nội dung "
+                          "bạn đã xem (trang có thể chưa tải xong hoặc đã cũ), nên không biết bạn đã quyết định trên "
+                          "nội dung nào. Trang đã được tải lại: hãy xem lại nội dung của phiên bản rồi quyết định "
+                          "lại. Quyết định bạn đã nhập (số 125/QĐ-UBND, ngày 09/03/2026) chưa được ghi."], revision
+        assert not _field_errors(html) and 'id="approve-form"' in html  # the forms again, to decide once reviewed
+        assert dump(web.store) == before, revision
+        r = c.post(f"/leader/procedures/{CODE}/{row.number}/send-back",
+                   data={"csrf_token": csrf_of(page), "comment": "Giữ thẩm định 1 ngày", **extra})
+        assert r.status_code == 200 and "Đã trả lại" not in r.text
+        assert (f"Phiên bản {row.number} chưa được trả lại: yêu cầu gửi lên thiếu thông tin về nội dung bạn đã xem"
+                in r.text and "Ý kiến bạn đã ghi chưa được gửi: “Giữ thẩm định 1 ngày”." in r.text), revision
+        assert dump(web.store) == before, revision
+    draft = ap.get_draft(web.store, CODE, row.number)
+    assert draft.status == ap.SUBMITTED and draft.decision_number is None and draft.row_version == row.row_version
+    assert sv.current_definition(web.store, CODE)[0].version == 1
+    # the reloaded page carries the revision: reviewed, the decision goes through
+    fresh = c.get(f"/leader/procedures/{CODE}").text
+    r = _post_approve(c, fresh, row.number, "125/QĐ-UBND", "2026-03-09")
+    assert r.status_code == 303 and "Đã phê duyệt phiên bản 2" in c.get(r.headers["location"]).text
