@@ -269,7 +269,7 @@ def _warning(html: str) -> str | None:
     return m[1] if m else None
 
 
-def test_a_colleague_of_the_counter_receiving_the_same_applicant_is_asked_first(web, client_for):
+def test_a_second_officer_who_receives_the_same_applicant_is_asked_first_naming_the_colleague(web, client_for):
     """The applicant queued twice, or two officers entering the same dossier: the second one is asked,
     told which colleague received it, when, and where its receipt is."""
     from engine.store import dump
@@ -311,7 +311,7 @@ def test_a_colleague_of_the_counter_receiving_the_same_applicant_is_asked_first(
     assert first_officer.post("/receive", data=_receive_form(first_officer)[1]).url.path.endswith("/receipt")
 
 
-def test_a_reception_by_another_unit_asks_nothing(web, client_for, catalogue):
+def test_the_counter_receives_without_question_after_another_units_reception(web, client_for, catalogue):
     """Only the officer's own unit counts. A procedure is received by one unit at a time (its reception
     step's), so another unit's reception of the same procedure is one made under another version: here
     the commune's counter received it while a version put the reception there."""
