@@ -42,8 +42,8 @@ from engine.errors import (
 )
 from quytrinh.messages import error_message_vi  # the route modules import it from here too
 from quytrinh.web import auth
-from quytrinh.web.deps import (NavItem, NotSignedIn, flash, local_time, login_redirect_target, page_of_action,
-                               render)
+from quytrinh.web.deps import (FORM_NOT_DONE, NavItem, NotSignedIn, flash, local_time, login_redirect_target,
+                               page_of_action, render)
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("quytrinh.web")
@@ -360,6 +360,9 @@ def _error_page(request: Request, status: int, message: str) -> Response:
     title = ERROR_TITLES.get(status, "Lỗi")
     # A refused form (an old page's token, say): a way back to the form's page, opened afresh.
     back = page_of_action(request.url.path) if request.method not in ("GET", "HEAD") else None
+    if back is not None and hasattr(request.state, "session"):
+        # what the user typed (kept in the tab by static/typed.js) is filled in again on the form's page
+        flash(request, back, FORM_NOT_DONE)
     try:
         return render(request, "error.html", {"status": status, "title": title, "message": message, "back": back},
                       status_code=status)

@@ -144,3 +144,31 @@ def test_a_normal_visit_fills_nothing_in(live_server, browser):
     assert page.locator("input[name=applicant]").input_value() == ""
     assert page.locator(".typed-restored").count() == 0
     assert _stored(page) == ""
+
+
+def test_a_form_refused_for_an_old_pages_token_comes_back_filled_from_the_error_pages_link(live_server, browser):
+    """Signed out and in again in another tab: the old tab's form is refused (403, its token belongs to the
+    ended session); the refusal's link back to the form's page brings what was typed back."""
+    web = live_server.web
+    item = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="Lê Văn Chín",
+                      now=web.clock()).opened[-1]
+    page = signed_in_page(browser, live_server.url, "tckh_head")
+    page.goto(f"/items/{item}")
+    page.fill("#comment", COMMENT)
+
+    other = page.context.new_page()
+    other.goto("/inbox")
+    other.click("form[action='/logout'] button")
+    other.wait_for_url(re.compile(r".*/login$"))
+    _sign_in_on_login_page(other, "tckh_head")
+    other.wait_for_url(re.compile(r".*/inbox$"))
+    other.close()
+
+    before = dump(web.store)
+    page.click("#complete-form button[type=submit] >> nth=0")
+    page.wait_for_selector("text=mã chống giả mạo")
+    page.click("text=Mở lại trang vừa thao tác")
+    page.wait_for_url(re.compile(rf".*/items/{item}$"))
+    assert page.locator("#comment").input_value() == COMMENT
+    assert page.locator("#complete-form .typed-restored").inner_text() == NOTE
+    assert dump(web.store) == before
