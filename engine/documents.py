@@ -1802,7 +1802,8 @@ def _issuer(ctx: FormContext) -> str:
     return org
 
 
-#: Common words a parent body's name may abbreviate in a header (Decree 30/2020, Phụ lục I: "UBND", "HĐND").
+#: Common words a parent body's name may abbreviate in a header ("UBND", "HĐND": common practice; Decree 30/2020,
+#: Phụ lục I, is believed to allow it [unverified]).
 _PARENT_ABBREVIATIONS = (("ỦY BAN NHÂN DÂN", "UBND"), ("UỶ BAN NHÂN DÂN", "UBND"), ("HỘI ĐỒNG NHÂN DÂN", "HĐND"))
 
 
