@@ -295,13 +295,17 @@ class Definition:
     source: str = ""
     loc: Location | None = field(default=None, compare=False)
     key_locs: Mapping[str, Location] = field(default_factory=dict, compare=False)
+    #: The key of a procedure without a national code when it is not named by its file: the
+    #: ``procedure_code`` it was published under, for a definition loaded back from the database
+    #: (whose source is ``<code vN>``). Empty: the file's stem.
+    slug: str = field(default="", compare=False)
 
     # -- navigation
 
     @property
     def key(self) -> str:
-        """A stable identifier: the national code, else the file stem."""
-        return self.code or Path(self.source).stem
+        """A stable identifier: the national code, else the slug it was published under, else the file stem."""
+        return self.code or self.slug or Path(self.source).stem
 
     @property
     def start(self) -> Step:

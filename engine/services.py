@@ -30,7 +30,7 @@ import json
 import os
 import threading
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterator, Mapping, Sequence
 
 import networkx as nx
@@ -269,6 +269,8 @@ def definition_of(row: DefinitionVersion) -> Definition:
         return cached
     name = f"<{row.procedure_code} v{row.version}>"
     defn = definition_from_data(load_text(row.content, name), name)
+    if not defn.code:  # its key is what it was published under, not the stem of "<slug vN>"
+        defn = replace(defn, slug=row.procedure_code)
     with _DEF_LOCK:
         _DEF_CACHE[key] = defn
     return defn
@@ -700,6 +702,23 @@ _NEW_DOSSIER_SQL = {
 }
 
 
+#: The longest procedure part of a dossier's code. A code is ``<prefix>-YYYYMMDD-NNNNNN`` (the id has six
+#: digits or more) in a 64-character column: 40 leaves room for ids up to 14 digits.
+CODE_PREFIX_MAX = 40
+
+
+def code_prefix(key: str) -> str:
+    """The procedure part of its dossiers' codes: its key (national code, else the slug it is known by),
+    cut to :data:`CODE_PREFIX_MAX` characters at a word (hyphen) when longer. The code stays unique (the
+    id ends it) and says which procedure at a glance; ``dossiers.procedure_code`` holds the whole key."""
+    if len(key) <= CODE_PREFIX_MAX:
+        return key
+    cut = key[:CODE_PREFIX_MAX + 1]
+    at = cut.rfind("-")
+    cut = cut[:at] if at >= CODE_PREFIX_MAX // 2 else key[:CODE_PREFIX_MAX]
+    return cut.rstrip("-.") or key[:CODE_PREFIX_MAX]
+
+
 def _published(tx: rawdb.Tx, code: str) -> tuple[Any, Definition]:
     """The newest published version of a procedure (its row's id and version) and its definition."""
     found = tx.execute("SELECT id, version, content_hash FROM definition_versions WHERE procedure_code = ? "
@@ -718,7 +737,7 @@ def _new_dossier(tx: rawdb.Tx, row: Any, defn: Definition, tr: machine.Transitio
     if len(commune.strip()) > 200:
         raise ActionError("the commune's name is longer than 200 characters")
     local = now.astimezone(dt.timezone(dt.timedelta(hours=7)))
-    prefix = f"{defn.key}-{local:%Y%m%d}-"
+    prefix = f"{code_prefix(defn.key)}-{local:%Y%m%d}-"
     values = dict(procedure_code=defn.key, definition_id=row.id, definition_version=row.version,
                   channel=tr.state.channel, applicant=applicant.strip(), applicant_contact=contact,
                   commune=commune.strip(), registered_at=now, version=1, updated_at=now, **_dossier_values(tr.state))
