@@ -256,34 +256,57 @@ def waiting_for_applicant(store: Any, unit: str | None) -> list[dict[str, Any]]:
     dossier, the procedure's name, whether it is the financial obligations, and what was asked (the
     comment of the action that opened the wait: what to supplement, printed on form 02; may be empty).
     Also ``quytrinh tasks --waiting``.
+
+    Three statements whatever the number of waiting dossiers: the open citizen items with their dossiers,
+    the definition versions they use (each read once, not once per row), and the commented events of the
+    waiting dossiers as plain columns, read once in order (:func:`_asked_of`).
     """
     from sqlmodel import select
 
-    from engine.store import OPEN_ITEM_STATES, DefinitionVersion, Dossier, Event
+    from engine.store import OPEN_ITEM_STATES, DefinitionVersion, Dossier
 
     with store.session() as s:
-        rows = s.exec(select(WorkItem, Dossier, DefinitionVersion)
+        rows = s.exec(select(WorkItem, Dossier)
                       .join(Dossier, Dossier.id == WorkItem.dossier_id)  # type: ignore[arg-type]
-                      .join(DefinitionVersion, DefinitionVersion.id == Dossier.definition_id)  # type: ignore[arg-type]
                       .where(WorkItem.kind == "citizen", WorkItem.state.in_(OPEN_ITEM_STATES))  # type: ignore[attr-defined]
-                      .order_by(WorkItem.opened_at)).all()
+                      .order_by(WorkItem.opened_at, WorkItem.id)).all()  # type: ignore[arg-type]
+        if not rows:
+            return []
+        versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
+            DefinitionVersion.id.in_(sorted({d.definition_id for _, d in rows})))).all()}  # type: ignore[union-attr]
         out = []
-        for w, d, v in rows:
+        for w, d in rows:
+            v = versions[d.definition_id]
             defn = sv.definition_of(v)
             if unit is None or defn.start.unit == unit:
                 step = defn.steps_by_id().get(w.step_id)
                 out.append({"item": w, "dossier": d, "procedure": v.name,
                             "financial": step is not None and step.financial, "asked": ""})
-        if out:  # what was asked: the latest event that opened the waiting step
-            ids = [r["dossier"].id for r in out]
-            events = s.exec(select(Event).where(Event.dossier_id.in_(ids), Event.comment != "")  # type: ignore[attr-defined]
-                            .order_by(Event.id)).all()
+        if out:
+            asked = _asked_of(s, [r["dossier"].id for r in out])
             for r in out:
-                w = r["item"]
-                opened = [e for e in events if e.dossier_id == w.dossier_id and w.step_id in (e.to_steps or [])]
-                if opened:
-                    r["asked"] = opened[-1].comment
+                r["asked"] = asked.get((r["item"].dossier_id, r["item"].step_id), "")
     return out
+
+
+def _asked_of(s: Any, dossier_ids: list[int]) -> dict[tuple[int, str], str]:
+    """What was asked of the applicant: (dossier id, step id) -> the comment of the latest commented event
+    of the dossier that opened the step (what to supplement, the financial obligations' notice).
+
+    One statement of three plain columns (no ORM entities), one pass over its rows in event order.
+    """
+    from sqlmodel import select
+
+    from engine.store import Event
+
+    asked: dict[tuple[int, str], str] = {}
+    for dossier_id, to_steps, comment in s.exec(
+            select(Event.dossier_id, Event.to_steps, Event.comment)
+            .where(Event.dossier_id.in_(dossier_ids), Event.comment != "")  # type: ignore[attr-defined]
+            .order_by(Event.id)):  # type: ignore[arg-type]
+        for step_id in to_steps or ():
+            asked[(dossier_id, step_id)] = comment
+    return asked
 
 
 @router.get("/inbox")
