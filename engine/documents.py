@@ -2405,19 +2405,33 @@ def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
         units = {u.id: u for u in s.exec(select(UnitRow)).all()}
         if unit is not None and unit not in units:
             raise DocumentError(f"unknown unit '{unit}'; see units.yaml")
-        dossiers = s.exec(select(Dossier).where(Dossier.registered_at >= start, Dossier.registered_at < end)
-                          .order_by(Dossier.registered_at, Dossier.id)).all()
+        in_period = (Dossier.registered_at >= start, Dossier.registered_at < end)
+        dossiers = s.exec(select(Dossier).where(*in_period).order_by(Dossier.registered_at, Dossier.id)).all()
+        # The period's work items in one statement (not one per dossier: 13 s for a month of 4,300
+        # dossiers on PostgreSQL), only the columns read below, grouped by dossier in id order.
+        items_of: dict[int, list[Any]] = {}
+        if dossiers:
+            rows = s.execute(
+                select(WorkItem.dossier_id, WorkItem.step_id, WorkItem.state, WorkItem.kind, WorkItem.unit_id,
+                       WorkItem.opened_at, WorkItem.closed_at)
+                .where(WorkItem.dossier_id.in_(select(Dossier.id).where(*in_period)))
+                .order_by(WorkItem.dossier_id, WorkItem.id)).all()
+            for w in rows:
+                items_of.setdefault(w.dossier_id, []).append(w)
+        ids = sorted({d.definition_id for d in dossiers})
+        versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
+            DefinitionVersion.id.in_(ids))).all()} if ids else {}  # type: ignore[union-attr]
         defs: dict[int, Definition] = {}
         numbers: dict[int, int] = {}  # year -> the number of the last entry seen (counted once per year)
         for d in dossiers:
             year = to_local(d.registered_at).year
             numbers[year] = numbers[year] + 1 if year in numbers else book_number(s, d)[1]
             number = numbers[year]
-            items = s.exec(select(WorkItem).where(WorkItem.dossier_id == d.id).order_by(WorkItem.id)).all()
+            items = items_of.get(d.id, [])
             if unit is not None and not any(w.unit_id == unit for w in items):
                 continue
             if d.definition_id not in defs:
-                defs[d.definition_id] = definition_of(s.get(DefinitionVersion, d.definition_id))
+                defs[d.definition_id] = definition_of(versions[d.definition_id])
             defn = defs[d.definition_id]
             start_item = next((w for w in items if w.step_id == defn.start.id and w.state == "done"), None)
             ret = [w for w in items if w.kind == "return"]
