@@ -456,3 +456,64 @@ def test_an_unknown_form_lists_the_forms_in_vietnamese(cli, capsys, monkeypatch)
     cli("dossier", "receive", "1.001612", "--applicant", "F", "--as", "motcua", "--now", "2026-03-10T08:00")
     code, out, err = run_main(capsys, monkeypatch, "form", "99", "1.001612-20260310-000001")
     assert code == 1 and "01 (giấy tiếp nhận)" in err and "(receipt)" not in err, err
+
+
+# --------------------------------------------------------------------------- speed: big tables, start-up
+
+
+def _rich_table(columns, rows, width: int) -> str:
+    import io
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(file=io.StringIO(), width=width, highlight=False, soft_wrap=False)
+    table = Table()
+    for col in columns:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(escape(c) for c in r))
+    console.print(table)
+    return console.file.getvalue()
+
+
+@pytest.mark.parametrize("width", [220, 160, 120, 90])
+def test_a_big_table_is_drawn_as_rich_draws_it(width):
+    from quytrinh.commands.dossier import _draw_table
+
+    columns = ("Số", "Hồ sơ", "Bước", "Đơn vị", "Người xử lý", "Hạn", "Còn lại", "Tiến độ")
+    rows = [(str(7 + 131 * i), f"<cap-giay-phep-moi-truong-cap-huyen v1>-20261102-{i:06d}" if i % 3 else
+             f"1.001612-20260310-{i:06d}",
+             "Thẩm định hồ sơ, dự thảo kết quả giải quyết; lập biên bản kiểm tra thực tế [appraise]"[: 20 + 7 * (i % 9)],
+             "phong_tnmt/staff" if i % 2 else "Tổ chức, cá nhân/–", "–" if i % 4 else "nguyen_van_a_chuyen_vien",
+             f"{10 + i % 18:02d}/03/2026 16:30", "quá hạn 7,5 ngày làm việc" if i % 5 else "còn 2 giờ làm việc",
+             "Quá hạn" if i % 5 else "Sắp đến hạn") for i in range(40)]
+    assert _draw_table(columns, rows, width) + "\n" == _rich_table(columns, rows, width)
+
+
+def test_tasks_above_the_threshold_print_the_same_table(cli, monkeypatch):
+    import quytrinh.commands.dossier as dossier
+
+    _staff(cli)
+    for n in range(3):
+        cli("dossier", "receive", "1.001612", "--applicant", f"Nguyễn Văn {'ABC'[n]}", "--as", "motcua",
+            "--now", f"2026-03-10T08:0{n}")
+    by_rich = cli("tasks", "--now", "2026-03-10T08:30")
+    monkeypatch.setattr(dossier, "FAST_TABLE_ROWS", 0)
+    assert cli("tasks", "--now", "2026-03-10T08:30") == by_rich
+    assert "1.001612-20260310-000003" in by_rich
+
+
+def test_listing_the_commands_imports_no_engine_module_it_does_not_need():
+    # Start-up (every command pays it): the graph library, the calendar, the definition loader, the database
+    # layer and the diagram renderer are imported by the commands that use them.
+    code = ("import sys, quytrinh.cli; print(' '.join(m for m in ('networkx', 'engine.definition', 'engine.calendar', "
+            "'engine.graph', 'engine.lint', 'engine.render', 'engine.services', 'sqlmodel', 'sqlalchemy', 'graphviz', "
+            "'holidays', 'yaml') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "", loaded.stdout + loaded.stderr
+    from engine.render import FORMATS
+    from quytrinh.commands.render import FORMATS as CLI_FORMATS
+
+    assert CLI_FORMATS == FORMATS

@@ -20,19 +20,12 @@ import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterable, List, Optional
+from typing import IO, TYPE_CHECKING, Iterable, List, Optional
 
 import typer
 
-from engine.definition import (
-    STATUS_LABELS,
-    Catalogue,
-    Definition,
-    format_minutes,
-    load_catalogue,
-)
-from engine.graph import critical_path
-from engine.lint import ERROR, WARNING, lint
+if TYPE_CHECKING:  # engine.definition, engine.graph and engine.lint (networkx) are imported where used:
+    from engine.definition import Catalogue, Definition  # not at the start-up of every command
 
 #: Column headers, as the table and the CSV show them (Vietnamese: they are read by the reform office).
 COLUMNS = ("Mã TTHC", "Tên thủ tục", "Lĩnh vực", "Cấp", "Thời hạn giải quyết", "Số bước",
@@ -72,10 +65,14 @@ class CatalogueRow:
     @property
     def allocated(self) -> str:
         """The allocated working time as written in process tables (``3 ngày``, ``105 phút``)."""
+        from engine.definition import format_minutes
+
         return format_minutes(self.allocated_minutes)
 
     def cells(self) -> tuple[str, ...]:
         """The row's values in :data:`COLUMNS` order, as text."""
+        from engine.definition import STATUS_LABELS
+
         return (self.code, self.name, self.field, LEVEL_LABELS.get(self.level, self.level), self.legal_limit,
                 str(self.steps), self.allocated, STATUS_LABELS.get(self.status, self.status), str(self.errors),
                 str(self.warnings), self.file)
@@ -83,6 +80,9 @@ class CatalogueRow:
 
 def catalogue_row(defn: Definition, catalogue: Catalogue) -> CatalogueRow:
     """The list row of one definition (its lint findings counted against the catalogue's units)."""
+    from engine.graph import critical_path
+    from engine.lint import ERROR, WARNING, lint
+
     findings = lint(defn, catalogue.organisation)
     cp = critical_path(defn)
     return CatalogueRow(
@@ -164,6 +164,8 @@ def render_table(rows: list[CatalogueRow], width: int = 200, name_width: int = 6
     from rich import box
     from rich.table import Table
 
+    from engine.definition import STATUS_LABELS
+
     columns = [c for c in TABLE_COLUMNS
                if not (c == "Lĩnh vực" and width < 140) and not (c == "Trạng thái" and width < 110)]
     table = Table(title="Danh mục quy trình nội bộ giải quyết thủ tục hành chính", box=box.SIMPLE_HEAD,
@@ -194,6 +196,8 @@ def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, 
     Load problems are printed on stderr, one located line each, and make the exit code 1;
     the definitions that loaded are still listed.
     """
+    from engine.definition import load_catalogue
+
     try:
         catalogue = load_catalogue(paths or None)
         rows = catalogue_rows(catalogue, level)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import difflib
 import sys
 from datetime import datetime, time
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 import typer
 
-from engine.calendar import WorkCalendar, parse_duration
 from engine.errors import CalendarError
 from quytrinh.messages import cli_error_text, localized
+
+if TYPE_CHECKING:  # engine.calendar (holidays) is imported where used, not at the start-up of every command
+    from engine.calendar import WorkCalendar
 
 
 def calendar_for(unit: str | None) -> WorkCalendar:
@@ -29,6 +31,8 @@ def calendar_for(unit: str | None) -> WorkCalendar:
     (docs/calendar.md); only an id that neither file knows is an error, with the
     closest id when one is close.
     """
+    from engine.calendar import WorkCalendar
+
     if unit is None:
         return WorkCalendar.default()
     try:
@@ -66,6 +70,8 @@ def _parse_minutes(text: str) -> int:
         return int(value)
     if value.startswith("-") and value[1:].isdigit():
         raise localized(CalendarError(f"số phút phải từ 0 trở lên, không phải {value}."))
+    from engine.calendar import parse_duration
+
     return parse_duration(value)
 
 
@@ -190,6 +196,8 @@ def due(
     if same_day:
         result = cal.same_day_due(when, cut)
     else:
+        from engine.calendar import parse_duration
+
         result = cal.add(when, parse_duration(duration))  # type: ignore[arg-type]
     print(_format(result))
 

@@ -24,9 +24,7 @@ from typing import List, Optional
 
 import typer
 
-from engine.definition import default_root, load_catalogue
 from engine.errors import QuytrinhError
-from engine.render import FORMATS, catalogue_diagrams, diagram_path, out_of_date
 from quytrinh.messages import cli_error_text, localized
 
 DEFAULT_OUT = Path("diagrams")
@@ -37,6 +35,10 @@ CHECK_LABELS = {
     "missing": ("thiếu", "chưa vẽ"),
     "orphan": ("thừa", "không còn quy trình nào; hãy xóa tệp này"),
 }
+
+#: engine.render.FORMATS (a test keeps them equal), written here so that listing the commands does not import
+#: engine.render (graphviz, networkx): it is imported by the commands that draw.
+FORMATS = ("svg", "png", "pdf")
 
 Format = enum.Enum("Format", {f: f for f in FORMATS}, type=str)
 
@@ -60,6 +62,9 @@ def _covers_root(paths: list[Path] | None, root: Path) -> bool:
 
 def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | None) -> int:
     """Render (or check) the diagrams of the definitions under ``paths``; return the exit code."""
+    from engine.definition import default_root, load_catalogue
+    from engine.render import catalogue_diagrams, diagram_path, out_of_date
+
     err = sys.stderr
     catalogue = load_catalogue(paths or None)
     for problem in catalogue.problems:
@@ -127,7 +132,7 @@ def _heat_definition(ref: str):  # noqa: ANN202 - (Definition, Organisation)
     from engine.services import current_definition
     from quytrinh.commands.dossier import open_store
 
-    from engine.definition import load_units
+    from engine.definition import default_root, load_units
 
     units_file = default_root() / "units.yaml"
     organisation = load_units(units_file) if units_file.is_file() else None

@@ -31,8 +31,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Optional
 
@@ -190,6 +188,9 @@ OUR_PAGE = "— quytrinh</title>"
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None, expect: str | None = None) -> bool:
     """Wait until ``url`` answers (with ``expect`` in the page when given); False on timeout or when ``proc`` ends."""
+    import urllib.error
+    import urllib.request
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

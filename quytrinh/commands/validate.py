@@ -17,12 +17,12 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from engine.definition import load_catalogue
-from engine.lint import ERROR, RULES, WARNING, Finding, lint_catalogue
+if TYPE_CHECKING:  # engine.definition and engine.lint (networkx) are imported where used, not at start-up
+    from engine.lint import Finding
 
 
 class OutputFormat(str, enum.Enum):
@@ -32,6 +32,8 @@ class OutputFormat(str, enum.Enum):
 
 def summary(findings: list[Finding], definitions: int, not_loaded: int, units: str | None = None) -> dict:
     """Counts of a validation run, as the text and JSON outputs show them."""
+    from engine.lint import ERROR, WARNING
+
     return {
         "definitions": definitions,
         "not_loaded": not_loaded,
@@ -49,6 +51,9 @@ def summary_line(s: dict) -> str:
 
 def run(paths: list[Path] | None, fmt: str = "text", strict: bool = False) -> int:
     """Validate the definitions under ``paths`` (default: the catalogue); print; return the exit code."""
+    from engine.definition import load_catalogue
+    from engine.lint import RULES, lint_catalogue
+
     try:
         catalogue = load_catalogue(paths or None)
         findings = lint_catalogue(catalogue)
@@ -76,6 +81,8 @@ def run(paths: list[Path] | None, fmt: str = "text", strict: bool = False) -> in
 
 def rules_listing(fmt: str = "text") -> str:
     """The registered rules: id, severity and description (text table or JSON)."""
+    from engine.lint import RULES
+
     if fmt == OutputFormat.json.value:
         return json.dumps([{"id": r.id, "severity": r.severity, "description": r.description,
                             "needs_units": r.needs_units} for r in RULES], ensure_ascii=False, indent=2)
