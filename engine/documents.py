@@ -26,9 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import os
 import re
+import stat
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from engine.calendar import to_local
@@ -1750,17 +1753,89 @@ class FormContext:
         return row.name if row is not None else unit_id
 
 
-def _organisation() -> Organisation | None:
-    from engine.calendar import catalogue_dir
+# Catalogue files parsed once per process and again only when they change: form 01 is printed at every
+# acceptance, and parsing units.yaml took 47 ms of it; the draft decision re-read the whole catalogue.
+
+#: (path as given, absolute path) -> ((mtime_ns, size), the organisation or None when the file is broken).
+_ORGANISATIONS: dict[tuple[str, str], tuple[tuple[int, int], Organisation | None]] = {}
+#: (absolute root, working directory) -> (the files' stamps, the catalogue). A few roots at most.
+_CATALOGUES: dict[tuple[str, str], tuple[tuple[Any, ...], Catalogue]] = {}
+_CATALOGUES_MAX = 8
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What tells an edited file from the one loaded: (modification time in ns, size); None when absent."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if stat.S_ISREG(st.st_mode) else None
+
+
+def cached_units(path: str | os.PathLike) -> Organisation | None:
+    """``load_units(path)``, parsed again only when the file's modification time or size changed since
+    the last call (the loaded organisation is shared: read it, do not change it). None when the file
+    is missing or has problems (as :func:`_organisation` always answered)."""
     from engine.definition import load_units
 
-    path = catalogue_dir() / "units.yaml"
-    if not path.is_file():
+    p = Path(path)
+    stamp = _stamp(p)
+    if stamp is None:
         return None
+    key = (str(p), os.path.abspath(p))
+    hit = _ORGANISATIONS.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
     try:
-        return load_units(str(path))
+        org: Organisation | None = load_units(str(p))
     except QuytrinhError:
-        return None
+        org = None
+    _ORGANISATIONS[key] = (stamp, org)
+    return org
+
+
+def _catalogue_stamps(root: Path) -> tuple[Any, ...]:
+    """The stamps of every file ``load_catalogue([root])`` reads (added and removed files change it too)."""
+    from engine.definition import find_catalogue_root
+
+    paths: set[Path] = set()
+    if root.is_dir():
+        paths.update(p for p in root.rglob("*.y*ml"))
+    elif root.exists():
+        paths.add(root)
+    base = find_catalogue_root(root.resolve()) if root.exists() else None
+    if base is not None:
+        paths.add(base / "units.yaml")
+        paths.update((base / "templates").rglob("*.y*ml"))
+    return tuple(sorted((str(p), _stamp(p)) for p in paths))
+
+
+def cached_catalogue(root: str | os.PathLike) -> Catalogue:
+    """``load_catalogue([root])``, loaded again only when a file under it (or its units.yaml and
+    templates) was added, removed, or changed its modification time or size. Each call gets its own
+    copy of the lists; the definitions, organisation and templates are shared (they are only read)."""
+    from dataclasses import replace
+
+    from engine.definition import load_catalogue
+
+    r = Path(root)
+    key = (os.path.abspath(r), os.getcwd())  # sources are named relative to the working directory
+    stamps = _catalogue_stamps(r)
+    hit = _CATALOGUES.get(key)
+    if hit is None or hit[0] != stamps:
+        hit = (stamps, load_catalogue([r]))
+        if key not in _CATALOGUES and len(_CATALOGUES) >= _CATALOGUES_MAX:
+            _CATALOGUES.pop(next(iter(_CATALOGUES)))
+        _CATALOGUES[key] = hit
+    cat = hit[1]
+    return replace(cat, templates=dict(cat.templates), definitions=list(cat.definitions),
+                   problems=list(cat.problems), files=list(cat.files))
+
+
+def _organisation() -> Organisation | None:
+    from engine.calendar import catalogue_dir
+
+    return cached_units(catalogue_dir() / "units.yaml")
 
 
 def _context(db: Any, dossier_ref: int | str, now: dt.datetime | None,
@@ -2332,7 +2407,6 @@ def book_number(s: Any, dossier: Any) -> tuple[int, int]:
     Form 01 prints it ("Vào Sổ theo dõi hồ sơ, Quyển số … Số thứ tự …"); the ledger's first column
     is the same number, whatever period is printed.
     """
-    import sqlalchemy as sa
     from sqlmodel import func, select
 
     from engine.store import Dossier
@@ -2340,9 +2414,14 @@ def book_number(s: Any, dossier: Any) -> tuple[int, int]:
     year = to_local(dossier.registered_at).year
     start, _ = _day_bounds(dt.date(year, 1, 1), dt.date(year, 1, 1))
     at = dossier.registered_at
-    n = s.exec(select(func.count()).select_from(Dossier).where(
-        Dossier.registered_at >= start,
-        sa.or_(Dossier.registered_at < at, sa.and_(Dossier.registered_at == at, Dossier.id <= dossier.id)))).one()
+    # Two counts rather than one with an OR: the first is a range of ix_dossiers_registered_at alone, which
+    # PostgreSQL counts with an index-only scan (3 ms for 32,000 dossiers, 33 ms with the OR that needs
+    # each row's id); the second counts the few registered at the same instant up to this one.
+    earlier = select(func.count()).select_from(Dossier).where(Dossier.registered_at >= start,
+                                                                Dossier.registered_at < at).scalar_subquery()
+    same = select(func.count()).select_from(Dossier).where(Dossier.registered_at == at,
+                                                             Dossier.id <= dossier.id).scalar_subquery()
+    n = s.exec(select(earlier + same)).one()
     return year, int(n)
 
 

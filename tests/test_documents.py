@@ -468,3 +468,48 @@ def test_the_counter_supplement_cites_form_02_in_every_template(cat):
     for code in ("1.001612", "1.013225"):
         step = cat.find(code).step("supplement_counter")
         assert step.produces == ("BM02",), code
+
+
+# --------------------------------------------------------------------------- caches
+
+
+def test_the_catalogue_is_read_again_only_when_a_file_changed(small_catalogue, tmp_path):
+    from engine.documents import cached_catalogue
+
+    root = tmp_path / "procedures_yaml"
+    shutil.copytree(small_catalogue, root)
+    first = cached_catalogue(root)
+    again = cached_catalogue(root)
+    assert again.definitions == first.definitions and again.definitions is not first.definitions
+    assert all(a is b for a, b in zip(again.definitions, first.definitions))  # not parsed again
+    assert again.organisation is first.organisation
+    src = next((root / "district").glob("1.001612-*.yaml"))
+    src.write_text(src.read_text(encoding="utf-8").replace('name: "Đăng ký thành lập hộ kinh doanh"',
+                                                          'name: "Đăng ký thành lập hộ kinh doanh (sửa)"', 1),
+                   encoding="utf-8")
+    edited = cached_catalogue(root).find("1.001612")
+    assert "(sửa)" in edited.name
+    units = root / "units.yaml"
+    units.write_text(units.read_text(encoding="utf-8").replace("Gia Lâm", "Đông Anh"), encoding="utf-8")
+    assert "Đông Anh" in cached_catalogue(root).organisation.name
+    (root / "commune" / next((root / "commune").glob("*.yaml")).name).unlink()
+    assert cached_catalogue(root).find("1.001193") is None  # a file taken away
+    assert len(cached_catalogue(root).definitions) == len(FILES) - 1
+
+
+def test_units_yaml_is_parsed_again_only_when_it_changed(small_catalogue, tmp_path):
+    from engine.documents import cached_units
+
+    units = tmp_path / "units.yaml"
+    shutil.copy(small_catalogue / "units.yaml", units)
+    org = cached_units(units)
+    assert org is not None and cached_units(units) is org
+    text = units.read_text(encoding="utf-8")
+    units.write_text(text.replace("Gia Lâm", "Sóc Sơn"), encoding="utf-8")
+    assert "Sóc Sơn" in cached_units(units).name
+    units.write_text("units: [1, 2", encoding="utf-8")
+    assert cached_units(units) is None  # broken: no header, as before
+    units.unlink()
+    assert cached_units(units) is None
+    units.write_text(text, encoding="utf-8")
+    assert cached_units(units).name == org.name

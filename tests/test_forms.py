@@ -476,6 +476,25 @@ def test_the_ledger_reads_the_work_items_of_a_period_in_one_statement(runtime, h
     assert run() == 1 and len(ledger_rows(rt.db, **march)) == 6
 
 
+def test_the_book_number_counts_the_years_dossiers_and_orders_a_same_instant_by_id(runtime):
+    from engine.documents import book_number, ledger_rows
+    from engine.store import Dossier
+
+    rt = runtime
+    motcua = rt.actor("motcua")
+    new_year = dt.datetime(2026, 1, 1, 0, 0, tzinfo=HANOI)
+    sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Năm trước", now=new_year - dt.timedelta(minutes=1))
+    first = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Đầu năm", now=new_year)
+    twins = [sv.receive(rt.db, motcua, HOUSEHOLD, applicant=f"Cùng lúc {i}", now=at(5, 9, month=1)) for i in range(3)]
+    later = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Sau đó", now=at(5, 10, month=1))
+    with rt.db.session() as s:
+        numbers = {r.dossier_code: book_number(s, s.get(Dossier, r.dossier_id)) for r in [first, *twins, later]}
+    assert [numbers[r.dossier_code] for r in [first, *twins, later]] == [(2026, n) for n in range(1, 6)]
+    rows = ledger_rows(rt.db, date_from=dt.date(2026, 1, 5), date_to=dt.date(2026, 1, 5))
+    assert [(r.code, r.number) for r in rows] == [(r.dossier_code, n) for n, r in enumerate([*twins, later], 2)]
+    assert "Quyển số: 2026 Số thứ tự: 4" in text(render_form(rt.db, "01", twins[2].dossier_code))
+
+
 def test_a_commune_level_dossiers_forms_are_headed_by_its_commune(runtime, household):
     rt = runtime
     named = sv.receive(rt.db, rt.actor("xa_motcua"), "1.001193", applicant="Lê Thị Na", now=at(10, 9),

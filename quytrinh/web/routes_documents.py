@@ -206,13 +206,13 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
              format: str = Query("html"),
              user: WebUser = Depends(require_role("reform", "leader", "admin"))) -> Response:
     """The draft decision approving the internal processes without a decision (or ``codes``)."""
-    from engine.definition import load_catalogue
-    from engine.documents import decision_gap_groups, render_decision, select_procedures
+    from engine.documents import cached_catalogue, decision_gap_groups, render_decision, select_procedures
 
     from engine.approval import for_decision
 
     fmt = _fmt(format)
-    cat, notes = for_decision(store_of(request), load_catalogue([request.app.state.catalogue_root]), level=level)
+    # the catalogue files are parsed again only when one of them changed (engine.documents.cached_catalogue)
+    cat, notes = for_decision(store_of(request), cached_catalogue(request.app.state.catalogue_root), level=level)
     picked = [c.strip() for c in (codes or "").split(",") if c.strip()] or None
     try:
         data = render_decision(cat, level=level, codes=picked, fmt=fmt)
