@@ -324,18 +324,62 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
 
 
 def warm_up(app: FastAPI) -> None:
-    """Do at start-up what the first requests would otherwise pay for: compile every template and
-    load the modules and the work calendar the pages use."""
+    """Do at start-up what the first requests would otherwise pay for: compile every template, load the
+    modules and the work calendar the pages use, parse every published definition and load the leader's
+    catalogue.
+
+    ``engine.services.definition_of`` parses a version's stored YAML on its first use in a process (10-40 ms
+    each); the procedures list, the leader's catalogue, the reports and the reception form need them all, so
+    the first of these pages after a start paid for the whole catalogue (seconds). The leader's catalogue
+    (``routes_leader.catalogue_rows``: the catalogue files and the published versions, linted) is cached the
+    same way. A definition or a catalogue that fails here is logged and left to its page, which says what is
+    wrong as before: the server starts anyway.
+    """
     import importlib
+    import time
+    from types import SimpleNamespace
 
     env = app.state.templates.env
     for name in env.list_templates(filter_func=lambda n: n.endswith(".html")):
         env.get_template(name)
-    for module in ("engine.sla", "engine.machine", "engine.calendar", "sqlmodel"):
+    for module in ("engine.sla", "engine.machine", "engine.calendar", "sqlmodel", "engine.documents",
+                   "engine.reports"):
         importlib.import_module(module)
     from engine.calendar import WorkCalendar
 
     WorkCalendar.default()
+
+    started = time.perf_counter()
+    parsed = _parse_published_definitions(app.state.store)
+    leader = ", the leader's catalogue loaded"
+    try:
+        from quytrinh.web.routes_leader import catalogue_rows
+
+        catalogue_rows(SimpleNamespace(app=app))  # it reads only request.app (the store, the catalogue root)
+    except Exception:
+        leader = ""
+        log.warning("warm-up: the leader's catalogue could not be loaded; its page will say why", exc_info=True)
+    log.info("warm-up: %d published definitions parsed%s in %.1f s", parsed, leader, time.perf_counter() - started)
+
+
+def _parse_published_definitions(store: Any) -> int:
+    """Parse every published version once (``engine.services.definition_of`` keeps them); how many parsed."""
+    from sqlmodel import select
+
+    from engine.services import definition_of
+    from engine.store import DefinitionVersion
+
+    with store.session() as s:
+        rows = s.exec(select(DefinitionVersion).order_by(DefinitionVersion.id)).all()
+    parsed = 0
+    for row in rows:
+        try:
+            definition_of(row)
+            parsed += 1
+        except Exception:
+            log.warning("warm-up: published version %s v%s could not be parsed", row.procedure_code, row.version,
+                        exc_info=True)
+    return parsed
 
 
 def create_served_app() -> FastAPI:
