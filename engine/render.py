@@ -11,18 +11,25 @@ limit.
 
 The renderer only reads the model (it never changes a definition). The same
 input gives byte-identical output: node ids are the step ids, everything is
-emitted in a fixed order, and the graphviz version comment is stripped.
+emitted in a fixed order, and the graphviz version comment is stripped. So
+:func:`render` and :func:`render_many` keep what they drew in memory (a bounded
+LRU, :data:`CACHE_ENTRIES`, :data:`CACHE_BYTES`) keyed by a hash of the
+definition and units, the options and graphviz's version: the draft decision
+redrew ~80 diagrams through ``dot`` on every request. Nothing is written to disk.
 
 Every text in a diagram is Vietnamese; identifiers and comments are English.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import os
 import re
+import shutil
 import textwrap
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
@@ -516,6 +523,114 @@ def _clean(data: bytes, fmt: str) -> bytes:
     return data
 
 
+# --------------------------------------------------------------------------- in-memory cache
+
+#: Most diagrams the cache keeps (the draft decision of the district level draws ~80 of them, SVG for the
+#: page, PNG for the Word file), and most bytes (PNGs of large processes reach a few hundred KB).
+CACHE_ENTRIES = 512
+CACHE_BYTES = 64 * 1024 * 1024
+
+
+class _DiagramCache:
+    """A thread-safe LRU of rendered diagrams, bounded in entries and bytes."""
+
+    def __init__(self, entries: int, max_bytes: int):
+        self.entries, self.max_bytes = entries, max_bytes
+        self._data: OrderedDict[tuple, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            data = self._data.get(key)
+            if data is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return data
+
+    def put(self, key: tuple, data: bytes) -> None:
+        if len(data) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+            self._data[key] = data
+            self._bytes += len(data)
+            while len(self._data) > self.entries or self._bytes > self.max_bytes:
+                _, dropped = self._data.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+            self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+_CACHE = _DiagramCache(CACHE_ENTRIES, CACHE_BYTES)
+
+
+def clear_cache() -> None:
+    """Forget every diagram drawn so far (the next ones go through ``dot`` again)."""
+    _CACHE.clear()
+
+
+_DOT_VERSION: list[tuple[tuple[str, int, int], str]] = []
+
+
+def graphviz_version() -> str:
+    """The version of the ``dot`` on the PATH ("" when there is none), asked again only when that
+    executable changes (another path, modification time or size): part of every cache key."""
+    path = shutil.which("dot")
+    if path is None:
+        return ""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    exe = (path, st.st_mtime_ns, st.st_size)
+    if _DOT_VERSION and _DOT_VERSION[0][0] == exe:
+        return _DOT_VERSION[0][1]
+    try:
+        version = ".".join(str(n) for n in graphviz.version())
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, RuntimeError):
+        return ""
+    _DOT_VERSION[:] = [(exe, version)]
+    return version
+
+
+def _content_hash(value: object) -> bytes | None:
+    """A digest of everything a frozen model object holds (its dataclass repr: every field, nested
+    objects, mappings in their order); None when the repr shows an object by its address (not a content
+    hash: such a value is not cached)."""
+    text = repr(value)
+    if " object at 0x" in text:
+        return None
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _cache_key(defn: Definition, units_hash: bytes | None, fmt: str, *, highlight: Mapping[str, str] | None,
+               heat: Mapping[str, "HeatCell"] | None, heat_title: str, direction: str, header: bool,
+               header_from: Definition | None, version: str) -> tuple | None:
+    """The key of a diagram in the cache, or None when it is not cached (measured data of a heatmap,
+    no graphviz, a value without a content hash)."""
+    if heat is not None or not version or units_hash is None:
+        return None
+    defn_hash = _content_hash(defn)
+    from_hash = _content_hash(header_from) if header_from is not None else b""
+    if defn_hash is None or from_hash is None:
+        return None
+    marks = tuple(sorted(highlight.items())) if highlight else ()
+    return (defn_hash, units_hash, fmt, marks, heat_title, direction, header, from_hash, version)
+
+
 def _pipe(source: str, fmt: str) -> bytes:
     """Lay out and draw one graph with its own ``dot`` process."""
     try:
@@ -562,9 +677,19 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
     """
     if fmt not in FORMATS:
         raise RenderError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
+    key = _cache_key(defn, _content_hash(_units_map(units)), fmt, highlight=highlight, heat=heat,
+                     heat_title=heat_title, direction=direction, header=header, header_from=header_from,
+                     version=graphviz_version())
+    if key is not None:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            return hit
     source = build_digraph(defn, units, highlight=highlight, heat=heat, heat_title=heat_title,
                            direction=direction, header=header, header_from=header_from).source
-    return _clean(_pipe(source, fmt), fmt)
+    data = _clean(_pipe(source, fmt), fmt)
+    if key is not None:
+        _CACHE.put(key, data)
+    return data
 
 
 def render_svg(defn: Definition, units: Organisation | Mapping[str, Unit] | None,
@@ -625,12 +750,23 @@ def render_many(defns: Sequence[Definition], units: Organisation | Mapping[str, 
     """
     if fmt not in FORMATS:
         raise RenderError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
-    sources = [build_digraph(d, units, direction=direction, header=header).source for d in defns]
+    units_hash, version = _content_hash(_units_map(units)), graphviz_version()
+    keys = [_cache_key(d, units_hash, fmt, highlight=None, heat=None, heat_title="", direction=direction,
+                       header=header, header_from=None, version=version) for d in defns]
+    out: list[bytes | None] = [_CACHE.get(k) if k is not None else None for k in keys]
+    todo = [i for i, data in enumerate(out) if data is None]  # drawn by dot, in order
+    sources = [build_digraph(defns[i], units, direction=direction, header=header).source for i in todo]
     workers = max(1, min(jobs or os.cpu_count() or 1, len(sources) or 1))
     if workers == 1:
-        return [_clean(_pipe(s, fmt), fmt) for s in sources]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [_clean(out, fmt) for out in pool.map(lambda s: _pipe(s, fmt), sources)]
+        drawn = [_clean(_pipe(s, fmt), fmt) for s in sources]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            drawn = [_clean(data, fmt) for data in pool.map(lambda s: _pipe(s, fmt), sources)]
+    for i, data in zip(todo, drawn):
+        out[i] = data
+        if keys[i] is not None:
+            _CACHE.put(keys[i], data)  # type: ignore[arg-type]
+    return out  # type: ignore[return-value]
 
 
 def diagram_path(source: Definition | str | os.PathLike, root: str | os.PathLike, fmt: str = "svg") -> Path:

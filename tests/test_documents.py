@@ -473,6 +473,47 @@ def test_the_counter_supplement_cites_form_02_in_every_template(cat):
 # --------------------------------------------------------------------------- caches
 
 
+@pytest.fixture
+def dot_calls(monkeypatch):
+    """The formats ``dot`` is run for from now on, the diagram cache emptied first."""
+    import engine.render as er
+
+    calls: list[str] = []
+    real = er._pipe
+
+    def counted(source: str, fmt: str) -> bytes:
+        calls.append(fmt)
+        return real(source, fmt)
+
+    er.clear_cache()
+    monkeypatch.setattr(er, "_pipe", counted)
+    yield calls
+    er.clear_cache()
+
+
+def test_a_decision_drawn_again_is_the_same_file_without_running_dot(cat, dot_calls):
+    import datetime as dt
+
+    import engine.render as er
+
+    day = dt.date(2026, 3, 2)
+    cold = render_decision(cat, level="district", fmt="html", date=day)
+    assert len(dot_calls) == 2  # the two district procedures without a decision
+    warm = render_decision(cat, level="district", fmt="html", date=day)
+    assert warm == cold and len(dot_calls) == 2
+    er.clear_cache()
+    assert render_decision(cat, level="district", fmt="html", date=day) == cold  # drawn again: the same bytes
+    cold_docx = render_decision(cat, level="district", date=day)
+    n = len(dot_calls)
+    warm_docx = render_decision(cat, level="district", date=day)
+    assert len(dot_calls) == n
+    pictures = [sorted(p.blob for p in docx.Document(io.BytesIO(b)).part.package.parts
+                       if p.partname.startswith("/word/media/")) for b in (cold_docx, warm_docx)]
+    assert pictures[0] == pictures[1] and len(pictures[0]) == 2
+    assert ([p.text for p in all_paragraphs(docx.Document(io.BytesIO(cold_docx)))]
+            == [p.text for p in all_paragraphs(docx.Document(io.BytesIO(warm_docx)))])
+
+
 def test_the_catalogue_is_read_again_only_when_a_file_changed(small_catalogue, tmp_path):
     from engine.documents import cached_catalogue
 

@@ -519,3 +519,106 @@ def test_the_added_highlight_looks_like_no_other_step():
         attrs = _step_attrs(step, None)
         others |= {attrs["color"], attrs["fillcolor"]}
     assert added["color"] not in others and added["fillcolor"] not in others
+
+
+# --------------------------------------------------------------------------- the in-memory cache
+
+
+def _fresh(d, units, fmt: str, **kw) -> bytes:
+    """A diagram drawn the way render does, around the cache."""
+    import engine.render as er
+
+    return er._clean(er._pipe(er.build_digraph(d, units, **kw).source, fmt), fmt)
+
+
+@pytest.fixture
+def dot_calls(monkeypatch):
+    """The formats ``dot`` is run for from now on (engine.render._pipe counted)."""
+    import engine.render as er
+
+    calls: list[str] = []
+    real = er._pipe
+
+    def counted(source: str, fmt: str) -> bytes:
+        calls.append(fmt)
+        return real(source, fmt)
+
+    er.clear_cache()
+    monkeypatch.setattr(er, "_pipe", counted)
+    yield calls
+    er.clear_cache()
+
+
+def test_a_diagram_from_the_cache_is_byte_identical_to_a_fresh_drawing(catalogue, dot_calls):
+    import engine.render as er
+
+    org = catalogue.organisation
+    fresh = {(d.key, fmt): _fresh(d, org, fmt) for d in catalogue.definitions for fmt in ("svg", "png", "pdf")}
+    dot_calls.clear()
+    for d in catalogue.definitions:
+        for fmt in ("svg", "png", "pdf"):
+            assert render(d, org, fmt) == fresh[(d.key, fmt)]  # drawn, then kept
+    assert len(dot_calls) == 3 * len(catalogue.definitions)
+    dot_calls.clear()
+    again = load_catalogue([CATALOGUE])  # the same files loaded again: other objects, the same content
+    for d in again.definitions:
+        for fmt in ("svg", "png", "pdf"):
+            assert render(d, again.organisation, fmt) == fresh[(d.key, fmt)]
+    assert dot_calls == []
+    tb = er.render_many(catalogue.definitions, org, "svg", direction="TB", header=False)
+    assert tb == [_fresh(d, org, "svg", direction="TB", header=False) for d in catalogue.definitions]
+    dot_calls.clear()
+    assert er.render_many(catalogue.definitions, org, "svg", direction="TB", header=False) == tb
+    assert [render(d, org, "svg", direction="TB", header=False) for d in catalogue.definitions] == tb
+    assert dot_calls == []
+
+
+def test_whatever_changes_the_picture_draws_it_again(catalogue, dot_calls, monkeypatch):
+    import engine.render as er
+
+    org = catalogue.organisation
+    d = _shipped(catalogue, "1.001193")
+    render_svg(d, org)
+    timed = next(s for s in d.steps if s.duration)
+    renamed_unit = {**org.units, "xa_tu_phap": replace(org.units["xa_tu_phap"], name="Công chức Tư pháp mới")}
+    changed = [
+        lambda: render_svg(replace(d, name=d.name + " (sửa)"), org),
+        lambda: render_svg(replace(d, steps=tuple(replace(s, duration=s.duration + 60) if s.id == timed.id else s
+                                                  for s in d.steps)), org),
+        lambda: render_svg(d, renamed_unit),
+        lambda: render_svg(d, None),
+        lambda: render_svg(d, org, highlight={"verify": "current"}),
+        lambda: render(d, org, "svg", direction="TB"),
+        lambda: render(d, org, "svg", header=False),
+        lambda: render(d, org, "png"),
+    ]
+    for i, draw in enumerate(changed):
+        before = len(dot_calls)
+        draw()
+        assert len(dot_calls) == before + 1, f"change {i} came from the cache"
+    assert "Công chức Tư pháp mới".encode() in render_svg(d, renamed_unit)
+    before = len(dot_calls)
+    render_svg(d, org)
+    assert len(dot_calls) == before  # the first one is still there
+    monkeypatch.setattr(er, "graphviz_version", lambda: "99.0.0")  # another graphviz draws again
+    render_svg(d, org)
+    assert len(dot_calls) == before + 1
+    heat = {}  # a heatmap is measured data: never kept
+    er.render_heatmap(d, org, heat)
+    er.render_heatmap(d, org, heat)
+    assert len(dot_calls) == before + 3
+
+
+def test_the_cache_is_bounded_in_entries_and_bytes():
+    from engine.render import _DiagramCache
+
+    cache = _DiagramCache(2, 100)
+    cache.put(("a",), b"1" * 10)
+    cache.put(("b",), b"2" * 10)
+    assert cache.get(("a",)) == b"1" * 10  # now the most recent
+    cache.put(("c",), b"3" * 10)
+    assert cache.get(("b",)) is None and cache.get(("a",)) is not None and len(cache) == 2
+    cache.put(("d",), b"4" * 95)  # pushes out everything else to stay under 100 bytes
+    assert len(cache) == 1 and cache.get(("d",)) is not None
+    cache.put(("e",), b"5" * 101)  # larger than the whole cache: not kept
+    assert cache.get(("e",)) is None and cache.get(("d",)) is not None
