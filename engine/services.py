@@ -1417,8 +1417,13 @@ def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
     Dossiers waiting for the citizen (clock paused) are skipped. Idempotent: a
     second run at the same ``now`` changes nothing. A late run (the worker was
     down) catches up: classes are computed for ``now``, whatever was missed.
-    Each dossier is one transaction; no dossier version is bumped (timers do
-    not conflict with staff actions).
+    No dossier version is bumped (timers do not conflict with staff actions).
+
+    One read (:func:`_sweep_candidates`: the open dossiers' timed items, clocks
+    and apologies, in two statements) finds the dossiers that have something
+    to do at ``now``, with the same computations as the writing step; only
+    those get a write transaction each (:func:`_sweep_dossier`, which checks
+    again under it). A sweep where nothing is due writes nothing.
 
     Returns
     -------
@@ -1427,15 +1432,116 @@ def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
     now = utc(now)
     cal = calendar or _default_calendar()
     result = SweepResult()
+    with rawdb.read(db) as tx:
+        ids = _sweep_candidates(tx, now, cal, policy, apology_lead_minutes, result)
+    if not ids:
+        return result
     with _reading(db) as s:
-        ids = list(s.exec(select(Dossier.id).where(Dossier.closed_at.is_(None), Dossier.paused_at.is_(None))  # type: ignore[union-attr]
-                          .order_by(Dossier.id)).all())
         heads = {u.id: _head_role(u.roles) for u in s.exec(select(UnitRow)).all()}
     definitions: dict[int, Definition] = {}
+    done = SweepResult()  # (its ``checked`` counts the candidates' items again: the read counted them all)
     for dossier_id in ids:
         with _transaction(db) as s, s.no_autoflush:
-            _sweep_dossier(s, dossier_id, now, cal, policy, apology_lead_minutes, result, heads, definitions)
+            _sweep_dossier(s, dossier_id, now, cal, policy, apology_lead_minutes, done, heads, definitions)
+    result.nearly_due, result.overdue, result.dossiers_overdue = done.nearly_due, done.overdue, done.dossiers_overdue
+    result.apologies, result.notifications = done.apologies, done.notifications
     return result
+
+
+#: The open dossiers not waiting for the citizen, each with its open work items (one row per item; one
+#: row with NULL item columns for a dossier without any), in dossier then item order.
+_SWEEP_SQL = ("SELECT dossiers.id, dossiers.received_at, dossiers.due_at, dossiers.finished_at, "
+              "dossiers.timeliness, dossiers.clock, dossiers.definition_id, definition_versions.content_hash, "
+              "work_items.id, work_items.step_id, work_items.timeliness, work_items.clock "
+              "FROM dossiers JOIN definition_versions ON definition_versions.id = dossiers.definition_id "
+              "LEFT JOIN work_items ON work_items.dossier_id = dossiers.id "
+              f"AND work_items.state IN ({', '.join(repr(st) for st in OPEN_ITEM_STATES)}) "
+              "WHERE dossiers.closed_at IS NULL AND dossiers.paused_at IS NULL "
+              "ORDER BY dossiers.id, work_items.id")
+#: The apologies of those dossiers (few: drafted only near or past an appointment).
+_SWEEP_APOLOGIES_SQL = ("SELECT apologies.dossier_id, apologies.id, apologies.due_at, apologies.proposed_due_at "
+                        "FROM apologies JOIN dossiers ON dossiers.id = apologies.dossier_id "
+                        "WHERE dossiers.closed_at IS NULL AND dossiers.paused_at IS NULL "
+                        "ORDER BY apologies.dossier_id, apologies.id")
+
+
+def _sweep_candidates(tx: rawdb.Tx, now: dt.datetime, cal: Any, policy: sla.SlaPolicy, lead: int,
+                      result: SweepResult) -> list[int]:
+    """The ids of the open dossiers on which :func:`_sweep_dossier` would change something at ``now``.
+
+    The same tests as :func:`_sweep_dossier`, on rows read at once: an open timed item whose class at
+    ``now`` is not the stored one; a received dossier past its appointment not yet marked overdue; a
+    dossier in its apology window (or past the date its last apology gave) that cannot make it and has
+    no apology for that appointment yet. Counts the timed items in ``result.checked``.
+    """
+    rows = tx.execute(_SWEEP_SQL).fetchall()
+    if not rows:
+        return []
+    read_instant = tx.read_instant
+    apologies: dict[int, list[tuple[Any, Any]]] = {}
+    for dossier_id, _, due_at, proposed in tx.execute(_SWEEP_APOLOGIES_SQL).fetchall():
+        apologies.setdefault(dossier_id, []).append((read_instant(due_at), read_instant(proposed)))
+
+    def clock_of(value: Any) -> sla.Clock | None:
+        if value is not None and not tx.pg:
+            value = json_value(value)
+        return machine.load_clock(value)
+
+    out: list[int] = []
+    n = len(rows)
+    i = 0
+    while i < n:
+        first = rows[i]
+        dossier_id = first[0]
+        j = i
+        left_by_item: list[tuple[str, int]] = []
+        changes = False
+        while j < n and rows[j][0] == dossier_id:
+            _, _, _, _, _, _, _, _, item_id, step_id, stored, raw_clock = rows[j]
+            j += 1
+            if item_id is None:
+                continue
+            clock = clock_of(raw_clock)
+            if clock is None or clock.paused:
+                continue
+            result.checked += 1
+            cls = str(sla.timeliness_open(clock, cal, now, policy, sla.Scope.STEP))
+            left_by_item.append((step_id, max(0, clock.remaining(cal, now))))
+            if cls != (stored or "not_due"):
+                changes = True
+        i = j
+        if changes or _dossier_timer_due(tx, first, left_by_item, apologies.get(dossier_id, ()), now, cal,
+                                         policy, lead, clock_of):
+            out.append(dossier_id)
+    return out
+
+
+def _dossier_timer_due(tx: rawdb.Tx, row: Sequence[Any], left_by_item: list[tuple[str, int]],
+                       apologies: Sequence[tuple[dt.datetime, dt.datetime]], now: dt.datetime, cal: Any,
+                       policy: sla.SlaPolicy, lead: int, clock_of: Any) -> bool:
+    """Whether :func:`_sweep_dossier` would mark the dossier of ``row`` overdue or draft its apology."""
+    _, received_at, due_at, finished_at, timeliness, raw_clock, definition_id, content_hash = row[:8]
+    if received_at is None or due_at is None or finished_at is not None:
+        return False
+    dclock = clock_of(raw_clock)
+    if dclock is None:
+        return False
+    due_at = tx.read_instant(due_at)
+    if timeliness != "overdue" and str(sla.timeliness_open(dclock, cal, now, policy, sla.Scope.DOSSIER)) == "overdue":
+        return True
+    left = cal.elapsed(now, due_at)
+    if left > lead:
+        return False
+    promised = due_at
+    if apologies and utc(apologies[-1][1]) > promised:
+        promised = utc(apologies[-1][1])
+        left = cal.elapsed(now, promised)
+        if left > 0:
+            return False
+    need = remaining_need(_definition_by_hash(tx, definition_id, content_hash), left_by_item)
+    if need <= max(0, left):
+        return False
+    return not any(a_due == promised for a_due, _ in apologies)
 
 
 #: The roles that head a unit, in order of preference: who is told about timers and signs its apologies.
