@@ -1839,14 +1839,15 @@ def _organisation() -> Organisation | None:
 
 
 def _context(db: Any, dossier_ref: int | str, now: dt.datetime | None,
-             organisation: Organisation | None = None) -> FormContext:
+             organisation: Organisation | None = None, sheet: Any = None) -> FormContext:
     from sqlmodel import select
 
     from engine.services import _reading, dossier_sheet
     from engine.store import UnitRow, User
 
     try:
-        sheet = dossier_sheet(db, dossier_ref, now=now)
+        if sheet is None:
+            sheet = dossier_sheet(db, dossier_ref, now=now)
     except NotFound:
         raise NotFound(f"dossier '{dossier_ref}' does not exist; see `quytrinh tasks` or the ledger") from None
     d = sheet.dossier
@@ -2343,9 +2344,9 @@ FORM_KINDS = tuple(_BUILDERS) + ("ledger",)
 
 
 def form_doc(db: Any, form_code: str, dossier_ref: int | str, *, now: dt.datetime | None = None,
-             organisation: Organisation | None = None) -> Doc:
+             organisation: Organisation | None = None, sheet: Any = None) -> Doc:
     """One form of one dossier as a layout (see :func:`render_form`)."""
-    ctx = _context(db, dossier_ref, now, organisation)
+    ctx = _context(db, dossier_ref, now, organisation, sheet)
     fs = ctx.form_set
     spec = fs.by_kind(form_code) if form_code in FORM_KINDS else fs.by_number(form_code)
     if spec is None:
@@ -2360,7 +2361,8 @@ def form_doc(db: Any, form_code: str, dossier_ref: int | str, *, now: dt.datetim
 
 
 def render_form(db: Any, form_code: str, dossier_ref: int | str, *, fmt: str = "html",
-                now: dt.datetime | None = None, organisation: Organisation | None = None) -> bytes:
+                now: dt.datetime | None = None, organisation: Organisation | None = None,
+                sheet: Any = None) -> bytes:
     """One one-stop form filled from a dossier's data.
 
     Parameters
@@ -2380,6 +2382,9 @@ def render_form(db: Any, form_code: str, dossier_ref: int | str, *, fmt: str = "
         For the control sheet: open steps' spent time and class at this instant.
     organisation:
         The organisation (header); default: the catalogue's units.yaml.
+    sheet:
+        The dossier's ``engine.services.dossier_sheet`` at ``now`` when the caller already has it (the
+        web page reads it to check access); default: read here.
 
     Returns
     -------
@@ -2393,7 +2398,7 @@ def render_form(db: Any, form_code: str, dossier_ref: int | str, *, fmt: str = "
         Unknown form or format; the dossier has no such form yet (e.g. no refusal).
     """
     _check_fmt(fmt)
-    doc = form_doc(db, form_code, dossier_ref, now=now, organisation=organisation)
+    doc = form_doc(db, form_code, dossier_ref, now=now, organisation=organisation, sheet=sheet)
     return to_docx(doc) if fmt == "docx" else to_html(doc)
 
 

@@ -90,13 +90,13 @@ def dossier_form(request: Request, code: str, form: str, format: str = Query("ht
     store = store_of(request)
     now = now_of(request)
     try:
-        sheet = sv.dossier_sheet(store, code)
+        sheet = sv.dossier_sheet(store, code, now=now)  # read once: the access check and the form
     except NotFound:
         raise HTTPException(404, "Không có hồ sơ này.") from None
     if not can_view_dossier(user, sheet):
         raise HTTPException(403, "Bạn không có quyền xem hồ sơ này.")
     try:
-        data = render_form(store, form, code, fmt=fmt, now=now)
+        data = render_form(store, form, code, fmt=fmt, now=now, sheet=sheet)
     except QuytrinhError as exc:
         raise HTTPException(409, _form_error(form, exc, sheet.dossier)) from None
     d = sheet.dossier

@@ -175,3 +175,24 @@ def test_the_control_sheet_and_the_history_name_people_by_their_full_names(web, 
     page = client_for("motcua").get(f"/dossiers/{r.dossier_code}").text
     assert "<td>Nguyễn Văn Cường</td>" in page and "· Nguyễn Văn Cường (" in page  # the sheet's row, the history
     assert "· tckh_head (" not in page
+
+
+def test_a_form_page_reads_the_dossier_once_and_prints_what_the_engine_prints(web, client_for, monkeypatch):
+    from engine.documents import render_form
+
+    r = _processing(web, "Hộ kinh doanh Một Lần")
+    c = client_for("motcua")
+    reads: list[object] = []
+    real = sv.dossier_sheet
+
+    def counted(*args, **kw):
+        reads.append(args[1])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(sv, "dossier_sheet", counted)
+    for form in ("01", "06"):  # the receipt, the control sheet (its open step's time at the app's now)
+        reads.clear()
+        page = c.get(f"/documents/dossiers/{r.dossier_code}/forms/{form}")
+        assert page.status_code == 200 and len(reads) == 1
+        body = render_form(web.store, form, r.dossier_code, now=web.clock()).decode().split("<body>", 1)[1]
+        assert body in page.text
