@@ -363,14 +363,21 @@ def warm_up(app: FastAPI) -> None:
 
 
 def _parse_published_definitions(store: Any) -> int:
-    """Parse every published version once (``engine.services.definition_of`` keeps them); how many parsed."""
+    """Parse the newest published version of every procedure once (``engine.services.definition_of`` keeps
+    them; older versions, which only their own dossiers' pages need, are parsed when first needed, so the
+    start-up does not grow with the history of versions); how many parsed."""
+    import sqlalchemy as sa
     from sqlmodel import select
 
     from engine.services import definition_of
     from engine.store import DefinitionVersion
 
+    newest = (select(DefinitionVersion.procedure_code, sa.func.max(DefinitionVersion.version).label("version"))
+              .group_by(DefinitionVersion.procedure_code).subquery())
     with store.session() as s:
-        rows = s.exec(select(DefinitionVersion).order_by(DefinitionVersion.id)).all()
+        rows = s.exec(select(DefinitionVersion).join(
+            newest, sa.and_(DefinitionVersion.procedure_code == newest.c.procedure_code,
+                            DefinitionVersion.version == newest.c.version)).order_by(DefinitionVersion.id)).all()
     parsed = 0
     for row in rows:
         try:
