@@ -1878,17 +1878,21 @@ def _issuer(ctx: FormContext) -> str:
     return org
 
 
-#: Common words a parent body's name may abbreviate in a header ("UBND", "HĐND": common practice; Decree 30/2020,
-#: Phụ lục I, is believed to allow it [unverified]).
-_PARENT_ABBREVIATIONS = (("ỦY BAN NHÂN DÂN", "UBND"), ("UỶ BAN NHÂN DÂN", "UBND"), ("HỘI ĐỒNG NHÂN DÂN", "HĐND"))
+#: The bodies a People's Committee or Council's name begins with: a parent body's name too wide for its line is
+#: cut after them ("ỦY BAN NHÂN DÂN" / "HUYỆN GIA LÂM", as official headers print it), never abbreviated.
+_PARENT_BODIES = ("ỦY BAN NHÂN DÂN", "UỶ BAN NHÂN DÂN", "HỘI ĐỒNG NHÂN DÂN")
 
 
-def _abbreviated_parent(name: str) -> str:
-    """``ỦY BAN NHÂN DÂN HUYỆN GIA LÂM`` -> ``UBND HUYỆN GIA LÂM`` (an upper-case parent body's name)."""
-    for long, short in _PARENT_ABBREVIATIONS:
-        if name.startswith(long + " "):
-            return short + name[len(long):]
-    return name
+def parent_lines(name: str, size: float, room: float) -> list[str]:
+    """An upper-case parent body's name in lines of at most ``room`` pt: whole when it fits, else cut after
+    its body ("ỦY BAN NHÂN DÂN" / "HUYỆN GIA LÂM") when both parts fit, else :func:`balanced_lines`."""
+    if text_width_pt(name, size) <= room:
+        return [name]
+    for body in _PARENT_BODIES:
+        rest = name[len(body):].strip()
+        if name.startswith(body + " ") and max(text_width_pt(body, size), text_width_pt(rest, size)) <= room:
+            return [body, rest]
+    return balanced_lines(name, size, room, False)
 
 
 def balanced_lines(text: str, size: float, room: float, bold: bool = False) -> list[str]:
@@ -1924,9 +1928,9 @@ def balanced_lines(text: str, size: float, room: float, bold: bool = False) -> l
 
 def _fitted_left(header: Columns, paper: Paper, size: float) -> None:
     """Lines of the header's left block that keep to one line beside the national name on ``paper``
-    (form 04 on A5): the parent body's name abbreviated when whole it is too wide ("UBND HUYỆN GIA LÂM"),
-    the issuing unit's name cut into balanced lines of its own instead of where Word would wrap it
-    ("PHÒNG TÀI CHÍNH –" / "KẾ HOẠCH"); each line ``nowrap``, its column widened to hold it."""
+    (the forms on A5): the parent body's name, when whole it is too wide, cut after its body ("ỦY BAN NHÂN
+    DÂN" / "HUYỆN GIA LÂM"), the issuing unit's name cut into balanced lines of its own instead of where Word
+    would wrap it ("PHÒNG TÀI CHÍNH –" / "KẾ HOẠCH"); each line ``nowrap``, its column widened to hold it."""
     right_need = max(_para_need(p, size, whole=True) for p in header.columns[1] if isinstance(p, Para)
                      and p.nowrap)
     room = paper.text_width * 72 / 25.4 - right_need - 1
@@ -1936,22 +1940,20 @@ def _fitted_left(header: Columns, paper: Paper, size: float) -> None:
             left.append(b)
             continue
         text, bold, sz = b.runs[0].text, b.runs[0].bold, b.size or size
-        if not bold and text_width_pt(text, sz) > room:  # the parent body
-            text = _abbreviated_parent(text)
-        for line in balanced_lines(text, sz, room, bold):
+        lines = parent_lines(text, sz, room) if not bold else balanced_lines(text, sz, room, bold)
+        for line in lines:
             left.append(P(line, bold=bold, align=b.align, size=b.size, space_after=0, nowrap=True))
     header.columns[0] = left
 
 
 def _form_header(ctx: FormContext, spec: FormSpec, *, number: str | None = None,
-                 date: dt.datetime | None = None, agency: str | None = None, fit_left: bool = False) -> list[Any]:
+                 date: dt.datetime | None = None, agency: str | None = None) -> list[Any]:
     org = _issuer(ctx)
     place = place_from_organisation(org)
     header = official_header([(agency or _one_stop_unit(ctx)).upper()], number=number, place=place, date=date,
                              parent=org, size=11)
     header.columns[0][0] = P(org.upper(), align="center", size=10, space_after=0)
-    if fit_left:
-        _fitted_left(header, {"A5": A5, "A4": A4, "A4 landscape": A4_LANDSCAPE}[spec.paper], 11)
+    _fitted_left(header, {"A5": A5, "A4": A4, "A4 landscape": A4_LANDSCAPE}[spec.paper], 11)
     return [
         P(f"Mẫu số {spec.number} ({ctx.form_set.circular})", italic=True, align="right", size=10, space_after=2),
         header,
@@ -2151,8 +2153,7 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
     before = ctx.sheet.apologies[-2] if len(ctx.sheet.apologies) > 1 else None  # the date it gave was missed too
     unit = ctx.unit_name(ap.unit_id)
     extension = ctx.form_set.key == "2025"
-    b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit,
-                                fit_left=True)
+    b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit)
     b += [
         P(f"Kính gửi: {_addressee(d.applicant)}", bold=True, align="center"),
         P(f"{vn_date(d.received_at).capitalize()}, {_one_stop_unit(ctx)} tiếp nhận hồ sơ của Ông/Bà đề nghị "

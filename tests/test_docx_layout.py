@@ -170,9 +170,9 @@ def test_the_annex_diagrams_carry_their_alternative_text(cat):  # noqa: F811
 
 def test_the_left_header_of_form_04_keeps_each_line_whole(runtime):
     """Form 04 on A5: beside the national name no room is left for "ỦY BAN NHÂN DÂN HUYỆN GIA LÂM" whole at
-    10 pt (LibreOffice wrapped it after "HUYỆN"): the parent body is abbreviated, as Decree 30 allows, and
-    the issuing unit's name cut at a phrase break, each line with room for itself by the national name's
-    measure."""
+    10 pt (LibreOffice wrapped it after "HUYỆN"): the parent body's name is cut after "ỦY BAN NHÂN DÂN", as
+    official headers print it, and the issuing unit's name at a phrase break, each line with room for itself
+    by the national name's measure."""
     from engine import services as sv
     from tests.test_forms import HOUSEHOLD, at, step
 
@@ -190,5 +190,22 @@ def test_the_left_header_of_form_04_keeps_each_line_whole(runtime):
                 need = text_width_pt(run.text, run.font.size.pt, bold=bool(run.bold))
                 assert Pt(need) <= room, (run.text, need * 25.4 / 72, room / 36000)
     lines = [p.text for p in left.paragraphs if p.text]
-    assert lines == ["UBND HUYỆN GIA LÂM", "PHÒNG TÀI CHÍNH –", "KẾ HOẠCH", "Số: ……/PXL"]
+    assert lines == ["ỦY BAN NHÂN DÂN", "HUYỆN GIA LÂM", "PHÒNG TÀI CHÍNH –", "KẾ HOẠCH", "Số: ……/PXL"]
     assert any(p.text == NATIONAL for p in right.paragraphs)
+
+
+def test_every_a5_forms_left_header_keeps_each_line_whole(runtime, household):  # noqa: F811
+    """Forms 01, 02 and the control sheet (A5) are headed as form 04 is: the parent body's name cut after
+    "ỦY BAN NHÂN DÂN", the one-stop unit's name at a phrase break, each line with room for itself."""
+    for number in ("01", "02", "06"):  # the 2025 set: 06 is the control sheet
+        d = _doc(render_form(runtime.db, number, household, fmt="docx"))
+        header = d.tables[0]
+        left = header.rows[0].cells[0]
+        room = _grid(header)[0] - 2 * _side_margin(header)
+        for p in left.paragraphs:
+            for run in p.runs:
+                need = text_width_pt(run.text, run.font.size.pt, bold=bool(run.bold))
+                assert Pt(need) <= room, (number, run.text, need * 25.4 / 72, room / 36000)
+        lines = [p.text for p in left.paragraphs if p.text and not p.text.startswith("Số")]
+        assert lines[:2] == ["ỦY BAN NHÂN DÂN", "HUYỆN GIA LÂM"], number
+        assert " ".join(lines[2:]) == "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ CẤP HUYỆN", number
