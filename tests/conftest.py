@@ -301,3 +301,21 @@ def runtime(catalogue, calendar, request) -> Iterator[Runtime]:
         yield Runtime(db=store, url=url, calendar=calendar, actors=dict(actors))
     finally:
         store.dispose()
+
+
+@pytest.fixture
+def dot_calls(monkeypatch):
+    """The formats ``dot`` is run for from now on (engine.render._pipe counted), the diagram cache emptied first."""
+    import engine.render as er
+
+    calls: list[str] = []
+    real = er._pipe
+
+    def counted(source: str, fmt: str) -> bytes:
+        calls.append(fmt)
+        return real(source, fmt)
+
+    er.clear_cache()
+    monkeypatch.setattr(er, "_pipe", counted)
+    yield calls
+    er.clear_cache()

@@ -473,24 +473,6 @@ def test_the_counter_supplement_cites_form_02_in_every_template(cat):
 # --------------------------------------------------------------------------- caches
 
 
-@pytest.fixture
-def dot_calls(monkeypatch):
-    """The formats ``dot`` is run for from now on, the diagram cache emptied first."""
-    import engine.render as er
-
-    calls: list[str] = []
-    real = er._pipe
-
-    def counted(source: str, fmt: str) -> bytes:
-        calls.append(fmt)
-        return real(source, fmt)
-
-    er.clear_cache()
-    monkeypatch.setattr(er, "_pipe", counted)
-    yield calls
-    er.clear_cache()
-
-
 def test_a_decision_drawn_again_is_the_same_file_without_running_dot(cat, dot_calls):
     import datetime as dt
 

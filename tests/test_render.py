@@ -531,24 +531,6 @@ def _fresh(d, units, fmt: str, **kw) -> bytes:
     return er._clean(er._pipe(er.build_digraph(d, units, **kw).source, fmt), fmt)
 
 
-@pytest.fixture
-def dot_calls(monkeypatch):
-    """The formats ``dot`` is run for from now on (engine.render._pipe counted)."""
-    import engine.render as er
-
-    calls: list[str] = []
-    real = er._pipe
-
-    def counted(source: str, fmt: str) -> bytes:
-        calls.append(fmt)
-        return real(source, fmt)
-
-    er.clear_cache()
-    monkeypatch.setattr(er, "_pipe", counted)
-    yield calls
-    er.clear_cache()
-
-
 def test_a_diagram_from_the_cache_is_byte_identical_to_a_fresh_drawing(catalogue, dot_calls):
     import engine.render as er
 
