@@ -2467,14 +2467,47 @@ class LedgerRow:
     number: int = 0  # the entry's number in the year's book (book_number), as form 01 prints it
 
 
+@dataclass
+class LedgerPage:
+    """A slice of the ledger: its rows, the number of dossiers in the whole period (with the unit
+    filter) and the position in the period of the first row (0 for the first)."""
+
+    rows: list[LedgerRow]
+    total: int
+    offset: int = 0
+
+    @property
+    def partial(self) -> bool:
+        """Whether the slice leaves some of the period's dossiers out."""
+        return len(self.rows) < self.total
+
+
 def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
-                now: dt.datetime | None = None) -> list[LedgerRow]:
+                now: dt.datetime | None = None, offset: int = 0, limit: int | None = None) -> list[LedgerRow]:
     """The dossiers received (or registered) between two days inclusive, Hanoi time, oldest first.
 
     ``unit``: only dossiers with a step at this unit. ``now``: an open dossier's class is the one at
-    that instant (else the one the timers last stored).
+    that instant (else the one the timers last stored). ``offset``/``limit``: only that slice of the
+    period's rows (the on-screen pages); each row keeps its number in the year's book.
     """
-    from sqlmodel import select
+    return ledger_page(db, date_from=date_from, date_to=date_to, unit=unit, now=now, offset=offset,
+                       limit=limit).rows
+
+
+def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
+                now: dt.datetime | None = None, offset: int = 0, limit: int | None = None) -> LedgerPage:
+    """The rows of :func:`ledger_rows` from ``offset`` (``limit`` of them; all without it) and the
+    number of the period's dossiers (counted by one more statement when a limit is given).
+
+    Only the slice's dossiers and their work items are read: the dossiers by (registered_at, id)
+    with LIMIT/OFFSET on ``ix_dossiers_registered_at``, the unit filter as an EXISTS on the work
+    items; the book numbers from the first dossier's (:func:`book_number`), counted on from there
+    (with a unit filter, over the keys of every dossier between the slice's first and last).
+    """
+    from types import SimpleNamespace
+
+    from sqlalchemy import exists
+    from sqlmodel import func, select
 
     from engine import sla
     from engine.machine import Status, load_clock
@@ -2484,37 +2517,63 @@ def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
 
     if date_to < date_from:
         raise DocumentError(f"the ledger period ends ({date_to}) before it starts ({date_from})")
+    offset = max(0, offset)
     start, end = _day_bounds(date_from, date_to)
     out: list[LedgerRow] = []
     with _reading(db) as s:
         units = {u.id: u for u in s.exec(select(UnitRow)).all()}
         if unit is not None and unit not in units:
             raise DocumentError(f"unknown unit '{unit}'; see units.yaml")
-        in_period = (Dossier.registered_at >= start, Dossier.registered_at < end)
-        dossiers = s.exec(select(Dossier).where(*in_period).order_by(Dossier.registered_at, Dossier.id)).all()
-        # The period's work items in one statement (not one per dossier: 13 s for a month of 4,300
+        in_period: tuple[Any, ...] = (Dossier.registered_at >= start, Dossier.registered_at < end)
+        if unit is not None:
+            in_period += (exists().where(WorkItem.dossier_id == Dossier.id, WorkItem.unit_id == unit),)
+        query = select(Dossier).where(*in_period).order_by(Dossier.registered_at, Dossier.id)
+        if limit is not None:
+            query = query.offset(offset).limit(max(0, limit))
+        elif offset:
+            query = query.offset(offset)
+        dossiers = s.exec(query).all()
+        if limit is None or (len(dossiers) < limit and (dossiers or not offset)):
+            total = offset + len(dossiers)  # the slice reaches the period's end: nothing to count
+        else:
+            total = int(s.exec(select(func.count()).select_from(Dossier).where(*in_period)).one())
+        # The slice's work items in one statement (not one per dossier: 13 s for a month of 4,300
         # dossiers on PostgreSQL), only the columns read below, grouped by dossier in id order.
         items_of: dict[int, list[Any]] = {}
         if dossiers:
+            ids_in = ([d.id for d in dossiers] if limit is not None or offset
+                      else select(Dossier.id).where(*in_period))
             rows = s.execute(
                 select(WorkItem.dossier_id, WorkItem.step_id, WorkItem.state, WorkItem.kind, WorkItem.unit_id,
                        WorkItem.opened_at, WorkItem.closed_at)
-                .where(WorkItem.dossier_id.in_(select(Dossier.id).where(*in_period)))
+                .where(WorkItem.dossier_id.in_(ids_in))
                 .order_by(WorkItem.dossier_id, WorkItem.id)).all()
             for w in rows:
                 items_of.setdefault(w.dossier_id, []).append(w)
+        # Book numbers: every dossier counts in its year's book, whether or not the unit filter shows it.
+        keys: list[Any] = list(dossiers)
+        if unit is not None and len(dossiers) > 1:
+            first, last = dossiers[0], dossiers[-1]
+            keys = [k for k in s.execute(
+                select(Dossier.registered_at, Dossier.id)
+                .where(Dossier.registered_at >= first.registered_at, Dossier.registered_at <= last.registered_at)
+                .order_by(Dossier.registered_at, Dossier.id)).all()]
+            ids = [k.id for k in keys]
+            keys = keys[ids.index(first.id):ids.index(last.id) + 1]
+        number_of: dict[int, int] = {}
+        numbers: dict[int, int] = {}  # year -> the number of the last entry seen (counted once per year)
+        for k in keys:
+            year = to_local(k.registered_at).year
+            numbers[year] = (numbers[year] + 1 if year in numbers
+                             else book_number(s, SimpleNamespace(registered_at=k.registered_at, id=k.id))[1])
+            number_of[k.id] = numbers[year]
         ids = sorted({d.definition_id for d in dossiers})
         versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
             DefinitionVersion.id.in_(ids))).all()} if ids else {}  # type: ignore[union-attr]
         defs: dict[int, Definition] = {}
-        numbers: dict[int, int] = {}  # year -> the number of the last entry seen (counted once per year)
         for d in dossiers:
-            year = to_local(d.registered_at).year
-            numbers[year] = numbers[year] + 1 if year in numbers else book_number(s, d)[1]
-            number = numbers[year]
+            number = number_of[d.id]
             items = items_of.get(d.id, [])
-            if unit is not None and not any(w.unit_id == unit for w in items):
-                continue
             if d.definition_id not in defs:
                 defs[d.definition_id] = definition_of(versions[d.definition_id])
             defn = defs[d.definition_id]
@@ -2541,13 +2600,17 @@ def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
                 ret[-1].opened_at if ret and d.result == "result" else d.finished_at,
                 d.closed_at if d.status == Status.RETURNED else None, "; ".join(note),
                 d.original_due_at if d.original_due_at not in (None, due) else None, number))
-    return out
+    return LedgerPage(out, total, offset)
 
 
 def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
-               organisation: Organisation | None = None, now: dt.datetime | None = None) -> Doc:
-    """The ledger as a layout (see :func:`render_ledger`)."""
-    rows = ledger_rows(db, date_from=date_from, date_to=date_to, unit=unit, now=now)
+               organisation: Organisation | None = None, now: dt.datetime | None = None,
+               page: LedgerPage | None = None) -> Doc:
+    """The ledger as a layout (see :func:`render_ledger`); ``page``: the rows already read by
+    :func:`ledger_page` (a slice: its closing line gives the period's total and the slice's rows)."""
+    if page is None:
+        page = ledger_page(db, date_from=date_from, date_to=date_to, unit=unit, now=now)
+    rows = page.rows
     fs = form_set_for(date_from)
     spec = fs.by_kind("ledger")
     assert spec is not None
@@ -2585,15 +2648,23 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
         P(f"Từ {vn_date(date_from)} đến {vn_date(date_to)}", italic=True, align="center", size=12),
         Table([top, sub, numbers], body, (0.5, 2.2, 3, 0.9, 1.8, 1.6, 1.8, 1.3, 1.3, 1.3, 1.3, 1.3, 0.9, 1.6),
               size=8, css="ledger"),
-        P(f"Tổng số hồ sơ: {len(rows)}.", bold=True, align="left", size=11),
+        P(f"Tổng số hồ sơ: {page.total}." if not page.partial else
+          f"Tổng số hồ sơ của kỳ: {vn_count(page.total)}; trang này ghi các hồ sơ "
+          f"{vn_count(page.offset + 1)}–{vn_count(page.offset + len(rows))}.", bold=True, align="left", size=11),
     ]
     note = fs.note
     return Doc(title=f"Sổ theo dõi hồ sơ {date_from:%d/%m/%Y}–{date_to:%d/%m/%Y}", paper=A4_LANDSCAPE,
                blocks=blocks, size=11, note=note)
 
 
+def vn_count(n: int) -> str:
+    """A count as Vietnamese writes it: 3.512 (a dot between thousands)."""
+    return f"{n:,}".replace(",", ".")
+
+
 def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None, fmt: str = "html",
-                  organisation: Organisation | None = None, now: dt.datetime | None = None) -> bytes:
+                  organisation: Organisation | None = None, now: dt.datetime | None = None,
+                  page: LedgerPage | None = None) -> bytes:
     """The ledger (Sổ theo dõi hồ sơ) of the dossiers registered between two days, inclusive.
 
     Parameters
@@ -2609,6 +2680,9 @@ def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | 
     now:
         The open dossiers' class (Chưa đến hạn / Sắp đến hạn / Quá hạn) at this instant; without it,
         the class the timers last stored.
+    page:
+        Only these rows (:func:`ledger_page` with a limit: the web's on-screen pages); without it,
+        every dossier of the period (what is printed, filed and downloaded as Word).
 
     Returns
     -------
@@ -2620,14 +2694,16 @@ def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | 
         Bad period, unknown unit or format.
     """
     _check_fmt(fmt)
-    doc = ledger_doc(db, date_from=date_from, date_to=date_to, unit=unit, organisation=organisation, now=now)
+    doc = ledger_doc(db, date_from=date_from, date_to=date_to, unit=unit, organisation=organisation, now=now,
+                     page=page)
     return to_docx(doc) if fmt == "docx" else to_html(doc)
 
 
 __all__ = [
     "DocumentError", "FormSet", "FormSpec", "FORMS_2018", "FORMS_2025", "FORM_SETS", "REGIME_2025_FROM",
     "form_set_for", "render_form", "render_ledger", "render_decision", "select_procedures", "decision_doc",
-    "form_doc", "ledger_doc", "ledger_rows", "annex_table", "total_line", "ANNEX_COLUMNS", "CONTROL_COLUMNS",
+    "form_doc", "ledger_doc", "ledger_rows", "ledger_page", "LedgerPage", "vn_count", "annex_table", "total_line",
+    "ANNEX_COLUMNS", "CONTROL_COLUMNS",
     "LEDGER_COLUMNS", "Doc", "to_html", "to_docx", "vn_date", "vn_instant", "working_time_text",
     "agency_lines", "place_from_organisation", "legal_bases", "decision_forms", "limit_text", "split_contact",
     "decision_gaps", "decision_gap_groups",

@@ -50,11 +50,14 @@ def _respond(data: bytes, fmt: str, filename: str, bar: str = "") -> Response:
 
 
 def _bar(back: tuple[str, str], word: str, fields: str = "", warnings: list[str] | None = None,
-         lists: list[tuple[str, list[str]]] | None = None, error: str | None = None) -> str:
+         lists: list[tuple[str, list[str]]] | None = None, error: str | None = None, *,
+         pages: str = "", print_link: tuple[str, str] | None = None, info: str = "") -> str:
     """The screen-only bar: a link back, ``fields`` (a GET form's inputs: the page again with other
-    parameters) with ``error`` (what was wrong with them) under them, the print button, the link to the
-    Word file, ``warnings`` (what the paper lacks, whole sentences without their full stop) and ``lists``
-    (such a sentence and the names it concerns, shown when opened)."""
+    parameters) with ``error`` (what was wrong with them) under them, ``pages`` (the ledger's page
+    links), the print button (or ``print_link``: (URL, label) of the print view when this page is not
+    the whole document), the link to the Word file, ``info`` (a line of plain text), ``warnings`` (what
+    the paper lacks, whole sentences without their full stop) and ``lists`` (such a sentence and the
+    names it concerns, shown when opened)."""
     e = html.escape
     alert = f'<p class="doc-error" id="doc-error" role="alert">{e(error)}</p>' if error else ""
     form = (f'<form method="get" class="doc-choose">{fields}<button type="submit">Xem</button>{alert}</form>'
@@ -63,9 +66,11 @@ def _bar(back: tuple[str, str], word: str, fields: str = "", warnings: list[str]
     notes += "".join(f'<details class="doc-warning"><summary>Cảnh báo: {e(what)}:</summary><ul>'
                      + "".join(f"<li>{e(name)}</li>" for name in names) + "</ul></details>"
                      for what, names in lists or ())
-    return (f'<a href="{e(back[0])}" class="doc-back">← {e(back[1])}</a>{form}'
-            f'<button type="button" id="print-button" class="primary">In</button>'
-            f'<a href="{e(word)}" id="word-link">Tải tệp Word</a>{notes}')
+    printing = (f'<a href="{e(print_link[0])}" id="print-link">{e(print_link[1])}</a>' if print_link else
+                '<button type="button" id="print-button" class="primary">In</button>')
+    info = f'<p class="doc-info" id="doc-info" style="flex-basis: 100%; margin: 0">{e(info)}</p>' if info else ""
+    return (f'<a href="{e(back[0])}" class="doc-back">← {e(back[1])}</a>{form}{pages}'
+            f'{printing}<a href="{e(word)}" id="word-link">Tải tệp Word</a>{info}{notes}')
 
 
 def _with(params: dict[str, str | None], **more: str) -> str:
@@ -156,15 +161,31 @@ def _period(date_from: str | None, date_to: str | None, today: dt.date) -> tuple
     return start, end, error, wrong
 
 
+#: Dossiers per on-screen page of the ledger (a month at a district is 3,500-4,300: 18-22 pages).
+LEDGER_PAGE_SIZE = 200
+
+
+def _page_number(value: str | None) -> int | None:
+    """The ``page`` parameter as a page number (1 when absent), None when it is not one."""
+    if value is None or value == "":
+        return 1
+    return int(value) if value.isdigit() and int(value) >= 1 else None
+
+
 @router.get("/documents/ledger")
 def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
            date_to: str | None = Query(None, alias="to"), unit: str | None = Query(None),
-           format: str = Query("html"),
+           format: str = Query("html"), page: str | None = Query(None),
            user: WebUser = Depends(require_role("one_stop", "head", "leader", "reform", "admin"))) -> Response:
     """The ledger of a period (default: the current month up to today). A date that is not one, or a
     reversed period, shows the ledger of the period read as /reports reads it, the bar saying so next to
-    the dates (the Word file is refused: its link carries the period shown)."""
-    from engine.documents import render_ledger
+    the dates (the Word file is refused: its link carries the period shown).
+
+    On screen the period is shown ``LEDGER_PAGE_SIZE`` dossiers a page (``page=N``; each row keeps its
+    number in the year's book); ``page=all`` is the print view, the whole period, as the Word file
+    (``format=docx``) always is. A period of one page is shown whole with the print button, as before.
+    """
+    from engine.documents import ledger_doc, ledger_page, render_ledger, to_html, vn_count
 
     fmt = _fmt(format)
     today = now_of(request).astimezone(LOCAL_TZ).date()
@@ -173,21 +194,85 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
         raise HTTPException(422, error)
     if unit is None and not user.has("one_stop", "leader", "reform", "admin"):
         unit = user.unit_id  # a unit head sees the dossiers of their unit
+    store, now = store_of(request), now_of(request)
+    period = dict(date_from=start, date_to=end, unit=unit or None, now=now)
+    filename = f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}"
+    if fmt == "docx":  # the whole period, always
+        try:
+            return _respond(render_ledger(store, **period, fmt="docx"), fmt, filename)
+        except QuytrinhError as exc:
+            raise HTTPException(422, cli_error_text(exc)) from None
+    whole = page == "all"
+    number = 1 if whole else _page_number(page)
+    size = LEDGER_PAGE_SIZE
     try:
-        data = render_ledger(store_of(request), date_from=start, date_to=end, unit=unit or None, fmt=fmt,
-                             now=now_of(request))
+        if whole:
+            rows = ledger_page(store, **period)
+        else:
+            rows = ledger_page(store, **period, offset=((number or 1) - 1) * size, limit=size)
+            if not rows.rows and rows.total:  # past the end: the last page, the bar saying so
+                last = -(-rows.total // size)
+                error = ((error + " ") if error else "") + (
+                    f"Không có trang {page}: sổ của kỳ này có {last} trang; dưới đây là trang {last}.")
+                number = last
+                rows = ledger_page(store, **period, offset=(last - 1) * size, limit=size)
+        data = to_html(ledger_doc(store, **period, page=rows))
     except QuytrinhError as exc:
         raise HTTPException(422, cli_error_text(exc)) from None
+    if number is None:
+        error = ((error + " ") if error else "") + f"Trang '{page}' không phải số trang: dưới đây là trang 1."
+        number = 1
     params = {"from": start.isoformat(), "to": end.isoformat(), "unit": unit}
+    url = "/documents/ledger?"
 
     def date_input(name: str, label: str, value: dt.date) -> str:
         invalid = ' aria-invalid="true" aria-describedby="doc-error"' if name in wrong else ""
         return f'<label>{label} <input type="date" name="{name}" value="{value.isoformat()}"{invalid}></label>'
 
     fields = (date_input("from", "Từ ngày", start) + date_input("to", "Đến ngày", end)
-              + (f'<input type="hidden" name="unit" value="{html.escape(unit)}">' if unit else ""))
-    bar = _bar(("/inbox", "Hộp việc"), f"/documents/ledger?{_with(params, format='docx')}", fields, error=error)
-    return _respond(data, fmt, f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}", bar)
+              + (f'<input type="hidden" name="unit" value="{html.escape(unit)}">' if unit else "")
+              + ('<input type="hidden" name="page" value="all">' if whole else ""))
+    word = f"{url}{_with(params, format='docx')}"
+    total = vn_count(rows.total)
+    if whole:
+        bar = _bar(("/inbox", "Hộp việc"), word, fields, error=error,
+                   pages=f'<a href="{html.escape(url + _with(params))}" id="page-view">Xem theo trang</a>',
+                   info=f"Bản in: toàn bộ {total} hồ sơ của kỳ, như tệp Word. Bấm «In» để in cả sổ.")
+        return _respond(data, fmt, filename, bar)
+    if not rows.partial:  # the whole period fits on one page: it is also the print version
+        bar = _bar(("/inbox", "Hộp việc"), word, fields, error=error)
+        return _respond(data, fmt, filename, bar)
+    last = -(-rows.total // size)
+    e = html.escape
+
+    def link(n: int, label: str, id_: str, rel: str = "") -> str:
+        if n == number or not 1 <= n <= last:
+            return f'<span id="{id_}" aria-disabled="true" style="opacity: 0.55">{label}</span>'
+        rel = f' rel="{rel}"' if rel else ""
+        return f'<a href="{e(url + _with(params, page=str(n)))}" id="{id_}"{rel}>{label}</a>'
+
+    status = (f"Trang {number}/{last} — hồ sơ {vn_count(rows.offset + 1)}–{vn_count(rows.offset + len(rows.rows))}"
+              f" của {total}")
+    pages = (f'<span class="ledger-pages" role="group" aria-label="Các trang của sổ" '
+             f'style="display: flex; flex-wrap: wrap; gap: 6px 12px; align-items: center">'
+             f'{link(1, "« Trang đầu", "page-first")}{link(number - 1, "‹ Trang trước", "page-prev", "prev")}'
+             f'<strong id="page-status" aria-current="page">{status}</strong>'
+             f'{link(number + 1, "Trang sau ›", "page-next", "next")}{link(last, "Trang cuối »", "page-last")}'
+             f'</span>')
+    bar = _bar(("/inbox", "Hộp việc"), word, fields, error=error, pages=pages,
+               print_link=(url + _with(params, page="all"), "In sổ (cả kỳ)"),
+               info=(f"Màn hình chia sổ thành trang {size} hồ sơ; bản in («In sổ (cả kỳ)») và tệp Word "
+                     f"gồm toàn bộ {total} hồ sơ của kỳ."))
+    # Printed from the browser's menu, a page of the screen would look like the whole book: it prints
+    # a note pointing to the print view instead.
+    guard = ('<style>.ledger-print-note { display: none; } @media print { .pages { display: none !important; } '
+             '.ledger-print-note { display: block; font: 14pt "Times New Roman", serif; margin: 20mm; } }</style>'
+             f'<p class="ledger-print-note" id="ledger-print-note">Trang đang xem chỉ là trang {number}/{last} '
+             f'của Sổ theo dõi hồ sơ (hồ sơ {vn_count(rows.offset + 1)}–'
+             f'{vn_count(rows.offset + len(rows.rows))} của {total}). Để in cả sổ, hãy bấm «In sổ (cả kỳ)» '
+             'trên trang sổ.</p>')
+    data = data.replace(b"<body>", b"<body>" + guard.encode("utf-8"), 1)
+    return _respond(data, fmt, filename, bar)
 
 
 def procedure_label(defn: Any) -> str:
