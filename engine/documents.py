@@ -897,10 +897,14 @@ def _fill_grid(table: Any, b: Table, doc: Doc, col_w: list[int], table_align: An
 
     all_rows = [(True, r) for r in b.header] + [(False, r) for r in b.rows]
     occupied: set[tuple[int, int]] = set()
-    merged = any(c.rowspan > 1 for _, cells in all_rows for c in cells)
+    # table.cell() recomputes the whole grid (every cell of the table) on each call, and table.rows[i] lists
+    # every row: only the rows a vertical merge spans (the ledger's two header rows) are addressed through
+    # the grid; every other row takes its cells directly, so a table of n rows costs O(n), not O(n²).
+    rows = list(table.rows)
+    grid_rows = {ri + k for ri, (_, cells) in enumerate(all_rows) for c in cells if c.rowspan > 1
+                 for k in range(c.rowspan)}
     for ri, (is_head, cells) in enumerate(all_rows):
-        # table.cell() recomputes the whole grid: rows without merges take their cells directly.
-        plain = None if merged else _row_cells(table, table.rows[ri])
+        plain = None if ri in grid_rows else _row_cells(table, rows[ri])
         ci = 0
         for c in cells:
             while (ri, ci) in occupied:
@@ -929,7 +933,7 @@ def _fill_grid(table: Any, b: Table, doc: Doc, col_w: list[int], table_align: An
                         if run.font.size is None:
                             run.font.size = Pt(b.size)
             ci += c.colspan
-        trpr = table.rows[ri]._tr.get_or_add_trPr()
+        trpr = rows[ri]._tr.get_or_add_trPr()
         keep = OxmlElement("w:cantSplit")  # a row is never cut at the page foot (HTML: page-break-inside: avoid)
         trpr.append(keep)
         if is_head:  # repeat header rows on each page

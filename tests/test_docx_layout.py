@@ -209,3 +209,35 @@ def test_every_a5_forms_left_header_keeps_each_line_whole(runtime, household):  
         lines = [p.text for p in left.paragraphs if p.text and not p.text.startswith("Số")]
         assert lines[:2] == ["ỦY BAN NHÂN DÂN", "HUYỆN GIA LÂM"], number
         assert " ".join(lines[2:]) == "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ CẤP HUYỆN", number
+
+
+def test_a_long_ruled_table_with_a_merged_header_is_written_in_linear_time(monkeypatch):
+    """python-docx's Table.cell() walks the whole grid at every call: the ledger (a header of merged cells, then
+    a row per dossier) called it for every body cell, so a day of 183 dossiers took 86 s and a month never
+    finished. Only the rows a vertical merge spans are addressed through the grid now: the number of calls
+    does not grow with the rows, and every row is written, in order, under the repeated header."""
+    import docx.table
+
+    from engine.documents import A4_LANDSCAPE, C, Doc, Table, to_docx
+
+    calls = []
+    cell = docx.table.Table.cell
+    monkeypatch.setattr(docx.table.Table, "cell", lambda self, r, c: calls.append((r, c)) or cell(self, r, c))
+
+    def written(n: int):
+        calls.clear()
+        header = [[C("STT", rowspan=2), C("Mã hồ sơ", rowspan=2), C("Tiếp nhận", colspan=2), C("Ghi chú", rowspan=2)],
+                  [C("Ngày"), C("Người nhận")]]
+        rows = [[C(str(i)), C(f"HS-{i:04d}"), C("02/11/2026"), C("Nguyễn Thị Hoa"), C("")] for i in range(1, n + 1)]
+        d = _doc(to_docx(Doc("Sổ", A4_LANDSCAPE, [Table(header, rows, (1, 3, 2, 3, 2))])))
+        return d.tables[0], len(calls)
+
+    small, few = written(5)
+    table, many = written(300)
+    assert few == many <= 10  # the two header rows only
+    body = table.rows[2:]
+    assert len(body) == 300 and [r.cells[1].text for r in body] == [f"HS-{i:04d}" for i in range(1, 301)]
+    assert table.rows[0].cells[2].text == "Tiếp nhận" and table.rows[1].cells[3].text == "Người nhận"
+    assert table.rows[0].cells[0].text == "STT" and table.rows[1].cells[0].text == "STT"  # merged down
+    head = [r._tr.trPr.find(qn("w:tblHeader")) is not None for r in table.rows[:3]]
+    assert head == [True, True, False]
