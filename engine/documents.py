@@ -38,6 +38,7 @@ from engine.calendar import to_local
 from engine.definition import MINUTES_PER_DAY, Catalogue, Definition, Organisation, Step, format_number
 from engine.errors import NotFound, QuytrinhError
 from engine.graph import allocated_minutes
+from engine.yamlsrc import vn_count
 
 # --------------------------------------------------------------------------- errors
 
@@ -2659,11 +2660,6 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
     note = fs.note
     return Doc(title=f"Sổ theo dõi hồ sơ {date_from:%d/%m/%Y}–{date_to:%d/%m/%Y}", paper=A4_LANDSCAPE,
                blocks=blocks, size=11, note=note)
-
-
-def vn_count(n: int) -> str:
-    """A count as Vietnamese writes it: 3.512 (a dot between thousands)."""
-    return f"{n:,}".replace(",", ".")
 
 
 def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None, fmt: str = "html",

@@ -75,8 +75,8 @@ def _fail(file: str, node: Node | None, rule: str, message: str) -> DefinitionEr
 _BINARY = "đây là tệp nhị phân (chứa byte NUL), không phải văn bản YAML"
 
 
-def _count(n: int) -> str:
-    """A count as Vietnamese writes it: ``50.000``."""
+def vn_count(n: int) -> str:
+    """A count as Vietnamese writes it: ``50.000`` (a dot between thousands)."""
     return f"{n:,}".replace(",", ".")
 
 
@@ -188,7 +188,7 @@ class _BoundedLoader(yaml.SafeLoader):
             mark = self.peek_event().start_mark
             raise DefinitionError([Problem(
                 Location(self._file, mark.line + 1, mark.column + 1), "yaml-too-large",
-                f"tệp chứa hơn {_count(MAX_NODES)} giá trị; hãy tách tệp hoặc viết gọn lại")])
+                f"tệp chứa hơn {vn_count(MAX_NODES)} giá trị; hãy tách tệp hoặc viết gọn lại")])
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -233,7 +233,7 @@ def _check_expansion(root: Node, file: str) -> None:
         depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
         if size[key] > MAX_NODES:
             raise _fail(file, node, "yaml-too-large",
-                        f"khi mở rộng các bí danh (alias), tệp chứa hơn {_count(MAX_NODES)} giá trị "
+                        f"khi mở rộng các bí danh (alias), tệp chứa hơn {vn_count(MAX_NODES)} giá trị "
                         "(có thể là tệp “bom alias”); hãy viết dữ liệu ra đầy đủ, không dùng alias")
         if depth[key] > MAX_DEPTH:
             raise _fail(file, node, "yaml-too-deep",
@@ -248,7 +248,7 @@ def _convert(node: Node, file: str, budget: _Budget, depth: int = 0) -> Any:
     if budget.nodes > MAX_NODES:
         raise _fail(
             file, node, "yaml-too-large",
-            f"khi mở rộng các bí danh (alias), tệp chứa hơn {_count(MAX_NODES)} giá trị "
+            f"khi mở rộng các bí danh (alias), tệp chứa hơn {vn_count(MAX_NODES)} giá trị "
             "(có thể là tệp “bom alias”); hãy viết dữ liệu ra đầy đủ, không dùng alias",
         )
     if depth > MAX_DEPTH:
@@ -326,7 +326,7 @@ def load_text(text: str | bytes, file: str) -> Any:
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
             raise _fail(file, None, "yaml-too-large",
-                        f"tệp có {_count(len(text))} byte; giới hạn là {_count(MAX_BYTES)} byte")
+                        f"tệp có {vn_count(len(text))} byte; giới hạn là {vn_count(MAX_BYTES)} byte")
         if b"\x00" in text:
             raise DefinitionError([Problem(_byte_location(text, text.index(b"\x00"), file), "yaml-binary",
                                            _BINARY)])
@@ -339,7 +339,7 @@ def load_text(text: str | bytes, file: str) -> Any:
                 "hãy lưu lại tệp với bảng mã UTF-8")]) from None
     if len(text) > MAX_BYTES:
         raise _fail(file, None, "yaml-too-large",
-                    f"tệp có {_count(len(text))} ký tự; giới hạn là {_count(MAX_BYTES)}")
+                    f"tệp có {vn_count(len(text))} ký tự; giới hạn là {vn_count(MAX_BYTES)}")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         col = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
