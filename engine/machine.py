@@ -245,6 +245,7 @@ class Assign:
 
     item: int
     user: int | None
+    comment: str = ""  # why, when not the holder's or the head's own choice (a leaver's work, say)
 
 
 @dataclass(frozen=True)
@@ -598,7 +599,7 @@ def _assign(defn: Definition, tr: Transition, action: Assign, now: dt.datetime) 
         if holder is not None:  # taken from someone: they are told too
             tr.effects.append(Effect("notify_user", {"step": it.step, "user_id": holder, "reason": "reassigned"},
                                      it.key))
-    tr.events.append(MachineEvent(name, it.key, it.step, int(before), int(state.status),
+    tr.events.append(MachineEvent(name, it.key, it.step, int(before), int(state.status), comment=action.comment,
                                   data={"from": holder, "to": action.user}))
 
 

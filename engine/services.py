@@ -54,6 +54,7 @@ from engine.errors import (
 from engine.graph import forward_graph, result_terminals, step_minutes
 from engine.machine import Status
 from engine.store import (
+    ITEM_CLAIMED,
     OPEN_ITEM_STATES,
     OUTBOX_CLAIMED,
     OUTBOX_DONE,
@@ -122,9 +123,11 @@ def get_actor(db: Any, username: str) -> Actor:
         return SYSTEM
     with _reading(db) as s:
         user = s.exec(select(User).where(User.username == username)).first()
-        if user is None or not user.active:
+        if user is None:
             raise NotFound(f"user '{username}' does not exist (add it with: quytrinh user add {username} "
                            f"--unit UNIT --role ROLE)")
+        if not user.active:
+            raise NotFound(f"user '{username}' is deactivated (enable it again with: quytrinh user enable {username})")
         return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
 
 
@@ -217,6 +220,155 @@ def add_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime, 
         s.add(user)
         s.flush()
         return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
+
+
+@dataclass(frozen=True)
+class ReleasedItem:
+    """A work item given back to its unit because its holder left it (deactivated or moved)."""
+
+    item_id: int
+    dossier_code: str
+    step_name: str
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """What :func:`deactivate_user`, :func:`reactivate_user` or :func:`move_user` did."""
+
+    username: str
+    full_name: str
+    unit: str
+    role: str
+    active: bool
+    released: list[ReleasedItem] = field(default_factory=list)
+
+
+def _unit_and_role(s: Session, unit: str, role: str) -> UnitRow:
+    """The unit row, when ``unit`` exists and has ``role`` (else NotFound / ActionError naming the choices)."""
+    row = s.get(UnitRow, unit)
+    if row is None:
+        known = ", ".join(sorted(r.id for r in s.exec(select(UnitRow)))) or "none (seed units.yaml first)"
+        raise NotFound(f"unit '{unit}' does not exist; known units: {known}")
+    if role not in row.roles:
+        raise ActionError(f"unit '{unit}' has no role '{role}'; its roles: {', '.join(sorted(row.roles))}")
+    return row
+
+
+def _user_row(s: Session, username: str) -> User:
+    user = s.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"user '{username}' does not exist (see: quytrinh user list)")
+    return user
+
+
+def deactivate_user(db: Any, username: str, *, now: dt.datetime, calendar: Any = None) -> UserChange:
+    """Deactivate an account (a member of staff who left): nothing of theirs goes on.
+
+    They can no longer sign in or act; their web sessions and API tokens end
+    at once and stay ended if the account is enabled again (the credential
+    epoch is raised); the work items they held go back to their unit's queue,
+    each with a "release" event saying why, and the unit is told.
+
+    Raises
+    ------
+    NotFound
+        When there is no such user.
+    ActionError
+        When the account is already deactivated.
+    """
+    with _transaction(db) as s:
+        user = _user_row(s, username)
+        if not user.active:
+            raise ActionError(f"user '{username}' is already deactivated")
+        user.active = False
+        user.credential_epoch = (user.credential_epoch or 0) + 1
+        s.add(user)
+        uid, name, unit, role = user.id, user.full_name or user.username, user.unit_id, user.role
+    why = f"Trả về đơn vị: tài khoản của {name} đã ngừng hoạt động"
+    released = _release_held(db, uid, why, now=now, calendar=calendar)
+    return UserChange(username, name, unit, role, False, released)
+
+
+def reactivate_user(db: Any, username: str) -> UserChange:
+    """Enable a deactivated account again (sessions and tokens from before stay ended).
+
+    Raises
+    ------
+    NotFound, ActionError (the account is active)
+    """
+    with _transaction(db) as s:
+        user = _user_row(s, username)
+        if user.active:
+            raise ActionError(f"user '{username}' is active")
+        _unit_and_role(s, user.unit_id, user.role)  # the unit may have lost the role meanwhile
+        user.active = True
+        s.add(user)
+        return UserChange(username, user.full_name or user.username, user.unit_id, user.role, True)
+
+
+def move_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime,
+              calendar: Any = None) -> UserChange:
+    """Move a member of staff to another unit or role (a transfer, a promotion).
+
+    From then on they see and act on the work of their new unit and role; the
+    work items they held that it is not go back to their old unit's queue
+    (each with a "release" event saying why). Their sign-in stays valid.
+
+    Raises
+    ------
+    NotFound
+        When the user or the unit does not exist.
+    ActionError
+        When the unit has no such role, or the user is already there.
+    """
+    with _transaction(db) as s:
+        user = _user_row(s, username)
+        if (user.unit_id, user.role) == (unit, role):
+            raise ActionError(f"user '{username}' is already {unit}/{role}")
+        row = _unit_and_role(s, unit, role)
+        user.unit_id, user.role = unit, role
+        s.add(user)
+        uid, name, active = user.id, user.full_name or user.username, user.active
+        title = (row.roles or {}).get(role, role)
+        where = row.short or row.name
+    why = f"Trả về đơn vị: {name} đã chuyển sang {where} ({title})"
+    released = _release_held(db, uid, why, now=now, calendar=calendar,
+                             keep=lambda item: (item.unit_id, item.role) == (unit, role))
+    return UserChange(username, name, unit, role, active, released)
+
+
+def _release_held(db: Any, user_id: int | None, why: str, *, now: dt.datetime, calendar: Any,
+                  keep: Any = None) -> list[ReleasedItem]:
+    """Give back to their units the work items ``user_id`` holds (but those ``keep`` says), one action each."""
+    with rawdb.read(db) as tx:
+        held = tx.fetch(_ITEMS, f"SELECT {_ITEMS.select_list} FROM work_items WHERE state = ? AND assignee_id = ? "
+                                f"ORDER BY id", (ITEM_CLAIMED, user_id))
+    class NotHeld(Exception):
+        pass
+
+    def still_theirs(tx: rawdb.Tx, it: Any) -> None:
+        if it.assignee_id != user_id:
+            raise NotHeld
+
+    out = []
+    for item in held:
+        if keep is not None and keep(item):
+            continue
+        for attempt in (1, 2):
+            try:
+                res = _item_action(db, "release", SYSTEM, item.id,
+                                   lambda it, defn, item_id=item.id: machine.Assign(item_id, None, why),
+                                   now=now, expected_version=None, idempotency_key=None, params={},
+                                   calendar=calendar, authorize=still_theirs)
+            except (IllegalAction, NotHeld):  # closed or given to someone else meanwhile: not theirs to give back
+                break
+            except StaleVersion:  # pragma: no cover - another action on the dossier at that very moment
+                if attempt == 2:
+                    raise
+                continue
+            out.append(ReleasedItem(item.id, res.dossier_code, item.step_name))
+            break
+    return out
 
 
 # --------------------------------------------------------------------------- definitions

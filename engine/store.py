@@ -163,6 +163,9 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=64)
     password_hash: str | None = Field(default=None, max_length=300)
     active: bool = Field(default=True)
+    #: Raised when the account is deactivated: web sessions and API tokens issued before carry the
+    #: old value in their credential mark, so re-enabling the account does not revive them.
+    credential_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: dt.datetime = _now_field()
 
 
@@ -624,7 +627,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 def current_revision(engine: Engine) -> str | None:

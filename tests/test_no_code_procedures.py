@@ -108,7 +108,7 @@ def test_migration_0007_gives_old_dossiers_the_slug_and_keeps_their_codes(db_url
     from alembic import command
 
     from engine import services as sv
-    from engine.store import alembic_config, init_db, migrate
+    from engine.store import HEAD_REVISION, alembic_config, init_db, migrate
 
     store = init_db(db_url)
     try:
@@ -125,7 +125,7 @@ def test_migration_0007_gives_old_dossiers_the_slug_and_keeps_their_codes(db_url
         migrate(store.engine)
         with store.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT code, procedure_code FROM dossiers")).all() == [(old_code, SHORT)]
-            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
     finally:
         store.dispose()
 

@@ -3,6 +3,9 @@
     quytrinh user add cv1 --unit phong_tckh --role staff --name "Trần Thị B" [--password]
     quytrinh user password cv1
     quytrinh user list [--unit phong_tckh]
+    quytrinh user disable cv1        # left the office: no sign-in, their work back to the unit
+    quytrinh user enable cv1
+    quytrinh user move cv1 --unit phong_tnmt --role staff   # a transfer or a promotion
 
 A password is asked twice and never read from the command line (it would stay
 in the shell's history); without one an account cannot sign in to the web app.
@@ -19,7 +22,8 @@ from engine.errors import ActionError, NotFound
 from quytrinh.commands.dossier import guarded, open_store
 from quytrinh.messages import localized
 
-user_app = typer.Typer(help="Cán bộ, công chức: thêm, đặt mật khẩu, liệt kê.", no_args_is_help=True)
+user_app = typer.Typer(help="Cán bộ, công chức: thêm, đặt mật khẩu, liệt kê, ngừng hoạt động, chuyển đơn vị.",
+                       no_args_is_help=True)
 
 
 #: The shortest password the CLI sets (NIST SP 800-63B's minimum for a password the user chooses).
@@ -121,6 +125,60 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
         title = roles.get(u.unit_id, {}).get(u.role, u.role)
         typer.echo(f"{u.username}\t{u.full_name}\t{u.unit_id}\t{u.role} ({title})"
                    + ("" if u.active else "\t(ngừng hoạt động)"))
+
+
+def _say_released(change: Any, where: str) -> None:
+    """The work items a change gave back to their unit, one line each."""
+    if not change.released:
+        typer.echo(f"{change.full_name} không giữ công việc nào{where}.")
+        return
+    typer.echo(f"{len(change.released)} công việc {change.full_name} đang giữ{where} đã được trả về đơn vị "
+               "(lãnh đạo đơn vị phân công lại, hoặc cán bộ khác nhận xử lý):")
+    for r in change.released:
+        typer.echo(f"  #{r.item_id}\t{r.dossier_code}\t{r.step_name}")
+
+
+@user_app.command("disable")
+@guarded
+def disable_cmd(
+    username: str = typer.Argument(..., help="Tên đăng nhập (xem quytrinh user list)."),
+) -> None:
+    """Ngừng hoạt động một tài khoản (cán bộ nghỉ việc, chuyển công tác): không đăng nhập, không xử lý được nữa;
+    phiên đăng nhập và mã truy cập API của người đó hết hiệu lực ngay; công việc người đó đang giữ trả về đơn vị."""
+    from engine.services import deactivate_user
+
+    change = deactivate_user(open_store(), username, now=dt.datetime.now(dt.timezone.utc))
+    typer.echo(f"Đã ngừng hoạt động tài khoản {change.username} ({change.full_name}, {change.unit}/{change.role}).")
+    _say_released(change, "")
+
+
+@user_app.command("enable")
+@guarded
+def enable_cmd(
+    username: str = typer.Argument(..., help="Tên đăng nhập của tài khoản đã ngừng hoạt động."),
+) -> None:
+    """Cho một tài khoản đã ngừng hoạt động hoạt động trở lại (người đó đăng nhập lại từ đầu)."""
+    from engine.services import reactivate_user
+
+    change = reactivate_user(open_store(), username)
+    typer.echo(f"Tài khoản {change.username} ({change.full_name}, {change.unit}/{change.role}) đã hoạt động trở lại; "
+               "người đó cần đăng nhập lại.")
+
+
+@user_app.command("move")
+@guarded
+def move_cmd(
+    username: str = typer.Argument(..., help="Tên đăng nhập (xem quytrinh user list)."),
+    unit: str = typer.Option(..., "--unit", help="Đơn vị mới: mã trong units.yaml, ví dụ phong_tnmt."),
+    role: str = typer.Option(..., "--role", help="Vai trò mới trong đơn vị đó, ví dụ staff, head."),
+) -> None:
+    """Chuyển một cán bộ sang đơn vị hoặc vai trò khác (điều động, bổ nhiệm); công việc người đó đang giữ
+    không thuộc đơn vị, vai trò mới được trả về đơn vị cũ."""
+    from engine.services import move_user
+
+    change = move_user(open_store(), username, unit=unit, role=role, now=dt.datetime.now(dt.timezone.utc))
+    typer.echo(f"Đã chuyển {change.username} ({change.full_name}) sang {change.unit}/{change.role}.")
+    _say_released(change, " của đơn vị, vai trò cũ")
 
 
 def register(app: typer.Typer) -> None:

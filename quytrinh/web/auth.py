@@ -7,12 +7,13 @@ upgraded to Argon2id the first time the user signs in.
 The session is a cookie signed with itsdangerous (HttpOnly, SameSite=Lax); it
 holds the user's id, a random session id, the time the user signed in (the
 session ends 12 hours after it, however often the cookie is re-signed), and the
-user's *credential mark*: an HMAC, under the secret key, of the user's id and
-stored password hash (:meth:`SessionCodec.credential_mark`). API bearer tokens
-carry the same mark. Every request compares it with the mark of the user's
-current row, so changing a password (which stores a new hash, with a new salt)
-ends every session and token issued before; a user made inactive or removed is
-refused too. The CSRF
+user's *credential mark*: an HMAC, under the secret key, of the user's id,
+stored password hash and credential epoch (:meth:`SessionCodec.credential_mark`).
+API bearer tokens carry the same mark. Every request compares it with the mark
+of the user's current row, so changing a password (which stores a new hash,
+with a new salt) ends every session and token issued before; a user made
+inactive or removed is refused too, and since deactivating an account raises
+its epoch, enabling it again does not revive them. The CSRF
 token is an HMAC of the session id under the secret key: a synchronizer token
 bound to the session, never stored elsewhere, which a page from another site
 can neither read nor forge.
@@ -107,6 +108,13 @@ def password_stamp(password_hash: str | None) -> str:
     return hashlib.sha256((password_hash or "").encode()).hexdigest()
 
 
+def credential_stamp(password_hash: str | None, epoch: int | None = 0) -> str:
+    """What a user's sessions and tokens are bound to: their stored password hash (:func:`password_stamp`)
+    and their credential epoch, raised each time the account is deactivated (``engine.store.User``)."""
+    stamp = password_stamp(password_hash)
+    return f"{stamp}:{epoch}" if epoch else stamp
+
+
 # --------------------------------------------------------------------------- sessions
 
 
@@ -169,9 +177,10 @@ class SessionCodec:
         """Whether ``token`` is the CSRF token of session ``sid`` (constant time)."""
         return bool(token) and hmac.compare_digest(self.csrf_token(sid), str(token))
 
-    # Credential marks: a session or token is valid only while the user's stored password hash is unchanged.
+    # Credential marks: a session or token is valid only while the user's stored password hash and credential
+    # epoch are unchanged (a password change or a deactivation ends it).
     def credential_mark(self, user_id: int, stamp: str) -> str:
-        """The mark of user ``user_id`` whose stored password hash has :func:`password_stamp` ``stamp``."""
+        """The mark of user ``user_id`` whose credentials have :func:`credential_stamp` ``stamp``."""
         msg = f"credential:{user_id}:{stamp}".encode()
         return hmac.new(self.secret.encode(), msg, hashlib.sha256).hexdigest()[:32]
 

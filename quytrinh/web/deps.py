@@ -68,7 +68,8 @@ class WebUser:
     role: str
     role_title: str
     roles: frozenset[str] = field(default_factory=frozenset)
-    #: :func:`quytrinh.web.auth.password_stamp` of the stored password hash (sessions and tokens are bound to it)
+    #: :func:`quytrinh.web.auth.credential_stamp` of the stored password hash and credential epoch
+    #: (sessions and tokens are bound to it)
     stamp: str = field(default="", repr=False)
 
     @property
@@ -104,7 +105,7 @@ def web_roles(username: str, unit_id: str, unit_kind: str, role: str) -> frozens
 def load_user(store: Any, user_id: int) -> WebUser | None:
     """The active user with this id, as a :class:`WebUser` (None when missing or inactive)."""
     from engine.store import UnitRow, User
-    from quytrinh.web.auth import password_stamp
+    from quytrinh.web.auth import credential_stamp
 
     with store.session() as s:
         u = s.get(User, user_id)
@@ -115,7 +116,8 @@ def load_user(store: Any, user_id: int) -> WebUser | None:
     kind = unit.kind if unit else ""
     title = (unit.roles or {}).get(u.role, u.role) if unit else u.role
     return WebUser(u.id, u.username, u.full_name, u.unit_id, unit_name, kind, u.role, title,  # type: ignore[arg-type]
-                   web_roles(u.username, u.unit_id, kind, u.role), password_stamp(u.password_hash))
+                   web_roles(u.username, u.unit_id, kind, u.role),
+                   credential_stamp(u.password_hash, u.credential_epoch))
 
 
 # --------------------------------------------------------------------------- app state

@@ -61,7 +61,8 @@ def authenticate(request: Request, username: str, password: str) -> tuple[Any, f
 
 def credential_mark(request: Request, user: Any) -> str:
     """The credential mark a new session or token of ``user`` (an ``engine.store.User``) carries."""
-    return request.app.state.codec.credential_mark(user.id, auth.password_stamp(user.password_hash))
+    return request.app.state.codec.credential_mark(user.id, auth.credential_stamp(user.password_hash,
+                                                                                  user.credential_epoch))
 
 
 _DUMMY_HASH = auth.hash_password("quytrinh-dummy-password")

@@ -128,12 +128,43 @@ def test_a_disabled_user_is_signed_out_with_the_message_and_their_token_refused(
     assert_sent_to_sign_in(browser)
     assert api.get("/api/me", headers=headers).status_code == 401
     assert sign_in(client_for(), "motcua").status_code == 401
-    # Enabled again: the browser was signed out and stays so; a token (nothing to sign out) is bound to the
-    # unchanged password hash and works again until it expires; a password change ends it for good.
+    # Enabled again by editing the row: the browser was signed out and stays so; a token (nothing to sign out)
+    # is bound to the unchanged password hash and epoch and works again until it expires. `quytrinh user
+    # disable` raises the epoch, which ends it for good (next test).
     set_active(web, "motcua", True)
     forget_cached_users(web)
     assert browser.get("/inbox", follow_redirects=False).status_code == 303
     assert api.get("/api/me", headers=headers).status_code == 200
+
+
+def test_quytrinh_user_disable_ends_sessions_and_tokens_for_good_even_when_enabled_again(web, client_for,
+                                                                                        monkeypatch):
+    from typer.testing import CliRunner
+
+    from quytrinh.cli import app as cli_app
+
+    browser, other = client_for("motcua"), client_for("tckh_cv")
+    api = client_for()
+    headers, kept = token_of(api, "motcua"), token_of(api, "tckh_cv")
+    assert signed_in(browser) and api.get("/api/me", headers=headers).status_code == 200
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", web.runtime.url)
+    monkeypatch.delenv("QUYTRINH_USER", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(cli_app, ["user", "disable", "motcua"])
+    assert result.exit_code == 0 and "Đã ngừng hoạt động tài khoản motcua" in result.stdout, result.output
+    forget_cached_users(web)
+    assert_sent_to_sign_in(browser)
+    assert api.get("/api/me", headers=headers).status_code == 401
+    result = runner.invoke(cli_app, ["user", "enable", "motcua"])
+    assert result.exit_code == 0 and "đã hoạt động trở lại" in result.stdout, result.output
+    forget_cached_users(web)
+    r = api.get("/api/me", headers=headers)  # issued before the deactivation: ended for good
+    assert r.status_code == 401 and r.json()["error"] == "not_authenticated", r.text
+    assert browser.get("/inbox", follow_redirects=False).status_code == 303
+    # The user signs in again and gets a new token; other users were never touched.
+    assert sign_in(browser, "motcua").status_code == 303 and signed_in(browser)
+    assert api.get("/api/me", headers=token_of(api, "motcua")).json()["username"] == "motcua"
+    assert signed_in(other) and api.get("/api/me", headers=kept).json()["username"] == "tckh_cv"
 
 
 def test_a_session_or_token_without_a_credential_mark_is_refused(web, client_for):
