@@ -30,6 +30,8 @@ import os
 import re
 import stat
 import struct
+import weakref
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -550,8 +552,40 @@ def to_docx(doc: Doc) -> bytes:
         r.bold = True
         _box(para)
     _docx_blocks(body, doc.blocks, doc, Mm(p.text_width), WD_TABLE_ALIGNMENT)
+    return _save(d)
+
+
+#: Parts stored in the Word file's zip as they are: images are compressed already (deflating the draft
+#: decision's 15 MB of PNG diagrams again took a third of a second and saved nothing).
+STORED_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif"})
+
+
+class _ZipWriter:
+    """python-docx's zip writer (its ``PhysPkgWriter`` interface), but with images stored, not deflated."""
+
+    def __init__(self, zf: zipfile.ZipFile):
+        self.zf = zf
+
+    def write(self, pack_uri: Any, blob: bytes) -> None:
+        stored = pack_uri.ext.lower() in STORED_EXTENSIONS
+        self.zf.writestr(pack_uri.membername, blob, compress_type=zipfile.ZIP_STORED if stored else None)
+
+
+def _save(d: Any) -> bytes:
+    """The bytes of a python-docx document: what ``Document.save`` writes, the same members in the same
+    order, with images stored (:data:`STORED_EXTENSIONS`)."""
+    from docx.opc.pkgwriter import PackageWriter
+
+    package = d.part.package
+    parts = package.parts
+    for part in parts:
+        part.before_marshal()
     buf = io.BytesIO()
-    d.save(buf)
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        writer = _ZipWriter(zf)
+        PackageWriter._write_content_types_stream(writer, parts)
+        PackageWriter._write_pkg_rels(writer, package.rels)
+        PackageWriter._write_parts(writer, parts)
     return buf.getvalue()
 
 
@@ -645,22 +679,98 @@ def _box(para: Any) -> None:
     ppr.insert(0, bdr)
 
 
-def _fill_para(para: Any, p: Para, doc: Doc) -> None:
-    from docx.shared import Cm, Pt
+def _fill_para(para: Any, p: Para, doc: Doc, size: float | None = None) -> None:
+    """Write ``p`` into a new, empty Word paragraph (python-docx's ``Paragraph``); ``size``: the points of
+    runs that name none (a table's size).
 
-    para.alignment = _docx_align(p.align)
-    fmt = para.paragraph_format
-    fmt.space_after = Pt(p.space_after)
-    fmt.space_before = Pt(0)
-    if p.indent:
-        fmt.first_line_indent = Cm(1.27)
+    The XML is written directly, element for element what python-docx's setters write (alignment,
+    spacing, indent; a run per :class:`Run` with its ``w:rPr`` and text, a tab as ``w:tab``, a line
+    break as ``w:br``): those setters look each child up in the schema's order at every call, which made
+    the paragraphs of the draft decision (6,300, most in the annex tables) a third of its Word file's time.
+    """
+    from docx.oxml.ns import qn
+
+    el = para._p
+    if len(el):  # pragma: no cover - a programming error
+        raise TypeError("_fill_para writes into a new, empty paragraph")
+    fmt = _para_xml(p.align, p.space_after, p.indent)
+    ppr = el.makeelement(qn("w:pPr"), {})
+    el.append(ppr)
+    spacing = ppr.makeelement(qn("w:spacing"), {})
+    spacing.set(qn("w:after"), fmt[0])
+    spacing.set(qn("w:before"), fmt[1])
+    ppr.append(spacing)
+    if fmt[2] is not None:
+        ind = ppr.makeelement(qn("w:ind"), {})
+        ind.set(qn("w:firstLine"), fmt[2])
+        ppr.append(ind)
+    jc = ppr.makeelement(qn("w:jc"), {})
+    jc.set(qn("w:val"), fmt[3])
+    ppr.append(jc)
     for r in p.runs:
-        run = para.add_run(r.text)
-        run.bold = r.bold or None
-        run.italic = r.italic or None
-        size = r.size or p.size
-        if size:
-            run.font.size = Pt(size)
+        run = el.makeelement(qn("w:r"), {})
+        el.append(run)
+        rpr = run.makeelement(qn("w:rPr"), {})
+        run.append(rpr)
+        if r.bold:
+            rpr.append(rpr.makeelement(qn("w:b"), {}))
+        if r.italic:
+            rpr.append(rpr.makeelement(qn("w:i"), {}))
+        sz = r.size or p.size or size
+        if sz:
+            rpr.append(rpr.makeelement(qn("w:sz"), {qn("w:val"): _half_points(sz)}))
+        if r.text:
+            _run_text(run, r.text)
+
+
+def _para_xml(align: str, space_after: float, indent: bool) -> tuple[str, str, str | None, str]:
+    """The attribute values python-docx writes for a paragraph's format: spacing after and before
+    (twips), first-line indent (twips, or None) and ``w:jc``."""
+    key = (align, space_after, indent)
+    hit = _PARA_XML.get(key)
+    if hit is None:
+        from docx.enum.text import WD_ALIGN_PARAGRAPH
+        from docx.oxml.simpletypes import ST_SignedTwipsMeasure, ST_TwipsMeasure
+        from docx.shared import Cm, Pt
+
+        hit = (ST_TwipsMeasure.convert_to_xml(Pt(space_after)), ST_TwipsMeasure.convert_to_xml(Pt(0)),
+               ST_SignedTwipsMeasure.convert_to_xml(Cm(1.27)) if indent else None,
+               WD_ALIGN_PARAGRAPH.to_xml(_docx_align(align)))
+        _PARA_XML[key] = hit
+    return hit
+
+
+_PARA_XML: dict[tuple[str, float, bool], tuple[str, str, str | None, str]] = {}
+_HALF_POINTS: dict[float, str] = {}
+
+
+def _half_points(size: float) -> str:
+    """``w:sz`` of a font size (points), as python-docx writes it."""
+    hit = _HALF_POINTS.get(size)
+    if hit is None:
+        from docx.oxml.simpletypes import ST_HpsMeasure
+        from docx.shared import Pt
+
+        hit = _HALF_POINTS[size] = ST_HpsMeasure.convert_to_xml(Pt(size))
+    return hit
+
+
+def _run_text(run: Any, text: str) -> None:
+    """A run's text as python-docx's ``Run.text`` writes it: ``w:t`` pieces (``xml:space="preserve"``
+    when one starts or ends with white space), a tab as ``w:tab``, a line break as ``w:br``."""
+    from docx.oxml.ns import qn
+
+    for piece in re.split(r"([\t\r\n])", text):
+        if piece == "\t":
+            run.append(run.makeelement(qn("w:tab"), {}))
+        elif piece in ("\r", "\n"):
+            run.append(run.makeelement(qn("w:br"), {}))
+        elif piece:
+            t = run.makeelement(qn("w:t"), {})
+            t.text = piece
+            if len(piece.strip()) < len(piece):
+                t.set(qn("xml:space"), "preserve")
+            run.append(t)
 
 
 #: The gap (pt) between a short rule and the line above it (HTML: ``hr.rule`` margin-top).
@@ -802,6 +912,39 @@ def _rule_para(container: Any, fraction: float, width: int) -> None:
     ppr.insert(0, bdr)
 
 
+def _style_id(part: Any, name: str) -> str | None:
+    """The id of the table style ``name`` in the document of ``part``, looked up once per document (python-docx
+    reads the whole styles part at every ``table.style = name``)."""
+    from docx.enum.style import WD_STYLE_TYPE
+
+    ids = _STYLE_IDS.get(part)
+    if ids is None:
+        ids = _STYLE_IDS[part] = {}
+    if name not in ids:
+        ids[name] = part.get_style_id(name, WD_STYLE_TYPE.TABLE)
+    return ids[name]
+
+
+_STYLE_IDS: "weakref.WeakKeyDictionary[Any, dict[str, str | None]]" = weakref.WeakKeyDictionary()
+
+
+def _table_style(table: Any, name: str) -> None:
+    """``table.style = name``, the style's id looked up once per document."""
+    table._tbl.tblStyle_val = _style_id(table.part, name)
+
+
+def _cell_widths(table: Any, col_w: list[int]) -> None:
+    """Every cell of a new python-docx table (one ``w:tc`` with a ``w:tcW`` per column) ``col_w`` EMU wide, as
+    ``cell.width = Emu(w)`` writes it (in twips)."""
+    from docx.oxml.ns import qn
+    from docx.shared import Emu
+
+    tc_w = [str(Emu(w).twips) for w in col_w]
+    for tr in table._tbl.tr_lst:
+        for tc, w in zip(tr.tc_lst, tc_w):
+            tc.tcPr.tcW.set(qn("w:w"), w)
+
+
 def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, table_align: Any) -> None:
     from docx.enum.text import WD_BREAK
     from docx.shared import Emu, Mm, Pt
@@ -847,9 +990,7 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
                     pic_w = int(max_h * w / h)
             para = new_para()
             para.alignment = _docx_align("center")
-            shape = para.add_run().add_picture(io.BytesIO(data), width=Emu(pic_w))
-            if b.alt:  # the alternative text, as the HTML's aria-label
-                shape._inline.docPr.set("descr", b.alt)
+            _add_picture(para, data, Emu(pic_w), b.alt)
         elif isinstance(b, (Table, Columns)):
             if isinstance(b, Table):
                 ncols = len(b.widths)
@@ -868,9 +1009,7 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
             col_w = fit_widths(col_w, [int(Pt(n)) for n in _table_needs(b, doc, ncols)])
             for i, col in enumerate(table.columns):
                 col.width = Emu(col_w[i])
-            for row in table.rows:
-                for i, cell in enumerate(_row_cells(table, row)):
-                    cell.width = Emu(col_w[i])
+            _cell_widths(table, col_w)
             _cell_margins(table, COLUMNS_CELL_MARGIN if isinstance(b, Columns) else GRID_CELL_MARGIN)
             if isinstance(b, Columns):
                 table.style = None
@@ -878,69 +1017,144 @@ def _docx_blocks(container: Any, blocks: Iterable[Any], doc: Doc, width: int, ta
                     cell = table.cell(0, i)
                     _docx_blocks(cell, col_blocks, doc, col_w[i], table_align)
             else:
-                table.style = "Table Grid"
+                _table_style(table, "Table Grid")
                 _fill_grid(table, b, doc, col_w, table_align)
         else:  # pragma: no cover
             raise TypeError(f"unknown block {b!r}")
 
 
-def _row_cells(table: Any, row: Any) -> list[Any]:
-    """The cells of a row without merged cells (fast: no grid computation)."""
-    from docx.table import _Cell
+class _Images:
+    """The pictures of one Word document being written: its image parts by SHA-1, and the next shape id.
 
-    return [_Cell(tc, table) for tc in row._tr.tc_lst]
+    python-docx's ``Run.add_picture`` hashes every image already in the package to find a duplicate, and
+    searches the whole document for the largest id, at every picture: the 81 diagrams of the draft
+    decision (15 MB) cost 1.5 s that way. Here both are taken once, at the document's first picture, and
+    kept up to date as pictures are added (the pictures are the only elements with ids written)."""
+
+    def __init__(self, part: Any):
+        self.parts: dict[str, Any] = {}
+        for image_part in part.package.image_parts:
+            self.parts.setdefault(image_part.sha1, image_part)
+        self.next_id: int = part.next_id
 
 
-def _fill_grid(table: Any, b: Table, doc: Doc, col_w: list[int], table_align: Any) -> None:
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
-    from docx.shared import Pt
+#: Per document part being written (weakly: a part is forgotten with its document).
+_IMAGES: "weakref.WeakKeyDictionary[Any, _Images]" = weakref.WeakKeyDictionary()
 
-    all_rows = [(True, r) for r in b.header] + [(False, r) for r in b.rows]
+
+def _add_picture(para: Any, data: bytes, width: int, alt: str = "") -> None:
+    """Append to ``para`` a run holding the picture ``data`` (PNG) ``width`` EMU wide, its height in
+    proportion, with the alternative text ``alt``: what ``para.add_run().add_picture(...)`` writes (an
+    image seen before in the document shares its part and relationship), in time proportional to the
+    pictures' size. The image's bytes go into the file as they are."""
+    from docx.image.image import Image
+    from docx.opc.constants import RELATIONSHIP_TYPE as RT
+    from docx.oxml.shape import CT_Inline
+
+    part = para.part
+    images = _IMAGES.get(part)
+    if images is None:
+        images = _IMAGES[part] = _Images(part)
+    image = Image.from_blob(data)
+    image_part = images.parts.get(image.sha1)
+    if image_part is None:
+        image_part = images.parts[image.sha1] = part.package.image_parts._add_image_part(image)
+    rid = part.relate_to(image_part, RT.IMAGE)
+    cx, cy = image_part.image.scaled_dimensions(width, None)
+    shape_id, images.next_id = images.next_id, images.next_id + 1
+    inline = CT_Inline.new_pic_inline(shape_id, rid, image_part.image.filename, cx, cy)
+    if alt:  # the alternative text, as the HTML's aria-label
+        inline.docPr.set("descr", alt)
+    para.add_run()._r.add_drawing(inline)
+
+
+def grid_layout(b: Table, ncols: int) -> list[tuple[int, int, Cell]]:
+    """Where each cell of a ruled table goes: (row, grid column, cell) of its top-left corner, header rows
+    first, a cell taking the first column its row has free (rows above may span into it); cells past the
+    last column are dropped."""
+    out: list[tuple[int, int, Cell]] = []
     occupied: set[tuple[int, int]] = set()
-    # table.cell() recomputes the whole grid (every cell of the table) on each call, and table.rows[i] lists
-    # every row: only the rows a vertical merge spans (the ledger's two header rows) are addressed through
-    # the grid; every other row takes its cells directly, so a table of n rows costs O(n), not O(n²).
-    rows = list(table.rows)
-    grid_rows = {ri + k for ri, (_, cells) in enumerate(all_rows) for c in cells if c.rowspan > 1
-                 for k in range(c.rowspan)}
-    for ri, (is_head, cells) in enumerate(all_rows):
-        plain = None if ri in grid_rows else _row_cells(table, rows[ri])
+    for ri, cells in enumerate([*b.header, *b.rows]):
         ci = 0
         for c in cells:
             while (ri, ci) in occupied:
                 ci += 1
-            if ci >= len(col_w):
+            if ci >= ncols:
                 break
-            target = plain[ci] if plain is not None else table.cell(ri, ci)
-            if c.colspan > 1 or c.rowspan > 1:
-                other = plain[ci + c.colspan - 1] if plain is not None else \
-                    table.cell(ri + c.rowspan - 1, ci + c.colspan - 1)
-                target = target.merge(other)
-            for dr in range(c.rowspan):
-                for dc in range(c.colspan):
-                    occupied.add((ri + dr, ci + dc))
-            for k, p in enumerate(c.paras):
-                para = target.paragraphs[0] if k == 0 else target.add_paragraph()
-                if k == 0:
-                    for extra in target.paragraphs[1:]:  # merged cells keep their empty paragraphs
-                        if not extra.text:
-                            extra._p.getparent().remove(extra._p)
-                if is_head:
-                    p = Para([Run(r.text, True, r.italic, r.size) for r in p.runs], "center", space_after=0)
-                _fill_para(para, p, doc)
-                if b.size:
-                    for run in para.runs:
-                        if run.font.size is None:
-                            run.font.size = Pt(b.size)
+            if c.rowspan > 1 or c.colspan > 1:
+                for dr in range(c.rowspan):
+                    for dc in range(c.colspan):
+                        occupied.add((ri + dr, ci + dc))
+            out.append((ri, ci, c))
             ci += c.colspan
-        trpr = rows[ri]._tr.get_or_add_trPr()
-        keep = OxmlElement("w:cantSplit")  # a row is never cut at the page foot (HTML: page-break-inside: avoid)
-        trpr.append(keep)
-        if is_head:  # repeat header rows on each page
-            el = OxmlElement("w:tblHeader")
-            el.set(qn("w:val"), "true")
-            trpr.append(el)
+    return out
+
+
+def _fill_grid(table: Any, b: Table, doc: Doc, col_w: list[int], table_align: Any) -> None:
+    """Fill a new python-docx table of one cell per grid position with ``b``'s rows.
+
+    Merged cells are written as Word stores them, as python-docx's ``_Cell.merge`` leaves them: the first
+    ``w:tc`` of a span gets ``w:gridSpan`` and the widths of the cells it takes in (which go), the top one of
+    a vertical span ``w:vMerge="restart"`` and those under it ``w:vMerge``. Each cell is addressed through
+    its row's list: ``merge`` and ``Table.cell()`` walk the whole grid at every call, which made the 607
+    merged rows of the draft decision's annex tables cost 2 s (and, before, a long ledger minutes)."""
+    from docx.oxml.ns import qn
+    from docx.oxml.simpletypes import ST_Merge
+    from docx.shared import Length
+
+    nhead = len(b.header)
+    trs = table._tbl.tr_lst
+    grid = [list(tr.tc_lst) for tr in trs]  # one w:tc per column, as add_table made them
+    layout = grid_layout(b, len(col_w))
+    for ri, ci, c in layout:
+        if c.colspan == 1 and c.rowspan == 1:
+            continue
+        for dr in range(c.rowspan):
+            row = grid[ri + dr]
+            first = row[ci]
+            tcpr = first.get_or_add_tcPr()
+            if c.colspan > 1:
+                taken = row[ci + 1:ci + c.colspan]
+                if len(taken) < c.colspan - 1:  # pragma: no cover - python-docx's error, as merge raised it
+                    from docx.exceptions import InvalidSpanError
+
+                    raise InvalidSpanError("not enough grid columns")
+                widths = [tc.width for tc in (first, *taken)]
+                if all(widths):
+                    tcpr.width = Length(sum(widths))
+                tcpr.grid_span = c.colspan
+                for tc in taken:
+                    tc.getparent().remove(tc)
+            if c.rowspan > 1:
+                tcpr.vMerge_val = ST_Merge.RESTART if dr == 0 else ST_Merge.CONTINUE
+    size = b.size
+    for ri, ci, c in layout:
+        tc = grid[ri][ci]
+        is_head = ri < nhead
+        for k, p in enumerate(c.paras):
+            if k == 0:
+                para_el = tc.p_lst[0]
+            else:
+                para_el = tc.makeelement(qn("w:p"), {})
+                tc.append(para_el)
+            if is_head:
+                p = Para([Run(r.text, True, r.italic, r.size) for r in p.runs], "center", space_after=0)
+            _fill_para(_Para(para_el), p, doc, size)
+    for ri, tr in enumerate(trs):
+        trpr = tr.get_or_add_trPr()
+        # a row is never cut at the page foot (HTML: page-break-inside: avoid)
+        trpr.append(trpr.makeelement(qn("w:cantSplit"), {}))
+        if ri < nhead:  # repeat header rows on each page
+            trpr.append(trpr.makeelement(qn("w:tblHeader"), {qn("w:val"): "true"}))
+
+
+class _Para:
+    """A bare paragraph element where :func:`_fill_para` wants python-docx's ``Paragraph``."""
+
+    __slots__ = ("_p",)
+
+    def __init__(self, p: Any):
+        self._p = p
 
 
 # --------------------------------------------------------------------------- common headers
