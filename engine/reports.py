@@ -350,8 +350,9 @@ def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedur
 
         q = (sa.select(*group, sa.func.count(Apology.id))
              .select_from(Apology).join(D, D.id == Apology.dossier_id)
-             .where(Apology.drafted_at >= lo, Apology.drafted_at < judged,  # type: ignore[operator]
-                    Apology.state != "draft")  # signed by the unit's head (a draft nobody signed is no apology)
+             # made in the period: signed by the unit's head (a draft nobody signed is no apology), and
+             # counted when it was signed, so a later signature never changes a past period's figure
+             .where(Apology.signed_at >= lo, Apology.signed_at < judged)  # type: ignore[operator,arg-type]
              .group_by(*group))
         for values in conn.execute(q):
             row_for(values).apologies += int(values[n_group])

@@ -1905,7 +1905,7 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
         if cal.elapsed(new - dt.timedelta(minutes=1), new) != 1:
             raise ActionError(f"sign_apology: the new appointment {new.isoformat()} is outside office hours; "
                               "give the end of a working hour (e.g. 17:00 of a working day)")
-        ap.reason, ap.proposed_due_at, ap.state = reason, new, "signed"
+        ap.reason, ap.proposed_due_at, ap.state, ap.signed_at = reason, new, "signed", now
         s.add(ap)
         s.add(Event(dossier_id=d.id, at=now, actor=actor.username, actor_unit=actor.unit, action="apology_signed",
                     from_status=d.status, to_status=d.status, comment=reason,

@@ -353,6 +353,7 @@ class Apology(SQLModel, table=True):
     reason: str = Field(default="", sa_type=sa.Text)  # to be written by the officer
     state: str = Field(default="draft", max_length=16)  # draft | signed | sent
     drafted_at: dt.datetime = _now_field()
+    signed_at: dt.datetime | None = _now_field(default=None)  # when the unit's head signed it: the apology made
     unit_id: str | None = Field(default=None, max_length=64)  # unit that holds the dossier
 
 
@@ -627,7 +628,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 
 
 def current_revision(engine: Engine) -> str | None:

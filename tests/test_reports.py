@@ -420,7 +420,7 @@ def test_report_table_fits_and_crops_no_figure(runtime, scenario, monkeypatch, c
     assert "đúng và trước hạn = 100% − tỷ lệ trễ hạn" in " ".join(note.split())  # and what each rate is
 
 
-def test_apology_is_counted_in_the_month_it_was_drafted(runtime, scenario):
+def test_no_apology_is_counted_before_one_was_made(runtime, scenario):
     with runtime.db.session() as s:
         drafted = [a.drafted_at for a in s.exec(select(Apology)).all()]
     assert drafted == [at(3, 12, 9)]
@@ -497,3 +497,56 @@ def test_rates_round_half_up_the_same_everywhere():
     assert percent_text(rate_percent(row, "late_rate")) == "3,13%" and percent_text(None) == "–"
     assert row.completed_on_time_rate == 31 / 32
     assert ReportRow("y", "y", received=1, open_overdue=1).completed_on_time_rate is None  # none finished
+
+
+def test_an_apology_counts_in_the_month_it_was_signed_and_a_past_month_never_changes(runtime):
+    """Drafted by the timer on 31/3, signed by the head on 1/4: an April apology. March, reported on 1/4
+    before the signature, stays as reported after it."""
+    run = Driver(runtime)
+    d = run.receive(at(3, 27, 9))  # 3 working days: due Wednesday 1/4 09:00
+    assert sv.sweep_timers(run.db, now=at(3, 31, 9), calendar=runtime.calendar).apologies == 1
+    with run.db.session() as s:
+        apology = s.exec(select(Apology)).one()
+    assert (apology.dossier_id, apology.state, apology.signed_at) == (d, "draft", None)
+
+    def march_and_april(now: dt.datetime) -> tuple[int, int]:
+        march = timeliness_report(run.db, *MARCH, now=now, calendar=runtime.calendar)
+        april = timeliness_report(run.db, dt.date(2026, 4, 1), dt.date(2026, 4, 30), now=now,
+                                  calendar=runtime.calendar)
+        return march.total.apologies, april.total.apologies
+
+    assert march_and_april(at(4, 1, 8)) == (0, 0)  # March as first reported: the draft is no apology yet
+    sv.sign_apology(run.db, runtime.actor("tckh_head"), apology.id, reason="Chờ xác minh thông tin đăng ký",
+                    now=at(4, 1, 8, 30))
+    with run.db.session() as s:
+        assert s.exec(select(Apology)).one().signed_at == at(4, 1, 8, 30)
+    assert march_and_april(at(4, 1, 8, 15)) == (0, 0)  # judged before the signature
+    assert march_and_april(at(4, 1, 9)) == (0, 1)  # March unchanged; the apology is April's
+    assert march_and_april(at(5, 1, 0)) == (0, 1)
+
+
+def test_migration_0009_takes_the_signing_instant_of_earlier_apologies_from_their_events(runtime, db_url):
+    """Apologies signed before ``apologies.signed_at`` existed get the instant of their apology_signed event."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from engine.store import HEAD_REVISION, alembic_config, migrate
+
+    run = Driver(runtime)
+    run.receive(at(3, 27, 9))
+    sv.sweep_timers(run.db, now=at(3, 31, 9), calendar=runtime.calendar)
+    with run.db.session() as s:
+        apology_id = s.exec(select(Apology)).one().id
+    sv.sign_apology(run.db, runtime.actor("tckh_head"), apology_id, reason="Chờ xác minh", now=at(3, 31, 10))
+    url = runtime.url
+    command.downgrade(alembic_config(url), "0008")
+    with run.db.engine.connect() as conn:
+        assert "signed_at" not in {c["name"] for c in sa.inspect(conn).get_columns("apologies")}
+    migrate(run.db.engine)
+    with run.db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+    run.db.engine.dispose()
+    with run.db.session() as s:
+        assert s.exec(select(Apology)).one().signed_at == at(3, 31, 10)
+    march = timeliness_report(run.db, *MARCH, now=at(4, 1, 0), calendar=runtime.calendar)
+    assert march.total.apologies == 1
