@@ -908,7 +908,9 @@ def _resume_clock(defn: Definition, tr: Transition, now: dt.datetime, calendar: 
     if not stopped:  # policy "counts": the clock never stopped
         return
     policy = state.clock_policy
-    restart = policy == "restart" and not financial
+    # Under "restart" the full limit runs again, unless the supplementation was asked for after the due
+    # instant had passed: a missed deadline is not forgiven (the clock then resumed as under "pause").
+    restart = clock.restarted(calendar)
     if restart:
         state.clock_started_at = now
         state.clock_restarts += 1

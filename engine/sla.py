@@ -456,13 +456,20 @@ class Clock:
         return not (p.reason == PauseReason.SUPPLEMENT and self.policy == SupplementPolicy.COUNTS)
 
     def _restarts(self, p: Pause) -> bool:
+        """Whether ``p`` may restart the clock: a supplementation under the ``restart`` policy.
+
+        It does only if it began by the due instant in force (:meth:`_segments`).
+        """
         return p.reason == PauseReason.SUPPLEMENT and self.policy == SupplementPolicy.RESTART
 
-    def _segments(self) -> tuple[datetime, list[tuple[datetime, datetime | None]]]:
-        """The epoch start and the counting periods of the current epoch.
+    def _segments(self, cal: WorkCalendar) -> tuple[datetime, list[tuple[datetime, datetime | None]], bool]:
+        """The epoch start, the counting periods of the current epoch, and whether the open pause restarts.
 
         The last period is open (end None) while the clock runs; when the clock
-        is paused no period is open. A restart begins a new epoch.
+        is paused no period is open. A restart begins a new epoch; a
+        supplementation asked for after the due instant had passed does not
+        restart the clock (a deadline already missed is not forgiven): it stops
+        it like a ``pause``, which moves no due instant that passed before it.
         """
         epoch, t = self.start, self.start
         segments: list[tuple[datetime, datetime | None]] = []
@@ -471,13 +478,35 @@ class Clock:
                 continue
             if p.start > t:
                 segments.append((t, p.start))
+            restarts = self._restarts(p) and not self._past_due(cal, epoch, segments, p.start)
             if p.end is None:
-                return epoch, segments
-            if self._restarts(p):
+                return epoch, segments, restarts
+            if restarts:
                 epoch, segments = p.end, []
             t = max(t, p.end)
         segments.append((t, None))
-        return epoch, segments
+        return epoch, segments, False
+
+    def _past_due(self, cal: WorkCalendar, epoch: datetime, segments: list[tuple[datetime, datetime | None]],
+                  at: datetime) -> bool:
+        """Whether ``at`` is past the minute of the epoch's due instant (the counting periods before ``at``)."""
+        need = self._limit_from(cal, epoch)
+        if need <= 0:
+            return _minute(at) > epoch
+        for a, b in segments:  # as _instant_at finds the due instant
+            seg = cal.elapsed(a, b)  # type: ignore[arg-type]  # closed periods
+            if seg >= need:
+                return _minute(at) > cal.add(a, need)
+            need -= seg
+        return False
+
+    def restarted(self, cal: WorkCalendar) -> bool:
+        """Whether the last pause, now ended, restarted the clock (a supplementation under ``restart`` that
+        began by the due instant)."""
+        if not self.pauses or self.pauses[-1].end is None:
+            return False
+        epoch, _, _ = self._segments(cal)
+        return self._restarts(self.pauses[-1]) and epoch == self.pauses[-1].end
 
     def _limit_from(self, cal: WorkCalendar, epoch: datetime) -> int:
         if self.same_day:
@@ -501,8 +530,8 @@ class Clock:
         """
         if not self.same_day and not (self.pauses and self.pauses[-1].end is None):
             return self.limit_minutes  # type: ignore[return-value]  # the epoch does not matter
-        epoch, _ = self._segments()
-        if self.paused and self._restarts(self.pauses[-1]):
+        epoch, _, restarting = self._segments(cal)
+        if self.paused and restarting:
             epoch = _minute(now) if now is not None else self.pauses[-1].start
         return self._limit_from(cal, epoch)
 
@@ -523,10 +552,11 @@ class Clock:
         until = self._until(now)
         if not self.pauses:  # one period, from the start
             return cal.elapsed(self.start, until) if until > self.start else 0
-        if self.paused and self._restarts(self.pauses[-1]):
+        _, segments, restarting = self._segments(cal)
+        if self.paused and restarting:
             return 0
         total = 0
-        for a, b in self._segments()[1]:
+        for a, b in segments:
             end = until if b is None or b > until else b
             if end > a:
                 total += cal.elapsed(a, end)
@@ -553,8 +583,8 @@ class Clock:
         """The instant at which ``need`` working minutes will have counted (current epoch)."""
         if not self.pauses:  # one open period, from the start
             return self.start if need <= 0 else cal.add(self.start, need)
-        epoch, segments = self._segments()
-        if self.paused and self._restarts(self.pauses[-1]):
+        epoch, segments, restarting = self._segments(cal)
+        if self.paused and restarting:
             return None if now is None else cal.add(max(_minute(now), self.pauses[-1].start), need)
         if need <= 0:
             return epoch

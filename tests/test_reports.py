@@ -49,7 +49,7 @@ from engine.reports import (
     reports_chart_svg,
     timeliness_report,
 )
-from engine.store import Apology, WorkItem
+from engine.store import Apology, Dossier, Event, WorkItem
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 MARCH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
@@ -550,3 +550,34 @@ def test_migration_0009_takes_the_signing_instant_of_earlier_apologies_from_thei
         assert s.exec(select(Apology)).one().signed_at == at(3, 31, 10)
     march = timeliness_report(run.db, *MARCH, now=at(4, 1, 0), calendar=runtime.calendar)
     assert march.total.apologies == 1
+
+
+def test_a_supplement_asked_for_after_the_deadline_does_not_restart_the_clock(runtime):
+    """1.001612 restarts its limit after a supplementation; asked for when the dossier is already overdue,
+    it does not: the dossier stays overdue, finishes late and counts late (the reports audit's R4).
+    Asked for in time, the limit runs again in full."""
+    run = Driver(runtime)
+    late = run.receive(at(3, 16, 9))  # 3 working days: due Thursday 19/3 09:00
+    in_time = run.receive(at(3, 16, 9, 5))
+    for d in (late, in_time):
+        run.process(d, [at(3, 16, 10)])  # the head assigns: the appraisal is open
+    sv.request_supplement(run.db, runtime.actor("tckh_cv"), run.item(in_time, "appraise").id, now=at(3, 18, 9),
+                          comment="Thiếu bản sao giấy tờ")
+    assert sv.sweep_timers(run.db, now=at(3, 20, 9), calendar=runtime.calendar).overdue >= 1
+    sv.request_supplement(run.db, runtime.actor("tckh_cv"), run.item(late, "appraise").id, now=at(3, 25, 9),
+                          comment="Thiếu bản sao giấy tờ")
+    for d in (late, in_time):
+        sv.supplement_received(run.db, runtime.actor("motcua"), d, now=at(3, 26, 9))
+    with run.db.session() as s:
+        dossiers = {d.id: d for d in s.exec(select(Dossier)).all()}
+        resumed = {e.dossier_id: e.action for e in s.exec(select(Event).where(
+            Event.action.in_(("clock_resume", "clock_restart")))).all()}  # type: ignore[attr-defined]
+    assert resumed == {late: "clock_resume", in_time: "clock_restart"}
+    assert dossiers[late].due_at == at(3, 19, 9) and dossiers[late].clock_restarts == 0
+    assert dossiers[in_time].due_at == at(3, 31, 9) and dossiers[in_time].clock_restarts == 1
+    for d in (late, in_time):
+        run.process(d, [at(3, 27, 9), at(3, 27, 10), at(3, 27, 11), at(3, 27, 14)], start=1)
+    with run.db.session() as s:
+        assert {d: s.get(Dossier, d).timeliness for d in (late, in_time)} == {late: "late", in_time: "early"}
+    march = timeliness_report(run.db, *MARCH, now=at(4, 1, 0), calendar=runtime.calendar)
+    assert (march.total.completed_late, march.total.completed_early) == (1, 1)

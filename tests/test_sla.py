@@ -92,6 +92,35 @@ def test_restart_runs_the_full_limit_again(cal):
     assert clock.limit(cal) == LIMIT
 
 
+def test_restart_asked_for_after_the_due_instant_does_not_forgive_the_missed_deadline(cal):
+    """A supplementation asked for once the dossier is overdue stops the clock as ``pause`` does (a due
+    instant already passed does not move): the dossier stays overdue, and closes late."""
+    due = D(2026, 3, 5, 9)  # RECEIVED + LIMIT
+    assert Clock.for_dossier(RECEIVED, LIMIT, policy="restart").due(cal) == due
+    late = Clock.for_dossier(RECEIVED, LIMIT, policy="restart").pause(D(2026, 3, 6, 9))
+    assert late.spent(cal, D(2026, 3, 9)) == LIMIT + 480 and late.limit(cal, D(2026, 3, 9)) == LIMIT
+    assert late.due(cal) == due and late.due(cal, D(2026, 3, 9, 9)) == due
+    assert timeliness_open(late, cal, D(2026, 3, 9, 9), scope=Scope.DOSSIER) == Timeliness.OVERDUE
+    resumed = late.resume(D(2026, 3, 10, 9))
+    assert not resumed.restarted(cal) and resumed.due(cal) == due
+    assert timeliness_closed(resumed.close(D(2026, 3, 11, 9)), cal, Scope.DOSSIER) == Timeliness.LATE
+    # One minute after the due instant, in the evening (no working minute over yet): already past it.
+    evening = Clock.for_dossier(D(2026, 3, 2, 17), LIMIT, policy="restart")
+    assert evening.due(cal) == D(2026, 3, 5, 17)
+    assert not evening.pause(D(2026, 3, 5, 17, 1)).resume(D(2026, 3, 6, 9)).restarted(cal)
+    assert evening.pause(D(2026, 3, 5, 17)).resume(D(2026, 3, 6, 9)).restarted(cal)
+    # Asked for within the due minute: the full limit runs again from the complete dossier.
+    on_time = Clock.for_dossier(RECEIVED, LIMIT, policy="restart").pause(due).resume(D(2026, 3, 6, 9))
+    assert on_time.restarted(cal) and on_time.due(cal) == D(2026, 3, 11, 9)
+    # After a restart, the new due instant is the one a later supplementation is judged against.
+    again = on_time.pause(D(2026, 3, 10, 8)).resume(D(2026, 3, 11, 9))
+    assert again.restarted(cal) and again.due(cal) == cal.add(D(2026, 3, 11, 9), LIMIT)
+    assert not on_time.pause(D(2026, 3, 11, 10)).resume(D(2026, 3, 12, 9)).restarted(cal)
+    # A financial pause never restarts the clock, before or after the due instant.
+    assert not Clock.for_dossier(RECEIVED, LIMIT, policy="restart").pause(
+        D(2026, 3, 3, 10), PauseReason.FINANCIAL).resume(D(2026, 3, 4, 9)).restarted(cal)
+
+
 def test_counts_ignores_supplementation(cal):
     clock = (Clock.for_dossier(RECEIVED, LIMIT, policy=SupplementPolicy.COUNTS)
              .pause(D(2026, 3, 3, 10)).resume(D(2026, 3, 5, 10)))
