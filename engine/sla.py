@@ -798,13 +798,18 @@ def classify_closed(allotted: int, spent: int) -> Timeliness:
     return Timeliness.LATE
 
 
-def classify_closed_at(due: datetime, closed_at: datetime) -> Timeliness:
-    """Class of a closed dossier: ``EARLY`` if closed before the minute of ``due``,
-    ``ON_TIME`` within that minute, ``LATE`` after it."""
+def classify_closed_at(due: datetime, closed_at: datetime, cal: WorkCalendar | None = None) -> Timeliness:
+    """Class of a closed dossier: ``EARLY`` if closed before the minute of ``due``, ``ON_TIME`` within that
+    minute, ``LATE`` after it.
+
+    With ``cal``, a dossier closed after the minute of ``due`` but before the next working minute (the
+    evening of the due day, a weekend after a Friday due) is ``ON_TIME``: no working minute was spent over
+    the limit, as the national statistics count it (spent = allotted working minutes, DOMAIN.md §1.5).
+    """
     c, d = _minute(closed_at), _minute(due)
     if c < d:
         return Timeliness.EARLY
-    if c == d:
+    if c == d or (cal is not None and cal.elapsed(d, c) == 0):
         return Timeliness.ON_TIME
     return Timeliness.LATE
 
@@ -835,7 +840,7 @@ def timeliness_open(clock: Clock, cal: WorkCalendar, now: datetime,
 
 
 def timeliness_closed(clock: Clock, cal: WorkCalendar, scope: Scope | str = Scope.STEP) -> Timeliness:
-    """Class of a closed step (by working minutes) or dossier (by due instant).
+    """Class of a closed step (by working minutes) or dossier (by due instant; :func:`classify_closed_at`).
 
     Raises
     ------
@@ -845,7 +850,7 @@ def timeliness_closed(clock: Clock, cal: WorkCalendar, scope: Scope | str = Scop
     if not clock.closed:
         raise ClockError("the clock is open: use timeliness_open()")
     if (scope if scope.__class__ is Scope else Scope(scope)) is Scope.DOSSIER:
-        return classify_closed_at(clock.due(cal), clock.closed_at)  # type: ignore[arg-type]
+        return classify_closed_at(clock.due(cal), clock.closed_at, cal)  # type: ignore[arg-type]
     return classify_closed(clock.limit(cal), clock.spent(cal))
 
 

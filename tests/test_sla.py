@@ -254,6 +254,7 @@ def test_classify_closed():
     assert classify_closed_at(due, D(2026, 3, 5, 8, 59, 59)) is Timeliness.EARLY
     assert classify_closed_at(due, D(2026, 3, 5, 9, 0, 59)) is Timeliness.ON_TIME
     assert classify_closed_at(due, D(2026, 3, 5, 9, 1)) is Timeliness.LATE
+    assert classify_closed_at(D(2026, 3, 5, 17), D(2026, 3, 5, 19)) is Timeliness.LATE  # no calendar: by the minute
 
 
 def test_step_timeliness_in_working_minutes(cal):
@@ -280,11 +281,18 @@ def test_dossier_timeliness_by_due_instant(cal):
     assert timeliness_closed(clock.close(D(2026, 3, 4, 17)), cal, "dossier") is Timeliness.EARLY
     assert timeliness_closed(clock.close(D(2026, 3, 5, 9)), cal, "dossier") is Timeliness.ON_TIME
     assert timeliness_closed(clock.close(D(2026, 3, 5, 9, 1)), cal, "dossier") is Timeliness.LATE
-    # A dossier due at 17:00 and closed at 17:30 the same evening is late (past its instant),
-    # while a step would count no working minute past its limit.
-    evening = Clock.for_dossier(D(2026, 3, 16, 8), DAY).close(D(2026, 3, 16, 17, 30))
-    assert timeliness_closed(evening, cal, "dossier") is Timeliness.LATE
+    # A dossier due at 17:00 is overdue at 17:01 while open (its appointment has passed), but closed at
+    # 17:30 the same evening it is on time, as a step is: no working minute was spent over the limit
+    # (DOMAIN.md §1.5: spent = allotted is "Đúng hạn"; by the appointment date it is on time too).
+    due_at_five = Clock.for_dossier(D(2026, 3, 16, 8), DAY)
+    assert timeliness(due_at_five, cal, D(2026, 3, 16, 17, 1), scope="dossier") is Timeliness.OVERDUE
+    evening = due_at_five.close(D(2026, 3, 16, 17, 30))
+    assert timeliness_closed(evening, cal, "dossier") is Timeliness.ON_TIME
     assert timeliness_closed(evening, cal, "step") is Timeliness.ON_TIME
+    friday = Clock.for_dossier(D(2026, 3, 20, 8), DAY)  # due Friday 17:00; closed on Saturday: no working minute
+    assert timeliness_closed(friday.close(D(2026, 3, 21, 10)), cal, "dossier") is Timeliness.ON_TIME
+    assert timeliness_closed(friday.close(D(2026, 3, 23, 8, 1)), cal, "dossier") is Timeliness.LATE
+    assert timeliness_closed(due_at_five.close(D(2026, 3, 17, 8, 1)), cal, "dossier") is Timeliness.LATE
 
 
 def test_paused_dossier_is_not_overdue_while_waiting(cal):
