@@ -465,6 +465,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("completed_early", "Đã giải quyết: trước hạn", "n"),
     ("completed_on_time", "Đã giải quyết: đúng hạn", "n"),
     ("completed_late", "Đã giải quyết: trễ hạn", "n"),
+    ("completed_unclassified", "Đã giải quyết: không có thời hạn", "n"),
     ("open", "Đang giải quyết", "n"),
     ("open_not_due", "Đang giải quyết: chưa đến hạn", "n"),
     ("open_nearly_due", "Đang giải quyết: sắp đến hạn", "n"),

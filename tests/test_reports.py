@@ -581,3 +581,58 @@ def test_a_supplement_asked_for_after_the_deadline_does_not_restart_the_clock(ru
         assert {d: s.get(Dossier, d).timeliness for d in (late, in_time)} == {late: "late", in_time: "early"}
     march = timeliness_report(run.db, *MARCH, now=at(4, 1, 0), calendar=runtime.calendar)
     assert (march.total.completed_late, march.total.completed_early) == (1, 1)
+
+
+NO_LIMIT = "1.000145"  # a shipped procedure whose time limit is not known yet
+
+
+@pytest.fixture
+def no_limit_finished(runtime):
+    """A 1.000145 dossier (no time limit) received 3/3 and finished (refused after appraisal) on 4/3."""
+    from engine.definition import load_catalogue
+
+    db = runtime.db
+    files = sorted((Path(__file__).resolve().parent.parent / "procedures_yaml").rglob(f"{NO_LIMIT}-*.yaml"))
+    defn = load_catalogue(files).definitions[0]
+    assert defn.time_limit.value is None
+    sv.publish_definition(db, defn, now=at(3, 1, 8), by="test")
+    head = sv.add_user(db, "ldtbxh_head", unit="phong_ldtbxh", role="head", now=at(3, 1, 8))
+    officer = sv.add_user(db, "ldtbxh_cv", unit="phong_ldtbxh", role="staff", now=at(3, 1, 8))
+    run = Driver(runtime)
+    d = sv.receive(db, runtime.actor("motcua"), NO_LIMIT, applicant="Công dân", now=at(3, 3, 9)).dossier_id
+    sv.complete(db, head, run.item(d, "assign").id, outcome="done", now=at(3, 3, 10))
+    sv.complete(db, officer, run.item(d, "appraise").id, outcome="refuse", now=at(3, 4, 9),
+                comment="Không thuộc đối tượng hưởng trợ cấp")
+    sv.complete(db, head, run.item(d, "refuse_draft").id, outcome="done", now=at(3, 4, 10))
+    return d
+
+
+def test_a_procedure_without_a_time_limit_shows_in_its_own_column(runtime, scenario, no_limit_finished,
+                                                                     client_for, web):
+    report = timeliness_report(runtime.db, *MARCH, by="procedure", now=at(5, 1, 0), calendar=runtime.calendar)
+    row = next(r for r in report.rows if r.key == NO_LIMIT)
+    assert (row.to_process, row.completed, row.completed_unclassified, row.on_time_rate) == (1, 1, 1, 1.0)
+    rows = list(csv.reader(io.StringIO(report_csv(report))))
+    body = {r[0]: dict(zip(rows[0], r)) for r in rows[1:]}
+    exported = next(v for k, v in body.items() if k.startswith(NO_LIMIT))
+    assert exported["Đã giải quyết: không có thời hạn"] == "1" and exported["Đã giải quyết"] == "1"
+    for r in body.values():  # the sub-columns add up to the completed dossiers on every row
+        assert sum(int(r[f"Đã giải quyết: {c}"]) for c in ("trước hạn", "đúng hạn", "trễ hạn", "không có thời hạn")) \
+            == int(r["Đã giải quyết"])
+
+    web.clock.t = at(5, 1, 9)
+    page = client_for("tckh_head").get("/reports?from=2026-03-01&to=2026-03-31&by=procedure")
+    assert page.status_code == 200
+    assert "<th>Không có thời hạn</th>" in page.text and 'colspan="4">Đã giải quyết' in page.text
+    cells = re.search(rf'<tr data-key="{re.escape(NO_LIMIT)}">(.*?)</tr>', page.text, re.S).group(1)
+    figures = re.findall(r"<td[^>]*>([^<]*)</td>", cells)[1:]
+    # Tồn, Tiếp nhận, Phải GQ, then early / on time / late / no limit
+    assert figures[:7] == ["0", "1", "1", "0", "0", "0", "1"]
+    assert "hồ sơ của thủ tục không có thời hạn giải quyết" in page.text
+
+
+def test_the_no_limit_column_is_left_out_when_the_period_has_none(runtime, scenario, client_for, web):
+    web.clock.t = at(5, 1, 9)
+    page = client_for("tckh_head").get("/reports?from=2026-03-01&to=2026-03-31&by=procedure")
+    assert page.status_code == 200 and "Không có thời hạn</th>" not in page.text
+    assert 'colspan="3">Đã giải quyết' in page.text and "Tiếp nhận trong kỳ" in page.text
