@@ -20,6 +20,7 @@ import datetime as dt
 import html
 import io
 import statistics
+import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -32,10 +33,11 @@ from sqlmodel import select
 
 from engine import sla
 from engine.calendar import LOCAL_TZ, WorkCalendar
-from engine.definition import Definition, find_commune
+from engine.definition import Definition, definition_from_data, find_commune
 from engine.errors import QuytrinhError
 from engine.machine import CHANNEL_LABELS
 from engine.store import Apology, DefinitionVersion, Dossier, Store, UnitRow, WorkItem, as_store
+from engine.yamlsrc import load_stored
 
 __all__ = [
     "DIMENSIONS",
@@ -423,12 +425,33 @@ def _commune_group(commune: str, level: str, known: Sequence[str]) -> tuple[str,
     return f"({level})", NO_COMMUNE_LABEL.format(level=LEVEL_LABELS.get(level, f"Cấp {level}"))
 
 
+#: (definition version id, content hash) -> (field, lead unit) of that version, for grouping by field or unit.
+_FACTS: dict[tuple[int, str], tuple[str, str | None]] = {}
+_FACTS_LOCK = threading.Lock()
+
+
+def _version_facts(v: DefinitionVersion) -> tuple[str, str | None]:
+    """The field and the lead unit (:func:`lead_unit`) of a published version, parsed once per process.
+
+    The stored text is read with :func:`engine.yamlsrc.load_stored` (libyaml; the same definition as
+    :func:`engine.services.definition_of` reads) and only the two facts are kept.
+    """
+    key = (v.id or 0, v.content_hash)
+    with _FACTS_LOCK:
+        facts = _FACTS.get(key)
+    if facts is None:
+        name = f"<{v.procedure_code} v{v.version}>"
+        defn = definition_from_data(load_stored(v.content, name), name)
+        facts = (defn.field, lead_unit(defn))
+        with _FACTS_LOCK:
+            _FACTS[key] = facts
+    return facts
+
+
 def _group_keys(store: Store, by: str, definition_ids: set[int]) -> dict[int, tuple[str, str]]:
     """Definition version id -> (group key, Vietnamese label) for the dimension ``by`` (by commune: the level)."""
     if by == "channel" or not definition_ids:
         return {}
-    from engine.services import definition_of
-
     with store.session() as s:
         versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
             DefinitionVersion.id.in_(sorted(definition_ids)))).all()}  # type: ignore[union-attr]
@@ -443,11 +466,11 @@ def _group_keys(store: Store, by: str, definition_ids: set[int]) -> dict[int, tu
                     for i, v in versions.items()}
         units = {u.id: u for u in s.exec(select(UnitRow)).all()}
         for i, v in versions.items():
-            defn = definition_of(v)
+            field_, lead = _version_facts(v)
             if by == "field":
-                out[i] = (defn.field, defn.field or "(chưa xác định lĩnh vực)")
+                out[i] = (field_, field_ or "(chưa xác định lĩnh vực)")
             else:
-                uid = lead_unit(defn) or ""
+                uid = lead or ""
                 u = units.get(uid)
                 out[i] = (uid, u.name if u else (uid or "(chưa xác định đơn vị)"))
         return out

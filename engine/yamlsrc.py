@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
@@ -157,28 +158,16 @@ def unreadable(exc: OSError) -> str:
     return reason or f"không đọc được tệp ('{exc.strerror or exc}')"
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe composer with the depth and node count bounded while it runs.
+class _Bounded:
+    """PyYAML's composer with the depth and node count bounded while it runs (a mixin of the loaders).
 
     PyYAML composes recursively: without a bound, ``[[[[...]]]]`` a few
     thousand levels deep ends in a RecursionError after a long time.
     """
 
-    def __init__(self, stream: str, file: str):
-        super().__init__(stream)
-        self._file = file
-        self._depth = 0
-        self._nodes = 0
-
-    def fetch_flow_collection_start(self, TokenClass):  # noqa: N803 - PyYAML hook
-        # The scanner looks ahead for a possible key at every '[' or '{': bound
-        # the flow depth here, before that lookahead turns quadratic.
-        if self.flow_level >= MAX_DEPTH:
-            mark = self.get_mark()
-            raise DefinitionError([Problem(
-                Location(self._file, mark.line + 1, mark.column + 1), "yaml-too-deep",
-                f"dữ liệu lồng nhau quá {MAX_DEPTH} cấp; hãy viết phẳng hơn")])
-        super().fetch_flow_collection_start(TokenClass)
+    _file: str
+    _depth: int
+    _nodes: int
 
     def compose_node(self, parent, index):  # noqa: D102 - PyYAML hook
         if self.check_event(yaml.AliasEvent):
@@ -199,6 +188,45 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+class _BoundedLoader(_Bounded, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, bounded (:class:`_Bounded`): what every text an author wrote goes through."""
+
+    def __init__(self, stream: str, file: str):
+        super().__init__(stream)
+        self._file = file
+        self._depth = 0
+        self._nodes = 0
+
+    def fetch_flow_collection_start(self, TokenClass):  # noqa: N803 - PyYAML hook
+        # The scanner looks ahead for a possible key at every '[' or '{': bound
+        # the flow depth here, before that lookahead turns quadratic.
+        if self.flow_level >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise DefinitionError([Problem(
+                Location(self._file, mark.line + 1, mark.column + 1), "yaml-too-deep",
+                f"dữ liệu lồng nhau quá {MAX_DEPTH} cấp; hãy viết phẳng hơn")])
+        super().fetch_flow_collection_start(TokenClass)
+
+
+try:  # libyaml's parser (PyYAML's C extension, imported by ``import yaml`` when it was built)
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML without libyaml: load_stored is load_text
+    _CParser = None
+
+
+if _CParser is not None:
+    class _StoredLoader(_Bounded, Composer, _CParser, yaml.resolver.Resolver):  # type: ignore[misc, valid-type]
+        """libyaml's parser under PyYAML's bounded composer and resolver (:func:`load_stored`)."""
+
+        def __init__(self, stream: str, file: str):
+            _CParser.__init__(self, stream)
+            Composer.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            self._file = file
+            self._depth = 0
+            self._nodes = 0
 
 
 def _check_expansion(root: Node, file: str) -> None:
@@ -375,6 +403,47 @@ def load_text(text: str | bytes, file: str) -> Any:
         raise _fail(file, None, "yaml-empty", "tệp trống; một quy trình cần ít nhất `code`, `name` và `steps`")
     _check_expansion(nodes[0], file)
     return _convert(nodes[0], file, _Budget())
+
+
+def load_stored(text: str, file: str) -> Any:
+    """:func:`load_text` for text this program wrote itself: a published definition's stored YAML.
+
+    Text in the database was written by :func:`engine.definition.dump_yaml`
+    from a definition that loaded and validated when it was published. It is
+    parsed by libyaml (C) under the same bounded composer, about four times
+    faster than :func:`load_text` (2 ms instead of 8 for a definition of ~300
+    values), and gives the same located data:
+    the same values, and the same line and column for every mapping, key and
+    item. Anything libyaml or the bounds refuse is parsed again by
+    :func:`load_text`, so a problem is reported exactly as it would be there.
+    Text an author wrote (files, the web editor) goes through :func:`load_text`
+    only, whose parser decides what a definition may be written as.
+
+    Returns
+    -------
+    LMap, LSeq or a scalar
+        As :func:`load_text`.
+
+    Raises
+    ------
+    DefinitionError
+        As :func:`load_text`.
+    """
+    if _CParser is None or not isinstance(text, str) or len(text) > MAX_BYTES or "\x00" in text:
+        return load_text(text, file)
+    try:
+        loader = _StoredLoader(text, file)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        if node is None:
+            return load_text(text, file)
+        if "&" in text:  # without an anchor there is no alias: the composer's bounds were the expanded ones
+            _check_expansion(node, file)
+        return _convert(node, file, _Budget())
+    except Exception:  # noqa: BLE001 - load_text says what is wrong, as it always has
+        return load_text(text, file)
 
 
 def load_file(path: str) -> Any:
