@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-import holidays as _holidays_pkg
 import yaml
 
 from engine.errors import CalendarError, Location
@@ -722,6 +721,8 @@ class WorkCalendar:
         need = [y for y in years if y not in self._pkg_years]
         if not need or not self.public_holidays:
             return
+        import holidays as _holidays_pkg  # ~50 ms: imported by the first computation that needs a year's holidays
+
         lo, hi = min(need) - 1, max(need) + 1
         vn = _holidays_pkg.country_holidays("VN", years=range(lo, hi + 1), language="vi")
         for d, name in vn.items():

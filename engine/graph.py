@@ -7,10 +7,12 @@ Shared by the linter (structure and time rules), the renderer (the
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from engine.definition import Definition, Step
+
+if TYPE_CHECKING:  # networkx (~0.1 s) is imported by the functions that build a graph, not with this module
+    import networkx as nx
 
 
 def step_graph(defn: Definition) -> nx.DiGraph:
@@ -19,6 +21,8 @@ def step_graph(defn: Definition) -> nx.DiGraph:
     Edge attributes: ``outcome``, ``max`` (rework bound or None), ``parallel``.
     Routes to unknown steps are left out (the linter reports them).
     """
+    import networkx as nx
+
     g = nx.DiGraph()
     ids = {s.id for s in defn.steps}
     for s in defn.steps:
@@ -54,6 +58,8 @@ def forward_graph(defn: Definition, g: nx.DiGraph | None = None) -> nx.DiGraph:
     keeps its onward route, so the steps after it still count. Acyclic for a
     valid definition.
     """
+    import networkx as nx
+
     g = (g or step_graph(defn)).copy()
     g.remove_edges_from([(u, v) for u, v, d in g.edges(data=True) if d.get("max") is not None])
     back = [(u, v) for u, v in g.edges if g.nodes[u]["step"].paused and nx.has_path(g, v, u)]
@@ -85,6 +91,8 @@ def critical_path(defn: Definition, g: nx.DiGraph | None = None) -> CriticalPath
     """
     if not defn.steps:
         return None
+    import networkx as nx
+
     fwd = forward_graph(defn, g)
     if not nx.is_directed_acyclic_graph(fwd):
         return None

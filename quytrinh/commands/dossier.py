@@ -172,13 +172,42 @@ def open_database(url: str, init_db: Any) -> Any:
 
 
 def _seed_units(store: Any) -> None:
+    """Write units.yaml's units into the database, unless every one of them is there already as the file says.
+
+    Every command opens the store: when nothing changed (the usual case) it reads
+    the units instead of taking a write transaction (SQLite's lock, PostgreSQL's
+    row updates) to write them again.
+    """
     from engine.calendar import catalogue_dir
     from engine.definition import load_units
-    from engine.services import seed_organisation
 
     path = catalogue_dir() / "units.yaml"
-    if path.is_file():
-        seed_organisation(store, load_units(str(path)))
+    if not path.is_file():
+        return
+    organisation = load_units(str(path))
+    if _units_stored(store, organisation):
+        return
+    from engine.services import seed_organisation
+
+    seed_organisation(store, organisation)
+
+
+def _units_stored(store: Any, organisation: Any) -> bool:
+    """Whether the database holds every unit of ``organisation`` with its name, short name, level, kind and roles
+    (what :func:`engine.services.seed_organisation` would write)."""
+    import sqlalchemy as sa
+
+    from engine.store import UnitRow
+
+    table = UnitRow.__table__  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(sa.select(table))}
+    for unit in organisation.units.values():
+        row = rows.get(unit.id)
+        if row is None or (row.name, row.short, row.level, row.kind, row.roles) != (
+                unit.name, unit.short, unit.level, unit.kind, dict(unit.roles)):
+            return False
+    return True
 
 
 def _safe(url: str) -> str:
