@@ -353,7 +353,7 @@ def write(db: Any) -> Iterator[Tx]:
                         tx.execute("COMMIT")
                 finally:
                     try:
-                        if conn.info.transaction_status != _PG_IDLE:  # an error came back: no commit ran
+                        if conn.info.transaction_status != _pg_idle():  # an error came back: no commit ran
                             conn.execute("ROLLBACK")
                         conn.autocommit = False
                     except dbapi.Error:  # pragma: no cover - the connection is broken: drop it from the pool
@@ -409,12 +409,17 @@ def read(db: Any) -> Iterator[Tx]:
 
 
 _PG_IDLE: Any = None
-try:
-    from psycopg.pq import TransactionStatus
 
-    _PG_IDLE = TransactionStatus.IDLE
-except ImportError:  # pragma: no cover - psycopg is a dependency
-    pass
+
+def _pg_idle() -> Any:
+    """psycopg's IDLE transaction status, imported at the first PostgreSQL write (psycopg and ctypes cost
+    about 0.1 s to import, which a SQLite process, a CLI command say, need not pay)."""
+    global _PG_IDLE
+    if _PG_IDLE is None:
+        from psycopg.pq import TransactionStatus
+
+        _PG_IDLE = TransactionStatus.IDLE
+    return _PG_IDLE
 
 
 def _lost(engine: Any, raw: Any, conn: Any, exc: Any) -> None:

@@ -33,7 +33,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterator, Mapping, Sequence
 
-import networkx as nx
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -74,7 +73,7 @@ from engine.store import (
     json_value,
     utc,
 )
-from engine.yamlsrc import load_text
+from engine.yamlsrc import load_stored
 
 SYSTEM_USERNAME = "system"
 
@@ -420,7 +419,7 @@ def definition_of(row: DefinitionVersion) -> Definition:
     if cached is not None:
         return cached
     name = f"<{row.procedure_code} v{row.version}>"
-    defn = definition_from_data(load_text(row.content, name), name)
+    defn = definition_from_data(load_stored(row.content, name), name)  # stored text: libyaml, same values
     if not defn.code:  # its key is what it was published under, not the stem of "<slug vN>"
         defn = replace(defn, slug=row.procedure_code)
     with _DEF_LOCK:
@@ -1511,6 +1510,8 @@ def _tails(defn: Definition) -> dict[str, int]:
     cached = _TAILS.get(id(defn))
     if cached is not None and cached[0] is defn:
         return cached[1]
+    import networkx as nx  # only here: a CLI command that never sweeps need not import it
+
     dag = forward_graph(defn)  # citizen steps count 0; steps after them still count
     tail: dict[str, int] = {}
     if nx.is_directed_acyclic_graph(dag):
@@ -1920,6 +1921,59 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
 
 
 # --------------------------------------------------------------------------- queries
+
+
+def waiting_for_applicant(store: Any, unit: str | None) -> list[dict[str, Any]]:
+    """Dossiers that wait for the applicant (a supplement, or the financial obligations), oldest wait first:
+    those received by the one-stop unit ``unit`` (every unit's when None).
+
+    Each is ``{"item", "dossier", "procedure", "financial", "asked"}``: the open citizen work item, the
+    dossier, the procedure's name, whether it is the financial obligations, and what was asked (the
+    comment of the action that opened the wait: what to supplement, printed on form 02; may be empty).
+    The one-stop officer's /inbox panel, and ``quytrinh tasks --waiting``.
+
+    Three statements whatever the number of waiting dossiers: the open citizen items with their dossiers,
+    the definition versions they use (each read once, not once per row), and the commented events of the
+    waiting dossiers as plain columns, read once in order (:func:`_asked_of`).
+    """
+    with as_store(store).session() as s:
+        rows = s.exec(select(WorkItem, Dossier)
+                      .join(Dossier, Dossier.id == WorkItem.dossier_id)  # type: ignore[arg-type]
+                      .where(WorkItem.kind == "citizen", WorkItem.state.in_(OPEN_ITEM_STATES))  # type: ignore[attr-defined]
+                      .order_by(WorkItem.opened_at, WorkItem.id)).all()  # type: ignore[arg-type]
+        if not rows:
+            return []
+        versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
+            DefinitionVersion.id.in_(sorted({d.definition_id for _, d in rows})))).all()}  # type: ignore[union-attr]
+        out = []
+        for w, d in rows:
+            v = versions[d.definition_id]
+            defn = definition_of(v)
+            if unit is None or defn.start.unit == unit:
+                step = defn.steps_by_id().get(w.step_id)
+                out.append({"item": w, "dossier": d, "procedure": v.name,
+                            "financial": step is not None and step.financial, "asked": ""})
+        if out:
+            asked = _asked_of(s, [r["dossier"].id for r in out])
+            for r in out:
+                r["asked"] = asked.get((r["item"].dossier_id, r["item"].step_id), "")
+    return out
+
+
+def _asked_of(s: Any, dossier_ids: list[int]) -> dict[tuple[int, str], str]:
+    """What was asked of the applicant: (dossier id, step id) -> the comment of the latest commented event
+    of the dossier that opened the step (what to supplement, the financial obligations' notice).
+
+    One statement of three plain columns (no ORM entities), one pass over its rows in event order.
+    """
+    asked: dict[tuple[int, str], str] = {}
+    for dossier_id, to_steps, comment in s.exec(
+            select(Event.dossier_id, Event.to_steps, Event.comment)
+            .where(Event.dossier_id.in_(dossier_ids), Event.comment != "")  # type: ignore[attr-defined]
+            .order_by(Event.id)):  # type: ignore[arg-type]
+        for step_id in to_steps or ():
+            asked[(dossier_id, step_id)] = comment
+    return asked
 
 
 @dataclass

@@ -90,3 +90,15 @@ def test_report_imports_neither_the_services_nor_networkx_nor_psycopg(runtime):
                                  modules=("engine.services", "engine.rawdb", "networkx", "psycopg", "argon2"))
     assert "Tổng cộng" in out
     assert loaded == []
+
+
+def test_commands_that_act_or_list_work_import_neither_the_web_app_nor_networkx_nor_the_pg_driver(runtime):
+    """The web app (fastapi, ~0.3 s) was imported by `tasks --waiting`; networkx (~0.1 s) and psycopg (~0.1 s,
+    with ctypes) by every command that loads the services, even on SQLite."""
+    heavy = ("fastapi", "quytrinh.web", "networkx", "psycopg")
+    for args in (("tasks", "--waiting"), ("tasks", "--unit", "phong_tckh"),
+                 ("dossier", "receive", "1.001612", "--applicant", "Trần Văn Bình", "--as", "motcua",
+                  "--now", "2026-03-10T08:00")):
+        loaded, out = _modules_after(runtime.url, *args, modules=heavy)
+        assert loaded == [], (args, loaded)
+    assert "Ngày hẹn trả kết quả:" in out

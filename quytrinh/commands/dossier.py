@@ -707,7 +707,7 @@ def _print_waiting(store: Any, unit: Optional[str]) -> None:
     """The dossiers waiting for the applicant, as the one-stop staff's inbox lists them, oldest wait first."""
     from rich.markup import escape as esc
 
-    from quytrinh.web.routes_staff import waiting_for_applicant
+    from engine.services import waiting_for_applicant
 
     rows = waiting_for_applicant(store, unit)
     if not rows:

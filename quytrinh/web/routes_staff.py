@@ -248,72 +248,11 @@ def display_name(request: Request, username: str) -> str:
 # --------------------------------------------------------------------------- inbox
 
 
-def waiting_for_applicant(store: Any, unit: str | None) -> list[dict[str, Any]]:
-    """Dossiers that wait for the applicant (a supplement, or the financial obligations), oldest wait first:
-    those received by the one-stop unit ``unit`` (every unit's when None).
-
-    Each is ``{"item", "dossier", "procedure", "financial", "asked"}``: the open citizen work item, the
-    dossier, the procedure's name, whether it is the financial obligations, and what was asked (the
-    comment of the action that opened the wait: what to supplement, printed on form 02; may be empty).
-    Also ``quytrinh tasks --waiting``.
-
-    Three statements whatever the number of waiting dossiers: the open citizen items with their dossiers,
-    the definition versions they use (each read once, not once per row), and the commented events of the
-    waiting dossiers as plain columns, read once in order (:func:`_asked_of`).
-    """
-    from sqlmodel import select
-
-    from engine.store import OPEN_ITEM_STATES, DefinitionVersion, Dossier
-
-    with store.session() as s:
-        rows = s.exec(select(WorkItem, Dossier)
-                      .join(Dossier, Dossier.id == WorkItem.dossier_id)  # type: ignore[arg-type]
-                      .where(WorkItem.kind == "citizen", WorkItem.state.in_(OPEN_ITEM_STATES))  # type: ignore[attr-defined]
-                      .order_by(WorkItem.opened_at, WorkItem.id)).all()  # type: ignore[arg-type]
-        if not rows:
-            return []
-        versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
-            DefinitionVersion.id.in_(sorted({d.definition_id for _, d in rows})))).all()}  # type: ignore[union-attr]
-        out = []
-        for w, d in rows:
-            v = versions[d.definition_id]
-            defn = sv.definition_of(v)
-            if unit is None or defn.start.unit == unit:
-                step = defn.steps_by_id().get(w.step_id)
-                out.append({"item": w, "dossier": d, "procedure": v.name,
-                            "financial": step is not None and step.financial, "asked": ""})
-        if out:
-            asked = _asked_of(s, [r["dossier"].id for r in out])
-            for r in out:
-                r["asked"] = asked.get((r["item"].dossier_id, r["item"].step_id), "")
-    return out
-
-
-def _asked_of(s: Any, dossier_ids: list[int]) -> dict[tuple[int, str], str]:
-    """What was asked of the applicant: (dossier id, step id) -> the comment of the latest commented event
-    of the dossier that opened the step (what to supplement, the financial obligations' notice).
-
-    One statement of three plain columns (no ORM entities), one pass over its rows in event order.
-    """
-    from sqlmodel import select
-
-    from engine.store import Event
-
-    asked: dict[tuple[int, str], str] = {}
-    for dossier_id, to_steps, comment in s.exec(
-            select(Event.dossier_id, Event.to_steps, Event.comment)
-            .where(Event.dossier_id.in_(dossier_ids), Event.comment != "")  # type: ignore[attr-defined]
-            .order_by(Event.id)):  # type: ignore[arg-type]
-        for step_id in to_steps or ():
-            asked[(dossier_id, step_id)] = comment
-    return asked
-
-
 @router.get("/inbox")
 def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
     store = store_of(request)
     mine, unit = inbox_rows(store, user, now_of(request))
-    waiting = waiting_for_applicant(store, user.unit_id) if user.has("one_stop") else []
+    waiting = sv.waiting_for_applicant(store, user.unit_id) if user.has("one_stop") else []
     return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting,
                                           "people": people_of(request)})
 

@@ -1,4 +1,4 @@
-"""The one-stop officer's "waiting for the applicant" panel of /inbox (``routes_staff.waiting_for_applicant``).
+"""The one-stop officer's "waiting for the applicant" panel of /inbox (``engine.services.waiting_for_applicant``).
 
 Several dossiers wait at once, each for a reason the panel tells apart: a supplement asked at the counter,
 a supplement asked during appraisal, a dossier asked twice (what was asked is the latest request), a dossier
@@ -108,7 +108,7 @@ def _several_waiting(web) -> dict[str, str]:
 
 
 def test_the_panel_tells_each_wait_apart_and_says_what_was_asked(web):
-    from quytrinh.web.routes_staff import waiting_for_applicant
+    from engine.services import waiting_for_applicant
 
     codes = _several_waiting(web)
     district = waiting_for_applicant(web.store, "bp_mot_cua")
