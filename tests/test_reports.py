@@ -629,6 +629,21 @@ def test_a_procedure_without_a_time_limit_shows_in_its_own_column(runtime, scena
     # Tồn, Tiếp nhận, Phải GQ, then early / on time / late / no limit
     assert figures[:7] == ["0", "1", "1", "0", "0", "0", "1"]
     assert "hồ sơ của thủ tục không có thời hạn giải quyết" in page.text
+    # The CLI table too: its column, and the total row's figures in order.
+    from quytrinh.commands.report import print_table, table_columns
+
+    assert [a for a, _ in table_columns(report)][3:7] == [
+        "completed_early", "completed_on_time", "completed_late", "completed_unclassified"]
+    buf = io.StringIO()
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(buf):
+        print_table(report, width=400)
+    out = buf.getvalue()
+    assert "Đã GQ không có thời hạn" in out and "thủ tục không có thời hạn" in " ".join(out.split())
+    assert _table_figures(out, "Tổng cộng")[3:7] == [str(report.total.completed_early),
+                                                     str(report.total.completed_on_time),
+                                                     str(report.total.completed_late), "1"]
 
 
 def test_the_no_limit_column_is_left_out_when_the_period_has_none(runtime, scenario, client_for, web):
@@ -636,3 +651,7 @@ def test_the_no_limit_column_is_left_out_when_the_period_has_none(runtime, scena
     page = client_for("tckh_head").get("/reports?from=2026-03-01&to=2026-03-31&by=procedure")
     assert page.status_code == 200 and "Không có thời hạn</th>" not in page.text
     assert 'colspan="3">Đã giải quyết' in page.text and "Tiếp nhận trong kỳ" in page.text
+    from quytrinh.commands.report import TABLE_COLUMNS, table_columns
+
+    report = timeliness_report(runtime.db, *MARCH, by="procedure", now=at(5, 1, 0), calendar=runtime.calendar)
+    assert table_columns(report) == TABLE_COLUMNS

@@ -67,9 +67,20 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("completed_on_time_rate", "Tỷ lệ đã GQ đúng và trước hạn"),
 )
 
+#: Dossiers of procedures without a time limit (no class): a column after "Đã GQ trễ hạn" when the report has some.
+UNCLASSIFIED_COLUMN = ("completed_unclassified", "Đã GQ không có thời hạn")
+
+
+def table_columns(report) -> tuple[tuple[str, str], ...]:  # noqa: ANN001 - engine.reports.Report
+    """The table's columns: :data:`TABLE_COLUMNS`, with :data:`UNCLASSIFIED_COLUMN` when the period has such dossiers."""
+    if not report.total.completed_unclassified:
+        return TABLE_COLUMNS
+    at = [a for a, _ in TABLE_COLUMNS].index("completed_late") + 1
+    return (*TABLE_COLUMNS[:at], UNCLASSIFIED_COLUMN, *TABLE_COLUMNS[at:])
+
 
 def _cells(report) -> list[list[str]]:  # noqa: ANN001 - engine.reports.Report
-    """Each row of the table (the total last) as text: the label, then :data:`TABLE_COLUMNS`' values."""
+    """Each row of the table (the total last) as text: the label, then :func:`table_columns`' values."""
     from engine.reports import COLUMNS, report_table
 
     index = {attr: i + 1 for i, (attr, _, _) in enumerate(COLUMNS)}
@@ -77,7 +88,7 @@ def _cells(report) -> list[list[str]]:  # noqa: ANN001 - engine.reports.Report
     out = []
     for vals in report_table(report):
         row = [str(vals[0])]
-        for attr, _ in TABLE_COLUMNS:
+        for attr, _ in table_columns(report):
             v = vals[index[attr]]
             row.append(_pct(v) if kinds[attr] == "%" else str(v))
         out.append(row)
@@ -89,8 +100,8 @@ LABEL_MIN, LABEL_MAX = 16, 48
 
 #: Under the table: the abbreviation, and where every column is.
 CAPTION = ("GQ: giải quyết. Tỷ lệ trễ hạn = (đang GQ quá hạn + đã GQ trễ hạn) / tổng số phải GQ; đúng và trước "
-           "hạn = 100% − tỷ lệ trễ hạn (tính cả hồ sơ đang GQ chưa quá hạn); đã GQ đúng và trước hạn = (trước hạn "
-           "+ đúng hạn) / số đã GQ. Mọi cột, với tên đầy đủ: --format csv, xlsx hoặc json.")
+           "hạn = 100% − tỷ lệ trễ hạn (tính cả hồ sơ đang GQ chưa quá hạn, hồ sơ rút, dừng xử lý và hồ sơ của "
+           "thủ tục không có thời hạn); đã GQ đúng và trước hạn = (trước hạn + đúng hạn) / số đã GQ có thời hạn. Mọi cột, với tên đầy đủ: --format csv, xlsx hoặc json.")
 
 #: The width of the table when the output is not a terminal (a pipe, a file).
 PIPED_WIDTH = 160
@@ -98,7 +109,7 @@ PIPED_WIDTH = 160
 
 def _table(report, rows: list[list[str]], widths: dict[int, int], title: str | None,  # noqa: ANN001, ANN202
            caption: str | None = None):
-    """A rich table of the label (``widths[-1]``) and the columns ``widths`` gives (:data:`TABLE_COLUMNS` index ->
+    """A rich table of the label (``widths[-1]``) and the columns ``widths`` gives (:func:`table_columns` index ->
     width); every width is fixed, so rich never shrinks a column below its widest figure: headers fold instead."""
     from rich import box
     from rich.markup import escape
@@ -110,8 +121,9 @@ def _table(report, rows: list[list[str]], widths: dict[int, int], title: str | N
               caption_justify="left")
     t.add_column(DIMENSION_LABELS[report.by], width=widths[-1], overflow="fold")
     columns = [c for c in widths if c >= 0]
+    heads = table_columns(report)
     for c in columns:
-        t.add_column(TABLE_COLUMNS[c][1], justify="right", overflow="fold", width=widths[c])
+        t.add_column(heads[c][1], justify="right", overflow="fold", width=widths[c])
     for i, r in enumerate(rows):
         t.add_row(escape(r[0]), *(r[c + 1] for c in columns), style="bold" if i == len(rows) - 1 else None)
     return t
@@ -131,8 +143,9 @@ def _layout(report, rows: list[list[str]], width: int) -> list[dict[int, int]]: 
     """
     from engine.reports import DIMENSION_LABELS
 
+    heads = table_columns(report)
     least = {c: max(max(len(r[c + 1]) for r in rows), max(len(w) for w in head.split()))
-             for c, (_, head) in enumerate(TABLE_COLUMNS)}
+             for c, (_, head) in enumerate(heads)}
     label_need = max(len(DIMENSION_LABELS[report.by]), *(len(r[0]) for r in rows))
     label_need = min(max(label_need, LABEL_MIN), LABEL_MAX)
     per_column = 3  # a space either side and a separator; the table's edges add 2 (:func:`_overhead`)
@@ -152,7 +165,7 @@ def _layout(report, rows: list[list[str]], width: int) -> list[dict[int, int]]: 
         widths[-1] += grow
         spare -= grow
         while spare > 0:  # one more character for each header that still folds, shortest first
-            folding = sorted((c for c in part if widths[c] < len(TABLE_COLUMNS[c][1])), key=lambda c: widths[c])
+            folding = sorted((c for c in part if widths[c] < len(heads[c][1])), key=lambda c: widths[c])
             if not folding:
                 break
             for c in folding[:spare]:
