@@ -206,12 +206,7 @@ def add_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime, 
     if not username or username == SYSTEM_USERNAME or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
         raise ActionError(f"'{username}' is not a valid username (letters, digits, . _ -; not 'system')")
     with _transaction(db) as s:
-        row = s.get(UnitRow, unit)
-        if row is None:
-            known = ", ".join(sorted(r.id for r in s.exec(select(UnitRow)))) or "none (seed units.yaml first)"
-            raise NotFound(f"unit '{unit}' does not exist; known units: {known}")
-        if role not in row.roles:
-            raise ActionError(f"unit '{unit}' has no role '{role}'; its roles: {', '.join(sorted(row.roles))}")
+        _unit_and_role(s, unit, role)
         if s.exec(select(User).where(User.username == username)).first() is not None:
             raise ActionError(f"user '{username}' already exists")
         user = User(username=username, full_name=full_name, unit_id=unit, role=role, created_at=now,
@@ -268,23 +263,28 @@ def deactivate_user(db: Any, username: str, *, now: dt.datetime, calendar: Any =
     epoch is raised); the work items they held go back to their unit's queue,
     each with a "release" event saying why, and the unit is told.
 
+    Run again on a deactivated account that still holds work (a run stopped
+    between the deactivation and the last release), it gives that work back.
+
     Raises
     ------
     NotFound
         When there is no such user.
     ActionError
-        When the account is already deactivated.
+        When the account is already deactivated and holds no work.
     """
     with _transaction(db) as s:
         user = _user_row(s, username)
-        if not user.active:
-            raise ActionError(f"user '{username}' is already deactivated")
-        user.active = False
-        user.credential_epoch = (user.credential_epoch or 0) + 1
-        s.add(user)
+        was_active = user.active
+        if was_active:
+            user.active = False
+            user.credential_epoch = (user.credential_epoch or 0) + 1
+            s.add(user)
         uid, name, unit, role = user.id, user.full_name or user.username, user.unit_id, user.role
     why = f"Trả về đơn vị: tài khoản của {name} đã ngừng hoạt động"
     released = _release_held(db, uid, why, now=now, calendar=calendar)
+    if not was_active and not released:
+        raise ActionError(f"user '{username}' is already deactivated")
     return UserChange(username, name, unit, role, False, released)
 
 
@@ -313,35 +313,59 @@ def move_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime,
     work items they held that it is not go back to their old unit's queue
     (each with a "release" event saying why). Their sign-in stays valid.
 
+    Run again for a user already there who still holds work of another unit
+    or role (a run stopped before the last release), it gives that work back.
+
     Raises
     ------
     NotFound
         When the user or the unit does not exist.
     ActionError
-        When the unit has no such role, or the user is already there.
+        When the unit has no such role, or the user is already there and holds no other work.
     """
     with _transaction(db) as s:
         user = _user_row(s, username)
-        if (user.unit_id, user.role) == (unit, role):
-            raise ActionError(f"user '{username}' is already {unit}/{role}")
+        moved = (user.unit_id, user.role) != (unit, role)
         row = _unit_and_role(s, unit, role)
-        user.unit_id, user.role = unit, role
-        s.add(user)
+        if moved:
+            user.unit_id, user.role = unit, role
+            s.add(user)
         uid, name, active = user.id, user.full_name or user.username, user.active
         title = (row.roles or {}).get(role, role)
         where = row.short or row.name
     why = f"Trả về đơn vị: {name} đã chuyển sang {where} ({title})"
     released = _release_held(db, uid, why, now=now, calendar=calendar,
                              keep=lambda item: (item.unit_id, item.role) == (unit, role))
+    if not moved and not released:
+        raise ActionError(f"user '{username}' is already {unit}/{role}")
     return UserChange(username, name, unit, role, active, released)
 
 
 def _release_held(db: Any, user_id: int | None, why: str, *, now: dt.datetime, calendar: Any,
                   keep: Any = None) -> list[ReleasedItem]:
-    """Give back to their units the work items ``user_id`` holds (but those ``keep`` says), one action each."""
-    with rawdb.read(db) as tx:
-        held = tx.fetch(_ITEMS, f"SELECT {_ITEMS.select_list} FROM work_items WHERE state = ? AND assignee_id = ? "
-                                f"ORDER BY id", (ITEM_CLAIMED, user_id))
+    """Give back to their units the work items ``user_id`` holds (but those ``keep`` says), one action each.
+
+    Read again until nothing is left to give back: an action of the user that was already under way when
+    the account changed may have claimed an item meanwhile (and running the change again gives back
+    anything claimed at the very last moment).
+    """
+    out: list[ReleasedItem] = []
+    tried: set[int] = set()
+    while True:
+        with rawdb.read(db) as tx:
+            held = [it for it in tx.fetch(_ITEMS, f"SELECT {_ITEMS.select_list} FROM work_items "
+                                                  f"WHERE state = ? AND assignee_id = ? ORDER BY id",
+                                          (ITEM_CLAIMED, user_id))
+                    if it.id not in tried and (keep is None or not keep(it))]
+        if not held:
+            return out
+        tried.update(it.id for it in held)
+        out += _release_each(db, user_id, held, why, now=now, calendar=calendar)
+
+
+def _release_each(db: Any, user_id: int | None, held: list[Any], why: str, *, now: dt.datetime,
+                  calendar: Any) -> list[ReleasedItem]:
+    """Release each of ``held`` (rows as read) by the system, with ``why``, if ``user_id`` still holds it."""
     class NotHeld(Exception):
         pass
 
@@ -351,8 +375,6 @@ def _release_held(db: Any, user_id: int | None, why: str, *, now: dt.datetime, c
 
     out = []
     for item in held:
-        if keep is not None and keep(item):
-            continue
         for attempt in (1, 2):
             try:
                 res = _item_action(db, "release", SYSTEM, item.id,

@@ -144,6 +144,33 @@ def test_refused_changes_leave_the_database_as_it_was(held):
     assert dump(db) == after
 
 
+def test_disabling_again_finishes_a_run_that_stopped_before_giving_the_work_back(held):
+    """The deactivation commits first, then each item is released in its own transaction: a run killed
+    in between leaves a deactivated user holding work, which the next `disable` gives back."""
+    rt, mine, _, _ = held
+    db = rt.db
+    with db.write() as s:  # as a run stopped right after its first transaction leaves it
+        user = s.exec(select(User).where(User.username == "tckh_cv")).one()
+        user.active, user.credential_epoch = False, user.credential_epoch + 1
+    epoch = _user(db, "tckh_cv").credential_epoch
+    change = sv.deactivate_user(db, "tckh_cv", now=at(11, 8))
+    assert [r.item_id for r in change.released] == mine and not change.active
+    assert all(_item(db, i).state == "open" for i in mine)
+    assert _user(db, "tckh_cv").credential_epoch == epoch  # not raised twice
+
+
+def test_moving_again_finishes_a_move_that_stopped_before_giving_the_work_back(held):
+    rt, mine, _, _ = held
+    db = rt.db
+    with db.write() as s:  # the move's first transaction only
+        user = s.exec(select(User).where(User.username == "tckh_cv")).one()
+        user.unit_id = "phong_qldt"
+    change = sv.move_user(db, "tckh_cv", unit="phong_qldt", role="staff", now=at(11, 8))
+    assert [r.item_id for r in change.released] == mine
+    with pytest.raises(ActionError, match="already phong_qldt/staff"):
+        sv.move_user(db, "tckh_cv", unit="phong_qldt", role="staff", now=at(11, 9))
+
+
 QUYTRINH = Path(sys.executable).parent / "quytrinh"
 
 
@@ -176,6 +203,9 @@ def test_the_cli_says_what_it_did_in_vietnamese(held, monkeypatch):
     refused = console(rt.url, "user", "disable", "tckh_cv")
     assert refused.returncode == 1
     assert refused.stderr.strip() == "quytrinh: Không thực hiện được: tài khoản 'tckh_cv' đã ngừng hoạt động từ trước."
+    sheet = console(rt.url, "dossier", "show", lines[2].split("\t")[1].strip()).stdout
+    assert "Hệ thống: Trả lại việc cho đơn vị [appraise] (việc tckh_cv đang giữ) — Trả về đơn vị: tài khoản của" \
+        in " ".join(sheet.split())
     r = run(cli_app, ["user", "list", "--unit", "phong_tckh"])
     assert any(ln.startswith("tckh_cv\t") and ln.endswith("(ngừng hoạt động)") for ln in r.stdout.splitlines())
     r = run(cli_app, ["user", "enable", "tckh_cv"])

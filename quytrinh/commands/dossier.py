@@ -551,7 +551,8 @@ def show_cmd(
         comment = f" — {e.comment}" if e.comment else ""
         if e.action in ("assign", "release") and e.data:  # whom the work went to, or who gave it back
             who = sheet.usernames.get(e.data.get("to" if e.action == "assign" else "from"), "–")
-            to = f" → {who}" if e.action == "assign" else f" ({who} trả lại)"
+            to = (f" → {who}" if e.action == "assign" else  # given back by its holder, or by the system for them
+                  f" (việc {who} đang giữ)" if e.actor == "system" else f" ({who} trả lại)")
         if e.action == "timeliness" and e.data:  # what the timer found
             to = f": {TIMER_FINDINGS.get(e.data.get('to'), 'trở lại trong hạn')}" if e.step_id else (
                 ": hồ sơ quá hạn trả kết quả" if e.data.get("to") == "overdue" else ": hồ sơ trở lại trong hạn")
