@@ -157,3 +157,71 @@ def test_a_search_path_schema_that_does_not_exist_says_to_create_it():
     assert _database_cause(parsed, exc) == (
         "lược đồ (schema) 'quytrinh' mà địa chỉ chọn bằng search_path chưa có; tạo bằng: psql -h db.local -p 5433 "
         "-U postgres -d qt -c 'create schema quytrinh'. ")
+
+
+def test_dossier_receive_uses_the_approved_version_and_never_publishes_the_catalogues_other_text(cli, db_url):
+    """The catalogue's file of 1.001612 is not the approved version the database holds: a reception by the
+    CLI uses the approved one and publishes nothing (before, it published the file as a new draft version,
+    which every later dossier used: an approval bypass)."""
+    from engine import services as sv
+    from engine.definition import Approval, load_catalogue, with_status
+
+    assert cli("publish")[0] == 0
+    defn = load_catalogue([REPO / "procedures_yaml"]).find("1.001612")
+    approved = with_status(defn, "approved", Approval(decision="125/QĐ-UBND", date=dt.date(2026, 3, 2),
+                                                      signer="Chủ tịch"))
+    store = _store(db_url)
+    try:
+        sv.publish_definition(store, approved, now=dt.datetime.now(dt.timezone.utc), by="approval")
+        sv.add_user(store, "motcua", unit="bp_mot_cua", role="staff", now=dt.datetime.now(dt.timezone.utc))
+    finally:
+        store.dispose()
+    code, out, err = cli("dossier", "receive", "1.001612", "--applicant", "Trần Văn Bình", "--as", "motcua")
+    assert code == 0 and "Đã tiếp nhận" in out, out + err
+    store = _store(db_url)
+    try:
+        with store.session() as s:
+            versions = [(v.version, v.status) for v in s.exec(select(DefinitionVersion).where(
+                DefinitionVersion.procedure_code == "1.001612").order_by(DefinitionVersion.version))]
+            from engine.store import Dossier
+
+            pinned = s.exec(select(Dossier)).one().definition_version
+        assert versions == [(1, "draft"), (2, "approved")] and pinned == 2
+    finally:
+        store.dispose()
+
+
+def test_dossier_receive_of_a_procedure_never_published_checks_it_first(cli, db_url, tmp_path, monkeypatch):
+    """Not in the database yet: published from the catalogue if it passes the checks `publish` makes;
+    with lint errors (a step at a unit units.yaml does not have) refused, and nothing published."""
+    root = tmp_path / "catalogue"
+    shutil.copytree(REPO / "procedures_yaml", root)
+    monkeypatch.setenv("QUYTRINH_CATALOGUE_DIR", str(root))
+    path = next((root / "district").glob("1.001612-*.yaml"))
+    text = path.read_text(encoding="utf-8")
+    assert "phong_tckh" in text
+    from engine.store import init_db
+
+    store = init_db(db_url)
+    try:
+        from engine import services as sv
+        from engine.definition import load_units
+
+        sv.seed_organisation(store, load_units(str(root / "units.yaml")))
+        sv.add_user(store, "motcua", unit="bp_mot_cua", role="staff", now=dt.datetime.now(dt.timezone.utc))
+    finally:
+        store.dispose()
+    path.write_text(text.replace("phong_tckh", "phong_giai_the"), encoding="utf-8")
+    code, out, err = cli("dossier", "receive", "1.001612", "--applicant", "Trần Văn Bình", "--as", "motcua")
+    assert code == 1, out + err
+    assert "unknown-unit" in err and "phong_giai_the" in err
+    assert "chưa được đưa vào hệ thống và quy trình trong danh mục còn" in err and "quytrinh publish" in err
+    store = _store(db_url)
+    try:
+        with store.session() as s:
+            assert s.exec(select(DefinitionVersion)).all() == []
+    finally:
+        store.dispose()
+    path.write_text(text, encoding="utf-8")
+    code, out, err = cli("dossier", "receive", "1.001612", "--applicant", "Trần Văn Bình", "--as", "motcua")
+    assert code == 0 and "Đã tiếp nhận" in out, out + err

@@ -23,6 +23,7 @@ import datetime as dt
 import enum
 import os
 import re
+import sys
 from typing import Any, Optional
 
 import typer
@@ -250,13 +251,24 @@ def local(t: dt.datetime | None) -> str:
     return t.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M") if t else "–"
 
 
-def _publish_from_catalogue(store: Any, code: str, now: dt.datetime) -> Any:
-    """Publish the catalogue's current text of ``code`` (a no-op when unchanged); return that definition.
+def _definition_to_receive(store: Any, code: str, now: dt.datetime) -> Any:
+    """The definition a reception of ``code`` uses: the version published in the database.
 
-    ``None`` when the catalogue no longer has ``code`` but it was published before.
+    The catalogue's text is published here only for a procedure the database
+    has never had, and only when it passes the checks ``quytrinh publish``
+    makes (its lint errors are printed and the reception refused). A procedure
+    already published is received on its newest version as it is, whatever the
+    catalogue's file now says: changing it is ``quytrinh publish``'s work,
+    which never replaces a version a leader approved with an unapproved text.
     """
+    from engine import services as sv
+
+    try:
+        return sv.current_definition(store, code)[1]
+    except NotFound:
+        pass
     from engine.definition import default_root, load_catalogue
-    from engine.services import publish_definition
+    from engine.lint import ERROR, Finding, lint
 
     root = default_root()
     named = sorted(root.rglob(f"{code}-*.y*ml")) if root.is_dir() else []
@@ -269,15 +281,17 @@ def _publish_from_catalogue(store: Any, code: str, now: dt.datetime) -> Any:
         bad = [str(p) for p in cat.problems if code in str(p.location)]
         if bad:
             raise QuytrinhError(bad[0])
-        try:
-            from engine.services import current_definition
-
-            current_definition(store, code)
-            return None  # published before (e.g. by the web app); the catalogue no longer has it
-        except NotFound:
-            raise localized(NotFound(f"Không tìm thấy: thủ tục '{code}' không có trong danh mục ({cat.root}) "
-                                     f"và chưa được đưa vào hệ thống.")) from None
-    publish_definition(store, defn, now=now, by="cli")
+        raise localized(NotFound(f"Không tìm thấy: thủ tục '{code}' không có trong danh mục ({cat.root}) "
+                                 f"và chưa được đưa vào hệ thống."))
+    findings = [Finding.from_problem(p) for p in cat.problems] + lint(defn, cat.organisation)
+    own = sorted((f for f in findings if f.severity == ERROR and f.file == defn.where().file),
+                 key=lambda f: (f.line, f.col, f.rule_id))
+    if own:
+        for f in own:
+            print(f, file=sys.stderr)
+        raise localized(QuytrinhError(f"Thủ tục '{code}' chưa được đưa vào hệ thống và quy trình trong danh mục còn "
+                                      f"{len(own)} lỗi; hãy sửa (xem quytrinh validate) rồi chạy quytrinh publish."))
+    sv.publish_definition(store, defn, now=now, by="cli")
     return defn
 
 
@@ -480,9 +494,7 @@ def receive_cmd(
     at = parse_now(now)
     store = open_store()
     actor = actor_of(store, as_user)
-    defn = _publish_from_catalogue(store, code, at)
-    if defn is None:
-        defn = sv.current_definition(store, code)[1]
+    defn = _definition_to_receive(store, code, at)
     commune = check_commune(defn, commune)
     res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel.value,
                      decision=decision.value, comment=comment, contact=contact, commune=commune,
