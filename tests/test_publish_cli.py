@@ -225,3 +225,110 @@ def test_dossier_receive_of_a_procedure_never_published_checks_it_first(cli, db_
     path.write_text(text, encoding="utf-8")
     code, out, err = cli("dossier", "receive", "1.001612", "--applicant", "Trần Văn Bình", "--as", "motcua")
     assert code == 0 and "Đã tiếp nhận" in out, out + err
+
+
+def test_publish_names_the_units_and_roles_units_yaml_no_longer_has_with_their_people_and_work(
+        cli, db_url, tmp_path, monkeypatch):
+    """A district dissolves Phòng LĐ-TB&XH and drops a role: the database keeps both (dossiers name them),
+    and publish says so, with the active members and open work left there."""
+    import re as _re
+
+    from engine import services as sv
+
+    root = tmp_path / "catalogue"
+    shutil.copytree(REPO / "procedures_yaml", root)
+    units = root / "units.yaml"
+    text = units.read_text(encoding="utf-8")
+    with_deputy = text.replace('''  - id: phong_tckh
+    name: "Phòng Tài chính – Kế hoạch"
+    short: "Phòng TC-KH"
+    level: district
+    kind: office
+    roles:
+''', '''  - id: phong_tckh
+    name: "Phòng Tài chính – Kế hoạch"
+    short: "Phòng TC-KH"
+    level: district
+    kind: office
+    roles:
+      deputy: "Phó Trưởng phòng"
+''')
+    assert with_deputy != text
+    units.write_text(with_deputy, encoding="utf-8")
+    assert cli("publish", "--catalogue", str(root))[0] == 0
+    now = dt.datetime.now(dt.timezone.utc)
+    store = _store(db_url)
+    try:
+        sv.add_user(store, "motcua", unit="bp_mot_cua", role="staff", now=now)
+        sv.add_user(store, "ldtb_cv", unit="phong_ldtbxh", role="staff", now=now)
+        sv.add_user(store, "tckh_pp", unit="phong_tckh", role="deputy", now=now)
+        sv.receive(store, sv.get_actor(store, "motcua"), "1.000145", applicant="Trần Văn Bình", now=now)
+    finally:
+        store.dispose()
+    # Dissolved: out of units.yaml, and its procedures out of the catalogue (their new office is another matter).
+    gone = _re.search(r"  - id: phong_ldtbxh\n(?:    .*\n|      .*\n)+", with_deputy)
+    units.write_text(with_deputy.replace(gone.group(0), "").replace('      deputy: "Phó Trưởng phòng"\n', ""),
+                     encoding="utf-8")
+    for path in (root / "district").glob("*.yaml"):
+        if "phong_ldtbxh" in path.read_text(encoding="utf-8"):
+            path.unlink()
+    code, out, err = cli("publish", "--catalogue", str(root))
+    assert code == 0, out + err
+    said = " ".join(out.split())
+    assert ("Cảnh báo: đơn vị phong_ldtbxh (Phòng LĐ-TB&XH) không còn trong units.yaml nhưng còn 1 cán bộ đang "
+            "hoạt động và 1 công việc đang mở") in said
+    assert "quytrinh tasks --unit phong_ldtbxh" in said
+    assert ("Cảnh báo: tckh_pp có vai trò 'deputy' mà đơn vị phong_tckh không còn trong units.yaml; chuyển vai trò "
+            "bằng: quytrinh user move tckh_pp --unit phong_tckh --role VAI_TRÒ.") in said
+
+
+def test_publish_warns_when_a_kept_approved_version_sends_work_to_a_unit_units_yaml_no_longer_has(
+        cli, db_url, tmp_path):
+    from engine import services as sv
+    from engine.definition import Approval, load_catalogue, with_status
+
+    assert cli("publish")[0] == 0
+    defn = load_catalogue([REPO / "procedures_yaml"]).find("1.001612")
+    approved = with_status(defn, "approved", Approval(decision="125/QĐ-UBND", date=dt.date(2026, 3, 2),
+                                                      signer="Chủ tịch"))
+    store = _store(db_url)
+    try:
+        sv.publish_definition(store, approved, now=dt.datetime.now(dt.timezone.utc), by="approval")
+    finally:
+        store.dispose()
+    root = tmp_path / "catalogue"  # the finance office renamed everywhere: phong_tckh -> phong_tc
+    shutil.copytree(REPO / "procedures_yaml", root)
+    for path in root.rglob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        if "phong_tckh" in text:
+            path.write_text(text.replace("phong_tckh", "phong_tc"), encoding="utf-8")
+    code, out, err = cli("publish", "--catalogue", str(root))
+    assert code == 0, out + err
+    said = " ".join(out.split())
+    assert "1.001612 (phiên bản 2)" in said
+    assert ("Cảnh báo: 1.001612 (phiên bản 2, đã duyệt) giao việc cho đơn vị không còn trong units.yaml: "
+            "phong_tckh; hồ sơ mới vẫn đến các đơn vị này") in said
+    assert "Đơn vị phong_tckh (Phòng TC-KH) không còn trong units.yaml; không còn cán bộ hay công việc ở đó" in said
+
+
+def test_user_add_and_move_refuse_a_unit_or_role_units_yaml_no_longer_has(cli, db_url, tmp_path, monkeypatch):
+    assert cli("publish")[0] == 0
+    assert cli("user", "add", "cv", "--unit", "phong_tckh", "--role", "staff")[0] == 0
+    root = tmp_path / "catalogue"
+    shutil.copytree(REPO / "procedures_yaml", root)
+    units = root / "units.yaml"
+    units.write_text(units.read_text(encoding="utf-8").replace("  - id: phong_ldtbxh", "  - id: phong_xa_hoi"),
+                     encoding="utf-8")
+    monkeypatch.setenv("QUYTRINH_CATALOGUE_DIR", str(root))
+    store = _store(db_url)
+    before = [u.id for u in store.session().exec(select(UnitRow)).all()]
+    store.dispose()
+    assert "phong_ldtbxh" in before
+    for args in (("user", "add", "cv2", "--unit", "phong_ldtbxh", "--role", "staff"),
+                 ("user", "move", "cv", "--unit", "phong_ldtbxh", "--role", "staff")):
+        code, out, err = cli(*args)
+        assert code == 1 and "đơn vị 'phong_ldtbxh' không còn trong" in err and "units.yaml" in err, out + err
+    code, out, err = cli("user", "move", "cv", "--unit", "phong_tckh", "--role", "deputy")
+    assert code == 1 and "đơn vị 'phong_tckh' không có vai trò 'deputy'" in err, out + err
+    code, out, err = cli("user", "move", "cv", "--unit", "phong_xa_hoi", "--role", "staff")
+    assert code == 0 and "Đã chuyển cv" in out, out + err

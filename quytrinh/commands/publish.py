@@ -63,6 +63,12 @@ class Published:
     updated: list[str] = field(default_factory=list)     # a new version of a procedure published before
     unchanged: list[str] = field(default_factory=list)   # the database's newest version has the same text
     kept: list[tuple[str, int]] = field(default_factory=list)  # (code, version): approved there, not replaced
+    #: (code, version, unit ids): a kept approved version whose steps name units units.yaml no longer has
+    kept_gone: list[tuple[str, int, list[str]]] = field(default_factory=list)
+    #: (unit id, name, active members, open work items): in the database, no longer in units.yaml
+    gone_units: list[tuple[str, str, int, int]] = field(default_factory=list)
+    #: (username, unit id, role): active users whose role their unit no longer has in units.yaml
+    gone_roles: list[tuple[str, str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """What was done, in Vietnamese, one line each."""
@@ -77,6 +83,20 @@ class Published:
                        f"trong danh mục khác bản đã duyệt và chưa được duyệt): "
                        f"{_some([f'{c} (phiên bản {v})' for c, v in self.kept])}; muốn thay thì sửa, trình và "
                        f"duyệt trong ứng dụng web (Soạn thảo quy trình).")
+        for code, version, units in self.kept_gone:
+            out.append(f"  Cảnh báo: {code} (phiên bản {version}, đã duyệt) giao việc cho đơn vị không còn trong "
+                       f"units.yaml: {', '.join(units)}; hồ sơ mới vẫn đến các đơn vị này cho đến khi quy trình "
+                       f"được sửa, trình và duyệt lại.")
+        for unit, name, members, items in self.gone_units:
+            out.append(f"Cảnh báo: đơn vị {unit} ({name}) không còn trong units.yaml nhưng còn {members} cán bộ đang "
+                       f"hoạt động và {items} công việc đang mở; giữ đơn vị trong units.yaml đến khi các hồ sơ "
+                       f"đang giải quyết ở đó xong (quytrinh tasks --unit {unit}), rồi chuyển cán bộ bằng "
+                       f"quytrinh user move." if members or items else
+                       f"Đơn vị {unit} ({name}) không còn trong units.yaml; không còn cán bộ hay công việc ở đó "
+                       f"(các hồ sơ cũ vẫn ghi tên đơn vị này).")
+        for username, unit, role in self.gone_roles:
+            out.append(f"Cảnh báo: {username} có vai trò '{role}' mà đơn vị {unit} không còn trong units.yaml; "
+                       f"chuyển vai trò bằng: quytrinh user move {username} --unit {unit} --role VAI_TRÒ.")
         return out
 
 
@@ -118,6 +138,11 @@ def publish_catalogue(db: Any, catalogue: Any, *, now: dt.datetime, by: str) -> 
         if before is not None and before.status == "approved" and defn.status != "approved":
             if _content_hash(defn) != before.content_hash:
                 done.kept.append((defn.key, before.version))
+                if catalogue.organisation is not None:
+                    known = catalogue.organisation.units
+                    gone = sorted({st.unit for st in sv.definition_of(before).steps if st.unit and st.unit not in known})
+                    if gone:
+                        done.kept_gone.append((defn.key, before.version, gone))
                 continue
         row = sv.publish_definition(store, defn, now=now, by=by)
         if before is None:
@@ -126,7 +151,34 @@ def publish_catalogue(db: Any, catalogue: Any, *, now: dt.datetime, by: str) -> 
             done.updated.append(defn.key)
         else:
             done.unchanged.append(defn.key)
+    if catalogue.organisation is not None:
+        _organisation_left_behind(store, catalogue.organisation, done)
     return done
+
+
+def _organisation_left_behind(store: Any, organisation: Any, done: Published) -> None:
+    """What the database holds that units.yaml no longer has: units (with their active members and open work)
+    and the roles active users hold (``done.gone_units``, ``done.gone_roles``). Seeding only adds and updates."""
+    import sqlalchemy as sa
+    from sqlmodel import select
+
+    from engine.store import OPEN_ITEM_STATES, UnitRow, User, WorkItem
+
+    units = organisation.units
+    with store.session() as s:
+        rows = s.exec(select(UnitRow).order_by(UnitRow.id)).all()
+        members: dict[str, int] = dict(s.exec(select(User.unit_id, sa.func.count()).where(
+            User.active == True).group_by(User.unit_id)).all())  # type: ignore[arg-type]  # noqa: E712
+        open_items: dict[str, int] = dict(s.exec(select(WorkItem.unit_id, sa.func.count()).where(
+            WorkItem.state.in_(OPEN_ITEM_STATES)).group_by(WorkItem.unit_id)).all())  # type: ignore[attr-defined,arg-type]
+        for row in rows:
+            if row.id not in units:
+                done.gone_units.append((row.id, row.short or row.name, members.get(row.id, 0),
+                                        open_items.get(row.id, 0)))
+        for u in s.exec(select(User).where(User.active == True).order_by(User.username)).all():  # noqa: E712
+            unit = units.get(u.unit_id)
+            if unit is not None and u.role not in unit.roles:
+                done.gone_roles.append((u.username, u.unit_id, u.role))
 
 
 def publish(
