@@ -7,6 +7,7 @@ import datetime as dt
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -44,6 +45,25 @@ def _store(db_url: str) -> Store:
     return Store(db_url)
 
 
+def _approve_1001612(db_url: str, *, also: Any = None) -> Any:
+    """Publish the catalogue's 1.001612 again as a leader-approved version (what the web app's approval
+    stores); ``also(store)`` runs on the same store. The version row."""
+    from engine import services as sv
+    from engine.definition import Approval, load_catalogue, with_status
+
+    defn = load_catalogue([REPO / "procedures_yaml"]).find("1.001612")
+    approved = with_status(defn, "approved", Approval(decision="125/QĐ-UBND", date=dt.date(2026, 3, 2),
+                                                      signer="Chủ tịch"))
+    store = _store(db_url)
+    try:
+        row = sv.publish_definition(store, approved, now=dt.datetime.now(dt.timezone.utc), by="approval")
+        if also is not None:
+            also(store)
+        return row
+    finally:
+        store.dispose()
+
+
 def test_publish_puts_units_and_every_procedure_in_and_no_account_and_says_so_again(cli, db_url):
     code, out, err = cli("publish")
     assert code == 0, out + err
@@ -72,19 +92,10 @@ def test_publish_puts_units_and_every_procedure_in_and_no_account_and_says_so_ag
 
 def test_publish_keeps_a_version_a_leader_approved_and_names_it(cli, db_url, tmp_path):
     from engine import services as sv
-    from engine.definition import Approval, load_catalogue, with_status
 
     assert cli("publish")[0] == 0
-    catalogue = load_catalogue([REPO / "procedures_yaml"])
-    defn = catalogue.find("1.001612")
-    approved = with_status(defn, "approved", Approval(decision="125/QĐ-UBND", date=dt.date(2026, 3, 2),
-                                                      signer="Chủ tịch"))
-    store = _store(db_url)
-    try:
-        row = sv.publish_definition(store, approved, now=dt.datetime.now(dt.timezone.utc), by="approval")
-        assert (row.version, row.status) == (2, "approved")
-    finally:
-        store.dispose()
+    row = _approve_1001612(db_url)
+    assert (row.version, row.status) == (2, "approved")
     code, out, err = cli("publish")
     assert code == 0, out + err
     assert "Quy trình: 0 đưa vào lần đầu, 0 có phiên bản mới, 90 không đổi" in out
@@ -164,18 +175,10 @@ def test_dossier_receive_uses_the_approved_version_and_never_publishes_the_catal
     CLI uses the approved one and publishes nothing (before, it published the file as a new draft version,
     which every later dossier used: an approval bypass)."""
     from engine import services as sv
-    from engine.definition import Approval, load_catalogue, with_status
 
     assert cli("publish")[0] == 0
-    defn = load_catalogue([REPO / "procedures_yaml"]).find("1.001612")
-    approved = with_status(defn, "approved", Approval(decision="125/QĐ-UBND", date=dt.date(2026, 3, 2),
-                                                      signer="Chủ tịch"))
-    store = _store(db_url)
-    try:
-        sv.publish_definition(store, approved, now=dt.datetime.now(dt.timezone.utc), by="approval")
-        sv.add_user(store, "motcua", unit="bp_mot_cua", role="staff", now=dt.datetime.now(dt.timezone.utc))
-    finally:
-        store.dispose()
+    _approve_1001612(db_url, also=lambda store: sv.add_user(store, "motcua", unit="bp_mot_cua", role="staff",
+                                                             now=dt.datetime.now(dt.timezone.utc)))
     code, out, err = cli("dossier", "receive", "1.001612", "--applicant", "Trần Văn Bình", "--as", "motcua")
     assert code == 0 and "Đã tiếp nhận" in out, out + err
     store = _store(db_url)
@@ -284,18 +287,8 @@ def test_publish_names_the_units_and_roles_units_yaml_no_longer_has_with_their_p
 
 def test_publish_warns_when_a_kept_approved_version_sends_work_to_a_unit_units_yaml_no_longer_has(
         cli, db_url, tmp_path):
-    from engine import services as sv
-    from engine.definition import Approval, load_catalogue, with_status
-
     assert cli("publish")[0] == 0
-    defn = load_catalogue([REPO / "procedures_yaml"]).find("1.001612")
-    approved = with_status(defn, "approved", Approval(decision="125/QĐ-UBND", date=dt.date(2026, 3, 2),
-                                                      signer="Chủ tịch"))
-    store = _store(db_url)
-    try:
-        sv.publish_definition(store, approved, now=dt.datetime.now(dt.timezone.utc), by="approval")
-    finally:
-        store.dispose()
+    _approve_1001612(db_url)
     root = tmp_path / "catalogue"  # the finance office renamed everywhere: phong_tckh -> phong_tc
     shutil.copytree(REPO / "procedures_yaml", root)
     for path in root.rglob("*.yaml"):

@@ -46,8 +46,9 @@ def _ask_password() -> str:
         typer.echo("Hai lần nhập không khớp; hãy nhập lại.", err=True)
 
 
-def _in_units_yaml(unit: str, role: str) -> None:
-    """Refuse a unit or role that units.yaml no longer has (the database keeps them: old dossiers name them)."""
+def _in_units_yaml(store: Any, unit: str) -> None:
+    """Refuse a unit that units.yaml no longer has (the database keeps it: old dossiers name it). Its roles
+    need no check here: opening the store wrote units.yaml's roles of every unit it has into the database."""
     from engine.calendar import catalogue_dir
     from engine.definition import load_units
 
@@ -55,13 +56,10 @@ def _in_units_yaml(unit: str, role: str) -> None:
     if not path.is_file():
         return
     units = load_units(str(path)).units
-    if unit in units and role not in units[unit].roles:
-        raise localized(ActionError(f"Không thực hiện được: đơn vị '{unit}' không có vai trò '{role}' trong "
-                                    f"{path}; các vai trò của đơn vị: {', '.join(sorted(units[unit].roles))}."))
     if unit not in units:
         from engine.store import UnitRow
 
-        with open_store().session() as s:
+        with store.session() as s:
             kept = s.get(UnitRow, unit) is not None
         if kept:
             raise localized(ActionError(f"Không thực hiện được: đơn vị '{unit}' không còn trong {path} (cơ sở dữ "
@@ -92,7 +90,7 @@ def add_cmd(
     from engine.services import add_user
 
     store = open_store()
-    _in_units_yaml(unit, role)
+    _in_units_yaml(store, unit)
     if password and _existing_user(store, username) is not None:  # say it before asking for a password
         raise localized(ActionError(f"Không thực hiện được: đã có người dùng '{username}'; đặt mật khẩu cho "
                                     f"người đó bằng: quytrinh user password {username}"))
@@ -200,8 +198,9 @@ def move_cmd(
     không thuộc đơn vị, vai trò mới được trả về đơn vị cũ."""
     from engine.services import move_user
 
-    _in_units_yaml(unit, role)
-    change = move_user(open_store(), username, unit=unit, role=role, now=dt.datetime.now(dt.timezone.utc))
+    store = open_store()
+    _in_units_yaml(store, unit)
+    change = move_user(store, username, unit=unit, role=role, now=dt.datetime.now(dt.timezone.utc))
     typer.echo(f"Đã chuyển {change.username} ({change.full_name}) sang {change.unit}/{change.role}.")
     _say_released(change, " của đơn vị, vai trò cũ")
 
