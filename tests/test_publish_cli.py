@@ -314,8 +314,11 @@ def test_user_add_and_move_refuse_a_unit_or_role_units_yaml_no_longer_has(cli, d
                      encoding="utf-8")
     monkeypatch.setenv("QUYTRINH_CATALOGUE_DIR", str(root))
     store = _store(db_url)
-    before = [u.id for u in store.session().exec(select(UnitRow)).all()]
-    store.dispose()
+    try:
+        with store.session() as s:
+            before = [u.id for u in s.exec(select(UnitRow)).all()]
+    finally:
+        store.dispose()
     assert "phong_ldtbxh" in before
     for args in (("user", "add", "cv2", "--unit", "phong_ldtbxh", "--role", "staff"),
                  ("user", "move", "cv", "--unit", "phong_ldtbxh", "--role", "staff")):
