@@ -382,3 +382,15 @@ def test_an_unknown_level_is_one_error_not_one_per_step(units):
     wrong_unit = text.replace("level: ward  # <-", "level: district")  # its units are commune-level
     ids = [f.rule_id for f in lint(load_str(wrong_unit), units)]
     assert "unknown-level" not in ids and "unit-level" in ids  # a known level still checks its units' level
+
+
+def test_an_unknown_unit_is_suggested_only_a_close_id_not_one_that_merely_shares_its_prefix():
+    from engine.lint import _unit_suggestion
+
+    known = ["bp_mot_cua", "phong_tckh", "phong_qldt", "phong_noi_vu", "xa_van_hoa_xa_hoi", "van_phong"]
+    assert _unit_suggestion("phong_tckhh", known) == " (có phải là 'phong_tckh' không?)"
+    assert _unit_suggestion("phong_tkch", known) == " (có phải là 'phong_tckh' không?)"  # transposed
+    assert _unit_suggestion("bp_motcua", known) == " (có phải là 'bp_mot_cua' không?)"
+    # A dissolved office: 'phong_qldt' (urban management) only shares 'phong_' and three letters with it.
+    assert _unit_suggestion("phong_ldtbxh", known) == ""
+    assert _unit_suggestion("phong_xa_hoi", known) == ""
