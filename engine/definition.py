@@ -14,6 +14,7 @@ import datetime as dt
 import difflib
 import os
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Iterable, Mapping
 
 from engine import calendar as _calendar
 from engine.errors import CalendarError, DefinitionError, Location, Problem
-from engine.yamlsrc import LMap, LSeq, load_file
+from engine.yamlsrc import LMap, LSeq, load_file, load_stored
 
 MINUTES_PER_DAY = 480  # a working day is 8 working hours
 
@@ -971,6 +972,32 @@ def load_definition(path: str | os.PathLike, templates: Mapping[str, Template] |
 
 
 # --------------------------------------------------------------------------- writing
+
+
+#: Published versions read back: (version id, content hash) -> definition (see :func:`stored_definition`).
+STORED_DEFINITIONS: dict[tuple[int, str], Definition] = {}
+STORED_LOCK = threading.Lock()
+
+
+def stored_definition(row: Any) -> Definition:
+    """The :class:`Definition` a published version row holds (``engine.store.DefinitionVersion``), parsed
+    once per process and content (:data:`STORED_DEFINITIONS`).
+
+    Its stored text is read with :func:`engine.yamlsrc.load_stored` (libyaml; the values :func:`load_text`
+    gives). A procedure without a national code keeps the slug it was published under as its key.
+    """
+    key = (row.id or 0, row.content_hash)
+    with STORED_LOCK:
+        cached = STORED_DEFINITIONS.get(key)
+    if cached is not None:
+        return cached
+    name = f"<{row.procedure_code} v{row.version}>"
+    defn = definition_from_data(load_stored(row.content, name), name)
+    if not defn.code:  # its key is what it was published under, not the stem of "<slug vN>"
+        defn = replace(defn, slug=row.procedure_code)
+    with STORED_LOCK:
+        STORED_DEFINITIONS[key] = defn
+    return defn
 
 
 def definition_to_data(defn: Definition) -> dict[str, Any]:

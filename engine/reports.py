@@ -20,7 +20,6 @@ import datetime as dt
 import html
 import io
 import statistics
-import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -33,11 +32,10 @@ from sqlmodel import select
 
 from engine import sla
 from engine.calendar import LOCAL_TZ, WorkCalendar
-from engine.definition import Definition, definition_from_data, find_commune
+from engine.definition import Definition, find_commune, stored_definition
 from engine.errors import QuytrinhError
 from engine.machine import CHANNEL_LABELS
 from engine.store import Apology, DefinitionVersion, Dossier, Store, UnitRow, WorkItem, as_store
-from engine.yamlsrc import load_stored
 
 __all__ = [
     "DIMENSIONS",
@@ -425,27 +423,14 @@ def _commune_group(commune: str, level: str, known: Sequence[str]) -> tuple[str,
     return f"({level})", NO_COMMUNE_LABEL.format(level=LEVEL_LABELS.get(level, f"Cấp {level}"))
 
 
-#: (definition version id, content hash) -> (field, lead unit) of that version, for grouping by field or unit.
-_FACTS: dict[tuple[int, str], tuple[str, str | None]] = {}
-_FACTS_LOCK = threading.Lock()
-
-
 def _version_facts(v: DefinitionVersion) -> tuple[str, str | None]:
-    """The field and the lead unit (:func:`lead_unit`) of a published version, parsed once per process.
+    """The field and the lead unit (:func:`lead_unit`) of a published version.
 
-    The stored text is read with :func:`engine.yamlsrc.load_stored` (libyaml; the same definition as
-    :func:`engine.services.definition_of` reads) and only the two facts are kept.
+    Read with :func:`engine.definition.stored_definition` (parsed once per process, the cache the services'
+    ``definition_of`` uses), without importing the services: a report from the CLI need not load them.
     """
-    key = (v.id or 0, v.content_hash)
-    with _FACTS_LOCK:
-        facts = _FACTS.get(key)
-    if facts is None:
-        name = f"<{v.procedure_code} v{v.version}>"
-        defn = definition_from_data(load_stored(v.content, name), name)
-        facts = (defn.field, lead_unit(defn))
-        with _FACTS_LOCK:
-            _FACTS[key] = facts
-    return facts
+    defn = stored_definition(v)
+    return defn.field, lead_unit(defn)
 
 
 def _group_keys(store: Store, by: str, definition_ids: set[int]) -> dict[int, tuple[str, str]]:

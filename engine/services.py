@@ -28,9 +28,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-import threading
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 import sqlalchemy as sa
@@ -40,7 +39,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from engine import machine, rawdb, sla
-from engine.definition import Definition, Organisation, definition_from_data, definition_to_data, dump_yaml
+from engine.definition import (
+    STORED_DEFINITIONS,
+    STORED_LOCK,
+    Definition,
+    Organisation,
+    definition_to_data,
+    dump_yaml,
+    stored_definition,
+)
 from engine.errors import (
     ActionError,
     DuplicateRequest,
@@ -73,7 +80,6 @@ from engine.store import (
     json_value,
     utc,
 )
-from engine.yamlsrc import load_stored
 
 SYSTEM_USERNAME = "system"
 
@@ -394,8 +400,8 @@ def _release_each(db: Any, user_id: int | None, held: list[Any], why: str, *, no
 
 # --------------------------------------------------------------------------- definitions
 
-_DEF_CACHE: dict[tuple[int, str], Definition] = {}
-_DEF_LOCK = threading.Lock()
+#: The cache of :func:`definition_of` (shared with the reports: one parse per version per process).
+_DEF_CACHE, _DEF_LOCK = STORED_DEFINITIONS, STORED_LOCK
 
 
 def _content_of(defn: Definition) -> str:
@@ -434,19 +440,8 @@ def _latest_version(s: Session, code: str) -> DefinitionVersion | None:
 
 
 def definition_of(row: DefinitionVersion) -> Definition:
-    """The :class:`Definition` stored in a version row (cached)."""
-    key = (row.id or 0, row.content_hash)
-    with _DEF_LOCK:
-        cached = _DEF_CACHE.get(key)
-    if cached is not None:
-        return cached
-    name = f"<{row.procedure_code} v{row.version}>"
-    defn = definition_from_data(load_stored(row.content, name), name)  # stored text: libyaml, same values
-    if not defn.code:  # its key is what it was published under, not the stem of "<slug vN>"
-        defn = replace(defn, slug=row.procedure_code)
-    with _DEF_LOCK:
-        _DEF_CACHE[key] = defn
-    return defn
+    """The :class:`Definition` stored in a version row (cached: :func:`engine.definition.stored_definition`)."""
+    return stored_definition(row)
 
 
 def current_definition(db: Any, code: str) -> tuple[DefinitionVersion, Definition]:

@@ -82,6 +82,7 @@ def test_text_libyaml_or_the_bounds_refuse_is_refused_as_load_text_refuses_it(te
 def test_report_groups_as_the_definitions_say_without_parsing_them_through_the_services(runtime, monkeypatch):
     import engine.services as sv
     from engine import reports
+    from engine.definition import STORED_DEFINITIONS
     from engine.store import DefinitionVersion
     from quytrinh.cli import app
 
@@ -97,7 +98,7 @@ def test_report_groups_as_the_definitions_say_without_parsing_them_through_the_s
     monkeypatch.setenv("QUYTRINH_DATABASE_URL", runtime.url)
     monkeypatch.chdir(REPO)
     sv.receive(runtime.db, runtime.actor("motcua"), "1.001612", applicant="Trần Văn Bình", now=runtime.now)
-    reports._FACTS.clear()
+    STORED_DEFINITIONS.clear()  # read afresh, by the report alone
 
     def refused(row):
         raise AssertionError("the report parsed a definition through the services")
