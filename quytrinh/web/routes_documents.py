@@ -192,8 +192,15 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
     start, end, error, wrong = _period(date_from, date_to, today)
     if error and fmt == "docx":
         raise HTTPException(422, error)
-    if unit is None and not user.has("one_stop", "leader", "reform", "admin"):
-        unit = user.unit_id  # a unit head sees the dossiers of their unit
+    if not user.has("one_stop", "leader", "reform", "admin"):
+        # A unit head sees the dossiers of their own unit only (the ledger names applicants), as the
+        # dossier pages do; another unit asked for in the address is not shown.
+        if unit and unit != user.unit_id:
+            if fmt == "docx":
+                raise HTTPException(403, "Trưởng đơn vị chỉ xem sổ theo dõi hồ sơ của đơn vị mình.")
+            error = ((error + " ") if error else "") + (
+                "Trưởng đơn vị chỉ xem sổ theo dõi hồ sơ của đơn vị mình: dưới đây là sổ của đơn vị mình.")
+        unit = user.unit_id
     store, now = store_of(request), now_of(request)
     period = dict(date_from=start, date_to=end, unit=unit or None, now=now)
     filename = f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}"

@@ -181,6 +181,25 @@ def test_the_page_links_keep_the_period_and_the_unit(web, client_for, march):
     assert 'id="print-button"' in _bar(page.text)
 
 
+def test_a_unit_head_sees_only_the_ledger_of_their_own_unit(web, client_for, march):
+    """The ledger names applicants: a head who asks for another unit, or for every unit (``unit=``),
+    is shown their own unit's dossiers, the bar saying so; the Word file of another unit is refused."""
+    head = client_for("qldt_head")
+    own = [code for _, code in _rows(head.get(URL).text)]
+    assert own == [march[2], march[6]]
+    for other in ("&unit=phong_tckh", "&unit=", "&unit=phong_tckh&page=all"):
+        page = head.get(URL + other)
+        assert page.status_code == 200
+        assert [code for _, code in _rows(page.text)] == own, other
+        said = "Trưởng đơn vị chỉ xem sổ theo dõi hồ sơ của đơn vị mình" in html.unescape(_bar(page.text))
+        assert said == (other != "&unit="), other
+    word = head.get(URL + "&unit=phong_tckh&format=docx")
+    assert word.status_code == 403
+    assert _docx_rows(head.get(URL + "&format=docx").content) == [(4, march[2]), (8, march[6])]
+    # the one-stop unit keeps the book of every unit
+    assert len(_rows(client_for("motcua").get(URL + "&unit=&page=all").text)) == 8
+
+
 def test_the_print_view_and_the_word_file_hold_the_whole_period(web, client_for, march):
     c = client_for("motcua")
     bar = _bar(c.get(URL + "&page=2").text)
