@@ -1569,9 +1569,20 @@ DIAGRAM_CAPTION_MM = 10
 #: Room (mm) kept under the last diagram for the end mark "./." (a 14 pt line).
 END_MARK_MM = 10
 
-#: The largest enlargement of a diagram: a small process would otherwise print its 11 pt text at 20 pt and
-#: more, and Word's 96 dpi PNG would blur (no diagram of the catalogue is enlarged: the largest scale is 0,83).
+#: The largest enlargement of a diagram: a small process (or a page of a split one holding few steps) would
+#: otherwise print its 11 pt text at 20 pt and more, and Word's 96 dpi PNG would blur.
 DIAGRAM_MAX_SCALE = 1.5
+
+#: The size (pt) of a step's name in a drawn diagram (``engine.render``: the nodes' fontsize); its
+#: responsible role and working time are 10 pt, the routes' labels 9 pt.
+STEP_TEXT_PT = 11.0
+#: The smallest size (pt) a step's name may print at in the annex. A diagram that would print it smaller on
+#: one page is split over several (:func:`diagram_pages`). 7 pt: the 91 procedures of the catalogue printed
+#: their step names at 3,7–9,1 pt on one page, and under about 7 pt a leader reading the paper cannot make
+#: out the stacked Vietnamese diacritics ("ệ", "ở"); DejaVu Sans has a large x-height (0,55 em against
+#: Times New Roman's 0,45), so 7 pt reads as about 8,5 pt of the decision's own face. The 10 pt lines
+#: (role and working time) then print at 6,4 pt or more, the 9 pt route labels at 5,7 pt or more.
+MIN_PRINTED_PT = 7.0
 
 
 def diagram_fit(width_pt: float, height_pt: float, reserve_mm: float = 0) -> tuple[Paper, float]:
@@ -1592,6 +1603,12 @@ def diagram_fit(width_pt: float, height_pt: float, reserve_mm: float = 0) -> tup
     return best[1], best[0]
 
 
+def fitted_text_pt(width_pt: float, height_pt: float, reserve_mm: float = 0) -> float:
+    """The size (pt) a step's name prints at when a diagram of this natural size (points) is fitted to an
+    annex page by :func:`diagram_fit`."""
+    return STEP_TEXT_PT * diagram_fit(width_pt, height_pt, reserve_mm)[1]
+
+
 def _svg_size(data: bytes) -> tuple[float, float]:
     m = re.search(rb'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"', data, re.S)
     if not m:
@@ -1599,36 +1616,201 @@ def _svg_size(data: bytes) -> tuple[float, float]:
     return float(m.group(1)), float(m.group(2))
 
 
-class _Diagrams:
+def _halves(ids: Sequence[str]) -> list[tuple[str, ...]]:
+    cut = (len(ids) + 1) // 2
+    return [tuple(ids[:cut]), tuple(ids[cut:])]
+
+
+def diagram_pages(defn: Definition, size_of: Callable[[list[Any]], list[tuple[float, float]]],
+                  reserve_mm: float = 0) -> list[Any]:
+    """The pages of a procedure's diagram in the annex: ``[None]`` (the whole, on one page) when its step
+    names print at :data:`MIN_PRINTED_PT` or more, else one :class:`engine.render.DiagramPart` per page.
+
+    Split, the process is cut into consecutive parts along the main path to the result (the table's
+    "Bước 1 … n"): each page holds some of its steps, with the steps run alongside them ("Song song") and
+    the other steps entered from them (supplementation, refusal, financial obligations…; :func:`_blocks`).
+    First into 2 parts of about as many steps, then 3, … until every page prints its step names at
+    :data:`MIN_PRINTED_PT` or more (a page holding one main step and still too large is cut in two); then
+    two neighbouring pages are put back together wherever the two fit on one. A route between pages is
+    drawn on both, to an off-page connector naming the step and where it is ("↪ Bước 7 · trang 2/3"), so
+    every step is on one page and every route on each page holding one of its ends.
+
+    ``size_of`` draws pages (a list of ``DiagramPart``, or ``[None]`` for the whole) and gives their natural
+    sizes in points; ``reserve_mm``: room kept under the last page (the end mark)."""
+    from engine.render import DiagramPart
+
+    def fits(size: tuple[float, float], last: bool) -> bool:
+        return fitted_text_pt(*size, reserve_mm=reserve_mm if last else 0) >= MIN_PRINTED_PT - 1e-9
+
+    [whole] = size_of([None])
+    if fits(whole, True) or len(defn.steps) < 2:
+        return [None]
+    blocks = _blocks(defn)
+    numbers = {st.id: f"Bước {i}" for i, st in enumerate(annex_plan(defn).main, 1)}
+
+    def parts_of(groups: Sequence[tuple[str, ...]]) -> list[Any]:
+        n = len(groups)
+        page_of = {sid: j for j, group in enumerate(groups, 1) for sid in group}
+        return [DiagramPart(group, tuple((st.id, " · ".join(x for x in (numbers.get(st.id),
+                                                                        f"trang {page_of[st.id]}/{n}") if x))
+                                         for st in defn.steps if page_of[st.id] != j))
+                for j, group in enumerate(groups, 1)]
+
+    def check(groups: Sequence[tuple[str, ...]]) -> list[bool]:
+        return [fits(size, j == len(groups)) for j, size in enumerate(size_of(parts_of(groups)), 1)]
+
+    k = 2
+    groups = [tuple(g) for g in _chunks(blocks, k)]
+    while True:
+        ok = check(groups)
+        if all(ok):
+            break
+        if k < len(blocks):  # one more page: the process cut again into runs of about as many steps
+            k += 1
+            groups = [tuple(g) for g in _chunks(blocks, k)]
+            continue
+        # As many pages as steps of the main path: a page still too large is cut in two.
+        again = [h for group, good in zip(groups, ok) for h in ([group] if good or len(group) < 2 else _halves(group))]
+        if len(again) == len(groups):
+            return parts_of(groups)  # the best there is (a single step too large for a page)
+        groups = again
+    j = 0
+    while j + 1 < len(groups) and len(groups) > 2:  # put neighbours back together where they fit on one page
+        # (not the last two: the whole did not fit)
+        merged = groups[:j] + [groups[j] + groups[j + 1]] + groups[j + 2:]
+        if all(check(merged)):
+            groups = merged
+        else:
+            j += 1
+    return parts_of(groups)
+
+
+def _blocks(defn: Definition) -> list[list[str]]:
+    """The steps in the order the pages of a split diagram take them: per step of the main path (the
+    table's "Bước n"), itself, the steps run alongside it and the other steps entered from it (a case's
+    step entered from several main steps goes with the first; one that follows another step of its case,
+    with that one); steps the plan does not place come last."""
+    plan = annex_plan(defn)
+    blocks = [[st.id] + [o.id for o, _ in plan.parallel.get(st.id, [])] for st in plan.main]
+    tail: list[str] = []
+    for _, members in plan.cases:
+        where: list[str] | None = None
+        for st, after in members:
+            if after and blocks:
+                where = blocks[min(after) - 1]
+            (where if where is not None else tail).append(st.id)
+    placed = {sid for block in blocks for sid in block} | set(tail)
+    tail += [st.id for st in defn.steps if st.id not in placed]
+    return [b for b in blocks + [tail] if b]
+
+
+def _chunks(blocks: list[list[str]], k: int) -> list[list[str]]:
+    """``blocks`` cut into ``k`` runs of about as many steps each (a block is never cut)."""
+    total = sum(len(b) for b in blocks)
+    out: list[list[str]] = [[]]
+    done = 0
+    for b in blocks:
+        if out[-1] and len(out) < k and done + len(b) / 2 > total * len(out) / k:
+            out.append([])
+        out[-1] += b
+        done += len(b)
+    return out
+
+
+@dataclass
+class PrintedDiagram:
+    """How one diagram page of the annex prints (:func:`printed_diagrams`): its caption, paper, printed size
+    (mm), the room its page gives it (mm) and the size its step names print at (pt)."""
+
+    caption: str
+    paper: Paper
+    width_mm: float
+    height_mm: float
+    room_mm: tuple[float, float]
+    text_pt: float
+
+    @property
+    def fits(self) -> bool:
+        return self.width_mm <= self.room_mm[0] + 0.01 and self.height_mm <= self.room_mm[1] + 0.01
+
+
+def printed_diagrams(doc: "Doc") -> list[PrintedDiagram]:
+    """Measure, as laid out, every diagram of a document (the draft decision's annex): the paper of the
+    section it is on, its caption (the paragraph before it), the width the document gives it, its height at
+    that width (the drawn SVG's aspect) and the room left on its page (the text area less the caption and,
+    after the last one, the end mark). ``text_pt`` = :data:`STEP_TEXT_PT` × printed width ÷ drawn width: the
+    size of its steps' names on paper, in the HTML page (the SVG at the figure's width) and in the Word file
+    (the PNG at the picture's width)."""
+    paper, caption = doc.paper, ""
+    out: list[PrintedDiagram] = []
+    pictures = [i for i, b in enumerate(doc.blocks) if isinstance(b, Picture)]
+    for i, b in enumerate(doc.blocks):
+        if isinstance(b, Section):
+            paper = b.paper
+        elif isinstance(b, Para):
+            caption = "".join(r.text for r in b.runs)
+        elif isinstance(b, Picture):
+            w_pt, h_pt = _svg_size(b.svg())
+            width = b.width if b.width else paper.text_width
+            height = width * h_pt / w_pt
+            reserve = END_MARK_MM if pictures and i == pictures[-1] else 0
+            out.append(PrintedDiagram(caption, paper, width, height,
+                                      (paper.text_width, paper.text_height - DIAGRAM_CAPTION_MM - reserve),
+                                      STEP_TEXT_PT * width / (w_pt * 25.4 / 72)))
+    return out
+
+
+class AnnexDiagrams:
     """The diagrams of a decision's annex, top to bottom (:data:`ANNEX_DIRECTION`) and without the header
     (the heading above the table names the procedure, the table gives the total), drawn on demand or all
-    at once (one ``dot`` process each, in parallel)."""
+    at once (one ``dot`` process each, in parallel); each one whole or split over pages
+    (:func:`diagram_pages`, decided on the SVG's size in both formats)."""
 
     def __init__(self, definitions: Sequence[Definition], org: Organisation | None):
         self.definitions = list(definitions)
         self.org = org
-        self.cache: dict[tuple[str, str], bytes] = {}
+        self.cache: dict[tuple[str, Any, str], bytes] = {}
+        self._pages: dict[str, list[Any]] = {}
 
-    def prefetch(self, fmt: str) -> None:
+    def _draw(self, items: Sequence[tuple[Definition, Any]], fmt: str) -> list[bytes]:
         from engine.render import render_many
 
-        for defn, data in zip(self.definitions, render_many(self.definitions, self.org, fmt,
-                                                            direction=ANNEX_DIRECTION, header=False)):
-            self.cache[(defn.key, fmt)] = data
+        todo = [(d, p) for d, p in items if (d.key, p, fmt) not in self.cache]
+        for (d, p), data in zip(todo, render_many([d for d, _ in todo], self.org, fmt, direction=ANNEX_DIRECTION,
+                                                  header=False, parts=[p for _, p in todo])):
+            self.cache[(d.key, p, fmt)] = data
+        return [self.cache[(d.key, p, fmt)] for d, p in items]
 
-    def get(self, defn: Definition, fmt: str) -> bytes:
-        from engine.render import render
+    def plan(self) -> None:
+        """Decide every diagram's pages, drawing the whole diagrams at once, then the candidate pages of
+        those too large, round by round (the diagrams of one round in parallel)."""
+        self._draw([(d, None) for d in self.definitions if d.key not in self._pages], "svg")
+        for defn in self.definitions:
+            if defn.key not in self._pages:
+                reserve = END_MARK_MM if defn is self.definitions[-1] else 0
+                self._pages[defn.key] = diagram_pages(
+                    defn, lambda parts, d=defn: [_svg_size(x) for x in self._draw([(d, p) for p in parts], "svg")],
+                    reserve)
 
-        if (defn.key, fmt) not in self.cache:
-            self.cache[(defn.key, fmt)] = render(defn, self.org, fmt, direction=ANNEX_DIRECTION, header=False)
-        return self.cache[(defn.key, fmt)]
+    def pages(self, defn: Definition) -> list[Any]:
+        """The pages of a definition's diagram: ``[None]`` (whole) or its :class:`DiagramPart`s."""
+        if defn.key not in self._pages:
+            if defn not in self.definitions:
+                self.definitions.append(defn)
+            self.plan()
+        return self._pages[defn.key]
 
-    def size(self, defn: Definition) -> tuple[float, float]:
-        """Natural size in points (graphviz draws PNGs at 96 dpi: a pixel is 0.75 pt)."""
-        if (defn.key, "png") in self.cache:
-            w, h = png_size(self.cache[(defn.key, "png")])
-            return w * 0.75, h * 0.75
-        return _svg_size(self.get(defn, "svg"))
+    def prefetch(self, fmt: str) -> None:
+        self.plan()
+        self._draw([(d, p) for d in self.definitions for p in self._pages[d.key]], fmt)
+
+    def get(self, defn: Definition, fmt: str, part: Any = None) -> bytes:
+        return self._draw([(defn, part)], fmt)[0]
+
+    def size(self, defn: Definition, part: Any = None) -> tuple[float, float]:
+        """Natural size in points, from the SVG (the same for both formats: graphviz draws the PNG at 96 dpi,
+        a pixel 0,75 pt, rounded up)."""
+        return _svg_size(self.get(defn, "svg", part))
 
 
 #: The day Circular 03/2025/TT-VPCP was issued: a decision dated before it cannot cite it.
@@ -1701,7 +1883,7 @@ def legal_bases(day: dt.date) -> list[str]:
 
 
 def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], options: DecisionOptions | None = None,
-                 diagrams: _Diagrams | None = None) -> Doc:
+                 diagrams: AnnexDiagrams | None = None) -> Doc:
     """The draft decision as a layout (see :func:`render_decision`)."""
     opt = options or DecisionOptions()
     regime_day = opt.date or today_hanoi()
@@ -1709,7 +1891,7 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
     org: Organisation | None = catalogue.organisation
     org_name = (org.name if org else "") or "Ủy ban nhân dân huyện ……"
     units = dict(org.units) if org else {}
-    pictures = diagrams or _Diagrams(definitions, org)
+    pictures = diagrams or AnnexDiagrams(definitions, org)
     area = _local_area(org_name)  # "huyện Gia Lâm"
     place = opt.place if opt.place is not None else place_from_organisation(org_name)
     agency = agency_lines(org_name)
@@ -1791,14 +1973,20 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                             italic=True, align="justify", size=12))
             blocks.append(annex_table(defn, units, forms))
             last = number == len(definitions)
-            paper, scale = diagram_fit(*pictures.size(defn), reserve_mm=END_MARK_MM if last else 0)
-            blocks.append(Section(paper))
-            blocks.append(P(f"Sơ đồ Quy trình số {number:02d}", italic=True, align="center", size=12,
-                            space_after=2))
-            blocks.append(Picture(svg=(lambda d=defn: pictures.get(d, "svg")),
-                                  png=(lambda d=defn: pictures.get(d, "png")),
-                                  alt=f"Sơ đồ quy trình {defn.code} {defn.name}",
-                                  width=pictures.size(defn)[0] * 25.4 / 72 * scale))
+            pages = pictures.pages(defn)
+            for j, part in enumerate(pages, 1):
+                end = last and j == len(pages)
+                size = pictures.size(defn, part)
+                paper, scale = diagram_fit(*size, reserve_mm=END_MARK_MM if end else 0)
+                blocks.append(Section(paper))
+                where = "" if len(pages) == 1 else f" (trang {j}/{len(pages)})" if j == 1 else \
+                    f" (tiếp theo, trang {j}/{len(pages)})"
+                blocks.append(P(f"Sơ đồ Quy trình số {number:02d}{where}", italic=True, align="center", size=12,
+                                space_after=2))
+                blocks.append(Picture(svg=(lambda d=defn, q=part: pictures.get(d, "svg", q)),
+                                      png=(lambda d=defn, q=part: pictures.get(d, "png", q)),
+                                      alt=f"Sơ đồ quy trình {defn.code} {defn.name}{where}",
+                                      width=size[0] * 25.4 / 72 * scale))
             if not last:
                 blocks.append(Section(A4))
     blocks.append(P("./.", align="right", space_after=0))
@@ -1841,7 +2029,7 @@ def render_decision(catalogue: Catalogue, *, level: str = "district", codes: Seq
     """
     _check_fmt(fmt)
     defs = select_procedures(catalogue, level=level, codes=codes)
-    diagrams = _Diagrams(defs, catalogue.organisation)
+    diagrams = AnnexDiagrams(defs, catalogue.organisation)
     diagrams.prefetch("png" if fmt == "docx" else "svg")
     doc = decision_doc(catalogue, defs, DecisionOptions(level=level, place=place, deputy=deputy, date=date),
                        diagrams)

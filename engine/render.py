@@ -31,6 +31,7 @@ import textwrap
 import threading
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
@@ -118,6 +119,22 @@ _PDF_DATES = re.compile(rb"(/(?:CreationDate|ModDate) \(D:)\d{14}")
 
 class RenderError(QuytrinhError):
     """A diagram could not be drawn (graphviz missing or failed, bad highlight)."""
+
+
+@dataclass(frozen=True)
+class DiagramPart:
+    """One page of a diagram split over several (the draft decision's annex, when the whole process would
+    print too small on one A4 page).
+
+    ``steps``: the ids of the steps drawn on this page. Every route between one of them and a step drawn on
+    another page is drawn to an *off-page connector* (a dashed box in the other step's lane, id
+    ``offpage-<step id>``) that names that step and where it is: ``elsewhere`` maps such a step id to that
+    text ("Bước 7 · trang 2/3"). So each step is drawn on one page and each route on every page holding
+    one of its ends, with its label and style.
+    """
+
+    steps: tuple[str, ...]
+    elsewhere: tuple[tuple[str, str], ...] = ()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -277,6 +294,14 @@ def _step_label(step: Step, units: Mapping[str, Unit], tag: str | None) -> str:
     return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
 
 
+def _connector_label(step: Step, where: str) -> str:
+    """An off-page connector: the step's name and where it is drawn ("↪ Bước 7 · trang 2/3")."""
+    rows = [f'<TR><TD ALIGN="LEFT"><B>{_esc(line)}</B></TD></TR>' for line in _lines(step.name, NAME_WIDTH)]
+    rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10"><I>{_esc("↪ " + where if where else "↪ ở trang khác")}'
+                "</I></FONT></TD></TR>")
+    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+
+
 def _step_attrs(step: Step, highlight: str | None) -> dict[str, str]:
     style = ["rounded", "filled"]
     attrs = {"shape": "box", "color": _INK, "fillcolor": "#ffffff", "penwidth": "1.2", "fontcolor": _INK}
@@ -393,7 +418,7 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
                   *, highlight: Mapping[str, str] | None = None,
                   heat: Mapping[str, "HeatCell"] | None = None, heat_title: str = "",
                   direction: str = "LR", header: bool = True,
-                  header_from: Definition | None = None) -> graphviz.Digraph:
+                  header_from: Definition | None = None, part: DiagramPart | None = None) -> graphviz.Digraph:
     """The graphviz graph of one definition (nothing is laid out yet).
 
     Parameters
@@ -419,11 +444,13 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
         The definition the header describes, when not ``defn``: a diff diagram draws the new version
         with the removed steps put back (:func:`engine.approval.merged_for_diff`), but its header gives
         the new version's own total.
+    part:
+        Draw only one page of the diagram (see :class:`DiagramPart`); None: the whole.
 
     Returns
     -------
     graphviz.Digraph
-        Node ids are the step ids; extra nodes start with ``_``.
+        Node ids are the step ids; extra nodes start with ``_`` (off-page connectors ``_off_<step id>``).
 
     Raises
     ------
@@ -441,6 +468,22 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
 
     if direction not in DIRECTIONS:
         raise RenderError(f"unknown direction '{direction}'; use one of {', '.join(DIRECTIONS)}")
+    drawn: set[str] = set(by_id)
+    elsewhere: dict[str, str] = {}
+    if part is not None:
+        drawn = set(part.steps)
+        elsewhere = dict(part.elsewhere)
+        for sid in sorted(drawn | set(elsewhere)):
+            if sid not in by_id:
+                raise RenderError(f"the diagram's page names step '{sid}', which {defn.key} does not have")
+    # Steps drawn elsewhere that a route links to a step of this page: each gets one connector.
+    linked = {t for s in defn.steps if s.id in drawn for r in s.routes for t in r.targets if t in by_id}
+    linked |= {s.id for s in defn.steps for r in s.routes if any(t in drawn for t in r.targets)}
+    off = [s for s in defn.steps if s.id in linked and s.id not in drawn]
+
+    def node(sid: str) -> str:
+        return sid if sid in drawn else f"_off_{sid}"
+
     rankdir, nodesep, ranksep = DIRECTIONS[direction]
     g = graphviz.Digraph(name=defn.key or "quy_trinh")
     g.attr("graph", rankdir=rankdir, labelloc="t", labeljust="l", label=_header_label(header_from or defn) if header else "",
@@ -451,8 +494,14 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
 
     lanes: dict[str, list[Step]] = {lane: [] for lane in lane_order(defn)}
     for s in defn.steps:
-        lanes[_lane_key(s)].append(s)
-    forks: list[tuple[Step, Route]] = [(s, r) for s in defn.steps for r in s.routes if r.parallel]
+        if s.id in drawn:
+            lanes[_lane_key(s)].append(s)
+    connectors: dict[str, list[Step]] = {}
+    for s in off:  # in the lane of the step it stands for
+        connectors.setdefault(_lane_key(s), []).append(s)
+    forks: list[tuple[Step, Route]] = [(s, r) for s in defn.steps for r in s.routes if r.parallel and s.id in drawn]
+    if part is not None:  # a page draws the lanes of its steps and connectors only
+        lanes = {lane: steps for lane, steps in lanes.items() if steps or lane in connectors}
 
     for index, (lane, steps) in enumerate(lanes.items()):
         label, fill = _lane_label(lane, unit_map)
@@ -461,7 +510,7 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
             c.attr(id=f"lane-{lane.strip('_')}", label=label, labeljust="l",
                    style="filled,dashed" if citizen else "filled,rounded", fillcolor=fill,
                    color=_GREY if citizen else "#c8ccd0", fontsize="12", fontcolor=_INK, penwidth="1")
-            if defn.steps and lane == _lane_key(defn.start):
+            if defn.steps and defn.start.id in drawn and lane == _lane_key(defn.start):
                 c.node("_start", label="", shape="circle", width="0.22", height="0.22", fixedsize="true",
                        style="filled", fillcolor=_INK, color=_INK, id="start")
             for s in steps:
@@ -472,6 +521,10 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
                     c.node(s.id, label=label, id=f"step-{s.id}", **attrs)
                     continue
                 c.node(s.id, label=_step_label(s, unit_map, tag), id=f"step-{s.id}", **_step_attrs(s, style))
+            for s in connectors.get(lane, []):
+                c.node(f"_off_{s.id}", label=_connector_label(s, elsewhere.get(s.id, "")), id=f"offpage-{s.id}",
+                       shape="box", style="rounded,dashed,filled", fillcolor="#ffffff", color=_GREY, fontcolor=_INK,
+                       penwidth="1.2")
             for s, r in forks:
                 if _lane_key(s) == lane:
                     c.node(f"_fork_{s.id}_{r.outcome}", id=f"fork-{s.id}-{r.outcome}", label="+",
@@ -480,23 +533,29 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
 
     if heat is not None:
         g.node("_heat_legend", label=_heat_legend(heat_title), shape="plaintext", id="heat-legend")
-    if defn.steps:
+    if defn.steps and defn.start.id in drawn:
         g.edge("_start", defn.start.id, color=_INK, arrowsize="0.7")
     for s in defn.steps:
         for r in s.routes:
             if r.parallel:
-                fork = f"_fork_{s.id}_{r.outcome}"
-                g.edge(s.id, fork, label=r.display, color=_INK, fontcolor=_INK,
-                       id=f"route-{s.id}-{r.outcome}")
-                for t in r.targets:
-                    if t in by_id:
-                        attrs = {"color": _INK}
-                        if "removed" in (marks.get(s.id), marks.get(t)):
-                            attrs.update(REMOVED_EDGE)
-                        g.edge(fork, t, id=f"route-{s.id}-{r.outcome}-{t}", **attrs)
+                if s.id in drawn:
+                    fork = f"_fork_{s.id}_{r.outcome}"
+                    g.edge(s.id, fork, label=r.display, color=_INK, fontcolor=_INK,
+                           id=f"route-{s.id}-{r.outcome}")
+                    for t in r.targets:
+                        if t in by_id:
+                            attrs = {"color": _INK}
+                            if "removed" in (marks.get(s.id), marks.get(t)):
+                                attrs.update(REMOVED_EDGE)
+                            g.edge(fork, node(t), id=f"route-{s.id}-{r.outcome}-{t}", **attrs)
+                else:  # the fork is on the page of its step: here, from its connector to each arm drawn here
+                    for t in r.targets:
+                        if t in drawn:
+                            g.edge(node(s.id), t, id=f"route-{s.id}-{r.outcome}-{t}",
+                                   label=f"{r.display} (song song)", color=_INK, fontcolor=_INK)
                 continue
             t = r.targets[0]
-            if t in by_id:
+            if t in by_id and (s.id in drawn or t in drawn):
                 attrs = _edge_attrs(r, s, by_id[t])
                 if direction == "TB" and s.paused:
                     # Top to bottom, the way back from the applicant laid out apart from the way there
@@ -509,7 +568,7 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
                     attrs["xlabel"] = attrs.pop("label")
                 if "removed" in (marks.get(s.id), marks.get(t)):  # an arrow to or from a removed step
                     attrs.update(REMOVED_EDGE)
-                g.edge(s.id, t, id=f"route-{s.id}-{r.outcome}-{t}", **attrs)
+                g.edge(node(s.id), node(t), id=f"route-{s.id}-{r.outcome}-{t}", **attrs)
     return g
 
 
@@ -618,7 +677,7 @@ def _content_hash(value: object) -> bytes | None:
 
 def _cache_key(defn: Definition, units_hash: bytes | None, fmt: str, *, highlight: Mapping[str, str] | None,
                heat: Mapping[str, "HeatCell"] | None, heat_title: str, direction: str, header: bool,
-               header_from: Definition | None, version: str) -> tuple | None:
+               header_from: Definition | None, version: str, part: DiagramPart | None = None) -> tuple | None:
     """The key of a diagram in the cache, or None when it is not cached (measured data of a heatmap,
     no graphviz, a value without a content hash)."""
     if heat is not None or not version or units_hash is None:
@@ -628,7 +687,7 @@ def _cache_key(defn: Definition, units_hash: bytes | None, fmt: str, *, highligh
     if defn_hash is None or from_hash is None:
         return None
     marks = tuple(sorted(highlight.items())) if highlight else ()
-    return (defn_hash, units_hash, fmt, marks, heat_title, direction, header, from_hash, version)
+    return (defn_hash, units_hash, fmt, marks, heat_title, direction, header, from_hash, version, part)
 
 
 def _pipe(source: str, fmt: str) -> bytes:
@@ -646,8 +705,8 @@ def _pipe(source: str, fmt: str) -> bytes:
 def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fmt: str = "svg",
            *, highlight: Mapping[str, str] | None = None, heat: Mapping[str, "HeatCell"] | None = None,
            heat_title: str = "", direction: str = "LR", header: bool = True,
-           header_from: Definition | None = None) -> bytes:
-    """Draw one definition.
+           header_from: Definition | None = None, part: DiagramPart | None = None) -> bytes:
+    """Draw one definition (or one page of it).
 
     Parameters
     ----------
@@ -664,6 +723,8 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
     direction, header, header_from:
         Layout direction (see :data:`DIRECTIONS`), whether to draw the header and which definition
         it describes (see :func:`build_digraph`).
+    part:
+        One page of a diagram split over several (see :class:`DiagramPart`); None: the whole.
 
     Returns
     -------
@@ -679,13 +740,13 @@ def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fm
         raise RenderError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     key = _cache_key(defn, _content_hash(_units_map(units)), fmt, highlight=highlight, heat=heat,
                      heat_title=heat_title, direction=direction, header=header, header_from=header_from,
-                     version=graphviz_version())
+                     version=graphviz_version(), part=part)
     if key is not None:
         hit = _CACHE.get(key)
         if hit is not None:
             return hit
     source = build_digraph(defn, units, highlight=highlight, heat=heat, heat_title=heat_title,
-                           direction=direction, header=header, header_from=header_from).source
+                           direction=direction, header=header, header_from=header_from, part=part).source
     data = _clean(_pipe(source, fmt), fmt)
     if key is not None:
         _CACHE.put(key, data)
@@ -736,11 +797,12 @@ def render_heatmap(defn: Definition, units: Organisation | Mapping[str, Unit] | 
 
 def render_many(defns: Sequence[Definition], units: Organisation | Mapping[str, Unit] | None,
                 fmt: str = "svg", *, jobs: int | None = None, direction: str = "LR",
-                header: bool = True) -> list[bytes]:
+                header: bool = True, parts: Sequence[DiagramPart | None] | None = None) -> list[bytes]:
     """Draw several definitions, one ``dot`` process each, ``jobs`` at a time.
 
     Returns the diagrams in the order of ``defns``; output is identical to
-    calling :func:`render` on each (with the same ``direction`` and ``header``). ``jobs``
+    calling :func:`render` on each (with the same ``direction`` and ``header``, and
+    ``part=parts[i]``: a definition may come several times, one page each). ``jobs``
     defaults to the number of CPUs.
 
     Raises
@@ -751,11 +813,15 @@ def render_many(defns: Sequence[Definition], units: Organisation | Mapping[str, 
     if fmt not in FORMATS:
         raise RenderError(f"unknown format '{fmt}'; use one of {', '.join(FORMATS)}")
     units_hash, version = _content_hash(_units_map(units)), graphviz_version()
+    pages = list(parts) if parts is not None else [None] * len(defns)
+    if len(pages) != len(defns):
+        raise RenderError("render_many: one part (or None) per definition")
     keys = [_cache_key(d, units_hash, fmt, highlight=None, heat=None, heat_title="", direction=direction,
-                       header=header, header_from=None, version=version) for d in defns]
+                       header=header, header_from=None, version=version, part=p) for d, p in zip(defns, pages)]
     out: list[bytes | None] = [_CACHE.get(k) if k is not None else None for k in keys]
     todo = [i for i, data in enumerate(out) if data is None]  # drawn by dot, in order
-    sources = [build_digraph(defns[i], units, direction=direction, header=header).source for i in todo]
+    sources = [build_digraph(defns[i], units, direction=direction, header=header, part=pages[i]).source
+               for i in todo]
     workers = max(1, min(jobs or os.cpu_count() or 1, len(sources) or 1))
     if workers == 1:
         drawn = [_clean(_pipe(s, fmt), fmt) for s in sources]

@@ -92,6 +92,33 @@ def annex_tables(d) -> list:
     return [t for t in d.tables if t.style is not None and t.style.name == "Table Grid"]
 
 
+_CAPTION = re.compile(r"Sơ đồ Quy trình số (\d+)(?: \((?:tiếp theo, )?trang (\d+)/(\d+)\))?$")
+
+
+def diagram_pages(texts: list[str]) -> list[int]:
+    """How many pages each procedure's diagram takes, read from the captions ("Sơ đồ Quy trình số 01", or
+    split "… (trang 1/3)", "… (tiếp theo, trang 2/3)" …), checking that they number procedures 1, 2, … and
+    each one's pages 1 … n in order, "tiếp theo" on all but the first."""
+    pages: list[int] = []
+    seen = 0  # pages of the current procedure so far
+    for text in texts:
+        m = _CAPTION.match(text)
+        if not m:
+            continue
+        number, page, total = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
+        if page == 1:
+            assert pages == [] or seen == pages[-1], text  # the one before is complete
+            assert number == len(pages) + 1 and "tiếp theo" not in text, text
+            assert (total == 1) == (m.group(2) is None), text  # a whole diagram's caption names no page
+            pages.append(total)
+            seen = 1
+        else:
+            assert number == len(pages) and pages[-1] == total and page == seen + 1 and "tiếp theo" in text, text
+            seen += 1
+    assert pages == [] or seen == pages[-1]
+    return pages
+
+
 # --------------------------------------------------------------------------- selection
 
 
@@ -198,7 +225,9 @@ def test_docx_annex_one_table_per_procedure_with_steps_total_and_picture(default
     texts = [p.text for p in default_docx.paragraphs]
     assert "I. LĨNH VỰC THÀNH LẬP VÀ HOẠT ĐỘNG DOANH NGHIỆP (HỘ KINH DOANH) (02 TTHC)" in texts
     assert not any(cat.find(APPROVED).name in t for t in texts)
-    assert len(default_docx.inline_shapes) == len(defs)
+    pages = diagram_pages(texts)
+    assert len(pages) == len(defs) and len(default_docx.inline_shapes) == sum(pages)
+    assert pages == [1, 2]  # 1.001612 (12 steps) would print its step names at 6,3 pt on one page
     household = cat.find("1.001612")  # 3 working days: "03" under the title as in the total row
     assert any(t.startswith("Thời hạn giải quyết theo quy định: 03 ngày làm việc") for t in texts)
     assert "thời hạn theo quy định: 03 ngày làm việc" in total_line(household)
@@ -233,7 +262,7 @@ def test_docx_with_codes_deputy_and_place(cat):
     assert any(cat.find(APPROVED).name in t for t in texts)
     assert "KT. CHỦ TỊCH" in texts and "PHÓ CHỦ TỊCH" in texts
     assert any(t.startswith("Hà Nội, ngày") for t in texts)
-    assert len(d.inline_shapes) == 1
+    assert len(diagram_pages(texts)) == 1 and len(d.inline_shapes) == sum(diagram_pages(texts))
 
 
 # --------------------------------------------------------------------------- HTML
@@ -248,7 +277,9 @@ def test_html_has_the_same_content(default_html, cat):
     assert "font-family: \"Times New Roman\"" in page
     assert TITLE in page and "DỰ THẢO" in page and "QUYẾT ĐỊNH:" in page
     assert page.count('class="grid annex"') == len(defs)
-    assert page.count("<svg") == len(defs) and "<?xml" not in page
+    captions = re.findall(r">(Sơ đồ Quy trình số [^<]*)<", page)
+    assert diagram_pages(captions) == [1, 2]
+    assert page.count("<svg") == 3 and "<?xml" not in page
     for defn in defs:
         assert _h(total_line(defn)) in page or total_line(defn) in page
         assert f"Bước {len(annex_plan(defn).main)}" in page and "a) Đối với trường hợp" in page
@@ -402,8 +433,9 @@ def test_docx_annex_is_a_section_numbered_from_1_and_each_diagram_has_a_page_of_
 
     defs = select_procedures(cat, level="district")
     secs = default_docx.sections
-    # decision | annex (from 1) | diagram 1 | table 2 | diagram 2
-    assert len(secs) == 1 + 2 * len(defs)
+    pages = diagram_pages([p.text for p in default_docx.paragraphs])
+    # decision | annex (from 1) | diagram 1 | table 2 | diagram 2, page 1 | diagram 2, page 2
+    assert pages == [1, 2] and len(secs) == 1 + len(defs) + sum(pages)
     assert "pgNumType" not in secs[0]._sectPr.xml
     annex = secs[1]
     assert 'w:start="1"' in annex._sectPr.xml and annex.different_first_page_header_footer  # no "1" on its page 1
@@ -411,12 +443,12 @@ def test_docx_annex_is_a_section_numbered_from_1_and_each_diagram_has_a_page_of_
     for sec in secs[2:]:
         assert "pgNumType" not in sec._sectPr.xml and not sec.different_first_page_header_footer
     shapes = default_docx.inline_shapes
-    assert len(shapes) == len(defs)
-    for k, (sec, shape) in enumerate(zip((secs[2], secs[4]), shapes)):
+    assert len(shapes) == sum(pages)
+    for k, (sec, shape) in enumerate(zip((secs[2], secs[4], secs[5]), shapes)):
         text_w = sec.page_width - sec.left_margin - sec.right_margin
         text_h = sec.page_height - sec.top_margin - sec.bottom_margin
         # The last one leaves room for the end mark "./." under it.
-        free = DIAGRAM_CAPTION_MM + (END_MARK_MM if k == len(defs) - 1 else 0)
+        free = DIAGRAM_CAPTION_MM + (END_MARK_MM if k == len(shapes) - 1 else 0)
         assert shape.width <= text_w + Mm(0.5) and shape.height <= text_h - Mm(free) + Mm(0.5)
         # It fills its page one way or the other: the best of portrait and landscape.
         assert shape.width >= text_w - Mm(1) or shape.height >= text_h - Mm(free + 1)
@@ -444,7 +476,7 @@ def test_html_annex_pages_numbered_from_1_with_landscape_pages_for_diagrams(defa
     landscape = re.findall(r"@page (s\d+) \{ size: 297mm 210mm;[^\n]*counter\(pages1\)", page)
     assert landscape  # diagram pages, still counted in the annex's numbering
     figures = re.findall(r'<figure class="diagram" style="width:([\d.]+)mm"', page)
-    assert len(figures) == len(select_procedures(cat, level="district"))
+    assert len(figures) == 3  # 1.001266 on one page, 1.001612 on two
     assert all(100 < float(w) <= 262 for w in figures)
 
 
@@ -480,9 +512,10 @@ def test_a_decision_drawn_again_is_the_same_file_without_running_dot(cat, dot_ca
 
     day = dt.date(2026, 3, 2)
     cold = render_decision(cat, level="district", fmt="html", date=day)
-    assert len(dot_calls) == 2  # the two district procedures without a decision
+    # The two district procedures without a decision, whole, then 1.001612's two pages (too small whole).
+    assert len(dot_calls) == 4
     warm = render_decision(cat, level="district", fmt="html", date=day)
-    assert warm == cold and len(dot_calls) == 2
+    assert warm == cold and len(dot_calls) == 4
     er.clear_cache()
     assert render_decision(cat, level="district", fmt="html", date=day) == cold  # drawn again: the same bytes
     cold_docx = render_decision(cat, level="district", date=day)
@@ -491,7 +524,7 @@ def test_a_decision_drawn_again_is_the_same_file_without_running_dot(cat, dot_ca
     assert len(dot_calls) == n
     pictures = [sorted(p.blob for p in docx.Document(io.BytesIO(b)).part.package.parts
                        if p.partname.startswith("/word/media/")) for b in (cold_docx, warm_docx)]
-    assert pictures[0] == pictures[1] and len(pictures[0]) == 2
+    assert pictures[0] == pictures[1] and len(pictures[0]) == 3
     assert ([p.text for p in all_paragraphs(docx.Document(io.BytesIO(cold_docx)))]
             == [p.text for p in all_paragraphs(docx.Document(io.BytesIO(warm_docx)))])
 

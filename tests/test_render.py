@@ -604,3 +604,78 @@ def test_the_cache_is_bounded_in_entries_and_bytes():
     assert len(cache) == 1 and cache.get(("d",)) is not None
     cache.put(("e",), b"5" * 101)  # larger than the whole cache: not kept
     assert cache.get(("e",)) is None and cache.get(("d",)) is not None
+
+
+# --------------------------------------------------------------------------- a diagram split over pages
+
+
+def _by_id(root: ET.Element, cls: str) -> dict[str, ET.Element]:
+    """The <g class=cls> elements of an SVG keyed by their id (steps, lanes, routes, connectors)."""
+    return {g.get("id"): g for g in root.iter(f"{SVG}g") if g.get("class") == cls and g.get("id")}
+
+
+def assert_pages_hold_everything(defn: Definition, whole: bytes, pages: list[bytes], parts) -> None:
+    """Every step of the whole diagram is drawn on exactly one page, the one its part names, with the same
+    text (name, role, working time, tags); every lane, route (with its label), fork and the start on at
+    least one; each connector names its step and the page it is on ("trang 2/3")."""
+    w = ET.fromstring(whole)
+    roots = [ET.fromstring(p) for p in pages]
+    w_nodes, w_edges, w_lanes = _by_id(w, "node"), _by_id(w, "edge"), _by_id(w, "cluster")
+    steps = {i.removeprefix("step-") for i in w_nodes if i.startswith("step-")}
+    assert sorted(s for part in parts for s in part.steps) == sorted(steps)  # each step on one page
+    for k, (root, part) in enumerate(zip(roots, parts), 1):
+        nodes = _by_id(root, "node")
+        drawn = {i.removeprefix("step-") for i in nodes if i.startswith("step-")}
+        assert drawn == set(part.steps)
+        for sid in drawn:
+            assert _text(nodes[f"step-{sid}"]) == _text(w_nodes[f"step-{sid}"]), sid
+        where = dict(part.elsewhere)
+        for cid, g in nodes.items():
+            if cid.startswith("offpage-"):
+                sid = cid.removeprefix("offpage-")
+                page = next(j for j, p in enumerate(parts, 1) if sid in p.steps)
+                assert page != k and f"trang {page}/{len(parts)}" in where[sid]
+                assert _text(g) == f"{_norm(defn.step(sid).name)} ↪ {where[sid]}", cid
+        for eid, g in _by_id(root, "edge").items():
+            # the same label; an arm of a parallel split drawn from its step's connector says so
+            assert eid in w_edges and _text(g) in (_text(w_edges[eid]), f"{_text(w_edges[eid])} (song song)",
+                                                   _edge_label(defn, eid) + " (song song)"), eid
+        for lid, g in _by_id(root, "cluster").items():
+            assert _text(g) == _text(w_lanes[lid])
+    for cls, found in (("node", w_nodes), ("edge", w_edges), ("cluster", w_lanes)):
+        on_pages = set().union(*(_by_id(r, cls) for r in roots))
+        assert set(found) <= on_pages, (cls, set(found) - on_pages)
+
+
+def _edge_label(defn: Definition, edge_id: str) -> str:
+    """The outcome's label of a parallel route's arm "route-<step>-<outcome>-<target>" (drawn without a
+    label from the fork in the whole diagram)."""
+    for s in defn.steps:
+        for r in s.routes:
+            if edge_id.startswith(f"route-{s.id}-{r.outcome}-"):
+                return r.display
+    return ""
+
+
+def test_a_diagram_split_over_pages_loses_no_step_route_or_lane(catalogue):
+    from engine.render import DiagramPart, build_digraph, render_many
+
+    org = catalogue.organisation
+    d = _shipped(catalogue, "1.013225")
+    ids = [s.id for s in d.steps]
+    groups = [tuple(ids[:6]), tuple(ids[6:10]), tuple(ids[10:])]
+    page_of = {sid: k for k, g in enumerate(groups, 1) for sid in g}
+    parts = [DiagramPart(g, tuple((sid, f"trang {page_of[sid]}/3") for sid in ids if sid not in g)) for g in groups]
+    whole = render(d, org, "svg", direction="TB", header=False)
+    pages = [render(d, org, "svg", direction="TB", header=False, part=p) for p in parts]
+    assert_pages_hold_everything(d, whole, pages, parts)
+    assert render_many([d] * 3, org, "svg", direction="TB", header=False, parts=parts) == pages
+    assert all(p != whole for p in pages) and len(set(pages)) == 3
+    # A connector stands in the lane of the step it names, dashed, and reads where that step is.
+    source = build_digraph(d, org, direction="TB", header=False, part=parts[0]).source
+    assert "↪ trang 2/3" in source and "rounded,dashed,filled" in source
+    # A part holding every step draws what the whole draws (no connector).
+    every = DiagramPart(tuple(ids))
+    assert "offpage-" not in render(d, org, "svg", direction="TB", header=False, part=every).decode()
+    with pytest.raises(RenderError, match="'nope'"):
+        render(d, org, "svg", part=DiagramPart(("nope",)))

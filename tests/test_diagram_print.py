@@ -1,0 +1,112 @@
+"""Every shipped procedure's diagram is legible on the printed draft decision.
+
+Each diagram of the annex gets an A4 page of its own, portrait or landscape, scaled to fit; a diagram that
+would print its step names under ``MIN_PRINTED_PT`` is split over several pages (engine.documents
+.diagram_pages). Measured on the layout the decision really gets (its blocks: paper, caption, picture width),
+then on the Word file and the HTML page of the largest procedure, and every split is checked to lose no
+step, route or lane (the whole diagram against its pages, as a reader compares them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import statistics
+from pathlib import Path
+
+import docx
+import pytest
+
+from engine.definition import load_catalogue
+from engine.documents import (
+    MIN_PRINTED_PT,
+    STEP_TEXT_PT,
+    AnnexDiagrams,
+    DecisionOptions,
+    decision_doc,
+    fitted_text_pt,
+    png_size,
+    printed_diagrams,
+    render_decision,
+    select_procedures,
+)
+from tests.test_render import assert_pages_hold_everything
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = dt.date(2026, 1, 12)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    cat = load_catalogue([ROOT / "procedures_yaml"])
+    assert not cat.problems
+    return cat
+
+
+@pytest.fixture(scope="module")
+def annexes(shipped):
+    """Per level: the definitions, their diagrams (drawn once) and the decision's layout."""
+    out = {}
+    for level in ("district", "commune"):
+        defs = select_procedures(shipped, level=level)
+        pictures = AnnexDiagrams(defs, shipped.organisation)
+        pictures.prefetch("svg")
+        out[level] = (defs, pictures, decision_doc(shipped, defs, DecisionOptions(level=level, date=DAY), pictures))
+    return out
+
+
+def test_every_shipped_procedure_prints_its_step_names_at_the_threshold_or_more(shipped, annexes):
+    printed = [p for _, _, doc in annexes.values() for p in printed_diagrams(doc)]
+    assert {d.key for defs, _, _ in annexes.values() for d in defs} == {d.key for d in shipped.definitions}
+    sizes = [p.text_pt for p in printed]
+    small = [(p.caption, round(p.text_pt, 2)) for p in printed if p.text_pt < MIN_PRINTED_PT - 1e-9]
+    assert not small, f"under {MIN_PRINTED_PT} pt: {small}"
+    assert all(p.fits for p in printed), [p.caption for p in printed if not p.fits]
+    assert min(sizes) >= MIN_PRINTED_PT and statistics.median(sizes) > MIN_PRINTED_PT
+    # Never enlarged past DIAGRAM_MAX_SCALE (a page holding little is not printed in poster type).
+    assert max(sizes) <= STEP_TEXT_PT * 1.5 + 1e-6
+
+
+def test_only_the_diagrams_too_small_on_one_page_are_split(annexes):
+    split = 0
+    for defs, pictures, doc in annexes.values():
+        for d in defs:
+            last = d is defs[-1]
+            whole = fitted_text_pt(*pictures.size(d), reserve_mm=10 if last else 0)
+            pages = pictures.pages(d)
+            assert (pages == [None]) == (whole >= MIN_PRINTED_PT - 1e-9), (d.key, whole, len(pages))
+            split += len(pages) > 1
+        assert len(printed_diagrams(doc)) == sum(len(pictures.pages(d)) for d in defs)
+    assert split  # the catalogue has procedures too large for one page (the land procedures: 3,7 pt whole)
+
+
+def test_a_split_diagram_loses_no_step_route_lane_or_duration(annexes):
+    for defs, pictures, _ in annexes.values():
+        for d in defs:
+            parts = pictures.pages(d)
+            if parts == [None]:
+                continue
+            assert_pages_hold_everything(d, pictures.get(d, "svg"), [pictures.get(d, "svg", p) for p in parts],
+                                         parts)
+
+
+def test_the_largest_procedure_prints_legibly_in_word_and_in_html(shipped, annexes):
+    defs, pictures, _ = annexes["district"]
+    largest = max(defs, key=lambda d: (len(d.steps), d.key))
+    n = len(pictures.pages(largest))
+    assert n > 1
+    data = render_decision(shipped, codes=[largest.code], date=DAY)
+    d = docx.Document(io.BytesIO(data))
+    pngs = {p.partname: p.blob for p in d.part.package.parts if p.partname.startswith("/word/media/")}
+    assert len(d.inline_shapes) == n
+    for shape in d.inline_shapes:
+        blob = d.part.related_parts[shape._inline.graphic.graphicData.pic.blipFill.blip.embed].blob
+        assert blob in pngs.values()
+        natural_mm = png_size(blob)[0] * 0.75 * 25.4 / 72
+        assert STEP_TEXT_PT * shape.width.mm / natural_mm >= MIN_PRINTED_PT - 0.01
+    page = render_decision(shipped, codes=[largest.code], date=DAY, fmt="html").decode()
+    figures = re.findall(r'<figure class="diagram" style="width:([\d.]+)mm"[^>]*><svg width="([\d.]+)pt"', page)
+    assert len(figures) == n
+    for width_mm, natural_pt in figures:
+        assert STEP_TEXT_PT * float(width_mm) / (float(natural_pt) * 25.4 / 72) >= MIN_PRINTED_PT - 0.05
+    assert f"(tiếp theo, trang {n}/{n})" in page
