@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +26,18 @@ def test_run_smoke_validates_renders_seeds_and_starts_every_service(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "QUYTRINH_"))}
     env["QUYTRINH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'var' / 'quytrinh.db'}"
     out = tmp_path / "diagrams"
+    # --catalogue is what the worker and the web app read too: a copy whose unit has another name
+    # (each of them reads units.yaml into the database; the shipped one would put the old name back).
+    catalogue = tmp_path / "catalogue"
+    shutil.copytree(REPO / "procedures_yaml", catalogue)
+    units = catalogue / "units.yaml"
+    text = units.read_text(encoding="utf-8")
+    assert text.count('name: "Phòng Tài chính – Kế hoạch"') == 1
+    units.write_text(text.replace('name: "Phòng Tài chính – Kế hoạch"', 'name: "Phòng Tài chính – Kế hoạch (mới)"'),
+                     encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "quytrinh.cli", "run", "--smoke",
-         "--catalogue", str(REPO / "procedures_yaml"), "--out", str(out),
+         "--catalogue", str(catalogue), "--out", str(out),
          "--port", str(_free_port()), "--prefect-port", str(_free_port())],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
     )
@@ -41,6 +52,9 @@ def test_run_smoke_validates_renders_seeds_and_starts_every_service(tmp_path):
     assert "Đăng nhập bằng một trong các tài khoản mẫu" in result.stdout
     assert "Mọi thành phần đã trả lời" in result.stdout
     assert (tmp_path / "var" / "quytrinh.db").exists()
+    with sqlite3.connect(tmp_path / "var" / "quytrinh.db") as conn:
+        name = conn.execute("select name from units where id = 'phong_tckh'").fetchone()[0]
+    assert name == "Phòng Tài chính – Kế hoạch (mới)"
     # Everything it started is stopped: the ports are free again.
     for line in result.stdout.splitlines():
         if "http://127.0.0.1:" in line:

@@ -261,6 +261,9 @@ def run(
 
     env = dict(os.environ)
     env["QUYTRINH_DATABASE_URL"] = url
+    # The worker and the web app read the catalogue this command checked and published (each reads
+    # units.yaml into the database: another folder would put its units back).
+    env["QUYTRINH_CATALOGUE_DIR"] = str(Path(root).resolve())
     env["PYTHONUNBUFFERED"] = "1"  # the logs show each line as it happens
     server = None
     worker = app = None
