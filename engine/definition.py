@@ -84,6 +84,9 @@ class Unit:
     roles: Mapping[str, str]
     short: str = ""
     loc: Location | None = field(default=None, compare=False)
+    #: The unit this one was merged into (``merged_into`` in units.yaml): it no longer exists, and its
+    #: work goes there. Its roles stay listed: each is the same role at the successor.
+    merged_into: str = ""
 
     @property
     def label(self) -> str:
@@ -102,6 +105,32 @@ class Organisation:
 
     def get(self, unit_id: str | None) -> Unit | None:
         return self.units.get(unit_id) if unit_id else None
+
+    def successor(self, unit_id: str | None) -> str | None:
+        """The unit that now does the work of ``unit_id``: the end of its ``merged_into`` chain
+        (A → B → C gives C), or None when ``unit_id`` was not merged (or is unknown)."""
+        return resolve_successor(unit_id, {u.id: u.merged_into for u in self.units.values() if u.merged_into})
+
+    def successors(self) -> dict[str, str]:
+        """Every merged unit and the unit that now does its work (chains resolved)."""
+        direct = {u.id: u.merged_into for u in self.units.values() if u.merged_into}
+        return {uid: resolve_successor(uid, direct) or uid for uid in direct}
+
+
+def resolve_successor(unit_id: str | None, merged_into: Mapping[str, str]) -> str | None:
+    """The end of ``unit_id``'s chain in ``merged_into`` (unit -> the unit it was merged into), or None
+    when it was not merged. A cycle (refused by :func:`load_units`) stops at the last unit before it
+    repeats."""
+    if not unit_id or unit_id not in merged_into:
+        return None
+    seen = {unit_id}
+    current = unit_id
+    while True:
+        nxt = merged_into.get(current)
+        if not nxt or nxt in seen:
+            return current
+        seen.add(nxt)
+        current = nxt
 
 
 _COMMUNE_PREFIX = re.compile(r"^(xã|thị trấn|phường)\s+")
@@ -524,7 +553,10 @@ class _Reader:
 # --------------------------------------------------------------------------- units
 
 UNITS_FILE_KEYS = ("organisation", "levels", "communes", "units")
-UNIT_KEYS = ("id", "name", "short", "level", "kind", "roles")
+UNIT_KEYS = ("id", "name", "short", "level", "kind", "roles", "merged_into")
+#: Kinds of unit that cannot take over the work of a merged one: partner agencies outside the
+#: administration and the applicant.
+NO_SUCCESSOR_KINDS = ("external", "citizen")
 
 
 def load_units(path: str | os.PathLike) -> Organisation:
@@ -545,6 +577,7 @@ def load_units(path: str | os.PathLike) -> Organisation:
     r.check_keys(data, UNITS_FILE_KEYS, "units.yaml")
     levels = r.text_list(data, "levels") or ("district", "commune")
     units: dict[str, Unit] = {}
+    merges: list[tuple[str, LMap]] = []
     raw_units = data.get("units")
     if not isinstance(raw_units, LSeq):
         r.problem(r.loc_of(data, "units"), "missing-key", "units.yaml cần danh sách đơn vị 'units'")
@@ -571,11 +604,63 @@ def load_units(path: str | os.PathLike) -> Organisation:
         if not roles:
             r.problem(r.loc_of(raw), "missing-key",
                       f"đơn vị '{uid}' cần 'roles' (mỗi dòng một vai trò — mã vai trò: chức danh tiếng Việt)")
+        merged = r.text(raw, "merged_into")
         units[uid] = Unit(uid, r.text(raw, "name", required=True, what=f"đơn vị '{uid}'"), level, kind,
-                          roles, r.text(raw, "short"), raw.loc)
+                          roles, r.text(raw, "short"), raw.loc, merged)
+        if merged:
+            merges.append((uid, raw))
+    for uid, raw in merges:
+        _check_merge(units[uid], units, raw, r)
     r.raise_if_any()
     return Organisation(tuple(levels), units, r.text(data, "organisation"),
                         r.text_list(data, "communes"), path)
+
+
+def _check_merge(unit: Unit, units: Mapping[str, Unit], raw: LMap, r: _Reader) -> None:
+    """The located problems of ``unit``'s ``merged_into``: the successor must exist, not be the unit itself
+    nor lead back to it, be of the same level and not a partner agency or the applicant; every role of
+    ``unit`` must exist at the end of the chain (its work keeps its role there)."""
+    loc = r.loc_of(raw, "merged_into")
+    target = units.get(unit.merged_into)
+    if target is None:
+        hint = did_you_mean(unit.merged_into, [u for u in units if u != unit.id], cutoff=0.75)
+        r.problem(loc, "unknown-successor",
+                  f"đơn vị '{unit.id}' hợp nhất vào '{unit.merged_into}', nhưng units.yaml không có đơn vị này"
+                  f"{hint}; merged_into phải là mã một đơn vị trong units.yaml")
+        return
+    chain = [unit.id]
+    current = unit
+    while current.merged_into and current.merged_into in units:
+        if current.merged_into in chain:
+            cycle = " → ".join(chain[chain.index(current.merged_into):] + [current.merged_into])
+            r.problem(loc, "merge-cycle",
+                      f"merged_into tạo thành vòng lặp: {cycle}; đơn vị cuối cùng của chuỗi hợp nhất phải là "
+                      f"một đơn vị còn hoạt động (không có merged_into)")
+            return
+        chain.append(current.merged_into)
+        current = units[current.merged_into]
+    refused = target.kind in NO_SUCCESSOR_KINDS or target.level != unit.level
+    if target.kind in NO_SUCCESSOR_KINDS:
+        r.problem(loc, "bad-successor",
+                  f"đơn vị '{unit.id}' không thể hợp nhất vào '{target.id}' (loại {target.kind}): công việc của "
+                  f"đơn vị chỉ chuyển sang một đơn vị thuộc bộ máy (loại one_stop, office, leadership hoặc clerk)")
+    if target.level != unit.level:
+        r.problem(loc, "bad-successor",
+                  f"đơn vị '{unit.id}' (cấp '{unit.level}') không thể hợp nhất vào '{target.id}' thuộc cấp "
+                  f"'{target.level}'; đơn vị kế thừa phải cùng cấp")
+    if refused:  # (its roles are beside the point)
+        return
+    last = current
+    roles_raw = raw.get("roles")
+    for role in unit.roles:
+        if role not in last.roles:
+            where = roles_raw.key_locs.get(role) if isinstance(roles_raw, LMap) else None
+            via = f" (qua {' → '.join(chain[1:])})" if len(chain) > 2 else ""
+            r.problem(where or loc, "successor-role",
+                      f"đơn vị '{unit.id}' hợp nhất vào '{last.id}'{via}, nhưng '{last.id}' không có vai trò "
+                      f"'{role}': công việc của vai trò này sẽ không ai nhận được; hãy thêm vai trò '{role}' vào "
+                      f"'{last.id}' (các vai trò hiện có: {', '.join(last.roles)}), hoặc bỏ vai trò khỏi "
+                      f"'{unit.id}' nếu không quy trình nào giao việc cho vai trò đó")
 
 
 # --------------------------------------------------------------------------- templates

@@ -740,6 +740,32 @@ def _unknown_unit(ctx: Context) -> Iterator[Hit]:
                       "dùng mã đơn vị trong units.yaml (hoặc bổ sung đơn vị vào đó)", step=s, key="unit")
 
 
+@rule("merged-unit", WARNING,
+      "Một bước (hoặc người ký) giao việc cho đơn vị đã hợp nhất vào đơn vị khác (merged_into trong units.yaml).",
+      needs_units=True)
+def _merged_unit(ctx: Context) -> Iterator[Hit]:
+    # A warning, not an error: the engine opens such a step at the successor, so the process still runs; and an
+    # approved process naming the old unit stays in force until a new one is approved (an error would refuse the
+    # whole catalogue at `quytrinh publish`, the merge included, until every file was edited).
+    def replaced(unit_id: str) -> tuple[str, str]:
+        last = ctx.units.successor(unit_id) or ""
+        direct = ctx.units.units[unit_id].merged_into
+        via = f" (qua '{direct}')" if direct != last else ""
+        return last, (f"đơn vị '{unit_id}' đã hợp nhất vào '{last}'{via} theo units.yaml; công việc của bước này "
+                      f"được mở tại '{last}'")
+    for s in ctx.defn.steps:
+        unit = ctx.unit(s)
+        if unit is not None and unit.merged_into:
+            last, said = replaced(s.unit)  # type: ignore[arg-type]
+            yield Hit(f"{said}; hãy sửa thành unit: {last}", step=s, key="unit")
+    signer = ctx.defn.signer
+    unit = ctx.units.get(signer.unit) if signer is not None else None
+    if unit is not None and unit.merged_into:
+        last = ctx.units.successor(unit.id)
+        yield Hit(f"người ký thuộc đơn vị '{unit.id}', đã hợp nhất vào '{last}' theo units.yaml; hãy sửa thành "
+                  f"signer: {{unit: {last}, role: {signer.role}}}", key="signer")  # type: ignore[union-attr]
+
+
 @rule("unit-level", ERROR, "Đơn vị của một bước thuộc cấp khác với cấp của thủ tục.", needs_units=True)
 def _unit_level(ctx: Context) -> Iterator[Hit]:
     level = ctx.defn.level

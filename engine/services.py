@@ -28,6 +28,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+import threading
+import time
+import weakref
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
@@ -35,17 +38,20 @@ from typing import Any, Iterator, Mapping, Sequence
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from engine import machine, rawdb, sla
 from engine.definition import (
+    NO_SUCCESSOR_KINDS,
     STORED_DEFINITIONS,
     STORED_LOCK,
     Definition,
     Organisation,
     definition_to_data,
     dump_yaml,
+    resolve_successor,
     stored_definition,
 )
 from engine.errors import (
@@ -137,7 +143,8 @@ def get_actor(db: Any, username: str) -> Actor:
 
 
 def seed_organisation(db: Any, organisation: Organisation) -> int:
-    """Insert or update the units of ``organisation`` (from units.yaml).
+    """Insert or update the units of ``organisation`` (from units.yaml), with the unit each merged one was
+    merged into (``merged_into``): from then on, work that opens at a merged unit opens at its successor.
 
     Returns
     -------
@@ -152,8 +159,69 @@ def seed_organisation(db: Any, organisation: Organisation) -> int:
                 row = UnitRow(id=unit.id, name=unit.name, level=unit.level, kind=unit.kind)
             row.name, row.short, row.level, row.kind = unit.name, unit.short, unit.level, unit.kind
             row.roles = dict(unit.roles)
+            row.merged_into = unit.merged_into or None
             s.add(row)
-        return len(organisation.units)
+    forget_unit_successors()
+    return len(organisation.units)
+
+
+# --------------------------------------------------------------------------- merged units
+
+#: Seconds a process keeps the merged units it read (:func:`unit_successors`) before reading them again. A
+#: staff action resolves the unit of each step it opens with a dict lookup, not a query; a merge recorded by
+#: another process (``quytrinh publish`` while ``quytrinh serve`` runs) reaches this one within this time.
+SUCCESSORS_TTL_SECONDS = 30.0
+
+#: Per database (its connection pool): (when read, merged unit -> the unit that now does its work).
+_SUCCESSORS: "weakref.WeakKeyDictionary[Any, tuple[float, dict[str, str]]]" = weakref.WeakKeyDictionary()
+_SUCCESSORS_LOCK = threading.Lock()
+_SUCCESSORS_SQL = "SELECT id, merged_into FROM units WHERE merged_into IS NOT NULL"
+
+
+def _pool_of(db: Any) -> Any:
+    """The connection pool of ``db``: one per database in a process (a store, its engines and sessions share it)."""
+    if isinstance(db, Store):
+        return db.engine.pool
+    if isinstance(db, Session):
+        return db.get_bind().pool
+    if isinstance(db, Engine):
+        return db.pool
+    return as_store(db).engine.pool
+
+
+def _successors_from(rows: Sequence[Sequence[Any]]) -> dict[str, str]:
+    direct = {uid: merged for uid, merged in rows if merged}
+    return {uid: resolve_successor(uid, direct) or uid for uid in direct}
+
+
+def unit_successors(db: Any, tx: rawdb.Tx | None = None) -> Mapping[str, str]:
+    """Every merged unit of ``db`` and the unit that now does its work (``merged_into`` chains resolved).
+
+    Read from the ``units`` table at most every :data:`SUCCESSORS_TTL_SECONDS` per process and database
+    (through ``tx`` when given, inside the caller's transaction); :func:`seed_organisation` forgets what
+    was read. Do not change the mapping returned.
+    """
+    pool = _pool_of(db)
+    found = _SUCCESSORS.get(pool)
+    now = time.monotonic()
+    if found is not None and now - found[0] < SUCCESSORS_TTL_SECONDS:
+        return found[1]
+    if tx is not None:
+        resolved = _successors_from(tx.execute(_SUCCESSORS_SQL).fetchall())
+    else:
+        with rawdb.read(db) as rtx:
+            resolved = _successors_from(rtx.execute(_SUCCESSORS_SQL).fetchall())
+    with _SUCCESSORS_LOCK:
+        _SUCCESSORS[pool] = (now, resolved)
+    return resolved
+
+
+def forget_unit_successors() -> None:
+    """Forget the merged units every database of this process was read to have (they are read again at the
+    next action). :func:`seed_organisation` calls it; so should code that changes ``units.merged_into``
+    another way."""
+    with _SUCCESSORS_LOCK:
+        _SUCCESSORS.clear()
 
 
 #: Argon2id with the OWASP-recommended minimum (19 MiB, 2 passes, 1 lane): about 20 ms a check.
@@ -244,14 +312,25 @@ class UserChange:
 
 
 def _unit_and_role(s: Session, unit: str, role: str) -> UnitRow:
-    """The unit row, when ``unit`` exists and has ``role`` (else NotFound / ActionError naming the choices)."""
+    """The unit row, when ``unit`` exists, was not merged into another, and has ``role`` (else NotFound /
+    ActionError naming the choices)."""
     row = s.get(UnitRow, unit)
     if row is None:
         known = ", ".join(sorted(r.id for r in s.exec(select(UnitRow)))) or "none (seed units.yaml first)"
         raise NotFound(f"unit '{unit}' does not exist; known units: {known}")
+    if row.merged_into:
+        successor = _merged_units(s).get(unit, row.merged_into)
+        raise ActionError(f"unit '{unit}' was merged into '{successor}'; its staff belong to '{successor}' "
+                          f"(quytrinh user move USER --unit {successor} --role ROLE)")
     if role not in row.roles:
         raise ActionError(f"unit '{unit}' has no role '{role}'; its roles: {', '.join(sorted(row.roles))}")
     return row
+
+
+def _merged_units(s: Session) -> dict[str, str]:
+    """Every merged unit and the unit that now does its work, read now (not the actions' cache)."""
+    return _successors_from(s.exec(select(UnitRow.id, UnitRow.merged_into)
+                                   .where(UnitRow.merged_into.is_not(None))).all())  # type: ignore[union-attr]
 
 
 def _user_row(s: Session, username: str) -> User:
@@ -339,9 +418,12 @@ def move_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime,
         uid, name, active = user.id, user.full_name or user.username, user.active
         title = (row.roles or {}).get(role, role)
         where = row.short or row.name
+        merged = _merged_units(s)
     why = f"Trả về đơn vị: {name} đã chuyển sang {where} ({title})"
+    # Work of a unit merged into the new one is the new unit's work (quytrinh unit transfer moves it there, and
+    # keeps it with its holder): moving the staff of a merged unit first keeps their work with them.
     released = _release_held(db, uid, why, now=now, calendar=calendar,
-                             keep=lambda item: (item.unit_id, item.role) == (unit, role))
+                             keep=lambda item: (merged.get(item.unit_id, item.unit_id), item.role) == (unit, role))
     if not moved and not released:
         raise ActionError(f"user '{username}' is already {unit}/{role}")
     return UserChange(username, name, unit, role, active, released)
@@ -396,6 +478,219 @@ def _release_each(db: Any, user_id: int | None, held: list[Any], why: str, *, no
             out.append(ReleasedItem(item.id, res.dossier_code, item.step_name))
             break
     return out
+
+
+# --------------------------------------------------------------------------- merged units: moving their work
+
+
+@dataclass(frozen=True)
+class TransferredItem:
+    """A work item moved to another unit by :func:`transfer_unit_work`."""
+
+    item_id: int
+    dossier_code: str
+    step_name: str
+    holder: str | None = None     # username who keeps it: a member of the new unit with the step's role
+    returned: str | None = None   # username whose claim ended: the item waits in the new unit's queue
+
+
+@dataclass(frozen=True)
+class UnitTransfer:
+    """What :func:`transfer_unit_work` did."""
+
+    unit: str
+    unit_name: str
+    successor: str
+    successor_name: str
+    merged: bool   # ``unit`` was merged into ``successor`` (units.yaml), rather than named with ``to``
+    moved: list[TransferredItem] = field(default_factory=list)
+    apologies: list[int] = field(default_factory=list)   # draft apologies (form 04) moved to the new unit's head
+    left: list[int] = field(default_factory=list)   # items opened meanwhile for a role the new unit lacks
+
+
+def _transfer_target(rows: Mapping[str, UnitRow], unit: str, to: str | None) -> tuple[UnitRow, UnitRow, bool]:
+    """The unit, the unit its work goes to, and whether that is its merged_into (else ``to``); raises when
+    either does not exist, there is no successor, or the successor cannot take the work."""
+    src = rows.get(unit)
+    known = ", ".join(sorted(rows)) or "none (seed units.yaml first)"
+    if src is None:
+        raise NotFound(f"transfer: unit '{unit}' does not exist; known units: {known}")
+    successors = _successors_from([(r.id, r.merged_into) for r in rows.values()])
+    if to is None:
+        if not src.merged_into:
+            raise ActionError(f"transfer: unit '{unit}' was not merged into another unit (units.yaml gives it no "
+                              f"merged_into); write merged_into in units.yaml and run quytrinh publish, or name the "
+                              f"unit that takes its work with --to")
+        to = successors[unit]
+        if to not in rows:
+            raise NotFound(f"transfer: unit '{unit}' was merged into '{to}', which does not exist; known units: {known}")
+    else:
+        if to not in rows:
+            raise NotFound(f"transfer: unit '{to}' does not exist; known units: {known}")
+        if to == unit:
+            raise ActionError(f"transfer: unit '{unit}' cannot take over its own work; name another unit with --to")
+        if rows[to].merged_into:
+            raise ActionError(f"transfer: unit '{to}' was itself merged into '{successors[to]}'; "
+                              f"transfer to '{successors[to]}'")
+    dest = rows[to]
+    if dest.kind in NO_SUCCESSOR_KINDS:
+        raise ActionError(f"transfer: unit '{to}' is of kind {dest.kind}; the work of '{unit}' may only go to a unit "
+                          f"of the administration (one_stop, office, leadership or clerk)")
+    if dest.level != src.level:
+        raise ActionError(f"transfer: unit '{to}' is of level '{dest.level}', not '{src.level}' as '{unit}'; "
+                          f"the work goes to a unit of the same level")
+    return src, dest, to == successors.get(unit)
+
+
+def _open_at_unit(tx: rawdb.Tx, unit: str) -> list[Any]:
+    """The open (or claimed) work items at ``unit``, in id order."""
+    return tx.fetch(_ITEMS, f"SELECT {_ITEMS.select_list} FROM work_items WHERE unit_id = ? "
+                            f"AND state IN ({', '.join(repr(st) for st in OPEN_ITEM_STATES)}) ORDER BY id", (unit,))
+
+
+def transfer_unit_work(db: Any, unit: str, *, to: str | None = None, now: dt.datetime) -> UnitTransfer:
+    """Move every open work item of ``unit`` to the unit that took over its work: ``to``, else the end of
+    its ``merged_into`` chain (units.yaml, seeded by :func:`seed_organisation`).
+
+    Each item moves in its own transaction, as an action would (the dossier's version is bumped): its unit
+    changes, its step, role, opening, due instant and clock do not (the SLA clock runs on); a ``transfer``
+    event by the system says why, and the new unit is told (``notify_unit``). A claimed item keeps its
+    holder when they are now an active member of the new unit with the step's role (``quytrinh user move``
+    first); otherwise it goes back to the new unit's queue, and the former holder is told
+    (``notify_user``). Draft apologies (form 04) of open dossiers that ``unit``'s head was to sign go to the
+    new unit's head. Run again, it moves what is left (an interrupted run, or work opened meanwhile by a
+    process that had not seen the merge yet); with nothing left it moves nothing.
+
+    Raises
+    ------
+    NotFound
+        When ``unit``, ``to`` or the unit ``unit`` was merged into does not exist.
+    ActionError
+        When ``unit`` has no successor (no merged_into and no ``to``), ``to`` is ``unit`` or was itself
+        merged, the successor is a partner agency (``external``) or the applicant (``citizen``), of another
+        level, or lacks the role of an open item. Nothing is changed then.
+    """
+    now = utc(now)
+    with _reading(db) as s:
+        rows = {r.id: r for r in s.exec(select(UnitRow)).all()}
+    src, dest, merged = _transfer_target(rows, unit, to)
+    with rawdb.read(db) as tx:
+        waiting = _open_at_unit(tx, unit)
+    missing: dict[str, list[int]] = {}
+    for it in waiting:
+        if it.role and it.role not in (dest.roles or {}):
+            missing.setdefault(it.role, []).append(it.id)
+    if missing:
+        need = "; ".join(f"'{role}' (work items {', '.join(map(str, ids))})" for role, ids in sorted(missing.items()))
+        raise ActionError(f"transfer: unit '{dest.id}' lacks roles that open work of '{unit}' needs: {need}; "
+                          f"add them to '{dest.id}' in units.yaml and run quytrinh publish")
+    src_name, dest_name = src.short or src.name, dest.short or dest.name
+    if merged:
+        chain = [unit]
+        while rows[chain[-1]].merged_into and rows[chain[-1]].merged_into in rows and len(chain) <= len(rows):
+            chain.append(rows[chain[-1]].merged_into)  # type: ignore[arg-type]
+        names = [rows[u].short or rows[u].name for u in chain]
+        why = f"{names[0]} đã hợp nhất vào {names[1]}" + "".join(f", rồi vào {n}" for n in names[2:])
+    else:
+        why = f"công việc đang mở của {src_name} được giao cho {dest_name}"
+    done = UnitTransfer(unit, src_name, dest.id, dest_name, merged)
+    tried: set[int] = set()
+    while True:
+        with rawdb.read(db) as tx:
+            todo = [it for it in _open_at_unit(tx, unit) if it.id not in tried]
+        if not todo:
+            break
+        for it in todo:
+            tried.add(it.id)
+            if it.role and it.role not in (dest.roles or {}):
+                done.left.append(it.id)
+                continue
+            for attempt in (1, 2):
+                try:
+                    moved = _transfer_item(db, it.id, src.id, dest, dest_name, why, now)
+                except StaleVersion:  # pragma: no cover - an action on the dossier at that very moment
+                    if attempt == 2:
+                        raise
+                    continue
+                if moved is not None:
+                    done.moved.append(moved)
+                break
+    done.apologies.extend(_transfer_apologies(db, src.id, dest, dest_name, why, now))
+    return done
+
+
+def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: str, why: str,
+                   now: dt.datetime) -> TransferredItem | None:
+    """Move one open work item of ``unit`` to ``dest`` (one transaction); None when it is no longer open there."""
+    with rawdb.write(db) as tx:
+        d, items, _ = _load_rows(tx, item_id=item_id, action="transfer")
+        it = items[item_id]
+        if it.state not in OPEN_ITEM_STATES or it.unit_id != unit:
+            return None  # done, cancelled or moved meanwhile
+        holder = None
+        if it.state == ITEM_CLAIMED and it.assignee_id is not None:
+            found = tx.fetch(_USERS, f"SELECT {_USERS.select_list} FROM users WHERE id = ?", (it.assignee_id,))
+            holder = found[0] if found else None
+        keep = holder is not None and holder.active and holder.unit_id == dest.id and holder.role == it.role
+        bumped = tx.update_row_later(_DOSSIERS, {"version": d.version + 1, "updated_at": now}, "id = ? AND version = ?",
+                                     (d.id, d.version))
+        if bumped() != 1:  # pragma: no cover - PostgreSQL: another action committed first
+            raise StaleVersion(f"transfer: dossier {d.code} changed since version {d.version} (another action won); "
+                               f"run the transfer again")
+        if _PAUSE_IN is not None:
+            _pause_hook("transfer", tx)  # tests: a run killed part-way
+        changes: dict[str, Any] = {"unit_id": dest.id}
+        if it.state == ITEM_CLAIMED and not keep:
+            changes.update(state="open", assignee_id=None, claimed_at=None)
+        tx.update_row(_ITEMS, changes, "id = ?", (item_id,))
+        name = (holder.full_name or holder.username) if holder is not None else ""
+        comment = f"Chuyển sang {dest_name}: {why}"
+        if keep:
+            comment += f"; {name} tiếp tục xử lý"
+        elif holder is not None:
+            comment += f"; việc {name} đang giữ trả về hàng chờ của {dest_name}"
+        returned = holder.id if holder is not None and not keep else None
+        tx.insert_rows(_EVENTS, [{
+            "dossier_id": d.id, "work_item_id": item_id, "at": now, "actor": SYSTEM_USERNAME, "actor_unit": None,
+            "action": "transfer", "step_id": it.step_id, "from_status": d.status, "to_status": d.status,
+            "to_steps": [], "outcome": None, "comment": comment,
+            "data": {"from_unit": unit, "to_unit": dest.id, "holder": holder.id if keep else None,  # type: ignore[union-attr]
+                     "from": returned}}])
+        version = d.version + 1
+        base = {"dossier_code": d.code, "procedure_code": d.procedure_code,
+                "definition_version": d.definition_version, "action": "transfer"}
+        effects = [("notify_unit", {"step": it.step_id, "unit": dest.id, "role": it.role,
+                                    "due_at": it.due_at.isoformat() if it.due_at else None,
+                                    "reason": "transferred", "from_unit": unit, **base})]
+        if returned is not None:
+            effects.append(("notify_user", {"step": it.step_id, "user_id": returned, "unit": dest.id,
+                                            "reason": "transferred", **base}))
+        tx.insert_rows(_OUTBOX, [{
+            "kind": kind, "dossier_id": d.id, "work_item_id": item_id, "payload": payload,
+            "idempotency_key": f"{d.code}:v{version}:{i}:{kind}", "state": OUTBOX_PENDING, "available_at": now,
+            "attempts": 0, "lease_owner": None, "lease_until": None, "created_at": now, "completed_at": None,
+            "result": None, "last_error": None} for i, (kind, payload) in enumerate(effects)])
+        return TransferredItem(item_id, d.code, it.step_name, holder.username if keep else None,  # type: ignore[union-attr]
+                               holder.username if holder is not None and not keep else None)
+
+
+def _transfer_apologies(db: Any, unit: str, dest: UnitRow, dest_name: str, why: str, now: dt.datetime) -> list[int]:
+    """Give the draft apologies of open dossiers that ``unit``'s head was to sign to ``dest``'s head
+    (an event each); their ids."""
+    moved: list[int] = []
+    with _transaction(db) as s:
+        drafts = s.exec(select(Apology, Dossier).join(Dossier, Dossier.id == Apology.dossier_id)  # type: ignore[arg-type]
+                        .where(Apology.unit_id == unit, Apology.state == "draft",
+                               Dossier.closed_at.is_(None), Dossier.finished_at.is_(None))  # type: ignore[union-attr]
+                        .order_by(Apology.id)).all()
+        for ap, d in drafts:
+            ap.unit_id = dest.id
+            s.add(ap)
+            s.add(Event(dossier_id=d.id, at=now, actor=SYSTEM_USERNAME, action="transfer", from_status=d.status,
+                        to_status=d.status, comment=f"Chuyển phiếu xin lỗi (dự thảo) sang {dest_name} ký: {why}",
+                        data={"from_unit": unit, "to_unit": dest.id, "apology": ap.id}))
+            moved.append(ap.id)  # type: ignore[arg-type]
+    return moved
 
 
 # --------------------------------------------------------------------------- definitions
@@ -640,12 +935,14 @@ _DOSSIERS, _ITEMS, _EVENTS, _OUTBOX, _REQUESTS = (
 
 def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any], defn: Definition,
           tr: machine.Transition, now: dt.datetime, *, expected_version: int | None,
-          acted_on: int | None, fresh: bool = False) -> ActionResult:
+          acted_on: int | None, successors: Mapping[str, str], fresh: bool = False) -> ActionResult:
     """Write a transition: the version bump first (the lock), then items, events and outbox.
 
     ``d`` and ``items`` are the rows as loaded (attribute access by column
     name). Only the work items the transition changed are updated; new ones,
-    the events and the outbox items are inserted.
+    the events and the outbox items are inserted. A new item of a step whose
+    unit was merged opens at its successor (``successors``, from
+    :func:`unit_successors`), and the outbox tells the unit an item is at.
     """
     if not fresh:
         version = d.version if expected_version is None else expected_version
@@ -665,20 +962,21 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
         _pause_hook(action, tx)  # tests: die here, after the first write of the transaction
     steps = machine.steps_by_id(defn)
     key_to_id: dict[int, int] = {}
-    unit_of: dict[int, str | None] = {}  # machine item key -> its step's unit
+    unit_of: dict[int, str | None] = {}  # machine item key -> the unit the item is (or opens) at
     new_keys, new_rows = [], []
     for it in tr.state.items:
         step = steps[it.step]
-        unit_of[it.key] = step.unit
         if it.key < 0:
+            unit = unit_of[it.key] = successors.get(step.unit, step.unit)  # type: ignore[arg-type]
             values = {col: getattr(it, f) for f, col in _ITEM_FIELDS}
             values.update(dossier_id=d.id, step_id=it.step, step_name=step.name, kind=step.kind,
-                          unit_id=step.unit, role=step.role, opened_at=it.opened_at)
+                          unit_id=unit, role=step.role, opened_at=it.opened_at)
             new_keys.append(it.key)
             new_rows.append(values)
         else:
             key_to_id[it.key] = it.key
             row = items[it.key]
+            unit_of[it.key] = row["unit_id"]  # (moved to a successor by a transfer: not its step's unit)
             if it.state == row["state"] and it.state not in OPEN_ITEM_STATES:
                 continue  # closed before this action: the machine never changes a closed item
             changed = {col: v for f, col in _ITEM_FIELDS if (v := getattr(it, f)) != row[col]}
@@ -698,9 +996,8 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
     outbox_rows = []
     for i, eff in enumerate(tr.effects):
         item_id = key_to_id.get(eff.item) if eff.item is not None else None
-        unit = eff.payload.get("unit")
-        if unit is None and item_id is not None:
-            unit = unit_of[eff.item]
+        # an effect on an item concerns the unit the item is at (the machine names its step's unit)
+        unit = unit_of[eff.item] if item_id is not None else eff.payload.get("unit")
         payload = {**eff.payload, "dossier_code": d.code, "procedure_code": d.procedure_code,
                    "definition_version": d.definition_version, "unit": unit, "action": action}
         outbox_rows.append({
@@ -784,7 +1081,14 @@ def _check_version(action: str, d: Any, expected: int | None) -> None:
 # --------------------------------------------------------------------------- authorization
 
 
-def _may_act_on_item(action: str, actor: Actor, item: WorkItem, defn: Definition) -> None:
+def _start_unit(defn: Definition, successors: Mapping[str, str]) -> str | None:
+    """The one-stop unit of a dossier: its definition's reception unit, or that unit's successor if merged."""
+    unit = defn.start.unit
+    return successors.get(unit, unit) if unit else unit
+
+
+def _may_act_on_item(action: str, actor: Actor, item: WorkItem, defn: Definition,
+                     successors: Mapping[str, str]) -> None:
     """Raise NotAuthorized unless ``actor`` may act on ``item``."""
     if item.kind == "automated":
         if actor.is_system:
@@ -792,12 +1096,12 @@ def _may_act_on_item(action: str, actor: Actor, item: WorkItem, defn: Definition
         raise NotAuthorized(f"{action}: work item {item.id} (step '{item.step_id}') is an automated step; "
                             f"only the system completes it")
     if item.kind == "citizen":
-        start = defn.start
-        if actor.is_system or actor.unit == start.unit:
+        one_stop = _start_unit(defn, successors)
+        if actor.is_system or actor.unit == one_stop:
             return
         what = "financial obligations" if defn.step(item.step_id).financial else "supplement"
         raise NotAuthorized(f"{action}: {actor} may not record the applicant's {what} for work item "
-                            f"{item.id}; the one-stop unit '{start.unit}' does")
+                            f"{item.id}; the one-stop unit '{one_stop}' does")
     if actor.is_system:
         raise NotAuthorized(f"{action}: work item {item.id} (step '{item.step_id}') is staff work "
                             f"of {item.unit_id}/{item.role}; the system may not do it")
@@ -809,14 +1113,16 @@ def _may_act_on_item(action: str, actor: Actor, item: WorkItem, defn: Definition
                             f"user (id {item.assignee_id})")
 
 
-def _may_act_on_dossier(action: str, actor: Actor, defn: Definition, *, system_ok: bool) -> None:
+def _may_act_on_dossier(action: str, actor: Actor, defn: Definition, *, system_ok: bool,
+                        successors: Mapping[str, str]) -> None:
+    one_stop = _start_unit(defn, successors)
     if actor.is_system:
         if system_ok:
             return
-        raise NotAuthorized(f"{action}: only staff of the one-stop unit '{defn.start.unit}' may do this")
-    if actor.unit != defn.start.unit:
+        raise NotAuthorized(f"{action}: only staff of the one-stop unit '{one_stop}' may do this")
+    if actor.unit != one_stop:
         raise NotAuthorized(f"{action}: {actor} may not {action} this dossier; the one-stop unit "
-                            f"'{defn.start.unit}' does")
+                            f"'{one_stop}' does")
 
 
 # --------------------------------------------------------------------------- actions
@@ -843,14 +1149,16 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
 
     def body(tx: rawdb.Tx) -> ActionResult:
         row, defn = _published(tx, procedure_code)
-        _may_act_on_dossier("submit", actor, defn, system_ok=True)
+        successors = unit_successors(db, tx)
+        _may_act_on_dossier("submit", actor, defn, system_ok=True, successors=successors)
         if actor.is_system is False and actor.role != defn.start.role:
-            raise NotAuthorized(f"submit: {actor} may not register dossiers; {defn.start.unit}/"
+            raise NotAuthorized(f"submit: {actor} may not register dossiers; {_start_unit(defn, successors)}/"
                                 f"{defn.start.role} does")
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
         d = _new_dossier(tx, row, defn, tr, applicant, contact, now, commune)
-        return _save(tx, "submit", actor, d, {}, defn, tr, now, expected_version=None, acted_on=None, fresh=True)
+        return _save(tx, "submit", actor, d, {}, defn, tr, now, expected_version=None, acted_on=None,
+                     successors=successors, fresh=True)
 
     return _idempotent(db, "submit", actor, idempotency_key, params, now, body)
 
@@ -953,9 +1261,11 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
     def body(tx: rawdb.Tx) -> ActionResult:
         row, defn = _published(tx, procedure_code)
         start = defn.start
-        if actor.is_system or actor.unit != start.unit or actor.role != start.role:
+        successors = unit_successors(db, tx)
+        one_stop = _start_unit(defn, successors)
+        if actor.is_system or actor.unit != one_stop or actor.role != start.role:
             raise NotAuthorized(f"receive: {actor} may not receive dossiers of {defn.key}; "
-                                f"{start.unit}/{start.role} does")
+                                f"{one_stop}/{start.role} does")
         _check_reason("receive", defn, start.id, decision, comment)
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
@@ -968,7 +1278,7 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         tr2.opened = tr.opened + tr2.opened
         d = _new_dossier(tx, row, defn, tr2, applicant, contact, now, commune)
         return _save(tx, "receive", actor, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
-                     fresh=True)
+                     successors=successors, fresh=True)
 
     return _idempotent(db, "receive", actor, idempotency_key, params, now, body)
 
@@ -1012,9 +1322,10 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
     def body(tx: rawdb.Tx) -> ActionResult:
         d, items, defn = _load_rows(tx, item_id=item_id, action=action)
         item = items[item_id]
+        successors = unit_successors(db, tx)
         if item.state in OPEN_ITEM_STATES:  # a closed item: let the machine say why
             if authorize is None:
-                _may_act_on_item(action, actor, item, defn)
+                _may_act_on_item(action, actor, item, defn, successors)
             else:
                 authorize(tx, item)
         if check is not None:
@@ -1026,7 +1337,7 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
         tr = machine.apply(defn, _state_of(d, list(items.values())), command, now,
                            calendar or _default_calendar())
         return _save(tx, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
-                     acted_on=item_id)
+                     acted_on=item_id, successors=successors)
 
     return _idempotent(db, action, actor, idempotency_key, {"item": item_id, "expected": expected_version, **params},
                        now, body)
@@ -1333,7 +1644,8 @@ def _citizen_done(db: Any, action: str, actor: Actor, dossier: int | str, *, fin
                 message = f"dossier {d.code} waits for no {'financial obligation' if financial else 'supplement'}"
             raise machine._illegal(action, state, message, machine.allowed_actions(defn, state))
         item = matching[0]
-        _may_act_on_item(action, actor, item, defn)
+        successors = unit_successors(db, tx)
+        _may_act_on_item(action, actor, item, defn, successors)
         _check_version(action, d, expected_version)
         step = defn.step(item.step_id)
         outcome = step.routes[0].outcome if step.routes else None
@@ -1341,7 +1653,7 @@ def _citizen_done(db: Any, action: str, actor: Actor, dossier: int | str, *, fin
                            machine.Complete(item.id, outcome, actor.user_id, comment), now,  # type: ignore[arg-type]
                            calendar or _default_calendar())
         return _save(tx, action, actor, d, items, defn, tr, now,
-                     expected_version=expected_version or d.version, acted_on=item.id)
+                     expected_version=expected_version or d.version, acted_on=item.id, successors=successors)
 
     return _idempotent(db, action, actor, idempotency_key,
                        {"dossier": str(dossier), "comment": comment, "expected": expected_version}, now, body)
@@ -1354,11 +1666,12 @@ def _dossier_action(db: Any, action: str, actor: Actor, dossier: int | str, make
 
     def body(tx: rawdb.Tx) -> ActionResult:
         d, items, defn = _load_rows(tx, ref=dossier)
-        _may_act_on_dossier(action, actor, defn, system_ok=system_ok)
+        successors = unit_successors(db, tx)
+        _may_act_on_dossier(action, actor, defn, system_ok=system_ok, successors=successors)
         _check_version(action, d, expected_version)
         tr = machine.apply(defn, _state_of(d, list(items.values())), make(), now, calendar or _default_calendar())
         return _save(tx, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
-                     acted_on=None)
+                     acted_on=None, successors=successors)
 
     return _idempotent(db, action, actor, idempotency_key,
                        {"dossier": str(dossier), "comment": comment, "expected": expected_version}, now, body)
@@ -1607,12 +1920,15 @@ def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
     if not ids:
         return result
     with _reading(db) as s:
-        heads = {u.id: _head_role(u.roles) for u in s.exec(select(UnitRow)).all()}
+        units = s.exec(select(UnitRow)).all()
+    heads = {u.id: _head_role(u.roles) for u in units}
+    successors = _successors_from([(u.id, u.merged_into) for u in units])
     definitions: dict[int, Definition] = {}
     done = SweepResult()  # (its ``checked`` counts the candidates' items again: the read counted them all)
     for dossier_id in ids:
         with _transaction(db) as s, s.no_autoflush:
-            _sweep_dossier(s, dossier_id, now, cal, policy, apology_lead_minutes, done, heads, definitions)
+            _sweep_dossier(s, dossier_id, now, cal, policy, apology_lead_minutes, done, heads, definitions,
+                           successors)
     result.nearly_due, result.overdue, result.dossiers_overdue = done.nearly_due, done.overdue, done.dossiers_overdue
     result.apologies, result.notifications = done.apologies, done.notifications
     return result
@@ -1726,27 +2042,31 @@ def _head_role(roles: dict[str, str]) -> str | None:
     return None
 
 
-def _answerable_unit(defn: Definition, items: Sequence[WorkItem], heads: Mapping[str, str | None]) -> str | None:
+def _answerable_unit(defn: Definition, items: Sequence[WorkItem], heads: Mapping[str, str | None],
+                     successors: Mapping[str, str] | None = None) -> str | None:
     """The unit answerable for a dossier's timers (told when it is overdue, drafting the apology).
 
     The unit of the first open work item whose unit has a head; when the open work is only at units
     without one (a partner agency consulted in parallel, a commune People's Committee), the unit with a
     head that the procedure gives the most working time: the office in charge of the dossier, which can
-    chase the partner (None when no unit of the procedure has a head).
+    chase the partner (None when no unit of the procedure has a head). A merged unit counts as its
+    successor (``successors``).
     """
     for w in items:
         if heads.get(w.unit_id):
             return w.unit_id
+    successors = successors or {}
     minutes: dict[str, int] = {}
     for step in defn.steps:
-        if step.unit and heads.get(step.unit) and not step.paused:
-            minutes[step.unit] = minutes.get(step.unit, 0) + (step.duration or 0)
+        unit = successors.get(step.unit, step.unit) if step.unit else None
+        if unit and heads.get(unit) and not step.paused:
+            minutes[unit] = minutes.get(unit, 0) + (step.duration or 0)
     return max(minutes, key=lambda u: minutes[u]) if minutes else None
 
 
 def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, policy: sla.SlaPolicy,
                    lead: int, result: SweepResult, heads: dict[str, str | None],
-                   definitions: dict[int, Definition]) -> None:
+                   definitions: dict[int, Definition], successors: Mapping[str, str] | None = None) -> None:
     d = s.get(Dossier, dossier_id)
     if d is None or d.closed_at is not None or d.paused_at is not None:
         return
@@ -1777,7 +2097,7 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
 
     def holder() -> str | None:
         if not answerable:
-            answerable.append(_answerable_unit(defn, items, heads))
+            answerable.append(_answerable_unit(defn, items, heads, successors))
         return answerable[0]
 
     left_by_item: list[tuple[str, int]] = []
@@ -1962,11 +2282,12 @@ def waiting_for_applicant(store: Any, unit: str | None) -> list[dict[str, Any]]:
             return []
         versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
             DefinitionVersion.id.in_(sorted({d.definition_id for _, d in rows})))).all()}  # type: ignore[union-attr]
+        successors = unit_successors(store) if unit is not None else {}
         out = []
         for w, d in rows:
             v = versions[d.definition_id]
             defn = definition_of(v)
-            if unit is None or defn.start.unit == unit:
+            if unit is None or _start_unit(defn, successors) == unit:
                 step = defn.steps_by_id().get(w.step_id)
                 out.append({"item": w, "dossier": d, "procedure": v.name,
                             "financial": step is not None and step.financial, "asked": ""})
@@ -2176,6 +2497,7 @@ def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None
 __all__ = [
     "Actor", "SYSTEM", "ActionResult", "SweepResult", "TaskRow", "SheetRow", "DossierSheet",
     "get_actor", "seed_organisation", "add_user", "hash_password", "check_password",
+    "unit_successors", "forget_unit_successors", "transfer_unit_work", "UnitTransfer", "TransferredItem",
     "publish_definition", "current_definition", "definition_of",
     "submit", "receive", "claim", "complete", "sign", "return_result", "request_supplement",
     "supplement_received", "financial_done", "withdraw", "stop", "sign_apology",

@@ -149,6 +149,9 @@ class UnitRow(SQLModel, table=True):
     level: str = Field(max_length=32)
     kind: str = Field(max_length=32)
     roles: dict = _json_field({})  # role id -> Vietnamese title
+    #: The unit it was merged into (units.yaml ``merged_into``; migration 0010): it no longer exists, and
+    #: its work opens there (engine.services resolves chains). None for a unit that exists.
+    merged_into: str | None = Field(default=None, max_length=64)
 
 
 class User(SQLModel, table=True):
@@ -628,7 +631,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -92,6 +92,7 @@ ACTION_VERBS = {
     "withdraw": "rút hồ sơ",
     "stop": "dừng xử lý",
     "sign_apology": "ký phiếu xin lỗi",
+    "transfer": "chuyển công việc",
 }
 
 #: The headline of each kind of refusal, before the specifics.
@@ -259,7 +260,11 @@ _RULES: list[Rule] = [
     (NotFound, r"user '(?P<u>[^']+)' is deactivated \(enable it again with: .*\)",
      lambda m, a: f"tài khoản '{m['u']}' đã ngừng hoạt động; cho hoạt động lại bằng: quytrinh user enable {m['u']}."),
     (NotFound, r"unit '(?P<u>[^']+)' does not exist; known units: (?P<k>.*)",
-     lambda m, a: f"đơn vị '{m['u']}'; các đơn vị: {m['k']}."),
+     lambda m, a: f"đơn vị '{m['u']}'; các đơn vị: {m['k']}."
+                  + (" Chưa chuyển công việc nào." if a == "transfer" else "")),
+    (NotFound, r"unit '(?P<u>[^']+)' was merged into '(?P<s>[^']+)', which does not exist; known units: (?P<k>.*)",
+     lambda m, a: f"đơn vị '{m['s']}' mà '{m['u']}' hợp nhất vào (merged_into); các đơn vị: {m['k']}. Chưa chuyển "
+                  f"công việc nào."),
     (NotFound, r"procedure '(?P<c>[^']+)' is not published \(.*\)",
      lambda m, a: f"thủ tục '{m['c']}' chưa được đưa vào hệ thống; tiếp nhận hồ sơ bằng quytrinh dossier receive "
                   f"với danh mục có thủ tục này."),
@@ -349,6 +354,31 @@ _RULES: list[Rule] = [
     (ActionError, r"unit '(?P<u>[^']+)' has no role '(?P<r>[^']+)'; its roles: (?P<k>.*)",
      lambda m, a: f"đơn vị '{m['u']}' không có vai trò '{m['r']}'; các vai trò của đơn vị: {m['k']}."),
     (ActionError, r"user '(?P<u>[^']+)' already exists", lambda m, a: f"đã có người dùng '{m['u']}'."),
+    (ActionError, r"unit '(?P<u>[^']+)' was merged into '(?P<s>[^']+)'; its staff belong to '[^']+' \(.*\)",
+     lambda m, a: f"đơn vị '{m['u']}' đã hợp nhất vào '{m['s']}'; cán bộ của đơn vị nay thuộc '{m['s']}' "
+                  f"(quytrinh user move TÊN --unit {m['s']} --role VAI_TRÒ)."),
+    # ---- quytrinh unit transfer (nothing is changed when it is refused)
+    (ActionError, r"unit '(?P<u>[^']+)' was not merged into another unit \(.*\); .*",
+     lambda m, a: f"đơn vị '{m['u']}' chưa được ghi là đã hợp nhất vào đơn vị nào (units.yaml không có merged_into "
+                  f"cho đơn vị này); hãy ghi merged_into trong units.yaml rồi chạy quytrinh publish, hoặc chỉ đơn vị "
+                  f"nhận việc bằng --to. Chưa chuyển công việc nào."),
+    (ActionError, r"unit '(?P<u>[^']+)' cannot take over its own work; .*",
+     lambda m, a: f"không chuyển công việc của '{m['u']}' cho chính đơn vị đó được; hãy chỉ đơn vị khác bằng --to. "
+                  f"Chưa chuyển công việc nào."),
+    (ActionError, r"unit '(?P<t>[^']+)' was itself merged into '(?P<s>[^']+)'; transfer to '[^']+'",
+     lambda m, a: f"đơn vị '{m['t']}' cũng đã hợp nhất vào '{m['s']}'; hãy chuyển sang '{m['s']}' (--to {m['s']}). "
+                  f"Chưa chuyển công việc nào."),
+    (ActionError, r"unit '(?P<t>[^']+)' is of kind (?P<k>\w+); the work of '(?P<u>[^']+)' may only go to .*",
+     lambda m, a: f"đơn vị '{m['t']}' thuộc loại {m['k']} (không thuộc bộ máy của cơ quan); công việc của "
+                  f"'{m['u']}' chỉ chuyển được sang đơn vị loại one_stop, office, leadership hoặc clerk. Chưa chuyển "
+                  f"công việc nào."),
+    (ActionError, r"unit '(?P<t>[^']+)' is of level '(?P<l>[^']*)', not '(?P<l2>[^']*)' as '(?P<u>[^']+)'; .*",
+     lambda m, a: f"đơn vị '{m['t']}' thuộc cấp '{m['l']}', còn '{m['u']}' thuộc cấp '{m['l2']}'; công việc chỉ "
+                  f"chuyển sang đơn vị cùng cấp. Chưa chuyển công việc nào."),
+    (ActionError, r"unit '(?P<t>[^']+)' lacks roles that open work of '(?P<u>[^']+)' needs: (?P<need>.*); add them .*",
+     lambda m, a: f"đơn vị '{m['t']}' không có vai trò mà công việc đang mở của '{m['u']}' cần: "
+                  f"{m['need'].replace('work items', 'công việc')}; hãy thêm các vai trò này cho '{m['t']}' trong "
+                  f"units.yaml rồi chạy quytrinh publish. Chưa chuyển công việc nào."),
     (ActionError, r"user '(?P<u>[^']+)' is already deactivated",
      lambda m, a: f"tài khoản '{m['u']}' đã ngừng hoạt động từ trước."),
     (ActionError, r"user '(?P<u>[^']+)' is active", lambda m, a: f"tài khoản '{m['u']}' đang hoạt động."),

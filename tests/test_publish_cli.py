@@ -280,7 +280,7 @@ def test_publish_names_the_units_and_roles_units_yaml_no_longer_has_with_their_p
     said = " ".join(out.split())
     assert ("Cảnh báo: đơn vị phong_ldtbxh (Phòng LĐ-TB&XH) không còn trong units.yaml nhưng còn 1 cán bộ đang "
             "hoạt động và 1 công việc đang mở") in said
-    assert "quytrinh tasks --unit phong_ldtbxh" in said
+    assert "merged_into" in said and "quytrinh unit transfer phong_ldtbxh" in said
     assert ("Cảnh báo: tckh_pp có vai trò 'deputy' mà đơn vị phong_tckh không còn trong units.yaml; chuyển vai trò "
             "bằng: quytrinh user move tckh_pp --unit phong_tckh --role VAI_TRÒ.") in said
 

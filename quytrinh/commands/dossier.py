@@ -194,8 +194,8 @@ def _seed_units(store: Any) -> None:
 
 
 def _units_stored(store: Any, organisation: Any) -> bool:
-    """Whether the database holds every unit of ``organisation`` with its name, short name, level, kind and roles
-    (what :func:`engine.services.seed_organisation` would write)."""
+    """Whether the database holds every unit of ``organisation`` with its name, short name, level, kind, roles and
+    the unit it was merged into (what :func:`engine.services.seed_organisation` would write)."""
     import sqlalchemy as sa
 
     from engine.store import UnitRow
@@ -205,8 +205,8 @@ def _units_stored(store: Any, organisation: Any) -> bool:
         rows = {r.id: r for r in conn.execute(sa.select(table))}
     for unit in organisation.units.values():
         row = rows.get(unit.id)
-        if row is None or (row.name, row.short, row.level, row.kind, row.roles) != (
-                unit.name, unit.short, unit.level, unit.kind, dict(unit.roles)):
+        if row is None or (row.name, row.short, row.level, row.kind, row.roles, row.merged_into or "") != (
+                unit.name, unit.short, unit.level, unit.kind, dict(unit.roles), unit.merged_into):
             return False
     return True
 
@@ -565,6 +565,8 @@ def show_cmd(
             who = sheet.usernames.get(e.data.get("to" if e.action == "assign" else "from"), "–")
             to = (f" → {who}" if e.action == "assign" else  # given back by its holder, or by the system for them
                   f" (việc {who} đang giữ)" if e.actor == "system" else f" ({who} trả lại)")
+        if e.action == "transfer" and e.data:  # where the work went (the comment says why, and who holds it)
+            to = f" → {units.get(e.data.get('to_unit') or '', e.data.get('to_unit') or '–')}"
         if e.action == "timeliness" and e.data:  # what the timer found
             to = f": {TIMER_FINDINGS.get(e.data.get('to'), 'trở lại trong hạn')}" if e.step_id else (
                 ": hồ sơ quá hạn trả kết quả" if e.data.get("to") == "overdue" else ": hồ sơ trở lại trong hạn")

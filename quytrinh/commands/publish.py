@@ -69,6 +69,11 @@ class Published:
     gone_units: list[tuple[str, str, int, int]] = field(default_factory=list)
     #: (username, unit id, role): active users whose role their unit no longer has in units.yaml
     gone_roles: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (unit id, name, successor id, successor name, active members, open work items): merged units (merged_into)
+    merged_units: list[tuple[str, str, str, str, int, int]] = field(default_factory=list)
+    #: (code, version or None for the catalogue's text, {merged unit: successor}): processes that still name
+    #: merged units (their new work opens at the successor)
+    naming_merged: list[tuple[str, int | None, dict[str, str]]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """What was done, in Vietnamese, one line each."""
@@ -86,14 +91,33 @@ class Published:
         for code, version, units in self.kept_gone:
             out.append(f"  Cảnh báo: {code} (phiên bản {version}, đã duyệt) giao việc cho đơn vị không còn trong "
                        f"units.yaml: {', '.join(units)}; hồ sơ mới vẫn đến các đơn vị này cho đến khi quy trình "
-                       f"được sửa, trình và duyệt lại.")
+                       f"được sửa, trình và duyệt lại (nếu đơn vị đã hợp nhất, hãy ghi lại đơn vị trong units.yaml "
+                       f"với merged_into: việc của đơn vị sẽ được mở tại đơn vị kế thừa).")
         for unit, name, members, items in self.gone_units:
             out.append(f"Cảnh báo: đơn vị {unit} ({name}) không còn trong units.yaml nhưng còn {members} cán bộ đang "
-                       f"hoạt động và {items} công việc đang mở; giữ đơn vị trong units.yaml đến khi các hồ sơ "
-                       f"đang giải quyết ở đó xong (quytrinh tasks --unit {unit}), rồi chuyển cán bộ bằng "
-                       f"quytrinh user move." if members or items else
+                       f"hoạt động và {items} công việc đang mở; nếu đơn vị đã hợp nhất hoặc giải thể, hãy ghi lại "
+                       f"đơn vị trong units.yaml với merged_into: MÃ_ĐƠN_VỊ_KẾ_THỪA (việc mới của các hồ sơ đang "
+                       f"giải quyết sẽ đến đơn vị kế thừa), chạy lại quytrinh publish, chuyển cán bộ bằng quytrinh "
+                       f"user move rồi chuyển công việc bằng quytrinh unit transfer {unit}." if members or items else
                        f"Đơn vị {unit} ({name}) không còn trong units.yaml; không còn cán bộ hay công việc ở đó "
                        f"(các hồ sơ cũ vẫn ghi tên đơn vị này).")
+        for unit, name, successor, successor_name, members, items in self.merged_units:
+            if not (members or items):
+                continue
+            todo = []
+            if items:
+                todo.append(f"{items} công việc đang mở — chuyển sang {successor} bằng: quytrinh unit transfer {unit}")
+            if members:
+                todo.append(f"{members} cán bộ đang hoạt động — chuyển bằng: quytrinh user move TÊN --unit {successor} "
+                            f"--role VAI_TRÒ (trước khi chuyển công việc, để việc họ đang giữ vẫn do họ xử lý)")
+            out.append(f"Đơn vị {unit} ({name}) đã hợp nhất vào {successor} ({successor_name}); việc mới được mở tại "
+                       f"{successor}. Còn {'; '.join(todo)}.")
+        if self.naming_merged:
+            named = [f"{code}{f' (phiên bản {v}, đã duyệt)' if v else ''}: "
+                     + ", ".join(f"{u} → {t}" for u, t in sorted(units.items()))
+                     for code, v, units in self.naming_merged]
+            out.append(f"Lưu ý: {len(named)} quy trình còn giao việc cho đơn vị đã hợp nhất (việc được mở tại đơn vị kế "
+                       f"thừa; hãy sửa unit trong quy trình, xem quytrinh validate): {_some(named)}")
         for username, unit, role in self.gone_roles:
             out.append(f"Cảnh báo: {username} có vai trò '{role}' mà đơn vị {unit} không còn trong units.yaml; "
                        f"chuyển vai trò bằng: quytrinh user move {username} --unit {unit} --role VAI_TRÒ.")
@@ -127,8 +151,15 @@ def publish_catalogue(db: Any, catalogue: Any, *, now: dt.datetime, by: str) -> 
 
     store = as_store(db)
     done = Published()
-    if catalogue.organisation is not None:
-        done.units = sv.seed_organisation(store, catalogue.organisation)
+    organisation = catalogue.organisation
+    if organisation is not None:
+        done.units = sv.seed_organisation(store, organisation)
+
+    def merged_in(defn: Any) -> dict[str, str]:
+        if organisation is None:
+            return {}
+        named = {st.unit for st in defn.steps if st.unit} | ({defn.signer.unit} if defn.signer and defn.signer.unit else set())
+        return {u: organisation.successor(u) for u in sorted(named) if organisation.successor(u)}
     newest: dict[str, DefinitionVersion] = {}
     with store.session() as s:
         for row in s.exec(select(DefinitionVersion).order_by(DefinitionVersion.version)).all():
@@ -138,12 +169,17 @@ def publish_catalogue(db: Any, catalogue: Any, *, now: dt.datetime, by: str) -> 
         if before is not None and before.status == "approved" and defn.status != "approved":
             if _content_hash(defn) != before.content_hash:
                 done.kept.append((defn.key, before.version))
-                if catalogue.organisation is not None:
-                    known = catalogue.organisation.units
-                    gone = sorted({st.unit for st in sv.definition_of(before).steps if st.unit and st.unit not in known})
+                if organisation is not None:
+                    known = organisation.units
+                    kept = sv.definition_of(before)
+                    gone = sorted({st.unit for st in kept.steps if st.unit and st.unit not in known})
                     if gone:
                         done.kept_gone.append((defn.key, before.version, gone))
+                    if merged_in(kept):
+                        done.naming_merged.append((defn.key, before.version, merged_in(kept)))
                 continue
+        if merged_in(defn):
+            done.naming_merged.append((defn.key, None, merged_in(defn)))
         row = sv.publish_definition(store, defn, now=now, by=by)
         if before is None:
             done.first.append(defn.key)
@@ -165,16 +201,22 @@ def _organisation_left_behind(store: Any, organisation: Any, done: Published) ->
     from engine.store import OPEN_ITEM_STATES, UnitRow, User, WorkItem
 
     units = organisation.units
+    successors = organisation.successors()
     with store.session() as s:
         rows = s.exec(select(UnitRow).order_by(UnitRow.id)).all()
         members: dict[str, int] = dict(s.exec(select(User.unit_id, sa.func.count()).where(
             User.active == True).group_by(User.unit_id)).all())  # type: ignore[arg-type]  # noqa: E712
         open_items: dict[str, int] = dict(s.exec(select(WorkItem.unit_id, sa.func.count()).where(
             WorkItem.state.in_(OPEN_ITEM_STATES)).group_by(WorkItem.unit_id)).all())  # type: ignore[attr-defined,arg-type]
+        names = {row.id: row.short or row.name for row in rows}
         for row in rows:
             if row.id not in units:
                 done.gone_units.append((row.id, row.short or row.name, members.get(row.id, 0),
                                         open_items.get(row.id, 0)))
+            elif row.id in successors:
+                successor = successors[row.id]
+                done.merged_units.append((row.id, names[row.id], successor, names.get(successor, successor),
+                                          members.get(row.id, 0), open_items.get(row.id, 0)))
         for u in s.exec(select(User).where(User.active == True).order_by(User.username)).all():  # noqa: E712
             unit = units.get(u.unit_id)
             if unit is not None and u.role not in unit.roles:

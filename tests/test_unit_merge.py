@@ -1,0 +1,557 @@
+"""A merged or dissolved unit's work goes to its successor.
+
+units.yaml says ``merged_into: <unit>`` for a unit that no longer exists (the 2025 reorganisation merged
+and dissolved offices); its problems are located. Work that opens at a merged unit (a dossier pinned to
+an older version) opens at the successor; ``transfer_unit_work`` / ``quytrinh unit transfer`` moves the
+work already open there, one transaction per item, with an event by the system and the new unit told,
+keeping a holder who now belongs to the successor with the step's role. Refused input changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from engine import services as sv
+from engine.definition import load_units
+from engine.errors import ActionError, DefinitionError, NotAuthorized, NotFound
+from engine.store import Dossier, Event, OutboxItem, UnitRow, User, WorkItem, dump
+
+HANOI = dt.timezone(dt.timedelta(hours=7))
+REPO = Path(__file__).resolve().parent.parent
+UNITS_YAML = REPO / "procedures_yaml" / "units.yaml"
+
+
+def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 3, day, hour, minute, tzinfo=HANOI)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_successors():
+    """Each test reads the merged units of its own database (the PostgreSQL leg reuses one schema per module,
+    reset between tests by TRUNCATE, which the actions' cache of merged units does not see)."""
+    sv.forget_unit_successors()
+    yield
+    sv.forget_unit_successors()
+
+
+def _with_merge(text: str, unit: str, successor: str) -> str:
+    """units.yaml's text with ``merged_into: successor`` added to ``unit``."""
+    head = f"  - id: {unit}\n"
+    start = text.index(head)
+    kind = text.index("    kind:", start)
+    end = text.index("\n", kind) + 1
+    return text[:end] + f"    merged_into: {successor}\n" + text[end:]
+
+
+def _merged_organisation(tmp_path: Path, **merges: str):
+    """The repository's units.yaml with ``unit=successor`` merges, loaded (as `quytrinh publish` loads it)."""
+    text = UNITS_YAML.read_text(encoding="utf-8")
+    for unit, successor in merges.items():
+        text = _with_merge(text, unit, successor)
+    path = tmp_path / "units.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_units(path)
+
+
+def _problems(tmp_path: Path, text: str) -> list:
+    path = tmp_path / "units.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionError) as info:
+        load_units(path)
+    return info.value.problems
+
+
+def _item(db, item_id: int) -> WorkItem:
+    with db.session() as s:
+        return s.get(WorkItem, item_id)
+
+
+def _open(db, dossier_id: int, step: str) -> WorkItem:
+    with db.session() as s:
+        return s.exec(select(WorkItem).where(WorkItem.dossier_id == dossier_id, WorkItem.step_id == step,
+                                             WorkItem.state.in_(("open", "claimed")))).one()
+
+
+def _appraisal(rt, applicant: str, hour: int) -> WorkItem:
+    """A dossier of 1.001612 whose appraisal step is open at Phòng TC-KH."""
+    r = sv.receive(rt.db, rt.actor("motcua"), "1.001612", applicant=applicant, now=at(10, hour))
+    sv.complete(rt.db, rt.actor("tckh_head"), _open(rt.db, r.dossier_id, "assign").id, outcome="done",
+                now=at(10, hour, 10))
+    return _open(rt.db, r.dossier_id, "appraise")
+
+
+# --------------------------------------------------------------------------- units.yaml
+
+
+UNITS = """levels: [district, commune]
+units:
+  - id: phong_ldtbxh
+    name: "Phòng Lao động – Thương binh và Xã hội"
+    level: district
+    kind: office
+    roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng"}
+    merged_into: {successor}
+  - id: phong_noi_vu
+    name: "Phòng Nội vụ"
+    level: district
+    kind: office
+    roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng"}
+  - id: thue
+    name: "Chi cục Thuế khu vực"
+    level: any
+    kind: external
+    roles: {staff: "Công chức thuế"}
+  - id: xa_van_hoa
+    name: "Công chức Văn hóa – Xã hội"
+    level: commune
+    kind: office
+    roles: {staff: "Công chức", head: "Lãnh đạo"}
+"""
+
+
+def test_a_successor_that_does_not_exist_is_located_with_a_suggestion(tmp_path):
+    [p] = _problems(tmp_path, UNITS.replace("{successor}", "phong_noivu"))
+    assert (p.location.line, p.location.col, p.rule) == (8, 5, "unknown-successor")
+    assert p.location.file == str(tmp_path / "units.yaml")
+    assert p.message == ("đơn vị 'phong_ldtbxh' hợp nhất vào 'phong_noivu', nhưng units.yaml không có đơn vị này "
+                         "(có phải là 'phong_noi_vu' không?); merged_into phải là mã một đơn vị trong units.yaml")
+
+
+def test_a_partner_agency_or_another_level_cannot_take_the_work(tmp_path):
+    kinds = _problems(tmp_path, UNITS.replace("{successor}", "thue"))
+    assert [(p.location.line, p.rule) for p in kinds] == [(8, "bad-successor"), (8, "bad-successor")]
+    assert "không thể hợp nhất vào 'thue' (loại external)" in kinds[0].message
+    assert "thuộc cấp 'any'; đơn vị kế thừa phải cùng cấp" in kinds[1].message
+    [level] = _problems(tmp_path, UNITS.replace("{successor}", "xa_van_hoa"))
+    assert (level.location.line, level.rule) == (8, "bad-successor")
+    assert level.message == ("đơn vị 'phong_ldtbxh' (cấp 'district') không thể hợp nhất vào 'xa_van_hoa' thuộc cấp "
+                             "'commune'; đơn vị kế thừa phải cùng cấp")
+
+
+def test_a_cycle_is_refused_and_a_chain_resolves_to_its_last_unit(tmp_path):
+    cycle = UNITS.replace("{successor}", "phong_noi_vu").replace(
+        '    roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng"}\n  - id: thue',
+        '    roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng"}\n    merged_into: phong_ldtbxh\n  - id: thue')
+    problems = _problems(tmp_path, cycle)
+    assert [(p.location.line, p.rule) for p in problems] == [(8, "merge-cycle"), (14, "merge-cycle")]
+    assert "phong_ldtbxh → phong_noi_vu → phong_ldtbxh" in problems[0].message
+    chain = UNITS.replace("{successor}", "phong_noi_vu") + """  - id: phong_noi_vu_moi
+    name: "Phòng Nội vụ (mới)"
+    level: district
+    kind: office
+    roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng", deputy: "Phó Trưởng phòng"}
+"""
+    chain = chain.replace('    roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng"}\n  - id: thue',
+                          '    roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng"}\n'
+                          '    merged_into: phong_noi_vu_moi\n  - id: thue')
+    path = tmp_path / "chain.yaml"
+    path.write_text(chain, encoding="utf-8")
+    org = load_units(path)
+    assert org.successor("phong_ldtbxh") == "phong_noi_vu_moi"
+    assert org.successor("phong_noi_vu") == "phong_noi_vu_moi"
+    assert org.successor("phong_noi_vu_moi") is None and org.successor("nowhere") is None
+    assert org.successors() == {"phong_ldtbxh": "phong_noi_vu_moi", "phong_noi_vu": "phong_noi_vu_moi"}
+    assert org.units["phong_ldtbxh"].merged_into == "phong_noi_vu"  # as written: the direct successor
+
+
+def test_every_role_of_a_merged_unit_must_exist_at_its_successor(tmp_path):
+    text = UNITS.replace("{successor}", "phong_noi_vu").replace(
+        'roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng"}\n    merged_into',
+        'roles: {staff: "Chuyên viên", head: "Lãnh đạo Phòng", ke_toan: "Kế toán"}\n    merged_into')
+    [p] = _problems(tmp_path, text)
+    assert (p.location.line, p.rule) == (7, "successor-role")
+    assert p.message.startswith("đơn vị 'phong_ldtbxh' hợp nhất vào 'phong_noi_vu', nhưng 'phong_noi_vu' không có vai "
+                                "trò 'ke_toan': công việc của vai trò này sẽ không ai nhận được; hãy thêm vai trò "
+                                "'ke_toan' vào 'phong_noi_vu'")
+
+
+def test_the_shipped_units_yaml_takes_a_merge(tmp_path):
+    org = _merged_organisation(tmp_path, phong_ldtbxh="phong_tckh")
+    assert org.successor("phong_ldtbxh") == "phong_tckh" and org.units["phong_ldtbxh"].roles
+
+
+# --------------------------------------------------------------------------- the database
+
+
+def test_the_migration_from_0009_adds_an_empty_merged_into(db_url):
+    from engine.store import HEAD_REVISION, Store, current_revision, init_db, migrate
+
+    store = Store(db_url)
+    try:
+        migrate(store.engine, "0009")
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO units (id, name, short, level, kind, roles) "
+                                 "VALUES ('phong_a', 'Phòng A', '', 'district', 'office', '{}')"))
+            assert "merged_into" not in {c["name"] for c in sa.inspect(conn).get_columns("units")}
+    finally:
+        store.dispose()
+    store = init_db(db_url)
+    try:
+        assert HEAD_REVISION == "0010" and current_revision(store.engine) == "0010"
+        with store.session() as s:
+            row = s.get(UnitRow, "phong_a")
+            assert (row.name, row.merged_into) == ("Phòng A", None)
+    finally:
+        store.dispose()
+
+
+def test_seeding_stores_what_each_unit_was_merged_into(runtime, tmp_path):
+    org = _merged_organisation(tmp_path, phong_ldtbxh="phong_tckh")
+    sv.seed_organisation(runtime.db, org)
+    with runtime.db.session() as s:
+        rows = {r.id: r.merged_into for r in s.exec(select(UnitRow)).all()}
+    assert rows["phong_ldtbxh"] == "phong_tckh" and rows["phong_tckh"] is None
+    assert sv.unit_successors(runtime.db) == {"phong_ldtbxh": "phong_tckh"}
+
+
+# --------------------------------------------------------------------------- opening work
+
+
+def test_a_step_of_a_merged_unit_opens_at_its_successor(runtime, tmp_path):
+    rt = runtime
+    db = rt.db
+    r = sv.receive(db, rt.actor("motcua"), "1.001612", applicant="Trần Văn Bình", now=at(10, 8))
+    assign = _open(db, r.dossier_id, "assign")
+    assert assign.unit_id == "phong_tckh"
+    # Phòng TC-KH is merged into Phòng QLĐT; the dossier keeps its version, which names phong_tckh.
+    sv.seed_organisation(db, _merged_organisation(tmp_path, phong_tckh="phong_qldt"))
+    # The assignment, opened before, is still Phòng TC-KH's until it is transferred: its head completes it.
+    done = sv.complete(db, rt.actor("tckh_head"), assign.id, outcome="done", now=at(10, 9))
+    appraise = _item(db, done.opened[0])
+    assert (appraise.step_id, appraise.unit_id, appraise.role) == ("appraise", "phong_qldt", "staff")
+    with db.session() as s:
+        told = s.exec(select(OutboxItem).where(OutboxItem.work_item_id == appraise.id,
+                                               OutboxItem.kind == "notify_unit")).one()
+    assert told.payload["unit"] == "phong_qldt" and told.payload["role"] == "staff"
+    with pytest.raises(NotAuthorized, match="it belongs to phong_qldt/staff"):
+        sv.claim(db, rt.actor("tckh_cv"), appraise.id, now=at(10, 10))
+    sv.claim(db, rt.actor("qldt_cv"), appraise.id, now=at(10, 10))
+    assert _item(db, appraise.id).assignee_id == rt.actor("qldt_cv").user_id
+    # The due instant is the step's own duration from its opening, as at any unit.
+    assert _item(db, appraise.id).allotted_minutes == 480
+
+
+def test_a_merged_reception_unit_hands_its_dossiers_to_the_successor_one_stop(runtime, tmp_path):
+    """The district's one-stop unit merged into a public-service centre: the centre's staff receive on the
+    published version (which names bp_mot_cua), record supplements and withdrawals; bp_mot_cua's may not."""
+    rt = runtime
+    db = rt.db
+    text = UNITS_YAML.read_text(encoding="utf-8") + """  - id: trung_tam_hcc
+    name: "Trung tâm Phục vụ hành chính công"
+    level: district
+    kind: one_stop
+    roles:
+      staff: "Công chức tiếp nhận và trả kết quả"
+      head: "Giám đốc Trung tâm"
+"""
+    path = tmp_path / "units.yaml"
+    path.write_text(_with_merge(text, "bp_mot_cua", "trung_tam_hcc"), encoding="utf-8")
+    sv.seed_organisation(db, load_units(path))
+    hcc = sv.add_user(db, "hcc", unit="trung_tam_hcc", role="staff", now=at(10, 7), full_name="Lê Hà")
+    with pytest.raises(NotAuthorized, match="trung_tam_hcc/staff does"):
+        sv.receive(db, rt.actor("motcua"), "1.001612", applicant="Trần Văn Bình", now=at(10, 8))
+    r = sv.receive(db, hcc, "1.001612", applicant="Trần Văn Bình", now=at(10, 8), decision="supplement",
+                   comment="Bổ sung bản sao giấy đăng ký")
+    with pytest.raises(NotAuthorized, match="the one-stop unit 'trung_tam_hcc' does"):
+        sv.supplement_received(db, rt.actor("motcua"), r.dossier_code, now=at(10, 9))
+    again = sv.supplement_received(db, hcc, r.dossier_code, now=at(10, 9))
+    receive = _item(db, again.opened[0])
+    assert (receive.step_id, receive.unit_id) == ("receive", "trung_tam_hcc")
+    sv.withdraw(db, hcc, r.dossier_code, now=at(10, 10), comment="Đơn đề nghị rút hồ sơ số 1 ngày 10/03/2026")
+    assert sv.waiting_for_applicant(db, "trung_tam_hcc") == []
+
+
+# --------------------------------------------------------------------------- transfer
+
+
+@pytest.fixture
+def merged(runtime, tmp_path):
+    """Phòng TC-KH merged into Phòng QLĐT with work open there: tckh_cv holds one appraisal and moves to
+    Phòng QLĐT first; tckh_cv2 (not moved) holds another; a third waits in the queue; a fourth dossier's
+    assignment (the head's) is open."""
+    rt = runtime
+    db = rt.db
+    kept, returned, queued = (_appraisal(rt, f"Người nộp {i}", 8 + i).id for i in range(3))
+    sv.claim(db, rt.actor("tckh_cv"), kept, now=at(10, 14))
+    sv.claim(db, rt.actor("tckh_cv2"), returned, now=at(10, 14))
+    r = sv.receive(db, rt.actor("motcua"), "1.001612", applicant="Người nộp 4", now=at(10, 15))
+    head_item = _open(db, r.dossier_id, "assign").id
+    sv.seed_organisation(db, _merged_organisation(tmp_path, phong_tckh="phong_qldt"))
+    # Work of a unit merged into the new one is the new unit's: moving first keeps it with its holder.
+    change = sv.move_user(db, "tckh_cv", unit="phong_qldt", role="staff", now=at(11, 8))
+    assert change.released == []
+    return rt, kept, returned, queued, head_item
+
+
+def test_transfer_moves_every_open_item_and_keeps_only_holders_who_belong_to_the_successor(merged):
+    rt, kept, returned, queued, head_item = merged
+    db = rt.db
+    before = {i: _item(db, i) for i in (kept, returned, queued, head_item)}
+    with db.session() as s:
+        versions = {d.id: d.version for d in s.exec(select(Dossier)).all()}
+    done = sv.transfer_unit_work(db, "phong_tckh", now=at(11, 9))
+    assert (done.unit, done.successor, done.merged) == ("phong_tckh", "phong_qldt", True)
+    assert (done.unit_name, done.successor_name) == ("Phòng TC-KH", "Phòng QLĐT")
+    assert [m.item_id for m in done.moved] == sorted((kept, returned, queued, head_item))
+    by_id = {m.item_id: m for m in done.moved}
+    assert (by_id[kept].holder, by_id[kept].returned) == ("tckh_cv", None)
+    assert (by_id[returned].holder, by_id[returned].returned) == (None, "tckh_cv2")
+    assert (by_id[queued].holder, by_id[queued].returned) == (None, None)
+    cv, cv2 = rt.actor("tckh_cv").user_id, rt.actor("tckh_cv2").user_id
+    expect = {kept: ("claimed", cv), returned: ("open", None), queued: ("open", None), head_item: ("open", None)}
+    for item_id, (state, assignee) in expect.items():
+        w, was = _item(db, item_id), before[item_id]
+        assert (w.unit_id, w.role, w.state, w.assignee_id) == ("phong_qldt", was.role, state, assignee)
+        # the SLA clock runs on: nothing of the item's time is reset
+        assert (w.opened_at, w.due_at, w.clock, w.allotted_minutes) == (was.opened_at, was.due_at, was.clock,
+                                                                         was.allotted_minutes)
+        with db.session() as s:
+            d = s.get(Dossier, w.dossier_id)
+            [ev] = s.exec(select(Event).where(Event.work_item_id == item_id, Event.action == "transfer")).all()
+            outbox = s.exec(select(OutboxItem).where(OutboxItem.work_item_id == item_id,
+                                                     OutboxItem.payload["action"].as_string() == "transfer")
+                            .order_by(OutboxItem.id)).all()
+        assert d.version == versions[d.id] + 1
+        assert (ev.actor, ev.step_id, ev.from_status, ev.to_status) == ("system", w.step_id, d.status, d.status)
+        assert ev.data["from_unit"] == "phong_tckh" and ev.data["to_unit"] == "phong_qldt"
+        assert ev.comment.startswith("Chuyển sang Phòng QLĐT: Phòng TC-KH đã hợp nhất vào Phòng QLĐT")
+        assert outbox[0].kind == "notify_unit"
+        assert (outbox[0].payload["unit"], outbox[0].payload["role"], outbox[0].payload["reason"]) == (
+            "phong_qldt", w.role, "transferred")
+        assert outbox[0].idempotency_key == f"{d.code}:v{d.version}:0:notify_unit"
+        assert [o.kind for o in outbox[1:]] == (["notify_user"] if item_id == returned else [])
+    assert _event(db, kept).comment.endswith("; tckh_cv tiếp tục xử lý")
+    assert _event(db, returned).comment.endswith("; việc tckh_cv2 đang giữ trả về hàng chờ của Phòng QLĐT")
+    # The successor does the work now: its staff and its head, not the merged unit's.
+    with pytest.raises(NotAuthorized):
+        sv.claim(db, rt.actor("tckh_cv2"), returned, now=at(11, 10))
+    sv.claim(db, rt.actor("qldt_cv"), returned, now=at(11, 10))
+    sv.complete(db, sv.get_actor(db, "tckh_cv"), kept, outcome="ok", now=at(11, 11))
+    opened = sv.complete(db, rt.actor("qldt_head"), head_item, outcome="done", now=at(11, 11)).opened
+    assert [(_item(db, i).step_id, _item(db, i).unit_id) for i in opened] == [("appraise", "phong_qldt")]
+    # A second run finds nothing left, and changes nothing.
+    snapshot = dump(db)
+    assert sv.transfer_unit_work(db, "phong_tckh", now=at(11, 12)).moved == []
+    assert dump(db) == snapshot
+
+
+def _event(db, item_id: int) -> Event:
+    with db.session() as s:
+        return s.exec(select(Event).where(Event.work_item_id == item_id, Event.action == "transfer")).one()
+
+
+def test_refused_transfers_leave_the_database_as_it_was(merged, tmp_path):
+    rt = merged[0]
+    db = rt.db
+    before = dump(db)
+    with pytest.raises(NotFound, match="unit 'phong_xyz' does not exist; known units: "):
+        sv.transfer_unit_work(db, "phong_xyz", now=at(11, 9))
+    with pytest.raises(ActionError, match="unit 'phong_qldt' was not merged into another unit"):
+        sv.transfer_unit_work(db, "phong_qldt", now=at(11, 9))
+    with pytest.raises(NotFound, match="unit 'phong_xyz' does not exist"):
+        sv.transfer_unit_work(db, "phong_tckh", to="phong_xyz", now=at(11, 9))
+    with pytest.raises(ActionError, match="cannot take over its own work"):
+        sv.transfer_unit_work(db, "phong_tckh", to="phong_tckh", now=at(11, 9))
+    with pytest.raises(ActionError, match="is of kind external"):
+        sv.transfer_unit_work(db, "phong_tckh", to="chi_cuc_thue", now=at(11, 9))
+    with pytest.raises(ActionError, match="is of level 'commune', not 'district'"):
+        sv.transfer_unit_work(db, "phong_tckh", to="xa_tu_phap", now=at(11, 9))
+    with pytest.raises(ActionError, match="was itself merged into 'phong_qldt'; transfer to 'phong_qldt'"):
+        sv.transfer_unit_work(db, "phong_tu_phap", to="phong_tckh", now=at(11, 9))
+    # The appraisals are staff work and the assignment the head's: the leaders (chairman, vice chairman) lack both.
+    _, kept, returned, queued, head_item = merged
+    staff = ", ".join(map(str, sorted((kept, returned, queued))))
+    with pytest.raises(ActionError, match=rf"unit 'lanh_dao_ubnd' lacks roles that open work of 'phong_tckh' needs: "
+                                          rf"'head' \(work items {head_item}\); 'staff' \(work items {staff}\); "):
+        sv.transfer_unit_work(db, "phong_tckh", to="lanh_dao_ubnd", now=at(11, 9))
+    assert dump(db) == before
+
+
+def test_a_transfer_killed_part_way_is_finished_by_running_it_again(merged, tmp_path):
+    """Each item moves in its own transaction: a run killed while moving the second item leaves the first moved
+    and the second untouched; the next run moves the rest."""
+    rt, kept, returned, queued, head_item = merged
+    db = rt.db
+    marker = tmp_path / "paused"
+    script = ("import datetime as dt\nfrom engine import services as sv\nfrom engine.store import Store\n"
+              f"sv.transfer_unit_work(Store({rt.url!r}), 'phong_tckh', "
+              "now=dt.datetime(2026, 3, 11, 2, tzinfo=dt.timezone.utc))\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "QUYTRINH_TEST_PAUSE_IN": "transfer",
+                                  "QUYTRINH_TEST_PAUSE_SECONDS": "2", "QUYTRINH_TEST_PAUSE_MARKER": str(marker)})
+    try:
+        for _ in range(2):  # paused in the first item's transaction, then in the second's
+            deadline = time.monotonic() + 60
+            while not marker.exists():
+                assert child.poll() is None, child.communicate()
+                assert time.monotonic() < deadline, "the child never reached the hook"
+                time.sleep(0.02)
+            marker.unlink()
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=30)
+    first, *rest = sorted((kept, returned, queued, head_item))
+    assert _item(db, first).unit_id == "phong_qldt"
+    assert [_item(db, i).unit_id for i in rest] == ["phong_tckh"] * 3
+    done = sv.transfer_unit_work(db, "phong_tckh", now=at(11, 10))
+    assert [m.item_id for m in done.moved] == rest
+    with db.session() as s:
+        events = s.exec(select(Event).where(Event.action == "transfer")).all()
+    assert sorted(e.work_item_id for e in events) == [first, *rest]  # one event each: none lost, none twice
+
+
+def test_transfer_to_a_named_unit_and_the_draft_apologies_go_along(runtime):
+    """A unit dissolved without merged_into: --to names the unit that takes its work (new work of its old
+    dossiers would still open at it, and the command says so). A draft apology its head was to sign goes too."""
+    rt = runtime
+    db = rt.db
+    from engine.store import Apology
+
+    item = _appraisal(rt, "Người nộp", 8)
+    with db.write() as s:  # a draft of form 04 for the dossier, as the sweep writes it, held by Phòng TC-KH
+        s.add(Apology(dossier_id=item.dossier_id, due_at=at(20, 17), proposed_due_at=at(23, 17), needed_minutes=960,
+                      remaining_minutes=0, state="draft", drafted_at=at(11, 16), unit_id="phong_tckh"))
+    done = sv.transfer_unit_work(db, "phong_tckh", to="phong_qldt", now=at(12, 8))
+    assert not done.merged and [m.item_id for m in done.moved] == [item.id] and len(done.apologies) == 1
+    with db.session() as s:
+        ap = s.exec(select(Apology)).one()
+        ev = s.exec(select(Event).where(Event.action == "transfer", Event.work_item_id.is_(None))).one()
+    assert ap.unit_id == "phong_qldt"
+    assert ev.comment == ("Chuyển phiếu xin lỗi (dự thảo) sang Phòng QLĐT ký: công việc đang mở của Phòng TC-KH "
+                          "được giao cho Phòng QLĐT")
+    assert _event(db, item.id).comment == ("Chuyển sang Phòng QLĐT: công việc đang mở của Phòng TC-KH được giao "
+                                           "cho Phòng QLĐT")
+
+
+# --------------------------------------------------------------------------- staff of a merged unit
+
+
+def test_a_merged_unit_takes_no_new_staff(runtime, tmp_path):
+    db = runtime.db
+    sv.seed_organisation(db, _merged_organisation(tmp_path, phong_tckh="phong_qldt"))
+    before = dump(db)
+    with pytest.raises(ActionError, match="unit 'phong_tckh' was merged into 'phong_qldt'"):
+        sv.add_user(db, "moi", unit="phong_tckh", role="staff", now=at(11, 8))
+    with pytest.raises(ActionError, match="unit 'phong_tckh' was merged into 'phong_qldt'"):
+        sv.move_user(db, "qldt_cv", unit="phong_tckh", role="staff", now=at(11, 8))
+    assert dump(db) == before
+
+
+# --------------------------------------------------------------------------- authoring and publishing
+
+
+def test_the_linter_names_the_unit_that_replaced_a_merged_one(catalogue, tmp_path):
+    from engine.lint import WARNING, lint
+
+    org = _merged_organisation(tmp_path, phong_tckh="phong_qldt")
+    defn = catalogue.find("1.001612")
+    found = [f for f in lint(defn, org) if f.rule_id == "merged-unit"]
+    steps = [s for s in defn.steps if s.unit == "phong_tckh"]
+    assert sorted(f.step for f in found if f.step) == sorted(s.id for s in steps)
+    assert all(f.severity == WARNING for f in found)
+    first = next(f for f in found if f.step == "assign")
+    # the unit comes from the template's ${office}: located in the definition (the step's own id), as every
+    # inherited finding, and says where the template wrote it
+    assert (first.file, first.line) == (defn.source, steps[0].key_locs["id"].line)
+    assert first.message.endswith(f"(kế thừa từ mẫu quy trình templates/standard.yaml, dòng {steps[0].where('unit').line})")
+    assert first.message.startswith("đơn vị 'phong_tckh' đã hợp nhất vào 'phong_qldt' theo units.yaml; công việc của "
+                                    "bước này được mở tại 'phong_qldt'; hãy sửa thành unit: phong_qldt")
+    [signer] = [f for f in found if f.step is None]
+    assert "signer: {unit: phong_qldt, role: head}" in signer.message
+    assert not [f for f in lint(defn, org) if f.rule_id in ("unknown-unit", "unknown-role")]
+
+
+def test_publish_names_the_open_work_and_staff_left_at_a_merged_unit(runtime, tmp_path):
+    from quytrinh.commands.publish import Published, _organisation_left_behind
+
+    rt = runtime
+    _appraisal(rt, "Người nộp", 8)
+    org = _merged_organisation(tmp_path, phong_tckh="phong_qldt")
+    sv.seed_organisation(rt.db, org)
+    done = Published(units=len(org.units))
+    _organisation_left_behind(rt.db, org, done)
+    said = " ".join(" ".join(done.lines()).split())
+    assert ("Đơn vị phong_tckh (Phòng TC-KH) đã hợp nhất vào phong_qldt (Phòng QLĐT); việc mới được mở tại "
+            "phong_qldt. Còn 1 công việc đang mở — chuyển sang phong_qldt bằng: quytrinh unit transfer phong_tckh; "
+            "3 cán bộ đang hoạt động — chuyển bằng: quytrinh user move TÊN --unit phong_qldt --role VAI_TRÒ") in said
+    sv.transfer_unit_work(rt.db, "phong_tckh", now=at(11, 8))
+    for username in ("tckh_head", "tckh_cv", "tckh_cv2"):
+        role = "head" if username == "tckh_head" else "staff"
+        sv.move_user(rt.db, username, unit="phong_qldt", role=role, now=at(11, 8))
+    done = Published(units=len(org.units))
+    _organisation_left_behind(rt.db, org, done)
+    assert not any("phong_tckh" in line for line in done.lines())
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+QUYTRINH = Path(sys.executable).parent / "quytrinh"
+
+
+def console(url: str, catalogue: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "QUYTRINH_DATABASE_URL": url, "QUYTRINH_CATALOGUE_DIR": str(catalogue)}
+    env.pop("QUYTRINH_USER", None)
+    return subprocess.run([str(QUYTRINH), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_cli_transfers_and_says_what_it_did_in_vietnamese(merged, tmp_path):
+    rt, kept, returned, queued, head_item = merged
+    db = rt.db
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    for name in ("calendar.yaml",):
+        (catalogue / name).write_text((REPO / "procedures_yaml" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (catalogue / "units.yaml").write_text((tmp_path / "units.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    before = dump(db)
+    for args, said in ((("unit", "transfer", "phong_xyz"), "quytrinh: Không tìm thấy: đơn vị 'phong_xyz'; các đơn vị: "),
+                       (("unit", "transfer", "phong_qldt"),
+                        "quytrinh: Không thực hiện được: đơn vị 'phong_qldt' chưa được ghi là đã hợp nhất vào đơn vị "
+                        "nào (units.yaml không có merged_into cho đơn vị này)"),
+                       (("unit", "transfer", "phong_tckh", "--to", "phong_xyz"),
+                        "quytrinh: Không tìm thấy: đơn vị 'phong_xyz'; các đơn vị: ")):
+        refused = console(rt.url, catalogue, *args)
+        assert refused.returncode == 1 and refused.stderr.startswith(said), refused.stderr
+        assert refused.stderr.strip().endswith("Chưa chuyển công việc nào."), refused.stderr
+    assert dump(db) == before
+    r = console(rt.url, catalogue, "unit", "transfer", "phong_tckh")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == ("Đã chuyển 4 công việc đang mở của Phòng TC-KH (phong_tckh) sang Phòng QLĐT (phong_qldt); "
+                        "thời hạn của từng việc vẫn tính tiếp:")
+    rows = [ln.split("\t") for ln in lines[1:5]]
+    assert [row[0].strip() for row in rows] == [f"#{i}" for i in sorted((kept, returned, queued, head_item))]
+    said = {int(row[0].strip()[1:]): row[3] for row in rows}
+    assert said[kept] == "tckh_cv tiếp tục xử lý"
+    assert said[returned] == "trả về hàng chờ (việc tckh_cv2 đang giữ)"
+    assert said[queued] == said[head_item] == "chờ nhận xử lý"
+    assert lines[5].startswith("1 việc trả về hàng chờ: lãnh đạo Phòng QLĐT phân công lại")
+    again = console(rt.url, catalogue, "unit", "transfer", "phong_tckh")
+    assert again.returncode == 0 and again.stdout.strip() == (
+        "Không còn công việc nào đang mở tại Phòng TC-KH (phong_tckh); không chuyển gì."), again.stdout
+    # The control sheet (form 05): the step is at the successor, and the log says what happened and why.
+    code = rows[[int(row[0].strip()[1:]) for row in rows].index(returned)][1].strip()
+    sheet = " ".join(console(rt.url, catalogue, "dossier", "show", code).stdout.split())
+    assert "Phòng QLĐT" in sheet
+    assert ("Hệ thống: Chuyển việc sang đơn vị kế thừa [appraise] → Phòng QLĐT — Chuyển sang Phòng QLĐT: Phòng TC-KH "
+            "đã hợp nhất vào Phòng QLĐT; việc tckh_cv2 đang giữ trả về hàng chờ của Phòng QLĐT") in sheet
+    refused = console(rt.url, catalogue, "user", "add", "moi", "--unit", "phong_tckh", "--role", "staff")
+    assert refused.returncode == 1 and refused.stderr.strip() == (
+        "quytrinh: Không thực hiện được: đơn vị 'phong_tckh' đã hợp nhất vào 'phong_qldt'; cán bộ của đơn vị nay "
+        "thuộc 'phong_qldt' (quytrinh user move TÊN --unit phong_qldt --role VAI_TRÒ)."), refused.stderr
+    with db.session() as s:
+        assert s.exec(select(User).where(User.username == "moi")).first() is None
