@@ -7,14 +7,20 @@ comparison: one ``dot`` run for all graphs at once, which is faster but is
 not used because graphviz then carries state from one graph to the next (the
 bytes of a diagram would depend on its neighbours in the batch).
 
-Then the draft approval decision of the district level as a Word file (every
-procedure of the level without a decision, its annex table and diagram):
-``decision docx, district: 81 procedures, cold 4.9 s (diagrams drawn by dot),
-warm 0.7 s (diagrams in memory, as in the server); 16.2 MB``. Cold is what the
-CLI pays (``quytrinh decision``), warm what a web request pays once the server
-has drawn the diagrams.
+Then the draft approval decision of the district level as a Word file and as
+the HTML page (every procedure of the level without a decision, its annex table
+and diagram): ``decision docx, district: 81 procedures, cold 4.9 s (diagrams
+drawn by dot), warm 0.7 s (diagrams in memory, as in the server); 16.2 MB``.
+Cold is what the CLI pays (``quytrinh decision``), warm what a web request pays
+once the server has drawn the diagrams.
 
-Run: ``.venv/bin/python bench/render.py [--count 91] [--decision-only]``
+Last, how large the annex prints the diagrams' step names (11 pt in the
+drawing) on paper, for every procedure of the catalogue (both levels): drawn
+whole on one A4 page, and as the decision lays them out (split over pages
+when whole they would print under ``MIN_PRINTED_PT``); min / median / max and
+the procedures under the threshold (``engine.documents.printed_diagrams``).
+
+Run: ``.venv/bin/python bench/render.py [--count 91] [--decision-only] [--print-only]``
 """
 
 from __future__ import annotations
@@ -44,15 +50,61 @@ def _line(label: str, count: int, seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=91, help="diagrams to draw (default 91)")
-    parser.add_argument("--decision-only", action="store_true", help="only the draft decision's Word file")
+    parser.add_argument("--decision-only", action="store_true", help="only the draft decision (Word and HTML)")
+    parser.add_argument("--print-only", action="store_true", help="only the printed size of the annex diagrams")
     args = parser.parse_args()
 
     catalogue = load_catalogue([ROOT / "procedures_yaml"])
     if not catalogue.definitions:
         sys.exit("bench/render.py: the catalogue has no definitions")
-    if not args.decision_only:
+    if not args.decision_only and not args.print_only:
         diagrams(catalogue, args.count)
-    decision(catalogue)
+    if not args.print_only:
+        decision(catalogue)
+    printed(catalogue)
+
+
+def printed(catalogue) -> None:
+    """The size the annex prints each procedure's step names at (pt), whole on one page and as laid out."""
+    import datetime as dt
+    import statistics
+
+    from engine.documents import (
+        END_MARK_MM,
+        MIN_PRINTED_PT,
+        AnnexDiagrams,
+        DecisionOptions,
+        decision_doc,
+        fitted_text_pt,
+        printed_diagrams,
+        select_procedures,
+    )
+
+    whole: list[tuple[float, str]] = []
+    laid: list[tuple[float, str]] = []
+    pages = split = 0
+    for level in ("district", "commune"):
+        defs = select_procedures(catalogue, level=level)
+        pictures = AnnexDiagrams(defs, catalogue.organisation)
+        pictures.prefetch("svg")
+        for d in defs:
+            reserve = END_MARK_MM if d is defs[-1] else 0
+            whole.append((fitted_text_pt(*pictures.size(d), reserve_mm=reserve), d.key))
+            split += len(pictures.pages(d)) > 1
+        doc = decision_doc(catalogue, defs, DecisionOptions(level=level, date=dt.date(2026, 1, 12)), pictures)
+        shown = printed_diagrams(doc)
+        pages += len(shown)
+        laid += [(p.text_pt, f"{level} {p.caption}") for p in shown]
+
+    def line(label: str, sizes: list[tuple[float, str]]) -> str:
+        pts = [pt for pt, _ in sizes]
+        under = sorted((pt, name) for pt, name in sizes if pt < MIN_PRINTED_PT - 1e-9)
+        names = ", ".join(f"{name} {pt:.1f}" for pt, name in under)
+        return (f"{label}: min {min(pts):.1f} / median {statistics.median(pts):.1f} / max {max(pts):.1f} pt; "
+                f"{len(under)} under {MIN_PRINTED_PT:g} pt" + (f" ({names})" if names else ""))
+
+    print(line(f"annex step names, {len(whole)} procedures drawn whole on one A4 page", whole))
+    print(line(f"annex step names as laid out: {pages} diagram pages ({split} procedures split)", laid))
 
 
 def decision(catalogue) -> None:
@@ -76,6 +128,17 @@ def decision(catalogue) -> None:
     print(f"decision docx, district: {count} procedures, cold {cold:.2f} s (diagrams drawn by dot), "
           f"warm {min(warm):.2f}-{max(warm):.2f} s (diagrams in memory, as in the server); "
           f"{len(data) / 1e6:.1f} MB")
+    clear_cache()
+    t = time.perf_counter()
+    page = render_decision(catalogue, level="district", fmt="html", date=day)
+    cold = time.perf_counter() - t
+    warm = []
+    for _ in range(3):
+        t = time.perf_counter()
+        render_decision(catalogue, level="district", fmt="html", date=day)
+        warm.append(time.perf_counter() - t)
+    print(f"decision html, district: cold {cold:.2f} s, warm {min(warm) * 1000:.0f}-{max(warm) * 1000:.0f} ms; "
+          f"{len(page) / 1e6:.1f} MB")
 
 
 def diagrams(catalogue, count: int) -> None:

@@ -30,8 +30,10 @@ import os
 import re
 import stat
 import struct
+import threading
 import weakref
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -1760,6 +1762,19 @@ def printed_diagrams(doc: "Doc") -> list[PrintedDiagram]:
     return out
 
 
+#: How many definitions' page plans the process keeps (:meth:`AnnexDiagrams.plan`): a few per definition
+#: of the catalogue (one per legal regime, reserve…); each is a short list of step ids.
+PLANS_KEPT = 2048
+_PLANS: "OrderedDict[tuple, list[Any]]" = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+
+
+def clear_plans() -> None:
+    """Forget the page plans of the annex diagrams (the next decision tries the pages out again)."""
+    with _PLANS_LOCK:
+        _PLANS.clear()
+
+
 class AnnexDiagrams:
     """The diagrams of a decision's annex, top to bottom (:data:`ANNEX_DIRECTION`) and without the header
     (the heading above the table names the procedure, the table gives the total), drawn on demand or all
@@ -1772,25 +1787,55 @@ class AnnexDiagrams:
         self.cache: dict[tuple[str, Any, str], bytes] = {}
         self._pages: dict[str, list[Any]] = {}
 
-    def _draw(self, items: Sequence[tuple[Definition, Any]], fmt: str) -> list[bytes]:
+    def _draw(self, items: Sequence[tuple[Definition, Any]], fmt: str, jobs: int | None = None) -> list[bytes]:
         from engine.render import render_many
 
         todo = [(d, p) for d, p in items if (d.key, p, fmt) not in self.cache]
+        if not todo:
+            return [self.cache[(d.key, p, fmt)] for d, p in items]
         for (d, p), data in zip(todo, render_many([d for d, _ in todo], self.org, fmt, direction=ANNEX_DIRECTION,
-                                                  header=False, parts=[p for _, p in todo])):
+                                                  header=False, parts=[p for _, p in todo], jobs=jobs)):
             self.cache[(d.key, p, fmt)] = data
         return [self.cache[(d.key, p, fmt)] for d, p in items]
 
     def plan(self) -> None:
-        """Decide every diagram's pages, drawing the whole diagrams at once, then the candidate pages of
-        those too large, round by round (the diagrams of one round in parallel)."""
-        self._draw([(d, None) for d in self.definitions if d.key not in self._pages], "svg")
-        for defn in self.definitions:
-            if defn.key not in self._pages:
-                reserve = END_MARK_MM if defn is self.definitions[-1] else 0
-                self._pages[defn.key] = diagram_pages(
-                    defn, lambda parts, d=defn: [_svg_size(x) for x in self._draw([(d, p) for p in parts], "svg")],
-                    reserve)
+        """Decide every diagram's pages: the whole diagrams drawn at once; the pages of those too large
+        tried out (:func:`diagram_pages`), one definition per CPU at a time. A definition's pages are
+        remembered for the process (:data:`_PLANS`, by content, as the drawings are), so a decision drawn
+        again does not try them out again."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from engine.render import _content_hash, definition_hash, graphviz_version
+
+        todo = [d for d in self.definitions if d.key not in self._pages]
+        units_hash, version = _content_hash(dict(self.org.units) if self.org else {}), graphviz_version()
+        keys = {}
+        for defn in todo:
+            reserve = END_MARK_MM if defn is self.definitions[-1] else 0
+            defn_hash = definition_hash(defn)
+            keys[defn.key] = (defn_hash, units_hash, version, reserve, MIN_PRINTED_PT) \
+                if defn_hash is not None and units_hash is not None and version else None
+            with _PLANS_LOCK:
+                known = _PLANS.get(keys[defn.key]) if keys[defn.key] is not None else None
+            if known is not None:
+                self._pages[defn.key] = known
+        todo = [d for d in todo if d.key not in self._pages]
+        self._draw([(d, None) for d in todo], "svg")
+
+        def one(defn: Definition) -> list[Any]:
+            reserve = END_MARK_MM if defn is self.definitions[-1] else 0
+            return diagram_pages(
+                defn, lambda parts: [_svg_size(x) for x in self._draw([(defn, p) for p in parts], "svg", jobs=1)],
+                reserve)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(todo) or 1))) as pool:
+            for defn, pages in zip(todo, pool.map(one, todo)):
+                self._pages[defn.key] = pages
+                if keys[defn.key] is not None:
+                    with _PLANS_LOCK:
+                        _PLANS[keys[defn.key]] = pages
+                        while len(_PLANS) > PLANS_KEPT:
+                            _PLANS.popitem(last=False)
 
     def pages(self, defn: Definition) -> list[Any]:
         """The pages of a definition's diagram: ``[None]`` (whole) or its :class:`DiagramPart`s."""

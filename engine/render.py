@@ -29,6 +29,7 @@ import re
 import shutil
 import textwrap
 import threading
+import weakref
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -585,8 +586,9 @@ def _clean(data: bytes, fmt: str) -> bytes:
 # --------------------------------------------------------------------------- in-memory cache
 
 #: Most diagrams the cache keeps (the draft decision of the district level draws ~80 of them, SVG for the
-#: page, PNG for the Word file), and most bytes (PNGs of large processes reach a few hundred KB).
-CACHE_ENTRIES = 512
+#: page, PNG for the Word file; ~160 pages once the large ones are split, and the pages tried out on the way),
+#: and most bytes (PNGs of large processes reach a few hundred KB).
+CACHE_ENTRIES = 2048
 CACHE_BYTES = 64 * 1024 * 1024
 
 
@@ -675,6 +677,26 @@ def _content_hash(value: object) -> bytes | None:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
+_DEFINITION_HASHES: dict[int, tuple["weakref.ref[Definition]", bytes | None]] = {}
+
+
+def definition_hash(defn: Definition) -> bytes | None:
+    """:func:`_content_hash` of a definition, worked out once per object (a definition is frozen; the
+    catalogue's are shared between requests): the draft decision asks for ~80 of them several times (each
+    page of a split diagram, its page plan), and each takes a millisecond of ``repr``."""
+    key = id(defn)
+    hit = _DEFINITION_HASHES.get(key)
+    if hit is not None and hit[0]() is defn:
+        return hit[1]
+    digest = _content_hash(defn)
+    try:
+        ref = weakref.ref(defn, lambda _, k=key: _DEFINITION_HASHES.pop(k, None))
+    except TypeError:  # pragma: no cover - a definition that cannot be weakly referenced
+        return digest
+    _DEFINITION_HASHES[key] = (ref, digest)
+    return digest
+
+
 def _cache_key(defn: Definition, units_hash: bytes | None, fmt: str, *, highlight: Mapping[str, str] | None,
                heat: Mapping[str, "HeatCell"] | None, heat_title: str, direction: str, header: bool,
                header_from: Definition | None, version: str, part: DiagramPart | None = None) -> tuple | None:
@@ -682,8 +704,8 @@ def _cache_key(defn: Definition, units_hash: bytes | None, fmt: str, *, highligh
     no graphviz, a value without a content hash)."""
     if heat is not None or not version or units_hash is None:
         return None
-    defn_hash = _content_hash(defn)
-    from_hash = _content_hash(header_from) if header_from is not None else b""
+    defn_hash = definition_hash(defn)
+    from_hash = definition_hash(header_from) if header_from is not None else b""
     if defn_hash is None or from_hash is None:
         return None
     marks = tuple(sorted(highlight.items())) if highlight else ()
