@@ -556,8 +556,7 @@ def transfer_unit_work(db: Any, unit: str, *, to: str | None = None, now: dt.dat
     changes, its step, role, opening, due instant and clock do not (the SLA clock runs on); a ``transfer``
     event by the system says why, and the new unit is told (``notify_unit``). A claimed item keeps its
     holder when they are now an active member of the new unit with the step's role (``quytrinh user move``
-    first); otherwise it goes back to the new unit's queue, and the former holder is told
-    (``notify_user``). Draft apologies (form 04) of open dossiers that ``unit``'s head was to sign go to the
+    first); otherwise it goes back to the new unit's queue. Draft apologies (form 04) of open dossiers that ``unit``'s head was to sign go to the
     new unit's head. Run again, it moves what is left (an interrupted run, or work opened meanwhile by a
     process that had not seen the merge yet); with nothing left it moves nothing.
 
@@ -659,12 +658,11 @@ def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: s
         version = d.version + 1
         base = {"dossier_code": d.code, "procedure_code": d.procedure_code,
                 "definition_version": d.definition_version, "action": "transfer"}
+        # The new unit is told (as of an item given back to it); the former holder is not, as when the system
+        # gives back the work of a user disabled or moved (the worker has no message for it).
         effects = [("notify_unit", {"step": it.step_id, "unit": dest.id, "role": it.role,
                                     "due_at": it.due_at.isoformat() if it.due_at else None,
                                     "reason": "transferred", "from_unit": unit, **base})]
-        if returned is not None:
-            effects.append(("notify_user", {"step": it.step_id, "user_id": returned, "unit": dest.id,
-                                            "reason": "transferred", **base}))
         tx.insert_rows(_OUTBOX, [{
             "kind": kind, "dossier_id": d.id, "work_item_id": item_id, "payload": payload,
             "idempotency_key": f"{d.code}:v{version}:{i}:{kind}", "state": OUTBOX_PENDING, "available_at": now,
