@@ -523,7 +523,8 @@ def _transfer_target(rows: Mapping[str, UnitRow], unit: str, to: str | None) -> 
                               f"unit that takes its work with --to")
         to = successors[unit]
         if to not in rows:
-            raise NotFound(f"transfer: unit '{unit}' was merged into '{to}', which does not exist; known units: {known}")
+            raise NotFound(f"transfer: unit '{unit}' was merged into '{to}', which does not exist; "
+                           f"known units: {known}")
     else:
         if to not in rows:
             raise NotFound(f"transfer: unit '{to}' does not exist; known units: {known}")
@@ -556,8 +557,8 @@ def transfer_unit_work(db: Any, unit: str, *, to: str | None = None, now: dt.dat
     changes, its step, role, opening, due instant and clock do not (the SLA clock runs on); a ``transfer``
     event by the system says why, and the new unit is told (``notify_unit``). A claimed item keeps its
     holder when they are now an active member of the new unit with the step's role (``quytrinh user move``
-    first); otherwise it goes back to the new unit's queue. Draft apologies (form 04) of open dossiers that ``unit``'s head was to sign go to the
-    new unit's head. Run again, it moves what is left (an interrupted run, or work opened meanwhile by a
+    first); otherwise it goes back to the new unit's queue. Draft apologies (form 04) of open dossiers that
+    ``unit``'s head was to sign go to the new unit's head. Run again, it moves what is left (an interrupted run, or work opened meanwhile by a
     process that had not seen the merge yet); with nothing left it moves nothing.
 
     Raises
@@ -653,8 +654,8 @@ def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: s
             "dossier_id": d.id, "work_item_id": item_id, "at": now, "actor": SYSTEM_USERNAME, "actor_unit": None,
             "action": "transfer", "step_id": it.step_id, "from_status": d.status, "to_status": d.status,
             "to_steps": [], "outcome": None, "comment": comment,
-            "data": {"from_unit": unit, "to_unit": dest.id, "holder": holder.id if keep else None,  # type: ignore[union-attr]
-                     "from": returned}}])
+            "data": {"from_unit": unit, "to_unit": dest.id, "from": returned,
+                     "holder": holder.id if keep else None}}])  # type: ignore[union-attr]
         version = d.version + 1
         base = {"dossier_code": d.code, "procedure_code": d.procedure_code,
                 "definition_version": d.definition_version, "action": "transfer"}
@@ -668,7 +669,8 @@ def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: s
             "idempotency_key": f"{d.code}:v{version}:{i}:{kind}", "state": OUTBOX_PENDING, "available_at": now,
             "attempts": 0, "lease_owner": None, "lease_until": None, "created_at": now, "completed_at": None,
             "result": None, "last_error": None} for i, (kind, payload) in enumerate(effects)])
-        return TransferredItem(item_id, d.code, it.step_name, holder.username if keep else None,  # type: ignore[union-attr]
+        kept = holder.username if keep else None  # type: ignore[union-attr]
+        return TransferredItem(item_id, d.code, it.step_name, kept,
                                holder.username if holder is not None and not keep else None)
 
 

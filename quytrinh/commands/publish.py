@@ -158,7 +158,9 @@ def publish_catalogue(db: Any, catalogue: Any, *, now: dt.datetime, by: str) -> 
     def merged_in(defn: Any) -> dict[str, str]:
         if organisation is None:
             return {}
-        named = {st.unit for st in defn.steps if st.unit} | ({defn.signer.unit} if defn.signer and defn.signer.unit else set())
+        named = {st.unit for st in defn.steps if st.unit}
+        if defn.signer is not None and defn.signer.unit:
+            named.add(defn.signer.unit)
         return {u: organisation.successor(u) for u in sorted(named) if organisation.successor(u)}
     newest: dict[str, DefinitionVersion] = {}
     with store.session() as s:
