@@ -1038,6 +1038,25 @@ class _Images:
         for image_part in part.package.image_parts:
             self.parts.setdefault(image_part.sha1, image_part)
         self.next_id: int = part.next_id
+        # The numbers of the image parts' names (python-docx's _next_image_partname lists them at every
+        # picture and looks each candidate up in that list: cubic in the pictures, 0,2 s for the ~150 pages
+        # of diagrams of the district decision).
+        self.numbers: set[int] = {image_part.partname.idx for image_part in part.package.image_parts}
+
+    def add(self, package: Any, image: Any) -> Any:
+        """A new image part for ``image``, named as python-docx names it: ``/word/media/image<n>.<ext>``
+        with the smallest number not used yet."""
+        from docx.opc.packuri import PackURI
+        from docx.parts.image import ImagePart
+
+        n = 1
+        while n in self.numbers:
+            n += 1
+        image_part = ImagePart.from_image(image, PackURI(f"/word/media/image{n}.{image.ext}"))
+        package.image_parts.append(image_part)
+        self.numbers.add(n)
+        self.parts[image.sha1] = image_part
+        return image_part
 
 
 #: Per document part being written (weakly: a part is forgotten with its document).
@@ -1060,7 +1079,7 @@ def _add_picture(para: Any, data: bytes, width: int, alt: str = "") -> None:
     image = Image.from_blob(data)
     image_part = images.parts.get(image.sha1)
     if image_part is None:
-        image_part = images.parts[image.sha1] = part.package.image_parts._add_image_part(image)
+        image_part = images.add(part.package, image)
     rid = part.relate_to(image_part, RT.IMAGE)
     cx, cy = image_part.image.scaled_dimensions(width, None)
     shape_id, images.next_id = images.next_id, images.next_id + 1
