@@ -188,3 +188,47 @@ def test_the_printed_draft_mark_is_a_closed_box(live_server, browser, tmp_path):
     dark = [y for y in range(top, bottom) if any(px[y * w + x] < 128 for x in range(right - 3, right + 1))]
     assert len(dark) >= 0.9 * height, (len(dark), height)
     assert right < w - int(15 / 25.4 * DPI)  # inside the right margin
+
+
+def test_the_largest_procedures_diagram_prints_legibly_over_its_pages(live_server, browser, tmp_path):
+    """1.013949 (18 steps, 7 lanes) printed its step names at 3,7 pt on one page: printed by Chromium, its
+    diagram takes three pages, each with its caption, on the paper the layout chose, holding the name of
+    every step its part draws, and the step names measured on the PDF at 7 pt or more."""
+    import collections
+
+    from engine.definition import load_catalogue
+    from engine.documents import AnnexDiagrams, MIN_PRINTED_PT, diagram_fit
+    from tests.web.conftest import signed_in_page
+
+    cat = load_catalogue([Path(__file__).resolve().parents[2] / "procedures_yaml"])
+    defn = cat.find("1.013949")
+    pictures = AnnexDiagrams([defn], cat.organisation)
+    parts = pictures.pages(defn)
+    assert len(parts) == 3
+    page = signed_in_page(browser, live_server.url, "ld_pct")
+    pdf = _print(page, "/documents/decision?level=district&codes=1.013949", tmp_path, "largest")
+    sizes = _pdf_pages(pdf)
+    texts = [_pdf_text(pdf, k) for k in range(1, len(sizes) + 1)]
+
+    def words(text: str) -> collections.Counter:
+        return collections.Counter(re.findall(r"\w+", text.lower()))
+
+    for j, part in enumerate(parts, 1):
+        caption = f"Sơ đồ Quy trình số 01 ({'tiếp theo, ' if j > 1 else ''}trang {j}/3)"
+        [k] = [k for k, t in enumerate(texts) if caption in t]
+        paper, _ = diagram_fit(*pictures.size(defn, part), reserve_mm=10 if j == 3 else 0)
+        assert sizes[k] == (round(paper.width), round(paper.height)), (j, sizes[k])
+        for step in defn.steps:
+            if step.id in part.steps:
+                assert not words(step.name) - words(texts[k]), (j, step.name)
+        # The step names' size on paper, from the word boxes of the words of a name found once on the page
+        # (so in that step's box): pdftotext's box is DejaVu's line, 1,164 em.
+        boxes = subprocess.run(["pdftotext", "-f", str(k + 1), "-l", str(k + 1), "-bbox", str(pdf), "-"],
+                               check=True, capture_output=True, text=True).stdout
+        found = collections.defaultdict(list)
+        for a, b, word in re.findall(r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]+)<', boxes):
+            found[word].append(float(b) - float(a))
+        heights = [found[w][0] for step in defn.steps if step.id in part.steps
+                   for w in step.name.split() if len(found.get(w, ())) == 1]
+        assert len(heights) >= 3 and min(heights) / 1.164 >= MIN_PRINTED_PT - 0.1, (j, heights)
+    assert texts[-1].rstrip().endswith("./.")  # the end mark keeps to the last diagram's page
