@@ -1653,8 +1653,9 @@ def diagram_pages(defn: Definition, size_of: Callable[[list[Any]], list[tuple[fl
     First into 2 parts of about as many steps, then 3, … until every page prints its step names at
     :data:`MIN_PRINTED_PT` or more (a page holding one main step and still too large is cut in two); then
     two neighbouring pages are put back together wherever the two fit on one. A route between pages is
-    drawn on both, to an off-page connector naming the step and where it is ("↪ Bước 7 · trang 2/3"), so
-    every step is on one page and every route on each page holding one of its ends.
+    drawn on both, to an off-page connector naming the step, its number in the step table and where it is
+    ("↪ Bước 7 · trang 2/3", "↪ Song song với Bước 4 · trang 2/3", a case's step "↪ trang 3/3"), so every
+    step is on one page and every route on each page holding one of its ends.
 
     ``size_of`` draws pages (a list of ``DiagramPart``, or ``[None]`` for the whole) and gives their natural
     sizes in points; ``reserve_mm``: room kept under the last page (the end mark)."""
@@ -1667,7 +1668,10 @@ def diagram_pages(defn: Definition, size_of: Callable[[list[Any]], list[tuple[fl
     if fits(whole, True) or len(defn.steps) < 2:
         return [None]
     blocks = _blocks(defn)
-    numbers = {st.id: f"Bước {i}" for i, st in enumerate(annex_plan(defn).main, 1)}
+    plan = annex_plan(defn)
+    numbers = {st.id: f"Bước {i}" for i, st in enumerate(plan.main, 1)}  # as the step table numbers them
+    numbers.update((other.id, "Song song với Bước " + ", ".join(str(n) for n in alongside))
+                   for arms in plan.parallel.values() for other, alongside in arms)
 
     def parts_of(groups: Sequence[tuple[str, ...]]) -> list[Any]:
         n = len(groups)

@@ -110,3 +110,28 @@ def test_the_largest_procedure_prints_legibly_in_word_and_in_html(shipped, annex
     for width_mm, natural_pt in figures:
         assert STEP_TEXT_PT * float(width_mm) / (float(natural_pt) * 25.4 / 72) >= MIN_PRINTED_PT - 0.05
     assert f"(tiếp theo, trang {n}/{n})" in page
+
+
+def test_the_pages_of_a_diagram_are_remembered_by_content(shipped, dot_calls):
+    from dataclasses import replace
+
+    from engine.documents import clear_plans
+
+    d = shipped.find("1.001612")  # split in two
+    clear_plans()
+    first = AnnexDiagrams([d], shipped.organisation).pages(d)
+    tried = len(dot_calls)
+    assert len(first) == 2 and tried >= 3  # drawn whole, then its two pages
+    again = AnnexDiagrams([d], shipped.organisation)
+    assert again.pages(d) == first and len(dot_calls) == tried  # remembered: nothing drawn to decide
+    # Another content (a step renamed, longer), another plan: tried out again.
+    step = d.steps[1]
+    longer = replace(d, steps=tuple(replace(s, name=s.name + " và lập biên bản kiểm tra") if s is step else s
+                                     for s in d.steps))
+    AnnexDiagrams([longer], shipped.organisation).pages(longer)
+    assert len(dot_calls) > tried
+    # The connector of a parallel arm names it as the step table does.
+    land = shipped.find("1.013949")
+    parts = AnnexDiagrams([land], shipped.organisation).pages(land)
+    texts = {text for part in parts for _, text in part.elsewhere}
+    assert any(t.startswith("Song song với Bước ") for t in texts) and any(t.startswith("Bước ") for t in texts)
