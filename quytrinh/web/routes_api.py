@@ -453,7 +453,7 @@ def dossier(request: Request, ref: str, user: WebUser = Depends(api_user)) -> Do
     from quytrinh.web.routes_staff import can_view_dossier
 
     sheet = sv.dossier_sheet(store_of(request), ref, now=now_of(request))
-    if not can_view_dossier(user, sheet):
+    if not can_view_dossier(request, user, sheet):
         raise HTTPException(403, f"dossier {sheet.dossier.code} is not handled by unit {user.unit_id}")
     d, defn = sheet.dossier, sheet.definition
     items = [ItemOut(item_id=r.item_id, step_id=r.step_id, step_name=r.step_name, kind=r.kind, unit=r.unit_id,

@@ -98,7 +98,7 @@ def dossier_form(request: Request, code: str, form: str, format: str = Query("ht
         sheet = sv.dossier_sheet(store, code, now=now)  # read once: the access check and the form
     except NotFound:
         raise HTTPException(404, "Không có hồ sơ này.") from None
-    if not can_view_dossier(user, sheet):
+    if not can_view_dossier(request, user, sheet):
         raise HTTPException(403, "Bạn không có quyền xem hồ sơ này.")
     try:
         data = render_form(store, form, code, fmt=fmt, now=now, sheet=sheet)

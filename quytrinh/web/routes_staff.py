@@ -42,19 +42,26 @@ def inbox_rows(store: Any, user: WebUser, now: Any) -> tuple[list[sv.TaskRow], l
     return mine, unit
 
 
-def can_view_dossier(user: WebUser, sheet: sv.DossierSheet) -> bool:
-    """Staff see a dossier their unit works on (or the one-stop unit that received it); leaders,
-    the reform office and admins see every dossier."""
+def one_stop_unit(request: Request, defn: Any) -> str | None:
+    """The unit that does the one-stop duties of ``defn``'s dossiers: its reception step's unit, or the unit
+    that unit was merged into (units.yaml ``merged_into``), as the services decide."""
+    unit = defn.start.unit
+    return sv.unit_successors(store_of(request)).get(unit, unit) if unit else unit
+
+
+def can_view_dossier(request: Request, user: WebUser, sheet: sv.DossierSheet) -> bool:
+    """Staff see a dossier their unit works on (or the one-stop unit that received it, or its successor);
+    leaders, the reform office and admins see every dossier."""
     if user.has("leader", "reform", "admin"):
         return True
-    if sheet.definition.start.unit == user.unit_id:
+    if user.unit_id in (sheet.definition.start.unit, one_stop_unit(request, sheet.definition)):
         return True
     return any(r.unit_id == user.unit_id for r in sheet.rows)
 
 
 def load_sheet(request: Request, user: WebUser, ref: str | int) -> sv.DossierSheet:
     sheet = sv.dossier_sheet(store_of(request), ref, now=now_of(request))
-    if not can_view_dossier(user, sheet):
+    if not can_view_dossier(request, user, sheet):
         raise HTTPException(403, "Hồ sơ này không thuộc đơn vị của bạn.")
     return sheet
 
@@ -483,7 +490,7 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
     from engine.machine import INTERRUPTIBLE
 
     d = sheet.dossier
-    mine = sheet.definition.start.unit == user.unit_id
+    mine = one_stop_unit(request, sheet.definition) == user.unit_id
     signed = [a for a in sheet.apologies if a.state != "draft"]
     apology_form = form_set_for(d.received_at).by_kind("apology") if d.received_at else None
     return _no_store(render(request, "dossier.html", {  # (its action forms: as the work item's page)
@@ -665,9 +672,10 @@ def receivable(request: Request, user: WebUser) -> list[tuple[str, str]]:
     for r in rows:
         latest.setdefault(r.procedure_code, r)
     out = []
+    successors = sv.unit_successors(store_of(request))
     for code, r in sorted(latest.items()):
         start = sv.definition_of(r).start
-        if start.unit == user.unit_id and start.role == user.role:
+        if successors.get(start.unit, start.unit) == user.unit_id and start.role == user.role:
             out.append((code, r.name))
     return out
 
@@ -860,7 +868,9 @@ def receipt(request: Request, code: str, user: WebUser = Depends(current_user)) 
     from engine.store import UnitRow
 
     with store_of(request).session() as s:
-        start_unit = s.get(UnitRow, sheet.definition.start.unit)
+        # the unit that received it (a merged reception unit's successor did, when the merge came first)
+        start_unit = s.get(UnitRow, (receiver.actor_unit if receiver is not None and receiver.actor_unit
+                                     else sheet.definition.start.unit))
     return render(request, "receipt.html", {"sheet": sheet, "d": d, "defn": sheet.definition,
                                             "receiver_name": receiver_name, "units": units,
                                             "start_unit": start_unit, "official": forms_url(d.code)})
