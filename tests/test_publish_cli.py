@@ -108,6 +108,38 @@ def test_publish_keeps_a_version_a_leader_approved_and_names_it(cli, db_url, tmp
         store.dispose()
 
 
+def test_publish_from_another_folder_says_how_the_other_commands_read_it_too(cli, db_url, tmp_path, monkeypatch):
+    """Every command reads units.yaml into the database from $QUYTRINH_CATALOGUE_DIR, else ./procedures_yaml:
+    publishing another folder's catalogue says to set the variable, or the next command puts the old units
+    back (which it does, as the second part shows)."""
+    monkeypatch.delenv("QUYTRINH_CATALOGUE_DIR", raising=False)
+    code, out, _ = cli("publish", "--catalogue", str(REPO / "procedures_yaml"))
+    assert code == 0 and "QUYTRINH_CATALOGUE_DIR" not in out  # the default folder: nothing to say
+    root = tmp_path / "catalogue"
+    shutil.copytree(REPO / "procedures_yaml", root)
+    units = root / "units.yaml"
+    units.write_text(units.read_text(encoding="utf-8").replace('name: "Phòng Tài chính – Kế hoạch"',
+                                                               'name: "Phòng Tài chính – Kế hoạch (mới)"'),
+                     encoding="utf-8")
+    code, out, err = cli("publish", "--catalogue", str(root))
+    assert code == 0, out + err
+    assert f"QUYTRINH_CATALOGUE_DIR={root.resolve()}" in out and "procedures_yaml/" in out
+
+    def name() -> str:
+        store = _store(db_url)
+        try:
+            with store.session() as s:
+                return s.get(UnitRow, "phong_tckh").name
+        finally:
+            store.dispose()
+
+    assert name() == "Phòng Tài chính – Kế hoạch (mới)"
+    monkeypatch.setenv("QUYTRINH_CATALOGUE_DIR", str(root))  # as the note says: the next command keeps it
+    assert cli("user", "list")[0] == 0 and name() == "Phòng Tài chính – Kế hoạch (mới)"
+    monkeypatch.delenv("QUYTRINH_CATALOGUE_DIR")  # without it, the default folder's units come back
+    assert cli("user", "list")[0] == 0 and name() == "Phòng Tài chính – Kế hoạch"
+
+
 def test_publish_refuses_a_catalogue_with_errors_and_changes_nothing(cli, db_url, tmp_path):
     root = tmp_path / "catalogue"
     shutil.copytree(REPO / "procedures_yaml", root)

@@ -247,6 +247,13 @@ def publish(
             typer.echo(text)
         typer.echo("Không tạo tài khoản nào. Thêm người dùng: quytrinh user add TÊN --unit ĐƠN_VỊ --role VAI_TRÒ "
                    "--name \"Họ và tên\" --password")
+        default = default_root()
+        if Path(root).resolve() != Path(default).resolve():
+            # Every other command, the web app and the worker read units.yaml into the database from the
+            # default catalogue: without the variable, the next of them would put its units back.
+            typer.echo(f"Lưu ý: các lệnh khác, ứng dụng web và worker đọc danh mục ở {default}/ và ghi đơn vị của "
+                       f"danh mục đó vào cơ sở dữ liệu; để tất cả dùng danh mục này, đặt biến môi trường "
+                       f"QUYTRINH_CATALOGUE_DIR={Path(root).resolve()}")
 
     body()
 
