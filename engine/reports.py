@@ -32,7 +32,7 @@ from sqlmodel import select
 
 from engine import sla
 from engine.calendar import LOCAL_TZ, WorkCalendar
-from engine.definition import Definition, find_commune, stored_definition
+from engine.definition import Definition, find_commune, resolve_successor, stored_definition
 from engine.errors import QuytrinhError
 from engine.machine import CHANNEL_LABELS
 from engine.store import Apology, DefinitionVersion, Dossier, Store, UnitRow, WorkItem, as_store
@@ -450,14 +450,30 @@ def _group_keys(store: Store, by: str, definition_ids: set[int]) -> dict[int, tu
             return {i: (v.procedure_code, f"{v.procedure_code} – {latest[v.procedure_code]}")
                     for i, v in versions.items()}
         units = {u.id: u for u in s.exec(select(UnitRow)).all()}
+        # A unit merged into another (units.yaml merged_into) is reported with the unit that does its work
+        # now: its open dossiers and apologies are that unit's, and a row of a unit that no longer exists
+        # would be nobody's. The label names the merged units whose dossiers the row holds.
+        merged = {uid: u.merged_into for uid, u in units.items() if u.merged_into}
+        folded: dict[str, set[str]] = {}
         for i, v in versions.items():
             field_, lead = _version_facts(v)
             if by == "field":
                 out[i] = (field_, field_ or "(chưa xác định lĩnh vực)")
             else:
                 uid = lead or ""
+                now_uid = resolve_successor(uid, merged) or uid
+                if now_uid != uid:
+                    folded.setdefault(now_uid, set()).add(uid)
+                u = units.get(now_uid)
+                out[i] = (now_uid, u.name if u else (now_uid or "(chưa xác định đơn vị)"))
+        if folded:
+            def short(uid: str) -> str:
                 u = units.get(uid)
-                out[i] = (uid, u.name if u else (uid or "(chưa xác định đơn vị)"))
+                return (u.short or u.name) if u else uid
+            for i, (key, label) in out.items():
+                if key in folded:
+                    gone = ", ".join(short(g) for g in sorted(folded[key]))
+                    out[i] = (key, f"{label} (gồm hồ sơ của {gone} đã hợp nhất)")
         return out
 
 

@@ -52,6 +52,7 @@ from engine.reports import (
 from engine.store import Apology, Dossier, Event, WorkItem
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
+REPO = Path(__file__).resolve().parent.parent
 MARCH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
 
 
@@ -196,6 +197,28 @@ def test_report_by_unit_level_channel(runtime, scenario, catalogue):
     by_level = timeliness_report(runtime.db, *MARCH, by="level", calendar=runtime.calendar)
     assert _row(by_level, "commune").label == "Cấp xã"
     assert by_level.total.as_dict() | {"key": "", "label": ""} == by_unit.total.as_dict() | {"key": "", "label": ""}
+
+
+def test_a_merged_units_dossiers_are_reported_with_the_unit_that_took_over_its_work(runtime, scenario, tmp_path):
+    """units.yaml merged_into: the row is the successor's (its open dossiers and apologies are that unit's
+    now), its label naming the merged unit; nothing else changes."""
+    from engine.definition import load_units
+
+    before = timeliness_report(runtime.db, *MARCH, by="unit", calendar=runtime.calendar)
+    text = (REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8")
+    start = text.index("  - id: phong_tckh\n")
+    end = text.index("\n", text.index("    kind:", start)) + 1
+    (tmp_path / "units.yaml").write_text(text[:end] + "    merged_into: phong_qldt\n" + text[end:], encoding="utf-8")
+    try:
+        sv.seed_organisation(runtime.db, load_units(tmp_path / "units.yaml"))
+        after = timeliness_report(runtime.db, *MARCH, by="unit", calendar=runtime.calendar)
+    finally:
+        sv.forget_unit_successors()  # the staff actions of the next tests must not see this merge
+    assert {r.key: r.to_process for r in after.rows} == {"phong_qldt": 9, "xa_tu_phap": 1}
+    row = _row(after, "phong_qldt")
+    assert row.label == "Phòng Quản lý đô thị (gồm hồ sơ của Phòng TC-KH đã hợp nhất)"
+    assert row.as_dict() | {"key": "", "label": ""} == _row(before, "phong_tckh").as_dict() | {"key": "", "label": ""}
+    assert after.total.as_dict() == before.total.as_dict()
 
 
 @pytest.fixture
