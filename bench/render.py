@@ -108,7 +108,8 @@ def printed(catalogue) -> None:
 
 
 def decision(catalogue) -> None:
-    """The district decision's Word file, cold (no diagram in memory: every one drawn by dot) and warm."""
+    """The district decision's Word file and HTML page, cold (no diagram in memory: every one drawn by dot)
+    and warm."""
     import datetime as dt
 
     from engine.documents import render_decision, select_procedures
@@ -116,27 +117,25 @@ def decision(catalogue) -> None:
 
     count = len(select_procedures(catalogue, level="district"))
     day = dt.date(2026, 1, 12)
-    clear_cache()
-    t = time.perf_counter()
-    data = render_decision(catalogue, level="district", fmt="docx", date=day)
-    cold = time.perf_counter() - t
-    warm = []
-    for _ in range(3):
+
+    def cold_and_warm(fmt: str) -> tuple[bytes, float, list[float]]:
+        """The decision drawn once with no diagram in memory, then three times more (as in the server)."""
+        clear_cache()
         t = time.perf_counter()
-        render_decision(catalogue, level="district", fmt="docx", date=day)
-        warm.append(time.perf_counter() - t)
+        data = render_decision(catalogue, level="district", fmt=fmt, date=day)
+        cold = time.perf_counter() - t
+        warm = []
+        for _ in range(3):
+            t = time.perf_counter()
+            render_decision(catalogue, level="district", fmt=fmt, date=day)
+            warm.append(time.perf_counter() - t)
+        return data, cold, warm
+
+    data, cold, warm = cold_and_warm("docx")
     print(f"decision docx, district: {count} procedures, cold {cold:.2f} s (diagrams drawn by dot), "
           f"warm {min(warm):.2f}-{max(warm):.2f} s (diagrams in memory, as in the server); "
           f"{len(data) / 1e6:.1f} MB")
-    clear_cache()
-    t = time.perf_counter()
-    page = render_decision(catalogue, level="district", fmt="html", date=day)
-    cold = time.perf_counter() - t
-    warm = []
-    for _ in range(3):
-        t = time.perf_counter()
-        render_decision(catalogue, level="district", fmt="html", date=day)
-        warm.append(time.perf_counter() - t)
+    page, cold, warm = cold_and_warm("html")
     print(f"decision html, district: cold {cold:.2f} s, warm {min(warm) * 1000:.0f}-{max(warm) * 1000:.0f} ms; "
           f"{len(page) / 1e6:.1f} MB")
 
