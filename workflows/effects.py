@@ -13,7 +13,8 @@ hands each claimed item to :func:`perform`, which dispatches on its kind:
     record for the unit;
 ``notify_unit``, ``notify_user``, ``notify_citizen``, ``notify_unit_head``
     send a Vietnamese message to the unit, the officer a work item was
-    assigned to, the applicant or the unit's head;
+    assigned to, the applicant or the unit's head (a notice to a unit that
+    was merged goes to its successor, and says so);
 ``publish_result``
     publish the returned result (the sync to the national portal).
 
@@ -253,16 +254,72 @@ def _step_name(ctx: EffectContext, work: OutboxWork) -> str:
     return str(work.payload.get("step") or "")
 
 
+def _addressee(ctx: EffectContext, work: OutboxWork) -> tuple[str | None, str, dict[str, Any]]:
+    """Where a unit notice goes: (unit id, the label its message starts with, extra delivery fields).
+
+    A notice addressed to a unit that was merged (units.yaml ``merged_into``; queued before the merge, or
+    by a process that had not seen it yet) goes to the unit that now does its work
+    (:func:`engine.services.unit_successors`), and its label says so:
+    ``Phòng QLĐT (thay Phòng TC-KH, đã hợp nhất vào Phòng QLĐT)``."""
+    unit = work.unit
+    successor = services.unit_successors(ctx.store).get(unit) if unit else None
+    if not successor:
+        return unit, _unit_label(ctx.store, unit), {}
+    name = _unit_label(ctx.store, successor)
+    return successor, f"{name} (thay {_unit_label(ctx.store, unit)}, đã hợp nhất vào {name})", {"addressed_to": unit}
+
+
+def _overdue(ctx: EffectContext, iso: str | None) -> str:
+    """`` (đã quá hạn)`` when the instant ``iso`` is before the delivery instant, else ``""``."""
+    if not iso:
+        return ""
+    try:
+        due = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return ""
+    if due.tzinfo is None or ctx.now.tzinfo is None:
+        return ""
+    return " (đã quá hạn)" if due < ctx.now else ""
+
+
+def _transferred(ctx: EffectContext, work: OutboxWork, step: str, due: str) -> str:
+    """The text of a notice that a work item was moved to the unit (``quytrinh unit transfer``): the unit it
+    came from (and that it was merged, when it was), who has it now (the item as it is at delivery: the
+    holder who kept it, or nobody yet), its due instant and whether it is past."""
+    from engine.store import User, WorkItem
+
+    source = str(work.payload.get("from_unit") or "")
+    label = _unit_label(ctx.store, source) if source else "đơn vị khác"
+    merged = services.unit_successors(ctx.store).get(source) if source else None
+    if merged:
+        label += f" (đã hợp nhất vào {_unit_label(ctx.store, merged)})"
+    who = "chờ cán bộ nhận xử lý"
+    if work.work_item_id is not None:
+        with ctx.store.session() as s:
+            item = s.get(WorkItem, work.work_item_id)
+            holder = s.get(User, item.assignee_id) if item is not None and item.assignee_id is not None else None
+        if item is not None and item.state == "claimed" and holder is not None:
+            who = f"{holder.full_name or holder.username} tiếp tục xử lý"
+        elif item is not None and item.state not in ("open", "claimed"):
+            who = "công việc đã kết thúc"
+    return (f"hồ sơ {work.dossier_code}, bước '{step}' được chuyển từ {label} sang đơn vị; {who}; "
+            f"hạn xử lý {due}{_overdue(ctx, work.payload.get('due_at'))}.")
+
+
 def notify_unit(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
-    """Tell a unit that a work item opened for it (or was given back to it)."""
-    unit = _unit_label(ctx.store, work.unit)
+    """Tell a unit that a work item opened for it (or was given back to it, or moved to it from a merged
+    unit); a notice to a merged unit goes to its successor."""
+    to, unit, extra = _addressee(ctx, work)
     step = _step_name(ctx, work)
     due = _local(work.payload.get("due_at"))
-    if work.payload.get("reason") == "released":
+    reason = work.payload.get("reason")
+    if reason == "released":
         text = f"hồ sơ {work.dossier_code}, bước '{step}' được trả lại đơn vị, chờ cán bộ nhận xử lý; hạn xử lý {due}."
+    elif reason == "transferred":
+        text = _transferred(ctx, work, step, due)
     else:
         text = f"hồ sơ {work.dossier_code} chuyển đến bước '{step}', hạn xử lý {due}."
-    return _deliver(ctx, work, "unit", work.unit or "-", f"{unit}: {text}")
+    return _deliver(ctx, work, "unit", to or "-", f"{unit}: {text}", extra)
 
 
 def notify_user(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
@@ -323,7 +380,8 @@ _HEAD_MESSAGES = {
 
 
 def notify_unit_head(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
-    """Tell the head of a unit that a timer fired (nearly due, overdue, apology drafted)."""
+    """Tell the head of a unit that a timer fired (nearly due, overdue, apology drafted); the head of a
+    merged unit's successor when the unit was merged."""
     p = work.payload
     reason = str(p.get("reason") or "")
     template = _HEAD_MESSAGES.get(reason, "cảnh báo thời hạn ({reason}).")
@@ -333,9 +391,9 @@ def notify_unit_head(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
         step = f"{step}' tại '{_unit_label(ctx.store, str(elsewhere))}"
     text = template.format(step=step, due=_local(p.get("due_at")),
                            proposed=_local(p.get("proposed_due_at")), reason=reason)
-    unit = _unit_label(ctx.store, work.unit)
-    return _deliver(ctx, work, "unit_head", f"{work.unit or '-'}/{p.get('role') or 'head'}",
-                    f"{unit} — hồ sơ {work.dossier_code}: {text}", {"reason": reason})
+    to, unit, extra = _addressee(ctx, work)  # a merged unit's head: its successor's (the same role there)
+    return _deliver(ctx, work, "unit_head", f"{to or '-'}/{p.get('role') or 'head'}",
+                    f"{unit} — hồ sơ {work.dossier_code}: {text}", {"reason": reason, **extra})
 
 
 def publish_result(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
