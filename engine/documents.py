@@ -2338,8 +2338,44 @@ def _org_name(ctx_org: Organisation | None) -> str:
     return (ctx_org.name if ctx_org else "") or "Ủy ban nhân dân ……"
 
 
+def one_stop_unit_id(sheet: Any, units: Mapping[str, Any]) -> str | None:
+    """The one-stop unit that received a dossier, whose forms (01, 02, 03, 04's reception, the stop notice,
+    row 1 of the control sheet) it issues: the unit of the staff member who accepted it (its ``accept``
+    event), else of the first act on its reception step (a refusal, or a supplement asked for at the
+    counter). A dossier received by the merged one-stop unit before the merge keeps that unit; one received
+    after it, by the successor, names the successor. A dossier no one acted on yet: its reception step's
+    unit, or the unit that unit was merged into (``units``: unit id -> row with ``merged_into``)."""
+    start = sheet.definition.start.id
+    accept = next((e for e in sheet.events if e.action == "accept" and e.actor_unit), None)
+    if accept is None:
+        accept = next((e for e in sheet.events if e.step_id == start and e.actor_unit), None)
+    if accept is not None:
+        return accept.actor_unit
+    unit = sheet.definition.start.unit
+    seen: set[str] = set()
+    while unit and unit not in seen and getattr(units.get(unit), "merged_into", None):
+        seen.add(unit)
+        unit = units[unit].merged_into
+    return unit
+
+
 def _one_stop_unit(ctx: FormContext) -> str:
-    return ctx.unit_name(ctx.definition.start.unit)
+    return ctx.unit_name(one_stop_unit_id(ctx.sheet, ctx.units))
+
+
+def item_handovers(sheet: Any, unit_name: Callable[[str], str]) -> dict[int, str]:
+    """Work item id -> how a transferred item came to its unit (``quytrinh unit transfer``, its ``transfer``
+    events): ``từ Phòng Quản lý đô thị, chuyển ngày 28/11/2026`` (several, oldest first, joined by ``; ``).
+    Items never transferred are absent. The control sheet shows it beside the unit that has the item: the
+    item's unit is the one it was moved to, and its times run from its opening (the clock runs on across a
+    transfer)."""
+    out: dict[int, list[str]] = {}
+    for e in sheet.events:
+        data = e.data or {}
+        if e.action == "transfer" and e.work_item_id is not None and data.get("from_unit"):
+            out.setdefault(e.work_item_id, []).append(
+                f"từ {unit_name(data['from_unit'])}, chuyển ngày {to_local(e.at):%d/%m/%Y}")
+    return {item: "; ".join(parts) for item, parts in out.items()}
 
 
 def _issuer(ctx: FormContext) -> str:
@@ -2767,12 +2803,15 @@ def _form_control(ctx: FormContext, spec: FormSpec) -> Doc:
     d, defn = ctx.dossier, ctx.definition
     senders = _senders(ctx)
     by_id = {r.item_id: r for r in ctx.sheet.rows}
+    handovers = item_handovers(ctx.sheet, ctx.unit_name)
     rows = []
     for i, r in enumerate(ctx.sheet.rows, 1):
         src = by_id.get(senders.get(r.item_id) or -1)
         giver = ctx.unit_name(src.unit_id) if src is not None else (
             "Tổ chức, cá nhân" if i == 1 else _one_stop_unit(ctx))
         taker = ctx.unit_name(r.unit_id) if r.kind != "citizen" else "Tổ chức, cá nhân"
+        if r.item_id in handovers:  # moved from a merged unit: who had it before, and since when this one
+            taker += f" ({handovers[r.item_id]})"
         times = f"Giao: {short_instant(r.opened_at)}"
         if r.closed_at:
             times += f"\nXong: {short_instant(r.closed_at)}"

@@ -190,3 +190,113 @@ def test_a_notice_to_a_unit_that_was_not_merged_is_delivered_as_before(runtime, 
     [record] = log.records()
     assert record["to"] == "phong_tckh" and "addressed_to" not in record
     assert record["message"].startswith(f"Phòng TC-KH: hồ sơ {r.dossier_code} chuyển đến bước")
+
+
+# --------------------------------------------------------------------------- #2: the one-stop unit of the forms
+
+
+@pytest.fixture
+def centre(runtime, tmp_path):
+    """The district's one-stop unit merged into a public-service centre, after it received one dossier."""
+    rt = runtime
+    before = sv.receive(rt.db, rt.actor("motcua"), "1.001612", applicant="Trước hợp nhất", now=at(10, 8))
+    text = UNITS_YAML.read_text(encoding="utf-8") + (
+        "  - id: trung_tam_hcc\n"
+        f'    name: "{CENTRE}"\n'
+        "    level: district\n"
+        "    kind: one_stop\n"
+        '    roles: {staff: "Công chức tiếp nhận và trả kết quả", head: "Giám đốc Trung tâm"}\n')
+    _merge(rt.db, tmp_path, _with_merge(text, "bp_mot_cua", "trung_tam_hcc"))
+    hcc = sv.add_user(rt.db, "hcc", unit="trung_tam_hcc", role="staff", now=at(10, 7), full_name="Lê Thị Hà")
+    return rt, before, hcc
+
+
+OLD_ONE_STOP = "Bộ phận Tiếp nhận và Trả kết quả cấp huyện"
+
+
+def test_the_forms_of_a_dossier_received_by_the_successor_one_stop_unit_are_headed_by_it(centre):
+    rt, before, hcc = centre
+    db = rt.db
+    after = sv.receive(db, hcc, "1.001612", applicant="Sau hợp nhất", now=at(10, 9))
+    receipt = text(render_form(db, "01", after.dossier_code))
+    assert CENTRE.upper() in receipt and f"Bộ phận tiếp nhận và trả kết quả: {CENTRE}" in receipt
+    assert OLD_ONE_STOP.upper() not in receipt and OLD_ONE_STOP not in receipt
+    # a supplement asked for at the counter (never accepted): form 02 is the centre's too
+    asked = sv.receive(db, hcc, "1.001612", applicant="Thiếu giấy tờ", now=at(10, 10), decision="supplement",
+                       comment="Bổ sung bản sao giấy đăng ký")
+    supplement = text(render_form(db, "02", asked.dossier_code))
+    assert CENTRE.upper() in supplement and OLD_ONE_STOP.upper() not in supplement
+    # the stop notice and the control sheet of the centre's dossier
+    sv.stop(db, hcc, after.dossier_code, reason="Theo yêu cầu của cơ quan có thẩm quyền", now=at(10, 11))
+    stop = text(render_form(db, "stop", after.dossier_code))
+    assert f"{CENTRE} thông báo dừng giải quyết hồ sơ" in stop and OLD_ONE_STOP not in stop
+    control = text(render_form(db, "control", after.dossier_code, now=at(10, 11)))
+    assert CENTRE.upper() in control and OLD_ONE_STOP.upper() not in control
+    # a dossier received before the merge keeps the unit that received it
+    old = text(render_form(db, "01", before.dossier_code))
+    assert OLD_ONE_STOP.upper() in old and f"Bộ phận tiếp nhận và trả kết quả: {OLD_ONE_STOP}" in old
+    assert CENTRE.upper() not in old
+    # the refusal at the counter is the centre's
+    refused = sv.receive(db, hcc, "1.001612", applicant="Không đủ điều kiện", now=at(10, 12), decision="refuse",
+                         comment="Không thuộc thẩm quyền giải quyết")
+    refusal = text(render_form(db, "03", refused.dossier_code))
+    assert f"Qua xem xét, {CENTRE} thông báo không tiếp nhận" in refusal and OLD_ONE_STOP not in refusal
+
+
+# --------------------------------------------------------------------------- #3: the control sheet
+
+
+def test_the_control_sheet_shows_the_handover_on_the_transferred_step(transferred):
+    rt, a, b, late, queued, _ = transferred
+    control = text(render_form(rt.db, "control", a.dossier_code, now=at(11, 10)))
+    row = control[control.index(late.step_name):]
+    assert row.startswith(f"{late.step_name} Giao: Phòng Tài chính – Kế hoạch Nhận: Phòng Quản lý đô thị (từ Phòng "
+                          f"Tài chính – Kế hoạch, chuyển ngày 11/03/2026) Giao: 08:10 10/03/2026"), row[:300]
+    # the steps that were not moved name one unit, as before
+    first = control[control.index("Giao: Tổ chức, cá nhân"):]
+    assert "chuyển ngày" not in first[:first.index(late.step_name)]
+    # the Word version says the same
+    import io
+
+    import docx
+
+    doc = docx.Document(io.BytesIO(render_form(rt.db, "control", a.dossier_code, fmt="docx", now=at(11, 10))))
+    cells = [c.text for t in doc.tables for r in t.rows for c in r.cells]
+    assert any("Nhận: Phòng Quản lý đô thị (từ Phòng Tài chính – Kế hoạch, chuyển ngày 11/03/2026)" in c
+               for c in cells)
+
+
+def _cli(monkeypatch, rt, catalogue: Path):
+    from quytrinh.cli import app
+
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", rt.url)
+    monkeypatch.setenv("QUYTRINH_CATALOGUE_DIR", str(catalogue))
+    monkeypatch.delenv("QUYTRINH_USER", raising=False)
+    monkeypatch.setenv("COLUMNS", "400")
+    runner = CliRunner()
+
+    def invoke(*args: str) -> str:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return invoke
+
+
+def test_dossier_show_shows_the_handover_on_the_transferred_step(transferred, monkeypatch):
+    rt, a, b, late, queued, catalogue = transferred
+    cli = _cli(monkeypatch, rt, catalogue)
+    out = cli("dossier", "show", a.dossier_code, "--now", "2026-03-11T10:00")
+    rows: list[list[str]] = []  # the table's rows, each cell's wrapped lines joined
+    for ln in out.splitlines():
+        if "│" not in ln:
+            continue
+        cells = [c.strip() for c in ln.strip().strip("│").split("│")]
+        if cells[0]:
+            rows.append(cells)
+        else:
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
+    by_step = {re.search(r"\[(\w+)\]", r[1]).group(1): r for r in rows}
+    assert by_step["appraise"][2] == "Phòng QLĐT (từ Phòng TC-KH, chuyển ngày 11/03/2026)", out
+    assert by_step["appraise"][5:] == ["10/03/2026 08:10", "–", "11/03/2026 08:10", "1 ngày", "590 phút", "Quá hạn"]
+    assert by_step["assign"][2] == "Phòng TC-KH"

@@ -517,6 +517,7 @@ def show_cmd(
 
     from engine import services as sv
     from engine.definition import CLOCK_LABELS, format_minutes
+    from engine.documents import item_handovers
     from engine.machine import ACTION_LABELS, CHANNEL_LABELS, ITEM_STATE_LABELS, STATUS_LABELS, Status
     from engine.sla import LABELS_VI, Timeliness
     from engine.store import UnitRow
@@ -547,8 +548,13 @@ def show_cmd(
     for col in ("STT", "Bước", "Đơn vị", "Người xử lý", "Trạng thái", "Nhận", "Hoàn thành", "Hạn",
                 "Quy định", "Thực hiện", "Tiến độ"):
         table.add_column(col)
+    # an item moved from a merged unit (quytrinh unit transfer): where it was, and since when it is here
+    handovers = item_handovers(sheet, lambda u: units.get(u, u))
     for i, r in enumerate(sheet.rows, 1):
-        table.add_row(str(i), esc(f"{r.step_name} [{r.step_id}]"), esc(units.get(r.unit_id or "", "Tổ chức, cá nhân")),
+        unit = units.get(r.unit_id or "", "Tổ chức, cá nhân")
+        if r.item_id in handovers:
+            unit += f" ({handovers[r.item_id]})"
+        table.add_row(str(i), esc(f"{r.step_name} [{r.step_id}]"), esc(unit),
                       esc(r.assignee or "–"), ITEM_STATE_LABELS.get(r.state, r.state), local(r.opened_at),
                       local(r.closed_at), local(r.due_at), format_minutes(r.allotted_minutes),
                       format_minutes(r.spent_minutes) if r.spent_minutes is not None else "–", tl(r.timeliness))

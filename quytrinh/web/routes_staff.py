@@ -311,13 +311,15 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
     remaining = None
     if clock is not None and not clock.paused and item.state in ("open", "claimed"):
         remaining = clock.remaining(_calendar(), now_of(request))
+    units = _unit_names(request)
     # no-store: Back after an action must show the item as it is now, not a cached page with live buttons
     return _no_store(render(request, "item.html", {
         "item": item, "sheet": sheet, "d": sheet.dossier, "defn": defn, "step": step, "row": row,
         "may_act": may_act, "may_release": may_release, "assignees": assignees, "next_officers": next_officers,
         "next_for": next_for, "outcomes": outcomes, "remaining": remaining,
         "need_text": [label for outcome, label in outcomes if outcome in need_text],
-        "units": _unit_names(request), "people": people_of(request), "idem": uuid.uuid4().hex,
+        "units": units, "people": people_of(request), "idem": uuid.uuid4().hex,
+        "handover": _handovers(sheet, units).get(item.id, ""),
         "role_title": _role_title(request, item.unit_id, item.role),
         "typed": typed or {}, "errors": errors or {}, "focus": next(iter(errors or {}), None),
     }, status_code=status_code))
@@ -327,6 +329,14 @@ def _calendar() -> Any:
     from engine.calendar import WorkCalendar
 
     return WorkCalendar.default()
+
+
+def _handovers(sheet: Any, units: dict[str, str]) -> dict[int, str]:
+    """Work item id -> ``từ Phòng QLĐT, chuyển ngày 28/11/2026`` for the items moved from a merged unit
+    (:func:`engine.documents.item_handovers`, short unit names)."""
+    from engine.documents import item_handovers
+
+    return item_handovers(sheet, lambda u: units.get(u, u))
 
 
 def _unit_names(request: Request) -> dict[str, str]:
@@ -493,8 +503,10 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
     mine = one_stop_unit(request, sheet.definition) == user.unit_id
     signed = [a for a in sheet.apologies if a.state != "draft"]
     apology_form = form_set_for(d.received_at).by_kind("apology") if d.received_at else None
+    units = _unit_names(request)
     return _no_store(render(request, "dossier.html", {  # (its action forms: as the work item's page)
-        "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": _unit_names(request),
+        "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": units,
+        "handovers": _handovers(sheet, units),
         "people": people_of(request),
         "may_record_supplement": mine and any(not s.financial for s in waiting),
         "may_record_financial": mine and any(s.financial for s in waiting),
@@ -853,24 +865,24 @@ def receipt(request: Request, code: str, user: WebUser = Depends(current_user)) 
     d = sheet.dossier
     if d.received_at is None:
         raise HTTPException(409, "Hồ sơ chưa được tiếp nhận nên chưa có Giấy tiếp nhận và hẹn trả kết quả.")
+    from sqlmodel import select
+
+    from engine.documents import one_stop_unit_id
+    from engine.store import UnitRow, User
+
     receiver = next((e for e in sheet.events if e.action == "accept"), None)
     receiver_name = receiver.actor if receiver else ""
     if receiver is not None:
-        from sqlmodel import select
-
-        from engine.store import User
-
         with store_of(request).session() as s:
             u = s.exec(select(User).where(User.username == receiver.actor)).first()
         if u is not None and u.full_name:
             receiver_name = u.full_name
     units = _unit_names(request)
-    from engine.store import UnitRow
-
     with store_of(request).session() as s:
-        # the unit that received it (a merged reception unit's successor did, when the merge came first)
-        start_unit = s.get(UnitRow, (receiver.actor_unit if receiver is not None and receiver.actor_unit
-                                     else sheet.definition.start.unit))
+        # the unit that received it (a merged reception unit's successor did, when the merge came first), as
+        # the official forms say
+        rows = {u.id: u for u in s.exec(select(UnitRow)).all()}
+    start_unit = rows.get(one_stop_unit_id(sheet, rows) or "")
     return render(request, "receipt.html", {"sheet": sheet, "d": d, "defn": sheet.definition,
                                             "receiver_name": receiver_name, "units": units,
                                             "start_unit": start_unit, "official": forms_url(d.code)})

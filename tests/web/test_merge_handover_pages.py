@@ -1,0 +1,58 @@
+"""The web's control sheet after a merge: an item moved from a merged unit (``quytrinh unit transfer``)
+shows the unit it came from and the day, on the dossier page's sheet and on the item's page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from engine import services as sv
+from engine.definition import load_units
+from engine.store import WorkItem
+
+HANOI = dt.timezone(dt.timedelta(hours=7))
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_successors():
+    sv.forget_unit_successors()
+    yield
+    sv.forget_unit_successors()
+
+
+def _open(db, dossier_id: int, step: str) -> WorkItem:
+    with db.session() as s:
+        return s.exec(select(WorkItem).where(WorkItem.dossier_id == dossier_id, WorkItem.step_id == step,
+                                             WorkItem.state.in_(("open", "claimed")))).one()
+
+
+def test_the_dossier_and_item_pages_show_where_a_transferred_item_came_from(web, client_for, tmp_path):
+    store, rt = web.store, web.runtime
+    t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
+    r = sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Trần Văn Bình", now=t)
+    sv.complete(store, rt.actor("tckh_head"), _open(store, r.dossier_id, "assign").id, outcome="done",
+                now=t + dt.timedelta(minutes=10))
+    appraise = _open(store, r.dossier_id, "appraise")
+    text = (REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8")
+    start = text.index("  - id: phong_tckh\n")
+    end = text.index("\n", text.index("    kind:", start)) + 1
+    (tmp_path / "units.yaml").write_text(text[:end] + "    merged_into: phong_qldt\n" + text[end:], encoding="utf-8")
+    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    sv.transfer_unit_work(store, "phong_tckh", now=dt.datetime(2026, 3, 11, 9, 0, tzinfo=HANOI))
+
+    c = client_for("qldt_cv")
+    page = c.get(f"/dossiers/{r.dossier_code}")
+    assert page.status_code == 200, page.status_code
+    body = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.text)))
+    assert "Phòng QLĐT (từ Phòng TC-KH, chuyển ngày 11/03/2026)" in body
+    assert body.count("chuyển ngày") == 1  # the steps not moved name their unit alone
+    item = c.get(f"/items/{appraise.id}")
+    assert item.status_code == 200, item.status_code
+    body = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", item.text)))
+    assert "Đơn vị Phòng QLĐT (từ Phòng TC-KH, chuyển ngày 11/03/2026)" in body
