@@ -300,3 +300,44 @@ def test_dossier_show_shows_the_handover_on_the_transferred_step(transferred, mo
     assert by_step["appraise"][2] == "Phòng QLĐT (từ Phòng TC-KH, chuyển ngày 11/03/2026)", out
     assert by_step["appraise"][5:] == ["10/03/2026 08:10", "–", "11/03/2026 08:10", "1 ngày", "590 phút", "Quá hạn"]
     assert by_step["assign"][2] == "Phòng TC-KH"
+
+
+# --------------------------------------------------------------------------- #9: tasks of a merged unit
+
+
+def test_tasks_of_a_merged_unit_say_where_its_work_is_now(transferred, monkeypatch):
+    rt, a, b, late, queued, catalogue = transferred
+    cli = _cli(monkeypatch, rt, catalogue)
+    out = cli("tasks", "--unit", "phong_tckh", "--now", "2026-03-11T10:00")
+    assert out.splitlines() == ["Không có công việc nào.",
+                                "Phòng TC-KH đã hợp nhất vào Phòng QLĐT: xem quytrinh tasks --unit phong_qldt."]
+    out = cli("tasks", "--overdue", "--unit", "phong_tckh", "--now", "2026-03-11T10:00")
+    assert out.splitlines()[-1] == ("Phòng TC-KH đã hợp nhất vào Phòng QLĐT: xem quytrinh tasks --overdue "
+                                    "--unit phong_qldt.")
+    # the successor's list has the work, and no note
+    out = cli("tasks", "--unit", "phong_qldt", "--now", "2026-03-11T10:00")
+    assert a.dossier_code in out and b.dossier_code in out and "hợp nhất" not in out
+    # work opened at the merged unit meanwhile (before the transfer is run again) is listed, with the way to move it
+    with rt.db.session() as s:
+        item = s.get(WorkItem, queued.id)
+        item.unit_id = "phong_tckh"  # as an item opened by a process that had not seen the merge yet
+        s.add(item)
+        s.commit()
+    out = cli("tasks", "--unit", "phong_tckh", "--now", "2026-03-11T10:00")
+    assert b.dossier_code in out
+    assert out.splitlines()[-1] == ("Phòng TC-KH đã hợp nhất vào Phòng QLĐT: xem quytrinh tasks --unit phong_qldt; "
+                                    "chuyển các công việc còn ở Phòng TC-KH bằng quytrinh unit transfer phong_tckh.")
+
+
+def test_the_waiting_list_of_a_merged_one_stop_unit_says_where_its_dossiers_are(centre, tmp_path, monkeypatch):
+    rt, before, hcc = centre
+    asked = sv.receive(rt.db, hcc, "1.001612", applicant="Thiếu giấy tờ", now=at(10, 10), decision="supplement",
+                       comment="Bổ sung bản sao giấy đăng ký")
+    cli = _cli(monkeypatch, rt, tmp_path / "catalogue")
+    out = cli("tasks", "--waiting", "--unit", "bp_mot_cua")
+    assert out.splitlines() == [
+        "Không có hồ sơ nào đang chờ bổ sung hoặc thực hiện nghĩa vụ tài chính.",
+        f"Bộ phận Một cửa đã hợp nhất vào {CENTRE}: xem quytrinh tasks --waiting --unit trung_tam_hcc."]
+    assert asked.dossier_code in cli("tasks", "--waiting", "--unit", "trung_tam_hcc")
+    # a unit that was not merged: no note
+    assert cli("tasks", "--unit", "van_phong").splitlines() == ["Không có công việc nào."]

@@ -712,6 +712,7 @@ def tasks_cmd(
     rows = sv.list_tasks(store, now=at, unit=unit, user=user, overdue=overdue)
     if not rows:
         typer.echo("Không có công việc nào.")
+        _merged_unit_hint(store, unit, "--overdue " if overdue else "", left=False)
         return
     cells = []
     for r in rows:
@@ -722,6 +723,28 @@ def tasks_cmd(
                       remaining, LABELS_VI[Timeliness(r.timeliness)] if r.timeliness else "–"))
     _print_table(("Số", "Hồ sơ", "Bước", "Đơn vị", "Người xử lý", "Hạn", "Còn lại", "Tiến độ"), cells,
                  lambda c: (c[0], c[1], esc(c[2]), esc(c[3]), esc(c[4]), *c[5:]))
+    _merged_unit_hint(store, unit, "--overdue " if overdue else "", left=True)
+
+
+def _merged_unit_hint(store: Any, unit: Optional[str], options: str, *, left: bool) -> None:
+    """After a list of ``--unit UNIT``'s work: when UNIT was merged (units.yaml ``merged_into``), where its
+    work is now — ``Phòng QLĐT đã hợp nhất vào Phòng TC-KH: xem quytrinh tasks --unit phong_tckh`` — and,
+    when work is still listed there (``left``), how to move it."""
+    if not unit:
+        return
+    from engine.services import unit_successors
+    from engine.store import UnitRow
+
+    successor = unit_successors(store).get(unit)
+    if not successor:
+        return
+    with store.session() as s:
+        rows = {u: s.get(UnitRow, u) for u in (unit, successor)}
+    names = {u: (r.short or r.name) if r is not None else u for u, r in rows.items()}
+    hint = f"{names[unit]} đã hợp nhất vào {names[successor]}: xem quytrinh tasks {options}--unit {successor}"
+    if left:
+        hint += f"; chuyển các công việc còn ở {names[unit]} bằng quytrinh unit transfer {unit}"
+    typer.echo(hint + ".")
 
 
 def _print_waiting(store: Any, unit: Optional[str]) -> None:
@@ -733,6 +756,7 @@ def _print_waiting(store: Any, unit: Optional[str]) -> None:
     rows = waiting_for_applicant(store, unit)
     if not rows:
         typer.echo("Không có hồ sơ nào đang chờ bổ sung hoặc thực hiện nghĩa vụ tài chính.")
+        _merged_unit_hint(store, unit, "--waiting ", left=False)
         return
     cells = []
     for r in rows:
