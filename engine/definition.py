@@ -205,6 +205,8 @@ class Step:
     pause_reason: str = "supplement"  # citizen steps: what the citizen does (PAUSE_REASONS)
     loc: Location | None = field(default=None, compare=False)
     key_locs: Mapping[str, Location] = field(default_factory=dict, compare=False)
+    #: The keys whose value came from the template's parameters (``unit: ${office}``): key -> parameter names
+    params: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     @property
     def terminal(self) -> bool:
@@ -329,6 +331,8 @@ class Definition:
     #: ``procedure_code`` it was published under, for a definition loaded back from the database
     #: (whose source is ``<code vN>``). Empty: the file's stem.
     slug: str = field(default="", compare=False)
+    #: Where each of the template's parameters is given (its key under ``with:``)
+    param_locs: Mapping[str, Location] = field(default_factory=dict, compare=False)
 
     # -- navigation
 
@@ -616,6 +620,14 @@ def load_units(path: str | os.PathLike) -> Organisation:
                         r.text_list(data, "communes"), path)
 
 
+_LEVEL_NAMES = {"district": "cấp huyện", "commune": "cấp xã", "province": "cấp tỉnh", "any": "mọi cấp"}
+
+
+def _level_name(level: str) -> str:
+    """``cấp huyện`` for ``district``; an unknown level as written (``cấp 'x'``)."""
+    return _LEVEL_NAMES.get(level, f"cấp '{level}'")
+
+
 def _check_merge(unit: Unit, units: Mapping[str, Unit], raw: LMap, r: _Reader) -> None:
     """The located problems of ``unit``'s ``merged_into``: the successor must exist, not be the unit itself
     nor lead back to it, be of the same level and not a partner agency or the applicant; every role of
@@ -644,10 +656,10 @@ def _check_merge(unit: Unit, units: Mapping[str, Unit], raw: LMap, r: _Reader) -
         r.problem(loc, "bad-successor",
                   f"đơn vị '{unit.id}' không thể hợp nhất vào '{target.id}' (loại {target.kind}): công việc của "
                   f"đơn vị chỉ chuyển sang một đơn vị thuộc bộ máy (loại one_stop, office, leadership hoặc clerk)")
-    if target.level != unit.level:
+    elif target.level != unit.level:  # (one reason a line: a partner agency's level is beside the point)
         r.problem(loc, "bad-successor",
-                  f"đơn vị '{unit.id}' (cấp '{unit.level}') không thể hợp nhất vào '{target.id}' thuộc cấp "
-                  f"'{target.level}'; đơn vị kế thừa phải cùng cấp")
+                  f"đơn vị '{unit.id}' ({_level_name(unit.level)}) không thể hợp nhất vào '{target.id}' thuộc "
+                  f"{_level_name(target.level)}; đơn vị kế thừa phải cùng cấp")
     if refused:  # (its roles are beside the point)
         return
     last = current
@@ -748,8 +760,11 @@ def _substitute(value: Any, params: Mapping[str, str], r: _Reader, loc: Location
     if isinstance(value, LMap):
         out = LMap()
         out.loc, out.key_locs = value.loc, dict(value.key_locs)
+        out.params = {}  # type: ignore[attr-defined]  # key -> the parameters its value came from
         for k, v in value.items():
             out[k] = _substitute(v, params, r, value.key_locs.get(k, loc), used)
+            if isinstance(v, str) and "${" in v:
+                out.params[k] = tuple(re.findall(r"\$\{([a-z_][a-z0-9_]*)\}", v))  # type: ignore[attr-defined]
         return out
     if isinstance(value, LSeq):
         out = LSeq()
@@ -764,6 +779,7 @@ def _merge_step(base: LMap, over: LMap) -> LMap:
     out = LMap()
     out.loc = base.loc
     out.key_locs = dict(base.key_locs)
+    out.params = {k: v for k, v in getattr(base, "params", {}).items() if k not in over}  # type: ignore[attr-defined]
     for k, v in base.items():
         out[k] = v
     for k, v in over.items():
@@ -933,6 +949,7 @@ def _read_step(raw: LMap, r: _Reader) -> Step | None:
         pause_reason=pause_reason,
         loc=raw.loc,
         key_locs=dict(raw.key_locs),
+        params=dict(getattr(raw, "params", {})),
     )
 
 
@@ -1045,6 +1062,7 @@ def definition_from_data(data: Any, file: str, templates: Mapping[str, Template]
         source=file,
         loc=data.loc,
         key_locs=dict(data.key_locs),
+        param_locs=dict(data["with"].key_locs) if isinstance(data.get("with"), LMap) else {},
     )
     r.raise_if_any()
     return defn

@@ -713,8 +713,8 @@ def _missing_unit(ctx: Context) -> Iterator[Hit]:
                       "(mã đơn vị trong units.yaml)", step=s)
 
 
-def _unit_suggestion(unit_id: str, known: Iterable[str]) -> str:
-    """`` (có phải là 'x' không?)`` for the unit id closest to ``unit_id``, judged on what tells ids apart.
+def closest_unit(unit_id: str, known: Iterable[str]) -> str | None:
+    """The unit id of ``known`` closest to ``unit_id``, judged on what tells ids apart; None if none is close.
 
     Unit ids share prefixes (``phong_``, ``xa_``): compared whole, 'phong_ldtbxh' looks like 'phong_qldt'
     (an unrelated office) and an author could route dossiers there. The shared prefix is left out and the
@@ -729,7 +729,13 @@ def _unit_suggestion(unit_id: str, known: Iterable[str]) -> str:
         ratio = difflib.SequenceMatcher(None, unit_id[cut:], other[cut:]).ratio()
         if ratio > score:
             best, score = other, ratio
-    return f" (có phải là '{best}' không?)" if score >= 0.75 else ""
+    return best if score >= 0.75 else None
+
+
+def _unit_suggestion(unit_id: str, known: Iterable[str]) -> str:
+    """`` (có phải là 'x' không?)`` for the unit id closest to ``unit_id`` (:func:`closest_unit`), else ''."""
+    best = closest_unit(unit_id, known)
+    return f" (có phải là '{best}' không?)" if best else ""
 
 
 @rule("unknown-unit", ERROR, "Đơn vị của một bước không có trong units.yaml.", needs_units=True)
@@ -753,11 +759,32 @@ def _merged_unit(ctx: Context) -> Iterator[Hit]:
         via = f" (qua '{direct}')" if direct != last else ""
         return last, (f"đơn vị '{unit_id}' đã hợp nhất vào '{last}'{via} theo units.yaml; công việc của bước này "
                       f"được mở tại '{last}'")
+    # A unit the template takes from a parameter (``unit: ${office}``, ``with: {office: ...}``) is changed once,
+    # in the definition's ``with:`` (editing the template would change every process that extends it).
+    by_param: dict[str, list[Step]] = {}
     for s in ctx.defn.steps:
         unit = ctx.unit(s)
-        if unit is not None and unit.merged_into:
-            last, said = replaced(s.unit)  # type: ignore[arg-type]
-            yield Hit(f"{said}; hãy sửa thành unit: {last}", step=s, key="unit")
+        if unit is None or not unit.merged_into:
+            continue
+        names, at = s.params.get("unit", ()), s.where("unit")
+        if len(names) == 1 and at is not None and at.file != ctx.defn.source:  # inherited, from a parameter
+            by_param.setdefault(names[0], []).append(s)
+            continue
+        last, said = replaced(s.unit)  # type: ignore[arg-type]
+        yield Hit(f"{said}; hãy sửa thành unit: {last}", step=s, key="unit")
+    for name, steps in by_param.items():
+        for unit_id in dict.fromkeys(s.unit for s in steps):
+            same = [s for s in steps if s.unit == unit_id]
+            last = ctx.units.successor(unit_id) or ""  # type: ignore[arg-type]
+            direct = ctx.units.units[unit_id].merged_into  # type: ignore[index]
+            via = f" (qua '{direct}')" if direct != last else ""
+            where = ctx.defn.param_locs.get(name)
+            fix = (f"hãy sửa thành with: {{{name}: {last}}}" if where is not None else
+                   "hãy sửa tham số with: của extends")
+            yield Hit(f"tham số '{name}' của mẫu quy trình '{ctx.defn.extends}' là đơn vị '{unit_id}', đã hợp nhất "
+                      f"vào '{last}'{via} theo units.yaml; công việc của {len(same)} bước lấy đơn vị từ tham số này "
+                      f"({', '.join(s.id for s in same)}) được mở tại '{last}'; {fix} (không sửa mẫu: các quy "
+                      f"trình khác cũng dùng mẫu này)", loc=where or ctx.defn.where("with"))
     signer = ctx.defn.signer
     unit = ctx.units.get(signer.unit) if signer is not None else None
     if unit is not None and unit.merged_into:

@@ -297,6 +297,8 @@ class ReleasedItem:
     item_id: int
     dossier_code: str
     step_name: str
+    unit: str = ""                  # the unit whose queue it went back to (kept: the unit it is at)
+    merged_from: str | None = None  # the merged unit it was at: it went to that unit's successor instead
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,8 @@ class UserChange:
     role: str
     active: bool
     released: list[ReleasedItem] = field(default_factory=list)
+    #: (move) items the user holds at a unit merged into their new unit, with their role: still theirs
+    kept: list[ReleasedItem] = field(default_factory=list)
 
 
 def _unit_and_role(s: Session, unit: str, role: str) -> UnitRow:
@@ -366,8 +370,7 @@ def deactivate_user(db: Any, username: str, *, now: dt.datetime, calendar: Any =
             user.credential_epoch = (user.credential_epoch or 0) + 1
             s.add(user)
         uid, name, unit, role = user.id, user.full_name or user.username, user.unit_id, user.role
-    why = f"Trả về đơn vị: tài khoản của {name} đã ngừng hoạt động"
-    released = _release_held(db, uid, why, now=now, calendar=calendar)
+    released = _release_held(db, uid, f"tài khoản của {name} đã ngừng hoạt động", now=now, calendar=calendar)
     if not was_active and not released:
         raise ActionError(f"user '{username}' is already deactivated")
     return UserChange(username, name, unit, role, False, released)
@@ -419,24 +422,41 @@ def move_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime,
         title = (row.roles or {}).get(role, role)
         where = row.short or row.name
         merged = _merged_units(s)
-    why = f"Trả về đơn vị: {name} đã chuyển sang {where} ({title})"
     # Work of a unit merged into the new one is the new unit's work (quytrinh unit transfer moves it there, and
     # keeps it with its holder): moving the staff of a merged unit first keeps their work with them.
-    released = _release_held(db, uid, why, now=now, calendar=calendar,
-                             keep=lambda item: (merged.get(item.unit_id, item.unit_id), item.role) == (unit, role))
+    def keep(item: Any) -> bool:
+        return (merged.get(item.unit_id, item.unit_id), item.role) == (unit, role)
+
+    released = _release_held(db, uid, f"{name} đã chuyển sang {where} ({title})", now=now, calendar=calendar,
+                             keep=keep)
     if not moved and not released:
         raise ActionError(f"user '{username}' is already {unit}/{role}")
-    return UserChange(username, name, unit, role, active, released)
+    with _reading(db) as s:
+        held = s.exec(select(WorkItem, Dossier.code)
+                      .join(Dossier, Dossier.id == WorkItem.dossier_id)  # type: ignore[arg-type]
+                      .where(WorkItem.assignee_id == uid, WorkItem.state == ITEM_CLAIMED,
+                             WorkItem.unit_id != unit).order_by(WorkItem.id)).all()
+    kept = [ReleasedItem(it.id, code, it.step_name, it.unit_id) for it, code in held  # type: ignore[arg-type]
+            if it.unit_id in merged and keep(it)]
+    return UserChange(username, name, unit, role, active, released, kept)
 
 
-def _release_held(db: Any, user_id: int | None, why: str, *, now: dt.datetime, calendar: Any,
+def _release_held(db: Any, user_id: int | None, reason: str, *, now: dt.datetime, calendar: Any,
                   keep: Any = None) -> list[ReleasedItem]:
-    """Give back to their units the work items ``user_id`` holds (but those ``keep`` says), one action each.
+    """Give back to their units the work items ``user_id`` holds (but those ``keep`` says), one action each;
+    ``reason`` (lower case) says why, in the events.
+
+    An item at a merged unit goes back to the queue of the unit that does its work now (the end of the
+    ``merged_into`` chain), as :func:`transfer_unit_work` would move it, with a ``transfer`` event saying
+    so: nobody works in the merged unit's queue any more.
 
     Read again until nothing is left to give back: an action of the user that was already under way when
     the account changed may have claimed an item meanwhile (and running the change again gives back
     anything claimed at the very last moment).
     """
+    with _reading(db) as s:
+        rows = {r.id: r for r in s.exec(select(UnitRow)).all()}
+    successors = _successors_from([(r.id, r.merged_into) for r in rows.values()])
     out: list[ReleasedItem] = []
     tried: set[int] = set()
     while True:
@@ -448,7 +468,23 @@ def _release_held(db: Any, user_id: int | None, why: str, *, now: dt.datetime, c
         if not held:
             return out
         tried.update(it.id for it in held)
-        out += _release_each(db, user_id, held, why, now=now, calendar=calendar)
+        for it in held:
+            dest = rows.get(successors.get(it.unit_id, ""))
+            if dest is None or (it.role and it.role not in (dest.roles or {})):
+                out += _release_each(db, user_id, [it], f"Trả về đơn vị: {reason}", now=now, calendar=calendar)
+                continue
+            why = f"{reason[:1].upper()}{reason[1:]}; {_merge_reason(rows, it.unit_id)}"
+            for attempt in (1, 2):
+                try:
+                    moved = _transfer_item(db, it.id, it.unit_id, dest, dest.short or dest.name, why, now,
+                                           give_back=user_id)
+                except StaleVersion:  # pragma: no cover - another action on the dossier at that very moment
+                    if attempt == 2:
+                        raise
+                    continue
+                if moved is not None:
+                    out.append(ReleasedItem(it.id, moved.dossier_code, it.step_name, dest.id, it.unit_id))
+                break
 
 
 def _release_each(db: Any, user_id: int | None, held: list[Any], why: str, *, now: dt.datetime,
@@ -475,7 +511,7 @@ def _release_each(db: Any, user_id: int | None, held: list[Any], why: str, *, no
                 if attempt == 2:
                     raise
                 continue
-            out.append(ReleasedItem(item.id, res.dossier_code, item.step_name))
+            out.append(ReleasedItem(item.id, res.dossier_code, item.step_name, item.unit_id))
             break
     return out
 
@@ -510,12 +546,19 @@ class UnitTransfer:
 
 def _transfer_target(rows: Mapping[str, UnitRow], unit: str, to: str | None) -> tuple[UnitRow, UnitRow, bool]:
     """The unit, the unit its work goes to, and whether that is its merged_into (else ``to``); raises when
-    either does not exist, there is no successor, or the successor cannot take the work."""
-    src = rows.get(unit)
-    known = ", ".join(sorted(rows)) or "none (seed units.yaml first)"
-    if src is None:
-        raise NotFound(f"transfer: unit '{unit}' does not exist; known units: {known}")
+    either does not exist, there is no successor, ``to`` is not the successor units.yaml gives, or the
+    successor cannot take the work."""
     successors = _successors_from([(r.id, r.merged_into) for r in rows.values()])
+    src = rows.get(unit)
+    if src is None:
+        merged = sorted(successors)
+        raise NotFound(f"transfer: unit '{unit}' does not exist; "
+                       + _closest_unit(unit, rows, f"merged units: {', '.join(merged)}" if merged else
+                                       "no unit was merged into another (units.yaml merged_into)"))
+    if src.kind in NO_SUCCESSOR_KINDS:
+        raise ActionError(f"transfer: unit '{unit}' is a partner agency or the applicant (kind {src.kind}); only "
+                          f"the work of a unit of the administration (one_stop, office, leadership or clerk) is "
+                          f"transferred")
     if to is None:
         if not src.merged_into:
             raise ActionError(f"transfer: unit '{unit}' was not merged into another unit (units.yaml gives it no "
@@ -524,15 +567,24 @@ def _transfer_target(rows: Mapping[str, UnitRow], unit: str, to: str | None) -> 
         to = successors[unit]
         if to not in rows:
             raise NotFound(f"transfer: unit '{unit}' was merged into '{to}', which does not exist; "
-                           f"known units: {known}")
+                           f"known units: {', '.join(sorted(rows))}")
     else:
         if to not in rows:
-            raise NotFound(f"transfer: unit '{to}' does not exist; known units: {known}")
+            able = sorted(r.id for r in rows.values() if r.id != unit and not r.merged_into
+                          and r.kind not in NO_SUCCESSOR_KINDS and r.level == src.level)
+            raise NotFound(f"transfer: unit '{to}' does not exist; "
+                           + _closest_unit(to, rows, f"units that can take the work of '{unit}': "
+                                                     f"{', '.join(able) or 'none'}"))
         if to == unit:
             raise ActionError(f"transfer: unit '{unit}' cannot take over its own work; name another unit with --to")
         if rows[to].merged_into:
             raise ActionError(f"transfer: unit '{to}' was itself merged into '{successors[to]}'; "
                               f"transfer to '{successors[to]}'")
+        if src.merged_into and successors[unit] != to:
+            # Later steps of its dossiers open at the successor: the open ones must go there too.
+            raise ActionError(f"transfer: unit '{unit}' was merged into '{successors[unit]}' (units.yaml), not "
+                              f"'{to}'; its work goes to '{successors[unit]}': leave out --to, or change merged_into "
+                              f"in units.yaml and run quytrinh publish")
     dest = rows[to]
     if dest.kind in NO_SUCCESSOR_KINDS:
         raise ActionError(f"transfer: unit '{to}' is of kind {dest.kind}; the work of '{unit}' may only go to a unit "
@@ -541,6 +593,23 @@ def _transfer_target(rows: Mapping[str, UnitRow], unit: str, to: str | None) -> 
         raise ActionError(f"transfer: unit '{to}' is of level '{dest.level}', not '{src.level}' as '{unit}'; "
                           f"the work goes to a unit of the same level")
     return src, dest, to == successors.get(unit)
+
+
+def _closest_unit(unit: str, rows: Mapping[str, UnitRow], otherwise: str) -> str:
+    """``did you mean 'x'?`` for the unit id closest to ``unit`` (as the linter judges it), else ``otherwise``."""
+    from engine.lint import closest_unit
+
+    best = closest_unit(unit, rows)
+    return f"did you mean '{best}'?" if best else otherwise
+
+
+def _merge_reason(rows: Mapping[str, UnitRow], unit: str) -> str:
+    """``Phòng A đã hợp nhất vào Phòng B[, rồi vào Phòng C]``: the ``merged_into`` chain of ``unit``."""
+    chain = [unit]
+    while rows[chain[-1]].merged_into and rows[chain[-1]].merged_into in rows and len(chain) <= len(rows):
+        chain.append(rows[chain[-1]].merged_into)  # type: ignore[arg-type]
+    names = [rows[u].short or rows[u].name for u in chain]
+    return f"{names[0]} đã hợp nhất vào {names[1]}" + "".join(f", rồi vào {n}" for n in names[2:])
 
 
 def _open_at_unit(tx: rawdb.Tx, unit: str) -> list[Any]:
@@ -586,13 +655,9 @@ def transfer_unit_work(db: Any, unit: str, *, to: str | None = None, now: dt.dat
                           f"add them to '{dest.id}' in units.yaml and run quytrinh publish")
     src_name, dest_name = src.short or src.name, dest.short or dest.name
     if merged:
-        chain = [unit]
-        while rows[chain[-1]].merged_into and rows[chain[-1]].merged_into in rows and len(chain) <= len(rows):
-            chain.append(rows[chain[-1]].merged_into)  # type: ignore[arg-type]
-        names = [rows[u].short or rows[u].name for u in chain]
-        why = f"{names[0]} đã hợp nhất vào {names[1]}" + "".join(f", rồi vào {n}" for n in names[2:])
+        why = _merge_reason(rows, unit)
     else:
-        why = f"công việc đang mở của {src_name} được giao cho {dest_name}"
+        why = f"Công việc đang mở của {src_name} được giao cho {dest_name}"
     done = UnitTransfer(unit, src_name, dest.id, dest_name, merged)
     tried: set[int] = set()
     while True:
@@ -620,18 +685,24 @@ def transfer_unit_work(db: Any, unit: str, *, to: str | None = None, now: dt.dat
 
 
 def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: str, why: str,
-                   now: dt.datetime) -> TransferredItem | None:
-    """Move one open work item of ``unit`` to ``dest`` (one transaction); None when it is no longer open there."""
+                   now: dt.datetime, give_back: int | None = None) -> TransferredItem | None:
+    """Move one open work item of ``unit`` to ``dest`` (one transaction); None when it is no longer open there.
+
+    ``give_back``: the user whose work the system gives back (disabled or moved): the item moves only if they
+    still hold it, and goes to ``dest``'s queue."""
     with rawdb.write(db) as tx:
         d, items, _ = _load_rows(tx, item_id=item_id, action="transfer")
         it = items[item_id]
         if it.state not in OPEN_ITEM_STATES or it.unit_id != unit:
             return None  # done, cancelled or moved meanwhile
+        if give_back is not None and (it.state != ITEM_CLAIMED or it.assignee_id != give_back):
+            return None  # given to someone else meanwhile: not theirs to give back
         holder = None
         if it.state == ITEM_CLAIMED and it.assignee_id is not None:
             found = tx.fetch(_USERS, f"SELECT {_USERS.select_list} FROM users WHERE id = ?", (it.assignee_id,))
             holder = found[0] if found else None
-        keep = holder is not None and holder.active and holder.unit_id == dest.id and holder.role == it.role
+        keep = (give_back is None and holder is not None and holder.active and holder.unit_id == dest.id
+                and holder.role == it.role)
         bumped = tx.update_row_later(_DOSSIERS, {"version": d.version + 1, "updated_at": now}, "id = ? AND version = ?",
                                      (d.id, d.version))
         if bumped() != 1:  # pragma: no cover - PostgreSQL: another action committed first
@@ -644,7 +715,7 @@ def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: s
             changes.update(state="open", assignee_id=None, claimed_at=None)
         tx.update_row(_ITEMS, changes, "id = ?", (item_id,))
         name = (holder.full_name or holder.username) if holder is not None else ""
-        comment = f"Chuyển sang {dest_name}: {why}"
+        comment = why  # (the history shows the unit it went to beside the event's name)
         if keep:
             comment += f"; {name} tiếp tục xử lý"
         elif holder is not None:
@@ -663,7 +734,8 @@ def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: s
         # gives back the work of a user disabled or moved (the worker has no message for it).
         effects = [("notify_unit", {"step": it.step_id, "unit": dest.id, "role": it.role,
                                     "due_at": it.due_at.isoformat() if it.due_at else None,
-                                    "reason": "transferred", "from_unit": unit, **base})]
+                                    "reason": "transferred", "from_unit": unit,
+                                    "holder": holder.username if keep else None, **base})]  # type: ignore[union-attr]
         tx.insert_rows(_OUTBOX, [{
             "kind": kind, "dossier_id": d.id, "work_item_id": item_id, "payload": payload,
             "idempotency_key": f"{d.code}:v{version}:{i}:{kind}", "state": OUTBOX_PENDING, "available_at": now,
@@ -676,8 +748,10 @@ def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: s
 
 def _transfer_apologies(db: Any, unit: str, dest: UnitRow, dest_name: str, why: str, now: dt.datetime) -> list[int]:
     """Give the draft apologies of open dossiers that ``unit``'s head was to sign to ``dest``'s head
-    (an event each); their ids."""
+    (an event each, and the head told as when the timer drafts one: ``notify_unit_head``, reason
+    ``apology_drafted``); their ids."""
     moved: list[int] = []
+    head = _head_role(dest.roles or {})
     with _transaction(db) as s:
         drafts = s.exec(select(Apology, Dossier).join(Dossier, Dossier.id == Apology.dossier_id)  # type: ignore[arg-type]
                         .where(Apology.unit_id == unit, Apology.state == "draft",
@@ -687,8 +761,17 @@ def _transfer_apologies(db: Any, unit: str, dest: UnitRow, dest_name: str, why: 
             ap.unit_id = dest.id
             s.add(ap)
             s.add(Event(dossier_id=d.id, at=now, actor=SYSTEM_USERNAME, action="transfer", from_status=d.status,
-                        to_status=d.status, comment=f"Chuyển phiếu xin lỗi (dự thảo) sang {dest_name} ký: {why}",
+                        to_status=d.status, comment=f"Phiếu xin lỗi (mẫu 04, dự thảo) do lãnh đạo {dest_name} ký. "
+                                                    f"{why}",
                         data={"from_unit": unit, "to_unit": dest.id, "apology": ap.id}))
+            s.add(OutboxItem(kind="notify_unit_head", dossier_id=d.id, work_item_id=None,
+                             payload={"reason": "apology_drafted", "apology": ap.id,
+                                      "due_at": utc(ap.due_at).isoformat(),
+                                      "proposed_due_at": utc(ap.proposed_due_at).isoformat(),
+                                      "from_unit": unit, "dossier_code": d.code, "procedure_code": d.procedure_code,
+                                      "unit": dest.id, "role": head},
+                             idempotency_key=f"transfer:apology:{ap.id}:{dest.id}:head", state=OUTBOX_PENDING,
+                             available_at=now, created_at=now))
             moved.append(ap.id)  # type: ignore[arg-type]
     return moved
 

@@ -115,6 +115,16 @@ _STEP_KINDS = {"citizen": "của người nộp", "automated": "tự động", "
 
 _LEVELS = {"district": "huyện", "commune": "xã", "province": "tỉnh"}
 
+
+def _level(level: str) -> str:
+    """``cấp huyện`` for a level id (``mọi cấp`` for a partner agency's ``any``)."""
+    return "mọi cấp" if level == "any" else f"cấp {_LEVELS.get(level, level)}"
+
+
+_NOT_MOVED = " Chưa chuyển công việc nào."
+
+_OUTSIDE_KINDS = {"external": "cơ quan phối hợp bên ngoài", "citizen": "tổ chức, cá nhân nộp hồ sơ"}
+
 _ITEM_STATES = {"open": "chờ xử lý", "claimed": "đang xử lý", "done": "đã xong", "cancelled": "đã hủy"}
 
 
@@ -262,6 +272,17 @@ _RULES: list[Rule] = [
     (NotFound, r"unit '(?P<u>[^']+)' does not exist; known units: (?P<k>.*)",
      lambda m, a: f"đơn vị '{m['u']}'; các đơn vị: {m['k']}."
                   + (" Chưa chuyển công việc nào." if a == "transfer" else "")),
+    (NotFound, r"unit '(?P<u>[^']+)' does not exist; did you mean '(?P<s>[^']+)'\?",
+     lambda m, a: f"đơn vị '{m['u']}' (có phải là '{m['s']}' không?)."
+                  + (_NOT_MOVED if a == "transfer" else "")),
+    (NotFound, r"unit '(?P<u>[^']+)' does not exist; merged units: (?P<k>.*)",
+     lambda m, a: f"đơn vị '{m['u']}'; các đơn vị đã hợp nhất: {m['k']}.{_NOT_MOVED}"),
+    (NotFound, r"unit '(?P<u>[^']+)' does not exist; no unit was merged into another \(.*\)",
+     lambda m, a: f"đơn vị '{m['u']}'; units.yaml chưa ghi đơn vị nào hợp nhất vào đơn vị khác (merged_into)."
+                  f"{_NOT_MOVED}"),
+    (NotFound, r"unit '(?P<u>[^']+)' does not exist; units that can take the work of '(?P<s>[^']+)': (?P<k>.*)",
+     lambda m, a: f"đơn vị '{m['u']}'; các đơn vị nhận được công việc của '{m['s']}': "
+                  f"{'không có' if m['k'] == 'none' else m['k']}.{_NOT_MOVED}"),
     (NotFound, r"unit '(?P<u>[^']+)' was merged into '(?P<s>[^']+)', which does not exist; known units: (?P<k>.*)",
      lambda m, a: f"đơn vị '{m['s']}' mà '{m['u']}' hợp nhất vào (merged_into); các đơn vị: {m['k']}. Chưa chuyển "
                   f"công việc nào."),
@@ -369,12 +390,20 @@ _RULES: list[Rule] = [
      lambda m, a: f"đơn vị '{m['t']}' cũng đã hợp nhất vào '{m['s']}'; hãy chuyển sang '{m['s']}' (--to {m['s']}). "
                   f"Chưa chuyển công việc nào."),
     (ActionError, r"unit '(?P<t>[^']+)' is of kind (?P<k>\w+); the work of '(?P<u>[^']+)' may only go to .*",
-     lambda m, a: f"đơn vị '{m['t']}' thuộc loại {m['k']} (không thuộc bộ máy của cơ quan); công việc của "
-                  f"'{m['u']}' chỉ chuyển được sang đơn vị loại one_stop, office, leadership hoặc clerk. Chưa chuyển "
-                  f"công việc nào."),
+     lambda m, a: f"đơn vị '{m['t']}' là {_OUTSIDE_KINDS.get(m['k'], 'đơn vị ngoài bộ máy')} (loại {m['k']}), "
+                  f"không thuộc bộ máy của cơ quan; công việc của '{m['u']}' chỉ chuyển được sang đơn vị loại "
+                  f"one_stop, office, leadership hoặc clerk.{_NOT_MOVED}"),
+    (ActionError, r"unit '(?P<u>[^']+)' is a partner agency or the applicant \(kind (?P<k>\w+)\); .*",
+     lambda m, a: f"đơn vị '{m['u']}' là {_OUTSIDE_KINDS.get(m['k'], 'đơn vị ngoài bộ máy')} (loại {m['k']}), "
+                  f"không thuộc bộ máy của cơ quan; chỉ chuyển công việc của đơn vị loại one_stop, office, "
+                  f"leadership hoặc clerk.{_NOT_MOVED}"),
+    (ActionError, r"unit '(?P<u>[^']+)' was merged into '(?P<s>[^']+)' \(units.yaml\), not '(?P<t>[^']+)'; .*",
+     lambda m, a: f"đơn vị '{m['u']}' đã hợp nhất vào '{m['s']}' theo units.yaml, không phải '{m['t']}': công việc "
+                  f"của đơn vị chuyển sang '{m['s']}', nơi các bước tiếp theo của hồ sơ cũng được mở; hãy bỏ --to, "
+                  f"hoặc sửa merged_into trong units.yaml rồi chạy quytrinh publish.{_NOT_MOVED}"),
     (ActionError, r"unit '(?P<t>[^']+)' is of level '(?P<l>[^']*)', not '(?P<l2>[^']*)' as '(?P<u>[^']+)'; .*",
-     lambda m, a: f"đơn vị '{m['t']}' thuộc cấp '{m['l']}', còn '{m['u']}' thuộc cấp '{m['l2']}'; công việc chỉ "
-                  f"chuyển sang đơn vị cùng cấp. Chưa chuyển công việc nào."),
+     lambda m, a: f"đơn vị '{m['t']}' thuộc {_level(m['l'])}, còn '{m['u']}' thuộc {_level(m['l2'])}; công việc "
+                  f"chỉ chuyển sang đơn vị cùng cấp.{_NOT_MOVED}"),
     (ActionError, r"unit '(?P<t>[^']+)' lacks roles that open work of '(?P<u>[^']+)' needs: (?P<need>.*); add them .*",
      lambda m, a: f"đơn vị '{m['t']}' không có vai trò mà công việc đang mở của '{m['u']}' cần: "
                   f"{m['need'].replace('work items', 'công việc')}; hãy thêm các vai trò này cho '{m['t']}' trong "

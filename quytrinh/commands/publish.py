@@ -69,8 +69,9 @@ class Published:
     gone_units: list[tuple[str, str, int, int]] = field(default_factory=list)
     #: (username, unit id, role): active users whose role their unit no longer has in units.yaml
     gone_roles: list[tuple[str, str, str]] = field(default_factory=list)
-    #: (unit id, name, successor id, successor name, active members, open work items): merged units (merged_into)
-    merged_units: list[tuple[str, str, str, str, int, int]] = field(default_factory=list)
+    #: (unit id, name, successor id, successor name, active members as (username, full name, role), open work
+    #: items): merged units (merged_into)
+    merged_units: list[tuple[str, str, str, str, list[tuple[str, str, str]], int]] = field(default_factory=list)
     #: (code, version or None for the catalogue's text, {merged unit: successor}): processes that still name
     #: merged units (their new work opens at the successor)
     naming_merged: list[tuple[str, int | None, dict[str, str]]] = field(default_factory=list)
@@ -108,8 +109,12 @@ class Published:
             if items:
                 todo.append(f"{items} công việc đang mở — chuyển sang {successor} bằng: quytrinh unit transfer {unit}")
             if members:
-                todo.append(f"{members} cán bộ đang hoạt động — chuyển bằng: quytrinh user move TÊN --unit {successor} "
-                            f"--role VAI_TRÒ (trước khi chuyển công việc, để việc họ đang giữ vẫn do họ xử lý)")
+                who = ", ".join(f"{username} ({full_name})" if full_name else username
+                                for username, full_name, _ in members)
+                todo.append(f"{len(members)} cán bộ đang hoạt động: {who} — chuyển bằng: quytrinh user move TÊN "
+                            f"--unit {successor} --role VAI_TRÒ (trước khi chuyển công việc, để việc họ đang giữ vẫn "
+                            f"do họ xử lý; ví dụ: quytrinh user move {members[0][0]} --unit {successor} --role "
+                            f"{members[0][2]})")
             out.append(f"Đơn vị {unit} ({name}) đã hợp nhất vào {successor} ({successor_name}); việc mới được mở tại "
                        f"{successor}. Còn {'; '.join(todo)}.")
         if self.naming_merged:
@@ -218,8 +223,14 @@ def _organisation_left_behind(store: Any, organisation: Any, done: Published) ->
             elif row.id in successors:
                 successor = successors[row.id]
                 done.merged_units.append((row.id, names[row.id], successor, names.get(successor, successor),
-                                          members.get(row.id, 0), open_items.get(row.id, 0)))
-        for u in s.exec(select(User).where(User.active == True).order_by(User.username)).all():  # noqa: E712
+                                          [], open_items.get(row.id, 0)))
+        active = s.exec(select(User).where(User.active == True).order_by(User.username)).all()  # noqa: E712
+        staff: dict[str, list[tuple[str, str, str]]] = {}
+        for u in active:
+            staff.setdefault(u.unit_id, []).append((u.username, u.full_name or "", u.role))
+        for i, (unit_id, name, successor, successor_name, _, items) in enumerate(done.merged_units):
+            done.merged_units[i] = (unit_id, name, successor, successor_name, staff.get(unit_id, []), items)
+        for u in active:
             unit = units.get(u.unit_id)
             if unit is not None and u.role not in unit.roles:
                 done.gone_roles.append((u.username, u.unit_id, u.role))

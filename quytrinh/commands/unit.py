@@ -23,24 +23,27 @@ unit_app = typer.Typer(help="Đơn vị: chuyển công việc của đơn vị 
                        no_args_is_help=True)
 
 
-@unit_app.command("transfer")
+@unit_app.command("transfer", help=(
+    "Chuyển mọi công việc đang mở của một đơn vị đã hợp nhất sang đơn vị kế thừa (merged_into trong units.yaml). "
+    "Việc đang có người xử lý được giữ nguyên người đó nếu người đó đã thuộc đơn vị kế thừa với đúng vai trò, nếu "
+    "không thì trả về hàng chờ của đơn vị kế thừa. Thời hạn của từng việc vẫn tính tiếp. Chạy lại được (chuyển nốt "
+    "phần còn lại)."))
 @guarded
 def transfer_cmd(
     unit: str = typer.Argument(..., help="Mã đơn vị đã hợp nhất hoặc giải thể, ví dụ phong_ldtbxh."),
     to: Optional[str] = typer.Option(None, "--to", help="Đơn vị nhận công việc (mặc định: đơn vị ghi ở merged_into "
                                                          "của đơn vị đó trong units.yaml)."),
 ) -> None:
-    """Chuyển mọi công việc đang mở của một đơn vị đã hợp nhất sang đơn vị kế thừa; việc đang có người xử lý
-    được giữ nguyên người đó nếu người đó đã thuộc đơn vị kế thừa với đúng vai trò, nếu không thì trả về hàng chờ
-    của đơn vị kế thừa. Thời hạn của từng việc vẫn tính tiếp. Chạy lại được (chuyển nốt phần còn lại)."""
+    """Move the open work of a merged or dissolved unit to its successor (the help text is the decorator's:
+    a docstring's line breaks would show in ``--help``)."""
     from engine.services import transfer_unit_work
 
     done = transfer_unit_work(open_store(), unit, to=to, now=dt.datetime.now(dt.timezone.utc))
     where = f"{done.successor_name} ({done.successor})"
-    if not done.merged:
-        typer.echo(f"Lưu ý: {done.unit} không ghi merged_into {done.successor} trong units.yaml; việc mới của các hồ sơ "
-                   f"đang giải quyết vẫn được mở tại {done.unit}. Nếu đơn vị đã hợp nhất, hãy ghi merged_into trong "
-                   f"units.yaml và chạy quytrinh publish.")
+    if not done.merged:  # (--to for a unit merged into another unit is refused: this one has no merged_into)
+        typer.echo(f"Lưu ý: units.yaml không ghi merged_into cho {done.unit}; việc mới của các hồ sơ đang giải quyết "
+                   f"vẫn được mở tại {done.unit}. Nếu đơn vị đã hợp nhất vào {done.successor}, hãy ghi merged_into: "
+                   f"{done.successor} trong units.yaml và chạy quytrinh publish.")
     if not done.moved:
         typer.echo(f"Không còn công việc nào đang mở tại {done.unit_name} ({done.unit}); không chuyển gì.")
     else:
@@ -56,7 +59,8 @@ def transfer_cmd(
                        f"nhận xử lý (người giữ việc chưa thuộc {done.successor} với đúng vai trò; chuyển cán bộ bằng "
                        f"quytrinh user move).")
     if done.apologies:
-        typer.echo(f"{len(done.apologies)} phiếu xin lỗi (mẫu 04) dự thảo chuyển sang lãnh đạo {done.successor_name} ký.")
+        typer.echo(f"{len(done.apologies)} phiếu xin lỗi (mẫu 04) dự thảo chuyển sang lãnh đạo {done.successor_name} "
+                   f"ký (lãnh đạo đơn vị được thông báo).")
     if done.left:
         typer.echo(f"Chưa chuyển {len(done.left)} công việc mới mở (số {', '.join(map(str, done.left))}): "
                    f"{done.successor} không có vai trò của các việc này; thêm vai trò trong units.yaml, chạy "

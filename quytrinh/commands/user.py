@@ -150,23 +150,35 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
 
 
 def _say_released(change: Any, where: str) -> None:
-    """The work items a change gave back to their unit, one line each."""
-    if not change.released:
+    """The work items a change gave back to their unit, one line each, and those the user keeps (the work of a
+    unit merged into their new unit)."""
+    kept = getattr(change, "kept", [])
+    if not change.released and not kept:
         typer.echo(f"{change.full_name} không giữ công việc nào{where}.")
-        return
-    typer.echo(f"{len(change.released)} công việc {change.full_name} đang giữ{where} đã được trả về đơn vị "
-               "(lãnh đạo đơn vị phân công lại, hoặc cán bộ khác nhận xử lý):")
-    for r in change.released:
-        typer.echo(f"  #{r.item_id}\t{r.dossier_code}\t{r.step_name}")
+    if change.released:
+        typer.echo(f"{len(change.released)} công việc {change.full_name} đang giữ{where} đã được trả về đơn vị "
+                   "(lãnh đạo đơn vị phân công lại, hoặc cán bộ khác nhận xử lý):")
+        for r in change.released:
+            to = (f"\ttrả về hàng chờ của {r.unit} ({r.merged_from} đã hợp nhất vào {r.unit})" if r.merged_from
+                  else "")
+            typer.echo(f"  #{r.item_id}\t{r.dossier_code}\t{r.step_name}{to}")
+    for unit in dict.fromkeys(r.unit for r in kept):
+        mine = [r for r in kept if r.unit == unit]
+        typer.echo(f"{change.full_name} vẫn giữ {len(mine)} công việc của {unit} (đã hợp nhất vào {change.unit}) và "
+                   f"tiếp tục xử lý; chuyển công việc của đơn vị bằng: quytrinh unit transfer {unit}")
+        for r in mine:
+            typer.echo(f"  #{r.item_id}\t{r.dossier_code}\t{r.step_name}")
 
 
-@user_app.command("disable")
+@user_app.command("disable", help=(
+    "Ngừng hoạt động một tài khoản (cán bộ nghỉ việc, chuyển công tác): không đăng nhập, không xử lý được nữa; phiên "
+    "đăng nhập và mã truy cập API của người đó hết hiệu lực ngay; công việc người đó đang giữ trả về đơn vị (việc của "
+    "đơn vị đã hợp nhất: về đơn vị kế thừa)."))
 @guarded
 def disable_cmd(
     username: str = typer.Argument(..., help="Tên đăng nhập (xem quytrinh user list)."),
 ) -> None:
-    """Ngừng hoạt động một tài khoản (cán bộ nghỉ việc, chuyển công tác): không đăng nhập, không xử lý được nữa;
-    phiên đăng nhập và mã truy cập API của người đó hết hiệu lực ngay; công việc người đó đang giữ trả về đơn vị."""
+    """Deactivate an account (the help text is the decorator's: a docstring's line breaks show in ``--help``)."""
     from engine.services import deactivate_user
 
     change = deactivate_user(open_store(), username, now=dt.datetime.now(dt.timezone.utc))
@@ -187,15 +199,17 @@ def enable_cmd(
                "người đó cần đăng nhập lại.")
 
 
-@user_app.command("move")
+@user_app.command("move", help=(
+    "Chuyển một cán bộ sang đơn vị hoặc vai trò khác (điều động, bổ nhiệm). Công việc người đó đang giữ không thuộc "
+    "đơn vị, vai trò mới được trả về đơn vị cũ (việc của đơn vị đã hợp nhất: về đơn vị kế thừa); việc của đơn vị đã "
+    "hợp nhất vào đơn vị mới, cùng vai trò, vẫn do người đó xử lý."))
 @guarded
 def move_cmd(
     username: str = typer.Argument(..., help="Tên đăng nhập (xem quytrinh user list)."),
     unit: str = typer.Option(..., "--unit", help="Đơn vị mới: mã trong units.yaml, ví dụ phong_tnmt."),
     role: str = typer.Option(..., "--role", help="Vai trò mới trong đơn vị đó, ví dụ staff, head."),
 ) -> None:
-    """Chuyển một cán bộ sang đơn vị hoặc vai trò khác (điều động, bổ nhiệm); công việc người đó đang giữ
-    không thuộc đơn vị, vai trò mới được trả về đơn vị cũ."""
+    """Move a member of staff (the help text is the decorator's: a docstring's line breaks show in ``--help``)."""
     from engine.services import move_user
 
     store = open_store()
