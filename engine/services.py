@@ -627,17 +627,20 @@ def transfer_unit_work(db: Any, unit: str, *, to: str | None = None, now: dt.dat
     event by the system says why, and the new unit is told (``notify_unit``). A claimed item keeps its
     holder when they are now an active member of the new unit with the step's role (``quytrinh user move``
     first); otherwise it goes back to the new unit's queue. Draft apologies (form 04) of open dossiers that
-    ``unit``'s head was to sign go to the new unit's head. Run again, it moves what is left (an interrupted run, or work opened meanwhile by a
-    process that had not seen the merge yet); with nothing left it moves nothing.
+    ``unit``'s head was to sign go to the new unit's head, who is told. Run again, it moves what is left (an
+    interrupted run, or work opened meanwhile by a process that had not seen the merge yet); with nothing left
+    it moves nothing.
 
     Raises
     ------
     NotFound
         When ``unit``, ``to`` or the unit ``unit`` was merged into does not exist.
     ActionError
-        When ``unit`` has no successor (no merged_into and no ``to``), ``to`` is ``unit`` or was itself
-        merged, the successor is a partner agency (``external``) or the applicant (``citizen``), of another
-        level, or lacks the role of an open item. Nothing is changed then.
+        When ``unit`` has no successor (no merged_into and no ``to``), was merged into another unit than
+        ``to`` (its dossiers' next steps open at its successor: its open work goes there too), is a partner
+        agency or the applicant, ``to`` is ``unit`` or was itself merged, the successor is a partner agency
+        (``external``) or the applicant (``citizen``), of another level, or lacks the role of an open item.
+        Nothing is changed then.
     """
     now = utc(now)
     with _reading(db) as s:
