@@ -137,7 +137,7 @@ ACTION_LABELS = {
     "claim": "Nhận xử lý",
     "assign": "Phân công xử lý",
     "release": "Trả lại việc cho đơn vị",
-    "transfer": "Chuyển việc sang đơn vị kế thừa",
+    "transfer": "Chuyển việc sang đơn vị khác",
     "complete": "Hoàn thành bước",
     "sign": "Ký duyệt",
     "return_result": "Trả kết quả",

@@ -324,7 +324,7 @@ def test_transfer_moves_every_open_item_and_keeps_only_holders_who_belong_to_the
         assert d.version == versions[d.id] + 1
         assert (ev.actor, ev.step_id, ev.from_status, ev.to_status) == ("system", w.step_id, d.status, d.status)
         assert ev.data["from_unit"] == "phong_tckh" and ev.data["to_unit"] == "phong_qldt"
-        # the history shows "Chuyển việc sang đơn vị kế thừa → Phòng QLĐT": the comment says why, without saying
+        # the history shows "Chuyển việc sang đơn vị khác → Phòng QLĐT": the comment says why, without saying
         # it again
         assert ev.comment.startswith("Phòng TC-KH đã hợp nhất vào Phòng QLĐT") and "Chuyển sang" not in ev.comment
         assert outbox[0].kind == "notify_unit"
@@ -745,7 +745,7 @@ def test_the_cli_transfers_and_says_what_it_did_in_vietnamese(merged, tmp_path):
     code = rows[[int(row[0].strip()[1:]) for row in rows].index(returned)][1].strip()
     sheet = " ".join(console(rt.url, catalogue, "dossier", "show", code).stdout.split())
     assert "Phòng QLĐT" in sheet
-    assert ("Hệ thống: Chuyển việc sang đơn vị kế thừa [appraise] → Phòng QLĐT — Phòng TC-KH đã hợp nhất vào Phòng "
+    assert ("Hệ thống: Chuyển việc sang đơn vị khác [appraise] → Phòng QLĐT — Phòng TC-KH đã hợp nhất vào Phòng "
             "QLĐT; việc tckh_cv2 đang giữ trả về hàng chờ của Phòng QLĐT") in sheet
     refused = console(rt.url, catalogue, "user", "add", "moi", "--unit", "phong_tckh", "--role", "staff")
     assert refused.returncode == 1 and refused.stderr.strip() == (
