@@ -753,3 +753,8 @@ def test_the_cli_transfers_and_says_what_it_did_in_vietnamese(merged, tmp_path):
         "thuộc 'phong_qldt' (quytrinh user move TÊN --unit phong_qldt --role VAI_TRÒ)."), refused.stderr
     with db.session() as s:
         assert s.exec(select(User).where(User.username == "moi")).first() is None
+    # user list marks who is still at the merged unit (tckh_cv2 and the head were not moved; tckh_cv was)
+    listed = {ln.split("\t")[0]: ln for ln in console(rt.url, catalogue, "user", "list").stdout.splitlines()}
+    assert listed["tckh_cv2"].endswith("\t(đơn vị đã hợp nhất vào phong_qldt: quytrinh user move tckh_cv2 "
+                                       "--unit phong_qldt --role ROLE)"), listed["tckh_cv2"]
+    assert "hợp nhất" not in listed["tckh_cv"]

@@ -131,6 +131,7 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
     """Liệt kê cán bộ."""
     from sqlmodel import select
 
+    from engine.definition import resolve_successor
     from engine.store import UnitRow, User
 
     store = open_store()
@@ -139,14 +140,19 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
         if unit:
             stmt = stmt.where(User.unit_id == unit)
         users = s.exec(stmt).all()
-        roles = {u.id: u.roles for u in s.exec(select(UnitRow)).all()}
+        rows = s.exec(select(UnitRow)).all()
+        roles = {u.id: u.roles for u in rows}
+        direct = {u.id: u.merged_into for u in rows if u.merged_into}
+        merged = {uid: resolve_successor(uid, direct) for uid in direct}
     if not users:
         typer.echo("Chưa có cán bộ nào.")
         return
     for u in users:
         title = roles.get(u.unit_id, {}).get(u.role, u.role)
+        gone = (f"\t(đơn vị đã hợp nhất vào {merged[u.unit_id]}: quytrinh user move {u.username} "
+                f"--unit {merged[u.unit_id]} --role ROLE)") if u.unit_id in merged and u.active else ""
         typer.echo(f"{u.username}\t{u.full_name}\t{u.unit_id}\t{u.role} ({title})"
-                   + ("" if u.active else "\t(ngừng hoạt động)"))
+                   + ("" if u.active else "\t(ngừng hoạt động)") + gone)
 
 
 def _say_released(change: Any, where: str) -> None:
