@@ -54,6 +54,25 @@ def _admin_engine(base: str):
     return sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_unit_successors():
+    """Every test reads the merged units (units.merged_into) of its own database: the staff actions keep them
+    per process for 30 s, and the PostgreSQL leg reuses one schema per module, reset between tests by a
+    TRUNCATE the cache does not see."""
+    from engine import services as sv
+
+    sv.forget_unit_successors()
+    yield
+    sv.forget_unit_successors()
+
+
+def with_merge(text: str, unit: str, successor: str) -> str:
+    """units.yaml's ``text`` with ``merged_into: successor`` added to ``unit``."""
+    start = text.index(f"  - id: {unit}\n")
+    end = text.index("\n", text.index("    kind:", start)) + 1
+    return text[:end] + f"    merged_into: {successor}\n" + text[end:]
+
+
 @pytest.fixture(scope="session")
 def _pg_cleanup() -> Iterator[None]:
     """Drop test schemas abandoned by killed runs (old enough not to belong to a live run)."""

@@ -24,6 +24,7 @@ from engine.definition import load_units
 from engine.documents import render_form
 from engine.store import OutboxItem, WorkItem
 from workflows.effects import DeliveryLog, EffectContext, OutboxWork, perform
+from tests.conftest import with_merge
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent
@@ -35,20 +36,8 @@ def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(2026, 3, day, hour, minute, tzinfo=HANOI)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_successors():
-    """Each test reads the merged units of its own database (the PostgreSQL leg reuses one schema)."""
-    sv.forget_unit_successors()
-    yield
-    sv.forget_unit_successors()
 
 
-def _with_merge(text: str, unit: str, successor: str) -> str:
-    head = f"  - id: {unit}\n"
-    start = text.index(head)
-    kind = text.index("    kind:", start)
-    end = text.index("\n", kind) + 1
-    return text[:end] + f"    merged_into: {successor}\n" + text[end:]
 
 
 def _catalogue(tmp_path: Path, text: str) -> Path:
@@ -106,7 +95,7 @@ def transferred(runtime, tmp_path):
     a, late = _appraisal(rt, "Người nộp A", 8)
     b, queued = _appraisal(rt, "Người nộp B", 14)
     sv.claim(db, rt.actor("tckh_cv"), late.id, now=at(10, 15))
-    catalogue = _merge(db, tmp_path, _with_merge(UNITS_YAML.read_text(encoding="utf-8"), "phong_tckh", "phong_qldt"))
+    catalogue = _merge(db, tmp_path, with_merge(UNITS_YAML.read_text(encoding="utf-8"), "phong_tckh", "phong_qldt"))
     sv.move_user(db, "tckh_cv", unit="phong_qldt", role="staff", now=at(11, 8))
     done = sv.transfer_unit_work(db, "phong_tckh", now=at(11, 9))
     assert {m.item_id for m in done.moved} == {late.id, queued.id}
@@ -206,7 +195,7 @@ def centre(runtime, tmp_path):
         "    level: district\n"
         "    kind: one_stop\n"
         '    roles: {staff: "Công chức tiếp nhận và trả kết quả", head: "Giám đốc Trung tâm"}\n')
-    _merge(rt.db, tmp_path, _with_merge(text, "bp_mot_cua", "trung_tam_hcc"))
+    _merge(rt.db, tmp_path, with_merge(text, "bp_mot_cua", "trung_tam_hcc"))
     hcc = sv.add_user(rt.db, "hcc", unit="trung_tam_hcc", role="staff", now=at(10, 7), full_name="Lê Thị Hà")
     return rt, before, hcc
 

@@ -205,15 +205,12 @@ def test_a_merged_units_dossiers_are_reported_with_the_unit_that_took_over_its_w
     from engine.definition import load_units
 
     before = timeliness_report(runtime.db, *MARCH, by="unit", calendar=runtime.calendar)
+    from tests.conftest import with_merge
+
     text = (REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8")
-    start = text.index("  - id: phong_tckh\n")
-    end = text.index("\n", text.index("    kind:", start)) + 1
-    (tmp_path / "units.yaml").write_text(text[:end] + "    merged_into: phong_qldt\n" + text[end:], encoding="utf-8")
-    try:
-        sv.seed_organisation(runtime.db, load_units(tmp_path / "units.yaml"))
-        after = timeliness_report(runtime.db, *MARCH, by="unit", calendar=runtime.calendar)
-    finally:
-        sv.forget_unit_successors()  # the staff actions of the next tests must not see this merge
+    (tmp_path / "units.yaml").write_text(with_merge(text, "phong_tckh", "phong_qldt"), encoding="utf-8")
+    sv.seed_organisation(runtime.db, load_units(tmp_path / "units.yaml"))
+    after = timeliness_report(runtime.db, *MARCH, by="unit", calendar=runtime.calendar)
     assert {r.key: r.to_process for r in after.rows} == {"phong_qldt": 9, "xa_tu_phap": 1}
     row = _row(after, "phong_qldt")
     assert row.label == "Phòng Quản lý đô thị (gồm hồ sơ của Phòng TC-KH đã hợp nhất)"

@@ -25,6 +25,7 @@ from engine import services as sv
 from engine.definition import load_units
 from engine.errors import ActionError, DefinitionError, NotAuthorized, NotFound
 from engine.store import Dossier, Event, OutboxItem, UnitRow, User, WorkItem, dump
+from tests.conftest import with_merge
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent
@@ -35,29 +36,15 @@ def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(2026, 3, day, hour, minute, tzinfo=HANOI)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_successors():
-    """Each test reads the merged units of its own database (the PostgreSQL leg reuses one schema per module,
-    reset between tests by TRUNCATE, which the actions' cache of merged units does not see)."""
-    sv.forget_unit_successors()
-    yield
-    sv.forget_unit_successors()
 
 
-def _with_merge(text: str, unit: str, successor: str) -> str:
-    """units.yaml's text with ``merged_into: successor`` added to ``unit``."""
-    head = f"  - id: {unit}\n"
-    start = text.index(head)
-    kind = text.index("    kind:", start)
-    end = text.index("\n", kind) + 1
-    return text[:end] + f"    merged_into: {successor}\n" + text[end:]
 
 
 def _merged_organisation(tmp_path: Path, **merges: str):
     """The repository's units.yaml with ``unit=successor`` merges, loaded (as `quytrinh publish` loads it)."""
     text = UNITS_YAML.read_text(encoding="utf-8")
     for unit, successor in merges.items():
-        text = _with_merge(text, unit, successor)
+        text = with_merge(text, unit, successor)
     path = tmp_path / "units.yaml"
     path.write_text(text, encoding="utf-8")
     return load_units(path)
@@ -255,7 +242,7 @@ def test_a_merged_reception_unit_hands_its_dossiers_to_the_successor_one_stop(ru
       head: "Giám đốc Trung tâm"
 """
     path = tmp_path / "units.yaml"
-    path.write_text(_with_merge(text, "bp_mot_cua", "trung_tam_hcc"), encoding="utf-8")
+    path.write_text(with_merge(text, "bp_mot_cua", "trung_tam_hcc"), encoding="utf-8")
     sv.seed_organisation(db, load_units(path))
     hcc = sv.add_user(db, "hcc", unit="trung_tam_hcc", role="staff", now=at(10, 7), full_name="Lê Hà")
     with pytest.raises(NotAuthorized, match="trung_tam_hcc/staff does"):

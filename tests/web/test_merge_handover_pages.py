@@ -8,7 +8,6 @@ import html
 import re
 from pathlib import Path
 
-import pytest
 from sqlmodel import select
 
 from engine import services as sv
@@ -19,11 +18,6 @@ HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _fresh_successors():
-    sv.forget_unit_successors()
-    yield
-    sv.forget_unit_successors()
 
 
 def _open(db, dossier_id: int, step: str) -> WorkItem:

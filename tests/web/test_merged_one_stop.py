@@ -12,7 +12,6 @@ import datetime as dt
 import html
 from pathlib import Path
 
-import pytest
 
 from engine import services as sv
 from engine.definition import load_units
@@ -23,11 +22,6 @@ REPO = Path(__file__).resolve().parent.parent.parent
 CENTRE = "Trung tâm Phục vụ hành chính công huyện"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_successors():
-    sv.forget_unit_successors()
-    yield
-    sv.forget_unit_successors()
 
 
 def _merge_one_stop(store, tmp_path: Path) -> None:
