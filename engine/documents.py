@@ -39,7 +39,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from engine.calendar import to_local
-from engine.definition import MINUTES_PER_DAY, Catalogue, Definition, Organisation, Step, format_number
+from engine.definition import (
+    MINUTES_PER_DAY,
+    Catalogue,
+    Definition,
+    Organisation,
+    Step,
+    format_number,
+    resolve_successor,
+)
 from engine.errors import NotFound, QuytrinhError
 from engine.graph import allocated_minutes
 from engine.yamlsrc import vn_count
@@ -2352,11 +2360,8 @@ def one_stop_unit_id(sheet: Any, units: Mapping[str, Any]) -> str | None:
     if accept is not None:
         return accept.actor_unit
     unit = sheet.definition.start.unit
-    seen: set[str] = set()
-    while unit and unit not in seen and getattr(units.get(unit), "merged_into", None):
-        seen.add(unit)
-        unit = units[unit].merged_into
-    return unit
+    merged = {uid: u.merged_into for uid, u in units.items() if getattr(u, "merged_into", None)}
+    return resolve_successor(unit, merged) or unit
 
 
 def _one_stop_unit(ctx: FormContext) -> str:
