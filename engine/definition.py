@@ -620,6 +620,35 @@ def load_units(path: str | os.PathLike) -> Organisation:
                         r.text_list(data, "communes"), path)
 
 
+def units_file_header(path: str | os.PathLike) -> Organisation:
+    """What can still be read of a ``units.yaml`` that :func:`load_units` refuses: the organisation's name,
+    levels and communes, with no unit.
+
+    A mistake in a unit (a mistyped ``merged_into``, a role its successor lacks) leaves the file's
+    ``organisation:``, ``levels:`` and ``communes:`` as the reform office wrote them, and the forms are
+    headed by that name. Each of the three is left empty when it has a problem of its own, and all are
+    when the file is not readable YAML or not a mapping. The database stores the units, not these
+    (engine.organisation.stored_organisation joins the two).
+    """
+    path = str(path)
+    try:
+        data = load_file(path)
+    except (DefinitionError, OSError):
+        return Organisation((), {}, source=path)
+    if not isinstance(data, LMap):
+        return Organisation((), {}, source=path)
+
+    def clean(read: Any) -> Any:
+        r = _Reader(path)
+        value = read(r)
+        return None if r.problems else value
+
+    name = clean(lambda r: r.text(data, "organisation")) or ""
+    levels = clean(lambda r: r.text_list(data, "levels")) or ()
+    communes = clean(lambda r: r.text_list(data, "communes")) or ()
+    return Organisation(tuple(levels), {}, name, tuple(communes), path)
+
+
 _LEVEL_NAMES = {"district": "cấp huyện", "commune": "cấp xã", "province": "cấp tỉnh", "any": "mọi cấp"}
 
 

@@ -393,16 +393,20 @@ def timeliness_report(db: Any, start: dt.date, end: dt.date, by: str = "procedur
 
 
 def _catalogue_communes() -> tuple[str, ...]:
-    """The communes of the catalogue's units.yaml (``communes:``); none when it has no such file or a broken
-    one (the rows are then ordered by name: the figures do not depend on the file)."""
+    """The communes of the catalogue's units.yaml (``communes:``); from a units.yaml with problems, those its
+    ``communes:`` still lists when that list is readable (:func:`engine.definition.units_file_header`; the
+    command or page said once that units.yaml has problems); none when it has no such file or no readable
+    list (the rows are then ordered by name: the figures do not depend on the file)."""
     from engine.calendar import catalogue_dir
-    from engine.definition import load_units
+    from engine.definition import load_units, units_file_header
 
     path = catalogue_dir() / "units.yaml"
-    try:
-        return load_units(str(path)).communes if path.is_file() else ()
-    except QuytrinhError:
+    if not path.is_file():
         return ()
+    try:
+        return load_units(str(path)).communes
+    except QuytrinhError:
+        return units_file_header(path).communes
 
 
 def _commune_group(commune: str, level: str, known: Sequence[str]) -> tuple[str, str]:
