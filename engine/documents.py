@@ -2258,8 +2258,15 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 def cached_units(path: str | os.PathLike) -> Organisation | None:
     """``load_units(path)``, parsed again only when the file's modification time or size changed since
     the last call (the loaded organisation is shared: read it, do not change it). None when the file
-    is missing or has problems (as :func:`_organisation` always answered)."""
-    from engine.definition import load_units
+    is missing.
+
+    A file with problems (the reform office's mistake: the command or page that prints the form said so
+    once, and works with the units the database stores) does not blank the forms' header: this process's
+    last organisation read from the same file without problems when there is one (a web app or worker
+    running when the file was broken), else the name, levels and communes the file still gives
+    (:func:`engine.definition.units_file_header`; no units: the forms name units from the database).
+    """
+    from engine.definition import load_units, units_file_header
 
     p = Path(path)
     stamp = _stamp(p)
@@ -2271,10 +2278,15 @@ def cached_units(path: str | os.PathLike) -> Organisation | None:
         return hit[1]
     try:
         org: Organisation | None = load_units(str(p))
+        _GOOD_ORGANISATIONS[key] = org
     except QuytrinhError:
-        org = None
+        org = _GOOD_ORGANISATIONS.get(key) or units_file_header(p)
     _ORGANISATIONS[key] = (stamp, org)
     return org
+
+
+#: (path as given, absolute path) -> the last organisation :func:`cached_units` read from it without problems.
+_GOOD_ORGANISATIONS: dict[tuple[str, str], Organisation] = {}
 
 
 def _catalogue_stamps(root: Path) -> tuple[Any, ...]:
