@@ -30,6 +30,11 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Quy trình nội bộ giải quyết thủ tục hành chính."""
+    # A command says once that units.yaml has problems and it uses the units the database stores
+    # (quytrinh.commands.dossier.open_store); several commands may run in one process (tests, scripts).
+    from quytrinh.commands import dossier
+
+    dossier._WARNED.clear()
 
 
 def _vietnamese_help() -> None:

@@ -706,3 +706,37 @@ def usage_line(command_path: str, message: str, help_option: str | None = "--hel
         text = text[0].lower() + text[1:]
     hint = f" (xem: {command_path} {help_option})" if help_option else ""
     return f"{command_path}: {text}{hint}"
+
+
+# --------------------------------------------------------------------------- a units.yaml with mistakes
+
+def units_fallback_text(exc: DefinitionError, stored: int) -> str:
+    """What a command, the web app or the worker says once when ``units.yaml`` has problems and it goes on
+    with the ``stored`` units of the database (:func:`engine.organisation.current_organisation`): each
+    located problem on its line, then what it does and what to do.
+
+    >>> from engine.errors import DefinitionError, Location, Problem
+    >>> print(units_fallback_text(DefinitionError([Problem(Location("units.yaml", 9, 5), "bad-value", "…")]), 25))
+    units.yaml:9:5: bad-value: …
+    Cảnh báo: units.yaml có lỗi (ở trên) nên chưa được đọc; đang dùng 25 đơn vị đã lưu trong cơ sở dữ liệu (lần cuối units.yaml được đọc đúng). Hãy sửa units.yaml theo thông báo trên, kiểm tra bằng quytrinh validate rồi chạy quytrinh publish để lưu lại các đơn vị.
+    """
+    problems = "\n".join(str(p) for p in exc.problems)
+    return (f"{problems}\nCảnh báo: units.yaml có lỗi (ở trên) nên chưa được đọc; đang dùng {stored} đơn vị đã "
+            f"lưu trong cơ sở dữ liệu (lần cuối units.yaml được đọc đúng). Hãy sửa units.yaml theo thông báo trên, "
+            f"kiểm tra bằng quytrinh validate rồi chạy quytrinh publish để lưu lại các đơn vị.")
+
+
+def units_refusal_text(exc: DefinitionError, command: str) -> str:
+    """Why ``command`` (``quytrinh user add``...), which changes the organisation or publishes from units.yaml,
+    refuses while units.yaml has problems: each located problem on its line, then what to do.
+
+    >>> from engine.errors import DefinitionError, Location, Problem
+    >>> print(units_refusal_text(DefinitionError([Problem(Location("units.yaml", 9, 5), "bad-value", "…")]),
+    ...                          "quytrinh unit transfer"))
+    units.yaml:9:5: bad-value: …
+    Không thực hiện được quytrinh unit transfer: lệnh này làm theo đơn vị, vai trò trong units.yaml, mà units.yaml còn lỗi (ở trên). Hãy sửa units.yaml theo thông báo trên, kiểm tra bằng quytrinh validate rồi chạy lại lệnh. Chưa thay đổi gì.
+    """
+    problems = "\n".join(str(p) for p in exc.problems)
+    return (f"{problems}\nKhông thực hiện được {command}: lệnh này làm theo đơn vị, vai trò trong units.yaml, mà "
+            f"units.yaml còn lỗi (ở trên). Hãy sửa units.yaml theo thông báo trên, kiểm tra bằng quytrinh validate "
+            f"rồi chạy lại lệnh. Chưa thay đổi gì.")

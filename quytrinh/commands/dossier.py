@@ -94,14 +94,64 @@ def guarded(fn: Any) -> Any:
     return wrapper
 
 
-def open_store() -> Any:
-    """The configured database, migrated to head, with units.yaml loaded (translating driver errors)."""
+def open_store(changes_organisation: str | None = None) -> Any:
+    """The configured database, migrated to head, with units.yaml loaded (translating driver errors).
+
+    While units.yaml has problems (:func:`engine.definition.load_units` refuses it), the command goes on with
+    the units the database stores and says so once on stderr, with the file's located problems
+    (:func:`quytrinh.messages.units_fallback_text`). ``changes_organisation``, the name of a command that
+    changes the organisation from units.yaml (``quytrinh user add``...), refuses instead, changing nothing;
+    so does every command when the database stores no unit yet (a fresh installation).
+    """
+    from engine.errors import DefinitionError
     from engine.store import database_url, init_db
 
     url = database_url()
     store = open_database(url, init_db)
-    _seed_units(store)
+    try:
+        _seed_units(store)
+    except DefinitionError as exc:
+        try:
+            stored = 0 if changes_organisation else _stored_unit_count(store)
+        except Exception:
+            store.dispose()
+            raise
+        if not stored:
+            store.dispose()
+            if changes_organisation:
+                from quytrinh.messages import units_refusal_text
+
+                raise localized(QuytrinhError(units_refusal_text(exc, changes_organisation))) from None
+            raise
+        warn_stored_organisation(exc, stored)
     return store
+
+
+#: The units.yaml problems this command already said it works around (:func:`warn_stored_organisation`);
+#: emptied at the start of every command (quytrinh.cli's callback), so said once a command.
+_WARNED: set[str] = set()
+
+
+def warn_stored_organisation(exc: Any, stored: int) -> None:
+    """Say on stderr, once a command, that units.yaml has ``exc``'s problems and the command uses the
+    ``stored`` units of the database."""
+    from quytrinh.messages import units_fallback_text
+
+    key = str(exc)
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    print(units_fallback_text(exc, stored), file=sys.stderr)
+
+
+def _stored_unit_count(store: Any) -> int:
+    import sqlalchemy as sa
+
+    from engine.store import UnitRow
+
+    table = UnitRow.__table__  # type: ignore[attr-defined]
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
 #: An example of each supported kind of database URL, for the messages.
@@ -283,6 +333,13 @@ def _definition_to_receive(store: Any, code: str, now: dt.datetime) -> Any:
             raise QuytrinhError(bad[0])
         raise localized(NotFound(f"Không tìm thấy: thủ tục '{code}' không có trong danh mục ({cat.root}) "
                                  f"và chưa được đưa vào hệ thống."))
+    units_problems = [p for p in cat.problems if os.path.basename(p.location.file) == "units.yaml"]
+    if units_problems:  # publishing it would skip the checks of its units and roles
+        from engine.errors import DefinitionError
+        from quytrinh.messages import units_refusal_text
+
+        raise localized(QuytrinhError(units_refusal_text(DefinitionError(units_problems),
+                                                         f"quytrinh dossier receive {code} (thủ tục chưa được đưa vào hệ thống)")))
     findings = [Finding.from_problem(p) for p in cat.problems] + lint(defn, cat.organisation)
     own = sorted((f for f in findings if f.severity == ERROR and f.file == defn.where().file),
                  key=lambda f: (f.line, f.col, f.rule_id))
@@ -296,12 +353,21 @@ def _definition_to_receive(store: Any, code: str, now: dt.datetime) -> Any:
 
 
 def communes() -> tuple[str, ...]:
-    """The communes of the organisation (units.yaml ``communes:``), as the web app's reception form lists them."""
+    """The communes of the organisation (units.yaml ``communes:``), as the web app's reception form lists them.
+
+    While units.yaml has problems (the command said so when it opened the store), those its ``communes:``
+    still lists when that list is readable (:func:`engine.definition.units_file_header`)."""
     from engine.calendar import catalogue_dir
-    from engine.definition import load_units
+    from engine.definition import load_units, units_file_header
+    from engine.errors import DefinitionError
 
     path = catalogue_dir() / "units.yaml"
-    return load_units(str(path)).communes if path.is_file() else ()
+    if not path.is_file():
+        return ()
+    try:
+        return load_units(str(path)).communes
+    except DefinitionError:
+        return units_file_header(path).communes
 
 
 def check_commune(defn: Any, commune: str) -> str:

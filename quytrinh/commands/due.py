@@ -43,8 +43,20 @@ def calendar_for(unit: str | None) -> WorkCalendar:
     from engine.calendar import catalogue_dir
     from engine.definition import load_units
 
+    from engine.errors import DefinitionError
+
     path = catalogue_dir() / "units.yaml"
-    known = set(load_units(str(path)).units) if path.is_file() else set()
+    try:
+        known = set(load_units(str(path)).units) if path.is_file() else set()
+    except DefinitionError:  # the units the database stores, said once (raised as before when it stores none)
+        from engine.organisation import stored_units
+        from quytrinh.commands.dossier import open_store
+
+        store = open_store()
+        try:
+            known = set(stored_units(store))
+        finally:
+            store.dispose()
     if unit in known:
         return WorkCalendar.default()
     close = difflib.get_close_matches(unit, sorted(known), n=1, cutoff=0.6)

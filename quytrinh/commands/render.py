@@ -129,15 +129,12 @@ def _heat_definition(ref: str):  # noqa: ANN202 - (Definition, Organisation)
         return find_definition(ref)
     except NotFound:
         pass
+    from engine.definition import default_root
     from engine.services import current_definition
     from quytrinh.commands.dossier import open_store
 
-    from engine.definition import default_root, load_units
-
-    units_file = default_root() / "units.yaml"
-    organisation = load_units(units_file) if units_file.is_file() else None
     try:
-        return current_definition(open_store(), ref)[1], organisation
+        return current_definition(open_store(), ref)[1], None  # (lanes: the organisation run_heatmap works with)
     except NotFound:
         raise localized(NotFound(f"Không tìm thấy: thủ tục '{ref}' không có trong danh mục ({default_root()}) "
                                  f"và chưa được đưa vào hệ thống.")) from None
@@ -154,6 +151,7 @@ def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) ->
     import datetime as dt
 
     from engine.calendar import LOCAL_TZ
+    from engine.definition import default_root
     from engine.render import render_heatmap
     from engine.reports import step_performance
     from quytrinh.commands.dossier import guarded, open_store
@@ -166,7 +164,12 @@ def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) ->
         except ValueError:
             raise localized(QuytrinhError(f"--since '{since_text}' không phải ngày; viết YYYY-MM-DD.")) from None
     defn, organisation = _heat_definition(ref)
-    heat = guarded(step_performance)(open_store(), defn.key, since)
+    store = open_store()
+    if organisation is None:  # units.yaml's, else (it has problems: said once) the units the database stores
+        from engine.organisation import current_organisation
+
+        organisation = current_organisation(store, default_root() / "units.yaml")[0]
+    heat = guarded(step_performance)(store, defn.key, since)
     known = defn.steps_by_id()
     dropped = sorted(set(heat) - set(known))
     if dropped:

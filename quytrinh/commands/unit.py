@@ -38,7 +38,8 @@ def transfer_cmd(
     a docstring's line breaks would show in ``--help``)."""
     from engine.services import transfer_unit_work
 
-    done = transfer_unit_work(open_store(), unit, to=to, now=dt.datetime.now(dt.timezone.utc))
+    store = open_store(changes_organisation="quytrinh unit transfer")
+    done = transfer_unit_work(store, unit, to=to, now=dt.datetime.now(dt.timezone.utc))
     where = f"{done.successor_name} ({done.successor})"
     if not done.merged:  # (--to for a unit merged into another unit is refused: this one has no merged_into)
         typer.echo(f"Lưu ý: units.yaml không ghi merged_into cho {done.unit}; việc mới của các hồ sơ đang giải quyết "

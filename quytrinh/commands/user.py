@@ -89,7 +89,7 @@ def add_cmd(
     """Thêm một cán bộ vào một đơn vị với một vai trò."""
     from engine.services import add_user
 
-    store = open_store()
+    store = open_store(changes_organisation="quytrinh user add")
     _in_units_yaml(store, unit)
     if password and _existing_user(store, username) is not None:  # say it before asking for a password
         raise localized(ActionError(f"Không thực hiện được: đã có người dùng '{username}'; đặt mật khẩu cho "
@@ -218,7 +218,7 @@ def move_cmd(
     """Move a member of staff (the help text is the decorator's: a docstring's line breaks show in ``--help``)."""
     from engine.services import move_user
 
-    store = open_store()
+    store = open_store(changes_organisation="quytrinh user move")
     _in_units_yaml(store, unit)
     change = move_user(store, username, unit=unit, role=role, now=dt.datetime.now(dt.timezone.utc))
     typer.echo(f"Đã chuyển {change.username} ({change.full_name}) sang {change.unit}/{change.role}.")
