@@ -295,6 +295,7 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
     app.state.store = init_db(database_url)
     app.state.clock = clock
     app.state.catalogue_root = Path(catalogue_root) if catalogue_root else default_root()
+    _check_units(app)
     app.state.codec = auth.SessionCodec(secret or auth.load_secret())
     app.state.throttle = auth.LoginThrottle(app.state.store)
     app.state.user_cache = {}
@@ -321,6 +322,20 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
         app.add_middleware(TimingMiddleware, path=os.environ["QUYTRINH_TIMING_LOG"])
     _install_error_handlers(app)
     return app
+
+
+def _check_units(app: FastAPI) -> None:
+    """At start-up, log once when the catalogue's units.yaml has problems: the app then works with the units
+    the database stores (:func:`quytrinh.web.deps.app_organisation`). With none stored either (a fresh
+    installation; ``quytrinh serve`` refuses to start then), the problems are logged and the pages that need
+    the organisation say so."""
+    from engine.errors import QuytrinhError
+    from quytrinh.web.deps import app_organisation
+
+    try:
+        app_organisation(app)
+    except QuytrinhError as exc:
+        log.warning("%s", exc)
 
 
 def warm_up(app: FastAPI) -> None:

@@ -128,6 +128,57 @@ def store_of(request: Request) -> Any:
     return request.app.state.store
 
 
+#: The units.yaml problems the web app logged (:func:`log_units_problems`): each said once per process.
+_LOGGED_UNITS_PROBLEMS: set[str] = set()
+
+
+def log_units_problems(exc: Any, stored: int) -> None:
+    """Log once per process (a warning of ``quytrinh.web``) that units.yaml has ``exc``'s problems and the
+    app works with the ``stored`` units of the database (:func:`quytrinh.messages.units_fallback_text`)."""
+    import logging
+
+    from quytrinh.messages import units_fallback_text
+
+    key = str(exc)
+    if key in _LOGGED_UNITS_PROBLEMS:
+        return
+    _LOGGED_UNITS_PROBLEMS.add(key)
+    logging.getLogger("quytrinh.web").warning("%s", units_fallback_text(exc, stored))
+
+
+def app_organisation(app: Any) -> Any:
+    """The organisation of the app's catalogue (its units.yaml), or None when it has none.
+
+    While units.yaml has problems: the organisation the database stores (the problems logged once,
+    :func:`log_units_problems`). A database that stores no unit yet raises the problems
+    (:class:`engine.errors.DefinitionError`), as before.
+    """
+    from pathlib import Path
+
+    from engine.organisation import current_organisation
+
+    path = Path(app.state.catalogue_root) / "units.yaml"
+    try:
+        st = path.stat()
+        stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    key = os.path.abspath(path)
+    hit = _GOOD_UNITS.get(key)
+    if stamp is not None and hit is not None and hit[0] == stamp:  # parsed already (every app of a test run)
+        return hit[1]
+    organisation, problems = current_organisation(app.state.store, path)
+    if problems is not None:
+        log_units_problems(problems, len(organisation.units))
+    elif organisation is not None and stamp is not None:
+        _GOOD_UNITS[key] = (stamp, organisation)
+    return organisation
+
+
+#: units.yaml (absolute path) -> (modification time and size, its organisation) when read without problems.
+_GOOD_UNITS: dict[str, tuple[tuple[int, int], Any]] = {}
+
+
 def people_of(request: Request) -> dict[str, str]:
     """username -> full name (when one is recorded): who the control sheet and the histories name."""
     from sqlmodel import select

@@ -164,12 +164,11 @@ def heatmap_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
         except QuytrinhError:
             error = f"Không có thủ tục mã {code} đã công bố."
         if defn is not None:
-            from engine.definition import load_units
-            from engine.calendar import catalogue_dir
+            from quytrinh.web.deps import app_organisation
 
             heat = {k: v for k, v in step_performance(store_of(request), code, since).items()
                     if k in defn.steps_by_id()}
-            units = load_units(str(catalogue_dir() / "units.yaml")) if (catalogue_dir() / "units.yaml").is_file() else None
+            units = app_organisation(request.app)  # (units.yaml with problems: the units the database stores)
             title = f"Số liệu thực tế từ ngày {since:%d/%m/%Y}: {sum(c.n for c in heat.values())} lượt xử lý đã hoàn thành"
             svg = Markup(render_heatmap(defn, units, heat, title=title).decode("utf-8"))
     return render(request, "reports_heatmap.html", {

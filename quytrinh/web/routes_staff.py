@@ -704,18 +704,21 @@ def commune_procedures(request: Request, codes: list[str]) -> set[str]:
 
 
 def communes(request: Request) -> tuple[str, ...]:
-    """The communes of the organisation (units.yaml ``communes:``), read once."""
+    """The communes of the organisation (units.yaml ``communes:``), read once. While units.yaml has problems
+    (logged once: the app works with the units the database stores), those its ``communes:`` still lists
+    when that list is readable (:func:`engine.definition.units_file_header`), read again at the next use."""
     found = getattr(request.app.state, "communes", None)
     if found is None:
-        from engine.definition import load_units
+        from quytrinh.web.deps import app_organisation
         from engine.errors import QuytrinhError as _Error
 
-        path = Path(request.app.state.catalogue_root) / "units.yaml"
         try:
-            found = load_units(str(path)).communes if path.is_file() else ()
-        except _Error:
-            found = ()
-        request.app.state.communes = found
+            organisation = app_organisation(request.app)
+        except _Error:  # no unit stored yet either: the reception form lists no commune, as before
+            organisation = None
+        found = organisation.communes if organisation is not None else ()
+        if organisation is None or organisation.source != "database":
+            request.app.state.communes = found
     return found
 
 
