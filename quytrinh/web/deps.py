@@ -139,8 +139,10 @@ def log_units_problems(exc: Any, stored: int) -> None:
 
     from quytrinh.messages import units_fallback_text
 
+    from quytrinh.commands import dossier as cli
+
     key = str(exc)
-    if key in _LOGGED_UNITS_PROBLEMS:
+    if key in _LOGGED_UNITS_PROBLEMS or key in cli._WARNED:  # (quytrinh serve said it on stderr already)
         return
     _LOGGED_UNITS_PROBLEMS.add(key)
     logging.getLogger("quytrinh.web").warning("%s", units_fallback_text(exc, stored))
