@@ -15,7 +15,11 @@ emitted in a fixed order, and the graphviz version comment is stripped. So
 :func:`render` and :func:`render_many` keep what they drew in memory (a bounded
 LRU, :data:`CACHE_ENTRIES`, :data:`CACHE_BYTES`) keyed by a hash of the
 definition and units, the options and graphviz's version: the draft decision
-redrew ~80 diagrams through ``dot`` on every request. Nothing is written to disk.
+redrew ~80 diagrams through ``dot`` on every request. Below it, what ``dot``
+printed is kept on disk (:class:`DiskCache`, ``$XDG_CACHE_HOME/quytrinh/diagrams``,
+bounded) keyed by a hash of the DOT source, the format and graphviz's version, so
+a new process (the CLI's draft decision, the web app after a restart) does not
+lay out again what an earlier one did.
 
 Every text in a diagram is Vietnamese; identifiers and comments are English.
 """
@@ -27,14 +31,16 @@ import html
 import os
 import re
 import shutil
+import tempfile
 import textwrap
 import threading
+import time
 import weakref
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import graphviz
 
@@ -639,8 +645,204 @@ _CACHE = _DiagramCache(CACHE_ENTRIES, CACHE_BYTES)
 
 
 def clear_cache() -> None:
-    """Forget every diagram drawn so far (the next ones go through ``dot`` again)."""
+    """Forget every diagram drawn so far in this process (the next ones are read from the on-disk cache, or
+    drawn by ``dot``; :func:`clear_disk_cache` empties that one) and the DOT sources built."""
     _CACHE.clear()
+    with _SOURCES_LOCK:
+        _SOURCES.clear()
+
+
+# --------------------------------------------------------------------------- on-disk cache of dot's output
+
+#: The variable naming the folder of the on-disk cache of ``dot``'s output ("off": none). Default:
+#: ``$XDG_CACHE_HOME/quytrinh/diagrams``, ``~/.cache/quytrinh/diagrams`` without it.
+DISK_CACHE_ENV = "QUYTRINH_DIAGRAM_CACHE"
+#: The variable bounding that folder (megabytes, default :data:`DISK_CACHE_MB`).
+DISK_CACHE_MB_ENV = "QUYTRINH_DIAGRAM_CACHE_MB"
+#: The default bound: the district decision's Word file keeps ~30 MB there (its SVG drawings, whole and the
+#: pages tried out, ~8 MB; its 153 PNG pages, ~21 MB), the commune one less, the web app's diagrams a little.
+DISK_CACHE_MB = 256
+#: The first bytes of an entry; then the SHA-256 of what follows (an entry cut short or damaged is not read).
+_DISK_MAGIC = b"quytrinh-dot 1\n"
+_DISK_NAME = re.compile(r"[0-9a-f]{64}\.(?:svg|png|pdf)")
+#: A temporary file older than this (seconds) was left by a process that died while writing it.
+_DISK_STALE_TMP = 3600
+
+
+class DiskCache:
+    """What ``dot`` printed, kept in a folder across processes (the CLI's draft decision, the web app after a
+    restart), keyed by a SHA-256 of the DOT source, the format and graphviz's version: ``<k[:2]>/<k>.<fmt>``.
+
+    Safe with concurrent processes: an entry is written to a temporary file of its folder and renamed over
+    its name (readers see the old entry, the new one, or none). An entry that cannot be read, or whose
+    checksum does not match, is a miss (the diagram is drawn again and the entry rewritten); no error of the
+    folder (missing, read-only, full) reaches the caller: the diagram is then only drawn. Bounded: once more
+    than ``max_bytes`` may be there, the entries used longest ago (by modification time, set again at each
+    read) are removed until three quarters are left. A process looks at the folder's total when it first
+    writes and again after writing an eighth of the bound, so concurrent writers exceed the bound by at most
+    that much each, until the next look."""
+
+    def __init__(self, folder: str | os.PathLike, max_bytes: int):
+        self.folder, self.max_bytes = Path(folder), max_bytes
+        self._lock = threading.Lock()
+        self._total: int | None = None  # the folder's bytes at the last look, plus those written since
+        self._since_look = 0
+        self.hits = self.misses = self.writes = 0
+
+    @staticmethod
+    def key(source: str, fmt: str, version: str) -> str:
+        return hashlib.sha256(b"\0".join((b"quytrinh-dot", version.encode(), fmt.encode(),
+                                          source.encode("utf-8")))).hexdigest()
+
+    def _path(self, key: str, fmt: str) -> Path:
+        return self.folder / key[:2] / f"{key}.{fmt}"
+
+    def get(self, key: str, fmt: str) -> bytes | None:
+        path = self._path(key, fmt)
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            self.misses += 1
+            return None
+        head = len(_DISK_MAGIC)
+        data = raw[head + 32:]
+        if not raw.startswith(_DISK_MAGIC) or hashlib.sha256(data).digest() != raw[head:head + 32]:
+            self.misses += 1
+            return None
+        try:
+            os.utime(path)  # used now: the last to go
+        except OSError:
+            pass
+        self.hits += 1
+        return data
+
+    def put(self, key: str, fmt: str, data: bytes) -> None:
+        path = self._path(key, fmt)
+        size = len(_DISK_MAGIC) + 32 + len(data)
+        if size > self.max_bytes:
+            return
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_DISK_MAGIC + hashlib.sha256(data).digest() + data)
+            os.replace(tmp, path)
+            tmp = None
+        except OSError:
+            return
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+        self.writes += 1
+        with self._lock:
+            if self._total is None or self._since_look + size > self.max_bytes // 8:
+                self._total, self._since_look = self._look(), 0
+            else:
+                self._total += size
+                self._since_look += size
+            if self._total > self.max_bytes:
+                self._total, self._since_look = self._prune(self.max_bytes * 3 // 4), 0
+
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        """(modification time, size, path) of every entry; stale temporary files removed on the way."""
+        out: list[tuple[float, int, Path]] = []
+        now = time.time()
+        try:
+            shards = [e for e in os.scandir(self.folder) if e.is_dir(follow_symlinks=False) and len(e.name) == 2]
+        except OSError:
+            return out
+        for shard in shards:
+            try:
+                files = list(os.scandir(shard.path))
+            except OSError:
+                continue
+            for f in files:
+                try:
+                    st = f.stat(follow_symlinks=False)
+                    if _DISK_NAME.fullmatch(f.name):
+                        out.append((st.st_mtime, st.st_size, Path(f.path)))
+                    elif f.name.endswith(".tmp") and now - st.st_mtime > _DISK_STALE_TMP:
+                        os.unlink(f.path)
+                except OSError:
+                    continue
+        return out
+
+    def _look(self) -> int:
+        return sum(size for _, size, _ in self._entries())
+
+    def _prune(self, target: int) -> int:
+        """Remove the entries used longest ago until at most ``target`` bytes are left; returns what is left."""
+        entries = sorted(self._entries(), key=lambda e: e[0])
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in entries:
+            if total <= target:
+                break
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
+            total -= size
+        return total
+
+    def clear(self) -> None:
+        """Remove every entry (``quytrinh``'s own files only)."""
+        self._prune(0)
+        with self._lock:
+            self._total, self._since_look = 0, 0
+
+
+_DISKS: dict[tuple[str, int], DiskCache] = {}
+_DISKS_LOCK = threading.Lock()
+
+
+def clear_disk_cache() -> None:
+    """Remove every entry of the on-disk cache the environment names (nothing when it is off)."""
+    disk = disk_cache()
+    if disk is not None:
+        disk.clear()
+
+
+def disk_cache_folder() -> Path | None:
+    """The folder of the on-disk cache (:data:`DISK_CACHE_ENV`), None when it is "off"."""
+    value = os.environ.get(DISK_CACHE_ENV, "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if not (base and os.path.isabs(base)):  # the XDG rule: a relative path is ignored
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):  # no home folder: no cache
+            return None
+    return Path(base) / "quytrinh" / "diagrams"
+
+
+def disk_cache() -> DiskCache | None:
+    """The on-disk cache the environment names now (:data:`DISK_CACHE_ENV`, :data:`DISK_CACHE_MB_ENV`; one
+    object per folder and bound), None when off."""
+    folder = disk_cache_folder()
+    if folder is None:
+        return None
+    try:
+        mb = float(os.environ.get(DISK_CACHE_MB_ENV, "") or DISK_CACHE_MB)
+    except ValueError:
+        mb = DISK_CACHE_MB
+    if not mb > 0:  # 0: no cache
+        return None
+    key = (str(folder), int(mb * 1024 * 1024))
+    with _DISKS_LOCK:
+        cache = _DISKS.get(key)
+        if cache is None:
+            cache = _DISKS[key] = DiskCache(folder, key[1])
+        return cache
 
 
 _DOT_VERSION: list[tuple[tuple[str, int, int], str]] = []
@@ -712,7 +914,33 @@ def _cache_key(defn: Definition, units_hash: bytes | None, fmt: str, *, highligh
     return (defn_hash, units_hash, fmt, marks, heat_title, direction, header, from_hash, version, part)
 
 
-def _pipe(source: str, fmt: str) -> bytes:
+#: How many DOT sources :func:`render_many` keeps (by the cache key less the format): the draft decision's
+#: Word file draws each page of its annex in SVG (its size, to lay out the page) and in PNG, and building a
+#: page's source costs ~6 ms, about what reading its drawing back from the on-disk cache does.
+SOURCES_KEPT = 512
+_SOURCES: "OrderedDict[tuple, str]" = OrderedDict()
+_SOURCES_LOCK = threading.Lock()
+
+
+def _source(key: tuple | None, build: Callable[[], str]) -> str:
+    """The DOT source of a drawing keyed ``key`` (see :func:`_cache_key`) in any format: ``build()`` once."""
+    if key is None:
+        return build()
+    bare = key[:2] + key[3:]
+    with _SOURCES_LOCK:
+        source = _SOURCES.get(bare)
+        if source is not None:
+            _SOURCES.move_to_end(bare)
+            return source
+    source = build()
+    with _SOURCES_LOCK:
+        _SOURCES[bare] = source
+        while len(_SOURCES) > SOURCES_KEPT:
+            _SOURCES.popitem(last=False)
+    return source
+
+
+def _run_dot(source: str, fmt: str) -> bytes:
     """Lay out and draw one graph with its own ``dot`` process."""
     try:
         return graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
@@ -722,6 +950,21 @@ def _pipe(source: str, fmt: str) -> bytes:
     except graphviz.CalledProcessError as exc:
         lines = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
         raise RenderError(f"graphviz failed: {lines[-1] if lines else exc}") from None
+
+
+def _pipe(source: str, fmt: str) -> bytes:
+    """What ``dot`` prints for one graph: from the on-disk cache (:func:`disk_cache`) when this version of
+    graphviz drew this source before, else from its own ``dot`` process (:func:`_run_dot`), then kept there."""
+    version = graphviz_version()
+    disk = disk_cache() if version else None
+    if disk is None:
+        return _run_dot(source, fmt)
+    key = disk.key(source, fmt, version)
+    data = disk.get(key, fmt)
+    if data is None:
+        data = _run_dot(source, fmt)
+        disk.put(key, fmt, data)
+    return data
 
 
 def render(defn: Definition, units: Organisation | Mapping[str, Unit] | None, fmt: str = "svg",
@@ -842,8 +1085,8 @@ def render_many(defns: Sequence[Definition], units: Organisation | Mapping[str, 
                        header=header, header_from=None, version=version, part=p) for d, p in zip(defns, pages)]
     out: list[bytes | None] = [_CACHE.get(k) if k is not None else None for k in keys]
     todo = [i for i, data in enumerate(out) if data is None]  # drawn by dot, in order
-    sources = [build_digraph(defns[i], units, direction=direction, header=header, part=pages[i]).source
-               for i in todo]
+    sources = [_source(keys[i], lambda i=i: build_digraph(defns[i], units, direction=direction, header=header,
+                                                         part=pages[i]).source) for i in todo]
     workers = max(1, min(jobs or os.cpu_count() or 1, len(sources) or 1))
     if workers == 1:
         drawn = [_clean(_pipe(s, fmt), fmt) for s in sources]

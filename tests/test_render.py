@@ -525,10 +525,10 @@ def test_the_added_highlight_looks_like_no_other_step():
 
 
 def _fresh(d, units, fmt: str, **kw) -> bytes:
-    """A diagram drawn the way render does, around the cache."""
+    """A diagram drawn the way render does, around both caches (in memory and on disk): by ``dot`` itself."""
     import engine.render as er
 
-    return er._clean(er._pipe(er.build_digraph(d, units, **kw).source, fmt), fmt)
+    return er._clean(er._run_dot(er.build_digraph(d, units, **kw).source, fmt), fmt)
 
 
 def test_a_diagram_from_the_cache_is_byte_identical_to_a_fresh_drawing(catalogue, dot_calls):
