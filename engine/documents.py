@@ -1692,17 +1692,30 @@ def diagram_pages(defn: Definition, size_of: Callable[[list[Any]], list[tuple[fl
     def check(groups: Sequence[tuple[str, ...]]) -> list[bool]:
         return [fits(size, j == len(groups)) for j, size in enumerate(size_of(parts_of(groups)), 1)]
 
+    def all_fit(groups: Sequence[tuple[str, ...]], first: int = -1) -> bool:
+        """``all(check(groups))``, the pages drawn one at a time up to the first that does not fit (most
+        candidates do not: each costs a ``dot`` run): the page ``first`` (the one just put together), then
+        the others from the one with the most steps down, the likeliest not to fit."""
+        parts = parts_of(groups)
+        for j in sorted(range(len(parts)), key=lambda j: (j != first, -len(groups[j]), j)):
+            [size] = size_of([parts[j]])
+            if not fits(size, j == len(parts) - 1):
+                return False
+        return True
+
     k = 2
     groups = [tuple(g) for g in _chunks(blocks, k)]
     while True:
-        ok = check(groups)
-        if all(ok):
-            break
-        if k < len(blocks):  # one more page: the process cut again into runs of about as many steps
-            k += 1
+        if k < len(blocks):
+            if all_fit(groups):
+                break
+            k += 1  # one more page: the process cut again into runs of about as many steps
             groups = [tuple(g) for g in _chunks(blocks, k)]
             continue
         # As many pages as steps of the main path: a page still too large is cut in two.
+        ok = check(groups)
+        if all(ok):
+            break
         again = [h for group, good in zip(groups, ok) for h in ([group] if good or len(group) < 2 else _halves(group))]
         if len(again) == len(groups):
             return parts_of(groups)  # the best there is (a single step too large for a page)
@@ -1711,7 +1724,7 @@ def diagram_pages(defn: Definition, size_of: Callable[[list[Any]], list[tuple[fl
     while j + 1 < len(groups) and len(groups) > 2:  # put neighbours back together where they fit on one page
         # (not the last two: the whole did not fit)
         merged = groups[:j] + [groups[j] + groups[j + 1]] + groups[j + 2:]
-        if all(check(merged)):
+        if all_fit(merged, first=j):
             groups = merged
         else:
             j += 1
