@@ -21,9 +21,12 @@ messages are not in the table yet.
 For example, ``claim: dossier 1.001612-20260310-000001 is at version 1, not 7 (it
 changed since you read it); reload it and try again`` (StaleVersion) reads::
 
-    Hồ sơ đã được cập nhật sau khi bạn xem: hồ sơ 1.001612-20260310-000001 đang ở phiên bản 1,
-    không phải phiên bản 7 bạn đã xem. Hãy xem lại (quytrinh dossier show
+    Hồ sơ đã được cập nhật sau khi bạn xem: hồ sơ 1.001612-20260310-000001 đang ở lần cập nhật 1,
+    không phải lần cập nhật 7 bạn đã xem (--version). Hãy xem lại (quytrinh dossier show
     1.001612-20260310-000001) rồi thực hiện lại; hồ sơ chưa thay đổi.
+
+The dossier's optimistic-locking counter is "lần cập nhật" in every CLI text; "phiên bản" is the
+procedure's process version only.
 """
 
 from __future__ import annotations
@@ -336,10 +339,11 @@ _RULES: list[Rule] = [
                   f"công việc này không có lãnh đạo để phân công."),
     # ---- StaleVersion
     (StaleVersion, r"dossier (?P<d>\S+) is at version (?P<v>\d+), not (?P<e>\d+) .*",
-     lambda m, a: f"hồ sơ {m['d']} đang ở phiên bản {m['v']}, không phải phiên bản {m['e']} bạn đã xem. "
+     lambda m, a: f"hồ sơ {m['d']} đang ở lần cập nhật {m['v']}, không phải lần cập nhật {m['e']} bạn đã xem "
+                  f"(--version). "
                   f"Hãy xem lại (quytrinh dossier show {m['d']}) rồi thực hiện lại; hồ sơ chưa thay đổi."),
     (StaleVersion, r"dossier (?P<d>\S+) changed since version (?P<v>\d+) .*",
-     lambda m, a: f"hồ sơ {m['d']} đã thay đổi sau phiên bản {m['v']} (một thao tác khác được ghi trước). "
+     lambda m, a: f"hồ sơ {m['d']} đã thay đổi sau lần cập nhật {m['v']} (một thao tác khác được ghi trước). "
                   f"Hãy xem lại (quytrinh dossier show {m['d']}) rồi thực hiện lại; hồ sơ chưa thay đổi."),
     (StaleVersion, r"idempotency key '(?P<k>[^']*)' is being used by a concurrent request; retry",
      lambda m, a: f"khóa chống lặp '{m['k']}' đang được một yêu cầu khác dùng; hãy thử lại."),

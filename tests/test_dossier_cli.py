@@ -53,7 +53,7 @@ def test_receive_claim_complete_and_show_the_control_sheet(cli):
     assert "phong_tckh\thead" in cli("user", "list", "--unit", "phong_tckh")
     out = cli("dossier", "receive", "1.001612", "--applicant", "Trần Văn Bình", "--as", "motcua",
               "--now", "2026-03-10T08:00")
-    assert "Đã tiếp nhận: hồ sơ 1.001612-20260310-000001 — 2 Được tiếp nhận" in out
+    assert "Đã tiếp nhận: hồ sơ 1.001612-20260310-000001 (quy trình phiên bản 1) — 2 Được tiếp nhận" in out
     assert "Ngày hẹn trả kết quả:" in out
     tasks = cli("tasks", "--unit", "phong_tckh", "--now", "2026-03-10T08:30")
     assert "1.001612-20260310-000001" in tasks and "[assign]" in tasks
@@ -79,6 +79,45 @@ def test_receive_claim_complete_and_show_the_control_sheet(cli):
                  "Tiếp nhận hồ sơ [receive] (accept) → assign 1→2 Được tiếp nhận", "Hồ sơ hợp lệ",
                  "Trước hạn", "chuyenvien"):
         assert text in sheet, text
+
+
+def test_phien_ban_is_the_process_version_and_the_lock_counter_is_lan_cap_nhat(cli, db_url, capsys, monkeypatch):
+    """"phiên bản" is the procedure's process version, as on the web pages and in dossier show: a reception
+    names the version the dossier is pinned to (a newly published one); the dossier's optimistic-locking
+    counter, which --version takes, is "lần cập nhật" in every line (audit finding 2)."""
+    import dataclasses
+    import datetime as dt
+
+    from engine import services as sv
+
+    _staff(cli)
+    first = cli("dossier", "receive", "1.001612", "--applicant", "A", "--as", "motcua", "--now", "2026-03-10T08:00")
+    assert "(quy trình phiên bản 1)" in first and first.rstrip().splitlines()[0].endswith("; lần cập nhật 1")
+    store = Store(db_url)
+    try:
+        _, defn = sv.current_definition(store, "1.001612")
+        row = sv.publish_definition(store, dataclasses.replace(defn, name=defn.name + " (sửa đổi)"),
+                                    now=dt.datetime(2026, 3, 10, 2, 30, tzinfo=dt.timezone.utc))
+        assert row.version == 2
+    finally:
+        store.dispose()
+    out = cli("dossier", "receive", "1.001612", "--applicant", "Trần Thị Bình", "--as", "motcua",
+              "--now", "2026-03-10T10:00")
+    line = out.splitlines()[0]
+    assert line == ("Đã tiếp nhận: hồ sơ 1.001612-20260310-000002 (quy trình phiên bản 2) — 2 Được tiếp nhận; "
+                    "mở công việc 3, 4; lần cập nhật 1"), line
+    code = "1.001612-20260310-000002"
+    # a script takes the counter of each line for the next action's --version
+    claimed = cli("task", "claim", "4", "--as", "truongphong", "--version", "1", "--now", "2026-03-10T10:05")
+    assert claimed.strip() == f"Đã nhận công việc 4: hồ sơ {code} — 4 Đang xử lý; lần cập nhật 2", claimed
+    done = cli("task", "complete", "4", "--outcome", "done", "--as", "truongphong", "--version", "2",
+               "--now", "2026-03-10T10:10")
+    assert done.strip().endswith("; mở công việc 5; lần cập nhật 3") and "phiên bản" not in done, done
+    sheet = cli("dossier", "show", code, "--now", "2026-03-10T10:15")
+    assert "quy trình phiên bản 2" in sheet and "Lần cập nhật: 3" in sheet
+    code_, _, err = run_main(capsys, monkeypatch, "task", "claim", "5", "--as", "chuyenvien", "--version", "2")
+    assert code_ == 1 and "đang ở lần cập nhật 3, không phải lần cập nhật 2 bạn đã xem (--version)" in err, err
+    assert "phiên bản" not in err
 
 
 def test_withdraw_stop_and_supplement_commands(cli):
@@ -121,8 +160,8 @@ def test_errors_are_one_line_exit_1_and_change_nothing(cli, db_url, capsys, monk
          "quytrinh: Không tìm thấy: người dùng 'ghost'. Thêm bằng: quytrinh user add ghost --unit"),
         (("task", "claim", "2"), "quytrinh: Hãy cho biết ai thực hiện: --as TÊN_ĐĂNG_NHẬP (hoặc đặt biến QUYTRINH_USER)."),
         (("task", "claim", "2", "--as", "truongphong", "--version", "7"),
-         "quytrinh: Hồ sơ đã được cập nhật sau khi bạn xem: hồ sơ 1.001612-20260310-000001 đang ở phiên bản 1, "
-         "không phải phiên bản 7 bạn đã xem."),
+         "quytrinh: Hồ sơ đã được cập nhật sau khi bạn xem: hồ sơ 1.001612-20260310-000001 đang ở lần cập nhật 1, "
+         "không phải lần cập nhật 7 bạn đã xem (--version)."),
         (("task", "claim", "99", "--as", "truongphong"), "quytrinh: Không tìm thấy: công việc 99;"),
         (("dossier", "show", "1.001612-20990101-000009"), "quytrinh: Không tìm thấy: hồ sơ '1.001612-20990101-000009'"),
         (("dossier", "receive", "1.001612", "--applicant", "Khác", "--as", "motcua", "--key", "k-1"),

@@ -70,7 +70,10 @@ NOW_HELP = "Thời điểm thực hiện (YYYY-MM-DDTHH:MM giờ Việt Nam; m�
 ITEM_ARG = typer.Argument(..., help="Số công việc (xem quytrinh tasks).")
 DOSSIER_ARG = typer.Argument(..., help="Mã hồ sơ.")
 AS_OPT = typer.Option(None, "--as", help=AS_HELP)
-VERSION_OPT = typer.Option(None, "--version", help="Phiên bản hồ sơ đã xem (khóa lạc quan).")
+VERSION_OPT = typer.Option(None, "--version",
+                           help="Lần cập nhật của hồ sơ bạn đã xem (số in sau 'lần cập nhật' ở kết quả lệnh trước "
+                                "hoặc ở quytrinh dossier show; không phải phiên bản quy trình): hồ sơ đã được cập "
+                                "nhật sau đó thì thao tác bị từ chối, không thay đổi gì (khóa lạc quan).")
 KEY_OPT = typer.Option(None, "--key", help="Khóa chống lặp.")
 NOW_OPT = typer.Option(None, "--now", help=NOW_HELP, hidden=True)
 
@@ -521,13 +524,18 @@ def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]], markup: 
     console.print(table)
 
 
-def _print_result(res: Any, what: str) -> None:
+def _print_result(res: Any, what: str, process_version: int | None = None) -> None:
+    """One line: what was done, the dossier and its status, the work items opened, and, last, the dossier's
+    update counter (``res.version``, what ``--version`` takes). It is called "lần cập nhật", never "phiên bản":
+    that word means the procedure's process version everywhere else (``dossier show``, the web pages), which
+    ``process_version`` gives after the dossier code at reception (the version the dossier is pinned to)."""
     from engine.machine import Status
 
+    pinned = f" (quy trình phiên bản {process_version})" if process_version is not None else ""
     opened = f"; mở công việc {', '.join(str(i) for i in res.opened)}" if res.opened else ""
     again = " (yêu cầu lặp lại: không thay đổi gì)" if res.replayed else ""
-    typer.echo(f"{what}: hồ sơ {res.dossier_code} — {int(res.status)} {Status(res.status).label} "
-               f"(phiên bản {res.version}){opened}{again}")
+    typer.echo(f"{what}: hồ sơ {res.dossier_code}{pinned} — {int(res.status)} {Status(res.status).label}"
+               f"{opened}; lần cập nhật {res.version}{again}")
 
 
 # --------------------------------------------------------------------------- dossier
@@ -565,7 +573,11 @@ def receive_cmd(
     res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel.value,
                      decision=decision.value, comment=comment, contact=contact, commune=commune,
                      idempotency_key=key)
-    _print_result(res, "Đã tiếp nhận" if decision == Decision.accept else "Đã ghi nhận")
+    from engine.store import Dossier
+
+    with store.session() as s:  # the process version the dossier was pinned to (a newly approved one, say)
+        pinned = s.get(Dossier, res.dossier_id).definition_version
+    _print_result(res, "Đã tiếp nhận" if decision == Decision.accept else "Đã ghi nhận", pinned)
     if decision == Decision.accept:
         sheet = sv.dossier_sheet(store, res.dossier_id)
         typer.echo(f"Ngày hẹn trả kết quả: {local(sheet.dossier.due_at)}")
@@ -606,7 +618,7 @@ def show_cmd(
     console.print(f"Trạng thái: {d.status} – {STATUS_LABELS[Status(d.status)]}    "
                   f"Tiếp nhận: {local(d.received_at)}    Hẹn trả: {local(d.due_at)}"
                   + (f" (hẹn ban đầu {local(d.original_due_at)})" if d.original_due_at and d.original_due_at != d.due_at else "")
-                  + f"    Tiến độ: {tl(sheet.timeliness)}")
+                  + f"    Tiến độ: {tl(sheet.timeliness)}    Lần cập nhật: {d.version}")
     console.print(f"Thời hạn: {defn.time_limit.describe()}; {CLOCK_LABELS.get(d.clock_policy, d.clock_policy)}"
                   + (f"; đã tạm dừng {format_minutes(d.paused_minutes)}" if d.paused_minutes else "")
                   + (" (đang tạm dừng)" if d.paused_at else ""))
