@@ -1,7 +1,7 @@
 """`quytrinh form` and `quytrinh ledger`: the one-stop forms of a dossier, and the ledger.
 
     quytrinh form 01 1.001612-20260310-000001 --out giay-tiep-nhan.html
-    quytrinh form 05 1.001612-20260310-000001 --format docx --out phieu-kiem-soat.docx
+    quytrinh form 06 1.001612-20260310-000001 --format docx --out phieu-kiem-soat.docx   # control sheet (2025 set)
     quytrinh ledger --from 2026-03-01 --to 2026-03-31 --out so-theo-doi.html
 
 The form number is the one of the set that applied when the dossier was
