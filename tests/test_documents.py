@@ -566,8 +566,10 @@ def test_units_yaml_is_parsed_again_only_when_it_changed(small_catalogue, tmp_pa
     text = units.read_text(encoding="utf-8")
     units.write_text(text.replace("Gia Lâm", "Sóc Sơn"), encoding="utf-8")
     assert "Sóc Sơn" in cached_units(units).name
+    good = cached_units(units)
     units.write_text("units: [1, 2", encoding="utf-8")
-    assert cached_units(units) is None  # broken: no header, as before
+    # broken (the reform office's slip): the forms keep the last organisation read without problems
+    assert cached_units(units) is good and "Sóc Sơn" in good.name
     units.unlink()
     assert cached_units(units) is None
     units.write_text(text, encoding="utf-8")
