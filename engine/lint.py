@@ -300,6 +300,26 @@ def _path(steps: Iterable[str]) -> str:
     return " → ".join(steps)
 
 
+def _numbered_path(defn: Definition, steps: Iterable[str]) -> str:
+    """A path of steps as the leader's page and the decision's annex number them, for the readers of a
+    finding who never see the YAML ids (the leaders, the reform office on the web): "từ Bước 1 đến Bước 7"
+    when it is the whole main path, else each step as "Bước 3", or by its name when it is not numbered
+    (a parallel step, a case). The finding's location still gives the file and line."""
+    from engine.documents import annex_plan
+
+    steps = list(steps)
+    plan = annex_plan(defn)
+    main = [s.id for s in plan.main]
+    if steps == main and len(main) > 1:
+        return f"từ Bước 1 đến Bước {len(main)}"
+    by_id = defn.steps_by_id()
+    out = []
+    for sid in steps:
+        n = plan.number(sid)
+        out.append(f"Bước {n}" if n is not None else f"“{by_id[sid].name}”" if sid in by_id else sid)
+    return " → ".join(out)
+
+
 def _in_limit_unit(minutes: int, unit: str) -> str:
     """A number of working minutes in the limit's own unit (``2,5`` days, ``6`` hours)."""
     if unit == "working_days":
@@ -873,7 +893,8 @@ def _over_limit(ctx: Context) -> Iterator[Hit]:
     if limit is None or cp is None or cp.minutes <= limit:
         return
     unit = ctx.defn.time_limit.unit
-    yield Hit(f"đường dài nhất ({_path(cp.steps)}) cần {_in_limit_words(cp.minutes, unit)}, vượt thời hạn "
+    yield Hit(f"đường dài nhất ({_numbered_path(ctx.defn, cp.steps)}) cần {_in_limit_words(cp.minutes, unit)}, "
+              f"vượt thời hạn "
               f"{_limit_words(ctx.defn)}; hãy rút ngắn các bước trên đường này tổng cộng "
               f"{_amount(cp.minutes - limit, unit)}", key="time_limit")
 
@@ -886,9 +907,11 @@ def _under_limit(ctx: Context) -> Iterator[Hit]:
     if limit is None or cp is None or cp.minutes >= limit:
         return
     unit = ctx.defn.time_limit.unit
+    spare = _amount(limit - cp.minutes, unit)
     yield Hit(f"các bước mới phân bổ {_in_limit_words(cp.minutes, unit)} trên thời hạn {_limit_words(ctx.defn)}; "
-              f"còn {_amount(limit - cp.minutes, unit)} chưa phân bổ: hãy giao cho các bước của đường dài nhất "
-              f"({_path(cp.steps)}) hoặc giữ làm thời gian dự phòng và ghi rõ", key="time_limit")
+              f"còn {spare} chưa phân bổ: hãy giao thêm cho các bước của đường dài nhất "
+              f"({_numbered_path(ctx.defn, cp.steps)}), hoặc giữ làm thời gian dự phòng và ghi rõ điều đó trong "
+              f"phần ghi chú (notes) của quy trình, ví dụ “dự phòng {spare}”", key="time_limit")
 
 
 # --------------------------------------------------------------------------- rules: signature

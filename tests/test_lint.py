@@ -139,15 +139,28 @@ def test_bad_duration_is_located_at_the_duration_key(units):
 def test_under_limit_says_how_much_is_unallocated(units):
     text = text_of("base.yaml").replace("  value: 1\n", "  value: 3\n").replace("duration: 3h", "duration: 15h")
     (f,) = [f for f in lint(load_str(text), units) if f.rule_id == "under-limit"]
-    assert ("các bước mới phân bổ 2,5 ngày làm việc trên thời hạn 3 ngày làm việc; còn 0,5 ngày chưa phân bổ"
-            in f.message)
+    # The whole sentence: what to do with the time left, and where to write a reserve; the steps as the
+    # leader's page and the annex number them, not by their YAML ids (audit finding 7).
+    assert f.message == ("các bước mới phân bổ 2,5 ngày làm việc trên thời hạn 3 ngày làm việc; còn 0,5 ngày chưa "
+                         "phân bổ: hãy giao thêm cho các bước của đường dài nhất (từ Bước 1 đến Bước 4), hoặc giữ "
+                         "làm thời gian dự phòng và ghi rõ điều đó trong phần ghi chú (notes) của quy trình, ví dụ "
+                         "“dự phòng 0,5 ngày”")
+    assert str(f).startswith("mem.yaml:11:1: under-limit: ")  # the file editor's located form
+
+
+def test_a_path_off_the_main_path_names_the_unnumbered_steps():
+    defn = load_str(text_of("parallel.yaml"))
+    assert lint_module._numbered_path(defn, ["receive", "verify", "consult", "report", "sign", "deliver"]) == \
+        "từ Bước 1 đến Bước 6"
+    assert lint_module._numbered_path(defn, ["verify", "check", "report"]) == \
+        "Bước 2 → “Đối chiếu sổ hộ tịch” → Bước 4"
 
 
 def test_over_limit_names_the_longest_path_and_the_excess(units):
     text = text_of("parallel.yaml").replace("    unit: doi_tac\n    role: staff\n    duration: 1h",
                                             "    unit: doi_tac\n    role: staff\n    duration: 2h")
     (f,) = [f for f in lint(load_str(text), units) if f.rule_id == "over-limit"]
-    assert "receive → verify → consult → report → sign → deliver" in f.message
+    assert "đường dài nhất (từ Bước 1 đến Bước 6)" in f.message
     assert "cần 1,12 ngày làm việc, vượt thời hạn 1 ngày làm việc" in f.message
     assert "rút ngắn các bước trên đường này tổng cộng 1 giờ" in f.message  # under a quarter day: in hours
 
@@ -370,7 +383,7 @@ def test_time_after_a_mid_process_citizen_step_counts(units):
     assert [f.rule_id for f in lint(defn, units)] == []
     over = load_str(text.replace("    duration: 2h\n    ends: result\n", "    duration: 3h\n    ends: result\n"))
     (f,) = [f for f in lint(over, units) if f.rule_id == "over-limit"]
-    assert "receive → verify → pay → sign → deliver" in f.message
+    assert "đường dài nhất (từ Bước 1 đến Bước 5)" in f.message  # the citizen step is Bước 3
 
 
 def test_an_unknown_level_is_one_error_not_one_per_step(units):
