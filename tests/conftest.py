@@ -36,6 +36,22 @@ REPO = Path(__file__).resolve().parent.parent
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: only meaningful on SQLite (deselected on the PostgreSQL run)")
+    # The diagrams' on-disk cache (engine.render, $QUYTRINH_DIAGRAM_CACHE): a fresh folder per run, which the
+    # CLI and app subprocesses inherit, so no test reads what an earlier run or the user's own commands drew.
+    if not os.environ.get("QUYTRINH_DIAGRAM_CACHE"):
+        import tempfile
+
+        config._quytrinh_diagram_cache = tempfile.mkdtemp(prefix="quytrinh-diagrams-")  # type: ignore[attr-defined]
+        os.environ["QUYTRINH_DIAGRAM_CACHE"] = config._quytrinh_diagram_cache  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = getattr(config, "_quytrinh_diagram_cache", None)
+    if folder:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("QUYTRINH_DIAGRAM_CACHE", None)
 
 
 def pg_base_url() -> str | None:
