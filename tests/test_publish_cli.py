@@ -124,6 +124,10 @@ def test_publish_from_another_folder_says_how_the_other_commands_read_it_too(cli
     code, out, err = cli("publish", "--catalogue", str(root))
     assert code == 0, out + err
     assert f"QUYTRINH_CATALOGUE_DIR={root.resolve()}" in out and "procedures_yaml/" in out
+    note = next(line for line in out.splitlines() if line.startswith("Lưu ý: các lệnh khác"))
+    # the worker reads no units.yaml (workflows/ work on the database's units), only the calendar
+    assert "worker không đọc units.yaml" in note and "calendar.yaml" in note, note
+    assert "ứng dụng web và worker đọc" not in note
 
     def name() -> str:
         store = _store(db_url)

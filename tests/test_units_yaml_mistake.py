@@ -170,3 +170,18 @@ def test_the_web_app_starts_logs_once_and_serves_its_pages(runtime, broken, capl
     said = [r.getMessage() for r in caplog.records if r.name == "quytrinh.web" and "unknown-successor" in r.getMessage()]
     assert len(said) == 1 and PROBLEM.search(said[0]), said
     assert FALLBACK.format(n=_stored_units(runtime.db)) in said[0]
+
+
+def test_catalogue_names_units_yaml_as_the_problem_located(broken, cli, db_url):
+    """`quytrinh catalogue` of a catalogue whose units.yaml is broken lists the procedures (without the unit
+    checks) and says that units.yaml is the problem and where, not "0 tệp không nạp được"."""
+    code, out, err = cli(db_url, "catalogue", str(broken), "--format", "csv")
+    assert code == 1 and len(out.strip().splitlines()) == 1 + 3, out + err  # the three procedures are listed
+    assert len(PROBLEM.findall(err)) == 1, err
+    where = next(line for line in err.splitlines() if PROBLEM.search(line)).split(": unknown-successor")[0]
+    assert re.fullmatch(r".*/units\.yaml:\d+:\d+", where), where  # path:line:col
+    summary = [line for line in err.splitlines() if line.startswith("quytrinh catalogue:")]
+    assert summary == [f"quytrinh catalogue: units.yaml có lỗi ở {where} (xem ở trên) nên chưa đọc được đơn vị: các "
+                       "thủ tục vẫn được liệt kê nhưng chưa được kiểm tra theo đơn vị, vai trò (cột Lỗi, Cảnh báo chưa "
+                       "tính các lỗi đó); hãy sửa units.yaml theo thông báo rồi chạy `quytrinh validate`"], err
+    assert "tệp quy trình không nạp được" not in err and "0 tệp" not in err

@@ -9,7 +9,8 @@ table on the terminal, or as CSV (``--format csv``) for a spreadsheet.
 Paths work as for ``quytrinh validate`` (default: the catalogue,
 procedures_yaml/). Files that cannot be loaded are reported on stderr, located
 (``path:line:col: rule-id: message``); the others are still listed, and the
-exit code is 1.
+exit code is 1. A units.yaml with problems is named as the problem, located: the
+procedures are then listed without the unit checks (:func:`problems_summary`).
 """
 
 from __future__ import annotations
@@ -226,10 +227,31 @@ def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, 
         if out:
             console.file.close()
     if catalogue.problems:
-        print(f"quytrinh catalogue: {len(catalogue.files) - len(catalogue.definitions)} tệp không nạp được "
-              "(xem ở trên); hãy sửa rồi chạy `quytrinh validate`", file=sys.stderr)
+        for line in problems_summary(catalogue):
+            print(f"quytrinh catalogue: {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def problems_summary(catalogue: Catalogue) -> list[str]:
+    """What the located problems printed above amount to, one line each: units.yaml (every row is then
+    counted without the unit checks, so its "0 lỗi" is not a clean bill), the templates, and the definition
+    files that did not load."""
+    units = [p for p in catalogue.problems if Path(p.location.file).name == "units.yaml"]
+    templates = [p for p in catalogue.problems if p not in units and "templates" in Path(p.location.file).parts]
+    lines = []
+    if units:
+        more = f" và {len(units) - 1} lỗi khác" if len(units) > 1 else ""
+        lines.append(f"units.yaml có lỗi ở {units[0].location}{more} (xem ở trên) nên chưa đọc được đơn vị: các thủ "
+                     "tục vẫn được liệt kê nhưng chưa được kiểm tra theo đơn vị, vai trò (cột Lỗi, Cảnh báo chưa tính "
+                     "các lỗi đó); hãy sửa units.yaml theo thông báo rồi chạy `quytrinh validate`")
+    if templates:
+        lines.append(f"mẫu quy trình (templates/) có lỗi ở {templates[0].location} (xem ở trên): thủ tục dùng mẫu "
+                     "đó không nạp được; hãy sửa rồi chạy `quytrinh validate`")
+    failed = len(catalogue.files) - len(catalogue.definitions)
+    if failed or not lines:
+        lines.append(f"{failed} tệp quy trình không nạp được (xem ở trên); hãy sửa rồi chạy `quytrinh validate`")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

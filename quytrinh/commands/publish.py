@@ -260,11 +260,14 @@ def publish(
                    "--name \"Họ và tên\" --password")
         default = default_root()
         if Path(root).resolve() != Path(default).resolve():
-            # Every other command, the web app and the worker read units.yaml into the database from the
-            # default catalogue: without the variable, the next of them would put its units back.
-            typer.echo(f"Lưu ý: các lệnh khác, ứng dụng web và worker đọc danh mục ở {default}/ và ghi đơn vị của "
-                       f"danh mục đó vào cơ sở dữ liệu; để tất cả dùng danh mục này, đặt biến môi trường "
-                       f"QUYTRINH_CATALOGUE_DIR={Path(root).resolve()}")
+            # Every other command and the web app read units.yaml into the database from the default
+            # catalogue: without the variable, the next of them would put its units back. The worker never
+            # reads units.yaml (it works on the database's units, workflows/), but it counts deadlines on that
+            # catalogue's calendar.yaml (engine.calendar.catalogue_dir), so it needs the variable too.
+            typer.echo(f"Lưu ý: các lệnh khác và ứng dụng web đọc units.yaml ở {default}/ và ghi đơn vị của tệp đó "
+                       f"vào cơ sở dữ liệu (worker không đọc units.yaml, nhưng tính thời hạn theo lịch làm việc "
+                       f"calendar.yaml ở thư mục đó); để tất cả dùng danh mục này, đặt biến môi trường "
+                       f"QUYTRINH_CATALOGUE_DIR={Path(root).resolve()} cho mọi lệnh, ứng dụng web và worker")
 
     body()
 
