@@ -28,7 +28,9 @@ from quytrinh.web.deps import NavItem, WebUser, flash, now_of, people_of, render
 
 router = APIRouter(include_in_schema=False)
 
-NAV = [NavItem("Phê duyệt quy trình", "/leader", ("leader",), 40)]
+#: Leaders approve here; the system's administrators open it too (read only, as ``VIEWERS`` below), so
+#: their navigation has it. The reform office reaches a draft's page there from its editor (*Soạn quy trình*).
+NAV = [NavItem("Phê duyệt quy trình", "/leader", ("leader", "admin"), 40)]
 
 #: What a published version's status means for the dossiers received under it (the version in force).
 PUBLISHED_LABELS = {"draft": "chưa phê duyệt, đang dùng bản dự thảo", "submitted": "chưa phê duyệt, đang dùng bản dự thảo",
