@@ -40,6 +40,13 @@ drain loop do the same; what is missing is registered again, as at start-up,
 and said in one line (:meth:`Worker.check_deployments`). A deployment or
 schedule the operator *paused* is left as it is.
 
+A drain run a worker creates because its outbox is due ("woken", tagged
+``woken``) is executed at once by that worker (:meth:`Worker.drain_now`). The
+schedule loop leaves such a run alone while it is fresh (:data:`WOKEN_GRACE`):
+otherwise the worker's two loops would race for the run it has just created,
+and the loser would report it as taken. A woken run still scheduled after that
+(its worker died between creating and claiming it) is due like any other.
+
 A run deleted in the Prefect UI between the worker fetching it and claiming
 it (the claim answers 404) is a race, not an error: one info line ("Lượt …
 đã bị xóa trên máy chủ Prefect trước khi worker nhận; bỏ qua."), no
@@ -88,6 +95,12 @@ SWEEP_DEPLOYMENT = f"{SWEEP_FLOW}/{DEPLOYMENT}"
 
 FLOWS = {DRAIN_FLOW: drain_outbox, SWEEP_FLOW: sweep_timers_flow}
 
+#: The tag of the drain runs a worker creates and executes at once (:meth:`Worker.drain_now`).
+WOKEN_TAG = "woken"
+#: How long the schedule loop leaves a woken run to the worker that created it. Creating and claiming it
+#: takes well under a second; a woken run still scheduled after this lost its worker.
+WOKEN_GRACE = dt.timedelta(minutes=2)
+
 
 @dataclass
 class WorkerConfig:
@@ -107,7 +120,8 @@ class RunOutcome:
 
     flow_run_id: UUID
     flow: str
-    state: str            # Completed, Failed, Crashed, Superseded, Taken (another worker won it)
+    state: str            # Completed, Failed, Crashed, Superseded, Taken (no longer scheduled: claimed first
+                          # by another worker, or cancelled)
     result: Any = None
     seconds: float = 0.0
 
@@ -121,6 +135,14 @@ def outbox_due(store: Store, now: dt.datetime) -> int:
     )
     with store.session() as s:
         return int(s.execute(sa.select(sa.func.count()).select_from(OutboxItem).where(claimable)).scalar_one())
+
+
+def is_fresh_woken(flow_run: Any, now: dt.datetime) -> bool:
+    """Whether ``flow_run`` is a woken drain run created less than :data:`WOKEN_GRACE` before ``now``: the
+    worker that created it is executing it (:meth:`Worker.drain_now`), so no schedule loop takes it."""
+    created = getattr(flow_run, "created", None)
+    return WOKEN_TAG in (getattr(flow_run, "tags", None) or ()) and created is not None \
+        and created > now - WOKEN_GRACE
 
 
 def outage_cause(exc: BaseException) -> str | None:
@@ -402,8 +424,9 @@ class Worker:
         Returns
         -------
         RunOutcome or None
-            state ``Taken`` when another worker claimed it first; None when the
-            run was deleted in Prefect before it was claimed (said in one line).
+            state ``Taken`` when the run was no longer scheduled (another worker
+            claimed it first, or it was cancelled); None when the run was
+            deleted in Prefect before it was claimed (said in one line).
         """
         from prefect.exceptions import Abort
         from prefect.flow_engine import run_flow
@@ -457,6 +480,8 @@ class Worker:
 
         Per deployment, only the newest due run executes; older due runs are
         closed as Cancelled ("Superseded"): one sweep or drain covers them all.
+        A fresh woken drain run (:func:`is_fresh_woken`) is left to the worker
+        executing it.
 
         Returns
         -------
@@ -478,7 +503,8 @@ class Worker:
             self.check_database()
         by_deployment: dict[UUID, list[Any]] = {}
         for fr in runs:
-            by_deployment.setdefault(fr.deployment_id, []).append(fr)
+            if not is_fresh_woken(fr, now):
+                by_deployment.setdefault(fr.deployment_id, []).append(fr)
         outcomes: list[RunOutcome] = []
         for dep_runs in by_deployment.values():
             dep_runs.sort(key=lambda fr: (fr.expected_start_time or fr.created, str(fr.id)))
@@ -506,7 +532,7 @@ class Worker:
         """Create a run of the drain deployment and execute it here at once (None: deleted before it was claimed)."""
         if not self.deployment_ids:
             self.register()
-        fr = self._create_run(DRAIN_FLOW, tags=["quytrinh", "woken"],
+        fr = self._create_run(DRAIN_FLOW, tags=["quytrinh", WOKEN_TAG],
                               parameters={"worker": self.config.name, "dossier_tags": self.config.dossier_tags})
         self.outages.reached(PREFECT)
         return self.execute(fr)

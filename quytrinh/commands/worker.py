@@ -38,7 +38,9 @@ def _describe(outcome: Any) -> str:
     if outcome.state == "Superseded":
         return f"{when} {what}: lượt trễ được gộp vào lượt mới nhất"
     if outcome.state == "Taken":
-        return f"{when} {what}: worker khác đã nhận lượt này"
+        # A run no longer scheduled when claimed: another worker took it first, or it was cancelled in
+        # Prefect (this worker's own woken drain runs are never taken by its schedule loop).
+        return f"{when} {what}: lượt này không còn chờ chạy (một worker khác đã nhận hoặc lượt đã bị hủy); bỏ qua"
     res = outcome.result if isinstance(outcome.result, dict) else {}
     if outcome.state != "Completed":
         state = {"Failed": "thất bại", "Crashed": "dừng đột ngột", "Cancelled": "bị hủy"}.get(outcome.state,

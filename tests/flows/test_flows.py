@@ -324,6 +324,7 @@ def test_worker_serve_loop_drains_a_new_dossier_within_seconds_and_stops(flow_en
         serving.join(timeout=30)
     assert drained and not serving.is_alive()
     assert any(r.flow == DRAIN_FLOW and r.state == "Completed" and r.result["done"] >= 1 for r in runs)
+    assert [r for r in runs if r.state == "Taken"] == []  # the only worker never races with itself
     assert sum(r.result["done"] for r in runs if r.flow == DRAIN_FLOW and r.state == "Completed") == n
 
 
