@@ -488,6 +488,34 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     assert client_for("motcua").get("/reports").status_code == 403  # one-stop staff: not a viewer
 
 
+def test_the_heatmap_defaults_to_the_last_90_days_and_the_procedure_with_most_dossiers_on_both_pages(
+        scenario, client_for, web):
+    """/reports' heatmap form and /reports/heatmap give the same default period (the last 90 days, as `quytrinh
+    render --heatmap`), whatever the report's period, and the same procedure: the one with the most dossiers in
+    it (1.001612 here, not 1.001193, the first of the list, which has one); audit finding 9."""
+    web.clock.t = at(4, 20, 9)
+    head = client_for("tckh_head")
+    home = head.get("/reports?from=2026-04-01&to=2026-04-30&by=unit").text
+    form = home.split('action="/reports/heatmap"', 1)[1].split("</form>", 1)[0]
+    assert 'name="since" value="2026-01-20"' in form, form
+    assert re.findall(r'<option value="([^"]+)" selected>', form) == ["1.001612"], form
+    page = head.get("/reports/heatmap")
+    assert page.status_code == 200
+    form = page.text.split('action="/reports/heatmap"', 1)[1].split("</form>", 1)[0]
+    assert 'name="since" value="2026-01-20"' in form, form
+    assert re.findall(r'<option value="([^"]+)" selected>', form) == ["1.001612"], form
+    assert 'id="heatmap"' in page.text and 'class="node heat&#45;' in page.text  # drawn at once
+    assert "Số liệu thực tế từ ngày 20/01/2026" in page.text
+    # no dossier in the last 90 days: nothing chosen, and the page says why
+    web.clock.t = at(12, 20, 9)
+    home = head.get("/reports").text
+    form = home.split('action="/reports/heatmap"', 1)[1].split("</form>", 1)[0]
+    assert 'name="since" value="2026-09-21"' in form and " selected>" not in form
+    empty = head.get("/reports/heatmap").text
+    assert 'id="heatmap"' not in empty and " selected>" not in empty.split("</form>", 1)[0]
+    assert "Chưa có thủ tục nào có hồ sơ từ ngày 21/09/2026" in empty
+
+
 def test_reports_web_page_by_commune(communes_scenario, client_for, web):
     web.clock.t = at(4, 20, 9)
     head = client_for("tckh_head")

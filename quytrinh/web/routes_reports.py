@@ -4,7 +4,8 @@ and a procedure's heatmap (its diagram coloured by measured step times).
     GET /reports?from=2026-03-01&to=2026-03-31&by=unit     the table and the chart (by: unit, procedure,
                                                            field, level, channel, commune)
     GET /reports/export.csv?... | /reports/export.xlsx?...  the same figures as a file
-    GET /reports/heatmap?code=1.001612&since=2026-01-01    the heatmap diagram
+    GET /reports/heatmap?code=1.001612&since=2026-01-01    the heatmap diagram (default: the last 90 days, the
+                                                           procedure with the most dossiers in them)
 
 Open to leaders, heads of units, the reform office and admins. The rules of
 every figure: docs/reports.md. No script: the chart is an SVG drawn by
@@ -28,6 +29,11 @@ router = APIRouter(include_in_schema=False)
 VIEWERS = ("leader", "head", "reform", "admin")
 NAV = [NavItem("Báo cáo", "/reports", VIEWERS, 60)]
 HANOI = dt.timezone(dt.timedelta(hours=7))
+
+#: The heatmap's default period, the same on /reports (its heatmap form) and on /reports/heatmap: the last 90
+#: days up to today, as ``quytrinh render CODE --heatmap`` without ``--since``. Not the report's month: a median
+#: per step wants more completed steps than the first days of a month give, and the heatmap has no end date.
+HEATMAP_DAYS = 90
 
 
 def _calendar() -> Any:
@@ -87,18 +93,42 @@ def _report(request: Request) -> tuple[Any, str | None]:
                              communes=communes), error
 
 
+def _heatmap_since(request: Request) -> dt.date:
+    """The heatmap's default first day (:data:`HEATMAP_DAYS` before today, Hanoi time)."""
+    return now_of(request).astimezone(HANOI).date() - dt.timedelta(days=HEATMAP_DAYS)
+
+
+def _busiest_code(request: Request, since: dt.date, codes: list[tuple[str, str]]) -> str | None:
+    """The heatmap's default procedure: of the published ones (``codes``), the one with the most dossiers
+    registered from ``since`` on (its reception step at least is done, so its heatmap has data), ties to the
+    smaller code; None when no dossier was registered since then. One range read of the registration index."""
+    import sqlalchemy as sa
+
+    from engine.store import Dossier
+
+    published = {c for c, _ in codes}
+    n = sa.func.count()
+    q = (sa.select(Dossier.procedure_code, n)
+         .where(Dossier.registered_at >= dt.datetime.combine(since, dt.time(0), tzinfo=HANOI))  # type: ignore[operator]
+         .group_by(Dossier.procedure_code).order_by(n.desc(), Dossier.procedure_code))
+    with store_of(request).engine.connect() as conn:
+        return next((code for code, _ in conn.execute(q) if code in published), None)
+
+
 @router.get("/reports")
 def reports_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS))) -> Any:
     from engine.reports import DIMENSION_LABELS, percent_text, rate_percent, reports_chart_svg
 
     report, error = _report(request)
+    codes = _codes(request)
+    heat_since = _heatmap_since(request)
     query = f"from={report.start.isoformat()}&to={report.end.isoformat()}&by={report.by}"
     return render(request, "reports_home.html", {
         "report": report, "error": error, "dimensions": DIMENSION_LABELS, "query": query,
         "judged": _judged_text(report),
         "chart": Markup(reports_chart_svg(report)),
         "pct": lambda row, attr: percent_text(rate_percent(row, attr)),  # as the exports print it
-        "codes": _codes(request),
+        "codes": codes, "heat_since": heat_since, "heat_code": _busiest_code(request, heat_since, codes),
     })
 
 
@@ -151,12 +181,16 @@ def heatmap_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
 
     q = request.query_params
     code = (q.get("code") or "").strip()
-    today = now_of(request).astimezone(HANOI).date()
-    error = None
+    error, note = None, None
     try:
-        since = dt.date.fromisoformat(q["since"]) if q.get("since") else today - dt.timedelta(days=90)
+        since = dt.date.fromisoformat(q["since"]) if q.get("since") else _heatmap_since(request)
     except ValueError:
-        since, error = today - dt.timedelta(days=90), "Ngày không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày."
+        since, error = _heatmap_since(request), "Ngày không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày."
+    codes = _codes(request)
+    if not code:  # opened without a procedure: the one with the most dossiers in the period, drawn at once
+        code = _busiest_code(request, since, codes) or ""
+        if not code and codes:
+            note = f"Chưa có thủ tục nào có hồ sơ từ ngày {since:%d/%m/%Y}: hãy chọn thủ tục hoặc ngày bắt đầu sớm hơn."
     svg, heat, defn = None, {}, None
     if code:
         try:
@@ -172,6 +206,6 @@ def heatmap_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
             title = f"Số liệu thực tế từ ngày {since:%d/%m/%Y}: {sum(c.n for c in heat.values())} lượt xử lý đã hoàn thành"
             svg = Markup(render_heatmap(defn, units, heat, title=title).decode("utf-8"))
     return render(request, "reports_heatmap.html", {
-        "code": code, "since": since, "error": error, "svg": svg, "defn": defn, "heat": heat,
-        "codes": _codes(request),
+        "code": code, "since": since, "error": error, "note": note, "svg": svg, "defn": defn, "heat": heat,
+        "codes": codes,
     })
