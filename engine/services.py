@@ -142,6 +142,44 @@ def get_actor(db: Any, username: str) -> Actor:
         return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
 
 
+#: The acting user's row, read inside every action's transaction. On PostgreSQL it is share-locked
+#: (``FOR SHARE``) until the action commits: :func:`deactivate_user` and :func:`move_user` lock the row
+#: for update first, so a change of the account waits for the user's actions under way, and an action
+#: that has to wait for a change reads the row as the change left it (READ COMMITTED reads the newest
+#: version of a row it waited for). SQLite serializes writers (``BEGIN IMMEDIATE``): the row read there
+#: is the one every other writer left.
+_ACTOR_SQL = "SELECT username, unit_id, role, active, full_name FROM users WHERE id = ?"
+_ACTOR_SQL_PG = _ACTOR_SQL + " FOR SHARE"
+
+
+def _acting(tx: rawdb.Tx, action: str, actor: Actor) -> Any:
+    """Read (PostgreSQL: and share-lock) the row of ``actor`` in the action's transaction ``tx``; a function
+    that returns the actor as that row says (its unit and role now), or raises when the account was
+    deactivated or deleted since ``actor`` was read (``get_actor``, a web session).
+
+    In PostgreSQL's pipeline the statement goes down with the action's first read, whose answer brings
+    this one's: call the function after that read, and the check costs no round trip of its own. The
+    system acts without a row.
+    """
+    if actor.user_id is None:
+        return lambda: actor
+    cur = tx.execute(_ACTOR_SQL_PG if tx.pg else _ACTOR_SQL, (actor.user_id,))
+    row = cur.fetchone() if tx.pipeline is None else None  # (a shared cursor: read it before the next statement)
+
+    def who() -> Actor:
+        found = row if tx.pipeline is None else cur.fetchone()
+        if found is None:
+            raise NotFound(f"{action}: user '{actor.username}' does not exist")
+        username, unit, role, active, full_name = found
+        if not active:
+            raise NotAuthorized(f"{action}: user '{username}' is deactivated (enable it again with: "
+                                f"quytrinh user enable {username})")
+        if (username, unit, role) == (actor.username, actor.unit, actor.role):
+            return actor
+        return Actor(username, unit, role, actor.user_id, full_name or "")  # moved since read
+    return who
+
+
 def seed_organisation(db: Any, organisation: Organisation) -> int:
     """Insert or update the units of ``organisation`` (from units.yaml), with the unit each merged one was
     merged into (``merged_into``): from then on, work that opens at a merged unit opens at its successor.
@@ -338,7 +376,10 @@ def _merged_units(s: Session) -> dict[str, str]:
 
 
 def _user_row(s: Session, username: str) -> User:
-    user = s.exec(select(User).where(User.username == username)).first()
+    """The user's row, locked for update (PostgreSQL) until the transaction ends: the actions of the user
+    under way (which share-lock it, :func:`_acting`) commit first, and those that come later wait for the
+    change and see it."""
+    user = s.exec(select(User).where(User.username == username).with_for_update()).first()
     if user is None:
         raise NotFound(f"user '{username}' does not exist (see: quytrinh user list)")
     return user
@@ -351,6 +392,12 @@ def deactivate_user(db: Any, username: str, *, now: dt.datetime, calendar: Any =
     at once and stay ended if the account is enabled again (the credential
     epoch is raised); the work items they held go back to their unit's queue,
     each with a "release" event saying why, and the unit is told.
+
+    Against the user's own actions it is all or nothing, on SQLite and
+    PostgreSQL: the account's row is locked first, so an action of theirs
+    under way (which share-locks it) commits before the deactivation, and
+    what it claimed is given back; an action that comes later is refused
+    (``NotAuthorized``: the user is deactivated) and changes nothing.
 
     Run again on a deactivated account that still holds work (a run stopped
     between the deactivation and the last release), it gives that work back.
@@ -369,6 +416,8 @@ def deactivate_user(db: Any, username: str, *, now: dt.datetime, calendar: Any =
             user.active = False
             user.credential_epoch = (user.credential_epoch or 0) + 1
             s.add(user)
+        if _PAUSE_IN is not None:
+            _pause_hook("disable", s)  # tests: the account changed, not committed yet
         uid, name, unit, role = user.id, user.full_name or user.username, user.unit_id, user.role
     released = _release_held(db, uid, f"tài khoản của {name} đã ngừng hoạt động", now=now, calendar=calendar)
     if not was_active and not released:
@@ -401,6 +450,10 @@ def move_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime,
     work items they held that it is not go back to their old unit's queue
     (each with a "release" event saying why). Their sign-in stays valid.
 
+    As :func:`deactivate_user`, it waits for the user's actions under way (the
+    work they claim is given back with the rest); their later actions are
+    authorized by the new unit and role.
+
     Run again for a user already there who still holds work of another unit
     or role (a run stopped before the last release), it gives that work back.
 
@@ -418,6 +471,8 @@ def move_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime,
         if moved:
             user.unit_id, user.role = unit, role
             s.add(user)
+        if _PAUSE_IN is not None:
+            _pause_hook("move", s)  # tests: the account changed, not committed yet
         uid, name, active = user.id, user.full_name or user.username, user.active
         title = (row.roles or {}).get(role, role)
         where = row.short or row.name
@@ -450,9 +505,9 @@ def _release_held(db: Any, user_id: int | None, reason: str, *, now: dt.datetime
     ``merged_into`` chain), as :func:`transfer_unit_work` would move it, with a ``transfer`` event saying
     so: nobody works in the merged unit's queue any more.
 
-    Read again until nothing is left to give back: an action of the user that was already under way when
-    the account changed may have claimed an item meanwhile (and running the change again gives back
-    anything claimed at the very last moment).
+    Called after the account's change committed: the user's actions that were under way then committed
+    before it (:func:`_user_row` waited for them), and later ones were refused, so what the user holds is
+    what is read here (it is read again until nothing new is left: one more read, a safety net).
     """
     with _reading(db) as s:
         rows = {r.id: r for r in s.exec(select(UnitRow)).all()}
@@ -493,7 +548,7 @@ def _release_each(db: Any, user_id: int | None, held: list[Any], why: str, *, no
     class NotHeld(Exception):
         pass
 
-    def still_theirs(tx: rawdb.Tx, it: Any) -> None:
+    def still_theirs(tx: rawdb.Tx, it: Any, who: Actor) -> None:
         if it.assignee_id != user_id:
             raise NotHeld
 
@@ -702,7 +757,10 @@ def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: s
             return None  # given to someone else meanwhile: not theirs to give back
         holder = None
         if it.state == ITEM_CLAIMED and it.assignee_id is not None:
-            found = tx.fetch(_USERS, f"SELECT {_USERS.select_list} FROM users WHERE id = ?", (it.assignee_id,))
+            # share-locked (PostgreSQL): a disable or move of the holder waits for this transfer, then gives back
+            # the item it kept for them
+            found = tx.fetch(_USERS, f"SELECT {_USERS.select_list} FROM users WHERE id = ?"
+                                     + (" FOR SHARE" if tx.pg else ""), (it.assignee_id,))
             holder = found[0] if found else None
         keep = (give_back is None and holder is not None and holder.active and holder.unit_id == dest.id
                 and holder.role == it.role)
@@ -876,11 +934,12 @@ def _reading(db: Any) -> Iterator[Session]:
 _PAUSE_IN = os.environ.get(PAUSE_HOOK_ENV) or None
 
 
-def _pause_hook(action: str, tx: rawdb.Tx) -> None:
+def _pause_hook(action: str, tx: rawdb.Tx | Session) -> None:
     import time
 
     if _PAUSE_IN == action:
-        tx.sync()  # the writes so far reach the database (and hold its locks) before the pause
+        # the writes so far reach the database (and hold its locks) before the pause
+        tx.flush() if isinstance(tx, Session) else tx.sync()
         marker = os.environ.get("QUYTRINH_TEST_PAUSE_MARKER")
         if marker:
             with open(marker, "w") as fh:
@@ -1234,16 +1293,18 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
         params["commune"] = commune
 
     def body(tx: rawdb.Tx) -> ActionResult:
+        acting = _acting(tx, "submit", actor)  # (answered with the next read)
         row, defn = _published(tx, procedure_code)
+        who = acting()
         successors = unit_successors(db, tx)
-        _may_act_on_dossier("submit", actor, defn, system_ok=True, successors=successors)
-        if actor.is_system is False and actor.role != defn.start.role:
-            raise NotAuthorized(f"submit: {actor} may not register dossiers; {_start_unit(defn, successors)}/"
+        _may_act_on_dossier("submit", who, defn, system_ok=True, successors=successors)
+        if who.is_system is False and who.role != defn.start.role:
+            raise NotAuthorized(f"submit: {who} may not register dossiers; {_start_unit(defn, successors)}/"
                                 f"{defn.start.role} does")
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
         d = _new_dossier(tx, row, defn, tr, applicant, contact, now, commune)
-        return _save(tx, "submit", actor, d, {}, defn, tr, now, expected_version=None, acted_on=None,
+        return _save(tx, "submit", who, d, {}, defn, tr, now, expected_version=None, acted_on=None,
                      successors=successors, fresh=True)
 
     return _idempotent(db, "submit", actor, idempotency_key, params, now, body)
@@ -1345,12 +1406,14 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         params["commune"] = commune
 
     def body(tx: rawdb.Tx) -> ActionResult:
+        acting = _acting(tx, "receive", actor)  # (answered with the next read)
         row, defn = _published(tx, procedure_code)
+        who = acting()
         start = defn.start
         successors = unit_successors(db, tx)
         one_stop = _start_unit(defn, successors)
-        if actor.is_system or actor.unit != one_stop or actor.role != start.role:
-            raise NotAuthorized(f"receive: {actor} may not receive dossiers of {defn.key}; "
+        if who.is_system or who.unit != one_stop or who.role != start.role:
+            raise NotAuthorized(f"receive: {who} may not receive dossiers of {defn.key}; "
                                 f"{one_stop}/{start.role} does")
         _check_reason("receive", defn, start.id, decision, comment)
         cal = calendar or _default_calendar()
@@ -1363,7 +1426,7 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         tr2.effects = [e for e in tr.effects if not (e.kind == "notify_unit" and e.item == start_key)] + tr2.effects
         tr2.opened = tr.opened + tr2.opened
         d = _new_dossier(tx, row, defn, tr2, applicant, contact, now, commune)
-        return _save(tx, "receive", actor, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
+        return _save(tx, "receive", who, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
                      successors=successors, fresh=True)
 
     return _idempotent(db, "receive", actor, idempotency_key, params, now, body)
@@ -1406,14 +1469,16 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
     now = utc(now)
 
     def body(tx: rawdb.Tx) -> ActionResult:
+        acting = _acting(tx, action, actor)  # (answered with the next read)
         d, items, defn = _load_rows(tx, item_id=item_id, action=action)
+        who = acting()
         item = items[item_id]
         successors = unit_successors(db, tx)
         if item.state in OPEN_ITEM_STATES:  # a closed item: let the machine say why
             if authorize is None:
-                _may_act_on_item(action, actor, item, defn, successors)
+                _may_act_on_item(action, who, item, defn, successors)
             else:
-                authorize(tx, item)
+                authorize(tx, item, who)
         if check is not None:
             check(item, defn)
         _check_version(action, d, expected_version)
@@ -1422,7 +1487,7 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
             _check_reason(action, defn, item.step_id, command.outcome, command.comment)
         tr = machine.apply(defn, _state_of(d, list(items.values())), command, now,
                            calendar or _default_calendar())
-        return _save(tx, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
+        return _save(tx, action, who, d, items, defn, tr, now, expected_version=expected_version or d.version,
                      acted_on=item_id, successors=successors)
 
     return _idempotent(db, action, actor, idempotency_key, {"item": item_id, "expected": expected_version, **params},
@@ -1443,6 +1508,8 @@ def claim(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_ver
 
 
 _UNITS, _USERS = rawdb.table("units"), rawdb.table("users")
+_ASSIGNEE_SQL = {pg: f"SELECT {_USERS.select_list} FROM users WHERE username = ?" + (" FOR SHARE" if pg else "")
+                 for pg in (False, True)}
 
 
 def _may_manage_item(tx: rawdb.Tx, action: str, actor: Actor, item: Any) -> None:
@@ -1477,9 +1544,11 @@ def assign(db: Any, actor: Actor, item_id: int, *, to: str, now: dt.datetime, ex
     """
     target: list[int] = []
 
-    def authorize(tx: rawdb.Tx, item: Any) -> None:
-        _may_manage_item(tx, "assign", actor, item)
-        found = tx.fetch(_USERS, f"SELECT {_USERS.select_list} FROM users WHERE username = ?", (to,))
+    def authorize(tx: rawdb.Tx, item: Any, who: Actor) -> None:
+        _may_manage_item(tx, "assign", who, item)
+        # share-locked (PostgreSQL) as the actor's row is: the officer's account cannot be disabled or moved
+        # away before this assignment commits (it would be given work no one sees)
+        found = tx.fetch(_USERS, _ASSIGNEE_SQL[tx.pg], (to,))
         if not found:
             raise NotFound(f"assign: user '{to}' does not exist")
         user = found[0]
@@ -1574,12 +1643,12 @@ def release(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_v
     ------
     NotFound, NotAuthorized, IllegalAction (not claimed), StaleVersion, DuplicateRequest
     """
-    def authorize(tx: rawdb.Tx, item: Any) -> None:
-        if actor.user_id is not None and item.assignee_id == actor.user_id:
+    def authorize(tx: rawdb.Tx, item: Any, who: Actor) -> None:
+        if who.user_id is not None and item.assignee_id == who.user_id:
             return  # its holder
-        if item.assignee_id is None and actor.unit == item.unit_id and actor.role == item.role:
+        if item.assignee_id is None and who.unit == item.unit_id and who.role == item.role:
             return  # one who could claim it: the machine says it is not claimed
-        _may_manage_item(tx, "release", actor, item)
+        _may_manage_item(tx, "release", who, item)
 
     return _item_action(db, "release", actor, item_id, lambda it, defn: machine.Assign(item_id, None),
                         now=now, expected_version=expected_version, idempotency_key=idempotency_key,
@@ -1715,7 +1784,9 @@ def _citizen_done(db: Any, action: str, actor: Actor, dossier: int | str, *, fin
     now = utc(now)
 
     def body(tx: rawdb.Tx) -> ActionResult:
+        acting = _acting(tx, action, actor)  # (answered with the next read)
         d, items, defn = _load_rows(tx, ref=dossier)
+        who = acting()
         waiting = [w for w in items.values() if w.kind == "citizen" and w.state in OPEN_ITEM_STATES]
         matching = [w for w in waiting if defn.step(w.step_id).financial == financial]
         if not matching:
@@ -1731,14 +1802,14 @@ def _citizen_done(db: Any, action: str, actor: Actor, dossier: int | str, *, fin
             raise machine._illegal(action, state, message, machine.allowed_actions(defn, state))
         item = matching[0]
         successors = unit_successors(db, tx)
-        _may_act_on_item(action, actor, item, defn, successors)
+        _may_act_on_item(action, who, item, defn, successors)
         _check_version(action, d, expected_version)
         step = defn.step(item.step_id)
         outcome = step.routes[0].outcome if step.routes else None
         tr = machine.apply(defn, _state_of(d, list(items.values())),
                            machine.Complete(item.id, outcome, actor.user_id, comment), now,  # type: ignore[arg-type]
                            calendar or _default_calendar())
-        return _save(tx, action, actor, d, items, defn, tr, now,
+        return _save(tx, action, who, d, items, defn, tr, now,
                      expected_version=expected_version or d.version, acted_on=item.id, successors=successors)
 
     return _idempotent(db, action, actor, idempotency_key,
@@ -1751,12 +1822,14 @@ def _dossier_action(db: Any, action: str, actor: Actor, dossier: int | str, make
     now = utc(now)
 
     def body(tx: rawdb.Tx) -> ActionResult:
+        acting = _acting(tx, action, actor)  # (answered with the next read)
         d, items, defn = _load_rows(tx, ref=dossier)
+        who = acting()
         successors = unit_successors(db, tx)
-        _may_act_on_dossier(action, actor, defn, system_ok=system_ok, successors=successors)
+        _may_act_on_dossier(action, who, defn, system_ok=system_ok, successors=successors)
         _check_version(action, d, expected_version)
         tr = machine.apply(defn, _state_of(d, list(items.values())), make(), now, calendar or _default_calendar())
-        return _save(tx, action, actor, d, items, defn, tr, now, expected_version=expected_version or d.version,
+        return _save(tx, action, who, d, items, defn, tr, now, expected_version=expected_version or d.version,
                      acted_on=None, successors=successors)
 
     return _idempotent(db, action, actor, idempotency_key,
@@ -2302,6 +2375,14 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
     reason = (reason or "").strip()
     cal = calendar or _default_calendar()
     with _transaction(db) as s:
+        if actor.user_id is not None:  # the head's account as it is now, share-locked (see _acting)
+            me = s.exec(select(User).where(User.id == actor.user_id).with_for_update(read=True)).first()
+            if me is None:
+                raise NotFound(f"sign_apology: user '{actor.username}' does not exist")
+            if not me.active:
+                raise NotAuthorized(f"sign_apology: user '{me.username}' is deactivated (enable it again with: "
+                                    f"quytrinh user enable {me.username})")
+            actor = Actor(me.username, me.unit_id, me.role, me.id, me.full_name or "")
         ap = s.exec(select(Apology).where(Apology.id == apology_id).with_for_update()).first()
         if ap is None:
             raise NotFound(f"apology {apology_id} does not exist")

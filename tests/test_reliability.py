@@ -322,3 +322,156 @@ def test_concurrent_workers_claim_disjoint_items(runtime):
         owners = {o.id: o.lease_owner for o in s.exec(select(OutboxItem)).all()}
     for i, batch in enumerate(results):
         assert all(owners[x] == f"w{i}" for x in batch)
+
+
+# --------------------------------------------------------------------------- an account changed while its user acts
+#
+# `quytrinh user disable` / `user move` change the account in one transaction, then give back the work it
+# holds; the user's own actions run meanwhile, from an actor read before (the CLI's --as, a web session).
+# Whatever the interleaving, either the action commits first and the change then gives back what it
+# claimed, or the change commits first and the action is refused, changing nothing: no item is left
+# claimed by a disabled user, or by a user no longer of its unit (nobody sees it as claimable then).
+
+
+def _appraisal(rt, applicant: str, minute: int = 0) -> int:
+    """A dossier whose appraisal is open at Phòng TC-KH (phong_tckh/staff: tckh_cv's work)."""
+    r = sv.receive(rt.db, rt.actor("motcua"), "1.001612", applicant=applicant, now=at(10, 8, minute))
+    sv.complete(rt.db, rt.actor("tckh_head"), open_item(rt.db, r.dossier_id, "assign").id, outcome="done",
+                now=at(10, 9, minute))
+    return open_item(rt.db, r.dossier_id, "appraise").id
+
+
+def _stranded(db, item_id: int) -> bool:
+    """Whether the item is claimed by a disabled user, or by one who is no longer of its unit and role."""
+    from engine.store import User
+
+    with db.session() as s:
+        w = s.get(WorkItem, item_id)
+        holder = s.get(User, w.assignee_id) if w.assignee_id is not None else None
+    return w.state == "claimed" and holder is not None and (
+        not holder.active or (holder.unit_id, holder.role) != (w.unit_id, w.role))
+
+
+def _change(db, change: str):
+    if change == "disable":
+        return sv.deactivate_user(db, "tckh_cv", now=at(11, 8))
+    return sv.move_user(db, "tckh_cv", unit="phong_qldt", role="staff", now=at(11, 8))
+
+
+@pytest.mark.parametrize("change", ["disable", "move"])
+def test_an_action_from_an_actor_read_before_the_account_changed_is_refused(runtime, change):
+    """The actor was read while the account was active at phong_tckh/staff; the change, and its giving
+    back, were over before the action began. Before the fix the claim went through: the item stayed
+    claimed by a disabled user (or one moved to phong_qldt), on SQLite as on PostgreSQL."""
+    db = runtime.db
+    item = _appraisal(runtime, "Đọc trước")
+    actor = sv.get_actor(db, "tckh_cv")
+    _change(db, change)
+    before = dump(db)
+    expected = "is deactivated" if change == "disable" else r"may not act on work item .* belongs to phong_tckh/staff"
+    for attempt in (lambda: sv.claim(db, actor, item, now=at(11, 9)),
+                    lambda: sv.complete(db, actor, item, outcome="ok", now=at(11, 9))):
+        with pytest.raises(NotAuthorized, match=expected):
+            attempt()
+        assert dump(db) == before
+    assert not _stranded(db, item)
+
+
+@pytest.mark.parametrize("change,action", [("disable", "claim"), ("disable", "assign"), ("move", "claim")])
+def test_a_change_of_the_account_waits_for_its_users_action_under_way_then_gives_its_work_back(
+        runtime, tmp_path, change, action):
+    """The claim (or the head's assignment to the user) has written and holds its transaction open when
+    the administrator changes the account. The change waits for it to commit, then gives the item back.
+    Before the fix, on PostgreSQL, the change committed at once and read nothing to give back; the action
+    committed after it, and the item stayed claimed by a disabled (or moved) user. (SQLite serializes the
+    two writers: the change waits there too.)"""
+    db = runtime.db
+    item = _appraisal(runtime, "Đang nhận việc")
+    code = {"claim": f"sv.claim(db, sv.get_actor(db, 'tckh_cv'), {item}, "
+                     f"now=dt.datetime(2026, 3, 10, 3, tzinfo=dt.timezone.utc))",
+            "assign": f"sv.assign(db, sv.get_actor(db, 'tckh_head'), {item}, to='tckh_cv', "
+                      f"now=dt.datetime(2026, 3, 10, 3, tzinfo=dt.timezone.utc))"}[action]
+    marker = tmp_path / "paused"
+    child = _child(runtime.url, code, {"QUYTRINH_TEST_PAUSE_IN": action, "QUYTRINH_TEST_PAUSE_SECONDS": "1.5",
+                                       "QUYTRINH_TEST_PAUSE_MARKER": str(marker)})
+    try:
+        _wait_for(marker, child)
+        done = _change(db, change)
+    finally:
+        out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err  # the action under way went through
+    assert [r.item_id for r in done.released] == [item]
+    with db.session() as s:
+        w = s.get(WorkItem, item)
+        actions = [e.action for e in s.exec(select(Event).where(Event.work_item_id == item).order_by(Event.id))]
+    assert (w.state, w.assignee_id) == ("open", None)
+    assert actions[-2:] == [action, "release"]
+
+
+@pytest.mark.parametrize("change", ["disable", "move"])
+def test_an_action_that_comes_while_the_account_changes_waits_and_is_refused(runtime, tmp_path, change):
+    """The administrator's change has written and holds its transaction open when the user's claim (from an
+    actor read before) begins. The claim waits for the change to commit and is refused, changing nothing.
+    Before the fix, on PostgreSQL, the claim did not wait: it committed while the change was under way
+    (and was given back after)."""
+    db = runtime.db
+    item = _appraisal(runtime, "Đang khóa tài khoản")
+    actor = sv.get_actor(db, "tckh_cv")
+    call = ("sv.deactivate_user(db, 'tckh_cv', now=dt.datetime(2026, 3, 11, 1, tzinfo=dt.timezone.utc))"
+            if change == "disable" else
+            "sv.move_user(db, 'tckh_cv', unit='phong_qldt', role='staff', "
+            "now=dt.datetime(2026, 3, 11, 1, tzinfo=dt.timezone.utc))")
+    marker = tmp_path / "paused"
+    child = _child(runtime.url, f"print([r.item_id for r in {call}.released])",
+                   {"QUYTRINH_TEST_PAUSE_IN": change, "QUYTRINH_TEST_PAUSE_SECONDS": "1.5",
+                    "QUYTRINH_TEST_PAUSE_MARKER": str(marker)})
+    try:
+        _wait_for(marker, child)
+        with pytest.raises(NotAuthorized, match="is deactivated" if change == "disable" else "belongs to phong_tckh"):
+            sv.claim(db, actor, item, now=at(11, 9))
+    finally:
+        out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    assert out.strip() == "[]"  # it held nothing: the claim never landed
+    with db.session() as s:
+        w = s.get(WorkItem, item)
+        claims = s.exec(select(Event).where(Event.work_item_id == item, Event.action == "claim")).all()
+    assert (w.state, w.assignee_id, claims) == ("open", None, [])
+
+
+@pytest.mark.parametrize("change", ["disable", "move"])
+def test_claims_racing_account_changes_never_strand_an_item(runtime, change):
+    """The two released together, round after round, each on its own connection: whichever wins, the item
+    ends open (the claim was given back, or refused), never held by a disabled or moved user. Before the
+    fix, on PostgreSQL, about one round in seven stranded it."""
+    from engine.store import User
+
+    db = runtime.db
+    outcomes = set()
+    for k in range(10):
+        item = _appraisal(runtime, f"Đua {k}", k)
+        with db.write() as s:  # tckh_cv back at phong_tckh/staff, active
+            user = s.exec(select(User).where(User.username == "tckh_cv")).one()
+            user.active, user.unit_id, user.role = True, "phong_tckh", "staff"
+        actor = sv.get_actor(db, "tckh_cv")
+
+        def one(store, i: int, item=item, actor=actor, k=k):
+            time.sleep(((k + i) % 4) * 0.0005)  # a little skew, varied by round
+            return sv.claim(store, actor, item, now=at(10, 10)) if i == 0 else _change(store, change)
+
+        claimed, changed = race(runtime.url, 2, one)
+        assert isinstance(changed, sv.UserChange), changed
+        assert not _stranded(db, item), (k, claimed, changed)
+        if isinstance(claimed, sv.ActionResult):
+            assert [r.item_id for r in changed.released] == [item]
+            outcomes.add("given back")
+        else:
+            assert isinstance(claimed, NotAuthorized), claimed
+            outcomes.add("refused")
+        assert _item_state(db, item) == "open"
+    assert outcomes  # (which of the two happens is the scheduler's choice)
+
+
+def _item_state(db, item_id: int) -> str:
+    with db.session() as s:
+        return s.get(WorkItem, item_id).state
