@@ -1143,6 +1143,9 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
         item_id = key_to_id.get(eff.item) if eff.item is not None else None
         # an effect on an item concerns the unit the item is at (the machine names its step's unit)
         unit = unit_of[eff.item] if item_id is not None else eff.payload.get("unit")
+        if unit is None and eff.kind == "produce_form":
+            # form 02 (of the applicant's step, which has no unit) and the stop notice: the one-stop unit's
+            unit = _start_unit(defn, successors)
         payload = {**eff.payload, "dossier_code": d.code, "procedure_code": d.procedure_code,
                    "definition_version": d.definition_version, "unit": unit, "action": action}
         outbox_rows.append({

@@ -330,3 +330,115 @@ def test_the_waiting_list_of_a_merged_one_stop_unit_says_where_its_dossiers_are(
     assert asked.dossier_code in cli("tasks", "--waiting", "--unit", "trung_tam_hcc")
     # a unit that was not merged: no note
     assert cli("tasks", "--unit", "van_phong").splitlines() == ["Không có công việc nào."]
+
+
+# --------------------------------------------------------------------------- forms queued for a merged unit
+#
+# A form (produce_form) is produced for the unit that issues it: the unit of the work item it came from
+# (03 at the counter, a form a step produces), the unit answerable for the dossier (04, whose head signs
+# it), the one-stop unit for form 02 (the applicant's step has no unit) and the stop notice. Queued for a
+# unit that was then merged, it goes to the successor, as a notice does.
+
+
+def _forms(db, dossier_id: int) -> dict[str, OutboxItem]:
+    with db.session() as s:
+        rows = s.exec(select(OutboxItem).where(OutboxItem.dossier_id == dossier_id,
+                                               OutboxItem.kind == "produce_form").order_by(OutboxItem.id)).all()
+    return {r.payload["form"]: r for r in rows}
+
+
+def test_forms_queued_for_the_one_stop_unit_before_its_merge_go_to_its_successor(runtime, tmp_path):
+    """A refusal (03) and a supplement request (02) at the counter, queued before bp_mot_cua was merged into
+    the centre, and the stop notice of a dossier it received, stopped by the centre after the merge: each is
+    produced by the centre. Before, 03 went to the merged unit, and 02 and the stop notice (whose outbox items
+    named no unit) to bp_mot_cua whatever the dossier's one-stop unit."""
+    rt = runtime
+    db = rt.db
+    refused = sv.receive(db, rt.actor("motcua"), "1.001612", applicant="Từ chối", now=at(10, 8), decision="refuse",
+                         comment="Không thuộc thẩm quyền giải quyết")
+    asked = sv.receive(db, rt.actor("motcua"), "1.001612", applicant="Thiếu giấy tờ", now=at(10, 8, 30),
+                       decision="supplement", comment="Bổ sung bản sao giấy đăng ký")
+    received = sv.receive(db, rt.actor("motcua"), "1.001612", applicant="Dừng", now=at(10, 9))
+    queued = [_forms(db, refused.dossier_id)["BM03"], _forms(db, asked.dossier_id)["BM02"]]
+    assert [o.payload["unit"] for o in queued] == ["bp_mot_cua", "bp_mot_cua"]
+    text = UNITS_YAML.read_text(encoding="utf-8") + (
+        "  - id: trung_tam_hcc\n"
+        f'    name: "{CENTRE}"\n'
+        "    level: district\n"
+        "    kind: one_stop\n"
+        '    roles: {staff: "Công chức tiếp nhận và trả kết quả", head: "Giám đốc Trung tâm"}\n')
+    _merge(db, tmp_path, with_merge(text, "bp_mot_cua", "trung_tam_hcc"))
+    hcc = sv.add_user(db, "hcc", unit="trung_tam_hcc", role="staff", now=at(10, 7), full_name="Lê Thị Hà")
+    sv.stop(db, hcc, received.dossier_code, reason="Theo yêu cầu của cơ quan có thẩm quyền", now=at(10, 10))
+    notice = _forms(db, received.dossier_id)["stop_notice"]
+    assert notice.payload["unit"] == "trung_tam_hcc"  # the action names the one-stop unit (the successor now)
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    ctx = EffectContext(db, at(10, 10, 5), "w", log)
+    for row in (*queued, notice):
+        done = perform(ctx, OutboxWork.of(row))
+        assert (done["channel"], done["to"], done["delivered"]) == ("document", "trung_tam_hcc", True)
+    refusal, request, stop = log.records()
+    assert (refusal["form"], refusal["addressed_to"]) == ("BM03", "bp_mot_cua")
+    assert (request["form"], request["addressed_to"]) == ("BM02", "bp_mot_cua")
+    assert stop["form"] == "stop_notice" and "addressed_to" not in stop
+    assert refusal["message"] == f"Hồ sơ {refused.dossier_code}: lập Phiếu từ chối tiếp nhận giải quyết hồ sơ (Mẫu 03)."
+    # an item queued before its unit was named (form 02 and the stop notice named none): the dossier's one-stop
+    # unit, the centre now
+    old = OutboxWork(20_000, "produce_form", "old-stop-notice", {
+        "form": "stop_notice", "unit": None, "dossier_code": received.dossier_code}, dossier_id=received.dossier_id)
+    assert perform(ctx, old)["to"] == "trung_tam_hcc"
+    assert log.records()[-1]["addressed_to"] == "bp_mot_cua"
+
+
+def test_the_apology_form_drafted_for_a_merged_unit_goes_to_its_successor_with_the_heads_notice(runtime, tmp_path):
+    """The timers draft an apology (form 04) for the unit answerable for the dossier: the unit of its first open
+    item with a head. Phòng TC-KH was merged into Phòng QLĐT and its appraisal not moved yet: the form is
+    produced for Phòng QLĐT, as the head's notice of the same draft is delivered to Phòng QLĐT's head."""
+    rt = runtime
+    db = rt.db
+    r, item = _appraisal(rt, "Trễ hẹn", 8)
+    _merge(db, tmp_path, with_merge(UNITS_YAML.read_text(encoding="utf-8"), "phong_tckh", "phong_qldt"))
+    with db.session() as s:
+        from engine.store import Dossier
+
+        due = s.get(Dossier, r.dossier_id).due_at
+    done = sv.sweep_timers(db, now=due - dt.timedelta(hours=2), calendar=rt.calendar)
+    assert done.apologies == 1
+    form = _forms(db, r.dossier_id)["BM04"]
+    assert form.payload["unit"] == "phong_tckh"  # where the open work is: the notices say so too
+    with db.session() as s:
+        head = s.exec(select(OutboxItem).where(OutboxItem.dossier_id == r.dossier_id,
+                                               OutboxItem.kind == "notify_unit_head")).all()
+    [told] = [o for o in head if o.payload["reason"] == "apology_drafted"]
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    ctx = EffectContext(db, due - dt.timedelta(hours=1), "w", log)
+    delivered = perform(ctx, OutboxWork.of(form))
+    assert (delivered["to"], delivered["delivered"]) == ("phong_qldt", True)
+    assert perform(ctx, OutboxWork.of(told))["to"] == "phong_qldt/head"
+    document, notice = log.records()
+    assert (document["form"], document["addressed_to"]) == ("BM04", "phong_tckh")
+    assert document["message"].startswith(f"Hồ sơ {r.dossier_code}: lập Phiếu xin lỗi và hẹn lại ngày trả kết quả "
+                                          f"(Mẫu 04); đề xuất hẹn lại lúc ")
+    assert notice["addressed_to"] == "phong_tckh"
+
+
+def test_a_form_of_a_unit_that_was_not_merged_goes_to_it_and_form_02_of_a_commune_to_its_one_stop_unit(
+        runtime, tmp_path):
+    """No merge: a form goes where it was queued, without addressed_to. A commune's form 02 and stop notice
+    are its one-stop unit's (before, bp_mot_cua's: their outbox items named no unit)."""
+    rt = runtime
+    db = rt.db
+    refused = sv.receive(db, rt.actor("motcua"), "1.001612", applicant="Từ chối", now=at(10, 8), decision="refuse",
+                         comment="Không thuộc thẩm quyền giải quyết")
+    asked = sv.receive(db, rt.actor("xa_motcua"), "1.001193", applicant="Khai sinh", now=at(10, 8, 30),
+                       commune="Xã Bát Tràng", decision="supplement", comment="Bổ sung giấy chứng sinh")
+    received = sv.receive(db, rt.actor("xa_motcua"), "1.001193", applicant="Khai sinh 2", now=at(10, 9),
+                          commune="Xã Bát Tràng")
+    sv.stop(db, rt.actor("xa_motcua"), received.dossier_code, reason="Theo yêu cầu của cơ quan có thẩm quyền",
+            now=at(10, 10))
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    ctx = EffectContext(db, at(10, 10, 5), "w", log)
+    assert [perform(ctx, OutboxWork.of(row))["to"] for row in (
+        _forms(db, refused.dossier_id)["BM03"], _forms(db, asked.dossier_id)["BM02"],
+        _forms(db, received.dossier_id)["stop_notice"])] == ["bp_mot_cua", "xa_mot_cua", "xa_mot_cua"]
+    assert not any("addressed_to" in rec for rec in log.records())

@@ -231,15 +231,38 @@ def issue_receipt(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
                     {"form": "BM01"})
 
 
+def _one_stop_unit(ctx: EffectContext, work: OutboxWork) -> str | None:
+    """The one-stop unit of the outbox item's dossier: the reception unit of the version it pinned."""
+    from engine.store import DefinitionVersion, Dossier
+
+    with ctx.store.session() as s:
+        d = s.get(Dossier, work.dossier_id) if work.dossier_id is not None else None
+        row = s.get(DefinitionVersion, d.definition_id) if d is not None else None
+    if row is None:
+        raise PermanentEffectError(f"outbox item {work.id}: the dossier {work.dossier_code} of its form does not exist")
+    return services.definition_of(row).start.unit
+
+
 def produce_form(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
-    """Produce a form (02, 03, 04, the stop notice, ...) for the unit that holds the dossier."""
+    """Produce a form (02, 03, 04, the stop notice, ...) for the unit that issues it.
+
+    That unit is the outbox item's: the unit of the work item the form came from (a refusal at the counter,
+    form 03; a form a step ``produces``), or the unit answerable for the dossier, whose head signs the
+    apology (form 04, drafted by the timers). A form of the applicant's supplementation step (02) or of the
+    whole dossier (the stop notice) is the one-stop unit's, which the action names (an item queued before
+    it did names none: the dossier's one-stop unit then). A unit that was merged (units.yaml
+    ``merged_into``; the form was queued before the merge, or by a process that had not seen it yet) is
+    replaced by the unit that now does its work, as for a notice (:func:`_addressee`): the delivery goes
+    there, ``addressed_to`` naming the merged unit.
+    """
     form = str(work.payload.get("form") or "")
     label = FORM_LABELS.get(form, form or "văn bản")
     extra = ""
     if work.payload.get("proposed_due_at"):
         extra = f"; đề xuất hẹn lại lúc {_local(work.payload.get('proposed_due_at'))}"
-    return _deliver(ctx, work, "document", work.unit or "bp_mot_cua",
-                    f"Hồ sơ {work.dossier_code}: lập {label}{extra}.", {"form": form})
+    to, redirected = _current_unit(ctx, work.unit or _one_stop_unit(ctx, work))
+    return _deliver(ctx, work, "document", to or "-", f"Hồ sơ {work.dossier_code}: lập {label}{extra}.",
+                    {"form": form, **redirected})
 
 
 def _step_name(ctx: EffectContext, work: OutboxWork) -> str:
@@ -262,11 +285,18 @@ def _addressee(ctx: EffectContext, work: OutboxWork) -> tuple[str | None, str, d
     (:func:`engine.services.unit_successors`), and its label says so:
     ``Phòng QLĐT (thay Phòng TC-KH, đã hợp nhất vào Phòng QLĐT)``."""
     unit = work.unit
-    successor = services.unit_successors(ctx.store).get(unit) if unit else None
-    if not successor:
+    successor, redirected = _current_unit(ctx, unit)
+    if not redirected:
         return unit, _unit_label(ctx.store, unit), {}
     name = _unit_label(ctx.store, successor)
-    return successor, f"{name} (thay {_unit_label(ctx.store, unit)}, đã hợp nhất vào {name})", {"addressed_to": unit}
+    return successor, f"{name} (thay {_unit_label(ctx.store, unit)}, đã hợp nhất vào {name})", redirected
+
+
+def _current_unit(ctx: EffectContext, unit: str | None) -> tuple[str | None, dict[str, Any]]:
+    """The unit that does ``unit``'s work now: its successor when it was merged (the end of its ``merged_into``
+    chain, :func:`engine.services.unit_successors`), with ``{"addressed_to": unit}``; else ``unit`` and ``{}``."""
+    successor = services.unit_successors(ctx.store).get(unit) if unit else None
+    return (successor, {"addressed_to": unit}) if successor else (unit, {})
 
 
 def _overdue(ctx: EffectContext, iso: str | None) -> str:
