@@ -17,9 +17,11 @@ Conventions
   :meth:`Store.write`), so two writers serialize instead of failing on a stale
   snapshot; optimistic locking (``version`` columns) then decides who wins.
 
-The database URL comes from ``$QUYTRINH_DATABASE_URL`` (default
-``sqlite:///var/quytrinh.db``, relative to the current folder). Plain
-``postgresql://`` URLs are rewritten to use psycopg 3.
+The database URL comes from ``$QUYTRINH_DATABASE_URL``; without it, SQLite at
+``var/quytrinh.db`` of the project's folder, found as the catalogue is
+(:func:`default_database_path`). Plain ``postgresql://`` URLs are rewritten to
+use psycopg 3. A command that creates a new SQLite file says so once on stderr
+(:func:`init_db`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -37,8 +40,35 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
-DEFAULT_URL = "sqlite:///var/quytrinh.db"
 URL_ENV = "QUYTRINH_DATABASE_URL"
+#: The default database file, under the project's folder (see :func:`default_database_path`).
+DEFAULT_DATABASE = Path("var") / "quytrinh.db"
+#: The folder of this source tree: a checkout (with ``pyproject.toml`` and ``procedures_yaml``) when the
+#: project is installed editable (``make setup``), ``site-packages`` when it is installed as a package.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_database_path(cwd: Path | None = None, source_root: Path = SOURCE_ROOT) -> Path:
+    """The SQLite file used when ``$QUYTRINH_DATABASE_URL`` is not set, absolute.
+
+    The same rule as the catalogue (:func:`engine.definition.default_root`): ``var/quytrinh.db`` of the
+    current folder when it holds ``procedures_yaml`` (a project folder: the checkout ``make run`` runs in,
+    or another one with its own catalogue); else that of the checkout this code runs from (an editable
+    install), so that ``.venv/bin/quytrinh tasks`` run from any other folder opens the database of the
+    checkout's ``make run``; else, for an installed package (no checkout), ``var/quytrinh.db`` of the
+    current folder.
+    """
+    cwd = Path.cwd() if cwd is None else cwd
+    if (cwd / "procedures_yaml").is_dir():
+        return cwd / DEFAULT_DATABASE
+    if (source_root / "pyproject.toml").is_file() and (source_root / "procedures_yaml").is_dir():
+        return source_root / DEFAULT_DATABASE
+    return cwd / DEFAULT_DATABASE
+
+
+def default_url() -> str:
+    """The SQLite URL of :func:`default_database_path`."""
+    return f"sqlite:///{default_database_path()}"
 
 UTC = dt.timezone.utc
 
@@ -434,11 +464,12 @@ TABLES = ("units", "users", "definition_versions", "dossiers", "work_items", "ev
 
 
 def database_url(url: str | None = None) -> str:
-    """The database URL to use: ``url``, else ``$QUYTRINH_DATABASE_URL``, else the SQLite default.
+    """The database URL to use: ``url``, else ``$QUYTRINH_DATABASE_URL``, else the SQLite default
+    (:func:`default_url`).
 
     ``postgresql://`` and ``postgres://`` are rewritten to ``postgresql+psycopg://``.
     """
-    url = url or os.environ.get(URL_ENV) or DEFAULT_URL
+    url = url or os.environ.get(URL_ENV) or default_url()
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
@@ -648,15 +679,34 @@ def init_db(url: str | None = None) -> Store:
     A database already at :data:`HEAD_REVISION` is not touched (Alembic is not
     even loaded), so opening it costs one query.
 
+    A SQLite file that did not exist is created; that is said once on stderr, with its absolute path
+    (:data:`CREATED_MESSAGE`), so that a command run from an unexpected folder never silently shows an
+    empty system.
+
     Returns
     -------
     Store
         Ready to use.
     """
+    path = _sqlite_path(database_url(url))
+    new_file = path is not None and not path.exists()
     store = Store(url)
     if current_revision(store.engine) != HEAD_REVISION:
         migrate(store.engine)
+    if new_file and path is not None and path.exists():
+        _say_created(path.resolve())
     return store
+
+
+#: What a command says on stderr when it created a new SQLite database file.
+CREATED_MESSAGE = "Đã tạo cơ sở dữ liệu mới: {path}"
+_ANNOUNCED: set[Path] = set()
+
+
+def _say_created(path: Path) -> None:
+    if path not in _ANNOUNCED:
+        _ANNOUNCED.add(path)
+        print(CREATED_MESSAGE.format(path=path), file=sys.stderr, flush=True)
 
 
 def create_schema(engine: Engine) -> None:

@@ -332,7 +332,7 @@ def test_vietnamese_formatting():
 def test_cli_writes_the_decision(small_catalogue, tmp_path, monkeypatch):
     from quytrinh.cli import app
 
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(small_catalogue.parent)  # a project folder with no database: drafted from the files
     out = tmp_path / "qd.html"
     res = CliRunner().invoke(app, ["decision", "--catalogue", str(small_catalogue), "--codes", "1.001612",
                                    "--format", "html", "--out", str(out)])
@@ -344,7 +344,7 @@ def test_cli_writes_the_decision(small_catalogue, tmp_path, monkeypatch):
 
 def test_cli_unknown_code_is_one_line_and_exit_1(small_catalogue, tmp_path):
     proc = subprocess.run([str(QUYTRINH), "decision", "--catalogue", str(small_catalogue), "--codes", "9.999999",
-                           "--out", str(tmp_path / "x.docx")], cwd=tmp_path, capture_output=True, text=True,
+                           "--out", str(tmp_path / "x.docx")], cwd=small_catalogue.parent, capture_output=True, text=True,
                           timeout=120, env={**os.environ})
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0

@@ -63,7 +63,8 @@ def test_a_naive_instant_is_refused(db):
 
 def test_database_url_defaults_and_rewrites(monkeypatch):
     monkeypatch.delenv(st.URL_ENV, raising=False)
-    assert database_url() == "sqlite:///var/quytrinh.db"
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)  # the checkout (tests/test_default_database.py)
+    assert database_url() == f"sqlite:///{Path.cwd() / 'var' / 'quytrinh.db'}"
     assert database_url("postgresql://postgres@h:5432/x") == "postgresql+psycopg://postgres@h:5432/x"
     assert database_url("postgres://u@h/x") == "postgresql+psycopg://u@h/x"
     monkeypatch.setenv(st.URL_ENV, "postgresql://p@h/y")
@@ -100,7 +101,8 @@ def test_an_existing_sqlite_file_keeps_its_page_size(tmp_path: Path):
 
 
 @pytest.mark.sqlite_only
-def test_default_url_is_relative_to_the_current_folder(tmp_path: Path, monkeypatch):
+def test_default_url_is_in_the_current_project_folder(tmp_path: Path, monkeypatch):
+    (tmp_path / "procedures_yaml").mkdir()  # a project folder (else the checkout's: test_default_database.py)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(st.URL_ENV, raising=False)
     store = init_db()

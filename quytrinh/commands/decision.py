@@ -47,13 +47,14 @@ def split_codes(values: Optional[List[str]]) -> list[str] | None:
 
 def _database() -> Any:
     """The app's database when there is one (``$QUYTRINH_DATABASE_URL``, or the default SQLite file once
-    ``quytrinh run`` made it); None: the decision is drafted from the files alone."""
+    ``quytrinh run`` made it: :func:`engine.store.default_database_path`); None: the decision is drafted from
+    the files alone."""
     import os
 
-    from engine.store import DEFAULT_URL, URL_ENV
+    from engine.store import URL_ENV, default_database_path
     from quytrinh.commands.dossier import open_store
 
-    if not os.environ.get(URL_ENV) and not Path(DEFAULT_URL.removeprefix("sqlite:///")).is_file():
+    if not os.environ.get(URL_ENV) and not default_database_path().is_file():
         return None
     return open_store()
 

@@ -3,7 +3,9 @@
 1. validate the shipped catalogue (stop on errors, show the summary);
 2. render its diagrams into ``diagrams/`` (only changed files are written);
 3. open the database (``$QUYTRINH_DATABASE_URL``, default SQLite at
-   ``var/quytrinh.db``), migrate it, publish the catalogue (as ``quytrinh
+   ``var/quytrinh.db`` of the project's folder, :func:`engine.store.default_database_path`;
+   the logs and the local Prefect server's files go to ``var/`` of the current folder),
+   migrate it, publish the catalogue (as ``quytrinh
    publish``) and seed the demo users (password ``demo123``): on SQLite, the
    embedded default, unless ``--no-demo``; on PostgreSQL only with ``--demo``;
 4. start a local Prefect server on SQLite (unless ``$PREFECT_API_URL`` points

@@ -2,7 +2,8 @@
 
     quytrinh serve [--host 127.0.0.1] [--port 8000]
 
-The database is ``$QUYTRINH_DATABASE_URL`` (default ``sqlite:///var/quytrinh.db``),
+The database is ``$QUYTRINH_DATABASE_URL`` (default ``var/quytrinh.db`` of the project's folder,
+:func:`engine.store.default_database_path`),
 migrated on start, with the catalogue's units loaded. Sessions are signed with
 ``$QUYTRINH_SECRET_KEY`` (else a random key kept in ``var/secret.key``).
 """
