@@ -236,20 +236,72 @@ def check_text(text: str, *, file: str = "<dự thảo>", templates: Mapping[str
     return Check(defn, tuple(lint(defn, units)))
 
 
-_CONTEXT: dict[str, tuple[Organisation | None, dict[str, Template]]] = {}
+class UnitsFileError(ApprovalError):
+    """The catalogue's units.yaml has problems (the reform office's mistake), so no process can be checked
+    against its units: the leader's and the reform office's pages say so, located, and nothing is approved or
+    saved until the file is mended. (The staff's pages go on with the units the database stores:
+    ``engine.organisation``; a process approved now would be checked against no units at all.)"""
+
+    def __init__(self, problems: list[Any]):
+        self.problems = list(problems)
+        shown = "; ".join(str(p) for p in self.problems[:3])
+        more = f" (và {len(self.problems) - 3} lỗi khác)" if len(self.problems) > 3 else ""
+        super().__init__(
+            f"units.yaml has problems, so no process can be checked against its units: {shown}",
+            f"Tệp units.yaml của danh mục có lỗi nên chưa kiểm tra được quy trình theo đơn vị, vai trò: {shown}{more}. "
+            "Trong lúc đó chưa mở được trang phê duyệt, chưa kiểm tra, lưu hay phê duyệt được quy trình nào (chưa "
+            "thay đổi gì). Phòng Nội vụ "
+            "hoặc quản trị hệ thống hãy sửa units.yaml theo thông báo trên, kiểm tra bằng quytrinh validate rồi "
+            "chạy quytrinh publish; trang dùng lại được ngay khi tệp đã sửa, không cần khởi động lại.")
+
+
+#: catalogue folder -> (the stamp of its units.yaml and templates, the organisation and templates, or the error)
+_CONTEXT: dict[str, tuple[tuple, tuple[Organisation | None, dict[str, Template]] | UnitsFileError]] = {}
+
+
+def _context_stamp(root: Path) -> tuple:
+    """What changes when units.yaml or a template changes (modification time and size of each)."""
+    files = [root / "units.yaml"]
+    if (root / "templates").is_dir():
+        files += sorted((root / "templates").iterdir())
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((f.name, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((f.name, None, None))
+    return tuple(out)
 
 
 def catalogue_context(root: Any = None) -> tuple[Organisation | None, dict[str, Template]]:
-    """The organisation (units.yaml) and templates of a catalogue folder (default: the configured one), cached."""
+    """The organisation (units.yaml) and templates of a catalogue folder (default: the configured one), cached
+    until one of those files changes (a mended units.yaml is read at the next page, without a restart).
+
+    Raises
+    ------
+    UnitsFileError
+        When units.yaml has problems (located; its ``vi`` says what to do).
+    """
     from engine.definition import default_root, load_templates, load_units
 
     root = Path(root) if root is not None else default_root()
     key = str(root.resolve())
-    if key not in _CONTEXT:
-        units = load_units(root / "units.yaml") if (root / "units.yaml").is_file() else None
-        templates = load_templates(root / "templates") if (root / "templates").is_dir() else {}
-        _CONTEXT[key] = (units, templates)
-    return _CONTEXT[key]
+    stamp = _context_stamp(root)
+    hit = _CONTEXT.get(key)
+    if hit is None or hit[0] != stamp:
+        value: tuple[Organisation | None, dict[str, Template]] | UnitsFileError
+        try:
+            units = load_units(root / "units.yaml") if (root / "units.yaml").is_file() else None
+        except DefinitionError as exc:
+            value = UnitsFileError(exc.problems)
+        else:
+            templates = load_templates(root / "templates") if (root / "templates").is_dir() else {}
+            value = (units, templates)
+        hit = _CONTEXT[key] = (stamp, value)
+    if isinstance(hit[1], UnitsFileError):
+        raise UnitsFileError(hit[1].problems)
+    return hit[1]
 
 
 # --------------------------------------------------------------------------- the lifecycle
@@ -805,8 +857,8 @@ def summary(row: DefinitionDraft) -> dict[str, Any]:
 
 __all__ = [
     "APPROVED", "ApprovalError", "Check", "DRAFT", "DefinitionDraft", "DefinitionReview", "HistoryEntry",
-    "SUBMITTED", "StepDiff", "approve", "catalogue_context", "check_text", "definition_of_draft", "diff", "drafts",
-    "for_decision",
+    "SUBMITTED", "StepDiff", "UnitsFileError", "approve", "catalogue_context", "check_text", "definition_of_draft",
+    "diff", "drafts", "for_decision",
     "get_draft", "history", "is_leader", "is_reform_office", "merged_for_diff", "open_draft",
     "pending", "published_versions", "save_draft", "send_back", "submit", "summary",
 ]

@@ -52,6 +52,9 @@ E = TypeVar("E", bound=BaseException)
 
 def error_message_vi(exc: QuytrinhError) -> str:
     """A Vietnamese sentence for an engine error, shown on pages (the API gives the engine's text)."""
+    vi = getattr(exc, "vi", None)  # an error that carries its own Vietnamese text (engine.approval's)
+    if isinstance(vi, str) and vi:
+        return vi
     if isinstance(exc, NotFound):
         return "Không tìm thấy hồ sơ hoặc công việc này."
     if isinstance(exc, NotAuthorized):

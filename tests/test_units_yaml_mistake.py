@@ -185,3 +185,79 @@ def test_catalogue_names_units_yaml_as_the_problem_located(broken, cli, db_url):
                        "thủ tục vẫn được liệt kê nhưng chưa được kiểm tra theo đơn vị, vai trò (cột Lỗi, Cảnh báo chưa "
                        "tính các lỗi đó); hãy sửa units.yaml theo thông báo rồi chạy `quytrinh validate`"], err
     assert "tệp quy trình không nạp được" not in err and "0 tệp" not in err
+
+
+def test_the_leaders_and_reform_offices_pages_say_what_to_mend_and_approve_nothing(runtime, broken, caplog):
+    """With a broken units.yaml no process can be checked against its units: the leader's pages and the
+    reform office's editor show one Vietnamese page-level message naming units.yaml:line:col and what to do
+    (not a 500, a 422 about the fields typed, or a traceback in the log); approving and saving are refused,
+    changing nothing; the pages work again as soon as the file is mended, without a restart."""
+    from fastapi.testclient import TestClient
+
+    from engine import approval as ap
+    from engine import services as sv
+    from quytrinh.web.app import create_app, warm_up
+    from tests.web.conftest import SECRET, Clock, csrf_of, set_all_passwords, sign_in
+
+    good = (REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8")
+    units, templates = ap.catalogue_context(REPO / "procedures_yaml")
+    clock = Clock()
+    reform = sv.add_user(runtime.db, "noivu_cv", unit="phong_noi_vu", role="staff", now=clock(), full_name="Phạm Thu Hà")
+    source = next((REPO / "procedures_yaml" / "district").glob("1.001612-*.yaml")).read_text(encoding="utf-8")
+    text = source.replace("    duration: 1d\n", "    duration: 4h\n", 1)
+    row, _ = ap.save_draft(runtime.db, text, actor=reform, now=clock(), units=units, templates=templates)
+    row = ap.submit(runtime.db, "1.001612", row.number, actor=reform, now=clock())
+    set_all_passwords(runtime.db)
+
+    def said(html: str) -> None:
+        assert re.search(r"units\.yaml:\d+:\d+: unknown-successor: đơn vị &#39;phong_ldtbxh&#39;", html), html[-3000:]
+        assert "Tệp units.yaml của danh mục có lỗi" in html and "quytrinh validate" in html
+        assert "quytrinh publish" in html and "Traceback" not in html and "Dữ liệu không hợp lệ" not in html
+
+    app = create_app(runtime.url, now=clock, secret=SECRET, catalogue_root=broken)
+    try:
+        with caplog.at_level(logging.INFO, logger="quytrinh.web"):
+            warm_up(app)
+        warm = [r for r in caplog.records if r.name == "quytrinh.web" and "warm-up" in r.getMessage()]
+        assert warm and all(r.exc_info is None for r in warm), [r.getMessage() for r in warm]
+        assert any("units.yaml has problems" in r.getMessage() for r in warm)
+        before = dump(runtime.db)
+        with TestClient(app, raise_server_exceptions=False) as c:
+            assert sign_in(c, "ld_pct").status_code == 303
+            for path in ("/leader", "/leader/procedures/1.001612", f"/leader/procedures/1.001612?version={row.number}"):
+                page = c.get(path)
+                assert page.status_code == 409, (path, page.status_code)
+                said(page.text)
+            token = csrf_of(c.get("/inbox").text)
+            page = c.post(f"/leader/procedures/1.001612/{row.number}/approve",
+                          data={"csrf_token": token, "revision": str(row.row_version),
+                                "decision_number": "125/QĐ-UBND", "decision_date": "2026-03-09"})
+            assert page.status_code == 409
+            said(page.text)
+            assert dump(runtime.db) == before and ap.get_draft(runtime.db, "1.001612", row.number).status == ap.SUBMITTED
+        with TestClient(app, raise_server_exceptions=False) as c:
+            assert sign_in(c, "noivu_cv").status_code == 303
+            home = c.get("/author")
+            assert home.status_code == 200 and 'id="units-problem"' in home.text
+            said(home.text)
+            page = c.get("/author/procedures/1.001612")
+            assert page.status_code == 409 and 'id="units-problem"' in page.text
+            said(page.text)
+            token = csrf_of(page.text)
+            typed = text.replace("    duration: 4h\n", "    duration: 3h\n", 1)
+            saved = c.post("/author/save", data={"csrf_token": token, "text": typed, "code": "1.001612"})
+            assert saved.status_code == 409 and "duration: 3h" in saved.text  # the text as typed, not lost
+            said(saved.text)
+            live = c.post("/author/check", data={"text": typed, "code": "1.001612"},
+                          headers={"accept": "application/json", "x-csrf-token": token})
+            assert live.status_code == 409 and live.json()["ok"] is False
+            assert re.search(r"units\.yaml:\d+:\d+: unknown-successor", live.json()["message"])
+            assert dump(runtime.db) == before
+            (broken / "units.yaml").write_text(good, encoding="utf-8")  # mended: the pages work at once
+            page = c.get("/author/procedures/1.001612")
+            assert page.status_code == 200 and 'id="units-problem"' not in page.text
+        with TestClient(app, raise_server_exceptions=False) as c:
+            assert sign_in(c, "ld_pct").status_code == 303
+            assert c.get("/leader").status_code == 200
+    finally:
+        app.state.store.dispose()

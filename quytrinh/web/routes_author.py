@@ -55,8 +55,12 @@ def _draft_number(request: Request, code: str) -> tuple[int, str]:
 
 def _editor(request: Request, text: str, *, code: str = "", status_code: int = 200,
             findings: list[Finding] | None = None, checked_now: bool = True) -> Response:
-    """The editor page with ``text``, its findings and preview."""
-    checked, svg = _check(request, text, code)
+    """The editor page with ``text``, its findings and preview. While the catalogue's units.yaml has problems
+    nothing can be checked: the page keeps the text and says, located, what to mend (409, nothing saved)."""
+    try:
+        checked, svg = _check(request, text, code)
+    except ap.UnitsFileError as exc:
+        return _unchecked_editor(request, text, code, exc)
     if findings is None:
         findings = list(checked.findings)
     code = code or (checked.definition.key if checked.definition is not None else "")
@@ -67,6 +71,16 @@ def _editor(request: Request, text: str, *, code: str = "", status_code: int = 2
         "errors": sum(1 for f in findings if f.severity == ERROR), "loads": checked.definition is not None,
         "state_labels": ap.STATE_LABELS, "defn": checked.definition, "checked_now": checked_now,
     }, status_code=status_code)
+
+
+def _unchecked_editor(request: Request, text: str, code: str, exc: ap.UnitsFileError) -> Response:
+    """The editor with ``text`` as typed (never lost), no check or preview, and why: units.yaml's problems."""
+    store = store_of(request)
+    return render(request, "author_edit.html", {
+        "text": text, "code": code, "draft": ap.open_draft(store, code) if code else None, "svg": None,
+        "findings": [], "errors": 0, "loads": False, "state_labels": ap.STATE_LABELS, "defn": None,
+        "checked_now": False, "units_problem": exc.vi,
+    }, status_code=409)
 
 
 def _too_long(text: str) -> bool:
@@ -86,8 +100,14 @@ def author_home(request: Request, user: WebUser = Depends(require_role("reform")
         if dr.status in ap.OPEN_STATES:
             open_by_code.setdefault(dr.procedure_code, dr)
     entries = sorted(cat.entries.values(), key=lambda e: e.definition.key)
+    try:
+        context_of(request)
+        units_problem = None
+    except ap.UnitsFileError as exc:  # the list below was checked without the units: say why, located
+        units_problem = exc.vi
     return render(request, "author_home.html", {"drafts": mine, "entries": entries, "open_by_code": open_by_code,
-                                                "state_labels": ap.STATE_LABELS, "people": people_of(request)})
+                                                "state_labels": ap.STATE_LABELS, "people": people_of(request),
+                                                "units_problem": units_problem})
 
 
 def initial_text(request: Request, code: str) -> str:
@@ -127,7 +147,10 @@ def author_check(request: Request, text: str = Form(""), code: str = Form(""),
         return RedirectResponse("/author", status_code=303)
     if not wants_json:
         return _editor(request, text, code=code)
-    checked, svg = _check(request, text, code)
+    try:
+        checked, svg = _check(request, text, code)
+    except ap.UnitsFileError as exc:
+        return JSONResponse({"ok": False, "message": exc.vi}, status_code=409)
     return JSONResponse({
         "ok": True, "loads": checked.definition is not None,
         "code": checked.definition.key if checked.definition is not None else code,
@@ -159,7 +182,10 @@ def author_save(request: Request, text: str = Form(""), code: str = Form(""), dr
     if _too_long(text):
         flash(request, f"Văn bản quá dài (tối đa {MAX_TEXT} ký tự).", "error")
         return RedirectResponse("/author", status_code=303)
-    units, templates = context_of(request)
+    try:
+        units, templates = context_of(request)
+    except ap.UnitsFileError as exc:  # nothing saved; the text comes back as typed
+        return _unchecked_editor(request, text, code, exc)
     try:
         row, findings = ap.save_draft(store_of(request), text.replace("\r\n", "\n"), actor=user.actor,
                                       now=now_of(request), file="dự thảo", templates=templates, units=units,
