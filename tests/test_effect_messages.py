@@ -26,3 +26,35 @@ def test_a_moved_appointment_is_explained_by_the_procedures_policy(tmp_path, fla
     assert record["message"].startswith("Hồ sơ 1.001612-20260310-000001: ngày hẹn trả kết quả được tính lại là "
                                         "10:00 ngày 18/03/2026 (trước đây hẹn 17:00 ngày 13/03/2026); ")
     assert why in record["message"]
+
+
+def test_forms_are_named_by_the_dossiers_own_form_set(runtime, tmp_path):
+    """A form delivered by the worker carries the number and title of the set the dossier's forms are printed
+    in (Circular 01/2018 before 1/7/2025, Circular 03/2025 after), as its pages and the leader's step table do."""
+    from engine import services as sv
+    from workflows.effects import perform
+
+    old = sv.receive(runtime.db, runtime.actor("motcua"), "1.001612", applicant="Trước",
+                     now=dt.datetime(2025, 6, 10, 2, 0, tzinfo=dt.timezone.utc))
+    new = sv.receive(runtime.db, runtime.actor("motcua"), "1.001612", applicant="Sau", now=NOW)
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    ctx = EffectContext(runtime.db, NOW, "t", log)
+    said = {}
+    for received in (old, new):
+        for n, form in enumerate(("BM01", "BM04", "BM05", "BM06", "stop_notice", "KQ")):
+            work = OutboxWork(10_000 * received.dossier_id + n, "produce_form", f"k-{received.dossier_id}-{form}",
+                              {"form": form, "unit": "bp_mot_cua", "dossier_code": received.dossier_code},
+                              dossier_id=received.dossier_id)
+            perform(ctx, work)
+            said[received.dossier_code, form] = log.records()[-1]["message"].split(": lập ", 1)[1]
+    o, n = old.dossier_code, new.dossier_code
+    assert said[o, "BM06"] == "Sổ theo dõi hồ sơ (Mẫu 06)."
+    assert said[n, "BM06"] == "Sổ theo dõi hồ sơ (Mẫu 07)."
+    assert said[o, "BM05"] == "Phiếu kiểm soát quá trình giải quyết hồ sơ (Mẫu 05)."
+    assert said[n, "BM05"] == "Phiếu kiểm soát quá trình giải quyết hồ sơ (Mẫu 06)."
+    assert said[o, "BM04"] == "Phiếu xin lỗi và hẹn lại ngày trả kết quả (Mẫu 04)."
+    assert said[n, "BM04"] == "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết (Mẫu 04)."
+    assert said[o, "stop_notice"] == "Thông báo dừng giải quyết hồ sơ."
+    assert said[n, "stop_notice"] == "Thông báo dừng giải quyết hồ sơ (Mẫu 05)."
+    assert said[n, "BM01"] == "Giấy tiếp nhận hồ sơ và hẹn trả kết quả (Mẫu 01)."
+    assert said[n, "KQ"] == "KQ."

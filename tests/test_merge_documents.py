@@ -417,8 +417,8 @@ def test_the_apology_form_drafted_for_a_merged_unit_goes_to_its_successor_with_t
     assert perform(ctx, OutboxWork.of(told))["to"] == "phong_qldt/head"
     document, notice = log.records()
     assert (document["form"], document["addressed_to"]) == ("BM04", "phong_tckh")
-    assert document["message"].startswith(f"Hồ sơ {r.dossier_code}: lập Phiếu xin lỗi và hẹn lại ngày trả kết quả "
-                                          f"(Mẫu 04); đề xuất hẹn lại lúc ")
+    assert document["message"].startswith(f"Hồ sơ {r.dossier_code}: lập Văn bản xin lỗi và đề nghị gia hạn thời gian "
+                                          f"giải quyết (Mẫu 04); đề xuất hẹn lại lúc ")  # the 2025 set's title
     assert notice["addressed_to"] == "phong_tckh"
 
 

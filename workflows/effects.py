@@ -50,15 +50,29 @@ from engine.store import Store, UnitRow
 DELIVERIES_ENV = "QUYTRINH_DELIVERIES"
 DEFAULT_DELIVERIES = Path("var") / "deliveries.jsonl"
 
-FORM_LABELS = {
-    "BM01": "Giấy tiếp nhận hồ sơ và hẹn trả kết quả (Mẫu 01)",
-    "BM02": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ (Mẫu 02)",
-    "BM03": "Phiếu từ chối tiếp nhận giải quyết hồ sơ (Mẫu 03)",
-    "BM04": "Phiếu xin lỗi và hẹn lại ngày trả kết quả (Mẫu 04)",
-    "BM05": "Phiếu kiểm soát quá trình giải quyết hồ sơ (Mẫu 05)",
-    "BM06": "Sổ theo dõi hồ sơ (Mẫu 06)",
-    "stop_notice": "Thông báo dừng giải quyết hồ sơ",
-}
+#: The forms of the outbox's ``produce_form`` work and of the receipt, by the code definitions write them
+#: (``BM01`` … ``BM06``: the 2018 set's numbers). A delivery names the form as the dossier's own set numbers
+#: and titles it (:func:`form_label`): ``BM06``, the ledger, is "Mẫu 06" of Circular 01/2018 for a dossier
+#: received before 1/7/2025 and "Mẫu 07" of Circular 03/2025 after.
+STOP_NOTICE = "stop_notice"
+
+
+def form_label(form: str, received: dt.datetime | None) -> str:
+    """A form as the dossier's form set (:func:`engine.documents.form_set_for`, by the day it was received)
+    names it: "Sổ theo dõi hồ sơ (Mẫu 07)"; the stop notice has a number only in the 2025 set. A code that
+    is no form of the set ("KQ", a result a step produces) is said as it is."""
+    from engine.documents import FORMS_2018, FORMS_2025, form_set_for
+
+    forms = form_set_for(received) if received is not None else FORMS_2025
+    code = form.strip().upper()
+    if form == STOP_NOTICE:
+        spec = forms.by_kind("stop")
+        return f"{spec.title.capitalize()} (Mẫu {spec.number})" if spec else "Thông báo dừng giải quyết hồ sơ"
+    spec = FORMS_2018.by_number(code[2:]) if code.startswith("BM") and code[2:].isdigit() else None
+    if spec is None:
+        return form or "văn bản"
+    spec = forms.by_kind(spec.kind) or spec
+    return f"{spec.title.capitalize()} (Mẫu {spec.number})"
 
 
 class EffectError(QuytrinhError):
@@ -226,9 +240,20 @@ def _deliver(ctx: EffectContext, work: OutboxWork, channel: str, to: str, messag
 def issue_receipt(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
     """Issue form 01 (receipt and appointment) to the applicant."""
     due = _local(work.payload.get("due_at"))
+    label = form_label("BM01", _received(ctx, work))
     return _deliver(ctx, work, "document", "citizen",
-                    f"Hồ sơ {work.dossier_code}: {FORM_LABELS['BM01']}; hẹn trả kết quả lúc {due}.",
+                    f"Hồ sơ {work.dossier_code}: {label}; hẹn trả kết quả lúc {due}.",
                     {"form": "BM01"})
+
+
+def _received(ctx: EffectContext, work: OutboxWork) -> dt.datetime | None:
+    """The day the outbox item's dossier was received (registered, when refused at the counter), which
+    picks its form set; None when the dossier is gone."""
+    from engine.store import Dossier
+
+    with ctx.store.session() as s:
+        d = s.get(Dossier, work.dossier_id) if work.dossier_id is not None else None
+    return (d.received_at or d.registered_at) if d is not None else None
 
 
 def _one_stop_unit(ctx: EffectContext, work: OutboxWork) -> str | None:
@@ -256,7 +281,7 @@ def produce_form(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
     there, ``addressed_to`` naming the merged unit.
     """
     form = str(work.payload.get("form") or "")
-    label = FORM_LABELS.get(form, form or "văn bản")
+    label = form_label(form, _received(ctx, work))
     extra = ""
     if work.payload.get("proposed_due_at"):
         extra = f"; đề xuất hẹn lại lúc {_local(work.payload.get('proposed_due_at'))}"
