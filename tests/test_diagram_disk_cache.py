@@ -97,10 +97,13 @@ def test_the_draft_decision_from_the_cli_is_the_same_file_without_running_dot(tm
     command = Path(sys.executable).parent / "quytrinh"
     args = [str(command) if command.exists() else sys.executable, *([] if command.exists() else ["-m", "quytrinh.cli"]),
             "decision", "--level", "district", "--codes", "1.001612", "--format", "html", "--catalogue", str(SHIPPED)]
+    project = tmp_path / "project"  # a project folder with no database: the decision is drafted from the files
+    project.mkdir()
+    (project / "procedures_yaml").symlink_to(SHIPPED, target_is_directory=True)
     files = []
     for run in (1, 2):
         out = tmp_path / f"du-thao-{run}.html"
-        proc = subprocess.run([*args, "--out", str(out)], env=dot.env(cache), cwd=tmp_path,  # no database there
+        proc = subprocess.run([*args, "--out", str(out)], env=dot.env(cache), cwd=project,
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         files.append(out.read_bytes())
