@@ -50,6 +50,16 @@ def _catalogue(tmp_path: Path, text: str) -> Path:
     return folder
 
 
+def _with_centre() -> str:
+    """units.yaml with a public-service centre (trung_tam_hcc), a one-stop unit the counter can be merged into."""
+    return UNITS_YAML.read_text(encoding="utf-8") + (
+        "  - id: trung_tam_hcc\n"
+        f'    name: "{CENTRE}"\n'
+        "    level: district\n"
+        "    kind: one_stop\n"
+        '    roles: {staff: "Công chức tiếp nhận và trả kết quả", head: "Giám đốc Trung tâm"}\n')
+
+
 def _merge(db, tmp_path: Path, text: str) -> Path:
     folder = _catalogue(tmp_path, text)
     sv.seed_organisation(db, load_units(folder / "units.yaml"))
@@ -189,12 +199,7 @@ def centre(runtime, tmp_path):
     """The district's one-stop unit merged into a public-service centre, after it received one dossier."""
     rt = runtime
     before = sv.receive(rt.db, rt.actor("motcua"), "1.001612", applicant="Trước hợp nhất", now=at(10, 8))
-    text = UNITS_YAML.read_text(encoding="utf-8") + (
-        "  - id: trung_tam_hcc\n"
-        f'    name: "{CENTRE}"\n'
-        "    level: district\n"
-        "    kind: one_stop\n"
-        '    roles: {staff: "Công chức tiếp nhận và trả kết quả", head: "Giám đốc Trung tâm"}\n')
+    text = _with_centre()
     _merge(rt.db, tmp_path, with_merge(text, "bp_mot_cua", "trung_tam_hcc"))
     hcc = sv.add_user(rt.db, "hcc", unit="trung_tam_hcc", role="staff", now=at(10, 7), full_name="Lê Thị Hà")
     return rt, before, hcc
@@ -361,12 +366,7 @@ def test_forms_queued_for_the_one_stop_unit_before_its_merge_go_to_its_successor
     received = sv.receive(db, rt.actor("motcua"), "1.001612", applicant="Dừng", now=at(10, 9))
     queued = [_forms(db, refused.dossier_id)["BM03"], _forms(db, asked.dossier_id)["BM02"]]
     assert [o.payload["unit"] for o in queued] == ["bp_mot_cua", "bp_mot_cua"]
-    text = UNITS_YAML.read_text(encoding="utf-8") + (
-        "  - id: trung_tam_hcc\n"
-        f'    name: "{CENTRE}"\n'
-        "    level: district\n"
-        "    kind: one_stop\n"
-        '    roles: {staff: "Công chức tiếp nhận và trả kết quả", head: "Giám đốc Trung tâm"}\n')
+    text = _with_centre()
     _merge(db, tmp_path, with_merge(text, "bp_mot_cua", "trung_tam_hcc"))
     hcc = sv.add_user(db, "hcc", unit="trung_tam_hcc", role="staff", now=at(10, 7), full_name="Lê Thị Hà")
     sv.stop(db, hcc, received.dossier_code, reason="Theo yêu cầu của cơ quan có thẩm quyền", now=at(10, 10))
