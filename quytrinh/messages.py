@@ -340,6 +340,9 @@ _RULES: list[Rule] = [
                     r"no one \(its unit has no head\) does",
      lambda m, a: f"{_actor(m['who'])} không được {_verb(a)} công việc {m['i']} (bước '{m['s']}'); đơn vị của "
                   f"công việc này không có lãnh đạo để phân công."),
+    (NotAuthorized, r"user '(?P<u>[^']+)' is deactivated \(enable it again with: .*\)",
+     lambda m, a: f"tài khoản '{m['u']}' đã ngừng hoạt động; thao tác không được thực hiện, hồ sơ không thay đổi. "
+                  f"Cho hoạt động lại bằng: quytrinh user enable {m['u']}."),
     # ---- StaleVersion
     (StaleVersion, r"dossier (?P<d>\S+) is at version (?P<v>\d+), not (?P<e>\d+) .*",
      lambda m, a: f"hồ sơ {m['d']} đang ở lần cập nhật {m['v']}, không phải lần cập nhật {m['e']} bạn đã xem "

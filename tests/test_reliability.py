@@ -371,10 +371,16 @@ def test_an_action_from_an_actor_read_before_the_account_changed_is_refused(runt
     expected = "is deactivated" if change == "disable" else r"may not act on work item .* belongs to phong_tckh/staff"
     for attempt in (lambda: sv.claim(db, actor, item, now=at(11, 9)),
                     lambda: sv.complete(db, actor, item, outcome="ok", now=at(11, 9))):
-        with pytest.raises(NotAuthorized, match=expected):
+        with pytest.raises(NotAuthorized, match=expected) as refused:
             attempt()
         assert dump(db) == before
     assert not _stranded(db, item)
+    if change == "disable":  # what the CLI prints: the account, that nothing changed, how to enable it again
+        from quytrinh.messages import cli_error_text
+
+        assert cli_error_text(refused.value) == (
+            "Không có quyền: tài khoản 'tckh_cv' đã ngừng hoạt động; thao tác không được thực hiện, hồ sơ không "
+            "thay đổi. Cho hoạt động lại bằng: quytrinh user enable tckh_cv.")
 
 
 @pytest.mark.parametrize("change,action", [("disable", "claim"), ("disable", "assign"), ("move", "claim")])
