@@ -9,7 +9,8 @@
     quytrinh task complete 12 --outcome ok --comment "Đủ điều kiện" --as cv1
     quytrinh dossier show 1.001612-20260310-000001
 
-The database is ``$QUYTRINH_DATABASE_URL`` (default ``sqlite:///var/quytrinh.db``),
+The database is ``$QUYTRINH_DATABASE_URL`` (default the project's ``var/quytrinh.db``,
+:func:`engine.store.default_database_path`),
 migrated to the newest schema on first use; units come from the catalogue's
 units.yaml. ``--as USER`` (or ``$QUYTRINH_USER``) names the member of staff who
 acts; the user must exist (``quytrinh user add``). Every refused action prints

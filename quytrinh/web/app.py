@@ -261,7 +261,8 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
     Parameters
     ----------
     database_url : str or None
-        The database (default ``$QUYTRINH_DATABASE_URL``, else SQLite at ``var/quytrinh.db``);
+        The database (default ``$QUYTRINH_DATABASE_URL``, else the project's SQLite ``var/quytrinh.db``,
+        :func:`engine.store.default_database_path`);
         migrated to head when it is not.
     now : callable, datetime or None
         The clock: a function returning an aware instant, or a fixed instant (tests). Default: the wall clock.
