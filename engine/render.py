@@ -37,10 +37,11 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from concurrent.futures import ThreadPoolExecutor
+import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import graphviz
 
@@ -61,6 +62,8 @@ from engine.graph import critical_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.reports import HeatCell
+
+T = TypeVar("T")
 
 #: Output formats `render` accepts.
 FORMATS = ("svg", "png", "pdf")
@@ -717,6 +720,10 @@ class DiskCache:
         self.hits += 1
         return data
 
+    def has(self, key: str, fmt: str) -> bool:
+        """Whether an entry is there (not read: it may still fail its checksum)."""
+        return self._path(key, fmt).is_file()
+
     def put(self, key: str, fmt: str, data: bytes) -> None:
         path = self._path(key, fmt)
         size = len(_DISK_MAGIC) + 32 + len(data)
@@ -940,10 +947,78 @@ def _source(key: tuple | None, build: Callable[[], str]) -> str:
     return source
 
 
+# --------------------------------------------------------------------------- drawing in the background
+
+#: How much lower than the server's requests a background drawing runs its ``dot`` processes (``nice -n``):
+#: the web app's warm-up of the draft decision (:func:`background`), so that staff pages keep their CPU.
+BACKGROUND_NICE = 10
+_LOCAL = threading.local()
+
+
+class background:
+    """``with background():`` the drawings this thread asks for run ``dot`` under ``nice -n`` ``nice`` (when the
+    system has ``nice``) and ``jobs`` at a time (:func:`render_many`, the annex's page plans), instead of one
+    per CPU at the normal priority. Worker threads started by :func:`render_many` and
+    :meth:`engine.documents.AnnexDiagrams.plan` carry the setting (:func:`carry_background`). Only ``dot`` is
+    lowered, not the Python thread: a thread niced while holding the GIL would hold up the server's requests."""
+
+    def __init__(self, nice: int = BACKGROUND_NICE, jobs: int = 1):
+        self.setting = (max(0, int(nice)), max(1, int(jobs)))
+
+    def __enter__(self) -> "background":
+        self._old = getattr(_LOCAL, "background", None)
+        _LOCAL.background = self.setting
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _LOCAL.background = self._old
+
+
+def background_setting() -> tuple[int, int] | None:
+    """This thread's (nice, jobs) under :class:`background`, None at the normal priority."""
+    return getattr(_LOCAL, "background", None)
+
+
+def carry_background(fn: Callable[..., "T"]) -> Callable[..., "T"]:
+    """``fn`` run, in whichever thread, with the caller's :class:`background` setting."""
+    setting = background_setting()
+    if setting is None:
+        return fn
+
+    def run(*args: object, **kwargs: object) -> "T":
+        old = getattr(_LOCAL, "background", None)
+        _LOCAL.background = setting
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _LOCAL.background = old
+    return run
+
+
+def parallel_jobs(wanted: int | None, items: int) -> int:
+    """How many drawings to run at once: ``wanted`` (default: the CPUs), at most one per item, at most the
+    :class:`background` setting's jobs."""
+    jobs = wanted or os.cpu_count() or 1
+    setting = background_setting()
+    if setting is not None:
+        jobs = min(jobs, setting[1])
+    return max(1, min(jobs, items or 1))
+
+
 def _run_dot(source: str, fmt: str) -> bytes:
-    """Lay out and draw one graph with its own ``dot`` process."""
+    """Lay out and draw one graph with its own ``dot`` process (niced under :class:`background`)."""
+    setting = background_setting()
+    nice = shutil.which("nice") if setting is not None and setting[0] > 0 else None
     try:
-        return graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
+        if nice is None:
+            return graphviz.pipe("dot", fmt, source.encode("utf-8"), quiet=True)
+        if shutil.which("dot") is None:
+            raise graphviz.ExecutableNotFound(["dot"])
+        cmd = [nice, "-n", str(setting[0]), "dot", "-Kdot", f"-T{fmt}"]  # type: ignore[index]
+        proc = subprocess.run(cmd, input=source.encode("utf-8"), capture_output=True)
+        if proc.returncode:
+            raise graphviz.CalledProcessError(proc.returncode, cmd, output=proc.stdout, stderr=proc.stderr)
+        return proc.stdout
     except graphviz.ExecutableNotFound:
         raise RenderError("graphviz 'dot' is not installed; run `make system-deps` "
                           "(Debian package graphviz)") from None
@@ -952,10 +1027,39 @@ def _run_dot(source: str, fmt: str) -> bytes:
         raise RenderError(f"graphviz failed: {lines[-1] if lines else exc}") from None
 
 
+#: The drawings being made now, by (source, format, graphviz version): a second thread asking for one waits
+#: for the first's instead of running ``dot`` on it again (the warm-up and a leader's request, two leaders).
+_IN_FLIGHT: dict[tuple[str, str, str], Future] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
 def _pipe(source: str, fmt: str) -> bytes:
     """What ``dot`` prints for one graph: from the on-disk cache (:func:`disk_cache`) when this version of
-    graphviz drew this source before, else from its own ``dot`` process (:func:`_run_dot`), then kept there."""
+    graphviz drew this source before, else from its own ``dot`` process (:func:`_run_dot`), then kept there.
+    While a thread draws a source, another asking for the same one waits for its result (:data:`_IN_FLIGHT`)."""
     version = graphviz_version()
+    key = (source, fmt, version)
+    with _IN_FLIGHT_LOCK:
+        pending = _IN_FLIGHT.get(key)
+        if pending is None:
+            mine: Future = Future()
+            _IN_FLIGHT[key] = mine
+    if pending is not None:
+        return pending.result()
+    try:
+        data = _draw_source(source, fmt, version)
+    except BaseException as exc:
+        mine.set_exception(exc)
+        raise
+    else:
+        mine.set_result(data)
+        return data
+    finally:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.pop(key, None)
+
+
+def _draw_source(source: str, fmt: str, version: str) -> bytes:
     disk = disk_cache() if version else None
     if disk is None:
         return _run_dot(source, fmt)
@@ -1087,17 +1191,37 @@ def render_many(defns: Sequence[Definition], units: Organisation | Mapping[str, 
     todo = [i for i, data in enumerate(out) if data is None]  # drawn by dot, in order
     sources = [_source(keys[i], lambda i=i: build_digraph(defns[i], units, direction=direction, header=header,
                                                          part=pages[i]).source) for i in todo]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(sources) or 1))
+    workers = parallel_jobs(jobs, len(sources))
     if workers == 1:
         drawn = [_clean(_pipe(s, fmt), fmt) for s in sources]
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            drawn = [_clean(data, fmt) for data in pool.map(lambda s: _pipe(s, fmt), sources)]
+            drawn = [_clean(data, fmt) for data in pool.map(carry_background(lambda s: _pipe(s, fmt)), sources)]
     for i, data in zip(todo, drawn):
         out[i] = data
         if keys[i] is not None:
             _CACHE.put(keys[i], data)  # type: ignore[arg-type]
     return out  # type: ignore[return-value]
+
+
+def missing(defns: Sequence[Definition], units: Organisation | Mapping[str, Unit] | None, fmt: str = "svg",
+            *, direction: str = "LR", header: bool = True) -> int:
+    """How many of these diagrams (whole, as :func:`render_many` draws them) ``dot`` would have to draw: in
+    neither this process's memory nor the on-disk cache. Builds their DOT sources (kept for the drawing)."""
+    units_hash, version = _content_hash(_units_map(units)), graphviz_version()
+    disk = disk_cache() if version else None
+    count = 0
+    for defn in defns:
+        key = _cache_key(defn, units_hash, fmt, highlight=None, heat=None, heat_title="", direction=direction,
+                         header=header, header_from=None, version=version)
+        if key is not None and _CACHE.get(key) is not None:
+            continue
+        if disk is None:
+            count += 1
+            continue
+        source = _source(key, lambda d=defn: build_digraph(d, units, direction=direction, header=header).source)
+        count += not disk.has(disk.key(source, fmt, version), fmt)
+    return count
 
 
 def diagram_path(source: Definition | str | os.PathLike, root: str | os.PathLike, fmt: str = "svg") -> Path:
