@@ -1872,15 +1872,21 @@ class AnnexDiagrams:
                 defn, lambda parts: [_svg_size(x) for x in self._draw([(defn, p) for p in parts], "svg", jobs=1)],
                 reserve)
 
-        # one per CPU; under engine.render.background (the web app's warm-up) its jobs, its dot niced
-        with ThreadPoolExecutor(max_workers=parallel_jobs(None, len(todo))) as pool:
-            for defn, pages in zip(todo, pool.map(carry_background(one), todo)):
+        # one per CPU; under engine.render.background (the web app's warm-up) its jobs, its dot niced. One job:
+        # in this thread (no pool, which the interpreter's exit would wait for and refuse new work to)
+        workers = parallel_jobs(None, len(todo))
+        pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        try:
+            for defn, pages in zip(todo, pool.map(carry_background(one), todo) if pool else map(one, todo)):
                 self._pages[defn.key] = pages
                 if keys[defn.key] is not None:
                     with _PLANS_LOCK:
                         _PLANS[keys[defn.key]] = pages
                         while len(_PLANS) > PLANS_KEPT:
                             _PLANS.popitem(last=False)
+        finally:
+            if pool is not None:
+                pool.shutdown()
 
     def pages(self, defn: Definition) -> list[Any]:
         """The pages of a definition's diagram: ``[None]`` (whole) or its :class:`DiagramPart`s."""
