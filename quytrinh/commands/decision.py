@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import sys
+import time
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -83,6 +84,8 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         finally:
             store.dispose()
     target = out or Path(f"du-thao-quyet-dinh-{level}.{fmt}")
+    started = time.perf_counter()
+    drawing = _say_drawing(cat, level, codes)
     data = render_decision(cat, level=level, codes=codes, place=place, deputy=deputy, fmt=fmt)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -90,12 +93,42 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
     except OSError as exc:
         raise localized(QuytrinhError(f"{target}: không ghi được ({exc.strerror}).")) from None
     picked = select_procedures(cat, level=level, codes=codes)
+    if drawing:
+        print(f"Đã vẽ {drawing} sơ đồ và ghi {target} sau {_seconds(time.perf_counter() - started)}.", file=sys.stderr)
     print(f"{target}: dự thảo quyết định, {len(picked)} quy trình")
     for note in notes:
         print(f"Cảnh báo: {note}.", file=sys.stderr)
     for gap in decision_gaps(picked):
         print(f"Cảnh báo: {gap}; hãy bổ sung trước khi trình ký.", file=sys.stderr)
     return target
+
+
+def _say_drawing(cat: Any, level: str, codes: list[str] | None) -> int:
+    """When graphviz has not drawn most of the annex's diagrams yet (the first run, or the catalogue changed:
+    none in the on-disk cache), say on stderr that it is drawing them, for how long about, and return how
+    many; 0 (nothing said) when they are mostly drawn already, or when the selection fails (said after)."""
+    from engine.documents import diagrams_to_draw, select_procedures
+
+    try:
+        defs = select_procedures(cat, level=level, codes=codes)
+    except QuytrinhError:
+        return 0
+    todo = diagrams_to_draw(defs, cat.organisation)
+    if not todo or todo * 2 < len(defs):
+        return 0
+    # ~0.2 s (HTML) to ~0.5 s (Word) a diagram on two cores: the 81 of the district take about a minute
+    how_long = "khoảng một phút" if todo >= 40 else "vài chục giây" if todo >= 10 else "vài giây"
+    print(f"Đang vẽ {todo} sơ đồ (lần đầu có thể mất {how_long}; các lần sau dùng bản vẽ đã lưu)…",
+          file=sys.stderr, flush=True)
+    return todo
+
+
+def _seconds(value: float) -> str:
+    """``12,3 giây`` / ``1 phút 5 giây``, as Vietnamese writes them."""
+    if value < 60:
+        return f"{value:.1f} giây".replace(".", ",")
+    minutes, sec = divmod(round(value), 60)
+    return f"{minutes} phút {sec} giây"
 
 
 def register(app: typer.Typer) -> None:
