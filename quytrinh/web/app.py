@@ -19,6 +19,7 @@ import logging
 import os
 import pkgutil
 import re
+import threading
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Callable
@@ -384,6 +385,64 @@ def warm_up(app: FastAPI) -> None:
     log.info("warm-up: %d published definitions parsed%s in %.1f s", parsed, leader, time.perf_counter() - started)
 
 
+def warm_up_decision(app: FastAPI) -> threading.Thread:
+    """Draw the draft decision's annex (``/documents/decision``, HTML, each level the catalogue has) in a
+    background thread, started after :func:`warm_up` by :func:`create_served_app`; returns the thread
+    (also ``app.state.decision_warm_up``).
+
+    The first view of that page after a start drew every diagram: 34-41 s at load 5-7 on the first start
+    ever (an empty on-disk cache of the diagrams), ~2 s at each later start (reading them back from it).
+    Here it is drawn at a lower priority (``engine.render.background``: its ``dot`` processes niced, one
+    at a time), so that it neither delays the start nor slows staff pages; the drawings stay in the
+    process's memory and on disk. A leader who opens the page meanwhile draws what is not drawn yet, at the
+    normal priority, and waits for the drawing under way (``engine.render._pipe``) instead of making it
+    again. A level without procedures or a catalogue that fails is logged and left to the page."""
+    thread = threading.Thread(target=_draw_decisions, args=(app,), name="quytrinh-warm-decision", daemon=True)
+    app.state.decision_warm_up = thread
+    thread.start()
+    return thread
+
+
+def _draw_decisions(app: FastAPI) -> None:
+    """The HTML of each level first (the page shows it), then the PNG pictures of its Word file."""
+    import time
+
+    from engine.approval import for_decision
+    from engine.documents import AnnexDiagrams, DocumentError, cached_catalogue, render_decision, select_procedures
+    from engine.render import background
+    from quytrinh.web.routes_documents import LEVELS
+
+    drawn = []
+    for level, _ in LEVELS:
+        started = time.perf_counter()
+        try:
+            cat, _notes = for_decision(app.state.store, cached_catalogue(app.state.catalogue_root), level=level)
+            try:
+                defs = select_procedures(cat, level=level)
+            except DocumentError:  # no procedure of this level without a decision: nothing to draw
+                continue
+            with background():
+                render_decision(cat, level=level, fmt="html")
+        except Exception:
+            log.warning("warm-up: the %s draft decision could not be drawn; its page will say why", level,
+                        exc_info=True)
+            continue
+        drawn.append((level, defs, cat.organisation))
+        log.info("warm-up: the %s draft decision drawn (%d procedures) in %.1f s", level, len(defs),
+                 time.perf_counter() - started)
+    for level, defs, org in drawn:  # the Word file's pictures: the file itself (0.7 s, 16 MB) is not kept
+        started = time.perf_counter()
+        try:
+            with background():
+                AnnexDiagrams(defs, org).prefetch("png")
+        except Exception:
+            log.warning("warm-up: the pictures of the %s draft decision's Word file could not be drawn", level,
+                        exc_info=True)
+            continue
+        log.info("warm-up: the pictures of the %s draft decision's Word file drawn in %.1f s", level,
+                 time.perf_counter() - started)
+
+
 def _parse_published_definitions(store: Any) -> int:
     """Parse the newest published version of every procedure once (``engine.services.definition_of`` keeps
     them; older versions, which only their own dossiers' pages need, are parsed when first needed, so the
@@ -419,6 +478,8 @@ def create_served_app() -> FastAPI:
     catalogue) is moved out of the garbage collector's reach with
     :func:`gc.freeze`. Without it, every full collection walks that heap while
     holding the GIL, and stalls every request in flight for 100 ms or more.
+    Last, the draft decision starts being drawn in the background
+    (:func:`warm_up_decision`): the server does not wait for it.
     """
     import gc
 
@@ -426,6 +487,7 @@ def create_served_app() -> FastAPI:
     warm_up(app)
     gc.collect()
     gc.freeze()
+    warm_up_decision(app)
     return app
 
 
