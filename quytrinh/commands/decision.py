@@ -108,6 +108,7 @@ def _say_drawing(cat: Any, level: str, codes: list[str] | None) -> int:
     none in the on-disk cache), say on stderr that it is drawing them, for how long about, and return how
     many; 0 (nothing said) when they are mostly drawn already, or when the selection fails (said after)."""
     from engine.documents import diagrams_to_draw, select_procedures
+    from engine.render import disk_cache
 
     try:
         defs = select_procedures(cat, level=level, codes=codes)
@@ -118,8 +119,8 @@ def _say_drawing(cat: Any, level: str, codes: list[str] | None) -> int:
         return 0
     # ~0.2 s (HTML) to ~0.5 s (Word) a diagram on two cores: the 81 of the district take about a minute
     how_long = "khoảng một phút" if todo >= 40 else "vài chục giây" if todo >= 10 else "vài giây"
-    print(f"Đang vẽ {todo} sơ đồ (lần đầu có thể mất {how_long}; các lần sau dùng bản vẽ đã lưu)…",
-          file=sys.stderr, flush=True)
+    kept = "; các lần sau dùng bản vẽ đã lưu" if disk_cache() is not None else ""  # QUYTRINH_DIAGRAM_CACHE=off
+    print(f"Đang vẽ {todo} sơ đồ (lần đầu có thể mất {how_long}{kept})…", file=sys.stderr, flush=True)
     return todo
 
 
