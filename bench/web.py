@@ -265,7 +265,8 @@ def run(url: str, label: str, users: int, seconds: float, think: float) -> bool:
     timing = tempfile.NamedTemporaryFile(prefix="bench-web-timing-", suffix=".log", delete=False)
     timing.close()
     env = {**os.environ, "QUYTRINH_DATABASE_URL": url, "QUYTRINH_SECRET_KEY": uuid.uuid4().hex,
-           "QUYTRINH_CATALOGUE_DIR": str(Path(ROOT) / "procedures_yaml"), "QUYTRINH_TIMING_LOG": timing.name}
+           "QUYTRINH_CATALOGUE_DIR": str(Path(ROOT) / "procedures_yaml"), "QUYTRINH_TIMING_LOG": timing.name,
+           "QUYTRINH_WARM_DECISION": "off"}  # the staff's pages alone: not the leaders' decision drawn meanwhile
     log = tempfile.NamedTemporaryFile(prefix="bench-web-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "quytrinh.cli", "serve", "--port", str(port)], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)

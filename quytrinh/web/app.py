@@ -479,7 +479,8 @@ def create_served_app() -> FastAPI:
     :func:`gc.freeze`. Without it, every full collection walks that heap while
     holding the GIL, and stalls every request in flight for 100 ms or more.
     Last, the draft decision starts being drawn in the background
-    (:func:`warm_up_decision`): the server does not wait for it.
+    (:func:`warm_up_decision`): the server does not wait for it. ``$QUYTRINH_WARM_DECISION=off`` leaves
+    it out (a benchmark of the staff pages, or a worker process of several that need not each draw it).
     """
     import gc
 
@@ -487,8 +488,13 @@ def create_served_app() -> FastAPI:
     warm_up(app)
     gc.collect()
     gc.freeze()
-    warm_up_decision(app)
+    if os.environ.get(WARM_DECISION_ENV, "").strip().lower() not in ("off", "0", "no", "false"):
+        warm_up_decision(app)
     return app
+
+
+#: Set to ``off`` (or ``0``), the served app does not draw the draft decision in the background at start.
+WARM_DECISION_ENV = "QUYTRINH_WARM_DECISION"
 
 
 def _error_page(request: Request, status: int, message: str) -> Response:

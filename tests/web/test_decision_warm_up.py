@@ -127,6 +127,24 @@ def test_the_served_app_draws_the_draft_decision_after_its_warm_up_without_waiti
         app.state.store.dispose()
 
 
+def test_the_decision_warm_up_can_be_left_out(runtime, tmp_path, monkeypatch, fresh_drawings):
+    """QUYTRINH_WARM_DECISION=off (bench/web.py, to measure the staff's pages alone): nothing is drawn."""
+    from quytrinh.web.app import create_served_app
+
+    monkeypatch.chdir(small_project(tmp_path / "project"))
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", runtime.url)
+    monkeypatch.setenv("QUYTRINH_SECRET_KEY", SECRET)
+    monkeypatch.setenv("QUYTRINH_WARM_DECISION", "off")
+    app = create_served_app()
+    gc.unfreeze()
+    try:
+        time.sleep(1)
+        assert getattr(app.state, "decision_warm_up", None) is None
+        assert fresh_drawings.layouts() == 0
+    finally:
+        app.state.store.dispose()
+
+
 def test_a_drawing_asked_for_twice_at_once_is_made_once(tmp_path, monkeypatch, fresh_drawings):
     """Two draft decisions drawn at once (a leader's request during the warm-up, two leaders) run ``dot`` as
     often as one does: the second waits for the drawings under way instead of making them again."""
