@@ -266,6 +266,10 @@ def test_the_serving_worker_registers_deleted_deployments_again_and_drains_throu
     assert drained and not serving.is_alive()
     assert all(worker.deployment_ids[f] != old[f] for f in old)
     assert any(r.flow == DRAIN_FLOW and r.state == "Completed" for r in runs)
+    # Each deployment said once: in one line, or in two when a loop saw the drain's flow deleted before the
+    # test deleted the sweep's (two calls to the Prefect API, a window the machine's load widens).
     lines = _lines(caplog)
-    assert len(lines) == 1 and REGISTERED_AGAIN in lines[0], lines
+    assert 1 <= len(lines) <= 2 and all(REGISTERED_AGAIN in line for line in lines), lines
+    for flow_name in (DRAIN_FLOW, SWEEP_FLOW):
+        assert sum(f"deployment {flow_name}/quytrinh" in line for line in lines) == 1, lines
     assert worker.outages.down() == set()
