@@ -23,7 +23,7 @@ from typing import Any
 from engine.definition import Organisation, Unit, load_units, units_file_header
 from engine.errors import DefinitionError
 
-__all__ = ["units_file", "stored_units", "stored_organisation", "current_organisation"]
+__all__ = ["units_file", "catalogue_communes", "stored_units", "stored_organisation", "current_organisation"]
 
 
 def units_file() -> Path:
@@ -31,6 +31,19 @@ def units_file() -> Path:
     from engine.calendar import catalogue_dir
 
     return catalogue_dir() / "units.yaml"
+
+
+def catalogue_communes() -> tuple[str, ...]:
+    """The communes of the catalogue's units.yaml (``communes:``); from a units.yaml with problems, those its
+    ``communes:`` still lists when that list is readable (:func:`engine.definition.units_file_header`; the
+    command or page said once that units.yaml has problems); none when there is no such file."""
+    path = units_file()
+    if not path.is_file():
+        return ()
+    try:
+        return load_units(str(path)).communes
+    except DefinitionError:
+        return units_file_header(path).communes
 
 
 def stored_units(db: Any) -> dict[str, Unit]:

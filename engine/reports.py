@@ -396,17 +396,11 @@ def _catalogue_communes() -> tuple[str, ...]:
     """The communes of the catalogue's units.yaml (``communes:``); from a units.yaml with problems, those its
     ``communes:`` still lists when that list is readable (:func:`engine.definition.units_file_header`; the
     command or page said once that units.yaml has problems); none when it has no such file or no readable
-    list (the rows are then ordered by name: the figures do not depend on the file)."""
-    from engine.calendar import catalogue_dir
-    from engine.definition import load_units, units_file_header
+    list (the rows are then ordered by name: the figures do not depend on the file;
+    :func:`engine.organisation.catalogue_communes`)."""
+    from engine.organisation import catalogue_communes
 
-    path = catalogue_dir() / "units.yaml"
-    if not path.is_file():
-        return ()
-    try:
-        return load_units(str(path)).communes
-    except QuytrinhError:
-        return units_file_header(path).communes
+    return catalogue_communes()
 
 
 def _commune_group(commune: str, level: str, known: Sequence[str]) -> tuple[str, str]:

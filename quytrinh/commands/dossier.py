@@ -360,18 +360,10 @@ def communes() -> tuple[str, ...]:
     """The communes of the organisation (units.yaml ``communes:``), as the web app's reception form lists them.
 
     While units.yaml has problems (the command said so when it opened the store), those its ``communes:``
-    still lists when that list is readable (:func:`engine.definition.units_file_header`)."""
-    from engine.calendar import catalogue_dir
-    from engine.definition import load_units, units_file_header
-    from engine.errors import DefinitionError
+    still lists when that list is readable (:func:`engine.organisation.catalogue_communes`)."""
+    from engine.organisation import catalogue_communes
 
-    path = catalogue_dir() / "units.yaml"
-    if not path.is_file():
-        return ()
-    try:
-        return load_units(str(path)).communes
-    except DefinitionError:
-        return units_file_header(path).communes
+    return catalogue_communes()
 
 
 def check_commune(defn: Any, commune: str) -> str:
