@@ -4,7 +4,8 @@ A one-off drafting aid, kept for re-drafting: it holds, per procedure, what
 was established about it (name, national code, legal limit and where the
 limit comes from, competent authority, who signs) and writes one readable,
 commented YAML file per procedure under procedures_yaml/district/ and
-procedures_yaml/commune/. The committed YAML files are the product: once a
+procedures_yaml/commune/ (its header comment in Vietnamese, as the reform
+office reads it in the editor; tests/test_yaml_comments.py checks both). The committed YAML files are the product: once a
 file exists it is edited by hand, and this script does not overwrite it
 unless run with --force (then the hand edits are lost).
 
@@ -135,6 +136,19 @@ def crawl(ministry: str, code: str) -> str:
     if code in RECORD_PAGE:
         return f"https://dichvucong.gov.vn/thu-tuc-hanh-chinh/{RECORD_PAGE[code]}; bản sao: {copy}"
     return copy
+
+
+# --------------------------------------------------------------------------- header comments
+
+#: Each template's name (an identifier, kept as written) with what it means, for the header comment of each
+#: file: the reform office reads these first in the editor, so they are Vietnamese, as every text a user sees.
+STANDARD = "mẫu quy trình standard (Phòng chuyên môn thẩm định, Lãnh đạo UBND huyện ký)"
+OFFICE_SIGNS = "mẫu quy trình office_signs (Phòng chuyên môn ký)"
+LIEN_THONG = "mẫu quy trình lien_thong (liên thông, lấy ý kiến cơ quan phối hợp song song)"
+SAME_DAY = "mẫu quy trình same_day (giải quyết trong ngày)"
+COMMUNE = "mẫu quy trình commune (cấp xã: công chức thẩm định, Chủ tịch UBND xã ký)"
+#: What the linter's warnings stand for in a comment: the fact is flagged as an open question.
+FLAGGED = "(đã đánh dấu cần kiểm tra)"
 
 
 # --------------------------------------------------------------------------- model
@@ -445,7 +459,7 @@ def district() -> list[Proc]:
     # ---- household business (Phòng Tài chính – Kế hoạch signs as the district business registry)
     hkd = dict(field_=F_HKD, office="phong_tckh", basis_laws=LB_HKD, online="toan_trinh", clock="restart",
                authority="Phòng Tài chính – Kế hoạch thuộc UBND cấp huyện (cơ quan đăng ký kinh doanh cấp huyện)")
-    hkd_note = "Phòng Tài chính – Kế hoạch is the district business registry: its head signs."
+    hkd_note = "Phòng Tài chính – Kế hoạch là cơ quan đăng ký kinh doanh cấp huyện: Lãnh đạo Phòng ký."
     for code, name, days, result, src_basis in [
         ("1.001266", "Chấm dứt hoạt động hộ kinh doanh", 5,
          "Thông báo về việc chấm dứt hoạt động hộ kinh doanh", ""),
@@ -458,7 +472,7 @@ def district() -> list[Proc]:
             code=code, name=name, result=result, days=days, code_verified=True,
             lim=limit(days, f"{CSDL}, mã {code} ({crawl('bo-tai-chinh', code)}); thời hạn đọc từ trình tự thực hiện",
                       verified=True, basis=src_basis),
-            comment=f"{name}: the office_signs pattern fitted to the {days}-working-day limit. {hkd_note}",
+            comment=f"{name}: {OFFICE_SIGNS}, điều chỉnh cho vừa thời hạn {days} ngày làm việc. {hkd_note}",
             notes=[CLOCK_DKKD], **hkd))
     out.append(office_proc(
         code="2.000575", name="Cấp lại Giấy chứng nhận đăng ký hộ kinh doanh, Cấp đổi sang Giấy chứng nhận đăng ký hộ kinh doanh",
@@ -467,8 +481,9 @@ def district() -> list[Proc]:
         lim=limit(None, f"{CSDL}, mã 2.000575 ({crawl('bo-tai-chinh', '2.000575')})", verified=False,
                   note="Bản ghi CSDL không cho thời hạn có đơn vị; các thủ tục hộ kinh doanh cùng nhóm là 03 ngày "
                        "làm việc — cần xác nhận. Các bước được thiết kế trong 03 ngày làm việc."),
-        comment="Cấp lại, cấp đổi Giấy chứng nhận đăng ký hộ kinh doanh: office_signs; the legal limit is not "
-                "known (left empty, flagged), the steps are sized to the 3 working days of the sibling procedures.",
+        comment=f"Cấp lại, cấp đổi Giấy chứng nhận đăng ký hộ kinh doanh: {OFFICE_SIGNS}; chưa rõ thời hạn giải "
+                "quyết theo quy định (để trống, đã đánh dấu cần kiểm tra), các bước được thiết kế trong 3 ngày "
+                "làm việc như các thủ tục hộ kinh doanh cùng nhóm.",
         notes=[CLOCK_DKKD], **hkd))
 
     # ---- cooperatives (Phòng Tài chính – Kế hoạch, 3 working days each, all verified)
@@ -505,8 +520,9 @@ def district() -> list[Proc]:
         out.append(office_proc(
             code=code, name=name, result=result, days=3, code_verified=True,
             lim=limit(3, f"{CSDL}, mã {code} ({crawl('bo-tai-chinh', code)})", verified=True),
-            comment="Cooperative registration at the district business registry: office_signs, 3 working days "
-                    "(read in the post-2025 national record; that it applied in 2022-2024 is to be checked).",
+            comment=f"Đăng ký hợp tác xã tại cơ quan đăng ký kinh doanh cấp huyện: {OFFICE_SIGNS}, 3 ngày làm "
+                    "việc (theo bản ghi trên CSDL quốc gia sau năm 2025; cần kiểm tra lại mức này có áp dụng trong "
+                    "giai đoạn 2022–2024 không).",
             notes=[CLOCK_DKKD], **htx))
 
     # ---- construction permits (Phòng Quản lý đô thị; UBND huyện signs)
@@ -532,8 +548,9 @@ def district() -> list[Proc]:
             site_check="Kiểm tra thực địa công trình, lập biên bản",
             alloc_over={"appraise": 2 * D, "consult": 7 * D, "site_check": 3 * D, "report": 2 * D, "check": D,
                         "sign": D, "issue": 4 * H, "deliver": 4 * H, "receive": 4 * H, "assign": 4 * H},
-            comment="Construction permit for level III/IV works and houses: the lien_thong pattern, the commune "
-                    "where the works lie consulted while the office checks the site (as the example 1.013225).",
+            comment=f"Giấy phép xây dựng công trình cấp III, cấp IV và nhà ở riêng lẻ: {LIEN_THONG}: lấy ý kiến "
+                    "UBND xã nơi có công trình trong khi Phòng Quản lý đô thị kiểm tra thực địa (như quy trình mẫu "
+                    "1.013225).",
             notes=[CLOCK_TBC]))
     for code, name, result in [
         ("1.013228", "Cấp lại giấy phép xây dựng đối với công trình cấp III, cấp IV (công trình Không theo tuyến/Theo tuyến trong đô thị/Tín ngưỡng, tôn giáo/Tượng đài, tranh hoành tráng/Sửa chữa, cải tạo/Theo giai đoạn cho công trình không theo tuyến/Theo giai đoạn cho công trình theo tuyến trong đô thị/Dự án) và nhà ở riêng lẻ",
@@ -545,7 +562,7 @@ def district() -> list[Proc]:
             code=code, name=name, field_=F_XD, office="phong_qldt", authority="Ủy ban nhân dân cấp huyện",
             result=result, days=5, code_verified=True,
             lim=limit(5, f"{CSDL}, mã {code} ({crawl('bo-xay-dung', code)})", verified=True),
-            basis_laws=LB_GPXD, comment=f"{result.capitalize()}: the standard pattern in 5 working days.",
+            basis_laws=LB_GPXD, comment=f"{result.capitalize()}: {STANDARD}, trong 5 ngày làm việc.",
             notes=[CLOCK_TBC]))
 
     # ---- inland waterway vehicles (Phòng Quản lý đô thị as the district registry)
@@ -561,8 +578,8 @@ def district() -> list[Proc]:
         out.append(office_proc(
             code=code, name=name, days=days,
             lim=limit(days, f"{CSDL}, mã {code} ({crawl('bo-xay-dung', code)})", verified=True),
-            comment=f"Inland waterway vehicle registration: office_signs in {days} working days. Which office "
-                    "the committee designates as registry (Quản lý đô thị or Kinh tế) is to be confirmed.",
+            comment=f"Đăng ký phương tiện thủy nội địa: {OFFICE_SIGNS}, trong {days} ngày làm việc. Cần xác nhận "
+                    "UBND huyện giao phòng nào làm cơ quan đăng ký (Phòng Quản lý đô thị hay Phòng Kinh tế).",
             notes=[CLOCK_TBC, "Đơn vị được giao làm cơ quan đăng ký phương tiện cấp huyện (Phòng Quản lý đô thị "
                    "hay Phòng Kinh tế) cần xác nhận."], **water))
 
@@ -573,7 +590,7 @@ def district() -> list[Proc]:
         code_verified=True,
         lim=limit(7, f"{CSDL}, mã 1.012888 ({crawl('bo-xay-dung', '1.012888')}): 'Ủy ban nhân dân cấp huyện có "
                      "trách nhiệm kiểm tra và ban hành quyết định'", verified=True),
-        basis_laws=LB_NHA_O, comment="Recognition of an apartment building's board: the standard pattern in 7 days.",
+        basis_laws=LB_NHA_O, comment=f"Công nhận Ban quản trị nhà chung cư: {STANDARD}, trong 7 ngày.",
         notes=[CLOCK_TBC]))
 
     out += ho_tich_district()
@@ -613,8 +630,9 @@ def ho_tich_district() -> list[Proc]:
             basis_laws=LB_HO_TICH, reception="bp_mot_cua", officer="phong_tu_phap", clerk=("van_phong", "clerk"),
             names={"process": what[1], "sign": f"Chủ tịch UBND huyện (hoặc Phó Chủ tịch được phân công) ký {what[0]}",
                    "deliver": f"Trả {what[0]}; thu lệ phí (nếu có)"},
-            comment=f"{name}: the same_day pattern at district level (Phòng Tư pháp records, the committee "
-                    "chairman signs, the office seals) in the two hours between the cut-off and closing.",
+            comment=f"{name}: {SAME_DAY} ở cấp huyện (Phòng Tư pháp ghi sổ, Chủ tịch UBND huyện ký, Văn phòng "
+                    "HĐND và UBND huyện đóng dấu), gói trong hai giờ làm việc từ giờ chốt nhận hồ sơ đến hết giờ "
+                    "làm việc.",
             online="toan_trinh", clock="restart", notes=[CLOCK_HO_TICH]))
 
     # multi-day registrations with the law's limit in working days
@@ -632,14 +650,14 @@ def ho_tich_district() -> list[Proc]:
             code=code, name=name, result=result, days=days, signer=UBND_CHAIR,
             lim=limit(days, f"Luật Hộ tịch số 60/2014/QH13, {article} ({PHAP_DIEN_HO_TICH}); {rec(code)}{src_extra}",
                       verified=True, basis=basis),
-            comment=f"{name}: the standard pattern in {days} working days; the chairman signs (Luật Hộ tịch).",
+            comment=f"{name}: {STANDARD}, trong {days} ngày làm việc; Chủ tịch UBND huyện ký (Luật Hộ tịch).",
             online="mot_phan", notes=[CLOCK_HO_TICH], **base))
     out.append(standard_proc(
         code="2.000756", name="Thủ tục đăng ký chấm dứt giám hộ có yếu tố nước ngoài", result="Trích lục đăng ký chấm dứt giám hộ",
         days=2, signer=UBND_CHAIR,
         lim=limit(2, rec("2.000756"), verified=True,
                   basis="Luật Hộ tịch, Điều 42 dẫn chiếu Điều 22 khoản 2: trong thời hạn 02 ngày làm việc"),
-        comment="Ending a guardianship with a foreign element: the standard pattern in 2 working days.",
+        comment=f"Đăng ký chấm dứt giám hộ có yếu tố nước ngoài: {STANDARD}, trong 2 ngày làm việc.",
         online="mot_phan", notes=[CLOCK_HO_TICH], **base))
 
     # limits from the national records (unit not stated) or from the law in calendar days
@@ -653,8 +671,8 @@ def ho_tich_district() -> list[Proc]:
                         "quá 03 ngày làm việc",
                   note="Luật chỉ nêu 03 ngày làm việc cho trường hợp phải xác minh; trường hợp thường giải quyết ngay. "
                        "Quy trình theo mức trần 03 ngày làm việc — cần xác nhận."),
-        comment="Recording a civil-status event decided abroad: the standard pattern within the 3-working-day "
-                "ceiling the law sets when verification is needed.",
+        comment=f"Ghi vào Sổ hộ tịch việc hộ tịch đã được giải quyết ở nước ngoài: {STANDARD}, trong mức tối đa "
+                "3 ngày làm việc mà luật quy định cho trường hợp phải xác minh.",
         online="mot_phan", notes=[CLOCK_HO_TICH], **base))
     for code, name, result in [
         ("2.002189", "Thủ tục ghi vào Sổ hộ tịch việc kết hôn của công dân Việt Nam đã được giải quyết tại cơ quan có thẩm quyền của nước ngoài",
@@ -670,7 +688,7 @@ def ho_tich_district() -> list[Proc]:
                             "tịch ghi vào Sổ hộ tịch. Phòng Tư pháp báo cáo Chủ tịch Ủy ban nhân dân cấp huyện cấp "
                             "trích lục",
                       note="Luật ghi '12 ngày', không nói ngày làm việc — cần xác nhận."),
-            comment=f"{result}: the standard pattern in 12 days.", online="mot_phan", notes=[CLOCK_HO_TICH], **base))
+            comment=f"{result}: {STANDARD}, trong 12 ngày.", online="mot_phan", notes=[CLOCK_HO_TICH], **base))
     out.append(standard_proc(
         code="2.000806", name="Thủ tục đăng ký kết hôn có yếu tố nước ngoài", result="Giấy chứng nhận kết hôn",
         days=15, signer=UBND_CHAIR,
@@ -688,8 +706,8 @@ def ho_tich_district() -> list[Proc]:
         step_over={"appraise": {"routes": {"ok": "interview"}}},
         names_over={"deliver": "Tổ chức trao Giấy chứng nhận kết hôn; hai bên nam, nữ ký Sổ và Giấy chứng nhận kết hôn"},
         alloc_over={"appraise": 9 * D},
-        comment="Marriage with a foreign element: the standard pattern with an interview step inserted after the "
-                "appraisal; the chairman signs and the certificate is handed over in person.",
+        comment=f"Đăng ký kết hôn có yếu tố nước ngoài: {STANDARD}, thêm bước phỏng vấn sau bước thẩm định; Chủ "
+                "tịch UBND huyện ký và Giấy chứng nhận kết hôn được trao trực tiếp cho hai bên.",
         online="mot_phan", notes=[CLOCK_HO_TICH], **base))
 
     for code, name, days, result, src, basis, note in [
@@ -704,7 +722,7 @@ def ho_tich_district() -> list[Proc]:
         out.append(standard_proc(
             code=code, name=name, result=result, days=days, signer=UBND_CHAIR,
             lim=limit(days, src, verified=False, basis=basis, note=note),
-            comment=f"{name}: the standard pattern in {days} working days.", online="mot_phan",
+            comment=f"{name}: {STANDARD}, trong {days} ngày làm việc.", online="mot_phan",
             notes=[CLOCK_HO_TICH], **base))
 
     # acknowledgement of paternity: posted 7 consecutive days at the district and at the commune (in parallel)
@@ -734,7 +752,8 @@ def ho_tich_district() -> list[Proc]:
             {"receive": 2 * H, "assign": 2 * H, "appraise": m("2.5d"), "consult": 5 * D, "site_check": 5 * D,
              "report": 4 * H, "check": 4 * H, "sign": 4 * H, "issue": 2 * H, "deliver": 2 * H},
             names_over={"deliver": f"Các bên có mặt ký Sổ hộ tịch; trả {result}"},
-            comment=f"{name}: the lien_thong pattern, the two 7-day postings (district and commune) in parallel.",
+            comment=f"{name}: {LIEN_THONG}; hai lần niêm yết 7 ngày (tại UBND huyện và tại UBND xã) diễn ra song "
+                    "song.",
             online="mot_phan", clock="restart", notes=[CLOCK_HO_TICH]))
     return out
 
@@ -763,8 +782,8 @@ def chung_thuc_district() -> list[Proc]:
             clerk=("phong_tu_phap", "staff"),
             names={"process": what[0], "sign": f"Lãnh đạo Phòng Tư pháp ký chứng thực {what[1]}",
                    "issue": "Ghi số chứng thực, đóng dấu Phòng Tư pháp"},
-            comment=f"Certification at the district (Phòng Tư pháp): the same_day pattern; the office head signs "
-                    "and the office's seal is applied.", online="none", notes=[CLOCK_TBC]))
+            comment=f"Chứng thực tại cấp huyện (Phòng Tư pháp): {SAME_DAY}; Lãnh đạo Phòng ký và đóng dấu của "
+                    "Phòng.", online="none", notes=[CLOCK_TBC]))
     out.append(office_proc(
         code="2.000913", name="Chứng thực việc sửa đổi, bổ sung, hủy bỏ giao dịch", field_=F_CT, office="phong_tu_phap",
         authority="Phòng Tư pháp thuộc UBND cấp huyện (Trưởng phòng, Phó Trưởng phòng ký chứng thực)",
@@ -777,7 +796,8 @@ def chung_thuc_district() -> list[Proc]:
                   note="Điều 37 nói về chứng thực hợp đồng, giao dịch; việc sửa đổi, bổ sung, hủy bỏ (Điều 38) theo "
                        "cùng thủ tục nên giả định cùng thời hạn — cần xác nhận."),
         basis_laws=LB_CHUNG_THUC, online="none",
-        comment="Certifying the amendment of a transaction: office_signs (Phòng Tư pháp) in 2 working days.",
+        comment="Chứng thực việc sửa đổi, bổ sung, hủy bỏ giao dịch: mẫu quy trình office_signs (Phòng Tư pháp "
+                "ký), trong 2 ngày làm việc.",
         notes=[CLOCK_TBC]))
     return out
 
@@ -791,28 +811,32 @@ def trade_culture_religion() -> list[Proc]:
         lim=limit(8, "Cổng DVC tỉnh Cao Bằng (https://dichvucong.caobang.gov.vn/dich-vu-cong/tra-cuu/chi-tiet-thu-tuc?ma-thu-tuc=23778)",
                   verified=True, note="Trang của một tỉnh; thời hạn có thể đã được địa phương rút ngắn — đối chiếu "
                                       "với danh mục của Hà Nội."),
-        basis_laws=LB_RUOU, comment="Alcohol retail licence: office_signs (Phòng Kinh tế is the licensing body) in 8 days.",
+        basis_laws=LB_RUOU, comment="Cấp Giấy phép bán lẻ rượu: mẫu quy trình office_signs (Phòng Kinh tế là cơ "
+                                    "quan cấp phép và ký), trong 8 ngày.",
         notes=[CLOCK_TBC], **trade))
     out.append(office_proc(
         code="", name="Cấp lại Giấy phép bán lẻ rượu", result="Giấy phép bán lẻ rượu (cấp lại)", days=7,
         lim=limit(7, f"{CSDL}, trang chi tiết thủ tục (https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh-chi-tiet.html?ma_thu_tuc=183327)",
                   verified=False, note="Nguồn: 07 ngày làm việc khi giấy phép bị mất, hỏng; 10 ngày khi hết hạn. "
                                        "Quy trình theo mức 07 — cần xác nhận; mã TTHC chưa xác định."),
-        basis_laws=LB_RUOU, comment="Renewal of an alcohol retail licence: office_signs in 7 days; national code unknown.",
+        basis_laws=LB_RUOU, comment=f"Cấp lại Giấy phép bán lẻ rượu: {OFFICE_SIGNS}, trong 7 ngày; chưa rõ mã "
+                                    "thủ tục quốc gia.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."], **trade))
     out.append(office_proc(
         code="", name="Cấp Giấy phép bán lẻ sản phẩm thuốc lá", result="Giấy phép bán lẻ sản phẩm thuốc lá", days=15,
         appraise="Thẩm định hồ sơ, kiểm tra điều kiện địa điểm kinh doanh; dự thảo Giấy phép",
         lim=limit(15, f"{CSDL}, trang chi tiết thủ tục (https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh-chi-tiet.html?ma_thu_tuc=161785)",
                   verified=False, note="Nguồn ghi 15 (đơn vị chưa đối chiếu); mã TTHC chưa xác định."),
-        basis_laws=LB_THUOC_LA, comment="Tobacco retail licence: office_signs in 15 days; national code unknown.",
+        basis_laws=LB_THUOC_LA, comment=f"Cấp Giấy phép bán lẻ sản phẩm thuốc lá: {OFFICE_SIGNS}, trong 15 ngày; "
+                                        "chưa rõ mã thủ tục quốc gia.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."], **trade))
     out.append(office_proc(
         code="2.000162", name="Cấp sửa đổi, bổ sung Giấy phép bán lẻ sản phẩm thuốc lá",
         result="Giấy phép bán lẻ sản phẩm thuốc lá (sửa đổi, bổ sung)", days=15, code_verified=True,
         lim=limit(15, f"{CSDL}, mã 2.000162 (https://dichvucong.gov.vn/p/home/dvc-chi-tiet-thu-tuc-hanh-chinh.html?ma_thu_tuc=2.000162)",
                   verified=True),
-        basis_laws=LB_THUOC_LA, comment="Amending a tobacco retail licence: office_signs in 15 working days.",
+        basis_laws=LB_THUOC_LA, comment=f"Sửa đổi, bổ sung Giấy phép bán lẻ sản phẩm thuốc lá: {OFFICE_SIGNS}, "
+                                        "trong 15 ngày làm việc.",
         notes=[CLOCK_TBC], **trade))
 
     # culture
@@ -822,7 +846,8 @@ def trade_culture_religion() -> list[Proc]:
         result="Giấy phép điều chỉnh Giấy phép đủ điều kiện kinh doanh dịch vụ karaoke", days=4, code_verified=True,
         lim=limit(4, "https://ls1.hethongphapluat.com/thu-tuc-cap-giay-php-dieu-chinh-giay-php-du-dieu-kien-kinh-doanh-dich-vu-karaoke.html",
                   verified=True),
-        basis_laws=LB_KARAOKE, comment="Amending a karaoke licence: the standard pattern in 4 working days.",
+        basis_laws=LB_KARAOKE, comment=f"Điều chỉnh Giấy phép đủ điều kiện kinh doanh dịch vụ karaoke: {STANDARD}, "
+                                       "trong 4 ngày làm việc.",
         notes=[CLOCK_TBC, "Hà Nội giao cấp phép karaoke cho cấp huyện theo phân cấp; quyết định phân cấp cần xác nhận."]))
     out.append(lien_thong_proc(
         code="", name="Thủ tục đăng ký tổ chức lễ hội cấp huyện", field_="Văn hóa", office="phong_vhtt",
@@ -840,8 +865,9 @@ def trade_culture_religion() -> list[Proc]:
         appraise="Thẩm định hồ sơ, chương trình lễ hội; gửi Công an huyện phương án bảo đảm an ninh trật tự",
         consult="Công an huyện cho ý kiến về phương án bảo đảm an ninh trật tự, phòng chống cháy nổ",
         site_check="Làm việc với Ban tổ chức, kiểm tra địa điểm tổ chức lễ hội",
-        comment="Registering a district-level festival: the lien_thong pattern, the police consulted on the "
-                "security plan while the office checks the venue; the committee approves in writing.",
+        comment=f"Đăng ký tổ chức lễ hội cấp huyện: {LIEN_THONG}: lấy ý kiến Công an huyện về phương án bảo đảm "
+                "an ninh trong khi Phòng Văn hóa và Thông tin kiểm tra địa điểm; UBND huyện chấp thuận bằng văn "
+                "bản.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."]))
 
     # religion (Phòng Nội vụ)
@@ -858,8 +884,9 @@ def trade_culture_religion() -> list[Proc]:
                        "luật không quy định văn bản trả lời. Các bước được thiết kế trong 02 ngày làm việc — cần "
                        "xác nhận có cần văn bản phản hồi và ai ký."),
         basis_laws=LB_TON_GIAO,
-        comment="Notice of additional religious activities: a notification (no result document in the law); the "
-                "draft receives, files and acknowledges it, with the office head signing the acknowledgement.",
+        comment="Thông báo danh mục hoạt động tôn giáo bổ sung: là thủ tục thông báo (luật không quy định văn bản "
+                "kết quả); quy trình dự thảo này tiếp nhận, lưu hồ sơ và xác nhận đã nhận thông báo, Lãnh đạo Phòng "
+                "ký văn bản xác nhận.",
         notes=[CLOCK_TBC]))
 
     # awards (Phòng Nội vụ is the standing body of the district's emulation council)
@@ -869,7 +896,8 @@ def trade_culture_religion() -> list[Proc]:
         result="Quyết định và Giấy khen của Chủ tịch UBND huyện", days=8, signer=UBND_CHAIR, code_verified=True,
         lim=limit(8, "Cổng DVC tỉnh Hà Nam (http://motcua.hanam.gov.vn/trang-chu/tra-cuu/chi-tiet-thu-tuc?ma-thu-tuc=20283)",
                   verified=True, note="Trang của một tỉnh; đối chiếu với danh mục của Hà Nội."),
-        basis_laws=LB_TDKT, comment="Ad-hoc award of the district chairman: the standard pattern in 8 days.",
+        basis_laws=LB_TDKT, comment=f"Tặng Giấy khen của Chủ tịch UBND huyện về thành tích đột xuất: {STANDARD}, "
+                                    "trong 8 ngày.",
         notes=[CLOCK_TBC]))
     out.append(standard_proc(
         code="", name="Thủ tục tặng Giấy khen của Chủ tịch UBND cấp huyện về thành tích thực hiện nhiệm vụ chính trị",
@@ -879,8 +907,8 @@ def trade_culture_religion() -> list[Proc]:
         lim=limit(None, "Cổng DVC tỉnh Lai Châu (https://dichvucong.laichau.gov.vn/dichvucong/bothutuc/chiTietThuTuc?maThuTuc=29367)",
                   verified=False, note="Nguồn không cho thời hạn dùng được; các bước được thiết kế trong 10 ngày làm "
                                        "việc — cần xác định thời hạn và mã TTHC."),
-        basis_laws=LB_TDKT, comment="Award of the district chairman for performing political tasks: the standard "
-                                    "pattern; limit and code unknown (flagged).",
+        basis_laws=LB_TDKT, comment=f"Tặng Giấy khen của Chủ tịch UBND huyện về thành tích thực hiện nhiệm vụ "
+                                    f"chính trị: {STANDARD}; chưa rõ thời hạn và mã thủ tục {FLAGGED}.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."]))
 
     # dissemination of law (Phòng Tư pháp)
@@ -891,7 +919,8 @@ def trade_culture_religion() -> list[Proc]:
             authority="Chủ tịch Ủy ban nhân dân cấp huyện", result=result, days=5, signer=UBND_CHAIR,
             lim=limit(5, TT_HUE, verified=True,
                       basis="Trong thời hạn 05 ngày làm việc kể từ ngày nhận đủ văn bản đề nghị"),
-            basis_laws=LB_PBGDPL, comment=f"{name}: the standard pattern in 5 working days; code unknown (flagged).",
+            basis_laws=LB_PBGDPL, comment=f"{name}: {STANDARD}, trong 5 ngày làm việc; chưa rõ mã thủ tục "
+                                          f"{FLAGGED}.",
             notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."]))
     return out
 
@@ -939,9 +968,9 @@ def land() -> list[Proc]:
             names_over={"issue": "Vào sổ, đóng dấu, phát hành Quyết định; chuyển thông tin để xác định nghĩa vụ tài chính"},
             step_over={"issue": {"routes": {"done": "tax_notice"}}},
             extra=after_decision, alloc_over=d,
-            comment="Land allocation/lease decisions (Luật Đất đai 2024): the lien_thong pattern (land registration "
-                    "branch ‖ site check), then the tax office's notice, the payment (clock paused) and the "
-                    "certificate before the return.",
+            comment=f"Quyết định giao đất, cho thuê đất (Luật Đất đai 2024): {LIEN_THONG}: lấy ý kiến Chi nhánh "
+                    "Văn phòng Đăng ký đất đai song song với kiểm tra thực địa; tiếp đến thông báo của cơ quan thuế, "
+                    "việc nộp tiền (tạm dừng tính thời gian) và cấp Giấy chứng nhận trước khi trả kết quả.",
             notes=[CLOCK_TBC, "Nghĩa vụ tài chính: bước 'pay' của người sử dụng đất tạm dừng tính thời gian."],
             **tnmt))
     out.append(lien_thong_proc(
@@ -957,8 +986,8 @@ def land() -> list[Proc]:
         extra=[{"id": "certificate", "after": "issue",
                 "name": "Chi nhánh Văn phòng Đăng ký đất đai lập hồ sơ cấp lại Giấy chứng nhận, cập nhật hồ sơ địa chính",
                 "unit": "chi_nhanh_vpdkdd", "role": "staff", "duration": 3 * D, "routes": {"done": "deliver"}}],
-        comment="Revoking a wrongly issued land certificate and issuing a new one: lien_thong, then the land "
-                "registration branch prepares the new certificate.", notes=[CLOCK_TBC], **tnmt))
+        comment=f"Thu hồi Giấy chứng nhận đã cấp không đúng quy định và cấp Giấy chứng nhận mới: {LIEN_THONG}, "
+                "sau đó Chi nhánh Văn phòng Đăng ký đất đai lập Giấy chứng nhận mới.", notes=[CLOCK_TBC], **tnmt))
     out.append(lien_thong_proc(
         code="1.012817", name="Xác định lại diện tích đất ở của hộ gia đình, cá nhân đã được cấp Giấy chứng nhận trước ngày 01 tháng 7 năm 2004",
         partner="chi_nhanh_vpdkdd", result="văn bản xác định lại diện tích đất ở", days=27, code_verified=True,
@@ -972,14 +1001,14 @@ def land() -> list[Proc]:
         extra=[{"id": "certificate", "after": "issue",
                 "name": "Chi nhánh Văn phòng Đăng ký đất đai chỉnh lý hồ sơ địa chính, xác nhận thay đổi trên Giấy chứng nhận",
                 "unit": "chi_nhanh_vpdkdd", "role": "staff", "duration": 3 * D, "routes": {"done": "deliver"}}],
-        comment="Redetermining residential land area: lien_thong, then the certificate is updated.",
+        comment=f"Xác định lại diện tích đất ở: {LIEN_THONG}, sau đó cập nhật Giấy chứng nhận.",
         notes=[CLOCK_TBC], **tnmt))
     out.append(standard_proc(
         code="1.012796", name="Đính chính Giấy chứng nhận đã cấp lần đầu có sai sót", result="Giấy chứng nhận đã đính chính",
         days=8, code_verified=True,
         appraise="Kiểm tra hồ sơ, lập biên bản kết luận về nội dung và nguyên nhân sai sót; dự thảo nội dung đính chính",
         lim=limit(8, f"{CSDL}, mã 1.012796 ({crawl('bo-nong-nghiep-mt', '1.012796')})", verified=True),
-        basis_laws=LB_GCN_2024, comment="Correcting a land certificate: the standard pattern in 8 working days.",
+        basis_laws=LB_GCN_2024, comment=f"Đính chính Giấy chứng nhận: {STANDARD}, trong 8 ngày làm việc.",
         notes=[CLOCK_TBC], **tnmt))
     out.append(lien_thong_proc(
         code="", name="Thủ tục thẩm định nhu cầu sử dụng đất để xem xét giao đất, cho thuê đất không thông qua hình thức đấu giá quyền sử dụng đất đối với hộ gia đình, cá nhân, cộng đồng dân cư",
@@ -995,8 +1024,8 @@ def land() -> list[Proc]:
                     "issue": "Vào sổ, đóng dấu của Phòng, chuyển kết quả về Bộ phận Một cửa"},
         step_over={"report": {"routes": {"ok": "sign"}}, "issue": {"unit": "phong_tnmt", "role": "staff"}},
         alloc_over={"sign": 3 * D},
-        comment="Appraisal of land-use needs (Luật Đất đai 2013): lien_thong without the check step, because the "
-                "head of Phòng TN&MT signs the appraisal himself; code unknown (flagged).",
+        comment=f"Thẩm định nhu cầu sử dụng đất (Luật Đất đai 2013): {LIEN_THONG}, bỏ bước kiểm tra (check) vì "
+                f"Lãnh đạo Phòng TN&MT tự ký văn bản thẩm định; chưa rõ mã thủ tục {FLAGGED}.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."]))
     out[-1].remove_steps = ["check"]
     out[-1].steps = [s for s in out[-1].steps if s["id"] != "check"]
@@ -1019,9 +1048,9 @@ def land() -> list[Proc]:
                {"id": "draft_decision", "after": "dialogue",
                 "name": "Lập báo cáo đề xuất, dự thảo Quyết định giải quyết tranh chấp",
                 "unit": "phong_tnmt", "role": "staff", "duration": 3 * D, "routes": {"done": "check"}}],
-        comment="Settling a land dispute (Luật Đất đai 2013): the standard pattern with the dialogue and the "
-                "draft decision inserted after the investigation; the chairman decides. Drawn to 45 working days: "
-                "if the 45 days are calendar days, the steps must be shortened.",
+        comment=f"Giải quyết tranh chấp đất đai (Luật Đất đai 2013): {STANDARD}, thêm bước đối thoại và bước dự "
+                "thảo quyết định sau bước xác minh; Chủ tịch UBND huyện quyết định. Các bước được thiết kế trong 45 "
+                "ngày làm việc: nếu 45 ngày là ngày theo lịch thì phải rút ngắn các bước.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."]))
 
     # environment: the district environmental permit
@@ -1041,8 +1070,8 @@ def land() -> list[Proc]:
         appraise="Thẩm định hồ sơ đề nghị cấp giấy phép môi trường; thành lập đoàn kiểm tra; gửi lấy ý kiến UBND xã",
         consult="UBND xã nơi thực hiện dự án, cơ sở cho ý kiến về hồ sơ đề nghị cấp giấy phép",
         site_check="Đoàn kiểm tra kiểm tra thực tế dự án, cơ sở; lập biên bản",
-        comment="District environmental permit (Luật BVMT 2020): the lien_thong pattern drawn to 30 working days; "
-                "if the law's 30 days are calendar days the steps must be shortened (flagged).",
+        comment=f"Giấy phép môi trường cấp huyện (Luật BVMT 2020): {LIEN_THONG}, thiết kế trong 30 ngày làm việc; "
+                f"nếu 30 ngày của luật là ngày theo lịch thì phải rút ngắn các bước {FLAGGED}.",
         notes=[CLOCK_TBC + " Luật: thời gian tổ chức, cá nhân chỉnh sửa, bổ sung hồ sơ không tính vào thời gian cấp "
                "giấy phép (như thủ tục 1.010719 cấp tỉnh).", "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."]))
     out[-1].clock = "pause"
@@ -1069,8 +1098,8 @@ def education_health_social() -> list[Proc]:
             lim=limit(None, f"{src} (danh mục, không có thời hạn); đối chiếu thủ tục cùng nhóm: "
                             "https://sgd.bacgiang.gov.vn/en_GB/thu-tuc-hanh-chinh (Cho phép ... hoạt động giáo dục trở lại)",
                       verified=False, note=cho_phep_note),
-            comment=f"{name}: office_signs (the head of Phòng GD&ĐT decides) with an on-site appraisal by the "
-                    "appraisal team inserted; limit and code unknown (flagged).",
+            comment=f"{name}: mẫu quy trình office_signs (Trưởng phòng GD&ĐT quyết định), thêm bước đoàn thẩm định "
+                    f"kiểm tra thực tế; chưa rõ thời hạn và mã thủ tục {FLAGGED}.",
             notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."], **gd)
         for s in p.steps:
             if s["id"] == "appraise":
@@ -1098,8 +1127,8 @@ def education_health_social() -> list[Proc]:
                   note="Trang của một tỉnh; đối chiếu với danh mục của Hà Nội. Mã TTHC chưa xác định."),
         consult="Phòng Nội vụ (và các phòng liên quan) cho ý kiến về tổ chức bộ máy, biên chế, điều kiện thành lập",
         site_check="Kiểm tra thực tế địa điểm, cơ sở vật chất dự kiến",
-        comment="Founding a lower-secondary school: lien_thong, the related offices consulted while the site is "
-                "checked; the committee chairman decides.",
+        comment=f"Thành lập trường trung học cơ sở: {LIEN_THONG}: lấy ý kiến các phòng liên quan trong khi kiểm "
+                "tra thực tế địa điểm; Chủ tịch UBND huyện quyết định.",
         signer=UBND_CHAIR, notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."], **gd))
     for name, field_, src, design, result, partner in [
         ("Thành lập trường mẫu giáo, trường mầm non, nhà trẻ công lập hoặc cho phép thành lập trường mẫu giáo, trường mầm non, nhà trẻ dân lập, tư thục",
@@ -1117,7 +1146,8 @@ def education_health_social() -> list[Proc]:
                            "Các bước được thiết kế trong 25 ngày làm việc — cần xác định thời hạn và mã TTHC."),
             consult="Phòng Nội vụ (và các phòng liên quan) cho ý kiến về tổ chức bộ máy, biên chế, điều kiện thành lập",
             site_check="Kiểm tra thực tế địa điểm, cơ sở vật chất dự kiến",
-            comment=f"{name}: lien_thong like the lower-secondary founding; limit and code unknown (flagged).",
+            comment=f"{name}: {LIEN_THONG}, như thủ tục thành lập trường trung học cơ sở; chưa rõ thời hạn và mã "
+                    f"thủ tục {FLAGGED}.",
             signer=UBND_CHAIR, notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."], **gd))
     for name, field_, src, result in [
         ("Giải thể trường mẫu giáo, trường mầm non, nhà trẻ (theo yêu cầu của tổ chức, cá nhân đề nghị thành lập)",
@@ -1134,7 +1164,7 @@ def education_health_social() -> list[Proc]:
             lim=limit(None, f"{src} (danh mục, không có thời hạn)", verified=False,
                       note="Chưa tìm được thời hạn; các bước được thiết kế trong 20 ngày làm việc — cần xác định "
                            "thời hạn và mã TTHC."),
-            comment=f"{name}: the standard pattern; limit and code unknown (flagged).",
+            comment=f"{name}: {STANDARD}; chưa rõ thời hạn và mã thủ tục {FLAGGED}.",
             notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."], **gd))
 
     # health: food safety certificate for catering businesses
@@ -1150,8 +1180,8 @@ def education_health_social() -> list[Proc]:
         extra=[{"id": "site_appraisal", "after": "appraise",
                 "name": "Đoàn thẩm định kiểm tra thực tế điều kiện an toàn thực phẩm tại cơ sở; lập biên bản",
                 "unit": "phong_y_te", "role": "staff", "duration": 10 * D, "routes": {"done": "check"}}],
-        comment="Food-safety certificate for a catering business: the standard pattern with an on-site appraisal "
-                "inserted; code unknown (flagged).",
+        comment=f"Cấp Giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm cho cơ sở kinh doanh dịch vụ ăn uống: "
+                f"{STANDARD}, thêm bước thẩm định thực tế tại cơ sở; chưa rõ mã thủ tục {FLAGGED}.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."])
     p.steps = [s if s["id"] != "appraise" else {**s, "routes": {"ok": "site_appraisal"}} for s in p.steps]
     out.append(p)
@@ -1165,7 +1195,8 @@ def education_health_social() -> list[Proc]:
         result="Quyết định điều chỉnh chi trả trợ cấp", days=6,
         lim=limit(6, f"{CSDL}, trang chi tiết thủ tục (https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh-chi-tiet.html?ma_thu_tuc=2557)",
                   verified=False, note="Nguồn ghi 6 (đơn vị chưa đối chiếu); mã TTHC chưa xác định."),
-        comment="Paying social allowances after a move within the district: the standard pattern in 6 days.",
+        comment=f"Chi trả trợ cấp xã hội hàng tháng khi đối tượng chuyển nơi ở trong huyện: {STANDARD}, trong 6 "
+                "ngày.",
         notes=[CLOCK_TBC, "Mã TTHC quốc gia chưa xác định (không tự đặt mã)."], **btxh))
     for code, name, result, design, extra_note in [
         ("", "Hỗ trợ chi phí mai táng cho đối tượng bảo trợ xã hội (được trợ giúp xã hội thường xuyên tại cộng đồng)",
@@ -1186,7 +1217,8 @@ def education_health_social() -> list[Proc]:
             lim=limit(None, f"Trang TTHC phường 1, quận 10, TP.HCM ({q10}) (danh mục, không có thời hạn)", verified=False,
                       note=f"Chưa tìm được thời hạn theo Nghị định 20/2021/NĐ-CP; các bước được thiết kế trong "
                            f"{design} ngày làm việc — cần xác định thời hạn.{extra_note}"),
-            comment=f"{name}: the standard pattern (Phòng LĐ-TB&XH appraises, the chairman decides); limit unknown.",
+            comment=f"{name}: mẫu quy trình standard (Phòng LĐ-TB&XH thẩm định, Chủ tịch UBND huyện quyết định); "
+                    "chưa rõ thời hạn giải quyết.",
             notes=[CLOCK_TBC] + ([] if code else ["Mã TTHC quốc gia chưa xác định (không tự đặt mã)."]), **btxh))
     return out
 
@@ -1214,7 +1246,7 @@ def commune() -> list[Proc]:
         names={"process": "Kiểm tra điều kiện kết hôn, ghi Sổ đăng ký kết hôn; hai bên ký Sổ và Giấy chứng nhận kết hôn",
                "sign": "Chủ tịch UBND xã ký Giấy chứng nhận kết hôn",
                "deliver": "Tổ chức trao Giấy chứng nhận kết hôn cho hai bên nam, nữ"},
-        comment="Marriage registration at the commune: the same_day pattern.", online="mot_phan", clock="restart",
+        comment=f"Đăng ký kết hôn tại cấp xã: {SAME_DAY}.", online="mot_phan", clock="restart",
         notes=[CLOCK_HO_TICH], **xa))
     out.append(same_day_proc(
         level="commune", code="1.000656", name="Thủ tục đăng ký khai tử", field_=F_HO_TICH,
@@ -1227,7 +1259,7 @@ def commune() -> list[Proc]:
         basis_laws=LB_HO_TICH,
         names={"process": "Kiểm tra Giấy báo tử, ghi Sổ đăng ký khai tử; người đi khai tử ký Sổ; khóa thông tin hộ tịch",
                "sign": "Chủ tịch UBND xã ký Trích lục khai tử", "deliver": "Trả Trích lục khai tử"},
-        comment="Death registration at the commune: the same_day pattern.", online="toan_trinh", clock="restart",
+        comment=f"Đăng ký khai tử tại cấp xã: {SAME_DAY}.", online="toan_trinh", clock="restart",
         notes=[CLOCK_HO_TICH], **xa))
     out.append(commune_proc(
         code="1.004873", name="Thủ tục cấp Giấy xác nhận tình trạng hôn nhân", field_=F_HO_TICH, officer="xa_tu_phap",
@@ -1236,7 +1268,7 @@ def commune() -> list[Proc]:
         lim=limit(3, rec("1.004873") + "; bản ghi ghi '3' không đơn vị", verified=False,
                   note="Bản ghi CSDL (bản 2025) ghi '3' không đơn vị; Nghị định 123/2015/NĐ-CP được nhớ là 03 ngày "
                        "làm việc (chưa đối chiếu). Xác minh ở xã khác: 03 ngày làm việc — cần xác nhận."),
-        basis_laws=LB_HO_TICH, comment="Marital-status certificate: the commune pattern in 3 days.",
+        basis_laws=LB_HO_TICH, comment=f"Cấp Giấy xác nhận tình trạng hôn nhân: {COMMUNE}, trong 3 ngày.",
         online="toan_trinh", clock="restart", notes=[CLOCK_HO_TICH]))
     for code, name, days, article, basis, result in [
         ("1.004837", "Thủ tục đăng ký giám hộ", 3, "Điều 20 khoản 2",
@@ -1252,7 +1284,7 @@ def commune() -> list[Proc]:
             result=result, days=days, code_verified=True,
             lim=limit(days, f"Luật Hộ tịch số 60/2014/QH13, {article} ({PHAP_DIEN_HO_TICH}); {rec(code)}",
                       verified=True, basis=basis),
-            basis_laws=LB_HO_TICH, comment=f"{name}: the commune pattern in {days} working days.",
+            basis_laws=LB_HO_TICH, comment=f"{name}: {COMMUNE}, trong {days} ngày làm việc.",
             online="mot_phan", clock="restart", notes=[CLOCK_HO_TICH]))
 
     art7 = ("Thời hạn thực hiện yêu cầu chứng thực là ngay trong ngày cơ quan, tổ chức tiếp nhận yêu cầu hoặc "
@@ -1270,7 +1302,7 @@ def commune() -> list[Proc]:
         names={"receive": "Tiếp nhận, kiểm tra giấy tờ; người yêu cầu ký (điểm chỉ) trước mặt người tiếp nhận",
                "process": "Ghi lời chứng, ghi sổ chứng thực; trình ký",
                "sign": "Chủ tịch hoặc Phó Chủ tịch UBND xã ký chứng thực", "issue": "Ghi số chứng thực, đóng dấu"},
-        comment="Certifying a signature at the commune: the same_day pattern; a vice-chairman may sign.",
+        comment=f"Chứng thực chữ ký tại cấp xã: {SAME_DAY}; Phó Chủ tịch UBND xã có thể ký.",
         online="none", notes=[CLOCK_TBC], **xa))
     out.append(commune_proc(
         code="2.001035", name="Chứng thực giao dịch liên quan đến tài sản là động sản, quyền sử dụng đất, nhà ở",
@@ -1282,7 +1314,7 @@ def commune() -> list[Proc]:
                   basis="Thời hạn chứng thực hợp đồng, giao dịch không quá 02 (hai) ngày làm việc, kể từ ngày nhận "
                         "đủ hồ sơ yêu cầu chứng thực hoặc có thể kéo dài hơn theo thỏa thuận bằng văn bản"),
         basis_laws=LB_CHUNG_THUC, names_over={"issue": "Ghi sổ chứng thực, đóng dấu, đóng dấu giáp lai"},
-        comment="Certifying a property transaction at the commune: the commune pattern in 2 working days.",
+        comment=f"Chứng thực giao dịch liên quan đến tài sản tại cấp xã: {COMMUNE}, trong 2 ngày làm việc.",
         online="none", notes=[CLOCK_TBC]))
     out.append(commune_proc(
         code="2.000908", name="Thủ tục cấp bản sao từ sổ gốc", field_=F_CT, officer="xa_tu_phap",
@@ -1291,7 +1323,7 @@ def commune() -> list[Proc]:
         lim=limit(1, f"{CSDL}, mã 2.000908 ({crawl('bo-tu-phap', '2.000908')})", verified=True,
                   note="Nghị định 23/2015/NĐ-CP, Điều 17 khoản 4 dẫn chiếu Điều 7 (trong ngày; sau 15 giờ thì ngày "
                        "làm việc tiếp theo): 01 ngày làm việc là mức trần."),
-        basis_laws=LB_CHUNG_THUC, comment="Copy from the original register: the commune pattern in 1 working day.",
+        basis_laws=LB_CHUNG_THUC, comment=f"Cấp bản sao từ sổ gốc: {COMMUNE}, trong 1 ngày làm việc.",
         online="mot_phan", notes=[CLOCK_TBC]))
 
     p = commune_proc(
@@ -1311,8 +1343,8 @@ def commune() -> list[Proc]:
                {"id": "posting", "after": "council",
                 "name": "Niêm yết, thông báo công khai kết luận của Hội đồng tại trụ sở UBND xã; dự thảo Giấy xác nhận khuyết tật",
                 "unit": "xa_van_hoa_xa_hoi", "role": "staff", "duration": m("3.5d"), "routes": {"done": "sign"}}],
-        comment="Disability assessment: the commune pattern with the assessment council and the public posting "
-                "inserted before the chairman signs the certificate.",
+        comment=f"Xác định mức độ khuyết tật: {COMMUNE}, thêm bước Hội đồng xác định mức độ khuyết tật và bước "
+                "niêm yết công khai trước khi Chủ tịch UBND xã ký Giấy xác nhận.",
         notes=[CLOCK_TBC, "Trong 05 ngày làm việc kể từ khi có kết luận của Hội đồng: niêm yết, thông báo công khai "
                "và cấp Giấy xác nhận khuyết tật (Thông tư 01/2019/TT-BLĐTBXH, Điều 6)."])
     out.append(p)
@@ -1344,7 +1376,7 @@ def flow(value: Any) -> str:
 
 def wrap_comment(text: str, width: int = 78) -> list[str]:
     import textwrap
-    return ["# " + line for line in textwrap.wrap(text, width - 2)]
+    return ["# " + line for line in textwrap.wrap(text, width - 2, break_on_hyphens=False)]
 
 
 def render(p: Proc, template_defaults: dict[str, dict[str, Any]]) -> str:
