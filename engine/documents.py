@@ -2708,7 +2708,7 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
     d, defn = ctx.dossier, ctx.definition
     ap = ctx.sheet.apologies[-1]
     before = ctx.sheet.apologies[-2] if len(ctx.sheet.apologies) > 1 else None  # the date it gave was missed too
-    unit = ctx.unit_name(ap.unit_id)
+    unit = ctx.unit_name(apology_unit_id(ap, ctx.units))
     extension = ctx.form_set.key == "2025"
     b: list[Any] = _form_header(ctx, spec, number="Số: ……/PXL", date=ap.drafted_at, agency=unit)
     b += [
@@ -2733,6 +2733,17 @@ def _form_apology(ctx: FormContext, spec: FormSpec) -> Doc:
                   P("(Ký, ghi rõ họ tên và đóng dấu)", italic=True, align="center", size=11)]], (1, 1)),
     ]
     return _form_doc(ctx, spec, b)
+
+
+def apology_unit_id(apology: Any, units: Mapping[str, Any]) -> str | None:
+    """The unit that issues an apology (form 04), whose head signs it: a signed one, the unit whose head
+    signed it (its ``unit_id`` since then); a draft, the unit it was drafted for, or, when that unit was merged
+    into another (``units``: unit id -> row with ``merged_into``), the unit that signs it now, before
+    ``quytrinh unit transfer`` moves the draft as after (``engine.services.apology_signer``)."""
+    if apology.state != "draft" or not apology.unit_id:
+        return apology.unit_id
+    merged = {uid: u.merged_into for uid, u in units.items() if getattr(u, "merged_into", None)}
+    return resolve_successor(apology.unit_id, merged) or apology.unit_id
 
 
 def _addressee(applicant: str) -> str:

@@ -2351,6 +2351,47 @@ def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, poli
          None, holder())
 
 
+def apology_signer(successors: Mapping[str, str], unit_id: str | None) -> str | None:
+    """The unit whose head signs an apology (form 04) drafted for ``unit_id``: that unit, or, when it was
+    merged into another (units.yaml ``merged_into``; ``successors`` as :func:`unit_successors` gives them),
+    the unit that now does its work, whether or not ``quytrinh unit transfer`` has moved the draft yet."""
+    return successors.get(unit_id, unit_id) if unit_id else unit_id
+
+
+@dataclass(frozen=True)
+class ApologyToSign:
+    """A draft apology (form 04) waiting for its signature: :func:`apologies_to_sign`."""
+
+    apology_id: int
+    dossier_code: str
+    procedure_code: str
+    applicant: str
+    due_at: dt.datetime           # the appointment that cannot be kept
+    proposed_due_at: dt.datetime  # the new one the timer proposes
+    drafted_at: dt.datetime
+    unit_id: str | None           # the unit it was drafted for (a merged unit's until the transfer)
+    signer_unit: str | None       # the unit whose head signs it now
+
+
+def apologies_to_sign(db: Any, *, unit: str | None = None) -> list[ApologyToSign]:
+    """The draft apologies of open dossiers, the earliest missed appointment first: those ``unit``'s head signs
+    (every unit's when None). A draft of a unit merged into ``unit`` is listed for ``unit`` (its head signs it,
+    before ``quytrinh unit transfer`` as after), and none for the merged unit."""
+    with _reading(db) as s:
+        successors = _merged_units(s)
+        rows = s.exec(select(Apology, Dossier).join(Dossier, Dossier.id == Apology.dossier_id)  # type: ignore[arg-type]
+                      .where(Apology.state == "draft", Dossier.closed_at.is_(None),  # type: ignore[union-attr]
+                             Dossier.finished_at.is_(None))  # type: ignore[union-attr]
+                      .order_by(Apology.due_at, Apology.id)).all()
+    out = []
+    for ap, d in rows:
+        signer = apology_signer(successors, ap.unit_id)
+        if unit is None or signer == unit:
+            out.append(ApologyToSign(ap.id, d.code, d.procedure_code, d.applicant,  # type: ignore[arg-type]
+                                     utc(ap.due_at), utc(ap.proposed_due_at), utc(ap.drafted_at), ap.unit_id, signer))
+    return out
+
+
 def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt.datetime,
                  proposed_due_at: dt.datetime | None = None, calendar: Any = None) -> Apology:
     """The head of the unit answerable for a late dossier signs its apology (form 04).
@@ -2366,7 +2407,11 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
     NotFound
         When there is no such apology.
     NotAuthorized
-        When the actor is not the head of the apology's unit.
+        When the actor is not the head of the apology's unit, or, when that unit was merged into another
+        (units.yaml ``merged_into``), of the unit that now does its work (:func:`apology_signer`; the merged
+        unit's former head is refused too: form 04 is a letter issued in the signing unit's name and seal,
+        and that unit no longer exists). Signed, the apology is the signing unit's (``unit_id``), and the
+        ``apology_signed`` event records the unit it was drafted for (``from_unit``, ``to_unit``).
     ActionError
         When the reason is empty, the apology is not a draft any more, the
         dossier is finished or closed (withdrawn, stopped), or the new
@@ -2391,9 +2436,16 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
             raise NotFound(f"apology {apology_id} does not exist")
         d = s.get(Dossier, ap.dossier_id)
         code = d.code if d is not None else str(ap.dossier_id)
-        unit = s.get(UnitRow, ap.unit_id) if ap.unit_id else None
+        # A unit merged into another (units.yaml merged_into, read now) no longer signs: its successor's head
+        # does, from the moment the merge is stored, before and after quytrinh unit transfer.
+        signer = apology_signer(_merged_units(s), ap.unit_id)
+        unit = s.get(UnitRow, signer) if signer else None
         head = _head_role(unit.roles or {}) if unit is not None else None
-        if actor.is_system or head is None or actor.unit != ap.unit_id or actor.role != head:
+        if actor.is_system or head is None or actor.unit != signer or actor.role != head:
+            if signer != ap.unit_id:
+                raise NotAuthorized(f"sign_apology: {actor} may not sign the apology of dossier {code}; "
+                                    f"{ap.unit_id} was merged into {signer}: the head ({head or 'none'}) of "
+                                    f"{signer} does")
             raise NotAuthorized(f"sign_apology: {actor} may not sign the apology of dossier {code}; "
                                 f"the head ({head or 'none'}) of {ap.unit_id} does")
         if not reason:
@@ -2413,11 +2465,15 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
         if cal.elapsed(new - dt.timedelta(minutes=1), new) != 1:
             raise ActionError(f"sign_apology: the new appointment {new.isoformat()} is outside office hours; "
                               "give the end of a working hour (e.g. 17:00 of a working day)")
-        ap.reason, ap.proposed_due_at, ap.state, ap.signed_at = reason, new, "signed", now
+        drafted_for = ap.unit_id
+        # signed, it is the signing unit's letter (form 04 names it); a draft of a merged unit becomes its successor's
+        ap.reason, ap.proposed_due_at, ap.state, ap.signed_at, ap.unit_id = reason, new, "signed", now, signer
         s.add(ap)
+        data = {"apology": ap.id, "due_at": utc(ap.due_at).isoformat(), "proposed_due_at": new.isoformat()}
+        if drafted_for != signer:
+            data.update(from_unit=drafted_for, to_unit=signer)
         s.add(Event(dossier_id=d.id, at=now, actor=actor.username, actor_unit=actor.unit, action="apology_signed",
-                    from_status=d.status, to_status=d.status, comment=reason,
-                    data={"apology": ap.id, "due_at": utc(ap.due_at).isoformat(), "proposed_due_at": new.isoformat()}))
+                    from_status=d.status, to_status=d.status, comment=reason, data=data))
         s.add(OutboxItem(kind="notify_citizen", dossier_id=d.id,
                          payload={"reason": "apology", "apology": ap.id, "proposed_due_at": new.isoformat(),
                                   "dossier_code": d.code, "procedure_code": d.procedure_code, "unit": ap.unit_id},
@@ -2671,6 +2727,7 @@ __all__ = [
     "publish_definition", "current_definition", "definition_of",
     "submit", "receive", "claim", "complete", "sign", "return_result", "request_supplement",
     "supplement_received", "financial_done", "withdraw", "stop", "sign_apology",
+    "apology_signer", "apologies_to_sign", "ApologyToSign",
     "claim_outbox", "complete_outbox", "fail_outbox", "sweep_timers", "remaining_need",
     "list_tasks", "dossier_sheet", "reason_needed", "HEAD_ROLES",
     "QuytrinhError", "ActionError", "IllegalAction", "StaleVersion", "NotAuthorized", "DuplicateRequest",

@@ -455,6 +455,10 @@ _RULES: list[Rule] = [
     (ActionError, r"the new appointment (?P<n>\S+) is outside office hours; .*",
      lambda m, a: f"ngày hẹn mới {_local(m['n'])} ngoài giờ làm việc; hãy hẹn vào giờ làm việc của một ngày "
                   "làm việc (ví dụ 17:00)."),
+    (NotAuthorized, r"(?P<who>.+?) may not sign the apology of dossier (?P<c>\S+); (?P<m>\S+) was merged into "
+                    r"(?P<u>\S+): the head \((?P<h>[^)]+)\) of \S+ does",
+     lambda m, a: f"đơn vị {m['m']} đã hợp nhất vào {m['u']}; phiếu xin lỗi của hồ sơ {m['c']} nay do lãnh đạo "
+                  f"đơn vị {m['u']} ký."),
     (NotAuthorized, r"(?P<who>.+?) may not sign the apology of dossier (?P<c>\S+); the head \((?P<h>[^)]+)\) "
                     r"of (?P<u>\S+) does",
      lambda m, a: f"chỉ lãnh đạo đơn vị {m['u']} mới ký phiếu xin lỗi của hồ sơ {m['c']}."),

@@ -652,10 +652,15 @@ def show_cmd(
             actor = "Hệ thống (hẹn giờ)" if e.action in ("timeliness", "apology") else "Hệ thống"
         console.print(esc(f"  {local(e.at)}  {actor}: {ACTION_LABELS.get(e.action, e.action)}{step}"
                           f"{(' (' + e.outcome + ')') if e.outcome else ''}{to}{change}{comment}"))
+    successors = sv.unit_successors(store) if any(a.state == "draft" for a in sheet.apologies) else {}
     for a in sheet.apologies:
         state = APOLOGY_STATES.get(a.state, a.state)
-        console.print(f"Phiếu xin lỗi và hẹn lại (mẫu 04, {state}): hẹn cũ {local(a.due_at)}, "
-                      f"đề xuất hẹn mới {local(a.proposed_due_at)}")
+        signer = sv.apology_signer(successors, a.unit_id) if a.state == "draft" else a.unit_id
+        who = f"; lãnh đạo {units.get(signer, signer)} {'ký' if a.state == 'draft' else 'đã ký'}" if signer else ""
+        if signer != a.unit_id:
+            who += f" (phiếu lập cho {units.get(a.unit_id or '', a.unit_id)}, đơn vị đã hợp nhất)"
+        console.print(esc(f"Phiếu xin lỗi và hẹn lại (mẫu 04, {state}): hẹn cũ {local(a.due_at)}, "
+                          f"đề xuất hẹn mới {local(a.proposed_due_at)}{who}"))
 
 
 def _dossier_action(name: str, dossier: str, as_user: Optional[str], now: Optional[str], key: Optional[str],
@@ -767,6 +772,9 @@ def tasks_cmd(
     overdue: bool = typer.Option(False, "--overdue", help="Chỉ công việc quá hạn."),
     waiting: bool = typer.Option(False, "--waiting", help="Hồ sơ chờ tổ chức, cá nhân bổ sung hoặc thực hiện nghĩa "
                                                           "vụ tài chính (của Bộ phận Một cửa --unit)."),
+    apologies: bool = typer.Option(False, "--apologies", help="Phiếu xin lỗi và hẹn lại (Mẫu 04) dự thảo chờ lãnh "
+                                                              "đạo đơn vị --unit ký (cả phiếu của đơn vị đã hợp "
+                                                              "nhất vào đơn vị đó)."),
     now: Optional[str] = typer.Option(None, "--now", help=NOW_HELP, hidden=True),
 ) -> None:
     """Danh sách công việc đang chờ xử lý, hạn sớm nhất trước."""
@@ -779,6 +787,9 @@ def tasks_cmd(
     store = open_store()
     if waiting:
         _print_waiting(store, unit)
+        return
+    if apologies:
+        _print_apologies(store, unit)
         return
     rows = sv.list_tasks(store, now=at, unit=unit, user=user, overdue=overdue)
     if not rows:
@@ -837,6 +848,34 @@ def _print_waiting(store: Any, unit: Optional[str]) -> None:
                       r["asked"] or w.step_name))
     _print_table(("Hồ sơ", "Thủ tục", "Người nộp", "Chờ từ", "Chờ", "Nội dung chờ"), cells,
                  lambda c: (c[0], esc(c[1]), esc(c[2]), c[3], c[4], esc(c[5])))
+
+
+def _print_apologies(store: Any, unit: Optional[str]) -> None:
+    """The draft apologies (form 04) waiting for the signature of ``unit``'s head (every unit's when None), the
+    earliest missed appointment first; a merged unit's drafts are listed for its successor, whose head signs."""
+    from rich.markup import escape as esc
+
+    from sqlmodel import select
+
+    from engine.services import apologies_to_sign
+    from engine.store import UnitRow
+
+    rows = apologies_to_sign(store, unit=unit)
+    if not rows:
+        typer.echo("Không có phiếu xin lỗi nào chờ ký.")
+        _merged_unit_hint(store, unit, "--apologies ", left=False)
+        return
+    with store.session() as s:
+        names = {u.id: u.short or u.name for u in s.exec(select(UnitRow)).all()}
+    cells = []
+    for r in rows:
+        signer = names.get(r.signer_unit or "", r.signer_unit or "–")
+        if r.unit_id != r.signer_unit:
+            signer += f" (lập cho {names.get(r.unit_id or '', r.unit_id)}, đã hợp nhất)"
+        cells.append((r.dossier_code, r.applicant, local(r.due_at), local(r.proposed_due_at), signer))
+    _print_table(("Hồ sơ", "Người nộp", "Hẹn không thực hiện được", "Đề xuất hẹn lại", "Lãnh đạo đơn vị ký"),
+                 cells, lambda c: (c[0], esc(c[1]), c[2], c[3], esc(c[4])))
+    typer.echo('Ký: quytrinh dossier apology MÃ_HỒ_SƠ --reason "lý do chậm trễ" --as TÊN_ĐĂNG_NHẬP')
 
 
 @task_app.command("claim")

@@ -51,12 +51,26 @@ def one_stop_unit(request: Request, defn: Any) -> str | None:
 
 def can_view_dossier(request: Request, user: WebUser, sheet: sv.DossierSheet) -> bool:
     """Staff see a dossier their unit works on (or the one-stop unit that received it, or its successor);
-    leaders, the reform office and admins see every dossier."""
+    leaders, the reform office and admins see every dossier. The unit that signs (or signed) an apology of
+    the dossier sees it too: a merged unit's draft is signed by its successor's head before the transfer."""
     if user.has("leader", "reform", "admin"):
         return True
     if user.unit_id in (sheet.definition.start.unit, one_stop_unit(request, sheet.definition)):
         return True
-    return any(r.unit_id == user.unit_id for r in sheet.rows)
+    if any(r.unit_id == user.unit_id for r in sheet.rows):
+        return True
+    return any(signer == user.unit_id for signer in apology_signers(request, sheet).values())
+
+
+def apology_signers(request: Request, sheet: sv.DossierSheet) -> dict[int, str | None]:
+    """Apology id -> the unit whose head signs it (a draft of a merged unit: its successor, units.yaml
+    ``merged_into``, as the services decide) or signed it."""
+    if not sheet.apologies:
+        return {}
+    drafts = any(a.state == "draft" for a in sheet.apologies)
+    successors = sv.unit_successors(store_of(request)) if drafts else {}
+    return {a.id: sv.apology_signer(successors, a.unit_id) if a.state == "draft" else a.unit_id
+            for a in sheet.apologies}
 
 
 def load_sheet(request: Request, user: WebUser, ref: str | int) -> sv.DossierSheet:
@@ -260,7 +274,12 @@ def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
     store = store_of(request)
     mine, unit = inbox_rows(store, user, now_of(request))
     waiting = sv.waiting_for_applicant(store, user.unit_id) if user.has("one_stop") else []
+    # the unit's head signs its draft apologies (form 04), those of a unit merged into it too
+    heads = (user.unit_id is not None and user.role in sv.HEAD_ROLES
+             and user.role == sv.unit_head_role(store, user.unit_id))
+    apologies = sv.apologies_to_sign(store, unit=user.unit_id) if heads else []
     return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting,
+                                          "apologies": apologies, "units": _unit_names(request) if apologies else {},
                                           "people": people_of(request)})
 
 
@@ -514,6 +533,7 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
         "forms": available_forms(sheet), "forms_url": forms_url(d.code),
         "may_sign_apology": (user.unit_id is not None and user.role in sv.HEAD_ROLES and d.finished_at is None
                              and d.closed_at is None),
+        "apology_signers": apology_signers(request, sheet),  # draft id -> the unit whose head signs it now
         "rescheduled": signed[-1].proposed_due_at if signed else None,
         "apology_title": apology_form.title.capitalize() if apology_form else "Phiếu xin lỗi và hẹn lại",
         "typed": typed or {}, "errors": errors or {}, "focus": next(iter(errors or {}), None),
@@ -549,8 +569,10 @@ def dossier_sign_apology(request: Request, code: str, apology_id: int, reason: s
     try:
         signed = sv.sign_apology(store_of(request), user.actor, apology_id, reason=reason, proposed_due_at=new,
                                  now=now_of(request))
-    except NotAuthorized:
-        return refused("Chỉ lãnh đạo đơn vị chịu trách nhiệm về hồ sơ mới ký phiếu xin lỗi.")
+    except NotAuthorized as exc:
+        text = cli_error_text(exc)
+        return refused(text if "hợp nhất" in text else
+                       "Chỉ lãnh đạo đơn vị chịu trách nhiệm về hồ sơ mới ký phiếu xin lỗi.")
     except QuytrinhError as exc:
         return refused(cli_error_text(exc).replace(" (--reason)", ""))
     when = signed.proposed_due_at.astimezone(LOCAL_TZ)
