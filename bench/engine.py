@@ -22,7 +22,9 @@ Peers, each in its own child process (peak memory = the child's ru_maxrss):
 
 Then the same on PostgreSQL (each peer in its own schema, dropped after),
 the inbox query (engine.services.list_tasks) p95 over 1,000,000 work items
-bulk-loaded with COPY on PostgreSQL, and the cost the Prefect layer adds to
+bulk-loaded with COPY on PostgreSQL, the timer sweep's catch-up after an outage
+(N open work items whose instants passed, on SQLite and PostgreSQL: wall, CPU,
+statements and write transactions), and the cost the Prefect layer adds to
 machine work (the drain flow against a local Prefect server, per outbox item)
 with the cost of a timer sweep over N open dossiers.
 
@@ -37,9 +39,10 @@ BENCH_INBOX_OPEN (open dossiers among them, 1000), BENCH_PREFECT_ITEMS
 (outbox items drained through Prefect, 60; 0 skips), BENCH_SWEEP_DOSSIERS
 (open dossiers for the sweep figure, 500), BENCH_SERVE_RUNS (runs of the sweep
 flow served by prefect.serve(), to measure what a subprocess per run costs; 3,
+0 skips), BENCH_CATCHUP_ITEMS (open work items for the catch-up figure, 10000;
 0 skips).
 Quick run: ``BENCH_DOSSIERS=200 BENCH_INBOX_ITEMS=50000 BENCH_PREFECT_ITEMS=30
-BENCH_SWEEP_DOSSIERS=200 .venv/bin/python bench/engine.py``.
+BENCH_SWEEP_DOSSIERS=200 BENCH_CATCHUP_ITEMS=2000 .venv/bin/python bench/engine.py``.
 """
 
 from __future__ import annotations
@@ -471,6 +474,8 @@ def child_main(argv: list[str]) -> None:
         out = prefect_child(a.n)
     elif a.peer == "serve":
         out = serve_child(a.n)
+    elif a.peer == "catchup":
+        out = catchup_child(a.url, a.n)
     else:
         out = PEERS[a.peer](a.url, a.n)
     out["maxrss_mb"] = round(maxrss_mb(), 1)
@@ -670,6 +675,168 @@ def inbox_child(url: str, n_items: int) -> dict[str, Any]:
             "load_seconds": load_seconds, "queries": len(times), "p50_ms": statistics.median(times) * 1000,
             "p95_ms": p95(times) * 1000, "max_ms": times[-1] * 1000, "cpu_p50_ms": statistics.median(cpu) * 1000,
             "cpu_p95_ms": p95(cpu) * 1000, "plans": plans, "rows": rows_seen}
+
+
+# --------------------------------------------------------------------------- timer sweep catch-up
+
+
+class StatementCounter:
+    """Counts the statements a store's connections send (made after :meth:`install`) and its commits.
+
+    SQLite: the connection's trace callback (every statement, BEGIN and COMMIT included; an
+    executemany once per row). PostgreSQL: a cursor class that counts ``execute`` and each row of
+    ``executemany`` (SQLAlchemy's and engine.rawdb's statements both go through cursors).
+    Transactions: SQLAlchemy's commits plus engine.rawdb's write transactions.
+    """
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.transactions = 0
+
+    def install(self, store: Any) -> None:
+        from sqlalchemy import event
+
+        from engine import rawdb
+
+        store.engine.dispose()  # the pooled connections were made before: new ones get the counter
+        counter = self
+        if store.dialect == "sqlite":
+            def trace(_sql: str) -> None:
+                counter.statements += 1
+
+            @event.listens_for(store.engine, "connect")
+            def _connect(dbapi_conn: Any, record: Any) -> None:
+                dbapi_conn.set_trace_callback(trace)
+        else:
+            import psycopg
+
+            class Counting(psycopg.Cursor):
+                def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
+                    counter.statements += 1
+                    return super().execute(query, params, **kw)
+
+                def executemany(self, query: Any, params_seq: Any, **kw: Any) -> Any:
+                    params_seq = list(params_seq)
+                    counter.statements += len(params_seq)
+                    return super().executemany(query, params_seq, **kw)
+
+            @event.listens_for(store.engine, "connect")
+            def _connect(dbapi_conn: Any, record: Any) -> None:
+                dbapi_conn.cursor_factory = Counting
+
+        @event.listens_for(store.engine, "commit")
+        def _commit(conn: Any) -> None:
+            counter.transactions += 1
+
+        write = rawdb.write
+
+        def counted_write(db: Any) -> Any:
+            if not isinstance(db, rawdb.Session):
+                counter.transactions += 1
+            return write(db)
+
+        rawdb.write = counted_write  # engine.services calls rawdb.write through the module
+
+    def take(self) -> tuple[int, int]:
+        out = (self.statements, self.transactions)
+        self.statements = self.transactions = 0
+        return out
+
+
+def catchup_child(url: str, n_items: int) -> dict[str, Any]:
+    """``n_items`` open work items whose instants passed during an outage; time the sweep that catches up.
+
+    A few hundred template dossiers are received through the services at instants spread over three
+    working days (so that, at the sweep, the earliest are past their appointment, later ones only in
+    their apology window, the last ones' items nearly due), then cloned in bulk (dossier row and its
+    open work item) up to ``n_items`` open items. The sweep runs once five and a half working days
+    after the first reception (nothing was swept meanwhile: the worker was down), then again at the
+    same instant (it must change nothing).
+    """
+    from engine import rawdb
+    from engine import services as sv
+
+    if "#schema=" in url:
+        base, _, schema = url.partition("#schema=")
+        url = pg_schema_url(base, schema, sqlalchemy=True)
+    store, actors, cal = setup_engine(url)
+    span = 3 * 480  # working minutes over which the templates are received
+    n_templates = max(1, min(200, n_items))
+    t_setup = time.perf_counter()
+    for i in range(n_templates):
+        sv.receive(store, actors["motcua"], PROCEDURE, applicant=f"Công dân {i}",
+                   now=cal.add(T0, span * i // n_templates), calendar=cal)
+    dossiers_t, items_t = rawdb.table("dossiers"), rawdb.table("work_items")
+    with rawdb.read(store) as tx:
+        templates = tx.fetch(dossiers_t, f"SELECT {dossiers_t.select_list} FROM dossiers ORDER BY id")
+        open_items = tx.fetch(items_t, f"SELECT {items_t.select_list} FROM work_items "
+                                       "WHERE state IN ('open', 'claimed') ORDER BY id")
+    by_dossier: dict[int, list[Any]] = {}
+    for w in open_items:
+        by_dossier.setdefault(w["dossier_id"], []).append(w)
+    copies = max(0, n_items - len(open_items)) // max(1, len(open_items))
+    chunk = 400  # dossiers per INSERT (SQLite binds at most 32,766 parameters a statement)
+    for copy in range(1, copies + 1):
+        for part in range(0, len(templates), chunk):
+            batch = templates[part:part + chunk]
+            with rawdb.write(store) as tx:
+                ids = tx.insert_rows(dossiers_t, [{k: v for k, v in d.items() if k != "id"}
+                                                  | {"code": f"{d['code']}-{copy}"} for d in batch])
+                tx.insert_rows(items_t, [{k: v for k, v in w.items() if k != "id"} | {"dossier_id": new_id}
+                                         for new_id, d in zip(ids, batch) for w in by_dossier.get(d["id"], ())])
+    setup_seconds = time.perf_counter() - t_setup
+    with rawdb.read(store) as tx:
+        n_open = tx.execute("SELECT count(*) FROM work_items WHERE state IN ('open', 'claimed')").fetchone()[0]
+        n_dossiers = tx.execute("SELECT count(*) FROM dossiers WHERE closed_at IS NULL").fetchone()[0]
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    counter = StatementCounter()
+    counter.install(store)
+    sv.unit_successors(store)  # what a running worker has cached
+    at = cal.add(T0, 5 * 480 + 240)
+    runs: dict[str, Any] = {}
+    for label in ("catch-up", "again at the same instant"):
+        counter.take()
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        res = sv.sweep_timers(store, now=at, calendar=cal)
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        statements, transactions = counter.take()
+        runs[label] = {"seconds": wall, "cpu": cpu, "statements": statements, "transactions": transactions,
+                       "checked": res.checked, "nearly_due": res.nearly_due, "overdue": res.overdue,
+                       "dossiers_overdue": res.dossiers_overdue, "apologies": res.apologies,
+                       "notifications": res.notifications}
+    with rawdb.read(store) as tx:
+        events = tx.execute("SELECT count(*) FROM events WHERE actor = 'system'").fetchone()[0]
+    store.dispose()
+    return {"open_items": n_open, "open_dossiers": n_dossiers, "setup_seconds": setup_seconds, "runs": runs,
+            "system_events": events}
+
+
+def catchup_section(n_items: int, tmp: Path, pg_base: str) -> None:
+    targets = [("SQLite", f"sqlite:///{tmp / 'catchup.db'}", None)]
+    if pg_base and pg_reachable(pg_base):
+        from engine.store import database_url
+
+        schema = f"bench_{os.getpid()}_catchup"
+        targets.append(("PostgreSQL", f"{database_url(pg_base)}#schema={schema}", schema))
+    for label, url, schema in targets:
+        if schema:
+            pg_admin(pg_base, f'create schema "{schema}"')
+        try:
+            r = run_child(["--peer", "catchup", "--url", url, "--n", str(n_items)])
+        finally:
+            if schema:
+                pg_admin(pg_base, f'drop schema if exists "{schema}" cascade')
+        print(f"  {label}: {r['open_items']:,} open work items in {r['open_dossiers']:,} open dossiers "
+              f"(set up in {r['setup_seconds']:.0f} s)", flush=True)
+        for name, v in r["runs"].items():
+            changes = (f"{v['nearly_due']:,} nearly due, {v['overdue']:,} overdue items, "
+                       f"{v['dossiers_overdue']:,} overdue dossiers, {v['apologies']:,} apologies, "
+                       f"{v['notifications']:,} notifications")
+            print(f"    {name:<26} {v['seconds']:7.2f} s wall, {v['cpu']:6.2f} s CPU, {v['statements']:,} statements "
+                  f"in {v['transactions']:,} write transactions ({changes})", flush=True)
 
 
 # --------------------------------------------------------------------------- Prefect machine work
@@ -963,6 +1130,12 @@ def main() -> int:
                     print(f"  plan by {shape}: {plan}", flush=True)
         elif pg_base:
             print(f"PostgreSQL at {pg_base} is not reachable: its figures were not measured")
+
+        n_catchup = env_int("BENCH_CATCHUP_ITEMS", 10_000)
+        if n_catchup > 0:
+            print(f"timer sweep catch-up after an outage (engine.services.sweep_timers, no Prefect): "
+                  f"~{n_catchup:,} open work items whose instants passed", flush=True)
+            catchup_section(n_catchup, tmp, pg_base)
 
         if n_prefect > 0:
             print(f"Prefect machine work ({n_prefect} outbox items, local Prefect server, SQLite engine database)",

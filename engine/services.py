@@ -2043,9 +2043,18 @@ def remaining_need(defn: Definition, open_items: Sequence[tuple[str, int]]) -> i
     return need
 
 
+#: Dossiers per write transaction of a sweep: a catch-up after a downtime (thousands of dossiers with
+#: something due) writes a few hundred dossiers' changes with a dozen set-based statements, instead of a
+#: transaction of ~11 statements per dossier. A transaction holds SQLite's write lock (and, on
+#: PostgreSQL, its dossiers' row locks) for ~0.1-0.2 s at this size: a staff action waits at most that.
+SWEEP_CHUNK = 200
+#: Rows per multi-row INSERT (SQLite binds at most 32,766 parameters a statement; events have 13 columns).
+_INSERT_ROWS = 500
+
+
 def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
                  policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY,
-                 apology_lead_minutes: int = 480) -> SweepResult:
+                 apology_lead_minutes: int = 480, chunk: int = SWEEP_CHUNK) -> SweepResult:
     """Fire the SLA timers due at ``now``: timeliness of open items, overdue dossiers, apologies.
 
     * an open timed work item whose class (not_due / nearly_due / overdue, per
@@ -2067,8 +2076,11 @@ def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
     One read (:func:`_sweep_candidates`: the open dossiers' timed items, clocks
     and apologies, in two statements) finds the dossiers that have something
     to do at ``now``, with the same computations as the writing step; only
-    those get a write transaction each (:func:`_sweep_dossier`, which checks
-    again under it). A sweep where nothing is due writes nothing.
+    those are written, ``chunk`` dossiers per write transaction
+    (:func:`_sweep_chunk`, which reads them again under it and writes with
+    set-based statements). A sweep where nothing is due writes nothing; a
+    sweep stopped part-way has committed whole chunks, and the next one does
+    the rest.
 
     Returns
     -------
@@ -2079,20 +2091,21 @@ def sweep_timers(db: Any, *, now: dt.datetime, calendar: Any = None,
     result = SweepResult()
     with rawdb.read(db) as tx:
         ids = _sweep_candidates(tx, now, cal, policy, apology_lead_minutes, result)
+        if _PAUSE_IN is not None:
+            _pause_hook("sweep:read", tx)  # tests: a staff action between the read and the writes
     if not ids:
         return result
     with _reading(db) as s:
         units = s.exec(select(UnitRow)).all()
     heads = {u.id: _head_role(u.roles) for u in units}
     successors = _successors_from([(u.id, u.merged_into) for u in units])
-    definitions: dict[int, Definition] = {}
-    done = SweepResult()  # (its ``checked`` counts the candidates' items again: the read counted them all)
-    for dossier_id in ids:
-        with _transaction(db) as s, s.no_autoflush:
-            _sweep_dossier(s, dossier_id, now, cal, policy, apology_lead_minutes, done, heads, definitions,
-                           successors)
-    result.nearly_due, result.overdue, result.dossiers_overdue = done.nearly_due, done.overdue, done.dossiers_overdue
-    result.apologies, result.notifications = done.apologies, done.notifications
+    chunk = max(1, chunk)
+    for index, start in enumerate(range(0, len(ids), chunk)):
+        with rawdb.write(db) as tx:
+            _sweep_chunk(tx, ids[start:start + chunk], now, cal, policy, apology_lead_minutes, result, heads,
+                         successors)
+            if _PAUSE_IN is not None:
+                _pause_hook(f"sweep:{index}", tx)  # tests: a sweep killed (or raced) in its chunk ``index``
     return result
 
 
@@ -2226,129 +2239,239 @@ def _answerable_unit(defn: Definition, items: Sequence[WorkItem], heads: Mapping
     return max(minutes, key=lambda u: minutes[u]) if minutes else None
 
 
-def _sweep_dossier(s: Session, dossier_id: int, now: dt.datetime, cal: Any, policy: sla.SlaPolicy,
-                   lead: int, result: SweepResult, heads: dict[str, str | None],
-                   definitions: dict[int, Definition], successors: Mapping[str, str] | None = None) -> None:
-    d = s.get(Dossier, dossier_id)
-    if d is None or d.closed_at is not None or d.paused_at is not None:
-        return
-    items = s.exec(select(WorkItem).where(WorkItem.dossier_id == dossier_id,
-                                          WorkItem.state.in_(OPEN_ITEM_STATES))  # type: ignore[attr-defined]
-                   .order_by(WorkItem.id)).all()
-    defn = definitions.get(d.definition_id)
-    if defn is None:
-        defn = definitions[d.definition_id] = definition_of(s.get(DefinitionVersion, d.definition_id))  # type: ignore[arg-type]
-    written: set[str] | None = None
+_APOLOGIES = rawdb.table("apologies")
+_OPEN_STATES_SQL = ", ".join(repr(st) for st in OPEN_ITEM_STATES)
 
-    def note(kind: str, key: str, payload: dict[str, Any], item: WorkItem | None, unit: str | None) -> None:
-        # the unique key makes a second sweep (or a concurrent one) write nothing
-        nonlocal written
-        if written is None:
-            written = set(s.exec(select(OutboxItem.idempotency_key).where(
-                OutboxItem.dossier_id == dossier_id, OutboxItem.idempotency_key.startswith("timer:"))).all())  # type: ignore[attr-defined]
-        if key in written:
+
+@dataclass
+class _SweepPlan:
+    """What the sweep would write on one dossier of a chunk, as read under the chunk's transaction."""
+
+    id: int
+    code: str
+    procedure_code: str
+    status: int
+    due_at: dt.datetime | None
+    timeliness: str | None
+    defn: Definition
+    items: list[Any]                  # its open work items, by id
+    changes: list[tuple[Any, str]]    # (item, new class) of the items whose class changed
+    overdue: bool                     # the dossier turns overdue
+    apology: tuple[dt.datetime, dt.datetime, int, int] | None  # see _apology_due
+    holder: list[str | None] = field(default_factory=list)  # the answerable unit, once computed
+
+
+def _in(ids: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in ids)
+
+
+def _insert_many(tx: rawdb.Tx, t: rawdb.Table, rows: list[dict[str, Any]], tail: str = "") -> list[Any]:
+    """Multi-row INSERTs of ``rows`` (each with the same columns) into ``t``, ``tail`` appended (an ON CONFLICT
+    clause, a RETURNING list); the rows RETURNING gave, if asked for."""
+    out: list[Any] = []
+    for start in range(0, len(rows), _INSERT_ROWS):
+        part = rows[start:start + _INSERT_ROWS]
+        params = [v for r in part for v in tx.bind(t, r)]
+        cur = tx.execute(t.insert_sql(tuple(part[0]), len(part)) + tail, params)
+        if "RETURNING" in tail:
+            out.extend(cur.fetchall())
+    return out
+
+
+def _sweep_chunk(tx: rawdb.Tx, ids: Sequence[int], now: dt.datetime, cal: Any, policy: sla.SlaPolicy, lead: int,
+                 result: SweepResult, heads: Mapping[str, str | None], successors: Mapping[str, str]) -> None:
+    """Write what the timers change at ``now`` on the dossiers ``ids`` (ascending), in the transaction ``tx``.
+
+    The dossiers are read again under the transaction (locked on PostgreSQL, in id order, as a staff action
+    locks its dossier before its work items: a staff action on one of them waits for this transaction, or
+    committed before it and is seen), with their open work items, apologies and the timer notifications
+    already written. Then, set-based: one guarded UPDATE per (stored class, new class) pair of the work items
+    (``WHERE`` the item is still open with the class read: an item a staff action closed or a concurrent
+    sweep changed meanwhile gets nothing), one for the dossiers turning overdue, one INSERT of the apologies
+    (``ON CONFLICT DO NOTHING`` on the one-per-appointment key), and multi-row INSERTs of the events and the
+    outbox items (the timer keys are unique: a notification is written once). Only the rows an UPDATE or
+    INSERT returned get their events and notifications, in dossier order and, within a dossier, as
+    :func:`sweep_timers` has always written them (items by id, then the dossier, then its apology).
+    """
+    marks = _in(ids)
+    lock = " FOR UPDATE OF dossiers" if tx.pg else ""
+    dossiers = tx.execute(
+        "SELECT dossiers.id, dossiers.code, dossiers.procedure_code, dossiers.status, dossiers.received_at, "
+        "dossiers.due_at, dossiers.finished_at, dossiers.timeliness, dossiers.clock, dossiers.definition_id, "
+        "definition_versions.content_hash FROM dossiers "
+        "JOIN definition_versions ON definition_versions.id = dossiers.definition_id "
+        f"WHERE dossiers.id IN ({marks}) AND dossiers.closed_at IS NULL AND dossiers.paused_at IS NULL "
+        f"ORDER BY dossiers.id{lock}", ids).fetchall()
+    if not dossiers:
+        return
+    items: dict[int, list[Any]] = {}
+    for item_id, dossier_id, step_id, unit_id, state, stored, raw_clock, due_at in tx.execute(
+            f"SELECT id, dossier_id, step_id, unit_id, state, timeliness, clock, due_at FROM work_items "
+            f"WHERE dossier_id IN ({marks}) ORDER BY id", ids).fetchall():
+        # (the state is not in the WHERE: the planner would take its index, and read every open item)
+        if state in OPEN_ITEM_STATES:
+            if raw_clock is not None and not tx.pg:
+                raw_clock = json_value(raw_clock)
+            items.setdefault(dossier_id, []).append(rawdb.Row(
+                id=item_id, step_id=step_id, unit_id=unit_id, timeliness=stored, clock=raw_clock,
+                due_at=tx.read_instant(due_at)))
+    apologies: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for dossier_id, due_at, proposed in tx.execute(
+            f"SELECT dossier_id, due_at, proposed_due_at FROM apologies WHERE dossier_id IN ({marks}) "
+            "ORDER BY dossier_id, id", ids).fetchall():
+        apologies.setdefault(dossier_id, []).append((tx.read_instant(due_at), tx.read_instant(proposed)))
+    written = {key for (key,) in tx.execute(
+        f"SELECT idempotency_key FROM outbox WHERE dossier_id IN ({marks}) AND idempotency_key LIKE 'timer:%'",
+        ids).fetchall()}
+
+    # What each dossier would get, computed as the one-transaction-per-dossier sweep did.
+    item_changes: dict[tuple[str | None, str], list[int]] = {}  # (stored, new) class -> item ids
+    plans: list[_SweepPlan] = []
+    for (dossier_id, code, procedure_code, status, received_at, due_at, finished_at, timeliness, raw_clock,
+         definition_id, content_hash) in dossiers:
+        defn = _definition_by_hash(tx, definition_id, content_hash)
+        open_items = items.get(dossier_id, [])
+        changes = []
+        left_by_item: list[tuple[str, int]] = []
+        for w in open_items:
+            clock = machine.load_clock(w.clock)
+            if clock is None or clock.paused:
+                continue
+            cls = str(sla.timeliness_open(clock, cal, now, policy, sla.Scope.STEP))
+            left_by_item.append((w.step_id, max(0, clock.remaining(cal, now))))
+            if cls != (w.timeliness or "not_due"):
+                changes.append((w, cls))
+                item_changes.setdefault((w.timeliness, cls), []).append(w.id)
+        overdue, apology = False, None
+        due_at = tx.read_instant(due_at)
+        dclock = None
+        if received_at is not None and due_at is not None and finished_at is None:
+            dclock = machine.load_clock(raw_clock if tx.pg or raw_clock is None else json_value(raw_clock))
+        if dclock is not None:
+            dcls = str(sla.timeliness_open(dclock, cal, now, policy, sla.Scope.DOSSIER))
+            overdue = dcls == "overdue" and timeliness != "overdue"
+            apology = _apology_due(defn, due_at, apologies.get(dossier_id, []), left_by_item, now, cal, lead)
+        plans.append(_SweepPlan(dossier_id, code, procedure_code, status, due_at, timeliness, defn, open_items,
+                                changes, overdue, apology))
+
+    # The guarded writes: what they return is what changed.
+    changed_items: set[int] = set()
+    for (stored, cls), item_ids in item_changes.items():
+        guard = "timeliness IS NULL" if stored is None else "timeliness = ?"
+        for start in range(0, len(item_ids), _INSERT_ROWS):
+            part = item_ids[start:start + _INSERT_ROWS]
+            params = [cls, *part] + ([] if stored is None else [stored])
+            changed_items.update(r[0] for r in tx.execute(
+                f"UPDATE work_items SET timeliness = ? WHERE id IN ({_in(part)}) "
+                f"AND state IN ({_OPEN_STATES_SQL}) AND {guard} RETURNING id", params).fetchall())
+    overdue_ids = [p.id for p in plans if p.overdue]
+    overdue_done: set[int] = set()
+    if overdue_ids:
+        overdue_done = {r[0] for r in tx.execute(
+            f"UPDATE dossiers SET timeliness = 'overdue' WHERE id IN ({_in(overdue_ids)}) AND closed_at IS NULL "
+            "AND (timeliness IS NULL OR timeliness != 'overdue') RETURNING id", overdue_ids).fetchall()}
+
+    def holder(p: _SweepPlan) -> str | None:
+        if not p.holder:  # computed when a notice or an apology needs it
+            p.holder.append(_answerable_unit(p.defn, p.items, heads, successors))
+        return p.holder[0]
+
+    apology_rows = []
+    for p in plans:
+        if p.apology is not None:
+            promised, proposed, need, left = p.apology
+            apology_rows.append({"dossier_id": p.id, "due_at": promised, "proposed_due_at": proposed,
+                                 "needed_minutes": need, "remaining_minutes": left, "reason": "", "state": "draft",
+                                 "drafted_at": now, "signed_at": None, "unit_id": holder(p)})
+    apology_ids = {dossier_id: apology_id for apology_id, dossier_id in _insert_many(
+        tx, _APOLOGIES, apology_rows, " ON CONFLICT (dossier_id, due_at) DO NOTHING RETURNING id, dossier_id")}
+
+    events: list[dict[str, Any]] = []
+    outbox: list[dict[str, Any]] = []
+
+    def note(p: _SweepPlan, kind: str, key: str, payload: dict[str, Any], item_id: int | None,
+             unit: str | None) -> None:
+        if key in written:  # (a notification is written once, e.g. an item nearly due again after a restart)
             return
         written.add(key)
-        s.add(OutboxItem(kind=kind, dossier_id=dossier_id, work_item_id=item.id if item else None,
-                         payload={**payload, "dossier_code": d.code, "procedure_code": d.procedure_code,
-                                  "unit": unit, "role": heads.get(unit) if unit else None},
-                         idempotency_key=key, state=OUTBOX_PENDING, available_at=now, created_at=now))
-        result.notifications += 1
+        outbox.append({"kind": kind, "dossier_id": p.id, "work_item_id": item_id,
+                       "payload": {**payload, "dossier_code": p.code, "procedure_code": p.procedure_code, "unit": unit,
+                                   "role": heads.get(unit) if unit else None},
+                       "idempotency_key": key, "state": OUTBOX_PENDING, "available_at": now, "attempts": 0,
+                       "lease_owner": None, "lease_until": None, "created_at": now, "completed_at": None,
+                       "result": None, "last_error": None})
 
-    answerable: list[str | None] = []  # computed when a notice or an apology needs it (most sweeps write none)
+    def event(p: _SweepPlan, item_id: int | None, action: str, step_id: str | None, data: dict[str, Any]) -> None:
+        events.append({"dossier_id": p.id, "work_item_id": item_id, "at": now, "actor": SYSTEM_USERNAME,
+                       "actor_unit": None, "action": action, "step_id": step_id, "from_status": p.status,
+                       "to_status": p.status, "to_steps": [], "outcome": None, "comment": "", "data": data})
 
-    def holder() -> str | None:
-        if not answerable:
-            answerable.append(_answerable_unit(defn, items, heads, successors))
-        return answerable[0]
-
-    left_by_item: list[tuple[str, int]] = []
-    for w in items:
-        clock = machine.load_clock(w.clock)
-        if clock is None or clock.paused:
-            continue
-        result.checked += 1
-        cls = str(sla.timeliness_open(clock, cal, now, policy, sla.Scope.STEP))
-        left_by_item.append((w.step_id, max(0, clock.remaining(cal, now))))
-        if cls == (w.timeliness or "not_due"):
-            continue
-        res = s.execute(sa.update(WorkItem)
-                        .where(WorkItem.id == w.id, WorkItem.state.in_(OPEN_ITEM_STATES),  # type: ignore[attr-defined]
-                               WorkItem.timeliness.is_(None) if w.timeliness is None  # type: ignore[union-attr]
-                               else WorkItem.timeliness == w.timeliness)
-                        .values(timeliness=cls).execution_options(synchronize_session=False))
-        if res.rowcount != 1:
-            continue
-        s.add(Event(dossier_id=dossier_id, work_item_id=w.id, at=now, actor=SYSTEM_USERNAME, action="timeliness",
-                    step_id=w.step_id, from_status=d.status, to_status=d.status,
-                    data={"from": w.timeliness, "to": cls, "due_at": w.due_at.isoformat() if w.due_at else None}))
-        if cls == "nearly_due":
-            result.nearly_due += 1
-        elif cls == "overdue":
-            result.overdue += 1
-        if cls in ("nearly_due", "overdue"):  # a unit without a head (a partner agency): the dossier's office
-            told = w.unit_id if heads.get(w.unit_id) else holder()
-            note("notify_unit_head", f"timer:item:{w.id}:{cls}", {"reason": cls, "step": w.step_id,
-                 "work_item": w.id, "step_unit": w.unit_id, "due_at": w.due_at.isoformat() if w.due_at else None},
-                 w, told)
-
-    if d.received_at is None or d.due_at is None or d.finished_at is not None:
-        return
-    dclock = machine.load_clock(d.clock)
-    if dclock is None or d.paused_at is not None:  # (under "counts" a supplement pause does not stop it)
-        return
-    dcls = str(sla.timeliness_open(dclock, cal, now, policy, sla.Scope.DOSSIER))
-    if dcls == "overdue" and d.timeliness != "overdue":
-        res = s.execute(sa.update(Dossier).where(Dossier.id == dossier_id, Dossier.closed_at.is_(None),  # type: ignore[union-attr]
-                                                 sa.or_(Dossier.timeliness.is_(None), Dossier.timeliness != "overdue"))  # type: ignore[union-attr]
-                        .values(timeliness="overdue").execution_options(synchronize_session=False))
-        if res.rowcount == 1:
+    for p in plans:
+        for w, cls in p.changes:
+            if w.id not in changed_items:
+                continue
+            item_due = w.due_at.isoformat() if w.due_at else None
+            event(p, w.id, "timeliness", w.step_id, {"from": w.timeliness, "to": cls, "due_at": item_due})
+            if cls == "nearly_due":
+                result.nearly_due += 1
+            elif cls == "overdue":
+                result.overdue += 1
+            if cls in ("nearly_due", "overdue"):  # a unit without a head (a partner agency): the dossier's office
+                told = w.unit_id if heads.get(w.unit_id) else holder(p)
+                note(p, "notify_unit_head", f"timer:item:{w.id}:{cls}", {
+                    "reason": cls, "step": w.step_id, "work_item": w.id, "step_unit": w.unit_id,
+                    "due_at": item_due}, w.id, told)
+        if p.id in overdue_done and p.due_at is not None:
+            due = p.due_at.isoformat()
             result.dossiers_overdue += 1
-            s.add(Event(dossier_id=dossier_id, at=now, actor=SYSTEM_USERNAME, action="timeliness",
-                        from_status=d.status, to_status=d.status,
-                        data={"from": d.timeliness, "to": "overdue", "due_at": d.due_at.isoformat()}))
-            note("notify_unit_head", f"timer:dossier:{d.id}:{d.due_at.isoformat()}:overdue",
-                 {"reason": "dossier_overdue", "due_at": d.due_at.isoformat()}, None, holder())
+            event(p, None, "timeliness", None, {"from": p.timeliness, "to": "overdue", "due_at": due})
+            note(p, "notify_unit_head", f"timer:dossier:{p.id}:{due}:overdue",
+                 {"reason": "dossier_overdue", "due_at": due}, None, holder(p))
+        apology_id = apology_ids.get(p.id)
+        if apology_id is not None and p.apology is not None:
+            promised, proposed, need, left = p.apology
+            result.apologies += 1
+            event(p, None, "apology", None, {"due_at": promised.isoformat(), "proposed_due_at": proposed.isoformat(),
+                                             "needed_minutes": need, "remaining_minutes": left,
+                                             "apology": apology_id})
+            note(p, "produce_form", f"timer:apology:{apology_id}:form", {
+                "form": "BM04", "apology": apology_id, "proposed_due_at": proposed.isoformat()}, None, holder(p))
+            note(p, "notify_unit_head", f"timer:apology:{apology_id}:head", {
+                "reason": "apology_drafted", "apology": apology_id, "due_at": promised.isoformat(),
+                "proposed_due_at": proposed.isoformat()}, None, holder(p))
+    _insert_many(tx, _EVENTS, events)
+    result.notifications += len(_insert_many(tx, _OUTBOX, outbox,
+                                             " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"))
 
-    # The apology (form 04): from one working day before the appointment, if it cannot be kept. After an
-    # apology the appointment is the new date it gave (unless a pause has moved the dossier's own past it);
-    # when that date has come and the dossier is still open, another apology is drafted. (Not before: the
-    # new date was "now + what is still needed", an estimate that would say "cannot make it" again a
-    # minute later, since no work is assumed done meanwhile.)
-    left = cal.elapsed(now, d.due_at)
+
+def _apology_due(defn: Definition, due_at: dt.datetime, apologies: Sequence[tuple[dt.datetime, dt.datetime]],
+                 left_by_item: list[tuple[str, int]], now: dt.datetime, cal: Any,
+                 lead: int) -> tuple[dt.datetime, dt.datetime, int, int] | None:
+    """The apology (form 04) a dossier due at ``due_at`` needs at ``now``: (the appointment it cannot keep, the
+    proposed new one, the working minutes needed, those left), or None.
+
+    From ``lead`` working minutes (one working day) before the appointment, if it cannot be kept. After an
+    apology the appointment is the new date it gave (unless a pause has moved the dossier's own past it); when
+    that date has come and the dossier is still open, another apology is drafted. (Not before: the new date was
+    "now + what is still needed", an estimate that would say "cannot make it" again a minute later, since no
+    work is assumed done meanwhile.) None when the apology for that appointment exists (``apologies``: the
+    dossier's (due_at, proposed_due_at), in id order).
+    """
+    left = cal.elapsed(now, due_at)
     if left > lead:  # (an apology's date is later still)
-        return
-    last = s.exec(select(Apology).where(Apology.dossier_id == dossier_id).order_by(Apology.id.desc())).first()  # type: ignore[union-attr]
-    promised = d.due_at
-    if last is not None and utc(last.proposed_due_at) > promised:
-        promised = utc(last.proposed_due_at)
+        return None
+    promised = due_at
+    if apologies and utc(apologies[-1][1]) > promised:
+        promised = utc(apologies[-1][1])
         left = cal.elapsed(now, promised)
         if left > 0:
-            return
+            return None
     need = remaining_need(defn, left_by_item)
     if need <= max(0, left):
-        return
-    if s.exec(select(Apology.id).where(Apology.dossier_id == dossier_id, Apology.due_at == promised)).first():
-        return
-    proposed = cal.add(now, need)
-    apology = Apology(dossier_id=dossier_id, due_at=promised, proposed_due_at=proposed, needed_minutes=need,
-                      remaining_minutes=left, reason="", state="draft", drafted_at=now, unit_id=holder())
-    s.add(apology)
-    try:
-        with s.begin_nested():
-            s.flush()
-    except IntegrityError:  # a concurrent sweep drafted it
-        return
-    result.apologies += 1
-    s.add(Event(dossier_id=dossier_id, at=now, actor=SYSTEM_USERNAME, action="apology", from_status=d.status,
-                to_status=d.status, data={"due_at": promised.isoformat(), "proposed_due_at": proposed.isoformat(),
-                                          "needed_minutes": need, "remaining_minutes": left,
-                                          "apology": apology.id}))
-    note("produce_form", f"timer:apology:{apology.id}:form", {"form": "BM04", "apology": apology.id,
-         "proposed_due_at": proposed.isoformat()}, None, holder())
-    note("notify_unit_head", f"timer:apology:{apology.id}:head", {"reason": "apology_drafted",
-         "apology": apology.id, "due_at": promised.isoformat(), "proposed_due_at": proposed.isoformat()},
-         None, holder())
+        return None
+    if any(a_due == promised for a_due, _ in apologies):
+        return None
+    return promised, cal.add(now, need), need, left
 
 
 def apology_signer(successors: Mapping[str, str], unit_id: str | None) -> str | None:

@@ -1,13 +1,14 @@
-"""The timer sweep's selection: only the dossiers with something due get a write transaction.
+"""The timer sweep's selection: only the dossiers with something due get written.
 
 :func:`engine.services.sweep_timers` reads the open dossiers' timed items, clocks and apologies at once
-and runs :func:`engine.services._sweep_dossier` only on the dossiers it finds something to do on. Here
-two identical databases live through the same varied history (four procedures: restart, pause and
-counts supplement policies, parallel consultation, claims, supplements at the counter and during
-appraisal, rework, refusals, returns), one swept the old way (every open dossier not waiting for the
-citizen, one transaction each), the other by ``sweep_timers``, at a series of instants (minutes apart,
-hours apart, and days apart as after a downtime): their contents stay identical, the results agree, the
-dossiers selected are exactly those the old sweep changed, and nothing is left to do right after.
+and writes only the dossiers it finds something to do on, a chunk of them per transaction
+(:func:`engine.services._sweep_chunk`). Here two identical databases live through the same varied
+history (four procedures: restart, pause and counts supplement policies, parallel consultation, claims,
+supplements at the counter and during appraisal, rework, refusals, returns), one swept the old way
+(every open dossier not waiting for the citizen, one transaction each: tests/sweep_oracle.py), the
+other by ``sweep_timers``, at a series of instants (minutes apart, hours apart, and days apart as after
+a downtime): their contents stay identical, the results agree, the dossiers selected are exactly those
+the old sweep changed, and nothing is left to do right after.
 """
 
 from __future__ import annotations
@@ -24,22 +25,11 @@ PROCEDURES = ("1.001612", "1.013225", "1.001193", "9.000003")
 
 
 def old_sweep(db, now, cal, policy, lead=480):
-    """The sweep before the selection: every open dossier not waiting for the citizen, one transaction each."""
-    from sqlmodel import select
+    """The sweep before the selection and the batching: every open dossier not waiting for the citizen, one
+    transaction each (tests/sweep_oracle.py)."""
+    from tests.sweep_oracle import one_by_one_sweep
 
-    from engine import services as sv
-    from engine.store import Dossier, UnitRow
-
-    result = sv.SweepResult()
-    with db.session() as s:
-        ids = list(s.exec(select(Dossier.id).where(Dossier.closed_at.is_(None), Dossier.paused_at.is_(None))
-                          .order_by(Dossier.id)).all())
-        heads = {u.id: sv._head_role(u.roles) for u in s.exec(select(UnitRow)).all()}
-    definitions: dict = {}
-    for dossier_id in ids:
-        with sv._transaction(db) as s, s.no_autoflush:
-            sv._sweep_dossier(s, dossier_id, now, cal, policy, lead, result, heads, definitions)
-    return result
+    return one_by_one_sweep(db, now, cal, policy, lead)
 
 
 def candidates(db, now, cal, policy, lead=480) -> list[int]:
