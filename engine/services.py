@@ -40,7 +40,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from engine import machine, rawdb, sla
 from engine.definition import (
@@ -2046,7 +2046,8 @@ def remaining_need(defn: Definition, open_items: Sequence[tuple[str, int]]) -> i
 #: Dossiers per write transaction of a sweep: a catch-up after a downtime (thousands of dossiers with
 #: something due) writes a few hundred dossiers' changes with a dozen set-based statements, instead of a
 #: transaction of ~11 statements per dossier. A transaction holds SQLite's write lock (and, on
-#: PostgreSQL, its dossiers' row locks) for ~0.1-0.2 s at this size: a staff action waits at most that.
+#: PostgreSQL, its dossiers' row locks) for ~20 ms on SQLite and ~60 ms on PostgreSQL at this size
+#: (bench/engine.py, catch-up section): a staff action waits at most that.
 SWEEP_CHUNK = 200
 #: Rows per multi-row INSERT (SQLite binds at most 32,766 parameters a statement; events have 13 columns).
 _INSERT_ROWS = 500
@@ -2261,18 +2262,51 @@ class _SweepPlan:
     holder: list[str | None] = field(default_factory=list)  # the answerable unit, once computed
 
 
-def _in(ids: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in ids)
+def _member(tx: rawdb.Tx, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """``column <this>`` tests that the column is one of ``ids``: the SQL and its parameters.
+
+    PostgreSQL: one array parameter (psycopg turns each ``%s`` of a statement into ``$n`` in Python, and
+    does not cache statements that long: a list of placeholders cost more CPU than the rest of the chunk).
+    """
+    if tx.pg:
+        return "= ANY(?::bigint[])", [list(ids)]
+    return f"IN ({', '.join('?' for _ in ids)})", list(ids)
+
+
+_UNNEST_SQL: dict[tuple[str, tuple[str, ...], str], str] = {}
 
 
 def _insert_many(tx: rawdb.Tx, t: rawdb.Table, rows: list[dict[str, Any]], tail: str = "") -> list[Any]:
     """Multi-row INSERTs of ``rows`` (each with the same columns) into ``t``, ``tail`` appended (an ON CONFLICT
-    clause, a RETURNING list); the rows RETURNING gave, if asked for."""
+    clause, a RETURNING list); the rows RETURNING gave, if asked for.
+
+    SQLite: ``INSERT ... VALUES (...), (...)``, ``_INSERT_ROWS`` rows a statement. PostgreSQL: one
+    ``INSERT ... SELECT ... FROM unnest(<one array per column>)`` (see :func:`_member`; JSON sent as text and
+    cast back, so the column stores the same text as a one-row INSERT).
+    """
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    if tx.pg:
+        key = (t.name, columns, tail)
+        sql = _UNNEST_SQL.get(key)
+        if sql is None:
+            table = SQLModel.metadata.tables[t.name]
+            arrays = ", ".join("?::timestamptz[]" if c in t.instants
+                               else "?::bigint[]" if isinstance(table.columns[c].type, sa.Integer)
+                               else "?::text[]" for c in columns)
+            values = ", ".join(f"{c}::json" if c in t.json else c for c in columns)
+            names = ", ".join(columns)
+            sql = _UNNEST_SQL[key] = (f"INSERT INTO {t.name} ({names}) SELECT {values} "
+                                      f"FROM unnest({arrays}) AS u({names}){tail}")
+        bound = [tx.bind(t, r) for r in rows]
+        cur = tx.execute(sql, [[r[i] for r in bound] for i in range(len(columns))])
+        return cur.fetchall() if "RETURNING" in tail else []
     out: list[Any] = []
     for start in range(0, len(rows), _INSERT_ROWS):
         part = rows[start:start + _INSERT_ROWS]
         params = [v for r in part for v in tx.bind(t, r)]
-        cur = tx.execute(t.insert_sql(tuple(part[0]), len(part)) + tail, params)
+        cur = tx.execute(t.insert_sql(columns, len(part)) + tail, params)
         if "RETURNING" in tail:
             out.extend(cur.fetchall())
     return out
@@ -2293,21 +2327,21 @@ def _sweep_chunk(tx: rawdb.Tx, ids: Sequence[int], now: dt.datetime, cal: Any, p
     INSERT returned get their events and notifications, in dossier order and, within a dossier, as
     :func:`sweep_timers` has always written them (items by id, then the dossier, then its apology).
     """
-    marks = _in(ids)
+    member, chunk_params = _member(tx, ids)
     lock = " FOR UPDATE OF dossiers" if tx.pg else ""
     dossiers = tx.execute(
         "SELECT dossiers.id, dossiers.code, dossiers.procedure_code, dossiers.status, dossiers.received_at, "
         "dossiers.due_at, dossiers.finished_at, dossiers.timeliness, dossiers.clock, dossiers.definition_id, "
         "definition_versions.content_hash FROM dossiers "
         "JOIN definition_versions ON definition_versions.id = dossiers.definition_id "
-        f"WHERE dossiers.id IN ({marks}) AND dossiers.closed_at IS NULL AND dossiers.paused_at IS NULL "
-        f"ORDER BY dossiers.id{lock}", ids).fetchall()
+        f"WHERE dossiers.id {member} AND dossiers.closed_at IS NULL AND dossiers.paused_at IS NULL "
+        f"ORDER BY dossiers.id{lock}", chunk_params).fetchall()
     if not dossiers:
         return
     items: dict[int, list[Any]] = {}
     for item_id, dossier_id, step_id, unit_id, state, stored, raw_clock, due_at in tx.execute(
             f"SELECT id, dossier_id, step_id, unit_id, state, timeliness, clock, due_at FROM work_items "
-            f"WHERE dossier_id IN ({marks}) ORDER BY id", ids).fetchall():
+            f"WHERE dossier_id {member} ORDER BY id", chunk_params).fetchall():
         # (the state is not in the WHERE: the planner would take its index, and read every open item)
         if state in OPEN_ITEM_STATES:
             if raw_clock is not None and not tx.pg:
@@ -2317,12 +2351,12 @@ def _sweep_chunk(tx: rawdb.Tx, ids: Sequence[int], now: dt.datetime, cal: Any, p
                 due_at=tx.read_instant(due_at)))
     apologies: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
     for dossier_id, due_at, proposed in tx.execute(
-            f"SELECT dossier_id, due_at, proposed_due_at FROM apologies WHERE dossier_id IN ({marks}) "
-            "ORDER BY dossier_id, id", ids).fetchall():
+            f"SELECT dossier_id, due_at, proposed_due_at FROM apologies WHERE dossier_id {member} "
+            "ORDER BY dossier_id, id", chunk_params).fetchall():
         apologies.setdefault(dossier_id, []).append((tx.read_instant(due_at), tx.read_instant(proposed)))
     written = {key for (key,) in tx.execute(
-        f"SELECT idempotency_key FROM outbox WHERE dossier_id IN ({marks}) AND idempotency_key LIKE 'timer:%'",
-        ids).fetchall()}
+        f"SELECT idempotency_key FROM outbox WHERE dossier_id {member} AND idempotency_key LIKE 'timer:%'",
+        chunk_params).fetchall()}
 
     # What each dossier would get, computed as the one-transaction-per-dossier sweep did.
     item_changes: dict[tuple[str | None, str], list[int]] = {}  # (stored, new) class -> item ids
@@ -2359,17 +2393,18 @@ def _sweep_chunk(tx: rawdb.Tx, ids: Sequence[int], now: dt.datetime, cal: Any, p
     for (stored, cls), item_ids in item_changes.items():
         guard = "timeliness IS NULL" if stored is None else "timeliness = ?"
         for start in range(0, len(item_ids), _INSERT_ROWS):
-            part = item_ids[start:start + _INSERT_ROWS]
-            params = [cls, *part] + ([] if stored is None else [stored])
+            part, params = _member(tx, item_ids[start:start + _INSERT_ROWS])
+            params = [cls, *params] + ([] if stored is None else [stored])
             changed_items.update(r[0] for r in tx.execute(
-                f"UPDATE work_items SET timeliness = ? WHERE id IN ({_in(part)}) "
+                f"UPDATE work_items SET timeliness = ? WHERE id {part} "
                 f"AND state IN ({_OPEN_STATES_SQL}) AND {guard} RETURNING id", params).fetchall())
     overdue_ids = [p.id for p in plans if p.overdue]
     overdue_done: set[int] = set()
     if overdue_ids:
+        part, params = _member(tx, overdue_ids)
         overdue_done = {r[0] for r in tx.execute(
-            f"UPDATE dossiers SET timeliness = 'overdue' WHERE id IN ({_in(overdue_ids)}) AND closed_at IS NULL "
-            "AND (timeliness IS NULL OR timeliness != 'overdue') RETURNING id", overdue_ids).fetchall()}
+            f"UPDATE dossiers SET timeliness = 'overdue' WHERE id {part} AND closed_at IS NULL "
+            "AND (timeliness IS NULL OR timeliness != 'overdue') RETURNING id", params).fetchall()}
 
     def holder(p: _SweepPlan) -> str | None:
         if not p.holder:  # computed when a notice or an apology needs it

@@ -6,8 +6,9 @@ twin databases: the same rows (events, outbox items, apologies, classes), for a 
 without a head, closed items, a closed dossier, a dossier waiting for the citizen), with more
 dossiers to write than one chunk; a second sweep at the same instant changes nothing. Then the races:
 a staff action that commits between the sweep's read and its writes, or while a chunk's transaction
-is open, is neither lost nor overwritten nor double-counted; a sweep killed in its second chunk has
-committed the first, and the next sweep does the rest exactly once.
+is open, is neither lost nor overwritten nor double-counted; a sweep that starts while another holds
+a chunk writes nothing twice; a sweep killed in its second chunk has committed the first, and the next
+sweep does the rest exactly once.
 """
 
 from __future__ import annotations
@@ -271,3 +272,22 @@ def test_any_chunk_size_writes_the_same(twins, chunk):
         now = minutes(cal, at)
         assert sv.sweep_timers(new_db, now=now, calendar=cal, chunk=chunk) == one_by_one_sweep(old_db, now, cal)
         assert dump(new_db) == dump(old_db)
+
+
+def test_two_sweeps_at_once_write_each_change_once(twins, tmp_path):
+    tw, cal = twins, twins.cal
+    mixed_history(tw)
+    old_db, new_db = tw.stores
+    now = minutes(cal, 1500)
+    old = one_by_one_sweep(old_db, now, cal)
+    marker = tmp_path / "chunk0"
+    child = child_sweep(new_db.url, now, "sweep:0", marker, seconds="1.5")
+    _wait_for(marker, child)  # its first chunk written, not committed
+    # this one read the same candidates; its first chunk waits for the child's, then finds it done
+    here = sv.sweep_timers(new_db, now=now, calendar=cal, chunk=CHUNK)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    there_overdue, there_nearly = (int(x) for x in out.split())
+    assert here.overdue + there_overdue == old.overdue and here.nearly_due + there_nearly == old.nearly_due
+    assert there_overdue > 0  # (the child, at least its first chunk; which one wrote the rest varies)
+    assert content(new_db) == content(old_db)  # between them, every change once
