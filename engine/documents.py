@@ -2248,7 +2248,7 @@ class FormContext:
     users: dict[str, str]  # username -> full name
     form_set: FormSet
     now: dt.datetime | None
-    book: tuple[int, int] | None = None  # (book, number) in the ledger (book_number)
+    book: "BookEntry | None" = None  # the dossier's entry in its one-stop unit's ledger (book_number)
 
     @property
     def dossier(self) -> Any:
@@ -2641,7 +2641,7 @@ def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
              align="left", size=11, space_after=2)]
           if d.original_due_at is not None and d.due_at is not None and d.original_due_at != d.due_at else []),
         P(f"6. Đăng ký nhận kết quả tại: {channel}", align="left", space_after=2),
-        P(f"Vào Sổ theo dõi hồ sơ, Quyển số: {ctx.book[0]}  Số thứ tự: {ctx.book[1]}" if ctx.book else
+        P(f"Vào Sổ theo dõi hồ sơ, Quyển số: {ctx.book.volume}  Số thứ tự: {ctx.book.number}" if ctx.book else
           "Vào Sổ theo dõi hồ sơ, Quyển số: ……  Số thứ tự: ……", align="left"),
         _signature(("NGƯỜI NỘP HỒ SƠ", d.applicant), ("NGƯỜI TIẾP NHẬN HỒ SƠ", receiver)),
         P("Ghi chú:", bold=True, italic=True, align="left", size=10, space_after=0),
@@ -2977,29 +2977,68 @@ def render_form(db: Any, form_code: str, dossier_ref: int | str, *, fmt: str = "
 # --------------------------------------------------------------------------- the ledger
 
 
-def book_number(s: Any, dossier: Any) -> tuple[int, int]:
-    """(book, number) of a dossier in the ledger: the book is the year of its registration (Hanoi
-    time), the number its rank among the dossiers registered that year (by instant, then id).
+def book_volume(year: int) -> str:
+    """"Quyển số" as form 01 and the ledger print it: ``01/2026``. A one-stop unit opens one book a year
+    (the electronic book never fills up, so there is no second one in a year), numbered as Vietnamese
+    registers are, number/year of opening."""
+    return f"01/{year}"
 
-    Form 01 prints it ("Vào Sổ theo dõi hồ sơ, Quyển số … Số thứ tự …"); the ledger's first column
-    is the same number, whatever period is printed.
+
+@dataclass(frozen=True)
+class BookEntry:
+    """Where a dossier is entered in the Sổ theo dõi hồ sơ: the book (a one-stop unit's, and for a
+    commune-level dossier its commune's: ``dossiers.ledger_book``; and the year of registration) and
+    the entry's number in it."""
+
+    key: str  # dossiers.ledger_book: engine.store.ledger_book_key
+    year: int  # of registration, Hanoi time
+    number: int  # "Số thứ tự": the rank of its registration in the book
+
+    @property
+    def volume(self) -> str:
+        """"Quyển số": ``01/<year>``."""
+        return book_volume(self.year)
+
+
+def book_number(s: Any, dossier: Any) -> BookEntry:
+    """A dossier's entry in the ledger: the book is its one-stop unit's (``dossiers.ledger_book``: the
+    unit that registered it, and for a commune-level dossier its commune) for the year of its
+    registration (Hanoi time), the number its rank among that book's registrations of the year (by
+    instant, then id), counting every channel (counter, online, post).
+
+    Form 01 prints it ("Vào Sổ theo dõi hồ sơ, Quyển số: 01/2026 Số thứ tự: 123"); the ledger's first
+    column is the same number, whatever period is printed. It depends only on the rows registered up to
+    this one, which never change: it is the same in every process and stays the same as more dossiers
+    come. ``dossier``: anything with ``ledger_book``, ``registered_at`` and ``id``.
     """
     from sqlmodel import func, select
 
     from engine.store import Dossier
 
+    key = dossier.ledger_book or ""
     year = to_local(dossier.registered_at).year
     start, _ = _day_bounds(dt.date(year, 1, 1), dt.date(year, 1, 1))
     at = dossier.registered_at
-    # Two counts rather than one with an OR: the first is a range of ix_dossiers_registered_at alone, which
-    # PostgreSQL counts with an index-only scan (3 ms for 32,000 dossiers, 33 ms with the OR that needs
-    # each row's id); the second counts the few registered at the same instant up to this one.
-    earlier = select(func.count()).select_from(Dossier).where(Dossier.registered_at >= start,
-                                                                Dossier.registered_at < at).scalar_subquery()
-    same = select(func.count()).select_from(Dossier).where(Dossier.registered_at == at,
-                                                             Dossier.id <= dossier.id).scalar_subquery()
+    # Two counts rather than one with an OR: the first is a range of ix_dossiers_ledger_book (ledger_book,
+    # registered_at, id), counted by PostgreSQL with an index-only scan, the second the few registered at
+    # the same instant up to this one (index-only too: the id is in the index).
+    earlier = select(func.count()).select_from(Dossier).where(
+        Dossier.ledger_book == key, Dossier.registered_at >= start, Dossier.registered_at < at).scalar_subquery()
+    same = select(func.count()).select_from(Dossier).where(
+        Dossier.ledger_book == key, Dossier.registered_at == at, Dossier.id <= dossier.id).scalar_subquery()
     n = s.exec(select(earlier + same)).one()
-    return year, int(n)
+    return BookEntry(key, year, int(n))
+
+
+def book_name(key: str, units: Mapping[str, Any]) -> str:
+    """A book as the ledger names it: its one-stop unit's name (``units``: id -> row or unit with ``name``),
+    followed by the commune for a commune's book: "Bộ phận Tiếp nhận và Trả kết quả cấp xã – Xã Bát Tràng"."""
+    from engine.store import split_ledger_book
+
+    unit, commune = split_ledger_book(key)
+    row = units.get(unit)
+    name = getattr(row, "name", "") or unit or "Bộ phận tiếp nhận và trả kết quả"
+    return f"{name} – {commune}" if commune else name
 
 
 def _day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -3035,13 +3074,21 @@ class LedgerRow:
     returned_at: dt.datetime | None
     note: str
     first_due_at: dt.datetime | None = None  # the appointment of the first receipt, when it was moved since
-    number: int = 0  # the entry's number in the year's book (book_number), as form 01 prints it
+    number: int = 0  # the entry's number in its book (book_number), as form 01 prints it
+    book: str = ""  # the book's key (dossiers.ledger_book)
+    year: int = 0  # the book's year (of registration)
+    book_name: str = ""  # the book's one-stop unit (and commune), as the ledger names it (book_name)
+
+    @property
+    def volume(self) -> str:
+        """"Quyển số" of the entry's book: ``01/<year>``."""
+        return book_volume(self.year)
 
 
 @dataclass
 class LedgerPage:
     """A slice of the ledger: its rows, the number of dossiers in the whole period (with the unit
-    filter) and the position in the period of the first row (0 for the first)."""
+    and book filters) and the position in the period of the first row (0 for the first)."""
 
     rows: list[LedgerRow]
     total: int
@@ -3052,31 +3099,92 @@ class LedgerPage:
         """Whether the slice leaves some of the period's dossiers out."""
         return len(self.rows) < self.total
 
+    @property
+    def books(self) -> list[tuple[str, int, str]]:
+        """(key, year, name) of the books the slice's rows are entered in, in the rows' order."""
+        seen: dict[tuple[str, int], str] = {}
+        for r in self.rows:
+            seen.setdefault((r.book, r.year), r.book_name)
+        return [(k, y, n) for (k, y), n in seen.items()]
+
 
 def ledger_rows(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
-                now: dt.datetime | None = None, offset: int = 0, limit: int | None = None) -> list[LedgerRow]:
-    """The dossiers received (or registered) between two days inclusive, Hanoi time, oldest first.
+                book: str | None = None, now: dt.datetime | None = None, offset: int = 0,
+                limit: int | None = None) -> list[LedgerRow]:
+    """The dossiers registered between two days inclusive, Hanoi time, book by book (the books' keys in
+    order), each book's oldest first.
 
-    ``unit``: only dossiers with a step at this unit. ``now``: an open dossier's class is the one at
-    that instant (else the one the timers last stored). ``offset``/``limit``: only that slice of the
-    period's rows (the on-screen pages); each row keeps its number in the year's book.
+    ``unit``: only dossiers with a step at this unit. ``book``: only the dossiers of this book (a
+    ``dossiers.ledger_book`` key: ``bp_mot_cua``, ``xa_mot_cua/Xã Bát Tràng``; :func:`ledger_books`).
+    ``now``: an open dossier's class is the one at that instant (else the one the timers last stored).
+    ``offset``/``limit``: only that slice of the period's rows (the on-screen pages); each row keeps its
+    number in its book.
     """
-    return ledger_page(db, date_from=date_from, date_to=date_to, unit=unit, now=now, offset=offset,
+    return ledger_page(db, date_from=date_from, date_to=date_to, unit=unit, book=book, now=now, offset=offset,
                        limit=limit).rows
 
 
+def ledger_books(db: Any, *, date_from: dt.date, date_to: dt.date,
+                 unit: str | None = None) -> list[tuple[str, str]]:
+    """(key, name) of the books with dossiers registered in the period (with a step at ``unit``), in the
+    ledger's order: what the ledger's page offers to print one book of."""
+    from sqlalchemy import exists
+    from sqlmodel import select
+
+    from engine.services import _reading
+    from engine.store import Dossier, UnitRow, WorkItem
+
+    if date_to < date_from:
+        raise DocumentError(f"the ledger period ends ({date_to}) before it starts ({date_from})")
+    start, end = _day_bounds(date_from, date_to)
+    with _reading(db) as s:
+        units = {u.id: u for u in s.exec(select(UnitRow)).all()}
+        where: tuple[Any, ...] = (Dossier.registered_at >= start, Dossier.registered_at < end)
+        if unit is not None:
+            where += (exists().where(WorkItem.dossier_id == Dossier.id, WorkItem.unit_id == unit),)
+        keys = s.exec(select(Dossier.ledger_book).where(*where).distinct().order_by(Dossier.ledger_book)).all()
+    return [(k, book_name(k, units)) for k in keys]
+
+
+def find_book(text: str, books: Iterable[tuple[str, str]]) -> str | None:
+    """The key of the book of ``books`` ((key, name), :func:`ledger_books`) that ``text`` names: its key,
+    its one-stop unit's id (a book without a commune), or its commune as units.yaml writes it or as
+    :func:`engine.definition.find_commune` reads it ("Bát Tràng" for "Xã Bát Tràng"). None when none or
+    several do."""
+    from engine.definition import find_commune
+    from engine.store import split_ledger_book
+
+    keys = [k for k, _ in books]
+    text = (text or "").strip()
+    if text in keys:
+        return text
+    plain = [k for k in keys if split_ledger_book(k) == (text, "")]
+    if len(plain) == 1:
+        return plain[0]
+    by_commune: dict[str, list[str]] = {}
+    for k in keys:
+        unit, commune = split_ledger_book(k)
+        if commune:
+            by_commune.setdefault(commune, []).append(k)
+    commune = find_commune(text, by_commune) if text else None
+    if commune is not None and len(by_commune[commune]) == 1:
+        return by_commune[commune][0]
+    return None
+
+
 def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
-                now: dt.datetime | None = None, offset: int = 0, limit: int | None = None) -> LedgerPage:
+                book: str | None = None, now: dt.datetime | None = None, offset: int = 0,
+                limit: int | None = None) -> LedgerPage:
     """The rows of :func:`ledger_rows` from ``offset`` (``limit`` of them; all without it) and the
     number of the period's dossiers (counted by one more statement when a limit is given).
 
-    Only the slice's dossiers and their work items are read: the dossiers by (registered_at, id)
-    with LIMIT/OFFSET on ``ix_dossiers_registered_at``, the unit filter as an EXISTS on the work
-    items; the book numbers from the first dossier's (:func:`book_number`), counted on from there
-    (with a unit filter, over the keys of every dossier between the slice's first and last).
+    Only the slice's dossiers and their work items are read: the dossiers by (ledger_book,
+    registered_at, id) with LIMIT/OFFSET (``ix_dossiers_registered_at`` for the period, or
+    ``ix_dossiers_ledger_book`` for one book), the unit filter as an EXISTS on the work items; the
+    numbers from the first dossier's of each book and year in the slice (:func:`book_number`), counted
+    on from there (with a unit filter, over the keys of every dossier of that book between the
+    slice's first and last of it: the dossiers the filter hides keep their numbers).
     """
-    from types import SimpleNamespace
-
     from sqlalchemy import exists
     from sqlmodel import func, select
 
@@ -3096,9 +3204,11 @@ def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
         if unit is not None and unit not in units:
             raise DocumentError(f"unknown unit '{unit}'; see units.yaml")
         in_period: tuple[Any, ...] = (Dossier.registered_at >= start, Dossier.registered_at < end)
+        if book is not None:
+            in_period += (Dossier.ledger_book == book,)
         if unit is not None:
             in_period += (exists().where(WorkItem.dossier_id == Dossier.id, WorkItem.unit_id == unit),)
-        query = select(Dossier).where(*in_period).order_by(Dossier.registered_at, Dossier.id)
+        query = select(Dossier).where(*in_period).order_by(Dossier.ledger_book, Dossier.registered_at, Dossier.id)
         if limit is not None:
             query = query.offset(offset).limit(max(0, limit))
         elif offset:
@@ -3121,27 +3231,30 @@ def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
                 .order_by(WorkItem.dossier_id, WorkItem.id)).all()
             for w in rows:
                 items_of.setdefault(w.dossier_id, []).append(w)
-        # Book numbers: every dossier counts in its year's book, whether or not the unit filter shows it.
-        keys: list[Any] = list(dossiers)
-        if unit is not None and len(dossiers) > 1:
-            first, last = dossiers[0], dossiers[-1]
-            keys = [k for k in s.execute(
-                select(Dossier.registered_at, Dossier.id)
-                .where(Dossier.registered_at >= first.registered_at, Dossier.registered_at <= last.registered_at)
-                .order_by(Dossier.registered_at, Dossier.id)).all()]
-            ids = [k.id for k in keys]
-            keys = keys[ids.index(first.id):ids.index(last.id) + 1]
+        # Numbers: every dossier counts in its book, whether or not the unit filter shows it.
+        groups: dict[tuple[str, int], list[Any]] = {}  # (book, year) -> the slice's dossiers of it, in order
+        for d in dossiers:
+            groups.setdefault((d.ledger_book, to_local(d.registered_at).year), []).append(d)
         number_of: dict[int, int] = {}
-        numbers: dict[int, int] = {}  # year -> the number of the last entry seen (counted once per year)
-        for k in keys:
-            year = to_local(k.registered_at).year
-            numbers[year] = (numbers[year] + 1 if year in numbers
-                             else book_number(s, SimpleNamespace(registered_at=k.registered_at, id=k.id))[1])
-            number_of[k.id] = numbers[year]
+        for (key, _year), members in groups.items():
+            first_number = book_number(s, members[0]).number
+            if unit is None or len(members) == 1:  # the book's entries of the period are all there, in order
+                number_of.update((d.id, first_number + i) for i, d in enumerate(members))
+                continue
+            first, last = members[0], members[-1]
+            keys = s.execute(
+                select(Dossier.registered_at, Dossier.id)
+                .where(Dossier.ledger_book == key, Dossier.registered_at >= first.registered_at,
+                       Dossier.registered_at <= last.registered_at)
+                .order_by(Dossier.registered_at, Dossier.id)).all()
+            ids = [k.id for k in keys]
+            shown = ids[ids.index(first.id):ids.index(last.id) + 1]
+            number_of.update((i, first_number + n) for n, i in enumerate(shown))
         ids = sorted({d.definition_id for d in dossiers})
         versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
             DefinitionVersion.id.in_(ids))).all()} if ids else {}  # type: ignore[union-attr]
         defs: dict[int, Definition] = {}
+        names: dict[str, str] = {}
         for d in dossiers:
             number = number_of[d.id]
             items = items_of.get(d.id, [])
@@ -3163,6 +3276,8 @@ def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
                 except ValueError:
                     note.append(cls)
             due = d.due_at or d.original_due_at
+            if d.ledger_book not in names:
+                names[d.ledger_book] = book_name(d.ledger_book, units)
             out.append(LedgerRow(
                 d.code, defn.name, d.applicant, d.applicant_contact,
                 units[lead].name if lead in units else "",
@@ -3170,17 +3285,24 @@ def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
                 start_item.closed_at if start_item is not None and d.received_at else None,
                 ret[-1].opened_at if ret and d.result == "result" else d.finished_at,
                 d.closed_at if d.status == Status.RETURNED else None, "; ".join(note),
-                d.original_due_at if d.original_due_at not in (None, due) else None, number))
+                d.original_due_at if d.original_due_at not in (None, due) else None, number,
+                d.ledger_book, to_local(d.registered_at).year, names[d.ledger_book]))
     return LedgerPage(out, total, offset)
 
 
 def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None,
-               organisation: Organisation | None = None, now: dt.datetime | None = None,
+               book: str | None = None, organisation: Organisation | None = None, now: dt.datetime | None = None,
                page: LedgerPage | None = None) -> Doc:
     """The ledger as a layout (see :func:`render_ledger`); ``page``: the rows already read by
-    :func:`ledger_page` (a slice: its closing line gives the period's total and the slice's rows)."""
+    :func:`ledger_page` (a slice: its closing line gives the period's total and the slice's rows).
+
+    Rows of one book: "Quyển số: 01/2026 – <its one-stop unit>" under the period, and the first column
+    (TT) is each row's number in it. Rows of several books (the one-stop units of the district and of
+    its communes, or two years): each book's rows under a line of the table naming it."""
+    from engine.store import split_ledger_book
+
     if page is None:
-        page = ledger_page(db, date_from=date_from, date_to=date_to, unit=unit, now=now)
+        page = ledger_page(db, date_from=date_from, date_to=date_to, unit=unit, book=book, now=now)
     rows = page.rows
     fs = form_set_for(date_from)
     spec = fs.by_kind("ledger")
@@ -3190,6 +3312,13 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
     unit_name = ""
     if unit is not None:
         unit_name = org.units[unit].name if org and unit in org.units else unit
+    if book is not None:  # one book: headed by its one-stop unit (and for a commune's, by the commune)
+        book_unit, commune = split_ledger_book(book)
+        if commune:
+            org_name = f"Ủy ban nhân dân {commune[0].lower() + commune[1:]}"
+        if not unit_name and org and book_unit in org.units:
+            unit_name = org.units[book_unit].name
+    books = page.books
     top: list[Cell] = []
     sub: list[Cell] = []
     for title, children in LEDGER_COLUMNS:
@@ -3200,8 +3329,12 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
             top.append(C(title, rowspan=2))
     ncols = sum(len(c) if c else 1 for _, c in LEDGER_COLUMNS)
     numbers = [C(f"({i})", align="center") for i in range(1, ncols + 1)]
-    body = []
+    body: list[list[Cell]] = []
+    heading: tuple[str, int] | None = None
     for r in rows:
+        if len(books) > 1 and (r.book, r.year) != heading:
+            heading = (r.book, r.year)
+            body.append([C(f"Quyển số {r.volume} – {r.book_name}", bold=True, colspan=ncols)])
         body.append([C(str(r.number), align="center"), C(r.code), C(r.procedure), C("01", align="center"),
                      C(r.applicant), C(r.contact), C(r.lead_unit), C(short_instant(r.received_at)),
                      C(short_instant(r.due_at) + (f" (hẹn lần đầu {short_instant(r.first_due_at)})"
@@ -3216,7 +3349,10 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
                  [P(NATIONAL, bold=True, align="center", size=11, space_after=0, nowrap=True),
                   P(MOTTO, bold=True, align="center", size=12, space_after=0), Rule(0.6)]], (2, 3)),
         P(spec.title, bold=True, align="center", size=14, space_after=0),
-        P(f"Từ {vn_date(date_from)} đến {vn_date(date_to)}", italic=True, align="center", size=12),
+        P(f"Từ {vn_date(date_from)} đến {vn_date(date_to)}", italic=True, align="center",
+          size=12, space_after=0 if len(books) == 1 else 6),
+        *([P(f"Quyển số: {book_volume(books[0][1])} – {books[0][2]}", align="center", size=12)]
+          if len(books) == 1 else []),
         Table([top, sub, numbers], body, (0.5, 2.2, 3, 0.9, 1.8, 1.6, 1.8, 1.3, 1.3, 1.3, 1.3, 1.3, 0.9, 1.6),
               size=8, css="ledger"),
         P(f"Tổng số hồ sơ: {page.total}." if not page.partial else
@@ -3229,9 +3365,12 @@ def ledger_doc(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | Non
 
 
 def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | None = None, fmt: str = "html",
-                  organisation: Organisation | None = None, now: dt.datetime | None = None,
+                  book: str | None = None, organisation: Organisation | None = None, now: dt.datetime | None = None,
                   page: LedgerPage | None = None) -> bytes:
     """The ledger (Sổ theo dõi hồ sơ) of the dossiers registered between two days, inclusive.
+
+    Each one-stop unit keeps its book (a commune's one-stop unit its commune's), one a year: a row's
+    first column is the dossier's number in its book, the number its form 01 prints (:func:`book_number`).
 
     Parameters
     ----------
@@ -3241,6 +3380,10 @@ def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | 
         Days in Hanoi time, inclusive.
     unit:
         Only dossiers with a step at this unit (unit id).
+    book:
+        Only the dossiers of this book (``dossiers.ledger_book``: ``bp_mot_cua``, ``xa_mot_cua/Xã Bát
+        Tràng``; :func:`ledger_books`, :func:`find_book`), the header naming its unit (and commune);
+        without it every book's, each under a line naming it when there are several.
     fmt:
         ``html`` (print CSS, A4 landscape) or ``docx``.
     now:
@@ -3260,15 +3403,16 @@ def render_ledger(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | 
         Bad period, unknown unit or format.
     """
     _check_fmt(fmt)
-    doc = ledger_doc(db, date_from=date_from, date_to=date_to, unit=unit, organisation=organisation, now=now,
-                     page=page)
+    doc = ledger_doc(db, date_from=date_from, date_to=date_to, unit=unit, book=book, organisation=organisation,
+                     now=now, page=page)
     return to_docx(doc) if fmt == "docx" else to_html(doc)
 
 
 __all__ = [
     "DocumentError", "FormSet", "FormSpec", "FORMS_2018", "FORMS_2025", "FORM_SETS", "REGIME_2025_FROM",
     "form_set_for", "render_form", "render_ledger", "render_decision", "select_procedures", "decision_doc",
-    "form_doc", "ledger_doc", "ledger_rows", "ledger_page", "LedgerPage", "vn_count", "annex_table", "total_line",
+    "form_doc", "ledger_doc", "ledger_rows", "ledger_page", "LedgerPage", "ledger_books", "find_book", "book_number",
+    "BookEntry", "book_volume", "book_name", "vn_count", "annex_table", "total_line",
     "ANNEX_COLUMNS", "CONTROL_COLUMNS",
     "LEDGER_COLUMNS", "Doc", "to_html", "to_docx", "vn_date", "vn_instant", "working_time_text",
     "agency_lines", "place_from_organisation", "legal_bases", "decision_forms", "limit_text", "split_contact",

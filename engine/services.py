@@ -84,6 +84,7 @@ from engine.store import (
     WorkItem,
     as_store,
     json_value,
+    ledger_book_key,
     utc,
 )
 
@@ -1306,7 +1307,7 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
                                 f"{defn.start.role} does")
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
-        d = _new_dossier(tx, row, defn, tr, applicant, contact, now, commune)
+        d = _new_dossier(tx, row, defn, tr, applicant, contact, now, commune, _start_unit(defn, successors))
         return _save(tx, "submit", who, d, {}, defn, tr, now, expected_version=None, acted_on=None,
                      successors=successors, fresh=True)
 
@@ -1314,7 +1315,8 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
 
 
 _NEW_DOSSIER_COLUMNS = ("procedure_code", "definition_id", "definition_version", "channel", "applicant",
-                        "applicant_contact", "commune", "registered_at", "version", "updated_at", *_DOSSIER_FIELDS)
+                        "applicant_contact", "commune", "ledger_book", "registered_at", "version", "updated_at",
+                        *_DOSSIER_FIELDS)
 #: INSERT a dossier with its final code, ``<procedure>-<yyyymmdd>-<id, 6 digits>``, in one statement: the
 #: id is taken first (SQLite: max + 1 under the BEGIN IMMEDIATE write lock; PostgreSQL: the sequence).
 _NEW_DOSSIER_SQL = {
@@ -1357,7 +1359,9 @@ def _published(tx: rawdb.Tx, code: str) -> tuple[Any, Definition]:
 
 
 def _new_dossier(tx: rawdb.Tx, row: Any, defn: Definition, tr: machine.Transition, applicant: str,
-                 contact: str, now: dt.datetime, commune: str = "") -> Any:
+                 contact: str, now: dt.datetime, commune: str, one_stop: str | None) -> Any:
+    """INSERT the dossier, entered in the book of ``one_stop`` (the unit registering it; for a commune-level
+    procedure, that commune's book): :func:`engine.store.ledger_book_key`."""
     if not applicant.strip():
         raise ActionError("the applicant's name is empty")
     if len(commune.strip()) > 200:
@@ -1366,7 +1370,8 @@ def _new_dossier(tx: rawdb.Tx, row: Any, defn: Definition, tr: machine.Transitio
     prefix = f"{code_prefix(defn.key)}-{local:%Y%m%d}-"
     values = dict(procedure_code=defn.key, definition_id=row.id, definition_version=row.version,
                   channel=tr.state.channel, applicant=applicant.strip(), applicant_contact=contact,
-                  commune=commune.strip(), registered_at=now, version=1, updated_at=now, **_dossier_values(tr.state))
+                  commune=commune.strip(), ledger_book=ledger_book_key(one_stop, commune, defn.level),
+                  registered_at=now, version=1, updated_at=now, **_dossier_values(tr.state))
     dossier_id = tx.insert(_NEW_DOSSIER_SQL[tx.pg], [prefix, *tx.bind(_DOSSIERS, values)])
     return _NewDossier(dossier_id, f"{prefix}{dossier_id:06d}", defn.key, row.version, 1)
 
@@ -1428,7 +1433,7 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         # The reception step was opened and done at the counter by this officer: nobody is told it opened.
         tr2.effects = [e for e in tr.effects if not (e.kind == "notify_unit" and e.item == start_key)] + tr2.effects
         tr2.opened = tr.opened + tr2.opened
-        d = _new_dossier(tx, row, defn, tr2, applicant, contact, now, commune)
+        d = _new_dossier(tx, row, defn, tr2, applicant, contact, now, commune, one_stop)
         return _save(tx, "receive", who, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
                      successors=successors, fresh=True)
 

@@ -229,9 +229,11 @@ class Dossier(SQLModel, table=True):
     """One dossier (hồ sơ) of one procedure, from registration to the return of the result."""
 
     __tablename__ = "dossiers"
-    # The registration ledger, its book numbers and the counter's repeat check read a period of
-    # registrations (migration 0006); written once per dossier, at its first action.
-    __table_args__ = (sa.Index("ix_dossiers_registered_at", "registered_at"),)
+    # The registration ledger and the counter's repeat check read a period of registrations (migration
+    # 0006); form 01 and the ledger count a book's entries before a dossier on ix_dossiers_ledger_book
+    # (migration 0011). Both are written once per dossier, when it is registered (their columns never change).
+    __table_args__ = (sa.Index("ix_dossiers_registered_at", "registered_at"),
+                      sa.Index("ix_dossiers_ledger_book", "ledger_book", "registered_at", "id"))
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True, index=True)  # never changes
@@ -242,6 +244,9 @@ class Dossier(SQLModel, table=True):
     applicant: str = Field(max_length=300)
     applicant_contact: str = Field(default="", max_length=300)
     commune: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})  # of a commune-level dossier
+    #: The book of the Sổ theo dõi hồ sơ the dossier is entered in (:func:`ledger_book_key`): the one-stop unit
+    #: that registered it, and for a commune-level dossier its commune. Set at registration, never changed.
+    ledger_book: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
     status: int = Field(index=True)  # national status code 1-10 (engine.machine.Status)
     result: str | None = Field(default=None, max_length=16)  # result | refusal
     registered_at: dt.datetime = _now_field()
@@ -262,6 +267,28 @@ class Dossier(SQLModel, table=True):
     clock: dict | None = _json_field()  # engine.sla.Clock.as_dict() once received
     version: int = Field(default=1)
     updated_at: dt.datetime = _now_field()
+
+
+#: Between the one-stop unit and the commune in :attr:`Dossier.ledger_book` (unit ids never hold it).
+LEDGER_BOOK_SEP = "/"
+
+
+def ledger_book_key(one_stop_unit: str | None, commune: str = "", level: str = "") -> str:
+    """The book (sổ theo dõi hồ sơ) a new dossier is entered in: the id of the one-stop unit that registers
+    it (its procedure's reception unit, or that unit's successor when it was merged), followed for a
+    commune-level procedure (``level``) naming its commune by ``/`` and the commune as units.yaml writes it:
+    each commune's one-stop unit keeps its own book, though units.yaml describes them all as one unit.
+    ``bp_mot_cua``, ``xa_mot_cua/Xã Bát Tràng``. The year is not part of it: a book is a key and a year
+    of registration (engine.documents.book_number)."""
+    key = one_stop_unit or ""
+    commune = (commune or "").strip()
+    return f"{key}{LEDGER_BOOK_SEP}{commune}" if commune and level == "commune" else key
+
+
+def split_ledger_book(key: str) -> tuple[str, str]:
+    """(one-stop unit id, commune or "") of a :func:`ledger_book_key`."""
+    unit, _, commune = (key or "").partition(LEDGER_BOOK_SEP)
+    return unit, commune
 
 
 class WorkItem(SQLModel, table=True):
@@ -662,7 +689,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 
 def current_revision(engine: Engine) -> str | None:

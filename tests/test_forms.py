@@ -371,15 +371,151 @@ def test_the_ledger_gives_the_appointment_in_force_and_the_class_at_print_time(r
     assert "Được tiếp nhận; Quá hạn" in row  # three working days are long gone on 31/3
 
 
-def test_form_01_and_the_ledger_give_a_dossier_the_same_number_in_the_years_book(runtime, household):
+def test_form_01_and_the_ledger_give_a_dossier_the_same_number_in_its_book(runtime, household):
     rt = runtime
     april = sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Trịnh Văn Tư", now=at(2, 9, month=4))
-    assert "Vào Sổ theo dõi hồ sơ, Quyển số: 2026 Số thứ tự: 2" in text(render_form(rt.db, "01", april.dossier_code))
+    assert "Vào Sổ theo dõi hồ sơ, Quyển số: 01/2026 Số thứ tự: 2" in text(render_form(rt.db, "01", april.dossier_code))
     page = render_ledger(rt.db, date_from=dt.date(2026, 4, 1), date_to=dt.date(2026, 4, 30)).decode()
-    tbody = page.split('class="grid ledger"')[1].split("<tbody>")[1]
-    first = re.search(r"<tr><td[^>]*>(?:<div[^>]*>)?(\d+)<", tbody)
-    assert first and first.group(1) == "2"  # April's ledger goes on from March's entry 1, as the book does
+    assert _ledger_numbers(page) == [("2", april.dossier_code)]  # April's ledger goes on from March's entry 1
+    assert "Quyển số: 01/2026 – Bộ phận Tiếp nhận và Trả kết quả cấp huyện" in text(page.encode())
     assert "Số thứ tự: 1" in text(render_form(rt.db, "01", household))
+    word = docx_text(render_form(rt.db, "01", april.dossier_code, fmt="docx"))
+    assert "Vào Sổ theo dõi hồ sơ, Quyển số: 01/2026 Số thứ tự: 2" in word
+
+
+def _ledger_numbers(page: str) -> list[tuple[str, str]]:
+    """(first column, code) of each row of the ledger's table; a book's heading row as (its text, "")."""
+    tbody = page.split('class="grid ledger"')[1].split("<tbody>")[1].split("</tbody>")[0]
+    out = []
+    for row in re.findall(r"<tr>(.*?)</tr>", tbody, re.S):
+        cells = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", c)).strip()
+                 for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        out.append((cells[0], cells[1] if len(cells) > 1 else ""))
+    return out
+
+
+def _entry(db, code: str) -> tuple[str, int]:
+    """("Quyển số", "Số thứ tự") form 01 prints for a dossier."""
+    m = re.search(r"Vào Sổ theo dõi hồ sơ, Quyển số: (\S+) Số thứ tự: (\d+)", text(render_form(db, "01", code)))
+    assert m, "no book entry on form 01"
+    return m.group(1), int(m.group(2))
+
+
+def test_each_one_stop_unit_numbers_its_own_book_each_year(runtime):
+    """The district's one-stop unit and each commune's keep their own book, a new one each year; online
+    dossiers are in the same book as those received at the counter; a receipt printed again after more
+    dossiers came gives the same number, and so does the ledger, whatever is printed first."""
+    rt = runtime
+    motcua, xa = rt.actor("motcua"), rt.actor("xa_motcua")
+    first = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Một", now=at(2, 8))
+    second = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Hai", now=at(2, 9))
+    assert [_entry(rt.db, r.dossier_code) for r in (first, second)] == [("01/2026", 1), ("01/2026", 2)]
+    # a commune's one-stop unit starts its own numbering; another commune its own again
+    bat_trang = sv.receive(rt.db, xa, "1.001193", applicant="Ba", now=at(2, 10), commune="Xã Bát Tràng")
+    trau_quy = sv.receive(rt.db, xa, "1.001193", applicant="Bốn", now=at(2, 11), commune="Thị trấn Trâu Quỳ")
+    bat_trang2 = sv.receive(rt.db, xa, "1.001193", applicant="Năm", now=at(3, 8), commune="Xã Bát Tràng")
+    assert [_entry(rt.db, r.dossier_code) for r in (bat_trang, trau_quy, bat_trang2)] == [
+        ("01/2026", 1), ("01/2026", 1), ("01/2026", 2)]
+    # an online dossier, accepted at the counter later, takes the next number of the district's book
+    online = sv.submit(rt.db, sv.SYSTEM, HOUSEHOLD, applicant="Sáu", now=at(3, 7), channel="online")
+    assert _ledger_row_number(rt, online.dossier_code, at(3, 7)) == 3  # the ledger before any receipt
+    sv.complete(rt.db, motcua, online.opened[0], outcome="accept", now=at(3, 9))
+    third = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Bảy", now=at(3, 10))
+    assert _entry(rt.db, online.dossier_code) == ("01/2026", 3) and _entry(rt.db, third.dossier_code)[1] == 4
+    # the next year opens a new book, at 1, in every unit
+    next_year = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Tám", now=at(5, 9, month=1, year=2027))
+    next_commune = sv.receive(rt.db, xa, "1.001193", applicant="Chín", now=at(5, 10, month=1, year=2027),
+                              commune="Xã Bát Tràng")
+    assert _entry(rt.db, next_year.dossier_code) == ("01/2027", 1)
+    assert _entry(rt.db, next_commune.dossier_code) == ("01/2027", 1)
+    # printed again after all those, the 2026 receipts keep their numbers; the ledger gives the same ones
+    for r, n in ((first, 1), (second, 2), (online, 3), (third, 4), (bat_trang, 1), (trau_quy, 1), (bat_trang2, 2)):
+        assert _entry(rt.db, r.dossier_code) == ("01/2026", n), r.dossier_code
+        assert _ledger_row_number(rt, r.dossier_code, at(31, 9)) == n, r.dossier_code
+    assert _ledger_row_number(rt, next_year.dossier_code, at(5, 9, month=1, year=2027)) == 1
+
+
+def _ledger_row_number(rt, code: str, when: dt.datetime) -> int:
+    """The number in the first column of the dossier's row in the ledger of its registration's month."""
+    day = when.date()
+    start = day.replace(day=1)
+    end = (start + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    rows = dict((c, n) for n, c in _ledger_numbers(render_ledger(rt.db, date_from=start, date_to=end).decode()))
+    return int(rows[code])
+
+
+def test_a_ledger_of_several_books_heads_each_books_rows(runtime):
+    """Without a book chosen, the ledger gives each book's rows under a line naming it (Quyển số, the one-stop
+    unit, the commune), book by book; with one chosen (its key, its unit or its commune), that book alone,
+    headed by its commune's People's Committee."""
+    from engine.documents import find_book, ledger_books, ledger_rows
+
+    rt = runtime
+    motcua, xa = rt.actor("motcua"), rt.actor("xa_motcua")
+    d1 = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Huyện một", now=at(2, 8)).dossier_code
+    c1 = sv.receive(rt.db, xa, "1.001193", applicant="Xã một", now=at(2, 9), commune="Xã Bát Tràng").dossier_code
+    d2 = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Huyện hai", now=at(2, 10)).dossier_code
+    c2 = sv.receive(rt.db, xa, "1.001193", applicant="Xã hai", now=at(2, 11), commune="Xã Bát Tràng").dossier_code
+    march = dict(date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31))
+    rows = ledger_rows(rt.db, **march)
+    assert [(r.code, r.book, r.number) for r in rows] == [
+        (d1, "bp_mot_cua", 1), (d2, "bp_mot_cua", 2), (c1, "xa_mot_cua/Xã Bát Tràng", 1),
+        (c2, "xa_mot_cua/Xã Bát Tràng", 2)]
+    page = render_ledger(rt.db, **march).decode()
+    assert _ledger_numbers(page) == [
+        ("Quyển số 01/2026 – Bộ phận Tiếp nhận và Trả kết quả cấp huyện", ""), ("1", d1), ("2", d2),
+        ("Quyển số 01/2026 – Bộ phận Tiếp nhận và Trả kết quả cấp xã – Xã Bát Tràng", ""), ("1", c1), ("2", c2)]
+    books = ledger_books(rt.db, **march)
+    assert books == [("bp_mot_cua", "Bộ phận Tiếp nhận và Trả kết quả cấp huyện"),
+                     ("xa_mot_cua/Xã Bát Tràng", "Bộ phận Tiếp nhận và Trả kết quả cấp xã – Xã Bát Tràng")]
+    assert find_book("bát tràng", books) == find_book("xa_mot_cua/Xã Bát Tràng", books) == "xa_mot_cua/Xã Bát Tràng"
+    assert find_book("bp_mot_cua", books) == "bp_mot_cua" and find_book("Xã Cổ Bi", books) is None
+    one = render_ledger(rt.db, **march, book="xa_mot_cua/Xã Bát Tràng").decode()
+    assert _ledger_numbers(one) == [("1", c1), ("2", c2)]
+    body = text(one.encode())
+    assert "ỦY BAN NHÂN DÂN XÃ BÁT TRÀNG" in body and "BỘ PHẬN TIẾP NHẬN VÀ TRẢ KẾT QUẢ CẤP XÃ" in body
+    assert "Quyển số: 01/2026 – Bộ phận Tiếp nhận và Trả kết quả cấp xã – Xã Bát Tràng" in body
+    word = docx_text(render_ledger(rt.db, **march, fmt="docx"))
+    assert "Quyển số 01/2026 – Bộ phận Tiếp nhận và Trả kết quả cấp xã – Xã Bát Tràng" in word
+
+
+def test_the_book_number_is_two_counts_of_the_books_index(runtime):
+    """Form 01 of the 100,000th dossier does not read the book's rows: the number is counted in the
+    database, on ix_dossiers_ledger_book (ledger_book, registered_at, id), index-only."""
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    from engine.documents import book_number
+    from engine.store import Dossier
+
+    rt = runtime
+    for i in range(3):
+        sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant=f"Người {i}", now=at(2, 8 + i))
+    statements: list[tuple[str, object]] = []
+
+    def seen(conn, cursor, statement, parameters, *args):
+        statements.append((statement, parameters))
+
+    engine = rt.db.engine
+    with rt.db.session() as s:
+        d = s.exec(select(Dossier).order_by(Dossier.id.desc())).first()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            entry = book_number(s, d)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert (entry.key, entry.volume, entry.number) == ("bp_mot_cua", "01/2026", 3)
+    [(sql, params)] = statements
+    assert sql.count("count(*)") == 2 and "ledger_book" in sql
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET enable_seqscan = off")  # a few rows: the planner would read the table
+            plan = " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql, params).all())
+            assert plan.count("Index Only Scan using ix_dossiers_ledger_book") == 2, plan
+        else:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all())
+            assert plan.count("USING COVERING INDEX ix_dossiers_ledger_book") == 2, plan
+        conn.execute(sa.text("SELECT 1"))
 
 
 def _ledger_reference(db, date_from: dt.date, date_to: dt.date, unit: str | None = None) -> list[tuple]:
@@ -480,6 +616,42 @@ def test_the_ledger_reads_the_work_items_of_a_period_in_one_statement(runtime, h
     assert run() == 1 and len(ledger_rows(rt.db, **march)) == 6
 
 
+def test_migration_0011_enters_earlier_dossiers_in_their_one_stop_units_books(runtime):
+    """Dossiers registered before dossiers.ledger_book existed are entered in the book of the unit of
+    their reception step (and their commune's, for a commune-level dossier): the same book, and so the
+    same numbers, as a dossier registered now."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from engine.store import HEAD_REVISION, alembic_config, migrate
+
+    rt = runtime
+    received = [sv.receive(rt.db, rt.actor("motcua"), HOUSEHOLD, applicant="Huyện", now=at(2, 8)),
+                sv.receive(rt.db, rt.actor("xa_motcua"), "1.001193", applicant="Xã", now=at(2, 9),
+                           commune="Xã Bát Tràng"),
+                sv.submit(rt.db, sv.SYSTEM, HOUSEHOLD, applicant="Trực tuyến", now=at(2, 10)),
+                sv.receive(rt.db, rt.actor("xa_motcua"), "1.001193", applicant="Xã khác", now=at(2, 11),
+                           commune="Thị trấn Trâu Quỳ")]
+    with rt.db.engine.connect() as conn:
+        books = dict(conn.execute(sa.text("SELECT id, ledger_book FROM dossiers")).all())
+    assert [books[r.dossier_id] for r in received] == [
+        "bp_mot_cua", "xa_mot_cua/Xã Bát Tràng", "bp_mot_cua", "xa_mot_cua/Thị trấn Trâu Quỳ"]
+    numbers = [_ledger_row_number(rt, r.dossier_code, at(2, 8)) for r in received]
+    assert numbers == [1, 1, 2, 1]
+    command.downgrade(alembic_config(rt.url), "0010")
+    with rt.db.engine.connect() as conn:
+        assert "ledger_book" not in {c["name"] for c in sa.inspect(conn).get_columns("dossiers")}
+        assert "ix_dossiers_ledger_book" not in {i["name"] for i in sa.inspect(conn).get_indexes("dossiers")}
+    migrate(rt.db.engine)
+    rt.db.engine.dispose()
+    with rt.db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+        assert dict(conn.execute(sa.text("SELECT id, ledger_book FROM dossiers")).all()) == books
+        assert "ix_dossiers_ledger_book" in {i["name"] for i in sa.inspect(conn).get_indexes("dossiers")}
+    assert [_ledger_row_number(rt, r.dossier_code, at(2, 8)) for r in received] == numbers
+    assert _entry(rt.db, received[3].dossier_code) == ("01/2026", 1)
+
+
 def test_the_book_number_counts_the_years_dossiers_and_orders_a_same_instant_by_id(runtime):
     from engine.documents import book_number, ledger_rows
     from engine.store import Dossier
@@ -493,10 +665,11 @@ def test_the_book_number_counts_the_years_dossiers_and_orders_a_same_instant_by_
     later = sv.receive(rt.db, motcua, HOUSEHOLD, applicant="Sau đó", now=at(5, 10, month=1))
     with rt.db.session() as s:
         numbers = {r.dossier_code: book_number(s, s.get(Dossier, r.dossier_id)) for r in [first, *twins, later]}
-    assert [numbers[r.dossier_code] for r in [first, *twins, later]] == [(2026, n) for n in range(1, 6)]
+    assert [(numbers[r.dossier_code].volume, numbers[r.dossier_code].number) for r in [first, *twins, later]] == [
+        ("01/2026", n) for n in range(1, 6)]
     rows = ledger_rows(rt.db, date_from=dt.date(2026, 1, 5), date_to=dt.date(2026, 1, 5))
     assert [(r.code, r.number) for r in rows] == [(r.dossier_code, n) for n, r in enumerate([*twins, later], 2)]
-    assert "Quyển số: 2026 Số thứ tự: 4" in text(render_form(rt.db, "01", twins[2].dossier_code))
+    assert "Quyển số: 01/2026 Số thứ tự: 4" in text(render_form(rt.db, "01", twins[2].dossier_code))
 
 
 def test_a_commune_level_dossiers_forms_are_headed_by_its_commune(runtime, household):
@@ -559,6 +732,26 @@ def test_cli_form_and_ledger_write_files(cli, household, tmp_path):
     assert res.exit_code == 0 and household in (tmp_path / "so.html").read_text()
     res = cli("form", "01", household, "--format", "docx")
     assert res.exit_code == 1 and "cần --out FILE" in str(res.exception)
+
+
+def test_cli_ledger_prints_one_book(cli, runtime, household, tmp_path):
+    """``quytrinh ledger --book`` prints one one-stop unit's book: by the unit's id or by its commune."""
+    commune = sv.receive(runtime.db, runtime.actor("xa_motcua"), "1.001193", applicant="Lê Thị Na", now=at(10, 9),
+                         commune="Xã Bát Tràng").dossier_code
+    march = ("ledger", "--from", "2026-03-01", "--to", "2026-03-31")
+    res = cli(*march, "--out", str(tmp_path / "all.html"))
+    assert res.exit_code == 0, res.output
+    assert [c for _, c in _ledger_numbers((tmp_path / "all.html").read_text())] == ["", household, "", commune]
+    res = cli(*march, "--book", "bát tràng", "--out", str(tmp_path / "xa.html"))
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "xa.html").read_text()
+    assert _ledger_numbers(page) == [("1", commune)] and "ỦY BAN NHÂN DÂN XÃ BÁT TRÀNG" in text(page.encode())
+    res = cli(*march, "--book", "bp_mot_cua", "--out", str(tmp_path / "huyen.html"))
+    assert res.exit_code == 0 and _ledger_numbers((tmp_path / "huyen.html").read_text()) == [("1", household)]
+    res = cli(*march, "--book", "Cổ Bi")
+    assert res.exit_code == 1
+    said = str(res.exception)
+    assert "--book 'Cổ Bi': không có quyển sổ nào như vậy" in said and "xa_mot_cua/Xã Bát Tràng" in said
 
 
 def test_cli_unknown_dossier_is_one_line_and_exit_1(runtime, household):

@@ -3,12 +3,20 @@
     quytrinh form 01 1.001612-20260310-000001 --out giay-tiep-nhan.html
     quytrinh form 06 1.001612-20260310-000001 --format docx --out phieu-kiem-soat.docx   # control sheet (2025 set)
     quytrinh ledger --from 2026-03-01 --to 2026-03-31 --out so-theo-doi.html
+    quytrinh ledger --from 2026-03-01 --to 2026-03-31 --book "Bát Tràng" --out so-bat-trang.html
 
 The form number is the one of the set that applied when the dossier was
 received (Circular 01/2018/TT-VPCP before 1/7/2025, Circular 03/2025/TT-VPCP
 from then on); a kind works too: receipt, supplement, refusal, apology, stop,
 control. HTML (print CSS: A5 forms, A4 landscape ledger) goes to standard
 output when ``--out`` is not given; Word needs ``--out``.
+
+Each one-stop unit keeps its own book (a commune's one-stop unit its
+commune's), one a year ("Quyển số 01/2026"); form 01 prints the dossier's
+number in it and the ledger's first column the same number. ``--book``
+prints one book of the period: its one-stop unit's id (``bp_mot_cua``) or its
+commune ("Bát Tràng"); without it the ledger gives every book's rows, each
+book under a line naming it.
 """
 
 from __future__ import annotations
@@ -80,16 +88,29 @@ def register(app: typer.Typer) -> None:
         date_from: str = typer.Option(..., "--from", help="Từ ngày (YYYY-MM-DD)."),
         date_to: str = typer.Option(..., "--to", help="Đến ngày (YYYY-MM-DD), tính cả ngày này."),
         unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ hồ sơ có bước tại đơn vị này (mã đơn vị)."),
+        book: Optional[str] = typer.Option(None, "--book", help="Chỉ một quyển sổ: của Bộ phận một cửa này (mã "
+                                                                 "đơn vị, ví dụ bp_mot_cua) hoặc của xã này "
+                                                                 "(ví dụ \"Bát Tràng\")."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định: HTML ra màn hình)."),
         fmt: Format = typer.Option(Format.html, "--format", "-f", help="html hoặc docx."),
         now: Optional[str] = typer.Option(None, "--now", help="Thời điểm xét hồ sơ đang giải quyết quá hạn hay "
                                                                "chưa (YYYY-MM-DDTHH:MM giờ Việt Nam; mặc định: bây giờ)."),
     ) -> None:
         """In Sổ theo dõi hồ sơ của một khoảng thời gian (A4 ngang)."""
-        from engine.documents import render_ledger
+        from engine.documents import find_book, ledger_books, render_ledger
         from quytrinh.commands.dossier import open_store, parse_now
 
         store = open_store()
-        data = render_ledger(store, date_from=_day(date_from, "--from"), date_to=_day(date_to, "--to"), unit=unit,
+        start, end = _day(date_from, "--from"), _day(date_to, "--to")
+        key = None
+        if book is not None:
+            books = ledger_books(store, date_from=start, date_to=end, unit=unit) if start <= end else []
+            key = find_book(book, books)
+            if key is None:
+                have = "; ".join(f"{k} ({name})" for k, name in books) or "không có quyển nào"
+                raise localized(QuytrinhError(
+                    f"--book '{book}': không có quyển sổ nào như vậy có hồ sơ từ {start:%d/%m/%Y} đến "
+                    f"{end:%d/%m/%Y}; các quyển có hồ sơ trong kỳ: {have}."))
+        data = render_ledger(store, date_from=start, date_to=end, unit=unit, book=key,
                              fmt=fmt.value, now=parse_now(now))
         _emit(data, out, fmt.value, f"sổ theo dõi hồ sơ {date_from} – {date_to}")

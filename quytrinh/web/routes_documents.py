@@ -1,7 +1,7 @@
 """Printable documents on the web: a dossier's forms, the ledger, the draft approval decision.
 
     GET /documents/dossiers/{code}/forms/{form}?format=html|docx   form 01 ... of a dossier (its regime's set)
-    GET /documents/ledger?from=YYYY-MM-DD&to=YYYY-MM-DD[&unit=..][&format=..]
+    GET /documents/ledger?from=YYYY-MM-DD&to=YYYY-MM-DD[&unit=..][&book=..][&format=..]
     GET /documents/decision?level=district[&codes=a,b][&format=html|docx]
 
 HTML pages are the print versions (A5 forms, A4 landscape ledger, A4 decision);
@@ -175,17 +175,21 @@ def _page_number(value: str | None) -> int | None:
 @router.get("/documents/ledger")
 def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
            date_to: str | None = Query(None, alias="to"), unit: str | None = Query(None),
-           format: str = Query("html"), page: str | None = Query(None),
+           book: str | None = Query(None), format: str = Query("html"), page: str | None = Query(None),
            user: WebUser = Depends(require_role("one_stop", "head", "leader", "reform", "admin"))) -> Response:
     """The ledger of a period (default: the current month up to today). A date that is not one, or a
     reversed period, shows the ledger of the period read as /reports reads it, the bar saying so next to
     the dates (the Word file is refused: its link carries the period shown).
 
     On screen the period is shown ``LEDGER_PAGE_SIZE`` dossiers a page (``page=N``; each row keeps its
-    number in the year's book); ``page=all`` is the print view, the whole period, as the Word file
+    number in its book); ``page=all`` is the print view, the whole period, as the Word file
     (``format=docx``) always is. A period of one page is shown whole with the print button, as before.
+
+    Each one-stop unit keeps its book (a commune's one-stop unit its commune's): when the period has
+    dossiers of several, the bar offers them (``book=``: one book alone, headed by its unit); without
+    one chosen, each book's rows come under a line naming it.
     """
-    from engine.documents import ledger_doc, ledger_page, render_ledger, to_html, vn_count
+    from engine.documents import find_book, ledger_books, ledger_doc, ledger_page, render_ledger, to_html, vn_count
 
     fmt = _fmt(format)
     today = now_of(request).astimezone(LOCAL_TZ).date()
@@ -202,7 +206,17 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
                 "Trưởng đơn vị chỉ xem sổ theo dõi hồ sơ của đơn vị mình: dưới đây là sổ của đơn vị mình.")
         unit = user.unit_id
     store, now = store_of(request), now_of(request)
-    period = dict(date_from=start, date_to=end, unit=unit or None, now=now)
+    try:
+        books = ledger_books(store, date_from=start, date_to=end, unit=unit or None)
+    except QuytrinhError as exc:
+        raise HTTPException(422, cli_error_text(exc)) from None
+    key = find_book(book, books) if book else None
+    if book and key is None:
+        missing = f"Không có quyển sổ «{book}» có hồ sơ trong kỳ này: dưới đây là sổ của mọi quyển trong kỳ."
+        if fmt == "docx":
+            raise HTTPException(422, missing)
+        error = ((error + " ") if error else "") + missing
+    period = dict(date_from=start, date_to=end, unit=unit or None, book=key, now=now)
     filename = f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}"
     if fmt == "docx":  # the whole period, always
         try:
@@ -229,14 +243,20 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
     if number is None:
         error = ((error + " ") if error else "") + f"Trang '{page}' không phải số trang: dưới đây là trang 1."
         number = 1
-    params = {"from": start.isoformat(), "to": end.isoformat(), "unit": unit}
+    params = {"from": start.isoformat(), "to": end.isoformat(), "unit": unit, "book": key}
     url = "/documents/ledger?"
 
     def date_input(name: str, label: str, value: dt.date) -> str:
         invalid = ' aria-invalid="true" aria-describedby="doc-error"' if name in wrong else ""
         return f'<label>{label} <input type="date" name="{name}" value="{value.isoformat()}"{invalid}></label>'
 
-    fields = (date_input("from", "Từ ngày", start) + date_input("to", "Đến ngày", end)
+    choices = ""
+    if len(books) > 1 or key is not None:  # the books of the period: all of them, or one alone
+        options = "".join(f'<option value="{html.escape(k)}"{" selected" if k == key else ""}>{html.escape(name)}'
+                          f'</option>' for k, name in books)
+        choices = (f'<label>Quyển sổ <select name="book" id="book-choice"><option value="">Mọi quyển '
+                   f'({len(books)})</option>{options}</select></label>')
+    fields = (date_input("from", "Từ ngày", start) + date_input("to", "Đến ngày", end) + choices
               + (f'<input type="hidden" name="unit" value="{html.escape(unit)}">' if unit else "")
               + ('<input type="hidden" name="page" value="all">' if whole else ""))
     word = f"{url}{_with(params, format='docx')}"

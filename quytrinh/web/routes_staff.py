@@ -892,7 +892,7 @@ def receipt(request: Request, code: str, user: WebUser = Depends(current_user)) 
         raise HTTPException(409, "Hồ sơ chưa được tiếp nhận nên chưa có Giấy tiếp nhận và hẹn trả kết quả.")
     from sqlmodel import select
 
-    from engine.documents import one_stop_unit_id
+    from engine.documents import book_number, one_stop_unit_id
     from engine.store import UnitRow, User
 
     receiver = next((e for e in sheet.events if e.action == "accept"), None)
@@ -907,9 +907,10 @@ def receipt(request: Request, code: str, user: WebUser = Depends(current_user)) 
         # the unit that received it (a merged reception unit's successor did, when the merge came first), as
         # the official forms say
         rows = {u.id: u for u in s.exec(select(UnitRow)).all()}
+        book = book_number(s, d)  # the line of its one-stop unit's ledger, as the official form 01 and the ledger say
     start_unit = rows.get(one_stop_unit_id(sheet, rows) or "")
     return render(request, "receipt.html", {"sheet": sheet, "d": d, "defn": sheet.definition,
-                                            "receiver_name": receiver_name, "units": units,
+                                            "receiver_name": receiver_name, "units": units, "book": book,
                                             "start_unit": start_unit, "official": forms_url(d.code)})
 
 

@@ -1,8 +1,8 @@
 """The ledger (Sổ theo dõi hồ sơ) on screen in pages, printed and downloaded whole.
 
 A district registers 3,500-4,300 dossiers a month: the screen shows the period
-``LEDGER_PAGE_SIZE`` dossiers a page (each row keeping its number in the year's
-book), while the print view (``page=all``) and the Word file hold the whole
+``LEDGER_PAGE_SIZE`` dossiers a page (each row keeping its number in its one-stop
+unit's book), while the print view (``page=all``) and the Word file hold the whole
 period. Here the page size is cut to 3 so that a few dossiers make several pages.
 """
 
@@ -54,7 +54,8 @@ def _rows(page: str) -> list[tuple[int, str]]:
     out = []
     for row in re.findall(r"<tr>(.*?)</tr>", tbody, re.S):
         cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-        out.append((int(cells[0]), cells[1]))
+        if len(cells) > 1:  # (a book's heading line has one cell)
+            out.append((int(cells[0]), cells[1]))
     return out
 
 
@@ -252,3 +253,41 @@ def test_a_page_printed_from_the_browser_says_to_print_the_whole_book(live_serve
     text = re.sub(r"\s+", " ", _pdf_text(whole))
     assert all(f"Người nộp số {i}" in text for i in range(1, 9)) and "Tổng số hồ sơ: 8." in text
     assert set(_pdf_pages(whole)) == {(297, 210)}
+
+
+def test_the_books_of_the_period_are_offered_and_one_is_printed_alone(web, client_for, march):
+    """A commune's one-stop unit keeps its own book: with its dossiers in the period, the bar offers each
+    book; the ledger of every book heads each one's rows, and one book chosen is printed alone, its
+    numbers those its receipts print, the choice kept in the page, print and Word links."""
+    rt = web.runtime
+    xa = rt.actor("xa_motcua")
+    communes = [sv.receive(web.store, xa, "1.001193", applicant=f"Xã {i}", now=at(3 + i, 9),
+                           commune="Xã Bát Tràng").dossier_code for i in range(2)]
+    c = client_for("motcua")
+    page = c.get(URL + "&page=all")
+    bar = _bar(page.text)
+    assert '<option value="xa_mot_cua/Xã Bát Tràng">Bộ phận Tiếp nhận và Trả kết quả cấp xã – Xã Bát Tràng' in bar
+    assert '<option value="bp_mot_cua">' in bar and "Mọi quyển (2)" in bar
+    tbody = page.text.split('class="grid ledger"')[1]
+    assert tbody.count("Quyển số 01/2026 – ") == 2  # a line of the table above each book's rows
+    one = c.get(URL + "&book=" + "xa_mot_cua/Xã Bát Tràng")
+    assert _rows(one.text) == [(1, communes[0]), (2, communes[1])]
+    assert "ỦY BAN NHÂN DÂN XÃ BÁT TRÀNG" in one.text
+    assert 'value="xa_mot_cua/Xã Bát Tràng" selected' in _bar(one.text)
+    word = html.unescape(_href(_bar(one.text), "word-link"))
+    assert "book=xa_mot_cua" in word and _docx_rows(c.get(word).content) == [(1, communes[0]), (2, communes[1])]
+    commune_staff = client_for("xa_motcua")  # the receipts, as the commune's one-stop unit prints them: the
+    for n, code in enumerate(communes, 1):     # official form 01 and the counter's page after the reception
+        for url in (f"/documents/dossiers/{code}/forms/01", f"/dossiers/{code}/receipt"):
+            receipt = commune_staff.get(url)
+            shown = re.sub(r"\s+", " ", html.unescape(receipt.text)).replace("\xa0", " ")
+            assert receipt.status_code == 200 and f"Quyển số: 01/2026 Số thứ tự: {n}" in re.sub(" +", " ", shown), url
+    counter = re.sub(r"\s+", " ", c.get(f"/dossiers/{march[3]}/receipt").text)
+    assert "Vào Sổ theo dõi hồ sơ, Quyển số: 01/2026 Số thứ tự: 5" in counter  # the district's book: entry 5
+    district = c.get(URL + "&book=bp_mot_cua&page=2")  # the district's book in pages, the choice kept
+    assert _rows(district.text) == list(zip(range(5, 8), march[3:6]))
+    assert _href(_bar(district.text), "page-next").endswith("&book=bp_mot_cua&page=3")
+    unknown = c.get(URL + "&book=Cổ Bi&page=all")  # no such book in the period: every book, the bar saying so
+    assert len(_rows(unknown.text)) == 8 + 2
+    assert "Không có quyển sổ «Cổ Bi» có hồ sơ trong kỳ này" in html.unescape(_bar(unknown.text))
+    assert c.get(URL + "&book=Cổ Bi&format=docx").status_code == 422
