@@ -1254,12 +1254,23 @@ def _may_act_on_item(action: str, actor: Actor, item: WorkItem, defn: Definition
     if actor.is_system:
         raise NotAuthorized(f"{action}: work item {item.id} (step '{item.step_id}') is staff work "
                             f"of {item.unit_id}/{item.role}; the system may not do it")
-    if actor.unit != item.unit_id or actor.role != item.role:
+    if (actor.unit != item.unit_id or actor.role != item.role) and not holds_merged_work(actor, item, successors):
         raise NotAuthorized(f"{action}: {actor} may not act on work item {item.id} (step '{item.step_id}'); "
                             f"it belongs to {item.unit_id}/{item.role}")
     if item.assignee_id is not None and item.assignee_id != actor.user_id:
         raise NotAuthorized(f"{action}: work item {item.id} (step '{item.step_id}') is claimed by another "
                             f"user (id {item.assignee_id})")
+
+
+def holds_merged_work(actor: Actor, item: Any, successors: Mapping[str, str]) -> bool:
+    """Whether ``actor`` holds ``item``, a claimed work item still at a unit merged into the actor's unit
+    (units.yaml ``merged_into``, chains resolved; ``successors`` as :func:`unit_successors` gives them), with
+    the item's role: a member of the merged unit moved to its successor (``quytrinh user move``) before
+    ``quytrinh unit transfer`` ran. The item is the successor's work already, and stays theirs (the transfer
+    keeps it with them): they act on it as on their own unit's. Nobody else gains anything: not the
+    successor's other staff, not its head, not the holder in another role."""
+    return (actor.user_id is not None and item.state == ITEM_CLAIMED and item.assignee_id == actor.user_id
+            and item.unit_id in successors and successors[item.unit_id] == actor.unit and item.role == actor.role)
 
 
 def _may_act_on_dossier(action: str, actor: Actor, defn: Definition, *, system_ok: bool,
@@ -2886,7 +2897,8 @@ def dossier_sheet(db: Any, dossier: int | str, *, now: dt.datetime | None = None
 __all__ = [
     "Actor", "SYSTEM", "ActionResult", "SweepResult", "TaskRow", "SheetRow", "DossierSheet",
     "get_actor", "seed_organisation", "add_user", "hash_password", "check_password",
-    "unit_successors", "forget_unit_successors", "transfer_unit_work", "UnitTransfer", "TransferredItem",
+    "unit_successors", "forget_unit_successors", "holds_merged_work", "transfer_unit_work", "UnitTransfer",
+    "TransferredItem",
     "publish_definition", "current_definition", "definition_of",
     "submit", "receive", "claim", "complete", "sign", "return_result", "request_supplement",
     "supplement_received", "financial_done", "withdraw", "stop", "sign_apology",

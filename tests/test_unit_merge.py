@@ -508,6 +508,63 @@ def test_moving_a_merged_units_member_to_the_successor_says_what_they_keep(merge
     assert _item(db, returned).assignee_id == rt.actor("tckh_cv2").user_id
 
 
+def test_a_member_moved_to_the_successor_finishes_the_work_they_hold_before_the_transfer(merged):
+    """tckh_cv, moved to Phòng QLĐT as staff, still holds an appraisal at Phòng TC-KH (no transfer yet): it is
+    theirs to finish, as the move said. Nobody else gains anything: the successor's staff and head, a member
+    still at the merged unit, the holder in another role; each refusal changes nothing."""
+    rt, kept, returned, queued, head_item = merged
+    db = rt.db
+    assert (_item(db, kept).unit_id, _item(db, kept).state) == ("phong_tckh", "claimed")
+    cv = sv.get_actor(db, "tckh_cv")
+    assert (cv.unit, cv.role) == ("phong_qldt", "staff")
+    before = dump(db)
+    for who, item_id in (("qldt_cv", kept), ("qldt_head", kept), ("tckh_cv2", kept), ("qldt_cv", queued),
+                         ("qldt_cv", returned)):
+        with pytest.raises(NotAuthorized):
+            sv.complete(db, sv.get_actor(db, who), item_id, outcome="ok", now=at(11, 9))
+    with pytest.raises(NotAuthorized):  # the successor's staff may not take the merged unit's queue before it
+        sv.claim(db, sv.get_actor(db, "qldt_cv"), queued, now=at(11, 9))
+    with pytest.raises(NotAuthorized):  # tckh_cv holds another item only
+        sv.complete(db, cv, returned, outcome="ok", now=at(11, 9))
+    assert dump(db) == before
+    # Claiming it again is refused as for any item of one's own that one holds (the machine says so).
+    from engine.errors import IllegalAction
+
+    with pytest.raises(IllegalAction, match="already claimed by you"):
+        sv.claim(db, cv, kept, now=at(11, 9))
+    assert dump(db) == before
+    # the rule: the holder, a member of the successor with the step's role (not in another role)
+    assert sv.holds_merged_work(cv, _item(db, kept), sv.unit_successors(db))
+    as_head = sv.Actor(cv.username, "phong_qldt", "head", cv.user_id, cv.full_name)
+    assert not sv.holds_merged_work(as_head, _item(db, kept), sv.unit_successors(db))
+
+    done = sv.complete(db, cv, kept, outcome="ok", now=at(11, 10))
+    w = _item(db, kept)
+    assert (w.state, w.assignee_id, w.unit_id) == ("done", cv.user_id, "phong_tckh")
+    with db.session() as s:
+        ev = s.exec(select(Event).where(Event.work_item_id == kept, Event.action == "complete")).one()
+    assert (ev.actor, ev.actor_unit) == ("tckh_cv", "phong_qldt")
+    # what the step opened opens at the successor
+    assert done.opened and {_item(db, i).unit_id for i in done.opened} == {"phong_qldt"}
+    # the transfer moves the rest; the completed item is not among them
+    assert kept not in {m.item_id for m in sv.transfer_unit_work(db, "phong_tckh", now=at(11, 12)).moved}
+
+
+def test_a_moved_member_gives_back_what_they_hold_at_the_merged_unit(merged):
+    """The holder may give it back too (to the merged unit's queue, which the transfer then moves); neither they
+    nor the successor's staff may take it from there before the transfer."""
+    rt, kept, returned, queued, head_item = merged
+    db = rt.db
+    cv = sv.get_actor(db, "tckh_cv")
+    sv.release(db, cv, kept, now=at(11, 9))
+    assert (_item(db, kept).state, _item(db, kept).assignee_id) == ("open", None)
+    before = dump(db)
+    for who in ("tckh_cv", "qldt_cv"):
+        with pytest.raises(NotAuthorized):
+            sv.claim(db, sv.get_actor(db, who), kept, now=at(11, 10))
+    assert dump(db) == before
+
+
 def test_work_the_system_gives_back_at_a_merged_unit_goes_to_the_successors_queue(merged):
     """Disabling (or moving elsewhere) a member who still holds work of a merged unit gives it back to the unit
     that does that work now, where someone sees it; the event says so."""
@@ -680,6 +737,24 @@ def _cli_catalogue(tmp_path: Path) -> Path:
         (catalogue / name).write_text((REPO / "procedures_yaml" / name).read_text(encoding="utf-8"), encoding="utf-8")
     (catalogue / "units.yaml").write_text((tmp_path / "units.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     return catalogue
+
+
+def test_the_cli_lets_a_moved_member_finish_what_they_hold_before_the_transfer(merged, tmp_path):
+    rt, kept, returned, queued, head_item = merged
+    db = rt.db
+    catalogue = _cli_catalogue(tmp_path)
+    before = dump(db)
+    refused = console(rt.url, catalogue, "task", "complete", str(kept), "--outcome", "ok", "--as", "qldt_cv",
+                      "--now", "2026-03-11T09:00")
+    assert refused.returncode == 1 and refused.stderr.strip() == (
+        f"quytrinh: Không có quyền: người dùng 'qldt_cv' (phong_qldt/staff) không được hoàn thành công việc {kept} "
+        f"(bước 'appraise'); công việc thuộc phong_tckh/staff."), refused.stderr
+    assert dump(db) == before
+    done = console(rt.url, catalogue, "task", "complete", str(kept), "--outcome", "ok", "--as", "tckh_cv",
+                   "--now", "2026-03-11T09:00")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Đã hoàn thành công việc {kept}"), done.stdout
+    assert _item(db, kept).state == "done"
 
 
 def test_the_cli_transfers_and_says_what_it_did_in_vietnamese(merged, tmp_path):

@@ -32,9 +32,18 @@ def inbox_rows(store: Any, user: WebUser, now: Any) -> tuple[list[sv.TaskRow], l
     """The user's own work and the rest of their unit's open work, least remaining time first.
 
     Own work is what ``list_tasks(user=...)`` returns: items claimed by the user, and
-    unclaimed items of their unit and role. Both lists come from one query of the unit's items.
+    unclaimed items of their unit and role. Both lists come from one query of the unit's items; when a unit
+    was merged into the user's (units.yaml ``merged_into``), a second query adds the items the user still
+    holds there with their role (moved to the successor before ``quytrinh unit transfer``: theirs to finish,
+    :func:`engine.services.holds_merged_work`).
     """
-    rows = sorted(sv.list_tasks(store, now=now, unit=user.unit_id), key=_sort_key)
+    rows = sv.list_tasks(store, now=now, unit=user.unit_id)
+    successors = sv.unit_successors(store)
+    if user.unit_id in successors.values():
+        rows += [t for t in sv.list_tasks(store, now=now, user=user.username)
+                 if t.unit_id != user.unit_id and successors.get(t.unit_id or "") == user.unit_id
+                 and t.assignee == user.username and t.role == user.role]
+    rows = sorted(rows, key=_sort_key)
     mine, unit = [], []
     for t in rows:
         own = t.assignee == user.username or (t.assignee is None and t.role == user.role)
@@ -86,9 +95,18 @@ def item_of(request: Request, user: WebUser, item_id: int) -> WorkItem:
         item = s.get(WorkItem, item_id)
     if item is None:
         raise HTTPException(404, "Không có công việc này.")
-    if item.unit_id != user.unit_id and not user.has("leader", "reform", "admin"):
+    if (item.unit_id != user.unit_id and not user.has("leader", "reform", "admin")
+            and not _held_at_merged_unit(request, user, item)):
         raise HTTPException(403, "Công việc này thuộc đơn vị khác; bạn không xem hoặc xử lý được.")
     return item
+
+
+def _held_at_merged_unit(request: Request, user: WebUser, item: WorkItem) -> bool:
+    """Whether ``item`` is at a unit merged into the user's (units.yaml ``merged_into``) and is (or was, when
+    they finished it) the user's: moved to the successor before ``quytrinh unit transfer``, they still see
+    the work they held there; they act on it while they hold it (:func:`engine.services.holds_merged_work`)."""
+    return (item.assignee_id == user.id and item.unit_id != user.unit_id
+            and sv.unit_successors(store_of(request)).get(item.unit_id or "") == user.unit_id)
 
 
 def _action_error(request: Request, exc: QuytrinhError, back: str, *, item_id: int | None = None,
@@ -299,8 +317,9 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
     defn = sheet.definition
     step = defn.step(item.step_id)
     live = item.state in ("open", "claimed") and item.kind in ("human", "sign", "return")
-    may_act = (live and item.unit_id == user.unit_id and item.role == user.role
-               and item.assignee_id in (None, user.id))
+    may_act = live and ((item.unit_id == user.unit_id and item.role == user.role
+                         and item.assignee_id in (None, user.id))
+                        or sv.holds_merged_work(user.actor, item, sv.unit_successors(store_of(request))))
     heads_unit = live and item.unit_id == user.unit_id and user.role == sv.unit_head_role(store_of(request),
                                                                                        item.unit_id)
     may_release = live and item.state == "claimed" and (item.assignee_id == user.id or heads_unit)
