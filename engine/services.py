@@ -808,10 +808,30 @@ def _transfer_item(db: Any, item_id: int, unit: str, dest: UnitRow, dest_name: s
                                holder.username if holder is not None and not keep else None)
 
 
+def _head_told(notices: Sequence[OutboxItem], apology_id: int, dest: str, successors: Mapping[str, str]) -> bool:
+    """Whether one of a dossier's ``notify_unit_head`` outbox items (``notices``) tells ``dest``'s head about
+    the draft apology ``apology_id`` (reason ``apology_drafted``): delivered to ``dest``'s head (its result's
+    ``to``, ``unit/role``), or still to deliver to a unit that is ``dest`` or merged into it (the worker
+    delivers a merged unit's notice to its successor, as the timer's notice of a draft made after the merge was
+    stored). A notice delivered to another head (the draft made and told before the merge was stored) or
+    failed does not count."""
+    for o in notices:
+        p = o.payload or {}
+        if p.get("reason") != "apology_drafted" or p.get("apology") != apology_id:
+            continue
+        if o.state == OUTBOX_DONE:
+            if str((o.result or {}).get("to") or "").split("/")[0] == dest:
+                return True
+        elif o.state in (OUTBOX_PENDING, OUTBOX_CLAIMED) and successors.get(p.get("unit"), p.get("unit")) == dest:
+            return True
+    return False
+
+
 def _transfer_apologies(db: Any, unit: str, dest: UnitRow, dest_name: str, why: str, now: dt.datetime) -> list[int]:
     """Give the draft apologies of open dossiers that ``unit``'s head was to sign to ``dest``'s head
     (an event each, and the head told as when the timer drafts one: ``notify_unit_head``, reason
-    ``apology_drafted``); their ids."""
+    ``apology_drafted``, unless a notice of the draft already told them or is on its way to them:
+    :func:`_head_told`); their ids."""
     moved: list[int] = []
     head = _head_role(dest.roles or {})
     with _transaction(db) as s:
@@ -819,6 +839,13 @@ def _transfer_apologies(db: Any, unit: str, dest: UnitRow, dest_name: str, why: 
                         .where(Apology.unit_id == unit, Apology.state == "draft",
                                Dossier.closed_at.is_(None), Dossier.finished_at.is_(None))  # type: ignore[union-attr]
                         .order_by(Apology.id)).all()
+        successors = _merged_units(s) if drafts else {}
+        notices: dict[int, list[OutboxItem]] = {}
+        if drafts:
+            for o in s.exec(select(OutboxItem).where(
+                    OutboxItem.kind == "notify_unit_head",
+                    OutboxItem.dossier_id.in_({d.id for _, d in drafts}))).all():  # type: ignore[union-attr]
+                notices.setdefault(o.dossier_id, []).append(o)  # type: ignore[arg-type]
         for ap, d in drafts:
             ap.unit_id = dest.id
             s.add(ap)
@@ -826,6 +853,9 @@ def _transfer_apologies(db: Any, unit: str, dest: UnitRow, dest_name: str, why: 
                         to_status=d.status, comment=f"Phiếu xin lỗi (mẫu 04, dự thảo) do lãnh đạo {dest_name} ký. "
                                                     f"{why}",
                         data={"from_unit": unit, "to_unit": dest.id, "apology": ap.id}))
+            moved.append(ap.id)  # type: ignore[arg-type]
+            if _head_told(notices.get(d.id, []), ap.id, dest.id, successors):  # type: ignore[arg-type]
+                continue  # told once is enough: no second notice of the same draft
             s.add(OutboxItem(kind="notify_unit_head", dossier_id=d.id, work_item_id=None,
                              payload={"reason": "apology_drafted", "apology": ap.id,
                                       "due_at": utc(ap.due_at).isoformat(),
@@ -834,7 +864,6 @@ def _transfer_apologies(db: Any, unit: str, dest: UnitRow, dest_name: str, why: 
                                       "unit": dest.id, "role": head},
                              idempotency_key=f"transfer:apology:{ap.id}:{dest.id}:head", state=OUTBOX_PENDING,
                              available_at=now, created_at=now))
-            moved.append(ap.id)  # type: ignore[arg-type]
     return moved
 
 

@@ -64,13 +64,16 @@ def _merge(db, tmp_path: Path) -> Path:
     return folder
 
 
-def _late(rt, applicant: str = "Trễ hẹn", hour: int = 8):
+def _late(rt, applicant: str = "Trễ hẹn", hour: int = 8, before_sweep=None):
     """A dossier of 1.001612 whose appraisal is open at Phòng TC-KH, swept two hours before its appointment:
-    the timers draft the apology (form 04) for Phòng TC-KH. The dossier and the draft."""
+    the timers draft the apology (form 04) for Phòng TC-KH. The dossier and the draft. ``before_sweep`` (if
+    given) is called once the appraisal is open, before the sweep."""
     db = rt.db
     r = sv.receive(db, rt.actor("motcua"), "1.001612", applicant=applicant, now=at(10, hour))
     sv.complete(db, rt.actor("tckh_head"), _open(db, r.dossier_id, "assign").id, outcome="done",
                 now=at(10, hour, 10))
+    if before_sweep is not None:
+        before_sweep()
     with db.session() as s:
         due = s.get(Dossier, r.dossier_id).due_at
     assert sv.sweep_timers(db, now=due - dt.timedelta(hours=2), calendar=rt.calendar).apologies == 1
@@ -212,6 +215,81 @@ def test_a_chain_of_merges_sends_the_draft_to_the_last_unit(runtime, tmp_path):
     assert dump(db) == before
     sv.sign_apology(db, noivu, ap.id, reason="Chờ", now=ap.drafted_at + dt.timedelta(minutes=5))
     assert _apology(db, ap.id).unit_id == "phong_noi_vu"
+
+
+# --------------------------------------------------------------------------- the head told once
+
+
+def _deliver(db, tmp_path: Path, now: dt.datetime) -> list[dict]:
+    """Deliver every outbox item available at ``now`` as the worker does (claim, perform, complete): the
+    records written to the delivery log."""
+    from workflows.effects import DeliveryLog, EffectContext, OutboxWork, perform
+
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    ctx = EffectContext(db, now, "w", log)
+    before = len(log.records())
+    for item in sv.claim_outbox(db, worker="w", limit=1000, now=now):
+        sv.complete_outbox(db, item.id, worker="w", now=now, result=perform(ctx, OutboxWork.of(item)))
+    return log.records()[before:]
+
+
+def _heads_told(records: list[dict]) -> list[dict]:
+    """The delivered notices of a drafted apology to a unit's head."""
+    return [x for x in records if x["kind"] == "notify_unit_head" and x.get("reason") == "apology_drafted"]
+
+
+def _told(db, apology_id: int) -> list[OutboxItem]:
+    """The notices to a head about the draft ``apology_id``, in order."""
+    with db.session() as s:
+        rows = s.exec(select(OutboxItem).where(OutboxItem.kind == "notify_unit_head").order_by(OutboxItem.id)).all()
+    return [o for o in rows if o.payload.get("reason") == "apology_drafted" and o.payload.get("apology") == apology_id]
+
+
+@pytest.mark.parametrize("delivered", [True, False], ids=["notice-delivered", "notice-not-delivered-yet"])
+def test_the_transfer_does_not_tell_the_successors_head_again_about_a_draft_made_after_the_merge(runtime, tmp_path,
+                                                                                                  delivered):
+    """Merged first, then the timer drafts the apology for Phòng TC-KH (its appraisal not moved yet): the draft's
+    notice goes to Phòng QLĐT's head (delivered, or on its way). The transfer moves the draft, with its event,
+    and does not tell that head a second time."""
+    rt = runtime
+    db = rt.db
+    r, ap = _late(rt, before_sweep=lambda: _merge(db, tmp_path))
+    [notice] = _told(db, ap.id)
+    assert notice.payload["unit"] == "phong_tckh"
+    if delivered:
+        records = _heads_told(_deliver(db, tmp_path, ap.drafted_at + dt.timedelta(minutes=1)))
+        assert [(x["to"], x["addressed_to"]) for x in records] == [("phong_qldt/head", "phong_tckh")]
+    done = sv.transfer_unit_work(db, "phong_tckh", now=ap.drafted_at + dt.timedelta(hours=1))
+    assert done.apologies == [ap.id]
+    assert (_apology(db, ap.id).state, _apology(db, ap.id).unit_id) == ("draft", "phong_qldt")
+    with db.session() as s:
+        ev = s.exec(select(Event).where(Event.dossier_id == r.dossier_id, Event.action == "transfer",
+                                        Event.work_item_id.is_(None))).one()
+    assert ev.data["apology"] == ap.id
+    assert [o.id for o in _told(db, ap.id)] == [notice.id]  # no second notice of the same draft
+    # what the worker delivers from now on: the head's notice only if it was not delivered yet, to that head
+    later = _heads_told(_deliver(db, tmp_path, ap.drafted_at + dt.timedelta(hours=2)))
+    assert [x["to"] for x in later] == ([] if delivered else ["phong_qldt/head"])
+
+
+def test_the_transfer_tells_the_successors_head_about_a_draft_told_to_the_merged_units_head(runtime, tmp_path):
+    """Drafted and told to Phòng TC-KH's head before the merge was stored: Phòng QLĐT's head was not told, and
+    the transfer tells them (once: a second run tells nobody)."""
+    rt = runtime
+    db = rt.db
+    r, ap = _late(rt)
+    first = _heads_told(_deliver(db, tmp_path, ap.drafted_at + dt.timedelta(minutes=1)))
+    assert [x["to"] for x in first] == ["phong_tckh/head"] and "addressed_to" not in first[0]
+    _merge(db, tmp_path)
+    assert sv.transfer_unit_work(db, "phong_tckh", now=ap.drafted_at + dt.timedelta(hours=1)).apologies == [ap.id]
+    timer, transfer = _told(db, ap.id)
+    assert (transfer.payload["unit"], transfer.payload["from_unit"], transfer.state) == (
+        "phong_qldt", "phong_tckh", "pending")
+    assert transfer.idempotency_key == f"transfer:apology:{ap.id}:phong_qldt:head"
+    later = _heads_told(_deliver(db, tmp_path, ap.drafted_at + dt.timedelta(hours=2)))
+    assert [x["to"] for x in later] == ["phong_qldt/head"]
+    assert sv.transfer_unit_work(db, "phong_tckh", now=ap.drafted_at + dt.timedelta(hours=3)).apologies == []
+    assert len(_told(db, ap.id)) == 2
 
 
 # --------------------------------------------------------------------------- the CLI
