@@ -205,7 +205,12 @@ class EventOut(BaseModel):
 class ApologyOut(BaseModel):
     id: int
     state: Literal["draft", "signed", "sent"]
-    unit: Optional[str] = Field(None, description="The unit answerable for the delay; its head signs")
+    unit: Optional[str] = Field(None, description="The unit the apology is for: the unit answerable for the delay "
+                                                  "it was drafted for (moved to its successor by quytrinh unit "
+                                                  "transfer), or, signed, the unit whose head signed it")
+    signer_unit: Optional[str] = Field(None, description="The unit whose head signs it (a draft: ``unit``, or, "
+                                                         "when ``unit`` was merged into another, units.yaml "
+                                                         "merged_into, the unit that now does its work) or signed it")
     due_at: dt.datetime = Field(..., description="The appointment that cannot be kept")
     proposed_due_at: dt.datetime = Field(..., description="The new appointment")
     reason: str
@@ -218,9 +223,9 @@ class ApologyIn(BaseModel):
         None, description="The new appointment (timezone-aware); default: the one the timer proposed")
 
 
-def _apology_out(a: Any) -> ApologyOut:
-    return ApologyOut(id=a.id, state=a.state, unit=a.unit_id, due_at=a.due_at, proposed_due_at=a.proposed_due_at,
-                      reason=a.reason, drafted_at=a.drafted_at)
+def _apology_out(a: Any, signer_unit: Optional[str]) -> ApologyOut:
+    return ApologyOut(id=a.id, state=a.state, unit=a.unit_id, signer_unit=signer_unit, due_at=a.due_at,
+                      proposed_due_at=a.proposed_due_at, reason=a.reason, drafted_at=a.drafted_at)
 
 
 class DossierOut(BaseModel):
@@ -450,12 +455,13 @@ def _citizen_done(request: Request, action: Any, ref: str, body: CitizenIn | Non
 def dossier(request: Request, ref: str, user: WebUser = Depends(api_user)) -> DossierOut:
     """A dossier (by code or id) with its work items and history, if my unit works on it."""
     from engine.machine import Status
-    from quytrinh.web.routes_staff import can_view_dossier
+    from quytrinh.web.routes_staff import apology_signers, can_view_dossier
 
     sheet = sv.dossier_sheet(store_of(request), ref, now=now_of(request))
     if not can_view_dossier(request, user, sheet):
         raise HTTPException(403, f"dossier {sheet.dossier.code} is not handled by unit {user.unit_id}")
     d, defn = sheet.dossier, sheet.definition
+    signers = apology_signers(request, sheet)
     items = [ItemOut(item_id=r.item_id, step_id=r.step_id, step_name=r.step_name, kind=r.kind, unit=r.unit_id,
                      role=r.role, assignee=r.assignee, state=r.state, outcome=r.outcome,
                      outcomes=[x.outcome for x in defn.step(r.step_id).routes], opened_at=r.opened_at,
@@ -467,7 +473,7 @@ def dossier(request: Request, ref: str, user: WebUser = Depends(api_user)) -> Do
                       commune=d.commune or "", status=d.status, status_label=Status(d.status).label, result=d.result, version=d.version,
                       received_at=d.received_at, due_at=d.due_at, finished_at=d.finished_at, closed_at=d.closed_at,
                       timeliness=sheet.timeliness, items=items, events=events,
-                      apologies=[_apology_out(a) for a in sheet.apologies])
+                      apologies=[_apology_out(a, signers.get(a.id)) for a in sheet.apologies])
 
 
 @router.post("/apologies/{apology_id}/sign", response_model=ApologyOut,
@@ -477,5 +483,6 @@ def sign_apology(request: Request, apology_id: int, body: ApologyIn, user: WebUs
     (default: the proposed one). The applicant is told the new date; reports count it from then on."""
     if body.proposed_due_at is not None and body.proposed_due_at.tzinfo is None:
         raise HTTPException(422, "proposed_due_at needs a timezone (e.g. 2026-12-02T17:00:00+07:00)")
-    return _apology_out(sv.sign_apology(store_of(request), user.actor, apology_id, reason=body.reason,
-                                        proposed_due_at=body.proposed_due_at, now=now_of(request)))
+    signed = sv.sign_apology(store_of(request), user.actor, apology_id, reason=body.reason,
+                             proposed_due_at=body.proposed_due_at, now=now_of(request))
+    return _apology_out(signed, signed.unit_id)  # signed: the unit whose head signed it

@@ -138,7 +138,8 @@ def test_the_head_signs_the_apology_through_the_api(api, web):
     sv.sweep_timers(web.store, now=web.runtime.calendar.sub(due, 420))  # nothing done: form 04 drafted
     hc, head = api("tckh_head")
     [apology] = hc.get(f"/api/dossiers/{code}", headers=head).json()["apologies"]
-    assert (apology["state"], apology["unit"], apology["reason"]) == ("draft", "phong_tckh", "")
+    assert (apology["state"], apology["unit"], apology["signer_unit"], apology["reason"]) == (
+        "draft", "phong_tckh", "phong_tckh", "")
     url = f"/api/apologies/{apology['id']}/sign"
     sc, staff = api("tckh_cv")
     assert sc.post(url, json={"reason": "Chờ xác minh"}, headers=staff).status_code == 403

@@ -104,3 +104,26 @@ def test_the_successors_head_signs_it_from_the_inbox_in_a_real_browser(live_serv
     body = page.inner_text("body")
     assert "TRƯỞNG PHÒNG QUẢN LÝ ĐÔ THỊ" in body and "Chờ ý kiến thẩm định của Phòng QLĐT" in body
     assert "TÀI CHÍNH" not in body.upper().replace("KẾ HOẠCH", "")
+
+
+def test_the_api_gives_the_unit_a_draft_is_for_and_the_unit_whose_head_signs_it(web, client_for, tmp_path):
+    """GET /api/dossiers/{code}: a draft of Phòng TC-KH, merged into Phòng QLĐT, keeps ``unit`` (the unit it was
+    drafted for, until the transfer moves it) and gives ``signer_unit`` (Phòng QLĐT, whose head signs it); the
+    signature's answer and the dossier then give Phòng QLĐT for both."""
+    from tests.web.test_api import bearer
+
+    r, ap = _drafted_then_merged(web, tmp_path)
+    c, head = bearer(client_for, "qldt_head")
+    got = c.get(f"/api/dossiers/{r.dossier_code}", headers=head)
+    assert got.status_code == 200, got.text
+    [draft] = got.json()["apologies"]
+    assert (draft["id"], draft["state"], draft["unit"], draft["signer_unit"]) == (ap.id, "draft", "phong_tckh",
+                                                                                  "phong_qldt")
+    spec = c.get("/openapi.json").json()["components"]["schemas"]["ApologyOut"]["properties"]
+    assert "merged_into" in spec["signer_unit"]["description"]
+    signed = c.post(f"/api/apologies/{ap.id}/sign", json={"reason": "Chờ ý kiến thẩm định"}, headers=head)
+    assert signed.status_code == 200, signed.text
+    assert (signed.json()["state"], signed.json()["unit"], signed.json()["signer_unit"]) == (
+        "signed", "phong_qldt", "phong_qldt")
+    [after] = c.get(f"/api/dossiers/{r.dossier_code}", headers=head).json()["apologies"]
+    assert (after["unit"], after["signer_unit"]) == ("phong_qldt", "phong_qldt")
