@@ -89,6 +89,40 @@ def with_merge(text: str, unit: str, successor: str) -> str:
     return text[:end] + f"    merged_into: {successor}\n" + text[end:]
 
 
+def cli_in(monkeypatch: pytest.MonkeyPatch, url: str, catalogue: Path):
+    """The ``quytrinh`` CLI run in this process (Typer's runner) on the database ``url`` with the catalogue
+    folder ``catalogue`` (its units.yaml and calendar.yaml), no ``QUYTRINH_USER``, on a wide terminal:
+    ``invoke(*args)`` returns what it printed and asserts it exited 0."""
+    from typer.testing import CliRunner
+
+    from quytrinh.cli import app
+
+    monkeypatch.setenv("QUYTRINH_DATABASE_URL", url)
+    monkeypatch.setenv("QUYTRINH_CATALOGUE_DIR", str(catalogue))
+    monkeypatch.delenv("QUYTRINH_USER", raising=False)
+    monkeypatch.setenv("COLUMNS", "400")
+    runner = CliRunner()
+
+    def invoke(*args: str) -> str:
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return invoke
+
+
+def console(url: str, catalogue: Path, *args: str) -> "subprocess.CompletedProcess[str]":
+    """The installed ``quytrinh`` command, as staff run it, on the database ``url`` with the catalogue folder
+    ``catalogue`` (no ``QUYTRINH_USER``): its errors printed on stderr, exit 1."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QUYTRINH_DATABASE_URL": url, "QUYTRINH_CATALOGUE_DIR": str(catalogue)}
+    env.pop("QUYTRINH_USER", None)
+    return subprocess.run([str(Path(sys.executable).parent / "quytrinh"), *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
 @pytest.fixture(scope="session")
 def _pg_cleanup() -> Iterator[None]:
     """Drop test schemas abandoned by killed runs (old enough not to belong to a live run)."""

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
-from typer.testing import CliRunner
 
 from engine import services as sv
 from engine.definition import load_units
@@ -30,7 +26,7 @@ from engine.documents import render_form
 from engine.errors import NotAuthorized
 from engine.store import Apology, Dossier, Event, OutboxItem, WorkItem, dump
 from quytrinh.messages import cli_error_text
-from tests.conftest import with_merge
+from tests.conftest import cli_in, console, with_merge
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent
@@ -295,35 +291,10 @@ def test_the_transfer_tells_the_successors_head_about_a_draft_told_to_the_merged
 # --------------------------------------------------------------------------- the CLI
 
 
-def _cli(monkeypatch, rt, catalogue: Path):
-    from quytrinh.cli import app
-
-    monkeypatch.setenv("QUYTRINH_DATABASE_URL", rt.url)
-    monkeypatch.setenv("QUYTRINH_CATALOGUE_DIR", str(catalogue))
-    monkeypatch.delenv("QUYTRINH_USER", raising=False)
-    monkeypatch.setenv("COLUMNS", "400")
-    runner = CliRunner()
-
-    def invoke(*args: str) -> str:
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return invoke
-
-
-def _console(url: str, catalogue: Path, *args: str) -> subprocess.CompletedProcess:
-    """The installed ``quytrinh`` command, as staff run it (its errors printed on stderr, exit 1)."""
-    env = {**os.environ, "QUYTRINH_DATABASE_URL": url, "QUYTRINH_CATALOGUE_DIR": str(catalogue)}
-    env.pop("QUYTRINH_USER", None)
-    return subprocess.run([str(Path(sys.executable).parent / "quytrinh"), *args], env=env, capture_output=True,
-                          text=True, timeout=120)
-
-
 def test_the_cli_lists_the_draft_for_the_successor_and_its_head_signs_it(drafted_then_merged, monkeypatch):
     rt, r, ap, folder = drafted_then_merged
     db = rt.db
-    cli = _cli(monkeypatch, rt, folder)
+    cli = cli_in(monkeypatch, rt.url, folder)
     now = (ap.drafted_at + dt.timedelta(minutes=30)).astimezone(HANOI).strftime("%Y-%m-%dT%H:%M")
     out = cli("tasks", "--apologies", "--unit", "phong_qldt", "--now", now)
     [line] = [ln for ln in out.splitlines() if r.dossier_code in ln]
@@ -337,7 +308,7 @@ def test_the_cli_lists_the_draft_for_the_successor_and_its_head_signs_it(drafted
 
     before = dump(db)
     for who in ("tckh_head", "tuphap_head"):  # the merged unit's former head; an unrelated unit's head
-        refused = _console(rt.url, folder, "dossier", "apology", r.dossier_code, "--reason", "Chờ xác minh",
+        refused = console(rt.url, folder, "dossier", "apology", r.dossier_code, "--reason", "Chờ xác minh",
                            "--as", who, "--now", now)
         assert refused.returncode == 1, refused
         assert refused.stderr.strip() == (

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import select
-from typer.testing import CliRunner
 
 from engine import services as sv
 from engine.definition import load_units
 from engine.documents import render_form
 from engine.store import OutboxItem, WorkItem
 from workflows.effects import DeliveryLog, EffectContext, OutboxWork, perform
-from tests.conftest import with_merge
+from tests.conftest import cli_in, with_merge
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent
@@ -260,26 +259,9 @@ def test_the_control_sheet_shows_the_handover_on_the_transferred_step(transferre
                for c in cells)
 
 
-def _cli(monkeypatch, rt, catalogue: Path):
-    from quytrinh.cli import app
-
-    monkeypatch.setenv("QUYTRINH_DATABASE_URL", rt.url)
-    monkeypatch.setenv("QUYTRINH_CATALOGUE_DIR", str(catalogue))
-    monkeypatch.delenv("QUYTRINH_USER", raising=False)
-    monkeypatch.setenv("COLUMNS", "400")
-    runner = CliRunner()
-
-    def invoke(*args: str) -> str:
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return invoke
-
-
 def test_dossier_show_shows_the_handover_on_the_transferred_step(transferred, monkeypatch):
     rt, a, b, late, queued, catalogue = transferred
-    cli = _cli(monkeypatch, rt, catalogue)
+    cli = cli_in(monkeypatch, rt.url, catalogue)
     out = cli("dossier", "show", a.dossier_code, "--now", "2026-03-11T10:00")
     rows: list[list[str]] = []  # the table's rows, each cell's wrapped lines joined
     for ln in out.splitlines():
@@ -301,7 +283,7 @@ def test_dossier_show_shows_the_handover_on_the_transferred_step(transferred, mo
 
 def test_tasks_of_a_merged_unit_say_where_its_work_is_now(transferred, monkeypatch):
     rt, a, b, late, queued, catalogue = transferred
-    cli = _cli(monkeypatch, rt, catalogue)
+    cli = cli_in(monkeypatch, rt.url, catalogue)
     out = cli("tasks", "--unit", "phong_tckh", "--now", "2026-03-11T10:00")
     assert out.splitlines() == ["Không có công việc nào.",
                                 "Phòng TC-KH đã hợp nhất vào Phòng QLĐT: xem quytrinh tasks --unit phong_qldt."]
@@ -327,7 +309,7 @@ def test_the_waiting_list_of_a_merged_one_stop_unit_says_where_its_dossiers_are(
     rt, before, hcc = centre
     asked = sv.receive(rt.db, hcc, "1.001612", applicant="Thiếu giấy tờ", now=at(10, 10), decision="supplement",
                        comment="Bổ sung bản sao giấy đăng ký")
-    cli = _cli(monkeypatch, rt, tmp_path / "catalogue")
+    cli = cli_in(monkeypatch, rt.url, tmp_path / "catalogue")
     out = cli("tasks", "--waiting", "--unit", "bp_mot_cua")
     assert out.splitlines() == [
         "Không có hồ sơ nào đang chờ bổ sung hoặc thực hiện nghĩa vụ tài chính.",

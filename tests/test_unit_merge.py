@@ -25,7 +25,7 @@ from engine import services as sv
 from engine.definition import load_units
 from engine.errors import ActionError, DefinitionError, NotAuthorized, NotFound
 from engine.store import Dossier, Event, OutboxItem, UnitRow, User, WorkItem, dump
-from tests.conftest import with_merge
+from tests.conftest import console, with_merge
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent
@@ -721,12 +721,6 @@ def test_publish_names_the_open_work_and_staff_left_at_a_merged_unit(runtime, ca
 
 
 QUYTRINH = Path(sys.executable).parent / "quytrinh"
-
-
-def console(url: str, catalogue: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "QUYTRINH_DATABASE_URL": url, "QUYTRINH_CATALOGUE_DIR": str(catalogue)}
-    env.pop("QUYTRINH_USER", None)
-    return subprocess.run([str(QUYTRINH), *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def _cli_catalogue(tmp_path: Path) -> Path:
