@@ -1597,6 +1597,10 @@ DIAGRAM_PAPERS = (A4, A4_LANDSCAPE)
 DIAGRAM_CAPTION_MM = 10
 #: Room (mm) kept under the last diagram for the end mark "./." (a 14 pt line).
 END_MARK_MM = 10
+#: Height (mm) of one line of the badge under the caption of a diagram's first page (:func:`diagram_badge`):
+#: a 12 pt line at the HTML page's 1,2 line height (5,1 mm; Word's single spacing of Times New Roman, 1,15,
+#: is less) and its spacing.
+BADGE_LINE_MM = 6
 
 #: The largest enlargement of a diagram: a small process (or a page of a split one holding few steps) would
 #: otherwise print its 11 pt text at 20 pt and more, and Word's 96 dpi PNG would blur.
@@ -1612,6 +1616,30 @@ STEP_TEXT_PT = 11.0
 #: Times New Roman's 0,45), so 7 pt reads as about 8,5 pt of the decision's own face. The 10 pt lines
 #: (role and working time) then print at 6,4 pt or more, the 9 pt route labels at 5,7 pt or more.
 MIN_PRINTED_PT = 7.0
+
+
+def diagram_badge(defn: Definition) -> str:
+    """The badge of a procedure's diagram in the annex, said on its first page's caption line (or under it,
+    when the two do not fit on one line): the total working time against the legal limit, as the web
+    diagram's header says it (:func:`engine.render.header_lines`:
+    the critical path's working time, in working days when the limit is in days, the figure of the step
+    table's total row), with "(vượt thời hạn)" when the total exceeds the limit."""
+    from engine.graph import critical_path
+    from engine.render import header_lines
+
+    cp = critical_path(defn)
+    *_, time = header_lines(defn, cp.minutes if cp else None)
+    limit = defn.time_limit.minutes
+    over = cp is not None and limit is not None and cp.minutes > limit
+    return time + (" (vượt thời hạn)" if over else "")
+
+
+def badge_mm(text: str) -> float:
+    """The room (mm) the badge ``text`` takes under a caption: :data:`BADGE_LINE_MM` per line it takes on
+    the narrowest diagram page (A4 portrait), its width estimated on the generous side
+    (:func:`text_width_pt`, 12 pt)."""
+    narrowest = min(p.text_width for p in DIAGRAM_PAPERS) * 72 / 25.4
+    return BADGE_LINE_MM * max(1, -(-text_width_pt(text, 12) // narrowest))
 
 
 def diagram_fit(width_pt: float, height_pt: float, reserve_mm: float = 0) -> tuple[Paper, float]:
@@ -1782,24 +1810,30 @@ class PrintedDiagram:
 
 def printed_diagrams(doc: "Doc") -> list[PrintedDiagram]:
     """Measure, as laid out, every diagram of a document (the draft decision's annex): the paper of the
-    section it is on, its caption (the paragraph before it), the width the document gives it, its height at
-    that width (the drawn SVG's aspect) and the room left on its page (the text area less the caption and,
-    after the last one, the end mark). ``text_pt`` = :data:`STEP_TEXT_PT` × printed width ÷ drawn width: the
+    section it is on, its caption (the first paragraph of its section), the width the document gives it, its
+    height at that width (the drawn SVG's aspect) and the room left on its page (the text area less the
+    caption, the lines under it (the badge of a first page, :func:`badge_mm`) and, after the last one, the
+    end mark). ``text_pt`` = :data:`STEP_TEXT_PT` × printed width ÷ drawn width: the
     size of its steps' names on paper, in the HTML page (the SVG at the figure's width) and in the Word file
     (the PNG at the picture's width)."""
-    paper, caption = doc.paper, ""
+    paper, caption, under = doc.paper, "", 0.0
     out: list[PrintedDiagram] = []
     pictures = [i for i, b in enumerate(doc.blocks) if isinstance(b, Picture)]
+    fresh = False  # no paragraph yet in this section
     for i, b in enumerate(doc.blocks):
         if isinstance(b, Section):
-            paper = b.paper
+            paper, fresh, under = b.paper, True, 0.0
         elif isinstance(b, Para):
-            caption = "".join(r.text for r in b.runs)
+            text = "".join(r.text for r in b.runs)
+            if fresh or not caption:
+                caption, fresh, under = text, False, 0.0
+            else:
+                under += badge_mm(text)
         elif isinstance(b, Picture):
             w_pt, h_pt = _svg_size(b.svg())
             width = b.width if b.width else paper.text_width
             height = width * h_pt / w_pt
-            reserve = END_MARK_MM if pictures and i == pictures[-1] else 0
+            reserve = (END_MARK_MM if pictures and i == pictures[-1] else 0) + under
             out.append(PrintedDiagram(caption, paper, width, height,
                                       (paper.text_width, paper.text_height - DIAGRAM_CAPTION_MM - reserve),
                                       STEP_TEXT_PT * width / (w_pt * 25.4 / 72)))
@@ -1821,8 +1855,8 @@ def clear_plans() -> None:
 
 class AnnexDiagrams:
     """The diagrams of a decision's annex, top to bottom (:data:`ANNEX_DIRECTION`) and without the header
-    (the heading above the table names the procedure, the table gives the total), drawn on demand or all
-    at once (one ``dot`` process each, in parallel); each one whole or split over pages
+    (the heading above the table names the procedure, the table and the caption give the total), drawn on
+    demand or all at once (one ``dot`` process each, in parallel); each one whole or split over pages
     (:func:`diagram_pages`, decided on the SVG's size in both formats)."""
 
     def __init__(self, definitions: Sequence[Definition], org: Organisation | None):
@@ -2077,8 +2111,16 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                 blocks.append(Section(paper))
                 where = "" if len(pages) == 1 else f" (trang {j}/{len(pages)})" if j == 1 else \
                     f" (tiếp theo, trang {j}/{len(pages)})"
-                blocks.append(P(f"Sơ đồ Quy trình số {number:02d}{where}", italic=True, align="center", size=12,
-                                space_after=2))
+                caption = f"Sơ đồ Quy trình số {number:02d}{where}"
+                badge = diagram_badge(defn) if j == 1 else ""  # the first page only
+                if badge and text_width_pt(f"{caption} — {badge}", 12) <= paper.text_width * 72 / 25.4:
+                    caption, badge = f"{caption} — {badge}", ""  # on the caption's line (every shipped one)
+                blocks.append(P(caption, italic=True, align="center", size=12, space_after=0 if badge else 2))
+                if badge:  # too long for the caption's line: a line of its own under it, the diagram made
+                    # smaller if the page has not the room for both (the page plan is the same)
+                    blocks.append(P(badge, italic=True, align="center", size=12, space_after=2))
+                    room = paper.text_height - DIAGRAM_CAPTION_MM - (END_MARK_MM if end else 0) - badge_mm(badge)
+                    scale = min(scale, room / (size[1] * 25.4 / 72))
                 blocks.append(Picture(svg=(lambda d=defn, q=part: pictures.get(d, "svg", q)),
                                       png=(lambda d=defn, q=part: pictures.get(d, "png", q)),
                                       alt=f"Sơ đồ quy trình {defn.code} {defn.name}{where}",

@@ -62,6 +62,13 @@ def test_every_shipped_procedure_prints_its_step_names_at_the_threshold_or_more(
     small = [(p.caption, round(p.text_pt, 2)) for p in printed if p.text_pt < MIN_PRINTED_PT - 1e-9]
     assert not small, f"under {MIN_PRINTED_PT} pt: {small}"
     assert all(p.fits for p in printed), [p.caption for p in printed if not p.fits]
+    # Each first page's caption says the total against the legal limit on its line (engine.documents
+    # .diagram_badge): every one fits there, none needs a line of its own; the continuation pages do not
+    # say it (a same-day limit's badge itself says "… ngày làm việc tiếp theo").
+    firsts = [p for p in printed if "(tiếp theo, trang " not in p.caption]
+    assert len(firsts) == sum(len(defs) for defs, _, _ in annexes.values())
+    assert all(" — Thời gian giải quyết: tổng " in p.caption and " / thời hạn " in p.caption for p in firsts)
+    assert not any("Thời gian giải quyết" in p.caption for p in printed if "(tiếp theo, trang " in p.caption)
     assert min(sizes) >= MIN_PRINTED_PT and statistics.median(sizes) > MIN_PRINTED_PT
     # Never enlarged past DIAGRAM_MAX_SCALE (a page holding little is not printed in poster type).
     assert max(sizes) <= STEP_TEXT_PT * 1.5 + 1e-6

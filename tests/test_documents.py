@@ -92,7 +92,9 @@ def annex_tables(d) -> list:
     return [t for t in d.tables if t.style is not None and t.style.name == "Table Grid"]
 
 
-_CAPTION = re.compile(r"Sơ đồ Quy trình số (\d+)(?: \((?:tiếp theo, )?trang (\d+)/(\d+)\))?$")
+# A first page's caption ends with the total against the legal limit (engine.documents.diagram_badge).
+_CAPTION = re.compile(r"Sơ đồ Quy trình số (\d+)(?: \((?:tiếp theo, )?trang (\d+)/(\d+)\))?"
+                      r"(?: — Thời gian giải quyết: .+)?$")
 
 
 def diagram_pages(texts: list[str]) -> list[int]:
@@ -108,12 +110,12 @@ def diagram_pages(texts: list[str]) -> list[int]:
         number, page, total = int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1)
         if page == 1:
             assert pages == [] or seen == pages[-1], text  # the one before is complete
-            assert number == len(pages) + 1 and "tiếp theo" not in text, text
+            assert number == len(pages) + 1 and "(tiếp theo, " not in text, text  # a same-day badge says "tiếp theo"
             assert (total == 1) == (m.group(2) is None), text  # a whole diagram's caption names no page
             pages.append(total)
             seen = 1
         else:
-            assert number == len(pages) and pages[-1] == total and page == seen + 1 and "tiếp theo" in text, text
+            assert number == len(pages) and pages[-1] == total and page == seen + 1 and "(tiếp theo, " in text, text
             seen += 1
     assert pages == [] or seen == pages[-1]
     return pages
@@ -454,7 +456,7 @@ def test_docx_annex_is_a_section_numbered_from_1_and_each_diagram_has_a_page_of_
         assert shape.width >= text_w - Mm(1) or shape.height >= text_h - Mm(free + 1)
     texts = [p.text for p in default_docx.paragraphs]
     # A short caption (the name heads the table): the diagram gets the rest of the page.
-    assert "Sơ đồ Quy trình số 01" in texts and DIAGRAM_CAPTION_MM <= 10
+    assert any(t.startswith("Sơ đồ Quy trình số 01 — ") for t in texts) and DIAGRAM_CAPTION_MM <= 10
     # A wide left-to-right strip at text width was drawn at ~0.2; top to bottom, at least 0.3.
     for w_pt, h_pt in ((1538, 1488), (781, 565)):
         paper, scale = diagram_fit(w_pt, h_pt)
@@ -464,6 +466,83 @@ def test_docx_annex_is_a_section_numbered_from_1_and_each_diagram_has_a_page_of_
     paper, scale = diagram_fit(500, 400)
     assert paper.name == "A4 landscape" and scale > 1
     assert abs(400 * 25.4 / 72 * scale - (paper.text_height - DIAGRAM_CAPTION_MM)) < 0.01
+
+
+def test_each_diagram_says_its_total_against_the_legal_limit_on_its_first_page(cat, default_docx, default_html):
+    """The web diagram's header badge, on the caption's line of the diagram's first page, in the Word file and
+    the HTML page alike: the critical path's total (the step table's total row) against the legal limit;
+    not repeated on a continuation page."""
+    from engine.graph import allocated_minutes
+
+    defs = select_procedures(cat, level="district")
+    assert [d.code for d in defs] == ["1.001266", "1.001612"]
+    assert [allocated_minutes(d) for d in defs] == [5 * 480, 3 * 480]  # the step tables' totals
+    assert "Tổng thời gian giải quyết TTHC: 03 ngày làm việc / thời hạn theo quy định: 03 ngày làm việc" \
+        == total_line(defs[1])
+    expected = [
+        "Sơ đồ Quy trình số 01 — Thời gian giải quyết: tổng 5 ngày làm việc / thời hạn 5 ngày làm việc",
+        "Sơ đồ Quy trình số 02 (trang 1/2) — Thời gian giải quyết: tổng 3 ngày làm việc / thời hạn 3 ngày làm việc",
+        "Sơ đồ Quy trình số 02 (tiếp theo, trang 2/2)",
+    ]
+    assert [t for t in (p.text for p in default_docx.paragraphs) if t.startswith("Sơ đồ Quy trình")] == expected
+    assert re.findall(r">(Sơ đồ Quy trình số [^<]*)<", default_html) == expected
+    assert "vượt thời hạn" not in default_html
+
+
+def test_a_diagram_over_its_legal_limit_says_so_in_its_caption(small_catalogue, tmp_path):
+    """1.001612's steps take 3 working days; its legal limit lowered to 2 days, the caption says the total
+    exceeds it, in the Word file and the HTML page, as the step table's total row gives the figures."""
+    import datetime as dt
+
+    root = tmp_path / "procedures_yaml"
+    shutil.copytree(small_catalogue, root)
+    [path] = (root / "district").glob("1.001612-*.yaml")
+    text = path.read_text(encoding="utf-8")
+    assert "time_limit:\n  value: 3\n  unit: working_days\n" in text
+    path.write_text(text.replace("time_limit:\n  value: 3\n", "time_limit:\n  value: 2\n"), encoding="utf-8")
+    over = load_catalogue([root])
+    assert not over.problems, over.problems
+    caption = ("Sơ đồ Quy trình số 01 (trang 1/2) — Thời gian giải quyết: tổng 3 ngày làm việc / thời hạn 2 ngày "
+               "làm việc (vượt thời hạn)")  # split over two pages when it is the last one (the end mark)
+    day = dt.date(2026, 1, 12)
+    d = docx.Document(io.BytesIO(render_decision(over, codes=["1.001612"], date=day)))
+    texts = [p.text for p in d.paragraphs]
+    second = "Sơ đồ Quy trình số 01 (tiếp theo, trang 2/2)"
+    assert [t for t in texts if t.startswith("Sơ đồ Quy trình")] == [caption, second]
+    assert len(d.inline_shapes) == 2
+    table = "\n".join(c.text for t in annex_tables(d) for row in t.rows for c in row.cells)
+    assert "Tổng thời gian giải quyết TTHC: 03 ngày làm việc / thời hạn theo quy định: 02 ngày làm việc" in table
+    page = render_decision(over, codes=["1.001612"], fmt="html", date=day).decode("utf-8")
+    assert re.findall(r">(Sơ đồ Quy trình số [^<]*)<", page) == [caption, second]
+
+
+def test_a_badge_too_long_for_the_caption_line_gets_a_line_of_its_own_and_its_room(cat):
+    """On a page too narrow for caption and badge on one line, the badge is a paragraph under the caption;
+    :func:`printed_diagrams` keeps a line's room (BADGE_LINE_MM) for it, so a diagram filling the page's
+    height would not fit, and one made smaller by that much does."""
+    from engine.documents import (A4, BADGE_LINE_MM, DIAGRAM_CAPTION_MM, END_MARK_MM, Doc, P, Picture, Section,
+                                  badge_mm, diagram_badge, printed_diagrams, text_width_pt)
+
+    defn = cat.find("1.001193")  # same-day limit: the longest badge
+    badge = diagram_badge(defn)
+    assert badge == ("Thời gian giải quyết: tổng 2 giờ / thời hạn trong ngày (nhận sau 15:00 trả trong ngày "
+                     "làm việc tiếp theo)")
+    assert text_width_pt(f"Sơ đồ Quy trình số 01 — {badge}", 12) > A4.text_width * 72 / 25.4  # not on portrait
+    lines = badge_mm(badge) / BADGE_LINE_MM
+    assert lines in (1, 2)
+    svg = b'<svg width="400pt" height="800pt" viewBox="0 0 400 800"></svg>'
+    room = A4.text_height - DIAGRAM_CAPTION_MM - END_MARK_MM  # the last picture: the end mark under it
+
+    def printed(width_mm: float):
+        doc = Doc("t", A4, [Section(A4), P("Sơ đồ Quy trình số 01"), P(badge),
+                            Picture(svg=lambda: svg, png=lambda: b"", alt="", width=width_mm)])
+        [p] = printed_diagrams(doc)
+        return p
+
+    full = printed(room / 2)  # its height: the room under the caption alone
+    assert full.caption == "Sơ đồ Quy trình số 01" and abs(full.height_mm - room) < 1e-6 and not full.fits
+    assert full.room_mm[1] == pytest.approx(room - lines * BADGE_LINE_MM)
+    assert printed((room - lines * BADGE_LINE_MM) / 2).fits
 
 
 def test_html_annex_pages_numbered_from_1_with_landscape_pages_for_diagrams(default_html, cat):

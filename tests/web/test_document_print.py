@@ -197,7 +197,7 @@ def test_the_largest_procedures_diagram_prints_legibly_over_its_pages(live_serve
     import collections
 
     from engine.definition import load_catalogue
-    from engine.documents import AnnexDiagrams, MIN_PRINTED_PT, diagram_fit
+    from engine.documents import AnnexDiagrams, MIN_PRINTED_PT, diagram_badge, diagram_fit
     from tests.web.conftest import signed_in_page
 
     cat = load_catalogue([Path(__file__).resolve().parents[2] / "procedures_yaml"])
@@ -213,9 +213,14 @@ def test_the_largest_procedures_diagram_prints_legibly_over_its_pages(live_serve
     def words(text: str) -> collections.Counter:
         return collections.Counter(re.findall(r"\w+", text.lower()))
 
+    at = []
     for j, part in enumerate(parts, 1):
         caption = f"Sơ đồ Quy trình số 01 ({'tiếp theo, ' if j > 1 else ''}trang {j}/3)"
         [k] = [k for k, t in enumerate(texts) if caption in t]
+        at.append(k)
+        # The first page's caption says the total against the legal limit on its one line; the others do not.
+        badge = diagram_badge(defn)
+        assert (f"{caption} — {badge}\n" in texts[k]) == (j == 1) and ("Thời gian giải quyết" in texts[k]) == (j == 1)
         paper, _ = diagram_fit(*pictures.size(defn, part), reserve_mm=10 if j == 3 else 0)
         assert sizes[k] == (round(paper.width), round(paper.height)), (j, sizes[k])
         for step in defn.steps:
@@ -232,3 +237,35 @@ def test_the_largest_procedures_diagram_prints_legibly_over_its_pages(live_serve
                    for w in step.name.split() if len(found.get(w, ())) == 1]
         assert len(heights) >= 3 and min(heights) / 1.164 >= MIN_PRINTED_PT - 0.1, (j, heights)
     assert texts[-1].rstrip().endswith("./.")  # the end mark keeps to the last diagram's page
+    assert at == list(range(len(texts) - 3, len(texts)))  # three pages in a row, the PDF's last: none overflows
+
+
+def test_diagrams_filling_their_page_keep_to_it_under_the_caption_with_its_badge(live_server, browser, tmp_path):
+    """1.004047's diagram fills the height of its landscape page under the caption (its step names at 7,04 pt,
+    a whole page's least): printed by Chromium with the badge on its caption's line, it keeps to that page;
+    so does the next procedure's, split over two pages, the last before the end mark."""
+    from engine.definition import load_catalogue
+    from engine.documents import DIAGRAM_CAPTION_MM, AnnexDiagrams, diagram_badge, diagram_fit
+    from tests.web.conftest import signed_in_page
+
+    cat = load_catalogue([Path(__file__).resolve().parents[2] / "procedures_yaml"])
+    first, second = cat.find("1.004047"), cat.find("1.001612")
+    pictures = AnnexDiagrams([first, second], cat.organisation)
+    assert len(pictures.pages(first)) == 1 and len(pictures.pages(second)) == 2
+    w, h = pictures.size(first)
+    paper, scale = diagram_fit(w, h)
+    assert h * 25.4 / 72 * scale > paper.text_height - DIAGRAM_CAPTION_MM - 0.5  # it fills the page's height
+    page = signed_in_page(browser, live_server.url, "ld_pct")
+    pdf = _print(page, "/documents/decision?level=district&codes=1.004047,1.001612", tmp_path, "badges")
+    sizes = _pdf_pages(pdf)
+    texts = [_pdf_text(pdf, k) for k in range(1, len(sizes) + 1)]
+    captions = [f"Sơ đồ Quy trình số 01 — {diagram_badge(first)}\n",
+                f"Sơ đồ Quy trình số 02 (trang 1/2) — {diagram_badge(second)}\n",
+                "Sơ đồ Quy trình số 02 (tiếp theo, trang 2/2)"]
+    at = [[k for k, t in enumerate(texts) if c in t] for c in captions]
+    assert all(len(ks) == 1 for ks in at), at  # each on one line of one page
+    [one], [two], [three] = at
+    assert sizes[one] == (297, 210)
+    # The page after the first diagram's is the second procedure's heading and table, none in between.
+    assert "Quy trình số 02" in texts[one + 1] and "Sơ đồ" not in texts[one + 1]
+    assert three == two + 1 == len(texts) - 1 and texts[-1].rstrip().endswith("./.")
