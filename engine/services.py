@@ -1108,9 +1108,17 @@ _DOSSIERS, _ITEMS, _EVENTS, _OUTBOX, _REQUESTS = (
     rawdb.table(n) for n in ("dossiers", "work_items", "events", "outbox", "requests"))
 
 
+class _SystemEvent(machine.MachineEvent):
+    """An event of an action that the system records (:func:`_save`): what the rules did along with it."""
+
+
+_SYSTEM_ACTOR = {"actor": SYSTEM_USERNAME, "actor_unit": None}
+
+
 def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any], defn: Definition,
           tr: machine.Transition, now: dt.datetime, *, expected_version: int | None,
-          acted_on: int | None, successors: Mapping[str, str], fresh: bool = False) -> ActionResult:
+          acted_on: int | None, successors: Mapping[str, str], fresh: bool = False,
+          moved: Mapping[int, str] | None = None) -> ActionResult:
     """Write a transition: the version bump first (the lock), then items, events and outbox.
 
     ``d`` and ``items`` are the rows as loaded (attribute access by column
@@ -1118,6 +1126,9 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
     the events and the outbox items are inserted. A new item of a step whose
     unit was merged opens at its successor (``successors``, from
     :func:`unit_successors`), and the outbox tells the unit an item is at.
+    ``moved``: existing items (by id) that go to another unit with this
+    transition (a release at a merged unit: :func:`release`). An event of
+    :class:`_SystemEvent` is the system's (what the rules did with the action).
     """
     if not fresh:
         version = d.version if expected_version is None else expected_version
@@ -1155,6 +1166,8 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
             if it.state == row["state"] and it.state not in OPEN_ITEM_STATES:
                 continue  # closed before this action: the machine never changes a closed item
             changed = {col: v for f, col in _ITEM_FIELDS if (v := getattr(it, f)) != row[col]}
+            if moved and it.key in moved:
+                changed["unit_id"] = unit_of[it.key] = moved[it.key]
             if changed:
                 tx.update_row_later(_ITEMS, changed, "id = ?", (it.key,))
     if new_rows:  # the new items' ids (their events and outbox items name them)
@@ -1164,7 +1177,8 @@ def _save(tx: rawdb.Tx, action: str, actor: Actor, d: Any, items: dict[int, Any]
                            f"(another action won); reload it and try again")
     event_ids = tx.insert_rows_later(_EVENTS, [
         {"dossier_id": d.id, "work_item_id": key_to_id.get(ev.item) if ev.item is not None else None,
-         "at": now, "actor": actor.username, "actor_unit": actor.unit, "action": ev.action, "step_id": ev.step,
+         "at": now, **(_SYSTEM_ACTOR if isinstance(ev, _SystemEvent) else
+                        {"actor": actor.username, "actor_unit": actor.unit}), "action": ev.action, "step_id": ev.step,
          "from_status": ev.from_status, "to_status": ev.to_status, "to_steps": list(ev.to_steps),
          "outcome": ev.outcome, "comment": ev.comment, "data": ev.data}
         for ev in tr.events])
@@ -1513,7 +1527,10 @@ def _check_reason(action: str, defn: Definition, step_id: str, outcome: str | No
 
 def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *, now: dt.datetime,
                  expected_version: int | None, idempotency_key: str | None, params: dict[str, Any],
-                 calendar: Any, check: Any = None, authorize: Any = None) -> ActionResult:
+                 calendar: Any, check: Any = None, authorize: Any = None, after: Any = None) -> ActionResult:
+    """Run ``make``'s command on a work item in one transaction. ``after(tx, item, tr, successors)``, when
+    given, may add to the machine's transition (``tr``) and returns the items it moves to another unit
+    (id -> unit, as :func:`_save` takes ``moved``)."""
     now = utc(now)
 
     def body(tx: rawdb.Tx) -> ActionResult:
@@ -1535,8 +1552,9 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
             _check_reason(action, defn, item.step_id, command.outcome, command.comment)
         tr = machine.apply(defn, _state_of(d, list(items.values())), command, now,
                            calendar or _default_calendar())
+        moved = after(tx, item, tr, successors) if after is not None else None
         return _save(tx, action, who, d, items, defn, tr, now, expected_version=expected_version or d.version,
-                     acted_on=item_id, successors=successors)
+                     acted_on=item_id, successors=successors, moved=moved)
 
     return _idempotent(db, action, actor, idempotency_key, {"item": item_id, "expected": expected_version, **params},
                        now, body)
@@ -1687,6 +1705,16 @@ def release(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_v
             idempotency_key: str | None = None, calendar: Any = None) -> ActionResult:
     """Give a claimed work item back to its unit: by the user who holds it, or by the head of its unit.
 
+    An item at a merged unit (units.yaml ``merged_into``, chains resolved) goes to the queue of the unit
+    that does its work now, as when the system gives it back (:func:`_release_held`) or
+    :func:`transfer_unit_work` moves it: nobody works in the merged unit's queue any more (new work opens at
+    the successor; the transfer would move it there). Whoever releases it (its holder, moved to the
+    successor or still of the merged unit, or the merged unit's head), in the same transaction: the
+    ``release`` event, then a ``transfer`` event by the system (``from_unit``, ``to_unit``, ``from``: the
+    holder, ``holder`` None), and the successor is told as by the transfer (``notify_unit``, reason
+    ``transferred``, ``from_unit``) instead of the merged unit being told it was given back. When the
+    successor lacks the step's role (the transfer would refuse), it stays in the merged unit's queue.
+
     Raises
     ------
     NotFound, NotAuthorized, IllegalAction (not claimed), StaleVersion, DuplicateRequest
@@ -1700,7 +1728,31 @@ def release(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_v
 
     return _item_action(db, "release", actor, item_id, lambda it, defn: machine.Assign(item_id, None),
                         now=now, expected_version=expected_version, idempotency_key=idempotency_key,
-                        params={}, calendar=calendar, authorize=authorize)
+                        params={}, calendar=calendar, authorize=authorize, after=_released_to_successor)
+
+
+def _released_to_successor(tx: rawdb.Tx, item: Any, tr: machine.Transition,
+                           successors: Mapping[str, str]) -> dict[int, str] | None:
+    """For :func:`release`: an item released at a merged unit goes to its successor's queue (the moves for
+    :func:`_save`); ``tr`` gets the system's ``transfer`` event and the successor's notice."""
+    unit = item.unit_id
+    if unit not in successors:
+        return None
+    rows = {r.id: r for r in tx.fetch(_UNITS, f"SELECT {_UNITS.select_list} FROM units")}
+    dest = rows.get(successors[unit])
+    if dest is None or (item.role and item.role not in (dest.roles or {})):
+        return None  # (as _release_held: the transfer names the missing role)
+    dest_name = dest.short or dest.name
+    status = int(tr.state.status)
+    tr.events.append(_SystemEvent(
+        "transfer", item.id, item.step_id, status, status,
+        comment=f"{_merge_reason(rows, unit)}; việc được trả lại về hàng chờ của {dest_name}",
+        data={"from_unit": unit, "to_unit": dest.id, "from": item.assignee_id, "holder": None}))
+    for eff in tr.effects:
+        if eff.kind == "notify_unit" and eff.item == item.id:  # the machine's "released" notice
+            eff.payload = {**eff.payload, "unit": dest.id, "reason": "transferred", "from_unit": unit,
+                           "holder": None}
+    return {item.id: dest.id}
 
 
 def complete(db: Any, actor: Actor, item_id: int, *, outcome: str | None, now: dt.datetime, comment: str = "",

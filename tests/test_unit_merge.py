@@ -550,19 +550,82 @@ def test_a_member_moved_to_the_successor_finishes_the_work_they_hold_before_the_
     assert kept not in {m.item_id for m in sv.transfer_unit_work(db, "phong_tckh", now=at(11, 12)).moved}
 
 
+def _released(db, item_id: int) -> tuple[list[Event], list[OutboxItem]]:
+    """The events and the outbox items of the latest action on ``item_id`` (its dossier's last version)."""
+    with db.session() as s:
+        d = s.get(Dossier, _item(db, item_id).dossier_id)
+        events = s.exec(select(Event).where(Event.dossier_id == d.id).order_by(Event.id)).all()
+        outbox = s.exec(select(OutboxItem).where(OutboxItem.dossier_id == d.id).order_by(OutboxItem.id)).all()
+    last = events[-1].at
+    return ([e for e in events if e.at == last],
+            [o for o in outbox if o.idempotency_key.startswith(f"{d.code}:v{d.version}:")])
+
+
 def test_a_moved_member_gives_back_what_they_hold_at_the_merged_unit(merged):
-    """The holder may give it back too (to the merged unit's queue, which the transfer then moves); neither they
-    nor the successor's staff may take it from there before the transfer."""
+    """The holder, moved to the successor, gives it back: it goes to the successor's queue (nobody works in the
+    merged unit's any more), in the release's one transaction, as the system's give-back and the transfer move
+    it; the successor's staff take it from there. A refused release changes nothing."""
     rt, kept, returned, queued, head_item = merged
     db = rt.db
     cv = sv.get_actor(db, "tckh_cv")
-    sv.release(db, cv, kept, now=at(11, 9))
-    assert (_item(db, kept).state, _item(db, kept).assignee_id) == ("open", None)
     before = dump(db)
-    for who in ("tckh_cv", "qldt_cv"):
+    for who in ("qldt_head", "qldt_cv", "tckh_cv2"):  # nobody else of the successor, nor a former colleague
         with pytest.raises(NotAuthorized):
-            sv.claim(db, sv.get_actor(db, who), kept, now=at(11, 10))
+            sv.release(db, sv.get_actor(db, who), kept, now=at(11, 9))
     assert dump(db) == before
+    with db.session() as s:
+        version = s.get(Dossier, _item(db, kept).dossier_id).version
+    res = sv.release(db, cv, kept, now=at(11, 9))
+    assert res.version == version + 1  # one action
+    w = _item(db, kept)
+    assert (w.unit_id, w.state, w.assignee_id) == ("phong_qldt", "open", None)
+    events, outbox = _released(db, kept)
+    assert [(e.action, e.actor, e.actor_unit) for e in events] == [("release", "tckh_cv", "phong_qldt"),
+                                                                  ("transfer", "system", None)]
+    assert events[0].data == {"from": cv.user_id, "to": None}
+    assert events[1].data == {"from_unit": "phong_tckh", "to_unit": "phong_qldt", "from": cv.user_id,
+                              "holder": None}
+    assert events[1].comment == ("Phòng TC-KH đã hợp nhất vào Phòng QLĐT; việc được trả lại về hàng chờ của "
+                                 "Phòng QLĐT")
+    assert [(o.kind, o.payload["unit"], o.payload["reason"], o.payload["from_unit"], o.payload["holder"])
+            for o in outbox] == [("notify_unit", "phong_qldt", "transferred", "phong_tckh", None)]
+    assert res.events == [e.id for e in events]
+    # the control sheet says where it came from, as for an item the transfer moved
+    from engine.documents import item_handovers
+
+    sheet = sv.dossier_sheet(db, w.dossier_id, now=at(11, 9))
+    assert item_handovers(sheet, lambda u: u)[kept].startswith("từ phong_tckh, chuyển ngày")
+    with pytest.raises(NotAuthorized):  # the merged unit's member no longer sees it
+        sv.claim(db, sv.get_actor(db, "tckh_cv2"), kept, now=at(11, 10))
+    sv.claim(db, sv.get_actor(db, "qldt_cv"), kept, now=at(11, 10))
+    assert kept not in {m.item_id for m in sv.transfer_unit_work(db, "phong_tckh", now=at(11, 12)).moved}
+
+
+def test_a_release_at_a_merged_unit_by_its_remaining_member_or_its_head_goes_to_the_successor(merged):
+    """A member still of the merged unit giving back what they hold, or its head giving back what a member holds:
+    the merged unit's queue is dead either way (new work opens at the successor, the transfer empties it), so
+    the item goes to the successor's queue too."""
+    rt, kept, returned, queued, head_item = merged
+    db = rt.db
+    sv.release(db, sv.get_actor(db, "tckh_cv2"), returned, now=at(11, 9))
+    w = _item(db, returned)
+    assert (w.unit_id, w.state, w.assignee_id) == ("phong_qldt", "open", None)
+    events, _ = _released(db, returned)
+    assert [(e.action, e.actor) for e in events] == [("release", "tckh_cv2"), ("transfer", "system")]
+    sv.claim(db, sv.get_actor(db, "qldt_cv"), returned, now=at(11, 10))
+    sv.release(db, sv.get_actor(db, "qldt_cv"), returned, now=at(11, 11))  # the successor's own: no transfer
+    events, outbox = _released(db, returned)
+    assert [(e.action, e.actor) for e in events] == [("release", "qldt_cv")]
+    assert [(o.payload["unit"], o.payload["reason"]) for o in outbox] == [("phong_qldt", "released")]
+    # the head of Phòng TC-KH (not moved) gives back an item a member of theirs holds
+    sv.claim(db, sv.get_actor(db, "tckh_cv2"), queued, now=at(11, 12))
+    sv.release(db, sv.get_actor(db, "tckh_head"), queued, now=at(11, 13))
+    w = _item(db, queued)
+    assert (w.unit_id, w.state, w.assignee_id) == ("phong_qldt", "open", None)
+    events, outbox = _released(db, queued)
+    assert [(e.action, e.actor, e.data.get("from")) for e in events] == [
+        ("release", "tckh_head", rt.actor("tckh_cv2").user_id), ("transfer", "system", rt.actor("tckh_cv2").user_id)]
+    assert [(o.payload["unit"], o.payload["reason"]) for o in outbox] == [("phong_qldt", "transferred")]
 
 
 def test_work_the_system_gives_back_at_a_merged_unit_goes_to_the_successors_queue(merged):

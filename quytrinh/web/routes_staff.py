@@ -146,7 +146,9 @@ def _refused_complete(request: Request, exc: QuytrinhError, item_id: int, user: 
     message = news[0] if news is not None else _refusal_text(request, exc, user, item.dossier_id)
     still = (news[1] if news is not None else
              item.state in ("open", "claimed") and item.unit_id == user.unit_id and item.role == user.role
-             and item.assignee_id in (None, user.id))
+             and item.assignee_id in (None, user.id)
+             # its holder, moved from the merged unit it is at to its successor: theirs to finish as well
+             or sv.holds_merged_work(user.actor, item, sv.unit_successors(store_of(request))))
     if comment.strip() or assignee:
         if still:
             flash(request, f"{message} Ý kiến bạn vừa nhập vẫn còn trong ô bên dưới.", "error")
@@ -396,9 +398,11 @@ def _role_title(request: Request, unit_id: str | None, role: str | None) -> str:
 
 
 def _on_item(request: Request, user: WebUser, item_id: int, action: Any, idem: str, done: str,
-             holder_matters: tuple[type, ...] = (NotAuthorized, StaleVersion), **kw: Any) -> Response:
+             holder_matters: tuple[type, ...] = (NotAuthorized, StaleVersion), then: Any = None,
+             **kw: Any) -> Response:
     """Run ``action`` (claim, assign, release) on an item of the user's unit; back to its page with ``done``
-    (or the refusal, the dossier unchanged; see :func:`_action_error` for ``holder_matters``)."""
+    (or the refusal, the dossier unchanged; see :func:`_action_error` for ``holder_matters``). ``then()``,
+    after a success, may give another page and message (None: the item's page and ``done``)."""
     item_of(request, user, item_id)
     back = f"/items/{item_id}"
     try:
@@ -406,6 +410,7 @@ def _on_item(request: Request, user: WebUser, item_id: int, action: Any, idem: s
                idempotency_key=f"web-{action.__name__}-{idem}" if idem else None, **kw)
     except QuytrinhError as exc:
         return _action_error(request, exc, back, item_id=item_id, user=user, holder_matters=holder_matters)
+    back, done = (then() if then is not None else None) or (back, done)
     flash(request, done, "success")
     return RedirectResponse(back, status_code=303)
 
@@ -429,8 +434,20 @@ def item_assign(request: Request, item_id: int, version: int = Form(...), to: st
 @router.post("/items/{item_id}/release")
 def item_release(request: Request, item_id: int, version: int = Form(...), idem: str = Form(""),
                  user: WebUser = Depends(current_user)) -> Response:
+    def where() -> tuple[str, str] | None:
+        with store_of(request).session() as s:
+            item = s.get(WorkItem, item_id)
+        if item is None or item.unit_id == user.unit_id or user.has("leader", "reform", "admin"):
+            return None
+        # released at a merged unit by one of its remaining members (or its head): it went to the successor's
+        # queue (engine.services.release), whose page they no longer open
+        return "/inbox", (f"Đã trả lại công việc; việc đã chuyển về hàng chờ của "
+                          f"{_unit_names(request).get(item.unit_id or '', item.unit_id)}, đơn vị tiếp nhận công việc "
+                          f"của đơn vị đã hợp nhất.")
+
     return _on_item(request, user, item_id, sv.release, idem,
-                    "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý.", expected_version=version)
+                    "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý.", expected_version=version,
+                    then=where)
 
 
 #: What the page asks for when an outcome needs its text (engine.services.reason_needed).

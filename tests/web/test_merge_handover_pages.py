@@ -101,3 +101,111 @@ def test_a_member_moved_to_the_successor_finishes_on_the_web_what_they_hold_at_t
         w = s.get(WorkItem, appraise.id)
     assert (w.state, w.assignee_id) == ("done", rt.actor("tckh_cv").user_id), after.text
     assert after.status_code == 200, after.status_code
+
+
+def _held_by_moved_member(web, tmp_path, *, also: str | None = None):
+    """tckh_cv holds an appraisal at Phòng TC-KH, merged into Phòng QLĐT, and is moved there before the
+    transfer; (the dossier's receipt, the appraisal), and with ``also`` another appraisal held there by that
+    member of Phòng TC-KH, who stays."""
+    from tests.conftest import with_merge
+
+    store, rt = web.store, web.runtime
+    t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
+    held = []
+    for applicant, who in (("Lê Văn Tâm", "tckh_cv"), ("Phan Thị Mai", also)):
+        if who is None:
+            continue
+        r = sv.receive(store, rt.actor("motcua"), "1.001612", applicant=applicant, now=t)
+        sv.complete(store, rt.actor("tckh_head"), _open(store, r.dossier_id, "assign").id, outcome="done",
+                    now=t + dt.timedelta(minutes=10))
+        appraise = _open(store, r.dossier_id, "appraise")
+        sv.claim(store, rt.actor(who), appraise.id, now=t + dt.timedelta(minutes=20))
+        held.append((r, appraise))
+    (r, appraise) = held[0]
+    units = with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), "phong_tckh",
+                       "phong_qldt")
+    (tmp_path / "units.yaml").write_text(units, encoding="utf-8")
+    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    sv.move_user(store, "tckh_cv", unit="phong_qldt", role="staff", now=t + dt.timedelta(hours=1))
+    web.clock.advance(hours=2)
+    return (r, appraise, held[1][1]) if also else (r, appraise)
+
+
+def test_work_a_moved_member_gives_back_on_the_web_goes_to_the_successors_queue(live_server, browser, tmp_path):
+    """tckh_cv gives back (Trả lại việc cho đơn vị) the appraisal they hold at the merged Phòng TC-KH: it goes to
+    Phòng QLĐT's queue, where a colleague finds it and takes it, not to the merged unit's, where nobody would."""
+    from tests.web.conftest import signed_in_page
+
+    web = live_server.web
+    r, appraise = _held_by_moved_member(web, tmp_path)
+    page = signed_in_page(browser, live_server.url, "tckh_cv")
+    page.goto(f"/items/{appraise.id}")
+    page.click("#release-form button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url.endswith(f"/items/{appraise.id}"), page.url
+    text = page.inner_text("body")
+    assert "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý." in text, text[:800]
+    w = _open(web.store, r.dossier_id, "appraise")
+    assert (w.unit_id, w.state, w.assignee_id) == ("phong_qldt", "open", None)
+    other = signed_in_page(browser, live_server.url, "qldt_cv")
+    assert r.dossier_code in other.inner_text("body")
+    other.goto(f"/items/{appraise.id}")
+    other.click("text=Nhận xử lý")
+    other.wait_for_load_state()
+    w = _open(web.store, r.dossier_id, "appraise")
+    assert (w.unit_id, w.state, w.assignee_id) == ("phong_qldt", "claimed", web.runtime.actor("qldt_cv").user_id)
+
+
+def test_a_refused_completion_keeps_the_moved_members_comment_in_the_form(live_server, browser, tmp_path):
+    """A completion the engine refuses while tckh_cv still holds the item (here an outcome the step no longer
+    has: a refusal the page's news cannot explain) brings their page back with the comment they typed in its
+    box, as for any holder; the database is unchanged."""
+    from engine.store import dump
+    from tests.web.conftest import signed_in_page
+
+    web = live_server.web
+    r, appraise = _held_by_moved_member(web, tmp_path)
+    page = signed_in_page(browser, live_server.url, "tckh_cv")
+    page.goto(f"/items/{appraise.id}")
+    typed = "Đã đối chiếu hồ sơ với sổ đăng ký, đề nghị cấp"
+    page.fill("#complete-form textarea[name=comment]", typed)
+    page.eval_on_selector("#complete-form button[name=outcome]", "b => { b.value = 'khong_con'; }")
+    before = dump(web.store)
+    with page.expect_response(lambda resp: resp.url.endswith(f"/items/{appraise.id}/complete")) as answer:
+        page.click("#complete-form button[name=outcome]")
+    assert answer.value.status == 409, answer.value.status
+    page.wait_for_load_state()
+    assert page.input_value("#complete-form textarea[name=comment]") == typed
+    text = page.inner_text("body")
+    assert "Ý kiến bạn vừa nhập vẫn còn trong ô bên dưới." in text and "chưa được ghi" not in text, text[:800]
+    assert dump(web.store) == before
+
+
+def test_a_remaining_member_giving_back_merged_work_lands_on_their_inbox(web, client_for, tmp_path):
+    """tckh_cv2, still of the merged Phòng TC-KH, gives back what they hold there: it goes to Phòng QLĐT's queue,
+    whose page they no longer open, so they are taken to their inbox, told where it went (not to a 403)."""
+    import html as h
+    import re as re_
+
+    from tests.web.conftest import csrf_of
+
+    store, rt = web.store, web.runtime
+    r, appraise, other = _held_by_moved_member(web, tmp_path, also="tckh_cv2")
+    c = client_for("tckh_cv2")
+    page = c.get(f"/items/{other.id}")
+    assert page.status_code == 200, page.status_code
+    from engine.store import Dossier
+
+    with store.session() as s:
+        v = s.get(Dossier, other.dossier_id).version
+    done = c.post(f"/items/{other.id}/release", data={"csrf_token": csrf_of(page.text), "version": str(v)},
+                  follow_redirects=False)
+    assert (done.status_code, done.headers["location"]) == (303, "/inbox")
+    inbox = c.get("/inbox")
+    body = re_.sub(r"\s+", " ", h.unescape(re_.sub(r"<[^>]+>", " ", inbox.text)))
+    assert ("Đã trả lại công việc; việc đã chuyển về hàng chờ của Phòng QLĐT, đơn vị tiếp nhận công việc của "
+            "đơn vị đã hợp nhất.") in body
+    w = _open(store, other.dossier_id, "appraise")
+    assert (w.unit_id, w.state) == ("phong_qldt", "open")
+    assert rt.actor("tckh_cv2").unit == "phong_tckh"
+
