@@ -68,6 +68,16 @@ def error_message_vi(exc: QuytrinhError) -> str:
     return "Không thực hiện được thao tác: dữ liệu chưa hợp lệ. Hãy kiểm tra lại các ô đã nhập."
 
 
+def released_to_successor_text(unit_name: str) -> str:
+    """What follows "Đã trả lại công việc" when a release at a merged unit sent the item to its successor's
+    queue (``engine.services.release``): the web's message and ``quytrinh task release`` say it alike.
+
+    >>> released_to_successor_text("Phòng QLĐT")
+    'việc đã chuyển về hàng chờ của Phòng QLĐT, đơn vị tiếp nhận công việc của đơn vị đã hợp nhất.'
+    """
+    return f"việc đã chuyển về hàng chờ của {unit_name}, đơn vị tiếp nhận công việc của đơn vị đã hợp nhất."
+
+
 def localized(exc: E) -> E:
     """Mark an error whose text is already Vietnamese: :func:`cli_error_text` prints it as it is.
 

@@ -814,6 +814,32 @@ def test_the_cli_lets_a_moved_member_finish_what_they_hold_before_the_transfer(m
     assert _item(db, kept).state == "done"
 
 
+def test_the_cli_says_a_release_at_a_merged_unit_sent_the_item_to_the_successors_queue(merged, tmp_path):
+    """quytrinh task release names the queue the item went to, as the web does: the successor's, by its short
+    name; a release at a unit that was not merged says it went back to the unit, as before. The same request
+    replayed says the same."""
+    rt, kept, returned, queued, head_item = merged
+    db = rt.db
+    catalogue = _cli_catalogue(tmp_path)
+    tail = "; việc đã chuyển về hàng chờ của Phòng QLĐT, đơn vị tiếp nhận công việc của đơn vị đã hợp nhất."
+    for item, who in ((kept, "tckh_cv"), (returned, "tckh_cv2")):  # the moved holder; a remaining member
+        args = ("task", "release", str(item), "--as", who, "--now", "2026-03-11T09:00", "--key", f"rel-{item}")
+        r = console(rt.url, catalogue, *args)
+        assert r.returncode == 0, r.stderr
+        [line] = r.stdout.splitlines()
+        assert line.startswith(f"Đã trả lại công việc {item}: hồ sơ ") and line.endswith(tail), line
+        assert "cho đơn vị" not in line
+        assert _item(db, item).unit_id == "phong_qldt"
+        again = console(rt.url, catalogue, *args)
+        assert again.returncode == 0 and "(yêu cầu lặp lại: không thay đổi gì)" in again.stdout
+        assert again.stdout.strip().endswith(tail), again.stdout
+    # the successor's own item given back stays in its own queue: the message is the usual one
+    sv.claim(db, sv.get_actor(db, "qldt_cv"), kept, now=at(11, 10))
+    r = console(rt.url, catalogue, "task", "release", str(kept), "--as", "qldt_cv", "--now", "2026-03-11T10:30")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"Đã trả lại công việc {kept} cho đơn vị: hồ sơ ") and "hàng chờ" not in r.stdout
+
+
 def test_the_cli_transfers_and_says_what_it_did_in_vietnamese(merged, tmp_path):
     rt, kept, returned, queued, head_item = merged
     db = rt.db

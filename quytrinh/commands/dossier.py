@@ -30,7 +30,7 @@ from typing import Any, Optional
 import typer
 
 from engine.errors import ActionError, IllegalAction, NotFound, QuytrinhError
-from quytrinh.messages import localized
+from quytrinh.messages import localized, released_to_successor_text
 
 USER_ENV = "QUYTRINH_USER"
 LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
@@ -517,18 +517,19 @@ def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]], markup: 
     console.print(table)
 
 
-def _print_result(res: Any, what: str, process_version: int | None = None) -> None:
+def _print_result(res: Any, what: str, process_version: int | None = None, tail: str = "") -> None:
     """One line: what was done, the dossier and its status, the work items opened, and, last, the dossier's
     update counter (``res.version``, what ``--version`` takes). It is called "lần cập nhật", never "phiên bản":
     that word means the procedure's process version everywhere else (``dossier show``, the web pages), which
-    ``process_version`` gives after the dossier code at reception (the version the dossier is pinned to)."""
+    ``process_version`` gives after the dossier code at reception (the version the dossier is pinned to).
+    ``tail``, when given, ends the line after "; " (where the work went)."""
     from engine.machine import Status
 
     pinned = f" (quy trình phiên bản {process_version})" if process_version is not None else ""
     opened = f"; mở công việc {', '.join(str(i) for i in res.opened)}" if res.opened else ""
     again = " (yêu cầu lặp lại: không thay đổi gì)" if res.replayed else ""
     typer.echo(f"{what}: hồ sơ {res.dossier_code}{pinned} — {int(res.status)} {Status(res.status).label}"
-               f"{opened}; lần cập nhật {res.version}{again}")
+               f"{opened}; lần cập nhật {res.version}{again}{'; ' + tail if tail else ''}")
 
 
 # --------------------------------------------------------------------------- dossier
@@ -931,7 +932,26 @@ def release_cmd(
     at = parse_now(now)
     store = open_store()
     res = sv.release(store, actor_of(store, as_user), item, now=at, expected_version=version, idempotency_key=key)
-    _print_result(res, f"Đã trả lại công việc {item} cho đơn vị")
+    successor = _released_to(store, res)
+    if successor is None:
+        _print_result(res, f"Đã trả lại công việc {item} cho đơn vị")
+    else:
+        _print_result(res, f"Đã trả lại công việc {item}", tail=released_to_successor_text(successor))
+
+
+def _released_to(store: Any, res: Any) -> str | None:
+    """The short name of the unit whose queue a release sent the item to, when it was at a merged unit (the
+    release's own ``transfer`` event, by the system, names it: ``engine.services.release``); None otherwise."""
+    from engine.store import Event, UnitRow
+    from sqlmodel import select
+
+    if not res.events:
+        return None
+    with store.session() as s:
+        moved = s.exec(select(Event).where(Event.id.in_(res.events), Event.action == "transfer")).first()
+        to = (moved.data or {}).get("to_unit") if moved is not None else None
+        unit = s.get(UnitRow, to) if to else None
+    return (unit.short or unit.name) if unit is not None else to
 
 
 @task_app.command("complete")

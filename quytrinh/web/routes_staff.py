@@ -14,6 +14,7 @@ from engine import services as sv
 from engine.calendar import LOCAL_TZ
 from engine.errors import DuplicateRequest, IllegalAction, NotAuthorized, QuytrinhError, StaleVersion
 from engine.store import WorkItem
+from quytrinh.messages import released_to_successor_text
 from quytrinh.web.deps import (WebUser, current_user, flash, local_time, now_of, people_of, render, require_role,
                                store_of)
 
@@ -441,9 +442,8 @@ def item_release(request: Request, item_id: int, version: int = Form(...), idem:
             return None
         # released at a merged unit by one of its remaining members (or its head): it went to the successor's
         # queue (engine.services.release), whose page they no longer open
-        return "/inbox", (f"Đã trả lại công việc; việc đã chuyển về hàng chờ của "
-                          f"{_unit_names(request).get(item.unit_id or '', item.unit_id)}, đơn vị tiếp nhận công việc "
-                          f"của đơn vị đã hợp nhất.")
+        return "/inbox", ("Đã trả lại công việc; " + released_to_successor_text(
+            _unit_names(request).get(item.unit_id or '', item.unit_id or '')))
 
     return _on_item(request, user, item_id, sv.release, idem,
                     "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý.", expected_version=version,
