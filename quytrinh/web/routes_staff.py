@@ -320,9 +320,10 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
     defn = sheet.definition
     step = defn.step(item.step_id)
     live = item.state in ("open", "claimed") and item.kind in ("human", "sign", "return")
+    successors = sv.unit_successors(store_of(request))
+    held_merged = live and sv.holds_merged_work(user.actor, item, successors)
     may_act = live and ((item.unit_id == user.unit_id and item.role == user.role
-                         and item.assignee_id in (None, user.id))
-                        or sv.holds_merged_work(user.actor, item, sv.unit_successors(store_of(request))))
+                         and item.assignee_id in (None, user.id)) or held_merged)
     heads_unit = live and item.unit_id == user.unit_id and user.role == sv.unit_head_role(store_of(request),
                                                                                        item.unit_id)
     may_release = live and item.state == "claimed" and (item.assignee_id == user.id or heads_unit)
@@ -336,13 +337,24 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
     assignees = ([(name, full) for name, full in sv.assignable_users(store_of(request), item.unit_id, item.role)
                   if name not in (holder, user.username)] if heads_unit else [])
     # The head completing a step of their own (e.g. "phân công chuyên viên thụ lý") may name who does the next
-    # step of the unit at once, when the step's routes lead to one role of it.
+    # step of the unit at once, when the step's routes lead to one role of it. The unit is where the next step
+    # opens: a merged unit's step opens at its successor (chains resolved), so a head moved there who holds
+    # their step at the merged unit (holds_merged_work) names an officer of the successor, as
+    # engine.services.complete_and_assign gives it; a head still of the merged unit names no one.
+    here = successors.get(item.unit_id or "", item.unit_id)
+    heads_next = (here == user.unit_id and (heads_unit or held_merged)
+                  and user.role == sv.unit_head_role(store_of(request), here))
+
+    def opens_here(step_id: str) -> bool:
+        unit = defn.step(step_id).unit
+        return successors.get(unit or "", unit) == here
+
     next_roles = {t.role for r in step.routes for t in (defn.step(x) for x in r.targets)
-                  if t.unit == item.unit_id and t.kind in ("human", "sign", "return")}
-    next_officers = (sv.assignable_users(store_of(request), item.unit_id, next(iter(next_roles)))
-                     if may_act and heads_unit and len(next_roles) == 1 and user.role not in next_roles else [])
+                  if opens_here(t.id) and t.kind in ("human", "sign", "return")}
+    next_officers = (sv.assignable_users(store_of(request), here, next(iter(next_roles)))
+                     if may_act and heads_next and len(next_roles) == 1 and user.role not in next_roles else [])
     # the outcomes the picker applies to, when not all of them (the others leave the unit)
-    within = [r.display for r in step.routes if any(defn.step(x).unit == item.unit_id for x in r.targets)]
+    within = [r.display for r in step.routes if any(opens_here(x) for x in r.targets)]
     next_for = within if next_officers and len(within) < len(step.routes) else []
     # the outcomes whose comment is required: what to supplement (form 02), a refusal's reason
     need_text = {r.outcome for r in step.routes if sv.reason_needed(defn, step.id, r.outcome)}

@@ -209,3 +209,106 @@ def test_a_remaining_member_giving_back_merged_work_lands_on_their_inbox(web, cl
     assert (w.unit_id, w.state) == ("phong_qldt", "open")
     assert rt.actor("tckh_cv2").unit == "phong_tckh"
 
+
+
+def _head_holds_merged_assignment(web, tmp_path):
+    """Phòng TC-KH merged into Phòng QLĐT; its head holds a dossier's assignment step (phân công) there and is
+    moved to Phòng QLĐT as a head (quytrinh user move) before quytrinh unit transfer; tckh_cv2 stays. Returns
+    the dossier's reception result and the assignment item."""
+    from tests.conftest import with_merge
+
+    store, rt = web.store, web.runtime
+    t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
+    r = sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Vũ Thị Lan", now=t)
+    assign = _open(store, r.dossier_id, "assign")
+    sv.claim(store, rt.actor("tckh_head"), assign.id, now=t + dt.timedelta(minutes=10))
+    units = with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), "phong_tckh",
+                       "phong_qldt")
+    (tmp_path / "units.yaml").write_text(units, encoding="utf-8")
+    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    sv.move_user(store, "tckh_head", unit="phong_qldt", role="head", now=t + dt.timedelta(hours=1))
+    web.clock.advance(hours=2)
+    return r, assign
+
+
+def test_a_moved_head_names_the_next_steps_officer_of_the_unit_where_it_opens(web, client_for, tmp_path):
+    """The head moved to Phòng QLĐT holds their assignment step at the merged Phòng TC-KH: the appraisal it opens
+    opens at Phòng QLĐT, so *Giao bước tiếp theo cho* lists Phòng QLĐT's officers, not the merged unit's. An
+    officer of the merged unit, sent anyway, is refused on the web and on the CLI (task complete --assign-to)
+    alike, and the refusal changes nothing."""
+    from engine.store import Dossier, dump
+    from tests.conftest import console
+    from tests.web.conftest import csrf_of
+
+    store, rt = web.store, web.runtime
+    r, assign = _head_holds_merged_assignment(web, tmp_path)
+    c = client_for("tckh_head")
+    page = c.get(f"/items/{assign.id}")
+    assert page.status_code == 200, page.status_code
+    assert "Giao bước tiếp theo cho" in page.text
+    picker = page.text[page.text.index('<select name="assignee"'):]
+    picker = picker[:picker.index("</select>")]
+    offered = set(re.findall(r'<option value="([^"]+)"', picker))
+    expected = {name for name, _ in sv.assignable_users(store, "phong_qldt", "staff")}
+    assert offered == expected and "qldt_cv" in offered and "tckh_cv2" not in offered, offered
+    with store.session() as s:
+        v = s.get(Dossier, r.dossier_id).version
+    before = dump(store)
+    refused = c.post(f"/items/{assign.id}/complete", data={"csrf_token": csrf_of(page.text), "version": str(v),
+                                                           "outcome": "done", "comment": "", "assignee": "tckh_cv2"})
+    assert refused.status_code in (403, 409, 422), refused.status_code
+    assert dump(store) == before
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    (catalogue / "units.yaml").write_text((tmp_path / "units.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (catalogue / "calendar.yaml").write_text((REPO / "procedures_yaml" / "calendar.yaml").read_text(encoding="utf-8"),
+                                             encoding="utf-8")
+    cli = console(rt.url, catalogue, "task", "complete", str(assign.id), "--outcome", "done", "--assign-to",
+                  "tckh_cv2", "--as", "tckh_head", "--now", "2026-03-10T10:30")
+    assert cli.returncode == 1 and "phong_qldt/staff" in cli.stderr, cli.stderr
+    assert dump(store) == before
+    done = console(rt.url, catalogue, "task", "complete", str(assign.id), "--outcome", "done", "--assign-to",
+                   "qldt_cv", "--as", "tckh_head", "--now", "2026-03-10T10:30")
+    assert done.returncode == 0, done.stderr
+    appraise = _open(store, r.dossier_id, "appraise")
+    assert done.stdout.startswith(f"Đã hoàn thành công việc {assign.id} và giao công việc {appraise.id} cho qldt_cv")
+    assert (appraise.unit_id, appraise.state, appraise.assignee_id) == ("phong_qldt", "claimed",
+                                                                         rt.actor("qldt_cv").user_id)
+
+
+def test_a_head_still_of_the_merged_unit_is_not_offered_officers_for_a_step_opening_elsewhere(web, client_for,
+                                                                                               tmp_path):
+    """Phòng TC-KH's head, not moved, at their assignment step there: the appraisal opens at Phòng QLĐT, whose
+    officers they may not give work to, so the page offers no one (it used to list Phòng TC-KH's)."""
+    from tests.conftest import with_merge
+
+    store, rt = web.store, web.runtime
+    t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
+    r = sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Hoàng Văn Nam", now=t)
+    assign = _open(store, r.dossier_id, "assign")
+    units = with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), "phong_tckh",
+                       "phong_qldt")
+    (tmp_path / "units.yaml").write_text(units, encoding="utf-8")
+    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    page = client_for("tckh_head").get(f"/items/{assign.id}")
+    assert page.status_code == 200, page.status_code
+    assert f'action="/items/{assign.id}/complete"' in page.text  # theirs to complete
+    assert "Giao bước tiếp theo cho" not in page.text
+
+
+def test_a_moved_head_gives_the_next_step_to_an_officer_in_a_real_browser(live_server, browser, tmp_path):
+    """In Chromium: the moved head picks a Phòng QLĐT officer and completes the assignment step; the appraisal
+    opens at Phòng QLĐT, claimed by that officer, and the head is told so."""
+    from tests.web.conftest import signed_in_page
+
+    web = live_server.web
+    r, assign = _head_holds_merged_assignment(web, tmp_path)
+    page = signed_in_page(browser, live_server.url, "tckh_head")
+    page.goto(f"/items/{assign.id}")
+    page.select_option("#assignee", "qldt_cv")
+    page.click("#complete-form button[name=outcome]")
+    page.wait_for_url(re.compile(r".*/inbox$"))
+    qldt_cv = web.runtime.actor("qldt_cv")
+    appraise = _open(web.store, r.dossier_id, "appraise")
+    assert (appraise.unit_id, appraise.state, appraise.assignee_id) == ("phong_qldt", "claimed", qldt_cv.user_id)
+    assert "bước tiếp theo đã giao cho" in page.inner_text("body")
