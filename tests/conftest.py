@@ -89,6 +89,30 @@ def with_merge(text: str, unit: str, successor: str) -> str:
     return text[:end] + f"    merged_into: {successor}\n" + text[end:]
 
 
+def merged_units(db, folder: Path, unit: str, successor: str) -> Path:
+    """The shipped units.yaml with ``unit`` merged into ``successor`` (:func:`with_merge`), written to
+    ``folder``/units.yaml and stored in ``db`` as any command stores it; the file's path."""
+    from engine import services as sv
+    from engine.definition import load_units
+
+    path = folder / "units.yaml"
+    path.write_text(with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), unit,
+                               successor), encoding="utf-8")
+    sv.seed_organisation(db, load_units(path))
+    return path
+
+
+def catalogue_with(tmp_path: Path, units_text: str) -> Path:
+    """A catalogue folder (``tmp_path``/catalogue) with ``units_text`` as its units.yaml and the repository's
+    calendar: what the CLI reads through ``QUYTRINH_CATALOGUE_DIR``."""
+    folder = tmp_path / "catalogue"
+    folder.mkdir(exist_ok=True)
+    (folder / "units.yaml").write_text(units_text, encoding="utf-8")
+    (folder / "calendar.yaml").write_text((REPO / "procedures_yaml" / "calendar.yaml").read_text(encoding="utf-8"),
+                                          encoding="utf-8")
+    return folder
+
+
 def cli_in(monkeypatch: pytest.MonkeyPatch, url: str, catalogue: Path):
     """The ``quytrinh`` CLI run in this process (Typer's runner) on the database ``url`` with the catalogue
     folder ``catalogue`` (its units.yaml and calendar.yaml), no ``QUYTRINH_USER``, on a wide terminal:

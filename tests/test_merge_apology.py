@@ -26,7 +26,7 @@ from engine.documents import render_form
 from engine.errors import NotAuthorized
 from engine.store import Apology, Dossier, Event, OutboxItem, WorkItem, dump
 from quytrinh.messages import cli_error_text
-from tests.conftest import cli_in, console, with_merge
+from tests.conftest import catalogue_with, cli_in, console, with_merge
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent
@@ -43,19 +43,9 @@ def _open(db, dossier_id: int, step: str) -> WorkItem:
                                              WorkItem.state.in_(("open", "claimed")))).one()
 
 
-def _catalogue(tmp_path: Path, text: str) -> Path:
-    """A catalogue folder with ``text`` as its units.yaml and the repository's calendar (what the CLI reads)."""
-    folder = tmp_path / "catalogue"
-    folder.mkdir(exist_ok=True)
-    (folder / "units.yaml").write_text(text, encoding="utf-8")
-    (folder / "calendar.yaml").write_text((REPO / "procedures_yaml" / "calendar.yaml").read_text(encoding="utf-8"),
-                                          encoding="utf-8")
-    return folder
-
-
 def _merge(db, tmp_path: Path) -> Path:
     """Phòng TC-KH merged into Phòng QLĐT in units.yaml, read into the database as every command reads it."""
-    folder = _catalogue(tmp_path, with_merge(UNITS_YAML.read_text(encoding="utf-8"), "phong_tckh", "phong_qldt"))
+    folder = catalogue_with(tmp_path, with_merge(UNITS_YAML.read_text(encoding="utf-8"), "phong_tckh", "phong_qldt"))
     sv.seed_organisation(db, load_units(folder / "units.yaml"))
     return folder
 
@@ -201,7 +191,7 @@ def test_a_chain_of_merges_sends_the_draft_to_the_last_unit(runtime, tmp_path):
     r, ap = _late(rt)
     text = with_merge(with_merge(UNITS_YAML.read_text(encoding="utf-8"), "phong_tckh", "phong_qldt"),
                       "phong_qldt", "phong_noi_vu")
-    folder = _catalogue(tmp_path, text)
+    folder = catalogue_with(tmp_path, text)
     sv.seed_organisation(db, load_units(folder / "units.yaml"))
     noivu = sv.add_user(db, "noivu_head", unit="phong_noi_vu", role="head", now=at(10, 7))
     assert [a.signer_unit for a in sv.apologies_to_sign(db)] == ["phong_noi_vu"]

@@ -23,7 +23,7 @@ from engine.definition import load_units
 from engine.documents import render_form
 from engine.store import OutboxItem, WorkItem
 from workflows.effects import DeliveryLog, EffectContext, OutboxWork, perform
-from tests.conftest import cli_in, with_merge
+from tests.conftest import catalogue_with, cli_in, with_merge
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent
@@ -33,20 +33,6 @@ CENTRE = "Trung tâm Phục vụ hành chính công huyện"
 
 def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(2026, 3, day, hour, minute, tzinfo=HANOI)
-
-
-
-
-
-
-def _catalogue(tmp_path: Path, text: str) -> Path:
-    """A catalogue folder with ``text`` as its units.yaml and the repository's calendar (what the CLI reads)."""
-    folder = tmp_path / "catalogue"
-    folder.mkdir(exist_ok=True)
-    (folder / "units.yaml").write_text(text, encoding="utf-8")
-    (folder / "calendar.yaml").write_text((REPO / "procedures_yaml" / "calendar.yaml").read_text(encoding="utf-8"),
-                                          encoding="utf-8")
-    return folder
 
 
 def _with_centre() -> str:
@@ -60,7 +46,7 @@ def _with_centre() -> str:
 
 
 def _merge(db, tmp_path: Path, text: str) -> Path:
-    folder = _catalogue(tmp_path, text)
+    folder = catalogue_with(tmp_path, text)
     sv.seed_organisation(db, load_units(folder / "units.yaml"))
     return folder
 

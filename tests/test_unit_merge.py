@@ -25,7 +25,7 @@ from engine import services as sv
 from engine.definition import load_units
 from engine.errors import ActionError, DefinitionError, NotAuthorized, NotFound
 from engine.store import Dossier, Event, OutboxItem, UnitRow, User, WorkItem, dump
-from tests.conftest import console, with_merge
+from tests.conftest import catalogue_with, console, with_merge
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
 REPO = Path(__file__).resolve().parent.parent
@@ -788,12 +788,7 @@ QUYTRINH = Path(sys.executable).parent / "quytrinh"
 
 def _cli_catalogue(tmp_path: Path) -> Path:
     """A catalogue folder with the merged units.yaml the fixture wrote (and the calendar), for the CLI."""
-    catalogue = tmp_path / "catalogue"
-    catalogue.mkdir()
-    for name in ("calendar.yaml",):
-        (catalogue / name).write_text((REPO / "procedures_yaml" / name).read_text(encoding="utf-8"), encoding="utf-8")
-    (catalogue / "units.yaml").write_text((tmp_path / "units.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    return catalogue
+    return catalogue_with(tmp_path, (tmp_path / "units.yaml").read_text(encoding="utf-8"))
 
 
 def test_the_cli_lets_a_moved_member_finish_what_they_hold_before_the_transfer(merged, tmp_path):

@@ -15,9 +15,8 @@ from pathlib import Path
 from sqlmodel import select
 
 from engine import services as sv
-from engine.definition import load_units
 from engine.store import Apology, Dossier, WorkItem, dump
-from tests.conftest import with_merge
+from tests.conftest import merged_units
 from tests.web.conftest import csrf_of
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -39,10 +38,7 @@ def _drafted_then_merged(web, tmp_path: Path):
     with store.session() as s:
         ap = s.exec(select(Apology).where(Apology.dossier_id == r.dossier_id)).one()
     assert ap.unit_id == "phong_tckh"
-    text = with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), "phong_tckh",
-                      "phong_qldt")
-    (tmp_path / "units.yaml").write_text(text, encoding="utf-8")
-    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    merged_units(store, tmp_path, "phong_tckh", "phong_qldt")
     sv.add_user(store, "tuphap_head", unit="phong_tu_phap", role="head", now=web.clock(), full_name="Lê Văn Pháp")
     from tests.web.conftest import set_all_passwords
 

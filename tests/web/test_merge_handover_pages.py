@@ -58,7 +58,7 @@ def test_a_member_moved_to_the_successor_finishes_on_the_web_what_they_hold_at_t
     move) before the transfer, they find it in their inbox, open it and complete it. A colleague of Phòng QLĐT
     may not open it, and a refused form changes nothing."""
     from engine.store import Dossier, dump
-    from tests.conftest import with_merge
+    from tests.conftest import merged_units
     from tests.web.conftest import csrf_of
 
     store, rt = web.store, web.runtime
@@ -68,10 +68,7 @@ def test_a_member_moved_to_the_successor_finishes_on_the_web_what_they_hold_at_t
                 now=t + dt.timedelta(minutes=10))
     appraise = _open(store, r.dossier_id, "appraise")
     sv.claim(store, rt.actor("tckh_cv"), appraise.id, now=t + dt.timedelta(minutes=20))
-    units = with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), "phong_tckh",
-                       "phong_qldt")
-    (tmp_path / "units.yaml").write_text(units, encoding="utf-8")
-    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    merged_units(store, tmp_path, "phong_tckh", "phong_qldt")
     sv.move_user(store, "tckh_cv", unit="phong_qldt", role="staff", now=t + dt.timedelta(hours=1))
     web.clock.advance(hours=2)
 
@@ -107,7 +104,7 @@ def _held_by_moved_member(web, tmp_path, *, also: str | None = None):
     """tckh_cv holds an appraisal at Phòng TC-KH, merged into Phòng QLĐT, and is moved there before the
     transfer; (the dossier's receipt, the appraisal), and with ``also`` another appraisal held there by that
     member of Phòng TC-KH, who stays."""
-    from tests.conftest import with_merge
+    from tests.conftest import merged_units
 
     store, rt = web.store, web.runtime
     t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
@@ -122,10 +119,7 @@ def _held_by_moved_member(web, tmp_path, *, also: str | None = None):
         sv.claim(store, rt.actor(who), appraise.id, now=t + dt.timedelta(minutes=20))
         held.append((r, appraise))
     (r, appraise) = held[0]
-    units = with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), "phong_tckh",
-                       "phong_qldt")
-    (tmp_path / "units.yaml").write_text(units, encoding="utf-8")
-    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    merged_units(store, tmp_path, "phong_tckh", "phong_qldt")
     sv.move_user(store, "tckh_cv", unit="phong_qldt", role="staff", now=t + dt.timedelta(hours=1))
     web.clock.advance(hours=2)
     return (r, appraise, held[1][1]) if also else (r, appraise)
@@ -215,17 +209,14 @@ def _head_holds_merged_assignment(web, tmp_path):
     """Phòng TC-KH merged into Phòng QLĐT; its head holds a dossier's assignment step (phân công) there and is
     moved to Phòng QLĐT as a head (quytrinh user move) before quytrinh unit transfer; tckh_cv2 stays. Returns
     the dossier's reception result and the assignment item."""
-    from tests.conftest import with_merge
+    from tests.conftest import merged_units
 
     store, rt = web.store, web.runtime
     t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
     r = sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Vũ Thị Lan", now=t)
     assign = _open(store, r.dossier_id, "assign")
     sv.claim(store, rt.actor("tckh_head"), assign.id, now=t + dt.timedelta(minutes=10))
-    units = with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), "phong_tckh",
-                       "phong_qldt")
-    (tmp_path / "units.yaml").write_text(units, encoding="utf-8")
-    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    merged_units(store, tmp_path, "phong_tckh", "phong_qldt")
     sv.move_user(store, "tckh_head", unit="phong_qldt", role="head", now=t + dt.timedelta(hours=1))
     web.clock.advance(hours=2)
     return r, assign
@@ -280,16 +271,13 @@ def test_a_head_still_of_the_merged_unit_is_not_offered_officers_for_a_step_open
                                                                                                tmp_path):
     """Phòng TC-KH's head, not moved, at their assignment step there: the appraisal opens at Phòng QLĐT, whose
     officers they may not give work to, so the page offers no one (it used to list Phòng TC-KH's)."""
-    from tests.conftest import with_merge
+    from tests.conftest import merged_units
 
     store, rt = web.store, web.runtime
     t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
     r = sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Hoàng Văn Nam", now=t)
     assign = _open(store, r.dossier_id, "assign")
-    units = with_merge((REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8"), "phong_tckh",
-                       "phong_qldt")
-    (tmp_path / "units.yaml").write_text(units, encoding="utf-8")
-    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    merged_units(store, tmp_path, "phong_tckh", "phong_qldt")
     page = client_for("tckh_head").get(f"/items/{assign.id}")
     assert page.status_code == 200, page.status_code
     assert f'action="/items/{assign.id}/complete"' in page.text  # theirs to complete
