@@ -1444,7 +1444,42 @@ def slugify(text: str) -> str:
     return re.sub(r"^thu-tuc-", "", text)
 
 
+#: The file names (the procedures' keys, part of their dossiers' codes) of the shipped procedures without a
+#: national code whose name is too long for its slug: shortened by hand to at most 48 characters (lint rule
+#: key-too-long) when the catalogue was published, so --force rewrites them under these names instead of
+#: writing a second file for the same procedure next to them.
+SHIPPED_KEYS: dict[str, str] = {
+    "Thủ tục tặng Giấy khen của Chủ tịch UBND cấp huyện về thành tích thực hiện nhiệm vụ chính trị":
+        "tang-giay-khen-chu-tich-ubnd-cap-huyen",
+    "Thủ tục thẩm định nhu cầu sử dụng đất để xem xét giao đất, cho thuê đất không thông qua hình thức đấu giá "
+    "quyền sử dụng đất đối với hộ gia đình, cá nhân, cộng đồng dân cư": "tham-dinh-nhu-cau-su-dung-dat",
+    "Thủ tục giải quyết tranh chấp đất đai thuộc thẩm quyền của Chủ tịch UBND cấp huyện":
+        "giai-quyet-tranh-chap-dat-dai-cap-huyen",
+    "Cho phép trường mẫu giáo, trường mầm non, nhà trẻ hoạt động giáo dục": "cho-phep-truong-mam-non-hoat-dong-giao-duc",
+    "Cho phép trường trung học cơ sở hoạt động giáo dục": "cho-phep-truong-thcs-hoat-dong-giao-duc",
+    "Thành lập trường trung học cơ sở công lập hoặc cho phép thành lập trường trung học cơ sở tư thục":
+        "thanh-lap-truong-thcs",
+    "Thành lập trường mẫu giáo, trường mầm non, nhà trẻ công lập hoặc cho phép thành lập trường mẫu giáo, "
+    "trường mầm non, nhà trẻ dân lập, tư thục": "thanh-lap-truong-mam-non",
+    "Thành lập trường tiểu học công lập, cho phép thành lập trường tiểu học tư thục": "thanh-lap-truong-tieu-hoc",
+    "Giải thể trường mẫu giáo, trường mầm non, nhà trẻ (theo yêu cầu của tổ chức, cá nhân đề nghị thành lập)":
+        "giai-the-truong-mam-non-theo-yeu-cau",
+    "Giải thể trường tiểu học (theo đề nghị của tổ chức, cá nhân đề nghị thành lập trường tiểu học)":
+        "giai-the-truong-tieu-hoc-theo-de-nghi",
+    "Cấp Giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm đối với cơ sở kinh doanh dịch vụ ăn uống thuộc thẩm "
+    "quyền của Ủy ban nhân dân cấp huyện": "cap-gcn-co-so-du-dieu-kien-an-toan-thuc-pham",
+    "Chi trả trợ cấp xã hội hàng tháng, hỗ trợ kinh phí chăm sóc, nuôi dưỡng hàng tháng khi đối tượng thay đổi nơi "
+    "cư trú trong cùng địa bàn quận, huyện, thị xã, thành phố thuộc tỉnh": "chi-tra-tro-cap-xa-hoi-hang-thang",
+    "Hỗ trợ chi phí mai táng cho đối tượng bảo trợ xã hội (được trợ giúp xã hội thường xuyên tại cộng đồng)":
+        "ho-tro-chi-phi-mai-tang-doi-tuong-bao-tro-xa-hoi",
+    "Thủ tục thực hiện, điều chỉnh, thôi hưởng trợ cấp xã hội hàng tháng, hỗ trợ kinh phí chăm sóc, nuôi dưỡng "
+    "hàng tháng": "dieu-chinh-thoi-huong-tro-cap-xa-hoi-hang-thang",
+}
+
+
 def file_name(p: Proc, limit_chars: int = 80) -> str:
+    if not p.code and p.name in SHIPPED_KEYS:
+        return f"{SHIPPED_KEYS[p.name]}.yaml"
     slug = p.slug or slugify(p.name)
     prefix = f"{p.code}-" if p.code else ""
     # without a code the file name is the procedure's key, part of its dossiers' codes (lint: key-too-long)
@@ -1479,6 +1514,44 @@ def open_questions_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def file_clashes(procs: list[Proc]) -> list[str]:
+    """Procedures that already have a file in the catalogue under another name than :func:`file_name` gives.
+
+    A procedure is its national code, or its name when it has none (its file name is then its key). Writing
+    such a procedure would leave two files for it (two definitions with the same code, or the same procedure
+    under two keys), so :func:`main` writes nothing when there is one.
+    """
+    existing: dict[tuple[str, str], Path] = {}
+    for level in ("district", "commune"):
+        for path in sorted((ROOT / "procedures_yaml" / level).glob("*.yaml")):
+            ident = _identity(path)
+            if ident is not None:
+                existing.setdefault((level, ident), path)
+    out = []
+    for p in procs:
+        path = ROOT / "procedures_yaml" / p.level / file_name(p)
+        there = existing.get((p.level, p.code or p.name))
+        if there is not None and there != path:
+            out.append(f"{there.relative_to(ROOT)}: already holds '{p.code or p.name}'; "
+                       f"this script would write it to {path.relative_to(ROOT)}")
+    return out
+
+
+def _identity(path: Path) -> str | None:
+    """The national code written in a definition file, else its name (None when the file has neither)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    code = str(data.get("code") or "").strip()
+    name = str(data.get("name") or "").strip()
+    return code or name or None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--force", action="store_true", help="overwrite existing files (hand edits are lost)")
@@ -1490,8 +1563,16 @@ def main(argv: list[str] | None = None) -> int:
         print(open_questions_markdown(), end="")
         return 0
     defaults = template_defaults()
+    procs = district() + commune()
+    clashes = file_clashes(procs)
+    if clashes:
+        for line in clashes:
+            print(line, file=sys.stderr)
+        print(f"nothing written: {len(clashes)} procedure(s) would get a second file; give each the name of its "
+              f"existing file (SHIPPED_KEYS, or Proc.slug), or rename that file", file=sys.stderr)
+        return 2
     written, kept = 0, 0
-    for p in district() + commune():
+    for p in procs:
         path = ROOT / "procedures_yaml" / p.level / file_name(p)
         text = render(p, defaults)
         if path.exists() and not args.force:
