@@ -233,17 +233,19 @@ def _successors_from(rows: Sequence[Sequence[Any]]) -> dict[str, str]:
     return {uid: resolve_successor(uid, direct) or uid for uid in direct}
 
 
-def unit_successors(db: Any, tx: rawdb.Tx | None = None) -> Mapping[str, str]:
+def unit_successors(db: Any, tx: rawdb.Tx | None = None, *, fresh: bool = False) -> Mapping[str, str]:
     """Every merged unit of ``db`` and the unit that now does its work (``merged_into`` chains resolved).
 
     Read from the ``units`` table at most every :data:`SUCCESSORS_TTL_SECONDS` per process and database
     (through ``tx`` when given, inside the caller's transaction); :func:`seed_organisation` forgets what
-    was read. Do not change the mapping returned.
+    was read. ``fresh`` reads the table now (and keeps what it read for the next callers): the worker
+    delivers each notice with what is stored at that moment, since a notice sent to a merged unit's
+    people would not reach those who now do its work. Do not change the mapping returned.
     """
     pool = _pool_of(db)
     found = _SUCCESSORS.get(pool)
     now = time.monotonic()
-    if found is not None and now - found[0] < SUCCESSORS_TTL_SECONDS:
+    if not fresh and found is not None and now - found[0] < SUCCESSORS_TTL_SECONDS:
         return found[1]
     if tx is not None:
         resolved = _successors_from(tx.execute(_SUCCESSORS_SQL).fetchall())

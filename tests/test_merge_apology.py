@@ -312,3 +312,20 @@ def test_the_cli_lists_the_draft_for_the_successor_and_its_head_signs_it(drafted
     assert "(mẫu 04, đã ký)" in show and "lãnh đạo Phòng QLĐT đã ký" in show, show
     assert cli("tasks", "--apologies", "--unit", "phong_qldt", "--now", now).splitlines() == [
         "Không có phiếu xin lỗi nào chờ ký."]
+
+
+def test_the_worker_sends_a_pending_notice_to_the_successors_head_as_soon_as_another_process_stores_the_merge(
+        runtime, tmp_path):
+    """The worker had read the merged units (none) a moment before; another process (``quytrinh publish``)
+    then stores the merge of Phòng TC-KH into Phòng QLĐT, which this process is not told of. The draft's notice,
+    still pending, goes to Phòng QLĐT's head at the next drain, not to the merged unit's former head."""
+    rt = runtime
+    db = rt.db
+    r, ap = _late(rt)
+    assert sv.unit_successors(db) == {}  # what this process has read, and keeps for the actions
+    with db.engine.begin() as conn:  # the merge, stored by another process: nothing here is forgotten
+        conn.exec_driver_sql("UPDATE units SET merged_into = 'phong_qldt' WHERE id = 'phong_tckh'")
+    assert sv.unit_successors(db) == {}  # the actions' cached reading has not caught up yet
+    records = _heads_told(_deliver(db, tmp_path, ap.drafted_at + dt.timedelta(minutes=1)))
+    assert [(x["to"], x["addressed_to"]) for x in records] == [("phong_qldt/head", "phong_tckh")]
+    assert sv.unit_successors(db) == {"phong_tckh": "phong_qldt"}  # what the worker read is kept

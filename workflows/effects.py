@@ -320,7 +320,7 @@ def _addressee(ctx: EffectContext, work: OutboxWork) -> tuple[str | None, str, d
 def _current_unit(ctx: EffectContext, unit: str | None) -> tuple[str | None, dict[str, Any]]:
     """The unit that does ``unit``'s work now: its successor when it was merged (the end of its ``merged_into``
     chain, :func:`engine.services.unit_successors`), with ``{"addressed_to": unit}``; else ``unit`` and ``{}``."""
-    successor = services.unit_successors(ctx.store).get(unit) if unit else None
+    successor = services.unit_successors(ctx.store, fresh=True).get(unit) if unit else None
     return (successor, {"addressed_to": unit}) if successor else (unit, {})
 
 
@@ -345,7 +345,7 @@ def _transferred(ctx: EffectContext, work: OutboxWork, step: str, due: str) -> s
 
     source = str(work.payload.get("from_unit") or "")
     label = _unit_label(ctx.store, source) if source else "đơn vị khác"
-    merged = services.unit_successors(ctx.store).get(source) if source else None
+    merged = services.unit_successors(ctx.store, fresh=True).get(source) if source else None
     if merged:
         label += f" (đã hợp nhất vào {_unit_label(ctx.store, merged)})"
     who = "chờ cán bộ nhận xử lý"
