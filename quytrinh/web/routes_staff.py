@@ -414,16 +414,17 @@ def _on_item(request: Request, user: WebUser, item_id: int, action: Any, idem: s
              holder_matters: tuple[type, ...] = (NotAuthorized, StaleVersion), then: Any = None,
              **kw: Any) -> Response:
     """Run ``action`` (claim, assign, release) on an item of the user's unit; back to its page with ``done``
-    (or the refusal, the dossier unchanged; see :func:`_action_error` for ``holder_matters``). ``then()``,
-    after a success, may give another page and message (None: the item's page and ``done``)."""
+    (or the refusal, the dossier unchanged; see :func:`_action_error` for ``holder_matters``). ``then(res)``,
+    after a success, given the action's result, may give another page and message (None: the item's page
+    and ``done``)."""
     item_of(request, user, item_id)
     back = f"/items/{item_id}"
     try:
-        action(store_of(request), user.actor, item_id, now=now_of(request),
-               idempotency_key=f"web-{action.__name__}-{idem}" if idem else None, **kw)
+        res = action(store_of(request), user.actor, item_id, now=now_of(request),
+                     idempotency_key=f"web-{action.__name__}-{idem}" if idem else None, **kw)
     except QuytrinhError as exc:
         return _action_error(request, exc, back, item_id=item_id, user=user, holder_matters=holder_matters)
-    back, done = (then() if then is not None else None) or (back, done)
+    back, done = (then(res) if then is not None else None) or (back, done)
     flash(request, done, "success")
     return RedirectResponse(back, status_code=303)
 
@@ -447,19 +448,39 @@ def item_assign(request: Request, item_id: int, version: int = Form(...), to: st
 @router.post("/items/{item_id}/release")
 def item_release(request: Request, item_id: int, version: int = Form(...), idem: str = Form(""),
                  user: WebUser = Depends(current_user)) -> Response:
-    def where() -> tuple[str, str] | None:
+    def where(res: Any) -> tuple[str, str] | None:
+        successor = _released_to(request, res)
+        if successor is None:
+            return None
+        # released at a merged unit: it went to the successor's queue (engine.services.release), said as
+        # `quytrinh task release` says it, whoever released it. A remaining member of the merged unit (or its
+        # head) no longer opens the item's page: to their inbox; its holder moved to the successor stays on
+        # it (the item is now in their own unit's queue).
         with store_of(request).session() as s:
             item = s.get(WorkItem, item_id)
-        if item is None or item.unit_id == user.unit_id or user.has("leader", "reform", "admin"):
-            return None
-        # released at a merged unit by one of its remaining members (or its head): it went to the successor's
-        # queue (engine.services.release), whose page they no longer open
-        return "/inbox", ("Đã trả lại công việc; " + released_to_successor_text(
-            _unit_names(request).get(item.unit_id or '', item.unit_id or '')))
+        stays = item is not None and (item.unit_id == user.unit_id or user.has("leader", "reform", "admin"))
+        return (f"/items/{item_id}" if stays else "/inbox"), (
+            "Đã trả lại công việc; " + released_to_successor_text(successor))
 
     return _on_item(request, user, item_id, sv.release, idem,
                     "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý.", expected_version=version,
                     then=where)
+
+
+def _released_to(request: Request, res: Any) -> str | None:
+    """The short name of the unit whose queue a release sent the item to, when it was at a merged unit (the
+    release's own ``transfer`` event, by the system, names it: ``engine.services.release``, as ``quytrinh task
+    release`` reads it); None otherwise (and for a replayed release, which made no new event)."""
+    from sqlmodel import select
+
+    from engine.store import Event
+
+    if not getattr(res, "events", None):
+        return None
+    with store_of(request).session() as s:
+        moved = s.exec(select(Event).where(Event.id.in_(res.events), Event.action == "transfer")).first()
+    to = (moved.data or {}).get("to_unit") if moved is not None else None
+    return _unit_names(request).get(to, to) if to else None
 
 
 #: What the page asks for when an outcome needs its text (engine.services.reason_needed).

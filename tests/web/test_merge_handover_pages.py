@@ -127,7 +127,9 @@ def _held_by_moved_member(web, tmp_path, *, also: str | None = None):
 
 def test_work_a_moved_member_gives_back_on_the_web_goes_to_the_successors_queue(live_server, browser, tmp_path):
     """tckh_cv gives back (Trả lại việc cho đơn vị) the appraisal they hold at the merged Phòng TC-KH: it goes to
-    Phòng QLĐT's queue, where a colleague finds it and takes it, not to the merged unit's, where nobody would."""
+    Phòng QLĐT's queue, where a colleague finds it and takes it, not to the merged unit's, where nobody would.
+    The page says so as ``quytrinh task release`` does (released_to_successor_text), not the generic "given
+    back to the unit" (which named no unit, when the item had just changed units)."""
     from tests.web.conftest import signed_in_page
 
     web = live_server.web
@@ -138,7 +140,9 @@ def test_work_a_moved_member_gives_back_on_the_web_goes_to_the_successors_queue(
     page.wait_for_load_state()
     assert page.url.endswith(f"/items/{appraise.id}"), page.url
     text = page.inner_text("body")
-    assert "Đã trả lại công việc cho đơn vị; cán bộ khác có thể nhận xử lý." in text, text[:800]
+    assert ("Đã trả lại công việc; việc đã chuyển về hàng chờ của Phòng QLĐT, đơn vị tiếp nhận công việc của "
+            "đơn vị đã hợp nhất.") in text, text[:800]
+    assert "cán bộ khác có thể nhận xử lý" not in text, text[:800]
     w = _open(web.store, r.dossier_id, "appraise")
     assert (w.unit_id, w.state, w.assignee_id) == ("phong_qldt", "open", None)
     other = signed_in_page(browser, live_server.url, "qldt_cv")
