@@ -102,17 +102,30 @@ def short_instant(t: dt.datetime | None) -> str:
     return "" if t is None else f"{to_local(t):%H:%M %d/%m/%Y}"
 
 
-def working_time_text(minutes: int | None) -> str:
-    """A working duration as process tables write it: ``03 ngày làm việc``, ``0,5 ngày làm việc``, ``4 giờ làm việc``."""
+def working_time_text(minutes: int | None, limit: Any = None) -> str:
+    """A working duration as process tables write it: ``03 ngày làm việc``, ``0,5 ngày làm việc``,
+    ``2 giờ làm việc``, ``30 phút``; the number and unit the step's box in the diagram says
+    (:func:`engine.render.step_time_text`: never in days against a ``limit`` that is not in days), so that
+    the table, the annex and the diagram agree ("2 giờ" in the box is "2 giờ làm việc" in the table, not
+    "0,25 ngày làm việc")."""
+    from engine.render import step_time_text
+
     if minutes is None:
         return "–"
-    if minutes % (MINUTES_PER_DAY // 4) == 0:
-        days = minutes / MINUTES_PER_DAY
-        number = f"{int(days):02d}" if days.is_integer() and 0 < days < 10 else format_number(days)
+    return _working_words(step_time_text(minutes, limit))
+
+
+def _working_words(text: str) -> str:
+    """``3 ngày`` -> ``03 ngày làm việc`` (days under 10 zero-padded, as the decisions write them),
+    ``2 giờ`` -> ``2 giờ làm việc``; minutes as they are ("15 phút": not said "phút làm việc")."""
+    number, _, unit = text.partition(" ")
+    if unit.startswith("ngày"):
+        if number.isdigit() and 0 < int(number) < 10:
+            number = f"{int(number):02d}"
         return f"{number} ngày làm việc"
-    if minutes % 60 == 0 or (minutes * 2) % 60 == 0:
-        return f"{format_number(minutes / 60)} giờ làm việc"
-    return f"{minutes} phút"  # "15 phút": minutes are not said "phút làm việc"
+    if unit.startswith("giờ"):
+        return f"{number} giờ làm việc"
+    return text
 
 
 def limit_text(limit: Any) -> str:
@@ -1254,10 +1267,10 @@ def _produces(step: Step, forms: "FormSet | None" = None) -> str:
     return "\n".join(out)
 
 
-def _step_time(step: Step) -> str:
+def _step_time(step: Step, limit: Any = None) -> str:
     if step.paused:
         return "Không tính thời gian"
-    return working_time_text(step.duration)
+    return working_time_text(step.duration, limit)
 
 
 #: Column headers of the annex table.
@@ -1266,9 +1279,12 @@ ANNEX_COLUMNS = ("Bước", "Nội dung công việc", "Trách nhiệm thực hi
 
 def total_line(defn: Definition) -> str:
     """``Tổng thời gian giải quyết TTHC: 03 ngày làm việc / thời hạn theo quy định: 03 ngày làm việc``."""
+    from engine.render import total_text
+
     total = allocated_minutes(defn)
     legal = limit_text(defn.time_limit)
-    return f"Tổng thời gian giải quyết TTHC: {working_time_text(total)} / thời hạn theo quy định: {legal}"
+    said = "–" if total is None else _working_words(total_text(total, defn.time_limit))
+    return f"Tổng thời gian giải quyết TTHC: {said} / thời hạn theo quy định: {legal}"
 
 
 def decision_gap_groups(definitions: Sequence[Definition]) -> list[tuple[str, list[Definition]]]:
@@ -1457,19 +1473,21 @@ def annex_rows(defn: Definition) -> list[AnnexRow]:
     page (``quytrinh.web.routes_leader.step_rows``) numbers its table with it, so "Bước 5" is the same step
     on the page and on the signed paper."""
     plan = annex_plan(defn)
+    limit = defn.time_limit
     rows: list[AnnexRow] = []
     for i, step in enumerate(plan.main, 1):
-        rows.append(AnnexRow("step", f"Bước {i}", step, _step_time(step)))
+        rows.append(AnnexRow("step", f"Bước {i}", step, _step_time(step, limit)))
         for other, alongside in plan.parallel.get(step.id, []):
             with_ = ", ".join(str(n) for n in alongside)
-            rows.append(AnnexRow("step", "Song song", other, f"{_step_time(other)} (đồng thời với Bước {with_})"))
+            rows.append(AnnexRow("step", "Song song", other,
+                                 f"{_step_time(other, limit)} (đồng thời với Bước {with_})"))
     rows.append(AnnexRow("total", ""))
     loops = _loops(plan)
     if plan.cases or loops:
         rows.append(AnnexRow("lead", ANNEX_CASES_LEAD))
         for k, (label, members) in enumerate(plan.cases):
             rows.append(AnnexRow("case", f"{_letter(k)}) {label}"))
-            rows.extend(AnnexRow("step", _after(after), step, _step_time(step)) for step, after in members)
+            rows.extend(AnnexRow("step", _after(after), step, _step_time(step, limit)) for step, after in members)
         if loops:  # the bounded rework loops the diagram draws: the signed table names them too
             rows.append(AnnexRow("case", f"{_letter(len(plan.cases))}) {ANNEX_LOOPS}"))
             rows.extend(AnnexRow("loop", text) for text in loops)

@@ -219,12 +219,25 @@ def _lane_label(lane: str, units: Mapping[str, Unit]) -> tuple[str, str]:
     return unit.name, _LANE_FILL.get(unit.kind, "#ffffff")
 
 
+def step_time_text(minutes: int | None, limit: TimeLimit | None = None) -> str:
+    """A step's working time as its box in the diagram says it, and (with "làm việc") the step table and
+    the decision's annex (:func:`engine.documents.working_time_text`): :func:`format_minutes` (``0,5 ngày``,
+    ``2 giờ``, ``30 phút``), but in hours, never in days, when the legal limit is not in working days (a
+    same-day limit, a limit in hours): ``4 giờ``, not ``0,5 ngày``, in a procedure done within the day."""
+    text = format_minutes(minutes)
+    if minutes is not None and limit is not None and limit.unit != "working_days" and text.endswith(" ngày"):
+        return f"{format_number(minutes / 60)} giờ"
+    return text
+
+
 def total_text(minutes: int | None, limit: TimeLimit | None = None) -> str:
     """The allocated working time said in the legal limit's unit: against a limit in days, in working days
-    as the annex writes them (``2,25 ngày làm việc``, not ``18 giờ``); otherwise :func:`format_minutes`."""
+    as the annex writes them (``2,25 ngày làm việc``, not ``18 giờ``); against a same-day limit or one in
+    hours, in hours or minutes (``2 giờ``, ``105 phút``; never ``0,25 ngày``), as :func:`step_time_text`
+    says the steps. The diagram's header, the step table's foot and the annex's total row all say it so."""
     if minutes is not None and limit is not None and limit.unit == "working_days":
         return f"{format_number(minutes / MINUTES_PER_DAY)} ngày làm việc"
-    return format_minutes(minutes)
+    return step_time_text(minutes, limit)
 
 
 def header_lines(defn: Definition, total_minutes: int | None = None) -> list[str]:
@@ -284,7 +297,7 @@ def _step_tags(step: Step) -> list[str]:
     return tags
 
 
-def _step_label(step: Step, units: Mapping[str, Unit], tag: str | None) -> str:
+def _step_label(step: Step, units: Mapping[str, Unit], tag: str | None, limit: TimeLimit | None = None) -> str:
     # One row per line: rows get more space between them than <BR/> lines,
     # which keeps stacked Vietnamese diacritics apart.
     rows = [f'<TR><TD ALIGN="LEFT"><B>{_esc(line)}</B></TD></TR>' for line in _lines(step.name, NAME_WIDTH)]
@@ -294,7 +307,7 @@ def _step_label(step: Step, units: Mapping[str, Unit], tag: str | None) -> str:
     if role:
         facts.append(role)
     if not step.paused:
-        facts.append(format_minutes(step.duration))
+        facts.append(step_time_text(step.duration, limit))
     if facts:
         rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">{_esc(" · ".join(facts))}</FONT></TD></TR>')
     for line in _step_tags(step):
@@ -397,10 +410,10 @@ def heat_lines(cell: "HeatCell | None") -> list[str]:
 
 
 def _heat_step(step: Step, units: Mapping[str, Unit], tag: str | None, cell: "HeatCell | None",
-               style: str | None) -> tuple[str, dict[str, str]]:
+               style: str | None, limit: TimeLimit | None = None) -> tuple[str, dict[str, str]]:
     cls = heat_class(cell)
     _, fill, border = HEAT_CLASSES[cls]
-    label = _step_label(step, units, tag)
+    label = _step_label(step, units, tag, limit)
     rows = "".join(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10" COLOR="{border}"><B>{_esc(line)}</B></FONT></TD></TR>'
                    for line in heat_lines(cell))
     label = label[:-len("</TABLE>>")] + rows + "</TABLE>>"
@@ -527,10 +540,11 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
                 style = marks.get(s.id)
                 tag = HIGHLIGHT_STYLES[style][0] if style else None
                 if heat is not None:
-                    label, attrs = _heat_step(s, unit_map, tag, heat.get(s.id), style)
+                    label, attrs = _heat_step(s, unit_map, tag, heat.get(s.id), style, defn.time_limit)
                     c.node(s.id, label=label, id=f"step-{s.id}", **attrs)
                     continue
-                c.node(s.id, label=_step_label(s, unit_map, tag), id=f"step-{s.id}", **_step_attrs(s, style))
+                c.node(s.id, label=_step_label(s, unit_map, tag, defn.time_limit), id=f"step-{s.id}",
+                       **_step_attrs(s, style))
             for s in connectors.get(lane, []):
                 c.node(f"_off_{s.id}", label=_connector_label(s, elsewhere.get(s.id, "")), id=f"offpage-{s.id}",
                        shape="box", style="rounded,dashed,filled", fillcolor="#ffffff", color=_GREY, fontcolor=_INK,

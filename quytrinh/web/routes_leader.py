@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
 from engine import approval as ap
-from engine.definition import Approval, Definition, Organisation, format_minutes, load_catalogue, with_status
+from engine.definition import Approval, Definition, Organisation, load_catalogue, with_status
 from engine.errors import NotAuthorized, NotFound, QuytrinhError
 from engine.lint import ERROR, Finding, lint
 from quytrinh.web.deps import NavItem, WebUser, flash, now_of, people_of, render, require_role, store_of
@@ -192,7 +192,7 @@ def step_rows(defn: Definition, units: Organisation | None, d: ap.StepDiff | Non
     "a) …" with "Sau Bước 3" / "Tiếp theo"), its forms named as the annex names them (``forms``: the set the
     decision cites), with the diff marks; the removed steps of ``merged`` (the diff drawing) follow, not
     numbered."""
-    from engine.documents import annex_rows, produces_text
+    from engine.documents import annex_rows, produces_text, working_time_text
 
     marks = d.highlight() if d else {}
 
@@ -210,7 +210,8 @@ def step_rows(defn: Definition, units: Organisation | None, d: ap.StepDiff | Non
                             produces_text(step, forms, "; ") or "–", marks.get(step.id), changed(step.id)))
     for step in (merged.steps if merged is not None else ()):
         if marks.get(step.id) == "removed":
-            rows.append(StepRow("–", step.id, step.name, responsible(step, units), format_minutes(step.duration),
+            time = "Không tính thời gian" if step.paused else working_time_text(step.duration, defn.time_limit)
+            rows.append(StepRow("–", step.id, step.name, responsible(step, units), time,
                                 produces_text(step, forms, "; ") or "–", "removed"))
     return rows
 
