@@ -592,12 +592,18 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
     signed = [a for a in sheet.apologies if a.state != "draft"]
     apology_form = form_set_for(d.received_at).by_kind("apology") if d.received_at else None
     units = _unit_names(request)
+    # what the applicant was asked to supplement (form 02): the comment of the latest event that opened the
+    # waiting step, as the inbox's waiting list says it (engine.services.waiting_for_applicant)
+    asked = {r.step_id: e.comment for e in sheet.events for r in sheet.rows
+             if r.kind == "citizen" and r.state in ("open", "claimed") and e.comment
+             and r.step_id in (e.to_steps or ())}
     return _no_store(render(request, "dossier.html", {  # (its action forms: as the work item's page)
         "sheet": sheet, "d": sheet.dossier, "defn": sheet.definition, "units": units,
         "handovers": _handovers(sheet, units),
         "people": people_of(request),
         "may_record_supplement": mine and any(not s.financial for s in waiting),
         "may_record_financial": mine and any(s.financial for s in waiting),
+        "supplement_asked": next((asked[s.id] for s in waiting if not s.financial and asked.get(s.id)), ""),
         "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE,
         "forms": available_forms(sheet), "forms_url": forms_url(d.code),
         "may_sign_apology": (user.unit_id is not None and user.role in sv.HEAD_ROLES and d.finished_at is None
@@ -653,9 +659,39 @@ def dossier_sign_apology(request: Request, code: str, apology_id: int, reason: s
 @router.post("/dossiers/{code}/supplemented")
 def dossier_supplemented(request: Request, code: str, version: int = Form(...), comment: str = Form(""),
                          idem: str = Form(""), user: WebUser = Depends(require_role("one_stop"))) -> Response:
-    """The applicant brought the supplement: the waiting step completes and the clock resumes (or restarts)."""
+    """The applicant brought the supplement: the waiting step completes and the clock resumes (or restarts).
+
+    Asked at the reception (form 02 at the counter), the dossier is back at the reception step, the counter's
+    to check and accept (form 01): the user goes straight to it when it is theirs to do. Otherwise the message
+    names the unit(s) the dossier went on to."""
     return _dossier_action(request, user, code, idem, "web-supplemented", sv.supplement_received, version,
-                           "comment", comment, "Đã ghi nhận hồ sơ bổ sung của {code}; hồ sơ được chuyển tiếp xử lý.")
+                           "comment", comment, "Đã ghi nhận hồ sơ bổ sung của {code}; hồ sơ được chuyển tiếp xử lý.",
+                           then=lambda res: _after_supplement(request, user, res))
+
+
+def _after_supplement(request: Request, user: WebUser, res: Any) -> tuple[str, str] | None:
+    """Where a recorded supplement leads (``res``: the action's result): (page, message), or None (the dossier's
+    page and the default message). The items it opened: one the user may take up at once (the reception step
+    again) -> that item's page; else the units they are at, named."""
+    if res.replayed or not res.opened:
+        return None
+    with store_of(request).session() as s:
+        items = [w for w in (s.get(WorkItem, i) for i in res.opened) if w is not None]
+    if not items:
+        return None
+    mine = next((w for w in items if w.state == "open" and w.unit_id == user.unit_id and w.role == user.role
+                 and w.assignee_id in (None, user.id)), None)
+    done = f"Đã ghi nhận hồ sơ bổ sung của {res.dossier_code}"
+    if mine is not None:
+        defn = _definition_of_item(request, mine)
+        step = defn.step(mine.step_id).name if defn is not None else mine.step_id
+        return (f"/items/{mine.id}", f"{done}; hồ sơ trở lại bước “{step}”: hãy kiểm tra hồ sơ và tiếp nhận "
+                                     "(hoặc yêu cầu bổ sung tiếp, từ chối) bên dưới.")
+    units = _unit_names(request)
+    names = list(dict.fromkeys(units.get(w.unit_id or "", w.unit_id or "") for w in items if w.unit_id))
+    if not names:
+        return None
+    return None, f"{done}; hồ sơ được chuyển tiếp cho {', '.join(names)} xử lý."
 
 
 @router.post("/dossiers/{code}/financial-done")
@@ -689,9 +725,11 @@ def dossier_stop(request: Request, code: str, version: int = Form(...), reason: 
 
 
 def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_prefix: str, service: Any,
-                    version: int, text_name: str, text: str, done: str, ask: str | None = None) -> Response:
+                    version: int, text_name: str, text: str, done: str, ask: str | None = None,
+                    then: Any = None) -> Response:
     """Run ``service`` (an engine service on the dossier, taking ``text`` as its ``text_name`` argument) at
-    ``version``, then back to the dossier page with ``done`` (or the error) as the message.
+    ``version``, then back to the dossier page with ``done`` (or the error) as the message. ``then(res)``,
+    after a success, given the service's result, may give another page (None: the dossier's) and message.
 
     ``ask``: the text is required; when it is empty, this is what the page asks for (under the form's
     text field, ``<form>-<text_name>``, the form being ``key_prefix`` without ``web-``), and nothing runs.
@@ -703,8 +741,9 @@ def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_p
         return _dossier_view(request, user, sheet.dossier.code, status_code=422, typed={which: text},
                              errors={f"{which}-{text_name}": f"{ask}; hồ sơ chưa thay đổi."})
     try:
-        service(store_of(request), user.actor, sheet.dossier.code, now=now_of(request), expected_version=version,
-                idempotency_key=f"{key_prefix}-{idem}" if idem else None, **{text_name: text.strip()})
+        res = service(store_of(request), user.actor, sheet.dossier.code, now=now_of(request),
+                      expected_version=version, idempotency_key=f"{key_prefix}-{idem}" if idem else None,
+                      **{text_name: text.strip()})
     except QuytrinhError as exc:
         which = key_prefix.removeprefix("web-")
         message, still = _dossier_news(request, user, sheet.dossier.id, which, exc)
@@ -715,8 +754,9 @@ def _dossier_action(request: Request, user: WebUser, code: str, idem: str, key_p
             message += f" Nội dung bạn vừa nhập chưa được ghi: {_quoted(text)}."
         flash(request, message, "error")
         return RedirectResponse(back, status_code=303)
-    flash(request, done.format(code=sheet.dossier.code), "success")
-    return RedirectResponse(back, status_code=303)
+    page, message = (then(res) if then is not None else None) or (back, done.format(code=sheet.dossier.code))
+    flash(request, message, "success")
+    return RedirectResponse(page or back, status_code=303)
 
 
 #: Per dossier form: the event it records, what it is called when done already, and whether the dossier's
@@ -943,13 +983,30 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
                 flash(request, f"Đã tiếp nhận hồ sơ {res.dossier_code}. In Giấy tiếp nhận và hẹn trả kết quả.",
                       "success")
                 return RedirectResponse(f"/dossiers/{res.dossier_code}/receipt", status_code=303)
-            flash(request, f"Đã ghi nhận hồ sơ {res.dossier_code}.", "success")
+            flash(request, _not_received_text(request, res.dossier_code, decision), "success")
             return RedirectResponse(f"/dossiers/{res.dossier_code}", status_code=303)
     # the first field to fix, in the form's order, gets the focus
     focus = next((f for f in ("procedure", "commune", "applicant", "comment") if f in errors), None)
     return _no_store(render(request, "receive.html", _receive_context(
         request, procs, form=form, problems=problems, errors=errors, focus=focus, earlier=earlier,
         idem=uuid.uuid4().hex), status_code=409 if earlier is not None else 422))
+
+
+def _not_received_text(request: Request, code: str, decision: str) -> str:
+    """What the counter is told of a dossier it did not accept (``decision``: supplement or refuse): what was
+    recorded and the form to print for the applicant, by its title and number in the dossier's set (form 02 /
+    03 of the 2018 set), as the page's *Biểu mẫu của hồ sơ* lists it."""
+    from engine.documents import available_forms
+
+    kind = "supplement" if decision == "supplement" else "refusal"
+    form = next((f for f in available_forms(sv.dossier_sheet(store_of(request), code, now=now_of(request)))
+                 if f.kind == kind), None)
+    done = (f"Đã ghi nhận hồ sơ {code} chưa đầy đủ, cần bổ sung" if decision == "supplement"
+            else f"Đã ghi nhận từ chối tiếp nhận hồ sơ {code}")
+    if form is None:
+        return f"{done}."
+    return (f"{done}. Hãy in {form.title.capitalize()} (mẫu {form.number}, ở mục Biểu mẫu của hồ "
+            "sơ bên dưới) giao cho tổ chức, cá nhân.")
 
 
 @router.get("/dossiers/{code}/receipt")

@@ -1,0 +1,107 @@
+"""A day at the one-stop counter, as a counter officer meets it: what the pages say after a reception that is
+not accepted, after a supplement is recorded, and on the receipt."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from engine import services as sv
+from tests.web.conftest import csrf_of
+
+
+def _text(page_html: str) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page_html)))
+
+
+def _receive(c, **data):
+    page = c.get("/receive").text
+    form = {"procedure": "1.001612", "applicant": "Hộ kinh doanh Phúc Lộc", "contact": "0987 654 321",
+            "channel": "counter", "decision": "accept", "comment": "", "csrf_token": csrf_of(page),
+            "idem": re.search(r'name="idem" value="([^"]+)"', page).group(1), **data}
+    return c.post("/receive", data=form)
+
+
+def test_a_supplement_asked_at_the_counter_then_brought_leads_back_to_the_reception_step(live_server, browser,
+                                                                                         tmp_path):
+    """In Chromium: the counter finds the dossier incomplete (form 02), is told which form to print; the
+    dossier's page says what was asked; once the applicant brings it, recording it takes the officer to the
+    reception step again (theirs to check and accept), not to the dossier's page with "chuyển tiếp xử lý",
+    and accepting there prints form 01."""
+    from tests.web.conftest import shot, signed_in_page
+
+    web = live_server.web
+    page = signed_in_page(browser, live_server.url, "motcua")
+    page.goto("/receive")
+    page.select_option("#procedure", "1.001612")
+    page.fill("#applicant", "Lê Văn Phúc")
+    page.check("input[name=channel][value=post]")
+    page.check("input[name=decision][value=supplement]")
+    page.fill("#comment", "Bản sao hợp đồng thuê địa điểm kinh doanh")
+    page.click("#receive-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/dossiers/[^/]+$"))
+    code = page.url.rsplit("/", 1)[1]
+    flash = page.inner_text(".flash")
+    assert flash == (f"Đã ghi nhận hồ sơ {code} chưa đầy đủ, cần bổ sung. Hãy in Phiếu yêu cầu bổ sung, hoàn thiện "
+                     "hồ sơ (mẫu 02, ở mục Biểu mẫu của hồ sơ bên dưới) giao cho tổ chức, cá nhân."), flash
+    assert page.inner_text("#supplement-asked") == "Đã yêu cầu bổ sung: Bản sao hợp đồng thuê địa điểm kinh doanh"
+    shot(page, tmp_path, "staff-supplement-asked")
+
+    page.fill("#supplement-form textarea[name=comment]", "Đã nhận bản sao hợp đồng thuê")
+    page.click("#supplement-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/items/\d+$"))
+    item_id = int(page.url.rsplit("/", 1)[1])
+    sheet = sv.dossier_sheet(web.store, code)
+    reception = [r for r in sheet.rows if r.step_id == sheet.definition.start.id]
+    assert (reception[-1].item_id, reception[-1].state, len(reception)) == (item_id, "open", 2)
+    step = sheet.definition.start.name
+    assert page.inner_text(".flash") == (f"Đã ghi nhận hồ sơ bổ sung của {code}; hồ sơ trở lại bước “{step}”: hãy "
+                                         "kiểm tra hồ sơ và tiếp nhận (hoặc yêu cầu bổ sung tiếp, từ chối) bên dưới.")
+    page.click("#complete-form button[name=outcome][value=accept]")
+    page.wait_for_url(re.compile(rf".*/dossiers/{re.escape(code)}/receipt$"))
+    assert sv.dossier_sheet(web.store, code).dossier.received_at is not None
+
+
+def test_a_supplement_asked_by_the_department_names_the_unit_the_dossier_goes_back_to(web, client_for):
+    """Asked during the appraisal: recording the supplement keeps the counter on the dossier's page, told which
+    unit has it now (it said "chuyển tiếp xử lý" without saying to whom)."""
+    store, rt = web.store, web.runtime
+    res = sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Bà Ngô Thị Huệ", now=web.clock())
+    assign = sv.complete(store, rt.actor("tckh_head"), res.opened[-1], outcome="done", now=web.clock())
+    asked = sv.complete(store, rt.actor("tckh_cv"), assign.opened[-1], outcome="supplement",
+                        comment="Thiếu bản sao giấy tờ pháp lý", now=web.clock())
+    c = client_for("motcua")
+    page = c.get(f"/dossiers/{res.dossier_code}").text
+    assert "Đã yêu cầu bổ sung: <strong>Thiếu bản sao giấy tờ pháp lý</strong>" in page
+    r = c.post(f"/dossiers/{res.dossier_code}/supplemented",
+               data={"csrf_token": csrf_of(page), "version": asked.version, "comment": "Đã nộp bản sao"})
+    assert r.status_code == 200 and r.url.path == f"/dossiers/{res.dossier_code}"
+    assert (f"Đã ghi nhận hồ sơ bổ sung của {res.dossier_code}; hồ sơ được chuyển tiếp cho Phòng TC-KH xử lý."
+            in _text(r.text)), _text(r.text)[:600]
+    assert 'id="supplement-asked"' not in r.text  # nothing is waiting any more
+
+
+def test_a_refused_reception_says_which_form_to_print(web, client_for):
+    c = client_for("motcua")
+    r = _receive(c, applicant="Phạm Thị Hạnh", decision="refuse",
+                 comment="Thủ tục không thuộc thẩm quyền của UBND huyện")
+    assert r.status_code == 200 and r.url.path.startswith("/dossiers/"), r.url
+    code = r.url.path.rsplit("/", 1)[1]
+    assert (f"Đã ghi nhận từ chối tiếp nhận hồ sơ {code}. Hãy in Phiếu từ chối tiếp nhận giải quyết hồ sơ (mẫu 03, "
+            "ở mục Biểu mẫu của hồ sơ bên dưới) giao cho tổ chức, cá nhân.") in _text(r.text), _text(r.text)[:600]
+    assert f'href="/documents/dossiers/{code}/forms/03"' in r.text
+
+
+def test_the_receipt_offers_another_reception_to_the_counter_only(web, client_for):
+    """A department's officer opening form 01 of a dossier of theirs was offered *Tiếp nhận hồ sơ khác*, a
+    page they may not open (403)."""
+    res = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="Trần Thị Mai",
+                     now=web.clock())
+    officer = client_for("tckh_head")
+    receipt = officer.get(f"/dossiers/{res.dossier_code}/receipt")
+    assert receipt.status_code == 200, receipt.status_code
+    assert 'href="/receive"' not in receipt.text
+    assert officer.get("/receive").status_code == 403
+    counter = client_for("motcua").get(f"/dossiers/{res.dossier_code}/receipt")
+    assert 'href="/receive"' in counter.text and "Tiếp nhận hồ sơ khác" in counter.text
+
