@@ -70,6 +70,7 @@ def _editor(request: Request, text: str, *, code: str = "", status_code: int = 2
         "text": text, "code": code, "draft": draft, "svg": svg, "findings": findings_view(findings),
         "errors": sum(1 for f in findings if f.severity == ERROR), "loads": checked.definition is not None,
         "state_labels": ap.STATE_LABELS, "defn": checked.definition, "checked_now": checked_now,
+        "people": people_of(request),
     }, status_code=status_code)
 
 
@@ -79,7 +80,7 @@ def _unchecked_editor(request: Request, text: str, code: str, exc: ap.UnitsFileE
     return render(request, "author_edit.html", {
         "text": text, "code": code, "draft": ap.open_draft(store, code) if code else None, "svg": None,
         "findings": [], "errors": 0, "loads": False, "state_labels": ap.STATE_LABELS, "defn": None,
-        "checked_now": False, "units_problem": exc.vi,
+        "checked_now": False, "units_problem": exc.vi, "people": people_of(request),
     }, status_code=409)
 
 
@@ -105,7 +106,9 @@ def author_home(request: Request, user: WebUser = Depends(require_role("reform")
         units_problem = None
     except ap.UnitsFileError as exc:  # the list below was checked without the units: say why, located
         units_problem = exc.vi
+    names = {e.definition.key: e.definition.name for e in entries}
     return render(request, "author_home.html", {"drafts": mine, "entries": entries, "open_by_code": open_by_code,
+                                                "names": names,
                                                 "state_labels": ap.STATE_LABELS, "people": people_of(request),
                                                 "units_problem": units_problem})
 

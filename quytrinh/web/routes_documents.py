@@ -311,6 +311,9 @@ def procedure_label(defn: Any) -> str:
 
 #: The levels a draft decision is made for, as the bar offers them.
 LEVELS = (("district", "Cấp huyện"), ("commune", "Cấp xã"))
+#: The level as the Word file's name says it, in Vietnamese without diacritics, as the other files the web
+#: app gives ("so-theo-doi-…"): du-thao-quyet-dinh-cap-huyen.docx, not "…-district.docx".
+LEVEL_FILE_NAMES = {"district": "cap-huyen", "commune": "cap-xa"}
 
 
 @router.get("/documents/decision")
@@ -339,4 +342,4 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
             for what, defs in decision_gap_groups(select_procedures(cat, level=level, codes=picked))]
     bar = _bar(back, f"/documents/decision?{_with({'level': level, 'codes': codes}, format='docx')}", fields,
                notes, gaps)
-    return _respond(data, fmt, f"du-thao-quyet-dinh-{level}", bar)
+    return _respond(data, fmt, f"du-thao-quyet-dinh-{LEVEL_FILE_NAMES.get(level, 'cap-huyen')}", bar)

@@ -49,3 +49,13 @@ def test_in_chromium_each_row_of_the_step_table_reads_as_its_box_in_the_diagram(
             continue
         assert time.removesuffix(" làm việc") in boxes[step_id], (step_id, time, boxes[step_id])
     assert page.inner_text("#allocated").startswith("2 giờ / thời hạn trong ngày")
+
+
+def test_the_decisions_word_file_is_named_in_vietnamese(client_for):
+    leader = client_for("ld_pct")
+    for level, name in (("district", "du-thao-quyet-dinh-cap-huyen.docx"), ("commune", "du-thao-quyet-dinh-cap-xa.docx")):
+        code = "1.001612" if level == "district" else "1.001193"
+        r = leader.get(f"/documents/decision?level={level}&codes={code}&format=docx")
+        assert r.status_code == 200, r.text[:300]
+        assert r.headers["content-disposition"] == f'attachment; filename="{name}"'
+        assert r.content[:2] == b"PK"

@@ -1,0 +1,40 @@
+"""The reform office's pages as the office uses them: who saved a draft is named as the other pages name
+people (full name, not the sign-in name), and the drafts are listed with their procedures' names."""
+
+from __future__ import annotations
+
+from engine import approval as ap
+from engine import services as sv
+from tests.conftest import REPO
+from tests.web.conftest import PASSWORD, shot, signed_in_page
+
+CODE = "1.001612"
+SOURCE = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].read_text(encoding="utf-8")
+SHORTENED = SOURCE.replace("    duration: 1d\n", "    duration: 4h\n", 1)
+
+
+def _officer(web):
+    return sv.add_user(web.store, "noivu_cv", unit="phong_noi_vu", role="staff", now=web.clock(),
+                       full_name="Phạm Thu Hà", password=PASSWORD)
+
+
+def test_the_editor_names_who_saved_the_draft_and_the_list_names_the_procedure(web, client_for):
+    ap.save_draft(web.store, SHORTENED, actor=_officer(web), now=web.clock())
+    office = client_for("noivu_cv")
+    editor = office.get(f"/author/procedures/{CODE}").text
+    state = editor.split('id="draft-state"', 1)[1].split("</p>", 1)[0]
+    assert "bởi Phạm Thu Hà" in state and "noivu_cv" not in state
+    home = office.get("/author").text
+    drafts = home.split('id="drafts"', 1)[1].split("</table>", 1)[0]
+    assert "<th>Tên thủ tục</th>" in drafts and "<td>Đăng ký thành lập hộ kinh doanh</td>" in drafts
+
+
+def test_in_chromium_the_office_sees_its_own_name_after_saving(web, live_server, browser, tmp_path):
+    _officer(web)
+    page = signed_in_page(browser, live_server.url, "noivu_cv")
+    page.goto(f"/author/procedures/{CODE}")
+    page.fill("#text", SHORTENED)
+    page.click("#save")
+    page.wait_for_selector("#draft-state")
+    shot(page, tmp_path, "author-qa-saved")
+    assert "bởi Phạm Thu Hà" in page.inner_text("#draft-state")
