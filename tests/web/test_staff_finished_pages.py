@@ -59,3 +59,34 @@ def test_a_withdrawn_dossier_says_when_it_ended_and_its_cancelled_step_when_it_w
     assert "Kết thúc lúc 10/03/2026 09:00" in facts and "Ngày trả kết quả" not in facts, facts[:1500]
     item = _text(client_for("tckh_head").get(f"/items/{assign}").text)
     assert "Hủy lúc 10/03/2026 09:00" in item and "Xong lúc" not in item, item[:1500]
+
+
+def test_the_control_sheet_on_a_phone_shows_each_steps_deadline_and_status_without_scrolling(live_server, browser,
+                                                                                             tmp_path):
+    """In Chromium, 390 px wide: the control sheet was an 8-column table scrolling inside its card, the steps'
+    names wrapped a word a line and their deadline, outcome and timeliness off screen. Each step is now a card
+    of *label: value* lines, as the inbox's work items, every cell within the screen."""
+    from tests.web.conftest import shot, signed_in_page
+
+    web = live_server.web
+    store, rt = web.store, web.runtime
+    res = sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Trần Thị Mai", now=web.clock())
+    sv.complete(store, rt.actor("tckh_head"), _open_item(store, res.dossier_code, "assign"), outcome="done",
+                now=web.clock())
+    page = signed_in_page(browser, live_server.url, "motcua", viewport={"width": 390, "height": 800})
+    page.goto(f"/dossiers/{res.dossier_code}")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    # (found by its heading and the cells' places, as on the old page: step, deadline, timeliness)
+    rows = page.locator("h2:has-text('Phiếu kiểm soát quá trình giải quyết hồ sơ') + table tbody tr")
+    assert rows.count() == 3
+    for i in range(rows.count()):
+        for cell in ("td:nth-child(1)", "td:nth-child(5)", "td:nth-child(8)"):
+            box = rows.nth(i).locator(cell).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (i, cell, box)
+    assert "Trước hạn" in rows.nth(0).locator("td:nth-child(8)").inner_text()
+    step = rows.nth(1).locator("td:nth-child(1)").bounding_box()
+    assert step["width"] > 250, step  # the step's name on the card's whole width, not a word a line
+    shot(page, tmp_path, "staff-control-sheet-phone")
+    wide = signed_in_page(browser, live_server.url, "motcua")
+    wide.goto(f"/dossiers/{res.dossier_code}")
+    assert wide.locator("#control-sheet thead th").first.is_visible()  # a table still on a wide screen
