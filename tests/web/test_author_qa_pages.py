@@ -3,6 +3,8 @@ people (full name, not the sign-in name), and the drafts are listed with their p
 
 from __future__ import annotations
 
+import re
+
 from engine import approval as ap
 from engine import services as sv
 from tests.conftest import REPO
@@ -38,3 +40,29 @@ def test_in_chromium_the_office_sees_its_own_name_after_saving(web, live_server,
     page.wait_for_selector("#draft-state")
     shot(page, tmp_path, "author-qa-saved")
     assert "bởi Phạm Thu Hà" in page.inner_text("#draft-state")
+
+
+def test_findings_are_read_in_vietnamese_without_the_rules_english_ids(web, client_for):
+    ap.save_draft(web.store, SHORTENED, actor=_officer(web), now=web.clock())
+    html = client_for("ld_pct").get(f"/leader/procedures/{CODE}?version=2").text
+    findings = html.split('id="findings"', 1)[1].split("</ul>", 1)[0]
+    assert 'data-rule="under-limit"' in findings
+    text = re.sub(r"<[^>]+>", " ", findings.split(">", 1)[1])
+    assert "under-limit" not in text and "Cảnh báo" in text and "dòng 13" in text
+
+
+def test_in_chromium_the_live_check_names_the_mistake_and_its_line_not_the_rule(web, live_server, browser, tmp_path):
+    _officer(web)
+    page = signed_in_page(browser, live_server.url, "noivu_cv")
+    page.goto(f"/author/procedures/{CODE}")
+    issue = "  - id: issue\n    duration: 2h\n"
+    assert issue in SOURCE
+    page.fill("#text", SOURCE.replace(issue, issue + "    routes:\n      done: delivr\n"))
+    page.wait_for_selector("#findings li[data-rule='unknown-target']")
+    shot(page, tmp_path, "author-qa-typo")
+    items = page.locator("#findings li")
+    assert items.count() == 1  # one slip, one finding (no extra-start, no under-limit on the cut path)
+    text = items.first.inner_text()
+    assert "Lỗi · dòng" in text and "bước issue" in text and "'delivr' không tồn tại" in text
+    assert "unknown-target" not in text
+    assert page.inner_text("#counts").strip() == "1 lỗi 0 cảnh báo"

@@ -59,7 +59,7 @@
       sev.textContent = f.severity_label;
       li.appendChild(sev);
       li.appendChild(document.createTextNode(" · dòng " + f.line + (f.col ? ", cột " + f.col : "") +
-        (f.step ? " · bước " + f.step : "") + " · " + f.rule_id));
+        (f.step ? " · bước " + f.step : "")));  // the rule's id (English) stays in data-rule
       li.appendChild(document.createElement("br"));
       li.appendChild(document.createTextNode(f.message));
       addGoTo(li, f.line);
