@@ -59,3 +59,26 @@ def test_the_decisions_word_file_is_named_in_vietnamese(client_for):
         assert r.status_code == 200, r.text[:300]
         assert r.headers["content-disposition"] == f'attachment; filename="{name}"'
         assert r.content[:2] == b"PK"
+
+
+def test_the_version_in_force_names_the_decision_that_approved_it(web, client_for):
+    import datetime as dt
+
+    from engine import services as sv
+    from tests.conftest import REPO
+
+    code = "1.001612"
+    leader = client_for("ld_pct")
+    before = leader.get(f"/leader/procedures/{code}").text
+    assert "chưa có (phiên bản đang áp dụng chưa được phê duyệt)" in before.split('id="decision"', 1)[1][:200]
+    office = sv.add_user(web.store, "noivu_cv", unit="phong_noi_vu", role="staff", now=web.clock(),
+                         full_name="Phạm Thu Hà", password="x" * 12)
+    text = sorted((REPO / "procedures_yaml").rglob(f"{code}-*.yaml"))[0].read_text(encoding="utf-8")
+    row, _ = ap.save_draft(web.store, text, actor=office, now=web.clock())
+    ap.submit(web.store, code, row.number, actor=office, now=web.clock())
+    ap.approve(web.store, code, row.number, actor=web.runtime.actor("ld_pct"), decision_number="125/QĐ-UBND",
+               decision_date=dt.date(2026, 3, 9), now=web.clock())
+    page = leader.get(f"/leader/procedures/{code}").text  # no version asked: the one in force
+    decision = page.split('id="decision"', 1)[1].split("</dd>", 1)[0]
+    assert "Số 125/QĐ-UBND ngày 09/03/2026" in decision
+    assert f"Phiên bản {row.number} đang áp dụng" in page
