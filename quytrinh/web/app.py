@@ -8,7 +8,8 @@ module may also expose ``NAV``, a list of :class:`quytrinh.web.deps.NavItem`
 shown in the navigation bar to the roles they name.
 
 No traceback ever reaches a user: errors become a Vietnamese error page (or,
-under ``/api``, JSON ``{"error": ..., "message": ...}``).
+under ``/api``, JSON ``{"error", "message", "message_vi", "field"}``: a stable error name, the English and
+Vietnamese texts and the request field at fault; see :mod:`quytrinh.web.routes_api`).
 """
 
 from __future__ import annotations
@@ -512,12 +513,21 @@ def _error_page(request: Request, status: int, message: str) -> Response:
         return Response(f"{status} {title}", status_code=status, media_type="text/plain; charset=utf-8")
 
 
+def _api_error(status: int, code: str, message: str, message_vi: str, field: str | None = None,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+    """An API error body: ``{"error", "message", "message_vi", "field"}`` (``quytrinh.web.routes_api.ErrorOut``)."""
+    return JSONResponse({"error": code, "message": message, "message_vi": message_vi, "field": field},
+                        status_code=status, headers=headers)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
         if _is_api(request):
-            return JSONResponse({"error": "not_authenticated", "message": "sign in first: POST /api/auth/token"},
-                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            from quytrinh.web.routes_api import status_text_vi
+
+            return _api_error(401, "not_authenticated", "sign in first: POST /api/auth/token", status_text_vi(401),
+                              "Authorization", {"WWW-Authenticate": "Bearer"})
         if request.method not in ("GET", "HEAD") and hasattr(request.state, "session"):
             flash(request, "Bạn cần đăng nhập: thao tác vừa gửi chưa được thực hiện; sau khi đăng nhập, hãy làm lại.",
                   "error")
@@ -526,10 +536,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if _is_api(request):
-            names = {401: "not_authenticated", 403: "not_authorized", 404: "not_found", 405: "method_not_allowed",
-                     409: "conflict", 422: "invalid", 429: "too_many_requests"}
-            return JSONResponse({"error": names.get(exc.status_code, "error"), "message": str(exc.detail)},
-                                status_code=exc.status_code, headers=getattr(exc, "headers", None))
+            from quytrinh.web.routes_api import STATUS_NAMES, ApiError, status_text_vi
+
+            if isinstance(exc, ApiError):
+                return _api_error(exc.status_code, exc.code, str(exc.detail), exc.message_vi, exc.field, exc.headers)
+            return _api_error(exc.status_code, STATUS_NAMES.get(exc.status_code, "error"), str(exc.detail),
+                              status_text_vi(exc.status_code, request.method), None, getattr(exc, "headers", None))
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else \
             "Trang hoặc hồ sơ bạn tìm không có." if exc.status_code == 404 else ERROR_TITLES.get(exc.status_code, "")
         if exc.status_code == 405:
@@ -545,21 +557,29 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request):
-            problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
-            return JSONResponse({"error": "invalid", "message": problems}, status_code=422)
+            from quytrinh.web.routes_api import validation_field, validation_text_vi
+
+            errors = list(exc.errors())
+            problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors)
+            return _api_error(422, "invalid", problems, validation_text_vi(errors),
+                              validation_field(errors[0].get("loc", ())) if errors else None)
         return _error_page(request, 422, "Dữ liệu gửi lên không hợp lệ hoặc thiếu. Hãy quay lại và kiểm tra các ô đã nhập.")
 
     @app.exception_handler(QuytrinhError)
     async def engine_error(request: Request, exc: QuytrinhError) -> Response:
         status, name = error_status(exc)
         if _is_api(request):
-            return JSONResponse({"error": name, "message": str(exc)}, status_code=status)
+            from quytrinh.web.routes_api import client_key_text, engine_text_vi
+
+            field = getattr(exc, "field", None)
+            return _api_error(status, name, client_key_text(str(exc)), engine_text_vi(exc),
+                              field if isinstance(field, str) else None)
         return _error_page(request, status, error_message_vi(exc))
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        if _is_api(request):
+        if _is_api(request):  # (its body is pinned by tests/web/test_security.py: the two keys only)
             return JSONResponse({"error": "internal", "message": "internal server error (logged)"}, status_code=500)
         return _error_page(request, 500, "Hệ thống gặp lỗi khi xử lý yêu cầu. Lỗi đã được ghi lại; "
                                          "hồ sơ không bị thay đổi nếu thao tác chưa hoàn tất. Hãy thử lại sau.")

@@ -11,15 +11,20 @@ Actions take an optional ``Idempotency-Key`` header: a repeated request with
 the same key returns the first result (``replayed: true``) and changes
 nothing; the same key with a different request is a 409 ``duplicate_request``.
 
-Errors are JSON ``{"error": <name>, "message": <text>}``: 401
-``not_authenticated``, 403 ``not_authorized``, 404 ``not_found``, 409
-``stale_version`` / ``illegal_action`` / ``duplicate_request``, 422
-``invalid`` / ``invalid_action``, 429 ``too_many_requests``.
+Errors are JSON ``{"error": <name>, "message": <text>, "message_vi": <text>, "field": <name or null>}``:
+``error`` is the stable, machine-readable name (401 ``not_authenticated``, 403 ``not_authorized``, 404
+``not_found``, 405 ``method_not_allowed``, 409 ``stale_version`` / ``illegal_action`` /
+``duplicate_request``, 422 ``invalid`` / ``invalid_action``, 429 ``too_many_requests``); ``message``
+is the English text for developers; ``message_vi`` says the same in Vietnamese, for the people the
+integrating system shows it to; ``field`` names the request field at fault when one is
+(``applicant``, ``expected_version``, ``commune``, ``Idempotency-Key`` ...). A 500 is ``{"error":
+"internal", "message": ...}`` only (logged, no details).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Literal, Optional
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
@@ -35,8 +40,138 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 
 class ErrorOut(BaseModel):
-    error: str = Field(description="Machine-readable error name")
-    message: str = Field(description="What went wrong and what to do")
+    error: str = Field(description="Machine-readable error name (stable)")
+    message: str = Field(description="What went wrong and what to do, in English (for developers)")
+    message_vi: str = Field(description="The same in Vietnamese, to show to staff")
+    field: Optional[str] = Field(None, description="The request field at fault, when one is (e.g. ``applicant``, "
+                                                   "``expected_version``, ``Idempotency-Key``)")
+
+
+class ApiError(HTTPException):
+    """A refusal of the API with its stable ``code``, English ``message``, Vietnamese ``message_vi`` and the
+    request ``field`` at fault (rendered by :func:`quytrinh.web.app._install_error_handlers`)."""
+
+    def __init__(self, status: int, code: str, message: str, message_vi: str, *, field: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(status, message, headers=headers)
+        self.code, self.message_vi, self.field = code, message_vi, field
+
+
+#: Stable error names of HTTP statuses the API answers without an engine error.
+STATUS_NAMES = {400: "invalid", 401: "not_authenticated", 403: "not_authorized", 404: "not_found",
+                405: "method_not_allowed", 409: "conflict", 422: "invalid", 429: "too_many_requests",
+                500: "internal"}
+
+
+def status_text_vi(status: int, method: str = "") -> str:
+    """The Vietnamese message of an HTTP refusal that carries no text of its own (an unknown address...)."""
+    return {
+        401: "Chưa đăng nhập: hãy lấy mã truy cập (POST /api/auth/token) rồi gửi Authorization: Bearer <mã>.",
+        403: "Không có quyền thực hiện yêu cầu này.",
+        404: "Không có địa chỉ API này; xem danh sách tại /docs.",
+        405: f"Địa chỉ API này không nhận phương thức {method or 'này'}; xem /docs.",
+        429: "Thử lại sau.",
+        500: "Hệ thống gặp lỗi khi xử lý yêu cầu; lỗi đã được ghi lại, hồ sơ không thay đổi nếu thao tác chưa "
+             "hoàn tất. Hãy thử lại sau.",
+    }.get(status, "Yêu cầu không hợp lệ.")
+
+
+#: The CLI's options in its Vietnamese error texts, and the API field each stands for.
+_CLI_FIELDS = (("--version", "expected_version"), ("--comment", "comment"), ("--applicant", "applicant"),
+               ("--reason", "reason"), ("--outcome", "outcome"), ("--commune", "commune"), ("--to", "to"),
+               ("--contact", "contact"), ("--channel", "channel"), ("--decision", "decision"))
+#: An idempotency key as the engine stores it (``api:<user id>:<the client's key>``).
+_STORED_KEY = re.compile(r"'api:\d+:")
+
+
+def client_key_text(text: str) -> str:
+    """``text`` with the API's stored idempotency keys (``'api:7:k1'``) written as the client sent them (``'k1'``)."""
+    return _STORED_KEY.sub("'", text)
+
+
+def engine_text_vi(exc: Exception) -> str:
+    """The Vietnamese text of an engine error for an API client: the CLI's located text
+    (:func:`quytrinh.messages.cli_error_text`) with the API's field names instead of the CLI's options and
+    the API's addresses instead of commands; the page's sentence of the error's kind
+    (:func:`quytrinh.messages.error_message_vi`) when the located text is not in Vietnamese or still names
+    a command."""
+    from quytrinh.messages import cli_error_text, error_message_vi
+
+    english = str(exc).strip()
+    text = cli_error_text(exc)
+    if text.strip() == english and not getattr(exc, "localized", False) and not getattr(exc, "vi", None):
+        return error_message_vi(exc)  # type: ignore[arg-type]  (a text no rule knows: still English)
+    text = re.sub(r"\(quytrinh dossier show (\S+?)\)", r"(GET /api/dossiers/\1)", text)
+    text = text.replace("(quytrinh tasks)", "(GET /api/tasks)").replace(": quytrinh tasks", ": GET /api/tasks")
+    for option, name in _CLI_FIELDS:
+        text = re.sub(rf"(?<![\w-]){option}(?![\w-])", name, text)
+    # A clause that advises a command (``…; xem các mã bằng: quytrinh catalogue.``) is left out: the client
+    # cannot run it; when the headline itself does, the page's sentence of the error's kind is said instead.
+    clauses = re.split(r"(?<=[;.])\s+", text)
+    kept = [c for c in clauses if not _CLI_ADVICE.search(c)]
+    if not kept or kept[0] != clauses[0]:
+        return error_message_vi(exc)  # type: ignore[arg-type]
+    text = " ".join(kept)
+    if text.endswith(";"):
+        text = text[:-1] + "."
+    return client_key_text(text)
+
+
+#: A CLI command or option in a Vietnamese error text.
+_CLI_ADVICE = re.compile(r"quytrinh |(?<![\w-])--\w")
+
+
+#: Vietnamese for pydantic's validation errors (type -> text; ``{x}`` from the error's context).
+_VALIDATION_VI = {
+    "missing": "thiếu (bắt buộc)",
+    "string_too_short": "quá ngắn (ít nhất {min_length} ký tự)",
+    "string_too_long": "quá dài (nhiều nhất {max_length} ký tự)",
+    "string_type": "phải là chuỗi ký tự",
+    "int_parsing": "phải là số nguyên",
+    "int_type": "phải là số nguyên",
+    "bool_parsing": "phải là true hoặc false",
+    "bool_type": "phải là true hoặc false",
+    "literal_error": "phải là một trong: {expected}",
+    "enum": "phải là một trong: {expected}",
+    "json_invalid": "không phải JSON hợp lệ",
+    "model_attributes_type": "phải là một đối tượng JSON",
+    "dict_type": "phải là một đối tượng JSON",
+    "datetime_parsing": "phải là thời điểm dạng 2026-12-02T17:00:00+07:00",
+    "datetime_from_date_parsing": "phải là thời điểm dạng 2026-12-02T17:00:00+07:00",
+    "datetime_type": "phải là thời điểm dạng 2026-12-02T17:00:00+07:00",
+}
+_WHERE_VI = {"body": "trong nội dung JSON", "query": "trong tham số địa chỉ", "path": "trong địa chỉ",
+             "header": "trong tiêu đề"}
+
+
+def validation_field(loc: tuple | list) -> str:
+    """The request field of a validation error's location (``("body", "applicant")`` -> ``applicant``; a
+    header keeps its HTTP spelling, ``Idempotency-Key``); ``body`` for the body as a whole."""
+    parts = [str(p) for p in loc]
+    where, rest = (parts[0], parts[1:]) if parts and parts[0] in _WHERE_VI else ("", parts)
+    if where == "header" and rest:
+        return "-".join(w.capitalize() for w in rest[0].replace("_", "-").split("-"))
+    if where == "body" and rest and rest[0].isdigit() and len(rest) == 1:  # a JSON syntax error's position
+        return "body"
+    return ".".join(rest) or where or "body"
+
+
+def validation_text_vi(errors: list[dict[str, Any]]) -> str:
+    """One Vietnamese sentence per problem of a request that failed validation, each naming its field."""
+    said = []
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        field_name = validation_field(loc)
+        template = _VALIDATION_VI.get(str(e.get("type")), "không hợp lệ")
+        ctx = {k: str(v) for k, v in (e.get("ctx") or {}).items()}
+        try:
+            what = template.format(**ctx)
+        except (KeyError, IndexError):
+            what = "không hợp lệ"
+        where = _WHERE_VI.get(str(loc[0]) if loc else "", "")
+        subject = "Nội dung yêu cầu" if field_name == "body" else f"Trường '{field_name}'" + (f" ({where})" if where else "")
+        said.append(f"{subject} {what}.")
+    return " ".join(said) or "Yêu cầu không hợp lệ."
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -59,24 +194,31 @@ async def api_user(request: Request) -> WebUser:
     if header.lower().startswith("bearer "):
         claims = codec.api_user(header[7:].strip())
         if claims is None:
-            raise HTTPException(401, "invalid or expired token; get a new one: POST /api/auth/token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(401, "not_authenticated", "invalid or expired token; get a new one: POST /api/auth/token",
+                           "Mã truy cập không hợp lệ hoặc đã hết hạn; hãy lấy mã mới: POST /api/auth/token.",
+                           field="Authorization", headers={"WWW-Authenticate": "Bearer"})
         uid, mark = claims
     else:
         session = request.state.session
         if session.user_id is not None:
             if request.method in UNSAFE_METHODS and not codec.csrf_ok(session.sid, request.headers.get("x-csrf-token")):
-                raise HTTPException(403, "a session-cookie request must send the X-CSRF-Token header")
+                raise ApiError(403, "not_authorized", "a session-cookie request must send the X-CSRF-Token header",
+                               "Yêu cầu dùng phiên đăng nhập của trình duyệt phải gửi kèm tiêu đề X-CSRF-Token "
+                               "(mã chống giả mạo của phiên); yêu cầu chưa được thực hiện.", field="X-CSRF-Token")
             uid, mark = session.user_id, session.mark
     if uid is None:
-        raise HTTPException(401, "sign in first: POST /api/auth/token, then send Authorization: Bearer <token>",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(401, "not_authenticated",
+                       "sign in first: POST /api/auth/token, then send Authorization: Bearer <token>",
+                       "Chưa đăng nhập: hãy lấy mã truy cập (POST /api/auth/token) rồi gửi tiêu đề "
+                       "Authorization: Bearer <mã>.", field="Authorization", headers={"WWW-Authenticate": "Bearer"})
     user = await cached_user_async(request, uid)
     # A token or session is bound to the user's password hash: a password change (or a disabled user) ends it.
     if not credential_valid(request, user, mark):
-        raise HTTPException(401, "the session or token is no longer valid (the password was changed or the "
-                                 "account disabled); sign in again: POST /api/auth/token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(401, "not_authenticated", "the session or token is no longer valid (the password was changed "
+                                                 "or the account disabled); sign in again: POST /api/auth/token",
+                       "Phiên đăng nhập hoặc mã truy cập đã hết hiệu lực (mật khẩu đã được đổi hoặc tài khoản đã "
+                       "ngừng hoạt động); hãy đăng nhập lại: POST /api/auth/token.", field="Authorization",
+                       headers={"WWW-Authenticate": "Bearer"})
     return user  # type: ignore[return-value]  (credential_valid is False for None)
 
 
@@ -271,9 +413,11 @@ def token(request: Request, body: TokenIn) -> TokenOut:
     user, wait = authenticate(request, body.username.strip(), body.password)
     if user is None:
         if wait > 0:
-            raise HTTPException(429, f"too many failed sign-ins; retry in {math.ceil(wait)} s",
-                                headers={"Retry-After": str(math.ceil(wait))})
-        raise HTTPException(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(429, "too_many_requests", f"too many failed sign-ins; retry in {math.ceil(wait)} s",
+                           f"Đăng nhập sai nhiều lần; hãy thử lại sau {math.ceil(wait)} giây.",
+                           headers={"Retry-After": str(math.ceil(wait))})
+        raise ApiError(401, "not_authenticated", "wrong username or password",
+                       "Tên đăng nhập hoặc mật khẩu không đúng.", headers={"WWW-Authenticate": "Bearer"})
     from quytrinh.web.routes_auth import credential_mark
 
     codec = request.app.state.codec
@@ -319,10 +463,19 @@ def receive(request: Request, body: ReceiveIn, user: WebUser = Depends(api_user)
     a district-level one names none.
     """
     commune = _commune_of(request, body.procedure_code, body.commune)
+    _check_decision(request, body.procedure_code, body.decision)
     res = sv.receive(store_of(request), user.actor, body.procedure_code, applicant=body.applicant,
                      now=now_of(request), channel=body.channel, decision=body.decision, comment=body.comment,
                      contact=body.contact, commune=commune, idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
+
+
+def _refused(kind: type, message: str, vi: str, field: str) -> Exception:
+    """An engine error raised by the API itself: its English ``message``, its Vietnamese text (``vi``, what
+    :func:`engine_text_vi` and the pages say) and the request ``field`` at fault."""
+    exc = kind(message)
+    exc.vi, exc.field = vi, field
+    return exc
 
 
 def _commune_of(request: Request, procedure_code: str, commune: str) -> str:
@@ -334,21 +487,51 @@ def _commune_of(request: Request, procedure_code: str, commune: str) -> str:
     commune = commune.strip()
     if not commune_procedures(request, [procedure_code]):
         if commune and _published(request, procedure_code):
-            raise ActionError(f"commune: procedure {procedure_code} is district-level, so its dossier belongs to "
-                              f"no commune; leave commune out")
+            raise _refused(ActionError, f"commune: procedure {procedure_code} is district-level, so its dossier "
+                                        f"belongs to no commune; leave commune out",
+                           f"Thủ tục {procedure_code} là thủ tục cấp huyện nên hồ sơ không thuộc xã nào; hãy bỏ "
+                           f"trường 'commune'. Hồ sơ chưa được tiếp nhận.", "commune")
         return commune  # an unknown procedure: receive() says so
     known = communes(request)
     if not known:
         return commune
     if not commune:
-        raise ActionError(f"commune: procedure {procedure_code} is commune-level; give the commune whose People's "
-                          f"Committee handles the dossier, one of: {', '.join(known)}")
+        raise _refused(ActionError, f"commune: procedure {procedure_code} is commune-level; give the commune whose "
+                                    f"People's Committee handles the dossier, one of: {', '.join(known)}",
+                       f"Thủ tục {procedure_code} là thủ tục cấp xã: hãy ghi trường 'commune' là xã có UBND giải "
+                       f"quyết hồ sơ, một trong: {', '.join(known)}. Hồ sơ chưa được tiếp nhận.", "commune")
     found = find_commune(commune, known)
     if found is None:
         close = closest_commune(commune, known)
         hint = f" (did you mean '{close}'?)" if close else ""
-        raise ActionError(f"commune: '{commune}' is not a commune of units.yaml{hint}; one of: {', '.join(known)}")
+        hint_vi = f" (có phải '{close}'?)" if close else ""
+        raise _refused(ActionError, f"commune: '{commune}' is not a commune of units.yaml{hint}; one of: "
+                                    f"{', '.join(known)}",
+                       f"Trường 'commune': '{commune}' không phải xã trong danh mục đơn vị{hint_vi}; một trong: "
+                       f"{', '.join(known)}. Hồ sơ chưa được tiếp nhận.", "commune")
     return found
+
+
+def _check_decision(request: Request, procedure_code: str, decision: str) -> None:
+    """Refuse (409 ``illegal_action``, as the engine does, nothing received) a ``decision`` that is not an outcome
+    of the procedure's reception step, naming the field and the outcomes (the engine's own text names an item
+    of a dossier that does not exist yet)."""
+    from engine.errors import IllegalAction, NotFound
+
+    try:
+        _row, defn = sv.current_definition(store_of(request), procedure_code)
+    except NotFound:
+        return  # receive() says so
+    outcomes = [r.outcome for r in defn.start.routes]
+    if outcomes and decision not in outcomes:
+        from engine.definition import OUTCOME_LABELS
+
+        said = ", ".join(f"{o} ({OUTCOME_LABELS.get(o, o)})" for o in outcomes)
+        raise _refused(IllegalAction, f"decision: '{decision}' is not an outcome of the reception step "
+                                      f"'{defn.start.id}' of procedure {procedure_code}; use one of: "
+                                      f"{', '.join(outcomes)}",
+                       f"Trường 'decision': '{decision}' không phải kết quả của bước tiếp nhận của thủ tục "
+                       f"{procedure_code}; dùng một trong: {said}. Hồ sơ chưa được tiếp nhận.", "decision")
 
 
 def _published(request: Request, procedure_code: str) -> bool:
@@ -459,7 +642,8 @@ def dossier(request: Request, ref: str, user: WebUser = Depends(api_user)) -> Do
 
     sheet = sv.dossier_sheet(store_of(request), ref, now=now_of(request))
     if not can_view_dossier(request, user, sheet):
-        raise HTTPException(403, f"dossier {sheet.dossier.code} is not handled by unit {user.unit_id}")
+        raise ApiError(403, "not_authorized", f"dossier {sheet.dossier.code} is not handled by unit {user.unit_id}",
+                       f"Không có quyền: hồ sơ {sheet.dossier.code} không do đơn vị {user.unit_name} giải quyết.")
     d, defn = sheet.dossier, sheet.definition
     signers = apology_signers(request, sheet)
     items = [ItemOut(item_id=r.item_id, step_id=r.step_id, step_name=r.step_name, kind=r.kind, unit=r.unit_id,
@@ -482,7 +666,9 @@ def sign_apology(request: Request, apology_id: int, body: ApologyIn, user: WebUs
     """The head of the answerable unit signs a drafted apology (form 04): the reason, the new appointment
     (default: the proposed one). The applicant is told the new date; reports count it from then on."""
     if body.proposed_due_at is not None and body.proposed_due_at.tzinfo is None:
-        raise HTTPException(422, "proposed_due_at needs a timezone (e.g. 2026-12-02T17:00:00+07:00)")
+        raise ApiError(422, "invalid", "proposed_due_at needs a timezone (e.g. 2026-12-02T17:00:00+07:00)",
+                       "Trường 'proposed_due_at' cần ghi múi giờ (ví dụ 2026-12-02T17:00:00+07:00).",
+                       field="proposed_due_at")
     signed = sv.sign_apology(store_of(request), user.actor, apology_id, reason=body.reason,
                              proposed_due_at=body.proposed_due_at, now=now_of(request))
     return _apology_out(signed, signed.unit_id)  # signed: the unit whose head signed it
