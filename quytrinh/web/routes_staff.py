@@ -270,7 +270,8 @@ def _item_news(request: Request, item_id: int, user: WebUser, exc: QuytrinhError
 
 
 def _outcome_label(request: Request, item: WorkItem) -> str:
-    """How the step's outcome ``item.outcome`` reads on its button ("Đạt"); "" when it has none."""
+    """How the step's outcome ``item.outcome`` reads on its button ("Đạt"); "" when it has none, or when it
+    would only repeat the sentence it goes in ("đã hoàn thành … (Hoàn thành)")."""
     if not item.outcome:
         return ""
     defn = _definition_of_item(request, item)
@@ -279,7 +280,7 @@ def _outcome_label(request: Request, item: WorkItem) -> str:
     except Exception:  # a step no longer in the definition: its outcome's id is all there is
         step = None
     found = next((r.display for r in step.routes if r.outcome == item.outcome), None) if step is not None else None
-    return found or ""
+    return "" if not found or found.strip().casefold() == "hoàn thành" else found
 
 
 def display_name(request: Request, username: str) -> str:
