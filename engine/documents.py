@@ -3081,7 +3081,7 @@ class BookEntry:
 
     key: str  # dossiers.ledger_book: engine.store.ledger_book_key
     year: int  # of registration, Hanoi time
-    number: int  # "Số thứ tự": the rank of its registration in the book
+    number: int  # "Số thứ tự": given at registration (dossiers.ledger_no)
 
     @property
     def volume(self) -> str:
@@ -3092,19 +3092,24 @@ class BookEntry:
 def book_number(s: Any, dossier: Any) -> BookEntry:
     """A dossier's entry in the ledger: the book is its one-stop unit's (``dossiers.ledger_book``: the
     unit that registered it, and for a commune-level dossier its commune) for the year of its
-    registration (Hanoi time), the number its rank among that book's registrations of the year (by
-    instant, then id), counting every channel (counter, online, post).
+    registration (Hanoi time); the number is the one it was given when registered (``dossiers.ledger_no``:
+    the book's last number plus one, every channel counted: counter, online, post).
 
     Form 01 prints it ("Vào Sổ theo dõi hồ sơ, Quyển số: 01/2026 Số thứ tự: 123"); the ledger's first
-    column is the same number, whatever period is printed. It depends only on the rows registered up to
-    this one, which never change: it is the same in every process and stays the same as more dossiers
-    come. ``dossier``: anything with ``ledger_book``, ``registered_at`` and ``id``.
+    column is the same number, whatever period is printed. It is stored, so it never changes, whatever is
+    registered later (even a dossier entered afterwards with an earlier instant of receipt).
+
+    A row written by other means than the services (a bulk load) has no stored number: it gets its rank
+    among the book's registrations of the year (by instant, then id), counted on ``ix_dossiers_ledger_book``.
+    ``dossier``: anything with ``ledger_book``, ``ledger_year``, ``ledger_no``, ``registered_at`` and ``id``.
     """
     from sqlmodel import func, select
 
     from engine.store import Dossier
 
     key = dossier.ledger_book or ""
+    if getattr(dossier, "ledger_no", None) is not None:
+        return BookEntry(key, int(dossier.ledger_year), int(dossier.ledger_no))
     year = to_local(dossier.registered_at).year
     start, _ = _day_bounds(dt.date(year, 1, 1), dt.date(year, 1, 1))
     at = dossier.registered_at
@@ -3270,9 +3275,10 @@ def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
     Only the slice's dossiers and their work items are read: the dossiers by (ledger_book,
     registered_at, id) with LIMIT/OFFSET (``ix_dossiers_registered_at`` for the period, or
     ``ix_dossiers_ledger_book`` for one book), the unit filter as an EXISTS on the work items; the
-    numbers from the first dossier's of each book and year in the slice (:func:`book_number`), counted
-    on from there (with a unit filter, over the keys of every dossier of that book between the
-    slice's first and last of it: the dossiers the filter hides keep their numbers).
+    numbers as given at registration (``dossiers.ledger_no``). Rows without one (written by a bulk
+    load) are numbered from the first dossier's of their book and year in the slice
+    (:func:`book_number`), counted on from there (with a unit filter, over the keys of every dossier of
+    that book between the slice's first and last of it: the dossiers the filter hides keep their numbers).
     """
     from sqlalchemy import exists
     from sqlmodel import func, select
@@ -3324,8 +3330,11 @@ def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
         groups: dict[tuple[str, int], list[Any]] = {}  # (book, year) -> the slice's dossiers of it, in order
         for d in dossiers:
             groups.setdefault((d.ledger_book, to_local(d.registered_at).year), []).append(d)
+        stored = {d.id: d.ledger_no for d in dossiers if d.ledger_no is not None}  # given at registration
         number_of: dict[int, int] = {}
         for (key, _year), members in groups.items():
+            if all(d.id in stored for d in members):
+                continue  # (only rows a bulk load wrote have none: those are counted)
             first_number = book_number(s, members[0]).number
             if unit is None or len(members) == 1:  # the book's entries of the period are all there, in order
                 number_of.update((d.id, first_number + i) for i, d in enumerate(members))
@@ -3339,6 +3348,7 @@ def ledger_page(db: Any, *, date_from: dt.date, date_to: dt.date, unit: str | No
             ids = [k.id for k in keys]
             shown = ids[ids.index(first.id):ids.index(last.id) + 1]
             number_of.update((i, first_number + n) for n, i in enumerate(shown))
+        number_of.update(stored)
         ids = sorted({d.definition_id for d in dossiers})
         versions = {v.id: v for v in s.exec(select(DefinitionVersion).where(
             DefinitionVersion.id.in_(ids))).all()} if ids else {}  # type: ignore[union-attr]

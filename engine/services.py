@@ -1371,19 +1371,35 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
 
 
 _NEW_DOSSIER_COLUMNS = ("procedure_code", "definition_id", "definition_version", "channel", "applicant",
-                        "applicant_contact", "commune", "ledger_book", "registered_at", "version", "updated_at",
-                        *_DOSSIER_FIELDS)
-#: INSERT a dossier with its final code, ``<procedure>-<yyyymmdd>-<id, 6 digits>``, in one statement: the
-#: id is taken first (SQLite: max + 1 under the BEGIN IMMEDIATE write lock; PostgreSQL: the sequence).
+                        "applicant_contact", "commune", "ledger_book", "ledger_year", "registered_at", "version",
+                        "updated_at", *_DOSSIER_FIELDS)
+#: The dossier's number in its book: the book's last one plus one (on ux_dossiers_ledger_no; the
+#: parameters are the book and the year, after the columns').
+_NEXT_LEDGER_NO = "(SELECT coalesce(max(ledger_no), 0) + 1 FROM dossiers WHERE ledger_book = ? AND ledger_year = ?)"
+#: INSERT a dossier with its final code, ``<procedure>-<yyyymmdd>-<id, 6 digits>``, and its number in its
+#: book, in one statement: the id is taken first (SQLite: max + 1 under the BEGIN IMMEDIATE write lock, which
+#: also makes the book's number the next one; PostgreSQL: the sequence, and the number under the book's lock,
+#: :func:`_lock_book`).
 _NEW_DOSSIER_SQL = {
-    False: (f"INSERT INTO dossiers (id, code, {', '.join(_NEW_DOSSIER_COLUMNS)}) "
-            f"SELECT n.id, ? || printf('%06d', n.id), {', '.join('?' for _ in _NEW_DOSSIER_COLUMNS)} "
-            f"FROM (SELECT coalesce(max(id), 0) + 1 AS id FROM dossiers) AS n"),
-    True: (f"INSERT INTO dossiers (id, code, {', '.join(_NEW_DOSSIER_COLUMNS)}) "
+    False: (f"INSERT INTO dossiers (id, code, {', '.join(_NEW_DOSSIER_COLUMNS)}, ledger_no) "
+            f"SELECT n.id, ? || printf('%06d', n.id), {', '.join('?' for _ in _NEW_DOSSIER_COLUMNS)}, "
+            f"{_NEXT_LEDGER_NO} FROM (SELECT coalesce(max(id), 0) + 1 AS id FROM dossiers) AS n"),
+    True: (f"INSERT INTO dossiers (id, code, {', '.join(_NEW_DOSSIER_COLUMNS)}, ledger_no) "
            f"SELECT n.id, ? || right('00000' || n.id::text, greatest(6, length(n.id::text))), "
-           f"{', '.join('?' for _ in _NEW_DOSSIER_COLUMNS)} "
+           f"{', '.join('?' for _ in _NEW_DOSSIER_COLUMNS)}, {_NEXT_LEDGER_NO} "
            f"FROM (SELECT nextval(pg_get_serial_sequence('dossiers', 'id')) AS id) AS n"),
 }
+
+
+def _lock_book(tx: rawdb.Tx, book: str, year: int) -> None:
+    """PostgreSQL: wait for the registrations of the same book and year in other transactions to end (a
+    transaction-scoped advisory lock on the book), so that the next number read is the book's last plus one
+    for this registration alone. Sent down the pipeline without waiting: the INSERT after it runs once the
+    lock is held, and (READ COMMITTED) sees the numbers committed before. SQLite's BEGIN IMMEDIATE already
+    lets one writer at a time."""
+    if tx.pg:
+        digest = hashlib.blake2b(f"quytrinh:ledger:{book}:{year}".encode(), digest_size=8).digest()
+        tx.execute("SELECT pg_advisory_xact_lock(?)", (int.from_bytes(digest, "big", signed=True),))
 
 
 #: The longest procedure part of a dossier's code. A code is ``<prefix>-YYYYMMDD-NNNNNN`` (the id has six
@@ -1424,11 +1440,13 @@ def _new_dossier(tx: rawdb.Tx, row: Any, defn: Definition, tr: machine.Transitio
         raise ActionError("the commune's name is longer than 200 characters")
     local = now.astimezone(dt.timezone(dt.timedelta(hours=7)))
     prefix = f"{code_prefix(defn.key)}-{local:%Y%m%d}-"
+    book = ledger_book_key(one_stop, commune, defn.level)
     values = dict(procedure_code=defn.key, definition_id=row.id, definition_version=row.version,
                   channel=tr.state.channel, applicant=applicant.strip(), applicant_contact=contact,
-                  commune=commune.strip(), ledger_book=ledger_book_key(one_stop, commune, defn.level),
+                  commune=commune.strip(), ledger_book=book, ledger_year=local.year,
                   registered_at=now, version=1, updated_at=now, **_dossier_values(tr.state))
-    dossier_id = tx.insert(_NEW_DOSSIER_SQL[tx.pg], [prefix, *tx.bind(_DOSSIERS, values)])
+    _lock_book(tx, book, local.year)
+    dossier_id = tx.insert(_NEW_DOSSIER_SQL[tx.pg], [prefix, *tx.bind(_DOSSIERS, values), book, local.year])
     return _NewDossier(dossier_id, f"{prefix}{dossier_id:06d}", defn.key, row.version, 1)
 
 

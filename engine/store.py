@@ -232,8 +232,10 @@ class Dossier(SQLModel, table=True):
     # The registration ledger and the counter's repeat check read a period of registrations (migration
     # 0006); form 01 and the ledger count a book's entries before a dossier on ix_dossiers_ledger_book
     # (migration 0011). Both are written once per dossier, when it is registered (their columns never change).
+    # A book's entry numbers are unique (migration 0012): the next one is read on this index at registration.
     __table_args__ = (sa.Index("ix_dossiers_registered_at", "registered_at"),
-                      sa.Index("ix_dossiers_ledger_book", "ledger_book", "registered_at", "id"))
+                      sa.Index("ix_dossiers_ledger_book", "ledger_book", "registered_at", "id"),
+                      sa.Index("ux_dossiers_ledger_no", "ledger_book", "ledger_year", "ledger_no", unique=True))
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True, index=True)  # never changes
@@ -247,6 +249,11 @@ class Dossier(SQLModel, table=True):
     #: The book of the Sổ theo dõi hồ sơ the dossier is entered in (:func:`ledger_book_key`): the one-stop unit
     #: that registered it, and for a commune-level dossier its commune. Set at registration, never changed.
     ledger_book: str = Field(default="", max_length=300, sa_column_kwargs={"server_default": ""})
+    #: The year of the book (of registration, Hanoi time) and the dossier's number in it ("Số thứ tự"), given
+    #: at registration as the book's last number plus one and never changed: what form 01 printed stays true.
+    #: Empty only for a row written by other means than the services (a bulk load): its number is then counted.
+    ledger_year: int | None = Field(default=None)
+    ledger_no: int | None = Field(default=None)
     status: int = Field(index=True)  # national status code 1-10 (engine.machine.Status)
     result: str | None = Field(default=None, max_length=16)  # result | refusal
     registered_at: dt.datetime = _now_field()
@@ -689,7 +696,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 
 
 def current_revision(engine: Engine) -> str | None:

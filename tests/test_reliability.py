@@ -129,6 +129,36 @@ def test_a_writer_that_commits_while_another_read_the_same_version_wins_alone(ru
     assert [e.at for e in events] == [at(10, 9)]  # the child's
 
 
+def test_two_counters_registering_at_once_get_the_books_next_numbers_which_never_move(runtime, tmp_path):
+    """Counter A takes its instant first and is still writing when counter B registers and prints form 01.
+    Each gets the book's next number, once: B waits for A (on PostgreSQL, the book's lock; on SQLite, the
+    write lock) and takes the number after A's, so what B's receipt prints does not move when A's instant
+    turns out to be the earlier one, and no two receipts print the same number."""
+    from engine.documents import book_number
+    from engine.store import Dossier
+
+    db = runtime.db
+    sv.receive(db, runtime.actor("motcua"), "1.001612", applicant="Đầu sổ", now=at(10, 7))
+    marker = tmp_path / "paused"
+    child = _child(runtime.url,
+                   "r = sv.receive(db, sv.get_actor(db, 'motcua'), '1.001612', applicant='Quầy A', "
+                   "now=dt.datetime(2026, 3, 10, 2, 0, tzinfo=dt.timezone.utc))\nprint(r.dossier_id)",
+                   {"QUYTRINH_TEST_PAUSE_IN": "receive", "QUYTRINH_TEST_PAUSE_SECONDS": "1.5",
+                    "QUYTRINH_TEST_PAUSE_MARKER": str(marker)})
+    _wait_for(marker, child)
+    b = sv.receive(db, runtime.actor("motcua"), "1.001612", applicant="Quầy B", now=at(10, 9, 5))
+
+    def number(dossier_id: int) -> int:
+        with db.session() as s:
+            return book_number(s, s.get(Dossier, dossier_id)).number
+
+    printed_b = number(b.dossier_id)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    a_id = int(out.split()[-1])
+    assert (number(a_id), printed_b, number(b.dossier_id)) == (2, 3, 3)
+
+
 @pytest.mark.parametrize("action", ["complete", "receive"])
 def test_sigkill_in_the_middle_of_an_action_leaves_no_partial_state(runtime, tmp_path, action):
     db = runtime.db
