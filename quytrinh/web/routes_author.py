@@ -10,6 +10,7 @@ text that does not load comes back in the editor with its located findings.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -42,6 +43,31 @@ def _check(request: Request, text: str, code: str = "") -> tuple[ap.Check, Any]:
     return checked, svg
 
 
+#: A national procedure code (mã TTHC), "1.001612"; a procedure without one is keyed by its file's stem.
+NATIONAL_CODE = re.compile(r"\d+\.\d+")
+
+
+def other_procedure(request: Request, code: str, defn: Any) -> Finding | None:
+    """An error when the text names another procedure than the one the page edits (``code``): saved, it
+    would replace that procedure's draft (a text copied from another procedure, a slip in ``code:``).
+    Refused when the page's procedure has a national code, or when the text's code is a procedure the
+    catalogue or the database already holds; a procedure known by its file only may get its national code
+    once found. None when the text is the page's procedure (or names none, or does not load)."""
+    if not code or defn is None or not defn.code or defn.code == code:
+        return None
+    if not NATIONAL_CODE.fullmatch(code):
+        store = store_of(request)
+        known = (defn.code in catalogue_of(request).entries or ap.drafts(store, defn.code)
+                 or ap.published_versions(store, defn.code))
+        if not known:
+            return None
+    loc = defn.where("code")
+    return Finding("other-procedure", ERROR, loc.file, loc.line, loc.col, None,
+                   f"văn bản ghi mã TTHC '{defn.code}', khác thủ tục đang soạn ({code}): nếu lưu, văn bản sẽ thành "
+                   f"dự thảo của thủ tục {defn.code} (thay dự thảo đang mở của thủ tục đó, nếu có); hãy ghi lại "
+                   f"code: \"{code}\", hoặc mở thủ tục {defn.code} trong Soạn quy trình để soạn cho thủ tục đó")
+
+
 def _draft_number(request: Request, code: str) -> tuple[int, str]:
     """The number and state of the procedure's open draft, else the number its next draft will get."""
     store = store_of(request)
@@ -63,6 +89,9 @@ def _editor(request: Request, text: str, *, code: str = "", status_code: int = 2
         return _unchecked_editor(request, text, code, exc)
     if findings is None:
         findings = list(checked.findings)
+        mismatch = other_procedure(request, code, checked.definition)
+        if mismatch is not None:
+            findings.insert(0, mismatch)
     code = code or (checked.definition.key if checked.definition is not None else "")
     store = store_of(request)
     draft = ap.open_draft(store, code) if code else None
@@ -154,11 +183,15 @@ def author_check(request: Request, text: str = Form(""), code: str = Form(""),
         checked, svg = _check(request, text, code)
     except ap.UnitsFileError as exc:
         return JSONResponse({"ok": False, "message": exc.vi}, status_code=409)
+    findings = list(checked.findings)
+    mismatch = other_procedure(request, code, checked.definition)
+    if mismatch is not None:
+        findings.insert(0, mismatch)
     return JSONResponse({
         "ok": True, "loads": checked.definition is not None,
         "code": checked.definition.key if checked.definition is not None else code,
-        "errors": checked.errors, "warnings": checked.warnings,
-        "findings": findings_view(checked.findings), "svg": str(svg) if svg is not None else None,
+        "errors": checked.errors + (mismatch is not None), "warnings": checked.warnings,
+        "findings": findings_view(findings), "svg": str(svg) if svg is not None else None,
     })
 
 
@@ -189,6 +222,13 @@ def author_save(request: Request, text: str = Form(""), code: str = Form(""), dr
         units, templates = context_of(request)
     except ap.UnitsFileError as exc:  # nothing saved; the text comes back as typed
         return _unchecked_editor(request, text, code, exc)
+    if code:  # a text naming another procedure is not saved over that procedure's draft
+        checked = ap.check_text(text, file="dự thảo", templates=templates, units=units)
+        mismatch = other_procedure(request, code, checked.definition)
+        if mismatch is not None:
+            flash(request, f"Chưa lưu: văn bản ghi mã TTHC {checked.definition.code}, không phải thủ tục {code} "
+                           "đang soạn. Hãy sửa mã (xem bên dưới) rồi lưu lại.", "error")
+            return _editor(request, text, code=code, status_code=422)
     try:
         row, findings = ap.save_draft(store_of(request), text.replace("\r\n", "\n"), actor=user.actor,
                                       now=now_of(request), file="dự thảo", templates=templates, units=units,

@@ -8,7 +8,7 @@ import re
 from engine import approval as ap
 from engine import services as sv
 from tests.conftest import REPO
-from tests.web.conftest import PASSWORD, shot, signed_in_page
+from tests.web.conftest import PASSWORD, csrf_of, shot, signed_in_page
 
 CODE = "1.001612"
 SOURCE = sorted((REPO / "procedures_yaml").rglob(f"{CODE}-*.yaml"))[0].read_text(encoding="utf-8")
@@ -66,3 +66,66 @@ def test_in_chromium_the_live_check_names_the_mistake_and_its_line_not_the_rule(
     assert "Lỗi · dòng" in text and "bước issue" in text and "'delivr' không tồn tại" in text
     assert "unknown-target" not in text
     assert page.inner_text("#counts").strip() == "1 lỗi 0 cảnh báo"
+
+
+OTHER = "1.001266"  # another district procedure of the catalogue
+
+
+def test_a_text_naming_another_procedure_is_not_saved_over_that_procedures_draft(web, client_for):
+    from html import unescape
+
+    office_actor = _officer(web)
+    ap.save_draft(web.store, SHORTENED, actor=office_actor, now=web.clock())  # 1.001612's open draft
+    office = client_for("noivu_cv")
+    token = csrf_of(office.get(f"/author/procedures/{OTHER}").text)
+    # the office edits 1.001266 but the text is 1.001612's (pasted from it, or a slip in code:)
+    r = office.post("/author/save", data={"csrf_token": token, "code": OTHER, "text": SOURCE, "draft_number": ""})
+    assert r.status_code == 422
+    assert unescape(r.text.split('id="text"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0]) == SOURCE
+    finding = r.text.split('data-rule="other-procedure"', 1)[1].split("</li>", 1)[0]
+    line = SOURCE.splitlines().index('code: "1.001612"') + 1
+    assert f"dòng {line}, cột" in finding and f"khác thủ tục đang soạn ({OTHER})" in unescape(finding)
+    assert "Chưa lưu" in r.text
+    assert ap.open_draft(web.store, CODE).text == SHORTENED  # the other procedure's draft is untouched
+    assert ap.open_draft(web.store, OTHER) is None
+    live = office.post("/author/check", data={"csrf_token": token, "code": OTHER, "text": SOURCE},
+                       headers={"Accept": "application/json", "X-CSRF-Token": token}).json()
+    assert live["errors"] >= 1 and live["findings"][0]["rule_id"] == "other-procedure"
+    # the same text in its own procedure's editor saves
+    r = office.post("/author/save", data={"csrf_token": token, "code": CODE, "text": SOURCE, "draft_number": ""},
+                    follow_redirects=False)
+    assert r.status_code == 303 and ap.open_draft(web.store, CODE).text == SOURCE
+
+
+def test_a_procedure_known_by_its_file_may_get_its_national_code(web, client_for):
+    _officer(web)
+    key = "thanh-lap-truong-thcs"
+    office = client_for("noivu_cv")
+    page = office.get(f"/author/procedures/{key}").text
+    token = csrf_of(page)
+    from html import unescape
+
+    text = unescape(page.split('id="text"', 1)[1].split(">", 1)[1].split("</textarea>", 1)[0])
+    assert 'code: ""' in text
+    taken = office.post("/author/save", data={"csrf_token": token, "code": key, "draft_number": "",
+                                              "text": text.replace('code: ""', 'code: "1.001612"', 1)})
+    assert taken.status_code == 422 and 'data-rule="other-procedure"' in taken.text  # another procedure's code
+    found = office.post("/author/save", data={"csrf_token": token, "code": key, "draft_number": "",
+                                              "text": text.replace('code: ""', 'code: "1.999991"', 1)},
+                        follow_redirects=False)
+    assert found.status_code == 303 and ap.open_draft(web.store, "1.999991") is not None
+
+
+def test_in_chromium_the_editor_says_at_once_that_the_text_names_another_procedure(web, live_server, browser,
+                                                                                     tmp_path):
+    _officer(web)
+    page = signed_in_page(browser, live_server.url, "noivu_cv")
+    page.goto(f"/author/procedures/{OTHER}")
+    page.fill("#text", SOURCE)
+    page.wait_for_selector("#findings li[data-rule='other-procedure']")
+    assert "Lỗi · dòng 3" in page.locator("#findings li").first.inner_text()
+    page.click("#save")
+    page.wait_for_selector(".flash")
+    shot(page, tmp_path, "author-qa-other-procedure")
+    assert "Chưa lưu" in page.inner_text(".flash") and page.input_value("#text") == SOURCE
+    assert ap.open_draft(web.store, CODE) is None and ap.open_draft(web.store, OTHER) is None
