@@ -605,6 +605,7 @@ def _dossier_view(request: Request, user: WebUser, code: str, *, status_code: in
         "may_record_supplement": mine and any(not s.financial for s in waiting),
         "may_record_financial": mine and any(s.financial for s in waiting),
         "supplement_asked": next((asked[s.id] for s in waiting if not s.financial and asked.get(s.id)), ""),
+        "financial_asked": next((asked[s.id] for s in waiting if s.financial and asked.get(s.id)), ""),
         "may_interrupt": mine and user.has("one_stop") and d.status in INTERRUPTIBLE,
         "forms": available_forms(sheet), "forms_url": forms_url(d.code),
         "may_sign_apology": (user.unit_id is not None and user.role in sv.HEAD_ROLES and d.finished_at is None

@@ -105,3 +105,32 @@ def test_the_receipt_offers_another_reception_to_the_counter_only(web, client_fo
     counter = client_for("motcua").get(f"/dossiers/{res.dossier_code}/receipt")
     assert 'href="/receive"' in counter.text and "Tiếp nhận hồ sơ khác" in counter.text
 
+
+
+
+def test_a_dossier_waiting_for_the_financial_obligations_says_what_was_notified_and_that_the_clock_is_paused(
+        web, client_for):
+    """The tax office's notice (its comment) shows in the counter's *nghĩa vụ tài chính* panel, and the
+    appointment says the clock is paused since then (the counter answers the applicant's call from this page);
+    once the payment is recorded, neither."""
+    from tests.test_financial import LAND, land_runtime, open_item
+
+    store = web.store
+    actors = land_runtime(web.runtime)
+    r = sv.receive(store, actors["motcua"], LAND, applicant="Lê Thị Hoa", now=web.clock())
+    for name, step, outcome in (("tnmt_head", "assign", "done"), ("tnmt_cv", "appraise", "ok"),
+                                ("vpdk_cv", "consult", "done"), ("tnmt_cv", "site_check", "done"),
+                                ("tnmt_cv", "report", "ok"), ("tnmt_head", "check", "ok"),
+                                ("ld_pct", "sign", "approve"), ("vanthu", "issue", "done")):
+        sv.complete(store, actors[name], open_item(store, r.dossier_id, step).id, outcome=outcome, now=web.clock())
+    web.clock.advance(hours=1)  # 09:00
+    sv.complete(store, actors["thue_cv"], open_item(store, r.dossier_id, "tax_notice").id, outcome="notify",
+                comment="Thông báo nộp tiền sử dụng đất số 15/TB-CCT: 120.000.000 đồng", now=web.clock())
+    c = client_for("motcua")
+    page = _text(c.get(f"/dossiers/{r.dossier_code}").text)
+    assert "Nội dung thông báo: Thông báo nộp tiền sử dụng đất số 15/TB-CCT: 120.000.000 đồng" in page, page[:2000]
+    assert ("Tạm dừng tính thời gian từ 10/03/2026 09:00 (chờ tổ chức, cá nhân); ngày hẹn trả được tính lại khi "
+            "tiếp tục giải quyết.") in page, page[:1500]
+    sv.financial_done(store, actors["motcua"], r.dossier_code, now=web.clock())
+    page = c.get(f"/dossiers/{r.dossier_code}").text
+    assert 'id="paused-since"' not in page and 'id="financial-asked"' not in page
