@@ -191,6 +191,17 @@ def render_table(rows: list[CatalogueRow], width: int = 200, name_width: int = 6
     return table
 
 
+def _write(out: Path, text: str, encoding: str) -> None:
+    """Write ``text`` to ``out`` (a Vietnamese QuytrinhError naming the file and why, when it cannot be written)."""
+    try:
+        with open(out, "w", encoding=encoding, newline="") as f:
+            f.write(text)
+    except OSError as exc:
+        from quytrinh.commands._common import write_error
+
+        raise write_error(exc, out) from None
+
+
 def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, out: Path | None = None) -> int:
     """List the definitions under ``paths`` (default: the catalogue); return the exit code.
 
@@ -211,21 +222,22 @@ def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, 
     if fmt == OutputFormat.csv.value:
         if out is not None:
             # Excel reads a CSV as UTF-8 only when it starts with a byte-order mark.
-            with open(out, "w", encoding="utf-8-sig", newline="") as f:
-                write_csv(rows, f)
+            _write(out, csv_text(rows), "utf-8-sig")
         else:
             sys.stdout.write(csv_text(rows))
             sys.stdout.flush()
     else:
+        import io
+
         from rich.console import Console
 
         # A file or a pipe gets every column, as `tasks` and `dossier show` do; a terminal its own width.
         wide = out is not None or not Console().is_terminal
-        console = Console(file=open(out, "w", encoding="utf-8") if out else None, width=PIPED_WIDTH if wide else None)
+        console = Console(file=io.StringIO() if out else None, width=PIPED_WIDTH if wide else None)
         console.print(render_table(rows, console.width))
         console.print(summary_line(rows))
         if out:
-            console.file.close()
+            _write(out, console.file.getvalue(), "utf-8")
     if catalogue.problems:
         for line in problems_summary(catalogue):
             print(f"quytrinh catalogue: {line}", file=sys.stderr)

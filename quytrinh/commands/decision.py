@@ -91,7 +91,9 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     except OSError as exc:
-        raise localized(QuytrinhError(f"{target}: không ghi được ({exc.strerror}).")) from None
+        from quytrinh.commands._common import write_error
+
+        raise write_error(exc, target) from None
     picked = select_procedures(cat, level=level, codes=codes)
     if drawing:
         print(f"Đã vẽ {drawing} sơ đồ và ghi {target} sau {_seconds(time.perf_counter() - started)}.", file=sys.stderr)

@@ -287,7 +287,33 @@ def parse_now(text: Optional[str]) -> dt.datetime:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise localized(ActionError(f"--now '{text}' không phải thời điểm; viết YYYY-MM-DDTHH:MM (giờ Việt Nam).")) from None
+    from quytrinh.commands._common import year_problem
+
+    problem = year_problem("--now", text, value.year)
+    if problem:
+        raise localized(ActionError(problem))
     return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
+
+
+def check_unit(store: Any, unit: Optional[str], option: str = "--unit") -> None:
+    """Refuse a unit id the database does not hold (units.yaml's units, read into it by :func:`open_store`):
+    a list filtered by a mistyped unit would otherwise say "nothing" as if the unit had no work."""
+    if not unit:
+        return
+    from sqlmodel import select
+
+    from engine.store import UnitRow
+
+    with store.session() as s:
+        if s.get(UnitRow, unit) is not None:
+            return
+        known = sorted(s.exec(select(UnitRow.id)).all())
+    import difflib
+
+    close = difflib.get_close_matches(unit, known, n=1, cutoff=0.75)
+    units = f"đơn vị: {', '.join(known)}."
+    tail = f"có phải là '{close[0]}' không? Các {units}" if close else f"các {units}"
+    raise localized(NotFound(f"Không tìm thấy: đơn vị '{unit}' ({option}); {tail}"))
 
 
 def actor_of(store: Any, username: Optional[str]) -> Any:
@@ -784,8 +810,15 @@ def tasks_cmd(
     from engine import services as sv
     from engine.sla import LABELS_VI, Timeliness, describe_remaining
 
+    if waiting and apologies:
+        raise localized(ActionError("--waiting và --apologies là hai danh sách khác nhau; hãy chọn một."))
+    if (waiting or apologies) and (user or overdue):
+        which = "--waiting" if waiting else "--apologies"
+        raise localized(ActionError(f"{which} không dùng cùng {'--user' if user else '--overdue'}; "
+                                    f"chỉ lọc được theo --unit."))
     at = parse_now(now)
     store = open_store()
+    check_unit(store, unit)
     if waiting:
         _print_waiting(store, unit)
         return

@@ -49,15 +49,16 @@ def _emit(data: bytes, out: Path | None, fmt: str, what: str) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
     except OSError as exc:
-        raise localized(QuytrinhError(f"{out}: không ghi được ({exc.strerror}).")) from None
+        from quytrinh.commands._common import write_error
+
+        raise write_error(exc, out) from None
     print(f"{out}: {what}", file=sys.stderr)
 
 
 def _day(text: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise localized(QuytrinhError(f"{option} '{text}' không phải ngày; viết YYYY-MM-DD.")) from None
+    from quytrinh.commands._common import parse_day
+
+    return parse_day(text, option)
 
 
 def register(app: typer.Typer) -> None:
@@ -113,4 +114,4 @@ def register(app: typer.Typer) -> None:
                     f"{end:%d/%m/%Y}; các quyển có hồ sơ trong kỳ: {have}."))
         data = render_ledger(store, date_from=start, date_to=end, unit=unit, book=key,
                              fmt=fmt.value, now=parse_now(now))
-        _emit(data, out, fmt.value, f"sổ theo dõi hồ sơ {date_from} – {date_to}")
+        _emit(data, out, fmt.value, f"sổ theo dõi hồ sơ {start:%d/%m/%Y} – {end:%d/%m/%Y}")

@@ -159,10 +159,9 @@ def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) ->
     if since_text is None:
         since = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=90)
     else:
-        try:
-            since = dt.date.fromisoformat(since_text.strip())
-        except ValueError:
-            raise localized(QuytrinhError(f"--since '{since_text}' không phải ngày; viết YYYY-MM-DD.")) from None
+        from quytrinh.commands._common import parse_day
+
+        since = parse_day(since_text, "--since")
     defn, organisation = _heat_definition(ref)
     store = open_store()
     if organisation is None:  # units.yaml's, else (it has problems: said once) the units the database stores
@@ -183,7 +182,9 @@ def run_heatmap(ref: str, since_text: str | None, out: Path | None, fmt: str) ->
     try:
         target.write_bytes(data)
     except OSError as exc:
-        raise localized(QuytrinhError(f"Không ghi được {target}: {exc.strerror or exc}.")) from None
+        from quytrinh.commands._common import write_error
+
+        raise write_error(exc, target) from None
     print(f"Đã ghi sơ đồ nhiệt của {defn.key} vào {target} ({len(heat)} bước có số liệu từ ngày "
           f"{since:%d/%m/%Y}).")
     return 0

@@ -35,11 +35,10 @@ class OutputFormat(str, enum.Enum):
 
 
 def parse_date(text: str, option: str) -> dt.date:
-    """A ``YYYY-MM-DD`` option value as a date (QuytrinhError naming the option otherwise)."""
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise localized(QuytrinhError(f"{option} '{text}' không phải ngày; viết YYYY-MM-DD.")) from None
+    """A ``YYYY-MM-DD`` option value as a date in the calendar's years (QuytrinhError naming the option otherwise)."""
+    from quytrinh.commands._common import parse_day
+
+    return parse_day(text, option)
 
 
 def _pct(p: float | None) -> str:
@@ -175,22 +174,23 @@ def _layout(report, rows: list[list[str]], width: int) -> list[dict[int, int]]: 
     return layouts
 
 
-def print_table(report, width: int | None = None) -> None:  # noqa: ANN001 - engine.reports.Report
+def print_table(report, width: int | None = None, file=None) -> None:  # noqa: ANN001 - engine.reports.Report
     """Print the report as a table that fits: no figure is ever cropped or folded.
 
     On a terminal the table takes the terminal's width; when it cannot fit even with its
     headers folded it is printed in parts, the group's name repeated in each. Piped or
     redirected it is :data:`PIPED_WIDTH` wide (wider if it needs). ``width`` forces a width.
+    ``file``: write it there (plain text, :data:`PIPED_WIDTH` wide) instead of standard output.
     """
     from rich.console import Console
 
     rows = _cells(report)
     if width is None:
         probe = Console()
-        width = probe.width if probe.is_terminal else PIPED_WIDTH
+        width = probe.width if probe.is_terminal and file is None else PIPED_WIDTH
     layouts = _layout(report, rows, width)
     console = Console(width=max(width, *(sum(w.values()) + _overhead(len(w) - 1) for w in layouts)),
-                      highlight=False, soft_wrap=False)
+                      highlight=False, soft_wrap=False, file=file, no_color=file is not None)
     for i, widths in enumerate(layouts):
         title = report.title
         if len(layouts) > 1:
@@ -210,7 +210,8 @@ def register(app: typer.Typer) -> None:
                                      help="Nhóm theo unit (đơn vị), procedure (thủ tục), field (lĩnh vực), "
                                           "level (cấp), channel (hình thức nộp) hoặc commune (xã, thị trấn)."),
         fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="table, csv, xlsx hoặc json."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Ghi ra tệp này (bắt buộc với xlsx)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", dir_okay=False,
+                                           help="Ghi ra tệp này (bắt buộc với xlsx; bảng: văn bản thuần)."),
         now: Optional[str] = typer.Option(None, "--now",
                                           help="Thời điểm hiện tại (YYYY-MM-DDTHH:MM giờ Việt Nam; mặc định: bây giờ)."),
     ) -> None:
@@ -218,6 +219,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         from engine.reports import report_csv, report_xlsx, timeliness_report
+        from quytrinh.commands._common import write_error
         from quytrinh.commands.dossier import guarded, open_store, parse_now
 
         lo, hi = parse_date(start, "--from"), parse_date(end, "--to")
@@ -230,7 +232,7 @@ def register(app: typer.Typer) -> None:
             return timeliness_report(open_store(), lo, hi, by.value, now=instant)
 
         report = build()
-        if fmt == OutputFormat.table:
+        if fmt == OutputFormat.table and out is None:
             print_table(report)
             return
         if fmt == OutputFormat.xlsx:
@@ -238,11 +240,18 @@ def register(app: typer.Typer) -> None:
             try:
                 report_xlsx(report, out)
             except OSError as exc:
-                raise localized(QuytrinhError(f"Không ghi được {out}: {exc.strerror or exc}.")) from None
+                raise write_error(exc, out) from None
             print(f"Đã ghi báo cáo vào {out}.")
             return
-        text = report_csv(report) if fmt == OutputFormat.csv else \
-            json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n"
+        if fmt == OutputFormat.table:
+            import io
+
+            buffer = io.StringIO()
+            print_table(report, file=buffer)
+            text = "".join(line.rstrip() + "\n" for line in buffer.getvalue().splitlines())
+        else:
+            text = report_csv(report) if fmt == OutputFormat.csv else \
+                json.dumps(report.as_dict(), ensure_ascii=False, indent=2) + "\n"
         if out is None:
             sys.stdout.write(text)
             return
@@ -250,5 +259,5 @@ def register(app: typer.Typer) -> None:
             with open(out, "w", encoding="utf-8-sig" if fmt == OutputFormat.csv else "utf-8", newline="") as f:
                 f.write(text)
         except OSError as exc:
-            raise localized(QuytrinhError(f"Không ghi được {out}: {exc.strerror or exc}.")) from None
+            raise write_error(exc, out) from None
         print(f"Đã ghi báo cáo vào {out}.")

@@ -134,7 +134,10 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
     from engine.definition import resolve_successor
     from engine.store import UnitRow, User
 
+    from quytrinh.commands.dossier import check_unit
+
     store = open_store()
+    check_unit(store, unit)
     with store.session() as s:
         stmt = select(User).order_by(User.unit_id, User.username)
         if unit:
