@@ -176,6 +176,37 @@ class Context:
                 for close in [difflib.get_close_matches(t, ids, n=1, cutoff=0.6)] if close}
 
     @cached_property
+    def meant_signing(self) -> set[str]:
+        """The sign steps that are the signer's but for a typo in their unit or role (a unit units.yaml does
+        not have, whose close match is the signer's unit; at the signer's unit, a role the unit does not
+        have): unknown-unit / unknown-role name the typo; the signature rules do not report it again."""
+        signer = self.defn.signer
+        if signer is None or self.units is None:
+            return set()
+        out = set()
+        for st in self.defn.steps:
+            if st.kind != "sign" or (st.unit, st.role) == (signer.unit, signer.role):
+                continue
+            unit = self.units.get(st.unit or "")
+            if unit is None and st.role == signer.role:
+                close = difflib.get_close_matches(st.unit or "", list(self.units.units), n=1, cutoff=0.6)
+                if close and close[0] == signer.unit:
+                    out.add(st.id)
+            elif unit is not None and st.unit == signer.unit and st.role not in unit.roles:
+                out.add(st.id)  # the signer's unit, a role it does not have: unknown-role lists its roles
+        return out
+
+    @property
+    def signer_unknown(self) -> bool:
+        """The signer's unit is not in units.yaml, or has not the signer's role (unknown-signer says so): no
+        step can match it yet."""
+        signer = self.defn.signer
+        if signer is None or self.units is None or not signer.unit:
+            return False
+        unit = self.units.get(signer.unit)
+        return unit is None or bool(signer.role) and signer.role not in unit.roles
+
+    @cached_property
     def reachable(self) -> set[str]:
         """Steps reachable from the start."""
         if not self.defn.steps:
@@ -294,7 +325,10 @@ def rules_markdown() -> str:
         "Findings of template steps the definition does not override are located at its `extends` key.",
         "A mistyped route target is one finding, `unknown-target`, at the route (with the step id it most",
         "likely means): that step is not also reported as `extra-start`, and `under-limit` waits until every",
-        "route leads to an existing step (the path it would measure is cut).",
+        "route leads to an existing step (the path it would measure is cut). Likewise a typo in the signing",
+        "step's unit or role (a unit `units.yaml` lacks, close to the signer's; at the signer's unit, a role",
+        "it lacks) is one `unknown-unit` / `unknown-role` at the step, and a typo in `signer` one",
+        "`unknown-signer`: `unsigned-result` and `one-signature` wait for them to be mended.",
         "",
         "Exit codes: 0 no errors (warnings allowed, unless `--strict`); 1 errors; 2 usage error (unknown",
         "option, or a path that does not exist). `--format json` prints `{findings: [...], summary: {...}}`.",
@@ -943,6 +977,8 @@ def _unsigned_result(ctx: Context) -> Iterator[Hit]:
     if signer is None or not d.steps:
         return
     signing = [s.id for s in d.steps if s.kind == "sign" and s.unit == signer.unit and s.role == signer.role]
+    if not signing and (ctx.meant_signing or ctx.signer_unknown):  # a typo its own finding names
+        return
     if not signing:
         yield Hit(f"không có bước ký duyệt nào do người ký ({signer.unit}, {signer.role}) thực hiện; hãy thêm "
                   "một bước loại sign tại đơn vị và vai trò đó trước khi trả kết quả, hoặc sửa signer",
@@ -999,9 +1035,11 @@ def _one_signature(ctx: Context) -> Iterator[Hit]:
     signs = [s for s in ctx.defn.steps if s.kind == "sign"]
     if signer is None:
         return
+    if ctx.signer_unknown:  # unknown-signer names the typo in signer
+        return
     matching = [s for s in signs if (s.unit, s.role) == (signer.unit, signer.role)]
     for s in signs:
-        if matching and s is matching[0]:
+        if matching and s is matching[0] or s.id in ctx.meant_signing:
             continue
         if (s.unit, s.role) == (signer.unit, signer.role):
             yield Hit(f"người ký đã ký tại bước '{matching[0].id}'; mỗi quy trình chỉ có một bước ký: hãy chuyển "

@@ -57,3 +57,30 @@ def test_spare_time_is_still_reported_on_a_whole_process(shipped):
     text = SOURCE.replace("  - id: appraise\n    duration: 1d\n", "  - id: appraise\n    duration: 0.5d\n")
     (f,) = check(shipped, text).findings
     assert f.rule_id == "under-limit" and "(từ Bước 1 đến Bước 7)" in f.message
+
+
+SIGN_AT = "    unit: phong_tckh\n    role: head\n"  # the sign step of 1.001612, the signer's (phong_tckh, head)
+
+
+@pytest.mark.parametrize("typo, rule, line_of", [
+    ("    unit: phong_tckhh\n    role: head\n", "unknown-unit", "    unit: phong_tckhh"),
+    ("    unit: phong_tckh\n    role: boss\n", "unknown-role", "    role: boss"),
+])
+def test_a_typo_in_the_signing_steps_unit_or_role_is_one_error_there(shipped, typo, rule, line_of):
+    assert SOURCE.count(SIGN_AT) == 1
+    text = SOURCE.replace(SIGN_AT, typo)
+    findings = check(shipped, text).findings
+    # not also "no signing step by the signer" (unsigned-result) and "signed by someone else" (one-signature)
+    assert [(f.rule_id, f.step) for f in findings] == [(rule, "sign")]
+    assert findings[0].line == text.splitlines().index(line_of) + 1
+
+
+def test_a_typo_in_the_signer_is_one_error_at_signer(shipped):
+    text = SOURCE.replace("signer: {unit: phong_tckh, role: head}", "signer: {unit: phong_tckhx, role: head}")
+    assert [f.rule_id for f in check(shipped, text).findings] == ["unknown-signer"]
+
+
+def test_a_signing_step_really_at_another_unit_is_still_reported(shipped):
+    text = SOURCE.replace(SIGN_AT, "    unit: van_phong\n    role: clerk\n")
+    rules = [f.rule_id for f in check(shipped, text).findings]
+    assert "unsigned-result" in rules and "one-signature" in rules
