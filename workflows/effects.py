@@ -234,7 +234,8 @@ def _deliver(ctx: EffectContext, work: OutboxWork, channel: str, to: str, messag
               "procedure": work.procedure_code, "message": message, "outbox_id": work.id,
               "at": ctx.now.isoformat(), "worker": ctx.worker, **(extra or {})}
     written = ctx.log.deliver(work.idempotency_key, record)
-    return {"channel": channel, "to": to, "delivered": written, "duplicate": not written}
+    # (the message too: the outbox item's result and the Prefect task run's log line say what went out)
+    return {"channel": channel, "to": to, "delivered": written, "duplicate": not written, "message": message}
 
 
 def issue_receipt(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:

@@ -153,8 +153,30 @@ def run_outbox_item(work: OutboxWork, now: dt.datetime | None, worker: str) -> d
     ctx = EffectContext(store=get_store(), now=_aware(now) or utcnow(), worker=worker,
                         log=DeliveryLog(deliveries_path()))
     result = perform(ctx, work)
-    get_run_logger().info("%s %s: %s", work.kind, work.dossier_code, result)
+    get_run_logger().info("%s", done_text(work, result))
     return result
+
+
+#: How a delivery channel is said in the logs.
+CHANNELS_VI = {"document": "văn bản", "unit": "thông báo đơn vị", "user": "thông báo cán bộ",
+               "citizen": "thông báo người nộp", "unit_head": "thông báo lãnh đạo đơn vị",
+               "portal": "đồng bộ cổng dịch vụ công"}
+
+
+def done_text(work: OutboxWork, result: Any) -> str:
+    """The Vietnamese log line of an outbox item done (the Prefect UI's task run log, the worker's console):
+    what went to whom, and the message itself; a delivery made before (a re-run after a crash) is said so."""
+    head = f"Việc máy {work.id} ({work.kind}), hồ sơ {work.dossier_code}"
+    if not isinstance(result, dict):
+        return f"{head}: xong."
+    if "completed" in result:  # run_automated_step
+        again = " (đã hoàn thành trước đó, không làm lại)" if result.get("replayed") else ""
+        return (f"{head}: bước tự động, công việc {result['completed']}, hoàn thành với kết quả "
+                f"{result.get('outcome') or '–'}{again}.")
+    channel = CHANNELS_VI.get(str(result.get("channel")), str(result.get("channel") or ""))
+    sent = "đã gửi trước đó, không gửi lại" if result.get("duplicate") else "đã gửi"
+    message = result.get("message")
+    return f"{head}: {channel} {sent} đến {result.get('to') or '–'}" + (f": {message}" if message else ".")
 
 
 @flow(name=DRAIN_FLOW, log_prints=False, persist_result=False, validate_parameters=True)
@@ -209,6 +231,9 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
                     dossier_tags)
     finally:
         release_tag_services()
+        dossiers = list(report.pop("_dossiers", {}))
+        if dossier_tags:
+            tag_flow_run(flow_run.id, dossiers, logger)
     return report
 
 
@@ -245,15 +270,57 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
                     report["failed" if give_up else "retry_later"] += 1
                     entry.update(state="failed" if give_up else "retry_later", error=error,
                                  retry_at=retry_at.isoformat() if retry_at else None)
-                    (logger.error if give_up else logger.warning)(
-                        "outbox item %s (%s, dossier %s) failed: %s; %s", work.id, work.kind, work.dossier_code,
-                        error, "given up" if give_up else f"retried from {retry_at.isoformat()}")
+                    if give_up:
+                        why = ("lỗi không thể khắc phục bằng cách thử lại" if permanent
+                               else f"đã thử {work.attempts} lần")
+                        logger.error("Việc máy %s (%s, hồ sơ %s) thất bại: %s; %s: đã dừng thử, việc được giữ "
+                                     "ở trạng thái failed trong bảng outbox để người vận hành xử lý.", work.id,
+                                     work.kind, work.dossier_code, error, why)
+                    else:
+                        logger.warning("Việc máy %s (%s, hồ sơ %s) thất bại (lần %s): %s; sẽ thử lại từ %s.",
+                                       work.id, work.kind, work.dossier_code, work.attempts, error,
+                                       hanoi_time(retry_at))
             except services.StaleVersion as exc:
                 # Our lease expired and another worker holds the item: it will finish it.
                 report["lost_lease"] += 1
                 entry.update(state="lost_lease", error=str(exc))
-                logger.warning("%s", exc)
+                logger.warning("Việc máy %s (%s, hồ sơ %s): worker này đã mất quyền giữ việc (hết hạn giữ); "
+                               "worker đang giữ sẽ làm tiếp, không làm hai lần. (%s)", work.id, work.kind,
+                               work.dossier_code, exc)
             report["items"].append(entry)
+            if dossier_tags and work.dossier_code != "-":
+                report.setdefault("_dossiers", {})[work.dossier_code] = None
+
+
+def hanoi_time(t: dt.datetime) -> str:
+    """An instant as the worker's log lines say it: ``15:52:01 ngày 28/11/2026 (+07)``."""
+    local = t.astimezone(dt.timezone(dt.timedelta(hours=7)))
+    return f"{local:%H:%M:%S} ngày {local:%d/%m/%Y} (+07)"
+
+
+#: At most this many ``dossier:`` tags are added to a drain's flow run (a catch-up drains hundreds).
+FLOW_RUN_DOSSIER_TAGS = 50
+
+
+def tag_flow_run(flow_run_id: Any, dossiers: list[str], logger: Any) -> list[str]:
+    """Add ``dossier:<code>`` of the dossiers a drain handled to its flow run's tags (the first
+    :data:`FLOW_RUN_DOSSIER_TAGS`), so that the Prefect UI's *Runs* page, filtered by the tag, lists the flow
+    run too, and not only its task runs on the *Task runs* tab. Returns the tags added; a failure is logged
+    and changes nothing else (the items are done)."""
+    if not dossiers:
+        return []
+    from prefect.client.orchestration import get_client
+
+    added = [f"dossier:{code}" for code in dossiers[:FLOW_RUN_DOSSIER_TAGS]]
+    try:
+        with get_client(sync_client=True) as client:
+            current = list(client.read_flow_run(flow_run_id).tags or [])
+            client.update_flow_run(flow_run_id, tags=current + [t for t in added if t not in current])
+    except Exception as exc:  # noqa: BLE001 - the tags help operators; the work is done either way
+        logger.warning("Không gắn được nhãn hồ sơ cho lượt chạy này (%s); các task run vẫn mang nhãn.",
+                       f"{type(exc).__name__}: {exc}")
+        return []
+    return added
 
 
 def release_tag_services() -> int:
@@ -310,7 +377,10 @@ def sweep_task(now: dt.datetime) -> dict[str, Any]:
     out = {**asdict(result), "changed": result.changed, "now": now.isoformat(),
            "seconds": round(time.perf_counter() - started, 3)}
     if result.changed:
-        get_run_logger().info("timers at %s: %s", now.isoformat(), out)
+        get_run_logger().info("Quét thời hạn lúc %s: %s sắp đến hạn, %s quá hạn, %s hồ sơ quá hạn, %s phiếu xin lỗi "
+                              "(Mẫu 04), %s thông báo cho lãnh đạo đơn vị (%s việc đang mở) — %.2f s",
+                              hanoi_time(now), result.nearly_due, result.overdue, result.dossiers_overdue,
+                              result.apologies, result.notifications, result.checked, out["seconds"])
     return out
 
 

@@ -1,0 +1,152 @@
+"""What an operator sees of the outbox drain in Prefect: which dossiers a flow run handled, what each task
+run delivered, and why an item failed and when it is tried again, in Vietnamese and in Hanoi time.
+
+Real Prefect test server (``tests/flows/conftest.py``), real database, real delivery log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+import pytest
+
+from tests.flows.test_flows import MIN, T0, _outbox, _receive
+from workflows.flows import drain_outbox
+
+
+def _flow_run(flow_run_id: str):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def _flow_runs_tagged(tag: str) -> list:
+    """The flow runs the Prefect UI's Runs page lists when filtered by ``tag`` (its flow-run filter)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
+
+
+class _Lines(logging.Handler):
+    """The records of Prefect's flow-run and task-run loggers (what the UI and the worker's console show)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def prefect_lines():
+    lines = _Lines()
+    loggers = [logging.getLogger("prefect.flow_runs"), logging.getLogger("prefect.task_runs")]
+    for lg in loggers:
+        lg.addHandler(lines)
+    try:
+        yield lines
+    finally:
+        for lg in loggers:
+            lg.removeHandler(lines)
+
+
+def test_a_drain_flow_run_is_found_by_the_dossiers_it_handled(flow_env):
+    rt = flow_env
+    first = _receive(rt, "Nguyễn Văn An")
+    second = _receive(rt, "Trần Thị Bình", at=T0 + MIN)
+
+    report = drain_outbox(now=T0 + 2 * MIN, worker="w-tags")
+
+    assert report["done"] == report["claimed"] > 0 and "_dossiers" not in report
+    tags = _flow_run(report["flow_run_id"]).tags
+    assert f"dossier:{first.dossier_code}" in tags and f"dossier:{second.dossier_code}" in tags
+    # The Runs page filtered by a dossier's tag lists the flow run (not only its task runs, on another tab).
+    assert [str(r.id) for r in _flow_runs_tagged(f"dossier:{first.dossier_code}")] == [report["flow_run_id"]]
+
+    # Without dossier tags (quytrinh worker --no-dossier-tags) the tag sets stay bounded: none on the flow run.
+    third = _receive(rt, "Lê Văn Cường", at=T0 + 3 * MIN)
+    plain = drain_outbox(now=T0 + 4 * MIN, worker="w-tags", dossier_tags=False)
+    assert plain["done"] > 0
+    assert not [t for t in _flow_run(plain["flow_run_id"]).tags if t.startswith("dossier:")]
+    assert _flow_runs_tagged(f"dossier:{third.dossier_code}") == []
+
+
+def test_each_item_done_records_what_was_delivered(flow_env):
+    rt = flow_env
+    received = _receive(rt, "Phạm Thị Dung")
+    drain_outbox(now=T0 + MIN, worker="w-msg")
+    done = {i.kind: i.result for i in _outbox(rt, received.dossier_id)}
+    receipt = done["issue_receipt"]
+    assert receipt["message"].startswith(f"Hồ sơ {received.dossier_code}: ") and "Mẫu 01" in receipt["message"]
+    assert done["notify_unit"]["message"].startswith("Phòng TC-KH: hồ sơ ")
+
+    from workflows.effects import OutboxWork
+    from workflows.flows import done_text
+
+    row = next(i for i in _outbox(rt, received.dossier_id) if i.kind == "issue_receipt")
+    line = done_text(OutboxWork.of(row), receipt)
+    assert line == (f"Việc máy {row.id} (issue_receipt), hồ sơ {received.dossier_code}: văn bản đã gửi đến "
+                    f"citizen: {receipt['message']}")
+    again = done_text(OutboxWork.of(row), {**receipt, "delivered": False, "duplicate": True})
+    assert "đã gửi trước đó, không gửi lại" in again
+
+
+def test_a_failing_item_is_logged_in_vietnamese_with_its_dossier_and_the_retry_in_hanoi_time(
+        flow_env, tmp_path, monkeypatch, prefect_lines):
+    rt = flow_env
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the mailbox folder should be\n")
+    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(blocker / "deliveries.jsonl"))
+    received = _receive(rt, "Hoàng Văn Em")
+
+    first = drain_outbox(now=T0 + MIN, worker="w-fail", task_retries=0, max_attempts=2)
+
+    assert first["retry_later"] == first["claimed"] > 0
+    ours = [r for r in prefect_lines.records if r.name == "prefect.flow_runs" and r.levelno == logging.WARNING
+            and received.dossier_code in r.getMessage()]
+    assert len(ours) == first["claimed"], [r.getMessage() for r in prefect_lines.records]
+    retry = (T0 + MIN + dt.timedelta(minutes=1)).astimezone(dt.timezone(dt.timedelta(hours=7)))
+    for record in ours:
+        text = record.getMessage()
+        assert re.match(rf"Việc máy \d+ \(\w+, hồ sơ {re.escape(received.dossier_code)}\) thất bại \(lần 1\): "
+                        rf"EffectError: cannot write the delivery log ", text), text
+        assert text.endswith(f"; sẽ thử lại từ {retry:%H:%M:%S} ngày {retry:%d/%m/%Y} (+07).") and "+00:00" not in text
+
+    prefect_lines.records.clear()
+    second = drain_outbox(now=T0 + 10 * MIN, worker="w-fail", task_retries=0, max_attempts=2)
+    assert second["failed"] == second["claimed"] == first["claimed"]
+    gave_up = [r.getMessage() for r in prefect_lines.records if r.name == "prefect.flow_runs"
+               and r.levelno == logging.ERROR and received.dossier_code in r.getMessage()]
+    assert len(gave_up) == second["failed"]
+    assert all("đã thử 2 lần: đã dừng thử, việc được giữ ở trạng thái failed trong bảng outbox" in t for t in gave_up)
+
+
+def test_a_sweep_that_changed_something_says_it_in_vietnamese_in_hanoi_time(flow_env, prefect_lines):
+    from tests.flows.test_flows import _open_timed_item, _timer_instants
+    from workflows.flows import sweep_timers_flow
+
+    rt = flow_env
+    received = _receive(rt, "Đỗ Văn Giang")
+    item = _open_timed_item(rt, received.dossier_id)
+    _, overdue_at = _timer_instants(rt, item)
+    task_logger = logging.getLogger("prefect.task_runs")
+    level = task_logger.level
+    task_logger.setLevel(logging.INFO)  # the tests run Prefect at WARNING; the worker at INFO
+    try:
+        at = overdue_at + dt.timedelta(seconds=30)
+        out = sweep_timers_flow(now=at)
+    finally:
+        task_logger.setLevel(level)
+    assert out["overdue"] == 1
+    lines = [r.getMessage() for r in prefect_lines.records if r.name == "prefect.task_runs"
+             and r.getMessage().startswith("Quét thời hạn lúc ")]
+    local = at.astimezone(dt.timezone(dt.timedelta(hours=7)))
+    assert len(lines) == 1 and lines[0].startswith(
+        f"Quét thời hạn lúc {local:%H:%M:%S} ngày {local:%d/%m/%Y} (+07): ")
+    assert "1 quá hạn" in lines[0] and "thông báo cho lãnh đạo đơn vị" in lines[0] and "{" not in lines[0]
