@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from engine import sla
-from engine.calendar import LOCAL_TZ, WorkCalendar
+from engine.calendar import LOCAL_TZ, MAX_YEAR, MIN_YEAR, WorkCalendar
 from engine.definition import Definition, find_commune, resolve_successor, stored_definition
 from engine.errors import QuytrinhError
 from engine.machine import CHANNEL_LABELS
@@ -199,10 +199,14 @@ def period_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetim
     Raises
     ------
     ReportError
-        When ``end`` is before ``start``.
+        When ``end`` is before ``start``, or either is outside the working calendar's years (1995-2099: the
+        open dossiers are classified in working time; and year 1 or 9999 would overflow the instants).
     """
     if end < start:
         raise ReportError(f"the period ends ({end:%d/%m/%Y}) before it starts ({start:%d/%m/%Y})")
+    if start.year < MIN_YEAR or end.year > MAX_YEAR:
+        raise ReportError(f"the period {start.isoformat()} - {end.isoformat()} is outside the working calendar's "
+                          f"years {MIN_YEAR}-{MAX_YEAR}")
     lo = dt.datetime.combine(start, dt.time(0), tzinfo=LOCAL_TZ)
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(0), tzinfo=LOCAL_TZ)
     return lo.astimezone(dt.timezone.utc), hi.astimezone(dt.timezone.utc)
@@ -720,6 +724,9 @@ def step_performance(db: Any, code: str, since: dt.date | dt.datetime | None = N
     def instant(v: dt.date | dt.datetime, next_day: bool = False) -> dt.datetime:
         if isinstance(v, dt.datetime):
             return v
+        # a day before the calendar's years counts from its first (no dossier is older), one after it to its
+        # end: year 1 or 9999 would overflow the instant
+        v = min(max(v, dt.date(MIN_YEAR, 1, 1)), dt.date(MAX_YEAR, 12, 31))
         d = v + dt.timedelta(days=1) if next_day else v
         return dt.datetime.combine(d, dt.time(0), tzinfo=LOCAL_TZ)
 

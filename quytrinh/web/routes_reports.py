@@ -42,9 +42,31 @@ def _calendar() -> Any:
     return WorkCalendar.default()
 
 
+def _day_bounds() -> dict[str, str]:
+    """The date inputs' ``min`` and ``max``: the working calendar's years, as :func:`_day` accepts them."""
+    from engine.calendar import MAX_YEAR, MIN_YEAR
+
+    return {"day_min": f"{MIN_YEAR}-01-01", "day_max": f"{MAX_YEAR}-12-31"}
+
+
+def _day(text: str) -> tuple[dt.date | None, str | None]:
+    """A date of the query (``YYYY-MM-DD``) and, when it cannot be used, why (None, reason): not a date, or a year
+    outside the working calendar's (whose years the figures are counted in; year 9999 would not even be an
+    instant)."""
+    from engine.calendar import MAX_YEAR, MIN_YEAR
+
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        return None, "hãy chọn ngày theo dạng năm-tháng-ngày"
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        return None, f"lịch làm việc chỉ có các năm {MIN_YEAR}–{MAX_YEAR}"
+    return day, None
+
+
 def _period(request: Request) -> tuple[dt.date, dt.date, str, str | None]:
     """The period and grouping asked for (default: this month up to today, by procedure), and an error."""
-    from engine.reports import DIMENSIONS
+    from engine.reports import DIMENSION_LABELS, DIMENSIONS
 
     today = now_of(request).astimezone(HANOI).date()
     q = request.query_params
@@ -54,21 +76,24 @@ def _period(request: Request) -> tuple[dt.date, dt.date, str, str | None]:
     def day_of(name: str, label: str) -> dt.date | None:
         if not q.get(name):
             return None
-        try:
-            return dt.date.fromisoformat(q[name])
-        except ValueError:
-            bad.append(f"ngày {label} '{q[name]}'")
-            return None
+        day, why = _day(q[name])
+        if why:
+            bad.append((f"ngày {label} '{q[name]}'", why))
+        return day
 
     start, end = day_of("from", "bắt đầu"), day_of("to", "kết thúc")
     end = end or (today if start is None or start <= today else start)
     start = start or end.replace(day=1)  # by default the month of the last day
     if bad:
-        error = (f"{' và '.join(bad).capitalize()} không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày; báo cáo "
+        whys = sorted({why for _, why in bad})
+        error = (f"{' và '.join(what for what, _ in bad).capitalize()} không hợp lệ: {'; '.join(whys)}; báo cáo "
                  f"dưới đây lấy kỳ từ {start:%d/%m/%Y} đến {end:%d/%m/%Y}.")
     by = q.get("by") or "procedure"
     if by not in DIMENSIONS:
-        by, error = "procedure", "Cách nhóm không hợp lệ."
+        grouping = (f"Cách nhóm '{by}' không hợp lệ; báo cáo dưới đây nhóm theo "
+                    f"{DIMENSION_LABELS['procedure'].lower()}.")
+        error = f"{error} {grouping}" if error else grouping
+        by = "procedure"
     if end < start:
         error = (f"Ngày kết thúc ({end:%d/%m/%Y}) trước ngày bắt đầu ({start:%d/%m/%Y}); báo cáo dưới đây lấy "
                  f"kỳ từ {end:%d/%m/%Y} đến {start:%d/%m/%Y}.")
@@ -129,6 +154,7 @@ def reports_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
         "chart": Markup(reports_chart_svg(report)),
         "pct": lambda row, attr: percent_text(rate_percent(row, attr)),  # as the exports print it
         "codes": codes, "heat_since": heat_since, "heat_code": _busiest_code(request, heat_since, codes),
+        **_day_bounds(),
     })
 
 
@@ -182,10 +208,10 @@ def heatmap_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
     q = request.query_params
     code = (q.get("code") or "").strip()
     error, note = None, None
-    try:
-        since = dt.date.fromisoformat(q["since"]) if q.get("since") else _heatmap_since(request)
-    except ValueError:
-        since, error = _heatmap_since(request), "Ngày không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày."
+    since, why = _day(q["since"]) if q.get("since") else (_heatmap_since(request), None)
+    if since is None:
+        since = _heatmap_since(request)
+        error = f"Ngày '{q['since']}' không hợp lệ: {why}; bản đồ dưới đây lấy số liệu từ ngày {since:%d/%m/%Y}."
     codes = _codes(request)
     if not code:  # opened without a procedure: the one with the most dossiers in the period, drawn at once
         code = _busiest_code(request, since, codes) or ""
@@ -196,7 +222,7 @@ def heatmap_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
         try:
             _, defn = current_definition(store_of(request), code)
         except QuytrinhError:
-            error = f"Không có thủ tục mã {code} đã công bố."
+            error = " ".join(e for e in (error, f"Không có thủ tục mã {code} đã công bố.") if e)
         if defn is not None:
             from quytrinh.web.deps import app_organisation
 
@@ -207,5 +233,5 @@ def heatmap_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
             svg = Markup(render_heatmap(defn, units, heat, title=title).decode("utf-8"))
     return render(request, "reports_heatmap.html", {
         "code": code, "since": since, "error": error, "note": note, "svg": svg, "defn": defn, "heat": heat,
-        "codes": codes,
+        "codes": codes, **_day_bounds(),
     })
