@@ -183,7 +183,8 @@ def done_text(work: OutboxWork, result: Any) -> str:
 def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300, max_attempts: int = 5,
                  worker: str | None = None, now: dt.datetime | None = None,
                  task_retries: int | None = None, retry_delay_seconds: float | None = None,
-                 dossier_tags: bool = True) -> dict[str, Any]:
+                 dossier_tags: bool = True, retry_failed: bool = False,
+                 dossier: str | None = None) -> dict[str, Any]:
     """Run the due outbox items, one Prefect task run each, until none is due (or ``max_items``).
 
     Parameters
@@ -206,11 +207,18 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
         Tag each task run with its dossier (default). Each new tag set costs
         Prefect ~0.1-0.5 s and ~50 ms of CPU on the worker (measured, see
         docs/prefect.md); without, the dossier is in the task run's name only.
+    retry_failed : bool
+        First put the items given up (state ``failed``) back in the queue, due
+        now, with a fresh count of attempts (:func:`requeue_failed`): what an
+        operator does from the Prefect UI (*Run* → *Custom run*) once the cause
+        is mended (the mailbox folder, the gateway).
+    dossier : str or None
+        With ``retry_failed``, only that dossier's failed items (its code).
 
     Returns
     -------
     dict
-        ``{"flow_run_id", "claimed", "done", "retry_later", "failed", "lost_lease", "items": [...]}``.
+        ``{"flow_run_id", "requeued", "claimed", "done", "retry_later", "failed", "lost_lease", "items": [...]}``.
     """
     store = get_store()
     worker = worker or default_worker_name()
@@ -223,9 +231,11 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
             retry_delay_seconds=retry_delay_seconds if retry_delay_seconds is not None else [2, 10])
     from prefect.runtime import flow_run
 
-    report: dict[str, Any] = {"flow_run_id": str(flow_run.id), "claimed": 0, "done": 0, "retry_later": 0,
-                              "failed": 0, "lost_lease": 0, "items": []}
+    report: dict[str, Any] = {"flow_run_id": str(flow_run.id), "requeued": 0, "claimed": 0, "done": 0,
+                              "retry_later": 0, "failed": 0, "lost_lease": 0, "items": []}
     logger = get_run_logger()
+    if retry_failed:
+        report["requeued"] = len(requeue_failed(store, fixed_now or utcnow(), dossier=dossier, logger=logger))
     try:
         _drain_loop(store, worker, fixed_now, lease, batch, max_items, max_attempts, item_task, report, logger,
                     dossier_tags)
@@ -290,6 +300,47 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
             report["items"].append(entry)
             if dossier_tags and work.dossier_code != "-":
                 report.setdefault("_dossiers", {})[work.dossier_code] = None
+
+
+def requeue_failed(store: Store, now: dt.datetime, *, dossier: str | None = None, logger: Any = None) -> list[int]:
+    """Put the outbox items given up (state ``failed``) back in the queue, due at ``now``, with their attempts
+    counted afresh (their last error is kept until they succeed): of every dossier, or of ``dossier`` (a code).
+    One transaction; what it did is one Vietnamese log line. Returns the ids put back.
+
+    Raises
+    ------
+    engine.errors.NotFound
+        When ``dossier`` names no dossier (nothing is changed).
+    """
+    import sqlalchemy as sa
+
+    from engine.errors import NotFound
+    from engine.store import OUTBOX_FAILED, OUTBOX_PENDING, Dossier, OutboxItem
+
+    with store.write() as s:
+        query = sa.select(OutboxItem.id).where(OutboxItem.state == OUTBOX_FAILED)
+        if dossier:
+            found = s.execute(sa.select(Dossier.id).where(Dossier.code == dossier.strip())).scalar_one_or_none()
+            if found is None:
+                if logger is not None:
+                    logger.error("Không có hồ sơ %s; hãy ghi đúng mã hồ sơ, hoặc để trống để đưa lại việc máy thất "
+                                 "bại của mọi hồ sơ. Chưa đưa lại việc nào.", dossier)
+                raise NotFound(f"dossier '{dossier}' does not exist; give a dossier code, or leave dossier out "
+                               f"to put back the failed items of every dossier")
+            query = query.where(OutboxItem.dossier_id == found)
+        ids = [row[0] for row in s.execute(query.order_by(OutboxItem.id)).all()]
+        if ids:
+            s.execute(sa.update(OutboxItem).where(OutboxItem.id.in_(ids), OutboxItem.state == OUTBOX_FAILED)
+                      .values(state=OUTBOX_PENDING, available_at=now, attempts=0, completed_at=None,
+                              lease_owner=None, lease_until=None))
+    if logger is not None:
+        whose = f" của hồ sơ {dossier.strip()}" if dossier else ""
+        if ids:
+            logger.warning("Đã đưa lại %d việc máy thất bại%s vào hàng đợi (%s); lượt này chạy lại chúng.",
+                           len(ids), whose, ", ".join(map(str, ids[:20])) + (" …" if len(ids) > 20 else ""))
+        else:
+            logger.warning("Không có việc máy thất bại nào%s để đưa lại vào hàng đợi.", whose)
+    return ids
 
 
 def hanoi_time(t: dt.datetime) -> str:

@@ -150,3 +150,46 @@ def test_a_sweep_that_changed_something_says_it_in_vietnamese_in_hanoi_time(flow
     assert len(lines) == 1 and lines[0].startswith(
         f"Quét thời hạn lúc {local:%H:%M:%S} ngày {local:%d/%m/%Y} (+07): ")
     assert "1 quá hạn" in lines[0] and "thông báo cho lãnh đạo đơn vị" in lines[0] and "{" not in lines[0]
+
+
+def test_an_operator_puts_the_failed_items_of_a_dossier_back_once_the_cause_is_mended(
+        flow_env, tmp_path, monkeypatch, prefect_lines):
+    from engine.store import dump
+    from workflows.effects import DeliveryLog
+
+    rt = flow_env
+    mailbox = tmp_path / "mailbox"
+    mailbox.write_text("a file where the mailbox folder should be\n")
+    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(mailbox / "deliveries.jsonl"))
+    one = _receive(rt, "Vũ Thị Hạnh")
+    other = _receive(rt, "Ngô Văn Khoa", at=T0 + MIN)
+    gave_up = drain_outbox(now=T0 + 2 * MIN, worker="w-op", task_retries=0, max_attempts=1)
+    assert gave_up["failed"] == gave_up["claimed"] > 0
+    assert {i.state for i in _outbox(rt)} == {"failed"}
+
+    # A dossier that does not exist: the run fails, naming it, and nothing is put back.
+    before = dump(rt.db)
+    from prefect.states import State
+
+    state = drain_outbox(now=T0 + 3 * MIN, worker="w-op", retry_failed=True, dossier="khong-co",
+                         return_state=True)
+    assert isinstance(state, State) and state.is_failed()
+    assert any("Không có hồ sơ khong-co" in r.getMessage() for r in prefect_lines.records)
+    assert dump(rt.db) == before
+
+    mailbox.unlink()
+    mailbox.mkdir()  # the cause is mended
+    fixed = drain_outbox(now=T0 + 4 * MIN, worker="w-op", retry_failed=True, dossier=one.dossier_code)
+    mine = _outbox(rt, one.dossier_id)
+    assert fixed["requeued"] == len(mine) == fixed["done"]
+    assert {i.state for i in mine} == {"done"} and all(i.attempts == 1 for i in mine)
+    assert {i.state for i in _outbox(rt, other.dossier_id)} == {"failed"}  # another dossier's: left alone
+    delivered = DeliveryLog(mailbox / "deliveries.jsonl").records()
+    assert {r["dossier"] for r in delivered} == {one.dossier_code}
+    assert any(f"Đã đưa lại {len(mine)} việc máy thất bại của hồ sơ {one.dossier_code} vào hàng đợi" in r.getMessage()
+               for r in prefect_lines.records)
+
+    everyone = drain_outbox(now=T0 + 5 * MIN, worker="w-op", retry_failed=True)
+    assert everyone["requeued"] == everyone["done"] == len(_outbox(rt, other.dossier_id))
+    assert {i.state for i in _outbox(rt)} == {"done"}
+    assert drain_outbox(now=T0 + 6 * MIN, worker="w-op", retry_failed=True)["requeued"] == 0
