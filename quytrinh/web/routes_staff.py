@@ -292,7 +292,8 @@ def display_name(request: Request, username: str) -> str:
 
 
 @router.get("/inbox")
-def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
+def inbox(request: Request, code: str = "", user: WebUser = Depends(current_user)) -> Response:
+    """``code``: what was looked up and not found (:func:`find_dossier`), kept in the look-up box."""
     store = store_of(request)
     mine, unit = inbox_rows(store, user, now_of(request))
     waiting = sv.waiting_for_applicant(store, user.unit_id) if user.has("one_stop") else []
@@ -302,7 +303,30 @@ def inbox(request: Request, user: WebUser = Depends(current_user)) -> Response:
     apologies = sv.apologies_to_sign(store, unit=user.unit_id) if heads else []
     return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting,
                                           "apologies": apologies, "units": _unit_names(request) if apologies else {},
-                                          "people": people_of(request)})
+                                          "people": people_of(request), "lookup": code[:100]})
+
+
+@router.get("/dossiers")
+def find_dossier(request: Request, code: str = "", user: WebUser = Depends(current_user)) -> Response:
+    """*Tra cứu hồ sơ* (the inbox's look-up box): the dossier of that code (as form 01 prints it; spaces and
+    case aside) -> its page, which says whether the user may see it; none -> the inbox, told so, the code kept
+    in the box."""
+    from urllib.parse import quote
+
+    from sqlmodel import select
+
+    from engine.store import Dossier
+
+    wanted = "".join(code.split()).upper()
+    if not wanted:
+        return RedirectResponse("/inbox", status_code=303)
+    with store_of(request).session() as s:
+        found = s.exec(select(Dossier.code).where(Dossier.code == wanted)).first()
+    if found is not None:
+        return RedirectResponse(f"/dossiers/{found}", status_code=303)
+    flash(request, f"Không có hồ sơ mã {_quoted(code)}. Mã hồ sơ in trên Giấy tiếp nhận và hẹn trả kết quả, "
+                   "dạng 1.001612-20261128-000001.", "error")
+    return RedirectResponse(f"/inbox?code={quote(code.strip()[:100])}", status_code=303)
 
 
 # --------------------------------------------------------------------------- work item
