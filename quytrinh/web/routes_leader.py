@@ -81,6 +81,11 @@ ul.findings li.f-warning { border-left: 4px solid var(--warn); }
 #catalogue td:nth-child(4), #catalogue td:nth-child(5), #catalogue td:nth-child(6) { white-space: nowrap; }
 #catalogue td:first-child { max-width: 14rem; overflow-wrap: anywhere; }
 #catalogue td.nowrap { white-space: nowrap; }
+/* "Thu nhỏ sơ đồ cho vừa khung": the whole process at a glance (a diagram two or three times wider than its
+   box otherwise shows its first lanes only); unchecked, its natural size, scrolled in its box */
+.fit-toggle { margin: 0 .35rem .5rem 0; vertical-align: middle; }
+.fit-label { cursor: pointer; }
+.fit-toggle:checked ~ .diagram svg { width: 100%; max-width: 100%; }
 """
 
 

@@ -82,3 +82,21 @@ def test_the_version_in_force_names_the_decision_that_approved_it(web, client_fo
     decision = page.split('id="decision"', 1)[1].split("</dd>", 1)[0]
     assert "Số 125/QĐ-UBND ngày 09/03/2026" in decision
     assert f"Phiên bản {row.number} đang áp dụng" in page
+
+
+def test_in_chromium_a_wide_diagram_can_be_seen_whole_in_its_box(live_server, browser, tmp_path):
+    page = signed_in_page(browser, live_server.url, "ld_pct", viewport={"width": 1366, "height": 900})
+    page.goto("/leader/procedures/1.001612")  # its diagram is about 2,6 times wider than the box
+
+    def widths():
+        return page.eval_on_selector("#diagram", "d => [d.clientWidth, d.scrollWidth, "
+                                                  "d.querySelector('svg').getBoundingClientRect().width]")
+
+    box, scrolled, svg = widths()
+    assert scrolled > 1.5 * box and svg > 1.5 * box  # natural size first: readable, scrolled in its box
+    page.click("label[for=fit-diagram]")
+    shot(page, tmp_path, "leader-qa-fit")
+    box, scrolled, svg = widths()
+    assert svg <= box and scrolled <= box + 1
+    page.click("label[for=fit-diagram]")
+    assert widths()[2] > 1.5 * box
