@@ -176,7 +176,12 @@ def done_text(work: OutboxWork, result: Any) -> str:
     channel = CHANNELS_VI.get(str(result.get("channel")), str(result.get("channel") or ""))
     sent = "đã gửi trước đó, không gửi lại" if result.get("duplicate") else "đã gửi"
     message = result.get("message")
-    return f"{head}: {channel} {sent} đến {result.get('to') or '–'}" + (f": {message}" if message else ".")
+    to = RECIPIENTS_VI.get(str(result.get("to")), result.get("to") or "–")
+    return f"{head}: {channel} {sent} đến {to}" + (f": {message}" if message else ".")
+
+
+#: Recipients of deliveries that are not a unit or a user, as the logs say them.
+RECIPIENTS_VI = {"citizen": "người nộp hồ sơ", "cong_dich_vu_cong": "Cổng dịch vụ công"}
 
 
 @flow(name=DRAIN_FLOW, log_prints=False, persist_result=False, validate_parameters=True)

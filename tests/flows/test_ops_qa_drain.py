@@ -92,7 +92,7 @@ def test_each_item_done_records_what_was_delivered(flow_env):
     row = next(i for i in _outbox(rt, received.dossier_id) if i.kind == "issue_receipt")
     line = done_text(OutboxWork.of(row), receipt)
     assert line == (f"Việc máy {row.id} (issue_receipt), hồ sơ {received.dossier_code}: văn bản đã gửi đến "
-                    f"citizen: {receipt['message']}")
+                    f"người nộp hồ sơ: {receipt['message']}")
     again = done_text(OutboxWork.of(row), {**receipt, "delivered": False, "duplicate": True})
     assert "đã gửi trước đó, không gửi lại" in again
 
