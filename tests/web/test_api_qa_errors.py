@@ -168,3 +168,24 @@ def test_the_openapi_error_schema_documents_the_vietnamese_message_and_the_field
     spec = client_for().get("/openapi.json").json()
     props = spec["components"]["schemas"]["ErrorOut"]["properties"]
     assert {"error", "message", "message_vi", "field"} <= set(props)
+
+
+def test_the_openapi_document_declares_the_bearer_token_on_every_action(client_for):
+    """/docs offers its Authorize button and client generators know the actions need the token."""
+    c = client_for()
+    spec = c.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"].lower() == "bearer"
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if path == "/api/auth/token":
+                assert "security" not in op, (method, path)
+            else:
+                assert op.get("security") == [{"bearer": []}], (method, path)
+    # Declaring it changes nothing for the clients: a token, or a browser session, is read as before.
+    r = c.post("/api/auth/token", json={"username": "motcua", "password": PASSWORD})
+    assert c.get("/api/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).json()["username"] \
+        == "motcua"
+    assert c.get("/api/me", headers={"Authorization": "Basic bW90Y3VhOng="}).json()["error"] == "not_authenticated"
+    signed = client_for("tckh_cv")
+    assert signed.get("/api/me").json()["username"] == "tckh_cv"
