@@ -37,15 +37,43 @@ def _root() -> None:
     dossier._WARNED.clear()
 
 
-def _vietnamese_help() -> None:
-    """Vietnamese titles and markers in the help screens.
+def after_import(name: str, patch: Any) -> None:
+    """Call ``patch(module)`` once the module ``name`` is imported: at once when it already is, else right after
+    its code ran, before whoever imported it uses it.
 
-    Typer reads its panel titles and markers from module constants when it draws a
-    help screen, and click names the ``--help`` option itself; both are set here.
+    Typer imports ``typer.rich_utils`` (rich's markdown, markdown_it, tracebacks: about 0.1 s) only to draw a
+    help screen or an error; the Vietnamese it needs is set then, so that a command that prints neither does not
+    pay for that import.
     """
-    from typer import rich_utils as ru
-    from typer.core import TyperCommand
+    import importlib.abc
+    import importlib.util
 
+    if name in sys.modules:
+        patch(sys.modules[name])
+        return
+
+    class PatchOnImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+            if fullname != name:
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)
+            if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+                return spec
+            exec_module = spec.loader.exec_module
+
+            def exec_and_patch(module: Any) -> None:
+                exec_module(module)
+                patch(module)
+
+            spec.loader.exec_module = exec_and_patch  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, PatchOnImport())
+
+
+def _vietnamese_rich_utils(ru: Any) -> None:
+    """Typer's help-screen titles and markers, in Vietnamese (``ru`` is ``typer.rich_utils``)."""
     ru.ARGUMENTS_PANEL_TITLE = "Đối số"
     ru.OPTIONS_PANEL_TITLE = "Tùy chọn"
     ru.COMMANDS_PANEL_TITLE = "Lệnh"
@@ -56,7 +84,21 @@ def _vietnamese_help() -> None:
     ru.DEPRECATED_STRING = "(không dùng nữa) "
     ru.ABORTED_TEXT = "Đã hủy."
     ru.RICH_HELP = "Xem hướng dẫn: [blue]'{command_path} {help_option}'[/]."
-    ru.OptionHighlighter.highlights = [*ru.OptionHighlighter.highlights, r"(?P<usage>Cách dùng: )"]
+    if not getattr(ru.OptionHighlighter, "_quytrinh", False):
+        ru.OptionHighlighter.highlights = [*ru.OptionHighlighter.highlights, r"(?P<usage>Cách dùng: )"]
+        ru.OptionHighlighter._quytrinh = True
+
+
+def _vietnamese_help() -> None:
+    """Vietnamese titles and markers in the help screens.
+
+    Typer reads its panel titles and markers from module constants when it draws a
+    help screen (``typer.rich_utils``: set when it is imported, :func:`after_import`), and
+    click names the ``--help`` option itself; both are set here.
+    """
+    from typer.core import TyperCommand
+
+    after_import("typer.rich_utils", _vietnamese_rich_utils)
 
     from typer._click.formatting import HelpFormatter
 
@@ -129,14 +171,12 @@ def _one_line_usage_errors() -> None:
     ``quytrinh task claim: thiếu đối số 'item' (xem: quytrinh task claim --help)``.
     Help screens are untouched.
     """
-    from typer import rich_utils
     from typer._click import exceptions as click_exceptions
 
     from quytrinh.messages import usage_line
 
-    if getattr(rich_utils.rich_format_error, "_quytrinh", False):
+    if getattr(click_exceptions.UsageError.show, "_quytrinh", False):
         return
-    rich_format_error = rich_utils.rich_format_error
     show = click_exceptions.UsageError.show
 
     def one_line(exc: Any) -> bool:
@@ -151,9 +191,17 @@ def _one_line_usage_errors() -> None:
         print(line, file=sys.stderr)
         return True
 
-    def format_error(exc: Any) -> None:
-        if not one_line(exc):
-            rich_format_error(exc)
+    def rich_one_line(ru: Any) -> None:  # typer.rich_utils, when typer imports it to print the error
+        rich_format_error = ru.rich_format_error
+        if getattr(rich_format_error, "_quytrinh", False):
+            return
+
+        def format_error(exc: Any) -> None:
+            if not one_line(exc):
+                rich_format_error(exc)
+
+        format_error._quytrinh = True  # type: ignore[attr-defined]
+        ru.rich_format_error = format_error
 
     def show_error(self: Any, file: Any = None) -> None:
         if file is not None or not one_line(self):
@@ -172,10 +220,10 @@ def _one_line_usage_errors() -> None:
                 exc.ctx = ctx
             raise
 
-    format_error._quytrinh = True  # type: ignore[attr-defined]
-    rich_utils.rich_format_error = format_error  # type: ignore[assignment]
+    show_error._quytrinh = True  # type: ignore[attr-defined]
     click_exceptions.UsageError.show = show_error  # type: ignore[method-assign]
     Command.parse_args = parse_args_in_context  # type: ignore[method-assign]
+    after_import("typer.rich_utils", rich_one_line)
 
 
 def _register_commands() -> None:

@@ -132,3 +132,30 @@ def test_os_reasons_are_vietnamese(errno_name, expected):
 
     code = getattr(errno, errno_name)
     assert os_reason(OSError(code, os.strerror(code)), "/tmp/x") == expected
+
+
+def test_a_command_that_prints_no_help_and_no_error_does_not_import_typers_help_screens(runtime):
+    # typer.rich_utils (rich's markdown, markdown_it, tracebacks: ~0.1 s of every run) was imported by quytrinh.cli
+    # to put its titles in Vietnamese; it is now set when typer imports it, for a help screen or an error
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom quytrinh.cli import main\nsys.argv = ['quytrinh', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    print('EXIT', exc.code)\n"
+            "print('RICH_UTILS', 'typer.rich_utils' in sys.modules)\n")
+    env = {**os.environ, "QUYTRINH_DATABASE_URL": runtime.url, "QUYTRINH_CATALOGUE_DIR": str(CATALOGUE)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    done = run("user", "list", "--unit", "phong_tckh")
+    assert "tckh_head" in done.stdout and done.stdout.rstrip().endswith("RICH_UTILS False"), done.stdout + done.stderr
+    # help screens and usage errors are still Vietnamese once it is imported
+    done = run("report", "--help")
+    assert "╭─ Tùy chọn" in done.stdout and "[bắt buộc]" in done.stdout and "Cách dùng: quytrinh report" in done.stdout
+    assert done.stdout.rstrip().endswith("RICH_UTILS True")
+    done = run("report", "--to", "2026-10-31")
+    assert done.stderr == "quytrinh report: thiếu tùy chọn '--from' (xem: quytrinh report --help)\n", done.stderr
+    assert "EXIT 2" in done.stdout
