@@ -882,8 +882,40 @@ def communes(request: Request) -> tuple[str, ...]:
 def _receive_context(request: Request, procs: list[tuple[str, str]], **more: Any) -> dict[str, Any]:
     by_commune = commune_procedures(request, [c for c, _ in procs])
     published = bool(procs) or _any_published(request)
+    user = more.pop("user", None)
     return {"procedures": procs, "communes": communes(request) if by_commune else (), "published": published,
+            "frequent": frequent_procedures(request, user, procs) if user is not None else [],
             "errors": {}, "focus": None, **more}
+
+
+#: How many procedures *Thủ tục tiếp nhận nhiều* lists first, over how many days, and from how long a list on.
+FREQUENT_COUNT, FREQUENT_DAYS, FREQUENT_FROM = 6, 30, 12
+
+
+def frequent_procedures(request: Request, user: WebUser, procs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Of ``procs``, those the user's unit received most in the last :data:`FREQUENT_DAYS` days (most first, at
+    most :data:`FREQUENT_COUNT`): the reception form lists them first, so that the counter does not look for
+    the day's usual procedures among all of them. None when the list is short (:data:`FREQUENT_FROM`).
+
+    One query: the dossiers registered in the period whose ``register`` event the unit wrote, by procedure."""
+    if len(procs) < FREQUENT_FROM or not user.unit_id:
+        return []
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from engine.store import Dossier, Event
+
+    since = now_of(request) - dt.timedelta(days=FREQUENT_DAYS)
+    n = func.count(Dossier.id)
+    with store_of(request).session() as s:
+        rows = s.exec(select(Dossier.procedure_code, n)
+                      .join(Event, Event.dossier_id == Dossier.id)  # type: ignore[arg-type]
+                      .where(Event.action == "register", Event.actor_unit == user.unit_id,
+                             Dossier.registered_at >= since)
+                      .group_by(Dossier.procedure_code)
+                      .order_by(n.desc(), Dossier.procedure_code)).all()
+    names = dict(procs)
+    return [(code, names[code]) for code, _ in rows if code in names][:FREQUENT_COUNT]
 
 
 def _any_published(request: Request) -> bool:
@@ -961,7 +993,7 @@ def _replay_of(request: Request, key: str) -> bool:
 @router.get("/receive")
 def receive_page(request: Request, procedure: str = "", user: WebUser = Depends(require_role("one_stop"))) -> Response:
     return _no_store(render(request, "receive.html", _receive_context(
-        request, receivable(request, user), form={"procedure": procedure}, idem=uuid.uuid4().hex)))
+        request, receivable(request, user), form={"procedure": procedure}, idem=uuid.uuid4().hex, user=user)))
 
 
 @router.post("/receive")
@@ -1015,7 +1047,7 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
     focus = next((f for f in ("procedure", "commune", "applicant", "comment") if f in errors), None)
     return _no_store(render(request, "receive.html", _receive_context(
         request, procs, form=form, problems=problems, errors=errors, focus=focus, earlier=earlier,
-        idem=uuid.uuid4().hex), status_code=409 if earlier is not None else 422))
+        idem=uuid.uuid4().hex, user=user), status_code=409 if earlier is not None else 422))
 
 
 def _not_received_text(request: Request, code: str, decision: str) -> str:

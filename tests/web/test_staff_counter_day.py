@@ -134,3 +134,43 @@ def test_a_dossier_waiting_for_the_financial_obligations_says_what_was_notified_
     sv.financial_done(store, actors["motcua"], r.dossier_code, now=web.clock())
     page = c.get(f"/dossiers/{r.dossier_code}").text
     assert 'id="paused-since"' not in page and 'id="financial-asked"' not in page
+
+
+
+def test_the_reception_form_lists_first_the_procedures_the_counter_received_most(live_server, browser,
+                                                                                 monkeypatch):
+    """The procedure list of a district counter is 81 long, each option starting with its code: the day's usual
+    procedures were as hard to find as the rarest. Those the unit received most in the last 30 days come first
+    (most first; another unit's receptions and older ones do not count), then all of them; picking one there
+    receives as before. A short list (fewer than FREQUENT_FROM) has no such group."""
+    import datetime as dt
+
+    from quytrinh.web import routes_staff
+    from tests.web.conftest import signed_in_page
+
+    web = live_server.web
+    store, rt = web.store, web.runtime
+    page = signed_in_page(browser, live_server.url, "motcua")
+    page.goto("/receive")
+    assert page.locator("#frequent-procedures").count() == 0  # the test's 3 procedures: nothing to put first
+
+    monkeypatch.setattr(routes_staff, "FREQUENT_FROM", 2)
+    old = web.clock() - dt.timedelta(days=31)
+    for i in range(4):
+        sv.receive(store, rt.actor("motcua"), "1.001612", applicant=f"Hộ kinh doanh cũ {i}", now=old)
+    sv.receive(store, rt.actor("motcua2"), "1.013225", applicant="Công ty Xây dựng An Phát", now=web.clock())
+    sv.receive(store, rt.actor("motcua"), "1.013225", applicant="Ông Đặng Văn Bình", now=web.clock())
+    sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Hộ kinh doanh Phúc Lộc", now=web.clock())
+    sv.receive(store, rt.actor("xa_motcua"), "1.001193", applicant="Bùi Thị Lụa", now=web.clock(),
+               commune="Xã Bát Tràng")
+    web.clock.advance(minutes=15)
+    page.goto("/receive")
+    first = page.eval_on_selector_all("#frequent-procedures option", "os => os.map(o => o.value)")
+    assert first == ["1.013225", "1.001612"], first
+    everything = page.eval_on_selector_all("#procedure option", "os => os.map(o => o.value)")
+    assert everything[1 + len(first):] == sorted(set(everything[1:])), everything  # then all, once, by code
+    page.select_option("#procedure", "1.013225")
+    page.fill("#applicant", "Bà Lê Thị Thu")
+    page.click("#receive-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/receipt$"))
+    assert "/dossiers/1.013225-" in page.url
