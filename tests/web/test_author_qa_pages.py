@@ -129,3 +129,17 @@ def test_in_chromium_the_editor_says_at_once_that_the_text_names_another_procedu
     shot(page, tmp_path, "author-qa-other-procedure")
     assert "Chưa lưu" in page.inner_text(".flash") and page.input_value("#text") == SOURCE
     assert ap.open_draft(web.store, CODE) is None and ap.open_draft(web.store, OTHER) is None
+
+
+def test_a_draft_waiting_for_the_leader_says_so_before_anything_is_typed(web, client_for):
+    office_actor = _officer(web)
+    row, _ = ap.save_draft(web.store, SHORTENED, actor=office_actor, now=web.clock())
+    office = client_for("noivu_cv")
+    assert 'id="save-note"' not in office.get(f"/author/procedures/{CODE}").text
+    ap.submit(web.store, CODE, row.number, actor=office_actor, now=web.clock())
+    page = office.get(f"/author/procedures/{CODE}").text
+    save = page.split('id="save"', 1)[1].split(">", 1)[0]
+    assert " disabled" in save
+    note = page.split('id="save-note">', 1)[1].split("</p>", 1)[0]
+    assert f"Phiên bản {row.number} đang chờ lãnh đạo phê duyệt nên chưa lưu được" in note
+    assert 'id="check"' in page  # the text can still be checked
