@@ -569,11 +569,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def engine_error(request: Request, exc: QuytrinhError) -> Response:
         status, name = error_status(exc)
         if _is_api(request):
-            from quytrinh.web.routes_api import client_key_text, engine_text_vi
+            from quytrinh.web.routes_api import client_key_text, engine_field, engine_text_vi
 
-            field = getattr(exc, "field", None)
-            return _api_error(status, name, client_key_text(str(exc)), engine_text_vi(exc),
-                              field if isinstance(field, str) else None)
+            return _api_error(status, name, client_key_text(str(exc)), engine_text_vi(exc), engine_field(exc))
         return _error_page(request, status, error_message_vi(exc))
 
     @app.exception_handler(Exception)

@@ -85,6 +85,21 @@ _CLI_FIELDS = (("--version", "expected_version"), ("--comment", "comment"), ("--
 _STORED_KEY = re.compile(r"'api:\d+:")
 
 
+def engine_field(exc: Exception) -> str | None:
+    """The request field an engine error is about: its own ``field`` (set by this module), ``expected_version``
+    for a stale version the client sent, ``Idempotency-Key`` for a key already used; else None."""
+    from engine.errors import DuplicateRequest, StaleVersion
+
+    own = getattr(exc, "field", None)
+    if isinstance(own, str):
+        return own
+    if isinstance(exc, StaleVersion) and re.search(r" is at version \d+, not \d+ ", str(exc)):
+        return "expected_version"
+    if isinstance(exc, DuplicateRequest):
+        return "Idempotency-Key"
+    return None
+
+
 def client_key_text(text: str) -> str:
     """``text`` with the API's stored idempotency keys (``'api:7:k1'``) written as the client sent them (``'k1'``)."""
     return _STORED_KEY.sub("'", text)
@@ -572,8 +587,18 @@ def claim(request: Request, item_id: int, body: ClaimIn | None = None, user: Web
 def assign(request: Request, item_id: int, body: AssignIn, user: WebUser = Depends(api_user),
            idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
     """Give a work item of my unit to one of its officers (the unit's head only)."""
-    res = sv.assign(store_of(request), user.actor, item_id, to=body.to, now=now_of(request),
-                    expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
+    from engine.errors import NotFound
+
+    try:
+        res = sv.assign(store_of(request), user.actor, item_id, to=body.to, now=now_of(request),
+                        expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
+    except NotFound as exc:
+        if not re.fullmatch(r"assign: user '.*' does not exist", str(exc), re.S):
+            raise  # the work item itself: 404
+        # Still a 404 (as clients know it), but naming the body's field: the work item of the address exists.
+        raise _refused(NotFound, str(exc), f"Trường 'to': không có người dùng '{body.to}'; hãy giao cho một cán "
+                                           f"bộ đang hoạt động của đơn vị và vai trò của công việc. Công việc chưa "
+                                           f"được giao.", "to") from None
     return _action_out(res)
 
 

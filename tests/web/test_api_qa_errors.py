@@ -126,7 +126,7 @@ def test_engine_refusals_are_located_in_vietnamese_with_api_words_not_cli_option
     # another request under the same key: the client's key, not the stored 'api:<id>:' form
     got = body_of(c.post("/api/dossiers", json={"procedure_code": "1.001612", "applicant": "Người khác"},
                          headers={**mc, "Idempotency-Key": "nhan-1"}), 409, "duplicate_request")
-    assert "'nhan-1'" in got["message"] and "api:" not in got["message"]
+    assert "'nhan-1'" in got["message"] and "api:" not in got["message"] and got["field"] == "Idempotency-Key"
     assert "khóa chống lặp 'nhan-1'" in got["message_vi"] and "api:" not in got["message_vi"]
 
     c2, head = bearer(client_for, "tckh_head")
@@ -135,6 +135,14 @@ def test_engine_refusals_are_located_in_vietnamese_with_api_words_not_cli_option
     assert f"hồ sơ {d['dossier_code']} đang ở lần cập nhật 1, không phải lần cập nhật 7" in got["message_vi"]
     assert "(expected_version)" in got["message_vi"] and f"GET /api/dossiers/{d['dossier_code']}" in \
         got["message_vi"]
+    assert got["field"] == "expected_version"
+
+    # An officer who does not exist, given a work item that does: a 404 that names the body's field 'to'.
+    got = body_of(c2.post(f"/api/tasks/{item}/assign", json={"to": "khong-ai"}, headers=head), 404, "not_found")
+    assert got["field"] == "to" and got["message"] == "assign: user 'khong-ai' does not exist"
+    assert got["message_vi"].startswith("Trường 'to': không có người dùng 'khong-ai'")
+    got = body_of(c2.post("/api/tasks/999999/assign", json={"to": "tckh_cv"}, headers=head), 404, "not_found")
+    assert got["field"] is None and "công việc 999999" in got["message_vi"]
 
     c3, cv = bearer(client_for, "qldt_cv")  # another unit
     got = body_of(c3.post(f"/api/tasks/{item}/claim", headers=cv), 403, "not_authorized")
