@@ -84,7 +84,7 @@ ul.findings li.f-warning { border-left: 4px solid var(--warn); }
 /* "Thu nhỏ sơ đồ cho vừa khung": the whole process at a glance (a diagram two or three times wider than its
    box otherwise shows its first lanes only); unchecked, its natural size, scrolled in its box */
 .fit-toggle { margin: 0 .35rem .5rem 0; vertical-align: middle; }
-.fit-label { cursor: pointer; }
+label.fit-label { display: inline; font-weight: 400; margin: 0; cursor: pointer; }
 .fit-toggle:checked ~ .diagram svg { width: 100%; max-width: 100%; }
 """
 
