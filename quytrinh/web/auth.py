@@ -50,22 +50,51 @@ def load_secret(path: Path | None = None) -> str:
     """The signing secret: ``$QUYTRINH_SECRET_KEY``, else the content of ``var/secret.key``.
 
     The file is created (mode 0600) with a random key when missing, so sessions
-    survive a restart.
+    survive a restart. Processes that start together on a fresh folder
+    (``quytrinh serve --workers N`` the first time) all end with the key that
+    reached the disk first: each writes its candidate to a temporary file and
+    links it to ``path`` only if ``path`` does not exist yet (atomic), then
+    reads ``path`` back. A file that stays empty (emptied by hand) gets a new key.
     """
     env = os.environ.get(SECRET_ENV)
     if env:
         return env
     path = path or SECRET_FILE
-    if path.is_file():
-        text = path.read_text().strip()
+    for attempt in range(100):
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            text = None
         if text:
             return text
+        if text is None or attempt >= 10:  # missing, or empty for 0.2 s: not another process's write under way
+            _publish_key(path, replace=text is not None)
+        else:
+            time.sleep(0.02)
+    raise RuntimeError(f"cannot keep a signing key in {path}; set {SECRET_ENV}")
+
+
+def _publish_key(path: Path, replace: bool) -> None:
+    """Write a new random key to ``path``, whole or not at all: to a temporary file first, then linked to ``path``
+    unless it exists already (another process was first; ``replace``: put over it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
-    return key
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if replace:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process's key is there: it is the one every process uses
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 # --------------------------------------------------------------------------- passwords
