@@ -238,8 +238,9 @@ def _stop(proc: subprocess.Popen | None) -> None:
 
 def run(
     host: str = typer.Option("127.0.0.1", "--host", help="Địa chỉ của ứng dụng web."),
-    port: int = typer.Option(8000, "--port", help="Cổng của ứng dụng web."),
-    prefect_port: int = typer.Option(4200, "--prefect-port", help="Cổng của máy chủ Prefect cục bộ."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Cổng của ứng dụng web."),
+    prefect_port: int = typer.Option(4200, "--prefect-port", min=1, max=65535,
+                                     help="Cổng của máy chủ Prefect cục bộ."),
     catalogue: Optional[Path] = typer.Option(None, "--catalogue", help="Thư mục danh mục (mặc định procedures_yaml/)."),
     out: Path = typer.Option(Path("diagrams"), "--out", help="Thư mục sơ đồ."),
     smoke: bool = typer.Option(False, "--smoke", help="Khởi động mọi thành phần, kiểm tra chúng trả lời, rồi dừng."),
@@ -248,6 +249,30 @@ def run(
         help="Tạo (hay không) các tài khoản mẫu mật khẩu demo123; mặc định: có với SQLite, không với PostgreSQL."),
 ) -> None:
     """Kiểm tra, vẽ sơ đồ, mở cơ sở dữ liệu và chạy Prefect, worker và ứng dụng web (bản chạy thử)."""
+    # SIGTERM (kill, timeout, a service manager) while starting stops what was started, as Ctrl-C does: the
+    # Prefect server, the worker and the web app run in sessions of their own, and a signal that only ended
+    # this process would leave them running, holding their ports.
+    previous = _interrupt_on_sigterm()
+    try:
+        _run(host, port, prefect_port, catalogue, out, smoke, demo)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt_on_sigterm() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt in the main thread; the handler it replaces (None: not possible here)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def _run(host: str, port: int, prefect_port: int, catalogue: Optional[Path], out: Path, smoke: bool,
+         demo: Optional[bool]) -> None:
     from engine.definition import default_root
 
     root = catalogue or default_root()

@@ -15,8 +15,8 @@ import typer
 
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Địa chỉ lắng nghe."),
-    port: int = typer.Option(8000, "--port", help="Cổng."),
-    workers: int = typer.Option(1, "--workers", help="Số tiến trình phục vụ."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Cổng."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Số tiến trình phục vụ."),
 ) -> None:
     """Chạy ứng dụng web (hộp việc, tiếp nhận hồ sơ, API /api, tài liệu API /docs)."""
     import uvicorn
