@@ -80,13 +80,13 @@ def _draft_number(request: Request, code: str) -> tuple[int, str]:
 
 
 def _editor(request: Request, text: str, *, code: str = "", status_code: int = 200,
-            findings: list[Finding] | None = None, checked_now: bool = True) -> Response:
+            findings: list[Finding] | None = None, checked_now: bool = True, opened: bool = False) -> Response:
     """The editor page with ``text``, its findings and preview. While the catalogue's units.yaml has problems
     nothing can be checked: the page keeps the text and says, located, what to mend (409, nothing saved)."""
     try:
         checked, svg = _check(request, text, code)
     except ap.UnitsFileError as exc:
-        return _unchecked_editor(request, text, code, exc)
+        return _unchecked_editor(request, text, code, exc, unsaved=not opened)
     if findings is None:
         findings = list(checked.findings)
         mismatch = other_procedure(request, code, checked.definition)
@@ -100,16 +100,19 @@ def _editor(request: Request, text: str, *, code: str = "", status_code: int = 2
         "errors": sum(1 for f in findings if f.severity == ERROR), "loads": checked.definition is not None,
         "state_labels": ap.STATE_LABELS, "defn": checked.definition, "checked_now": checked_now,
         "people": people_of(request),
+        # text sent back by a check, a refused save or an upload and not the saved draft's: leaving asks first
+        "unsaved": not opened and (draft is None or draft.text != text.replace("\r\n", "\n")),
     }, status_code=status_code)
 
 
-def _unchecked_editor(request: Request, text: str, code: str, exc: ap.UnitsFileError) -> Response:
+def _unchecked_editor(request: Request, text: str, code: str, exc: ap.UnitsFileError,
+                      unsaved: bool = True) -> Response:
     """The editor with ``text`` as typed (never lost), no check or preview, and why: units.yaml's problems."""
     store = store_of(request)
     return render(request, "author_edit.html", {
         "text": text, "code": code, "draft": ap.open_draft(store, code) if code else None, "svg": None,
         "findings": [], "errors": 0, "loads": False, "state_labels": ap.STATE_LABELS, "defn": None,
-        "checked_now": False, "units_problem": exc.vi, "people": people_of(request),
+        "checked_now": False, "units_problem": exc.vi, "people": people_of(request), "unsaved": unsaved,
     }, status_code=409)
 
 
@@ -163,7 +166,7 @@ def initial_text(request: Request, code: str) -> str:
 
 @router.get("/author/procedures/{code}")
 def author_edit(request: Request, code: str, user: WebUser = Depends(require_role("reform"))) -> Response:
-    return _editor(request, initial_text(request, code), code=code)
+    return _editor(request, initial_text(request, code), code=code, opened=True)
 
 
 @router.post("/author/check")

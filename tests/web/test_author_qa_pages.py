@@ -143,3 +143,52 @@ def test_a_draft_waiting_for_the_leader_says_so_before_anything_is_typed(web, cl
     note = page.split('id="save-note">', 1)[1].split("</p>", 1)[0]
     assert f"Phiên bản {row.number} đang chờ lãnh đạo phê duyệt nên chưa lưu được" in note
     assert 'id="check"' in page  # the text can still be checked
+
+
+def _leaving_asks(page) -> bool:
+    """Whether leaving the page (closing it, as a menu link would) makes the browser ask first."""
+    from playwright.sync_api import Error
+
+    try:
+        with page.expect_event("dialog", timeout=3000) as info:
+            page.close(run_before_unload=True)
+    except Error:  # closed without asking (or the wait ran out)
+        return False
+    dialog = info.value
+    kind = dialog.type
+    dialog.accept()
+    return kind == "beforeunload"
+
+
+def test_in_chromium_leaving_the_editor_with_unsaved_text_asks_first(web, live_server, browser, tmp_path):
+    _officer(web)
+    edited = signed_in_page(browser, live_server.url, "noivu_cv")
+    edited.goto(f"/author/procedures/{CODE}")
+    edited.click("#text")
+    edited.keyboard.type("# ghi chú\n")
+    assert _leaving_asks(edited)
+
+    untouched = signed_in_page(browser, live_server.url, "noivu_cv")
+    untouched.goto(f"/author/procedures/{CODE}")
+    untouched.click("#text")
+    assert not _leaving_asks(untouched)
+
+    refused = signed_in_page(browser, live_server.url, "noivu_cv")  # a refused save: the text is not saved
+    refused.goto(f"/author/procedures/{CODE}")
+    refused.fill("#text", SOURCE.replace("  - id: check\n    duration: 4h", "  - id: check\n   duration: 4h"))
+    refused.click("#save")
+    refused.wait_for_selector(".flash")
+    assert "Chưa lưu" in refused.inner_text(".flash")
+    refused.click("#text")
+    assert _leaving_asks(refused)
+
+    saved = signed_in_page(browser, live_server.url, "noivu_cv")  # saving itself does not ask
+    saved.goto(f"/author/procedures/{CODE}")
+    saved.fill("#text", SHORTENED)
+    asked = []
+    saved.on("dialog", lambda d: (asked.append(d.type), d.accept()))
+    saved.click("#save")
+    saved.wait_for_selector("#draft-state")
+    assert asked == [] and ap.open_draft(web.store, CODE).text == SHORTENED
+    saved.click("#text")
+    assert not _leaving_asks(saved)

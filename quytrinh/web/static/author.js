@@ -129,6 +129,17 @@
       if (note) { note.textContent = dirty ? "Văn bản đã sửa, chưa lưu: hãy lưu dự thảo rồi mới trình." : savedNote; }
     }
   });
+  // Leaving the page (a menu link, "Xem sơ đồ so sánh", closing the tab) with text that is not saved asks
+  // first: the browser's own "leave the page?" question. Sending the form (check, save, submit) does not.
+  // data-unsaved: the page came back from a refused save or a check, its text not the saved draft's.
+  var unsaved = form.getAttribute("data-unsaved") === "1";
+  var sending = false;
+  form.addEventListener("submit", function () { sending = true; });
+  window.addEventListener("beforeunload", function (e) {
+    if (sending || (!unsaved && text.value === saved)) { return; }
+    e.preventDefault();
+    e.returnValue = "";  // older browsers need a value to ask
+  });
   var findings = document.getElementById("findings");
   if (findings) {
     Array.prototype.forEach.call(findings.querySelectorAll("li[data-line]"), function (li) {
