@@ -495,7 +495,8 @@ def item_release(request: Request, item_id: int, version: int = Form(...), idem:
 def _released_to(request: Request, res: Any) -> str | None:
     """The short name of the unit whose queue a release sent the item to, when it was at a merged unit (the
     release's own ``transfer`` event, by the system, names it: ``engine.services.release``, as ``quytrinh task
-    release`` reads it); None otherwise (and for a replayed release, which made no new event)."""
+    release`` reads it); None otherwise. A replayed release (the same form again) gives the first one's events,
+    so it says the same."""
     from sqlmodel import select
 
     from engine.store import Event
@@ -1052,8 +1053,8 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
 
 def _not_received_text(request: Request, code: str, decision: str) -> str:
     """What the counter is told of a dossier it did not accept (``decision``: supplement or refuse): what was
-    recorded and the form to print for the applicant, by its title and number in the dossier's set (form 02 /
-    03 of the 2018 set), as the page's *Biểu mẫu của hồ sơ* lists it."""
+    recorded and the form to print for the applicant, by its title and number in the dossier's set
+    (:func:`engine.documents.available_forms`), as the page's *Biểu mẫu của hồ sơ* lists it."""
     from engine.documents import available_forms
 
     kind = "supplement" if decision == "supplement" else "refusal"

@@ -84,6 +84,8 @@ def test_the_control_sheet_on_a_phone_shows_each_steps_deadline_and_status_witho
             box = rows.nth(i).locator(cell).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (i, cell, box)
     assert "Trước hạn" in rows.nth(0).locator("td:nth-child(8)").inner_text()
+    labels = rows.nth(0).evaluate("""tr => [...tr.cells].map(td => getComputedStyle(td, '::before').content)""")
+    assert labels[1:] == ['"Đơn vị"', '"Người xử lý"', '"Nhận"', '"Hạn"', '"Xong"', '"Kết quả"', '"Tình trạng"'], labels
     step = rows.nth(1).locator("td:nth-child(1)").bounding_box()
     assert step["width"] > 250, step  # the step's name on the card's whole width, not a word a line
     shot(page, tmp_path, "staff-control-sheet-phone")
