@@ -159,3 +159,12 @@ def test_a_command_that_prints_no_help_and_no_error_does_not_import_typers_help_
     done = run("report", "--to", "2026-10-31")
     assert done.stderr == "quytrinh report: thiếu tùy chọn '--from' (xem: quytrinh report --help)\n", done.stderr
     assert "EXIT 2" in done.stdout
+
+
+def test_a_period_ending_before_it_starts_names_both_options_and_the_fix(runtime):
+    # was: "Không lập được báo cáo: kỳ báo cáo kết thúc (01/10/2026) trước khi bắt đầu (31/10/2026)." (no option
+    # named), and for the ledger the dates in ISO form
+    for command in ("report", "ledger"):
+        _refused(_run(runtime, command, "--from", "2026-10-31", "--to", "2026-10-01"),
+                 "quytrinh: --to 01/10/2026 trước --from 31/10/2026: ngày cuối kỳ phải từ ngày đầu kỳ trở đi "
+                 "(--from 2026-10-01 --to 2026-10-31?).")

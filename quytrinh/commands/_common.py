@@ -38,6 +38,15 @@ def parse_day(text: str, option: str) -> dt.date:
     return day
 
 
+def parse_period(start: str, end: str) -> tuple[dt.date, dt.date]:
+    """``--from`` and ``--to`` as dates, the end not before the start (QuytrinhError naming both otherwise)."""
+    lo, hi = parse_day(start, "--from"), parse_day(end, "--to")
+    if hi < lo:
+        raise localized(QuytrinhError(f"--to {hi:%d/%m/%Y} trước --from {lo:%d/%m/%Y}: ngày cuối kỳ phải từ ngày "
+                                      f"đầu kỳ trở đi (--from {end} --to {start}?)."))
+    return lo, hi
+
+
 def os_reason(exc: OSError, path: Path | str) -> str:
     """Why ``path`` could not be written or read, in Vietnamese (the system's own text, in English, otherwise)."""
     parent = Path(path).parent

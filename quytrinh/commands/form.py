@@ -21,7 +21,6 @@ book under a line naming it.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import sys
 from pathlib import Path
@@ -53,12 +52,6 @@ def _emit(data: bytes, out: Path | None, fmt: str, what: str) -> None:
 
         raise write_error(exc, out) from None
     print(f"{out}: {what}", file=sys.stderr)
-
-
-def _day(text: str, option: str) -> dt.date:
-    from quytrinh.commands._common import parse_day
-
-    return parse_day(text, option)
 
 
 def register(app: typer.Typer) -> None:
@@ -101,8 +94,10 @@ def register(app: typer.Typer) -> None:
         from engine.documents import find_book, ledger_books, render_ledger
         from quytrinh.commands.dossier import open_store, parse_now
 
+        from quytrinh.commands._common import parse_period
+
+        start, end = parse_period(date_from, date_to)
         store = open_store()
-        start, end = _day(date_from, "--from"), _day(date_to, "--to")
         key = None
         if book is not None:
             books = ledger_books(store, date_from=start, date_to=end, unit=unit) if start <= end else []

@@ -11,7 +11,6 @@ counted: docs/reports.md.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import sys
 from pathlib import Path
@@ -32,13 +31,6 @@ class OutputFormat(str, enum.Enum):
     csv = "csv"
     xlsx = "xlsx"
     json = "json"
-
-
-def parse_date(text: str, option: str) -> dt.date:
-    """A ``YYYY-MM-DD`` option value as a date in the calendar's years (QuytrinhError naming the option otherwise)."""
-    from quytrinh.commands._common import parse_day
-
-    return parse_day(text, option)
 
 
 def _pct(p: float | None) -> str:
@@ -222,7 +214,9 @@ def register(app: typer.Typer) -> None:
         from quytrinh.commands._common import write_error
         from quytrinh.commands.dossier import guarded, open_store, parse_now
 
-        lo, hi = parse_date(start, "--from"), parse_date(end, "--to")
+        from quytrinh.commands._common import parse_period
+
+        lo, hi = parse_period(start, end)
         if fmt == OutputFormat.xlsx and out is None:
             raise localized(QuytrinhError("--format xlsx ghi ra một bảng tính: hãy cho tên tệp bằng --out FILE.xlsx."))
         instant = parse_now(now)
