@@ -184,7 +184,28 @@ def done_text(work: OutboxWork, result: Any) -> str:
 RECIPIENTS_VI = {"citizen": "người nộp hồ sơ", "cong_dich_vu_cong": "Cổng dịch vụ công"}
 
 
-@flow(name=DRAIN_FLOW, log_prints=False, persist_result=False, validate_parameters=True)
+#: Names of the flows' runs in the Prefect UI: what it is and when it started, in Hanoi time, as the worker's log
+#: stamps its line about the run (``hàng đợi việc máy 16:10:33 28.11.2026``), instead of Prefect's random names.
+DRAIN_RUN_NAME = "hàng đợi việc máy"
+SWEEP_RUN_NAME = "quét thời hạn"
+
+
+def run_name(what: str, at: dt.datetime | None = None) -> str:
+    """``<what> HH:MM:SS dd.mm.yyyy``, the instant ``at`` (default: now) in Hanoi time."""
+    local = (at or utcnow()).astimezone(dt.timezone(dt.timedelta(hours=7)))
+    return f"{what} {local:%H:%M:%S} {local:%d.%m.%Y}"
+
+
+def _drain_run_name() -> str:
+    return run_name(DRAIN_RUN_NAME)
+
+
+def _sweep_run_name() -> str:
+    return run_name(SWEEP_RUN_NAME)
+
+
+@flow(name=DRAIN_FLOW, flow_run_name=_drain_run_name, log_prints=False, persist_result=False,
+      validate_parameters=True)
 def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300, max_attempts: int = 5,
                  worker: str | None = None, now: dt.datetime | None = None,
                  task_retries: int | None = None, retry_delay_seconds: float | None = None,
@@ -241,20 +262,18 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
     logger = get_run_logger()
     if retry_failed:
         report["requeued"] = len(requeue_failed(store, fixed_now or utcnow(), dossier=dossier, logger=logger))
+    tagger = RunTagger(flow_run.id, list(flow_run.tags or []), logger) if dossier_tags else None
     try:
         _drain_loop(store, worker, fixed_now, lease, batch, max_items, max_attempts, item_task, report, logger,
-                    dossier_tags)
+                    dossier_tags, tagger)
     finally:
         release_tag_services()
-        dossiers = list(report.pop("_dossiers", {}))
-        if dossier_tags:
-            tag_flow_run(flow_run.id, dossiers, logger)
     return report
 
 
 def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease: dt.timedelta, batch: int,
                 max_items: int, max_attempts: int, item_task: Any, report: dict[str, Any], logger: Any,
-                dossier_tags: bool) -> None:
+                dossier_tags: bool, tagger: "RunTagger | None" = None) -> None:
     while report["claimed"] < max_items:
         t = fixed_now or utcnow()
         rows = services.claim_outbox(store, worker=worker, limit=min(batch, max_items - report["claimed"]),
@@ -262,6 +281,8 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
         if not rows:
             break
         report["claimed"] += len(rows)
+        if tagger is not None:  # before the batch runs: the run is found by its dossiers while it works on them
+            tagger.add([OutboxWork.of(row).dossier_code for row in rows])
         for row in rows:
             work = OutboxWork.of(row)
             state = item_task.with_options(
@@ -303,8 +324,6 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
                                "worker đang giữ sẽ làm tiếp, không làm hai lần. (%s)", work.id, work.kind,
                                work.dossier_code, exc)
             report["items"].append(entry)
-            if dossier_tags and work.dossier_code != "-":
-                report.setdefault("_dossiers", {})[work.dossier_code] = None
 
 
 def requeue_failed(store: Store, now: dt.datetime, *, dossier: str | None = None, logger: Any = None) -> list[int]:
@@ -358,25 +377,39 @@ def hanoi_time(t: dt.datetime) -> str:
 FLOW_RUN_DOSSIER_TAGS = 50
 
 
-def tag_flow_run(flow_run_id: Any, dossiers: list[str], logger: Any) -> list[str]:
-    """Add ``dossier:<code>`` of the dossiers a drain handled to its flow run's tags (the first
-    :data:`FLOW_RUN_DOSSIER_TAGS`), so that the Prefect UI's *Runs* page, filtered by the tag, lists the flow
-    run too, and not only its task runs on the *Task runs* tab. Returns the tags added; a failure is logged
-    and changes nothing else (the items are done)."""
-    if not dossiers:
-        return []
-    from prefect.client.orchestration import get_client
+class RunTagger:
+    """Adds ``dossier:<code>`` of the dossiers a drain claims to its own flow run's tags (at most
+    :data:`FLOW_RUN_DOSSIER_TAGS`), so that the Prefect UI's *Runs* page, filtered by the tag, lists the flow run
+    too, and not only its task runs (on the *Task runs* tab). One update of the flow run per batch that brings
+    new dossiers, before the batch runs; a failure is logged once and changes nothing else (the items are done
+    either way)."""
 
-    added = [f"dossier:{code}" for code in dossiers[:FLOW_RUN_DOSSIER_TAGS]]
-    try:
-        with get_client(sync_client=True) as client:
-            current = list(client.read_flow_run(flow_run_id).tags or [])
-            client.update_flow_run(flow_run_id, tags=current + [t for t in added if t not in current])
-    except Exception as exc:  # noqa: BLE001 - the tags help operators; the work is done either way
-        logger.warning("Không gắn được nhãn hồ sơ cho lượt chạy này (%s); các task run vẫn mang nhãn.",
-                       f"{type(exc).__name__}: {exc}")
-        return []
-    return added
+    def __init__(self, flow_run_id: Any, tags: list[str], logger: Any):
+        self.flow_run_id, self.tags, self.logger = flow_run_id, list(tags), logger
+        self.failed = False
+
+    def add(self, dossiers: list[str]) -> list[str]:
+        """Tag the run with these dossiers (those it does not carry yet); returns the tags added."""
+        have = sum(1 for t in self.tags if t.startswith("dossier:"))
+        new: list[str] = []
+        for code in dossiers:
+            tag = f"dossier:{code}"
+            if code != "-" and tag not in self.tags and tag not in new and have + len(new) < FLOW_RUN_DOSSIER_TAGS:
+                new.append(tag)
+        if not new or self.failed:
+            return []
+        from prefect.client.orchestration import get_client
+
+        try:
+            with get_client(sync_client=True) as client:
+                client.update_flow_run(self.flow_run_id, tags=self.tags + new)
+        except Exception as exc:  # noqa: BLE001 - the tags help operators; the work goes on
+            self.failed = True
+            self.logger.warning("Không gắn được nhãn hồ sơ cho lượt chạy này (%s); các task run vẫn mang nhãn.",
+                                f"{type(exc).__name__}: {exc}")
+            return []
+        self.tags += new
+        return new
 
 
 def release_tag_services() -> int:
@@ -440,7 +473,8 @@ def sweep_task(now: dt.datetime) -> dict[str, Any]:
     return out
 
 
-@flow(name=SWEEP_FLOW, log_prints=False, persist_result=False, validate_parameters=True)
+@flow(name=SWEEP_FLOW, flow_run_name=_sweep_run_name, log_prints=False, persist_result=False,
+      validate_parameters=True)
 def sweep_timers_flow(now: dt.datetime | None = None) -> dict[str, Any]:
     """Fire every SLA timer due at ``now`` (the wall clock when None).
 

@@ -514,8 +514,9 @@ class Worker:
                     try:
                         res = client.set_flow_run_state(old.id, Cancelled(
                             name="Superseded",
-                            message=f"superseded by run {newest.name}: one run computes from the stored "
-                                    f"instants and catches up with every missed one"), force=False)
+                            # (by id: the newest is renamed when it starts, workflows.flows.run_name)
+                            message=f"Được gộp vào lượt mới nhất (id {newest.id}): một lượt tính từ các mốc đã "
+                                    f"lưu và làm bù mọi lượt đã lỡ."), force=False)
                     except Exception as exc:  # noqa: BLE001
                         if not is_not_found(exc):
                             raise
