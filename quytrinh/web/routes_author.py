@@ -96,7 +96,7 @@ def _editor(request: Request, text: str, *, code: str = "", status_code: int = 2
     store = store_of(request)
     draft = ap.open_draft(store, code) if code else None
     return render(request, "author_edit.html", {
-        "text": text, "code": code, "draft": draft, "svg": svg, "findings": findings_view(findings),
+        "text": text, "code": code, "draft": draft, "svg": svg, "findings": findings_view(findings, checked.definition),
         "errors": sum(1 for f in findings if f.severity == ERROR), "loads": checked.definition is not None,
         "state_labels": ap.STATE_LABELS, "defn": checked.definition, "checked_now": checked_now,
         "people": people_of(request),
@@ -194,7 +194,7 @@ def author_check(request: Request, text: str = Form(""), code: str = Form(""),
         "ok": True, "loads": checked.definition is not None,
         "code": checked.definition.key if checked.definition is not None else code,
         "errors": checked.errors + (mismatch is not None), "warnings": checked.warnings,
-        "findings": findings_view(findings), "svg": str(svg) if svg is not None else None,
+        "findings": findings_view(findings, checked.definition), "svg": str(svg) if svg is not None else None,
     })
 
 

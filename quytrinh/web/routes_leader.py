@@ -221,12 +221,23 @@ def step_rows(defn: Definition, units: Organisation | None, d: ap.StepDiff | Non
     return rows
 
 
-def findings_view(findings: Any) -> list[dict[str, Any]]:
-    """Findings (objects or dicts) as template/JSON data with Vietnamese severity labels."""
+def findings_view(findings: Any, defn: Definition | None = None) -> list[dict[str, Any]]:
+    """Findings (objects or dicts) as template/JSON data with Vietnamese severity labels; with the
+    definition, ``step_number``: the step's "Bước N" in the step table and the annex (the main path,
+    :func:`engine.documents.annex_plan`), so a leader finds the step the YAML id names."""
+    numbers: dict[str, int] = {}
+    if defn is not None:
+        from engine.documents import annex_plan
+
+        try:
+            numbers = {st.id: i for i, st in enumerate(annex_plan(defn).main, 1)}
+        except Exception:  # an unfinished text: its findings are shown without numbers
+            numbers = {}
     out = []
     for f in findings:
         data = f.to_dict() if hasattr(f, "to_dict") else dict(f)
         data["severity_label"] = SEVERITY_LABELS.get(data["severity"], data["severity"])
+        data["step_number"] = numbers.get(data.get("step") or "")
         out.append(data)
     return out
 
@@ -315,7 +326,7 @@ def procedure_view(request: Request, code: str, version: int | None = None) -> d
         "code": code, "defn": shown, "draft": draft, "published": published[0] if published else None,
         "entry": entry, "diff": d, "base_label": base_label,
         "svg": diagram(merged, units, d.highlight() if d else None, header_from=shown if d else None),
-        "rows": step_rows(shown, units, d, merged if d else None, forms), "findings": findings_view(findings),
+        "rows": step_rows(shown, units, d, merged if d else None, forms), "findings": findings_view(findings, shown),
         "errors": sum(1 for f in findings if f.severity == ERROR),
         "history": ap.history(store, code), "drafts": ap.drafts(store, code), "people": people,
         "versions": ap.published_versions(store, code),

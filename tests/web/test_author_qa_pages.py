@@ -192,3 +192,20 @@ def test_in_chromium_leaving_the_editor_with_unsaved_text_asks_first(web, live_s
     assert asked == [] and ap.open_draft(web.store, CODE).text == SHORTENED
     saved.click("#text")
     assert not _leaving_asks(saved)
+
+
+def test_a_steps_finding_gives_its_number_in_the_step_table(web, client_for):
+    text = SOURCE.replace("  - id: check\n    duration: 4h\n", "  - id: check\n    duration: 0h\n")
+    assert text != SOURCE
+    ap.save_draft(web.store, text, actor=_officer(web), now=web.clock())
+    page = client_for("ld_pct").get(f"/leader/procedures/{CODE}?version=2").text
+    finding = page.split('data-rule="zero-duration"', 1)[1].split("</li>", 1)[0]
+    number = page.split('<tr id="row-check" data-step="check"', 1)[1].split("<td>", 1)[1].split("</td>", 1)[0]
+    assert number.startswith("Bước ")
+    assert f"bước <code>check</code> ({number})" in finding
+    office = client_for("noivu_cv")
+    token = csrf_of(office.get(f"/author/procedures/{CODE}").text)
+    live = office.post("/author/check", data={"csrf_token": token, "code": CODE, "text": text},
+                       headers={"Accept": "application/json", "X-CSRF-Token": token}).json()
+    (f,) = [f for f in live["findings"] if f["rule_id"] == "zero-duration"]
+    assert f"Bước {f['step_number']}" == number

@@ -59,7 +59,8 @@
       sev.textContent = f.severity_label;
       li.appendChild(sev);
       li.appendChild(document.createTextNode(" · dòng " + f.line + (f.col ? ", cột " + f.col : "") +
-        (f.step ? " · bước " + f.step : "")));  // the rule's id (English) stays in data-rule
+        (f.step ? " · bước " + f.step + (f.step_number ? " (Bước " + f.step_number + ")" : "") : "")));
+      // the rule's id (English) stays in data-rule; "(Bước 3)": the step's number in the step table
       li.appendChild(document.createElement("br"));
       li.appendChild(document.createTextNode(f.message));
       addGoTo(li, f.line);
