@@ -214,6 +214,14 @@ def _local(iso: str) -> str:
     return t.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%d/%m/%Y %H:%M")
 
 
+def _wall(text: str) -> str:
+    """A clock's wall time as its messages write it (``2026-03-10 08:00``, Hanoi time) as staff write it."""
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M").strftime("%d/%m/%Y %H:%M")
+    except ValueError:
+        return text
+
+
 # --------------------------------------------------------------------------- the table
 
 Rule = tuple[type | str, str, Callable[[re.Match, str | None], str]]
@@ -474,6 +482,17 @@ _RULES: list[Rule] = [
      lambda m, a: f"chỉ lãnh đạo đơn vị {m['u']} mới ký phiếu xin lỗi của hồ sơ {m['c']}."),
     (ActionError, r"give the reason \(it is printed on the notice to the applicant\)",
      lambda m, a: "hãy ghi lý do (--reason), in trên thông báo gửi người nộp."),
+    # ---- the SLA clock: an instant given (--now) before the step's start, or before a pause began
+    (CalendarError, r"closed at (?P<c>[\d-]+ [\d:]+), before the start or the last pause \((?P<s>[^)]+)\)",
+     lambda m, a: f"thời điểm thực hiện ({_wall(m['c'])}) sớm hơn lúc bắt đầu tính thời gian của bước hoặc lúc "
+                  f"hết tạm dừng gần nhất ({_wall(m['s'])}); thao tác phải ghi ở thời điểm sau đó."),
+    (CalendarError, r"a pause cannot end \((?P<e>[^)]+)\) before it starts \((?P<s>[^)]+)\)",
+     lambda m, a: f"thời điểm tính tiếp thời gian ({_wall(m['e'])}) sớm hơn lúc bắt đầu tạm dừng "
+                  f"({_wall(m['s'])}); thao tác phải ghi ở thời điểm sau đó."),
+    (CalendarError, r"pause \d+ starts at (?P<p>[\d-]+ [\d:]+), before the clock start or the end of the "
+                    r"previous pause \((?P<s>[^)]+)\)",
+     lambda m, a: f"thời điểm tạm dừng ({_wall(m['p'])}) sớm hơn lúc bắt đầu tính thời gian hoặc lúc hết lần "
+                  f"tạm dừng trước ({_wall(m['s'])}); thao tác phải ghi ở thời điểm sau đó."),
     # ---- CalendarError: durations and dates typed by the user
     (CalendarError, r"duration '(?P<t>[^']*)' has no unit: write (?P<a>\S+), (?P<b>\S+) or (?P<c>\S+)",
      lambda m, a: f"thời lượng '{m['t']}' thiếu đơn vị: viết {m['a']}, {m['b']} hoặc {m['c']}."),

@@ -163,6 +163,9 @@ def test_errors_are_one_line_exit_1_and_change_nothing(cli, db_url, capsys, monk
          "quytrinh: Hồ sơ đã được cập nhật sau khi bạn xem: hồ sơ 1.001612-20260310-000001 đang ở lần cập nhật 1, "
          "không phải lần cập nhật 7 bạn đã xem (--version)."),
         (("task", "claim", "99", "--as", "truongphong"), "quytrinh: Không tìm thấy: công việc 99;"),
+        (("task", "complete", "2", "--outcome", "done", "--as", "truongphong", "--now", "2026-03-10T07:30"),
+         "quytrinh: Không tính được thời hạn: thời điểm thực hiện (10/03/2026 07:30) sớm hơn lúc bắt đầu tính thời "
+         "gian của bước hoặc lúc hết tạm dừng gần nhất (10/03/2026 08:00); thao tác phải ghi ở thời điểm sau đó."),
         (("dossier", "show", "1.001612-20990101-000009"), "quytrinh: Không tìm thấy: hồ sơ '1.001612-20990101-000009'"),
         (("dossier", "receive", "1.001612", "--applicant", "Khác", "--as", "motcua", "--key", "k-1"),
          "quytrinh: Yêu cầu trùng khóa chống lặp: khóa chống lặp 'k-1' đã được motcua dùng cho một yêu cầu khác "
@@ -556,3 +559,19 @@ def test_listing_the_commands_imports_no_engine_module_it_does_not_need():
     from quytrinh.commands.render import FORMATS as CLI_FORMATS
 
     assert CLI_FORMATS == FORMATS
+
+
+def test_an_instant_before_a_pause_began_or_ended_is_said_in_vietnamese():
+    """A supplement recorded (--now) before it was asked, or a pause before the step's start: the clock's
+    refusal in Vietnamese, with the instants as staff write them."""
+    from engine.sla import ClockError
+    from quytrinh.messages import cli_error_text
+
+    assert cli_error_text(ClockError("a pause cannot end (2026-03-10 11:00) before it starts (2026-03-10 12:00)")) == (
+        "Không tính được thời hạn: thời điểm tính tiếp thời gian (10/03/2026 11:00) sớm hơn lúc bắt đầu tạm dừng "
+        "(10/03/2026 12:00); thao tác phải ghi ở thời điểm sau đó.")
+    assert cli_error_text(ClockError(
+        "pause 2 starts at 2026-03-10 09:00, before the clock start or the end of the previous pause "
+        "(2026-03-10 10:00)")) == (
+        "Không tính được thời hạn: thời điểm tạm dừng (10/03/2026 09:00) sớm hơn lúc bắt đầu tính thời gian hoặc "
+        "lúc hết lần tạm dừng trước (10/03/2026 10:00); thao tác phải ghi ở thời điểm sau đó.")
