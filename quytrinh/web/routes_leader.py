@@ -221,12 +221,19 @@ def step_rows(defn: Definition, units: Organisation | None, d: ap.StepDiff | Non
     return rows
 
 
+#: Findings that leave the main path cut or doubled: the steps' numbers are then not the ones the mended
+#: process will have, and a finding says none.
+BROKEN_PATH = frozenset({"unknown-target", "extra-start", "unreachable-step"})
+
+
 def findings_view(findings: Any, defn: Definition | None = None) -> list[dict[str, Any]]:
     """Findings (objects or dicts) as template/JSON data with Vietnamese severity labels; with the
     definition, ``step_number``: the step's "Bước N" in the step table and the annex (the main path,
     :func:`engine.documents.annex_plan`), so a leader finds the step the YAML id names."""
+    findings = list(findings)
     numbers: dict[str, int] = {}
-    if defn is not None:
+    rules = {f.rule_id if hasattr(f, "rule_id") else f.get("rule_id") for f in findings}
+    if defn is not None and not rules & BROKEN_PATH:  # a cut path numbers steps as the mended one will not
         from engine.documents import annex_plan
 
         try:

@@ -64,6 +64,7 @@ def test_in_chromium_the_live_check_names_the_mistake_and_its_line_not_the_rule(
     assert items.count() == 1  # one slip, one finding (no extra-start, no under-limit on the cut path)
     text = items.first.inner_text()
     assert "Lỗi · dòng" in text and "bước issue" in text and "'delivr' không tồn tại" in text
+    assert "(Bước" not in text  # the cut path's numbers are not the table's once mended
     assert "unknown-target" not in text
     assert page.inner_text("#counts").strip() == "1 lỗi 0 cảnh báo"
 
