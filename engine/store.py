@@ -392,6 +392,22 @@ class LoginFailure(SQLModel, table=True):
     last_at: dt.datetime = _now_field()
 
 
+class EndedSession(SQLModel, table=True):
+    """A web session its user signed out of (``/logout``): its cookie no longer signs anyone in.
+
+    The session cookie is signed, not stored, so a copy of it (a shared computer, a proxy's log) would
+    otherwise sign in again until it expires. Only the sessions ended within their lifetime (12 hours)
+    matter; older rows are removed at the next sign-out. In the database, so every web process
+    (``quytrinh serve --workers N``) refuses the cookie.
+    """
+
+    __tablename__ = "ended_sessions"
+
+    sid: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(index=True)
+    ended_at: dt.datetime = _now_field()
+
+
 class RequestRecord(SQLModel, table=True):
     """An idempotency key and the result of the first request that used it."""
 
@@ -491,7 +507,7 @@ class DefinitionReview(SQLModel, table=True):
 
 
 TABLES = ("units", "users", "definition_versions", "dossiers", "work_items", "events", "outbox",
-          "requests", "apologies", "definition_drafts", "definition_reviews", "login_failures")
+          "requests", "apologies", "definition_drafts", "definition_reviews", "login_failures", "ended_sessions")
 
 
 # --------------------------------------------------------------------------- engines
@@ -696,7 +712,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 
 
 def current_revision(engine: Engine) -> str | None:

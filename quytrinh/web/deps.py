@@ -71,6 +71,8 @@ class WebUser:
     #: :func:`quytrinh.web.auth.credential_stamp` of the stored password hash and credential epoch
     #: (sessions and tokens are bound to it)
     stamp: str = field(default="", repr=False)
+    #: The ids of this user's sessions signed out of (``engine.store.EndedSession``): their cookies sign no one in
+    ended: frozenset[str] = field(default_factory=frozenset, repr=False)
 
     @property
     def actor(self) -> Actor:
@@ -104,7 +106,9 @@ def web_roles(username: str, unit_id: str, unit_kind: str, role: str) -> frozens
 
 def load_user(store: Any, user_id: int) -> WebUser | None:
     """The active user with this id, as a :class:`WebUser` (None when missing or inactive)."""
-    from engine.store import UnitRow, User
+    from sqlmodel import select
+
+    from engine.store import EndedSession, UnitRow, User
     from quytrinh.web.auth import credential_stamp
 
     with store.session() as s:
@@ -112,12 +116,13 @@ def load_user(store: Any, user_id: int) -> WebUser | None:
         if u is None or not u.active:
             return None
         unit = s.get(UnitRow, u.unit_id)
+        ended = frozenset(s.exec(select(EndedSession.sid).where(EndedSession.user_id == user_id)).all())
     unit_name = (unit.short or unit.name) if unit else u.unit_id
     kind = unit.kind if unit else ""
     title = (unit.roles or {}).get(u.role, u.role) if unit else u.role
     return WebUser(u.id, u.username, u.full_name, u.unit_id, unit_name, kind, u.role, title,  # type: ignore[arg-type]
                    web_roles(u.username, u.unit_id, kind, u.role),
-                   credential_stamp(u.password_hash, u.credential_epoch))
+                   credential_stamp(u.password_hash, u.credential_epoch), ended)
 
 
 # --------------------------------------------------------------------------- app state
@@ -254,9 +259,19 @@ def credential_valid(request: Request, user: WebUser | None, mark: str | None) -
     return user is not None and request.app.state.codec.credential_ok(user.id, user.stamp, mark)
 
 
+def session_ended(user: WebUser | None, session: Any) -> bool:
+    """Whether ``user`` signed out of ``session`` (a copy of its cookie, kept after the sign-out)."""
+    return user is not None and session.sid in user.ended
+
+
 def _session_user(request: Request, session: Any, user: WebUser | None) -> WebUser | None:
     """``user`` when the session's credential mark is still valid; else the session is signed out, with
-    :data:`SESSION_ENDED` shown on the next page (the sign-in page), and None."""
+    :data:`SESSION_ENDED` shown on the next page (the sign-in page), and None. A session its user signed
+    out of is signed out, without a message (the user chose it)."""
+    if session_ended(user, session):
+        session.user_id, session.mark = None, None
+        request.state.session_dirty = True
+        return None
     if credential_valid(request, user, session.mark):
         return user
     session.user_id, session.mark = None, None

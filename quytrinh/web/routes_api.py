@@ -32,7 +32,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from engine import services as sv
-from quytrinh.web.deps import UNSAFE_METHODS, WebUser, cached_user_async, credential_valid, now_of, store_of
+from quytrinh.web.deps import (UNSAFE_METHODS, WebUser, cached_user_async, credential_valid, now_of, session_ended,
+                               store_of)
 from quytrinh.web.routes_staff import _sort_key
 
 OWN_CSRF = True  # bearer tokens need no CSRF token; cookie sessions are checked in api_user
@@ -234,6 +235,9 @@ async def api_user(request: Request, _bearer: Optional[HTTPAuthorizationCredenti
                        "Chưa đăng nhập: hãy lấy mã truy cập (POST /api/auth/token) rồi gửi tiêu đề "
                        "Authorization: Bearer <mã>.", field="Authorization", headers={"WWW-Authenticate": "Bearer"})
     user = await cached_user_async(request, uid)
+    if not header.lower().startswith("bearer ") and session_ended(user, request.state.session):
+        raise ApiError(401, "not_authenticated", "this browser session was signed out; sign in again",
+                       "Phiên đăng nhập này đã đăng xuất; hãy đăng nhập lại.", field="Cookie")
     # A token or session is bound to the user's password hash: a password change (or a disabled user) ends it.
     if not credential_valid(request, user, mark):
         raise ApiError(401, "not_authenticated", "the session or token is no longer valid (the password was changed "

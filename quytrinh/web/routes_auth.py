@@ -109,5 +109,29 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
+    """Sign out: the cookie is cleared, and the session is recorded as ended (``engine.store.EndedSession``),
+    so that a copy of its cookie signs no one in, in any web process (this one at once, the others once
+    their cached row of the user is read again: ``deps.USER_CACHE_SECONDS``)."""
+    session = request.state.session
+    if session.user_id is not None:
+        end_session(request, session.sid, session.user_id)
     request.state.session_clear = True
     return RedirectResponse("/login", status_code=303)
+
+
+def end_session(request: Request, sid: str, user_id: int) -> None:
+    """Record session ``sid`` of ``user_id`` as signed out of; forget the sessions ended longer ago than a
+    session lasts (their cookies have expired anyway)."""
+    import datetime as dt
+
+    from sqlmodel import delete
+
+    from engine.store import EndedSession
+
+    now = dt.datetime.now(dt.timezone.utc)
+    with store_of(request).write() as s:
+        s.exec(delete(EndedSession).where(
+            EndedSession.ended_at < now - dt.timedelta(seconds=request.app.state.codec.max_age)))
+        if s.get(EndedSession, sid) is None:
+            s.add(EndedSession(sid=sid, user_id=user_id, ended_at=now))
+    request.app.state.user_cache.pop(user_id, None)

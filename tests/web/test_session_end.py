@@ -240,3 +240,35 @@ def test_a_session_ends_twelve_hours_after_sign_in_however_often_its_cookie_is_r
     r = client.get("/inbox", follow_redirects=False)
     assert r.status_code == 303 and unquote(r.headers["location"]) == "/login?next=/inbox"
     assert codec.loads(codec.dumps(session)).user_id is None
+
+
+def test_signing_out_ends_the_session_for_a_copy_of_its_cookie_too(web, client_for):
+    """The cookie left on a shared computer (or copied from a proxy's log) no longer signs in after its user
+    signed out: pages send it to the sign-in page (without the 'password changed' message: the user chose
+    it), the API refuses it; the same user's other session, signed in elsewhere, goes on."""
+    from fastapi.testclient import TestClient
+
+    from quytrinh.web.auth import SESSION_COOKIE
+
+    shared = client_for("motcua")
+    elsewhere = client_for("motcua")
+    copy = TestClient(web.app, raise_server_exceptions=False)
+    shared_cookie = shared.cookies.get(SESSION_COOKIE)
+    copy.cookies.set(SESSION_COOKIE, shared_cookie)
+    assert signed_in(copy) and copy.get("/api/me").status_code == 200
+    out = shared.post("/logout", data={"csrf_token": csrf_of(shared.get("/inbox").text)}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    api = copy.get("/api/me")  # (the API sets no cookie: the copy is still the one signed out of)
+    assert api.status_code == 401 and api.json()["error"] == "not_authenticated"
+    assert "đã đăng xuất" in api.json()["message_vi"]
+    r = copy.get("/inbox", follow_redirects=False)
+    assert r.status_code == 303 and unquote(r.headers["location"]) == "/login?next=/inbox"
+    page = copy.get(r.headers["location"])
+    assert "Đăng nhập" in page.text and ENDED not in page.text
+    assert signed_in(elsewhere)
+    forget_cached_users(web)  # what another web process reads: the ended session is in the database
+    again = TestClient(web.app, raise_server_exceptions=False)
+    again.cookies.set(SESSION_COOKIE, shared_cookie)
+    assert again.get("/api/me").status_code == 401 and not signed_in(again)
+    assert signed_in(elsewhere)
+    assert sign_in(copy, "motcua").status_code == 303 and signed_in(copy)  # signing in again: a new session
