@@ -2179,6 +2179,16 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                page_numbers=True)
 
 
+def decision_file_stem(level: str) -> str:
+    """The draft decision's file name without its extension, as the web app and ``quytrinh decision`` give it:
+    the level in Vietnamese without diacritics, as the other files' names (``so-theo-doi-…``):
+    ``du-thao-quyet-dinh-cap-huyen``, ``du-thao-quyet-dinh-cap-xa``."""
+    return "du-thao-quyet-dinh-" + _DECISION_LEVEL_NAMES.get(level, "cap-huyen")
+
+
+_DECISION_LEVEL_NAMES = {"district": "cap-huyen", "commune": "cap-xa"}
+
+
 def render_decision(catalogue: Catalogue, *, level: str = "district", codes: Sequence[str] | None = None,
                     place: str | None = None, deputy: bool = False, fmt: str = "docx",
                     date: dt.date | None = None) -> bytes:

@@ -344,6 +344,18 @@ def test_cli_writes_the_decision(small_catalogue, tmp_path, monkeypatch):
     assert page.count('class="grid annex"') == 1 and "Đăng ký thành lập hộ kinh doanh" in page
 
 
+def test_cli_names_the_decision_file_by_its_level_in_vietnamese(small_catalogue, monkeypatch):
+    """Without --out the file is named as the web app names it: du-thao-quyet-dinh-cap-huyen (not -district)."""
+    from quytrinh.cli import app
+
+    monkeypatch.chdir(small_catalogue.parent)
+    res = CliRunner().invoke(app, ["decision", "--catalogue", str(small_catalogue), "--codes", "1.001612",
+                                   "--format", "html"])
+    assert res.exit_code == 0, res.output
+    assert (small_catalogue.parent / "du-thao-quyet-dinh-cap-huyen.html").is_file()
+    assert not list(small_catalogue.parent.glob("*district*"))
+
+
 def test_cli_unknown_code_is_one_line_and_exit_1(small_catalogue, tmp_path):
     proc = subprocess.run([str(QUYTRINH), "decision", "--catalogue", str(small_catalogue), "--codes", "9.999999",
                            "--out", str(tmp_path / "x.docx")], cwd=small_catalogue.parent, capture_output=True, text=True,

@@ -64,7 +64,7 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         catalogue_dir: Path | None) -> Path:
     """Write the draft decision; returns the file written."""
     from engine.definition import default_root, load_catalogue
-    from engine.documents import decision_gaps, render_decision, select_procedures
+    from engine.documents import decision_file_stem, decision_gaps, render_decision, select_procedures
 
     root = catalogue_dir or default_root()
     if not root.is_dir():
@@ -83,7 +83,7 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
             cat, notes = for_decision(store, cat, level=level)
         finally:
             store.dispose()
-    target = out or Path(f"du-thao-quyet-dinh-{level}.{fmt}")
+    target = out or Path(f"{decision_file_stem(level)}.{fmt}")
     started = time.perf_counter()
     drawing = _say_drawing(cat, level, codes)
     data = render_decision(cat, level=level, codes=codes, place=place, deputy=deputy, fmt=fmt)
@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
         level: Level = typer.Option(Level.district, "--level", help="Cấp: district (huyện) hoặc commune (xã)."),
         codes: Optional[List[str]] = typer.Option(
             None, "--codes", help="Mã TTHC, cách nhau bởi dấu phẩy (mặc định: các thủ tục chưa có quyết định phê duyệt)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định du-thao-quyet-dinh-<cấp>.<định dạng>)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tệp kết quả (mặc định du-thao-quyet-dinh-cap-huyen.docx, …-cap-xa.docx theo cấp và định dạng)."),
         fmt: Format = typer.Option(Format.docx, "--format", "-f", help="docx (Word) hoặc html."),
         place: Optional[str] = typer.Option(None, "--place", help="Địa danh ở dòng ngày tháng (mặc định: theo tên cơ quan)."),
         deputy: bool = typer.Option(False, "--deputy", help="Phó Chủ tịch ký thay (KT. CHỦ TỊCH / PHÓ CHỦ TỊCH)."),

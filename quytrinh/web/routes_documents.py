@@ -311,9 +311,6 @@ def procedure_label(defn: Any) -> str:
 
 #: The levels a draft decision is made for, as the bar offers them.
 LEVELS = (("district", "Cấp huyện"), ("commune", "Cấp xã"))
-#: The level as the Word file's name says it, in Vietnamese without diacritics, as the other files the web
-#: app gives ("so-theo-doi-…"): du-thao-quyet-dinh-cap-huyen.docx, not "…-district.docx".
-LEVEL_FILE_NAMES = {"district": "cap-huyen", "commune": "cap-xa"}
 
 
 @router.get("/documents/decision")
@@ -321,7 +318,8 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
              format: str = Query("html"),
              user: WebUser = Depends(require_role("reform", "leader", "admin"))) -> Response:
     """The draft decision approving the internal processes without a decision (or ``codes``)."""
-    from engine.documents import cached_catalogue, decision_gap_groups, render_decision, select_procedures
+    from engine.documents import (cached_catalogue, decision_file_stem, decision_gap_groups, render_decision,
+                                  select_procedures)
 
     from engine.approval import for_decision
 
@@ -342,4 +340,4 @@ def decision(request: Request, level: str = Query("district"), codes: str | None
             for what, defs in decision_gap_groups(select_procedures(cat, level=level, codes=picked))]
     bar = _bar(back, f"/documents/decision?{_with({'level': level, 'codes': codes}, format='docx')}", fields,
                notes, gaps)
-    return _respond(data, fmt, f"du-thao-quyet-dinh-{LEVEL_FILE_NAMES.get(level, 'cap-huyen')}", bar)
+    return _respond(data, fmt, decision_file_stem(level), bar)
