@@ -275,15 +275,21 @@ def start_local_server(
     log.close()
     server = LocalServer(api_url=api_url, home=home_path, log_path=log_path, process=proc)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise PrefectServerError(
-                f"the Prefect server exited with code {proc.returncode} while starting; "
-                f"end of {log_path}:\n{_tail(log_path)}"
-            )
-        if health_ok(api_url, timeout=0.5):
-            return server
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise PrefectServerError(
+                    f"the Prefect server exited with code {proc.returncode} while starting; "
+                    f"end of {log_path}:\n{_tail(log_path)}"
+                )
+            if health_ok(api_url, timeout=0.5):
+                return server
+            time.sleep(0.2)
+    except BaseException:
+        # Ctrl-C (or SIGTERM turned into an exception) while waiting: the server runs in a session of its own,
+        # so nothing else would stop it; it would go on holding the port.
+        server.stop()
+        raise
     server.stop()
     raise PrefectServerError(
         f"the Prefect server did not answer {api_url}/health within {timeout:.0f} s; "

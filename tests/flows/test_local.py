@@ -8,6 +8,7 @@ start (its log tail is in the error).
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,43 @@ def test_a_server_that_cannot_start_fails_with_the_end_of_its_log(tmp_path):
     message = str(err.value)
     assert "exited with code" in message and str(tmp_path / "home" / "server.log") in message
     assert (tmp_path / "home" / "server.log").read_text().strip()  # the log is kept for the operator
+
+
+def test_ctrl_c_while_the_server_starts_stops_it(tmp_path):
+    """Ctrl-C while start_local_server waits for the new server to answer stops that server (it runs in a
+    session of its own: nothing else would, and it went on holding its port)."""
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = (
+        "import os, signal, threading\n"
+        "from workflows.local import start_local_server\n"
+        "threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
+        "try:\n"
+        f"    start_local_server({str(tmp_path / 'home')!r}, host='127.0.0.1', port={port}, timeout=120)\n"
+        "    print('started')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert child.stdout.strip() == "interrupted", (child.stdout, child.stderr[-2000:])
+    def server_processes() -> list[str]:
+        found = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes().split(b"\0")
+            except OSError:  # ended meanwhile
+                continue
+            if b"server" in args and b"start" in args and str(port).encode() in args:
+                found.append(cmdline.parent.name)
+        return found
+
+    deadline = time.monotonic() + 10
+    while server_processes():
+        assert time.monotonic() < deadline, "the Prefect server the interrupted start launched is still running"
+        time.sleep(0.2)
+    assert not health_ok(f"http://127.0.0.1:{port}/api", timeout=0.5)
