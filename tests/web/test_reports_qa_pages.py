@@ -138,6 +138,11 @@ def test_the_october_figures_are_the_ones_counted_by_hand(web, client_for, live_
     total_row = page.locator("#report-table tr.total td")
     assert total_row.all_inner_texts() == ["Tổng cộng", "2", "8", "10", "2", "1", "2", "1", "1", "2", "1", "1", "0",
                                            "40,00%", "60,00%", "60,00%"]
+    # figures read as figures: right-aligned, digits of one width, so a column's units line up; names left
+    aligns = total_row.evaluate_all("cells => cells.map(c => [getComputedStyle(c).textAlign, "
+                                    "getComputedStyle(c).fontVariantNumeric])")
+    assert aligns[0][0] in ("left", "start")
+    assert all(a == ["right", "tabular-nums"] for a in aligns[1:]), aligns
     shot(page, tmp_path, "reports-october")
     # the browser's date picker keeps to the calendar's years
     assert page.locator("input[name=to]").get_attribute("max") == "2099-12-31"
