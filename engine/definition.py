@@ -879,11 +879,30 @@ def _expand_steps(data: LMap, templates: Mapping[str, Template], r: _Reader) -> 
             r.problem(r.loc_of(data, "remove_steps"), "unknown-step",
                       f"remove_steps ghi bước '{rid}', nhưng mẫu '{template.name}' không có bước này{hint}")
     steps = [s for s in steps if str(s.get("id")) not in removed]
+    template_ids = {str(s.get("id")) for s in steps}
+    overridden: dict[str, LMap] = {}  # a template step's id -> the entry of 'steps' that changes it
     for over in own_steps:
         sid = str(over.get("id", ""))
         index = {str(s.get("id")): i for i, s in enumerate(steps)}
-        if sid in index:
+        if sid in template_ids:
+            if sid in overridden:  # the second entry would be merged silently over the first
+                r.problem(r.loc_of(over, "id"), "duplicate-step",
+                          f"bước '{sid}' của mẫu đã được sửa ở mục trước (tại {overridden[sid].loc}); hãy gộp hai "
+                          f"mục thành một", sid)
+                continue
+            overridden[sid] = over
             steps[index[sid]] = _merge_step(steps[index[sid]], over)
+            continue
+        if sid in index:  # a new step given twice: the check of the steps says so
+            steps.append(over)
+            continue
+        if "name" not in over and "after" not in over and "before" not in over:
+            # Neither a new step (it has no name and no place) nor a step of the template: a slip in the id
+            # of a step to change; without this it became a new step missing its name.
+            hint = did_you_mean(sid, template_ids)
+            r.problem(r.loc_of(over, "id"), "unknown-step",
+                      f"mẫu '{template.name}' không có bước '{sid}' để sửa{hint}; một bước mới cần 'name' và vị "
+                      f"trí ('after' hoặc 'before')", sid)
             continue
         clean = LMap()
         clean.loc, clean.key_locs = over.loc, {k: v for k, v in over.key_locs.items() if k not in ("after", "before")}

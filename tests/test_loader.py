@@ -220,6 +220,12 @@ def test_template_remove_steps(templates):
     ("with: {office: tu_phap}\nremove_steps: [refuse_x]\n", "unknown-step", 8, "(có phải là 'refuse' không?)"),
     ("with: {office: tu_phap}\nsteps:\n  - id: x\n    after: handel\n    name: X\n", "unknown-step", 10,
      "'after: handel' không trỏ tới bước nào của quy trình sau khi áp dụng mẫu (có phải là 'handle' không?)"),
+    # a slip in the id of a step to change: said as such (it became a new step missing its name)
+    ("with: {office: tu_phap}\nsteps:\n  - id: handel\n    duration: 3h\n", "unknown-step", 9,
+     "mẫu 'mini' không có bước 'handel' để sửa (có phải là 'handle' không?); một bước mới cần 'name' và vị trí"),
+    # the same template step changed by two entries: the second was merged over the first, unsaid
+    ("with: {office: tu_phap}\nsteps:\n  - id: handle\n    duration: 3h\n  - id: handle\n    duration: 4h\n",
+     "duplicate-step", 11, "bước 'handle' của mẫu đã được sửa ở mục trước (tại mem.yaml:9:"),
 ])
 def test_template_errors_are_located(templates, extra, rule, line, text):
     with pytest.raises(DefinitionError) as info:
