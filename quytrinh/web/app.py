@@ -21,6 +21,7 @@ import os
 import pkgutil
 import re
 import threading
+from http import HTTPStatus
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Callable
@@ -542,7 +543,14 @@ def _install_error_handlers(app: FastAPI) -> None:
                 return _api_error(exc.status_code, exc.code, str(exc.detail), exc.message_vi, exc.field, exc.headers)
             return _api_error(exc.status_code, STATUS_NAMES.get(exc.status_code, "error"), str(exc.detail),
                               status_text_vi(exc.status_code, request.method), None, getattr(exc, "headers", None))
-        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else \
+        # A route's own Vietnamese detail ("Không có công việc này.") is shown; Starlette's English phrase
+        # ("Not Found" for an unknown address) is not.
+        try:
+            phrase = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            phrase = ""
+        own = isinstance(exc.detail, str) and exc.detail and exc.detail != phrase
+        detail = exc.detail if own else \
             "Trang hoặc hồ sơ bạn tìm không có." if exc.status_code == 404 else ERROR_TITLES.get(exc.status_code, "")
         if exc.status_code == 405:
             page = page_of_action(request.url.path) if request.method in ("GET", "HEAD") else None

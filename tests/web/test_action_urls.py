@@ -76,3 +76,14 @@ def test_opening_an_action_address_leads_to_its_page(web, client_for):
     # An address that is no form's action still gets the Vietnamese 405 page.
     r = client.get("/logout", follow_redirects=False)
     assert r.status_code in (303, 405)
+
+
+def test_a_missing_page_says_what_is_missing_in_vietnamese(web, client_for):
+    """A work item that does not exist says so ('Không có công việc này.', the route's own words; every 404 said
+    the generic sentence); an unknown address gets the generic sentence, never Starlette's English 'Not Found'."""
+    c = client_for("tckh_cv")
+    item = c.get("/items/999999")
+    assert item.status_code == 404 and "Không có công việc này." in item.text
+    nowhere = c.get("/khong-co-trang-nay")
+    assert nowhere.status_code == 404 and "Trang hoặc hồ sơ bạn tìm không có." in nowhere.text
+    assert "Not Found" not in item.text + nowhere.text
