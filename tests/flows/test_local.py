@@ -72,10 +72,13 @@ def test_ctrl_c_while_the_server_starts_stops_it(tmp_path):
     script = (
         "import os, signal, threading\n"
         "from workflows.local import start_local_server\n"
+        # a job started in the background (make test runs a leg so) inherits SIGINT ignored: Ctrl-C, as at a terminal
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
         "try:\n"
-        f"    start_local_server({str(tmp_path / 'home')!r}, host='127.0.0.1', port={port}, timeout=120)\n"
+        f"    server = start_local_server({str(tmp_path / 'home')!r}, host='127.0.0.1', port={port}, timeout=120)\n"
         "    print('started')\n"
+        "    server.stop()\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted')\n"
     )
