@@ -92,7 +92,8 @@ def test_sigterm_while_starting_stops_what_was_started(tmp_path):
         while _in_folder(folder) and time.monotonic() < deadline:
             time.sleep(0.5)
         # was: the Prefect server and the worker (their own sessions) went on running, holding their ports
-        assert _in_folder(folder) == []
+        left = _in_folder(folder)
+        assert left == [], [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ") for p in left]
     finally:
         for pid in _in_folder(folder):  # never leave a service behind, even when the test fails
             try:

@@ -33,8 +33,9 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import typer
 
@@ -256,19 +257,49 @@ def run(
     try:
         _run(host, port, prefect_port, catalogue, out, smoke, demo)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
-def _interrupt_on_sigterm() -> Any:
-    """Make SIGTERM raise KeyboardInterrupt in the main thread; the handler it replaces (None: not possible here)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
+class _Interrupts:
+    """SIGTERM (and Ctrl-C) while starting raise KeyboardInterrupt in the main thread, except while a process is
+    being started and recorded (:meth:`held`): there the signal waits for the end of the block, so that the
+    process is in its variable when the clean-up runs (a signal in between left the web app running)."""
 
-    def interrupt(signum: int, frame: Any) -> None:
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending = False
+
+    def handler(self, signum: int, frame: Any) -> None:
+        if self.holding:
+            self.pending = True
+            return
         raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, interrupt)
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+            if self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
+
+
+_INTERRUPTS = _Interrupts()
+
+
+def _interrupt_on_sigterm() -> dict[int, Any]:
+    """Make SIGTERM, and SIGINT when Python handles it, raise KeyboardInterrupt in the main thread (through
+    :data:`_INTERRUPTS`); the handlers replaced (none when not in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _INTERRUPTS.handler)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # (ignored in a background job: left so)
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _INTERRUPTS.handler)
+    return previous
 
 
 def _run(host: str, port: int, prefect_port: int, catalogue: Optional[Path], out: Path, smoke: bool,
@@ -303,11 +334,13 @@ def _run(host: str, port: int, prefect_port: int, catalogue: Optional[Path], out
             api = server.api_url
         env["PREFECT_API_URL"] = api
         _say(f"4. Prefect: {api.removesuffix('/api')} (giao diện theo dõi các lượt chạy)")
-        worker = _spawn(["worker"], env, logs / "worker.log")
+        with _INTERRUPTS.held():
+            worker = _spawn(["worker"], env, logs / "worker.log")
         _say(f"   Worker: đang chạy (nhật ký {logs / 'worker.log'})")
         has_web = (Path(__file__).resolve().parent.parent / "web" / "app.py").exists()
         if has_web:
-            app = _spawn(["serve", "--host", host, "--port", str(port)], env, logs / "web.log")
+            with _INTERRUPTS.held():
+                app = _spawn(["serve", "--host", host, "--port", str(port)], env, logs / "web.log")
             if not _wait_http(f"http://{host}:{port}/login", 60, app, OUR_PAGE):
                 busy = " (cổng đang bị chương trình khác dùng: chọn cổng khác bằng --port)" \
                     if port_problem(host, port) == "busy" and app.poll() is not None else ""
@@ -334,10 +367,14 @@ def _run(host: str, port: int, prefect_port: int, catalogue: Optional[Path], out
         except KeyboardInterrupt:
             pass
     finally:
-        _stop(app)
-        _stop(worker)
-        if server is not None:
-            server.stop()
+        _INTERRUPTS.holding = True  # a second Ctrl-C or SIGTERM does not cut the clean-up short
+        try:
+            _stop(app)
+            _stop(worker)
+            if server is not None:
+                server.stop()
+        finally:
+            _INTERRUPTS.holding = _INTERRUPTS.pending = False
     _say("Đã dừng.")
 
 
