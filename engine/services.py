@@ -1572,6 +1572,8 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
             _check_reason(action, defn, item.step_id, command.outcome, command.comment)
         tr = machine.apply(defn, _state_of(d, list(items.values())), command, now,
                            calendar or _default_calendar())
+        if item.kind == "citizen" and isinstance(command, machine.Complete):
+            _hand_back(tx, defn, items, item, tr, successors, now, calendar or _default_calendar())
         moved = after(tx, item, tr, successors) if after is not None else None
         return _save(tx, action, who, d, items, defn, tr, now, expected_version=expected_version or d.version,
                      acted_on=item_id, successors=successors, moved=moved)
@@ -1596,6 +1598,41 @@ def claim(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_ver
 _UNITS, _USERS = rawdb.table("units"), rawdb.table("users")
 _ASSIGNEE_SQL = {pg: f"SELECT {_USERS.select_list} FROM users WHERE username = ?" + (" FOR SHARE" if pg else "")
                  for pg in (False, True)}
+_HOLDER_SQL = {pg: f"SELECT {_USERS.select_list} FROM users WHERE id = ?" + (" FOR SHARE" if pg else "")
+               for pg in (False, True)}
+
+
+def _hand_back(tx: rawdb.Tx, defn: Definition, items: Mapping[int, Any], citizen: Any, tr: machine.Transition,
+               successors: Mapping[str, str], now: dt.datetime, calendar: Any) -> None:
+    """The applicant's step ``citizen`` (a supplement, or the financial obligations) was just completed in
+    ``tr``: a staff step it reopens goes back, claimed, to the officer who held that step before (who asked
+    for the supplement), when they still are an active member of its unit with its role, as one-stop
+    practice has it (the officer in charge, chuyên viên thụ lý, goes on with the dossier). Otherwise the step
+    is open to its unit, as any step. ``tr`` gets the system's ``assign`` event and the officer's notice."""
+    for key in list(tr.opened):
+        opened = next((it for it in tr.state.items if it.key == key), None)
+        if opened is None:
+            continue
+        step = defn.step(opened.step)
+        if step.kind in ("citizen", "automated", "return") or step.id == defn.start.id:
+            continue  # (the counter's steps: whoever is at the counter takes the applicant)
+        before = [w for w in items.values() if w.step_id == opened.step and w.assignee_id is not None]
+        if not before:
+            continue
+        last = max(before, key=lambda w: w.id)
+        unit = successors.get(step.unit, step.unit)  # type: ignore[arg-type]
+        if last.unit_id != unit:
+            continue
+        found = tx.fetch(_USERS, _HOLDER_SQL[tx.pg], (last.assignee_id,))
+        if not found or not found[0].active or found[0].unit_id != unit or found[0].role != step.role:
+            continue
+        waited = "nghĩa vụ tài chính" if defn.step(citizen.step_id).financial else "bổ sung hồ sơ"
+        more = machine.apply(defn, tr.state, machine.Assign(
+            key, last.assignee_id, comment=f"Giao lại cho người đã xử lý bước này trước khi chờ {waited}"),
+            now, calendar)
+        tr.state = more.state
+        tr.events.extend(_SystemEvent(**vars(ev)) for ev in more.events)
+        tr.effects.extend(more.effects)
 
 
 def _may_manage_item(tx: rawdb.Tx, action: str, actor: Actor, item: Any) -> None:
@@ -1929,6 +1966,7 @@ def _citizen_done(db: Any, action: str, actor: Actor, dossier: int | str, *, fin
         tr = machine.apply(defn, _state_of(d, list(items.values())),
                            machine.Complete(item.id, outcome, actor.user_id, comment), now,  # type: ignore[arg-type]
                            calendar or _default_calendar())
+        _hand_back(tx, defn, items, item, tr, successors, now, calendar or _default_calendar())
         return _save(tx, action, who, d, items, defn, tr, now,
                      expected_version=expected_version or d.version, acted_on=item.id, successors=successors)
 

@@ -206,10 +206,43 @@ def test_supplement_during_appraisal_pauses_the_clock(run):
     assert dossier.paused_minutes == paused == 1620
     assert dossier.due_at == run.rt.calendar.add(due, paused)
     assert dossier.paused_at is None and dossier.status == Status.PROCESSING
-    assert [e.action for e in run.events(d)][-2:] == ["clock_resume", "supplemented"]
+    assert [e.action for e in run.events(d)][-3:] == ["clock_resume", "supplemented", "assign"]
     told = [o.payload for o in run.outbox(d) if o.kind == "notify_citizen"][-1]  # the new appointment
     assert (told["reason"], dt.datetime.fromisoformat(told["due_before"]), dt.datetime.fromisoformat(told["due_at"])
             ) == ("appointment_moved", due, dossier.due_at)
+
+
+def test_after_a_supplement_the_appraisal_goes_back_to_the_officer_who_asked_for_it(run):
+    """The officer in charge (chuyên viên thụ lý) asked for the supplement: when the one-stop unit records it,
+    the reopened appraisal is theirs again, claimed in their name by the system (event 'assign', the officer
+    told), not left in the unit's queue for anyone. An officer who has since left the unit, or been disabled,
+    gets nothing: the step is open to the unit as before."""
+    from engine.store import User
+
+    def asked(applicant: str, hour: int) -> int:
+        r = sv.receive(run.db, run.actor("motcua"), "1.013225", applicant=applicant, now=at(10, hour))
+        run.step(r.dossier_id, "assign", "qldt_head", "done", at(10, hour, 30))
+        sv.claim(run.db, run.actor("qldt_cv"), run.item(r.dossier_id, "appraise").id, now=at(11, 9))
+        sv.request_supplement(run.db, run.actor("qldt_cv"), run.item(r.dossier_id, "appraise").id, now=at(11, 10),
+                              comment="Thiếu bản vẽ")
+        return r.dossier_id
+
+    kept, left = asked("Giữ người thụ lý", 8), asked("Người thụ lý đã chuyển", 9)
+    sv.supplement_received(run.db, run.actor("motcua"), kept, now=at(16, 14))
+    again = run.item(kept, "appraise")
+    officer = run.actor("qldt_cv")
+    assert (again.state, again.assignee_id, again.claimed_at) == ("claimed", officer.user_id, at(16, 14))
+    assign = run.events(kept)[-1]
+    assert (assign.action, assign.actor, assign.data["to"]) == ("assign", "system", officer.user_id)
+    assert "trước khi chờ bổ sung hồ sơ" in assign.comment
+    assert any(o.kind == "notify_user" and o.payload["user_id"] == officer.user_id for o in run.outbox(kept))
+    sv.complete(run.db, officer, again.id, outcome="ok", now=at(16, 15))  # theirs to finish, no claim needed
+    with run.db.write() as s:  # the officer moved to another office meanwhile
+        s.get(User, officer.user_id).unit_id = "phong_tckh"
+    sv.supplement_received(run.db, run.actor("motcua"), left, now=at(16, 14))
+    reopened = run.item(left, "appraise")
+    assert (reopened.state, reopened.assignee_id) == ("open", None)
+    assert run.events(left)[-1].action == "supplemented"
 
 
 def test_withdraw_and_stop(run):

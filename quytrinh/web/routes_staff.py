@@ -715,7 +715,20 @@ def _after_supplement(request: Request, user: WebUser, res: Any) -> tuple[str, s
         return (f"/items/{mine.id}", f"{done}; hồ sơ trở lại bước “{step}”: hãy kiểm tra hồ sơ và tiếp nhận "
                                      "(hoặc yêu cầu bổ sung tiếp, từ chối) bên dưới.")
     units = _unit_names(request)
-    names = list(dict.fromkeys(units.get(w.unit_id or "", w.unit_id or "") for w in items if w.unit_id))
+    holders: dict[int, Any] = {}
+    held = [w.assignee_id for w in items if w.state == "claimed" and w.assignee_id is not None]
+    if held:  # given back to the officer who asked for the supplement (engine.services._hand_back)
+        from engine.store import User
+
+        with store_of(request).session() as s:
+            holders = {u.id: u for u in (s.get(User, i) for i in held) if u is not None}
+
+    def who(w: Any) -> str:
+        unit = units.get(w.unit_id or "", w.unit_id or "")
+        holder = holders.get(w.assignee_id) if w.state == "claimed" else None
+        return f"{holder.full_name or holder.username} ({unit})" if holder is not None else unit
+
+    names = list(dict.fromkeys(who(w) for w in items if w.unit_id))
     if not names:
         return None
     return None, f"{done}; hồ sơ được chuyển tiếp cho {', '.join(names)} xử lý."

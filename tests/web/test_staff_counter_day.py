@@ -63,8 +63,9 @@ def test_a_supplement_asked_at_the_counter_then_brought_leads_back_to_the_recept
 
 
 def test_a_supplement_asked_by_the_department_names_the_unit_the_dossier_goes_back_to(web, client_for):
-    """Asked during the appraisal: recording the supplement keeps the counter on the dossier's page, told which
-    unit has it now (it said "chuyển tiếp xử lý" without saying to whom)."""
+    """Asked during the appraisal: recording the supplement keeps the counter on the dossier's page, told who
+    has it now (it said "chuyển tiếp xử lý" without saying to whom): the officer who asked for it, at their
+    unit (engine.services gives the appraisal back to them)."""
     store, rt = web.store, web.runtime
     res = sv.receive(store, rt.actor("motcua"), "1.001612", applicant="Bà Ngô Thị Huệ", now=web.clock())
     assign = sv.complete(store, rt.actor("tckh_head"), res.opened[-1], outcome="done", now=web.clock())
@@ -76,8 +77,8 @@ def test_a_supplement_asked_by_the_department_names_the_unit_the_dossier_goes_ba
     r = c.post(f"/dossiers/{res.dossier_code}/supplemented",
                data={"csrf_token": csrf_of(page), "version": asked.version, "comment": "Đã nộp bản sao"})
     assert r.status_code == 200 and r.url.path == f"/dossiers/{res.dossier_code}"
-    assert (f"Đã ghi nhận hồ sơ bổ sung của {res.dossier_code}; hồ sơ được chuyển tiếp cho Phòng TC-KH xử lý."
-            in _text(r.text)), _text(r.text)[:600]
+    assert (f"Đã ghi nhận hồ sơ bổ sung của {res.dossier_code}; hồ sơ được chuyển tiếp cho tckh_cv (Phòng TC-KH) "
+            "xử lý." in _text(r.text)), _text(r.text)[:600]
     assert 'id="supplement-asked"' not in r.text  # nothing is waiting any more
 
 
