@@ -6,18 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from pathlib import Path
 
 from sqlmodel import select
 
 from engine import services as sv
-from engine.definition import load_units
 from engine.store import WorkItem
+from tests.conftest import catalogue_with, console, merged_units
 
 HANOI = dt.timezone(dt.timedelta(hours=7))
-REPO = Path(__file__).resolve().parent.parent.parent
-
-
 
 
 def _open(db, dossier_id: int, step: str) -> WorkItem:
@@ -33,11 +29,7 @@ def test_the_dossier_and_item_pages_show_where_a_transferred_item_came_from(web,
     sv.complete(store, rt.actor("tckh_head"), _open(store, r.dossier_id, "assign").id, outcome="done",
                 now=t + dt.timedelta(minutes=10))
     appraise = _open(store, r.dossier_id, "appraise")
-    text = (REPO / "procedures_yaml" / "units.yaml").read_text(encoding="utf-8")
-    start = text.index("  - id: phong_tckh\n")
-    end = text.index("\n", text.index("    kind:", start)) + 1
-    (tmp_path / "units.yaml").write_text(text[:end] + "    merged_into: phong_qldt\n" + text[end:], encoding="utf-8")
-    sv.seed_organisation(store, load_units(tmp_path / "units.yaml"))
+    merged_units(store, tmp_path, "phong_tckh", "phong_qldt")
     sv.transfer_unit_work(store, "phong_tckh", now=dt.datetime(2026, 3, 11, 9, 0, tzinfo=HANOI))
 
     c = client_for("qldt_cv")
@@ -58,7 +50,6 @@ def test_a_member_moved_to_the_successor_finishes_on_the_web_what_they_hold_at_t
     move) before the transfer, they find it in their inbox, open it and complete it. A colleague of Phòng QLĐT
     may not open it, and a refused form changes nothing."""
     from engine.store import Dossier, dump
-    from tests.conftest import merged_units
     from tests.web.conftest import csrf_of
 
     store, rt = web.store, web.runtime
@@ -104,7 +95,6 @@ def _held_by_moved_member(web, tmp_path, *, also: str | None = None):
     """tckh_cv holds an appraisal at Phòng TC-KH, merged into Phòng QLĐT, and is moved there before the
     transfer; (the dossier's receipt, the appraisal), and with ``also`` another appraisal held there by that
     member of Phòng TC-KH, who stays."""
-    from tests.conftest import merged_units
 
     store, rt = web.store, web.runtime
     t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
@@ -213,7 +203,6 @@ def _head_holds_merged_assignment(web, tmp_path):
     """Phòng TC-KH merged into Phòng QLĐT; its head holds a dossier's assignment step (phân công) there and is
     moved to Phòng QLĐT as a head (quytrinh user move) before quytrinh unit transfer; tckh_cv2 stays. Returns
     the dossier's reception result and the assignment item."""
-    from tests.conftest import merged_units
 
     store, rt = web.store, web.runtime
     t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
@@ -232,7 +221,6 @@ def test_a_moved_head_names_the_next_steps_officer_of_the_unit_where_it_opens(we
     officer of the merged unit, sent anyway, is refused on the web and on the CLI (task complete --assign-to)
     alike, and the refusal changes nothing."""
     from engine.store import Dossier, dump
-    from tests.conftest import console
     from tests.web.conftest import csrf_of
 
     store, rt = web.store, web.runtime
@@ -253,11 +241,7 @@ def test_a_moved_head_names_the_next_steps_officer_of_the_unit_where_it_opens(we
                                                            "outcome": "done", "comment": "", "assignee": "tckh_cv2"})
     assert refused.status_code in (403, 409, 422), refused.status_code
     assert dump(store) == before
-    catalogue = tmp_path / "catalogue"
-    catalogue.mkdir()
-    (catalogue / "units.yaml").write_text((tmp_path / "units.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    (catalogue / "calendar.yaml").write_text((REPO / "procedures_yaml" / "calendar.yaml").read_text(encoding="utf-8"),
-                                             encoding="utf-8")
+    catalogue = catalogue_with(tmp_path, (tmp_path / "units.yaml").read_text(encoding="utf-8"))
     cli = console(rt.url, catalogue, "task", "complete", str(assign.id), "--outcome", "done", "--assign-to",
                   "tckh_cv2", "--as", "tckh_head", "--now", "2026-03-10T10:30")
     assert cli.returncode == 1 and "phong_qldt/staff" in cli.stderr, cli.stderr
@@ -275,7 +259,6 @@ def test_a_head_still_of_the_merged_unit_is_not_offered_officers_for_a_step_open
                                                                                                tmp_path):
     """Phòng TC-KH's head, not moved, at their assignment step there: the appraisal opens at Phòng QLĐT, whose
     officers they may not give work to, so the page offers no one (it used to list Phòng TC-KH's)."""
-    from tests.conftest import merged_units
 
     store, rt = web.store, web.runtime
     t = dt.datetime(2026, 3, 10, 8, 0, tzinfo=HANOI)
