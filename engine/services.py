@@ -85,6 +85,7 @@ from engine.store import (
     as_store,
     json_value,
     ledger_book_key,
+    username_key,
     utc,
 )
 
@@ -123,18 +124,26 @@ class Actor:
 SYSTEM = Actor(SYSTEM_USERNAME, None, "system")
 
 
+def find_user(s: Session, username: str, *, lock: bool = False) -> User | None:
+    """The row of the user named ``username``, whatever its case (``An`` finds ``an``: usernames are
+    case-insensitive, :func:`engine.store.username_key`), or None. ``lock``: locked for update (PostgreSQL)."""
+    stmt = select(User).where(User.username_key == username_key(username))
+    return s.exec(stmt.with_for_update() if lock else stmt).first()
+
+
 def get_actor(db: Any, username: str) -> Actor:
-    """The actor of an existing, active user (``system`` gives :data:`SYSTEM`).
+    """The actor of an existing, active user (``system`` gives :data:`SYSTEM`). The name is matched whatever
+    its case (``An`` is the account ``an``); the actor carries the spelling the account was created with.
 
     Raises
     ------
     NotFound
         When no active user has that name.
     """
-    if username == SYSTEM_USERNAME:
+    if username_key(username) == SYSTEM_USERNAME:
         return SYSTEM
     with _reading(db) as s:
-        user = s.exec(select(User).where(User.username == username)).first()
+        user = find_user(s, username)
         if user is None:
             raise NotFound(f"user '{username}' does not exist (add it with: quytrinh user add {username} "
                            f"--unit UNIT --role ROLE)")
@@ -311,24 +320,46 @@ def add_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime, 
              password: str | None = None) -> Actor:
     """Add a member of staff.
 
+    Usernames are case-insensitive: a name that differs from an existing one only by case (``An`` when
+    ``an`` exists) is taken. The spelling given is kept for display.
+
     Raises
     ------
     NotFound
         When the unit is not in the database (seed units.yaml first).
     ActionError
-        When the role is not one of the unit's roles, or the username is taken.
+        When the role is not one of the unit's roles, or the username is taken (whatever its case).
     """
-    if not username or username == SYSTEM_USERNAME or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
+    import sqlalchemy as sa
+
+    if (not username or username_key(username) == SYSTEM_USERNAME
+            or not username.replace(".", "").replace("_", "").replace("-", "").isalnum()):
         raise ActionError(f"'{username}' is not a valid username (letters, digits, . _ -; not 'system')")
-    with _transaction(db) as s:
-        _unit_and_role(s, unit, role)
-        if s.exec(select(User).where(User.username == username)).first() is not None:
-            raise ActionError(f"user '{username}' already exists")
-        user = User(username=username, full_name=full_name, unit_id=unit, role=role, created_at=now,
-                    password_hash=hash_password(password) if password else None)
-        s.add(user)
-        s.flush()
-        return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
+    try:
+        with _transaction(db) as s:
+            _unit_and_role(s, unit, role)
+            _name_free(s, username)
+            user = User(username=username, full_name=full_name, unit_id=unit, role=role, created_at=now,
+                        password_hash=hash_password(password) if password else None)
+            s.add(user)
+            s.flush()
+            return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
+    except sa.exc.IntegrityError:  # added meanwhile by another process (the unique index on username_key)
+        if isinstance(db, Session):
+            raise
+        with _reading(db) as s:
+            _name_free(s, username)
+        raise
+
+
+def _name_free(s: Session, username: str) -> None:
+    """Refuse (ActionError) a username that an account has already, whatever its case."""
+    taken = find_user(s, username)
+    if taken is None:
+        return
+    if taken.username == username:
+        raise ActionError(f"user '{username}' already exists")
+    raise ActionError(f"user '{username}' already exists as '{taken.username}' (usernames are case-insensitive)")
 
 
 @dataclass(frozen=True)
@@ -382,7 +413,7 @@ def _user_row(s: Session, username: str) -> User:
     """The user's row, locked for update (PostgreSQL) until the transaction ends: the actions of the user
     under way (which share-lock it, :func:`_acting`) commit first, and those that come later wait for the
     change and see it."""
-    user = s.exec(select(User).where(User.username == username).with_for_update()).first()
+    user = find_user(s, username, lock=True)
     if user is None:
         raise NotFound(f"user '{username}' does not exist (see: quytrinh user list)")
     return user
@@ -414,6 +445,7 @@ def deactivate_user(db: Any, username: str, *, now: dt.datetime, calendar: Any =
     """
     with _transaction(db) as s:
         user = _user_row(s, username)
+        username = user.username  # as the account spells it
         was_active = user.active
         if was_active:
             user.active = False
@@ -437,6 +469,7 @@ def reactivate_user(db: Any, username: str) -> UserChange:
     """
     with _transaction(db) as s:
         user = _user_row(s, username)
+        username = user.username  # as the account spells it
         if user.active:
             raise ActionError(f"user '{username}' is active")
         _unit_and_role(s, user.unit_id, user.role)  # the unit may have lost the role meanwhile
@@ -469,6 +502,7 @@ def move_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime,
     """
     with _transaction(db) as s:
         user = _user_row(s, username)
+        username = user.username  # as the account spells it
         moved = (user.unit_id, user.role) != (unit, role)
         row = _unit_and_role(s, unit, role)
         if moved:
@@ -1596,7 +1630,7 @@ def claim(db: Any, actor: Actor, item_id: int, *, now: dt.datetime, expected_ver
 
 
 _UNITS, _USERS = rawdb.table("units"), rawdb.table("users")
-_ASSIGNEE_SQL = {pg: f"SELECT {_USERS.select_list} FROM users WHERE username = ?" + (" FOR SHARE" if pg else "")
+_ASSIGNEE_SQL = {pg: f"SELECT {_USERS.select_list} FROM users WHERE username_key = ?" + (" FOR SHARE" if pg else "")
                  for pg in (False, True)}
 _HOLDER_SQL = {pg: f"SELECT {_USERS.select_list} FROM users WHERE id = ?" + (" FOR SHARE" if pg else "")
                for pg in (False, True)}
@@ -1671,7 +1705,7 @@ def assign(db: Any, actor: Actor, item_id: int, *, to: str, now: dt.datetime, ex
         _may_manage_item(tx, "assign", who, item)
         # share-locked (PostgreSQL) as the actor's row is: the officer's account cannot be disabled or moved
         # away before this assignment commits (it would be given work no one sees)
-        found = tx.fetch(_USERS, _ASSIGNEE_SQL[tx.pg], (to,))
+        found = tx.fetch(_USERS, _ASSIGNEE_SQL[tx.pg], (username_key(to),))
         if not found:
             raise NotFound(f"assign: user '{to}' does not exist")
         user = found[0]
@@ -1717,7 +1751,7 @@ def complete_and_assign(db: Any, actor: Actor, item_id: int, *, outcome: str | N
     def run(s: Any) -> tuple[ActionResult, list[ActionResult]]:
         done = complete(s, actor, item_id, outcome=outcome, comment=comment, now=now,
                         expected_version=expected_version, idempotency_key=idempotency_key, calendar=calendar)
-        target = s.exec(select(User).where(User.username == to)).first()
+        target = find_user(s, to)
         role = target.role if target is not None else None
         # what the completion opened in the actor's unit for the officer's role (several roles: theirs only)
         ours = [w for w in (s.get(WorkItem, i) for i in done.opened)
@@ -2896,7 +2930,7 @@ def tasks_query(tx: rawdb.Tx, *, unit: str | None = None, user: str | None = Non
         where.append("w.unit_id = ?")
         params.append(unit)
     if user:
-        u = tx.execute("SELECT id, unit_id, role FROM users WHERE username = ?", (user,)).fetchone()
+        u = tx.execute("SELECT id, unit_id, role FROM users WHERE username_key = ?", (username_key(user),)).fetchone()
         if u is None:
             raise NotFound(f"user '{user}' does not exist")
         where.append("(w.assignee_id = ? OR (w.assignee_id IS NULL AND w.unit_id = ? AND w.role = ?))")

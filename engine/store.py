@@ -34,6 +34,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+import unicodedata
+
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -184,13 +186,32 @@ class UnitRow(SQLModel, table=True):
     merged_into: str | None = Field(default=None, max_length=64)
 
 
+def username_key(username: str) -> str:
+    """The form in which usernames are compared: Unicode NFC, case folded (``An``, ``AN`` and ``an`` are one
+    name; so are ``Đức`` and ``đức``). Computed here, not by the database's ``lower()``, which folds only
+    ASCII on SQLite (and depends on the collation on PostgreSQL).
+
+    >>> username_key("Nguyen.An") == username_key("nguyen.an")
+    True
+    """
+    return unicodedata.normalize("NFC", username).casefold()
+
+
 class User(SQLModel, table=True):
-    """A member of staff: one unit, one role in it."""
+    """A member of staff: one unit, one role in it.
+
+    Usernames are case-insensitive: every lookup by name compares :attr:`username_key`
+    (:func:`username_key` of the name), which is unique (migration 0014), so no two accounts differ only
+    by case; :attr:`username` keeps the spelling the account was created with, for display and history.
+    """
 
     __tablename__ = "users"
+    __table_args__ = (sa.Index("ux_users_username_key", "username_key", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True, index=True)
+    #: :func:`username_key` of :attr:`username`, set whenever the row is written through the ORM (never by hand).
+    username_key: str = Field(default="", max_length=256, sa_column_kwargs={"server_default": ""})
     full_name: str = Field(default="", max_length=200)
     unit_id: str = Field(foreign_key="units.id", max_length=64, index=True)
     role: str = Field(max_length=64)
@@ -200,6 +221,12 @@ class User(SQLModel, table=True):
     #: old value in their credential mark, so re-enabling the account does not revive them.
     credential_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: dt.datetime = _now_field()
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _keep_username_key(mapper: Any, connection: Any, target: User) -> None:
+    target.username_key = username_key(target.username)
 
 
 class DefinitionVersion(SQLModel, table=True):
@@ -712,7 +739,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 
 
 def current_revision(engine: Engine) -> str | None:

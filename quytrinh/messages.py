@@ -403,6 +403,9 @@ _RULES: list[Rule] = [
     (ActionError, r"unit '(?P<u>[^']+)' has no role '(?P<r>[^']+)'; its roles: (?P<k>.*)",
      lambda m, a: f"đơn vị '{m['u']}' không có vai trò '{m['r']}'; các vai trò của đơn vị: {m['k']}."),
     (ActionError, r"user '(?P<u>[^']+)' already exists", lambda m, a: f"đã có người dùng '{m['u']}'."),
+    (ActionError, r"user '(?P<u>[^']+)' already exists as '(?P<e>[^']+)' \(usernames are case-insensitive\)",
+     lambda m, a: f"đã có người dùng '{m['e']}'; tên đăng nhập không phân biệt chữ hoa, chữ thường nên "
+                  f"'{m['u']}' trùng với '{m['e']}'. Hãy chọn tên khác."),
     (ActionError, r"unit '(?P<u>[^']+)' was merged into '(?P<s>[^']+)'; its staff belong to '[^']+' \(.*\)",
      lambda m, a: f"đơn vị '{m['u']}' đã hợp nhất vào '{m['s']}'; cán bộ của đơn vị nay thuộc '{m['s']}' "
                   f"(quytrinh user move TÊN --unit {m['s']} --role VAI_TRÒ)."),

@@ -68,13 +68,11 @@ def _in_units_yaml(store: Any, unit: str) -> None:
 
 
 def _existing_user(store: Any, username: str) -> Any:
-    """The ``User`` row named ``username``, or None."""
-    from sqlmodel import select
-
-    from engine.store import User
+    """The ``User`` row named ``username`` (whatever its case: usernames are case-insensitive), or None."""
+    from engine.services import find_user
 
     with store.session() as s:
-        return s.exec(select(User).where(User.username == username)).first()
+        return find_user(s, username)
 
 
 @user_app.command("add")
@@ -91,9 +89,11 @@ def add_cmd(
 
     store = open_store(changes_organisation="quytrinh user add")
     _in_units_yaml(store, unit)
-    if password and _existing_user(store, username) is not None:  # say it before asking for a password
-        raise localized(ActionError(f"Không thực hiện được: đã có người dùng '{username}'; đặt mật khẩu cho "
-                                    f"người đó bằng: quytrinh user password {username}"))
+    taken = _existing_user(store, username) if password else None
+    if taken is not None:  # say it before asking for a password
+        same = "" if taken.username == username else " (tên đăng nhập không phân biệt chữ hoa, chữ thường)"
+        raise localized(ActionError(f"Không thực hiện được: đã có người dùng '{taken.username}'{same}; đặt mật "
+                                    f"khẩu cho người đó bằng: quytrinh user password {taken.username}"))
     secret = _ask_password() if password else None
     actor = add_user(store, username, unit=unit, role=role, full_name=name, password=secret,
                      now=dt.datetime.now(dt.timezone.utc))
@@ -109,20 +109,22 @@ def password_cmd(
     from engine.services import hash_password
 
     store = open_store()
-    if _existing_user(store, username) is None:
+    existing = _existing_user(store, username)
+    if existing is None:
         raise localized(NotFound(f"Không tìm thấy: chưa có người dùng '{username}'; thêm bằng: quytrinh user add "
                                  f"{username} --unit ĐƠN_VỊ --role VAI_TRÒ --password"))
     secret = _ask_password()
-    from sqlmodel import select
-
-    from engine.store import User
+    from engine.services import find_user
 
     with store.write() as s:
-        user = s.exec(select(User).where(User.username == username)).one()
+        user = find_user(s, username)
+        if user is None:  # removed while the password was typed
+            raise localized(NotFound(f"Không tìm thấy: chưa có người dùng '{username}'."))
         had = user.password_hash is not None
         user.password_hash = hash_password(secret)
         s.add(user)
-    typer.echo(f"Đã {'đổi' if had else 'đặt'} mật khẩu cho {username}.")
+        name = user.username
+    typer.echo(f"Đã {'đổi' if had else 'đặt'} mật khẩu cho {name}.")
 
 
 @user_app.command("list")

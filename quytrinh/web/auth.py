@@ -34,6 +34,7 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from engine import services as _services
+from engine.store import username_key
 
 SECRET_ENV = "QUYTRINH_SECRET_KEY"
 SECRET_FILE = Path("var") / "secret.key"
@@ -117,13 +118,11 @@ def set_password(db: Any, username: str, password: str) -> str:
     engine.errors.NotFound
         When the user does not exist.
     """
-    from sqlmodel import select
-
     from engine.errors import NotFound
-    from engine.store import User, as_store
+    from engine.store import as_store
 
     with as_store(db).write() as s:
-        user = s.exec(select(User).where(User.username == username)).first()
+        user = _services.find_user(s, username)  # whatever its case
         if user is None:
             raise NotFound(f"user '{username}' does not exist")
         digest = hash_password(password)
@@ -255,7 +254,8 @@ class LoginThrottle:
 
     @staticmethod
     def _key(username: str, client: str) -> str:
-        return f"{username.lower()}\n{client}"[:400]
+        # usernames are case-insensitive: failures as ``An`` and as ``an`` count together
+        return f"{username_key(username)}\n{client}"[:400]
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after ``failures`` consecutive failures."""

@@ -51,8 +51,11 @@ LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 
 
 def admin_usernames() -> set[str]:
-    """Usernames with the admin role (``$QUYTRINH_ADMINS``, comma separated; default ``admin``)."""
-    return {x.strip() for x in os.environ.get(ADMINS_ENV, "admin").split(",") if x.strip()}
+    """Usernames with the admin role (``$QUYTRINH_ADMINS``, comma separated; default ``admin``), as
+    :func:`engine.store.username_key` compares them: usernames are case-insensitive."""
+    from engine.store import username_key
+
+    return {username_key(x.strip()) for x in os.environ.get(ADMINS_ENV, "admin").split(",") if x.strip()}
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,9 @@ def web_roles(username: str, unit_id: str, unit_kind: str, role: str) -> frozens
         roles.add("leader")
     if unit_id in REFORM_UNITS:
         roles.add("reform")
-    if username in admin_usernames():
+    from engine.store import username_key
+
+    if username_key(username) in admin_usernames():
         roles.add("admin")
     return frozenset(roles)
 

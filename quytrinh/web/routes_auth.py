@@ -34,9 +34,7 @@ def authenticate(request: Request, username: str, password: str) -> tuple[Any, f
         ``(engine.store.User, 0)`` on success; ``(None, seconds)`` when refused
         (seconds > 0: too many failures, wait that long before the next try).
     """
-    from sqlmodel import select
-
-    from engine.store import User
+    from engine.services import find_user
 
     throttle: auth.LoginThrottle = request.app.state.throttle
     now = now_of(request)
@@ -46,7 +44,7 @@ def authenticate(request: Request, username: str, password: str) -> tuple[Any, f
         return None, wait
     store = store_of(request)
     with store.session() as s:
-        user = s.exec(select(User).where(User.username == username)).first()
+        user = find_user(s, username)  # usernames are case-insensitive: ``An`` signs in to ``an``
     ok = user is not None and user.active and auth.verify_password(password, user.password_hash)
     if not ok:
         if user is None:  # spend about the same time as a real check
