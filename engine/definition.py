@@ -380,7 +380,12 @@ def format_number(value: float) -> str:
 
 
 def format_minutes(minutes: int | None) -> str:
-    """A working duration as written in process tables: ``0,5 ngày``, ``4 giờ``, ``30 phút``."""
+    """A working duration as written in process tables: ``0,5 ngày``, ``4 giờ``, ``1,5 giờ``,
+    ``1 giờ 45 phút``, ``30 phút``.
+
+    Whole half days in days; else whole hours and half hours over an hour in hours; else hours and
+    minutes (``105`` -> ``1 giờ 45 phút``, never ``105 phút``), minutes alone under an hour.
+    """
     if minutes is None:
         return "–"
     if minutes % 60 == 0 and minutes >= MINUTES_PER_DAY // 2 and (minutes * 2) % MINUTES_PER_DAY == 0:
@@ -389,7 +394,8 @@ def format_minutes(minutes: int | None) -> str:
         return f"{minutes // 60} giờ"
     if minutes > 60 and (minutes * 2) % 60 == 0:
         return f"{format_number(minutes / 60)} giờ"
-    return f"{minutes} phút"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} giờ {rest} phút" if hours > 0 else f"{minutes} phút"
 
 
 def parse_duration(text: Any) -> int:

@@ -104,7 +104,7 @@ def short_instant(t: dt.datetime | None) -> str:
 
 def working_time_text(minutes: int | None, limit: Any = None) -> str:
     """A working duration as process tables write it: ``03 ngày làm việc``, ``0,5 ngày làm việc``,
-    ``2 giờ làm việc``, ``30 phút``; the number and unit the step's box in the diagram says
+    ``2 giờ làm việc``, ``1 giờ 45 phút làm việc``, ``30 phút``; the number and unit the step's box in the diagram says
     (:func:`engine.render.step_time_text`: never in days against a ``limit`` that is not in days), so that
     the table, the annex and the diagram agree ("2 giờ" in the box is "2 giờ làm việc" in the table, not
     "0,25 ngày làm việc")."""
@@ -117,8 +117,11 @@ def working_time_text(minutes: int | None, limit: Any = None) -> str:
 
 def _working_words(text: str) -> str:
     """``3 ngày`` -> ``03 ngày làm việc`` (days under 10 zero-padded, as the decisions write them),
-    ``2 giờ`` -> ``2 giờ làm việc``; minutes as they are ("15 phút": not said "phút làm việc")."""
+    ``2 giờ`` -> ``2 giờ làm việc``, ``1 giờ 45 phút`` -> ``1 giờ 45 phút làm việc``; minutes alone as
+    they are ("15 phút": not said "phút làm việc")."""
     number, _, unit = text.partition(" ")
+    if unit.startswith("giờ ") and unit.endswith(" phút"):  # hours and minutes: the words after the whole
+        return f"{text} làm việc"
     if unit.startswith("ngày"):
         if number.isdigit() and 0 < int(number) < 10:
             number = f"{int(number):02d}"
@@ -156,6 +159,22 @@ def duration_short(minutes: int | None) -> str:
     if mins or not parts:
         parts.append(f"{mins} phút")
     return " ".join(parts)
+
+
+def _allotted_text(minutes: int | None, limit: Any = None) -> str:
+    """A step's allotted working time on the control sheet, as the step's box in the diagram and the step
+    table (less "làm việc") say it (:func:`engine.render.step_time_text`: ``0,5 ngày``, ``1 giờ 45 phút``;
+    "1,5 ngày", not the ``1 ngày 4 giờ`` of :func:`duration_short`, which the sheet keeps for the time
+    spent)."""
+    from engine.render import step_time_text
+
+    return "" if minutes is None else step_time_text(minutes, limit)
+
+
+def code_note(defn: Definition, label: str = "Mã TTHC") -> str:
+    """`` (Mã TTHC: 1.001193)`` after a procedure's name, or nothing for a procedure without its national
+    code (never an empty "(Mã TTHC: )", nor its file's name)."""
+    return f" ({label}: {defn.code})" if defn.code else ""
 
 
 _PLACE_PREFIXES = ("ủy ban nhân dân", "uỷ ban nhân dân", "ubnd")
@@ -1668,14 +1687,17 @@ MIN_PRINTED_PT = 7.0
 def diagram_badge(defn: Definition) -> str:
     """The badge of a procedure's diagram in the annex, said on its first page's caption line (or under it,
     when the two do not fit on one line): the total working time against the legal limit, as the web
-    diagram's header says it (:func:`engine.render.header_lines`:
-    the critical path's working time, in working days when the limit is in days, the figure of the step
-    table's total row), with "(vượt thời hạn)" when the total exceeds the limit."""
+    diagram's header says it (:func:`engine.render.header_lines`: the critical path's working time, in
+    working days when the limit is in days), with "(vượt thời hạn)" when the total exceeds the limit; its
+    figures written as the annex writes them, in the step table's total row (:func:`total_line`) and the
+    line "Thời hạn giải quyết theo quy định" (:func:`limit_text`): "03 ngày làm việc", not the header's
+    "3 ngày làm việc", so that the document says one total one way."""
     from engine.graph import critical_path
-    from engine.render import header_lines
+    from engine.render import total_text
 
     cp = critical_path(defn)
-    *_, time = header_lines(defn, cp.minutes if cp else None)
+    total = "–" if cp is None else _working_words(total_text(cp.minutes, defn.time_limit))
+    time = f"Thời gian giải quyết: tổng {total} / thời hạn {limit_text(defn.time_limit)}"
     limit = defn.time_limit.minutes
     over = cp is not None and limit is not None and cp.minutes > limit
     return time + (" (vượt thời hạn)" if over else "")
@@ -2170,7 +2192,7 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                     scale = min(scale, room / (size[1] * 25.4 / 72))
                 blocks.append(Picture(svg=(lambda d=defn, q=part: pictures.get(d, "svg", q)),
                                       png=(lambda d=defn, q=part: pictures.get(d, "png", q)),
-                                      alt=f"Sơ đồ quy trình {defn.code} {defn.name}{where}",
+                                      alt=f"Sơ đồ quy trình {defn.name}{code_note(defn)}{where}",
                                       width=size[0] * 25.4 / 72 * scale))
             if not last:
                 blocks.append(Section(A4))
@@ -2727,7 +2749,7 @@ def _form_receipt(ctx: FormContext, spec: FormSpec) -> Doc:
         P(f"Bộ phận tiếp nhận và trả kết quả: {_one_stop_unit(ctx)}", align="left", space_after=2),
         P(f"Tiếp nhận hồ sơ của: {d.applicant}", align="left", space_after=2),
         *_contact_lines(d),
-        P(f"Nội dung yêu cầu giải quyết: {defn.name} (Mã TTHC: {defn.code})", align="left", space_after=2),
+        P(f"Nội dung yêu cầu giải quyết: {defn.name}{code_note(defn)}", align="left", space_after=2),
         P("1. Thành phần hồ sơ nộp gồm: theo danh mục thành phần hồ sơ của thủ tục hành chính đã công bố.",
           align="left", space_after=2),
         P("2. Số lượng hồ sơ: 01 (bộ)", align="left", space_after=2),
@@ -2769,7 +2791,7 @@ def _form_supplement(ctx: FormContext, spec: FormSpec) -> Doc:
     b += [
         P(f"Mã hồ sơ: {d.code}", bold=True, align="center"),
         P(f"Hồ sơ của: {d.applicant}", align="left", space_after=2),
-        P(f"Nội dung yêu cầu giải quyết: {defn.name} (Mã TTHC: {defn.code})", align="left", space_after=2),
+        P(f"Nội dung yêu cầu giải quyết: {defn.name}{code_note(defn)}", align="left", space_after=2),
         *_contact_lines(d),
         P("Yêu cầu hoàn thiện hồ sơ gồm những nội dung sau:", align="left", space_after=2),
         P(f"1. {ev.comment.strip() or '……………………………………'}", align="left", space_after=2),
@@ -2793,7 +2815,7 @@ def _form_refusal(ctx: FormContext, spec: FormSpec) -> Doc:
         P(f"Bộ phận tiếp nhận và trả kết quả: {one_stop}", align="left", space_after=2),
         P(f"Tiếp nhận hồ sơ của: {d.applicant}", align="left", space_after=2),
         *_contact_lines(d),
-        P(f"Nội dung yêu cầu giải quyết: {defn.name} (Mã TTHC: {defn.code})", align="left", space_after=2),
+        P(f"Nội dung yêu cầu giải quyết: {defn.name}{code_note(defn)}", align="left", space_after=2),
         P(f"Qua xem xét, {one_stop} thông báo không tiếp nhận, giải quyết hồ sơ này với lý do cụ thể như sau:",
           align="justify", space_after=2),
         P(f"Lý do: {ev.comment.strip() or '……………………'}", bold=True, align="left", space_after=2),
@@ -2886,7 +2908,7 @@ def _form_stop(ctx: FormContext, spec: FormSpec) -> Doc:
     b: list[Any] = _form_header(ctx, spec, number="Số: ……/TB", date=ev.at)
     b += [
         P(f"Kính gửi: {_addressee(d.applicant)}", bold=True, align="center"),
-        P(f"Mã hồ sơ: {d.code}; thủ tục hành chính: {defn.name} (Mã TTHC: {defn.code}); tiếp nhận "
+        P(f"Mã hồ sơ: {d.code}; thủ tục hành chính: {defn.name}{code_note(defn)}; tiếp nhận "
           f"{vn_instant(d.received_at)}.", indent=True),
         P(f"{_one_stop_unit(ctx)} thông báo dừng giải quyết hồ sơ nêu trên kể từ {vn_instant(ev.at)}.", indent=True),
         P(f"Lý do: {ev.comment.strip() or '……………………'}", bold=True, indent=True),
@@ -2977,7 +2999,7 @@ def _form_control(ctx: FormContext, spec: FormSpec) -> Doc:
         if r.outcome:
             note.append(ctx.sheet.definition.outcome_label(r.step_id, r.outcome))
         rows.append([C(str(i), align="center"), C(r.step_name), C(f"Giao: {giver}\nNhận: {taker}"), C(times),
-                     C(duration_short(r.allotted_minutes) if r.kind != "citizen" else "Không tính", align="center"),
+                     C(_allotted_text(r.allotted_minutes, defn.time_limit) if r.kind != "citizen" else "Không tính", align="center"),
                      C(duration_short(r.spent_minutes), align="center"),
                      C(_timeliness_label(r), align="center"), C("\n".join(note))])
     from engine.machine import Status
@@ -2994,7 +3016,7 @@ def _form_control(ctx: FormContext, spec: FormSpec) -> Doc:
     b += [
         P(f"Mã hồ sơ: {d.code}", bold=True, align="center"),
         P(f"Kèm theo hồ sơ của: {d.applicant}", align="left", space_after=2),
-        P(f"Thủ tục hành chính: {defn.name} (Mã TTHC: {defn.code})", align="left", space_after=2),
+        P(f"Thủ tục hành chính: {defn.name}{code_note(defn)}", align="left", space_after=2),
         P(f"Cơ quan (bộ phận) giải quyết hồ sơ: {defn.authority or '……'}", align="left", space_after=2),
         P(f"Cơ quan phối hợp giải quyết hồ sơ: {', '.join(coop) if coop else 'Không'}", align="left", space_after=2),
         P(f"Nhận hồ sơ: {short_instant(d.received_at) or '…'}; hẹn trả: {short_instant(d.due_at) or '…'}; "

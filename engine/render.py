@@ -80,6 +80,13 @@ NO_UNIT_LANE = "Chưa xác định đơn vị"
 
 #: Characters per line of a step name inside its box.
 NAME_WIDTH = 30
+#: Most characters on the line of a step's responsible role and working time (10 pt); a longer one is cut
+#: into lines of about even length (:func:`_balanced_lines`). Unwrapped, a long role ("Hội đồng xác định mức
+#: độ khuyết tật (Chủ tịch UBND xã làm Chủ tịch Hội đồng) · 17,5 ngày", 88 characters) made its box, its lane
+#: and the whole diagram twice as wide as the names need; the common ones ("Viên chức Chi nhánh Văn phòng
+#: Đăng ký đất đai · 5,5 ngày", 56) stay on one line, so their boxes do not grow taller (the annex's top to
+#: bottom diagrams are most often too tall, not too wide, for their page).
+FACTS_WIDTH = 56
 #: Characters per line of the procedure name in the header.
 HEADER_WIDTH = 90
 
@@ -167,6 +174,20 @@ def _lines(text: str, width: int) -> list[str]:
                          break_on_hyphens=False) or [""]
 
 
+def _balanced_lines(text: str, width: int) -> list[str]:
+    """``text`` on one line when it has at most ``width`` characters, else on as few lines as
+    :func:`_lines` at ``width`` gives, each about as long (not a full line and a short remainder)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return [text]
+    count = len(_lines(text, width))
+    for narrower in range(-(-len(text) // count), width + 1):
+        lines = _lines(text, narrower)
+        if len(lines) <= count:
+            return lines
+    return _lines(text, width)
+
+
 def _lane_key(step: Step) -> str:
     """The lane a step is drawn in: its unit id, or the citizen / no-unit lane."""
     if step.paused:
@@ -233,7 +254,7 @@ def step_time_text(minutes: int | None, limit: TimeLimit | None = None) -> str:
 def total_text(minutes: int | None, limit: TimeLimit | None = None) -> str:
     """The allocated working time said in the legal limit's unit: against a limit in days, in working days
     as the annex writes them (``2,25 ngày làm việc``, not ``18 giờ``); against a same-day limit or one in
-    hours, in hours or minutes (``2 giờ``, ``105 phút``; never ``0,25 ngày``), as :func:`step_time_text`
+    hours, in hours and minutes (``2 giờ``, ``1 giờ 45 phút``; never ``0,25 ngày``), as :func:`step_time_text`
     says the steps. The diagram's header, the step table's foot and the annex's total row all say it so."""
     if minutes is not None and limit is not None and limit.unit == "working_days":
         return f"{format_number(minutes / MINUTES_PER_DAY)} ngày làm việc"
@@ -243,19 +264,22 @@ def total_text(minutes: int | None, limit: TimeLimit | None = None) -> str:
 def header_lines(defn: Definition, total_minutes: int | None = None) -> list[str]:
     """The header text of a diagram, one entry per line (without markup).
 
-    Code and name; version and status; ``tổng X / thời hạn Y`` where X is the
-    critical path's working time (``total_minutes`` when already known), in
-    days when Y, the legal limit, is in days (:func:`total_text`).
+    Code and name (the name alone for a procedure without its national code, whose key is its file's
+    name: a reader is never shown a file name); version and status (and "Chưa có mã thủ tục" for one
+    without a code); ``tổng X / thời hạn Y`` where X is the critical path's working time
+    (``total_minutes`` when already known), in days when Y, the legal limit, is in days
+    (:func:`total_text`).
     """
-    code = defn.code or defn.key
-    title = f"{code} – {defn.name}"
+    title = f"{defn.code} – {defn.name}" if defn.code else defn.name
     if total_minutes is None:
         cp = critical_path(defn)
         total_minutes = cp.minutes if cp else None
     total = total_text(total_minutes, defn.time_limit)
     status = STATUS_LABELS.get(defn.status, defn.status)
     meta = f"Phiên bản {defn.version} · Trạng thái: {status}"
-    if defn.code and not defn.code_verified:
+    if not defn.code:
+        meta += " · Chưa có mã thủ tục"
+    elif not defn.code_verified:
         meta += " · Mã thủ tục chưa được xác minh"
     time = f"Thời gian giải quyết: tổng {total} / thời hạn {defn.time_limit.describe()}"
     return [title, meta, time]
@@ -264,7 +288,7 @@ def header_lines(defn: Definition, total_minutes: int | None = None) -> list[str
 def _header_label(defn: Definition) -> str:
     cp = critical_path(defn)
     title, meta, time = header_lines(defn, cp.minutes if cp else None)
-    title_html = '<BR ALIGN="LEFT"/>'.join(_esc(line) for line in _lines(title, HEADER_WIDTH))
+    title_html = '<BR ALIGN="LEFT"/>'.join(_esc(line) for line in _balanced_lines(title, HEADER_WIDTH))
     limit = defn.time_limit.minutes
     over = None if cp is None or limit is None else cp.minutes > limit
     colour = _INK if over is None else (_REFUSAL if over else _RESULT)
@@ -308,8 +332,8 @@ def _step_label(step: Step, units: Mapping[str, Unit], tag: str | None, limit: T
         facts.append(role)
     if not step.paused:
         facts.append(step_time_text(step.duration, limit))
-    if facts:
-        rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">{_esc(" · ".join(facts))}</FONT></TD></TR>')
+    for line in _balanced_lines(" · ".join(facts), FACTS_WIDTH) if facts else []:
+        rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">{_esc(line)}</FONT></TD></TR>')
     for line in _step_tags(step):
         rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10"><I>{_esc(line)}</I></FONT></TD></TR>')
     if tag:
@@ -508,7 +532,9 @@ def build_digraph(defn: Definition, units: Organisation | Mapping[str, Unit] | N
         return sid if sid in drawn else f"_off_{sid}"
 
     rankdir, nodesep, ranksep = DIRECTIONS[direction]
-    g = graphviz.Digraph(name=defn.key or "quy_trinh")
+    # The graph's name is the SVG's <title>, a browser's tooltip over the diagram: the code, or the
+    # procedure's name when it has none (its key is then its file's name, which a reader is never shown)
+    g = graphviz.Digraph(name=defn.code or defn.name or "quy_trinh")
     g.attr("graph", rankdir=rankdir, labelloc="t", labeljust="l", label=_header_label(header_from or defn) if header else "",
            fontname=FONT, nodesep=nodesep, ranksep=ranksep, pad="0.3", bgcolor="#ffffff",
            newrank="true")

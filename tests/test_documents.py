@@ -492,8 +492,8 @@ def test_each_diagram_says_its_total_against_the_legal_limit_on_its_first_page(c
     assert "Tổng thời gian giải quyết TTHC: 03 ngày làm việc / thời hạn theo quy định: 03 ngày làm việc" \
         == total_line(defs[1])
     expected = [
-        "Sơ đồ Quy trình số 01 — Thời gian giải quyết: tổng 5 ngày làm việc / thời hạn 5 ngày làm việc",
-        "Sơ đồ Quy trình số 02 (trang 1/2) — Thời gian giải quyết: tổng 3 ngày làm việc / thời hạn 3 ngày làm việc",
+        "Sơ đồ Quy trình số 01 — Thời gian giải quyết: tổng 05 ngày làm việc / thời hạn 05 ngày làm việc",
+        "Sơ đồ Quy trình số 02 (trang 1/2) — Thời gian giải quyết: tổng 03 ngày làm việc / thời hạn 03 ngày làm việc",
         "Sơ đồ Quy trình số 02 (tiếp theo, trang 2/2)",
     ]
     assert [t for t in (p.text for p in default_docx.paragraphs) if t.startswith("Sơ đồ Quy trình")] == expected
@@ -514,7 +514,7 @@ def test_a_diagram_over_its_legal_limit_says_so_in_its_caption(small_catalogue, 
     path.write_text(text.replace("time_limit:\n  value: 3\n", "time_limit:\n  value: 2\n"), encoding="utf-8")
     over = load_catalogue([root])
     assert not over.problems, over.problems
-    caption = ("Sơ đồ Quy trình số 01 (trang 1/2) — Thời gian giải quyết: tổng 3 ngày làm việc / thời hạn 2 ngày "
+    caption = ("Sơ đồ Quy trình số 01 (trang 1/2) — Thời gian giải quyết: tổng 03 ngày làm việc / thời hạn 02 ngày "
                "làm việc (vượt thời hạn)")  # split over two pages when it is the last one (the end mark)
     day = dt.date(2026, 1, 12)
     d = docx.Document(io.BytesIO(render_decision(over, codes=["1.001612"], date=day)))
@@ -537,8 +537,8 @@ def test_a_badge_too_long_for_the_caption_line_gets_a_line_of_its_own_and_its_ro
 
     defn = cat.find("1.001193")  # same-day limit: the longest badge
     badge = diagram_badge(defn)
-    assert badge == ("Thời gian giải quyết: tổng 2 giờ / thời hạn trong ngày (nhận sau 15:00 trả trong ngày "
-                     "làm việc tiếp theo)")
+    assert badge == ("Thời gian giải quyết: tổng 2 giờ làm việc / thời hạn trong ngày (nhận sau 15:00 trả trong "
+                     "ngày làm việc tiếp theo)")  # the total as the step table's total row says it
     assert text_width_pt(f"Sơ đồ Quy trình số 01 — {badge}", 12) > A4.text_width * 72 / 25.4  # not on portrait
     lines = badge_mm(badge) / BADGE_LINE_MM
     assert lines in (1, 2)

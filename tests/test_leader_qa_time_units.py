@@ -47,7 +47,8 @@ def test_a_same_day_procedure_is_said_in_hours_in_the_header_the_tables_and_the_
     defn = shipped.find(SAME_DAY)
     assert defn.time_limit.unit == "same_day"
     assert header_lines(defn)[-1].startswith("Thời gian giải quyết: tổng 2 giờ / thời hạn trong ngày")
-    assert diagram_badge(defn).startswith("Thời gian giải quyết: tổng 2 giờ / thời hạn trong ngày")
+    # the annex's caption says the total as the step table's total row under it
+    assert diagram_badge(defn).startswith("Thời gian giải quyết: tổng 2 giờ làm việc / thời hạn trong ngày")
     assert total_line(defn).startswith("Tổng thời gian giải quyết TTHC: 2 giờ làm việc / thời hạn theo quy định: "
                                        "trong ngày")
     times = [r.time for r in annex_rows(defn) if r.kind == "step"]
@@ -60,7 +61,7 @@ def test_a_same_day_procedure_is_said_in_hours_in_the_header_the_tables_and_the_
     assert total == total_line(defn)
     assert not any("ngày" in r.cells[3].text for r in table.rows[1:] if r.cells[0].text.startswith("Bước"))
     captions = [p.text for p in document.paragraphs if p.text.startswith("Sơ đồ Quy trình số 01")]
-    assert captions and "tổng 2 giờ /" in captions[0]
+    assert captions and "tổng 2 giờ làm việc /" in captions[0]
 
     page = render_decision(shipped, level="district", codes=[SAME_DAY], fmt="html").decode("utf-8")
     assert "2 giờ làm việc / thời hạn theo quy định" in page and "0,25 ngày" not in page

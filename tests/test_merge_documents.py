@@ -260,7 +260,7 @@ def test_dossier_show_shows_the_handover_on_the_transferred_step(transferred, mo
             rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells)]
     by_step = {re.search(r"\[(\w+)\]", r[1]).group(1): r for r in rows}
     assert by_step["appraise"][2] == "Phòng QLĐT (từ Phòng TC-KH, chuyển ngày 11/03/2026)", out
-    assert by_step["appraise"][5:] == ["10/03/2026 08:10", "–", "11/03/2026 08:10", "1 ngày", "590 phút", "Quá hạn"]
+    assert by_step["appraise"][5:] == ["10/03/2026 08:10", "–", "11/03/2026 08:10", "1 ngày", "9 giờ 50 phút", "Quá hạn"]
     assert by_step["assign"][2] == "Phòng TC-KH"
 
 
