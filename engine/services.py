@@ -1089,6 +1089,22 @@ def _idempotent(db: Any, action: str, actor: Actor, key: str | None, params: dic
 # --------------------------------------------------------------------------- loading and saving
 
 
+def dossier_missing(ref: int | str) -> NotFound:
+    """The error of a dossier that does not exist (by id or code ``ref``). The web app and the API answer it
+    too for a dossier that the user may not see: a probe cannot tell one from the other."""
+    return NotFound(f"dossier '{ref}' does not exist")
+
+
+def item_missing(action: str, item_id: int) -> NotFound:
+    """The error of ``action`` on a work item that does not exist (see :func:`dossier_missing`)."""
+    return NotFound(f"{action}: work item {item_id} does not exist")
+
+
+def apology_missing(apology_id: int) -> NotFound:
+    """The error of an apology (form 04) that does not exist (see :func:`dossier_missing`)."""
+    return NotFound(f"apology {apology_id} does not exist")
+
+
 def _find_dossier(s: Session, ref: int | str, *, lock: bool = False) -> Dossier:
     stmt = select(Dossier)
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
@@ -1097,7 +1113,7 @@ def _find_dossier(s: Session, ref: int | str, *, lock: bool = False) -> Dossier:
         stmt = stmt.where(Dossier.code == ref)
     row = s.exec(stmt).first()
     if row is None:
-        raise NotFound(f"dossier '{ref}' does not exist")
+        raise dossier_missing(ref)
     return row
 
 
@@ -1283,7 +1299,7 @@ def _load_rows(tx: rawdb.Tx, *, item_id: int | None = None, ref: int | str | Non
     if item_id is not None:
         found = tx.execute(_ITEMS_OF_ITEM_SQL, (item_id,)).fetchall()
         if not found:
-            raise NotFound(f"{action}: work item {item_id} does not exist")
+            raise item_missing(action, item_id)
         n = _N_ITEM_COLUMNS
         rows = [tx.decode(_ITEMS, _ITEMS.columns, values[:n]) for values in found]
         d = tx.decode(_DOSSIERS, _DOSSIERS.columns + extra, found[0][n:])
@@ -1294,7 +1310,7 @@ def _load_rows(tx: rawdb.Tx, *, item_id: int | None = None, ref: int | str | Non
         else:
             found = tx.fetch(_DOSSIERS, _DOSSIER_SQL + "dossiers.code = ?", (ref,), extra)
         if not found:
-            raise NotFound(f"dossier '{ref}' does not exist")
+            raise dossier_missing(ref)
         d = found[0]
         rows = tx.fetch(_ITEMS, _ITEMS_OF_DOSSIER_SQL, (d.id,))
     return d, {w.id: w for w in rows}, _definition_by_hash(tx, d.definition_id, d.definition_hash)
@@ -2780,7 +2796,7 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
             actor = Actor(me.username, me.unit_id, me.role, me.id, me.full_name or "")
         ap = s.exec(select(Apology).where(Apology.id == apology_id).with_for_update()).first()
         if ap is None:
-            raise NotFound(f"apology {apology_id} does not exist")
+            raise apology_missing(apology_id)
         d = s.get(Dossier, ap.dossier_id)
         code = d.code if d is not None else str(ap.dossier_id)
         # A unit merged into another (units.yaml merged_into, read now) no longer signs: its successor's head

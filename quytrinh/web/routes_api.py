@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal, Optional
+from contextlib import contextmanager
+from typing import Any, Iterator, Literal, Optional
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -193,8 +194,10 @@ def validation_text_vi(errors: list[dict[str, Any]]) -> str:
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Not signed in (missing, forged or expired token)"},
-    403: {"model": ErrorOut, "description": "Not authorized (another unit's or user's work)"},
-    404: {"model": ErrorOut, "description": "No such dossier or work item"},
+    403: {"model": ErrorOut, "description": "Not authorized (work of the user's dossier that is another unit's, "
+                                            "role's or user's)"},
+    404: {"model": ErrorOut, "description": "No such dossier or work item, or one of a dossier the user may not "
+                                            "see: answered exactly as a missing one"},
     409: {"model": ErrorOut, "description": "stale_version, illegal_action or duplicate_request"},
     422: {"model": ErrorOut, "description": "Invalid request"},
 }
@@ -575,14 +578,60 @@ def _key(key: str | None, user: WebUser) -> str | None:
     return f"api:{user.id}:{key}" if key else None
 
 
+@contextmanager
+def _hidden_as_missing(request: Request, user: WebUser, *, ref: str | None = None, item_id: int | None = None,
+                       apology_id: int | None = None, action: str = "") -> Iterator[None]:
+    """Run an action on dossier ``ref``, work item ``item_id`` or apology ``apology_id``; when it is refused
+    (403, 409, 422...) and the user may not see the dossier concerned
+    (:func:`quytrinh.web.routes_staff.can_view_dossier`), answer instead exactly as for one that does not
+    exist (404, the engine's own error): an id or a code cannot be probed. A dossier the user may see keeps
+    its refusal (not their role, stale version...)."""
+    from engine.errors import QuytrinhError
+
+    try:
+        yield
+    except QuytrinhError:
+        missing = _unseen(request, user, ref=ref, item_id=item_id, apology_id=apology_id, action=action)
+        if missing is not None:
+            raise missing from None
+        raise
+
+
+def _unseen(request: Request, user: WebUser, *, ref: str | None, item_id: int | None, apology_id: int | None,
+            action: str) -> Exception | None:
+    """The error of a missing dossier, work item or apology when the user may not see its dossier; else None
+    (it is theirs to see, or it does not exist: the engine said so already)."""
+    from engine.errors import NotFound
+    from engine.store import Apology, WorkItem
+    from quytrinh.web.routes_staff import can_view_dossier
+
+    store = store_of(request)
+    dossier: int | str
+    if ref is not None:
+        dossier, missing = ref, sv.dossier_missing(ref)
+    else:
+        with store.session() as s:
+            row = s.get(WorkItem, item_id) if item_id is not None else s.get(Apology, apology_id)
+        if row is None:
+            return None
+        dossier = row.dossier_id
+        missing = sv.item_missing(action, item_id) if item_id is not None else sv.apology_missing(apology_id or 0)
+    try:
+        sheet = sv.dossier_sheet(store, dossier)
+    except NotFound:
+        return None
+    return None if can_view_dossier(request, user, sheet) else missing
+
+
 @router.post("/tasks/{item_id}/claim", response_model=ActionOut,
              responses={k: ERRORS[k] for k in (401, 403, 404, 409, 422)})
 def claim(request: Request, item_id: int, body: ClaimIn | None = None, user: WebUser = Depends(api_user),
           idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
     """Take an open work item of my unit and role."""
-    res = sv.claim(store_of(request), user.actor, item_id, now=now_of(request),
-                   expected_version=body.expected_version if body else None,
-                   idempotency_key=_key(idempotency_key, user))
+    with _hidden_as_missing(request, user, item_id=item_id, action="claim"):
+        res = sv.claim(store_of(request), user.actor, item_id, now=now_of(request),
+                       expected_version=body.expected_version if body else None,
+                       idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
 
 
@@ -593,16 +642,17 @@ def assign(request: Request, item_id: int, body: AssignIn, user: WebUser = Depen
     """Give a work item of my unit to one of its officers (the unit's head only)."""
     from engine.errors import NotFound
 
-    try:
-        res = sv.assign(store_of(request), user.actor, item_id, to=body.to, now=now_of(request),
-                        expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
-    except NotFound as exc:
-        if not re.fullmatch(r"assign: user '.*' does not exist", str(exc), re.S):
-            raise  # the work item itself: 404
-        # Still a 404 (as clients know it), but naming the body's field: the work item of the address exists.
-        raise _refused(NotFound, str(exc), f"Trường 'to': không có người dùng '{body.to}'; hãy giao cho một cán "
-                                           f"bộ đang hoạt động của đơn vị và vai trò của công việc. Công việc chưa "
-                                           f"được giao.", "to") from None
+    with _hidden_as_missing(request, user, item_id=item_id, action="assign"):
+        try:
+            res = sv.assign(store_of(request), user.actor, item_id, to=body.to, now=now_of(request),
+                            expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
+        except NotFound as exc:
+            if not re.fullmatch(r"assign: user '.*' does not exist", str(exc), re.S):
+                raise  # the work item itself: 404
+            # Still a 404 (as clients know it), but naming the body's field: the work item of the address exists.
+            raise _refused(NotFound, str(exc), f"Trường 'to': không có người dùng '{body.to}'; hãy giao cho một "
+                                               f"cán bộ đang hoạt động của đơn vị và vai trò của công việc. Công "
+                                               f"việc chưa được giao.", "to") from None
     return _action_out(res)
 
 
@@ -611,9 +661,10 @@ def assign(request: Request, item_id: int, body: AssignIn, user: WebUser = Depen
 def release(request: Request, item_id: int, body: ClaimIn | None = None, user: WebUser = Depends(api_user),
             idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
     """Give a claimed work item back to its unit (its holder, or the unit's head)."""
-    res = sv.release(store_of(request), user.actor, item_id, now=now_of(request),
-                     expected_version=body.expected_version if body else None,
-                     idempotency_key=_key(idempotency_key, user))
+    with _hidden_as_missing(request, user, item_id=item_id, action="release"):
+        res = sv.release(store_of(request), user.actor, item_id, now=now_of(request),
+                         expected_version=body.expected_version if body else None,
+                         idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
 
 
@@ -622,9 +673,10 @@ def release(request: Request, item_id: int, body: ClaimIn | None = None, user: W
 def complete(request: Request, item_id: int, body: CompleteIn, user: WebUser = Depends(api_user),
              idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
     """Complete a work item with one of its step's outcomes and a comment."""
-    res = sv.complete(store_of(request), user.actor, item_id, outcome=body.outcome, now=now_of(request),
-                      comment=body.comment, expected_version=body.expected_version,
-                      idempotency_key=_key(idempotency_key, user))
+    with _hidden_as_missing(request, user, item_id=item_id, action="complete"):
+        res = sv.complete(store_of(request), user.actor, item_id, outcome=body.outcome, now=now_of(request),
+                          comment=body.comment, expected_version=body.expected_version,
+                          idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
 
 
@@ -657,29 +709,29 @@ def withdraw(request: Request, ref: str, body: CitizenIn | None = None, user: We
 def stop(request: Request, ref: str, body: StopIn, user: WebUser = Depends(api_user),
          idempotency_key: Optional[str] = Header(None, max_length=200)) -> ActionOut:
     """Stop processing the dossier (status 8) with a reason: open work is cancelled (one-stop unit)."""
-    res = sv.stop(store_of(request), user.actor, ref, now=now_of(request), reason=body.reason,
-                  expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
+    with _hidden_as_missing(request, user, ref=ref):
+        res = sv.stop(store_of(request), user.actor, ref, now=now_of(request), reason=body.reason,
+                      expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
 
 
 def _citizen_done(request: Request, action: Any, ref: str, body: CitizenIn | None, user: WebUser,
                   idempotency_key: str | None) -> ActionOut:
     body = body or CitizenIn()
-    res = action(store_of(request), user.actor, ref, now=now_of(request), comment=body.comment,
-                 expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
+    with _hidden_as_missing(request, user, ref=ref):
+        res = action(store_of(request), user.actor, ref, now=now_of(request), comment=body.comment,
+                     expected_version=body.expected_version, idempotency_key=_key(idempotency_key, user))
     return _action_out(res)
 
 
-@router.get("/dossiers/{ref}", response_model=DossierOut, responses={k: ERRORS[k] for k in (401, 403, 404)})
+@router.get("/dossiers/{ref}", response_model=DossierOut, responses={k: ERRORS[k] for k in (401, 404)})
 def dossier(request: Request, ref: str, user: WebUser = Depends(api_user)) -> DossierOut:
-    """A dossier (by code or id) with its work items and history, if my unit works on it."""
+    """A dossier (by code or id) with its work items and history, if my unit works on it (else 404, as for a
+    dossier that does not exist)."""
     from engine.machine import Status
-    from quytrinh.web.routes_staff import apology_signers, can_view_dossier
+    from quytrinh.web.routes_staff import apology_signers, load_sheet
 
-    sheet = sv.dossier_sheet(store_of(request), ref, now=now_of(request))
-    if not can_view_dossier(request, user, sheet):
-        raise ApiError(403, "not_authorized", f"dossier {sheet.dossier.code} is not handled by unit {user.unit_id}",
-                       f"Không có quyền: hồ sơ {sheet.dossier.code} không do đơn vị {user.unit_name} giải quyết.")
+    sheet = load_sheet(request, user, ref)
     d, defn = sheet.dossier, sheet.definition
     signers = apology_signers(request, sheet)
     items = [ItemOut(item_id=r.item_id, step_id=r.step_id, step_name=r.step_name, kind=r.kind, unit=r.unit_id,
@@ -705,6 +757,7 @@ def sign_apology(request: Request, apology_id: int, body: ApologyIn, user: WebUs
         raise ApiError(422, "invalid", "proposed_due_at needs a timezone (e.g. 2026-12-02T17:00:00+07:00)",
                        "Trường 'proposed_due_at' cần ghi múi giờ (ví dụ 2026-12-02T17:00:00+07:00).",
                        field="proposed_due_at")
-    signed = sv.sign_apology(store_of(request), user.actor, apology_id, reason=body.reason,
-                             proposed_due_at=body.proposed_due_at, now=now_of(request))
+    with _hidden_as_missing(request, user, apology_id=apology_id):
+        signed = sv.sign_apology(store_of(request), user.actor, apology_id, reason=body.reason,
+                                 proposed_due_at=body.proposed_due_at, now=now_of(request))
     return _apology_out(signed, signed.unit_id)  # signed: the unit whose head signed it

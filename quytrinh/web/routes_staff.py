@@ -62,14 +62,22 @@ def one_stop_unit(request: Request, defn: Any) -> str | None:
 def can_view_dossier(request: Request, user: WebUser, sheet: sv.DossierSheet) -> bool:
     """Staff see a dossier their unit works on (or the one-stop unit that received it, or its successor);
     leaders, the reform office and admins see every dossier. The unit that signs (or signed) an apology of
-    the dossier sees it too: a merged unit's draft is signed by its successor's head before the transfer."""
+    the dossier sees it too: a merged unit's draft is signed by its successor's head before the transfer;
+    so does the unit a unit the dossier's work is at was merged into (units.yaml ``merged_into``): it does
+    that work now (:func:`engine.services.holds_merged_work`).
+
+    A dossier the user may not see is answered as one that does not exist (:func:`load_sheet`, the API), so
+    that its id or code cannot be probed."""
     if user.has("leader", "reform", "admin"):
         return True
     if user.unit_id in (sheet.definition.start.unit, one_stop_unit(request, sheet.definition)):
         return True
     if any(r.unit_id == user.unit_id for r in sheet.rows):
         return True
-    return any(signer == user.unit_id for signer in apology_signers(request, sheet).values())
+    if any(signer == user.unit_id for signer in apology_signers(request, sheet).values()):
+        return True
+    successors = sv.unit_successors(store_of(request))
+    return bool(successors) and any(successors.get(r.unit_id or "") == user.unit_id for r in sheet.rows)
 
 
 def apology_signers(request: Request, sheet: sv.DossierSheet) -> dict[int, str | None]:
@@ -84,20 +92,31 @@ def apology_signers(request: Request, sheet: sv.DossierSheet) -> dict[int, str |
 
 
 def load_sheet(request: Request, user: WebUser, ref: str | int) -> sv.DossierSheet:
+    """The dossier's sheet, if the user may see it (:func:`can_view_dossier`); else the error of a dossier
+    that does not exist (404, the same page), so that a dossier's code or id cannot be probed."""
     sheet = sv.dossier_sheet(store_of(request), ref, now=now_of(request))
     if not can_view_dossier(request, user, sheet):
-        raise HTTPException(403, "Hồ sơ này không thuộc đơn vị của bạn.")
+        raise sv.dossier_missing(ref)
     return sheet
 
 
+#: What a work item that does not exist, or whose dossier the user may not see, is answered with (404).
+NO_SUCH_ITEM = "Không có công việc này."
+
+
 def item_of(request: Request, user: WebUser, item_id: int) -> WorkItem:
-    """The work item, if the user's unit holds it (else 403; leaders, reform office and admins may look)."""
+    """The work item, if the user's unit holds it (leaders, reform office and admins may look). An item of
+    another unit is refused (403) when the user may see its dossier, and answered as missing (404, as for
+    an id that does not exist) when they may not: its id cannot be probed."""
     with store_of(request).session() as s:
         item = s.get(WorkItem, item_id)
     if item is None:
-        raise HTTPException(404, "Không có công việc này.")
+        raise HTTPException(404, NO_SUCH_ITEM)
     if (item.unit_id != user.unit_id and not user.has("leader", "reform", "admin")
             and not _held_at_merged_unit(request, user, item)):
+        sheet = sv.dossier_sheet(store_of(request), item.dossier_id)
+        if not can_view_dossier(request, user, sheet):
+            raise HTTPException(404, NO_SUCH_ITEM)
         raise HTTPException(403, "Công việc này thuộc đơn vị khác; bạn không xem hoặc xử lý được.")
     return item
 
@@ -309,8 +328,8 @@ def inbox(request: Request, code: str = "", user: WebUser = Depends(current_user
 @router.get("/dossiers")
 def find_dossier(request: Request, code: str = "", user: WebUser = Depends(current_user)) -> Response:
     """*Tra cứu hồ sơ* (the inbox's look-up box): the dossier of that code (as form 01 prints it; spaces and
-    case aside) -> its page, which says whether the user may see it; none -> the inbox, told so, the code kept
-    in the box."""
+    case aside) -> its page when the user may see it; none, or one the user may not see -> the inbox, told
+    that there is no such dossier, the code kept in the box."""
     from urllib.parse import quote
 
     from sqlmodel import select
@@ -322,8 +341,9 @@ def find_dossier(request: Request, code: str = "", user: WebUser = Depends(curre
         return RedirectResponse("/inbox", status_code=303)
     with store_of(request).session() as s:
         found = s.exec(select(Dossier.code).where(Dossier.code == wanted)).first()
-    if found is not None:
+    if found is not None and can_view_dossier(request, user, sv.dossier_sheet(store_of(request), found)):
         return RedirectResponse(f"/dossiers/{found}", status_code=303)
+    # none, or one the user may not see: the same answer (a code cannot be probed)
     flash(request, f"Không có hồ sơ mã {_quoted(code)}. Mã hồ sơ in trên Giấy tiếp nhận và hẹn trả kết quả, "
                    "dạng 1.001612-20261128-000001.", "error")
     return RedirectResponse(f"/inbox?code={quote(code.strip()[:100])}", status_code=303)
