@@ -211,7 +211,7 @@ class TimingMiddleware:
 
 def _security_headers(path: str) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
-    if not path.startswith(("/docs", "/redoc")):  # Swagger UI loads its scripts from a CDN
+    if path != "/docs":  # /docs sets its own policy (its inline script's hash: _install_docs)
         headers.append((b"x-frame-options", b"DENY"))
         policy = b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
         if path.startswith("/documents/"):  # the printable documents carry their own CSS (engine.documents.to_html)
@@ -292,7 +292,7 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
         description="Giải quyết hồ sơ thủ tục hành chính theo quy trình nội bộ. "
                     "Đăng nhập: POST /api/auth/token, rồi gửi `Authorization: Bearer <token>`.",
         version="1",
-        docs_url="/docs",
+        docs_url=None,  # served by _install_docs, from the app's own copy of Swagger UI
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -319,6 +319,7 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
         nav.extend(getattr(module, "NAV", []))
     app.state.nav = sorted(nav, key=lambda n: (n.order, n.label))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    _install_docs(app)
 
     secure = os.environ.get("QUYTRINH_SECURE_COOKIES", "") in ("1", "true", "yes")
     app.add_middleware(SessionMiddleware, codec=app.state.codec, secure=secure)
@@ -326,6 +327,41 @@ def create_app(database_url: str | None = None, *, now: Callable[[], dt.datetime
         app.add_middleware(TimingMiddleware, path=os.environ["QUYTRINH_TIMING_LOG"])
     _install_error_handlers(app)
     return app
+
+
+#: Where the app serves Swagger UI's assets (the ``fastapi-offline`` package's copy of swagger-ui-dist 5).
+DOCS_ASSETS = "/docs-assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI, its script and style served by the app itself (:data:`DOCS_ASSETS`), not by a
+    CDN: a government network that reaches nothing outside still shows the API's operations. The page gets
+    its own Content-Security-Policy: every script, style, image and request from the app's origin only (the
+    online validator's badge is off), the one inline script allowed by its hash."""
+    import base64
+    import hashlib
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> Response:
+        root = request.scope.get("root_path", "") or ""
+        page = get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} — tài liệu API",
+                                   swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}/static/favicon.svg", oauth2_redirect_url=None,
+                                   swagger_ui_parameters={"validatorUrl": None})
+        html = bytes(page.body).decode().replace("<html>", '<html lang="vi">', 1)
+        inline = re.findall(r"<script>(.*?)</script>", html, re.S)
+        hashes = " ".join("'sha256-%s'" % base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()
+                          for s in inline)
+        policy = (f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+                  "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
+        return Response(html, media_type="text/html; charset=utf-8",
+                        headers={"content-security-policy": policy, "x-frame-options": "DENY"})
 
 
 def _check_units(app: FastAPI) -> None:
