@@ -76,6 +76,9 @@ class WebUser:
     stamp: str = field(default="", repr=False)
     #: The ids of this user's sessions signed out of (``engine.store.EndedSession``): their cookies sign no one in
     ended: frozenset[str] = field(default_factory=frozenset, repr=False)
+    #: The level of the user's unit (units.yaml ``level``: district, commune, any...) and its full name
+    unit_level: str = ""
+    unit_full_name: str = ""
 
     @property
     def actor(self) -> Actor:
@@ -127,7 +130,8 @@ def load_user(store: Any, user_id: int) -> WebUser | None:
     title = (unit.roles or {}).get(u.role, u.role) if unit else u.role
     return WebUser(u.id, u.username, u.full_name, u.unit_id, unit_name, kind, u.role, title,  # type: ignore[arg-type]
                    web_roles(u.username, u.unit_id, kind, u.role),
-                   credential_stamp(u.password_hash, u.credential_epoch), ended)
+                   credential_stamp(u.password_hash, u.credential_epoch), ended,
+                   unit.level if unit else "", unit.name if unit else u.unit_id)
 
 
 # --------------------------------------------------------------------------- app state
@@ -407,9 +411,57 @@ def local_time(t: dt.datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
     return t.astimezone(LOCAL_TZ).strftime(fmt) if t else "–"
 
 
+_COMMITTEE = re.compile(r"^(?:ủy|uỷ) ban nhân dân\s+|^ubnd\s+", re.I)
+_COMMUNE_BODY = re.compile(r"^(?:xã|phường|thị trấn)\s", re.I)
+
+
+def authority(organisation: Any, user: WebUser | None) -> str:
+    """The People's Committee the page footer names: the signed-in user's own.
+
+    District staff (and any unit at the organisation's own level): the organisation's name (units.yaml
+    ``organisation:``, "Ủy ban nhân dân huyện Gia Lâm"). Commune staff, when the organisation is above the
+    communes: "Ủy ban nhân dân cấp xã, huyện Gia Lâm" (units.yaml describes every commune with one set of
+    units, so a member of staff's own commune is not recorded). A unit outside the People's Committee
+    (``kind: external`` or ``level: any``, e.g. a tax office; a city or province level unit): its own name. Nobody signed in: the
+    organisation, with its communes' People's Committees when it has communes. "" when the organisation
+    has no name and nobody is signed in.
+
+    >>> from engine.definition import Organisation
+    >>> org = Organisation(("district", "commune"), {}, "Ủy ban nhân dân huyện Gia Lâm", ("Xã Bát Tràng",))
+    >>> authority(org, None)
+    'Ủy ban nhân dân huyện Gia Lâm và các xã, thị trấn'
+    """
+    name = (getattr(organisation, "name", "") or "").strip()
+    communes = getattr(organisation, "communes", ()) or ()
+    area = _COMMITTEE.sub("", name, count=1) if _COMMITTEE.match(name) else ""
+    if user is None:
+        return f"{name} và các xã, thị trấn" if name and communes else name
+    if user.unit_kind in ("external", "citizen") or user.unit_level in ("any", "city", "province"):
+        return user.unit_full_name or user.unit_name  # not the organisation's People's Committee
+    if user.unit_level == "commune" and not _COMMUNE_BODY.match(area):
+        return f"Ủy ban nhân dân cấp xã, {area}" if area else "Ủy ban nhân dân cấp xã"
+    if name:
+        return name
+    level = _LEVELS.get(user.unit_level, "")
+    return f"Ủy ban nhân dân {level}" if level else ""
+
+
+#: The levels of units.yaml, as the footer names them (:func:`authority`).
+_LEVELS = {"district": "cấp huyện", "commune": "cấp xã"}
+
+
+def _authority_of(request: Request, user: WebUser | None) -> str:
+    """:func:`authority` for the app's organisation (none known: the user's level alone)."""
+    try:
+        organisation = app_organisation(request.app)
+    except Exception:  # units.yaml unreadable and no unit stored: the footer is no place to say it
+        organisation = None
+    return authority(organisation, user)
+
+
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Any:
     """Render ``template`` with the common context: ``user``, ``nav``, ``csrf_token``, ``csrf_field()``,
-    ``flashes``, ``now``, ``request``."""
+    ``flashes``, ``now``, ``request``, ``authority`` (the footer's People's Committee: :func:`authority`)."""
     user = optional_user(request) if hasattr(request.state, "session") else None
     token = csrf_token(request) if hasattr(request.state, "session") else ""
     ctx: dict[str, Any] = {
@@ -421,6 +473,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "flashes": take_flashes(request) if hasattr(request.state, "session") else [],
         "now": now_of(request),
         "path": request.url.path,
+        "authority": _authority_of(request, user),
     }
     ctx.update(context or {})
     return request.app.state.templates.TemplateResponse(request, template, ctx, status_code=status_code)
