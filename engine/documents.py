@@ -2192,7 +2192,7 @@ def decision_doc(catalogue: Catalogue, definitions: Sequence[Definition], option
                     scale = min(scale, room / (size[1] * 25.4 / 72))
                 blocks.append(Picture(svg=(lambda d=defn, q=part: pictures.get(d, "svg", q)),
                                       png=(lambda d=defn, q=part: pictures.get(d, "png", q)),
-                                      alt=f"Sơ đồ quy trình {defn.name}{code_note(defn)}{where}",
+                                      alt=f"Sơ đồ quy trình {defn.code + ' ' if defn.code else ''}{defn.name}{where}",
                                       width=size[0] * 25.4 / 72 * scale))
             if not last:
                 blocks.append(Section(A4))

@@ -60,7 +60,7 @@ def test_a_duration_reads_in_hours_and_minutes_never_in_a_heap_of_minutes(minute
 
 
 def test_the_step_table_says_hours_and_minutes_of_working_time():
-    assert working_time_text(105) == "1 giờ 45 phút làm việc"  # was "1 giờ làm việc": the 45 minutes lost
+    assert working_time_text(105) == "1 giờ 45 phút làm việc"  # was "105 phút"
     assert working_time_text(45) == "45 phút"
     assert working_time_text(60) == "1 giờ làm việc"
 
@@ -134,3 +134,18 @@ def test_the_disability_procedure_prints_on_three_pages_at_a_legible_size(shippe
     for j, part in enumerate(pages):
         reserve = 10 if j == len(pages) - 1 else 0
         assert fitted_text_pt(*pictures.size(defn, part), reserve_mm=reserve) >= MIN_PRINTED_PT - 1e-9
+
+
+def test_a_codeless_procedures_annex_diagram_is_described_by_its_name(shipped):
+    import io
+
+    import docx
+
+    [defn] = [d for d in shipped.definitions if d.source.endswith("cap-gcn-co-so-du-dieu-kien-an-toan-thuc-pham.yaml")]
+    document = docx.Document(io.BytesIO(render_decision(shipped, codes=[defn.key])))
+    descr = [s._inline.docPr.get("descr") for s in document.inline_shapes]
+    assert descr and all(d.startswith(f"Sơ đồ quy trình {defn.name}") for d in descr), descr  # not "quy trình  Cấp…"
+    coded = shipped.find("1.001266")
+    document = docx.Document(io.BytesIO(render_decision(shipped, codes=["1.001266"])))
+    assert [s._inline.docPr.get("descr") for s in document.inline_shapes][0].startswith(
+        f"Sơ đồ quy trình 1.001266 {coded.name}")
