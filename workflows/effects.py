@@ -29,6 +29,13 @@ harmless.
 Errors: :class:`PermanentEffectError` (retrying cannot help: the dossier or
 item is gone, the work item was closed by someone else) is not retried;
 anything else (an unwritable mailbox, a database hiccup) is.
+
+Not an error: an automated step whose work item was cancelled before the worker
+got to it (the applicant withdrew the dossier, processing was stopped) has
+nothing left to do. Its handler returns a *skipped* result
+(:func:`skipped_result`: ``{"skipped": "withdrawn" | "stopped" | "cancelled",
+...}``, :func:`is_skipped`); the drain records the item ``skipped``, never
+retried nor counted among the failures.
 """
 
 from __future__ import annotations
@@ -81,6 +88,28 @@ class EffectError(QuytrinhError):
 
 class PermanentEffectError(EffectError):
     """A side effect can never be performed; retrying would not help."""
+
+
+#: Why an outbox item is skipped (its result's ``skipped``), by the status of the dossier whose work item was
+#: cancelled: withdrawn by the applicant (status 7), stopped (status 8), or the item closed otherwise.
+SKIP_WITHDRAWN, SKIP_STOPPED, SKIP_CANCELLED = "withdrawn", "stopped", "cancelled"
+
+#: How the logs say why (after "vì").
+SKIP_REASONS_VI = {
+    SKIP_WITHDRAWN: "người nộp đã rút hồ sơ",
+    SKIP_STOPPED: "cơ quan giải quyết đã dừng xử lý hồ sơ",
+    SKIP_CANCELLED: "công việc của bước đã bị hủy",
+}
+
+
+def skipped_result(reason: str, **details: Any) -> dict[str, Any]:
+    """The result of a handler that had nothing left to do (see the module docstring)."""
+    return {"skipped": reason, **details}
+
+
+def is_skipped(result: Any) -> bool:
+    """Whether a handler's result says the item was skipped (not performed, not an error)."""
+    return isinstance(result, dict) and bool(result.get("skipped"))
 
 
 @dataclass(frozen=True)
@@ -464,16 +493,23 @@ def run_automated_step(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
     The outcome is the payload's ``outcome`` or the step's only route; a
     terminal automated step completes without one.
 
+    A work item cancelled before the worker got to it (the applicant withdrew
+    the dossier, processing was stopped: :func:`engine.services.withdraw`,
+    :func:`engine.services.stop`) is not completed and is no error: the result
+    is skipped (:func:`skipped_result`), naming why, the work item and its step.
+
     Raises
     ------
     PermanentEffectError
-        When the item or dossier is gone, the item was closed meanwhile
-        (withdrawn, stopped), or the step has several outcomes and the
-        payload names none.
+        When the item or dossier is gone, the item was completed otherwise,
+        or the step has several outcomes and the payload names none.
     """
     item_id = work.work_item_id
     if item_id is None:
         raise PermanentEffectError(f"outbox item {work.id} ({work.kind}) names no work item")
+    skipped = _cancelled_item(ctx, item_id)
+    if skipped is not None:
+        return skipped
     outcome = work.payload.get("outcome")
     if outcome is None:
         with ctx.store.session() as s:
@@ -497,9 +533,28 @@ def run_automated_step(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
         res = services.complete(ctx.store, services.SYSTEM, item_id, outcome=outcome, now=ctx.now,
                                 comment="Bước tự động", idempotency_key=f"outbox:{work.idempotency_key}")
     except (NotFound, IllegalAction) as exc:
+        skipped = _cancelled_item(ctx, item_id)  # withdrawn or stopped since the check above
+        if skipped is not None:
+            return skipped
         raise PermanentEffectError(str(exc)) from None
     return {"completed": item_id, "outcome": outcome, "version": res.version, "replayed": res.replayed,
             "opened": res.opened}
+
+
+def _cancelled_item(ctx: EffectContext, item_id: int) -> dict[str, Any] | None:
+    """The skipped result when work item ``item_id`` was cancelled (why: its dossier's status), else None."""
+    from engine.machine import CANCELLED, Status
+    from engine.store import Dossier, WorkItem
+
+    with ctx.store.session() as s:
+        item = s.get(WorkItem, item_id)
+        if item is None or item.state != CANCELLED:
+            return None
+        d = s.get(Dossier, item.dossier_id)
+        status = d.status if d is not None else None
+        step = item.step_name or item.step_id
+    reason = {int(Status.WITHDRAWN): SKIP_WITHDRAWN, int(Status.STOPPED): SKIP_STOPPED}.get(status, SKIP_CANCELLED)
+    return skipped_result(reason, work_item=item_id, step=step, dossier_status=status)
 
 
 Handler = Callable[[EffectContext, OutboxWork], dict]

@@ -8,9 +8,17 @@
     dossier's machine work in the Prefect UI. A success marks the item done;
     a failure after the task's retries puts it back with a back-off
     (``fail_outbox(retry_at=...)``) until
-    ``max_attempts``, then records it failed — never lost. A worker that dies
+    ``max_attempts``, then records it failed — never lost. An automated step
+    whose work item was cancelled meanwhile (the dossier withdrawn or stopped)
+    is no failure: its task run ends ``Completed`` named ``Skipped`` and the
+    item is recorded ``skipped`` (:func:`skip_outbox`). A worker that dies
     mid-item leaves it claimed; once its lease expires another drain claims
     it, and the idempotency key keeps the side effect single.
+
+    A transient error is one Vietnamese line per attempt, without a traceback:
+    Prefect's own lines about the task run's retries are replaced or dropped
+    (:class:`RetryLines`); the traceback comes once, with the line saying the
+    item was given up.
 
 :func:`sweep_timers_flow`
     fires the SLA timers at ``now``: items turn nearly due / overdue, overdue
@@ -26,8 +34,11 @@ would show in the Prefect UI with its password).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -40,7 +51,16 @@ from prefect.cache_policies import NO_CACHE
 
 from engine import services
 from engine.store import Store, database_url, init_db
-from workflows.effects import DeliveryLog, EffectContext, OutboxWork, PermanentEffectError, deliveries_path, perform
+from workflows.effects import (
+    SKIP_REASONS_VI,
+    DeliveryLog,
+    EffectContext,
+    OutboxWork,
+    PermanentEffectError,
+    deliveries_path,
+    is_skipped,
+    perform,
+)
 
 UTC = dt.timezone.utc
 
@@ -51,6 +71,11 @@ SWEEP_FLOW = "quytrinh-sweep-timers"
 #: Back-off before an item that failed all its task retries is claimed again,
 #: by the number of attempts so far (the last value repeats).
 BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2))
+
+#: The outbox state of an item that had nothing left to do (an automated step whose work item was cancelled:
+#: the dossier was withdrawn or stopped): final like ``done``, never claimed again, not a failure, not put back
+#: by ``retry_failed``. (The ``state`` column is free text, ``VARCHAR(16)`` without a constraint: no migration.)
+OUTBOX_SKIPPED = "skipped"
 
 _STORES: dict[str, Store] = {}
 _STORES_LOCK = threading.Lock()
@@ -150,11 +175,21 @@ def run_outbox_item(work: OutboxWork, now: dt.datetime | None, worker: str) -> d
     dict
         What the handler did.
     """
+    from prefect.states import Completed
+
     ctx = EffectContext(store=get_store(), now=_aware(now) or utcnow(), worker=worker,
                         log=DeliveryLog(deliveries_path()))
     result = perform(ctx, work)
-    get_run_logger().info("%s", done_text(work, result))
+    text = done_text(work, result)
+    get_run_logger().info("%s", text)
+    if is_skipped(result):  # not performed, and not an error: the task run's state says so, and why
+        why = SKIP_REASONS_VI.get(str(result["skipped"]), str(result["skipped"]))
+        return Completed(name=SKIPPED_STATE, message=f"Bỏ qua vì {why}.", data=result)
     return result
+
+
+#: The name of the (``Completed``) state of a task run whose outbox item was skipped.
+SKIPPED_STATE = "Skipped"
 
 
 #: How a delivery channel is said in the logs.
@@ -169,6 +204,11 @@ def done_text(work: OutboxWork, result: Any) -> str:
     head = f"Việc máy {work.id} ({work.kind}), hồ sơ {work.dossier_code}"
     if not isinstance(result, dict):
         return f"{head}: xong."
+    if is_skipped(result):
+        why = SKIP_REASONS_VI.get(str(result["skipped"]), str(result["skipped"]))
+        step = f" '{result['step']}'" if result.get("step") else ""
+        return (f"{head}: không chạy bước tự động{step} vì {why}; công việc của bước đã hủy, việc máy được ghi "
+                f"là bỏ qua (skipped), không phải lỗi, không thử lại.")
     if "completed" in result:  # run_automated_step
         again = " (đã hoàn thành trước đó, không làm lại)" if result.get("replayed") else ""
         return (f"{head}: bước tự động, công việc {result['completed']}, hoàn thành với kết quả "
@@ -244,7 +284,8 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
     Returns
     -------
     dict
-        ``{"flow_run_id", "requeued", "claimed", "done", "retry_later", "failed", "lost_lease", "items": [...]}``.
+        ``{"flow_run_id", "requeued", "claimed", "done", "skipped", "retry_later", "failed", "lost_lease",
+        "items": [...]}``.
     """
     store = get_store()
     worker = worker or default_worker_name()
@@ -258,8 +299,9 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
     from prefect.runtime import flow_run
 
     report: dict[str, Any] = {"flow_run_id": str(flow_run.id), "requeued": 0, "claimed": 0, "done": 0,
-                              "retry_later": 0, "failed": 0, "lost_lease": 0, "items": []}
+                              "skipped": 0, "retry_later": 0, "failed": 0, "lost_lease": 0, "items": []}
     logger = get_run_logger()
+    RetryLines.install()
     if retry_failed:
         report["requeued"] = len(requeue_failed(store, fixed_now or utcnow(), dossier=dossier, logger=logger))
     tagger = RunTagger(flow_run.id, list(flow_run.tags or []), logger) if dossier_tags else None
@@ -285,16 +327,24 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
             tagger.add([OutboxWork.of(row).dossier_code for row in rows])
         for row in rows:
             work = OutboxWork.of(row)
-            state = item_task.with_options(
-                name=f"{work.kind}", tags=tags_for(work, dossier_tags),
-                task_run_name=f"{work.kind} · {work.dossier_code}",
-            )(work, fixed_now, worker, return_state=True)
+            token = _RUNNING.set(work)
+            try:
+                state = item_task.with_options(
+                    name=f"{work.kind}", tags=tags_for(work, dossier_tags),
+                    task_run_name=f"{work.kind} · {work.dossier_code}",
+                )(work, fixed_now, worker, return_state=True)
+            finally:
+                _RUNNING.reset(token)
             done_at = fixed_now or utcnow()
             entry = {"id": work.id, "kind": work.kind, "dossier": work.dossier_code}
             try:
-                if state.is_completed():
-                    services.complete_outbox(store, work.id, worker=worker, now=done_at,
-                                             result=state.result(raise_on_failure=False))
+                result = state.result(raise_on_failure=False) if state.is_completed() else None
+                if state.is_completed() and is_skipped(result):
+                    skip_outbox(store, work.id, worker=worker, now=done_at, result=result)
+                    report["skipped"] += 1
+                    entry.update(state="skipped", reason=result["skipped"])
+                elif state.is_completed():
+                    services.complete_outbox(store, work.id, worker=worker, now=done_at, result=result)
                     report["done"] += 1
                     entry["state"] = "done"
                 else:
@@ -306,12 +356,14 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
                     report["failed" if give_up else "retry_later"] += 1
                     entry.update(state="failed" if give_up else "retry_later", error=error,
                                  retry_at=retry_at.isoformat() if retry_at else None)
-                    if give_up:
+                    if give_up:  # the one line with the traceback (Prefect's own were dropped: RetryLines)
                         why = ("lỗi không thể khắc phục bằng cách thử lại" if permanent
                                else f"đã thử {work.attempts} lần")
+                        exc = _exception(state)
                         logger.error("Việc máy %s (%s, hồ sơ %s) thất bại: %s; %s: đã dừng thử, việc được giữ "
                                      "ở trạng thái failed trong bảng outbox để người vận hành xử lý.", work.id,
-                                     work.kind, work.dossier_code, error, why)
+                                     work.kind, work.dossier_code, error, why,
+                                     exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None)
                     else:
                         logger.warning("Việc máy %s (%s, hồ sơ %s) thất bại (lần %s): %s; sẽ thử lại từ %s.",
                                        work.id, work.kind, work.dossier_code, work.attempts, error,
@@ -324,6 +376,39 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
                                "worker đang giữ sẽ làm tiếp, không làm hai lần. (%s)", work.id, work.kind,
                                work.dossier_code, exc)
             report["items"].append(entry)
+
+
+def skip_outbox(store: Store, item_id: int, *, worker: str, now: dt.datetime, result: dict[str, Any]) -> None:
+    """Record a claimed outbox item :data:`OUTBOX_SKIPPED`: final, with ``result`` (why), no error.
+
+    Guarded as :func:`engine.services.complete_outbox` is: only while ``worker`` holds the item.
+
+    Raises
+    ------
+    engine.errors.NotFound
+        When the item does not exist.
+    engine.errors.StaleVersion
+        When ``worker`` no longer holds it (its lease expired and another worker claimed it).
+    """
+    import sqlalchemy as sa
+
+    from engine.errors import NotFound, StaleVersion
+    from engine.store import OUTBOX_CLAIMED, OutboxItem
+
+    with store.write() as s:
+        res = s.execute(sa.update(OutboxItem)
+                        .where(OutboxItem.id == item_id, OutboxItem.state == OUTBOX_CLAIMED,
+                               OutboxItem.lease_owner == worker)
+                        .values(state=OUTBOX_SKIPPED, completed_at=now.astimezone(UTC), result=result,
+                                lease_until=None, last_error=None)
+                        .execution_options(synchronize_session=False))
+        if res.rowcount != 1:
+            row = s.execute(sa.select(OutboxItem.state, OutboxItem.lease_owner)
+                            .where(OutboxItem.id == item_id)).first()
+            if row is None:
+                raise NotFound(f"skip_outbox: outbox item {item_id} does not exist")
+            raise StaleVersion(f"skip_outbox: outbox item {item_id} is not claimed by worker '{worker}' "
+                               f"(state {row[0]}, lease owner {row[1]}); its lease was lost")
 
 
 def requeue_failed(store: Store, now: dt.datetime, *, dossier: str | None = None, logger: Any = None) -> list[int]:
@@ -446,6 +531,80 @@ def _error_text(state: Any) -> str:
     except BaseException as exc:  # noqa: BLE001 - we record whatever it was
         return f"{type(exc).__name__}: {exc}"
     return state.message or str(state.type)
+
+
+def _exception(state: Any) -> BaseException | None:
+    """The exception a failed task run's state holds (with its traceback), or None."""
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - whatever it was
+        return exc
+    return None
+
+
+#: The outbox item whose task run is running in this context (set by the drain around each task call):
+#: :class:`RetryLines` rewrites Prefect's lines about that task run only.
+_RUNNING: contextvars.ContextVar[OutboxWork | None] = contextvars.ContextVar("quytrinh_outbox_item", default=None)
+
+#: Prefect 3.9's line when a task run will be retried (``SyncTaskRunEngine.handle_retry``), and its last argument.
+_PREFECT_RETRY = "Task run failed with %s: %r - Retry %s/%s will start %s"
+_PREFECT_DELAY = re.compile(r"([0-9.]+) second\(s\) from now")
+
+
+class RetryLines(logging.Filter):
+    """Prefect's lines about an outbox item's task run failing, as the operator should read them.
+
+    Installed on Prefect's task-run logger (``prefect.task_runs``) by the drain; it touches only the records
+    logged while an outbox item's task runs (:data:`_RUNNING`):
+
+    - "Task run failed with exception: … - Retry 1/2 will start 2 second(s) from now" (INFO, no traceback)
+      becomes one Vietnamese line: the item, its kind and dossier, the error, that it is tried again and when,
+      in Hanoi time;
+    - "Task run failed with exception: … - Retries are exhausted" (ERROR, with the full traceback) and
+      "Finished in state Failed(…)" (ERROR) are dropped: the drain says what happens next in one line, a
+      warning when the item is tried again later (no traceback: the error is transient), an error with the
+      traceback when it is given up (``failed``).
+
+    Any other record (and any record of another task) goes through unchanged; so does a line whose form a
+    later Prefect changed (then Prefect's English line shows, as before).
+    """
+
+    @classmethod
+    def install(cls) -> None:
+        """Add the filter to ``prefect.task_runs`` once per process."""
+        logger = logging.getLogger("prefect.task_runs")
+        if not any(isinstance(f, cls) for f in logger.filters):
+            logger.addFilter(cls())
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        work = _RUNNING.get()
+        if work is None:
+            return True
+        if record.msg == _PREFECT_RETRY and isinstance(record.args, tuple) and len(record.args) == 5:
+            _, error, number, retries, when = record.args
+            record.msg, record.args = retry_text(work, error, int(number), int(retries), str(when),
+                                                 dt.datetime.fromtimestamp(record.created, UTC)), ()
+            return True
+        text = str(record.msg)
+        if record.levelno >= logging.ERROR and (text.startswith("Task run failed with ")
+                                               or text.startswith("Finished in state Failed(")):
+            return False
+        return True
+
+
+def retry_text(work: OutboxWork, error: Any, number: int, retries: int, when: str, at: dt.datetime) -> str:
+    """The Vietnamese line of an outbox item's task run that failed and that Prefect runs again (``when``:
+    Prefect's "2 second(s) from now" or "immediately", from ``at``)."""
+    what = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    m = _PREFECT_DELAY.fullmatch(when.strip())
+    if m:
+        seconds = float(m[1])
+        after = (f"sau {seconds:g} giây, lúc {hanoi_time(at + dt.timedelta(seconds=seconds))}" if seconds
+                 else "ngay")
+    else:
+        after = "ngay"
+    return (f"Việc máy {work.id} ({work.kind}, hồ sơ {work.dossier_code}) gặp lỗi tạm thời: {what}; sẽ thử lại "
+            f"(lần thử lại {number}/{retries}) {after}.")
 
 
 def _is_permanent(state: Any) -> bool:

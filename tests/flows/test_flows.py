@@ -391,25 +391,5 @@ def test_an_automated_step_is_completed_by_the_drain_exactly_once(flow_env, tmp_
         assert len(s.exec(select(WorkItem).where(WorkItem.dossier_id == received.dossier_id)).all()) == len(items)
 
 
-def test_an_effect_that_can_never_succeed_is_failed_at_once_without_retries(flow_env, tmp_path):
-    from engine.definition import load_definition
-
-    rt = flow_env
-    path = tmp_path / "9.999001-tu-dong.yaml"
-    path.write_text(_AUTOMATED, encoding="utf-8")
-    sv.publish_definition(rt.db, load_definition(path), now=T0, by="test")
-    received = _receive(rt, "Bùi Thị Lan", code="9.999001")
-    # The applicant withdraws before the worker gets to the automated step: its item is cancelled.
-    sv.withdraw(rt.db, rt.actor("motcua"), received.dossier_code, now=T0 + MIN, comment="Rút hồ sơ")
-
-    report = drain_outbox(now=T0 + 2 * MIN, worker="w-auto", max_attempts=5)
-
-    auto = next(e for e in report["items"] if e["kind"] == "run_automated_step")
-    assert auto["state"] == "failed" and auto["retry_at"] is None  # given up on the first attempt
-    row = next(o for o in _outbox(rt, received.dossier_id) if o.kind == "run_automated_step")
-    assert row.state == "failed" and row.attempts == 1 and "PermanentEffectError" in row.last_error
-    runs = _final_runs(f"dossier:{received.dossier_code}", report["flow_run_id"], len(report["items"]))
-    failed = [r for r in runs if r.name.startswith("run_automated_step")]
-    assert len(failed) == 1 and failed[0].state.is_failed() and failed[0].run_count == 1
-    # Everything else of the dossier (the withdrawal notice...) was delivered.
-    assert all(e["state"] == "done" for e in report["items"] if e is not auto)
+# An automated step cancelled by a withdrawal or a stop is skipped, not failed, and an effect that can never
+# succeed is failed at once without retries: tests/flows/test_flows_qa_machine_work.py.

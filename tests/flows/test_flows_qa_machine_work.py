@@ -1,0 +1,202 @@
+"""Gaps in the outbox drain's machine work: an automated step the applicant's withdrawal (or a stop) cancelled
+is skipped, not failed; a transient error is one Vietnamese line per attempt, the traceback only when the item
+is given up.
+
+Real Prefect test server (``tests/flows/conftest.py``), real database, real delivery log; no mocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import pytest
+from sqlmodel import select
+
+from engine import services as sv
+from engine.store import WorkItem
+from tests.flows.test_flows import _AUTOMATED, MIN, T0, _final_runs, _outbox, _receive
+from workflows.flows import drain_outbox
+
+HANOI = dt.timezone(dt.timedelta(hours=7))
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def of(self, dossier_code: str) -> list[logging.LogRecord]:
+        return [r for r in self.records if dossier_code in r.getMessage()]
+
+
+@pytest.fixture
+def lines():
+    """Every record of Prefect's flow-run and task-run loggers, INFO included (the tests run Prefect at WARNING;
+    the worker at INFO, its console at WARNING)."""
+    records = _Records()
+    loggers = [logging.getLogger("prefect.flow_runs"), logging.getLogger("prefect.task_runs")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(records)
+        lg.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.removeHandler(records)
+            lg.setLevel(level)
+
+
+def _automated_dossier(rt, tmp_path, applicant: str):
+    from engine.definition import load_definition
+
+    path = tmp_path / "9.999001-tu-dong.yaml"
+    path.write_text(_AUTOMATED, encoding="utf-8")
+    sv.publish_definition(rt.db, load_definition(path), now=T0, by="test")
+    return _receive(rt, applicant, code="9.999001")
+
+
+@pytest.mark.parametrize("how", ["withdraw", "stop"])
+def test_an_automated_step_cancelled_by_a_withdrawal_or_a_stop_is_skipped_not_failed(flow_env, tmp_path, lines,
+                                                                                     how):
+    rt = flow_env
+    received = _automated_dossier(rt, tmp_path, "Bùi Thị Lan")
+    if how == "withdraw":  # before the worker gets to the automated step: its work item is cancelled
+        sv.withdraw(rt.db, rt.actor("motcua"), received.dossier_code, now=T0 + MIN, comment="Đơn rút hồ sơ số 12")
+    else:
+        sv.stop(rt.db, rt.actor("motcua"), received.dossier_code, now=T0 + MIN,
+                reason="Theo yêu cầu của cơ quan có thẩm quyền")
+
+    report = drain_outbox(now=T0 + 2 * MIN, worker="w-skip", max_attempts=5)
+
+    auto = next(e for e in report["items"] if e["kind"] == "run_automated_step")
+    reason = "withdrawn" if how == "withdraw" else "stopped"
+    assert auto == {"id": auto["id"], "kind": "run_automated_step", "dossier": received.dossier_code,
+                    "state": "skipped", "reason": reason}
+    assert (report["skipped"], report["failed"], report["retry_later"]) == (1, 0, 0)
+    assert all(e["state"] == "done" for e in report["items"] if e is not auto)  # the notice, the form...
+    row = next(o for o in _outbox(rt, received.dossier_id) if o.kind == "run_automated_step")
+    assert (row.state, row.attempts, row.last_error) == ("skipped", 1, None) and row.completed_at is not None
+    with rt.db.session() as s:
+        lookup = s.exec(select(WorkItem).where(WorkItem.dossier_id == received.dossier_id,
+                                               WorkItem.step_id == "lookup")).one()
+    assert lookup.state == "cancelled"  # not completed by the worker
+    assert row.result["skipped"] == reason and row.result["work_item"] == lookup.id
+
+    # In Prefect: a Completed task run named Skipped, run once; not a Failed one.
+    why = "người nộp đã rút hồ sơ" if how == "withdraw" else "cơ quan giải quyết đã dừng xử lý hồ sơ"
+    runs = _final_runs(f"dossier:{received.dossier_code}", report["flow_run_id"], len(report["items"]))
+    skipped = [r for r in runs if r.name.startswith("run_automated_step")]
+    assert len(skipped) == 1 and skipped[0].state.is_completed() and skipped[0].state.name == "Skipped"
+    assert skipped[0].run_count == 1 and skipped[0].state.message == f"Bỏ qua vì {why}."
+
+    # One Vietnamese line says why; nothing at WARNING or above about the dossier.
+    said = [r.getMessage() for r in lines.of(received.dossier_code) if "run_automated_step" in r.getMessage()
+            and not r.getMessage().startswith("Finished in state")]
+    assert said == [f"Việc máy {row.id} (run_automated_step), hồ sơ {received.dossier_code}: không chạy bước tự "
+                    f"động '{lookup.step_name}' vì {why}; công việc của bước đã hủy, việc máy được ghi là bỏ qua "
+                    f"(skipped), không phải lỗi, không thử lại."]
+    assert [r.getMessage() for r in lines.records if r.levelno >= logging.WARNING] == []
+
+    # Not an item for an operator: retry_failed puts nothing back, and nothing is claimed again.
+    again = drain_outbox(now=T0 + dt.timedelta(days=1), worker="w-skip", retry_failed=True)
+    assert (again["requeued"], again["claimed"]) == (0, 0)
+    assert next(o for o in _outbox(rt, received.dossier_id) if o.kind == "run_automated_step").state == "skipped"
+
+
+def test_an_automated_step_with_several_outcomes_cancelled_by_a_withdrawal_is_skipped(flow_env, tmp_path):
+    """The payload names no outcome and the step has two: before, 'several outcomes' failed it for good."""
+    from engine.definition import load_definition
+
+    rt = flow_env
+    text = _AUTOMATED.replace("routes: {done: deliver}", "routes: {done: deliver, rejected: deliver}")
+    path = tmp_path / "9.999001-tu-dong.yaml"
+    path.write_text(text, encoding="utf-8")
+    sv.publish_definition(rt.db, load_definition(path), now=T0, by="test")
+    received = _receive(rt, "Lâm Văn Phúc", code="9.999001")
+    sv.withdraw(rt.db, rt.actor("motcua"), received.dossier_code, now=T0 + MIN, comment="Đơn rút hồ sơ số 13")
+
+    report = drain_outbox(now=T0 + 2 * MIN, worker="w-skip2")
+
+    auto = next(e for e in report["items"] if e["kind"] == "run_automated_step")
+    assert (auto["state"], auto["reason"], report["failed"]) == ("skipped", "withdrawn", 0)
+
+
+def test_an_effect_that_can_never_succeed_is_failed_at_once_with_one_line_and_its_traceback(flow_env, lines):
+    """An unknown kind (a newer engine's item, drained by an older worker): given up on the first attempt."""
+    from engine.store import OutboxItem
+
+    rt = flow_env
+    received = _receive(rt, "Đinh Văn Quang")
+    drain_outbox(now=T0 + MIN, worker="w-perm")
+    with rt.db.write() as s:
+        s.add(OutboxItem(kind="send_fax", dossier_id=received.dossier_id, idempotency_key="qa:fax:1",
+                         payload={"dossier_code": received.dossier_code, "procedure_code": "1.001612"},
+                         available_at=T0 + MIN, created_at=T0 + MIN))
+    lines.records.clear()
+
+    report = drain_outbox(now=T0 + 2 * MIN, worker="w-perm", max_attempts=5)
+
+    assert (report["claimed"], report["failed"]) == (1, 1) and report["items"][0]["retry_at"] is None
+    row = next(o for o in _outbox(rt, received.dossier_id) if o.kind == "send_fax")
+    assert row.state == "failed" and row.attempts == 1 and "PermanentEffectError" in row.last_error
+    runs = _final_runs(f"dossier:{received.dossier_code}", report["flow_run_id"], 1)
+    assert len(runs) == 1 and runs[0].state.is_failed() and runs[0].run_count == 1
+    loud = [r for r in lines.records if r.levelno >= logging.WARNING]
+    assert len(loud) == 1 and loud[0].levelno == logging.ERROR, [r.getMessage() for r in loud]
+    assert loud[0].getMessage().startswith(f"Việc máy {row.id} (send_fax, hồ sơ {received.dossier_code}) thất bại: "
+                                           f"PermanentEffectError: outbox item {row.id} has unknown kind")
+    assert "lỗi không thể khắc phục bằng cách thử lại: đã dừng thử" in loud[0].getMessage()
+    assert loud[0].exc_info is not None and loud[0].exc_info[0].__name__ == "PermanentEffectError"
+    trace = logging.Formatter().formatException(loud[0].exc_info)
+    assert "Traceback (most recent call last)" in trace and "in perform" in trace
+
+
+def test_a_transient_error_is_one_vietnamese_line_per_attempt_and_a_traceback_only_when_given_up(
+        flow_env, tmp_path, monkeypatch, lines):
+    rt = flow_env
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the mailbox folder should be\n")
+    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(blocker / "deliveries.jsonl"))
+    received = _receive(rt, "Hồ Thị Quyên")
+    n = len(_outbox(rt, received.dossier_id))
+
+    first = drain_outbox(now=T0 + MIN, worker="w-tr", task_retries=1, retry_delay_seconds=1, max_attempts=2)
+
+    assert first["retry_later"] == first["claimed"] == n
+    mine = lines.of(received.dossier_code)
+    # No traceback and no English line of Prefect's about the failure, at any level.
+    assert [r for r in lines.records if r.exc_info] == []
+    assert [r.getMessage() for r in lines.records if "Task run failed" in r.getMessage()
+            or r.getMessage().startswith("Finished in state Failed")] == []
+    # Each item: Prefect's retry inside the run (INFO, for the Prefect UI) ...
+    retried = [r for r in mine if "gặp lỗi tạm thời" in r.getMessage()]
+    assert len(retried) == n and all(r.levelno == logging.INFO and r.name == "prefect.task_runs" for r in retried)
+    for r in retried:
+        text = r.getMessage()
+        at = dt.datetime.fromtimestamp(r.created, HANOI) + dt.timedelta(seconds=1)
+        assert text.startswith("Việc máy ") and f", hồ sơ {received.dossier_code}) gặp lỗi tạm thời: EffectError: " \
+            "cannot write the delivery log " in text, text
+        assert text.endswith(f"; sẽ thử lại (lần thử lại 1/1) sau 1 giây, lúc {at:%H:%M:%S} ngày {at:%d/%m/%Y} "
+                             f"(+07)."), text
+    # ... then one warning when the run gives it back to the queue, saying when it is tried again.
+    later = [r for r in lines.records if r.levelno >= logging.WARNING]
+    assert len(later) == n and all(r.levelno == logging.WARNING and "thất bại (lần 1)" in r.getMessage()
+                                   and "; sẽ thử lại từ " in r.getMessage() for r in later)
+
+    lines.records.clear()
+    second = drain_outbox(now=T0 + 10 * MIN, worker="w-tr", task_retries=0, max_attempts=2)
+
+    assert second["failed"] == second["claimed"] == n
+    loud = [r for r in lines.records if r.levelno >= logging.WARNING]
+    assert len(loud) == n, [r.getMessage() for r in loud]
+    for r in loud:  # given up: one error line each, with the traceback of the error
+        assert r.levelno == logging.ERROR and r.name == "prefect.flow_runs"
+        assert "đã thử 2 lần: đã dừng thử, việc được giữ ở trạng thái failed" in r.getMessage()
+        assert r.exc_info is not None and r.exc_info[0].__name__ == "EffectError"
+        assert "in deliver" in logging.Formatter().formatException(r.exc_info)
+    assert [r for r in lines.records if r.exc_info and r not in loud] == []
