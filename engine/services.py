@@ -127,6 +127,8 @@ SYSTEM = Actor(SYSTEM_USERNAME, None, "system")
 def find_user(s: Session, username: str, *, lock: bool = False) -> User | None:
     """The row of the user named ``username``, whatever its case (``An`` finds ``an``: usernames are
     case-insensitive, :func:`engine.store.username_key`), or None. ``lock``: locked for update (PostgreSQL)."""
+    if not username:  # (a row written around the ORM has the key '': no name finds it)
+        return None
     stmt = select(User).where(User.username_key == username_key(username))
     return s.exec(stmt.with_for_update() if lock else stmt).first()
 

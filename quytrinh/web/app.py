@@ -354,7 +354,7 @@ def _install_docs(app: FastAPI) -> None:
                                    swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
                                    swagger_favicon_url=f"{root}/static/favicon.svg", oauth2_redirect_url=None,
                                    swagger_ui_parameters={"validatorUrl": None})
-        html = bytes(page.body).decode().replace("<html>", '<html lang="vi">', 1)
+        html = bytes(page.body).decode()
         inline = re.findall(r"<script>(.*?)</script>", html, re.S)
         hashes = " ".join("'sha256-%s'" % base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()
                           for s in inline)
