@@ -336,11 +336,14 @@ def find_dossier(request: Request, code: str = "", user: WebUser = Depends(curre
 
     from engine.store import Dossier
 
-    wanted = "".join(code.split()).upper()
-    if not wanted:
+    typed = "".join(code.split())
+    if not typed:
         return RedirectResponse("/inbox", status_code=303)
+    # case aside: a national code's dossier code has no letters, a procedure known by its slug (no national
+    # code yet) has a lower-case one ("thanh-lap-truong-thcs-20260310-000001"), which upper-casing lost
+    wanted = {typed, typed.upper(), typed.lower()}
     with store_of(request).session() as s:
-        found = s.exec(select(Dossier.code).where(Dossier.code == wanted)).first()
+        found = s.exec(select(Dossier.code).where(Dossier.code.in_(wanted))).first()  # type: ignore[attr-defined]
     if found is not None and can_view_dossier(request, user, sv.dossier_sheet(store_of(request), found)):
         return RedirectResponse(f"/dossiers/{found}", status_code=303)
     # none, or one the user may not see: the same answer (a code cannot be probed)
