@@ -307,7 +307,7 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
     tagger = RunTagger(flow_run.id, list(flow_run.tags or []), logger) if dossier_tags else None
     try:
         _drain_loop(store, worker, fixed_now, lease, batch, max_items, max_attempts, item_task, report, logger,
-                    dossier_tags, tagger)
+                    dossier_tags, tagger, TagLimits(logger))
     finally:
         release_tag_services()
     return report
@@ -315,7 +315,8 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
 
 def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease: dt.timedelta, batch: int,
                 max_items: int, max_attempts: int, item_task: Any, report: dict[str, Any], logger: Any,
-                dossier_tags: bool, tagger: "RunTagger | None" = None) -> None:
+                dossier_tags: bool, tagger: "RunTagger | None" = None,
+                limits: "TagLimits | None" = None) -> None:
     while report["claimed"] < max_items:
         t = fixed_now or utcnow()
         rows = services.claim_outbox(store, worker=worker, limit=min(batch, max_items - report["claimed"]),
@@ -325,12 +326,17 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
         report["claimed"] += len(rows)
         if tagger is not None:  # before the batch runs: the run is found by its dossiers while it works on them
             tagger.add([OutboxWork.of(row).dossier_code for row in rows])
+        if limits is not None:
+            limits.refresh()
         for row in rows:
             work = OutboxWork.of(row)
+            tags = tags_for(work, dossier_tags)
+            if limits is not None:
+                limits.seed(tags)
             token = _RUNNING.set(work)
             try:
                 state = item_task.with_options(
-                    name=f"{work.kind}", tags=tags_for(work, dossier_tags),
+                    name=f"{work.kind}", tags=tags,
                     task_run_name=f"{work.kind} · {work.dossier_code}",
                 )(work, fixed_now, worker, return_state=True)
             finally:
@@ -495,6 +501,71 @@ class RunTagger:
             return []
         self.tags += new
         return new
+
+
+class TagLimits:
+    """The tag concurrency limits of the Prefect server, read once per batch, so that a task run whose tags
+    have none does not ask the server for a slot.
+
+    Prefect 3.9 acquires a concurrency slot for every task run with tags (``tag:<tag>`` limits), one API
+    call per tag set, through a client-side service per set; it caches a set that has no limit for 5 s
+    (``prefect.concurrency.services._no_limits_cache``), which helps bounded sets only: with the dossier tag
+    every (dossier, unit) is a new set, and its call waits on a server busy recording the task runs (measured:
+    most of the ~0.3 s a tagged item cost, docs/prefect.md). :meth:`refresh` reads the limits (one call per
+    batch); :meth:`seed`, just before an item's task run, enters its tag set in that cache when none of its
+    tags has a limit, as Prefect itself would after its call. A set with a limited tag is left to Prefect
+    (the slot is acquired as before). When the limits cannot be read, or this Prefect has no such cache,
+    nothing is seeded and Prefect asks the server as it always did. A limit created after the read applies
+    from the next batch (Prefect's own cache has the same 5 s window).
+    """
+
+    PAGE = 200
+
+    def __init__(self, logger: Any = None):
+        self.names: set[str] | None = None
+        self.logger = logger
+        self.failed = False
+
+    def refresh(self) -> set[str] | None:
+        """Read the names of the server's concurrency limits (None when they cannot be read)."""
+        from prefect.client.orchestration import get_client
+
+        names: set[str] = set()
+        try:
+            with get_client(sync_client=True) as client:
+                offset = 0
+                while True:
+                    page = client.read_global_concurrency_limits(limit=self.PAGE, offset=offset)
+                    names.update(limit.name for limit in page)
+                    if len(page) < self.PAGE:
+                        break
+                    offset += self.PAGE
+        except Exception as exc:  # noqa: BLE001 - an optimisation: Prefect asks per tag set as before
+            self.names = None
+            if not self.failed and self.logger is not None:
+                self.logger.warning("Không đọc được giới hạn đồng thời theo nhãn của máy chủ Prefect (%s); "
+                                    "mỗi task vẫn hỏi máy chủ như mặc định của Prefect (chậm hơn).",
+                                    f"{type(exc).__name__}: {exc}")
+            self.failed = True
+            return None
+        self.names = names
+        return names
+
+    def seed(self, tags: list[str]) -> bool:
+        """Tell Prefect's cache that this tag set has no limit, when the last :meth:`refresh` found none of its
+        tags limited. Returns whether it did."""
+        if self.names is None or not tags:
+            return False
+        key = frozenset(f"tag:{tag}" for tag in tags)
+        if key & self.names:
+            return False
+        try:
+            from prefect.concurrency.services import _cache_lock, _no_limits_cache
+        except ImportError:  # another Prefect: no such cache; it asks the server
+            return False
+        with _cache_lock:
+            _no_limits_cache[key] = True
+        return True
 
 
 def release_tag_services() -> int:

@@ -200,3 +200,54 @@ def test_a_transient_error_is_one_vietnamese_line_per_attempt_and_a_traceback_on
         assert r.exc_info is not None and r.exc_info[0].__name__ == "EffectError"
         assert "in deliver" in logging.Formatter().formatException(r.exc_info)
     assert [r for r in lines.records if r.exc_info and r not in loud] == []
+
+
+# --------------------------------------------------------------------------- tag concurrency limits
+
+
+def _limit(name: str, slots: int):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    with get_client(sync_client=True) as client:
+        return client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=slots))
+
+
+def _drop_limit(name: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.delete_global_concurrency_limit_by_name(name)
+
+
+def test_only_tag_sets_without_a_concurrency_limit_skip_prefects_slot_request(flow_env):
+    """The drain reads the server's limits once per batch; a tag set with a limited tag is left to Prefect."""
+    from workflows.flows import TagLimits
+
+    limits = TagLimits()
+    assert "tag:unit:qa_limited" not in (limits.refresh() or set())
+    _limit("tag:unit:qa_limited", 100)
+    try:
+        assert "tag:unit:qa_limited" in limits.refresh()
+        assert limits.seed(["dossier:1.001612-20260310-000001", "procedure:1.001612", "unit:qa_free"]) is True
+        assert limits.seed(["dossier:1.001612-20260310-000001", "procedure:1.001612", "unit:qa_limited"]) is False
+        assert limits.seed([]) is False
+    finally:
+        _drop_limit("tag:unit:qa_limited")
+    assert limits.refresh() is not None and "tag:unit:qa_limited" not in limits.names
+
+
+def test_a_drain_with_a_limit_on_a_units_tag_still_runs_every_item_tagged(flow_env):
+    rt = flow_env
+    received = _receive(rt, "Mai Thị Sen")
+    units = {o.payload.get("unit") for o in _outbox(rt, received.dossier_id)}
+    limited = sorted(u for u in units if u)[0]
+    _limit(f"tag:unit:{limited}", 5)
+    try:
+        report = drain_outbox(now=T0 + MIN, worker="w-limit")
+    finally:
+        _drop_limit(f"tag:unit:{limited}")
+    assert report["done"] == report["claimed"] == len(_outbox(rt, received.dossier_id)) >= 2
+    runs = _final_runs(f"dossier:{received.dossier_code}", report["flow_run_id"], report["done"])
+    assert len(runs) == report["done"] and all(r.state.is_completed() for r in runs)
+    assert any(f"unit:{limited}" in r.tags for r in runs)
