@@ -885,18 +885,24 @@ def prefect_child(n_items: int) -> dict[str, Any]:
     from workflows.flows import close_stores, drain_outbox, sweep_timers_flow
     from workflows.settings import disable_heartbeats
 
+    from workflows.worker import outbox_due
+
     server_pid = int(os.environ["BENCH_PREFECT_SERVER_PID"])
     store, actors, cal = setup_engine(os.environ["QUYTRINH_DATABASE_URL"])
     clock = Clock()
-    per_dossier = 3  # receive writes a receipt and two unit notifications
 
     def receive(k: int) -> None:
         for i in range(k):
             sv.receive(store, actors["motcua"], PROCEDURE, applicant=f"Công dân {i}", now=clock.tick(), calendar=cal)
 
+    def queue(n: int) -> None:
+        """Receive dossiers until ``n`` outbox items are due (a reception writes a receipt and a unit notice)."""
+        while outbox_due(store, clock.t) < n:
+            receive(1)
+
     out: dict[str, Any] = {}
     # 1. Without Prefect: claim, perform, complete — the same effect code, no orchestration.
-    receive(max(1, n_items // per_dossier))
+    queue(n_items)
     ctx = EffectContext(store=store, now=clock.t, worker="bench", log=DeliveryLog(os.environ["QUYTRINH_DELIVERIES"]))
     c0, t0, done = cpu_seconds(), time.perf_counter(), 0
     while True:
@@ -913,7 +919,7 @@ def prefect_child(n_items: int) -> dict[str, Any]:
         # 2. The drain flow: one flow run, one tagged task run per item.
         receive(2)
         drain_outbox(now=clock.tick())  # first run: flow registration, imports
-        receive(max(1, n_items // per_dossier))
+        queue(n_items)
         time.sleep(2)
         s0, c0, t0 = _proc_tree_cpu(server_pid), cpu_seconds(), time.perf_counter()
         report = drain_outbox(now=clock.tick())
@@ -926,7 +932,7 @@ def prefect_child(n_items: int) -> dict[str, Any]:
         # 2b. The same without the per-dossier tag (dossier in the task run's name only).
         receive(2)
         drain_outbox(now=clock.tick(), dossier_tags=False)  # warm the bounded tag sets
-        receive(max(1, n_items // per_dossier))
+        queue(n_items)
         time.sleep(2)
         s0, c0, t0 = _proc_tree_cpu(server_pid), cpu_seconds(), time.perf_counter()
         report = drain_outbox(now=clock.tick(), dossier_tags=False)
@@ -936,6 +942,29 @@ def prefect_child(n_items: int) -> dict[str, Any]:
         done = report["done"]
         out["prefect_untagged"] = {"items": done, "wall_ms": wall / done * 1000, "cpu_ms": cpu / done * 1000,
                                    "server_cpu_ms": server / done * 1000}
+        # 2c. Where the tagged drain's time goes: Prefect 3.9 acquires tag concurrency slots for every task run
+        # with tags, through a client-side service (its own API client) per distinct tag set; the dossier tag
+        # makes every (dossier, unit) a new set. The same call for a new set and for a set seen before.
+        from prefect.concurrency._sync import acquire_concurrency_slots_with_lease, release_concurrency_slots_with_lease
+
+        def acquire(names: list[str]) -> float:
+            t = time.perf_counter()
+            lease = acquire_concurrency_slots_with_lease(names, 1, lease_duration=60, suppress_warnings=True)
+            if lease.limits:
+                release_concurrency_slots_with_lease(lease.lease_id)
+            return time.perf_counter() - t
+
+        probes = 20
+        c0 = cpu_seconds()
+        new = [acquire([f"tag:dossier:bench-{k}", "tag:procedure:BENCH-REF", "tag:unit:bp_mot_cua"])
+               for k in range(probes)]
+        new_cpu = cpu_seconds() - c0
+        known = [acquire(["tag:dossier:bench-0", "tag:procedure:BENCH-REF", "tag:unit:bp_mot_cua"])
+                 for _ in range(probes)]
+        from workflows.flows import release_tag_services
+        release_tag_services()
+        out["tag_sets"] = {"new_ms": sorted(new)[probes // 2] * 1000, "new_cpu_ms": new_cpu / probes * 1000,
+                           "known_ms": sorted(known)[probes // 2] * 1000}
         # 3. An empty drain run (what a flow run costs by itself).
         s0, c0, t0 = _proc_tree_cpu(server_pid), cpu_seconds(), time.perf_counter()
         runs = 5
@@ -948,7 +977,13 @@ def prefect_child(n_items: int) -> dict[str, Any]:
         # 4. Timer sweeps over N open dossiers.
         n_open = env_int("BENCH_SWEEP_DOSSIERS", 500)
         t0 = time.perf_counter()
-        receive(max(0, n_open - 4 - 3 * max(1, n_items // per_dossier)))
+        import sqlalchemy as sa
+
+        from engine.store import Dossier
+        with store.session() as s:
+            have = s.execute(sa.select(sa.func.count()).select_from(Dossier)
+                             .where(Dossier.closed_at.is_(None))).scalar_one()
+        receive(max(0, n_open - have))
         out["sweep_setup_seconds"] = time.perf_counter() - t0
         from sqlmodel import select
 
@@ -999,6 +1034,11 @@ def prefect_section(n_items: int, tmp: Path) -> None:
           f"{q['cpu_ms'] - p['cpu_ms']:6.2f} ms worker CPU + {q['server_cpu_ms']:.2f} ms server CPU")
     print(f"  without the dossier tag:      {u['wall_ms']:6.2f} ms/item wall, {u['cpu_ms']:6.2f} ms worker CPU, "
           f"{u['server_cpu_ms']:6.2f} ms Prefect server CPU (dossier in the task run name only)")
+    ts = r["tag_sets"]
+    print(f"  Prefect's tag concurrency slot request, alone (median; the drain skips it for sets without a "
+          f"limit, workflows.flows.TagLimits): a new tag set {ts['new_ms']:6.1f} ms wall ({ts['new_cpu_ms']:.1f} ms "
+          f"worker CPU: a client-side service and API client per set), a set seen before {ts['known_ms']:5.1f} ms; "
+          f"with the dossier tag every (dossier, unit) is a new set")
     print(f"  an empty drain flow run:      {e['wall_ms']:6.1f} ms wall, {e['cpu_ms']:6.1f} ms worker CPU, "
           f"{e['server_cpu_ms']:6.1f} ms server CPU")
     if served is not None:
