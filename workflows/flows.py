@@ -52,6 +52,7 @@ from prefect.cache_policies import NO_CACHE
 from engine import services
 from engine.store import Store, database_url, init_db
 from workflows.effects import (
+    SKIP_CANCELLED,
     SKIP_REASONS_VI,
     DeliveryLog,
     EffectContext,
@@ -207,8 +208,9 @@ def done_text(work: OutboxWork, result: Any) -> str:
     if is_skipped(result):
         why = SKIP_REASONS_VI.get(str(result["skipped"]), str(result["skipped"]))
         step = f" '{result['step']}'" if result.get("step") else ""
-        return (f"{head}: không chạy bước tự động{step} vì {why}; công việc của bước đã hủy, việc máy được ghi "
-                f"là bỏ qua (skipped), không phải lỗi, không thử lại.")
+        cancelled = "" if result["skipped"] == SKIP_CANCELLED else "; công việc của bước đã hủy"
+        return (f"{head}: không chạy bước tự động{step} vì {why}{cancelled}, việc máy được ghi là bỏ qua "
+                f"(skipped), không phải lỗi, không thử lại.")
     if "completed" in result:  # run_automated_step
         again = " (đã hoàn thành trước đó, không làm lại)" if result.get("replayed") else ""
         return (f"{head}: bước tự động, công việc {result['completed']}, hoàn thành với kết quả "

@@ -251,3 +251,16 @@ def test_a_drain_with_a_limit_on_a_units_tag_still_runs_every_item_tagged(flow_e
     runs = _final_runs(f"dossier:{received.dossier_code}", report["flow_run_id"], report["done"])
     assert len(runs) == report["done"] and all(r.state.is_completed() for r in runs)
     assert any(f"unit:{limited}" in r.tags for r in runs)
+
+
+def test_the_line_of_a_skipped_item_says_why_once():
+    from workflows.effects import OutboxWork
+    from workflows.flows import done_text
+
+    work = OutboxWork(id=7, kind="run_automated_step", idempotency_key="k", payload={"dossier_code": "1.001612-X"})
+    head = "Việc máy 7 (run_automated_step), hồ sơ 1.001612-X: không chạy bước tự động 'Tra cứu' vì "
+    tail = ", việc máy được ghi là bỏ qua (skipped), không phải lỗi, không thử lại."
+    assert done_text(work, {"skipped": "stopped", "step": "Tra cứu"}) == (
+        head + "cơ quan giải quyết đã dừng xử lý hồ sơ; công việc của bước đã hủy" + tail)
+    # An item closed otherwise (the dossier ended): the reason is not said twice.
+    assert done_text(work, {"skipped": "cancelled", "step": "Tra cứu"}) == head + "công việc của bước đã bị hủy" + tail
