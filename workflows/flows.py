@@ -273,7 +273,7 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
         Override the task's retries (2) and delays (2 s, 10 s).
     dossier_tags : bool
         Tag each task run with its dossier (default). Each new tag set costs
-        Prefect a client-side service, ~30 ms of worker CPU and ~60 ms of
+        Prefect a client-side service, ~30 ms of worker CPU and ~35 ms of
         latency per item (measured, see docs/prefect.md; its slot request is
         skipped, :class:`TagLimits`); without, the dossier is in the task
         run's name only.
@@ -515,7 +515,7 @@ class TagLimits:
     call per tag set, through a client-side service per set; it caches a set that has no limit for 5 s
     (``prefect.concurrency.services._no_limits_cache``), which helps bounded sets only: with the dossier tag
     every (dossier, unit) is a new set, and its call waits on a server busy recording the task runs (measured:
-    ~0.25 of the ~0.35 s a tagged item cost, docs/prefect.md). :meth:`refresh` reads the limits (one call per
+    ~0.33 of the ~0.38 s a tagged item cost, docs/prefect.md). :meth:`refresh` reads the limits (one call per
     batch); :meth:`seed`, just before an item's task run, enters its tag set in that cache when none of its
     tags has a limit, as Prefect itself would after its call. A set with a limited tag is left to Prefect
     (the slot is acquired as before). When the limits cannot be read, or this Prefect has no such cache,
