@@ -97,9 +97,9 @@ def dossier_form(request: Request, code: str, form: str, format: str = Query("ht
     try:
         sheet = sv.dossier_sheet(store, code, now=now)  # read once: the access check and the form
     except NotFound:
-        raise HTTPException(404, "Không có hồ sơ này.") from None
-    if not can_view_dossier(request, user, sheet):
-        raise HTTPException(403, "Bạn không có quyền xem hồ sơ này.")
+        sheet = None
+    if sheet is None or not can_view_dossier(request, user, sheet):  # as for a missing one: codes are not probed
+        raise HTTPException(404, "Không có hồ sơ này.")
     try:
         data = render_form(store, form, code, fmt=fmt, now=now, sheet=sheet)
     except QuytrinhError as exc:

@@ -98,9 +98,12 @@ def test_errors_are_json_with_proper_codes(api, client_for, web):
 
     c2, cv = api("qldt_cv")  # another unit
     item = d["opened"][-1]
+    # another unit's dossier is answered as a missing one would be: its ids are not revealed
     r = c2.post(f"/api/tasks/{item}/complete", json={"outcome": "done"}, headers=cv)
-    assert r.status_code == 403 and r.json()["error"] == "not_authorized"
-    assert c2.get(f"/api/dossiers/{d['dossier_code']}", headers=cv).status_code == 403
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert r.json()["message"] == f"complete: work item {item} does not exist"
+    r = c2.get(f"/api/dossiers/{d['dossier_code']}", headers=cv)
+    assert r.status_code == 404 and r.json()["message"] == f"dossier '{d['dossier_code']}' does not exist"
 
 
 def test_cookie_session_on_the_api_needs_the_csrf_header(client_for):
@@ -121,7 +124,7 @@ def test_the_one_stop_unit_records_a_supplement(api):
                                       "comment": "Thiếu bản sao"}, headers=mc).json()
     assert d["status"] == 5
     c2, cv = api("tckh_cv")
-    assert c2.post(f"/api/dossiers/{d['dossier_code']}/supplemented", headers=cv).status_code == 403
+    assert c2.post(f"/api/dossiers/{d['dossier_code']}/supplemented", headers=cv).status_code == 404  # not theirs
     r = c.post(f"/api/dossiers/{d['dossier_code']}/supplemented", json={"comment": "Đã đủ bản sao"}, headers=mc)
     assert r.status_code == 200 and r.json()["action"] == "supplement_received" and r.json()["status"] == 1
     r = c.post(f"/api/dossiers/{d['dossier_code']}/supplemented", headers=mc)

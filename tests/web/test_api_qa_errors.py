@@ -144,12 +144,19 @@ def test_engine_refusals_are_located_in_vietnamese_with_api_words_not_cli_option
     got = body_of(c2.post("/api/tasks/999999/assign", json={"to": "tckh_cv"}, headers=head), 404, "not_found")
     assert got["field"] is None and "công việc 999999" in got["message_vi"]
 
-    c3, cv = bearer(client_for, "qldt_cv")  # another unit
-    got = body_of(c3.post(f"/api/tasks/{item}/claim", headers=cv), 403, "not_authorized")
-    assert got["message_vi"].startswith("Không có quyền: người dùng 'qldt_cv'") and f"công việc {item}" in \
+    # The one-stop unit sees the dossier it received, but the department's work item is not its own: 403.
+    got = body_of(c.post(f"/api/tasks/{item}/claim", headers=mc), 403, "not_authorized")
+    assert got["message_vi"].startswith("Không có quyền: người dùng 'motcua'") and f"công việc {item}" in \
         got["message_vi"]
-    got = body_of(c3.get(f"/api/dossiers/{d['dossier_code']}", headers=cv), 403, "not_authorized")
-    assert got["message_vi"] == f"Không có quyền: hồ sơ {d['dossier_code']} không do đơn vị Phòng QLĐT giải quyết."
+    # A unit that has nothing to do with the dossier is answered as for a missing one: ids are not revealed.
+    c3, cv = bearer(client_for, "qldt_cv")
+    got = body_of(c3.post(f"/api/tasks/{item}/claim", headers=cv), 404, "not_found")
+    missing = body_of(c3.post(f"/api/tasks/{item + 100000}/claim", headers=cv), 404, "not_found")
+    assert got["message"] == f"claim: work item {item} does not exist" and got["field"] is None
+    assert got["message_vi"] == missing["message_vi"].replace(f"công việc {item + 100000};", f"công việc {item};")
+    got = body_of(c3.get(f"/api/dossiers/{d['dossier_code']}", headers=cv), 404, "not_found")
+    assert got["message_vi"] == (f"Không tìm thấy: hồ sơ '{d['dossier_code']}'; xem danh sách công việc: "
+                                 "GET /api/tasks.")
 
     got = body_of(c.post("/api/dossiers", json={"procedure_code": "9.999999", "applicant": "A"}, headers=mc), 404,
                   "not_found")

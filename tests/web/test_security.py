@@ -45,15 +45,25 @@ def test_sign_in_and_sign_out_forms_need_the_token_too(client_for):
 def test_another_units_work_item_is_forbidden_and_unchanged(web, client_for):
     res = _receive(web)
     item = res.opened[-1]  # the office head's assignment step
+    # A unit with no part in the dossier is answered as for an item or dossier that does not exist (404, the
+    # same page), so that ids cannot be probed; nothing changes.
     c = client_for("qldt_cv")
-    assert c.get(f"/items/{item}").status_code == 403
+    missing = c.get(f"/items/{item + 1000}")
+    assert missing.status_code == 404
+    got = c.get(f"/items/{item}")
+    assert got.status_code == 404 and "Không có công việc này." in got.text and "Không có công việc này." in \
+        missing.text
     before = dump(web.store)
     token = csrf_of(c.get("/inbox").text)
     r = c.post(f"/items/{item}/complete", data={"csrf_token": token, "version": res.version, "outcome": "done"})
-    assert r.status_code == 403 and "đơn vị khác" in r.text
+    assert r.status_code == 404 and "đơn vị khác" not in r.text
     r = c.post(f"/items/{item}/claim", data={"csrf_token": token, "version": res.version})
-    assert r.status_code == 403
-    assert c.get(f"/dossiers/{res.dossier_code}").status_code == 403
+    assert r.status_code == 404
+    assert c.get(f"/dossiers/{res.dossier_code}").status_code == 404
+    # its forms too: the same page as for a code that does not exist
+    form, missing = (c.get(f"/documents/dossiers/{code}/forms/01") for code in (res.dossier_code, "1.001612-x"))
+    assert form.status_code == missing.status_code == 404 and "Không có hồ sơ này." in form.text
+    assert client_for("motcua").get(f"/documents/dossiers/{res.dossier_code}/forms/01").status_code == 200
     assert dump(web.store) == before
     # Staff of the right unit but the wrong role may look, not act: the engine refuses, the page says why.
     cv = client_for("tckh_cv")

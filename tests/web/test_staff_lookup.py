@@ -3,6 +3,7 @@ dossier from the inbox, without a dossier of its own in the inbox to click."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from engine import services as sv
@@ -33,12 +34,20 @@ def test_the_counter_finds_a_dossier_by_its_code_from_the_inbox(live_server, bro
     shot(page, tmp_path, "staff-lookup-not-found")
 
 
-def test_a_dossier_looked_up_by_another_unit_is_refused_on_its_page(web, client_for):
-    """The look-up only finds the page: whether the user may see the dossier is its page's to say (403)."""
+def test_a_dossier_looked_up_by_another_unit_is_not_found(web, client_for):
+    """A dossier the user may not see is looked up as one that does not exist: back to the inbox with the code
+    kept, and its page is a 404, so that codes cannot be probed."""
     res = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="Trần Thị Mai",
                      now=web.clock())
     c = client_for("qldt_cv")
     r = c.get("/dossiers", params={"code": res.dossier_code}, follow_redirects=False)
-    assert (r.status_code, r.headers["location"]) == (303, f"/dossiers/{res.dossier_code}")
-    assert c.get(r.headers["location"]).status_code == 403
+    assert (r.status_code, r.headers["location"]) == (303, f"/inbox?code={res.dossier_code}")
+    wrong = res.dossier_code[:-1] + "9"
+    assert c.get("/dossiers", params={"code": wrong}, follow_redirects=False).headers["location"] == \
+        f"/inbox?code={wrong}"
+    assert f"Không có hồ sơ mã “{res.dossier_code}”" in html.unescape(c.get(r.headers["location"]).text)
+    assert c.get(f"/dossiers/{res.dossier_code}").status_code == 404
+    # the unit that received it finds it
+    found = client_for("motcua").get("/dossiers", params={"code": res.dossier_code}, follow_redirects=False)
+    assert found.headers["location"] == f"/dossiers/{res.dossier_code}"
     assert c.get("/dossiers", params={"code": "  "}, follow_redirects=False).headers["location"] == "/inbox"
