@@ -230,6 +230,15 @@ def _route_modules() -> list[Any]:
     return mods
 
 
+def _working_time(minutes: Any, limit: Any = None) -> str:
+    """``1 giờ 45 phút làm việc``, ``03 ngày làm việc``: :func:`engine.documents.working_time_text`, as the step
+    table, the diagram and the decision's annex say a step's time (``limit``: the procedure's, so that a
+    same-day procedure's step reads in hours)."""
+    from engine.documents import working_time_text
+
+    return working_time_text(int(minutes), limit)
+
+
 def _make_templates() -> Jinja2Templates:
     from engine.definition import OUTCOME_LABELS, STEP_KIND_LABELS
     from engine.machine import ACTION_LABELS, CHANNEL_LABELS, ITEM_STATE_LABELS, STATUS_LABELS, Status
@@ -239,6 +248,7 @@ def _make_templates() -> Jinja2Templates:
                              undefined=jinja2.ChainableUndefined)
     env.filters["local"] = local_time
     env.filters["remaining"] = lambda m: describe_remaining(int(m)) if m is not None else "tạm dừng"
+    env.filters["working_time"] = _working_time  # a step's allotted time, as the step table says it
     env.filters["timeliness"] = lambda c: LABELS_VI[Timeliness(c)] if c else "Tạm dừng tính thời gian"
     env.filters["status"] = lambda s: STATUS_LABELS[Status(int(s))] if s is not None else ""
     env.filters["channel"] = lambda c: CHANNEL_LABELS.get(c, c)
