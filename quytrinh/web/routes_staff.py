@@ -920,9 +920,31 @@ def _receive_context(request: Request, procs: list[tuple[str, str]], **more: Any
     by_commune = commune_procedures(request, [c for c, _ in procs])
     published = bool(procs) or _any_published(request)
     user = more.pop("user", None)
+    # a commune's counter receives only commune-level procedures: the commune is then always to be chosen
+    commune_only = bool(procs) and len(by_commune) == len(procs)
     return {"procedures": procs, "communes": communes(request) if by_commune else (), "published": published,
+            "commune_only": commune_only,
             "frequent": frequent_procedures(request, user, procs) if user is not None else [],
             "errors": {}, "focus": None, **more}
+
+
+def last_commune(request: Request, user: WebUser) -> str:
+    """The commune of the latest commune-level dossier ``user`` registered in the last :data:`FREQUENT_DAYS`
+    days ("" when none): the reception form starts on it, since a commune's counter receives for its own
+    commune day after day (a user is not tied to a commune in units.yaml). One query."""
+    from sqlmodel import select
+
+    from engine.store import Dossier, Event
+
+    since = now_of(request) - dt.timedelta(days=FREQUENT_DAYS)
+    with store_of(request).session() as s:
+        found = s.exec(select(Dossier.commune)
+                       .join(Event, Event.dossier_id == Dossier.id)  # type: ignore[arg-type]
+                       .where(Event.action == "register", Event.actor == user.username,
+                              Dossier.registered_at >= since, Dossier.commune != "")
+                       .order_by(Dossier.registered_at.desc(), Dossier.id.desc())  # type: ignore[union-attr]
+                       .limit(1)).first()
+    return found or ""
 
 
 #: How many procedures *Thủ tục tiếp nhận nhiều* lists first, over how many days, and from how long a list on.
@@ -1029,8 +1051,13 @@ def _replay_of(request: Request, key: str) -> bool:
 
 @router.get("/receive")
 def receive_page(request: Request, procedure: str = "", user: WebUser = Depends(require_role("one_stop"))) -> Response:
-    return _no_store(render(request, "receive.html", _receive_context(
-        request, receivable(request, user), form={"procedure": procedure}, idem=uuid.uuid4().hex, user=user)))
+    procs = receivable(request, user)
+    context = _receive_context(request, procs, form={"procedure": procedure}, idem=uuid.uuid4().hex, user=user)
+    if context["communes"]:
+        known = last_commune(request, user)
+        if known in context["communes"]:
+            context["form"]["commune"] = known
+    return _no_store(render(request, "receive.html", context))
 
 
 @router.post("/receive")

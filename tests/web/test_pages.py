@@ -71,7 +71,7 @@ def test_the_commune_one_stop_names_the_commune_of_a_commune_level_dossier(web, 
 
     c = client_for("xa_motcua")
     page = c.get("/receive").text
-    assert '<select name="commune" id="commune">' in page and '<option value="Xã Bát Tràng">' in page
+    assert '<select name="commune" id="commune" required>' in page and '<option value="Xã Bát Tràng">' in page
     assert 'name="commune"' not in client_for("motcua").get("/receive").text  # district procedures only
     before = dump(web.store)
     data = {"procedure": "1.001193", "applicant": "Bà Đào Thị Én", "channel": "counter", "decision": "accept"}
