@@ -105,6 +105,16 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
+@router.get("/logout")
+def logout_page(request: Request) -> Response:
+    """``/logout`` typed or followed as a link (a bookmark, a link in a message): sign-out is a POST (a link
+    on another site must not sign anyone out), so this page asks, with the button; signed out already, the
+    sign-in page."""
+    if optional_user(request) is None:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "logout.html")
+
+
 @router.post("/logout")
 def logout(request: Request) -> Response:
     """Sign out: the cookie is cleared, and the session is recorded as ended (``engine.store.EndedSession``),
