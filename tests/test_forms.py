@@ -847,7 +847,7 @@ def test_web_serves_forms_ledger_and_decision(web, client_for, household):
     assert r.status_code == 200 and household in r.text
     assert staff.get("/documents/decision?codes=1.001612").status_code == 403  # one-stop staff draft no decisions
     other_unit = client_for("qldt_cv")
-    assert other_unit.get(f"/documents/dossiers/{household}/forms/01").status_code == 403
+    assert other_unit.get(f"/documents/dossiers/{household}/forms/01").status_code == 404  # as a missing one
     leader = client_for("ld_pct")
     r = leader.get("/documents/decision?codes=1.001612")
     assert r.status_code == 200 and r.text.count('class="grid annex"') == 1 and "<svg" in r.text
