@@ -2095,7 +2095,7 @@ def claim_outbox(db: Any, *, worker: str, limit: int, now: dt.datetime,
     """Claim up to ``limit`` outbox items for ``worker`` until ``now + lease``.
 
     Claimable: pending items available at ``now``, and claimed items whose
-    lease expired (their worker died). Done and failed items never are. Safe
+    lease expired (their worker died). Done, skipped and failed items never are. Safe
     under concurrent workers: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
     conditional UPDATE on SQLite (whose writers are serialized).
 

@@ -168,6 +168,10 @@ OUTBOX_PENDING = "pending"
 OUTBOX_CLAIMED = "claimed"
 OUTBOX_DONE = "done"
 OUTBOX_FAILED = "failed"    # gave up (no retry instant): needs an operator
+#: Nothing was left to do (an automated step whose work item was cancelled: the dossier was withdrawn or
+#: stopped): final like done, never claimed again, not a failure, not put back by ``retry_failed``
+#: (workflows.flows.skip_outbox). The column is free text (no constraint): no migration.
+OUTBOX_SKIPPED = "skipped"
 
 
 class UnitRow(SQLModel, table=True):

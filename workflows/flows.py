@@ -50,7 +50,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from engine import services
-from engine.store import Store, database_url, init_db
+from engine.store import OUTBOX_SKIPPED, Store, database_url, init_db
 from workflows.effects import (
     SKIP_CANCELLED,
     SKIP_REASONS_VI,
@@ -72,11 +72,6 @@ SWEEP_FLOW = "quytrinh-sweep-timers"
 #: Back-off before an item that failed all its task retries is claimed again,
 #: by the number of attempts so far (the last value repeats).
 BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2))
-
-#: The outbox state of an item that had nothing left to do (an automated step whose work item was cancelled:
-#: the dossier was withdrawn or stopped): final like ``done``, never claimed again, not a failure, not put back
-#: by ``retry_failed``. (The ``state`` column is free text, ``VARCHAR(16)`` without a constraint: no migration.)
-OUTBOX_SKIPPED = "skipped"
 
 _STORES: dict[str, Store] = {}
 _STORES_LOCK = threading.Lock()
