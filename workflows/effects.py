@@ -32,7 +32,7 @@ anything else (an unwritable mailbox, a database hiccup) is.
 
 Not an error: an automated step whose work item was cancelled before the worker
 got to it (the applicant withdrew the dossier, processing was stopped) has
-nothing left to do. Its handler returns a *skipped* result
+nothing left to do; nor has a notice to a unit or an officer about such an item. Its handler returns a *skipped* result
 (:func:`skipped_result`: ``{"skipped": "withdrawn" | "stopped" | "cancelled",
 ...}``, :func:`is_skipped`); the drain records the item ``skipped``, never
 retried nor counted among the failures.
@@ -391,9 +391,20 @@ def _transferred(ctx: EffectContext, work: OutboxWork, step: str, due: str) -> s
             f"hạn xử lý {due}{_overdue(ctx, work.payload.get('due_at'))}.")
 
 
+def _stale_notice(ctx: EffectContext, work: OutboxWork) -> dict[str, Any] | None:
+    """The skipped result of a notice about a work item cancelled before the notice went (the applicant
+    withdrew, processing was stopped: "hồ sơ … chuyển đến bước …" would send the unit to work that is no
+    longer there), else None."""
+    return _cancelled_item(ctx, work.work_item_id) if work.work_item_id is not None else None
+
+
 def notify_unit(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
     """Tell a unit that a work item opened for it (or was given back to it, or moved to it from a merged
-    unit); a notice to a merged unit goes to its successor."""
+    unit); a notice to a merged unit goes to its successor. Skipped when the item was cancelled since
+    (:func:`_stale_notice`)."""
+    stale = _stale_notice(ctx, work)
+    if stale is not None:
+        return stale
     to, unit, extra = _addressee(ctx, work)
     step = _step_name(ctx, work)
     due = _local(work.payload.get("due_at"))
@@ -408,8 +419,13 @@ def notify_unit(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
 
 
 def notify_user(ctx: EffectContext, work: OutboxWork) -> dict[str, Any]:
-    """Tell an officer that a work item was assigned to them by name (or taken from them and given to another)."""
+    """Tell an officer that a work item was assigned to them by name (or taken from them and given to another).
+    Skipped when the item was cancelled since (:func:`_stale_notice`)."""
     from engine.store import User
+
+    stale = _stale_notice(ctx, work)
+    if stale is not None:
+        return stale
 
     with ctx.store.session() as s:
         user = s.get(User, work.payload.get("user_id"))

@@ -188,6 +188,12 @@ def run_outbox_item(work: OutboxWork, now: dt.datetime | None, worker: str) -> d
 SKIPPED_STATE = "Skipped"
 
 
+#: What a skipped outbox item of each kind did not do, as its log line says it.
+SKIPPED_WHAT_VI = {"run_automated_step": "không chạy bước tự động",
+                   "notify_unit": "không gửi thông báo đơn vị về bước",
+                   "notify_user": "không gửi thông báo cán bộ về bước"}
+
+
 #: How a delivery channel is said in the logs.
 CHANNELS_VI = {"document": "văn bản", "unit": "thông báo đơn vị", "user": "thông báo cán bộ",
                "citizen": "thông báo người nộp", "unit_head": "thông báo lãnh đạo đơn vị",
@@ -204,7 +210,8 @@ def done_text(work: OutboxWork, result: Any) -> str:
         why = SKIP_REASONS_VI.get(str(result["skipped"]), str(result["skipped"]))
         step = f" '{result['step']}'" if result.get("step") else ""
         cancelled = "" if result["skipped"] == SKIP_CANCELLED else "; công việc của bước đã hủy"
-        return (f"{head}: không chạy bước tự động{step} vì {why}{cancelled}, việc máy được ghi là bỏ qua "
+        what = SKIPPED_WHAT_VI.get(work.kind, "không thực hiện việc của bước")
+        return (f"{head}: {what}{step} vì {why}{cancelled}, việc máy được ghi là bỏ qua "
                 f"(skipped), không phải lỗi, không thử lại.")
     if "completed" in result:  # run_automated_step
         again = " (đã hoàn thành trước đó, không làm lại)" if result.get("replayed") else ""

@@ -264,3 +264,30 @@ def test_the_line_of_a_skipped_item_says_why_once():
         head + "cơ quan giải quyết đã dừng xử lý hồ sơ; công việc của bước đã hủy" + tail)
     # An item closed otherwise (the dossier ended): the reason is not said twice.
     assert done_text(work, {"skipped": "cancelled", "step": "Tra cứu"}) == head + "công việc của bước đã bị hủy" + tail
+
+
+def test_a_notice_about_a_step_withdrawn_before_it_went_is_skipped_not_sent(flow_env, lines):
+    """The unit is not sent to work that is no longer there: "hồ sơ … chuyển đến bước …" queued at the reception,
+    then the applicant withdrew before the worker got to it."""
+    from workflows.effects import DeliveryLog, deliveries_path
+
+    rt = flow_env
+    received = _receive(rt, "Đinh Thị Hậu")
+    notice = next(o for o in _outbox(rt, received.dossier_id) if o.kind == "notify_unit")
+    sv.withdraw(rt.db, rt.actor("motcua"), received.dossier_code, now=T0 + MIN, comment="Đơn rút hồ sơ số 14")
+
+    report = drain_outbox(now=T0 + 2 * MIN, worker="w-stale", max_attempts=5)
+
+    entry = next(e for e in report["items"] if e["id"] == notice.id)
+    assert entry["state"] == "skipped" and entry["reason"] == "withdrawn"
+    assert report["failed"] == 0 and report["skipped"] >= 1
+    row = next(o for o in _outbox(rt, received.dossier_id) if o.id == notice.id)
+    assert (row.state, row.last_error) == ("skipped", None) and row.result["work_item"] == notice.work_item_id
+    # nothing delivered to the unit about the dossier; the applicant's own notices still go
+    sent = [r for r in DeliveryLog(deliveries_path()).records() if r.get("dossier") == received.dossier_code]
+    assert not [r for r in sent if r.get("channel") == "unit"], sent
+    assert [r for r in sent if r.get("channel") == "citizen"], sent
+    said = [r.getMessage() for r in lines.of(received.dossier_code) if f"Việc máy {notice.id} " in r.getMessage()]
+    assert said == [f"Việc máy {notice.id} (notify_unit), hồ sơ {received.dossier_code}: không gửi thông báo đơn vị "
+                    f"về bước '{row.result['step']}' vì người nộp đã rút hồ sơ; công việc của bước đã hủy, việc máy "
+                    f"được ghi là bỏ qua (skipped), không phải lỗi, không thử lại."]
