@@ -45,10 +45,11 @@ def authenticate(request: Request, username: str, password: str) -> tuple[Any, f
     store = store_of(request)
     with store.session() as s:
         user = find_user(s, username)  # usernames are case-insensitive: ``An`` signs in to ``an``
-    ok = user is not None and user.active and auth.verify_password(password, user.password_hash)
+    checked = user is not None and user.active and bool(user.password_hash)
+    ok = checked and auth.verify_password(password, user.password_hash)
     if not ok:
-        if user is None:  # spend about the same time as a real check
-            auth.verify_password(password, _DUMMY_HASH)
+        if not checked:  # no such user, a disabled one, one without a password: spend the time of a real check,
+            auth.verify_password(password, _DUMMY_HASH)  # so that the answer's time does not tell them apart
         throttle.failed(username, client, now)
         return None, 0.0
     throttle.succeeded(username, client)
