@@ -2132,6 +2132,26 @@ def claim_outbox(db: Any, *, worker: str, limit: int, now: dt.datetime,
         return rows
 
 
+def renew_outbox_lease(db: Any, item_ids: list[int], *, worker: str, now: dt.datetime,
+                       lease: dt.timedelta = dt.timedelta(minutes=5)) -> list[int]:
+    """Extend to ``now + lease`` the lease of those of ``item_ids`` that ``worker`` still holds; their ids.
+
+    A drain renews its batch's leases as it goes, so that the items it has not reached yet (the ones before
+    them took long: retries of a slow delivery) are not claimed by another drain meanwhile: their attempts
+    would be counted twice. An item whose lease expired and that another worker claimed is not among those
+    returned; one whose lease expired and that nobody claimed yet is renewed (it was still ours).
+    """
+    if not item_ids:
+        return []
+    until = utc(now) + lease
+    with _transaction(db) as s:
+        held = sa.and_(OutboxItem.id.in_(item_ids), OutboxItem.state == OUTBOX_CLAIMED,  # type: ignore[union-attr]
+                       OutboxItem.lease_owner == worker)
+        s.execute(sa.update(OutboxItem).where(held).values(lease_until=until)
+                  .execution_options(synchronize_session=False))
+        return sorted(s.exec(select(OutboxItem.id).where(held)).all())
+
+
 def _finish_outbox(db: Any, action: str, item_id: int, worker: str, values: dict[str, Any]) -> OutboxItem:
     with _transaction(db) as s:
         res = s.execute(sa.update(OutboxItem)

@@ -334,8 +334,23 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
             tagger.add([OutboxWork.of(row).dossier_code for row in rows])
         if limits is not None:
             limits.refresh()
-        for row in rows:
+        renew_at = t + lease / 2  # past it, the rest of the batch has its leases extended before going on
+        lost: set[int] = set()
+        for k, row in enumerate(rows):
             work = OutboxWork.of(row)
+            now = fixed_now or utcnow()
+            if fixed_now is None and now >= renew_at:
+                rest = [r.id for r in rows[k:]]
+                kept = set(services.renew_outbox_lease(store, rest, worker=worker, now=now, lease=lease))
+                lost.update(i for i in rest if i not in kept)
+                renew_at = now + lease / 2
+            if work.id in lost:  # its lease ran out and another drain claimed it: that drain runs it
+                report["lost_lease"] += 1
+                report["items"].append({"id": work.id, "kind": work.kind, "dossier": work.dossier_code,
+                                        "state": "lost_lease", "error": "lease expired before it was reached"})
+                logger.warning("Việc máy %s (%s, hồ sơ %s): hết hạn giữ việc trước khi tới lượt, một worker khác "
+                               "đã nhận; worker này không chạy nó.", work.id, work.kind, work.dossier_code)
+                continue
             tags = tags_for(work, dossier_tags)
             if limits is not None:
                 limits.seed(tags)

@@ -21,6 +21,10 @@ from workflows.flows import drain_outbox
 HANOI = dt.timezone(dt.timedelta(hours=7))
 
 
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
 class _Records(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -291,3 +295,73 @@ def test_a_notice_about_a_step_withdrawn_before_it_went_is_skipped_not_sent(flow
     assert said == [f"Việc máy {notice.id} (notify_unit), hồ sơ {received.dossier_code}: không gửi thông báo đơn vị "
                     f"về bước '{row.result['step']}' vì người nộp đã rút hồ sơ; công việc của bước đã hủy, việc máy "
                     f"được ghi là bỏ qua (skipped), không phải lỗi, không thử lại."]
+
+
+# --------------------------------------------------------------------------- leases of a long batch
+
+
+def test_a_drain_renews_its_batchs_leases_so_no_other_drain_claims_what_it_has_not_reached(flow_env, tmp_path,
+                                                                                           monkeypatch):
+    """Each item of the batch takes over a second (a transient error, retried once after 1 s) and the lease is
+    3 s: without renewal the items not reached yet were claimed by another drain meanwhile (their attempts
+    counted twice, "lost lease" warnings). Another worker tries to claim while the drain is past the batch's
+    first lease; it gets nothing, and each item is tried once, by this drain."""
+    import threading
+
+    from engine.store import OutboxItem
+
+    rt = flow_env
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the mailbox folder should be\n")
+    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(blocker / "deliveries.jsonl"))
+    received = _receive(rt, "Lã Thị Xuân")
+    second = _receive(rt, "Lã Văn Đông")
+    n = len(_outbox(rt))
+    assert n >= 4
+
+    taken: list = []
+    stop = threading.Event()
+
+    def other_drain() -> None:
+        import time as _time
+
+        first_until = None
+        while not stop.is_set():  # the batch is claimed: note its first lease, then claim once it is past
+            with rt.db.session() as s:
+                leases = [o.lease_until for o in s.exec(select(OutboxItem).where(
+                    OutboxItem.state == "claimed")).all()]
+            if first_until is None and leases:
+                first_until = min(leases)
+            if first_until is not None and _now() > first_until + dt.timedelta(milliseconds=300):
+                taken.extend(sv.claim_outbox(rt.db, worker="w-other", limit=50, now=_now()))
+                return
+            _time.sleep(0.05)
+
+    thread = threading.Thread(target=other_drain)
+    thread.start()
+    try:
+        report = drain_outbox(worker="w-lease", lease_seconds=3, task_retries=1, retry_delay_seconds=1,
+                              max_attempts=5)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert report["claimed"] == n and report["retry_later"] == n and report["lost_lease"] == 0, report
+    assert taken == []  # the other drain found every item still held
+    assert [o.attempts for o in _outbox(rt)] == [1] * n and {o.dossier_id for o in _outbox(rt)} == {
+        received.dossier_id, second.dossier_id}
+
+
+def test_a_renewal_keeps_what_the_worker_holds_and_not_what_another_took(flow_env):
+    rt = flow_env
+    _receive(rt, "Lương Văn Tài")
+    _receive(rt, "Lương Thị Mơ")
+    ids = [o.id for o in _outbox(rt)]
+    assert len(ids) >= 3
+    rows = sv.claim_outbox(rt.db, worker="w-a", limit=len(ids), now=T0, lease=MIN)
+    assert [r.id for r in rows] == ids
+    # past the lease: another worker takes the oldest item; the others, expired, are still w-a's until taken
+    assert [r.id for r in sv.claim_outbox(rt.db, worker="w-b", limit=1, now=T0 + 2 * MIN, lease=MIN)] == ids[:1]
+    assert sv.renew_outbox_lease(rt.db, ids, worker="w-a", now=T0 + 2 * MIN, lease=MIN) == ids[1:]
+    assert sv.claim_outbox(rt.db, worker="w-b", limit=10, now=T0 + 2 * MIN + dt.timedelta(seconds=30),
+                           lease=MIN) == []  # renewed: not claimable
+    assert sv.renew_outbox_lease(rt.db, [], worker="w-a", now=T0, lease=MIN) == []
