@@ -14,6 +14,7 @@ it through ``$QUYTRINH_DATABASE_URL`` and gives each test its own delivery log.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -77,3 +78,41 @@ def flow_env(runtime: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     finally:
         flows.close_stores()
 
+
+class PrefectLines(logging.Handler):
+    """The records of Prefect's flow-run and task-run loggers (what the Prefect UI and the worker's console show)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def of(self, dossier_code: str) -> list[logging.LogRecord]:
+        return [r for r in self.records if dossier_code in r.getMessage()]
+
+
+@pytest.fixture
+def prefect_lines() -> Iterator[PrefectLines]:
+    """Every record of Prefect's flow-run and task-run loggers, INFO included (the tests run Prefect at WARNING;
+    the worker at INFO, its console at WARNING)."""
+    records = PrefectLines()
+    loggers = [logging.getLogger("prefect.flow_runs"), logging.getLogger("prefect.task_runs")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(records)
+        lg.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.removeHandler(records)
+            lg.setLevel(level)
+
+
+def block_mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every delivery fail as a transient error would: a file stands where the mailbox's folder should be."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the mailbox folder should be\n")
+    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(blocker / "deliveries.jsonl"))

@@ -22,6 +22,7 @@ from sqlmodel import select
 
 from engine import services as sv
 from engine.store import Apology, Event, OutboxItem, WorkItem
+from tests.flows.conftest import block_mailbox
 from workflows.effects import DeliveryLog
 from workflows.flows import drain_outbox, sweep_timers_flow
 
@@ -119,9 +120,7 @@ def test_drain_runs_each_item_as_a_tagged_task_and_marks_it_done(flow_env):
 
 def test_failing_side_effect_is_retried_then_recorded_failed_without_losing_it(flow_env, tmp_path, monkeypatch):
     rt = flow_env
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the mailbox folder should be\n")
-    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(blocker / "deliveries.jsonl"))
+    block_mailbox(tmp_path, monkeypatch)
     received = _receive(rt, "Trần Thị Bình")
     n = len(_outbox(rt, received.dossier_id))
 

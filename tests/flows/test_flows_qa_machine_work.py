@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from engine import services as sv
 from engine.store import WorkItem
+from tests.flows.conftest import block_mailbox
 from tests.flows.test_flows import _AUTOMATED, MIN, T0, _final_runs, _outbox, _receive
 from workflows.flows import drain_outbox
 
@@ -23,36 +24,6 @@ HANOI = dt.timezone(dt.timedelta(hours=7))
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def of(self, dossier_code: str) -> list[logging.LogRecord]:
-        return [r for r in self.records if dossier_code in r.getMessage()]
-
-
-@pytest.fixture
-def lines():
-    """Every record of Prefect's flow-run and task-run loggers, INFO included (the tests run Prefect at WARNING;
-    the worker at INFO, its console at WARNING)."""
-    records = _Records()
-    loggers = [logging.getLogger("prefect.flow_runs"), logging.getLogger("prefect.task_runs")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(records)
-        lg.setLevel(logging.INFO)
-    try:
-        yield records
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.removeHandler(records)
-            lg.setLevel(level)
 
 
 def _automated_dossier(rt, tmp_path, applicant: str):
@@ -65,7 +36,7 @@ def _automated_dossier(rt, tmp_path, applicant: str):
 
 
 @pytest.mark.parametrize("how", ["withdraw", "stop"])
-def test_an_automated_step_cancelled_by_a_withdrawal_or_a_stop_is_skipped_not_failed(flow_env, tmp_path, lines,
+def test_an_automated_step_cancelled_by_a_withdrawal_or_a_stop_is_skipped_not_failed(flow_env, tmp_path, prefect_lines,
                                                                                      how):
     rt = flow_env
     received = _automated_dossier(rt, tmp_path, "Bùi Thị Lan")
@@ -99,12 +70,12 @@ def test_an_automated_step_cancelled_by_a_withdrawal_or_a_stop_is_skipped_not_fa
     assert skipped[0].run_count == 1 and skipped[0].state.message == f"Bỏ qua vì {why}."
 
     # One Vietnamese line says why; nothing at WARNING or above about the dossier.
-    said = [r.getMessage() for r in lines.of(received.dossier_code) if "run_automated_step" in r.getMessage()
+    said = [r.getMessage() for r in prefect_lines.of(received.dossier_code) if "run_automated_step" in r.getMessage()
             and not r.getMessage().startswith("Finished in state")]
     assert said == [f"Việc máy {row.id} (run_automated_step), hồ sơ {received.dossier_code}: không chạy bước tự "
                     f"động '{lookup.step_name}' vì {why}; công việc của bước đã hủy, việc máy được ghi là bỏ qua "
                     f"(skipped), không phải lỗi, không thử lại."]
-    assert [r.getMessage() for r in lines.records if r.levelno >= logging.WARNING] == []
+    assert [r.getMessage() for r in prefect_lines.records if r.levelno >= logging.WARNING] == []
 
     # Not an item for an operator: retry_failed puts nothing back, and nothing is claimed again.
     again = drain_outbox(now=T0 + dt.timedelta(days=1), worker="w-skip", retry_failed=True)
@@ -130,7 +101,7 @@ def test_an_automated_step_with_several_outcomes_cancelled_by_a_withdrawal_is_sk
     assert (auto["state"], auto["reason"], report["failed"]) == ("skipped", "withdrawn", 0)
 
 
-def test_an_effect_that_can_never_succeed_is_failed_at_once_with_one_line_and_its_traceback(flow_env, lines):
+def test_an_effect_that_can_never_succeed_is_failed_at_once_with_one_line_and_its_traceback(flow_env, prefect_lines):
     """An unknown kind (a newer engine's item, drained by an older worker): given up on the first attempt."""
     from engine.store import OutboxItem
 
@@ -141,7 +112,7 @@ def test_an_effect_that_can_never_succeed_is_failed_at_once_with_one_line_and_it
         s.add(OutboxItem(kind="send_fax", dossier_id=received.dossier_id, idempotency_key="qa:fax:1",
                          payload={"dossier_code": received.dossier_code, "procedure_code": "1.001612"},
                          available_at=T0 + MIN, created_at=T0 + MIN))
-    lines.records.clear()
+    prefect_lines.records.clear()
 
     report = drain_outbox(now=T0 + 2 * MIN, worker="w-perm", max_attempts=5)
 
@@ -150,7 +121,7 @@ def test_an_effect_that_can_never_succeed_is_failed_at_once_with_one_line_and_it
     assert row.state == "failed" and row.attempts == 1 and "PermanentEffectError" in row.last_error
     runs = _final_runs(f"dossier:{received.dossier_code}", report["flow_run_id"], 1)
     assert len(runs) == 1 and runs[0].state.is_failed() and runs[0].run_count == 1
-    loud = [r for r in lines.records if r.levelno >= logging.WARNING]
+    loud = [r for r in prefect_lines.records if r.levelno >= logging.WARNING]
     assert len(loud) == 1 and loud[0].levelno == logging.ERROR, [r.getMessage() for r in loud]
     assert loud[0].getMessage().startswith(f"Việc máy {row.id} (send_fax, hồ sơ {received.dossier_code}) thất bại: "
                                            f"PermanentEffectError: outbox item {row.id} has unknown kind")
@@ -161,21 +132,19 @@ def test_an_effect_that_can_never_succeed_is_failed_at_once_with_one_line_and_it
 
 
 def test_a_transient_error_is_one_vietnamese_line_per_attempt_and_a_traceback_only_when_given_up(
-        flow_env, tmp_path, monkeypatch, lines):
+        flow_env, tmp_path, monkeypatch, prefect_lines):
     rt = flow_env
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the mailbox folder should be\n")
-    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(blocker / "deliveries.jsonl"))
+    block_mailbox(tmp_path, monkeypatch)
     received = _receive(rt, "Hồ Thị Quyên")
     n = len(_outbox(rt, received.dossier_id))
 
     first = drain_outbox(now=T0 + MIN, worker="w-tr", task_retries=1, retry_delay_seconds=1, max_attempts=2)
 
     assert first["retry_later"] == first["claimed"] == n
-    mine = lines.of(received.dossier_code)
+    mine = prefect_lines.of(received.dossier_code)
     # No traceback and no English line of Prefect's about the failure, at any level.
-    assert [r for r in lines.records if r.exc_info] == []
-    assert [r.getMessage() for r in lines.records if "Task run failed" in r.getMessage()
+    assert [r for r in prefect_lines.records if r.exc_info] == []
+    assert [r.getMessage() for r in prefect_lines.records if "Task run failed" in r.getMessage()
             or r.getMessage().startswith("Finished in state Failed")] == []
     # Each item: Prefect's retry inside the run (INFO, for the Prefect UI) ...
     retried = [r for r in mine if "gặp lỗi tạm thời" in r.getMessage()]
@@ -188,22 +157,22 @@ def test_a_transient_error_is_one_vietnamese_line_per_attempt_and_a_traceback_on
         assert text.endswith(f"; sẽ thử lại (lần thử lại 1/1) sau 1 giây, lúc {at:%H:%M:%S} ngày {at:%d/%m/%Y} "
                              f"(+07)."), text
     # ... then one warning when the run gives it back to the queue, saying when it is tried again.
-    later = [r for r in lines.records if r.levelno >= logging.WARNING]
+    later = [r for r in prefect_lines.records if r.levelno >= logging.WARNING]
     assert len(later) == n and all(r.levelno == logging.WARNING and "thất bại (lần 1)" in r.getMessage()
                                    and "; sẽ thử lại từ " in r.getMessage() for r in later)
 
-    lines.records.clear()
+    prefect_lines.records.clear()
     second = drain_outbox(now=T0 + 10 * MIN, worker="w-tr", task_retries=0, max_attempts=2)
 
     assert second["failed"] == second["claimed"] == n
-    loud = [r for r in lines.records if r.levelno >= logging.WARNING]
+    loud = [r for r in prefect_lines.records if r.levelno >= logging.WARNING]
     assert len(loud) == n, [r.getMessage() for r in loud]
     for r in loud:  # given up: one error line each, with the traceback of the error
         assert r.levelno == logging.ERROR and r.name == "prefect.flow_runs"
         assert "đã thử 2 lần: đã dừng thử, việc được giữ ở trạng thái failed" in r.getMessage()
         assert r.exc_info is not None and r.exc_info[0].__name__ == "EffectError"
         assert "in deliver" in logging.Formatter().formatException(r.exc_info)
-    assert [r for r in lines.records if r.exc_info and r not in loud] == []
+    assert [r for r in prefect_lines.records if r.exc_info and r not in loud] == []
 
 
 # --------------------------------------------------------------------------- tag concurrency limits
@@ -270,7 +239,7 @@ def test_the_line_of_a_skipped_item_says_why_once():
     assert done_text(work, {"skipped": "cancelled", "step": "Tra cứu"}) == head + "công việc của bước đã bị hủy" + tail
 
 
-def test_a_notice_about_a_step_withdrawn_before_it_went_is_skipped_not_sent(flow_env, lines):
+def test_a_notice_about_a_step_withdrawn_before_it_went_is_skipped_not_sent(flow_env, prefect_lines):
     """The unit is not sent to work that is no longer there: "hồ sơ … chuyển đến bước …" queued at the reception,
     then the applicant withdrew before the worker got to it."""
     from workflows.effects import DeliveryLog, deliveries_path
@@ -291,7 +260,7 @@ def test_a_notice_about_a_step_withdrawn_before_it_went_is_skipped_not_sent(flow
     sent = [r for r in DeliveryLog(deliveries_path()).records() if r.get("dossier") == received.dossier_code]
     assert not [r for r in sent if r.get("channel") == "unit"], sent
     assert [r for r in sent if r.get("channel") == "citizen"], sent
-    said = [r.getMessage() for r in lines.of(received.dossier_code) if f"Việc máy {notice.id} " in r.getMessage()]
+    said = [r.getMessage() for r in prefect_lines.of(received.dossier_code) if f"Việc máy {notice.id} " in r.getMessage()]
     assert said == [f"Việc máy {notice.id} (notify_unit), hồ sơ {received.dossier_code}: không gửi thông báo đơn vị "
                     f"về bước '{row.result['step']}' vì người nộp đã rút hồ sơ; công việc của bước đã hủy, việc máy "
                     f"được ghi là bỏ qua (skipped), không phải lỗi, không thử lại."]
@@ -311,9 +280,7 @@ def test_a_drain_renews_its_batchs_leases_so_no_other_drain_claims_what_it_has_n
     from engine.store import OutboxItem
 
     rt = flow_env
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the mailbox folder should be\n")
-    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(blocker / "deliveries.jsonl"))
+    block_mailbox(tmp_path, monkeypatch)
     received = _receive(rt, "Lã Thị Xuân")
     second = _receive(rt, "Lã Văn Đông")
     n = len(_outbox(rt))

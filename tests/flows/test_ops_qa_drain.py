@@ -10,8 +10,7 @@ import datetime as dt
 import logging
 import re
 
-import pytest
-
+from tests.flows.conftest import block_mailbox
 from tests.flows.test_flows import MIN, T0, _outbox, _receive
 from workflows.flows import drain_outbox
 
@@ -30,30 +29,6 @@ def _flow_runs_tagged(tag: str) -> list:
 
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
-
-
-class _Lines(logging.Handler):
-    """The records of Prefect's flow-run and task-run loggers (what the UI and the worker's console show)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def prefect_lines():
-    lines = _Lines()
-    loggers = [logging.getLogger("prefect.flow_runs"), logging.getLogger("prefect.task_runs")]
-    for lg in loggers:
-        lg.addHandler(lines)
-    try:
-        yield lines
-    finally:
-        for lg in loggers:
-            lg.removeHandler(lines)
 
 
 def test_a_drain_flow_run_is_found_by_the_dossiers_it_handled(flow_env):
@@ -101,9 +76,7 @@ def test_each_item_done_records_what_was_delivered(flow_env):
 def test_a_failing_item_is_logged_in_vietnamese_with_its_dossier_and_the_retry_in_hanoi_time(
         flow_env, tmp_path, monkeypatch, prefect_lines):
     rt = flow_env
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("a file where the mailbox folder should be\n")
-    monkeypatch.setenv("QUYTRINH_DELIVERIES", str(blocker / "deliveries.jsonl"))
+    block_mailbox(tmp_path, monkeypatch)
     received = _receive(rt, "Hoàng Văn Em")
 
     first = drain_outbox(now=T0 + MIN, worker="w-fail", task_retries=0, max_attempts=2)
