@@ -1739,7 +1739,9 @@ def assign(db: Any, actor: Actor, item_id: int, *, to: str, now: dt.datetime, ex
         return machine.Assign(item_id, target[0] if target else 0)
 
     return _item_action(db, "assign", actor, item_id, make, now=now, expected_version=expected_version,
-                        idempotency_key=idempotency_key, params={"to": to}, calendar=calendar, authorize=authorize)
+                        # the account as its lookup matches it: 'An' and 'an' name one officer, so one request
+                        idempotency_key=idempotency_key, params={"to": username_key(to)}, calendar=calendar,
+                        authorize=authorize)
 
 
 def complete_and_assign(db: Any, actor: Actor, item_id: int, *, outcome: str | None, to: str, now: dt.datetime,

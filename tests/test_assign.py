@@ -184,6 +184,30 @@ def test_a_repeated_assignment_with_the_same_key_changes_nothing(appraise):
     assert dump(rt.db) == after
 
 
+def test_a_repeated_assignment_naming_the_officer_in_another_case_is_the_same_request(appraise):
+    # usernames are case-insensitive ('TCKH_CV' is the account 'tckh_cv'): the repeat replays the first result
+    rt, d, item = appraise
+    first = sv.assign(rt.db, rt.actor("tckh_head"), item.id, to="tckh_cv", now=at(10, 9, 30), idempotency_key="k1")
+    after = dump(rt.db)
+    again = sv.assign(rt.db, rt.actor("tckh_head"), item.id, to="TCKH_CV", now=at(10, 9, 31), idempotency_key="k1")
+    assert again.replayed and again.version == first.version and dump(rt.db) == after
+    with pytest.raises(DuplicateRequest):  # another officer is still another request
+        sv.assign(rt.db, rt.actor("tckh_head"), item.id, to="TCKH_CV2", now=at(10, 9, 32), idempotency_key="k1")
+    assert dump(rt.db) == after
+
+
+def test_a_repeated_completion_and_assignment_naming_the_officer_in_another_case_changes_nothing(runtime):
+    db = runtime.db
+    r = sv.receive(db, runtime.actor("motcua"), "1.001612", applicant="Phạm D", now=at(10, 8))
+    step = _item(db, r.dossier_id, "assign")
+    sv.complete_and_assign(db, runtime.actor("tckh_head"), step.id, outcome="done", to="tckh_cv2",
+                           now=at(10, 9), idempotency_key="ca-1")
+    after = dump(db)
+    again = sv.complete_and_assign(db, runtime.actor("tckh_head"), step.id, outcome="done", to="Tckh_Cv2",
+                                   now=at(10, 9, 1), idempotency_key="ca-1")
+    assert again[0].replayed and again[1][0].replayed and dump(db) == after
+
+
 def test_the_machine_assigns_and_releases_without_touching_the_given_state(catalogue, calendar):
     defn = catalogue.find("1.001612")
     tr = machine.register(defn, "counter", at(10, 8), calendar)
