@@ -1147,6 +1147,39 @@ class WorkCalendar:
         span = self._covering(lt.year, lt.year)
         return self._latest(span, self._coord(span, lt))
 
+    def calendar_days_due(self, received: datetime, days: int) -> datetime:
+        """Due instant of a limit in calendar days ("trong thời hạn 15 ngày").
+
+        Civil Code 2015 Art. 147(2): the day of receipt is not counted, the
+        limit runs from the next day; Art. 148(1), (5): it ends at the end of
+        its last day, or, when that day is a weekend day or a holiday, at the
+        end of the next working day. The end of a day is its closing time here
+        (e.g. 17:00), when the office returns results.
+
+        Parameters
+        ----------
+        received : datetime
+            Receipt of the complete dossier (or the restart of the clock).
+        days : int
+            The limit, at least 1.
+
+        Returns
+        -------
+        datetime
+            The closing time of the last day, aware, local.
+
+        Raises
+        ------
+        CalendarError
+            When ``days`` is not a positive integer.
+        """
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise CalendarError(f"a limit in calendar days must be an integer >= 1, not {days!r}")
+        last = _naive_local(received).date() + timedelta(days=days)
+        if not self.is_working_day(last):
+            last = self.next_working_day(last)
+        return self.day_end(last)
+
     def same_day_due(self, received: datetime, cutoff: time | None = None) -> datetime:
         """Due instant of a same-day procedure ("giải quyết trong ngày").
 

@@ -31,7 +31,7 @@ UNIT_KINDS = ("one_stop", "office", "leadership", "clerk", "external", "citizen"
 ONLINE_LEVELS = ("toan_trinh", "mot_phan", "none")
 CLOCK_POLICIES = ("pause", "restart", "counts")
 STATUSES = ("draft", "submitted", "approved")
-LIMIT_UNITS = ("working_days", "working_hours", "same_day")
+LIMIT_UNITS = ("working_days", "working_hours", "same_day", "calendar_days")
 ENDS = ("result", "refusal")
 #: What a citizen step waits for (engine.sla.PauseReason): supplementation (form 02) or the
 #: financial obligations (fees, taxes) assessed by another agency; either way the clock stops.
@@ -254,7 +254,10 @@ class TimeLimit:
 
     @property
     def minutes(self) -> int | None:
-        """The limit in working minutes (same-day: the window from the cut-off to closing)."""
+        """The limit in working minutes (same-day: the window from the cut-off to closing; calendar days:
+        the working days they always hold in a week without holidays, :func:`nominal_working_days`)."""
+        if self.unit == "calendar_days":
+            return None if self.value is None else nominal_working_days(int(self.value)) * MINUTES_PER_DAY
         if self.unit == "same_day":
             # Received just before the cut-off, the result is still due the same day:
             # the internal process must fit between the cut-off and 17:00.
@@ -272,7 +275,29 @@ class TimeLimit:
         if self.value is None:
             return "chưa xác định"
         number = format_number(self.value)
+        if self.unit == "calendar_days":
+            return f"{number} ngày"
         return f"{number} giờ làm việc" if self.unit == "working_hours" else f"{number} ngày làm việc"
+
+
+def nominal_working_days(days: int) -> int:
+    """The working days a limit of ``days`` calendar days always holds in a week without holidays.
+
+    The limit runs from the day after receipt and, when its last day is a
+    Saturday or a Sunday, ends with the next Monday (Civil Code 2015 Art. 147,
+    148; :meth:`engine.calendar.WorkCalendar.calendar_days_due`). Received at
+    closing time on the least favourable weekday, the dossier has this many
+    whole working days (Monday to Friday): 15 days hold 11, 30 hold 21. The
+    linter fits the steps into it; a holiday in the window shortens a real
+    dossier's time, which its own clock counts.
+    """
+    best = days
+    for receipt in range(7):  # 0 = Monday
+        last = receipt + days
+        while last % 7 in (5, 6):
+            last += 1
+        best = min(best, sum(1 for d in range(receipt + 1, last + 1) if d % 7 < 5))
+    return best
 
 
 @dataclass(frozen=True)
@@ -1011,7 +1036,7 @@ def _read_time_limit(data: LMap, r: _Reader) -> TimeLimit:
     raw = r.mapping(data, "time_limit")
     if raw is None:
         r.problem(r.loc_of(data), "missing-key",
-                  "quy trình thiếu khóa 'time_limit' (gồm value, unit: working_days | working_hours | same_day, "
+                  "quy trình thiếu khóa 'time_limit' (gồm value, unit: working_days | working_hours | same_day | calendar_days, "
                   "source, verified)")
         return TimeLimit(None)
     r.check_keys(raw, LIMIT_KEYS, "time_limit")
@@ -1022,6 +1047,10 @@ def _read_time_limit(data: LMap, r: _Reader) -> TimeLimit:
         value = None
     if value is None and unit != "same_day":
         pass  # an unknown limit is allowed for a draft; the linter flags it
+    elif unit == "calendar_days" and value is not None and not float(value).is_integer():
+        r.problem(r.loc_of(raw, "value"), "wrong-type",
+                  "thời hạn tính theo ngày (unit: calendar_days) phải là số ngày nguyên, ví dụ 15")
+        value = None
     cutoff = dt.time(15, 0)
     if raw.get("cutoff") is not None:
         c = raw["cutoff"]

@@ -133,7 +133,8 @@ def _working_words(text: str) -> str:
 
 def limit_text(limit: Any) -> str:
     """A legal time limit as the annex writes it, zero-padded like the step times: ``06 ngày làm việc``,
-    ``15 ngày làm việc``, ``0,5 ngày làm việc``, ``4 giờ làm việc``; a same-day limit and a missing one as
+    ``15 ngày làm việc``, ``0,5 ngày làm việc``, ``4 giờ làm việc``, ``15 ngày`` (calendar days, as the law
+    writes them); a same-day limit and a missing one as
     :meth:`TimeLimit.describe` says them."""
     if limit.unit == "same_day" or limit.value is None:
         return limit.describe()
@@ -142,7 +143,7 @@ def limit_text(limit: Any) -> str:
         return f"{number} giờ làm việc"
     if float(limit.value).is_integer() and 0 < limit.value < 10:
         number = f"{int(limit.value):02d}"
-    return f"{number} ngày làm việc"
+    return f"{number} ngày" if limit.unit == "calendar_days" else f"{number} ngày làm việc"
 
 
 def duration_short(minutes: int | None) -> str:

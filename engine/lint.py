@@ -372,8 +372,9 @@ def _numbered_path(defn: Definition, steps: Iterable[str]) -> str:
 
 
 def _in_limit_unit(minutes: int, unit: str) -> str:
-    """A number of working minutes in the limit's own unit (``2,5`` days, ``6`` hours)."""
-    if unit == "working_days":
+    """A number of working minutes in the limit's own unit (``2,5`` days, ``6`` hours; working days against
+    a limit in calendar days, since the steps are sized in working time)."""
+    if unit in ("working_days", "calendar_days"):
         return format_number(round(minutes / MINUTES_PER_DAY, 2))
     if unit == "working_hours":
         return format_number(round(minutes / 60, 2))
@@ -384,6 +385,8 @@ def _amount(minutes: int, unit: str) -> str:
     """A difference of working time with its unit word, in the limit's unit (``0,5 ngày``)."""
     if unit == "working_days" and minutes >= MINUTES_PER_DAY // 4:
         return f"{_in_limit_unit(minutes, unit)} ngày"
+    if unit == "calendar_days" and minutes >= MINUTES_PER_DAY // 4:  # "ngày" alone would read as calendar days
+        return f"{_in_limit_unit(minutes, unit)} ngày làm việc"
     if unit == "working_hours" and minutes >= 60:
         return f"{_in_limit_unit(minutes, unit)} giờ"
     return format_minutes(minutes)
@@ -391,7 +394,7 @@ def _amount(minutes: int, unit: str) -> str:
 
 def _in_limit_words(minutes: int, unit: str) -> str:
     """Working minutes with the limit's unit word (``2,5 ngày làm việc``, ``6 giờ làm việc``)."""
-    if unit == "working_days":
+    if unit in ("working_days", "calendar_days"):
         return f"{_in_limit_unit(minutes, unit)} ngày làm việc"
     if unit == "working_hours":
         return f"{_in_limit_unit(minutes, unit)} giờ làm việc"
@@ -404,6 +407,9 @@ def _limit_words(defn: Definition) -> str:
         return f"{format_number(tl.value)} ngày làm việc" if tl.value is not None else ""
     if tl.unit == "working_hours":
         return f"{format_number(tl.value)} giờ làm việc" if tl.value is not None else ""
+    if tl.unit == "calendar_days":
+        return (f"{format_number(tl.value)} ngày (tính cả ngày nghỉ; tuần không có ngày lễ có ít nhất "
+                f"{_in_limit_words(tl.minutes, tl.unit)})") if tl.value is not None else ""
     return (f"{format_minutes(tl.minutes)} (trả trong ngày: từ giờ chốt nhận hồ sơ {tl.cutoff:%H:%M} "
             "đến hết giờ làm việc)")
 

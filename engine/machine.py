@@ -336,12 +336,17 @@ def dossier_clock(defn: Definition, start: dt.datetime) -> sla.Clock | None:
     """The SLA clock of a dossier whose complete dossier was received at ``start``.
 
     Same-day procedures use the same-day rule with the procedure's cut-off;
-    others the legal limit in working minutes. None when the definition has no
+    limits in calendar days the Civil Code's count of days; others the legal
+    limit in working minutes. None when the definition has no
     limit.
     """
     limit = defn.time_limit
     if limit.unit == "same_day":
         return sla.Clock.for_dossier(start, same_day=True, cutoff=limit.cutoff, policy=defn.supplement_clock)
+    if limit.unit == "calendar_days":
+        if limit.value is None:
+            return None
+        return sla.Clock.for_dossier(start, policy=defn.supplement_clock, calendar_days=int(limit.value))
     if limit.minutes is None:
         return None
     return sla.Clock.for_dossier(start, limit.minutes, policy=defn.supplement_clock)

@@ -246,7 +246,8 @@ def step_time_text(minutes: int | None, limit: TimeLimit | None = None) -> str:
     ``2 giờ``, ``30 phút``), but in hours, never in days, when the legal limit is not in working days (a
     same-day limit, a limit in hours): ``4 giờ``, not ``0,5 ngày``, in a procedure done within the day."""
     text = format_minutes(minutes)
-    if minutes is not None and limit is not None and limit.unit != "working_days" and text.endswith(" ngày"):
+    if (minutes is not None and limit is not None and limit.unit not in ("working_days", "calendar_days")
+            and text.endswith(" ngày")):
         return f"{format_number(minutes / 60)} giờ"
     return text
 
@@ -256,7 +257,7 @@ def total_text(minutes: int | None, limit: TimeLimit | None = None) -> str:
     as the annex writes them (``2,25 ngày làm việc``, not ``18 giờ``); against a same-day limit or one in
     hours, in hours and minutes (``2 giờ``, ``1 giờ 45 phút``; never ``0,25 ngày``), as :func:`step_time_text`
     says the steps. The diagram's header, the step table's foot and the annex's total row all say it so."""
-    if minutes is not None and limit is not None and limit.unit == "working_days":
+    if minutes is not None and limit is not None and limit.unit in ("working_days", "calendar_days"):
         return f"{format_number(minutes / MINUTES_PER_DAY)} ngày làm việc"
     return step_time_text(minutes, limit)
 

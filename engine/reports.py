@@ -243,7 +243,7 @@ def _clock_as_of(data: dict[str, Any] | None, at: dt.datetime) -> sla.Clock | No
             break
         pauses.append(p if p.end is not None and p.end <= at_minute else sla.Pause(p.start, None, p.reason))
     return sla.Clock(clock.start, clock.limit_minutes, clock.same_day, clock.cutoff, clock.policy,
-                     tuple(pauses), None)
+                     tuple(pauses), None, clock.calendar_days)
 
 
 # --------------------------------------------------------------------------- the report

@@ -584,6 +584,9 @@ class _Model:
         if limit.unit == "same_day":
             received_at = self.cal.add(self.origin, int(base))
             allowed = self.cal.elapsed(received_at, self.cal.same_day_due(received_at, limit.cutoff))
+        elif limit.unit == "calendar_days" and limit.value is not None:
+            received_at = self.cal.add(self.origin, int(base))
+            allowed = self.cal.elapsed(received_at, self.cal.calendar_days_due(received_at, int(limit.value)))
         elif limit.minutes is None:
             return None
         else:

@@ -289,11 +289,19 @@ class Clock:
         In order, not overlapping; only the last may be open.
     closed_at : datetime or None
         When the step or dossier was completed.
+    calendar_days : int or None
+        A limit in calendar days ("15 ngày"): due at the end of the last day
+        counted from the day after the (re)start, or of the next working day
+        (:meth:`WorkCalendar.calendar_days_due`); ``limit_minutes`` is then
+        None and, as for a same-day clock, the allotted working minutes are the
+        working time from the (re)start to that instant. A pause moves the due
+        instant by the working time it covers.
 
     Raises
     ------
     ClockError
-        When the limit is missing, negative or given with ``same_day``; when pauses
+        When the limit is missing, negative or given with ``same_day`` or
+        ``calendar_days`` (or both of those); when pauses
         overlap, are out of order, start before ``start``, or one but the last is
         open; when ``closed_at`` is before ``start`` or the clock is closed while
         paused.
@@ -306,10 +314,17 @@ class Clock:
     policy: SupplementPolicy = SupplementPolicy.PAUSE
     pauses: tuple[Pause, ...] = ()
     closed_at: datetime | None = None
+    calendar_days: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", _minute(self.start))
-        if self.same_day:
+        if self.calendar_days is not None:
+            cd = self.calendar_days
+            if isinstance(cd, bool) or not isinstance(cd, int) or cd < 1:
+                raise ClockError(f"calendar_days must be an integer >= 1, not {cd!r}")
+            if self.same_day or self.limit_minutes is not None:
+                raise ClockError("a clock in calendar days has neither limit_minutes nor same_day")
+        elif self.same_day:
             if self.limit_minutes is not None:
                 raise ClockError("a same-day clock has no limit_minutes")
         else:
@@ -350,20 +365,23 @@ class Clock:
         same_day: bool = False,
         cutoff: time | None = None,
         policy: SupplementPolicy | str = SupplementPolicy.PAUSE,
+        calendar_days: int | None = None,
     ) -> "Clock":
         """The clock of a dossier from the receipt of its complete dossier."""
+        if calendar_days is not None:
+            return cls(received, limit_minutes, same_day, cutoff, policy, calendar_days=calendar_days)
         if cls is Clock and policy.__class__ in (str, SupplementPolicy) and policy in _POLICIES:
             if same_day is False and limit_minutes.__class__ is int and limit_minutes >= 0:  # type: ignore[operator]
-                return _clock(_minute(received), limit_minutes, False, cutoff, _policy(policy), (), None)
+                return _clock(_minute(received), limit_minutes, False, cutoff, _policy(policy), (), None, None)
             if same_day is True and limit_minutes is None:
-                return _clock(_minute(received), None, True, cutoff, _policy(policy), (), None)
+                return _clock(_minute(received), None, True, cutoff, _policy(policy), (), None, None)
         return cls(received, limit_minutes, same_day, cutoff, policy)  # type: ignore[arg-type]
 
     @classmethod
     def for_step(cls, opened: datetime, duration_minutes: int) -> "Clock":
         """The clock of a step from its opening, with its duration in working minutes."""
         if cls is Clock and duration_minutes.__class__ is int and duration_minutes >= 0:
-            return _clock(_minute(opened), duration_minutes, False, None, SupplementPolicy.PAUSE, (), None)
+            return _clock(_minute(opened), duration_minutes, False, None, SupplementPolicy.PAUSE, (), None, None)
         return cls(opened, duration_minutes)
 
     @property
@@ -398,7 +416,7 @@ class Clock:
             raise ClockError(f"pause {len(self.pauses) + 1} starts at {p.start:%Y-%m-%d %H:%M}, before the clock "
                              f"start or the end of the previous pause ({prev_end:%Y-%m-%d %H:%M})")
         return _clock(self.start, self.limit_minutes, self.same_day, self.cutoff, self.policy,
-                      self.pauses + (p,), None)
+                      self.pauses + (p,), None, self.calendar_days)
 
     def resume(self, at: datetime) -> "Clock":
         """Restart the clock at ``at`` (the citizen supplemented or paid).
@@ -420,7 +438,8 @@ class Clock:
             raise ClockError(f"a pause cannot end ({end:%Y-%m-%d %H:%M}) before it starts "
                              f"({last.start:%Y-%m-%d %H:%M})")
         return _clock(self.start, self.limit_minutes, self.same_day, self.cutoff, self.policy,
-                      self.pauses[:-1] + (_pause(last.start, end, last.reason),), self.closed_at)
+                      self.pauses[:-1] + (_pause(last.start, end, last.reason),), self.closed_at,
+                      self.calendar_days)
 
     def close(self, at: datetime) -> "Clock":
         """Complete the step or dossier at ``at`` (an open pause ends there).
@@ -441,7 +460,7 @@ class Clock:
             raise ClockError(f"closed at {closed_at:%Y-%m-%d %H:%M}, before the start or "
                              f"the last pause ({prev_end:%Y-%m-%d %H:%M})")
         return _clock(clock.start, clock.limit_minutes, clock.same_day, clock.cutoff, clock.policy,
-                      clock.pauses, closed_at)
+                      clock.pauses, closed_at, clock.calendar_days)
 
     def _last_end(self) -> datetime:
         """The end of the last pause (its start while it lasts), else the start."""
@@ -509,6 +528,8 @@ class Clock:
         return self._restarts(self.pauses[-1]) and epoch == self.pauses[-1].end
 
     def _limit_from(self, cal: WorkCalendar, epoch: datetime) -> int:
+        if self.calendar_days is not None:
+            return cal.elapsed(epoch, cal.calendar_days_due(epoch, self.calendar_days))
         if self.same_day:
             return cal.elapsed(epoch, cal.same_day_due(epoch, self.cutoff))
         return self.limit_minutes  # type: ignore[return-value]
@@ -524,11 +545,11 @@ class Clock:
     def limit(self, cal: WorkCalendar, now: datetime | None = None) -> int:
         """The allotted working minutes of the current epoch.
 
-        For a same-day clock, the working time from the (re)start to its same-day
-        due instant. While paused under ``restart``, the limit of a new epoch
+        For a same-day clock or one in calendar days, the working time from the
+        (re)start to its due instant. While paused under ``restart``, the limit of a new epoch
         starting at ``now`` (the full limit runs again on resumption).
         """
-        if not self.same_day and not (self.pauses and self.pauses[-1].end is None):
+        if not self.same_day and self.calendar_days is None and not (self.pauses and self.pauses[-1].end is None):
             return self.limit_minutes  # type: ignore[return-value]  # the epoch does not matter
         epoch, _, restarting = self._segments(cal)
         if self.paused and restarting:
@@ -658,6 +679,7 @@ class Clock:
             "pauses": [{"start": iso(p.start), "end": iso(p.end), "reason": str(p.reason)}
                        for p in self.pauses],
             "closed_at": iso(self.closed_at),
+            **({} if self.calendar_days is None else {"calendar_days": self.calendar_days}),
         }
 
     @classmethod
@@ -684,17 +706,19 @@ class Clock:
                 pauses=tuple(Pause(dt(p["start"]), dt(p.get("end")), p.get("reason", "supplement"))
                              for p in data.get("pauses", ())),
                 closed_at=dt(data.get("closed_at")),
+                calendar_days=data.get("calendar_days"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ClockError(f"not a stored clock: {exc}") from None
 
 
 def _clock(start: datetime, limit_minutes: int | None, same_day: bool, cutoff: time | None,
-           policy: SupplementPolicy, pauses: tuple[Pause, ...], closed_at: datetime | None) -> Clock:
+           policy: SupplementPolicy, pauses: tuple[Pause, ...], closed_at: datetime | None,
+           calendar_days: int | None) -> Clock:
     """A Clock from values already normalized and checked (no validation)."""
     c = _new(Clock)
     c.__dict__.update(start=start, limit_minutes=limit_minutes, same_day=same_day, cutoff=cutoff,
-                      policy=policy, pauses=pauses, closed_at=closed_at)
+                      policy=policy, pauses=pauses, closed_at=closed_at, calendar_days=calendar_days)
     return c
 
 
@@ -712,7 +736,11 @@ def _clock_from_dict(data: Any) -> Clock | None:
         return None
     lm = data.get("limit_minutes")
     same_day = data.get("same_day", False)
-    if same_day is False:
+    calendar_days = data.get("calendar_days")
+    if calendar_days is not None:
+        if calendar_days.__class__ is not int or calendar_days < 1 or same_day is not False or lm is not None:
+            return None
+    elif same_day is False:
         if lm.__class__ is not int or lm < 0:
             return None
     elif same_day is not True or lm is not None:
@@ -765,7 +793,7 @@ def _clock_from_dict(data: Any) -> Clock | None:
                 return None
     except (TypeError, ValueError):
         return None
-    return _clock(start, lm, same_day, cutoff, policy, pauses, closed_at)
+    return _clock(start, lm, same_day, cutoff, policy, pauses, closed_at, calendar_days)
 
 
 # --------------------------------------------------------------------------- timeliness

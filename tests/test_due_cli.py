@@ -97,14 +97,21 @@ def test_batch_from_a_file(tmp_path):
     (("--start", "2026-02-13T16:00", "--duration", "2"),
      "quytrinh: Không tính được thời hạn: thời lượng '2' thiếu đơn vị: viết 2d, 2h hoặc 2m."),
     (("--start", "13/02/2026", "--duration", "1d"), "quytrinh: '13/02/2026' không phải thời điểm bắt đầu"),
-    (("--start", "2026-02-13T16:00"), "quytrinh: Hãy cho --duration (ví dụ 1.5d, 4h, 30m) hoặc --same-day."),
+    (("--start", "2026-02-13T16:00"),
+     "quytrinh: Hãy cho --duration (ví dụ 1.5d, 4h, 30m), --same-day hoặc --calendar-days."),
     (("--start", "2026-02-13T16:00", "--duration", "1d", "--unit", "nowhere"),
      "quytrinh: Không tính được thời hạn: không có đơn vị 'nowhere' trong units.yaml hay calendar.yaml"),
     (("--start", "2026-02-13T16:00", "--duration", "1d", "--unit", "phong_tkch"),
      "không có đơn vị 'phong_tkch' trong units.yaml hay calendar.yaml (có phải 'phong_tckh'?)"),
     (("--batch", "/nonexistent/cases.tsv"), "quytrinh: Không tính được thời hạn: không có tệp /nonexistent/cases.tsv."),
     (("--start", "2026-02-13T16:00", "--duration", "1d", "--same-day"),
-     "quytrinh: --same-day và --duration không dùng cùng nhau."),
+     "quytrinh: --duration và --same-day không dùng cùng nhau: hãy chọn một."),
+    (("--start", "2026-02-13T16:00", "--calendar-days", "15", "--same-day"),
+     "quytrinh: --same-day và --calendar-days không dùng cùng nhau: hãy chọn một."),
+    (("--start", "2026-02-13T16:00", "--calendar-days", "0"),
+     "quytrinh: --calendar-days phải là số ngày nguyên dương, không phải 0."),
+    (("--batch", "-", "--calendar-days", "15"),
+     "quytrinh: --calendar-days chỉ dùng cùng --start, không dùng với --batch."),
     (("--duration", "1d"), "quytrinh: Hãy cho --start"),
     (("--start", "2026-02-13T16:00", "--duration", "1d", "--cutoff", "15:00"), "--cutoff chỉ dùng cùng --same-day"),
     (("--start", "2126-02-13T16:00", "--duration", "1d"), "không tính được cho năm 2126"),
@@ -135,3 +142,16 @@ def test_a_unit_of_units_yaml_without_its_own_entry_inherits_the_common_calendar
     proc = run("--start", "2026-02-13T16:00", "--duration", "1.5d", "--unit", "phong_tckh")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == common.stdout == "2026-02-24T11:00\n"
+
+
+@pytest.mark.parametrize("start,days,due", [
+    ("2026-03-02T09:00", 15, "2026-03-17T17:00"),  # Monday: counted from Tuesday, ends on Tuesday 17/3
+    ("2026-03-06T09:00", 15, "2026-03-23T17:00"),  # the 15th day is Saturday 21/3: the next working day
+    ("2026-03-06T16:59", 1, "2026-03-09T17:00"),  # receipt day not counted; Saturday 7/3 rolls to Monday
+    ("2026-02-10T09:00", 15, "2026-02-25T17:00"),  # Tết 2026 (16–20/2) is counted: these are calendar days
+    ("2026-04-16T10:00", 15, "2026-05-04T17:00"),  # 1/5 (Friday) is a holiday, then a weekend: Monday 4/5
+])
+def test_calendar_days(start, days, due):
+    proc = run("--start", start, "--calendar-days", str(days))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == due

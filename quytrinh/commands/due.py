@@ -2,6 +2,7 @@
 
     quytrinh due --start 2026-02-13T16:00 --duration 1.5d
     quytrinh due --start 2026-02-13T16:00 --same-day
+    quytrinh due --start 2026-02-13T16:00 --calendar-days 15
     printf '2026-02-13T16:00\\t720\\n' | quytrinh due --batch -
 
 Deadlines print as ``YYYY-MM-DDTHH:MM`` in local time (Asia/Ho_Chi_Minh), for
@@ -167,12 +168,19 @@ def due(
              "nếu tiếp nhận sau giờ chốt."),
     cutoff: Optional[str] = typer.Option(
         None, "--cutoff", help="Giờ chốt của thủ tục trong ngày, HH:MM (mặc định theo calendar.yaml, 15:00)."),
+    calendar_days: Optional[int] = typer.Option(
+        None, "--calendar-days", metavar="N",
+        help="Thời hạn N ngày (tính cả ngày nghỉ, như văn bản ghi \"15 ngày\"): tính từ ngày tiếp theo ngày tiếp "
+             "nhận; ngày cuối là ngày nghỉ thì hạn là cuối ngày làm việc tiếp theo (Bộ luật Dân sự 2015, "
+             "Điều 147, 148)."),
 ) -> None:
     """Tính hạn giải quyết theo thời gian làm việc (ngày nghỉ, lễ, Tết, giờ hành chính)."""
     if cutoff is not None and not same_day:
         raise localized(CalendarError("--cutoff chỉ dùng cùng --same-day."))
     cut = _parse_cutoff(cutoff) if cutoff is not None else None
     if batch is not None:
+        if calendar_days is not None:
+            raise localized(CalendarError("--calendar-days chỉ dùng cùng --start, không dùng với --batch."))
         if start is not None or duration is not None:
             raise localized(CalendarError("--batch đọc thời điểm và thời lượng từ tệp đầu vào: "
                                           "bỏ --start và --duration."))
@@ -198,14 +206,21 @@ def due(
             raise typer.Exit(code)
         return
     if start is None:
-        raise localized(CalendarError("Hãy cho --start (cùng --duration hoặc --same-day), hoặc --batch -."))
-    if same_day and duration is not None:
-        raise localized(CalendarError("--same-day và --duration không dùng cùng nhau."))
-    if not same_day and duration is None:
-        raise localized(CalendarError("Hãy cho --duration (ví dụ 1.5d, 4h, 30m) hoặc --same-day."))
+        raise localized(CalendarError("Hãy cho --start (cùng --duration, --same-day hoặc --calendar-days), "
+                                      "hoặc --batch -."))
+    given = [name for name, value in (("--duration", duration), ("--same-day", same_day or None),
+                                      ("--calendar-days", calendar_days)) if value is not None]
+    if len(given) > 1:
+        raise localized(CalendarError(f"{' và '.join(given)} không dùng cùng nhau: hãy chọn một."))
+    if not given:
+        raise localized(CalendarError("Hãy cho --duration (ví dụ 1.5d, 4h, 30m), --same-day hoặc --calendar-days."))
+    if calendar_days is not None and calendar_days < 1:
+        raise localized(CalendarError(f"--calendar-days phải là số ngày nguyên dương, không phải {calendar_days}."))
     when = _parse_start(start)
     cal = calendar_for(unit)
-    if same_day:
+    if calendar_days is not None:
+        result = cal.calendar_days_due(when, calendar_days)
+    elif same_day:
         result = cal.same_day_due(when, cut)
     else:
         from engine.calendar import parse_duration
