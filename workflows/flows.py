@@ -13,7 +13,9 @@
     is no failure: its task run ends ``Completed`` named ``Skipped`` and the
     item is recorded ``skipped`` (:func:`skip_outbox`). A worker that dies
     mid-item leaves it claimed; once its lease expires another drain claims
-    it, and the idempotency key keeps the side effect single.
+    it, and the idempotency key keeps the side effect single. An item deleted
+    from the outbox while the run works on it is skipped with one warning
+    (``deleted``); the rest of the batch goes on.
 
     A transient error is one Vietnamese line per attempt, without a traceback:
     Prefect's own lines about the task run's retries are replaced or dropped
@@ -291,7 +293,8 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
     -------
     dict
         ``{"flow_run_id", "requeued", "claimed", "done", "skipped", "retry_later", "failed", "lost_lease",
-        "items": [...]}``.
+        "deleted", "items": [...]}``; ``deleted`` counts the items deleted from the outbox while the run
+        worked on them (skipped, with a warning each: the rest of the batch goes on).
     """
     store = get_store()
     worker = worker or default_worker_name()
@@ -305,7 +308,8 @@ def drain_outbox(batch: int = 20, max_items: int = 500, lease_seconds: int = 300
     from prefect.runtime import flow_run
 
     report: dict[str, Any] = {"flow_run_id": str(flow_run.id), "requeued": 0, "claimed": 0, "done": 0,
-                              "skipped": 0, "retry_later": 0, "failed": 0, "lost_lease": 0, "items": []}
+                              "skipped": 0, "retry_later": 0, "failed": 0, "lost_lease": 0, "deleted": 0,
+                              "items": []}
     logger = get_run_logger()
     RetryLines.install()
     if retry_failed:
@@ -395,6 +399,16 @@ def _drain_loop(store: Store, worker: str, fixed_now: dt.datetime | None, lease:
                         logger.warning("Việc máy %s (%s, hồ sơ %s) thất bại (lần %s): %s; sẽ thử lại từ %s.",
                                        work.id, work.kind, work.dossier_code, work.attempts, error,
                                        hanoi_time(retry_at))
+            except services.NotFound:
+                # Deleted from the outbox (by hand, say) while this run worked on it: nothing to record its
+                # outcome on, and no reason to fail the rest of the batch.
+                report["deleted"] += 1
+                entry.update(state="deleted", error="deleted from the outbox while the drain ran it")
+                what = ("đã làm xong nhưng không còn dòng để ghi kết quả" if state.is_completed()
+                        else "gặp lỗi và sẽ không được thử lại")
+                logger.warning("Việc máy %s (%s, hồ sơ %s) đã bị xóa khỏi hàng đợi (bảng outbox) trong khi lượt này "
+                               "chạy nó: việc %s; bỏ qua, các việc còn lại của lượt vẫn chạy.", work.id, work.kind,
+                               work.dossier_code, what)
             except services.StaleVersion as exc:
                 # Our lease expired and another worker holds the item: it will finish it.
                 report["lost_lease"] += 1
