@@ -27,7 +27,9 @@
     dossiers are flagged, apology drafts (form 04) are written, and the unit
     heads' notifications go to the outbox (:func:`engine.services.sweep_timers`
     does the database work from stored instants, so one late run catches up
-    with everything missed).
+    with everything missed). A transient database error (the database locked,
+    a dropped connection) is one Vietnamese warning without a traceback, and
+    the run ends ``Failed``: the next scheduled sweep does the work.
 
 Both flows are synchronous and read the wall clock only when ``now`` is not
 given. The database is ``$QUYTRINH_DATABASE_URL`` (never a flow parameter: it
@@ -44,7 +46,7 @@ import re
 import socket
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import workflows  # noqa: F401  (applies the project's Prefect defaults before Prefect loads)
@@ -648,9 +650,18 @@ def _exception(state: Any) -> BaseException | None:
     return None
 
 
-#: The outbox item whose task run is running in this context (set by the drain around each task call):
-#: :class:`RetryLines` rewrites Prefect's lines about that task run only.
-_RUNNING: contextvars.ContextVar[OutboxWork | None] = contextvars.ContextVar("quytrinh_outbox_item", default=None)
+@dataclass(frozen=True)
+class SweepRun:
+    """The sweep whose task run is running (:data:`_RUNNING`): the instant it fires the timers at."""
+
+    now: dt.datetime
+
+
+#: The outbox item (or the sweep) whose task run is running in this context (set by the drain around each
+#: task call, by the sweep flow around its task): :class:`RetryLines` rewrites Prefect's lines about that task
+#: run only.
+_RUNNING: contextvars.ContextVar[OutboxWork | SweepRun | None] = contextvars.ContextVar("quytrinh_outbox_item",
+                                                                                       default=None)
 
 #: Prefect 3.9's line when a task run will be retried (``SyncTaskRunEngine.handle_retry``), and its last argument.
 _PREFECT_RETRY = "Task run failed with %s: %r - Retry %s/%s will start %s"
@@ -660,8 +671,8 @@ _PREFECT_DELAY = re.compile(r"([0-9.]+) second\(s\) from now")
 class RetryLines(logging.Filter):
     """Prefect's lines about an outbox item's task run failing, as the operator should read them.
 
-    Installed on Prefect's task-run logger (``prefect.task_runs``) by the drain; it touches only the records
-    logged while an outbox item's task runs (:data:`_RUNNING`):
+    Installed on Prefect's task-run logger (``prefect.task_runs``) by the drain and the sweep; it touches only
+    the records logged while an outbox item's task, or the sweep's, runs (:data:`_RUNNING`):
 
     - "Task run failed with exception: … - Retry 1/2 will start 2 second(s) from now" (INFO, no traceback)
       becomes one Vietnamese line: the item, its kind and dossier, the error, that it is tried again and when,
@@ -669,7 +680,9 @@ class RetryLines(logging.Filter):
     - "Task run failed with exception: … - Retries are exhausted" (ERROR, with the full traceback) and
       "Finished in state Failed(…)" (ERROR) are dropped: the drain says what happens next in one line, a
       warning when the item is tried again later (no traceback: the error is transient), an error with the
-      traceback when it is given up (``failed``).
+      traceback when it is given up (``failed``). For the sweep: a warning without traceback when the
+      error is a transient database error (:func:`transient_database_error`), the next sweep doing the
+      work; otherwise Prefect's flow-run line with the traceback, once.
 
     Any other record (and any record of another task) goes through unchanged; so does a line whose form a
     later Prefect changed (then Prefect's English line shows, as before).
@@ -688,8 +701,9 @@ class RetryLines(logging.Filter):
             return True
         if record.msg == _PREFECT_RETRY and isinstance(record.args, tuple) and len(record.args) == 5:
             _, error, number, retries, when = record.args
-            record.msg, record.args = retry_text(work, error, int(number), int(retries), str(when),
-                                                 dt.datetime.fromtimestamp(record.created, UTC)), ()
+            say = sweep_retry_text if isinstance(work, SweepRun) else retry_text
+            record.msg, record.args = say(work, error, int(number), int(retries), str(when),
+                                          dt.datetime.fromtimestamp(record.created, UTC)), ()
             return True
         text = str(record.msg)
         if record.levelno >= logging.ERROR and (text.startswith("Task run failed with ")
@@ -702,15 +716,74 @@ def retry_text(work: OutboxWork, error: Any, number: int, retries: int, when: st
     """The Vietnamese line of an outbox item's task run that failed and that Prefect runs again (``when``:
     Prefect's "2 second(s) from now" or "immediately", from ``at``)."""
     what = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
-    m = _PREFECT_DELAY.fullmatch(when.strip())
-    if m:
-        seconds = float(m[1])
-        after = (f"sau {seconds:g} giây, lúc {hanoi_time(at + dt.timedelta(seconds=seconds))}" if seconds
-                 else "ngay")
-    else:
-        after = "ngay"
     return (f"Việc máy {work.id} ({work.kind}, hồ sơ {work.dossier_code}) gặp lỗi tạm thời: {what}; sẽ thử lại "
-            f"(lần thử lại {number}/{retries}) {after}.")
+            f"(lần thử lại {number}/{retries}) {_retry_after(when, at)}.")
+
+
+def sweep_retry_text(run: SweepRun, error: Any, number: int, retries: int, when: str, at: dt.datetime) -> str:
+    """The Vietnamese line of the sweep's task run that failed and that Prefect runs again (as :func:`retry_text`)."""
+    what = _first_line(error) if isinstance(error, BaseException) else str(error)
+    return (f"Quét thời hạn lúc {hanoi_time(run.now)} gặp lỗi: {what}; sẽ thử lại (lần thử lại {number}/{retries}) "
+            f"{_retry_after(when, at)}.")
+
+
+def _retry_after(when: str, at: dt.datetime) -> str:
+    """Prefect's "2 second(s) from now" (or "immediately"), from ``at``, as the retry lines say it."""
+    m = _PREFECT_DELAY.fullmatch(when.strip())
+    if m and float(m[1]):
+        seconds = float(m[1])
+        return f"sau {seconds:g} giây, lúc {hanoi_time(at + dt.timedelta(seconds=seconds))}"
+    return "ngay"
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (SQLAlchemy's messages go on with the SQL and a link)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+#: SQLite's primary result codes of a database busy or locked by another connection.
+_SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+#: PostgreSQL's SQLSTATE classes of errors the same statement may not meet a moment later: connection exceptions,
+#: serialization failures and deadlocks, insufficient resources, operator intervention (a terminated backend,
+#: a server shutting down, a cancelled statement); and "lock not available", "object in use".
+_PG_TRANSIENT_CLASSES = ("08", "40", "53", "57")
+_PG_TRANSIENT_STATES = ("55P03", "55006")
+
+
+def transient_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database error that retrying later may not meet: the database busy or locked
+    (SQLite), a lock timeout, serialization failure or deadlock, a lost or refused connection (PostgreSQL),
+    the connection pool exhausted. A missing table, a constraint violated, a bad statement are not.
+
+    >>> import sqlite3, sqlalchemy.exc
+    >>> transient_database_error(sqlalchemy.exc.OperationalError("BEGIN", (), sqlite3.OperationalError(
+    ...     "database is locked")))
+    True
+    >>> transient_database_error(sqlalchemy.exc.OperationalError("SELECT", (), sqlite3.OperationalError(
+    ...     "no such table: apologies")))
+    False
+    """
+    import sqlalchemy.exc as sa_exc
+
+    if isinstance(exc, (sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    orig = exc.orig
+    if type(orig).__module__.startswith("sqlite3"):
+        code = getattr(orig, "sqlite_errorcode", None)
+        if code is not None:
+            return code & 0xFF in _SQLITE_BUSY_CODES
+        return "locked" in str(orig)  # an error built without a code (by hand)
+    state = getattr(orig, "sqlstate", None)
+    if state is None:  # psycopg: no answer from the server (connection refused, closed, lost)
+        return True
+    return state[:2] in _PG_TRANSIENT_CLASSES or state in _PG_TRANSIENT_STATES
 
 
 def _is_permanent(state: Any) -> bool:
@@ -740,15 +813,39 @@ def sweep_task(now: dt.datetime) -> dict[str, Any]:
 
 @flow(name=SWEEP_FLOW, flow_run_name=_sweep_run_name, log_prints=False, persist_result=False,
       validate_parameters=True)
-def sweep_timers_flow(now: dt.datetime | None = None) -> dict[str, Any]:
+def sweep_timers_flow(now: dt.datetime | None = None) -> Any:
     """Fire every SLA timer due at ``now`` (the wall clock when None).
 
     Idempotent: a second run at the same instant changes nothing. A run after
     a downtime changes, in one pass, everything whose instant passed.
 
+    A transient database error (:func:`transient_database_error`: the
+    database locked, a connection dropped) that outlasts the task's retry is
+    one Vietnamese warning, without a traceback, and the run ends ``Failed``
+    with that line as its message: the next scheduled sweep does the work
+    (it computes from stored instants; a sweep stopped part-way has committed
+    whole chunks). Any other error fails the run with its traceback, once
+    (Prefect's own lines about the task run are dropped: :class:`RetryLines`).
+
     Returns
     -------
     dict
-        The :class:`engine.services.SweepResult` fields, ``changed``, ``now`` and ``seconds``.
+        The :class:`engine.services.SweepResult` fields, ``changed``, ``now`` and ``seconds`` (a ``Failed``
+        state after a transient database error).
     """
-    return sweep_task(_aware(now) or utcnow())
+    from prefect.states import Failed
+
+    at = _aware(now) or utcnow()
+    RetryLines.install()
+    token = _RUNNING.set(SweepRun(at))
+    try:
+        state = sweep_task(at, return_state=True)
+    finally:
+        _RUNNING.reset(token)
+    exc = None if state.is_completed() else _exception(state)
+    if exc is not None and transient_database_error(exc):
+        text = (f"Quét thời hạn lúc {hanoi_time(at)} không thực hiện được vì lỗi tạm thời của cơ sở dữ liệu "
+                f"({_first_line(exc)}); lượt quét sau sẽ làm lại, không mốc thời hạn nào bị bỏ sót.")
+        get_run_logger().warning("%s", text)
+        return Failed(message=text)
+    return state.result()  # a failure raises here: the flow run fails with the traceback
