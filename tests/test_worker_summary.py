@@ -20,3 +20,8 @@ def test_the_drain_line_counts_the_skipped_items():
         "Chạy hàng đợi việc máy: 3 việc xong, 2 bỏ qua, 1 thử lại sau, 0 thất bại — 0.50 s"
     assert _line({"done": 3, "retry_later": 0, "failed": 1}) == \
         "Chạy hàng đợi việc máy: 3 việc xong, 0 thử lại sau, 1 thất bại — 0.50 s"
+
+
+def test_the_drain_line_counts_the_items_deleted_while_it_ran():
+    assert _line({"done": 1, "retry_later": 0, "failed": 0, "deleted": 2}) == \
+        "Chạy hàng đợi việc máy: 1 việc xong, 0 thử lại sau, 0 thất bại, 2 đã bị xóa khỏi hàng đợi — 0.50 s"

@@ -48,8 +48,10 @@ def _describe(outcome: Any) -> str:
         return f"{when} {what}: LỖI ({state}) {outcome.result or ''}".rstrip()
     if outcome.flow == DRAIN_FLOW:
         skipped = res.get("skipped", 0)  # automated steps cancelled by a withdrawal or a stop: not failures
+        deleted = res.get("deleted", 0)  # items deleted from the outbox while the run worked on them
         detail = (f"{res.get('done', 0)} việc xong, " + (f"{skipped} bỏ qua, " if skipped else "")
-                  + f"{res.get('retry_later', 0)} thử lại sau, {res.get('failed', 0)} thất bại")
+                  + f"{res.get('retry_later', 0)} thử lại sau, {res.get('failed', 0)} thất bại"
+                  + (f", {deleted} đã bị xóa khỏi hàng đợi" if deleted else ""))
     else:
         detail = (f"{res.get('nearly_due', 0)} sắp đến hạn, {res.get('overdue', 0)} quá hạn, "
                   f"{res.get('dossiers_overdue', 0)} hồ sơ quá hạn, {res.get('apologies', 0)} phiếu xin lỗi "
