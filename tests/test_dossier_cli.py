@@ -575,3 +575,26 @@ def test_an_instant_before_a_pause_began_or_ended_is_said_in_vietnamese():
         "(2026-03-10 10:00)")) == (
         "Không tính được thời hạn: thời điểm tạm dừng (10/03/2026 09:00) sớm hơn lúc bắt đầu tính thời gian hoặc "
         "lúc hết lần tạm dừng trước (10/03/2026 10:00); thao tác phải ghi ở thời điểm sau đó.")
+
+
+def test_task_assign_repeated_with_the_officer_in_another_case_replays_the_first_result(cli, db_url):
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "truongphong", "--unit", "phong_tckh", "--role", "head")
+    cli("user", "add", "an", "--unit", "phong_tckh", "--role", "staff", "--name", "Nguyễn Văn An")
+    cli("dossier", "receive", "1.001612", "--applicant", "Trần Văn Bình", "--as", "motcua",
+        "--now", "2026-03-10T08:00")
+    assert "mở công việc 3" in cli("task", "complete", "2", "--outcome", "done", "--as", "truongphong",
+                                   "--now", "2026-03-10T09:00")
+    first = cli("task", "assign", "3", "--to", "An", "--as", "truongphong", "--key", "giao-3",
+                "--now", "2026-03-10T09:10")
+    assert "Đã phân công công việc 3 cho An" in first
+    store = Store(db_url)
+    try:
+        before = dump(store)
+        again = cli("task", "assign", "3", "--to", "an", "--as", "truongphong", "--key", "giao-3",
+                    "--now", "2026-03-10T09:20")
+        assert dump(store) == before  # nothing changed: no second event, no second notice
+    finally:
+        store.dispose()
+    # the same result (the line names the officer as typed)
+    assert again.split(": ", 1)[1].strip() == first.split(": ", 1)[1].strip() + " (yêu cầu lặp lại: không thay đổi gì)"
