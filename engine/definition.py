@@ -1036,8 +1036,8 @@ def _read_time_limit(data: LMap, r: _Reader) -> TimeLimit:
     raw = r.mapping(data, "time_limit")
     if raw is None:
         r.problem(r.loc_of(data), "missing-key",
-                  "quy trình thiếu khóa 'time_limit' (gồm value, unit: working_days | working_hours | same_day | calendar_days, "
-                  "source, verified)")
+                  "quy trình thiếu khóa 'time_limit' (gồm value, unit: working_days | working_hours | same_day "
+                  "| calendar_days, source, verified)")
         return TimeLimit(None)
     r.check_keys(raw, LIMIT_KEYS, "time_limit")
     unit = r.choice(raw, "unit", LIMIT_UNITS, "working_days")

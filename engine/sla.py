@@ -300,8 +300,8 @@ class Clock:
     Raises
     ------
     ClockError
-        When the limit is missing, negative or given with ``same_day`` or
-        ``calendar_days`` (or both of those); when pauses
+        When the limit is missing or negative, or given with ``same_day`` or
+        ``calendar_days``; when ``calendar_days`` is not an integer >= 1; when pauses
         overlap, are out of order, start before ``start``, or one but the last is
         open; when ``closed_at`` is before ``start`` or the clock is closed while
         paused.
