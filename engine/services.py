@@ -49,6 +49,7 @@ from engine.definition import (
     STORED_LOCK,
     Definition,
     Organisation,
+    commune_key,
     definition_to_data,
     dump_yaml,
     resolve_successor,
@@ -109,6 +110,9 @@ class Actor:
     role: str | None
     user_id: int | None = None
     full_name: str = ""
+    #: The commune a commune's officer works for (:attr:`engine.store.User.commune`): they act only on that
+    #: commune's dossiers (and on those of no commune). '' : not tied to a commune.
+    commune: str = ""
 
     @property
     def is_system(self) -> bool:
@@ -151,7 +155,7 @@ def get_actor(db: Any, username: str) -> Actor:
                            f"--unit UNIT --role ROLE)")
         if not user.active:
             raise NotFound(f"user '{username}' is deactivated (enable it again with: quytrinh user enable {username})")
-        return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
+        return Actor(user.username, user.unit_id, user.role, user.id, user.full_name, user.commune or "")
 
 
 #: The acting user's row, read inside every action's transaction. On PostgreSQL it is share-locked
@@ -160,7 +164,7 @@ def get_actor(db: Any, username: str) -> Actor:
 #: that has to wait for a change reads the row as the change left it (READ COMMITTED reads the newest
 #: version of a row it waited for). SQLite serializes writers (``BEGIN IMMEDIATE``): the row read there
 #: is the one every other writer left.
-_ACTOR_SQL = "SELECT username, unit_id, role, active, full_name FROM users WHERE id = ?"
+_ACTOR_SQL = "SELECT username, unit_id, role, active, full_name, commune FROM users WHERE id = ?"
 _ACTOR_SQL_PG = _ACTOR_SQL + " FOR SHARE"
 
 
@@ -182,13 +186,13 @@ def _acting(tx: rawdb.Tx, action: str, actor: Actor) -> Any:
         found = row if tx.pipeline is None else cur.fetchone()
         if found is None:
             raise NotFound(f"{action}: user '{actor.username}' does not exist")
-        username, unit, role, active, full_name = found
+        username, unit, role, active, full_name, commune = found
         if not active:
             raise NotAuthorized(f"{action}: user '{username}' is deactivated (enable it again with: "
                                 f"quytrinh user enable {username})")
-        if (username, unit, role) == (actor.username, actor.unit, actor.role):
+        if (username, unit, role, commune) == (actor.username, actor.unit, actor.role, actor.commune):
             return actor
-        return Actor(username, unit, role, actor.user_id, full_name or "")  # moved since read
+        return Actor(username, unit, role, actor.user_id, full_name or "", commune or "")  # changed since read
     return who
 
 
@@ -319,33 +323,39 @@ def password_needs_upgrade(stored: str | None) -> bool:
 
 
 def add_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime, full_name: str = "",
-             password: str | None = None) -> Actor:
+             password: str | None = None, commune: str = "") -> Actor:
     """Add a member of staff.
 
     Usernames are case-insensitive: a name that differs from an existing one only by case (``An`` when
     ``an`` exists) is taken. The spelling given is kept for display.
+
+    ``commune``: for staff of a commune-level unit, the commune they work for, as units.yaml's
+    ``communes:`` writes it (the caller checks the name against that list): they then see and act on that
+    commune's dossiers only (:func:`_same_commune`).
 
     Raises
     ------
     NotFound
         When the unit is not in the database (seed units.yaml first).
     ActionError
-        When the role is not one of the unit's roles, or the username is taken (whatever its case).
+        When the role is not one of the unit's roles, the username is taken (whatever its case), or a
+        commune is given for a unit that is not of the commune level.
     """
     import sqlalchemy as sa
 
+    commune = " ".join(commune.split())
     if (not username or username_key(username) == SYSTEM_USERNAME
             or not username.replace(".", "").replace("_", "").replace("-", "").isalnum()):
         raise ActionError(f"'{username}' is not a valid username (letters, digits, . _ -; not 'system')")
     try:
         with _transaction(db) as s:
-            _unit_and_role(s, unit, role)
+            _commune_fits(_unit_and_role(s, unit, role), commune)
             _name_free(s, username)
             user = User(username=username, full_name=full_name, unit_id=unit, role=role, created_at=now,
-                        password_hash=hash_password(password) if password else None)
+                        password_hash=hash_password(password) if password else None, commune=commune)
             s.add(user)
             s.flush()
-            return Actor(user.username, user.unit_id, user.role, user.id, user.full_name)
+            return Actor(user.username, user.unit_id, user.role, user.id, user.full_name, user.commune)
     except sa.exc.IntegrityError:  # added meanwhile by another process (the unique index on username_key)
         if isinstance(db, Session):
             raise
@@ -403,6 +413,75 @@ def _unit_and_role(s: Session, unit: str, role: str) -> UnitRow:
     if role not in row.roles:
         raise ActionError(f"unit '{unit}' has no role '{role}'; its roles: {', '.join(sorted(row.roles))}")
     return row
+
+
+def _commune_fits(unit: UnitRow, commune: str) -> None:
+    """Refuse (ActionError) a commune for an account of a unit that is not of the commune level."""
+    if commune and unit.level != "commune":
+        raise ActionError(f"unit '{unit.id}' is of the {unit.level} level; only staff of a commune-level unit "
+                          f"work for a commune")
+
+
+def set_user_commune(db: Any, username: str, commune: str, *, now: dt.datetime,
+                     calendar: Any = None) -> UserChange:
+    """Tie a commune's officer to the commune they work for (``commune``; '' unties them).
+
+    From then on they see and act on that commune's dossiers only; the work items they held on dossiers of
+    another commune go back to their unit's queue (each with a "release" event saying why). As
+    :func:`move_user`, it waits for the user's actions under way.
+
+    Raises
+    ------
+    NotFound
+        When there is no such user.
+    ActionError
+        When the user's unit is not of the commune level (and ``commune`` is not ''), or the user already
+        works for that commune and holds no work of another.
+    """
+    commune = " ".join(commune.split())
+    with _transaction(db) as s:
+        user = _user_row(s, username)
+        username = user.username  # as the account spells it
+        unit = s.get(UnitRow, user.unit_id)
+        if unit is not None:
+            _commune_fits(unit, commune)
+        changed = (user.commune or "") != commune
+        if changed:
+            user.commune = commune
+            s.add(user)
+        uid, name, active = user.id, user.full_name or user.username, user.active
+        unit_id, role = user.unit_id, user.role
+    elsewhere: set[int] = set()
+    if commune:
+        with _reading(db) as s:
+            held = s.exec(select(WorkItem.id, Dossier.commune).join(Dossier, Dossier.id == WorkItem.dossier_id)  # type: ignore[arg-type]
+                          .where(WorkItem.assignee_id == uid, WorkItem.state == ITEM_CLAIMED)).all()
+        elsewhere = {i for i, of in held if of and commune_key(of) != commune_key(commune)}
+    released = _release_held(db, uid, f"{name} làm việc cho {commune}", now=now, calendar=calendar,
+                             keep=lambda item: item.id not in elsewhere) if elsewhere else []
+    if not changed and not released:
+        raise ActionError(f"user '{username}' already works for {commune or 'no commune'}")
+    return UserChange(username, name, unit_id, role, active, released)
+
+
+def _own_commune(action: str, actor: Actor, defn: Definition, commune: str) -> str:
+    """The commune of a dossier ``actor`` registers: for an officer tied to a commune, a commune-level
+    procedure's dossier is of their commune (theirs when none is given); another commune is refused
+    (NotAuthorized)."""
+    if not actor.commune or defn.level != "commune":
+        return commune
+    if not commune.strip():
+        return actor.commune
+    if commune_key(commune) != commune_key(actor.commune):
+        raise NotAuthorized(f"{action}: {actor} works for {actor.commune}; they may not register a dossier "
+                            f"of {commune.strip()}")
+    return actor.commune  # as the account writes it (units.yaml's spelling)
+
+
+def _same_commune(action: str, actor: Actor, d: Any) -> None:
+    """Refuse (NotAuthorized) an officer tied to a commune acting on a dossier of another commune."""
+    if actor.commune and d.commune and commune_key(actor.commune) != commune_key(d.commune):
+        raise NotAuthorized(f"{action}: {actor} works for {actor.commune}; dossier {d.code} is of {d.commune}")
 
 
 def _merged_units(s: Session) -> dict[str, str]:
@@ -509,6 +588,8 @@ def move_user(db: Any, username: str, *, unit: str, role: str, now: dt.datetime,
         row = _unit_and_role(s, unit, role)
         if moved:
             user.unit_id, user.role = unit, role
+            if row.level != "commune":  # a commune's officer moved to the district works for no commune
+                user.commune = ""
             s.add(user)
         if _PAUSE_IN is not None:
             _pause_hook("move", s)  # tests: the account changed, not committed yet
@@ -1415,7 +1496,8 @@ def submit(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: d
                                 f"{defn.start.role} does")
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
-        d = _new_dossier(tx, row, defn, tr, applicant, contact, now, commune, _start_unit(defn, successors))
+        of = _own_commune("submit", who, defn, commune)
+        d = _new_dossier(tx, row, defn, tr, applicant, contact, now, of, _start_unit(defn, successors))
         return _save(tx, "submit", who, d, {}, defn, tr, now, expected_version=None, acted_on=None,
                      successors=successors, fresh=True)
 
@@ -1549,6 +1631,7 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         if who.is_system or who.unit != one_stop or who.role != start.role:
             raise NotAuthorized(f"receive: {who} may not receive dossiers of {defn.key}; "
                                 f"{one_stop}/{start.role} does")
+        of = _own_commune("receive", who, defn, commune)
         _check_reason("receive", defn, start.id, decision, comment)
         cal = calendar or _default_calendar()
         tr = machine.register(defn, channel, now, cal)
@@ -1559,7 +1642,7 @@ def receive(db: Any, actor: Actor, procedure_code: str, *, applicant: str, now: 
         # The reception step was opened and done at the counter by this officer: nobody is told it opened.
         tr2.effects = [e for e in tr.effects if not (e.kind == "notify_unit" and e.item == start_key)] + tr2.effects
         tr2.opened = tr.opened + tr2.opened
-        d = _new_dossier(tx, row, defn, tr2, applicant, contact, now, commune, one_stop)
+        d = _new_dossier(tx, row, defn, tr2, applicant, contact, now, of, one_stop)
         return _save(tx, "receive", who, d, {}, defn, tr2, now, expected_version=None, acted_on=start_key,
                      successors=successors, fresh=True)
 
@@ -1612,6 +1695,7 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
         item = items[item_id]
         successors = unit_successors(db, tx)
         if item.state in OPEN_ITEM_STATES:  # a closed item: let the machine say why
+            _same_commune(action, who, d)
             if authorize is None:
                 _may_act_on_item(action, who, item, defn, successors)
             else:
@@ -2014,6 +2098,7 @@ def _citizen_done(db: Any, action: str, actor: Actor, dossier: int | str, *, fin
         item = matching[0]
         successors = unit_successors(db, tx)
         _may_act_on_item(action, who, item, defn, successors)
+        _same_commune(action, who, d)
         _check_version(action, d, expected_version)
         step = defn.step(item.step_id)
         outcome = step.routes[0].outcome if step.routes else None
@@ -2039,6 +2124,7 @@ def _dossier_action(db: Any, action: str, actor: Actor, dossier: int | str, make
         who = acting()
         successors = unit_successors(db, tx)
         _may_act_on_dossier(action, who, defn, system_ok=system_ok, successors=successors)
+        _same_commune(action, who, d)
         _check_version(action, d, expected_version)
         tr = machine.apply(defn, _state_of(d, list(items.values())), make(), now, calendar or _default_calendar())
         return _save(tx, action, who, d, items, defn, tr, now, expected_version=expected_version or d.version,
@@ -2961,7 +3047,7 @@ _TASKS_SQL = ("SELECT w.id, w.dossier_id, d.code, d.procedure_code, d.applicant,
               "ORDER BY w.due_at IS NULL, w.due_at, w.id")
 
 
-def tasks_query(tx: rawdb.Tx, *, unit: str | None = None, user: str | None = None,
+def tasks_query(tx: rawdb.Tx, *, unit: str | None = None, user: str | None = None, commune: str | None = None,
                 limit: int | None = None) -> tuple[str, list[Any]]:
     """The inbox statement :func:`list_tasks` runs, and its parameters (looks the user up)."""
     where: list[str] = []
@@ -2970,11 +3056,16 @@ def tasks_query(tx: rawdb.Tx, *, unit: str | None = None, user: str | None = Non
         where.append("w.unit_id = ?")
         params.append(unit)
     if user:
-        u = tx.execute("SELECT id, unit_id, role FROM users WHERE username_key = ?", (username_key(user),)).fetchone()
+        u = tx.execute("SELECT id, unit_id, role, commune FROM users WHERE username_key = ?",
+                       (username_key(user),)).fetchone()
         if u is None:
             raise NotFound(f"user '{user}' does not exist")
         where.append("(w.assignee_id = ? OR (w.assignee_id IS NULL AND w.unit_id = ? AND w.role = ?))")
-        params.extend(u)
+        params.extend(u[:3])
+        commune = commune or u[3]
+    if commune:  # an officer of a commune: that commune's dossiers, and those of no commune
+        where.append("(d.commune = '' OR d.commune = ?)")
+        params.append(commune)
     sql = _TASKS_SQL.format(where="".join(f" AND {c}" for c in where))
     if limit is not None:
         sql += " LIMIT ?"
@@ -2983,7 +3074,7 @@ def tasks_query(tx: rawdb.Tx, *, unit: str | None = None, user: str | None = Non
 
 
 def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str | None = None,
-               overdue: bool = False, calendar: Any = None,
+               commune: str | None = None, overdue: bool = False, calendar: Any = None,
                policy: sla.SlaPolicy = sla.DEFAULT_SLA_POLICY, limit: int | None = None) -> list[TaskRow]:
     """Open work items, oldest due first (items without a due instant last; ties by item id).
 
@@ -2996,7 +3087,11 @@ def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str 
     unit : str or None
         Only items of this unit.
     user : str or None
-        Only items this user may act on: claimed by them, or unclaimed in their unit and role.
+        Only items this user may act on: claimed by them, or unclaimed in their unit and role; for an
+        officer tied to a commune, on that commune's dossiers (and those of no commune).
+    commune : str or None
+        Only items of this commune's dossiers and of those of no commune (as units.yaml writes it; the
+        user's own when ``user`` is given and this is not).
     overdue : bool
         Only items overdue at ``now``.
     limit : int or None
@@ -3010,7 +3105,8 @@ def list_tasks(db: Any, *, now: dt.datetime, unit: str | None = None, user: str 
     now = utc(now)
     cal = calendar or _default_calendar()
     with rawdb.read(db) as tx:
-        rows = tx.execute(*tasks_query(tx, unit=unit, user=user, limit=None if overdue else limit)).fetchall()
+        rows = tx.execute(*tasks_query(tx, unit=unit, user=user, commune=commune,
+                                       limit=None if overdue else limit)).fetchall()
         read_instant = tx.read_instant
     out: list[TaskRow] = []
     load, classify = sla.Clock.from_dict, sla.classify_open

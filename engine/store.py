@@ -224,6 +224,10 @@ class User(SQLModel, table=True):
     #: Raised when the account is deactivated: web sessions and API tokens issued before carry the
     #: old value in their credential mark, so re-enabling the account does not revive them.
     credential_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: The commune a member of a commune-level unit works for, as units.yaml's ``communes:`` writes it:
+    #: they see and act on that commune's dossiers only (and on those of no commune). '' for district staff,
+    #: and for an account not tied to a commune (migration 0015).
+    commune: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     created_at: dt.datetime = _now_field()
 
 
@@ -743,7 +747,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 
 #: The newest migration in engine/migrations/versions (a test keeps it in step with Alembic's head).
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -358,6 +358,11 @@ _RULES: list[Rule] = [
                     r"no one \(its unit has no head\) does",
      lambda m, a: f"{_actor(m['who'])} không được {_verb(a)} công việc {m['i']} (bước '{m['s']}'); đơn vị của "
                   f"công việc này không có lãnh đạo để phân công."),
+    (NotAuthorized, r"(?P<who>.+?) works for (?P<c>.+?); they may not register a dossier of (?P<o>.+)",
+     lambda m, a: f"{_actor(m['who'])} làm việc cho {m['c']}; không được tiếp nhận hồ sơ của {m['o']}."),
+    (NotAuthorized, r"(?P<who>.+?) works for (?P<c>.+?); dossier (?P<d>\S+) is of (?P<o>.+)",
+     lambda m, a: f"{_actor(m['who'])} làm việc cho {m['c']}; hồ sơ {m['d']} là hồ sơ của {m['o']}, nên không được "
+                  f"{_verb(a)}."),
     (NotAuthorized, r"user '(?P<u>[^']+)' is deactivated \(enable it again with: .*\)",
      lambda m, a: f"tài khoản '{m['u']}' đã ngừng hoạt động; thao tác không được thực hiện, hồ sơ không thay đổi. "
                   f"Cho hoạt động lại bằng: quytrinh user enable {m['u']}."),

@@ -118,7 +118,7 @@ def _at_0013_with(db_url: str, names: list[str]):
 
 def test_migration_0014_stops_on_names_equal_but_for_case_and_changes_nothing(db_url):
     from engine.errors import QuytrinhError
-    from engine.store import current_revision, init_db
+    from engine.store import HEAD_REVISION, current_revision, init_db
     from quytrinh.messages import cli_error_text
 
     store = _at_0013_with(db_url, ["an", "bo", "An"])
@@ -142,7 +142,7 @@ def test_migration_0014_stops_on_names_equal_but_for_case_and_changes_nothing(db
     with store.engine.begin() as conn:  # the remedy the message gives
         conn.execute(sa.text("UPDATE users SET username = 'An2' WHERE id = 3"))
     fixed = init_db(db_url)
-    assert current_revision(fixed.engine) == "0014"
+    assert current_revision(fixed.engine) == HEAD_REVISION  # 0014 and every migration after it
     assert sv.get_actor(fixed, "AN").username == "an"
     with pytest.raises(NotFound, match="deactivated"):
         sv.get_actor(fixed, "an2")
