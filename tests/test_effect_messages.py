@@ -1,11 +1,13 @@
-"""What the applicant is told (workflows.effects.notify_citizen), written to a real delivery log (no Prefect)."""
+"""What the applicant and the units are told (workflows.effects), written to a real delivery log (no Prefect)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
+from sqlmodel import select
 
+from engine.store import OutboxItem
 from workflows.effects import DeliveryLog, EffectContext, OutboxWork, notify_citizen
 
 NOW = dt.datetime(2026, 3, 16, 2, 0, tzinfo=dt.timezone.utc)
@@ -58,3 +60,27 @@ def test_forms_are_named_by_the_dossiers_own_form_set(runtime, tmp_path):
     assert said[n, "stop_notice"] == "Thông báo dừng giải quyết hồ sơ (Mẫu 05)."
     assert said[n, "BM01"] == "Giấy tiếp nhận hồ sơ và hẹn trả kết quả (Mẫu 01)."
     assert said[n, "KQ"] == "KQ."
+
+
+def test_a_notice_to_a_commune_unit_names_the_dossiers_commune(runtime, tmp_path):
+    """Every commune's justice officers are one unit in units.yaml: the notice of a commune-level dossier says
+    whose it is, in its text and as the delivery's ``commune`` (the gateway routes by it); a district dossier's
+    notice has neither."""
+    from engine import services as sv
+    from workflows.effects import perform
+
+    commune = sv.receive(runtime.db, runtime.actor("xa_motcua"), "1.001193", applicant="Bé An", now=NOW,
+                         commune="Xã Bát Tràng")
+    district = sv.receive(runtime.db, runtime.actor("motcua"), "1.001612", applicant="Hộ kinh doanh", now=NOW)
+    log = DeliveryLog(tmp_path / "deliveries.jsonl")
+    ctx = EffectContext(runtime.db, NOW, "t", log)
+    for received in (commune, district):
+        with runtime.db.session() as s:
+            row = next(o for o in s.exec(select(OutboxItem).where(OutboxItem.dossier_id == received.dossier_id,
+                                                                   OutboxItem.kind == "notify_unit")))
+        perform(ctx, OutboxWork.of(row))
+    to_commune, to_district = log.records()
+    assert to_commune["to"] == "xa_tu_phap" and to_commune["commune"] == "Xã Bát Tràng"
+    assert to_commune["message"].startswith(f"Tư pháp – Hộ tịch (Xã Bát Tràng): hồ sơ {commune.dossier_code} "
+                                            "chuyển đến bước")
+    assert "commune" not in to_district and to_district["message"].startswith("Phòng TC-KH: hồ sơ")

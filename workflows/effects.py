@@ -338,13 +338,32 @@ def _addressee(ctx: EffectContext, work: OutboxWork) -> tuple[str | None, str, d
     A notice addressed to a unit that was merged (units.yaml ``merged_into``; queued before the merge, or
     by a process that had not seen it yet) goes to the unit that now does its work
     (:func:`engine.services.unit_successors`), and its label says so:
-    ``Phòng QLĐT (thay Phòng TC-KH, đã hợp nhất vào Phòng QLĐT)``."""
+    ``Phòng QLĐT (thay Phòng TC-KH, đã hợp nhất vào Phòng QLĐT)``.
+
+    A commune-level dossier's notice names its commune, in the label (``Tư pháp – Hộ tịch (Xã Bát Tràng)``)
+    and as the delivery's ``commune`` field: units.yaml describes every commune's staff with one set of
+    units, so the gateway routes the notice to that commune's officers, not to every commune's."""
     unit = work.unit
     successor, redirected = _current_unit(ctx, unit)
+    commune = _commune_of(ctx, work)
+    where = {"commune": commune} if commune else {}
+    of = f" ({commune})" if commune else ""
     if not redirected:
-        return unit, _unit_label(ctx.store, unit), {}
+        return unit, _unit_label(ctx.store, unit) + of, where
     name = _unit_label(ctx.store, successor)
-    return successor, f"{name} (thay {_unit_label(ctx.store, unit)}, đã hợp nhất vào {name})", redirected
+    return (successor, f"{name}{of} (thay {_unit_label(ctx.store, unit)}, đã hợp nhất vào {name})",
+            {**redirected, **where})
+
+
+def _commune_of(ctx: EffectContext, work: OutboxWork) -> str:
+    """The commune of the outbox item's dossier (a commune-level dossier's), else ''."""
+    from engine.store import Dossier
+
+    if work.dossier_id is None:
+        return ""
+    with ctx.store.session() as s:
+        d = s.get(Dossier, work.dossier_id)
+    return (d.commune or "") if d is not None else ""
 
 
 def _current_unit(ctx: EffectContext, unit: str | None) -> tuple[str | None, dict[str, Any]]:
