@@ -1,14 +1,23 @@
 """`quytrinh user`: the staff who act on dossiers.
 
     quytrinh user add cv1 --unit phong_tckh --role staff --name "Trần Thị B" [--password]
+    quytrinh user add mc1 --unit xa_mot_cua --role staff --commune "Xã Bát Tràng"   # a commune's officer
     quytrinh user password cv1
     quytrinh user list [--unit phong_tckh]
+    quytrinh user commune mc1 "Cổ Bi"        # works for Xã Cổ Bi from now on (--none: for no commune)
     quytrinh user disable cv1        # left the office: no sign-in, their work back to the unit
     quytrinh user enable cv1
     quytrinh user move cv1 --unit phong_tnmt --role staff   # a transfer or a promotion
 
 A password is asked twice and never read from the command line (it would stay
 in the shell's history); without one an account cannot sign in to the web app.
+
+units.yaml describes the staff of every commune with one set of commune-level
+units; ``--commune`` (``user add``) and ``user commune`` tie such an account to
+the commune it works for (one of units.yaml's ``communes:``, matched as
+``engine.definition.find_commune`` reads it and stored as units.yaml writes
+it): the officer then sees and acts on that commune's dossiers only (and on
+those of no commune).
 """
 
 from __future__ import annotations
@@ -18,11 +27,12 @@ from typing import Any, Optional
 
 import typer
 
-from engine.errors import ActionError, NotFound
+from engine.errors import ActionError, NotFound, QuytrinhError
 from quytrinh.commands.dossier import guarded, open_store
 from quytrinh.messages import localized
 
-user_app = typer.Typer(help="Cán bộ, công chức: thêm, đặt mật khẩu, liệt kê, ngừng hoạt động, chuyển đơn vị.",
+user_app = typer.Typer(help="Cán bộ, công chức: thêm, đặt mật khẩu, liệt kê, ngừng hoạt động, chuyển đơn vị, "
+                            "giao làm việc cho một xã.",
                        no_args_is_help=True)
 
 
@@ -75,6 +85,70 @@ def _existing_user(store: Any, username: str) -> Any:
         return find_user(s, username)
 
 
+#: The levels of units.yaml as a refusal names them.
+_LEVEL_NAMES = {"district": "cấp huyện", "commune": "cấp xã", "province": "cấp tỉnh", "city": "cấp thành phố",
+                "any": "mọi cấp"}
+
+
+def _commune_of(name: str) -> str:
+    """The commune of units.yaml's ``communes:`` that ``name`` names, as units.yaml writes it (case, spacing and
+    the "Xã " prefix aside: :func:`engine.definition.find_commune`); a one-line Vietnamese refusal naming the
+    closest commune when none does."""
+    from engine.definition import closest_commune, find_commune
+
+    from quytrinh.commands.dossier import communes
+
+    known = communes()
+    if not known:
+        raise localized(ActionError("Không thực hiện được: units.yaml không có mục communes: (danh sách xã, thị trấn), "
+                                    "nên không giao cán bộ làm việc cho xã nào được."))
+    found = find_commune(name, known)
+    if found is None:
+        close = closest_commune(name, known)
+        hint = f" (có phải \"{close}\"?)" if close else ""
+        raise localized(ActionError(f"Không thực hiện được: không có xã, thị trấn \"{name.strip()}\" trong mục "
+                                    f"communes: của units.yaml{hint}; xem danh sách trong units.yaml."))
+    return found
+
+
+def _commune_level(store: Any, unit: str, username: str | None = None) -> None:
+    """Refuse (one Vietnamese line) a commune for an account of a unit that is not of the commune level, as
+    the engine does (:func:`engine.services.add_user`), before a password is asked. Nothing to say of a unit
+    that does not exist: the engine names the known ones."""
+    from engine.store import UnitRow
+
+    with store.session() as s:
+        row = s.get(UnitRow, unit)
+    if row is not None and row.level != "commune":
+        raise _not_commune_level(unit, row.level, username)
+
+
+def _not_commune_level(unit: str, level: str, username: str | None) -> ActionError:
+    fix = (f"chuyển người đó sang đơn vị cấp xã bằng: quytrinh user move {username} --unit ĐƠN_VỊ --role VAI_TRÒ"
+           if username else "bỏ --commune")
+    return localized(ActionError(f"Không thực hiện được: đơn vị '{unit}' thuộc {_LEVEL_NAMES.get(level, level)}; chỉ "
+                                 f"cán bộ của đơn vị cấp xã mới làm việc cho một xã; {fix}."))
+
+
+def _commune_refusal(exc: QuytrinhError, username: str | None = None) -> QuytrinhError:
+    """The engine's refusals about an account's commune, in Vietnamese (others as they are)."""
+    import re
+
+    text = str(exc)
+    m = re.fullmatch(r"unit '([^']+)' is of the (\w+) level; only staff of a commune-level unit work for a commune",
+                     text)
+    if m:
+        return _not_commune_level(m[1], m[2], username)
+    m = re.fullmatch(r"user '([^']+)' already works for (.+)", text)
+    if m:
+        if m[2] == "no commune":
+            return localized(ActionError(f"Không thực hiện được: {m[1]} vốn không gắn với xã nào; không có gì thay "
+                                         f"đổi."))
+        return localized(ActionError(f"Không thực hiện được: {m[1]} đã làm việc cho {m[2]} và không giữ công việc "
+                                     f"nào của xã khác; không có gì thay đổi."))
+    return exc
+
+
 @user_app.command("add")
 @guarded
 def add_cmd(
@@ -83,21 +157,31 @@ def add_cmd(
     role: str = typer.Option(..., "--role", help="Vai trò trong đơn vị, ví dụ staff, head."),
     name: str = typer.Option("", "--name", help="Họ và tên."),
     password: bool = typer.Option(False, "--password", help="Hỏi và đặt mật khẩu (cho ứng dụng web)."),
+    commune: str = typer.Option("", "--commune", help="Cán bộ của đơn vị cấp xã: xã, thị trấn người đó làm việc "
+                                                       "(một trong mục communes: của units.yaml, ví dụ "
+                                                       "\"Xã Bát Tràng\"); chỉ xử lý hồ sơ của xã đó."),
 ) -> None:
     """Thêm một cán bộ vào một đơn vị với một vai trò."""
     from engine.services import add_user
 
     store = open_store(changes_organisation="quytrinh user add")
     _in_units_yaml(store, unit)
+    if commune.strip():
+        _commune_level(store, unit)
+        commune = _commune_of(commune)
     taken = _existing_user(store, username) if password else None
     if taken is not None:  # say it before asking for a password
         same = "" if taken.username == username else " (tên đăng nhập không phân biệt chữ hoa, chữ thường)"
         raise localized(ActionError(f"Không thực hiện được: đã có người dùng '{taken.username}'{same}; đặt mật "
                                     f"khẩu cho người đó bằng: quytrinh user password {taken.username}"))
     secret = _ask_password() if password else None
-    actor = add_user(store, username, unit=unit, role=role, full_name=name, password=secret,
-                     now=dt.datetime.now(dt.timezone.utc))
-    typer.echo(f"Đã thêm {actor.username} ({actor.full_name or 'chưa có họ tên'}): {actor.unit}/{actor.role}")
+    try:
+        actor = add_user(store, username, unit=unit, role=role, full_name=name, password=secret,
+                         now=dt.datetime.now(dt.timezone.utc), commune=commune.strip())
+    except ActionError as exc:
+        raise _commune_refusal(exc) from None
+    typer.echo(f"Đã thêm {actor.username} ({actor.full_name or 'chưa có họ tên'}): {actor.unit}/{actor.role}"
+               + (f", làm việc cho {actor.commune}" if actor.commune else ""))
 
 
 @user_app.command("password")
@@ -156,7 +240,7 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
         title = roles.get(u.unit_id, {}).get(u.role, u.role)
         gone = (f"\t(đơn vị đã hợp nhất vào {merged[u.unit_id]}: quytrinh user move {u.username} "
                 f"--unit {merged[u.unit_id]} --role ROLE)") if u.unit_id in merged and u.active else ""
-        typer.echo(f"{u.username}\t{u.full_name}\t{u.unit_id}\t{u.role} ({title})"
+        typer.echo(f"{u.username}\t{u.full_name}\t{u.unit_id}\t{u.role} ({title})\t{u.commune or '–'}"
                    + ("" if u.active else "\t(ngừng hoạt động)") + gone)
 
 
@@ -228,6 +312,42 @@ def move_cmd(
     change = move_user(store, username, unit=unit, role=role, now=dt.datetime.now(dt.timezone.utc))
     typer.echo(f"Đã chuyển {change.username} ({change.full_name}) sang {change.unit}/{change.role}.")
     _say_released(change, " của đơn vị, vai trò cũ")
+
+
+@user_app.command("commune", help=(
+    "Giao một cán bộ của đơn vị cấp xã làm việc cho một xã, thị trấn (units.yaml mô tả cán bộ của mọi xã bằng "
+    "cùng một bộ đơn vị): từ đó người đó chỉ xử lý hồ sơ của xã đó (và hồ sơ không thuộc xã nào); công việc của "
+    "xã khác người đó đang giữ trả về đơn vị. --none: không gắn với xã nào (xử lý hồ sơ của mọi xã, như trước)."))
+@guarded
+def commune_cmd(
+    username: str = typer.Argument(..., help="Tên đăng nhập (xem quytrinh user list)."),
+    commune: Optional[str] = typer.Argument(None, help="Xã, thị trấn trong mục communes: của units.yaml, ví dụ "
+                                                       "\"Xã Bát Tràng\" (hoặc \"Bát Tràng\")."),
+    none: bool = typer.Option(False, "--none", help="Bỏ gắn với xã: người đó xử lý hồ sơ của mọi xã."),
+) -> None:
+    """Tie an officer to their commune (the help text is the decorator's, as for ``move``)."""
+    from engine.services import set_user_commune
+
+    if none == bool(commune and commune.strip()):
+        raise localized(ActionError(
+            f"Không thực hiện được: hãy cho tên xã (quytrinh user commune {username} \"Xã Bát Tràng\") hoặc --none "
+            f"(không gắn với xã nào), một trong hai."))
+    store = open_store(changes_organisation="quytrinh user commune")
+    found = "" if none else _commune_of(commune or "")
+    existing = _existing_user(store, username)
+    if existing is not None and found:
+        _commune_level(store, existing.unit_id, existing.username)
+    try:
+        change = set_user_commune(store, username, found, now=dt.datetime.now(dt.timezone.utc))
+    except ActionError as exc:
+        raise _commune_refusal(exc, username) from None
+    if found:
+        typer.echo(f"{change.username} ({change.full_name}, {change.unit}/{change.role}) từ nay làm việc cho {found}: "
+                   "chỉ xử lý hồ sơ của xã này và hồ sơ không thuộc xã nào.")
+        _say_released(change, " của xã khác")
+    else:
+        typer.echo(f"{change.username} ({change.full_name}, {change.unit}/{change.role}) từ nay không gắn với xã nào: "
+                   "xử lý hồ sơ của mọi xã.")
 
 
 def register(app: typer.Typer) -> None:
