@@ -2846,10 +2846,11 @@ class ApologyToSign:
     signer_unit: str | None       # the unit whose head signs it now
 
 
-def apologies_to_sign(db: Any, *, unit: str | None = None) -> list[ApologyToSign]:
+def apologies_to_sign(db: Any, *, unit: str | None = None, commune: str | None = None) -> list[ApologyToSign]:
     """The draft apologies of open dossiers, the earliest missed appointment first: those ``unit``'s head signs
     (every unit's when None). A draft of a unit merged into ``unit`` is listed for ``unit`` (its head signs it,
-    before ``quytrinh unit transfer`` as after), and none for the merged unit."""
+    before ``quytrinh unit transfer`` as after), and none for the merged unit. ``commune``: only those of that
+    commune's dossiers and of dossiers of no commune (a commune chairman's, :attr:`Actor.commune`)."""
     with _reading(db) as s:
         successors = _merged_units(s)
         rows = s.exec(select(Apology, Dossier).join(Dossier, Dossier.id == Apology.dossier_id)  # type: ignore[arg-type]
@@ -2858,6 +2859,8 @@ def apologies_to_sign(db: Any, *, unit: str | None = None) -> list[ApologyToSign
                       .order_by(Apology.due_at, Apology.id)).all()
     out = []
     for ap, d in rows:
+        if commune and d.commune and commune_key(d.commune) != commune_key(commune):
+            continue
         signer = apology_signer(successors, ap.unit_id)
         if unit is None or signer == unit:
             out.append(ApologyToSign(ap.id, d.code, d.procedure_code, d.applicant,  # type: ignore[arg-type]
@@ -2903,7 +2906,7 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
             if not me.active:
                 raise NotAuthorized(f"sign_apology: user '{me.username}' is deactivated (enable it again with: "
                                     f"quytrinh user enable {me.username})")
-            actor = Actor(me.username, me.unit_id, me.role, me.id, me.full_name or "")
+            actor = Actor(me.username, me.unit_id, me.role, me.id, me.full_name or "", me.commune or "")
         ap = s.exec(select(Apology).where(Apology.id == apology_id).with_for_update()).first()
         if ap is None:
             raise apology_missing(apology_id)
@@ -2921,6 +2924,8 @@ def sign_apology(db: Any, actor: Actor, apology_id: int, *, reason: str, now: dt
                                     f"{signer} does")
             raise NotAuthorized(f"sign_apology: {actor} may not sign the apology of dossier {code}; "
                                 f"the head ({head or 'none'}) of {ap.unit_id} does")
+        if d is not None:
+            _same_commune("sign_apology", actor, d)
         if not reason:
             raise ActionError("sign_apology: write the reason for the delay (it is printed on form 04)")
         if ap.state != "draft":

@@ -139,3 +139,19 @@ def test_an_officer_moved_to_the_district_works_for_no_commune(staff):
     assert sv.get_actor(staff.db, "tp_bt").commune == ""
     sv.move_user(staff.db, "mc_cb", unit="xa_tu_phap", role="staff", now=at(9))  # within the commune
     assert sv.get_actor(staff.db, "mc_cb").commune == CO_BI
+
+
+def test_a_communes_chairman_signs_and_lists_only_their_communes_apologies(staff):
+    db = staff.db
+    staff.actors["ct_cb"] = sv.add_user(db, "ct_cb", unit="xa_lanh_dao", role="chairman", now=at(7), commune=CO_BI)
+    r = sv.receive(db, staff.actor("mc_bt"), BIRTH, applicant="Bé An", now=at(8))
+    sv.sweep_timers(db, now=at(16, 30))  # the same-day result cannot be ready by 17:00: a draft apology
+    [draft] = sv.apologies_to_sign(db, unit="xa_lanh_dao")
+    assert draft.dossier_code == r.dossier_code
+    assert sv.apologies_to_sign(db, unit="xa_lanh_dao", commune=CO_BI) == []
+    assert [a.apology_id for a in sv.apologies_to_sign(db, unit="xa_lanh_dao", commune=BAT_TRANG)] == [draft.apology_id]
+    before = dump(db)
+    with pytest.raises(NotAuthorized, match="works for Xã Cổ Bi; dossier .* is of Xã Bát Tràng"):
+        sv.sign_apology(db, staff.actor("ct_cb"), draft.apology_id, reason="Chờ xác minh", now=at(16, 40))
+    assert dump(db) == before
+    sv.sign_apology(db, staff.actor("xa_ct"), draft.apology_id, reason="Chờ xác minh", now=at(16, 40))  # untied: as before
