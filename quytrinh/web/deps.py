@@ -79,11 +79,20 @@ class WebUser:
     #: The level of the user's unit (units.yaml ``level``: district, commune, any...) and its full name
     unit_level: str = ""
     unit_full_name: str = ""
+    #: The commune a commune's officer works for (``engine.store.User.commune``, as units.yaml writes it): they
+    #: see and act on that commune's dossiers only (and on those of no commune). "": not tied to a commune.
+    commune: str = ""
 
     @property
     def actor(self) -> Actor:
         """The engine actor of this user."""
-        return Actor(self.username, self.unit_id, self.role, self.id, self.full_name)
+        return Actor(self.username, self.unit_id, self.role, self.id, self.full_name, self.commune)
+
+    @property
+    def tied_commune(self) -> str:
+        """The commune whose dossiers alone (with those of no commune) this user sees: theirs, for staff tied
+        to a commune; "" for everyone else (leaders, the reform office and admins see every dossier)."""
+        return "" if self.has("leader", "reform", "admin") else self.commune
 
     @property
     def display(self) -> str:
@@ -131,7 +140,7 @@ def load_user(store: Any, user_id: int) -> WebUser | None:
     return WebUser(u.id, u.username, u.full_name, u.unit_id, unit_name, kind, u.role, title,  # type: ignore[arg-type]
                    web_roles(u.username, u.unit_id, kind, u.role),
                    credential_stamp(u.password_hash, u.credential_epoch), ended,
-                   unit.level if unit else "", unit.name if unit else u.unit_id)
+                   unit.level if unit else "", unit.name if unit else u.unit_id, u.commune or "")
 
 
 # --------------------------------------------------------------------------- app state
@@ -421,7 +430,8 @@ def authority(organisation: Any, user: WebUser | None) -> str:
     District staff (and any unit at the organisation's own level): the organisation's name (units.yaml
     ``organisation:``, "Ủy ban nhân dân huyện Gia Lâm"). Commune staff, when the organisation is above the
     communes: "Ủy ban nhân dân cấp xã, huyện Gia Lâm" (units.yaml describes every commune with one set of
-    units, so a member of staff's own commune is not recorded). A unit outside the People's Committee
+    units), or, for an officer tied to their commune (``quytrinh user commune``), that commune's: "Ủy ban
+    nhân dân xã Bát Tràng, huyện Gia Lâm". A unit outside the People's Committee
     (``kind: external`` or ``level: any``, e.g. a tax office; a city or province level unit): its own name. Nobody signed in: the
     organisation, with its communes' People's Committees when it has communes. "" when the organisation
     has no name and nobody is signed in.
@@ -438,6 +448,9 @@ def authority(organisation: Any, user: WebUser | None) -> str:
         return f"{name} và các xã, thị trấn" if name and communes else name
     if user.unit_kind in ("external", "citizen") or user.unit_level in ("any", "city", "province"):
         return user.unit_full_name or user.unit_name  # not the organisation's People's Committee
+    if user.unit_level == "commune" and user.commune and not _COMMUNE_BODY.match(area):
+        own = user.commune[:1].lower() + user.commune[1:]  # "Xã Bát Tràng" in a sentence: "xã Bát Tràng"
+        return f"Ủy ban nhân dân {own}, {area}" if area else f"Ủy ban nhân dân {own}"
     if user.unit_level == "commune" and not _COMMUNE_BODY.match(area):
         return f"Ủy ban nhân dân cấp xã, {area}" if area else "Ủy ban nhân dân cấp xã"
     if name:

@@ -489,9 +489,10 @@ def receive(request: Request, body: ReceiveIn, user: WebUser = Depends(api_user)
 
     A commune-level procedure's dossier names its commune, one of units.yaml's ``communes:`` (case,
     spacing and the "Xã " prefix do not matter; the dossier records the name as units.yaml writes it);
-    a district-level one names none.
+    a district-level one names none. An officer tied to a commune may leave it out (their commune), and
+    is refused (403) another commune.
     """
-    commune = _commune_of(request, body.procedure_code, body.commune)
+    commune = _commune_of(request, body.procedure_code, body.commune, mine=user.tied_commune)
     _check_decision(request, body.procedure_code, body.decision)
     res = sv.receive(store_of(request), user.actor, body.procedure_code, applicant=body.applicant,
                      now=now_of(request), channel=body.channel, decision=body.decision, comment=body.comment,
@@ -507,8 +508,9 @@ def _refused(kind: type, message: str, vi: str, field: str) -> Exception:
     return exc
 
 
-def _commune_of(request: Request, procedure_code: str, commune: str) -> str:
-    """The commune a new dossier of ``procedure_code`` records, as the CLI and the reception form check it."""
+def _commune_of(request: Request, procedure_code: str, commune: str, *, mine: str = "") -> str:
+    """The commune a new dossier of ``procedure_code`` records, as the CLI and the reception form check it.
+    ``mine``: the commune the officer is tied to; none given, the engine records theirs."""
     from engine.definition import closest_commune, find_commune
     from engine.errors import ActionError
     from quytrinh.web.routes_staff import commune_procedures, communes
@@ -524,6 +526,8 @@ def _commune_of(request: Request, procedure_code: str, commune: str) -> str:
     known = communes(request)
     if not known:
         return commune
+    if not commune and mine:
+        return ""  # engine.services.receive records the officer's own commune
     if not commune:
         raise _refused(ActionError, f"commune: procedure {procedure_code} is commune-level; give the commune whose "
                                     f"People's Committee handles the dossier, one of: {', '.join(known)}",

@@ -172,6 +172,15 @@ def _page_number(value: str | None) -> int | None:
     return int(value) if value.isdigit() and int(value) >= 1 else None
 
 
+def _of_commune(key: str, commune: str) -> bool:
+    """Whether the ledger book ``key`` (:func:`engine.store.ledger_book_key`) is ``commune``'s."""
+    from engine.definition import commune_key
+    from engine.store import split_ledger_book
+
+    of = split_ledger_book(key)[1]
+    return bool(of) and commune_key(of) == commune_key(commune)
+
+
 @router.get("/documents/ledger")
 def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
            date_to: str | None = Query(None, alias="to"), unit: str | None = Query(None),
@@ -187,7 +196,8 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
 
     Each one-stop unit keeps its book (a commune's one-stop unit its commune's): when the period has
     dossiers of several, the bar offers them (``book=``: one book alone, headed by its unit); without
-    one chosen, each book's rows come under a line naming it.
+    one chosen, each book's rows come under a line naming it. Staff tied to a commune see their commune's
+    book alone (the other communes' dossiers are not theirs to see, :func:`routes_staff.can_view_dossier`).
     """
     from engine.documents import find_book, ledger_books, ledger_doc, ledger_page, render_ledger, to_html, vn_count
 
@@ -210,12 +220,20 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
         books = ledger_books(store, date_from=start, date_to=end, unit=unit or None)
     except QuytrinhError as exc:
         raise HTTPException(422, cli_error_text(exc)) from None
+    own = user.tied_commune
+    if own:  # staff tied to a commune see their commune's book only (the ledger names applicants)
+        books = [(k, name) for k, name in books if _of_commune(k, own)]
     key = find_book(book, books) if book else None
     if book and key is None:
-        missing = f"Không có quyển sổ «{book}» có hồ sơ trong kỳ này: dưới đây là sổ của mọi quyển trong kỳ."
+        missing = (f"Không có quyển sổ «{book}» có hồ sơ trong kỳ này: dưới đây là sổ của "
+                   + (f"{own}." if own else "mọi quyển trong kỳ."))
         if fmt == "docx":
             raise HTTPException(422, missing)
         error = ((error + " ") if error else "") + missing
+    if own and key is None:  # their commune's book (none with dossiers in the period: an empty one)
+        from engine.store import ledger_book_key
+
+        key = books[0][0] if books else ledger_book_key(user.unit_id, own, "commune")
     period = dict(date_from=start, date_to=end, unit=unit or None, book=key, now=now)
     filename = f"so-theo-doi-{start:%Y%m%d}-{end:%Y%m%d}"
     if fmt == "docx":  # the whole period, always
@@ -251,7 +269,7 @@ def ledger(request: Request, date_from: str | None = Query(None, alias="from"),
         return f'<label>{label} <input type="date" name="{name}" value="{value.isoformat()}"{invalid}></label>'
 
     choices = ""
-    if len(books) > 1 or key is not None:  # the books of the period: all of them, or one alone
+    if len(books) > 1 or (key is not None and not own):  # the books of the period: all of them, or one alone
         options = "".join(f'<option value="{html.escape(k)}"{" selected" if k == key else ""}>{html.escape(name)}'
                           f'</option>' for k, name in books)
         choices = (f'<label>Quyển sổ <select name="book" id="book-choice"><option value="">Mọi quyển '

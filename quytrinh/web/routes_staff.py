@@ -33,12 +33,13 @@ def inbox_rows(store: Any, user: WebUser, now: Any) -> tuple[list[sv.TaskRow], l
     """The user's own work and the rest of their unit's open work, least remaining time first.
 
     Own work is what ``list_tasks(user=...)`` returns: items claimed by the user, and
-    unclaimed items of their unit and role. Both lists come from one query of the unit's items; when a unit
+    unclaimed items of their unit and role. For staff tied to a commune, only the items of that commune's
+    dossiers and of dossiers of no commune (:attr:`WebUser.tied_commune`). Both lists come from one query of the unit's items; when a unit
     was merged into the user's (units.yaml ``merged_into``), a second query adds the items the user still
     holds there with their role (moved to the successor before ``quytrinh unit transfer``: theirs to finish,
     :func:`engine.services.holds_merged_work`).
     """
-    rows = sv.list_tasks(store, now=now, unit=user.unit_id)
+    rows = sv.list_tasks(store, now=now, unit=user.unit_id, commune=user.tied_commune or None)
     successors = sv.unit_successors(store)
     if user.unit_id in successors.values():
         rows += [t for t in sv.list_tasks(store, now=now, user=user.username)
@@ -59,6 +60,15 @@ def one_stop_unit(request: Request, defn: Any) -> str | None:
     return sv.unit_successors(store_of(request)).get(unit, unit) if unit else unit
 
 
+def other_commune(user: WebUser, commune: str | None) -> bool:
+    """Whether a dossier of ``commune`` is another commune's than the one ``user`` is tied to (staff tied to a
+    commune see that commune's dossiers and those of no commune; everyone else sees any commune's)."""
+    from engine.definition import commune_key
+
+    mine = user.tied_commune
+    return bool(mine and commune and commune_key(commune) != commune_key(mine))
+
+
 def can_view_dossier(request: Request, user: WebUser, sheet: sv.DossierSheet) -> bool:
     """Staff see a dossier their unit works on (or the one-stop unit that received it, or its successor);
     leaders, the reform office and admins see every dossier. The unit that signs (or signed) an apology of
@@ -66,10 +76,15 @@ def can_view_dossier(request: Request, user: WebUser, sheet: sv.DossierSheet) ->
     so does the unit a unit the dossier's work is at was merged into (units.yaml ``merged_into``): it does
     that work now (:func:`engine.services.holds_merged_work`).
 
+    Staff tied to a commune (``users.commune``, ``quytrinh user commune``) do not see another commune's
+    dossier, whatever their unit does on it (units.yaml describes every commune's staff with one set of units).
+
     A dossier the user may not see is answered as one that does not exist (:func:`load_sheet`, the API), so
     that its id or code cannot be probed."""
     if user.has("leader", "reform", "admin"):
         return True
+    if other_commune(user, sheet.dossier.commune):
+        return False
     if user.unit_id in (sheet.definition.start.unit, one_stop_unit(request, sheet.definition)):
         return True
     if any(r.unit_id == user.unit_id for r in sheet.rows):
@@ -107,11 +122,19 @@ NO_SUCH_ITEM = "Không có công việc này."
 def item_of(request: Request, user: WebUser, item_id: int) -> WorkItem:
     """The work item, if the user's unit holds it (leaders, reform office and admins may look). An item of
     another unit is refused (403) when the user may see its dossier, and answered as missing (404, as for
-    an id that does not exist) when they may not: its id cannot be probed."""
+    an id that does not exist) when they may not: its id cannot be probed. So is an item of another commune's
+    dossier for staff tied to a commune (:func:`other_commune`), even at their own unit."""
     with store_of(request).session() as s:
         item = s.get(WorkItem, item_id)
     if item is None:
         raise HTTPException(404, NO_SUCH_ITEM)
+    if user.tied_commune:  # an item of another commune's dossier, though at the user's unit: as missing
+        from engine.store import Dossier
+
+        with store_of(request).session() as s:
+            d = s.get(Dossier, item.dossier_id)
+        if d is not None and other_commune(user, d.commune):
+            raise HTTPException(404, NO_SUCH_ITEM)
     if (item.unit_id != user.unit_id and not user.has("leader", "reform", "admin")
             and not _held_at_merged_unit(request, user, item)):
         sheet = sv.dossier_sheet(store_of(request), item.dossier_id)
@@ -316,13 +339,28 @@ def inbox(request: Request, code: str = "", user: WebUser = Depends(current_user
     store = store_of(request)
     mine, unit = inbox_rows(store, user, now_of(request))
     waiting = sv.waiting_for_applicant(store, user.unit_id) if user.has("one_stop") else []
+    waiting = [w for w in waiting if not other_commune(user, w["dossier"].commune)]
     # the unit's head signs its draft apologies (form 04), those of a unit merged into it too
     heads = (user.unit_id is not None and user.role in sv.HEAD_ROLES
              and user.role == sv.unit_head_role(store, user.unit_id))
-    apologies = sv.apologies_to_sign(store, unit=user.unit_id) if heads else []
+    apologies = _own_communes(store, user, sv.apologies_to_sign(store, unit=user.unit_id)) if heads else []
     return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting,
                                           "apologies": apologies, "units": _unit_names(request) if apologies else {},
                                           "people": people_of(request), "lookup": code[:100]})
+
+
+def _own_communes(store: Any, user: WebUser, apologies: list[sv.ApologyToSign]) -> list[sv.ApologyToSign]:
+    """Of ``apologies``, those whose dossier the user may see by its commune (:func:`other_commune`)."""
+    if not user.tied_commune or not apologies:
+        return apologies
+    from sqlmodel import select
+
+    from engine.store import Dossier
+
+    with store.session() as s:
+        of = dict(s.exec(select(Dossier.code, Dossier.commune).where(
+            Dossier.code.in_({a.dossier_code for a in apologies}))).all())  # type: ignore[attr-defined]
+    return [a for a in apologies if not other_commune(user, of.get(a.dossier_code))]
 
 
 @router.get("/dossiers")
@@ -922,16 +960,18 @@ def _receive_context(request: Request, procs: list[tuple[str, str]], **more: Any
     user = more.pop("user", None)
     # a commune's counter receives only commune-level procedures: the commune is then always to be chosen
     commune_only = bool(procs) and len(by_commune) == len(procs)
+    # an officer tied to a commune receives for it alone: the form shows it, fixed, and offers no other
+    own = user.tied_commune if user is not None and by_commune else ""
     return {"procedures": procs, "communes": communes(request) if by_commune else (), "published": published,
-            "commune_only": commune_only,
+            "commune_only": commune_only, "own_commune": own,
             "frequent": frequent_procedures(request, user, procs) if user is not None else [],
             "errors": {}, "focus": None, **more}
 
 
 def last_commune(request: Request, user: WebUser) -> str:
     """The commune of the latest commune-level dossier ``user`` registered in the last :data:`FREQUENT_DAYS`
-    days ("" when none): the reception form starts on it, since a commune's counter receives for its own
-    commune day after day (a user is not tied to a commune in units.yaml). One query."""
+    days ("" when none): the reception form of an officer not tied to a commune (``quytrinh user commune``)
+    starts on it, since a commune's counter receives for its own commune day after day. One query."""
     from sqlmodel import select
 
     from engine.store import Dossier, Event
@@ -1053,7 +1093,9 @@ def _replay_of(request: Request, key: str) -> bool:
 def receive_page(request: Request, procedure: str = "", user: WebUser = Depends(require_role("one_stop"))) -> Response:
     procs = receivable(request, user)
     context = _receive_context(request, procs, form={"procedure": procedure}, idem=uuid.uuid4().hex, user=user)
-    if context["communes"]:
+    if context["own_commune"]:
+        context["form"]["commune"] = context["own_commune"]
+    elif context["communes"]:
         known = last_commune(request, user)
         if known in context["communes"]:
             context["form"]["commune"] = known
@@ -1082,8 +1124,19 @@ def receive_submit(request: Request, procedure: str = Form(""), applicant: str =
         errors["comment"] = ("Yêu cầu bổ sung cần ghi rõ giấy tờ, nội dung cần bổ sung (in trên Phiếu yêu cầu bổ "
                              "sung, hoàn thiện hồ sơ).")
     known = communes(request)
+    own = user.tied_commune
     if not commune_procedures(request, [procedure]):
         commune = ""  # a district-level dossier belongs to no commune
+    elif own:  # the form shows the officer's own commune, fixed; a page from before they were tied may not
+        from engine.definition import commune_key
+
+        if commune.strip() and commune_key(commune) != commune_key(own):
+            errors["commune"] = (f"Bạn làm việc cho {own}: chỉ tiếp nhận hồ sơ của {own}, không tiếp nhận hồ sơ "
+                                 f"của {commune.strip()}.")
+        elif known and own not in known:
+            errors["commune"] = (f"{own}, xã ghi trong tài khoản của bạn, không có trong danh sách xã, thị trấn của "
+                                 "units.yaml; hãy báo quản trị hệ thống (quytrinh user commune).")
+        commune = form["commune"] = own
     elif known and commune not in known:
         errors["commune"] = "Thủ tục cấp xã: hãy chọn xã, thị trấn nơi giải quyết hồ sơ (in ở đầu các phiếu)."
     key = f"web-receive-{idem}" if idem else None
