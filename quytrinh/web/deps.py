@@ -91,8 +91,11 @@ class WebUser:
     @property
     def tied_commune(self) -> str:
         """The commune whose dossiers alone (with those of no commune) this user sees: theirs, for staff tied
-        to a commune; "" for everyone else (leaders, the reform office and admins see every dossier)."""
-        return "" if self.has("leader", "reform", "admin") else self.commune
+        to a commune, a commune's own leaders (Chủ tịch UBND xã) included; "" for everyone else (the district's
+        leaders, the reform office and admins see every dossier)."""
+        if self.has("reform", "admin") or (self.has("leader") and self.unit_level != "commune"):
+            return ""
+        return self.commune
 
     @property
     def display(self) -> str:

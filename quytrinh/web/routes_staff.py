@@ -76,15 +76,16 @@ def can_view_dossier(request: Request, user: WebUser, sheet: sv.DossierSheet) ->
     so does the unit a unit the dossier's work is at was merged into (units.yaml ``merged_into``): it does
     that work now (:func:`engine.services.holds_merged_work`).
 
-    Staff tied to a commune (``users.commune``, ``quytrinh user commune``) do not see another commune's
-    dossier, whatever their unit does on it (units.yaml describes every commune's staff with one set of units).
+    Staff tied to a commune (``users.commune``, ``quytrinh user commune``), a commune's leaders among them,
+    do not see another commune's dossier, whatever their unit does on it (units.yaml describes every
+    commune's staff with one set of units).
 
     A dossier the user may not see is answered as one that does not exist (:func:`load_sheet`, the API), so
     that its id or code cannot be probed."""
+    if other_commune(user, sheet.dossier.commune):  # (a commune's tied leader too: :attr:`WebUser.tied_commune`)
+        return False
     if user.has("leader", "reform", "admin"):
         return True
-    if other_commune(user, sheet.dossier.commune):
-        return False
     if user.unit_id in (sheet.definition.start.unit, one_stop_unit(request, sheet.definition)):
         return True
     if any(r.unit_id == user.unit_id for r in sheet.rows):

@@ -79,6 +79,17 @@ def test_another_communes_dossier_is_answered_as_a_missing_one(client_for, commu
     assert c.get(f"/dossiers/{communes['bt']}").status_code == 200
 
 
+def test_a_communes_tied_leader_sees_their_commune_only_and_the_districts_leaders_every_commune(web, client_for,
+                                                                                                communes):
+    sv.set_user_commune(web.store, "xa_ct", BAT_TRANG, now=web.clock())  # Chủ tịch UBND xã Bát Tràng
+    chairman = client_for("xa_ct")
+    a, b = chairman.get(f"/dossiers/{communes['cb']}"), chairman.get(f"/dossiers/{NO_SUCH}")
+    assert a.status_code == b.status_code == 404 and _main(a.text) == _main(b.text)
+    assert chairman.get(f"/dossiers/{communes['bt']}").status_code == 200
+    district = client_for("ld_pct")  # Phó Chủ tịch UBND huyện
+    assert all(district.get(f"/dossiers/{communes[k]}").status_code == 200 for k in ("bt", "cb"))
+
+
 def test_the_api_answers_another_communes_dossier_and_its_work_as_missing(web, client_for, communes):
     code, item, dossier_id = communes["cb"], communes["cb_item"], communes["cb_id"]
     c, auth = bearer(client_for, "tp_bt")
