@@ -3,7 +3,10 @@
 :func:`seed_demo` loads the units, publishes the catalogue's definitions and
 adds one member of staff for every unit and role the catalogue's processes use
 (two at the one-stop counters), plus the reform office (``caicach``) and an
-administrator (``admin``). Every demo account it creates has the password
+administrator (``admin``). The staff of the commune-level units work for one
+commune (:func:`demo_communes`: Xã Bát Tràng when units.yaml lists it), and a
+second commune one-stop officer (``xa_motcua_cv2``) for another, so that the demo
+shows an officer seeing only their own commune's dossiers. Every demo account it creates has the password
 :data:`DEMO_PASSWORD`; an account of the same name that already exists is left
 as it is.
 
@@ -66,6 +69,19 @@ def demo_username(unit_id: str, role: str, n: int = 1) -> str:
     return base if n == 1 else f"{base}{n}"
 
 
+def demo_communes(communes: tuple[str, ...] | list[str]) -> tuple[str, str]:
+    """The commune the demo's commune staff work for, and the one its second commune one-stop officer works
+    for: Xã Bát Tràng and Xã Cổ Bi when units.yaml lists them, else its first two (("", "") without communes;
+    the second is the first when there is one only)."""
+    communes = list(communes)
+    if not communes:
+        return "", ""
+    home = "Xã Bát Tràng" if "Xã Bát Tràng" in communes else communes[0]
+    others = [c for c in communes if c != home]
+    other = "Xã Cổ Bi" if "Xã Cổ Bi" in others else (others[0] if others else home)
+    return home, other
+
+
 def _used_roles(catalogue: Any) -> list[tuple[str, str]]:
     used: set[tuple[str, str]] = set()
     for defn in catalogue.definitions:
@@ -107,8 +123,9 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
     wanted: list[tuple[str, str, str]] = []  # (username, unit, role)
     for unit, role in _used_roles(catalogue):
         wanted.append((demo_username(unit, role), unit, role))
-        if role == "staff" and unit in ("bp_mot_cua", "phong_tckh"):
+        if role == "staff" and unit in ("bp_mot_cua", "phong_tckh", "xa_mot_cua"):
             wanted.append((demo_username(unit, role, 2), unit, role))
+    home, other = demo_communes(catalogue.organisation.communes if catalogue.organisation is not None else ())
     org_units = catalogue.organisation.units if catalogue.organisation is not None else {}
     for unit in sorted({u for u, _ in _used_roles(catalogue)}):  # every unit that works has its head: timers
         if "head" in getattr(org_units.get(unit), "roles", {}) and (unit, "head") not in _used_roles(catalogue):
@@ -121,6 +138,7 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
         units = {u.id: u for u in s.exec(select(UnitRow)).all()}
         users = s.exec(select(User)).all()
         existing = {u.username: u.password_hash for u in users}
+        communes = {u.username: u.commune or "" for u in users}
         demo_hashes: dict[str, bool] = {}  # earlier seedings share one hash: each distinct hash checked once
         # every new member of staff gets a name nobody has (the control sheet tells people apart by name)
         names = (n for n in demo_full_names() if n not in {u.full_name for u in users})
@@ -131,6 +149,11 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
             title = row.roles[role]
             what = {"caicach": "Phòng phụ trách cải cách hành chính", "admin": "Quản trị hệ thống"}.get(
                 username, f"{title} — {row.short or row.name}")
+            # a commune's staff work for one commune (the second one-stop officer for another)
+            commune = communes.get(username, (other if username == demo_username("xa_mot_cua", "staff", 2)
+                                              else home) if row.level == "commune" else "")
+            if commune:
+                what += f" ({commune})"
             if username in existing:  # kept as it is: its password is the demo one only if it already was
                 stored = existing[username]
                 if stored and stored not in demo_hashes:
@@ -138,7 +161,7 @@ def seed_demo(db: Any, catalogue: Any, now: dt.datetime) -> list[tuple[str, str,
                 out.append((username, (DEMO_PASSWORD if demo_hashes[stored] else None) if stored else "", what))
                 continue
             s.add(User(username=username, full_name=next(names), unit_id=unit, role=role,
-                       password_hash=digest, created_at=now))
+                       password_hash=digest, created_at=now, commune=commune))
             existing[username] = digest
             demo_hashes[digest] = True
             out.append((username, DEMO_PASSWORD, what))
