@@ -1060,13 +1060,16 @@ def earlier_reception(request: Request, user: WebUser, procedure: str, applicant
 
     now = now_of(request)
     first_event = func.min(Event.id)
+    # an officer tied to a commune: a colleague's reception for another commune is another dossier, not theirs
+    # to see (the same applicant may well apply in two communes)
+    own = (Dossier.commune.in_([user.tied_commune, ""]),) if user.tied_commune else ()  # type: ignore[attr-defined]
     with store_of(request).session() as s:
         rows = s.exec(select(Dossier.code, Dossier.applicant, Dossier.registered_at, Dossier.received_at,
                              Event.actor, User.full_name, first_event)
                       .join(Event, Event.dossier_id == Dossier.id)  # type: ignore[arg-type]
                       .outerjoin(User, User.username == Event.actor)  # type: ignore[arg-type]
                       .where(Dossier.procedure_code == procedure, Dossier.registered_at >= now - REPEAT_WINDOW,
-                             Dossier.registered_at <= now,
+                             Dossier.registered_at <= now, *own,
                              or_(Event.actor == user.username, Event.actor_unit == user.unit_id))
                       .group_by(Dossier.id, Dossier.code, Dossier.applicant, Dossier.registered_at,
                                 Dossier.received_at, Event.actor, User.full_name)

@@ -149,6 +149,14 @@ def test_the_reception_form_of_a_tied_officer_shows_their_commune_fixed_and_the_
     assert f"Bạn làm việc cho {BAT_TRANG}: chỉ tiếp nhận hồ sơ của {BAT_TRANG}, không tiếp nhận hồ sơ của {CO_BI}." \
         in r.text
     assert dump(web.store) == before
+    # a colleague of the same counter working for another commune received the same applicant a minute ago:
+    # another commune's dossier, not a repeat of this reception (and not theirs to open)
+    sv.add_user(web.store, "mc_cb", unit="xa_mot_cua", role="staff", now=web.clock(), commune=CO_BI)
+    sv.receive(web.store, sv.get_actor(web.store, "mc_cb"), BIRTH, applicant="Bé Bảy", now=web.clock())
+    page = c.get("/receive").text
+    r = c.post("/receive", data={"csrf_token": csrf_of(page), "procedure": BIRTH, "applicant": "Bé Bảy",
+                                 "channel": "counter", "decision": "accept"})
+    assert r.status_code == 200 and "/receipt" in str(r.url) and 'id="repeat-warning"' not in r.text
     # an officer not tied to a commune keeps the choice of every commune
     assert '<select name="commune"' in client_for("xa_motcua").get("/receive").text
 
