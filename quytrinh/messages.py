@@ -444,6 +444,15 @@ _RULES: list[Rule] = [
      lambda m, a: f"đơn vị '{m['t']}' không có vai trò mà công việc đang mở của '{m['u']}' cần: "
                   f"{m['need'].replace('work items', 'công việc')}; hãy thêm các vai trò này cho '{m['t']}' trong "
                   f"units.yaml rồi chạy quytrinh publish. Chưa chuyển công việc nào."),
+    (ActionError, r"user '(?P<u>[^']+)' already works for no commune",
+     lambda m, a: f"{m['u']} vốn không gắn với xã nào; không có gì thay đổi."),
+    (ActionError, r"user '(?P<u>[^']+)' already works for (?P<c>.+)",
+     lambda m, a: f"{m['u']} đã làm việc cho {m['c']} và không giữ công việc nào của xã khác; không có gì thay "
+                  f"đổi."),
+    (ActionError, r"unit '(?P<t>[^']+)' is of the (?P<l>\w+) level; only staff of a commune-level unit work for a "
+                  r"commune",
+     lambda m, a: f"đơn vị '{m['t']}' thuộc {_level(m['l'])}; chỉ cán bộ của đơn vị cấp xã mới làm việc cho một "
+                  f"xã."),
     (ActionError, r"user '(?P<u>[^']+)' is already deactivated",
      lambda m, a: f"tài khoản '{m['u']}' đã ngừng hoạt động từ trước."),
     (ActionError, r"user '(?P<u>[^']+)' is active", lambda m, a: f"tài khoản '{m['u']}' đang hoạt động."),

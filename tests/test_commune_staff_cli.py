@@ -51,9 +51,17 @@ def test_user_add_ties_the_officer_to_the_commune_as_units_yaml_writes_it(runtim
     assert _line_of(listing, "mc_bt")[4] == "Xã Bát Tràng"
     assert _line_of(listing, "xa_motcua")[4] == "–"  # an account not tied to a commune
     assert _line_of(cli("user", "list", "--unit", "phong_tckh"), "tckh_cv")[4] == "–"
-    # the officer registers their commune's dossiers (the engine gives the dossier their commune)
-    r = sv.receive(runtime.db, sv.get_actor(runtime.db, "mc_bt"), BIRTH, applicant="Bé An", now=at(8))
-    assert sv.dossier_sheet(runtime.db, r.dossier_code).dossier.commune == "Xã Bát Tràng"
+    # the officer registers their commune's dossiers: `dossier receive` without --commune gives them theirs
+    out = cli("dossier", "receive", BIRTH, "--applicant", "Bé An", "--as", "mc_bt", "--now", "2026-03-10T08:00")
+    assert out.startswith("Đã tiếp nhận: hồ sơ 1.001193-"), out
+    code = out.split("hồ sơ ", 1)[1].split()[0]
+    assert sv.dossier_sheet(runtime.db, code).dossier.commune == "Xã Bát Tràng"
+    before = dump(runtime.db)
+    other = console(runtime.url, CATALOGUE, "dossier", "receive", BIRTH, "--applicant", "Bé Bình", "--as", "mc_bt",
+                    "--commune", "Cổ Bi", "--now", "2026-03-10T08:05")
+    assert other.returncode == 1 and other.stderr.strip().endswith(
+        "làm việc cho Xã Bát Tràng; không được tiếp nhận hồ sơ của Xã Cổ Bi.")
+    assert dump(runtime.db) == before
 
 
 def test_an_unknown_commune_or_a_district_unit_is_one_vietnamese_line_and_adds_no_one(runtime):

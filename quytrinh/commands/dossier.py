@@ -392,12 +392,14 @@ def communes() -> tuple[str, ...]:
     return catalogue_communes()
 
 
-def check_commune(defn: Any, commune: str) -> str:
+def check_commune(defn: Any, commune: str, own: str = "") -> str:
     """The commune a dossier of ``defn`` names, as units.yaml writes it ("" for a district-level procedure).
 
     A commune-level procedure needs ``--commune`` when units.yaml lists communes, and it must be one
     of them; it may be written without its "Xã " / "Thị trấn " prefix and in any case ("bát tràng").
-    A district-level procedure refuses ``--commune``: its dossier belongs to no commune.
+    An officer tied to a commune (``own``, :attr:`engine.services.Actor.commune`) may leave it out: the
+    dossier is of their commune (the engine refuses another one). A district-level procedure refuses
+    ``--commune``: its dossier belongs to no commune.
     """
     commune = commune.strip()
     if defn.level != "commune":
@@ -408,6 +410,8 @@ def check_commune(defn: Any, commune: str) -> str:
     known = communes()
     if not known:
         return commune
+    if not commune and own:
+        return own
     if not commune:
         raise localized(ActionError(
             f"Không thực hiện được: thủ tục {defn.code} thuộc cấp xã; hãy cho --commune \"TÊN XÃ\" (nơi giải quyết "
@@ -574,7 +578,8 @@ def receive_cmd(
     comment: str = typer.Option("", "--comment", help="Ghi chú; giấy tờ cần bổ sung hoặc lý do từ chối (bắt buộc khi "
                                                        "yêu cầu bổ sung hoặc từ chối)."),
     contact: str = typer.Option("", "--contact", help="Điện thoại, thư điện tử của người nộp."),
-    commune: str = typer.Option("", "--commune", help="Thủ tục cấp xã (bắt buộc): xã, thị trấn nơi giải quyết hồ sơ "
+    commune: str = typer.Option("", "--commune", help="Thủ tục cấp xã (bắt buộc, trừ cán bộ đã được giao làm việc cho "
+                                                       "một xã: mặc định là xã đó): xã, thị trấn nơi giải quyết hồ sơ "
                                                        "trong mục communes: của units.yaml (in ở đầu các phiếu), ví dụ "
                                                        "\"Xã Bát Tràng\" hoặc \"Bát Tràng\". Thủ tục cấp huyện: "
                                                        "không dùng."),
@@ -589,7 +594,7 @@ def receive_cmd(
     store = open_store()
     actor = actor_of(store, as_user)
     defn = _definition_to_receive(store, code, at)
-    commune = check_commune(defn, commune)
+    commune = check_commune(defn, commune, actor.commune)
     res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel.value,
                      decision=decision.value, comment=comment, contact=contact, commune=commune,
                      idempotency_key=key)

@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 import typer
 
-from engine.errors import ActionError, NotFound, QuytrinhError
+from engine.errors import ActionError, NotFound
 from quytrinh.commands.dossier import guarded, open_store
 from quytrinh.messages import localized
 
@@ -85,11 +85,6 @@ def _existing_user(store: Any, username: str) -> Any:
         return find_user(s, username)
 
 
-#: The levels of units.yaml as a refusal names them.
-_LEVEL_NAMES = {"district": "cấp huyện", "commune": "cấp xã", "province": "cấp tỉnh", "city": "cấp thành phố",
-                "any": "mọi cấp"}
-
-
 def _commune_of(name: str) -> str:
     """The commune of units.yaml's ``communes:`` that ``name`` names, as units.yaml writes it (case, spacing and
     the "Xã " prefix aside: :func:`engine.definition.find_commune`); a one-line Vietnamese refusal naming the
@@ -124,29 +119,12 @@ def _commune_level(store: Any, unit: str, username: str | None = None) -> None:
 
 
 def _not_commune_level(unit: str, level: str, username: str | None) -> ActionError:
+    from quytrinh.messages import _level
+
     fix = (f"chuyển người đó sang đơn vị cấp xã bằng: quytrinh user move {username} --unit ĐƠN_VỊ --role VAI_TRÒ"
            if username else "bỏ --commune")
-    return localized(ActionError(f"Không thực hiện được: đơn vị '{unit}' thuộc {_LEVEL_NAMES.get(level, level)}; chỉ "
+    return localized(ActionError(f"Không thực hiện được: đơn vị '{unit}' thuộc {_level(level)}; chỉ "
                                  f"cán bộ của đơn vị cấp xã mới làm việc cho một xã; {fix}."))
-
-
-def _commune_refusal(exc: QuytrinhError, username: str | None = None) -> QuytrinhError:
-    """The engine's refusals about an account's commune, in Vietnamese (others as they are)."""
-    import re
-
-    text = str(exc)
-    m = re.fullmatch(r"unit '([^']+)' is of the (\w+) level; only staff of a commune-level unit work for a commune",
-                     text)
-    if m:
-        return _not_commune_level(m[1], m[2], username)
-    m = re.fullmatch(r"user '([^']+)' already works for (.+)", text)
-    if m:
-        if m[2] == "no commune":
-            return localized(ActionError(f"Không thực hiện được: {m[1]} vốn không gắn với xã nào; không có gì thay "
-                                         f"đổi."))
-        return localized(ActionError(f"Không thực hiện được: {m[1]} đã làm việc cho {m[2]} và không giữ công việc "
-                                     f"nào của xã khác; không có gì thay đổi."))
-    return exc
 
 
 @user_app.command("add")
@@ -175,11 +153,8 @@ def add_cmd(
         raise localized(ActionError(f"Không thực hiện được: đã có người dùng '{taken.username}'{same}; đặt mật "
                                     f"khẩu cho người đó bằng: quytrinh user password {taken.username}"))
     secret = _ask_password() if password else None
-    try:
-        actor = add_user(store, username, unit=unit, role=role, full_name=name, password=secret,
-                         now=dt.datetime.now(dt.timezone.utc), commune=commune.strip())
-    except ActionError as exc:
-        raise _commune_refusal(exc) from None
+    actor = add_user(store, username, unit=unit, role=role, full_name=name, password=secret,
+                     now=dt.datetime.now(dt.timezone.utc), commune=commune.strip())
     typer.echo(f"Đã thêm {actor.username} ({actor.full_name or 'chưa có họ tên'}): {actor.unit}/{actor.role}"
                + (f", làm việc cho {actor.commune}" if actor.commune else ""))
 
@@ -337,10 +312,7 @@ def commune_cmd(
     existing = _existing_user(store, username)
     if existing is not None and found:
         _commune_level(store, existing.unit_id, existing.username)
-    try:
-        change = set_user_commune(store, username, found, now=dt.datetime.now(dt.timezone.utc))
-    except ActionError as exc:
-        raise _commune_refusal(exc, username) from None
+    change = set_user_commune(store, username, found, now=dt.datetime.now(dt.timezone.utc))
     if found:
         typer.echo(f"{change.username} ({change.full_name}, {change.unit}/{change.role}) từ nay làm việc cho {found}: "
                    "chỉ xử lý hồ sơ của xã này và hồ sơ không thuộc xã nào.")

@@ -344,24 +344,10 @@ def inbox(request: Request, code: str = "", user: WebUser = Depends(current_user
     # the unit's head signs its draft apologies (form 04), those of a unit merged into it too
     heads = (user.unit_id is not None and user.role in sv.HEAD_ROLES
              and user.role == sv.unit_head_role(store, user.unit_id))
-    apologies = _own_communes(store, user, sv.apologies_to_sign(store, unit=user.unit_id)) if heads else []
+    apologies = sv.apologies_to_sign(store, unit=user.unit_id, commune=user.tied_commune or None) if heads else []
     return render(request, "inbox.html", {"mine": mine, "unit_rows": unit, "waiting": waiting,
                                           "apologies": apologies, "units": _unit_names(request) if apologies else {},
                                           "people": people_of(request), "lookup": code[:100]})
-
-
-def _own_communes(store: Any, user: WebUser, apologies: list[sv.ApologyToSign]) -> list[sv.ApologyToSign]:
-    """Of ``apologies``, those whose dossier the user may see by its commune (:func:`other_commune`)."""
-    if not user.tied_commune or not apologies:
-        return apologies
-    from sqlmodel import select
-
-    from engine.store import Dossier
-
-    with store.session() as s:
-        of = dict(s.exec(select(Dossier.code, Dossier.commune).where(
-            Dossier.code.in_({a.dossier_code for a in apologies}))).all())  # type: ignore[attr-defined]
-    return [a for a in apologies if not other_commune(user, of.get(a.dossier_code))]
 
 
 @router.get("/dossiers")
