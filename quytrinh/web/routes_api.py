@@ -271,6 +271,8 @@ class MeOut(BaseModel):
     unit: str
     role: str
     roles: list[str]
+    commune: str = Field("", description="The commune a commune's officer works for (whose dossiers alone, with "
+                                          "those of no commune, they see and act on); '' when not tied to one")
 
 
 class TaskOut(BaseModel):
@@ -457,7 +459,7 @@ def token(request: Request, body: TokenIn) -> TokenOut:
 def me(user: WebUser = Depends(api_user)) -> MeOut:
     """Who the token belongs to."""
     return MeOut(username=user.username, full_name=user.full_name, unit=user.unit_id, role=user.role,
-                 roles=sorted(user.roles))
+                 roles=sorted(user.roles), commune=user.commune)
 
 
 @router.get("/tasks", response_model=list[TaskOut], responses={401: ERRORS[401]})

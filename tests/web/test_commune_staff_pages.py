@@ -51,10 +51,13 @@ def test_a_tied_officers_inbox_and_task_list_lack_another_communes_work(client_f
     # the footer names the officer's own People's Committee
     assert '<span class="authority">Ủy ban nhân dân xã Bát Tràng, huyện Gia Lâm</span>' in inbox
     c, auth = bearer(client_for, "tp_bt")
+    assert c.get("/api/me", headers=auth).json()["commune"] == BAT_TRANG
     for scope in ("mine", "unit"):
         codes = {t["dossier_code"] for t in c.get(f"/api/tasks?scope={scope}", headers=auth).json()}
         assert codes == {communes["bt"]}, (scope, codes)
     # an officer of the same unit not tied to a commune sees both, as before; so does a leader's API list
+    u, uauth = bearer(client_for, "xa_tuphap")
+    assert u.get("/api/me", headers=uauth).json()["commune"] == ""
     both = client_for("xa_tuphap").get("/inbox").text
     assert communes["bt"] in both and communes["cb"] in both
     assert '<span class="authority">Ủy ban nhân dân cấp xã, huyện Gia Lâm</span>' in both
