@@ -4,60 +4,19 @@ commune is shown, fixed (no choice of another), and the dossier received gets it
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
-from typing import Iterator
-
-import pytest
 
 from engine import services as sv
-from tests.web.conftest import PASSWORD, LiveServer, shot, signed_in_page
+from tests.web.conftest import PASSWORD, shot, signed_in_page
 
 BIRTH = "1.001193"  # commune level: xa_mot_cua receives
 BAT_TRANG = "Xã Bát Tràng"
-#: The ports this test may serve on (the project's range for servers started by its helpers' tests).
-PORTS = range(19200, 19300)
 
 
-def _free_port_in_range() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip("no free port in 19200-19299")
-
-
-@pytest.fixture
-def server(web) -> Iterator[LiveServer]:
-    """The app under uvicorn in a thread, on a free port of :data:`PORTS`, against the test database."""
-    import uvicorn
-
-    port = _free_port_in_range()
-    srv = uvicorn.Server(uvicorn.Config(web.app, host="127.0.0.1", port=port, log_level="warning",
-                                       access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web server did not start")
-        time.sleep(0.05)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", web)
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-
-
-def test_a_tied_officer_receives_for_their_commune_without_choosing_it(server, browser, tmp_path):
-    web = server.web
+def test_a_tied_officer_receives_for_their_commune_without_choosing_it(live_server, browser, tmp_path):
+    web = live_server.web
     sv.add_user(web.store, "mc_bt", unit="xa_mot_cua", role="staff", now=web.clock(), full_name="Lê Thị Bát",
                 password=PASSWORD, commune=BAT_TRANG)
-    page = signed_in_page(browser, server.url, "mc_bt")
+    page = signed_in_page(browser, live_server.url, "mc_bt")
     page.goto("/receive")
     form = page.locator("#receive-form")
     assert form.locator("select[name=commune]").count() == 0  # nothing to choose
