@@ -50,6 +50,9 @@ def test_user_add_ties_the_officer_to_the_commune_as_units_yaml_writes_it(runtim
     listing = cli("user", "list", "--unit", "xa_mot_cua")
     assert _line_of(listing, "mc_bt")[4] == "Xã Bát Tràng"
     assert _line_of(listing, "xa_motcua")[4] == "–"  # an account not tied to a commune
+    assert listing.splitlines()[-1] == (  # said after the list: it works on every commune's dossiers
+        "1 tài khoản của đơn vị cấp xã chưa gắn với xã nào nên xử lý hồ sơ của mọi xã: xa_motcua; gắn mỗi người "
+        "với xã của mình bằng: quytrinh user commune TÊN \"Xã …\"")
     assert _line_of(cli("user", "list", "--unit", "phong_tckh"), "tckh_cv")[4] == "–"
     # the officer registers their commune's dossiers: `dossier receive` without --commune gives them theirs
     out = cli("dossier", "receive", BIRTH, "--applicant", "Bé An", "--as", "mc_bt", "--now", "2026-03-10T08:00")

@@ -206,6 +206,7 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
         users = s.exec(stmt).all()
         rows = s.exec(select(UnitRow)).all()
         roles = {u.id: u.roles for u in rows}
+        levels = {u.id: u.level for u in rows}
         direct = {u.id: u.merged_into for u in rows if u.merged_into}
         merged = {uid: resolve_successor(uid, direct) for uid in direct}
     if not users:
@@ -217,6 +218,12 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
                 f"--unit {merged[u.unit_id]} --role ROLE)") if u.unit_id in merged and u.active else ""
         typer.echo(f"{u.username}\t{u.full_name}\t{u.unit_id}\t{u.role} ({title})\t{u.commune or '–'}"
                    + ("" if u.active else "\t(ngừng hoạt động)") + gone)
+    from quytrinh.commands.dossier import communes
+
+    untied = [u.username for u in users if u.active and not u.commune and levels.get(u.unit_id) == "commune"]
+    if untied and communes():  # every commune's dossiers are theirs until they are tied to their own
+        typer.echo(f"{len(untied)} tài khoản của đơn vị cấp xã chưa gắn với xã nào nên xử lý hồ sơ của mọi xã: "
+                   f"{', '.join(untied)}; gắn mỗi người với xã của mình bằng: quytrinh user commune TÊN \"Xã …\"")
 
 
 def _say_released(change: Any, where: str) -> None:
