@@ -76,6 +76,7 @@ def test_reform_office_edits_and_a_leader_approves(live_server, browser, tmp_pat
     # --- a leader reviews: the changed step is highlighted on the diagram and in the table
     leader = _sign_in(browser, live_server.url, "ld_pct")
     leader.click("text=Phê duyệt quy trình")
+    leader.wait_for_url(re.compile(r".*/leader$"))  # loaded: count() below does not wait
     assert leader.locator("#pending tbody tr").count() == 1
     assert leader.locator("#catalogue tbody tr").count() > 80
     shot(leader, tmp_path, "leader-0-catalogue", full_page=False)
