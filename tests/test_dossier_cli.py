@@ -304,7 +304,7 @@ def test_the_head_assigns_and_the_officer_releases_from_the_command_line(cli, db
     cli("dossier", "receive", "1.001612", "--applicant", "G", "--as", "motcua", "--now", "2026-03-10T08:00")
     cli("task", "complete", "2", "--outcome", "done", "--as", "truongphong", "--now", "2026-03-10T09:00")
     out = cli("task", "assign", "3", "--to", "chuyenvien2", "--as", "truongphong", "--now", "2026-03-10T09:05")
-    assert "Đã phân công công việc 3 cho chuyenvien2" in out
+    assert "Đã phân công công việc 3 cho chuyenvien2" in out  # no full name recorded: the username
     assert "chuyenvien2" in cli("tasks", "--user", "chuyenvien2", "--now", "2026-03-10T09:10")
     store = Store(db_url)
     before = dump(store)
@@ -587,7 +587,7 @@ def test_task_assign_repeated_with_the_officer_in_another_case_replays_the_first
                                    "--now", "2026-03-10T09:00")
     first = cli("task", "assign", "3", "--to", "An", "--as", "truongphong", "--key", "giao-3",
                 "--now", "2026-03-10T09:10")
-    assert "Đã phân công công việc 3 cho An" in first
+    assert "Đã phân công công việc 3 cho Nguyễn Văn An (an)" in first  # the account as it is spelled
     store = Store(db_url)
     try:
         before = dump(store)
@@ -596,5 +596,5 @@ def test_task_assign_repeated_with_the_officer_in_another_case_replays_the_first
         assert dump(store) == before  # nothing changed: no second event, no second notice
     finally:
         store.dispose()
-    # the same result (the line names the officer as typed)
+    # the same result, the same line
     assert again.split(": ", 1)[1].strip() == first.split(": ", 1)[1].strip() + " (yêu cầu lặp lại: không thay đổi gì)"

@@ -952,7 +952,20 @@ def assign_cmd(
     store = open_store()
     res = sv.assign(store, actor_of(store, as_user), item, to=to, now=at, expected_version=version,
                     idempotency_key=key)
-    _print_result(res, f"Đã phân công công việc {item} cho {to}")
+    _print_result(res, f"Đã phân công công việc {item} cho {_account_name(store, to)}")
+
+
+def _account_name(store: Any, username: str) -> str:
+    """'Full name (username)' of an account, as the account spells it (usernames are case-insensitive, so
+    what was typed may not be)."""
+    from engine.store import User, username_key
+    from sqlmodel import select
+
+    with store.session() as s:
+        user = s.exec(select(User).where(User.username_key == username_key(username))).first()
+    if user is None:
+        return username
+    return f"{user.full_name} ({user.username})" if user.full_name else user.username
 
 
 @task_app.command("release")
