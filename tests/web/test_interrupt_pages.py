@@ -109,4 +109,5 @@ def test_stopping_in_a_real_browser(live_server, browser, tmp_path):
     page.wait_for_selector("#stop-notice")
     assert _state(web, r.dossier_id)[0] == Status.STOPPED
     page.click("#stop-notice")
+    page.wait_for_url(re.compile(r".*/forms/[^/]+$"))  # the notice itself, not the dossier page that names the reason
     assert "Xác minh nguồn gốc tài sản" in page.content()
