@@ -150,3 +150,24 @@ def test_the_october_figures_are_the_ones_counted_by_hand(web, client_for, live_
     assert "lịch làm việc chỉ có các năm 1995–2099" in page.locator("[role=alert]").inner_text()
     shot(page, tmp_path, "reports-bad-date")
     page.context.close()
+
+
+def test_every_signed_in_user_sees_the_figures_an_officer_and_the_one_stop_counter_too(web, client_for):
+    """The figures are the district's and judge staff as much as their leaders: the nav link, the page, both
+    downloads and the heatmap open for a plain officer and a counter officer; signed out, the sign-in page."""
+    _october(web)
+    web.clock.t = _at("2026-11-28T15:30")
+    leader_csv = client_for("tckh_head").get("/reports/export.csv?from=2026-10-01&to=2026-10-31&by=unit").text
+    for username in ("tckh_cv", "motcua"):
+        c = client_for(username)
+        inbox = c.get("/inbox").text
+        assert '<a href="/reports"' in inbox, username  # in the header's navigation
+        page = c.get("/reports?from=2026-10-01&to=2026-10-31&by=unit")
+        assert page.status_code == 200 and "Tỷ lệ trễ hạn" in page.text, username
+        csv_text = c.get("/reports/export.csv?from=2026-10-01&to=2026-10-31&by=unit")
+        assert csv_text.status_code == 200 and csv_text.text == leader_csv  # the same figures as their head's
+        xlsx = c.get("/reports/export.xlsx?from=2026-10-01&to=2026-10-31&by=unit")
+        assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+        assert c.get("/reports/heatmap?code=1.001612&since=2026-10-01").status_code == 200
+    signed_out = client_for().get("/reports", follow_redirects=False)
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
