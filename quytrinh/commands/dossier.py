@@ -331,20 +331,22 @@ def local(t: dt.datetime | None) -> str:
     return t.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M") if t else "–"
 
 
-def _definition_to_receive(store: Any, code: str, now: dt.datetime) -> Any:
-    """The definition a reception of ``code`` uses: the version published in the database.
+def _definition_to_receive(store: Any, code: str) -> tuple[Any, bool]:
+    """The definition a reception of ``code`` uses, and whether it still has to be published first.
 
-    The catalogue's text is published here only for a procedure the database
-    has never had, and only when it passes the checks ``quytrinh publish``
-    makes (its lint errors are printed and the reception refused). A procedure
-    already published is received on its newest version as it is, whatever the
-    catalogue's file now says: changing it is ``quytrinh publish``'s work,
-    which never replaces a version a leader approved with an unapproved text.
+    A procedure already published is received on its newest version as it is,
+    whatever the catalogue's file now says: changing it is ``quytrinh publish``'s
+    work, which never replaces a version a leader approved with an unapproved
+    text. For a procedure the database has never had, the catalogue's text is
+    returned (``True``: the caller publishes it, and takes it back with
+    :func:`_unpublish` when the reception is refused) only when it passes the
+    checks ``quytrinh publish`` makes (its lint errors are printed and the
+    reception refused).
     """
     from engine import services as sv
 
     try:
-        return sv.current_definition(store, code)[1]
+        return sv.current_definition(store, code)[1], False
     except NotFound:
         pass
     from engine.definition import default_root, load_catalogue
@@ -378,8 +380,21 @@ def _definition_to_receive(store: Any, code: str, now: dt.datetime) -> Any:
             print(f, file=sys.stderr)
         raise localized(QuytrinhError(f"Thủ tục '{code}' chưa được đưa vào hệ thống và quy trình trong danh mục còn "
                                       f"{len(own)} lỗi; hãy sửa (xem quytrinh validate) rồi chạy quytrinh publish."))
-    sv.publish_definition(store, defn, now=now, by="cli")
-    return defn
+    return defn, True
+
+
+def _unpublish(store: Any, row_id: int) -> None:
+    """Take back the version :func:`_definition_to_receive`'s caller published for a reception that was then
+    refused, so that the refusal changes nothing: deleted unless something already refers to it (a dossier
+    another process received on it meanwhile, or a draft), when it stays, as ``quytrinh publish`` would have
+    made it."""
+    import sqlalchemy as sa
+
+    with store.write() as s:
+        s.execute(sa.text("DELETE FROM definition_versions WHERE id = :id "
+                          "AND NOT EXISTS (SELECT 1 FROM dossiers WHERE definition_id = :id) "
+                          "AND NOT EXISTS (SELECT 1 FROM definition_drafts WHERE published_id = :id)"),
+                  {"id": row_id})
 
 
 def communes() -> tuple[str, ...]:
@@ -593,11 +608,19 @@ def receive_cmd(
     at = parse_now(now)
     store = open_store()
     actor = actor_of(store, as_user)
-    defn = _definition_to_receive(store, code, at)
+    defn, unpublished = _definition_to_receive(store, code)
     commune = check_commune(defn, commune, actor.commune)
-    res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel.value,
-                     decision=decision.value, comment=comment, contact=contact, commune=commune,
-                     idempotency_key=key)
+    # A procedure the database never had is published for this reception; a refused reception takes it back
+    # (a refused action changes nothing).
+    published = sv.publish_definition(store, defn, now=at, by="cli").id if unpublished else None
+    try:
+        res = sv.receive(store, actor, code, applicant=applicant, now=at, channel=channel.value,
+                         decision=decision.value, comment=comment, contact=contact, commune=commune,
+                         idempotency_key=key)
+    except BaseException:
+        if published is not None:
+            _unpublish(store, published)
+        raise
     from engine.store import Dossier
 
     with store.session() as s:  # the process version the dossier was pinned to (a newly approved one, say)

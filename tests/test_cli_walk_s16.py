@@ -1,0 +1,37 @@
+"""The command line walked as its users walk it: what they were shown that was wrong, and is not any more."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+
+from engine.store import Store, dump
+from tests.conftest import REPO
+from tests.test_dossier_cli import QUYTRINH, cli, run_main  # noqa: F401  (the `cli` fixture)
+
+CODE = "1.001612-20260310-000001"
+
+
+def test_a_refused_reception_of_a_procedure_never_published_publishes_nothing(cli, db_url, capsys, monkeypatch):
+    """The first reception of a procedure publishes it from the catalogue; when that reception is refused (not
+    the counter's officer, no reason, a commune given to a district-level procedure...), nothing is left
+    behind: no published version."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "chuyenvien", "--unit", "phong_tckh", "--role", "staff")
+    store = Store(db_url)
+    try:
+        before = dump(store)
+        for args in (("--as", "chuyenvien"),
+                     ("--as", "motcua", "--decision", "refuse"),
+                     ("--as", "motcua", "--commune", "Cổ Bi")):
+            code, out, err = run_main(capsys, monkeypatch, "dossier", "receive", "1.001266", "--applicant", "X",
+                                      *args, "--now", "2026-03-10T08:00")
+            assert (code, out) == (1, ""), (args, err)
+            assert dump(store) == before, args
+        # accepted, it is published then, as version 1
+        assert "hồ sơ 1.001266-20260310-000001 (quy trình phiên bản 1)" in cli(
+            "dossier", "receive", "1.001266", "--applicant", "X", "--as", "motcua", "--now", "2026-03-10T08:00")
+    finally:
+        store.dispose()
