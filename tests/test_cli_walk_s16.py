@@ -35,3 +35,27 @@ def test_a_refused_reception_of_a_procedure_never_published_publishes_nothing(cl
             "dossier", "receive", "1.001266", "--applicant", "X", "--as", "motcua", "--now", "2026-03-10T08:00")
     finally:
         store.dispose()
+
+
+def _password(db_url: str, typed: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "QUYTRINH_DATABASE_URL": db_url}
+    env.pop("QUYTRINH_USER", None)
+    return subprocess.run([str(QUYTRINH), "user", *args], cwd=REPO, env=env, input=typed, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_password_given_through_a_pipe_is_asked_in_vietnamese_without_python_s_warning(cli, db_url):
+    """A script that pipes the password (no terminal to hide it on) reads Vietnamese prompts, not Python's
+    GetPassWarning and its English "Password input may be echoed"."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    proc = _password(db_url, "ngan\nmat-khau-moi-1\nmat-khau-moi-1\n", "password", "motcua")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Đã đặt mật khẩu cho motcua.\n"
+    assert proc.stderr.splitlines() == ["Mật khẩu: ", "Mật khẩu cần ít nhất 8 ký tự; hãy nhập lại.",
+                                        "Mật khẩu: ", "Nhập lại mật khẩu: "]
+    # the input ends before the password is confirmed: cancelled, in Vietnamese, nothing changed
+    proc = _password(db_url, "mat-khau-khac-1\n", "add", "an", "--unit", "bp_mot_cua", "--role", "staff",
+                     "--password")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["Mật khẩu: ", "Nhập lại mật khẩu: ", "Đã hủy."]
+    assert "an\t" not in cli("user", "list")

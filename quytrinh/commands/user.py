@@ -40,18 +40,34 @@ user_app = typer.Typer(help="Cán bộ, công chức: thêm, đặt mật khẩu
 MIN_PASSWORD_LENGTH = 8
 
 
+def _prompt(text: str) -> str:
+    """One line typed after ``text``: without echo at a terminal; read as it comes when the standard input is
+    not one (a script's pipe, ``printf 'a\\na\\n' | quytrinh user password cv1``), where Python's getpass would
+    warn, in English, that it cannot hide it. The end of the input cancels the command ("Đã hủy.", exit 1)."""
+    import sys
+
+    if sys.stdin is None or not sys.stdin.isatty():
+        typer.echo(f"{text}: ", nl=False, err=True)
+        line = sys.stdin.readline() if sys.stdin is not None else ""
+        typer.echo("", err=True)  # the line a terminal would have echoed
+        if not line:
+            raise typer.Abort()
+        return line.rstrip("\r\n")
+    return typer.prompt(text, hide_input=True)
+
+
 def _ask_password() -> str:
     """The new password, typed twice without echo (asked again while shorter than
     :data:`MIN_PASSWORD_LENGTH` characters, blank, or the two differ)."""
     while True:
-        secret = typer.prompt("Mật khẩu", hide_input=True)
+        secret = _prompt("Mật khẩu")
         if not secret.strip():
             typer.echo("Mật khẩu không được để trống; hãy nhập lại.", err=True)
             continue
         if len(secret) < MIN_PASSWORD_LENGTH:
             typer.echo(f"Mật khẩu cần ít nhất {MIN_PASSWORD_LENGTH} ký tự; hãy nhập lại.", err=True)
             continue
-        if typer.prompt("Nhập lại mật khẩu", hide_input=True) == secret:
+        if _prompt("Nhập lại mật khẩu") == secret:
             return secret
         typer.echo("Hai lần nhập không khớp; hãy nhập lại.", err=True)
 
