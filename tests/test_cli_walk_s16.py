@@ -59,3 +59,15 @@ def test_a_password_given_through_a_pipe_is_asked_in_vietnamese_without_python_s
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.splitlines() == ["Mật khẩu: ", "Nhập lại mật khẩu: ", "Đã hủy."]
     assert "an\t" not in cli("user", "list")
+
+
+def test_completing_and_assigning_names_the_officer_as_task_assign_does(cli):
+    """``task complete --assign-to`` names the officer as ``task assign`` does: full name and the account as it
+    is spelled, not what was typed."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "truongphong", "--unit", "phong_tckh", "--role", "head")
+    cli("user", "add", "an", "--unit", "phong_tckh", "--role", "staff", "--name", "Nguyễn Văn An")
+    cli("dossier", "receive", "1.001612", "--applicant", "B", "--as", "motcua", "--now", "2026-03-10T08:00")
+    out = cli("task", "complete", "2", "--outcome", "done", "--assign-to", "AN", "--as", "truongphong",
+              "--now", "2026-03-10T09:00")
+    assert out.startswith(f"Đã hoàn thành công việc 2 và giao công việc 3 cho Nguyễn Văn An (an): hồ sơ {CODE}"), out

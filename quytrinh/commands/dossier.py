@@ -1068,7 +1068,7 @@ def _complete(sv: Any, store: Any, actor: Any, item: int, outcome: Optional[str]
         res, given = sv.complete_and_assign(store, actor, item, outcome=outcome, to=assign_to, comment=comment,
                                             now=at, expected_version=version, idempotency_key=key)
         _print_result(given[-1], f"Đã hoàn thành công việc {item} và giao công việc "
-                                 f"{', '.join(str(g.item_id) for g in given)} cho {assign_to}")
+                                 f"{', '.join(str(g.item_id) for g in given)} cho {_account_name(store, assign_to)}")
         return
     res = sv.complete(store, actor, item, outcome=outcome, comment=comment, now=at,
                       expected_version=version, idempotency_key=key)
