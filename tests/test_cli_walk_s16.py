@@ -71,3 +71,14 @@ def test_completing_and_assigning_names_the_officer_as_task_assign_does(cli):
     out = cli("task", "complete", "2", "--outcome", "done", "--assign-to", "AN", "--as", "truongphong",
               "--now", "2026-03-10T09:00")
     assert out.startswith(f"Đã hoàn thành công việc 2 và giao công việc 3 cho Nguyễn Văn An (an): hồ sơ {CODE}"), out
+
+
+def test_accepting_at_the_reception_step_gives_the_appointment_as_dossier_receive_does(cli):
+    """A dossier supplemented at the counter goes back to its reception step; accepting it there with ``task
+    complete`` starts the clock, and the officer is given the appointment to write on the receipt."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("dossier", "receive", "1.001612", "--applicant", "E", "--decision", "supplement", "--comment", "Thiếu CCCD",
+        "--as", "motcua", "--now", "2026-03-10T08:00")
+    assert "mở công việc 3" in cli("dossier", "supplemented", CODE, "--as", "motcua", "--now", "2026-03-11T08:00")
+    out = cli("task", "complete", "3", "--outcome", "accept", "--as", "motcua", "--now", "2026-03-11T08:30")
+    assert out.splitlines()[1] == "Ngày hẹn trả kết quả: 16/03/2026 08:30", out

@@ -1073,6 +1073,10 @@ def _complete(sv: Any, store: Any, actor: Any, item: int, outcome: Optional[str]
     res = sv.complete(store, actor, item, outcome=outcome, comment=comment, now=at,
                       expected_version=version, idempotency_key=key)
     _print_result(res, f"Đã hoàn thành công việc {item}")
+    from engine.machine import Status
+
+    if res.status == Status.RECEIVED:  # the reception step accepted (after a supplement, say): the appointment
+        typer.echo(f"Ngày hẹn trả kết quả: {local(sv.dossier_sheet(store, res.dossier_id).dossier.due_at)}")
 
 
 def register(app: typer.Typer) -> None:
