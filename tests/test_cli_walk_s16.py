@@ -82,3 +82,21 @@ def test_accepting_at_the_reception_step_gives_the_appointment_as_dossier_receiv
     assert "mở công việc 3" in cli("dossier", "supplemented", CODE, "--as", "motcua", "--now", "2026-03-11T08:00")
     out = cli("task", "complete", "3", "--outcome", "accept", "--as", "motcua", "--now", "2026-03-11T08:30")
     assert out.splitlines()[1] == "Ngày hẹn trả kết quả: 16/03/2026 08:30", out
+
+
+def test_an_apology_signed_for_a_dossier_given_by_its_number_names_the_dossier_s_code(cli, db_url, capsys,
+                                                                                      monkeypatch):
+    """A dossier may be given by its number ("1"); the signature's line (and the form to print) names it by its
+    code, as every other command's line does."""
+    from engine import services as sv
+
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "truongphong", "--unit", "phong_tckh", "--role", "head")
+    cli("dossier", "receive", "1.001612", "--applicant", "G", "--as", "motcua", "--now", "2026-03-10T08:00")
+    sv.sweep_timers(db_url, now=dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=7))))
+    out = cli("dossier", "apology", "1", "--reason", "Hồ sơ phức tạp", "--as", "truongphong",
+              "--now", "2026-03-13T09:30")
+    assert out.startswith(f"Đã ký Phiếu xin lỗi và hẹn lại: hồ sơ {CODE}, hẹn trả kết quả lúc "), out
+    assert out.rstrip().endswith(f"(in: quytrinh form 04 {CODE}).")
+    code, _, err = run_main(capsys, monkeypatch, "dossier", "apology", "1", "--reason", "x", "--as", "truongphong")
+    assert (code, err) == (1, f"quytrinh: Không thực hiện được: hồ sơ {CODE} không có phiếu xin lỗi nào đang chờ ký.\n")

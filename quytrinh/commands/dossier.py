@@ -808,13 +808,15 @@ def apology_cmd(
         proposed = proposed if proposed.tzinfo else proposed.replace(tzinfo=LOCAL_TZ)
     store = open_store()
     actor = actor_of(store, as_user)
-    drafts = [a for a in sv.dossier_sheet(store, dossier).apologies if a.state == "draft"]
+    sheet = sv.dossier_sheet(store, dossier)
+    code = sheet.dossier.code  # the dossier's code, also when it was given by its number
+    drafts = [a for a in sheet.apologies if a.state == "draft"]
     if not drafts:
-        raise localized(ActionError(f"Không thực hiện được: hồ sơ {dossier} không có phiếu xin lỗi nào đang chờ ký."))
+        raise localized(ActionError(f"Không thực hiện được: hồ sơ {code} không có phiếu xin lỗi nào đang chờ ký."))
     signed = sv.sign_apology(store, actor, drafts[-1].id, reason=reason, proposed_due_at=proposed, now=at)
     when = signed.proposed_due_at.astimezone(LOCAL_TZ)
-    typer.echo(f"Đã ký Phiếu xin lỗi và hẹn lại: hồ sơ {dossier}, hẹn trả kết quả lúc {when:%H:%M} ngày "
-               f"{when:%d/%m/%Y}; đã thông báo cho tổ chức, cá nhân (in: quytrinh form 04 {dossier}).")
+    typer.echo(f"Đã ký Phiếu xin lỗi và hẹn lại: hồ sơ {code}, hẹn trả kết quả lúc {when:%H:%M} ngày "
+               f"{when:%d/%m/%Y}; đã thông báo cho tổ chức, cá nhân (in: quytrinh form 04 {code}).")
 
 
 # --------------------------------------------------------------------------- tasks
