@@ -100,3 +100,18 @@ def test_an_apology_signed_for_a_dossier_given_by_its_number_names_the_dossier_s
     assert out.rstrip().endswith(f"(in: quytrinh form 04 {CODE}).")
     code, _, err = run_main(capsys, monkeypatch, "dossier", "apology", "1", "--reason", "x", "--as", "truongphong")
     assert (code, err) == (1, f"quytrinh: Không thực hiện được: hồ sơ {CODE} không có phiếu xin lỗi nào đang chờ ký.\n")
+
+
+def test_a_form_written_to_a_file_is_named_by_its_title_and_the_dossier_s_code(cli, tmp_path, capsys, monkeypatch):
+    """``form stop 1 --out F`` says which form of which dossier it wrote ("Thông báo dừng giải quyết hồ sơ –
+    CODE"), not what was typed ("mẫu stop của hồ sơ 1")."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("dossier", "receive", "1.001612", "--applicant", "G", "--as", "motcua", "--now", "2026-03-10T08:00")
+    cli("dossier", "stop", CODE, "--reason", "Hồ sơ có giấy tờ giả mạo", "--as", "motcua", "--now", "2026-03-10T10:00")
+    for form, fmt, title in (("stop", "html", "Thông báo dừng giải quyết hồ sơ"),
+                             ("01", "docx", "Giấy tiếp nhận hồ sơ và hẹn trả kết quả")):
+        out_file = tmp_path / f"mau.{fmt}"
+        code, out, err = run_main(capsys, monkeypatch, "form", form, "1", "--format", fmt, "--out", str(out_file))
+        assert (code, out) == (0, "")
+        assert err == f"{out_file}: {title} – {CODE}\n"
+        assert out_file.stat().st_size > 0

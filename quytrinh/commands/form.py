@@ -69,12 +69,13 @@ def register(app: typer.Typer) -> None:
                                                                              "giờ Việt Nam; mặc định: bây giờ)."),
     ) -> None:
         """In một mẫu phiếu của hồ sơ (giấy tiếp nhận, phiếu bổ sung, từ chối, xin lỗi, kiểm soát...)."""
-        from engine.documents import render_form
+        from engine.documents import form_doc, to_docx, to_html
         from quytrinh.commands.dossier import open_store, parse_now
 
         store = open_store()
-        data = render_form(store, form, dossier, fmt=fmt.value, now=parse_now(now))
-        _emit(data, out, fmt.value, f"mẫu {form} của hồ sơ {dossier}")
+        doc = form_doc(store, form, dossier, now=parse_now(now))  # (engine.documents.render_form, keeping the title)
+        data = to_docx(doc) if fmt == Format.docx else to_html(doc)
+        _emit(data, out, fmt.value, doc.title)  # the form's name and the dossier's code, whatever was typed
 
     @app.command("ledger")
     @guarded
