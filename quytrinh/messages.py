@@ -643,6 +643,34 @@ def _specifics(text: str) -> str:
     return ", ".join(found)
 
 
+#: A finding's severity as the CLI's text writes it after the finding (``[lỗi]``, ``[cảnh báo]``); the JSON
+#: outputs keep the rule registry's ids (``error``, ``warning``).
+SEVERITY_VI = {"error": "lỗi", "warning": "cảnh báo"}
+
+
+def located_text(problem: object) -> str:
+    """A located problem (``engine.errors.Problem``: a file that does not load) or lint finding
+    (``engine.lint.Finding``) as the CLI prints it: ``path:line:col: rule-id: bước 'x': message``. Their own
+    ``str()`` names the step in English (``step 'x':``), for developers and logs.
+
+    >>> from engine.errors import Location, Problem
+    >>> located_text(Problem(Location("a.yaml", 31, 5), "bad-duration", "'1x' không phải là thời gian xử lý",
+    ...                      step="appraise"))
+    "a.yaml:31:5: bad-duration: bước 'appraise': '1x' không phải là thời gian xử lý"
+    """
+    rule = getattr(problem, "rule_id", None) or getattr(problem, "rule", "")
+    step = getattr(problem, "step", None)
+    where = f" bước '{step}':" if step else ""
+    return f"{problem.location}: {rule}:{where} {problem.message}"  # type: ignore[attr-defined]
+
+
+def finding_line(finding: object) -> str:
+    """A lint finding as ``quytrinh validate`` prints it: :func:`located_text` and its severity in Vietnamese
+    (``… [cảnh báo]``)."""
+    severity = getattr(finding, "severity", "")
+    return f"{located_text(finding)} [{SEVERITY_VI.get(severity, severity)}]"
+
+
 def cli_error_text(exc: BaseException) -> str:
     """The one line the CLI prints (after ``quytrinh: ``) for a quytrinh error, in Vietnamese.
 
@@ -660,6 +688,8 @@ def cli_error_text(exc: BaseException) -> str:
         a kind the table does not cover.
     """
     text = str(exc).strip()
+    if isinstance(exc, DefinitionError) and exc.problems:
+        return "\n".join(located_text(p) for p in exc.problems)
     if getattr(exc, "localized", False) or isinstance(exc, DefinitionError):
         return text
     vi = getattr(exc, "vi", None)  # engine.approval.ApprovalError carries its own Vietnamese
@@ -780,7 +810,7 @@ def units_fallback_text(exc: DefinitionError, stored: int) -> str:
     units.yaml:9:5: bad-value: …
     Cảnh báo: units.yaml có lỗi (ở trên) nên chưa được đọc; đang dùng 25 đơn vị đã lưu trong cơ sở dữ liệu (lần cuối units.yaml được đọc đúng). Hãy sửa units.yaml theo thông báo trên, kiểm tra bằng quytrinh validate rồi chạy quytrinh publish để lưu lại các đơn vị.
     """
-    problems = "\n".join(str(p) for p in exc.problems)
+    problems = "\n".join(located_text(p) for p in exc.problems)
     return (f"{problems}\nCảnh báo: units.yaml có lỗi (ở trên) nên chưa được đọc; đang dùng {stored} đơn vị đã "
             f"lưu trong cơ sở dữ liệu (lần cuối units.yaml được đọc đúng). Hãy sửa units.yaml theo thông báo trên, "
             f"kiểm tra bằng quytrinh validate rồi chạy quytrinh publish để lưu lại các đơn vị.")
@@ -796,7 +826,7 @@ def units_refusal_text(exc: DefinitionError, command: str) -> str:
     units.yaml:9:5: bad-value: …
     Không thực hiện được quytrinh unit transfer: lệnh này làm theo đơn vị, vai trò trong units.yaml, mà units.yaml còn lỗi (ở trên). Hãy sửa units.yaml theo thông báo trên, kiểm tra bằng quytrinh validate rồi chạy lại lệnh. Chưa thay đổi gì.
     """
-    problems = "\n".join(str(p) for p in exc.problems)
+    problems = "\n".join(located_text(p) for p in exc.problems)
     return (f"{problems}\nKhông thực hiện được {command}: lệnh này làm theo đơn vị, vai trò trong units.yaml, mà "
             f"units.yaml còn lỗi (ở trên). Hãy sửa units.yaml theo thông báo trên, kiểm tra bằng quytrinh validate "
             f"rồi chạy lại lệnh. Chưa thay đổi gì.")

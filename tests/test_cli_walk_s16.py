@@ -115,3 +115,27 @@ def test_a_form_written_to_a_file_is_named_by_its_title_and_the_dossier_s_code(c
         assert (code, out) == (0, "")
         assert err == f"{out_file}: {title} – {CODE}\n"
         assert out_file.stat().st_size > 0
+
+
+def test_a_finding_names_its_step_and_severity_in_vietnamese(capsys, monkeypatch):
+    """The reform office reads ``bước 'verify':`` and ``[lỗi]`` / ``[cảnh báo]``, not the engine's English
+    ``step 'verify':`` and ``[error]`` / ``[warning]`` (``--format json`` keeps the ids), whichever command
+    prints the finding."""
+    from engine.lint import RULES
+
+    monkeypatch.chdir(REPO)
+    fixture = "tests/fixtures/lint/missing-duration.fail.yaml"
+    code, out, err = run_main(capsys, monkeypatch, "validate", fixture)
+    assert code == 1
+    assert f"{fixture}:45:5: missing-duration: bước 'verify': mọi bước" in out
+    assert out.splitlines()[1].endswith(" [lỗi]") and out.splitlines()[0].endswith(" [cảnh báo]")
+    code, out, err = run_main(capsys, monkeypatch, "validate", fixture, "--format", "json")
+    assert '"severity": "error"' in out and '"step": "verify"' in out
+    code, out, err = run_main(capsys, monkeypatch, "validate", "--rules")
+    assert out.splitlines()[0].split()[:3] == [RULES[0].id, "cảnh", "báo"]
+    broken = "tests/fixtures/broken/bad-duration-text.yaml"
+    for args in (("validate", broken), ("render", broken, "--check"),
+                 ("simulate", broken, "--arrivals", "1/day"), ("catalogue", broken)):
+        code, out, err = run_main(capsys, monkeypatch, *args)
+        assert code == 1 and f"{broken}:13:5: bad-duration: bước 'receive': '1 ngày'" in out + err, (args, out, err)
+        assert not any(english in out + err for english in ("step '", "[error]", "[warning]")), (args, out, err)

@@ -391,7 +391,7 @@ def test_cli_reports_a_broken_definition_and_still_draws_the_others(tmp_path):
     result = _run(str(cat), "--out", str(out))
     assert result.exit_code == 1
     assert f"9.000001-broken.yaml:{line}:" in result.stderr
-    assert "bad-duration" in result.stderr and "step 'verify'" in result.stderr
+    assert "bad-duration" in result.stderr and "bước 'verify'" in result.stderr
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not (out / "district" / "9.000001-broken.svg").exists()

@@ -118,7 +118,7 @@ def test_validate_every_broken_file(path):
     result = invoke(rel(path))
     assert result.exit_code == 1, result.output
     assert f"{rel(path)}:{line}:{col}: {rule}:" in result.stdout
-    assert re.search(rf"^{re.escape(rel(path))}:{line}:{col}: {rule}: .* \[error\]$", result.stdout, re.M)
+    assert re.search(rf"^{re.escape(rel(path))}:{line}:{col}: {rule}: .* \[lỗi\]$", result.stdout, re.M)
     assert no_traceback(result.stdout, result.stderr)
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
@@ -136,8 +136,8 @@ def test_folder_of_broken_files_is_sorted_and_counted():
     files = len(list(BROKEN.glob("*.yaml")))
     m = SUMMARY.match(summary)
     assert m and int(m[1]) == files and int(m[2]) == files - 1  # only dangling-route loads
-    assert int(m[3]) == sum(f.endswith("[error]") for f in findings)
-    assert int(m[4]) == sum(f.endswith("[warning]") for f in findings)
+    assert int(m[3]) == sum(f.endswith("[lỗi]") for f in findings)
+    assert int(m[4]) == sum(f.endswith("[cảnh báo]") for f in findings)
 
 
 # --------------------------------------------------------------------------- options
@@ -168,7 +168,8 @@ def test_rules_lists_every_rule():
     assert result.exit_code == 0
     lines = result.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == [r.id for r in RULES]
-    assert all(line.split()[1] == r.severity for line, r in zip(lines, RULES))
+    assert all(line.split(None, 1)[1].startswith({"error": "lỗi ", "warning": "cảnh báo "}[r.severity])
+               for line, r in zip(lines, RULES))
     data = json.loads(invoke("--rules", "--format", "json").stdout)
     assert [d["id"] for d in data] == [r.id for r in RULES]
     assert all(d["description"] for d in data)
@@ -177,7 +178,7 @@ def test_rules_lists_every_rule():
 def test_strict_turns_warnings_into_failure():
     path = rel(LINT / "code-missing.fail.yaml")
     plain = invoke(path)
-    assert plain.exit_code == 0 and "code-missing:" in plain.stdout and "[warning]" in plain.stdout
+    assert plain.exit_code == 0 and "code-missing:" in plain.stdout and "[cảnh báo]" in plain.stdout
     assert plain.stdout.strip().splitlines()[-1] == "1 quy trình: 0 lỗi, 1 cảnh báo"
     assert invoke(path, "--strict").exit_code == 1
     assert invoke(rel(LINT / "base.yaml"), "--strict").exit_code == 0

@@ -217,8 +217,10 @@ def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, 
         print(f"quytrinh catalogue: lỗi nội bộ ({type(exc).__name__}: {exc}); hãy báo cho người phát triển",
               file=sys.stderr)
         return 1
+    from quytrinh.messages import located_text
+
     for problem in catalogue.problems:
-        print(str(problem), file=sys.stderr)
+        print(located_text(problem), file=sys.stderr)
     if fmt == OutputFormat.csv.value:
         if out is not None:
             # Excel reads a CSV as UTF-8 only when it starts with a byte-order mark.

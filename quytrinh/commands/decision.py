@@ -25,7 +25,7 @@ from typing import Any, List, Optional
 import typer
 
 from engine.errors import QuytrinhError
-from quytrinh.messages import localized
+from quytrinh.messages import located_text, localized
 
 
 class Level(str, enum.Enum):
@@ -71,7 +71,7 @@ def run(level: str, codes: list[str] | None, out: Path | None, fmt: str, place: 
         raise localized(QuytrinhError(f"{root}: không có thư mục danh mục này."))
     cat = load_catalogue([root])
     for p in cat.problems:  # broken files are left out, and said so
-        print(f"{p}", file=sys.stderr)
+        print(located_text(p), file=sys.stderr)
     if cat.organisation is None:
         raise localized(QuytrinhError(f"{root}/units.yaml: không nạp được danh sách đơn vị; hãy sửa tệp này trước."))
     store = _database()

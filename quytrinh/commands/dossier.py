@@ -360,9 +360,11 @@ def _definition_to_receive(store: Any, code: str) -> tuple[Any, bool]:
         cat = load_catalogue([root])
         defn = cat.find(code)
     if defn is None:
-        bad = [str(p) for p in cat.problems if code in str(p.location)]
+        from quytrinh.messages import located_text
+
+        bad = [located_text(p) for p in cat.problems if code in str(p.location)]
         if bad:
-            raise QuytrinhError(bad[0])
+            raise localized(QuytrinhError(bad[0]))
         raise localized(NotFound(f"Không tìm thấy: thủ tục '{code}' không có trong danh mục ({cat.root}) "
                                  f"và chưa được đưa vào hệ thống."))
     units_problems = [p for p in cat.problems if os.path.basename(p.location.file) == "units.yaml"]
@@ -376,8 +378,10 @@ def _definition_to_receive(store: Any, code: str) -> tuple[Any, bool]:
     own = sorted((f for f in findings if f.severity == ERROR and f.file == defn.where().file),
                  key=lambda f: (f.line, f.col, f.rule_id))
     if own:
+        from quytrinh.messages import located_text
+
         for f in own:
-            print(f, file=sys.stderr)
+            print(located_text(f), file=sys.stderr)
         raise localized(QuytrinhError(f"Thủ tục '{code}' chưa được đưa vào hệ thống và quy trình trong danh mục còn "
                                       f"{len(own)} lỗi; hãy sửa (xem quytrinh validate) rồi chạy quytrinh publish."))
     return defn, True

@@ -48,8 +48,10 @@ def check_catalogue(root: Path) -> tuple[Any, str]:
     line = summary_line(summary(findings, len(catalogue.definitions),
                                 len(catalogue.files) - len(catalogue.definitions)))
     if errors:
+        from quytrinh.messages import located_text
+
         for f in errors:
-            print(f, file=sys.stderr)
+            print(located_text(f), file=sys.stderr)
         raise localized(QuytrinhError(f"Danh mục còn lỗi ({line}); hãy sửa (xem quytrinh validate) rồi chạy lại."))
     return catalogue, line
 

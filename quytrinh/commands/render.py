@@ -25,7 +25,7 @@ from typing import List, Optional
 import typer
 
 from engine.errors import QuytrinhError
-from quytrinh.messages import cli_error_text, localized
+from quytrinh.messages import cli_error_text, located_text, localized
 
 DEFAULT_OUT = Path("diagrams")
 
@@ -68,7 +68,7 @@ def run(paths: list[Path] | None, out: Path, fmt: str, check: bool, jobs: int | 
     err = sys.stderr
     catalogue = load_catalogue(paths or None)
     for problem in catalogue.problems:
-        print(problem, file=err)
+        print(located_text(problem), file=err)
     if catalogue.organisation is None:
         if not catalogue.problems:
             where = ", ".join(str(p) for p in paths) if paths else str(default_root())

@@ -33,7 +33,9 @@ def find_definition(ref: str):  # noqa: ANN201 - (Definition, Organisation | Non
     try:
         return find(ref)
     except DefinitionError as exc:
-        raise QuytrinhError(str(exc.problems[0])) from None
+        from quytrinh.messages import located_text
+
+        raise localized(QuytrinhError(located_text(exc.problems[0]))) from None
 
 
 def _minutes(m: float | None) -> str:

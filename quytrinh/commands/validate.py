@@ -1,7 +1,7 @@
 """`quytrinh validate`: load and lint definitions, print located findings.
 
-Each finding is one line, ``path:line:col: rule-id: [step 'x':] message
-[severity]``, sorted by file and line, then a summary line such as
+Each finding is one line, ``path:line:col: rule-id: [bước 'x':] message
+[lỗi|cảnh báo]`` (:func:`quytrinh.messages.finding_line`), sorted by file and line, then a summary line such as
 ``3 quy trình: 0 lỗi, 5 cảnh báo``. A file that cannot be loaded is
 reported with its load errors (rule ids such as ``yaml-syntax`` or
 ``unknown-key``) and the others are still checked.
@@ -73,8 +73,10 @@ def run(paths: list[Path] | None, fmt: str = "text", strict: bool = False) -> in
                           "summary": {**s, "strict": strict, "ok": not failed}},
                          ensure_ascii=False, indent=2))
     else:
+        from quytrinh.messages import finding_line
+
         for f in findings:
-            print(f"{f} [{f.severity}]")
+            print(finding_line(f))
         print(summary_line(s))
     return 1 if failed else 0
 
@@ -82,12 +84,15 @@ def run(paths: list[Path] | None, fmt: str = "text", strict: bool = False) -> in
 def rules_listing(fmt: str = "text") -> str:
     """The registered rules: id, severity and description (text table or JSON)."""
     from engine.lint import RULES
+    from quytrinh.messages import SEVERITY_VI
 
     if fmt == OutputFormat.json.value:
         return json.dumps([{"id": r.id, "severity": r.severity, "description": r.description,
                             "needs_units": r.needs_units} for r in RULES], ensure_ascii=False, indent=2)
     width = max(len(r.id) for r in RULES)
-    return "\n".join(f"{r.id:<{width}}  {r.severity:<7}  {r.description}" for r in RULES)
+    levels = max(len(v) for v in SEVERITY_VI.values())
+    return "\n".join(f"{r.id:<{width}}  {SEVERITY_VI.get(r.severity, r.severity):<{levels}}  {r.description}"
+                     for r in RULES)
 
 
 def register(app: typer.Typer) -> None:
