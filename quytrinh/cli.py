@@ -89,6 +89,23 @@ def _vietnamese_rich_utils(ru: Any) -> None:
         ru.OptionHighlighter._quytrinh = True
 
 
+#: Typer's names of the kinds of values (``<str>``, ``<int range>``...) as the help screens say them.
+VALUE_KINDS = {"str": "văn bản", "int": "số nguyên", "int range": "số nguyên", "float": "số", "float range": "số",
+               "path": "đường dẫn", "Path": "đường dẫn", "file": "tệp", "datetime": "thời điểm", "bool": "đúng/sai"}
+
+
+def value_kind_vi(label: str) -> str:
+    """A value kind typer names (``str``, ``list[Path]``) in Vietnamese (``văn bản``, ``đường dẫn …``: a list is
+    its kind, repeated); choices (``text|json``) stay as they are typed.
+
+    >>> value_kind_vi("int range"), value_kind_vi("list[str]"), value_kind_vi("text|json")
+    ('số nguyên', 'văn bản …', 'text|json')
+    """
+    if label.startswith("list[") and label.endswith("]"):
+        return f"{value_kind_vi(label[5:-1])} …"
+    return VALUE_KINDS.get(label, label)
+
+
 def _vietnamese_help() -> None:
     """Vietnamese titles and markers in the help screens.
 
@@ -105,10 +122,24 @@ def _vietnamese_help() -> None:
     write_usage = HelpFormatter.write_usage
     if not getattr(write_usage, "_quytrinh", False):
         def vietnamese_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+            args = args.replace("[OPTIONS]", "[TÙY_CHỌN]").replace("COMMAND [ARGS]...", "LỆNH [ĐỐI_SỐ]...")
             write_usage(self, prog, args, "Cách dùng: " if prefix is None else prefix)
 
         vietnamese_usage._quytrinh = True  # type: ignore[attr-defined]
         HelpFormatter.write_usage = vietnamese_usage  # type: ignore[method-assign]
+
+    # The kind of value an option or argument takes, in Vietnamese: ``<văn bản>``, not typer's ``<str>``.
+    from typer import core as typer_core
+
+    base_param = typer_core.TyperOption.__mro__[1]  # typer's parameter class, where display_type lives
+    display_type = base_param.display_type
+    if not getattr(display_type, "_quytrinh", False):
+        def vietnamese_type(self: Any, ctx: Any) -> Any:
+            label = display_type(self, ctx)
+            return f"<{value_kind_vi(label[1:-1])}>" if isinstance(label, str) and label.startswith("<") else label
+
+        vietnamese_type._quytrinh = True  # type: ignore[attr-defined]
+        base_param.display_type = vietnamese_type  # type: ignore[method-assign]
 
     # A flag takes no value: no metavar (typer shows ``<bool>`` next to --smoke, --password, --help).
     from typer.core import TyperOption

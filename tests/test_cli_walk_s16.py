@@ -139,3 +139,36 @@ def test_a_finding_names_its_step_and_severity_in_vietnamese(capsys, monkeypatch
         code, out, err = run_main(capsys, monkeypatch, *args)
         assert code == 1 and f"{broken}:13:5: bad-duration: bước 'receive': '1 ngày'" in out + err, (args, out, err)
         assert not any(english in out + err for english in ("step '", "[error]", "[warning]")), (args, out, err)
+
+
+def _commands(command, path=()):
+    """Every command path under the click ``command`` (``("dossier", "receive")``...), groups included."""
+    out = [path]
+    for name, sub in getattr(command, "commands", {}).items():
+        out.extend(_commands(sub, (*path, name)))
+    return out
+
+
+def test_every_help_screen_says_its_usage_and_kinds_of_values_in_vietnamese(monkeypatch):
+    """``Cách dùng: quytrinh [TÙY_CHỌN] LỆNH [ĐỐI_SỐ]...`` and ``<văn bản>``, ``<số nguyên>``, ``<đường dẫn …>``:
+    not typer's ``[OPTIONS]``, ``COMMAND [ARGS]...``, ``<str>``, ``<int range>``, ``<list[Path]>``."""
+    import typer.main
+    from typer.testing import CliRunner
+
+    from quytrinh.cli import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    paths = _commands(typer.main.get_command(app))
+    assert ("dossier", "receive") in paths and ("simulate",) in paths
+    seen = ""
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        seen += result.output
+        for english in ("[OPTIONS]", "COMMAND", "[ARGS]", "<str>", "<int", "<float", "<path>", "<file>", "<list",
+                        "range>"):
+            assert english not in result.output, (path, english, result.output)
+    assert "Cách dùng: quytrinh [TÙY_CHỌN] LỆNH [ĐỐI_SỐ]..." in seen
+    for kind in ("<văn bản>", "<số nguyên>", "<số>", "<đường dẫn …>", "<tệp>", "<text|json>"):
+        assert kind in seen, kind

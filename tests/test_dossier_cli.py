@@ -293,7 +293,7 @@ def test_a_usage_error_is_one_line_naming_the_command_and_its_help(db_url):
     assert proc.stderr.endswith(" (xem: quytrinh --help)\n")
     help_text = run_console(db_url, "task", "complete", "--help")
     assert help_text.returncode == 0 and help_text.stderr == ""
-    assert "Cách dùng: quytrinh task complete [OPTIONS] {item}" in help_text.stdout
+    assert "Cách dùng: quytrinh task complete [TÙY_CHỌN] {item}" in help_text.stdout
     assert "╭─ Tùy chọn" in help_text.stdout and "--outcome" in help_text.stdout
 
 
