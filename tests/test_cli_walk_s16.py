@@ -172,3 +172,13 @@ def test_every_help_screen_says_its_usage_and_kinds_of_values_in_vietnamese(monk
     assert "Cách dùng: quytrinh [TÙY_CHỌN] LỆNH [ĐỐI_SỐ]..." in seen
     for kind in ("<văn bản>", "<số nguyên>", "<số>", "<đường dẫn …>", "<tệp>", "<text|json>"):
         assert kind in seen, kind
+
+
+def test_the_catalogue_written_to_a_file_says_what_it_wrote(tmp_path, capsys, monkeypatch):
+    """``catalogue --out F`` said nothing at all (form, decision and report name what they wrote)."""
+    monkeypatch.chdir(REPO)
+    out_file = tmp_path / "danh-muc.csv"
+    code, out, err = run_main(capsys, monkeypatch, "catalogue", "procedures_yaml/commune", "--format", "csv",
+                              "--out", str(out_file))
+    assert (code, out) == (0, "")
+    assert err.startswith(f"{out_file}: danh mục quy trình nội bộ, 10 thủ tục (10 cấp xã); 0 lỗi, "), err

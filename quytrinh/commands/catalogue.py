@@ -240,6 +240,8 @@ def run(paths: list[Path] | None, fmt: str = "table", level: str | None = None, 
         console.print(summary_line(rows))
         if out:
             _write(out, console.file.getvalue(), "utf-8")
+    if out is not None:  # what went into the file, as form, decision and report say it
+        print(f"{out}: danh mục quy trình nội bộ, {summary_line(rows)}", file=sys.stderr)
     if catalogue.problems:
         for line in problems_summary(catalogue):
             print(f"quytrinh catalogue: {line}", file=sys.stderr)
