@@ -182,3 +182,23 @@ def test_the_catalogue_written_to_a_file_says_what_it_wrote(tmp_path, capsys, mo
                               "--out", str(out_file))
     assert (code, out) == (0, "")
     assert err.startswith(f"{out_file}: danh mục quy trình nội bộ, 10 thủ tục (10 cấp xã); 0 lỗi, "), err
+
+
+def test_user_add_and_move_name_the_unit_a_typo_most_likely_means(cli, db_url, capsys, monkeypatch):
+    """``user add|move --unit phong_tckhh`` says which unit was probably meant, as ``tasks --unit`` and ``user
+    list --unit`` do, and changes nothing; ``user list`` writes a missing full name as its other empty column
+    does ("–")."""
+    cli("user", "add", "cv", "--unit", "phong_tckh", "--role", "staff")
+    store = Store(db_url)
+    try:
+        before = dump(store)
+        for args in (("add", "an", "--unit", "phong_tckhh", "--role", "staff"),
+                     ("move", "cv", "--unit", "phong_tckhh", "--role", "staff")):
+            code, out, err = run_main(capsys, monkeypatch, "user", *args)
+            assert (code, out) == (1, "")
+            assert err.startswith("quytrinh: Không tìm thấy: đơn vị 'phong_tckhh' (--unit); có phải là 'phong_tckh' "
+                                  "không? Các đơn vị: bp_mot_cua,"), err
+        assert dump(store) == before
+    finally:
+        store.dispose()
+    assert cli("user", "list", "--unit", "phong_tckh").splitlines() == ["cv\t–\tphong_tckh\tstaff (Chuyên viên)\t–"]

@@ -182,7 +182,7 @@ def test_errors_are_one_line_exit_1_and_change_nothing(cli, db_url, capsys, monk
         (("dossier", "receive", "1.001612", "--applicant", "E", "--as", "motcua", "--now", "hôm nay"),
          "quytrinh: --now 'hôm nay' không phải thời điểm; viết YYYY-MM-DDTHH:MM"),
         (("user", "add", "x", "--unit", "phong_khong_co", "--role", "staff"),
-         "quytrinh: Không tìm thấy: đơn vị 'phong_khong_co'; các đơn vị: bp_mot_cua,"),
+         "quytrinh: Không tìm thấy: đơn vị 'phong_khong_co' (--unit); các đơn vị: bp_mot_cua,"),
         (("user", "add", "x", "--unit", "phong_tckh", "--role", "boss"),
          "quytrinh: Không thực hiện được: đơn vị 'phong_tckh' không có vai trò 'boss'; các vai trò của đơn vị: head, staff."),
     ]

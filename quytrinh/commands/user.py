@@ -28,7 +28,7 @@ from typing import Any, Optional
 import typer
 
 from engine.errors import ActionError, NotFound
-from quytrinh.commands.dossier import guarded, open_store
+from quytrinh.commands.dossier import check_unit, guarded, open_store
 from quytrinh.messages import localized
 
 user_app = typer.Typer(help="Cán bộ, công chức: thêm, đặt mật khẩu, liệt kê, ngừng hoạt động, chuyển đơn vị, "
@@ -159,6 +159,7 @@ def add_cmd(
     from engine.services import add_user
 
     store = open_store(changes_organisation="quytrinh user add")
+    check_unit(store, unit)  # a mistyped unit: the closest one named
     _in_units_yaml(store, unit)
     if commune.strip():
         _commune_level(store, unit)
@@ -211,8 +212,6 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
     from engine.definition import resolve_successor
     from engine.store import UnitRow, User
 
-    from quytrinh.commands.dossier import check_unit
-
     store = open_store()
     check_unit(store, unit)
     with store.session() as s:
@@ -232,7 +231,7 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
         title = roles.get(u.unit_id, {}).get(u.role, u.role)
         gone = (f"\t(đơn vị đã hợp nhất vào {merged[u.unit_id]}: quytrinh user move {u.username} "
                 f"--unit {merged[u.unit_id]} --role ROLE)") if u.unit_id in merged and u.active else ""
-        typer.echo(f"{u.username}\t{u.full_name}\t{u.unit_id}\t{u.role} ({title})\t{u.commune or '–'}"
+        typer.echo(f"{u.username}\t{u.full_name or '–'}\t{u.unit_id}\t{u.role} ({title})\t{u.commune or '–'}"
                    + ("" if u.active else "\t(ngừng hoạt động)") + gone)
     from quytrinh.commands.dossier import communes
 
@@ -306,6 +305,7 @@ def move_cmd(
     from engine.services import move_user
 
     store = open_store(changes_organisation="quytrinh user move")
+    check_unit(store, unit)  # a mistyped unit: the closest one named
     _in_units_yaml(store, unit)
     change = move_user(store, username, unit=unit, role=role, now=dt.datetime.now(dt.timezone.utc))
     typer.echo(f"Đã chuyển {change.username} ({change.full_name}) sang {change.unit}/{change.role}.")
