@@ -202,3 +202,26 @@ def test_user_add_and_move_name_the_unit_a_typo_most_likely_means(cli, db_url, c
     finally:
         store.dispose()
     assert cli("user", "list", "--unit", "phong_tckh").splitlines() == ["cv\t–\tphong_tckh\tstaff (Chuyên viên)\t–"]
+
+
+def test_the_control_sheet_gives_the_new_appointment_of_a_signed_apology(cli, db_url):
+    """Once the head signed the apology, the applicant's appointment is its new date: ``dossier show`` says it
+    after the appointment, as the dossier page does, and no longer calls it a proposal."""
+    import re
+
+    from engine import services as sv
+
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "truongphong", "--unit", "phong_tckh", "--role", "head")
+    cli("dossier", "receive", "1.001612", "--applicant", "G", "--as", "motcua", "--now", "2026-03-10T08:00")
+    sv.sweep_timers(db_url, now=dt.datetime(2026, 3, 13, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=7))))
+    draft = cli("dossier", "show", CODE, "--now", "2026-03-13T09:10")
+    assert "theo phiếu xin lỗi đã ký" not in draft
+    assert re.search(r"Phiếu xin lỗi và hẹn lại \(mẫu 04, dự thảo\): hẹn cũ 12/03/2026 17:00, đề xuất hẹn mới ", draft)
+    out = cli("dossier", "apology", CODE, "--reason", "Hồ sơ phức tạp", "--new-date", "2026-03-20T17:00",
+              "--as", "truongphong", "--now", "2026-03-13T09:30")
+    assert "hẹn trả kết quả lúc 17:00 ngày 20/03/2026" in out
+    sheet = cli("dossier", "show", CODE, "--now", "2026-03-13T09:40")
+    assert "Hẹn trả: 12/03/2026 17:00 (hẹn lại 20/03/2026 17:00 theo phiếu xin lỗi đã ký)" in sheet, sheet
+    assert ("Phiếu xin lỗi và hẹn lại (mẫu 04, đã ký): hẹn cũ 12/03/2026 17:00, hẹn mới 20/03/2026 17:00; "
+            "lãnh đạo Phòng TC-KH đã ký") in sheet

@@ -663,6 +663,9 @@ def show_cmd(
     def tl(value: str | None) -> str:
         return LABELS_VI[Timeliness(value)] if value else "–"
 
+    # the new appointment a signed apology gave the applicant (the dossier page says it under the appointment)
+    signed = [a for a in sheet.apologies if a.state != "draft"]
+    rescheduled = f" (hẹn lại {local(signed[-1].proposed_due_at)} theo phiếu xin lỗi đã ký)" if signed else ""
     console = _console()
     console.print(f"[bold]PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ[/bold]  Mã hồ sơ: [bold]{esc(d.code)}[/bold]")
     console.print(esc(f"Thủ tục: {defn.name} ({d.procedure_code}, quy trình phiên bản {d.definition_version})"))
@@ -670,6 +673,7 @@ def show_cmd(
     console.print(f"Trạng thái: {d.status} – {STATUS_LABELS[Status(d.status)]}    "
                   f"Tiếp nhận: {local(d.received_at)}    Hẹn trả: {local(d.due_at)}"
                   + (f" (hẹn ban đầu {local(d.original_due_at)})" if d.original_due_at and d.original_due_at != d.due_at else "")
+                  + rescheduled
                   + f"    Tiến độ: {tl(sheet.timeliness)}    Lần cập nhật: {d.version}")
     console.print(f"Thời hạn: {defn.time_limit.describe()}; {CLOCK_LABELS.get(d.clock_policy, d.clock_policy)}"
                   + (f"; đã tạm dừng {format_minutes(d.paused_minutes)}" if d.paused_minutes else "")
@@ -718,8 +722,9 @@ def show_cmd(
         who = f"; lãnh đạo {units.get(signer, signer)} {'ký' if a.state == 'draft' else 'đã ký'}" if signer else ""
         if signer != a.unit_id:
             who += f" (phiếu lập cho {units.get(a.unit_id or '', a.unit_id)}, đơn vị đã hợp nhất)"
+        new = "đề xuất hẹn mới" if a.state == "draft" else "hẹn mới"  # signed: the date the applicant was given
         console.print(esc(f"Phiếu xin lỗi và hẹn lại (mẫu 04, {state}): hẹn cũ {local(a.due_at)}, "
-                          f"đề xuất hẹn mới {local(a.proposed_due_at)}{who}"))
+                          f"{new} {local(a.proposed_due_at)}{who}"))
 
 
 def _dossier_action(name: str, dossier: str, as_user: Optional[str], now: Optional[str], key: Optional[str],
