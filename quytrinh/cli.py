@@ -278,9 +278,11 @@ def main() -> None:
     try:
         app()
     except QuytrinhError as exc:
-        from quytrinh.messages import cli_error_text
+        from quytrinh.commands.dossier import account_names_by_id
+        from quytrinh.messages import cli_error_text, name_users
 
-        print(f"quytrinh: {cli_error_text(exc)}", file=sys.stderr)
+        # the holder of a work item, which the engine names by the account's id, named as staff know it
+        print(f"quytrinh: {name_users(cli_error_text(exc), account_names_by_id)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -233,7 +233,7 @@ _MACHINE: list[tuple[str, Callable[[re.Match], str]]] = [
     (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is already claimed by you",
      lambda m: f"bạn đã nhận xử lý công việc {m['i']} (bước '{m['s']}') rồi"),
     (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is already claimed by user (?P<u>\S+)",
-     lambda m: f"công việc {m['i']} (bước '{m['s']}') đã có người khác nhận xử lý (người dùng số {m['u']})"),
+     lambda m: f"công việc {m['i']} (bước '{m['s']}') đã do người dùng số {m['u']} nhận xử lý"),
     (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is not claimed by anyone",
      lambda m: f"công việc {m['i']} (bước '{m['s']}') chưa có ai nhận xử lý"),
     (r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is already with user (?P<u>\S+)",
@@ -253,7 +253,7 @@ _MACHINE: list[tuple[str, Callable[[re.Match], str]]] = [
     (r"route '(?P<o>[^']+)' of step '(?P<s>[^']+)' may be taken at most (?P<n>\d+) time\(s\) and was taken (?P<t>\d+)",
      lambda m: f"kết quả '{m['o']}' của bước '{m['s']}' chỉ được chọn tối đa {m['n']} lần và đã được chọn {m['t']} lần"),
     (r"work item (?P<i>\d+) is claimed by user (?P<u>\S+)",
-     lambda m: f"công việc {m['i']} đã có người khác nhận xử lý (người dùng số {m['u']})"),
+     lambda m: f"công việc {m['i']} đã do người dùng số {m['u']} nhận xử lý"),
     (r"the dossier can no longer be withdrawn", lambda m: "hồ sơ không còn rút được"),
     (r"the dossier can no longer be stopped", lambda m: "hồ sơ không còn dừng xử lý được"),
     (r"dossier (?P<d>\S+) waits for no supplement", lambda m: f"hồ sơ {m['d']} không chờ bổ sung"),
@@ -331,7 +331,9 @@ _RULES: list[Rule] = [
      lambda m, a: f"{_actor(m['who'])} không được {_verb(a)} công việc {m['i']} (bước '{m['s']}'); "
                   f"công việc thuộc {m['ur']}."),
     (NotAuthorized, r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is claimed by another user \(id (?P<u>\d+)\)",
-     lambda m, a: f"công việc {m['i']} (bước '{m['s']}') đã có người khác nhận xử lý (người dùng số {m['u']})."),
+     lambda m, a: f"công việc {m['i']} (bước '{m['s']}') đã do người dùng số {m['u']} nhận xử lý; người đó trả "
+                  f"lại (quytrinh task release {m['i']}) hoặc lãnh đạo đơn vị giao lại (quytrinh task assign "
+                  f"{m['i']} --to TÊN_ĐĂNG_NHẬP) thì mới làm được."),
     (NotAuthorized, r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is an automated step; only the system completes it",
      lambda m, a: f"công việc {m['i']} (bước '{m['s']}') là bước tự động; chỉ hệ thống hoàn thành được."),
     (NotAuthorized, r"work item (?P<i>\d+) \(step '(?P<s>[^']+)'\) is staff work of (?P<ur>\S+); "
@@ -669,6 +671,25 @@ def finding_line(finding: object) -> str:
     (``… [cảnh báo]``)."""
     severity = getattr(finding, "severity", "")
     return f"{located_text(finding)} [{SEVERITY_VI.get(severity, severity)}]"
+
+
+#: How the CLI's texts name an account the engine's message gives by its id (``user 3``, ``id 3``).
+_USER_ID = re.compile(r"người dùng số (\d+)")
+
+
+def name_users(text: str, names: Callable[[list[int]], dict[int, str]]) -> str:
+    """``text`` with each account named by its id ("người dùng số 3": the engine's messages give the holder of a
+    work item so) named as staff know it, by ``names(ids)`` ('Full name (username)'); an id it does not know is
+    left as it is.
+
+    >>> name_users("công việc 3 (bước 'appraise') đã do người dùng số 3 nhận xử lý", lambda ids: {3: "Lê Cường (cv)"})
+    "công việc 3 (bước 'appraise') đã do Lê Cường (cv) nhận xử lý"
+    """
+    ids = sorted({int(m) for m in _USER_ID.findall(text)})
+    if not ids:
+        return text
+    known = names(ids)
+    return _USER_ID.sub(lambda m: known.get(int(m[1]), m[0]), text)
 
 
 def cli_error_text(exc: BaseException) -> str:

@@ -225,3 +225,35 @@ def test_the_control_sheet_gives_the_new_appointment_of_a_signed_apology(cli, db
     assert "Hẹn trả: 12/03/2026 17:00 (hẹn lại 20/03/2026 17:00 theo phiếu xin lỗi đã ký)" in sheet, sheet
     assert ("Phiếu xin lỗi và hẹn lại (mẫu 04, đã ký): hẹn cũ 12/03/2026 17:00, hẹn mới 20/03/2026 17:00; "
             "lãnh đạo Phòng TC-KH đã ký") in sheet
+
+
+def test_the_holder_of_a_work_item_is_named_as_staff_know_them_not_by_the_account_s_id(cli, db_url, capsys,
+                                                                                     monkeypatch):
+    """Another officer's claim, completion, or the head's second assignment of a held item said "người dùng số 3"
+    (the account's database id, which nobody knows); it names the holder, and says how the item is freed."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "truongphong", "--unit", "phong_tckh", "--role", "head")
+    cli("user", "add", "cv", "--unit", "phong_tckh", "--role", "staff", "--name", "Lê Văn Cường")
+    cli("user", "add", "cv2", "--unit", "phong_tckh", "--role", "staff")
+    cli("dossier", "receive", "1.001612", "--applicant", "B", "--as", "motcua", "--now", "2026-03-10T08:00")
+    cli("task", "complete", "2", "--outcome", "done", "--assign-to", "cv", "--as", "truongphong",
+        "--now", "2026-03-10T08:10")
+    store = Store(db_url)
+    try:
+        before = dump(store)
+        for args, said in (
+                (("task", "claim", "3", "--as", "cv2"),
+                 "quytrinh: Không có quyền: công việc 3 (bước 'appraise') đã do Lê Văn Cường (cv) nhận xử lý; người "
+                 "đó trả lại (quytrinh task release 3) hoặc lãnh đạo đơn vị giao lại (quytrinh task assign 3 --to "
+                 "TÊN_ĐĂNG_NHẬP) thì mới làm được.\n"),
+                (("task", "complete", "3", "--outcome", "ok", "--as", "cv2"),
+                 "quytrinh: Không có quyền: công việc 3 (bước 'appraise') đã do Lê Văn Cường (cv) nhận xử lý;"),
+                (("task", "assign", "3", "--to", "CV", "--as", "truongphong"),
+                 "quytrinh: Thao tác không hợp lệ ở trạng thái hiện tại: công việc 3 (bước 'appraise') đang do chính "
+                 "Lê Văn Cường (cv) xử lý (hồ sơ đang ở trạng thái 4 – Đang xử lý)")):
+            code, out, err = run_main(capsys, monkeypatch, *args, "--now", "2026-03-10T08:20")
+            assert (code, out) == (1, "") and err.startswith(said), (args, err)
+            assert "người dùng số" not in err
+        assert dump(store) == before
+    finally:
+        store.dispose()

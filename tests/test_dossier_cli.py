@@ -317,7 +317,7 @@ def test_the_head_assigns_and_the_officer_releases_from_the_command_line(cli, db
          "(bước 'appraise'); đây là việc của phong_tckh/staff."),
         (("task", "assign", "3", "--to", "chuyenvien2", "--as", "truongphong"),
          "quytrinh: Thao tác không hợp lệ ở trạng thái hiện tại: công việc 3 (bước 'appraise') đang do chính "
-         "người dùng số"),
+         "chuyenvien2 xử lý"),
         (("task", "release", "3", "--as", "chuyenvien"),
          "quytrinh: Không có quyền: người dùng 'chuyenvien' (phong_tckh/staff) không được trả lại công việc 3"),
     ]

@@ -128,7 +128,30 @@ def open_store(changes_organisation: str | None = None) -> Any:
                 raise localized(QuytrinhError(units_refusal_text(exc, changes_organisation))) from None
             raise
         warn_stored_organisation(exc, stored)
+    _OPENED[:] = [store]
     return store
+
+
+#: The store the running command opened (:func:`open_store`), for :func:`account_names_by_id`.
+_OPENED: list[Any] = []
+
+
+def account_names_by_id(ids: list[int]) -> dict[int, str]:
+    """The accounts of ``ids`` as the CLI names staff, 'Full name (username)' (the username alone when no full
+    name is recorded), read from the database the running command opened; {} when it opened none. The engine's
+    refusals name the holder of a work item by the account's id (:func:`quytrinh.messages.name_users`)."""
+    if not _OPENED:
+        return {}
+    from sqlmodel import select
+
+    from engine.store import User
+
+    try:
+        with _OPENED[0].session() as s:
+            users = s.exec(select(User).where(User.id.in_(ids))).all()
+    except Exception:  # the error being reported may be the database's own: keep the ids
+        return {}
+    return {u.id: f"{u.full_name} ({u.username})" if u.full_name else u.username for u in users}
 
 
 #: The units.yaml problems this command already said it works around (:func:`warn_stored_organisation`);
