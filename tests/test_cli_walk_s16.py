@@ -257,3 +257,13 @@ def test_the_holder_of_a_work_item_is_named_as_staff_know_them_not_by_the_accoun
         assert dump(store) == before
     finally:
         store.dispose()
+
+
+def test_the_control_sheet_of_a_commune_level_dossier_names_its_commune(cli):
+    """The dossier page names a commune-level dossier's commune; ``dossier show`` did not."""
+    cli("user", "add", "xmc", "--unit", "xa_mot_cua", "--role", "staff")
+    out = cli("dossier", "receive", "1.001193", "--applicant", "Lê Văn Tý", "--commune", "cổ bi", "--as", "xmc",
+              "--now", "2026-03-10T08:00")
+    code = out.split("hồ sơ ", 1)[1].split(" ", 1)[0]
+    sheet = cli("dossier", "show", code, "--now", "2026-03-10T08:10")
+    assert "Người nộp: Lê Văn Tý    Hình thức: Trực tiếp    Xã, thị trấn: Xã Cổ Bi" in sheet, sheet

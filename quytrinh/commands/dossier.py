@@ -692,7 +692,8 @@ def show_cmd(
     console = _console()
     console.print(f"[bold]PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ[/bold]  Mã hồ sơ: [bold]{esc(d.code)}[/bold]")
     console.print(esc(f"Thủ tục: {defn.name} ({d.procedure_code}, quy trình phiên bản {d.definition_version})"))
-    console.print(esc(f"Người nộp: {d.applicant}    Hình thức: {CHANNEL_LABELS.get(d.channel, d.channel)}"))
+    console.print(esc(f"Người nộp: {d.applicant}    Hình thức: {CHANNEL_LABELS.get(d.channel, d.channel)}"
+                      + (f"    Xã, thị trấn: {d.commune}" if d.commune else "")))  # a commune-level dossier's
     console.print(f"Trạng thái: {d.status} – {STATUS_LABELS[Status(d.status)]}    "
                   f"Tiếp nhận: {local(d.received_at)}    Hẹn trả: {local(d.due_at)}"
                   + (f" (hẹn ban đầu {local(d.original_due_at)})" if d.original_due_at and d.original_due_at != d.due_at else "")
