@@ -267,3 +267,24 @@ def test_the_control_sheet_of_a_commune_level_dossier_names_its_commune(cli):
     code = out.split("hồ sơ ", 1)[1].split(" ", 1)[0]
     sheet = cli("dossier", "show", code, "--now", "2026-03-10T08:10")
     assert "Người nộp: Lê Văn Tý    Hình thức: Trực tiếp    Xã, thị trấn: Xã Cổ Bi" in sheet, sheet
+
+
+def test_a_recorded_supplement_says_who_has_the_dossier_now(cli):
+    """As the dossier page's message does: the officer the appraisal went back to (the one who asked for the
+    supplement), or, asked at the reception, that the dossier is back at the counter's own step, to decide on."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "truongphong", "--unit", "phong_tckh", "--role", "head")
+    cli("user", "add", "cv", "--unit", "phong_tckh", "--role", "staff", "--name", "Lê Văn Cường")
+    cli("dossier", "receive", "1.001612", "--applicant", "B", "--as", "motcua", "--now", "2026-03-10T08:00")
+    cli("task", "complete", "2", "--outcome", "done", "--assign-to", "cv", "--as", "truongphong",
+        "--now", "2026-03-10T08:10")
+    cli("task", "complete", "3", "--outcome", "supplement", "--comment", "Thiếu bản sao CCCD", "--as", "cv",
+        "--now", "2026-03-10T08:20")
+    out = cli("dossier", "supplemented", CODE, "--as", "motcua", "--now", "2026-03-10T09:00")
+    assert out.rstrip().endswith("; lần cập nhật 5; chuyển tiếp cho Lê Văn Cường (cv), Phòng TC-KH (công việc 5)"), out
+    out = cli("dossier", "receive", "1.001612", "--applicant", "C", "--decision", "supplement", "--comment", "x",
+              "--as", "motcua", "--now", "2026-03-10T09:00")
+    second = out.split("hồ sơ ", 1)[1].split(" ", 1)[0]
+    out = cli("dossier", "supplemented", second, "--as", "motcua", "--now", "2026-03-10T09:10")
+    assert out.rstrip().endswith("; lần cập nhật 2; hồ sơ trở lại bước 'receive' (công việc 8): hãy kiểm tra rồi "
+                                 "quyết định bằng quytrinh task complete 8 --outcome KẾT_QUẢ"), out

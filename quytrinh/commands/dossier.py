@@ -762,7 +762,33 @@ def _dossier_action(name: str, dossier: str, as_user: Optional[str], now: Option
     res = fn(store, actor, dossier, now=at, idempotency_key=key, **kw)
     _print_result(res, {"withdraw": "Đã rút hồ sơ", "stop": "Đã dừng xử lý",
                         "supplement_received": "Đã nhận hồ sơ bổ sung",
-                        "financial_done": "Đã ghi nhận thực hiện nghĩa vụ tài chính"}[name])
+                        "financial_done": "Đã ghi nhận thực hiện nghĩa vụ tài chính"}[name],
+                  tail=_handed_to(store, actor, res) if name in ("supplement_received", "financial_done") else "")
+
+
+def _handed_to(store: Any, actor: Any, res: Any) -> str:
+    """Who now has the work a recorded supplement or payment opened, as the dossier page's message says it:
+    the officer it went back to (``engine.services._hand_back``: the one who asked for the supplement) and
+    their unit, else the unit: ``chuyển tiếp cho Lê Văn Cường (tckh_cv), Phòng TC-KH (công việc 7)``; a step
+    back at the counter (a supplement asked at the reception) is the officer's own to decide on again."""
+    if res.replayed or not res.opened:
+        return ""
+    from engine.store import UnitRow, WorkItem
+
+    with store.session() as s:
+        items = [w for w in (s.get(WorkItem, i) for i in res.opened) if w is not None and w.unit_id]
+        units = {w.unit_id: s.get(UnitRow, w.unit_id) for w in items}
+    names = {u: (row.short or row.name) if row is not None else u for u, row in units.items()}
+    held = {w.assignee_id for w in items if w.state == "claimed" and w.assignee_id is not None}
+    holders = account_names_by_id(sorted(held)) if held else {}
+    parts = []
+    for w in items:
+        if w.state == "open" and (w.unit_id, w.role) == (actor.unit, actor.role):  # the reception step again
+            return (f"hồ sơ trở lại bước '{w.step_id}' (công việc {w.id}): hãy kiểm tra rồi quyết định bằng "
+                    f"quytrinh task complete {w.id} --outcome KẾT_QUẢ")
+        holder = holders.get(w.assignee_id) if w.state == "claimed" else None
+        parts.append(f"{holder + ', ' if holder else ''}{names[w.unit_id]} (công việc {w.id})")
+    return f"chuyển tiếp cho {'; '.join(parts)}" if parts else ""
 
 
 @dossier_app.command("withdraw")
