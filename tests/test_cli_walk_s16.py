@@ -288,3 +288,20 @@ def test_a_recorded_supplement_says_who_has_the_dossier_now(cli):
     out = cli("dossier", "supplemented", second, "--as", "motcua", "--now", "2026-03-10T09:10")
     assert out.rstrip().endswith("; lần cập nhật 2; hồ sơ trở lại bước 'receive' (công việc 8): hãy kiểm tra rồi "
                                  "quyết định bằng quytrinh task complete 8 --outcome KẾT_QUẢ"), out
+
+
+def test_the_log_does_not_say_the_holder_gave_back_what_the_head_took_back(cli):
+    """The head releasing an officer's item was logged "truongphong: Trả lại việc cho đơn vị [appraise] (cv trả
+    lại)", as if the officer had given it back; it names whose item it was, as for the system's releases."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "truongphong", "--unit", "phong_tckh", "--role", "head")
+    cli("user", "add", "cv", "--unit", "phong_tckh", "--role", "staff")
+    cli("dossier", "receive", "1.001612", "--applicant", "B", "--as", "motcua", "--now", "2026-03-10T08:00")
+    cli("task", "complete", "2", "--outcome", "done", "--assign-to", "cv", "--as", "truongphong",
+        "--now", "2026-03-10T08:10")
+    cli("task", "release", "3", "--as", "truongphong", "--now", "2026-03-10T08:20")
+    cli("task", "claim", "3", "--as", "cv", "--now", "2026-03-10T08:30")
+    cli("task", "release", "3", "--as", "cv", "--now", "2026-03-10T08:40")
+    sheet = cli("dossier", "show", CODE, "--now", "2026-03-10T08:50")
+    assert "10/03/2026 08:20  truongphong: Trả lại việc cho đơn vị [appraise] (việc cv đang giữ)" in sheet, sheet
+    assert "10/03/2026 08:40  cv: Trả lại việc cho đơn vị [appraise] (cv trả lại)" in sheet, sheet

@@ -727,8 +727,9 @@ def show_cmd(
         comment = f" — {e.comment}" if e.comment else ""
         if e.action in ("assign", "release") and e.data:  # whom the work went to, or who gave it back
             who = sheet.usernames.get(e.data.get("to" if e.action == "assign" else "from"), "–")
-            to = (f" → {who}" if e.action == "assign" else  # given back by its holder, or by the system for them
-                  f" (việc {who} đang giữ)" if e.actor == "system" else f" ({who} trả lại)")
+            # given back by its holder ("cv trả lại"), or for them by the head or the system ("việc cv đang giữ")
+            to = (f" → {who}" if e.action == "assign" else
+                  f" ({who} trả lại)" if e.actor == who else f" (việc {who} đang giữ)")
         if e.action == "transfer" and e.data:  # where the work went (the comment says why, and who holds it)
             to = f" → {units.get(e.data.get('to_unit') or '', e.data.get('to_unit') or '–')}"
         if e.action == "timeliness" and e.data:  # what the timer found
