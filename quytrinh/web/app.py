@@ -239,6 +239,37 @@ def _working_time(minutes: Any, limit: Any = None) -> str:
     return working_time_text(int(minutes), limit)
 
 
+def return_label(step: Any) -> str:
+    """What the one-stop counter does at a return step, said the same on its button, as the step's kind, as its
+    result and in the history: ``Trả kết quả``; for a refusal, ``Trả hồ sơ kèm Phiếu từ chối`` (the counter's,
+    with form 03) or ``Trả văn bản từ chối`` (the office's written refusal), never "Trả kết quả" (no result was
+    given) nor "Hoàn thành"."""
+    if getattr(step, "ends", None) != "refusal":
+        return "Trả kết quả"
+    return "Trả hồ sơ kèm Phiếu từ chối" if "BM03" in (getattr(step, "produces", None) or ()) else "Trả văn bản từ chối"
+
+
+def _return_step(defn: Any, step_id: Any) -> Any:
+    """The definition's step ``step_id`` when it is a return step (terminal, of kind return), else None."""
+    if defn is None or not step_id:
+        return None
+    step = next((s for s in defn.steps if s.id == step_id), None)
+    return step if step is not None and step.kind == "return" and step.terminal else None
+
+
+def _outcome_text(o: Any, defn: Any = None, step: Any = None) -> str:
+    """``{{ outcome | outcome(defn, step_id) }}``: the route's own label where the definition gives one; a return
+    step's result as its button says it (:func:`return_label`)."""
+    if not o:
+        return ""
+    returned = _return_step(defn, step)
+    if returned is not None:
+        return return_label(returned)
+    from engine.definition import OUTCOME_LABELS
+
+    return defn.outcome_label(step, o) if defn is not None else OUTCOME_LABELS.get(o, o)
+
+
 def _make_templates() -> Jinja2Templates:
     from engine.definition import OUTCOME_LABELS, STEP_KIND_LABELS
     from engine.machine import ACTION_LABELS, CHANNEL_LABELS, ITEM_STATE_LABELS, STATUS_LABELS, Status
@@ -255,9 +286,15 @@ def _make_templates() -> Jinja2Templates:
     env.filters["item_state"] = lambda s: ITEM_STATE_LABELS.get(s, s)
     env.filters["action"] = lambda a: ACTION_LABELS.get(a, a)
     # ``{{ outcome | outcome(defn, step_id) }}``: the route's own label where the definition gives one
-    env.filters["outcome"] = lambda o, defn=None, step=None: (
-        defn.outcome_label(step, o) if defn is not None else OUTCOME_LABELS.get(o, o) if o else "")
-    env.filters["step_kind"] = lambda k: STEP_KIND_LABELS.get(k, k)
+    env.filters["outcome"] = _outcome_text
+    # ``{{ item.kind | step_kind(step) }}``: the return of a refusal is no "Trả kết quả" (no result was given)
+    env.filters["step_kind"] = lambda k, step=None: (
+        "Trả cho tổ chức, cá nhân" if k == "return" and getattr(step, "ends", None) == "refusal"
+        else STEP_KIND_LABELS.get(k, k))
+    # ``{{ e | event_action(defn) }}``: an event's action; the return of a refusal is not "Trả kết quả"
+    env.filters["event_action"] = lambda e, defn=None: (
+        return_label(_return_step(defn, e.step_id)) if e.action == "return_result"
+        and _return_step(defn, e.step_id) is not None else ACTION_LABELS.get(e.action, e.action))
     # a national procedure code (1.001612), not a file stem standing in for a missing one
     env.filters["national_code"] = lambda c: bool(c) and re.fullmatch(r"\d+\.\d+", str(c)) is not None
     return Jinja2Templates(env=env)
@@ -617,6 +654,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors)
             return _api_error(422, "invalid", problems, validation_text_vi(errors),
                               validation_field(errors[0].get("loc", ())) if errors else None)
+        if request.method in ("GET", "HEAD"):  # nothing was typed: the address itself is wrong (/items/abc)
+            return _error_page(request, 404, "Địa chỉ trang không đúng (có thể đã gõ nhầm hoặc chép thiếu): "
+                                             "không có trang hoặc hồ sơ nào ở địa chỉ này.")
         return _error_page(request, 422, "Dữ liệu gửi lên không hợp lệ hoặc thiếu. Hãy quay lại và kiểm tra các ô đã nhập.")
 
     @app.exception_handler(QuytrinhError)

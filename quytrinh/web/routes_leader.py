@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
@@ -285,6 +285,13 @@ def published_definition(store: Any, code: str, before: int | None = None) -> tu
     return None
 
 
+def code_known(request: Request, code: str) -> bool:
+    """Whether ``code`` is a procedure of the catalogue or of the database (published, or with a draft)."""
+    store = store_of(request)
+    return (code in catalogue_of(request).entries or published_definition(store, code) is not None
+            or bool(ap.drafts(store, code)))
+
+
 def procedure_view(request: Request, code: str, version: int | None = None) -> dict[str, Any]:
     """Everything the procedure page shows (raises NotFound for an unknown procedure or version)."""
     store = store_of(request)
@@ -425,7 +432,13 @@ def _procedure_page(request: Request, user: WebUser, code: str, version: int | N
     """The procedure page; ``typed``: what a refused decision form had (``decision_number``, ``decision_date``,
     ``comment``), shown again; ``field_errors``: field -> what to fix (``decision_number``, ``decision_date``,
     ``send_back_comment``), shown under the field; the first in the page's order gets the focus."""
-    view = procedure_view(request, code, version)
+    try:
+        view = procedure_view(request, code, version)
+    except NotFound:  # said as what it is, a procedure or one of its versions, not "a dossier or work item"
+        raise HTTPException(404, f"Thủ tục {code} không có phiên bản {version}; hãy chọn phiên bản trong mục "
+                                 f"Lịch sử phiên bản của thủ tục." if version is not None and code_known(request, code)
+                            else f"Không có thủ tục mã {code} trong danh mục; hãy chọn thủ tục trong "
+                                 f"danh mục ở trang Phê duyệt quy trình.") from None
     today = now_of(request).astimezone(HANOI).date().isoformat()
     field_errors = field_errors or {}
     focus = next((f for f in DECISION_FIELDS if f in field_errors), None)

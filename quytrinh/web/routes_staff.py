@@ -402,7 +402,9 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
     may_release = live and item.state == "claimed" and (item.assignee_id == user.id or heads_unit)
     outcomes = [(r.outcome, r.display) for r in step.routes]
     if may_act and step.terminal:
-        outcomes = [("", "Trả kết quả" if step.ends != "refusal" else "Trả văn bản từ chối")]
+        from quytrinh.web.app import return_label
+
+        outcomes = [("", return_label(step))]
     row = next((r for r in sheet.rows if r.item_id == item.id), None)
     holder = row.assignee if row is not None and item.state == "claimed" else None
     # the head may give the item to any active officer of its unit and role but the one holding it
