@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-import sys
 
 from engine.store import Store, dump
 from tests.conftest import REPO
