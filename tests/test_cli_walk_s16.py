@@ -304,3 +304,24 @@ def test_the_log_does_not_say_the_holder_gave_back_what_the_head_took_back(cli):
     sheet = cli("dossier", "show", CODE, "--now", "2026-03-10T08:50")
     assert "10/03/2026 08:20  truongphong: Trả lại việc cho đơn vị [appraise] (việc cv đang giữ)" in sheet, sheet
     assert "10/03/2026 08:40  cv: Trả lại việc cho đơn vị [appraise] (cv trả lại)" in sheet, sheet
+
+
+def test_a_refused_assignment_names_the_officer_as_the_account_spells_it(cli, db_url, capsys, monkeypatch):
+    """``--to QLDT`` is the account ``qldt`` (usernames are case-insensitive): a refusal names it so, as the
+    success line does, not as it was typed."""
+    cli("user", "add", "motcua", "--unit", "bp_mot_cua", "--role", "staff")
+    cli("user", "add", "truongphong", "--unit", "phong_tckh", "--role", "head")
+    cli("user", "add", "qldt", "--unit", "phong_qldt", "--role", "staff")
+    cli("dossier", "receive", "1.001612", "--applicant", "B", "--as", "motcua", "--now", "2026-03-10T08:00")
+    cli("task", "complete", "2", "--outcome", "done", "--as", "truongphong", "--now", "2026-03-10T08:10")
+    store = Store(db_url)
+    try:
+        before = dump(store)
+        code, out, err = run_main(capsys, monkeypatch, "task", "assign", "3", "--to", "QLDT", "--as", "truongphong",
+                                  "--now", "2026-03-10T08:20")
+        assert (code, out) == (1, "")
+        assert err.startswith("quytrinh: Không thực hiện được: người dùng 'qldt' (phong_qldt/staff) không làm được "
+                              "công việc 3 (bước 'appraise')"), err
+        assert dump(store) == before
+    finally:
+        store.dispose()

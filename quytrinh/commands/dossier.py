@@ -1035,22 +1035,36 @@ def assign_cmd(
 
     at = parse_now(now)
     store = open_store()
+    to = _spelled(store, to)
     res = sv.assign(store, actor_of(store, as_user), item, to=to, now=at, expected_version=version,
                     idempotency_key=key)
     _print_result(res, f"Đã phân công công việc {item} cho {_account_name(store, to)}")
 
 
-def _account_name(store: Any, username: str) -> str:
-    """'Full name (username)' of an account, as the account spells it (usernames are case-insensitive, so
-    what was typed may not be)."""
+def _account(store: Any, username: str) -> Any:
+    """The account ``username`` names (usernames are case-insensitive), or None."""
     from engine.store import User, username_key
     from sqlmodel import select
 
     with store.session() as s:
-        user = s.exec(select(User).where(User.username_key == username_key(username))).first()
+        return s.exec(select(User).where(User.username_key == username_key(username))).first()
+
+
+def _account_name(store: Any, username: str) -> str:
+    """'Full name (username)' of an account, as the account spells it (usernames are case-insensitive, so
+    what was typed may not be)."""
+    user = _account(store, username)
     if user is None:
         return username
     return f"{user.full_name} ({user.username})" if user.full_name else user.username
+
+
+def _spelled(store: Any, username: str) -> str:
+    """The username as its account spells it (``an`` for ``--to AN``), so that a refusal names the account
+    as everything else does; as typed when there is no such account (the refusal says so). The engine compares
+    an assignment's officer ignoring case, a repeated request's too, so this changes nothing else."""
+    user = _account(store, username)
+    return user.username if user is not None else username
 
 
 @task_app.command("release")
@@ -1127,6 +1141,7 @@ _NO_OUTCOME = re.compile(r"complete: step '(?P<s>[^']+)' \(work item (?P<i>\d+)\
 def _complete(sv: Any, store: Any, actor: Any, item: int, outcome: Optional[str], comment: str,
               assign_to: Optional[str], at: dt.datetime, version: Optional[int], key: Optional[str]) -> None:
     if assign_to:  # both in one transaction: a refused assignment leaves the step open
+        assign_to = _spelled(store, assign_to)
         res, given = sv.complete_and_assign(store, actor, item, outcome=outcome, to=assign_to, comment=comment,
                                             now=at, expected_version=version, idempotency_key=key)
         _print_result(given[-1], f"Đã hoàn thành công việc {item} và giao công việc "
