@@ -325,3 +325,18 @@ def test_a_refused_assignment_names_the_officer_as_the_account_spells_it(cli, db
         assert dump(store) == before
     finally:
         store.dispose()
+
+
+def test_an_account_without_a_full_name_is_not_named_twice(cli):
+    """``user disable|enable|move`` of an account added without --name said "cv (cv, phong_tckh/staff)"."""
+    cli("user", "add", "cv", "--unit", "phong_tckh", "--role", "staff")
+    cli("user", "add", "an", "--unit", "phong_tckh", "--role", "staff", "--name", "Nguyễn Văn An")
+    assert cli("user", "disable", "cv").splitlines()[0] == "Đã ngừng hoạt động tài khoản cv (phong_tckh/staff)."
+    assert cli("user", "enable", "cv").splitlines()[0] == (
+        "Tài khoản cv (phong_tckh/staff) đã hoạt động trở lại; người đó cần đăng nhập lại.")
+    assert cli("user", "move", "cv", "--unit", "phong_tckh", "--role", "head").splitlines()[0] == (
+        "Đã chuyển cv sang phong_tckh/head.")
+    assert cli("user", "disable", "an").splitlines()[0] == (
+        "Đã ngừng hoạt động tài khoản an (Nguyễn Văn An, phong_tckh/staff).")
+    assert cli("user", "move", "an", "--unit", "phong_tckh", "--role", "head").splitlines()[0] == (
+        "Đã chuyển an (Nguyễn Văn An) sang phong_tckh/head.")

@@ -667,7 +667,7 @@ def test_the_cli_says_what_a_moved_or_disabled_member_keeps_or_gives_back(merged
     r = console(rt.url, catalogue, "user", "move", "tckh_cv2", "--unit", "phong_qldt", "--role", "staff")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "Đã chuyển tckh_cv2 (tckh_cv2) sang phong_qldt/staff."
+    assert lines[0] == "Đã chuyển tckh_cv2 sang phong_qldt/staff."
     assert "không giữ công việc nào" not in r.stdout
     assert lines[1] == ("tckh_cv2 vẫn giữ 1 công việc của phong_tckh (đã hợp nhất vào phong_qldt) và tiếp tục xử lý; "
                         "chuyển công việc của đơn vị bằng: quytrinh unit transfer phong_tckh")

@@ -241,6 +241,12 @@ def list_cmd(unit: Optional[str] = typer.Option(None, "--unit", help="Chỉ đơ
                    f"{', '.join(untied)}; gắn mỗi người với xã của mình bằng: quytrinh user commune TÊN \"Xã …\"")
 
 
+def _full_name(change: Any) -> str:
+    """The full name of the account a change names, followed by ", "; "" when none is recorded (the engine then
+    gives the username in its place, which the line already names: not "an (an, …)")."""
+    return f"{change.full_name}, " if change.full_name and change.full_name != change.username else ""
+
+
 def _say_released(change: Any, where: str) -> None:
     """The work items a change gave back to their unit, one line each, and those the user keeps (the work of a
     unit merged into their new unit)."""
@@ -274,7 +280,7 @@ def disable_cmd(
     from engine.services import deactivate_user
 
     change = deactivate_user(open_store(), username, now=dt.datetime.now(dt.timezone.utc))
-    typer.echo(f"Đã ngừng hoạt động tài khoản {change.username} ({change.full_name}, {change.unit}/{change.role}).")
+    typer.echo(f"Đã ngừng hoạt động tài khoản {change.username} ({_full_name(change)}{change.unit}/{change.role}).")
     _say_released(change, "")
 
 
@@ -287,7 +293,7 @@ def enable_cmd(
     from engine.services import reactivate_user
 
     change = reactivate_user(open_store(), username)
-    typer.echo(f"Tài khoản {change.username} ({change.full_name}, {change.unit}/{change.role}) đã hoạt động trở lại; "
+    typer.echo(f"Tài khoản {change.username} ({_full_name(change)}{change.unit}/{change.role}) đã hoạt động trở lại; "
                "người đó cần đăng nhập lại.")
 
 
@@ -308,7 +314,8 @@ def move_cmd(
     check_unit(store, unit)  # a mistyped unit: the closest one named
     _in_units_yaml(store, unit)
     change = move_user(store, username, unit=unit, role=role, now=dt.datetime.now(dt.timezone.utc))
-    typer.echo(f"Đã chuyển {change.username} ({change.full_name}) sang {change.unit}/{change.role}.")
+    name = _full_name(change).removesuffix(", ")
+    typer.echo(f"Đã chuyển {change.username}{f' ({name})' if name else ''} sang {change.unit}/{change.role}.")
     _say_released(change, " của đơn vị, vai trò cũ")
 
 
