@@ -44,7 +44,9 @@ def _respond(data: bytes, fmt: str, filename: str, bar: str = "") -> Response:
     page = data.decode("utf-8")
     if bar:
         page = page.replace("</head>", '<link rel="stylesheet" href="/static/documents.css">'
-                                       '<script src="/static/print.js" defer></script></head>', 1)
+                                       '<script src="/static/print.js" defer></script>'
+                                       # the bar's date pickers say their date in Vietnamese (the ledger's period)
+                                       '<script src="/static/dates.js" defer></script></head>', 1)
         page = page.replace("<body>", f'<body><nav class="doc-bar" id="doc-bar">{bar}</nav>', 1)
     return HTMLResponse(page)
 

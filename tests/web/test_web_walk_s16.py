@@ -178,3 +178,31 @@ def test_the_reform_office_sees_in_its_list_which_draft_the_leader_sent_back(web
     entries = listed.split('id="entries"', 1)[1].split("</table>", 1)[0]
     line = entries.split("/author/procedures/1.001612", 1)[1].split("</tr>", 1)[0]
     assert "phiên bản 2 (lãnh đạo trả lại để sửa)" in line
+
+
+# --------------------------------------------------------------------------- the ledger's bar
+
+
+def test_the_ledger_dates_are_said_in_vietnamese_and_its_book_list_fits_a_phone(web, live_server, browser, tmp_path):
+    """The ledger's period pickers showed 03/01/2026 in an English browser (1 March read as 3 January) with no
+    Vietnamese echo, unlike the reports; on a phone its book list, as wide as a commune's book's full name, ran
+    off the screen with its arrow."""
+    from engine import services as sv
+
+    rt = web.runtime
+    sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Hộ kinh doanh Bình An", now=web.clock())
+    sv.receive(web.store, rt.actor("xa_motcua"), "1.001193", applicant="Bà Lê Thị Hoa", now=web.clock(),
+               commune="Xã Bát Tràng")
+    for name, viewport in (("phone", PHONE), ("desk", DESK)):
+        page = signed_in_page(browser, live_server.url, "motcua", viewport=viewport)
+        page.goto("/documents/ledger?from=2026-03-01&to=2026-03-10")
+        page.wait_for_selector("#book-choice")
+        page.wait_for_selector("input[name=from] + .date-echo")
+        shot(page, tmp_path, f"ledger-bar-{name}", full_page=False)
+        assert page.locator("input[name=from] + .date-echo").inner_text() == "Chủ nhật, 01/03/2026"
+        assert page.locator("input[name=to] + .date-echo").inner_text() == "Thứ Ba, 10/03/2026"
+        page.locator("input[name=to]").fill("2026-03-09")  # said at once, before the form is sent
+        assert page.locator("input[name=to] + .date-echo").inner_text() == "Thứ Hai, 09/03/2026"
+        box = page.locator("#book-choice").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= viewport["width"], name
+        page.context.close()
