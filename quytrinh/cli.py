@@ -131,9 +131,10 @@ def _vietnamese_help() -> None:
     # The kind of value an option or argument takes, in Vietnamese: ``<văn bản>``, not typer's ``<str>``.
     from typer import core as typer_core
 
+    # (typer's internals: if a later typer has no display_type there, the help keeps typer's own words)
     base_param = typer_core.TyperOption.__mro__[1]  # typer's parameter class, where display_type lives
-    display_type = base_param.display_type
-    if not getattr(display_type, "_quytrinh", False):
+    display_type = getattr(base_param, "display_type", None)
+    if callable(display_type) and not getattr(display_type, "_quytrinh", False):
         def vietnamese_type(self: Any, ctx: Any) -> Any:
             label = display_type(self, ctx)
             return f"<{value_kind_vi(label[1:-1])}>" if isinstance(label, str) and label.startswith("<") else label
