@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -350,6 +351,25 @@ def inbox(request: Request, code: str = "", user: WebUser = Depends(current_user
                                           "people": people_of(request), "lookup": code[:100]})
 
 
+#: Dashes a code may come with when copied from a document or a chat (‐ ‑ ‒ – — −): the code's hyphen.
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2212"), "-")
+#: A national-code dossier code as typed: its dot a comma (a numeric keypad under Vietnamese regional settings
+#: types ","), its hyphens left out.
+_TYPED_CODE = re.compile(r"(\d{1,2})[.,](\d{6})-?(\d{8})-?(\d{6})")
+
+
+def typed_dossier_code(code: str) -> str:
+    """The dossier code the look-up box was given, as form 01 prints it where it can be told: spaces left out,
+    full-width digits and dashes read as ASCII (``unicodedata`` NFKC, the dashes of a copied text), and for a
+    national procedure code ``1,001612-20261128-000001`` or ``1.00161220261128000001`` ->
+    ``1.001612-20261128-000001``; anything else as typed (spaces aside)."""
+    import unicodedata
+
+    typed = "".join(unicodedata.normalize("NFKC", code).translate(_DASHES).split())
+    m = _TYPED_CODE.fullmatch(typed)
+    return f"{m[1]}.{m[2]}-{m[3]}-{m[4]}" if m else typed
+
+
 @router.get("/dossiers")
 def find_dossier(request: Request, code: str = "", user: WebUser = Depends(current_user)) -> Response:
     """*Tra cứu hồ sơ* (the inbox's look-up box): the dossier of that code (as form 01 prints it; spaces and
@@ -361,7 +381,7 @@ def find_dossier(request: Request, code: str = "", user: WebUser = Depends(curre
 
     from engine.store import Dossier
 
-    typed = "".join(code.split())
+    typed = typed_dossier_code(code)
     if not typed:
         return RedirectResponse("/inbox", status_code=303)
     # case aside: a national code's dossier code has no letters, a procedure known by its slug (no national

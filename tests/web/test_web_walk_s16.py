@@ -206,3 +206,31 @@ def test_the_ledger_dates_are_said_in_vietnamese_and_its_book_list_fits_a_phone(
         box = page.locator("#book-choice").bounding_box()
         assert box is not None and box["x"] + box["width"] <= viewport["width"], name
         page.context.close()
+
+
+# --------------------------------------------------------------------------- the look-up box
+
+
+def test_the_look_up_box_finds_a_code_typed_with_a_comma_a_copied_dash_or_no_hyphens(web, client_for):
+    """On Windows with Vietnamese regional settings the numeric keypad's decimal key types ",": the code typed
+    from the receipt with it was "no such dossier"; so were a code copied with typographic dashes, full-width
+    digits, or typed without its hyphens."""
+    from engine import services as sv
+
+    res = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="Trần Thị Mai", now=web.clock())
+    national, day, number = res.dossier_code.split("-")
+    c = client_for("motcua")
+    for typed in (res.dossier_code.replace(".", ",", 1),
+                  res.dossier_code.replace("-", "\u2013"),
+                  f"{national} \u2212 {day} \u2212 {number}",
+                  f"{national}{day}{number}",
+                  res.dossier_code.replace("1", "\uff11", 1)):
+        r = c.get("/dossiers", params={"code": typed}, follow_redirects=False)
+        assert (r.status_code, r.headers["location"]) == (303, f"/dossiers/{res.dossier_code}"), typed
+    wrong = res.dossier_code.replace(".", ",", 1)[:-1] + "9"  # another code is still no dossier, said as typed
+    r = c.get("/dossiers", params={"code": wrong}, follow_redirects=False)
+    assert r.headers["location"].startswith("/inbox?code=")
+    assert f"Không có hồ sơ mã “{wrong}”" in c.get(r.headers["location"]).text
+    other = client_for("qldt_cv")  # a dossier the user may not see stays unfound, however typed
+    r = other.get("/dossiers", params={"code": res.dossier_code.replace(".", ",", 1)}, follow_redirects=False)
+    assert r.headers["location"].startswith("/inbox?code=")
