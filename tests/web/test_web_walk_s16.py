@@ -234,3 +234,31 @@ def test_the_look_up_box_finds_a_code_typed_with_a_comma_a_copied_dash_or_no_hyp
     other = client_for("qldt_cv")  # a dossier the user may not see stays unfound, however typed
     r = other.get("/dossiers", params={"code": res.dossier_code.replace(".", ",", 1)}, follow_redirects=False)
     assert r.headers["location"].startswith("/inbox?code=")
+
+
+def test_the_leaders_step_table_is_one_card_a_step_on_a_phone(live_server, browser, tmp_path):
+    """The table the leader approves squeezed five columns into a phone: a word a line, the forms' column off
+    the screen's edge. Each step is a card; on a desk the table is as it was."""
+    for name, viewport in (("phone", PHONE), ("desk", DESK)):
+        page = signed_in_page(browser, live_server.url, "ld_pct", viewport=viewport)
+        page.goto("/leader/procedures/1.001612")
+        page.wait_for_selector("#step-table")
+        page.locator("#step-table").scroll_into_view_if_needed()
+        shot(page, tmp_path, f"step-table-{name}", full_page=False)
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], name
+        row = page.locator("#step-table tbody tr[data-step]").first
+        forms = row.locator("td").nth(4)
+        box = forms.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= viewport["width"], name
+        table = page.locator("#step-table")
+        assert table.evaluate("t => t.scrollWidth <= t.clientWidth + 1"), name
+        work = row.locator("td").nth(1)
+        label = forms.evaluate("td => getComputedStyle(td, '::before').content")
+        if name == "phone":
+            assert work.bounding_box()["width"] > viewport["width"] * 0.7  # the work on a line of its own
+            assert label == '"Biểu mẫu/Kết quả"'
+            total = page.locator("#allocated").bounding_box()
+            assert total["x"] + total["width"] <= viewport["width"]
+        else:
+            assert page.locator("#step-table thead").is_visible() and label in ("none", "normal")
+        page.context.close()
