@@ -1682,10 +1682,12 @@ def _check_reason(action: str, defn: Definition, step_id: str, outcome: str | No
 
 def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *, now: dt.datetime,
                  expected_version: int | None, idempotency_key: str | None, params: dict[str, Any],
-                 calendar: Any, check: Any = None, authorize: Any = None, after: Any = None) -> ActionResult:
+                 calendar: Any, check: Any = None, authorize: Any = None, after: Any = None,
+                 assigning_unit: str | None = None) -> ActionResult:
     """Run ``make``'s command on a work item in one transaction. ``after(tx, item, tr, successors)``, when
     given, may add to the machine's transition (``tr``) and returns the items it moves to another unit
-    (id -> unit, as :func:`_save` takes ``moved``)."""
+    (id -> unit, as :func:`_save` takes ``moved``). A completion gives a staff step it opens again back to
+    its earlier holder (:func:`_hand_back`), except at ``assigning_unit``, whose items the caller assigns."""
     now = utc(now)
 
     def body(tx: rawdb.Tx) -> ActionResult:
@@ -1708,8 +1710,9 @@ def _item_action(db: Any, action: str, actor: Actor, item_id: int, make: Any, *,
             _check_reason(action, defn, item.step_id, command.outcome, command.comment)
         tr = machine.apply(defn, _state_of(d, list(items.values())), command, now,
                            calendar or _default_calendar())
-        if item.kind == "citizen" and isinstance(command, machine.Complete):
-            _hand_back(tx, defn, items, item, tr, successors, now, calendar or _default_calendar())
+        if isinstance(command, machine.Complete):
+            _hand_back(tx, defn, items, item, tr, successors, now, calendar or _default_calendar(),
+                       skip_unit=assigning_unit)
         moved = after(tx, item, tr, successors) if after is not None else None
         return _save(tx, action, who, d, items, defn, tr, now, expected_version=expected_version or d.version,
                      acted_on=item_id, successors=successors, moved=moved)
@@ -1738,13 +1741,17 @@ _HOLDER_SQL = {pg: f"SELECT {_USERS.select_list} FROM users WHERE id = ?" + (" F
                for pg in (False, True)}
 
 
-def _hand_back(tx: rawdb.Tx, defn: Definition, items: Mapping[int, Any], citizen: Any, tr: machine.Transition,
-               successors: Mapping[str, str], now: dt.datetime, calendar: Any) -> None:
-    """The applicant's step ``citizen`` (a supplement, or the financial obligations) was just completed in
-    ``tr``: a staff step it reopens goes back, claimed, to the officer who held that step before (who asked
-    for the supplement), when they still are an active member of its unit with its role, as one-stop
-    practice has it (the officer in charge, chuyên viên thụ lý, goes on with the dossier). Otherwise the step
-    is open to its unit, as any step. ``tr`` gets the system's ``assign`` event and the officer's notice."""
+def _hand_back(tx: rawdb.Tx, defn: Definition, items: Mapping[int, Any], done: Any, tr: machine.Transition,
+               successors: Mapping[str, str], now: dt.datetime, calendar: Any,
+               skip_unit: str | None = None) -> None:
+    """The work item ``done`` was just completed in ``tr``: a staff step it opens again goes back, claimed, to
+    the officer who held that step before, when they still are an active member of its unit with its role,
+    as one-stop practice has it (the officer in charge, chuyên viên thụ lý, goes on with the dossier): after
+    the applicant's step (a supplement, or the financial obligations), to who asked for it; after a check
+    that sends the dossier back (rework), to who did the step the first time. Otherwise the step is open to
+    its unit, as any step. ``tr`` gets the system's ``assign`` event and the officer's notice. A step opened
+    for the first time costs nothing here (no earlier holder: no query). Items opening at ``skip_unit`` are
+    left open (:func:`complete_and_assign`: the head names their officer)."""
     for key in list(tr.opened):
         opened = next((it for it in tr.state.items if it.key == key), None)
         if opened is None:
@@ -1757,15 +1764,17 @@ def _hand_back(tx: rawdb.Tx, defn: Definition, items: Mapping[int, Any], citizen
             continue
         last = max(before, key=lambda w: w.id)
         unit = successors.get(step.unit, step.unit)  # type: ignore[arg-type]
-        if last.unit_id != unit:
+        if last.unit_id != unit or unit == skip_unit:
             continue
         found = tx.fetch(_USERS, _HOLDER_SQL[tx.pg], (last.assignee_id,))
         if not found or not found[0].active or found[0].unit_id != unit or found[0].role != step.role:
             continue
-        waited = "nghĩa vụ tài chính" if defn.step(citizen.step_id).financial else "bổ sung hồ sơ"
-        more = machine.apply(defn, tr.state, machine.Assign(
-            key, last.assignee_id, comment=f"Giao lại cho người đã xử lý bước này trước khi chờ {waited}"),
-            now, calendar)
+        if done.kind == "citizen":
+            waited = "nghĩa vụ tài chính" if defn.step(done.step_id).financial else "bổ sung hồ sơ"
+            why = f"Giao lại cho người đã xử lý bước này trước khi chờ {waited}"
+        else:
+            why = "Giao lại cho người đã xử lý bước này lần trước (hồ sơ được trả lại để xử lý lại)"
+        more = machine.apply(defn, tr.state, machine.Assign(key, last.assignee_id, comment=why), now, calendar)
         tr.state = more.state
         tr.events.extend(_SystemEvent(**vars(ev)) for ev in more.events)
         tr.effects.extend(more.effects)
@@ -1854,7 +1863,8 @@ def complete_and_assign(db: Any, actor: Actor, item_id: int, *, outcome: str | N
     """
     def run(s: Any) -> tuple[ActionResult, list[ActionResult]]:
         done = complete(s, actor, item_id, outcome=outcome, comment=comment, now=now,
-                        expected_version=expected_version, idempotency_key=idempotency_key, calendar=calendar)
+                        expected_version=expected_version, idempotency_key=idempotency_key, calendar=calendar,
+                        assigning_unit=actor.unit)  # the head names its officer: no hand-back there first
         target = find_user(s, to)
         role = target.role if target is not None else None
         # what the completion opened in the actor's unit for the officer's role (several roles: theirs only)
@@ -1952,13 +1962,17 @@ def _released_to_successor(tx: rawdb.Tx, item: Any, tr: machine.Transition,
 
 def complete(db: Any, actor: Actor, item_id: int, *, outcome: str | None, now: dt.datetime, comment: str = "",
              expected_version: int | None = None, idempotency_key: str | None = None,
-             calendar: Any = None) -> ActionResult:
+             calendar: Any = None, assigning_unit: str | None = None) -> ActionResult:
     """Complete a work item with one of its step's outcomes (opening the route's targets).
 
     Covers consulting in parallel (a route with several targets), signing (a
     ``sign`` step), asking for supplementation (a route to a citizen step),
     recording a supplement (completing the citizen step) and returning the
-    result (a terminal return step).
+    result (a terminal return step). A staff step opened again (sent back
+    for rework, or after the applicant's step) goes back to the officer who
+    held it before, while they still may act on it; except at
+    ``assigning_unit`` (:func:`complete_and_assign`: the head names the
+    officer there), where it stays open to the unit.
 
     Raises
     ------
@@ -1976,7 +1990,8 @@ def complete(db: Any, actor: Actor, item_id: int, *, outcome: str | None, now: d
     return _item_action(db, "complete", actor, item_id,
                         lambda it, defn: machine.Complete(item_id, outcome, actor.user_id, comment),
                         now=now, expected_version=expected_version, idempotency_key=idempotency_key,
-                        params={"outcome": outcome, "comment": comment}, calendar=calendar)
+                        params={"outcome": outcome, "comment": comment}, calendar=calendar,
+                        assigning_unit=assigning_unit)
 
 
 def _kind_check(action: str, kinds: tuple[str, ...]) -> Any:

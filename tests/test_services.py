@@ -245,6 +245,59 @@ def test_after_a_supplement_the_appraisal_goes_back_to_the_officer_who_asked_for
     assert run.events(left)[-1].action == "supplemented"
 
 
+def test_work_sent_back_for_rework_goes_back_to_the_officer_who_did_it(run):
+    """The head's check sends the appraisal back (rework), later the signer rejects it: each time the
+    appraisal reopens claimed in the name of the officer who did it, by the system (event 'assign', the
+    officer told), not in the unit's queue. The head who names an officer himself (complete_and_assign) gets
+    his choice with no hand-back first; an officer no longer at the unit gets nothing: the step is open."""
+    from engine.store import User
+
+    cv, cv2, head = run.actor("tckh_cv"), run.actor("tckh_cv2"), run.actor("tckh_head")
+
+    def appraised(applicant: str, hour: int) -> int:
+        r = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant=applicant, now=at(10, hour))
+        run.step(r.dossier_id, "assign", "tckh_head", "done", at(10, hour, 10))
+        first = run.item(r.dossier_id, "appraise")
+        assert (first.state, first.assignee_id) == ("open", None)  # opened for the first time: the unit's
+        sv.claim(run.db, cv, first.id, now=at(10, hour, 20))
+        run.step(r.dossier_id, "appraise", "tckh_cv", "ok", at(10, hour, 40))
+        return r.dossier_id
+
+    d = appraised("Trả lại thẩm định", 8)
+    run.step(d, "check", "tckh_head", "rework", at(10, 14), comment="Bổ sung ý kiến về địa điểm")
+    again = run.item(d, "appraise")
+    assert (again.state, again.assignee_id, again.claimed_at, again.attempt) == ("claimed", cv.user_id, at(10, 14), 2)
+    given = run.events(d)[-1]
+    assert (given.action, given.actor, given.data["to"]) == ("assign", "system", cv.user_id)
+    assert given.comment == "Giao lại cho người đã xử lý bước này lần trước (hồ sơ được trả lại để xử lý lại)"
+    assert any(o.kind == "notify_user" and o.payload["user_id"] == cv.user_id and o.payload["step"] == "appraise"
+               for o in run.outbox(d))
+    sv.complete(run.db, cv, again.id, outcome="ok", now=at(10, 15))  # theirs: no claim needed
+    run.step(d, "check", "tckh_head", "ok", at(10, 16))
+    sv.sign(run.db, head, run.item(d, "sign").id, outcome="reject", now=at(11, 9), comment="Sai tên hộ kinh doanh")
+    third = run.item(d, "appraise")
+    assert (third.state, third.assignee_id, third.attempt) == ("claimed", cv.user_id, 3)
+
+    # the head sends it back and names another officer: that officer, and no system hand-back to the first
+    chosen = appraised("Trưởng phòng giao người khác", 9)
+    done, given_to = sv.complete_and_assign(run.db, head, run.item(chosen, "check").id, outcome="rework",
+                                            to="tckh_cv2", now=at(10, 14, 30), comment="Giao đồng chí khác")
+    assert [g.action for g in given_to] == ["assign"]
+    assert run.item(chosen, "appraise").assignee_id == cv2.user_id
+    assigns = [e for e in run.events(chosen) if e.action == "assign"]
+    assert [(e.actor, e.data["to"]) for e in assigns] == [("tckh_head", cv2.user_id)]
+    assert not any(o.kind == "notify_user" and o.payload.get("user_id") == cv.user_id for o in run.outbox(chosen))
+
+    # the officer moved to another office: the reopened appraisal is the unit's again
+    left = appraised("Người thụ lý đã chuyển", 10)
+    with run.db.write() as s:
+        s.get(User, cv.user_id).unit_id = "phong_qldt"
+    run.step(left, "check", "tckh_head", "rework", at(10, 15), comment="Làm lại")
+    reopened = run.item(left, "appraise")
+    assert (reopened.state, reopened.assignee_id) == ("open", None)
+    assert run.events(left)[-1].action == "complete"
+
+
 def test_withdraw_and_stop(run):
     a = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="J", now=at(10, 8))
     b = sv.receive(run.db, run.actor("motcua"), "1.001612", applicant="K", now=at(10, 8))

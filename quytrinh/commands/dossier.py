@@ -792,6 +792,24 @@ def _handed_to(store: Any, actor: Any, res: Any) -> str:
     return f"chuyển tiếp cho {'; '.join(parts)}" if parts else ""
 
 
+def _given_back(store: Any, res: Any) -> str:
+    """A completion's steps opened again and given back to who did them before (sent back for rework:
+    ``engine.services._hand_back``), as ``công việc 9 giao lại cho Lê Văn Cường (tckh_cv), người đã xử lý
+    bước 'appraise' lần trước``; '' when none was (a step opened for the first time is its unit's)."""
+    if res.replayed or not res.opened:
+        return ""
+    from engine.store import WorkItem
+
+    with store.session() as s:
+        held = [w for w in (s.get(WorkItem, i) for i in res.opened)
+                if w is not None and w.state == "claimed" and w.assignee_id is not None]
+    if not held:
+        return ""
+    names = account_names_by_id(sorted({w.assignee_id for w in held}))
+    return "; ".join(f"công việc {w.id} giao lại cho {names.get(w.assignee_id, w.assignee_id)}, người đã xử lý "
+                     f"bước '{w.step_id}' lần trước" for w in held)
+
+
 @dossier_app.command("withdraw")
 @guarded
 def withdraw_cmd(
@@ -1149,7 +1167,7 @@ def _complete(sv: Any, store: Any, actor: Any, item: int, outcome: Optional[str]
         return
     res = sv.complete(store, actor, item, outcome=outcome, comment=comment, now=at,
                       expected_version=version, idempotency_key=key)
-    _print_result(res, f"Đã hoàn thành công việc {item}")
+    _print_result(res, f"Đã hoàn thành công việc {item}", tail=_given_back(store, res))
     from engine.machine import Status
 
     if res.status == Status.RECEIVED:  # the reception step accepted (after a supplement, say): the appointment
