@@ -262,3 +262,26 @@ def test_the_leaders_step_table_is_one_card_a_step_on_a_phone(live_server, brows
         else:
             assert page.locator("#step-table thead").is_visible() and label in ("none", "normal")
         page.context.close()
+
+
+# --------------------------------------------------------------------------- the applicant's step on the control sheet
+
+
+def test_the_applicants_step_on_the_control_sheet_waits_for_the_applicant_with_the_clock_paused(web, client_for):
+    """The control sheet said "Chờ xử lý" (waiting for staff) of the step where the applicant supplements the
+    dossier, and "Đã xong" once over; the printed control sheet says "Tạm dừng tính thời gian"."""
+    from engine import services as sv
+
+    rt = web.runtime
+    r = sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Hộ kinh doanh Đỗ Thị Mai",
+                   decision="supplement", comment="Thiếu bản sao CCCD", now=web.clock())
+    c = client_for("motcua")
+
+    def status_of_the_applicants_row() -> str:
+        sheet = c.get(f"/dossiers/{r.dossier_code}").text.split('id="control-sheet"', 1)[1].split("</table>")[0]
+        row = next(tr for tr in sheet.split("<tr")[1:] if "Tổ chức, cá nhân bổ sung" in tr)
+        return row.rsplit("<td>", 1)[1].split("</td>", 1)[0]
+
+    assert status_of_the_applicants_row() == "Chờ tổ chức, cá nhân (tạm dừng tính thời gian)"
+    sv.supplement_received(web.store, rt.actor("motcua"), r.dossier_code, comment="Đã nộp", now=web.clock())
+    assert status_of_the_applicants_row() == "Tạm dừng tính thời gian"
