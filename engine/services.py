@@ -1655,7 +1655,9 @@ def reason_needed(defn: Definition, step_id: str, outcome: str | None) -> str | 
     ``"supplement"``: the route asks the applicant to supplement (a citizen step that is not the
     financial obligations): the comment is what to supplement, printed on form 02 (the applicant is
     guided once, in writing). ``"refuse"``: the outcome ``refuse``: the comment is the reason
-    (form 03 at the counter, the written reply later). ``None`` otherwise.
+    (form 03 at the counter, the written reply later). ``"rework"``: a bounded route back (``max``: the
+    head's ``rework``, the signer's ``reject``): the comment is why and what to redo, for the officer who
+    does the step again. ``None`` otherwise.
     """
     if outcome == "refuse":
         return "refuse"
@@ -1667,11 +1669,14 @@ def reason_needed(defn: Definition, step_id: str, outcome: str | None) -> str | 
                 target = steps.get(t)
                 if target is not None and target.paused and not target.financial:
                     return "supplement"
+            if r.max is not None:
+                return "rework"
     return None
 
 
 _REASONS = {"refuse": "a refusal needs its reason (comment), printed on form 03 or in the written reply",
-            "supplement": "asking the applicant to supplement needs what to supplement (comment), printed on form 02"}
+            "supplement": "asking the applicant to supplement needs what to supplement (comment), printed on form 02",
+            "rework": "sending the dossier back needs why and what to redo (comment), for the officer who redoes the step"}
 
 
 def _check_reason(action: str, defn: Definition, step_id: str, outcome: str | None, comment: str | None) -> None:

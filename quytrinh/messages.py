@@ -475,6 +475,8 @@ _RULES: list[Rule] = [
     (ActionError, r"asking the applicant to supplement needs what to supplement \(comment\).*",
      lambda m, a: "yêu cầu bổ sung hồ sơ cần ghi rõ giấy tờ, nội dung cần bổ sung (--comment), in trên Phiếu yêu "
                   "cầu bổ sung, hoàn thiện hồ sơ."),
+    (ActionError, r"sending the dossier back needs why and what to redo \(comment\).*",
+     lambda m, a: "trả lại để xử lý lại cần ghi rõ lý do và việc cần làm lại (--comment), để người xử lý lại biết."),
     (ActionError, r"record the applicant's written request \(comment: its number, date and reason\)",
      lambda m, a: "hãy ghi đơn đề nghị rút hồ sơ của tổ chức, cá nhân (--comment: số, ngày, lý do)."),
     (ActionError, r"write the reason for the delay \(it is printed on form 04\)",

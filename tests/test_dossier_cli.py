@@ -600,7 +600,7 @@ def test_task_assign_repeated_with_the_officer_in_another_case_replays_the_first
     assert again.split(": ", 1)[1].strip() == first.split(": ", 1)[1].strip() + " (yêu cầu lặp lại: không thay đổi gì)"
 
 
-def test_task_complete_says_the_appraisal_sent_back_went_to_the_officer_who_did_it(cli):
+def test_task_complete_says_the_appraisal_sent_back_went_to_the_officer_who_did_it(cli, capsys, monkeypatch):
     _staff(cli)
     cli("user", "add", "cv_an", "--unit", "phong_tckh", "--role", "staff", "--name", "Nguyễn Văn An")
     cli("dossier", "receive", "1.001612", "--applicant", "Hộ kinh doanh Bình An", "--as", "motcua",
@@ -609,6 +609,10 @@ def test_task_complete_says_the_appraisal_sent_back_went_to_the_officer_who_did_
     assert "mở công việc 3" in first and "giao lại" not in first  # opened for the first time: the unit's
     cli("task", "claim", "3", "--as", "cv_an", "--now", "2026-03-10T09:10")
     cli("task", "complete", "3", "--outcome", "ok", "--as", "cv_an", "--now", "2026-03-10T10:00")
+    code, out, err = run_main(capsys, monkeypatch, "task", "complete", "4", "--outcome", "rework",
+                              "--as", "truongphong", "--now", "2026-03-10T11:00")
+    assert (code, out, err.strip()) == (1, "", "quytrinh: Không thực hiện được: trả lại để xử lý lại cần ghi rõ lý do "
+                                               "và việc cần làm lại (--comment), để người xử lý lại biết.")
     back = cli("task", "complete", "4", "--outcome", "rework", "--comment", "Xem lại địa điểm kinh doanh",
                "--as", "truongphong", "--now", "2026-03-10T11:00")
     assert back.rstrip().endswith("; công việc 5 giao lại cho Nguyễn Văn An (cv_an), người đã xử lý bước "

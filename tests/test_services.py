@@ -264,6 +264,10 @@ def test_work_sent_back_for_rework_goes_back_to_the_officer_who_did_it(run):
         return r.dossier_id
 
     d = appraised("Trả lại thẩm định", 8)
+    before = dump(run.db)
+    with pytest.raises(ActionError, match="sending the dossier back needs why and what to redo"):
+        run.step(d, "check", "tckh_head", "rework", at(10, 14), comment="  ")  # the officer must know why
+    assert dump(run.db) == before
     run.step(d, "check", "tckh_head", "rework", at(10, 14), comment="Bổ sung ý kiến về địa điểm")
     again = run.item(d, "appraise")
     assert (again.state, again.assignee_id, again.claimed_at, again.attempt) == ("claimed", cv.user_id, at(10, 14), 2)
@@ -274,6 +278,9 @@ def test_work_sent_back_for_rework_goes_back_to_the_officer_who_did_it(run):
                for o in run.outbox(d))
     sv.complete(run.db, cv, again.id, outcome="ok", now=at(10, 15))  # theirs: no claim needed
     run.step(d, "check", "tckh_head", "ok", at(10, 16))
+    with pytest.raises(ActionError, match="sending the dossier back needs why"):
+        sv.sign(run.db, head, run.item(d, "sign").id, outcome="reject", now=at(11, 9))
+    assert sv.reason_needed(run.definition("1.001612"), "sign", "approve") is None
     sv.sign(run.db, head, run.item(d, "sign").id, outcome="reject", now=at(11, 9), comment="Sai tên hộ kinh doanh")
     third = run.item(d, "appraise")
     assert (third.state, third.assignee_id, third.attempt) == ("claimed", cv.user_id, 3)

@@ -99,7 +99,8 @@ def act(tw: Twins, rng: random.Random, now: dt.datetime, defs: dict) -> None:
         return
     actor = tw.actors[user]
     if step.kind == "sign":
-        tw.both(sv.sign, actor, w.id, now=now, outcome=rng.choice(("approve",) * 5 + ("reject",)))
+        tw.both(sv.sign, actor, w.id, now=now, outcome=rng.choice(("approve",) * 5 + ("reject",)),
+                comment="Chưa đủ căn cứ")  # (a reject needs its reason)
     elif step.kind == "return":
         tw.both(sv.return_result, actor, w.id, now=now)
     elif w.state == "open" and rng.random() < 0.3:

@@ -452,7 +452,8 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
     within = [r.display for r in step.routes if any(opens_here(x) for x in r.targets)]
     next_for = within if next_officers and len(within) < len(step.routes) else []
     # the outcomes whose comment is required: what to supplement (form 02), a refusal's reason
-    need_text = {r.outcome for r in step.routes if sv.reason_needed(defn, step.id, r.outcome)}
+    need_kind = {r.outcome: sv.reason_needed(defn, step.id, r.outcome) for r in step.routes}
+    need_text = {o for o, kind in need_kind.items() if kind}
     from engine import machine
 
     clock = machine.load_clock(item.clock)
@@ -466,6 +467,8 @@ def _item_view(request: Request, user: WebUser, item: WorkItem, *, status_code: 
         "may_act": may_act, "may_release": may_release, "assignees": assignees, "next_officers": next_officers,
         "next_for": next_for, "outcomes": outcomes, "remaining": remaining,
         "need_text": [label for outcome, label in outcomes if outcome in need_text],
+        "need_hints": [f"Khi chọn “{label}”: {REASON_HINTS[need_kind[outcome]]}." for outcome, label in outcomes
+                       if outcome in need_text],
         "units": units, "people": people_of(request), "idem": uuid.uuid4().hex,
         "handover": _handovers(sheet, units).get(item.id, ""),
         "role_title": _role_title(request, item.unit_id, item.role),
@@ -582,7 +585,13 @@ def _released_to(request: Request, res: Any) -> str | None:
 #: What the page asks for when an outcome needs its text (engine.services.reason_needed).
 REASON_ASKS = {"supplement": "Hãy ghi rõ giấy tờ, nội dung tổ chức, cá nhân cần bổ sung vào ô Ý kiến xử lý "
                              "(in trên Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ)",
-               "refuse": "Hãy ghi rõ lý do từ chối vào ô Ý kiến xử lý"}
+               "refuse": "Hãy ghi rõ lý do từ chối vào ô Ý kiến xử lý",
+               "rework": "Hãy ghi rõ lý do trả lại và việc cần làm lại vào ô Ý kiến xử lý (người xử lý lại đọc ở "
+                         "trang công việc)"}
+#: Under the comment box: what each kind of outcome that needs the text asks it to say.
+REASON_HINTS = {"supplement": "ghi rõ giấy tờ, nội dung cần bổ sung (in trên phiếu gửi tổ chức, cá nhân)",
+                "refuse": "ghi rõ lý do từ chối (nêu trong phiếu, văn bản gửi tổ chức, cá nhân)",
+                "rework": "ghi rõ lý do trả lại và việc cần làm lại (người xử lý lại đọc ở trang công việc)"}
 
 
 def _definition_of_item(request: Request, item: WorkItem) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from engine import services as sv
@@ -104,6 +105,37 @@ def test_work_item_page_offers_the_steps_outcomes(web, client_for):
     buttons = re.findall(r'<button type="submit" name="outcome" value="(\w+)"[^>]*>([^<]+)</button>', page)
     assert buttons == [("ok", "Đạt"), ("supplement", "Yêu cầu bổ sung"), ("refuse", "Từ chối")]
     assert describe_remaining(480) in page  # one working day for the appraisal
+
+
+def test_sending_back_for_rework_needs_why_and_the_page_says_what_each_outcome_asks(web, client_for):
+    from engine.store import dump
+
+    res = sv.receive(web.store, web.runtime.actor("motcua"), "1.001612", applicant="C", now=web.clock())
+    head, cv = web.runtime.actor("tckh_head"), web.runtime.actor("tckh_cv")
+    appraise = sv.complete(web.store, head, res.opened[-1], outcome="done", now=web.clock()).opened[-1]
+    sv.claim(web.store, cv, appraise, now=web.clock())
+    page = client_for("tckh_cv").get(f"/items/{appraise}").text
+    hint = re.search(r'<p class="muted small" id="comment-needed">([^<]*)</p>', page)
+    assert hint and html.unescape(hint[1]) == (
+        "Khi chọn “Yêu cầu bổ sung”: ghi rõ giấy tờ, nội dung cần bổ sung (in trên phiếu gửi tổ chức, cá nhân). "
+        "Khi chọn “Từ chối”: ghi rõ lý do từ chối (nêu trong phiếu, văn bản gửi tổ chức, cá nhân).")
+    check = sv.complete(web.store, cv, appraise, outcome="ok", now=web.clock()).opened[-1]
+    c = client_for("tckh_head")
+    page = c.get(f"/items/{check}").text
+    hint = re.search(r'<p class="muted small" id="comment-needed">([^<]*)</p>', page)
+    assert hint and "Khi chọn “Làm lại”: ghi rõ lý do trả lại và việc cần làm lại" in html.unescape(hint[1])
+    version = re.search(r'name="version" value="(\d+)"', page)[1]
+    before = dump(web.store)
+    r = c.post(f"/items/{check}/complete", data={"version": version, "outcome": "rework", "comment": "",
+                                                 "csrf_token": csrf_of(page)})
+    error = re.search(r'<p class="field-error" id="comment-error">([^<]*)</p>', r.text)
+    assert r.status_code == 422 and error and "lý do trả lại và việc cần làm lại" in error[1]
+    assert dump(web.store) == before
+    r = c.post(f"/items/{check}/complete", data={"version": version, "outcome": "rework", "csrf_token": csrf_of(page),
+                                                 "comment": "Kiểm tra lại ngành nghề kinh doanh"})
+    assert r.status_code == 200 and r.url.path == "/inbox"
+    again = [w for w in sv.list_tasks(web.store, user="tckh_cv", now=web.clock()) if w.step_id == "appraise"]
+    assert [(w.state, w.assignee) for w in again] == [("claimed", "tckh_cv")]  # back with who appraised it
 
 
 def test_asking_for_a_supplement_or_refusing_needs_the_text_printed_for_the_applicant(web, client_for):
