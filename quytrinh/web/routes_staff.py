@@ -662,13 +662,31 @@ def item_complete(request: Request, item_id: int, version: int = Form(...), outc
     elif assignee:  # the chosen outcome leads out of the unit: nothing to give
         given_text = "; bước tiếp theo không thuộc đơn vị nên không giao cho ai"
     else:
-        given_text = ""
+        given_text = _handed_back_text(request, res)
     if _got_appointment(request, item, res):  # the counter accepted it: print form 01 for the applicant
         flash(request, f"Đã tiếp nhận hồ sơ {res.dossier_code}. In Giấy tiếp nhận và hẹn trả kết quả.", "success")
         return RedirectResponse(f"/dossiers/{res.dossier_code}/receipt", status_code=303)
     flash(request, f"Đã hoàn thành bước xử lý hồ sơ {res.dossier_code} — trạng thái: {Status(res.status).label}"
                    f"{given_text}.", "success")
     return RedirectResponse("/inbox", status_code=303)
+
+
+def _handed_back_text(request: Request, res: sv.ActionResult) -> str:
+    """What a completion gave back to the officer who did a step before (sent back for rework:
+    ``engine.services._hand_back``), for its message: ``; hồ sơ được trả lại cho Lê Văn Cường, người đã xử lý
+    bước này lần trước``; '' when it opened nothing claimed (a step opened for the first time is its unit's)."""
+    if not res.opened:
+        return ""
+    from engine.store import User
+
+    with store_of(request).session() as s:
+        held = [w.assignee_id for w in (s.get(WorkItem, i) for i in res.opened)
+                if w is not None and w.state == "claimed" and w.assignee_id is not None]
+        users = [u for u in (s.get(User, i) for i in dict.fromkeys(held)) if u is not None]
+    if not users:
+        return ""
+    names = ", ".join(u.full_name or u.username for u in users)
+    return f"; hồ sơ được trả lại cho {names}, người đã xử lý bước này lần trước"
 
 
 # --------------------------------------------------------------------------- dossier

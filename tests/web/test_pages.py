@@ -134,6 +134,7 @@ def test_sending_back_for_rework_needs_why_and_the_page_says_what_each_outcome_a
     r = c.post(f"/items/{check}/complete", data={"version": version, "outcome": "rework", "csrf_token": csrf_of(page),
                                                  "comment": "Kiểm tra lại ngành nghề kinh doanh"})
     assert r.status_code == 200 and r.url.path == "/inbox"
+    assert "hồ sơ được trả lại cho tckh_cv, người đã xử lý bước này lần trước." in html.unescape(r.text)
     again = [w for w in sv.list_tasks(web.store, user="tckh_cv", now=web.clock()) if w.step_id == "appraise"]
     assert [(w.state, w.assignee) for w in again] == [("claimed", "tckh_cv")]  # back with who appraised it
 
