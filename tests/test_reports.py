@@ -532,8 +532,14 @@ def test_reports_web_page_by_commune(communes_scenario, client_for, web):
     csv_res = head.get("/reports/export.csv?from=2026-03-01&to=2026-03-31&by=commune")
     rows = list(csv.reader(io.StringIO(csv_res.content.decode("utf-8-sig"))))
     assert rows[0][0] == "Xã, thị trấn" and rows[1][0] == "Xã Đa Tốn" and rows[-1][0] == "Tổng cộng"
-    assert 'filename="bao-cao-commune-20260301-20260331.csv"' in csv_res.headers["content-disposition"]
-    assert head.get("/reports/export.xlsx?from=2026-03-01&to=2026-03-31&by=commune").status_code == 200
+    assert 'filename="bao-cao-theo-xa-20260301-20260331.csv"' in csv_res.headers["content-disposition"]
+    by_commune = head.get("/reports/export.xlsx?from=2026-03-01&to=2026-03-31&by=commune")
+    assert by_commune.status_code == 200
+    assert 'filename="bao-cao-theo-xa-20260301-20260331.xlsx"' in by_commune.headers["content-disposition"]
+    for by, stem in (("unit", "theo-don-vi"), ("procedure", "theo-thu-tuc"), ("field", "theo-linh-vuc"),
+                     ("level", "theo-cap"), ("channel", "theo-hinh-thuc-nop")):
+        named = head.get(f"/reports/export.csv?from=2026-03-01&to=2026-03-31&by={by}").headers["content-disposition"]
+        assert f'filename="bao-cao-{stem}-20260301-20260331.csv"' in named
 
 
 def test_rates_round_half_up_the_same_everywhere():

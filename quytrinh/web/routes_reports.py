@@ -180,12 +180,22 @@ def _codes(request: Request) -> list[tuple[str, str]]:
     return sorted({code: name for code, name in rows}.items())
 
 
+#: The grouping in a download's file name, in Vietnamese without diacritics (as so-theo-doi-…, du-thao-…).
+FILE_BY = {"unit": "theo-don-vi", "procedure": "theo-thu-tuc", "field": "theo-linh-vuc", "level": "theo-cap",
+           "channel": "theo-hinh-thuc-nop", "commune": "theo-xa"}
+
+
+def _file_stem(report: Any) -> str:
+    """``bao-cao-theo-don-vi-20260301-20260331``: a download's name without its extension."""
+    return f"bao-cao-{FILE_BY.get(report.by, report.by)}-{report.start:%Y%m%d}-{report.end:%Y%m%d}"
+
+
 @router.get("/reports/export.csv")
 def export_csv(request: Request, user: WebUser = Depends(require_role(*VIEWERS))) -> Response:
     from engine.reports import report_csv
 
     report, _ = _report(request)
-    name = f"bao-cao-{report.by}-{report.start:%Y%m%d}-{report.end:%Y%m%d}.csv"
+    name = f"{_file_stem(report)}.csv"
     return Response("\ufeff" + report_csv(report), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
 
@@ -195,7 +205,7 @@ def export_xlsx(request: Request, user: WebUser = Depends(require_role(*VIEWERS)
     from engine.reports import report_xlsx
 
     report, _ = _report(request)
-    name = f"bao-cao-{report.by}-{report.start:%Y%m%d}-{report.end:%Y%m%d}.xlsx"
+    name = f"{_file_stem(report)}.xlsx"
     return Response(report_xlsx(report),
                     media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
