@@ -24,6 +24,9 @@ def test_inbox_is_sorted_by_remaining_time_and_coloured_by_timeliness(web, clien
     assert rows == [("overdue", first.dossier_code), ("nearly_due", second.dossier_code)]
     assert "quá hạn 30 phút" in mine and "còn 30 phút làm việc" in mine
     assert "Quá hạn" in mine and "Sắp đến hạn" in mine
+    # nobody holds them yet: said so under "Người xử lý", not "Chờ xử lý" (a state, not a person)
+    holders = re.findall(r'<td data-label="Người xử lý">([^<]*)</td>', mine)
+    assert holders == ["Chưa có người nhận", "Chưa có người nhận"]
     # The office's staff see the head's items as the unit's, not as theirs.
     staff = client_for("tckh_cv").get("/inbox").text
     own, unit = staff.split("Việc khác của", 1)
