@@ -231,12 +231,13 @@ def _route_modules() -> list[Any]:
 
 
 def _working_time(minutes: Any, limit: Any = None) -> str:
-    """``1 giờ 45 phút làm việc``, ``03 ngày làm việc``: :func:`engine.documents.working_time_text`, as the step
+    """``1 giờ 45 phút làm việc``, ``1 ngày làm việc``: :func:`engine.documents.working_time_text`, as the step
     table, the diagram and the decision's annex say a step's time (``limit``: the procedure's, so that a
-    same-day procedure's step reads in hours)."""
+    same-day procedure's step reads in hours), without the documents' zero (``01 ngày``): on a page it stands
+    beside the remaining time, ``còn 1 ngày làm việc``."""
     from engine.documents import working_time_text
 
-    return working_time_text(int(minutes), limit)
+    return re.sub(r"^0(\d) ngày", r"\1 ngày", working_time_text(int(minutes), limit))
 
 
 def return_label(step: Any) -> str:

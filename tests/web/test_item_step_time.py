@@ -46,3 +46,14 @@ def test_a_same_day_procedures_step_reads_in_hours_and_minutes(web, client_for):
     page = client_for("xa_tuphap").get(f"/items/{item}").text
     expected = {45: "45 phút", 105: "1 giờ 45 phút làm việc", 120: "2 giờ làm việc"}[minutes]
     assert _step_time(page) == expected
+
+
+def test_a_whole_days_step_has_no_documents_zero_on_the_page(web, client_for):
+    """The decision's annex writes "01 ngày làm việc"; the item page, beside "còn 1 ngày làm việc", writes the
+    number as people say it."""
+    rt = web.runtime
+    res = sv.receive(web.store, rt.actor("motcua"), "1.001612", applicant="Lê Thị Hoa", now=web.clock())
+    appraise = sv.complete(web.store, rt.actor("tckh_head"), res.opened[-1], outcome="done",
+                           now=web.clock()).opened[-1]
+    page = client_for("tckh_cv").get(f"/items/{appraise}").text
+    assert _step_time(page) == "1 ngày làm việc"
