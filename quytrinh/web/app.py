@@ -271,6 +271,18 @@ def _outcome_text(o: Any, defn: Any = None, step: Any = None) -> str:
     return defn.outcome_label(step, o) if defn is not None else OUTCOME_LABELS.get(o, o)
 
 
+def code_ticks(text: Any) -> Any:
+    """``{{ f.message | ticks }}``: a checker's message with its `keys` (``time_limit.source``, ``code``) as
+    ``<code>`` (what the reform office types in the YAML), the rest escaped; an unpaired backtick stays."""
+    from markupsafe import Markup, escape
+
+    parts = str(text or "").split("`")
+    if len(parts) % 2 == 0:  # an odd number of backticks: not pairs, nothing to mark
+        return escape(text or "")
+    return Markup("").join(escape(p) if i % 2 == 0 else Markup("<code>") + escape(p) + Markup("</code>")
+                           for i, p in enumerate(parts))
+
+
 def _make_templates() -> Jinja2Templates:
     from engine.definition import OUTCOME_LABELS, STEP_KIND_LABELS
     from engine.machine import ACTION_LABELS, CHANNEL_LABELS, ITEM_STATE_LABELS, STATUS_LABELS, Status
@@ -297,6 +309,7 @@ def _make_templates() -> Jinja2Templates:
         return_label(_return_step(defn, e.step_id)) if e.action == "return_result"
         and _return_step(defn, e.step_id) is not None else ACTION_LABELS.get(e.action, e.action))
     # a national procedure code (1.001612), not a file stem standing in for a missing one
+    env.filters["ticks"] = code_ticks
     env.filters["national_code"] = lambda c: bool(c) and re.fullmatch(r"\d+\.\d+", str(c)) is not None
     return Jinja2Templates(env=env)
 

@@ -210,3 +210,27 @@ def test_a_steps_finding_gives_its_number_in_the_step_table(web, client_for):
                        headers={"Accept": "application/json", "X-CSRF-Token": token}).json()
     (f,) = [f for f in live["findings"] if f["rule_id"] == "zero-duration"]
     assert f"Bước {f['step_number']}" == number
+
+
+def test_in_chromium_the_keys_a_message_names_are_set_as_code_not_between_backticks(web, live_server, browser):
+    """The checker writes the YAML keys to type between backticks (`code`, `name`, `steps`): the live check shows
+    them as code, as the leader's page does (the "ticks" filter), and no backtick reaches the reader."""
+    from quytrinh.web.app import code_ticks
+
+    assert str(code_ticks("điền vào `code` <b>")) == "điền vào <code>code</code> &lt;b&gt;"
+    assert str(code_ticks("một dấu ` lẻ")) == "một dấu ` lẻ"  # unpaired: as it is
+    _officer(web)
+    page = signed_in_page(browser, live_server.url, "noivu_cv")
+    page.goto(f"/author/procedures/{CODE}")
+    page.fill("#text", "# chưa có gì\n")
+    page.wait_for_selector("#findings li[data-rule='yaml-empty']")
+    finding = page.locator("#findings li[data-rule='yaml-empty']")
+    assert finding.locator("code").all_inner_texts() == ["code", "name", "steps"]
+    assert "`" not in finding.inner_text()
+
+
+def test_the_leaders_page_sets_the_keys_of_a_finding_as_code(client_for):
+    page = client_for("ld_pct").get("/leader/procedures/cap-giay-phep-moi-truong-cap-huyen")
+    assert page.status_code == 200, page.text[:300]
+    finding = re.search(r'<li class="f-warning"[^>]*data-rule="code-missing">(.*?)</li>', page.text, re.S)
+    assert finding and "điền vào <code>code</code> — không được tự đặt mã" in finding[1] and "`" not in finding[1]

@@ -24,6 +24,19 @@
 
   // Each finding gets a button that selects its line in the text: reachable with Tab, pressed with
   // Enter or Space (a click anywhere on the finding does the same).
+  // A checker's message with its `keys` as <code> (what is typed in the YAML), as the server's "ticks" filter
+  // does; an unpaired backtick stays as it is.
+  function appendTicks(el, text) {
+    var parts = String(text || "").split("`");
+    if (parts.length % 2 === 0) { el.appendChild(document.createTextNode(text || "")); return; }
+    parts.forEach(function (p, i) {
+      if (i % 2 === 0) { el.appendChild(document.createTextNode(p)); return; }
+      var code = document.createElement("code");
+      code.textContent = p;
+      el.appendChild(code);
+    });
+  }
+
   function addGoTo(li, line) {
     if (!line) { return; }
     var go = document.createElement("button");
@@ -62,7 +75,7 @@
         (f.step ? " · bước " + f.step + (f.step_number ? " (Bước " + f.step_number + ")" : "") : "")));
       // the rule's id (English) stays in data-rule; "(Bước 3)": the step's number in the step table
       li.appendChild(document.createElement("br"));
-      li.appendChild(document.createTextNode(f.message));
+      appendTicks(li, f.message);
       addGoTo(li, f.line);
       ul.appendChild(li);
     });
