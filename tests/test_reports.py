@@ -467,7 +467,7 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     running = head.get("/reports?from=2026-04-01&to=2026-04-30&by=procedure").text
     assert "được đánh giá tính đến 20/04/2026 09:00." in running  # April still runs: judged now
     half = head.get("/reports?from=abc&to=2026-03-31&by=procedure").text  # the valid date is kept
-    assert "Ngày bắt đầu &#39;abc&#39; không hợp lệ" in half and "lấy kỳ từ 01/03/2026 đến 31/03/2026" in half
+    assert "Ô “Từ ngày” (&#39;abc&#39;) không hợp lệ" in half and "lấy kỳ từ 01/03/2026 đến 31/03/2026" in half
     future = head.get("/reports?from=2027-01-01&to=2027-01-31&by=procedure").text
     assert "Kỳ báo cáo bắt đầu sau hôm nay; báo cáo dưới đây là của hôm nay (20/04/2026)." in future
     assert "<svg" in html and 'data-series="completed_late"' in html and "<script" not in html.split("<main>")[1]
@@ -479,7 +479,7 @@ def test_reports_web_page_table_chart_and_exports(scenario, client_for, web):
     ws = load_workbook(io.BytesIO(xlsx.content)).active
     assert ws["A3"].value == "Thủ tục hành chính"
     bad = head.get("/reports?from=2026-03-31&to=2026-03-01")
-    assert bad.status_code == 200 and "trước ngày bắt đầu" in bad.text
+    assert bad.status_code == 200 and "sớm hơn ô “Từ ngày”" in bad.text
     assert "báo cáo dưới đây lấy kỳ từ 01/03/2026 đến 31/03/2026" in bad.text  # says what it shows instead
     heat = head.get("/reports/heatmap?code=1.001612&since=2026-03-01")
     assert heat.status_code == 200 and 'class="node heat&#45;' in heat.text

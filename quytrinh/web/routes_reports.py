@@ -60,7 +60,7 @@ def _day(text: str) -> tuple[dt.date | None, str | None]:
     try:
         day = dt.date.fromisoformat(text.strip())
     except ValueError:
-        return None, "hãy chọn ngày theo dạng năm-tháng-ngày"
+        return None, "hãy chọn một ngày trên lịch của ô"
     if not MIN_YEAR <= day.year <= MAX_YEAR:
         return None, f"lịch làm việc chỉ có các năm {MIN_YEAR}–{MAX_YEAR}"
     return day, None
@@ -80,15 +80,16 @@ def _period(request: Request) -> tuple[dt.date, dt.date, str, str | None]:
             return None
         day, why = _day(q[name])
         if why:
-            bad.append((f"ngày {label} '{q[name]}'", why))
+            bad.append((f"ô “{label}” ('{q[name]}')", why))
         return day
 
-    start, end = day_of("from", "bắt đầu"), day_of("to", "kết thúc")
+    start, end = day_of("from", "Từ ngày"), day_of("to", "Đến ngày")  # the fields' own labels
     end = end or (today if start is None or start <= today else start)
     start = start or end.replace(day=1)  # by default the month of the last day
     if bad:
         whys = sorted({why for _, why in bad})
-        error = (f"{' và '.join(what for what, _ in bad).capitalize()} không hợp lệ: {'; '.join(whys)}; báo cáo "
+        what = " và ".join(what for what, _ in bad)
+        error = (f"{what[:1].upper() + what[1:]} không hợp lệ: {'; '.join(whys)}; báo cáo "
                  f"dưới đây lấy kỳ từ {start:%d/%m/%Y} đến {end:%d/%m/%Y}.")
     by = q.get("by") or "procedure"
     if by not in DIMENSIONS:
@@ -97,7 +98,7 @@ def _period(request: Request) -> tuple[dt.date, dt.date, str, str | None]:
         error = f"{error} {grouping}" if error else grouping
         by = "procedure"
     if end < start:
-        error = (f"Ngày kết thúc ({end:%d/%m/%Y}) trước ngày bắt đầu ({start:%d/%m/%Y}); báo cáo dưới đây lấy "
+        error = (f"Ô “Đến ngày” ({end:%d/%m/%Y}) sớm hơn ô “Từ ngày” ({start:%d/%m/%Y}); báo cáo dưới đây lấy "
                  f"kỳ từ {end:%d/%m/%Y} đến {start:%d/%m/%Y}.")
         start, end = end, start
     return start, end, by, error
@@ -223,7 +224,7 @@ def heatmap_page(request: Request, user: WebUser = Depends(require_role(*VIEWERS
     since, why = _day(q["since"]) if q.get("since") else (_heatmap_since(request), None)
     if since is None:
         since = _heatmap_since(request)
-        error = f"Ngày '{q['since']}' không hợp lệ: {why}; bản đồ dưới đây lấy số liệu từ ngày {since:%d/%m/%Y}."
+        error = f"Ô “Từ ngày” ('{q['since']}') không hợp lệ: {why}; bản đồ dưới đây lấy số liệu từ ngày {since:%d/%m/%Y}."
     codes = _codes(request)
     if not code:  # opened without a procedure: the one with the most dossiers in the period, drawn at once
         code = _busiest_code(request, since, codes) or ""

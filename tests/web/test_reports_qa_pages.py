@@ -33,18 +33,18 @@ def test_a_date_outside_the_calendars_years_is_an_error_on_the_page_not_a_500(we
     r = c.get("/reports?from=2026-01-01&to=9999-12-31&by=unit")
     assert r.status_code == 200, r.text[:300]  # was: 500 (OverflowError in period_bounds)
     today = web.clock().astimezone(LOCAL_TZ).date()
-    assert _alert(r.text) == (f"Ngày kết thúc '9999-12-31' không hợp lệ: lịch làm việc chỉ có các năm 1995–2099; "
+    assert _alert(r.text) == (f"Ô “Đến ngày” ('9999-12-31') không hợp lệ: lịch làm việc chỉ có các năm 1995–2099; "
                               f"báo cáo dưới đây lấy kỳ từ 01/01/2026 đến {today:%d/%m/%Y}.")
     r = c.get("/reports?from=0001-01-01&to=2026-01-31")
     assert r.status_code == 200
-    assert _alert(r.text).startswith("Ngày bắt đầu '0001-01-01' không hợp lệ: lịch làm việc chỉ có các năm 1995–2099")
+    assert _alert(r.text).startswith("Ô “Từ ngày” ('0001-01-01') không hợp lệ: lịch làm việc chỉ có các năm 1995–2099")
     assert 'min="1995-01-01" max="2099-12-31"' in r.text  # the date pickers do not offer them
     for path in ("/reports/export.csv", "/reports/export.xlsx"):
         r = c.get(f"{path}?from=2026-01-01&to=9999-12-31")
         assert r.status_code == 200, path
     # an unknown grouping says what was asked and what is shown; a bad date's message is kept
     r = c.get("/reports?from=2026-13-01&by=donvi")
-    assert _alert(r.text) == ("Ngày bắt đầu '2026-13-01' không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày; "
+    assert _alert(r.text) == ("Ô “Từ ngày” ('2026-13-01') không hợp lệ: hãy chọn một ngày trên lịch của ô; "
                               f"báo cáo dưới đây lấy kỳ từ {today.replace(day=1):%d/%m/%Y} đến {today:%d/%m/%Y}. "
                               "Cách nhóm 'donvi' không hợp lệ; báo cáo dưới đây nhóm theo thủ tục hành chính.")
 
@@ -54,12 +54,12 @@ def test_the_heatmap_with_a_date_outside_the_calendars_years(web, client_for):
     r = c.get("/reports/heatmap?code=1.001612&since=0001-01-01")
     assert r.status_code == 200, r.text[:300]  # was: 500
     since = web.clock().astimezone(LOCAL_TZ).date() - dt.timedelta(days=90)
-    assert _alert(r.text) == (f"Ngày '0001-01-01' không hợp lệ: lịch làm việc chỉ có các năm 1995–2099; bản đồ "
+    assert _alert(r.text) == (f"Ô “Từ ngày” ('0001-01-01') không hợp lệ: lịch làm việc chỉ có các năm 1995–2099; bản đồ "
                               f"dưới đây lấy số liệu từ ngày {since:%d/%m/%Y}.")
     assert 'id="heatmap"' in r.text
     # both mistakes are said, not only the last one
     r = c.get("/reports/heatmap?code=9.999999&since=hom-qua")
-    assert _alert(r.text) == (f"Ngày 'hom-qua' không hợp lệ: hãy chọn ngày theo dạng năm-tháng-ngày; bản đồ dưới "
+    assert _alert(r.text) == (f"Ô “Từ ngày” ('hom-qua') không hợp lệ: hãy chọn một ngày trên lịch của ô; bản đồ dưới "
                               f"đây lấy số liệu từ ngày {since:%d/%m/%Y}. Không có thủ tục mã 9.999999 đã công bố.")
 
 
