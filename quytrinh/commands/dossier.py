@@ -151,7 +151,12 @@ def account_names_by_id(ids: list[int]) -> dict[int, str]:
             users = s.exec(select(User).where(User.id.in_(ids))).all()
     except Exception:  # the error being reported may be the database's own: keep the ids
         return {}
-    return {u.id: f"{u.full_name} ({u.username})" if u.full_name else u.username for u in users}
+    return {u.id: account_label(u) for u in users}
+
+
+def account_label(user: Any) -> str:
+    """An account as the CLI names staff: 'Full name (username)', the username alone without a full name."""
+    return f"{user.full_name} ({user.username})" if user.full_name else user.username
 
 
 #: The units.yaml problems this command already said it works around (:func:`warn_stored_organisation`);
@@ -1053,10 +1058,10 @@ def assign_cmd(
 
     at = parse_now(now)
     store = open_store()
-    to = _spelled(store, to)
-    res = sv.assign(store, actor_of(store, as_user), item, to=to, now=at, expected_version=version,
-                    idempotency_key=key)
-    _print_result(res, f"Đã phân công công việc {item} cho {_account_name(store, to)}")
+    officer = _account(store, to)
+    res = sv.assign(store, actor_of(store, as_user), item, to=_spelled(officer, to), now=at,
+                    expected_version=version, idempotency_key=key)
+    _print_result(res, f"Đã phân công công việc {item} cho {account_label(officer)}")
 
 
 def _account(store: Any, username: str) -> Any:
@@ -1068,21 +1073,12 @@ def _account(store: Any, username: str) -> Any:
         return s.exec(select(User).where(User.username_key == username_key(username))).first()
 
 
-def _account_name(store: Any, username: str) -> str:
-    """'Full name (username)' of an account, as the account spells it (usernames are case-insensitive, so
-    what was typed may not be)."""
-    user = _account(store, username)
-    if user is None:
-        return username
-    return f"{user.full_name} ({user.username})" if user.full_name else user.username
-
-
-def _spelled(store: Any, username: str) -> str:
-    """The username as its account spells it (``an`` for ``--to AN``), so that a refusal names the account
-    as everything else does; as typed when there is no such account (the refusal says so). The engine compares
-    an assignment's officer ignoring case, a repeated request's too, so this changes nothing else."""
-    user = _account(store, username)
-    return user.username if user is not None else username
+def _spelled(user: Any, typed: str) -> str:
+    """The username as its account (``user``, from :func:`_account`) spells it (``an`` for ``--to AN``), so
+    that a refusal names the account as everything else does; as typed when there is no such account (the
+    refusal says so). The engine compares an assignment's officer ignoring case, a repeated request's too, so
+    this changes nothing else."""
+    return user.username if user is not None else typed
 
 
 @task_app.command("release")
@@ -1159,11 +1155,11 @@ _NO_OUTCOME = re.compile(r"complete: step '(?P<s>[^']+)' \(work item (?P<i>\d+)\
 def _complete(sv: Any, store: Any, actor: Any, item: int, outcome: Optional[str], comment: str,
               assign_to: Optional[str], at: dt.datetime, version: Optional[int], key: Optional[str]) -> None:
     if assign_to:  # both in one transaction: a refused assignment leaves the step open
-        assign_to = _spelled(store, assign_to)
-        res, given = sv.complete_and_assign(store, actor, item, outcome=outcome, to=assign_to, comment=comment,
-                                            now=at, expected_version=version, idempotency_key=key)
+        officer = _account(store, assign_to)
+        res, given = sv.complete_and_assign(store, actor, item, outcome=outcome, to=_spelled(officer, assign_to),
+                                            comment=comment, now=at, expected_version=version, idempotency_key=key)
         _print_result(given[-1], f"Đã hoàn thành công việc {item} và giao công việc "
-                                 f"{', '.join(str(g.item_id) for g in given)} cho {_account_name(store, assign_to)}")
+                                 f"{', '.join(str(g.item_id) for g in given)} cho {account_label(officer)}")
         return
     res = sv.complete(store, actor, item, outcome=outcome, comment=comment, now=at,
                       expected_version=version, idempotency_key=key)
