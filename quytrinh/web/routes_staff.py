@@ -677,16 +677,25 @@ def _handed_back_text(request: Request, res: sv.ActionResult) -> str:
     bước này lần trước``; '' when it opened nothing claimed (a step opened for the first time is its unit's)."""
     if not res.opened:
         return ""
+    with store_of(request).session() as s:
+        items = [w for w in (s.get(WorkItem, i) for i in res.opened) if w is not None]
+    users = _holders(request, items).values()
+    if not users:
+        return ""
+    return (f"; hồ sơ được trả lại cho {', '.join(u.full_name or u.username for u in users)}, người đã xử lý "
+            "bước này lần trước")
+
+
+def _holders(request: Request, items: list[Any]) -> dict[int, Any]:
+    """The accounts holding the claimed ones of ``items`` (just opened: given back by
+    ``engine.services._hand_back``), by id, in the items' order."""
+    held = list(dict.fromkeys(w.assignee_id for w in items if w.state == "claimed" and w.assignee_id is not None))
+    if not held:
+        return {}
     from engine.store import User
 
     with store_of(request).session() as s:
-        held = [w.assignee_id for w in (s.get(WorkItem, i) for i in res.opened)
-                if w is not None and w.state == "claimed" and w.assignee_id is not None]
-        users = [u for u in (s.get(User, i) for i in dict.fromkeys(held)) if u is not None]
-    if not users:
-        return ""
-    names = ", ".join(u.full_name or u.username for u in users)
-    return f"; hồ sơ được trả lại cho {names}, người đã xử lý bước này lần trước"
+        return {u.id: u for u in (s.get(User, i) for i in held) if u is not None}
 
 
 # --------------------------------------------------------------------------- dossier
@@ -812,13 +821,7 @@ def _after_supplement(request: Request, user: WebUser, res: Any) -> tuple[str, s
         return (f"/items/{mine.id}", f"{done}; hồ sơ trở lại bước “{step}”: hãy kiểm tra hồ sơ và tiếp nhận "
                                      "(hoặc yêu cầu bổ sung tiếp, từ chối) bên dưới.")
     units = _unit_names(request)
-    holders: dict[int, Any] = {}
-    held = [w.assignee_id for w in items if w.state == "claimed" and w.assignee_id is not None]
-    if held:  # given back to the officer who asked for the supplement (engine.services._hand_back)
-        from engine.store import User
-
-        with store_of(request).session() as s:
-            holders = {u.id: u for u in (s.get(User, i) for i in held) if u is not None}
+    holders = _holders(request, items)  # given back to the officer who asked for the supplement
 
     def who(w: Any) -> str:
         unit = units.get(w.unit_id or "", w.unit_id or "")
