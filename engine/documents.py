@@ -102,28 +102,28 @@ def short_instant(t: dt.datetime | None) -> str:
     return "" if t is None else f"{to_local(t):%H:%M %d/%m/%Y}"
 
 
-def working_time_text(minutes: int | None, limit: Any = None) -> str:
+def working_time_text(minutes: int | None, limit: Any = None, *, padded: bool = True) -> str:
     """A working duration as process tables write it: ``03 ngày làm việc``, ``0,5 ngày làm việc``,
     ``2 giờ làm việc``, ``1 giờ 45 phút làm việc``, ``30 phút``; the number and unit the step's box in the diagram says
     (:func:`engine.render.step_time_text`: never in days against a ``limit`` that is not in days), so that
     the table, the annex and the diagram agree ("2 giờ" in the box is "2 giờ làm việc" in the table, not
-    "0,25 ngày làm việc")."""
+    "0,25 ngày làm việc"). ``padded=False``: ``3 ngày làm việc``, as a page says it beside a remaining time."""
     from engine.render import step_time_text
 
     if minutes is None:
         return "–"
-    return _working_words(step_time_text(minutes, limit))
+    return _working_words(step_time_text(minutes, limit), padded=padded)
 
 
-def _working_words(text: str) -> str:
-    """``3 ngày`` -> ``03 ngày làm việc`` (days under 10 zero-padded, as the decisions write them),
-    ``2 giờ`` -> ``2 giờ làm việc``, ``1 giờ 45 phút`` -> ``1 giờ 45 phút làm việc``; minutes alone as
-    they are ("15 phút": not said "phút làm việc")."""
+def _working_words(text: str, *, padded: bool = True) -> str:
+    """``3 ngày`` -> ``03 ngày làm việc`` (days under 10 zero-padded, as the decisions write them, unless
+    ``padded`` is False), ``2 giờ`` -> ``2 giờ làm việc``, ``1 giờ 45 phút`` -> ``1 giờ 45 phút làm việc``;
+    minutes alone as they are ("15 phút": not said "phút làm việc")."""
     number, _, unit = text.partition(" ")
     if unit.startswith("giờ ") and unit.endswith(" phút"):  # hours and minutes: the words after the whole
         return f"{text} làm việc"
     if unit.startswith("ngày"):
-        if number.isdigit() and 0 < int(number) < 10:
+        if padded and number.isdigit() and 0 < int(number) < 10:
             number = f"{int(number):02d}"
         return f"{number} ngày làm việc"
     if unit.startswith("giờ"):

@@ -237,7 +237,7 @@ def _working_time(minutes: Any, limit: Any = None) -> str:
     beside the remaining time, ``còn 1 ngày làm việc``."""
     from engine.documents import working_time_text
 
-    return re.sub(r"^0(\d) ngày", r"\1 ngày", working_time_text(int(minutes), limit))
+    return working_time_text(int(minutes), limit, padded=False)
 
 
 def return_label(step: Any) -> str:
